@@ -1,0 +1,207 @@
+//! The local host: commands run as child processes of rehost, in their own process group so
+//! that a timeout or cancellation ends everything the command started.
+
+use crate::{CommandSpec, ExitInfo, Host, HostError, OutputStream, RunOutcome};
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Component, Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// How long a command gets between SIGTERM and SIGKILL when it must be ended.
+const KILL_GRACE: Duration = Duration::from_secs(2);
+
+pub struct LocalHost {
+    name: String,
+    root: Option<PathBuf>,
+}
+
+impl LocalHost {
+    pub fn new(name: &str, root: Option<PathBuf>) -> Self {
+        LocalHost {
+            name: name.to_owned(),
+            root,
+        }
+    }
+
+    pub fn root(&self) -> Option<&Path> {
+        self.root.as_deref()
+    }
+}
+
+impl Host for LocalHost {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn resolve(&self, path: &str) -> PathBuf {
+        match &self.root {
+            None => PathBuf::from(path),
+            Some(root) => {
+                // Paths are taken under the root whether written absolute or relative; `..`
+                // cannot climb out of it.
+                let mut out = root.clone();
+                for c in Path::new(path).components() {
+                    match c {
+                        Component::Normal(n) => out.push(n),
+                        Component::ParentDir => {
+                            if out != *root {
+                                out.pop();
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                out
+            }
+        }
+    }
+
+    fn run(
+        &self,
+        spec: &CommandSpec,
+        cancel: &AtomicBool,
+        on_output: &mut dyn FnMut(OutputStream, &[u8]),
+    ) -> Result<RunOutcome, HostError> {
+        let argv = spec.program.argv();
+        let Some((program, args)) = argv.split_first() else {
+            return Err(HostError::EmptyCommand {
+                host: self.name.clone(),
+            });
+        };
+        let mut cmd = Command::new(program);
+        cmd.args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0);
+        if let Some(root) = &self.root {
+            std::fs::create_dir_all(root).map_err(|source| HostError::Root {
+                host: self.name.clone(),
+                root: root.clone(),
+                source,
+            })?;
+            cmd.current_dir(root).env("REHOST_ROOT", root);
+        }
+        for (k, v) in &spec.env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().map_err(|source| HostError::Spawn {
+            host: self.name.clone(),
+            program: spec.program.display(),
+            source,
+        })?;
+        let pgid = child.id() as i32;
+
+        let (tx, rx) = mpsc::channel::<(OutputStream, Vec<u8>)>();
+        let readers = [
+            spawn_reader(
+                child
+                    .stdout
+                    .take()
+                    .map(|r| Box::new(r) as Box<dyn Read + Send>),
+                OutputStream::Stdout,
+                tx.clone(),
+            ),
+            spawn_reader(
+                child
+                    .stderr
+                    .take()
+                    .map(|r| Box::new(r) as Box<dyn Read + Send>),
+                OutputStream::Stderr,
+                tx,
+            ),
+        ];
+
+        let started = Instant::now();
+        let mut timed_out = false;
+        let mut cancelled = false;
+        let mut term_sent: Option<Instant> = None;
+        let status = loop {
+            while let Ok((stream, line)) = rx.try_recv() {
+                on_output(stream, &line);
+            }
+            match child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) => {}
+                Err(source) => {
+                    return Err(HostError::Wait {
+                        host: self.name.clone(),
+                        program: spec.program.display(),
+                        source,
+                    });
+                }
+            }
+            if term_sent.is_none() {
+                if spec.timeout.is_some_and(|t| started.elapsed() >= t) {
+                    timed_out = true;
+                } else if cancel.load(Ordering::Relaxed) {
+                    cancelled = true;
+                }
+                if timed_out || cancelled {
+                    kill_group(pgid, libc::SIGTERM);
+                    term_sent = Some(Instant::now());
+                }
+            } else if term_sent.is_some_and(|t| t.elapsed() >= KILL_GRACE) {
+                kill_group(pgid, libc::SIGKILL);
+            }
+            if let Ok((stream, line)) = rx.recv_timeout(Duration::from_millis(20)) {
+                on_output(stream, &line);
+            }
+        };
+        // The leader is gone; end whatever it left behind in its group so that readers finish.
+        kill_group(pgid, libc::SIGKILL);
+        for r in readers.into_iter().flatten() {
+            let _ = r.join();
+        }
+        while let Ok((stream, line)) = rx.try_recv() {
+            on_output(stream, &line);
+        }
+        Ok(RunOutcome {
+            exit: ExitInfo {
+                code: status.code(),
+                signal: status.signal(),
+            },
+            timed_out,
+            cancelled,
+        })
+    }
+}
+
+fn spawn_reader(
+    r: Option<Box<dyn Read + Send>>,
+    stream: OutputStream,
+    tx: mpsc::Sender<(OutputStream, Vec<u8>)>,
+) -> Option<std::thread::JoinHandle<()>> {
+    let r = r?;
+    Some(std::thread::spawn(move || {
+        let mut r = BufReader::new(r);
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            match r.read_until(b'\n', &mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    if buf.last() == Some(&b'\n') {
+                        buf.pop();
+                    }
+                    if tx.send((stream, buf.clone())).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    }))
+}
+
+fn kill_group(pgid: i32, signal: i32) {
+    // SAFETY: kill(2) with a negative pid signals a process group; it touches no memory.
+    unsafe {
+        libc::kill(-pgid, signal);
+    }
+}
+
+#[cfg(test)]
+mod tests;

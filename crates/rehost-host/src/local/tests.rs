@@ -1,0 +1,62 @@
+use super::*;
+use crate::Program;
+
+fn run(host: &LocalHost, spec: &CommandSpec) -> (RunOutcome, Vec<(OutputStream, String)>) {
+    let mut lines = Vec::new();
+    let cancel = AtomicBool::new(false);
+    let out = host
+        .run(spec, &cancel, &mut |s, l| {
+            lines.push((s, String::from_utf8_lossy(l).into_owned()))
+        })
+        .unwrap();
+    (out, lines)
+}
+
+#[test]
+fn streams_both_outputs_and_exit_status() {
+    let h = LocalHost::new("old", None);
+    let (out, lines) = run(
+        &h,
+        &CommandSpec::new(Program::Shell("echo a; echo b >&2; exit 3".into())),
+    );
+    assert_eq!(out.exit.code, Some(3));
+    assert!(lines.contains(&(OutputStream::Stdout, "a".into())));
+    assert!(lines.contains(&(OutputStream::Stderr, "b".into())));
+}
+
+#[test]
+fn root_is_cwd_and_env() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = LocalHost::new("old", Some(dir.path().to_owned()));
+    let (_, lines) = run(
+        &h,
+        &CommandSpec::new(Program::Shell("pwd; echo $REHOST_ROOT".into())),
+    );
+    let want = dir.path().to_string_lossy().into_owned();
+    assert_eq!(lines[0].1, want);
+    assert_eq!(lines[1].1, want);
+    assert_eq!(h.resolve("/etc/../../x/y"), dir.path().join("x/y"));
+}
+
+#[test]
+fn timeout_ends_the_whole_group() {
+    let h = LocalHost::new("old", None);
+    let mut spec = CommandSpec::new(Program::Shell("sleep 30 & sleep 30; echo never".into()));
+    spec.timeout = Some(Duration::from_millis(200));
+    let t = Instant::now();
+    let (out, lines) = run(&h, &spec);
+    assert!(out.timed_out);
+    assert!(t.elapsed() < Duration::from_secs(10));
+    assert!(lines.is_empty());
+}
+
+#[test]
+fn argv_is_not_a_shell() {
+    let h = LocalHost::new("old", None);
+    let (out, lines) = run(
+        &h,
+        &CommandSpec::new(Program::Argv(vec!["echo".into(), "$(id); ls".into()])),
+    );
+    assert_eq!(out.exit.code, Some(0));
+    assert_eq!(lines[0].1, "$(id); ls");
+}

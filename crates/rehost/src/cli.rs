@@ -1,0 +1,115 @@
+//! Command-line arguments (clap derive). No logic here: `cmd` turns these into work.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "rehost",
+    version,
+    about = "Plan, rehearse, execute and prove the migration of a server (BSI IT-Grundschutz M 2.319)",
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Validate a plan and lint it against M 2.319.
+    Check(CheckArgs),
+    /// Render the migration concept and checklist for sign-off.
+    Concept(ConceptArgs),
+    /// Execute the plan's checklist (or rehearse it with --env).
+    Run(RunArgs),
+    /// Show the state of each step of a run.
+    Status(StatusArgs),
+    /// Run the demo: an embedded example migration between two local hosts.
+    Demo(DemoArgs),
+    /// Serve requests on stdin/stdout (started by rehost itself on remote hosts).
+    #[command(hide = true)]
+    Agent,
+}
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// The plan file.
+    pub plan: PathBuf,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ConceptFormat {
+    Markdown,
+    Html,
+}
+
+#[derive(Args, Debug)]
+pub struct ConceptArgs {
+    pub plan: PathBuf,
+    #[arg(long, value_enum, default_value = "markdown")]
+    pub format: ConceptFormat,
+    /// Write to this file instead of standard output.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct StateArgs {
+    /// Rehearse in this environment of the plan (its hosts replace the production hosts).
+    #[arg(long)]
+    pub env: Option<String>,
+    /// The state directory (default: `.rehost` next to the plan).
+    #[arg(long)]
+    pub state: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    pub plan: PathBuf,
+    #[command(flatten)]
+    pub state: StateArgs,
+    /// Who confirms manual steps (recorded in the journal).
+    #[arg(long, value_name = "NAME")]
+    pub confirm_as: Option<String>,
+    /// Confirm every manual step without asking (recorded in the journal).
+    #[arg(long)]
+    pub yes: bool,
+    /// Run in production although the plan has lint findings (recorded).
+    #[arg(long)]
+    pub accept_findings: bool,
+    /// Continue although the plan changed since the run began (recorded).
+    #[arg(long)]
+    pub accept_plan_change: bool,
+    /// Start steps that need the window outside it (recorded).
+    #[arg(long)]
+    pub ignore_window: bool,
+    /// Run again a non-idempotent step that started but did not finish (recorded).
+    #[arg(long, conflicts_with = "skip_interrupted")]
+    pub retry_interrupted: bool,
+    /// Treat a step that started but did not finish as done (recorded).
+    #[arg(long)]
+    pub skip_interrupted: bool,
+    /// Print events as JSON lines.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    pub plan: PathBuf,
+    #[command(flatten)]
+    pub state: StateArgs,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// Where to lay out the demo hosts (default: a new temporary directory).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+}
