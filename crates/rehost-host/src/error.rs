@@ -29,4 +29,89 @@ pub enum HostError {
     Unsupported { host: String, what: String },
     #[error("empty command for host {host}: give `argv` or `command`")]
     EmptyCommand { host: String },
+    #[error("failed to read {} on host {host}: {source}", path.display())]
+    Read {
+        host: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "failed to use ssh destination `{destination}` of host {host}: it must not be empty or start with `-`"
+    )]
+    BadDestination { host: String, destination: String },
+    #[error("failed to read the ssh configuration for host {host} ({destination}): {message}")]
+    SshConfig {
+        host: String,
+        destination: String,
+        message: String,
+    },
+    #[error("failed to create a private control directory for host {host}: {source}")]
+    ControlDir {
+        host: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("failed to connect to host {host} ({destination}): {message}")]
+    Connect {
+        host: String,
+        destination: String,
+        message: String,
+    },
+    #[error(
+        "failed to verify the host key of host {host} ({destination}): {problem}; the host offers {fingerprints}. \
+         If that is the host's real key (compare with `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` run on it), accept it with: {accept}"
+    )]
+    HostKey {
+        host: String,
+        destination: String,
+        /// "its key is not in known_hosts" or "its key has CHANGED since it was recorded".
+        problem: String,
+        fingerprints: String,
+        accept: String,
+    },
+    #[error("failed to read the agent binary {}: {source}", path.display())]
+    AgentBinary {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("failed to install the rehost agent on host {host}: {message}")]
+    AgentInstall { host: String, message: String },
+    #[error(
+        "failed to run the rehost agent on host {host} (architecture {arch}, C library {libc}; this rehost is built for {local_arch}): {detail}. \
+         Build rehost for that host (e.g. `cargo build --release --target {arch}-unknown-linux-musl` for a static binary) and point REHOST_AGENT_BINARY at it"
+    )]
+    AgentCannotRun {
+        host: String,
+        arch: String,
+        libc: String,
+        local_arch: String,
+        detail: String,
+    },
+    #[error(
+        "failed to agree with the agent on host {host}: it speaks protocol {agent} (rehost {version}), this rehost {ours}"
+    )]
+    AgentVersion {
+        host: String,
+        agent: u32,
+        version: String,
+        ours: u32,
+    },
+    #[error(
+        "failed to finish {in_flight} on host {host}: connection lost ({detail}); it did not complete and is not recorded as done"
+    )]
+    ConnectionLost {
+        host: String,
+        in_flight: String,
+        detail: String,
+    },
+    #[error("failed to talk to the agent on host {host}: {message}")]
+    Protocol { host: String, message: String },
+    #[error("failed {what} on host {host}: {message}")]
+    Remote {
+        host: String,
+        what: String,
+        message: String,
+    },
 }

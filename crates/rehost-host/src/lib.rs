@@ -1,22 +1,38 @@
 //! Hosts: where a migration's work happens.
 //!
 //! A host is reached either in-process (`local`, optionally under a root directory so that two
-//! hosts can stand side by side on one machine) or through the system's OpenSSH client. Every
-//! capability that touches a host goes through the [`Host`] trait, so the engine never cares which
-//! kind of host a step acts on.
+//! hosts can stand side by side on one machine) or through the system's OpenSSH client, where
+//! the rehost agent does the work (see `docs/agent.md`). Every capability that touches a host
+//! goes through the [`Host`] trait, so the engine never cares which kind of host a step acts on:
+//! a capability is one [`Request`] variant, executed by [`execute`] on the host that holds the
+//! data.
 
+pub mod agent;
+mod bytes;
+mod capability;
 mod command;
 mod error;
+mod listing;
 mod local;
 mod location;
+pub mod ssh;
 
+pub use agent::{Request, Response};
+pub use bytes::Bytes;
+pub use capability::execute;
 pub use command::{CommandSpec, ExitInfo, OutputStream, Program, RunOutcome};
 pub use error::HostError;
+pub use listing::{EntryKind, TreeEntry, list_tree};
 pub use local::LocalHost;
 pub use location::{Location, LocationError};
+pub use ssh::SshHost;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
+
+/// Overrides the binary uploaded as the agent (by default the running rehost), e.g. a rehost
+/// built for another architecture or a static musl build for an old C library.
+pub const AGENT_BINARY_ENV: &str = "REHOST_AGENT_BINARY";
 
 /// How a host is reached, as declared in the plan or on the command line.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -39,6 +55,9 @@ pub struct SshSpec {
     pub proxy_jump: Option<String>,
     /// An ssh config file passed as `ssh -F`.
     pub ssh_config: Option<PathBuf>,
+    /// Like a local host's root: the host's paths are taken under it and its commands run in
+    /// it with `REHOST_ROOT` set (lets two test hosts share one machine).
+    pub root: Option<PathBuf>,
 }
 
 /// A host that work can be sent to.
@@ -54,21 +73,74 @@ pub trait Host: Send + Sync {
         cmd: &CommandSpec,
         cancel: &AtomicBool,
         on_output: &mut dyn FnMut(OutputStream, &[u8]),
-    ) -> Result<RunOutcome, HostError>;
+    ) -> Result<RunOutcome, HostError> {
+        let req = Request::Run {
+            command: cmd.clone(),
+        };
+        let mut outcome = None;
+        self.request(&req, cancel, &mut |r| match r {
+            Response::Output { stream, line } => on_output(stream, line.as_bytes()),
+            Response::Exit { outcome: o } => outcome = Some(o),
+            _ => {}
+        })?;
+        outcome.ok_or_else(|| HostError::Protocol {
+            host: self.name().to_owned(),
+            message: format!("no exit status for {}", req.describe()),
+        })
+    }
 
     /// Maps a path as written in the plan to where it lives for this host (under its root for a
-    /// local host with a root).
+    /// host with a root).
     fn resolve(&self, path: &str) -> PathBuf;
+
+    /// Executes any request on the host, passing each streamed response to `on_response`.
+    /// Local hosts call [`execute`] in-process; ssh hosts send it to the agent.
+    fn request(
+        &self,
+        req: &Request,
+        cancel: &AtomicBool,
+        on_response: &mut dyn FnMut(Response),
+    ) -> Result<(), HostError>;
+
+    /// Lists the tree at `path` (resolved on the host): every entry with its type, size, mode
+    /// and mtime, in a deterministic order.
+    fn list_tree(&self, path: &[u8], cancel: &AtomicBool) -> Result<Vec<TreeEntry>, HostError> {
+        let mut out = Vec::new();
+        self.request(&Request::ListTree { path: path.into() }, cancel, &mut |r| {
+            if let Response::Entries { entries } = r {
+                out.extend(entries);
+            }
+        })?;
+        Ok(out)
+    }
+
+    /// Ends connections to the host. Called once at the end of a run; dropping does it too.
+    fn close(&self) {}
 }
 
-/// Opens a host from its spec. Local hosts are always available; ssh hosts are reached in the
-/// ssh module.
+/// Opens a host from its spec, once per host per run. Ssh hosts get the running rehost (or
+/// [`AGENT_BINARY_ENV`]) as their agent.
 pub fn open(name: &str, spec: &HostSpec) -> Result<Box<dyn Host>, HostError> {
     match spec {
         HostSpec::Local { root } => Ok(Box::new(LocalHost::new(name, root.clone()))),
-        HostSpec::Ssh(ssh) => Err(HostError::Unsupported {
-            host: name.to_owned(),
-            what: format!("ssh hosts ({})", ssh.destination),
-        }),
+        HostSpec::Ssh(ssh) => {
+            let binary = match std::env::var_os(AGENT_BINARY_ENV) {
+                Some(p) => PathBuf::from(p),
+                None => std::env::current_exe().map_err(|source| HostError::AgentBinary {
+                    path: PathBuf::from("/proc/self/exe"),
+                    source,
+                })?,
+            };
+            open_with_agent(name, ssh, &binary)
+        }
     }
+}
+
+/// [`open`] for an ssh host with an explicit agent binary (tests, or a cross-built agent).
+pub fn open_with_agent(
+    name: &str,
+    spec: &SshSpec,
+    agent_binary: &Path,
+) -> Result<Box<dyn Host>, HostError> {
+    Ok(Box::new(SshHost::open(name, spec, agent_binary)?))
 }

@@ -1,8 +1,11 @@
 //! The local host: commands run as child processes of rehost, in their own process group so
 //! that a timeout or cancellation ends everything the command started.
 
+use crate::agent::{Request, Response};
 use crate::{CommandSpec, ExitInfo, Host, HostError, OutputStream, RunOutcome};
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Component, Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -31,32 +34,50 @@ impl LocalHost {
     }
 }
 
+impl LocalHost {
+    /// [`Host::resolve`] for a path given as bytes (file names need not be UTF-8).
+    pub fn resolve_bytes(&self, path: &[u8]) -> PathBuf {
+        resolve_under(self.root.as_deref(), Path::new(OsStr::from_bytes(path)))
+    }
+}
+
+/// Maps a plan path under `root`: taken under it whether written absolute or relative; `..`
+/// cannot climb out of it. Without a root the path is used as written.
+pub(crate) fn resolve_under(root: Option<&Path>, path: &Path) -> PathBuf {
+    let Some(root) = root else {
+        return path.to_owned();
+    };
+    let mut out = root.to_owned();
+    for c in path.components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::ParentDir => {
+                if out != root {
+                    out.pop();
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
 impl Host for LocalHost {
     fn name(&self) -> &str {
         &self.name
     }
 
     fn resolve(&self, path: &str) -> PathBuf {
-        match &self.root {
-            None => PathBuf::from(path),
-            Some(root) => {
-                // Paths are taken under the root whether written absolute or relative; `..`
-                // cannot climb out of it.
-                let mut out = root.clone();
-                for c in Path::new(path).components() {
-                    match c {
-                        Component::Normal(n) => out.push(n),
-                        Component::ParentDir => {
-                            if out != *root {
-                                out.pop();
-                            }
-                        }
-                        _ => {}
-                    }
-                }
-                out
-            }
-        }
+        resolve_under(self.root.as_deref(), Path::new(path))
+    }
+
+    fn request(
+        &self,
+        req: &Request,
+        cancel: &AtomicBool,
+        on_response: &mut dyn FnMut(Response),
+    ) -> Result<(), HostError> {
+        crate::capability::execute(self, req, cancel, on_response)
     }
 
     fn run(

@@ -1,0 +1,230 @@
+//! rehost's side of an agent session: a child process (usually `ssh … rehost agent`) whose
+//! stdin takes [`ClientFrame`]s and whose stdout yields [`AgentFrame`]s. A reader thread decodes
+//! frames so that waiting for results can also watch the cancel flag.
+
+use super::frame::{read_frame, write_frame};
+use super::protocol::{AgentFrame, ClientFrame, PROTOCOL_VERSION, Request, Response};
+use crate::bytes::Bytes;
+use std::io::{BufReader, BufWriter, Read};
+use std::process::{Child, ChildStdin, ExitStatus};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// What went wrong in a session, before the caller adds the host's name.
+#[derive(Debug)]
+pub enum SessionError {
+    /// The agent's stdout ended or broke: the process (or the connection) is gone.
+    Closed {
+        status: Option<ExitStatus>,
+        stderr: String,
+    },
+    /// The agent answered something that does not fit the protocol.
+    Protocol(String),
+    /// The agent speaks another protocol version.
+    Version { agent: u32, version: String },
+    /// The request ran and failed on the host.
+    Failed(String),
+    /// No hello within the time allowed.
+    Timeout,
+}
+
+enum Event {
+    Frame(AgentFrame),
+    Closed(Option<String>),
+}
+
+/// One agent session. Requests run one at a time; a pool of sessions gives concurrency.
+pub struct AgentConn {
+    child: Child,
+    stdin: BufWriter<ChildStdin>,
+    events: mpsc::Receiver<Event>,
+    stderr: Arc<Mutex<Vec<u8>>>,
+    next_id: u64,
+    /// Set once the session is unusable (closed, or out of step with the agent).
+    broken: bool,
+}
+
+/// The most of an agent's stderr kept for error messages.
+const STDERR_KEEP: usize = 16 << 10;
+
+impl AgentConn {
+    /// Takes over a spawned child (stdin, stdout and stderr piped) and performs the handshake.
+    pub fn start(
+        mut child: Child,
+        root: Option<Bytes>,
+        hello_timeout: Duration,
+    ) -> Result<(AgentConn, String), SessionError> {
+        let stdin = child.stdin.take().expect("agent stdin piped");
+        let stdout = child.stdout.take().expect("agent stdout piped");
+        let stderr_pipe = child.stderr.take();
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        if let Some(mut pipe) = stderr_pipe {
+            let keep = stderr.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = pipe.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    let mut k = keep.lock().unwrap_or_else(|e| e.into_inner());
+                    if k.len() < STDERR_KEEP {
+                        k.extend_from_slice(&buf[..n]);
+                    }
+                }
+            });
+        }
+        let (tx, events) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut r = BufReader::with_capacity(1 << 16, stdout);
+            loop {
+                match read_frame::<AgentFrame>(&mut r) {
+                    Ok(Some(f)) => {
+                        if tx.send(Event::Frame(f)).is_err() {
+                            break;
+                        }
+                    }
+                    Ok(None) => {
+                        let _ = tx.send(Event::Closed(None));
+                        break;
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Event::Closed(Some(e.to_string())));
+                        break;
+                    }
+                }
+            }
+        });
+        let mut conn = AgentConn {
+            child,
+            stdin: BufWriter::new(stdin),
+            events,
+            stderr,
+            next_id: 1,
+            broken: false,
+        };
+        conn.send(&ClientFrame::Hello {
+            protocol: PROTOCOL_VERSION,
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            root,
+        })?;
+        match conn.events.recv_timeout(hello_timeout) {
+            Ok(Event::Frame(AgentFrame::Hello {
+                protocol,
+                version,
+                arch,
+            })) => {
+                if protocol != PROTOCOL_VERSION {
+                    conn.broken = true;
+                    return Err(SessionError::Version {
+                        agent: protocol,
+                        version,
+                    });
+                }
+                Ok((conn, arch))
+            }
+            Ok(Event::Frame(other)) => Err(SessionError::Protocol(format!(
+                "expected hello, got {other:?}"
+            ))),
+            Ok(Event::Closed(_)) | Err(RecvTimeoutError::Disconnected) => Err(conn.closed()),
+            Err(RecvTimeoutError::Timeout) => Err(SessionError::Timeout),
+        }
+    }
+
+    /// Whether the session can take another request.
+    pub fn is_usable(&self) -> bool {
+        !self.broken
+    }
+
+    /// Runs one request, passing each response to `on_response`. Setting `cancel` sends a
+    /// cancel frame; the agent ends the work and the request still ends normally.
+    pub fn request(
+        &mut self,
+        request: &Request,
+        cancel: &AtomicBool,
+        on_response: &mut dyn FnMut(Response),
+    ) -> Result<(), SessionError> {
+        if self.broken {
+            return Err(SessionError::Protocol("session is no longer usable".into()));
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        self.send(&ClientFrame::Request {
+            id,
+            request: request.clone(),
+        })?;
+        let mut cancel_sent = false;
+        loop {
+            if !cancel_sent && cancel.load(Ordering::Relaxed) {
+                self.send(&ClientFrame::Cancel { id })?;
+                cancel_sent = true;
+            }
+            match self.events.recv_timeout(Duration::from_millis(50)) {
+                Ok(Event::Frame(AgentFrame::Response { id: rid, response })) if rid == id => {
+                    on_response(response)
+                }
+                Ok(Event::Frame(AgentFrame::End { id: rid, error })) if rid == id => {
+                    return match error {
+                        None => Ok(()),
+                        Some(e) => Err(SessionError::Failed(e)),
+                    };
+                }
+                Ok(Event::Frame(other)) => {
+                    self.broken = true;
+                    return Err(SessionError::Protocol(format!(
+                        "unexpected frame {other:?}"
+                    )));
+                }
+                Ok(Event::Closed(Some(e))) if e.contains("exceeds the limit") => {
+                    self.broken = true;
+                    return Err(SessionError::Protocol(e));
+                }
+                Ok(Event::Closed(_)) | Err(RecvTimeoutError::Disconnected) => {
+                    return Err(self.closed());
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+        }
+    }
+
+    fn send(&mut self, frame: &ClientFrame) -> Result<(), SessionError> {
+        if write_frame(&mut self.stdin, frame).is_err() {
+            return Err(self.closed());
+        }
+        Ok(())
+    }
+
+    /// The session ended: collect how the process exited and what it said.
+    fn closed(&mut self) -> SessionError {
+        self.broken = true;
+        // The process may take a moment to exit after its stdout closed.
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let mut status = None;
+        while Instant::now() < deadline {
+            match self.child.try_wait() {
+                Ok(Some(s)) => {
+                    status = Some(s);
+                    break;
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+                Err(_) => break,
+            }
+        }
+        // Let the stderr reader catch up with what the process wrote last.
+        std::thread::sleep(Duration::from_millis(20));
+        let stderr =
+            String::from_utf8_lossy(&self.stderr.lock().unwrap_or_else(|e| e.into_inner()))
+                .trim()
+                .to_owned();
+        SessionError::Closed { status, stderr }
+    }
+}
+
+impl Drop for AgentConn {
+    fn drop(&mut self) {
+        // Closing stdin ends the agent (it cancels whatever still runs); then reap the child.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,81 @@
+//! The agent protocol's messages. See `docs/agent.md` for the wire format.
+//!
+//! A capability is one [`Request`] variant and the [`Response`] variants it streams back; the
+//! framing ([`ClientFrame`], [`AgentFrame`]) never changes when a capability is added.
+
+use crate::bytes::Bytes;
+use crate::command::{CommandSpec, OutputStream, RunOutcome};
+use crate::listing::TreeEntry;
+use serde::{Deserialize, Serialize};
+
+/// Bumped whenever a frame or request changes incompatibly. Client and agent must agree.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Work a host is asked to do. Executed by [`crate::execute`] on the host that holds the data.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Request {
+    /// Run a command; streams `Output` lines and ends with one `Exit`.
+    Run { command: CommandSpec },
+    /// List a tree (path as written in the plan, resolved on the host); streams `Entries`.
+    ListTree { path: Bytes },
+}
+
+impl Request {
+    /// What the request is doing, for messages such as "connection lost while …".
+    pub fn describe(&self) -> String {
+        match self {
+            Request::Run { command } => format!("running `{}`", command.program.display()),
+            Request::ListTree { path } => format!("listing tree {}", path.to_string_lossy()),
+        }
+    }
+}
+
+/// One item of a request's result stream.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Response {
+    /// One line of a command's output, without its newline.
+    Output { stream: OutputStream, line: Bytes },
+    /// How a command ended.
+    Exit { outcome: RunOutcome },
+    /// A batch of tree entries, in listing order.
+    Entries { entries: Vec<TreeEntry> },
+}
+
+/// Frames the client (rehost) sends to the agent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientFrame {
+    /// First frame of a session. `root` makes the agent act like a local host with that root.
+    Hello {
+        protocol: u32,
+        version: String,
+        #[serde(default)]
+        root: Option<Bytes>,
+    },
+    /// Start a request. One request at a time per session; the client waits for its `End`.
+    Request { id: u64, request: Request },
+    /// Stop the request in flight (ending its process group); its `End` still follows.
+    Cancel { id: u64 },
+}
+
+/// Frames the agent sends back.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum AgentFrame {
+    /// Reply to `Hello`. When `protocol` differs from the client's, the agent exits after it.
+    Hello {
+        protocol: u32,
+        version: String,
+        arch: String,
+    },
+    /// One item of request `id`'s result stream.
+    Response { id: u64, response: Response },
+    /// Request `id` is finished; `error` says why it failed, if it did.
+    End {
+        id: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+}

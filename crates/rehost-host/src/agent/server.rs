@@ -1,0 +1,163 @@
+//! The agent's side: `rehost agent` serves requests read from stdin and writes result frames to
+//! stdout until stdin ends. A reader thread watches stdin while a request runs, so a `Cancel`
+//! frame or a lost connection (end of stdin) ends the request's whole process group at once.
+
+use super::frame::{read_frame, write_frame};
+use super::protocol::{AgentFrame, ClientFrame, PROTOCOL_VERSION, Request, Response};
+use crate::LocalHost;
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+
+/// Why the agent stopped serving.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("read the first frame from rehost: {0}")]
+    Hello(std::io::Error),
+    #[error("start: rehost sent no hello")]
+    NoHello,
+    #[error("agree on a protocol: rehost speaks version {client}, this agent {agent}")]
+    Version { client: u32, agent: u32 },
+    #[error("write to rehost: {0}")]
+    Write(std::io::Error),
+}
+
+enum Msg {
+    Frame(ClientFrame),
+    /// Stdin ended or could not be decoded: rehost is gone.
+    Closed,
+    WorkerDone,
+}
+
+/// Serves one session on `input`/`output` (stdin/stdout in `rehost agent`).
+pub fn serve(
+    input: impl Read + Send + 'static,
+    output: impl Write + Send + 'static,
+) -> Result<(), ServeError> {
+    let mut input = BufReader::new(input);
+    let mut output = BufWriter::new(output);
+    let (protocol, root) = match read_frame::<ClientFrame>(&mut input).map_err(ServeError::Hello)? {
+        Some(ClientFrame::Hello { protocol, root, .. }) => (protocol, root),
+        _ => return Err(ServeError::NoHello),
+    };
+    write_frame(
+        &mut output,
+        &AgentFrame::Hello {
+            protocol: PROTOCOL_VERSION,
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            arch: std::env::consts::ARCH.to_owned(),
+        },
+    )
+    .map_err(ServeError::Write)?;
+    if protocol != PROTOCOL_VERSION {
+        return Err(ServeError::Version {
+            client: protocol,
+            agent: PROTOCOL_VERSION,
+        });
+    }
+    let name = hostname();
+    let host = Arc::new(LocalHost::new(
+        &name,
+        root.map(|r| PathBuf::from(r.as_os_str())),
+    ));
+    let output = Arc::new(Mutex::new(output));
+
+    let (tx, rx) = mpsc::channel::<Msg>();
+    let reader_tx = tx.clone();
+    std::thread::spawn(move || {
+        loop {
+            match read_frame::<ClientFrame>(&mut input) {
+                Ok(Some(f)) => {
+                    if reader_tx.send(Msg::Frame(f)).is_err() {
+                        break;
+                    }
+                }
+                Ok(None) | Err(_) => {
+                    let _ = reader_tx.send(Msg::Closed);
+                    break;
+                }
+            }
+        }
+    });
+
+    // The request in flight: its id and cancel flag.
+    let mut current: Option<(u64, Arc<AtomicBool>)> = None;
+    let mut closed = false;
+    let mut queued: std::collections::VecDeque<(u64, Request)> = Default::default();
+    loop {
+        if current.is_none() {
+            if closed {
+                return Ok(());
+            }
+            if let Some((id, request)) = queued.pop_front() {
+                let cancel = Arc::new(AtomicBool::new(false));
+                current = Some((id, cancel.clone()));
+                spawn_worker(
+                    id,
+                    request,
+                    host.clone(),
+                    output.clone(),
+                    cancel,
+                    tx.clone(),
+                );
+                continue;
+            }
+        }
+        let Ok(msg) = rx.recv() else { return Ok(()) };
+        match msg {
+            Msg::Frame(ClientFrame::Request { id, request }) => queued.push_back((id, request)),
+            Msg::Frame(ClientFrame::Cancel { id }) => {
+                if let Some((cur, cancel)) = &current
+                    && *cur == id
+                {
+                    cancel.store(true, Ordering::Relaxed);
+                }
+                queued.retain(|(q, _)| *q != id);
+            }
+            Msg::Frame(ClientFrame::Hello { .. }) => {}
+            Msg::Closed => {
+                // Nobody will read the results: end what runs (its process group) and stop.
+                closed = true;
+                queued.clear();
+                if let Some((_, cancel)) = &current {
+                    cancel.store(true, Ordering::Relaxed);
+                }
+            }
+            Msg::WorkerDone => current = None,
+        }
+    }
+}
+
+fn spawn_worker(
+    id: u64,
+    request: Request,
+    host: Arc<LocalHost>,
+    output: Arc<Mutex<BufWriter<impl Write + Send + 'static>>>,
+    cancel: Arc<AtomicBool>,
+    done: mpsc::Sender<Msg>,
+) {
+    std::thread::spawn(move || {
+        let mut emit = |response: Response| {
+            let mut out = output.lock().unwrap_or_else(|e| e.into_inner());
+            if write_frame(&mut *out, &AgentFrame::Response { id, response }).is_err() {
+                // rehost is gone: stop the work rather than run on unobserved.
+                cancel.store(true, Ordering::Relaxed);
+            }
+        };
+        let result = crate::capability::execute(&host, &request, &cancel, &mut emit);
+        let error = result.err().map(|e| e.to_string());
+        {
+            let mut out = output.lock().unwrap_or_else(|e| e.into_inner());
+            let _ = write_frame(&mut *out, &AgentFrame::End { id, error });
+        }
+        let _ = done.send(Msg::WorkerDone);
+    });
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_else(|_| "agent".to_owned())
+}

@@ -1,0 +1,501 @@
+//! Hosts reached with the system's OpenSSH client.
+//!
+//! Opening an [`SshHost`] starts one ControlMaster connection (its socket in a private 0700
+//! directory), makes sure the rehost agent is on the host (see `install`), and starts a first
+//! agent session. Every request then runs in an agent session multiplexed over the master; a
+//! pool of sessions lets several requests run on one host at the same time. Closing (or
+//! dropping) the host ends the sessions and the master.
+//!
+//! rehost never accepts host keys: `StrictHostKeyChecking=yes` is passed unless the user's own
+//! ssh config chose otherwise, and a key failure is a [`HostError::HostKey`] naming the
+//! fingerprint offered and the command to accept it.
+
+mod config;
+mod hostkey;
+mod install;
+mod quote;
+
+pub use install::{AgentBinary, Probe};
+pub use quote::{command_line, quote};
+
+use crate::agent::{AgentConn, Request, Response, SessionError};
+use crate::bytes::Bytes;
+use crate::{Host, HostError, SshSpec};
+use config::EffectiveConfig;
+use std::ffi::{OsStr, OsString};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Mutex;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+/// How long connecting (authentication included) may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a started agent has to answer the hello.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What `open` found out about the agent on the host.
+#[derive(Clone, Debug)]
+pub struct AgentInstall {
+    /// Where the agent lives on the host.
+    pub remote_path: String,
+    /// Whether this open uploaded it (false: a verified copy was already there).
+    pub uploaded: bool,
+    /// The host's `uname -m`.
+    pub arch: String,
+    /// The host's C library, as `getconf GNU_LIBC_VERSION` or `ldd --version` reports it.
+    pub libc: String,
+}
+
+/// A host reached over OpenSSH, doing its work through the rehost agent.
+pub struct SshHost {
+    name: String,
+    destination: String,
+    root: Option<PathBuf>,
+    /// Options for every ssh invocation, before the destination.
+    args: Vec<OsString>,
+    control_dir: tempfile::TempDir,
+    master: Mutex<Option<Child>>,
+    sessions: Mutex<Vec<AgentConn>>,
+    install: AgentInstall,
+}
+
+impl SshHost {
+    /// Connects, installs or verifies the agent and starts a first session. `agent_binary` is
+    /// the rehost binary to run on the host (`std::env::current_exe()` in production).
+    pub fn open(name: &str, spec: &SshSpec, agent_binary: &Path) -> Result<SshHost, HostError> {
+        let destination = spec.destination.clone();
+        if destination.is_empty() || destination.starts_with('-') {
+            return Err(HostError::BadDestination {
+                host: name.to_owned(),
+                destination,
+            });
+        }
+        let mut user_args: Vec<OsString> = Vec::new();
+        if let Some(f) = &spec.ssh_config {
+            user_args.extend(["-F".into(), f.clone().into_os_string()]);
+        }
+        if let Some(p) = spec.port {
+            user_args.extend(["-p".into(), p.to_string().into()]);
+        }
+        if let Some(i) = &spec.identity_file {
+            user_args.extend(["-i".into(), i.clone().into_os_string()]);
+        }
+        if let Some(j) = &spec.proxy_jump {
+            user_args.extend(["-J".into(), j.into()]);
+        }
+        let cfg = EffectiveConfig::query(&user_args, &destination).map_err(|message| {
+            HostError::SshConfig {
+                host: name.to_owned(),
+                destination: destination.clone(),
+                message,
+            }
+        })?;
+        // Shown in the "accept the key" hint: the user's own options, not ours.
+        let hint_args: String = user_args
+            .iter()
+            .map(|a| format!("{} ", a.to_string_lossy()))
+            .collect();
+
+        let control_dir = tempfile::Builder::new()
+            .prefix("rehost-ssh-")
+            .tempdir()
+            .map_err(|source| HostError::ControlDir {
+                host: name.to_owned(),
+                source,
+            })?;
+        let mut args = user_args;
+        args.extend(["-o".into(), "BatchMode=yes".into()]);
+        if cfg.strict_is_default() {
+            args.extend(["-o".into(), "StrictHostKeyChecking=yes".into()]);
+        }
+        let mut control = OsString::from("ControlPath=");
+        control.push(control_dir.path().join("cm"));
+        args.extend(["-o".into(), control]);
+
+        let mut host = SshHost {
+            name: name.to_owned(),
+            destination,
+            root: spec.root.clone(),
+            args,
+            control_dir,
+            master: Mutex::new(None),
+            sessions: Mutex::new(Vec::new()),
+            install: AgentInstall {
+                remote_path: String::new(),
+                uploaded: false,
+                arch: String::new(),
+                libc: String::new(),
+            },
+        };
+        host.start_master(&cfg, &hint_args)?;
+        let binary = AgentBinary::load(agent_binary)?;
+        host.install = host.install_agent(&binary)?;
+        let conn = host.start_session()?;
+        host.sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(conn);
+        Ok(host)
+    }
+
+    /// What `open` found out about the agent.
+    pub fn agent_install(&self) -> &AgentInstall {
+        &self.install
+    }
+
+    /// Runs an argument vector on the host directly over ssh (not through the agent), each
+    /// argument quoted so the remote shell passes it on unchanged; `stdin` feeds the command.
+    /// Used to bootstrap the agent; the agent is the way to run work.
+    pub fn exec<S: AsRef<OsStr>>(&self, argv: &[S], stdin: &[u8]) -> Result<Output, HostError> {
+        let line = command_line(argv);
+        let mut child = self
+            .ssh()
+            .arg("-T")
+            .arg("--")
+            .arg(&self.destination)
+            .arg(&line)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|source| HostError::Spawn {
+                host: self.name.clone(),
+                program: "ssh".into(),
+                source,
+            })?;
+        let mut input = child.stdin.take().expect("stdin piped");
+        let data = stdin.to_vec();
+        let feeder = std::thread::spawn(move || {
+            let _ = input.write_all(&data);
+        });
+        let out = child.wait_with_output().map_err(|source| HostError::Wait {
+            host: self.name.clone(),
+            program: "ssh".into(),
+            source,
+        })?;
+        let _ = feeder.join();
+        Ok(out)
+    }
+
+    /// Ends every agent session and the master connection. Idempotent; also done on drop.
+    pub fn shutdown(&self) {
+        self.sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        let mut master = self.master.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(mut child) = master.take() {
+            let _ = self
+                .ssh()
+                .arg("-O")
+                .arg("exit")
+                .arg("--")
+                .arg(&self.destination)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(2);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn ssh(&self) -> Command {
+        let mut c = Command::new("ssh");
+        c.args(&self.args);
+        c
+    }
+
+    fn start_master(&mut self, cfg: &EffectiveConfig, hint_args: &str) -> Result<(), HostError> {
+        let log_path = self.control_dir.path().join("master.log");
+        let log = std::fs::File::create(&log_path).map_err(|source| HostError::ControlDir {
+            host: self.name.clone(),
+            source,
+        })?;
+        let mut cmd = self.ssh();
+        cmd.args(["-M", "-N", "-T", "-o", "ControlPersist=no"]);
+        if cfg.server_alive_interval == 0 {
+            // Notice a dead peer within a minute rather than waiting on TCP for hours.
+            cmd.args([
+                "-o",
+                "ServerAliveInterval=15",
+                "-o",
+                "ServerAliveCountMax=4",
+            ]);
+        }
+        let mut child = cmd
+            .arg("--")
+            .arg(&self.destination)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .map_err(|source| HostError::Spawn {
+                host: self.name.clone(),
+                program: "ssh (install openssh-client)".into(),
+                source,
+            })?;
+        let socket = self.control_dir.path().join("cm");
+        let started = Instant::now();
+        loop {
+            // ssh links the socket into place only once the connection is authenticated.
+            if socket.exists() {
+                *self.master.lock().unwrap_or_else(|e| e.into_inner()) = Some(child);
+                return Ok(());
+            }
+            let exited = matches!(child.try_wait(), Ok(Some(_)));
+            if exited || started.elapsed() > CONNECT_TIMEOUT {
+                if !exited {
+                    let _ = child.kill();
+                }
+                let _ = child.wait();
+                let stderr = std::fs::read_to_string(&log_path).unwrap_or_default();
+                if let Some(e) =
+                    hostkey::error(&self.name, &self.destination, hint_args, cfg, &stderr)
+                {
+                    return Err(e);
+                }
+                let message = if exited {
+                    last_lines(&stderr)
+                } else {
+                    format!("no connection within {} s", CONNECT_TIMEOUT.as_secs())
+                };
+                return Err(HostError::Connect {
+                    host: self.name.clone(),
+                    destination: self.destination.clone(),
+                    message,
+                });
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn install_agent(&self, binary: &AgentBinary) -> Result<AgentInstall, HostError> {
+        let fail = |message: String| HostError::AgentInstall {
+            host: self.name.clone(),
+            message,
+        };
+        let out = self.exec(
+            &["sh", "-c", install::PROBE_SCRIPT, "sh", &binary.blake3],
+            b"",
+        )?;
+        if !out.status.success() {
+            return Err(fail(format!(
+                "probing the host failed ({}): {}",
+                out.status,
+                last_lines(&String::from_utf8_lossy(&out.stderr))
+            )));
+        }
+        let probe = install::parse_probe(&String::from_utf8_lossy(&out.stdout));
+        if probe.dir.is_empty() {
+            return Err(fail(
+                "the host's shell did not report a cache directory".into(),
+            ));
+        }
+        let local_arch = std::env::consts::ARCH;
+        if !install::arch_matches(&probe.arch, local_arch) {
+            return Err(HostError::AgentCannotRun {
+                host: self.name.clone(),
+                arch: probe.arch,
+                libc: probe.libc,
+                local_arch: local_arch.to_owned(),
+                detail: "the architectures differ".into(),
+            });
+        }
+        let remote_path = format!("{}/rehost", probe.dir);
+        let mut uploaded = false;
+        if probe.sha256.as_deref() != Some(binary.sha256.as_str()) {
+            let data = std::fs::read(&binary.path).map_err(|source| HostError::AgentBinary {
+                path: binary.path.clone(),
+                source,
+            })?;
+            let out = self.exec(
+                &["sh", "-c", install::UPLOAD_SCRIPT, "sh", &binary.blake3],
+                &data,
+            )?;
+            if !out.status.success() {
+                return Err(fail(format!(
+                    "uploading to {remote_path} failed ({}): {}",
+                    out.status,
+                    last_lines(&String::from_utf8_lossy(&out.stderr))
+                )));
+            }
+            let got = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+            if got != binary.sha256 {
+                return Err(fail(format!(
+                    "the uploaded {remote_path} has SHA-256 {got}, expected {}",
+                    binary.sha256
+                )));
+            }
+            uploaded = true;
+        }
+        Ok(AgentInstall {
+            remote_path,
+            uploaded,
+            arch: probe.arch,
+            libc: probe.libc,
+        })
+    }
+
+    fn master_alive(&self) -> bool {
+        let mut master = self.master.lock().unwrap_or_else(|e| e.into_inner());
+        match master.as_mut() {
+            Some(c) => matches!(c.try_wait(), Ok(None)),
+            None => false,
+        }
+    }
+
+    fn start_session(&self) -> Result<AgentConn, HostError> {
+        if !self.master_alive() {
+            return Err(HostError::ConnectionLost {
+                host: self.name.clone(),
+                in_flight: "starting an agent session".into(),
+                detail: "the ssh master connection has ended".into(),
+            });
+        }
+        let mut line = OsString::from("exec ");
+        line.push(command_line(&[self.install.remote_path.as_str(), "agent"]));
+        let child = self
+            .ssh()
+            .arg("-T")
+            .arg("--")
+            .arg(&self.destination)
+            .arg(line)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|source| HostError::Spawn {
+                host: self.name.clone(),
+                program: "ssh".into(),
+                source,
+            })?;
+        let root = self.root.as_deref().map(|r| Bytes::from(r));
+        match AgentConn::start(child, root, HELLO_TIMEOUT) {
+            Ok((conn, _arch)) => Ok(conn),
+            Err(e) => Err(self.session_error(e, "starting the agent")),
+        }
+    }
+
+    fn session_error(&self, e: SessionError, in_flight: &str) -> HostError {
+        match e {
+            SessionError::Closed { status, stderr } => {
+                let code = status.and_then(|s| s.code());
+                let cannot_exec = matches!(code, Some(126 | 127))
+                    || ["GLIBC_", "Exec format error", "cannot execute", "not found"]
+                        .iter()
+                        .any(|m| stderr.contains(m));
+                if in_flight == "starting the agent" && cannot_exec && self.master_alive() {
+                    return HostError::AgentCannotRun {
+                        host: self.name.clone(),
+                        arch: self.install.arch.clone(),
+                        libc: self.install.libc.clone(),
+                        local_arch: std::env::consts::ARCH.to_owned(),
+                        detail: last_lines(&stderr),
+                    };
+                }
+                let mut detail = last_lines(&stderr);
+                if !self.master_alive() {
+                    detail = if detail.is_empty() {
+                        "the ssh connection ended".into()
+                    } else {
+                        format!("the ssh connection ended: {detail}")
+                    };
+                } else if detail.is_empty() {
+                    detail = match status {
+                        Some(s) => format!("the agent session ended with {s}"),
+                        None => "the agent session ended".into(),
+                    };
+                }
+                HostError::ConnectionLost {
+                    host: self.name.clone(),
+                    in_flight: in_flight.to_owned(),
+                    detail,
+                }
+            }
+            SessionError::Version { agent, version } => HostError::AgentVersion {
+                host: self.name.clone(),
+                agent,
+                version,
+                ours: crate::agent::PROTOCOL_VERSION,
+            },
+            SessionError::Protocol(message) => HostError::Protocol {
+                host: self.name.clone(),
+                message,
+            },
+            SessionError::Timeout => HostError::Protocol {
+                host: self.name.clone(),
+                message: format!(
+                    "the agent did not answer within {} s",
+                    HELLO_TIMEOUT.as_secs()
+                ),
+            },
+            SessionError::Failed(message) => HostError::Remote {
+                host: self.name.clone(),
+                what: in_flight.to_owned(),
+                message,
+            },
+        }
+    }
+}
+
+impl Host for SshHost {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn resolve(&self, path: &str) -> PathBuf {
+        crate::local::resolve_under(self.root.as_deref(), Path::new(path))
+    }
+
+    fn request(
+        &self,
+        req: &Request,
+        cancel: &AtomicBool,
+        on_response: &mut dyn FnMut(Response),
+    ) -> Result<(), HostError> {
+        let pooled = self
+            .sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop();
+        let mut conn = match pooled {
+            Some(c) => c,
+            None => self.start_session()?,
+        };
+        let result = conn.request(req, cancel, on_response);
+        if conn.is_usable() {
+            self.sessions
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(conn);
+        }
+        result.map_err(|e| self.session_error(e, &req.describe()))
+    }
+
+    fn close(&self) {
+        self.shutdown();
+    }
+}
+
+impl Drop for SshHost {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// The last few lines of a process's stderr, for an error message.
+fn last_lines(s: &str) -> String {
+    let lines: Vec<&str> = s.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let start = lines.len().saturating_sub(3);
+    lines[start..].join(" / ")
+}
