@@ -99,7 +99,7 @@ pub enum HostError {
         ours: u32,
     },
     #[error(
-        "failed to finish {in_flight} on host {host}: connection lost ({detail}); it did not complete and is not recorded as done"
+        "failed to finish {in_flight} on host {host}: the connection was lost ({detail}); its outcome is unknown"
     )]
     ConnectionLost {
         host: String,
@@ -108,7 +108,8 @@ pub enum HostError {
     },
     #[error("failed to talk to the agent on host {host}: {message}")]
     Protocol { host: String, message: String },
-    #[error("failed {what} on host {host}: {message}")]
+    /// A request failed on the host; the agent's message already names the host.
+    #[error("{message}")]
     Remote {
         host: String,
         what: String,

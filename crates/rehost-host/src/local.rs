@@ -51,10 +51,8 @@ pub(crate) fn resolve_under(root: Option<&Path>, path: &Path) -> PathBuf {
     for c in path.components() {
         match c {
             Component::Normal(n) => out.push(n),
-            Component::ParentDir => {
-                if out != root {
-                    out.pop();
-                }
+            Component::ParentDir if out != root => {
+                out.pop();
             }
             _ => {}
         }

@@ -53,6 +53,7 @@ impl AgentConn {
     /// Takes over a spawned child (stdin, stdout and stderr piped) and performs the handshake.
     pub fn start(
         mut child: Child,
+        host: &str,
         root: Option<Bytes>,
         hello_timeout: Duration,
     ) -> Result<(AgentConn, String), SessionError> {
@@ -107,6 +108,7 @@ impl AgentConn {
         conn.send(&ClientFrame::Hello {
             protocol: PROTOCOL_VERSION,
             version: env!("CARGO_PKG_VERSION").to_owned(),
+            host: Some(host.to_owned()),
             root,
         })?;
         match conn.events.recv_timeout(hello_timeout) {

@@ -47,10 +47,13 @@ pub enum Response {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientFrame {
-    /// First frame of a session. `root` makes the agent act like a local host with that root.
+    /// First frame of a session. `host` is the host's name in the plan (the agent's messages
+    /// use it); `root` makes the agent act like a local host with that root.
     Hello {
         protocol: u32,
         version: String,
+        #[serde(default)]
+        host: Option<String>,
         #[serde(default)]
         root: Option<Bytes>,
     },

@@ -38,10 +38,16 @@ pub fn serve(
 ) -> Result<(), ServeError> {
     let mut input = BufReader::new(input);
     let mut output = BufWriter::new(output);
-    let (protocol, root) = match read_frame::<ClientFrame>(&mut input).map_err(ServeError::Hello)? {
-        Some(ClientFrame::Hello { protocol, root, .. }) => (protocol, root),
-        _ => return Err(ServeError::NoHello),
-    };
+    let (protocol, name, root) =
+        match read_frame::<ClientFrame>(&mut input).map_err(ServeError::Hello)? {
+            Some(ClientFrame::Hello {
+                protocol,
+                host,
+                root,
+                ..
+            }) => (protocol, host.unwrap_or_else(hostname), root),
+            _ => return Err(ServeError::NoHello),
+        };
     write_frame(
         &mut output,
         &AgentFrame::Hello {
@@ -57,7 +63,6 @@ pub fn serve(
             agent: PROTOCOL_VERSION,
         });
     }
-    let name = hostname();
     let host = Arc::new(LocalHost::new(
         &name,
         root.map(|r| PathBuf::from(r.as_os_str())),

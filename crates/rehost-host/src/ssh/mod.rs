@@ -379,8 +379,8 @@ impl SshHost {
                 program: "ssh".into(),
                 source,
             })?;
-        let root = self.root.as_deref().map(|r| Bytes::from(r));
-        match AgentConn::start(child, root, HELLO_TIMEOUT) {
+        let root = self.root.as_deref().map(Bytes::from);
+        match AgentConn::start(child, &self.name, root, HELLO_TIMEOUT) {
             Ok((conn, _arch)) => Ok(conn),
             Err(e) => Err(self.session_error(e, "starting the agent")),
         }

@@ -1,0 +1,428 @@
+//! Hosts over ssh: the agent, its installation, host keys, quoting, lost connections.
+
+use super::{open, rehost_bin, spec};
+use rehost_host::{
+    CommandSpec, Host, HostError, LocalHost, OutputStream, Program, RunOutcome, SshSpec,
+};
+use rehost_test::sshd::Sshd;
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+fn run(host: &dyn Host, spec: &CommandSpec) -> Result<(RunOutcome, Vec<String>), HostError> {
+    let mut lines = Vec::new();
+    let cancel = AtomicBool::new(false);
+    let out = host.run(spec, &cancel, &mut |s, l| {
+        let tag = match s {
+            OutputStream::Stdout => "out",
+            OutputStream::Stderr => "err",
+        };
+        lines.push(format!("{tag}: {}", String::from_utf8_lossy(l)))
+    })?;
+    Ok((out, lines))
+}
+
+fn argv(args: &[&str]) -> CommandSpec {
+    CommandSpec::new(Program::Argv(args.iter().map(|s| s.to_string()).collect()))
+}
+
+/// A tree with the names that break naive tools: spaces, quotes, newlines, non-UTF-8, a
+/// symlink, an empty directory, odd modes.
+fn weird_tree(root: &Path) {
+    let w = |p: &str, data: &str| {
+        let path = root.join(p);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, data).unwrap();
+    };
+    w("etc/nginx/nginx.conf", "worker_processes 4;\n");
+    w("data/with space/it's \"quoted\".txt", "q");
+    w("data/new\nline", "n");
+    w("data/$(touch pwned)", "x");
+    std::fs::write(root.join(OsStr::from_bytes(b"data/\xff\xfe-latin1")), "l").unwrap();
+    std::fs::create_dir_all(root.join("empty")).unwrap();
+    std::os::unix::fs::symlink("../etc/nginx/nginx.conf", root.join("data/link")).unwrap();
+    std::fs::set_permissions(
+        root.join("etc/nginx/nginx.conf"),
+        std::fs::Permissions::from_mode(0o640),
+    )
+    .unwrap();
+}
+
+#[test]
+fn agent_tree_listing_over_ssh_equals_local() {
+    let sshd = Sshd::start();
+    let dir = tempfile::tempdir().unwrap();
+    weird_tree(dir.path());
+    let path = dir.path().as_os_str().as_bytes();
+    let cancel = AtomicBool::new(false);
+
+    let local = LocalHost::new("local", None)
+        .list_tree(path, &cancel)
+        .unwrap();
+    let host = open("old", &spec(&sshd)).unwrap();
+    let remote = host.list_tree(path, &cancel).unwrap();
+
+    assert_eq!(local.len(), 11, "{local:#?}");
+    assert!(
+        local
+            .iter()
+            .any(|e| e.path.as_bytes() == b"data/\xff\xfe-latin1")
+    );
+    assert_eq!(remote, local);
+    assert!(!dir.path().join("data/pwned").exists());
+}
+
+#[test]
+fn listing_a_missing_tree_is_an_error_naming_host_and_path() {
+    let sshd = Sshd::start();
+    let host = open("old", &spec(&sshd)).unwrap();
+    let err = host
+        .list_tree(b"/nonexistent/rehost", &AtomicBool::new(false))
+        .unwrap_err();
+    let msg = err.to_string();
+    eprintln!("{msg}");
+    assert!(msg.contains("host old"), "{msg}");
+    assert!(msg.contains("/nonexistent/rehost"), "{msg}");
+    // The session survives a failed request.
+    let (out, _) = run(&host, &argv(&["true"])).unwrap();
+    assert_eq!(out.exit.code, Some(0));
+}
+
+#[test]
+fn run_steps_on_two_hosts_with_different_roots_concurrently() {
+    let (a, b) = (Sshd::start(), Sshd::start());
+    let (root_a, root_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let old = open(
+        "old",
+        &SshSpec {
+            root: Some(root_a.path().to_owned()),
+            ..spec(&a)
+        },
+    )
+    .unwrap();
+    let new = open(
+        "new",
+        &SshSpec {
+            root: Some(root_b.path().to_owned()),
+            ..spec(&b)
+        },
+    )
+    .unwrap();
+    let step = CommandSpec::new(Program::Shell(
+        "pwd; echo \"root=$REHOST_ROOT\"; echo step > marker; sleep 1; echo done >&2".into(),
+    ));
+    let started = std::time::Instant::now();
+    let (ra, rb) = std::thread::scope(|s| {
+        let ta = s.spawn(|| run(&old, &step).unwrap());
+        let tb = s.spawn(|| run(&new, &step).unwrap());
+        (ta.join().unwrap(), tb.join().unwrap())
+    });
+    // Both slept one second at the same time.
+    assert!(started.elapsed() < Duration::from_millis(1900));
+    for ((out, lines), root) in [(ra, root_a.path()), (rb, root_b.path())] {
+        assert_eq!(out.exit.code, Some(0));
+        assert_eq!(
+            lines,
+            vec![
+                format!("out: {}", root.display()),
+                format!("out: root={}", root.display()),
+                "err: done".to_owned(),
+            ]
+        );
+        assert!(root.join("marker").exists());
+    }
+    assert_eq!(old.resolve("/etc/x"), root_a.path().join("etc/x"));
+}
+
+#[test]
+fn agent_is_uploaded_once_then_reused_and_rechecked() {
+    let sshd = Sshd::start();
+    let first = open("old", &spec(&sshd)).unwrap();
+    let install = first.agent_install().clone();
+    assert!(install.uploaded);
+    assert!(
+        install
+            .remote_path
+            .starts_with(sshd.cache_dir().to_str().unwrap()),
+        "{install:?}"
+    );
+    let path = Path::new(&install.remote_path);
+    let dir_mode = std::fs::metadata(path.parent().unwrap())
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(dir_mode & 0o777, 0o700);
+    let mtime = std::fs::metadata(path).unwrap().modified().unwrap();
+    first.close();
+    drop(first);
+
+    let second = open("old", &spec(&sshd)).unwrap();
+    assert!(!second.agent_install().uploaded);
+    assert_eq!(second.agent_install().remote_path, install.remote_path);
+    assert_eq!(std::fs::metadata(path).unwrap().modified().unwrap(), mtime);
+    assert_eq!(run(&second, &argv(&["true"])).unwrap().0.exit.code, Some(0));
+    drop(second);
+
+    // A corrupted copy is never run: the hash check replaces it. (Unlink first: the last
+    // session's agent may still be exiting, and a running binary cannot be written.)
+    std::fs::remove_file(path).unwrap();
+    std::fs::write(path, b"#!/bin/sh\necho tampered\n").unwrap();
+    let third = open("old", &spec(&sshd)).unwrap();
+    assert!(third.agent_install().uploaded);
+    assert_eq!(
+        std::fs::read(path).unwrap(),
+        std::fs::read(rehost_bin()).unwrap()
+    );
+}
+
+/// `ssh-keygen -lf` is the trusted peer for the fingerprint in the message.
+fn fingerprint(pubkey_file: &Path) -> String {
+    let out = std::process::Command::new("ssh-keygen")
+        .arg("-lf")
+        .arg(pubkey_file)
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
+fn changed_host_key_is_refused_with_fingerprint_and_remedy() {
+    let mut sshd = Sshd::start();
+    drop(open("old", &spec(&sshd)).unwrap());
+    sshd.change_host_key();
+    let Err(err) = open("old", &spec(&sshd)) else {
+        panic!("a changed host key was accepted")
+    };
+    let msg = err.to_string();
+    eprintln!("{msg}");
+    assert!(matches!(err, HostError::HostKey { .. }), "{msg}");
+    assert!(msg.contains("host old"), "{msg}");
+    assert!(msg.contains("CHANGED"), "{msg}");
+    let fp = fingerprint(&sshd.dir().join("host_ed25519.pub"));
+    assert!(msg.contains(&fp), "{fp} not in {msg}");
+    assert!(msg.contains("ssh-keygen -R"), "{msg}");
+    assert!(!msg.contains("PRIVATE"), "{msg}");
+}
+
+#[test]
+fn unknown_host_key_is_refused_with_fingerprint_and_accept_command() {
+    let sshd = Sshd::start();
+    std::fs::write(sshd.known_hosts(), "").unwrap();
+    let Err(err) = open("old", &spec(&sshd)) else {
+        panic!("an unknown host key was accepted")
+    };
+    let msg = err.to_string();
+    eprintln!("{msg}");
+    assert!(msg.contains("not in known_hosts"), "{msg}");
+    let fp = fingerprint(&sshd.dir().join("host_ed25519.pub"));
+    assert!(msg.contains(&fp), "{fp} not in {msg}");
+    assert!(msg.contains("StrictHostKeyChecking=accept-new"), "{msg}");
+    // rehost itself added nothing to known_hosts.
+    assert_eq!(std::fs::read_to_string(sshd.known_hosts()).unwrap(), "");
+}
+
+const HOSTILE: &[&str] = &[
+    "with space",
+    "it's",
+    "\"double\"",
+    "$(touch /tmp/rehost-pwned-ssh)",
+    "`touch /tmp/rehost-pwned-ssh`",
+    "a; touch /tmp/rehost-pwned-ssh",
+    "new\nline",
+    "*",
+    "$HOME",
+    "-n",
+    "",
+];
+
+#[test]
+fn argument_injection_is_inert_through_the_agent() {
+    let sshd = Sshd::start();
+    let host = open("old", &spec(&sshd)).unwrap();
+    let mut args = vec!["printf", "[%s]\\n"];
+    args.extend(HOSTILE);
+    let (out, lines) = run(&host, &argv(&args)).unwrap();
+    assert_eq!(out.exit.code, Some(0));
+    let printed = lines.join("\n");
+    let expected: Vec<String> = HOSTILE
+        .iter()
+        .map(|a| format!("[{a}]"))
+        .collect::<Vec<_>>()
+        .join("\n")
+        .lines()
+        .map(|l| format!("out: {l}"))
+        .collect();
+    assert_eq!(printed, expected.join("\n"));
+    assert!(!Path::new("/tmp/rehost-pwned-ssh").exists());
+}
+
+#[test]
+fn argument_injection_is_inert_in_direct_ssh_exec_including_non_utf8() {
+    let sshd = Sshd::start();
+    let host = open("old", &spec(&sshd)).unwrap();
+    let mut args: Vec<&OsStr> = vec![OsStr::new("printf"), OsStr::new("%s\\0")];
+    args.extend(HOSTILE.iter().map(OsStr::new));
+    args.push(OsStr::from_bytes(b"\xff\xfe;not utf-8"));
+    let out = host.exec(&args, b"").unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let got: Vec<&[u8]> = out.stdout.split(|&b| b == 0).collect();
+    let want: Vec<&[u8]> = args[2..]
+        .iter()
+        .map(|a| a.as_bytes())
+        .chain([&b""[..]])
+        .collect();
+    assert_eq!(got, want);
+    assert!(!Path::new("/tmp/rehost-pwned-ssh").exists());
+}
+
+fn pid_alive(pid: i32) -> bool {
+    // A zombie has exited: only a live process counts.
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        !s.rsplit_once(')')
+            .is_some_and(|(_, r)| r.trim_start().starts_with('Z'))
+    })
+}
+
+fn wait_gone(pid: i32) -> bool {
+    let t = std::time::Instant::now();
+    while t.elapsed() < Duration::from_secs(10) {
+        if !pid_alive(pid) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+#[test]
+fn timeout_ends_the_remote_process_group() {
+    let sshd = Sshd::start();
+    let host = open("old", &spec(&sshd)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("pid");
+    let mut cmd = CommandSpec::new(Program::Shell(format!(
+        "sleep 60 & echo $! > '{}'; wait",
+        pidfile.display()
+    )));
+    cmd.timeout = Some(Duration::from_millis(500));
+    let (out, _) = run(&host, &cmd).unwrap();
+    assert!(out.timed_out, "{out:?}");
+    let pid: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        wait_gone(pid),
+        "the remote `sleep` (pid {pid}) outlived its timeout"
+    );
+}
+
+#[test]
+fn cancel_ends_the_remote_process_group() {
+    let sshd = Sshd::start();
+    let host = open("old", &spec(&sshd)).unwrap();
+    let cancel = AtomicBool::new(false);
+    let mut pid = None;
+    let out = host
+        .run(
+            &CommandSpec::new(Program::Shell("sleep 60 & echo $!; wait".into())),
+            &cancel,
+            &mut |_, l| {
+                pid = std::str::from_utf8(l)
+                    .ok()
+                    .and_then(|s| s.parse::<i32>().ok());
+                cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+            },
+        )
+        .unwrap();
+    assert!(out.cancelled, "{out:?}");
+    let pid = pid.expect("the command printed its child's pid");
+    assert!(
+        wait_gone(pid),
+        "the remote `sleep` (pid {pid}) outlived cancellation"
+    );
+    // The session is reusable after a cancelled request.
+    assert_eq!(run(&host, &argv(&["true"])).unwrap().0.exit.code, Some(0));
+}
+
+#[test]
+fn killing_sshd_mid_command_is_a_clear_error_and_ends_the_command() {
+    let mut sshd = Sshd::start();
+    let host = open("old", &spec(&sshd)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let done = dir.path().join("done");
+    let cmd = CommandSpec::new(Program::Shell(format!(
+        "echo started; sleep 2; touch '{}'",
+        done.display()
+    )));
+    let cancel = AtomicBool::new(false);
+    let mut killed = false;
+    let err = host
+        .run(&cmd, &cancel, &mut |_, line| {
+            if line == b"started" && !killed {
+                killed = true;
+                sshd.kill();
+            }
+        })
+        .unwrap_err();
+    let msg = err.to_string();
+    eprintln!("{msg}");
+    assert!(matches!(err, HostError::ConnectionLost { .. }), "{msg}");
+    assert!(msg.contains("host old"), "{msg}");
+    assert!(msg.contains("echo started"), "{msg}");
+    assert!(msg.contains("connection was lost"), "{msg}");
+    // Nothing was left running to finish the step behind our back.
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        !done.exists(),
+        "the command went on after the connection was lost"
+    );
+    // Later requests fail fast, naming the host.
+    let again = run(&host, &argv(&["true"])).unwrap_err().to_string();
+    assert!(again.contains("host old"), "{again}");
+}
+
+#[test]
+fn an_agent_that_cannot_run_names_arch_and_libc() {
+    let sshd = Sshd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let fake = dir.path().join("rehost");
+    // What a too-new glibc requirement looks like on an older host.
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\necho \"$0: /lib/x86_64-linux-gnu/libc.so.6: version \\`GLIBC_2.99' not found\" >&2\nexit 1\n",
+    )
+    .unwrap();
+    let Err(err) = rehost_host::SshHost::open("old", &spec(&sshd), &fake) else {
+        panic!("a broken agent was accepted")
+    };
+    let msg = err.to_string();
+    eprintln!("{msg}");
+    assert!(matches!(err, HostError::AgentCannotRun { .. }), "{msg}");
+    assert!(msg.contains(std::env::consts::ARCH), "{msg}");
+    assert!(msg.contains("glibc"), "{msg}");
+    assert!(msg.contains("REHOST_AGENT_BINARY"), "{msg}");
+}
+
+#[test]
+fn bad_destination_is_refused_before_running_ssh() {
+    let err = open(
+        "old",
+        &SshSpec {
+            destination: "-oProxyCommand=touch /tmp/rehost-pwned-dest".into(),
+            ..Default::default()
+        },
+    )
+    .err()
+    .unwrap();
+    assert!(matches!(err, HostError::BadDestination { .. }), "{err}");
+}
