@@ -58,18 +58,8 @@ pub enum HostError {
         destination: String,
         message: String,
     },
-    #[error(
-        "failed to verify the host key of host {host} ({destination}): {problem}; the host offers {fingerprints}. \
-         If that is the host's real key (compare with `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` run on it), accept it with: {accept}"
-    )]
-    HostKey {
-        host: String,
-        destination: String,
-        /// "its key is not in known_hosts" or "its key has CHANGED since it was recorded".
-        problem: String,
-        fingerprints: String,
-        accept: String,
-    },
+    #[error(transparent)]
+    HostKey(Box<HostKeyFailure>),
     #[error("failed to read the agent binary {}: {source}", path.display())]
     AgentBinary {
         path: PathBuf,
@@ -78,17 +68,8 @@ pub enum HostError {
     },
     #[error("failed to install the rehost agent on host {host}: {message}")]
     AgentInstall { host: String, message: String },
-    #[error(
-        "failed to run the rehost agent on host {host} (architecture {arch}, C library {libc}; this rehost is built for {local_arch}): {detail}. \
-         Build rehost for that host (e.g. `cargo build --release --target {arch}-unknown-linux-musl` for a static binary) and point REHOST_AGENT_BINARY at it"
-    )]
-    AgentCannotRun {
-        host: String,
-        arch: String,
-        libc: String,
-        local_arch: String,
-        detail: String,
-    },
+    #[error(transparent)]
+    AgentCannotRun(Box<AgentCannotRun>),
     #[error(
         "failed to agree with the agent on host {host}: it speaks protocol {agent} (rehost {version}), this rehost {ours}"
     )]
@@ -115,4 +96,33 @@ pub enum HostError {
         what: String,
         message: String,
     },
+}
+
+/// A host key that ssh refused (boxed in [`HostError::HostKey`] to keep errors small).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "failed to verify the host key of host {host} ({destination}): {problem}; the host offers {fingerprints}. \
+     If that is the host's real key (compare with `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` run on it), accept it with: {accept}"
+)]
+pub struct HostKeyFailure {
+    pub host: String,
+    pub destination: String,
+    /// "its key is not in known_hosts" or "its key has CHANGED since it was recorded".
+    pub problem: String,
+    pub fingerprints: String,
+    pub accept: String,
+}
+
+/// The agent binary cannot run on the host (boxed in [`HostError::AgentCannotRun`]).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "failed to run the rehost agent on host {host} (architecture {arch}, C library {libc}; this rehost is built for {local_arch}): {detail}. \
+     Build rehost for that host (e.g. `cargo build --release --target {arch}-unknown-linux-musl` for a static binary) and point REHOST_AGENT_BINARY at it"
+)]
+pub struct AgentCannotRun {
+    pub host: String,
+    pub arch: String,
+    pub libc: String,
+    pub local_arch: String,
+    pub detail: String,
 }

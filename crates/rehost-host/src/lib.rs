@@ -21,7 +21,7 @@ pub use agent::{Request, Response};
 pub use bytes::Bytes;
 pub use capability::execute;
 pub use command::{CommandSpec, ExitInfo, OutputStream, Program, RunOutcome};
-pub use error::HostError;
+pub use error::{AgentCannotRun, HostError, HostKeyFailure};
 pub use listing::{EntryKind, TreeEntry, list_tree};
 pub use local::LocalHost;
 pub use location::{Location, LocationError};

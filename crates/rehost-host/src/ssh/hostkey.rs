@@ -4,6 +4,7 @@
 
 use super::config::EffectiveConfig;
 use crate::HostError;
+use crate::error::HostKeyFailure;
 use std::process::{Command, Stdio};
 
 /// What ssh said about the host key, if the failure was about it.
@@ -119,11 +120,11 @@ pub fn error(
             format!("`ssh-keygen -R '{pattern}' -f {known_hosts}` then `{accept_new}`"),
         ),
     };
-    Some(HostError::HostKey {
+    Some(HostError::HostKey(Box::new(HostKeyFailure {
         host: host.to_owned(),
         destination: destination.to_owned(),
         problem,
         fingerprints,
         accept,
-    })
+    })))
 }

@@ -20,6 +20,7 @@ pub use quote::{command_line, quote};
 
 use crate::agent::{AgentConn, Request, Response, SessionError};
 use crate::bytes::Bytes;
+use crate::error::AgentCannotRun;
 use crate::{Host, HostError, SshSpec};
 use config::EffectiveConfig;
 use std::ffi::{OsStr, OsString};
@@ -303,13 +304,13 @@ impl SshHost {
         }
         let local_arch = std::env::consts::ARCH;
         if !install::arch_matches(&probe.arch, local_arch) {
-            return Err(HostError::AgentCannotRun {
+            return Err(HostError::AgentCannotRun(Box::new(AgentCannotRun {
                 host: self.name.clone(),
                 arch: probe.arch,
                 libc: probe.libc,
                 local_arch: local_arch.to_owned(),
                 detail: "the architectures differ".into(),
-            });
+            })));
         }
         let remote_path = format!("{}/rehost", probe.dir);
         let mut uploaded = false;
@@ -395,13 +396,13 @@ impl SshHost {
                         .iter()
                         .any(|m| stderr.contains(m));
                 if in_flight == "starting the agent" && cannot_exec && self.master_alive() {
-                    return HostError::AgentCannotRun {
+                    return HostError::AgentCannotRun(Box::new(AgentCannotRun {
                         host: self.name.clone(),
                         arch: self.install.arch.clone(),
                         libc: self.install.libc.clone(),
                         local_arch: std::env::consts::ARCH.to_owned(),
                         detail: last_lines(&stderr),
-                    };
+                    }));
                 }
                 let mut detail = last_lines(&stderr);
                 if !self.master_alive() {
@@ -499,3 +500,6 @@ fn last_lines(s: &str) -> String {
     let start = lines.len().saturating_sub(3);
     lines[start..].join(" / ")
 }
+
+#[cfg(test)]
+mod tests;

@@ -203,7 +203,7 @@ fn changed_host_key_is_refused_with_fingerprint_and_remedy() {
     };
     let msg = err.to_string();
     eprintln!("{msg}");
-    assert!(matches!(err, HostError::HostKey { .. }), "{msg}");
+    assert!(matches!(err, HostError::HostKey(_)), "{msg}");
     assert!(msg.contains("host old"), "{msg}");
     assert!(msg.contains("CHANGED"), "{msg}");
     let fp = fingerprint(&sshd.dir().join("host_ed25519.pub"));
@@ -407,7 +407,7 @@ fn an_agent_that_cannot_run_names_arch_and_libc() {
     };
     let msg = err.to_string();
     eprintln!("{msg}");
-    assert!(matches!(err, HostError::AgentCannotRun { .. }), "{msg}");
+    assert!(matches!(err, HostError::AgentCannotRun(_)), "{msg}");
     assert!(msg.contains(std::env::consts::ARCH), "{msg}");
     assert!(msg.contains("glibc"), "{msg}");
     assert!(msg.contains("REHOST_AGENT_BINARY"), "{msg}");

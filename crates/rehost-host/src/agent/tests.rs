@@ -1,0 +1,204 @@
+use super::*;
+use crate::bytes::Bytes;
+use crate::{CommandSpec, OutputStream, Program};
+use std::io::{PipeReader, PipeWriter};
+
+/// An agent served in a thread over pipes, as `rehost agent` serves stdin/stdout.
+struct Session {
+    to_agent: Option<PipeWriter>,
+    from_agent: PipeReader,
+    agent: std::thread::JoinHandle<Result<(), ServeError>>,
+}
+
+fn session() -> Session {
+    let (agent_in, to_agent) = std::io::pipe().unwrap();
+    let (from_agent, agent_out) = std::io::pipe().unwrap();
+    let agent = std::thread::spawn(move || serve(agent_in, agent_out));
+    Session {
+        to_agent: Some(to_agent),
+        from_agent,
+        agent,
+    }
+}
+
+impl Session {
+    fn send(&mut self, f: &ClientFrame) {
+        write_frame(self.to_agent.as_mut().unwrap(), f).unwrap();
+    }
+    fn recv(&mut self) -> Option<AgentFrame> {
+        read_frame(&mut self.from_agent).unwrap()
+    }
+    fn hello(&mut self, protocol: u32, root: Option<&std::path::Path>) -> AgentFrame {
+        self.send(&ClientFrame::Hello {
+            protocol,
+            version: "test".into(),
+            host: Some("old".into()),
+            root: root.map(Bytes::from),
+        });
+        self.recv().unwrap()
+    }
+    /// Sends a request and collects its responses up to its end.
+    fn request(&mut self, id: u64, request: Request) -> (Vec<Response>, Option<String>) {
+        self.send(&ClientFrame::Request { id, request });
+        let mut out = Vec::new();
+        loop {
+            match self.recv().expect("agent ended mid-request") {
+                AgentFrame::Response { id: rid, response } => {
+                    assert_eq!(rid, id);
+                    out.push(response)
+                }
+                AgentFrame::End { id: rid, error } => {
+                    assert_eq!(rid, id);
+                    return (out, error);
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn handshake_then_run_streams_output_and_exit() {
+    let mut s = session();
+    let AgentFrame::Hello { protocol, arch, .. } = s.hello(PROTOCOL_VERSION, None) else {
+        panic!("no hello")
+    };
+    assert_eq!(protocol, PROTOCOL_VERSION);
+    assert_eq!(arch, std::env::consts::ARCH);
+    let (responses, error) = s.request(
+        1,
+        Request::Run {
+            command: CommandSpec::new(Program::Shell("echo one; echo two >&2; exit 4".into())),
+        },
+    );
+    assert_eq!(error, None);
+    assert!(responses.contains(&Response::Output {
+        stream: OutputStream::Stdout,
+        line: "one".into()
+    }));
+    assert!(responses.contains(&Response::Output {
+        stream: OutputStream::Stderr,
+        line: "two".into()
+    }));
+    let Some(Response::Exit { outcome }) = responses.last() else {
+        panic!("no exit last: {responses:?}")
+    };
+    assert_eq!(outcome.exit.code, Some(4));
+    // End of input ends the agent cleanly.
+    s.to_agent = None;
+    assert!(s.agent.join().unwrap().is_ok());
+}
+
+#[test]
+fn version_mismatch_is_answered_then_refused() {
+    let mut s = session();
+    let AgentFrame::Hello { protocol, .. } = s.hello(PROTOCOL_VERSION + 1, None) else {
+        panic!("no hello")
+    };
+    assert_eq!(protocol, PROTOCOL_VERSION);
+    let err = s.agent.join().unwrap().unwrap_err();
+    assert!(matches!(err, ServeError::Version { .. }), "{err}");
+}
+
+#[test]
+fn failed_request_names_the_plan_host_and_session_goes_on() {
+    let mut s = session();
+    s.hello(PROTOCOL_VERSION, None);
+    let (_, error) = s.request(
+        1,
+        Request::ListTree {
+            path: "/nonexistent/x".into(),
+        },
+    );
+    let error = error.unwrap();
+    assert!(error.contains("on host old"), "{error}");
+    let (responses, error) = s.request(
+        2,
+        Request::Run {
+            command: CommandSpec::new(Program::Argv(vec!["true".into()])),
+        },
+    );
+    assert_eq!(error, None);
+    assert_eq!(responses.len(), 1);
+}
+
+#[test]
+fn listing_streams_in_batches_under_the_root() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("srv/data")).unwrap();
+    for i in 0..2500 {
+        std::fs::write(dir.path().join(format!("srv/data/f{i:04}")), "x").unwrap();
+    }
+    let mut s = session();
+    s.hello(PROTOCOL_VERSION, Some(dir.path()));
+    let (responses, error) = s.request(
+        7,
+        Request::ListTree {
+            path: "/srv".into(),
+        },
+    );
+    assert_eq!(error, None);
+    assert!(responses.len() >= 3, "expected several batches");
+    let entries: Vec<_> = responses
+        .into_iter()
+        .flat_map(|r| match r {
+            Response::Entries { entries } => entries,
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect();
+    assert_eq!(entries.len(), 2501);
+    assert_eq!(entries[0].path, Bytes::from("data"));
+    assert_eq!(entries[1].path, Bytes::from("data/f0000"));
+}
+
+#[test]
+fn cancel_frame_ends_the_command() {
+    let mut s = session();
+    s.hello(PROTOCOL_VERSION, None);
+    s.send(&ClientFrame::Request {
+        id: 3,
+        request: Request::Run {
+            command: CommandSpec::new(Program::Shell("echo go; sleep 30".into())),
+        },
+    });
+    let started = std::time::Instant::now();
+    assert!(matches!(s.recv(), Some(AgentFrame::Response { .. })));
+    s.send(&ClientFrame::Cancel { id: 3 });
+    let Some(AgentFrame::Response {
+        response: Response::Exit { outcome },
+        ..
+    }) = s.recv()
+    else {
+        panic!("no exit")
+    };
+    assert!(outcome.cancelled);
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    assert!(matches!(
+        s.recv(),
+        Some(AgentFrame::End { error: None, .. })
+    ));
+}
+
+#[test]
+fn bytes_round_trip_text_and_non_utf8() {
+    for raw in [&b"plain"[..], b"", b"\xff\xfe bad", b"new\nline \"q\""] {
+        let b = Bytes::from(raw);
+        let json = serde_json::to_string(&b).unwrap();
+        let back: Bytes = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, b, "{json}");
+    }
+    assert_eq!(serde_json::to_string(&Bytes::from("a")).unwrap(), "\"a\"");
+}
+
+#[test]
+fn frames_round_trip_and_refuse_oversized_lengths() {
+    let mut buf = Vec::new();
+    let f = ClientFrame::Cancel { id: 9 };
+    write_frame(&mut buf, &f).unwrap();
+    assert_eq!(read_frame::<ClientFrame>(&mut &buf[..]).unwrap(), Some(f));
+    assert_eq!(read_frame::<ClientFrame>(&mut &b""[..]).unwrap(), None);
+    let huge = ((MAX_FRAME + 1) as u32).to_be_bytes();
+    assert!(read_frame::<ClientFrame>(&mut &huge[..]).is_err());
+    // A frame cut short is an error, not a clean end.
+    assert!(read_frame::<ClientFrame>(&mut &buf[..buf.len() - 1]).is_err());
+}

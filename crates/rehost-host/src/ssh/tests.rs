@@ -1,0 +1,52 @@
+use super::config::EffectiveConfig;
+use super::hostkey::{Problem, classify};
+use super::install::{arch_matches, parse_probe};
+
+#[test]
+fn effective_config_is_parsed_from_ssh_g() {
+    let c = EffectiveConfig::parse(
+        "user root\nhostname 127.0.0.1\nport 2222\nstricthostkeychecking ask\n\
+         userknownhostsfile ~/.ssh/known_hosts ~/.ssh/known_hosts2\nserveraliveinterval 0\n",
+    );
+    assert_eq!(c.hostname, "127.0.0.1");
+    assert_eq!(c.port, 2222);
+    assert!(c.strict_is_default());
+    assert_eq!(c.known_hosts[0], "~/.ssh/known_hosts");
+    let c = EffectiveConfig::parse("stricthostkeychecking accept-new\n");
+    assert!(!c.strict_is_default(), "the user's own choice is respected");
+}
+
+#[test]
+fn host_key_failures_are_recognised() {
+    assert_eq!(
+        classify(
+            "No ED25519 host key is known for [127.0.0.1]:2222 and you have requested strict checking.\r\nHost key verification failed.\r\n"
+        ),
+        Some(Problem::Unknown)
+    );
+    assert_eq!(
+        classify(
+            "@@@ WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED! @@@\nThe fingerprint for the ED25519 key sent by the remote host is\nSHA256:abc.\nHost key verification failed.\n"
+        ),
+        Some(Problem::Changed)
+    );
+    assert_eq!(classify("Connection refused"), None);
+}
+
+#[test]
+fn probe_output_is_parsed() {
+    let p =
+        parse_probe("arch=x86_64\nlibc=glibc 2.36\ndir=/root/.cache/rehost/agent-ab\nsha256=0f\n");
+    assert_eq!(p.arch, "x86_64");
+    assert_eq!(p.libc, "glibc 2.36");
+    assert_eq!(p.dir, "/root/.cache/rehost/agent-ab");
+    assert_eq!(p.sha256.as_deref(), Some("0f"));
+    assert_eq!(parse_probe("arch=x86_64\ndir=/d\n").sha256, None);
+}
+
+#[test]
+fn architectures_match_by_uname_names() {
+    assert!(arch_matches("x86_64", "x86_64"));
+    assert!(arch_matches("arm64", "aarch64"));
+    assert!(!arch_matches("aarch64", "x86_64"));
+}
