@@ -46,10 +46,8 @@ impl Host for LocalHost {
                 for c in Path::new(path).components() {
                     match c {
                         Component::Normal(n) => out.push(n),
-                        Component::ParentDir => {
-                            if out != *root {
-                                out.pop();
-                            }
+                        Component::ParentDir if out != *root => {
+                            out.pop();
                         }
                         _ => {}
                     }
