@@ -401,7 +401,7 @@ impl Engine<'_> {
                 Err(e @ EngineError::NotConfirmed { .. }) => {
                     finish(
                         &mut journal,
-                        StepResult::Interrupted,
+                        StepResult::NotConfirmed,
                         Some(e.to_string()),
                         None,
                         None,
@@ -409,7 +409,7 @@ impl Engine<'_> {
                     sink.emit(&Event::StepFinished {
                         index: i,
                         id: step.id.clone(),
-                        result: StepResult::Interrupted,
+                        result: StepResult::NotConfirmed,
                         elapsed_ms,
                         detail: Some(e.to_string()),
                         confirmed_by: None,

@@ -10,6 +10,8 @@ pub enum StepResult {
     Failed,
     Skipped,
     Interrupted,
+    /// A manual step the operator did not confirm; it is still to do.
+    NotConfirmed,
 }
 
 #[derive(Clone, Debug, Serialize)]

@@ -116,6 +116,7 @@ pub fn status(records: &[Record], step_ids: &[String]) -> RunState {
                         StepResult::Failed => StepStatus::Failed,
                         StepResult::Skipped => StepStatus::Skipped,
                         StepResult::Interrupted => StepStatus::Interrupted,
+                        StepResult::NotConfirmed => StepStatus::Pending,
                     };
                     s.finished = Some(at.clone());
                     s.elapsed_ms = Some(*elapsed_ms);

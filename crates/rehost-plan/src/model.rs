@@ -397,11 +397,45 @@ pub fn format_duration(d: Duration) -> String {
     parts.join(" ")
 }
 
-/// Parses a duration as plans write it: `15m`, `1h 30m`, `90s`, `2d`, `250ms`, or ISO 8601.
+/// Parses a duration as plans write it: `15m`, `1h 30m`, `90s`, `2d`, `250ms`, `1.5h`, or
+/// ISO 8601 (`PT15M`). Days are 24 hours.
 pub fn parse_duration(s: &str) -> Option<Duration> {
-    let d: jiff::SignedDuration = s.trim().parse().ok()?;
-    if d.is_negative() {
+    let s = s.trim();
+    if s.starts_with(['P', 'p']) {
+        let d: jiff::SignedDuration = s.parse().ok()?;
+        return (!d.is_negative()).then(|| d.unsigned_abs());
+    }
+    let mut total = 0f64;
+    let mut rest = s;
+    let mut any = false;
+    while !rest.is_empty() {
+        rest = rest.trim_start();
+        let num_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        if num_end == 0 {
+            return None;
+        }
+        let n: f64 = rest[..num_end].parse().ok()?;
+        rest = rest[num_end..].trim_start();
+        let unit_end = rest
+            .find(|c: char| !c.is_ascii_alphabetic())
+            .unwrap_or(rest.len());
+        let secs = match &rest[..unit_end] {
+            "ms" => 0.001,
+            "s" | "sec" | "secs" | "second" | "seconds" => 1.0,
+            "m" | "min" | "mins" | "minute" | "minutes" => 60.0,
+            "h" | "hr" | "hour" | "hours" => 3600.0,
+            "d" | "day" | "days" => 86400.0,
+            "w" | "week" | "weeks" => 604800.0,
+            _ => return None,
+        };
+        total += n * secs;
+        rest = &rest[unit_end..];
+        any = true;
+    }
+    if !any || !total.is_finite() || total > 1e12 {
         return None;
     }
-    Some(d.unsigned_abs())
+    Some(Duration::from_millis((total * 1000.0).round() as u64))
 }

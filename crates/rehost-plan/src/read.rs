@@ -491,8 +491,26 @@ impl Reader {
             .iter()
             .filter_map(|t| self.client(t))
             .collect();
-        let steps = self
-            .array_of_tables(&root, "steps")
+        let step_tables = self.array_of_tables(&root, "steps");
+        // Duplicate ids are found over every step table, even those that could not be read.
+        let mut seen: Vec<(String, Span)> = Vec::new();
+        for t in &step_tables {
+            if let Some(v) = t.get("id")
+                && let Some(id) = v.get_ref().as_str()
+            {
+                if seen.iter().any(|(s, _)| s == id) {
+                    self.err(
+                        "duplicate-id",
+                        v.span(),
+                        format!("step id `{id}` is used twice"),
+                    )
+                    .help = Some("give each step its own id".into());
+                } else {
+                    seen.push((id.to_owned(), v.span()));
+                }
+            }
+        }
+        let steps = step_tables
             .iter()
             .enumerate()
             .filter_map(|(i, t)| kinds::read_step(self, t, i))

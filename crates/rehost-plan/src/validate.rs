@@ -20,13 +20,6 @@ pub(crate) fn validate(plan: &Plan) -> Vec<Diagnostic> {
     // Unique ids, per kind of declaration.
     dup(
         &mut v,
-        "step",
-        plan.steps
-            .iter()
-            .map(|s| (s.id.as_str(), s.id_span.clone())),
-    );
-    dup(
-        &mut v,
         "data set",
         plan.data.iter().map(|d| (d.id.as_str(), d.span.clone())),
     );
@@ -187,7 +180,13 @@ pub(crate) fn validate(plan: &Plan) -> Vec<Diagnostic> {
             }
             _ => {}
         }
-        for e in &s.effects {
+        // Effects implied by the kind were checked with the kind above.
+        let implied = match &s.kind {
+            StepKind::Sync { data, .. } => Some(Effect::Transfers(data.clone())),
+            StepKind::VerifyTree { data } => Some(Effect::Verifies(data.clone())),
+            _ => None,
+        };
+        for e in s.effects.iter().filter(|e| Some(*e) != implied.as_ref()) {
             let (kind, id, ids) = match e {
                 Effect::Stops(id) | Effect::Starts(id) | Effect::Drains(id) => {
                     ("service", id, &svc_ids)
@@ -276,17 +275,14 @@ fn same_machine(a: &HostTarget, b: &HostTarget) -> bool {
 fn dup<'a>(v: &mut Vec<Diagnostic>, what: &str, items: impl Iterator<Item = (&'a str, Span)>) {
     let mut seen: HashMap<&str, Span> = HashMap::new();
     for (id, span) in items {
-        if let Some(first) = seen.get(id) {
+        if seen.contains_key(id) {
             v.push(
                 Diagnostic::error(
                     "duplicate-id",
                     Some(span),
                     format!("{what} id `{id}` is used twice"),
                 )
-                .with_help(format!(
-                    "the first is at byte {}; give each {what} its own id",
-                    first.start
-                )),
+                .with_help(format!("give each {what} its own id")),
             );
         } else {
             seen.insert(id, span);

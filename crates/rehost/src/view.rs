@@ -139,6 +139,7 @@ impl Sink for TermSink {
                     StepResult::Skipped => (self.paint("33", "↷"), "skipped"),
                     StepResult::Failed => (self.paint("31", "✗"), "failed"),
                     StepResult::Interrupted => (self.paint("33", "‖"), "interrupted"),
+                    StepResult::NotConfirmed => (self.paint("33", "‖"), "not confirmed"),
                 };
                 let who = confirmed_by
                     .as_ref()

@@ -10,10 +10,27 @@ pub fn current_user() -> String {
     std::env::var("SUDO_USER")
         .or_else(|_| std::env::var("USER"))
         .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| {
-            // SAFETY: getuid has no preconditions.
-            format!("uid {}", unsafe { libc::getuid() })
-        })
+        .unwrap_or_else(|_| user_from_passwd())
+}
+
+/// The login name of the real uid from the password database, or `uid N`.
+fn user_from_passwd() -> String {
+    // SAFETY: getuid has no preconditions; getpwuid_r writes only into the buffers we pass and
+    // returns a pointer into them, which we read before they go out of scope.
+    unsafe {
+        let uid = libc::getuid();
+        let mut pw: libc::passwd = std::mem::zeroed();
+        let mut buf = vec![0 as libc::c_char; 4096];
+        let mut result: *mut libc::passwd = std::ptr::null_mut();
+        if libc::getpwuid_r(uid, &mut pw, buf.as_mut_ptr(), buf.len(), &mut result) == 0
+            && !result.is_null()
+        {
+            return std::ffi::CStr::from_ptr(pw.pw_name)
+                .to_string_lossy()
+                .into_owned();
+        }
+        format!("uid {uid}")
+    }
 }
 
 pub fn run(args: &RunArgs) -> i32 {
