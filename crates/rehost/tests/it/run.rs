@@ -523,7 +523,7 @@ fn kill_9_at_random_points_then_resume_runs_each_step_exactly_once() {
     let mut extra: Vec<&str> = Vec::new();
     for round in 0..200 {
         let mut args = vec!["run", "plan.toml", "--env", "test"];
-        args.extend(extra.drain(..));
+        args.append(&mut extra);
         let mut child = std::process::Command::new(bin())
             .args(&args)
             .current_dir(d.path())
