@@ -1,1 +1,67 @@
-//! placeholder
+//! The migration plan: the M 2.319 migration concept as a file.
+//!
+//! This crate does no IO. It parses `plan.toml` text into a [`Plan`], validates it (references,
+//! the order of the checklist), lints it against M 2.319, and renders the concept for sign-off.
+//! Everything is a pure function over data, so the rules are tested with data.
+
+mod concept;
+mod diag;
+mod kinds;
+mod lint;
+mod model;
+mod read;
+mod suggest;
+mod validate;
+
+pub use concept::{render_html, render_markdown};
+pub use diag::{Diagnostic, Severity, SourceMap};
+pub use kinds::KINDS;
+pub use lint::{RULES, Rule};
+pub use model::*;
+
+/// The result of checking a plan: the plan if it could be read, its errors (which make it
+/// unusable) and its M 2.319 findings (which a rehearsal tolerates and production must accept).
+#[derive(Debug)]
+pub struct Checked {
+    pub plan: Option<Plan>,
+    pub errors: Vec<Diagnostic>,
+    pub findings: Vec<Diagnostic>,
+}
+
+impl Checked {
+    pub fn is_valid(&self) -> bool {
+        self.errors.is_empty() && self.plan.is_some()
+    }
+}
+
+/// Parses, validates and lints plan text. All errors are collected, not just the first.
+pub fn check(src: &str) -> Checked {
+    let (plan, mut errors) = read::read(src);
+    let Some(plan) = plan else {
+        return Checked {
+            plan: None,
+            errors,
+            findings: Vec::new(),
+        };
+    };
+    errors.extend(validate::validate(&plan));
+    errors.sort_by_key(|d| d.span.as_ref().map(|s| s.start));
+    let findings = if errors.is_empty() {
+        lint::lint(&plan)
+    } else {
+        Vec::new()
+    };
+    Checked {
+        plan: Some(plan),
+        errors,
+        findings,
+    }
+}
+
+/// The digest that identifies a plan's text in the journal (BLAKE3, hex).
+pub fn digest(src: &str) -> String {
+    blake3::hash(src.as_bytes()).to_hex().to_string()
+}
+
+#[cfg(test)]
+mod tests;

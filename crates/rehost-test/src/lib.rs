@@ -1,3 +1,113 @@
-//! placeholder
+//! Test support: a temporary directory to lay out plans and trees, running the `rehost` binary
+//! and reading what it said, and checks that a needed tool is installed (a missing tool fails
+//! the test with the install step, never skips it).
 
 pub mod sshd;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+pub use tempfile;
+
+/// A temporary directory, removed when dropped.
+pub struct TestDir {
+    dir: tempfile::TempDir,
+}
+
+impl Default for TestDir {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TestDir {
+    pub fn new() -> TestDir {
+        TestDir {
+            dir: tempfile::Builder::new()
+                .prefix("rehost-test-")
+                .tempdir()
+                .expect("create a temporary directory"),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn join(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// Writes a file (creating its directories) and returns its path.
+    pub fn write(&self, rel: &str, content: impl AsRef<[u8]>) -> PathBuf {
+        let p = self.join(rel);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).expect("create parent directories");
+        }
+        std::fs::write(&p, content).expect("write test file");
+        p
+    }
+
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.join(rel)).unwrap_or_default()
+    }
+}
+
+/// What a command did.
+#[derive(Debug)]
+pub struct Output {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Output {
+    /// Everything the command printed, for assertions that do not care which stream.
+    pub fn all(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+}
+
+/// Runs `bin` with `args` in `cwd`, feeding `stdin` (or nothing), and waits for it.
+pub fn run(bin: &Path, args: &[&str], cwd: &Path, stdin: Option<&str>) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(bin)
+        .args(args)
+        .current_dir(cwd)
+        .env("NO_COLOR", "1")
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("failed to start {}: {e}", bin.display()));
+    if let Some(input) = stdin {
+        let mut s = child.stdin.take().expect("piped stdin");
+        let _ = s.write_all(input.as_bytes());
+    }
+    let out = child.wait_with_output().expect("wait for command");
+    Output {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Fails the test, naming the install step, when `tool` is not on PATH.
+pub fn require_tool(tool: &str) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for dir in
+        std::env::split_paths(&path).chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
+    {
+        let p = dir.join(tool);
+        if p.is_file() {
+            return p;
+        }
+    }
+    panic!(
+        "`{tool}` is not installed; run `bash .ci/install-deps` (as root) to install what the tests need"
+    );
+}

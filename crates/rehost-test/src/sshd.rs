@@ -27,8 +27,8 @@ pub struct Sshd {
 impl Sshd {
     /// Starts a server. Panics with a clear message when sshd or ssh-keygen is missing.
     pub fn start() -> Sshd {
-        for tool in [SSHD, "ssh-keygen", "ssh"] {
-            require(tool);
+        for tool in ["sshd", "ssh-keygen", "ssh", "ssh-keyscan"] {
+            crate::require_tool(tool);
         }
         std::fs::create_dir_all("/run/sshd").expect("create /run/sshd (sshd's privsep dir)");
         set_mode(Path::new("/run/sshd"), 0o755);
@@ -212,19 +212,6 @@ impl Drop for Sshd {
     fn drop(&mut self) {
         self.kill();
     }
-}
-
-fn require(tool: &str) {
-    let found = if tool.starts_with('/') {
-        Path::new(tool).exists()
-    } else {
-        std::env::var_os("PATH")
-            .is_some_and(|p| std::env::split_paths(&p).any(|dir| dir.join(tool).exists()))
-    };
-    assert!(
-        found,
-        "`{tool}` is missing: run `bash .ci/install-deps` (installs openssh-server and openssh-client)"
-    );
 }
 
 fn keygen(path: &Path) {

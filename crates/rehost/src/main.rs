@@ -3,7 +3,10 @@
 mod cli;
 mod cmd;
 mod exit;
+mod plan_file;
+mod signals;
 mod term;
+mod view;
 
 use clap::Parser;
 

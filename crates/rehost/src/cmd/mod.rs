@@ -1,15 +1,21 @@
 //! One module per command. Each returns the process exit code (see `exit`).
 
 mod agent;
+pub mod check;
+mod concept;
+mod demo;
+pub mod run;
+mod status;
 
 use crate::cli::{Cli, Command};
 
 pub fn dispatch(cli: Cli) -> i32 {
     match cli.command {
+        Command::Check(a) => check::run(&a),
+        Command::Concept(a) => concept::run(&a),
+        Command::Run(a) => run::run(&a),
+        Command::Status(a) => status::run(&a),
+        Command::Demo(a) => demo::run(&a),
         Command::Agent => agent::run(),
-        _ => {
-            eprintln!("rehost: not yet available");
-            crate::exit::TROUBLE
-        }
     }
 }

@@ -1,0 +1,645 @@
+//! The run loop: resume from the journal, check the plan did not change, honour the window,
+//! execute each step, record it, and roll back where the plan says so.
+
+use crate::EngineError;
+use crate::events::{Event, Sink, StepResult};
+use crate::exec::{self, Ctx, Hosts, Outcome};
+use crate::journal::{Journal, OutputRef, Record};
+use crate::lock::RunLock;
+use crate::state::{StepStatus, status};
+use rehost_plan::{Diagnostic, OnFailure, Plan, Step};
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+pub use crate::exec::Confirmer;
+
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    pub env: Option<String>,
+    pub state_dir: PathBuf,
+    /// Who runs rehost (recorded with every decision).
+    pub user: String,
+    pub confirm_as: Option<String>,
+    pub yes: bool,
+    pub accept_findings: bool,
+    pub accept_plan_change: bool,
+    pub ignore_window: bool,
+    pub retry_interrupted: bool,
+    pub skip_interrupted: bool,
+}
+
+/// Decisions an operator makes by flag; kept for the journal.
+pub type Decisions = Vec<(String, String)>;
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum RunOutcome {
+    /// Every step is done.
+    Finished,
+    /// The run had already finished; nothing ran.
+    AlreadyFinished,
+}
+
+pub struct Engine<'a> {
+    pub plan: &'a Plan,
+    pub plan_text: &'a str,
+    pub findings: &'a [Diagnostic],
+    pub options: RunOptions,
+    pub sink: &'a mut dyn Sink,
+    pub cancel: &'a AtomicBool,
+    pub confirmer: &'a mut dyn Confirmer,
+}
+
+/// Asks on standard input: an empty answer confirms as the current user, a name confirms as
+/// that person, `no` or end of input declines.
+pub struct StdinConfirmer {
+    pub user: String,
+}
+
+impl Confirmer for StdinConfirmer {
+    fn confirm(&mut self, step: &Step, _text: &str) -> Result<String, String> {
+        eprint!(
+            "Confirm step `{}` is done: press Enter to confirm as {}, type another name, or `no` to stop: ",
+            step.id, self.user
+        );
+        let mut line = String::new();
+        match std::io::stdin().read_line(&mut line) {
+            Ok(0) => Err(
+                "no confirmation (end of input); use --confirm-as NAME for scripted runs".into(),
+            ),
+            Ok(_) => match line.trim() {
+                "" => Ok(self.user.clone()),
+                "no" | "n" | "No" | "NO" => Err("the operator declined".into()),
+                name => Ok(name.to_owned()),
+            },
+            Err(e) => Err(format!("failed to read confirmation: {e}")),
+        }
+    }
+}
+
+/// Confirms every step as a fixed person (`--confirm-as`, `--yes`).
+struct FixedConfirmer(String);
+
+impl Confirmer for FixedConfirmer {
+    fn confirm(&mut self, _step: &Step, _text: &str) -> Result<String, String> {
+        Ok(self.0.clone())
+    }
+}
+
+fn now() -> String {
+    jiff::Timestamp::now().to_string()
+}
+
+/// The digest of a step's definition, independent of where it sits in the file.
+pub(crate) fn step_digest(s: &Step) -> String {
+    let canonical = serde_json::json!({
+        "title": s.title, "kind": s.kind, "host": s.host,
+        "after": s.after.iter().map(|a| &a.value).collect::<Vec<_>>(),
+        "timeout": s.timeout.map(|t| t.as_millis() as u64), "rollback": s.rollback,
+        "idempotent": s.idempotent, "needs_window": s.needs_window, "on_failure": s.on_failure,
+        "effects": s.effects,
+    });
+    blake3::hash(canonical.to_string().as_bytes()).to_hex()[..16].to_string()
+}
+
+fn describe_changes(old: &[(String, String)], new: &[(String, String)]) -> String {
+    let mut parts = Vec::new();
+    for (id, d) in new {
+        match old.iter().find(|(o, _)| o == id) {
+            None => parts.push(format!("step `{id}` added")),
+            Some((_, od)) if od != d => parts.push(format!("step `{id}` changed")),
+            _ => {}
+        }
+    }
+    for (id, _) in old {
+        if !new.iter().any(|(n, _)| n == id) {
+            parts.push(format!("step `{id}` removed"));
+        }
+    }
+    let old_order: Vec<&String> = old
+        .iter()
+        .map(|(i, _)| i)
+        .filter(|i| new.iter().any(|(n, _)| n == *i))
+        .collect();
+    let new_order: Vec<&String> = new
+        .iter()
+        .map(|(i, _)| i)
+        .filter(|i| old.iter().any(|(o, _)| o == *i))
+        .collect();
+    if parts.is_empty() && old_order != new_order {
+        parts.push("steps reordered".into());
+    }
+    parts.join(", ")
+}
+
+/// A writer that keeps the BLAKE3 digest and size of what passes through it.
+struct HashingWriter {
+    file: std::fs::File,
+    hasher: blake3::Hasher,
+    bytes: u64,
+}
+
+impl Write for HashingWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
+impl Engine<'_> {
+    pub fn run(self) -> Result<RunOutcome, EngineError> {
+        let Engine {
+            plan,
+            plan_text,
+            findings,
+            options: o,
+            sink,
+            cancel,
+            confirmer,
+        } = self;
+        let env_name = o.env.clone().unwrap_or_else(|| "production".into());
+        let targets = plan
+            .hosts_for(o.env.as_deref())
+            .ok_or_else(|| EngineError::UnknownEnvironment(env_name.clone()))?;
+        if o.env.is_none() && !findings.is_empty() && !o.accept_findings {
+            return Err(EngineError::FindingsNotAccepted(findings.len()));
+        }
+        let dir = &o.state_dir;
+        let serr = |source| EngineError::State {
+            path: dir.clone(),
+            source,
+        };
+        std::fs::create_dir_all(dir.join("output")).map_err(serr)?;
+        let _lock = RunLock::acquire(dir, &env_name)?;
+        let (mut journal, torn) = Journal::open(&dir.join("journal"))?;
+        if let Some(message) = torn {
+            sink.emit(&Event::Warning {
+                message: message.clone(),
+            });
+            journal.append(Record::Warning { at: now(), message })?;
+        }
+
+        let ids: Vec<String> = plan.steps.iter().map(|s| s.id.clone()).collect();
+        let digests: Vec<(String, String)> = plan
+            .steps
+            .iter()
+            .map(|s| (s.id.clone(), step_digest(s)))
+            .collect();
+        let plan_digest = rehost_plan::digest(plan_text);
+        let prior = status(journal.records(), &ids);
+        let resumed = prior.started.is_some();
+        if !resumed {
+            journal.append(Record::RunStarted {
+                at: now(),
+                plan_digest: plan_digest.clone(),
+                env: env_name.clone(),
+                steps: digests.clone(),
+                user: o.user.clone(),
+                pid: std::process::id(),
+                version: env!("CARGO_PKG_VERSION").into(),
+            })?;
+        } else if prior.step_digests != digests {
+            let changes = describe_changes(&prior.step_digests, &digests);
+            if !o.accept_plan_change {
+                return Err(EngineError::PlanChanged { changes });
+            }
+            record_decision(&mut journal, sink, &o.user, "accept-plan-change", &changes)?;
+            journal.append(Record::PlanAccepted {
+                at: now(),
+                plan_digest: plan_digest.clone(),
+                steps: digests.clone(),
+                by: o.user.clone(),
+            })?;
+        }
+        if o.env.is_none() && !findings.is_empty() {
+            let codes: Vec<&str> = findings.iter().map(|f| f.code).collect();
+            record_decision(
+                &mut journal,
+                sink,
+                &o.user,
+                "accept-findings",
+                &codes.join(", "),
+            )?;
+        }
+
+        let state = status(journal.records(), &ids);
+        if matches!(state.finished, Some((true, _))) && state.next().is_none() {
+            sink.emit(&Event::RunFinished {
+                ok: true,
+                elapsed_ms: 0,
+                summary: "the run had already finished; nothing to do".into(),
+            });
+            return Ok(RunOutcome::AlreadyFinished);
+        }
+        let from = state.next().unwrap_or(plan.steps.len());
+        sink.emit(&Event::RunStarted {
+            plan: plan.migration.title.clone(),
+            env: env_name.clone(),
+            steps: plan.steps.len(),
+            resumed,
+            from,
+        });
+
+        let mut confirmer: Box<dyn Confirmer + '_> = match (&o.confirm_as, o.yes) {
+            (Some(name), _) => Box::new(FixedConfirmer(name.clone())),
+            (None, true) => {
+                record_decision(
+                    &mut journal,
+                    sink,
+                    &o.user,
+                    "yes",
+                    "every manual step confirmed without asking",
+                )?;
+                Box::new(FixedConfirmer(format!("{} (--yes)", o.user)))
+            }
+            (None, false) => Box::new(RefConfirmer(confirmer)),
+        };
+        let mut hosts = Hosts::new(targets);
+        let started = Instant::now();
+        let mut statuses: Vec<StepStatus> = state.steps.iter().map(|s| s.status.clone()).collect();
+        let mut attempts: Vec<u32> = state.steps.iter().map(|s| s.attempts).collect();
+
+        for i in from..plan.steps.len() {
+            let step = &plan.steps[i];
+            match statuses[i] {
+                StepStatus::Done | StepStatus::Skipped => continue,
+                StepStatus::Interrupted if !step.idempotent => {
+                    if o.skip_interrupted {
+                        record_decision(&mut journal, sink, &o.user, "skip-interrupted", &format!("step `{}` counted as done", step.id))?;
+                        journal.append(Record::StepFinished {
+                            at: now(),
+                            id: step.id.clone(),
+                            attempt: attempts[i],
+                            result: StepResult::Skipped,
+                            elapsed_ms: 0,
+                            detail: Some("interrupted earlier; the operator counted it as done (--skip-interrupted)".into()),
+                            confirmed_by: Some(o.user.clone()),
+                            exit_code: None,
+                            output: None,
+                            result_data: None,
+                        })?;
+                        sink.emit(&Event::StepFinished {
+                            index: i,
+                            id: step.id.clone(),
+                            result: StepResult::Skipped,
+                            elapsed_ms: 0,
+                            detail: Some("interrupted earlier; counted as done (--skip-interrupted)".into()),
+                            confirmed_by: None,
+                        });
+                        statuses[i] = StepStatus::Skipped;
+                        continue;
+                    } else if o.retry_interrupted {
+                        record_decision(&mut journal, sink, &o.user, "retry-interrupted", &format!("step `{}` runs again", step.id))?;
+                    } else {
+                        return Err(EngineError::Interrupted {
+                            step: step.id.clone(),
+                            kind: step.kind.name().into(),
+                        });
+                    }
+                }
+                StepStatus::Interrupted => sink.emit(&Event::Warning {
+                    message: format!("step `{}` was interrupted in an earlier run; it is idempotent, so it runs again", step.id),
+                }),
+                _ => {}
+            }
+
+            if step.needs_window
+                && let Some(w) = &plan.migration.window
+            {
+                let t = jiff::Timestamp::now();
+                if !w.contains(t) {
+                    if !o.ignore_window {
+                        return Err(EngineError::OutsideWindow {
+                            step: step.id.clone(),
+                            start: w.start_text.clone(),
+                            end: w.end_text.clone(),
+                            now: t.to_string(),
+                        });
+                    }
+                    record_decision(
+                        &mut journal,
+                        sink,
+                        &o.user,
+                        "ignore-window",
+                        &format!(
+                            "step `{}` started at {t}, outside the window {} to {}",
+                            step.id, w.start_text, w.end_text
+                        ),
+                    )?;
+                }
+            }
+
+            attempts[i] += 1;
+            let attempt = attempts[i];
+            journal.append(Record::StepStarted {
+                at: now(),
+                id: step.id.clone(),
+                attempt,
+            })?;
+            sink.emit(&Event::StepStarted {
+                index: i,
+                total: plan.steps.len(),
+                id: step.id.clone(),
+                title: step.label().to_owned(),
+                kind: step.kind.name().into(),
+                host: step.host.clone(),
+                attempt,
+            });
+            let rel = format!("output/{:04}-{}.{attempt}.log", i + 1, sanitize(&step.id));
+            let file = std::fs::File::create(dir.join(&rel)).map_err(serr)?;
+            let mut out = HashingWriter {
+                file,
+                hasher: blake3::Hasher::new(),
+                bytes: 0,
+            };
+            let mut tail = Vec::new();
+            let t0 = Instant::now();
+            let outcome = {
+                let mut ctx = Ctx {
+                    hosts: &mut hosts,
+                    sink: &mut *sink,
+                    cancel,
+                    output: &mut out,
+                    confirmer: confirmer.as_mut(),
+                    tail: &mut tail,
+                };
+                exec::execute(&mut ctx, step)
+            };
+            let elapsed_ms = t0.elapsed().as_millis() as u64;
+            let _ = out.file.sync_data();
+            let output = (out.bytes > 0).then(|| OutputRef {
+                file: rel.clone(),
+                bytes: out.bytes,
+                blake3: out.hasher.finalize().to_hex().to_string(),
+                tail: tail.clone(),
+            });
+            let finish = |journal: &mut Journal,
+                          result: StepResult,
+                          detail: Option<String>,
+                          exit_code,
+                          confirmed_by: Option<String>| {
+                journal.append(Record::StepFinished {
+                    at: now(),
+                    id: step.id.clone(),
+                    attempt,
+                    result,
+                    elapsed_ms,
+                    detail,
+                    confirmed_by,
+                    exit_code,
+                    output: output.clone(),
+                    result_data: None,
+                })
+            };
+            match outcome {
+                Err(e @ EngineError::NotConfirmed { .. }) => {
+                    finish(
+                        &mut journal,
+                        StepResult::NotConfirmed,
+                        Some(e.to_string()),
+                        None,
+                        None,
+                    )?;
+                    sink.emit(&Event::StepFinished {
+                        index: i,
+                        id: step.id.clone(),
+                        result: StepResult::NotConfirmed,
+                        elapsed_ms,
+                        detail: Some(e.to_string()),
+                        confirmed_by: None,
+                    });
+                    return Err(e);
+                }
+                Err(e) => return Err(e),
+                Ok(Outcome::Done {
+                    detail,
+                    exit_code,
+                    confirmed_by,
+                }) => {
+                    finish(
+                        &mut journal,
+                        StepResult::Done,
+                        detail.clone(),
+                        exit_code,
+                        confirmed_by.clone(),
+                    )?;
+                    statuses[i] = StepStatus::Done;
+                    sink.emit(&Event::StepFinished {
+                        index: i,
+                        id: step.id.clone(),
+                        result: StepResult::Done,
+                        elapsed_ms,
+                        detail,
+                        confirmed_by,
+                    });
+                }
+                Ok(Outcome::Cancelled) => {
+                    finish(
+                        &mut journal,
+                        StepResult::Interrupted,
+                        Some("interrupted by the operator".into()),
+                        None,
+                        None,
+                    )?;
+                    sink.emit(&Event::StepFinished {
+                        index: i,
+                        id: step.id.clone(),
+                        result: StepResult::Interrupted,
+                        elapsed_ms,
+                        detail: Some("interrupted".into()),
+                        confirmed_by: None,
+                    });
+                    return Err(EngineError::Cancelled {
+                        step: step.id.clone(),
+                    });
+                }
+                Ok(Outcome::Failed { detail, exit_code }) => {
+                    finish(
+                        &mut journal,
+                        StepResult::Failed,
+                        Some(detail.clone()),
+                        exit_code,
+                        None,
+                    )?;
+                    statuses[i] = StepStatus::Failed;
+                    sink.emit(&Event::StepFinished {
+                        index: i,
+                        id: step.id.clone(),
+                        result: StepResult::Failed,
+                        elapsed_ms,
+                        detail: Some(detail.clone()),
+                        confirmed_by: None,
+                    });
+                    let policy = step.on_failure.unwrap_or(plan.migration.on_failure);
+                    let pnr = plan
+                        .migration
+                        .point_of_no_return
+                        .as_ref()
+                        .and_then(|p| plan.step_index(&p.value));
+                    let reason = if policy == OnFailure::Rollback && pnr.is_none_or(|p| i <= p) {
+                        let n =
+                            rollback(plan, i, &statuses, &mut hosts, &mut journal, sink, cancel)?;
+                        for s in statuses.iter_mut().take(i + 1) {
+                            if *s == StepStatus::Done {
+                                *s = StepStatus::RolledBack;
+                            }
+                        }
+                        format!(
+                            "{detail}; rolled back {n} step(s) in reverse order. Fix the cause, then `rehost run` starts again from the first rolled-back step"
+                        )
+                    } else if policy == OnFailure::Rollback {
+                        format!(
+                            "{detail}; no rollback: the step is past the point of no return. Fix the cause on the host and run again to retry from this step"
+                        )
+                    } else {
+                        format!("{detail}. Fix the cause, then run again to retry from this step")
+                    };
+                    journal.append(Record::RunFinished {
+                        at: now(),
+                        ok: false,
+                        summary: format!("step `{}` failed", step.id),
+                    })?;
+                    sink.emit(&Event::RunFinished {
+                        ok: false,
+                        elapsed_ms: started.elapsed().as_millis() as u64,
+                        summary: format!("step `{}` failed", step.id),
+                    });
+                    return Err(EngineError::StepFailed {
+                        step: step.id.clone(),
+                        reason,
+                    });
+                }
+            }
+        }
+        let summary = format!("all {} steps done", plan.steps.len());
+        journal.append(Record::RunFinished {
+            at: now(),
+            ok: true,
+            summary: summary.clone(),
+        })?;
+        sink.emit(&Event::RunFinished {
+            ok: true,
+            elapsed_ms: started.elapsed().as_millis() as u64,
+            summary,
+        });
+        Ok(RunOutcome::Finished)
+    }
+}
+
+struct RefConfirmer<'a>(&'a mut dyn Confirmer);
+
+impl Confirmer for RefConfirmer<'_> {
+    fn confirm(&mut self, step: &Step, text: &str) -> Result<String, String> {
+        self.0.confirm(step, text)
+    }
+}
+
+fn record_decision(
+    journal: &mut Journal,
+    sink: &mut dyn Sink,
+    by: &str,
+    what: &str,
+    detail: &str,
+) -> Result<(), EngineError> {
+    journal.append(Record::Decision {
+        at: now(),
+        what: what.into(),
+        detail: detail.into(),
+        by: by.into(),
+    })?;
+    sink.emit(&Event::Decision {
+        what: what.into(),
+        detail: detail.into(),
+    });
+    Ok(())
+}
+
+/// Runs the rollbacks of the failed step and of every finished step before it, in reverse
+/// order, recording each. Returns how many rollbacks succeeded.
+fn rollback(
+    plan: &Plan,
+    failed: usize,
+    statuses: &[StepStatus],
+    hosts: &mut Hosts,
+    journal: &mut Journal,
+    sink: &mut dyn Sink,
+    cancel: &AtomicBool,
+) -> Result<usize, EngineError> {
+    let order: Vec<usize> = (0..=failed)
+        .rev()
+        .filter(|&j| j == failed || statuses[j] == StepStatus::Done)
+        .filter(|&j| plan.steps[j].rollback.is_some())
+        .collect();
+    journal.append(Record::RollbackStarted {
+        at: now(),
+        failed: plan.steps[failed].id.clone(),
+    })?;
+    sink.emit(&Event::RollbackStarted {
+        failed: plan.steps[failed].id.clone(),
+        steps: order.iter().map(|&j| plan.steps[j].id.clone()).collect(),
+    });
+    let mut ok_count = 0;
+    for j in order {
+        let step = &plan.steps[j];
+        let command = step.rollback.as_ref().expect("filtered");
+        let host = step.host.clone().unwrap_or_default();
+        let mut sink_out = Vec::new();
+        let mut tail = Vec::new();
+        let mut no_confirm = FixedConfirmer(String::new());
+        let result = {
+            let mut ctx = Ctx {
+                hosts: &mut *hosts,
+                sink: &mut *sink,
+                cancel,
+                output: &mut sink_out,
+                confirmer: &mut no_confirm,
+                tail: &mut tail,
+            };
+            exec::run_command(&mut ctx, step, &host, command)
+        };
+        let (ok, detail) = match result {
+            Ok(o) if o.exit.code == Some(0) => (true, None),
+            Ok(o) => (
+                false,
+                Some(format!(
+                    "rollback `{command}` ended with {} on host {host}",
+                    o.exit
+                )),
+            ),
+            Err(e) => (false, Some(e)),
+        };
+        if ok {
+            ok_count += 1;
+        }
+        journal.append(Record::RolledBack {
+            at: now(),
+            id: step.id.clone(),
+            ok,
+            detail: detail.clone(),
+        })?;
+        sink.emit(&Event::RolledBack {
+            id: step.id.clone(),
+            ok,
+            detail,
+        });
+    }
+    Ok(ok_count)
+}
+
+fn sanitize(id: &str) -> String {
+    id.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,61 @@
+//! Errors that stop a run. Each names what failed and what to do next.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("failed to use state directory {}: {source}", path.display())]
+    State {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("failed to write journal {}: {source}", path.display())]
+    JournalWrite {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "journal {} is corrupt at line {line}: {reason}; later records follow, so it was not a torn write. Nothing was run. Keep the file as evidence, inspect it, and move it aside to start the run afresh",
+        path.display()
+    )]
+    JournalCorrupt {
+        path: PathBuf,
+        line: usize,
+        reason: String,
+    },
+    #[error("another `rehost run` of this plan ({env}) is running{}; wait for it to end, or end it", match pid { Some(p) => format!(" (pid {p})"), None => String::new() })]
+    Locked { env: String, pid: Option<u32> },
+    #[error(
+        "the plan has no environment `{0}`; declare [environments.{0}] or choose another with --env"
+    )]
+    UnknownEnvironment(String),
+    #[error(
+        "the plan changed since this run began: {changes}. Check that the change is intended, then run again with --accept-plan-change (recorded in the journal)"
+    )]
+    PlanChanged { changes: String },
+    #[error(
+        "the plan has {0} M 2.319 finding(s); a production run needs them fixed or --accept-findings (recorded in the journal). Rehearse with --env first"
+    )]
+    FindingsNotAccepted(usize),
+    #[error(
+        "step `{step}` ({kind}) started but did not finish in an earlier run and is not idempotent; check on its host whether it took effect, then run again with --retry-interrupted to run it again or --skip-interrupted to count it as done (recorded)"
+    )]
+    Interrupted { step: String, kind: String },
+    #[error(
+        "step `{step}` needs the maintenance window ({start} to {end}) and it is {now}; run again inside the window, or with --ignore-window (recorded)"
+    )]
+    OutsideWindow {
+        step: String,
+        start: String,
+        end: String,
+        now: String,
+    },
+    #[error("step `{step}` failed: {reason}")]
+    StepFailed { step: String, reason: String },
+    #[error("step `{step}` was not confirmed: {reason}; run again to continue from this step")]
+    NotConfirmed { step: String, reason: String },
+    #[error("interrupted during step `{step}`; run again to resume")]
+    Cancelled { step: String },
+}

@@ -1,0 +1,93 @@
+//! Events: what the engine tells the world. The terminal view, `--json` lines and tests are
+//! sinks of the same events.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepResult {
+    Done,
+    Failed,
+    Skipped,
+    Interrupted,
+    /// A manual step the operator did not confirm; it is still to do.
+    NotConfirmed,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    RunStarted {
+        plan: String,
+        env: String,
+        steps: usize,
+        resumed: bool,
+        /// Index of the first step that will run.
+        from: usize,
+    },
+    /// Something the operator should know that does not stop the run.
+    Warning {
+        message: String,
+    },
+    /// A decision the operator made by flag, recorded in the journal.
+    Decision {
+        what: String,
+        detail: String,
+    },
+    StepStarted {
+        index: usize,
+        total: usize,
+        id: String,
+        title: String,
+        kind: String,
+        host: Option<String>,
+        attempt: u32,
+    },
+    /// Instructions of a manual step, shown before asking for confirmation.
+    Instructions {
+        id: String,
+        text: String,
+    },
+    Output {
+        id: String,
+        host: String,
+        stream: String,
+        line: String,
+    },
+    Progress {
+        id: String,
+        message: String,
+    },
+    StepFinished {
+        index: usize,
+        id: String,
+        result: StepResult,
+        elapsed_ms: u64,
+        detail: Option<String>,
+        confirmed_by: Option<String>,
+    },
+    RollbackStarted {
+        failed: String,
+        steps: Vec<String>,
+    },
+    RolledBack {
+        id: String,
+        ok: bool,
+        detail: Option<String>,
+    },
+    RunFinished {
+        ok: bool,
+        elapsed_ms: u64,
+        summary: String,
+    },
+}
+
+pub trait Sink {
+    fn emit(&mut self, event: &Event);
+}
+
+impl Sink for Vec<Event> {
+    fn emit(&mut self, event: &Event) {
+        self.push(event.clone());
+    }
+}

@@ -1,0 +1,246 @@
+//! Executors, one per step kind. The engine hands each a context (hosts, the sink, the output
+//! file, cancellation) and records what it returns.
+
+use crate::EngineError;
+use crate::events::{Event, Sink};
+use rehost_host::{CommandSpec, Host, HostError, OutputStream, Program};
+use rehost_plan::{Command, Step, StepKind, WaitFor};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// The hosts of one run, opened on first use.
+pub(crate) struct Hosts {
+    specs: BTreeMap<String, rehost_host::HostSpec>,
+    open: BTreeMap<String, Box<dyn Host>>,
+}
+
+impl Hosts {
+    pub fn new(targets: Vec<(String, rehost_plan::HostTarget)>) -> Hosts {
+        let specs = targets
+            .into_iter()
+            .map(|(name, t)| {
+                let spec = match t {
+                    rehost_plan::HostTarget::Local { root } => rehost_host::HostSpec::Local {
+                        root: root.map(Into::into),
+                    },
+                    rehost_plan::HostTarget::Ssh {
+                        destination,
+                        port,
+                        identity_file,
+                        proxy_jump,
+                        ssh_config,
+                    } => rehost_host::HostSpec::Ssh(rehost_host::SshSpec {
+                        destination,
+                        port,
+                        identity_file: identity_file.map(Into::into),
+                        proxy_jump,
+                        ssh_config: ssh_config.map(Into::into),
+                        root: None,
+                    }),
+                };
+                (name, spec)
+            })
+            .collect();
+        Hosts {
+            specs,
+            open: BTreeMap::new(),
+        }
+    }
+
+    pub fn get(&mut self, name: &str) -> Result<&dyn Host, String> {
+        if !self.open.contains_key(name) {
+            let spec = self
+                .specs
+                .get(name)
+                .ok_or_else(|| format!("host `{name}` is not part of this run's environment"))?;
+            let host = rehost_host::open(name, spec).map_err(|e| e.to_string())?;
+            self.open.insert(name.to_owned(), host);
+        }
+        Ok(self.open[name].as_ref())
+    }
+}
+
+/// Asks a person to confirm a manual step. Returns who confirmed, or why not.
+pub trait Confirmer {
+    fn confirm(&mut self, step: &Step, text: &str) -> Result<String, String>;
+}
+
+pub(crate) enum Outcome {
+    Done {
+        detail: Option<String>,
+        exit_code: Option<i32>,
+        confirmed_by: Option<String>,
+    },
+    Failed {
+        detail: String,
+        exit_code: Option<i32>,
+    },
+    Cancelled,
+}
+
+pub(crate) struct Ctx<'a> {
+    pub hosts: &'a mut Hosts,
+    pub sink: &'a mut dyn Sink,
+    pub cancel: &'a AtomicBool,
+    pub output: &'a mut dyn Write,
+    pub confirmer: &'a mut dyn Confirmer,
+    pub tail: &'a mut Vec<String>,
+}
+
+pub(crate) fn to_program(c: &Command) -> Program {
+    match c {
+        Command::Argv(a) => Program::Argv(a.clone()),
+        Command::Shell(s) => Program::Shell(s.clone()),
+    }
+}
+
+const TAIL_LINES: usize = 20;
+
+/// Runs a command on a host, streaming its output to the sink, the output file and the tail.
+pub(crate) fn run_command(
+    ctx: &mut Ctx,
+    step: &Step,
+    host_name: &str,
+    command: &Command,
+) -> Result<rehost_host::RunOutcome, String> {
+    let host = ctx.hosts.get(host_name)?;
+    let mut spec = CommandSpec::new(to_program(command));
+    spec.timeout = step.timeout;
+    spec.env.push(("REHOST_STEP".into(), step.id.clone()));
+    let sink = &mut *ctx.sink;
+    let output = &mut *ctx.output;
+    let tail = &mut *ctx.tail;
+    let id = step.id.clone();
+    let result = host.run(&spec, ctx.cancel, &mut |stream, line| {
+        let text = String::from_utf8_lossy(line).into_owned();
+        let tag = match stream {
+            OutputStream::Stdout => "out",
+            OutputStream::Stderr => "err",
+        };
+        let _ = writeln!(output, "{tag} {text}");
+        tail.push(text.clone());
+        if tail.len() > TAIL_LINES {
+            tail.remove(0);
+        }
+        sink.emit(&Event::Output {
+            id: id.clone(),
+            host: host_name.to_owned(),
+            stream: tag.into(),
+            line: text,
+        });
+    });
+    result.map_err(|e: HostError| e.to_string())
+}
+
+pub(crate) fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {
+    match &step.kind {
+        StepKind::Manual { text } => {
+            ctx.sink.emit(&Event::Instructions {
+                id: step.id.clone(),
+                text: text.clone(),
+            });
+            match ctx.confirmer.confirm(step, text) {
+                Ok(who) => Ok(Outcome::Done {
+                    detail: None,
+                    exit_code: None,
+                    confirmed_by: Some(who),
+                }),
+                Err(reason) => Err(EngineError::NotConfirmed {
+                    step: step.id.clone(),
+                    reason,
+                }),
+            }
+        }
+        StepKind::Run {
+            command,
+            expect_status,
+        } => {
+            let host = step.host.clone().unwrap_or_default();
+            let out = match run_command(ctx, step, &host, command) {
+                Ok(o) => o,
+                Err(e) => {
+                    return Ok(Outcome::Failed {
+                        detail: e,
+                        exit_code: None,
+                    });
+                }
+            };
+            if out.cancelled {
+                return Ok(Outcome::Cancelled);
+            }
+            if out.timed_out {
+                return Ok(Outcome::Failed {
+                    detail: format!(
+                        "timed out after {} on host {host}; the command and its children were ended",
+                        rehost_plan::format_duration(step.timeout.unwrap_or_default())
+                    ),
+                    exit_code: out.exit.code,
+                });
+            }
+            match out.exit.code {
+                Some(c) if expect_status.contains(&c) => Ok(Outcome::Done {
+                    detail: Some(format!("exit status {c} on host {host}")),
+                    exit_code: Some(c),
+                    confirmed_by: None,
+                }),
+                _ => Ok(Outcome::Failed {
+                    detail: format!(
+                        "`{command}` ended with {} on host {host} (expected exit status {})",
+                        out.exit,
+                        expect_status
+                            .iter()
+                            .map(|s| s.to_string())
+                            .collect::<Vec<_>>()
+                            .join(" or ")
+                    ),
+                    exit_code: out.exit.code,
+                }),
+            }
+        }
+        StepKind::Wait { wait } => {
+            let deadline = match wait {
+                WaitFor::Duration(d) => Instant::now() + *d,
+                WaitFor::Until(t) => {
+                    let left = t.duration_since(jiff::Timestamp::now());
+                    Instant::now() + Duration::try_from(left).unwrap_or(Duration::ZERO)
+                }
+            };
+            let mut last_report = Instant::now();
+            while Instant::now() < deadline {
+                if ctx.cancel.load(Ordering::Relaxed) {
+                    return Ok(Outcome::Cancelled);
+                }
+                if last_report.elapsed() >= Duration::from_secs(10) {
+                    last_report = Instant::now();
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    ctx.sink.emit(&Event::Progress {
+                        id: step.id.clone(),
+                        message: format!(
+                            "{} left",
+                            rehost_plan::format_duration(Duration::from_secs(left.as_secs()))
+                        ),
+                    });
+                }
+                std::thread::sleep(
+                    deadline
+                        .saturating_duration_since(Instant::now())
+                        .min(Duration::from_millis(100)),
+                );
+            }
+            Ok(Outcome::Done {
+                detail: None,
+                exit_code: None,
+                confirmed_by: None,
+            })
+        }
+        StepKind::Sync { .. } | StepKind::VerifyTree { .. } => Ok(Outcome::Failed {
+            detail: format!(
+                "step kind `{}` cannot run in this build of rehost",
+                step.kind.name()
+            ),
+            exit_code: None,
+        }),
+    }
+}

@@ -1,0 +1,151 @@
+//! The state of a run, folded from its journal. `rehost status` and resume both read this.
+
+use crate::events::StepResult;
+use crate::journal::Record;
+use serde::Serialize;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepStatus {
+    Pending,
+    /// Started and not finished: the run was killed or interrupted during it.
+    Interrupted,
+    Done,
+    Failed,
+    Skipped,
+    RolledBack,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct StepState {
+    pub id: String,
+    pub status: StepStatus,
+    pub attempts: u32,
+    pub started: Option<String>,
+    pub finished: Option<String>,
+    pub elapsed_ms: Option<u64>,
+    pub confirmed_by: Option<String>,
+    pub detail: Option<String>,
+    pub exit_code: Option<i32>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct RunState {
+    pub started: Option<String>,
+    pub plan_digest: Option<String>,
+    /// The step digests in force (from the start or the last accepted change).
+    pub step_digests: Vec<(String, String)>,
+    pub steps: Vec<StepState>,
+    pub finished: Option<(bool, String)>,
+    pub decisions: Vec<(String, String, String)>,
+}
+
+/// Folds journal records into the state of each of `step_ids`.
+pub fn status(records: &[Record], step_ids: &[String]) -> RunState {
+    let mut steps: Vec<StepState> = step_ids
+        .iter()
+        .map(|id| StepState {
+            id: id.clone(),
+            status: StepStatus::Pending,
+            attempts: 0,
+            started: None,
+            finished: None,
+            elapsed_ms: None,
+            confirmed_by: None,
+            detail: None,
+            exit_code: None,
+        })
+        .collect();
+    let mut st = RunState {
+        started: None,
+        plan_digest: None,
+        step_digests: Vec::new(),
+        steps: Vec::new(),
+        finished: None,
+        decisions: Vec::new(),
+    };
+    for r in records {
+        match r {
+            Record::RunStarted {
+                at,
+                plan_digest,
+                steps: d,
+                ..
+            } => {
+                st.started.get_or_insert_with(|| at.clone());
+                st.plan_digest = Some(plan_digest.clone());
+                st.step_digests = d.clone();
+                st.finished = None;
+            }
+            Record::PlanAccepted {
+                plan_digest,
+                steps: d,
+                ..
+            } => {
+                st.plan_digest = Some(plan_digest.clone());
+                st.step_digests = d.clone();
+            }
+            Record::Decision {
+                what, detail, by, ..
+            } => st
+                .decisions
+                .push((what.clone(), detail.clone(), by.clone())),
+            Record::StepStarted { at, id, attempt } => {
+                if let Some(s) = steps.iter_mut().find(|s| &s.id == id) {
+                    s.status = StepStatus::Interrupted;
+                    s.attempts = *attempt;
+                    s.started = Some(at.clone());
+                    s.finished = None;
+                    s.elapsed_ms = None;
+                    st.finished = None;
+                }
+            }
+            Record::StepFinished {
+                at,
+                id,
+                result,
+                elapsed_ms,
+                detail,
+                confirmed_by,
+                exit_code,
+                ..
+            } => {
+                if let Some(s) = steps.iter_mut().find(|s| &s.id == id) {
+                    s.status = match result {
+                        StepResult::Done => StepStatus::Done,
+                        StepResult::Failed => StepStatus::Failed,
+                        StepResult::Skipped => StepStatus::Skipped,
+                        StepResult::Interrupted => StepStatus::Interrupted,
+                        StepResult::NotConfirmed => StepStatus::Pending,
+                    };
+                    s.finished = Some(at.clone());
+                    s.elapsed_ms = Some(*elapsed_ms);
+                    s.detail = detail.clone();
+                    s.confirmed_by = confirmed_by.clone();
+                    s.exit_code = *exit_code;
+                }
+            }
+            Record::RolledBack { id, ok, detail, .. } => {
+                if let Some(s) = steps.iter_mut().find(|s| &s.id == id)
+                    && *ok
+                {
+                    s.status = StepStatus::RolledBack;
+                    s.detail = detail.clone();
+                }
+            }
+            Record::RunFinished { ok, summary, .. } => st.finished = Some((*ok, summary.clone())),
+            Record::RollbackStarted { .. } | Record::Warning { .. } => {}
+        }
+    }
+    st.steps = steps;
+    st
+}
+
+impl RunState {
+    /// The first step that still has to run (not done nor skipped).
+    pub fn next(&self) -> Option<usize> {
+        self.steps
+            .iter()
+            .position(|s| !matches!(s.status, StepStatus::Done | StepStatus::Skipped))
+    }
+}

@@ -1,0 +1,268 @@
+//! Step kinds: the checklist's extension point.
+//!
+//! Each kind is one entry in [`KINDS`]: its name as written in `do = "…"`, the keys it takes
+//! beyond the common ones, whether it is idempotent unless the plan says otherwise, and the
+//! function that reads it. Adding a kind is one reader function and one line here (plus its
+//! executor in the engine).
+
+use crate::model::*;
+use crate::read::{Reader, Tbl};
+use crate::suggest::closest;
+
+/// Keys every step may have.
+const COMMON_KEYS: &[&str] = &[
+    "id",
+    "title",
+    "do",
+    "host",
+    "after",
+    "timeout",
+    "rollback",
+    "idempotent",
+    "needs_window",
+    "on_failure",
+    // Declared effects, for the M 2.319 lint.
+    "stops",
+    "starts",
+    "drains",
+    "transfers",
+    "verifies",
+    "lowers_ttl",
+    "switches",
+];
+
+pub struct KindSpec {
+    pub name: &'static str,
+    pub keys: &'static [&'static str],
+    /// Whether running the step twice is harmless, unless the plan says otherwise.
+    pub idempotent: bool,
+    /// Whether it acts on a host (and so needs `host`).
+    pub needs_host: bool,
+    read: fn(&mut Reader, &Tbl) -> Option<StepKind>,
+}
+
+pub static KINDS: &[KindSpec] = &[
+    KindSpec {
+        name: "manual",
+        keys: &["text"],
+        idempotent: false,
+        needs_host: false,
+        read: read_manual,
+    },
+    KindSpec {
+        name: "run",
+        keys: &["command", "argv", "expect_status"],
+        idempotent: false,
+        needs_host: true,
+        read: read_run,
+    },
+    KindSpec {
+        name: "wait",
+        keys: &["duration", "until"],
+        idempotent: true,
+        needs_host: false,
+        read: read_wait,
+    },
+    KindSpec {
+        name: "sync",
+        keys: &["data", "phase"],
+        idempotent: true,
+        needs_host: false,
+        read: read_sync,
+    },
+    KindSpec {
+        name: "verify-tree",
+        keys: &["data"],
+        idempotent: true,
+        needs_host: false,
+        read: read_verify_tree,
+    },
+];
+
+fn read_manual(r: &mut Reader, t: &Tbl) -> Option<StepKind> {
+    let text = r.required_str(t, "text")?;
+    Some(StepKind::Manual { text })
+}
+
+fn read_run(r: &mut Reader, t: &Tbl) -> Option<StepKind> {
+    let command = match (t.get("command"), t.get("argv")) {
+        (Some(_), Some(_)) => {
+            r.err(
+                "value",
+                t.span_of("argv"),
+                format!("{} has both `command` and `argv`: give one", t.what),
+            );
+            return None;
+        }
+        (Some(_), None) => match r.command(t, "command")? {
+            Command::Shell(s) => Command::Shell(s),
+            Command::Argv(a) => Command::Argv(a),
+        },
+        (None, Some(_)) => match r.command(t, "argv")? {
+            Command::Shell(s) => {
+                r.err(
+                    "type",
+                    t.span_of("argv"),
+                    format!("{} key `argv` must be an array of strings", t.what),
+                )
+                .help = Some(format!("write argv = [\"...\"] or command = {s:?}"));
+                return None;
+            }
+            argv => argv,
+        },
+        (None, None) => {
+            r.err(
+                "missing-key",
+                t.span.clone(),
+                format!(
+                    "{} needs `command` (a shell string) or `argv` (an array)",
+                    t.what
+                ),
+            );
+            return None;
+        }
+    };
+    let expect_status = match t.get("expect_status") {
+        None => vec![0],
+        Some(v) => match v.get_ref() {
+            toml::de::DeValue::Integer(_) => vec![r.int(t, "expect_status")? as i32],
+            toml::de::DeValue::Array(a) => a
+                .iter()
+                .filter_map(|i| {
+                    i.get_ref()
+                        .as_integer()
+                        .and_then(|n| n.as_str().parse().ok())
+                })
+                .collect(),
+            _ => {
+                r.err(
+                    "type",
+                    v.span(),
+                    format!(
+                        "{} key `expect_status` must be an integer or an array of integers",
+                        t.what
+                    ),
+                );
+                return None;
+            }
+        },
+    };
+    Some(StepKind::Run {
+        command,
+        expect_status,
+    })
+}
+
+fn read_wait(r: &mut Reader, t: &Tbl) -> Option<StepKind> {
+    match (t.get("duration"), t.get("until")) {
+        (Some(_), None) => Some(StepKind::Wait {
+            wait: WaitFor::Duration(r.duration(t, "duration")?),
+        }),
+        (None, Some(_)) => Some(StepKind::Wait {
+            wait: WaitFor::Until(r.timestamp(t, "until")?.0),
+        }),
+        _ => {
+            r.err(
+                "missing-key",
+                t.span.clone(),
+                format!("{} needs either `duration` or `until`", t.what),
+            );
+            None
+        }
+    }
+}
+
+fn read_sync(r: &mut Reader, t: &Tbl) -> Option<StepKind> {
+    let data = r.required_str(t, "data")?;
+    let phase = match r.str(t, "phase").as_deref() {
+        None | Some("final") => SyncPhase::Final,
+        Some("bulk") => SyncPhase::Bulk,
+        Some(other) => {
+            r.err(
+                "value",
+                t.span_of("phase"),
+                format!("{}: phase `{other}` is not known", t.what),
+            )
+            .help = Some("write \"bulk\" (before the window) or \"final\" (inside it)".into());
+            return None;
+        }
+    };
+    Some(StepKind::Sync { data, phase })
+}
+
+fn read_verify_tree(r: &mut Reader, t: &Tbl) -> Option<StepKind> {
+    let data = r.required_str(t, "data")?;
+    Some(StepKind::VerifyTree { data })
+}
+
+pub(crate) fn read_step(r: &mut Reader, t: &Tbl, index: usize) -> Option<Step> {
+    let id = r.required_str(t, "id");
+    let mut t = Tbl {
+        t: t.t,
+        span: t.span.clone(),
+        what: match &id {
+            Some(id) => format!("step `{id}`"),
+            None => t.what.clone(),
+        },
+    };
+    let kind_name = r.required_str(&t, "do")?;
+    let Some(spec) = KINDS.iter().find(|k| k.name == kind_name) else {
+        let names: Vec<&str> = KINDS.iter().map(|k| k.name).collect();
+        r.err(
+            "unknown-kind",
+            t.span_of("do"),
+            format!("{}: unknown step kind `{kind_name}`", t.what),
+        )
+        .help = Some(match closest(&kind_name, names.iter().copied()) {
+            Some(s) => format!("did you mean `{s}`?"),
+            None => format!("known kinds: {}", names.join(", ")),
+        });
+        return None;
+    };
+    let allowed: Vec<&str> = COMMON_KEYS.iter().chain(spec.keys).copied().collect();
+    r.check_keys(&t, &allowed);
+    t.what = format!("{} ({})", t.what, spec.name);
+    let kind = (spec.read)(r, &t);
+    let host = r.str(&t, "host");
+    if spec.needs_host && host.is_none() && t.get("host").is_none() {
+        r.err(
+            "missing-key",
+            t.span.clone(),
+            format!("{} needs `host`: which plan host it runs on", t.what),
+        );
+    }
+    let mut effects = Vec::new();
+    for (key, make) in [
+        ("stops", Effect::Stops as fn(String) -> Effect),
+        ("starts", Effect::Starts),
+        ("drains", Effect::Drains),
+        ("transfers", Effect::Transfers),
+        ("verifies", Effect::Verifies),
+        ("lowers_ttl", Effect::LowersTtl),
+        ("switches", Effect::Switches),
+    ] {
+        effects.extend(r.str_list(&t, key).into_iter().map(make));
+    }
+    match &kind {
+        Some(StepKind::Sync { data, .. }) => effects.push(Effect::Transfers(data.clone())),
+        Some(StepKind::VerifyTree { data }) => effects.push(Effect::Verifies(data.clone())),
+        _ => {}
+    }
+    let step = Step {
+        id: id?,
+        index,
+        title: r.str(&t, "title"),
+        host,
+        after: r.str_list_spanned(&t, "after"),
+        timeout: r.duration(&t, "timeout"),
+        rollback: r.command(&t, "rollback"),
+        idempotent: r.bool(&t, "idempotent").unwrap_or(spec.idempotent),
+        needs_window: r.bool(&t, "needs_window").unwrap_or(false),
+        on_failure: r.on_failure(&t),
+        effects,
+        id_span: t.span_of("id"),
+        span: t.span.clone(),
+        kind: kind?,
+    };
+    Some(step)
+}

@@ -1,0 +1,332 @@
+//! The M 2.319 lint: rules that hold a valid plan against the measure's clauses.
+//!
+//! Each rule has a stable id (used in `--json`, in docs/lints.md and to accept findings), the
+//! clause it enforces, and a check that is a pure function of the plan.
+
+use crate::diag::{Diagnostic, Severity};
+use crate::model::*;
+use std::time::Duration;
+
+pub struct Rule {
+    pub id: &'static str,
+    /// The clause of M 2.319 this rule enforces, quoted.
+    pub clause: &'static str,
+    pub summary: &'static str,
+    check: fn(&Plan, &mut Vec<Diagnostic>),
+}
+
+pub static RULES: &[Rule] = &[
+    Rule {
+        id: "no-test-environment",
+        clause: "the entire transition should be tested beforehand in a test environment",
+        summary: "the plan declares no environment to rehearse in",
+        check: no_test_environment,
+    },
+    Rule {
+        id: "no-window",
+        clause: "it is recommended to perform the function transition to the replacement system outside normal operating hours",
+        summary: "the plan sets no maintenance window",
+        check: no_window,
+    },
+    Rule {
+        id: "no-downtime-budget",
+        clause: "measures must be taken to ensure that data is not lost … or that unacceptable downtime occurs",
+        summary: "the plan sets no downtime budget (max_downtime)",
+        check: no_downtime_budget,
+    },
+    Rule {
+        id: "unverified-data",
+        clause: "after the data has been transferred to the new system, it must be checked whether the data has been completely and correctly transferred",
+        summary: "a data set is not verified after its last transfer",
+        check: unverified_data,
+    },
+    Rule {
+        id: "undrained-service",
+        clause: "if there are clients that establish longer existing or even permanent network connections … this must be taken into account during migration",
+        summary: "a service with persistent connections is stopped without a drain before",
+        check: undrained_service,
+    },
+    Rule {
+        id: "ttl-too-late",
+        clause: "it takes a certain time until the change of the address has arrived at all clients; such latencies must be taken into account",
+        summary: "a name is switched without its TTL lowered early enough before",
+        check: ttl_too_late,
+    },
+    Rule {
+        id: "keys-unverified",
+        clause: "it must be ensured that the keys are also transferred, otherwise access to the encrypted data will no longer be possible",
+        summary: "declared key material is never verified on the new host",
+        check: keys_unverified,
+    },
+    Rule {
+        id: "no-rollback-after-point-of-no-return",
+        clause: "measures must be taken to ensure that data is not lost during the functional transition",
+        summary: "a step after the point of no return that is not idempotent has no rollback",
+        check: no_rollback_after_pnr,
+    },
+    Rule {
+        id: "window-not-open",
+        clause: "it is recommended to perform the function transition to the replacement system outside normal operating hours",
+        summary: "a step that needs the window comes before the plan waits for the window to open",
+        check: window_not_open,
+    },
+];
+
+fn finding(rule: &str, span: Option<Span>, message: String, help: impl Into<String>) -> Diagnostic {
+    let rule = RULES.iter().find(|r| r.id == rule).expect("known rule");
+    Diagnostic {
+        severity: Severity::Finding,
+        code: rule.id,
+        message,
+        span,
+        help: Some(help.into()),
+    }
+}
+
+pub(crate) fn lint(plan: &Plan) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for rule in RULES {
+        (rule.check)(plan, &mut out);
+    }
+    out
+}
+
+fn no_test_environment(plan: &Plan, out: &mut Vec<Diagnostic>) {
+    if plan.environments.is_empty() {
+        out.push(finding(
+            "no-test-environment",
+            Some(plan.migration.span.clone()),
+            "the plan has no test environment to rehearse the transition in".into(),
+            "add [environments.test] mapping each host to a test host, then `rehost run PLAN --env test`",
+        ));
+    }
+}
+
+fn no_window(plan: &Plan, out: &mut Vec<Diagnostic>) {
+    if plan.migration.window.is_none() {
+        out.push(finding(
+            "no-window",
+            Some(plan.migration.span.clone()),
+            "the migration has no maintenance window".into(),
+            "add window = { start = \"…+01:00\", end = \"…+01:00\" } to [migration], outside normal operating hours",
+        ));
+    }
+}
+
+fn no_downtime_budget(plan: &Plan, out: &mut Vec<Diagnostic>) {
+    if plan.migration.max_downtime.is_none() {
+        out.push(finding(
+            "no-downtime-budget",
+            Some(plan.migration.span.clone()),
+            "the migration sets no downtime budget".into(),
+            "add max_downtime = \"15m\" (or what the service owners accept) to [migration]",
+        ));
+    }
+}
+
+fn unverified_data(plan: &Plan, out: &mut Vec<Diagnostic>) {
+    for d in &plan.data {
+        let last_transfer = plan
+            .steps
+            .iter()
+            .rposition(|s| s.effects.contains(&Effect::Transfers(d.id.clone())));
+        let verified_after = |from: usize| {
+            plan.steps[from..]
+                .iter()
+                .any(|s| s.effects.contains(&Effect::Verifies(d.id.clone())))
+        };
+        match last_transfer {
+            None if !verified_after(0) => out.push(finding(
+                "unverified-data",
+                Some(d.span.clone()),
+                format!("data set `{}` is never transferred nor verified", d.id),
+                format!(
+                    "add a `sync` step for `{}` and a `verify-tree` step after it",
+                    d.id
+                ),
+            )),
+            None => {}
+            Some(i) if !verified_after(i + 1) => out.push(finding(
+                "unverified-data",
+                Some(plan.steps[i].span.clone()),
+                format!(
+                    "data set `{}` is not verified after its last transfer (step `{}`)",
+                    d.id, plan.steps[i].id
+                ),
+                format!(
+                    "add a step with do = \"verify-tree\", data = \"{}\" after `{}`",
+                    d.id, plan.steps[i].id
+                ),
+            )),
+            Some(_) => {}
+        }
+    }
+}
+
+fn undrained_service(plan: &Plan, out: &mut Vec<Diagnostic>) {
+    for svc in plan.services.iter().filter(|s| s.persistent_connections) {
+        for (i, s) in plan.steps.iter().enumerate() {
+            if !s.effects.contains(&Effect::Stops(svc.id.clone())) {
+                continue;
+            }
+            let drained = plan.steps[..i]
+                .iter()
+                .any(|p| p.effects.contains(&Effect::Drains(svc.id.clone())));
+            if !drained {
+                out.push(finding(
+                    "undrained-service",
+                    Some(s.span.clone()),
+                    format!(
+                        "step `{}` stops service `{}`, which has persistent connections, without draining it first",
+                        s.id, svc.id
+                    ),
+                    format!(
+                        "add a step before `{}` with drains = [\"{}\"]: end the connections, by hand on the clients if need be",
+                        s.id, svc.id
+                    ),
+                ));
+            }
+        }
+    }
+}
+
+fn ttl_too_late(plan: &Plan, out: &mut Vec<Diagnostic>) {
+    for name in &plan.names {
+        for (i, s) in plan.steps.iter().enumerate() {
+            if !s.effects.contains(&Effect::Switches(name.id.clone())) {
+                continue;
+            }
+            let lowered = plan.steps[..i]
+                .iter()
+                .rposition(|p| p.effects.contains(&Effect::LowersTtl(name.id.clone())));
+            let Some(l) = lowered else {
+                out.push(finding(
+                    "ttl-too-late",
+                    Some(s.span.clone()),
+                    format!("step `{}` switches name `{}` but no earlier step lowers its TTL", s.id, name.name),
+                    format!(
+                        "add a step with lowers_ttl = [\"{}\"] early in the plan, and a wait of at least the old TTL before `{}`",
+                        name.id, s.id
+                    ),
+                ));
+                continue;
+            };
+            let Some(ttl) = name.ttl else {
+                out.push(finding(
+                    "ttl-too-late",
+                    Some(name.span.clone()),
+                    format!("name `{}` does not declare its current TTL, so the wait before the switch cannot be checked", name.name),
+                    "add ttl = \"1h\" (the TTL clients have cached) to the [[names]] entry",
+                ));
+                continue;
+            };
+            let waited: Duration = plan.steps[l + 1..i]
+                .iter()
+                .filter_map(|p| match &p.kind {
+                    StepKind::Wait {
+                        wait: WaitFor::Duration(d),
+                    } => Some(*d),
+                    _ => None,
+                })
+                .sum();
+            let until_wait = plan.steps[l + 1..i].iter().any(|p| {
+                matches!(
+                    p.kind,
+                    StepKind::Wait {
+                        wait: WaitFor::Until(_)
+                    }
+                )
+            });
+            if waited < ttl && !until_wait {
+                out.push(finding(
+                    "ttl-too-late",
+                    Some(s.span.clone()),
+                    format!(
+                        "step `{}` switches `{}` only {} after its TTL was lowered (step `{}`), but clients may cache the old address for {}",
+                        s.id,
+                        name.name,
+                        format_duration(waited),
+                        plan.steps[l].id,
+                        format_duration(ttl)
+                    ),
+                    format!(
+                        "add a wait of at least {} between `{}` and `{}`, or lower the TTL earlier",
+                        format_duration(ttl - waited),
+                        plan.steps[l].id,
+                        s.id
+                    ),
+                ));
+            }
+        }
+    }
+}
+
+fn keys_unverified(plan: &Plan, out: &mut Vec<Diagnostic>) {
+    for k in &plan.keys {
+        let verified = plan
+            .steps
+            .iter()
+            .any(|s| s.effects.contains(&Effect::Verifies(k.id.clone())));
+        if !verified {
+            out.push(finding(
+                "keys-unverified",
+                Some(k.span.clone()),
+                format!(
+                    "key `{}` ({}) is never verified on the new host",
+                    k.id, k.kind
+                ),
+                format!(
+                    "add a step with verifies = [\"{}\"] after the keys are carried over",
+                    k.id
+                ),
+            ));
+        }
+    }
+}
+
+fn no_rollback_after_pnr(plan: &Plan, out: &mut Vec<Diagnostic>) {
+    let Some(pnr) = &plan.migration.point_of_no_return else {
+        return;
+    };
+    let Some(p) = plan.step_index(&pnr.value) else {
+        return;
+    };
+    for s in &plan.steps[p + 1..] {
+        if !s.idempotent && s.rollback.is_none() && !matches!(s.kind, StepKind::Manual { .. }) {
+            out.push(finding(
+                "no-rollback-after-point-of-no-return",
+                Some(s.span.clone()),
+                format!(
+                    "step `{}` comes after the point of no return (`{}`), is not idempotent and has no rollback",
+                    s.id, pnr.value
+                ),
+                format!("give `{}` a rollback command, or mark it idempotent = true if running it twice is harmless", s.id),
+            ));
+        }
+    }
+}
+
+fn window_not_open(plan: &Plan, out: &mut Vec<Diagnostic>) {
+    let Some(window) = &plan.migration.window else {
+        return;
+    };
+    for (i, s) in plan.steps.iter().enumerate() {
+        if !s.needs_window {
+            continue;
+        }
+        let later_wait = plan.steps[i + 1..].iter().find(
+            |w| matches!(&w.kind, StepKind::Wait { wait: WaitFor::Until(t) } if *t <= window.start),
+        );
+        if let Some(w) = later_wait {
+            out.push(finding(
+                "window-not-open",
+                Some(s.span.clone()),
+                format!(
+                    "step `{}` needs the window but comes before step `{}`, which waits for the window to open",
+                    s.id, w.id
+                ),
+                format!("move `{}` after `{}`", s.id, w.id),
+            ));
+        }
+    }
+}

@@ -1,0 +1,441 @@
+//! The plan's data model. Every item remembers where it was written (`span`, bytes into the plan
+//! text) so findings can name the plan line.
+
+use serde::Serialize;
+use std::ops::Range;
+use std::time::Duration;
+
+pub type Span = Range<usize>;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Plan {
+    pub migration: Migration,
+    pub hosts: Vec<HostDecl>,
+    pub environments: Vec<Environment>,
+    pub data: Vec<DataSet>,
+    pub databases: Vec<Database>,
+    pub services: Vec<Service>,
+    pub keys: Vec<KeyDecl>,
+    pub names: Vec<NameDecl>,
+    pub clients: Vec<ClientDecl>,
+    pub steps: Vec<Step>,
+}
+
+impl Plan {
+    pub fn host(&self, name: &str) -> Option<&HostDecl> {
+        self.hosts.iter().find(|h| h.name == name)
+    }
+    pub fn environment(&self, name: &str) -> Option<&Environment> {
+        self.environments.iter().find(|e| e.name == name)
+    }
+    pub fn step(&self, id: &str) -> Option<&Step> {
+        self.steps.iter().find(|s| s.id == id)
+    }
+    pub fn step_index(&self, id: &str) -> Option<usize> {
+        self.steps.iter().position(|s| s.id == id)
+    }
+    pub fn data_set(&self, id: &str) -> Option<&DataSet> {
+        self.data.iter().find(|d| d.id == id)
+    }
+    pub fn service(&self, id: &str) -> Option<&Service> {
+        self.services.iter().find(|d| d.id == id)
+    }
+    pub fn name_decl(&self, id: &str) -> Option<&NameDecl> {
+        self.names.iter().find(|d| d.id == id)
+    }
+    /// The hosts a run acts on: the production hosts, or an environment's replacements.
+    /// Returns `None` for an unknown environment.
+    pub fn hosts_for(&self, env: Option<&str>) -> Option<Vec<(String, HostTarget)>> {
+        match env {
+            None => Some(
+                self.hosts
+                    .iter()
+                    .map(|h| (h.name.clone(), h.target.clone()))
+                    .collect(),
+            ),
+            Some(env) => {
+                let env = self.environment(env)?;
+                Some(
+                    env.hosts
+                        .iter()
+                        .map(|h| (h.name.clone(), h.target.clone()))
+                        .collect(),
+                )
+            }
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Migration {
+    pub title: String,
+    pub purpose: Option<String>,
+    pub initiated_by: Vec<String>,
+    pub implemented_by: Vec<String>,
+    pub window: Option<Window>,
+    #[serde(with = "opt_duration")]
+    pub max_downtime: Option<Duration>,
+    /// Data loss the migration may accept (`0s` for none).
+    #[serde(with = "opt_duration")]
+    pub max_data_loss: Option<Duration>,
+    pub point_of_no_return: Option<Spanned<String>>,
+    pub on_failure: OnFailure,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Window {
+    pub start: jiff::Timestamp,
+    pub end: jiff::Timestamp,
+    /// The offset the window was written in, for display.
+    pub start_text: String,
+    pub end_text: String,
+    pub span: Span,
+}
+
+impl Window {
+    pub fn contains(&self, t: jiff::Timestamp) -> bool {
+        self.start <= t && t < self.end
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnFailure {
+    /// Stop and leave the run resumable.
+    #[default]
+    Stop,
+    /// Before the point of no return, roll back the finished steps in reverse order.
+    Rollback,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Spanned<T> {
+    pub value: T,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum HostTarget {
+    Local {
+        root: Option<String>,
+    },
+    Ssh {
+        destination: String,
+        port: Option<u16>,
+        identity_file: Option<String>,
+        proxy_jump: Option<String>,
+        ssh_config: Option<String>,
+    },
+}
+
+impl HostTarget {
+    pub fn describe(&self) -> String {
+        match self {
+            HostTarget::Local { root: None } => "this machine".into(),
+            HostTarget::Local { root: Some(r) } => format!("this machine, under {r}"),
+            HostTarget::Ssh {
+                destination, port, ..
+            } => match port {
+                Some(p) => format!("ssh {destination} port {p}"),
+                None => format!("ssh {destination}"),
+            },
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct HostDecl {
+    pub name: String,
+    pub target: HostTarget,
+    pub role: Option<String>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Environment {
+    pub name: String,
+    pub hosts: Vec<HostDecl>,
+    pub span: Span,
+}
+
+/// A `HOST:PATH` reference inside the plan (`host` must be a plan host).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct HostPath {
+    pub host: String,
+    pub path: String,
+}
+
+impl std::fmt::Display for HostPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.host, self.path)
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct DataSet {
+    pub id: String,
+    pub from: HostPath,
+    pub to: HostPath,
+    pub exclude: Vec<String>,
+    pub description: Option<String>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Database {
+    pub id: String,
+    pub engine: String,
+    pub from: String,
+    pub to: String,
+    pub database: Option<String>,
+    pub old_version: Option<String>,
+    pub new_version: Option<String>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Service {
+    pub id: String,
+    pub host: String,
+    pub ports: Vec<u16>,
+    pub start: Option<String>,
+    pub stop: Option<String>,
+    pub health: Option<String>,
+    pub persistent_connections: bool,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct KeyDecl {
+    pub id: String,
+    pub host: String,
+    pub kind: String,
+    pub paths: Vec<String>,
+    pub description: Option<String>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct NameDecl {
+    pub id: String,
+    pub name: String,
+    pub record: String,
+    pub old: Option<String>,
+    pub new: Option<String>,
+    #[serde(with = "opt_duration")]
+    pub ttl: Option<Duration>,
+    #[serde(with = "opt_duration")]
+    pub lowered_ttl: Option<Duration>,
+    pub resolvers: Vec<String>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ClientDecl {
+    pub id: String,
+    pub hosts: Vec<String>,
+    pub files: Vec<String>,
+    pub count: Option<u64>,
+    pub description: Option<String>,
+    pub span: Span,
+}
+
+/// A command as the plan writes it: an argument vector (no shell) or a shell string.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Command {
+    Argv(Vec<String>),
+    Shell(String),
+}
+
+impl std::fmt::Display for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Command::Argv(a) => write!(f, "{}", a.join(" ")),
+            Command::Shell(s) => f.write_str(s),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Step {
+    pub id: String,
+    /// Position in the checklist (0-based).
+    pub index: usize,
+    pub title: Option<String>,
+    pub kind: StepKind,
+    pub host: Option<String>,
+    pub after: Vec<Spanned<String>>,
+    #[serde(with = "opt_duration")]
+    pub timeout: Option<Duration>,
+    pub rollback: Option<Command>,
+    pub idempotent: bool,
+    pub needs_window: bool,
+    pub on_failure: Option<OnFailure>,
+    /// What the step accomplishes, for the lint: declared with `stops`, `drains`, … or implied
+    /// by its kind.
+    pub effects: Vec<Effect>,
+    pub span: Span,
+    pub id_span: Span,
+}
+
+impl Step {
+    pub fn label(&self) -> &str {
+        self.title.as_deref().unwrap_or(&self.id)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "do", rename_all = "kebab-case")]
+pub enum StepKind {
+    /// Instructions a person carries out and confirms.
+    Manual { text: String },
+    /// A command on the step's host.
+    Run {
+        command: Command,
+        expect_status: Vec<i32>,
+    },
+    /// A pause: a duration, or until a time.
+    Wait { wait: WaitFor },
+    /// Transfer a data set from its source to its destination.
+    Sync { data: String, phase: SyncPhase },
+    /// Verify a data set complete and correct on its destination.
+    VerifyTree { data: String },
+}
+
+impl StepKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            StepKind::Manual { .. } => "manual",
+            StepKind::Run { .. } => "run",
+            StepKind::Wait { .. } => "wait",
+            StepKind::Sync { .. } => "sync",
+            StepKind::VerifyTree { .. } => "verify-tree",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncPhase {
+    /// The bulk copy, before the window, while the service still runs.
+    Bulk,
+    /// The final copy, inside the window, with the service stopped.
+    Final,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WaitFor {
+    Duration(#[serde(with = "duration")] Duration),
+    Until(jiff::Timestamp),
+}
+
+/// What a step accomplishes, in terms of the plan's declarations.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "effect", content = "id", rename_all = "snake_case")]
+pub enum Effect {
+    Stops(String),
+    Starts(String),
+    Drains(String),
+    Transfers(String),
+    Verifies(String),
+    LowersTtl(String),
+    Switches(String),
+}
+
+pub(crate) mod duration {
+    use serde::Serializer;
+    use std::time::Duration;
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::format_duration(*d))
+    }
+}
+
+pub(crate) mod opt_duration {
+    use serde::Serializer;
+    use std::time::Duration;
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_str(&super::format_duration(*d)),
+            None => s.serialize_none(),
+        }
+    }
+}
+
+/// `1h 30m`, `45s`, `250ms`: the form durations are written in plans.
+pub fn format_duration(d: Duration) -> String {
+    let total_ms = d.as_millis();
+    if total_ms == 0 {
+        return "0s".into();
+    }
+    if total_ms < 1000 {
+        return format!("{total_ms}ms");
+    }
+    let mut secs = d.as_secs();
+    let mut parts = Vec::new();
+    for (unit, n) in [("d", 86400), ("h", 3600), ("m", 60)] {
+        if secs >= n {
+            parts.push(format!("{}{unit}", secs / n));
+            secs %= n;
+        }
+    }
+    let ms = (total_ms % 1000) as u64;
+    if secs > 0 || ms > 0 {
+        if ms > 0 {
+            parts.push(
+                format!("{}.{:03}s", secs, ms)
+                    .trim_end_matches('0')
+                    .to_string(),
+            );
+        } else {
+            parts.push(format!("{secs}s"));
+        }
+    }
+    parts.join(" ")
+}
+
+/// Parses a duration as plans write it: `15m`, `1h 30m`, `90s`, `2d`, `250ms`, `1.5h`, or
+/// ISO 8601 (`PT15M`). Days are 24 hours.
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    if s.starts_with(['P', 'p']) {
+        let d: jiff::SignedDuration = s.parse().ok()?;
+        return (!d.is_negative()).then(|| d.unsigned_abs());
+    }
+    let mut total = 0f64;
+    let mut rest = s;
+    let mut any = false;
+    while !rest.is_empty() {
+        rest = rest.trim_start();
+        let num_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        if num_end == 0 {
+            return None;
+        }
+        let n: f64 = rest[..num_end].parse().ok()?;
+        rest = rest[num_end..].trim_start();
+        let unit_end = rest
+            .find(|c: char| !c.is_ascii_alphabetic())
+            .unwrap_or(rest.len());
+        let secs = match &rest[..unit_end] {
+            "ms" => 0.001,
+            "s" | "sec" | "secs" | "second" | "seconds" => 1.0,
+            "m" | "min" | "mins" | "minute" | "minutes" => 60.0,
+            "h" | "hr" | "hour" | "hours" => 3600.0,
+            "d" | "day" | "days" => 86400.0,
+            "w" | "week" | "weeks" => 604800.0,
+            _ => return None,
+        };
+        total += n * secs;
+        rest = &rest[unit_end..];
+        any = true;
+    }
+    if !any || !total.is_finite() || total > 1e12 {
+        return None;
+    }
+    Some(Duration::from_millis((total * 1000.0).round() as u64))
+}

@@ -1,0 +1,115 @@
+//! Unit and property tests of the pure plan core.
+
+use super::*;
+use proptest::prelude::*;
+
+const HEAD: &str = r#"
+[migration]
+title = "t"
+window = { start = "2020-01-01T00:00:00Z", end = "2099-01-01T00:00:00Z" }
+max_downtime = "15m"
+[hosts.old]
+local = true
+[environments.test]
+old = { local = true, root = "/tmp/x" }
+"#;
+
+/// A plan of `deps.len()` wait steps where step i depends on the steps in `deps[i]`.
+fn plan_with(deps: &[Vec<usize>]) -> String {
+    let mut s = HEAD.to_owned();
+    for (i, d) in deps.iter().enumerate() {
+        let after: Vec<String> = d.iter().map(|j| format!("\"s{j}\"")).collect();
+        s.push_str(&format!(
+            "[[steps]]\nid = \"s{i}\"\ndo = \"wait\"\nduration = \"1s\"\nafter = [{}]\n",
+            after.join(", ")
+        ));
+    }
+    s
+}
+
+fn backward_deps() -> impl Strategy<Value = Vec<Vec<usize>>> {
+    (1usize..30).prop_flat_map(|n| {
+        (0..n)
+            .map(|i| {
+                if i == 0 {
+                    Just(Vec::new()).boxed()
+                } else {
+                    proptest::collection::vec(0..i, 0..4).boxed()
+                }
+            })
+            .collect::<Vec<_>>()
+    })
+}
+
+proptest! {
+    #[test]
+    fn valid_orderings_are_always_accepted(deps in backward_deps()) {
+        let c = check(&plan_with(&deps));
+        prop_assert!(c.errors.is_empty(), "{:?}", c.errors);
+    }
+
+    #[test]
+    fn forward_references_are_always_rejected(deps in backward_deps(), pick in any::<prop::sample::Index>(), target in any::<prop::sample::Index>()) {
+        let n = deps.len();
+        prop_assume!(n >= 2);
+        let from = pick.index(n - 1);
+        let to = from + 1 + target.index(n - from - 1);
+        let mut deps = deps;
+        deps[from].push(to);
+        let c = check(&plan_with(&deps));
+        let msg = format!("step `s{from}` (#{}) depends on step `s{to}` (#{})", from + 1, to + 1);
+        prop_assert!(
+            c.errors.iter().any(|e| e.code == "forward-dependency" && e.message.contains(&msg)),
+            "{:?}", c.errors
+        );
+    }
+
+    #[test]
+    fn arbitrary_text_never_panics(text in "\\PC{0,200}") {
+        let _ = check(&text);
+    }
+}
+
+#[test]
+fn durations_round_trip() {
+    for s in ["15m", "1h 30m", "45s", "2d", "250ms", "1h 1s"] {
+        let d = parse_duration(s).unwrap();
+        assert_eq!(parse_duration(&format_duration(d)), Some(d), "{s}");
+    }
+    assert_eq!(format_duration(parse_duration("90m").unwrap()), "1h 30m");
+    assert!(parse_duration("soon").is_none());
+    assert!(parse_duration("-5m").is_none());
+}
+
+#[test]
+fn line_and_column_are_one_based_in_characters() {
+    let m = SourceMap::new("ab\nçd = 1\n");
+    assert_eq!(m.line_col(0), (1, 1));
+    assert_eq!(m.line_col(3), (2, 1));
+    assert_eq!(m.line_col(5), (2, 2));
+    assert_eq!(m.line_text(2), "çd = 1");
+}
+
+#[test]
+fn a_thousand_step_plan_checks() {
+    let deps: Vec<Vec<usize>> = (0..1000)
+        .map(|i| if i == 0 { vec![] } else { vec![i - 1] })
+        .collect();
+    let c = check(&plan_with(&deps));
+    assert!(c.errors.is_empty());
+    assert_eq!(c.plan.unwrap().steps.len(), 1000);
+}
+
+#[test]
+fn environments_map_hosts() {
+    let c = check(&plan_with(&[vec![]]));
+    let plan = c.plan.unwrap();
+    let test = plan.hosts_for(Some("test")).unwrap();
+    assert_eq!(
+        test[0].1,
+        HostTarget::Local {
+            root: Some("/tmp/x".into())
+        }
+    );
+    assert!(plan.hosts_for(Some("nope")).is_none());
+}

@@ -1,0 +1,305 @@
+//! Validation: what makes a plan unusable as written. Duplicate ids, references to hosts, data
+//! sets, services, names or steps that do not exist, and a checklist whose steps depend on
+//! anything but earlier steps.
+
+use crate::diag::Diagnostic;
+use crate::model::*;
+use crate::suggest::closest;
+use std::collections::HashMap;
+
+pub(crate) fn validate(plan: &Plan) -> Vec<Diagnostic> {
+    let mut v = Vec::new();
+    let hosts: Vec<&str> = plan.hosts.iter().map(|h| h.name.as_str()).collect();
+    if plan.hosts.is_empty() {
+        v.push(
+            Diagnostic::error("missing-key", Some(plan.migration.span.clone()), "the plan declares no hosts")
+                .with_help("add [hosts.old] and [hosts.new], each with `local = true` or `ssh = \"user@host\"`"),
+        );
+    }
+
+    // Unique ids, per kind of declaration.
+    dup(
+        &mut v,
+        "data set",
+        plan.data.iter().map(|d| (d.id.as_str(), d.span.clone())),
+    );
+    dup(
+        &mut v,
+        "database",
+        plan.databases
+            .iter()
+            .map(|d| (d.id.as_str(), d.span.clone())),
+    );
+    dup(
+        &mut v,
+        "service",
+        plan.services
+            .iter()
+            .map(|d| (d.id.as_str(), d.span.clone())),
+    );
+    dup(
+        &mut v,
+        "key",
+        plan.keys.iter().map(|d| (d.id.as_str(), d.span.clone())),
+    );
+    dup(
+        &mut v,
+        "name",
+        plan.names.iter().map(|d| (d.id.as_str(), d.span.clone())),
+    );
+    dup(
+        &mut v,
+        "client",
+        plan.clients.iter().map(|d| (d.id.as_str(), d.span.clone())),
+    );
+
+    let host_ref = |v: &mut Vec<Diagnostic>, name: &str, span: &Span, what: &str| {
+        if !hosts.contains(&name) {
+            v.push(unknown("host", name, span, what, &hosts));
+        }
+    };
+    for d in &plan.data {
+        host_ref(
+            &mut v,
+            &d.from.host,
+            &d.span,
+            &format!("data set `{}`", d.id),
+        );
+        host_ref(&mut v, &d.to.host, &d.span, &format!("data set `{}`", d.id));
+    }
+    for d in &plan.databases {
+        host_ref(&mut v, &d.from, &d.span, &format!("database `{}`", d.id));
+        host_ref(&mut v, &d.to, &d.span, &format!("database `{}`", d.id));
+    }
+    for s in &plan.services {
+        host_ref(&mut v, &s.host, &s.span, &format!("service `{}`", s.id));
+    }
+    for k in &plan.keys {
+        host_ref(&mut v, &k.host, &k.span, &format!("key `{}`", k.id));
+    }
+    for c in &plan.clients {
+        for h in &c.hosts {
+            // Clients are often machines outside the plan; only plan-host names are checked.
+            let _ = h;
+        }
+    }
+
+    // Environments stand in for every production host, and never with a production host.
+    for env in &plan.environments {
+        for h in &env.hosts {
+            if !hosts.contains(&h.name.as_str()) {
+                v.push(unknown(
+                    "host",
+                    &h.name,
+                    &h.span,
+                    &format!("environment `{}`", env.name),
+                    &hosts,
+                ));
+            }
+            if let Some(prod) = plan
+                .hosts
+                .iter()
+                .find(|p| same_machine(&p.target, &h.target))
+            {
+                v.push(
+                    Diagnostic::error(
+                        "rehearsal-touches-production",
+                        Some(h.span.clone()),
+                        format!(
+                            "environment `{}` maps host `{}` to {}, which is production host `{}`",
+                            env.name,
+                            h.name,
+                            h.target.describe(),
+                            prod.name
+                        ),
+                    )
+                    .with_help("a rehearsal must never touch production: give the test environment its own hosts"),
+                );
+            }
+        }
+        for p in &plan.hosts {
+            if !env.hosts.iter().any(|h| h.name == p.name) {
+                v.push(
+                    Diagnostic::error(
+                        "environment-incomplete",
+                        Some(env.span.clone()),
+                        format!(
+                            "environment `{}` does not say which host stands in for `{}`",
+                            env.name, p.name
+                        ),
+                    )
+                    .with_help(format!(
+                        "add `{} = {{ local = true, root = \"...\" }}` to [environments.{}]",
+                        p.name, env.name
+                    )),
+                );
+            }
+        }
+    }
+
+    let data_ids: Vec<&str> = plan.data.iter().map(|d| d.id.as_str()).collect();
+    let svc_ids: Vec<&str> = plan.services.iter().map(|d| d.id.as_str()).collect();
+    let name_ids: Vec<&str> = plan.names.iter().map(|d| d.id.as_str()).collect();
+    let verifiable: Vec<&str> = plan
+        .data
+        .iter()
+        .map(|d| d.id.as_str())
+        .chain(plan.databases.iter().map(|d| d.id.as_str()))
+        .chain(plan.keys.iter().map(|d| d.id.as_str()))
+        .collect();
+    let step_pos: HashMap<&str, usize> = plan
+        .steps
+        .iter()
+        .map(|s| (s.id.as_str(), s.index))
+        .collect();
+    let step_ids: Vec<&str> = plan.steps.iter().map(|s| s.id.as_str()).collect();
+
+    for s in &plan.steps {
+        let what = format!("step `{}`", s.id);
+        if let Some(h) = &s.host {
+            host_ref(&mut v, h, &s.span, &what);
+        }
+        if let Some(rb) = &s.rollback {
+            if s.host.is_none() {
+                v.push(
+                    Diagnostic::error(
+                        "missing-key",
+                        Some(s.span.clone()),
+                        format!("{what} has a rollback command but no `host` to run it on"),
+                    )
+                    .with_help(format!("add host = \"...\" to step `{}`", s.id)),
+                );
+            }
+            let _ = rb;
+        }
+        match &s.kind {
+            StepKind::Sync { data, .. } | StepKind::VerifyTree { data }
+                if !data_ids.contains(&data.as_str()) =>
+            {
+                v.push(unknown("data set", data, &s.span, &what, &data_ids));
+            }
+            _ => {}
+        }
+        // Effects implied by the kind were checked with the kind above.
+        let implied = match &s.kind {
+            StepKind::Sync { data, .. } => Some(Effect::Transfers(data.clone())),
+            StepKind::VerifyTree { data } => Some(Effect::Verifies(data.clone())),
+            _ => None,
+        };
+        for e in s.effects.iter().filter(|e| Some(*e) != implied.as_ref()) {
+            let (kind, id, ids) = match e {
+                Effect::Stops(id) | Effect::Starts(id) | Effect::Drains(id) => {
+                    ("service", id, &svc_ids)
+                }
+                Effect::Transfers(id) => ("data set", id, &data_ids),
+                Effect::Verifies(id) => ("data set, database or key", id, &verifiable),
+                Effect::LowersTtl(id) | Effect::Switches(id) => ("name", id, &name_ids),
+            };
+            if !ids.contains(&id.as_str()) {
+                v.push(unknown(kind, id, &s.span, &what, ids));
+            }
+        }
+        // Each step depends only on the steps before it (M 2.319's checklist rule).
+        for dep in &s.after {
+            match step_pos.get(dep.value.as_str()) {
+                None => v.push(unknown("step", &dep.value, &dep.span, &what, &step_ids)),
+                Some(&i) if i == s.index => v.push(
+                    Diagnostic::error("self-dependency", Some(dep.span.clone()), format!("{what} depends on itself"))
+                        .with_help("remove it from its own `after` list"),
+                ),
+                Some(&i) if i > s.index => v.push(
+                    Diagnostic::error(
+                        "forward-dependency",
+                        Some(dep.span.clone()),
+                        format!(
+                            "step `{}` (#{}) depends on step `{}` (#{}), which comes after it",
+                            s.id,
+                            s.index + 1,
+                            dep.value,
+                            i + 1
+                        ),
+                    )
+                    .with_help(format!(
+                        "each step may depend only on earlier steps: move `{}` before `{}`, or drop the dependency",
+                        dep.value, s.id
+                    )),
+                ),
+                Some(_) => {}
+            }
+        }
+    }
+    if let Some(pnr) = &plan.migration.point_of_no_return
+        && !step_ids.contains(&pnr.value.as_str())
+    {
+        v.push(unknown(
+            "step",
+            &pnr.value,
+            &pnr.span,
+            "point_of_no_return",
+            &step_ids,
+        ));
+    }
+    v
+}
+
+/// Two host targets that reach the same machine and directory.
+fn same_machine(a: &HostTarget, b: &HostTarget) -> bool {
+    match (a, b) {
+        (HostTarget::Local { root: ra }, HostTarget::Local { root: rb }) => {
+            let norm = |r: &Option<String>| {
+                r.as_deref()
+                    .map(|s| s.trim_end_matches('/').to_owned())
+                    .unwrap_or_default()
+            };
+            norm(ra) == norm(rb)
+        }
+        (
+            HostTarget::Ssh {
+                destination: da,
+                port: pa,
+                ..
+            },
+            HostTarget::Ssh {
+                destination: db,
+                port: pb,
+                ..
+            },
+        ) => {
+            let host = |d: &str| d.rsplit('@').next().unwrap_or(d).to_ascii_lowercase();
+            host(da) == host(db) && pa.unwrap_or(22) == pb.unwrap_or(22)
+        }
+        _ => false,
+    }
+}
+
+fn dup<'a>(v: &mut Vec<Diagnostic>, what: &str, items: impl Iterator<Item = (&'a str, Span)>) {
+    let mut seen: HashMap<&str, Span> = HashMap::new();
+    for (id, span) in items {
+        if seen.contains_key(id) {
+            v.push(
+                Diagnostic::error(
+                    "duplicate-id",
+                    Some(span),
+                    format!("{what} id `{id}` is used twice"),
+                )
+                .with_help(format!("give each {what} its own id")),
+            );
+        } else {
+            seen.insert(id, span);
+        }
+    }
+}
+
+fn unknown(kind: &str, name: &str, span: &Span, what: &str, known: &[&str]) -> Diagnostic {
+    let help = match closest(name, known.iter().copied()) {
+        Some(s) => format!("did you mean `{s}`?"),
+        None if known.is_empty() => format!("the plan declares no {kind}s"),
+        None => format!("known: {}", known.join(", ")),
+    };
+    Diagnostic::error(
+        "unknown-reference",
+        Some(span.clone()),
+        format!("{what} names {kind} `{name}`, which the plan does not declare"),
+    )
+    .with_help(help)
+}

@@ -1,0 +1,81 @@
+//! `rehost check PLAN`: validate the plan and lint it against M 2.319.
+
+use crate::cli::CheckArgs;
+use crate::exit;
+use crate::plan_file::PlanFile;
+use rehost_plan::RULES;
+use serde_json::json;
+
+pub fn run(args: &CheckArgs) -> i32 {
+    let pf = match PlanFile::load(&args.plan) {
+        Ok(p) => p,
+        Err(e) => {
+            if args.json {
+                println!(
+                    "{}",
+                    json!({ "plan": args.plan, "ok": false, "trouble": e })
+                );
+            } else {
+                eprintln!("rehost: {e}");
+            }
+            return exit::TROUBLE;
+        }
+    };
+    let c = &pf.checked;
+    let code = if !c.errors.is_empty() || c.plan.is_none() {
+        exit::TROUBLE
+    } else if !c.findings.is_empty() {
+        exit::FINDINGS
+    } else {
+        exit::OK
+    };
+    if args.json {
+        let diag = |d: &rehost_plan::Diagnostic| {
+            let (line, column) = pf.line_col(d).unzip();
+            let rule = RULES.iter().find(|r| r.id == d.code);
+            json!({
+                "code": d.code,
+                "message": d.message,
+                "line": line,
+                "column": column,
+                "help": d.help,
+                "clause": rule.map(|r| r.clause),
+            })
+        };
+        let out = json!({
+            "plan": pf.display,
+            "ok": code == exit::OK,
+            "valid": c.errors.is_empty(),
+            "steps": c.plan.as_ref().map(|p| p.steps.len()),
+            "errors": c.errors.iter().map(diag).collect::<Vec<_>>(),
+            "findings": c.findings.iter().map(diag).collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&out).expect("json"));
+        return code;
+    }
+    for d in c.errors.iter().chain(&c.findings) {
+        print!("{}", pf.render(d));
+        if let Some(rule) = RULES.iter().find(|r| r.id == d.code) {
+            println!("  M 2.319: \"{}\"", rule.clause);
+        }
+        println!();
+    }
+    let steps = c.plan.as_ref().map_or(0, |p| p.steps.len());
+    match code {
+        exit::OK => println!(
+            "{}: plan is valid, {steps} steps, no M 2.319 findings",
+            pf.display
+        ),
+        exit::FINDINGS => println!(
+            "{}: plan is valid, {steps} steps, {} M 2.319 finding(s)",
+            pf.display,
+            c.findings.len()
+        ),
+        _ => println!(
+            "{}: {} error(s); fix them and check again",
+            pf.display,
+            c.errors.len()
+        ),
+    }
+    code
+}

@@ -1,0 +1,61 @@
+//! `rehost demo`: the embedded example migration between two local hosts.
+
+use crate::cli::{DemoArgs, RunArgs, StateArgs};
+use crate::exit;
+
+const PLAN: &str = include_str!("../../../../examples/demo/plan.toml");
+
+pub fn run(args: &DemoArgs) -> i32 {
+    let dir = match &args.dir {
+        Some(d) => d.clone(),
+        None => std::env::temp_dir().join(format!("rehost-demo-{}", std::process::id())),
+    };
+    let setup = || -> std::io::Result<()> {
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(dir.join("plan.toml"), PLAN)?;
+        Ok(())
+    };
+    if let Err(e) = setup() {
+        eprintln!(
+            "rehost: failed to lay out the demo in {}: {e}",
+            dir.display()
+        );
+        return exit::TROUBLE;
+    }
+    println!(
+        "Demo plan written to {}/plan.toml; its hosts live under {}.\n",
+        dir.display(),
+        dir.display()
+    );
+    let code = crate::cmd::check::run(&crate::cli::CheckArgs {
+        plan: dir.join("plan.toml"),
+        json: false,
+    });
+    if code == exit::TROUBLE {
+        return code;
+    }
+    println!();
+    let run = RunArgs {
+        plan: dir.join("plan.toml"),
+        state: StateArgs {
+            env: Some("test".into()),
+            state: None,
+        },
+        confirm_as: Some("demo operator".into()),
+        yes: false,
+        accept_findings: false,
+        accept_plan_change: false,
+        ignore_window: false,
+        retry_interrupted: false,
+        skip_interrupted: false,
+        json: false,
+    };
+    let code = crate::cmd::run::run(&run);
+    if code == exit::OK {
+        println!(
+            "\nThe journal is in {}/.rehost/plan/test/. Try: rehost status {0}/plan.toml --env test; rehost concept {0}/plan.toml",
+            dir.display()
+        );
+    }
+    code
+}

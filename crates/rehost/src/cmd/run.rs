@@ -1,0 +1,110 @@
+//! `rehost run PLAN [--env NAME]`: execute (or rehearse) the checklist.
+
+use crate::cli::RunArgs;
+use crate::exit;
+use crate::plan_file::PlanFile;
+use crate::view::{JsonSink, TermSink};
+use rehost_engine::{Engine, EngineError, RunOptions, Sink, StdinConfirmer};
+
+pub fn current_user() -> String {
+    std::env::var("SUDO_USER")
+        .or_else(|_| std::env::var("USER"))
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| user_from_passwd())
+}
+
+/// The login name of the real uid from the password database, or `uid N`.
+fn user_from_passwd() -> String {
+    // SAFETY: getuid has no preconditions; getpwuid_r writes only into the buffers we pass and
+    // returns a pointer into them, which we read before they go out of scope.
+    unsafe {
+        let uid = libc::getuid();
+        let mut pw: libc::passwd = std::mem::zeroed();
+        let mut buf = vec![0 as libc::c_char; 4096];
+        let mut result: *mut libc::passwd = std::ptr::null_mut();
+        if libc::getpwuid_r(uid, &mut pw, buf.as_mut_ptr(), buf.len(), &mut result) == 0
+            && !result.is_null()
+        {
+            return std::ffi::CStr::from_ptr(pw.pw_name)
+                .to_string_lossy()
+                .into_owned();
+        }
+        format!("uid {uid}")
+    }
+}
+
+pub fn run(args: &RunArgs) -> i32 {
+    let pf = match PlanFile::load(&args.plan) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("rehost: {e}");
+            return exit::TROUBLE;
+        }
+    };
+    let c = &pf.checked;
+    let Some(plan) = c.plan.as_ref().filter(|_| c.errors.is_empty()) else {
+        for d in &c.errors {
+            eprint!("{}", pf.render(d));
+        }
+        eprintln!(
+            "rehost: failed to run {}: the plan has {} error(s); fix them first",
+            pf.display,
+            c.errors.len()
+        );
+        return exit::TROUBLE;
+    };
+    if !args.json && !c.findings.is_empty() {
+        println!("M 2.319 findings ({}):", c.findings.len());
+        for f in &c.findings {
+            print!("{}", pf.render(f));
+        }
+        println!();
+    }
+    crate::signals::install();
+    let user = current_user();
+    let options = RunOptions {
+        env: args.state.env.clone(),
+        state_dir: rehost_engine::state_dir(
+            &pf.path,
+            args.state.state.as_deref(),
+            args.state.env.as_deref(),
+        ),
+        user: user.clone(),
+        confirm_as: args.confirm_as.clone(),
+        yes: args.yes,
+        accept_findings: args.accept_findings,
+        accept_plan_change: args.accept_plan_change,
+        ignore_window: args.ignore_window,
+        retry_interrupted: args.retry_interrupted,
+        skip_interrupted: args.skip_interrupted,
+    };
+    let mut term;
+    let mut json;
+    let sink: &mut dyn Sink = if args.json {
+        json = JsonSink;
+        &mut json
+    } else {
+        term = TermSink::new();
+        &mut term
+    };
+    let mut confirmer = StdinConfirmer { user };
+    let engine = Engine {
+        plan,
+        plan_text: &pf.text,
+        findings: &c.findings,
+        options,
+        sink,
+        cancel: &crate::signals::CANCEL,
+        confirmer: &mut confirmer,
+    };
+    match engine.run() {
+        Ok(_) => exit::OK,
+        Err(e) => {
+            eprintln!("rehost: {e}");
+            match e {
+                EngineError::Cancelled { .. } => exit::INTERRUPTED,
+                _ => exit::TROUBLE,
+            }
+        }
+    }
+}

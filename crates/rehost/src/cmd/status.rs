@@ -1,0 +1,105 @@
+//! `rehost status PLAN [--env NAME]`: each step's state, times and who confirmed, read from the
+//! journal alone.
+
+use crate::cli::StatusArgs;
+use crate::exit;
+use crate::plan_file::PlanFile;
+use crate::term::escape;
+use crate::view::secs;
+use rehost_engine::{Journal, StepStatus};
+use serde_json::json;
+
+pub fn run(args: &StatusArgs) -> i32 {
+    let pf = match PlanFile::load(&args.plan) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("rehost: {e}");
+            return exit::TROUBLE;
+        }
+    };
+    let Some(plan) = pf.checked.plan.as_ref() else {
+        for d in &pf.checked.errors {
+            eprint!("{}", pf.render(d));
+        }
+        return exit::TROUBLE;
+    };
+    let dir = rehost_engine::state_dir(
+        &pf.path,
+        args.state.state.as_deref(),
+        args.state.env.as_deref(),
+    );
+    let loaded = match Journal::read(&dir.join("journal")) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("rehost: {e}");
+            return exit::TROUBLE;
+        }
+    };
+    let ids: Vec<String> = plan.steps.iter().map(|s| s.id.clone()).collect();
+    let st = rehost_engine::status(&loaded.records, &ids);
+    let env = args
+        .state
+        .env
+        .clone()
+        .unwrap_or_else(|| "production".into());
+    if args.json {
+        let out = json!({
+            "plan": pf.display,
+            "env": env,
+            "started": st.started,
+            "finished": st.finished.as_ref().map(|(ok, s)| json!({"ok": ok, "summary": s})),
+            "decisions": st.decisions.iter().map(|(w, d, b)| json!({"what": w, "detail": d, "by": b})).collect::<Vec<_>>(),
+            "steps": st.steps,
+            "torn": loaded.torn,
+        });
+        println!("{}", serde_json::to_string_pretty(&out).expect("json"));
+        return exit::OK;
+    }
+    println!("{} [{env}]", escape(&plan.migration.title));
+    match &st.started {
+        None => println!("not started (journal {})", dir.join("journal").display()),
+        Some(t) => println!("started {t}"),
+    }
+    if let Some(w) = &loaded.torn {
+        println!("warning: {w}");
+    }
+    for (i, (s, step)) in st.steps.iter().zip(&plan.steps).enumerate() {
+        let word = match s.status {
+            StepStatus::Pending => "pending",
+            StepStatus::Interrupted => "INTERRUPTED",
+            StepStatus::Done => "done",
+            StepStatus::Failed => "FAILED",
+            StepStatus::Skipped => "skipped",
+            StepStatus::RolledBack => "rolled back",
+        };
+        let mut line = format!("{:>3}. {:<12} {}", i + 1, word, escape(&s.id));
+        if let Some(t) = &s.started {
+            line.push_str(&format!("  started {t}"));
+        }
+        if let Some(ms) = s.elapsed_ms {
+            line.push_str(&format!("  took {}", secs(ms)));
+        }
+        if s.attempts > 1 {
+            line.push_str(&format!("  attempts {}", s.attempts));
+        }
+        if let Some(c) = &s.confirmed_by {
+            line.push_str(&format!("  confirmed by {}", escape(c)));
+        }
+        println!("{line}");
+        if let Some(d) = s
+            .detail
+            .as_ref()
+            .filter(|_| matches!(s.status, StepStatus::Failed | StepStatus::Interrupted))
+        {
+            println!("       {}", escape(d));
+        }
+        let _ = step;
+    }
+    for (w, d, b) in &st.decisions {
+        println!("decision by {}: {w}: {}", escape(b), escape(d));
+    }
+    if let Some((ok, s)) = &st.finished {
+        println!("{}: {s}", if *ok { "finished" } else { "stopped" });
+    }
+    exit::OK
+}

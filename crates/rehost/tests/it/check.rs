@@ -1,0 +1,480 @@
+//! `rehost check`: parse and validation errors, and each M 2.319 lint rule firing and not.
+
+use crate::support::*;
+use rehost_test::TestDir;
+
+fn check(body: &str) -> rehost_test::Output {
+    let d = TestDir::new();
+    write_plan(&d, body);
+    rehost(&d, &["check", "plan.toml"])
+}
+
+fn check_raw(text: &str) -> rehost_test::Output {
+    let d = TestDir::new();
+    d.write("plan.toml", text);
+    rehost(&d, &["check", "plan.toml"])
+}
+
+const OK_STEPS: &str = r#"
+[[steps]]
+id = "hello"
+do = "run"
+host = "old"
+argv = ["true"]
+"#;
+
+#[test]
+fn a_clean_plan_exits_0() {
+    let o = check(OK_STEPS);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(
+        o.stdout
+            .contains("plan is valid, 1 steps, no M 2.319 findings"),
+        "{}",
+        o.stdout
+    );
+}
+
+#[test]
+fn a_missing_file_exits_2_naming_it() {
+    let d = TestDir::new();
+    let o = rehost(&d, &["check", "nope.toml"]);
+    assert_eq!(o.code, 2);
+    assert!(
+        o.stderr.contains("failed to read plan nope.toml"),
+        "{}",
+        o.stderr
+    );
+}
+
+#[test]
+fn toml_syntax_error_points_at_line_and_column() {
+    let o = check_raw("[migration]\ntitle = \"x\"\nmax_downtime = = 3\n");
+    assert_eq!(o.code, 2);
+    assert!(o.stdout.contains("plan.toml:3:"), "{}", o.stdout);
+    assert!(o.stdout.contains("error[parse]"), "{}", o.stdout);
+    assert!(
+        o.stdout.contains("max_downtime = = 3"),
+        "shows the offending text: {}",
+        o.stdout
+    );
+}
+
+#[test]
+fn misspelt_keys_suggest_the_intended_one() {
+    let o = check_raw(
+        &plan(OK_STEPS)
+            .replace("max_downtime", "max_downtim")
+            .replace("argv = [\"true\"]", "argv = [\"true\"]\ntimout = \"1m\""),
+    );
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(
+        o.stdout
+            .contains("unknown key `max_downtim` in [migration]"),
+        "{}",
+        o.stdout
+    );
+    assert!(
+        o.stdout.contains("did you mean `max_downtime`?"),
+        "{}",
+        o.stdout
+    );
+    assert!(
+        o.stdout.contains("unknown key `timout` in step `hello`"),
+        "{}",
+        o.stdout
+    );
+    assert!(o.stdout.contains("did you mean `timeout`?"), "{}", o.stdout);
+}
+
+#[test]
+fn unknown_step_kind_suggests() {
+    let o = check("[[steps]]\nid = \"a\"\ndo = \"manaul\"\ntext = \"x\"\n");
+    assert_eq!(o.code, 2);
+    assert!(
+        o.stdout.contains("unknown step kind `manaul`"),
+        "{}",
+        o.stdout
+    );
+    assert!(o.stdout.contains("did you mean `manual`?"), "{}", o.stdout);
+}
+
+#[test]
+fn wrong_types_are_reported_with_what_was_expected() {
+    let o = check(
+        r#"
+[[steps]]
+id = "a"
+do = "run"
+host = "old"
+argv = ["true"]
+idempotent = "yes"
+timeout = 30
+"#,
+    );
+    assert_eq!(o.code, 2);
+    assert!(
+        o.stdout
+            .contains("key `idempotent` must be true or false, not a string"),
+        "{}",
+        o.stdout
+    );
+    assert!(
+        o.stdout.contains("key `timeout` needs a unit"),
+        "{}",
+        o.stdout
+    );
+}
+
+#[test]
+fn every_error_is_reported_not_just_the_first() {
+    let o = check(
+        r#"
+[[steps]]
+id = "a"
+do = "run"
+host = "nowhere"
+argv = ["true"]
+[[steps]]
+id = "a"
+do = "wait"
+duration = "soon"
+[[steps]]
+id = "c"
+do = "verify-tree"
+data = "missing-set"
+"#,
+    );
+    assert_eq!(o.code, 2);
+    assert!(o.stdout.contains("names host `nowhere`"), "{}", o.stdout);
+    assert!(
+        o.stdout.contains("step id `a` is used twice"),
+        "{}",
+        o.stdout
+    );
+    assert!(
+        o.stdout.contains("`soon` is not a duration"),
+        "{}",
+        o.stdout
+    );
+    assert!(
+        o.stdout.contains("names data set `missing-set`"),
+        "{}",
+        o.stdout
+    );
+    assert!(o.stdout.contains("4 error(s)"), "{}", o.stdout);
+}
+
+#[test]
+fn forward_dependency_names_both_steps() {
+    let o = check(
+        r#"
+[[steps]]
+id = "copy"
+do = "wait"
+duration = "1s"
+after = ["stop"]
+[[steps]]
+id = "stop"
+do = "wait"
+duration = "1s"
+"#,
+    );
+    assert_eq!(o.code, 2);
+    assert!(
+        o.stdout
+            .contains("step `copy` (#1) depends on step `stop` (#2), which comes after it"),
+        "{}",
+        o.stdout
+    );
+    assert!(
+        o.stdout.contains("error[forward-dependency]"),
+        "{}",
+        o.stdout
+    );
+}
+
+#[test]
+fn cycles_and_self_dependencies_are_errors() {
+    let o = check(
+        r#"
+[[steps]]
+id = "a"
+do = "wait"
+duration = "1s"
+after = ["b"]
+[[steps]]
+id = "b"
+do = "wait"
+duration = "1s"
+after = ["a", "b"]
+"#,
+    );
+    assert_eq!(o.code, 2);
+    assert!(
+        o.stdout.contains("step `a` (#1) depends on step `b` (#2)"),
+        "{}",
+        o.stdout
+    );
+    assert!(
+        o.stdout.contains("step `b` depends on itself"),
+        "{}",
+        o.stdout
+    );
+}
+
+#[test]
+fn unknown_dependency_and_point_of_no_return() {
+    let o = check_raw(
+        &plan("[[steps]]\nid = \"a\"\ndo = \"wait\"\nduration = \"1s\"\nafter = [\"nope\"]\n")
+            .replace(
+                "max_downtime = \"15m\"",
+                "max_downtime = \"15m\"\npoint_of_no_return = \"switch\"",
+            ),
+    );
+    assert_eq!(o.code, 2);
+    assert!(o.stdout.contains("names step `nope`"), "{}", o.stdout);
+    assert!(
+        o.stdout.contains("point_of_no_return names step `switch`"),
+        "{}",
+        o.stdout
+    );
+}
+
+#[test]
+fn a_rehearsal_environment_may_not_reuse_a_production_host() {
+    let o = check_raw(&plan(OK_STEPS).replace(
+        "new = { local = true, root = \"test-new\" }",
+        "new = { local = true, root = \"prod-new\" }",
+    ));
+    assert_eq!(o.code, 2);
+    assert!(
+        o.stdout.contains("rehearsal-touches-production"),
+        "{}",
+        o.stdout
+    );
+}
+
+#[test]
+fn json_output_lists_errors_with_lines() {
+    let d = TestDir::new();
+    d.write(
+        "plan.toml",
+        plan("[[steps]]\nid = \"a\"\ndo = \"run\"\nhost = \"old\"\n"),
+    );
+    let o = rehost(&d, &["check", "plan.toml", "--json"]);
+    assert_eq!(o.code, 2);
+    let v: serde_json::Value = serde_json::from_str(&o.stdout).expect("json");
+    assert_eq!(v["valid"], false);
+    let e = &v["errors"][0];
+    assert_eq!(e["code"], "missing-key");
+    assert!(e["line"].as_u64().unwrap() > 20);
+    assert!(e["message"].as_str().unwrap().contains("needs `command`"));
+}
+
+// ---- lint rules: each fires on a plan that breaks it and not on one that keeps it ----
+
+fn findings(text: &str) -> Vec<String> {
+    let d = TestDir::new();
+    d.write("plan.toml", text);
+    let o = rehost(&d, &["check", "plan.toml", "--json"]);
+    let v: serde_json::Value =
+        serde_json::from_str(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", o.all()));
+    assert!(
+        v["errors"].as_array().unwrap().is_empty(),
+        "unexpected errors: {}",
+        o.stdout
+    );
+    let f: Vec<String> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["code"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(o.code, if f.is_empty() { 0 } else { 1 }, "{}", o.stdout);
+    f
+}
+
+#[test]
+fn lint_no_test_environment() {
+    let bad = plan(OK_STEPS).replace("[environments.test]\nold = { local = true, root = \"test-old\" }\nnew = { local = true, root = \"test-new\" }", "");
+    assert_eq!(findings(&bad), ["no-test-environment"]);
+    assert!(findings(&plan(OK_STEPS)).is_empty());
+}
+
+#[test]
+fn lint_no_window_and_no_budget() {
+    let bad = plan(OK_STEPS)
+        .replace(
+            "window = { start = \"2020-01-01T00:00:00Z\", end = \"2099-01-01T00:00:00Z\" }",
+            "",
+        )
+        .replace("max_downtime = \"15m\"", "");
+    assert_eq!(findings(&bad), ["no-window", "no-downtime-budget"]);
+}
+
+const DATA: &str = r#"
+[[data]]
+id = "d"
+from = "old:/srv"
+to = "new:/srv"
+"#;
+
+#[test]
+fn lint_unverified_data() {
+    let sync = "[[steps]]\nid = \"s1\"\ndo = \"sync\"\ndata = \"d\"\n";
+    let verify = "[[steps]]\nid = \"v\"\ndo = \"verify-tree\"\ndata = \"d\"\n";
+    let sync2 = "[[steps]]\nid = \"s2\"\ndo = \"sync\"\ndata = \"d\"\n";
+    assert_eq!(
+        findings(&plan(DATA)),
+        ["unverified-data"],
+        "never transferred"
+    );
+    assert_eq!(
+        findings(&plan(&format!("{DATA}{sync}"))),
+        ["unverified-data"]
+    );
+    assert_eq!(
+        findings(&plan(&format!("{DATA}{sync}{verify}{sync2}"))),
+        ["unverified-data"],
+        "a sync after the verification"
+    );
+    assert!(findings(&plan(&format!("{DATA}{sync}{sync2}{verify}"))).is_empty());
+    // A run step may declare what it does.
+    let run_copy = "[[steps]]\nid = \"c\"\ndo = \"run\"\nhost = \"new\"\nargv = [\"true\"]\ntransfers = [\"d\"]\n";
+    let run_check = "[[steps]]\nid = \"k\"\ndo = \"run\"\nhost = \"new\"\nargv = [\"true\"]\nverifies = [\"d\"]\n";
+    assert!(findings(&plan(&format!("{DATA}{run_copy}{run_check}"))).is_empty());
+}
+
+const SVC: &str = r#"
+[[services]]
+id = "db"
+host = "old"
+ports = [5432]
+persistent_connections = true
+"#;
+
+#[test]
+fn lint_undrained_service() {
+    let stop = "[[steps]]\nid = \"stop\"\ndo = \"run\"\nhost = \"old\"\nargv = [\"true\"]\nstops = [\"db\"]\n";
+    let drain = "[[steps]]\nid = \"drain\"\ndo = \"manual\"\ntext = \"end the sessions\"\ndrains = [\"db\"]\n";
+    assert_eq!(
+        findings(&plan(&format!("{SVC}{stop}"))),
+        ["undrained-service"]
+    );
+    assert_eq!(
+        findings(&plan(&format!("{SVC}{stop}{drain}"))),
+        ["undrained-service"],
+        "drain after stop"
+    );
+    assert!(findings(&plan(&format!("{SVC}{drain}{stop}"))).is_empty());
+    let no_persistent = SVC.replace("persistent_connections = true", "");
+    assert!(findings(&plan(&format!("{no_persistent}{stop}"))).is_empty());
+}
+
+const NAME: &str = r#"
+[[names]]
+name = "db.example.org"
+old = "192.0.2.1"
+new = "192.0.2.2"
+ttl = "1h"
+"#;
+
+#[test]
+fn lint_ttl_too_late() {
+    let lower = "[[steps]]\nid = \"lower\"\ndo = \"manual\"\ntext = \"lower the ttl\"\nlowers_ttl = [\"db.example.org\"]\n";
+    let wait = |d: &str| format!("[[steps]]\nid = \"w{d}\"\ndo = \"wait\"\nduration = \"{d}\"\n");
+    let switch = "[[steps]]\nid = \"switch\"\ndo = \"manual\"\ntext = \"switch\"\nswitches = [\"db.example.org\"]\n";
+    assert_eq!(
+        findings(&plan(&format!("{NAME}{switch}"))),
+        ["ttl-too-late"],
+        "never lowered"
+    );
+    assert_eq!(
+        findings(&plan(&format!("{NAME}{lower}{switch}"))),
+        ["ttl-too-late"],
+        "no wait"
+    );
+    assert_eq!(
+        findings(&plan(&format!("{NAME}{lower}{}{switch}", wait("30m")))),
+        ["ttl-too-late"],
+        "too short"
+    );
+    assert!(
+        findings(&plan(&format!(
+            "{NAME}{lower}{}{}{switch}",
+            wait("30m"),
+            wait("31m")
+        )))
+        .is_empty()
+    );
+}
+
+#[test]
+fn lint_keys_unverified() {
+    let key = "[[keys]]\nid = \"tls\"\nhost = \"old\"\nkind = \"tls\"\npaths = [\"/etc/ssl/private/db.key\"]\n";
+    let check = "[[steps]]\nid = \"k\"\ndo = \"run\"\nhost = \"new\"\nargv = [\"true\"]\nverifies = [\"tls\"]\n";
+    assert_eq!(findings(&plan(key)), ["keys-unverified"]);
+    assert!(findings(&plan(&format!("{key}{check}"))).is_empty());
+}
+
+#[test]
+fn lint_no_rollback_after_point_of_no_return() {
+    let steps = "[[steps]]\nid = \"switch\"\ndo = \"manual\"\ntext = \"x\"\n[[steps]]\nid = \"start\"\ndo = \"run\"\nhost = \"new\"\nargv = [\"true\"]\n";
+    let text = plan(steps).replace(
+        "max_downtime = \"15m\"",
+        "max_downtime = \"15m\"\npoint_of_no_return = \"switch\"",
+    );
+    assert_eq!(findings(&text), ["no-rollback-after-point-of-no-return"]);
+    assert!(
+        findings(&text.replace(
+            "argv = [\"true\"]",
+            "argv = [\"true\"]\nrollback = [\"true\"]"
+        ))
+        .is_empty()
+    );
+    assert!(
+        findings(&text.replace("argv = [\"true\"]", "argv = [\"true\"]\nidempotent = true"))
+            .is_empty()
+    );
+}
+
+#[test]
+fn lint_window_not_open() {
+    let steps = "[[steps]]\nid = \"stop\"\ndo = \"run\"\nhost = \"old\"\nargv = [\"true\"]\nneeds_window = true\n[[steps]]\nid = \"open\"\ndo = \"wait\"\nuntil = \"2020-01-01T00:00:00Z\"\n";
+    assert_eq!(findings(&plan(steps)), ["window-not-open"]);
+    let fixed = "[[steps]]\nid = \"open\"\ndo = \"wait\"\nuntil = \"2020-01-01T00:00:00Z\"\n[[steps]]\nid = \"stop\"\ndo = \"run\"\nhost = \"old\"\nargv = [\"true\"]\nneeds_window = true\n";
+    assert!(findings(&plan(fixed)).is_empty());
+}
+
+#[test]
+fn findings_quote_the_clause_in_text_output() {
+    let d = TestDir::new();
+    d.write("plan.toml", plan(DATA));
+    let o = rehost(&d, &["check", "plan.toml"]);
+    assert_eq!(o.code, 1);
+    assert!(
+        o.stdout.contains("finding[unverified-data]"),
+        "{}",
+        o.stdout
+    );
+    assert!(
+        o.stdout
+            .contains("M 2.319: \"after the data has been transferred"),
+        "{}",
+        o.stdout
+    );
+}
+
+#[test]
+fn docs_lints_documents_every_rule() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/lints.md"))
+        .expect("docs/lints.md");
+    for rule in rehost_plan::RULES {
+        assert!(
+            doc.contains(&format!("`{}`", rule.id)),
+            "docs/lints.md does not document `{}`",
+            rule.id
+        );
+    }
+}

@@ -1,0 +1,6 @@
+//! Integration tests of the `rehost` binary: what a user sees, through the real program.
+
+mod check;
+mod concept;
+mod run;
+mod support;

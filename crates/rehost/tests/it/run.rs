@@ -1,0 +1,582 @@
+//! `rehost run` and `rehost status`: execution, the journal, resume after kill -9, plan
+//! changes, the window, rollback, the lock.
+
+use crate::support::*;
+use rehost_test::TestDir;
+use std::time::{Duration, Instant};
+
+/// A `run` step on `old` that appends `line` to `log` in the plan's directory.
+fn append(id: &str, line: &str) -> String {
+    format!(
+        "[[steps]]\nid = \"{id}\"\ndo = \"run\"\nhost = \"old\"\nargv = [\"sh\", \"-c\", \"echo {line} >> ../log\"]\n"
+    )
+}
+
+fn log_lines(d: &TestDir) -> Vec<String> {
+    d.read("log").lines().map(str::to_owned).collect()
+}
+
+#[test]
+fn a_rehearsal_runs_every_step_on_the_test_hosts_only() {
+    let d = TestDir::new();
+    write_plan(
+        &d,
+        &format!(
+            "{}[[steps]]\nid = \"mark\"\ndo = \"run\"\nhost = \"new\"\ncommand = \"touch here; pwd > where\"\n",
+            append("a", "a")
+        ),
+    );
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(o.stdout.contains("[1/2] a"), "{}", o.stdout);
+    assert!(
+        o.stdout.contains("rehost run finished: all 2 steps done"),
+        "{}",
+        o.stdout
+    );
+    assert!(d.join("test-new/here").exists());
+    assert!(
+        !d.join("prod-new").exists(),
+        "a rehearsal must not touch production hosts"
+    );
+    assert!(
+        !d.join("prod-old").exists(),
+        "a rehearsal must not touch production hosts"
+    );
+    assert_eq!(
+        d.read("test-new/where").trim(),
+        d.join("test-new").canonicalize().unwrap().to_string_lossy()
+    );
+    // Running again does nothing.
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    assert_eq!(o.code, 0);
+    assert!(o.stdout.contains("already finished"), "{}", o.stdout);
+    assert_eq!(log_lines(&d), ["a"]);
+}
+
+#[test]
+fn status_shows_each_step_and_who_confirmed() {
+    let d = TestDir::new();
+    write_plan(
+        &d,
+        &format!(
+            "[[steps]]\nid = \"ok\"\ndo = \"manual\"\ntext = \"check the backups\"\n{}",
+            append("a", "a")
+        ),
+    );
+    let o = rehost(
+        &d,
+        &[
+            "run",
+            "plan.toml",
+            "--env",
+            "test",
+            "--confirm-as",
+            "Alice Admin",
+        ],
+    );
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(o.stdout.contains("check the backups"));
+    let s = rehost(&d, &["status", "plan.toml", "--env", "test"]);
+    assert_eq!(s.code, 0);
+    assert!(s.stdout.contains("1. done         ok"), "{}", s.stdout);
+    assert!(
+        s.stdout.contains("confirmed by Alice Admin"),
+        "{}",
+        s.stdout
+    );
+    let j = rehost(&d, &["status", "plan.toml", "--env", "test", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&j.stdout).unwrap();
+    assert_eq!(v["steps"][0]["status"], "done");
+    assert_eq!(v["steps"][0]["confirmed_by"], "Alice Admin");
+    assert_eq!(v["steps"][1]["exit_code"], 0);
+    // Production has not started.
+    let p = rehost(&d, &["status", "plan.toml"]);
+    assert!(p.stdout.contains("not started"), "{}", p.stdout);
+}
+
+#[test]
+fn manual_steps_are_confirmed_on_stdin_or_stop_resumably() {
+    let d = TestDir::new();
+    write_plan(
+        &d,
+        &format!(
+            "[[steps]]\nid = \"m\"\ndo = \"manual\"\ntext = \"do it\"\n{}",
+            append("a", "a")
+        ),
+    );
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    assert_eq!(o.code, 2);
+    assert!(
+        o.stderr.contains("step `m` was not confirmed"),
+        "{}",
+        o.stderr
+    );
+    assert!(log_lines(&d).is_empty());
+    let o = rehost_stdin(&d, &["run", "plan.toml", "--env", "test"], "Bob\n");
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(o.stdout.contains("confirmed by Bob"), "{}", o.stdout);
+    assert_eq!(log_lines(&d), ["a"]);
+}
+
+#[test]
+fn yes_confirms_and_is_recorded() {
+    let d = TestDir::new();
+    write_plan(
+        &d,
+        "[[steps]]\nid = \"m\"\ndo = \"manual\"\ntext = \"do it\"\n",
+    );
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test", "--yes"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    let journal = d.read(".rehost/plan/test/journal");
+    assert!(journal.contains("\"what\":\"yes\""), "{journal}");
+    assert!(journal.contains("(--yes)"), "{journal}");
+}
+
+#[test]
+fn json_events_stream_for_machines() {
+    let d = TestDir::new();
+    write_plan(&d, &append("a", "hello"));
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test", "--json"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    let events: Vec<serde_json::Value> = o
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "run_started",
+            "step_started",
+            "step_finished",
+            "run_finished"
+        ]
+    );
+    assert_eq!(events[2]["result"], "done");
+}
+
+#[test]
+fn a_production_run_with_findings_needs_accept_findings() {
+    let d = TestDir::new();
+    write_plan(
+        &d,
+        &format!(
+            "[[data]]\nid = \"d\"\nfrom = \"old:/a\"\nto = \"new:/a\"\n{}",
+            append("a", "a")
+        ),
+    );
+    let o = rehost(&d, &["run", "plan.toml"]);
+    assert_eq!(o.code, 2);
+    assert!(o.stderr.contains("--accept-findings"), "{}", o.stderr);
+    assert!(log_lines(&d).is_empty());
+    // A rehearsal shows findings but goes ahead.
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(o.stdout.contains("unverified-data"));
+    let o = rehost(&d, &["run", "plan.toml", "--accept-findings"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(
+        d.read(".rehost/plan/production/journal")
+            .contains("accept-findings")
+    );
+    assert!(d.join("prod-old").exists());
+}
+
+#[test]
+fn a_plan_with_errors_is_refused() {
+    let d = TestDir::new();
+    write_plan(
+        &d,
+        "[[steps]]\nid = \"a\"\ndo = \"run\"\nhost = \"nowhere\"\nargv = [\"true\"]\n",
+    );
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    assert_eq!(o.code, 2);
+    assert!(o.stderr.contains("names host `nowhere`"), "{}", o.stderr);
+    assert!(!d.join(".rehost").exists());
+}
+
+#[test]
+fn an_unknown_environment_is_refused() {
+    let d = TestDir::new();
+    write_plan(&d, &append("a", "a"));
+    let o = rehost(&d, &["run", "plan.toml", "--env", "staging"]);
+    assert_eq!(o.code, 2);
+    assert!(
+        o.stderr.contains("no environment `staging`"),
+        "{}",
+        o.stderr
+    );
+}
+
+#[test]
+fn a_failed_step_stops_and_the_run_resumes_there() {
+    let d = TestDir::new();
+    let body = format!(
+        "{}[[steps]]\nid = \"gate\"\ndo = \"run\"\nhost = \"old\"\nargv = [\"test\", \"-e\", \"../go\"]\n{}",
+        append("a", "a"),
+        append("b", "b")
+    );
+    write_plan(&d, &body);
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    assert_eq!(o.code, 2);
+    assert!(o.stderr.contains("step `gate` failed"), "{}", o.stderr);
+    assert!(
+        o.stderr.contains("run again to retry from this step"),
+        "{}",
+        o.stderr
+    );
+    d.write("go", "");
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(o.stdout.contains("resuming at step 2 of 3"), "{}", o.stdout);
+    assert_eq!(log_lines(&d), ["a", "b"]);
+}
+
+#[test]
+fn timeouts_end_the_command() {
+    let d = TestDir::new();
+    write_plan(
+        &d,
+        "[[steps]]\nid = \"slow\"\ndo = \"run\"\nhost = \"old\"\ncommand = \"sleep 30\"\ntimeout = \"300ms\"\n",
+    );
+    let t = Instant::now();
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    assert_eq!(o.code, 2);
+    assert!(t.elapsed() < Duration::from_secs(10));
+    assert!(o.stderr.contains("timed out after 300ms"), "{}", o.stderr);
+}
+
+#[test]
+fn rollback_runs_in_reverse_order_before_the_point_of_no_return() {
+    let d = TestDir::new();
+    let step = |id: &str| {
+        format!(
+            "[[steps]]\nid = \"{id}\"\ndo = \"run\"\nhost = \"old\"\nargv = [\"sh\", \"-c\", \"echo do-{id} >> ../log\"]\nrollback = [\"sh\", \"-c\", \"echo undo-{id} >> ../log\"]\n"
+        )
+    };
+    let body = format!(
+        "{}{}[[steps]]\nid = \"note\"\ndo = \"wait\"\nduration = \"1ms\"\n{}[[steps]]\nid = \"boom\"\ndo = \"run\"\nhost = \"old\"\nargv = [\"false\"]\n{}",
+        step("a"),
+        step("b"),
+        step("c"),
+        step("after")
+    );
+    let text = plan(&body).replace(
+        "max_downtime = \"15m\"",
+        "max_downtime = \"15m\"\non_failure = \"rollback\"\npoint_of_no_return = \"after\"",
+    );
+    d.write("plan.toml", &text);
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert_eq!(
+        log_lines(&d),
+        ["do-a", "do-b", "do-c", "undo-c", "undo-b", "undo-a"]
+    );
+    assert!(o.stderr.contains("rolled back 3 step(s)"), "{}", o.stderr);
+    let s = rehost(&d, &["status", "plan.toml", "--env", "test"]);
+    assert!(s.stdout.contains("rolled back  a"), "{}", s.stdout);
+
+    // Past the point of no return, nothing is rolled back.
+    let d = TestDir::new();
+    let text = plan(&format!(
+        "{}{}[[steps]]\nid = \"boom\"\ndo = \"run\"\nhost = \"old\"\nargv = [\"false\"]\n",
+        step("a"),
+        step("pnr")
+    ))
+    .replace(
+        "max_downtime = \"15m\"",
+        "max_downtime = \"15m\"\non_failure = \"rollback\"\npoint_of_no_return = \"pnr\"",
+    );
+    d.write("plan.toml", &text);
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    assert_eq!(o.code, 2);
+    assert_eq!(log_lines(&d), ["do-a", "do-pnr"]);
+    assert!(
+        o.stderr.contains("past the point of no return"),
+        "{}",
+        o.stderr
+    );
+}
+
+#[test]
+fn steps_that_need_the_window_wait_for_it() {
+    let d = TestDir::new();
+    let body = format!(
+        "{}{}",
+        append("a", "a"),
+        append("w", "w").replace("argv", "needs_window = true\nargv")
+    );
+    let text = plan(&body).replace("2020-01-01T00:00:00Z", "2098-01-01T00:00:00Z");
+    d.write("plan.toml", &text);
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(
+        o.stderr
+            .contains("step `w` needs the maintenance window (2098-01-01T00:00:00Z to"),
+        "{}",
+        o.stderr
+    );
+    assert_eq!(log_lines(&d), ["a"]);
+    let o = rehost(
+        &d,
+        &["run", "plan.toml", "--env", "test", "--ignore-window"],
+    );
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert_eq!(log_lines(&d), ["a", "w"]);
+    let s = rehost(&d, &["status", "plan.toml", "--env", "test"]);
+    assert!(
+        s.stdout.contains("ignore-window: step `w` started at"),
+        "{}",
+        s.stdout
+    );
+}
+
+#[test]
+fn a_changed_plan_is_refused_unless_accepted() {
+    let d = TestDir::new();
+    let gate = "[[steps]]\nid = \"gate\"\ndo = \"run\"\nhost = \"old\"\nargv = [\"false\"]\n";
+    write_plan(
+        &d,
+        &format!("{}{gate}{}", append("a", "a"), append("b", "b")),
+    );
+    assert_eq!(rehost(&d, &["run", "plan.toml", "--env", "test"]).code, 2);
+    // The operator edits the plan: the gate now passes, and b appends something else.
+    write_plan(
+        &d,
+        &format!(
+            "{}{}{}",
+            append("a", "a"),
+            gate.replace("false", "true"),
+            append("b", "B")
+        ),
+    );
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    assert_eq!(o.code, 2);
+    assert!(
+        o.stderr.contains(
+            "the plan changed since this run began: step `gate` changed, step `b` changed"
+        ),
+        "{}",
+        o.stderr
+    );
+    assert_eq!(log_lines(&d), ["a"]);
+    let o = rehost(
+        &d,
+        &["run", "plan.toml", "--env", "test", "--accept-plan-change"],
+    );
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert_eq!(log_lines(&d), ["a", "B"]);
+    assert!(
+        d.read(".rehost/plan/test/journal")
+            .contains("accept-plan-change")
+    );
+}
+
+#[test]
+fn a_torn_last_record_is_recovered_with_a_warning() {
+    let d = TestDir::new();
+    write_plan(
+        &d,
+        &format!(
+            "{}[[steps]]\nid = \"gate\"\ndo = \"run\"\nhost = \"old\"\nargv = [\"test\", \"-e\", \"../go\"]\n",
+            append("a", "a")
+        ),
+    );
+    assert_eq!(rehost(&d, &["run", "plan.toml", "--env", "test"]).code, 2);
+    let j = d.join(".rehost/plan/test/journal");
+    let mut bytes = std::fs::read(&j).unwrap();
+    bytes.extend_from_slice(b"{\"type\":\"step_started\",\"at\":\"2026");
+    std::fs::write(&j, &bytes).unwrap();
+    d.write("go", "");
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(
+        o.stdout.contains("dropped a torn last record"),
+        "{}",
+        o.stdout
+    );
+    assert_eq!(log_lines(&d), ["a"]);
+}
+
+#[test]
+fn a_corrupted_journal_refuses_to_continue() {
+    let d = TestDir::new();
+    write_plan(
+        &d,
+        &format!(
+            "{}[[steps]]\nid = \"gate\"\ndo = \"run\"\nhost = \"old\"\nargv = [\"test\", \"-e\", \"../go\"]\n{}",
+            append("a", "a"),
+            append("b", "b")
+        ),
+    );
+    assert_eq!(rehost(&d, &["run", "plan.toml", "--env", "test"]).code, 2);
+    let j = d.join(".rehost/plan/test/journal");
+    let text = std::fs::read_to_string(&j).unwrap();
+    // Change the first step's result inside an early record; the checksum no longer matches.
+    let tampered = text.replacen("\"id\":\"a\"", "\"id\":\"A\"", 1);
+    assert_ne!(text, tampered);
+    std::fs::write(&j, tampered).unwrap();
+    d.write("go", "");
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    assert_eq!(o.code, 2);
+    assert!(
+        o.stderr.contains("is corrupt at line 2: checksum mismatch"),
+        "{}",
+        o.stderr
+    );
+    assert!(o.stderr.contains("Nothing was run"), "{}", o.stderr);
+    assert_eq!(log_lines(&d), ["a"]);
+}
+
+#[test]
+fn two_runs_at_once_are_refused() {
+    let d = TestDir::new();
+    write_plan(
+        &d,
+        "[[steps]]\nid = \"slow\"\ndo = \"run\"\nhost = \"old\"\ncommand = \"touch ../started; sleep 3\"\n",
+    );
+    let mut first = std::process::Command::new(bin())
+        .args(["run", "plan.toml", "--env", "test"])
+        .current_dir(d.path())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    while !d.join("started").exists() {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "first run did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    assert_eq!(o.code, 2);
+    assert!(
+        o.stderr
+            .contains("another `rehost run` of this plan (test) is running (pid"),
+        "{}",
+        o.stderr
+    );
+    assert!(first.wait().unwrap().success());
+}
+
+#[test]
+fn an_interrupted_non_idempotent_step_waits_for_the_operator() {
+    let d = TestDir::new();
+    write_plan(&d, &append("a", "a"));
+    // Fake an interruption: the journal says `a` started, nothing says it ended.
+    assert_eq!(rehost(&d, &["run", "plan.toml", "--env", "test"]).code, 0);
+    let j = d.join(".rehost/plan/test/journal");
+    let text = std::fs::read_to_string(&j).unwrap();
+    let kept: String = text.lines().take(2).map(|l| format!("{l}\n")).collect();
+    std::fs::write(&j, kept).unwrap();
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    assert_eq!(o.code, 2);
+    assert!(
+        o.stderr
+            .contains("step `a` (run) started but did not finish"),
+        "{}",
+        o.stderr
+    );
+    assert_eq!(log_lines(&d), ["a"]);
+    let o = rehost(
+        &d,
+        &["run", "plan.toml", "--env", "test", "--skip-interrupted"],
+    );
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert_eq!(log_lines(&d), ["a"]);
+    let s = rehost(&d, &["status", "plan.toml", "--env", "test"]);
+    assert!(s.stdout.contains("skip-interrupted"), "{}", s.stdout);
+}
+
+/// kill -9 at random points of a run, then resume, deciding about interrupted steps as an
+/// operator would (by looking at the host); every non-idempotent step runs exactly once.
+#[test]
+fn kill_9_at_random_points_then_resume_runs_each_step_exactly_once() {
+    let d = TestDir::new();
+    let n = 12;
+    let mut body = String::new();
+    for i in 0..n {
+        body.push_str(&format!(
+            "[[steps]]\nid = \"s{i}\"\ndo = \"run\"\nhost = \"old\"\nargv = [\"sh\", \"-c\", \"echo s{i} >> ../log; sleep 0.02\"]\n"
+        ));
+        if i % 4 == 3 {
+            body.push_str(&format!(
+                "[[steps]]\nid = \"w{i}\"\ndo = \"wait\"\nduration = \"30ms\"\n"
+            ));
+        }
+    }
+    write_plan(&d, &body);
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15 ^ std::process::id() as u64;
+    let mut rand = move |max: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % max
+    };
+    let mut kills = 0;
+    let mut extra: Vec<&str> = Vec::new();
+    for round in 0..200 {
+        let mut args = vec!["run", "plan.toml", "--env", "test"];
+        args.append(&mut extra);
+        let mut child = std::process::Command::new(bin())
+            .args(&args)
+            .current_dir(d.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let delay = Duration::from_millis(rand(60));
+        std::thread::sleep(delay);
+        let finished = child.try_wait().unwrap();
+        let status = match finished {
+            Some(s) => s,
+            None => {
+                // SAFETY: kill(2) on our own child's pid.
+                unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+                kills += 1;
+                child.wait().unwrap()
+            }
+        };
+        let mut err = String::new();
+        use std::io::Read;
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        if status.code() == Some(0) {
+            assert!(round > 0);
+            break;
+        }
+        // Let an orphaned step command finish before looking at the host.
+        std::thread::sleep(Duration::from_millis(60));
+        if let Some(rest) = err
+            .split("step `")
+            .nth(1)
+            .filter(|_| err.contains("started but did not finish"))
+        {
+            let id = rest.split('`').next().unwrap().to_owned();
+            extra.push(if log_lines(&d).contains(&id) {
+                "--skip-interrupted"
+            } else {
+                "--retry-interrupted"
+            });
+        } else {
+            assert!(
+                status.code().is_none() || err.is_empty() || err.contains("dropped a torn"),
+                "unexpected: {err}"
+            );
+        }
+        assert!(round < 199, "the run never finished");
+    }
+    let expected: Vec<String> = (0..n).map(|i| format!("s{i}")).collect();
+    assert_eq!(log_lines(&d), expected, "after {kills} kills");
+    assert!(kills > 0, "the test must kill at least once");
+}
