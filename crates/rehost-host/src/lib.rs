@@ -60,6 +60,23 @@ pub struct SshSpec {
     pub root: Option<PathBuf>,
 }
 
+impl SshSpec {
+    /// The spec for a destination as a location writes it (`user@host`, a port from
+    /// `ssh://`), with the `--ssh-config` file if one was given.
+    pub fn for_destination(
+        destination: &str,
+        port: Option<u16>,
+        ssh_config: Option<PathBuf>,
+    ) -> SshSpec {
+        SshSpec {
+            destination: destination.to_owned(),
+            port,
+            ssh_config,
+            ..SshSpec::default()
+        }
+    }
+}
+
 /// A host that work can be sent to.
 pub trait Host: Send + Sync {
     /// The host's name in the plan (or the location's host part).

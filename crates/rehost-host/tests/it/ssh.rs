@@ -426,3 +426,25 @@ fn bad_destination_is_refused_before_running_ssh() {
     .unwrap();
     assert!(matches!(err, HostError::BadDestination { .. }), "{err}");
 }
+
+#[test]
+fn requests_on_one_host_run_concurrently_over_one_master() {
+    let sshd = Sshd::start();
+    let host = open("old", &spec(&sshd)).unwrap();
+    let step = CommandSpec::new(Program::Shell("sleep 1; echo ok".into()));
+    let started = std::time::Instant::now();
+    std::thread::scope(|s| {
+        let runs: Vec<_> = (0..4)
+            .map(|_| s.spawn(|| run(&host, &step).unwrap()))
+            .collect();
+        for r in runs {
+            let (out, lines) = r.join().unwrap();
+            assert_eq!(out.exit.code, Some(0));
+            assert_eq!(lines, vec!["out: ok".to_owned()]);
+        }
+    });
+    assert!(started.elapsed() < Duration::from_millis(3000));
+    // Everything went over the one master connection: sshd authenticated one client.
+    let log = std::fs::read_to_string(sshd.dir().join("sshd.log")).unwrap();
+    assert_eq!(log.matches("Accepted publickey").count(), 1, "{log}");
+}
