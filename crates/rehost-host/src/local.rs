@@ -13,6 +13,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+/// The longest piece of output passed on as one line.
+pub const MAX_LINE: usize = 64 << 10;
+
 /// How long a command gets between SIGTERM and SIGKILL when it must be ended.
 const KILL_GRACE: Duration = Duration::from_secs(2);
 
@@ -198,13 +201,23 @@ fn spawn_reader(
     Some(std::thread::spawn(move || {
         let mut r = BufReader::new(r);
         let mut buf = Vec::new();
+        let mut cut = false;
         loop {
             buf.clear();
-            match r.read_until(b'\n', &mut buf) {
+            // A line longer than MAX_LINE arrives in pieces: output without newlines (a binary
+            // dump) must not grow one unbounded buffer or one oversized agent frame.
+            match (&mut r).take(MAX_LINE as u64).read_until(b'\n', &mut buf) {
                 Ok(0) | Err(_) => break,
                 Ok(_) => {
-                    if buf.last() == Some(&b'\n') {
+                    let ended = buf.last() == Some(&b'\n');
+                    if ended {
                         buf.pop();
+                    }
+                    // The newline right after a cut piece ends that line, not an empty one.
+                    let skip = cut && buf.is_empty();
+                    cut = !ended;
+                    if skip {
+                        continue;
                     }
                     if tx.send((stream, buf.clone())).is_err() {
                         break;

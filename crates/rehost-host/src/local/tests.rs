@@ -60,3 +60,30 @@ fn argv_is_not_a_shell() {
     assert_eq!(out.exit.code, Some(0));
     assert_eq!(lines[0].1, "$(id); ls");
 }
+
+#[test]
+fn output_without_newlines_arrives_in_bounded_pieces() {
+    let h = LocalHost::new("old", None);
+    let (out, lines) = run(
+        &h,
+        &CommandSpec::new(Program::Shell(
+            "head -c 200000 /dev/zero | tr '\\0' x".into(),
+        )),
+    );
+    assert_eq!(out.exit.code, Some(0));
+    assert!(lines.iter().all(|(_, l)| l.len() <= MAX_LINE));
+    assert_eq!(lines.iter().map(|(_, l)| l.len()).sum::<usize>(), 200_000);
+}
+
+#[test]
+fn a_line_of_exactly_max_line_bytes_is_one_line() {
+    let h = LocalHost::new("old", None);
+    let (_, lines) = run(
+        &h,
+        &CommandSpec::new(Program::Shell(format!(
+            "head -c {MAX_LINE} /dev/zero | tr '\\0' x; echo; echo next"
+        ))),
+    );
+    let lens: Vec<usize> = lines.iter().map(|(_, l)| l.len()).collect();
+    assert_eq!(lens, vec![MAX_LINE, 4]);
+}
