@@ -153,7 +153,6 @@ impl SshHost {
         let line = command_line(argv);
         let mut child = self
             .ssh()
-            .arg("-T")
             .arg("--")
             .arg(&self.destination)
             .arg(&line)
@@ -210,9 +209,21 @@ impl SshHost {
         }
     }
 
+    /// An ssh client for one session over the master. The `-o` options given here win over
+    /// the user's config (ssh takes the first value it sees, and the command line comes first):
+    /// a `ControlMaster yes`, `RemoteCommand` or forwarding in the user's config must not turn
+    /// rehost's sessions into masters, replace their command or bind ports.
     fn ssh(&self) -> Command {
         let mut c = Command::new("ssh");
-        c.args(&self.args);
+        c.args(&self.args).args([
+            "-T",
+            "-o",
+            "ControlMaster=no",
+            "-o",
+            "RemoteCommand=none",
+            "-o",
+            "ClearAllForwardings=yes",
+        ]);
         c
     }
 
@@ -222,8 +233,17 @@ impl SshHost {
             host: self.name.clone(),
             source,
         })?;
-        let mut cmd = self.ssh();
-        cmd.args(["-M", "-N", "-T", "-o", "ControlPersist=no"]);
+        let mut cmd = Command::new("ssh");
+        cmd.args(&self.args).args([
+            "-N",
+            "-T",
+            "-o",
+            "ControlMaster=yes",
+            "-o",
+            "ControlPersist=no",
+            "-o",
+            "ClearAllForwardings=yes",
+        ]);
         if cfg.server_alive_interval == 0 {
             // Notice a dead peer within a minute rather than waiting on TCP for hours.
             cmd.args([
@@ -367,7 +387,6 @@ impl SshHost {
         line.push(command_line(&[self.install.remote_path.as_str(), "agent"]));
         let child = self
             .ssh()
-            .arg("-T")
             .arg("--")
             .arg(&self.destination)
             .arg(line)

@@ -73,6 +73,18 @@ fn agent_tree_listing_over_ssh_equals_local() {
     );
     assert_eq!(remote, local);
     assert!(!dir.path().join("data/pwned").exists());
+
+    // A tree whose own path is not UTF-8 is named exactly in the request.
+    let odd = dir.path().join(OsStr::from_bytes(b"odd-\xe9"));
+    std::fs::create_dir(&odd).unwrap();
+    std::fs::write(odd.join("f"), "x").unwrap();
+    let odd = odd.as_os_str().as_bytes();
+    assert_eq!(
+        host.list_tree(odd, &cancel).unwrap(),
+        LocalHost::new("local", None)
+            .list_tree(odd, &cancel)
+            .unwrap()
+    );
 }
 
 #[test]
@@ -447,4 +459,20 @@ fn requests_on_one_host_run_concurrently_over_one_master() {
     // Everything went over the one master connection: sshd authenticated one client.
     let log = std::fs::read_to_string(sshd.dir().join("sshd.log")).unwrap();
     assert_eq!(log.matches("Accepted publickey").count(), 1, "{log}");
+}
+
+#[test]
+fn user_config_cannot_hijack_rehost_sessions() {
+    let sshd = Sshd::start();
+    // Settings an administrator may well have for interactive use.
+    let mut config = std::fs::read_to_string(sshd.ssh_config()).unwrap();
+    config.push_str(
+        "  ControlMaster yes\n  ControlPath /nonexistent/%C\n  ControlPersist 10m\n  \
+         RemoteCommand echo hijacked\n  RequestTTY yes\n",
+    );
+    std::fs::write(sshd.ssh_config(), config).unwrap();
+    let host = open("old", &spec(&sshd)).unwrap();
+    let (out, lines) = run(&host, &argv(&["echo", "mine"])).unwrap();
+    assert_eq!(out.exit.code, Some(0));
+    assert_eq!(lines, vec!["out: mine".to_owned()]);
 }
