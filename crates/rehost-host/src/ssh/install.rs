@@ -78,8 +78,10 @@ pub struct Probe {
 pub const PROBE_SCRIPT: &str = r#"c="${XDG_CACHE_HOME:-$HOME/.cache}/rehost"; d="$c/agent-$1"; echo "arch=$(uname -m)"; echo "libc=$( (getconf GNU_LIBC_VERSION 2>/dev/null || ldd --version 2>&1) | head -n 1)"; echo "dir=$d"; if [ -f "$d/rehost" ]; then chmod 700 "$c" "$d"; echo "sha256=$(sha256sum < "$d/rehost" | cut -d " " -f 1)"; fi"#;
 
 /// Reads the binary from stdin into a temporary name and renames it into place, so concurrent
-/// or interrupted uploads never leave a partial `rehost`. Prints the installed file's SHA-256.
-pub const UPLOAD_SCRIPT: &str = r#"set -e; umask 077; c="${XDG_CACHE_HOME:-$HOME/.cache}/rehost"; d="$c/agent-$1"; mkdir -p "$d"; chmod 700 "$c" "$d"; t="$d/.upload.$$"; cat > "$t"; chmod 700 "$t"; mv -f "$t" "$d/rehost"; sha256sum < "$d/rehost" | cut -d " " -f 1"#;
+/// or interrupted uploads never leave a partial `rehost`. Agents of other rehost versions
+/// uploaded more than 30 days ago are removed (a version still in use uploads itself again).
+/// Prints the installed file's SHA-256.
+pub const UPLOAD_SCRIPT: &str = r#"set -e; umask 077; c="${XDG_CACHE_HOME:-$HOME/.cache}/rehost"; d="$c/agent-$1"; mkdir -p "$d"; chmod 700 "$c" "$d"; t="$d/.upload.$$"; cat > "$t"; chmod 700 "$t"; mv -f "$t" "$d/rehost"; find "$c" -maxdepth 1 -name 'agent-*' ! -name "agent-$1" -mtime +30 -exec rm -rf {} + 2>/dev/null || true; sha256sum < "$d/rehost" | cut -d " " -f 1"#;
 
 pub fn parse_probe(out: &str) -> Probe {
     let mut p = Probe::default();
