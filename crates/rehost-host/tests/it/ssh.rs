@@ -152,9 +152,25 @@ fn run_steps_on_two_hosts_with_different_roots_concurrently() {
 #[test]
 fn agent_is_uploaded_once_then_reused_and_rechecked() {
     let sshd = Sshd::start();
+    // Another version's agent, uploaded long ago, and one uploaded recently.
+    let stale = sshd.cache_dir().join("rehost/agent-0ld");
+    let recent = sshd.cache_dir().join("rehost/agent-recent");
+    for d in [&stale, &recent] {
+        std::fs::create_dir_all(d).unwrap();
+        std::fs::write(d.join("rehost"), "old").unwrap();
+    }
+    let touched = std::process::Command::new("touch")
+        .args(["-d", "40 days ago"])
+        .arg(&stale)
+        .status()
+        .unwrap();
+    assert!(touched.success());
+
     let first = open("old", &spec(&sshd)).unwrap();
     let install = first.agent_install().clone();
     assert!(install.uploaded);
+    assert!(!stale.exists(), "a stale agent was kept");
+    assert!(recent.exists(), "a recent agent was removed");
     assert!(
         install
             .remote_path
