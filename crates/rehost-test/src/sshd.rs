@@ -123,6 +123,12 @@ impl Sshd {
         let _ = std::fs::remove_file(&key);
         let _ = std::fs::remove_file(key.with_extension("pub"));
         keygen(&key);
+        self.restart();
+    }
+
+    /// Starts the server again (after [`Sshd::kill`]) on the same port with the same keys.
+    pub fn restart(&mut self) {
+        self.kill();
         let mut last = String::new();
         let started = Instant::now();
         while started.elapsed() < Duration::from_secs(10) {

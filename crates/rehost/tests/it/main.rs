@@ -3,4 +3,5 @@
 mod check;
 mod concept;
 mod run;
+mod ssh;
 mod support;

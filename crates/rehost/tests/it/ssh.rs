@@ -1,0 +1,112 @@
+//! `rehost run` on hosts reached over ssh: two real sshd instances on loopback stand in for the
+//! old and the new server; the agent is the rehost binary under test.
+
+use crate::support::*;
+use rehost_test::TestDir;
+use rehost_test::sshd::Sshd;
+use std::time::{Duration, Instant};
+
+fn host(name: &str, sshd: &Sshd) -> String {
+    format!(
+        "[hosts.{name}]\nssh = \"{}\"\nssh_config = \"{}\"\n",
+        sshd.destination(),
+        sshd.ssh_config().display()
+    )
+}
+
+fn ssh_plan(old: &Sshd, new: &Sshd, steps: &str) -> String {
+    format!(
+        r#"
+[migration]
+title = "Test migration over ssh"
+initiated_by = ["IT security officer"]
+implemented_by = "Administrator"
+window = {{ start = "2020-01-01T00:00:00Z", end = "2099-01-01T00:00:00Z" }}
+max_downtime = "15m"
+
+{}
+{}
+[environments.test]
+old = {{ local = true, root = "test-old" }}
+new = {{ local = true, root = "test-new" }}
+
+{steps}"#,
+        host("old", old),
+        host("new", new)
+    )
+}
+
+#[test]
+fn run_steps_execute_on_each_ssh_host() {
+    let (old, new) = (Sshd::start(), Sshd::start());
+    let d = TestDir::new();
+    let out = d.path().display().to_string();
+    d.write(
+        "plan.toml",
+        ssh_plan(
+            &old,
+            &new,
+            &format!(
+                "[[steps]]\nid = \"on-old\"\ndo = \"run\"\nhost = \"old\"\n\
+                 argv = [\"sh\", \"-c\", \"echo from old; echo old > {out}/old-ran\"]\n\n\
+                 [[steps]]\nid = \"on-new\"\ndo = \"run\"\nhost = \"new\"\n\
+                 command = \"echo from new; echo new > {out}/new-ran\"\n"
+            ),
+        ),
+    );
+    let o = rehost(&d, &["run", "plan.toml"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert_eq!(d.read("old-ran").trim(), "old");
+    assert_eq!(d.read("new-ran").trim(), "new");
+    assert!(o.all().contains("from old"), "{}", o.all());
+    assert!(o.all().contains("from new"), "{}", o.all());
+    // Each host got the agent once.
+    for s in [&old, &new] {
+        assert!(s.cache_dir().join("rehost").read_dir().unwrap().count() == 1);
+    }
+}
+
+#[test]
+fn killing_sshd_mid_run_is_a_clear_error_and_the_run_resumes() {
+    let (mut old, new) = (Sshd::start(), Sshd::start());
+    let d = TestDir::new();
+    let out = d.path().display().to_string();
+    d.write(
+        "plan.toml",
+        ssh_plan(
+            &old,
+            &new,
+            &format!(
+                "[[steps]]\nid = \"slow\"\ndo = \"run\"\nhost = \"old\"\n\
+                 command = \"echo x >> {out}/attempts; touch {out}/started; sleep 2; touch {out}/finished\"\n"
+            ),
+        ),
+    );
+    let bin = bin().to_owned();
+    let dir = d.path().to_owned();
+    let run = std::thread::spawn(move || rehost_test::run(&bin, &["run", "plan.toml"], &dir, None));
+    let t = Instant::now();
+    while !d.join("started").exists() {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "the step never started"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    old.kill();
+    let o = run.join().unwrap();
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(o.all().contains("host old"), "{}", o.all());
+    assert!(o.all().contains("connection was lost"), "{}", o.all());
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        !d.join("finished").exists(),
+        "the step went on after the connection was lost"
+    );
+
+    old.restart();
+    let o = rehost(&d, &["run", "plan.toml"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(d.join("finished").exists());
+    assert_eq!(d.read("attempts").lines().count(), 2);
+}
