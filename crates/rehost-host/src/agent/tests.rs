@@ -202,3 +202,24 @@ fn frames_round_trip_and_refuse_oversized_lengths() {
     // A frame cut short is an error, not a clean end.
     assert!(read_frame::<ClientFrame>(&mut &buf[..buf.len() - 1]).is_err());
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Untrusted input: whatever arrives on the wire, decoding fails cleanly or succeeds.
+        #[test]
+        fn read_frame_never_panics(data in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let _ = read_frame::<ClientFrame>(&mut &data[..]);
+            let _ = read_frame::<AgentFrame>(&mut &data[..]);
+        }
+
+        #[test]
+        fn bytes_survive_json(data in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let b = Bytes(data);
+            let back: Bytes = serde_json::from_str(&serde_json::to_string(&b).unwrap()).unwrap();
+            prop_assert_eq!(back, b);
+        }
+    }
+}

@@ -51,3 +51,21 @@ fn quote_wraps_and_escapes_single_quotes() {
     assert_eq!(quote(b"a'b"), b"'a'\\''b'".to_vec());
     assert_eq!(quote(b""), b"''".to_vec());
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// Any arguments (argv cannot hold NUL) come back from a real `sh` byte for byte.
+        #[test]
+        fn any_arguments_survive_sh(
+            args in proptest::collection::vec(
+                proptest::collection::vec(1u8..=255, 1..12), 1..6)
+        ) {
+            let refs: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+            roundtrip(&refs);
+        }
+    }
+}
