@@ -33,6 +33,8 @@ use std::time::{Duration, Instant};
 
 /// How long connecting (authentication included) may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
+/// What is in flight while an agent session starts (where a binary that cannot run shows).
+const STARTING: &str = "starting the agent";
 /// How long a started agent has to answer the hello.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -130,8 +132,9 @@ impl SshHost {
                 libc: String::new(),
             },
         };
-        host.start_master(&cfg, &hint_args)?;
+        // A missing agent binary is found before anything is started on the host.
         let binary = AgentBinary::load(agent_binary)?;
+        host.start_master(&cfg, &hint_args)?;
         host.install = host.install_agent(&binary)?;
         let conn = host.start_session()?;
         host.sessions
@@ -150,13 +153,26 @@ impl SshHost {
     /// argument quoted so the remote shell passes it on unchanged; `stdin` feeds the command.
     /// Used to bootstrap the agent; the agent is the way to run work.
     pub fn exec<S: AsRef<OsStr>>(&self, argv: &[S], stdin: &[u8]) -> Result<Output, HostError> {
-        let line = command_line(argv);
+        let data = stdin.to_vec();
+        self.exec_with(argv, Stdio::piped(), move |mut input| {
+            let _ = input.write_all(&data);
+        })
+    }
+
+    /// [`SshHost::exec`] with any stdin: a file streams straight into ssh without being read
+    /// into memory; a pipe is fed by `feed` on its own thread.
+    fn exec_with<S: AsRef<OsStr>>(
+        &self,
+        argv: &[S],
+        stdin: Stdio,
+        feed: impl FnOnce(std::process::ChildStdin) + Send + 'static,
+    ) -> Result<Output, HostError> {
         let mut child = self
             .ssh()
             .arg("--")
             .arg(&self.destination)
-            .arg(&line)
-            .stdin(Stdio::piped())
+            .arg(command_line(argv))
+            .stdin(stdin)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -165,17 +181,18 @@ impl SshHost {
                 program: "ssh".into(),
                 source,
             })?;
-        let mut input = child.stdin.take().expect("stdin piped");
-        let data = stdin.to_vec();
-        let feeder = std::thread::spawn(move || {
-            let _ = input.write_all(&data);
-        });
+        let feeder = child
+            .stdin
+            .take()
+            .map(|input| std::thread::spawn(move || feed(input)));
         let out = child.wait_with_output().map_err(|source| HostError::Wait {
             host: self.name.clone(),
             program: "ssh".into(),
             source,
         })?;
-        let _ = feeder.join();
+        if let Some(f) = feeder {
+            let _ = f.join();
+        }
         Ok(out)
     }
 
@@ -335,13 +352,15 @@ impl SshHost {
         let remote_path = format!("{}/rehost", probe.dir);
         let mut uploaded = false;
         if probe.sha256.as_deref() != Some(binary.sha256.as_str()) {
-            let data = std::fs::read(&binary.path).map_err(|source| HostError::AgentBinary {
-                path: binary.path.clone(),
-                source,
-            })?;
-            let out = self.exec(
+            let file =
+                std::fs::File::open(&binary.path).map_err(|source| HostError::AgentBinary {
+                    path: binary.path.clone(),
+                    source,
+                })?;
+            let out = self.exec_with(
                 &["sh", "-c", install::UPLOAD_SCRIPT, "sh", &binary.blake3],
-                &data,
+                Stdio::from(file),
+                |_| {},
             )?;
             if !out.status.success() {
                 return Err(fail(format!(
@@ -402,7 +421,7 @@ impl SshHost {
         let root = self.root.as_deref().map(Bytes::from);
         match AgentConn::start(child, &self.name, root, HELLO_TIMEOUT) {
             Ok((conn, _arch)) => Ok(conn),
-            Err(e) => Err(self.session_error(e, "starting the agent")),
+            Err(e) => Err(self.session_error(e, STARTING)),
         }
     }
 
@@ -414,7 +433,7 @@ impl SshHost {
                     || ["GLIBC_", "Exec format error", "cannot execute", "not found"]
                         .iter()
                         .any(|m| stderr.contains(m));
-                if in_flight == "starting the agent" && cannot_exec && self.master_alive() {
+                if in_flight == STARTING && cannot_exec && self.master_alive() {
                     return HostError::AgentCannotRun(Box::new(AgentCannotRun {
                         host: self.name.clone(),
                         arch: self.install.arch.clone(),
