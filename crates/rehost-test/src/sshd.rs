@@ -11,6 +11,7 @@
 
 use std::io::Read;
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -163,7 +164,18 @@ impl Sshd {
         );
         std::fs::write(d.join("sshd_config"), config).map_err(|e| e.to_string())?;
         let log = std::fs::File::create(d.join("sshd.log")).map_err(|e| e.to_string())?;
-        let mut child = Command::new(SSHD)
+        let mut cmd = Command::new(SSHD);
+        // SAFETY: prctl(2) is async-signal-safe and touches no memory of ours. If the test
+        // process dies without dropping us (killed, timed out), the kernel ends sshd too, so
+        // no server outlives its test. (The signal follows the thread that started sshd: keep
+        // an `Sshd` on the thread that made it.)
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let mut child = cmd
             .arg("-D")
             .arg("-e")
             .arg("-f")
