@@ -1,3 +1,5 @@
+//! The agent served in-process over pipes: handshake, requests, cancellation, framing.
+
 use super::*;
 use crate::bytes::Bytes;
 use crate::{CommandSpec, OutputStream, Program};

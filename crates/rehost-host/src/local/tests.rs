@@ -1,3 +1,5 @@
+//! The local host: streaming, roots, timeouts, process groups, long lines.
+
 use super::*;
 use crate::Program;
 

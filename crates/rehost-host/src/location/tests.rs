@@ -1,3 +1,5 @@
+//! Location parsing by example.
+
 use super::*;
 
 #[test]

@@ -1,3 +1,5 @@
+//! Unit tests of the ssh module's parsers: `ssh -G` output, host key messages, the probe.
+
 use super::config::EffectiveConfig;
 use super::hostkey::{Problem, classify};
 use super::install::{arch_matches, parse_probe};

@@ -1,3 +1,5 @@
+//! Quoting checked against a real `sh`, by example and by property.
+
 use super::*;
 use std::process::Command;
 
