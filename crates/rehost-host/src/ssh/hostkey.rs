@@ -5,6 +5,7 @@
 use super::config::EffectiveConfig;
 use crate::HostError;
 use crate::error::HostKeyFailure;
+use std::ffi::OsString;
 use std::process::{Command, Stdio};
 
 /// What ssh said about the host key, if the failure was about it.
@@ -36,6 +37,53 @@ fn fingerprints_in(stderr: &str) -> Vec<String> {
         .split_whitespace()
         .filter(|w| w.starts_with("SHA256:"))
         .map(|w| w.trim_end_matches('.').to_owned())
+        .collect()
+}
+
+/// The key the server offered in the failed handshake, as `ssh -v` reports it
+/// (`debug1: Server host key: ssh-ed25519 SHA256:…`). Goes through the user's whole
+/// configuration (jump hosts, `HostKeyAlias`, ports), unlike `ssh-keyscan`. Never accepts it:
+/// the same strict options are passed, and the connection fails at the same point.
+fn offered(args: &[OsString], destination: &str) -> Vec<String> {
+    let Ok(out) = Command::new("ssh")
+        .args(args)
+        .args([
+            "-v",
+            "-T",
+            "-o",
+            "ControlMaster=no",
+            "-o",
+            "ControlPath=none",
+            "--",
+        ])
+        .arg(destination)
+        .arg("true")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .output()
+    else {
+        return Vec::new();
+    };
+    parse_offered(&String::from_utf8_lossy(&out.stderr))
+}
+
+/// `debug1: Server host key: ssh-ed25519 SHA256:abc` → `ED25519 SHA256:abc`.
+pub fn parse_offered(stderr: &str) -> Vec<String> {
+    stderr
+        .lines()
+        .filter_map(|l| {
+            let rest = l.split_once("Server host key: ")?.1;
+            let mut words = rest.split_whitespace();
+            let ty = words.next()?;
+            let fp = words.next()?;
+            // Named as `ssh-keygen -l` names them: ED25519, RSA, ECDSA.
+            let ty = if ty.starts_with("ecdsa-") {
+                "ECDSA".to_owned()
+            } else {
+                ty.trim_start_matches("ssh-").to_uppercase()
+            };
+            Some(format!("{ty} {fp}"))
+        })
         .collect()
 }
 
@@ -83,14 +131,18 @@ fn scan(cfg: &EffectiveConfig) -> Vec<String> {
 pub fn error(
     host: &str,
     destination: &str,
+    ssh_args: &[OsString],
     ssh_args_hint: &str,
     cfg: &EffectiveConfig,
     stderr: &str,
 ) -> Option<HostError> {
     let problem = classify(stderr)?;
-    let mut fps = scan(cfg);
+    let mut fps = offered(ssh_args, destination);
     if fps.is_empty() {
         fps = fingerprints_in(stderr);
+    }
+    if fps.is_empty() {
+        fps = scan(cfg);
     }
     let fingerprints = if fps.is_empty() {
         "a key rehost could not fingerprint (ssh-keyscan got no answer)".to_owned()

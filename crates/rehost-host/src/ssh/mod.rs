@@ -297,9 +297,14 @@ impl SshHost {
                 }
                 let _ = child.wait();
                 let stderr = std::fs::read_to_string(&log_path).unwrap_or_default();
-                if let Some(e) =
-                    hostkey::error(&self.name, &self.destination, hint_args, cfg, &stderr)
-                {
+                if let Some(e) = hostkey::error(
+                    &self.name,
+                    &self.destination,
+                    &self.args,
+                    hint_args,
+                    cfg,
+                    &stderr,
+                ) {
                     return Err(e);
                 }
                 let message = if exited {

@@ -1,7 +1,7 @@
 //! Unit tests of the ssh module's parsers: `ssh -G` output, host key messages, the probe.
 
 use super::config::EffectiveConfig;
-use super::hostkey::{Problem, classify};
+use super::hostkey::{Problem, classify, parse_offered};
 use super::install::{arch_matches, parse_probe};
 
 #[test]
@@ -51,4 +51,15 @@ fn architectures_match_by_uname_names() {
     assert!(arch_matches("x86_64", "x86_64"));
     assert!(arch_matches("arm64", "aarch64"));
     assert!(!arch_matches("aarch64", "x86_64"));
+}
+
+#[test]
+fn offered_key_is_read_from_ssh_v() {
+    let stderr = "debug1: Connecting to 127.0.0.1 [127.0.0.1] port 2222.\n\
+                  debug1: Server host key: ssh-ed25519 SHA256:8nH7NM5FC5WdDn569TcSflbf6OYM+ysgfDClON6wJtI\n\
+                  No ED25519 host key is known for [127.0.0.1]:2222 and you have requested strict checking.\n";
+    assert_eq!(
+        parse_offered(stderr),
+        vec!["ED25519 SHA256:8nH7NM5FC5WdDn569TcSflbf6OYM+ysgfDClON6wJtI".to_owned()]
+    );
 }
