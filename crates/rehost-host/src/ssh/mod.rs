@@ -39,7 +39,7 @@ const STARTING: &str = "starting the agent";
 const HELLO_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// What `open` found out about the agent on the host.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct AgentInstall {
     /// Where the agent lives on the host.
     pub remote_path: String,
@@ -125,12 +125,7 @@ impl SshHost {
             control_dir,
             master: Mutex::new(None),
             sessions: Mutex::new(Vec::new()),
-            install: AgentInstall {
-                remote_path: String::new(),
-                uploaded: false,
-                arch: String::new(),
-                libc: String::new(),
-            },
+            install: AgentInstall::default(),
         };
         // A missing agent binary is found before anything is started on the host.
         let binary = AgentBinary::load(agent_binary)?;
