@@ -2,9 +2,9 @@
 //! stdout until stdin ends. A reader thread watches stdin while a request runs, so a `Cancel`
 //! frame or a lost connection (end of stdin) ends the request's whole process group at once.
 
-use super::frame::{read_frame, write_frame};
+use super::frame::{read_body, read_frame, write_frame};
 use super::protocol::{AgentFrame, ClientFrame, PROTOCOL_VERSION, Request, Response};
-use crate::LocalHost;
+use crate::{Host, LocalHost};
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,8 +26,13 @@ pub enum ServeError {
 
 enum Msg {
     Frame(ClientFrame),
-    /// Stdin ended or could not be decoded: rehost is gone.
+    /// Stdin ended or broke: rehost is gone.
     Closed,
+    /// A frame that does not decode; `id` if it looks like a request.
+    Unknown {
+        id: Option<u64>,
+        error: String,
+    },
     WorkerDone,
 }
 
@@ -73,16 +78,21 @@ pub fn serve(
     let reader_tx = tx.clone();
     std::thread::spawn(move || {
         loop {
-            match read_frame::<ClientFrame>(&mut input) {
-                Ok(Some(f)) => {
-                    if reader_tx.send(Msg::Frame(f)).is_err() {
-                        break;
-                    }
-                }
-                Ok(None) | Err(_) => {
-                    let _ = reader_tx.send(Msg::Closed);
-                    break;
-                }
+            let msg = match read_body(&mut input) {
+                Ok(Some(body)) => match serde_json::from_slice::<ClientFrame>(&body) {
+                    Ok(f) => Msg::Frame(f),
+                    // A request this agent does not know (another version, through
+                    // REHOST_AGENT_BINARY): refuse that request, keep the session.
+                    Err(e) => Msg::Unknown {
+                        id: request_id(&body),
+                        error: e.to_string(),
+                    },
+                },
+                Ok(None) | Err(_) => Msg::Closed,
+            };
+            let closed = matches!(msg, Msg::Closed);
+            if reader_tx.send(msg).is_err() || closed {
+                break;
             }
         }
     });
@@ -131,6 +141,21 @@ pub fn serve(
                 }
             }
             Msg::WorkerDone => current = None,
+            Msg::Unknown { id, error } => {
+                let Some(id) = id else { continue };
+                let mut out = output.lock().unwrap_or_else(|e| e.into_inner());
+                let end = AgentFrame::End {
+                    id,
+                    error: Some(format!(
+                        "failed to understand the request on host {} (its agent is rehost {}): {error}",
+                        host.name(),
+                        env!("CARGO_PKG_VERSION")
+                    )),
+                };
+                if write_frame(&mut *out, &end).is_err() {
+                    closed = true;
+                }
+            }
         }
     }
 }
@@ -159,6 +184,15 @@ fn spawn_worker(
         }
         let _ = done.send(Msg::WorkerDone);
     });
+}
+
+/// The `id` of a request frame that did not decode, so it can still be answered.
+fn request_id(body: &[u8]) -> Option<u64> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    if v.get("type")?.as_str()? != "request" {
+        return None;
+    }
+    v.get("id")?.as_u64()
 }
 
 fn hostname() -> String {

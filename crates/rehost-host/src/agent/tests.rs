@@ -225,3 +225,29 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn an_unknown_request_is_refused_and_the_session_goes_on() {
+    let mut s = session();
+    s.hello(PROTOCOL_VERSION, None);
+    // What a newer rehost might send to this agent.
+    let body = br#"{"type":"request","id":5,"request":{"kind":"scan_keys","paths":["/etc"]}}"#;
+    let to = s.to_agent.as_mut().unwrap();
+    std::io::Write::write_all(to, &(body.len() as u32).to_be_bytes()).unwrap();
+    std::io::Write::write_all(to, body).unwrap();
+    let Some(AgentFrame::End {
+        id: 5,
+        error: Some(e),
+    }) = s.recv()
+    else {
+        panic!("no refusal")
+    };
+    assert!(e.contains("failed to understand the request"), "{e}");
+    let (_, error) = s.request(
+        6,
+        Request::Run {
+            command: CommandSpec::new(Program::Argv(vec!["true".into()])),
+        },
+    );
+    assert_eq!(error, None);
+}
