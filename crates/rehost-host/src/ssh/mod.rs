@@ -25,6 +25,7 @@ use crate::{Host, HostError, SshSpec};
 use config::EffectiveConfig;
 use std::ffi::{OsStr, OsString};
 use std::io::Write;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::Mutex;
@@ -226,7 +227,7 @@ impl SshHost {
     /// a `ControlMaster yes`, `RemoteCommand` or forwarding in the user's config must not turn
     /// rehost's sessions into masters, replace their command or bind ports.
     fn ssh(&self) -> Command {
-        let mut c = Command::new("ssh");
+        let mut c = ssh_command();
         c.args(&self.args).args([
             "-T",
             "-o",
@@ -245,7 +246,7 @@ impl SshHost {
             host: self.name.clone(),
             source,
         })?;
-        let mut cmd = Command::new("ssh");
+        let mut cmd = ssh_command();
         cmd.args(&self.args).args([
             "-N",
             "-T",
@@ -530,6 +531,15 @@ impl Drop for SshHost {
     fn drop(&mut self) {
         self.shutdown();
     }
+}
+
+/// `ssh` in a process group of its own: a Ctrl-C at the terminal reaches rehost, which cancels
+/// requests in order (the agent ends the remote commands), instead of killing the connection
+/// under them.
+fn ssh_command() -> Command {
+    let mut c = Command::new("ssh");
+    c.process_group(0);
+    c
 }
 
 /// The last few lines of a process's stderr, for an error message.

@@ -110,3 +110,60 @@ fn killing_sshd_mid_run_is_a_clear_error_and_the_run_resumes() {
     assert!(d.join("finished").exists());
     assert_eq!(d.read("attempts").lines().count(), 2);
 }
+
+/// Ctrl-C at the terminal signals the whole foreground process group. The ssh processes must
+/// not die with it: rehost cancels the step in order, the agent ends the remote command, and
+/// the run is interrupted (130), not "connection lost".
+#[test]
+fn ctrl_c_interrupts_a_remote_step_cleanly() {
+    use std::os::unix::process::CommandExt;
+    let (old, new) = (Sshd::start(), Sshd::start());
+    let d = TestDir::new();
+    let out = d.path().display().to_string();
+    d.write(
+        "plan.toml",
+        ssh_plan(
+            &old,
+            &new,
+            &format!(
+                "[[steps]]\nid = \"slow\"\ndo = \"run\"\nhost = \"old\"\n\
+                 command = \"touch {out}/started; sleep 3; touch {out}/finished\"\n"
+            ),
+        ),
+    );
+    let child = std::process::Command::new(bin())
+        .args(["run", "plan.toml"])
+        .current_dir(d.path())
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    while !d.join("started").exists() {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "the step never started"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // SAFETY: kill(2) only sends a signal, here to the test's own child group.
+    unsafe {
+        libc::kill(-(child.id() as i32), libc::SIGINT);
+    }
+    let o = child.wait_with_output().unwrap();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(o.status.code(), Some(130), "{all}");
+    assert!(!all.contains("connection was lost"), "{all}");
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(
+        !d.join("finished").exists(),
+        "the remote command outlived the interrupt"
+    );
+}
