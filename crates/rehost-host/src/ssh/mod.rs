@@ -444,6 +444,13 @@ impl SshHost {
                     }));
                 }
                 let mut detail = last_lines(&stderr);
+                if detail.is_empty() && !self.master_alive() {
+                    // What the master said when it ended ("closed by remote host", "timeout").
+                    detail = last_lines(
+                        &std::fs::read_to_string(self.control_dir.path().join("master.log"))
+                            .unwrap_or_default(),
+                    );
+                }
                 if !self.master_alive() {
                     detail = if detail.is_empty() {
                         "the ssh connection ended".into()
