@@ -478,3 +478,35 @@ fn docs_lints_documents_every_rule() {
         );
     }
 }
+
+#[test]
+fn the_example_in_docs_plan_md_is_a_valid_plan() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/plan.md"))
+        .expect("docs/plan.md");
+    let example = doc
+        .split("## A complete example")
+        .nth(1)
+        .and_then(|s| s.split("```toml\n").nth(1))
+        .and_then(|s| s.split("```").next())
+        .expect("an example block");
+    let d = TestDir::new();
+    d.write("plan.toml", example);
+    let o = rehost(&d, &["check", "plan.toml", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&o.stdout).unwrap();
+    assert_eq!(v["valid"], true, "{}", o.stdout);
+}
+
+#[test]
+fn the_demo_plan_is_clean() {
+    let d = TestDir::new();
+    d.write(
+        "plan.toml",
+        std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../examples/demo/plan.toml"
+        ))
+        .unwrap(),
+    );
+    let o = rehost(&d, &["check", "plan.toml"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+}
