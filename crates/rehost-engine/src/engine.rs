@@ -517,7 +517,33 @@ impl Engine<'_> {
                 }
             }
         }
-        let summary = format!("all {} steps done", plan.steps.len());
+        let mut summary = format!("all {} steps done", plan.steps.len());
+        if let Some(down) = crate::state::downtime(journal.records(), plan) {
+            let down_text = rehost_plan::format_duration(std::time::Duration::from_millis(
+                down.as_millis() as u64,
+            ));
+            match plan.migration.max_downtime {
+                Some(budget) if down > budget => {
+                    let message = format!(
+                        "the measured downtime {down_text} exceeded the budget of {}",
+                        rehost_plan::format_duration(budget)
+                    );
+                    sink.emit(&Event::Warning {
+                        message: message.clone(),
+                    });
+                    journal.append(Record::Warning { at: now(), message })?;
+                    summary.push_str(&format!(
+                        "; downtime {down_text}, OVER the budget of {}",
+                        rehost_plan::format_duration(budget)
+                    ));
+                }
+                Some(budget) => summary.push_str(&format!(
+                    "; downtime {down_text} of the {} budget",
+                    rehost_plan::format_duration(budget)
+                )),
+                None => summary.push_str(&format!("; downtime {down_text}")),
+            }
+        }
         journal.append(Record::RunFinished {
             at: now(),
             ok: true,

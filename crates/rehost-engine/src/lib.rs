@@ -17,7 +17,7 @@ pub use engine::{Confirmer, Decisions, Engine, RunOptions, RunOutcome, StdinConf
 pub use error::EngineError;
 pub use events::{Event, Sink, StepResult};
 pub use journal::{Journal, Record};
-pub use state::{RunState, StepState, StepStatus, status};
+pub use state::{RunState, StepState, StepStatus, downtime, status};
 
 use std::path::{Path, PathBuf};
 

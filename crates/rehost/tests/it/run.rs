@@ -580,3 +580,53 @@ fn kill_9_at_random_points_then_resume_runs_each_step_exactly_once() {
     assert_eq!(log_lines(&d), expected, "after {kills} kills");
     assert!(kills > 0, "the test must kill at least once");
 }
+
+#[test]
+fn a_rehearsal_measures_the_downtime_against_the_budget() {
+    let body = r#"
+[[services]]
+id = "app"
+host = "old"
+[[steps]]
+id = "stop"
+do = "run"
+host = "old"
+argv = ["true"]
+stops = ["app"]
+[[steps]]
+id = "copy"
+do = "wait"
+duration = "300ms"
+[[steps]]
+id = "start"
+do = "run"
+host = "new"
+argv = ["true"]
+starts = ["app"]
+"#;
+    let d = TestDir::new();
+    write_plan(&d, body);
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(o.stdout.contains("of the 15m budget"), "{}", o.stdout);
+    let s = rehost(&d, &["status", "plan.toml", "--env", "test"]);
+    assert!(s.stdout.contains("downtime 0.3"), "{}", s.stdout);
+
+    let d = TestDir::new();
+    d.write(
+        "plan.toml",
+        plan(body).replace("max_downtime = \"15m\"", "max_downtime = \"100ms\""),
+    );
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(
+        o.stdout.contains("warning: the measured downtime "),
+        "{}",
+        o.stdout
+    );
+    assert!(
+        o.stdout.contains("exceeded the budget of 100ms"),
+        "{}",
+        o.stdout
+    );
+}
