@@ -199,12 +199,20 @@ impl Journal {
             path: path.to_owned(),
             source,
         };
+        let existed = path.exists();
         let mut file = OpenOptions::new()
             .read(true)
             .append(true)
             .create(true)
             .open(path)
             .map_err(werr)?;
+        if !existed {
+            // Make the new file's directory entry durable too, or a crash could lose the
+            // whole journal even though its records were fsynced.
+            if let Some(dir) = path.parent() {
+                File::open(dir).and_then(|d| d.sync_all()).map_err(werr)?;
+            }
+        }
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes).map_err(werr)?;
         let loaded = parse(&bytes, path)?;

@@ -630,3 +630,38 @@ starts = ["app"]
         o.stdout
     );
 }
+
+#[test]
+fn ctrl_c_ends_the_step_records_it_interrupted_and_exits_130() {
+    let d = TestDir::new();
+    write_plan(
+        &d,
+        "[[steps]]\nid = \"slow\"\ndo = \"run\"\nhost = \"old\"\ncommand = \"touch ../started; sleep 30; touch ../finished\"\n",
+    );
+    let mut child = std::process::Command::new(bin())
+        .args(["run", "plan.toml", "--env", "test"])
+        .current_dir(d.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    while !d.join("started").exists() {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "the step did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    assert!(
+        t.elapsed() < Duration::from_secs(10),
+        "the sleep must have been ended"
+    );
+    assert!(!d.join("finished").exists());
+    let s = rehost(&d, &["status", "plan.toml", "--env", "test"]);
+    assert!(s.stdout.contains("INTERRUPTED  slow"), "{}", s.stdout);
+}
