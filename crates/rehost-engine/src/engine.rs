@@ -379,103 +379,81 @@ impl Engine<'_> {
                 blake3: out.hasher.finalize().to_hex().to_string(),
                 tail: tail.clone(),
             });
-            let finish = |journal: &mut Journal,
-                          result: StepResult,
-                          detail: Option<String>,
-                          exit_code,
-                          confirmed_by: Option<String>| {
-                journal.append(Record::StepFinished {
-                    at: now(),
-                    id: step.id.clone(),
-                    attempt,
-                    result,
-                    elapsed_ms,
-                    detail,
-                    confirmed_by,
-                    exit_code,
-                    output: output.clone(),
-                    result_data: None,
-                })
-            };
-            match outcome {
-                Err(e @ EngineError::NotConfirmed { .. }) => {
-                    finish(
-                        &mut journal,
-                        StepResult::NotConfirmed,
-                        Some(e.to_string()),
-                        None,
-                        None,
-                    )?;
-                    sink.emit(&Event::StepFinished {
-                        index: i,
-                        id: step.id.clone(),
-                        result: StepResult::NotConfirmed,
-                        elapsed_ms,
-                        detail: Some(e.to_string()),
-                        confirmed_by: None,
-                    });
-                    return Err(e);
-                }
+            // One record and one event per finished step, whatever the outcome.
+            let (result, detail, exit_code, confirmed_by, result_data, stop) = match outcome {
+                Err(e @ EngineError::NotConfirmed { .. }) => (
+                    StepResult::NotConfirmed,
+                    Some(e.to_string()),
+                    None,
+                    None,
+                    None,
+                    Some(e),
+                ),
                 Err(e) => return Err(e),
                 Ok(Outcome::Done {
                     detail,
                     exit_code,
                     confirmed_by,
-                }) => {
-                    finish(
-                        &mut journal,
-                        StepResult::Done,
-                        detail.clone(),
-                        exit_code,
-                        confirmed_by.clone(),
-                    )?;
-                    statuses[i] = StepStatus::Done;
-                    sink.emit(&Event::StepFinished {
-                        index: i,
-                        id: step.id.clone(),
-                        result: StepResult::Done,
-                        elapsed_ms,
-                        detail,
-                        confirmed_by,
-                    });
-                }
-                Ok(Outcome::Cancelled) => {
-                    finish(
-                        &mut journal,
-                        StepResult::Interrupted,
-                        Some("interrupted by the operator".into()),
-                        None,
-                        None,
-                    )?;
-                    sink.emit(&Event::StepFinished {
-                        index: i,
-                        id: step.id.clone(),
-                        result: StepResult::Interrupted,
-                        elapsed_ms,
-                        detail: Some("interrupted".into()),
-                        confirmed_by: None,
-                    });
-                    return Err(EngineError::Cancelled {
+                    data,
+                }) => (
+                    StepResult::Done,
+                    detail,
+                    exit_code,
+                    confirmed_by,
+                    data,
+                    None,
+                ),
+                Ok(Outcome::Cancelled) => (
+                    StepResult::Interrupted,
+                    Some("interrupted by the operator".into()),
+                    None,
+                    None,
+                    None,
+                    Some(EngineError::Cancelled {
                         step: step.id.clone(),
-                    });
-                }
-                Ok(Outcome::Failed { detail, exit_code }) => {
-                    finish(
-                        &mut journal,
-                        StepResult::Failed,
-                        Some(detail.clone()),
-                        exit_code,
-                        None,
-                    )?;
+                    }),
+                ),
+                Ok(Outcome::Failed {
+                    detail,
+                    exit_code,
+                    data,
+                }) => (
+                    StepResult::Failed,
+                    Some(detail),
+                    exit_code,
+                    None,
+                    data,
+                    None,
+                ),
+            };
+            journal.append(Record::StepFinished {
+                at: now(),
+                id: step.id.clone(),
+                attempt,
+                result: result.clone(),
+                elapsed_ms,
+                detail: detail.clone(),
+                confirmed_by: confirmed_by.clone(),
+                exit_code,
+                output,
+                result_data,
+            })?;
+            sink.emit(&Event::StepFinished {
+                index: i,
+                id: step.id.clone(),
+                result: result.clone(),
+                elapsed_ms,
+                detail: detail.clone(),
+                confirmed_by,
+            });
+            if let Some(e) = stop {
+                return Err(e);
+            }
+            match result {
+                StepResult::Done => statuses[i] = StepStatus::Done,
+                _ => {
                     statuses[i] = StepStatus::Failed;
-                    sink.emit(&Event::StepFinished {
-                        index: i,
-                        id: step.id.clone(),
-                        result: StepResult::Failed,
-                        elapsed_ms,
-                        detail: Some(detail.clone()),
-                        confirmed_by: None,
-                    });
+                    let detail = detail.unwrap_or_default();
                     let policy = step.on_failure.unwrap_or(plan.migration.on_failure);
                     let pnr = plan
                         .migration

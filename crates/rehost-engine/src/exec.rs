@@ -71,10 +71,13 @@ pub(crate) enum Outcome {
         detail: Option<String>,
         exit_code: Option<i32>,
         confirmed_by: Option<String>,
+        /// A verification's typed result, kept in the journal.
+        data: Option<serde_json::Value>,
     },
     Failed {
         detail: String,
         exit_code: Option<i32>,
+        data: Option<serde_json::Value>,
     },
     Cancelled,
 }
@@ -145,6 +148,7 @@ pub(crate) fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError
                     detail: None,
                     exit_code: None,
                     confirmed_by: Some(who),
+                    data: None,
                 }),
                 Err(reason) => Err(EngineError::NotConfirmed {
                     step: step.id.clone(),
@@ -163,6 +167,7 @@ pub(crate) fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError
                     return Ok(Outcome::Failed {
                         detail: e,
                         exit_code: None,
+                        data: None,
                     });
                 }
             };
@@ -176,6 +181,7 @@ pub(crate) fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError
                         rehost_plan::format_duration(step.timeout.unwrap_or_default())
                     ),
                     exit_code: out.exit.code,
+                    data: None,
                 });
             }
             match out.exit.code {
@@ -183,6 +189,7 @@ pub(crate) fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError
                     detail: Some(format!("exit status {c} on host {host}")),
                     exit_code: Some(c),
                     confirmed_by: None,
+                    data: None,
                 }),
                 _ => Ok(Outcome::Failed {
                     detail: format!(
@@ -195,6 +202,7 @@ pub(crate) fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError
                             .join(" or ")
                     ),
                     exit_code: out.exit.code,
+                    data: None,
                 }),
             }
         }
@@ -232,6 +240,7 @@ pub(crate) fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError
                 detail: None,
                 exit_code: None,
                 confirmed_by: None,
+                data: None,
             })
         }
         StepKind::Sync { .. } | StepKind::VerifyTree { .. } => Ok(Outcome::Failed {
@@ -240,6 +249,7 @@ pub(crate) fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError
                 step.kind.name()
             ),
             exit_code: None,
+            data: None,
         }),
     }
 }

@@ -10,19 +10,11 @@ use rehost_engine::{Journal, StepStatus};
 use serde_json::json;
 
 pub fn run(args: &StatusArgs) -> i32 {
-    let pf = match PlanFile::load(&args.plan) {
+    let pf = match PlanFile::load_valid(&args.plan, "show the status of") {
         Ok(p) => p,
-        Err(e) => {
-            eprintln!("rehost: {e}");
-            return exit::TROUBLE;
-        }
+        Err(code) => return code,
     };
-    let Some(plan) = pf.checked.plan.as_ref() else {
-        for d in &pf.checked.errors {
-            eprint!("{}", pf.render(d));
-        }
-        return exit::TROUBLE;
-    };
+    let plan = pf.plan();
     let dir = rehost_engine::state_dir(
         &pf.path,
         args.state.state.as_deref(),
