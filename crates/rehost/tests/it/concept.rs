@@ -93,7 +93,7 @@ fn a_plan_with_errors_has_no_concept() {
     assert_eq!(o.code, 2);
     assert!(
         o.stderr
-            .contains("failed to render the concept of plan.toml: the plan has 1 error(s)"),
+            .contains("failed to render the concept of plan.toml: the plan has 2 error(s)"),
         "{}",
         o.stderr
     );
