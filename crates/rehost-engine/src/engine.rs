@@ -362,6 +362,8 @@ impl Engine<'_> {
             let t0 = Instant::now();
             let outcome = {
                 let mut ctx = Ctx {
+                    plan,
+                    state_dir: dir,
                     hosts: &mut hosts,
                     sink: &mut *sink,
                     cancel,
@@ -461,8 +463,16 @@ impl Engine<'_> {
                         .as_ref()
                         .and_then(|p| plan.step_index(&p.value));
                     let reason = if policy == OnFailure::Rollback && pnr.is_none_or(|p| i <= p) {
-                        let n =
-                            rollback(plan, i, &statuses, &mut hosts, &mut journal, sink, cancel)?;
+                        let n = rollback(
+                            plan,
+                            dir,
+                            i,
+                            &statuses,
+                            &mut hosts,
+                            &mut journal,
+                            sink,
+                            cancel,
+                        )?;
                         for s in statuses.iter_mut().take(i + 1) {
                             if *s == StepStatus::Done {
                                 *s = StepStatus::RolledBack;
@@ -566,8 +576,10 @@ fn record_decision(
 
 /// Runs the rollbacks of the failed step and of every finished step before it, in reverse
 /// order, recording each. Returns how many rollbacks succeeded.
+#[allow(clippy::too_many_arguments)]
 fn rollback(
     plan: &Plan,
+    state_dir: &std::path::Path,
     failed: usize,
     statuses: &[StepStatus],
     hosts: &mut Hosts,
@@ -598,6 +610,8 @@ fn rollback(
         let mut no_confirm = FixedConfirmer(String::new());
         let result = {
             let mut ctx = Ctx {
+                plan,
+                state_dir,
                 hosts: &mut *hosts,
                 sink: &mut *sink,
                 cancel,

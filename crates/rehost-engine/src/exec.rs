@@ -48,6 +48,15 @@ impl Hosts {
         }
     }
 
+    /// The root directory of a local host (`Some(None)` for a local host without one), or
+    /// `None` for a remote host.
+    pub fn local_root(&self, name: &str) -> Option<Option<std::path::PathBuf>> {
+        match self.specs.get(name)? {
+            rehost_host::HostSpec::Local { root } => Some(root.clone()),
+            _ => None,
+        }
+    }
+
     pub fn get(&mut self, name: &str) -> Result<&dyn Host, String> {
         if !self.open.contains_key(name) {
             let spec = self
@@ -83,6 +92,9 @@ pub(crate) enum Outcome {
 }
 
 pub(crate) struct Ctx<'a> {
+    pub plan: &'a rehost_plan::Plan,
+    /// The run's state directory: evidence (manifests) and caches live under it.
+    pub state_dir: &'a std::path::Path,
     pub hosts: &'a mut Hosts,
     pub sink: &'a mut dyn Sink,
     pub cancel: &'a AtomicBool,
@@ -243,13 +255,7 @@ pub(crate) fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError
                 data: None,
             })
         }
-        StepKind::Sync { .. } | StepKind::VerifyTree { .. } => Ok(Outcome::Failed {
-            detail: format!(
-                "step kind `{}` cannot run in this build of rehost",
-                step.kind.name()
-            ),
-            exit_code: None,
-            data: None,
-        }),
+        StepKind::VerifyTree { data } => crate::tree_steps::verify_tree(ctx, step, data),
+        StepKind::Sync { data, phase } => crate::tree_steps::sync(ctx, step, data, *phase),
     }
 }

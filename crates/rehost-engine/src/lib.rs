@@ -12,6 +12,7 @@ mod exec;
 pub mod journal;
 mod lock;
 mod state;
+mod tree_steps;
 
 pub use engine::{Confirmer, Decisions, Engine, RunOptions, RunOutcome, StdinConfirmer};
 pub use error::EngineError;
