@@ -4,3 +4,4 @@ mod check;
 mod concept;
 mod run;
 mod support;
+mod tree;
