@@ -177,6 +177,7 @@ pub struct Entry {
     pub mode: u32,
     pub uid: u32,
     pub gid: u32,
+    /// Normalised by [`Manifest::finish`]: 2 for members of an in-tree hard-link group, else 1.
     pub nlink: u32,
     /// Index of the first entry of this entry's hard-link group, or [`LINK_NONE`].
     pub link: u32,
@@ -274,6 +275,9 @@ impl Manifest {
             if e.link != LINK_NONE && count[&e.link] < 2 {
                 e.link = LINK_NONE;
             }
+            // Links from outside the tree do not count: normalise so manifests read back
+            // from a file are equal to the walked ones.
+            e.nlink = if e.link == LINK_NONE { 1 } else { 2 };
         }
     }
 
