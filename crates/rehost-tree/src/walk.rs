@@ -157,12 +157,19 @@ pub fn walk_many(
         let done = &done;
         let pool = &pool;
         ts.spawn(move || {
+            // Set even if a task panics, so the progress loop ends and the panic propagates.
+            struct Done<'d>(&'d AtomicBool);
+            impl Drop for Done<'_> {
+                fn drop(&mut self) {
+                    self.0.store(true, Relaxed);
+                }
+            }
+            let _done = Done(done);
             pool.scope(|s| {
                 for (w, fd, _) in walkers {
                     s.spawn(move |s| w.root(s, fd));
                 }
             });
-            done.store(true, Relaxed);
         });
         let report = |progress: &mut dyn FnMut(Progress)| {
             let mut p = Progress { elapsed: start.elapsed(), ..Progress::default() };
