@@ -218,8 +218,10 @@ fn rsync_paths(a: &Path, b: &Path) -> BTreeSet<Vec<u8>> {
     for line in out.stdout.split(|&c| c == b'\n').filter(|l| !l.is_empty()) {
         // `YXcstpoguax path`, or `*deleting   path`; rsync escapes odd bytes as \#ooo.
         let mut path = &line[12..];
-        if line[1] == b'L'
-            && let Some(i) = path.windows(4).position(|w| w == b" -> ")
+        // Symlinks: `path -> target`; hard links (re)created: `path => first link`.
+        let arrow: &[u8] = if line[0] == b'h' { b" => " } else { b" -> " };
+        if (line[1] == b'L' || line[0] == b'h')
+            && let Some(i) = path.windows(4).position(|w| w == arrow)
         {
             path = &path[..i];
         }
@@ -370,7 +372,11 @@ fn check(specs: Vec<(Spec, usize, usize)>, muts: Vec<(usize, usize, usize)>) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    // 24 cases by default (each builds two trees and runs rsync); PROPTEST_CASES=500 for a soak.
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(24),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn reports_exactly_the_mutations_and_agrees_with_rsync(
