@@ -24,16 +24,26 @@ fn cpath(p: &Path) -> CString {
 
 fn check(rc: i32, what: &str, p: &Path) {
     if rc < 0 {
-        panic!("{what} {}: {}", p.display(), std::io::Error::last_os_error());
+        panic!(
+            "{what} {}: {}",
+            p.display(),
+            std::io::Error::last_os_error()
+        );
     }
 }
 
 impl Tree {
     /// An empty tree in a fresh temporary directory (mode 0755, so other users can read it).
     pub fn new() -> Tree {
-        let dir = tempfile::Builder::new().prefix("rehost-tree-").tempdir().expect("tempdir");
-        std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755))
-            .expect("chmod tempdir");
+        let dir = tempfile::Builder::new()
+            .prefix("rehost-tree-")
+            .tempdir()
+            .expect("tempdir");
+        std::fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .expect("chmod tempdir");
         Tree { dir }
     }
 
@@ -81,7 +91,11 @@ impl Tree {
     fn mknod(&self, rel: &[u8], mode: u32, dev: u64) -> &Self {
         let p = self.parent(rel);
         // SAFETY: valid C string.
-        check(unsafe { libc::mknod(cpath(&p).as_ptr(), mode, dev) }, "mknod", &p);
+        check(
+            unsafe { libc::mknod(cpath(&p).as_ptr(), mode, dev) },
+            "mknod",
+            &p,
+        );
         self
     }
 
@@ -95,7 +109,11 @@ impl Tree {
 
     /// A character device (needs root).
     pub fn char_device(&self, rel: impl AsRef<[u8]>, major: u32, minor: u32) -> &Self {
-        self.mknod(rel.as_ref(), libc::S_IFCHR | 0o600, libc::makedev(major, minor))
+        self.mknod(
+            rel.as_ref(),
+            libc::S_IFCHR | 0o600,
+            libc::makedev(major, minor),
+        )
     }
 
     pub fn hardlink(&self, rel: impl AsRef<[u8]>, existing: impl AsRef<[u8]>) -> &Self {
@@ -110,7 +128,13 @@ impl Tree {
         let v = value.as_ref();
         // SAFETY: valid pointers and lengths.
         let rc = unsafe {
-            libc::lsetxattr(cpath(&p).as_ptr(), n.as_ptr(), v.as_ptr().cast(), v.len(), 0)
+            libc::lsetxattr(
+                cpath(&p).as_ptr(),
+                n.as_ptr(),
+                v.as_ptr().cast(),
+                v.len(),
+                0,
+            )
         };
         check(rc, "setxattr", &p);
         self
@@ -120,21 +144,33 @@ impl Tree {
         let p = self.join(rel);
         let n = CString::new(name).expect("xattr name");
         // SAFETY: valid C strings.
-        check(unsafe { libc::lremovexattr(cpath(&p).as_ptr(), n.as_ptr()) }, "removexattr", &p);
+        check(
+            unsafe { libc::lremovexattr(cpath(&p).as_ptr(), n.as_ptr()) },
+            "removexattr",
+            &p,
+        );
         self
     }
 
     pub fn mode(&self, rel: impl AsRef<[u8]>, mode: u32) -> &Self {
         let p = self.join(rel);
         // SAFETY: valid C string.
-        check(unsafe { libc::chmod(cpath(&p).as_ptr(), mode) }, "chmod", &p);
+        check(
+            unsafe { libc::chmod(cpath(&p).as_ptr(), mode) },
+            "chmod",
+            &p,
+        );
         self
     }
 
     pub fn owner(&self, rel: impl AsRef<[u8]>, uid: u32, gid: u32) -> &Self {
         let p = self.join(rel);
         // SAFETY: valid C string.
-        check(unsafe { libc::lchown(cpath(&p).as_ptr(), uid, gid) }, "lchown", &p);
+        check(
+            unsafe { libc::lchown(cpath(&p).as_ptr(), uid, gid) },
+            "lchown",
+            &p,
+        );
         self
     }
 
@@ -142,12 +178,23 @@ impl Tree {
     pub fn mtime(&self, rel: impl AsRef<[u8]>, sec: i64, nsec: u32) -> &Self {
         let p = self.join(rel);
         let ts = [
-            libc::timespec { tv_sec: 0, tv_nsec: libc::UTIME_OMIT },
-            libc::timespec { tv_sec: sec, tv_nsec: nsec as i64 },
+            libc::timespec {
+                tv_sec: 0,
+                tv_nsec: libc::UTIME_OMIT,
+            },
+            libc::timespec {
+                tv_sec: sec,
+                tv_nsec: nsec as i64,
+            },
         ];
         // SAFETY: valid pointers.
         let rc = unsafe {
-            libc::utimensat(libc::AT_FDCWD, cpath(&p).as_ptr(), ts.as_ptr(), libc::AT_SYMLINK_NOFOLLOW)
+            libc::utimensat(
+                libc::AT_FDCWD,
+                cpath(&p).as_ptr(),
+                ts.as_ptr(),
+                libc::AT_SYMLINK_NOFOLLOW,
+            )
         };
         check(rc, "utimensat", &p);
         self
@@ -181,7 +228,10 @@ pub fn require_tool(name: &str) {
         .output()
         .map(|o| o.status.success())
         .unwrap_or(false);
-    assert!(ok, "{name} is not installed; install the test dependencies with `bash .ci/install-deps`");
+    assert!(
+        ok,
+        "{name} is not installed; install the test dependencies with `bash .ci/install-deps`"
+    );
 }
 
 /// `rsync -aHAX --numeric-ids --modify-window=-1 SRC/ DST/`. Without `--modify-window=-1`
@@ -197,5 +247,9 @@ pub fn rsync_copy(src: &Path, dst: &Path) {
         .arg(format!("{}/", dst.display()))
         .output()
         .expect("run rsync");
-    assert!(out.status.success(), "rsync failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "rsync failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -6,15 +6,12 @@
 //! inode, size, mtime and ctime are all unchanged on that side: ctime cannot be set by users, so
 //! content written with size and mtime restored is still read again. `full` ignores the cache.
 
-#[cfg(test)]
-mod tests;
-
+use crate::TreeError;
 use crate::compare::{CompareOptions, compare};
 use crate::glob::Glob;
 use crate::manifest::Manifest;
 use crate::report::Report;
 use crate::walk::{Progress, WalkOptions, walk_many};
-use crate::TreeError;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
@@ -45,7 +42,12 @@ pub fn verify_trees(
     cancel: &AtomicBool,
 ) -> Result<Verified, TreeError> {
     let (prev_a, prev_b, mut warnings) = load_cache(opts);
-    let mut ms = walk_many(&[(a, prev_a.as_ref()), (b, prev_b.as_ref())], &opts.walk, progress, cancel)?;
+    let mut ms = walk_many(
+        &[(a, prev_a.as_ref()), (b, prev_b.as_ref())],
+        &opts.walk,
+        progress,
+        cancel,
+    )?;
     let mb = ms.pop().expect("two manifests");
     let ma = ms.pop().expect("two manifests");
     let mut report = compare(&ma, &mb, &opts.compare);
@@ -55,7 +57,11 @@ pub fn verify_trees(
         warnings.push(format!("failed to save the verification cache: {e}"));
     }
     report.warnings.append(&mut warnings);
-    Ok(Verified { report, a: ma, b: mb })
+    Ok(Verified {
+        report,
+        a: ma,
+        b: mb,
+    })
 }
 
 /// Verifies tree B against a manifest saved earlier (`rehost verify tree MANIFEST B`). The
@@ -83,7 +89,11 @@ pub fn verify_manifest_tree(
         warnings.push(format!("failed to save the verification cache: {e}"));
     }
     report.warnings.append(&mut warnings);
-    Ok(Verified { report, a: a.clone(), b: mb })
+    Ok(Verified {
+        report,
+        a: a.clone(),
+        b: mb,
+    })
 }
 
 /// `$XDG_CACHE_HOME/rehost/tree/<BLAKE3 of the two absolute paths>`, or under `~/.cache`.
@@ -114,7 +124,9 @@ fn load_cache(opts: &VerifyOptions) -> (Option<Manifest>, Option<Manifest>, Vec<
         match Manifest::read_file(&p) {
             Ok(m) => Some(m),
             Err(e) => {
-                warnings.push(format!("failed to use the verification cache (reading all files): {e}"));
+                warnings.push(format!(
+                    "failed to use the verification cache (reading all files): {e}"
+                ));
                 None
             }
         }

@@ -44,7 +44,10 @@ fn parse_args() -> Args {
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
-        let mut v = || it.next().unwrap_or_else(|| die(&format!("{k} needs a value")));
+        let mut v = || {
+            it.next()
+                .unwrap_or_else(|| die(&format!("{k} needs a value")))
+        };
         match k.as_str() {
             "--dir" => a.dir = v().into(),
             "--large-files" => a.large_files = num(&v()),
@@ -55,7 +58,9 @@ fn parse_args() -> Args {
             "--threads" => a.threads = num(&v()),
             "--only" => a.only = Some(v()),
             "--keep" => a.keep = true,
-            _ => die(&format!("unknown argument {k}; see the doc comment of rehost-bench-tree.rs")),
+            _ => die(&format!(
+                "unknown argument {k}; see the doc comment of rehost-bench-tree.rs"
+            )),
         }
     }
     a
@@ -67,7 +72,8 @@ fn die(msg: &str) -> ! {
 }
 
 fn num(s: &str) -> usize {
-    s.parse().unwrap_or_else(|_| die(&format!("not a number: {s}")))
+    s.parse()
+        .unwrap_or_else(|_| die(&format!("not a number: {s}")))
 }
 
 /// Deterministic pseudo-random bytes (xorshift), fast enough not to dominate creation.
@@ -83,7 +89,11 @@ fn fill(buf: &mut [u8], mut seed: u64) {
 }
 
 fn set_mtime(p: &Path, sec: i64) {
-    let f = std::fs::File::options().write(false).read(true).open(p).or_else(|_| std::fs::File::open(p));
+    let f = std::fs::File::options()
+        .write(false)
+        .read(true)
+        .open(p)
+        .or_else(|_| std::fs::File::open(p));
     if let Ok(f) = f {
         let _ = f.set_modified(std::time::UNIX_EPOCH + Duration::from_secs(sec as u64));
     }
@@ -140,12 +150,24 @@ fn inject(b: &Path, files: &[PathBuf]) {
     set_mtime(flip, m.mtime());
     std::fs::remove_file(&files[n / 2]).unwrap();
     std::fs::write(b.join("extra-file"), b"extra").unwrap();
-    std::fs::set_permissions(&files[2 * n / 3], std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    std::fs::set_permissions(
+        &files[2 * n / 3],
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
 }
 
 fn list_files(root: &Path) -> Vec<PathBuf> {
-    let out = Command::new("find").arg(root).arg("-type").arg("f").output().unwrap();
-    let mut v: Vec<PathBuf> = String::from_utf8_lossy(&out.stdout).lines().map(PathBuf::from).collect();
+    let out = Command::new("find")
+        .arg(root)
+        .arg("-type")
+        .arg("f")
+        .output()
+        .unwrap();
+    let mut v: Vec<PathBuf> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(PathBuf::from)
+        .collect();
     v.sort();
     v
 }
@@ -163,7 +185,11 @@ fn warm(a: &Path, b: &Path) {
     // Read every file of both trees once (the page cache does not stay warm on this host).
     let _ = Command::new("sh")
         .arg("-c")
-        .arg(format!("find {} {} -type f -print0 | xargs -0 -P4 -n 1000 cat > /dev/null", a.display(), b.display()))
+        .arg(format!(
+            "find {} {} -type f -print0 | xargs -0 -P4 -n 1000 cat > /dev/null",
+            a.display(),
+            b.display()
+        ))
         .status();
 }
 
@@ -172,19 +198,32 @@ fn run_shell(cmd: &str) -> Duration {
     let out = Command::new("sh").arg("-c").arg(cmd).output().unwrap();
     let d = t.elapsed();
     if !out.status.success() && out.status.code() != Some(1) {
-        eprintln!("warning: `{cmd}` exited {:?}: {}", out.status, String::from_utf8_lossy(&out.stderr));
+        eprintln!(
+            "warning: `{cmd}` exited {:?}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     d
 }
 
-fn run_rehost(a: &Path, b: &Path, threads: usize, cache: Option<&Path>) -> (Duration, rehost_tree::Report) {
+fn run_rehost(
+    a: &Path,
+    b: &Path,
+    threads: usize,
+    cache: Option<&Path>,
+) -> (Duration, rehost_tree::Report) {
     let opts = VerifyOptions {
-        walk: WalkOptions { threads, ..WalkOptions::default() },
+        walk: WalkOptions {
+            threads,
+            ..WalkOptions::default()
+        },
         cache: cache.map(Path::to_path_buf),
         ..VerifyOptions::default()
     };
     let t = Instant::now();
-    let v = verify_trees(a, b, &opts, &mut |_| {}, &AtomicBool::new(false)).unwrap_or_else(|e| die(&format!("failed to {e}")));
+    let v = verify_trees(a, b, &opts, &mut |_| {}, &AtomicBool::new(false))
+        .unwrap_or_else(|e| die(&format!("failed to {e}")));
     (t.elapsed(), v.report)
 }
 
@@ -195,11 +234,29 @@ fn median(v: &mut [Duration]) -> Duration {
 
 fn bench_set(name: &str, a: &Path, b: &Path, args: &Args) {
     let tools: Vec<(&str, String)> = vec![
-        ("rsync -rcn --delete", format!("rsync -rcn --delete {}/ {}/ > /dev/null", a.display(), b.display())),
-        ("rsync -acn --delete", format!("rsync -acn --delete {}/ {}/ > /dev/null", a.display(), b.display())),
+        (
+            "rsync -rcn --delete",
+            format!(
+                "rsync -rcn --delete {}/ {}/ > /dev/null",
+                a.display(),
+                b.display()
+            ),
+        ),
+        (
+            "rsync -acn --delete",
+            format!(
+                "rsync -acn --delete {}/ {}/ > /dev/null",
+                a.display(),
+                b.display()
+            ),
+        ),
         (
             "b3sum (both trees)",
-            format!("find {} {} -type f -print0 | xargs -0 -P2 -n 2000 b3sum > /dev/null", a.display(), b.display()),
+            format!(
+                "find {} {} -type f -print0 | xargs -0 -P2 -n 2000 b3sum > /dev/null",
+                a.display(),
+                b.display()
+            ),
         ),
     ];
     for (mode, runs) in [("warm", args.runs), ("cold", args.cold_runs)] {
@@ -230,7 +287,11 @@ fn bench_set(name: &str, a: &Path, b: &Path, args: &Args) {
         }
         let meds: Vec<Duration> = times.iter_mut().map(|v| median(v)).collect();
         println!("{name}, {mode} cache, median of {runs}:");
-        println!("  {:<22} {:>8.2} s", "rehost verify tree", meds[0].as_secs_f64());
+        println!(
+            "  {:<22} {:>8.2} s",
+            "rehost verify tree",
+            meds[0].as_secs_f64()
+        );
         for (k, (label, _)) in tools.iter().enumerate() {
             println!(
                 "  {:<22} {:>8.2} s   rehost/this = {:.2}",
@@ -240,8 +301,18 @@ fn bench_set(name: &str, a: &Path, b: &Path, args: &Args) {
             );
         }
         if let Some(r) = last {
-            let classes: Vec<String> = r.totals.by_class.iter().map(|(c, n)| format!("{c} {n}")).collect();
-            println!("  rehost found: {} (entries {} / {})", classes.join(", "), r.totals.entries_a, r.totals.entries_b);
+            let classes: Vec<String> = r
+                .totals
+                .by_class
+                .iter()
+                .map(|(c, n)| format!("{c} {n}"))
+                .collect();
+            println!(
+                "  rehost found: {} (entries {} / {})",
+                classes.join(", "),
+                r.totals.entries_a,
+                r.totals.entries_b
+            );
         }
     }
 }
@@ -257,7 +328,11 @@ fn main() {
         args.small_files,
         args.runs,
         args.cold_runs,
-        if args.threads == 0 { rehost_tree::DEFAULT_THREADS } else { args.threads }
+        if args.threads == 0 {
+            rehost_tree::DEFAULT_THREADS
+        } else {
+            args.threads
+        }
     );
     for (set, enabled) in [("large", run_large), ("small", run_small)] {
         if !enabled {
@@ -267,7 +342,11 @@ fn main() {
         let (a, b) = (base.join("a"), base.join("b"));
         let stamp = base.join(format!(
             "created-{}",
-            if set == "large" { format!("{}x{}", args.large_files, args.large_mib) } else { args.small_files.to_string() }
+            if set == "large" {
+                format!("{}x{}", args.large_files, args.large_mib)
+            } else {
+                args.small_files.to_string()
+            }
         ));
         if !stamp.exists() {
             let _ = std::fs::remove_dir_all(&base);
@@ -282,7 +361,10 @@ fn main() {
             let files = list_files(&b);
             inject(&b, &files);
             std::fs::write(&stamp, b"").unwrap();
-            println!("created {set} data set in {:.1} s", t.elapsed().as_secs_f64());
+            println!(
+                "created {set} data set in {:.1} s",
+                t.elapsed().as_secs_f64()
+            );
         }
         let title = if set == "large" {
             format!("(1) {} files of {} MiB", args.large_files, args.large_mib)
@@ -317,7 +399,10 @@ fn incremental(a: &Path, b: &Path, args: &Args) {
         set_mtime(f, m.mtime());
     }
     let (inc, r) = run_rehost(a, b, args.threads, Some(&cache));
-    println!("(2) incremental after changing 1% of B ({} files), warm:", files.len() / step);
+    println!(
+        "(2) incremental after changing 1% of B ({} files), warm:",
+        files.len() / step
+    );
     println!(
         "  full with cache {:.2} s, incremental {:.2} s, ratio {:.3}; rehashed {}, trusted {}, content findings {}",
         full.as_secs_f64(),

@@ -10,17 +10,39 @@ use rehost_test::tree::require_tool;
 use std::collections::{BTreeMap, BTreeSet};
 
 const DIRS: [&[u8]; 4] = [b"", b"d", b"d/e e", b"x\ny"];
-const NAMES: [&[u8]; 8] = [b"a", b"b c", b"new\nline", b"\xff\xfe", "\u{fc}ml".as_bytes(), b"-x", b"#h", b"back\\s"];
+const NAMES: [&[u8]; 8] = [
+    b"a",
+    b"b c",
+    b"new\nline",
+    b"\xff\xfe",
+    "\u{fc}ml".as_bytes(),
+    b"-x",
+    b"#h",
+    b"back\\s",
+];
 const MODES: [u32; 4] = [0o644, 0o640, 0o755, 0o600];
 
 #[derive(Clone, Debug)]
 enum Spec {
-    File { len: usize, seed: u8, mode: usize, uid: u32, gid: u32, xattr: bool },
-    Symlink { target: u8 },
-    Fifo { mode: usize },
+    File {
+        len: usize,
+        seed: u8,
+        mode: usize,
+        uid: u32,
+        gid: u32,
+        xattr: bool,
+    },
+    Symlink {
+        target: u8,
+    },
+    Fifo {
+        mode: usize,
+    },
     EmptyDir,
     /// Hard link to the n-th file created so far.
-    Link { to: usize },
+    Link {
+        to: usize,
+    },
 }
 
 fn spec() -> impl Strategy<Value = Spec> {
@@ -74,7 +96,11 @@ struct Made {
 }
 
 fn join(d: &[u8], n: &[u8]) -> Vec<u8> {
-    if d.is_empty() { n.to_vec() } else { [d, b"/", n].concat() }
+    if d.is_empty() {
+        n.to_vec()
+    } else {
+        [d, b"/", n].concat()
+    }
 }
 
 fn parent(p: &[u8]) -> Vec<u8> {
@@ -92,30 +118,67 @@ fn build(specs: &[(Spec, usize, usize)]) -> (Tree, Vec<Made>) {
     let mut made: Vec<Made> = Vec::new();
     let mut files: Vec<usize> = Vec::new();
     for (i, (s, dir, name)) in specs.iter().enumerate() {
-        let path = join(DIRS[*dir % DIRS.len()], &[NAMES[*name % NAMES.len()], format!("_{i}").as_bytes()].concat());
+        let path = join(
+            DIRS[*dir % DIRS.len()],
+            &[NAMES[*name % NAMES.len()], format!("_{i}").as_bytes()].concat(),
+        );
         let mtime = 1_600_000_000 + i as i64;
         match s {
-            Spec::File { len, seed, mode, uid, gid, xattr } => {
-                let data: Vec<u8> = (0..*len).map(|k| (k as u8).wrapping_mul(31).wrapping_add(*seed)).collect();
-                t.file(&path, data).mode(&path, MODES[*mode]).owner(&path, *uid, *gid);
+            Spec::File {
+                len,
+                seed,
+                mode,
+                uid,
+                gid,
+                xattr,
+            } => {
+                let data: Vec<u8> = (0..*len)
+                    .map(|k| (k as u8).wrapping_mul(31).wrapping_add(*seed))
+                    .collect();
+                t.file(&path, data)
+                    .mode(&path, MODES[*mode])
+                    .owner(&path, *uid, *gid);
                 if *xattr {
                     t.xattr(&path, "user.k", [*seed]);
                 }
                 t.mtime(&path, mtime, 5);
                 files.push(made.len());
-                made.push(Made { path, kind: 'f', mode: MODES[*mode], group: None });
+                made.push(Made {
+                    path,
+                    kind: 'f',
+                    mode: MODES[*mode],
+                    group: None,
+                });
             }
             Spec::Symlink { target } => {
-                t.symlink(&path, format!("../t{target}")).mtime(&path, mtime, 0);
-                made.push(Made { path, kind: 'l', mode: 0o777, group: None });
+                t.symlink(&path, format!("../t{target}"))
+                    .mtime(&path, mtime, 0);
+                made.push(Made {
+                    path,
+                    kind: 'l',
+                    mode: 0o777,
+                    group: None,
+                });
             }
             Spec::Fifo { mode } => {
-                t.fifo(&path).mode(&path, MODES[*mode]).mtime(&path, mtime, 0);
-                made.push(Made { path, kind: 'p', mode: MODES[*mode], group: None });
+                t.fifo(&path)
+                    .mode(&path, MODES[*mode])
+                    .mtime(&path, mtime, 0);
+                made.push(Made {
+                    path,
+                    kind: 'p',
+                    mode: MODES[*mode],
+                    group: None,
+                });
             }
             Spec::EmptyDir => {
                 t.dir(&path).mtime(&path, mtime, 0);
-                made.push(Made { path, kind: 'd', mode: 0o755, group: None });
+                made.push(Made {
+                    path,
+                    kind: 'd',
+                    mode: 0o755,
+                    group: None,
+                });
             }
             Spec::Link { to } => {
                 if files.is_empty() {
@@ -127,7 +190,12 @@ fn build(specs: &[(Spec, usize, usize)]) -> (Tree, Vec<Made>) {
                 let g = made[target].group.unwrap_or(target);
                 made[target].group = Some(g);
                 let mode = made[target].mode;
-                made.push(Made { path, kind: 'f', mode, group: Some(g) });
+                made.push(Made {
+                    path,
+                    kind: 'f',
+                    mode,
+                    group: Some(g),
+                });
             }
         }
     }
@@ -154,12 +222,16 @@ fn apply(b: &Tree, e: &Made, m: Mutation, k: usize) -> bool {
             }
             let mut new = old.clone();
             new[k % old.len()] ^= 0x55;
-            keep_mtime(b, &|b| { b.file(p, &new); });
+            keep_mtime(b, &|b| {
+                b.file(p, &new);
+            });
         }
         (Mutation::Size, 'f') if !linked => {
             let mut d = std::fs::read(b.join(p)).unwrap();
             d.push(1);
-            keep_mtime(b, &|b| { b.file(p, &d); });
+            keep_mtime(b, &|b| {
+                b.file(p, &d);
+            });
         }
         (Mutation::Mode, 'f' | 'p' | 'd') if !linked => {
             b.mode(p, e.mode ^ 0o004);
@@ -178,9 +250,15 @@ fn apply(b: &Tree, e: &Made, m: Mutation, k: usize) -> bool {
         }
         // A named user entry with read only leaves the mask (the group bits) as it is when the
         // group class already has read.
-        (Mutation::Acl, 'f' | 'd') if !linked && e.mode & 0o040 != 0 => setfacl(&b.join(p), "u:4444:r"),
-        (Mutation::Remove, 'f' | 'l' | 'p' | 'd') => keeping_parent(b, p, |b| { b.remove(p); }),
-        (Mutation::Type, 'f' | 'l' | 'd') if !linked => keeping_parent(b, p, |b| { b.remove(p).fifo(p); }),
+        (Mutation::Acl, 'f' | 'd') if !linked && e.mode & 0o040 != 0 => {
+            setfacl(&b.join(p), "u:4444:r")
+        }
+        (Mutation::Remove, 'f' | 'l' | 'p' | 'd') => keeping_parent(b, p, |b| {
+            b.remove(p);
+        }),
+        (Mutation::Type, 'f' | 'l' | 'd') if !linked => keeping_parent(b, p, |b| {
+            b.remove(p).fifo(p);
+        }),
         (Mutation::Target, 'l') => keeping_parent(b, p, |b| {
             keep_mtime(b, &|b| {
                 b.remove(p).symlink(p, "elsewhere");
@@ -208,12 +286,24 @@ fn keeping_parent(b: &Tree, p: &[u8], f: impl FnOnce(&Tree)) {
 
 fn rsync_paths(a: &Path, b: &Path) -> BTreeSet<Vec<u8>> {
     let out = std::process::Command::new("rsync")
-        .args(["-rcn", "--itemize-changes", "-aHAX", "--delete", "--modify-window=-1", "-8", "--numeric-ids"])
+        .args([
+            "-rcn",
+            "--itemize-changes",
+            "-aHAX",
+            "--delete",
+            "--modify-window=-1",
+            "-8",
+            "--numeric-ids",
+        ])
         .arg(format!("{}/", a.display()))
         .arg(format!("{}/", b.display()))
         .output()
         .expect("run rsync");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let mut set = BTreeSet::new();
     for line in out.stdout.split(|&c| c == b'\n').filter(|l| !l.is_empty()) {
         // `YXcstpoguax path`, or `*deleting   path`; rsync escapes odd bytes as \#ooo.
@@ -269,7 +359,10 @@ fn check(specs: Vec<(Spec, usize, usize)>, muts: Vec<(usize, usize, usize)>) {
             && !file_idx.is_empty()
         {
             let t = file_idx[to % file_idx.len()];
-            if let Spec::File { uid, gid, xattr, .. } = &mut specs[t].0 {
+            if let Spec::File {
+                uid, gid, xattr, ..
+            } = &mut specs[t].0
+            {
                 *uid = 0;
                 *gid = 0;
                 *xattr = false;
@@ -295,7 +388,10 @@ fn check(specs: Vec<(Spec, usize, usize)>, muts: Vec<(usize, usize, usize)>) {
         }
         // One mutation per hard-link group, so expectations stay independent.
         if let Some(g) = made[i].group
-            && made.iter().enumerate().any(|(j, e)| j != i && e.group == Some(g) && touched.contains(&j))
+            && made
+                .iter()
+                .enumerate()
+                .any(|(j, e)| j != i && e.group == Some(g) && touched.contains(&j))
         {
             continue;
         }
@@ -326,7 +422,9 @@ fn check(specs: Vec<(Spec, usize, usize)>, muts: Vec<(usize, usize, usize)>) {
         expected.insert((class, e.path.clone()));
     }
     // One extra entry in B.
-    keeping_parent(&b, b"d/extra\xff", |b| { b.file(b"d/extra\xff", "x"); });
+    keeping_parent(&b, b"d/extra\xff", |b| {
+        b.file(b"d/extra\xff", "x");
+    });
     expected.insert((Class::Extra, b"d/extra\xff".to_vec()));
     // Hard-link findings: a path whose partners (among paths present on both sides) changed.
     let mut groups: BTreeMap<usize, Vec<&Made>> = BTreeMap::new();
@@ -336,16 +434,28 @@ fn check(specs: Vec<(Spec, usize, usize)>, muts: Vec<(usize, usize, usize)>) {
         }
     }
     for members in groups.values() {
-        let present: Vec<&Made> = members.iter().copied().filter(|e| !removed.contains(&e.path)).collect();
+        let present: Vec<&Made> = members
+            .iter()
+            .copied()
+            .filter(|e| !removed.contains(&e.path))
+            .collect();
         if present.len() < 2 {
             continue;
         }
         for e in &present {
-            let before: BTreeSet<&[u8]> = present.iter().filter(|o| o.path != e.path).map(|o| &o.path[..]).collect();
+            let before: BTreeSet<&[u8]> = present
+                .iter()
+                .filter(|o| o.path != e.path)
+                .map(|o| &o.path[..])
+                .collect();
             let after: BTreeSet<&[u8]> = if broken.contains(&e.path) {
                 BTreeSet::new()
             } else {
-                before.iter().copied().filter(|p| !broken.contains(*p)).collect()
+                before
+                    .iter()
+                    .copied()
+                    .filter(|p| !broken.contains(*p))
+                    .collect()
             };
             if before != after {
                 expected.insert((Class::Hardlink, e.path.clone()));
@@ -354,21 +464,47 @@ fn check(specs: Vec<(Spec, usize, usize)>, muts: Vec<(usize, usize, usize)>) {
     }
 
     let r = verify(a.path(), b.path());
-    let got: BTreeSet<(Class, Vec<u8>)> = r.findings.iter().map(|f| (f.class, f.path.to_vec())).collect();
+    let got: BTreeSet<(Class, Vec<u8>)> = r
+        .findings
+        .iter()
+        .map(|f| (f.class, f.path.to_vec()))
+        .collect();
     let show = |s: &BTreeSet<(Class, Vec<u8>)>| -> Vec<(Class, String)> {
-        s.iter().map(|(c, p)| (*c, rehost_tree::escape::display(p))).collect()
+        s.iter()
+            .map(|(c, p)| (*c, rehost_tree::escape::display(p)))
+            .collect()
     };
-    assert_eq!(show(&got), show(&expected), "rehost must report exactly the mutations");
+    assert_eq!(
+        show(&got),
+        show(&expected),
+        "rehost must report exactly the mutations"
+    );
 
     // rsync agreement, at the level of paths.
     let rs = rsync_paths(a.path(), b.path());
-    let ours: BTreeSet<Vec<u8>> = got.iter().filter(|(c, _)| *c != Class::Hardlink).map(|(_, p)| p.clone()).collect();
+    let ours: BTreeSet<Vec<u8>> = got
+        .iter()
+        .filter(|(c, _)| *c != Class::Hardlink)
+        .map(|(_, p)| p.clone())
+        .collect();
     let ours_all: BTreeSet<Vec<u8>> = got.iter().map(|(_, p)| p.clone()).collect();
-    let show_p = |s: &BTreeSet<Vec<u8>>| -> Vec<String> { s.iter().map(|p| rehost_tree::escape::display(p)).collect() };
+    let show_p = |s: &BTreeSet<Vec<u8>>| -> Vec<String> {
+        s.iter().map(|p| rehost_tree::escape::display(p)).collect()
+    };
     // Everything rsync itemizes, rehost reports (hard-link re-creation included).
-    assert!(rs.is_subset(&ours_all), "rsync saw more: rsync {:?}, rehost {:?}", show_p(&rs), show_p(&ours_all));
+    assert!(
+        rs.is_subset(&ours_all),
+        "rsync saw more: rsync {:?}, rehost {:?}",
+        show_p(&rs),
+        show_p(&ours_all)
+    );
     // Everything rehost reports in a class rsync can see, rsync itemizes too.
-    assert!(ours.is_subset(&rs), "rsync missed: rsync {:?}, rehost {:?}", show_p(&rs), show_p(&ours));
+    assert!(
+        ours.is_subset(&rs),
+        "rsync missed: rsync {:?}, rehost {:?}",
+        show_p(&rs),
+        show_p(&ours)
+    );
 }
 
 proptest! {

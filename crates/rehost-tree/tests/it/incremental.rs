@@ -4,7 +4,10 @@ use crate::*;
 use rehost_tree::{Class, EXIT_EQUAL};
 
 fn opts(cache: &Path) -> VerifyOptions {
-    VerifyOptions { cache: Some(cache.to_path_buf()), ..VerifyOptions::default() }
+    VerifyOptions {
+        cache: Some(cache.to_path_buf()),
+        ..VerifyOptions::default()
+    }
 }
 
 #[test]

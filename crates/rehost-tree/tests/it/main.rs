@@ -9,7 +9,7 @@ mod transfer;
 mod unreadable;
 
 use rehost_test::tree::Tree;
-use rehost_tree::{Class, Report, VerifyOptions, Verified, verify_trees};
+use rehost_tree::{Class, Report, Verified, VerifyOptions, verify_trees};
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
@@ -82,6 +82,11 @@ pub fn sample() -> Tree {
 
 pub fn setfacl(p: &Path, spec: &str) {
     rehost_test::tree::require_tool("setfacl");
-    let st = std::process::Command::new("setfacl").arg("-m").arg(spec).arg(p).status().expect("setfacl");
+    let st = std::process::Command::new("setfacl")
+        .arg("-m")
+        .arg(spec)
+        .arg(p)
+        .status()
+        .expect("setfacl");
     assert!(st.success());
 }

@@ -60,7 +60,10 @@ fn paths_longer_than_path_max() {
                 use std::os::fd::AsRawFd;
                 let c = std::ffi::CString::new(comp.as_str()).unwrap();
                 // SAFETY: valid fd and C string.
-                assert_eq!(unsafe { libc::mkdirat(f.as_raw_fd(), c.as_ptr(), 0o755) }, 0);
+                assert_eq!(
+                    unsafe { libc::mkdirat(f.as_raw_fd(), c.as_ptr(), 0o755) },
+                    0
+                );
             }
             None => break,
         }
@@ -76,12 +79,22 @@ fn paths_longer_than_path_max() {
         // SAFETY: valid fd and C string; fds owned by File.
         unsafe {
             assert_eq!(libc::mkdirat(fd.as_raw_fd(), c.as_ptr(), 0o755), 0);
-            let n = libc::openat(fd.as_raw_fd(), c.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY);
+            let n = libc::openat(
+                fd.as_raw_fd(),
+                c.as_ptr(),
+                libc::O_RDONLY | libc::O_DIRECTORY,
+            );
             assert!(n >= 0);
             fd = std::fs::File::from_raw_fd(n);
         }
     }
-    let m = manifest(a.path(), &WalkOptions::default(), &mut |_| {}, &std::sync::atomic::AtomicBool::new(false)).unwrap();
+    let m = manifest(
+        a.path(),
+        &WalkOptions::default(),
+        &mut |_| {},
+        &std::sync::atomic::AtomicBool::new(false),
+    )
+    .unwrap();
     let longest = m.entries.iter().map(|e| e.path.len()).max().unwrap();
     assert!(longest > 4096, "longest path {longest}");
     assert!(m.entries.iter().all(|e| e.state == rehost_tree::State::Ok));
@@ -90,5 +103,8 @@ fn paths_longer_than_path_max() {
     m.write_to(&mut buf).unwrap();
     let back = Manifest::read_from(&mut &buf[..], std::path::Path::new("mem")).unwrap();
     assert_eq!(back, m);
-    assert_eq!(compare(&m, &back, &CompareOptions::default()).findings, vec![]);
+    assert_eq!(
+        compare(&m, &back, &CompareOptions::default()).findings,
+        vec![]
+    );
 }

@@ -7,7 +7,9 @@
 //! act at an exact moment.
 
 use crate::*;
-use rehost_tree::{Class, EXIT_UNVERIFIED, HookPoint, Manifest, State, WalkOptions, compare, manifest};
+use rehost_tree::{
+    Class, EXIT_UNVERIFIED, HookPoint, Manifest, State, WalkOptions, compare, manifest,
+};
 use std::os::unix::process::CommandExt;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -21,7 +23,9 @@ fn walk(p: &Path, opts: &WalkOptions) -> Manifest {
 /// Not a test of its own: the unprivileged half of `unreadable_as_non_root`.
 #[test]
 fn child_walk() {
-    let Some(root) = std::env::var_os(CHILD_ENV) else { return };
+    let Some(root) = std::env::var_os(CHILD_ENV) else {
+        return;
+    };
     let m = walk(Path::new(&root), &WalkOptions::default());
     let mut out = std::io::stdout().lock();
     use std::io::Write;
@@ -36,22 +40,38 @@ fn walk_unprivileged(p: &Path) -> Manifest {
         return walk(p, &WalkOptions::default());
     }
     let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "unreadable::child_walk", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "unreadable::child_walk",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_ENV, p)
         .uid(65534)
         .gid(65534)
         .output()
         .expect("run the test binary as nobody");
     let stdout = out.stdout;
-    let start = stdout.windows(12).position(|w| w == b"<<<MANIFEST\n").expect("child printed a manifest") + 12;
-    let end = stdout.windows(12).rposition(|w| w == b">>>MANIFEST\n").unwrap();
+    let start = stdout
+        .windows(12)
+        .position(|w| w == b"<<<MANIFEST\n")
+        .expect("child printed a manifest")
+        + 12;
+    let end = stdout
+        .windows(12)
+        .rposition(|w| w == b">>>MANIFEST\n")
+        .unwrap();
     Manifest::read_from(&mut &stdout[start..end], Path::new("child")).unwrap()
 }
 
 #[test]
 fn unreadable_file_and_dir_are_unverified() {
     let a = Tree::new();
-    a.file("ok", "fine").file("secret", "s").file("closed/inner", "i").mode("secret", 0o000).mode("closed", 0o700);
+    a.file("ok", "fine")
+        .file("secret", "s")
+        .file("closed/inner", "i")
+        .mode("secret", 0o000)
+        .mode("closed", 0o700);
     a.owner("closed", 0, 0);
     let b = Tree::copy_of(a.path());
     let ma = walk_unprivileged(a.path());
@@ -60,7 +80,10 @@ fn unreadable_file_and_dir_are_unverified() {
     assert_eq!(secret.state, State::Unreadable(libc::EACCES));
     let r = compare(&ma, &mb, &Default::default());
     // The children of the unlistable directory are not claimed missing or equal.
-    assert_eq!(found(&r), expect(&[(Class::Unverified, "closed"), (Class::Unverified, "secret")]));
+    assert_eq!(
+        found(&r),
+        expect(&[(Class::Unverified, "closed"), (Class::Unverified, "secret")])
+    );
     assert_eq!(r.exit_code(), EXIT_UNVERIFIED);
     assert_eq!(r.totals.equal, 2);
 }
@@ -70,7 +93,9 @@ fn unreadable_on_one_side_hides_nothing_on_the_other() {
     let a = Tree::new();
     a.file("closed/inner", "i").mode("closed", 0o700);
     let b = Tree::copy_of(a.path());
-    keeping_parent_mtime(&b, "closed/extra", |b| { b.file("closed/extra", "x"); });
+    keeping_parent_mtime(&b, "closed/extra", |b| {
+        b.file("closed/extra", "x");
+    });
     let ma = walk(a.path(), &WalkOptions::default());
     let mb = walk_unprivileged(b.path());
     let r = compare(&ma, &mb, &Default::default());
@@ -116,7 +141,10 @@ fn file_modified_while_hashed_is_unstable() {
     let v = verify_with(a.path(), b.path(), &opts);
     // A's file is changed too (the hook fires on both sides but only opens B's path): A stays ok.
     assert_eq!(found(&v.report), expect(&[(Class::Unstable, "big")]));
-    assert_eq!(v.b.entries[v.b.find(b"big").unwrap()].state, State::Unstable);
+    assert_eq!(
+        v.b.entries[v.b.find(b"big").unwrap()].state,
+        State::Unstable
+    );
     assert_eq!(v.b.entries[v.b.find(b"big").unwrap()].digest, None);
     assert_eq!(v.report.exit_code(), EXIT_UNVERIFIED);
 }
