@@ -335,7 +335,12 @@ impl Manifest {
         w.inner.flush()
     }
 
+    /// Writes the manifest file atomically (temporary file, fsync, rename).
     pub fn write_file(&self, path: &Path) -> Result<(), TreeError> {
+        self.write_file_opts(path, true)
+    }
+
+    pub(crate) fn write_file_opts(&self, path: &Path, sync: bool) -> Result<(), TreeError> {
         let err = |source| TreeError::WriteManifest {
             path: path.to_path_buf(),
             source,
@@ -344,10 +349,10 @@ impl Manifest {
         let f = std::fs::File::create(&tmp).map_err(err)?;
         let mut bw = io::BufWriter::with_capacity(1 << 20, f);
         self.write_to(&mut bw).map_err(err)?;
-        bw.into_inner()
-            .map_err(|e| err(e.into_error()))?
-            .sync_all()
-            .map_err(err)?;
+        let f = bw.into_inner().map_err(|e| err(e.into_error()))?;
+        if sync {
+            f.sync_all().map_err(err)?;
+        }
         std::fs::rename(&tmp, path).map_err(err)
     }
 

@@ -382,48 +382,81 @@ fn main() {
 }
 
 /// Full verification with a cache, change 1% of B's files (content rewritten, size and mtime
-/// kept, so only ctime tells), then the incremental one.
+/// kept, so only ctime tells), then the incremental one; warm, then (as root) cold.
 fn incremental(a: &Path, b: &Path, args: &Args) {
-    let cache = args.dir.join("cache");
-    let _ = std::fs::remove_dir_all(&cache);
-    warm(a, b);
-    let (full, _) = run_rehost(a, b, args.threads, Some(&cache));
     let files = list_files(b);
     let step = 100;
-    for f in files.iter().step_by(step) {
-        let m = std::fs::metadata(f).unwrap();
-        let mut d = std::fs::read(f).unwrap();
-        let mid = d.len() / 2;
-        d[mid] ^= 1;
-        std::fs::write(f, &d).unwrap();
-        set_mtime(f, m.mtime());
+    for (offset, mode) in [(0, "warm"), (step / 2, "cold")] {
+        let cache = args.dir.join("cache");
+        let _ = std::fs::remove_dir_all(&cache);
+        let prepare = || {
+            if mode == "warm" {
+                warm(a, b);
+                true
+            } else {
+                drop_caches()
+            }
+        };
+        if !prepare() {
+            println!("(2) incremental, cold: skipped (dropping caches needs root)");
+            continue;
+        }
+        let (full, _) = run_rehost(a, b, args.threads, Some(&cache));
+        for f in files.iter().skip(offset).step_by(step) {
+            let m = std::fs::metadata(f).unwrap();
+            let mut d = std::fs::read(f).unwrap();
+            let mid = d.len() / 2;
+            d[mid] ^= 1;
+            std::fs::write(f, &d).unwrap();
+            set_mtime(f, m.mtime());
+        }
+        prepare();
+        let (inc, r) = run_rehost(a, b, args.threads, Some(&cache));
+        println!(
+            "(2) incremental after changing 1% of B ({} files), {mode}:",
+            files.len() / step
+        );
+        println!(
+            "  full (writing the cache) {:.2} s, incremental {:.2} s, ratio {:.3}; rehashed {}, trusted {}, content findings {}",
+            full.as_secs_f64(),
+            inc.as_secs_f64(),
+            inc.as_secs_f64() / full.as_secs_f64(),
+            r.totals.rehashed,
+            r.totals.trusted,
+            r.count(rehost_tree::Class::Content)
+        );
+        let _ = std::fs::remove_dir_all(&cache);
     }
-    let (inc, r) = run_rehost(a, b, args.threads, Some(&cache));
+    // Memory of a manifest: the entry vector plus each entry's heap parts.
+    let m = rehost_tree::manifest(
+        a,
+        &WalkOptions::default(),
+        &mut |_| {},
+        &AtomicBool::new(false),
+    )
+    .unwrap();
+    let heap: usize = m.entries.capacity() * std::mem::size_of::<rehost_tree::Entry>()
+        + m.entries
+            .iter()
+            .map(|e| {
+                // malloc rounds to 16 and keeps 8 bytes of header.
+                let alloc = |n: usize| if n == 0 { 0 } else { (n + 8).div_ceil(16) * 16 };
+                alloc(e.path.len())
+                    + e.target.as_ref().map_or(0, |t| alloc(t.len()))
+                    + e.xattrs.as_ref().map_or(0, |x| {
+                        alloc(x.len() * 32)
+                            + x.iter()
+                                .map(|(k, v)| alloc(k.len()) + alloc(v.len()))
+                                .sum::<usize>()
+                    })
+            })
+            .sum::<usize>();
     println!(
-        "(2) incremental after changing 1% of B ({} files), warm:",
-        files.len() / step
+        "  memory: manifest of A holds {} entries in {:.1} MiB = {} bytes/entry (size_of::<Entry>() = {}, average path {} bytes)",
+        m.entries.len(),
+        heap as f64 / 1048576.0,
+        heap / m.entries.len().max(1),
+        std::mem::size_of::<rehost_tree::Entry>(),
+        m.entries.iter().map(|e| e.path.len()).sum::<usize>() / m.entries.len().max(1)
     );
-    println!(
-        "  full with cache {:.2} s, incremental {:.2} s, ratio {:.3}; rehashed {}, trusted {}, content findings {}",
-        full.as_secs_f64(),
-        inc.as_secs_f64(),
-        inc.as_secs_f64() / full.as_secs_f64(),
-        r.totals.rehashed,
-        r.totals.trusted,
-        r.count(rehost_tree::Class::Content)
-    );
-    let mut ru = std::mem::MaybeUninit::<libc::rusage>::uninit();
-    // SAFETY: valid out pointer.
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, ru.as_mut_ptr()) };
-    // SAFETY: getrusage filled it.
-    let maxrss = unsafe { ru.assume_init() }.ru_maxrss as u64 * 1024;
-    let entries = r.totals.entries_a + r.totals.entries_b;
-    println!(
-        "  memory: peak RSS {} MiB for {} entries held twice (cache and walk) = {} bytes/entry upper bound; size_of::<Entry>() = {}",
-        maxrss >> 20,
-        entries,
-        maxrss / (2 * entries.max(1)),
-        std::mem::size_of::<rehost_tree::Entry>()
-    );
-    let _ = std::fs::remove_dir_all(&cache);
 }
