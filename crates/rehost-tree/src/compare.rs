@@ -23,7 +23,12 @@ pub struct CompareOptions {
 }
 
 pub fn compare(a: &Manifest, b: &Manifest, opts: &CompareOptions) -> Report {
-    let mut c = Cmp { opts, findings: Vec::new(), a, b };
+    let mut c = Cmp {
+        opts,
+        findings: Vec::new(),
+        a,
+        b,
+    };
     let unlisted_a = unlisted_dirs(a);
     let unlisted_b = unlisted_dirs(b);
     let groups_a = link_groups(a);
@@ -86,7 +91,12 @@ pub fn compare(a: &Manifest, b: &Manifest, opts: &CompareOptions) -> Report {
     Report {
         findings,
         totals,
-        ignored: opts.ignore.iter().copied().filter(|c| c.ignorable()).collect(),
+        ignored: opts
+            .ignore
+            .iter()
+            .copied()
+            .filter(|c| c.ignorable())
+            .collect(),
         excludes,
         warnings: Vec::new(),
     }
@@ -155,7 +165,11 @@ fn xattr_text(xs: &[&Xattr]) -> String {
     }
     xs.iter()
         .map(|(k, v)| {
-            let v = if v.len() > 32 { format!("{} bytes", v.len()) } else { display(v) };
+            let v = if v.len() > 32 {
+                format!("{} bytes", v.len())
+            } else {
+                display(v)
+            };
             format!("{}={}", display(k), v)
         })
         .collect::<Vec<_>>()
@@ -167,7 +181,12 @@ impl Cmp<'_> {
         if class.ignorable() && self.opts.ignore.contains(&class) {
             return;
         }
-        self.findings.push(Finding { class, path: path.into(), a, b });
+        self.findings.push(Finding {
+            class,
+            path: path.into(),
+            a,
+            b,
+        });
     }
 
     fn pair(
@@ -194,28 +213,39 @@ impl Cmp<'_> {
         match x.kind {
             Kind::File => {
                 if x.size != y.size {
-                    self.add(Class::Content, p, format!("{} bytes", x.size), format!("{} bytes", y.size));
+                    self.add(
+                        Class::Content,
+                        p,
+                        format!("{} bytes", x.size),
+                        format!("{} bytes", y.size),
+                    );
                 } else if x.digest != y.digest {
                     let short = |d: Option<[u8; 32]>| d.map(|d| hex(&d[..8])).unwrap_or_default();
-                    self.add(Class::Content, p, format!("blake3 {}…", short(x.digest)), format!("blake3 {}…", short(y.digest)));
+                    self.add(
+                        Class::Content,
+                        p,
+                        format!("blake3 {}…", short(x.digest)),
+                        format!("blake3 {}…", short(y.digest)),
+                    );
                 }
             }
-            Kind::Symlink => {
-                if x.target != y.target {
-                    self.add(Class::Target, p, describe(x), describe(y));
-                }
+            Kind::Symlink if x.target != y.target => {
+                self.add(Class::Target, p, describe(x), describe(y));
             }
-            Kind::Block | Kind::Char => {
-                if x.rdev != y.rdev {
-                    let d = |r| format!("{}:{}", libc::major(r), libc::minor(r));
-                    self.add(Class::Device, p, d(x.rdev), d(y.rdev));
-                }
+            Kind::Block | Kind::Char if x.rdev != y.rdev => {
+                let d = |r| format!("{}:{}", libc::major(r), libc::minor(r));
+                self.add(Class::Device, p, d(x.rdev), d(y.rdev));
             }
             _ => {}
         }
         // Linux symlinks have no permission bits of their own.
         if x.kind != Kind::Symlink && x.mode != y.mode {
-            self.add(Class::Mode, p, format!("{:04o}", x.mode), format!("{:04o}", y.mode));
+            self.add(
+                Class::Mode,
+                p,
+                format!("{:04o}", x.mode),
+                format!("{:04o}", y.mode),
+            );
         }
         if x.uid != y.uid {
             self.add(Class::Owner, p, x.uid.to_string(), y.uid.to_string());
@@ -244,7 +274,10 @@ impl Cmp<'_> {
                     if v.is_empty() {
                         "not linked".to_string()
                     } else {
-                        format!("linked with {}", v.iter().map(|p| display(p)).collect::<Vec<_>>().join(", "))
+                        format!(
+                            "linked with {}",
+                            v.iter().map(|p| display(p)).collect::<Vec<_>>().join(", ")
+                        )
                     }
                 };
                 self.add(Class::Hardlink, p, t(&pa), t(&pb));

@@ -15,7 +15,11 @@ pub enum TreeError {
     #[error("read manifest {}: {source}", path.display())]
     ReadManifest { path: PathBuf, source: io::Error },
     #[error("parse manifest {} line {line}: {msg}", path.display())]
-    ParseManifest { path: PathBuf, line: usize, msg: String },
+    ParseManifest {
+        path: PathBuf,
+        line: usize,
+        msg: String,
+    },
     #[error(
         "check manifest {}: whole-manifest digest does not match (file corrupted or edited)",
         path.display()
@@ -37,6 +41,9 @@ pub enum TreeError {
 
 impl TreeError {
     pub(crate) fn transfer(path: impl Into<PathBuf>, source: io::Error) -> Self {
-        TreeError::Transfer { path: path.into(), source }
+        TreeError::Transfer {
+            path: path.into(),
+            source,
+        }
     }
 }

@@ -107,7 +107,10 @@ pub fn b3sum_line(hex: &str, path: &[u8]) -> Option<String> {
         return None;
     }
     if p.contains('\\') || p.contains('\n') {
-        Some(format!("\\{hex}  {}", p.replace('\\', "\\\\").replace('\n', "\\n")))
+        Some(format!(
+            "\\{hex}  {}",
+            p.replace('\\', "\\\\").replace('\n', "\\n")
+        ))
     } else {
         Some(format!("{hex}  {p}"))
     }
@@ -153,7 +156,7 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 pub fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())

@@ -19,7 +19,10 @@ pub struct Glob {
 
 impl Glob {
     pub fn new(pattern: &str) -> Result<Glob, TreeError> {
-        let err = |msg: &str| TreeError::Glob { pattern: pattern.to_string(), msg: msg.into() };
+        let err = |msg: &str| TreeError::Glob {
+            pattern: pattern.to_string(),
+            msg: msg.into(),
+        };
         let trimmed = pattern.trim_end_matches('/');
         if trimmed.is_empty() {
             return Err(err("pattern is empty"));
@@ -37,7 +40,11 @@ impl Glob {
             }
             i += 1;
         }
-        Ok(Glob { text: pattern.to_string(), pat, anchored })
+        Ok(Glob {
+            text: pattern.to_string(),
+            pat,
+            anchored,
+        })
     }
 
     pub fn as_str(&self) -> &str {

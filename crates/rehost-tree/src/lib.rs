@@ -28,5 +28,7 @@ pub use manifest::{Entry, Kind, Manifest, State, Time};
 pub use report::{
     ALL_CLASSES, Class, EXIT_DIFFERENT, EXIT_EQUAL, EXIT_UNVERIFIED, Finding, Report, Totals,
 };
-pub use verify::{VerifyOptions, Verified, default_cache_dir, verify_manifest_tree, verify_trees};
-pub use walk::{Counts, DEFAULT_THREADS, Hook, HookPoint, Progress, WalkOptions, manifest, walk_many};
+pub use verify::{Verified, VerifyOptions, default_cache_dir, verify_manifest_tree, verify_trees};
+pub use walk::{
+    Counts, DEFAULT_THREADS, Hook, HookPoint, Progress, WalkOptions, manifest, walk_many,
+};

@@ -138,7 +138,9 @@ impl State {
     }
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct Time {
     pub sec: i64,
     pub nsec: u32,
@@ -158,7 +160,10 @@ impl std::str::FromStr for Time {
         if b.len() != 9 || nsec >= 1_000_000_000 {
             return Err(());
         }
-        Ok(Time { sec: a.parse().map_err(|_| ())?, nsec })
+        Ok(Time {
+            sec: a.parse().map_err(|_| ())?,
+            nsec,
+        })
     }
 }
 
@@ -177,6 +182,7 @@ pub struct Entry {
     pub mode: u32,
     pub uid: u32,
     pub gid: u32,
+    /// Normalised by [`Manifest::finish`]: 2 for members of an in-tree hard-link group, else 1.
     pub nlink: u32,
     /// Index of the first entry of this entry's hard-link group, or [`LINK_NONE`].
     pub link: u32,
@@ -225,11 +231,21 @@ impl Entry {
         self.gid = st.st_gid;
         self.nlink = st.st_nlink as u32;
         self.size = st.st_size as u64;
-        self.mtime = Time { sec: st.st_mtime, nsec: st.st_mtime_nsec as u32 };
-        self.ctime = Time { sec: st.st_ctime, nsec: st.st_ctime_nsec as u32 };
+        self.mtime = Time {
+            sec: st.st_mtime,
+            nsec: st.st_mtime_nsec as u32,
+        };
+        self.ctime = Time {
+            sec: st.st_ctime,
+            nsec: st.st_ctime_nsec as u32,
+        };
         self.dev = st.st_dev;
         self.ino = st.st_ino;
-        self.rdev = if matches!(self.kind, Kind::Block | Kind::Char) { st.st_rdev } else { 0 };
+        self.rdev = if matches!(self.kind, Kind::Block | Kind::Char) {
+            st.st_rdev
+        } else {
+            0
+        };
     }
 
     pub fn display_path(&self) -> String {
@@ -239,7 +255,11 @@ impl Entry {
 
 /// `.` for the root, else the escaped path.
 pub fn display_path(p: &[u8]) -> String {
-    if p.is_empty() { ".".into() } else { crate::escape::display(p) }
+    if p.is_empty() {
+        ".".into()
+    } else {
+        crate::escape::display(p)
+    }
 }
 
 /// One tree's entries, sorted by path bytes, with hard-link groups resolved.
@@ -274,6 +294,9 @@ impl Manifest {
             if e.link != LINK_NONE && count[&e.link] < 2 {
                 e.link = LINK_NONE;
             }
+            // Links from outside the tree do not count: normalise so manifests read back
+            // from a file are equal to the walked ones.
+            e.nlink = if e.link == LINK_NONE { 1 } else { 2 };
         }
     }
 
@@ -283,12 +306,19 @@ impl Manifest {
     }
 
     pub fn total_bytes(&self) -> u64 {
-        self.entries.iter().filter(|e| e.kind == Kind::File).map(|e| e.size).sum()
+        self.entries
+            .iter()
+            .filter(|e| e.kind == Kind::File)
+            .map(|e| e.size)
+            .sum()
     }
 
     /// Writes the manifest in the text format described in this module's documentation.
     pub fn write_to(&self, w: &mut dyn Write) -> io::Result<()> {
-        let mut w = DigestWriter { inner: w, hasher: blake3::Hasher::new() };
+        let mut w = DigestWriter {
+            inner: w,
+            hasher: blake3::Hasher::new(),
+        };
         w.write_all(b"#rehost-manifest 1\n")?;
         writeln!(w, "#root {}", encode_token(&self.root))?;
         for x in &self.excludes {
@@ -305,19 +335,32 @@ impl Manifest {
         w.inner.flush()
     }
 
+    /// Writes the manifest file atomically (temporary file, fsync, rename).
     pub fn write_file(&self, path: &Path) -> Result<(), TreeError> {
-        let err = |source| TreeError::WriteManifest { path: path.to_path_buf(), source };
+        self.write_file_opts(path, true)
+    }
+
+    pub(crate) fn write_file_opts(&self, path: &Path, sync: bool) -> Result<(), TreeError> {
+        let err = |source| TreeError::WriteManifest {
+            path: path.to_path_buf(),
+            source,
+        };
         let tmp = path.with_extension("rehost-tmp");
         let f = std::fs::File::create(&tmp).map_err(err)?;
         let mut bw = io::BufWriter::with_capacity(1 << 20, f);
         self.write_to(&mut bw).map_err(err)?;
-        bw.into_inner().map_err(|e| err(e.into_error()))?.sync_all().map_err(err)?;
+        let f = bw.into_inner().map_err(|e| err(e.into_error()))?;
+        if sync {
+            f.sync_all().map_err(err)?;
+        }
         std::fs::rename(&tmp, path).map_err(err)
     }
 
     pub fn read_file(path: &Path) -> Result<Manifest, TreeError> {
-        let f = std::fs::File::open(path)
-            .map_err(|source| TreeError::ReadManifest { path: path.to_path_buf(), source })?;
+        let f = std::fs::File::open(path).map_err(|source| TreeError::ReadManifest {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Manifest::read_from(&mut io::BufReader::with_capacity(1 << 20, f), path)
     }
 
@@ -338,7 +381,10 @@ impl Manifest {
             buf.clear();
             let n = r
                 .read_until(b'\n', &mut buf)
-                .map_err(|source| TreeError::ReadManifest { path: name.to_path_buf(), source })?;
+                .map_err(|source| TreeError::ReadManifest {
+                    path: name.to_path_buf(),
+                    source,
+                })?;
             if n == 0 {
                 break;
             }
@@ -349,14 +395,15 @@ impl Manifest {
             let Some(text) = buf.strip_suffix(b"\n") else {
                 return Err(perr(lineno, "truncated line (file cut short?)"));
             };
-            let text =
-                std::str::from_utf8(text).map_err(|_| perr(lineno, "line is not UTF-8"))?;
+            let text = std::str::from_utf8(text).map_err(|_| perr(lineno, "line is not UTF-8"))?;
             if let Some(h) = text.strip_prefix("#= ") {
                 if pending.is_some() {
                     return Err(perr(lineno, "'#+' record without its b3sum line"));
                 }
                 if hasher.finalize().to_hex().as_str() != h {
-                    return Err(TreeError::ManifestDigest { path: name.to_path_buf() });
+                    return Err(TreeError::ManifestDigest {
+                        path: name.to_path_buf(),
+                    });
                 }
                 done = true;
                 continue;
@@ -378,12 +425,16 @@ impl Manifest {
                 continue;
             }
             if let Some(rest) = text.strip_prefix("#root ") {
-                m.root = decode_token(rest).ok_or_else(|| perr(lineno, "bad root"))?.into();
+                m.root = decode_token(rest)
+                    .ok_or_else(|| perr(lineno, "bad root"))?
+                    .into();
             } else if let Some(rest) = text.strip_prefix("#exclude ") {
                 let x = decode_token(rest).ok_or_else(|| perr(lineno, "bad exclude"))?;
-                m.excludes.push(String::from_utf8(x).map_err(|_| perr(lineno, "bad exclude"))?);
+                m.excludes
+                    .push(String::from_utf8(x).map_err(|_| perr(lineno, "bad exclude"))?);
             } else if let Some(rest) = text.strip_prefix("#- ") {
-                m.entries.push(parse_entry(rest, true).ok_or_else(|| perr(lineno, "bad record"))?);
+                m.entries
+                    .push(parse_entry(rest, true).ok_or_else(|| perr(lineno, "bad record"))?);
             } else if let Some(rest) = text.strip_prefix("#+ ") {
                 pending = Some(parse_entry(rest, false).ok_or_else(|| perr(lineno, "bad record"))?);
             } else {
@@ -391,7 +442,10 @@ impl Manifest {
             }
         }
         if !done {
-            return Err(perr(lineno, "missing final '#=' digest line (file cut short?)"));
+            return Err(perr(
+                lineno,
+                "missing final '#=' digest line (file cut short?)",
+            ));
         }
         if !m.entries.is_sorted_by(|a, b| a.path < b.path) {
             return Err(perr(lineno, "entries are not sorted by path"));
@@ -400,7 +454,10 @@ impl Manifest {
         m.finish();
         // The stored group numbers must agree with the ones recomputed from dev/ino.
         if m.entries.iter().zip(links).any(|(e, l)| e.link != l) {
-            return Err(perr(lineno, "hard-link groups disagree with device and inode numbers"));
+            return Err(perr(
+                lineno,
+                "hard-link groups disagree with device and inode numbers",
+            ));
         }
         Ok(m)
     }
@@ -552,7 +609,11 @@ fn parse_entry(s: &str, whole: bool) -> Option<Entry> {
     }
     if whole {
         let p = f.next()?;
-        e.path = if p == "." { Box::default() } else { decode_token(p)?.into() };
+        e.path = if p == "." {
+            Box::default()
+        } else {
+            decode_token(p)?.into()
+        };
     }
     if f.next().is_some() {
         return None;

@@ -89,12 +89,22 @@ impl Class {
     /// Parses a class name as given to `--ignore`. Unverified and unstable entries cannot be
     /// ignored: they were not read.
     pub fn parse_ignorable(s: &str) -> Result<Class, String> {
-        let c = ALL_CLASSES.iter().copied().find(|c| c.name() == s).ok_or_else(|| {
-            let names: Vec<_> = ALL_CLASSES.iter().filter(|c| c.ignorable()).map(|c| c.name()).collect();
-            format!("unknown class {s:?}; classes are {}", names.join(", "))
-        })?;
+        let c = ALL_CLASSES
+            .iter()
+            .copied()
+            .find(|c| c.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<_> = ALL_CLASSES
+                    .iter()
+                    .filter(|c| c.ignorable())
+                    .map(|c| c.name())
+                    .collect();
+                format!("unknown class {s:?}; classes are {}", names.join(", "))
+            })?;
         if !c.ignorable() {
-            return Err(format!("class {s:?} cannot be ignored: those entries were not verified"));
+            return Err(format!(
+                "class {s:?} cannot be ignored: those entries were not verified"
+            ));
         }
         Ok(c)
     }
@@ -182,19 +192,36 @@ impl Report {
             _ => "NOT VERIFIED",
         };
         writeln!(w, "trees are {verdict}")?;
-        writeln!(w, "  entries   A {:>10}  B {:>10}", t.entries_a, t.entries_b)?;
-        writeln!(w, "  bytes     A {:>10}  B {:>10}", human_bytes(t.bytes_a), human_bytes(t.bytes_b))?;
+        writeln!(
+            w,
+            "  entries   A {:>10}  B {:>10}",
+            t.entries_a, t.entries_b
+        )?;
+        writeln!(
+            w,
+            "  bytes     A {:>10}  B {:>10}",
+            human_bytes(t.bytes_a),
+            human_bytes(t.bytes_b)
+        )?;
         writeln!(w, "  equal       {:>10}", t.equal)?;
         for (c, n) in &t.by_class {
             writeln!(w, "  {:<10}  {:>10}", c.name(), n)?;
         }
-        writeln!(w, "  files read {}, trusted from the previous verification {}", t.rehashed, t.trusted)?;
+        writeln!(
+            w,
+            "  files read {}, trusted from the previous verification {}",
+            t.rehashed, t.trusted
+        )?;
         if !self.ignored.is_empty() {
             let names: Vec<_> = self.ignored.iter().map(|c| c.name()).collect();
             writeln!(w, "  not compared (--ignore): {}", names.join(", "))?;
         }
         if !self.excludes.is_empty() {
-            let x: Vec<_> = self.excludes.iter().map(|x| display(x.as_bytes())).collect();
+            let x: Vec<_> = self
+                .excludes
+                .iter()
+                .map(|x| display(x.as_bytes()))
+                .collect();
             writeln!(w, "  excluded: {}", x.join(" "))?;
         }
         for x in &self.warnings {
@@ -222,7 +249,10 @@ impl Report {
             .map(|f| {
                 let mut o = serde_json::Map::new();
                 o.insert("class".into(), f.class.name().into());
-                o.insert("path".into(), String::from_utf8_lossy(&f.path).into_owned().into());
+                o.insert(
+                    "path".into(),
+                    String::from_utf8_lossy(&f.path).into_owned().into(),
+                );
                 if std::str::from_utf8(&f.path).is_err() {
                     o.insert("path_hex".into(), hex(&f.path).into());
                 }
@@ -252,5 +282,9 @@ pub fn human_bytes(n: u64) -> String {
         v /= 1024.0;
         i += 1;
     }
-    if i == 0 { format!("{n} B") } else { format!("{v:.1} {}", U[i]) }
+    if i == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", U[i])
+    }
 }

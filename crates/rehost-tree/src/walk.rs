@@ -13,12 +13,9 @@
 //! between listing and opening is `Vanished`; a file whose size, mtime or ctime moved while it was
 //! read, or whose byte count differs from its size, is `Unstable` and has no digest.
 
-#[cfg(test)]
-mod tests;
-
+use crate::TreeError;
 use crate::glob::{Glob, any_match};
 use crate::manifest::{Entry, Kind, Manifest, State, Xattr};
-use crate::TreeError;
 use std::cell::RefCell;
 use std::ffi::{CStr, CString};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -54,7 +51,12 @@ pub enum HookPoint {
 
 impl Default for WalkOptions {
     fn default() -> Self {
-        WalkOptions { excludes: Vec::new(), threads: 0, xattrs: true, hook: None }
+        WalkOptions {
+            excludes: Vec::new(),
+            threads: 0,
+            xattrs: true,
+            hook: None,
+        }
     }
 }
 
@@ -109,7 +111,11 @@ pub fn walk_many(
     progress: &mut dyn FnMut(Progress),
     cancel: &AtomicBool,
 ) -> Result<Vec<Manifest>, TreeError> {
-    let threads = if opts.threads == 0 { DEFAULT_THREADS } else { opts.threads };
+    let threads = if opts.threads == 0 {
+        DEFAULT_THREADS
+    } else {
+        opts.threads
+    };
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .thread_name(|i| format!("rehost-walk-{i}"))
@@ -123,14 +129,22 @@ pub fn walk_many(
         })?;
         // SAFETY: c is a valid C string; the fd is owned below.
         let fd = unsafe {
-            libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC)
+            libc::open(
+                c.as_ptr(),
+                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            )
         };
         if fd < 0 {
             let source = std::io::Error::last_os_error();
             return Err(if source.raw_os_error() == Some(libc::ENOTDIR) {
-                TreeError::RootNotDir { path: root.to_path_buf() }
+                TreeError::RootNotDir {
+                    path: root.to_path_buf(),
+                }
             } else {
-                TreeError::Root { path: root.to_path_buf(), source }
+                TreeError::Root {
+                    path: root.to_path_buf(),
+                    source,
+                }
             });
         }
         // SAFETY: fd was just opened and is owned by nobody else.
@@ -157,17 +171,30 @@ pub fn walk_many(
         let done = &done;
         let pool = &pool;
         ts.spawn(move || {
+            // Set even if a task panics, so the progress loop ends and the panic propagates.
+            struct Done<'d>(&'d AtomicBool);
+            impl Drop for Done<'_> {
+                fn drop(&mut self) {
+                    self.0.store(true, Relaxed);
+                }
+            }
+            let _done = Done(done);
             pool.scope(|s| {
                 for (w, fd, _) in walkers {
                     s.spawn(move |s| w.root(s, fd));
                 }
             });
-            done.store(true, Relaxed);
         });
         let report = |progress: &mut dyn FnMut(Progress)| {
-            let mut p = Progress { elapsed: start.elapsed(), ..Progress::default() };
+            let mut p = Progress {
+                elapsed: start.elapsed(),
+                ..Progress::default()
+            };
             for (i, (w, _, _)) in walkers.iter().take(2).enumerate() {
-                p.sides[i] = Counts { entries: w.entries.load(Relaxed), bytes: w.bytes.load(Relaxed) };
+                p.sides[i] = Counts {
+                    entries: w.entries.load(Relaxed),
+                    bytes: w.bytes.load(Relaxed),
+                };
             }
             progress(p);
         };
@@ -189,7 +216,11 @@ pub fn walk_many(
         .map(|(w, _, root)| {
             let mut m = Manifest {
                 root: root.into(),
-                excludes: opts.excludes.iter().map(|g| g.as_str().to_string()).collect(),
+                excludes: opts
+                    .excludes
+                    .iter()
+                    .map(|g| g.as_str().to_string())
+                    .collect(),
                 entries: w.out.into_inner().unwrap_or_else(|e| e.into_inner()),
                 rehashed: w.rehashed.into_inner(),
                 trusted: w.trusted.into_inner(),
@@ -216,7 +247,9 @@ thread_local! {
 }
 
 fn errno() -> i32 {
-    std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
+    std::io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO)
 }
 
 fn fstat(fd: RawFd) -> Result<libc::stat, i32> {
@@ -232,7 +265,14 @@ fn fstat(fd: RawFd) -> Result<libc::stat, i32> {
 fn fstatat(dir: RawFd, name: &CStr) -> Result<libc::stat, i32> {
     let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
     // SAFETY: valid pointers.
-    if unsafe { libc::fstatat(dir, name.as_ptr(), st.as_mut_ptr(), libc::AT_SYMLINK_NOFOLLOW) } < 0
+    if unsafe {
+        libc::fstatat(
+            dir,
+            name.as_ptr(),
+            st.as_mut_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    } < 0
     {
         return Err(errno());
     }
@@ -286,7 +326,10 @@ impl<'a> Walker<'a> {
             return;
         }
         self.entries.fetch_add(batch.len() as u64, Relaxed);
-        self.out.lock().unwrap_or_else(|e| e.into_inner()).append(batch);
+        self.out
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .append(batch);
     }
 
     fn root<'s>(&'s self, s: &rayon::Scope<'s>, fd: &'s OwnedFd) {
@@ -561,9 +604,8 @@ impl<'a> Walker<'a> {
         if e.kind == Kind::Symlink {
             let mut buf = vec![0u8; (st.st_size as usize).max(255) + 1];
             // SAFETY: buf valid for buf.len() bytes.
-            let n = unsafe {
-                libc::readlinkat(dir, name.as_ptr(), buf.as_mut_ptr().cast(), buf.len())
-            };
+            let n =
+                unsafe { libc::readlinkat(dir, name.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
             if n < 0 {
                 e.state = State::Unreadable(errno());
             } else if n as usize == buf.len() {
@@ -650,7 +692,11 @@ fn read_xattrs(src: XattrSrc) -> Result<Option<Box<[Xattr]>>, i32> {
     let list = |buf: &mut [u8]| -> isize {
         // SAFETY: buf valid for its length (or null with 0).
         unsafe {
-            let p = if buf.is_empty() { std::ptr::null_mut() } else { buf.as_mut_ptr().cast() };
+            let p = if buf.is_empty() {
+                std::ptr::null_mut()
+            } else {
+                buf.as_mut_ptr().cast()
+            };
             match src {
                 XattrSrc::Fd(fd) => libc::flistxattr(fd, p, buf.len()),
                 XattrSrc::Path(path) => libc::llistxattr(path.as_ptr(), p, buf.len()),
@@ -660,7 +706,11 @@ fn read_xattrs(src: XattrSrc) -> Result<Option<Box<[Xattr]>>, i32> {
     let get = |name: &CStr, buf: &mut [u8]| -> isize {
         // SAFETY: as above.
         unsafe {
-            let p = if buf.is_empty() { std::ptr::null_mut() } else { buf.as_mut_ptr().cast() };
+            let p = if buf.is_empty() {
+                std::ptr::null_mut()
+            } else {
+                buf.as_mut_ptr().cast()
+            };
             match src {
                 XattrSrc::Fd(fd) => libc::fgetxattr(fd, name.as_ptr(), p, buf.len()),
                 XattrSrc::Path(path) => libc::lgetxattr(path.as_ptr(), name.as_ptr(), p, buf.len()),
@@ -690,7 +740,10 @@ fn read_xattrs(src: XattrSrc) -> Result<Option<Box<[Xattr]>>, i32> {
         }
         let mut out: Vec<Xattr> = Vec::new();
         let mut raced = false;
-        for name in names[..n as usize].split(|&c| c == 0).filter(|s| !s.is_empty()) {
+        for name in names[..n as usize]
+            .split(|&c| c == 0)
+            .filter(|s| !s.is_empty())
+        {
             let cname = CString::new(name).expect("split on NUL");
             let mut val = vec![0u8; 256];
             let mut m = get(&cname, &mut val);
