@@ -256,6 +256,6 @@ pub(crate) fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError
             })
         }
         StepKind::VerifyTree { data } => crate::tree_steps::verify_tree(ctx, step, data),
-        StepKind::Sync { data, phase } => crate::tree_steps::sync(ctx, step, data, *phase),
+        StepKind::Sync { data, method, .. } => crate::tree_steps::sync(ctx, step, data, *method),
     }
 }

@@ -5,7 +5,7 @@
 use crate::EngineError;
 use crate::events::Event;
 use crate::exec::{Ctx, Outcome};
-use rehost_plan::{HostPath, Step, SyncPhase};
+use rehost_plan::{HostPath, Step, SyncMethod};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -202,8 +202,197 @@ pub(crate) fn sync(
     ctx: &mut Ctx,
     step: &Step,
     data: &str,
-    phase: SyncPhase,
+    method: SyncMethod,
 ) -> Result<Outcome, EngineError> {
-    let _ = (ctx, step, data, phase);
-    failed("the sync step is not available in this build".into())
+    let ds = ctx
+        .plan
+        .data_set(data)
+        .expect("validated: the data set exists")
+        .clone();
+    let (src, dst) = match (local_end(ctx, &ds.from), local_end(ctx, &ds.to)) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(e), _) | (_, Err(e)) => return failed(e),
+    };
+    if !src.is_dir() {
+        return failed(format!(
+            "{} ({}) is not a directory",
+            ds.from,
+            src.display()
+        ));
+    }
+    let rsync = match method {
+        SyncMethod::Builtin => None,
+        SyncMethod::Auto => rehost_tree::transfer::rsync_available(),
+        SyncMethod::Rsync => match rehost_tree::transfer::rsync_available() {
+            Some(v) => Some(v),
+            None => {
+                return failed(format!(
+                    "step `{}` asks for rsync and host {} has none; install rsync there, or write method = \"builtin\"",
+                    step.id, ds.from.host
+                ));
+            }
+        },
+    };
+    if let Some(version) = rsync {
+        if let Err(e) = std::fs::create_dir_all(&dst) {
+            return failed(format!(
+                "failed to create {} ({}): {e}",
+                ds.to,
+                dst.display()
+            ));
+        }
+        let argv = rehost_tree::transfer::rsync_command(
+            &src.to_string_lossy(),
+            &dst.to_string_lossy(),
+            &rehost_tree::transfer::RsyncOptions {
+                excludes: ds.exclude.clone(),
+                ..Default::default()
+            },
+        );
+        ctx.sink.emit(&Event::Progress {
+            id: step.id.clone(),
+            message: format!("rsync {version}: {} → {}", ds.from, ds.to),
+        });
+        let out = match run_rsync(ctx, step, &ds.from.host, argv) {
+            Ok(o) => o,
+            Err(e) => return failed(e),
+        };
+        if out.cancelled {
+            return Ok(Outcome::Cancelled);
+        }
+        return match out.exit.code {
+            Some(0) => Ok(Outcome::Done {
+                detail: Some(format!(
+                    "{} copied to {} with rsync {version}",
+                    ds.from, ds.to
+                )),
+                exit_code: Some(0),
+                confirmed_by: None,
+                data: Some(
+                    serde_json::json!({"data_set": ds.id, "method": "rsync", "rsync_version": version}),
+                ),
+            }),
+            _ => Ok(Outcome::Failed {
+                detail: format!(
+                    "rsync from {} to {} ended with {}{}; its output is above and in the step's output file",
+                    ds.from,
+                    ds.to,
+                    out.exit,
+                    if out.timed_out { " (timed out)" } else { "" }
+                ),
+                exit_code: out.exit.code,
+                data: None,
+            }),
+        };
+    }
+    let mut opts = rehost_tree::transfer::TransferOptions::default();
+    for x in &ds.exclude {
+        match rehost_tree::Glob::new(x) {
+            Ok(g) => opts.walk.excludes.push(g),
+            Err(e) => return failed(format!("data set `{}`: {e}", ds.id)),
+        }
+    }
+    let result = {
+        let mut progress = progress_emitter(&mut *ctx.sink, &step.id, 2);
+        rehost_tree::transfer::transfer(&src, &dst, &opts, &mut progress, ctx.cancel)
+    };
+    if ctx.cancel.load(std::sync::atomic::Ordering::Relaxed) {
+        return Ok(Outcome::Cancelled);
+    }
+    let report = match result {
+        Ok(r) => r,
+        Err(e) => return failed(format!("failed to copy {} to {}: {e}", ds.from, ds.to)),
+    };
+    let summary = format!(
+        "{} created, {} updated, {} deleted, {} unchanged, {} bytes copied",
+        report.created, report.updated, report.deleted, report.unchanged, report.bytes_copied
+    );
+    for (path, why) in &report.errors {
+        let line = format!(
+            "not transferred: {}: {why}",
+            rehost_tree::escape::display(path)
+        );
+        let _ = writeln!(ctx.output, "{line}");
+        ctx.sink.emit(&Event::Output {
+            id: step.id.clone(),
+            host: ds.to.host.clone(),
+            stream: "err".into(),
+            line,
+        });
+    }
+    let data = serde_json::json!({"data_set": ds.id, "method": "builtin", "report": {
+        "created": report.created, "updated": report.updated, "deleted": report.deleted,
+        "unchanged": report.unchanged, "bytes_copied": report.bytes_copied, "errors": report.errors.len(),
+    }});
+    if report.errors.is_empty() {
+        Ok(Outcome::Done {
+            detail: Some(format!(
+                "{} copied to {} (built-in transfer): {summary}",
+                ds.from, ds.to
+            )),
+            exit_code: None,
+            confirmed_by: None,
+            data: Some(data),
+        })
+    } else {
+        Ok(Outcome::Failed {
+            detail: format!(
+                "{} entries of {} could not be transferred ({summary}); see the output, fix the cause and run again",
+                report.errors.len(),
+                ds.from
+            ),
+            exit_code: None,
+            data: Some(data),
+        })
+    }
+}
+
+/// Runs rsync on `host`: its `--info=progress2` updates (separated by `\r`) become progress
+/// events at most once a second; every other line is output.
+fn run_rsync(
+    ctx: &mut Ctx,
+    step: &Step,
+    host: &str,
+    argv: Vec<String>,
+) -> Result<rehost_host::RunOutcome, String> {
+    let h = ctx.hosts.get(host)?;
+    let mut spec = rehost_host::CommandSpec::new(rehost_host::Program::Argv(argv));
+    spec.timeout = step.timeout;
+    let sink = &mut *ctx.sink;
+    let output = &mut *ctx.output;
+    let mut last = Instant::now() - Duration::from_secs(1);
+    h.run(&spec, ctx.cancel, &mut |stream, line| {
+        let text = String::from_utf8_lossy(line);
+        let _ = writeln!(output, "{text}");
+        let mut other = Vec::new();
+        let mut progress = None;
+        for part in text.split('\r').filter(|p| !p.trim().is_empty()) {
+            match rehost_tree::transfer::parse_rsync_progress(part) {
+                Some(p) => progress = Some(p),
+                None => other.push(part.to_owned()),
+            }
+        }
+        if let Some(p) = progress
+            && last.elapsed() >= Duration::from_secs(1)
+        {
+            last = Instant::now();
+            sink.emit(&Event::Progress {
+                id: step.id.clone(),
+                message: format!("{}% ({} bytes)", p.percent, p.bytes),
+            });
+        }
+        for line in other {
+            sink.emit(&Event::Output {
+                id: step.id.clone(),
+                host: host.to_owned(),
+                stream: if stream == rehost_host::OutputStream::Stderr {
+                    "err".into()
+                } else {
+                    "out".into()
+                },
+                line,
+            });
+        }
+    })
+    .map_err(|e| e.to_string())
 }

@@ -129,3 +129,98 @@ fn the_verify_tree_step_gates_the_run_and_keeps_evidence() {
     assert!(!m.contains("skip.tmp"));
     assert!(!d.join("prod-new").exists());
 }
+
+const SYNC_PLAN: &str = r#"
+[[data]]
+id = "files"
+from = "old:/srv/files"
+to = "new:/srv/files"
+exclude = ["*.tmp"]
+
+[[steps]]
+id = "copy"
+do = "sync"
+data = "files"
+method = "METHOD"
+
+[[steps]]
+id = "verify"
+do = "verify-tree"
+data = "files"
+"#;
+
+fn sync_then_verify(method: &str) {
+    let d = TestDir::new();
+    write_plan(&d, &SYNC_PLAN.replace("METHOD", method));
+    tree(&d, "test-old/srv/files");
+    // Something to delete on the destination, and an excluded file left alone.
+    d.write("test-new/srv/files/stale", "old\n");
+    d.write("test-new/srv/files/keep.tmp", "mine\n");
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(
+        !d.join("test-new/srv/files/stale").exists(),
+        "deletions are carried"
+    );
+    assert_eq!(
+        d.read("test-new/srv/files/keep.tmp"),
+        "mine\n",
+        "excluded entries are left alone"
+    );
+    assert!(!d.join("test-new/srv/files/skip.tmp").exists());
+    assert_eq!(d.read("test-new/srv/files/dir/sub/c"), "c\n");
+    assert!(!d.join("prod-new").exists());
+    let o = rehost(
+        &d,
+        &[
+            "verify",
+            "tree",
+            "test-old/srv/files",
+            "test-new/srv/files",
+            "--exclude",
+            "*.tmp",
+        ],
+    );
+    assert_eq!(o.code, 0, "{}", o.all());
+}
+
+#[test]
+fn the_sync_step_with_rsync_carries_the_data_set() {
+    rehost_test::require_tool("rsync");
+    sync_then_verify("rsync");
+}
+
+#[test]
+fn the_sync_step_without_rsync_uses_the_builtin_transfer() {
+    sync_then_verify("builtin");
+}
+
+#[test]
+fn the_demo_runs_end_to_end() {
+    let d = TestDir::new();
+    let o = rehost(&d, &["demo", "--dir", "demo"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(
+        o.stdout.contains("rehost run finished: all 13 steps done"),
+        "{}",
+        o.stdout
+    );
+    assert_eq!(
+        d.read("demo/hosts/test-new/srv/billing/customers.csv"),
+        "id,name\n1,Ada\n2,Grace\n"
+    );
+    assert!(
+        d.join("demo/hosts/test-new/etc/billing/tls/key.pem")
+            .exists()
+    );
+    assert!(
+        !d.join("demo/hosts/new").exists(),
+        "the demo rehearses: production hosts untouched"
+    );
+    let s = rehost(&d, &["status", "demo/plan.toml", "--env", "test"]);
+    assert!(
+        s.stdout.contains("confirmed by demo operator"),
+        "{}",
+        s.stdout
+    );
+}
