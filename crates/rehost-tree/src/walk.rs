@@ -536,11 +536,16 @@ impl<'a> Walker<'a> {
         let want = if big { BIG_BUF } else { SMALL_BUF };
         let mut total = 0u64;
         let mut first = true;
-        BUF.with_borrow_mut(|buf| {
-            if buf.len() < want {
-                buf.resize(want, 0);
-            }
-            let buf = &mut buf[..want];
+        // Take the buffer out of the thread-local rather than borrowing it: while
+        // `update_rayon` waits for its halves, rayon may run another file's hash on this thread
+        // (regression: "RefCell already borrowed" with many large files), which then simply
+        // allocates a buffer of its own.
+        let mut owned = BUF.take();
+        if owned.len() < want {
+            owned.resize(want, 0);
+        }
+        let result = (|| {
+            let buf = &mut owned[..want];
             loop {
                 // Fill the buffer fully so multithreaded hashing gets big chunks.
                 let mut filled = 0;
@@ -590,7 +595,9 @@ impl<'a> Walker<'a> {
                     return Err(libc::ECANCELED);
                 }
             }
-        })
+        })();
+        BUF.set(owned);
+        result
     }
 
     /// Symlinks, fifos, sockets, devices: never opened (opening a device can have effects).

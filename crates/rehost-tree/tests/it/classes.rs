@@ -293,3 +293,31 @@ fn excludes_leave_out_subtrees() {
     assert_eq!(found(&r), vec![]);
     assert_eq!(r.excludes, vec!["nested".to_string()]);
 }
+
+/// Regression: with several files above the multithreaded-hashing threshold (8 MiB), rayon ran
+/// one file's hash inside another's `update_rayon` on the same thread and the shared read
+/// buffer panicked with "RefCell already borrowed". Seen in the benchmark with 200 files of
+/// 20 MiB; the interleaving is timing-dependent, so this test guards it without reproducing it
+/// every time.
+#[test]
+fn many_large_files_hash_in_parallel() {
+    let a = Tree::new();
+    // One per directory, so each is a task of its own that a waiting thread can steal.
+    for i in 0..12u8 {
+        a.file(format!("d{i}/big"), vec![i; (8 << 20) + 4096 * i as usize]);
+    }
+    // Fewer threads than files, so tasks wait to be stolen.
+    let opts = rehost_tree::WalkOptions { threads: 2, ..Default::default() };
+    let m = rehost_tree::manifest(
+        a.path(),
+        &opts,
+        &mut |_| {},
+        &std::sync::atomic::AtomicBool::new(false),
+    )
+    .unwrap();
+    for i in 0..12u8 {
+        let e = &m.entries[m.find(format!("d{i}/big").as_bytes()).unwrap()];
+        let want = blake3::hash(&vec![i; (8 << 20) + 4096 * i as usize]);
+        assert_eq!(e.digest, Some(*want.as_bytes()));
+    }
+}
