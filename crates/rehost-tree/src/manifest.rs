@@ -280,6 +280,8 @@ impl Manifest {
     /// list by hand or in any order.
     pub fn finish(&mut self) {
         self.entries.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+        // The walk grows the vector by doubling; give the slack back (up to half of it).
+        self.entries.shrink_to_fit();
         let mut first: HashMap<(u64, u64), u32> = HashMap::new();
         let mut count: HashMap<u32, u32> = HashMap::new();
         for (i, e) in self.entries.iter_mut().enumerate() {

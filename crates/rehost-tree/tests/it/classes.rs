@@ -307,7 +307,10 @@ fn many_large_files_hash_in_parallel() {
         a.file(format!("d{i}/big"), vec![i; (8 << 20) + 4096 * i as usize]);
     }
     // Fewer threads than files, so tasks wait to be stolen.
-    let opts = rehost_tree::WalkOptions { threads: 2, ..Default::default() };
+    let opts = rehost_tree::WalkOptions {
+        threads: 2,
+        ..Default::default()
+    };
     let m = rehost_tree::manifest(
         a.path(),
         &opts,
