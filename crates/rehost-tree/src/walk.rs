@@ -724,10 +724,15 @@ fn read_xattrs(src: XattrSrc) -> Result<Option<Box<[Xattr]>>, i32> {
             }
         }
     };
+    // Most files have no xattrs: ask with a stack buffer first, no allocation, no zeroing of
+    // a heap buffer per file.
+    let mut stack = [0u8; 512];
     for _attempt in 0..5 {
-        let mut names = vec![0u8; 1024];
-        let mut n = list(&mut names);
-        if n < 0 && errno() == libc::ERANGE {
+        let mut names: Vec<u8> = Vec::new();
+        let mut n = list(&mut stack);
+        if n >= 0 {
+            names.extend_from_slice(&stack[..n as usize]);
+        } else if errno() == libc::ERANGE {
             let need = list(&mut []);
             if need < 0 {
                 return Err(errno());

@@ -324,3 +324,59 @@ fn many_large_files_hash_in_parallel() {
         assert_eq!(e.digest, Some(*want.as_bytes()));
     }
 }
+
+#[test]
+fn cancelled_walks_and_transfers_stop_with_an_error() {
+    let a = sample();
+    let cancel = std::sync::atomic::AtomicBool::new(true);
+    let r = rehost_tree::verify_trees(
+        a.path(),
+        a.path(),
+        &VerifyOptions::default(),
+        &mut |_| {},
+        &cancel,
+    );
+    assert!(matches!(r, Err(rehost_tree::TreeError::Cancelled)), "{r:?}");
+    let b = Tree::new();
+    let r = rehost_tree::transfer::transfer(
+        a.path(),
+        b.path(),
+        &Default::default(),
+        &mut |_| {},
+        &cancel,
+    );
+    assert!(matches!(r, Err(rehost_tree::TreeError::Cancelled)), "{r:?}");
+}
+
+#[test]
+fn progress_reports_final_counts_for_both_sides() {
+    let (a, b) = pair();
+    let mut last = rehost_tree::Progress::default();
+    let cancel = std::sync::atomic::AtomicBool::new(false);
+    rehost_tree::verify_trees(
+        a.path(),
+        b.path(),
+        &VerifyOptions::default(),
+        &mut |p| last = p,
+        &cancel,
+    )
+    .unwrap();
+    assert_eq!(last.sides[0].entries, 12);
+    assert_eq!(last.sides[1].entries, 12);
+    assert!(last.sides[0].bytes >= 100_000);
+}
+
+#[test]
+fn missing_root_is_an_error_naming_it() {
+    let r = rehost_tree::manifest(
+        Path::new("/nonexistent/rehost"),
+        &Default::default(),
+        &mut |_| {},
+        &std::sync::atomic::AtomicBool::new(false),
+    );
+    let e = r.unwrap_err().to_string();
+    assert_eq!(
+        e,
+        "open tree root /nonexistent/rehost: No such file or directory (os error 2)"
+    );
+}
