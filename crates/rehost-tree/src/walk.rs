@@ -211,24 +211,29 @@ pub fn walk_many(
     if cancel.load(Relaxed) {
         return Err(TreeError::Cancelled);
     }
-    Ok(walkers
-        .into_iter()
-        .map(|(w, _, root)| {
-            let mut m = Manifest {
-                root: root.into(),
-                excludes: opts
-                    .excludes
-                    .iter()
-                    .map(|g| g.as_str().to_string())
-                    .collect(),
-                entries: w.out.into_inner().unwrap_or_else(|e| e.into_inner()),
-                rehashed: w.rehashed.into_inner(),
-                trusted: w.trusted.into_inner(),
-            };
-            m.finish();
-            m
-        })
-        .collect())
+    // Sorting hundreds of thousands of entries chases a pointer per comparison: sort the trees
+    // in parallel, each with a parallel sort, on the walk's pool.
+    use rayon::prelude::*;
+    Ok(pool.install(|| {
+        walkers
+            .into_par_iter()
+            .map(|(w, _, root)| {
+                let mut m = Manifest {
+                    root: root.into(),
+                    excludes: opts
+                        .excludes
+                        .iter()
+                        .map(|g| g.as_str().to_string())
+                        .collect(),
+                    entries: w.out.into_inner().unwrap_or_else(|e| e.into_inner()),
+                    rehashed: w.rehashed.into_inner(),
+                    trusted: w.trusted.into_inner(),
+                };
+                m.finish();
+                m
+            })
+            .collect()
+    }))
 }
 
 struct Walker<'a> {
