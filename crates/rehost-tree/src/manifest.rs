@@ -279,7 +279,11 @@ impl Manifest {
     /// Sorts entries by path and numbers the hard-link groups. Call after building the entry
     /// list by hand or in any order.
     pub fn finish(&mut self) {
-        self.entries.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+        use rayon::slice::ParallelSliceMut;
+        self.entries
+            .par_sort_unstable_by(|a, b| a.path.cmp(&b.path));
+        // The walk grows the vector by doubling; give the slack back (up to half of it).
+        self.entries.shrink_to_fit();
         let mut first: HashMap<(u64, u64), u32> = HashMap::new();
         let mut count: HashMap<u32, u32> = HashMap::new();
         for (i, e) in self.entries.iter_mut().enumerate() {
@@ -550,6 +554,10 @@ pub fn format_entry(e: &Entry, out: &mut String) {
             out.push(' ');
             if e.path.is_empty() {
                 out.push('.');
+            } else if &*e.path == b"." {
+                // Regression (found by the round-trip property test): a path that is literally
+                // "." must not read back as the root.
+                out.push_str("\\x2e");
             } else {
                 out.push_str(&encode_token(&e.path));
             }

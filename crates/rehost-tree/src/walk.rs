@@ -211,24 +211,29 @@ pub fn walk_many(
     if cancel.load(Relaxed) {
         return Err(TreeError::Cancelled);
     }
-    Ok(walkers
-        .into_iter()
-        .map(|(w, _, root)| {
-            let mut m = Manifest {
-                root: root.into(),
-                excludes: opts
-                    .excludes
-                    .iter()
-                    .map(|g| g.as_str().to_string())
-                    .collect(),
-                entries: w.out.into_inner().unwrap_or_else(|e| e.into_inner()),
-                rehashed: w.rehashed.into_inner(),
-                trusted: w.trusted.into_inner(),
-            };
-            m.finish();
-            m
-        })
-        .collect())
+    // Sorting hundreds of thousands of entries chases a pointer per comparison: sort the trees
+    // in parallel, each with a parallel sort, on the walk's pool.
+    use rayon::prelude::*;
+    Ok(pool.install(|| {
+        walkers
+            .into_par_iter()
+            .map(|(w, _, root)| {
+                let mut m = Manifest {
+                    root: root.into(),
+                    excludes: opts
+                        .excludes
+                        .iter()
+                        .map(|g| g.as_str().to_string())
+                        .collect(),
+                    entries: w.out.into_inner().unwrap_or_else(|e| e.into_inner()),
+                    rehashed: w.rehashed.into_inner(),
+                    trusted: w.trusted.into_inner(),
+                };
+                m.finish();
+                m
+            })
+            .collect()
+    }))
 }
 
 struct Walker<'a> {
@@ -536,11 +541,16 @@ impl<'a> Walker<'a> {
         let want = if big { BIG_BUF } else { SMALL_BUF };
         let mut total = 0u64;
         let mut first = true;
-        BUF.with_borrow_mut(|buf| {
-            if buf.len() < want {
-                buf.resize(want, 0);
-            }
-            let buf = &mut buf[..want];
+        // Take the buffer out of the thread-local rather than borrowing it: while
+        // `update_rayon` waits for its halves, rayon may run another file's hash on this thread
+        // (regression: "RefCell already borrowed" with many large files), which then simply
+        // allocates a buffer of its own.
+        let mut owned = BUF.take();
+        if owned.len() < want {
+            owned.resize(want, 0);
+        }
+        let result = (|| {
+            let buf = &mut owned[..want];
             loop {
                 // Fill the buffer fully so multithreaded hashing gets big chunks.
                 let mut filled = 0;
@@ -590,7 +600,9 @@ impl<'a> Walker<'a> {
                     return Err(libc::ECANCELED);
                 }
             }
-        })
+        })();
+        BUF.set(owned);
+        result
     }
 
     /// Symlinks, fifos, sockets, devices: never opened (opening a device can have effects).
@@ -717,10 +729,15 @@ fn read_xattrs(src: XattrSrc) -> Result<Option<Box<[Xattr]>>, i32> {
             }
         }
     };
+    // Most files have no xattrs: ask with a stack buffer first, no allocation, no zeroing of
+    // a heap buffer per file.
+    let mut stack = [0u8; 512];
     for _attempt in 0..5 {
-        let mut names = vec![0u8; 1024];
-        let mut n = list(&mut names);
-        if n < 0 && errno() == libc::ERANGE {
+        let mut names: Vec<u8> = Vec::new();
+        let mut n = list(&mut stack);
+        if n >= 0 {
+            names.extend_from_slice(&stack[..n as usize]);
+        } else if errno() == libc::ERANGE {
             let need = list(&mut []);
             if need < 0 {
                 return Err(errno());

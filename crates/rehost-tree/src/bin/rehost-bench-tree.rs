@@ -8,7 +8,7 @@
 //! ```text
 //! cargo run --release -p rehost-tree --bin rehost-bench-tree -- [--dir /var/tmp/rehost-bench]
 //!     [--large-files 200] [--large-mib 20] [--small-files 300000] [--runs 3] [--cold-runs 1]
-//!     [--threads 16] [--only large|small] [--keep]
+//!     [--threads 16] [--only large|small] [--keep] [--rehost-only]
 //! ```
 
 use rehost_tree::{VerifyOptions, WalkOptions, verify_trees};
@@ -27,6 +27,7 @@ struct Args {
     cold_runs: usize,
     threads: usize,
     only: Option<String>,
+    rehost_only: bool,
     keep: bool,
 }
 
@@ -41,6 +42,7 @@ fn parse_args() -> Args {
         threads: 0,
         only: None,
         keep: false,
+        rehost_only: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -58,6 +60,7 @@ fn parse_args() -> Args {
             "--threads" => a.threads = num(&v()),
             "--only" => a.only = Some(v()),
             "--keep" => a.keep = true,
+            "--rehost-only" => a.rehost_only = true,
             _ => die(&format!(
                 "unknown argument {k}; see the doc comment of rehost-bench-tree.rs"
             )),
@@ -233,7 +236,7 @@ fn median(v: &mut [Duration]) -> Duration {
 }
 
 fn bench_set(name: &str, a: &Path, b: &Path, args: &Args) {
-    let tools: Vec<(&str, String)> = vec![
+    let mut tools: Vec<(&str, String)> = vec![
         (
             "rsync -rcn --delete",
             format!(
@@ -259,6 +262,9 @@ fn bench_set(name: &str, a: &Path, b: &Path, args: &Args) {
             ),
         ),
     ];
+    if args.rehost_only {
+        tools.clear();
+    }
     for (mode, runs) in [("warm", args.runs), ("cold", args.cold_runs)] {
         if runs == 0 {
             continue;

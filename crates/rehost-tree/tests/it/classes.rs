@@ -293,3 +293,90 @@ fn excludes_leave_out_subtrees() {
     assert_eq!(found(&r), vec![]);
     assert_eq!(r.excludes, vec!["nested".to_string()]);
 }
+
+/// Regression: with several files above the multithreaded-hashing threshold (8 MiB), rayon ran
+/// one file's hash inside another's `update_rayon` on the same thread and the shared read
+/// buffer panicked with "RefCell already borrowed". Seen in the benchmark with 200 files of
+/// 20 MiB; the interleaving is timing-dependent, so this test guards it without reproducing it
+/// every time.
+#[test]
+fn many_large_files_hash_in_parallel() {
+    let a = Tree::new();
+    // One per directory, so each is a task of its own that a waiting thread can steal.
+    for i in 0..12u8 {
+        a.file(format!("d{i}/big"), vec![i; (8 << 20) + 4096 * i as usize]);
+    }
+    // Fewer threads than files, so tasks wait to be stolen.
+    let opts = rehost_tree::WalkOptions {
+        threads: 2,
+        ..Default::default()
+    };
+    let m = rehost_tree::manifest(
+        a.path(),
+        &opts,
+        &mut |_| {},
+        &std::sync::atomic::AtomicBool::new(false),
+    )
+    .unwrap();
+    for i in 0..12u8 {
+        let e = &m.entries[m.find(format!("d{i}/big").as_bytes()).unwrap()];
+        let want = blake3::hash(&vec![i; (8 << 20) + 4096 * i as usize]);
+        assert_eq!(e.digest, Some(*want.as_bytes()));
+    }
+}
+
+#[test]
+fn cancelled_walks_and_transfers_stop_with_an_error() {
+    let a = sample();
+    let cancel = std::sync::atomic::AtomicBool::new(true);
+    let r = rehost_tree::verify_trees(
+        a.path(),
+        a.path(),
+        &VerifyOptions::default(),
+        &mut |_| {},
+        &cancel,
+    );
+    assert!(matches!(r, Err(rehost_tree::TreeError::Cancelled)), "{r:?}");
+    let b = Tree::new();
+    let r = rehost_tree::transfer::transfer(
+        a.path(),
+        b.path(),
+        &Default::default(),
+        &mut |_| {},
+        &cancel,
+    );
+    assert!(matches!(r, Err(rehost_tree::TreeError::Cancelled)), "{r:?}");
+}
+
+#[test]
+fn progress_reports_final_counts_for_both_sides() {
+    let (a, b) = pair();
+    let mut last = rehost_tree::Progress::default();
+    let cancel = std::sync::atomic::AtomicBool::new(false);
+    rehost_tree::verify_trees(
+        a.path(),
+        b.path(),
+        &VerifyOptions::default(),
+        &mut |p| last = p,
+        &cancel,
+    )
+    .unwrap();
+    assert_eq!(last.sides[0].entries, 12);
+    assert_eq!(last.sides[1].entries, 12);
+    assert!(last.sides[0].bytes >= 100_000);
+}
+
+#[test]
+fn missing_root_is_an_error_naming_it() {
+    let r = rehost_tree::manifest(
+        Path::new("/nonexistent/rehost"),
+        &Default::default(),
+        &mut |_| {},
+        &std::sync::atomic::AtomicBool::new(false),
+    );
+    let e = r.unwrap_err().to_string();
+    assert_eq!(
+        e,
+        "open tree root /nonexistent/rehost: No such file or directory (os error 2)"
+    );
+}
