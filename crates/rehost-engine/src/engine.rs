@@ -362,6 +362,8 @@ impl Engine<'_> {
             let t0 = Instant::now();
             let outcome = {
                 let mut ctx = Ctx {
+                    plan,
+                    state_dir: dir,
                     hosts: &mut hosts,
                     sink: &mut *sink,
                     cancel,
@@ -379,103 +381,81 @@ impl Engine<'_> {
                 blake3: out.hasher.finalize().to_hex().to_string(),
                 tail: tail.clone(),
             });
-            let finish = |journal: &mut Journal,
-                          result: StepResult,
-                          detail: Option<String>,
-                          exit_code,
-                          confirmed_by: Option<String>| {
-                journal.append(Record::StepFinished {
-                    at: now(),
-                    id: step.id.clone(),
-                    attempt,
-                    result,
-                    elapsed_ms,
-                    detail,
-                    confirmed_by,
-                    exit_code,
-                    output: output.clone(),
-                    result_data: None,
-                })
-            };
-            match outcome {
-                Err(e @ EngineError::NotConfirmed { .. }) => {
-                    finish(
-                        &mut journal,
-                        StepResult::NotConfirmed,
-                        Some(e.to_string()),
-                        None,
-                        None,
-                    )?;
-                    sink.emit(&Event::StepFinished {
-                        index: i,
-                        id: step.id.clone(),
-                        result: StepResult::NotConfirmed,
-                        elapsed_ms,
-                        detail: Some(e.to_string()),
-                        confirmed_by: None,
-                    });
-                    return Err(e);
-                }
+            // One record and one event per finished step, whatever the outcome.
+            let (result, detail, exit_code, confirmed_by, result_data, stop) = match outcome {
+                Err(e @ EngineError::NotConfirmed { .. }) => (
+                    StepResult::NotConfirmed,
+                    Some(e.to_string()),
+                    None,
+                    None,
+                    None,
+                    Some(e),
+                ),
                 Err(e) => return Err(e),
                 Ok(Outcome::Done {
                     detail,
                     exit_code,
                     confirmed_by,
-                }) => {
-                    finish(
-                        &mut journal,
-                        StepResult::Done,
-                        detail.clone(),
-                        exit_code,
-                        confirmed_by.clone(),
-                    )?;
-                    statuses[i] = StepStatus::Done;
-                    sink.emit(&Event::StepFinished {
-                        index: i,
-                        id: step.id.clone(),
-                        result: StepResult::Done,
-                        elapsed_ms,
-                        detail,
-                        confirmed_by,
-                    });
-                }
-                Ok(Outcome::Cancelled) => {
-                    finish(
-                        &mut journal,
-                        StepResult::Interrupted,
-                        Some("interrupted by the operator".into()),
-                        None,
-                        None,
-                    )?;
-                    sink.emit(&Event::StepFinished {
-                        index: i,
-                        id: step.id.clone(),
-                        result: StepResult::Interrupted,
-                        elapsed_ms,
-                        detail: Some("interrupted".into()),
-                        confirmed_by: None,
-                    });
-                    return Err(EngineError::Cancelled {
+                    data,
+                }) => (
+                    StepResult::Done,
+                    detail,
+                    exit_code,
+                    confirmed_by,
+                    data,
+                    None,
+                ),
+                Ok(Outcome::Cancelled) => (
+                    StepResult::Interrupted,
+                    Some("interrupted by the operator".into()),
+                    None,
+                    None,
+                    None,
+                    Some(EngineError::Cancelled {
                         step: step.id.clone(),
-                    });
-                }
-                Ok(Outcome::Failed { detail, exit_code }) => {
-                    finish(
-                        &mut journal,
-                        StepResult::Failed,
-                        Some(detail.clone()),
-                        exit_code,
-                        None,
-                    )?;
+                    }),
+                ),
+                Ok(Outcome::Failed {
+                    detail,
+                    exit_code,
+                    data,
+                }) => (
+                    StepResult::Failed,
+                    Some(detail),
+                    exit_code,
+                    None,
+                    data,
+                    None,
+                ),
+            };
+            journal.append(Record::StepFinished {
+                at: now(),
+                id: step.id.clone(),
+                attempt,
+                result: result.clone(),
+                elapsed_ms,
+                detail: detail.clone(),
+                confirmed_by: confirmed_by.clone(),
+                exit_code,
+                output,
+                result_data,
+            })?;
+            sink.emit(&Event::StepFinished {
+                index: i,
+                id: step.id.clone(),
+                result: result.clone(),
+                elapsed_ms,
+                detail: detail.clone(),
+                confirmed_by,
+            });
+            if let Some(e) = stop {
+                return Err(e);
+            }
+            match result {
+                StepResult::Done => statuses[i] = StepStatus::Done,
+                _ => {
                     statuses[i] = StepStatus::Failed;
-                    sink.emit(&Event::StepFinished {
-                        index: i,
-                        id: step.id.clone(),
-                        result: StepResult::Failed,
-                        elapsed_ms,
-                        detail: Some(detail.clone()),
-                        confirmed_by: None,
-                    });
+                    let detail = detail.unwrap_or_default();
                     let policy = step.on_failure.unwrap_or(plan.migration.on_failure);
                     let pnr = plan
                         .migration
@@ -483,8 +463,16 @@ impl Engine<'_> {
                         .as_ref()
                         .and_then(|p| plan.step_index(&p.value));
                     let reason = if policy == OnFailure::Rollback && pnr.is_none_or(|p| i <= p) {
-                        let n =
-                            rollback(plan, i, &statuses, &mut hosts, &mut journal, sink, cancel)?;
+                        let n = rollback(
+                            plan,
+                            dir,
+                            i,
+                            &statuses,
+                            &mut hosts,
+                            &mut journal,
+                            sink,
+                            cancel,
+                        )?;
                         for s in statuses.iter_mut().take(i + 1) {
                             if *s == StepStatus::Done {
                                 *s = StepStatus::RolledBack;
@@ -517,7 +505,33 @@ impl Engine<'_> {
                 }
             }
         }
-        let summary = format!("all {} steps done", plan.steps.len());
+        let mut summary = format!("all {} steps done", plan.steps.len());
+        if let Some(down) = crate::state::downtime(journal.records(), plan) {
+            let down_text = rehost_plan::format_duration(std::time::Duration::from_millis(
+                down.as_millis() as u64,
+            ));
+            match plan.migration.max_downtime {
+                Some(budget) if down > budget => {
+                    let message = format!(
+                        "the measured downtime {down_text} exceeded the budget of {}",
+                        rehost_plan::format_duration(budget)
+                    );
+                    sink.emit(&Event::Warning {
+                        message: message.clone(),
+                    });
+                    journal.append(Record::Warning { at: now(), message })?;
+                    summary.push_str(&format!(
+                        "; downtime {down_text}, OVER the budget of {}",
+                        rehost_plan::format_duration(budget)
+                    ));
+                }
+                Some(budget) => summary.push_str(&format!(
+                    "; downtime {down_text} of the {} budget",
+                    rehost_plan::format_duration(budget)
+                )),
+                None => summary.push_str(&format!("; downtime {down_text}")),
+            }
+        }
         journal.append(Record::RunFinished {
             at: now(),
             ok: true,
@@ -562,8 +576,10 @@ fn record_decision(
 
 /// Runs the rollbacks of the failed step and of every finished step before it, in reverse
 /// order, recording each. Returns how many rollbacks succeeded.
+#[allow(clippy::too_many_arguments)]
 fn rollback(
     plan: &Plan,
+    state_dir: &std::path::Path,
     failed: usize,
     statuses: &[StepStatus],
     hosts: &mut Hosts,
@@ -594,6 +610,8 @@ fn rollback(
         let mut no_confirm = FixedConfirmer(String::new());
         let result = {
             let mut ctx = Ctx {
+                plan,
+                state_dir,
                 hosts: &mut *hosts,
                 sink: &mut *sink,
                 cancel,

@@ -49,6 +49,15 @@ impl Hosts {
         }
     }
 
+    /// The root directory of a local host (`Some(None)` for a local host without one), or
+    /// `None` for a remote host.
+    pub fn local_root(&self, name: &str) -> Option<Option<std::path::PathBuf>> {
+        match self.specs.get(name)? {
+            rehost_host::HostSpec::Local { root } => Some(root.clone()),
+            _ => None,
+        }
+    }
+
     pub fn get(&mut self, name: &str) -> Result<&dyn Host, String> {
         if !self.open.contains_key(name) {
             let spec = self
@@ -72,15 +81,21 @@ pub(crate) enum Outcome {
         detail: Option<String>,
         exit_code: Option<i32>,
         confirmed_by: Option<String>,
+        /// A verification's typed result, kept in the journal.
+        data: Option<serde_json::Value>,
     },
     Failed {
         detail: String,
         exit_code: Option<i32>,
+        data: Option<serde_json::Value>,
     },
     Cancelled,
 }
 
 pub(crate) struct Ctx<'a> {
+    pub plan: &'a rehost_plan::Plan,
+    /// The run's state directory: evidence (manifests) and caches live under it.
+    pub state_dir: &'a std::path::Path,
     pub hosts: &'a mut Hosts,
     pub sink: &'a mut dyn Sink,
     pub cancel: &'a AtomicBool,
@@ -146,6 +161,7 @@ pub(crate) fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError
                     detail: None,
                     exit_code: None,
                     confirmed_by: Some(who),
+                    data: None,
                 }),
                 Err(reason) => Err(EngineError::NotConfirmed {
                     step: step.id.clone(),
@@ -164,6 +180,7 @@ pub(crate) fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError
                     return Ok(Outcome::Failed {
                         detail: e,
                         exit_code: None,
+                        data: None,
                     });
                 }
             };
@@ -177,6 +194,7 @@ pub(crate) fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError
                         rehost_plan::format_duration(step.timeout.unwrap_or_default())
                     ),
                     exit_code: out.exit.code,
+                    data: None,
                 });
             }
             match out.exit.code {
@@ -184,6 +202,7 @@ pub(crate) fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError
                     detail: Some(format!("exit status {c} on host {host}")),
                     exit_code: Some(c),
                     confirmed_by: None,
+                    data: None,
                 }),
                 _ => Ok(Outcome::Failed {
                     detail: format!(
@@ -196,6 +215,7 @@ pub(crate) fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError
                             .join(" or ")
                     ),
                     exit_code: out.exit.code,
+                    data: None,
                 }),
             }
         }
@@ -233,14 +253,10 @@ pub(crate) fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError
                 detail: None,
                 exit_code: None,
                 confirmed_by: None,
+                data: None,
             })
         }
-        StepKind::Sync { .. } | StepKind::VerifyTree { .. } => Ok(Outcome::Failed {
-            detail: format!(
-                "step kind `{}` cannot run in this build of rehost",
-                step.kind.name()
-            ),
-            exit_code: None,
-        }),
+        StepKind::VerifyTree { data } => crate::tree_steps::verify_tree(ctx, step, data),
+        StepKind::Sync { data, method, .. } => crate::tree_steps::sync(ctx, step, data, *method),
     }
 }

@@ -159,7 +159,9 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<Loaded, EngineError> {
             .and_then(decode_line);
         match decoded {
             Ok(r) if complete => records.push(r),
-            Ok(_) | Err(_) if next >= bytes.len() => {
+            // A torn write leaves a prefix of one record. A last line that holds a whole
+            // record's checksum before more bytes is two records run together: corruption.
+            Ok(_) | Err(_) if next >= bytes.len() && !holds_inner_checksum(line) => {
                 let reason = match decoded {
                     Err(e) => e,
                     Ok(_) => "no newline at the end".into(),
@@ -173,7 +175,13 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<Loaded, EngineError> {
                     good_len: pos,
                 });
             }
-            Ok(_) => unreachable!("an incomplete line is always the last"),
+            Ok(_) => {
+                return Err(EngineError::JournalCorrupt {
+                    path: path.to_owned(),
+                    line: line_no,
+                    reason: "records run together at the end".into(),
+                });
+            }
             Err(reason) => {
                 return Err(EngineError::JournalCorrupt {
                     path: path.to_owned(),
@@ -191,6 +199,15 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<Loaded, EngineError> {
     })
 }
 
+/// Whether `line` contains `\t` and 16 hex digits followed by more bytes.
+fn holds_inner_checksum(line: &[u8]) -> bool {
+    line.iter().enumerate().any(|(i, &b)| {
+        b == b'\t'
+            && line.len() > i + 17
+            && line[i + 1..i + 17].iter().all(|c| c.is_ascii_hexdigit())
+    })
+}
+
 impl Journal {
     /// Opens (creating if needed) the journal at `path`, recovering a torn last record.
     /// Returns the journal and a warning if something was recovered.
@@ -199,12 +216,20 @@ impl Journal {
             path: path.to_owned(),
             source,
         };
+        let existed = path.exists();
         let mut file = OpenOptions::new()
             .read(true)
             .append(true)
             .create(true)
             .open(path)
             .map_err(werr)?;
+        if !existed {
+            // Make the new file's directory entry durable too, or a crash could lose the
+            // whole journal even though its records were fsynced.
+            if let Some(dir) = path.parent() {
+                File::open(dir).and_then(|d| d.sync_all()).map_err(werr)?;
+            }
+        }
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes).map_err(werr)?;
         let loaded = parse(&bytes, path)?;

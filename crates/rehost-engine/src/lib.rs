@@ -12,12 +12,13 @@ mod exec;
 pub mod journal;
 mod lock;
 mod state;
+mod tree_steps;
 
 pub use engine::{Confirmer, Decisions, Engine, RunOptions, RunOutcome, StdinConfirmer};
 pub use error::EngineError;
 pub use events::{Event, Sink, StepResult};
 pub use journal::{Journal, Record};
-pub use state::{RunState, StepState, StepStatus, status};
+pub use state::{RunState, StepState, StepStatus, downtime, status};
 
 use std::path::{Path, PathBuf};
 

@@ -333,7 +333,7 @@ fn describe_kind(k: &StepKind) -> String {
         StepKind::Wait {
             wait: WaitFor::Until(t),
         } => format!("wait until {t}"),
-        StepKind::Sync { data, phase } => format!("sync `{data}` ({phase:?})").to_lowercase(),
+        StepKind::Sync { data, phase, .. } => format!("sync `{data}` ({phase:?})").to_lowercase(),
         StepKind::VerifyTree { data } => format!("verify tree `{data}`"),
     }
 }

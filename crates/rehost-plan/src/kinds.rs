@@ -65,7 +65,7 @@ pub static KINDS: &[KindSpec] = &[
     },
     KindSpec {
         name: "sync",
-        keys: &["data", "phase"],
+        keys: &["data", "phase", "method"],
         idempotent: true,
         needs_host: false,
         read: read_sync,
@@ -187,7 +187,27 @@ fn read_sync(r: &mut Reader, t: &Tbl) -> Option<StepKind> {
             return None;
         }
     };
-    Some(StepKind::Sync { data, phase })
+    let method = match r.str(t, "method").as_deref() {
+        None | Some("auto") => SyncMethod::Auto,
+        Some("rsync") => SyncMethod::Rsync,
+        Some("builtin") => SyncMethod::Builtin,
+        Some(other) => {
+            r.err(
+                "value",
+                t.span_of("method"),
+                format!("{}: method `{other}` is not known", t.what),
+            )
+            .help = Some(
+                "write \"auto\" (rsync where the host has it), \"rsync\" or \"builtin\"".into(),
+            );
+            return None;
+        }
+    };
+    Some(StepKind::Sync {
+        data,
+        phase,
+        method,
+    })
 }
 
 fn read_verify_tree(r: &mut Reader, t: &Tbl) -> Option<StepKind> {

@@ -300,7 +300,11 @@ pub enum StepKind {
     /// A pause: a duration, or until a time.
     Wait { wait: WaitFor },
     /// Transfer a data set from its source to its destination.
-    Sync { data: String, phase: SyncPhase },
+    Sync {
+        data: String,
+        phase: SyncPhase,
+        method: SyncMethod,
+    },
     /// Verify a data set complete and correct on its destination.
     VerifyTree { data: String },
 }
@@ -324,6 +328,17 @@ pub enum SyncPhase {
     Bulk,
     /// The final copy, inside the window, with the service stopped.
     Final,
+}
+
+/// How a `sync` step transfers: rsync where the host has it, else rehost's built-in transfer
+/// (same metadata, skips files whose digest already matches).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncMethod {
+    #[default]
+    Auto,
+    Rsync,
+    Builtin,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

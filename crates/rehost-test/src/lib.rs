@@ -9,6 +9,8 @@ use std::process::{Command, Stdio};
 
 pub use tempfile;
 
+pub mod tree;
+
 /// A temporary directory, removed when dropped.
 pub struct TestDir {
     dir: tempfile::TempDir,

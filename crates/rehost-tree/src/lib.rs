@@ -1,1 +1,34 @@
-//! placeholder
+//! Tree verification for rehost: walk a tree and hash it into a [`Manifest`], compare two
+//! manifests into a [`Report`] (a pure function), verify two trees at once with an incremental
+//! cache, read and write manifest files, and copy a tree (the built-in transfer, or the rsync
+//! command line for the `sync` step).
+//!
+//! Entry points for the CLI and the engine:
+//! - [`manifest()`] — walk and hash one tree (`rehost manifest`);
+//! - [`verify_trees`], [`verify_manifest_tree`] — `rehost verify tree A B` / `MANIFEST B`;
+//! - [`compare()`] — two manifests, no IO;
+//! - [`Report::render_human`], [`Report::render_json`], [`Report::exit_code`];
+//! - [`Manifest::write_file`], [`Manifest::read_file`];
+//! - [`transfer::transfer`], [`transfer::rsync_command`], [`transfer::rsync_available`].
+
+mod compare;
+mod error;
+pub mod escape;
+pub mod glob;
+pub mod manifest;
+mod report;
+pub mod transfer;
+mod verify;
+mod walk;
+
+pub use compare::{CompareOptions, compare};
+pub use error::TreeError;
+pub use glob::Glob;
+pub use manifest::{Entry, Kind, Manifest, State, Time};
+pub use report::{
+    ALL_CLASSES, Class, EXIT_DIFFERENT, EXIT_EQUAL, EXIT_UNVERIFIED, Finding, Report, Totals,
+};
+pub use verify::{Verified, VerifyOptions, default_cache_dir, verify_manifest_tree, verify_trees};
+pub use walk::{
+    Counts, DEFAULT_THREADS, Hook, HookPoint, Progress, WalkOptions, manifest, walk_many,
+};

@@ -25,6 +25,11 @@ pub enum Command {
     Run(RunArgs),
     /// Show the state of each step of a run.
     Status(StatusArgs),
+    /// Verify data: prove a copy complete and correct.
+    #[command(subcommand)]
+    Verify(VerifyCommand),
+    /// Write a manifest of a tree: every entry's metadata and digest, as evidence.
+    Manifest(ManifestArgs),
     /// Run the demo: an embedded example migration between two local hosts.
     Demo(DemoArgs),
     /// Serve requests on stdin/stdout (started by rehost itself on remote hosts).
@@ -112,4 +117,51 @@ pub struct DemoArgs {
     /// Where to lay out the demo hosts (default: a new temporary directory).
     #[arg(long)]
     pub dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum VerifyCommand {
+    /// Compare tree B with tree A (or with a manifest of A saved earlier): every entry's type,
+    /// content (BLAKE3), metadata, xattrs, ACLs and hard links.
+    Tree(VerifyTreeArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct TreeOptions {
+    /// Leave out entries matching this glob (and everything below them); repeatable.
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+    /// Reader threads (I/O parallelism; default 16, sized for a cold disk).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+}
+
+#[derive(Args, Debug)]
+pub struct VerifyTreeArgs {
+    /// The original: a tree, or a manifest written by `rehost manifest`.
+    pub a: String,
+    /// The copy.
+    pub b: String,
+    #[command(flatten)]
+    pub tree: TreeOptions,
+    /// Do not compare this class of difference (mode, owner, group, mtime, xattr, acl, …); repeatable.
+    #[arg(long, value_name = "CLASS")]
+    pub ignore: Vec<String>,
+    /// Read every file, trusting nothing from the previous verification of this pair.
+    #[arg(long)]
+    pub full: bool,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ManifestArgs {
+    /// The tree.
+    pub location: String,
+    /// Where to write the manifest.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    #[command(flatten)]
+    pub tree: TreeOptions,
 }

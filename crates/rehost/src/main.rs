@@ -6,6 +6,7 @@ mod exit;
 mod plan_file;
 mod signals;
 mod term;
+mod tree_view;
 mod view;
 
 use clap::Parser;

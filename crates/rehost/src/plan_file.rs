@@ -32,6 +32,32 @@ impl PlanFile {
         })
     }
 
+    /// Loads a plan that must be free of errors to `action` it: prints what is wrong on
+    /// stderr and returns the exit code otherwise.
+    pub fn load_valid(path: &Path, action: &str) -> Result<PlanFile, i32> {
+        let pf = PlanFile::load(path).map_err(|e| {
+            eprintln!("rehost: {e}");
+            crate::exit::TROUBLE
+        })?;
+        if pf.checked.plan.is_none() || !pf.checked.errors.is_empty() {
+            for d in &pf.checked.errors {
+                eprint!("{}", pf.render(d));
+            }
+            eprintln!(
+                "rehost: failed to {action} {}: the plan has {} error(s); `rehost check {0}` shows them",
+                pf.display,
+                pf.checked.errors.len()
+            );
+            return Err(crate::exit::TROUBLE);
+        }
+        Ok(pf)
+    }
+
+    /// The checked plan; only after `load_valid`.
+    pub fn plan(&self) -> &Plan {
+        self.checked.plan.as_ref().expect("loaded with load_valid")
+    }
+
     pub fn render(&self, d: &Diagnostic) -> String {
         SourceMap::new(&self.text).render(&self.display, d)
     }

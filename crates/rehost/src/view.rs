@@ -2,7 +2,9 @@
 
 use crate::term;
 use rehost_engine::{Event, Sink, StepResult};
-use std::io::Write;
+use std::io::{IsTerminal, Write};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// JSON lines on standard output, one event per line.
 pub struct JsonSink;
@@ -16,15 +18,79 @@ impl Sink for JsonSink {
     }
 }
 
-/// The human view: a line per step, its output indented with the host name, elapsed times.
+/// The human view: a line per step, its output indented with the host name, elapsed times,
+/// and on a terminal a spinner with the running step's elapsed time on stderr.
 pub struct TermSink {
     color: bool,
+    spinner: Option<Spinner>,
+}
+
+/// A status line on stderr, redrawn ten times a second while a step runs.
+struct Spinner {
+    current: Arc<Mutex<Option<(String, Instant)>>>,
+    _ticker: std::thread::JoinHandle<()>,
+}
+
+impl Spinner {
+    fn start() -> Spinner {
+        let current: Arc<Mutex<Option<(String, Instant)>>> = Arc::new(Mutex::new(None));
+        let shared = Arc::clone(&current);
+        let ticker = std::thread::spawn(move || {
+            const FRAMES: [char; 10] = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
+            let mut n = 0usize;
+            loop {
+                std::thread::sleep(Duration::from_millis(100));
+                let guard = shared.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some((label, t0)) = guard.as_ref() {
+                    n += 1;
+                    let mut err = std::io::stderr().lock();
+                    let _ = write!(
+                        err,
+                        "\r\x1b[K{} {label} {}",
+                        FRAMES[n % FRAMES.len()],
+                        secs(t0.elapsed().as_millis() as u64)
+                    );
+                    let _ = err.flush();
+                }
+            }
+        });
+        Spinner {
+            current,
+            _ticker: ticker,
+        }
+    }
+
+    /// Clears the status line (before other output) and sets what it shows next.
+    fn set(&self, label: Option<String>) {
+        let mut guard = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        if guard.is_some() {
+            let mut err = std::io::stderr().lock();
+            let _ = write!(err, "\r\x1b[K");
+            let _ = err.flush();
+        }
+        *guard = label.map(|l| (l, Instant::now()));
+    }
+
+    fn pause(&self) -> Option<(String, Instant)> {
+        let mut guard = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        if guard.is_some() {
+            let mut err = std::io::stderr().lock();
+            let _ = write!(err, "\r\x1b[K");
+            let _ = err.flush();
+        }
+        guard.take()
+    }
+
+    fn resume(&self, state: Option<(String, Instant)>) {
+        *self.current.lock().unwrap_or_else(|e| e.into_inner()) = state;
+    }
 }
 
 impl TermSink {
     pub fn new() -> Self {
         TermSink {
             color: term::color_enabled_stdout(),
+            spinner: std::io::stderr().is_terminal().then(Spinner::start),
         }
     }
 
@@ -47,6 +113,29 @@ pub fn secs(ms: u64) -> String {
 
 impl Sink for TermSink {
     fn emit(&mut self, event: &Event) {
+        // The spinner line is cleared while anything is printed, then shows the running step.
+        let paused = self.spinner.as_ref().and_then(Spinner::pause);
+        self.print(event);
+        if let Some(sp) = &self.spinner {
+            match event {
+                Event::StepStarted {
+                    index, total, id, ..
+                } => sp.set(Some(format!(
+                    "[{}/{total}] {}",
+                    index + 1,
+                    term::escape(id)
+                ))),
+                Event::StepFinished { .. }
+                | Event::RunFinished { .. }
+                | Event::Instructions { .. } => sp.resume(None),
+                _ => sp.resume(paused),
+            }
+        }
+    }
+}
+
+impl TermSink {
+    fn print(&mut self, event: &Event) {
         let mut out = std::io::stdout().lock();
         let _ = match event {
             Event::RunStarted {

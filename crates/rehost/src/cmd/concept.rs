@@ -5,24 +5,11 @@ use crate::exit;
 use crate::plan_file::PlanFile;
 
 pub fn run(args: &ConceptArgs) -> i32 {
-    let pf = match PlanFile::load(&args.plan) {
+    let pf = match PlanFile::load_valid(&args.plan, "render the concept of") {
         Ok(p) => p,
-        Err(e) => {
-            eprintln!("rehost: {e}");
-            return exit::TROUBLE;
-        }
+        Err(code) => return code,
     };
-    let c = &pf.checked;
-    let (Some(plan), true) = (&c.plan, c.errors.is_empty()) else {
-        for d in &c.errors {
-            eprint!("{}", pf.render(d));
-        }
-        eprintln!(
-            "rehost: failed to render the concept: the plan has errors; `rehost check {}` shows them",
-            pf.display
-        );
-        return exit::TROUBLE;
-    };
+    let (plan, c) = (pf.plan(), &pf.checked);
     let text = match args.format {
         ConceptFormat::Markdown => rehost_plan::render_markdown(plan, &pf.text, &c.findings),
         ConceptFormat::Html => rehost_plan::render_html(plan, &pf.text, &c.findings),

@@ -4,8 +4,10 @@ mod agent;
 pub mod check;
 mod concept;
 mod demo;
+mod manifest;
 pub mod run;
 mod status;
+mod verify_tree;
 
 use crate::cli::{Cli, Command};
 
@@ -15,6 +17,8 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Concept(a) => concept::run(&a),
         Command::Run(a) => run::run(&a),
         Command::Status(a) => status::run(&a),
+        Command::Verify(crate::cli::VerifyCommand::Tree(a)) => verify_tree::run(&a),
+        Command::Manifest(a) => manifest::run(&a),
         Command::Demo(a) => demo::run(&a),
         Command::Agent => agent::run(),
     }

@@ -34,25 +34,11 @@ fn user_from_passwd() -> String {
 }
 
 pub fn run(args: &RunArgs) -> i32 {
-    let pf = match PlanFile::load(&args.plan) {
+    let pf = match PlanFile::load_valid(&args.plan, "run") {
         Ok(p) => p,
-        Err(e) => {
-            eprintln!("rehost: {e}");
-            return exit::TROUBLE;
-        }
+        Err(code) => return code,
     };
-    let c = &pf.checked;
-    let Some(plan) = c.plan.as_ref().filter(|_| c.errors.is_empty()) else {
-        for d in &c.errors {
-            eprint!("{}", pf.render(d));
-        }
-        eprintln!(
-            "rehost: failed to run {}: the plan has {} error(s); fix them first",
-            pf.display,
-            c.errors.len()
-        );
-        return exit::TROUBLE;
-    };
+    let (plan, c) = (pf.plan(), &pf.checked);
     if !args.json && !c.findings.is_empty() {
         println!("M 2.319 findings ({}):", c.findings.len());
         for f in &c.findings {

@@ -10,19 +10,11 @@ use rehost_engine::{Journal, StepStatus};
 use serde_json::json;
 
 pub fn run(args: &StatusArgs) -> i32 {
-    let pf = match PlanFile::load(&args.plan) {
+    let pf = match PlanFile::load_valid(&args.plan, "show the status of") {
         Ok(p) => p,
-        Err(e) => {
-            eprintln!("rehost: {e}");
-            return exit::TROUBLE;
-        }
+        Err(code) => return code,
     };
-    let Some(plan) = pf.checked.plan.as_ref() else {
-        for d in &pf.checked.errors {
-            eprint!("{}", pf.render(d));
-        }
-        return exit::TROUBLE;
-    };
+    let plan = pf.plan();
     let dir = rehost_engine::state_dir(
         &pf.path,
         args.state.state.as_deref(),
@@ -51,6 +43,7 @@ pub fn run(args: &StatusArgs) -> i32 {
             "decisions": st.decisions.iter().map(|(w, d, b)| json!({"what": w, "detail": d, "by": b})).collect::<Vec<_>>(),
             "steps": st.steps,
             "torn": loaded.torn,
+            "downtime_ms": rehost_engine::downtime(&loaded.records, plan).map(|d| d.as_millis() as u64),
         });
         println!("{}", serde_json::to_string_pretty(&out).expect("json"));
         return exit::OK;
@@ -97,6 +90,14 @@ pub fn run(args: &StatusArgs) -> i32 {
     }
     for (w, d, b) in &st.decisions {
         println!("decision by {}: {w}: {}", escape(b), escape(d));
+    }
+    if let Some(down) = rehost_engine::downtime(&loaded.records, plan) {
+        let budget = plan
+            .migration
+            .max_downtime
+            .map(|b| format!(" (budget {})", rehost_plan::format_duration(b)))
+            .unwrap_or_default();
+        println!("downtime {}{budget}", secs(down.as_millis() as u64));
     }
     if let Some((ok, s)) = &st.finished {
         println!("{}: {s}", if *ok { "finished" } else { "stopped" });

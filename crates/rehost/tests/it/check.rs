@@ -478,3 +478,94 @@ fn docs_lints_documents_every_rule() {
         );
     }
 }
+
+#[test]
+fn the_example_in_docs_plan_md_is_a_valid_plan() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/plan.md"))
+        .expect("docs/plan.md");
+    let example = doc
+        .split("## A complete example")
+        .nth(1)
+        .and_then(|s| s.split("```toml\n").nth(1))
+        .and_then(|s| s.split("```").next())
+        .expect("an example block");
+    let d = TestDir::new();
+    d.write("plan.toml", example);
+    let o = rehost(&d, &["check", "plan.toml", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&o.stdout).unwrap();
+    assert_eq!(v["valid"], true, "{}", o.stdout);
+}
+
+#[test]
+fn the_demo_plan_is_clean() {
+    let d = TestDir::new();
+    d.write(
+        "plan.toml",
+        std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../examples/demo/plan.toml"
+        ))
+        .unwrap(),
+    );
+    let o = rehost(&d, &["check", "plan.toml"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+}
+
+#[test]
+fn host_environment_and_declaration_errors() {
+    let text = plan(
+        r#"
+[[data]]
+id = "d"
+from = "/srv/no-host"
+to = "new:/srv"
+
+[[steps]]
+id = "a"
+do = "run"
+host = "old"
+command = "true"
+argv = ["true"]
+
+[[steps]]
+id = "b"
+do = "sync"
+data = "d"
+phase = "halfway"
+"#,
+    )
+    .replace(
+        "[hosts.new]\nlocal = true",
+        "[hosts.new]\nlocal = true\nssh = \"root@db02\"",
+    )
+    .replace(
+        "end = \"2099-01-01T00:00:00Z\"",
+        "end = \"2019-01-01T00:00:00Z\"",
+    )
+    .replace("new = { local = true, root = \"test-new\" }", "")
+    .replace(
+        "implemented_by = \"Administrator\"",
+        "implemented_by = \"Administrator\"\non_failure = \"retry\"",
+    ) + "\n[hosts.third]\nssh = \"root@db03\"\nport = 70000\n[hosts.fourth]\nrole = \"nothing\"\n";
+    let d = TestDir::new();
+    d.write("plan.toml", &text);
+    let o = rehost(&d, &["check", "plan.toml"]);
+    assert_eq!(o.code, 2);
+    for want in [
+        "the window ends before it starts",
+        "on_failure `retry` is not known",
+        "[hosts.new] is both `local` and `ssh`: choose one",
+        "[hosts.third]: port 70000 is out of range",
+        "[hosts.fourth] says neither `local = true` nor `ssh = \"user@host\"`",
+        "`/srv/no-host` is not HOST:PATH",
+        "step `a` (run) has both `command` and `argv`: give one",
+        "phase `halfway` is not known",
+        "environment `test` does not say which host stands in for `third`",
+    ] {
+        assert!(
+            o.stdout.contains(want),
+            "missing {want:?} in:\n{}",
+            o.stdout
+        );
+    }
+}

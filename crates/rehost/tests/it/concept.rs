@@ -91,5 +91,10 @@ fn a_plan_with_errors_has_no_concept() {
     write_plan(&d, "[[steps]]\nid = \"a\"\ndo = \"run\"\n");
     let o = rehost(&d, &["concept", "plan.toml"]);
     assert_eq!(o.code, 2);
-    assert!(o.stderr.contains("the plan has errors"), "{}", o.stderr);
+    assert!(
+        o.stderr
+            .contains("failed to render the concept of plan.toml: the plan has 2 error(s)"),
+        "{}",
+        o.stderr
+    );
 }

@@ -5,3 +5,4 @@ mod concept;
 mod run;
 mod ssh;
 mod support;
+mod tree;

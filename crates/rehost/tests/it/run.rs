@@ -5,6 +5,29 @@ use crate::support::*;
 use rehost_test::TestDir;
 use std::time::{Duration, Instant};
 
+/// Starts rehost in the background (stdout discarded, stderr piped).
+fn spawn_rehost(d: &TestDir, args: &[&str]) -> std::process::Child {
+    std::process::Command::new(bin())
+        .args(args)
+        .current_dir(d.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Polls until a step has created `name` in the plan's directory.
+fn wait_for_file(d: &TestDir, name: &str) {
+    let t = Instant::now();
+    while !d.join(name).exists() {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "{name} did not appear: the step did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// A `run` step on `old` that appends `line` to `log` in the plan's directory.
 fn append(id: &str, line: &str) -> String {
     format!(
@@ -440,20 +463,8 @@ fn two_runs_at_once_are_refused() {
         &d,
         "[[steps]]\nid = \"slow\"\ndo = \"run\"\nhost = \"old\"\ncommand = \"touch ../started; sleep 3\"\n",
     );
-    let mut first = std::process::Command::new(bin())
-        .args(["run", "plan.toml", "--env", "test"])
-        .current_dir(d.path())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let t = Instant::now();
-    while !d.join("started").exists() {
-        assert!(
-            t.elapsed() < Duration::from_secs(10),
-            "first run did not start"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let mut first = spawn_rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    wait_for_file(&d, "started");
     let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
     assert_eq!(o.code, 2);
     assert!(
@@ -524,13 +535,7 @@ fn kill_9_at_random_points_then_resume_runs_each_step_exactly_once() {
     for round in 0..200 {
         let mut args = vec!["run", "plan.toml", "--env", "test"];
         args.append(&mut extra);
-        let mut child = std::process::Command::new(bin())
-            .args(&args)
-            .current_dir(d.path())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = spawn_rehost(&d, &args);
         let delay = Duration::from_millis(rand(60));
         std::thread::sleep(delay);
         let finished = child.try_wait().unwrap();
@@ -579,4 +584,77 @@ fn kill_9_at_random_points_then_resume_runs_each_step_exactly_once() {
     let expected: Vec<String> = (0..n).map(|i| format!("s{i}")).collect();
     assert_eq!(log_lines(&d), expected, "after {kills} kills");
     assert!(kills > 0, "the test must kill at least once");
+}
+
+#[test]
+fn a_rehearsal_measures_the_downtime_against_the_budget() {
+    let body = r#"
+[[services]]
+id = "app"
+host = "old"
+[[steps]]
+id = "stop"
+do = "run"
+host = "old"
+argv = ["true"]
+stops = ["app"]
+[[steps]]
+id = "copy"
+do = "wait"
+duration = "300ms"
+[[steps]]
+id = "start"
+do = "run"
+host = "new"
+argv = ["true"]
+starts = ["app"]
+"#;
+    let d = TestDir::new();
+    write_plan(&d, body);
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(o.stdout.contains("of the 15m budget"), "{}", o.stdout);
+    let s = rehost(&d, &["status", "plan.toml", "--env", "test"]);
+    assert!(s.stdout.contains("downtime 0.3"), "{}", s.stdout);
+
+    let d = TestDir::new();
+    d.write(
+        "plan.toml",
+        plan(body).replace("max_downtime = \"15m\"", "max_downtime = \"100ms\""),
+    );
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(
+        o.stdout.contains("warning: the measured downtime "),
+        "{}",
+        o.stdout
+    );
+    assert!(
+        o.stdout.contains("exceeded the budget of 100ms"),
+        "{}",
+        o.stdout
+    );
+}
+
+#[test]
+fn ctrl_c_ends_the_step_records_it_interrupted_and_exits_130() {
+    let d = TestDir::new();
+    write_plan(
+        &d,
+        "[[steps]]\nid = \"slow\"\ndo = \"run\"\nhost = \"old\"\ncommand = \"touch ../started; sleep 30; touch ../finished\"\n",
+    );
+    let mut child = spawn_rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    let t = Instant::now();
+    wait_for_file(&d, "started");
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    assert!(
+        t.elapsed() < Duration::from_secs(10),
+        "the sleep must have been ended"
+    );
+    assert!(!d.join("finished").exists());
+    let s = rehost(&d, &["status", "plan.toml", "--env", "test"]);
+    assert!(s.stdout.contains("INTERRUPTED  slow"), "{}", s.stdout);
 }

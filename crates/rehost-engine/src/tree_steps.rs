@@ -1,0 +1,398 @@
+//! The step kinds that act on the plan's data sets: `sync` (transfer) and `verify-tree`
+//! (prove the copy complete and correct). Both resolve the data set's `HOST:PATH` ends through
+//! the run's hosts, so a rehearsal acts on the environment's hosts.
+
+use crate::EngineError;
+use crate::events::Event;
+use crate::exec::{Ctx, Outcome};
+use rehost_plan::{HostPath, Step, SyncMethod};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// How many findings the journal keeps inline; the full report is in the step's output file.
+const JOURNAL_FINDINGS: usize = 100;
+
+fn failed(detail: String) -> Result<Outcome, EngineError> {
+    Ok(Outcome::Failed {
+        detail,
+        exit_code: None,
+        data: None,
+    })
+}
+
+/// A data set end on a local host: its path on this machine.
+fn local_end(ctx: &mut Ctx, end: &HostPath) -> Result<PathBuf, String> {
+    if ctx.hosts.local_root(&end.host).is_none() {
+        return Err(format!(
+            "host {} is reached over ssh; run rehost on that host, or use a `run` step with rsync, until tree work over ssh lands",
+            end.host
+        ));
+    }
+    Ok(ctx.hosts.get(&end.host)?.resolve(&end.path))
+}
+
+fn sanitize(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// A progress callback that emits at most one event a second.
+fn progress_emitter<'s>(
+    sink: &'s mut dyn crate::Sink,
+    id: &'s str,
+    sides: usize,
+) -> impl FnMut(rehost_tree::Progress) + 's {
+    let mut last = Instant::now();
+    move |p: rehost_tree::Progress| {
+        if last.elapsed() < Duration::from_secs(1) {
+            return;
+        }
+        last = Instant::now();
+        let side = |i: usize| format!("{} entries, {} bytes", p.sides[i].entries, p.sides[i].bytes);
+        let message = if sides == 2 {
+            format!("source {}; destination {}", side(0), side(1))
+        } else {
+            side(0)
+        };
+        sink.emit(&Event::Progress {
+            id: id.to_owned(),
+            message,
+        });
+    }
+}
+
+pub(crate) fn verify_tree(ctx: &mut Ctx, step: &Step, data: &str) -> Result<Outcome, EngineError> {
+    let ds = ctx
+        .plan
+        .data_set(data)
+        .expect("validated: the data set exists")
+        .clone();
+    let (a, b) = match (local_end(ctx, &ds.from), local_end(ctx, &ds.to)) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(e), _) | (_, Err(e)) => return failed(e),
+    };
+    let mut opts = rehost_tree::VerifyOptions::default();
+    for x in &ds.exclude {
+        match rehost_tree::Glob::new(x) {
+            Ok(g) => opts.walk.excludes.push(g),
+            Err(e) => return failed(format!("data set `{}`: {e}", ds.id)),
+        }
+    }
+    opts.cache = Some(ctx.state_dir.join("tree-cache").join(sanitize(&ds.id)));
+    for (p, end) in [(&a, &ds.from), (&b, &ds.to)] {
+        if !p.is_dir() {
+            return failed(format!("{end} ({}) is not a directory", p.display()));
+        }
+    }
+    let result = {
+        let mut progress = progress_emitter(&mut *ctx.sink, &step.id, 2);
+        rehost_tree::verify_trees(&a, &b, &opts, &mut progress, ctx.cancel)
+    };
+    if ctx.cancel.load(std::sync::atomic::Ordering::Relaxed) {
+        return Ok(Outcome::Cancelled);
+    }
+    let verified = match result {
+        Ok(v) => v,
+        Err(e) => {
+            return failed(format!(
+                "failed to verify {} against {}: {e}",
+                ds.to, ds.from
+            ));
+        }
+    };
+    let report = &verified.report;
+
+    // The full report goes to the step's output file; the terminal gets the summary.
+    let mut human = Vec::new();
+    let _ = report.render_human(&mut human);
+    let _ = ctx.output.write_all(&human);
+    for line in String::from_utf8_lossy(&human).lines().take(20) {
+        ctx.sink.emit(&Event::Output {
+            id: step.id.clone(),
+            host: ds.to.host.clone(),
+            stream: "out".into(),
+            line: line.to_owned(),
+        });
+    }
+
+    // Both manifests are kept as evidence, identified in the journal by their digests.
+    let evidence = ctx.state_dir.join("evidence");
+    let mut manifests = serde_json::Map::new();
+    for (side, m) in [("source", &verified.a), ("destination", &verified.b)] {
+        let file = evidence.join(format!("{}-{side}.manifest", sanitize(&step.id)));
+        let entry = std::fs::create_dir_all(&evidence)
+            .map_err(|e| e.to_string())
+            .and_then(|_| m.write_file(&file).map_err(|e| e.to_string()))
+            .and_then(|_| std::fs::read(&file).map_err(|e| e.to_string()))
+            .map(|bytes| {
+                serde_json::json!({
+                    "file": file.strip_prefix(ctx.state_dir).unwrap_or(&file).to_string_lossy(),
+                    "blake3": blake3::hash(&bytes).to_hex().to_string(),
+                })
+            });
+        match entry {
+            Ok(v) => {
+                manifests.insert(side.into(), v);
+            }
+            Err(e) => {
+                return failed(format!(
+                    "failed to keep the {side} manifest as evidence in {}: {e}",
+                    evidence.display()
+                ));
+            }
+        }
+    }
+    let mut json = Vec::new();
+    let _ = report.render_json(&mut json);
+    let mut doc: serde_json::Value = serde_json::from_slice(&json).unwrap_or_default();
+    if let Some(f) = doc.get_mut("findings").and_then(|f| f.as_array_mut()) {
+        let total = f.len();
+        f.truncate(JOURNAL_FINDINGS);
+        doc["findings_total"] = total.into();
+    }
+    doc["data_set"] = ds.id.clone().into();
+    doc["source"] = ds.from.to_string().into();
+    doc["destination"] = ds.to.to_string().into();
+    doc["manifests"] = manifests.into();
+
+    let code = report.exit_code();
+    let t = &report.totals;
+    if code == rehost_tree::EXIT_EQUAL {
+        Ok(Outcome::Done {
+            detail: Some(format!(
+                "{} verified complete and correct: {} entries equal ({} files read, {} trusted from the last verification)",
+                ds.to, t.equal, t.rehashed, t.trusted
+            )),
+            exit_code: Some(code),
+            confirmed_by: None,
+            data: Some(doc),
+        })
+    } else {
+        let classes: Vec<String> = t
+            .by_class
+            .iter()
+            .map(|(c, n)| format!("{n} {}", c.name()))
+            .collect();
+        let what = if code == rehost_tree::EXIT_DIFFERENT {
+            "differs from"
+        } else {
+            "could not be fully verified against"
+        };
+        Ok(Outcome::Failed {
+            detail: format!(
+                "{} {what} {}: {}; the full list is in the step's output. Fix the copy (run the sync again) and run again",
+                ds.to,
+                ds.from,
+                classes.join(", ")
+            ),
+            exit_code: Some(code),
+            data: Some(doc),
+        })
+    }
+}
+
+pub(crate) fn sync(
+    ctx: &mut Ctx,
+    step: &Step,
+    data: &str,
+    method: SyncMethod,
+) -> Result<Outcome, EngineError> {
+    let ds = ctx
+        .plan
+        .data_set(data)
+        .expect("validated: the data set exists")
+        .clone();
+    let (src, dst) = match (local_end(ctx, &ds.from), local_end(ctx, &ds.to)) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(e), _) | (_, Err(e)) => return failed(e),
+    };
+    if !src.is_dir() {
+        return failed(format!(
+            "{} ({}) is not a directory",
+            ds.from,
+            src.display()
+        ));
+    }
+    let rsync = match method {
+        SyncMethod::Builtin => None,
+        SyncMethod::Auto => rehost_tree::transfer::rsync_available(),
+        SyncMethod::Rsync => match rehost_tree::transfer::rsync_available() {
+            Some(v) => Some(v),
+            None => {
+                return failed(format!(
+                    "step `{}` asks for rsync and host {} has none; install rsync there, or write method = \"builtin\"",
+                    step.id, ds.from.host
+                ));
+            }
+        },
+    };
+    if let Some(version) = rsync {
+        if let Err(e) = std::fs::create_dir_all(&dst) {
+            return failed(format!(
+                "failed to create {} ({}): {e}",
+                ds.to,
+                dst.display()
+            ));
+        }
+        let argv = rehost_tree::transfer::rsync_command(
+            &src.to_string_lossy(),
+            &dst.to_string_lossy(),
+            &rehost_tree::transfer::RsyncOptions {
+                excludes: ds.exclude.clone(),
+                ..Default::default()
+            },
+        );
+        ctx.sink.emit(&Event::Progress {
+            id: step.id.clone(),
+            message: format!("rsync {version}: {} → {}", ds.from, ds.to),
+        });
+        let out = match run_rsync(ctx, step, &ds.from.host, argv) {
+            Ok(o) => o,
+            Err(e) => return failed(e),
+        };
+        if out.cancelled {
+            return Ok(Outcome::Cancelled);
+        }
+        return match out.exit.code {
+            Some(0) => Ok(Outcome::Done {
+                detail: Some(format!(
+                    "{} copied to {} with rsync {version}",
+                    ds.from, ds.to
+                )),
+                exit_code: Some(0),
+                confirmed_by: None,
+                data: Some(
+                    serde_json::json!({"data_set": ds.id, "method": "rsync", "rsync_version": version}),
+                ),
+            }),
+            _ => Ok(Outcome::Failed {
+                detail: format!(
+                    "rsync from {} to {} ended with {}{}; its output is above and in the step's output file",
+                    ds.from,
+                    ds.to,
+                    out.exit,
+                    if out.timed_out { " (timed out)" } else { "" }
+                ),
+                exit_code: out.exit.code,
+                data: None,
+            }),
+        };
+    }
+    let mut opts = rehost_tree::transfer::TransferOptions::default();
+    for x in &ds.exclude {
+        match rehost_tree::Glob::new(x) {
+            Ok(g) => opts.walk.excludes.push(g),
+            Err(e) => return failed(format!("data set `{}`: {e}", ds.id)),
+        }
+    }
+    let result = {
+        let mut progress = progress_emitter(&mut *ctx.sink, &step.id, 2);
+        rehost_tree::transfer::transfer(&src, &dst, &opts, &mut progress, ctx.cancel)
+    };
+    if ctx.cancel.load(std::sync::atomic::Ordering::Relaxed) {
+        return Ok(Outcome::Cancelled);
+    }
+    let report = match result {
+        Ok(r) => r,
+        Err(e) => return failed(format!("failed to copy {} to {}: {e}", ds.from, ds.to)),
+    };
+    let summary = format!(
+        "{} created, {} updated, {} deleted, {} unchanged, {} bytes copied",
+        report.created, report.updated, report.deleted, report.unchanged, report.bytes_copied
+    );
+    for (path, why) in &report.errors {
+        let line = format!(
+            "not transferred: {}: {why}",
+            rehost_tree::escape::display(path)
+        );
+        let _ = writeln!(ctx.output, "{line}");
+        ctx.sink.emit(&Event::Output {
+            id: step.id.clone(),
+            host: ds.to.host.clone(),
+            stream: "err".into(),
+            line,
+        });
+    }
+    let data = serde_json::json!({"data_set": ds.id, "method": "builtin", "report": {
+        "created": report.created, "updated": report.updated, "deleted": report.deleted,
+        "unchanged": report.unchanged, "bytes_copied": report.bytes_copied, "errors": report.errors.len(),
+    }});
+    if report.errors.is_empty() {
+        Ok(Outcome::Done {
+            detail: Some(format!(
+                "{} copied to {} (built-in transfer): {summary}",
+                ds.from, ds.to
+            )),
+            exit_code: None,
+            confirmed_by: None,
+            data: Some(data),
+        })
+    } else {
+        Ok(Outcome::Failed {
+            detail: format!(
+                "{} entries of {} could not be transferred ({summary}); see the output, fix the cause and run again",
+                report.errors.len(),
+                ds.from
+            ),
+            exit_code: None,
+            data: Some(data),
+        })
+    }
+}
+
+/// Runs rsync on `host`: its `--info=progress2` updates (separated by `\r`) become progress
+/// events at most once a second; every other line is output.
+fn run_rsync(
+    ctx: &mut Ctx,
+    step: &Step,
+    host: &str,
+    argv: Vec<String>,
+) -> Result<rehost_host::RunOutcome, String> {
+    let h = ctx.hosts.get(host)?;
+    let mut spec = rehost_host::CommandSpec::new(rehost_host::Program::Argv(argv));
+    spec.timeout = step.timeout;
+    let sink = &mut *ctx.sink;
+    let output = &mut *ctx.output;
+    let mut last = Instant::now() - Duration::from_secs(1);
+    h.run(&spec, ctx.cancel, &mut |stream, line| {
+        let text = String::from_utf8_lossy(line);
+        let _ = writeln!(output, "{text}");
+        let mut other = Vec::new();
+        let mut progress = None;
+        for part in text.split('\r').filter(|p| !p.trim().is_empty()) {
+            match rehost_tree::transfer::parse_rsync_progress(part) {
+                Some(p) => progress = Some(p),
+                None => other.push(part.to_owned()),
+            }
+        }
+        if let Some(p) = progress
+            && last.elapsed() >= Duration::from_secs(1)
+        {
+            last = Instant::now();
+            sink.emit(&Event::Progress {
+                id: step.id.clone(),
+                message: format!("{}% ({} bytes)", p.percent, p.bytes),
+            });
+        }
+        for line in other {
+            sink.emit(&Event::Output {
+                id: step.id.clone(),
+                host: host.to_owned(),
+                stream: if stream == rehost_host::OutputStream::Stderr {
+                    "err".into()
+                } else {
+                    "out".into()
+                },
+                line,
+            });
+        }
+    })
+    .map_err(|e| e.to_string())
+}

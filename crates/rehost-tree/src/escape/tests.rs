@@ -1,0 +1,36 @@
+use super::*;
+use proptest::prelude::*;
+
+#[test]
+fn display_neutralises_terminal_controls() {
+    assert_eq!(display(b"a\nb\x1b[31m"), "a\\nb\\x1b[31m");
+    assert_eq!(display(b"x\xffy"), "x\\xffy");
+    assert_eq!(display("r\u{202e}gnp.exe".as_bytes()), "r\\u{202e}gnp.exe");
+    assert_eq!(display(b"back\\slash"), "back\\\\slash");
+    assert_eq!(display("größe".as_bytes()), "größe");
+}
+
+#[test]
+fn b3sum_lines_match_b3sum_escaping() {
+    let h = "0".repeat(64);
+    assert_eq!(b3sum_line(&h, b"a b").unwrap(), format!("{h}  a b"));
+    assert_eq!(b3sum_line(&h, b"c\\d").unwrap(), format!("\\{h}  c\\\\d"));
+    assert_eq!(b3sum_line(&h, b"\xff"), None);
+    let (_, p) = parse_b3sum_line(&b3sum_line(&h, b"x\ny\\z").unwrap()).unwrap();
+    assert_eq!(p, b"x\ny\\z");
+}
+
+proptest! {
+    #[test]
+    fn token_roundtrip(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+        let t = encode_token(&bytes);
+        prop_assert!(!t.contains(' ') && !t.contains(',') && !t.contains('=') && !t.contains('\n'));
+        prop_assert_eq!(decode_token(&t).unwrap(), bytes);
+    }
+
+    #[test]
+    fn display_is_single_line(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+        let d = display(&bytes);
+        prop_assert!(!d.chars().any(|c| c.is_control()));
+    }
+}

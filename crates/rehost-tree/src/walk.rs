@@ -1,0 +1,815 @@
+//! The walk: lists a tree and hashes every regular file, in parallel, producing a [`Manifest`].
+//!
+//! Designed for the downtime window: directories are read with `fdopendir`/`readdir` and every
+//! entry is opened and stat'ed relative to its directory's fd (`openat`, `fstat`, `fstatat`),
+//! files are read with `read(2)` into a reusable per-thread buffer (no mmap, so a file truncated
+//! under us cannot SIGBUS the process), large files are hashed with BLAKE3's multithreaded
+//! `update_rayon`, and the pool has more threads than cores (16 by default) because a cold tree
+//! of small files is bound by I/O latency, not CPU. Several trees walked together share one pool
+//! and interleave.
+//!
+//! Nothing is skipped silently: an entry that cannot be opened, listed or read is recorded with
+//! state `Unreadable(errno)` and whatever metadata `fstatat` still gave; one that disappears
+//! between listing and opening is `Vanished`; a file whose size, mtime or ctime moved while it was
+//! read, or whose byte count differs from its size, is `Unstable` and has no digest.
+
+use crate::TreeError;
+use crate::glob::{Glob, any_match};
+use crate::manifest::{Entry, Kind, Manifest, State, Xattr};
+use std::cell::RefCell;
+use std::ffi::{CStr, CString};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// What to walk and how.
+#[derive(Clone)]
+pub struct WalkOptions {
+    /// Entries matching any of these are left out, with everything below them.
+    pub excludes: Vec<Glob>,
+    /// Reader threads (I/O parallelism). 0 means the default, 16: enough reads in flight for a
+    /// cold disk, cheap when warm.
+    pub threads: usize,
+    /// Read extended attributes (and so POSIX ACLs).
+    pub xattrs: bool,
+    /// Test hook, called with the relative path before a file is opened and after its first
+    /// read. Used to make files vanish or change at an exact moment.
+    #[doc(hidden)]
+    pub hook: Option<Hook>,
+}
+
+pub type Hook = Arc<dyn Fn(HookPoint, &[u8]) + Send + Sync>;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HookPoint {
+    BeforeOpen,
+    AfterFirstRead,
+}
+
+impl Default for WalkOptions {
+    fn default() -> Self {
+        WalkOptions {
+            excludes: Vec::new(),
+            threads: 0,
+            xattrs: true,
+            hook: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for WalkOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WalkOptions")
+            .field("excludes", &self.excludes)
+            .field("threads", &self.threads)
+            .field("xattrs", &self.xattrs)
+            .finish()
+    }
+}
+
+/// Counters of one side.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub entries: u64,
+    pub bytes: u64,
+}
+
+/// Reported about every 200 ms while walking: counts per side (index 0 is A, or the only
+/// tree) and the time since the start, from which the caller derives rates.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Progress {
+    pub sides: [Counts; 2],
+    pub elapsed: Duration,
+}
+
+pub const DEFAULT_THREADS: usize = 16;
+const SMALL_BUF: usize = 256 * 1024;
+const BIG_FILE: u64 = 8 << 20;
+const BIG_BUF: usize = 4 << 20;
+const FILES_PER_TASK: usize = 16;
+
+/// Walks and hashes one tree.
+pub fn manifest(
+    root: &Path,
+    opts: &WalkOptions,
+    progress: &mut dyn FnMut(Progress),
+    cancel: &AtomicBool,
+) -> Result<Manifest, TreeError> {
+    let mut v = walk_many(&[(root, None)], opts, progress, cancel)?;
+    Ok(v.pop().expect("one manifest"))
+}
+
+/// Walks several trees at once in one pool, each optionally with an earlier manifest of the
+/// same tree whose digests are trusted for files whose dev, inode, size, mtime and ctime are
+/// unchanged.
+pub fn walk_many(
+    jobs: &[(&Path, Option<&Manifest>)],
+    opts: &WalkOptions,
+    progress: &mut dyn FnMut(Progress),
+    cancel: &AtomicBool,
+) -> Result<Vec<Manifest>, TreeError> {
+    let threads = if opts.threads == 0 {
+        DEFAULT_THREADS
+    } else {
+        opts.threads
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("rehost-walk-{i}"))
+        .build()
+        .map_err(|e| TreeError::Threads(e.to_string()))?;
+    // Index the earlier manifests by path (both at once): a hash lookup per file instead of a
+    // binary search that chases a pointer per step.
+    let indexes: Vec<Option<PrevIndex>> = pool.install(|| {
+        use rayon::prelude::*;
+        jobs.par_iter()
+            .map(|(_, prev)| {
+                prev.map(|m| {
+                    m.entries
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, e)| e.kind == Kind::File && e.state == State::Ok)
+                        .map(|(i, e)| (&*e.path, i as u32))
+                        .collect()
+                })
+            })
+            .collect()
+    });
+    let mut walkers = Vec::new();
+    for ((root, previous), index) in jobs.iter().zip(indexes) {
+        let c = CString::new(root.as_os_str().as_bytes()).map_err(|_| TreeError::Root {
+            path: root.to_path_buf(),
+            source: std::io::Error::from_raw_os_error(libc::EINVAL),
+        })?;
+        // SAFETY: c is a valid C string; the fd is owned below.
+        let fd = unsafe {
+            libc::open(
+                c.as_ptr(),
+                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            let source = std::io::Error::last_os_error();
+            return Err(if source.raw_os_error() == Some(libc::ENOTDIR) {
+                TreeError::RootNotDir {
+                    path: root.to_path_buf(),
+                }
+            } else {
+                TreeError::Root {
+                    path: root.to_path_buf(),
+                    source,
+                }
+            });
+        }
+        // SAFETY: fd was just opened and is owned by nobody else.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        walkers.push((
+            Walker {
+                opts,
+                previous: previous.zip(index),
+                out: Mutex::new(Vec::new()),
+                entries: AtomicU64::new(0),
+                bytes: AtomicU64::new(0),
+                rehashed: AtomicU64::new(0),
+                trusted: AtomicU64::new(0),
+                cancel,
+            },
+            fd,
+            root.as_os_str().as_bytes().to_vec(),
+        ));
+    }
+    let start = Instant::now();
+    let done = AtomicBool::new(false);
+    std::thread::scope(|ts| {
+        let walkers = &walkers;
+        let done = &done;
+        let pool = &pool;
+        ts.spawn(move || {
+            // Set even if a task panics, so the progress loop ends and the panic propagates.
+            struct Done<'d>(&'d AtomicBool);
+            impl Drop for Done<'_> {
+                fn drop(&mut self) {
+                    self.0.store(true, Relaxed);
+                }
+            }
+            let _done = Done(done);
+            pool.scope(|s| {
+                for (w, fd, _) in walkers {
+                    s.spawn(move |s| w.root(s, fd));
+                }
+            });
+        });
+        let report = |progress: &mut dyn FnMut(Progress)| {
+            let mut p = Progress {
+                elapsed: start.elapsed(),
+                ..Progress::default()
+            };
+            for (i, (w, _, _)) in walkers.iter().take(2).enumerate() {
+                p.sides[i] = Counts {
+                    entries: w.entries.load(Relaxed),
+                    bytes: w.bytes.load(Relaxed),
+                };
+            }
+            progress(p);
+        };
+        let mut last = Instant::now();
+        while !done.load(Relaxed) {
+            std::thread::sleep(Duration::from_millis(10));
+            if last.elapsed() >= Duration::from_millis(200) {
+                last = Instant::now();
+                report(progress);
+            }
+        }
+        report(progress);
+    });
+    if cancel.load(Relaxed) {
+        return Err(TreeError::Cancelled);
+    }
+    // Sorting hundreds of thousands of entries chases a pointer per comparison: sort the trees
+    // in parallel, each with a parallel sort, on the walk's pool.
+    use rayon::prelude::*;
+    Ok(pool.install(|| {
+        walkers
+            .into_par_iter()
+            .map(|(w, _, root)| {
+                let mut m = Manifest {
+                    root: root.into(),
+                    excludes: opts
+                        .excludes
+                        .iter()
+                        .map(|g| g.as_str().to_string())
+                        .collect(),
+                    entries: w.out.into_inner().unwrap_or_else(|e| e.into_inner()),
+                    rehashed: w.rehashed.into_inner(),
+                    trusted: w.trusted.into_inner(),
+                };
+                m.finish();
+                m
+            })
+            .collect()
+    }))
+}
+
+type PrevIndex<'a> = std::collections::HashMap<&'a [u8], u32>;
+
+struct Walker<'a> {
+    opts: &'a WalkOptions,
+    previous: Option<(&'a Manifest, PrevIndex<'a>)>,
+    out: Mutex<Vec<Entry>>,
+    entries: AtomicU64,
+    bytes: AtomicU64,
+    rehashed: AtomicU64,
+    trusted: AtomicU64,
+    cancel: &'a AtomicBool,
+}
+
+thread_local! {
+    static BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+fn errno() -> i32 {
+    std::io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO)
+}
+
+fn fstat(fd: RawFd) -> Result<libc::stat, i32> {
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: st is a valid out pointer.
+    if unsafe { libc::fstat(fd, st.as_mut_ptr()) } < 0 {
+        return Err(errno());
+    }
+    // SAFETY: fstat succeeded and filled it.
+    Ok(unsafe { st.assume_init() })
+}
+
+fn fstatat(dir: RawFd, name: &CStr) -> Result<libc::stat, i32> {
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: valid pointers.
+    if unsafe {
+        libc::fstatat(
+            dir,
+            name.as_ptr(),
+            st.as_mut_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    } < 0
+    {
+        return Err(errno());
+    }
+    // SAFETY: fstatat succeeded.
+    Ok(unsafe { st.assume_init() })
+}
+
+fn openat(dir: RawFd, name: &CStr, flags: i32) -> Result<OwnedFd, i32> {
+    let flags = flags | libc::O_CLOEXEC | libc::O_NOFOLLOW;
+    // SAFETY: valid C string.
+    let mut fd = unsafe { libc::openat(dir, name.as_ptr(), flags | libc::O_NOATIME) };
+    if fd < 0 && errno() == libc::EPERM {
+        // O_NOATIME is only allowed to the owner (or root).
+        // SAFETY: as above.
+        fd = unsafe { libc::openat(dir, name.as_ptr(), flags) };
+    }
+    if fd < 0 {
+        return Err(errno());
+    }
+    // SAFETY: freshly opened fd.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn same_content_key(st: &libc::stat, e: &Entry) -> bool {
+    e.kind == Kind::File
+        && e.state == State::Ok
+        && e.digest.is_some()
+        && st.st_dev == e.dev
+        && st.st_ino == e.ino
+        && st.st_size as u64 == e.size
+        && st.st_mtime == e.mtime.sec
+        && st.st_mtime_nsec as u32 == e.mtime.nsec
+        && st.st_ctime == e.ctime.sec
+        && st.st_ctime_nsec as u32 == e.ctime.nsec
+}
+
+fn join(dir: &[u8], name: &[u8]) -> Box<[u8]> {
+    if dir.is_empty() {
+        return name.into();
+    }
+    let mut p = Vec::with_capacity(dir.len() + 1 + name.len());
+    p.extend_from_slice(dir);
+    p.push(b'/');
+    p.extend_from_slice(name);
+    p.into()
+}
+
+impl<'a> Walker<'a> {
+    fn push(&self, batch: &mut Vec<Entry>) {
+        if batch.is_empty() {
+            return;
+        }
+        self.entries.fetch_add(batch.len() as u64, Relaxed);
+        self.out
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .append(batch);
+    }
+
+    fn root<'s>(&'s self, s: &rayon::Scope<'s>, fd: &'s OwnedFd) {
+        let mut e = Entry::new(Box::default(), Kind::Dir);
+        match fstat(fd.as_raw_fd()) {
+            Ok(st) => e.set_stat(&st),
+            Err(errno) => e.state = State::Unreadable(errno),
+        }
+        self.fd_xattrs(fd.as_raw_fd(), &mut e);
+        // The root fd is borrowed; list through a duplicate we own.
+        // SAFETY: dup of a valid fd.
+        let dup = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 0) };
+        if dup < 0 {
+            e.state = State::Unreadable(errno());
+            self.push(&mut vec![e]);
+            return;
+        }
+        self.push(&mut vec![e]);
+        // SAFETY: fresh fd.
+        let dup = unsafe { OwnedFd::from_raw_fd(dup) };
+        self.dir(s, Arc::new(dup), Vec::new());
+    }
+
+    /// Lists one open directory: subdirectories become tasks, files are hashed in batches
+    /// spawned as tasks, everything else is stat'ed here.
+    fn dir<'s>(&'s self, s: &rayon::Scope<'s>, fd: Arc<OwnedFd>, rel: Vec<u8>) {
+        if self.cancel.load(Relaxed) {
+            return;
+        }
+        let names = match read_dir(fd.as_raw_fd()) {
+            Ok(n) => n,
+            Err(errno) => {
+                // Record the listing failure on the directory entry itself.
+                let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(e) = out.iter_mut().rev().find(|e| *e.path == *rel) {
+                    e.state = State::Unreadable(errno);
+                }
+                return;
+            }
+        };
+        let mut done = Vec::new();
+        let mut files: Vec<(CString, Box<[u8]>)> = Vec::new();
+        for (name, dtype) in names {
+            let path = join(&rel, name.to_bytes());
+            if !self.opts.excludes.is_empty() && any_match(&self.opts.excludes, &path) {
+                continue;
+            }
+            match dtype {
+                libc::DT_REG => {
+                    files.push((name, path));
+                    if files.len() == FILES_PER_TASK {
+                        let batch = std::mem::take(&mut files);
+                        let fd = fd.clone();
+                        s.spawn(move |s| self.files(s, &fd, batch));
+                    }
+                }
+                libc::DT_DIR => {
+                    if let Some(e) = self.subdir(s, fd.as_raw_fd(), &name, path) {
+                        done.push(e);
+                    }
+                }
+                libc::DT_UNKNOWN => match fstatat(fd.as_raw_fd(), &name) {
+                    Ok(st) if Kind::from_mode(st.st_mode) == Kind::File => files.push((name, path)),
+                    Ok(st) if Kind::from_mode(st.st_mode) == Kind::Dir => {
+                        if let Some(e) = self.subdir(s, fd.as_raw_fd(), &name, path) {
+                            done.push(e);
+                        }
+                    }
+                    _ => done.push(self.other(fd.as_raw_fd(), &name, path)),
+                },
+                _ => done.push(self.other(fd.as_raw_fd(), &name, path)),
+            }
+        }
+        self.push(&mut done);
+        if !files.is_empty() {
+            self.files(s, &fd, files);
+        }
+    }
+
+    /// Opens a subdirectory, records it, and spawns its listing. Returns the entry if it could
+    /// not be opened (so it is recorded by the caller's batch).
+    fn subdir<'s>(
+        &'s self,
+        s: &rayon::Scope<'s>,
+        parent: RawFd,
+        name: &CStr,
+        path: Box<[u8]>,
+    ) -> Option<Entry> {
+        match openat(parent, name, libc::O_RDONLY | libc::O_DIRECTORY) {
+            Ok(fd) => {
+                let mut e = Entry::new(path, Kind::Dir);
+                match fstat(fd.as_raw_fd()) {
+                    Ok(st) => e.set_stat(&st),
+                    Err(errno) => e.state = State::Unreadable(errno),
+                }
+                self.fd_xattrs(fd.as_raw_fd(), &mut e);
+                let rel = e.path.to_vec();
+                // Recorded before listing, so a listing failure can mark it.
+                self.push(&mut vec![e]);
+                let fd = Arc::new(fd);
+                s.spawn(move |s| self.dir(s, fd, rel));
+                None
+            }
+            Err(libc::ENOTDIR) | Err(libc::ELOOP) => Some(self.other(parent, name, path)),
+            Err(errno) => Some(self.failed(parent, name, path, Kind::Dir, errno)),
+        }
+    }
+
+    /// An entry that could not be opened: keep what `fstatat` still says.
+    fn failed(&self, dir: RawFd, name: &CStr, path: Box<[u8]>, kind: Kind, errno: i32) -> Entry {
+        let mut e = Entry::new(path, kind);
+        if errno == libc::ENOENT {
+            e.state = State::Vanished;
+            return e;
+        }
+        match fstatat(dir, name) {
+            Ok(st) => e.set_stat(&st),
+            Err(libc::ENOENT) => {
+                e.state = State::Vanished;
+                return e;
+            }
+            Err(_) => {}
+        }
+        e.state = State::Unreadable(errno);
+        e
+    }
+
+    fn files<'s>(&'s self, _s: &rayon::Scope<'s>, dir: &OwnedFd, batch: Vec<(CString, Box<[u8]>)>) {
+        if self.cancel.load(Relaxed) {
+            return;
+        }
+        let mut done = Vec::with_capacity(batch.len());
+        for (name, path) in batch {
+            done.push(self.file(dir.as_raw_fd(), &name, path));
+        }
+        self.push(&mut done);
+    }
+
+    fn file(&self, dir: RawFd, name: &CStr, path: Box<[u8]>) -> Entry {
+        if let Some((prev, index)) = &self.previous
+            && let Ok(st) = fstatat(dir, name)
+            && let Some(&i) = index.get(&*path)
+            && same_content_key(&st, &prev.entries[i as usize])
+        {
+            let old = &prev.entries[i as usize];
+            let mut e = Entry::new(path, Kind::File);
+            e.set_stat(&st);
+            e.digest = old.digest;
+            e.xattrs = old.xattrs.clone();
+            self.trusted.fetch_add(1, Relaxed);
+            self.bytes.fetch_add(e.size, Relaxed);
+            return e;
+        }
+        if let Some(h) = &self.opts.hook {
+            h(HookPoint::BeforeOpen, &path);
+        }
+        let fd = match openat(dir, name, libc::O_RDONLY | libc::O_NONBLOCK) {
+            Ok(fd) => fd,
+            Err(libc::ELOOP) => return self.other(dir, name, path),
+            Err(errno) => return self.failed(dir, name, path, Kind::File, errno),
+        };
+        let mut e = Entry::new(path, Kind::File);
+        let st1 = match fstat(fd.as_raw_fd()) {
+            Ok(st) => st,
+            Err(errno) => {
+                e.state = State::Unreadable(errno);
+                return e;
+            }
+        };
+        e.set_stat(&st1);
+        if e.kind != Kind::File {
+            // Replaced by something else between listing and opening.
+            drop(fd);
+            return self.other(dir, name, e.path);
+        }
+        self.rehashed.fetch_add(1, Relaxed);
+        match self.hash(fd.as_raw_fd(), st1.st_size as u64, &e.path) {
+            Err(errno) => e.state = State::Unreadable(errno),
+            Ok((digest, n)) => match fstat(fd.as_raw_fd()) {
+                Err(errno) => e.state = State::Unreadable(errno),
+                Ok(st2) => {
+                    let moved = st2.st_size != st1.st_size
+                        || st2.st_mtime != st1.st_mtime
+                        || st2.st_mtime_nsec != st1.st_mtime_nsec
+                        || st2.st_ctime != st1.st_ctime
+                        || st2.st_ctime_nsec != st1.st_ctime_nsec;
+                    if moved || n != st1.st_size as u64 {
+                        e.state = State::Unstable;
+                    } else {
+                        e.digest = Some(digest);
+                    }
+                }
+            },
+        }
+        self.fd_xattrs(fd.as_raw_fd(), &mut e);
+        e
+    }
+
+    /// BLAKE3 of the content; returns the digest and the bytes read.
+    fn hash(&self, fd: RawFd, size: u64, path: &[u8]) -> Result<([u8; 32], u64), i32> {
+        let mut hasher = blake3::Hasher::new();
+        let big = size >= BIG_FILE;
+        if big {
+            // SAFETY: advisory only.
+            unsafe { libc::posix_fadvise(fd, 0, 0, libc::POSIX_FADV_SEQUENTIAL) };
+        }
+        let want = if big { BIG_BUF } else { SMALL_BUF };
+        let mut total = 0u64;
+        let mut first = true;
+        // Take the buffer out of the thread-local rather than borrowing it: while
+        // `update_rayon` waits for its halves, rayon may run another file's hash on this thread
+        // (regression: "RefCell already borrowed" with many large files), which then simply
+        // allocates a buffer of its own.
+        let mut owned = BUF.take();
+        if owned.len() < want {
+            owned.resize(want, 0);
+        }
+        let result = (|| {
+            let buf = &mut owned[..want];
+            loop {
+                // Fill the buffer fully so multithreaded hashing gets big chunks.
+                let mut filled = 0;
+                let mut eof = false;
+                while filled < buf.len() {
+                    let req = buf.len() - filled;
+                    // SAFETY: buf is valid for writes of `req` bytes at `filled`.
+                    let n = unsafe { libc::read(fd, buf[filled..].as_mut_ptr().cast(), req) };
+                    if n < 0 {
+                        let e = errno();
+                        if e == libc::EINTR {
+                            continue;
+                        }
+                        return Err(e);
+                    }
+                    if n == 0 {
+                        eof = true;
+                        break;
+                    }
+                    filled += n as usize;
+                    // A short read ending exactly at the stat size is EOF without another call;
+                    // growth after the stat is caught by the second fstat.
+                    if (n as usize) < req && total + filled as u64 == size {
+                        eof = true;
+                        break;
+                    }
+                }
+                if filled > 0 {
+                    if big {
+                        hasher.update_rayon(&buf[..filled]);
+                    } else {
+                        hasher.update(&buf[..filled]);
+                    }
+                    total += filled as u64;
+                    self.bytes.fetch_add(filled as u64, Relaxed);
+                }
+                if first {
+                    first = false;
+                    if let Some(h) = &self.opts.hook {
+                        h(HookPoint::AfterFirstRead, path);
+                    }
+                }
+                if eof {
+                    return Ok((*hasher.finalize().as_bytes(), total));
+                }
+                if self.cancel.load(Relaxed) {
+                    return Err(libc::ECANCELED);
+                }
+            }
+        })();
+        BUF.set(owned);
+        result
+    }
+
+    /// Symlinks, fifos, sockets, devices: never opened (opening a device can have effects).
+    fn other(&self, dir: RawFd, name: &CStr, path: Box<[u8]>) -> Entry {
+        let mut e = Entry::new(path, Kind::File);
+        let st = match fstatat(dir, name) {
+            Ok(st) => st,
+            Err(errno) => return self.failed(dir, name, e.path, Kind::File, errno),
+        };
+        e.set_stat(&st);
+        if e.kind == Kind::Symlink {
+            let mut buf = vec![0u8; (st.st_size as usize).max(255) + 1];
+            // SAFETY: buf valid for buf.len() bytes.
+            let n =
+                unsafe { libc::readlinkat(dir, name.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+            if n < 0 {
+                e.state = State::Unreadable(errno());
+            } else if n as usize == buf.len() {
+                e.state = State::Unstable;
+            } else {
+                buf.truncate(n as usize);
+                e.target = Some(buf.into());
+            }
+        }
+        if self.opts.xattrs {
+            let p = format!("/proc/self/fd/{dir}/");
+            let mut full = p.into_bytes();
+            full.extend_from_slice(name.to_bytes());
+            let full = CString::new(full).expect("no NUL in a file name");
+            match read_xattrs(XattrSrc::Path(&full)) {
+                Ok(x) => e.xattrs = x,
+                Err(errno) if e.state == State::Ok => e.state = State::Unreadable(errno),
+                Err(_) => {}
+            }
+        }
+        e
+    }
+
+    fn fd_xattrs(&self, fd: RawFd, e: &mut Entry) {
+        if !self.opts.xattrs {
+            return;
+        }
+        match read_xattrs(XattrSrc::Fd(fd)) {
+            Ok(x) => e.xattrs = x,
+            Err(errno) if e.state == State::Ok => e.state = State::Unreadable(errno),
+            Err(_) => {}
+        }
+    }
+}
+
+fn read_dir(fd: RawFd) -> Result<Vec<(CString, u8)>, i32> {
+    // fdopendir takes ownership of its fd; give it a duplicate.
+    // SAFETY: fd is valid.
+    let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+    if dup < 0 {
+        return Err(errno());
+    }
+    // SAFETY: dup is a fresh fd that fdopendir now owns.
+    let dirp = unsafe { libc::fdopendir(dup) };
+    if dirp.is_null() {
+        let e = errno();
+        // SAFETY: fdopendir failed, so dup is still ours.
+        unsafe { libc::close(dup) };
+        return Err(e);
+    }
+    // SAFETY: the directory stream starts at offset 0 for a fresh open; rewind in case.
+    unsafe { libc::rewinddir(dirp) };
+    let mut out = Vec::new();
+    let result = loop {
+        // SAFETY: errno reset so end of stream is told apart from an error.
+        unsafe { *libc::__errno_location() = 0 };
+        // SAFETY: dirp is a valid stream used by this thread only.
+        let d = unsafe { libc::readdir64(dirp) };
+        if d.is_null() {
+            let e = errno();
+            break if e == 0 { Ok(()) } else { Err(e) };
+        }
+        // SAFETY: readdir returned a valid entry with a NUL-terminated name.
+        let (name, dtype) = unsafe { (CStr::from_ptr((*d).d_name.as_ptr()), (*d).d_type) };
+        let b = name.to_bytes();
+        if b == b"." || b == b".." {
+            continue;
+        }
+        out.push((name.to_owned(), dtype));
+    };
+    // SAFETY: closes dup too.
+    unsafe { libc::closedir(dirp) };
+    result.map(|()| out)
+}
+
+enum XattrSrc<'a> {
+    Fd(RawFd),
+    Path(&'a CStr),
+}
+
+/// All extended attributes, sorted by name; `None` when there are none or the file system has
+/// none.
+fn read_xattrs(src: XattrSrc) -> Result<Option<Box<[Xattr]>>, i32> {
+    let list = |buf: &mut [u8]| -> isize {
+        // SAFETY: buf valid for its length (or null with 0).
+        unsafe {
+            let p = if buf.is_empty() {
+                std::ptr::null_mut()
+            } else {
+                buf.as_mut_ptr().cast()
+            };
+            match src {
+                XattrSrc::Fd(fd) => libc::flistxattr(fd, p, buf.len()),
+                XattrSrc::Path(path) => libc::llistxattr(path.as_ptr(), p, buf.len()),
+            }
+        }
+    };
+    let get = |name: &CStr, buf: &mut [u8]| -> isize {
+        // SAFETY: as above.
+        unsafe {
+            let p = if buf.is_empty() {
+                std::ptr::null_mut()
+            } else {
+                buf.as_mut_ptr().cast()
+            };
+            match src {
+                XattrSrc::Fd(fd) => libc::fgetxattr(fd, name.as_ptr(), p, buf.len()),
+                XattrSrc::Path(path) => libc::lgetxattr(path.as_ptr(), name.as_ptr(), p, buf.len()),
+            }
+        }
+    };
+    // Most files have no xattrs: ask with a stack buffer first, no allocation, no zeroing of
+    // a heap buffer per file.
+    let mut stack = [0u8; 512];
+    for _attempt in 0..5 {
+        let mut names: Vec<u8> = Vec::new();
+        let mut n = list(&mut stack);
+        if n >= 0 {
+            names.extend_from_slice(&stack[..n as usize]);
+        } else if errno() == libc::ERANGE {
+            let need = list(&mut []);
+            if need < 0 {
+                return Err(errno());
+            }
+            names = vec![0u8; need as usize + 64];
+            n = list(&mut names);
+        }
+        if n < 0 {
+            return match errno() {
+                libc::ENOTSUP => Ok(None),
+                libc::ERANGE => continue,
+                e => Err(e),
+            };
+        }
+        if n == 0 {
+            return Ok(None);
+        }
+        let mut out: Vec<Xattr> = Vec::new();
+        let mut raced = false;
+        for name in names[..n as usize]
+            .split(|&c| c == 0)
+            .filter(|s| !s.is_empty())
+        {
+            let cname = CString::new(name).expect("split on NUL");
+            let mut val = vec![0u8; 256];
+            let mut m = get(&cname, &mut val);
+            if m < 0 && errno() == libc::ERANGE {
+                let need = get(&cname, &mut []);
+                if need >= 0 {
+                    val = vec![0u8; need as usize + 64];
+                    m = get(&cname, &mut val);
+                }
+            }
+            if m < 0 {
+                match errno() {
+                    libc::ENODATA | libc::ERANGE => {
+                        raced = true;
+                        break;
+                    }
+                    e => return Err(e),
+                }
+            }
+            val.truncate(m as usize);
+            out.push((name.into(), val.into()));
+        }
+        if raced {
+            continue;
+        }
+        out.sort();
+        return Ok(Some(out.into()));
+    }
+    Err(libc::EAGAIN)
+}

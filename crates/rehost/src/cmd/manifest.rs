@@ -1,0 +1,59 @@
+//! `rehost manifest LOCATION -o FILE`: record a tree as evidence, before it is switched off.
+
+use crate::cli::ManifestArgs;
+use crate::exit;
+use crate::tree_view::{ProgressLine, local_path, walk_options};
+
+pub fn run(args: &ManifestArgs) -> i32 {
+    let go = || -> Result<(u64, u64, usize), String> {
+        let root = local_path(&args.location)?;
+        if !root.is_dir() {
+            return Err(format!("{} is not a directory", root.display()));
+        }
+        let opts = walk_options(&args.tree)?;
+        crate::signals::install();
+        let mut line = ProgressLine::new(1);
+        let m = rehost_tree::manifest(
+            &root,
+            &opts,
+            &mut |p| line.update(p),
+            &crate::signals::CANCEL,
+        );
+        line.clear();
+        if crate::signals::CANCEL.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err("interrupted".into());
+        }
+        let m = m.map_err(|e| e.to_string())?;
+        m.write_file(&args.output).map_err(|e| e.to_string())?;
+        let unread = m
+            .entries
+            .iter()
+            .filter(|e| !matches!(e.state, rehost_tree::State::Ok))
+            .count();
+        Ok((m.entries.len() as u64, m.total_bytes(), unread))
+    };
+    match go() {
+        Ok((entries, bytes, unread)) => {
+            println!(
+                "{}: {entries} entries, {} written to {}",
+                args.location,
+                crate::tree_view::bytes(bytes),
+                args.output.display()
+            );
+            if unread > 0 {
+                eprintln!(
+                    "rehost: {unread} entries could not be read; the manifest records them as unverified"
+                );
+                return exit::TROUBLE;
+            }
+            exit::OK
+        }
+        Err(e) => {
+            eprintln!(
+                "rehost: failed to write a manifest of {}: {e}",
+                args.location
+            );
+            exit::TROUBLE
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! What tree commands share: turning CLI options into walk options, resolving locations, and
+//! the progress line on stderr (entries and bytes per second, both sides).
+
+use crate::cli::TreeOptions;
+use rehost_tree::{Glob, Progress, WalkOptions};
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+pub fn walk_options(t: &TreeOptions) -> Result<WalkOptions, String> {
+    let mut w = WalkOptions::default();
+    for x in &t.exclude {
+        w.excludes.push(Glob::new(x).map_err(|e| e.to_string())?);
+    }
+    if let Some(n) = t.threads {
+        w.threads = n;
+    }
+    Ok(w)
+}
+
+/// A location on this machine. Remote locations are reached through the host layer.
+pub fn local_path(location: &str) -> Result<PathBuf, String> {
+    match rehost_host::Location::parse(location).map_err(|e| e.to_string())? {
+        rehost_host::Location::Local(p) => Ok(p),
+        rehost_host::Location::Remote { host, .. } => Err(format!(
+            "`{location}` is on host {host}; remote locations are not reachable in this build, run rehost on {host}"
+        )),
+    }
+}
+
+/// Prints progress on stderr when it is a terminal, at most five times a second.
+pub struct ProgressLine {
+    on: bool,
+    sides: usize,
+    printed: bool,
+}
+
+impl ProgressLine {
+    pub fn new(sides: usize) -> Self {
+        ProgressLine {
+            on: std::io::stderr().is_terminal(),
+            sides,
+            printed: false,
+        }
+    }
+
+    pub fn update(&mut self, p: Progress) {
+        if !self.on {
+            return;
+        }
+        let secs = p.elapsed.as_secs_f64().max(0.001);
+        let side = |i: usize, name: &str| {
+            let c = p.sides[i];
+            format!(
+                "{name}{} entries {} ({:.0}/s, {}/s)",
+                c.entries,
+                crate::tree_view::bytes(c.bytes),
+                c.entries as f64 / secs,
+                crate::tree_view::bytes((c.bytes as f64 / secs) as u64)
+            )
+        };
+        let line = if self.sides == 2 {
+            format!("{}  {}", side(0, "A: "), side(1, "B: "))
+        } else {
+            side(0, "")
+        };
+        let mut e = std::io::stderr().lock();
+        let _ = write!(e, "\r\x1b[K{line}");
+        let _ = e.flush();
+        self.printed = true;
+    }
+
+    pub fn clear(&mut self) {
+        if self.printed {
+            let mut e = std::io::stderr().lock();
+            let _ = write!(e, "\r\x1b[K");
+            let _ = e.flush();
+        }
+    }
+}
+
+/// `1.5 GiB`, `320 KiB`, `17 B`.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}

@@ -1,0 +1,226 @@
+//! `rehost verify tree`, `rehost manifest` and the `verify-tree` step, through the binary.
+
+use crate::support::*;
+use rehost_test::TestDir;
+
+fn tree(d: &TestDir, root: &str) {
+    d.write(&format!("{root}/a.txt"), "alpha\n");
+    d.write(&format!("{root}/dir/b.bin"), vec![7u8; 100_000]);
+    d.write(&format!("{root}/dir/sub/c"), "c\n");
+    d.write(&format!("{root}/skip.tmp"), "scratch\n");
+}
+
+fn copy(d: &TestDir, from: &str, to: &str) {
+    let st = std::process::Command::new("cp")
+        .args(["-a", &format!("{from}/."), to])
+        .current_dir(d.path())
+        .status()
+        .unwrap();
+    std::fs::create_dir_all(d.join(to)).unwrap();
+    assert!(st.success() || d.join(to).exists());
+}
+
+fn cp_a(d: &TestDir, from: &str, to: &str) {
+    std::fs::create_dir_all(d.join(to)).unwrap();
+    copy(d, from, to);
+}
+
+#[test]
+fn equal_trees_exit_0_and_a_changed_byte_exits_1() {
+    let d = TestDir::new();
+    tree(&d, "a");
+    cp_a(&d, "a", "b");
+    let o = rehost(&d, &["verify", "tree", "a", "b"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    // Same size, same mtime, one byte different.
+    let p = d.join("b/dir/b.bin");
+    let meta = std::fs::metadata(&p).unwrap();
+    let mut bytes = std::fs::read(&p).unwrap();
+    bytes[500] ^= 1;
+    std::fs::write(&p, bytes).unwrap();
+    let f = std::fs::File::options().write(true).open(&p).unwrap();
+    f.set_modified(meta.modified().unwrap()).unwrap();
+    let o = rehost(&d, &["verify", "tree", "a", "b", "--json"]);
+    assert_eq!(o.code, 1, "{}", o.all());
+    let v: serde_json::Value = serde_json::from_str(&o.stdout).unwrap();
+    assert_eq!(v["findings"][0]["class"], "content");
+    assert_eq!(v["findings"][0]["path"], "dir/b.bin");
+}
+
+#[test]
+fn a_manifest_saved_earlier_verifies_a_copy_later() {
+    let d = TestDir::new();
+    tree(&d, "a");
+    let o = rehost(
+        &d,
+        &["manifest", "a", "-o", "a.manifest", "--exclude", "*.tmp"],
+    );
+    assert_eq!(o.code, 0, "{}", o.all());
+    cp_a(&d, "a", "b");
+    std::fs::remove_dir_all(d.join("a")).unwrap();
+    // Excluded when the manifest was written, so not compared now.
+    d.write("b/skip.tmp", "changed scratch\n");
+    let o = rehost(&d, &["verify", "tree", "a.manifest", "b"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    d.write("b/skip.tmp", "changed scratch\n");
+    std::fs::remove_file(d.join("b/dir/sub/c")).unwrap();
+    let o = rehost(&d, &["verify", "tree", "a.manifest", "b"]);
+    assert_eq!(o.code, 1, "{}", o.all());
+    assert!(
+        o.stdout.contains("missing") && o.stdout.contains("dir/sub/c"),
+        "{}",
+        o.stdout
+    );
+}
+
+#[test]
+fn bad_input_is_trouble_with_a_clear_message() {
+    let d = TestDir::new();
+    tree(&d, "a");
+    let o = rehost(&d, &["verify", "tree", "a", "nope"]);
+    assert_eq!(o.code, 2);
+    assert!(o.stderr.contains("nope is not a directory"), "{}", o.stderr);
+    let o = rehost(&d, &["verify", "tree", "a", "a", "--ignore", "unverified"]);
+    assert_eq!(o.code, 2);
+    assert!(o.stderr.contains("cannot be ignored"), "{}", o.stderr);
+}
+
+const PLAN: &str = r#"
+[[data]]
+id = "files"
+from = "old:/srv/files"
+to = "new:/srv/files"
+exclude = ["*.tmp"]
+
+[[steps]]
+id = "verify"
+do = "verify-tree"
+data = "files"
+"#;
+
+#[test]
+fn the_verify_tree_step_gates_the_run_and_keeps_evidence() {
+    let d = TestDir::new();
+    write_plan(&d, PLAN);
+    tree(&d, "test-old/srv/files");
+    cp_a(&d, "test-old/srv/files", "test-new/srv/files");
+    std::fs::remove_file(d.join("test-new/srv/files/a.txt")).unwrap();
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(
+        o.stderr
+            .contains("new:/srv/files differs from old:/srv/files: 1 missing, 1 mtime"),
+        "{}",
+        o.stderr
+    );
+    let journal = d.read(".rehost/plan/test/journal");
+    assert!(journal.contains("\"class\":\"missing\""), "{journal}");
+    // Fix the copy; the gate opens, and the evidence is kept.
+    cp_a(&d, "test-old/srv/files", "test-new/srv/files");
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(
+        o.stdout.contains("verified complete and correct"),
+        "{}",
+        o.stdout
+    );
+    let m = d.read(".rehost/plan/test/evidence/verify-source.manifest");
+    assert!(m.starts_with("#rehost-manifest 1"), "{m}");
+    assert!(!m.contains("skip.tmp"));
+    assert!(!d.join("prod-new").exists());
+}
+
+const SYNC_PLAN: &str = r#"
+[[data]]
+id = "files"
+from = "old:/srv/files"
+to = "new:/srv/files"
+exclude = ["*.tmp"]
+
+[[steps]]
+id = "copy"
+do = "sync"
+data = "files"
+method = "METHOD"
+
+[[steps]]
+id = "verify"
+do = "verify-tree"
+data = "files"
+"#;
+
+fn sync_then_verify(method: &str) {
+    let d = TestDir::new();
+    write_plan(&d, &SYNC_PLAN.replace("METHOD", method));
+    tree(&d, "test-old/srv/files");
+    // Something to delete on the destination, and an excluded file left alone.
+    d.write("test-new/srv/files/stale", "old\n");
+    d.write("test-new/srv/files/keep.tmp", "mine\n");
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(
+        !d.join("test-new/srv/files/stale").exists(),
+        "deletions are carried"
+    );
+    assert_eq!(
+        d.read("test-new/srv/files/keep.tmp"),
+        "mine\n",
+        "excluded entries are left alone"
+    );
+    assert!(!d.join("test-new/srv/files/skip.tmp").exists());
+    assert_eq!(d.read("test-new/srv/files/dir/sub/c"), "c\n");
+    assert!(!d.join("prod-new").exists());
+    let o = rehost(
+        &d,
+        &[
+            "verify",
+            "tree",
+            "test-old/srv/files",
+            "test-new/srv/files",
+            "--exclude",
+            "*.tmp",
+        ],
+    );
+    assert_eq!(o.code, 0, "{}", o.all());
+}
+
+#[test]
+fn the_sync_step_with_rsync_carries_the_data_set() {
+    rehost_test::require_tool("rsync");
+    sync_then_verify("rsync");
+}
+
+#[test]
+fn the_sync_step_without_rsync_uses_the_builtin_transfer() {
+    sync_then_verify("builtin");
+}
+
+#[test]
+fn the_demo_runs_end_to_end() {
+    let d = TestDir::new();
+    let o = rehost(&d, &["demo", "--dir", "demo"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(
+        o.stdout.contains("rehost run finished: all 13 steps done"),
+        "{}",
+        o.stdout
+    );
+    assert_eq!(
+        d.read("demo/hosts/test-new/srv/billing/customers.csv"),
+        "id,name\n1,Ada\n2,Grace\n"
+    );
+    assert!(
+        d.join("demo/hosts/test-new/etc/billing/tls/key.pem")
+            .exists()
+    );
+    assert!(
+        !d.join("demo/hosts/new").exists(),
+        "the demo rehearses: production hosts untouched"
+    );
+    let s = rehost(&d, &["status", "demo/plan.toml", "--env", "test"]);
+    assert!(
+        s.stdout.contains("confirmed by demo operator"),
+        "{}",
+        s.stdout
+    );
+}
