@@ -1,15 +1,23 @@
-//! Work on a tree over loopback ssh (through the agent) against the same work in-process, with
-//! the ratio printed. Needs root (sshd) and a release build of the agent:
+//! `verify tree` over loopback ssh against the same verification in-process, with the ratio
+//! printed. Locally, both trees are walked in one pool (`rehost_tree::verify_trees`); over ssh,
+//! each tree is walked and hashed by the agent on its own host (two sshd instances), both at
+//! the same time, and the manifests are compared here — what `verify tree A:/x B:/y` does.
+//! Also times the agent's tree listing. Needs root (sshd) and a release build of the agent:
 //!
 //! ```sh
 //! cargo build --release -p rehost && cargo bench -p rehost-host --bench over_ssh
 //! ```
 //!
-//! `REHOST_BENCH_FILES` sets the number of files (default 50 000), `REHOST_BENCH_TREE` uses an
-//! existing tree instead of a generated one. Each side is timed best of three.
+//! Data: two identical trees of each of the benchmark's data sets, smaller by default so the
+//! bench runs in a minute: `REHOST_BENCH_LARGE_FILES` × `REHOST_BENCH_LARGE_MIB` (default
+//! 20 × 20 MiB; the full set is 200 × 20), `REHOST_BENCH_SMALL_FILES` of 1–16 KiB (default
+//! 30 000; the full set is 300 000). `REHOST_BENCH_DIR` is where they are made (default a
+//! temporary directory), `REHOST_BENCH_THREADS` the reader threads per side (default rehost's).
+//! Warm caches; each side timed best of three.
 
-use rehost_host::{Host, LocalHost, SshHost, SshSpec};
+use rehost_host::{Host, LocalHost, ManifestOptions, SshHost, SshSpec};
 use rehost_test::sshd::Sshd;
+use rehost_tree::{CompareOptions, VerifyOptions, compare, verify_trees};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -33,63 +41,150 @@ fn agent_binary() -> PathBuf {
     bin
 }
 
-fn generate(root: &Path, files: usize) {
-    for i in 0..files {
-        let dir = root.join(format!("d{:03}/e{:02}", i % 200, (i / 200) % 10));
-        if i < 2000 {
-            std::fs::create_dir_all(&dir).unwrap();
-        }
-        std::fs::write(
-            dir.join(format!("f{i:06}.dat")),
-            format!("content {i}\n").repeat(i % 64),
-        )
-        .unwrap();
-    }
-}
-
-fn best_of_3(mut f: impl FnMut() -> usize) -> (Duration, usize) {
-    let mut best = Duration::MAX;
-    let mut n = 0;
-    for _ in 0..3 {
-        let t = Instant::now();
-        n = f();
-        best = best.min(t.elapsed());
-    }
-    (best, n)
-}
-
-fn main() {
-    let files: usize = std::env::var("REHOST_BENCH_FILES")
+fn env_num(name: &str, default: usize) -> usize {
+    std::env::var(name)
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(50_000);
-    let tmp = tempfile::tempdir().unwrap();
-    let root = match std::env::var_os("REHOST_BENCH_TREE") {
-        Some(p) => PathBuf::from(p),
-        None => {
-            generate(tmp.path(), files);
-            tmp.path().to_owned()
+        .unwrap_or(default)
+}
+
+/// Deterministic pseudo-random bytes (xorshift).
+fn fill(buf: &mut [u8], mut seed: u64) {
+    seed |= 1;
+    for chunk in buf.chunks_mut(8) {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let b = seed.to_le_bytes();
+        chunk.copy_from_slice(&b[..chunk.len()]);
+    }
+}
+
+fn make_large(root: &Path, files: usize, mib: usize) {
+    let mut buf = vec![0u8; mib << 20];
+    for i in 0..files {
+        fill(&mut buf, i as u64 + 1);
+        std::fs::create_dir_all(root).unwrap();
+        std::fs::write(root.join(format!("large-{i:04}.bin")), &buf).unwrap();
+    }
+}
+
+fn make_small(root: &Path, files: usize) {
+    let mut buf = vec![0u8; 16 << 10];
+    for i in 0..files {
+        let dir = root.join(format!("d{:02}/e{:03}", i % 50, (i / 50) % 200));
+        if i < 10_000 {
+            std::fs::create_dir_all(&dir).unwrap();
         }
-    };
-    let path = root.as_os_str().as_bytes();
-    let cancel = AtomicBool::new(false);
-    let sshd = Sshd::start();
-    let spec = SshSpec {
+        let len = 1024 + (i * 7919) % (15 << 10);
+        fill(&mut buf[..len], i as u64 + 7);
+        std::fs::write(dir.join(format!("f{i:06}")), &buf[..len]).unwrap();
+    }
+}
+
+/// A data set: its name and how to make one tree of it.
+type DataSet = (&'static str, Box<dyn Fn(&Path)>);
+
+fn best_of_3(mut f: impl FnMut()) -> Duration {
+    f(); // warm the caches
+    (0..3)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed()
+        })
+        .min()
+        .unwrap()
+}
+
+fn spec(sshd: &Sshd) -> SshSpec {
+    SshSpec {
         destination: sshd.destination().into(),
         ssh_config: Some(sshd.ssh_config()),
         ..Default::default()
+    }
+}
+
+fn main() {
+    let large_files = env_num("REHOST_BENCH_LARGE_FILES", 20);
+    let large_mib = env_num("REHOST_BENCH_LARGE_MIB", 20);
+    let small_files = env_num("REHOST_BENCH_SMALL_FILES", 30_000);
+    let tmp = match std::env::var_os("REHOST_BENCH_DIR") {
+        Some(d) => tempfile::tempdir_in(d).unwrap(),
+        None => tempfile::tempdir().unwrap(),
     };
+    let cancel = AtomicBool::new(false);
+    let (sa, sb) = (Sshd::start(), Sshd::start());
     let t = Instant::now();
-    let ssh = SshHost::open("bench", &spec, &agent_binary()).unwrap();
-    let open_time = t.elapsed();
+    let old = SshHost::open("old", &spec(&sa), &agent_binary()).unwrap();
+    let new = SshHost::open("new", &spec(&sb), &agent_binary()).unwrap();
+    println!(
+        "open two ssh hosts (connect, upload the agent): {:.2?}",
+        t.elapsed()
+    );
     let local = LocalHost::new("local", None);
 
-    let (l, n) = best_of_3(|| local.list_tree(path, &cancel).unwrap().len());
-    let (r, m) = best_of_3(|| ssh.list_tree(path, &cancel).unwrap().len());
-    assert_eq!(n, m);
-    println!("open ssh host (connect, install or verify agent): {open_time:?}");
-    println!(
-        "list tree, {n} entries: local {l:?}, over ssh {r:?}, ratio {:.2}",
-        r.as_secs_f64() / l.as_secs_f64()
-    );
+    let sets: [DataSet; 2] = [
+        (
+            "large files",
+            Box::new(move |p: &Path| make_large(p, large_files, large_mib)),
+        ),
+        (
+            "small files",
+            Box::new(move |p: &Path| make_small(p, small_files)),
+        ),
+    ];
+    for (name, make) in sets {
+        let a = tmp.path().join(format!("{name}/a"));
+        let b = tmp.path().join(format!("{name}/b"));
+        make(&a);
+        // B is a faithful copy, as after the final transfer.
+        let copied = std::process::Command::new("cp")
+            .arg("-a")
+            .arg(&a)
+            .arg(&b)
+            .status()
+            .unwrap();
+        assert!(copied.success());
+        let (pa, pb) = (a.as_os_str().as_bytes(), b.as_os_str().as_bytes());
+        // Reader threads per side (0: rehost's default); the same for both runs.
+        let threads = env_num("REHOST_BENCH_THREADS", 0);
+        let options = ManifestOptions {
+            threads,
+            ..ManifestOptions::default()
+        };
+        let mut verify_options = VerifyOptions::default();
+        verify_options.walk.threads = threads;
+
+        let mut entries = 0;
+        let local_time = best_of_3(|| {
+            let v = verify_trees(&a, &b, &verify_options, &mut |_| {}, &cancel).unwrap();
+            assert!(v.report.findings.is_empty(), "{:?}", v.report.findings);
+            entries = v.a.entries.len();
+        });
+        let ssh_time = best_of_3(|| {
+            let (ma, mb) = std::thread::scope(|s| {
+                let ja = s.spawn(|| old.manifest(pa, &options, &cancel, &mut |_| {}).unwrap());
+                let jb = s.spawn(|| new.manifest(pb, &options, &cancel, &mut |_| {}).unwrap());
+                (ja.join().unwrap(), jb.join().unwrap())
+            });
+            let report = compare(&ma, &mb, &CompareOptions::default());
+            assert!(report.findings.is_empty(), "{:?}", report.findings);
+        });
+        println!(
+            "verify tree, {name} ({entries} entries per side): local {local_time:.2?}, over ssh {ssh_time:.2?}, ratio {:.2}",
+            ssh_time.as_secs_f64() / local_time.as_secs_f64()
+        );
+        let list_local = best_of_3(|| {
+            local.list_tree(pa, &cancel).unwrap();
+        });
+        let list_ssh = best_of_3(|| {
+            old.list_tree(pa, &cancel).unwrap();
+        });
+        println!(
+            "list tree, {name}: local {list_local:.2?}, over ssh {list_ssh:.2?}, ratio {:.2}",
+            list_ssh.as_secs_f64() / list_local.as_secs_f64()
+        );
+        let _ = std::fs::remove_dir_all(tmp.path().join(name));
+    }
 }

@@ -2,14 +2,19 @@
 //! the agent calls it on the remote host for each request it receives. Adding a capability is a
 //! [`Request`] variant, its [`Response`] variants and one arm here.
 
-use crate::agent::{Request, Response};
+use crate::agent::{ManifestOptions, Request, Response};
+use crate::bytes::Bytes;
 use crate::listing::{TreeEntry, list_tree};
 use crate::{Host, HostError, LocalHost};
+use rehost_tree::{Counts, Glob, Manifest, WalkOptions};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
 /// Tree entries per `Entries` response: large enough to amortise framing, small enough to
 /// stream.
 const ENTRIES_PER_BATCH: usize = 1024;
+/// About how much manifest text goes in one `ManifestText` response.
+const MANIFEST_PIECE: usize = 1 << 20;
 
 /// Executes `req` on `host`, passing each result item to `emit` as it is produced.
 pub fn execute(
@@ -50,5 +55,102 @@ pub fn execute(
             }
             Ok(())
         }
+        Request::Manifest { path, options } => {
+            let manifest = take_manifest(host, path.as_bytes(), options, cancel, &mut |c| {
+                emit(Response::Progress {
+                    entries: c.entries,
+                    bytes: c.bytes,
+                })
+            })?;
+            let mut text = Vec::new();
+            manifest
+                .write_to(&mut text)
+                .map_err(|source| HostError::Read {
+                    host: host.name().to_owned(),
+                    path: PathBuf::from("<manifest>"),
+                    source,
+                })?;
+            // Cut at line ends so that each piece is UTF-8 text (compact in JSON).
+            let mut rest = &text[..];
+            while !rest.is_empty() {
+                let mut end = rest.len().min(MANIFEST_PIECE);
+                if end < rest.len() {
+                    end = rest[..end]
+                        .iter()
+                        .rposition(|&b| b == b'\n')
+                        .map_or(end, |i| i + 1);
+                }
+                emit(Response::ManifestText {
+                    text: Bytes(rest[..end].to_vec()),
+                });
+                rest = &rest[end..];
+            }
+            emit(Response::ManifestCounts {
+                rehashed: manifest.rehashed,
+                trusted: manifest.trusted,
+            });
+            Ok(())
+        }
     }
+}
+
+/// Walks and hashes the tree at `path` (resolved on `host`) into a manifest, in-process.
+/// Shared by the agent's `Manifest` request and [`LocalHost`]'s direct call.
+pub(crate) fn take_manifest(
+    host: &LocalHost,
+    path: &[u8],
+    options: &ManifestOptions,
+    cancel: &AtomicBool,
+    progress: &mut dyn FnMut(Counts),
+) -> Result<Manifest, HostError> {
+    let root = host.resolve_bytes(path);
+    let tree_err = |source| HostError::Tree {
+        host: host.name().to_owned(),
+        path: root.clone(),
+        source,
+    };
+    let excludes = options
+        .excludes
+        .iter()
+        .map(|g| Glob::new(g))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(tree_err)?;
+    let walk = WalkOptions {
+        excludes,
+        threads: options.threads,
+        xattrs: options.xattrs,
+        ..WalkOptions::default()
+    };
+    let cache = options.incremental.then(|| manifest_cache(&root));
+    let previous = cache.as_deref().and_then(|c| Manifest::read_file(c).ok());
+    let mut manifests = rehost_tree::walk_many(
+        &[(root.as_path(), previous.as_ref())],
+        &walk,
+        &mut |p| progress(p.sides[0]),
+        cancel,
+    )
+    .map_err(tree_err)?;
+    let manifest = manifests.pop().expect("one tree walked");
+    if let Some(cache) = cache {
+        // The cache only saves work next time; failing to keep it loses nothing.
+        if let Some(dir) = cache.parent()
+            && std::fs::create_dir_all(dir).is_ok()
+        {
+            let _ = manifest.write_file(&cache);
+        }
+    }
+    Ok(manifest)
+}
+
+/// Where a host keeps its last manifest of the tree at `root`.
+fn manifest_cache(root: &Path) -> PathBuf {
+    use std::os::unix::ffi::OsStrExt;
+    let abs = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_owned());
+    let hash = blake3::hash(abs.as_os_str().as_bytes());
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(|| PathBuf::from("/var/cache"));
+    base.join("rehost/manifests")
+        .join(format!("{}.rmf", &hash.to_hex()[..32]))
 }

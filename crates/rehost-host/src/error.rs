@@ -36,6 +36,13 @@ pub enum HostError {
         #[source]
         source: std::io::Error,
     },
+    #[error("failed to walk tree {} on host {host}: {source}", path.display())]
+    Tree {
+        host: String,
+        path: PathBuf,
+        #[source]
+        source: rehost_tree::TreeError,
+    },
     #[error(
         "failed to use ssh destination `{destination}` of host {host}: it must not be empty or start with `-`"
     )]

@@ -17,7 +17,7 @@ mod local;
 mod location;
 pub mod ssh;
 
-pub use agent::{Request, Response};
+pub use agent::{ManifestOptions, Request, Response};
 pub use bytes::Bytes;
 pub use capability::execute;
 pub use command::{CommandSpec, ExitInfo, OutputStream, Program, RunOutcome};
@@ -131,8 +131,83 @@ pub trait Host: Send + Sync {
         Ok(out)
     }
 
+    /// Walks and hashes the tree at `path` (resolved on the host) into a manifest, on the host
+    /// that holds it; only the manifest crosses the network. `progress` gets the counts so far
+    /// about every 200 ms. Compare two hosts' manifests with `rehost_tree::compare`; run the
+    /// two walks on two threads so both sides hash at the same time.
+    fn manifest(
+        &self,
+        path: &[u8],
+        options: &ManifestOptions,
+        cancel: &AtomicBool,
+        progress: &mut dyn FnMut(rehost_tree::Counts),
+    ) -> Result<rehost_tree::Manifest, HostError> {
+        let req = Request::Manifest {
+            path: path.into(),
+            options: options.clone(),
+        };
+        let mut text = Vec::new();
+        let mut counts = (0, 0);
+        self.request(&req, cancel, &mut |r| match r {
+            Response::Progress { entries, bytes } => {
+                progress(rehost_tree::Counts { entries, bytes })
+            }
+            Response::ManifestText { text: t } => text.extend_from_slice(t.as_bytes()),
+            Response::ManifestCounts { rehashed, trusted } => counts = (rehashed, trusted),
+            _ => {}
+        })?;
+        let name = format!("{}:{}", self.name(), String::from_utf8_lossy(path));
+        let mut manifest = rehost_tree::Manifest::read_from(&mut &text[..], Path::new(&name))
+            .map_err(|e| HostError::Protocol {
+                host: self.name().to_owned(),
+                message: format!("the manifest received is not valid: {e}"),
+            })?;
+        (manifest.rehashed, manifest.trusted) = counts;
+        Ok(manifest)
+    }
+
     /// Ends connections to the host. Called once at the end of a run; dropping does it too.
     fn close(&self) {}
+}
+
+/// Walks and hashes two trees at the same time, each on its own host (both sides of a
+/// `verify tree`), and returns both manifests for `rehost_tree::compare`. `progress` gets the
+/// counts of both sides (A first) on the calling thread, so it need not be `Send`.
+pub fn manifest_pair(
+    a: (&dyn Host, &[u8]),
+    b: (&dyn Host, &[u8]),
+    options: &ManifestOptions,
+    cancel: &AtomicBool,
+    progress: &mut dyn FnMut([rehost_tree::Counts; 2]),
+) -> (
+    Result<rehost_tree::Manifest, HostError>,
+    Result<rehost_tree::Manifest, HostError>,
+) {
+    let (tx, rx) = std::sync::mpsc::channel::<(usize, rehost_tree::Counts)>();
+    std::thread::scope(|s| {
+        let (txa, txb) = (tx.clone(), tx.clone());
+        let ja = s.spawn(move || {
+            a.0.manifest(a.1, options, cancel, &mut |c| {
+                let _ = txa.send((0, c));
+            })
+        });
+        let jb = s.spawn(move || {
+            b.0.manifest(b.1, options, cancel, &mut |c| {
+                let _ = txb.send((1, c));
+            })
+        });
+        drop(tx);
+        let mut counts = [rehost_tree::Counts::default(); 2];
+        // Ends when both walks have finished and dropped their senders.
+        for (i, c) in rx {
+            counts[i] = c;
+            progress(counts);
+        }
+        let join = |j: std::thread::ScopedJoinHandle<'_, Result<_, HostError>>| {
+            j.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+        };
+        (join(ja), join(jb))
+    })
 }
 
 /// Opens a host from its spec, once per host per run. Ssh hosts get the running rehost (or

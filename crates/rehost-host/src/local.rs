@@ -81,6 +81,17 @@ impl Host for LocalHost {
         crate::capability::execute(self, req, cancel, on_response)
     }
 
+    /// In-process: no text round trip for a local host.
+    fn manifest(
+        &self,
+        path: &[u8],
+        options: &crate::ManifestOptions,
+        cancel: &AtomicBool,
+        progress: &mut dyn FnMut(rehost_tree::Counts),
+    ) -> Result<rehost_tree::Manifest, HostError> {
+        crate::capability::take_manifest(self, path, options, cancel, progress)
+    }
+
     fn run(
         &self,
         spec: &CommandSpec,

@@ -19,6 +19,34 @@ pub enum Request {
     Run { command: CommandSpec },
     /// List a tree (path as written in the plan, resolved on the host); streams `Entries`.
     ListTree { path: Bytes },
+    /// Walk and hash a tree into a `rehost_tree::Manifest`; streams `Progress` while walking,
+    /// then the manifest in its text format as `ManifestText` pieces and `ManifestCounts`.
+    Manifest {
+        path: Bytes,
+        #[serde(default)]
+        options: ManifestOptions,
+    },
+}
+
+/// The serialisable part of `rehost_tree::WalkOptions`, plus the host-side cache. The default
+/// matches `WalkOptions::default()` (extended attributes read).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestOptions {
+    /// Exclude globs (entries matching any are left out with everything below them).
+    #[serde(default)]
+    pub excludes: Vec<String>,
+    /// Reader threads; 0 for the default.
+    #[serde(default)]
+    pub threads: usize,
+    /// Read extended attributes (and so POSIX ACLs).
+    #[serde(default = "yes")]
+    pub xattrs: bool,
+    /// Trust digests from this host's previous manifest of the same tree for files whose
+    /// device, inode, size, mtime and ctime are unchanged, and keep the new manifest for next
+    /// time. The cache lives on the host that holds the tree
+    /// (`${XDG_CACHE_HOME:-~/.cache}/rehost/manifests/`).
+    #[serde(default)]
+    pub incremental: bool,
 }
 
 impl Request {
@@ -27,6 +55,9 @@ impl Request {
         match self {
             Request::Run { command } => format!("running `{}`", command.program.display()),
             Request::ListTree { path } => format!("listing tree {}", path.to_string_lossy()),
+            Request::Manifest { path, .. } => {
+                format!("walking and hashing tree {}", path.to_string_lossy())
+            }
         }
     }
 }
@@ -41,6 +72,29 @@ pub enum Response {
     Exit { outcome: RunOutcome },
     /// A batch of tree entries, in listing order.
     Entries { entries: Vec<TreeEntry> },
+    /// How far a long request has come (about every 200 ms).
+    Progress { entries: u64, bytes: u64 },
+    /// A piece of a manifest in its text format, cut at line ends; the pieces concatenated are
+    /// the manifest file, whose own digest line checks it end to end.
+    ManifestText { text: Bytes },
+    /// Sent after the text: files read in this walk, and files whose digest was trusted from
+    /// the host's previous manifest (not part of the manifest format).
+    ManifestCounts { rehashed: u64, trusted: u64 },
+}
+
+impl Default for ManifestOptions {
+    fn default() -> Self {
+        ManifestOptions {
+            excludes: Vec::new(),
+            threads: 0,
+            xattrs: true,
+            incremental: false,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Frames the client (rehost) sends to the agent.

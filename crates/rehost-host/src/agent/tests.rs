@@ -227,6 +227,32 @@ mod properties {
 }
 
 #[test]
+fn a_cancelled_manifest_ends_with_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("f"), "x").unwrap();
+    let mut s = session();
+    s.hello(PROTOCOL_VERSION, None);
+    s.send(&ClientFrame::Request {
+        id: 1,
+        request: Request::Manifest {
+            path: Bytes::from(dir.path()),
+            options: Default::default(),
+        },
+    });
+    s.send(&ClientFrame::Cancel { id: 1 });
+    loop {
+        match s.recv().expect("agent ended") {
+            AgentFrame::End { error, .. } => {
+                assert!(error.is_some());
+                break;
+            }
+            AgentFrame::Response { .. } => {}
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+#[test]
 fn an_unknown_request_is_refused_and_the_session_goes_on() {
     let mut s = session();
     s.hello(PROTOCOL_VERSION, None);

@@ -2,7 +2,8 @@
 
 use super::{open, rehost_bin, spec};
 use rehost_host::{
-    CommandSpec, Host, HostError, LocalHost, OutputStream, Program, RunOutcome, SshSpec,
+    CommandSpec, Host, HostError, LocalHost, ManifestOptions, OutputStream, Program, RunOutcome,
+    SshSpec,
 };
 use rehost_test::sshd::Sshd;
 use std::ffi::OsStr;
@@ -491,4 +492,123 @@ fn user_config_cannot_hijack_rehost_sessions() {
     let (out, lines) = run(&host, &argv(&["echo", "mine"])).unwrap();
     assert_eq!(out.exit.code, Some(0));
     assert_eq!(lines, vec!["out: mine".to_owned()]);
+}
+
+fn text(m: &rehost_tree::Manifest) -> String {
+    let mut out = Vec::new();
+    m.write_to(&mut out).unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+#[test]
+fn manifests_over_ssh_equal_local_ones_and_compare_equal() {
+    let (a, b) = (Sshd::start(), Sshd::start());
+    let (ta, tb) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    weird_tree(ta.path());
+    weird_tree(tb.path());
+    let old = open("old", &spec(&a)).unwrap();
+    let new = open("new", &spec(&b)).unwrap();
+    let cancel = AtomicBool::new(false);
+    let options = ManifestOptions {
+        excludes: vec!["*.tmp".into()],
+        ..Default::default()
+    };
+    let pa = ta.path().as_os_str().as_bytes();
+    let pb = tb.path().as_os_str().as_bytes();
+
+    let local = LocalHost::new("local", None)
+        .manifest(pa, &options, &cancel, &mut |_| {})
+        .unwrap();
+    // Both sides walk and hash at the same time, each on its own host.
+    let (ma, mb) =
+        rehost_host::manifest_pair((&old, pa), (&new, pb), &options, &cancel, &mut |_| {});
+    let (ma, mb) = (ma.unwrap(), mb.unwrap());
+    // Equal as manifest files (the format the evidence keeps).
+    assert_eq!(text(&ma), text(&local));
+    assert_eq!(ma.entries.len(), local.entries.len());
+    assert_eq!(ma.excludes, vec!["*.tmp".to_owned()]);
+    assert!(ma.entries.iter().any(|e| e.digest.is_some()));
+    let report = rehost_tree::compare(&ma, &mb, &Default::default());
+    assert!(
+        report.findings.iter().all(|f| f.class.ignorable()),
+        "{:#?}",
+        report.findings
+    );
+
+    // A changed byte on one side is found.
+    std::fs::write(
+        tb.path().join("etc/nginx/nginx.conf"),
+        "worker_processes 8;\n",
+    )
+    .unwrap();
+    let mb = new.manifest(pb, &options, &cancel, &mut |_| {}).unwrap();
+    let report = rehost_tree::compare(&ma, &mb, &Default::default());
+    assert!(
+        report
+            .findings
+            .iter()
+            .any(|f| f.path.as_ref() == b"etc/nginx/nginx.conf"),
+        "{:#?}",
+        report.findings
+    );
+}
+
+#[test]
+fn incremental_manifests_trust_the_hosts_own_cache() {
+    let sshd = Sshd::start();
+    let host = open("old", &spec(&sshd)).unwrap();
+    let t = tempfile::tempdir().unwrap();
+    weird_tree(t.path());
+    let p = t.path().as_os_str().as_bytes();
+    let cancel = AtomicBool::new(false);
+    let options = ManifestOptions {
+        incremental: true,
+        ..Default::default()
+    };
+    let first = host.manifest(p, &options, &cancel, &mut |_| {}).unwrap();
+    assert!(first.rehashed > 0);
+    assert_eq!(first.trusted, 0);
+    // The cache is kept on the host (under its XDG_CACHE_HOME), not on this side.
+    assert!(
+        sshd.cache_dir()
+            .join("rehost/manifests")
+            .read_dir()
+            .unwrap()
+            .count()
+            == 1
+    );
+    let second = host.manifest(p, &options, &cancel, &mut |_| {}).unwrap();
+    assert_eq!(second.rehashed, 0);
+    assert_eq!(second.trusted, first.rehashed);
+    assert_eq!(text(&second), text(&first));
+}
+
+#[test]
+fn a_cancelled_manifest_is_an_error_not_a_manifest() {
+    let sshd = Sshd::start();
+    let host = open("old", &spec(&sshd)).unwrap();
+    let t = tempfile::tempdir().unwrap();
+    weird_tree(t.path());
+    let p = t.path().as_os_str().as_bytes();
+    let err = host
+        .manifest(
+            p,
+            &ManifestOptions::default(),
+            &AtomicBool::new(true),
+            &mut |_| {},
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("host old"), "{err}");
+    assert!(err.contains("interrupted"), "{err}");
+    // The session goes on.
+    let m = host
+        .manifest(
+            p,
+            &ManifestOptions::default(),
+            &AtomicBool::new(false),
+            &mut |_| {},
+        )
+        .unwrap();
+    assert_eq!(m.entries.len(), 12);
 }
