@@ -31,13 +31,14 @@ impl Hosts {
                         identity_file,
                         proxy_jump,
                         ssh_config,
+                        root,
                     } => rehost_host::HostSpec::Ssh(rehost_host::SshSpec {
                         destination,
                         port,
                         identity_file: identity_file.map(Into::into),
                         proxy_jump,
                         ssh_config: ssh_config.map(Into::into),
-                        root: None,
+                        root: root.map(Into::into),
                     }),
                 };
                 (name, spec)
@@ -56,6 +57,13 @@ impl Hosts {
             rehost_host::HostSpec::Local { root } => Some(root.clone()),
             _ => None,
         }
+    }
+
+    /// Opens two hosts (each once) and lends both, for work on both at once.
+    pub fn pair(&mut self, a: &str, b: &str) -> Result<(&dyn Host, &dyn Host), String> {
+        self.get(a)?;
+        self.get(b)?;
+        Ok((self.open[a].as_ref(), self.open[b].as_ref()))
     }
 
     pub fn get(&mut self, name: &str) -> Result<&dyn Host, String> {

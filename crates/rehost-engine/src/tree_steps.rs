@@ -68,44 +68,76 @@ fn progress_emitter<'s>(
     }
 }
 
+/// Walks and hashes both ends of a data set where they live: in-process with the incremental
+/// cache when both hosts are local, else on each host through its agent, both at once.
+fn walk_both(
+    ctx: &mut Ctx,
+    step: &Step,
+    ds: &rehost_plan::DataSet,
+) -> Result<rehost_tree::Verified, String> {
+    let local = ctx.hosts.local_root(&ds.from.host).is_some()
+        && ctx.hosts.local_root(&ds.to.host).is_some();
+    if local {
+        let (a, b) = (local_end(ctx, &ds.from)?, local_end(ctx, &ds.to)?);
+        let mut opts = rehost_tree::VerifyOptions::default();
+        for x in &ds.exclude {
+            opts.walk
+                .excludes
+                .push(rehost_tree::Glob::new(x).map_err(|e| format!("data set `{}`: {e}", ds.id))?);
+        }
+        opts.cache = Some(ctx.state_dir.join("tree-cache").join(sanitize(&ds.id)));
+        for (p, end) in [(&a, &ds.from), (&b, &ds.to)] {
+            if !p.is_dir() {
+                return Err(format!("{end} ({}) is not a directory", p.display()));
+            }
+        }
+        let mut progress = progress_emitter(&mut *ctx.sink, &step.id, 2);
+        return rehost_tree::verify_trees(&a, &b, &opts, &mut progress, ctx.cancel)
+            .map_err(|e| format!("failed to verify {} against {}: {e}", ds.to, ds.from));
+    }
+    let options = rehost_host::ManifestOptions {
+        excludes: ds.exclude.clone(),
+        incremental: true,
+        ..Default::default()
+    };
+    let (ha, hb) = ctx.hosts.pair(&ds.from.host, &ds.to.host)?;
+    let sink = &mut *ctx.sink;
+    let mut progress = progress_emitter(sink, &step.id, 2);
+    let (ma, mb) = rehost_host::manifest_pair(
+        (ha, ds.from.path.as_bytes()),
+        (hb, ds.to.path.as_bytes()),
+        &options,
+        ctx.cancel,
+        &mut |sides| {
+            progress(rehost_tree::Progress {
+                sides,
+                elapsed: Duration::ZERO,
+            })
+        },
+    );
+    let ma = ma.map_err(|e| format!("failed to walk {}: {e}", ds.from))?;
+    let mb = mb.map_err(|e| format!("failed to walk {}: {e}", ds.to))?;
+    let report = rehost_tree::compare(&ma, &mb, &rehost_tree::CompareOptions::default());
+    Ok(rehost_tree::Verified {
+        report,
+        a: ma,
+        b: mb,
+    })
+}
+
 pub(crate) fn verify_tree(ctx: &mut Ctx, step: &Step, data: &str) -> Result<Outcome, EngineError> {
     let ds = ctx
         .plan
         .data_set(data)
         .expect("validated: the data set exists")
         .clone();
-    let (a, b) = match (local_end(ctx, &ds.from), local_end(ctx, &ds.to)) {
-        (Ok(a), Ok(b)) => (a, b),
-        (Err(e), _) | (_, Err(e)) => return failed(e),
-    };
-    let mut opts = rehost_tree::VerifyOptions::default();
-    for x in &ds.exclude {
-        match rehost_tree::Glob::new(x) {
-            Ok(g) => opts.walk.excludes.push(g),
-            Err(e) => return failed(format!("data set `{}`: {e}", ds.id)),
-        }
-    }
-    opts.cache = Some(ctx.state_dir.join("tree-cache").join(sanitize(&ds.id)));
-    for (p, end) in [(&a, &ds.from), (&b, &ds.to)] {
-        if !p.is_dir() {
-            return failed(format!("{end} ({}) is not a directory", p.display()));
-        }
-    }
-    let result = {
-        let mut progress = progress_emitter(&mut *ctx.sink, &step.id, 2);
-        rehost_tree::verify_trees(&a, &b, &opts, &mut progress, ctx.cancel)
-    };
+    let result = walk_both(ctx, step, &ds);
     if ctx.cancel.load(std::sync::atomic::Ordering::Relaxed) {
         return Ok(Outcome::Cancelled);
     }
     let verified = match result {
         Ok(v) => v,
-        Err(e) => {
-            return failed(format!(
-                "failed to verify {} against {}: {e}",
-                ds.to, ds.from
-            ));
-        }
+        Err(e) => return failed(e),
     };
     let report = &verified.report;
 

@@ -127,6 +127,9 @@ pub enum HostTarget {
         identity_file: Option<String>,
         proxy_jump: Option<String>,
         ssh_config: Option<String>,
+        /// Paths on the host are taken under this directory (for rehearsals and tests that
+        /// stand several hosts on one machine).
+        root: Option<String>,
     },
 }
 

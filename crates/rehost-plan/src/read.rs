@@ -661,13 +661,6 @@ impl Reader {
                 }
             }
             (None | Some(false), Some(destination)) => {
-                if t.get("root").is_some() {
-                    self.err(
-                        "value",
-                        t.span_of("root"),
-                        format!("{}: `root` is for local hosts", t.what),
-                    );
-                }
                 if destination.trim().is_empty() || destination.contains(char::is_whitespace) {
                     self.err(
                         "value",
@@ -694,6 +687,7 @@ impl Reader {
                     identity_file: self.str(t, "identity_file"),
                     proxy_jump: self.str(t, "proxy_jump"),
                     ssh_config: self.str(t, "ssh_config"),
+                    root: self.str(t, "root"),
                 }
             }
             (Some(true), Some(_)) => {

@@ -257,16 +257,20 @@ fn same_machine(a: &HostTarget, b: &HostTarget) -> bool {
             HostTarget::Ssh {
                 destination: da,
                 port: pa,
+                root: ra,
                 ..
             },
             HostTarget::Ssh {
                 destination: db,
                 port: pb,
+                root: rb,
                 ..
             },
         ) => {
             let host = |d: &str| d.rsplit('@').next().unwrap_or(d).to_ascii_lowercase();
-            host(da) == host(db) && pa.unwrap_or(22) == pb.unwrap_or(22)
+            let root =
+                |r: &Option<String>| r.as_deref().unwrap_or("/").trim_end_matches('/').to_owned();
+            host(da) == host(db) && pa.unwrap_or(22) == pb.unwrap_or(22) && root(ra) == root(rb)
         }
         _ => false,
     }
