@@ -134,6 +134,9 @@ pub struct TreeOptions {
     /// Reader threads (I/O parallelism; default 16, sized for a cold disk).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
+    /// The ssh config file for HOST:PATH and ssh:// locations (passed as `ssh -F`).
+    #[arg(long, value_name = "FILE")]
+    pub ssh_config: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]

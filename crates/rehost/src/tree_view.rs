@@ -17,13 +17,27 @@ pub fn walk_options(t: &TreeOptions) -> Result<WalkOptions, String> {
     Ok(w)
 }
 
-/// A location on this machine. Remote locations are reached through the host layer.
-pub fn local_path(location: &str) -> Result<PathBuf, String> {
+/// Where a location's tree is: a path here, or a host reached over ssh and a path on it.
+pub enum Place {
+    Here(PathBuf),
+    Remote {
+        host: Box<dyn rehost_host::Host>,
+        path: String,
+    },
+}
+
+/// Resolves a location; a remote one is opened (one ssh master and the agent) right away, so
+/// an unknown host key or an unreachable host is reported before any work starts.
+pub fn place(location: &str, ssh_config: Option<&std::path::Path>) -> Result<Place, String> {
     match rehost_host::Location::parse(location).map_err(|e| e.to_string())? {
-        rehost_host::Location::Local(p) => Ok(p),
-        rehost_host::Location::Remote { host, .. } => Err(format!(
-            "`{location}` is on host {host}; remote locations are not reachable in this build, run rehost on {host}"
-        )),
+        rehost_host::Location::Local(p) => Ok(Place::Here(p)),
+        rehost_host::Location::Remote { host, port, path } => {
+            let spec =
+                rehost_host::SshSpec::for_destination(&host, port, ssh_config.map(Into::into));
+            let h = rehost_host::open(&host, &rehost_host::HostSpec::Ssh(spec))
+                .map_err(|e| e.to_string())?;
+            Ok(Place::Remote { host: h, path })
+        }
     }
 }
 

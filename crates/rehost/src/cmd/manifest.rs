@@ -2,25 +2,41 @@
 
 use crate::cli::ManifestArgs;
 use crate::exit;
-use crate::tree_view::{ProgressLine, local_path, walk_options};
+use crate::tree_view::{Place, ProgressLine, place, walk_options};
 
 pub fn run(args: &ManifestArgs) -> i32 {
     let go = || -> Result<(u64, u64, usize), String> {
-        let root = local_path(&args.location)?;
-        if !root.is_dir() {
-            return Err(format!("{} is not a directory", root.display()));
-        }
         let opts = walk_options(&args.tree)?;
         crate::signals::install();
+        let cancel = &crate::signals::CANCEL;
         let mut line = ProgressLine::new(1);
-        let m = rehost_tree::manifest(
-            &root,
-            &opts,
-            &mut |p| line.update(p),
-            &crate::signals::CANCEL,
-        );
+        let m = match place(&args.location, args.tree.ssh_config.as_deref())? {
+            Place::Here(root) => {
+                if !root.is_dir() {
+                    return Err(format!("{} is not a directory", root.display()));
+                }
+                rehost_tree::manifest(&root, &opts, &mut |p| line.update(p), cancel)
+                    .map_err(|e| e.to_string())
+            }
+            // Walked and hashed on the host that holds the tree; only the manifest travels.
+            Place::Remote { host, path } => {
+                let options = rehost_host::ManifestOptions {
+                    excludes: args.tree.exclude.clone(),
+                    threads: opts.threads,
+                    ..Default::default()
+                };
+                let started = std::time::Instant::now();
+                host.manifest(path.as_bytes(), &options, cancel, &mut |c| {
+                    line.update(rehost_tree::Progress {
+                        sides: [c, Default::default()],
+                        elapsed: started.elapsed(),
+                    })
+                })
+                .map_err(|e| e.to_string())
+            }
+        };
         line.clear();
-        if crate::signals::CANCEL.load(std::sync::atomic::Ordering::Relaxed) {
+        if cancel.load(std::sync::atomic::Ordering::Relaxed) {
             return Err("interrupted".into());
         }
         let m = m.map_err(|e| e.to_string())?;

@@ -2,9 +2,11 @@
 
 use crate::cli::VerifyTreeArgs;
 use crate::exit;
-use crate::tree_view::{ProgressLine, local_path, walk_options};
+use crate::tree_view::{Place, ProgressLine, place, walk_options};
+use rehost_tree::Report;
 use rehost_tree::{Class, Manifest, VerifyOptions};
 use std::path::Path;
+use std::sync::atomic::AtomicBool;
 
 pub fn run(args: &VerifyTreeArgs) -> i32 {
     match verify(args) {
@@ -31,8 +33,6 @@ fn is_manifest(path: &Path) -> bool {
 }
 
 fn verify(args: &VerifyTreeArgs) -> Result<i32, String> {
-    let a = local_path(&args.a)?;
-    let b = local_path(&args.b)?;
     let mut opts = VerifyOptions {
         walk: walk_options(&args.tree)?,
         full: args.full,
@@ -43,14 +43,42 @@ fn verify(args: &VerifyTreeArgs) -> Result<i32, String> {
     }
     crate::signals::install();
     let cancel = &crate::signals::CANCEL;
-    let manifest_a = is_manifest(&a);
-    opts.cache = Some(rehost_tree::default_cache_dir(&a, &b));
+    let ssh_config = args.tree.ssh_config.as_deref();
+    let (pa, pb) = (place(&args.a, ssh_config)?, place(&args.b, ssh_config)?);
+    let result = match (&pa, &pb) {
+        (Place::Here(a), Place::Here(b)) => local_pair(a, b, &mut opts, cancel)?,
+        _ => remote_pair(&pa, &pb, &opts, &args.tree.exclude, cancel)?,
+    };
+    if cancel.load(std::sync::atomic::Ordering::Relaxed) {
+        eprintln!("rehost: interrupted; nothing was verified");
+        return Ok(exit::INTERRUPTED);
+    }
+    let report = result;
+    let mut out = std::io::stdout().lock();
+    let r = if args.json {
+        report.render_json(&mut out)
+    } else {
+        report.render_human(&mut out)
+    };
+    r.map_err(|e| format!("failed to write the report: {e}"))?;
+    Ok(report.exit_code())
+}
+
+/// Both trees here: walked in one pool, with the incremental cache of this pair.
+fn local_pair(
+    a: &Path,
+    b: &Path,
+    opts: &mut VerifyOptions,
+    cancel: &AtomicBool,
+) -> Result<Report, String> {
+    let manifest_a = is_manifest(a);
+    opts.cache = Some(rehost_tree::default_cache_dir(a, b));
     let mut line = ProgressLine::new(if manifest_a { 1 } else { 2 });
     let result = if manifest_a {
-        let m = Manifest::read_file(&a).map_err(|e| e.to_string())?;
-        rehost_tree::verify_manifest_tree(&m, &b, &opts, &mut |p| line.update(p), cancel)
+        let m = Manifest::read_file(a).map_err(|e| e.to_string())?;
+        rehost_tree::verify_manifest_tree(&m, b, opts, &mut |p| line.update(p), cancel)
     } else {
-        for p in [&a, &b] {
+        for p in [a, b] {
             if !p.is_dir() {
                 return Err(format!(
                     "{} is not a directory (nor a manifest)",
@@ -58,20 +86,49 @@ fn verify(args: &VerifyTreeArgs) -> Result<i32, String> {
                 ));
             }
         }
-        rehost_tree::verify_trees(&a, &b, &opts, &mut |p| line.update(p), cancel)
+        rehost_tree::verify_trees(a, b, opts, &mut |p| line.update(p), cancel)
     };
     line.clear();
-    if cancel.load(std::sync::atomic::Ordering::Relaxed) {
-        eprintln!("rehost: interrupted; nothing was verified");
-        return Ok(exit::INTERRUPTED);
-    }
-    let verified = result.map_err(|e| e.to_string())?;
-    let mut out = std::io::stdout().lock();
-    let r = if args.json {
-        verified.report.render_json(&mut out)
-    } else {
-        verified.report.render_human(&mut out)
+    Ok(result.map_err(|e| e.to_string())?.report)
+}
+
+/// At least one tree on another host: each side is walked and hashed where it lives (by the
+/// agent on a remote host), both at once; only the manifests travel.
+fn remote_pair(
+    pa: &Place,
+    pb: &Place,
+    opts: &VerifyOptions,
+    excludes: &[String],
+    cancel: &AtomicBool,
+) -> Result<Report, String> {
+    let here = rehost_host::LocalHost::new("this machine", None);
+    let ((ha, a), (hb, b)) = (side(pa, &here), side(pb, &here));
+    let options = rehost_host::ManifestOptions {
+        excludes: excludes.to_vec(),
+        threads: opts.walk.threads,
+        incremental: !opts.full,
+        ..Default::default()
     };
-    r.map_err(|e| format!("failed to write the report: {e}"))?;
-    Ok(verified.report.exit_code())
+    let mut line = ProgressLine::new(2);
+    let started = std::time::Instant::now();
+    let (ma, mb) = rehost_host::manifest_pair((ha, &a), (hb, &b), &options, cancel, &mut |sides| {
+        line.update(rehost_tree::Progress {
+            sides,
+            elapsed: started.elapsed(),
+        })
+    });
+    line.clear();
+    let ma = ma.map_err(|e| e.to_string())?;
+    let mb = mb.map_err(|e| e.to_string())?;
+    Ok(rehost_tree::compare(&ma, &mb, &opts.compare))
+}
+
+fn side<'a>(
+    p: &'a Place,
+    here: &'a rehost_host::LocalHost,
+) -> (&'a dyn rehost_host::Host, Vec<u8>) {
+    match p {
+        Place::Here(path) => (here, path.as_os_str().as_encoded_bytes().to_vec()),
+        Place::Remote { host, path } => (host.as_ref(), path.as_bytes().to_vec()),
+    }
 }

@@ -240,3 +240,65 @@ fn verify_tree_step_compares_two_ssh_hosts() {
     );
     assert!(o.stderr.contains("content"), "{}", o.stderr);
 }
+
+/// `rehost verify tree` with a `HOST:PATH` location gives the same result as locally.
+#[test]
+fn verify_tree_across_ssh_equals_local() {
+    let sshd = Sshd::start();
+    let d = TestDir::new();
+    d.write("a/x.txt", "x\n");
+    d.write("a/dir/y", "why\n");
+    d.write("a/odd name; $(id)", "z\n");
+    let st = std::process::Command::new("cp")
+        .args(["-a", "a", "b"])
+        .current_dir(d.path())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    d.write("b/dir/y", "whY\n");
+    let a = d.join("a").display().to_string();
+    let b = d.join("b").display().to_string();
+    let cfg = sshd.ssh_config().display().to_string();
+    let local = rehost(&d, &["verify", "tree", &a, &b, "--json"]);
+    let remote_b = format!("{}:{b}", sshd.destination());
+    let remote = rehost(
+        &d,
+        &[
+            "verify",
+            "tree",
+            &a,
+            &remote_b,
+            "--json",
+            "--ssh-config",
+            &cfg,
+        ],
+    );
+    assert_eq!(local.code, 1, "{}", local.all());
+    assert_eq!(remote.code, 1, "{}", remote.all());
+    let findings = |o: &rehost_test::Output| {
+        let v: serde_json::Value =
+            serde_json::from_str(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", o.all()));
+        v["findings"].clone()
+    };
+    assert_eq!(findings(&local), findings(&remote));
+    assert!(findings(&remote).to_string().contains("dir/y"));
+}
+
+/// A manifest of a remote tree, written here, verifies the same tree later.
+#[test]
+fn manifest_of_a_remote_tree_is_written_here() {
+    let sshd = Sshd::start();
+    let d = TestDir::new();
+    d.write("t/one", "1\n");
+    d.write("t/sub/two", "2\n");
+    let cfg = sshd.ssh_config().display().to_string();
+    let loc = format!("{}:{}", sshd.destination(), d.join("t").display());
+    let o = rehost(
+        &d,
+        &["manifest", &loc, "-o", "t.manifest", "--ssh-config", &cfg],
+    );
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(d.read("t.manifest").starts_with("#rehost-manifest 1"));
+    let o = rehost(&d, &["verify", "tree", "t.manifest", "t"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+}
