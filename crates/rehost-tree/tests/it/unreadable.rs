@@ -3,7 +3,8 @@
 //! Tests run as root in CI and root ignores permission bits, so the unreadable case drops
 //! privileges: the test re-runs this test binary as uid/gid 65534 (`nobody`), filtered to the
 //! `child_walk` test, which walks the tree and prints the manifest on stdout. As a non-root user
-//! the same test simply walks in-process. Vanishing and changing files use the walker's hook to
+//! the same test simply walks in-process. The binary is run from a copy in a world-readable temp
+//! directory, since the checkout may not be reachable by `nobody`. Vanishing and changing files use the walker's hook to
 //! act at an exact moment.
 
 use crate::*;
@@ -39,7 +40,17 @@ fn walk_unprivileged(p: &Path) -> Manifest {
     if unsafe { libc::geteuid() } != 0 {
         return walk(p, &WalkOptions::default());
     }
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
+    // The checkout may live where uid 65534 cannot reach (/root in CI): run a copy of this
+    // test binary from a world-readable temporary directory.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let exe = dir.path().join("it");
+    std::fs::copy(std::env::current_exe().unwrap(), &exe).unwrap();
+    let out = std::process::Command::new(&exe)
         .args([
             "--exact",
             "unreadable::child_walk",
