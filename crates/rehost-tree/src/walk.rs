@@ -121,25 +121,8 @@ pub fn walk_many(
         .thread_name(|i| format!("rehost-walk-{i}"))
         .build()
         .map_err(|e| TreeError::Threads(e.to_string()))?;
-    // Index the earlier manifests by path (both at once): a hash lookup per file instead of a
-    // binary search that chases a pointer per step.
-    let indexes: Vec<Option<PrevIndex>> = pool.install(|| {
-        use rayon::prelude::*;
-        jobs.par_iter()
-            .map(|(_, prev)| {
-                prev.map(|m| {
-                    m.entries
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, e)| e.kind == Kind::File && e.state == State::Ok)
-                        .map(|(i, e)| (&*e.path, i as u32))
-                        .collect()
-                })
-            })
-            .collect()
-    });
     let mut walkers = Vec::new();
-    for ((root, previous), index) in jobs.iter().zip(indexes) {
+    for (root, previous) in jobs {
         let c = CString::new(root.as_os_str().as_bytes()).map_err(|_| TreeError::Root {
             path: root.to_path_buf(),
             source: std::io::Error::from_raw_os_error(libc::EINVAL),
@@ -169,7 +152,7 @@ pub fn walk_many(
         walkers.push((
             Walker {
                 opts,
-                previous: previous.zip(index),
+                previous: *previous,
                 out: Mutex::new(Vec::new()),
                 entries: AtomicU64::new(0),
                 bytes: AtomicU64::new(0),
@@ -253,11 +236,9 @@ pub fn walk_many(
     }))
 }
 
-type PrevIndex<'a> = std::collections::HashMap<&'a [u8], u32>;
-
 struct Walker<'a> {
     opts: &'a WalkOptions,
-    previous: Option<(&'a Manifest, PrevIndex<'a>)>,
+    previous: Option<&'a Manifest>,
     out: Mutex<Vec<Entry>>,
     entries: AtomicU64,
     bytes: AtomicU64,
@@ -493,12 +474,12 @@ impl<'a> Walker<'a> {
     }
 
     fn file(&self, dir: RawFd, name: &CStr, path: Box<[u8]>) -> Entry {
-        if let Some((prev, index)) = &self.previous
+        if let Some(prev) = self.previous
             && let Ok(st) = fstatat(dir, name)
-            && let Some(&i) = index.get(&*path)
-            && same_content_key(&st, &prev.entries[i as usize])
+            && let Some(i) = prev.find(&path)
+            && same_content_key(&st, &prev.entries[i])
         {
-            let old = &prev.entries[i as usize];
+            let old = &prev.entries[i];
             let mut e = Entry::new(path, Kind::File);
             e.set_stat(&st);
             e.digest = old.digest;

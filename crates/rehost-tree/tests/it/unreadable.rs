@@ -3,7 +3,8 @@
 //! Tests run as root in CI and root ignores permission bits, so the unreadable case drops
 //! privileges: the test re-runs this test binary as uid/gid 65534 (`nobody`), filtered to the
 //! `child_walk` test, which walks the tree and prints the manifest on stdout. As a non-root user
-//! the same test simply walks in-process. Vanishing and changing files use the walker's hook to
+//! the same test simply walks in-process. The binary is run from a copy in a world-readable temp
+//! directory, since the checkout may not be reachable by `nobody`. Vanishing and changing files use the walker's hook to
 //! act at an exact moment.
 
 use crate::*;
@@ -39,18 +40,44 @@ fn walk_unprivileged(p: &Path) -> Manifest {
     if unsafe { libc::geteuid() } != 0 {
         return walk(p, &WalkOptions::default());
     }
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "unreadable::child_walk",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_ENV, p)
-        .uid(65534)
-        .gid(65534)
-        .output()
-        .expect("run the test binary as nobody");
+    // The checkout may live where uid 65534 cannot reach (/root in CI): run a copy of this
+    // test binary from a world-readable temporary directory, made once per process.
+    static EXE: std::sync::OnceLock<(tempfile::TempDir, std::path::PathBuf)> =
+        std::sync::OnceLock::new();
+    let (_, exe) = EXE.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+        let exe = dir.path().join("it");
+        std::fs::copy(std::env::current_exe().unwrap(), &exe).unwrap();
+        (dir, exe)
+    });
+    // Another test thread forking while the copy was open for writing keeps it open in the
+    // child until that child execs: exec then fails with ETXTBSY for a moment.
+    let mut tries = 0;
+    let out = loop {
+        match std::process::Command::new(exe)
+            .args([
+                "--exact",
+                "unreadable::child_walk",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CHILD_ENV, p)
+            .uid(65534)
+            .gid(65534)
+            .output()
+        {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && tries < 50 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            r => break r.expect("run the test binary as nobody"),
+        }
+    };
     let stdout = out.stdout;
     let start = stdout
         .windows(12)
@@ -103,20 +130,26 @@ fn unreadable_on_one_side_hides_nothing_on_the_other() {
     assert_eq!(r.exit_code(), EXIT_UNVERIFIED);
 }
 
+// A is walked without the hook and B with it, separately: walked together, A's hook call could
+// remove B's file before B's directory is listed, and it would be plainly missing.
 #[test]
 fn vanished_file_is_unverified() {
     let a = Tree::new();
     a.file("stay", "1").file("go", "2");
     let b = Tree::copy_of(a.path());
     let target = b.join("go");
-    let mut opts = VerifyOptions::default();
-    opts.walk.hook = Some(Arc::new(move |point, rel| {
-        if point == HookPoint::BeforeOpen && rel == b"go" {
-            // Only B's copy vanishes (the hook fires for both sides; the second call finds it gone).
-            let _ = std::fs::remove_file(&target);
-        }
-    }));
-    let r = verify_with(a.path(), b.path(), &opts).report;
+    let ma = walk(a.path(), &WalkOptions::default());
+    let hooked = WalkOptions {
+        hook: Some(Arc::new(move |point, rel| {
+            if point == HookPoint::BeforeOpen && rel == b"go" {
+                let _ = std::fs::remove_file(&target);
+            }
+        })),
+        ..WalkOptions::default()
+    };
+    let mb = walk(b.path(), &hooked);
+    assert_eq!(mb.entries[mb.find(b"go").unwrap()].state, State::Vanished);
+    let r = compare(&ma, &mb, &Default::default());
     assert_eq!(found(&r), expect(&[(Class::Unverified, "go")]));
     assert!(r.findings[0].b.contains("vanished"), "{:?}", r.findings[0]);
     assert_eq!(r.exit_code(), EXIT_UNVERIFIED);
@@ -128,25 +161,27 @@ fn file_modified_while_hashed_is_unstable() {
     a.file("big", vec![1u8; 3 << 20]);
     let b = Tree::copy_of(a.path());
     let target = b.join("big");
-    let mut opts = VerifyOptions::default();
-    opts.walk.hook = Some(Arc::new(move |point, _rel| {
-        if point == HookPoint::AfterFirstRead {
-            // Rewrite B's file in place with the same size, as a running service would.
-            if let Ok(mut f) = std::fs::OpenOptions::new().write(true).open(&target) {
+    let ma = walk(a.path(), &WalkOptions::default());
+    let hooked = WalkOptions {
+        hook: Some(Arc::new(move |point, _rel| {
+            if point == HookPoint::AfterFirstRead {
+                // Rewrite the file in place with the same size, as a running service would.
+                let mut f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&target)
+                    .unwrap();
                 use std::io::Write;
                 f.write_all(b"changed").unwrap();
             }
-        }
-    }));
-    let v = verify_with(a.path(), b.path(), &opts);
-    // A's file is changed too (the hook fires on both sides but only opens B's path): A stays ok.
-    assert_eq!(found(&v.report), expect(&[(Class::Unstable, "big")]));
-    assert_eq!(
-        v.b.entries[v.b.find(b"big").unwrap()].state,
-        State::Unstable
-    );
-    assert_eq!(v.b.entries[v.b.find(b"big").unwrap()].digest, None);
-    assert_eq!(v.report.exit_code(), EXIT_UNVERIFIED);
+        })),
+        ..WalkOptions::default()
+    };
+    let mb = walk(b.path(), &hooked);
+    let e = &mb.entries[mb.find(b"big").unwrap()];
+    assert_eq!((e.state, e.digest), (State::Unstable, None));
+    let r = compare(&ma, &mb, &Default::default());
+    assert_eq!(found(&r), expect(&[(Class::Unstable, "big")]));
+    assert_eq!(r.exit_code(), EXIT_UNVERIFIED);
 }
 
 #[test]
