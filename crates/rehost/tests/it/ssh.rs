@@ -168,6 +168,20 @@ fn ctrl_c_interrupts_a_remote_step_cleanly() {
     );
 }
 
+/// A plan whose two ssh hosts keep their paths under `old-root` and `new-root` in `d`.
+fn plan_with_roots(old: &Sshd, new: &Sshd, d: &TestDir, steps: &str) -> String {
+    let with_root = |name: &str, sshd: &Sshd, root: &str| {
+        format!(
+            "{}root = \"{}\"\n",
+            host(name, sshd),
+            d.join(root).display()
+        )
+    };
+    ssh_plan(old, new, steps)
+        .replace(&host("old", old), &with_root("old", old, "old-root"))
+        .replace(&host("new", new), &with_root("new", new, "new-root"))
+}
+
 /// The `verify-tree` step on two ssh hosts: each side is walked and hashed on its own host by
 /// the agent, both at once, and only the manifests cross the connection.
 #[test]
@@ -185,19 +199,9 @@ fn verify_tree_step_compares_two_ssh_hosts() {
         .status()
         .unwrap();
     assert!(st.success());
-    let with_root = |name: &str, sshd: &Sshd, root: &str| {
-        format!(
-            "{}root = \"{}\"\n",
-            host(name, sshd),
-            d.join(root).display()
-        )
-    };
     let steps = "[[data]]\nid = \"files\"\nfrom = \"old:/srv/files\"\nto = \"new:/srv/files\"\n\n\
                  [[steps]]\nid = \"verify\"\ndo = \"verify-tree\"\ndata = \"files\"\n";
-    let plan = ssh_plan(&old, &new, steps)
-        .replace(&host("old", &old), &with_root("old", &old, "old-root"))
-        .replace(&host("new", &new), &with_root("new", &new, "new-root"));
-    d.write("plan.toml", &plan);
+    d.write("plan.toml", plan_with_roots(&old, &new, &d, steps));
     let o = rehost(&d, &["run", "plan.toml"]);
     assert_eq!(o.code, 0, "{}", o.all());
     assert!(
@@ -212,24 +216,7 @@ fn verify_tree_step_compares_two_ssh_hosts() {
         d2.write(&format!("{root}/srv/files/a.txt"), "alpha\n");
     }
     d2.write("new-root/srv/files/a.txt", "alphA\n");
-    let plan2 = ssh_plan(&old, &new, steps)
-        .replace(
-            &host("old", &old),
-            &format!(
-                "{}root = \"{}\"\n",
-                host("old", &old),
-                d2.join("old-root").display()
-            ),
-        )
-        .replace(
-            &host("new", &new),
-            &format!(
-                "{}root = \"{}\"\n",
-                host("new", &new),
-                d2.join("new-root").display()
-            ),
-        );
-    d2.write("plan.toml", &plan2);
+    d2.write("plan.toml", plan_with_roots(&old, &new, &d2, steps));
     let o = rehost(&d2, &["run", "plan.toml", "--ignore-window"]);
     assert_eq!(o.code, 2, "{}", o.all());
     assert!(

@@ -85,13 +85,16 @@ fn bad_input_is_trouble_with_a_clear_message() {
     assert!(o.stderr.contains("cannot be ignored"), "{}", o.stderr);
 }
 
-const PLAN: &str = r#"
+/// The data set the step tests act on.
+const DATA: &str = r#"
 [[data]]
 id = "files"
 from = "old:/srv/files"
 to = "new:/srv/files"
 exclude = ["*.tmp"]
+"#;
 
+const PLAN: &str = r#"
 [[steps]]
 id = "verify"
 do = "verify-tree"
@@ -101,7 +104,7 @@ data = "files"
 #[test]
 fn the_verify_tree_step_gates_the_run_and_keeps_evidence() {
     let d = TestDir::new();
-    write_plan(&d, PLAN);
+    write_plan(&d, &format!("{DATA}{PLAN}"));
     tree(&d, "test-old/srv/files");
     cp_a(&d, "test-old/srv/files", "test-new/srv/files");
     std::fs::remove_file(d.join("test-new/srv/files/a.txt")).unwrap();
@@ -131,12 +134,6 @@ fn the_verify_tree_step_gates_the_run_and_keeps_evidence() {
 }
 
 const SYNC_PLAN: &str = r#"
-[[data]]
-id = "files"
-from = "old:/srv/files"
-to = "new:/srv/files"
-exclude = ["*.tmp"]
-
 [[steps]]
 id = "copy"
 do = "sync"
@@ -151,7 +148,10 @@ data = "files"
 
 fn sync_then_verify(method: &str) {
     let d = TestDir::new();
-    write_plan(&d, &SYNC_PLAN.replace("METHOD", method));
+    write_plan(
+        &d,
+        &format!("{DATA}{}", SYNC_PLAN.replace("METHOD", method)),
+    );
     tree(&d, "test-old/srv/files");
     // Something to delete on the destination, and an excluded file left alone.
     d.write("test-new/srv/files/stale", "old\n");
