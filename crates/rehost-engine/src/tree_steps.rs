@@ -241,6 +241,17 @@ pub(crate) fn sync(
         .data_set(data)
         .expect("validated: the data set exists")
         .clone();
+    let remote_from = ctx.hosts.local_root(&ds.from.host).is_none();
+    let remote_to = ctx.hosts.local_root(&ds.to.host).is_none();
+    if remote_from || remote_to {
+        if method == SyncMethod::Builtin {
+            return failed(format!(
+                "step `{}`: the built-in transfer works between local hosts only; use method = \"rsync\" for ssh hosts",
+                step.id
+            ));
+        }
+        return sync_remote(ctx, step, &ds, remote_from, remote_to);
+    }
     let (src, dst) = match (local_end(ctx, &ds.from), local_end(ctx, &ds.to)) {
         (Ok(a), Ok(b)) => (a, b),
         (Err(e), _) | (_, Err(e)) => return failed(e),
@@ -289,33 +300,7 @@ pub(crate) fn sync(
             Ok(o) => o,
             Err(e) => return failed(e),
         };
-        if out.cancelled {
-            return Ok(Outcome::Cancelled);
-        }
-        return match out.exit.code {
-            Some(0) => Ok(Outcome::Done {
-                detail: Some(format!(
-                    "{} copied to {} with rsync {version}",
-                    ds.from, ds.to
-                )),
-                exit_code: Some(0),
-                confirmed_by: None,
-                data: Some(
-                    serde_json::json!({"data_set": ds.id, "method": "rsync", "rsync_version": version}),
-                ),
-            }),
-            _ => Ok(Outcome::Failed {
-                detail: format!(
-                    "rsync from {} to {} ended with {}{}; its output is above and in the step's output file",
-                    ds.from,
-                    ds.to,
-                    out.exit,
-                    if out.timed_out { " (timed out)" } else { "" }
-                ),
-                exit_code: out.exit.code,
-                data: None,
-            }),
-        };
+        return rsync_outcome(&ds, &out, &format!("rsync {version}"));
     }
     let mut opts = rehost_tree::transfer::TransferOptions::default();
     for x in &ds.exclude {
@@ -427,4 +412,141 @@ fn run_rsync(
         }
     })
     .map_err(|e| e.to_string())
+}
+
+/// The `-e` of rsync for an ssh host: the same options rehost passes to ssh, each word quoted
+/// for rsync's own splitting. With `local_config` false (rsync running on another host) the
+/// plan's ssh config file is not passed: it names a file on this machine.
+fn rsync_ssh(spec: &rehost_host::SshSpec, local_config: bool) -> String {
+    let mut words = vec!["ssh".to_owned(), "-o".into(), "BatchMode=yes".into()];
+    if let Some(port) = spec.port {
+        words.extend(["-p".into(), port.to_string()]);
+    }
+    if local_config {
+        if let Some(cfg) = &spec.ssh_config {
+            words.extend(["-F".into(), cfg.to_string_lossy().into_owned()]);
+        }
+        if let Some(id) = &spec.identity_file {
+            words.extend(["-i".into(), id.to_string_lossy().into_owned()]);
+        }
+        if let Some(j) = &spec.proxy_jump {
+            words.extend(["-J".into(), j.clone()]);
+        }
+    }
+    words
+        .iter()
+        .map(|w| {
+            if w.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_./=@:".contains(c))
+            {
+                w.clone()
+            } else {
+                format!("'{}'", w.replace('\'', "'\\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `sync` where an end is on an ssh host: rsync runs where it can reach both ends. Local to
+/// remote and remote to local run rsync here (through the local host); remote to remote runs
+/// rsync on the source host, which reaches the destination with its own ssh setup, as an
+/// administrator's rsync would.
+fn sync_remote(
+    ctx: &mut Ctx,
+    step: &Step,
+    ds: &rehost_plan::DataSet,
+    remote_from: bool,
+    remote_to: bool,
+) -> Result<Outcome, EngineError> {
+    let end = |ctx: &mut Ctx,
+               e: &HostPath,
+               remote: bool|
+     -> Result<(String, Option<rehost_host::SshSpec>), String> {
+        let path = ctx
+            .hosts
+            .get(&e.host)?
+            .resolve(&e.path)
+            .to_string_lossy()
+            .into_owned();
+        if !remote {
+            return Ok((path, None));
+        }
+        let spec = ctx
+            .hosts
+            .ssh_spec(&e.host)
+            .expect("a remote host has an ssh spec");
+        Ok((format!("{}:{path}", spec.destination), Some(spec)))
+    };
+    let (src, src_spec) = match end(ctx, &ds.from, remote_from) {
+        Ok(x) => x,
+        Err(e) => return failed(e),
+    };
+    let (dst, dst_spec) = match end(ctx, &ds.to, remote_to) {
+        Ok(x) => x,
+        Err(e) => return failed(e),
+    };
+    // Where rsync runs, and how it reaches the other end.
+    let (runner, ssh) = match (&src_spec, &dst_spec) {
+        (None, Some(d)) => (ds.from.host.clone(), rsync_ssh(d, true)),
+        (Some(s), None) => (ds.to.host.clone(), rsync_ssh(s, true)),
+        (Some(_), Some(d)) => (ds.from.host.clone(), rsync_ssh(d, false)),
+        (None, None) => unreachable!("one end is remote"),
+    };
+    // rsync runs on the source host when both ends are remote: its own side is then local.
+    let src = if src_spec.is_some() && dst_spec.is_some() {
+        ctx.hosts
+            .get(&ds.from.host)
+            .map(|h| h.resolve(&ds.from.path).to_string_lossy().into_owned())
+            .unwrap_or(src)
+    } else {
+        src
+    };
+    let argv = rehost_tree::transfer::rsync_command(
+        &src,
+        &dst,
+        &rehost_tree::transfer::RsyncOptions {
+            excludes: ds.exclude.clone(),
+            extra: vec!["-e".into(), ssh],
+            ..Default::default()
+        },
+    );
+    ctx.sink.emit(&Event::Progress {
+        id: step.id.clone(),
+        message: format!("rsync on {runner}: {} → {}", ds.from, ds.to),
+    });
+    let out = match run_rsync(ctx, step, &runner, argv) {
+        Ok(o) => o,
+        Err(e) => return failed(e),
+    };
+    rsync_outcome(ds, &out, &format!("rsync on {runner}"))
+}
+
+fn rsync_outcome(
+    ds: &rehost_plan::DataSet,
+    out: &rehost_host::RunOutcome,
+    how: &str,
+) -> Result<Outcome, EngineError> {
+    if out.cancelled {
+        return Ok(Outcome::Cancelled);
+    }
+    match out.exit.code {
+        Some(0) => Ok(Outcome::Done {
+            detail: Some(format!("{} copied to {} with {how}", ds.from, ds.to)),
+            exit_code: Some(0),
+            confirmed_by: None,
+            data: Some(serde_json::json!({"data_set": ds.id, "method": "rsync", "how": how})),
+        }),
+        _ => Ok(Outcome::Failed {
+            detail: format!(
+                "{how} from {} to {} ended with {}{}; its output is above and in the step's output file",
+                ds.from,
+                ds.to,
+                out.exit,
+                if out.timed_out { " (timed out)" } else { "" }
+            ),
+            exit_code: out.exit.code,
+            data: None,
+        }),
+    }
 }

@@ -289,3 +289,41 @@ fn manifest_of_a_remote_tree_is_written_here() {
     let o = rehost(&d, &["verify", "tree", "t.manifest", "t"]);
     assert_eq!(o.code, 0, "{}", o.all());
 }
+
+/// `sync` from a local host to an ssh host (rsync here, over the plan's ssh settings), then
+/// `verify-tree` across: the data arrives complete, deletions included.
+#[test]
+fn sync_to_an_ssh_host_then_verify() {
+    rehost_test::require_tool("rsync");
+    let (old, new) = (Sshd::start(), Sshd::start());
+    let d = TestDir::new();
+    d.write("old-root/srv/files/a.txt", "alpha\n");
+    d.write("old-root/srv/files/dir/name with spaces", "b\n");
+    d.write("new-root/srv/files/stale", "gone after the sync\n");
+    let steps = "[[data]]\nid = \"files\"\nfrom = \"old:/srv/files\"\nto = \"new:/srv/files\"\n\n\
+                 [[steps]]\nid = \"copy\"\ndo = \"sync\"\ndata = \"files\"\n\n\
+                 [[steps]]\nid = \"verify\"\ndo = \"verify-tree\"\ndata = \"files\"\n";
+    // `old` is this machine under old-root; `new` is reached over ssh.
+    let plan = plan_with_roots(&old, &new, &d, steps).replace(
+        &format!(
+            "{}root = \"{}\"\n",
+            host("old", &old),
+            d.join("old-root").display()
+        ),
+        &format!(
+            "[hosts.old]\nlocal = true\nroot = \"{}\"\n",
+            d.join("old-root").display()
+        ),
+    );
+    d.write("plan.toml", plan);
+    let o = rehost(&d, &["run", "plan.toml"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(o.stdout.contains("with rsync on old"), "{}", o.stdout);
+    assert!(
+        o.stdout.contains("verified complete and correct"),
+        "{}",
+        o.stdout
+    );
+    assert_eq!(d.read("new-root/srv/files/dir/name with spaces"), "b\n");
+    assert!(!d.join("new-root/srv/files/stale").exists());
+}
