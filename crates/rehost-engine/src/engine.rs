@@ -28,6 +28,8 @@ pub struct RunOptions {
     pub ignore_window: bool,
     pub retry_interrupted: bool,
     pub skip_interrupted: bool,
+    /// The ssh config file for ssh hosts whose plan entry names none (`--ssh-config`).
+    pub ssh_config: Option<PathBuf>,
 }
 
 /// Decisions an operator makes by flag; kept for the journal.
@@ -260,7 +262,7 @@ impl Engine<'_> {
             }
             (None, false) => Box::new(RefConfirmer(confirmer)),
         };
-        let mut hosts = Hosts::new(targets);
+        let mut hosts = Hosts::new(targets, o.ssh_config.as_deref());
         let started = Instant::now();
         let mut statuses: Vec<StepStatus> = state.steps.iter().map(|s| s.status.clone()).collect();
         let mut attempts: Vec<u32> = state.steps.iter().map(|s| s.attempts).collect();

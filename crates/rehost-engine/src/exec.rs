@@ -17,7 +17,12 @@ pub(crate) struct Hosts {
 }
 
 impl Hosts {
-    pub fn new(targets: Vec<(String, rehost_plan::HostTarget)>) -> Hosts {
+    /// `ssh_config` (from `--ssh-config`) applies to ssh hosts whose plan entry names none.
+    pub fn new(
+        targets: Vec<(String, rehost_plan::HostTarget)>,
+        ssh_config: Option<&std::path::Path>,
+    ) -> Hosts {
+        let default_config = ssh_config.map(std::path::Path::to_path_buf);
         let specs = targets
             .into_iter()
             .map(|(name, t)| {
@@ -37,7 +42,9 @@ impl Hosts {
                         port,
                         identity_file: identity_file.map(Into::into),
                         proxy_jump,
-                        ssh_config: ssh_config.map(Into::into),
+                        ssh_config: ssh_config
+                            .map(Into::into)
+                            .or_else(|| default_config.clone()),
                         root: root.map(Into::into),
                     }),
                 };

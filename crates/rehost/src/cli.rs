@@ -98,6 +98,9 @@ pub struct RunArgs {
     /// Treat a step that started but did not finish as done (recorded).
     #[arg(long)]
     pub skip_interrupted: bool,
+    /// The ssh config file for ssh hosts whose plan entry names none (passed as `ssh -F`).
+    #[arg(long, value_name = "FILE")]
+    pub ssh_config: Option<PathBuf>,
     /// Print events as JSON lines.
     #[arg(long)]
     pub json: bool,

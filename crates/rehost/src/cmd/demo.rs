@@ -48,6 +48,7 @@ pub fn run(args: &DemoArgs) -> i32 {
         ignore_window: false,
         retry_interrupted: false,
         skip_interrupted: false,
+        ssh_config: None,
         json: false,
     };
     let code = crate::cmd::run::run(&run);

@@ -63,6 +63,7 @@ pub fn run(args: &RunArgs) -> i32 {
         ignore_window: args.ignore_window,
         retry_interrupted: args.retry_interrupted,
         skip_interrupted: args.skip_interrupted,
+        ssh_config: args.ssh_config.clone(),
     };
     let mut term;
     let mut json;

@@ -327,3 +327,31 @@ fn sync_to_an_ssh_host_then_verify() {
     assert_eq!(d.read("new-root/srv/files/dir/name with spaces"), "b\n");
     assert!(!d.join("new-root/srv/files/stale").exists());
 }
+
+/// `--ssh-config` reaches hosts whose plan entry names no config, as `ssh -F` would.
+#[test]
+fn ssh_config_flag_applies_to_plan_hosts() {
+    let (old, new) = (Sshd::start(), Sshd::start());
+    let d = TestDir::new();
+    let out = d.path().display().to_string();
+    let steps = format!(
+        "[[steps]]\nid = \"hello\"\ndo = \"run\"\nhost = \"old\"\nargv = [\"touch\", \"{out}/hello\"]\n"
+    );
+    // Both fixtures' configs name their host alias; use old's for the flag and drop it from the plan.
+    let plan = ssh_plan(&old, &new, &steps).replace(
+        &format!("ssh_config = \"{}\"\n", old.ssh_config().display()),
+        "",
+    );
+    d.write("plan.toml", plan);
+    let without = rehost(&d, &["run", "plan.toml"]);
+    assert_eq!(
+        without.code,
+        2,
+        "the alias means nothing without the config: {}",
+        without.all()
+    );
+    let cfg = old.ssh_config().display().to_string();
+    let o = rehost(&d, &["run", "plan.toml", "--ssh-config", &cfg]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(d.join("hello").exists());
+}
