@@ -240,7 +240,13 @@ fn build(plan: &Plan, src: &str, findings: &[Diagnostic]) -> Vec<Block> {
     }
     if !plan.clients.is_empty() {
         b.push(Table(
-            vec!["Clients", "Hosts", "Files holding the address", "Count"],
+            vec![
+                "Clients",
+                "Hosts",
+                "Files holding the address",
+                "Count",
+                "Reconfigured by",
+            ],
             plan.clients
                 .iter()
                 .map(|c| {
@@ -249,6 +255,7 @@ fn build(plan: &Plan, src: &str, findings: &[Diagnostic]) -> Vec<Block> {
                         c.hosts.join(", "),
                         c.files.join(", "),
                         c.count.map(|n| n.to_string()).unwrap_or_default(),
+                        steps_with(plan, &Effect::Reconfigures(c.id.clone())),
                     ]
                 })
                 .collect(),

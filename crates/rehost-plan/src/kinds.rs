@@ -28,6 +28,7 @@ const COMMON_KEYS: &[&str] = &[
     "transfers",
     "verifies",
     "lowers_ttl",
+    "reconfigures",
     "switches",
 ];
 
@@ -259,6 +260,7 @@ pub(crate) fn read_step(r: &mut Reader, t: &Tbl, index: usize) -> Option<Step> {
         ("transfers", Effect::Transfers),
         ("verifies", Effect::Verifies),
         ("lowers_ttl", Effect::LowersTtl),
+        ("reconfigures", Effect::Reconfigures),
         ("switches", Effect::Switches),
     ] {
         effects.extend(r.str_list(&t, key).into_iter().map(make));

@@ -65,6 +65,12 @@ pub static RULES: &[Rule] = &[
         check: no_rollback_after_pnr,
     },
     Rule {
+        id: "clients-not-reconfigured",
+        clause: "the biggest problem is when clients access the servers through an application where the IP address or name of the server is stored in a local configuration file … this must be planned in advance",
+        summary: "clients that hold the address locally are reconfigured by no step",
+        check: clients_not_reconfigured,
+    },
+    Rule {
         id: "window-not-open",
         clause: "it is recommended to perform the function transition to the replacement system outside normal operating hours",
         summary: "a step that needs the window comes before the plan waits for the window to open",
@@ -301,6 +307,30 @@ fn no_rollback_after_pnr(plan: &Plan, out: &mut Vec<Diagnostic>) {
                     s.id, pnr.value
                 ),
                 format!("give `{}` a rollback command, or mark it idempotent = true if running it twice is harmless", s.id),
+            ));
+        }
+    }
+}
+
+fn clients_not_reconfigured(plan: &Plan, out: &mut Vec<Diagnostic>) {
+    for c in &plan.clients {
+        let planned = plan
+            .steps
+            .iter()
+            .any(|s| s.effects.contains(&Effect::Reconfigures(c.id.clone())));
+        if !planned {
+            let many = c
+                .count
+                .map(|n| format!(" ({n} clients)"))
+                .unwrap_or_default();
+            out.push(finding(
+                "clients-not-reconfigured",
+                Some(c.span.clone()),
+                format!("clients `{}`{many} hold the address locally, and no step reconfigures them", c.id),
+                format!(
+                    "add a step (manual, or run on the clients) with reconfigures = [\"{}\"], with the time it takes",
+                    c.id
+                ),
             ));
         }
     }

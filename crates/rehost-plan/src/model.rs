@@ -361,6 +361,8 @@ pub enum Effect {
     Transfers(String),
     Verifies(String),
     LowersTtl(String),
+    /// Reconfigures clients that hold the address locally (a `[[clients]]` id).
+    Reconfigures(String),
     Switches(String),
 }
 

@@ -140,6 +140,7 @@ pub(crate) fn validate(plan: &Plan) -> Vec<Diagnostic> {
     let data_ids: Vec<&str> = plan.data.iter().map(|d| d.id.as_str()).collect();
     let svc_ids: Vec<&str> = plan.services.iter().map(|d| d.id.as_str()).collect();
     let name_ids: Vec<&str> = plan.names.iter().map(|d| d.id.as_str()).collect();
+    let client_ids: Vec<&str> = plan.clients.iter().map(|d| d.id.as_str()).collect();
     let verifiable: Vec<&str> = plan
         .data
         .iter()
@@ -194,6 +195,7 @@ pub(crate) fn validate(plan: &Plan) -> Vec<Diagnostic> {
                 Effect::Transfers(id) => ("data set", id, &data_ids),
                 Effect::Verifies(id) => ("data set, database or key", id, &verifiable),
                 Effect::LowersTtl(id) | Effect::Switches(id) => ("name", id, &name_ids),
+                Effect::Reconfigures(id) => ("client", id, &client_ids),
             };
             if !ids.contains(&id.as_str()) {
                 v.push(unknown(kind, id, &s.span, &what, ids));

@@ -569,3 +569,11 @@ phase = "halfway"
         );
     }
 }
+
+#[test]
+fn lint_clients_not_reconfigured() {
+    let clients = "[[clients]]\nid = \"pcs\"\nhosts = [\"acc01\"]\nfiles = [\"C:/Billing/client.ini\"]\ncount = 40\n";
+    let step = "[[steps]]\nid = \"reconf\"\ndo = \"manual\"\ntext = \"edit client.ini on the 40 PCs\"\nreconfigures = [\"pcs\"]\n";
+    assert_eq!(findings(&plan(clients)), ["clients-not-reconfigured"]);
+    assert!(findings(&plan(&format!("{clients}{step}"))).is_empty());
+}
