@@ -375,6 +375,7 @@ fn run_rsync(
     let h = ctx.hosts.get(host)?;
     let mut spec = rehost_host::CommandSpec::new(rehost_host::Program::Argv(argv));
     spec.timeout = step.timeout;
+    spec.cr_ends_line = true;
     let sink = &mut *ctx.sink;
     let output = &mut *ctx.output;
     let mut last = Instant::now() - Duration::from_secs(1);

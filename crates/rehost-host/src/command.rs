@@ -35,6 +35,10 @@ pub struct CommandSpec {
     /// Extra environment variables.
     pub env: Vec<(String, String)>,
     pub timeout: Option<Duration>,
+    /// A carriage return also ends a line, so progress meters that redraw one line (rsync's
+    /// `--info=progress2`) arrive as they are drawn, not when the command ends.
+    #[serde(default)]
+    pub cr_ends_line: bool,
 }
 
 impl CommandSpec {
@@ -43,6 +47,7 @@ impl CommandSpec {
             program,
             env: Vec::new(),
             timeout: None,
+            cr_ends_line: false,
         }
     }
 }

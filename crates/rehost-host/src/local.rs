@@ -137,6 +137,7 @@ impl Host for LocalHost {
                     .map(|r| Box::new(r) as Box<dyn Read + Send>),
                 OutputStream::Stdout,
                 tx.clone(),
+                spec.cr_ends_line,
             ),
             spawn_reader(
                 child
@@ -145,6 +146,7 @@ impl Host for LocalHost {
                     .map(|r| Box::new(r) as Box<dyn Read + Send>),
                 OutputStream::Stderr,
                 tx,
+                spec.cr_ends_line,
             ),
         ];
 
@@ -203,10 +205,35 @@ impl Host for LocalHost {
     }
 }
 
+/// Reads up to and including the next `\n` (or `\r` when `cr` is set), at most `MAX_LINE`
+/// bytes.
+fn read_line(r: &mut impl BufRead, buf: &mut Vec<u8>, cr: bool) -> std::io::Result<usize> {
+    let mut total = 0;
+    loop {
+        let avail = r.fill_buf()?;
+        if avail.is_empty() {
+            return Ok(total);
+        }
+        let room = MAX_LINE.saturating_sub(buf.len()).max(1);
+        let window = &avail[..avail.len().min(room)];
+        let end = window
+            .iter()
+            .position(|&b| b == b'\n' || (cr && b == b'\r'));
+        let n = end.map_or(window.len(), |i| i + 1);
+        buf.extend_from_slice(&window[..n]);
+        r.consume(n);
+        total += n;
+        if end.is_some() || buf.len() >= MAX_LINE {
+            return Ok(total);
+        }
+    }
+}
+
 fn spawn_reader(
     r: Option<Box<dyn Read + Send>>,
     stream: OutputStream,
     tx: mpsc::Sender<(OutputStream, Vec<u8>)>,
+    cr_ends_line: bool,
 ) -> Option<std::thread::JoinHandle<()>> {
     let r = r?;
     Some(std::thread::spawn(move || {
@@ -217,10 +244,11 @@ fn spawn_reader(
             buf.clear();
             // A line longer than MAX_LINE arrives in pieces: output without newlines (a binary
             // dump) must not grow one unbounded buffer or one oversized agent frame.
-            match (&mut r).take(MAX_LINE as u64).read_until(b'\n', &mut buf) {
+            match read_line(&mut r, &mut buf, cr_ends_line) {
                 Ok(0) | Err(_) => break,
                 Ok(_) => {
-                    let ended = buf.last() == Some(&b'\n');
+                    let ended = matches!(buf.last(), Some(b'\n'))
+                        || (cr_ends_line && buf.last() == Some(&b'\r'));
                     if ended {
                         buf.pop();
                     }

@@ -89,3 +89,15 @@ fn a_line_of_exactly_max_line_bytes_is_one_line() {
     let lens: Vec<usize> = lines.iter().map(|(_, l)| l.len()).collect();
     assert_eq!(lens, vec![MAX_LINE, 4]);
 }
+
+#[test]
+fn carriage_returns_end_lines_only_when_asked() {
+    let h = LocalHost::new("old", None);
+    let mut spec = CommandSpec::new(Program::Shell("printf 'a\\rb\\rc\\n'".into()));
+    let (_, lines) = run(&h, &spec);
+    assert_eq!(lines, [(OutputStream::Stdout, "a\rb\rc".to_owned())]);
+    spec.cr_ends_line = true;
+    let (_, lines) = run(&h, &spec);
+    let texts: Vec<&str> = lines.iter().map(|(_, l)| l.as_str()).collect();
+    assert_eq!(texts, ["a", "b", "c"]);
+}
