@@ -16,40 +16,43 @@ pub(crate) struct Hosts {
     open: BTreeMap<String, Box<dyn Host>>,
 }
 
+/// How to reach a plan host. `ssh_config` (from `--ssh-config`) applies to ssh hosts whose plan
+/// entry names none.
+pub fn host_spec(
+    target: rehost_plan::HostTarget,
+    ssh_config: Option<&std::path::Path>,
+) -> rehost_host::HostSpec {
+    match target {
+        rehost_plan::HostTarget::Local { root } => rehost_host::HostSpec::Local {
+            root: root.map(Into::into),
+        },
+        rehost_plan::HostTarget::Ssh {
+            destination,
+            port,
+            identity_file,
+            proxy_jump,
+            ssh_config: own,
+            root,
+        } => rehost_host::HostSpec::Ssh(rehost_host::SshSpec {
+            destination,
+            port,
+            identity_file: identity_file.map(Into::into),
+            proxy_jump,
+            ssh_config: own.map(Into::into).or_else(|| ssh_config.map(Into::into)),
+            root: root.map(Into::into),
+        }),
+    }
+}
+
 impl Hosts {
     /// `ssh_config` (from `--ssh-config`) applies to ssh hosts whose plan entry names none.
     pub fn new(
         targets: Vec<(String, rehost_plan::HostTarget)>,
         ssh_config: Option<&std::path::Path>,
     ) -> Hosts {
-        let default_config = ssh_config.map(std::path::Path::to_path_buf);
         let specs = targets
             .into_iter()
-            .map(|(name, t)| {
-                let spec = match t {
-                    rehost_plan::HostTarget::Local { root } => rehost_host::HostSpec::Local {
-                        root: root.map(Into::into),
-                    },
-                    rehost_plan::HostTarget::Ssh {
-                        destination,
-                        port,
-                        identity_file,
-                        proxy_jump,
-                        ssh_config,
-                        root,
-                    } => rehost_host::HostSpec::Ssh(rehost_host::SshSpec {
-                        destination,
-                        port,
-                        identity_file: identity_file.map(Into::into),
-                        proxy_jump,
-                        ssh_config: ssh_config
-                            .map(Into::into)
-                            .or_else(|| default_config.clone()),
-                        root: root.map(Into::into),
-                    }),
-                };
-                (name, spec)
-            })
+            .map(|(name, t)| (name, host_spec(t, ssh_config)))
             .collect();
         Hosts {
             specs,

@@ -17,6 +17,7 @@ mod tree_steps;
 pub use engine::{Confirmer, Decisions, Engine, RunOptions, RunOutcome, StdinConfirmer};
 pub use error::EngineError;
 pub use events::{Event, Sink, StepResult};
+pub use exec::host_spec;
 pub use journal::{Journal, Record};
 pub use state::{RunState, StepState, StepStatus, downtime, status};
 

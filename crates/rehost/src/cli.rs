@@ -140,6 +140,12 @@ pub struct TreeOptions {
     /// The ssh config file for HOST:PATH and ssh:// locations (passed as `ssh -F`).
     #[arg(long, value_name = "FILE")]
     pub ssh_config: Option<PathBuf>,
+    /// Take HOST in HOST:PATH as a host of this plan (reached as the plan says).
+    #[arg(long, value_name = "PLAN")]
+    pub plan: Option<PathBuf>,
+    /// With --plan: the plan's hosts in this rehearsal environment.
+    #[arg(long, value_name = "NAME", requires = "plan")]
+    pub env: Option<String>,
 }
 
 #[derive(Args, Debug)]

@@ -27,18 +27,50 @@ pub enum Place {
 }
 
 /// Resolves a location; a remote one is opened (one ssh master and the agent) right away, so
-/// an unknown host key or an unreachable host is reported before any work starts.
-pub fn place(location: &str, ssh_config: Option<&std::path::Path>) -> Result<Place, String> {
-    match rehost_host::Location::parse(location).map_err(|e| e.to_string())? {
-        rehost_host::Location::Local(p) => Ok(Place::Here(p)),
-        rehost_host::Location::Remote { host, port, path } => {
-            let spec =
-                rehost_host::SshSpec::for_destination(&host, port, ssh_config.map(Into::into));
-            let h = rehost_host::open(&host, &rehost_host::HostSpec::Ssh(spec))
-                .map_err(|e| e.to_string())?;
-            Ok(Place::Remote { host: h, path })
-        }
+/// an unknown host key or an unreachable host is reported before any work starts. With
+/// `--plan`, a HOST that names a plan host is reached as the plan (and `--env`) say.
+pub fn place(location: &str, t: &TreeOptions) -> Result<Place, String> {
+    let ssh_config = t.ssh_config.as_deref();
+    let (host, port, path) =
+        match rehost_host::Location::parse(location).map_err(|e| e.to_string())? {
+            rehost_host::Location::Local(p) => return Ok(Place::Here(p)),
+            rehost_host::Location::Remote { host, port, path } => (host, port, path),
+        };
+    let spec = match plan_target(&host, t)? {
+        Some(target) => rehost_engine::host_spec(target, ssh_config),
+        None => rehost_host::HostSpec::Ssh(rehost_host::SshSpec::for_destination(
+            &host,
+            port,
+            ssh_config.map(Into::into),
+        )),
+    };
+    if let rehost_host::HostSpec::Local { root } = &spec {
+        use rehost_host::Host;
+        return Ok(Place::Here(
+            rehost_host::LocalHost::new(&host, root.clone()).resolve(&path),
+        ));
     }
+    let h = rehost_host::open(&host, &spec).map_err(|e| e.to_string())?;
+    Ok(Place::Remote { host: h, path })
+}
+
+/// The plan's target for `host`, when `--plan` is given and names it.
+fn plan_target(host: &str, t: &TreeOptions) -> Result<Option<rehost_plan::HostTarget>, String> {
+    let Some(plan_path) = &t.plan else {
+        return Ok(None);
+    };
+    let pf = crate::plan_file::PlanFile::load_valid(plan_path, "use hosts of")
+        .map_err(|_| "the plan has errors".to_owned())?;
+    let targets = pf.plan().hosts_for(t.env.as_deref()).ok_or_else(|| {
+        format!(
+            "the plan has no environment `{}`",
+            t.env.as_deref().unwrap_or_default()
+        )
+    })?;
+    Ok(targets
+        .into_iter()
+        .find(|(n, _)| n == host)
+        .map(|(_, target)| target))
 }
 
 /// Prints progress on stderr when it is a terminal, at most five times a second.

@@ -10,7 +10,7 @@ pub fn run(args: &ManifestArgs) -> i32 {
         crate::signals::install();
         let cancel = &crate::signals::CANCEL;
         let mut line = ProgressLine::new(1);
-        let m = match place(&args.location, args.tree.ssh_config.as_deref())? {
+        let m = match place(&args.location, &args.tree)? {
             Place::Here(root) => {
                 if !root.is_dir() {
                     return Err(format!("{} is not a directory", root.display()));

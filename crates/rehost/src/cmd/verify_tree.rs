@@ -43,8 +43,7 @@ fn verify(args: &VerifyTreeArgs) -> Result<i32, String> {
     }
     crate::signals::install();
     let cancel = &crate::signals::CANCEL;
-    let ssh_config = args.tree.ssh_config.as_deref();
-    let (pa, pb) = (place(&args.a, ssh_config)?, place(&args.b, ssh_config)?);
+    let (pa, pb) = (place(&args.a, &args.tree)?, place(&args.b, &args.tree)?);
     let result = match (&pa, &pb) {
         (Place::Here(a), Place::Here(b)) => local_pair(a, b, &mut opts, cancel)?,
         _ => remote_pair(&pa, &pb, &opts, &args.tree.exclude, cancel)?,

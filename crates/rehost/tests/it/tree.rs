@@ -224,3 +224,46 @@ fn the_demo_runs_end_to_end() {
         s.stdout
     );
 }
+
+#[test]
+fn plan_host_names_resolve_with_plan_and_env() {
+    let d = TestDir::new();
+    write_plan(&d, "");
+    tree(&d, "test-old/srv/files");
+    cp_a(&d, "test-old/srv/files", "test-new/srv/files");
+    let args = [
+        "verify",
+        "tree",
+        "old:/srv/files",
+        "new:/srv/files",
+        "--plan",
+        "plan.toml",
+        "--env",
+        "test",
+    ];
+    let o = rehost(&d, &args);
+    assert_eq!(o.code, 0, "{}", o.all());
+    d.write("test-new/srv/files/extra", "x\n");
+    let o = rehost(&d, &args);
+    assert_eq!(o.code, 1, "{}", o.all());
+    assert!(o.stdout.contains("extra"), "{}", o.stdout);
+    let o = rehost(
+        &d,
+        &[
+            "verify",
+            "tree",
+            "old:/srv/files",
+            "new:/srv/files",
+            "--plan",
+            "plan.toml",
+            "--env",
+            "staging",
+        ],
+    );
+    assert_eq!(o.code, 2);
+    assert!(
+        o.stderr.contains("no environment `staging`"),
+        "{}",
+        o.stderr
+    );
+}
