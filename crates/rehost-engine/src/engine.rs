@@ -32,9 +32,6 @@ pub struct RunOptions {
     pub ssh_config: Option<PathBuf>,
 }
 
-/// Decisions an operator makes by flag; kept for the journal.
-pub type Decisions = Vec<(String, String)>;
-
 #[derive(Debug, PartialEq, Eq)]
 pub enum RunOutcome {
     /// Every step is done.

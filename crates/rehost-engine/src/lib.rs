@@ -14,7 +14,7 @@ mod lock;
 mod state;
 mod tree_steps;
 
-pub use engine::{Confirmer, Decisions, Engine, RunOptions, RunOutcome, StdinConfirmer};
+pub use engine::{Confirmer, Engine, RunOptions, RunOutcome, StdinConfirmer};
 pub use error::EngineError;
 pub use events::{Event, Sink, StepResult};
 pub use exec::host_spec;
