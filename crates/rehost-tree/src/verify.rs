@@ -1,12 +1,14 @@
 //! `verify tree`: walk both trees at once (one pool, interleaved), compare, and keep the
 //! manifests as the cache for the next, incremental, verification of the same pair.
 //!
-//! The cache is a directory holding `a.rmf` and `b.rmf`, the manifests of the last verification
-//! (the ordinary manifest format). A file's digest is trusted from it only when its device,
+//! The cache is a directory holding `a.rmc` and `b.rmc`, the manifests of the last verification
+//! in the binary cache format of [`crate::cache`] (not the text evidence format: parsing and
+//! writing text was most of an incremental run's fixed cost). A file's digest is trusted from it only when its device,
 //! inode, size, mtime and ctime are all unchanged on that side: ctime cannot be set by users, so
 //! content written with size and mtime restored is still read again. `full` ignores the cache.
 
 use crate::TreeError;
+use crate::cache;
 use crate::compare::{CompareOptions, compare};
 use crate::glob::Glob;
 use crate::manifest::Manifest;
@@ -14,6 +16,9 @@ use crate::report::Report;
 use crate::walk::{Progress, WalkOptions, walk_many};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
+
+const CACHE_A: &str = "a.rmc";
+const CACHE_B: &str = "b.rmc";
 
 #[derive(Clone, Debug, Default)]
 pub struct VerifyOptions {
@@ -117,44 +122,47 @@ fn load_cache(opts: &VerifyOptions) -> (Option<Manifest>, Option<Manifest>, Vec<
     };
     let load = |name: &str| -> (Option<Manifest>, Option<String>) {
         let p = dir.join(name);
-        if !p.exists() {
-            return (None, None);
-        }
-        match Manifest::read_file(&p) {
+        match cache::read_file(&p) {
             Ok(m) => (Some(m), None),
+            Err(cache::ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+                (None, None)
+            }
             Err(e) => (
                 None,
                 Some(format!(
-                    "failed to use the verification cache (reading all files): {e}"
+                    "failed to use the verification cache {} (reading all files): {e}",
+                    p.display()
                 )),
             ),
         }
     };
-    // Both sides in parallel: parsing is most of an incremental run's fixed cost.
-    let ((a, wa), (b, wb)) = std::thread::scope(|s| {
-        let ha = s.spawn(|| load("a.rmf"));
-        let b = load("b.rmf");
-        (ha.join().expect("cache loader"), b)
-    });
+    // Both sides at once (each also decodes in parallel on the global pool).
+    let ((a, wa), (b, wb)) = rayon::join(|| load(CACHE_A), || load(CACHE_B));
     (a, b, wa.into_iter().chain(wb).collect())
 }
 
 /// The cache is not evidence: written without fsync (a torn file fails its digest check on the
 /// next run, which then reads everything).
 fn save_cache(dir: &Path, a: &Manifest, b: &Manifest) -> Result<(), TreeError> {
-    std::fs::create_dir_all(dir).map_err(|source| TreeError::WriteManifest {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    std::thread::scope(|s| {
-        let ha = s.spawn(|| {
+    let err = |path: PathBuf| move |source| TreeError::WriteManifest { path, source };
+    std::fs::create_dir_all(dir).map_err(err(dir.to_path_buf()))?;
+    // Text caches of earlier versions are no longer read.
+    for old in ["a.rmf", "b.rmf"] {
+        let _ = std::fs::remove_file(dir.join(old));
+    }
+    let write = |m: &Manifest, name: &str| {
+        let p = dir.join(name);
+        cache::write_file(m, &p).map_err(err(p))
+    };
+    let (ra, rb) = rayon::join(
+        || {
             if a.entries.is_empty() {
                 Ok(())
             } else {
-                a.write_file_opts(&dir.join("a.rmf"), false)
+                write(a, CACHE_A)
             }
-        });
-        let rb = b.write_file_opts(&dir.join("b.rmf"), false);
-        ha.join().expect("cache writer").and(rb)
-    })
+        },
+        || write(b, CACHE_B),
+    );
+    ra.and(rb)
 }

@@ -49,12 +49,48 @@ fn corrupt_cache_means_reading_everything() {
     let b = Tree::copy_of(a.path());
     let cache = tempfile::tempdir().unwrap();
     verify_with(a.path(), b.path(), &opts(cache.path()));
-    let p = cache.path().join("b.rmf");
-    let mut text = std::fs::read(&p).unwrap();
-    let i = text.iter().position(|&c| c == b'#').unwrap();
-    text[i + 1] ^= 1;
-    std::fs::write(&p, text).unwrap();
+    let p = cache.path().join("b.rmc");
+    let good = std::fs::read(&p).unwrap();
+    let trusted = verify_with(a.path(), b.path(), &opts(cache.path())).report;
+    assert_eq!((trusted.totals.rehashed, trusted.totals.trusted), (0, 2));
+    assert!(trusted.warnings.is_empty(), "{:?}", trusted.warnings);
+
+    // A flipped bit anywhere, a torn (cut short) file, an empty one: a warning and a full read
+    // of that side, never a failure; the run then writes a good cache again.
+    let mut cases: Vec<Vec<u8>> = Vec::new();
+    for i in [0, 20, good.len() / 2, good.len() - 40, good.len() - 1] {
+        let mut bad = good.clone();
+        bad[i] ^= 1;
+        cases.push(bad);
+    }
+    cases.push(good[..good.len() / 2].to_vec());
+    cases.push(Vec::new());
+    for bad in cases {
+        std::fs::write(&p, &bad).unwrap();
+        let r = verify_with(a.path(), b.path(), &opts(cache.path())).report;
+        assert_eq!(r.exit_code(), EXIT_EQUAL);
+        assert_eq!((r.totals.rehashed, r.totals.trusted), (1, 1));
+        assert_eq!(r.warnings.len(), 1, "{:?}", r.warnings);
+        assert!(r.warnings[0].contains("b.rmc"), "{:?}", r.warnings);
+        assert_eq!(std::fs::read(&p).unwrap(), good);
+    }
+}
+
+#[test]
+fn text_cache_of_earlier_versions_is_ignored_and_removed() {
+    let a = Tree::new();
+    a.file("x", "1");
+    let b = Tree::copy_of(a.path());
+    let cache = tempfile::tempdir().unwrap();
+    std::fs::write(cache.path().join("a.rmf"), "#rehost-manifest 1\n").unwrap();
+    std::fs::write(cache.path().join("b.rmf"), "junk").unwrap();
     let r = verify_with(a.path(), b.path(), &opts(cache.path())).report;
-    assert_eq!((r.totals.rehashed, r.totals.trusted), (1, 1));
-    assert_eq!(r.warnings.len(), 1, "{:?}", r.warnings);
+    assert_eq!((r.totals.rehashed, r.totals.trusted), (2, 0));
+    assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+    let mut names: Vec<_> = std::fs::read_dir(cache.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["a.rmc", "b.rmc"]);
 }
