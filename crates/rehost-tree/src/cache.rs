@@ -7,6 +7,7 @@
 //!
 //! ```text
 //! header   "RHSTCACH" u32 version (1) u32 0
+//!          i64 sec, u32 nsec: wall-clock time the walk that made it started
 //!          u64 entries, u32 len + root bytes, u32 excludes, each u32 len + bytes (UTF-8)
 //! record   u32 len (bytes of the record after this field), then
 //!          u8 kind (0 f, 1 d, 2 l, 3 p, 4 s, 5 b, 6 c), u8 state (0 ok, 1 unstable, 2 vanished,
@@ -110,11 +111,13 @@ fn put_entry(out: &mut Vec<u8>, e: &Entry) {
 }
 
 /// The file's bytes, in pieces (header, then chunks of records), and the trailer.
-fn encode(m: &Manifest) -> Vec<Vec<u8>> {
+fn encode(m: &Manifest, taken: Time) -> Vec<Vec<u8>> {
     let mut head = Vec::with_capacity(256);
     head.extend_from_slice(MAGIC);
     head.extend_from_slice(&VERSION.to_le_bytes());
     head.extend_from_slice(&0u32.to_le_bytes());
+    head.extend_from_slice(&taken.sec.to_le_bytes());
+    head.extend_from_slice(&taken.nsec.to_le_bytes());
     head.extend_from_slice(&(m.entries.len() as u64).to_le_bytes());
     put_bytes(&mut head, &m.root);
     head.extend_from_slice(&(m.excludes.len() as u32).to_le_bytes());
@@ -139,10 +142,10 @@ fn encode(m: &Manifest) -> Vec<Vec<u8>> {
 
 /// Writes the cache file atomically (temporary file and rename), without fsync: a torn file
 /// fails its digest on the next load, which then reads everything.
-pub(crate) fn write_file(m: &Manifest, path: &Path) -> io::Result<()> {
+pub(crate) fn write_file(m: &Manifest, taken: Time, path: &Path) -> io::Result<()> {
     let tmp = path.with_extension("rehost-tmp");
     let mut f = std::fs::File::create(&tmp)?;
-    for p in encode(m) {
+    for p in encode(m, taken) {
         f.write_all(&p)?;
     }
     drop(f);
@@ -259,8 +262,8 @@ fn get_entry(rec: &[u8]) -> Option<Entry> {
     r.b.is_empty().then_some(e)
 }
 
-/// Decodes and checks a whole cache file.
-pub(crate) fn decode(buf: &[u8]) -> Result<Manifest, Bad> {
+/// Decodes and checks a whole cache file: the manifest and when its walk started.
+pub(crate) fn decode(buf: &[u8]) -> Result<(Manifest, Time), Bad> {
     let Some(body_len) = buf.len().checked_sub(32) else {
         return Err(Bad::Short);
     };
@@ -274,7 +277,7 @@ pub(crate) fn decode(buf: &[u8]) -> Result<Manifest, Bad> {
         }
         *h.finalize().as_bytes() == digest
     };
-    let parse = || -> Result<Manifest, Bad> {
+    let parse = || -> Result<(Manifest, Time), Bad> {
         let mut r = Rd { b: body };
         if r.take(8) != Some(MAGIC) || r.u32() != Some(VERSION) || r.u32() != Some(0) {
             return Err(if body.len() < 16 {
@@ -283,6 +286,10 @@ pub(crate) fn decode(buf: &[u8]) -> Result<Manifest, Bad> {
                 Bad::Magic
             });
         }
+        let taken = Time {
+            sec: r.i64().ok_or(Bad::Short)?,
+            nsec: r.u32().ok_or(Bad::Short)?,
+        };
         let count = r.u64().ok_or(Bad::Short)?;
         let mut m = Manifest {
             root: r.bytes().ok_or(Bad::Short)?.into(),
@@ -317,7 +324,7 @@ pub(crate) fn decode(buf: &[u8]) -> Result<Manifest, Bad> {
         if !m.entries.par_windows(2).all(|w| w[0].path < w[1].path) {
             return Err(Bad::Unsorted);
         }
-        Ok(m)
+        Ok((m, taken))
     };
     let (ok, m) = rayon::join(check, parse);
     // The digest first: a corrupt file is reported as such, whatever else it broke.
@@ -343,7 +350,7 @@ impl std::fmt::Display for ReadError {
     }
 }
 
-pub(crate) fn read_file(path: &Path) -> Result<Manifest, ReadError> {
+pub(crate) fn read_file(path: &Path) -> Result<(Manifest, Time), ReadError> {
     let buf = std::fs::read(path).map_err(ReadError::Io)?;
     decode(&buf).map_err(ReadError::Bad)
 }
@@ -423,20 +430,25 @@ mod tests {
         m
     }
 
+    const TAKEN: Time = Time {
+        sec: 1_800_000_000,
+        nsec: 123,
+    };
+
     fn bytes(m: &Manifest) -> Vec<u8> {
-        encode(m).concat()
+        encode(m, TAKEN).concat()
     }
 
     #[test]
     fn round_trip() {
         let m = sample();
-        assert_eq!(decode(&bytes(&m)).unwrap(), m);
+        assert_eq!(decode(&bytes(&m)).unwrap(), (m.clone(), TAKEN));
         let empty = Manifest::default();
-        assert_eq!(decode(&bytes(&empty)).unwrap(), empty);
+        assert_eq!(decode(&bytes(&empty)).unwrap(), (empty, TAKEN));
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("b.rmc");
-        write_file(&m, &p).unwrap();
-        assert_eq!(read_file(&p).unwrap(), m);
+        write_file(&m, TAKEN, &p).unwrap();
+        assert_eq!(read_file(&p).unwrap(), (m, TAKEN));
         assert!(!p.with_extension("rehost-tmp").exists());
     }
 
@@ -472,7 +484,7 @@ mod tests {
         b[0] = b'X';
         assert_eq!(decode(&resign(b)).unwrap_err(), Bad::Magic);
         let mut b = good.clone();
-        let count_at = 16;
+        let count_at = 28;
         b[count_at + 1] ^= 1; // 256 more than there are
         assert_eq!(decode(&resign(b)).unwrap_err(), Bad::Count);
         let mut b = good.clone();
