@@ -1,19 +1,33 @@
 //! `verify tree`: walk both trees at once (one pool, interleaved), compare, and keep the
 //! manifests as the cache for the next, incremental, verification of the same pair.
 //!
-//! The cache is a directory holding `a.rmf` and `b.rmf`, the manifests of the last verification
-//! (the ordinary manifest format). A file's digest is trusted from it only when its device,
+//! The cache is a directory holding `a.rmc` and `b.rmc`, the manifests of the last verification
+//! in the binary cache format of [`crate::cache`] (not the text evidence format: parsing and
+//! writing text was most of an incremental run's fixed cost). A file's digest is trusted from it only when its device,
 //! inode, size, mtime and ctime are all unchanged on that side: ctime cannot be set by users, so
 //! content written with size and mtime restored is still read again. `full` ignores the cache.
+//!
+//! Racy entries: file systems stamp ctime from a coarse clock (a jiffy; a whole second on some),
+//! so a file changed, hashed, and changed again within one tick keeps its ctime. The cache
+//! therefore records when its walk started, and a file whose ctime is less than
+//! [`RACY`] before that (or later) is read again on the next run instead of trusted (the
+//! "racy git" rule).
 
 use crate::TreeError;
+use crate::cache;
 use crate::compare::{CompareOptions, compare};
 use crate::glob::Glob;
-use crate::manifest::Manifest;
+use crate::manifest::{Manifest, Time};
 use crate::report::Report;
 use crate::walk::{Progress, WalkOptions, walk_many};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
+
+const CACHE_A: &str = "a.rmc";
+const CACHE_B: &str = "b.rmc";
+/// Files whose ctime is this close to (or after) the start of the walk that cached them are
+/// not trusted: covers ctime granularity up to one second and the coarse clock's lag.
+const RACY: i64 = 1;
 
 #[derive(Clone, Debug, Default)]
 pub struct VerifyOptions {
@@ -42,6 +56,7 @@ pub fn verify_trees(
     cancel: &AtomicBool,
 ) -> Result<Verified, TreeError> {
     let (prev_a, prev_b, mut warnings) = load_cache(opts);
+    let taken = now();
     let mut ms = walk_many(
         &[(a, prev_a.as_ref()), (b, prev_b.as_ref())],
         &opts.walk,
@@ -52,7 +67,7 @@ pub fn verify_trees(
     let ma = ms.pop().expect("two manifests");
     let mut report = compare(&ma, &mb, &opts.compare);
     if let Some(dir) = &opts.cache
-        && let Err(e) = save_cache(dir, &ma, &mb)
+        && let Err(e) = save_cache(dir, taken, &ma, &mb)
     {
         warnings.push(format!("failed to save the verification cache: {e}"));
     }
@@ -80,11 +95,12 @@ pub fn verify_manifest_tree(
         }
     }
     let (_, prev_b, mut warnings) = load_cache(opts);
+    let taken = now();
     let mut ms = walk_many(&[(b, prev_b.as_ref())], &walk, progress, cancel)?;
     let mb = ms.pop().expect("one manifest");
     let mut report = compare(a, &mb, &opts.compare);
     if let Some(dir) = &opts.cache
-        && let Err(e) = save_cache(dir, &Manifest::default(), &mb)
+        && let Err(e) = save_cache(dir, taken, &Manifest::default(), &mb)
     {
         warnings.push(format!("failed to save the verification cache: {e}"));
     }
@@ -117,44 +133,131 @@ fn load_cache(opts: &VerifyOptions) -> (Option<Manifest>, Option<Manifest>, Vec<
     };
     let load = |name: &str| -> (Option<Manifest>, Option<String>) {
         let p = dir.join(name);
-        if !p.exists() {
-            return (None, None);
-        }
-        match Manifest::read_file(&p) {
-            Ok(m) => (Some(m), None),
+        match cache::read_file(&p) {
+            Ok((mut m, taken)) => {
+                forget_racy(&mut m, taken);
+                (Some(m), None)
+            }
+            Err(cache::ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+                (None, None)
+            }
             Err(e) => (
                 None,
                 Some(format!(
-                    "failed to use the verification cache (reading all files): {e}"
+                    "failed to use the verification cache {} (reading all files): {e}",
+                    p.display()
                 )),
             ),
         }
     };
-    // Both sides in parallel: parsing is most of an incremental run's fixed cost.
-    let ((a, wa), (b, wb)) = std::thread::scope(|s| {
-        let ha = s.spawn(|| load("a.rmf"));
-        let b = load("b.rmf");
-        (ha.join().expect("cache loader"), b)
-    });
+    // Both sides at once (each also decodes in parallel on the global pool).
+    let ((a, wa), (b, wb)) = rayon::join(|| load(CACHE_A), || load(CACHE_B));
     (a, b, wa.into_iter().chain(wb).collect())
 }
 
 /// The cache is not evidence: written without fsync (a torn file fails its digest check on the
 /// next run, which then reads everything).
-fn save_cache(dir: &Path, a: &Manifest, b: &Manifest) -> Result<(), TreeError> {
-    std::fs::create_dir_all(dir).map_err(|source| TreeError::WriteManifest {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    std::thread::scope(|s| {
-        let ha = s.spawn(|| {
+fn save_cache(dir: &Path, taken: Time, a: &Manifest, b: &Manifest) -> Result<(), TreeError> {
+    let err = |path: PathBuf| move |source| TreeError::WriteManifest { path, source };
+    std::fs::create_dir_all(dir).map_err(err(dir.to_path_buf()))?;
+    // Text caches of earlier versions are no longer read.
+    for old in ["a.rmf", "b.rmf"] {
+        let _ = std::fs::remove_file(dir.join(old));
+    }
+    let write = |m: &Manifest, name: &str| {
+        let p = dir.join(name);
+        cache::write_file(m, taken, &p).map_err(err(p))
+    };
+    let (ra, rb) = rayon::join(
+        || {
             if a.entries.is_empty() {
                 Ok(())
             } else {
-                a.write_file_opts(&dir.join("a.rmf"), false)
+                write(a, CACHE_A)
             }
-        });
-        let rb = b.write_file_opts(&dir.join("b.rmf"), false);
-        ha.join().expect("cache writer").and(rb)
-    })
+        },
+        || write(b, CACHE_B),
+    );
+    ra.and(rb)
+}
+
+/// Wall-clock time, the clock file systems stamp ctime with.
+fn now() -> Time {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    Time {
+        sec: d.as_secs() as i64,
+        nsec: d.subsec_nanos(),
+    }
+}
+
+/// Drops the digests of entries changed less than [`RACY`] before the cached walk started (or
+/// after it): a change within the same clock tick as the read would not have moved ctime.
+fn forget_racy(m: &mut Manifest, taken: Time) {
+    let limit = Time {
+        sec: taken.sec - RACY,
+        nsec: taken.nsec,
+    };
+    for e in &mut m.entries {
+        if e.digest.is_some() && e.ctime >= limit {
+            e.digest = None;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicBool;
+
+    fn run(a: &Path, b: &Path, cache: &Path) -> (u64, u64) {
+        let opts = VerifyOptions {
+            cache: Some(cache.to_path_buf()),
+            ..VerifyOptions::default()
+        };
+        let r = verify_trees(a, b, &opts, &mut |_| {}, &AtomicBool::new(false))
+            .unwrap()
+            .report;
+        assert_eq!(r.exit_code(), crate::EXIT_EQUAL, "{:?}", r.findings);
+        (r.totals.rehashed, r.totals.trusted)
+    }
+
+    /// Rewrites both cache files as if their walk had started at `ctime + offset`, where ctime
+    /// is the newest file's.
+    fn restamp(cache: &Path, offset_ms: i64) {
+        for name in [CACHE_A, CACHE_B] {
+            let p = cache.join(name);
+            let (m, _) = cache::read_file(&p).unwrap();
+            let newest = m.entries.iter().map(|e| e.ctime).max().unwrap();
+            let ns = i64::from(newest.nsec) + offset_ms * 1_000_000;
+            let taken = Time {
+                sec: newest.sec + ns.div_euclid(1_000_000_000),
+                nsec: ns.rem_euclid(1_000_000_000) as u32,
+            };
+            cache::write_file(&m, taken, &p).unwrap();
+        }
+    }
+
+    #[test]
+    fn files_changed_just_before_the_cached_walk_are_read_again() {
+        let (tree, cache) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        for i in 0..5 {
+            std::fs::write(tree.path().join(format!("f{i}")), format!("{i}")).unwrap();
+        }
+        // The tree against itself: both sides, both cache files.
+        let (a, b, cache) = (tree.path(), tree.path(), cache.path());
+        run(a, b, cache);
+        // The walk started 0.2 s, 0.999 s, and exactly 1 s after the last change: racy.
+        for ms in [200, 999, 1000] {
+            restamp(cache, ms);
+            assert_eq!(run(a, b, cache), (10, 0), "{ms} ms");
+        }
+        // Changes after the walk started (clock skew): racy too.
+        restamp(cache, -300);
+        assert_eq!(run(a, b, cache), (10, 0));
+        // More than a second before: trusted.
+        restamp(cache, 1001);
+        assert_eq!(run(a, b, cache), (0, 10));
+    }
 }

@@ -9,6 +9,7 @@
 //! cargo run --release -p rehost-tree --bin rehost-bench-tree -- [--dir /var/tmp/rehost-bench]
 //!     [--large-files 200] [--large-mib 20] [--small-files 300000] [--runs 3] [--cold-runs 1]
 //!     [--threads 16] [--only large|small] [--keep] [--rehost-only]
+//!     [--incremental-only] [--inc-runs 1]
 //! ```
 
 use rehost_tree::{VerifyOptions, WalkOptions, verify_trees};
@@ -29,6 +30,8 @@ struct Args {
     only: Option<String>,
     rehost_only: bool,
     keep: bool,
+    incremental_only: bool,
+    inc_runs: usize,
 }
 
 fn parse_args() -> Args {
@@ -43,6 +46,8 @@ fn parse_args() -> Args {
         only: None,
         keep: false,
         rehost_only: false,
+        incremental_only: false,
+        inc_runs: 1,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -61,6 +66,8 @@ fn parse_args() -> Args {
             "--only" => a.only = Some(v()),
             "--keep" => a.keep = true,
             "--rehost-only" => a.rehost_only = true,
+            "--incremental-only" => a.incremental_only = true,
+            "--inc-runs" => a.inc_runs = num(&v()),
             _ => die(&format!(
                 "unknown argument {k}; see the doc comment of rehost-bench-tree.rs"
             )),
@@ -377,7 +384,9 @@ fn main() {
         } else {
             format!("(2) {} small files", args.small_files)
         };
-        bench_set(&title, &a, &b, &args);
+        if !args.incremental_only {
+            bench_set(&title, &a, &b, &args);
+        }
         if set == "small" {
             incremental(&a, &b, &args);
         }
@@ -392,7 +401,9 @@ fn main() {
 fn incremental(a: &Path, b: &Path, args: &Args) {
     let files = list_files(b);
     let step = 100;
-    for (offset, mode) in [(0, "warm"), (step / 2, "cold")] {
+    let runs = args.inc_runs.max(1);
+    let modes = (0..runs).flat_map(|k| [(k, "warm"), (step / 2 + k, "cold")]);
+    for (offset, mode) in modes {
         let cache = args.dir.join("cache");
         let _ = std::fs::remove_dir_all(&cache);
         let prepare = || {
