@@ -245,8 +245,12 @@ impl Engine<'_> {
             from,
         });
 
-        let mut confirmer: Box<dyn Confirmer + '_> = match (&o.confirm_as, o.yes) {
-            (Some(name), _) => Box::new(FixedConfirmer(name.clone())),
+        let mut fixed;
+        let confirmer: &mut dyn Confirmer = match (&o.confirm_as, o.yes) {
+            (Some(name), _) => {
+                fixed = FixedConfirmer(name.clone());
+                &mut fixed
+            }
             (None, true) => {
                 record_decision(
                     &mut journal,
@@ -255,9 +259,10 @@ impl Engine<'_> {
                     "yes",
                     "every manual step confirmed without asking",
                 )?;
-                Box::new(FixedConfirmer(format!("{} (--yes)", o.user)))
+                fixed = FixedConfirmer(format!("{} (--yes)", o.user));
+                &mut fixed
             }
-            (None, false) => Box::new(RefConfirmer(confirmer)),
+            (None, false) => confirmer,
         };
         let mut hosts = Hosts::new(targets, o.ssh_config.as_deref());
         let started = Instant::now();
@@ -367,7 +372,7 @@ impl Engine<'_> {
                     sink: &mut *sink,
                     cancel,
                     output: &mut out,
-                    confirmer: confirmer.as_mut(),
+                    confirmer: &mut *confirmer,
                     tail: &mut tail,
                 };
                 exec::execute(&mut ctx, step)
@@ -545,14 +550,6 @@ impl Engine<'_> {
     }
 }
 
-struct RefConfirmer<'a>(&'a mut dyn Confirmer);
-
-impl Confirmer for RefConfirmer<'_> {
-    fn confirm(&mut self, step: &Step, text: &str) -> Result<String, String> {
-        self.0.confirm(step, text)
-    }
-}
-
 fn record_decision(
     journal: &mut Journal,
     sink: &mut dyn Sink,
@@ -618,7 +615,7 @@ fn rollback(
                 confirmer: &mut no_confirm,
                 tail: &mut tail,
             };
-            exec::run_command(&mut ctx, step, &host, command)
+            exec::run_command(&mut ctx, step, &host, command, None)
         };
         let (ok, detail) = match result {
             Ok(o) if o.exit.code == Some(0) => (true, None),
@@ -649,7 +646,8 @@ fn rollback(
     Ok(ok_count)
 }
 
-fn sanitize(id: &str) -> String {
+/// A step or data set id made safe as a file name.
+pub(crate) fn sanitize(id: &str) -> String {
     id.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' || c == '_' {

@@ -60,13 +60,12 @@ impl Hosts {
         }
     }
 
-    /// The root directory of a local host (`Some(None)` for a local host without one), or
-    /// `None` for a remote host.
-    pub fn local_root(&self, name: &str) -> Option<Option<std::path::PathBuf>> {
-        match self.specs.get(name)? {
-            rehost_host::HostSpec::Local { root } => Some(root.clone()),
-            _ => None,
-        }
+    /// Whether a host of this run is this machine (possibly under a root).
+    pub fn is_local(&self, name: &str) -> bool {
+        matches!(
+            self.specs.get(name),
+            Some(rehost_host::HostSpec::Local { .. })
+        )
     }
 
     /// The ssh spec of a remote host.
@@ -139,21 +138,29 @@ pub(crate) fn to_program(c: &Command) -> Program {
 
 const TAIL_LINES: usize = 20;
 
+/// Turns a line of a command's output into a progress message, if it is one.
+pub(crate) type ProgressParser = fn(&str) -> Option<String>;
+
 /// Runs a command on a host, streaming its output to the sink, the output file and the tail.
+/// With a progress parser, a carriage return also ends a line (progress meters redraw one
+/// line), and lines the parser recognises become progress events, at most one a second.
 pub(crate) fn run_command(
     ctx: &mut Ctx,
     step: &Step,
     host_name: &str,
     command: &Command,
+    progress: Option<ProgressParser>,
 ) -> Result<rehost_host::RunOutcome, String> {
     let host = ctx.hosts.get(host_name)?;
     let mut spec = CommandSpec::new(to_program(command));
     spec.timeout = step.timeout;
     spec.env.push(("REHOST_STEP".into(), step.id.clone()));
+    spec.cr_ends_line = progress.is_some();
     let sink = &mut *ctx.sink;
     let output = &mut *ctx.output;
     let tail = &mut *ctx.tail;
     let id = step.id.clone();
+    let mut last_progress = Instant::now() - Duration::from_secs(1);
     let result = host.run(&spec, ctx.cancel, &mut |stream, line| {
         let text = String::from_utf8_lossy(line).into_owned();
         let tag = match stream {
@@ -161,6 +168,21 @@ pub(crate) fn run_command(
             OutputStream::Stderr => "err",
         };
         let _ = writeln!(output, "{tag} {text}");
+        if let Some(parse) = progress {
+            if text.trim().is_empty() {
+                return;
+            }
+            if let Some(message) = parse(&text) {
+                if last_progress.elapsed() >= Duration::from_secs(1) {
+                    last_progress = Instant::now();
+                    sink.emit(&Event::Progress {
+                        id: id.clone(),
+                        message,
+                    });
+                }
+                return;
+            }
+        }
         tail.push(text.clone());
         if tail.len() > TAIL_LINES {
             tail.remove(0);
@@ -200,7 +222,7 @@ pub(crate) fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError
             expect_status,
         } => {
             let host = step.host.clone().unwrap_or_default();
-            let out = match run_command(ctx, step, &host, command) {
+            let out = match run_command(ctx, step, &host, command, None) {
                 Ok(o) => o,
                 Err(e) => {
                     return Ok(Outcome::Failed {

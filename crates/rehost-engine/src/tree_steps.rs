@@ -22,25 +22,13 @@ fn failed(detail: String) -> Result<Outcome, EngineError> {
 
 /// A data set end on a local host: its path on this machine.
 fn local_end(ctx: &mut Ctx, end: &HostPath) -> Result<PathBuf, String> {
-    if ctx.hosts.local_root(&end.host).is_none() {
+    if !ctx.hosts.is_local(&end.host) {
         return Err(format!(
             "host {} is reached over ssh; run rehost on that host, or use a `run` step with rsync, until tree work over ssh lands",
             end.host
         ));
     }
     Ok(ctx.hosts.get(&end.host)?.resolve(&end.path))
-}
-
-fn sanitize(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
 }
 
 /// A progress callback that emits at most one event a second.
@@ -75,8 +63,7 @@ fn walk_both(
     step: &Step,
     ds: &rehost_plan::DataSet,
 ) -> Result<rehost_tree::Verified, String> {
-    let local = ctx.hosts.local_root(&ds.from.host).is_some()
-        && ctx.hosts.local_root(&ds.to.host).is_some();
+    let local = ctx.hosts.is_local(&ds.from.host) && ctx.hosts.is_local(&ds.to.host);
     if local {
         let (a, b) = (local_end(ctx, &ds.from)?, local_end(ctx, &ds.to)?);
         let mut opts = rehost_tree::VerifyOptions::default();
@@ -85,7 +72,11 @@ fn walk_both(
                 .excludes
                 .push(rehost_tree::Glob::new(x).map_err(|e| format!("data set `{}`: {e}", ds.id))?);
         }
-        opts.cache = Some(ctx.state_dir.join("tree-cache").join(sanitize(&ds.id)));
+        opts.cache = Some(
+            ctx.state_dir
+                .join("tree-cache")
+                .join(crate::engine::sanitize(&ds.id)),
+        );
         for (p, end) in [(&a, &ds.from), (&b, &ds.to)] {
             if !p.is_dir() {
                 return Err(format!("{end} ({}) is not a directory", p.display()));
@@ -158,7 +149,10 @@ pub(crate) fn verify_tree(ctx: &mut Ctx, step: &Step, data: &str) -> Result<Outc
     let evidence = ctx.state_dir.join("evidence");
     let mut manifests = serde_json::Map::new();
     for (side, m) in [("source", &verified.a), ("destination", &verified.b)] {
-        let file = evidence.join(format!("{}-{side}.manifest", sanitize(&step.id)));
+        let file = evidence.join(format!(
+            "{}-{side}.manifest",
+            crate::engine::sanitize(&step.id)
+        ));
         let entry = std::fs::create_dir_all(&evidence)
             .map_err(|e| e.to_string())
             .and_then(|_| m.write_file(&file).map_err(|e| e.to_string()))
@@ -241,8 +235,8 @@ pub(crate) fn sync(
         .data_set(data)
         .expect("validated: the data set exists")
         .clone();
-    let remote_from = ctx.hosts.local_root(&ds.from.host).is_none();
-    let remote_to = ctx.hosts.local_root(&ds.to.host).is_none();
+    let remote_from = !ctx.hosts.is_local(&ds.from.host);
+    let remote_to = !ctx.hosts.is_local(&ds.to.host);
     if remote_from || remote_to {
         if method == SyncMethod::Builtin {
             return failed(format!(
@@ -364,55 +358,20 @@ pub(crate) fn sync(
     }
 }
 
-/// Runs rsync on `host`: its `--info=progress2` updates (separated by `\r`) become progress
-/// events at most once a second; every other line is output.
+/// Runs rsync on `host`; its `--info=progress2` updates become progress events.
 fn run_rsync(
     ctx: &mut Ctx,
     step: &Step,
     host: &str,
     argv: Vec<String>,
 ) -> Result<rehost_host::RunOutcome, String> {
-    let h = ctx.hosts.get(host)?;
-    let mut spec = rehost_host::CommandSpec::new(rehost_host::Program::Argv(argv));
-    spec.timeout = step.timeout;
-    spec.cr_ends_line = true;
-    let sink = &mut *ctx.sink;
-    let output = &mut *ctx.output;
-    let mut last = Instant::now() - Duration::from_secs(1);
-    h.run(&spec, ctx.cancel, &mut |stream, line| {
-        let text = String::from_utf8_lossy(line);
-        let _ = writeln!(output, "{text}");
-        let mut other = Vec::new();
-        let mut progress = None;
-        for part in text.split('\r').filter(|p| !p.trim().is_empty()) {
-            match rehost_tree::transfer::parse_rsync_progress(part) {
-                Some(p) => progress = Some(p),
-                None => other.push(part.to_owned()),
-            }
-        }
-        if let Some(p) = progress
-            && last.elapsed() >= Duration::from_secs(1)
-        {
-            last = Instant::now();
-            sink.emit(&Event::Progress {
-                id: step.id.clone(),
-                message: format!("{}% ({} bytes)", p.percent, p.bytes),
-            });
-        }
-        for line in other {
-            sink.emit(&Event::Output {
-                id: step.id.clone(),
-                host: host.to_owned(),
-                stream: if stream == rehost_host::OutputStream::Stderr {
-                    "err".into()
-                } else {
-                    "out".into()
-                },
-                line,
-            });
-        }
-    })
-    .map_err(|e| e.to_string())
+    let command = rehost_plan::Command::Argv(argv);
+    crate::exec::run_command(ctx, step, host, &command, Some(rsync_progress))
+}
+
+fn rsync_progress(line: &str) -> Option<String> {
+    rehost_tree::transfer::parse_rsync_progress(line)
+        .map(|p| format!("{}% ({} bytes)", p.percent, p.bytes))
 }
 
 /// The `-e` of rsync for an ssh host: the same options rehost passes to ssh, each word quoted

@@ -28,6 +28,7 @@ pub use glob::Glob;
 pub use manifest::{Entry, Kind, Manifest, State, Time};
 pub use report::{
     ALL_CLASSES, Class, EXIT_DIFFERENT, EXIT_EQUAL, EXIT_UNVERIFIED, Finding, Report, Totals,
+    human_bytes,
 };
 pub use verify::{Verified, VerifyOptions, default_cache_dir, verify_manifest_tree, verify_trees};
 pub use walk::{

@@ -99,9 +99,9 @@ impl ProgressLine {
             format!(
                 "{name}{} entries {} ({:.0}/s, {}/s)",
                 c.entries,
-                crate::tree_view::bytes(c.bytes),
+                rehost_tree::human_bytes(c.bytes),
                 c.entries as f64 / secs,
-                crate::tree_view::bytes((c.bytes as f64 / secs) as u64)
+                rehost_tree::human_bytes((c.bytes as f64 / secs) as u64)
             )
         };
         let line = if self.sides == 2 {
@@ -121,21 +121,5 @@ impl ProgressLine {
             let _ = write!(e, "\r\x1b[K");
             let _ = e.flush();
         }
-    }
-}
-
-/// `1.5 GiB`, `320 KiB`, `17 B`.
-pub fn bytes(n: u64) -> String {
-    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < UNITS.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
     }
 }

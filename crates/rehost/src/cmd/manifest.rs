@@ -53,7 +53,7 @@ pub fn run(args: &ManifestArgs) -> i32 {
             println!(
                 "{}: {entries} entries, {} written to {}",
                 args.location,
-                crate::tree_view::bytes(bytes),
+                rehost_tree::human_bytes(bytes),
                 args.output.display()
             );
             if unread > 0 {

@@ -56,7 +56,7 @@ pub fn run(args: &StatusArgs) -> i32 {
     if let Some(w) = &loaded.torn {
         println!("warning: {w}");
     }
-    for (i, (s, step)) in st.steps.iter().zip(&plan.steps).enumerate() {
+    for (i, s) in st.steps.iter().enumerate() {
         let word = match s.status {
             StepStatus::Pending => "pending",
             StepStatus::Interrupted => "INTERRUPTED",
@@ -86,7 +86,6 @@ pub fn run(args: &StatusArgs) -> i32 {
         {
             println!("       {}", escape(d));
         }
-        let _ = step;
     }
     for (w, d, b) in &st.decisions {
         println!("decision by {}: {w}: {}", escape(b), escape(d));
