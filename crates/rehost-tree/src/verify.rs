@@ -224,15 +224,18 @@ mod tests {
     }
 
     /// Rewrites both cache files as if their walk had started at `ctime + offset`, where ctime
-    /// is the newest file's.
-    fn restamp(cache: &Path, offset_ms: i64) {
+    /// is the newest file's (`newest`) or the oldest file's. The files are written a few
+    /// milliseconds apart on a loaded machine, so "every file racy" must be measured from the
+    /// oldest and "every file trusted" from the newest.
+    fn restamp(cache: &Path, newest: bool, offset_ms: i64) {
         for name in [CACHE_A, CACHE_B] {
             let p = cache.join(name);
             let (m, _) = cache::read_file(&p).unwrap();
-            let newest = m.entries.iter().map(|e| e.ctime).max().unwrap();
-            let ns = i64::from(newest.nsec) + offset_ms * 1_000_000;
+            let ctimes = m.entries.iter().map(|e| e.ctime);
+            let base = if newest { ctimes.max() } else { ctimes.min() }.unwrap();
+            let ns = i64::from(base.nsec) + offset_ms * 1_000_000;
             let taken = Time {
-                sec: newest.sec + ns.div_euclid(1_000_000_000),
+                sec: base.sec + ns.div_euclid(1_000_000_000),
                 nsec: ns.rem_euclid(1_000_000_000) as u32,
             };
             cache::write_file(&m, taken, &p).unwrap();
@@ -248,16 +251,16 @@ mod tests {
         // The tree against itself: both sides, both cache files.
         let (a, b, cache) = (tree.path(), tree.path(), cache.path());
         run(a, b, cache);
-        // The walk started 0.2 s, 0.999 s, and exactly 1 s after the last change: racy.
+        // The walk started 0.2 s, 0.999 s, and exactly 1 s after a change: racy.
         for ms in [200, 999, 1000] {
-            restamp(cache, ms);
+            restamp(cache, false, ms);
             assert_eq!(run(a, b, cache), (10, 0), "{ms} ms");
         }
         // Changes after the walk started (clock skew): racy too.
-        restamp(cache, -300);
+        restamp(cache, false, -300);
         assert_eq!(run(a, b, cache), (10, 0));
         // More than a second before: trusted.
-        restamp(cache, 1001);
+        restamp(cache, true, 1001);
         assert_eq!(run(a, b, cache), (0, 10));
     }
 }
