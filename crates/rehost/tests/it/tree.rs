@@ -257,3 +257,19 @@ fn plan_host_names_resolve_with_plan_and_env() {
         o.stderr
     );
 }
+
+/// Regression: the workspace has two binaries (rehost and the tree benchmark), so the README's
+/// demo command must name `--bin rehost`; a bare `cargo run -- demo` fails on a clean clone.
+#[test]
+fn the_readme_demo_command_names_the_binary() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let first = readme
+        .lines()
+        .find(|l| l.starts_with("cargo run"))
+        .expect("a cargo run line");
+    assert!(
+        first.starts_with("cargo run --bin rehost -- demo"),
+        "{first}"
+    );
+}
