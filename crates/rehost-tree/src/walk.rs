@@ -153,7 +153,9 @@ pub fn walk_many(
             Walker {
                 opts,
                 previous: *previous,
-                out: Mutex::new(Vec::new()),
+                // Sized from the earlier manifest: no regrowth copies of a vector of hundreds
+                // of thousands of entries on the incremental path.
+                out: Mutex::new(Vec::with_capacity(previous.map_or(0, |m| m.entries.len()))),
                 entries: AtomicU64::new(0),
                 bytes: AtomicU64::new(0),
                 rehashed: AtomicU64::new(0),
@@ -234,6 +236,14 @@ pub fn walk_many(
             })
             .collect()
     }))
+}
+
+/// Counts of one batch of files, added to the shared counters once per batch rather than once
+/// per file (their cache line would otherwise bounce between cores).
+#[derive(Default)]
+struct Tally {
+    trusted: u64,
+    bytes: u64,
 }
 
 struct Walker<'a> {
@@ -388,7 +398,8 @@ impl<'a> Walker<'a> {
                     if files.len() == FILES_PER_TASK {
                         let batch = std::mem::take(&mut files);
                         let fd = fd.clone();
-                        s.spawn(move |s| self.files(s, &fd, batch));
+                        let rel = rel.clone();
+                        s.spawn(move |s| self.files(s, &fd, &rel, batch));
                     }
                 }
                 libc::DT_DIR => {
@@ -410,7 +421,7 @@ impl<'a> Walker<'a> {
         }
         self.push(&mut done);
         if !files.is_empty() {
-            self.files(s, &fd, files);
+            self.files(s, &fd, &rel, files);
         }
     }
 
@@ -462,30 +473,69 @@ impl<'a> Walker<'a> {
         e
     }
 
-    fn files<'s>(&'s self, _s: &rayon::Scope<'s>, dir: &OwnedFd, batch: Vec<(CString, Box<[u8]>)>) {
+    /// The entries of the earlier manifest below directory `rel` (children and deeper): one
+    /// contiguous run of the sorted manifest, so that each file is then looked up among it by
+    /// the bytes after the directory's prefix.
+    fn cached_below(&self, rel: &[u8]) -> &'a [Entry] {
+        let Some(prev) = self.previous else {
+            return &[];
+        };
+        let e = &prev.entries[..];
+        if rel.is_empty() {
+            return e;
+        }
+        // Paths below `rel` start with `rel/`; '0' is the byte after '/'.
+        let mut bound = rel.to_vec();
+        bound.push(b'/');
+        let start = e.partition_point(|x| *x.path < *bound);
+        *bound.last_mut().expect("pushed") = b'0';
+        let len = e[start..].partition_point(|x| *x.path < *bound);
+        &e[start..start + len]
+    }
+
+    fn files<'s>(
+        &'s self,
+        _s: &rayon::Scope<'s>,
+        dir: &OwnedFd,
+        rel: &[u8],
+        batch: Vec<(CString, Box<[u8]>)>,
+    ) {
         if self.cancel.load(Relaxed) {
             return;
         }
+        let cached = self.cached_below(rel);
         let mut done = Vec::with_capacity(batch.len());
+        let mut tally = Tally::default();
         for (name, path) in batch {
-            done.push(self.file(dir.as_raw_fd(), &name, path));
+            done.push(self.file(dir.as_raw_fd(), &name, path, cached, &mut tally));
         }
+        self.trusted.fetch_add(tally.trusted, Relaxed);
+        self.bytes.fetch_add(tally.bytes, Relaxed);
         self.push(&mut done);
     }
 
-    fn file(&self, dir: RawFd, name: &CStr, path: Box<[u8]>) -> Entry {
-        if let Some(prev) = self.previous
+    /// `cached` is [`Self::cached_below`] the file's directory.
+    fn file(
+        &self,
+        dir: RawFd,
+        name: &CStr,
+        path: Box<[u8]>,
+        cached: &[Entry],
+        tally: &mut Tally,
+    ) -> Entry {
+        let skip = path.len() - name.to_bytes().len();
+        if !cached.is_empty()
             && let Ok(st) = fstatat(dir, name)
-            && let Some(i) = prev.find(&path)
-            && same_content_key(&st, &prev.entries[i])
+            && let Ok(i) = cached.binary_search_by(|e| e.path[skip..].cmp(name.to_bytes()))
+            && same_content_key(&st, &cached[i])
         {
-            let old = &prev.entries[i];
+            let old = &cached[i];
             let mut e = Entry::new(path, Kind::File);
             e.set_stat(&st);
             e.digest = old.digest;
             e.xattrs = old.xattrs.clone();
-            self.trusted.fetch_add(1, Relaxed);
-            self.bytes.fetch_add(e.size, Relaxed);
+            tally.trusted += 1;
+            tally.bytes += e.size;
             return e;
         }
         if let Some(h) = &self.opts.hook {

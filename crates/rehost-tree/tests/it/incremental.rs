@@ -152,3 +152,57 @@ fn trusted_files_take_xattrs_from_the_cache_and_metadata_changes_are_caught() {
     );
     assert_eq!((third.totals.rehashed, third.totals.trusted), (5, 15));
 }
+
+/// Each file is looked up in the earlier manifest among the entries below its directory.
+/// Sibling names that sort between a directory and its own entries ("d" < "d.x" < "d/f" <
+/// "d0"), the root's files, deep paths and names with bytes below '/' must all still be found,
+/// and a file moved to another directory with its inode unchanged must not be.
+#[test]
+fn every_unchanged_file_is_found_in_the_cache_whatever_its_neighbours() {
+    let a = Tree::new();
+    let names = [
+        "f",
+        "d/f",
+        "d.y",
+        "d.x/f",
+        "d-/f",
+        "d0/f",
+        "d/e/f",
+        "d/e/g",
+        "d/e.f",
+        "d!",
+        "d/e/h/i/j",
+        "d/ ",
+        "d/\u{1}",
+        "e",
+    ];
+    for n in names {
+        a.file(n, n);
+    }
+    let b = Tree::copy_of(a.path());
+    settle();
+    let cache = tempfile::tempdir().unwrap();
+    let files = 2 * names.len() as u64;
+    let first = verify_with(a.path(), b.path(), &opts(cache.path())).report;
+    assert_eq!((first.totals.rehashed, first.totals.trusted), (files, 0));
+    let second = verify_with(a.path(), b.path(), &opts(cache.path())).report;
+    assert_eq!(second.exit_code(), EXIT_EQUAL, "{:?}", second.findings);
+    assert_eq!((second.totals.rehashed, second.totals.trusted), (0, files));
+
+    // A rename keeps the inode, size and mtime, but the path is new on B: read, not trusted.
+    std::fs::rename(b.path().join("d/e/g"), b.path().join("d.x/g")).unwrap();
+    let third = verify_with(a.path(), b.path(), &opts(cache.path())).report;
+    assert_eq!(
+        found(&third),
+        expect(&[
+            (Class::Missing, "d/e/g"),
+            (Class::Extra, "d.x/g"),
+            (Class::Mtime, "d.x"),
+            (Class::Mtime, "d/e"),
+        ])
+    );
+    assert_eq!(
+        (third.totals.rehashed, third.totals.trusted),
+        (1, files - 1)
+    );
+}
