@@ -88,6 +88,7 @@ pub fn execute(
             emit(Response::ManifestCounts {
                 rehashed: manifest.rehashed,
                 trusted: manifest.trusted,
+                warnings: manifest.warnings,
             });
             Ok(())
         }
@@ -121,25 +122,16 @@ pub(crate) fn take_manifest(
         xattrs: options.xattrs,
         ..WalkOptions::default()
     };
-    let cache = options.incremental.then(|| manifest_cache(&root));
-    let previous = cache.as_deref().and_then(|c| Manifest::read_file(c).ok());
-    let mut manifests = rehost_tree::walk_many(
-        &[(root.as_path(), previous.as_ref())],
-        &walk,
-        &mut |p| progress(p.sides[0]),
-        cancel,
-    )
-    .map_err(tree_err)?;
-    let manifest = manifests.pop().expect("one tree walked");
-    if let Some(cache) = cache {
-        // The cache only saves work next time; failing to keep it loses nothing.
-        if let Some(dir) = cache.parent()
-            && std::fs::create_dir_all(dir).is_ok()
-        {
-            let _ = manifest.write_file(&cache);
-        }
-    }
-    Ok(manifest)
+    let progress = &mut |p: rehost_tree::Progress| progress(p.sides[0]);
+    let manifest = if options.incremental {
+        let cache = manifest_cache(&root);
+        // Text caches of earlier versions are no longer read.
+        let _ = std::fs::remove_file(cache.with_extension("rmf"));
+        rehost_tree::manifest_cached(&root, &walk, &cache, false, progress, cancel)
+    } else {
+        rehost_tree::manifest(&root, &walk, progress, cancel)
+    };
+    manifest.map_err(tree_err)
 }
 
 /// Where a host keeps its last manifest of the tree at `root`.
@@ -152,5 +144,5 @@ fn manifest_cache(root: &Path) -> PathBuf {
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
         .unwrap_or_else(|| PathBuf::from("/var/cache"));
     base.join("rehost/manifests")
-        .join(format!("{}.rmf", &hash.to_hex()[..32]))
+        .join(format!("{}.rmc", &hash.to_hex()[..32]))
 }

@@ -147,13 +147,17 @@ pub trait Host: Send + Sync {
             options: options.clone(),
         };
         let mut text = Vec::new();
-        let mut counts = (0, 0);
+        let mut counts = (0, 0, Vec::new());
         self.request(&req, cancel, &mut |r| match r {
             Response::Progress { entries, bytes } => {
                 progress(rehost_tree::Counts { entries, bytes })
             }
             Response::ManifestText { text: t } => text.extend_from_slice(t.as_bytes()),
-            Response::ManifestCounts { rehashed, trusted } => counts = (rehashed, trusted),
+            Response::ManifestCounts {
+                rehashed,
+                trusted,
+                warnings,
+            } => counts = (rehashed, trusted, warnings),
             _ => {}
         })?;
         let name = format!("{}:{}", self.name(), String::from_utf8_lossy(path));
@@ -162,7 +166,11 @@ pub trait Host: Send + Sync {
                 host: self.name().to_owned(),
                 message: format!("the manifest received is not valid: {e}"),
             })?;
-        (manifest.rehashed, manifest.trusted) = counts;
+        (manifest.rehashed, manifest.trusted, manifest.warnings) = counts;
+        let host = self.name();
+        for w in &mut manifest.warnings {
+            *w = format!("{host}: {w}");
+        }
         Ok(manifest)
     }
 

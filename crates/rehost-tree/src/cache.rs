@@ -423,8 +423,7 @@ mod tests {
             root: b"/srv/da\xffta".to_vec().into(),
             excludes: vec!["*.tmp".into(), "a b".into()],
             entries,
-            rehashed: 0,
-            trusted: 0,
+            ..Manifest::default()
         };
         m.finish();
         m

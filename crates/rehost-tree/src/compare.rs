@@ -98,7 +98,7 @@ pub fn compare(a: &Manifest, b: &Manifest, opts: &CompareOptions) -> Report {
             .filter(|c| c.ignorable())
             .collect(),
         excludes,
-        warnings: Vec::new(),
+        warnings: a.warnings.iter().chain(&b.warnings).cloned().collect(),
     }
 }
 

@@ -30,7 +30,9 @@ pub use report::{
     ALL_CLASSES, Class, EXIT_DIFFERENT, EXIT_EQUAL, EXIT_UNVERIFIED, Finding, Report, Totals,
     human_bytes,
 };
-pub use verify::{Verified, VerifyOptions, default_cache_dir, verify_manifest_tree, verify_trees};
+pub use verify::{
+    Verified, VerifyOptions, default_cache_dir, manifest_cached, verify_manifest_tree, verify_trees,
+};
 pub use walk::{
     Counts, DEFAULT_THREADS, Hook, HookPoint, Progress, WalkOptions, manifest, walk_many,
 };

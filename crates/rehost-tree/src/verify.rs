@@ -55,7 +55,11 @@ pub fn verify_trees(
     progress: &mut dyn FnMut(Progress),
     cancel: &AtomicBool,
 ) -> Result<Verified, TreeError> {
-    let (prev_a, prev_b, mut warnings) = load_cache(opts);
+    let dir = opts.cache.as_deref();
+    let ((prev_a, warn_a), (prev_b, warn_b)) = rayon::join(
+        || load_cache(dir.map(|d| d.join(CACHE_A)), opts.full),
+        || load_cache(dir.map(|d| d.join(CACHE_B)), opts.full),
+    );
     let taken = now();
     let mut ms = walk_many(
         &[(a, prev_a.as_ref()), (b, prev_b.as_ref())],
@@ -63,15 +67,18 @@ pub fn verify_trees(
         progress,
         cancel,
     )?;
-    let mb = ms.pop().expect("two manifests");
-    let ma = ms.pop().expect("two manifests");
+    let mut mb = ms.pop().expect("two manifests");
+    let mut ma = ms.pop().expect("two manifests");
+    ma.warnings.extend(warn_a);
+    mb.warnings.extend(warn_b);
     let mut report = compare(&ma, &mb, &opts.compare);
-    if let Some(dir) = &opts.cache
+    if let Some(dir) = dir
         && let Err(e) = save_cache(dir, taken, &ma, &mb)
     {
-        warnings.push(format!("failed to save the verification cache: {e}"));
+        report
+            .warnings
+            .push(format!("failed to save the verification cache: {e}"));
     }
-    report.warnings.append(&mut warnings);
     Ok(Verified {
         report,
         a: ma,
@@ -94,22 +101,55 @@ pub fn verify_manifest_tree(
             walk.excludes.push(Glob::new(x)?);
         }
     }
-    let (_, prev_b, mut warnings) = load_cache(opts);
+    let dir = opts.cache.as_deref();
+    let (prev_b, warn_b) = load_cache(dir.map(|d| d.join(CACHE_B)), opts.full);
     let taken = now();
     let mut ms = walk_many(&[(b, prev_b.as_ref())], &walk, progress, cancel)?;
-    let mb = ms.pop().expect("one manifest");
+    let mut mb = ms.pop().expect("one manifest");
+    mb.warnings.extend(warn_b);
     let mut report = compare(a, &mb, &opts.compare);
-    if let Some(dir) = &opts.cache
+    if let Some(dir) = dir
         && let Err(e) = save_cache(dir, taken, &Manifest::default(), &mb)
     {
-        warnings.push(format!("failed to save the verification cache: {e}"));
+        report
+            .warnings
+            .push(format!("failed to save the verification cache: {e}"));
     }
-    report.warnings.append(&mut warnings);
     Ok(Verified {
         report,
         a: a.clone(),
         b: mb,
     })
+}
+
+/// Walks and hashes one tree like [`crate::manifest()`], trusting the digests of unchanged
+/// files from the cache file `cache` (unless `full`), and saves the new manifest there for
+/// next time. The agent's per-host cache. Trouble with the cache never fails the walk: it is
+/// a warning in [`Manifest::warnings`] (and the files are read).
+pub fn manifest_cached(
+    root: &Path,
+    opts: &WalkOptions,
+    cache: &Path,
+    full: bool,
+    progress: &mut dyn FnMut(Progress),
+    cancel: &AtomicBool,
+) -> Result<Manifest, TreeError> {
+    let (previous, warning) = load_cache(Some(cache.to_path_buf()), full);
+    let taken = now();
+    let mut ms = walk_many(&[(root, previous.as_ref())], opts, progress, cancel)?;
+    let mut m = ms.pop().expect("one manifest");
+    m.warnings.extend(warning);
+    let saved = cache
+        .parent()
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .and_then(|()| cache::write_file(&m, taken, cache));
+    if let Err(e) = saved {
+        m.warnings.push(format!(
+            "failed to save the verification cache {}: {e}",
+            cache.display()
+        ));
+    }
+    Ok(m)
 }
 
 /// `$XDG_CACHE_HOME/rehost/tree/<BLAKE3 of the two absolute paths>`, or under `~/.cache`.
@@ -127,32 +167,26 @@ pub fn default_cache_dir(a: &Path, b: &Path) -> PathBuf {
     base.join("rehost/tree").join(&h.finalize().to_hex()[..32])
 }
 
-fn load_cache(opts: &VerifyOptions) -> (Option<Manifest>, Option<Manifest>, Vec<String>) {
-    let Some(dir) = opts.cache.as_ref().filter(|_| !opts.full) else {
-        return (None, None, Vec::new());
+/// One side's cached manifest with its racy entries forgotten, or a warning if there is a
+/// cache file that cannot be used (that side is then read in full).
+fn load_cache(path: Option<PathBuf>, full: bool) -> (Option<Manifest>, Option<String>) {
+    let Some(path) = path.filter(|_| !full) else {
+        return (None, None);
     };
-    let load = |name: &str| -> (Option<Manifest>, Option<String>) {
-        let p = dir.join(name);
-        match cache::read_file(&p) {
-            Ok((mut m, taken)) => {
-                forget_racy(&mut m, taken);
-                (Some(m), None)
-            }
-            Err(cache::ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
-                (None, None)
-            }
-            Err(e) => (
-                None,
-                Some(format!(
-                    "failed to use the verification cache {} (reading all files): {e}",
-                    p.display()
-                )),
-            ),
+    match cache::read_file(&path) {
+        Ok((mut m, taken)) => {
+            forget_racy(&mut m, taken);
+            (Some(m), None)
         }
-    };
-    // Both sides at once (each also decodes in parallel on the global pool).
-    let ((a, wa), (b, wb)) = rayon::join(|| load(CACHE_A), || load(CACHE_B));
-    (a, b, wa.into_iter().chain(wb).collect())
+        Err(cache::ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => (None, None),
+        Err(e) => (
+            None,
+            Some(format!(
+                "failed to use the verification cache {} (reading all files): {e}",
+                path.display()
+            )),
+        ),
+    }
 }
 
 /// The cache is not evidence: written without fsync (a torn file fails its digest check on the
@@ -229,8 +263,13 @@ mod tests {
     /// oldest and "every file trusted" from the newest.
     fn restamp(cache: &Path, newest: bool, offset_ms: i64) {
         for name in [CACHE_A, CACHE_B] {
-            let p = cache.join(name);
-            let (m, _) = cache::read_file(&p).unwrap();
+            restamp_file(&cache.join(name), newest, offset_ms);
+        }
+    }
+
+    fn restamp_file(p: &Path, newest: bool, offset_ms: i64) {
+        {
+            let (m, _) = cache::read_file(p).unwrap();
             let ctimes = m.entries.iter().map(|e| e.ctime);
             let base = if newest { ctimes.max() } else { ctimes.min() }.unwrap();
             let ns = i64::from(base.nsec) + offset_ms * 1_000_000;
@@ -238,7 +277,7 @@ mod tests {
                 sec: base.sec + ns.div_euclid(1_000_000_000),
                 nsec: ns.rem_euclid(1_000_000_000) as u32,
             };
-            cache::write_file(&m, taken, &p).unwrap();
+            cache::write_file(&m, taken, p).unwrap();
         }
     }
 
@@ -262,5 +301,43 @@ mod tests {
         // More than a second before: trusted.
         restamp(cache, true, 1001);
         assert_eq!(run(a, b, cache), (0, 10));
+    }
+
+    /// The single-tree cache (the agent's) follows the same rules: trusted when unchanged,
+    /// racy entries read again, an unusable cache file a warning and a full read.
+    #[test]
+    fn a_single_tree_cache_trusts_forgets_racy_entries_and_survives_corruption() {
+        let (tree, dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        for i in 0..5 {
+            std::fs::write(tree.path().join(format!("f{i}")), format!("{i}")).unwrap();
+        }
+        let cache = dir.path().join("sub/tree.rmc");
+        let walk = |full| {
+            let m = manifest_cached(
+                tree.path(),
+                &WalkOptions::default(),
+                &cache,
+                full,
+                &mut |_| {},
+                &AtomicBool::new(false),
+            )
+            .unwrap();
+            (m.rehashed, m.trusted, m.warnings)
+        };
+        assert_eq!(walk(false), (5, 0, vec![]));
+        restamp_file(&cache, false, 500);
+        assert_eq!(walk(false), (5, 0, vec![]), "racy entries are read again");
+        restamp_file(&cache, true, 1001);
+        assert_eq!(walk(false), (0, 5, vec![]));
+        restamp_file(&cache, true, 1001);
+        assert_eq!(walk(true), (5, 0, vec![]), "full reads everything");
+        let mut bytes = std::fs::read(&cache).unwrap();
+        bytes[40] ^= 1;
+        std::fs::write(&cache, &bytes).unwrap();
+        let (rehashed, trusted, warnings) = walk(false);
+        assert_eq!((rehashed, trusted), (5, 0));
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("tree.rmc"), "{warnings:?}");
+        assert!(warnings[0].contains("reading all files"), "{warnings:?}");
     }
 }

@@ -230,6 +230,7 @@ pub fn walk_many(
                     entries: w.out.into_inner().unwrap_or_else(|e| e.into_inner()),
                     rehashed: w.rehashed.into_inner(),
                     trusted: w.trusted.into_inner(),
+                    warnings: Vec::new(),
                 };
                 m.finish();
                 m

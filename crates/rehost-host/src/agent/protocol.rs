@@ -44,7 +44,8 @@ pub struct ManifestOptions {
     /// Trust digests from this host's previous manifest of the same tree for files whose
     /// device, inode, size, mtime and ctime are unchanged, and keep the new manifest for next
     /// time. The cache lives on the host that holds the tree
-    /// (`${XDG_CACHE_HOME:-~/.cache}/rehost/manifests/`).
+    /// (`${XDG_CACHE_HOME:-~/.cache}/rehost/manifests/*.rmc`, the binary cache format of
+    /// `rehost_tree`, with its racy-ctime rule).
     #[serde(default)]
     pub incremental: bool,
 }
@@ -77,9 +78,15 @@ pub enum Response {
     /// A piece of a manifest in its text format, cut at line ends; the pieces concatenated are
     /// the manifest file, whose own digest line checks it end to end.
     ManifestText { text: Bytes },
-    /// Sent after the text: files read in this walk, and files whose digest was trusted from
-    /// the host's previous manifest (not part of the manifest format).
-    ManifestCounts { rehashed: u64, trusted: u64 },
+    /// Sent after the text: files read in this walk, files whose digest was trusted from the
+    /// host's previous manifest, and the walk's warnings (none of them part of the manifest
+    /// format).
+    ManifestCounts {
+        rehashed: u64,
+        trusted: u64,
+        #[serde(default)]
+        warnings: Vec<String>,
+    },
 }
 
 impl Default for ManifestOptions {

@@ -559,6 +559,8 @@ fn incremental_manifests_trust_the_hosts_own_cache() {
     let host = open("old", &spec(&sshd)).unwrap();
     let t = tempfile::tempdir().unwrap();
     weird_tree(t.path());
+    // Files changed within a second of a cached walk's start are never trusted (racy ctime).
+    std::thread::sleep(std::time::Duration::from_millis(1100));
     let p = t.path().as_os_str().as_bytes();
     let cancel = AtomicBool::new(false);
     let options = ManifestOptions {
@@ -581,6 +583,32 @@ fn incremental_manifests_trust_the_hosts_own_cache() {
     assert_eq!(second.rehashed, 0);
     assert_eq!(second.trusted, first.rehashed);
     assert_eq!(text(&second), text(&first));
+    assert!(second.warnings.is_empty(), "{:?}", second.warnings);
+
+    // A damaged cache on the host: everything is read again, and the warning names the host.
+    let cache = sshd
+        .cache_dir()
+        .join("rehost/manifests")
+        .read_dir()
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    assert_eq!(cache.extension().unwrap(), "rmc");
+    let mut bytes = std::fs::read(&cache).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x20;
+    std::fs::write(&cache, &bytes).unwrap();
+    let third = host.manifest(p, &options, &cancel, &mut |_| {}).unwrap();
+    assert_eq!((third.rehashed, third.trusted), (first.rehashed, 0));
+    assert_eq!(text(&third), text(&first));
+    assert_eq!(third.warnings.len(), 1, "{:?}", third.warnings);
+    assert!(
+        third.warnings[0].starts_with("old: failed to use the verification cache"),
+        "{:?}",
+        third.warnings
+    );
 }
 
 #[test]
