@@ -15,10 +15,11 @@
 mod tests;
 
 use crate::TreeError;
-use crate::manifest::{Entry, Kind, LINK_NONE, Manifest, State};
+use crate::manifest::{Entry, Kind, LINK_NONE, Manifest, State, Time, Xattr};
 use crate::walk::{Counts, Progress, WalkOptions, walk_many};
 use std::ffi::{CString, OsStr};
 use std::io;
+use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -42,7 +43,7 @@ impl Default for TransferOptions {
     }
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TransferReport {
     /// Entries created on the destination (including replaced ones).
     pub created: u64,
@@ -57,6 +58,406 @@ pub struct TransferReport {
     pub errors: Vec<(Box<[u8]>, String)>,
 }
 
+impl TransferReport {
+    /// Adds another report's counts and errors (a transfer applied in several batches).
+    pub fn absorb(&mut self, other: TransferReport) {
+        self.created += other.created;
+        self.updated += other.updated;
+        self.deleted += other.deleted;
+        self.unchanged += other.unchanged;
+        self.bytes_copied += other.bytes_copied;
+        self.errors.extend(other.errors);
+    }
+}
+
+/// The metadata the transfer sets on an entry: what verify compares besides content, links
+/// and devices.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Meta {
+    pub kind: Kind,
+    pub uid: u32,
+    pub gid: u32,
+    pub mode: u32,
+    pub mtime: Time,
+    pub xattrs: Option<Box<[Xattr]>>,
+}
+
+impl Meta {
+    pub fn of(e: &Entry) -> Meta {
+        Meta {
+            kind: e.kind,
+            uid: e.uid,
+            gid: e.gid,
+            mode: e.mode,
+            mtime: e.mtime,
+            xattrs: e.xattrs.clone(),
+        }
+    }
+
+    /// Whether setting `self` over `have` changes anything (a directory's mtime is looked at
+    /// again when applied: creating its children moves it).
+    fn differs(&self, have: &Meta) -> bool {
+        self.uid != have.uid
+            || self.gid != have.gid
+            || self.xattrs != have.xattrs
+            || (self.kind != Kind::Symlink && self.mode != have.mode)
+            || self.mtime != have.mtime
+    }
+}
+
+/// One change to the destination tree; paths are relative to its root. A [`TransferPlan`]'s
+/// operations, applied in order by [`apply`], make the destination equal to the source.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Op {
+    /// Remove an entry (a directory with everything below it): the source lacks it, or
+    /// (`replaced`) has something of another type there, which the next operation creates.
+    Remove {
+        path: Box<[u8]>,
+        dir: bool,
+        replaced: bool,
+    },
+    Mkdir {
+        path: Box<[u8]>,
+    },
+    /// A regular file with the source's content, written under a temporary name beside it,
+    /// checked against `digest`, given its metadata and renamed into place. `staged`: the
+    /// content is already in the temporary file (sent ahead in pieces, see [`stage`]).
+    File {
+        path: Box<[u8]>,
+        size: u64,
+        digest: [u8; 32],
+        meta: Meta,
+        staged: bool,
+    },
+    Symlink {
+        path: Box<[u8]>,
+        target: Box<[u8]>,
+        meta: Meta,
+    },
+    /// A fifo, socket or device.
+    Node {
+        path: Box<[u8]>,
+        rdev: u64,
+        meta: Meta,
+    },
+    /// A hard link to `to`, transferred earlier (nothing done if it already is one).
+    Link {
+        path: Box<[u8]>,
+        to: Box<[u8]>,
+    },
+    /// Metadata of an entry whose type and content are already right.
+    Meta {
+        path: Box<[u8]>,
+        want: Meta,
+        have: Meta,
+    },
+    /// A directory's metadata, after everything inside it, deepest first; `have` is `None`
+    /// for a directory this transfer created.
+    DirMeta {
+        path: Box<[u8]>,
+        want: Meta,
+        have: Option<Meta>,
+    },
+}
+
+impl Op {
+    pub fn path(&self) -> &[u8] {
+        match self {
+            Op::Remove { path, .. }
+            | Op::Mkdir { path }
+            | Op::File { path, .. }
+            | Op::Symlink { path, .. }
+            | Op::Node { path, .. }
+            | Op::Link { path, .. }
+            | Op::Meta { path, .. }
+            | Op::DirMeta { path, .. } => path,
+        }
+    }
+}
+
+/// What it takes to make a destination equal to a source: computed from the two manifests
+/// alone ([`plan`]), applied where the destination is ([`apply`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TransferPlan {
+    pub ops: Vec<Op>,
+    /// Entries already equal.
+    pub unchanged: u64,
+    /// Source entries that cannot be transferred (unreadable, vanished or changing while
+    /// they were read), with the reason.
+    pub errors: Vec<(Box<[u8]>, String)>,
+}
+
+/// Plans the transfer of `src` onto `dst` (both manifests with digests). Pure.
+pub fn plan(src: &Manifest, dst: &Manifest, delete: bool) -> TransferPlan {
+    let mut p = TransferPlan::default();
+    if delete {
+        // Deepest first: reverse path order puts children before their parent.
+        for d in dst.entries.iter().rev() {
+            if !d.path.is_empty() && src.find(&d.path).is_none() {
+                p.ops.push(Op::Remove {
+                    path: d.path.clone(),
+                    dir: d.kind == Kind::Dir,
+                    replaced: false,
+                });
+            }
+        }
+    }
+    let mut dgroups: std::collections::HashMap<u32, Vec<&[u8]>> = Default::default();
+    for e in &dst.entries {
+        if e.link != LINK_NONE {
+            dgroups.entry(e.link).or_default().push(&e.path);
+        }
+    }
+    let mut dirs = Vec::new();
+    for (i, e) in src.entries.iter().enumerate() {
+        if e.state != State::Ok {
+            p.errors
+                .push((e.path.clone(), format!("source {}", e.state.describe())));
+            continue;
+        }
+        let mut d = dst.find(&e.path).map(|j| &dst.entries[j]);
+        if let Some(have) = d
+            && (have.kind != e.kind || have.state != State::Ok)
+        {
+            if e.path.is_empty() {
+                // Never remove the destination's root: it is what the user named.
+                p.errors.push((
+                    e.path.clone(),
+                    format!("destination root is {}", have.state.describe()),
+                ));
+                continue;
+            }
+            p.ops.push(Op::Remove {
+                path: e.path.clone(),
+                dir: have.kind == Kind::Dir,
+                replaced: true,
+            });
+            d = None;
+        }
+        let path = e.path.clone();
+        if e.kind == Kind::Dir {
+            if d.is_none() {
+                p.ops.push(Op::Mkdir { path });
+            }
+            dirs.push((e, d));
+            continue;
+        }
+        // Second and later members of a hard-link group: link to the first one's copy.
+        if e.link != LINK_NONE && e.link as usize != i {
+            let to = src.entries[e.link as usize].path.clone();
+            p.ops.push(Op::Link { path, to });
+            continue;
+        }
+        let same = match (e.kind, d) {
+            (_, None) => false,
+            (Kind::File, Some(d)) => {
+                // Content equal, and not hard-linked on the destination to anything the source
+                // does not link it to (else copy, which breaks the wrong link).
+                let links_ok = d.link == LINK_NONE
+                    || (e.link != LINK_NONE
+                        && dgroups[&d.link]
+                            .iter()
+                            .all(|q| src.find(q).is_some_and(|k| src.entries[k].link == e.link)));
+                d.size == e.size && d.digest.is_some() && d.digest == e.digest && links_ok
+            }
+            (Kind::Symlink, Some(d)) => d.target == e.target,
+            (Kind::Block | Kind::Char, Some(d)) => d.rdev == e.rdev,
+            (_, Some(_)) => true,
+        };
+        let meta = Meta::of(e);
+        if let Some(d) = d.filter(|_| same) {
+            let have = Meta::of(d);
+            if meta.differs(&have) {
+                p.ops.push(Op::Meta {
+                    path,
+                    want: meta,
+                    have,
+                });
+            } else {
+                p.unchanged += 1;
+            }
+            continue;
+        }
+        p.ops.push(match e.kind {
+            Kind::File => match e.digest {
+                Some(digest) => Op::File {
+                    path,
+                    size: e.size,
+                    digest,
+                    meta,
+                    staged: false,
+                },
+                None => {
+                    p.errors
+                        .push((path, "source was not read completely".into()));
+                    continue;
+                }
+            },
+            Kind::Symlink => Op::Symlink {
+                path,
+                target: e.target.clone().unwrap_or_default(),
+                meta,
+            },
+            _ => Op::Node {
+                path,
+                rdev: e.rdev,
+                meta,
+            },
+        });
+    }
+    // Directory metadata last (creating children moves their mtime), deepest first.
+    for (e, d) in dirs.into_iter().rev() {
+        p.ops.push(Op::DirMeta {
+            path: e.path.clone(),
+            want: Meta::of(e),
+            have: d.map(Meta::of),
+        });
+    }
+    p
+}
+
+/// Where [`apply`] gets the content of the files it writes.
+pub trait Content {
+    /// Writes the content of the source file `path` (`size` bytes by the manifest) into
+    /// `out`, a new empty file, leaving runs of zeros as holes ([`write_sparse`]); returns the
+    /// bytes written and their BLAKE3.
+    fn copy(&mut self, path: &[u8], size: u64, out: &std::fs::File) -> io::Result<(u64, [u8; 32])>;
+}
+
+/// Content read from a local source tree.
+pub struct LocalSource<'a>(pub &'a Path);
+
+impl Content for LocalSource<'_> {
+    fn copy(
+        &mut self,
+        path: &[u8],
+        _size: u64,
+        out: &std::fs::File,
+    ) -> io::Result<(u64, [u8; 32])> {
+        use std::io::Read;
+        let mut f = std::fs::File::open(join(self.0, path))?;
+        let mut buf = vec![0u8; 1 << 20];
+        let mut hasher = blake3::Hasher::new();
+        let mut at = 0u64;
+        loop {
+            let n = match f.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            hasher.update(&buf[..n]);
+            write_sparse(out, at, &buf[..n])?;
+            at += n as u64;
+        }
+        Ok((at, *hasher.finalize().as_bytes()))
+    }
+}
+
+/// Content sent along with the operations (the agent's side of a transfer between hosts):
+/// each unstaged file's bytes, in operation order.
+pub struct InlineContent<'a> {
+    pub data: &'a [u8],
+}
+
+impl Content for InlineContent<'_> {
+    fn copy(
+        &mut self,
+        _path: &[u8],
+        size: u64,
+        out: &std::fs::File,
+    ) -> io::Result<(u64, [u8; 32])> {
+        let n = (size as usize).min(self.data.len());
+        let (mine, rest) = self.data.split_at(n);
+        self.data = rest;
+        write_sparse(out, 0, mine)?;
+        Ok((n as u64, *blake3::hash(mine).as_bytes()))
+    }
+}
+
+/// Writes `data` at `offset`, skipping whole 4 KiB blocks of zeros so that they stay holes
+/// (the file's length is set by the caller with `set_len`), as `rsync --sparse` does.
+pub fn write_sparse(out: &std::fs::File, offset: u64, data: &[u8]) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    const BLOCK: usize = 4096;
+    let mut run_start: Option<usize> = None;
+    let mut i = 0;
+    while i < data.len() {
+        let end = (i + BLOCK).min(data.len());
+        let zero = data[i..end].iter().all(|&b| b == 0);
+        match (zero, run_start) {
+            (false, None) => run_start = Some(i),
+            (true, Some(s)) => {
+                out.write_all_at(&data[s..i], offset + s as u64)?;
+                run_start = None;
+            }
+            _ => {}
+        }
+        i = end;
+    }
+    if let Some(s) = run_start {
+        out.write_all_at(&data[s..], offset + s as u64)?;
+    }
+    Ok(())
+}
+
+/// Writes a piece of a file's content into its temporary name under `root` (a new file when
+/// `offset` is 0), for a later [`Op::File`] with `staged` (large files sent in pieces).
+pub fn stage(root: &Path, path: &[u8], offset: u64, data: &[u8]) -> io::Result<()> {
+    let tmp = temp_name(&join(root, path));
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true);
+    if offset == 0 {
+        o.create(true).truncate(true);
+    }
+    let f = o.open(&tmp)?;
+    write_sparse(&f, offset, data)
+}
+
+/// Applies `ops` to the tree at `root`, taking file content from `content`. Per-operation
+/// failures are recorded in the report and the rest go on; the file system is synced at the
+/// end so that what is reported copied is on disk.
+pub fn apply(
+    root: &Path,
+    ops: &[Op],
+    content: &mut dyn Content,
+    progress: &mut dyn FnMut(Counts),
+    cancel: &AtomicBool,
+) -> Result<TransferReport, TreeError> {
+    let mut t = Apply {
+        root,
+        rep: TransferReport::default(),
+        done: Counts::default(),
+    };
+    for op in ops {
+        if cancel.load(Relaxed) {
+            return Err(TreeError::Cancelled);
+        }
+        if let Err(e) = t.op(op, content) {
+            t.rep.errors.push((op.path().into(), e.to_string()));
+        }
+        t.done.entries += 1;
+        if t.done.entries.is_multiple_of(1024) {
+            progress(t.done);
+        }
+    }
+    // Durability: a transfer is reported done when its data is on disk, not in the page cache.
+    if let Ok(dir) = std::fs::File::open(root) {
+        // SAFETY: a valid fd.
+        if unsafe { libc::syncfs(dir.as_raw_fd()) } < 0 {
+            t.rep.errors.push((
+                Box::default(),
+                format!(
+                    "syncing the file system failed: {}",
+                    io::Error::last_os_error()
+                ),
+            ));
+        }
+    }
+    progress(t.done);
+    Ok(t.rep)
+}
+
 /// Makes `dst` a copy of `src`. Per-entry failures are recorded in the report, not returned.
 pub fn transfer(
     src: &Path,
@@ -69,88 +470,36 @@ pub fn transfer(
     let mut ms = walk_many(&[(src, None), (dst, None)], &opts.walk, progress, cancel)?;
     let md = ms.pop().expect("two manifests");
     let msrc = ms.pop().expect("two manifests");
-    let mut t = Transfer {
-        src,
+    let p = plan(&msrc, &md, opts.delete);
+    let start = Instant::now();
+    let mut rep = apply(
         dst,
-        rep: TransferReport::default(),
-        start: Instant::now(),
-        done: Counts::default(),
-    };
-
-    if opts.delete {
-        // Deepest first: reverse path order puts children before their parent.
-        for d in md.entries.iter().rev() {
-            if d.path.is_empty() || msrc.find(&d.path).is_some() {
-                continue;
-            }
-            if cancel.load(Relaxed) {
-                return Err(TreeError::Cancelled);
-            }
-            match remove(&t.dpath(&d.path), d.kind) {
-                Ok(()) => t.rep.deleted += 1,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => t.rep.deleted += 1,
-                Err(e) => t.error(&d.path, e),
-            }
-        }
-    }
-    let mut dgroups: std::collections::HashMap<u32, Vec<&[u8]>> = Default::default();
-    for e in &md.entries {
-        if e.link != LINK_NONE {
-            dgroups.entry(e.link).or_default().push(&e.path);
-        }
-    }
-    let mut dirs = Vec::new();
-    for (i, e) in msrc.entries.iter().enumerate() {
-        if cancel.load(Relaxed) {
-            return Err(TreeError::Cancelled);
-        }
-        if e.state != State::Ok {
-            t.rep
-                .errors
-                .push((e.path.clone(), format!("source {}", e.state.describe())));
-            continue;
-        }
-        let d = md.find(&e.path).map(|j| &md.entries[j]);
-        let r = t.entry(&msrc, &dgroups, i, e, d);
-        if let Err(err) = r {
-            t.error(&e.path, err);
-            continue;
-        }
-        if e.kind == Kind::Dir {
-            dirs.push((e, d));
-        }
-        t.done.entries += 1;
-        if t.done.entries.is_multiple_of(1024) {
+        &p.ops,
+        &mut LocalSource(src),
+        &mut |c| {
             progress(Progress {
-                sides: [t.done, Counts::default()],
-                elapsed: t.start.elapsed(),
-            });
-        }
-    }
-    // Directory metadata last (creating children moves their mtime), deepest first.
-    for (e, d) in dirs.into_iter().rev() {
-        let fresh = d.is_none_or(|d| d.kind != Kind::Dir);
-        match t.metadata(e, if fresh { None } else { d }) {
-            Ok(changed) => {
-                if !fresh && changed {
-                    t.rep.updated += 1;
-                }
-            }
-            Err(err) => t.error(&e.path, err),
-        }
-    }
-    progress(Progress {
-        sides: [t.done, Counts::default()],
-        elapsed: t.start.elapsed(),
-    });
-    Ok(t.rep)
+                sides: [c, Counts::default()],
+                elapsed: start.elapsed(),
+            })
+        },
+        cancel,
+    )?;
+    rep.unchanged += p.unchanged;
+    rep.errors.splice(0..0, p.errors);
+    Ok(rep)
 }
 
-struct Transfer<'a> {
-    src: &'a Path,
-    dst: &'a Path,
+fn join(root: &Path, rel: &[u8]) -> PathBuf {
+    if rel.is_empty() {
+        root.to_path_buf()
+    } else {
+        root.join(OsStr::from_bytes(rel))
+    }
+}
+
+struct Apply<'a> {
+    root: &'a Path,
     rep: TransferReport,
-    start: Instant,
     done: Counts,
 }
 
@@ -166,219 +515,213 @@ fn check(rc: i32) -> io::Result<()> {
     }
 }
 
-fn remove(p: &Path, kind: Kind) -> io::Result<()> {
-    if kind == Kind::Dir {
+fn remove(p: &Path, dir: bool) -> io::Result<()> {
+    if dir {
         std::fs::remove_dir_all(p)
     } else {
         std::fs::remove_file(p)
     }
 }
 
-impl Transfer<'_> {
-    fn spath(&self, rel: &[u8]) -> PathBuf {
-        if rel.is_empty() {
-            self.src.to_path_buf()
-        } else {
-            self.src.join(OsStr::from_bytes(rel))
-        }
-    }
-    fn dpath(&self, rel: &[u8]) -> PathBuf {
-        if rel.is_empty() {
-            self.dst.to_path_buf()
-        } else {
-            self.dst.join(OsStr::from_bytes(rel))
-        }
-    }
-
-    fn error(&mut self, rel: &[u8], e: io::Error) {
-        self.rep.errors.push((rel.into(), e.to_string()));
-    }
-
-    /// Creates or fixes one non-directory-metadata aspect of an entry.
-    fn entry(
-        &mut self,
-        m: &Manifest,
-        dgroups: &std::collections::HashMap<u32, Vec<&[u8]>>,
-        i: usize,
-        e: &Entry,
-        d: Option<&Entry>,
-    ) -> io::Result<()> {
-        let dp = self.dpath(&e.path);
-        // Different type on the destination: remove it first.
-        let d = match d {
-            Some(d) if d.kind != e.kind || d.state != State::Ok => {
-                remove(&dp, d.kind)?;
-                None
+impl Apply<'_> {
+    fn op(&mut self, op: &Op, content: &mut dyn Content) -> io::Result<()> {
+        let dp = join(self.root, op.path());
+        match op {
+            Op::Remove { dir, replaced, .. } => {
+                match remove(&dp, *dir) {
+                    Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                    _ if *replaced => {}
+                    _ => self.rep.deleted += 1,
+                }
+                Ok(())
             }
-            d => d,
-        };
-        if e.kind == Kind::Dir {
-            if d.is_none() {
+            Op::Mkdir { .. } => {
                 std::fs::create_dir(&dp)?;
                 self.rep.created += 1;
+                Ok(())
             }
-            return Ok(()); // metadata at the end
-        }
-        // Second and later members of a hard-link group: link to the first one's copy.
-        if e.link != LINK_NONE && e.link as usize != i {
-            let first = self.dpath(&m.entries[e.link as usize].path);
-            use std::os::unix::fs::MetadataExt;
-            let want = std::fs::symlink_metadata(&first)?;
-            if let Ok(have) = std::fs::symlink_metadata(&dp) {
-                if have.ino() == want.ino() && have.dev() == want.dev() {
-                    self.rep.unchanged += 1;
-                    return Ok(());
+            Op::Link { to, .. } => {
+                use std::os::unix::fs::MetadataExt;
+                let first = join(self.root, to);
+                let want = std::fs::symlink_metadata(&first)?;
+                if let Ok(have) = std::fs::symlink_metadata(&dp) {
+                    if have.ino() == want.ino() && have.dev() == want.dev() {
+                        self.rep.unchanged += 1;
+                        return Ok(());
+                    }
+                    std::fs::remove_file(&dp)?;
                 }
-                std::fs::remove_file(&dp)?;
+                std::fs::hard_link(&first, &dp)?;
+                self.rep.created += 1;
+                Ok(())
             }
-            std::fs::hard_link(&first, &dp)?;
-            self.rep.created += 1;
-            return Ok(());
+            Op::Meta { want, have, .. } => {
+                if set_meta(&dp, want, Some(have))? {
+                    self.rep.updated += 1;
+                } else {
+                    self.rep.unchanged += 1;
+                }
+                Ok(())
+            }
+            Op::DirMeta { want, have, .. } => {
+                if set_meta(&dp, want, have.as_ref())? && have.is_some() {
+                    self.rep.updated += 1;
+                }
+                Ok(())
+            }
+            Op::File { meta, .. } | Op::Symlink { meta, .. } | Op::Node { meta, .. } => {
+                let tmp = temp_name(&dp);
+                let made = self.create(op, &tmp, content).and_then(|()| {
+                    set_meta(&tmp, meta, None)?;
+                    std::fs::rename(&tmp, &dp)
+                });
+                if made.is_err() {
+                    let _ = std::fs::remove_file(&tmp);
+                }
+                made?;
+                self.rep.created += 1;
+                Ok(())
+            }
         }
-        let same = match (e.kind, d) {
-            (_, None) => false,
-            (Kind::File, Some(d)) => {
-                // Content equal, and not hard-linked on the destination to anything the source
-                // does not link it to (else copy, which breaks the wrong link).
-                let links_ok = d.link == LINK_NONE
-                    || (e.link != LINK_NONE
-                        && dgroups[&d.link]
-                            .iter()
-                            .all(|p| m.find(p).is_some_and(|k| m.entries[k].link == e.link)));
-                d.size == e.size && d.digest.is_some() && d.digest == e.digest && links_ok
-            }
-            (Kind::Symlink, Some(d)) => d.target == e.target,
-            (Kind::Block | Kind::Char, Some(d)) => d.rdev == e.rdev,
-            (_, Some(_)) => true,
-        };
-        if same {
-            let d = d.expect("same implies present");
-            if self.metadata(e, Some(d))? {
-                self.rep.updated += 1;
-            } else {
-                self.rep.unchanged += 1;
-            }
-            return Ok(());
-        }
-        let tmp = temp_name(&dp);
-        let _ = std::fs::remove_file(&tmp);
-        match e.kind {
-            Kind::File => {
-                let n = std::fs::copy(self.spath(&e.path), &tmp)?;
+    }
+
+    /// Creates the new entry of `op` under its temporary name.
+    fn create(&mut self, op: &Op, tmp: &Path, content: &mut dyn Content) -> io::Result<()> {
+        match op {
+            Op::File {
+                path,
+                size,
+                digest,
+                staged,
+                ..
+            } => {
+                let (f, n, got) = if *staged {
+                    let f = std::fs::OpenOptions::new()
+                        .read(true)
+                        .write(true)
+                        .open(tmp)?;
+                    f.set_len(*size)?;
+                    let mut hasher = blake3::Hasher::new();
+                    let n = std::io::copy(&mut &f, &mut hasher)?;
+                    (f, n, *hasher.finalize().as_bytes())
+                } else {
+                    let _ = std::fs::remove_file(tmp);
+                    let f = std::fs::OpenOptions::new()
+                        .write(true)
+                        .create_new(true)
+                        .open(tmp)?;
+                    let (n, got) = content.copy(path, *size, &f)?;
+                    f.set_len(n)?;
+                    (f, n, got)
+                };
+                drop(f);
+                if n != *size || got != *digest {
+                    return Err(io::Error::other(format!(
+                        "the source changed while it was copied ({n} bytes read of {size}, BLAKE3 {} where the walk read {}); sync again",
+                        &blake3::Hash::from(got).to_hex()[..16],
+                        &blake3::Hash::from(*digest).to_hex()[..16],
+                    )));
+                }
                 self.rep.bytes_copied += n;
                 self.done.bytes += n;
+                Ok(())
             }
-            Kind::Symlink => {
-                let t = e.target.as_deref().unwrap_or_default();
-                std::os::unix::fs::symlink(OsStr::from_bytes(t), &tmp)?;
+            Op::Symlink { target, .. } => {
+                let _ = std::fs::remove_file(tmp);
+                std::os::unix::fs::symlink(OsStr::from_bytes(target), tmp)
             }
-            k => {
-                let fmt = match k {
+            Op::Node { rdev, meta, .. } => {
+                let _ = std::fs::remove_file(tmp);
+                let fmt = match meta.kind {
                     Kind::Fifo => libc::S_IFIFO,
                     Kind::Socket => libc::S_IFSOCK,
                     Kind::Block => libc::S_IFBLK,
                     _ => libc::S_IFCHR,
                 };
                 // SAFETY: valid C string.
-                check(unsafe { libc::mknod(cpath(&tmp)?.as_ptr(), fmt | 0o600, e.rdev) })?;
+                check(unsafe { libc::mknod(cpath(tmp)?.as_ptr(), fmt | 0o600, *rdev) })
             }
+            _ => unreachable!("only entries with content are created under a temporary name"),
         }
-        let r = self
-            .metadata(e, None)
-            .and_then(|_| std::fs::rename(&tmp, &dp));
-        if r.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        // Metadata was set on the temporary name, which is now `dp`.
-        r?;
-        self.rep.created += 1;
-        Ok(())
-    }
-
-    /// Sets owner, xattrs, mode and mtime on the destination where they differ from `have`
-    /// (`None`: set everything). For a new non-directory entry the target is its temporary
-    /// name. Returns whether anything changed.
-    fn metadata(&mut self, e: &Entry, have: Option<&Entry>) -> io::Result<bool> {
-        let dp = self.dpath(&e.path);
-        let p = if have.is_none() && e.kind != Kind::Dir {
-            temp_name(&dp)
-        } else {
-            dp
-        };
-        let c = cpath(&p)?;
-        let mut changed = false;
-        if have.is_none_or(|h| h.uid != e.uid || h.gid != e.gid) {
-            // SAFETY: valid C string.
-            check(unsafe { libc::lchown(c.as_ptr(), e.uid, e.gid) })?;
-            changed = true;
-        }
-        if have.is_none_or(|h| h.xattrs != e.xattrs) {
-            let empty: &[crate::manifest::Xattr] = &[];
-            let want = e.xattrs.as_deref().unwrap_or(empty);
-            if let Some(old) = have.and_then(|h| h.xattrs.as_deref()) {
-                for (k, _) in old
-                    .iter()
-                    .filter(|(k, _)| !want.iter().any(|(w, _)| w == k))
-                {
-                    let k = CString::new(&k[..])
-                        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
-                    // SAFETY: valid C strings.
-                    check(unsafe { libc::lremovexattr(c.as_ptr(), k.as_ptr()) })?;
-                }
-            }
-            for (k, v) in want {
-                let k =
-                    CString::new(&k[..]).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
-                // SAFETY: valid pointers and lengths.
-                check(unsafe {
-                    libc::lsetxattr(c.as_ptr(), k.as_ptr(), v.as_ptr().cast(), v.len(), 0)
-                })?;
-            }
-            changed = true;
-        }
-        // After chown (which clears setuid bits) and ACLs (which set the group bits).
-        if e.kind != Kind::Symlink && (have.is_none_or(|h| h.mode != e.mode) || changed) {
-            // SAFETY: valid C string.
-            check(unsafe { libc::chmod(c.as_ptr(), e.mode) })?;
-            changed = true;
-        }
-        // A directory's mtime moved if entries were created or deleted in it: look again.
-        let mtime_differs = match have {
-            None => true,
-            Some(_) if e.kind == Kind::Dir => {
-                use std::os::unix::fs::MetadataExt;
-                let m = std::fs::symlink_metadata(&p)?;
-                m.mtime() != e.mtime.sec || m.mtime_nsec() as u32 != e.mtime.nsec
-            }
-            Some(h) => h.mtime != e.mtime,
-        };
-        if mtime_differs || changed {
-            let ts = [
-                libc::timespec {
-                    tv_sec: 0,
-                    tv_nsec: libc::UTIME_OMIT,
-                },
-                libc::timespec {
-                    tv_sec: e.mtime.sec,
-                    tv_nsec: e.mtime.nsec as i64,
-                },
-            ];
-            // SAFETY: valid pointers.
-            check(unsafe {
-                libc::utimensat(
-                    libc::AT_FDCWD,
-                    c.as_ptr(),
-                    ts.as_ptr(),
-                    libc::AT_SYMLINK_NOFOLLOW,
-                )
-            })?;
-            changed = true;
-        }
-        Ok(changed)
     }
 }
 
-fn temp_name(p: &Path) -> PathBuf {
+/// Sets owner, xattrs, mode and mtime on `p` where they differ from `have` (`None`: set
+/// everything). Returns whether anything changed.
+fn set_meta(p: &Path, e: &Meta, have: Option<&Meta>) -> io::Result<bool> {
+    let c = cpath(p)?;
+    let mut changed = false;
+    if have.is_none_or(|h| h.uid != e.uid || h.gid != e.gid) {
+        // SAFETY: valid C string.
+        check(unsafe { libc::lchown(c.as_ptr(), e.uid, e.gid) })?;
+        changed = true;
+    }
+    if have.is_none_or(|h| h.xattrs != e.xattrs) {
+        let empty: &[Xattr] = &[];
+        let want = e.xattrs.as_deref().unwrap_or(empty);
+        if let Some(old) = have.and_then(|h| h.xattrs.as_deref()) {
+            for (k, _) in old
+                .iter()
+                .filter(|(k, _)| !want.iter().any(|(w, _)| w == k))
+            {
+                let k =
+                    CString::new(&k[..]).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+                // SAFETY: valid C strings.
+                check(unsafe { libc::lremovexattr(c.as_ptr(), k.as_ptr()) })?;
+            }
+        }
+        for (k, v) in want {
+            let k = CString::new(&k[..]).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+            // SAFETY: valid pointers and lengths.
+            check(unsafe {
+                libc::lsetxattr(c.as_ptr(), k.as_ptr(), v.as_ptr().cast(), v.len(), 0)
+            })?;
+        }
+        changed = true;
+    }
+    // After chown (which clears setuid bits) and ACLs (which set the group bits).
+    if e.kind != Kind::Symlink && (have.is_none_or(|h| h.mode != e.mode) || changed) {
+        // SAFETY: valid C string.
+        check(unsafe { libc::chmod(c.as_ptr(), e.mode) })?;
+        changed = true;
+    }
+    // A directory's mtime moved if entries were created or deleted in it: look again.
+    let mtime_differs = match have {
+        None => true,
+        Some(_) if e.kind == Kind::Dir => {
+            use std::os::unix::fs::MetadataExt;
+            let m = std::fs::symlink_metadata(p)?;
+            m.mtime() != e.mtime.sec || m.mtime_nsec() as u32 != e.mtime.nsec
+        }
+        Some(h) => h.mtime != e.mtime,
+    };
+    if mtime_differs || changed {
+        let ts = [
+            libc::timespec {
+                tv_sec: 0,
+                tv_nsec: libc::UTIME_OMIT,
+            },
+            libc::timespec {
+                tv_sec: e.mtime.sec,
+                tv_nsec: e.mtime.nsec as i64,
+            },
+        ];
+        // SAFETY: valid pointers.
+        check(unsafe {
+            libc::utimensat(
+                libc::AT_FDCWD,
+                c.as_ptr(),
+                ts.as_ptr(),
+                libc::AT_SYMLINK_NOFOLLOW,
+            )
+        })?;
+        changed = true;
+    }
+    Ok(changed)
+}
+
+/// The temporary name new content is written to, beside its final place.
+pub fn temp_name(p: &Path) -> PathBuf {
     let name = p.file_name().map(|n| n.as_bytes()).unwrap_or(b"x");
     // Keep within NAME_MAX: a short hash of the name instead of the name when it is long.
     let tmp = if name.len() > 200 {

@@ -83,3 +83,89 @@ fn wrong_hard_link_on_destination_is_broken() {
     copy(a.path(), b.path());
     assert_eq!(found(&verify(a.path(), b.path())), vec![]);
 }
+
+/// Holes stay holes (as with `rsync --sparse`): a 64 MiB file with 8 KiB of data takes a few
+/// blocks on the destination, not 64 MiB, and verifies equal.
+#[test]
+fn sparse_files_stay_sparse() {
+    use std::os::unix::fs::{FileExt, MetadataExt};
+    let a = Tree::new();
+    let f = std::fs::File::create(a.join("disk.img")).unwrap();
+    f.write_all_at(&[7u8; 4096], 0).unwrap();
+    f.write_all_at(&[9u8; 4096], 32 << 20).unwrap();
+    f.set_len(64 << 20).unwrap(); // a trailing hole too
+    drop(f);
+    a.mtime("disk.img", 5, 0).mtime("", 6, 0);
+    let b = Tree::new();
+    let r = copy(a.path(), b.path());
+    assert_eq!(r.bytes_copied, 64 << 20);
+    assert_eq!(found(&verify(a.path(), b.path())), vec![]);
+    let m = std::fs::metadata(b.join("disk.img")).unwrap();
+    assert_eq!(m.len(), 64 << 20);
+    assert!(
+        m.blocks() * 512 <= 1 << 20,
+        "{} bytes allocated for 8 KiB of data",
+        m.blocks() * 512
+    );
+}
+
+/// Content that does not hash to the digest the walk read (the source changed between the
+/// walk and the copy, or was damaged on the way) is never put in place: an error names the
+/// path and what to do, and no temporary file is left behind.
+#[test]
+fn content_that_does_not_match_the_walk_is_refused() {
+    use rehost_tree::transfer::{InlineContent, apply, plan};
+    let a = Tree::new();
+    a.file("f", "the walk read this");
+    let b = Tree::new();
+    let m = |t: &Tree| {
+        rehost_tree::manifest(
+            t.path(),
+            &Default::default(),
+            &mut |_| {},
+            &AtomicBool::new(false),
+        )
+        .unwrap()
+    };
+    let p = plan(&m(&a), &m(&b), true);
+    assert!(p.errors.is_empty(), "{:?}", p.errors);
+    let mut content = InlineContent {
+        data: b"but the source now says that",
+    };
+    let r = apply(
+        b.path(),
+        &p.ops,
+        &mut content,
+        &mut |_| {},
+        &AtomicBool::new(false),
+    )
+    .unwrap();
+    assert_eq!(r.errors.len(), 1, "{r:?}");
+    assert_eq!(&*r.errors[0].0, b"f");
+    assert!(
+        r.errors[0]
+            .1
+            .contains("the source changed while it was copied"),
+        "{r:?}"
+    );
+    assert!(r.errors[0].1.contains("sync again"), "{r:?}");
+    let left: Vec<_> = std::fs::read_dir(b.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    // The same operations with the right bytes make an equal tree.
+    let mut content = InlineContent {
+        data: b"the walk read this",
+    };
+    let r = apply(
+        b.path(),
+        &p.ops,
+        &mut content,
+        &mut |_| {},
+        &AtomicBool::new(false),
+    )
+    .unwrap();
+    assert_eq!(r.errors, vec![]);
+    assert_eq!(std::fs::read(b.join("f")).unwrap(), b"the walk read this");
+}
