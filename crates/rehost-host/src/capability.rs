@@ -2,13 +2,13 @@
 //! the agent calls it on the remote host for each request it receives. Adding a capability is a
 //! [`Request`] variant, its [`Response`] variants and one arm here.
 
-use crate::agent::{ManifestOptions, Request, Response};
-use crate::bytes::Bytes;
+use crate::agent::{FilePiece, ManifestOptions, Request, Response};
+use crate::bytes::{Blob, Bytes};
 use crate::listing::{TreeEntry, list_tree};
 use crate::{Host, HostError, LocalHost};
 use rehost_tree::{Counts, Glob, Manifest, WalkOptions};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
 /// Tree entries per `Entries` response: large enough to amortise framing, small enough to
 /// stream.
@@ -92,7 +92,109 @@ pub fn execute(
             });
             Ok(())
         }
+        Request::ReadFiles { root, pieces } => {
+            let root = host.resolve_bytes(root.as_bytes());
+            for piece in pieces {
+                if cancel.load(Relaxed) {
+                    return Err(cancelled(host, &root));
+                }
+                emit(match read_piece(&root, piece) {
+                    Ok(data) => Response::FileData { data: Blob(data) },
+                    Err(e) => Response::FileError {
+                        message: e.to_string(),
+                    },
+                });
+            }
+            Ok(())
+        }
+        Request::Stage {
+            root,
+            path,
+            offset,
+            data,
+        } => {
+            let root = host.resolve_bytes(root.as_bytes());
+            rehost_tree::transfer::stage(&root, path.as_bytes(), *offset, &data.0).map_err(
+                |source| HostError::Write {
+                    host: host.name().to_owned(),
+                    path: root.join(path.as_path()),
+                    source,
+                },
+            )?;
+            emit(Response::Staged);
+            Ok(())
+        }
+        Request::Apply {
+            root,
+            ops,
+            data,
+            sync,
+        } => {
+            let root = host.resolve_bytes(root.as_bytes());
+            std::fs::create_dir_all(&root).map_err(|source| HostError::Write {
+                host: host.name().to_owned(),
+                path: root.clone(),
+                source,
+            })?;
+            let mut content = rehost_tree::transfer::InlineContent { data: &data.0 };
+            let mut report = rehost_tree::transfer::apply(
+                &root,
+                ops,
+                &mut content,
+                &mut |c| {
+                    emit(Response::Progress {
+                        entries: c.entries,
+                        bytes: c.bytes,
+                    })
+                },
+                cancel,
+            )
+            .map_err(|source| HostError::Tree {
+                host: host.name().to_owned(),
+                path: root.clone(),
+                source,
+            })?;
+            if *sync && let Err(e) = rehost_tree::transfer::sync_fs(&root) {
+                report.errors.push((
+                    Box::default(),
+                    format!("syncing the file system failed: {e}"),
+                ));
+            }
+            emit(Response::Applied { report });
+            Ok(())
+        }
     }
+}
+
+fn cancelled(host: &LocalHost, root: &Path) -> HostError {
+    HostError::Tree {
+        host: host.name().to_owned(),
+        path: root.to_path_buf(),
+        source: rehost_tree::TreeError::Cancelled,
+    }
+}
+
+/// Reads `piece.len` bytes at `piece.offset` of a file under `root` (fewer at its end). The
+/// last component is not followed if it is a symlink: a file swapped for a link since the
+/// walk must not send what the link points to.
+fn read_piece(root: &Path, piece: &FilePiece) -> std::io::Result<Vec<u8>> {
+    use std::os::unix::fs::{FileExt, OpenOptionsExt};
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(root.join(piece.path.as_path()))?;
+    let mut buf = vec![0u8; piece.len as usize];
+    let mut got = 0;
+    while got < buf.len() {
+        match f.read_at(&mut buf[got..], piece.offset + got as u64) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(got);
+    Ok(buf)
 }
 
 /// Walks and hashes the tree at `path` (resolved on `host`) into a manifest, in-process.

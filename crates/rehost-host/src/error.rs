@@ -36,6 +36,13 @@ pub enum HostError {
         #[source]
         source: std::io::Error,
     },
+    #[error("failed to write {} on host {host}: {source}", path.display())]
+    Write {
+        host: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("failed to walk tree {} on host {host}: {source}", path.display())]
     Tree {
         host: String,

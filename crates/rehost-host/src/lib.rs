@@ -16,9 +16,10 @@ mod listing;
 mod local;
 mod location;
 pub mod ssh;
+pub mod transfer;
 
 pub use agent::{ManifestOptions, Request, Response};
-pub use bytes::Bytes;
+pub use bytes::{Blob, Bytes};
 pub use capability::execute;
 pub use command::{CommandSpec, ExitInfo, OutputStream, Program, RunOutcome};
 pub use error::{AgentCannotRun, HostError, HostKeyFailure};

@@ -415,8 +415,8 @@ pub fn stage(root: &Path, path: &[u8], offset: u64, data: &[u8]) -> io::Result<(
 }
 
 /// Applies `ops` to the tree at `root`, taking file content from `content`. Per-operation
-/// failures are recorded in the report and the rest go on; the file system is synced at the
-/// end so that what is reported copied is on disk.
+/// failures are recorded in the report and the rest go on. Call [`sync_fs`] after the last
+/// batch.
 pub fn apply(
     root: &Path,
     ops: &[Op],
@@ -441,21 +441,16 @@ pub fn apply(
             progress(t.done);
         }
     }
-    // Durability: a transfer is reported done when its data is on disk, not in the page cache.
-    if let Ok(dir) = std::fs::File::open(root) {
-        // SAFETY: a valid fd.
-        if unsafe { libc::syncfs(dir.as_raw_fd()) } < 0 {
-            t.rep.errors.push((
-                Box::default(),
-                format!(
-                    "syncing the file system failed: {}",
-                    io::Error::last_os_error()
-                ),
-            ));
-        }
-    }
     progress(t.done);
     Ok(t.rep)
+}
+
+/// Flushes the file system holding `root` to disk (`syncfs`): a transfer is reported done
+/// when its data is on disk, not in the page cache. Called once at the end of a transfer.
+pub fn sync_fs(root: &Path) -> io::Result<()> {
+    let dir = std::fs::File::open(root)?;
+    // SAFETY: a valid fd.
+    check(unsafe { libc::syncfs(dir.as_raw_fd()) })
 }
 
 /// Makes `dst` a copy of `src`. Per-entry failures are recorded in the report, not returned.
@@ -486,6 +481,12 @@ pub fn transfer(
     )?;
     rep.unchanged += p.unchanged;
     rep.errors.splice(0..0, p.errors);
+    if let Err(e) = sync_fs(dst) {
+        rep.errors.push((
+            Box::default(),
+            format!("syncing the file system failed: {e}"),
+        ));
+    }
     Ok(rep)
 }
 

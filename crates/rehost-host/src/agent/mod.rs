@@ -11,7 +11,9 @@ mod server;
 
 pub use client::{AgentConn, SessionError};
 pub use frame::{MAX_FRAME, read_frame, write_frame};
-pub use protocol::{AgentFrame, ClientFrame, ManifestOptions, PROTOCOL_VERSION, Request, Response};
+pub use protocol::{
+    AgentFrame, ClientFrame, FilePiece, ManifestOptions, PROTOCOL_VERSION, Request, Response,
+};
 pub use server::{ServeError, serve};
 
 #[cfg(test)]

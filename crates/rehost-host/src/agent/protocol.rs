@@ -3,13 +3,13 @@
 //! A capability is one [`Request`] variant and the [`Response`] variants it streams back; the
 //! framing ([`ClientFrame`], [`AgentFrame`]) never changes when a capability is added.
 
-use crate::bytes::Bytes;
+use crate::bytes::{Blob, Bytes};
 use crate::command::{CommandSpec, OutputStream, RunOutcome};
 use crate::listing::TreeEntry;
 use serde::{Deserialize, Serialize};
 
 /// Bumped whenever a frame or request changes incompatibly. Client and agent must agree.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Work a host is asked to do. Executed by [`crate::execute`] on the host that holds the data.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,6 +26,36 @@ pub enum Request {
         #[serde(default)]
         options: ManifestOptions,
     },
+    /// Read pieces of files under `root` (the source side of a built-in transfer between
+    /// hosts); streams one `FileData` or `FileError` per piece, in order.
+    ReadFiles { root: Bytes, pieces: Vec<FilePiece> },
+    /// Write a piece of a large file into its temporary name under `root`, ahead of the
+    /// `Apply` whose `File` operation is `staged`; answered with `Staged`.
+    Stage {
+        root: Bytes,
+        path: Bytes,
+        offset: u64,
+        data: Blob,
+    },
+    /// Apply a built-in transfer's operations to the tree at `root` (created if missing);
+    /// `data` holds the content of each unstaged `File` operation, in order; `sync` flushes
+    /// the file system afterwards (the last batch). Streams `Progress`, answered with
+    /// `Applied`.
+    Apply {
+        root: Bytes,
+        ops: Vec<rehost_tree::transfer::Op>,
+        data: Blob,
+        #[serde(default)]
+        sync: bool,
+    },
+}
+
+/// A byte range of a file, relative to a `ReadFiles` request's root.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FilePiece {
+    pub path: Bytes,
+    pub offset: u64,
+    pub len: u64,
 }
 
 /// The serialisable part of `rehost_tree::WalkOptions`, plus the host-side cache. The default
@@ -59,6 +89,21 @@ impl Request {
             Request::Manifest { path, .. } => {
                 format!("walking and hashing tree {}", path.to_string_lossy())
             }
+            Request::ReadFiles { root, pieces } => format!(
+                "reading {} file piece(s) under {}",
+                pieces.len(),
+                root.to_string_lossy()
+            ),
+            Request::Stage { root, path, .. } => format!(
+                "writing {} under {}",
+                path.to_string_lossy(),
+                root.to_string_lossy()
+            ),
+            Request::Apply { root, ops, .. } => format!(
+                "applying {} transfer operation(s) to {}",
+                ops.len(),
+                root.to_string_lossy()
+            ),
         }
     }
 }
@@ -86,6 +131,16 @@ pub enum Response {
         trusted: u64,
         #[serde(default)]
         warnings: Vec<String>,
+    },
+    /// A piece of a file, as asked (shorter only at the end of the file).
+    FileData { data: Blob },
+    /// A piece that could not be read, and why.
+    FileError { message: String },
+    /// A `Stage` request done.
+    Staged,
+    /// An `Apply` request done: what was created, updated and deleted, and what failed.
+    Applied {
+        report: rehost_tree::transfer::TransferReport,
     },
 }
 

@@ -2,6 +2,7 @@
 //! rehost binary as agent. sshd needs root; CI runs as root.
 
 mod ssh;
+mod transfer;
 
 use rehost_host::{HostError, SshHost, SshSpec};
 use rehost_test::sshd::Sshd;

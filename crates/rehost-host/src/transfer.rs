@@ -1,0 +1,307 @@
+//! The built-in transfer between any two hosts, for hosts without rsync: no migration depends
+//! on it being installed.
+//!
+//! Both trees are walked and hashed where they are ([`manifest_pair`], with each host's
+//! incremental cache), the operations are planned here from the two manifests
+//! (`rehost_tree::transfer::plan`, pure), and applied on the destination host in batches
+//! (`Apply`), each carrying the content of its files, read from the source host (`ReadFiles`).
+//! Files larger than a batch go ahead in pieces (`Stage`) into their temporary name. The
+//! destination checks every file's BLAKE3 against the digest the walk read before putting it
+//! in place, so content that changed or was damaged on the way is refused, and syncs its file
+//! system after the last batch. Content passes through this process: for two ssh hosts it
+//! crosses both connections.
+
+use crate::agent::{FilePiece, ManifestOptions, Request, Response};
+use crate::bytes::{Blob, Bytes};
+use crate::{Host, HostError, manifest_pair};
+use rehost_tree::transfer::{Op, TransferReport, plan};
+use rehost_tree::{Counts, Progress};
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+/// What to transfer and how.
+#[derive(Clone, Debug)]
+pub struct TransferOptions {
+    /// Exclude globs, left alone on both sides.
+    pub excludes: Vec<String>,
+    /// Remove destination entries the source does not have.
+    pub delete: bool,
+    /// Reader threads of the walks; 0 for the default.
+    pub threads: usize,
+}
+
+impl Default for TransferOptions {
+    fn default() -> Self {
+        TransferOptions {
+            excludes: Vec::new(),
+            delete: true,
+            threads: 0,
+        }
+    }
+}
+
+/// Content bytes per `Apply` batch (and per `Stage` piece of a larger file): large enough to
+/// amortise a round trip, well under the protocol's frame limit once base64-encoded.
+const BATCH_BYTES: u64 = 8 << 20;
+/// Operations per batch, whatever their content.
+const BATCH_OPS: usize = 4096;
+
+/// Makes the tree at `dst` a copy of the tree at `src`, each on its host. Per-entry failures
+/// are in the report's errors (non-empty means incomplete); a host that fails as a whole (lost
+/// connection, unreadable root) is an error. `progress` gets the walk's counts of both sides,
+/// then the copy's (operations done and bytes copied) as side 0.
+pub fn transfer_between(
+    src: (&dyn Host, &[u8]),
+    dst: (&dyn Host, &[u8]),
+    opts: &TransferOptions,
+    cancel: &AtomicBool,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<TransferReport, HostError> {
+    let start = Instant::now();
+    let (sh, sroot) = src;
+    let (dh, droot) = dst;
+    // Creates the destination's root, so that it can be walked.
+    apply(
+        dh,
+        droot,
+        Vec::new(),
+        Vec::new(),
+        false,
+        cancel,
+        &mut |_| {},
+    )?;
+    let options = ManifestOptions {
+        excludes: opts.excludes.clone(),
+        threads: opts.threads,
+        xattrs: true,
+        incremental: true,
+    };
+    let (ms, md) = manifest_pair(src, dst, &options, cancel, &mut |sides| {
+        progress(Progress {
+            sides,
+            elapsed: start.elapsed(),
+        })
+    });
+    let (ms, md) = (ms?, md?);
+    let p = plan(&ms, &md, opts.delete);
+    let mut report = TransferReport {
+        unchanged: p.unchanged,
+        errors: p.errors,
+        ..TransferReport::default()
+    };
+    let mut done = Counts::default();
+    let mut ops = p.ops.into_iter().peekable();
+    loop {
+        let mut batch = Vec::new();
+        let mut want = Vec::new();
+        let mut bytes = 0;
+        while let Some(op) = ops.peek() {
+            if batch.len() >= BATCH_OPS {
+                break;
+            }
+            if let Op::File { path, size, .. } = op {
+                if *size > BATCH_BYTES {
+                    // Its directory may be created by this batch: apply that first.
+                    if !batch.is_empty() {
+                        break;
+                    }
+                    let mut op = ops.next().expect("peeked");
+                    match stage(src, dst, &op, cancel) {
+                        Ok(()) => {
+                            if let Op::File { staged, .. } = &mut op {
+                                *staged = true;
+                            }
+                            batch.push(op);
+                        }
+                        Err(Staging::Entry(why)) => report.errors.push((op.path().into(), why)),
+                        Err(Staging::Host(e)) => return Err(e),
+                    }
+                    continue;
+                }
+                if bytes + size > BATCH_BYTES && !batch.is_empty() {
+                    break;
+                }
+                bytes += size;
+                want.push(FilePiece {
+                    path: Bytes(path.to_vec()),
+                    offset: 0,
+                    len: *size,
+                });
+            }
+            batch.push(ops.next().expect("peeked"));
+        }
+        let last = ops.peek().is_none();
+        // The batch's content, from the source; a file that cannot be read whole is left
+        // out (and reported), so the data matches the remaining operations one for one.
+        let mut read = read_files(sh, sroot, want, cancel)?.into_iter();
+        let mut data = Vec::with_capacity(bytes as usize);
+        batch.retain(|op| {
+            let Op::File {
+                path,
+                size,
+                staged: false,
+                ..
+            } = op
+            else {
+                return true;
+            };
+            match read.next().expect("one result per file") {
+                Ok(d) if d.len() as u64 == *size => {
+                    data.extend_from_slice(&d);
+                    true
+                }
+                Ok(d) => {
+                    report.errors.push((
+                        path.clone(),
+                        format!(
+                            "the source changed size while it was copied ({} bytes instead of {size}); sync again",
+                            d.len()
+                        ),
+                    ));
+                    false
+                }
+                Err(why) => {
+                    report
+                        .errors
+                        .push((path.clone(), format!("failed to read the source: {why}")));
+                    false
+                }
+            }
+        });
+        let base = done;
+        let applied = apply(dh, droot, batch, data, last, cancel, &mut |c| {
+            progress(Progress {
+                sides: [
+                    Counts {
+                        entries: base.entries + c.entries,
+                        bytes: base.bytes + c.bytes,
+                    },
+                    Counts::default(),
+                ],
+                elapsed: start.elapsed(),
+            })
+        })?;
+        done.entries += applied.created + applied.updated + applied.deleted + applied.unchanged;
+        done.bytes += applied.bytes_copied;
+        report.absorb(applied);
+        if last {
+            break;
+        }
+    }
+    Ok(report)
+}
+
+/// Why a large file could not be staged: its own trouble (recorded, the transfer goes on) or
+/// a host's (the transfer stops).
+enum Staging {
+    Entry(String),
+    Host(HostError),
+}
+
+/// Sends a large file's content ahead, piece by piece, into its temporary name on the
+/// destination.
+fn stage(
+    (sh, sroot): (&dyn Host, &[u8]),
+    (dh, droot): (&dyn Host, &[u8]),
+    op: &Op,
+    cancel: &AtomicBool,
+) -> Result<(), Staging> {
+    let Op::File { path, size, .. } = op else {
+        unreachable!("only files are staged")
+    };
+    let mut offset = 0;
+    while offset < *size {
+        let len = BATCH_BYTES.min(size - offset);
+        let piece = FilePiece {
+            path: Bytes(path.to_vec()),
+            offset,
+            len,
+        };
+        let data = match read_files(sh, sroot, vec![piece], cancel)
+            .map_err(Staging::Host)?
+            .pop()
+            .expect("one result")
+        {
+            Ok(d) if d.len() as u64 == len => d,
+            Ok(d) => {
+                return Err(Staging::Entry(format!(
+                    "the source changed size while it was copied ({} bytes at offset {offset} instead of {len}); sync again",
+                    d.len()
+                )));
+            }
+            Err(why) => return Err(Staging::Entry(format!("failed to read the source: {why}"))),
+        };
+        let req = Request::Stage {
+            root: Bytes(droot.to_vec()),
+            path: Bytes(path.to_vec()),
+            offset,
+            data: Blob(data),
+        };
+        dh.request(&req, cancel, &mut |_| {})
+            .map_err(|e| match e {
+                // The agent could not write this file; the host itself is fine.
+                HostError::Remote { message, .. } => Staging::Entry(message),
+                e => Staging::Host(e),
+            })?;
+        offset += len;
+    }
+    Ok(())
+}
+
+/// Reads whole pieces from the source host: one result per piece, in order.
+fn read_files(
+    host: &dyn Host,
+    root: &[u8],
+    pieces: Vec<FilePiece>,
+    cancel: &AtomicBool,
+) -> Result<Vec<Result<Vec<u8>, String>>, HostError> {
+    if pieces.is_empty() {
+        return Ok(Vec::new());
+    }
+    let n = pieces.len();
+    let req = Request::ReadFiles {
+        root: Bytes(root.to_vec()),
+        pieces,
+    };
+    let mut out = Vec::with_capacity(n);
+    host.request(&req, cancel, &mut |r| match r {
+        Response::FileData { data } => out.push(Ok(data.0)),
+        Response::FileError { message } => out.push(Err(message)),
+        _ => {}
+    })?;
+    if out.len() != n {
+        return Err(HostError::Protocol {
+            host: host.name().to_owned(),
+            message: format!("asked for {n} file pieces, received {}", out.len()),
+        });
+    }
+    Ok(out)
+}
+
+/// Applies one batch on the destination host.
+fn apply(
+    host: &dyn Host,
+    root: &[u8],
+    ops: Vec<Op>,
+    data: Vec<u8>,
+    sync: bool,
+    cancel: &AtomicBool,
+    progress: &mut dyn FnMut(Counts),
+) -> Result<TransferReport, HostError> {
+    let req = Request::Apply {
+        root: Bytes(root.to_vec()),
+        ops,
+        data: Blob(data),
+        sync,
+    };
+    let mut report = None;
+    host.request(&req, cancel, &mut |r| match r {
+        Response::Progress { entries, bytes } => progress(Counts { entries, bytes }),
+        Response::Applied { report: r } => report = Some(r),
+        _ => {}
+    })?;
+    report.ok_or_else(|| HostError::Protocol {
+        host: host.name().to_owned(),
+        message: "the transfer batch was not acknowledged".into(),
+    })
+}
