@@ -238,11 +238,26 @@ pub(crate) fn sync(
     let remote_from = !ctx.hosts.is_local(&ds.from.host);
     let remote_to = !ctx.hosts.is_local(&ds.to.host);
     if remote_from || remote_to {
-        if method == SyncMethod::Builtin {
-            return failed(format!(
-                "step `{}`: the built-in transfer works between local hosts only; use method = \"rsync\" for ssh hosts",
-                step.id
-            ));
+        let builtin = match method {
+            SyncMethod::Builtin => true,
+            SyncMethod::Rsync => false,
+            SyncMethod::Auto => match rsync_missing(ctx, &ds) {
+                Ok(None) => false,
+                Ok(Some(host)) => {
+                    ctx.sink.emit(&Event::Progress {
+                        id: step.id.clone(),
+                        message: format!(
+                            "host {host} has no rsync: built-in transfer {} → {}",
+                            ds.from, ds.to
+                        ),
+                    });
+                    true
+                }
+                Err(e) => return failed(e),
+            },
+        };
+        if builtin {
+            return sync_builtin_between(ctx, step, &ds);
         }
         return sync_remote(ctx, step, &ds, remote_from, remote_to);
     }
@@ -310,10 +325,77 @@ pub(crate) fn sync(
     if ctx.cancel.load(std::sync::atomic::Ordering::Relaxed) {
         return Ok(Outcome::Cancelled);
     }
-    let report = match result {
-        Ok(r) => r,
-        Err(e) => return failed(format!("failed to copy {} to {}: {e}", ds.from, ds.to)),
+    match result {
+        Ok(report) => builtin_outcome(ctx, step, &ds, report),
+        Err(e) => failed(format!("failed to copy {} to {}: {e}", ds.from, ds.to)),
+    }
+}
+
+/// `sync` with the built-in transfer where an end is on an ssh host: through the agents.
+fn sync_builtin_between(
+    ctx: &mut Ctx,
+    step: &Step,
+    ds: &rehost_plan::DataSet,
+) -> Result<Outcome, EngineError> {
+    let (src, dst) = match ctx.hosts.pair(&ds.from.host, &ds.to.host) {
+        Ok(p) => p,
+        Err(e) => return failed(e),
     };
+    let opts = rehost_host::transfer::TransferOptions {
+        excludes: ds.exclude.clone(),
+        ..Default::default()
+    };
+    let sink = &mut *ctx.sink;
+    let result = {
+        let mut progress = progress_emitter(sink, &step.id, 2);
+        rehost_host::transfer::transfer_between(
+            (src, ds.from.path.as_bytes()),
+            (dst, ds.to.path.as_bytes()),
+            &opts,
+            ctx.cancel,
+            &mut progress,
+        )
+    };
+    if ctx.cancel.load(std::sync::atomic::Ordering::Relaxed) {
+        return Ok(Outcome::Cancelled);
+    }
+    match result {
+        Ok(report) => builtin_outcome(ctx, step, ds, report),
+        Err(e) => failed(format!("failed to copy {} to {}: {e}", ds.from, ds.to)),
+    }
+}
+
+/// The first end of the data set whose host has no rsync (rsync must run on both), if any.
+fn rsync_missing(ctx: &mut Ctx, ds: &rehost_plan::DataSet) -> Result<Option<String>, String> {
+    for end in [&ds.from, &ds.to] {
+        let has = if ctx.hosts.is_local(&end.host) {
+            rehost_tree::transfer::rsync_available().is_some()
+        } else {
+            let spec = rehost_host::CommandSpec::new(rehost_host::Program::Argv(vec![
+                "rsync".into(),
+                "--version".into(),
+            ]));
+            let host = ctx.hosts.get(&end.host)?;
+            let out = host
+                .run(&spec, ctx.cancel, &mut |_, _| {})
+                .map_err(|e| e.to_string())?;
+            out.exit.code == Some(0)
+        };
+        if !has {
+            return Ok(Some(end.host.clone()));
+        }
+    }
+    Ok(None)
+}
+
+/// The outcome of a built-in transfer: done when every entry was transferred, else failed
+/// with each entry's reason in the step's output.
+fn builtin_outcome(
+    ctx: &mut Ctx,
+    step: &Step,
+    ds: &rehost_plan::DataSet,
+    report: rehost_tree::transfer::TransferReport,
+) -> Result<Outcome, EngineError> {
     let summary = format!(
         "{} created, {} updated, {} deleted, {} unchanged, {} bytes copied",
         report.created, report.updated, report.deleted, report.unchanged, report.bytes_copied

@@ -237,12 +237,11 @@ fn stage(
             offset,
             data: Blob(data),
         };
-        dh.request(&req, cancel, &mut |_| {})
-            .map_err(|e| match e {
-                // The agent could not write this file; the host itself is fine.
-                HostError::Remote { message, .. } => Staging::Entry(message),
-                e => Staging::Host(e),
-            })?;
+        dh.request(&req, cancel, &mut |_| {}).map_err(|e| match e {
+            // The agent could not write this file; the host itself is fine.
+            HostError::Remote { message, .. } => Staging::Entry(message),
+            e => Staging::Host(e),
+        })?;
         offset += len;
     }
     Ok(())

@@ -328,6 +328,43 @@ fn sync_to_an_ssh_host_then_verify() {
     assert!(!d.join("new-root/srv/files/stale").exists());
 }
 
+/// The built-in transfer between two ssh hosts (for servers without rsync): content read by
+/// the old host's agent, written and checked by the new host's, then verified.
+#[test]
+fn builtin_sync_between_two_ssh_hosts_then_verify() {
+    let (old, new) = (Sshd::start(), Sshd::start());
+    let d = TestDir::new();
+    d.write("old-root/srv/files/a.txt", "alpha\n");
+    d.write("old-root/srv/files/dir/name with spaces", "b\n");
+    d.write("old-root/srv/files/big", "x".repeat(9 << 20));
+    d.write("new-root/srv/files/stale", "gone after the sync\n");
+    std::fs::hard_link(
+        d.join("old-root/srv/files/a.txt"),
+        d.join("old-root/srv/files/a-again.txt"),
+    )
+    .unwrap();
+    let steps = "[[data]]\nid = \"files\"\nfrom = \"old:/srv/files\"\nto = \"new:/srv/files\"\n\n\
+                 [[steps]]\nid = \"copy\"\ndo = \"sync\"\ndata = \"files\"\nmethod = \"builtin\"\n\n\
+                 [[steps]]\nid = \"verify\"\ndo = \"verify-tree\"\ndata = \"files\"\n";
+    d.write("plan.toml", plan_with_roots(&old, &new, &d, steps));
+    let o = rehost(&d, &["run", "plan.toml"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(o.stdout.contains("(built-in transfer)"), "{}", o.stdout);
+    assert!(
+        o.stdout.contains("verified complete and correct"),
+        "{}",
+        o.stdout
+    );
+    assert_eq!(d.read("new-root/srv/files/dir/name with spaces"), "b\n");
+    assert!(!d.join("new-root/srv/files/stale").exists());
+    use std::os::unix::fs::MetadataExt;
+    let ino = |p: &str| std::fs::metadata(d.join(p)).unwrap().ino();
+    assert_eq!(
+        ino("new-root/srv/files/a.txt"),
+        ino("new-root/srv/files/a-again.txt")
+    );
+}
+
 /// `--ssh-config` reaches hosts whose plan entry names no config, as `ssh -F` would.
 #[test]
 fn ssh_config_flag_applies_to_plan_hosts() {
