@@ -601,7 +601,18 @@ fn rollback(
         let step = &plan.steps[j];
         let command = step.rollback.as_ref().expect("filtered");
         let host = step.host.clone().unwrap_or_default();
-        let mut sink_out = Vec::new();
+        // Kept as evidence, like a step's output.
+        let rel = format!("output/{:04}-{}.rollback.log", j + 1, sanitize(&step.id));
+        let file =
+            std::fs::File::create(state_dir.join(&rel)).map_err(|source| EngineError::State {
+                path: state_dir.join(&rel),
+                source,
+            })?;
+        let mut sink_out = HashingWriter {
+            file,
+            hasher: blake3::Hasher::new(),
+            bytes: 0,
+        };
         let mut tail = Vec::new();
         let mut no_confirm = FixedConfirmer(String::new());
         let result = {
@@ -631,11 +642,19 @@ fn rollback(
         if ok {
             ok_count += 1;
         }
+        let _ = sink_out.file.sync_data();
+        let output = (sink_out.bytes > 0).then(|| OutputRef {
+            file: rel.clone(),
+            bytes: sink_out.bytes,
+            blake3: sink_out.hasher.finalize().to_hex().to_string(),
+            tail: tail.clone(),
+        });
         journal.append(Record::RolledBack {
             at: now(),
             id: step.id.clone(),
             ok,
             detail: detail.clone(),
+            output,
         })?;
         sink.emit(&Event::RolledBack {
             id: step.id.clone(),

@@ -100,6 +100,9 @@ pub enum Record {
         ok: bool,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         detail: Option<String>,
+        /// The rollback command's output, kept like a step's.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        output: Option<OutputRef>,
     },
     RunFinished {
         at: String,

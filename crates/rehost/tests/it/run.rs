@@ -279,7 +279,7 @@ fn rollback_runs_in_reverse_order_before_the_point_of_no_return() {
     let d = TestDir::new();
     let step = |id: &str| {
         format!(
-            "[[steps]]\nid = \"{id}\"\ndo = \"run\"\nhost = \"old\"\nargv = [\"sh\", \"-c\", \"echo do-{id} >> ../log\"]\nrollback = [\"sh\", \"-c\", \"echo undo-{id} >> ../log\"]\n"
+            "[[steps]]\nid = \"{id}\"\ndo = \"run\"\nhost = \"old\"\nargv = [\"sh\", \"-c\", \"echo do-{id} >> ../log\"]\nrollback = [\"sh\", \"-c\", \"echo undo-{id} | tee -a ../log\"]\n"
         )
     };
     let body = format!(
@@ -303,6 +303,16 @@ fn rollback_runs_in_reverse_order_before_the_point_of_no_return() {
     assert!(o.stderr.contains("rolled back 3 step(s)"), "{}", o.stderr);
     let s = rehost(&d, &["status", "plan.toml", "--env", "test"]);
     assert!(s.stdout.contains("rolled back  a"), "{}", s.stdout);
+    // Each rollback's output is kept as evidence, like a step's, and named in the journal.
+    let journal = d.read(".rehost/plan/test/journal");
+    for (file, line) in [
+        ("0004-c.rollback.log", "out undo-c"),
+        ("0001-a.rollback.log", "out undo-a"),
+    ] {
+        assert!(journal.contains(&format!("output/{file}")), "{journal}");
+        let kept = d.read(&format!(".rehost/plan/test/output/{file}"));
+        assert_eq!(kept.trim_end(), line);
+    }
 
     // Past the point of no return, nothing is rolled back.
     let d = TestDir::new();
