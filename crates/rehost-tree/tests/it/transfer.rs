@@ -129,17 +129,18 @@ fn content_that_does_not_match_the_walk_is_refused() {
     };
     let p = plan(&m(&a), &m(&b), true);
     assert!(p.errors.is_empty(), "{:?}", p.errors);
-    let mut content = InlineContent {
-        data: b"but the source now says that",
+    let apply_with = |data: &[u8]| {
+        let mut content = InlineContent { data };
+        apply(
+            b.path(),
+            &p.ops,
+            &mut content,
+            &mut |_| {},
+            &AtomicBool::new(false),
+        )
+        .unwrap()
     };
-    let r = apply(
-        b.path(),
-        &p.ops,
-        &mut content,
-        &mut |_| {},
-        &AtomicBool::new(false),
-    )
-    .unwrap();
+    let r = apply_with(b"but the source now says that");
     assert_eq!(r.errors.len(), 1, "{r:?}");
     assert_eq!(&*r.errors[0].0, b"f");
     assert!(
@@ -155,17 +156,7 @@ fn content_that_does_not_match_the_walk_is_refused() {
         .collect();
     assert!(left.is_empty(), "{left:?}");
     // The same operations with the right bytes make an equal tree.
-    let mut content = InlineContent {
-        data: b"the walk read this",
-    };
-    let r = apply(
-        b.path(),
-        &p.ops,
-        &mut content,
-        &mut |_| {},
-        &AtomicBool::new(false),
-    )
-    .unwrap();
+    let r = apply_with(b"the walk read this");
     assert_eq!(r.errors, vec![]);
     assert_eq!(std::fs::read(b.join("f")).unwrap(), b"the walk read this");
 }
