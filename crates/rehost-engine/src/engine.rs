@@ -139,6 +139,19 @@ struct HashingWriter {
     bytes: u64,
 }
 
+impl HashingWriter {
+    /// Syncs the file and describes it for the journal (`None` if nothing was written).
+    fn finish(&self, rel: &str, tail: &[String]) -> Option<OutputRef> {
+        let _ = self.file.sync_data();
+        (self.bytes > 0).then(|| OutputRef {
+            file: rel.to_owned(),
+            bytes: self.bytes,
+            blake3: self.hasher.finalize().to_hex().to_string(),
+            tail: tail.to_vec(),
+        })
+    }
+}
+
 impl Write for HashingWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let n = self.file.write(buf)?;
@@ -378,13 +391,7 @@ impl Engine<'_> {
                 exec::execute(&mut ctx, step)
             };
             let elapsed_ms = t0.elapsed().as_millis() as u64;
-            let _ = out.file.sync_data();
-            let output = (out.bytes > 0).then(|| OutputRef {
-                file: rel.clone(),
-                bytes: out.bytes,
-                blake3: out.hasher.finalize().to_hex().to_string(),
-                tail: tail.clone(),
-            });
+            let output = out.finish(&rel, &tail);
             // One record and one event per finished step, whatever the outcome.
             let (result, detail, exit_code, confirmed_by, result_data, stop) = match outcome {
                 Err(e @ EngineError::NotConfirmed { .. }) => (
@@ -642,13 +649,7 @@ fn rollback(
         if ok {
             ok_count += 1;
         }
-        let _ = sink_out.file.sync_data();
-        let output = (sink_out.bytes > 0).then(|| OutputRef {
-            file: rel.clone(),
-            bytes: sink_out.bytes,
-            blake3: sink_out.hasher.finalize().to_hex().to_string(),
-            tail: tail.clone(),
-        });
+        let output = sink_out.finish(&rel, &tail);
         journal.append(Record::RolledBack {
             at: now(),
             id: step.id.clone(),
