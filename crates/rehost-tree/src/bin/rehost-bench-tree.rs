@@ -9,8 +9,12 @@
 //! cargo run --release -p rehost-tree --bin rehost-bench-tree -- [--dir /var/tmp/rehost-bench]
 //!     [--large-files 200] [--large-mib 20] [--small-files 300000] [--runs 3] [--cold-runs 1]
 //!     [--threads 16] [--only large|small] [--keep] [--rehost-only]
-//!     [--incremental-only] [--inc-runs 1]
+//!     [--incremental-only] [--inc-runs 1] [--transfer]
 //! ```
+//!
+//! `--transfer` also times the built-in transfer against `rsync -aHAX --numeric-ids --sparse
+//! --delete` on tree A: a fresh copy (each followed by `sync`, since the built-in transfer ends
+//! with `syncfs`) and a repeat with nothing changed.
 
 use rehost_tree::{VerifyOptions, WalkOptions, verify_trees};
 use std::os::unix::fs::MetadataExt;
@@ -32,6 +36,7 @@ struct Args {
     keep: bool,
     incremental_only: bool,
     inc_runs: usize,
+    transfer: bool,
 }
 
 fn parse_args() -> Args {
@@ -48,6 +53,7 @@ fn parse_args() -> Args {
         rehost_only: false,
         incremental_only: false,
         inc_runs: 1,
+        transfer: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -68,6 +74,7 @@ fn parse_args() -> Args {
             "--rehost-only" => a.rehost_only = true,
             "--incremental-only" => a.incremental_only = true,
             "--inc-runs" => a.inc_runs = num(&v()),
+            "--transfer" => a.transfer = true,
             _ => die(&format!(
                 "unknown argument {k}; see the doc comment of rehost-bench-tree.rs"
             )),
@@ -390,6 +397,9 @@ fn main() {
         if set == "small" {
             incremental(&a, &b, &args);
         }
+        if args.transfer {
+            transfer(&title, &a, &args);
+        }
         if !args.keep {
             let _ = std::fs::remove_dir_all(&base);
         }
@@ -479,6 +489,63 @@ fn stat_floor(roots: &[&Path], threads: usize) -> (Duration, u64) {
         }
     });
     (t.elapsed(), n.into_inner())
+}
+
+/// The built-in transfer against rsync, warm: a fresh copy of `a` (with the data flushed to
+/// disk, as the built-in transfer's `syncfs` does) and a repeat with nothing to do.
+fn transfer(title: &str, a: &Path, args: &Args) {
+    use rehost_tree::transfer::{TransferOptions, transfer};
+    let (x, y) = (args.dir.join("copy-rsync"), args.dir.join("copy-builtin"));
+    let rsync = format!(
+        "rsync -aHAX --numeric-ids --sparse --delete {}/ {}/",
+        a.display(),
+        x.display()
+    );
+    let builtin = || {
+        let opts = TransferOptions {
+            walk: WalkOptions {
+                threads: args.threads,
+                ..WalkOptions::default()
+            },
+            ..TransferOptions::default()
+        };
+        let t = Instant::now();
+        let r = transfer(a, &y, &opts, &mut |_| {}, &AtomicBool::new(false))
+            .unwrap_or_else(|e| die(&format!("built-in transfer: {e}")));
+        assert!(r.errors.is_empty(), "{:?}", r.errors);
+        t.elapsed()
+    };
+    let (mut fresh, mut again) = ((Vec::new(), Vec::new()), (Vec::new(), Vec::new()));
+    for _ in 0..args.runs.max(1) {
+        for d in [&x, &y] {
+            let _ = std::fs::remove_dir_all(d);
+        }
+        let _ = Command::new("sync").status();
+        warm(a, a);
+        fresh.0.push(run_shell(&format!("{rsync} && sync")));
+        warm(a, a);
+        fresh.1.push(builtin());
+        warm(a, &x);
+        again.0.push(run_shell(&rsync));
+        warm(a, &y);
+        again.1.push(builtin());
+    }
+    for (what, (r, b)) in [
+        ("fresh copy + sync", &mut fresh),
+        ("repeat, nothing changed", &mut again),
+    ] {
+        let (r, b) = (median(r), median(b));
+        println!(
+            "{title}, transfer, {what}, median of {}: built-in {:.2} s, rsync -aHAX {:.2} s, built-in/rsync = {:.2}",
+            args.runs.max(1),
+            b.as_secs_f64(),
+            r.as_secs_f64(),
+            b.as_secs_f64() / r.as_secs_f64()
+        );
+    }
+    for d in [&x, &y] {
+        let _ = std::fs::remove_dir_all(d);
+    }
 }
 
 fn incremental(a: &Path, b: &Path, args: &Args) {
