@@ -9,7 +9,7 @@
 //! cargo run --release -p rehost-tree --bin rehost-bench-tree -- [--dir /var/tmp/rehost-bench]
 //!     [--large-files 200] [--large-mib 20] [--small-files 300000] [--runs 3] [--cold-runs 1]
 //!     [--threads 16] [--only large|small] [--keep] [--rehost-only]
-//!     [--incremental-only] [--inc-runs 1] [--transfer]
+//!     [--incremental-only] [--inc-runs 1] [--transfer] [--transfer-only]
 //! ```
 //!
 //! `--transfer` also times the built-in transfer against `rsync -aHAX --numeric-ids --sparse
@@ -37,6 +37,7 @@ struct Args {
     incremental_only: bool,
     inc_runs: usize,
     transfer: bool,
+    transfer_only: bool,
 }
 
 fn parse_args() -> Args {
@@ -54,6 +55,7 @@ fn parse_args() -> Args {
         incremental_only: false,
         inc_runs: 1,
         transfer: false,
+        transfer_only: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -75,6 +77,10 @@ fn parse_args() -> Args {
             "--incremental-only" => a.incremental_only = true,
             "--inc-runs" => a.inc_runs = num(&v()),
             "--transfer" => a.transfer = true,
+            "--transfer-only" => {
+                a.transfer = true;
+                a.transfer_only = true;
+            }
             _ => die(&format!(
                 "unknown argument {k}; see the doc comment of rehost-bench-tree.rs"
             )),
@@ -391,10 +397,10 @@ fn main() {
         } else {
             format!("(2) {} small files", args.small_files)
         };
-        if !args.incremental_only {
+        if !args.incremental_only && !args.transfer_only {
             bench_set(&title, &a, &b, &args);
         }
-        if set == "small" {
+        if set == "small" && !args.transfer_only {
             incremental(&a, &b, &args);
         }
         if args.transfer {
@@ -492,16 +498,22 @@ fn stat_floor(roots: &[&Path], threads: usize) -> (Duration, u64) {
 }
 
 /// The built-in transfer against rsync, warm: a fresh copy of `a` (with the data flushed to
-/// disk, as the built-in transfer's `syncfs` does) and a repeat with nothing to do.
+/// disk, as the built-in transfer's `syncfs` does) and a repeat with nothing to do. Every copy
+/// goes to a new directory and all are removed only at the end: on this VM's ext4 (no journal)
+/// allocating inodes soon after many were deleted scans the recently deleted ones again and
+/// again (`find_inode_bit`/`recently_deleted` in perf), which made whichever tool ran after a
+/// deletion two to three times slower. The order alternates between runs.
 fn transfer(title: &str, a: &Path, args: &Args) {
     use rehost_tree::transfer::{TransferOptions, transfer};
-    let (x, y) = (args.dir.join("copy-rsync"), args.dir.join("copy-builtin"));
-    let rsync = format!(
-        "rsync -aHAX --numeric-ids --sparse --delete {}/ {}/",
-        a.display(),
-        x.display()
-    );
-    let builtin = || {
+    let runs = args.runs.max(1);
+    let rsync = |to: &Path| {
+        format!(
+            "rsync -aHAX --numeric-ids --sparse --delete {}/ {}/",
+            a.display(),
+            to.display()
+        )
+    };
+    let builtin = |to: &Path| {
         let opts = TransferOptions {
             walk: WalkOptions {
                 threads: args.threads,
@@ -510,25 +522,30 @@ fn transfer(title: &str, a: &Path, args: &Args) {
             ..TransferOptions::default()
         };
         let t = Instant::now();
-        let r = transfer(a, &y, &opts, &mut |_| {}, &AtomicBool::new(false))
+        let r = transfer(a, to, &opts, &mut |_| {}, &AtomicBool::new(false))
             .unwrap_or_else(|e| die(&format!("built-in transfer: {e}")));
         assert!(r.errors.is_empty(), "{:?}", r.errors);
         t.elapsed()
     };
+    let mut made = Vec::new();
     let (mut fresh, mut again) = ((Vec::new(), Vec::new()), (Vec::new(), Vec::new()));
-    for _ in 0..args.runs.max(1) {
-        for d in [&x, &y] {
-            let _ = std::fs::remove_dir_all(d);
-        }
+    for run in 0..runs {
+        let x = args.dir.join(format!("copy-rsync-{run}"));
+        let y = args.dir.join(format!("copy-builtin-{run}"));
+        made.extend([x.clone(), y.clone()]);
         let _ = Command::new("sync").status();
-        warm(a, a);
-        fresh.0.push(run_shell(&format!("{rsync} && sync")));
-        warm(a, a);
-        fresh.1.push(builtin());
+        for first_rsync in [run % 2 == 0, run % 2 == 1] {
+            warm(a, a);
+            if first_rsync {
+                fresh.0.push(run_shell(&format!("{} && sync", rsync(&x))));
+            } else {
+                fresh.1.push(builtin(&y));
+            }
+        }
         warm(a, &x);
-        again.0.push(run_shell(&rsync));
+        again.0.push(run_shell(&rsync(&x)));
         warm(a, &y);
-        again.1.push(builtin());
+        again.1.push(builtin(&y));
     }
     for (what, (r, b)) in [
         ("fresh copy + sync", &mut fresh),
@@ -536,14 +553,13 @@ fn transfer(title: &str, a: &Path, args: &Args) {
     ] {
         let (r, b) = (median(r), median(b));
         println!(
-            "{title}, transfer, {what}, median of {}: built-in {:.2} s, rsync -aHAX {:.2} s, built-in/rsync = {:.2}",
-            args.runs.max(1),
+            "{title}, transfer, {what}, median of {runs}: built-in {:.2} s, rsync -aHAX {:.2} s, built-in/rsync = {:.2}",
             b.as_secs_f64(),
             r.as_secs_f64(),
             b.as_secs_f64() / r.as_secs_f64()
         );
     }
-    for d in [&x, &y] {
+    for d in made {
         let _ = std::fs::remove_dir_all(d);
     }
 }
