@@ -3,7 +3,7 @@
 //! [`Request`] variant, its [`Response`] variants and one arm here.
 
 use crate::agent::{FilePiece, ManifestOptions, Request, Response};
-use crate::bytes::{Blob, Bytes};
+use crate::bytes::Blob;
 use crate::listing::{TreeEntry, list_tree};
 use crate::{Host, HostError, LocalHost};
 use rehost_tree::{Counts, Glob, Manifest, WalkOptions};
@@ -13,8 +13,9 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 /// Tree entries per `Entries` response: large enough to amortise framing, small enough to
 /// stream.
 const ENTRIES_PER_BATCH: usize = 1024;
-/// About how much manifest text goes in one `ManifestText` response.
-const MANIFEST_PIECE: usize = 1 << 20;
+/// How much of a manifest's binary encoding goes in one `ManifestData` response (base64 in
+/// the frame: well under its limit).
+const MANIFEST_PIECE: usize = 8 << 20;
 
 /// Executes `req` on `host`, passing each result item to `emit` as it is produced.
 pub fn execute(
@@ -62,28 +63,11 @@ pub fn execute(
                     bytes: c.bytes,
                 })
             })?;
-            let mut text = Vec::new();
-            manifest
-                .write_to(&mut text)
-                .map_err(|source| HostError::Read {
-                    host: host.name().to_owned(),
-                    path: PathBuf::from("<manifest>"),
-                    source,
-                })?;
-            // Cut at line ends so that each piece is UTF-8 text (compact in JSON).
-            let mut rest = &text[..];
-            while !rest.is_empty() {
-                let mut end = rest.len().min(MANIFEST_PIECE);
-                if end < rest.len() {
-                    end = rest[..end]
-                        .iter()
-                        .rposition(|&b| b == b'\n')
-                        .map_or(end, |i| i + 1);
-                }
-                emit(Response::ManifestText {
-                    text: Bytes(rest[..end].to_vec()),
+            let data = manifest.to_binary();
+            for piece in data.chunks(MANIFEST_PIECE) {
+                emit(Response::ManifestData {
+                    data: Blob(piece.to_vec()),
                 });
-                rest = &rest[end..];
             }
             emit(Response::ManifestCounts {
                 rehashed: manifest.rehashed,

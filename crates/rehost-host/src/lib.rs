@@ -147,13 +147,13 @@ pub trait Host: Send + Sync {
             path: path.into(),
             options: options.clone(),
         };
-        let mut text = Vec::new();
+        let mut data = Vec::new();
         let mut counts = (0, 0, Vec::new());
         self.request(&req, cancel, &mut |r| match r {
             Response::Progress { entries, bytes } => {
                 progress(rehost_tree::Counts { entries, bytes })
             }
-            Response::ManifestText { text: t } => text.extend_from_slice(t.as_bytes()),
+            Response::ManifestData { data: d } => data.extend_from_slice(&d.0),
             Response::ManifestCounts {
                 rehashed,
                 trusted,
@@ -161,11 +161,13 @@ pub trait Host: Send + Sync {
             } => counts = (rehashed, trusted, warnings),
             _ => {}
         })?;
-        let name = format!("{}:{}", self.name(), String::from_utf8_lossy(path));
-        let mut manifest = rehost_tree::Manifest::read_from(&mut &text[..], Path::new(&name))
-            .map_err(|e| HostError::Protocol {
+        let mut manifest =
+            rehost_tree::Manifest::from_binary(&data).map_err(|e| HostError::Protocol {
                 host: self.name().to_owned(),
-                message: format!("the manifest received is not valid: {e}"),
+                message: format!(
+                    "the manifest of {} received is not valid: {e}",
+                    String::from_utf8_lossy(path)
+                ),
             })?;
         (manifest.rehashed, manifest.trusted, manifest.warnings) = counts;
         let host = self.name();

@@ -20,7 +20,7 @@ pub enum Request {
     /// List a tree (path as written in the plan, resolved on the host); streams `Entries`.
     ListTree { path: Bytes },
     /// Walk and hash a tree into a `rehost_tree::Manifest`; streams `Progress` while walking,
-    /// then the manifest in its text format as `ManifestText` pieces and `ManifestCounts`.
+    /// then the manifest in its binary encoding as `ManifestData` pieces and `ManifestCounts`.
     Manifest {
         path: Bytes,
         #[serde(default)]
@@ -120,9 +120,9 @@ pub enum Response {
     Entries { entries: Vec<TreeEntry> },
     /// How far a long request has come (about every 200 ms).
     Progress { entries: u64, bytes: u64 },
-    /// A piece of a manifest in its text format, cut at line ends; the pieces concatenated are
-    /// the manifest file, whose own digest line checks it end to end.
-    ManifestText { text: Bytes },
+    /// A piece of a manifest in its binary encoding (`Manifest::to_binary`); the pieces
+    /// concatenated are the whole, whose own BLAKE3 checks it end to end.
+    ManifestData { data: Blob },
     /// Sent after the text: files read in this walk, files whose digest was trusted from the
     /// host's previous manifest, and the walk's warnings (none of them part of the manifest
     /// format).
