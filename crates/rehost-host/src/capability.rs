@@ -163,6 +163,14 @@ fn cancelled(host: &LocalHost, root: &Path) -> HostError {
 /// walk must not send what the link points to.
 fn read_piece(root: &Path, piece: &FilePiece) -> std::io::Result<Vec<u8>> {
     use std::os::unix::fs::{FileExt, OpenOptionsExt};
+    if piece.path.as_bytes().is_empty()
+        || !rehost_tree::manifest::is_tree_path(piece.path.as_bytes())
+    {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "refused: not a path inside the tree",
+        ));
+    }
     let f = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW)

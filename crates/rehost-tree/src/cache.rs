@@ -177,6 +177,8 @@ pub(crate) enum Bad {
     Count,
     Trailing,
     Unsorted,
+    /// A path with an empty, `.` or `..` component.
+    Outside,
 }
 
 impl std::fmt::Display for Bad {
@@ -189,6 +191,10 @@ impl std::fmt::Display for Bad {
             Bad::Count => write!(f, "entry count disagrees with the records"),
             Bad::Trailing => write!(f, "bytes after the last record"),
             Bad::Unsorted => write!(f, "entries are not sorted by path"),
+            Bad::Outside => write!(
+                f,
+                "a path is not inside the tree (`..`, `.` or empty component)"
+            ),
         }
     }
 }
@@ -339,6 +345,13 @@ pub(crate) fn decode(buf: &[u8]) -> Result<(Manifest, Time), Bad> {
         if !m.entries.par_windows(2).all(|w| w[0].path < w[1].path) {
             return Err(Bad::Unsorted);
         }
+        if !m
+            .entries
+            .par_iter()
+            .all(|e| crate::manifest::is_tree_path(&e.path))
+        {
+            return Err(Bad::Outside);
+        }
         Ok((m, taken))
     };
     let (ok, m) = rayon::join(check, parse);
@@ -386,6 +399,33 @@ mod tests {
         }
         assert!(Manifest::from_binary(&b[..b.len() - 1]).is_err());
         assert!(Manifest::from_binary(&[]).is_err());
+    }
+
+    /// A manifest from another host whose paths leave the tree is refused whole.
+    #[test]
+    fn paths_outside_the_tree_are_refused() {
+        use crate::manifest::is_tree_path;
+        for ok in [&b""[..], b"a", b"a/b", b"a/.b", b"..a", b"a.."] {
+            assert!(is_tree_path(ok), "{ok:?}");
+        }
+        for bad in [
+            &b"/a"[..],
+            b"a/",
+            b"a//b",
+            b".",
+            b"..",
+            b"../a",
+            b"a/../b",
+            b"a/./b",
+        ] {
+            assert!(!is_tree_path(bad), "{bad:?}");
+        }
+        let mut m = sample();
+        m.entries
+            .insert(1, Entry::new(b"../root/.ssh".to_vec().into(), Kind::File));
+        assert!(m.entries.windows(2).all(|w| w[0].path < w[1].path));
+        let err = Manifest::from_binary(&m.to_binary()).unwrap_err();
+        assert!(err.contains("not inside the tree"), "{err}");
     }
 
     fn sample() -> Manifest {

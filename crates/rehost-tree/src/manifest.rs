@@ -253,6 +253,16 @@ impl Entry {
     }
 }
 
+/// Whether `p` is a path a walk can produce: empty (the root) or names joined by single `/`,
+/// none of them empty, `.` or `..`. Anything else could point outside the tree, and is refused
+/// wherever a path comes from another host or a file (a compromised old server must not make
+/// the new one write, or rehost read, outside the tree).
+pub fn is_tree_path(p: &[u8]) -> bool {
+    p.is_empty()
+        || p.split(|&b| b == b'/')
+            .all(|c| !c.is_empty() && c != b"." && c != b".." && !c.contains(&0))
+}
+
 /// `.` for the root, else the escaped path.
 pub fn display_path(p: &[u8]) -> String {
     if p.is_empty() {
@@ -458,6 +468,15 @@ impl Manifest {
         }
         if !m.entries.is_sorted_by(|a, b| a.path < b.path) {
             return Err(perr(lineno, "entries are not sorted by path"));
+        }
+        if let Some(e) = m.entries.iter().find(|e| !is_tree_path(&e.path)) {
+            return Err(perr(
+                lineno,
+                &format!(
+                    "path {} is not inside the tree (empty, `.` or `..` component)",
+                    display_path(&e.path)
+                ),
+            ));
         }
         let links: Vec<u32> = m.entries.iter().map(|e| e.link).collect();
         m.finish();

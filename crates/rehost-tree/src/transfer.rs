@@ -15,7 +15,7 @@
 mod tests;
 
 use crate::TreeError;
-use crate::manifest::{Entry, Kind, LINK_NONE, Manifest, State, Time, Xattr};
+use crate::manifest::{Entry, Kind, LINK_NONE, Manifest, State, Time, Xattr, is_tree_path};
 use crate::walk::{Counts, Progress, WalkOptions, walk_many};
 use std::ffi::{CString, OsStr};
 use std::io;
@@ -417,6 +417,12 @@ pub fn write_sparse(out: &std::fs::File, offset: u64, data: &[u8]) -> io::Result
 /// Writes a piece of a file's content into its temporary name under `root` (a new file when
 /// `offset` is 0), for a later [`Op::File`] with `staged` (large files sent in pieces).
 pub fn stage(root: &Path, path: &[u8], offset: u64, data: &[u8]) -> io::Result<()> {
+    if path.is_empty() || !is_tree_path(path) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "refused: not a path inside the tree",
+        ));
+    }
     let tmp = temp_name(&join(root, path));
     let mut o = std::fs::OpenOptions::new();
     o.write(true);
@@ -445,6 +451,17 @@ pub fn apply(
     for op in ops {
         if cancel.load(Relaxed) {
             return Err(TreeError::Cancelled);
+        }
+        let link = match op {
+            Op::Link { to, .. } => to,
+            _ => op.path(),
+        };
+        if !is_tree_path(op.path()) || !is_tree_path(link) {
+            t.rep.errors.push((
+                op.path().into(),
+                "refused: not a path inside the tree".into(),
+            ));
+            continue;
         }
         if let Err(e) = t.op(op, content) {
             t.rep.errors.push((op.path().into(), e.to_string()));

@@ -180,3 +180,42 @@ fn a_second_transfer_repairs_only_what_differs() {
     assert_eq!(r.bytes_copied, 12 + 5 + 1, "{r:?}");
     assert_eq!(r.deleted, 3, "{r:?}");
 }
+
+/// The source's agent reads only inside the tree it was given: a piece whose path leaves it
+/// is refused, not read.
+#[test]
+fn reading_outside_the_tree_is_refused() {
+    use rehost_host::agent::{FilePiece, Request, Response};
+    use rehost_host::{Bytes, execute};
+    let outer = tempfile::tempdir().unwrap();
+    std::fs::create_dir(outer.path().join("tree")).unwrap();
+    std::fs::write(outer.path().join("secret"), "do not send").unwrap();
+    std::fs::write(outer.path().join("tree/file"), "fine").unwrap();
+    let piece = |p: &str| FilePiece {
+        path: Bytes::from(p),
+        offset: 0,
+        len: 100,
+    };
+    let req = Request::ReadFiles {
+        root: Bytes::from(outer.path().join("tree").as_path()),
+        pieces: vec![piece("../secret"), piece("file"), piece("/etc/hostname")],
+    };
+    let mut got = Vec::new();
+    execute(
+        &LocalHost::new("old", None),
+        &req,
+        &AtomicBool::new(false),
+        &mut |r| got.push(r),
+    )
+    .unwrap();
+    assert_eq!(got.len(), 3, "{got:?}");
+    assert!(
+        matches!(&got[0], Response::FileError { message } if message.contains("not a path inside the tree")),
+        "{got:?}"
+    );
+    assert!(
+        matches!(&got[1], Response::FileData { data } if data.0 == b"fine"),
+        "{got:?}"
+    );
+    assert!(matches!(&got[2], Response::FileError { .. }), "{got:?}");
+}

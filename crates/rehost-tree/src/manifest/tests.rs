@@ -39,12 +39,15 @@ fn entry() -> impl Strategy<Value = Entry> {
                     Kind::Char,
                 ];
                 let kind = kinds[k];
-                let mut e = Entry::new(
-                    path.into_iter()
-                        .map(|b| if b == b'/' { b'_' } else { b })
-                        .collect(),
-                    kind,
-                );
+                // A name a walk can produce: no `/` or NUL, not `.` or `..`.
+                let mut name: Vec<u8> = path
+                    .into_iter()
+                    .map(|b| if b == b'/' || b == 0 { b'_' } else { b })
+                    .collect();
+                if name == b"." || name == b".." {
+                    name.insert(0, b'_');
+                }
+                let mut e = Entry::new(name.into(), kind);
                 e.mode = mode & 0o7777;
                 e.uid = uid;
                 e.gid = gid;

@@ -160,3 +160,65 @@ fn content_that_does_not_match_the_walk_is_refused() {
     assert_eq!(r.errors, vec![]);
     assert_eq!(std::fs::read(b.join("f")).unwrap(), b"the walk read this");
 }
+
+/// Operations naming a path outside the destination's tree (as a compromised old server could
+/// slip into its manifest) are refused one by one, and nothing is written outside.
+#[test]
+fn operations_outside_the_tree_are_refused() {
+    use rehost_tree::transfer::{InlineContent, Meta, Op, apply, stage};
+    let outer = Tree::new();
+    outer.dir("tree");
+    let root = outer.join("tree");
+    let meta = Meta {
+        kind: rehost_tree::Kind::File,
+        uid: 0,
+        gid: 0,
+        mode: 0o644,
+        mtime: Default::default(),
+        xattrs: None,
+    };
+    let evil = |path: &[u8]| Op::File {
+        path: path.into(),
+        size: 4,
+        digest: *blake3::hash(b"evil").as_bytes(),
+        meta: meta.clone(),
+        staged: false,
+    };
+    let ops = vec![
+        evil(b"../escaped"),
+        evil(b"/tmp/escaped"),
+        Op::Link {
+            path: b"inside".as_slice().into(),
+            to: b"../../etc/passwd".as_slice().into(),
+        },
+        Op::Remove {
+            path: b"..".as_slice().into(),
+            dir: true,
+            replaced: false,
+        },
+    ];
+    let content = b"evilevil";
+    let mut source = InlineContent { data: content };
+    let r = apply(
+        &root,
+        &ops,
+        &mut source,
+        &mut |_| {},
+        &AtomicBool::new(false),
+    )
+    .unwrap();
+    assert_eq!(r.errors.len(), 4, "{r:?}");
+    assert!(
+        r.errors
+            .iter()
+            .all(|(_, why)| why.contains("not a path inside the tree"))
+    );
+    assert!(!outer.join("escaped").exists() && !outer.join(".rehost-tmp-escaped").exists());
+    assert!(!root.join("inside").exists() && outer.path().exists());
+    let err = stage(&root, b"../staged", 0, b"x").unwrap_err();
+    assert!(
+        err.to_string().contains("not a path inside the tree"),
+        "{err}"
+    );
+    assert!(!outer.join(".rehost-tmp-staged").exists());
+}
