@@ -210,6 +210,46 @@ fn main() {
             trusted.1,
             ssh_inc_time.as_secs_f64() / local_inc_time.as_secs_f64()
         );
+        // The built-in transfer between hosts against rsync over ssh, into fresh directories
+        // (nothing deleted before: see docs/tree.md on this VM's inode allocator).
+        let fresh = |tag: &str| tmp.path().join(format!("{name}/copy-{tag}"));
+        let timed = |f: &mut dyn FnMut()| {
+            let t = Instant::now();
+            f();
+            t.elapsed()
+        };
+        let builtin = |from: &dyn Host, to: &Path| {
+            let r = rehost_host::transfer::transfer_between(
+                (from, pa),
+                (&new, to.as_os_str().as_bytes()),
+                &rehost_host::transfer::TransferOptions::default(),
+                &cancel,
+                &mut |_| {},
+            )
+            .unwrap();
+            assert!(r.errors.is_empty(), "{:?}", r.errors);
+        };
+        let (to_rsync, to_local_builtin, to_ssh_builtin) =
+            (fresh("rsync"), fresh("local-builtin"), fresh("ssh-builtin"));
+        let rsync_time = timed(&mut || {
+            let ok = std::process::Command::new("rsync")
+                .args(["-aHAX", "--numeric-ids", "--sparse", "--delete", "-e"])
+                .arg(format!("ssh -F {}", sb.ssh_config().display()))
+                .arg(format!("{}/", a.display()))
+                .arg(format!("{}:{}/", sb.destination(), to_rsync.display()))
+                .status()
+                .unwrap();
+            assert!(ok.success());
+            // The built-in transfer ends with syncfs: flush rsync's writes too.
+            std::process::Command::new("sync").status().unwrap();
+        });
+        let local_builtin_time = timed(&mut || builtin(&local, &to_local_builtin));
+        let ssh_builtin_time = timed(&mut || builtin(&old, &to_ssh_builtin));
+        println!(
+            "transfer to an ssh host, {name}, fresh copy: rsync -aHAX over ssh {rsync_time:.2?}, built-in from this machine {local_builtin_time:.2?} ({:.2}), built-in from another ssh host {ssh_builtin_time:.2?} ({:.2})",
+            local_builtin_time.as_secs_f64() / rsync_time.as_secs_f64(),
+            ssh_builtin_time.as_secs_f64() / rsync_time.as_secs_f64()
+        );
         let list_local = best_of_3(|| {
             local.list_tree(pa, &cancel).unwrap();
         });

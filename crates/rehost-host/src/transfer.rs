@@ -4,8 +4,9 @@
 //! Both trees are walked and hashed where they are ([`manifest_pair`], with each host's
 //! incremental cache), the operations are planned here from the two manifests
 //! (`rehost_tree::transfer::plan`, pure), and applied on the destination host in batches
-//! (`Apply`), each carrying the content of its files, read from the source host (`ReadFiles`).
-//! Files larger than a batch go ahead in pieces (`Stage`) into their temporary name. The
+//! (`Apply`), each carrying the content of its files, read from the source host (`ReadFiles`)
+//! one batch ahead on a thread of its own, so both hosts work at once. Files larger than a
+//! batch go ahead in pieces (`Stage`) into their temporary name. The
 //! destination checks every file's BLAKE3 against the digest the walk read before putting it
 //! in place, so content that changed or was damaged on the way is refused, and syncs its file
 //! system after the last batch. Content passes through this process: for two ssh hosts it
@@ -58,7 +59,6 @@ pub fn transfer_between(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<TransferReport, HostError> {
     let start = Instant::now();
-    let (sh, sroot) = src;
     let (dh, droot) = dst;
     // Creates the destination's root, so that it can be walked.
     apply(
@@ -89,10 +89,59 @@ pub fn transfer_between(
         errors: p.errors,
         ..TransferReport::default()
     };
-    let mut done = Counts::default();
-    let mut ops = p.ops.into_iter().peekable();
+    // The source is read one batch ahead of the destination's writing, on a thread of its
+    // own: the two hosts work at the same time.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Msg>(2);
+    std::thread::scope(|s| {
+        let reader = s.spawn(move || read_ahead(src, p.ops, &tx, cancel));
+        let written = write_behind(dst, &rx, &mut report, cancel, &mut |c| {
+            progress(Progress {
+                sides: [c, Counts::default()],
+                elapsed: start.elapsed(),
+            })
+        });
+        // Unblocks the reader if the writer stopped early.
+        drop(rx);
+        reader
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        written
+    })?;
+    Ok(report)
+}
+
+/// What the reader hands to the writer, in order.
+enum Msg {
+    /// Operations to apply, with the content of their unstaged files; `errors` are files left
+    /// out because the source could not be read whole.
+    Batch {
+        ops: Vec<Op>,
+        data: Vec<u8>,
+        errors: Vec<(Box<[u8]>, String)>,
+        last: bool,
+    },
+    /// A piece of a large file, for its temporary name on the destination.
+    Stage {
+        path: Box<[u8]>,
+        offset: u64,
+        data: Vec<u8>,
+    },
+    /// The source host failed as a whole.
+    Failed(HostError),
+}
+
+/// Reads the content the operations need from the source, batch by batch. Stops when the
+/// writer hangs up.
+fn read_ahead(
+    (sh, sroot): (&dyn Host, &[u8]),
+    ops: Vec<Op>,
+    tx: &std::sync::mpsc::SyncSender<Msg>,
+    cancel: &AtomicBool,
+) {
+    let mut ops = ops.into_iter().peekable();
     loop {
         let mut batch = Vec::new();
+        let mut errors = Vec::new();
         let mut want = Vec::new();
         let mut bytes = 0;
         while let Some(op) = ops.peek() {
@@ -101,20 +150,20 @@ pub fn transfer_between(
             }
             if let Op::File { path, size, .. } = op {
                 if *size > BATCH_BYTES {
-                    // Its directory may be created by this batch: apply that first.
+                    // Its directory may be created by this batch: that goes first.
                     if !batch.is_empty() {
                         break;
                     }
                     let mut op = ops.next().expect("peeked");
-                    match stage(src, dst, &op, cancel) {
-                        Ok(()) => {
+                    match stage_ahead(sh, sroot, &op, tx, cancel) {
+                        Ok(None) => {
                             if let Op::File { staged, .. } = &mut op {
                                 *staged = true;
                             }
                             batch.push(op);
                         }
-                        Err(Staging::Entry(why)) => report.errors.push((op.path().into(), why)),
-                        Err(Staging::Host(e)) => return Err(e),
+                        Ok(Some(why)) => errors.push((op.path().into(), why)),
+                        Err(()) => return,
                     }
                     continue;
                 }
@@ -131,9 +180,15 @@ pub fn transfer_between(
             batch.push(ops.next().expect("peeked"));
         }
         let last = ops.peek().is_none();
-        // The batch's content, from the source; a file that cannot be read whole is left
-        // out (and reported), so the data matches the remaining operations one for one.
-        let mut read = read_files(sh, sroot, want, cancel)?.into_iter();
+        // A file that cannot be read whole is left out (and reported), so the data matches
+        // the remaining operations one for one.
+        let mut read = match read_files(sh, sroot, want, cancel) {
+            Ok(r) => r.into_iter(),
+            Err(e) => {
+                let _ = tx.send(Msg::Failed(e));
+                return;
+            }
+        };
         let mut data = Vec::with_capacity(bytes as usize);
         batch.retain(|op| {
             let Op::File {
@@ -151,7 +206,7 @@ pub fn transfer_between(
                     true
                 }
                 Ok(d) => {
-                    report.errors.push((
+                    errors.push((
                         path.clone(),
                         format!(
                             "the source changed size while it was copied ({} bytes instead of {size}); sync again",
@@ -161,51 +216,32 @@ pub fn transfer_between(
                     false
                 }
                 Err(why) => {
-                    report
-                        .errors
-                        .push((path.clone(), format!("failed to read the source: {why}")));
+                    errors.push((path.clone(), format!("failed to read the source: {why}")));
                     false
                 }
             }
         });
-        let base = done;
-        let applied = apply(dh, droot, batch, data, last, cancel, &mut |c| {
-            progress(Progress {
-                sides: [
-                    Counts {
-                        entries: base.entries + c.entries,
-                        bytes: base.bytes + c.bytes,
-                    },
-                    Counts::default(),
-                ],
-                elapsed: start.elapsed(),
-            })
-        })?;
-        done.entries += applied.created + applied.updated + applied.deleted + applied.unchanged;
-        done.bytes += applied.bytes_copied;
-        report.absorb(applied);
-        if last {
-            break;
+        let msg = Msg::Batch {
+            ops: batch,
+            data,
+            errors,
+            last,
+        };
+        if tx.send(msg).is_err() || last {
+            return;
         }
     }
-    Ok(report)
 }
 
-/// Why a large file could not be staged: its own trouble (recorded, the transfer goes on) or
-/// a host's (the transfer stops).
-enum Staging {
-    Entry(String),
-    Host(HostError),
-}
-
-/// Sends a large file's content ahead, piece by piece, into its temporary name on the
-/// destination.
-fn stage(
-    (sh, sroot): (&dyn Host, &[u8]),
-    (dh, droot): (&dyn Host, &[u8]),
+/// Reads a large file piece by piece and sends the pieces ahead. `Ok(Some(why))`: the file
+/// cannot be read whole; `Err`: stop (the source failed, or the writer hung up).
+fn stage_ahead(
+    sh: &dyn Host,
+    sroot: &[u8],
     op: &Op,
+    tx: &std::sync::mpsc::SyncSender<Msg>,
     cancel: &AtomicBool,
-) -> Result<(), Staging> {
+) -> Result<Option<String>, ()> {
     let Op::File { path, size, .. } = op else {
         unreachable!("only files are staged")
     };
@@ -217,32 +253,93 @@ fn stage(
             offset,
             len,
         };
-        let data = match read_files(sh, sroot, vec![piece], cancel)
-            .map_err(Staging::Host)?
-            .pop()
-            .expect("one result")
-        {
-            Ok(d) if d.len() as u64 == len => d,
-            Ok(d) => {
-                return Err(Staging::Entry(format!(
-                    "the source changed size while it was copied ({} bytes at offset {offset} instead of {len}); sync again",
-                    d.len()
-                )));
+        let data = match read_files(sh, sroot, vec![piece], cancel) {
+            Err(e) => {
+                let _ = tx.send(Msg::Failed(e));
+                return Err(());
             }
-            Err(why) => return Err(Staging::Entry(format!("failed to read the source: {why}"))),
+            Ok(mut r) => match r.pop().expect("one result") {
+                Ok(d) if d.len() as u64 == len => d,
+                Ok(d) => {
+                    return Ok(Some(format!(
+                        "the source changed size while it was copied ({} bytes at offset {offset} instead of {len}); sync again",
+                        d.len()
+                    )));
+                }
+                Err(why) => return Ok(Some(format!("failed to read the source: {why}"))),
+            },
         };
-        let req = Request::Stage {
-            root: Bytes(droot.to_vec()),
-            path: Bytes(path.to_vec()),
+        let msg = Msg::Stage {
+            path: path.clone(),
             offset,
-            data: Blob(data),
+            data,
         };
-        dh.request(&req, cancel, &mut |_| {}).map_err(|e| match e {
-            // The agent could not write this file; the host itself is fine.
-            HostError::Remote { message, .. } => Staging::Entry(message),
-            e => Staging::Host(e),
-        })?;
+        tx.send(msg).map_err(|_| ())?;
         offset += len;
+    }
+    Ok(None)
+}
+
+/// Applies what the reader sends, in order, on the destination host.
+fn write_behind(
+    (dh, droot): (&dyn Host, &[u8]),
+    rx: &std::sync::mpsc::Receiver<Msg>,
+    report: &mut TransferReport,
+    cancel: &AtomicBool,
+    progress: &mut dyn FnMut(Counts),
+) -> Result<(), HostError> {
+    let mut done = Counts::default();
+    // Large files whose pieces could not be written: their operation is dropped.
+    let mut unstaged: std::collections::HashSet<Box<[u8]>> = Default::default();
+    for msg in rx {
+        match msg {
+            Msg::Failed(e) => return Err(e),
+            Msg::Stage { path, offset, data } => {
+                if unstaged.contains(&path) {
+                    continue;
+                }
+                let req = Request::Stage {
+                    root: Bytes(droot.to_vec()),
+                    path: Bytes(path.to_vec()),
+                    offset,
+                    data: Blob(data),
+                };
+                match dh.request(&req, cancel, &mut |_| {}) {
+                    Ok(()) => {}
+                    // The agent could not write this file; the host itself is fine.
+                    Err(HostError::Remote { message, .. }) => {
+                        report.errors.push((path.clone(), message));
+                        unstaged.insert(path);
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            Msg::Batch {
+                mut ops,
+                data,
+                errors,
+                last,
+            } => {
+                report.errors.extend(errors);
+                ops.retain(|op| {
+                    !matches!(op, Op::File { staged: true, path, .. } if unstaged.contains(path))
+                });
+                let base = done;
+                let applied = apply(dh, droot, ops, data, last, cancel, &mut |c| {
+                    progress(Counts {
+                        entries: base.entries + c.entries,
+                        bytes: base.bytes + c.bytes,
+                    })
+                })?;
+                done.entries +=
+                    applied.created + applied.updated + applied.deleted + applied.unchanged;
+                done.bytes += applied.bytes_copied;
+                report.absorb(applied);
+                if last {
+                    break;
+                }
+            }
+        }
     }
     Ok(())
 }
