@@ -44,7 +44,9 @@ fn progress_emitter<'s>(
         }
         last = Instant::now();
         let side = |i: usize| format!("{} entries, {} bytes", p.sides[i].entries, p.sides[i].bytes);
-        let message = if sides == 2 {
+        let message = if p.copying {
+            format!("copied {}", side(0))
+        } else if sides == 2 {
             format!("source {}; destination {}", side(0), side(1))
         } else {
             side(0)
@@ -102,7 +104,7 @@ fn walk_both(
         &mut |sides| {
             progress(rehost_tree::Progress {
                 sides,
-                elapsed: Duration::ZERO,
+                ..Default::default()
             })
         },
     );

@@ -80,6 +80,7 @@ pub fn transfer_between(
         progress(Progress {
             sides,
             elapsed: start.elapsed(),
+            copying: false,
         })
     });
     let (ms, md) = (ms?, md?);
@@ -98,6 +99,7 @@ pub fn transfer_between(
             progress(Progress {
                 sides: [c, Counts::default()],
                 elapsed: start.elapsed(),
+                copying: true,
             })
         });
         // Unblocks the reader if the writer stopped early.

@@ -505,6 +505,7 @@ pub fn transfer(
             progress(Progress {
                 sides: [c, Counts::default()],
                 elapsed: start.elapsed(),
+                copying: true,
             })
         },
         cancel,

@@ -78,11 +78,13 @@ pub struct Counts {
 }
 
 /// Reported about every 200 ms while walking: counts per side (index 0 is A, or the only
-/// tree) and the time since the start, from which the caller derives rates.
+/// tree) and the time since the start, from which the caller derives rates. A transfer, once
+/// both trees are walked, reports what it has copied as side 0 with `copying` set.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Progress {
     pub sides: [Counts; 2],
     pub elapsed: Duration,
+    pub copying: bool,
 }
 
 pub const DEFAULT_THREADS: usize = 16;

@@ -30,6 +30,7 @@ pub fn run(args: &ManifestArgs) -> i32 {
                     line.update(rehost_tree::Progress {
                         sides: [c, Default::default()],
                         elapsed: started.elapsed(),
+                        copying: false,
                     })
                 })
                 .map_err(|e| e.to_string())

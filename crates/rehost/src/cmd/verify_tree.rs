@@ -114,6 +114,7 @@ fn remote_pair(
         line.update(rehost_tree::Progress {
             sides,
             elapsed: started.elapsed(),
+            copying: false,
         })
     });
     line.clear();
