@@ -72,11 +72,23 @@ impl Output {
 
 /// Runs `bin` with `args` in `cwd`, feeding `stdin` (or nothing), and waits for it.
 pub fn run(bin: &Path, args: &[&str], cwd: &Path, stdin: Option<&str>) -> Output {
+    run_env(bin, args, cwd, stdin, &[])
+}
+
+/// [`run`] with extra environment variables (`PATH` to hide a tool, say).
+pub fn run_env(
+    bin: &Path,
+    args: &[&str],
+    cwd: &Path,
+    stdin: Option<&str>,
+    env: &[(&str, &std::ffi::OsStr)],
+) -> Output {
     use std::io::Write;
     let mut child = Command::new(bin)
         .args(args)
         .current_dir(cwd)
         .env("NO_COLOR", "1")
+        .envs(env.iter().copied())
         .stdin(if stdin.is_some() {
             Stdio::piped()
         } else {

@@ -334,6 +334,47 @@ fn synced_and_verified(d: &TestDir, how: &str) {
     assert!(!d.join("new-root/srv/files/stale").exists());
 }
 
+/// `method = "auto"` with no rsync on one end (here this machine, whose PATH offers ssh and
+/// nothing else) falls back to the built-in transfer, and the data still verifies.
+#[test]
+fn auto_sync_without_rsync_on_one_end_uses_the_builtin_transfer() {
+    let (old, new) = (Sshd::start(), Sshd::start());
+    let d = TestDir::new();
+    d.write("old-root/srv/files/a.txt", "alpha\n");
+    d.write("old-root/srv/files/dir/name with spaces", "b\n");
+    d.write("new-root/srv/files/stale", "gone after the sync\n");
+    let steps = "[[data]]\nid = \"files\"\nfrom = \"old:/srv/files\"\nto = \"new:/srv/files\"\n\n\
+                 [[steps]]\nid = \"copy\"\ndo = \"sync\"\ndata = \"files\"\n\n\
+                 [[steps]]\nid = \"verify\"\ndo = \"verify-tree\"\ndata = \"files\"\n";
+    let plan = plan_with_roots(&old, &new, &d, steps).replace(
+        &format!(
+            "{}root = \"{}\"\n",
+            host("old", &old),
+            d.join("old-root").display()
+        ),
+        &format!(
+            "[hosts.old]\nlocal = true\nroot = \"{}\"\n",
+            d.join("old-root").display()
+        ),
+    );
+    d.write("plan.toml", plan);
+    let bin = d.join("only-ssh");
+    std::fs::create_dir(&bin).unwrap();
+    std::os::unix::fs::symlink(rehost_test::require_tool("ssh"), bin.join("ssh")).unwrap();
+    let o = rehost_test::run_env(
+        bin(),
+        &["run", "plan.toml", "--json"],
+        d.path(),
+        None,
+        &[("PATH", bin.as_os_str())],
+    );
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(o.stdout.contains("host old has no rsync"), "{}", o.stdout);
+    assert!(o.stdout.contains("(built-in transfer)"), "{}", o.stdout);
+    assert_eq!(d.read("new-root/srv/files/dir/name with spaces"), "b\n");
+    assert!(!d.join("new-root/srv/files/stale").exists());
+}
+
 /// The built-in transfer between two ssh hosts (for servers without rsync): content read by
 /// the old host's agent, written and checked by the new host's, then verified.
 #[test]
