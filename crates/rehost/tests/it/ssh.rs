@@ -358,15 +358,15 @@ fn auto_sync_without_rsync_on_one_end_uses_the_builtin_transfer() {
         ),
     );
     d.write("plan.toml", plan);
-    let bin = d.join("only-ssh");
-    std::fs::create_dir(&bin).unwrap();
-    std::os::unix::fs::symlink(rehost_test::require_tool("ssh"), bin.join("ssh")).unwrap();
+    let only_ssh = d.join("only-ssh");
+    std::fs::create_dir(&only_ssh).unwrap();
+    std::os::unix::fs::symlink(rehost_test::require_tool("ssh"), only_ssh.join("ssh")).unwrap();
     let o = rehost_test::run_env(
         bin(),
         &["run", "plan.toml", "--json"],
         d.path(),
         None,
-        &[("PATH", bin.as_os_str())],
+        &[("PATH", only_ssh.as_os_str())],
     );
     assert_eq!(o.code, 0, "{}", o.all());
     assert!(o.stdout.contains("host old has no rsync"), "{}", o.stdout);
