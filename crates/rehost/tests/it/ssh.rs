@@ -297,17 +297,23 @@ fn sync_to_an_ssh_host_then_verify() {
     rehost_test::require_tool("rsync");
     let (old, new) = (Sshd::start(), Sshd::start());
     let d = TestDir::new();
+    local_to_ssh_sync_plan(&old, &new, &d);
+    synced_and_verified(&d, "with rsync on old");
+}
+
+/// The sync tests' data and plan: `old` is this machine under old-root, `new` is reached over
+/// ssh; a stale file on `new` must go; `copy` syncs (method auto), `verify` checks.
+fn local_to_ssh_sync_plan(old: &Sshd, new: &Sshd, d: &TestDir) {
     d.write("old-root/srv/files/a.txt", "alpha\n");
     d.write("old-root/srv/files/dir/name with spaces", "b\n");
     d.write("new-root/srv/files/stale", "gone after the sync\n");
     let steps = "[[data]]\nid = \"files\"\nfrom = \"old:/srv/files\"\nto = \"new:/srv/files\"\n\n\
                  [[steps]]\nid = \"copy\"\ndo = \"sync\"\ndata = \"files\"\n\n\
                  [[steps]]\nid = \"verify\"\ndo = \"verify-tree\"\ndata = \"files\"\n";
-    // `old` is this machine under old-root; `new` is reached over ssh.
-    let plan = plan_with_roots(&old, &new, &d, steps).replace(
+    let plan = plan_with_roots(old, new, d, steps).replace(
         &format!(
             "{}root = \"{}\"\n",
-            host("old", &old),
+            host("old", old),
             d.join("old-root").display()
         ),
         &format!(
@@ -316,7 +322,6 @@ fn sync_to_an_ssh_host_then_verify() {
         ),
     );
     d.write("plan.toml", plan);
-    synced_and_verified(&d, "with rsync on old");
 }
 
 /// Runs the plan of the sync tests and checks that the step said `how`, the copy is there
@@ -340,24 +345,7 @@ fn synced_and_verified(d: &TestDir, how: &str) {
 fn auto_sync_without_rsync_on_one_end_uses_the_builtin_transfer() {
     let (old, new) = (Sshd::start(), Sshd::start());
     let d = TestDir::new();
-    d.write("old-root/srv/files/a.txt", "alpha\n");
-    d.write("old-root/srv/files/dir/name with spaces", "b\n");
-    d.write("new-root/srv/files/stale", "gone after the sync\n");
-    let steps = "[[data]]\nid = \"files\"\nfrom = \"old:/srv/files\"\nto = \"new:/srv/files\"\n\n\
-                 [[steps]]\nid = \"copy\"\ndo = \"sync\"\ndata = \"files\"\n\n\
-                 [[steps]]\nid = \"verify\"\ndo = \"verify-tree\"\ndata = \"files\"\n";
-    let plan = plan_with_roots(&old, &new, &d, steps).replace(
-        &format!(
-            "{}root = \"{}\"\n",
-            host("old", &old),
-            d.join("old-root").display()
-        ),
-        &format!(
-            "[hosts.old]\nlocal = true\nroot = \"{}\"\n",
-            d.join("old-root").display()
-        ),
-    );
-    d.write("plan.toml", plan);
+    local_to_ssh_sync_plan(&old, &new, &d);
     let only_ssh = d.join("only-ssh");
     std::fs::create_dir(&only_ssh).unwrap();
     std::os::unix::fs::symlink(rehost_test::require_tool("ssh"), only_ssh.join("ssh")).unwrap();
