@@ -233,10 +233,7 @@ fn manifest_cache(root: &Path) -> PathBuf {
     use std::os::unix::ffi::OsStrExt;
     let abs = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_owned());
     let hash = blake3::hash(abs.as_os_str().as_bytes());
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .unwrap_or_else(|| PathBuf::from("/var/cache"));
-    base.join("rehost/manifests")
+    rehost_tree::user_cache_dir()
+        .join("manifests")
         .join(format!("{}.rmc", &hash.to_hex()[..32]))
 }

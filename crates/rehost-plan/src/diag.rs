@@ -101,7 +101,7 @@ impl<'a> SourceMap<'a> {
                     text.chars().count().saturating_sub(col - 1).max(1)
                 };
                 let gutter = line.to_string();
-                out.push_str(&format!("{gutter} | {}\n", escape_line(text)));
+                out.push_str(&format!("{gutter} | {}\n", escape_control(text)));
                 out.push_str(&format!(
                     "{} | {}{}\n",
                     " ".repeat(gutter.len()),
@@ -118,8 +118,9 @@ impl<'a> SourceMap<'a> {
     }
 }
 
-/// Control characters in plan text are shown escaped so they cannot drive the terminal.
-fn escape_line(s: &str) -> String {
+/// Control characters (except tab) shown escaped, so untrusted text — plan lines, remote
+/// output, ids — cannot move the cursor or recolour the terminal.
+pub fn escape_control(s: &str) -> String {
     s.chars()
         .map(|c| {
             if c.is_control() && c != '\t' {

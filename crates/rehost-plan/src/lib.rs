@@ -14,7 +14,7 @@ mod suggest;
 mod validate;
 
 pub use concept::{render_html, render_markdown};
-pub use diag::{Diagnostic, Severity, SourceMap};
+pub use diag::{Diagnostic, Severity, SourceMap, escape_control};
 pub use kinds::KINDS;
 pub use lint::{RULES, Rule};
 pub use model::*;

@@ -31,7 +31,8 @@ pub use report::{
     human_bytes,
 };
 pub use verify::{
-    Verified, VerifyOptions, default_cache_dir, manifest_cached, verify_manifest_tree, verify_trees,
+    Verified, VerifyOptions, default_cache_dir, manifest_cached, user_cache_dir,
+    verify_manifest_tree, verify_trees,
 };
 pub use walk::{
     Counts, DEFAULT_THREADS, Hook, HookPoint, Progress, WalkOptions, manifest, walk_many,

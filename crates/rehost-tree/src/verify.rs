@@ -160,11 +160,19 @@ pub fn default_cache_dir(a: &Path, b: &Path) -> PathBuf {
     h.update(abs(a).as_os_str().as_bytes());
     h.update(b"\0");
     h.update(abs(b).as_os_str().as_bytes());
-    let base = std::env::var_os("XDG_CACHE_HOME")
+    user_cache_dir()
+        .join("tree")
+        .join(&h.finalize().to_hex()[..32])
+}
+
+/// rehost's cache directory for this user: `$XDG_CACHE_HOME/rehost`, else `~/.cache/rehost`
+/// (`/var/cache/rehost` without a home). Also where the agent keeps a host's caches.
+pub fn user_cache_dir() -> PathBuf {
+    std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .unwrap_or_else(|| PathBuf::from("/var/cache"));
-    base.join("rehost/tree").join(&h.finalize().to_hex()[..32])
+        .unwrap_or_else(|| PathBuf::from("/var/cache"))
+        .join("rehost")
 }
 
 /// One side's cached manifest with its racy entries forgotten, or a warning if there is a

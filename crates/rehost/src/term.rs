@@ -12,15 +12,5 @@ pub fn color_enabled_stdout() -> bool {
 }
 
 /// Escapes control characters so untrusted text cannot move the cursor or recolour the
-/// terminal.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if c.is_control() && c != '\t' {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
+/// terminal (the plan crate's diagnostics use the same function).
+pub use rehost_plan::escape_control as escape;

@@ -163,20 +163,7 @@ impl SshHost {
         stdin: Stdio,
         feed: impl FnOnce(std::process::ChildStdin) + Send + 'static,
     ) -> Result<Output, HostError> {
-        let mut child = self
-            .ssh()
-            .arg("--")
-            .arg(&self.destination)
-            .arg(command_line(argv))
-            .stdin(stdin)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|source| HostError::Spawn {
-                host: self.name.clone(),
-                program: "ssh".into(),
-                source,
-            })?;
+        let mut child = self.spawn_remote(command_line(argv), stdin)?;
         let feeder = child
             .stdin
             .take()
@@ -226,6 +213,28 @@ impl SshHost {
     /// the user's config (ssh takes the first value it sees, and the command line comes first):
     /// a `ControlMaster yes`, `RemoteCommand` or forwarding in the user's config must not turn
     /// rehost's sessions into masters, replace their command or bind ports.
+    /// Starts `command_line` on the host through the master connection, stdout and stderr
+    /// piped.
+    fn spawn_remote(
+        &self,
+        command_line: impl AsRef<OsStr>,
+        stdin: Stdio,
+    ) -> Result<std::process::Child, HostError> {
+        self.ssh()
+            .arg("--")
+            .arg(&self.destination)
+            .arg(command_line)
+            .stdin(stdin)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|source| HostError::Spawn {
+                host: self.name.clone(),
+                program: "ssh".into(),
+                source,
+            })
+    }
+
     fn ssh(&self) -> Command {
         let mut c = ssh_command();
         c.args(&self.args).args([
@@ -405,20 +414,7 @@ impl SshHost {
         }
         let mut line = OsString::from("exec ");
         line.push(command_line(&[self.install.remote_path.as_str(), "agent"]));
-        let child = self
-            .ssh()
-            .arg("--")
-            .arg(&self.destination)
-            .arg(line)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|source| HostError::Spawn {
-                host: self.name.clone(),
-                program: "ssh".into(),
-                source,
-            })?;
+        let child = self.spawn_remote(line, Stdio::piped())?;
         let root = self.root.as_deref().map(Bytes::from);
         match AgentConn::start(child, &self.name, root, HELLO_TIMEOUT) {
             Ok((conn, _arch)) => Ok(conn),
