@@ -6,6 +6,7 @@ use crate::agent::{FilePiece, ManifestOptions, Request, Response};
 use crate::bytes::Blob;
 use crate::listing::{TreeEntry, list_tree};
 use crate::{Host, HostError, LocalHost};
+use rehost_tree::beneath::{Beneath, open_source};
 use rehost_tree::{Counts, Glob, Manifest, WalkOptions};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -16,6 +17,8 @@ const ENTRIES_PER_BATCH: usize = 1024;
 /// How much of a manifest's binary encoding goes in one `ManifestData` response (base64 in
 /// the frame: well under its limit).
 const MANIFEST_PIECE: usize = 8 << 20;
+/// The largest file piece one `ReadFiles` may ask for (the transfer asks for at most 8 MiB).
+const MAX_PIECE: u64 = 16 << 20;
 
 /// Executes `req` on `host`, passing each result item to `emit` as it is produced.
 pub fn execute(
@@ -78,11 +81,16 @@ pub fn execute(
         }
         Request::ReadFiles { root, pieces } => {
             let root = host.resolve_bytes(root.as_bytes());
+            let mut at = Beneath::open(&root).map_err(|source| HostError::Read {
+                host: host.name().to_owned(),
+                path: root.clone(),
+                source,
+            })?;
             for piece in pieces {
                 if cancel.load(Relaxed) {
                     return Err(cancelled(host, &root));
                 }
-                emit(match read_piece(&root, piece) {
+                emit(match read_piece(&mut at, piece) {
                     Ok(data) => Response::FileData { data: Blob(data) },
                     Err(e) => Response::FileError {
                         message: e.to_string(),
@@ -94,17 +102,17 @@ pub fn execute(
         Request::Stage {
             root,
             path,
+            tmp,
             offset,
             data,
         } => {
             let root = host.resolve_bytes(root.as_bytes());
-            rehost_tree::transfer::stage(&root, path.as_bytes(), *offset, &data.0).map_err(
-                |source| HostError::Write {
+            rehost_tree::transfer::stage(&root, path.as_bytes(), tmp.as_bytes(), *offset, &data.0)
+                .map_err(|source| HostError::Write {
                     host: host.name().to_owned(),
                     path: root.join(path.as_path()),
                     source,
-                },
-            )?;
+                })?;
             emit(Response::Staged);
             Ok(())
         }
@@ -158,23 +166,22 @@ fn cancelled(host: &LocalHost, root: &Path) -> HostError {
     }
 }
 
-/// Reads `piece.len` bytes at `piece.offset` of a file under `root` (fewer at its end). The
-/// last component is not followed if it is a symlink: a file swapped for a link since the
-/// walk must not send what the link points to.
-fn read_piece(root: &Path, piece: &FilePiece) -> std::io::Result<Vec<u8>> {
-    use std::os::unix::fs::{FileExt, OpenOptionsExt};
-    if piece.path.as_bytes().is_empty()
-        || !rehost_tree::manifest::is_tree_path(piece.path.as_bytes())
-    {
+/// Reads `piece.len` bytes at `piece.offset` of a file beneath `at` (fewer at its end),
+/// opened without following a symlink at any component, without blocking on a FIFO, and only
+/// if it is still the regular file the walk saw ([`open_source`]): a file swapped since the
+/// walk must not send what now stands there.
+fn read_piece(at: &mut Beneath, piece: &FilePiece) -> std::io::Result<Vec<u8>> {
+    use std::os::unix::fs::FileExt;
+    if piece.len > MAX_PIECE {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
-            "refused: not a path inside the tree",
+            format!(
+                "refused: a piece of {} bytes is over the limit of {MAX_PIECE}",
+                piece.len
+            ),
         ));
     }
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(root.join(piece.path.as_path()))?;
+    let f = open_source(at, piece.path.as_bytes(), piece.ino)?;
     let mut buf = vec![0u8; piece.len as usize];
     let mut got = 0;
     while got < buf.len() {

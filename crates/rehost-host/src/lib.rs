@@ -124,10 +124,20 @@ pub trait Host: Send + Sync {
     /// and mtime, in a deterministic order.
     fn list_tree(&self, path: &[u8], cancel: &AtomicBool) -> Result<Vec<TreeEntry>, HostError> {
         let mut out = Vec::new();
-        self.request(&Request::ListTree { path: path.into() }, cancel, &mut |r| {
+        let limit = limits::max_entries();
+        let req = Request::ListTree { path: path.into() };
+        request_bounded(self, &req, cancel, &mut |r| {
             if let Response::Entries { entries } = r {
                 out.extend(entries);
+                if out.len() as u64 > limit {
+                    return Err(format!(
+                        "the listing of {} has more than {limit} entries; refused ({})",
+                        String::from_utf8_lossy(path),
+                        limits::HINT
+                    ));
+                }
             }
+            Ok(())
         })?;
         Ok(out)
     }
@@ -149,26 +159,46 @@ pub trait Host: Send + Sync {
         };
         let mut data = Vec::new();
         let mut counts = (0, 0, Vec::new());
-        self.request(&req, cancel, &mut |r| match r {
-            Response::Progress { entries, bytes } => {
-                progress(rehost_tree::Counts { entries, bytes })
+        let limit = limits::max_manifest_bytes();
+        request_bounded(self, &req, cancel, &mut |r| {
+            match r {
+                Response::Progress { entries, bytes } => {
+                    progress(rehost_tree::Counts { entries, bytes })
+                }
+                Response::ManifestData { data: d } => {
+                    if (data.len() + d.0.len()) as u64 > limit {
+                        return Err(format!(
+                            "the manifest of {} is larger than {limit} bytes; refused ({})",
+                            String::from_utf8_lossy(path),
+                            limits::HINT
+                        ));
+                    }
+                    data.extend_from_slice(&d.0)
+                }
+                Response::ManifestCounts {
+                    rehashed,
+                    trusted,
+                    warnings,
+                } => {
+                    counts = (
+                        rehashed,
+                        trusted,
+                        warnings.into_iter().take(10_000).collect(),
+                    )
+                }
+                _ => {}
             }
-            Response::ManifestData { data: d } => data.extend_from_slice(&d.0),
-            Response::ManifestCounts {
-                rehashed,
-                trusted,
-                warnings,
-            } => counts = (rehashed, trusted, warnings),
-            _ => {}
+            Ok(())
         })?;
-        let mut manifest =
-            rehost_tree::Manifest::from_binary(&data).map_err(|e| HostError::Protocol {
-                host: self.name().to_owned(),
-                message: format!(
-                    "the manifest of {} received is not valid: {e}",
-                    String::from_utf8_lossy(path)
-                ),
-            })?;
+        let invalid = |e: String| HostError::Protocol {
+            host: self.name().to_owned(),
+            message: format!(
+                "the manifest of {} received is not valid, refused whole: {e}",
+                String::from_utf8_lossy(path)
+            ),
+        };
+        let mut manifest = rehost_tree::Manifest::from_binary(&data).map_err(invalid)?;
+        manifest.check().map_err(invalid)?;
         (manifest.rehashed, manifest.trusted, manifest.warnings) = counts;
         let host = self.name();
         for w in &mut manifest.warnings {
@@ -179,6 +209,74 @@ pub trait Host: Send + Sync {
 
     /// Ends connections to the host. Called once at the end of a run; dropping does it too.
     fn close(&self) {}
+}
+
+/// Bounds on what a host may send, so that a hostile agent cannot grow this process without
+/// limit. Each can be raised through the environment for trees larger than the defaults allow.
+pub mod limits {
+    /// What to do when a bound is hit.
+    pub const HINT: &str = "a compromised or broken agent, or a tree larger than rehost's bound: raise it with REHOST_MAX_MANIFEST_BYTES or REHOST_MAX_ENTRIES";
+
+    fn env_or(name: &str, default: u64) -> u64 {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    }
+
+    /// Bytes of one manifest's binary encoding (about 100 bytes an entry): 4 GiB.
+    pub fn max_manifest_bytes() -> u64 {
+        env_or("REHOST_MAX_MANIFEST_BYTES", 4 << 30)
+    }
+
+    /// Entries of one listing: 50 million.
+    pub fn max_entries() -> u64 {
+        env_or("REHOST_MAX_ENTRIES", 50_000_000)
+    }
+}
+
+/// Runs `req` on `host` like [`Host::request`], passing each response to `take`; when `take`
+/// refuses one (too much data, more answers than asked for), the request is cancelled, what
+/// follows is dropped and the refusal is the error, naming the host. What a hostile agent
+/// sends is never accumulated without a bound.
+pub fn request_bounded<H: Host + ?Sized>(
+    host: &H,
+    req: &Request,
+    cancel: &AtomicBool,
+    take: &mut dyn FnMut(Response) -> Result<(), String>,
+) -> Result<(), HostError> {
+    use std::sync::atomic::Ordering::Relaxed;
+    let stop = AtomicBool::new(false);
+    let done = AtomicBool::new(false);
+    let mut refused = None;
+    let r = std::thread::scope(|s| {
+        // The caller's cancellation reaches the request through `stop`.
+        s.spawn(|| {
+            while !done.load(Relaxed) {
+                if cancel.load(Relaxed) {
+                    stop.store(true, Relaxed);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        });
+        let r = host.request(req, &stop, &mut |resp| {
+            if refused.is_none()
+                && let Err(e) = take(resp)
+            {
+                refused = Some(e);
+                stop.store(true, Relaxed);
+            }
+        });
+        done.store(true, Relaxed);
+        r
+    });
+    match refused {
+        Some(message) => Err(HostError::Protocol {
+            host: host.name().to_owned(),
+            message,
+        }),
+        None => r,
+    }
 }
 
 /// Walks and hashes two trees at the same time, each on its own host (both sides of a

@@ -125,6 +125,7 @@ enum Msg {
     /// A piece of a large file, for its temporary name on the destination.
     Stage {
         path: Box<[u8]>,
+        tmp: Box<[u8]>,
         offset: u64,
         data: Vec<u8>,
     },
@@ -150,17 +151,21 @@ fn read_ahead(
             if batch.len() >= BATCH_OPS {
                 break;
             }
-            if let Op::File { path, size, .. } = op {
+            if let Op::File {
+                path, size, ino, ..
+            } = op
+            {
                 if *size > BATCH_BYTES {
                     // Its directory may be created by this batch: that goes first.
                     if !batch.is_empty() {
                         break;
                     }
                     let mut op = ops.next().expect("peeked");
-                    match stage_ahead(sh, sroot, &op, tx, cancel) {
+                    let tmp = rehost_tree::transfer::temp_name();
+                    match stage_ahead(sh, sroot, &op, &tmp, tx, cancel) {
                         Ok(None) => {
                             if let Op::File { staged, .. } = &mut op {
-                                *staged = true;
+                                *staged = Some(tmp);
                             }
                             batch.push(op);
                         }
@@ -177,6 +182,7 @@ fn read_ahead(
                     path: Bytes(path.to_vec()),
                     offset: 0,
                     len: *size,
+                    ino: *ino,
                 });
             }
             batch.push(ops.next().expect("peeked"));
@@ -196,7 +202,7 @@ fn read_ahead(
             let Op::File {
                 path,
                 size,
-                staged: false,
+                staged: None,
                 ..
             } = op
             else {
@@ -241,10 +247,14 @@ fn stage_ahead(
     sh: &dyn Host,
     sroot: &[u8],
     op: &Op,
+    tmp: &[u8],
     tx: &std::sync::mpsc::SyncSender<Msg>,
     cancel: &AtomicBool,
 ) -> Result<Option<String>, ()> {
-    let Op::File { path, size, .. } = op else {
+    let Op::File {
+        path, size, ino, ..
+    } = op
+    else {
         unreachable!("only files are staged")
     };
     let mut offset = 0;
@@ -254,6 +264,7 @@ fn stage_ahead(
             path: Bytes(path.to_vec()),
             offset,
             len,
+            ino: *ino,
         };
         let data = match read_files(sh, sroot, vec![piece], cancel) {
             Err(e) => {
@@ -273,6 +284,7 @@ fn stage_ahead(
         };
         let msg = Msg::Stage {
             path: path.clone(),
+            tmp: tmp.into(),
             offset,
             data,
         };
@@ -296,13 +308,19 @@ fn write_behind(
     for msg in rx {
         match msg {
             Msg::Failed(e) => return Err(e),
-            Msg::Stage { path, offset, data } => {
+            Msg::Stage {
+                path,
+                tmp,
+                offset,
+                data,
+            } => {
                 if unstaged.contains(&path) {
                     continue;
                 }
                 let req = Request::Stage {
                     root: Bytes(droot.to_vec()),
                     path: Bytes(path.to_vec()),
+                    tmp: Bytes(tmp.to_vec()),
                     offset,
                     data: Blob(data),
                 };
@@ -324,7 +342,7 @@ fn write_behind(
             } => {
                 report.errors.extend(errors);
                 ops.retain(|op| {
-                    !matches!(op, Op::File { staged: true, path, .. } if unstaged.contains(path))
+                    !matches!(op, Op::File { staged: Some(_), path, .. } if unstaged.contains(path))
                 });
                 let base = done;
                 let applied = apply(dh, droot, ops, data, last, cancel, &mut |c| {
@@ -361,11 +379,28 @@ fn read_files(
         root: Bytes(root.to_vec()),
         pieces,
     };
+    let lens: Vec<u64> = match &req {
+        Request::ReadFiles { pieces, .. } => pieces.iter().map(|p| p.len).collect(),
+        _ => unreachable!(),
+    };
     let mut out = Vec::with_capacity(n);
-    host.request(&req, cancel, &mut |r| match r {
-        Response::FileData { data } => out.push(Ok(data.0)),
-        Response::FileError { message } => out.push(Err(message)),
-        _ => {}
+    crate::request_bounded(host, &req, cancel, &mut |r| {
+        let got = match r {
+            Response::FileData { data } => Ok(data.0),
+            Response::FileError { message } => Err(message),
+            _ => return Ok(()),
+        };
+        match lens.get(out.len()) {
+            None => return Err(format!("sent more than the {n} file pieces asked for")),
+            Some(&len) if got.as_ref().is_ok_and(|d| d.len() as u64 > len) => {
+                return Err(format!(
+                    "sent a file piece longer than the {len} bytes asked for"
+                ));
+            }
+            _ => {}
+        }
+        out.push(got);
+        Ok(())
     })?;
     if out.len() != n {
         return Err(HostError::Protocol {

@@ -20,6 +20,8 @@ pub enum TreeError {
         line: usize,
         msg: String,
     },
+    #[error("check manifest {}: {msg}; refused whole", path.display())]
+    InvalidManifest { path: PathBuf, msg: String },
     #[error(
         "check manifest {}: whole-manifest digest does not match (file corrupted or edited)",
         path.display()

@@ -319,6 +319,74 @@ impl Manifest {
         }
     }
 
+    /// Checks that the manifest describes a tree a walk could produce, as a manifest received
+    /// from another host or read from a file must before anything is planned from it: paths
+    /// inside the tree, sorted without duplicates, every entry under a directory listed in the
+    /// manifest, every hard-link index in range and pointing at the first file of its group.
+    /// A compromised old server's manifest that fails any of these is refused whole.
+    pub fn check(&self) -> Result<(), String> {
+        let show = |p: &[u8]| display_path(p);
+        for (i, e) in self.entries.iter().enumerate() {
+            if !is_tree_path(&e.path) {
+                return Err(format!(
+                    "entry {} is not a path inside the tree",
+                    show(&e.path)
+                ));
+            }
+            if i > 0 && self.entries[i - 1].path >= e.path {
+                return Err(format!(
+                    "entries are not sorted by path, or {} appears twice",
+                    show(&e.path)
+                ));
+            }
+            if e.path.is_empty() {
+                if i != 0 {
+                    return Err("the root entry is not the first".into());
+                }
+            } else if let Some(slash) = e.path.iter().rposition(|&b| b == b'/') {
+                let parent = &e.path[..slash];
+                match self.find(parent) {
+                    Some(j) if self.entries[j].kind == Kind::Dir => {}
+                    Some(_) => {
+                        return Err(format!(
+                            "{} is under {}, which is not a directory",
+                            show(&e.path),
+                            show(parent)
+                        ));
+                    }
+                    None => {
+                        return Err(format!(
+                            "{} is under {}, which the manifest does not list",
+                            show(&e.path),
+                            show(parent)
+                        ));
+                    }
+                }
+            } else if let Some(root) = self.entries.first().filter(|r| r.path.is_empty())
+                && root.kind != Kind::Dir
+            {
+                return Err(format!(
+                    "{} is under a root that is not a directory",
+                    show(&e.path)
+                ));
+            }
+            if e.link != LINK_NONE {
+                let first = self.entries.get(e.link as usize);
+                let ok = e.link as usize <= i
+                    && first.is_some_and(|f| f.kind == Kind::File && f.link == e.link)
+                    && e.kind == Kind::File;
+                if !ok {
+                    return Err(format!(
+                        "{} has hard-link index {}, which is not the first file of its group",
+                        show(&e.path),
+                        e.link
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Index of the entry with this path.
     pub fn find(&self, path: &[u8]) -> Option<usize> {
         self.entries.binary_search_by(|e| (*e.path).cmp(path)).ok()
@@ -380,7 +448,12 @@ impl Manifest {
             path: path.to_path_buf(),
             source,
         })?;
-        Manifest::read_from(&mut io::BufReader::with_capacity(1 << 20, f), path)
+        let m = Manifest::read_from(&mut io::BufReader::with_capacity(1 << 20, f), path)?;
+        m.check().map_err(|msg| TreeError::InvalidManifest {
+            path: path.to_path_buf(),
+            msg,
+        })?;
+        Ok(m)
     }
 
     /// Reads and checks a manifest; `name` is used in error messages.

@@ -15,13 +15,13 @@
 mod tests;
 
 use crate::TreeError;
+use crate::beneath::{Beneath, open_source, remove_all};
 use crate::manifest::{Entry, Kind, LINK_NONE, Manifest, State, Time, Xattr, is_tree_path};
 use crate::walk::{Counts, Progress, WalkOptions, walk_many};
-use std::ffi::{CString, OsStr};
+use rustix::fs::{AtFlags, CWD, FileType, Mode, OFlags};
 use std::io;
-use std::os::fd::AsRawFd;
-use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::Instant;
@@ -121,13 +121,16 @@ pub enum Op {
     },
     /// A regular file with the source's content, written under a temporary name beside it,
     /// checked against `digest`, given its metadata and renamed into place. `staged`: the
-    /// content is already in the temporary file (sent ahead in pieces, see [`stage`]).
+    /// content is already in this temporary file (sent ahead in pieces, see [`stage`]).
+    /// `ino`: the source file's inode as the walk saw it, checked when it is read.
     File {
         path: Box<[u8]>,
         size: u64,
         digest: [u8; 32],
         meta: Meta,
-        staged: bool,
+        staged: Option<Box<[u8]>>,
+        #[serde(default)]
+        ino: Option<u64>,
     },
     Symlink {
         path: Box<[u8]>,
@@ -244,7 +247,13 @@ pub fn plan(src: &Manifest, dst: &Manifest, delete: bool) -> TransferPlan {
         }
         // Second and later members of a hard-link group: link to the first one's copy.
         if e.link != LINK_NONE && e.link as usize != i {
-            let to = src.entries[e.link as usize].path.clone();
+            // Manifests from hosts are checked (`Manifest::check`); this keeps plan total.
+            let Some(first) = src.entries.get(e.link as usize) else {
+                p.errors
+                    .push((path, "hard link to an entry that does not exist".into()));
+                continue;
+            };
+            let to = first.path.clone();
             p.ops.push(Op::Link { path, to });
             continue;
         }
@@ -253,11 +262,12 @@ pub fn plan(src: &Manifest, dst: &Manifest, delete: bool) -> TransferPlan {
             (Kind::File, Some(d)) => {
                 // Content equal, and not hard-linked on the destination to anything the source
                 // does not link it to (else copy, which breaks the wrong link).
-                let links_ok = d.link == LINK_NONE
-                    || (e.link != LINK_NONE
-                        && dgroups[&d.link]
-                            .iter()
-                            .all(|q| src.find(q).is_some_and(|k| src.entries[k].link == e.link)));
+                let links_ok =
+                    d.link == LINK_NONE
+                        || (e.link != LINK_NONE
+                            && dgroups.get(&d.link).into_iter().flatten().all(|q| {
+                                src.find(q).is_some_and(|k| src.entries[k].link == e.link)
+                            }));
                 d.size == e.size && d.digest.is_some() && d.digest == e.digest && links_ok
             }
             (Kind::Symlink, Some(d)) => d.target == e.target,
@@ -285,7 +295,8 @@ pub fn plan(src: &Manifest, dst: &Manifest, delete: bool) -> TransferPlan {
                     size: e.size,
                     digest,
                     meta,
-                    staged: false,
+                    staged: None,
+                    ino: Some(e.ino),
                 },
                 None => {
                     p.errors
@@ -318,38 +329,47 @@ pub fn plan(src: &Manifest, dst: &Manifest, delete: bool) -> TransferPlan {
 
 /// Where [`apply`] gets the content of the files it writes.
 pub trait Content {
-    /// Writes the content of the source file `path` (`size` bytes by the manifest) into
-    /// `out`, a new empty file, leaving runs of zeros as holes ([`write_sparse`]); returns the
-    /// bytes written and their BLAKE3.
-    fn copy(&mut self, path: &[u8], size: u64, out: &std::fs::File) -> io::Result<(u64, [u8; 32])>;
+    /// Writes the content of the source file `path` (`size` bytes by the manifest, inode `ino`
+    /// when known) into `out`, a new empty file, leaving runs of zeros as holes
+    /// ([`write_sparse`]); returns the bytes written and their BLAKE3.
+    fn copy(
+        &mut self,
+        path: &[u8],
+        size: u64,
+        ino: Option<u64>,
+        out: &std::fs::File,
+    ) -> io::Result<(u64, [u8; 32])>;
 }
 
-/// Content read from a local source tree.
-pub struct LocalSource<'a> {
-    root: &'a Path,
+/// Content read from a local source tree: each file opened beneath the root without
+/// following symlinks, and only if it is still the regular file the walk saw
+/// ([`open_source`]).
+pub struct LocalSource {
+    root: Beneath,
     /// One buffer for every file (allocating a large one per file cost the kernel more than
     /// the copying: a fresh mapping, zeroed and unmapped each time).
     buf: Vec<u8>,
 }
 
-impl<'a> LocalSource<'a> {
-    pub fn new(root: &'a Path) -> Self {
-        LocalSource {
-            root,
+impl LocalSource {
+    pub fn new(root: &Path) -> io::Result<Self> {
+        Ok(LocalSource {
+            root: Beneath::open(root)?,
             buf: vec![0u8; 1 << 20],
-        }
+        })
     }
 }
 
-impl Content for LocalSource<'_> {
+impl Content for LocalSource {
     fn copy(
         &mut self,
         path: &[u8],
-        _size: u64,
+        size: u64,
+        ino: Option<u64>,
         out: &std::fs::File,
     ) -> io::Result<(u64, [u8; 32])> {
         use std::io::Read;
-        let mut f = std::fs::File::open(join(self.root, path))?;
+        let mut f = open_source(&mut self.root, path, ino)?.take(size.saturating_add(1));
         let mut hasher = blake3::Hasher::new();
         let mut at = 0u64;
         loop {
@@ -378,9 +398,12 @@ impl Content for InlineContent<'_> {
         &mut self,
         _path: &[u8],
         size: u64,
+        _ino: Option<u64>,
         out: &std::fs::File,
     ) -> io::Result<(u64, [u8; 32])> {
-        let n = (size as usize).min(self.data.len());
+        let n = usize::try_from(size)
+            .unwrap_or(usize::MAX)
+            .min(self.data.len());
         let (mine, rest) = self.data.split_at(n);
         self.data = rest;
         write_sparse(out, 0, mine)?;
@@ -414,24 +437,109 @@ pub fn write_sparse(out: &std::fs::File, offset: u64, data: &[u8]) -> io::Result
     Ok(())
 }
 
-/// Writes a piece of a file's content into its temporary name under `root` (a new file when
-/// `offset` is 0), for a later [`Op::File`] with `staged` (large files sent in pieces).
-pub fn stage(root: &Path, path: &[u8], offset: u64, data: &[u8]) -> io::Result<()> {
+/// The prefix of every temporary name the transfer creates; followed by 24 random hex digits.
+pub const TEMP_PREFIX: &str = ".rehost-tmp-";
+
+/// A fresh temporary name, unpredictable to other users (from the kernel's random source), so
+/// that nobody can plant something under it in advance; created with `O_EXCL | O_NOFOLLOW`
+/// anyway.
+pub fn temp_name() -> Box<[u8]> {
+    use std::sync::atomic::AtomicU64;
+    static SEED: std::sync::OnceLock<[u8; 32]> = std::sync::OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let seed = SEED.get_or_init(|| {
+        let mut s = [0u8; 32];
+        let from_kernel = std::fs::File::open("/dev/urandom")
+            .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut s));
+        if from_kernel.is_err() {
+            // No /dev/urandom (a chroot): unpredictable enough for names that are created
+            // O_EXCL | O_NOFOLLOW in any case.
+            let t = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            s = *blake3::hash(format!("{t:?}{}", std::process::id()).as_bytes()).as_bytes();
+        }
+        s
+    });
+    let n = COUNTER.fetch_add(1, Relaxed);
+    let h = blake3::keyed_hash(seed, &n.to_le_bytes());
+    format!("{TEMP_PREFIX}{}", &h.to_hex()[..24])
+        .into_bytes()
+        .into()
+}
+
+/// Whether `name` is one of [`temp_name`]'s names: one component, nothing else.
+fn is_temp_name(name: &[u8]) -> bool {
+    name.len() == TEMP_PREFIX.len() + 24
+        && name.starts_with(TEMP_PREFIX.as_bytes())
+        && name[TEMP_PREFIX.len()..]
+            .iter()
+            .all(|b| b.is_ascii_hexdigit())
+}
+
+fn refused(why: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, format!("refused: {why}"))
+}
+
+/// Writes a piece of a file's content into the temporary file `tmp` (a [`temp_name`]) beside
+/// `path` under `root`, for a later [`Op::File`] with `staged` (large files sent in pieces). The
+/// first piece (`offset` 0) creates it, mode 0600, failing if the name exists; later pieces
+/// write only into a regular file this process's user owns with no other link.
+pub fn stage(root: &Path, path: &[u8], tmp: &[u8], offset: u64, data: &[u8]) -> io::Result<()> {
     if path.is_empty() || !is_tree_path(path) {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "refused: not a path inside the tree",
-        ));
+        return Err(refused("not a path inside the tree"));
     }
-    let tmp = temp_name(&join(root, path));
-    let mut o = std::fs::OpenOptions::new();
-    o.write(true);
-    if offset == 0 {
-        o.create(true).truncate(true);
+    if !is_temp_name(tmp) {
+        return Err(refused("not a temporary name of the transfer"));
     }
-    let f = o.open(&tmp)?;
+    let mut at = Beneath::open(root)?;
+    let (dir, _) = at.parent(path)?;
+    let f = if offset == 0 {
+        create_temp(dir, tmp)?
+    } else {
+        open_staged(dir, tmp, false)?
+    };
     write_sparse(&f, offset, data)
 }
+
+/// Creates the temporary file `tmp` in `dir`: new, never through a symlink, readable by its
+/// owner alone until its real mode is set after the content is checked.
+fn create_temp(dir: BorrowedFd<'_>, tmp: &[u8]) -> io::Result<std::fs::File> {
+    let fd = rustix::fs::openat(
+        dir,
+        tmp,
+        OFlags::RDWR | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o600),
+    )?;
+    Ok(std::fs::File::from(fd))
+}
+
+/// Opens a staged temporary file again, only if it is still the one this process created: a
+/// regular file, owned by this user, with no other name (a user who may write the directory
+/// can swap the name, but cannot make a file owned by root).
+fn open_staged(dir: BorrowedFd<'_>, tmp: &[u8], read: bool) -> io::Result<std::fs::File> {
+    let mode = if read { OFlags::RDWR } else { OFlags::WRONLY };
+    let fd = rustix::fs::openat(
+        dir,
+        tmp,
+        mode | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let st = rustix::fs::fstat(&fd)?;
+    if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile
+        || st.st_uid != rustix::process::geteuid().as_raw()
+        || st.st_nlink != 1
+    {
+        return Err(refused(
+            "the staged temporary file was replaced by another user; transfer again",
+        ));
+    }
+    Ok(std::fs::File::from(fd))
+}
+
+/// Test hook of [`apply_with_hook`]: called before each operation, so a test can act as
+/// another user would between two operations (what an attacker's timing achieves).
+pub type ApplyHook<'a> = &'a mut dyn FnMut(&Op);
 
 /// Applies `ops` to the tree at `root`, taking file content from `content`. Per-operation
 /// failures are recorded in the report and the rest go on. Call [`sync_fs`] after the last
@@ -443,8 +551,21 @@ pub fn apply(
     progress: &mut dyn FnMut(Counts),
     cancel: &AtomicBool,
 ) -> Result<TransferReport, TreeError> {
+    apply_with_hook(root, ops, content, progress, cancel, &mut |_| {})
+}
+
+/// [`apply`], calling `hook` before each operation.
+#[doc(hidden)]
+pub fn apply_with_hook(
+    root: &Path,
+    ops: &[Op],
+    content: &mut dyn Content,
+    progress: &mut dyn FnMut(Counts),
+    cancel: &AtomicBool,
+    hook: ApplyHook<'_>,
+) -> Result<TransferReport, TreeError> {
     let mut t = Apply {
-        root,
+        at: Beneath::open(root).map_err(|e| TreeError::transfer(root, e))?,
         rep: TransferReport::default(),
         done: Counts::default(),
     };
@@ -456,13 +577,16 @@ pub fn apply(
             Op::Link { to, .. } => to,
             _ => op.path(),
         };
-        if !is_tree_path(op.path()) || !is_tree_path(link) {
+        let empty_ok = matches!(op, Op::DirMeta { .. } | Op::Meta { .. });
+        if (!is_tree_path(op.path()) || !is_tree_path(link)) || (op.path().is_empty() && !empty_ok)
+        {
             t.rep.errors.push((
                 op.path().into(),
                 "refused: not a path inside the tree".into(),
             ));
             continue;
         }
+        hook(op);
         if let Err(e) = t.op(op, content) {
             t.rep.errors.push((op.path().into(), e.to_string()));
         }
@@ -479,8 +603,7 @@ pub fn apply(
 /// when its data is on disk, not in the page cache. Called once at the end of a transfer.
 pub fn sync_fs(root: &Path) -> io::Result<()> {
     let dir = std::fs::File::open(root)?;
-    // SAFETY: a valid fd.
-    check(unsafe { libc::syncfs(dir.as_raw_fd()) })
+    Ok(rustix::fs::syncfs(&dir)?)
 }
 
 /// Makes `dst` a copy of `src`. Per-entry failures are recorded in the report, not returned.
@@ -497,10 +620,11 @@ pub fn transfer(
     let msrc = ms.pop().expect("two manifests");
     let p = plan(&msrc, &md, opts.delete);
     let start = Instant::now();
+    let mut source = LocalSource::new(src).map_err(|e| TreeError::transfer(src, e))?;
     let mut rep = apply(
         dst,
         &p.ops,
-        &mut LocalSource::new(src),
+        &mut source,
         &mut |c| {
             progress(Progress {
                 sides: [c, Counts::default()],
@@ -521,94 +645,122 @@ pub fn transfer(
     Ok(rep)
 }
 
-fn join(root: &Path, rel: &[u8]) -> PathBuf {
-    if rel.is_empty() {
-        root.to_path_buf()
-    } else {
-        root.join(OsStr::from_bytes(rel))
-    }
-}
-
-struct Apply<'a> {
-    root: &'a Path,
+struct Apply {
+    at: Beneath,
     rep: TransferReport,
     done: Counts,
 }
 
-fn cpath(p: &Path) -> io::Result<CString> {
-    CString::new(p.as_os_str().as_bytes()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
-}
-
-fn check(rc: i32) -> io::Result<()> {
-    if rc < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
+/// Opens an existing entry without following it, as a handle for its metadata, and checks it
+/// is of the kind the plan expects (it may have been swapped since the walk).
+fn open_entry(dir: BorrowedFd<'_>, name: &[u8], kind: Kind) -> io::Result<OwnedFd> {
+    let fd = rustix::fs::openat(
+        dir,
+        name,
+        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let st = rustix::fs::fstat(&fd)?;
+    if kind_of(st.st_mode) != Some(kind) {
+        return Err(io::Error::other(
+            "refused: the entry changed type since the walk; transfer again",
+        ));
     }
+    Ok(fd)
 }
 
-fn remove(p: &Path, dir: bool) -> io::Result<()> {
-    if dir {
-        std::fs::remove_dir_all(p)
-    } else {
-        std::fs::remove_file(p)
-    }
+fn kind_of(mode: u32) -> Option<Kind> {
+    Some(match FileType::from_raw_mode(mode) {
+        FileType::RegularFile => Kind::File,
+        FileType::Directory => Kind::Dir,
+        FileType::Symlink => Kind::Symlink,
+        FileType::Fifo => Kind::Fifo,
+        FileType::Socket => Kind::Socket,
+        FileType::BlockDevice => Kind::Block,
+        FileType::CharacterDevice => Kind::Char,
+        FileType::Unknown => return None,
+    })
 }
 
-impl Apply<'_> {
+impl Apply {
     fn op(&mut self, op: &Op, content: &mut dyn Content) -> io::Result<()> {
-        let dp = join(self.root, op.path());
         match op {
-            Op::Remove { dir, replaced, .. } => {
-                match remove(&dp, *dir) {
-                    Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-                    _ if *replaced => {}
-                    _ => self.rep.deleted += 1,
+            Op::Remove { path, replaced, .. } => {
+                let (dir, name) = self.at.parent(path)?;
+                let existed = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW).is_ok();
+                remove_all(dir, name)?;
+                self.at.forget(path);
+                if existed && !*replaced {
+                    self.rep.deleted += 1;
                 }
                 Ok(())
             }
-            Op::Mkdir { .. } => {
-                std::fs::create_dir(&dp)?;
+            Op::Mkdir { path } => {
+                let (dir, name) = self.at.parent(path)?;
+                // Owner-only until its real mode is set, after everything inside it.
+                rustix::fs::mkdirat(dir, name, Mode::from_raw_mode(0o700))?;
+                self.at.forget(path);
                 self.rep.created += 1;
                 Ok(())
             }
-            Op::Link { to, .. } => {
-                use std::os::unix::fs::MetadataExt;
-                let first = join(self.root, to);
-                let want = std::fs::symlink_metadata(&first)?;
-                if let Ok(have) = std::fs::symlink_metadata(&dp) {
-                    if have.ino() == want.ino() && have.dev() == want.dev() {
+            Op::Link { path, to } => {
+                let from = self.at.dir_owned(parent_of(to))?;
+                let from_name = last_of(to);
+                let want = rustix::fs::statat(&from, from_name, AtFlags::SYMLINK_NOFOLLOW)?;
+                if FileType::from_raw_mode(want.st_mode) != FileType::RegularFile {
+                    return Err(refused("a hard link must point at a regular file"));
+                }
+                let (dir, name) = self.at.parent(path)?;
+                if let Ok(have) = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+                    if have.st_ino == want.st_ino && have.st_dev == want.st_dev {
                         self.rep.unchanged += 1;
                         return Ok(());
                     }
-                    std::fs::remove_file(&dp)?;
+                    rustix::fs::unlinkat(dir, name, AtFlags::empty())?;
                 }
-                std::fs::hard_link(&first, &dp)?;
+                rustix::fs::linkat(&from, from_name, dir, name, AtFlags::empty())?;
                 self.rep.created += 1;
                 Ok(())
             }
-            Op::Meta { want, have, .. } => {
-                if set_meta(&dp, want, Some(have))? {
+            Op::Meta { path, want, have } => {
+                let (dir, name) = self.at.parent(path)?;
+                let fd = open_entry(dir, name, want.kind)?;
+                if set_meta(Handle::Path(fd.as_fd()), want, Some(have))? {
                     self.rep.updated += 1;
                 } else {
                     self.rep.unchanged += 1;
                 }
                 Ok(())
             }
-            Op::DirMeta { want, have, .. } => {
-                if set_meta(&dp, want, have.as_ref())? && have.is_some() {
+            Op::DirMeta { path, want, have } => {
+                if want.kind != Kind::Dir {
+                    return Err(refused("directory metadata for an entry that is not one"));
+                }
+                let dir = self.at.dir(path)?;
+                if set_meta(Handle::Fd(dir), want, have.as_ref())? && have.is_some() {
                     self.rep.updated += 1;
                 }
                 Ok(())
             }
-            Op::File { meta, .. } | Op::Symlink { meta, .. } | Op::Node { meta, .. } => {
-                let tmp = temp_name(&dp);
-                let made = self.create(op, &tmp, content).and_then(|()| {
-                    set_meta(&tmp, meta, None)?;
-                    std::fs::rename(&tmp, &dp)
-                });
+            Op::File { .. } | Op::Symlink { .. } | Op::Node { .. } => {
+                let path = op.path();
+                let staged = match op {
+                    Op::File {
+                        staged: Some(t), ..
+                    } => Some(t.clone()),
+                    _ => None,
+                };
+                let tmp = staged.unwrap_or_else(temp_name);
+                if !is_temp_name(&tmp) {
+                    return Err(refused("not a temporary name of the transfer"));
+                }
+                let (dir, name) = self.at.parent(path)?;
+                let dir = dir.try_clone_to_owned()?;
+                let made = self
+                    .create(op, dir.as_fd(), &tmp, content)
+                    .and_then(|()| Ok(rustix::fs::renameat(&dir, &*tmp, &dir, name)?));
                 if made.is_err() {
-                    let _ = std::fs::remove_file(&tmp);
+                    let _ = rustix::fs::unlinkat(&dir, &*tmp, AtFlags::empty());
                 }
                 made?;
                 self.rep.created += 1;
@@ -617,36 +769,36 @@ impl Apply<'_> {
         }
     }
 
-    /// Creates the new entry of `op` under its temporary name.
-    fn create(&mut self, op: &Op, tmp: &Path, content: &mut dyn Content) -> io::Result<()> {
+    /// Creates the new entry of `op` under the temporary name `tmp` in `dir`, with its content
+    /// checked and its metadata set.
+    fn create(
+        &mut self,
+        op: &Op,
+        dir: BorrowedFd<'_>,
+        tmp: &[u8],
+        content: &mut dyn Content,
+    ) -> io::Result<()> {
         match op {
             Op::File {
                 path,
                 size,
                 digest,
                 staged,
-                ..
+                meta,
+                ino,
             } => {
-                let (f, n, got) = if *staged {
-                    let f = std::fs::OpenOptions::new()
-                        .read(true)
-                        .write(true)
-                        .open(tmp)?;
+                let (f, n, got) = if staged.is_some() {
+                    let f = open_staged(dir, tmp, true)?;
                     f.set_len(*size)?;
                     let mut hasher = blake3::Hasher::new();
                     let n = std::io::copy(&mut &f, &mut hasher)?;
                     (f, n, *hasher.finalize().as_bytes())
                 } else {
-                    let _ = std::fs::remove_file(tmp);
-                    let f = std::fs::OpenOptions::new()
-                        .write(true)
-                        .create_new(true)
-                        .open(tmp)?;
-                    let (n, got) = content.copy(path, *size, &f)?;
+                    let f = create_temp(dir, tmp)?;
+                    let (n, got) = content.copy(path, *size, *ino, &f)?;
                     f.set_len(n)?;
                     (f, n, got)
                 };
-                drop(f);
                 if n != *size || got != *digest {
                     return Err(io::Error::other(format!(
                         "the source changed while it was copied ({n} bytes read of {size}, BLAKE3 {} where the walk read {}); sync again",
@@ -654,114 +806,179 @@ impl Apply<'_> {
                         &blake3::Hash::from(*digest).to_hex()[..16],
                     )));
                 }
+                if meta.kind != Kind::File {
+                    return Err(refused("file content for an entry that is not a file"));
+                }
+                set_meta(Handle::Fd(f.as_fd()), meta, None)?;
                 self.rep.bytes_copied += n;
                 self.done.bytes += n;
                 Ok(())
             }
-            Op::Symlink { target, .. } => {
-                let _ = std::fs::remove_file(tmp);
-                std::os::unix::fs::symlink(OsStr::from_bytes(target), tmp)
+            Op::Symlink { target, meta, .. } => {
+                if meta.kind != Kind::Symlink {
+                    return Err(refused("a symlink for an entry that is not one"));
+                }
+                rustix::fs::symlinkat(&**target, dir, tmp)?;
+                let fd = open_own(dir, tmp, Kind::Symlink)?;
+                set_meta(Handle::Path(fd.as_fd()), meta, None)?;
+                Ok(())
             }
             Op::Node { rdev, meta, .. } => {
-                let _ = std::fs::remove_file(tmp);
-                let fmt = match meta.kind {
-                    Kind::Fifo => libc::S_IFIFO,
-                    Kind::Socket => libc::S_IFSOCK,
-                    Kind::Block => libc::S_IFBLK,
-                    _ => libc::S_IFCHR,
+                let ft = match meta.kind {
+                    Kind::Fifo => FileType::Fifo,
+                    Kind::Socket => FileType::Socket,
+                    Kind::Block => FileType::BlockDevice,
+                    Kind::Char => FileType::CharacterDevice,
+                    _ => return Err(refused("a special file for an entry that is not one")),
                 };
-                // SAFETY: valid C string.
-                check(unsafe { libc::mknod(cpath(tmp)?.as_ptr(), fmt | 0o600, *rdev) })
+                rustix::fs::mknodat(dir, tmp, ft, Mode::from_raw_mode(0o600), *rdev)?;
+                let fd = open_own(dir, tmp, meta.kind)?;
+                set_meta(Handle::Path(fd.as_fd()), meta, None)?;
+                Ok(())
             }
             _ => unreachable!("only entries with content are created under a temporary name"),
         }
     }
 }
 
-/// Sets owner, xattrs, mode and mtime on `p` where they differ from `have` (`None`: set
-/// everything). Returns whether anything changed.
-fn set_meta(p: &Path, e: &Meta, have: Option<&Meta>) -> io::Result<bool> {
-    let c = cpath(p)?;
+/// Opens what this process just created under `tmp`, checking that it still is (a user who
+/// may write the directory could have swapped the name in between).
+fn open_own(dir: BorrowedFd<'_>, tmp: &[u8], kind: Kind) -> io::Result<OwnedFd> {
+    let fd = open_entry(dir, tmp, kind)?;
+    let st = rustix::fs::fstat(&fd)?;
+    if st.st_uid != rustix::process::geteuid().as_raw() {
+        return Err(refused(
+            "the temporary entry was replaced by another user; transfer again",
+        ));
+    }
+    Ok(fd)
+}
+
+fn parent_of(rel: &[u8]) -> &[u8] {
+    rel.iter()
+        .rposition(|&b| b == b'/')
+        .map_or(&[], |i| &rel[..i])
+}
+
+fn last_of(rel: &[u8]) -> &[u8] {
+    rel.iter()
+        .rposition(|&b| b == b'/')
+        .map_or(rel, |i| &rel[i + 1..])
+}
+
+/// What metadata is set through: an open file or directory, or an `O_PATH` handle of an entry
+/// that cannot be opened for reading without side effects or at all (symlinks, devices,
+/// FIFOs), reached through its `/proc/self/fd` link, which names the entry itself, never
+/// what a symlink points to.
+#[derive(Clone, Copy)]
+enum Handle<'a> {
+    Fd(BorrowedFd<'a>),
+    Path(BorrowedFd<'a>),
+}
+
+impl Handle<'_> {
+    fn proc_path(fd: BorrowedFd<'_>) -> String {
+        format!("/proc/self/fd/{}", fd.as_raw_fd())
+    }
+}
+
+/// Sets owner, xattrs, mode and mtime where they differ from `have` (`None`: set everything).
+/// Returns whether anything changed.
+fn set_meta(h: Handle<'_>, e: &Meta, have: Option<&Meta>) -> io::Result<bool> {
+    use rustix::fs::{Gid, Uid, XattrFlags};
     let mut changed = false;
     if have.is_none_or(|h| h.uid != e.uid || h.gid != e.gid) {
-        // SAFETY: valid C string.
-        check(unsafe { libc::lchown(c.as_ptr(), e.uid, e.gid) })?;
+        // from_raw_unchecked: an id of -1 (from a hostile manifest) means "leave as is" to
+        // the kernel, not a panic here.
+        let (uid, gid) = (
+            Some(Uid::from_raw_unchecked(e.uid)),
+            Some(Gid::from_raw_unchecked(e.gid)),
+        );
+        match h {
+            Handle::Fd(fd) => rustix::fs::fchown(fd, uid, gid)?,
+            Handle::Path(fd) => rustix::fs::chownat(
+                fd,
+                "",
+                uid,
+                gid,
+                AtFlags::EMPTY_PATH | AtFlags::SYMLINK_NOFOLLOW,
+            )?,
+        }
         changed = true;
     }
     if have.is_none_or(|h| h.xattrs != e.xattrs) {
         let empty: &[Xattr] = &[];
         let want = e.xattrs.as_deref().unwrap_or(empty);
-        if let Some(old) = have.and_then(|h| h.xattrs.as_deref()) {
-            for (k, _) in old
+        let names: Vec<&[u8]> = match have {
+            Some(h) => h
+                .xattrs
+                .as_deref()
+                .unwrap_or(empty)
                 .iter()
-                .filter(|(k, _)| !want.iter().any(|(w, _)| w == k))
-            {
-                let k =
-                    CString::new(&k[..]).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
-                // SAFETY: valid C strings.
-                check(unsafe { libc::lremovexattr(c.as_ptr(), k.as_ptr()) })?;
+                .map(|(k, _)| &k[..])
+                .filter(|k| !want.iter().any(|(w, _)| &w[..] == *k))
+                .collect(),
+            None => Vec::new(),
+        };
+        for k in names {
+            match h {
+                Handle::Fd(fd) => rustix::fs::fremovexattr(fd, k)?,
+                Handle::Path(fd) => rustix::fs::removexattr(Handle::proc_path(fd), k)?,
             }
         }
         for (k, v) in want {
-            let k = CString::new(&k[..]).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
-            // SAFETY: valid pointers and lengths.
-            check(unsafe {
-                libc::lsetxattr(c.as_ptr(), k.as_ptr(), v.as_ptr().cast(), v.len(), 0)
-            })?;
+            match h {
+                Handle::Fd(fd) => rustix::fs::fsetxattr(fd, &**k, v, XattrFlags::empty())?,
+                Handle::Path(fd) => {
+                    rustix::fs::setxattr(Handle::proc_path(fd), &**k, v, XattrFlags::empty())?
+                }
+            }
         }
         changed = true;
     }
     // After chown (which clears setuid bits) and ACLs (which set the group bits).
     if e.kind != Kind::Symlink && (have.is_none_or(|h| h.mode != e.mode) || changed) {
-        // SAFETY: valid C string.
-        check(unsafe { libc::chmod(c.as_ptr(), e.mode) })?;
+        let mode = Mode::from_raw_mode(e.mode & 0o7777);
+        match h {
+            Handle::Fd(fd) => rustix::fs::fchmod(fd, mode)?,
+            Handle::Path(fd) => {
+                rustix::fs::chmodat(CWD, Handle::proc_path(fd), mode, AtFlags::empty())?
+            }
+        }
         changed = true;
     }
     // A directory's mtime moved if entries were created or deleted in it: look again.
     let mtime_differs = match have {
         None => true,
         Some(_) if e.kind == Kind::Dir => {
-            use std::os::unix::fs::MetadataExt;
-            let m = std::fs::symlink_metadata(p)?;
-            m.mtime() != e.mtime.sec || m.mtime_nsec() as u32 != e.mtime.nsec
+            let fd = match h {
+                Handle::Fd(fd) | Handle::Path(fd) => fd,
+            };
+            let st = rustix::fs::fstat(fd)?;
+            st.st_mtime != e.mtime.sec || st.st_mtime_nsec as u32 != e.mtime.nsec
         }
         Some(h) => h.mtime != e.mtime,
     };
     if mtime_differs || changed {
-        let ts = [
-            libc::timespec {
+        let times = rustix::fs::Timestamps {
+            last_access: rustix::fs::Timespec {
                 tv_sec: 0,
-                tv_nsec: libc::UTIME_OMIT,
+                tv_nsec: rustix::fs::UTIME_OMIT,
             },
-            libc::timespec {
+            last_modification: rustix::fs::Timespec {
                 tv_sec: e.mtime.sec,
-                tv_nsec: e.mtime.nsec as i64,
+                tv_nsec: (e.mtime.nsec % 1_000_000_000) as _,
             },
-        ];
-        // SAFETY: valid pointers.
-        check(unsafe {
-            libc::utimensat(
-                libc::AT_FDCWD,
-                c.as_ptr(),
-                ts.as_ptr(),
-                libc::AT_SYMLINK_NOFOLLOW,
-            )
-        })?;
+        };
+        match h {
+            Handle::Fd(fd) => rustix::fs::futimens(fd, &times)?,
+            Handle::Path(fd) => {
+                rustix::fs::utimensat(CWD, Handle::proc_path(fd), &times, AtFlags::empty())?
+            }
+        }
         changed = true;
     }
     Ok(changed)
-}
-
-/// The temporary name new content is written to, beside its final place.
-pub fn temp_name(p: &Path) -> PathBuf {
-    let name = p.file_name().map(|n| n.as_bytes()).unwrap_or(b"x");
-    // Keep within NAME_MAX: a short hash of the name instead of the name when it is long.
-    let tmp = if name.len() > 200 {
-        format!(".rehost-tmp-{}", &blake3::hash(name).to_hex()[..16]).into_bytes()
-    } else {
-        [b".rehost-tmp-", name].concat()
-    };
-    p.with_file_name(OsStr::from_bytes(&tmp))
 }
 
 /// Options for the rsync command of the `sync` step.

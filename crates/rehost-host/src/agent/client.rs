@@ -3,6 +3,9 @@
 //! frames so that waiting for results can also watch the cancel flag.
 
 use super::frame::{read_frame, write_frame};
+/// How long an agent has to end a cancelled request.
+const CANCEL_GRACE: Duration = Duration::from_secs(30);
+
 use super::protocol::{AgentFrame, ClientFrame, PROTOCOL_VERSION, Request, Response};
 use crate::bytes::Bytes;
 use std::io::{BufReader, BufWriter, Read};
@@ -156,11 +159,20 @@ impl AgentConn {
             id,
             request: request.clone(),
         })?;
-        let mut cancel_sent = false;
+        let mut cancel_sent = None;
         loop {
-            if !cancel_sent && cancel.load(Ordering::Relaxed) {
+            if cancel_sent.is_none() && cancel.load(Ordering::Relaxed) {
                 self.send(&ClientFrame::Cancel { id })?;
-                cancel_sent = true;
+                cancel_sent = Some(Instant::now());
+            }
+            // An agent that goes on answering (or stays silent) after a cancel is broken or
+            // hostile: give up on it rather than wait for ever.
+            if cancel_sent.is_some_and(|t| t.elapsed() > CANCEL_GRACE) {
+                self.broken = true;
+                return Err(SessionError::Protocol(format!(
+                    "the agent did not stop within {} s of being cancelled",
+                    CANCEL_GRACE.as_secs()
+                )));
             }
             match self.events.recv_timeout(Duration::from_millis(50)) {
                 Ok(Event::Frame(AgentFrame::Response { id: rid, response })) if rid == id => {

@@ -9,7 +9,7 @@ use crate::listing::TreeEntry;
 use serde::{Deserialize, Serialize};
 
 /// Bumped whenever a frame or request changes incompatibly. Client and agent must agree.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// Work a host is asked to do. Executed by [`crate::execute`] on the host that holds the data.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,11 +29,13 @@ pub enum Request {
     /// Read pieces of files under `root` (the source side of a built-in transfer between
     /// hosts); streams one `FileData` or `FileError` per piece, in order.
     ReadFiles { root: Bytes, pieces: Vec<FilePiece> },
-    /// Write a piece of a large file into its temporary name under `root`, ahead of the
-    /// `Apply` whose `File` operation is `staged`; answered with `Staged`.
+    /// Write a piece of a large file into the temporary file `tmp` beside `path` under
+    /// `root` (created, mode 0600, by the piece at offset 0), ahead of the `Apply` whose `File`
+    /// operation is `staged` with that name; answered with `Staged`.
     Stage {
         root: Bytes,
         path: Bytes,
+        tmp: Bytes,
         offset: u64,
         data: Blob,
     },
@@ -56,6 +58,9 @@ pub struct FilePiece {
     pub path: Bytes,
     pub offset: u64,
     pub len: u64,
+    /// The inode the walk saw: a file replaced since is refused.
+    #[serde(default)]
+    pub ino: Option<u64>,
 }
 
 /// The serialisable part of `rehost_tree::WalkOptions`, plus the host-side cache. The default

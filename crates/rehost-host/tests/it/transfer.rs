@@ -191,14 +191,40 @@ fn reading_outside_the_tree_is_refused() {
     std::fs::create_dir(outer.path().join("tree")).unwrap();
     std::fs::write(outer.path().join("secret"), "do not send").unwrap();
     std::fs::write(outer.path().join("tree/file"), "fine").unwrap();
+    // A user on the old server swaps a directory for a symlink out of the tree, and a file
+    // for a FIFO (which blocked rehost in open() for ever) or for another file.
+    std::os::unix::fs::symlink(outer.path(), outer.path().join("tree/dir")).unwrap();
+    let fifo = std::ffi::CString::new(
+        outer
+            .path()
+            .join("tree/fifo")
+            .into_os_string()
+            .into_encoded_bytes(),
+    )
+    .unwrap();
+    // SAFETY: a valid C string.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+    std::fs::write(outer.path().join("tree/swapped"), "planted").unwrap();
     let piece = |p: &str| FilePiece {
         path: Bytes::from(p),
         offset: 0,
         len: 100,
+        ino: None,
+    };
+    let swapped = FilePiece {
+        ino: Some(1),
+        ..piece("swapped")
     };
     let req = Request::ReadFiles {
         root: Bytes::from(outer.path().join("tree").as_path()),
-        pieces: vec![piece("../secret"), piece("file"), piece("/etc/hostname")],
+        pieces: vec![
+            piece("../secret"),
+            piece("file"),
+            piece("/etc/hostname"),
+            piece("dir/secret"),
+            piece("fifo"),
+            swapped,
+        ],
     };
     let mut got = Vec::new();
     execute(
@@ -208,7 +234,7 @@ fn reading_outside_the_tree_is_refused() {
         &mut |r| got.push(r),
     )
     .unwrap();
-    assert_eq!(got.len(), 3, "{got:?}");
+    assert_eq!(got.len(), 6, "{got:?}");
     assert!(
         matches!(&got[0], Response::FileError { message } if message.contains("not a path inside the tree")),
         "{got:?}"
@@ -218,4 +244,14 @@ fn reading_outside_the_tree_is_refused() {
         "{got:?}"
     );
     assert!(matches!(&got[2], Response::FileError { .. }), "{got:?}");
+    for (i, why) in [
+        (3, ""),
+        (4, "no longer a regular file"),
+        (5, "inode differs"),
+    ] {
+        assert!(
+            matches!(&got[i], Response::FileError { message } if message.contains(why)),
+            "piece {i}: {got:?}"
+        );
+    }
 }

@@ -182,7 +182,8 @@ fn operations_outside_the_tree_are_refused() {
         size: 4,
         digest: *blake3::hash(b"evil").as_bytes(),
         meta: meta.clone(),
-        staged: false,
+        staged: None,
+        ino: None,
     };
     let ops = vec![
         evil(b"../escaped"),
@@ -215,10 +216,20 @@ fn operations_outside_the_tree_are_refused() {
     );
     assert!(!outer.join("escaped").exists() && !outer.join(".rehost-tmp-escaped").exists());
     assert!(!root.join("inside").exists() && outer.path().exists());
-    let err = stage(&root, b"../staged", 0, b"x").unwrap_err();
+    let tmp = rehost_tree::transfer::temp_name();
+    let err = stage(&root, b"../staged", &tmp, 0, b"x").unwrap_err();
     assert!(
         err.to_string().contains("not a path inside the tree"),
         "{err}"
     );
-    assert!(!outer.join(".rehost-tmp-staged").exists());
+    assert!(
+        !outer
+            .join(String::from_utf8(tmp.to_vec()).unwrap())
+            .exists()
+    );
+    // A temporary name that is not one of the transfer's (a path, a plain name) is refused.
+    for bad in [b"../x".as_slice(), b"name", b".rehost-tmp-../../etc"] {
+        let err = stage(&root, b"f", bad, 0, b"x").unwrap_err();
+        assert!(err.to_string().contains("not a temporary name"), "{err}");
+    }
 }
