@@ -2,6 +2,7 @@
 
 mod classes;
 mod differential;
+mod hostile;
 mod incremental;
 mod manifest_file;
 mod names;
