@@ -155,26 +155,32 @@ fn manifests_that_no_walk_produces_are_refused_whole() {
         e.digest = Some([0; 32]);
         e
     };
-    let mut under_link = Manifest::default();
-    under_link.entries = vec![
-        entry("", Kind::Dir),
-        entry("a", Kind::Symlink),
-        entry("a/x", Kind::File),
-    ];
+    let under_link = Manifest {
+        entries: vec![
+            entry("", Kind::Dir),
+            entry("a", Kind::Symlink),
+            entry("a/x", Kind::File),
+        ],
+        ..Default::default()
+    };
     let why = under_link.check().unwrap_err();
     assert!(why.contains("not a directory"), "{why}");
 
-    let mut unlisted = Manifest::default();
-    unlisted.entries = vec![entry("", Kind::Dir), entry("a/x", Kind::File)];
+    let unlisted = Manifest {
+        entries: vec![entry("", Kind::Dir), entry("a/x", Kind::File)],
+        ..Default::default()
+    };
     assert!(unlisted.check().unwrap_err().contains("does not list"));
 
     for bad in [99u32, 1] {
-        let mut m = Manifest::default();
-        m.entries = vec![
-            entry("", Kind::Dir),
-            entry("d", Kind::Dir),
-            entry("f", Kind::File),
-        ];
+        let mut m = Manifest {
+            entries: vec![
+                entry("", Kind::Dir),
+                entry("d", Kind::Dir),
+                entry("f", Kind::File),
+            ],
+            ..Default::default()
+        };
         m.entries[2].link = bad;
         let why = m.check().unwrap_err();
         assert!(why.contains("hard-link index"), "{why}");
@@ -185,19 +191,23 @@ fn manifests_that_no_walk_produces_are_refused_whole() {
             "{p:?}"
         );
     }
-    let mut unsorted = Manifest::default();
-    unsorted.entries = vec![
-        entry("", Kind::Dir),
-        entry("b", Kind::File),
-        entry("a", Kind::File),
-    ];
+    let unsorted = Manifest {
+        entries: vec![
+            entry("", Kind::Dir),
+            entry("b", Kind::File),
+            entry("a", Kind::File),
+        ],
+        ..Default::default()
+    };
     assert!(unsorted.check().unwrap_err().contains("not sorted"));
-    let mut ok = Manifest::default();
-    ok.entries = vec![
-        entry("", Kind::Dir),
-        entry("d", Kind::Dir),
-        entry("d/f", Kind::File),
-    ];
+    let mut ok = Manifest {
+        entries: vec![
+            entry("", Kind::Dir),
+            entry("d", Kind::Dir),
+            entry("d/f", Kind::File),
+        ],
+        ..Default::default()
+    };
     ok.entries[2].link = LINK_NONE;
     ok.check().unwrap();
 }
