@@ -625,7 +625,15 @@ starts = ["app"]
     assert_eq!(o.code, 0, "{}", o.all());
     assert!(o.stdout.contains("of the 15m budget"), "{}", o.stdout);
     let s = rehost(&d, &["status", "plan.toml", "--env", "test"]);
-    assert!(s.stdout.contains("downtime 0.3"), "{}", s.stdout);
+    // At least the 300 ms wait; more on a loaded machine (it read 0.4 s under load).
+    let secs: f64 = s
+        .stdout
+        .split("downtime ")
+        .nth(1)
+        .and_then(|r| r.split('s').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no downtime in {}", s.stdout));
+    assert!((0.3..5.0).contains(&secs), "{}", s.stdout);
 
     let d = TestDir::new();
     d.write(
