@@ -298,6 +298,14 @@ fn fstatat(dir: RawFd, name: &CStr) -> Result<libc::stat, i32> {
     Ok(unsafe { st.assume_init() })
 }
 
+/// Whether `name` in `dir` is a directory (not following a symlink).
+fn is_dir_at(dir: RawFd, name: &CStr) -> bool {
+    // SAFETY: a zeroed stat is a valid out-parameter; valid fd and C string.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::fstatat(dir, name.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) };
+    rc == 0 && st.st_mode & libc::S_IFMT == libc::S_IFDIR
+}
+
 fn openat(dir: RawFd, name: &CStr, flags: i32) -> Result<OwnedFd, i32> {
     let flags = flags | libc::O_CLOEXEC | libc::O_NOFOLLOW;
     // SAFETY: valid C string.
@@ -392,8 +400,18 @@ impl<'a> Walker<'a> {
         let mut files: Vec<(CString, Box<[u8]>)> = Vec::new();
         for (name, dtype) in names {
             let path = join(&rel, name.to_bytes());
-            if !self.opts.excludes.is_empty() && any_match(&self.opts.excludes, &path) {
-                continue;
+            if !self.opts.excludes.is_empty() {
+                let is_dir = match dtype {
+                    libc::DT_DIR => true,
+                    // Only a directory-only pattern needs the type the listing did not give.
+                    libc::DT_UNKNOWN if self.opts.excludes.iter().any(Glob::dir_only) => {
+                        is_dir_at(fd.as_raw_fd(), &name)
+                    }
+                    _ => false,
+                };
+                if any_match(&self.opts.excludes, &path, is_dir) {
+                    continue;
+                }
             }
             match dtype {
                 libc::DT_REG => {

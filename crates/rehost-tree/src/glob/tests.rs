@@ -1,7 +1,11 @@
 use super::*;
 
 fn m(p: &str, s: &str) -> bool {
-    Glob::new(p).unwrap().is_match(s.as_bytes())
+    Glob::new(p).unwrap().is_match(s.as_bytes(), false)
+}
+
+fn d(p: &str, s: &str) -> bool {
+    Glob::new(p).unwrap().is_match(s.as_bytes(), true)
 }
 
 #[test]
@@ -13,22 +17,56 @@ fn basename_patterns_match_at_any_depth() {
     assert!(m("file?", "d/file1"));
     assert!(m("[ab]*", "d/apple"));
     assert!(!m("[!ab]*", "d/apple"));
+    assert!(!m("[^ab]*", "d/apple"));
     assert!(m("[a-c]x", "bx"));
+    assert!(m("[[:digit:]]x", "7x"));
+    assert!(m("[]a]", "]"));
+    assert!(m("a\\*", "a*") && !m("a\\*", "ab"));
+}
+
+/// Issue 9 item 4: rsync floats an unanchored pattern with a `/` (`var/cache` also matches
+/// `x/var/cache`, which rsync skipped and verification then called missing).
+#[test]
+fn slash_patterns_float_unless_anchored() {
+    assert!(m("var/cache", "var/cache"));
+    assert!(m("var/cache", "x/var/cache"));
+    assert!(!m("var/cache", "xvar/cache"));
+    assert!(m("/tmp", "tmp"));
+    assert!(!m("/tmp", "a/tmp"));
+    assert!(m("/var/cache", "var/cache") && !m("/var/cache", "x/var/cache"));
+    assert!(m("var/**", "var/a/b"));
+    assert!(m("var/**", "x/var/a"));
+    assert!(!m("var/*", "var/a/b"));
+    assert!(m("a/**/b", "a/x/y/b"));
+    // As rsync's wildmatch: `**/` does not match zero directories.
+    assert!(!m("a/**/b", "a/b"));
+    assert!(m("**/x.log", "a/b/x.log"));
+}
+
+/// Issue 9 item 4: a trailing `/` means directories only (`cache/` kept a file named `cache`
+/// out of verification that rsync copied).
+#[test]
+fn trailing_slash_means_directories_only() {
+    assert!(!m("cache/", "cache"));
+    assert!(d("cache/", "cache"));
+    assert!(d("cache/", "a/cache"));
+    assert!(Glob::new("cache/").unwrap().dir_only());
+    assert!(!Glob::new("cache").unwrap().dir_only());
 }
 
 #[test]
-fn slash_patterns_are_anchored() {
-    assert!(m("var/cache", "var/cache"));
-    assert!(!m("var/cache", "x/var/cache"));
-    assert!(m("/tmp", "tmp"));
-    assert!(m("var/**", "var/a/b"));
-    assert!(m("**/x.log", "x.log"));
-    assert!(m("**/x.log", "a/b/x.log"));
-    assert!(!m("var/*", "var/a/b"));
+fn triple_star_is_the_directory_and_everything_in_it() {
+    assert!(d("dir/***", "dir"));
+    assert!(!m("dir/***", "dir"));
+    assert!(m("dir/***", "dir/a"));
+    assert!(m("dir/***", "dir/a/b"));
+    assert!(m("dir/***", "x/dir/a"));
+    assert!(!m("/dir/***", "x/dir/a"));
 }
 
 #[test]
 fn bad_patterns_are_errors() {
     assert!(Glob::new("").is_err());
+    assert!(Glob::new("/").is_err());
     assert!(Glob::new("[abc").is_err());
 }

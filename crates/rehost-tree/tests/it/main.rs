@@ -2,6 +2,7 @@
 
 mod classes;
 mod differential;
+mod excludes;
 mod hostile;
 mod incremental;
 mod manifest_file;
