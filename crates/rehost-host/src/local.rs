@@ -16,6 +16,10 @@ use std::time::{Duration, Instant};
 /// The longest piece of output passed on as one line.
 pub const MAX_LINE: usize = 64 << 10;
 
+/// How long the output of a command that has ended may stay open and quiet (held by what it
+/// started in the background) before rehost stops waiting for it.
+const OUTPUT_GRACE: Duration = Duration::from_millis(500);
+
 /// How long a command gets between SIGTERM and SIGKILL when it must be ended.
 const KILL_GRACE: Duration = Duration::from_secs(2);
 
@@ -186,10 +190,25 @@ impl Host for LocalHost {
                 on_output(stream, &line);
             }
         };
-        // The leader is gone; end whatever it left behind in its group so that readers finish.
-        kill_group(pgid, libc::SIGKILL);
+        if timed_out || cancelled {
+            // Ended by rehost: nothing it started may live on.
+            kill_group(pgid, libc::SIGKILL);
+        }
+        // The command itself has ended; what it started in the background (`pg_ctl start`,
+        // `nohup svc &`) keeps running and may hold the output pipes. Read until they close or
+        // stay quiet for OUTPUT_GRACE; the readers then go on draining what such daemons write,
+        // unseen, so that they never block on a full pipe.
+        let mut quiet_since = Instant::now();
         for r in readers.into_iter().flatten() {
-            let _ = r.join();
+            while !r.is_finished() && quiet_since.elapsed() < OUTPUT_GRACE {
+                if let Ok((stream, line)) = rx.recv_timeout(Duration::from_millis(20)) {
+                    on_output(stream, &line);
+                    quiet_since = Instant::now();
+                }
+            }
+            if r.is_finished() {
+                let _ = r.join();
+            }
         }
         while let Ok((stream, line)) = rx.try_recv() {
             on_output(stream, &line);
@@ -258,9 +277,10 @@ fn spawn_reader(
                     if skip {
                         continue;
                     }
-                    if tx.send((stream, buf.clone())).is_err() {
-                        break;
-                    }
+                    // Once nobody listens (the command ended, a daemon it started holds the
+                    // pipe), go on reading and dropping: closing the pipe would kill the daemon
+                    // with SIGPIPE at its next line of output.
+                    let _ = tx.send((stream, buf.clone()));
                 }
             }
         }

@@ -676,3 +676,72 @@ fn ctrl_c_ends_the_step_records_it_interrupted_and_exits_130() {
     let s = rehost(&d, &["status", "plan.toml", "--env", "test"]);
     assert!(s.stdout.contains("INTERRUPTED  slow"), "{}", s.stdout);
 }
+
+fn alive(pid: &str) -> bool {
+    // SAFETY: kill with signal 0 only checks that the process exists.
+    unsafe { libc::kill(pid.trim().parse().unwrap(), 0) == 0 }
+}
+
+fn wait_dead(pid: &str) -> bool {
+    for _ in 0..100 {
+        if !alive(pid) {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    false
+}
+
+/// Issue 9 item 5: a step that starts a daemon in the background (`pg_ctl start`, `nohup svc
+/// &`) lost it: everything left in the step's process group was killed when the step ended.
+/// Now what a step that ended by itself started keeps running, even while it holds the step's
+/// output open; a timeout still ends the whole group.
+#[test]
+fn a_step_may_start_a_daemon_and_a_timeout_still_ends_everything() {
+    let d = TestDir::new();
+    write_plan(
+        &d,
+        r#"
+[[steps]]
+id = "start-daemon"
+do = "run"
+host = "new"
+command = "sleep 300 & echo $! > daemon.pid; echo started"
+"#,
+    );
+    let t = std::time::Instant::now();
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(20),
+        "the run waited for the daemon"
+    );
+    let pid = d.read("test-new/daemon.pid");
+    let was_alive = alive(&pid);
+    // SAFETY: ends the daemon this test started.
+    unsafe { libc::kill(pid.trim().parse().unwrap(), libc::SIGKILL) };
+    assert!(
+        was_alive,
+        "the daemon the step started was killed when the step ended"
+    );
+
+    let d = TestDir::new();
+    write_plan(
+        &d,
+        r#"
+[[steps]]
+id = "hangs"
+do = "run"
+host = "new"
+timeout = "1s"
+command = "sleep 300 & echo $! > daemon.pid; sleep 300"
+"#,
+    );
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    assert_ne!(o.code, 0, "{}", o.all());
+    let pid = d.read("test-new/daemon.pid");
+    assert!(
+        wait_dead(&pid),
+        "a timed-out step left its background process running"
+    );
+}
