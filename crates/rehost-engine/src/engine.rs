@@ -278,6 +278,28 @@ impl Engine<'_> {
             (None, false) => confirmer,
         };
         let mut hosts = Hosts::new(targets, o.ssh_config.as_deref());
+        // Every host the remaining steps use, before the first of them runs.
+        let remaining: Vec<rehost_plan::Step> = plan.steps[from..]
+            .iter()
+            .zip(&state.steps[from..])
+            .filter(|(_, s)| !matches!(s.status, StepStatus::Done | StepStatus::Skipped))
+            .map(|(step, _)| step.clone())
+            .collect();
+        let pf = crate::preflight::preflight(plan, &remaining, &mut hosts, cancel);
+        journal.append(Record::Preflight {
+            at: now(),
+            hosts: pf.hosts.clone(),
+            problems: pf.problems.clone(),
+        })?;
+        sink.emit(&Event::Preflight {
+            hosts: pf.hosts,
+            problems: pf.problems.clone(),
+        });
+        if !pf.problems.is_empty() {
+            return Err(EngineError::Preflight {
+                problems: pf.problems,
+            });
+        }
         let started = Instant::now();
         let mut statuses: Vec<StepStatus> = state.steps.iter().map(|s| s.status.clone()).collect();
         let mut attempts: Vec<u32> = state.steps.iter().map(|s| s.attempts).collect();

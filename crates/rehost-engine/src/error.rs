@@ -52,6 +52,12 @@ pub enum EngineError {
         end: String,
         now: String,
     },
+    #[error(
+        "the pre-flight found {} problem(s), so nothing was run; fix them, or check again with `rehost check --hosts`:\n  {}",
+        problems.len(),
+        problems.join("\n  ")
+    )]
+    Preflight { problems: Vec<String> },
     #[error("step `{step}` failed: {reason}")]
     StepFailed { step: String, reason: String },
     #[error("step `{step}` was not confirmed: {reason}; run again to continue from this step")]

@@ -25,6 +25,11 @@ pub enum Event {
         /// Index of the first step that will run.
         from: usize,
     },
+    /// The pre-flight checked these hosts; the run starts only when `problems` is empty.
+    Preflight {
+        hosts: Vec<String>,
+        problems: Vec<String>,
+    },
     /// Something the operator should know that does not stop the run.
     Warning {
         message: String,

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// The hosts of one run, opened on first use.
-pub(crate) struct Hosts {
+pub struct Hosts {
     specs: BTreeMap<String, rehost_host::HostSpec>,
     open: BTreeMap<String, Box<dyn Host>>,
 }

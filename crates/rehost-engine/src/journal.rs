@@ -67,6 +67,13 @@ pub enum Record {
         at: String,
         message: String,
     },
+    /// The pre-flight before the first step of this invocation: the hosts it opened and what
+    /// it found wrong (the run started only if nothing).
+    Preflight {
+        at: String,
+        hosts: Vec<String>,
+        problems: Vec<String>,
+    },
     StepStarted {
         at: String,
         id: String,

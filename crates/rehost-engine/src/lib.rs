@@ -11,13 +11,14 @@ mod events;
 mod exec;
 pub mod journal;
 mod lock;
+pub mod preflight;
 mod state;
 mod tree_steps;
 
 pub use engine::{Confirmer, Engine, RunOptions, RunOutcome, StdinConfirmer};
 pub use error::EngineError;
 pub use events::{Event, Sink, StepResult};
-pub use exec::host_spec;
+pub use exec::{Hosts, host_spec};
 pub use journal::{Journal, Record};
 pub use state::{RunState, StepState, StepStatus, downtime, status};
 

@@ -134,7 +134,7 @@ pub fn status(records: &[Record], step_ids: &[String]) -> RunState {
                 }
             }
             Record::RunFinished { ok, summary, .. } => st.finished = Some((*ok, summary.clone())),
-            Record::RollbackStarted { .. } | Record::Warning { .. } => {}
+            Record::RollbackStarted { .. } | Record::Warning { .. } | Record::Preflight { .. } => {}
         }
     }
     st.steps = steps;

@@ -2,7 +2,7 @@
 //! the agent calls it on the remote host for each request it receives. Adding a capability is a
 //! [`Request`] variant, its [`Response`] variants and one arm here.
 
-use crate::agent::{FilePiece, ManifestOptions, Request, Response};
+use crate::agent::{FilePiece, ManifestOptions, Probe, Request, Response};
 use crate::bytes::Blob;
 use crate::listing::{TreeEntry, list_tree};
 use crate::{Host, HostError, LocalHost};
@@ -155,7 +155,81 @@ pub fn execute(
             emit(Response::Applied { report });
             Ok(())
         }
+        Request::Probe { paths, measure } => {
+            for path in paths {
+                if cancel.load(Relaxed) {
+                    return Err(cancelled(host, Path::new("/")));
+                }
+                emit(Response::Probed {
+                    probe: probe(host, path.as_bytes(), *measure, cancel),
+                });
+            }
+            Ok(())
+        }
     }
+}
+
+/// One path of a `Probe` request.
+fn probe(host: &LocalHost, path: &[u8], measure: bool, cancel: &AtomicBool) -> Probe {
+    use crate::listing::EntryKind;
+    let abs = host.resolve_bytes(path);
+    let mut p = Probe {
+        path: abs.as_path().into(),
+        ..Probe::default()
+    };
+    match std::fs::symlink_metadata(&abs) {
+        Ok(m) => {
+            let ft = m.file_type();
+            p.kind = Some(if ft.is_dir() {
+                EntryKind::Dir
+            } else if ft.is_file() {
+                EntryKind::File
+            } else if ft.is_symlink() {
+                EntryKind::Symlink
+            } else {
+                EntryKind::Other
+            });
+            if measure {
+                p.bytes = Some(if ft.is_dir() {
+                    let mut total = 0u64;
+                    match list_tree(&abs, cancel, &mut |e| {
+                        if e.kind == EntryKind::File {
+                            total += e.size;
+                        }
+                    }) {
+                        Ok(_) => total,
+                        Err(e) => {
+                            p.error = Some(format!("failed to list: {e}"));
+                            0
+                        }
+                    }
+                } else {
+                    m.len()
+                });
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => p.error = Some(e.to_string()),
+    }
+    // The file system the path is on, or would be on once created.
+    let mut at = abs.as_path();
+    while !at.exists() {
+        match at.parent() {
+            Some(up) => at = up,
+            None => break,
+        }
+    }
+    match rustix::fs::statvfs(at) {
+        Ok(v) => {
+            p.fs_free = Some(v.f_bavail.saturating_mul(v.f_frsize));
+            p.fs_size = Some(v.f_blocks.saturating_mul(v.f_frsize));
+        }
+        Err(e) => {
+            p.error
+                .get_or_insert_with(|| format!("failed to examine its file system: {e}"));
+        }
+    }
+    p
 }
 
 fn cancelled(host: &LocalHost, root: &Path) -> HostError {

@@ -207,6 +207,38 @@ pub trait Host: Send + Sync {
         Ok(manifest)
     }
 
+    /// Examines paths on the host for a pre-flight: what each is, the free space where it is
+    /// (or would be), and with `measure` the bytes below it. One answer per path, in order.
+    fn probe(
+        &self,
+        paths: &[&[u8]],
+        measure: bool,
+        cancel: &AtomicBool,
+    ) -> Result<Vec<agent::Probe>, HostError> {
+        let req = Request::Probe {
+            paths: paths.iter().map(|p| Bytes::from(*p)).collect(),
+            measure,
+        };
+        let mut out = Vec::new();
+        let n = paths.len();
+        request_bounded(self, &req, cancel, &mut |r| {
+            if let Response::Probed { probe } = r {
+                if out.len() == n {
+                    return Err(format!("sent more than the {n} probes asked for"));
+                }
+                out.push(probe);
+            }
+            Ok(())
+        })?;
+        if out.len() != n {
+            return Err(HostError::Protocol {
+                host: self.name().to_owned(),
+                message: format!("asked for {n} probes, received {}", out.len()),
+            });
+        }
+        Ok(out)
+    }
+
     /// Ends connections to the host. Called once at the end of a run; dropping does it too.
     fn close(&self) {}
 }

@@ -183,6 +183,9 @@ pub struct DataSet {
     pub to: HostPath,
     pub exclude: Vec<String>,
     pub description: Option<String>,
+    /// The step that makes the source tree (a dump, say): the pre-flight does not expect it
+    /// to exist before that step ran.
+    pub created_by: Option<String>,
     pub span: Span,
 }
 

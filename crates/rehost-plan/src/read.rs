@@ -719,7 +719,10 @@ impl Reader {
     }
 
     fn data_set(&mut self, t: &Tbl) -> Option<DataSet> {
-        self.check_keys(t, &["id", "from", "to", "exclude", "description"]);
+        self.check_keys(
+            t,
+            &["id", "from", "to", "exclude", "description", "created_by"],
+        );
         let id = self.required_str(t, "id");
         let from = self.host_path(t, "from");
         let to = self.host_path(t, "to");
@@ -730,6 +733,7 @@ impl Reader {
             to: to?,
             exclude,
             description: self.str(t, "description"),
+            created_by: self.str(t, "created_by"),
             span: t.span.clone(),
         })
     }

@@ -66,6 +66,18 @@ pub(crate) fn validate(plan: &Plan) -> Vec<Diagnostic> {
             &format!("data set `{}`", d.id),
         );
         host_ref(&mut v, &d.to.host, &d.span, &format!("data set `{}`", d.id));
+        if let Some(by) = &d.created_by {
+            let steps: Vec<&str> = plan.steps.iter().map(|s| s.id.as_str()).collect();
+            if !steps.contains(&by.as_str()) {
+                v.push(unknown(
+                    "step",
+                    by,
+                    &d.span,
+                    &format!("data set `{}` (created_by)", d.id),
+                    &steps,
+                ));
+            }
+        }
     }
     for d in &plan.databases {
         host_ref(&mut v, &d.from, &d.span, &format!("database `{}`", d.id));

@@ -44,6 +44,16 @@ pub struct CheckArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Also run the pre-flight of `rehost run` and nothing else: open every host the steps
+    /// use, check their paths, free space and tools (for the day before the window).
+    #[arg(long)]
+    pub hosts: bool,
+    /// The environment whose hosts `--hosts` checks (default: production).
+    #[arg(long, value_name = "NAME", requires = "hosts")]
+    pub env: Option<String>,
+    /// The ssh config file for ssh hosts whose plan entry names none (passed as `ssh -F`).
+    #[arg(long, value_name = "FILE", requires = "hosts")]
+    pub ssh_config: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]

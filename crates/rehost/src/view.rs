@@ -158,6 +158,24 @@ impl TermSink {
                     env
                 )
             }
+            Event::Preflight { hosts, problems } if problems.is_empty() => writeln!(
+                out,
+                "pre-flight: {} host(s) reachable, their paths and space checked{}",
+                hosts.len(),
+                if hosts.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", term::escape(&hosts.join(", ")))
+                }
+            ),
+            Event::Preflight { problems, .. } => problems.iter().try_for_each(|p| {
+                writeln!(
+                    out,
+                    "{} {}",
+                    self.paint("31", "pre-flight:"),
+                    term::escape(p)
+                )
+            }),
             Event::Warning { message } => writeln!(
                 out,
                 "{} {}",

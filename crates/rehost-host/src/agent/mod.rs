@@ -12,7 +12,7 @@ mod server;
 pub use client::{AgentConn, SessionError};
 pub use frame::{MAX_FRAME, read_frame, write_frame};
 pub use protocol::{
-    AgentFrame, ClientFrame, FilePiece, ManifestOptions, PROTOCOL_VERSION, Request, Response,
+    AgentFrame, ClientFrame, FilePiece, ManifestOptions, PROTOCOL_VERSION, Probe, Request, Response,
 };
 pub use server::{ServeError, serve};
 

@@ -50,6 +50,15 @@ pub enum Request {
         #[serde(default)]
         sync: bool,
     },
+    /// What a pre-flight needs to know of paths on the host (resolved like a plan path):
+    /// whether each exists and what it is, the free space of the file system it is (or would
+    /// be) on, and with `measure` the bytes of the files below it. Answers the agent's own
+    /// start too. Streams one `Probed` per path, in order.
+    Probe {
+        paths: Vec<Bytes>,
+        #[serde(default)]
+        measure: bool,
+    },
 }
 
 /// A byte range of a file, relative to a `ReadFiles` request's root.
@@ -109,6 +118,7 @@ impl Request {
                 ops.len(),
                 root.to_string_lossy()
             ),
+            Request::Probe { paths, .. } => format!("probing {} path(s)", paths.len()),
         }
     }
 }
@@ -147,6 +157,26 @@ pub enum Response {
     Applied {
         report: rehost_tree::transfer::TransferReport,
     },
+    /// One path of a `Probe`.
+    Probed { probe: Probe },
+}
+
+/// What a `Probe` found at one path.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Probe {
+    /// The path as resolved on the host.
+    pub path: Bytes,
+    /// `file`, `dir`, `symlink` or `other`; `None` when nothing is there.
+    pub kind: Option<crate::listing::EntryKind>,
+    /// Why the path (or its file system) could not be examined.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Free bytes (for an unprivileged user: `f_bavail`) and size of the file system that holds
+    /// the path, or its nearest existing ancestor.
+    pub fs_free: Option<u64>,
+    pub fs_size: Option<u64>,
+    /// With `measure`: the bytes of the regular files below the path (its own size for a file).
+    pub bytes: Option<u64>,
 }
 
 impl Default for ManifestOptions {

@@ -22,13 +22,23 @@ pub fn run(args: &CheckArgs) -> i32 {
         }
     };
     let c = &pf.checked;
-    let code = if !c.errors.is_empty() || c.plan.is_none() {
+    let mut code = if !c.errors.is_empty() || c.plan.is_none() {
         exit::TROUBLE
     } else if !c.findings.is_empty() {
         exit::FINDINGS
     } else {
         exit::OK
     };
+    let preflight = match (&c.plan, args.hosts) {
+        (Some(plan), true) => Some(hosts(plan, args)),
+        _ => None,
+    };
+    let not_ready = preflight
+        .as_ref()
+        .is_some_and(|p| p.as_ref().map_or(true, |p| !p.problems.is_empty()));
+    if not_ready {
+        code = exit::TROUBLE;
+    }
     if args.json {
         let diag = |d: &rehost_plan::Diagnostic| {
             let (line, column) = pf.line_col(d).unzip();
@@ -49,6 +59,10 @@ pub fn run(args: &CheckArgs) -> i32 {
             "steps": c.plan.as_ref().map(|p| p.steps.len()),
             "errors": c.errors.iter().map(diag).collect::<Vec<_>>(),
             "findings": c.findings.iter().map(diag).collect::<Vec<_>>(),
+            "preflight": preflight.as_ref().map(|p| match p {
+                Ok(p) => json!(p),
+                Err(e) => json!({ "trouble": e }),
+            }),
         });
         println!("{}", serde_json::to_string_pretty(&out).expect("json"));
         return code;
@@ -59,6 +73,32 @@ pub fn run(args: &CheckArgs) -> i32 {
             println!("  M 2.319: \"{}\"", rule.clause);
         }
         println!();
+    }
+    if let Some(Ok(p)) = &preflight {
+        for w in &p.warnings {
+            println!("warning: {}", crate::term::escape(w));
+        }
+    }
+    match &preflight {
+        Some(Err(e)) => eprintln!("rehost: {}", crate::term::escape(e)),
+        Some(Ok(p)) if p.problems.is_empty() => println!(
+            "pre-flight: {} host(s) reachable, their paths and space checked ({})",
+            p.hosts.len(),
+            crate::term::escape(&p.hosts.join(", "))
+        ),
+        Some(Ok(p)) => {
+            for line in &p.problems {
+                println!("pre-flight: {}", crate::term::escape(line));
+            }
+        }
+        None => {}
+    }
+    if not_ready {
+        println!(
+            "{}: the hosts are not ready; fix the problems above",
+            pf.display
+        );
+        return code;
     }
     let steps = c.plan.as_ref().map_or(0, |p| p.steps.len());
     match code {
@@ -78,4 +118,25 @@ pub fn run(args: &CheckArgs) -> i32 {
         ),
     }
     code
+}
+
+/// The pre-flight of `rehost run` over every step, against the hosts of `--env`.
+fn hosts(
+    plan: &rehost_plan::Plan,
+    args: &CheckArgs,
+) -> Result<rehost_engine::preflight::Preflight, String> {
+    let targets = plan.hosts_for(args.env.as_deref()).ok_or_else(|| {
+        format!(
+            "the plan has no environment `{}`; declare it or choose another with --env",
+            args.env.as_deref().unwrap_or_default()
+        )
+    })?;
+    let mut hosts = rehost_engine::Hosts::new(targets, args.ssh_config.as_deref());
+    crate::signals::install();
+    Ok(rehost_engine::preflight::preflight(
+        plan,
+        &plan.steps,
+        &mut hosts,
+        &crate::signals::CANCEL,
+    ))
 }

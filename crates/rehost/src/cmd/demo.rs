@@ -30,6 +30,9 @@ pub fn run(args: &DemoArgs) -> i32 {
     let code = crate::cmd::check::run(&crate::cli::CheckArgs {
         plan: dir.join("plan.toml"),
         json: false,
+        hosts: false,
+        env: None,
+        ssh_config: None,
     });
     if code == exit::TROUBLE {
         return code;

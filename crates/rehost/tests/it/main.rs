@@ -2,6 +2,7 @@
 
 mod check;
 mod concept;
+mod preflight;
 mod run;
 mod ssh;
 mod support;

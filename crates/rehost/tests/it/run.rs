@@ -175,12 +175,13 @@ fn json_events_stream_for_machines() {
         kinds,
         [
             "run_started",
+            "preflight",
             "step_started",
             "step_finished",
             "run_finished"
         ]
     );
-    assert_eq!(events[2]["result"], "done");
+    assert_eq!(events[3]["result"], "done");
 }
 
 #[test]
@@ -458,7 +459,7 @@ fn a_corrupted_journal_refuses_to_continue() {
     let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
     assert_eq!(o.code, 2);
     assert!(
-        o.stderr.contains("is corrupt at line 2: checksum mismatch"),
+        o.stderr.contains("is corrupt at line 3: checksum mismatch"),
         "{}",
         o.stderr
     );
@@ -494,7 +495,8 @@ fn an_interrupted_non_idempotent_step_waits_for_the_operator() {
     assert_eq!(rehost(&d, &["run", "plan.toml", "--env", "test"]).code, 0);
     let j = d.join(".rehost/plan/test/journal");
     let text = std::fs::read_to_string(&j).unwrap();
-    let kept: String = text.lines().take(2).map(|l| format!("{l}\n")).collect();
+    // run_started, preflight, step_started.
+    let kept: String = text.lines().take(3).map(|l| format!("{l}\n")).collect();
     std::fs::write(&j, kept).unwrap();
     let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
     assert_eq!(o.code, 2);
@@ -546,7 +548,9 @@ fn kill_9_at_random_points_then_resume_runs_each_step_exactly_once() {
         let mut args = vec!["run", "plan.toml", "--env", "test"];
         args.append(&mut extra);
         let mut child = spawn_rehost(&d, &args);
-        let delay = Duration::from_millis(rand(60));
+        // Up to 200 ms: a debug build under load takes tens of milliseconds to open the
+        // journal, lock the hosts and run the pre-flight before its first step.
+        let delay = Duration::from_millis(rand(200));
         std::thread::sleep(delay);
         let finished = child.try_wait().unwrap();
         let status = match finished {
