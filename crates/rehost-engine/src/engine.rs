@@ -511,6 +511,9 @@ impl Engine<'_> {
                     });
                     return Err(EngineError::StepFailed {
                         step: step.id.clone(),
+                        line: rehost_plan::SourceMap::new(plan_text)
+                            .line_col(step.span.start)
+                            .0,
                         reason,
                     });
                 }
@@ -640,7 +643,7 @@ fn rollback(
             Ok(o) => (
                 false,
                 Some(format!(
-                    "rollback `{command}` ended with {} on host {host}",
+                    "the rollback command ended with {} on host {host}",
                     o.exit
                 )),
             ),

@@ -52,8 +52,14 @@ pub enum EngineError {
         end: String,
         now: String,
     },
-    #[error("step `{step}` failed: {reason}")]
-    StepFailed { step: String, reason: String },
+    /// Named by its id and plan line; the command itself is never repeated (it may carry
+    /// credentials).
+    #[error("step `{step}` (plan line {line}) failed: {reason}")]
+    StepFailed {
+        step: String,
+        line: usize,
+        reason: String,
+    },
     #[error("step `{step}` was not confirmed: {reason}; run again to continue from this step")]
     NotConfirmed { step: String, reason: String },
     #[error("interrupted during step `{step}`; run again to resume")]

@@ -254,7 +254,7 @@ pub(crate) fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError
                 }),
                 _ => Ok(Outcome::Failed {
                     detail: format!(
-                        "`{command}` ended with {} on host {host} (expected exit status {})",
+                        "the command ended with {} on host {host} (expected exit status {})",
                         out.exit,
                         expect_status
                             .iter()

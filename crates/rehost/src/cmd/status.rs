@@ -23,7 +23,7 @@ pub fn run(args: &StatusArgs) -> i32 {
     let loaded = match Journal::read(&dir.join("journal")) {
         Ok(l) => l,
         Err(e) => {
-            eprintln!("rehost: {e}");
+            crate::term::error(&e.to_string());
             return exit::TROUBLE;
         }
     };

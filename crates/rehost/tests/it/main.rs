@@ -3,6 +3,7 @@
 mod check;
 mod concept;
 mod run;
+mod security;
 mod ssh;
 mod support;
 mod tree;
