@@ -640,3 +640,16 @@ fn a_cancelled_manifest_is_an_error_not_a_manifest() {
         .unwrap();
     assert_eq!(m.entries.len(), 12);
 }
+
+/// The ControlMaster socket's directory was 0755 though the docs say 0700 (issue 8, item 9):
+/// whoever can reach the socket can use the session.
+#[test]
+fn control_master_directory_is_private() {
+    let sshd = Sshd::start();
+    let host = open("old", &spec(&sshd)).expect("open");
+    let mode = std::fs::metadata(host.control_dir())
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o7777, 0o700, "{mode:o}");
+}
