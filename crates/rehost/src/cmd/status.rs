@@ -20,7 +20,11 @@ pub fn run(args: &StatusArgs) -> i32 {
         args.state.state.as_deref(),
         args.state.env.as_deref(),
     );
-    let loaded = match Journal::read(&dir.join("journal")) {
+    let read = rehost_engine::open_state_dir(&dir, false).and_then(|d| match d {
+        Some(d) => Journal::read(&d),
+        None => Ok(Default::default()),
+    });
+    let loaded = match read {
         Ok(l) => l,
         Err(e) => {
             crate::term::error(&e.to_string());

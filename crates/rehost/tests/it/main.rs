@@ -5,5 +5,6 @@ mod concept;
 mod run;
 mod security;
 mod ssh;
+mod state;
 mod support;
 mod tree;
