@@ -225,15 +225,24 @@ impl Journal {
             path: path.clone(),
             source,
         };
-        let mut file = state
-            .open_file(JOURNAL, true, true)
+        let mut file = match state
+            .open_file(JOURNAL, true, false)
             .map_err(EngineError::from_private)?
-            .expect("created");
-        // Make a new file's directory entry durable too, or a crash could lose the whole
-        // journal even though its records were fsynced.
-        File::from(state.fd().try_clone().map_err(werr)?)
-            .sync_all()
-            .map_err(werr)?;
+        {
+            Some(f) => f,
+            None => {
+                let f = state
+                    .open_file(JOURNAL, true, true)
+                    .map_err(EngineError::from_private)?
+                    .expect("created");
+                // Make the new file's directory entry durable too, or a crash could lose the
+                // whole journal even though its records were fsynced.
+                File::from(state.fd().try_clone().map_err(werr)?)
+                    .sync_all()
+                    .map_err(werr)?;
+                f
+            }
+        };
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes).map_err(werr)?;
         let loaded = parse(&bytes, &path)?;
