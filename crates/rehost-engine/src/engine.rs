@@ -8,6 +8,7 @@ use crate::journal::{Journal, OutputRef, Record};
 use crate::lock::RunLock;
 use crate::state::{StepStatus, status};
 use rehost_plan::{Diagnostic, OnFailure, Plan, Step};
+use rehost_tree::private::PrivateDir;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
@@ -84,6 +85,13 @@ impl Confirmer for FixedConfirmer {
     fn confirm(&mut self, _step: &Step, _text: &str) -> Result<String, String> {
         Ok(self.0.clone())
     }
+}
+
+/// This machine's name, for the holder of a host lock.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_else(|_| "this machine".into())
 }
 
 fn now() -> String {
@@ -183,13 +191,40 @@ impl Engine<'_> {
             return Err(EngineError::FindingsNotAccepted(findings.len()));
         }
         let dir = &o.state_dir;
-        let serr = |source| EngineError::State {
-            path: dir.clone(),
-            source,
-        };
-        std::fs::create_dir_all(dir.join("output")).map_err(serr)?;
-        let _lock = RunLock::acquire(dir, &env_name)?;
-        let (mut journal, torn) = Journal::open(&dir.join("journal"))?;
+        let sdir = crate::open_state_dir(dir, true)?.expect("created");
+        let outputs = sdir
+            .subdir("output", true)
+            .map_err(EngineError::from_private)?
+            .expect("created");
+        let _lock = RunLock::acquire(&sdir, &env_name)?;
+        // One run per server, whatever its state directory: each host of the run holds its
+        // lock until the run ends (see `rehost_host::host_lock`).
+        let host_names: Vec<String> = targets.iter().map(|(n, _)| n.clone()).collect();
+        let mut hosts = Hosts::new(targets, o.ssh_config.as_deref());
+        let holder = format!(
+            "pid {} on {}, user {}, started {}, state {}",
+            std::process::id(),
+            hostname(),
+            o.user,
+            now(),
+            dir.display()
+        );
+        for name in &host_names {
+            let lock = rehost_host::Request::Lock {
+                holder: holder.clone(),
+            };
+            hosts
+                .get(name)
+                .and_then(|h| {
+                    h.request(&lock, cancel, &mut |_| {})
+                        .map_err(|e| e.to_string())
+                })
+                .map_err(|reason| EngineError::HostLock {
+                    host: name.clone(),
+                    reason,
+                })?;
+        }
+        let (mut journal, torn) = Journal::open(&sdir)?;
         if let Some(message) = torn {
             sink.emit(&Event::Warning {
                 message: message.clone(),
@@ -277,7 +312,6 @@ impl Engine<'_> {
             }
             (None, false) => confirmer,
         };
-        let mut hosts = Hosts::new(targets, o.ssh_config.as_deref());
         // Every host the remaining steps use, before the first of them runs.
         let remaining: Vec<rehost_plan::Step> = plan.steps[from..]
             .iter()
@@ -390,8 +424,11 @@ impl Engine<'_> {
                 host: step.host.clone(),
                 attempt,
             });
-            let rel = format!("output/{:04}-{}.{attempt}.log", i + 1, sanitize(&step.id));
-            let file = std::fs::File::create(dir.join(&rel)).map_err(serr)?;
+            let name = format!("{:04}-{}.{attempt}.log", i + 1, sanitize(&step.id));
+            let rel = format!("output/{name}");
+            let file = outputs
+                .create_file(&name)
+                .map_err(EngineError::from_private)?;
             let mut out = HashingWriter {
                 file,
                 hasher: blake3::Hasher::new(),
@@ -403,6 +440,7 @@ impl Engine<'_> {
                 let mut ctx = Ctx {
                     plan,
                     state_dir: dir,
+                    state: &sdir,
                     hosts: &mut hosts,
                     sink: &mut *sink,
                     cancel,
@@ -498,7 +536,7 @@ impl Engine<'_> {
                     let reason = if policy == OnFailure::Rollback && pnr.is_none_or(|p| i <= p) {
                         let n = rollback(
                             plan,
-                            dir,
+                            &sdir,
                             i,
                             &statuses,
                             &mut hosts,
@@ -533,6 +571,9 @@ impl Engine<'_> {
                     });
                     return Err(EngineError::StepFailed {
                         step: step.id.clone(),
+                        line: rehost_plan::SourceMap::new(plan_text)
+                            .line_col(step.span.start)
+                            .0,
                         reason,
                     });
                 }
@@ -604,7 +645,7 @@ fn record_decision(
 #[allow(clippy::too_many_arguments)]
 fn rollback(
     plan: &Plan,
-    state_dir: &std::path::Path,
+    state: &PrivateDir,
     failed: usize,
     statuses: &[StepStatus],
     hosts: &mut Hosts,
@@ -631,12 +672,14 @@ fn rollback(
         let command = step.rollback.as_ref().expect("filtered");
         let host = step.host.clone().unwrap_or_default();
         // Kept as evidence, like a step's output.
-        let rel = format!("output/{:04}-{}.rollback.log", j + 1, sanitize(&step.id));
-        let file =
-            std::fs::File::create(state_dir.join(&rel)).map_err(|source| EngineError::State {
-                path: state_dir.join(&rel),
-                source,
-            })?;
+        let name = format!("{:04}-{}.rollback.log", j + 1, sanitize(&step.id));
+        let rel = format!("output/{name}");
+        let file = state
+            .subdir("output", true)
+            .map_err(EngineError::from_private)?
+            .expect("created")
+            .create_file(&name)
+            .map_err(EngineError::from_private)?;
         let mut sink_out = HashingWriter {
             file,
             hasher: blake3::Hasher::new(),
@@ -647,7 +690,8 @@ fn rollback(
         let result = {
             let mut ctx = Ctx {
                 plan,
-                state_dir,
+                state_dir: state.path(),
+                state,
                 hosts: &mut *hosts,
                 sink: &mut *sink,
                 cancel,
@@ -662,7 +706,7 @@ fn rollback(
             Ok(o) => (
                 false,
                 Some(format!(
-                    "rollback `{command}` ended with {} on host {host}",
+                    "the rollback command ended with {} on host {host}",
                     o.exit
                 )),
             ),

@@ -10,6 +10,12 @@ pub enum EngineError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "refusing the state directory: {0}. It holds the journal and the outputs, so only a directory of the user running rehost that no one else can write is used: move it aside, fix its owner and mode (chown, chmod 700), or choose another with --state"
+    )]
+    UnsafeState(rehost_tree::private::PrivateError),
+    #[error("failed to take host `{host}` for this run: {reason}")]
+    HostLock { host: String, reason: String },
     #[error("failed to write journal {}: {source}", path.display())]
     JournalWrite {
         path: PathBuf,
@@ -58,10 +64,28 @@ pub enum EngineError {
         problems.join("\n  ")
     )]
     Preflight { problems: Vec<String> },
-    #[error("step `{step}` failed: {reason}")]
-    StepFailed { step: String, reason: String },
+    /// Named by its id and plan line; the command itself is never repeated (it may carry
+    /// credentials).
+    #[error("step `{step}` (plan line {line}) failed: {reason}")]
+    StepFailed {
+        step: String,
+        line: usize,
+        reason: String,
+    },
     #[error("step `{step}` was not confirmed: {reason}; run again to continue from this step")]
     NotConfirmed { step: String, reason: String },
     #[error("interrupted during step `{step}`; run again to resume")]
     Cancelled { step: String },
+}
+
+impl EngineError {
+    /// A refused state directory, or trouble using it.
+    pub(crate) fn from_private(e: rehost_tree::private::PrivateError) -> EngineError {
+        match e {
+            rehost_tree::private::PrivateError::Io { path, source } => {
+                EngineError::State { path, source }
+            }
+            e => EngineError::UnsafeState(e),
+        }
+    }
 }

@@ -121,6 +121,8 @@ pub(crate) struct Ctx<'a> {
     pub plan: &'a rehost_plan::Plan,
     /// The run's state directory: evidence (manifests) and caches live under it.
     pub state_dir: &'a std::path::Path,
+    /// The same, opened and checked: files in it are created through it.
+    pub state: &'a rehost_tree::private::PrivateDir,
     pub hosts: &'a mut Hosts,
     pub sink: &'a mut dyn Sink,
     pub cancel: &'a AtomicBool,
@@ -254,7 +256,7 @@ pub(crate) fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError
                 }),
                 _ => Ok(Outcome::Failed {
                     detail: format!(
-                        "`{command}` ended with {} on host {host} (expected exit status {})",
+                        "the command ended with {} on host {host} (expected exit status {})",
                         out.exit,
                         expect_status
                             .iter()

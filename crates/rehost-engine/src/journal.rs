@@ -21,10 +21,14 @@
 
 use crate::EngineError;
 use crate::events::StepResult;
+use rehost_tree::private::PrivateDir;
 use serde::{Deserialize, Serialize};
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+
+/// The journal's name in the state directory.
+pub const JOURNAL: &str = "journal";
 
 /// Where a step's full output was kept, with its digest.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -136,7 +140,7 @@ pub fn encode(record: &Record) -> String {
 }
 
 /// What loading a journal found.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Loaded {
     pub records: Vec<Record>,
     /// Set when a torn last record was dropped.
@@ -219,37 +223,43 @@ fn holds_inner_checksum(line: &[u8]) -> bool {
 }
 
 impl Journal {
-    /// Opens (creating if needed) the journal at `path`, recovering a torn last record.
-    /// Returns the journal and a warning if something was recovered.
-    pub fn open(path: &Path) -> Result<(Journal, Option<String>), EngineError> {
+    /// Opens (creating it 0600 if needed, never through a symlink) the journal in the state
+    /// directory, recovering a torn last record. Returns the journal and a warning if something
+    /// was recovered.
+    pub fn open(state: &PrivateDir) -> Result<(Journal, Option<String>), EngineError> {
+        let path = state.path().join(JOURNAL);
         let werr = |source| EngineError::JournalWrite {
-            path: path.to_owned(),
+            path: path.clone(),
             source,
         };
-        let existed = path.exists();
-        let mut file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .open(path)
-            .map_err(werr)?;
-        if !existed {
-            // Make the new file's directory entry durable too, or a crash could lose the
-            // whole journal even though its records were fsynced.
-            if let Some(dir) = path.parent() {
-                File::open(dir).and_then(|d| d.sync_all()).map_err(werr)?;
+        let mut file = match state
+            .open_file(JOURNAL, true, false)
+            .map_err(EngineError::from_private)?
+        {
+            Some(f) => f,
+            None => {
+                let f = state
+                    .open_file(JOURNAL, true, true)
+                    .map_err(EngineError::from_private)?
+                    .expect("created");
+                // Make the new file's directory entry durable too, or a crash could lose the
+                // whole journal even though its records were fsynced.
+                File::from(state.fd().try_clone().map_err(werr)?)
+                    .sync_all()
+                    .map_err(werr)?;
+                f
             }
-        }
+        };
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes).map_err(werr)?;
-        let loaded = parse(&bytes, path)?;
+        let loaded = parse(&bytes, &path)?;
         if loaded.torn.is_some() {
             file.set_len(loaded.good_len as u64).map_err(werr)?;
             file.sync_all().map_err(werr)?;
         }
         Ok((
             Journal {
-                path: path.to_owned(),
+                path,
                 file,
                 records: loaded.records,
             },
@@ -257,18 +267,16 @@ impl Journal {
         ))
     }
 
-    /// Reads a journal without changing it (for status and reports).
-    pub fn read(path: &Path) -> Result<Loaded, EngineError> {
-        match std::fs::read(path) {
-            Ok(bytes) => parse(&bytes, path),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Loaded {
+    /// Reads a state directory's journal without changing it (for status and reports); no
+    /// records when there is none.
+    pub fn read(state: &PrivateDir) -> Result<Loaded, EngineError> {
+        let path = state.path().join(JOURNAL);
+        match state.read(JOURNAL).map_err(EngineError::from_private)? {
+            Some(bytes) => parse(&bytes, &path),
+            None => Ok(Loaded {
                 records: Vec::new(),
                 torn: None,
                 good_len: 0,
-            }),
-            Err(source) => Err(EngineError::State {
-                path: path.to_owned(),
-                source,
             }),
         }
     }

@@ -42,3 +42,46 @@ pub fn state_dir(plan_path: &Path, explicit: Option<&Path>, env: Option<&str>) -
     };
     base.join(env.unwrap_or("production"))
 }
+
+/// Opens the state directory `dir` (see [`state_dir`]): created 0700 with `create`, refused
+/// when it or a directory rehost made for it (`--state`'s directory, or `.rehost` and the
+/// plan's directory in it) is a symlink, another user's, or writable by group or others.
+/// `Ok(None)` when it does not exist and `create` is false.
+pub fn open_state_dir(
+    dir: &Path,
+    create: bool,
+) -> Result<Option<rehost_tree::private::PrivateDir>, EngineError> {
+    use rehost_tree::private::PrivateDir;
+    // `<--state>/<env>` or `.rehost/<plan>/<env>`: every level is rehost's.
+    let mut chain = Vec::new();
+    let mut first = dir.to_owned();
+    for _ in 0..2 {
+        match (first.parent(), first.file_name()) {
+            (Some(parent), Some(name)) if !parent.as_os_str().is_empty() || chain.is_empty() => {
+                let parent = parent.to_owned();
+                if chain.len() == 1 && parent.file_name() != Some(std::ffi::OsStr::new(".rehost")) {
+                    break;
+                }
+                chain.insert(0, name.to_owned());
+                first = if parent.as_os_str().is_empty() {
+                    PathBuf::from(".")
+                } else {
+                    parent
+                };
+            }
+            _ => break,
+        }
+    }
+    let mut d = match PrivateDir::open(&first, create).map_err(EngineError::from_private)? {
+        Some(d) => d,
+        None => return Ok(None),
+    };
+    for name in chain {
+        let name = name.to_string_lossy();
+        d = match d.subdir(&name, create).map_err(EngineError::from_private)? {
+            Some(d) => d,
+            None => return Ok(None),
+        };
+    }
+    Ok(Some(d))
+}

@@ -2,27 +2,21 @@
 //! directory, released by the kernel when the process ends however it ends.
 
 use crate::EngineError;
-use std::fs::{File, OpenOptions, TryLockError};
+use rehost_tree::private::PrivateDir;
+use std::fs::{File, TryLockError};
 use std::io::{Read, Seek, Write};
-use std::path::Path;
 
 pub struct RunLock {
     _file: File,
 }
 
 impl RunLock {
-    pub fn acquire(dir: &Path, env: &str) -> Result<RunLock, EngineError> {
-        let path = dir.join("lock");
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|source| EngineError::State {
-                path: path.clone(),
-                source,
-            })?;
+    pub fn acquire(dir: &PrivateDir, env: &str) -> Result<RunLock, EngineError> {
+        let path = dir.path().join("lock");
+        let mut file = dir
+            .open_file("lock", false, true)
+            .map_err(EngineError::from_private)?
+            .expect("created");
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {

@@ -151,14 +151,18 @@ pub(crate) fn verify_tree(ctx: &mut Ctx, step: &Step, data: &str) -> Result<Outc
     let evidence = ctx.state_dir.join("evidence");
     let mut manifests = serde_json::Map::new();
     for (side, m) in [("source", &verified.a), ("destination", &verified.b)] {
-        let file = evidence.join(format!(
-            "{}-{side}.manifest",
-            crate::engine::sanitize(&step.id)
-        ));
-        let entry = std::fs::create_dir_all(&evidence)
+        let name = format!("{}-{side}.manifest", crate::engine::sanitize(&step.id));
+        let file = evidence.join(&name);
+        // 0600 in the private state directory, never through a symlink.
+        let entry = ctx
+            .state
+            .subdir("evidence", true)
+            .and_then(|d| {
+                let d = d.expect("created");
+                d.write_atomic(&name, true, &mut |w| m.write_to(w))?;
+                d.read(&name).map(Option::unwrap_or_default)
+            })
             .map_err(|e| e.to_string())
-            .and_then(|_| m.write_file(&file).map_err(|e| e.to_string()))
-            .and_then(|_| std::fs::read(&file).map_err(|e| e.to_string()))
             .map(|bytes| {
                 serde_json::json!({
                     "file": file.strip_prefix(ctx.state_dir).unwrap_or(&file).to_string_lossy(),

@@ -38,6 +38,11 @@ pub fn execute(
             emit(Response::Exit { outcome });
             Ok(())
         }
+        Request::Lock { holder } => {
+            host.lock_for_run(holder)?;
+            emit(Response::Locked);
+            Ok(())
+        }
         Request::ListTree { path } => {
             let dir = host.resolve_bytes(path.as_bytes());
             let mut batch: Vec<TreeEntry> = Vec::new();

@@ -20,11 +20,13 @@ impl Program {
         }
     }
 
-    /// A short display form for messages.
+    /// A short display form for messages: the program's name only. A command line is never
+    /// repeated in a message (it may carry credentials, `PGPASSWORD=… pg_dump`); the caller
+    /// names the step it belongs to.
     pub fn display(&self) -> String {
         match self {
-            Program::Argv(argv) => argv.join(" "),
-            Program::Shell(s) => s.clone(),
+            Program::Argv(argv) => argv.first().cloned().unwrap_or_default(),
+            Program::Shell(_) => "sh -c …".into(),
         }
     }
 }

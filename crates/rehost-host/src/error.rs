@@ -25,6 +25,17 @@ pub enum HostError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "host {host} (root {}) is in use by another rehost run ({holder}); wait for it to end, or end it",
+        root.display()
+    )]
+    Busy {
+        host: String,
+        root: PathBuf,
+        holder: String,
+    },
+    #[error("failed to lock host {host} for this run: {message}")]
+    Lock { host: String, message: String },
     #[error("host {host}: {what} are not supported yet")]
     Unsupported { host: String, what: String },
     #[error("empty command for host {host}: give `argv` or `command`")]

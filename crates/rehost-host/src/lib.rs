@@ -12,6 +12,7 @@ mod bytes;
 mod capability;
 mod command;
 mod error;
+pub mod host_lock;
 mod listing;
 mod local;
 mod location;

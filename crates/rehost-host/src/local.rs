@@ -26,6 +26,8 @@ const KILL_GRACE: Duration = Duration::from_secs(2);
 pub struct LocalHost {
     name: String,
     root: Option<PathBuf>,
+    /// Run locks taken through this host, held until it is dropped.
+    locks: std::sync::Mutex<Vec<crate::host_lock::HostLock>>,
 }
 
 impl LocalHost {
@@ -33,11 +35,36 @@ impl LocalHost {
         LocalHost {
             name: name.to_owned(),
             root,
+            locks: Default::default(),
         }
     }
 
     pub fn root(&self) -> Option<&Path> {
         self.root.as_deref()
+    }
+
+    /// Takes this host's run lock (keyed by its root, `/` without one) and holds it while the
+    /// host lives: for the agent, its session.
+    pub fn lock_for_run(&self, holder: &str) -> Result<(), HostError> {
+        let root = self.root.as_deref().unwrap_or(Path::new("/"));
+        match crate::host_lock::acquire(root, holder) {
+            Ok(lock) => {
+                self.locks
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(lock);
+                Ok(())
+            }
+            Err(crate::host_lock::LockError::Busy { holder }) => Err(HostError::Busy {
+                host: self.name.clone(),
+                root: root.to_owned(),
+                holder,
+            }),
+            Err(e) => Err(HostError::Lock {
+                host: self.name.clone(),
+                message: e.to_string(),
+            }),
+        }
     }
 }
 

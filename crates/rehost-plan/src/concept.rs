@@ -3,7 +3,7 @@
 //! The concept is built once as a small document model (headings, paragraphs, tables, lists)
 //! and emitted as Markdown or as a self-contained HTML page, so both say the same thing.
 
-use crate::diag::{Diagnostic, SourceMap};
+use crate::diag::{Diagnostic, SourceMap, escape_control};
 use crate::model::*;
 
 enum Block {
@@ -293,7 +293,7 @@ fn build(plan: &Plan, src: &str, findings: &[Diagnostic]) -> Vec<Block> {
                     },
                     s.rollback
                         .as_ref()
-                        .map(|r| r.to_string())
+                        .map(|r| crate::redact(&r.to_string()))
                         .unwrap_or_default(),
                 ]
             })
@@ -333,7 +333,7 @@ fn build(plan: &Plan, src: &str, findings: &[Diagnostic]) -> Vec<Block> {
 fn describe_kind(k: &StepKind) -> String {
     match k {
         StepKind::Manual { text } => format!("manual: {text}"),
-        StepKind::Run { command, .. } => format!("run `{command}`"),
+        StepKind::Run { command, .. } => format!("run `{}`", crate::redact(&command.to_string())),
         StepKind::Wait {
             wait: WaitFor::Duration(d),
         } => format!("wait {}", format_duration(*d)),
@@ -367,19 +367,27 @@ fn list_or_dash(v: &[String]) -> String {
     }
 }
 
-/// The concept as Markdown.
+/// The concept as Markdown. Text from the plan is escaped: no HTML, link, emphasis or block
+/// syntax from the plan reaches the document, and control characters are escaped as in a
+/// terminal.
 pub fn render_markdown(plan: &Plan, src: &str, findings: &[Diagnostic]) -> String {
-    let cell = |s: &str| s.replace('|', "\\|").replace('\n', " ");
     let mut out = String::new();
     for block in build(plan, src, findings) {
         match block {
             Block::H(level, text) => {
-                out.push_str(&format!("{} {}\n\n", "#".repeat(level as usize), text));
+                out.push_str(&format!(
+                    "{} {}\n\n",
+                    "#".repeat(level as usize),
+                    md_inline(&text, false)
+                ));
             }
-            Block::P(text) => out.push_str(&format!("{text}\n\n")),
+            Block::P(text) => {
+                out.push_str(&md_block_start(&md_inline(text.trim_start(), false)));
+                out.push_str("\n\n");
+            }
             Block::List(items) => {
                 for i in items {
-                    out.push_str(&format!("- {}\n", i.replace('\n', " ")));
+                    out.push_str(&format!("- {}\n", md_inline(&i, false)));
                 }
                 out.push('\n');
             }
@@ -387,7 +395,7 @@ pub fn render_markdown(plan: &Plan, src: &str, findings: &[Diagnostic]) -> Strin
                 out.push_str(&format!("| {} |\n", head.join(" | ")));
                 out.push_str(&format!("|{}\n", "---|".repeat(head.len())));
                 for r in rows {
-                    let cells: Vec<String> = r.iter().map(|c| cell(c)).collect();
+                    let cells: Vec<String> = r.iter().map(|c| md_inline(c, true)).collect();
                     out.push_str(&format!("| {} |\n", cells.join(" | ")));
                 }
                 out.push('\n');
@@ -395,6 +403,66 @@ pub fn render_markdown(plan: &Plan, src: &str, findings: &[Diagnostic]) -> Strin
         }
     }
     out
+}
+
+/// Markdown for one line of the document model: `code` spans kept as code (where nothing is
+/// interpreted), everything else escaped by [`md_text`]. A backtick inside plan text can only
+/// shift which parts are code; both kinds are safe.
+fn md_inline(s: &str, in_table: bool) -> String {
+    let mut out = String::with_capacity(s.len());
+    for (i, part) in s.split('`').enumerate() {
+        if i % 2 == 1 {
+            let code = escape_control(&part.replace('\n', " "));
+            // GFM splits table cells at `|` even inside code spans, unless escaped.
+            let code = if in_table {
+                code.replace('|', "\\|")
+            } else {
+                code
+            };
+            out.push('`');
+            out.push_str(&code);
+            out.push('`');
+        } else {
+            out.push_str(&md_text(part));
+        }
+    }
+    out
+}
+
+/// Escapes text for Markdown: HTML-significant characters as entities, inline syntax with
+/// backslashes, newlines as spaces (so no block syntax can start), control characters as in a
+/// terminal.
+fn md_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in escape_control(&s.replace(['\n', '\r'], " ")).chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\\' | '*' | '_' | '[' | ']' | '#' | '|' | '~' | '!' => {
+                out.push('\\');
+                out.push(c);
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// A paragraph that would start a list (`- `, `+ `, `1. `, `1) `) starts escaped.
+fn md_block_start(s: &str) -> String {
+    let digits = s.chars().take_while(char::is_ascii_digit).count();
+    let after = s[digits..].chars().next();
+    let list = match s.chars().next() {
+        Some('-' | '+' | '=') => true,
+        Some(c) if c.is_ascii_digit() => matches!(after, Some('.' | ')')),
+        _ => false,
+    };
+    if !list {
+        return s.to_owned();
+    }
+    let at = if digits > 0 { digits } else { 0 };
+    format!("{}\\{}", &s[..at], &s[at..])
 }
 
 /// The concept as one self-contained HTML page (no external resources).
@@ -457,6 +525,11 @@ fn inline(s: &str) -> String {
 
 fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
+    let s = s
+        .split('\n')
+        .map(escape_control)
+        .collect::<Vec<_>>()
+        .join("\n");
     for c in s.chars() {
         match c {
             '&' => out.push_str("&amp;"),

@@ -86,12 +86,14 @@ impl<'a> SourceMap<'a> {
             Severity::Finding => "finding",
         };
         let mut out = String::new();
+        let file = escape_control(file);
+        let message = escape_control(&d.message);
         match &d.span {
             Some(span) => {
                 let (line, col) = self.line_col(span.start);
                 out.push_str(&format!(
-                    "{file}:{line}:{col}: {kind}[{}]: {}\n",
-                    d.code, d.message
+                    "{file}:{line}:{col}: {kind}[{}]: {message}\n",
+                    d.code
                 ));
                 let text = self.line_text(line);
                 let (end_line, end_col) = self.line_col(span.end);
@@ -109,25 +111,39 @@ impl<'a> SourceMap<'a> {
                     "^".repeat(width.min(80))
                 ));
             }
-            None => out.push_str(&format!("{file}: {kind}[{}]: {}\n", d.code, d.message)),
+            None => out.push_str(&format!("{file}: {kind}[{}]: {message}\n", d.code)),
         }
         if let Some(help) = &d.help {
-            out.push_str(&format!("  help: {help}\n"));
+            out.push_str(&format!("  help: {}\n", escape_control(help)));
         }
         out
     }
 }
 
-/// Control characters (except tab) shown escaped, so untrusted text — plan lines, remote
-/// output, ids — cannot move the cursor or recolour the terminal.
+/// The one escaper for text that reaches a terminal: control characters (C0 except tab, DEL,
+/// C1) and the bidirectional-text controls (U+061C, U+200E/U+200F, U+202A–U+202E,
+/// U+2066–U+2069) shown as `\u{..}` escapes, so untrusted text — plan lines, remote output,
+/// ids, error messages — cannot move the cursor, recolour or clear the terminal, or make a
+/// line read in another order than its bytes.
 pub fn escape_control(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_control() && c != '\t' {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
+    if !s.chars().any(needs_escape) {
+        return s.to_owned();
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if needs_escape(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn needs_escape(c: char) -> bool {
+    (c.is_control() && c != '\t')
+        || matches!(
+            c,
+            '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+        )
 }

@@ -10,6 +10,7 @@ mod kinds;
 mod lint;
 mod model;
 mod read;
+mod redact;
 mod suggest;
 mod validate;
 
@@ -18,6 +19,7 @@ pub use diag::{Diagnostic, Severity, SourceMap, escape_control};
 pub use kinds::KINDS;
 pub use lint::{RULES, Rule};
 pub use model::*;
+pub use redact::{is_secret_name, redact};
 
 /// The result of checking a plan: the plan if it could be read, its errors (which make it
 /// unusable) and its M 2.319 findings (which a rehearsal tolerates and production must accept).

@@ -113,3 +113,54 @@ fn environments_map_hosts() {
     );
     assert!(plan.hosts_for(Some("nope")).is_none());
 }
+
+#[test]
+fn redact_hides_credential_assignments_and_url_passwords() {
+    let cases = [
+        ("PGPASSWORD=hunter2 pg_dump db", "PGPASSWORD=*** pg_dump db"),
+        (
+            "env MYSQL_PWD='a b c' mysqldump x",
+            "env MYSQL_PWD=*** mysqldump x",
+        ),
+        ("api_token=\"t 1\"; echo ok", "api_token=***; echo ok"),
+        ("curl --password=pw -H x", "curl --password=*** -H x"),
+        (
+            "AWS_SECRET_ACCESS_KEY=abc aws s3 ls",
+            "AWS_SECRET_ACCESS_KEY=*** aws s3 ls",
+        ),
+        ("x Authorization=Bearer", "x Authorization=***"),
+        ("psql postgres://u:pw@db/x", "psql postgres://u:***@db/x"),
+        (
+            "psql 'postgres://u:p@ss@db:5432/x'",
+            "psql 'postgres://u:***@db:5432/x'",
+        ),
+        (
+            "DATABASE_URL=mysql://root:hunter2@h app",
+            "DATABASE_URL=mysql://root:***@h app",
+        ),
+        // Not credentials: kept as they are.
+        ("rsync -a /srv/ new:/srv/", "rsync -a /srv/ new:/srv/"),
+        ("LANG=C sort x", "LANG=C sort x"),
+        (
+            "curl https://user@host/x https://h/y",
+            "curl https://user@host/x https://h/y",
+        ),
+        ("echo a==b", "echo a==b"),
+    ];
+    for (input, want) in cases {
+        assert_eq!(redact(input), want, "{input}");
+    }
+    assert!(is_secret_name("pgpassword") && is_secret_name("Db_Passwd") && !is_secret_name("PATH"));
+}
+
+#[test]
+fn escape_control_escapes_c0_c1_and_bidi_controls() {
+    let s = "a\x1b[2Jb\u{9b}c\u{202e}d\u{2066}e\u{200f}f\u{061c}g\th\n\u{7f}";
+    let e = escape_control(s);
+    assert_eq!(
+        e,
+        "a\\u{1b}[2Jb\\u{9b}c\\u{202e}d\\u{2066}e\\u{200f}f\\u{61c}g\th\\n\\u{7f}"
+    );
+    assert!(!e.chars().any(|c| c.is_control() && c != '\t'));
+    assert_eq!(escape_control("plain ümlaut"), "plain ümlaut");
+}

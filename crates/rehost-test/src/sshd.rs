@@ -65,7 +65,8 @@ impl Sshd {
         panic!("failed to start sshd on a free loopback port: {last}");
     }
 
-    /// The fixture's directory (keys, configs, `cache/` used as the server's XDG_CACHE_HOME).
+    /// The fixture's directory (keys, configs, `cache/` used as the server's XDG_CACHE_HOME,
+    /// `locks/` as its REHOST_LOCK_DIR: each fake server is its own machine for run locks).
     pub fn dir(&self) -> &Path {
         self.dir.path()
     }
@@ -158,7 +159,7 @@ impl Sshd {
              PasswordAuthentication no\nKbdInteractiveAuthentication no\n\
              PermitRootLogin prohibit-password\nUsePAM no\nStrictModes no\n\
              Subsystem sftp internal-sftp\nMaxSessions 100\nMaxStartups 100\n\
-             SetEnv XDG_CACHE_HOME={d}/cache\n",
+             SetEnv XDG_CACHE_HOME={d}/cache REHOST_LOCK_DIR={d}/locks\n",
             port = self.port,
             d = d.display()
         );

@@ -24,7 +24,7 @@
 
 use crate::manifest::{Entry, Kind, LINK_NONE, Manifest, State, Time};
 use rayon::prelude::*;
-use std::io::{self, Write};
+use std::io;
 use std::path::Path;
 
 const MAGIC: &[u8; 8] = b"RHSTCACH";
@@ -142,14 +142,17 @@ fn encode(m: &Manifest, taken: Time) -> Vec<Vec<u8>> {
 
 /// Writes the cache file atomically (temporary file and rename), without fsync: a torn file
 /// fails its digest on the next load, which then reads everything.
+/// The file is 0600 and its temporary name random (`O_EXCL | O_NOFOLLOW`): the cache holds
+/// every path and digest of a tree.
 pub(crate) fn write_file(m: &Manifest, taken: Time, path: &Path) -> io::Result<()> {
-    let tmp = path.with_extension("rehost-tmp");
-    let mut f = std::fs::File::create(&tmp)?;
-    for p in encode(m, taken) {
-        f.write_all(&p)?;
-    }
-    drop(f);
-    std::fs::rename(&tmp, path)
+    let parts = encode(m, taken);
+    crate::private::write_file_atomic(path, false, &mut |f| {
+        for p in &parts {
+            f.write_all(p)?;
+        }
+        Ok(())
+    })
+    .map_err(io::Error::other)
 }
 
 impl Manifest {

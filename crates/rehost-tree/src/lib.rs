@@ -18,6 +18,7 @@ mod error;
 pub mod escape;
 pub mod glob;
 pub mod manifest;
+pub mod private;
 mod report;
 pub mod transfer;
 mod verify;

@@ -422,7 +422,7 @@ impl Manifest {
         w.inner.flush()
     }
 
-    /// Writes the manifest file atomically (temporary file, fsync, rename).
+    /// Writes the manifest file atomically (a random temporary name, fsync, rename), 0600.
     pub fn write_file(&self, path: &Path) -> Result<(), TreeError> {
         self.write_file_opts(path, true)
     }
@@ -432,15 +432,14 @@ impl Manifest {
             path: path.to_path_buf(),
             source,
         };
-        let tmp = path.with_extension("rehost-tmp");
-        let f = std::fs::File::create(&tmp).map_err(err)?;
-        let mut bw = io::BufWriter::with_capacity(1 << 20, f);
-        self.write_to(&mut bw).map_err(err)?;
-        let f = bw.into_inner().map_err(|e| err(e.into_error()))?;
-        if sync {
-            f.sync_all().map_err(err)?;
-        }
-        std::fs::rename(&tmp, path).map_err(err)
+        // A random temporary name, created O_EXCL | O_NOFOLLOW and 0600: a fixed name in a
+        // directory others can write could be planted as a link to a file root would overwrite.
+        crate::private::write_file_atomic(path, sync, &mut |w| self.write_to(w)).map_err(
+            |e| match e {
+                crate::private::PrivateError::Io { source, .. } => err(source),
+                e => err(io::Error::other(e)),
+            },
+        )
     }
 
     pub fn read_file(path: &Path) -> Result<Manifest, TreeError> {

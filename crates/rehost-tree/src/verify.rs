@@ -141,7 +141,11 @@ pub fn manifest_cached(
     m.warnings.extend(warning);
     let saved = cache
         .parent()
-        .map_or(Ok(()), std::fs::create_dir_all)
+        .map_or(Ok(()), |d| {
+            crate::private::ensure_dir(d)
+                .map(drop)
+                .map_err(std::io::Error::other)
+        })
         .and_then(|()| cache::write_file(&m, taken, cache));
     if let Err(e) = saved {
         m.warnings.push(format!(
@@ -201,7 +205,10 @@ fn load_cache(path: Option<PathBuf>, full: bool) -> (Option<Manifest>, Option<St
 /// next run, which then reads everything).
 fn save_cache(dir: &Path, taken: Time, a: &Manifest, b: &Manifest) -> Result<(), TreeError> {
     let err = |path: PathBuf| move |source| TreeError::WriteManifest { path, source };
-    std::fs::create_dir_all(dir).map_err(err(dir.to_path_buf()))?;
+    // 0700: the cache lists every path and digest of both trees.
+    crate::private::ensure_dir(dir)
+        .map_err(std::io::Error::other)
+        .map_err(err(dir.to_path_buf()))?;
     // Text caches of earlier versions are no longer read.
     for old in ["a.rmf", "b.rmf"] {
         let _ = std::fs::remove_file(dir.join(old));

@@ -630,7 +630,17 @@ impl<'a> Walker<'a> {
                 let mut filled = 0;
                 let mut eof = false;
                 while filled < buf.len() {
-                    let req = buf.len() - filled;
+                    // Not far past the stat size: a file that yields more than its size
+                    // (pagemap-like files in /proc report 0 and read for gigabytes) is
+                    // unstable, and one more byte proves it. Reads ask for at least 4 KiB, as
+                    // some of those files refuse a read of one byte (pagemap: 8-byte units).
+                    let read_so_far = total + filled as u64;
+                    if read_so_far > size {
+                        eof = true;
+                        break;
+                    }
+                    let left = (size + 1 - read_so_far).max(4096);
+                    let req = (buf.len() - filled).min(usize::try_from(left).unwrap_or(usize::MAX));
                     // SAFETY: buf is valid for writes of `req` bytes at `filled`.
                     let n = unsafe { libc::read(fd, buf[filled..].as_mut_ptr().cast(), req) };
                     if n < 0 {

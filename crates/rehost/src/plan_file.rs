@@ -1,6 +1,6 @@
 //! Reading a plan file from disk: the one place the binary turns a path into a checked plan.
 
-use rehost_plan::{Checked, Diagnostic, HostTarget, Plan, SourceMap};
+use rehost_plan::{Checked, HostTarget, Plan, SourceMap};
 use std::path::{Path, PathBuf};
 
 pub struct PlanFile {
@@ -36,18 +36,19 @@ impl PlanFile {
     /// stderr and returns the exit code otherwise.
     pub fn load_valid(path: &Path, action: &str) -> Result<PlanFile, i32> {
         let pf = PlanFile::load(path).map_err(|e| {
-            eprintln!("rehost: {e}");
+            crate::term::error(&e);
             crate::exit::TROUBLE
         })?;
         if pf.checked.plan.is_none() || !pf.checked.errors.is_empty() {
+            let map = pf.source_map();
             for d in &pf.checked.errors {
-                eprint!("{}", pf.render(d));
+                eprint!("{}", map.render(&pf.display, d));
             }
-            eprintln!(
-                "rehost: failed to {action} {}: the plan has {} error(s); `rehost check {0}` shows them",
+            crate::term::error(&format!(
+                "failed to {action} {}: the plan has {} error(s); `rehost check {0}` shows them",
                 pf.display,
                 pf.checked.errors.len()
-            );
+            ));
             return Err(crate::exit::TROUBLE);
         }
         Ok(pf)
@@ -58,14 +59,10 @@ impl PlanFile {
         self.checked.plan.as_ref().expect("loaded with load_valid")
     }
 
-    pub fn render(&self, d: &Diagnostic) -> String {
-        SourceMap::new(&self.text).render(&self.display, d)
-    }
-
-    pub fn line_col(&self, d: &Diagnostic) -> Option<(usize, usize)> {
-        d.span
-            .as_ref()
-            .map(|s| SourceMap::new(&self.text).line_col(s.start))
+    /// Line and column lookups for this plan. Build it once and use it for every diagnostic:
+    /// building it reads the whole text, so one per diagnostic made `check` quadratic.
+    pub fn source_map(&self) -> SourceMap<'_> {
+        SourceMap::new(&self.text)
     }
 }
 

@@ -14,3 +14,9 @@ pub fn color_enabled_stdout() -> bool {
 /// Escapes control characters so untrusted text cannot move the cursor or recolour the
 /// terminal (the plan crate's diagnostics use the same function).
 pub use rehost_plan::escape_control as escape;
+
+/// Prints the final `rehost: …` error line on stderr, escaped: error messages carry plan
+/// text, host output and file names.
+pub fn error(message: &str) {
+    eprintln!("rehost: {}", escape(message));
+}

@@ -155,7 +155,7 @@ impl TermSink {
                     "{} {} [{}], {how}",
                     self.paint("1", "rehost run:"),
                     term::escape(plan),
-                    env
+                    term::escape(env)
                 )
             }
             Event::Preflight { hosts, problems } if problems.is_empty() => writeln!(
@@ -185,8 +185,9 @@ impl TermSink {
             Event::Decision { what, detail } => {
                 writeln!(
                     out,
-                    "{} {what}: {} (recorded)",
+                    "{} {}: {} (recorded)",
                     self.paint("33", "decision:"),
+                    term::escape(what),
                     term::escape(detail)
                 )
             }
@@ -201,7 +202,7 @@ impl TermSink {
             } => {
                 let on = host
                     .as_ref()
-                    .map(|h| format!(" on {h}"))
+                    .map(|h| format!(" on {}", term::escape(h)))
                     .unwrap_or_default();
                 let again = if *attempt > 1 {
                     format!(", attempt {attempt}")
@@ -227,9 +228,9 @@ impl TermSink {
                 host, stream, line, ..
             } => {
                 let tag = if stream == "err" {
-                    self.paint("2", &format!("{host}!"))
+                    self.paint("2", &format!("{}!", term::escape(host)))
                 } else {
-                    self.paint("2", &format!("{host}|"))
+                    self.paint("2", &format!("{}|", term::escape(host)))
                 };
                 writeln!(out, "      {tag} {}", term::escape(line))
             }
@@ -264,22 +265,24 @@ impl TermSink {
             }
             Event::RollbackStarted { failed, steps } => writeln!(
                 out,
-                "{} after `{failed}` failed: {}",
+                "{} after `{}` failed: {}",
                 self.paint("33", "rolling back"),
+                term::escape(failed),
                 if steps.is_empty() {
                     "no step has a rollback".into()
                 } else {
-                    steps.join(", ")
+                    term::escape(&steps.join(", "))
                 }
             ),
             Event::RolledBack { id, ok, detail } => writeln!(
                 out,
-                "      {} rollback of `{id}`{}",
+                "      {} rollback of `{}`{}",
                 if *ok {
                     self.paint("32", "✓")
                 } else {
                     self.paint("31", "✗")
                 },
+                term::escape(id),
                 detail
                     .as_ref()
                     .map(|d| format!(": {}", term::escape(d)))
@@ -295,7 +298,12 @@ impl TermSink {
                 } else {
                     self.paint("31", "stopped")
                 };
-                writeln!(out, "rehost run {word}: {summary} ({})", secs(*elapsed_ms))
+                writeln!(
+                    out,
+                    "rehost run {word}: {} ({})",
+                    term::escape(summary),
+                    secs(*elapsed_ms)
+                )
             }
         };
         let _ = out.flush();

@@ -39,6 +39,10 @@ pub enum Request {
         offset: u64,
         data: Blob,
     },
+    /// Take the host's run lock (see `host_lock`) for as long as this session lasts (for a
+    /// local host: as long as the host is open), recording `holder` (pid, user, start time)
+    /// for a run that is refused; answered with `Locked`, or fails naming the holder.
+    Lock { holder: String },
     /// Apply a built-in transfer's operations to the tree at `root` (created if missing);
     /// `data` holds the content of each unstaged `File` operation, in order; `sync` flushes
     /// the file system afterwards (the last batch). Streams `Progress`, answered with
@@ -113,6 +117,7 @@ impl Request {
                 path.to_string_lossy(),
                 root.to_string_lossy()
             ),
+            Request::Lock { .. } => "taking the host's run lock".into(),
             Request::Apply { root, ops, .. } => format!(
                 "applying {} transfer operation(s) to {}",
                 ops.len(),
@@ -153,6 +158,8 @@ pub enum Response {
     FileError { message: String },
     /// A `Stage` request done.
     Staged,
+    /// A `Lock` request done: the host is this run's until the session ends.
+    Locked,
     /// An `Apply` request done: what was created, updated and deleted, and what failed.
     Applied {
         report: rehost_tree::transfer::TransferReport,

@@ -102,8 +102,10 @@ impl SshHost {
             .map(|a| format!("{} ", a.to_string_lossy()))
             .collect();
 
+        // 0700: the ControlMaster socket in it grants the session to whoever can connect.
         let control_dir = tempfile::Builder::new()
             .prefix("rehost-ssh-")
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
             .tempdir()
             .map_err(|source| HostError::ControlDir {
                 host: name.to_owned(),
@@ -138,6 +140,11 @@ impl SshHost {
             .unwrap_or_else(|e| e.into_inner())
             .push(conn);
         Ok(host)
+    }
+
+    /// The directory of the ControlMaster socket (0700, removed when the host is dropped).
+    pub fn control_dir(&self) -> &Path {
+        self.control_dir.path()
     }
 
     /// What `open` found out about the agent.

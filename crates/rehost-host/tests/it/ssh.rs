@@ -407,7 +407,9 @@ fn killing_sshd_mid_command_is_a_clear_error_and_ends_the_command() {
     eprintln!("{msg}");
     assert!(matches!(err, HostError::ConnectionLost { .. }), "{msg}");
     assert!(msg.contains("host old"), "{msg}");
-    assert!(msg.contains("echo started"), "{msg}");
+    // The program, never the command line (it may carry credentials; issue 8, item 6).
+    assert!(msg.contains("running `sh -c …`"), "{msg}");
+    assert!(!msg.contains("echo started"), "{msg}");
     assert!(msg.contains("connection was lost"), "{msg}");
     // Nothing was left running to finish the step behind our back.
     std::thread::sleep(Duration::from_secs(3));
@@ -639,4 +641,57 @@ fn a_cancelled_manifest_is_an_error_not_a_manifest() {
         )
         .unwrap();
     assert_eq!(m.entries.len(), 12);
+}
+
+/// The ControlMaster socket's directory was 0755 though the docs say 0700 (issue 8, item 9):
+/// whoever can reach the socket can use the session.
+#[test]
+fn control_master_directory_is_private() {
+    let sshd = Sshd::start();
+    let host = open("old", &spec(&sshd)).expect("open");
+    let mode = std::fs::metadata(host.control_dir())
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o7777, 0o700, "{mode:o}");
+}
+
+/// One run per server (issue 8, item 5): the agent session holds the host's run lock until it
+/// ends; a second session (another run, whatever its state directory) is refused, naming the
+/// holder.
+#[test]
+fn an_ssh_host_is_locked_for_one_run_at_a_time() {
+    use rehost_host::Request;
+    let sshd = Sshd::start();
+    let cancel = AtomicBool::new(false);
+    let lock = |h: &dyn Host, holder: &str| {
+        h.request(
+            &Request::Lock {
+                holder: holder.into(),
+            },
+            &cancel,
+            &mut |_| {},
+        )
+    };
+    let first = open("new", &spec(&sshd)).unwrap();
+    lock(&first, "pid 1 on admin, user root").unwrap();
+    let second = open("new", &spec(&sshd)).unwrap();
+    let msg = lock(&second, "pid 2").unwrap_err().to_string();
+    assert!(
+        msg.contains(
+            "host new (root /) is in use by another rehost run (pid 1 on admin, user root)"
+        ),
+        "{msg}"
+    );
+    first.close();
+    drop(first);
+    // The first session ended: the host is free.
+    let t0 = std::time::Instant::now();
+    while lock(&second, "pid 2").is_err() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "the lock was not released"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

@@ -16,12 +16,13 @@ pub fn run(args: &CheckArgs) -> i32 {
                     json!({ "plan": args.plan, "ok": false, "trouble": e })
                 );
             } else {
-                eprintln!("rehost: {e}");
+                crate::term::error(&e);
             }
             return exit::TROUBLE;
         }
     };
     let c = &pf.checked;
+    let map = pf.source_map();
     let mut code = if !c.errors.is_empty() || c.plan.is_none() {
         exit::TROUBLE
     } else if !c.findings.is_empty() {
@@ -41,7 +42,7 @@ pub fn run(args: &CheckArgs) -> i32 {
     }
     if args.json {
         let diag = |d: &rehost_plan::Diagnostic| {
-            let (line, column) = pf.line_col(d).unzip();
+            let (line, column) = d.span.as_ref().map(|s| map.line_col(s.start)).unzip();
             let rule = RULES.iter().find(|r| r.id == d.code);
             json!({
                 "code": d.code,
@@ -68,7 +69,7 @@ pub fn run(args: &CheckArgs) -> i32 {
         return code;
     }
     for d in c.errors.iter().chain(&c.findings) {
-        print!("{}", pf.render(d));
+        print!("{}", map.render(&pf.display, d));
         if let Some(rule) = RULES.iter().find(|r| r.id == d.code) {
             println!("  M 2.319: \"{}\"", rule.clause);
         }

@@ -17,7 +17,7 @@ pub fn run(args: &ConceptArgs) -> i32 {
     match &args.output {
         Some(path) => {
             if let Err(e) = std::fs::write(path, text) {
-                eprintln!("rehost: failed to write {}: {e}", path.display());
+                crate::term::error(&format!("failed to write {}: {e}", path.display()));
                 return exit::TROUBLE;
             }
         }

@@ -16,10 +16,10 @@ pub fn run(args: &DemoArgs) -> i32 {
         Ok(())
     };
     if let Err(e) = setup() {
-        eprintln!(
-            "rehost: failed to lay out the demo in {}: {e}",
+        crate::term::error(&format!(
+            "failed to lay out the demo in {}: {e}",
             dir.display()
-        );
+        ));
         return exit::TROUBLE;
     }
     println!(

@@ -58,18 +58,18 @@ pub fn run(args: &ManifestArgs) -> i32 {
                 args.output.display()
             );
             if unread > 0 {
-                eprintln!(
-                    "rehost: {unread} entries could not be read; the manifest records them as unverified"
-                );
+                crate::term::error(&format!(
+                    "{unread} entries could not be read; the manifest records them as unverified"
+                ));
                 return exit::TROUBLE;
             }
             exit::OK
         }
         Err(e) => {
-            eprintln!(
-                "rehost: failed to write a manifest of {}: {e}",
+            crate::term::error(&format!(
+                "failed to write a manifest of {}: {e}",
                 args.location
-            );
+            ));
             exit::TROUBLE
         }
     }

@@ -41,8 +41,9 @@ pub fn run(args: &RunArgs) -> i32 {
     let (plan, c) = (pf.plan(), &pf.checked);
     if !args.json && !c.findings.is_empty() {
         println!("M 2.319 findings ({}):", c.findings.len());
+        let map = pf.source_map();
         for f in &c.findings {
-            print!("{}", pf.render(f));
+            print!("{}", map.render(&pf.display, f));
         }
         println!();
     }
@@ -87,7 +88,7 @@ pub fn run(args: &RunArgs) -> i32 {
     match engine.run() {
         Ok(_) => exit::OK,
         Err(e) => {
-            eprintln!("rehost: {e}");
+            crate::term::error(&e.to_string());
             match e {
                 EngineError::Cancelled { .. } => exit::INTERRUPTED,
                 _ => exit::TROUBLE,

@@ -20,10 +20,14 @@ pub fn run(args: &StatusArgs) -> i32 {
         args.state.state.as_deref(),
         args.state.env.as_deref(),
     );
-    let loaded = match Journal::read(&dir.join("journal")) {
+    let read = rehost_engine::open_state_dir(&dir, false).and_then(|d| match d {
+        Some(d) => Journal::read(&d),
+        None => Ok(Default::default()),
+    });
+    let loaded = match read {
         Ok(l) => l,
         Err(e) => {
-            eprintln!("rehost: {e}");
+            crate::term::error(&e.to_string());
             return exit::TROUBLE;
         }
     };
@@ -48,13 +52,16 @@ pub fn run(args: &StatusArgs) -> i32 {
         println!("{}", serde_json::to_string_pretty(&out).expect("json"));
         return exit::OK;
     }
-    println!("{} [{env}]", escape(&plan.migration.title));
+    println!("{} [{}]", escape(&plan.migration.title), escape(&env));
     match &st.started {
-        None => println!("not started (journal {})", dir.join("journal").display()),
+        None => println!(
+            "not started (journal {})",
+            escape(&dir.join("journal").display().to_string())
+        ),
         Some(t) => println!("started {t}"),
     }
     if let Some(w) = &loaded.torn {
-        println!("warning: {w}");
+        println!("warning: {}", escape(w));
     }
     for (i, s) in st.steps.iter().enumerate() {
         let word = match s.status {
@@ -88,7 +95,7 @@ pub fn run(args: &StatusArgs) -> i32 {
         }
     }
     for (w, d, b) in &st.decisions {
-        println!("decision by {}: {w}: {}", escape(b), escape(d));
+        println!("decision by {}: {}: {}", escape(b), escape(w), escape(d));
     }
     if let Some(down) = rehost_engine::downtime(&loaded.records, plan) {
         let budget = plan
@@ -99,7 +106,11 @@ pub fn run(args: &StatusArgs) -> i32 {
         println!("downtime {}{budget}", secs(down.as_millis() as u64));
     }
     if let Some((ok, s)) = &st.finished {
-        println!("{}: {s}", if *ok { "finished" } else { "stopped" });
+        println!(
+            "{}: {}",
+            if *ok { "finished" } else { "stopped" },
+            escape(s)
+        );
     }
     exit::OK
 }

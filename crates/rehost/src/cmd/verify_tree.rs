@@ -12,10 +12,10 @@ pub fn run(args: &VerifyTreeArgs) -> i32 {
     match verify(args) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!(
-                "rehost: failed to verify {} against {}: {e}",
+            crate::term::error(&format!(
+                "failed to verify {} against {}: {e}",
                 args.b, args.a
-            );
+            ));
             exit::TROUBLE
         }
     }
@@ -49,7 +49,7 @@ fn verify(args: &VerifyTreeArgs) -> Result<i32, String> {
         _ => remote_pair(&pa, &pb, &opts, &args.tree.exclude, cancel)?,
     };
     if cancel.load(std::sync::atomic::Ordering::Relaxed) {
-        eprintln!("rehost: interrupted; nothing was verified");
+        crate::term::error("interrupted; nothing was verified");
         return Ok(exit::INTERRUPTED);
     }
     let report = result;

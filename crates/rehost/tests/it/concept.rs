@@ -52,7 +52,8 @@ fn markdown_has_every_section_the_checklist_and_findings() {
     assert!(o.stdout.contains("| 2 | stop (`stop`) | run `systemctl stop billing` | old | announce |  | systemctl start billing |"), "{}", o.stdout);
     assert!(
         o.stdout
-            .contains("[unverified-data] data set `billing` is never transferred nor verified"),
+            // Brackets are escaped like any text (they render the same).
+            .contains("\\[unverified-data\\] data set `billing` is never transferred nor verified"),
         "{}",
         o.stdout
     );

@@ -4,6 +4,8 @@ mod check;
 mod concept;
 mod preflight;
 mod run;
+mod security;
 mod ssh;
+mod state;
 mod support;
 mod tree;

@@ -248,7 +248,11 @@ fn a_failed_step_stops_and_the_run_resumes_there() {
     write_plan(&d, &body);
     let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
     assert_eq!(o.code, 2);
-    assert!(o.stderr.contains("step `gate` failed"), "{}", o.stderr);
+    assert!(
+        o.stderr.contains("step `gate` (plan line 26) failed"),
+        "{}",
+        o.stderr
+    );
     assert!(
         o.stderr.contains("run again to retry from this step"),
         "{}",

@@ -273,3 +273,33 @@ fn the_readme_demo_command_names_the_binary() {
         "{first}"
     );
 }
+
+/// `/proc/self/pagemap` reports size 0 and reads for gigabytes: the walk read it far past its
+/// size instead of calling it unstable (issue 8, item 9). The timeout is only a guard.
+#[test]
+fn pagemap_like_files_are_unstable_not_read_to_the_end() {
+    let d = TestDir::new();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let path = d.path().to_owned();
+    std::thread::spawn(move || {
+        let o = rehost_test::run(
+            bin(),
+            &["manifest", "/proc/self", "-o", "m.txt"],
+            &path,
+            None,
+        );
+        let _ = tx.send(o);
+    });
+    let o = rx
+        .recv_timeout(std::time::Duration::from_secs(120))
+        .expect("a manifest of /proc/self finishes");
+    assert_eq!(o.code, 2, "{}", o.all());
+    let m = std::fs::read(d.join("m.txt")).unwrap();
+    let line = m
+        .split(|&b| b == b'\n')
+        .map(String::from_utf8_lossy)
+        .find(|l| l.ends_with(" pagemap"))
+        .expect("pagemap in the manifest")
+        .into_owned();
+    assert!(line.contains(" unstable "), "{line}");
+}

@@ -1,0 +1,181 @@
+//! The run lock a host holds for a run: one `rehost run` at a time per server, whatever state
+//! directory or copy of the plan each run uses.
+//!
+//! The lock is an exclusive `flock` on a file in a private lock directory of the host itself,
+//! named by the BLAKE3 of the host's canonical root (`/` without one), and held by the process
+//! that does the host's work for the run: rehost itself for a local host, the agent's session
+//! for an ssh host (the [`crate::Request::Lock`] request). The kernel releases it when that
+//! process ends, however it ends. The file holds the holder's description (pid, user, start
+//! time, state directory), which a refused run reports.
+//!
+//! The lock directory is `$REHOST_LOCK_DIR` if set; else, for root, `/run/lock/rehost` (or
+//! `/run/rehost` without `/run/lock`); else `$XDG_RUNTIME_DIR/rehost-locks` or the user's
+//! cache directory's `locks`. It is a private directory (0700, the user's own, no symlink).
+
+use rehost_tree::private::{PrivateDir, ensure_dir};
+use std::fs::File;
+use std::io::{Read, Seek, Write};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+/// Overrides where host locks are kept (tests give each fake server its own).
+pub const LOCK_DIR_ENV: &str = "REHOST_LOCK_DIR";
+
+/// Where this host keeps run locks.
+pub fn lock_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os(LOCK_DIR_ENV).filter(|d| !d.is_empty()) {
+        return PathBuf::from(d);
+    }
+    if rehost_tree::private::euid() == 0 {
+        return if Path::new("/run/lock").is_dir() {
+            PathBuf::from("/run/lock/rehost")
+        } else {
+            PathBuf::from("/run/rehost")
+        };
+    }
+    match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+        Some(d) => PathBuf::from(d).join("rehost-locks"),
+        None => rehost_tree::user_cache_dir().join("locks"),
+    }
+}
+
+/// A held host lock; dropping it releases it.
+pub struct HostLock {
+    file: File,
+    dir: PrivateDir,
+    name: String,
+}
+
+impl std::fmt::Debug for HostLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "HostLock({})",
+            self.dir.path().join(&self.name).display()
+        )
+    }
+}
+
+/// Why a host lock was not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error("another rehost run holds it ({holder})")]
+    Busy { holder: String },
+    #[error("failed to use the lock directory: {0}")]
+    Dir(#[from] rehost_tree::private::PrivateError),
+    #[error("failed to lock {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The lock file's name for a root: the BLAKE3 of its canonical path.
+fn key(root: &Path) -> String {
+    let canonical = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_owned());
+    use std::os::unix::ffi::OsStrExt;
+    let h = blake3::hash(canonical.as_os_str().as_bytes());
+    format!("{}.lock", &h.to_hex()[..32])
+}
+
+/// Takes the run lock of the host whose root is `root` (`/` for a whole machine) in `dir`,
+/// recording `holder` in it; refuses at once when another run holds it.
+pub fn acquire_in(dir: &Path, root: &Path, holder: &str) -> Result<HostLock, LockError> {
+    let dir = ensure_dir(dir)?;
+    let name = key(root);
+    let path = dir.path().join(&name);
+    let ioerr = |source| LockError::Io {
+        path: path.clone(),
+        source,
+    };
+    loop {
+        let mut file = dir.open_file(&name, false, true)?.expect("created");
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut s = String::new();
+                let _ = file.read_to_string(&mut s);
+                let holder = s.trim();
+                return Err(LockError::Busy {
+                    holder: if holder.is_empty() {
+                        "starting".into()
+                    } else {
+                        holder.to_owned()
+                    },
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(ioerr(e)),
+        }
+        // A run that ended removed the file after we opened it: lock the new one instead.
+        if !same_file(&dir, &name, &file) {
+            continue;
+        }
+        file.set_len(0).map_err(ioerr)?;
+        file.rewind().map_err(ioerr)?;
+        writeln!(file, "{holder}").map_err(ioerr)?;
+        return Ok(HostLock { file, dir, name });
+    }
+}
+
+/// [`acquire_in`] the host's [`lock_dir`].
+pub fn acquire(root: &Path, holder: &str) -> Result<HostLock, LockError> {
+    acquire_in(&lock_dir(), root, holder)
+}
+
+/// Whether `name` in `dir` is still the file open as `file`.
+fn same_file(dir: &PrivateDir, name: &str, file: &File) -> bool {
+    let Ok(c) = std::ffi::CString::new(name) else {
+        return false;
+    };
+    // SAFETY: valid descriptors, name and out-pointers.
+    unsafe {
+        let mut a: libc::stat = std::mem::zeroed();
+        let mut b: libc::stat = std::mem::zeroed();
+        libc::fstat(file.as_raw_fd(), &mut a) == 0
+            && libc::fstatat(
+                dir.fd().as_raw_fd(),
+                c.as_ptr(),
+                &mut b,
+                libc::AT_SYMLINK_NOFOLLOW,
+            ) == 0
+            && a.st_dev == b.st_dev
+            && a.st_ino == b.st_ino
+    }
+}
+
+impl Drop for HostLock {
+    fn drop(&mut self) {
+        // Remove the file while still holding the lock (a waiter that opened it re-checks),
+        // then close it, which releases the lock.
+        if let Ok(c) = std::ffi::CString::new(self.name.as_str()) {
+            // SAFETY: valid descriptor and name.
+            unsafe { libc::unlinkat(self.dir.fd().as_raw_fd(), c.as_ptr(), 0) };
+        }
+        let _ = self.file.unlock();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_holder_per_root_until_dropped() {
+        let t = tempfile::tempdir().unwrap();
+        let locks = t.path().join("locks");
+        let root = t.path().join("root");
+        std::fs::create_dir(&root).unwrap();
+        let held = acquire_in(&locks, &root, "pid 1, user a").unwrap();
+        // The same root by another spelling is the same host.
+        let err = acquire_in(&locks, &t.path().join("root/../root"), "pid 2").unwrap_err();
+        assert!(
+            matches!(&err, LockError::Busy { holder } if holder == "pid 1, user a"),
+            "{err}"
+        );
+        // Another root is another host.
+        let _other = acquire_in(&locks, t.path(), "pid 3").unwrap();
+        drop(held);
+        acquire_in(&locks, &root, "pid 4").unwrap();
+    }
+}
