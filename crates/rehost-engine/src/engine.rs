@@ -474,7 +474,7 @@ impl Engine<'_> {
                         .as_ref()
                         .and_then(|p| plan.step_index(&p.value));
                     let reason = if policy == OnFailure::Rollback && pnr.is_none_or(|p| i <= p) {
-                        let n = rollback(
+                        let (n, again) = rollback(
                             plan,
                             dir,
                             i,
@@ -484,13 +484,20 @@ impl Engine<'_> {
                             sink,
                             cancel,
                         )?;
-                        for s in statuses.iter_mut().take(i + 1) {
-                            if *s == StepStatus::Done {
-                                *s = StepStatus::RolledBack;
-                            }
-                        }
+                        let again = if again.is_empty() {
+                            String::new()
+                        } else {
+                            format!(
+                                "; the finished steps after the first rolled-back one run again ({})",
+                                again
+                                    .iter()
+                                    .map(|s| format!("`{s}`"))
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            )
+                        };
                         format!(
-                            "{detail}; rolled back {n} step(s) in reverse order. Fix the cause, then `rehost run` starts again from the first rolled-back step"
+                            "{detail}; rolled back {n} step(s) in reverse order{again}. Fix the cause, then `rehost run` starts again from the first rolled-back step"
                         )
                     } else if policy == OnFailure::Rollback {
                         format!(
@@ -578,7 +585,12 @@ fn record_decision(
 }
 
 /// Runs the rollbacks of the failed step and of every finished step before it, in reverse
-/// order, recording each. Returns how many rollbacks succeeded.
+/// order, recording each. Returns how many rollbacks succeeded, and the finished steps after
+/// the earliest rolled-back one, which a `superseded` record sends round again.
+///
+/// Those steps must run again: once the old side is back (its service restarted by the
+/// rollback), it takes writes that the final sync, the dump and the verifications before the
+/// failure never saw. Resuming only the rolled-back steps would end "done" with a stale copy.
 #[allow(clippy::too_many_arguments)]
 fn rollback(
     plan: &Plan,
@@ -589,7 +601,7 @@ fn rollback(
     journal: &mut Journal,
     sink: &mut dyn Sink,
     cancel: &AtomicBool,
-) -> Result<usize, EngineError> {
+) -> Result<(usize, Vec<String>), EngineError> {
     let order: Vec<usize> = (0..=failed)
         .rev()
         .filter(|&j| j == failed || statuses[j] == StepStatus::Done)
@@ -604,7 +616,8 @@ fn rollback(
         steps: order.iter().map(|&j| plan.steps[j].id.clone()).collect(),
     });
     let mut ok_count = 0;
-    for j in order {
+    let mut undone = Vec::new();
+    for &j in &order {
         let step = &plan.steps[j];
         let command = step.rollback.as_ref().expect("filtered");
         let host = step.host.clone().unwrap_or_default();
@@ -648,6 +661,7 @@ fn rollback(
         };
         if ok {
             ok_count += 1;
+            undone.push(j);
         }
         let output = sink_out.finish(&rel, &tail);
         journal.append(Record::RolledBack {
@@ -663,7 +677,26 @@ fn rollback(
             detail,
         });
     }
-    Ok(ok_count)
+    // The earliest step whose rollback ran (even if it failed: the operator fixes that too,
+    // and running the steps after it again never loses data). Steps rolled back stay
+    // "rolled back"; the others in between are superseded.
+    let Some(&from) = order.last() else {
+        return Ok((ok_count, Vec::new()));
+    };
+    let again: Vec<String> = (from..failed)
+        .filter(|&j| matches!(statuses[j], StepStatus::Done | StepStatus::Skipped))
+        .filter(|j| !undone.contains(j))
+        .map(|j| plan.steps[j].id.clone())
+        .collect();
+    if !again.is_empty() {
+        journal.append(Record::Superseded {
+            at: now(),
+            from: plan.steps[from].id.clone(),
+            steps: again.clone(),
+            failed: plan.steps[failed].id.clone(),
+        })?;
+    }
+    Ok((ok_count, again))
 }
 
 /// A step or data set id made safe as a file name.
