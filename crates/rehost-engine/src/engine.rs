@@ -327,7 +327,7 @@ impl Engine<'_> {
             }
 
             if step.needs_window
-                && let Some(w) = &plan.migration.window
+                && let Some(w) = plan.window_for(o.env.as_deref())
             {
                 let t = jiff::Timestamp::now();
                 if !w.contains(t) {

@@ -43,6 +43,14 @@ impl Plan {
     pub fn name_decl(&self, id: &str) -> Option<&NameDecl> {
         self.names.iter().find(|d| d.id == id)
     }
+    /// The window a run's `needs_window` steps wait for: production's, or the environment's
+    /// own (none: a rehearsal is not bound by the production window).
+    pub fn window_for(&self, env: Option<&str>) -> Option<&Window> {
+        match env {
+            None => self.migration.window.as_ref(),
+            Some(env) => self.environment(env)?.window.as_ref(),
+        }
+    }
     /// The hosts a run acts on: the production hosts, or an environment's replacements.
     /// Returns `None` for an unknown environment.
     pub fn hosts_for(&self, env: Option<&str>) -> Option<Vec<(String, HostTarget)>> {
@@ -160,6 +168,9 @@ pub struct HostDecl {
 pub struct Environment {
     pub name: String,
     pub hosts: Vec<HostDecl>,
+    /// The rehearsal's own window (`window = { start, end }` in the environment). The
+    /// migration's window is production's: a rehearsal without its own runs at any time.
+    pub window: Option<Window>,
     pub span: Span,
 }
 
