@@ -182,6 +182,25 @@ impl Engine<'_> {
         if o.env.is_none() && !findings.is_empty() && !o.accept_findings {
             return Err(EngineError::FindingsNotAccepted(findings.len()));
         }
+        let mut hosts = Hosts::new(targets, o.ssh_config.as_deref());
+        // A rehearsal must not reach production, however the plan spells its hosts: checked
+        // before anything is written or run.
+        if let Some(env) = &o.env {
+            let met =
+                crate::isolation::check_run(plan, env, &mut hosts, o.ssh_config.as_deref(), cancel)
+                    .map_err(|message| EngineError::IsolationUnknown {
+                        env: env.clone(),
+                        message,
+                    })?;
+            if let Some(m) = met.into_iter().next() {
+                return Err(EngineError::MeetsProduction {
+                    env: env.clone(),
+                    env_host: m.env_host,
+                    prod_host: m.prod_host,
+                    why: m.why,
+                });
+            }
+        }
         let dir = &o.state_dir;
         let serr = |source| EngineError::State {
             path: dir.clone(),
@@ -277,7 +296,6 @@ impl Engine<'_> {
             }
             (None, false) => confirmer,
         };
-        let mut hosts = Hosts::new(targets, o.ssh_config.as_deref());
         let started = Instant::now();
         let mut statuses: Vec<StepStatus> = state.steps.iter().map(|s| s.status.clone()).collect();
         let mut attempts: Vec<u32> = state.steps.iter().map(|s| s.attempts).collect();

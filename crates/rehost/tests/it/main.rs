@@ -2,6 +2,7 @@
 
 mod check;
 mod concept;
+mod isolation;
 mod resume;
 mod run;
 mod ssh;
