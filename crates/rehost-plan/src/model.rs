@@ -291,11 +291,23 @@ pub struct Step {
     /// What the step accomplishes, for the lint: declared with `stops`, `drains`, … or implied
     /// by its kind.
     pub effects: Vec<Effect>,
+    /// Where each of `effects` was written (the id in its list, or the `data` key of a kind
+    /// that implies it), so findings and errors point at it rather than the step.
+    pub effect_spans: Vec<Span>,
     pub span: Span,
     pub id_span: Span,
 }
 
 impl Step {
+    /// Where an effect of this step was written (the step itself if it is not one of them).
+    pub fn effect_span(&self, e: &Effect) -> Span {
+        self.effects
+            .iter()
+            .position(|x| x == e)
+            .and_then(|i| self.effect_spans.get(i).cloned())
+            .unwrap_or_else(|| self.span.clone())
+    }
+
     pub fn label(&self) -> &str {
         self.title.as_deref().unwrap_or(&self.id)
     }
