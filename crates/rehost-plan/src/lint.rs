@@ -178,7 +178,7 @@ fn unverified_data(plan: &Plan, out: &mut Vec<Diagnostic>) {
             None => {}
             Some(i) if !verified_after(i + 1) => out.push(finding(
                 "unverified-data",
-                Some(plan.steps[i].span.clone()),
+                Some(plan.steps[i].effect_span(&Effect::Transfers(d.id.clone()))),
                 format!(
                     "data set `{}` is not verified after its last transfer (step `{}`)",
                     d.id, plan.steps[i].id
@@ -205,7 +205,7 @@ fn undrained_service(plan: &Plan, out: &mut Vec<Diagnostic>) {
             if !drained {
                 out.push(finding(
                     "undrained-service",
-                    Some(s.span.clone()),
+                    Some(s.effect_span(&Effect::Stops(svc.id.clone()))),
                     format!(
                         "step `{}` stops service `{}`, which has persistent connections, without draining it first",
                         s.id, svc.id
@@ -232,7 +232,7 @@ fn ttl_too_late(plan: &Plan, out: &mut Vec<Diagnostic>) {
             let Some(l) = lowered else {
                 out.push(finding(
                     "ttl-too-late",
-                    Some(s.span.clone()),
+                    Some(s.effect_span(&Effect::Switches(name.id.clone()))),
                     format!("step `{}` switches name `{}` but no earlier step lowers its TTL", s.id, name.name),
                     format!(
                         "add a step with lowers_ttl = [\"{}\"] early in the plan, and a wait of at least the old TTL before `{}`",
@@ -270,7 +270,7 @@ fn ttl_too_late(plan: &Plan, out: &mut Vec<Diagnostic>) {
             if waited < ttl && !until_wait {
                 out.push(finding(
                     "ttl-too-late",
-                    Some(s.span.clone()),
+                    Some(s.effect_span(&Effect::Switches(name.id.clone()))),
                     format!(
                         "step `{}` switches `{}` only {} after its TTL was lowered (step `{}`), but clients may cache the old address for {}",
                         s.id,
