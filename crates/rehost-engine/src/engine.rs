@@ -190,6 +190,26 @@ impl Engine<'_> {
         if o.env.is_none() && !findings.is_empty() && !o.accept_findings {
             return Err(EngineError::FindingsNotAccepted(findings.len()));
         }
+        let host_names: Vec<String> = targets.iter().map(|(n, _)| n.clone()).collect();
+        let mut hosts = Hosts::new(targets, o.ssh_config.as_deref());
+        // A rehearsal must not reach production, however the plan spells its hosts: checked
+        // before anything is written or run.
+        if let Some(env) = &o.env {
+            let met =
+                crate::isolation::check_run(plan, env, &mut hosts, o.ssh_config.as_deref(), cancel)
+                    .map_err(|message| EngineError::IsolationUnknown {
+                        env: env.clone(),
+                        message,
+                    })?;
+            if let Some(m) = met.into_iter().next() {
+                return Err(EngineError::MeetsProduction {
+                    env: env.clone(),
+                    env_host: m.env_host,
+                    prod_host: m.prod_host,
+                    why: m.why,
+                });
+            }
+        }
         let dir = &o.state_dir;
         let sdir = crate::open_state_dir(dir, true)?.expect("created");
         let outputs = sdir
@@ -199,8 +219,6 @@ impl Engine<'_> {
         let _lock = RunLock::acquire(&sdir, &env_name)?;
         // One run per server, whatever its state directory: each host of the run holds its
         // lock until the run ends (see `rehost_host::host_lock`).
-        let host_names: Vec<String> = targets.iter().map(|(n, _)| n.clone()).collect();
-        let mut hosts = Hosts::new(targets, o.ssh_config.as_deref());
         let holder = format!(
             "pid {} on {}, user {}, started {}, state {}",
             std::process::id(),
@@ -383,7 +401,7 @@ impl Engine<'_> {
             }
 
             if step.needs_window
-                && let Some(w) = &plan.migration.window
+                && let Some(w) = plan.window_for(o.env.as_deref())
             {
                 let t = jiff::Timestamp::now();
                 if !w.contains(t) {
@@ -534,7 +552,7 @@ impl Engine<'_> {
                         .as_ref()
                         .and_then(|p| plan.step_index(&p.value));
                     let reason = if policy == OnFailure::Rollback && pnr.is_none_or(|p| i <= p) {
-                        let n = rollback(
+                        let (n, again) = rollback(
                             plan,
                             &sdir,
                             i,
@@ -544,13 +562,20 @@ impl Engine<'_> {
                             sink,
                             cancel,
                         )?;
-                        for s in statuses.iter_mut().take(i + 1) {
-                            if *s == StepStatus::Done {
-                                *s = StepStatus::RolledBack;
-                            }
-                        }
+                        let again = if again.is_empty() {
+                            String::new()
+                        } else {
+                            format!(
+                                "; the finished steps after the first rolled-back one run again ({})",
+                                again
+                                    .iter()
+                                    .map(|s| format!("`{s}`"))
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            )
+                        };
                         format!(
-                            "{detail}; rolled back {n} step(s) in reverse order. Fix the cause, then `rehost run` starts again from the first rolled-back step"
+                            "{detail}; rolled back {n} step(s) in reverse order{again}. Fix the cause, then `rehost run` starts again from the first rolled-back step"
                         )
                     } else if policy == OnFailure::Rollback {
                         format!(
@@ -641,7 +666,12 @@ fn record_decision(
 }
 
 /// Runs the rollbacks of the failed step and of every finished step before it, in reverse
-/// order, recording each. Returns how many rollbacks succeeded.
+/// order, recording each. Returns how many rollbacks succeeded, and the finished steps after
+/// the earliest rolled-back one, which a `superseded` record sends round again.
+///
+/// Those steps must run again: once the old side is back (its service restarted by the
+/// rollback), it takes writes that the final sync, the dump and the verifications before the
+/// failure never saw. Resuming only the rolled-back steps would end "done" with a stale copy.
 #[allow(clippy::too_many_arguments)]
 fn rollback(
     plan: &Plan,
@@ -652,7 +682,7 @@ fn rollback(
     journal: &mut Journal,
     sink: &mut dyn Sink,
     cancel: &AtomicBool,
-) -> Result<usize, EngineError> {
+) -> Result<(usize, Vec<String>), EngineError> {
     let order: Vec<usize> = (0..=failed)
         .rev()
         .filter(|&j| j == failed || statuses[j] == StepStatus::Done)
@@ -667,7 +697,8 @@ fn rollback(
         steps: order.iter().map(|&j| plan.steps[j].id.clone()).collect(),
     });
     let mut ok_count = 0;
-    for j in order {
+    let mut undone = Vec::new();
+    for &j in &order {
         let step = &plan.steps[j];
         let command = step.rollback.as_ref().expect("filtered");
         let host = step.host.clone().unwrap_or_default();
@@ -714,6 +745,7 @@ fn rollback(
         };
         if ok {
             ok_count += 1;
+            undone.push(j);
         }
         let output = sink_out.finish(&rel, &tail);
         journal.append(Record::RolledBack {
@@ -729,7 +761,26 @@ fn rollback(
             detail,
         });
     }
-    Ok(ok_count)
+    // The earliest step whose rollback ran (even if it failed: the operator fixes that too,
+    // and running the steps after it again never loses data). Steps rolled back stay
+    // "rolled back"; the others in between are superseded.
+    let Some(&from) = order.last() else {
+        return Ok((ok_count, Vec::new()));
+    };
+    let again: Vec<String> = (from..failed)
+        .filter(|&j| matches!(statuses[j], StepStatus::Done | StepStatus::Skipped))
+        .filter(|j| !undone.contains(j))
+        .map(|j| plan.steps[j].id.clone())
+        .collect();
+    if !again.is_empty() {
+        journal.append(Record::Superseded {
+            at: now(),
+            from: plan.steps[from].id.clone(),
+            steps: again.clone(),
+            failed: plan.steps[failed].id.clone(),
+        })?;
+    }
+    Ok((ok_count, again))
 }
 
 /// A step or data set id made safe as a file name.

@@ -72,6 +72,17 @@ pub enum EngineError {
         line: usize,
         reason: String,
     },
+    #[error(
+        "rehearsal host `{env_host}` of environment `{env}` is production host `{prod_host}`: {why}. Nothing ran: give [environments.{env}] hosts of its own"
+    )]
+    MeetsProduction {
+        env: String,
+        env_host: String,
+        prod_host: String,
+        why: String,
+    },
+    #[error("failed to check that environment `{env}` is not production: {message}; nothing ran")]
+    IsolationUnknown { env: String, message: String },
     #[error("step `{step}` was not confirmed: {reason}; run again to continue from this step")]
     NotConfirmed { step: String, reason: String },
     #[error("interrupted during step `{step}`; run again to resume")]

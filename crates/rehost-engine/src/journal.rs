@@ -115,6 +115,18 @@ pub enum Record {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         output: Option<OutputRef>,
     },
+    /// After a rollback: these steps' finished attempts no longer hold (the old side ran again
+    /// and took writes, or the step was undone), so they run again from `from`, the earliest
+    /// rolled-back step. Their earlier attempts stay in the journal as evidence.
+    Superseded {
+        at: String,
+        /// The earliest rolled-back step: the run resumes here.
+        from: String,
+        /// The steps from `from` on whose attempts were done or skipped and run again.
+        steps: Vec<String>,
+        /// The failed step whose rollback superseded them.
+        failed: String,
+    },
     RunFinished {
         at: String,
         ok: bool,

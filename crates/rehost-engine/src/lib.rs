@@ -9,6 +9,7 @@ mod engine;
 mod error;
 mod events;
 mod exec;
+pub mod isolation;
 pub mod journal;
 mod lock;
 pub mod preflight;

@@ -14,6 +14,9 @@ pub enum StepStatus {
     Failed,
     Skipped,
     RolledBack,
+    /// It finished in an earlier attempt, but a rollback after it undid what it relied on (the
+    /// old service ran again and took writes): it runs again.
+    Superseded,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -27,6 +30,8 @@ pub struct StepState {
     pub confirmed_by: Option<String>,
     pub detail: Option<String>,
     pub exit_code: Option<i32>,
+    /// How many of its attempts a rollback superseded.
+    pub superseded: u32,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -54,6 +59,7 @@ pub fn status(records: &[Record], step_ids: &[String]) -> RunState {
             confirmed_by: None,
             detail: None,
             exit_code: None,
+            superseded: 0,
         })
         .collect();
     let mut st = RunState {
@@ -131,6 +137,17 @@ pub fn status(records: &[Record], step_ids: &[String]) -> RunState {
                 {
                     s.status = StepStatus::RolledBack;
                     s.detail = detail.clone();
+                }
+            }
+            Record::Superseded {
+                steps: ids, failed, ..
+            } => {
+                for s in steps.iter_mut().filter(|s| ids.contains(&s.id)) {
+                    s.status = StepStatus::Superseded;
+                    s.superseded = s.attempts;
+                    s.detail = Some(format!(
+                        "superseded by the rollback after step `{failed}` failed; it runs again"
+                    ));
                 }
             }
             Record::RunFinished { ok, summary, .. } => st.finished = Some((*ok, summary.clone())),

@@ -550,12 +550,22 @@ fn sync_remote(
     } else {
         src
     };
+    // The destination's parent may be missing, which rsync (unlike the local and built-in
+    // paths) does not create: `--mkpath` where both rsyncs know it, else `mkdir -p` first.
+    let mut extra = vec!["-e".into(), ssh];
+    if dst_spec.is_some() {
+        match mkpath_or_mkdir(ctx, &runner, &ds.to) {
+            Ok(true) => extra.push("--mkpath".into()),
+            Ok(false) => {}
+            Err(e) => return failed(e),
+        }
+    }
     let argv = rehost_tree::transfer::rsync_command(
         &src,
         &dst,
         &rehost_tree::transfer::RsyncOptions {
             excludes: ds.exclude.clone(),
-            extra: vec!["-e".into(), ssh],
+            extra,
             ..Default::default()
         },
     );
@@ -567,7 +577,145 @@ fn sync_remote(
         Ok(o) => o,
         Err(e) => return failed(e),
     };
+    if src_spec.is_some()
+        && let Some(d) = dst_spec.as_ref()
+        && !out.cancelled
+        && out.exit.code != Some(0)
+        && ssh_failed(out.exit.code, ctx.tail)
+    {
+        return Ok(Outcome::Failed {
+            detail: server_to_server_failure(step, ds, d, ctx.tail),
+            exit_code: out.exit.code,
+            data: None,
+        });
+    }
     rsync_outcome(ds, &out, &format!("rsync on {runner}"))
+}
+
+/// rsync's version on a host (`rsync --version`), if it has one.
+fn rsync_version(ctx: &mut Ctx, host: &str) -> Result<Option<String>, String> {
+    if ctx.hosts.is_local(host) {
+        return Ok(rehost_tree::transfer::rsync_available());
+    }
+    let spec = rehost_host::CommandSpec::new(rehost_host::Program::Argv(vec![
+        "rsync".into(),
+        "--version".into(),
+    ]));
+    let mut first = String::new();
+    let out = ctx
+        .hosts
+        .get(host)?
+        .run(&spec, ctx.cancel, &mut |stream, line| {
+            if stream == rehost_host::OutputStream::Stdout && first.is_empty() {
+                first = String::from_utf8_lossy(line).into_owned();
+            }
+        })
+        .map_err(|e| e.to_string())?;
+    Ok((out.exit.code == Some(0))
+        .then(|| {
+            first
+                .split_whitespace()
+                .skip_while(|w| *w != "version")
+                .nth(1)
+                .map(str::to_owned)
+        })
+        .flatten())
+}
+
+/// Whether an rsync version knows `--mkpath` (3.2.3 and later).
+pub(crate) fn has_mkpath(version: &str) -> bool {
+    let mut parts = version
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    let v = (
+        parts.next().unwrap_or(0),
+        parts.next().unwrap_or(0),
+        parts.next().unwrap_or(0),
+    );
+    v >= (3, 2, 3)
+}
+
+/// Makes sure rsync can create the destination of `to`: `Ok(true)` when rsync on `runner` and
+/// on the destination's host both know `--mkpath`, else the destination directory is created
+/// through its host (`mkdir -p`) and `Ok(false)`.
+fn mkpath_or_mkdir(ctx: &mut Ctx, runner: &str, to: &HostPath) -> Result<bool, String> {
+    let both = match (rsync_version(ctx, runner)?, rsync_version(ctx, &to.host)?) {
+        (Some(a), Some(b)) => has_mkpath(&a) && has_mkpath(&b),
+        _ => false,
+    };
+    if both {
+        return Ok(true);
+    }
+    let host = ctx.hosts.get(&to.host)?;
+    let path = host.resolve(&to.path).to_string_lossy().into_owned();
+    let spec = rehost_host::CommandSpec::new(rehost_host::Program::Argv(vec![
+        "mkdir".into(),
+        "-p".into(),
+        "--".into(),
+        path.clone(),
+    ]));
+    let mut err = String::new();
+    let out = host
+        .run(&spec, ctx.cancel, &mut |stream, line| {
+            if stream == rehost_host::OutputStream::Stderr && err.len() < 1000 {
+                err.push_str(&String::from_utf8_lossy(line));
+            }
+        })
+        .map_err(|e| e.to_string())?;
+    if out.exit.code != Some(0) {
+        return Err(format!(
+            "failed to create {to} ({path}) on host {}: {}",
+            to.host,
+            err.trim()
+        ));
+    }
+    Ok(false)
+}
+
+/// Whether rsync failed because its ssh to the other end did (ssh's own messages, or rsync's
+/// 255 and "connection unexpectedly closed").
+fn ssh_failed(code: Option<i32>, tail: &[String]) -> bool {
+    code == Some(255)
+        || tail.iter().any(|l| {
+            [
+                "Could not resolve hostname",
+                "Permission denied",
+                "Host key verification failed",
+                "Connection refused",
+                "Connection timed out",
+                "No route to host",
+                "connection unexpectedly closed",
+            ]
+            .iter()
+            .any(|m| l.contains(m))
+        })
+}
+
+/// The failure of rsync between two ssh hosts because the source host could not reach the
+/// destination: what is missing and why, and the relay that needs no trust between servers.
+fn server_to_server_failure(
+    step: &Step,
+    ds: &rehost_plan::DataSet,
+    to: &rehost_host::SshSpec,
+    tail: &[String],
+) -> String {
+    let ssh_said = tail
+        .iter()
+        .rev()
+        .map(|l| l.trim_start_matches("err ").trim())
+        .find(|l| {
+            l.starts_with("ssh:") || l.contains("Permission denied") || l.contains("Host key")
+        })
+        .or_else(|| tail.last().map(|l| l.trim()))
+        .unwrap_or("no output");
+    let port = to.port.map(|p| format!(" port {p}")).unwrap_or_default();
+    format!(
+        "rsync runs on host {from} and copies to host {dest} over ssh from there, with {from}'s own ssh setup, not this machine's: {from} must resolve `{dest_ssh}`{port}, know its host key, and log in to it as the user given there (its key in {dest}'s authorized_keys). That failed: {ssh_said}. Give {from} that access, or write method = \"builtin\" in step `{id}`: the built-in transfer relays through rehost and needs no trust between the servers",
+        from = ds.from.host,
+        dest = ds.to.host,
+        dest_ssh = to.destination,
+        id = step.id,
+    )
 }
 
 fn rsync_outcome(

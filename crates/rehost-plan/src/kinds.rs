@@ -253,6 +253,7 @@ pub(crate) fn read_step(r: &mut Reader, t: &Tbl, index: usize) -> Option<Step> {
         );
     }
     let mut effects = Vec::new();
+    let mut effect_spans = Vec::new();
     for (key, make) in [
         ("stops", Effect::Stops as fn(String) -> Effect),
         ("starts", Effect::Starts),
@@ -263,12 +264,19 @@ pub(crate) fn read_step(r: &mut Reader, t: &Tbl, index: usize) -> Option<Step> {
         ("reconfigures", Effect::Reconfigures),
         ("switches", Effect::Switches),
     ] {
-        effects.extend(r.str_list(&t, key).into_iter().map(make));
+        for id in r.str_list_spanned(&t, key) {
+            effects.push(make(id.value));
+            effect_spans.push(id.span);
+        }
     }
-    match &kind {
-        Some(StepKind::Sync { data, .. }) => effects.push(Effect::Transfers(data.clone())),
-        Some(StepKind::VerifyTree { data }) => effects.push(Effect::Verifies(data.clone())),
-        _ => {}
+    let implied = match &kind {
+        Some(StepKind::Sync { data, .. }) => Some(Effect::Transfers(data.clone())),
+        Some(StepKind::VerifyTree { data }) => Some(Effect::Verifies(data.clone())),
+        _ => None,
+    };
+    if let Some(e) = implied {
+        effects.push(e);
+        effect_spans.push(t.span_of("data"));
     }
     let step = Step {
         id: id?,
@@ -282,6 +290,7 @@ pub(crate) fn read_step(r: &mut Reader, t: &Tbl, index: usize) -> Option<Step> {
         needs_window: r.bool(&t, "needs_window").unwrap_or(false),
         on_failure: r.on_failure(&t),
         effects,
+        effect_spans,
         id_span: t.span_of("id"),
         span: t.span.clone(),
         kind: kind?,

@@ -71,6 +71,30 @@ pub static RULES: &[Rule] = &[
         check: clients_not_reconfigured,
     },
     Rule {
+        id: "copy-before-stop",
+        clause: "measures must be taken to ensure that data is not lost during the functional transition",
+        summary: "a data set's last transfer or verification comes before the last step that stops a service writing to it",
+        check: copy_before_stop,
+    },
+    Rule {
+        id: "key-not-carried",
+        clause: "it must be ensured that the keys are also transferred, otherwise access to the encrypted data will no longer be possible",
+        summary: "declared key material is carried to the new host by no step",
+        check: key_not_carried,
+    },
+    Rule {
+        id: "key-verification-misses-paths",
+        clause: "it must be ensured that the keys are also transferred, otherwise access to the encrypted data will no longer be possible",
+        summary: "a verification claims to verify a key whose paths its data set does not hold",
+        check: key_verification_misses_paths,
+    },
+    Rule {
+        id: "service-never-started",
+        clause: "measures must be taken to ensure that data is not lost … or that unacceptable downtime occurs",
+        summary: "a service is stopped and no later step starts it anywhere",
+        check: service_never_started,
+    },
+    Rule {
         id: "window-not-open",
         clause: "it is recommended to perform the function transition to the replacement system outside normal operating hours",
         summary: "a step that needs the window comes before the plan waits for the window to open",
@@ -154,7 +178,7 @@ fn unverified_data(plan: &Plan, out: &mut Vec<Diagnostic>) {
             None => {}
             Some(i) if !verified_after(i + 1) => out.push(finding(
                 "unverified-data",
-                Some(plan.steps[i].span.clone()),
+                Some(plan.steps[i].effect_span(&Effect::Transfers(d.id.clone()))),
                 format!(
                     "data set `{}` is not verified after its last transfer (step `{}`)",
                     d.id, plan.steps[i].id
@@ -181,7 +205,7 @@ fn undrained_service(plan: &Plan, out: &mut Vec<Diagnostic>) {
             if !drained {
                 out.push(finding(
                     "undrained-service",
-                    Some(s.span.clone()),
+                    Some(s.effect_span(&Effect::Stops(svc.id.clone()))),
                     format!(
                         "step `{}` stops service `{}`, which has persistent connections, without draining it first",
                         s.id, svc.id
@@ -208,7 +232,7 @@ fn ttl_too_late(plan: &Plan, out: &mut Vec<Diagnostic>) {
             let Some(l) = lowered else {
                 out.push(finding(
                     "ttl-too-late",
-                    Some(s.span.clone()),
+                    Some(s.effect_span(&Effect::Switches(name.id.clone()))),
                     format!("step `{}` switches name `{}` but no earlier step lowers its TTL", s.id, name.name),
                     format!(
                         "add a step with lowers_ttl = [\"{}\"] early in the plan, and a wait of at least the old TTL before `{}`",
@@ -246,7 +270,7 @@ fn ttl_too_late(plan: &Plan, out: &mut Vec<Diagnostic>) {
             if waited < ttl && !until_wait {
                 out.push(finding(
                     "ttl-too-late",
-                    Some(s.span.clone()),
+                    Some(s.effect_span(&Effect::Switches(name.id.clone()))),
                     format!(
                         "step `{}` switches `{}` only {} after its TTL was lowered (step `{}`), but clients may cache the old address for {}",
                         s.id,
@@ -360,3 +384,226 @@ fn window_not_open(plan: &Plan, out: &mut Vec<Diagnostic>) {
         }
     }
 }
+
+/// The services that write to a data set: those on the host it is copied from.
+fn writers<'a>(plan: &'a Plan, d: &DataSet) -> Vec<&'a Service> {
+    plan.services
+        .iter()
+        .filter(|s| s.host == d.from.host)
+        .collect()
+}
+
+fn copy_before_stop(plan: &Plan, out: &mut Vec<Diagnostic>) {
+    for d in &plan.data {
+        let writers = writers(plan, d);
+        if writers.is_empty() {
+            continue;
+        }
+        let transfers = Effect::Transfers(d.id.clone());
+        let verifies = Effect::Verifies(d.id.clone());
+        // The last step that stops a writer, and which writer.
+        let last_stop = plan.steps.iter().enumerate().rev().find_map(|(i, s)| {
+            writers
+                .iter()
+                .find(|w| s.effects.contains(&Effect::Stops(w.id.clone())))
+                .map(|w| (i, *w))
+        });
+        let names = writers
+            .iter()
+            .map(|w| format!("`{}`", w.id))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let Some((stop, writer)) = last_stop else {
+            // Copied while its writers run, and never after they stop: fine only when the
+            // owners accept losing what is written meanwhile.
+            let accepted = plan.migration.max_data_loss.is_some_and(|l| !l.is_zero());
+            if let Some(last) = plan.steps.iter().rfind(|s| s.effects.contains(&transfers))
+                && !accepted
+            {
+                out.push(finding(
+                    "copy-before-stop",
+                    Some(last.effect_span(&transfers)),
+                    format!(
+                        "data set `{}` is copied while service(s) {names} on host `{}` write to it, and no step stops them: what they write after step `{}` is lost",
+                        d.id, d.from.host, last.id
+                    ),
+                    "stop the services (a step with stops = [...]) before the final sync and its verification, or set max_data_loss in [migration] to what the owners accept",
+                ));
+            }
+            continue;
+        };
+        let stop_id = &plan.steps[stop].id;
+        let last_transfer = plan
+            .steps
+            .iter()
+            .rposition(|s| s.effects.contains(&transfers));
+        let last_verify = plan
+            .steps
+            .iter()
+            .rposition(|s| s.effects.contains(&verifies));
+        for (i, s) in plan.steps[..stop].iter().enumerate() {
+            let final_sync = matches!(
+                s.kind,
+                StepKind::Sync {
+                    phase: SyncPhase::Final,
+                    ..
+                }
+            ) && s.effects.contains(&transfers);
+            if Some(i) == last_transfer || final_sync {
+                out.push(finding(
+                    "copy-before-stop",
+                    Some(s.effect_span(&transfers)),
+                    format!(
+                        "step `{}` is the {} copy of data set `{}`, but step `{stop_id}` stops service `{}` (which writes to it) only after: what is written in between is lost",
+                        s.id,
+                        if final_sync { "final" } else { "last" },
+                        d.id,
+                        writer.id
+                    ),
+                    format!(
+                        "move `{}` after `{stop_id}`, or add a final sync of `{}` after it (with phase = \"bulk\" on this one)",
+                        s.id, d.id
+                    ),
+                ));
+            }
+            if Some(i) == last_verify {
+                out.push(finding(
+                    "copy-before-stop",
+                    Some(s.effect_span(&verifies)),
+                    format!(
+                        "step `{}` is the last verification of data set `{}`, but step `{stop_id}` stops service `{}` (which writes to it) only after: it cannot vouch for the final copy",
+                        s.id, d.id, writer.id
+                    ),
+                    format!("verify `{}` again after its final sync, after `{stop_id}`", d.id),
+                ));
+            }
+        }
+    }
+}
+
+/// Whether data set `d` holds every path of key `k` (pure: paths compared as written).
+fn holds(d: &DataSet, k: &KeyDecl) -> bool {
+    !k.paths.is_empty()
+        && d.from.host == k.host
+        && k.paths
+            .iter()
+            .all(|p| std::path::Path::new(p).starts_with(&d.from.path))
+}
+
+/// The data set a `sync` or `verify-tree` step works on.
+fn step_data<'a>(plan: &'a Plan, s: &Step) -> Option<&'a DataSet> {
+    match &s.kind {
+        StepKind::Sync { data, .. } | StepKind::VerifyTree { data } => plan.data_set(data),
+        _ => None,
+    }
+}
+
+fn key_not_carried(plan: &Plan, out: &mut Vec<Diagnostic>) {
+    for k in &plan.keys {
+        let claim = Effect::Transfers(k.id.clone());
+        let mut carried = false;
+        for s in &plan.steps {
+            let d = step_data(plan, s).filter(|_| matches!(s.kind, StepKind::Sync { .. }));
+            if s.effects.contains(&claim) {
+                match d {
+                    // A sync that names the key must hold it.
+                    Some(d) if !holds(d, k) => out.push(finding(
+                        "key-not-carried",
+                        Some(s.effect_span(&claim)),
+                        format!(
+                            "step `{}` says it transfers key `{}`, but its data set `{}` ({}) does not hold the key's paths ({})",
+                            s.id,
+                            k.id,
+                            d.id,
+                            d.from,
+                            k.paths.join(", ")
+                        ),
+                        format!(
+                            "carry `{}` with a step of its own, or sync a data set that holds {}",
+                            k.id,
+                            k.paths.join(", ")
+                        ),
+                    )),
+                    // A person or a command carries it: the plan takes its word.
+                    _ => carried = true,
+                }
+            } else if d.is_some_and(|d| holds(d, k)) {
+                carried = true;
+            }
+        }
+        if !carried {
+            out.push(finding(
+                "key-not-carried",
+                Some(k.span.clone()),
+                format!(
+                    "key `{}` ({}) on host `{}` is carried to the new host by no step",
+                    k.id, k.kind, k.host
+                ),
+                format!(
+                    "add a step with transfers = [\"{}\"] (a manual or run step that copies it), or a sync of a data set that holds its paths",
+                    k.id
+                ),
+            ));
+        }
+    }
+}
+
+fn key_verification_misses_paths(plan: &Plan, out: &mut Vec<Diagnostic>) {
+    for k in &plan.keys {
+        let claim = Effect::Verifies(k.id.clone());
+        for s in plan.steps.iter().filter(|s| s.effects.contains(&claim)) {
+            let Some(d) = step_data(plan, s) else {
+                continue; // a person or a command verifies it: the plan takes its word
+            };
+            if !holds(d, k) {
+                out.push(finding(
+                    "key-verification-misses-paths",
+                    Some(s.effect_span(&claim)),
+                    format!(
+                        "step `{}` says it verifies key `{}`, but it verifies data set `{}` ({}), which does not hold the key's paths ({})",
+                        s.id,
+                        k.id,
+                        d.id,
+                        d.from,
+                        k.paths.join(", ")
+                    ),
+                    format!(
+                        "verify `{}` with a step that covers {} (a data set holding them, or a run step that compares the keys' fingerprints)",
+                        k.id,
+                        k.paths.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+}
+
+fn service_never_started(plan: &Plan, out: &mut Vec<Diagnostic>) {
+    for svc in &plan.services {
+        let stops = Effect::Stops(svc.id.clone());
+        let Some(last) = plan.steps.iter().rposition(|s| s.effects.contains(&stops)) else {
+            continue;
+        };
+        let started = plan.steps[last + 1..]
+            .iter()
+            .any(|s| s.effects.contains(&Effect::Starts(svc.id.clone())));
+        if !started {
+            let s = &plan.steps[last];
+            out.push(finding(
+                "service-never-started",
+                Some(s.effect_span(&stops)),
+                format!(
+                    "step `{}` stops service `{}` (on host `{}`) and no step after it starts it anywhere",
+                    s.id, svc.id, svc.host
+                ),
+                format!(
+                    "add a step after `{}` that starts `{}` on the new host, with starts = [\"{}\"]",
+                    s.id, svc.id, svc.id
+                ),
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -43,6 +43,14 @@ impl Plan {
     pub fn name_decl(&self, id: &str) -> Option<&NameDecl> {
         self.names.iter().find(|d| d.id == id)
     }
+    /// The window a run's `needs_window` steps wait for: production's, or the environment's
+    /// own (none: a rehearsal is not bound by the production window).
+    pub fn window_for(&self, env: Option<&str>) -> Option<&Window> {
+        match env {
+            None => self.migration.window.as_ref(),
+            Some(env) => self.environment(env)?.window.as_ref(),
+        }
+    }
     /// The hosts a run acts on: the production hosts, or an environment's replacements.
     /// Returns `None` for an unknown environment.
     pub fn hosts_for(&self, env: Option<&str>) -> Option<Vec<(String, HostTarget)>> {
@@ -160,6 +168,9 @@ pub struct HostDecl {
 pub struct Environment {
     pub name: String,
     pub hosts: Vec<HostDecl>,
+    /// The rehearsal's own window (`window = { start, end }` in the environment). The
+    /// migration's window is production's: a rehearsal without its own runs at any time.
+    pub window: Option<Window>,
     pub span: Span,
 }
 
@@ -283,11 +294,23 @@ pub struct Step {
     /// What the step accomplishes, for the lint: declared with `stops`, `drains`, … or implied
     /// by its kind.
     pub effects: Vec<Effect>,
+    /// Where each of `effects` was written (the id in its list, or the `data` key of a kind
+    /// that implies it), so findings and errors point at it rather than the step.
+    pub effect_spans: Vec<Span>,
     pub span: Span,
     pub id_span: Span,
 }
 
 impl Step {
+    /// Where an effect of this step was written (the step itself if it is not one of them).
+    pub fn effect_span(&self, e: &Effect) -> Span {
+        self.effects
+            .iter()
+            .position(|x| x == e)
+            .and_then(|i| self.effect_spans.get(i).cloned())
+            .unwrap_or_else(|| self.span.clone())
+    }
+
     pub fn label(&self) -> &str {
         self.title.as_deref().unwrap_or(&self.id)
     }

@@ -442,9 +442,11 @@ impl Reader {
                             what: format!("[environments.{name}]"),
                         };
                         let hosts = self.hosts(&tbl, &format!("environments.{name}"));
+                        let window = self.window(&tbl, &format!("[environments.{name}.window]"));
                         environments.push(Environment {
                             name,
                             hosts,
+                            window,
                             span: k.span().start..v.span().end,
                         });
                     }
@@ -560,33 +562,7 @@ impl Reader {
         };
         self.check_keys(&t, MIGRATION_KEYS);
         let title = self.required_str(&t, "title").unwrap_or_default();
-        let window = self
-            .table(&t, "window", "[migration.window]".into())
-            .and_then(|w| {
-                self.check_keys(&w, &["start", "end"]);
-                let start = self.timestamp(&w, "start");
-                let end = self.timestamp(&w, "end");
-                if w.get("start").is_none() || w.get("end").is_none() {
-                    self.err(
-                        "missing-key",
-                        w.span.clone(),
-                        "the window needs both `start` and `end`",
-                    );
-                    return None;
-                }
-                let ((start, start_text), (end, end_text)) = (start?, end?);
-                if end <= start {
-                    self.err("value", w.span.clone(), "the window ends before it starts");
-                    return None;
-                }
-                Some(Window {
-                    start,
-                    end,
-                    start_text,
-                    end_text,
-                    span: w.span.clone(),
-                })
-            });
+        let window = self.window(&t, "[migration.window]");
         let on_failure = self.on_failure(&t).unwrap_or_default();
         Migration {
             title,
@@ -600,6 +576,35 @@ impl Reader {
             on_failure,
             span: t.span.clone(),
         }
+    }
+
+    /// A `window = { start, end }` in `t` (the migration, or an environment's own).
+    fn window(&mut self, t: &Tbl, what: &str) -> Option<Window> {
+        self.table(t, "window", what.into()).and_then(|w| {
+            self.check_keys(&w, &["start", "end"]);
+            let start = self.timestamp(&w, "start");
+            let end = self.timestamp(&w, "end");
+            if w.get("start").is_none() || w.get("end").is_none() {
+                self.err(
+                    "missing-key",
+                    w.span.clone(),
+                    "the window needs both `start` and `end`",
+                );
+                return None;
+            }
+            let ((start, start_text), (end, end_text)) = (start?, end?);
+            if end <= start {
+                self.err("value", w.span.clone(), "the window ends before it starts");
+                return None;
+            }
+            Some(Window {
+                start,
+                end,
+                start_text,
+                end_text,
+                span: w.span.clone(),
+            })
+        })
     }
 
     pub fn on_failure(&mut self, t: &Tbl) -> Option<OnFailure> {
@@ -623,6 +628,10 @@ impl Reader {
         let mut out = Vec::new();
         for (k, v) in t.t.iter() {
             let name = k.get_ref().to_string();
+            // An environment's own window, not a host (read by `window`).
+            if prefix.starts_with("environments.") && name == "window" {
+                continue;
+            }
             let what = format!("[{prefix}.{name}]");
             let DeValue::Table(ht) = v.get_ref() else {
                 self.err("type", v.span(), format!("{what} must be a table such as {{ local = true }} or {{ ssh = \"root@db01\" }}"));

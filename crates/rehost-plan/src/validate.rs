@@ -181,7 +181,8 @@ pub(crate) fn validate(plan: &Plan) -> Vec<Diagnostic> {
             StepKind::Sync { data, .. } | StepKind::VerifyTree { data }
                 if !data_ids.contains(&data.as_str()) =>
             {
-                v.push(unknown("data set", data, &s.span, &what, &data_ids));
+                let span = s.effect_spans.last().cloned().unwrap_or(s.span.clone());
+                v.push(unknown("data set", data, &span, &what, &data_ids));
             }
             _ => {}
         }
@@ -196,13 +197,14 @@ pub(crate) fn validate(plan: &Plan) -> Vec<Diagnostic> {
                 Effect::Stops(id) | Effect::Starts(id) | Effect::Drains(id) => {
                     ("service", id, &svc_ids)
                 }
-                Effect::Transfers(id) => ("data set", id, &data_ids),
+                // Keys and databases are carried by steps too (a `run` or `manual` step).
+                Effect::Transfers(id) => ("data set, database or key", id, &verifiable),
                 Effect::Verifies(id) => ("data set, database or key", id, &verifiable),
                 Effect::LowersTtl(id) | Effect::Switches(id) => ("name", id, &name_ids),
                 Effect::Reconfigures(id) => ("client", id, &client_ids),
             };
             if !ids.contains(&id.as_str()) {
-                v.push(unknown(kind, id, &s.span, &what, ids));
+                v.push(unknown(kind, id, &s.effect_span(e), &what, ids));
             }
         }
         // Each step depends only on the steps before it (M 2.319's checklist rule).

@@ -13,6 +13,9 @@ pub struct EffectiveConfig {
     /// `ask` (ssh's default), `yes`/`true`, `no`/`false` or `accept-new`.
     pub strict_host_key_checking: String,
     pub known_hosts: Vec<String>,
+    pub global_known_hosts: Vec<String>,
+    /// `HostKeyAlias`: the name the host's key is filed under in known_hosts, if set.
+    pub host_key_alias: Option<String>,
     pub server_alive_interval: u32,
 }
 
@@ -35,6 +38,10 @@ impl EffectiveConfig {
                 "userknownhostsfile" => {
                     c.known_hosts = v.split_whitespace().map(str::to_owned).collect()
                 }
+                "globalknownhostsfile" => {
+                    c.global_known_hosts = v.split_whitespace().map(str::to_owned).collect()
+                }
+                "hostkeyalias" => c.host_key_alias = Some(v.to_owned()),
                 "serveraliveinterval" => c.server_alive_interval = v.parse().unwrap_or(0),
                 _ => {}
             }

@@ -52,6 +52,131 @@ pub struct AgentInstall {
     pub libc: String,
 }
 
+/// The ssh options a plan's host entry implies (`-F`, `-p`, `-i`, `-J`), before rehost's own.
+fn user_args(spec: &SshSpec) -> Vec<OsString> {
+    let mut user_args: Vec<OsString> = Vec::new();
+    if let Some(f) = &spec.ssh_config {
+        user_args.extend(["-F".into(), f.clone().into_os_string()]);
+    }
+    if let Some(p) = spec.port {
+        user_args.extend(["-p".into(), p.to_string().into()]);
+    }
+    if let Some(i) = &spec.identity_file {
+        user_args.extend(["-i".into(), i.clone().into_os_string()]);
+    }
+    if let Some(j) = &spec.proxy_jump {
+        user_args.extend(["-J".into(), j.into()]);
+    }
+    user_args
+}
+
+/// What an ssh host is, as far as this machine can tell without connecting to it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Resolved {
+    /// The host name and port ssh connects to (`ssh -G`: the user's config and the plan's
+    /// options applied).
+    pub hostname: String,
+    pub port: u16,
+    /// The host keys known_hosts holds for it (`TYPE BASE64`): with strict checking, the key
+    /// a connection to it saw is one of these.
+    pub known_keys: Vec<String>,
+}
+
+/// Resolves an ssh host with `ssh -G` and looks its keys up in the known_hosts files that
+/// config names (`ssh-keygen -F`, which also reads hashed entries). Never connects.
+pub fn resolve(spec: &SshSpec) -> Result<Resolved, String> {
+    let cfg = EffectiveConfig::query(&user_args(spec), &spec.destination)?;
+    let name = match &cfg.host_key_alias {
+        Some(alias) => alias.clone(),
+        None if cfg.port == 22 => cfg.hostname.clone(),
+        None => format!("[{}]:{}", cfg.hostname, cfg.port),
+    };
+    let mut known_keys = Vec::new();
+    for file in cfg.known_hosts.iter().chain(&cfg.global_known_hosts) {
+        let file = match file.strip_prefix("~/") {
+            Some(rest) => std::env::var_os("HOME")
+                .map(|h| PathBuf::from(h).join(rest))
+                .unwrap_or_else(|| PathBuf::from(file)),
+            None => PathBuf::from(file),
+        };
+        if !file.is_file() {
+            continue;
+        }
+        let Ok(out) = Command::new("ssh-keygen")
+            .arg("-F")
+            .arg(&name)
+            .arg("-f")
+            .arg(&file)
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()
+        else {
+            return Err("cannot run ssh-keygen (install openssh-client)".into());
+        };
+        known_keys.extend(parse_known_hosts_lines(&String::from_utf8_lossy(
+            &out.stdout,
+        )));
+    }
+    known_keys.sort();
+    known_keys.dedup();
+    Ok(Resolved {
+        hostname: cfg.hostname,
+        port: cfg.port,
+        known_keys,
+    })
+}
+
+/// `NAMES TYPE BASE64 [COMMENT]` lines (comments and markers skipped) → `TYPE BASE64`.
+pub fn parse_known_hosts_lines(text: &str) -> Vec<String> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let mut w = l.split_whitespace().peekable();
+            if w.peek()?.starts_with('@') {
+                return None; // @revoked, @cert-authority: not a key the host presents
+            }
+            let _names = w.next()?;
+            Some(format!("{} {}", w.next()?, w.next()?))
+        })
+        .collect()
+}
+
+/// A public key `TYPE BASE64` as `ssh-keygen -l` names it: `SHA256:…` (for messages).
+pub fn fingerprint(key: &str) -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let b64 = key.split_whitespace().nth(1).unwrap_or_default();
+    match base64::engine::general_purpose::STANDARD.decode(b64) {
+        Ok(blob) => format!(
+            "SHA256:{}",
+            base64::engine::general_purpose::STANDARD_NO_PAD.encode(sha2::Sha256::digest(&blob))
+        ),
+        Err(_) => key.to_owned(),
+    }
+}
+
+/// This machine's own ssh host keys (`TYPE BASE64`, from `/etc/ssh/ssh_host_*_key.pub`):
+/// a host known by one of them is this machine.
+pub fn local_host_keys() -> Vec<String> {
+    let mut keys = Vec::new();
+    if let Ok(dir) = std::fs::read_dir("/etc/ssh") {
+        for e in dir.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with("ssh_host_")
+                && name.ends_with("_key.pub")
+                && let Ok(text) = std::fs::read_to_string(e.path())
+            {
+                let mut w = text.split_whitespace();
+                if let (Some(t), Some(k)) = (w.next(), w.next()) {
+                    keys.push(format!("{t} {k}"));
+                }
+            }
+        }
+    }
+    keys.sort();
+    keys
+}
+
 /// A host reached over OpenSSH, doing its work through the rehost agent.
 pub struct SshHost {
     name: String,
@@ -76,19 +201,7 @@ impl SshHost {
                 destination,
             });
         }
-        let mut user_args: Vec<OsString> = Vec::new();
-        if let Some(f) = &spec.ssh_config {
-            user_args.extend(["-F".into(), f.clone().into_os_string()]);
-        }
-        if let Some(p) = spec.port {
-            user_args.extend(["-p".into(), p.to_string().into()]);
-        }
-        if let Some(i) = &spec.identity_file {
-            user_args.extend(["-i".into(), i.clone().into_os_string()]);
-        }
-        if let Some(j) = &spec.proxy_jump {
-            user_args.extend(["-J".into(), j.into()]);
-        }
+        let user_args = user_args(spec);
         let cfg = EffectiveConfig::query(&user_args, &destination).map_err(|message| {
             HostError::SshConfig {
                 host: name.to_owned(),

@@ -7,7 +7,7 @@ use rehost_plan::RULES;
 use serde_json::json;
 
 pub fn run(args: &CheckArgs) -> i32 {
-    let pf = match PlanFile::load(&args.plan) {
+    let mut pf = match PlanFile::load(&args.plan) {
         Ok(p) => p,
         Err(e) => {
             if args.json {
@@ -21,6 +21,7 @@ pub fn run(args: &CheckArgs) -> i32 {
             return exit::TROUBLE;
         }
     };
+    rehearsals_by_identity(&mut pf);
     let c = &pf.checked;
     let map = pf.source_map();
     let mut code = if !c.errors.is_empty() || c.plan.is_none() {
@@ -140,4 +141,44 @@ fn hosts(
         &mut hosts,
         &crate::signals::CANCEL,
     ))
+}
+
+/// Adds an error for each rehearsal host that resolves to a production host (`ssh -G`, the
+/// addresses, known_hosts keys, canonical local roots): the plan's spelling is not the test.
+/// Needs IO, so it is here rather than in the plan crate's validation.
+fn rehearsals_by_identity(pf: &mut PlanFile) {
+    let Some(plan) = pf.checked.plan.as_ref() else {
+        return;
+    };
+    let mut found = Vec::new();
+    for env in &plan.environments {
+        for m in rehost_engine::isolation::meetings(plan, &env.name, None) {
+            let span = env
+                .hosts
+                .iter()
+                .find(|h| h.name == m.env_host)
+                .map(|h| h.span.clone());
+            let already = pf
+                .checked
+                .errors
+                .iter()
+                .any(|d| d.code == "rehearsal-touches-production" && d.span == span);
+            if !already {
+                found.push(
+                    rehost_plan::Diagnostic::error(
+                        "rehearsal-touches-production",
+                        span,
+                        format!(
+                            "environment `{}` maps host `{}` to production host `{}`: {}",
+                            env.name, m.env_host, m.prod_host, m.why
+                        ),
+                    )
+                    .with_help(
+                        "a rehearsal must never touch production: give the test environment its own hosts",
+                    ),
+                );
+            }
+        }
+    }
+    pf.checked.errors.extend(found);
 }

@@ -71,6 +71,7 @@ pub fn run(args: &StatusArgs) -> i32 {
             StepStatus::Failed => "FAILED",
             StepStatus::Skipped => "skipped",
             StepStatus::RolledBack => "rolled back",
+            StepStatus::Superseded => "superseded",
         };
         let mut line = format!("{:>3}. {:<12} {}", i + 1, word, escape(&s.id));
         if let Some(t) = &s.started {
@@ -82,15 +83,23 @@ pub fn run(args: &StatusArgs) -> i32 {
         if s.attempts > 1 {
             line.push_str(&format!("  attempts {}", s.attempts));
         }
+        if s.superseded > 0 && s.status != StepStatus::Superseded {
+            let n = s.superseded;
+            line.push_str(&format!(
+                "  ({n} earlier attempt{} superseded by a rollback)",
+                if n == 1 { "" } else { "s" }
+            ));
+        }
         if let Some(c) = &s.confirmed_by {
             line.push_str(&format!("  confirmed by {}", escape(c)));
         }
         println!("{line}");
-        if let Some(d) = s
-            .detail
-            .as_ref()
-            .filter(|_| matches!(s.status, StepStatus::Failed | StepStatus::Interrupted))
-        {
+        if let Some(d) = s.detail.as_ref().filter(|_| {
+            matches!(
+                s.status,
+                StepStatus::Failed | StepStatus::Interrupted | StepStatus::Superseded
+            )
+        }) {
             println!("       {}", escape(d));
         }
     }

@@ -2,7 +2,9 @@
 
 mod check;
 mod concept;
+mod isolation;
 mod preflight;
+mod resume;
 mod run;
 mod security;
 mod ssh;

@@ -349,7 +349,11 @@ fn steps_that_need_the_window_wait_for_it() {
         append("a", "a"),
         append("w", "w").replace("argv", "needs_window = true\nargv")
     );
-    let text = plan(&body).replace("2020-01-01T00:00:00Z", "2098-01-01T00:00:00Z");
+    // The rehearsal's own window, in the future.
+    let text = plan(&body).replace(
+        "[environments.test]\n",
+        "[environments.test]\nwindow = { start = \"2098-01-01T00:00:00Z\", end = \"2099-01-01T00:00:00Z\" }\n",
+    );
     d.write("plan.toml", &text);
     let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
     assert_eq!(o.code, 2, "{}", o.all());
@@ -372,6 +376,31 @@ fn steps_that_need_the_window_wait_for_it() {
         "{}",
         s.stdout
     );
+}
+
+/// Issue 10, item 4: a rehearsal days before the window needed `--ignore-window`, recorded as
+/// a decision as if something were wrong. The migration's window is production's.
+#[test]
+fn a_rehearsal_is_not_bound_by_the_production_window() {
+    let d = TestDir::new();
+    let body = append("w", "w").replace("argv", "needs_window = true\nargv");
+    let text = plan(&body).replace("2020-01-01T00:00:00Z", "2098-01-01T00:00:00Z");
+    d.write("plan.toml", &text);
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert_eq!(log_lines(&d), ["w"]);
+    let s = rehost(&d, &["status", "plan.toml", "--env", "test"]);
+    assert!(!s.stdout.contains("decision"), "{}", s.stdout);
+    // Production still waits for its window.
+    let o = rehost(&d, &["run", "plan.toml", "--accept-findings"]);
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(
+        o.stderr
+            .contains("step `w` needs the maintenance window (2098-01-01T00:00:00Z to"),
+        "{}",
+        o.stderr
+    );
+    assert_eq!(log_lines(&d), ["w"]);
 }
 
 #[test]

@@ -418,3 +418,59 @@ fn ssh_config_flag_applies_to_plan_hosts() {
     assert_eq!(o.code, 0, "{}", o.all());
     assert!(d.join("hello").exists());
 }
+
+/// Issue 10, item 7: between two ssh hosts rsync runs on the old host, which needs its own ssh
+/// access to the new one. Without it the only message was ssh's raw "Could not resolve
+/// hostname"; now the step says what is missing and why, and offers the built-in relay, which
+/// then copies the data with no trust between the servers.
+#[test]
+fn rsync_between_two_ssh_hosts_without_access_says_what_is_missing() {
+    rehost_test::require_tool("rsync");
+    let (old, new) = (Sshd::start(), Sshd::start());
+    let d = TestDir::new();
+    d.write("old-root/srv/files/a.txt", "alpha\n");
+    let steps = "[[data]]\nid = \"files\"\nfrom = \"old:/srv/files\"\nto = \"new:/srv/files\"\n\n\
+                 [[steps]]\nid = \"copy\"\ndo = \"sync\"\ndata = \"files\"\nmethod = \"rsync\"\n\n\
+                 [[steps]]\nid = \"verify\"\ndo = \"verify-tree\"\ndata = \"files\"\n";
+    d.write("plan.toml", plan_with_roots(&old, &new, &d, steps));
+    let o = rehost(&d, &["run", "plan.toml"]);
+    assert_eq!(o.code, 2, "{}", o.all());
+    for part in [
+        "rsync runs on host old and copies to host new over ssh from there, with old's own ssh setup, not this machine's",
+        "old must resolve `rehost-test-sshd`",
+        "That failed: ssh: Could not resolve hostname rehost-test-sshd",
+        "write method = \"builtin\" in step `copy`: the built-in transfer relays through rehost and needs no trust between the servers",
+    ] {
+        assert!(o.stderr.contains(part), "{part}\n{}", o.all());
+    }
+    d.write(
+        "plan.toml",
+        plan_with_roots(&old, &new, &d, &steps.replace("\"rsync\"", "\"builtin\"")),
+    );
+    let o = rehost(&d, &["run", "plan.toml", "--accept-plan-change"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert_eq!(d.read("new-root/srv/files/a.txt"), "alpha\n");
+}
+
+/// Issue 10, item 7: rsync to an ssh destination whose parent directory is missing failed,
+/// where the local and built-in paths create it.
+#[test]
+fn rsync_to_an_ssh_destination_creates_missing_parents() {
+    rehost_test::require_tool("rsync");
+    let (old, new) = (Sshd::start(), Sshd::start());
+    let d = TestDir::new();
+    local_to_ssh_sync_plan(&old, &new, &d);
+    let text = d.read("plan.toml").replace(
+        "to = \"new:/srv/files\"",
+        "to = \"new:/deep/missing/files\"",
+    );
+    d.write("plan.toml", text);
+    let o = rehost(&d, &["run", "plan.toml"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert_eq!(d.read("new-root/deep/missing/files/a.txt"), "alpha\n");
+    assert!(
+        o.stdout.contains("verified complete and correct"),
+        "{}",
+        o.stdout
+    );
+}

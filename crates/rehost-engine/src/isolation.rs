@@ -1,0 +1,232 @@
+//! A rehearsal cannot reach production: its hosts are compared with production's by what they
+//! are, not by how the plan spells them.
+//!
+//! Two hosts are the same place when they are both this machine (a local host; an ssh host
+//! whose machine id or host key is this machine's), when ssh resolves them to the same
+//! host name and port or address and port (`ssh -G`, the user's config applied), or when
+//! known_hosts files them under the same host key. Within the same place, a rehearsal host
+//! meets a production host when their roots overlap (one inside the other after
+//! canonicalisation; no root is `/`).
+//!
+//! `rehost check` uses what is known without connecting ([`meetings`]); the run adds the
+//! machine id each rehearsal host reports once it is open. Production hosts are never
+//! connected to during a rehearsal: their known host keys stand for them.
+
+use crate::exec::{Hosts, host_spec};
+use rehost_host::ssh::{self, Resolved};
+use rehost_host::{CommandSpec, HostSpec, Program};
+use rehost_plan::{HostDecl, Plan};
+use std::net::{IpAddr, ToSocketAddrs};
+use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+/// A rehearsal host that is a production host.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Meeting {
+    pub env_host: String,
+    pub prod_host: String,
+    /// Why they are the same, as a fragment: "both present host key SHA256:…".
+    pub why: String,
+}
+
+/// What one host is, as far as rehost can tell.
+struct Identity {
+    /// Both ends of a local host; an ssh host known to be this machine.
+    this_machine: Option<String>,
+    /// `ssh -G` and known_hosts, for ssh hosts.
+    resolved: Option<Resolved>,
+    addresses: Vec<IpAddr>,
+    /// Where its paths live: its root, or `/`.
+    root: PathBuf,
+}
+
+/// This machine's id (`/etc/machine-id`), if it has one.
+pub fn local_machine_id() -> Option<String> {
+    std::fs::read_to_string("/etc/machine-id")
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+}
+
+/// A path made absolute and canonical as far as it exists (a root may not exist yet).
+fn canonical(p: &Path) -> PathBuf {
+    let mut existing = p.to_path_buf();
+    let mut rest = Vec::new();
+    loop {
+        if let Ok(c) = existing.canonicalize() {
+            let mut out = c;
+            for r in rest.iter().rev() {
+                out.push(r);
+            }
+            return out;
+        }
+        match (existing.file_name(), existing.parent()) {
+            (Some(name), Some(parent)) => {
+                rest.push(name.to_owned());
+                existing = parent.to_path_buf();
+            }
+            _ => return p.components().filter(|c| *c != Component::CurDir).collect(),
+        }
+    }
+}
+
+fn overlap(a: &Path, b: &Path) -> bool {
+    a.starts_with(b) || b.starts_with(a)
+}
+
+fn identity(decl: &HostDecl, ssh_config: Option<&Path>, local_keys: &[String]) -> Identity {
+    match host_spec(decl.target.clone(), ssh_config) {
+        HostSpec::Local { root } => Identity {
+            this_machine: Some("a local host".into()),
+            resolved: None,
+            addresses: Vec::new(),
+            root: canonical(root.as_deref().unwrap_or(Path::new("/"))),
+        },
+        HostSpec::Ssh(spec) => {
+            let resolved = ssh::resolve(&spec).ok();
+            let addresses: Vec<IpAddr> = resolved
+                .as_ref()
+                .and_then(|r| (r.hostname.as_str(), r.port).to_socket_addrs().ok())
+                .map(|a| a.map(|a| a.ip()).collect())
+                .unwrap_or_default();
+            // A loopback address is not enough: a tunnel (`ssh -L`) ends elsewhere.
+            let this_machine = resolved
+                .as_ref()
+                .and_then(|r| r.known_keys.iter().find(|k| local_keys.contains(k)))
+                .map(|k| format!("known by this machine's host key {}", ssh::fingerprint(k)));
+            let root = spec.root.clone().unwrap_or_else(|| PathBuf::from("/"));
+            Identity {
+                root: if this_machine.is_some() {
+                    canonical(&root)
+                } else {
+                    root
+                },
+                this_machine,
+                resolved,
+                addresses,
+            }
+        }
+    }
+}
+
+/// Why two hosts are the same place, if they are.
+fn same_place(e: &Identity, p: &Identity) -> Option<String> {
+    if let (Some(re), Some(rp)) = (&e.resolved, &p.resolved) {
+        if let Some(k) = re.known_keys.iter().find(|k| rp.known_keys.contains(k)) {
+            return Some(format!("both present host key {}", ssh::fingerprint(k)));
+        }
+        if re.port == rp.port {
+            if re.hostname.eq_ignore_ascii_case(&rp.hostname) {
+                return Some(format!("both resolve to {} port {}", re.hostname, re.port));
+            }
+            if let Some(a) = e.addresses.iter().find(|a| p.addresses.contains(a)) {
+                return Some(format!("both resolve to {a} port {}", re.port));
+            }
+        }
+    }
+    match (&e.this_machine, &p.this_machine) {
+        (Some(a), Some(b)) => Some(format!("both are this machine ({a}; {b})")),
+        _ => None,
+    }
+}
+
+fn compare(identities: Vec<(String, Identity)>, prod: &[(String, Identity)]) -> Vec<Meeting> {
+    let mut out = Vec::new();
+    for (en, e) in &identities {
+        for (pn, p) in prod {
+            if let Some(why) = same_place(e, p)
+                && overlap(&e.root, &p.root)
+            {
+                out.push(Meeting {
+                    env_host: en.clone(),
+                    prod_host: pn.clone(),
+                    why: format!(
+                        "{why}, and the paths overlap ({} and {})",
+                        e.root.display(),
+                        p.root.display()
+                    ),
+                });
+            }
+        }
+    }
+    out
+}
+
+fn production(
+    plan: &Plan,
+    ssh_config: Option<&Path>,
+    local_keys: &[String],
+) -> Vec<(String, Identity)> {
+    plan.hosts
+        .iter()
+        .map(|h| (h.name.clone(), identity(h, ssh_config, local_keys)))
+        .collect()
+}
+
+/// The rehearsal hosts of `env` that meet production hosts, as far as is known without
+/// connecting to any host (`rehost check`).
+pub fn meetings(plan: &Plan, env: &str, ssh_config: Option<&Path>) -> Vec<Meeting> {
+    let Some(environment) = plan.environment(env) else {
+        return Vec::new();
+    };
+    let local_keys = ssh::local_host_keys();
+    let prod = production(plan, ssh_config, &local_keys);
+    let ids = environment
+        .hosts
+        .iter()
+        .map(|h| (h.name.clone(), identity(h, ssh_config, &local_keys)))
+        .collect();
+    compare(ids, &prod)
+}
+
+/// The run-time check of a rehearsal: [`meetings`], and each ssh rehearsal host opened and
+/// asked for its machine id (the same as this machine's: it is this machine).
+pub(crate) fn check_run(
+    plan: &Plan,
+    env: &str,
+    hosts: &mut Hosts,
+    ssh_config: Option<&Path>,
+    cancel: &AtomicBool,
+) -> Result<Vec<Meeting>, String> {
+    let Some(environment) = plan.environment(env) else {
+        return Ok(Vec::new());
+    };
+    let local_keys = ssh::local_host_keys();
+    let local_id = local_machine_id();
+    let prod = production(plan, ssh_config, &local_keys);
+    let mut ids = Vec::new();
+    for h in &environment.hosts {
+        let mut id = identity(h, ssh_config, &local_keys);
+        if id.resolved.is_some() && id.this_machine.is_none() {
+            let host = hosts.get(&h.name)?;
+            let remote = machine_id(host, cancel)
+                .map_err(|e| format!("failed to read /etc/machine-id on host {}: {e}", h.name))?;
+            if remote.is_some() && remote == local_id {
+                id.this_machine = Some(format!(
+                    "its /etc/machine-id is this machine's, {}",
+                    remote.unwrap_or_default()
+                ));
+                id.root = canonical(&id.root);
+            }
+        }
+        ids.push((h.name.clone(), id));
+    }
+    Ok(compare(ids, &prod))
+}
+
+fn machine_id(host: &dyn rehost_host::Host, cancel: &AtomicBool) -> Result<Option<String>, String> {
+    let mut out = Vec::new();
+    let cmd = CommandSpec::new(Program::Argv(vec!["cat".into(), "/etc/machine-id".into()]));
+    let outcome = host
+        .run(&cmd, cancel, &mut |stream, bytes| {
+            if stream == rehost_host::OutputStream::Stdout && out.len() < 4096 {
+                out.extend_from_slice(bytes);
+            }
+        })
+        .map_err(|e| e.to_string())?;
+    if outcome.exit.code != Some(0) {
+        return Ok(None);
+    }
+    let id = String::from_utf8_lossy(&out).trim().to_owned();
+    Ok((!id.is_empty()).then_some(id))
+}

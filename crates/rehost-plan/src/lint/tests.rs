@@ -1,0 +1,166 @@
+//! Data tests of the M 2.319 rules that catch data loss (issue 10, item 6): each fires on the
+//! plan that loses data, not on the plan that does not, and points at the offending key.
+
+use crate::check;
+
+const HEAD: &str = r#"
+[migration]
+title = "t"
+window = { start = "2020-01-01T00:00:00Z", end = "2099-01-01T00:00:00Z" }
+max_downtime = "15m"
+[hosts.old]
+local = true
+[hosts.new]
+local = true
+root = "/n"
+[environments.test]
+old = { local = true, root = "/t/o" }
+new = { local = true, root = "/t/n" }
+[[data]]
+id = "www"
+from = "old:/srv/www"
+to = "new:/srv/www"
+[[services]]
+id = "web"
+host = "old"
+"#;
+
+const STOP: &str = "[[steps]]\nid = \"stop\"\ndo = \"run\"\nhost = \"old\"\nargv = [\"true\"]\nstops = [\"web\"]\n";
+const START: &str = "[[steps]]\nid = \"start\"\ndo = \"run\"\nhost = \"new\"\nargv = [\"true\"]\nstarts = [\"web\"]\n";
+const BULK: &str = "[[steps]]\nid = \"bulk\"\ndo = \"sync\"\ndata = \"www\"\nphase = \"bulk\"\n";
+const FINAL: &str = "[[steps]]\nid = \"final\"\ndo = \"sync\"\ndata = \"www\"\n";
+const VERIFY: &str = "[[steps]]\nid = \"verify\"\ndo = \"verify-tree\"\ndata = \"www\"\n";
+
+/// Each finding of `rule` as the plan text it points at.
+fn fired(extra: &str, steps: &[&str], rule: &str) -> Vec<String> {
+    let text = format!("{HEAD}{extra}{}", steps.concat());
+    let c = check(&text);
+    assert!(c.errors.is_empty(), "{:?}", c.errors);
+    c.findings
+        .iter()
+        .filter(|f| f.code == rule)
+        .map(|f| text[f.span.clone().expect("span")].to_owned())
+        .collect()
+}
+
+#[test]
+fn copy_before_stop_fires_when_the_final_copy_or_verification_precedes_the_stop() {
+    // The right order: bulk, stop, final, verify, start.
+    assert!(fired("", &[BULK, STOP, FINAL, VERIFY, START], "copy-before-stop").is_empty());
+    // The final sync before the stop; and its verification.
+    assert_eq!(
+        fired("", &[FINAL, VERIFY, STOP, START], "copy-before-stop"),
+        ["\"www\"", "\"www\""]
+    );
+    // A phase = "final" sync placed before the stop, with another copy after it.
+    let early_final =
+        "[[steps]]\nid = \"early\"\ndo = \"sync\"\ndata = \"www\"\nphase = \"final\"\n";
+    assert_eq!(
+        fired(
+            "",
+            &[early_final, STOP, FINAL, VERIFY, START],
+            "copy-before-stop"
+        )
+        .len(),
+        1
+    );
+    // Never stopped at all: fires, unless the owners accept a loss.
+    assert_eq!(fired("", &[BULK, VERIFY], "copy-before-stop").len(), 1);
+    let text = format!("{HEAD}{BULK}{VERIFY}").replace(
+        "max_downtime = \"15m\"",
+        "max_downtime = \"15m\"\nmax_data_loss = \"1h\"",
+    );
+    assert!(
+        check(&text)
+            .findings
+            .iter()
+            .all(|f| f.code != "copy-before-stop")
+    );
+    // No service writes on the source host: nothing to stop.
+    let text = format!("{HEAD}{BULK}{VERIFY}").replace("host = \"old\"\n\"#", "");
+    let text = text.replace("[[services]]\nid = \"web\"\nhost = \"old\"\n", "");
+    assert!(
+        check(&text)
+            .findings
+            .iter()
+            .all(|f| f.code != "copy-before-stop")
+    );
+}
+
+const KEY: &str = "[[keys]]\nid = \"tls\"\nhost = \"old\"\nkind = \"tls\"\npaths = [\"/etc/ssl/private/www.key\"]\n";
+const ETC: &str = "[[data]]\nid = \"ssl\"\nfrom = \"old:/etc/ssl\"\nto = \"new:/etc/ssl\"\n";
+
+#[test]
+fn key_rules_fire_on_a_key_never_carried_or_verified_by_what_does_not_hold_it() {
+    let plan = [BULK, STOP, FINAL, VERIFY, START];
+    // Never carried.
+    assert_eq!(fired(KEY, &plan, "key-not-carried"), ["[[keys]]"]);
+    // Carried by a run step that says so (transfers naming a key is valid), or by a sync of
+    // a data set that holds its paths.
+    let carry = "[[steps]]\nid = \"carry\"\ndo = \"run\"\nhost = \"old\"\nargv = [\"true\"]\ntransfers = [\"tls\"]\nverifies = [\"tls\"]\n";
+    assert!(fired(KEY, &[carry], "key-not-carried").is_empty());
+    let ssl = "[[steps]]\nid = \"ssl\"\ndo = \"sync\"\ndata = \"ssl\"\n";
+    assert!(fired(&format!("{KEY}{ETC}"), &[ssl], "key-not-carried").is_empty());
+    // A sync that claims the key without holding it.
+    let claim = "[[steps]]\nid = \"claim\"\ndo = \"sync\"\ndata = \"www\"\ntransfers = [\"tls\"]\n";
+    assert_eq!(
+        fired(KEY, &[claim], "key-not-carried"),
+        ["\"tls\"", "[[keys]]"]
+    );
+
+    // "Verified" by a verification of the web tree, which does not hold the key.
+    let wrong =
+        "[[steps]]\nid = \"v\"\ndo = \"verify-tree\"\ndata = \"www\"\nverifies = [\"tls\"]\n";
+    assert_eq!(
+        fired(KEY, &[wrong], "key-verification-misses-paths"),
+        ["\"tls\""]
+    );
+    let right =
+        "[[steps]]\nid = \"v\"\ndo = \"verify-tree\"\ndata = \"ssl\"\nverifies = [\"tls\"]\n";
+    assert!(
+        fired(
+            &format!("{KEY}{ETC}"),
+            &[right],
+            "key-verification-misses-paths"
+        )
+        .is_empty()
+    );
+    assert!(fired(KEY, &[carry], "key-verification-misses-paths").is_empty());
+}
+
+#[test]
+fn service_never_started_fires_on_a_stop_without_a_later_start() {
+    assert_eq!(fired("", &[STOP], "service-never-started"), ["\"web\""]);
+    assert!(fired("", &[STOP, START], "service-never-started").is_empty());
+    // A start before the stop does not count.
+    let start_early = START.replace("\"start\"", "\"early\"");
+    assert_eq!(
+        fired("", &[&start_early, STOP], "service-never-started").len(),
+        1
+    );
+}
+
+#[test]
+fn transfers_may_name_keys_and_databases_and_errors_point_at_the_id() {
+    let db = "[[databases]]\nid = \"pg\"\nengine = \"postgresql\"\nfrom = \"old\"\nto = \"new\"\n";
+    let dump = "[[steps]]\nid = \"dump\"\ndo = \"run\"\nhost = \"old\"\nargv = [\"true\"]\ntransfers = [\"pg\", \"tls\"]\nverifies = [\"pg\"]\n";
+    let text = format!("{HEAD}{db}{KEY}{dump}");
+    let c = check(&text);
+    assert!(c.errors.is_empty(), "{:?}", c.errors);
+
+    let typo = "[[steps]]\nid = \"typo\"\ndo = \"run\"\nhost = \"old\"\nargv = [\"true\"]\ntransfers = [\"pgg\"]\n";
+    let text = format!("{HEAD}{db}{typo}");
+    let c = check(&text);
+    assert_eq!(c.errors.len(), 1, "{:?}", c.errors);
+    assert_eq!(&text[c.errors[0].span.clone().unwrap()], "\"pgg\"");
+    assert!(
+        c.errors[0]
+            .message
+            .contains("names data set, database or key `pgg`")
+    );
+
+    let bad = "[[steps]]\nid = \"v\"\ndo = \"verify-tree\"\ndata = \"wwx\"\n";
+    let text = format!("{HEAD}{bad}");
+    let c = check(&text);
+    assert_eq!(&text[c.errors[0].span.clone().unwrap()], "\"wwx\"");
+}
