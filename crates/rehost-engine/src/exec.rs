@@ -224,50 +224,8 @@ pub(crate) fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError
             expect_status,
         } => {
             let host = step.host.clone().unwrap_or_default();
-            let out = match run_command(ctx, step, &host, command, None) {
-                Ok(o) => o,
-                Err(e) => {
-                    return Ok(Outcome::Failed {
-                        detail: e,
-                        exit_code: None,
-                        data: None,
-                    });
-                }
-            };
-            if out.cancelled {
-                return Ok(Outcome::Cancelled);
-            }
-            if out.timed_out {
-                return Ok(Outcome::Failed {
-                    detail: format!(
-                        "timed out after {} on host {host}; the command and its children were ended",
-                        rehost_plan::format_duration(step.timeout.unwrap_or_default())
-                    ),
-                    exit_code: out.exit.code,
-                    data: None,
-                });
-            }
-            match out.exit.code {
-                Some(c) if expect_status.contains(&c) => Ok(Outcome::Done {
-                    detail: Some(format!("exit status {c} on host {host}")),
-                    exit_code: Some(c),
-                    confirmed_by: None,
-                    data: None,
-                }),
-                _ => Ok(Outcome::Failed {
-                    detail: format!(
-                        "the command ended with {} on host {host} (expected exit status {})",
-                        out.exit,
-                        expect_status
-                            .iter()
-                            .map(|s| s.to_string())
-                            .collect::<Vec<_>>()
-                            .join(" or ")
-                    ),
-                    exit_code: out.exit.code,
-                    data: None,
-                }),
-            }
+            let out = run_command(ctx, step, &host, command, None);
+            Ok(command_outcome(step, &host, out, expect_status))
         }
         StepKind::Wait { wait } => {
             let deadline = match wait {
@@ -308,5 +266,61 @@ pub(crate) fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError
         }
         StepKind::VerifyTree { data } => crate::tree_steps::verify_tree(ctx, step, data),
         StepKind::Sync { data, method, .. } => crate::tree_steps::sync(ctx, step, data, *method),
+        StepKind::Stop { .. } | StepKind::Start { .. } | StepKind::Health { .. } => {
+            crate::service_steps::execute(ctx, step)
+        }
+    }
+}
+
+/// The outcome of a step's command: done when it ended by itself with an expected status.
+pub(crate) fn command_outcome(
+    step: &Step,
+    host: &str,
+    out: Result<rehost_host::RunOutcome, String>,
+    expect_status: &[i32],
+) -> Outcome {
+    let out = match out {
+        Ok(o) => o,
+        Err(e) => {
+            return Outcome::Failed {
+                detail: e,
+                exit_code: None,
+                data: None,
+            };
+        }
+    };
+    if out.cancelled {
+        return Outcome::Cancelled;
+    }
+    if out.timed_out {
+        return Outcome::Failed {
+            detail: format!(
+                "timed out after {} on host {host}; the command and its children were ended",
+                rehost_plan::format_duration(step.timeout.unwrap_or_default())
+            ),
+            exit_code: out.exit.code,
+            data: None,
+        };
+    }
+    match out.exit.code {
+        Some(c) if expect_status.contains(&c) => Outcome::Done {
+            detail: Some(format!("exit status {c} on host {host}")),
+            exit_code: Some(c),
+            confirmed_by: None,
+            data: None,
+        },
+        _ => Outcome::Failed {
+            detail: format!(
+                "the command ended with {} on host {host} (expected exit status {})",
+                out.exit,
+                expect_status
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" or ")
+            ),
+            exit_code: out.exit.code,
+            data: None,
+        },
     }
 }

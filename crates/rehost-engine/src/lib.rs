@@ -13,6 +13,7 @@ pub mod isolation;
 pub mod journal;
 mod lock;
 pub mod preflight;
+mod service_steps;
 mod state;
 mod tree_steps;
 

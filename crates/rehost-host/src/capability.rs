@@ -160,6 +160,26 @@ pub fn execute(
             emit(Response::Applied { report });
             Ok(())
         }
+        Request::Connect { port, timeout_ms } => {
+            let timeout = std::time::Duration::from_millis((*timeout_ms).clamp(1, 60_000));
+            let mut error = None;
+            for ip in [
+                std::net::IpAddr::from([127, 0, 0, 1]),
+                std::net::IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+            ] {
+                match std::net::TcpStream::connect_timeout(&(ip, *port).into(), timeout) {
+                    Ok(_) => {
+                        error = None;
+                        break;
+                    }
+                    Err(e) => {
+                        error.get_or_insert(e.to_string());
+                    }
+                }
+            }
+            emit(Response::Connected { error });
+            Ok(())
+        }
         Request::Probe { paths, measure } => {
             for path in paths {
                 if cancel.load(Relaxed) {

@@ -342,6 +342,9 @@ fn describe_kind(k: &StepKind) -> String {
         } => format!("wait until {t}"),
         StepKind::Sync { data, phase, .. } => format!("sync `{data}` ({phase:?})").to_lowercase(),
         StepKind::VerifyTree { data } => format!("verify tree `{data}`"),
+        StepKind::Stop { service } => format!("stop service `{service}`"),
+        StepKind::Start { service } => format!("start service `{service}`"),
+        StepKind::Health { service } => format!("wait until service `{service}` is healthy"),
     }
 }
 

@@ -78,6 +78,39 @@ pub static KINDS: &[KindSpec] = &[
         needs_host: false,
         read: read_verify_tree,
     },
+    KindSpec {
+        name: "stop",
+        keys: &["service"],
+        idempotent: true,
+        needs_host: false,
+        read: |r, t| {
+            Some(StepKind::Stop {
+                service: r.required_str(t, "service")?,
+            })
+        },
+    },
+    KindSpec {
+        name: "start",
+        keys: &["service"],
+        idempotent: false,
+        needs_host: false,
+        read: |r, t| {
+            Some(StepKind::Start {
+                service: r.required_str(t, "service")?,
+            })
+        },
+    },
+    KindSpec {
+        name: "health",
+        keys: &["service"],
+        idempotent: true,
+        needs_host: false,
+        read: |r, t| {
+            Some(StepKind::Health {
+                service: r.required_str(t, "service")?,
+            })
+        },
+    },
 ];
 
 fn read_manual(r: &mut Reader, t: &Tbl) -> Option<StepKind> {
@@ -270,13 +303,17 @@ pub(crate) fn read_step(r: &mut Reader, t: &Tbl, index: usize) -> Option<Step> {
         }
     }
     let implied = match &kind {
-        Some(StepKind::Sync { data, .. }) => Some(Effect::Transfers(data.clone())),
-        Some(StepKind::VerifyTree { data }) => Some(Effect::Verifies(data.clone())),
-        _ => None,
+        Some(k) => implied_effect(k),
+        None => None,
     };
     if let Some(e) = implied {
+        let key = if matches!(e, Effect::Stops(_) | Effect::Starts(_)) {
+            "service"
+        } else {
+            "data"
+        };
         effects.push(e);
-        effect_spans.push(t.span_of("data"));
+        effect_spans.push(t.span_of(key));
     }
     let step = Step {
         id: id?,
@@ -296,4 +333,25 @@ pub(crate) fn read_step(r: &mut Reader, t: &Tbl, index: usize) -> Option<Step> {
         kind: kind?,
     };
     Some(step)
+}
+
+/// The effect a kind has by its nature, for the M 2.319 lint (besides the declared ones).
+pub fn implied_effect(kind: &StepKind) -> Option<Effect> {
+    match kind {
+        StepKind::Sync { data, .. } => Some(Effect::Transfers(data.clone())),
+        StepKind::VerifyTree { data } => Some(Effect::Verifies(data.clone())),
+        StepKind::Stop { service } => Some(Effect::Stops(service.clone())),
+        StepKind::Start { service } => Some(Effect::Starts(service.clone())),
+        _ => None,
+    }
+}
+
+/// The service a kind acts on, if it is one of the service kinds.
+pub fn service_of(kind: &StepKind) -> Option<&str> {
+    match kind {
+        StepKind::Stop { service } | StepKind::Start { service } | StepKind::Health { service } => {
+            Some(service)
+        }
+        _ => None,
+    }
 }

@@ -16,7 +16,7 @@ mod validate;
 
 pub use concept::{render_html, render_markdown};
 pub use diag::{Diagnostic, Severity, SourceMap, escape_control};
-pub use kinds::KINDS;
+pub use kinds::{KINDS, implied_effect, service_of};
 pub use lint::{RULES, Rule};
 pub use model::*;
 pub use redact::{is_secret_name, redact};

@@ -336,6 +336,16 @@ pub enum StepKind {
     },
     /// Verify a data set complete and correct on its destination.
     VerifyTree { data: String },
+    /// Stop a declared service with its `stop` command (on the step's host, by default the
+    /// service's).
+    Stop { service: String },
+    /// Start a declared service with its `start` command (on the step's host: the new one,
+    /// usually).
+    Start { service: String },
+    /// Wait until a declared service is healthy: its `health` command succeeds, or else each
+    /// of its `ports` accepts a connection on the host; fails at the step's timeout (60 s by
+    /// default).
+    Health { service: String },
 }
 
 impl StepKind {
@@ -346,6 +356,9 @@ impl StepKind {
             StepKind::Wait { .. } => "wait",
             StepKind::Sync { .. } => "sync",
             StepKind::VerifyTree { .. } => "verify-tree",
+            StepKind::Stop { .. } => "stop",
+            StepKind::Start { .. } => "start",
+            StepKind::Health { .. } => "health",
         }
     }
 }

@@ -473,7 +473,7 @@ impl Reader {
             .iter()
             .filter_map(|t| self.database(t))
             .collect();
-        let services = self
+        let services: Vec<Service> = self
             .array_of_tables(&root, "services")
             .iter()
             .filter_map(|t| self.service(t))
@@ -517,12 +517,19 @@ impl Reader {
             .enumerate()
             .filter_map(|(i, t)| kinds::read_step(self, t, i))
             .collect::<Vec<_>>();
-        // Keep positions dense even where a step could not be read.
+        // Keep positions dense even where a step could not be read. A service step without a
+        // `host` acts on its service's host.
         let steps = steps
             .into_iter()
             .enumerate()
             .map(|(i, mut s)| {
                 s.index = i;
+                if s.host.is_none()
+                    && let Some(svc) = kinds::service_of(&s.kind)
+                    && let Some(d) = services.iter().find(|d| d.id == svc)
+                {
+                    s.host = Some(d.host.clone());
+                }
                 s
             })
             .collect();

@@ -186,12 +186,40 @@ pub(crate) fn validate(plan: &Plan) -> Vec<Diagnostic> {
             }
             _ => {}
         }
+        if let Some(svc) = crate::kinds::service_of(&s.kind) {
+            let span = s.effect_spans.last().cloned().unwrap_or(s.span.clone());
+            match plan.services.iter().find(|d| d.id == svc) {
+                None => v.push(unknown("service", svc, &span, &what, &svc_ids)),
+                Some(d) => {
+                    let (has, key) = match &s.kind {
+                        StepKind::Stop { .. } => (d.stop.is_some(), "stop"),
+                        StepKind::Start { .. } => (d.start.is_some(), "start"),
+                        _ => (d.health.is_some() || !d.ports.is_empty(), "health"),
+                    };
+                    if !has {
+                        v.push(
+                            Diagnostic::error(
+                                "missing-key",
+                                Some(span),
+                                format!(
+                                    "{what} needs service `{svc}` to declare its `{key}`{}",
+                                    if key == "health" {
+                                        " command or its `ports`"
+                                    } else {
+                                        " command"
+                                    }
+                                ),
+                            )
+                            .with_help(format!(
+                                "add {key} = \"...\" to [[services]] `{svc}`, or use a `run` step"
+                            )),
+                        );
+                    }
+                }
+            }
+        }
         // Effects implied by the kind were checked with the kind above.
-        let implied = match &s.kind {
-            StepKind::Sync { data, .. } => Some(Effect::Transfers(data.clone())),
-            StepKind::VerifyTree { data } => Some(Effect::Verifies(data.clone())),
-            _ => None,
-        };
+        let implied = crate::kinds::implied_effect(&s.kind);
         for e in s.effects.iter().filter(|e| Some(*e) != implied.as_ref()) {
             let (kind, id, ids) = match e {
                 Effect::Stops(id) | Effect::Starts(id) | Effect::Drains(id) => {

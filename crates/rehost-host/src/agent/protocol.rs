@@ -63,6 +63,9 @@ pub enum Request {
         #[serde(default)]
         measure: bool,
     },
+    /// Whether something on the host accepts TCP connections on `port` (loopback, IPv4 then
+    /// IPv6), within `timeout_ms`: a service's health by its ports. Answered with `Connected`.
+    Connect { port: u16, timeout_ms: u64 },
 }
 
 /// A byte range of a file, relative to a `ReadFiles` request's root.
@@ -124,6 +127,7 @@ impl Request {
                 root.to_string_lossy()
             ),
             Request::Probe { paths, .. } => format!("probing {} path(s)", paths.len()),
+            Request::Connect { port, .. } => format!("connecting to port {port}"),
         }
     }
 }
@@ -166,6 +170,8 @@ pub enum Response {
     },
     /// One path of a `Probe`.
     Probed { probe: Probe },
+    /// A `Connect`: whether the port accepted, or why not.
+    Connected { error: Option<String> },
 }
 
 /// What a `Probe` found at one path.

@@ -7,6 +7,7 @@ mod preflight;
 mod resume;
 mod run;
 mod security;
+mod services;
 mod ssh;
 mod state;
 mod support;
