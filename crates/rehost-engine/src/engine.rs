@@ -574,9 +574,15 @@ impl Engine<'_> {
                                     .join(", ")
                             )
                         };
-                        format!(
-                            "{detail}; rolled back {n} step(s) in reverse order{again}. Fix the cause, then `rehost run` starts again from the first rolled-back step"
-                        )
+                        if n == 0 {
+                            format!(
+                                "{detail}; no earlier step had finished, so nothing was rolled back. Fix the cause, then run again to retry from this step"
+                            )
+                        } else {
+                            format!(
+                                "{detail}; rolled back {n} step(s) in reverse order{again}. Fix the cause, then `rehost run` starts again from the first rolled-back step"
+                            )
+                        }
                     } else if policy == OnFailure::Rollback {
                         format!(
                             "{detail}; no rollback: the step is past the point of no return. Fix the cause on the host and run again to retry from this step"

@@ -103,6 +103,11 @@ pub fn status(records: &[Record], step_ids: &[String]) -> RunState {
                     s.started = Some(at.clone());
                     s.finished = None;
                     s.elapsed_ms = None;
+                    // What an earlier attempt ended with is not this attempt's (an interrupted
+                    // step showed the previous attempt's failure).
+                    s.detail = None;
+                    s.exit_code = None;
+                    s.confirmed_by = None;
                     st.finished = None;
                 }
             }

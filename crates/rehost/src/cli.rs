@@ -37,6 +37,20 @@ pub enum Command {
     Agent,
 }
 
+impl Command {
+    /// Whether the command only reads and reports (so it may end at a closed output pipe).
+    pub fn reads_only(&self) -> bool {
+        matches!(
+            self,
+            Command::Check(_)
+                | Command::Concept(_)
+                | Command::Status(_)
+                | Command::Verify(_)
+                | Command::Manifest(_)
+        )
+    }
+}
+
 #[derive(Args, Debug)]
 pub struct CheckArgs {
     /// The plan file.

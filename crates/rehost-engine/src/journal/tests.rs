@@ -82,3 +82,38 @@ mod props {
         }
     }
 }
+
+/// Issue 10 item 8: an interrupted attempt showed the previous attempt's failure.
+#[test]
+fn a_new_attempt_forgets_the_previous_attempts_outcome() {
+    use crate::events::StepResult;
+    use crate::state::{StepStatus, status};
+    let recs = vec![
+        Record::StepStarted {
+            at: "t1".into(),
+            id: "a".into(),
+            attempt: 1,
+        },
+        Record::StepFinished {
+            at: "t2".into(),
+            id: "a".into(),
+            attempt: 1,
+            result: StepResult::Failed,
+            elapsed_ms: 5,
+            detail: Some("exit status 1".into()),
+            confirmed_by: None,
+            exit_code: Some(1),
+            output: None,
+            result_data: None,
+        },
+        Record::StepStarted {
+            at: "t3".into(),
+            id: "a".into(),
+            attempt: 2,
+        },
+    ];
+    let st = status(&recs, &["a".to_owned()]);
+    assert_eq!(st.steps[0].status, StepStatus::Interrupted);
+    assert_eq!(st.steps[0].detail, None);
+    assert_eq!(st.steps[0].exit_code, None);
+}

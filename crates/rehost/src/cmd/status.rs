@@ -24,6 +24,14 @@ pub fn run(args: &StatusArgs) -> i32 {
         Some(d) => Journal::read(&d),
         None => Ok(Default::default()),
     });
+    if let Some(base) = args.state.state.as_ref().filter(|b| !b.exists()) {
+        // A mistyped --state said "not started" with exit 0.
+        crate::term::error(&format!(
+            "no state directory at {}: check --state (a run keeps its journal there)",
+            base.display()
+        ));
+        return exit::TROUBLE;
+    }
     let loaded = match read {
         Ok(l) => l,
         Err(e) => {

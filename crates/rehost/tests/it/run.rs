@@ -782,3 +782,53 @@ command = "sleep 300 & echo $! > daemon.pid; sleep 300"
         "a timed-out step left its background process running"
     );
 }
+
+/// Issue 10 item 8: `status --json | head` panicked on the broken pipe; a mistyped `--state`
+/// said "not started" with exit 0; an interrupted step showed the previous attempt's failure;
+/// a failure with nothing to roll back said "rolled back 0 step(s)".
+#[test]
+fn smaller_status_and_rollback_messages() {
+    let d = TestDir::new();
+    write_plan(&d, &append("a", "a"));
+    assert_eq!(rehost(&d, &["run", "plan.toml", "--env", "test"]).code, 0);
+    // A reader that goes away after the first line.
+    let mut child = std::process::Command::new(bin())
+        .args(["status", "plan.toml", "--env", "test", "--json"])
+        .current_dir(d.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+
+    let o = rehost(
+        &d,
+        &["status", "plan.toml", "--env", "test", "--state", "nowhere"],
+    );
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(
+        o.stderr.contains("no state directory at nowhere"),
+        "{}",
+        o.all()
+    );
+
+    let d = TestDir::new();
+    write_plan(
+        &d,
+        r#"
+[[steps]]
+id = "first"
+do = "run"
+host = "old"
+command = "false"
+on_failure = "rollback"
+"#,
+    );
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(o.stderr.contains("nothing was rolled back"), "{}", o.all());
+    assert!(!o.stderr.contains("rolled back 0"), "{}", o.all());
+}

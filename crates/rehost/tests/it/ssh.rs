@@ -474,3 +474,74 @@ fn rsync_to_an_ssh_destination_creates_missing_parents() {
         o.stdout
     );
 }
+
+/// The ssh processes whose command line names this file (a test sshd's own ssh config).
+fn ssh_processes_using(config: &std::path::Path) -> Vec<String> {
+    let needle = config.as_os_str().as_encoded_bytes();
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
+        if cmd.windows(needle.len()).any(|w| w == needle)
+            && cmd.windows(17).any(|w| w == b"ControlMaster=yes")
+        {
+            found.push(String::from_utf8_lossy(&cmd).replace('\0', " "));
+        }
+    }
+    found
+}
+
+/// Issue 10 item 8: after `kill -9` of rehost, its ssh control masters lived on.
+#[test]
+fn control_masters_end_when_rehost_is_killed() {
+    let (old, new) = (Sshd::start(), Sshd::start());
+    let d = TestDir::new();
+    let out = d.path().display().to_string();
+    d.write(
+        "plan.toml",
+        ssh_plan(
+            &old,
+            &new,
+            &format!(
+                "[[steps]]\nid = \"slow\"\ndo = \"run\"\nhost = \"old\"\n\
+                 command = \"touch {out}/started; sleep 20\"\n"
+            ),
+        ),
+    );
+    let mut child = std::process::Command::new(bin())
+        .args(["run", "plan.toml"])
+        .current_dir(d.path())
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    while !d.join("started").exists() {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "the step never started"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(
+        !ssh_processes_using(&old.ssh_config()).is_empty(),
+        "no control master found while the run was running"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let t = Instant::now();
+    loop {
+        let left = ssh_processes_using(&old.ssh_config());
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "control masters outlived rehost: {left:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
