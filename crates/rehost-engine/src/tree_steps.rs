@@ -43,18 +43,56 @@ fn progress_emitter<'s>(
             return;
         }
         last = Instant::now();
-        let side = |i: usize| format!("{} entries, {} bytes", p.sides[i].entries, p.sides[i].bytes);
-        let message = if p.copying {
-            format!("copied {}", side(0))
-        } else if sides == 2 {
-            format!("source {}; destination {}", side(0), side(1))
-        } else {
-            side(0)
-        };
+        let message = progress_message(&p, sides);
         sink.emit(&Event::Progress {
             id: id.to_owned(),
             message,
         });
+    }
+}
+
+/// A progress line people can read: sizes in binary units, the rate, and while copying the
+/// time left. Walking reports what each side has hashed so far (no side's total is known).
+pub(crate) fn progress_message(p: &rehost_tree::Progress, sides: usize) -> String {
+    use rehost_tree::human_bytes;
+    let secs = p.elapsed.as_secs_f64().max(0.001);
+    let rate = |bytes: u64| format!("{}/s", human_bytes((bytes as f64 / secs) as u64));
+    if p.copying {
+        let done = p.sides[0].bytes;
+        let mut m = format!(
+            "copied {} entries, {}",
+            p.sides[0].entries,
+            human_bytes(done)
+        );
+        if p.to_copy > 0 {
+            m.push_str(&format!(" of {}", human_bytes(p.to_copy)));
+        }
+        m.push_str(&format!(" at {}", rate(done)));
+        if p.to_copy > done && done > 0 {
+            let left = (p.to_copy - done) as f64 / (done as f64 / secs);
+            m.push_str(&format!(
+                ", about {} left",
+                rehost_plan::format_duration(Duration::from_secs(left.ceil() as u64))
+            ));
+        }
+        return m;
+    }
+    let side = |i: usize| {
+        format!(
+            "{} entries listed, {} hashed",
+            p.sides[i].entries,
+            human_bytes(p.sides[i].bytes)
+        )
+    };
+    if sides == 2 {
+        format!(
+            "source: {}; destination: {} ({} together)",
+            side(0),
+            side(1),
+            rate(p.sides[0].bytes + p.sides[1].bytes)
+        )
+    } else {
+        format!("{} ({})", side(0), rate(p.sides[0].bytes))
     }
 }
 
@@ -199,7 +237,7 @@ pub(crate) fn verify_tree(ctx: &mut Ctx, step: &Step, data: &str) -> Result<Outc
     if code == rehost_tree::EXIT_EQUAL {
         Ok(Outcome::Done {
             detail: Some(format!(
-                "{} verified complete and correct: {} entries equal ({} files read, {} trusted from the last verification)",
+                "{} verified complete and correct: {} entries equal on both sides (files hashed now on either side: {}; trusted unchanged since the last verification: {})",
                 ds.to, t.equal, t.rehashed, t.trusted
             )),
             exit_code: Some(code),
@@ -746,3 +784,7 @@ fn rsync_outcome(
         }),
     }
 }
+
+#[cfg(test)]
+#[path = "tree_steps_tests.rs"]
+mod tests;

@@ -81,10 +81,19 @@ pub fn transfer_between(
             sides,
             elapsed: start.elapsed(),
             copying: false,
+            to_copy: 0,
         })
     });
     let (ms, md) = (ms?, md?);
     let p = plan(&ms, &md, opts.delete);
+    let to_copy: u64 = p
+        .ops
+        .iter()
+        .map(|op| match op {
+            Op::File { size, .. } => *size,
+            _ => 0,
+        })
+        .sum();
     let mut report = TransferReport {
         unchanged: p.unchanged,
         errors: p.errors,
@@ -100,6 +109,7 @@ pub fn transfer_between(
                 sides: [c, Counts::default()],
                 elapsed: start.elapsed(),
                 copying: true,
+                to_copy,
             })
         });
         // Unblocks the reader if the writer stopped early.

@@ -619,6 +619,14 @@ pub fn transfer(
     let md = ms.pop().expect("two manifests");
     let msrc = ms.pop().expect("two manifests");
     let p = plan(&msrc, &md, opts.delete);
+    let to_copy: u64 = p
+        .ops
+        .iter()
+        .map(|op| match op {
+            Op::File { size, .. } => *size,
+            _ => 0,
+        })
+        .sum();
     let start = Instant::now();
     let mut source = LocalSource::new(src).map_err(|e| TreeError::transfer(src, e))?;
     let mut rep = apply(
@@ -630,6 +638,7 @@ pub fn transfer(
                 sides: [c, Counts::default()],
                 elapsed: start.elapsed(),
                 copying: true,
+                to_copy,
             })
         },
         cancel,

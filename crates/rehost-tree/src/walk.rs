@@ -85,6 +85,9 @@ pub struct Progress {
     pub sides: [Counts; 2],
     pub elapsed: Duration,
     pub copying: bool,
+    /// While copying: the bytes the copy will write in all (0 when not known), for the time
+    /// left.
+    pub to_copy: u64,
 }
 
 pub const DEFAULT_THREADS: usize = 16;

@@ -31,6 +31,7 @@ pub fn run(args: &ManifestArgs) -> i32 {
                         sides: [c, Default::default()],
                         elapsed: started.elapsed(),
                         copying: false,
+                        to_copy: 0,
                     })
                 })
                 .map_err(|e| e.to_string())

@@ -115,6 +115,7 @@ fn remote_pair(
             sides,
             elapsed: started.elapsed(),
             copying: false,
+            to_copy: 0,
         })
     });
     line.clear();
