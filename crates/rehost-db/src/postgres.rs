@@ -2,13 +2,18 @@
 //! content checksums inside the server, and the driver that runs it on both sides and locates
 //! differing rows.
 //!
-//! Content: every row's digest is the first 64 bits of `md5` of the row's text (its columns in
-//! name order, printed with fixed session settings: UTC, ISO dates, all float digits, hex
-//! bytea); a table's checksum is the row count and the sum of the digests, which does not
-//! depend on row order. Tables with a primary key are summed per slice of the key space (ranges
-//! of an integer key, else buckets of the key's md5) in one grouped query per part, parts in
-//! parallel; a slice that differs is split again (16 ways) until it holds few enough rows to
-//! list key and digest on both sides, which names the rows that are missing, extra or changed.
+//! Content: every row's digest is a 64-bit hash of the row's text (its columns in name order,
+//! printed with fixed session settings: UTC, ISO dates, all float digits, hex bytea); a
+//! table's checksum is the row count and the sum of the digests, which does not
+//! depend on row order. A large table with an integer key is summed in parts of its key range,
+//! parts in parallel (small tables are batched into one session). A part that differs is split
+//! (ranges of an integer key, else buckets of the key's md5) with one grouped query per side,
+//! and again, until a slice holds few enough rows to list key and digest on both sides, which
+//! names the rows that are missing, extra or changed.
+//!
+//! Row hash: where both servers give the same `hashtextextended` of a probe text (same byte
+//! order), the sums use `hashtextextended` of the row text, about twice as fast as md5; else
+//! the first 64 bits of md5. Listed rows are always compared by md5.
 
 use crate::compare::{RowDigest, compare, compare_rows};
 use crate::model::*;
@@ -35,8 +40,9 @@ pub struct VerifyOptions {
     pub tables: Vec<String>,
     /// Queries in flight per side.
     pub parallel: usize,
-    /// Top-level slices of a table with a primary key.
-    pub slices: u32,
+    /// How many ways a differing slice is split at least on the way down to its rows (more
+    /// when it holds many rows: about `list_rows` per sub-slice, at most 1024 ways).
+    pub split: u32,
     /// A slice with at most this many rows on each side is listed row by row.
     pub list_rows: u64,
     /// Row findings reported per table at most.
@@ -48,7 +54,7 @@ impl Default for VerifyOptions {
         VerifyOptions {
             tables: Vec::new(),
             parallel: 4,
-            slices: 256,
+            split: 16,
             list_rows: 2000,
             max_rows: 1000,
         }
@@ -90,7 +96,8 @@ const USER_REL: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema') \
 pub fn inventory_queries() -> Vec<String> {
     vec![
         "SELECT json_build_array('db', current_setting('server_version'), current_database(), \
-         pg_encoding_to_char(encoding), datcollate, datctype)::text \
+         pg_encoding_to_char(encoding), datcollate, datctype, \
+         hashtextextended('rehost byte order probe', 0))::text \
          FROM pg_database WHERE datname = current_database()"
             .into(),
         format!(
@@ -105,7 +112,7 @@ pub fn inventory_queries() -> Vec<String> {
              (SELECT coalesce(json_agg(json_build_array(a.attname, format_type(a.atttypid, a.atttypmod)) ORDER BY k.ord), '[]') \
               FROM pg_index i CROSS JOIN unnest(i.indkey) WITH ORDINALITY k(attnum, ord) \
               JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum \
-              WHERE i.indrelid = c.oid AND i.indisprimary))::text \
+              WHERE i.indrelid = c.oid AND i.indisprimary), c.reltuples::bigint)::text \
              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
              WHERE c.relkind IN ('r', 'p') AND {USER_REL}"
         ),
@@ -158,16 +165,24 @@ fn opt(v: &Value) -> Option<String> {
     v.as_str().map(str::to_owned)
 }
 
-/// The schema part of the inventory, and each table's primary key with its types.
-pub fn read_inventory(
-    sql: &dyn Sql,
-) -> Result<(Inventory, BTreeMap<String, Vec<String>>), DbError> {
+/// What the content pass needs beyond the inventory: each table's key types and estimated
+/// rows, and the server's `hashtextextended` of a fixed text (equal on servers of one byte
+/// order).
+#[derive(Clone, Debug, Default)]
+pub struct Extra {
+    pub key_types: BTreeMap<String, Vec<String>>,
+    pub estimates: BTreeMap<String, i64>,
+    pub probe: Option<i64>,
+}
+
+/// The schema part of the inventory, and what the content pass needs.
+pub fn read_inventory(sql: &dyn Sql) -> Result<(Inventory, Extra), DbError> {
     let lines = session(sql, &inventory_queries())?;
     let mut inv = Inventory {
         engine: "postgresql".into(),
         ..Default::default()
     };
-    let mut key_types = BTreeMap::new();
+    let mut extra = Extra::default();
     for line in &lines {
         let v = parse(sql, line)?;
         let a = v.as_array().cloned().unwrap_or_default();
@@ -180,6 +195,7 @@ pub fn read_inventory(
                 inv.encoding = s(&get(3));
                 inv.collate = s(&get(4));
                 inv.ctype = s(&get(5));
+                extra.probe = get(6).as_i64();
             }
             "table" => {
                 let name = s(&get(1));
@@ -197,7 +213,12 @@ pub fn read_inventory(
                     })
                     .collect();
                 let pk: Vec<Value> = get(3).as_array().cloned().unwrap_or_default();
-                key_types.insert(name.clone(), pk.iter().map(|k| s(&k[1])).collect());
+                extra
+                    .key_types
+                    .insert(name.clone(), pk.iter().map(|k| s(&k[1])).collect());
+                extra
+                    .estimates
+                    .insert(name.clone(), get(4).as_i64().unwrap_or(-1));
                 inv.tables.insert(
                     name,
                     Table {
@@ -242,7 +263,7 @@ pub fn read_inventory(
         }
     }
     inv.objects.sort();
-    Ok((inv, key_types))
+    Ok((inv, extra))
 }
 
 /// How one table's content is summed: which columns make the row, which the key, and how the
@@ -256,6 +277,11 @@ pub struct TablePlan {
     pub key: Vec<String>,
     /// Integer key: the common `lo..hi` of both sides (`None`: hash slices, or no key).
     pub range: Option<(i64, i64)>,
+    /// Rows, as the planner estimates them (for splitting large tables, batching small ones).
+    pub estimate: i64,
+    /// Sum `hashtextextended` of the row text (about twice as fast as md5), when both servers
+    /// hash alike; else the first 64 bits of md5.
+    pub fast: bool,
 }
 
 impl TablePlan {
@@ -268,7 +294,12 @@ impl TablePlan {
         format!("md5(ROW({})::text)", cols.join(", "))
     }
     fn row_hash(&self) -> String {
-        format!("('x' || left({}, 16))::bit(64)::bigint", self.row_digest())
+        if self.fast {
+            let cols: Vec<String> = self.columns.iter().map(|c| format!("t.{}", ident(c))).collect();
+            format!("hashtextextended(ROW({})::text, 0)", cols.join(", "))
+        } else {
+            format!("('x' || left({}, 16))::bit(64)::bigint", self.row_digest())
+        }
     }
     fn key_expr(&self) -> String {
         format!("t.{}", ident(&self.key[0]))
@@ -299,6 +330,16 @@ impl TablePlan {
     /// The grouped query summing `parent` split into `ways` sub-slices: rows of
     /// `[bucket, count, sum]`.
     fn sums_query(&self, parent: &Slice, ways: u32) -> (String, Vec<Slice>) {
+        if ways <= 1 || self.key.is_empty() {
+            // One sum, no grouping: the pass that finds tables equal does the least work.
+            let sql = format!(
+                "SELECT json_build_array(0, count(*), coalesce(sum({h}), 0)::text)::text {from} WHERE {filter}",
+                h = self.row_hash(),
+                from = self.from(),
+                filter = self.filter(parent),
+            );
+            return (sql, vec![parent.clone()]);
+        }
         let (bucket, subs) = match parent {
             Slice::All if self.key.is_empty() => ("0".to_owned(), vec![Slice::All]),
             Slice::All => {
@@ -468,9 +509,11 @@ fn wanted(name: &str, tables: &[String]) -> bool {
 fn plan_tables(
     a: &Inventory,
     b: &Inventory,
-    keys: &BTreeMap<String, Vec<String>>,
+    (xa, xb): (&Extra, &Extra),
     opts: &VerifyOptions,
 ) -> Vec<TablePlan> {
+    let fast = xa.probe.is_some() && xa.probe == xb.probe;
+    let keys = &xa.key_types;
     let mut plans = Vec::new();
     for (name, ta) in &a.tables {
         let Some(tb) = b.tables.get(name) else {
@@ -498,11 +541,19 @@ fn plan_tables(
                 .get(name)
                 .and_then(|t| t.first())
                 .is_some_and(|t| is_integer(t));
+        let estimate = xa
+            .estimates
+            .get(name)
+            .copied()
+            .max(xb.estimates.get(name).copied())
+            .unwrap_or(-1);
         plans.push(TablePlan {
             table: name.clone(),
             columns,
             key,
             range: int_key.then_some((0, 0)),
+            estimate,
+            fast,
         });
     }
     plans
@@ -551,40 +602,63 @@ fn key_ranges(a: &dyn Sql, b: &dyn Sql, plans: &mut [TablePlan]) -> Result<(), D
 }
 
 /// One query of the content pass: a table's slice, to be split `ways` ways.
-struct Job {
+struct Part {
     plan: usize,
     slice: Slice,
     ways: u32,
 }
 
-fn content_jobs(plans: &[TablePlan], opts: &VerifyOptions) -> Vec<Job> {
+/// Rows above which a table's key range is summed in parts at once.
+const LARGE: i64 = 250_000;
+
+/// The content pass as sessions: a large table with an integer key in up to `parallel` parts,
+/// each its own session; small tables batched into sessions of about [`LARGE`] rows, so that
+/// a database of many small tables does not start a client per table.
+fn content_jobs(plans: &[TablePlan], opts: &VerifyOptions) -> Vec<Vec<Part>> {
     let mut jobs = Vec::new();
+    let mut batch: Vec<Part> = Vec::new();
+    let mut batch_rows = 0i64;
     for (i, p) in plans.iter().enumerate() {
         match p.range {
-            Some((lo, hi)) => {
-                // The key range in `parallel` parts of `slices / parallel` slices each, so the
-                // parts of one large table are summed at once.
-                let parts = opts.parallel.max(1) as i64;
-                let per = (opts.slices as i64 / parts).max(1) as u32;
+            Some((lo, hi)) if p.estimate > LARGE => {
+                let parts = (opts.parallel.max(1) as i64).min(p.estimate / LARGE + 1);
                 let width = ((hi as i128 - lo as i128) + parts as i128 - 1) / parts as i128;
                 let width = width.max(1) as i64;
                 let mut x = lo;
                 while x < hi {
                     let y = x.saturating_add(width).min(hi);
-                    jobs.push(Job {
+                    jobs.push(vec![Part {
                         plan: i,
                         slice: Slice::KeyRange { lo: x, hi: y },
-                        ways: per,
-                    });
+                        ways: 1,
+                    }]);
                     x = y;
                 }
             }
-            None => jobs.push(Job {
-                plan: i,
-                slice: Slice::All,
-                ways: opts.slices,
-            }),
+            range => {
+                let part = Part {
+                    plan: i,
+                    slice: match range {
+                        Some((lo, hi)) => Slice::KeyRange { lo, hi },
+                        None => Slice::All,
+                    },
+                    ways: 1,
+                };
+                if p.estimate > LARGE {
+                    jobs.push(vec![part]);
+                    continue;
+                }
+                batch_rows += p.estimate.max(1);
+                batch.push(part);
+                if batch_rows > LARGE {
+                    jobs.push(std::mem::take(&mut batch));
+                    batch_rows = 0;
+                }
+            }
         }
+    }
+    if !batch.is_empty() {
+        jobs.push(batch);
     }
     jobs
 }
@@ -592,13 +666,32 @@ fn content_jobs(plans: &[TablePlan], opts: &VerifyOptions) -> Vec<Job> {
 fn sum_content(
     sql: &dyn Sql,
     plans: &[TablePlan],
-    jobs: &[Job],
+    jobs: &[Vec<Part>],
     parallel_n: usize,
 ) -> Result<Vec<Content>, DbError> {
-    let parts = parallel(jobs, parallel_n, |job| {
-        let (q, subs) = plans[job.plan].sums_query(&job.slice, job.ways);
-        let lines = session(sql, &[q])?;
-        read_sums(sql, &lines, &subs)
+    let done = parallel(jobs, parallel_n, |job| {
+        let queries: Vec<(String, Vec<Slice>)> = job
+            .iter()
+            .map(|part| plans[part.plan].sums_query(&part.slice, part.ways))
+            .collect();
+        // Each query's rows end with a marker row, so one session's answers split by query.
+        let mut statements = Vec::new();
+        for (q, _) in &queries {
+            statements.push(q.clone());
+            statements.push("SELECT '\"end\"'".to_owned());
+        }
+        let lines = session(sql, &statements)?;
+        let mut out = Vec::new();
+        let mut rest = lines.as_slice();
+        for (_, subs) in &queries {
+            let n = rest.iter().position(|l| l == "\"end\"").ok_or_else(|| DbError::Answer {
+                target: sql.describe(),
+                message: "fewer answers than questions".into(),
+            })?;
+            out.push(read_sums(sql, &rest[..n], subs)?);
+            rest = &rest[n + 1..];
+        }
+        Ok(out)
     })?;
     let mut content: Vec<Content> = plans
         .iter()
@@ -608,13 +701,15 @@ fn sum_content(
             slices: Vec::new(),
         })
         .collect();
-    for (job, sums) in jobs.iter().zip(parts) {
-        let c = &mut content[job.plan];
-        for s in sums {
-            c.rows += s.rows;
-            c.checksum = add(&c.checksum, &s.checksum);
-            if !plans[job.plan].key.is_empty() {
-                c.slices.push(s);
+    for (job, sums) in jobs.iter().zip(done) {
+        for (part, sums) in job.iter().zip(sums) {
+            let c = &mut content[part.plan];
+            for s in sums {
+                c.rows += s.rows;
+                c.checksum = add(&c.checksum, &s.checksum);
+                if !plans[part.plan].key.is_empty() {
+                    c.slices.push(s);
+                }
             }
         }
     }
@@ -622,32 +717,20 @@ fn sum_content(
 }
 
 /// Locates the rows of one differing slice, splitting it until it is small enough to list.
+/// `counts`: the slice's rows on each side, known from the sums that found it different.
 fn locate(
     a: &dyn Sql,
     b: &dyn Sql,
     plan: &TablePlan,
     slice: &Slice,
+    (na, nb): (u64, u64),
     opts: &VerifyOptions,
     out: &mut Vec<Finding>,
 ) -> Result<(), DbError> {
     if out.len() >= opts.max_rows {
         return Ok(());
     }
-    let count_q = format!(
-        "SELECT json_build_array(count(*))::text {} WHERE {}",
-        plan.from(),
-        plan.filter(slice)
-    );
-    let (ca, cb) = both(a, b, |s| session(s, std::slice::from_ref(&count_q)))?;
-    let count = |sql: &dyn Sql, l: &Vec<String>| -> Result<u64, DbError> {
-        Ok(
-            parse(sql, l.first().map(String::as_str).unwrap_or("[0]"))?[0]
-                .as_u64()
-                .unwrap_or(0),
-        )
-    };
-    let (na, nb) = (count(a, &ca)?, count(b, &cb)?);
-    let small = matches!(slice, Slice::KeyRange { lo, hi } if hi - lo <= 16);
+    let small = matches!(slice, Slice::KeyRange { lo, hi } if (*hi as i128) - (*lo as i128) <= 16);
     if na.max(nb) <= opts.list_rows || small {
         let q = plan.rows_query(slice);
         let (la, lb) = both(a, b, |s| session(s, std::slice::from_ref(&q)))?;
@@ -672,7 +755,9 @@ fn locate(
         out.extend(found);
         return Ok(());
     }
-    let (q, subs) = plan.sums_query(slice, 16);
+    // Split so that a sub-slice is likely small enough to list: one more level, not several.
+    let ways = na.max(nb).div_ceil(opts.list_rows.max(1)).clamp(opts.split.max(2) as u64, 1024) as u32;
+    let (q, subs) = plan.sums_query(slice, ways);
     let (la, lb) = both(a, b, |s| session(s, std::slice::from_ref(&q)))?;
     let (sa, sb) = (read_sums(a, &la, &subs)?, read_sums(b, &lb, &subs)?);
     for sub in &subs {
@@ -684,7 +769,8 @@ fn locate(
             _ => false,
         };
         if !same {
-            locate(a, b, plan, sub, opts, out)?;
+            let counts = (x.map_or(0, |s| s.rows), y.map_or(0, |s| s.rows));
+            locate(a, b, plan, sub, counts, opts, out)?;
         }
     }
     Ok(())
@@ -693,7 +779,7 @@ fn locate(
 /// Verifies database `b` against `a`: schema, per-table counts and checksums (in parallel, both
 /// sides at once), sequences; differing slices located to rows.
 pub fn verify(a: &dyn Sql, b: &dyn Sql, opts: &VerifyOptions) -> Result<Report, DbError> {
-    let ((mut ia, ka), (mut ib, _)) = both(a, b, read_inventory)?;
+    let ((mut ia, xa), (mut ib, xb)) = both(a, b, read_inventory)?;
     if !opts.tables.is_empty() {
         for t in &opts.tables {
             if !ia
@@ -711,7 +797,7 @@ pub fn verify(a: &dyn Sql, b: &dyn Sql, opts: &VerifyOptions) -> Result<Report, 
         ia.tables.retain(|n, _| wanted(n, &opts.tables));
         ib.tables.retain(|n, _| wanted(n, &opts.tables));
     }
-    let mut plans = plan_tables(&ia, &ib, &ka, opts);
+    let mut plans = plan_tables(&ia, &ib, (&xa, &xb), opts);
     key_ranges(a, b, &mut plans)?;
     let jobs = content_jobs(&plans, opts);
     let (ca, cb) = both(a, b, |s| sum_content(s, &plans, &jobs, opts.parallel))?;
@@ -731,8 +817,15 @@ pub fn verify(a: &dyn Sql, b: &dyn Sql, opts: &VerifyOptions) -> Result<Report, 
         let Some(plan) = plans.iter().find(|p| &p.table == table) else {
             continue;
         };
+        let rows = |inv: &Inventory| {
+            inv.tables
+                .get(table)
+                .and_then(|t| t.content.as_ref())
+                .and_then(|c| c.slices.iter().find(|s| &s.slice == slice))
+                .map_or(0, |s| s.rows)
+        };
         let out = by_table.entry(table.as_str()).or_default();
-        locate(a, b, plan, slice, opts, out)?;
+        locate(a, b, plan, slice, (rows(&ia), rows(&ib)), opts, out)?;
     }
     for (table, rows) in by_table {
         if rows.len() >= opts.max_rows {
