@@ -295,7 +295,11 @@ impl TablePlan {
     }
     fn row_hash(&self) -> String {
         if self.fast {
-            let cols: Vec<String> = self.columns.iter().map(|c| format!("t.{}", ident(c))).collect();
+            let cols: Vec<String> = self
+                .columns
+                .iter()
+                .map(|c| format!("t.{}", ident(c)))
+                .collect();
             format!("hashtextextended(ROW({})::text, 0)", cols.join(", "))
         } else {
             format!("('x' || left({}, 16))::bit(64)::bigint", self.row_digest())
@@ -684,10 +688,13 @@ fn sum_content(
         let mut out = Vec::new();
         let mut rest = lines.as_slice();
         for (_, subs) in &queries {
-            let n = rest.iter().position(|l| l == "\"end\"").ok_or_else(|| DbError::Answer {
-                target: sql.describe(),
-                message: "fewer answers than questions".into(),
-            })?;
+            let n = rest
+                .iter()
+                .position(|l| l == "\"end\"")
+                .ok_or_else(|| DbError::Answer {
+                    target: sql.describe(),
+                    message: "fewer answers than questions".into(),
+                })?;
             out.push(read_sums(sql, &rest[..n], subs)?);
             rest = &rest[n + 1..];
         }
@@ -756,7 +763,10 @@ fn locate(
         return Ok(());
     }
     // Split so that a sub-slice is likely small enough to list: one more level, not several.
-    let ways = na.max(nb).div_ceil(opts.list_rows.max(1)).clamp(opts.split.max(2) as u64, 1024) as u32;
+    let ways = na
+        .max(nb)
+        .div_ceil(opts.list_rows.max(1))
+        .clamp(opts.split.max(2) as u64, 1024) as u32;
     let (q, subs) = plan.sums_query(slice, ways);
     let (la, lb) = both(a, b, |s| session(s, std::slice::from_ref(&q)))?;
     let (sa, sb) = (read_sums(a, &la, &subs)?, read_sums(b, &lb, &subs)?);
