@@ -333,7 +333,7 @@ impl TablePlan {
 
     /// The grouped query summing `parent` split into `ways` sub-slices: rows of
     /// `[bucket, count, sum]`.
-    fn sums_query(&self, parent: &Slice, ways: u32) -> (String, Vec<Slice>) {
+    pub(crate) fn sums_query(&self, parent: &Slice, ways: u32) -> (String, Vec<Slice>) {
         if ways <= 1 || self.key.is_empty() {
             // One sum, no grouping: the pass that finds tables equal does the least work.
             let sql = format!(
@@ -368,7 +368,16 @@ impl TablePlan {
                     subs.push(Slice::KeyRange { lo: x, hi: y });
                     x = y;
                 }
-                (format!("({} - ({lo})) / {width}", self.key_expr()), subs)
+                // A key range wider than bigint holds is bucketed in numeric (slower, exact).
+                let bucket = if (*hi as i128) - (*lo as i128) > i64::MAX as i128 {
+                    format!(
+                        "div({}::numeric - ({lo}), {width})::bigint",
+                        self.key_expr()
+                    )
+                } else {
+                    format!("({} - ({lo})) / {width}", self.key_expr())
+                };
+                (bucket, subs)
             }
             Slice::Hash { modulus, residue } => {
                 let m = modulus * ways;

@@ -243,3 +243,66 @@ fn host_prefix() {
     );
     assert_eq!(split_host("postgres://h/db"), (None, "postgres://h/db"));
 }
+
+fn plan(key: &[&str], range: Option<(i64, i64)>) -> crate::postgres::TablePlan {
+    crate::postgres::TablePlan {
+        table: "public.t".into(),
+        columns: vec!["id".into(), "v".into()],
+        key: key.iter().map(|k| k.to_string()).collect(),
+        range,
+        estimate: 0,
+        fast: true,
+    }
+}
+
+/// A split covers its parent exactly, in order, without overlap; the bucket expression numbers
+/// the sub-slices from 0, as `read_sums` takes them.
+#[test]
+fn key_ranges_split_exactly() {
+    let p = plan(&["id"], Some((-5, 1_000_003)));
+    for (lo, hi, ways) in [
+        (-5i64, 1_000_003i64, 16u32),
+        (7, 9, 16),
+        (0, 1, 1024),
+        (i64::MIN, i64::MAX, 16),
+    ] {
+        let (sql, subs) = p.sums_query(&Slice::KeyRange { lo, hi }, ways);
+        assert!(subs.len() <= ways as usize && !subs.is_empty());
+        let mut at = lo;
+        for s in &subs {
+            let Slice::KeyRange { lo: a, hi: b } = s else {
+                panic!("{s:?}")
+            };
+            assert_eq!(*a, at);
+            assert!(b > a);
+            at = *b;
+        }
+        assert_eq!(at, hi);
+        assert!(sql.contains("GROUP BY b"), "{sql}");
+        assert!(
+            sql.contains(&format!("t.\"id\" >= {lo} AND t.\"id\" < {hi}")),
+            "{sql}"
+        );
+    }
+}
+
+#[test]
+fn hash_buckets_refine_their_parent() {
+    let p = plan(&["code", "n"], None);
+    let (_, top) = p.sums_query(&Slice::All, 16);
+    assert_eq!(top.len(), 16);
+    let (sql, subs) = p.sums_query(&top[5], 16);
+    assert!(sql.contains("% 16 = 5"), "{sql}");
+    assert!(sql.contains("% 256"), "{sql}");
+    for s in &subs {
+        let Slice::Hash { modulus, residue } = s else {
+            panic!("{s:?}")
+        };
+        assert_eq!(*modulus, 256);
+        assert_eq!(residue % 16, 5);
+    }
+    // One way: a plain sum, no grouping.
+    let (sql, subs) = p.sums_query(&Slice::All, 1);
+    assert_eq!(subs, vec![Slice::All]);
+    assert!(!sql.contains("GROUP BY"), "{sql}");
+}
