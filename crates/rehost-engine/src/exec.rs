@@ -265,6 +265,7 @@ pub(crate) fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError
             })
         }
         StepKind::VerifyTree { data } => crate::tree_steps::verify_tree(ctx, step, data),
+        StepKind::VerifyDb { database } => crate::db_steps::verify_db(ctx, step, database),
         StepKind::Sync { data, method, .. } => crate::tree_steps::sync(ctx, step, data, *method),
         StepKind::Stop { .. } | StepKind::Start { .. } | StepKind::Health { .. } => {
             crate::service_steps::execute(ctx, step)

@@ -5,6 +5,7 @@
 //! `rehost status` or a report can be rebuilt from the journal and the plan alone. The engine
 //! never prints: it emits [`Event`]s to a [`Sink`].
 
+mod db_steps;
 mod engine;
 mod error;
 mod events;

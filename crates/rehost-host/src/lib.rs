@@ -16,6 +16,7 @@ pub mod host_lock;
 mod listing;
 mod local;
 mod location;
+pub mod psql;
 pub mod ssh;
 pub mod transfer;
 

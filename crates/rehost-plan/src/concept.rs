@@ -345,6 +345,7 @@ fn describe_kind(k: &StepKind) -> String {
         StepKind::Stop { service } => format!("stop service `{service}`"),
         StepKind::Start { service } => format!("start service `{service}`"),
         StepKind::Health { service } => format!("wait until service `{service}` is healthy"),
+        StepKind::VerifyDb { database } => format!("verify database `{database}`"),
     }
 }
 

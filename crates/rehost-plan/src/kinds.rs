@@ -111,6 +111,13 @@ pub static KINDS: &[KindSpec] = &[
             })
         },
     },
+    KindSpec {
+        name: "verify-db",
+        keys: &["database"],
+        idempotent: true,
+        needs_host: false,
+        read: read_verify_db,
+    },
 ];
 
 fn read_manual(r: &mut Reader, t: &Tbl) -> Option<StepKind> {
@@ -249,6 +256,11 @@ fn read_verify_tree(r: &mut Reader, t: &Tbl) -> Option<StepKind> {
     Some(StepKind::VerifyTree { data })
 }
 
+fn read_verify_db(r: &mut Reader, t: &Tbl) -> Option<StepKind> {
+    let database = r.required_str(t, "database")?;
+    Some(StepKind::VerifyDb { database })
+}
+
 pub(crate) fn read_step(r: &mut Reader, t: &Tbl, index: usize) -> Option<Step> {
     let id = r.required_str(t, "id");
     let mut t = Tbl {
@@ -307,10 +319,10 @@ pub(crate) fn read_step(r: &mut Reader, t: &Tbl, index: usize) -> Option<Step> {
         None => None,
     };
     if let Some(e) = implied {
-        let key = if matches!(e, Effect::Stops(_) | Effect::Starts(_)) {
-            "service"
-        } else {
-            "data"
+        let key = match &kind {
+            Some(StepKind::VerifyDb { .. }) => "database",
+            _ if matches!(e, Effect::Stops(_) | Effect::Starts(_)) => "service",
+            _ => "data",
         };
         effects.push(e);
         effect_spans.push(t.span_of(key));
@@ -340,6 +352,7 @@ pub fn implied_effect(kind: &StepKind) -> Option<Effect> {
     match kind {
         StepKind::Sync { data, .. } => Some(Effect::Transfers(data.clone())),
         StepKind::VerifyTree { data } => Some(Effect::Verifies(data.clone())),
+        StepKind::VerifyDb { database } => Some(Effect::Verifies(database.clone())),
         StepKind::Stop { service } => Some(Effect::Stops(service.clone())),
         StepKind::Start { service } => Some(Effect::Starts(service.clone())),
         _ => None,

@@ -34,6 +34,9 @@ impl Plan {
     pub fn step_index(&self, id: &str) -> Option<usize> {
         self.steps.iter().position(|s| s.id == id)
     }
+    pub fn database(&self, id: &str) -> Option<&Database> {
+        self.databases.iter().find(|d| d.id == id)
+    }
     pub fn data_set(&self, id: &str) -> Option<&DataSet> {
         self.data.iter().find(|d| d.id == id)
     }
@@ -209,7 +212,41 @@ pub struct Database {
     pub database: Option<String>,
     pub old_version: Option<String>,
     pub new_version: Option<String>,
+    /// How the `verify-db` step connects, from each end's host: a TCP port on that host's
+    /// loopback (`from_port`/`to_port` where the two differ) or a socket directory, the user,
+    /// and a file on that host holding the password (never the password itself).
+    pub port: Option<u16>,
+    pub from_port: Option<u16>,
+    pub to_port: Option<u16>,
+    pub socket: Option<String>,
+    pub user: Option<String>,
+    pub password_file: Option<String>,
     pub span: Span,
+}
+
+impl Database {
+    /// The libpq URL the `from` (or `to`) host's psql connects with; no password in it.
+    pub fn url(&self, to: bool) -> String {
+        let port = if to { self.to_port } else { self.from_port }.or(self.port);
+        let mut params = vec![format!(
+            "host={}",
+            self.socket.as_deref().unwrap_or("127.0.0.1")
+        )];
+        if let Some(p) = port {
+            params.push(format!("port={p}"));
+        }
+        if let Some(u) = &self.user {
+            params.push(format!("user={u}"));
+        }
+        if let Some(f) = &self.password_file {
+            params.push(format!("password_file={f}"));
+        }
+        format!(
+            "postgres:///{}?{}",
+            self.database.as_deref().unwrap_or("postgres"),
+            params.join("&")
+        )
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -346,6 +383,8 @@ pub enum StepKind {
     /// of its `ports` accepts a connection on the host; fails at the step's timeout (60 s by
     /// default).
     Health { service: String },
+    /// Verify a database's copy: schema, contents, sequences (`[[databases]]` id).
+    VerifyDb { database: String },
 }
 
 impl StepKind {
@@ -359,6 +398,7 @@ impl StepKind {
             StepKind::Stop { .. } => "stop",
             StepKind::Start { .. } => "start",
             StepKind::Health { .. } => "health",
+            StepKind::VerifyDb { .. } => "verify-db",
         }
     }
 }

@@ -765,7 +765,44 @@ impl Reader {
                 "database",
                 "old_version",
                 "new_version",
+                "port",
+                "from_port",
+                "to_port",
+                "socket",
+                "user",
+                "password_file",
+                "password",
             ],
+        );
+        if t.get("password").is_some() {
+            self.err(
+                "secret",
+                t.span_of("password"),
+                format!("{}: a password is never written in the plan", t.what),
+            )
+            .help = Some(
+                "write password_file = \"/path/on/the/host\" (a file holding the password, readable there only), or use ~/.pgpass on the hosts".into(),
+            );
+        }
+        let port = |r: &mut Self, key: &str| -> Option<u16> {
+            t.get(key)?;
+            let n = r.int(t, key)?;
+            match u16::try_from(n) {
+                Ok(p) if p > 0 => Some(p),
+                _ => {
+                    r.err(
+                        "value",
+                        t.span_of(key),
+                        format!("{}: `{key}` must be a TCP port (1-65535)", t.what),
+                    );
+                    None
+                }
+            }
+        };
+        let (p, fp, tp) = (
+            port(self, "port"),
+            port(self, "from_port"),
+            port(self, "to_port"),
         );
         let id = self.required_str(t, "id");
         let engine = self.required_str(t, "engine");
@@ -779,6 +816,12 @@ impl Reader {
             database: self.str(t, "database"),
             old_version: self.str(t, "old_version"),
             new_version: self.str(t, "new_version"),
+            port: p,
+            from_port: fp,
+            to_port: tp,
+            socket: self.str(t, "socket"),
+            user: self.str(t, "user"),
+            password_file: self.str(t, "password_file"),
             span: t.span.clone(),
         })
     }

@@ -164,3 +164,64 @@ fn escape_control_escapes_c0_c1_and_bidi_controls() {
     assert!(!e.chars().any(|c| c.is_control() && c != '\t'));
     assert_eq!(escape_control("plain ümlaut"), "plain ümlaut");
 }
+
+const DB_PLAN: &str = r#"
+[hosts.new]
+local = true
+[environments.test.new]
+local = true
+root = "/tmp/y"
+[[databases]]
+id = "shop"
+engine = "postgresql"
+from = "old"
+to = "new"
+database = "shop"
+user = "verify"
+from_port = 5433
+port = 5432
+password_file = "/etc/rehost/shop.pw"
+"#;
+
+#[test]
+fn a_verify_db_step_reads_its_database_and_connection() {
+    let src =
+        format!("{HEAD}{DB_PLAN}[[steps]]\nid = \"v\"\ndo = \"verify-db\"\ndatabase = \"shop\"\n");
+    let c = check(&src);
+    assert!(c.errors.is_empty(), "{:?}", c.errors);
+    let plan = c.plan.unwrap();
+    assert_eq!(
+        plan.steps[0].kind,
+        StepKind::VerifyDb {
+            database: "shop".into()
+        }
+    );
+    assert!(plan.steps[0].idempotent);
+    let db = plan.database("shop").unwrap();
+    assert_eq!(
+        db.url(false),
+        "postgres:///shop?host=127.0.0.1&port=5433&user=verify&password_file=/etc/rehost/shop.pw"
+    );
+    assert_eq!(
+        db.url(true),
+        "postgres:///shop?host=127.0.0.1&port=5432&user=verify&password_file=/etc/rehost/shop.pw"
+    );
+}
+
+#[test]
+fn a_password_in_the_plan_and_an_unknown_database_are_errors() {
+    let src = format!(
+        "{HEAD}{DB_PLAN}password = \"hunter2\"\n[[steps]]\nid = \"v\"\ndo = \"verify-db\"\ndatabase = \"shoop\"\n"
+    );
+    let c = check(&src);
+    let text: Vec<String> = c.errors.iter().map(|e| e.message.clone()).collect();
+    assert!(
+        text.iter()
+            .any(|m| m.contains("a password is never written in the plan")),
+        "{text:?}"
+    );
+    assert!(!text.iter().any(|m| m.contains("hunter2")), "{text:?}");
+    let c = check(&src.replace("password = \"hunter2\"\n", ""));
+    let text: Vec<String> = c.errors.iter().map(|e| e.message.clone()).collect();
+    assert!(text.iter().any(|m| m.contains("shoop")), "{text:?}");
+}

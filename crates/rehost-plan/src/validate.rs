@@ -145,6 +145,7 @@ pub(crate) fn validate(plan: &Plan) -> Vec<Diagnostic> {
     }
 
     let data_ids: Vec<&str> = plan.data.iter().map(|d| d.id.as_str()).collect();
+    let db_ids: Vec<&str> = plan.databases.iter().map(|d| d.id.as_str()).collect();
     let svc_ids: Vec<&str> = plan.services.iter().map(|d| d.id.as_str()).collect();
     let name_ids: Vec<&str> = plan.names.iter().map(|d| d.id.as_str()).collect();
     let client_ids: Vec<&str> = plan.clients.iter().map(|d| d.id.as_str()).collect();
@@ -183,6 +184,9 @@ pub(crate) fn validate(plan: &Plan) -> Vec<Diagnostic> {
             {
                 let span = s.effect_spans.last().cloned().unwrap_or(s.span.clone());
                 v.push(unknown("data set", data, &span, &what, &data_ids));
+            }
+            StepKind::VerifyDb { database } if !db_ids.contains(&database.as_str()) => {
+                v.push(unknown("database", database, &s.span, &what, &db_ids));
             }
             _ => {}
         }

@@ -151,6 +151,37 @@ pub enum VerifyCommand {
     /// Compare tree B with tree A (or with a manifest of A saved earlier): every entry's type,
     /// content (BLAKE3), metadata, xattrs, ACLs and hard links.
     Tree(VerifyTreeArgs),
+    /// Compare database NEW with OLD (schema, per-table counts and checksums computed inside
+    /// the servers, sequences; differing rows named by key), or with --exercise show that a
+    /// server can read, change and add to its data (all rolled back).
+    Db(VerifyDbArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct VerifyDbArgs {
+    /// The original: postgres://USER@HOST:PORT/DB, or HOST:postgres://… to connect from that
+    /// host (over ssh, for servers that listen only on their own loopback). The password comes
+    /// from PGPASSWORD, ~/.pgpass, PGPASSFILE or `?password_file=PATH` on the connecting host.
+    pub old: String,
+    /// The copy (not with --exercise).
+    #[arg(required_unless_present = "exercise")]
+    pub new: Option<String>,
+    /// Exercise OLD instead: per table, read through every index, update a row, insert a row,
+    /// in a transaction that is always rolled back.
+    #[arg(long, conflicts_with = "new")]
+    pub exercise: bool,
+    /// Only this table (`schema.table` or `table`); repeatable.
+    #[arg(long, value_name = "TABLE")]
+    pub table: Vec<String>,
+    /// Queries in flight per database (default 4).
+    #[arg(long, value_name = "N")]
+    pub parallel: Option<usize>,
+    /// The ssh config file for HOST:postgres://… (passed as `ssh -F`).
+    #[arg(long, value_name = "FILE")]
+    pub ssh_config: Option<PathBuf>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug, Clone)]

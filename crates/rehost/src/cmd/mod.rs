@@ -7,6 +7,7 @@ mod demo;
 mod manifest;
 pub mod run;
 mod status;
+mod verify_db;
 mod verify_tree;
 
 use crate::cli::{Cli, Command};
@@ -18,6 +19,7 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Run(a) => run::run(&a),
         Command::Status(a) => status::run(&a),
         Command::Verify(crate::cli::VerifyCommand::Tree(a)) => verify_tree::run(&a),
+        Command::Verify(crate::cli::VerifyCommand::Db(a)) => verify_db::run(&a),
         Command::Manifest(a) => manifest::run(&a),
         Command::Demo(a) => demo::run(&a),
         Command::Agent => agent::run(),

@@ -2,6 +2,7 @@
 
 mod check;
 mod concept;
+mod db;
 mod isolation;
 mod preflight;
 mod resume;

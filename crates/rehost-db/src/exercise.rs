@@ -1,0 +1,514 @@
+//! `--exercise`: shows that a server handles the existing data, not only holds it. Per table,
+//! in one transaction that is always rolled back: read rows through every index (sequential
+//! scans and sorts disabled, and the plan checked to name the index), update an existing row
+//! to a changed value, insert a new row built from an existing one (new values for unique
+//! columns, defaults where the table has them). Each operation runs in a PL/pgSQL exception
+//! block, so a failure is reported with the server's exact message and the rest still runs.
+//! Sequences that the insert advances (they are not transactional) are set back afterwards.
+
+use crate::postgres::{SESSION, literal, parse};
+use crate::{DbError, Sql};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::io::{self, Write};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    Ok,
+    Failed,
+    /// Not tried: nothing to try it on (an empty table), or an index the planner will not use
+    /// for a plain ordered read (GIN, GiST, BRIN…).
+    Skipped,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Operation {
+    /// `read through index public.t_pkey`, `update column c`, `insert`.
+    pub what: String,
+    pub status: Status,
+    /// What was read or changed, or the server's error (`SQLSTATE message`).
+    pub detail: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableExercise {
+    pub table: String,
+    pub operations: Vec<Operation>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExerciseReport {
+    pub target: String,
+    pub server_version: String,
+    pub tables: Vec<TableExercise>,
+}
+
+impl ExerciseReport {
+    pub fn failed(&self) -> usize {
+        self.tables
+            .iter()
+            .flat_map(|t| &t.operations)
+            .filter(|o| o.status == Status::Failed)
+            .count()
+    }
+    pub fn exit_code(&self) -> i32 {
+        if self.failed() == 0 {
+            crate::EXIT_EQUAL
+        } else {
+            crate::EXIT_DIFFERENT
+        }
+    }
+    pub fn render_human(&self, w: &mut dyn Write) -> io::Result<()> {
+        use crate::report::escape;
+        writeln!(
+            w,
+            "exercised {} (PostgreSQL {}); every change rolled back",
+            escape(&self.target),
+            escape(&self.server_version)
+        )?;
+        for t in &self.tables {
+            writeln!(w, "table {}", escape(&t.table))?;
+            for o in &t.operations {
+                let st = match o.status {
+                    Status::Ok => "ok",
+                    Status::Failed => "FAILED",
+                    Status::Skipped => "skipped",
+                };
+                writeln!(w, "  {st:<7} {}: {}", escape(&o.what), escape(&o.detail))?;
+            }
+        }
+        let ops: usize = self.tables.iter().map(|t| t.operations.len()).sum();
+        writeln!(
+            w,
+            "{} tables, {ops} operations, {} failed",
+            self.tables.len(),
+            self.failed()
+        )
+    }
+    pub fn render_json(&self, w: &mut dyn Write) -> io::Result<()> {
+        serde_json::to_writer_pretty(&mut *w, self).map_err(io::Error::other)?;
+        writeln!(w)
+    }
+}
+
+const TABLES: &str = "SELECT json_build_array(c.oid::regclass::text, \
+  (SELECT json_agg(json_build_array(a.attname, format_type(a.atttypid, a.atttypmod), t.typcategory, \
+     a.attnotnull, a.atthasdef, a.attidentity, a.attgenerated, \
+     EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisunique AND a.attnum = ANY(i.indkey)), \
+     t.typname) ORDER BY a.attnum) \
+   FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid \
+   WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), \
+  (SELECT coalesce(json_agg(json_build_array(ic.relname, am.amname, \
+     (SELECT json_agg(pg_get_indexdef(i.indexrelid, k, true) ORDER BY k) FROM generate_series(1, i.indnkeyatts) k), \
+     pg_get_expr(i.indpred, i.indrelid)) ORDER BY ic.relname), '[]') \
+   FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_am am ON am.oid = ic.relam \
+   WHERE i.indrelid = c.oid), \
+  (SELECT coalesce(json_agg(json_build_array(d.objid::regclass::text, pg_sequence_last_value(d.objid), sq.seqstart)), '[]') \
+   FROM pg_depend d JOIN pg_sequence sq ON sq.seqrelid = d.objid \
+   WHERE d.refobjid = c.oid AND d.classid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')), \
+  current_setting('server_version'))::text \
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+  WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+  AND n.nspname NOT LIKE 'pg\\_%' \
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e') \
+  ORDER BY 1";
+
+const TRY: &str = "CREATE FUNCTION pg_temp.rehost_try(q text) RETURNS text LANGUAGE plpgsql AS $f$ \
+  DECLARE r text; BEGIN EXECUTE q INTO r; RETURN json_build_array('ok', r)::text; \
+  EXCEPTION WHEN OTHERS THEN RETURN json_build_array('error', SQLSTATE || ' ' || SQLERRM)::text; END $f$";
+
+struct Col {
+    name: String,
+    ty: String,
+    category: String,
+    not_null: bool,
+    has_default: bool,
+    identity: String,
+    generated: String,
+    unique: bool,
+    typname: String,
+}
+
+fn ident(s: &str) -> String {
+    crate::postgres::ident(s)
+}
+
+/// A changed value for an update, by type; `None` when the type has no obvious change.
+fn changed(c: &Col) -> Option<String> {
+    let x = ident(&c.name);
+    Some(match c.category.as_str() {
+        "N" => format!("{x} + 1"),
+        "S" => format!(
+            "CASE WHEN {x} IS NULL OR {x} = '' THEN 'x' ELSE overlay({x} placing CASE WHEN left({x}, 1) = 'x' THEN 'y' ELSE 'x' END from 1 for 1) END"
+        ),
+        "B" => format!("NOT coalesce({x}, false)"),
+        "D" => format!("{x} + interval '1 day'"),
+        _ if c.typname == "bytea" => format!("coalesce({x}, ''::bytea) || '\\x00'::bytea"),
+        _ if c.typname == "jsonb" => {
+            format!("coalesce({x}, '{{}}'::jsonb) || '{{\"rehost\": 1}}'::jsonb")
+        }
+        _ => return None,
+    })
+}
+
+/// A value for a unique column in a new row (that the table does not hold yet).
+fn fresh(c: &Col, table: &str) -> String {
+    let x = ident(&c.name);
+    match (c.category.as_str(), c.typname.as_str()) {
+        ("N", _) => format!("(SELECT coalesce(max({x}), 0) + 1 FROM {table})"),
+        ("S", _) => format!(
+            "left(md5(random()::text), greatest(1, coalesce(length({x}), 32)))::{}",
+            c.ty
+        ),
+        (_, "uuid") => "gen_random_uuid()".into(),
+        ("D", _) => format!(
+            "(SELECT max({x}) + interval '1 day' FROM {table})::{}",
+            c.ty
+        ),
+        _ => format!("t.{x}"),
+    }
+}
+
+/// A value for a NOT NULL column without default when the table is empty.
+fn zero(c: &Col) -> String {
+    match (c.category.as_str(), c.typname.as_str()) {
+        ("N", _) => format!("0::{}", c.ty),
+        ("S", _) => format!("'x'::{}", c.ty),
+        ("B", _) => "false".into(),
+        ("D", _) => format!("now()::{}", c.ty),
+        ("A", _) => format!("'{{}}'::{}", c.ty),
+        (_, "json") | (_, "jsonb") => format!("'{{}}'::{}", c.ty),
+        (_, "bytea") => "''::bytea".into(),
+        (_, "uuid") => "gen_random_uuid()".into(),
+        _ => "NULL".into(),
+    }
+}
+
+enum Expect {
+    Plan(String),
+    Read(String),
+    Update(String),
+    Insert,
+    Restore,
+    Empty,
+}
+
+fn result(line: &Value) -> Result<Option<String>, String> {
+    match line[0].as_str() {
+        Some("ok") => Ok(line[1].as_str().map(str::to_owned)),
+        _ => Err(line[1].as_str().unwrap_or("unknown error").to_owned()),
+    }
+}
+
+/// Exercises the tables of the database (or those named).
+pub fn exercise(sql: &dyn Sql, tables: &[String]) -> Result<ExerciseReport, DbError> {
+    let mut stmts: Vec<String> = SESSION.iter().map(|s| s.to_string()).collect();
+    stmts.push(TABLES.into());
+    let lines = sql.run(&stmts)?;
+    let mut report = ExerciseReport {
+        target: sql.describe(),
+        ..Default::default()
+    };
+    for t in tables {
+        let known = lines.iter().any(|l| {
+            parse(sql, l)
+                .ok()
+                .and_then(|v| v[0].as_str().map(|n| crate::postgres::wanted_pub(n, t)))
+                .unwrap_or(false)
+        });
+        if !known {
+            return Err(DbError::Query {
+                target: sql.describe(),
+                message: format!("no table `{t}`"),
+            });
+        }
+    }
+    for line in &lines {
+        let v = parse(sql, line)?;
+        let table = v[0].as_str().unwrap_or_default().to_owned();
+        report.server_version = v[4].as_str().unwrap_or_default().to_owned();
+        if !tables.is_empty()
+            && !tables
+                .iter()
+                .any(|t| crate::postgres::wanted_pub(&table, t))
+        {
+            continue;
+        }
+        let cols: Vec<Col> = v[1]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|c| Col {
+                name: c[0].as_str().unwrap_or_default().into(),
+                ty: c[1].as_str().unwrap_or_default().into(),
+                category: c[2].as_str().unwrap_or_default().into(),
+                not_null: c[3].as_bool().unwrap_or(false),
+                has_default: c[4].as_bool().unwrap_or(false),
+                identity: c[5].as_str().unwrap_or_default().into(),
+                generated: c[6].as_str().unwrap_or_default().into(),
+                unique: c[7].as_bool().unwrap_or(false),
+                typname: c[8].as_str().unwrap_or_default().into(),
+            })
+            .collect();
+        let indexes = v[2].as_array().cloned().unwrap_or_default();
+        let seqs = v[3].as_array().cloned().unwrap_or_default();
+        report
+            .tables
+            .push(exercise_table(sql, &table, &cols, &indexes, &seqs)?);
+    }
+    Ok(report)
+}
+
+fn try_(q: &str) -> String {
+    format!("SELECT pg_temp.rehost_try({})", literal(q))
+}
+
+fn exercise_table(
+    sql: &dyn Sql,
+    table: &str,
+    cols: &[Col],
+    indexes: &[Value],
+    seqs: &[Value],
+) -> Result<TableExercise, DbError> {
+    let mut stmts: Vec<String> = SESSION.iter().map(|s| s.to_string()).collect();
+    stmts.push("BEGIN".into());
+    stmts.push(TRY.into());
+    stmts.push(
+        "SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off".into(),
+    );
+    let mut expect = Vec::new();
+    let mut ops = Vec::new();
+    stmts.push(format!(
+        "SELECT json_build_array('ok', (SELECT count(*) FROM (SELECT 1 FROM ONLY {table} LIMIT 1) s)::text)::text"
+    ));
+    expect.push(Expect::Empty);
+    for ix in indexes {
+        let name = ix[0].as_str().unwrap_or_default();
+        let am = ix[1].as_str().unwrap_or_default();
+        let keys: Vec<String> = ix[2]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|k| k.as_str().unwrap_or_default().to_owned())
+            .collect();
+        let pred = ix[3]
+            .as_str()
+            .map(|p| format!(" WHERE {p}"))
+            .unwrap_or_default();
+        let q = match am {
+            "btree" => format!(
+                "SELECT * FROM ONLY {table}{pred} ORDER BY {} LIMIT 1000",
+                keys.join(", ")
+            ),
+            "hash" => format!(
+                "SELECT * FROM ONLY {table} WHERE {k} = (SELECT {k} FROM ONLY {table} WHERE {k} IS NOT NULL LIMIT 1){}",
+                ix[3]
+                    .as_str()
+                    .map(|p| format!(" AND {p}"))
+                    .unwrap_or_default(),
+                k = keys.first().cloned().unwrap_or_default()
+            ),
+            other => {
+                ops.push(Operation {
+                    what: format!("read through index {name}"),
+                    status: Status::Skipped,
+                    detail: format!(
+                        "a {other} index serves operators, not plain reads; not exercised"
+                    ),
+                });
+                continue;
+            }
+        };
+        stmts.push(try_(&format!("EXPLAIN (FORMAT JSON) {q}")));
+        expect.push(Expect::Plan(name.to_owned()));
+        stmts.push(try_(&format!("SELECT count(*) FROM ({q}) s")));
+        expect.push(Expect::Read(name.to_owned()));
+    }
+    // Update: a column that no key constraint holds, whose type has an obvious change.
+    let target = cols
+        .iter()
+        .filter(|c| c.generated.is_empty() && !c.unique)
+        .find(|c| changed(c).is_some());
+    match target {
+        Some(c) => {
+            let q = format!(
+                "WITH u AS (UPDATE ONLY {table} SET {x} = {v} WHERE ctid = (SELECT ctid FROM ONLY {table} LIMIT 1) RETURNING 1) SELECT count(*) FROM u",
+                x = ident(&c.name),
+                v = changed(c).unwrap_or_default()
+            );
+            stmts.push(try_(&q));
+            expect.push(Expect::Update(c.name.clone()));
+        }
+        None => ops.push(Operation {
+            what: "update".into(),
+            status: Status::Skipped,
+            detail: "no column outside the keys whose type rehost knows how to change".into(),
+        }),
+    }
+    // Insert: built from an existing row, or from defaults and zero values when there is none.
+    let insertable: Vec<&Col> = cols
+        .iter()
+        .filter(|c| c.generated.is_empty() && c.identity != "a")
+        .filter(|c| !c.has_default && c.identity.is_empty())
+        .collect();
+    let names: Vec<String> = insertable.iter().map(|c| ident(&c.name)).collect();
+    let from_row: Vec<String> = insertable
+        .iter()
+        .map(|c| {
+            if c.unique {
+                fresh(c, table)
+            } else {
+                format!("t.{}", ident(&c.name))
+            }
+        })
+        .collect();
+    let from_zero: Vec<String> = insertable
+        .iter()
+        .map(|c| {
+            if c.not_null || c.unique {
+                zero(c)
+            } else {
+                "NULL".into()
+            }
+        })
+        .collect();
+    let q = if names.is_empty() {
+        format!("WITH i AS (INSERT INTO {table} DEFAULT VALUES RETURNING 1) SELECT count(*) FROM i")
+    } else {
+        format!(
+            "WITH i AS (INSERT INTO {table} ({n}) SELECT {r} FROM ONLY {table} t LIMIT 1 RETURNING 1), \
+             j AS (INSERT INTO {table} ({n}) SELECT {z} WHERE NOT EXISTS (SELECT 1 FROM ONLY {table}) RETURNING 1) \
+             SELECT (SELECT count(*) FROM i) + (SELECT count(*) FROM j)",
+            n = names.join(", "),
+            r = from_row.join(", "),
+            z = from_zero.join(", ")
+        )
+    };
+    stmts.push(try_(&q));
+    expect.push(Expect::Insert);
+    stmts.push("ROLLBACK".into());
+    // Sequences are not transactional: set back what the insert took.
+    for s in seqs {
+        let name = s[0].as_str().unwrap_or_default();
+        let set = match s[1].as_i64() {
+            Some(v) => format!("setval({}, {v}, true)", literal(name)),
+            None => format!(
+                "setval({}, {}, false)",
+                literal(name),
+                s[2].as_i64().unwrap_or(1)
+            ),
+        };
+        stmts.push(format!("SELECT json_build_array('ok', {set}::text)::text"));
+        expect.push(Expect::Restore);
+    }
+    let lines = sql.run(&stmts)?;
+    if lines.len() != expect.len() {
+        return Err(DbError::Answer {
+            target: sql.describe(),
+            message: format!(
+                "exercising {table}: {} answers for {} questions",
+                lines.len(),
+                expect.len()
+            ),
+        });
+    }
+    let mut empty = false;
+    let mut plan_ok = std::collections::BTreeMap::new();
+    for (e, line) in expect.iter().zip(&lines) {
+        let v = parse(sql, line)?;
+        let r = result(&v);
+        match e {
+            Expect::Empty => empty = r.ok().flatten().as_deref() == Some("0"),
+            Expect::Plan(name) => {
+                let used = match &r {
+                    Ok(Some(plan)) => plan.contains(&format!("\"Index Name\": \"{name}\"")),
+                    _ => false,
+                };
+                plan_ok.insert(name.clone(), (used, r.err()));
+            }
+            Expect::Read(name) => {
+                let what = format!("read through index {name}");
+                let (used, plan_err) = plan_ok.remove(name).unwrap_or((false, None));
+                ops.push(match (r, plan_err) {
+                    (Err(e), _) | (_, Some(e)) => Operation {
+                        what,
+                        status: Status::Failed,
+                        detail: e,
+                    },
+                    (Ok(n), None) if used => Operation {
+                        what,
+                        status: Status::Ok,
+                        detail: format!("{} rows read, by an index scan", n.unwrap_or_default()),
+                    },
+                    (Ok(n), None) => Operation {
+                        what,
+                        status: Status::Failed,
+                        detail: format!(
+                            "{} rows read, but the planner did not use the index",
+                            n.unwrap_or_default()
+                        ),
+                    },
+                });
+            }
+            Expect::Update(col) => {
+                let what = format!("update column {col}");
+                ops.push(match r {
+                    Err(e) => Operation {
+                        what,
+                        status: Status::Failed,
+                        detail: e,
+                    },
+                    Ok(_) if empty => Operation {
+                        what,
+                        status: Status::Skipped,
+                        detail: "the table is empty".into(),
+                    },
+                    Ok(n) => Operation {
+                        what,
+                        status: Status::Ok,
+                        detail: format!("{} row changed", n.unwrap_or_default()),
+                    },
+                });
+            }
+            Expect::Insert => {
+                let what = "insert a new row".to_owned();
+                ops.push(match r {
+                    Err(e) => Operation {
+                        what,
+                        status: Status::Failed,
+                        detail: e,
+                    },
+                    Ok(n) => Operation {
+                        what,
+                        status: Status::Ok,
+                        detail: format!(
+                            "{} row inserted ({})",
+                            n.unwrap_or_default(),
+                            if empty {
+                                "from defaults: the table is empty"
+                            } else {
+                                "from an existing row, new values for unique columns"
+                            }
+                        ),
+                    },
+                });
+            }
+            Expect::Restore => {
+                if let Err(e) = r {
+                    ops.push(Operation {
+                        what: "set back a sequence".into(),
+                        status: Status::Failed,
+                        detail: e,
+                    });
+                }
+            }
+        }
+    }
+    Ok(TableExercise {
+        table: table.to_owned(),
+        operations: ops,
+    })
+}

@@ -1,0 +1,45 @@
+//! Database verification for rehost: what a database holds, as typed data, and the proof that
+//! a copy holds the same.
+//!
+//! - [`Inventory`]: the schema objects, per-table row counts and content checksums (whole and
+//!   per key slice), sequences with their values, the database's encoding and collation.
+//! - [`compare()`]: two inventories → typed [`Finding`]s (pure), with the rules for what a
+//!   major-version upgrade changes by design ([`normalize`]).
+//! - [`compare_rows`]: the rows of one slice on both sides → missing, extra and changed rows by
+//!   key (pure).
+//! - [`postgres`]: the SQL that computes all of this inside a PostgreSQL server, so that only
+//!   digests cross the network, and the driver ([`verify`], [`exercise`]) that runs it through
+//!   any [`Sql`] session: this crate does no IO itself; `rehost-host` runs the SQL on the host
+//!   that can reach the server.
+//! - [`ConnInfo`]: a connection URL whose password is never displayed.
+
+mod compare;
+mod conn;
+mod error;
+pub mod exercise;
+mod model;
+pub mod normalize;
+pub mod postgres;
+mod report;
+#[cfg(test)]
+mod tests;
+
+pub use compare::{compare, compare_rows};
+pub use conn::{ConnInfo, Secret, redact, split_host};
+pub use error::DbError;
+pub use exercise::{ExerciseReport, Operation, TableExercise, exercise};
+pub use model::{
+    Column, Content, Inventory, ObjectKind, SchemaObject, Sequence, Slice, SliceSum, Table,
+};
+pub use postgres::{VerifyOptions, verify};
+pub use report::{Class, EXIT_DIFFERENT, EXIT_EQUAL, EXIT_TROUBLE, Finding, Report};
+
+/// A session with a database server: statements run in order on one connection, and every
+/// row of every result comes back as one line of text (the SQL here makes each row one JSON
+/// value, so a line never holds a raw newline). Implemented over `psql` on a host by
+/// `rehost-host`; tests may implement it over anything.
+pub trait Sql: Sync {
+    fn run(&self, statements: &[String]) -> Result<Vec<String>, DbError>;
+    /// What this session connects to, for messages (never with a password).
+    fn describe(&self) -> String;
+}

@@ -1,0 +1,308 @@
+//! Unit tests with data: normalisation, comparison, row location, connection strings.
+
+use crate::compare::{compare, compare_rows};
+use crate::model::*;
+use crate::normalize;
+use crate::report::Class;
+use crate::{ConnInfo, split_host};
+
+fn col(name: &str, ty: &str) -> Column {
+    Column {
+        name: name.into(),
+        data_type: ty.into(),
+        not_null: false,
+        default: None,
+        collation: None,
+    }
+}
+
+fn inventory() -> Inventory {
+    let mut inv = Inventory {
+        engine: "postgresql".into(),
+        server_version: "15.14".into(),
+        database: "app".into(),
+        encoding: "UTF8".into(),
+        collate: "C.UTF-8".into(),
+        ctype: "C.UTF-8".into(),
+        ..Default::default()
+    };
+    inv.tables.insert(
+        "public.t".into(),
+        Table {
+            columns: vec![col("id", "integer"), col("name", "text")],
+            primary_key: vec!["id".into()],
+            content: Some(Content {
+                rows: 2,
+                checksum: "10".into(),
+                slices: vec![
+                    SliceSum {
+                        slice: Slice::KeyRange { lo: 0, hi: 10 },
+                        rows: 1,
+                        checksum: "4".into(),
+                    },
+                    SliceSum {
+                        slice: Slice::KeyRange { lo: 10, hi: 20 },
+                        rows: 1,
+                        checksum: "6".into(),
+                    },
+                ],
+            }),
+        },
+    );
+    inv.objects.push(SchemaObject {
+        kind: ObjectKind::Index,
+        name: "public.t_pkey".into(),
+        definition: "CREATE UNIQUE INDEX t_pkey ON public.t USING btree (id)".into(),
+    });
+    inv.sequences.insert(
+        "public.t_id_seq".into(),
+        Sequence {
+            last_value: Some(2),
+            data_type: "integer".into(),
+            increment: 1,
+        },
+    );
+    inv
+}
+
+#[test]
+fn equal_inventories_have_no_findings() {
+    let a = inventory();
+    let c = compare(&a, &a.clone());
+    assert!(c.findings.is_empty() && c.differing.is_empty() && c.notes.is_empty());
+}
+
+#[test]
+fn spellings_of_an_upgrade_are_notes_not_findings() {
+    let a = inventory();
+    let mut b = a.clone();
+    b.server_version = "17.2".into();
+    b.encoding = "utf-8".into();
+    b.collate = "C.utf8".into();
+    b.objects[0].definition = "CREATE UNIQUE INDEX t_pkey\n  ON public.t USING btree (id);".into();
+    let c = compare(&a, &b);
+    assert!(c.findings.is_empty(), "{:?}", c.findings);
+    assert_eq!(c.notes.len(), 3, "{:?}", c.notes);
+}
+
+#[test]
+fn a_collation_that_sorts_differently_is_a_finding() {
+    let a = inventory();
+    let mut b = a.clone();
+    b.collate = "en_US.UTF-8".into();
+    let c = compare(&a, &b);
+    assert_eq!(c.findings.len(), 1);
+    assert_eq!(c.findings[0].class, Class::Changed);
+    assert_eq!(c.findings[0].kind, ObjectKind::Database);
+}
+
+#[test]
+fn column_type_index_and_sequence_differences() {
+    let a = inventory();
+    let mut b = a.clone();
+    let t = b.tables.get_mut("public.t").unwrap();
+    t.columns[1].data_type = "character varying(10)".into();
+    t.columns[1].collation = Some("en_US".into());
+    b.objects.clear();
+    b.sequences.get_mut("public.t_id_seq").unwrap().last_value = None;
+    let c = compare(&a, &b);
+    let got: Vec<(Class, ObjectKind, &str)> = c
+        .findings
+        .iter()
+        .map(|f| (f.class, f.kind, f.name.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (Class::Changed, ObjectKind::Column, "public.t.name"),
+            (Class::Missing, ObjectKind::Index, "public.t_pkey"),
+            (Class::Sequence, ObjectKind::Sequence, "public.t_id_seq"),
+        ]
+    );
+    assert_eq!(c.findings[2].new.as_deref(), Some("never used"));
+}
+
+#[test]
+fn differing_slices_are_handed_on_for_locating() {
+    let a = inventory();
+    let mut b = a.clone();
+    let content = b
+        .tables
+        .get_mut("public.t")
+        .unwrap()
+        .content
+        .as_mut()
+        .unwrap();
+    content.checksum = "11".into();
+    content.slices[1].checksum = "7".into();
+    let c = compare(&a, &b);
+    assert!(c.findings.is_empty());
+    assert_eq!(
+        c.differing,
+        vec![("public.t".to_owned(), Slice::KeyRange { lo: 10, hi: 20 })]
+    );
+}
+
+#[test]
+fn a_table_without_a_key_reports_content() {
+    let mut a = inventory();
+    a.tables
+        .get_mut("public.t")
+        .unwrap()
+        .content
+        .as_mut()
+        .unwrap()
+        .slices
+        .clear();
+    let mut b = a.clone();
+    let content = b
+        .tables
+        .get_mut("public.t")
+        .unwrap()
+        .content
+        .as_mut()
+        .unwrap();
+    content.rows = 3;
+    content.checksum = "15".into();
+    let c = compare(&a, &b);
+    let classes: Vec<Class> = c.findings.iter().map(|f| f.class).collect();
+    assert_eq!(classes, vec![Class::RowCount, Class::Content]);
+    assert!(c.differing.is_empty());
+}
+
+#[test]
+fn rows_are_named_by_key() {
+    let k = |v: &str| vec![Some(v.to_owned())];
+    let a = vec![
+        (k("1"), "d1".into()),
+        (k("2"), "d2".into()),
+        (k("3"), "d3".into()),
+    ];
+    let b = vec![
+        (k("1"), "d1".into()),
+        (k("3"), "x3".into()),
+        (k("4"), "d4".into()),
+    ];
+    let f = compare_rows("public.t", &["id".into()], &a, &b);
+    let got: Vec<(Class, String)> = f.iter().map(|f| (f.class, f.key_text().unwrap())).collect();
+    assert_eq!(
+        got,
+        vec![
+            (Class::RowMissing, "(id)=(2)".into()),
+            (Class::RowChanged, "(id)=(3)".into()),
+            (Class::RowExtra, "(id)=(4)".into()),
+        ]
+    );
+}
+
+#[test]
+fn normalisation_rules() {
+    assert_eq!(normalize::locale("POSIX"), "C");
+    assert_eq!(normalize::locale("de_DE.UTF-8@euro"), "de_DE.utf8@euro");
+    assert_ne!(
+        normalize::locale("de_DE.utf8"),
+        normalize::locale("en_US.utf8")
+    );
+    assert_eq!(normalize::encoding("utf_8"), "UTF8");
+    assert_eq!(
+        normalize::definition("SELECT  'a  b'\n FROM t ;"),
+        "SELECT 'a  b' FROM t"
+    );
+}
+
+#[test]
+fn passwords_leave_the_url_at_once() {
+    let c =
+        ConnInfo::parse("postgres://app:s%40cret@db.example:5433/shop?sslmode=require").unwrap();
+    assert_eq!(c.url, "postgres://app@db.example:5433/shop?sslmode=require");
+    assert_eq!(c.password.as_ref().unwrap().expose(), "s@cret");
+    let shown = format!("{c} {c:?}");
+    assert!(!shown.contains("cret"), "{shown}");
+    assert_eq!(c.dbname().as_deref(), Some("shop"));
+
+    let c = ConnInfo::parse("postgresql://app@h/db?password=pw&password_file=/etc/pw").unwrap();
+    assert_eq!(c.url, "postgres://app@h/db");
+    assert_eq!(c.password_file.as_deref(), Some("/etc/pw"));
+    assert!(!format!("{c}").contains("pw&"));
+
+    let e = ConnInfo::parse("mysql://u:hunter2@h/db")
+        .unwrap_err()
+        .to_string();
+    assert!(!e.contains("hunter2") && e.contains("***"), "{e}");
+}
+
+#[test]
+fn host_prefix() {
+    assert_eq!(
+        split_host("old:postgres://u@localhost/db"),
+        (Some("old"), "postgres://u@localhost/db")
+    );
+    assert_eq!(
+        split_host("root@10.0.0.1:postgresql://localhost/db"),
+        (Some("root@10.0.0.1"), "postgresql://localhost/db")
+    );
+    assert_eq!(split_host("postgres://h/db"), (None, "postgres://h/db"));
+}
+
+fn plan(key: &[&str], range: Option<(i64, i64)>) -> crate::postgres::TablePlan {
+    crate::postgres::TablePlan {
+        table: "public.t".into(),
+        columns: vec!["id".into(), "v".into()],
+        key: key.iter().map(|k| k.to_string()).collect(),
+        range,
+        estimate: 0,
+        fast: true,
+    }
+}
+
+/// A split covers its parent exactly, in order, without overlap; the bucket expression numbers
+/// the sub-slices from 0, as `read_sums` takes them.
+#[test]
+fn key_ranges_split_exactly() {
+    let p = plan(&["id"], Some((-5, 1_000_003)));
+    for (lo, hi, ways) in [
+        (-5i64, 1_000_003i64, 16u32),
+        (7, 9, 16),
+        (0, 1, 1024),
+        (i64::MIN, i64::MAX, 16),
+    ] {
+        let (sql, subs) = p.sums_query(&Slice::KeyRange { lo, hi }, ways);
+        assert!(subs.len() <= ways as usize && !subs.is_empty());
+        let mut at = lo;
+        for s in &subs {
+            let Slice::KeyRange { lo: a, hi: b } = s else {
+                panic!("{s:?}")
+            };
+            assert_eq!(*a, at);
+            assert!(b > a);
+            at = *b;
+        }
+        assert_eq!(at, hi);
+        assert!(sql.contains("GROUP BY b"), "{sql}");
+        assert!(
+            sql.contains(&format!("t.\"id\" >= {lo} AND t.\"id\" < {hi}")),
+            "{sql}"
+        );
+    }
+}
+
+#[test]
+fn hash_buckets_refine_their_parent() {
+    let p = plan(&["code", "n"], None);
+    let (_, top) = p.sums_query(&Slice::All, 16);
+    assert_eq!(top.len(), 16);
+    let (sql, subs) = p.sums_query(&top[5], 16);
+    assert!(sql.contains("% 16 = 5"), "{sql}");
+    assert!(sql.contains("% 256"), "{sql}");
+    for s in &subs {
+        let Slice::Hash { modulus, residue } = s else {
+            panic!("{s:?}")
+        };
+        assert_eq!(*modulus, 256);
+        assert_eq!(residue % 16, 5);
+    }
+    // One way: a plain sum, no grouping.
+    let (sql, subs) = p.sums_query(&Slice::All, 1);
+    assert_eq!(subs, vec![Slice::All]);
+    assert!(!sql.contains("GROUP BY"), "{sql}");
+}

@@ -1,0 +1,112 @@
+//! The `verify-db` step kind: compares a plan database's copy with its original, each side
+//! queried from its own host (`from`, `to`) by psql — through the agent on ssh hosts, so servers
+//! that listen only on their own loopback are reached. Only catalog rows and digests travel;
+//! the typed result goes into the journal, the full report into the step's output.
+
+use crate::EngineError;
+use crate::events::Event;
+use crate::exec::{Ctx, Outcome};
+use rehost_db::{ConnInfo, VerifyOptions};
+use rehost_host::psql::Psql;
+use rehost_plan::Step;
+
+/// How many findings the journal keeps inline; the full report is in the step's output file.
+const JOURNAL_FINDINGS: usize = 100;
+
+fn failed(detail: String) -> Result<Outcome, EngineError> {
+    Ok(Outcome::Failed {
+        detail,
+        exit_code: None,
+        data: None,
+    })
+}
+
+pub(crate) fn verify_db(ctx: &mut Ctx, step: &Step, id: &str) -> Result<Outcome, EngineError> {
+    let db = ctx
+        .plan
+        .database(id)
+        .expect("validated: the database exists")
+        .clone();
+    if !matches!(
+        db.engine.to_ascii_lowercase().as_str(),
+        "postgresql" | "postgres" | "pg"
+    ) {
+        return failed(format!(
+            "database `{id}` is a {} database: verify-db compares PostgreSQL so far (MySQL, MariaDB and SQLite are next); verify it with a `run` step",
+            db.engine
+        ));
+    }
+    let conns =
+        ConnInfo::parse(&db.url(false)).and_then(|a| Ok((a, ConnInfo::parse(&db.url(true))?)));
+    let (ca, cb) = match conns {
+        Ok(c) => c,
+        Err(e) => return failed(format!("database `{id}`: {e}")),
+    };
+    ctx.sink.emit(&Event::Progress {
+        id: step.id.clone(),
+        message: format!(
+            "comparing database `{id}`: {}:{} with {}:{}",
+            db.from, ca, db.to, cb
+        ),
+    });
+    let cancel = ctx.cancel;
+    let result = {
+        let (ha, hb) = match ctx.hosts.pair(&db.from, &db.to) {
+            Ok(p) => p,
+            Err(e) => return failed(e),
+        };
+        let a = Psql::new(ha, true, ca, cancel);
+        let b = Psql::new(hb, true, cb, cancel);
+        rehost_db::verify(&a, &b, &VerifyOptions::default())
+    };
+    if cancel.load(std::sync::atomic::Ordering::Relaxed) {
+        return Ok(Outcome::Cancelled);
+    }
+    let report = match result {
+        Ok(r) => r,
+        Err(e) => return failed(format!("failed to verify database `{id}`: {e}")),
+    };
+    let mut human = Vec::new();
+    let _ = report.render_human(&mut human);
+    let _ = ctx.output.write_all(&human);
+    for line in String::from_utf8_lossy(&human).lines().take(20) {
+        ctx.sink.emit(&Event::Output {
+            id: step.id.clone(),
+            host: db.to.clone(),
+            stream: "out".into(),
+            line: line.to_owned(),
+        });
+    }
+    let mut doc = serde_json::to_value(&report).unwrap_or_default();
+    if let Some(f) = doc.get_mut("findings").and_then(|f| f.as_array_mut()) {
+        let total = f.len();
+        f.truncate(JOURNAL_FINDINGS);
+        doc["findings_total"] = total.into();
+    }
+    doc["database"] = id.into();
+    doc["equal"] = report.findings.is_empty().into();
+    let code = report.exit_code();
+    if code == rehost_db::EXIT_EQUAL {
+        Ok(Outcome::Done {
+            detail: Some(format!(
+                "database `{id}` verified on {}: {}",
+                db.to,
+                report.summary()
+            )),
+            exit_code: Some(code),
+            confirmed_by: None,
+            data: Some(doc),
+        })
+    } else {
+        Ok(Outcome::Failed {
+            detail: format!(
+                "database `{id}` on {} differs from {}: {}; the full list is in the step's output",
+                db.to,
+                db.from,
+                report.summary()
+            ),
+            exit_code: Some(code),
+            data: Some(doc),
+        })
+    }
+}

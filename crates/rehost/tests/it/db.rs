@@ -1,0 +1,401 @@
+//! `rehost verify db` against two real PostgreSQL clusters on loopback: one filled with
+//! `pgbench -i` data and a schema of many types, the other restored from its `pg_dump`. Equal
+//! first; then each injected difference is found and located by key. `--exercise` reads,
+//! changes and adds in a transaction that is rolled back, and nothing remains.
+
+use crate::support::*;
+use rehost_test::TestDir;
+use rehost_test::postgres::Postgres;
+use rehost_test::sshd::Sshd;
+use serde_json::Value;
+
+/// Tables of many types, a view, a function and a trigger, extra indexes, a table without a
+/// primary key and one with a text key.
+pub const SCHEMA: &str = r#"
+CREATE TABLE kinds (
+  id bigserial PRIMARY KEY,
+  name text NOT NULL,
+  odd text,
+  amount numeric(12,3) CONSTRAINT amount_positive CHECK (amount >= 0),
+  ratio double precision,
+  doc json,
+  docb jsonb,
+  blob bytea,
+  tags text[],
+  at timestamptz DEFAULT now(),
+  day date,
+  flag boolean,
+  uid uuid UNIQUE
+);
+CREATE INDEX kinds_name ON kinds (name);
+CREATE INDEX kinds_lower ON kinds (lower(name)) WHERE flag;
+CREATE INDEX kinds_docb ON kinds USING gin (docb);
+INSERT INTO kinds (name, odd, amount, ratio, doc, docb, blob, tags, at, day, flag, uid)
+SELECT 'name ' || g,
+       E'tab\there, newline\nthere, quote '' " back\\slash, ü, 🐘, ' || g,
+       g * 1.125, g / 7.0, json_build_object('g', g, 'list', json_build_array(g, 'x')),
+       jsonb_build_object('g', g), decode(md5(g::text), 'hex'), ARRAY['a' || g, NULL, 'c'],
+       timestamptz '2024-03-01 12:00:00+01' + g * interval '1 hour 1 second',
+       date '2020-01-01' + g, g % 2 = 0, md5(g::text)::uuid
+FROM generate_series(1, 5000) g;
+CREATE TABLE nokey (a int, b text);
+INSERT INTO nokey SELECT g % 100, 'row ' || g FROM generate_series(1, 1000) g;
+CREATE TABLE tagged (code text PRIMARY KEY, n int NOT NULL);
+INSERT INTO tagged SELECT 'code-' || g, g FROM generate_series(1, 3000) g;
+CREATE TABLE child (id int PRIMARY KEY, kind_id bigint REFERENCES kinds(id), note varchar(20));
+INSERT INTO child SELECT g, g, 'note ' || g FROM generate_series(1, 500) g;
+CREATE VIEW flagged AS SELECT id, name FROM kinds WHERE flag;
+CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.at := now(); RETURN NEW; END $$;
+CREATE TRIGGER kinds_touch BEFORE UPDATE ON kinds FOR EACH ROW EXECUTE FUNCTION touch();
+"#;
+
+/// Old: pgbench data and [`SCHEMA`]; new: restored from old's `pg_dump`.
+pub fn migrated(scale: u32) -> (Postgres, Postgres) {
+    let (old, new) = (Postgres::start(), Postgres::start());
+    old.sql("postgres", "CREATE DATABASE app");
+    old.shell(&format!(
+        "\"$PGBIN/pgbench\" -i -q -s {scale} -p {} app 2>&1",
+        old.port()
+    ));
+    old.sql("app", SCHEMA);
+    new.sql("postgres", "CREATE DATABASE app");
+    old.shell(&format!(
+        "\"$PGBIN/pg_dump\" -Fc -p {} app | \"$PGBIN/pg_restore\" --exit-on-error -p {} -d app",
+        old.port(),
+        new.port()
+    ));
+    (old, new)
+}
+
+fn json(out: &rehost_test::Output) -> Value {
+    serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.all()))
+}
+
+/// The findings as `class kind name key` lines.
+fn findings(doc: &Value) -> Vec<String> {
+    doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let key = f["key"]
+                .as_array()
+                .map(|k| {
+                    let vals: Vec<&str> =
+                        k.iter().map(|p| p[1].as_str().unwrap_or("NULL")).collect();
+                    format!(" {}", vals.join(","))
+                })
+                .unwrap_or_default();
+            format!(
+                "{} {} {}{key}",
+                f["class"].as_str().unwrap(),
+                f["kind"].as_str().unwrap(),
+                f["name"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_dump_and_restore_verifies_equal_and_each_injected_difference_is_located() {
+    let (old, new) = migrated(1);
+    let d = TestDir::new();
+    // A password in the URL is taken out at once: never printed.
+    let new_url = new.url("app").replace("postgres@", "postgres:hunter2@");
+    let o = rehost(&d, &["verify", "db", &old.url("app"), &new_url]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(
+        o.stdout.contains("equal: 8 tables (109511 rows)"),
+        "{}",
+        o.all()
+    );
+    assert!(!o.all().contains("hunter2"), "{}", o.all());
+
+    new.sql(
+        "app",
+        r#"
+        DELETE FROM pgbench_accounts WHERE aid = 4242;
+        UPDATE pgbench_accounts SET abalance = 7 WHERE aid = 99001;
+        UPDATE kinds SET name = 'renamed' WHERE id = 10;
+        UPDATE kinds SET odd = odd || E'\u00a0' WHERE id = 11;
+        UPDATE kinds SET amount = amount + 0.001 WHERE id = 12;
+        UPDATE kinds SET ratio = ratio * (1 + 1e-15) WHERE id = 13;
+        UPDATE kinds SET doc = '{"g": 14}' WHERE id = 14;
+        UPDATE kinds SET docb = docb || '{"x": 1}' WHERE id = 15;
+        UPDATE kinds SET blob = blob || '\x00'::bytea WHERE id = 16;
+        UPDATE kinds SET tags = ARRAY['a17', 'c'] WHERE id = 17;
+        UPDATE kinds SET day = day + 1 WHERE id = 19;
+        UPDATE kinds SET flag = NOT flag WHERE id = 20;
+        UPDATE kinds SET uid = md5('other')::uuid WHERE id = 21;
+        INSERT INTO tagged VALUES ('zz-extra', 1);
+        DELETE FROM tagged WHERE code = 'code-77';
+        DELETE FROM nokey WHERE ctid = (SELECT ctid FROM nokey LIMIT 1);
+        ALTER TABLE child ALTER note TYPE text;
+        DROP INDEX kinds_name;
+        ALTER TABLE kinds DROP CONSTRAINT amount_positive;
+        SELECT setval('kinds_id_seq', 1);
+        "#,
+    );
+    let o = rehost(
+        &d,
+        &["verify", "db", &old.url("app"), &new.url("app"), "--json"],
+    );
+    assert_eq!(o.code, 1, "{}", o.all());
+    let got = findings(&json(&o));
+    // The trigger sets `at` on every update of kinds, so `at` changes with each of them.
+    let mut want: Vec<String> = vec![
+        "changed column public.child.note".into(),
+        "missing constraint public.kinds.amount_positive".into(),
+        "missing index public.kinds_name".into(),
+        "sequence sequence public.kinds_id_seq".into(),
+        "row-count table public.pgbench_accounts".into(),
+        "row-missing row public.pgbench_accounts 4242".into(),
+        "row-changed row public.pgbench_accounts 99001".into(),
+        "row-count table public.nokey".into(),
+        "content table public.nokey".into(),
+        "row-missing row public.tagged code-77".into(),
+        "row-extra row public.tagged zz-extra".into(),
+    ];
+    for id in [10, 11, 12, 13, 14, 15, 16, 17, 19, 20, 21] {
+        want.push(format!("row-changed row public.kinds {id}"));
+    }
+    for w in &want {
+        assert!(got.contains(w), "{w} not found in {got:#?}");
+    }
+    assert_eq!(got.len(), want.len(), "{got:#?}");
+
+    // The human report names the same rows.
+    let o = rehost(&d, &["verify", "db", &old.url("app"), &new.url("app")]);
+    assert_eq!(o.code, 1);
+    assert!(
+        o.stdout
+            .contains("row-missing  row public.pgbench_accounts key (aid)=(4242)"),
+        "{}",
+        o.stdout
+    );
+    assert!(o.stdout.contains("different: "), "{}", o.stdout);
+
+    // --table limits the comparison.
+    let o = rehost(
+        &d,
+        &[
+            "verify",
+            "db",
+            &old.url("app"),
+            &new.url("app"),
+            "--table",
+            "pgbench_branches",
+        ],
+    );
+    assert_eq!(o.code, 1, "{}", o.all());
+    let o = rehost(
+        &d,
+        &[
+            "verify",
+            "db",
+            &old.url("app"),
+            &new.url("app"),
+            "--table",
+            "nosuch",
+        ],
+    );
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(o.stderr.contains("no table `nosuch`"), "{}", o.stderr);
+}
+
+#[test]
+fn exercise_reads_changes_and_adds_and_leaves_nothing_behind() {
+    let (old, new) = migrated(1);
+    let d = TestDir::new();
+    let o = rehost(&d, &["verify", "db", &new.url("app"), "--exercise"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    for line in [
+        "ok      read through index pgbench_accounts_pkey: 1000 rows read, by an index scan",
+        "ok      read through index kinds_lower: ",
+        "skipped read through index kinds_docb: a gin index",
+        "ok      update column bid: 1 row changed",
+        "ok      insert a new row: 1 row inserted (from an existing row",
+        "table public.nokey",
+    ] {
+        assert!(o.stdout.contains(line), "{line}\n{}", o.stdout);
+    }
+    // Nothing remains: contents, schema and sequences as before.
+    let o = rehost(&d, &["verify", "db", &old.url("app"), &new.url("app")]);
+    assert_eq!(o.code, 0, "{}", o.all());
+
+    // A failure is reported with the server's exact error, and the run goes on.
+    new.sql(
+        "app",
+        "CREATE TABLE strict (id int PRIMARY KEY, n int CHECK (n < 10)); INSERT INTO strict VALUES (1, 9);",
+    );
+    let o = rehost(
+        &d,
+        &[
+            "verify",
+            "db",
+            &new.url("app"),
+            "--exercise",
+            "--table",
+            "strict",
+            "--json",
+        ],
+    );
+    assert_eq!(o.code, 1, "{}", o.all());
+    let doc = json(&o);
+    let ops = &doc["tables"][0]["operations"];
+    let update = ops
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["what"] == "update column n")
+        .unwrap();
+    assert_eq!(update["status"], "failed");
+    assert_eq!(
+        update["detail"],
+        "23514 new row for relation \"strict\" violates check constraint \"strict_n_check\""
+    );
+    assert_eq!(new.sql("app", "SELECT n FROM strict"), "9");
+}
+
+#[test]
+fn verify_db_through_an_ssh_host_and_trouble_is_exit_2() {
+    let (old, new) = migrated(1);
+    let sshd = Sshd::start();
+    let d = TestDir::new();
+    let config = sshd.ssh_config().display().to_string();
+    let remote = format!("{}:{}", sshd.destination(), new.url("app"));
+    let o = rehost(
+        &d,
+        &[
+            "verify",
+            "db",
+            &old.url("app"),
+            &remote,
+            "--ssh-config",
+            &config,
+        ],
+    );
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(
+        o.stdout.contains(&format!("new: {}:", sshd.destination())),
+        "{}",
+        o.stdout
+    );
+
+    // Unreachable server, password never shown.
+    let o = rehost(
+        &d,
+        &[
+            "verify",
+            "db",
+            &old.url("app"),
+            "postgres://u:hunter2@127.0.0.1:1/app",
+        ],
+    );
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(!o.all().contains("hunter2"), "{}", o.all());
+    assert!(
+        o.stderr
+            .contains("failed to verify postgres://u:***@127.0.0.1:1/app"),
+        "{}",
+        o.stderr
+    );
+}
+
+fn ssh_host(name: &str, sshd: &Sshd) -> String {
+    format!(
+        "[hosts.{name}]\nssh = \"{}\"\nssh_config = \"{}\"\n",
+        sshd.destination(),
+        sshd.ssh_config().display()
+    )
+}
+
+/// A `verify-db` step between two ssh hosts, each database listening on its host's loopback
+/// only: each side is queried by psql through that host's agent. The result is the step's
+/// journal record; the password file's content is nowhere.
+#[test]
+fn verify_db_step_between_two_ssh_hosts() {
+    let (old, new) = migrated(1);
+    let (so, sn) = (Sshd::start(), Sshd::start());
+    let d = TestDir::new();
+    let pwfile = d.write("pw", "not-a-real-secret-4711\n");
+    let plan = |dir: &TestDir| {
+        dir.write(
+            "plan.toml",
+            format!(
+                r#"
+[migration]
+title = "Database move"
+initiated_by = ["IT security officer"]
+implemented_by = "Administrator"
+window = {{ start = "2020-01-01T00:00:00Z", end = "2099-01-01T00:00:00Z" }}
+max_downtime = "15m"
+
+{}
+{}
+[environments.test]
+old = {{ local = true, root = "test-old" }}
+new = {{ local = true, root = "test-new" }}
+
+[[databases]]
+id = "app"
+engine = "postgresql"
+from = "old"
+to = "new"
+database = "app"
+user = "postgres"
+from_port = {}
+to_port = {}
+password_file = "{}"
+
+[[steps]]
+id = "verify-app"
+do = "verify-db"
+database = "app"
+"#,
+                ssh_host("old", &so),
+                ssh_host("new", &sn),
+                old.port(),
+                new.port(),
+                pwfile.display()
+            ),
+        )
+    };
+    plan(&d);
+    let o = rehost(&d, &["run", "plan.toml"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(
+        o.stdout
+            .contains("database `app` verified on new: equal: 8 tables"),
+        "{}",
+        o.stdout
+    );
+    let journal = std::fs::read_dir(d.join(".rehost/plan/production"))
+        .unwrap()
+        .flatten()
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .collect::<String>();
+    assert!(journal.contains("\"equal\":true"), "{journal}");
+    assert!(journal.contains("\"database\":\"app\""), "{journal}");
+    assert!(!journal.contains("4711"), "{journal}");
+    assert!(!o.all().contains("4711"), "{}", o.all());
+
+    // A row left behind fails the gate, named by its key.
+    new.sql("app", "DELETE FROM pgbench_accounts WHERE aid = 31337");
+    let d2 = TestDir::new();
+    d2.write("pw", "not-a-real-secret-4711\n");
+    plan(&d2);
+    let o = rehost(&d2, &["run", "plan.toml"]);
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(
+        o.all()
+            .contains("row-missing  row public.pgbench_accounts key (aid)=(31337)"),
+        "{}",
+        o.all()
+    );
+    assert!(
+        o.stderr.contains("database `app` on new differs from old"),
+        "{}",
+        o.stderr
+    );
+}
