@@ -15,6 +15,7 @@ mod lock;
 pub mod preflight;
 mod service_steps;
 mod state;
+pub mod step_data;
 mod tree_steps;
 
 pub use engine::{Confirmer, Engine, RunOptions, RunOutcome, StdinConfirmer};
@@ -23,6 +24,7 @@ pub use events::{Event, Sink, StepResult};
 pub use exec::{Hosts, host_spec};
 pub use journal::{Journal, Record};
 pub use state::{RunState, StepState, StepStatus, downtime, status};
+pub use step_data::StepData;
 
 use std::path::{Path, PathBuf};
 

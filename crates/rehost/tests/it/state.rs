@@ -109,6 +109,7 @@ fn state_files_are_private() {
         s.clone(),
         s.join("output"),
         s.join("evidence"),
+        s.join("plans"),
     ] {
         assert_eq!(mode(&dir), 0o700, "{}", dir.display());
     }
@@ -116,8 +117,8 @@ fn state_files_are_private() {
         "journal",
         "lock",
         "output/0001-e.1.log",
-        "evidence/v-source.manifest",
-        "evidence/v-destination.manifest",
+        "evidence/v.1-source.manifest",
+        "evidence/v.1-destination.manifest",
     ] {
         assert_eq!(mode(&s.join(file)), 0o600, "{file}");
     }
