@@ -5,6 +5,7 @@
 //! `rehost status` or a report can be rebuilt from the journal and the plan alone. The engine
 //! never prints: it emits [`Event`]s to a [`Sink`].
 
+pub mod archive;
 mod engine;
 mod error;
 mod events;
@@ -18,7 +19,7 @@ mod state;
 pub mod step_data;
 mod tree_steps;
 
-pub use engine::{Confirmer, Engine, RunOptions, RunOutcome, StdinConfirmer};
+pub use engine::{Confirmer, Engine, RunOptions, RunOutcome, StdinConfirmer, plan_snapshot_name};
 pub use error::EngineError;
 pub use events::{Event, Sink, StepResult};
 pub use exec::{Hosts, host_spec};
