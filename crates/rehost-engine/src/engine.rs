@@ -249,6 +249,14 @@ impl Engine<'_> {
             });
             journal.append(Record::Warning { at: now(), message })?;
         }
+        if journal.unchained() > 0 {
+            sink.emit(&Event::Warning {
+                message: format!(
+                    "the first {} record(s) of the journal were written by an older rehost, before the hash chain: they cannot be verified; the records from now on are chained",
+                    journal.unchained()
+                ),
+            });
+        }
 
         let ids: Vec<String> = plan.steps.iter().map(|s| s.id.clone()).collect();
         let digests: Vec<(String, String)> = plan

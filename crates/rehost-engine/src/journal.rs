@@ -166,6 +166,7 @@ pub struct Journal {
     records: Vec<Record>,
     /// The chain digest of the last record (or [`GENESIS`] before the first).
     head: String,
+    unchained: usize,
 }
 
 /// The chain digest before the first record (and before the first chained record of a journal
@@ -479,7 +480,8 @@ impl Journal {
                 path,
                 file,
                 records: loaded.records,
-                head: loaded.head.unwrap_or_else(|| GENESIS.to_owned()),
+                head: loaded.head.clone().unwrap_or_else(|| GENESIS.to_owned()),
+                unchained: loaded.unchained,
             },
             loaded.torn,
         ))
@@ -502,6 +504,11 @@ impl Journal {
     /// The chain digest of the last record ([`GENESIS`] when there is none).
     pub fn head(&self) -> &str {
         &self.head
+    }
+
+    /// How many records at the start were written before the hash chain.
+    pub fn unchained(&self) -> usize {
+        self.unchained
     }
 
     /// Appends a record and makes it durable before returning.

@@ -13,8 +13,8 @@ pub const STEP_DATA_VERSION: u32 = 1;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum StepData {
-    /// `verify-tree`: the comparison of both ends of a data set.
-    VerifyTree(VerifyTreeData),
+    /// `verify-tree`: the comparison of both ends of a data set (boxed: it is the largest).
+    VerifyTree(Box<VerifyTreeData>),
     /// `sync`: the transfer of a data set.
     Sync(SyncData),
     /// `run`: the command's exit status.
@@ -146,7 +146,7 @@ impl Serialize for StepData {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use std::borrow::Cow::Borrowed;
         match self {
-            StepData::VerifyTree(d) => Tagged::VerifyTree(Borrowed(d)).serialize(s),
+            StepData::VerifyTree(d) => Tagged::VerifyTree(Borrowed(&**d)).serialize(s),
             StepData::Sync(d) => Tagged::Sync(Borrowed(d)).serialize(s),
             StepData::Run(d) => Tagged::Run(Borrowed(d)).serialize(s),
             StepData::Service(d) => Tagged::Service(Borrowed(d)).serialize(s),
@@ -167,7 +167,7 @@ impl<'de> Deserialize<'de> for StepData {
         }
         let tagged: Tagged = serde_json::from_value(value).map_err(serde::de::Error::custom)?;
         Ok(match tagged {
-            Tagged::VerifyTree(d) => StepData::VerifyTree(d.into_owned()),
+            Tagged::VerifyTree(d) => StepData::VerifyTree(Box::new(d.into_owned())),
             Tagged::Sync(d) => StepData::Sync(d.into_owned()),
             Tagged::Run(d) => StepData::Run(d.into_owned()),
             Tagged::Service(d) => StepData::Service(d.into_owned()),

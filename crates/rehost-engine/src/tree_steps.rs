@@ -236,7 +236,7 @@ pub(crate) fn verify_tree(ctx: &mut Ctx, step: &Step, data: &str) -> Result<Outc
             b: f.b.clone(),
         })
         .collect();
-    let doc = StepData::VerifyTree(VerifyTreeData {
+    let doc = StepData::VerifyTree(Box::new(VerifyTreeData {
         v: STEP_DATA_VERSION,
         data_set: ds.id.clone(),
         source: ds.from.to_string(),
@@ -249,7 +249,7 @@ pub(crate) fn verify_tree(ctx: &mut Ctx, step: &Step, data: &str) -> Result<Outc
         findings,
         findings_total: report.findings.len() as u64,
         manifests,
-    });
+    }));
 
     let code = report.exit_code();
     let t = &report.totals;

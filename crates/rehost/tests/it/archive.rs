@@ -293,3 +293,42 @@ fn a_plan_text_change_is_snapshotted() {
     );
     assert_eq!(verify(&d, ".rehost/plan", &[]).code, 0);
 }
+
+/// A journal written before the chain (checksums only) still reads, with a warning, and a run
+/// goes on chaining; `status --verify` says its old records cannot be verified.
+#[test]
+fn a_journal_from_before_the_chain_reads_with_a_warning() {
+    let d = finished_run();
+    let j = d.join(".rehost/plan/test/journal");
+    let old: String = std::fs::read_to_string(&j)
+        .unwrap()
+        .lines()
+        .map(|l| format!("{}\n", l.rsplit_once('\t').unwrap().0))
+        .collect();
+    let n = old.lines().count();
+    std::fs::write(&j, old).unwrap();
+    let o = rehost(&d, &["status", "plan.toml", "--env", "test"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(
+        o.stdout.contains(&format!(
+            "warning: the first {n} record(s) of the journal were written by an older rehost"
+        )),
+        "{}",
+        o.stdout
+    );
+    let o = verify(&d, ".rehost/plan", &[]);
+    assert_mismatch(
+        &o,
+        &format!("journal line 1: journal lines 1 to {n} were written by an older rehost"),
+    );
+    // A title change makes the next run append a record: chained.
+    let text = d
+        .read("plan.toml")
+        .replace("Test migration", "Renamed migration");
+    d.write("plan.toml", &text);
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(o.stdout.contains("before the hash chain"), "{}", o.stdout);
+    let last = d.read(".rehost/plan/test/journal");
+    assert_eq!(last.lines().last().unwrap().split('\t').count(), 3);
+}
