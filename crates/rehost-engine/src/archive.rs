@@ -120,10 +120,7 @@ pub fn plan_snapshot(
 ) -> Result<Option<PlanSnapshot>, EngineError> {
     // Plan snapshots are the only kept files of no step.
     let numbered = records.iter().enumerate().map(|(i, r)| (i + 1, r));
-    let Some(last) = kept_files(numbered)
-        .into_iter()
-        .rfind(|k| k.step.is_none())
-    else {
+    let Some(last) = kept_files(numbered).into_iter().rfind(|k| k.step.is_none()) else {
         return Ok(None);
     };
     let broken = |reason: String| EngineError::Snapshot {

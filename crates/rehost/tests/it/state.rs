@@ -100,6 +100,19 @@ fn state_files_are_private() {
     );
     d.write("test-old/srv/a", "a");
     d.write("test-new/srv/a", "a");
+    // The same mtimes on both sides: written one after the other, they differed under load.
+    let t = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+    for p in [
+        "test-old/srv/a",
+        "test-new/srv/a",
+        "test-old/srv",
+        "test-new/srv",
+    ] {
+        std::fs::File::open(d.join(p))
+            .unwrap()
+            .set_modified(t)
+            .unwrap();
+    }
     let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
     assert_eq!(o.code, 0, "{}", o.all());
     let s = d.join(".rehost/plan/test");
