@@ -78,13 +78,20 @@ pub(crate) fn verify_db(ctx: &mut Ctx, step: &Step, id: &str) -> Result<Outcome,
         });
     }
     let mut doc = serde_json::to_value(&report).unwrap_or_default();
+    let mut findings_total = 0;
     if let Some(f) = doc.get_mut("findings").and_then(|f| f.as_array_mut()) {
-        let total = f.len();
+        findings_total = f.len();
         f.truncate(JOURNAL_FINDINGS);
-        doc["findings_total"] = total.into();
     }
-    doc["database"] = id.into();
-    doc["equal"] = report.findings.is_empty().into();
+    let doc = crate::step_data::StepData::VerifyDb(Box::new(crate::step_data::VerifyDbData {
+        v: crate::step_data::STEP_DATA_VERSION,
+        database: id.to_owned(),
+        source: db.from.to_string(),
+        destination: db.to.to_string(),
+        equal: report.findings.is_empty(),
+        findings_total,
+        report: doc,
+    }));
     let code = report.exit_code();
     if code == rehost_db::EXIT_EQUAL {
         Ok(Outcome::Done {

@@ -249,6 +249,14 @@ impl Engine<'_> {
             });
             journal.append(Record::Warning { at: now(), message })?;
         }
+        if journal.unchained() > 0 {
+            sink.emit(&Event::Warning {
+                message: format!(
+                    "the first {} record(s) of the journal were written by an older rehost, before the hash chain: they cannot be verified; the records from now on are chained",
+                    journal.unchained()
+                ),
+            });
+        }
 
         let ids: Vec<String> = plan.steps.iter().map(|s| s.id.clone()).collect();
         let digests: Vec<(String, String)> = plan
@@ -260,6 +268,7 @@ impl Engine<'_> {
         let prior = status(journal.records(), &ids);
         let resumed = prior.started.is_some();
         if !resumed {
+            let plan_file = snapshot_plan(&sdir, plan_text, &plan_digest)?;
             journal.append(Record::RunStarted {
                 at: now(),
                 plan_digest: plan_digest.clone(),
@@ -268,6 +277,7 @@ impl Engine<'_> {
                 user: o.user.clone(),
                 pid: std::process::id(),
                 version: env!("CARGO_PKG_VERSION").into(),
+                plan_file: Some(plan_file),
             })?;
         } else if prior.step_digests != digests {
             let changes = describe_changes(&prior.step_digests, &digests);
@@ -275,11 +285,24 @@ impl Engine<'_> {
                 return Err(EngineError::PlanChanged { changes });
             }
             record_decision(&mut journal, sink, &o.user, "accept-plan-change", &changes)?;
+            let plan_file = snapshot_plan(&sdir, plan_text, &plan_digest)?;
             journal.append(Record::PlanAccepted {
                 at: now(),
                 plan_digest: plan_digest.clone(),
                 steps: digests.clone(),
                 by: o.user.clone(),
+                plan_file: Some(plan_file),
+            })?;
+        } else if prior.plan_digest.as_deref() != Some(plan_digest.as_str())
+            || prior.plan_file.is_none()
+        {
+            // The text changed where no step did, or an older rehost kept no snapshot: the
+            // plan as run from now on is kept too.
+            let plan_file = snapshot_plan(&sdir, plan_text, &plan_digest)?;
+            journal.append(Record::PlanSnapshot {
+                at: now(),
+                plan_digest: plan_digest.clone(),
+                plan_file,
             })?;
         }
         if o.env.is_none() && !findings.is_empty() {
@@ -465,6 +488,7 @@ impl Engine<'_> {
                     output: &mut out,
                     confirmer: &mut *confirmer,
                     tail: &mut tail,
+                    attempt,
                 };
                 exec::execute(&mut ctx, step)
             };
@@ -708,8 +732,15 @@ fn rollback(
         let step = &plan.steps[j];
         let command = step.rollback.as_ref().expect("filtered");
         let host = step.host.clone().unwrap_or_default();
-        // Kept as evidence, like a step's output.
-        let name = format!("{:04}-{}.rollback.log", j + 1, sanitize(&step.id));
+        // Kept as evidence, like a step's output; numbered, as a step can be rolled back more
+        // than once (a failed rollback leaves it done, and the next failure rolls back again).
+        let n = journal
+            .records()
+            .iter()
+            .filter(|r| matches!(r, Record::RolledBack { id, .. } if *id == step.id))
+            .count()
+            + 1;
+        let name = format!("{:04}-{}.rollback-{n}.log", j + 1, sanitize(&step.id));
         let rel = format!("output/{name}");
         let file = state
             .subdir("output", true)
@@ -735,6 +766,7 @@ fn rollback(
                 output: &mut sink_out,
                 confirmer: &mut no_confirm,
                 tail: &mut tail,
+                attempt: 0,
             };
             exec::run_command(&mut ctx, step, &host, command, None)
         };
@@ -787,6 +819,25 @@ fn rollback(
         })?;
     }
     Ok((ok_count, again))
+}
+
+/// Where the state directory keeps the plan text whose BLAKE3 digest is `digest`.
+pub fn plan_snapshot_name(digest: &str) -> String {
+    format!("plans/{digest}.toml")
+}
+
+/// Keeps the plan text in the state directory (content-addressed, 0600), so a report can be
+/// rebuilt when the plan file has changed or is gone. Returns its name there.
+fn snapshot_plan(state: &PrivateDir, text: &str, digest: &str) -> Result<String, EngineError> {
+    let plans = state
+        .subdir("plans", true)
+        .map_err(EngineError::from_private)?
+        .expect("created");
+    let name = format!("{digest}.toml");
+    plans
+        .write_atomic(&name, true, &mut |w| w.write_all(text.as_bytes()))
+        .map_err(EngineError::from_private)?;
+    Ok(plan_snapshot_name(digest))
 }
 
 /// A step or data set id made safe as a file name.

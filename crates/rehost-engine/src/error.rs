@@ -23,7 +23,7 @@ pub enum EngineError {
         source: std::io::Error,
     },
     #[error(
-        "journal {} is corrupt at line {line}: {reason}; later records follow, so it was not a torn write. Nothing was run. Keep the file as evidence, inspect it, and move it aside to start the run afresh",
+        "journal {} is corrupt at line {line}: {reason}; that is not a torn write (which leaves the last line without its newline). Nothing was run. `rehost status --verify` lists every problem; keep the file as evidence, inspect it, and move it aside to start the run afresh",
         path.display()
     )]
     JournalCorrupt {
@@ -31,6 +31,11 @@ pub enum EngineError {
         line: usize,
         reason: String,
     },
+    #[error(
+        "failed to read the plan snapshot {}: {reason}; run `rehost status --verify` to check the state directory",
+        file.display()
+    )]
+    Snapshot { file: PathBuf, reason: String },
     #[error("another `rehost run` of this plan ({env}) is running{}; wait for it to end, or end it", match pid { Some(p) => format!(" (pid {p})"), None => String::new() })]
     Locked { env: String, pid: Option<u32> },
     #[error(

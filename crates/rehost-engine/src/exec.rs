@@ -3,6 +3,7 @@
 
 use crate::EngineError;
 use crate::events::{Event, Sink};
+use crate::step_data::{CommandData, STEP_DATA_VERSION, StepData};
 use rehost_host::{CommandSpec, Host, HostError, OutputStream, Program};
 use rehost_plan::{Command, Step, StepKind, WaitFor};
 use std::collections::BTreeMap;
@@ -106,13 +107,13 @@ pub(crate) enum Outcome {
         detail: Option<String>,
         exit_code: Option<i32>,
         confirmed_by: Option<String>,
-        /// A verification's typed result, kept in the journal.
-        data: Option<serde_json::Value>,
+        /// The kind's typed result, kept in the journal.
+        data: Option<StepData>,
     },
     Failed {
         detail: String,
         exit_code: Option<i32>,
-        data: Option<serde_json::Value>,
+        data: Option<StepData>,
     },
     Cancelled,
 }
@@ -129,6 +130,8 @@ pub(crate) struct Ctx<'a> {
     pub output: &'a mut dyn Write,
     pub confirmer: &'a mut dyn Confirmer,
     pub tail: &'a mut Vec<String>,
+    /// The attempt of the step being run (1 for the first): evidence files are kept per attempt.
+    pub attempt: u32,
 }
 
 pub(crate) fn to_program(c: &Command) -> Program {
@@ -225,7 +228,8 @@ pub(crate) fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError
         } => {
             let host = step.host.clone().unwrap_or_default();
             let out = run_command(ctx, step, &host, command, None);
-            Ok(command_outcome(step, &host, out, expect_status))
+            let data = out.as_ref().ok().map(|o| StepData::Run(command_data(o)));
+            Ok(command_outcome(step, &host, out, expect_status).with_data(data))
         }
         StepKind::Wait { wait } => {
             let deadline = match wait {
@@ -274,6 +278,42 @@ pub(crate) fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError
 }
 
 /// The outcome of a step's command: done when it ended by itself with an expected status.
+/// What a command step records: its exit status.
+pub(crate) fn command_data(out: &rehost_host::RunOutcome) -> CommandData {
+    CommandData {
+        v: STEP_DATA_VERSION,
+        exit_code: out.exit.code,
+        timed_out: out.timed_out,
+    }
+}
+
+impl Outcome {
+    /// The same outcome with the kind's typed result (a finished one only).
+    pub(crate) fn with_data(self, new: Option<StepData>) -> Outcome {
+        match self {
+            Outcome::Done {
+                detail,
+                exit_code,
+                confirmed_by,
+                ..
+            } => Outcome::Done {
+                detail,
+                exit_code,
+                confirmed_by,
+                data: new,
+            },
+            Outcome::Failed {
+                detail, exit_code, ..
+            } => Outcome::Failed {
+                detail,
+                exit_code,
+                data: new,
+            },
+            Outcome::Cancelled => Outcome::Cancelled,
+        }
+    }
+}
+
 pub(crate) fn command_outcome(
     step: &Step,
     host: &str,

@@ -1,26 +1,38 @@
-//! The journal: an append-only, checksummed record of a run.
+//! The journal: an append-only, hash-chained record of a run.
 //!
 //! # Format
 //!
 //! One record per line: the record as a JSON object, a TAB, the first 16 hex digits of the
-//! BLAKE3 hash of the JSON text, and a newline:
+//! BLAKE3 hash of the JSON text (the record's checksum), a TAB, the record's chain digest (64 hex
+//! digits), and a newline:
 //!
 //! ```text
-//! {"type":"step_started","at":"2026-12-05T21:03:11Z","id":"stop-old","attempt":1}\t3f9a0c1d2e4b5a69
+//! {"type":"step_started","at":"2026-12-05T21:03:11Z","id":"stop-old","attempt":1}\t3f9a0c1d2e4b5a69\t9c1e…(64)
 //! ```
+//!
+//! The chain digest is BLAKE3 of the previous record's chain digest (as 64 hex digits;
+//! [`GENESIS`], all zeros, before the first record) followed by this record's JSON text. Editing,
+//! removing or reordering any record breaks the chain at that line; the last record's digest
+//! (the head, [`Journal::head`], [`head_of`]) stands for the whole journal: a head printed in a
+//! report proves later that nothing up to it changed. docs/journal.md documents every record.
+//!
+//! Journals written before the chain have no third field. They load with a warning
+//! ([`Loaded::unchained`]); records appended to them are chained from [`GENESIS`]; `rehost
+//! status --verify` reports their unchained records as unverifiable.
 //!
 //! Every append is followed by `fsync`, so a record is on disk before the engine acts on it:
 //! `step_started` is durable before a step runs, `step_finished` before the next begins.
 //!
 //! # Recovery
 //!
-//! A process killed mid-append leaves a torn last line (no newline, or a checksum that does not
-//! match). That line is dropped with a warning: it recorded nothing that had been acted on yet.
-//! A bad line with good lines after it is not a torn write but corruption; the journal then
-//! refuses to load and nothing runs.
+//! A process killed mid-append leaves a torn last line (no newline). That line is dropped with a
+//! warning: it recorded nothing that had been acted on yet. Any other bad line (a checksum or
+//! chain that does not match, even on the last line when its newline was written) is not a torn
+//! write but corruption or tampering; the journal then refuses to load and nothing runs.
 
 use crate::EngineError;
 use crate::events::StepResult;
+pub use crate::step_data::StepData;
 use rehost_tree::private::PrivateDir;
 use serde::{Deserialize, Serialize};
 use std::fs::File;
@@ -53,6 +65,9 @@ pub enum Record {
         user: String,
         pid: u32,
         version: String,
+        /// The plan text as run, in the state directory (`plans/<plan_digest>.toml`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        plan_file: Option<String>,
     },
     /// The operator accepted a changed plan; these digests hold from now on.
     PlanAccepted {
@@ -60,6 +75,16 @@ pub enum Record {
         plan_digest: String,
         steps: Vec<(String, String)>,
         by: String,
+        /// The accepted plan text, in the state directory.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        plan_file: Option<String>,
+    },
+    /// The plan text changed where no step did (a title, a comment, the concept's text): the
+    /// run goes on with this text, kept like the first.
+    PlanSnapshot {
+        at: String,
+        plan_digest: String,
+        plan_file: String,
     },
     Decision {
         at: String,
@@ -97,9 +122,10 @@ pub enum Record {
         exit_code: Option<i32>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         output: Option<OutputRef>,
-        /// A verification's typed result (totals, findings, manifest digest).
+        /// What the step kind records as its result (a verification's totals, findings and
+        /// manifests; a transfer's counts; a command's exit status), typed and versioned.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        result_data: Option<serde_json::Value>,
+        result_data: Option<StepData>,
     },
     RollbackStarted {
         at: String,
@@ -138,17 +164,35 @@ pub struct Journal {
     path: PathBuf,
     file: File,
     records: Vec<Record>,
+    /// The chain digest of the last record (or [`GENESIS`] before the first).
+    head: String,
+    unchained: usize,
 }
 
-/// The checksum of one record's JSON text.
+/// The chain digest before the first record (and before the first chained record of a journal
+/// written before the chain).
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// The checksum of one record's JSON text: it tells an edited record from a moved one.
 fn checksum(json: &str) -> String {
     blake3::hash(json.as_bytes()).to_hex()[..16].to_string()
 }
 
-/// Encodes a record as one journal line (with its newline).
-pub fn encode(record: &Record) -> String {
+/// The chain digest of a record: BLAKE3 of the previous record's chain digest (64 hex digits)
+/// followed by this record's JSON text.
+pub fn chain(prev: &str, json: &str) -> String {
+    let mut h = blake3::Hasher::new();
+    h.update(prev.as_bytes());
+    h.update(json.as_bytes());
+    h.finalize().to_hex().to_string()
+}
+
+/// Encodes a record as one journal line (with its newline) after the record whose chain digest
+/// is `prev`. Returns the line and this record's chain digest.
+pub fn encode(record: &Record, prev: &str) -> (String, String) {
     let json = serde_json::to_string(record).expect("records serialize");
-    format!("{json}\t{}\n", checksum(&json))
+    let digest = chain(prev, &json);
+    (format!("{json}\t{}\t{digest}\n", checksum(&json)), digest)
 }
 
 /// What loading a journal found.
@@ -159,14 +203,143 @@ pub struct Loaded {
     pub torn: Option<String>,
     /// The length of the good prefix, in bytes.
     pub good_len: usize,
+    /// The chain digest of the last record: what a report shows and `status --verify` prints.
+    /// `None` when there are no records or the last has no chain (an older rehost wrote it).
+    pub head: Option<String>,
+    /// How many records at the start were written before the hash chain (by an older rehost):
+    /// they load, with a warning, but cannot be verified.
+    pub unchained: usize,
 }
 
-fn decode_line(line: &str) -> Result<Record, String> {
-    let (json, sum) = line.rsplit_once('\t').ok_or("no checksum")?;
-    if checksum(json) != sum {
+impl Loaded {
+    /// A warning about records written before the hash chain, if there are any.
+    pub fn unchained_warning(&self) -> Option<String> {
+        (self.unchained > 0).then(|| {
+            format!(
+                "the first {} record(s) of the journal were written by an older rehost, before the hash chain: they cannot be verified",
+                self.unchained
+            )
+        })
+    }
+}
+
+/// One line of a journal, decoded.
+struct Line {
+    json: String,
+    sum_ok: bool,
+    /// The chain digest written on the line; `None` on a line from before the chain.
+    chain: Option<String>,
+}
+
+fn split_line(line: &str) -> Result<Line, String> {
+    let (rest, last) = line.rsplit_once('\t').ok_or("no checksum")?;
+    let (json, sum, chain) = if last.len() == 64 {
+        let (json, sum) = rest.rsplit_once('\t').ok_or("no checksum")?;
+        (json, sum, Some(last.to_owned()))
+    } else {
+        (rest, last, None)
+    };
+    Ok(Line {
+        json: json.to_owned(),
+        sum_ok: checksum(json) == sum,
+        chain,
+    })
+}
+
+/// One record as `status --verify` sees it: where it is, what it says, what is wrong with it.
+#[derive(Debug)]
+pub struct CheckedLine {
+    /// 1-based.
+    pub line: usize,
+    pub record: Option<Record>,
+    /// The chain digest written on the line.
+    pub chain: Option<String>,
+    /// What is wrong: edited, out of place, unreadable, or written before the chain.
+    pub problem: Option<String>,
+}
+
+/// Checks every line of a journal on its own and against the line before it (for
+/// `status --verify`: every problem, not only the first). A torn last line (no newline) is
+/// returned apart, as loading drops it.
+pub fn check_lines(bytes: &[u8]) -> (Vec<CheckedLine>, Option<usize>) {
+    let mut out = Vec::new();
+    let mut prev = GENESIS.to_owned();
+    let mut chained = false;
+    let mut pos = 0;
+    let mut torn = None;
+    while pos < bytes.len() {
+        let line_no = out.len() + 1;
+        let Some(n) = bytes[pos..].iter().position(|&b| b == b'\n') else {
+            torn = Some(line_no);
+            break;
+        };
+        let text = &bytes[pos..pos + n];
+        pos += n + 1;
+        let mut c = CheckedLine {
+            line: line_no,
+            record: None,
+            chain: None,
+            problem: None,
+        };
+        match std::str::from_utf8(text)
+            .map_err(|_| "not UTF-8".to_string())
+            .and_then(split_line)
+        {
+            Err(e) => c.problem = Some(e),
+            Ok(l) => {
+                c.record = serde_json::from_str(&l.json).ok();
+                c.problem = if !l.sum_ok {
+                    Some("checksum mismatch: the record was edited".into())
+                } else if c.record.is_none() {
+                    Some("unreadable record".into())
+                } else {
+                    match &l.chain {
+                        None if chained => Some(
+                            "a record without the hash chain after chained ones: records were edited or inserted"
+                                .into(),
+                        ),
+                        None => Some(
+                            "written before the hash chain (by an older rehost): it cannot be verified"
+                                .into(),
+                        ),
+                        Some(d) if *d != chain(&prev, &l.json) => Some(
+                            "the hash chain breaks here: a record before it was removed or moved, or this one was edited"
+                                .into(),
+                        ),
+                        Some(_) => None,
+                    }
+                };
+                if let Some(d) = &l.chain {
+                    chained = true;
+                    prev = d.clone();
+                }
+                c.chain = l.chain;
+            }
+        }
+        out.push(c);
+    }
+    (out, torn)
+}
+
+fn decode_line(line: &str, prev: &str, chained: bool) -> Result<(Record, Option<String>), String> {
+    let l = split_line(line)?;
+    if !l.sum_ok {
         return Err("checksum mismatch".into());
     }
-    serde_json::from_str(json).map_err(|e| format!("unreadable record: {e}"))
+    match &l.chain {
+        Some(d) if *d != chain(prev, &l.json) => {
+            return Err(
+                "the hash chain breaks here (a record before it was removed or moved, or this one was edited)"
+                    .into(),
+            );
+        }
+        None if chained => {
+            return Err("a record without the hash chain after chained ones".into());
+        }
+        _ => {}
+    }
+    let record = serde_json::from_str(&l.json).map_err(|e| format!("unreadable record: {e}"))?;
+    Ok((record, l.chain))
 }
 
 /// Parses journal bytes, recovering a torn last record. Pure, for tests and property tests.
@@ -174,6 +347,9 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<Loaded, EngineError> {
     let mut records = Vec::new();
     let mut pos = 0;
     let mut line_no = 0;
+    let mut prev = GENESIS.to_owned();
+    let mut head = None;
+    let mut unchained = 0;
     while pos < bytes.len() {
         line_no += 1;
         let (line, next, complete) = match bytes[pos..].iter().position(|&b| b == b'\n') {
@@ -182,12 +358,22 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<Loaded, EngineError> {
         };
         let decoded = std::str::from_utf8(line)
             .map_err(|_| "not UTF-8".to_string())
-            .and_then(decode_line);
+            .and_then(|l| decode_line(l, &prev, head.is_some()));
         match decoded {
-            Ok(r) if complete => records.push(r),
-            // A torn write leaves a prefix of one record. A last line that holds a whole
-            // record's checksum before more bytes is two records run together: corruption.
-            Ok(_) | Err(_) if next >= bytes.len() && !holds_inner_checksum(line) => {
+            Ok((r, chain)) if complete => {
+                records.push(r);
+                match chain {
+                    Some(d) => {
+                        prev = d.clone();
+                        head = Some(d);
+                    }
+                    None => unchained += 1,
+                }
+            }
+            // A torn write leaves a prefix of one record, without its newline. A last line
+            // that holds a whole record before more bytes is two records run together:
+            // corruption.
+            Ok(_) | Err(_) if !complete && !holds_inner_record(line) => {
                 let reason = match decoded {
                     Err(e) => e,
                     Ok(_) => "no newline at the end".into(),
@@ -199,6 +385,8 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<Loaded, EngineError> {
                         path.display()
                     )),
                     good_len: pos,
+                    head,
+                    unchained,
                 });
             }
             Ok(_) => {
@@ -222,16 +410,34 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<Loaded, EngineError> {
         records,
         torn: None,
         good_len: bytes.len(),
+        head,
+        unchained,
     })
 }
 
-/// Whether `line` contains `\t` and 16 hex digits followed by more bytes.
-fn holds_inner_checksum(line: &[u8]) -> bool {
+/// Whether `line` holds a whole record's checksums followed by more bytes: a TAB and 16 hex
+/// digits, then either a TAB and 64 hex digits, or (before the chain) anything but a TAB or a
+/// hex digit.
+fn holds_inner_record(line: &[u8]) -> bool {
+    let hex = |s: &[u8]| s.iter().all(|c| c.is_ascii_hexdigit());
     line.iter().enumerate().any(|(i, &b)| {
-        b == b'\t'
-            && line.len() > i + 17
-            && line[i + 1..i + 17].iter().all(|c| c.is_ascii_hexdigit())
+        if b != b'\t' || line.len() <= i + 17 || !hex(&line[i + 1..i + 17]) {
+            return false;
+        }
+        match line[i + 17] {
+            b'\t' => {}
+            // The first digits of a torn chain digest.
+            c if c.is_ascii_hexdigit() => return false,
+            _ => return true,
+        }
+        line.len() > i + 82 && hex(&line[i + 18..i + 82])
     })
+}
+
+/// The chain digest of the last record of a journal's bytes (`None` without chained records).
+/// For reports: the digest printed today proves later that the journal up to it is unchanged.
+pub fn head_of(bytes: &[u8], path: &Path) -> Result<Option<String>, EngineError> {
+    Ok(parse(bytes, path)?.head)
 }
 
 impl Journal {
@@ -274,6 +480,8 @@ impl Journal {
                 path,
                 file,
                 records: loaded.records,
+                head: loaded.head.clone().unwrap_or_else(|| GENESIS.to_owned()),
+                unchained: loaded.unchained,
             },
             loaded.torn,
         ))
@@ -285,11 +493,7 @@ impl Journal {
         let path = state.path().join(JOURNAL);
         match state.read(JOURNAL).map_err(EngineError::from_private)? {
             Some(bytes) => parse(&bytes, &path),
-            None => Ok(Loaded {
-                records: Vec::new(),
-                torn: None,
-                good_len: 0,
-            }),
+            None => Ok(Loaded::default()),
         }
     }
 
@@ -297,9 +501,19 @@ impl Journal {
         &self.records
     }
 
+    /// The chain digest of the last record ([`GENESIS`] when there is none).
+    pub fn head(&self) -> &str {
+        &self.head
+    }
+
+    /// How many records at the start were written before the hash chain.
+    pub fn unchained(&self) -> usize {
+        self.unchained
+    }
+
     /// Appends a record and makes it durable before returning.
     pub fn append(&mut self, record: Record) -> Result<(), EngineError> {
-        let line = encode(&record);
+        let (line, head) = encode(&record, &self.head);
         let werr = |source| EngineError::JournalWrite {
             path: self.path.clone(),
             source,
@@ -307,6 +521,7 @@ impl Journal {
         self.file.write_all(line.as_bytes()).map_err(werr)?;
         self.file.sync_data().map_err(werr)?;
         self.records.push(record);
+        self.head = head;
         Ok(())
     }
 }

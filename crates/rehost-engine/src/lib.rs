@@ -5,6 +5,7 @@
 //! `rehost status` or a report can be rebuilt from the journal and the plan alone. The engine
 //! never prints: it emits [`Event`]s to a [`Sink`].
 
+pub mod archive;
 mod db_steps;
 mod engine;
 mod error;
@@ -16,14 +17,16 @@ mod lock;
 pub mod preflight;
 mod service_steps;
 mod state;
+pub mod step_data;
 mod tree_steps;
 
-pub use engine::{Confirmer, Engine, RunOptions, RunOutcome, StdinConfirmer};
+pub use engine::{Confirmer, Engine, RunOptions, RunOutcome, StdinConfirmer, plan_snapshot_name};
 pub use error::EngineError;
 pub use events::{Event, Sink, StepResult};
 pub use exec::{Hosts, host_spec};
 pub use journal::{Journal, Record};
 pub use state::{RunState, StepState, StepStatus, downtime, status};
+pub use step_data::StepData;
 
 use std::path::{Path, PathBuf};
 

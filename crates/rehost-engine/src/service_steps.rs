@@ -6,6 +6,7 @@
 use crate::EngineError;
 use crate::events::Event;
 use crate::exec::{Ctx, Outcome, command_outcome, run_command};
+use crate::step_data::{STEP_DATA_VERSION, ServiceData, StepData};
 use rehost_plan::{Command, Step, StepKind};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -39,7 +40,17 @@ pub(crate) fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError
                 Err(e) => return Ok(failed(e)),
             };
             let out = run_command(ctx, step, &host, &cmd, None);
-            Ok(command_outcome(step, &host, out, &[0]))
+            let data = out.as_ref().ok().map(|o| {
+                StepData::Service(ServiceData {
+                    v: STEP_DATA_VERSION,
+                    service: id.to_owned(),
+                    action: key.into(),
+                    host: host.clone(),
+                    exit_code: o.exit.code,
+                    checks: None,
+                })
+            });
+            Ok(command_outcome(step, &host, out, &[0]).with_data(data))
         }
         _ => health(ctx, step, &svc, &host),
     }
@@ -63,6 +74,17 @@ fn health(
     let limit = step.timeout.unwrap_or(HEALTH_TIMEOUT);
     let started = Instant::now();
     let mut attempt = 0u32;
+    let mut last_exit = None;
+    let data = |checks: u32, exit_code: Option<i32>| {
+        Some(StepData::Service(ServiceData {
+            v: STEP_DATA_VERSION,
+            service: svc.id.clone(),
+            action: "health".into(),
+            host: host.to_owned(),
+            exit_code,
+            checks: Some(checks),
+        }))
+    };
     loop {
         attempt += 1;
         let why = match &svc.health {
@@ -74,7 +96,9 @@ fn health(
                         .saturating_sub(started.elapsed())
                         .clamp(Duration::from_secs(1), Duration::from_secs(30)),
                 );
-                match run_command(ctx, &check, host, &Command::Shell(c.clone()), None) {
+                let out = run_command(ctx, &check, host, &Command::Shell(c.clone()), None);
+                last_exit = out.as_ref().ok().and_then(|o| o.exit.code);
+                match out {
                     Ok(o) if o.cancelled => return Ok(Outcome::Cancelled),
                     Ok(o) if o.exit.code == Some(0) => None,
                     Ok(o) => Some(format!("its health command ended with {}", o.exit)),
@@ -96,7 +120,7 @@ fn health(
                 )),
                 exit_code: None,
                 confirmed_by: None,
-                data: None,
+                data: data(attempt, last_exit),
             });
         };
         if started.elapsed() >= limit {
@@ -104,7 +128,8 @@ fn health(
                 "service `{}` was not healthy on host {host} within {}: {why}",
                 svc.id,
                 rehost_plan::format_duration(limit)
-            )));
+            ))
+            .with_data(data(attempt, last_exit)));
         }
         ctx.sink.emit(&Event::Progress {
             id: step.id.clone(),

@@ -38,6 +38,9 @@ pub struct StepState {
 pub struct RunState {
     pub started: Option<String>,
     pub plan_digest: Option<String>,
+    /// The snapshot of the plan text in force, relative to the state directory (`None` for a
+    /// journal from before snapshots).
+    pub plan_file: Option<String>,
     /// The step digests in force (from the start or the last accepted change).
     pub step_digests: Vec<(String, String)>,
     pub steps: Vec<StepState>,
@@ -65,6 +68,7 @@ pub fn status(records: &[Record], step_ids: &[String]) -> RunState {
     let mut st = RunState {
         started: None,
         plan_digest: None,
+        plan_file: None,
         step_digests: Vec::new(),
         steps: Vec::new(),
         finished: None,
@@ -76,19 +80,31 @@ pub fn status(records: &[Record], step_ids: &[String]) -> RunState {
                 at,
                 plan_digest,
                 steps: d,
+                plan_file,
                 ..
             } => {
                 st.started.get_or_insert_with(|| at.clone());
                 st.plan_digest = Some(plan_digest.clone());
+                st.plan_file = plan_file.clone();
                 st.step_digests = d.clone();
                 st.finished = None;
+            }
+            Record::PlanSnapshot {
+                plan_digest,
+                plan_file,
+                ..
+            } => {
+                st.plan_digest = Some(plan_digest.clone());
+                st.plan_file = Some(plan_file.clone());
             }
             Record::PlanAccepted {
                 plan_digest,
                 steps: d,
+                plan_file,
                 ..
             } => {
                 st.plan_digest = Some(plan_digest.clone());
+                st.plan_file = plan_file.clone();
                 st.step_digests = d.clone();
             }
             Record::Decision {

@@ -5,6 +5,9 @@
 use crate::EngineError;
 use crate::events::Event;
 use crate::exec::{Ctx, Outcome};
+use crate::step_data::{
+    EvidenceRef, FindingData, STEP_DATA_VERSION, StepData, SyncCounts, SyncData, VerifyTreeData,
+};
 use rehost_plan::{HostPath, Step, SyncMethod};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -185,12 +188,16 @@ pub(crate) fn verify_tree(ctx: &mut Ctx, step: &Step, data: &str) -> Result<Outc
         });
     }
 
-    // Both manifests are kept as evidence, identified in the journal by their digests.
+    // Both manifests are kept as evidence, per attempt (a rerun must not replace what an
+    // earlier attempt's record points at), identified in the journal by their digests.
     let evidence = ctx.state_dir.join("evidence");
-    let mut manifests = serde_json::Map::new();
+    let mut manifests = Vec::new();
     for (side, m) in [("source", &verified.a), ("destination", &verified.b)] {
-        let name = format!("{}-{side}.manifest", crate::engine::sanitize(&step.id));
-        let file = evidence.join(&name);
+        let name = format!(
+            "{}.{}-{side}.manifest",
+            crate::engine::sanitize(&step.id),
+            ctx.attempt
+        );
         // 0600 in the private state directory, never through a symlink.
         let entry = ctx
             .state
@@ -200,17 +207,13 @@ pub(crate) fn verify_tree(ctx: &mut Ctx, step: &Step, data: &str) -> Result<Outc
                 d.write_atomic(&name, true, &mut |w| m.write_to(w))?;
                 d.read(&name).map(Option::unwrap_or_default)
             })
-            .map_err(|e| e.to_string())
-            .map(|bytes| {
-                serde_json::json!({
-                    "file": file.strip_prefix(ctx.state_dir).unwrap_or(&file).to_string_lossy(),
-                    "blake3": blake3::hash(&bytes).to_hex().to_string(),
-                })
-            });
+            .map_err(|e| e.to_string());
         match entry {
-            Ok(v) => {
-                manifests.insert(side.into(), v);
-            }
+            Ok(bytes) => manifests.push(EvidenceRef {
+                side: side.into(),
+                file: format!("evidence/{name}"),
+                blake3: blake3::hash(&bytes).to_hex().to_string(),
+            }),
             Err(e) => {
                 return failed(format!(
                     "failed to keep the {side} manifest as evidence in {}: {e}",
@@ -219,18 +222,34 @@ pub(crate) fn verify_tree(ctx: &mut Ctx, step: &Step, data: &str) -> Result<Outc
             }
         }
     }
-    let mut json = Vec::new();
-    let _ = report.render_json(&mut json);
-    let mut doc: serde_json::Value = serde_json::from_slice(&json).unwrap_or_default();
-    if let Some(f) = doc.get_mut("findings").and_then(|f| f.as_array_mut()) {
-        let total = f.len();
-        f.truncate(JOURNAL_FINDINGS);
-        doc["findings_total"] = total.into();
-    }
-    doc["data_set"] = ds.id.clone().into();
-    doc["source"] = ds.from.to_string().into();
-    doc["destination"] = ds.to.to_string().into();
-    doc["manifests"] = manifests.into();
+    let findings = report
+        .findings
+        .iter()
+        .take(JOURNAL_FINDINGS)
+        .map(|f| FindingData {
+            class: f.class.name().into(),
+            path: String::from_utf8_lossy(&f.path).into_owned(),
+            path_hex: std::str::from_utf8(&f.path)
+                .is_err()
+                .then(|| f.path.iter().map(|b| format!("{b:02x}")).collect()),
+            a: f.a.clone(),
+            b: f.b.clone(),
+        })
+        .collect();
+    let doc = StepData::VerifyTree(Box::new(VerifyTreeData {
+        v: STEP_DATA_VERSION,
+        data_set: ds.id.clone(),
+        source: ds.from.to_string(),
+        destination: ds.to.to_string(),
+        exit_code: report.exit_code(),
+        totals: report.totals.clone(),
+        ignored: report.ignored.iter().map(|c| c.name().to_owned()).collect(),
+        excludes: report.excludes.clone(),
+        warnings: report.warnings.clone(),
+        findings,
+        findings_total: report.findings.len() as u64,
+        manifests,
+    }));
 
     let code = report.exit_code();
     let t = &report.totals;
@@ -457,10 +476,20 @@ fn builtin_outcome(
             line,
         });
     }
-    let data = serde_json::json!({"data_set": ds.id, "method": "builtin", "report": {
-        "created": report.created, "updated": report.updated, "deleted": report.deleted,
-        "unchanged": report.unchanged, "bytes_copied": report.bytes_copied, "errors": report.errors.len(),
-    }});
+    let data = StepData::Sync(SyncData {
+        v: STEP_DATA_VERSION,
+        data_set: ds.id.clone(),
+        method: "builtin".into(),
+        report: Some(SyncCounts {
+            created: report.created,
+            updated: report.updated,
+            deleted: report.deleted,
+            unchanged: report.unchanged,
+            bytes_copied: report.bytes_copied,
+            errors: report.errors.len() as u64,
+        }),
+        how: None,
+    });
     if report.errors.is_empty() {
         Ok(Outcome::Done {
             detail: Some(format!(
@@ -769,7 +798,13 @@ fn rsync_outcome(
             detail: Some(format!("{} copied to {} with {how}", ds.from, ds.to)),
             exit_code: Some(0),
             confirmed_by: None,
-            data: Some(serde_json::json!({"data_set": ds.id, "method": "rsync", "how": how})),
+            data: Some(StepData::Sync(SyncData {
+                v: STEP_DATA_VERSION,
+                data_set: ds.id.clone(),
+                method: "rsync".into(),
+                report: None,
+                how: Some(how.to_owned()),
+            })),
         }),
         _ => Ok(Outcome::Failed {
             detail: format!(

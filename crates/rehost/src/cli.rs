@@ -132,11 +132,22 @@ pub struct RunArgs {
 
 #[derive(Args, Debug)]
 pub struct StatusArgs {
+    /// The plan file; when it is gone, the plan is read from its snapshot in the state
+    /// directory.
     pub plan: PathBuf,
     #[command(flatten)]
     pub state: StateArgs,
     #[arg(long)]
     pub json: bool,
+    /// Check the state directory instead: the journal's hash chain and every kept file
+    /// (outputs, evidence manifests, plan snapshots) against the digests the journal recorded.
+    /// Exit 1 on any mismatch.
+    #[arg(long)]
+    pub verify: bool,
+    /// With --verify: a head digest printed earlier (by a report or `status --verify`); the
+    /// journal must still hold that record, so nothing up to it changed or was removed.
+    #[arg(long, value_name = "DIGEST", requires = "verify")]
+    pub head: Option<String>,
 }
 
 #[derive(Args, Debug)]

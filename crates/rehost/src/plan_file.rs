@@ -16,6 +16,11 @@ impl PlanFile {
     pub fn load(path: &Path) -> Result<PlanFile, String> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("failed to read plan {}: {e}", path.display()))?;
+        Ok(PlanFile::from_text(path, path.display().to_string(), text))
+    }
+
+    /// A plan from its text (a snapshot in the state directory), as if read from `path`.
+    pub fn from_text(path: &Path, display: String, text: String) -> PlanFile {
         let mut checked = rehost_plan::check(&text);
         if let Some(plan) = checked.plan.as_mut() {
             let base = path
@@ -24,12 +29,12 @@ impl PlanFile {
                 .unwrap_or(Path::new("."));
             absolutize_roots(plan, base);
         }
-        Ok(PlanFile {
+        PlanFile {
             path: path.to_owned(),
-            display: path.display().to_string(),
+            display,
             text,
             checked,
-        })
+        }
     }
 
     /// Loads a plan that must be free of errors to `action` it: prints what is wrong on
@@ -39,6 +44,13 @@ impl PlanFile {
             crate::term::error(&e);
             crate::exit::TROUBLE
         })?;
+        pf.valid(action)
+    }
+
+    /// This plan if it is free of errors; otherwise prints what is wrong on stderr and returns
+    /// the exit code.
+    pub fn valid(self, action: &str) -> Result<PlanFile, i32> {
+        let pf = self;
         if pf.checked.plan.is_none() || !pf.checked.errors.is_empty() {
             let map = pf.source_map();
             for d in &pf.checked.errors {

@@ -1,5 +1,6 @@
 //! `rehost status PLAN [--env NAME]`: each step's state, times and who confirmed, read from the
-//! journal alone.
+//! journal alone (the plan from its snapshot in the state directory when the file is gone).
+//! `--verify` checks the state directory instead: the journal's hash chain and every kept file.
 
 use crate::cli::StatusArgs;
 use crate::exit;
@@ -10,20 +11,11 @@ use rehost_engine::{Journal, StepStatus};
 use serde_json::json;
 
 pub fn run(args: &StatusArgs) -> i32 {
-    let pf = match PlanFile::load_valid(&args.plan, "show the status of") {
-        Ok(p) => p,
-        Err(code) => return code,
-    };
-    let plan = pf.plan();
     let dir = rehost_engine::state_dir(
-        &pf.path,
+        &args.plan,
         args.state.state.as_deref(),
         args.state.env.as_deref(),
     );
-    let read = rehost_engine::open_state_dir(&dir, false).and_then(|d| match d {
-        Some(d) => Journal::read(&d),
-        None => Ok(Default::default()),
-    });
     if let Some(base) = args.state.state.as_ref().filter(|b| !b.exists()) {
         // A mistyped --state said "not started" with exit 0.
         crate::term::error(&format!(
@@ -32,13 +24,59 @@ pub fn run(args: &StatusArgs) -> i32 {
         ));
         return exit::TROUBLE;
     }
-    let loaded = match read {
-        Ok(l) => l,
+    let sdir = match rehost_engine::open_state_dir(&dir, false) {
+        Ok(d) => d,
         Err(e) => {
             crate::term::error(&e.to_string());
             return exit::TROUBLE;
         }
     };
+    if args.verify {
+        return verify(args, &dir, sdir.as_ref());
+    }
+    let loaded = match sdir.as_ref().map(Journal::read).transpose() {
+        Ok(l) => l.unwrap_or_default(),
+        Err(e) => {
+            crate::term::error(&e.to_string());
+            return exit::TROUBLE;
+        }
+    };
+    // The plan file, or the plan as run when the file is gone (a report years later).
+    let from_snapshot = !args.plan.exists() && sdir.is_some();
+    let pf = if from_snapshot {
+        let sdir = sdir.as_ref().expect("checked");
+        match rehost_engine::archive::plan_snapshot(sdir, &loaded.records) {
+            Ok(Some(snap)) => PlanFile::from_text(
+                &args.plan,
+                format!(
+                    "{} (gone; its snapshot {})",
+                    args.plan.display(),
+                    dir.join(&snap.file).display()
+                ),
+                snap.text,
+            )
+            .valid("show the status of"),
+            Ok(None) => {
+                crate::term::error(&format!(
+                    "failed to read plan {}: it is gone and the journal in {} names no snapshot of it; give the plan file",
+                    args.plan.display(),
+                    dir.display()
+                ));
+                Err(exit::TROUBLE)
+            }
+            Err(e) => {
+                crate::term::error(&e.to_string());
+                Err(exit::TROUBLE)
+            }
+        }
+    } else {
+        PlanFile::load_valid(&args.plan, "show the status of")
+    };
+    let pf = match pf {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let plan = pf.plan();
     let ids: Vec<String> = plan.steps.iter().map(|s| s.id.clone()).collect();
     let st = rehost_engine::status(&loaded.records, &ids);
     let env = args
@@ -55,12 +93,19 @@ pub fn run(args: &StatusArgs) -> i32 {
             "decisions": st.decisions.iter().map(|(w, d, b)| json!({"what": w, "detail": d, "by": b})).collect::<Vec<_>>(),
             "steps": st.steps,
             "torn": loaded.torn,
+            "head": loaded.head,
             "downtime_ms": rehost_engine::downtime(&loaded.records, plan).map(|d| d.as_millis() as u64),
         });
         println!("{}", serde_json::to_string_pretty(&out).expect("json"));
         return exit::OK;
     }
     println!("{} [{}]", escape(&plan.migration.title), escape(&env));
+    if from_snapshot {
+        println!("plan {}", escape(&pf.display));
+    }
+    if let Some(w) = loaded.unchained_warning() {
+        println!("warning: {}", escape(&w));
+    }
     match &st.started {
         None => println!(
             "not started (journal {})",
@@ -130,4 +175,65 @@ pub fn run(args: &StatusArgs) -> i32 {
         );
     }
     exit::OK
+}
+
+/// `status --verify`: exit 0 with the head digest when the journal's chain and every kept file
+/// match; exit 1 naming each record or file that does not.
+fn verify(
+    args: &StatusArgs,
+    dir: &std::path::Path,
+    sdir: Option<&rehost_tree::private::PrivateDir>,
+) -> i32 {
+    let journal = dir.join(rehost_engine::journal::JOURNAL);
+    let Some(sdir) = sdir.filter(|_| journal.exists()) else {
+        crate::term::error(&format!(
+            "failed to verify {}: there is no journal (the run has not started, or give its state directory with --state and --env)",
+            dir.display()
+        ));
+        return exit::TROUBLE;
+    };
+    let v = match rehost_engine::archive::verify(sdir, args.head.as_deref()) {
+        Ok(v) => v,
+        Err(e) => {
+            crate::term::error(&e.to_string());
+            return exit::TROUBLE;
+        }
+    };
+    let code = if v.ok() { exit::OK } else { exit::FINDINGS };
+    if args.json {
+        let out = json!({
+            "state": dir.display().to_string(),
+            "verified": v.ok(),
+            "head": v.head,
+            "records": v.records,
+            "files": v.files,
+            "problems": v.problems.iter().map(|p| json!({
+                "line": p.line, "step": p.step, "file": p.file, "message": p.message,
+                "text": p.to_string(),
+            })).collect::<Vec<_>>(),
+            "warnings": v.warnings,
+        });
+        println!("{}", serde_json::to_string_pretty(&out).expect("json"));
+        return code;
+    }
+    for w in &v.warnings {
+        println!("warning: {}", escape(w));
+    }
+    for p in &v.problems {
+        println!("MISMATCH {}", escape(&p.to_string()));
+    }
+    if v.ok() {
+        println!(
+            "verified: {} journal records (hash chain intact) and {} kept files match their digests",
+            v.records, v.files
+        );
+        println!("head {}", v.head.as_deref().unwrap_or("(none)"));
+    } else {
+        crate::term::error(&format!(
+            "{} does not verify: {} problem(s); the journal or the files it names were changed, removed or moved since they were written",
+            dir.display(),
+            v.problems.len()
+        ));
+    }
+    code
 }

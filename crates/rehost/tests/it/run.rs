@@ -311,8 +311,8 @@ fn rollback_runs_in_reverse_order_before_the_point_of_no_return() {
     // Each rollback's output is kept as evidence, like a step's, and named in the journal.
     let journal = d.read(".rehost/plan/test/journal");
     for (file, line) in [
-        ("0004-c.rollback.log", "out undo-c"),
-        ("0001-a.rollback.log", "out undo-a"),
+        ("0004-c.rollback-1.log", "out undo-c"),
+        ("0001-a.rollback-1.log", "out undo-a"),
     ] {
         assert!(journal.contains(&format!("output/{file}")), "{journal}");
         let kept = d.read(&format!(".rehost/plan/test/output/{file}"));

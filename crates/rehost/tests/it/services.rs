@@ -56,6 +56,16 @@ fn stop_start_and_health_use_the_declared_commands() {
         "{}",
         o.all()
     );
+    // Each records what it did, typed (docs/journal.md).
+    let journal = d.read(".rehost/plan/test/journal");
+    for (action, host) in [("stop", "old"), ("start", "new"), ("health", "new")] {
+        assert!(
+            journal.contains(&format!(
+                r#""result_data":{{"kind":"service","v":1,"service":"app","action":"{action}","host":"{host}","exit_code":0"#
+            )),
+            "{journal}"
+        );
+    }
     // The concept names what each step does.
     let c = rehost(&d, &["concept", "plan.toml"]);
     assert!(c.stdout.contains("stop service `app`"), "{}", c.stdout);

@@ -100,6 +100,19 @@ fn state_files_are_private() {
     );
     d.write("test-old/srv/a", "a");
     d.write("test-new/srv/a", "a");
+    // The same mtimes on both sides: written one after the other, they differed under load.
+    let t = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+    for p in [
+        "test-old/srv/a",
+        "test-new/srv/a",
+        "test-old/srv",
+        "test-new/srv",
+    ] {
+        std::fs::File::open(d.join(p))
+            .unwrap()
+            .set_modified(t)
+            .unwrap();
+    }
     let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
     assert_eq!(o.code, 0, "{}", o.all());
     let s = d.join(".rehost/plan/test");
@@ -109,6 +122,7 @@ fn state_files_are_private() {
         s.clone(),
         s.join("output"),
         s.join("evidence"),
+        s.join("plans"),
     ] {
         assert_eq!(mode(&dir), 0o700, "{}", dir.display());
     }
@@ -116,8 +130,8 @@ fn state_files_are_private() {
         "journal",
         "lock",
         "output/0001-e.1.log",
-        "evidence/v-source.manifest",
-        "evidence/v-destination.manifest",
+        "evidence/v.1-source.manifest",
+        "evidence/v.1-destination.manifest",
     ] {
         assert_eq!(mode(&s.join(file)), 0o600, "{file}");
     }

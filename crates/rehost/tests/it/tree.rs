@@ -127,8 +127,15 @@ fn the_verify_tree_step_gates_the_run_and_keeps_evidence() {
         "{}",
         o.stdout
     );
-    let m = d.read(".rehost/plan/test/evidence/verify-source.manifest");
+    let m = d.read(".rehost/plan/test/evidence/verify.2-source.manifest");
     assert!(m.starts_with("#rehost-manifest 1"), "{m}");
+    // The first attempt's manifests are kept too: its journal record names them.
+    let first = d.read(".rehost/plan/test/evidence/verify.1-destination.manifest");
+    assert!(journal.contains("evidence/verify.1-destination.manifest"));
+    assert_ne!(
+        first,
+        d.read(".rehost/plan/test/evidence/verify.2-destination.manifest")
+    );
     assert!(!m.contains("skip.tmp"));
     assert!(!d.join("prod-new").exists());
 }

@@ -1,0 +1,334 @@
+//! The state directory as an archive: what the journal says is kept in it (step and rollback
+//! outputs, evidence manifests, plan snapshots), the plan as run, and [`verify`], which checks
+//! the journal's hash chain and every kept file's digest (`rehost status --verify`).
+//!
+//! Everything here reads through the checked state directory ([`PrivateDir`]): no symlink is
+//! followed, and a name in the journal that would leave the directory is refused.
+
+use crate::EngineError;
+use crate::journal::{JOURNAL, Record, check_lines};
+use rehost_tree::private::PrivateDir;
+use std::fmt;
+
+/// A file the journal says is kept in the state directory, with its digest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeptFile {
+    /// The journal line of the record that names it (1-based).
+    pub line: usize,
+    /// The step it belongs to, if any.
+    pub step: Option<String>,
+    /// Relative to the state directory.
+    pub file: String,
+    /// BLAKE3, 64 hex digits.
+    pub blake3: String,
+}
+
+/// The files a journal's records name: outputs, rollback outputs, evidence manifests and plan
+/// snapshots, in journal order. `records` are `(line, record)`.
+pub fn kept_files<'a>(records: impl IntoIterator<Item = (usize, &'a Record)>) -> Vec<KeptFile> {
+    let mut out = Vec::new();
+    for (line, r) in records {
+        let mut push = |step: Option<&String>, file: &str, blake3: &str| {
+            out.push(KeptFile {
+                line,
+                step: step.cloned(),
+                file: file.to_owned(),
+                blake3: blake3.to_owned(),
+            })
+        };
+        match r {
+            Record::RunStarted {
+                plan_digest,
+                plan_file: Some(f),
+                ..
+            }
+            | Record::PlanAccepted {
+                plan_digest,
+                plan_file: Some(f),
+                ..
+            }
+            | Record::PlanSnapshot {
+                plan_digest,
+                plan_file: f,
+                ..
+            } => push(None, f, plan_digest),
+            Record::StepFinished {
+                id,
+                output,
+                result_data,
+                ..
+            } => {
+                if let Some(o) = output {
+                    push(Some(id), &o.file, &o.blake3);
+                }
+                for e in result_data.iter().flat_map(|d| d.evidence()) {
+                    push(Some(id), &e.file, &e.blake3);
+                }
+            }
+            Record::RolledBack {
+                id,
+                output: Some(o),
+                ..
+            } => push(Some(id), &o.file, &o.blake3),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Reads a file of the state directory by its name in the journal (`output/0001-a.1.log`),
+/// never through a symlink; `Ok(None)` when it is missing.
+pub fn read_kept(state: &PrivateDir, file: &str) -> Result<Option<Vec<u8>>, String> {
+    let parts: Vec<&str> = file.split('/').collect();
+    if parts
+        .iter()
+        .any(|p| p.is_empty() || *p == "." || *p == "..")
+    {
+        return Err("the name leaves the state directory".into());
+    }
+    let (name, dirs) = parts.split_last().expect("split yields one part");
+    let mut owned;
+    let mut dir = state;
+    for d in dirs {
+        match dir.subdir(d, false).map_err(|e| e.to_string())? {
+            Some(sub) => {
+                owned = sub;
+                dir = &owned;
+            }
+            None => return Ok(None),
+        }
+    }
+    dir.read(name).map_err(|e| e.to_string())
+}
+
+/// The plan text as run: the snapshot named by the last record that names one.
+#[derive(Clone, Debug)]
+pub struct PlanSnapshot {
+    /// BLAKE3 of the text (the journal's `plan_digest`).
+    pub digest: String,
+    /// Relative to the state directory (`plans/<digest>.toml`).
+    pub file: String,
+    pub text: String,
+}
+
+/// The plan text in force at the end of the journal, read from its snapshot and checked against
+/// the digest the journal recorded. `Ok(None)` when no record names a snapshot (a journal from
+/// before snapshots, or none at all).
+pub fn plan_snapshot(
+    state: &PrivateDir,
+    records: &[Record],
+) -> Result<Option<PlanSnapshot>, EngineError> {
+    // Plan snapshots are the only kept files of no step.
+    let numbered = records.iter().enumerate().map(|(i, r)| (i + 1, r));
+    let Some(last) = kept_files(numbered).into_iter().rfind(|k| k.step.is_none()) else {
+        return Ok(None);
+    };
+    let broken = |reason: String| EngineError::Snapshot {
+        file: state.path().join(&last.file),
+        reason,
+    };
+    let bytes = read_kept(state, &last.file)
+        .map_err(broken)?
+        .ok_or_else(|| broken("it is missing".into()))?;
+    if blake3::hash(&bytes).to_hex().as_str() != last.blake3 {
+        return Err(broken(
+            "its digest differs from the one the journal recorded".into(),
+        ));
+    }
+    let text = String::from_utf8(bytes).map_err(|_| broken("it is not UTF-8".into()))?;
+    Ok(Some(PlanSnapshot {
+        digest: last.blake3,
+        file: last.file,
+        text,
+    }))
+}
+
+/// Something `verify` found wrong, naming the record or the file.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Problem {
+    /// The journal line concerned (1-based): the record that is wrong or names the file.
+    pub line: Option<usize>,
+    /// The step the record is about.
+    pub step: Option<String>,
+    /// The file concerned, relative to the state directory.
+    pub file: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        let mut about = Vec::new();
+        if let (Some(line), Some(_)) = (self.line, &self.file) {
+            about.push(format!("journal line {line}"));
+        }
+        if let Some(s) = &self.step {
+            about.push(format!("step `{s}`"));
+        }
+        match (&self.file, self.line) {
+            (Some(file), _) => write!(f, "{file}")?,
+            (None, Some(line)) => write!(f, "journal line {line}")?,
+            (None, None) => write!(f, "journal")?,
+        }
+        if !about.is_empty() {
+            write!(f, " ({})", about.join(", "))?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// What `verify` found.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct Verification {
+    /// The chain digest of the last record.
+    pub head: Option<String>,
+    /// Records read.
+    pub records: usize,
+    /// Kept files checked.
+    pub files: usize,
+    /// Empty when everything verified.
+    pub problems: Vec<Problem>,
+    /// What does not make the state directory wrong but should be known (a torn last line).
+    pub warnings: Vec<String>,
+}
+
+impl Verification {
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// The step a record is about, for naming it.
+fn step_of(r: &Record) -> Option<&String> {
+    match r {
+        Record::StepStarted { id, .. }
+        | Record::StepFinished { id, .. }
+        | Record::RolledBack { id, .. } => Some(id),
+        Record::RollbackStarted { failed, .. } => Some(failed),
+        _ => None,
+    }
+}
+
+/// Checks a state directory: every journal record against its checksum and the record before
+/// it (the hash chain), every file the records name against the digest they recorded, and, with
+/// `expected_head` (a head digest printed earlier, in a report), that the journal still holds
+/// that record, so nothing up to it changed. Removing records at the end is only detected that
+/// way: without the head printed earlier, a shorter journal is still a valid chain.
+pub fn verify(
+    state: &PrivateDir,
+    expected_head: Option<&str>,
+) -> Result<Verification, EngineError> {
+    let bytes = state
+        .read(JOURNAL)
+        .map_err(EngineError::from_private)?
+        .unwrap_or_default();
+    let (lines, torn) = check_lines(&bytes);
+    let mut v = Verification {
+        records: lines.len(),
+        head: lines.last().and_then(|l| l.chain.clone()),
+        ..Default::default()
+    };
+    if let Some(line) = torn {
+        v.warnings.push(format!(
+            "journal line {line} is a torn last record (the run was killed while writing it; the next `rehost run` drops it)"
+        ));
+    }
+    // Records from before the chain can only come first (loading refuses them after chained
+    // ones); they are reported once, as a range.
+    let unchained: Vec<usize> = lines
+        .iter()
+        .take_while(|l| l.chain.is_none() && l.record.is_some())
+        .map(|l| l.line)
+        .collect();
+    if let (Some(first), Some(last)) = (unchained.first(), unchained.last()) {
+        v.problems.push(Problem {
+            line: Some(*first),
+            step: None,
+            file: None,
+            message: format!(
+                "journal lines {first} to {last} were written by an older rehost, before the hash chain: they cannot be verified"
+            ),
+        });
+    }
+    for l in &lines {
+        if let Some(p) = &l.problem
+            && !unchained.contains(&l.line)
+        {
+            v.problems.push(Problem {
+                line: Some(l.line),
+                step: l.record.as_ref().and_then(step_of).cloned(),
+                file: None,
+                message: p.clone(),
+            });
+        }
+    }
+    if let Some(h) = expected_head
+        && !lines.iter().any(|l| l.chain.as_deref() == Some(h))
+    {
+        v.problems.push(Problem {
+            line: None,
+            step: None,
+            file: None,
+            message: format!(
+                "no record has the head digest {h}: records up to it were changed or removed since it was printed"
+            ),
+        });
+    }
+    let kept = kept_files(
+        lines
+            .iter()
+            .filter_map(|l| l.record.as_ref().map(|r| (l.line, r))),
+    );
+    v.files = kept.len();
+    for k in kept {
+        let message = match read_kept(state, &k.file) {
+            Err(e) => Some(format!("cannot be read: {e}")),
+            Ok(None) => Some("missing".to_owned()),
+            Ok(Some(b)) if blake3::hash(&b).to_hex().as_str() != k.blake3 => Some(format!(
+                "its digest {} differs from the {} the journal recorded: the file was changed",
+                blake3::hash(&b).to_hex(),
+                k.blake3
+            )),
+            Ok(Some(_)) => None,
+        };
+        if let Some(message) = message {
+            v.problems.push(Problem {
+                line: Some(k.line),
+                step: k.step,
+                file: Some(k.file),
+                message,
+            });
+        }
+    }
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_problem_names_the_file_the_line_and_the_step() {
+        let p = |line, step: Option<&str>, file: Option<&str>| {
+            Problem {
+                line,
+                step: step.map(Into::into),
+                file: file.map(Into::into),
+                message: "missing".into(),
+            }
+            .to_string()
+        };
+        assert_eq!(
+            p(Some(5), Some("a"), Some("output/0001-a.1.log")),
+            "output/0001-a.1.log (journal line 5, step `a`): missing"
+        );
+        assert_eq!(
+            p(Some(1), None, Some("plans/x.toml")),
+            "plans/x.toml (journal line 1): missing"
+        );
+        assert_eq!(
+            p(Some(3), Some("a"), None),
+            "journal line 3 (step `a`): missing"
+        );
+        assert_eq!(p(None, None, None), "journal: missing");
+    }
+}

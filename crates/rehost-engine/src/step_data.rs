@@ -1,0 +1,248 @@
+//! Typed step results: what each step kind records in its `step_finished` record
+//! (`result_data`), one versioned enum.
+//!
+//! Each variant carries `v`, the version of its fields ([`STEP_DATA_VERSION`] when written).
+//! Adding an optional field keeps the version; changing or removing one raises it, and readers
+//! keep reading every earlier version. Records written before the results were typed (no
+//! `kind`) and kinds this rehost does not know load as [`StepData::Untyped`].
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// The version of the step result fields this rehost writes.
+pub const STEP_DATA_VERSION: u32 = 1;
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum StepData {
+    /// `verify-tree`: the comparison of both ends of a data set (boxed: it is the largest).
+    VerifyTree(Box<VerifyTreeData>),
+    /// `sync`: the transfer of a data set.
+    Sync(SyncData),
+    /// `run`: the command's exit status.
+    Run(CommandData),
+    /// `stop`, `start`, `health`: what was done to which service.
+    Service(ServiceData),
+    /// `verify-db`: the comparison of a database on both ends.
+    VerifyDb(Box<VerifyDbData>),
+    /// A result without a known `kind`: written before results were typed, or by a newer
+    /// rehost. Kept as it was read.
+    Untyped(serde_json::Value),
+}
+
+/// Where a piece of evidence is kept in the state directory, with its digest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EvidenceRef {
+    /// `source` or `destination` for a verification's manifests.
+    pub side: String,
+    /// Relative to the state directory, e.g. `evidence/verify.2-source.manifest`.
+    pub file: String,
+    /// BLAKE3 of the file's bytes, 64 hex digits.
+    pub blake3: String,
+}
+
+/// One finding of a verification, as kept in the journal.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FindingData {
+    /// The class name (`missing`, `content`, `mtime`, …; see docs/tree.md).
+    pub class: String,
+    /// The path relative to the data set's roots (lossy UTF-8).
+    pub path: String,
+    /// The path's bytes in hex when they are not UTF-8.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_hex: Option<String>,
+    /// What the source has (or why it was not verified).
+    pub a: String,
+    /// What the destination has.
+    pub b: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifyTreeData {
+    #[serde(default)]
+    pub v: u32,
+    pub data_set: String,
+    /// `HOST:PATH` of the source and the destination.
+    pub source: String,
+    pub destination: String,
+    /// 0 equal, 1 different, 2 not fully verified (as `rehost verify tree`).
+    pub exit_code: i32,
+    pub totals: rehost_tree::Totals,
+    #[serde(default)]
+    pub ignored: Vec<String>,
+    #[serde(default)]
+    pub excludes: Vec<String>,
+    #[serde(default)]
+    pub warnings: Vec<String>,
+    /// The first findings (at most 100); the full list is in the step's output.
+    pub findings: Vec<FindingData>,
+    pub findings_total: u64,
+    /// Both manifests, kept as evidence.
+    pub manifests: Vec<EvidenceRef>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncData {
+    #[serde(default)]
+    pub v: u32,
+    pub data_set: String,
+    /// `builtin` or `rsync`.
+    pub method: String,
+    /// The built-in transfer's counts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<SyncCounts>,
+    /// Where rsync ran (`rsync on new`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub how: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncCounts {
+    pub created: u64,
+    pub updated: u64,
+    pub deleted: u64,
+    pub unchanged: u64,
+    pub bytes_copied: u64,
+    /// Entries that could not be transferred (listed in the step's output).
+    pub errors: u64,
+}
+
+/// A command's end.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandData {
+    #[serde(default)]
+    pub v: u32,
+    /// `None` when the command was ended by a signal.
+    pub exit_code: Option<i32>,
+    #[serde(default)]
+    pub timed_out: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceData {
+    #[serde(default)]
+    pub v: u32,
+    /// The service's id in the plan.
+    pub service: String,
+    /// `stop`, `start` or `health`.
+    pub action: String,
+    pub host: String,
+    /// The declared command's exit status (`stop`, `start`, and `health` with a health
+    /// command: the last check's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    /// `health`: how many checks were made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checks: Option<u32>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VerifyDbData {
+    #[serde(default)]
+    pub v: u32,
+    /// The database's id in the plan.
+    pub database: String,
+    pub source: String,
+    pub destination: String,
+    pub equal: bool,
+    /// All findings, of which `report` keeps the first ones.
+    pub findings_total: usize,
+    /// `rehost_db`'s report (its schema: docs/db.md), findings cut to the first ones.
+    pub report: serde_json::Value,
+}
+
+/// The tagged form on disk: `{"kind":"verify-tree","v":1,…}`.
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+enum Tagged<'a> {
+    VerifyTree(std::borrow::Cow<'a, VerifyTreeData>),
+    Sync(std::borrow::Cow<'a, SyncData>),
+    Run(std::borrow::Cow<'a, CommandData>),
+    Service(std::borrow::Cow<'a, ServiceData>),
+    VerifyDb(std::borrow::Cow<'a, VerifyDbData>),
+}
+
+impl Serialize for StepData {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use std::borrow::Cow::Borrowed;
+        match self {
+            StepData::VerifyTree(d) => Tagged::VerifyTree(Borrowed(&**d)).serialize(s),
+            StepData::Sync(d) => Tagged::Sync(Borrowed(d)).serialize(s),
+            StepData::Run(d) => Tagged::Run(Borrowed(d)).serialize(s),
+            StepData::Service(d) => Tagged::Service(Borrowed(d)).serialize(s),
+            StepData::VerifyDb(d) => Tagged::VerifyDb(Borrowed(&**d)).serialize(s),
+            StepData::Untyped(v) => v.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for StepData {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(d)?;
+        let known = matches!(
+            value.get("kind").and_then(|k| k.as_str()),
+            Some("verify-tree" | "sync" | "run" | "service" | "verify-db")
+        );
+        if !known {
+            return Ok(StepData::Untyped(value));
+        }
+        let tagged: Tagged = serde_json::from_value(value).map_err(serde::de::Error::custom)?;
+        Ok(match tagged {
+            Tagged::VerifyTree(d) => StepData::VerifyTree(Box::new(d.into_owned())),
+            Tagged::Sync(d) => StepData::Sync(d.into_owned()),
+            Tagged::Run(d) => StepData::Run(d.into_owned()),
+            Tagged::Service(d) => StepData::Service(d.into_owned()),
+            Tagged::VerifyDb(d) => StepData::VerifyDb(Box::new(d.into_owned())),
+        })
+    }
+}
+
+impl StepData {
+    /// The evidence files this result names (a verification's manifests).
+    pub fn evidence(&self) -> &[EvidenceRef] {
+        match self {
+            StepData::VerifyTree(d) => &d.manifests,
+            _ => &[],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typed_results_round_trip_with_kind_and_version() {
+        let d = StepData::Run(CommandData {
+            v: STEP_DATA_VERSION,
+            exit_code: Some(3),
+            timed_out: false,
+        });
+        let text = serde_json::to_string(&d).unwrap();
+        assert_eq!(
+            text,
+            r#"{"kind":"run","v":1,"exit_code":3,"timed_out":false}"#
+        );
+        assert_eq!(serde_json::from_str::<StepData>(&text).unwrap(), d);
+    }
+
+    #[test]
+    fn results_without_a_kind_load_untyped() {
+        // What verify-tree recorded before results were typed.
+        let old = r#"{"data_set":"files","manifests":{"source":{"file":"evidence/v-source.manifest","blake3":"ab"}}}"#;
+        match serde_json::from_str::<StepData>(old).unwrap() {
+            StepData::Untyped(v) => assert_eq!(v["data_set"], "files"),
+            other => panic!("{other:?}"),
+        }
+        // A kind from a newer rehost.
+        let newer = r#"{"kind":"dns","v":4}"#;
+        assert!(matches!(
+            serde_json::from_str::<StepData>(newer).unwrap(),
+            StepData::Untyped(_)
+        ));
+        // A known kind without a version is version 0.
+        let v0 = r#"{"kind":"run","exit_code":0}"#;
+        match serde_json::from_str::<StepData>(v0).unwrap() {
+            StepData::Run(r) => assert_eq!((r.v, r.exit_code), (0, Some(0))),
+            other => panic!("{other:?}"),
+        }
+    }
+}
