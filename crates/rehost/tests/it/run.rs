@@ -781,6 +781,41 @@ command = "sleep 300 & echo $! > daemon.pid; sleep 300"
         wait_dead(&pid),
         "a timed-out step left its background process running"
     );
+
+/// Regression: `expect_status = [0x10]` was read as the decimal digits "0x10", failed to
+/// parse and was dropped, so an exit status of 16 failed the step.
+#[test]
+fn expect_status_honours_the_radix() {
+    let d = TestDir::new();
+    write_plan(
+        &d,
+        "[[steps]]\nid = \"hex\"\ndo = \"run\"\nhost = \"old\"\ncommand = \"exit 16\"\nexpect_status = [0, 0x10]\n\
+         [[steps]]\nid = \"octal\"\ndo = \"run\"\nhost = \"old\"\ncommand = \"exit 8\"\nexpect_status = 0o10\n\
+         [[steps]]\nid = \"binary\"\ndo = \"run\"\nhost = \"old\"\ncommand = \"exit 5\"\nexpect_status = [0b101]\n",
+    );
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    write_plan(
+        &d,
+        "[[steps]]\nid = \"big\"\ndo = \"run\"\nhost = \"old\"\ncommand = \"true\"\nexpect_status = [0x1_0000_0000]\n",
+    );
+    let o = rehost(&d, &["check", "plan.toml"]);
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(o.all().contains("out of range"), "{}", o.all());
+}
+
+/// Regression: `ports = [0x1F90]` was refused as out of range (the digits were parsed as
+/// decimal); it is port 8080.
+#[test]
+fn service_ports_honour_the_radix() {
+    let d = TestDir::new();
+    write_plan(
+        &d,
+        "[[services]]\nid = \"web\"\nhost = \"old\"\nports = [0x1F90, 0o1273, 0b1010000]\n",
+    );
+    let o = rehost(&d, &["concept", "plan.toml"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(o.stdout.contains("8080, 699, 80"), "{}", o.stdout);
 }
 
 /// Issue 10 item 8: `status --json | head` panicked on the broken pipe; a mistyped `--state`
