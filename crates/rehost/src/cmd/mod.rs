@@ -20,6 +20,6 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Verify(crate::cli::VerifyCommand::Tree(a)) => verify_tree::run(&a),
         Command::Manifest(a) => manifest::run(&a),
         Command::Demo(a) => demo::run(&a),
-        Command::Agent => agent::run(),
+        Command::Agent(a) => agent::run(&a),
     }
 }
