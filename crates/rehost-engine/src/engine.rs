@@ -110,6 +110,10 @@ fn read_line_unless(cancel: &AtomicBool) -> Result<Option<String>, String> {
             if e.kind() == std::io::ErrorKind::Interrupted {
                 continue;
             }
+            // No standard input at all (closed): end of input, as std treats it.
+            if e.raw_os_error() == Some(libc::EBADF) {
+                return Ok(None);
+            }
             return Err(format!("failed to read confirmation: {e}"));
         }
         if r == 0 {

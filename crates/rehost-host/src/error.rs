@@ -157,10 +157,12 @@ pub struct AgentCannotRun {
 /// No agent for the host's architecture (boxed in [`HostError::NoAgent`]).
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "failed to find a rehost agent for host {host} (`uname -m`: {arch}, C library {libc}): there is no {looked}, and {own} cannot run there ({why}). \
-     Build one with `scripts/build-agent {arch}` (in rehost's source tree) and put it beside rehost, or point REHOST_AGENT_BINARY at it"
+    "failed to find a rehost agent for {}: there is no {looked}, and {own} cannot run there ({why}). \
+     Build one with `scripts/build-agent {arch}` (in rehost's source tree) and put it beside rehost, or point REHOST_AGENT_BINARY at it",
+    who(.host, .arch, .libc)
 )]
 pub struct NoAgent {
+    /// The plan's name for the host; empty when no host is meant (`rehost agent --print-path`).
     pub host: String,
     /// The host's `uname -m`.
     pub arch: String,
@@ -171,4 +173,13 @@ pub struct NoAgent {
     pub own: String,
     /// Why the running rehost cannot run there.
     pub why: String,
+}
+
+/// "host old (`uname -m`: x86_64, C library glibc 2.17)", or the architecture alone.
+fn who(host: &str, arch: &str, libc: &str) -> String {
+    if host.is_empty() {
+        format!("hosts whose `uname -m` is {arch}")
+    } else {
+        format!("host {host} (`uname -m`: {arch}, C library {libc})")
+    }
 }

@@ -20,7 +20,7 @@ pub fn run(args: &AgentArgs) -> i32 {
 }
 
 fn print_path(arch: &str) -> i32 {
-    let found = rehost_host::agent_source().and_then(|s| s.for_host("(any)", arch, None));
+    let found = rehost_host::agent_source().and_then(|s| s.for_host("", arch, None));
     let agent = match found {
         Ok(a) => a,
         Err(e) => {

@@ -108,7 +108,7 @@ fn a_missing_agent_for_an_architecture_names_it_and_the_build_command() {
     let d = TestDir::new();
     let o = rehost(&d, &["agent", "--print-path", "--arch", "aarch64"]);
     assert_eq!(o.code, 2, "{}", o.all());
-    assert!(o.stderr.contains("`uname -m`: aarch64"), "{}", o.stderr);
+    assert!(o.stderr.contains("`uname -m` is aarch64"), "{}", o.stderr);
     assert!(
         o.stderr.contains("scripts/build-agent aarch64"),
         "{}",
