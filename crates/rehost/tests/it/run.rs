@@ -781,6 +781,7 @@ command = "sleep 300 & echo $! > daemon.pid; sleep 300"
         wait_dead(&pid),
         "a timed-out step left its background process running"
     );
+}
 
 /// Regression: `expect_status = [0x10]` was read as the decimal digits "0x10", failed to
 /// parse and was dropped, so an exit status of 16 failed the step.

@@ -302,6 +302,7 @@ fn pagemap_like_files_are_unstable_not_read_to_the_end() {
         .expect("pagemap in the manifest")
         .into_owned();
     assert!(line.contains(" unstable "), "{line}");
+}
 
 /// Regression: Ctrl-C during `verify tree` or `manifest` ended the walk with an error and
 /// exit 2; the README promises 130. The trees hold a 20 GiB sparse file, so the walk is still
