@@ -131,6 +131,7 @@ fn remote_pair(
                 sides: [c, Default::default()],
                 elapsed: started.elapsed(),
                 copying: false,
+                to_copy: 0,
             })
         });
         line.clear();
