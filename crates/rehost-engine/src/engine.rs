@@ -11,7 +11,7 @@ use rehost_plan::{Diagnostic, OnFailure, Plan, Step};
 use rehost_tree::private::PrivateDir;
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 pub use crate::exec::Confirmer;
@@ -52,29 +52,77 @@ pub struct Engine<'a> {
 }
 
 /// Asks on standard input: an empty answer confirms as the current user, a name confirms as
-/// that person, `no` or end of input declines.
-pub struct StdinConfirmer {
+/// that person, `no` or end of input declines. A signal (Ctrl-C, SIGTERM, SIGHUP) while it
+/// waits is a refusal, never a confirmation: the read is polled against `cancel`, so a
+/// later Enter cannot confirm a step the operator tried to stop.
+pub struct StdinConfirmer<'a> {
     pub user: String,
+    pub cancel: &'a AtomicBool,
 }
 
-impl Confirmer for StdinConfirmer {
+impl Confirmer for StdinConfirmer<'_> {
     fn confirm(&mut self, step: &Step, _text: &str) -> Result<String, String> {
         eprint!(
             "Confirm step `{}` is done: press Enter to confirm as {}, type another name, or `no` to stop: ",
             step.id, self.user
         );
-        let mut line = String::new();
-        match std::io::stdin().read_line(&mut line) {
-            Ok(0) => Err(
+        match read_line_unless(self.cancel) {
+            Ok(None) => Err(
                 "no confirmation (end of input); use --confirm-as NAME for scripted runs".into(),
             ),
-            Ok(_) => match line.trim() {
+            Ok(Some(line)) => match line.trim() {
                 "" => Ok(self.user.clone()),
                 "no" | "n" | "No" | "NO" => Err("the operator declined".into()),
                 name => Ok(name.to_owned()),
             },
-            Err(e) => Err(format!("failed to read confirmation: {e}")),
+            Err(e) => Err(e),
         }
+    }
+}
+
+/// One line from standard input (without its newline; `None` at end of input), read a byte at
+/// a time so nothing after the line is consumed, and given up as soon as `cancel` is set.
+fn read_line_unless(cancel: &AtomicBool) -> Result<Option<String>, String> {
+    let mut line = Vec::new();
+    loop {
+        if cancel.load(Ordering::SeqCst) {
+            return Err("interrupted at the prompt".into());
+        }
+        let mut pfd = libc::pollfd {
+            fd: 0,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd, for the duration of the call.
+        let n = unsafe { libc::poll(&mut pfd, 1, 100) };
+        if n == 0 {
+            continue;
+        }
+        let mut b = 0u8;
+        let r = if n > 0 {
+            // SAFETY: reads at most one byte into `b`.
+            unsafe { libc::read(0, (&raw mut b).cast(), 1) }
+        } else {
+            -1
+        };
+        if r < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            // No standard input at all (closed): end of input, as std treats it.
+            if e.raw_os_error() == Some(libc::EBADF) {
+                return Ok(None);
+            }
+            return Err(format!("failed to read confirmation: {e}"));
+        }
+        if r == 0 {
+            return Ok((!line.is_empty()).then(|| String::from_utf8_lossy(&line).into_owned()));
+        }
+        if b == b'\n' {
+            return Ok(Some(String::from_utf8_lossy(&line).into_owned()));
+        }
+        line.push(b);
     }
 }
 
@@ -381,6 +429,13 @@ impl Engine<'_> {
 
         for i in from..plan.steps.len() {
             let step = &plan.steps[i];
+            // A signal that arrived between steps (or while the last one was being recorded)
+            // stops the run before anything else starts.
+            if cancel.load(Ordering::SeqCst) {
+                return Err(EngineError::CancelledBefore {
+                    step: step.id.clone(),
+                });
+            }
             match statuses[i] {
                 StepStatus::Done | StepStatus::Skipped => continue,
                 StepStatus::Interrupted if !step.idempotent => {

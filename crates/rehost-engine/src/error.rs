@@ -92,6 +92,8 @@ pub enum EngineError {
     NotConfirmed { step: String, reason: String },
     #[error("interrupted during step `{step}`; run again to resume")]
     Cancelled { step: String },
+    #[error("interrupted before step `{step}` started; run again to resume")]
+    CancelledBefore { step: String },
 }
 
 impl EngineError {

@@ -216,6 +216,11 @@ pub(crate) fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError
                     confirmed_by: Some(who),
                     data: None,
                 }),
+                // Regression: Ctrl-C at the prompt was survived by the read, and the next
+                // Enter confirmed the step. A signal while asking is an interruption.
+                Err(_) if ctx.cancel.load(std::sync::atomic::Ordering::SeqCst) => {
+                    Ok(Outcome::Cancelled)
+                }
                 Err(reason) => Err(EngineError::NotConfirmed {
                     step: step.id.clone(),
                     reason,

@@ -2,10 +2,11 @@
 //! printed. Locally, both trees are walked in one pool (`rehost_tree::verify_trees`); over ssh,
 //! each tree is walked and hashed by the agent on its own host (two sshd instances), both at
 //! the same time, and the manifests are compared here — what `verify tree A:/x B:/y` does.
-//! Also times the agent's tree listing. Needs root (sshd) and a release build of the agent:
+//! Also times the agent's tree listing. Needs root (sshd) and the shipped agent (a release
+//! build for glibc 2.17, as real hosts get it):
 //!
 //! ```sh
-//! cargo build --release -p rehost && cargo bench -p rehost-host --bench over_ssh
+//! scripts/build-agent && cargo bench -p rehost-host --bench over_ssh
 //! ```
 //!
 //! Data: two identical trees of each of the benchmark's data sets, smaller by default so the
@@ -23,22 +24,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
+/// The shipped agent (`scripts/build-agent`), as rehost uploads it to real hosts.
 fn agent_binary() -> PathBuf {
-    if let Some(p) = std::env::var_os("REHOST_TEST_BIN") {
-        return p.into();
-    }
-    let exe = std::env::current_exe().expect("bench executable");
-    let bin = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target dir")
-        .join("rehost");
-    assert!(
-        bin.exists(),
-        "{} is missing: run `cargo build --release -p rehost` first",
-        bin.display()
-    );
-    bin
+    rehost_test::shipped_agent()
 }
 
 fn env_num(name: &str, default: usize) -> usize {

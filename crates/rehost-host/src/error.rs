@@ -95,6 +95,8 @@ pub enum HostError {
     AgentInstall { host: String, message: String },
     #[error(transparent)]
     AgentCannotRun(Box<AgentCannotRun>),
+    #[error(transparent)]
+    NoAgent(Box<NoAgent>),
     #[error(
         "failed to agree with the agent on host {host}: it speaks protocol {agent} (rehost {version}), this rehost {ours}"
     )]
@@ -141,8 +143,8 @@ pub struct HostKeyFailure {
 /// The agent binary cannot run on the host (boxed in [`HostError::AgentCannotRun`]).
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "failed to run the rehost agent on host {host} (architecture {arch}, C library {libc}; this rehost is built for {local_arch}): {detail}. \
-     Build rehost for that host (e.g. `cargo build --release --target {arch}-unknown-linux-musl` for a static binary) and point REHOST_AGENT_BINARY at it"
+    "failed to run the rehost agent on host {host} (architecture {arch}, C library {libc}; the agent is built for {local_arch}): {detail}. \
+     Build an agent for that host with `scripts/build-agent {arch}` (in rehost's source tree) and put it beside rehost or point REHOST_AGENT_BINARY at it"
 )]
 pub struct AgentCannotRun {
     pub host: String,
@@ -150,4 +152,34 @@ pub struct AgentCannotRun {
     pub libc: String,
     pub local_arch: String,
     pub detail: String,
+}
+
+/// No agent for the host's architecture (boxed in [`HostError::NoAgent`]).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "failed to find a rehost agent for {}: there is no {looked}, and {own} cannot run there ({why}). \
+     Build one with `scripts/build-agent {arch}` (in rehost's source tree) and put it beside rehost, or point REHOST_AGENT_BINARY at it",
+    who(.host, .arch, .libc)
+)]
+pub struct NoAgent {
+    /// The plan's name for the host; empty when no host is meant (`rehost agent --print-path`).
+    pub host: String,
+    /// The host's `uname -m`.
+    pub arch: String,
+    pub libc: String,
+    /// The shipped agent's path that was looked for.
+    pub looked: String,
+    /// The running rehost.
+    pub own: String,
+    /// Why the running rehost cannot run there.
+    pub why: String,
+}
+
+/// "host old (`uname -m`: x86_64, C library glibc 2.17)", or the architecture alone.
+fn who(host: &str, arch: &str, libc: &str) -> String {
+    if host.is_empty() {
+        format!("hosts whose `uname -m` is {arch}")
+    } else {
+        format!("host {host} (`uname -m`: {arch}, C library {libc})")
+    }
 }

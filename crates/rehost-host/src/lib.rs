@@ -33,8 +33,9 @@ pub use ssh::SshHost;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
-/// Overrides the binary uploaded as the agent (by default the running rehost), e.g. a rehost
-/// built for another architecture or a static musl build for an old C library.
+/// Overrides the agent uploaded to every ssh host (raw or gzip'd). By default rehost uploads
+/// `rehost-agent-<uname -m>.gz` from beside its own binary (`scripts/build-agent` makes it),
+/// else itself where it can run on the host (see [`ssh::AgentSource`]).
 pub const AGENT_BINARY_ENV: &str = "REHOST_AGENT_BINARY";
 
 /// How a host is reached, as declared in the plan or on the command line.
@@ -353,22 +354,27 @@ pub fn manifest_pair(
     })
 }
 
-/// Opens a host from its spec, once per host per run. Ssh hosts get the running rehost (or
-/// [`AGENT_BINARY_ENV`]) as their agent.
+/// Opens a host from its spec, once per host per run. Ssh hosts get the agent for their
+/// architecture from [`agent_source`].
 pub fn open(name: &str, spec: &HostSpec) -> Result<Box<dyn Host>, HostError> {
     match spec {
         HostSpec::Local { root } => Ok(Box::new(LocalHost::new(name, root.clone()))),
-        HostSpec::Ssh(ssh) => {
-            let binary = match std::env::var_os(AGENT_BINARY_ENV) {
-                Some(p) => PathBuf::from(p),
-                None => std::env::current_exe().map_err(|source| HostError::AgentBinary {
-                    path: PathBuf::from("/proc/self/exe"),
-                    source,
-                })?,
-            };
-            open_with_agent(name, ssh, &binary)
-        }
+        HostSpec::Ssh(ssh) => Ok(Box::new(SshHost::open_with(name, ssh, &agent_source()?)?)),
     }
+}
+
+/// Where this rehost takes its agents from: [`AGENT_BINARY_ENV`] if set, else beside the
+/// running binary.
+pub fn agent_source() -> Result<ssh::AgentSource, HostError> {
+    Ok(match std::env::var_os(AGENT_BINARY_ENV) {
+        Some(p) => ssh::AgentSource::File(PathBuf::from(p)),
+        None => ssh::AgentSource::Beside {
+            exe: std::env::current_exe().map_err(|source| HostError::AgentBinary {
+                path: PathBuf::from("/proc/self/exe"),
+                source,
+            })?,
+        },
+    })
 }
 
 /// [`open`] for an ssh host with an explicit agent binary (tests, or a cross-built agent).

@@ -167,14 +167,38 @@ fn read_run(r: &mut Reader, t: &Tbl) -> Option<StepKind> {
         None => vec![0],
         Some(v) => match v.get_ref() {
             toml::de::DeValue::Integer(_) => vec![r.int(t, "expect_status")? as i32],
-            toml::de::DeValue::Array(a) => a
-                .iter()
-                .filter_map(|i| {
-                    i.get_ref()
+            toml::de::DeValue::Array(a) => {
+                let mut codes = Vec::new();
+                for item in a.iter() {
+                    // Regression: `[0x10]` was read as decimal digits and silently dropped.
+                    match item
+                        .get_ref()
                         .as_integer()
-                        .and_then(|n| n.as_str().parse().ok())
-                })
-                .collect(),
+                        .map(|i| crate::read::integer(i).and_then(|n| i32::try_from(n).ok()))
+                    {
+                        Some(Some(n)) => codes.push(n),
+                        Some(None) => {
+                            r.err(
+                                "value",
+                                item.span(),
+                                format!("{} key `expect_status`: integer out of range", t.what),
+                            );
+                        }
+                        None => {
+                            r.err(
+                                "type",
+                                item.span(),
+                                format!(
+                                    "{} key `expect_status` must list integers, not {}",
+                                    t.what,
+                                    crate::read::type_name(item.get_ref())
+                                ),
+                            );
+                        }
+                    }
+                }
+                codes
+            }
             _ => {
                 r.err(
                     "type",

@@ -8,7 +8,7 @@ use crate::diag::Diagnostic;
 use crate::kinds;
 use crate::model::*;
 use crate::suggest::closest;
-use toml::de::{DeTable, DeValue};
+use toml::de::{DeInteger, DeTable, DeValue};
 
 type SV<'i> = toml::Spanned<DeValue<'i>>;
 
@@ -83,7 +83,13 @@ impl<'a, 'i> Tbl<'a, 'i> {
     }
 }
 
-fn type_name(v: &DeValue<'_>) -> &'static str {
+/// A TOML integer's value in its own radix (`0x10`, `0o20`, `0b10000`, `1_000`); `None` when it
+/// does not fit an `i64`. The toml crate hands over the digits as written.
+pub(crate) fn integer(i: &DeInteger<'_>) -> Option<i64> {
+    i64::from_str_radix(&i.as_str().replace('_', ""), i.radix()).ok()
+}
+
+pub(crate) fn type_name(v: &DeValue<'_>) -> &'static str {
     match v {
         DeValue::String(_) => "a string",
         DeValue::Integer(_) => "an integer",
@@ -207,19 +213,17 @@ impl Reader {
     pub fn int(&mut self, tbl: &Tbl, key: &str) -> Option<i64> {
         let v = tbl.get(key)?;
         match v.get_ref() {
-            DeValue::Integer(i) => {
-                match i64::from_str_radix(&i.as_str().replace('_', ""), i.radix()) {
-                    Ok(n) => Some(n),
-                    Err(_) => {
-                        self.err(
-                            "value",
-                            v.span(),
-                            format!("{} key `{key}`: integer out of range", tbl.what),
-                        );
-                        None
-                    }
+            DeValue::Integer(i) => match integer(i) {
+                Some(n) => Some(n),
+                None => {
+                    self.err(
+                        "value",
+                        v.span(),
+                        format!("{} key `{key}`: integer out of range", tbl.what),
+                    );
+                    None
                 }
-            }
+            },
             _ => {
                 self.wrong_type(tbl, key, v, "an integer");
                 None
@@ -847,8 +851,8 @@ impl Reader {
                 DeValue::Array(a) => {
                     for p in a.iter() {
                         match p.get_ref() {
-                            DeValue::Integer(i) => match i.as_str().parse::<u16>() {
-                                Ok(n) if n > 0 => ports.push(n),
+                            DeValue::Integer(i) => match integer(i).map(u16::try_from) {
+                                Some(Ok(n)) if n > 0 => ports.push(n),
                                 _ => {
                                     self.err(
                                         "value",

@@ -3,6 +3,7 @@
 //! the test with the install step, never skips it).
 
 pub mod postgres;
+pub mod pty;
 pub mod sshd;
 
 use std::path::{Path, PathBuf};
@@ -125,4 +126,63 @@ pub fn require_tool(tool: &str) -> PathBuf {
     panic!(
         "`{tool}` is not installed; run `bash .ci/install-deps` (as root) to install what the tests need"
     );
+}
+
+/// The agent rehost ships for this machine's architecture, as `scripts/build-agent` lays it
+/// beside `target/debug/rehost` (`REHOST_TEST_AGENT` overrides). The ssh tests upload this
+/// agent, not the test build, so that what runs on the old servers is what is tested. Fails
+/// the test, naming the command, when it is missing or older than the sources.
+pub fn shipped_agent() -> PathBuf {
+    if let Some(p) = std::env::var_os("REHOST_TEST_AGENT") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/debug/deps/<test> → target/debug
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target directory");
+    let agent = dir.join(format!("rehost-agent-{}.gz", std::env::consts::ARCH));
+    assert!(
+        agent.is_file(),
+        "{} is missing: run `scripts/build-agent` (the agent for old servers; `bash scripts/test` does it)",
+        agent.display()
+    );
+    let built = mtime(&agent);
+    let crates = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    for src in [
+        "rehost-host/src",
+        "rehost-tree/src",
+        "rehost/src",
+        "rehost-engine/src",
+    ] {
+        assert!(
+            newest_mtime(&crates.join(src)) <= built,
+            "{} is older than the sources in crates/{src}: run `scripts/build-agent`",
+            agent.display()
+        );
+    }
+    agent
+}
+
+fn mtime(p: &Path) -> std::time::SystemTime {
+    std::fs::metadata(p)
+        .and_then(|m| m.modified())
+        .unwrap_or(std::time::SystemTime::UNIX_EPOCH)
+}
+
+fn newest_mtime(dir: &Path) -> std::time::SystemTime {
+    let mut newest = std::time::SystemTime::UNIX_EPOCH;
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            let t = if p.is_dir() {
+                newest_mtime(&p)
+            } else {
+                mtime(&p)
+            };
+            newest = newest.max(t);
+        }
+    }
+    newest
 }

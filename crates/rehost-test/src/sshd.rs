@@ -5,6 +5,9 @@
 //! [`Sshd::destination`]. The server is started with `sshd -D`, polled until it accepts
 //! connections, and stopped by PID (with every session process it forked) on drop.
 //!
+//! Starting one checks that the shipped agent is built ([`crate::shipped_agent`]): rehost
+//! uploads it to the server, as it would to an old host.
+//!
 //! sshd needs root (it refuses to run otherwise as a multi-user server); CI runs as root. When a
 //! tool is missing the fixture panics with a message naming `bash .ci/install-deps`: tests never
 //! skip silently.
@@ -31,6 +34,9 @@ impl Sshd {
         for tool in ["sshd", "ssh-keygen", "ssh", "ssh-keyscan"] {
             crate::require_tool(tool);
         }
+        // Whatever the test reaches over ssh runs the shipped agent: fail early if it is not
+        // built (or stale) rather than upload something else.
+        crate::shipped_agent();
         std::fs::create_dir_all("/run/sshd").expect("create /run/sshd (sshd's privsep dir)");
         set_mode(Path::new("/run/sshd"), 0o755);
         let dir = tempfile::Builder::new()

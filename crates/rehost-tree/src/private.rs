@@ -349,9 +349,11 @@ fn create_excl(dir: &OwnedFd, name: &CString) -> io::Result<File> {
 /// A name no one can predict: 16 random hex digits.
 fn random_suffix() -> String {
     let mut b = [0u8; 8];
+    // The system call, not glibc's getrandom(3): that symbol exists only from glibc 2.25 on,
+    // and the agent runs on glibc 2.17 (scripts/build-agent fails to link it otherwise).
     // SAFETY: `b` is valid for 8 bytes.
-    let n = unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), 0) };
-    if n != b.len() as isize {
+    let n = unsafe { libc::syscall(libc::SYS_getrandom, b.as_mut_ptr(), b.len(), 0) };
+    if n != b.len() as libc::c_long {
         // No getrandom: the time and pid still differ per call; O_EXCL keeps it safe.
         let t = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

@@ -32,9 +32,22 @@ pub enum Command {
     Manifest(ManifestArgs),
     /// Run the demo: an embedded example migration between two local hosts.
     Demo(DemoArgs),
-    /// Serve requests on stdin/stdout (started by rehost itself on remote hosts).
+    /// Serve requests on stdin/stdout (started by rehost itself on remote hosts); with
+    /// --print-path, show the agent rehost would upload to a host.
     #[command(hide = true)]
-    Agent,
+    Agent(AgentArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct AgentArgs {
+    /// Show the agent file rehost would upload (path, size, digests, what it needs from the
+    /// host) and where it goes on the host, instead of serving.
+    #[arg(long)]
+    pub print_path: bool,
+    /// With --print-path: the host's architecture, as `uname -m` names it (default: this
+    /// machine's).
+    #[arg(long, value_name = "ARCH", requires = "print_path")]
+    pub arch: Option<String>,
 }
 
 impl Command {

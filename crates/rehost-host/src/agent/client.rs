@@ -44,6 +44,8 @@ pub struct AgentConn {
     stdin: BufWriter<ChildStdin>,
     events: mpsc::Receiver<Event>,
     stderr: Arc<Mutex<Vec<u8>>>,
+    /// Set when the process's stderr has ended: everything it said is in `stderr`.
+    stderr_done: Arc<AtomicBool>,
     next_id: u64,
     /// Set once the session is unusable (closed, or out of step with the agent).
     broken: bool,
@@ -64,8 +66,10 @@ impl AgentConn {
         let stdout = child.stdout.take().expect("agent stdout piped");
         let stderr_pipe = child.stderr.take();
         let stderr = Arc::new(Mutex::new(Vec::new()));
+        let stderr_done = Arc::new(AtomicBool::new(stderr_pipe.is_none()));
         if let Some(mut pipe) = stderr_pipe {
             let keep = stderr.clone();
+            let done = stderr_done.clone();
             std::thread::spawn(move || {
                 let mut buf = [0u8; 4096];
                 while let Ok(n) = pipe.read(&mut buf) {
@@ -77,6 +81,7 @@ impl AgentConn {
                         k.extend_from_slice(&buf[..n]);
                     }
                 }
+                done.store(true, Ordering::SeqCst);
             });
         }
         let (tx, events) = mpsc::channel();
@@ -105,6 +110,7 @@ impl AgentConn {
             stdin: BufWriter::new(stdin),
             events,
             stderr,
+            stderr_done,
             next_id: 1,
             broken: false,
         };
@@ -225,8 +231,13 @@ impl AgentConn {
                 Err(_) => break,
             }
         }
-        // Let the stderr reader catch up with what the process wrote last.
-        std::thread::sleep(Duration::from_millis(20));
+        // Let the stderr reader catch up with what the process wrote last (ssh closes it as
+        // the remote process exits; a grandchild holding it open is not waited for long).
+        let deadline =
+            Instant::now() + Duration::from_millis(if status.is_some() { 1000 } else { 20 });
+        while !self.stderr_done.load(Ordering::SeqCst) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(2));
+        }
         let stderr =
             String::from_utf8_lossy(&self.stderr.lock().unwrap_or_else(|e| e.into_inner()))
                 .trim()

@@ -1,8 +1,9 @@
 //! Hosts reached with the system's OpenSSH client.
 //!
 //! Opening an [`SshHost`] starts one ControlMaster connection (its socket in a private 0700
-//! directory), makes sure the rehost agent is on the host (see `install`), and starts a first
-//! agent session. Every request then runs in an agent session multiplexed over the master; a
+//! directory) and starts a first agent session, which checks the agent's digest on the host
+//! and starts it in one round trip; only a missing or different agent costs a probe and an
+//! upload (see `install`). Every request then runs in an agent session multiplexed over the master; a
 //! pool of sessions lets several requests run on one host at the same time. Closing (or
 //! dropping) the host ends the sessions and the master.
 //!
@@ -11,11 +12,13 @@
 //! fingerprint offered and the command to accept it.
 
 mod config;
+mod elf;
 mod hostkey;
 mod install;
 mod quote;
 
-pub use install::{AgentBinary, Probe};
+pub use elf::Needs;
+pub use install::{AgentBinary, AgentSource, Probe};
 pub use quote::{command_line, quote};
 
 use crate::agent::{AgentConn, Request, Response, SessionError};
@@ -42,14 +45,18 @@ const HELLO_TIMEOUT: Duration = Duration::from_secs(60);
 /// What `open` found out about the agent on the host.
 #[derive(Clone, Debug, Default)]
 pub struct AgentInstall {
-    /// Where the agent lives on the host.
+    /// Where the agent lives on the host: absolute when the host was probed (an upload),
+    /// else as the host's shell expands it (`${XDG_CACHE_HOME:-$HOME/.cache}/rehost/…`).
     pub remote_path: String,
     /// Whether this open uploaded it (false: a verified copy was already there).
     pub uploaded: bool,
     /// The host's `uname -m`.
     pub arch: String,
-    /// The host's C library, as `getconf GNU_LIBC_VERSION` or `ldd --version` reports it.
+    /// The host's C library, as `getconf GNU_LIBC_VERSION` or `ldd --version` reports it
+    /// (empty when the agent started without a probe).
     pub libc: String,
+    /// The file uploaded (or that would have been), here.
+    pub source: PathBuf,
 }
 
 /// The ssh options a plan's host entry implies (`-F`, `-p`, `-i`, `-J`), before rehost's own.
@@ -188,12 +195,23 @@ pub struct SshHost {
     master: Mutex<Option<Child>>,
     sessions: Mutex<Vec<AgentConn>>,
     install: AgentInstall,
+    /// The agent every session starts, checked by its SHA-256 each time.
+    agent: Option<AgentBinary>,
 }
 
 impl SshHost {
-    /// Connects, installs or verifies the agent and starts a first session. `agent_binary` is
-    /// the rehost binary to run on the host (`std::env::current_exe()` in production).
+    /// Connects, installs or verifies the agent and starts a first session, with
+    /// `agent_binary` (raw or gzip'd) as the agent whatever the host's architecture.
     pub fn open(name: &str, spec: &SshSpec, agent_binary: &Path) -> Result<SshHost, HostError> {
+        Self::open_with(name, spec, &AgentSource::File(agent_binary.to_owned()))
+    }
+
+    /// [`SshHost::open`] with the agent chosen by the host's architecture from `source`.
+    pub fn open_with(
+        name: &str,
+        spec: &SshSpec,
+        source: &AgentSource,
+    ) -> Result<SshHost, HostError> {
         let destination = spec.destination.clone();
         if destination.is_empty() || destination.starts_with('-') {
             return Err(HostError::BadDestination {
@@ -242,12 +260,17 @@ impl SshHost {
             master: Mutex::new(None),
             sessions: Mutex::new(Vec::new()),
             install: AgentInstall::default(),
+            agent: None,
         };
-        // A missing agent binary is found before anything is started on the host.
-        let binary = AgentBinary::load(agent_binary)?;
+        // A missing agent file is found before anything is started on the host; the agent
+        // for this machine's architecture is the first guess (one round trip when it is
+        // already there).
+        let guess = match source {
+            AgentSource::File(p) => Some(AgentBinary::load(p)?),
+            AgentSource::Beside { .. } => source.for_host(name, std::env::consts::ARCH, None).ok(),
+        };
         host.start_master(&cfg, &hint_args)?;
-        host.install = host.install_agent(&binary)?;
-        let conn = host.start_session()?;
+        let conn = host.install_and_start(source, guess)?;
         host.sessions
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -258,6 +281,155 @@ impl SshHost {
     /// The directory of the ControlMaster socket (0700, removed when the host is dropped).
     pub fn control_dir(&self) -> &Path {
         self.control_dir.path()
+    }
+
+    /// Starts the first session: the guessed agent if the host has it, else the agent for the
+    /// host's architecture, uploaded first.
+    fn install_and_start(
+        &mut self,
+        source: &AgentSource,
+        guess: Option<AgentBinary>,
+    ) -> Result<AgentConn, HostError> {
+        let probe = match guess {
+            Some(agent) => {
+                self.install = AgentInstall {
+                    remote_path: agent.remote_path(),
+                    source: agent.path.clone(),
+                    ..Default::default()
+                };
+                match self.boot(&agent)? {
+                    Ok((conn, arch)) => {
+                        self.install.arch = arch;
+                        self.agent = Some(agent);
+                        return Ok(conn);
+                    }
+                    Err(probe) => probe,
+                }
+            }
+            // Nothing to try: a session naming no agent reports the host.
+            None => match self.boot_raw("none", "none")? {
+                Ok(_) => unreachable!("no agent has the digest `none`"),
+                Err(probe) => probe,
+            },
+        };
+        let agent = source.for_host(&self.name, &probe.arch, Some(&probe.libc))?;
+        if let Err(why) = agent.runs_on(&probe.arch, &probe.libc) {
+            let built_for = agent
+                .needs
+                .as_ref()
+                .map_or_else(|| "an unknown machine".to_owned(), |n| n.arch.clone());
+            return Err(HostError::AgentCannotRun(Box::new(AgentCannotRun {
+                host: self.name.clone(),
+                arch: probe.arch,
+                libc: probe.libc,
+                local_arch: built_for,
+                detail: format!("{} cannot run there: {why}", agent.path.display()),
+            })));
+        }
+        self.upload(&agent, &probe)?;
+        self.install = AgentInstall {
+            remote_path: format!("{}/agent-{}/rehost", probe.cache, agent.blake3),
+            uploaded: true,
+            arch: probe.arch.clone(),
+            libc: probe.libc.clone(),
+            source: agent.path.clone(),
+        };
+        match self.boot(&agent)? {
+            Ok((conn, _)) => {
+                self.agent = Some(agent);
+                Ok(conn)
+            }
+            Err(_) => Err(HostError::AgentInstall {
+                host: self.name.clone(),
+                message: format!(
+                    "the agent uploaded to {} did not pass its check when started",
+                    self.install.remote_path
+                ),
+            }),
+        }
+    }
+
+    /// Starts `agent` on the host if it is there with the right digest; the host's report
+    /// otherwise.
+    fn boot(&self, agent: &AgentBinary) -> Result<Result<(AgentConn, String), Probe>, HostError> {
+        self.boot_raw(&agent.blake3, &agent.sha256)
+    }
+
+    fn boot_raw(
+        &self,
+        blake3: &str,
+        sha256: &str,
+    ) -> Result<Result<(AgentConn, String), Probe>, HostError> {
+        if !self.master_alive() {
+            return Err(HostError::ConnectionLost {
+                host: self.name.clone(),
+                in_flight: "starting an agent session".into(),
+                detail: "the ssh master connection has ended".into(),
+            });
+        }
+        let line = command_line(&["sh", "-c", install::BOOT_SCRIPT, "sh", blake3, sha256]);
+        let child = self.spawn_remote(line, Stdio::piped())?;
+        let root = self.root.as_deref().map(Bytes::from);
+        match AgentConn::start(child, &self.name, root, HELLO_TIMEOUT) {
+            Ok(started) => Ok(Ok(started)),
+            Err(SessionError::Closed { status, stderr })
+                if status.and_then(|s| s.code()) == Some(install::PROBED) =>
+            {
+                match install::parse_probe(&stderr) {
+                    Some(p) if !p.cache.is_empty() => Ok(Err(p)),
+                    _ => Err(HostError::AgentInstall {
+                        host: self.name.clone(),
+                        message: format!(
+                            "the host's shell did not report a cache directory: {}",
+                            last_lines(&stderr)
+                        ),
+                    }),
+                }
+            }
+            Err(e) => Err(self.session_error(e, STARTING)),
+        }
+    }
+
+    /// Streams the agent file (as it is: gzip'd ones are unpacked on the host) into place.
+    fn upload(&self, agent: &AgentBinary, probe: &Probe) -> Result<(), HostError> {
+        let remote = format!("{}/agent-{}/rehost", probe.cache, agent.blake3);
+        let fail = |message: String| HostError::AgentInstall {
+            host: self.name.clone(),
+            message,
+        };
+        let file = std::fs::File::open(&agent.path).map_err(|source| HostError::AgentBinary {
+            path: agent.path.clone(),
+            source,
+        })?;
+        let unpack = if agent.compressed { "gzip" } else { "cat" };
+        let out = self.exec_with(
+            &[
+                "sh",
+                "-c",
+                install::UPLOAD_SCRIPT,
+                "sh",
+                &agent.blake3,
+                unpack,
+                &agent.sha256,
+            ],
+            Stdio::from(file),
+            |_| {},
+        )?;
+        let got = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        if out.status.code() == Some(98) {
+            return Err(fail(format!(
+                "the agent unpacked at {remote} has SHA-256 {got}, expected {}; it was removed",
+                agent.sha256
+            )));
+        }
+        if !out.status.success() {
+            return Err(fail(format!(
+                "uploading to {remote} failed ({}): {}",
+                out.status,
+                last_lines(&String::from_utf8_lossy(&out.stderr))
+            )));
+        }
+        Ok(())
     }
 
     /// What `open` found out about the agent.
@@ -460,75 +632,6 @@ impl SshHost {
         }
     }
 
-    fn install_agent(&self, binary: &AgentBinary) -> Result<AgentInstall, HostError> {
-        let fail = |message: String| HostError::AgentInstall {
-            host: self.name.clone(),
-            message,
-        };
-        let out = self.exec(
-            &["sh", "-c", install::PROBE_SCRIPT, "sh", &binary.blake3],
-            b"",
-        )?;
-        if !out.status.success() {
-            return Err(fail(format!(
-                "probing the host failed ({}): {}",
-                out.status,
-                last_lines(&String::from_utf8_lossy(&out.stderr))
-            )));
-        }
-        let probe = install::parse_probe(&String::from_utf8_lossy(&out.stdout));
-        if probe.dir.is_empty() {
-            return Err(fail(
-                "the host's shell did not report a cache directory".into(),
-            ));
-        }
-        let local_arch = std::env::consts::ARCH;
-        if !install::arch_matches(&probe.arch, local_arch) {
-            return Err(HostError::AgentCannotRun(Box::new(AgentCannotRun {
-                host: self.name.clone(),
-                arch: probe.arch,
-                libc: probe.libc,
-                local_arch: local_arch.to_owned(),
-                detail: "the architectures differ".into(),
-            })));
-        }
-        let remote_path = format!("{}/rehost", probe.dir);
-        let mut uploaded = false;
-        if probe.sha256.as_deref() != Some(binary.sha256.as_str()) {
-            let file =
-                std::fs::File::open(&binary.path).map_err(|source| HostError::AgentBinary {
-                    path: binary.path.clone(),
-                    source,
-                })?;
-            let out = self.exec_with(
-                &["sh", "-c", install::UPLOAD_SCRIPT, "sh", &binary.blake3],
-                Stdio::from(file),
-                |_| {},
-            )?;
-            if !out.status.success() {
-                return Err(fail(format!(
-                    "uploading to {remote_path} failed ({}): {}",
-                    out.status,
-                    last_lines(&String::from_utf8_lossy(&out.stderr))
-                )));
-            }
-            let got = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-            if got != binary.sha256 {
-                return Err(fail(format!(
-                    "the uploaded {remote_path} has SHA-256 {got}, expected {}",
-                    binary.sha256
-                )));
-            }
-            uploaded = true;
-        }
-        Ok(AgentInstall {
-            remote_path,
-            uploaded,
-            arch: probe.arch,
-            libc: probe.libc,
-        })
-    }
-
     fn master_alive(&self) -> bool {
         let mut master = self.master.lock().unwrap_or_else(|e| e.into_inner());
         match master.as_mut() {
@@ -537,21 +640,18 @@ impl SshHost {
         }
     }
 
+    /// Another session for the pool: the agent's digest is checked again as it starts.
     fn start_session(&self) -> Result<AgentConn, HostError> {
-        if !self.master_alive() {
-            return Err(HostError::ConnectionLost {
+        let agent = self.agent.as_ref().expect("open installed an agent");
+        match self.boot(agent)? {
+            Ok((conn, _)) => Ok(conn),
+            Err(_) => Err(HostError::AgentInstall {
                 host: self.name.clone(),
-                in_flight: "starting an agent session".into(),
-                detail: "the ssh master connection has ended".into(),
-            });
-        }
-        let mut line = OsString::from("exec ");
-        line.push(command_line(&[self.install.remote_path.as_str(), "agent"]));
-        let child = self.spawn_remote(line, Stdio::piped())?;
-        let root = self.root.as_deref().map(Bytes::from);
-        match AgentConn::start(child, &self.name, root, HELLO_TIMEOUT) {
-            Ok((conn, _arch)) => Ok(conn),
-            Err(e) => Err(self.session_error(e, STARTING)),
+                message: format!(
+                    "the agent at {} is gone or no longer has SHA-256 {}; it was not started",
+                    self.install.remote_path, agent.sha256
+                ),
+            }),
         }
     }
 

@@ -1,8 +1,9 @@
 //! Unit tests of the ssh module's parsers: `ssh -G` output, host key messages, the probe.
 
 use super::config::EffectiveConfig;
+use super::elf;
 use super::hostkey::{Problem, classify, parse_offered};
-use super::install::{arch_matches, parse_probe};
+use super::install::parse_probe;
 
 #[test]
 fn effective_config_is_parsed_from_ssh_g() {
@@ -37,20 +38,33 @@ fn host_key_failures_are_recognised() {
 
 #[test]
 fn probe_output_is_parsed() {
-    let p =
-        parse_probe("arch=x86_64\nlibc=glibc 2.36\ndir=/root/.cache/rehost/agent-ab\nsha256=0f\n");
+    let p = parse_probe(
+        "some motd\nrehost-probe\narch=x86_64\nlibc=glibc 2.17\ncache=/root/.cache/rehost\n",
+    )
+    .unwrap();
     assert_eq!(p.arch, "x86_64");
-    assert_eq!(p.libc, "glibc 2.36");
-    assert_eq!(p.dir, "/root/.cache/rehost/agent-ab");
-    assert_eq!(p.sha256.as_deref(), Some("0f"));
-    assert_eq!(parse_probe("arch=x86_64\ndir=/d\n").sha256, None);
+    assert_eq!(p.libc, "glibc 2.17");
+    assert_eq!(p.cache, "/root/.cache/rehost");
+    assert_eq!(parse_probe("bash: rehost: Permission denied\n"), None);
 }
 
 #[test]
-fn architectures_match_by_uname_names() {
-    assert!(arch_matches("x86_64", "x86_64"));
-    assert!(arch_matches("arm64", "aarch64"));
-    assert!(!arch_matches("aarch64", "x86_64"));
+fn host_glibc_versions_are_read_from_either_probe() {
+    assert_eq!(elf::host_glibc("glibc 2.17"), Some((2, 17)));
+    assert_eq!(elf::host_glibc("ldd (GNU libc) 2.36"), Some((2, 36)));
+    assert_eq!(elf::host_glibc("musl libc (x86_64)"), None);
+    assert_eq!(elf::normalize_arch("arm64"), "aarch64");
+}
+
+/// The test binary itself is a dynamic ELF for this machine that needs some glibc.
+#[test]
+fn elf_needs_of_this_binary() {
+    let exe = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+    let n = elf::needs(&exe).expect("an ELF file");
+    assert_eq!(n.arch, elf::normalize_arch(std::env::consts::ARCH));
+    let (major, minor) = n.glibc.expect("a glibc build");
+    assert!(major == 2 && minor >= 2, "{major}.{minor}");
+    assert_eq!(elf::needs(b"#!/bin/sh\n"), None);
 }
 
 #[test]

@@ -190,7 +190,16 @@ fn agent_is_uploaded_once_then_reused_and_rechecked() {
 
     let second = open("old", &spec(&sshd)).unwrap();
     assert!(!second.agent_install().uploaded);
-    assert_eq!(second.agent_install().remote_path, install.remote_path);
+    // Started without a probe: the path as the host's shell expands it.
+    let name = install.remote_path.rsplit('/').nth(1).unwrap();
+    assert!(
+        second
+            .agent_install()
+            .remote_path
+            .ends_with(&format!("/{name}/rehost")),
+        "{:?}",
+        second.agent_install()
+    );
     assert_eq!(std::fs::metadata(path).unwrap().modified().unwrap(), mtime);
     assert_eq!(run(&second, &argv(&["true"])).unwrap().0.exit.code, Some(0));
     drop(second);
@@ -201,9 +210,15 @@ fn agent_is_uploaded_once_then_reused_and_rechecked() {
     std::fs::write(path, b"#!/bin/sh\necho tampered\n").unwrap();
     let third = open("old", &spec(&sshd)).unwrap();
     assert!(third.agent_install().uploaded);
-    assert_eq!(
-        std::fs::read(path).unwrap(),
-        std::fs::read(rehost_bin()).unwrap()
+    // What runs on the host is the shipped agent, unpacked: its digest, and stripped.
+    let shipped = rehost_host::ssh::AgentBinary::load(&rehost_bin()).unwrap();
+    let on_host = std::fs::read(path).unwrap();
+    assert_eq!(blake3::hash(&on_host).to_hex().to_string(), shipped.blake3);
+    assert!(shipped.compressed && shipped.size < shipped.unpacked_size);
+    assert!(
+        on_host.len() < 16 << 20,
+        "{} bytes: not stripped?",
+        on_host.len()
     );
 }
 
@@ -442,6 +457,7 @@ fn an_agent_that_cannot_run_names_arch_and_libc() {
     assert!(msg.contains(std::env::consts::ARCH), "{msg}");
     assert!(msg.contains("glibc"), "{msg}");
     assert!(msg.contains("REHOST_AGENT_BINARY"), "{msg}");
+    assert!(msg.contains("scripts/build-agent"), "{msg}");
 }
 
 #[test]

@@ -66,6 +66,14 @@ pub fn run(args: &ManifestArgs) -> i32 {
             }
             exit::OK
         }
+        // Regression: an interrupted walk exited 2, not 130 as documented.
+        Err(_) if crate::signals::cancelled() => {
+            eprintln!(
+                "rehost: interrupted; no manifest of {} was written",
+                args.location
+            );
+            exit::INTERRUPTED
+        }
         Err(e) => {
             crate::term::error(&format!(
                 "failed to write a manifest of {}: {e}",

@@ -22,6 +22,6 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Verify(crate::cli::VerifyCommand::Db(a)) => verify_db::run(&a),
         Command::Manifest(a) => manifest::run(&a),
         Command::Demo(a) => demo::run(&a),
-        Command::Agent => agent::run(),
+        Command::Agent(a) => agent::run(&a),
     }
 }

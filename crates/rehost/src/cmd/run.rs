@@ -75,7 +75,10 @@ pub fn run(args: &RunArgs) -> i32 {
         term = TermSink::new();
         &mut term
     };
-    let mut confirmer = StdinConfirmer { user };
+    let mut confirmer = StdinConfirmer {
+        user,
+        cancel: &crate::signals::CANCEL,
+    };
     let engine = Engine {
         plan,
         plan_text: &pf.text,
@@ -90,7 +93,9 @@ pub fn run(args: &RunArgs) -> i32 {
         Err(e) => {
             crate::term::error(&e.to_string());
             match e {
-                EngineError::Cancelled { .. } => exit::INTERRUPTED,
+                EngineError::Cancelled { .. } | EngineError::CancelledBefore { .. } => {
+                    exit::INTERRUPTED
+                }
                 _ => exit::TROUBLE,
             }
         }

@@ -11,6 +11,11 @@ use std::sync::atomic::AtomicBool;
 pub fn run(args: &VerifyTreeArgs) -> i32 {
     match verify(args) {
         Ok(code) => code,
+        // Regression: a walk ended by Ctrl-C surfaced as an error and exited 2.
+        Err(_) if crate::signals::cancelled() => {
+            eprintln!("rehost: interrupted; nothing was verified");
+            exit::INTERRUPTED
+        }
         Err(e) => {
             crate::term::error(&format!(
                 "failed to verify {} against {}: {e}",
@@ -102,14 +107,38 @@ fn remote_pair(
 ) -> Result<Report, String> {
     let here = rehost_host::LocalHost::new("this machine", None);
     let ((ha, a), (hb, b)) = (side(pa, &here), side(pb, &here));
-    let options = rehost_host::ManifestOptions {
+    let mut options = rehost_host::ManifestOptions {
         excludes: excludes.to_vec(),
         threads: opts.walk.threads,
         incremental: !opts.full,
         ..Default::default()
     };
-    let mut line = ProgressLine::new(2);
     let started = std::time::Instant::now();
+    // A saved manifest against a remote tree: only B is walked, on its host, with the
+    // manifest's own excludes. (Regression: the manifest file was walked as a tree.)
+    if let Place::Here(path) = pa
+        && is_manifest(path)
+    {
+        let ma = Manifest::read_file(path).map_err(|e| e.to_string())?;
+        for x in &ma.excludes {
+            if !options.excludes.contains(x) {
+                options.excludes.push(x.clone());
+            }
+        }
+        let mut line = ProgressLine::new(1);
+        let mb = hb.manifest(&b, &options, cancel, &mut |c| {
+            line.update(rehost_tree::Progress {
+                sides: [c, Default::default()],
+                elapsed: started.elapsed(),
+                copying: false,
+                to_copy: 0,
+            })
+        });
+        line.clear();
+        let mb = mb.map_err(|e| e.to_string())?;
+        return Ok(rehost_tree::compare(&ma, &mb, &opts.compare));
+    }
+    let mut line = ProgressLine::new(2);
     let (ma, mb) = rehost_host::manifest_pair((ha, &a), (hb, &b), &options, cancel, &mut |sides| {
         line.update(rehost_tree::Progress {
             sides,

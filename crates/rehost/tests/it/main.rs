@@ -1,5 +1,6 @@
 //! Integration tests of the `rehost` binary: what a user sees, through the real program.
 
+mod agent;
 mod archive;
 mod check;
 mod concept;

@@ -783,6 +783,42 @@ command = "sleep 300 & echo $! > daemon.pid; sleep 300"
     );
 }
 
+/// Regression: `expect_status = [0x10]` was read as the decimal digits "0x10", failed to
+/// parse and was dropped, so an exit status of 16 failed the step.
+#[test]
+fn expect_status_honours_the_radix() {
+    let d = TestDir::new();
+    write_plan(
+        &d,
+        "[[steps]]\nid = \"hex\"\ndo = \"run\"\nhost = \"old\"\ncommand = \"exit 16\"\nexpect_status = [0, 0x10]\n\
+         [[steps]]\nid = \"octal\"\ndo = \"run\"\nhost = \"old\"\ncommand = \"exit 8\"\nexpect_status = 0o10\n\
+         [[steps]]\nid = \"binary\"\ndo = \"run\"\nhost = \"old\"\ncommand = \"exit 5\"\nexpect_status = [0b101]\n",
+    );
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    write_plan(
+        &d,
+        "[[steps]]\nid = \"big\"\ndo = \"run\"\nhost = \"old\"\ncommand = \"true\"\nexpect_status = [0x1_0000_0000]\n",
+    );
+    let o = rehost(&d, &["check", "plan.toml"]);
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(o.all().contains("out of range"), "{}", o.all());
+}
+
+/// Regression: `ports = [0x1F90]` was refused as out of range (the digits were parsed as
+/// decimal); it is port 8080.
+#[test]
+fn service_ports_honour_the_radix() {
+    let d = TestDir::new();
+    write_plan(
+        &d,
+        "[[services]]\nid = \"web\"\nhost = \"old\"\nports = [0x1F90, 0o1273, 0b1010000]\n",
+    );
+    let o = rehost(&d, &["concept", "plan.toml"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(o.stdout.contains("8080, 699, 80"), "{}", o.stdout);
+}
+
 /// Issue 10 item 8: `status --json | head` panicked on the broken pipe; a mistyped `--state`
 /// said "not started" with exit 0; an interrupted step showed the previous attempt's failure;
 /// a failure with nothing to roll back said "rolled back 0 step(s)".
@@ -831,4 +867,79 @@ on_failure = "rollback"
     assert_eq!(o.code, 2, "{}", o.all());
     assert!(o.stderr.contains("nothing was rolled back"), "{}", o.all());
     assert!(!o.stderr.contains("rolled back 0"), "{}", o.all());
+}
+
+/// Regression: Ctrl-C at a manual step's prompt did not stop the read, and the next Enter
+/// confirmed the step as the current user. Typed at a real (pseudo-)terminal.
+#[test]
+fn ctrl_c_at_the_prompt_is_a_refusal_and_exits_130() {
+    let d = TestDir::new();
+    write_plan(
+        &d,
+        &format!(
+            "[[steps]]\nid = \"m\"\ndo = \"manual\"\ntext = \"do it\"\n{}",
+            append("a", "a")
+        ),
+    );
+    let mut pty =
+        rehost_test::pty::Pty::spawn(bin(), &["run", "plan.toml", "--env", "test"], d.path());
+    pty.wait_for("Confirm step `m`");
+    pty.write(b"\x03");
+    std::thread::sleep(Duration::from_millis(300));
+    // The Enter that used to confirm, if rehost is still reading.
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| pty.write(b"\n")));
+    let status = pty.wait();
+    assert_eq!(status.code(), Some(130), "{}", pty.output());
+    assert!(!d.join("log").exists(), "no later step may run");
+    let s = rehost(&d, &["status", "plan.toml", "--env", "test"]);
+    assert!(s.stdout.contains("INTERRUPTED  m"), "{}", s.stdout);
+    assert!(!s.stdout.contains("confirmed"), "{}", s.stdout);
+}
+
+/// Regression: SIGHUP (the operator's terminal went away) killed rehost and left the step's
+/// command running. It is handled like SIGTERM: the command is ended, the step recorded.
+#[test]
+fn sighup_ends_the_step_records_it_interrupted_and_exits_130() {
+    let d = TestDir::new();
+    write_plan(
+        &d,
+        "[[steps]]\nid = \"slow\"\ndo = \"run\"\nhost = \"old\"\ncommand = \"echo $$ > ../pid; touch ../started; exec sleep 30\"\n",
+    );
+    let mut child = spawn_rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    wait_for_file(&d, "started");
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGHUP) };
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{status:?}");
+    let pid: i32 = d.read("pid").trim().parse().unwrap();
+    // SAFETY: signal 0 only checks whether the process exists.
+    let alive = unsafe { libc::kill(pid, 0) } == 0;
+    assert!(!alive, "the step's command (pid {pid}) was left running");
+    let s = rehost(&d, &["status", "plan.toml", "--env", "test"]);
+    assert!(s.stdout.contains("INTERRUPTED  slow"), "{}", s.stdout);
+}
+
+/// A second Ctrl-C ends rehost at once: it does not wait for a command that ignores SIGTERM
+/// to be killed (2 s later) and recorded; the step stays started, which `status` shows as
+/// interrupted.
+#[test]
+fn a_second_ctrl_c_ends_rehost_at_once() {
+    let d = TestDir::new();
+    write_plan(
+        &d,
+        "[[steps]]\nid = \"stubborn\"\ndo = \"run\"\nhost = \"old\"\ncommand = \"trap '' TERM; touch ../started; sleep 5\"\n",
+    );
+    let mut child = spawn_rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    wait_for_file(&d, "started");
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    std::thread::sleep(Duration::from_millis(100));
+    // SAFETY: as above.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{status:?}");
+    let journal = d.read(".rehost/plan/test/journal");
+    assert!(!journal.contains("step_finished"), "{journal}");
+    let s = rehost(&d, &["status", "plan.toml", "--env", "test"]);
+    assert!(s.stdout.contains("INTERRUPTED  stubborn"), "{}", s.stdout);
 }

@@ -288,6 +288,19 @@ fn manifest_of_a_remote_tree_is_written_here() {
     assert!(d.read("t.manifest").starts_with("#rehost-manifest 1"));
     let o = rehost(&d, &["verify", "tree", "t.manifest", "t"]);
     assert_eq!(o.code, 0, "{}", o.all());
+    // Regression: a saved manifest against a remote tree walked the manifest file as a tree.
+    let verify = |d: &TestDir| {
+        rehost(
+            d,
+            &["verify", "tree", "t.manifest", &loc, "--ssh-config", &cfg],
+        )
+    };
+    let o = verify(&d);
+    assert_eq!(o.code, 0, "{}", o.all());
+    d.write("t/sub/two", "changed\n");
+    let o = verify(&d);
+    assert_eq!(o.code, 1, "{}", o.all());
+    assert!(o.stdout.contains("sub/two"), "{}", o.stdout);
 }
 
 /// `sync` from a local host to an ssh host (rsync here, over the plan's ssh settings), then
