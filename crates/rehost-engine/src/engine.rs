@@ -61,21 +61,60 @@ pub struct StdinConfirmer<'a> {
 }
 
 impl Confirmer for StdinConfirmer<'_> {
-    fn confirm(&mut self, step: &Step, _text: &str) -> Result<String, String> {
-        eprint!(
-            "Confirm step `{}` is done: press Enter to confirm as {}, type another name, or `no` to stop: ",
-            step.id, self.user
-        );
-        match read_line_unless(self.cancel) {
-            Ok(None) => Err(
-                "no confirmation (end of input); use --confirm-as NAME for scripted runs".into(),
-            ),
-            Ok(Some(line)) => match line.trim() {
-                "" => Ok(self.user.clone()),
-                "no" | "n" | "No" | "NO" => Err("the operator declined".into()),
-                name => Ok(name.to_owned()),
-            },
-            Err(e) => Err(e),
+    fn confirm(
+        &mut self,
+        step: &Step,
+        _text: &str,
+        point_of_no_return: bool,
+    ) -> Result<String, String> {
+        // Keys typed during a long step (an Enter pressed during the bulk copy) must not
+        // answer this prompt: what is pending on the terminal is discarded first.
+        // SAFETY: isatty and tcflush on standard input touch no memory.
+        unsafe {
+            if libc::isatty(0) == 1 {
+                libc::tcflush(0, libc::TCIFLUSH);
+            }
+        }
+        loop {
+            if point_of_no_return {
+                eprint!(
+                    "Step `{}` is the point of no return: after it, nothing is rolled back. Type `{}` to confirm as {}, or `no` to stop: ",
+                    step.id, step.id, self.user
+                );
+            } else {
+                eprint!(
+                    "Confirm step `{}` as {}? Answer yes or no: ",
+                    step.id, self.user
+                );
+            }
+            let line = match read_line_unless(self.cancel)? {
+                None => {
+                    return Err(
+                        "no confirmation (end of input); answer at the prompt, or use --yes (recorded)"
+                            .into(),
+                    );
+                }
+                Some(l) => l,
+            };
+            let answer = line.trim();
+            if matches!(answer, "no" | "n" | "No" | "NO") {
+                return Err("the operator declined".into());
+            }
+            if point_of_no_return {
+                if answer == step.id {
+                    return Ok(self.user.clone());
+                }
+                eprintln!("that is not the step's id; type it exactly, or `no`");
+            } else if matches!(answer, "yes" | "y" | "Yes" | "YES" | "Y") {
+                return Ok(self.user.clone());
+            } else {
+                // Regression: any answer was taken as the confirmer's name (`y` was recorded
+                // as a person called "y"). The name comes from --confirm-as or the login.
+                eprintln!(
+                    "answer yes or no (who confirms is {}: --confirm-as NAME to change it)",
+                    self.user
+                );
+            }
         }
     }
 }
@@ -130,8 +169,24 @@ fn read_line_unless(cancel: &AtomicBool) -> Result<Option<String>, String> {
 struct FixedConfirmer(String);
 
 impl Confirmer for FixedConfirmer {
-    fn confirm(&mut self, _step: &Step, _text: &str) -> Result<String, String> {
+    fn confirm(&mut self, _step: &Step, _text: &str, _pnr: bool) -> Result<String, String> {
         Ok(self.0.clone())
+    }
+}
+
+/// Where the operator sits: standard input's terminal, and the ssh client's address when the
+/// operator came in over ssh (a jump host).
+fn terminal() -> String {
+    let tty = std::fs::read_link("/proc/self/fd/0")
+        .ok()
+        .filter(|p| p.starts_with("/dev/pts") || p.starts_with("/dev/tty"))
+        .map_or_else(|| "not a terminal".to_owned(), |p| p.display().to_string());
+    match std::env::var("SSH_CLIENT") {
+        Ok(c) => format!(
+            "{tty}, over ssh from {}",
+            c.split_whitespace().next().unwrap_or("?")
+        ),
+        Err(_) => tty,
     }
 }
 
@@ -326,6 +381,8 @@ impl Engine<'_> {
                 pid: std::process::id(),
                 version: env!("CARGO_PKG_VERSION").into(),
                 plan_file: Some(plan_file),
+                operator_host: Some(hostname()),
+                terminal: Some(terminal()),
             })?;
         } else if prior.step_digests != digests {
             let changes = describe_changes(&prior.step_digests, &digests);
@@ -382,24 +439,22 @@ impl Engine<'_> {
             from,
         });
 
+        // --confirm-as only names who is at the keyboard (the prompts still come); --yes is
+        // the one way to skip them, and it is recorded.
         let mut fixed;
-        let confirmer: &mut dyn Confirmer = match (&o.confirm_as, o.yes) {
-            (Some(name), _) => {
-                fixed = FixedConfirmer(name.clone());
-                &mut fixed
-            }
-            (None, true) => {
-                record_decision(
-                    &mut journal,
-                    sink,
-                    &o.user,
-                    "yes",
-                    "every manual step confirmed without asking",
-                )?;
-                fixed = FixedConfirmer(format!("{} (--yes)", o.user));
-                &mut fixed
-            }
-            (None, false) => confirmer,
+        let confirmer: &mut dyn Confirmer = if o.yes {
+            let who = o.confirm_as.clone().unwrap_or_else(|| o.user.clone());
+            record_decision(
+                &mut journal,
+                sink,
+                &who,
+                "yes",
+                "every manual step confirmed without asking",
+            )?;
+            fixed = FixedConfirmer(format!("{who} (--yes)"));
+            &mut fixed
+        } else {
+            confirmer
         };
         // Every host the remaining steps use, before the first of them runs.
         let remaining: Vec<rehost_plan::Step> = plan.steps[from..]
@@ -504,6 +559,39 @@ impl Engine<'_> {
                 }
             }
 
+            // A step that is the point of no return and acts by itself (a `run`, a `sync`)
+            // needs a person to type its id first, as a manual one does at its prompt.
+            if crate::exec::is_point_of_no_return(plan, step)
+                && !matches!(step.kind, rehost_plan::StepKind::Manual { .. })
+            {
+                sink.emit(&Event::Instructions {
+                    id: step.id.clone(),
+                    text: format!(
+                        "`{}` is the plan's point of no return: after it, nothing is rolled back.",
+                        step.id
+                    ),
+                });
+                match confirmer.confirm(step, "", true) {
+                    Ok(who) => record_decision(
+                        &mut journal,
+                        sink,
+                        &who,
+                        "point-of-no-return",
+                        &format!("step `{}` confirmed before it ran", step.id),
+                    )?,
+                    Err(_) if cancel.load(std::sync::atomic::Ordering::SeqCst) => {
+                        return Err(EngineError::CancelledBefore {
+                            step: step.id.clone(),
+                        });
+                    }
+                    Err(reason) => {
+                        return Err(EngineError::NotConfirmed {
+                            step: step.id.clone(),
+                            reason,
+                        });
+                    }
+                }
+            }
             attempts[i] += 1;
             let attempt = attempts[i];
             journal.append(Record::StepStarted {

@@ -99,7 +99,14 @@ impl Hosts {
 
 /// Asks a person to confirm a manual step. Returns who confirmed, or why not.
 pub trait Confirmer {
-    fn confirm(&mut self, step: &Step, text: &str) -> Result<String, String>;
+    /// `point_of_no_return`: the step after which nothing is rolled back; the person must
+    /// type its id rather than answer yes.
+    fn confirm(
+        &mut self,
+        step: &Step,
+        text: &str,
+        point_of_no_return: bool,
+    ) -> Result<String, String>;
 }
 
 pub(crate) enum Outcome {
@@ -209,7 +216,8 @@ pub(crate) fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError
                 id: step.id.clone(),
                 text: text.clone(),
             });
-            match ctx.confirmer.confirm(step, text) {
+            let pnr = is_point_of_no_return(ctx.plan, step);
+            match ctx.confirmer.confirm(step, text, pnr) {
                 Ok(who) => Ok(Outcome::Done {
                     detail: None,
                     exit_code: None,
@@ -280,6 +288,14 @@ pub(crate) fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError
             crate::service_steps::execute(ctx, step)
         }
     }
+}
+
+/// Whether `step` is the plan's point of no return.
+pub(crate) fn is_point_of_no_return(plan: &rehost_plan::Plan, step: &Step) -> bool {
+    plan.migration
+        .point_of_no_return
+        .as_ref()
+        .is_some_and(|p| p.value == step.id)
 }
 
 /// The outcome of a step's command: done when it ended by itself with an expected status.

@@ -68,6 +68,12 @@ pub enum Record {
         /// The plan text as run, in the state directory (`plans/<plan_digest>.toml`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         plan_file: Option<String>,
+        /// The machine rehost ran on, and the operator's terminal (with the ssh client's
+        /// address when they came in over ssh).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        operator_host: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        terminal: Option<String>,
     },
     /// The operator accepted a changed plan; these digests hold from now on.
     PlanAccepted {

@@ -76,7 +76,8 @@ pub fn run(args: &RunArgs) -> i32 {
         &mut term
     };
     let mut confirmer = StdinConfirmer {
-        user,
+        // Who is at the keyboard: --confirm-as, else the login.
+        user: args.confirm_as.clone().unwrap_or(user),
         cancel: &crate::signals::CANCEL,
     };
     let engine = Engine {

@@ -4,6 +4,7 @@ mod agent;
 mod archive;
 mod check;
 mod concept;
+mod confirm;
 mod db;
 mod isolation;
 mod preflight;

@@ -87,7 +87,7 @@ fn status_shows_each_step_and_who_confirmed() {
             append("a", "a")
         ),
     );
-    let o = rehost(
+    let o = rehost_stdin(
         &d,
         &[
             "run",
@@ -97,6 +97,7 @@ fn status_shows_each_step_and_who_confirmed() {
             "--confirm-as",
             "Alice Admin",
         ],
+        "yes\n",
     );
     assert_eq!(o.code, 0, "{}", o.all());
     assert!(o.stdout.contains("check the backups"));
@@ -136,7 +137,11 @@ fn manual_steps_are_confirmed_on_stdin_or_stop_resumably() {
         o.stderr
     );
     assert!(log_lines(&d).is_empty());
-    let o = rehost_stdin(&d, &["run", "plan.toml", "--env", "test"], "Bob\n");
+    let o = rehost_stdin(
+        &d,
+        &["run", "plan.toml", "--env", "test", "--confirm-as", "Bob"],
+        "yes\n",
+    );
     assert_eq!(o.code, 0, "{}", o.all());
     assert!(o.stdout.contains("confirmed by Bob"), "{}", o.stdout);
     assert_eq!(log_lines(&d), ["a"]);
