@@ -44,8 +44,9 @@ pub fn run(args: &DemoArgs) -> i32 {
             env: Some("test".into()),
             state: None,
         },
+        // The demo confirms its manual steps itself, as a recorded --yes by "demo operator".
         confirm_as: Some("demo operator".into()),
-        yes: false,
+        yes: true,
         accept_findings: false,
         accept_plan_change: false,
         ignore_window: false,
