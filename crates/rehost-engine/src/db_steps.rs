@@ -10,16 +10,7 @@ use rehost_db::{ConnInfo, VerifyOptions};
 use rehost_host::psql::Psql;
 use rehost_plan::Step;
 
-/// How many findings the journal keeps inline; the full report is in the step's output file.
-const JOURNAL_FINDINGS: usize = 100;
-
-fn failed(detail: String) -> Result<Outcome, EngineError> {
-    Ok(Outcome::Failed {
-        detail,
-        exit_code: None,
-        data: None,
-    })
-}
+use crate::exec::{JOURNAL_FINDINGS, failed};
 
 pub(crate) fn verify_db(ctx: &mut Ctx, step: &Step, id: &str) -> Result<Outcome, EngineError> {
     let db = ctx

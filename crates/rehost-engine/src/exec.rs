@@ -290,6 +290,18 @@ pub(crate) fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError
     }
 }
 
+/// How many findings the journal keeps inline; the full report is in the step's output file.
+pub(crate) const JOURNAL_FINDINGS: usize = 100;
+
+/// A step that failed before or without a command of its own.
+pub(crate) fn failed(detail: String) -> Result<Outcome, EngineError> {
+    Ok(Outcome::Failed {
+        detail,
+        exit_code: None,
+        data: None,
+    })
+}
+
 /// Whether `step` is the plan's point of no return.
 pub(crate) fn is_point_of_no_return(plan: &rehost_plan::Plan, step: &Step) -> bool {
     plan.migration

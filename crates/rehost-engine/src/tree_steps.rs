@@ -12,16 +12,7 @@ use rehost_plan::{HostPath, Step, SyncMethod};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-/// How many findings the journal keeps inline; the full report is in the step's output file.
-const JOURNAL_FINDINGS: usize = 100;
-
-fn failed(detail: String) -> Result<Outcome, EngineError> {
-    Ok(Outcome::Failed {
-        detail,
-        exit_code: None,
-        data: None,
-    })
-}
+use crate::exec::{JOURNAL_FINDINGS, failed};
 
 /// A data set end on a local host: its path on this machine.
 fn local_end(ctx: &mut Ctx, end: &HostPath) -> Result<PathBuf, String> {

@@ -86,14 +86,7 @@ pub fn transfer_between(
     });
     let (ms, md) = (ms?, md?);
     let p = plan(&ms, &md, opts.delete);
-    let to_copy: u64 = p
-        .ops
-        .iter()
-        .map(|op| match op {
-            Op::File { size, .. } => *size,
-            _ => 0,
-        })
-        .sum();
+    let to_copy = p.bytes_to_copy();
     let mut report = TransferReport {
         unchanged: p.unchanged,
         errors: p.errors,

@@ -190,6 +190,19 @@ pub struct TransferPlan {
     pub errors: Vec<(Box<[u8]>, String)>,
 }
 
+impl TransferPlan {
+    /// The bytes the plan's file operations will write (for progress and time left).
+    pub fn bytes_to_copy(&self) -> u64 {
+        self.ops
+            .iter()
+            .map(|op| match op {
+                Op::File { size, .. } => *size,
+                _ => 0,
+            })
+            .sum()
+    }
+}
+
 /// Plans the transfer of `src` onto `dst` (both manifests with digests). Pure.
 pub fn plan(src: &Manifest, dst: &Manifest, delete: bool) -> TransferPlan {
     let mut p = TransferPlan::default();
@@ -619,14 +632,7 @@ pub fn transfer(
     let md = ms.pop().expect("two manifests");
     let msrc = ms.pop().expect("two manifests");
     let p = plan(&msrc, &md, opts.delete);
-    let to_copy: u64 = p
-        .ops
-        .iter()
-        .map(|op| match op {
-            Op::File { size, .. } => *size,
-            _ => 0,
-        })
-        .sum();
+    let to_copy = p.bytes_to_copy();
     let start = Instant::now();
     let mut source = LocalSource::new(src).map_err(|e| TreeError::transfer(src, e))?;
     let mut rep = apply(
