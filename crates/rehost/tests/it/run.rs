@@ -336,7 +336,8 @@ fn rollback_runs_in_reverse_order_before_the_point_of_no_return() {
         "max_downtime = \"15m\"\non_failure = \"rollback\"\npoint_of_no_return = \"pnr\"",
     );
     d.write("plan.toml", &text);
-    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    // The point of no return asks for its id to be typed before it runs.
+    let o = rehost_stdin(&d, &["run", "plan.toml", "--env", "test"], "pnr\n");
     assert_eq!(o.code, 2);
     assert_eq!(log_lines(&d), ["do-a", "do-pnr"]);
     assert!(
