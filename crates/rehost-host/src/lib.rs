@@ -281,7 +281,8 @@ pub fn request_bounded<H: Host + ?Sized>(
     take: &mut dyn FnMut(Response) -> Result<(), String>,
 ) -> Result<(), HostError> {
     use std::sync::atomic::Ordering::Relaxed;
-    let stop = AtomicBool::new(false);
+    // Already cancelled: the request is cancelled from its first frame, as without the bound.
+    let stop = AtomicBool::new(cancel.load(Relaxed));
     let done = AtomicBool::new(false);
     let mut refused = None;
     let r = std::thread::scope(|s| {
