@@ -1,0 +1,406 @@
+//! Reading a run from its state directory: the one place the report looks at journal records
+//! (and at the free JSON of a step's `result_data`), so typed step results can replace it here
+//! alone.
+
+use super::model::*;
+use rehost_engine::StepResult;
+use rehost_engine::journal::{self, JOURNAL, Record};
+use rehost_plan::Plan;
+use rehost_tree::private::PrivateDir;
+
+/// How many findings of a verification the report lists (the journal keeps the first ones; the
+/// full list is in the step's output file).
+pub const FIRST_FINDINGS: usize = 10;
+
+/// The plan text the run ran with, and where it came from.
+pub struct PlanText {
+    pub text: String,
+    pub origin: String,
+}
+
+/// The text of the plan as it was run. For now the plan file (`current`); when the state
+/// directory keeps snapshots of the plan, they take over here.
+pub fn plan_text_for(_state: &PrivateDir, current: &str) -> PlanText {
+    PlanText {
+        text: current.to_owned(),
+        origin: "the plan file".into(),
+    }
+}
+
+/// Reads the run of environment `env` from its state directory (read-only). `Ok(None)` when the
+/// state directory holds no journal.
+pub fn load_run(state: &PrivateDir, env: &str, plan: &Plan) -> Result<Option<Run>, String> {
+    let path = state.path().join(JOURNAL);
+    let Some(bytes) = state
+        .read(JOURNAL)
+        .map_err(|e| format!("failed to read {}: {e}", path.display()))?
+    else {
+        return Ok(None);
+    };
+    let loaded = journal::parse(&bytes, &path).map_err(|e| e.to_string())?;
+    let mut run = fold(&loaded.records, env, plan);
+    // The digest of the records the report was made from (a torn last line is not among them).
+    run.journal_blake3 = blake3::hash(&bytes[..loaded.good_len]).to_hex().to_string();
+    run.journal_records = loaded.records.len();
+    run.torn = loaded.torn.map(|t| {
+        // The path is the state directory's, which differs between copies: name the file only.
+        t.replace(&path.display().to_string(), JOURNAL)
+    });
+    Ok(Some(run))
+}
+
+/// Folds journal records into the run the report shows. Pure.
+pub fn fold(records: &[Record], env: &str, plan: &Plan) -> Run {
+    let ids: Vec<String> = plan.steps.iter().map(|s| s.id.clone()).collect();
+    let state = rehost_engine::status(records, &ids);
+    let mut run = Run {
+        env: env.to_owned(),
+        ..Run::default()
+    };
+    for r in records {
+        let at = record_at(r);
+        if run.first_at.is_none() {
+            run.first_at = Some(at.to_owned());
+        }
+        run.last_at = Some(at.to_owned());
+        match r {
+            Record::RunStarted {
+                at,
+                plan_digest,
+                user,
+                version,
+                ..
+            } => {
+                run.invocations.push(Invocation {
+                    at: at.clone(),
+                    user: user.clone(),
+                    version: version.clone(),
+                    plan_digest: plan_digest.clone(),
+                });
+                run.finished = None;
+            }
+            Record::PlanAccepted {
+                at,
+                plan_digest,
+                by,
+                ..
+            } => run.decisions.push(Decision {
+                at: at.clone(),
+                what: "accept-plan-change".into(),
+                detail: format!("the plan's digest from now on is {plan_digest}"),
+                by: by.clone(),
+            }),
+            Record::Decision {
+                at,
+                what,
+                detail,
+                by,
+            } => run.decisions.push(Decision {
+                at: at.clone(),
+                what: what.clone(),
+                detail: detail.clone(),
+                by: by.clone(),
+            }),
+            Record::Warning { at, message } => run.warnings.push(Note {
+                at: at.clone(),
+                text: message.clone(),
+            }),
+            Record::Preflight {
+                at,
+                hosts,
+                problems,
+            } => run.preflights.push(Preflight {
+                at: at.clone(),
+                hosts: hosts.clone(),
+                problems: problems.clone(),
+            }),
+            Record::StepStarted { at, id, attempt } => run.attempts.push(Attempt {
+                id: id.clone(),
+                attempt: *attempt,
+                started: at.clone(),
+                ..Attempt::default()
+            }),
+            Record::StepFinished {
+                at,
+                id,
+                attempt,
+                result,
+                elapsed_ms,
+                detail,
+                confirmed_by,
+                exit_code,
+                output,
+                result_data,
+            } => {
+                let i = match run
+                    .attempts
+                    .iter()
+                    .rposition(|a| &a.id == id && a.attempt == *attempt)
+                {
+                    Some(i) => i,
+                    // Finished without a start record (skip-interrupted, or not confirmed before
+                    // starting): an attempt of no length.
+                    None => {
+                        run.attempts.push(Attempt {
+                            id: id.clone(),
+                            attempt: *attempt,
+                            started: at.clone(),
+                            ..Attempt::default()
+                        });
+                        run.attempts.len() - 1
+                    }
+                };
+                let a = &mut run.attempts[i];
+                a.finished = Some(at.clone());
+                a.result = Some(result_name(result).into());
+                a.elapsed_ms = Some(*elapsed_ms);
+                a.detail = detail.clone();
+                a.confirmed_by = confirmed_by.clone();
+                a.exit_code = *exit_code;
+                a.output = output.as_ref().map(|o| Kept {
+                    file: o.file.clone(),
+                    bytes: o.bytes,
+                    blake3: o.blake3.clone(),
+                });
+                a.verification = result_data.as_ref().and_then(verification);
+            }
+            Record::RollbackStarted { at, failed } => run.rollbacks.push(Rollback {
+                at: at.clone(),
+                failed: failed.clone(),
+                steps: Vec::new(),
+            }),
+            Record::RolledBack {
+                at,
+                id,
+                ok,
+                detail,
+                output,
+            } => {
+                if let Some(a) = run.attempts.iter_mut().rev().find(|a| &a.id == id) {
+                    a.rolled_back = Some(*ok);
+                }
+                let step = RolledBackStep {
+                    at: at.clone(),
+                    id: id.clone(),
+                    ok: *ok,
+                    detail: detail.clone(),
+                    output: output.as_ref().map(|o| Kept {
+                        file: o.file.clone(),
+                        bytes: o.bytes,
+                        blake3: o.blake3.clone(),
+                    }),
+                };
+                match run.rollbacks.last_mut() {
+                    Some(rb) => rb.steps.push(step),
+                    None => run.rollbacks.push(Rollback {
+                        at: at.clone(),
+                        failed: String::new(),
+                        steps: vec![step],
+                    }),
+                }
+            }
+            Record::Superseded {
+                at,
+                from,
+                steps,
+                failed,
+            } => {
+                for id in steps {
+                    if let Some(a) = run.attempts.iter_mut().rev().find(|a| &a.id == id) {
+                        a.superseded = true;
+                    }
+                }
+                run.supersessions.push(Supersession {
+                    at: at.clone(),
+                    from: from.clone(),
+                    steps: steps.clone(),
+                    failed: failed.clone(),
+                });
+            }
+            Record::RunFinished { at, ok, summary } => {
+                run.finished = Some(Finished {
+                    at: at.clone(),
+                    ok: *ok,
+                    summary: summary.clone(),
+                })
+            }
+        }
+    }
+    // A finish record counts only when no step started after it.
+    if state.finished.is_none() {
+        run.finished = None;
+    }
+    run.steps = state
+        .steps
+        .iter()
+        .map(|s| StepOutcome {
+            id: s.id.clone(),
+            status: serde_json::to_value(&s.status)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default(),
+            attempts: s.attempts,
+            confirmed_by: s.confirmed_by.clone(),
+        })
+        .collect();
+    run.downtime_ms = rehost_engine::downtime(records, plan).map(|d| d.as_millis() as u64);
+    if let Some(i) = run.invocations.last() {
+        run.plan_digest = Some(i.plan_digest.clone());
+    }
+    if let Some(d) = records.iter().rev().find_map(|r| match r {
+        Record::PlanAccepted { plan_digest, .. } => Some(plan_digest),
+        _ => None,
+    }) {
+        // An accepted change after the last start is in force.
+        let accepted_after_start = records
+            .iter()
+            .rposition(|r| matches!(r, Record::PlanAccepted { .. }))
+            > records
+                .iter()
+                .rposition(|r| matches!(r, Record::RunStarted { .. }));
+        if accepted_after_start {
+            run.plan_digest = Some(d.clone());
+        }
+    }
+    run.down_up = down_up(records, plan);
+    run
+}
+
+/// When the service went down and came back, as the journal recorded them (for the window).
+fn down_up(records: &[Record], plan: &Plan) -> Option<(String, String)> {
+    use rehost_plan::Effect;
+    let stops = plan
+        .steps
+        .iter()
+        .find(|s| s.effects.iter().any(|e| matches!(e, Effect::Stops(_))))?;
+    let starts = plan
+        .steps
+        .iter()
+        .rev()
+        .find(|s| s.effects.iter().any(|e| matches!(e, Effect::Starts(_))))?;
+    let (mut down, mut up) = (None, None);
+    for r in records {
+        match r {
+            Record::StepStarted { at, id, .. } if *id == stops.id => down = Some(at.clone()),
+            Record::StepFinished {
+                at,
+                id,
+                result: StepResult::Done,
+                ..
+            } if *id == starts.id => up = Some(at.clone()),
+            _ => {}
+        }
+    }
+    Some((down?, up?))
+}
+
+fn result_name(r: &StepResult) -> &'static str {
+    match r {
+        StepResult::Done => "done",
+        StepResult::Failed => "failed",
+        StepResult::Skipped => "skipped",
+        StepResult::Interrupted => "interrupted",
+        StepResult::NotConfirmed => "not_confirmed",
+    }
+}
+
+fn record_at(r: &Record) -> &str {
+    match r {
+        Record::RunStarted { at, .. }
+        | Record::PlanAccepted { at, .. }
+        | Record::Decision { at, .. }
+        | Record::Warning { at, .. }
+        | Record::Preflight { at, .. }
+        | Record::StepStarted { at, .. }
+        | Record::StepFinished { at, .. }
+        | Record::RollbackStarted { at, .. }
+        | Record::RolledBack { at, .. }
+        | Record::Superseded { at, .. }
+        | Record::RunFinished { at, .. } => at,
+    }
+}
+
+/// A verification's result, from the free JSON a `verify-tree` step records today.
+fn verification(v: &serde_json::Value) -> Option<Verification> {
+    let totals = v.get("totals")?;
+    let s = |k: &str| {
+        v.get(k)
+            .and_then(|x| x.as_str())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let n = |o: &serde_json::Value, k: &str| o.get(k).and_then(|x| x.as_u64()).unwrap_or(0);
+    let findings: Vec<Finding> = v
+        .get("findings")
+        .and_then(|f| f.as_array())
+        .map(|f| {
+            f.iter()
+                .take(FIRST_FINDINGS)
+                .map(|f| Finding {
+                    class: f
+                        .get("class")
+                        .and_then(|c| c.as_str())
+                        .unwrap_or_default()
+                        .into(),
+                    path: f
+                        .get("path")
+                        .and_then(|c| c.as_str())
+                        .unwrap_or_default()
+                        .into(),
+                    a: f.get("a").and_then(|c| c.as_str()).map(String::from),
+                    b: f.get("b").and_then(|c| c.as_str()).map(String::from),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut by_class: Vec<(String, u64)> = totals
+        .get("by_class")
+        .and_then(|b| b.as_object())
+        .map(|o| {
+            o.iter()
+                .map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0)))
+                .collect()
+        })
+        .unwrap_or_default();
+    by_class.sort();
+    let manifests = ["source", "destination"]
+        .iter()
+        .filter_map(|side| {
+            let m = v.get("manifests")?.get(side)?;
+            Some(Kept {
+                file: m.get("file")?.as_str()?.to_owned(),
+                bytes: 0,
+                blake3: m.get("blake3")?.as_str()?.to_owned(),
+            })
+        })
+        .collect();
+    Some(Verification {
+        data_set: s("data_set"),
+        source: s("source"),
+        destination: s("destination"),
+        exit_code: v.get("exit_code").and_then(|x| x.as_i64()).unwrap_or(2),
+        entries_a: n(totals, "entries_a"),
+        entries_b: n(totals, "entries_b"),
+        bytes_a: n(totals, "bytes_a"),
+        bytes_b: n(totals, "bytes_b"),
+        equal: n(totals, "equal"),
+        files_read: n(totals, "rehashed"),
+        trusted: n(totals, "trusted"),
+        by_class,
+        findings_total: v
+            .get("findings_total")
+            .and_then(|x| x.as_u64())
+            .unwrap_or(findings.len() as u64),
+        findings,
+        manifests,
+        warnings: v
+            .get("warnings")
+            .and_then(|w| w.as_array())
+            .map(|w| {
+                w.iter()
+                    .filter_map(|x| x.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    })
+}
