@@ -200,33 +200,6 @@ fn verdict(
 ) -> Verdict {
     use Level::*;
     let mut items = Vec::new();
-    if run.invocations.is_empty() {
-        items.push(item(
-            Failed,
-            "not_finished",
-            None,
-            "The run has not started: the journal records no run.".into(),
-        ));
-    } else {
-        match &run.finished {
-            None => items.push(item(
-                Failed,
-                "not_finished",
-                None,
-                format!(
-                    "The run did not finish: the journal ends at {} without an end record.",
-                    run.last_at.as_deref().unwrap_or("?")
-                ),
-            )),
-            Some(f) if !f.ok => items.push(item(
-                Failed,
-                "not_finished",
-                None,
-                format!("The run stopped at {}: {}", f.at, f.summary),
-            )),
-            Some(_) => {}
-        }
-    }
     // Verifications first: they are the proof.
     for s in &plan.steps {
         if !matches!(s.kind, StepKind::VerifyTree { .. }) {
@@ -284,6 +257,33 @@ fn verdict(
                     format!("Verification `{}` has no result: {why}.", s.id),
                 ));
             }
+        }
+    }
+    if run.invocations.is_empty() {
+        items.push(item(
+            Failed,
+            "not_finished",
+            None,
+            "The run has not started: the journal records no run.".into(),
+        ));
+    } else {
+        match &run.finished {
+            None => items.push(item(
+                Failed,
+                "not_finished",
+                None,
+                format!(
+                    "The run did not finish: the journal ends at {} without an end record.",
+                    run.last_at.as_deref().unwrap_or("?")
+                ),
+            )),
+            Some(f) if !f.ok => items.push(item(
+                Failed,
+                "not_finished",
+                None,
+                format!("The run stopped at {}: {}", f.at, f.summary),
+            )),
+            Some(_) => {}
         }
     }
     if downtime.within_budget == Some(false) {
@@ -548,10 +548,12 @@ pub fn document(r: &Report, plan: &Plan) -> Document {
     b.push(Block::Verdict {
         level: r.verdict.level,
         headline: r.verdict.headline.clone(),
+        // A failed verdict's headline is its first item: not repeated below it.
         items: r
             .verdict
             .items
             .iter()
+            .skip(usize::from(r.verdict.level == Level::Failed))
             .map(|i| {
                 let mark = match i.level {
                     Level::Failed => "Failed",

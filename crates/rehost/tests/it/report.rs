@@ -1,0 +1,399 @@
+//! `rehost report`: the evidence of a run, through the binary, and its HTML page in a real
+//! headless Chromium (installed by `.ci/install-deps`).
+
+use crate::support::*;
+use rehost_test::TestDir;
+use std::path::{Path, PathBuf};
+
+const BODY: &str = r#"
+[[data]]
+id = "files"
+from = "old:/srv/files"
+to = "new:/srv/files"
+
+[[services]]
+id = "app"
+host = "old"
+ports = [8080]
+
+[[steps]]
+id = "announce"
+title = "Announce <script>alert(1)</script> *now*"
+do = "manual"
+text = "Mail the users."
+
+[[steps]]
+id = "stop-app"
+do = "run"
+host = "old"
+command = "PGPASSWORD=hunter2 touch stopped"
+stops = ["app"]
+
+[[steps]]
+id = "copy"
+do = "sync"
+data = "files"
+
+TAMPER
+
+[[steps]]
+id = "verify"
+do = "verify-tree"
+data = "files"
+
+[[steps]]
+id = "start-app"
+do = "run"
+host = "new"
+argv = ["touch", "started"]
+starts = ["app"]
+"#;
+
+const TAMPER: &str = r#"
+[[steps]]
+id = "tamper"
+do = "run"
+host = "new"
+command = "echo changed > srv/files/a.txt"
+"#;
+
+const IDS: [&str; 5] = ["announce", "stop-app", "copy", "verify", "start-app"];
+
+/// A rehearsed run in `test`; with `tamper`, the copy is changed before it is verified.
+fn setup(tamper: bool) -> TestDir {
+    let d = TestDir::new();
+    write_plan(
+        &d,
+        &BODY.replace("TAMPER", if tamper { TAMPER } else { "" }),
+    );
+    d.write("test-old/srv/files/a.txt", "alpha\n");
+    d.write("test-old/srv/files/dir/b.txt", "beta\n");
+    std::fs::create_dir_all(d.join("test-new/srv")).unwrap();
+    let o = rehost(
+        &d,
+        &[
+            "run",
+            "plan.toml",
+            "--env",
+            "test",
+            "--confirm-as",
+            "Ada Lovelace",
+        ],
+    );
+    assert_eq!(o.code, if tamper { 2 } else { 0 }, "{}", o.all());
+    d
+}
+
+fn chromium() -> PathBuf {
+    rehost_test::require_tool("chromium")
+}
+
+/// Where screenshots are kept as test artifacts.
+fn artifacts() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("report-screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn headless(page: &Path, extra: &[&str]) -> std::process::Output {
+    let url = format!("file://{}", page.canonicalize().unwrap().display());
+    let profile = tempfile::tempdir().unwrap();
+    let mut cmd = std::process::Command::new(chromium());
+    cmd.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-default-apps",
+        "--disable-sync",
+        "--no-first-run",
+        "--hide-scrollbars",
+        // Every console message (a blocked request is one) on stderr.
+        "--enable-logging=stderr",
+        "--v=0",
+    ])
+    .arg(format!("--user-data-dir={}", profile.path().display()))
+    .args(extra)
+    .arg(url);
+    let out = cmd.output().expect("run chromium");
+    assert!(
+        out.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Loads the page in Chromium: its DOM after loading, with no console message (the page's
+/// Content-Security-Policy turns any attempted request into one) and a screenshot kept.
+fn open_in_chromium(page: &Path, shot: &str) -> String {
+    let out = headless(page, &["--dump-dom"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let console: Vec<&str> = stderr.lines().filter(|l| l.contains(":CONSOLE")).collect();
+    assert!(console.is_empty(), "console messages: {console:#?}");
+    let png = artifacts().join(shot);
+    headless(
+        page,
+        &[
+            &format!("--screenshot={}", png.display()),
+            "--window-size=1280,1800",
+        ],
+    );
+    assert!(
+        std::fs::metadata(&png)
+            .map(|m| m.len() > 10_000)
+            .unwrap_or(false),
+        "no screenshot at {}",
+        png.display()
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// No resource from anywhere: no URL in `src`/`href`/`url()`, no script, no link element.
+fn assert_self_contained(html: &str) {
+    for bad in [
+        "http:", "https:", "src=", "href=", "url(", "<link", "<script", "@import", "//",
+    ] {
+        // `//` may appear only in text the page escaped (it has none here).
+        assert!(!html.contains(bad), "the page holds {bad:?}");
+    }
+}
+
+fn text_of(dom: &str) -> String {
+    // Tags out, entities of the escaped text kept: enough to find the text a person sees.
+    let mut out = String::new();
+    let mut in_tag = false;
+    for c in dom.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => {
+                in_tag = false;
+                out.push(' ');
+            }
+            _ if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[test]
+fn the_html_report_opens_offline_with_verdict_timeline_steps_and_downtime() {
+    let d = setup(false);
+    let o = rehost(&d, &["report", "plan.toml", "--env", "test"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(
+        o.stdout
+            .contains("Report written to ./.rehost/plan/test: report.html, report.json, report.md"),
+        "{}",
+        o.stdout
+    );
+    assert!(o.stdout.contains("Verdict: CLEAN"), "{}", o.stdout);
+    let page = d.join(".rehost/plan/test/report.html");
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert_self_contained(&html);
+    assert!(html.contains("@media print"), "a print stylesheet");
+    // Plan text is escaped, secrets redacted.
+    assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(!html.contains("hunter2"), "a secret in the page");
+    assert!(html.contains("PGPASSWORD=***"));
+
+    let dom = open_in_chromium(&page, "clean.png");
+    let text = text_of(&dom);
+    assert!(
+        text.contains("Verdict: CLEAN — all 5 steps done, 1 verification(s) passed"),
+        "{text}"
+    );
+    assert!(dom.contains("id=\"timeline\""), "no timeline");
+    for id in IDS {
+        assert!(
+            dom.contains(&format!("data-step=\"{id}\"")),
+            "no bar for {id}"
+        );
+    }
+    assert!(text.contains("Downtime measured"), "{text}");
+    assert!(text.contains("within the budget of 15m"), "{text}");
+    assert!(text.contains("confirmed by Ada Lovelace at 20"), "{text}");
+    // The verification with its totals and where the manifests are.
+    assert!(
+        text.contains("verify attempt 1: files — complete and correct"),
+        "{text}"
+    );
+    assert!(text.contains("evidence/verify-source.manifest"), "{text}");
+    assert!(text.contains("Full list of findings output/"), "{text}");
+    // The verdict comes before everything else but the title.
+    let verdict = dom.find("id=\"verdict\"").unwrap();
+    assert!(verdict < dom.find("<table").unwrap());
+    assert!(verdict < dom.find("id=\"timeline\"").unwrap());
+
+    // JSON: versioned, the same verdict; Markdown: the same document.
+    let json: serde_json::Value =
+        serde_json::from_str(&d.read(".rehost/plan/test/report.json")).unwrap();
+    assert_eq!(json["schema"], "rehost-report");
+    assert_eq!(json["schema_version"], 1);
+    assert_eq!(json["verdict"]["level"], "clean");
+    assert_eq!(json["env"], "test");
+    assert_eq!(json["run"]["attempts"].as_array().unwrap().len(), 5);
+    let md = d.read(".rehost/plan/test/report.md");
+    assert!(md.starts_with("# Migration report: Test migration\n\n> **Verdict: CLEAN"));
+    assert!(
+        md.contains("Announce &lt;script&gt;alert(1)&lt;/script&gt; \\*now\\*"),
+        "{md}"
+    );
+    assert!(!md.contains("hunter2"));
+}
+
+#[test]
+fn a_failed_verification_is_the_first_thing_on_the_page() {
+    let d = setup(true);
+    let o = rehost(&d, &["report", "plan.toml", "--env", "test", "-o", "out"]);
+    assert_eq!(
+        o.code,
+        1,
+        "a verdict that is not clean exits 1: {}",
+        o.all()
+    );
+    assert!(
+        o.stdout.contains("Verdict: FAILED — Verification `verify`"),
+        "{}",
+        o.stdout
+    );
+    let page = d.join("out/report.html");
+    assert_self_contained(&std::fs::read_to_string(&page).unwrap());
+    let dom = open_in_chromium(&page, "failed-verification.png");
+    let body = &dom[dom.find("<body>").unwrap()..];
+    let text = text_of(body);
+    // The title, then the verdict naming the failed verification.
+    assert!(
+        text.starts_with(
+            "Migration report: Test migration Verdict: FAILED — Verification verify (attempt 1) found differences: 2 finding(s) (1 content, 1 mtime) between old:/srv/files and new:/srv/files Failed: The run stopped"
+        ),
+        "{text}"
+    );
+    assert!(body.contains("class=\"verdict failed\""));
+    assert!(text.contains("DIFFERENCES FOUND"), "{text}");
+    assert!(text.contains("content a.txt"), "{text}");
+    // The run stopped there: what did not run is in the verdict too.
+    assert!(text.contains("Not done: start-app"), "{text}");
+    let json: serde_json::Value = serde_json::from_str(&d.read("out/report.json")).unwrap();
+    assert_eq!(json["verdict"]["level"], "failed");
+    assert_eq!(json["verdict"]["items"][0]["kind"], "verification_failed");
+    assert_eq!(json["verdict"]["items"][0]["step"], "verify");
+}
+
+#[test]
+fn a_report_rebuilt_from_a_copied_state_directory_is_identical() {
+    let d = setup(false);
+    assert_eq!(
+        rehost(&d, &["report", "plan.toml", "--env", "test", "-o", "first"]).code,
+        0
+    );
+    let cp = std::process::Command::new("cp")
+        .args(["-a", ".rehost/plan", "archived"])
+        .current_dir(d.path())
+        .status()
+        .unwrap();
+    assert!(cp.success());
+    let o = rehost(
+        &d,
+        &[
+            "report",
+            "plan.toml",
+            "--env",
+            "test",
+            "--state",
+            "archived",
+            "-o",
+            "second",
+        ],
+    );
+    assert_eq!(o.code, 0, "{}", o.all());
+    for f in ["report.html", "report.json", "report.md"] {
+        assert_eq!(
+            d.read(&format!("first/{f}")),
+            d.read(&format!("second/{f}")),
+            "{f} differs"
+        );
+    }
+}
+
+#[test]
+fn decisions_by_flag_and_the_rehearsal_beside_production() {
+    let d = setup(false);
+    // Production, with every manual step confirmed by --yes and the findings accepted.
+    d.write("prod-old/srv/files/a.txt", "alpha\n");
+    std::fs::create_dir_all(d.join("prod-new/srv")).unwrap();
+    let o = rehost(&d, &["run", "plan.toml", "--yes", "--accept-findings"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    let o = rehost(&d, &["report", "plan.toml", "--format", "md,json"]);
+    assert_eq!(o.code, 1, "--yes needs review: {}", o.all());
+    assert!(o.stdout.contains("report.md, report.json"), "{}", o.stdout);
+    assert!(!d.join(".rehost/plan/production/report.html").exists());
+    let md = d.read(".rehost/plan/production/report.md");
+    assert!(md.contains("> **Verdict: REVIEW NEEDED"), "{md}");
+    assert!(md.contains("Decided by flag `--yes` by "), "{md}");
+    assert!(
+        md.contains("## Rehearsal and production side by side"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| Step | production (this report) | test |"),
+        "{md}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&d.read(".rehost/plan/production/report.json")).unwrap();
+    assert_eq!(json["comparison"][0]["env"], "test");
+    assert_eq!(json["rehearsal"], false);
+}
+
+#[test]
+fn no_run_is_trouble() {
+    let d = TestDir::new();
+    write_plan(&d, BODY.replace("TAMPER", "").as_str());
+    let o = rehost(&d, &["report", "plan.toml", "--env", "test"]);
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(
+        o.stderr
+            .contains("no run of plan.toml in test to report on"),
+        "{}",
+        o.stderr
+    );
+}
+
+#[test]
+fn every_field_of_the_json_is_documented() {
+    let d = setup(false);
+    rehost(&d, &["report", "plan.toml", "--env", "test", "-o", "out"]);
+    let json: serde_json::Value = serde_json::from_str(&d.read("out/report.json")).unwrap();
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/report.md"))
+            .unwrap();
+    let mut missing = Vec::new();
+    fn walk(v: &serde_json::Value, path: &str, doc: &str, missing: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(o) => {
+                for (k, v) in o {
+                    let p = if path.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{path}.{k}")
+                    };
+                    if !doc.contains(&format!("`{p}`")) {
+                        missing.push(p.clone());
+                    }
+                    walk(v, &p, doc, missing);
+                }
+            }
+            serde_json::Value::Array(a) => {
+                for v in a {
+                    walk(v, &format!("{path}[]"), doc, missing);
+                }
+            }
+            _ => {}
+        }
+    }
+    walk(&json, "", &doc, &mut missing);
+    missing.dedup();
+    assert!(missing.is_empty(), "not in docs/report.md: {missing:#?}");
+}
