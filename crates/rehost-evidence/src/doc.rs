@@ -312,7 +312,7 @@ const CSS: &str = "\
 :root{--ok:#1b7f3b;--warn:#9a6700;--bad:#b3261e;--line:#c8c8c8;--soft:#f3f3f3}\
 body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-width:72rem;margin:2rem auto;padding:0 1rem;color:#1d1d1d;line-height:1.45}\
 h1{font-size:1.7rem;margin-bottom:0.3rem}h2{border-bottom:1px solid var(--line);padding-bottom:0.2rem;margin-top:2rem}\
-table{border-collapse:collapse;margin:0.5rem 0 1.5rem;max-width:100%}td,th{border:1px solid var(--line);padding:0.3rem 0.6rem;text-align:left;vertical-align:top;overflow-wrap:anywhere}\
+table{border-collapse:collapse;margin:0.5rem 0 1.5rem;max-width:100%}td,th{border:1px solid var(--line);padding:0.3rem 0.6rem;text-align:left;vertical-align:top;overflow-wrap:break-word}td code{overflow-wrap:anywhere}\
 th{background:var(--soft)}code,pre{background:var(--soft);font-family:ui-monospace,'DejaVu Sans Mono',monospace}\
 pre{padding:0.8rem;overflow-x:auto;white-space:pre-wrap;font-size:0.85rem;border:1px solid var(--line)}\
 .verdict{border:2px solid;border-left-width:0.6rem;padding:0.6rem 1rem;margin:1rem 0 1.5rem}\

@@ -60,14 +60,16 @@ pub fn build(input: Input) -> Report {
     }
     if let Some((down, up)) = &run.down_up {
         downtime.down_at = Some(down.clone());
-        downtime.up_at = Some(up.clone());
-        if let (Some(w), Ok(d), Ok(u)) = (
+        downtime.up_at = up.clone();
+    }
+    if let Some((down, Some(up))) = &run.down_up
+        && let (Some(w), Ok(d), Ok(u)) = (
             window,
             down.parse::<jiff::Timestamp>(),
             up.parse::<jiff::Timestamp>(),
-        ) {
-            downtime.within_window = Some(w.contains(d) && w.contains(u));
-        }
+        )
+    {
+        downtime.within_window = Some(w.contains(d) && w.contains(u));
     }
     let checklist: Vec<ChecklistStep> = plan
         .steps
@@ -285,6 +287,16 @@ fn verdict(
             )),
             Some(_) => {}
         }
+    }
+    if let (Some(down), None) = (&downtime.down_at, &downtime.up_at) {
+        items.push(item(
+            Failed,
+            "still_down",
+            None,
+            format!(
+                "The service has been down since {down}: it was stopped and this run has not started it again."
+            ),
+        ));
     }
     if downtime.within_budget == Some(false) {
         items.push(item(
@@ -638,7 +650,7 @@ pub fn document(r: &Report, plan: &Plan) -> Document {
             vec![
                 "Downtime measured".into(),
                 d.measured_ms
-                    .map_or("not measured (no stopping and starting step ran)".into(), human_ms),
+                    .map_or("not measured (a step that stops a service and a later one that starts it have not both run)".into(), human_ms),
             ],
             vec![
                 "Downtime budget".into(),
@@ -680,7 +692,11 @@ pub fn document(r: &Report, plan: &Plan) -> Document {
                 .find(|s| s.id == c.id)
                 .map(|s| s.status.replace('_', " "))
                 .unwrap_or_default();
-            let mut label = format!("{} `{}`", c.title, c.id);
+            let mut label = if c.title == c.id {
+                format!("`{}`", c.id)
+            } else {
+                format!("{} `{}`", c.title, c.id)
+            };
             if c.point_of_no_return {
                 label.push_str(" — point of no return");
             }

@@ -46,7 +46,8 @@ pub struct Verdict {
 #[derive(Clone, Debug, Serialize)]
 pub struct VerdictItem {
     pub level: Level,
-    /// `not_finished`, `step_failed`, `verification_failed`, `not_verified`, `over_budget`,
+    /// `not_finished`, `step_failed`, `verification_failed`, `not_verified`, `still_down`,
+    /// `over_budget`,
     /// `outside_window`, `decision`, `skipped`, `retried`, `rolled_back`, `journal_torn`,
     /// `plan_changed`, `preflight`, `warning`.
     pub kind: String,
@@ -87,7 +88,7 @@ pub struct Run {
     pub warnings: Vec<Note>,
     pub downtime_ms: Option<u64>,
     #[serde(skip)]
-    pub down_up: Option<(String, String)>,
+    pub down_up: Option<(String, Option<String>)>,
     /// BLAKE3 of the journal's bytes the report was made from, and how many records.
     pub journal_blake3: String,
     pub journal_records: usize,

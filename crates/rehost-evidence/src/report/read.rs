@@ -266,8 +266,9 @@ pub fn fold(records: &[Record], env: &str, plan: &Plan) -> Run {
     run
 }
 
-/// When the service went down and came back, as the journal recorded them (for the window).
-fn down_up(records: &[Record], plan: &Plan) -> Option<(String, String)> {
+/// When the service went down and when it came back (if it did), as the journal recorded
+/// them.
+fn down_up(records: &[Record], plan: &Plan) -> Option<(String, Option<String>)> {
     use rehost_plan::Effect;
     let stops = plan
         .steps
@@ -281,7 +282,10 @@ fn down_up(records: &[Record], plan: &Plan) -> Option<(String, String)> {
     let (mut down, mut up) = (None, None);
     for r in records {
         match r {
-            Record::StepStarted { at, id, .. } if *id == stops.id => down = Some(at.clone()),
+            Record::StepStarted { at, id, .. } if *id == stops.id => {
+                down = Some(at.clone());
+                up = None;
+            }
             Record::StepFinished {
                 at,
                 id,
@@ -291,7 +295,7 @@ fn down_up(records: &[Record], plan: &Plan) -> Option<(String, String)> {
             _ => {}
         }
     }
-    Some((down?, up?))
+    Some((down?, up))
 }
 
 fn result_name(r: &StepResult) -> &'static str {
