@@ -286,6 +286,8 @@ fn down_up(records: &[Record], plan: &Plan) -> Option<(String, Option<String>)> 
                 down = Some(at.clone());
                 up = None;
             }
+            // Rolled back: the old side runs again.
+            Record::RolledBack { id, ok: true, .. } if *id == stops.id => down = None,
             Record::StepFinished {
                 at,
                 id,

@@ -54,8 +54,11 @@ const TAMPER: &str = r#"
 id = "tamper"
 do = "run"
 host = "new"
-command = "echo changed > srv/files/a.txt"
+command = "echo changed > srv/files/a.txt; echo x > 'srv/files/<img src=x onerror=alert(1)> *[a](b)*'"
 "#;
+
+/// A file whose name is markup, made on the new side by `tamper`: the verification reports it.
+const HOSTILE: &str = "<img src=x onerror=alert(1)> *[a](b)*";
 
 const IDS: [&str; 5] = ["announce", "stop-app", "copy", "verify", "start-app"];
 
@@ -68,6 +71,7 @@ fn setup(tamper: bool) -> TestDir {
     );
     d.write("test-old/srv/files/a.txt", "alpha\n");
     d.write("test-old/srv/files/dir/b.txt", "beta\n");
+
     std::fs::create_dir_all(d.join("test-new/srv")).unwrap();
     let o = rehost(
         &d,
@@ -150,13 +154,31 @@ fn open_in_chromium(page: &Path, shot: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// No resource from anywhere: no URL in `src`/`href`/`url()`, no script, no link element.
+/// No resource from anywhere: no element that loads one (script, link, img, iframe, …), no
+/// `src`/`href`/`url()`/`@import` in any tag or in the stylesheet. Escaped text holds no `<`,
+/// so every tag here is markup rehost wrote.
 fn assert_self_contained(html: &str) {
-    for bad in [
-        "http:", "https:", "src=", "href=", "url(", "<link", "<script", "@import", "//",
-    ] {
-        // `//` may appear only in text the page escaped (it has none here).
-        assert!(!html.contains(bad), "the page holds {bad:?}");
+    for tag in html
+        .split('<')
+        .skip(1)
+        .map(|t| t.split('>').next().unwrap())
+    {
+        let name = tag.split([' ', '/']).next().unwrap_or_default();
+        assert!(
+            ![
+                "script", "link", "img", "iframe", "object", "embed", "base", "source", "video",
+                "audio"
+            ]
+            .contains(&name),
+            "the page holds <{tag}>"
+        );
+        for bad in ["src=", "href=", "url(", "http:", "https:", "//"] {
+            assert!(!tag.contains(bad), "the page holds <{tag}>");
+        }
+    }
+    let style = &html[html.find("<style>").unwrap()..html.find("</style>").unwrap()];
+    for bad in ["url(", "@import", "http", "//"] {
+        assert!(!style.contains(bad), "the stylesheet holds {bad:?}");
     }
 }
 
@@ -264,16 +286,36 @@ fn a_failed_verification_is_the_first_thing_on_the_page() {
     let dom = open_in_chromium(&page, "failed-verification.png");
     let body = &dom[dom.find("<body>").unwrap()..];
     let text = text_of(body);
-    // The title, then the verdict naming the failed verification.
+    // The title, then the verdict naming the failed verification, then what else failed.
     assert!(
         text.starts_with(
-            "Migration report: Test migration Verdict: FAILED — Verification verify (attempt 1) found differences: 2 finding(s) (1 content, 1 mtime) between old:/srv/files and new:/srv/files Failed: The run stopped"
+            "Migration report: Test migration Verdict: FAILED — Verification verify (attempt 1) found differences: "
         ),
         "{text}"
+    );
+    let stopped = text
+        .find("Failed: The run stopped")
+        .expect("the stop in the verdict");
+    assert!(stopped < text.find("Rehearsal in the environment").unwrap());
+    // A file name from the host is text, in the page and in the Markdown.
+    assert!(
+        dom.contains("&lt;img src=x onerror=alert(1)&gt; *[a](b)*"),
+        "{dom}"
+    );
+    assert!(
+        text.contains(&format!("extra {HOSTILE}")) || text.contains("extra &lt;img"),
+        "{text}"
+    );
+    let md = d.read("out/report.md");
+    assert!(!md.contains(&format!("| {HOSTILE}")), "{md}");
+    assert!(
+        md.contains(&format!("`{HOSTILE}`")),
+        "a path is code in Markdown: {md}"
     );
     assert!(body.contains("class=\"verdict failed\""));
     assert!(text.contains("DIFFERENCES FOUND"), "{text}");
     assert!(text.contains("content a.txt"), "{text}");
+    assert!(text.contains("The service has been down since"), "{text}");
     // The run stopped there: what did not run is in the verdict too.
     assert!(text.contains("Not done: start-app"), "{text}");
     let json: serde_json::Value = serde_json::from_str(&d.read("out/report.json")).unwrap();
@@ -396,4 +438,110 @@ fn every_field_of_the_json_is_documented() {
     walk(&json, "", &doc, &mut missing);
     missing.dedup();
     assert!(missing.is_empty(), "not in docs/report.md: {missing:#?}");
+}
+
+#[test]
+fn after_a_rollback_the_superseded_attempts_are_on_the_timeline() {
+    let d = TestDir::new();
+    write_plan(
+        &d,
+        r#"
+[[data]]
+id = "files"
+from = "old:/srv/data"
+to = "new:/srv/data"
+
+[[services]]
+id = "app"
+host = "old"
+
+[[steps]]
+id = "stop-old"
+do = "run"
+host = "old"
+command = "touch ../stopped"
+rollback = "rm ../stopped"
+stops = ["app"]
+
+[[steps]]
+id = "final"
+do = "sync"
+data = "files"
+
+[[steps]]
+id = "verify"
+do = "verify-tree"
+data = "files"
+
+[[steps]]
+id = "start-new"
+do = "run"
+host = "new"
+argv = ["test", "-e", "../go"]
+on_failure = "rollback"
+starts = ["app"]
+"#,
+    );
+    d.write("test-old/srv/data/first", "before the window\n");
+    assert_eq!(rehost(&d, &["run", "plan.toml", "--env", "test"]).code, 2);
+    // Rolled back: the old service runs again; the report says so, not "still down".
+    let o = rehost(
+        &d,
+        &["report", "plan.toml", "--env", "test", "-o", "before"],
+    );
+    assert_eq!(o.code, 1, "{}", o.all());
+    let md = d.read("before/report.md");
+    assert!(md.contains("## Rollbacks"), "{md}");
+    assert!(md.contains("`stop-old` rolled back"), "{md}");
+    assert!(!md.contains("has been down since"), "{md}");
+
+    d.write("go", "");
+    assert_eq!(rehost(&d, &["run", "plan.toml", "--env", "test"]).code, 0);
+    let o = rehost(&d, &["report", "plan.toml", "--env", "test"]);
+    assert_eq!(o.code, 1, "a rollback needs review: {}", o.all());
+    assert!(o.stdout.contains("Verdict: REVIEW NEEDED"), "{}", o.stdout);
+    let html = d.read(".rehost/plan/test/report.html");
+    assert!(html.contains("tl-bar superseded"), "{html}");
+    assert!(html.contains("<code>final</code> attempt 1"), "{html}");
+    assert!(html.contains("<code>final</code> attempt 2"), "{html}");
+    let json: serde_json::Value =
+        serde_json::from_str(&d.read(".rehost/plan/test/report.json")).unwrap();
+    let finals: Vec<&serde_json::Value> = json["run"]["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["id"] == "final")
+        .collect();
+    assert_eq!(finals.len(), 2);
+    assert_eq!(finals[0]["superseded"], true);
+    assert_eq!(finals[1]["superseded"], false);
+    let kinds: Vec<&str> = json["verdict"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["kind"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&"rolled_back"), "{kinds:?}");
+    assert!(
+        kinds.contains(&"retried"),
+        "start-new failed once: {kinds:?}"
+    );
+}
+
+#[test]
+fn the_demo_ends_with_its_report() {
+    let d = TestDir::new();
+    let o = rehost(&d, &["demo", "--dir", "demo"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(
+        o.stdout.contains(
+            "Report written to demo/.rehost/plan/test: report.html, report.json, report.md"
+        ),
+        "{}",
+        o.stdout
+    );
+    assert!(o.stdout.contains("Verdict: CLEAN"), "{}", o.stdout);
+    let html = d.read("demo/.rehost/plan/test/report.html");
+    assert_self_contained(&html);
+    assert!(html.contains("Billing service: old to new (demo)"));
 }
