@@ -38,6 +38,15 @@ pub fn write(
 ) -> i32 {
     let plan = pf.plan();
     let env_name = env.unwrap_or("production");
+    if let Some(e) = env
+        && plan.environment(e).is_none()
+    {
+        crate::term::error(&format!(
+            "the plan {} has no environment `{e}` to report on",
+            pf.display
+        ));
+        return exit::TROUBLE;
+    }
     let dir = rehost_engine::state_dir(&pf.path, state, env);
     let state_dir = match rehost_engine::open_state_dir(&dir, false) {
         Ok(Some(d)) => d,
