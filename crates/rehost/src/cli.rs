@@ -60,6 +60,7 @@ impl Command {
             Command::Check(_)
                 | Command::Concept(_)
                 | Command::Status(_)
+                | Command::Report(_)
                 | Command::Verify(_)
                 | Command::Manifest(_)
         )
