@@ -590,8 +590,12 @@ pub fn document(r: &Report, plan: &Plan) -> Document {
             " Started at {} by {} with rehost {}",
             i.at, i.user, i.version
         ));
-        if run.invocations.len() > 1 {
-            intro.push_str(&format!("; resumed {} time(s)", run.invocations.len() - 1));
+        // Each invocation of `rehost run` that reached the steps began with a pre-flight.
+        if run.preflights.len() > 1 {
+            intro.push_str(&format!(
+                "; {} invocations of `rehost run` (a pre-flight each)",
+                run.preflights.len()
+            ));
         }
         intro.push('.');
     }

@@ -74,7 +74,7 @@ pub struct Run {
     /// The first and the last record's time: the report says nothing about any other time.
     pub first_at: Option<String>,
     pub last_at: Option<String>,
-    /// Each `rehost run` that started (the first, then every resume).
+    /// The run's start records (one: a resume is recorded by its pre-flight).
     pub invocations: Vec<Invocation>,
     pub plan_digest: Option<String>,
     pub finished: Option<Finished>,

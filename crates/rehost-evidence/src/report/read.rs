@@ -79,17 +79,23 @@ pub fn fold(records: &[Record], env: &str, plan: &Plan) -> Run {
                 });
                 run.finished = None;
             }
+            // The engine records the decision, then the digests it accepted: one decision.
             Record::PlanAccepted {
                 at,
                 plan_digest,
                 by,
                 ..
-            } => run.decisions.push(Decision {
-                at: at.clone(),
-                what: "accept-plan-change".into(),
-                detail: format!("the plan's digest from now on is {plan_digest}"),
-                by: by.clone(),
-            }),
+            } => match run.decisions.last_mut() {
+                Some(d) if d.what == "accept-plan-change" => d
+                    .detail
+                    .push_str(&format!(" (plan digest from now on {plan_digest})")),
+                _ => run.decisions.push(Decision {
+                    at: at.clone(),
+                    what: "accept-plan-change".into(),
+                    detail: format!("plan digest from now on {plan_digest}"),
+                    by: by.clone(),
+                }),
+            },
             Record::Decision {
                 at,
                 what,

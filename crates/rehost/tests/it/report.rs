@@ -358,6 +358,19 @@ fn a_report_rebuilt_from_a_copied_state_directory_is_identical() {
             "{f} differs"
         );
     }
+    // The plan file changed since the run: the report shows it, and says it is not the run's.
+    let mut text = d.read("plan.toml");
+    text.push_str("\n# edited after the run\n");
+    d.write("plan.toml", text);
+    let o = rehost(&d, &["report", "plan.toml", "--env", "test", "-o", "third"]);
+    assert_eq!(o.code, 1, "{}", o.all());
+    let json: serde_json::Value = serde_json::from_str(&d.read("third/report.json")).unwrap();
+    assert_eq!(json["verdict"]["level"], "attention");
+    assert_eq!(json["verdict"]["items"][0]["kind"], "plan_changed");
+    assert!(
+        d.read("third/report.md")
+            .contains("NOT the digest the run recorded")
+    );
 }
 
 #[test]
