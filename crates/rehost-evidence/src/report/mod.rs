@@ -23,6 +23,14 @@ pub struct Input<'a> {
     pub others: Vec<Run>,
 }
 
+/// A journal time for people: `2026-12-05 21:03:11.482 UTC` (the JSON keeps the exact text).
+pub fn when(at: &str) -> String {
+    match at.parse::<jiff::Timestamp>() {
+        Ok(t) => t.strftime("%Y-%m-%d %H:%M:%S%.3f UTC").to_string(),
+        Err(_) => at.to_owned(),
+    }
+}
+
 fn ms_between(a: &str, b: &str) -> Option<u64> {
     let a: jiff::Timestamp = a.parse().ok()?;
     let b: jiff::Timestamp = b.parse().ok()?;
@@ -276,14 +284,14 @@ fn verdict(
                 None,
                 format!(
                     "The run did not finish: the journal ends at {} without an end record.",
-                    run.last_at.as_deref().unwrap_or("?")
+                    when(run.last_at.as_deref().unwrap_or("?"))
                 ),
             )),
             Some(f) if !f.ok => items.push(item(
                 Failed,
                 "not_finished",
                 None,
-                format!("The run stopped at {}: {}", f.at, f.summary),
+                format!("The run stopped at {}: {}", when(&f.at), f.summary),
             )),
             Some(_) => {}
         }
@@ -294,7 +302,8 @@ fn verdict(
             "still_down",
             None,
             format!(
-                "The service has been down since {down}: it was stopped and this run has not started it again."
+                "The service has been down since {}: it was stopped and this run has not started it again.",
+                when(down)
             ),
         ));
     }
@@ -365,8 +374,8 @@ fn verdict(
             None,
             format!(
                 "The downtime ({} to {}) was not entirely inside the maintenance window ({} to {}).",
-                downtime.down_at.as_deref().unwrap_or("?"),
-                downtime.up_at.as_deref().unwrap_or("?"),
+                when(downtime.down_at.as_deref().unwrap_or("?")),
+                when(downtime.up_at.as_deref().unwrap_or("?")),
                 downtime.window_start.as_deref().unwrap_or("?"),
                 downtime.window_end.as_deref().unwrap_or("?")
             ),
@@ -379,7 +388,10 @@ fn verdict(
             None,
             format!(
                 "Decided by flag `--{}` by {} at {}: {}",
-                d.what, d.by, d.at, d.detail
+                d.what,
+                d.by,
+                when(&d.at),
+                d.detail
             ),
         ));
     }
@@ -423,7 +435,7 @@ fn verdict(
             None,
             format!(
                 "The pre-flight at {} found {} problem(s); that invocation did not start.",
-                p.at,
+                when(&p.at),
                 p.problems.len()
             ),
         ));
@@ -449,7 +461,7 @@ fn verdict(
             Attention,
             "warning",
             None,
-            format!("Warning at {}: {}", w.at, w.text),
+            format!("Warning at {}: {}", when(&w.at), w.text),
         ));
     }
     for c in comparison {
@@ -588,7 +600,9 @@ pub fn document(r: &Report, plan: &Plan) -> Document {
     if let Some(i) = run.invocations.first() {
         intro.push_str(&format!(
             " Started at {} by {} with rehost {}",
-            i.at, i.user, i.version
+            when(&i.at),
+            i.user,
+            i.version
         ));
         // Each invocation of `rehost run` that reached the steps began with a pre-flight.
         if run.preflights.len() > 1 {
@@ -603,7 +617,7 @@ pub fn document(r: &Report, plan: &Plan) -> Document {
         intro.push_str(&format!(
             " {} at {}: {}.",
             if f.ok { "Finished" } else { "Stopped" },
-            f.at,
+            when(&f.at),
             f.summary
         ));
     }
@@ -661,8 +675,8 @@ pub fn document(r: &Report, plan: &Plan) -> Document {
                 d.budget_ms.map_or("not set".into(), human_ms),
             ],
             vec!["Within the budget".into(), yes_no(d.within_budget)],
-            vec!["Service down at".into(), or_dash(d.down_at.as_deref())],
-            vec!["Service up again at".into(), or_dash(d.up_at.as_deref())],
+            vec!["Service down at".into(), d.down_at.as_deref().map_or("—".into(), when)],
+            vec!["Service up again at".into(), d.up_at.as_deref().map_or("—".into(), when)],
             vec![
                 "Maintenance window".into(),
                 match (&d.window_start, &d.window_end) {
@@ -716,7 +730,7 @@ pub fn document(r: &Report, plan: &Plan) -> Document {
                 last.and_then(|a| {
                     a.confirmed_by
                         .clone()
-                        .map(|by| format!("{by} at {}", a.finished.as_deref().unwrap_or("?")))
+                        .map(|by| format!("{by} at {}", when(a.finished.as_deref().unwrap_or("?"))))
                 })
                 .unwrap_or_default(),
                 attempts
@@ -866,7 +880,7 @@ pub fn document(r: &Report, plan: &Plan) -> Document {
                 .iter()
                 .map(|d| {
                     vec![
-                        d.at.clone(),
+                        when(&d.at),
                         format!("`--{}`", d.what),
                         d.by.clone(),
                         d.detail.clone(),
@@ -882,7 +896,7 @@ pub fn document(r: &Report, plan: &Plan) -> Document {
         for rb in &run.rollbacks {
             items.push(format!(
                 "At {}, after step `{}` failed: {}",
-                rb.at,
+                when(&rb.at),
                 rb.failed,
                 rb.steps
                     .iter()
@@ -906,7 +920,7 @@ pub fn document(r: &Report, plan: &Plan) -> Document {
         for s in &run.supersessions {
             items.push(format!(
                 "At {}, the attempts of {} were superseded (the run resumed from `{}`).",
-                s.at,
+                when(&s.at),
                 s.steps
                     .iter()
                     .map(|s| format!("`{s}`"))
@@ -928,7 +942,7 @@ pub fn document(r: &Report, plan: &Plan) -> Document {
                 .iter()
                 .map(|p| {
                     vec![
-                        p.at.clone(),
+                        when(&p.at),
                         p.hosts.join(", "),
                         if p.problems.is_empty() {
                             "none".into()
@@ -946,7 +960,7 @@ pub fn document(r: &Report, plan: &Plan) -> Document {
             items: run
                 .warnings
                 .iter()
-                .map(|w| format!("{}: {}", w.at, w.text))
+                .map(|w| format!("{}: {}", when(&w.at), w.text))
                 .collect(),
         });
     }
@@ -1094,7 +1108,7 @@ fn timeline(r: &Report, plan: &Plan) -> Timeline {
             if let Some(by) = &a.confirmed_by {
                 note.push_str(&format!(
                     "; confirmed by {by} at {}",
-                    a.finished.as_deref().unwrap_or("?")
+                    when(a.finished.as_deref().unwrap_or("?"))
                 ));
             }
             let mut label = format!("{}. `{}`", index(&a.id), a.id);
@@ -1112,8 +1126,8 @@ fn timeline(r: &Report, plan: &Plan) -> Timeline {
         })
         .collect();
     Timeline {
-        start,
-        end,
+        start: when(&start),
+        end: when(&end),
         span_ms,
         bars,
     }
