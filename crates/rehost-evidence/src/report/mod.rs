@@ -1132,3 +1132,6 @@ fn timeline(r: &Report, plan: &Plan) -> Timeline {
         bars,
     }
 }
+
+#[cfg(test)]
+mod tests;
