@@ -37,6 +37,14 @@ fn ms_between(a: &str, b: &str) -> Option<u64> {
     u64::try_from(b.as_millisecond() - a.as_millisecond()).ok()
 }
 
+/// The step kinds that prove data: their results are verifications.
+fn is_verification(kind: &StepKind) -> bool {
+    matches!(
+        kind,
+        StepKind::VerifyTree { .. } | StepKind::VerifyDb { .. }
+    )
+}
+
 fn is_manual(plan: &Plan, id: &str) -> bool {
     plan.step(id)
         .is_some_and(|s| matches!(s.kind, StepKind::Manual { .. }))
@@ -212,7 +220,7 @@ fn verdict(
     let mut items = Vec::new();
     // Verifications first: they are the proof.
     for s in &plan.steps {
-        if !matches!(s.kind, StepKind::VerifyTree { .. }) {
+        if !is_verification(&s.kind) {
             continue;
         }
         let last = latest(run, &s.id);
@@ -235,6 +243,11 @@ fn verdict(
             Some((a, v)) => {
                 let classes: Vec<String> =
                     v.by_class.iter().map(|(c, n)| format!("{n} {c}")).collect();
+                let classes = if classes.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", classes.join(", "))
+                };
                 let (kind, what) = if v.exit_code == 1 {
                     ("verification_failed", "found differences")
                 } else {
@@ -245,11 +258,10 @@ fn verdict(
                     kind,
                     Some(&s.id),
                     format!(
-                        "Verification `{}` (attempt {}) {what}: {} finding(s) ({}) between {} and {}.",
+                        "Verification `{}` (attempt {}) {what}: {} finding(s){classes} between {} and {}.",
                         s.id,
                         a.attempt,
                         v.findings_total,
-                        classes.join(", "),
                         v.source,
                         v.destination
                     ),
@@ -321,9 +333,7 @@ fn verdict(
     }
     let mut not_run = Vec::new();
     for s in &run.steps {
-        let is_verify = plan
-            .step(&s.id)
-            .is_some_and(|p| matches!(p.kind, StepKind::VerifyTree { .. }));
+        let is_verify = plan.step(&s.id).is_some_and(|p| is_verification(&p.kind));
         let detail = latest(run, &s.id)
             .and_then(|a| a.detail.clone())
             .map(|d| format!(": {d}"))
@@ -491,7 +501,7 @@ fn verdict(
     let verifications = plan
         .steps
         .iter()
-        .filter(|s| matches!(s.kind, StepKind::VerifyTree { .. }))
+        .filter(|s| is_verification(&s.kind))
         .count();
     let headline = match level {
         Failed => items[0].text.trim_end_matches('.').to_owned(),
@@ -810,29 +820,48 @@ pub fn document(r: &Report, plan: &Plan) -> Document {
         let mut rows = vec![
             vec!["Original (A)".into(), v.source.clone()],
             vec!["Copy (B)".into(), v.destination.clone()],
-            vec![
-                "Entries A / B".into(),
-                format!("{} / {}", v.entries_a, v.entries_b),
-            ],
-            vec![
-                "Bytes A / B".into(),
-                format!("{} / {}", v.bytes_a, v.bytes_b),
-            ],
-            vec!["Equal entries".into(), v.equal.to_string()],
-            vec![
-                "Files read / trusted from the last verification".into(),
-                format!("{} / {}", v.files_read, v.trusted),
-            ],
-            vec!["Findings".into(), {
-                let classes: Vec<String> =
-                    v.by_class.iter().map(|(c, n)| format!("{n} {c}")).collect();
-                if classes.is_empty() {
-                    v.findings_total.to_string()
-                } else {
-                    format!("{} ({})", v.findings_total, classes.join(", "))
-                }
-            }],
         ];
+        if let Some(t) = &v.tree {
+            rows.extend([
+                vec![
+                    "Entries A / B".into(),
+                    format!("{} / {}", t.entries_a, t.entries_b),
+                ],
+                vec![
+                    "Bytes A / B".into(),
+                    format!("{} / {}", t.bytes_a, t.bytes_b),
+                ],
+                vec!["Equal entries".into(), t.equal.to_string()],
+                vec![
+                    "Files read / trusted from the last verification".into(),
+                    format!("{} / {}", t.files_read, t.trusted),
+                ],
+            ]);
+        }
+        if let Some(db) = &v.database {
+            rows.extend([
+                vec![
+                    "Server versions A / B".into(),
+                    format!("{} / {}", db.old_version, db.new_version),
+                ],
+                vec![
+                    "Tables, rows compared".into(),
+                    format!("{}, {}", db.tables, db.rows),
+                ],
+                vec![
+                    "Sequences, other objects".into(),
+                    format!("{}, {}", db.sequences, db.objects),
+                ],
+            ]);
+        }
+        rows.push(vec!["Findings".into(), {
+            let classes: Vec<String> = v.by_class.iter().map(|(c, n)| format!("{n} {c}")).collect();
+            if classes.is_empty() {
+                v.findings_total.to_string()
+            } else {
+                format!("{} ({})", v.findings_total, classes.join(", "))
+            }
+        }]);
         if let Some(o) = &a.output {
             rows.push(vec!["Full list of findings".into(), kept(o)]);
         }
@@ -847,7 +876,7 @@ pub fn document(r: &Report, plan: &Plan) -> Document {
                 v.findings_total
             )));
             b.push(table(
-                &["Class", "Path", "A", "B"],
+                &["Class", "Path or object", "A", "B"],
                 v.findings
                     .iter()
                     .map(|f| {

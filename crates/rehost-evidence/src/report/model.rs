@@ -150,19 +150,17 @@ pub struct Kept {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Verification {
+    /// `tree` (a `verify-tree` step) or `database` (a `verify-db` step).
+    pub kind: String,
+    /// The data set's or the database's id.
     pub data_set: String,
     pub source: String,
     pub destination: String,
     /// 0 equal, 1 different, 2 not fully verified.
     pub exit_code: i64,
-    pub entries_a: u64,
-    pub entries_b: u64,
-    pub bytes_a: u64,
-    pub bytes_b: u64,
-    pub equal: u64,
-    pub files_read: u64,
-    pub trusted: u64,
-    /// Findings per class (missing, extra, content, mode, …).
+    pub tree: Option<TreeTotals>,
+    pub database: Option<DbTotals>,
+    /// Findings per class (missing, extra, content, mode, …); trees only.
     pub by_class: Vec<(String, u64)>,
     pub findings_total: u64,
     /// The first findings; the full list is in the step's output file.
@@ -170,6 +168,27 @@ pub struct Verification {
     /// The source's and the destination's manifest (`bytes` 0: the journal keeps the digest).
     pub manifests: Vec<Kept>,
     pub warnings: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct TreeTotals {
+    pub entries_a: u64,
+    pub entries_b: u64,
+    pub bytes_a: u64,
+    pub bytes_b: u64,
+    pub equal: u64,
+    pub files_read: u64,
+    pub trusted: u64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct DbTotals {
+    pub old_version: String,
+    pub new_version: String,
+    pub tables: u64,
+    pub rows: u64,
+    pub sequences: u64,
+    pub objects: u64,
 }
 
 #[derive(Clone, Debug, Serialize)]

@@ -168,7 +168,9 @@ pub fn fold(records: &[Record], env: &str, plan: &Plan) -> Run {
                     bytes: o.bytes,
                     blake3: o.blake3.clone(),
                 });
-                a.verification = result_data.as_ref().and_then(verification);
+                a.verification = result_data
+                    .as_ref()
+                    .and_then(|v| verification(v).or_else(|| db_verification(v, *exit_code)));
             }
             Record::RollbackStarted { at, failed } => run.rollbacks.push(Rollback {
                 at: at.clone(),
@@ -387,17 +389,21 @@ fn verification(v: &serde_json::Value) -> Option<Verification> {
         })
         .collect();
     Some(Verification {
+        kind: "tree".into(),
         data_set: s("data_set"),
         source: s("source"),
         destination: s("destination"),
         exit_code: v.get("exit_code").and_then(|x| x.as_i64()).unwrap_or(2),
-        entries_a: n(totals, "entries_a"),
-        entries_b: n(totals, "entries_b"),
-        bytes_a: n(totals, "bytes_a"),
-        bytes_b: n(totals, "bytes_b"),
-        equal: n(totals, "equal"),
-        files_read: n(totals, "rehashed"),
-        trusted: n(totals, "trusted"),
+        tree: Some(TreeTotals {
+            entries_a: n(totals, "entries_a"),
+            entries_b: n(totals, "entries_b"),
+            bytes_a: n(totals, "bytes_a"),
+            bytes_b: n(totals, "bytes_b"),
+            equal: n(totals, "equal"),
+            files_read: n(totals, "rehashed"),
+            trusted: n(totals, "trusted"),
+        }),
+        database: None,
         by_class,
         findings_total: v
             .get("findings_total")
@@ -407,6 +413,82 @@ fn verification(v: &serde_json::Value) -> Option<Verification> {
         manifests,
         warnings: v
             .get("warnings")
+            .and_then(|w| w.as_array())
+            .map(|w| {
+                w.iter()
+                    .filter_map(|x| x.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    })
+}
+
+/// A database verification's result, from the free JSON a `verify-db` step records today.
+fn db_verification(v: &serde_json::Value, exit_code: Option<i32>) -> Option<Verification> {
+    let database = v.get("database")?.as_str()?.to_owned();
+    let s = |k: &str| {
+        v.get(k)
+            .and_then(|x| x.as_str())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let n = |k: &str| v.get(k).and_then(|x| x.as_u64()).unwrap_or(0);
+    let text = |f: &serde_json::Value, k: &str| f.get(k).and_then(|c| c.as_str()).map(String::from);
+    let findings: Vec<Finding> = v
+        .get("findings")
+        .and_then(|f| f.as_array())
+        .map(|f| {
+            f.iter()
+                .take(FIRST_FINDINGS)
+                .map(|f| {
+                    let mut path = text(f, "name").unwrap_or_default();
+                    if let Some(key) = f.get("key").and_then(|k| k.as_array()) {
+                        let cols: Vec<String> = key
+                            .iter()
+                            .filter_map(|c| {
+                                let c = c.as_array()?;
+                                let name = c.first()?.as_str()?;
+                                let value = c.get(1)?.as_str().unwrap_or("NULL");
+                                Some(format!("{name}={value}"))
+                            })
+                            .collect();
+                        path.push_str(&format!(" ({})", cols.join(", ")));
+                    }
+                    Finding {
+                        class: text(f, "class").unwrap_or_default(),
+                        path,
+                        a: text(f, "old"),
+                        b: text(f, "new"),
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let equal = v.get("equal").and_then(|e| e.as_bool()).unwrap_or(false);
+    Some(Verification {
+        kind: "database".into(),
+        data_set: database,
+        source: s("old"),
+        destination: s("new"),
+        exit_code: exit_code.map_or(if equal { 0 } else { 1 }, i64::from),
+        tree: None,
+        database: Some(DbTotals {
+            old_version: s("old_version"),
+            new_version: s("new_version"),
+            tables: n("tables"),
+            rows: n("rows"),
+            sequences: n("sequences"),
+            objects: n("objects"),
+        }),
+        by_class: Vec::new(),
+        findings_total: v
+            .get("findings_total")
+            .and_then(|x| x.as_u64())
+            .unwrap_or(findings.len() as u64),
+        findings,
+        manifests: Vec::new(),
+        warnings: v
+            .get("notes")
             .and_then(|w| w.as_array())
             .map(|w| {
                 w.iter()

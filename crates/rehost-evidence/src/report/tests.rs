@@ -209,3 +209,62 @@ fn decisions_and_skips_need_review_with_who_and_when() {
         "Decided by flag `--skip-interrupted` by Bob at 2026-12-05 21:00:01.000 UTC: step `ask` counted as done"
     );
 }
+
+#[test]
+fn a_failed_database_verification_leads_the_verdict_with_its_findings() {
+    let src = format!(
+        "{PLAN}\n[[databases]]\nid = \"shop\"\nengine = \"postgresql\"\nfrom = \"old\"\nto = \"new\"\ndatabase = \"shop\"\nuser = \"verify\"\n\n[[steps]]\nid = \"check-db\"\ndo = \"verify-db\"\ndatabase = \"shop\"\n"
+    );
+    let c = rehost_plan::check(&src);
+    assert!(c.errors.is_empty(), "{:?}", c.errors);
+    let plan = c.plan.unwrap();
+    let records = [
+        run_started(),
+        started(1, "check-db", 1),
+        Record::StepFinished {
+            at: t(2),
+            id: "check-db".into(),
+            attempt: 1,
+            result: StepResult::Failed,
+            elapsed_ms: 900,
+            detail: Some("database `shop` on new differs from old".into()),
+            confirmed_by: None,
+            exit_code: Some(1),
+            output: None,
+            result_data: Some(serde_json::json!({
+                "database": "shop", "equal": false, "old": "old:5432/shop", "new": "new:5432/shop",
+                "old_version": "16.4", "new_version": "17.0", "tables": 2, "rows": 5,
+                "sequences": 1, "objects": 9, "findings_total": 1, "notes": [],
+                "findings": [{"class": "row-count", "kind": "table", "name": "public.orders",
+                              "old": "3", "new": "2"}],
+            })),
+        },
+    ];
+    let run = read::fold(&records, "production", &plan);
+    let r = build(Input {
+        plan: &plan,
+        plan_file: "plan.toml".into(),
+        plan_text: PlanText {
+            text: src.clone(),
+            origin: "test".into(),
+        },
+        run,
+        others: Vec::new(),
+    });
+    assert_eq!(r.verdict.level, Level::Failed);
+    assert_eq!(r.verdict.items[0].kind, "verification_failed");
+    assert_eq!(r.verdict.items[0].step.as_deref(), Some("check-db"));
+    assert_eq!(
+        r.verdict.headline,
+        "Verification `check-db` (attempt 1) found differences: 1 finding(s) between old:5432/shop and new:5432/shop"
+    );
+    let md = crate::doc::render_markdown(&document(&r, &plan));
+    assert!(
+        md.contains("| Server versions A / B | 16.4 / 17.0 |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| row-count | `public.orders` | 3 | 2 |"),
+        "{md}"
+    );
+}
