@@ -218,6 +218,17 @@ fn verdict(
 ) -> Verdict {
     use Level::*;
     let mut items = Vec::new();
+    // A state directory that does not verify comes before everything: what it says may not hold.
+    if let Some(i) = &run.integrity {
+        for p in &i.problems {
+            items.push(item(
+                Failed,
+                "tampered",
+                None,
+                format!("The state directory does not verify: {p}"),
+            ));
+        }
+    }
     // Verifications first: they are the proof.
     for s in &plan.steps {
         if !is_verification(&s.kind) {
@@ -660,10 +671,30 @@ pub fn document(r: &Report, plan: &Plan) -> Document {
             ],
         ],
     ));
-    b.push(p(format!(
-        "The journal holds {} record(s), BLAKE3 `{}`; every time in this report is from it. Files are named relative to the state directory.",
-        run.journal_records, run.journal_blake3
-    )));
+    let mut journal = format!(
+        "The journal holds {} record(s); every time in this report is from it, and files are named relative to the state directory.",
+        run.journal_records
+    );
+    if let Some(head) = &run.journal_head {
+        journal.push_str(&format!(
+            " The head of its hash chain is `{head}`: `rehost status {} {}--verify --head {head}` proves that nothing up to it changed since this report.",
+            r.migration.plan_file,
+            if r.rehearsal {
+                format!("--env {} ", r.env)
+            } else {
+                String::new()
+            }
+        ));
+    }
+    if let Some(i) = &run.integrity
+        && i.problems.is_empty()
+    {
+        journal.push_str(&format!(
+            " When the report was made, the hash chain of all {} records was intact and all {} kept files matched their digests.",
+            i.records, i.files
+        ));
+    }
+    b.push(p(journal));
 
     b.push(h(2, "Downtime and window"));
     let d = &r.downtime;

@@ -46,7 +46,8 @@ pub struct Verdict {
 #[derive(Clone, Debug, Serialize)]
 pub struct VerdictItem {
     pub level: Level,
-    /// `not_finished`, `step_failed`, `verification_failed`, `not_verified`, `still_down`,
+    /// `tampered`, `not_finished`, `step_failed`, `verification_failed`, `not_verified`,
+    /// `still_down`,
     /// `over_budget`,
     /// `outside_window`, `decision`, `skipped`, `retried`, `rolled_back`, `journal_torn`,
     /// `plan_changed`, `preflight`, `warning`.
@@ -92,7 +93,23 @@ pub struct Run {
     /// BLAKE3 of the journal's bytes the report was made from, and how many records.
     pub journal_blake3: String,
     pub journal_records: usize,
+    /// The hash chain's head: the digest of the last record, which `rehost status --verify
+    /// --head` checks the journal still holds.
+    pub journal_head: Option<String>,
     pub torn: Option<String>,
+    /// The check of the hash chain and every kept file (as `rehost status --verify`).
+    pub integrity: Option<Integrity>,
+    #[serde(skip)]
+    pub records: Vec<rehost_engine::Record>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Integrity {
+    pub records: usize,
+    /// Kept files (outputs, manifests, plan snapshots) checked against their digests.
+    pub files: usize,
+    /// Empty when everything verified; each names the journal line or the file.
+    pub problems: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]

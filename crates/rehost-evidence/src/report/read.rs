@@ -1,10 +1,10 @@
-//! Reading a run from its state directory: the one place the report looks at journal records
-//! (and at the free JSON of a step's `result_data`), so typed step results can replace it here
-//! alone.
+//! Reading a run from its state directory: the one place the report looks at journal records,
+//! typed step results (`StepData`), plan snapshots and the archive's integrity.
 
 use super::model::*;
-use rehost_engine::StepResult;
 use rehost_engine::journal::{self, JOURNAL, Record};
+use rehost_engine::step_data::StepData;
+use rehost_engine::{StepResult, archive};
 use rehost_plan::Plan;
 use rehost_tree::private::PrivateDir;
 
@@ -18,12 +18,26 @@ pub struct PlanText {
     pub origin: String,
 }
 
-/// The text of the plan as it was run. For now the plan file (`current`); when the state
-/// directory keeps snapshots of the plan, they take over here.
-pub fn plan_text_for(_state: &PrivateDir, current: &str) -> PlanText {
-    PlanText {
-        text: current.to_owned(),
-        origin: "the plan file".into(),
+/// The text of the plan as it was run: the snapshot the journal names last (checked against
+/// its digest), else the plan file's text (`current`) for a journal from before snapshots.
+pub fn plan_text_for(state: &PrivateDir, records: &[Record], current: Option<&str>) -> PlanText {
+    match archive::plan_snapshot(state, records) {
+        Ok(Some(snap)) => PlanText {
+            text: snap.text,
+            origin: format!("the snapshot `{}` in the state directory", snap.file),
+        },
+        Ok(None) => PlanText {
+            text: current.unwrap_or_default().to_owned(),
+            origin: "the plan file (the journal names no snapshot)".into(),
+        },
+        Err(e) => PlanText {
+            text: current.unwrap_or_default().to_owned(),
+            origin: format!(
+                "the plan file: the snapshot could not be used ({})",
+                e.to_string()
+                    .replace(&format!("{}/", state.path().display()), "")
+            ),
+        },
     }
 }
 
@@ -39,6 +53,26 @@ pub fn load_run(state: &PrivateDir, env: &str, plan: &Plan) -> Result<Option<Run
     };
     let loaded = journal::parse(&bytes, &path).map_err(|e| e.to_string())?;
     let mut run = fold(&loaded.records, env, plan);
+    run.journal_head = loaded.head.clone();
+    // The hash chain and every kept file against its digest, as `rehost status --verify`.
+    let here = format!("{}/", state.path().display());
+    run.integrity = Some(match archive::verify(state, None) {
+        Ok(v) => Integrity {
+            records: v.records,
+            files: v.files,
+            problems: v
+                .problems
+                .iter()
+                .map(|p| p.to_string().replace(&here, ""))
+                .collect(),
+        },
+        Err(e) => Integrity {
+            records: 0,
+            files: 0,
+            problems: vec![e.to_string().replace(&here, "")],
+        },
+    });
+    run.records = loaded.records.clone();
     // The digest of the records the report was made from (a torn last line is not among them).
     run.journal_blake3 = blake3::hash(&bytes[..loaded.good_len]).to_hex().to_string();
     run.journal_records = loaded.records.len();
@@ -168,9 +202,7 @@ pub fn fold(records: &[Record], env: &str, plan: &Plan) -> Run {
                     bytes: o.bytes,
                     blake3: o.blake3.clone(),
                 });
-                a.verification = result_data
-                    .as_ref()
-                    .and_then(|v| verification(v).or_else(|| db_verification(v, *exit_code)));
+                a.verification = result_data.as_ref().and_then(|d| typed(d, *exit_code));
             }
             Record::RollbackStarted { at, failed } => run.rollbacks.push(Rollback {
                 at: at.clone(),
@@ -225,6 +257,7 @@ pub fn fold(records: &[Record], env: &str, plan: &Plan) -> Run {
                     failed: failed.clone(),
                 });
             }
+            Record::PlanSnapshot { .. } => {}
             Record::RunFinished { at, ok, summary } => {
                 run.finished = Some(Finished {
                     at: at.clone(),
@@ -330,11 +363,82 @@ fn record_at(r: &Record) -> &str {
         | Record::RollbackStarted { at, .. }
         | Record::RolledBack { at, .. }
         | Record::Superseded { at, .. }
-        | Record::RunFinished { at, .. } => at,
+        | Record::RunFinished { at, .. }
+        | Record::PlanSnapshot { at, .. } => at,
     }
 }
 
-/// A verification's result, from the free JSON a `verify-tree` step records today.
+/// A verification's result from a step's typed result (or, for a journal from before typed
+/// results, its free JSON).
+fn typed(d: &StepData, exit_code: Option<i32>) -> Option<Verification> {
+    match d {
+        StepData::VerifyTree(t) => {
+            let mut by_class: Vec<(String, u64)> = t
+                .totals
+                .by_class
+                .iter()
+                .map(|(c, n)| (c.name().to_owned(), *n))
+                .collect();
+            by_class.sort();
+            Some(Verification {
+                kind: "tree".into(),
+                data_set: t.data_set.clone(),
+                source: t.source.clone(),
+                destination: t.destination.clone(),
+                exit_code: i64::from(t.exit_code),
+                tree: Some(TreeTotals {
+                    entries_a: t.totals.entries_a,
+                    entries_b: t.totals.entries_b,
+                    bytes_a: t.totals.bytes_a,
+                    bytes_b: t.totals.bytes_b,
+                    equal: t.totals.equal,
+                    files_read: t.totals.rehashed,
+                    trusted: t.totals.trusted,
+                }),
+                database: None,
+                by_class,
+                findings_total: t.findings_total,
+                findings: t
+                    .findings
+                    .iter()
+                    .take(FIRST_FINDINGS)
+                    .map(|f| Finding {
+                        class: f.class.clone(),
+                        path: f.path.clone(),
+                        a: Some(f.a.clone()),
+                        b: Some(f.b.clone()),
+                    })
+                    .collect(),
+                manifests: t
+                    .manifests
+                    .iter()
+                    .map(|m| Kept {
+                        file: m.file.clone(),
+                        bytes: 0,
+                        blake3: m.blake3.clone(),
+                    })
+                    .collect(),
+                warnings: t.warnings.clone(),
+            })
+        }
+        StepData::VerifyDb(db) => {
+            let mut v = db_verification(&db.report, exit_code)?;
+            v.data_set = db.database.clone();
+            v.source = db.source.clone();
+            v.destination = db.destination.clone();
+            v.findings_total = db.findings_total as u64;
+            if exit_code.is_none() {
+                v.exit_code = if db.equal { 0 } else { 1 };
+            }
+            Some(v)
+        }
+        StepData::Untyped(v) => verification(v).or_else(|| db_verification(v, exit_code)),
+        _ => None,
+    }
+}
+
+/// A verification's result, from the free JSON a `verify-tree` step recorded before results
+/// were typed.
 fn verification(v: &serde_json::Value) -> Option<Verification> {
     let totals = v.get("totals")?;
     let s = |k: &str| {
@@ -425,7 +529,14 @@ fn verification(v: &serde_json::Value) -> Option<Verification> {
 
 /// A database verification's result, from the free JSON a `verify-db` step records today.
 fn db_verification(v: &serde_json::Value, exit_code: Option<i32>) -> Option<Verification> {
-    let database = v.get("database")?.as_str()?.to_owned();
+    // `rehost_db`'s report: recognised by its versions (the id is the caller's, or the free
+    // JSON's `database` from before typed results).
+    v.get("old_version")?;
+    let database = v
+        .get("database")
+        .and_then(|d| d.as_str())
+        .unwrap_or_default()
+        .to_owned();
     let s = |k: &str| {
         v.get(k)
             .and_then(|x| x.as_str())

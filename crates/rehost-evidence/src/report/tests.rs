@@ -1,6 +1,7 @@
 //! The verdict and the timeline from journal records, without a run: pure functions of data.
 
 use super::*;
+use rehost_engine::step_data::{StepData, VerifyDbData};
 use rehost_engine::{Record, StepResult};
 
 const PLAN: &str = r#"
@@ -84,6 +85,7 @@ fn run_started() -> Record {
         user: "root".into(),
         pid: 1,
         version: "0.1.0".into(),
+        plan_file: None,
     }
 }
 
@@ -231,13 +233,21 @@ fn a_failed_database_verification_leads_the_verdict_with_its_findings() {
             confirmed_by: None,
             exit_code: Some(1),
             output: None,
-            result_data: Some(serde_json::json!({
-                "database": "shop", "equal": false, "old": "old:5432/shop", "new": "new:5432/shop",
-                "old_version": "16.4", "new_version": "17.0", "tables": 2, "rows": 5,
-                "sequences": 1, "objects": 9, "findings_total": 1, "notes": [],
-                "findings": [{"class": "row-count", "kind": "table", "name": "public.orders",
-                              "old": "3", "new": "2"}],
-            })),
+            result_data: Some(StepData::VerifyDb(Box::new(VerifyDbData {
+                v: 1,
+                database: "shop".into(),
+                source: "old:5432/shop".into(),
+                destination: "new:5432/shop".into(),
+                equal: false,
+                findings_total: 1,
+                report: serde_json::json!({
+                    "old": "old:5432/shop", "new": "new:5432/shop",
+                    "old_version": "16.4", "new_version": "17.0", "tables": 2, "rows": 5,
+                    "sequences": 1, "objects": 9, "notes": [],
+                    "findings": [{"class": "row-count", "kind": "table", "name": "public.orders",
+                                  "old": "3", "new": "2"}],
+                }),
+            }))),
         },
     ];
     let run = read::fold(&records, "production", &plan);

@@ -15,17 +15,55 @@ use rehost_evidence::report::{self, Input};
 use std::path::{Path, PathBuf};
 
 pub fn run(args: &ReportArgs) -> i32 {
-    let pf = match PlanFile::load_valid(&args.plan, "report on") {
-        Ok(p) => p,
-        Err(code) => return code,
+    let env = args.state.env.as_deref();
+    let state = args.state.state.as_deref();
+    // The plan file, or the plan as run when the file is gone (a report years later).
+    let pf = if args.plan.exists() {
+        PlanFile::load_valid(&args.plan, "report on")
+    } else {
+        from_snapshot(&args.plan, env, state)
     };
-    write(
-        &pf,
-        args.state.env.as_deref(),
-        args.state.state.as_deref(),
-        args.output.as_deref(),
-        &args.format,
-    )
+    match pf {
+        Ok(pf) => write(&pf, env, state, args.output.as_deref(), &args.format),
+        Err(code) => code,
+    }
+}
+
+/// The plan from the snapshot the run's journal names last.
+fn from_snapshot(plan: &Path, env: Option<&str>, state: Option<&Path>) -> Result<PlanFile, i32> {
+    let dir = rehost_engine::state_dir(plan, state, env);
+    let trouble = |m: String| {
+        crate::term::error(&m);
+        exit::TROUBLE
+    };
+    let sdir = rehost_engine::open_state_dir(&dir, false)
+        .map_err(|e| trouble(e.to_string()))?
+        .ok_or_else(|| {
+            trouble(format!(
+                "failed to read plan {}: it is gone, and there is no state directory {} to take its snapshot from",
+                plan.display(),
+                dir.display()
+            ))
+        })?;
+    let loaded = rehost_engine::Journal::read(&sdir).map_err(|e| trouble(e.to_string()))?;
+    match rehost_engine::archive::plan_snapshot(&sdir, &loaded.records) {
+        Ok(Some(snap)) => PlanFile::from_text(
+            plan,
+            format!(
+                "{} (gone; its snapshot {})",
+                plan.display(),
+                dir.join(&snap.file).display()
+            ),
+            snap.text,
+        )
+        .valid("report on"),
+        Ok(None) => Err(trouble(format!(
+            "failed to read plan {}: it is gone and the journal in {} names no snapshot of it; give the plan file",
+            plan.display(),
+            dir.display()
+        ))),
+        Err(e) => Err(trouble(e.to_string())),
+    }
 }
 
 /// Writes the report of `env`'s run of the plan; also the end of `rehost demo`.
@@ -107,10 +145,11 @@ pub fn write(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "plan.toml".into());
+    let plan_text = report::plan_text_for(&state_dir, &run.records, Some(&pf.text));
     let built = report::build(Input {
         plan,
         plan_file,
-        plan_text: report::plan_text_for(&state_dir, &pf.text),
+        plan_text,
         run,
         others,
     });

@@ -242,7 +242,7 @@ fn the_html_report_opens_offline_with_verdict_timeline_steps_and_downtime() {
         text.contains("verify attempt 1: files — complete and correct"),
         "{text}"
     );
-    assert!(text.contains("evidence/verify-source.manifest"), "{text}");
+    assert!(text.contains("evidence/verify.1-source.manifest"), "{text}");
     assert!(text.contains("Full list of findings output/"), "{text}");
     // The verdict comes before everything else but the title.
     let verdict = dom.find("id=\"verdict\"").unwrap();
@@ -337,6 +337,9 @@ fn a_report_rebuilt_from_a_copied_state_directory_is_identical() {
         .status()
         .unwrap();
     assert!(cp.success());
+    // Years later: the plan file is gone; the plan comes from the state directory's snapshot.
+    let plan = d.read("plan.toml");
+    std::fs::remove_file(d.join("plan.toml")).unwrap();
     let o = rehost(
         &d,
         &[
@@ -358,19 +361,41 @@ fn a_report_rebuilt_from_a_copied_state_directory_is_identical() {
             "{f} differs"
         );
     }
-    // The plan file changed since the run: the report shows it, and says it is not the run's.
-    let mut text = d.read("plan.toml");
-    text.push_str("\n# edited after the run\n");
-    d.write("plan.toml", text);
+    let md = d.read("second/report.md");
+    assert!(md.contains("From the snapshot `plans/"), "{md}");
+    assert!(md.contains("The head of its hash chain is `"), "{md}");
+
+    // A plan file edited since: the report still shows the plan as it was run.
+    d.write("plan.toml", format!("{plan}\n# edited after the run\n"));
     let o = rehost(&d, &["report", "plan.toml", "--env", "test", "-o", "third"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert_eq!(d.read("first/report.md"), d.read("third/report.md"));
+}
+
+#[test]
+fn a_changed_journal_or_evidence_file_is_the_first_thing_in_the_report() {
+    let d = setup(false);
+    let manifest = ".rehost/plan/test/evidence";
+    let name = std::fs::read_dir(d.join(manifest))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .find(|n| n.contains("source"))
+        .expect("a source manifest");
+    let path = d.join(&format!("{manifest}/{name}"));
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes.extend_from_slice(b"\n");
+    std::fs::write(&path, bytes).unwrap();
+    let o = rehost(&d, &["report", "plan.toml", "--env", "test", "-o", "out"]);
     assert_eq!(o.code, 1, "{}", o.all());
-    let json: serde_json::Value = serde_json::from_str(&d.read("third/report.json")).unwrap();
-    assert_eq!(json["verdict"]["level"], "attention");
-    assert_eq!(json["verdict"]["items"][0]["kind"], "plan_changed");
     assert!(
-        d.read("third/report.md")
-            .contains("NOT the digest the run recorded")
+        o.stdout
+            .contains("Verdict: FAILED — The state directory does not verify: "),
+        "{}",
+        o.stdout
     );
+    assert!(o.stdout.contains(&name), "the file is named: {}", o.stdout);
+    let json: serde_json::Value = serde_json::from_str(&d.read("out/report.json")).unwrap();
+    assert_eq!(json["verdict"]["items"][0]["kind"], "tampered");
 }
 
 #[test]
