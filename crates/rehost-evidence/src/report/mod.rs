@@ -619,8 +619,14 @@ pub fn document(r: &Report, plan: &Plan) -> Document {
         r.migration.plan_file
     );
     if let Some(i) = run.invocations.first() {
+        let from = match (&i.operator_host, &i.terminal) {
+            (Some(h), Some(t)) => format!(" (from {h}, terminal {t})"),
+            (Some(h), None) => format!(" (from {h})"),
+            (None, Some(t)) => format!(" (terminal {t})"),
+            (None, None) => String::new(),
+        };
         intro.push_str(&format!(
-            " Started at {} by {} with rehost {}",
+            " Started at {} by {}{from} with rehost {}",
             when(&i.at),
             i.user,
             i.version

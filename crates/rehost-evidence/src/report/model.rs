@@ -116,6 +116,10 @@ pub struct Integrity {
 pub struct Invocation {
     pub at: String,
     pub user: String,
+    /// Where the operator sat (the ssh client's address when they came in over ssh), and the
+    /// terminal, as the run recorded them.
+    pub operator_host: Option<String>,
+    pub terminal: Option<String>,
     pub version: String,
     pub plan_digest: String,
 }

@@ -103,11 +103,15 @@ pub fn fold(records: &[Record], env: &str, plan: &Plan) -> Run {
                 plan_digest,
                 user,
                 version,
+                operator_host,
+                terminal,
                 ..
             } => {
                 run.invocations.push(Invocation {
                     at: at.clone(),
                     user: user.clone(),
+                    operator_host: operator_host.clone(),
+                    terminal: terminal.clone(),
                     version: version.clone(),
                     plan_digest: plan_digest.clone(),
                 });

@@ -86,6 +86,8 @@ fn run_started() -> Record {
         pid: 1,
         version: "0.1.0".into(),
         plan_file: None,
+        operator_host: None,
+        terminal: None,
     }
 }
 

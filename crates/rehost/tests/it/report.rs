@@ -73,7 +73,8 @@ fn setup(tamper: bool) -> TestDir {
     d.write("test-old/srv/files/dir/b.txt", "beta\n");
 
     std::fs::create_dir_all(d.join("test-new/srv")).unwrap();
-    let o = rehost(
+    // Ada confirms the one manual step at the prompt.
+    let o = rehost_stdin(
         &d,
         &[
             "run",
@@ -83,6 +84,7 @@ fn setup(tamper: bool) -> TestDir {
             "--confirm-as",
             "Ada Lovelace",
         ],
+        "yes\n",
     );
     assert_eq!(o.code, if tamper { 2 } else { 0 }, "{}", o.all());
     d
@@ -578,7 +580,13 @@ fn the_demo_ends_with_its_report() {
         "{}",
         o.stdout
     );
-    assert!(o.stdout.contains("Verdict: CLEAN"), "{}", o.stdout);
+    // The demo confirms its manual steps itself, with a recorded --yes: the report says so.
+    assert!(o.stdout.contains("Verdict: REVIEW NEEDED"), "{}", o.stdout);
+    let md = d.read("demo/.rehost/plan/test/report.md");
+    assert!(
+        md.contains("Decided by flag `--yes` by demo operator"),
+        "{md}"
+    );
     let html = d.read("demo/.rehost/plan/test/report.html");
     assert_self_contained(&html);
     assert!(html.contains("Billing service: old to new (demo)"));
