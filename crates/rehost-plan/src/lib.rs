@@ -1,10 +1,9 @@
 //! The migration plan: the M 2.319 migration concept as a file.
 //!
 //! This crate does no IO. It parses `plan.toml` text into a [`Plan`], validates it (references,
-//! the order of the checklist), lints it against M 2.319, and renders the concept for sign-off.
-//! Everything is a pure function over data, so the rules are tested with data.
+//! the order of the checklist), lints it against M 2.319. The concept for sign-off is rendered from it
+//! by `rehost-evidence`. Everything is a pure function over data, so the rules are tested with data.
 
-mod concept;
 mod diag;
 mod kinds;
 mod lint;
@@ -14,7 +13,6 @@ mod redact;
 mod suggest;
 mod validate;
 
-pub use concept::{render_html, render_markdown};
 pub use diag::{Diagnostic, Severity, SourceMap, escape_control};
 pub use kinds::{KINDS, implied_effect, service_of};
 pub use lint::{RULES, Rule};

@@ -25,6 +25,8 @@ pub enum Command {
     Run(RunArgs),
     /// Show the state of each step of a run.
     Status(StatusArgs),
+    /// Write the evidence of a run (HTML, JSON, Markdown) from its state directory.
+    Report(ReportArgs),
     /// Verify data: prove a copy complete and correct.
     #[command(subcommand)]
     Verify(VerifyCommand),
@@ -58,6 +60,7 @@ impl Command {
             Command::Check(_)
                 | Command::Concept(_)
                 | Command::Status(_)
+                | Command::Report(_)
                 | Command::Verify(_)
                 | Command::Manifest(_)
         )
@@ -161,6 +164,31 @@ pub struct StatusArgs {
     /// journal must still hold that record, so nothing up to it changed or was removed.
     #[arg(long, value_name = "DIGEST", requires = "verify")]
     pub head: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Html,
+    Json,
+    Md,
+}
+
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    pub plan: PathBuf,
+    #[command(flatten)]
+    pub state: StateArgs,
+    /// Write the report files into this directory (default: the run's state directory).
+    #[arg(short, long, value_name = "DIR")]
+    pub output: Option<PathBuf>,
+    /// Which files to write, comma-separated.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "html,json,md"
+    )]
+    pub format: Vec<ReportFormat>,
 }
 
 #[derive(Args, Debug)]

@@ -3,7 +3,7 @@
 //! | code | meaning |
 //! |------|---------|
 //! | 0    | verified, or no findings, or the run finished |
-//! | 1    | differences or findings |
+//! | 1    | differences or findings; a report whose verdict is not clean |
 //! | 2    | trouble: bad input, unreachable host, permission denied, a failed step |
 //! | 130  | interrupted |
 

@@ -11,8 +11,10 @@ pub fn run(args: &ConceptArgs) -> i32 {
     };
     let (plan, c) = (pf.plan(), &pf.checked);
     let text = match args.format {
-        ConceptFormat::Markdown => rehost_plan::render_markdown(plan, &pf.text, &c.findings),
-        ConceptFormat::Html => rehost_plan::render_html(plan, &pf.text, &c.findings),
+        ConceptFormat::Markdown => {
+            rehost_evidence::concept::render_markdown(plan, &pf.text, &c.findings)
+        }
+        ConceptFormat::Html => rehost_evidence::concept::render_html(plan, &pf.text, &c.findings),
     };
     match &args.output {
         Some(path) => {

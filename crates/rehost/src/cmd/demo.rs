@@ -1,6 +1,6 @@
 //! `rehost demo`: the embedded example migration between two local hosts.
 
-use crate::cli::{DemoArgs, RunArgs, StateArgs};
+use crate::cli::{DemoArgs, ReportFormat, RunArgs, StateArgs};
 use crate::exit;
 
 const PLAN: &str = include_str!("../../../../examples/demo/plan.toml");
@@ -56,9 +56,28 @@ pub fn run(args: &DemoArgs) -> i32 {
         json: false,
     };
     let code = crate::cmd::run::run(&run);
+    // The evidence, whatever the outcome: a failed demo has a report too.
+    println!();
+    let report = crate::plan_file::PlanFile::load_valid(&dir.join("plan.toml"), "report on")
+        .map(|pf| {
+            crate::cmd::report::write(
+                &pf,
+                Some("test"),
+                None,
+                None,
+                &[ReportFormat::Html, ReportFormat::Json, ReportFormat::Md],
+            )
+        })
+        .unwrap_or(exit::TROUBLE);
+    if report != exit::TROUBLE {
+        println!(
+            "Open {}/.rehost/plan/test/report.html in a browser: the demo's evidence.",
+            dir.display()
+        );
+    }
     if code == exit::OK {
         println!(
-            "\nThe journal is in {}/.rehost/plan/test/. Try: rehost status {0}/plan.toml --env test; rehost concept {0}/plan.toml",
+            "\nThe journal is in {}/.rehost/plan/test/. Try: rehost status {0}/plan.toml --env test; rehost report {0}/plan.toml --env test; rehost concept {0}/plan.toml",
             dir.display()
         );
     }

@@ -5,6 +5,7 @@ pub mod check;
 mod concept;
 mod demo;
 mod manifest;
+pub mod report;
 pub mod run;
 mod status;
 mod verify_db;
@@ -18,6 +19,7 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Concept(a) => concept::run(&a),
         Command::Run(a) => run::run(&a),
         Command::Status(a) => status::run(&a),
+        Command::Report(a) => report::run(&a),
         Command::Verify(crate::cli::VerifyCommand::Tree(a)) => verify_tree::run(&a),
         Command::Verify(crate::cli::VerifyCommand::Db(a)) => verify_db::run(&a),
         Command::Manifest(a) => manifest::run(&a),

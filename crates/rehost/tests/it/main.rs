@@ -8,6 +8,7 @@ mod confirm;
 mod db;
 mod isolation;
 mod preflight;
+mod report;
 mod resume;
 mod run;
 mod security;

@@ -3,30 +3,49 @@
 //! The concept is built once as a small document model (headings, paragraphs, tables, lists)
 //! and emitted as Markdown or as a self-contained HTML page, so both say the same thing.
 
-use crate::diag::{Diagnostic, SourceMap, escape_control};
-use crate::model::*;
+use crate::doc::{Block, Document};
+use rehost_plan::*;
 
-enum Block {
-    H(u8, String),
-    P(String),
-    List(Vec<String>),
-    Table(Vec<&'static str>, Vec<Vec<String>>),
+fn h(level: u8, text: String) -> Block {
+    Block::Heading { level, text }
+}
+
+fn p(text: String) -> Block {
+    Block::Paragraph { text }
+}
+
+fn list(items: Vec<String>) -> Block {
+    Block::List { items }
+}
+
+fn table(head: Vec<&str>, rows: Vec<Vec<String>>) -> Block {
+    Block::Table {
+        head: head.into_iter().map(String::from).collect(),
+        rows,
+    }
+}
+
+/// The concept as a document.
+pub fn document(plan: &Plan, src: &str, findings: &[Diagnostic]) -> Document {
+    Document {
+        title: plan.migration.title.clone(),
+        blocks: build(plan, src, findings),
+    }
 }
 
 fn build(plan: &Plan, src: &str, findings: &[Diagnostic]) -> Vec<Block> {
-    use Block::*;
     let m = &plan.migration;
     let map = SourceMap::new(src);
-    let mut b = vec![H(1, format!("Migration concept: {}", m.title))];
-    b.push(P(format!(
+    let mut b = vec![h(1, format!("Migration concept: {}", m.title))];
+    b.push(p(format!(
         "Prepared with rehost following BSI IT-Grundschutz M 2.319 \"Migration of a server\". Plan digest (BLAKE3): {}.",
-        crate::digest(src)
+        rehost_plan::digest(src)
     )));
-    b.push(H(2, "1. Purpose and responsibilities".into()));
-    if let Some(p) = &m.purpose {
-        b.push(P(p.clone()));
+    b.push(h(2, "1. Purpose and responsibilities".into()));
+    if let Some(purpose) = &m.purpose {
+        b.push(p(purpose.clone()));
     }
-    b.push(Table(
+    b.push(table(
         vec!["Role", "Who"],
         vec![
             vec![
@@ -40,8 +59,8 @@ fn build(plan: &Plan, src: &str, findings: &[Diagnostic]) -> Vec<Block> {
         ],
     ));
 
-    b.push(H(2, "2. Window, downtime and data loss".into()));
-    b.push(Table(
+    b.push(h(2, "2. Window, downtime and data loss".into()));
+    b.push(table(
         vec!["Item", "Value"],
         vec![
             vec![
@@ -68,7 +87,7 @@ fn build(plan: &Plan, src: &str, findings: &[Diagnostic]) -> Vec<Block> {
         ],
     ));
 
-    b.push(H(2, "3. Hosts and test environments".into()));
+    b.push(h(2, "3. Hosts and test environments".into()));
     let mut rows: Vec<Vec<String>> = plan
         .hosts
         .iter()
@@ -91,22 +110,22 @@ fn build(plan: &Plan, src: &str, findings: &[Diagnostic]) -> Vec<Block> {
             ]
         }));
     }
-    b.push(Table(
+    b.push(table(
         vec!["Environment", "Host", "Reached as", "Role"],
         rows,
     ));
     if plan.environments.is_empty() {
-        b.push(P(
+        b.push(p(
             "No test environment is declared: the transition cannot be rehearsed.".into(),
         ));
     }
 
-    b.push(H(2, "4. Data migration".into()));
+    b.push(h(2, "4. Data migration".into()));
     if plan.data.is_empty() && plan.databases.is_empty() {
-        b.push(P("No data sets or databases are declared.".into()));
+        b.push(p("No data sets or databases are declared.".into()));
     }
     if !plan.data.is_empty() {
-        b.push(Table(
+        b.push(table(
             vec!["Data set", "From", "To", "Excluded", "Verified by"],
             plan.data
                 .iter()
@@ -123,7 +142,7 @@ fn build(plan: &Plan, src: &str, findings: &[Diagnostic]) -> Vec<Block> {
         ));
     }
     if !plan.databases.is_empty() {
-        b.push(Table(
+        b.push(table(
             vec![
                 "Database",
                 "Engine",
@@ -152,11 +171,11 @@ fn build(plan: &Plan, src: &str, findings: &[Diagnostic]) -> Vec<Block> {
         ));
     }
 
-    b.push(H(2, "5. Services and persistent connections".into()));
+    b.push(h(2, "5. Services and persistent connections".into()));
     if plan.services.is_empty() {
-        b.push(P("No services are declared.".into()));
+        b.push(p("No services are declared.".into()));
     } else {
-        b.push(Table(
+        b.push(table(
             vec![
                 "Service",
                 "Host",
@@ -187,11 +206,11 @@ fn build(plan: &Plan, src: &str, findings: &[Diagnostic]) -> Vec<Block> {
         ));
     }
 
-    b.push(H(2, "6. Cryptographic keys".into()));
+    b.push(h(2, "6. Cryptographic keys".into()));
     if plan.keys.is_empty() {
-        b.push(P("No key material is declared.".into()));
+        b.push(p("No key material is declared.".into()));
     } else {
-        b.push(Table(
+        b.push(table(
             vec!["Key", "Host", "Kind", "Where", "Verified by"],
             plan.keys
                 .iter()
@@ -208,11 +227,11 @@ fn build(plan: &Plan, src: &str, findings: &[Diagnostic]) -> Vec<Block> {
         ));
     }
 
-    b.push(H(2, "7. Names, addresses and clients".into()));
+    b.push(h(2, "7. Names, addresses and clients".into()));
     if plan.names.is_empty() {
-        b.push(P("No names are declared.".into()));
+        b.push(p("No names are declared.".into()));
     } else {
-        b.push(Table(
+        b.push(table(
             vec![
                 "Name",
                 "Type",
@@ -239,7 +258,7 @@ fn build(plan: &Plan, src: &str, findings: &[Diagnostic]) -> Vec<Block> {
         ));
     }
     if !plan.clients.is_empty() {
-        b.push(Table(
+        b.push(table(
             vec![
                 "Clients",
                 "Hosts",
@@ -262,9 +281,9 @@ fn build(plan: &Plan, src: &str, findings: &[Diagnostic]) -> Vec<Block> {
         ));
     }
 
-    b.push(H(2, "8. Checklist".into()));
-    b.push(P("Each step depends only on steps before it.".into()));
-    b.push(Table(
+    b.push(h(2, "8. Checklist".into()));
+    b.push(p("Each step depends only on steps before it.".into()));
+    b.push(table(
         vec!["#", "Step", "Kind", "Host", "After", "Window", "Rollback"],
         plan.steps
             .iter()
@@ -293,18 +312,18 @@ fn build(plan: &Plan, src: &str, findings: &[Diagnostic]) -> Vec<Block> {
                     },
                     s.rollback
                         .as_ref()
-                        .map(|r| crate::redact(&r.to_string()))
+                        .map(|r| rehost_plan::redact(&r.to_string()))
                         .unwrap_or_default(),
                 ]
             })
             .collect(),
     ));
 
-    b.push(H(2, "9. Findings of the M 2.319 check".into()));
+    b.push(h(2, "9. Findings of the M 2.319 check".into()));
     if findings.is_empty() {
-        b.push(P("None.".into()));
+        b.push(p("None.".into()));
     } else {
-        b.push(List(
+        b.push(list(
             findings
                 .iter()
                 .map(|f| {
@@ -318,8 +337,8 @@ fn build(plan: &Plan, src: &str, findings: &[Diagnostic]) -> Vec<Block> {
                 .collect(),
         ));
     }
-    b.push(H(2, "10. Sign-off".into()));
-    b.push(Table(
+    b.push(h(2, "10. Sign-off".into()));
+    b.push(table(
         vec!["Role", "Name", "Date", "Signature"],
         m.initiated_by
             .iter()
@@ -330,10 +349,12 @@ fn build(plan: &Plan, src: &str, findings: &[Diagnostic]) -> Vec<Block> {
     b
 }
 
-fn describe_kind(k: &StepKind) -> String {
+pub(crate) fn describe_kind(k: &StepKind) -> String {
     match k {
         StepKind::Manual { text } => format!("manual: {text}"),
-        StepKind::Run { command, .. } => format!("run `{}`", crate::redact(&command.to_string())),
+        StepKind::Run { command, .. } => {
+            format!("run `{}`", rehost_plan::redact(&command.to_string()))
+        }
         StepKind::Wait {
             wait: WaitFor::Duration(d),
         } => format!("wait {}", format_duration(*d)),
@@ -375,174 +396,10 @@ fn list_or_dash(v: &[String]) -> String {
 /// syntax from the plan reaches the document, and control characters are escaped as in a
 /// terminal.
 pub fn render_markdown(plan: &Plan, src: &str, findings: &[Diagnostic]) -> String {
-    let mut out = String::new();
-    for block in build(plan, src, findings) {
-        match block {
-            Block::H(level, text) => {
-                out.push_str(&format!(
-                    "{} {}\n\n",
-                    "#".repeat(level as usize),
-                    md_inline(&text, false)
-                ));
-            }
-            Block::P(text) => {
-                out.push_str(&md_block_start(&md_inline(text.trim_start(), false)));
-                out.push_str("\n\n");
-            }
-            Block::List(items) => {
-                for i in items {
-                    out.push_str(&format!("- {}\n", md_inline(&i, false)));
-                }
-                out.push('\n');
-            }
-            Block::Table(head, rows) => {
-                out.push_str(&format!("| {} |\n", head.join(" | ")));
-                out.push_str(&format!("|{}\n", "---|".repeat(head.len())));
-                for r in rows {
-                    let cells: Vec<String> = r.iter().map(|c| md_inline(c, true)).collect();
-                    out.push_str(&format!("| {} |\n", cells.join(" | ")));
-                }
-                out.push('\n');
-            }
-        }
-    }
-    out
-}
-
-/// Markdown for one line of the document model: `code` spans kept as code (where nothing is
-/// interpreted), everything else escaped by [`md_text`]. A backtick inside plan text can only
-/// shift which parts are code; both kinds are safe.
-fn md_inline(s: &str, in_table: bool) -> String {
-    let mut out = String::with_capacity(s.len());
-    for (i, part) in s.split('`').enumerate() {
-        if i % 2 == 1 {
-            let code = escape_control(&part.replace('\n', " "));
-            // GFM splits table cells at `|` even inside code spans, unless escaped.
-            let code = if in_table {
-                code.replace('|', "\\|")
-            } else {
-                code
-            };
-            out.push('`');
-            out.push_str(&code);
-            out.push('`');
-        } else {
-            out.push_str(&md_text(part));
-        }
-    }
-    out
-}
-
-/// Escapes text for Markdown: HTML-significant characters as entities, inline syntax with
-/// backslashes, newlines as spaces (so no block syntax can start), control characters as in a
-/// terminal.
-fn md_text(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in escape_control(&s.replace(['\n', '\r'], " ")).chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '\\' | '*' | '_' | '[' | ']' | '#' | '|' | '~' | '!' => {
-                out.push('\\');
-                out.push(c);
-            }
-            _ => out.push(c),
-        }
-    }
-    out
-}
-
-/// A paragraph that would start a list (`- `, `+ `, `1. `, `1) `) starts escaped.
-fn md_block_start(s: &str) -> String {
-    let digits = s.chars().take_while(char::is_ascii_digit).count();
-    let after = s[digits..].chars().next();
-    let list = match s.chars().next() {
-        Some('-' | '+' | '=') => true,
-        Some(c) if c.is_ascii_digit() => matches!(after, Some('.' | ')')),
-        _ => false,
-    };
-    if !list {
-        return s.to_owned();
-    }
-    let at = if digits > 0 { digits } else { 0 };
-    format!("{}\\{}", &s[..at], &s[at..])
+    crate::doc::render_markdown(&document(plan, src, findings))
 }
 
 /// The concept as one self-contained HTML page (no external resources).
 pub fn render_html(plan: &Plan, src: &str, findings: &[Diagnostic]) -> String {
-    let mut out =
-        String::from("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n");
-    out.push_str(&format!("<title>{}</title>\n", esc(&plan.migration.title)));
-    out.push_str(
-        "<style>body{font-family:system-ui,sans-serif;max-width:70rem;margin:2rem auto;padding:0 1rem;color:#222}\
-         table{border-collapse:collapse;margin:0.5rem 0 1.5rem}td,th{border:1px solid #bbb;padding:0.3rem 0.6rem;text-align:left;vertical-align:top}\
-         th{background:#eee}h2{border-bottom:1px solid #ccc;padding-bottom:0.2rem}code{background:#f4f4f4}</style>\n</head><body>\n",
-    );
-    for block in build(plan, src, findings) {
-        match block {
-            Block::H(level, text) => {
-                out.push_str(&format!("<h{level}>{}</h{level}>\n", inline(&text)))
-            }
-            Block::P(text) => out.push_str(&format!("<p>{}</p>\n", inline(&text))),
-            Block::List(items) => {
-                out.push_str("<ul>\n");
-                for i in items {
-                    out.push_str(&format!("<li>{}</li>\n", inline(&i)));
-                }
-                out.push_str("</ul>\n");
-            }
-            Block::Table(head, rows) => {
-                out.push_str("<table><tr>");
-                for h in head {
-                    out.push_str(&format!("<th>{}</th>", esc(h)));
-                }
-                out.push_str("</tr>\n");
-                for r in rows {
-                    out.push_str("<tr>");
-                    for c in r {
-                        out.push_str(&format!("<td>{}</td>", inline(&c)));
-                    }
-                    out.push_str("</tr>\n");
-                }
-                out.push_str("</table>\n");
-            }
-        }
-    }
-    out.push_str("</body></html>\n");
-    out
-}
-
-/// Escapes text for HTML, then turns `code` spans into <code>.
-fn inline(s: &str) -> String {
-    let e = esc(s);
-    let mut out = String::new();
-    for (i, part) in e.split('`').enumerate() {
-        if i % 2 == 1 {
-            out.push_str(&format!("<code>{part}</code>"));
-        } else {
-            out.push_str(part);
-        }
-    }
-    out
-}
-
-fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let s = s
-        .split('\n')
-        .map(escape_control)
-        .collect::<Vec<_>>()
-        .join("\n");
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
+    crate::doc::render_html(&document(plan, src, findings))
 }

@@ -1,0 +1,563 @@
+//! The document model shared by the concept and the report, and its three renderers.
+//!
+//! Text in the model is plain text with one convention: a part between backticks is code. The
+//! renderers escape everything else (HTML entities; Markdown's inline and block syntax; control
+//! characters as in a terminal), so text from plans, hosts and files cannot become markup in
+//! either format. A backtick inside such text can only shift which parts are code; both kinds
+//! are escaped.
+
+use rehost_plan::escape_control;
+use serde::Serialize;
+
+/// A document: a title and its blocks, in reading order.
+#[derive(Clone, Debug, Serialize)]
+pub struct Document {
+    pub title: String,
+    pub blocks: Vec<Block>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "block", rename_all = "snake_case")]
+pub enum Block {
+    Heading {
+        level: u8,
+        text: String,
+    },
+    Paragraph {
+        text: String,
+    },
+    List {
+        items: Vec<String>,
+    },
+    Table {
+        head: Vec<String>,
+        rows: Vec<Vec<String>>,
+    },
+    /// The verdict of a run: shown first, coloured by its level.
+    Verdict {
+        level: Level,
+        headline: String,
+        items: Vec<String>,
+    },
+    /// Bars on a time axis.
+    Timeline(Timeline),
+    /// Text shown as it is (the plan): monospaced, nothing interpreted.
+    Preformatted {
+        text: String,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    /// Everything done, verified and within budget; nothing decided by flag.
+    Clean,
+    /// Finished, but something was decided by flag, skipped, retried or rolled back.
+    Attention,
+    /// Not finished, failed, not verified or over budget.
+    Failed,
+}
+
+impl Level {
+    /// How the verdict line names the level.
+    pub fn label(self) -> &'static str {
+        match self {
+            Level::Clean => "CLEAN",
+            Level::Attention => "REVIEW NEEDED",
+            Level::Failed => "FAILED",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::Clean => "clean",
+            Level::Attention => "attention",
+            Level::Failed => "failed",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Timeline {
+    /// The time the axis starts at (RFC 3339) and its length.
+    pub start: String,
+    pub end: String,
+    pub span_ms: u64,
+    pub bars: Vec<Bar>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Bar {
+    /// The step id (also the bar's anchor).
+    pub id: String,
+    pub label: String,
+    /// Offsets from the axis start.
+    pub start_ms: u64,
+    pub end_ms: u64,
+    pub state: BarState,
+    /// What happened, one line (who confirmed, the result).
+    pub note: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BarState {
+    Done,
+    Manual,
+    Failed,
+    Skipped,
+    Interrupted,
+    Superseded,
+    RolledBack,
+    NotConfirmed,
+}
+
+impl BarState {
+    pub fn name(self) -> &'static str {
+        match self {
+            BarState::Done => "done",
+            BarState::Manual => "manual",
+            BarState::Failed => "failed",
+            BarState::Skipped => "skipped",
+            BarState::Interrupted => "interrupted",
+            BarState::Superseded => "superseded",
+            BarState::RolledBack => "rolled-back",
+            BarState::NotConfirmed => "not-confirmed",
+        }
+    }
+}
+
+/// A duration in milliseconds for people: `850ms`, `12.3s`, `4m 05s`, `2h 10m`.
+pub fn human_ms(ms: u64) -> String {
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms < 60_000 {
+        format!("{:.1}s", ms as f64 / 1000.0)
+    } else if ms < 3_600_000 {
+        match (ms / 1000) % 60 {
+            0 => format!("{}m", ms / 60_000),
+            s => format!("{}m {s:02}s", ms / 60_000),
+        }
+    } else {
+        match (ms / 60_000) % 60 {
+            0 => format!("{}h", ms / 3_600_000),
+            m => format!("{}h {m:02}m", ms / 3_600_000),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Markdown
+
+/// The document as Markdown (GitHub-flavoured tables), for tickets and wikis.
+pub fn render_markdown(doc: &Document) -> String {
+    let mut out = String::new();
+    for block in &doc.blocks {
+        match block {
+            Block::Heading { level, text } => {
+                out.push_str(&format!(
+                    "{} {}\n\n",
+                    "#".repeat(*level as usize),
+                    md_inline(text, false)
+                ));
+            }
+            Block::Paragraph { text } => {
+                out.push_str(&md_block_start(&md_inline(text.trim_start(), false)));
+                out.push_str("\n\n");
+            }
+            Block::List { items } => {
+                for i in items {
+                    out.push_str(&format!("- {}\n", md_inline(i, false)));
+                }
+                out.push('\n');
+            }
+            Block::Table { head, rows } => md_table(&mut out, head, rows),
+            Block::Verdict {
+                level,
+                headline,
+                items,
+            } => {
+                out.push_str(&format!(
+                    "> **Verdict: {} — {}**\n",
+                    level.label(),
+                    md_inline(headline, false)
+                ));
+                if !items.is_empty() {
+                    out.push_str(">\n");
+                }
+                for i in items {
+                    out.push_str(&format!("> - {}\n", md_inline(i, false)));
+                }
+                out.push('\n');
+            }
+            Block::Timeline(t) => {
+                let rows: Vec<Vec<String>> = t
+                    .bars
+                    .iter()
+                    .map(|b| {
+                        vec![
+                            b.label.clone(),
+                            format!("+{}", human_ms(b.start_ms)),
+                            human_ms(b.end_ms.saturating_sub(b.start_ms)),
+                            b.state.name().into(),
+                            b.note.clone(),
+                        ]
+                    })
+                    .collect();
+                md_table(
+                    &mut out,
+                    &["Step", "Start", "Took", "Result", "Note"].map(String::from),
+                    &rows,
+                );
+            }
+            Block::Preformatted { text } => {
+                let longest = longest_run(text, '`');
+                let fence = "`".repeat(longest.max(2) + 1);
+                out.push_str(&fence);
+                out.push('\n');
+                for line in text.lines() {
+                    out.push_str(&escape_control(line));
+                    out.push('\n');
+                }
+                out.push_str(&fence);
+                out.push_str("\n\n");
+            }
+        }
+    }
+    out
+}
+
+fn longest_run(s: &str, c: char) -> usize {
+    let (mut best, mut cur) = (0, 0);
+    for x in s.chars() {
+        cur = if x == c { cur + 1 } else { 0 };
+        best = best.max(cur);
+    }
+    best
+}
+
+fn md_table(out: &mut String, head: &[String], rows: &[Vec<String>]) {
+    let head: Vec<String> = head.iter().map(|h| md_inline(h, true)).collect();
+    out.push_str(&format!("| {} |\n", head.join(" | ")));
+    out.push_str(&format!("|{}\n", "---|".repeat(head.len())));
+    for r in rows {
+        let cells: Vec<String> = r.iter().map(|c| md_inline(c, true)).collect();
+        out.push_str(&format!("| {} |\n", cells.join(" | ")));
+    }
+    out.push('\n');
+}
+
+/// Markdown for one line of the document model: `code` spans kept as code (where nothing is
+/// interpreted), everything else escaped by [`md_text`].
+pub fn md_inline(s: &str, in_table: bool) -> String {
+    let mut out = String::with_capacity(s.len());
+    for (i, part) in s.split('`').enumerate() {
+        if i % 2 == 1 {
+            let code = escape_control(&part.replace(['\n', '\r'], " "));
+            // GFM splits table cells at `|` even inside code spans, unless escaped.
+            let code = if in_table {
+                code.replace('|', "\\|")
+            } else {
+                code
+            };
+            out.push('`');
+            out.push_str(&code);
+            out.push('`');
+        } else {
+            out.push_str(&md_text(part));
+        }
+    }
+    out
+}
+
+/// Escapes text for Markdown: HTML-significant characters as entities, inline syntax with
+/// backslashes, newlines as spaces (so no block syntax can start), control characters as in a
+/// terminal.
+pub fn md_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in escape_control(&s.replace(['\n', '\r'], " ")).chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\\' | '*' | '_' | '[' | ']' | '#' | '|' | '~' | '!' => {
+                out.push('\\');
+                out.push(c);
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// A paragraph that would start a list (`- `, `+ `, `1. `, `1) `) starts escaped.
+fn md_block_start(s: &str) -> String {
+    let digits = s.chars().take_while(char::is_ascii_digit).count();
+    let after = s[digits..].chars().next();
+    let list = match s.chars().next() {
+        Some('-' | '+' | '=') => true,
+        Some(c) if c.is_ascii_digit() => matches!(after, Some('.' | ')')),
+        _ => false,
+    };
+    if !list {
+        return s.to_owned();
+    }
+    format!("{}\\{}", &s[..digits], &s[digits..])
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTML
+
+const CSS: &str = "\
+:root{--ok:#1b7f3b;--warn:#9a6700;--bad:#b3261e;--line:#c8c8c8;--soft:#f3f3f3}\
+body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-width:72rem;margin:2rem auto;padding:0 1rem;color:#1d1d1d;line-height:1.45}\
+h1{font-size:1.7rem;margin-bottom:0.3rem}h2{border-bottom:1px solid var(--line);padding-bottom:0.2rem;margin-top:2rem}\
+table{border-collapse:collapse;margin:0.5rem 0 1.5rem;max-width:100%}td,th{border:1px solid var(--line);padding:0.3rem 0.6rem;text-align:left;vertical-align:top;overflow-wrap:break-word}td code{overflow-wrap:anywhere}\
+th{background:var(--soft)}code,pre{background:var(--soft);font-family:ui-monospace,'DejaVu Sans Mono',monospace}\
+pre{padding:0.8rem;overflow-x:auto;white-space:pre-wrap;font-size:0.85rem;border:1px solid var(--line)}\
+.verdict{border:2px solid;border-left-width:0.6rem;padding:0.6rem 1rem;margin:1rem 0 1.5rem}\
+.verdict h2{border:0;margin:0.2rem 0}.verdict ul{margin:0.4rem 0}\
+.verdict.clean{border-color:var(--ok);background:#eef8f0}.verdict.clean h2{color:var(--ok)}\
+.verdict.attention{border-color:var(--warn);background:#fff8e5}.verdict.attention h2{color:var(--warn)}\
+.verdict.failed{border-color:var(--bad);background:#fdeeed}.verdict.failed h2{color:var(--bad)}\
+.timeline{margin:0.5rem 0 1.5rem}.tl-row{display:grid;grid-template-columns:16rem 1fr 18rem;gap:0.6rem;align-items:center;border-bottom:1px dotted var(--line);padding:0.15rem 0;break-inside:avoid}\
+.tl-label{overflow-wrap:anywhere;font-size:0.9rem}.tl-note{font-size:0.8rem;color:#444;overflow-wrap:anywhere}\
+.tl-track{position:relative;height:1rem;background:var(--soft)}\
+.tl-bar{position:absolute;top:0;bottom:0;min-width:3px;background:var(--ok);-webkit-print-color-adjust:exact;print-color-adjust:exact}\
+.tl-bar.manual{background:#2f5fb3}.tl-bar.failed,.tl-bar.interrupted{background:var(--bad)}\
+.tl-bar.skipped,.tl-bar.not-confirmed{background:var(--warn)}\
+.tl-bar.superseded,.tl-bar.rolled-back{background:repeating-linear-gradient(45deg,#888 0 4px,#ddd 4px 8px)}\
+.tl-axis{display:grid;grid-template-columns:16rem 1fr 18rem;gap:0.6rem;font-size:0.75rem;color:#555}\
+.tl-ticks{display:flex;justify-content:space-between}\
+.legend span{display:inline-block;margin-right:1rem;font-size:0.8rem}\
+.legend i{display:inline-block;width:0.9rem;height:0.7rem;margin-right:0.3rem;vertical-align:middle;-webkit-print-color-adjust:exact;print-color-adjust:exact}\
+@media print{body{max-width:none;margin:0;padding:0;font-size:10pt}h2{break-after:avoid}\
+table,tr,.verdict{break-inside:avoid}pre{white-space:pre-wrap;border:0}\
+.verdict,.tl-bar,.tl-track{-webkit-print-color-adjust:exact;print-color-adjust:exact}\
+.tl-row,.tl-axis{grid-template-columns:12rem 1fr 12rem}@page{margin:1.5cm}}";
+
+/// The document as one self-contained HTML page: inline CSS, no script, no external resource
+/// (a Content-Security-Policy forbids the browser to fetch anything), a print stylesheet.
+pub fn render_html(doc: &Document) -> String {
+    let mut out =
+        String::from("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n");
+    out.push_str(
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\n",
+    );
+    out.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
+    out.push_str(&format!("<title>{}</title>\n", esc(&doc.title)));
+    out.push_str(&format!("<style>{CSS}</style>\n</head><body>\n"));
+    for block in &doc.blocks {
+        match block {
+            Block::Heading { level, text } => {
+                out.push_str(&format!("<h{level}>{}</h{level}>\n", inline(text)))
+            }
+            Block::Paragraph { text } => out.push_str(&format!("<p>{}</p>\n", inline(text))),
+            Block::List { items } => {
+                out.push_str("<ul>\n");
+                for i in items {
+                    out.push_str(&format!("<li>{}</li>\n", inline(i)));
+                }
+                out.push_str("</ul>\n");
+            }
+            Block::Table { head, rows } => html_table(&mut out, head, rows),
+            Block::Verdict {
+                level,
+                headline,
+                items,
+            } => {
+                out.push_str(&format!(
+                    "<section class=\"verdict {}\" id=\"verdict\">\n<h2>Verdict: {} — {}</h2>\n",
+                    level.name(),
+                    level.label(),
+                    inline(headline)
+                ));
+                if !items.is_empty() {
+                    out.push_str("<ul>\n");
+                    for i in items {
+                        out.push_str(&format!("<li>{}</li>\n", inline(i)));
+                    }
+                    out.push_str("</ul>\n");
+                }
+                out.push_str("</section>\n");
+            }
+            Block::Timeline(t) => html_timeline(&mut out, t),
+            Block::Preformatted { text } => {
+                let text: Vec<String> = text.lines().map(escape_control).collect();
+                out.push_str(&format!("<pre>{}</pre>\n", esc_raw(&text.join("\n"))));
+            }
+        }
+    }
+    out.push_str("</body></html>\n");
+    out
+}
+
+fn html_table(out: &mut String, head: &[String], rows: &[Vec<String>]) {
+    out.push_str("<table><tr>");
+    for h in head {
+        out.push_str(&format!("<th>{}</th>", inline(h)));
+    }
+    out.push_str("</tr>\n");
+    for r in rows {
+        out.push_str("<tr>");
+        for c in r {
+            out.push_str(&format!("<td>{}</td>", inline(c)));
+        }
+        out.push_str("</tr>\n");
+    }
+    out.push_str("</table>\n");
+}
+
+fn html_timeline(out: &mut String, t: &Timeline) {
+    let span = t.span_ms.max(1) as f64;
+    let pct = |ms: u64| (ms as f64 / span * 100.0).clamp(0.0, 100.0);
+    out.push_str("<section class=\"timeline\" id=\"timeline\">\n");
+    out.push_str("<div class=\"legend\">");
+    for (class, what) in [
+        ("done", "done"),
+        ("manual", "manual, confirmed"),
+        ("failed", "failed or interrupted"),
+        ("skipped", "skipped or not confirmed"),
+        ("superseded", "superseded or rolled back"),
+    ] {
+        out.push_str(&format!(
+            "<span><i class=\"tl-bar {class}\" style=\"position:static\"></i>{what}</span>"
+        ));
+    }
+    out.push_str("</div>\n");
+    out.push_str("<div class=\"tl-axis\"><div></div><div class=\"tl-ticks\">");
+    for i in 0..=4u64 {
+        out.push_str(&format!("<span>+{}</span>", human_ms(t.span_ms * i / 4)));
+    }
+    out.push_str("</div><div></div></div>\n");
+    for b in &t.bars {
+        let left = pct(b.start_ms);
+        let width = (pct(b.end_ms) - left).max(0.0);
+        out.push_str(&format!(
+            "<div class=\"tl-row\" data-step=\"{}\"><div class=\"tl-label\">{}</div>\
+             <div class=\"tl-track\"><div class=\"tl-bar {}\" style=\"left:{left:.2}%;width:{width:.2}%\" title=\"{}\"></div></div>\
+             <div class=\"tl-note\">{}</div></div>\n",
+            esc(&b.id),
+            inline(&b.label),
+            b.state.name(),
+            esc(&b.note.replace('`', "")),
+            inline(&b.note),
+        ));
+    }
+    out.push_str(&format!(
+        "<p class=\"tl-caption\">Time axis from {} to {} ({}).</p>\n</section>\n",
+        esc(&t.start),
+        esc(&t.end),
+        human_ms(t.span_ms)
+    ));
+}
+
+/// Escapes text for HTML, then turns `code` spans into <code>.
+pub fn inline(s: &str) -> String {
+    let e = esc(s);
+    let mut out = String::new();
+    for (i, part) in e.split('`').enumerate() {
+        if i % 2 == 1 {
+            out.push_str(&format!("<code>{part}</code>"));
+        } else {
+            out.push_str(part);
+        }
+    }
+    out
+}
+
+/// Escapes text for HTML text and attribute values, control characters as in a terminal.
+pub fn esc(s: &str) -> String {
+    let s = s
+        .split('\n')
+        .map(escape_control)
+        .collect::<Vec<_>>()
+        .join("\n");
+    esc_raw(&s)
+}
+
+fn esc_raw(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// JSON
+
+/// The document model as JSON (the blocks as they are; the report's own JSON is its typed
+/// model, see `report`).
+pub fn render_json(doc: &Document) -> String {
+    serde_json::to_string_pretty(doc).expect("documents serialize") + "\n"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(blocks: Vec<Block>) -> Document {
+        Document {
+            title: "<t>".into(),
+            blocks,
+        }
+    }
+
+    #[test]
+    fn html_escapes_text_everywhere() {
+        let d = doc(vec![
+            Block::Paragraph {
+                text: "<script>alert(1)</script> `<b>`".into(),
+            },
+            Block::Timeline(Timeline {
+                start: "s".into(),
+                end: "e".into(),
+                span_ms: 10,
+                bars: vec![Bar {
+                    id: "a\"><img src=x>".into(),
+                    label: "<i>".into(),
+                    start_ms: 0,
+                    end_ms: 5,
+                    state: BarState::Done,
+                    note: "\" onmouseover=\"x".into(),
+                }],
+            }),
+            Block::Preformatted {
+                text: "</pre><script>\u{1b}[2J".into(),
+            },
+        ]);
+        let h = render_html(&d);
+        assert!(!h.contains("<script>"), "{h}");
+        assert!(!h.contains("<img"), "{h}");
+        assert!(!h.contains("\" onmouseover"), "{h}");
+        assert!(!h.contains('\u{1b}'));
+        assert!(h.contains("<code>&lt;b&gt;</code>"));
+        assert!(h.contains("<title>&lt;t&gt;</title>"));
+    }
+
+    #[test]
+    fn markdown_escapes_and_fences_hold() {
+        let d = doc(vec![
+            Block::Verdict {
+                level: Level::Failed,
+                headline: "[x](http://e) *y*".into(),
+                items: vec!["<b>\n# not a heading".into()],
+            },
+            Block::Preformatted {
+                text: "a ``` b\n````".into(),
+            },
+        ]);
+        let m = render_markdown(&d);
+        assert!(m.contains("\\[x\\](http://e) \\*y\\*"), "{m}");
+        assert!(m.contains("&lt;b&gt; \\# not a heading"), "{m}");
+        assert!(m.contains("`````\na ``` b\n````\n`````"), "{m}");
+    }
+}

@@ -1,0 +1,313 @@
+//! The report's typed model: what `report.json` holds (docs/report.md documents it; bump
+//! [`SCHEMA_VERSION`] on any change that is not an added field).
+
+use crate::doc::Level;
+use serde::Serialize;
+
+pub const SCHEMA: &str = "rehost-report";
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub schema: &'static str,
+    pub schema_version: u32,
+    pub rehost_version: String,
+    pub migration: Migration,
+    /// `production` or the rehearsal environment's name.
+    pub env: String,
+    pub rehearsal: bool,
+    pub verdict: Verdict,
+    pub downtime: Downtime,
+    pub run: Run,
+    /// The plan's steps in checklist order, with what the plan says about them.
+    pub checklist: Vec<ChecklistStep>,
+    pub plan: PlanSection,
+    /// Other runs of the same plan (production and rehearsals), side by side with this one.
+    pub comparison: Vec<Comparison>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Migration {
+    pub title: String,
+    pub purpose: Option<String>,
+    pub initiated_by: Vec<String>,
+    pub implemented_by: Vec<String>,
+    pub plan_file: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Verdict {
+    pub level: Level,
+    pub headline: String,
+    /// Everything that made the verdict what it is, worst first.
+    pub items: Vec<VerdictItem>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct VerdictItem {
+    pub level: Level,
+    /// `tampered`, `not_finished`, `step_failed`, `verification_failed`, `not_verified`,
+    /// `still_down`,
+    /// `over_budget`,
+    /// `outside_window`, `decision`, `skipped`, `retried`, `rolled_back`, `journal_torn`,
+    /// `plan_changed`, `preflight`, `warning`.
+    pub kind: String,
+    pub step: Option<String>,
+    pub text: String,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Downtime {
+    pub measured_ms: Option<u64>,
+    pub budget_ms: Option<u64>,
+    pub within_budget: Option<bool>,
+    /// When the service went down (the start of the first stopping step) and came back.
+    pub down_at: Option<String>,
+    pub up_at: Option<String>,
+    pub window_start: Option<String>,
+    pub window_end: Option<String>,
+    pub within_window: Option<bool>,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Run {
+    pub env: String,
+    /// The first and the last record's time: the report says nothing about any other time.
+    pub first_at: Option<String>,
+    pub last_at: Option<String>,
+    /// The run's start records (one: a resume is recorded by its pre-flight).
+    pub invocations: Vec<Invocation>,
+    pub plan_digest: Option<String>,
+    pub finished: Option<Finished>,
+    pub steps: Vec<StepOutcome>,
+    /// Every attempt of every step in journal order, superseded ones included.
+    pub attempts: Vec<Attempt>,
+    pub decisions: Vec<Decision>,
+    pub preflights: Vec<Preflight>,
+    pub rollbacks: Vec<Rollback>,
+    pub supersessions: Vec<Supersession>,
+    pub warnings: Vec<Note>,
+    pub downtime_ms: Option<u64>,
+    #[serde(skip)]
+    pub down_up: Option<(String, Option<String>)>,
+    /// BLAKE3 of the journal's bytes the report was made from, and how many records.
+    pub journal_blake3: String,
+    pub journal_records: usize,
+    /// The hash chain's head: the digest of the last record, which `rehost status --verify
+    /// --head` checks the journal still holds.
+    pub journal_head: Option<String>,
+    pub torn: Option<String>,
+    /// The check of the hash chain and every kept file (as `rehost status --verify`).
+    pub integrity: Option<Integrity>,
+    #[serde(skip)]
+    pub records: Vec<rehost_engine::Record>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Integrity {
+    pub records: usize,
+    /// Kept files (outputs, manifests, plan snapshots) checked against their digests.
+    pub files: usize,
+    /// Empty when everything verified; each names the journal line or the file.
+    pub problems: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Invocation {
+    pub at: String,
+    pub user: String,
+    /// Where the operator sat (the ssh client's address when they came in over ssh), and the
+    /// terminal, as the run recorded them.
+    pub operator_host: Option<String>,
+    pub terminal: Option<String>,
+    pub version: String,
+    pub plan_digest: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Finished {
+    pub at: String,
+    pub ok: bool,
+    pub summary: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct StepOutcome {
+    pub id: String,
+    /// `pending`, `interrupted`, `done`, `failed`, `skipped`, `rolled_back`, `superseded`.
+    pub status: String,
+    pub attempts: u32,
+    pub confirmed_by: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Attempt {
+    pub id: String,
+    pub attempt: u32,
+    pub started: String,
+    pub finished: Option<String>,
+    /// `done`, `failed`, `skipped`, `interrupted`, `not_confirmed`; none while it ran.
+    pub result: Option<String>,
+    pub elapsed_ms: Option<u64>,
+    pub detail: Option<String>,
+    pub confirmed_by: Option<String>,
+    pub exit_code: Option<i32>,
+    /// Where the step's full output is kept (relative to the state directory).
+    pub output: Option<Kept>,
+    /// A rollback after it undid what it relied on; a later attempt ran again.
+    pub superseded: bool,
+    /// Its rollback ran: whether it succeeded.
+    pub rolled_back: Option<bool>,
+    pub verification: Option<Verification>,
+}
+
+/// A file kept in the state directory, named relative to it, with its digest.
+#[derive(Clone, Debug, Serialize)]
+pub struct Kept {
+    pub file: String,
+    pub bytes: u64,
+    pub blake3: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Verification {
+    /// `tree` (a `verify-tree` step) or `database` (a `verify-db` step).
+    pub kind: String,
+    /// The data set's or the database's id.
+    pub data_set: String,
+    pub source: String,
+    pub destination: String,
+    /// 0 equal, 1 different, 2 not fully verified.
+    pub exit_code: i64,
+    pub tree: Option<TreeTotals>,
+    pub database: Option<DbTotals>,
+    /// Findings per class (missing, extra, content, mode, …); trees only.
+    pub by_class: Vec<(String, u64)>,
+    pub findings_total: u64,
+    /// The first findings; the full list is in the step's output file.
+    pub findings: Vec<Finding>,
+    /// The source's and the destination's manifest (`bytes` 0: the journal keeps the digest).
+    pub manifests: Vec<Kept>,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct TreeTotals {
+    pub entries_a: u64,
+    pub entries_b: u64,
+    pub bytes_a: u64,
+    pub bytes_b: u64,
+    pub equal: u64,
+    pub files_read: u64,
+    pub trusted: u64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct DbTotals {
+    pub old_version: String,
+    pub new_version: String,
+    pub tables: u64,
+    pub rows: u64,
+    pub sequences: u64,
+    pub objects: u64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Finding {
+    pub class: String,
+    pub path: String,
+    pub a: Option<String>,
+    pub b: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Decision {
+    pub at: String,
+    /// `accept-findings`, `accept-plan-change`, `skip-interrupted`, `retry-interrupted`,
+    /// `ignore-window`, `yes`.
+    pub what: String,
+    pub detail: String,
+    pub by: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Preflight {
+    pub at: String,
+    pub hosts: Vec<String>,
+    pub problems: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Rollback {
+    pub at: String,
+    /// The failed step that started it.
+    pub failed: String,
+    pub steps: Vec<RolledBackStep>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct RolledBackStep {
+    pub at: String,
+    pub id: String,
+    pub ok: bool,
+    pub detail: Option<String>,
+    pub output: Option<Kept>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Supersession {
+    pub at: String,
+    pub from: String,
+    pub steps: Vec<String>,
+    pub failed: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Note {
+    pub at: String,
+    pub text: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ChecklistStep {
+    pub index: usize,
+    pub id: String,
+    pub title: String,
+    /// What the step does, commands redacted.
+    pub does: String,
+    pub host: Option<String>,
+    pub manual: bool,
+    pub needs_window: bool,
+    pub point_of_no_return: bool,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct PlanSection {
+    /// The digest the run recorded, and the digest of the text shown.
+    pub run_digest: Option<String>,
+    pub text_digest: String,
+    /// Where the text comes from (the plan file, or the state directory's snapshot).
+    pub origin: String,
+    /// The plan text with credentials redacted.
+    pub text: String,
+}
+
+/// Another run of the same plan, for the side-by-side table.
+#[derive(Clone, Debug, Serialize)]
+pub struct Comparison {
+    pub env: String,
+    pub finished: Option<Finished>,
+    pub downtime_ms: Option<u64>,
+    /// Per step of the checklist: the last attempt's result and time.
+    pub steps: Vec<ComparedStep>,
+    /// Steps with a failed attempt in that run.
+    pub failed: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ComparedStep {
+    pub id: String,
+    pub result: Option<String>,
+    pub elapsed_ms: Option<u64>,
+    pub attempts: u32,
+}

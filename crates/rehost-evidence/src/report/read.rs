@@ -1,0 +1,615 @@
+//! Reading a run from its state directory: the one place the report looks at journal records,
+//! typed step results (`StepData`), plan snapshots and the archive's integrity.
+
+use super::model::*;
+use rehost_engine::journal::{self, JOURNAL, Record};
+use rehost_engine::step_data::StepData;
+use rehost_engine::{StepResult, archive};
+use rehost_plan::Plan;
+use rehost_tree::private::PrivateDir;
+
+/// How many findings of a verification the report lists (the journal keeps the first ones; the
+/// full list is in the step's output file).
+pub const FIRST_FINDINGS: usize = 10;
+
+/// The plan text the run ran with, and where it came from.
+pub struct PlanText {
+    pub text: String,
+    pub origin: String,
+}
+
+/// The text of the plan as it was run: the snapshot the journal names last (checked against
+/// its digest), else the plan file's text (`current`) for a journal from before snapshots.
+pub fn plan_text_for(state: &PrivateDir, records: &[Record], current: Option<&str>) -> PlanText {
+    match archive::plan_snapshot(state, records) {
+        Ok(Some(snap)) => PlanText {
+            text: snap.text,
+            origin: format!("the snapshot `{}` in the state directory", snap.file),
+        },
+        Ok(None) => PlanText {
+            text: current.unwrap_or_default().to_owned(),
+            origin: "the plan file (the journal names no snapshot)".into(),
+        },
+        Err(e) => PlanText {
+            text: current.unwrap_or_default().to_owned(),
+            origin: format!(
+                "the plan file: the snapshot could not be used ({})",
+                e.to_string()
+                    .replace(&format!("{}/", state.path().display()), "")
+            ),
+        },
+    }
+}
+
+/// Reads the run of environment `env` from its state directory (read-only). `Ok(None)` when the
+/// state directory holds no journal.
+pub fn load_run(state: &PrivateDir, env: &str, plan: &Plan) -> Result<Option<Run>, String> {
+    let path = state.path().join(JOURNAL);
+    let Some(bytes) = state
+        .read(JOURNAL)
+        .map_err(|e| format!("failed to read {}: {e}", path.display()))?
+    else {
+        return Ok(None);
+    };
+    let loaded = journal::parse(&bytes, &path).map_err(|e| e.to_string())?;
+    let mut run = fold(&loaded.records, env, plan);
+    run.journal_head = loaded.head.clone();
+    // The hash chain and every kept file against its digest, as `rehost status --verify`.
+    let here = format!("{}/", state.path().display());
+    run.integrity = Some(match archive::verify(state, None) {
+        Ok(v) => Integrity {
+            records: v.records,
+            files: v.files,
+            problems: v
+                .problems
+                .iter()
+                .map(|p| p.to_string().replace(&here, ""))
+                .collect(),
+        },
+        Err(e) => Integrity {
+            records: 0,
+            files: 0,
+            problems: vec![e.to_string().replace(&here, "")],
+        },
+    });
+    run.records = loaded.records.clone();
+    // The digest of the records the report was made from (a torn last line is not among them).
+    run.journal_blake3 = blake3::hash(&bytes[..loaded.good_len]).to_hex().to_string();
+    run.journal_records = loaded.records.len();
+    run.torn = loaded.torn.map(|t| {
+        // The path is the state directory's, which differs between copies: name the file only.
+        t.replace(&path.display().to_string(), JOURNAL)
+    });
+    Ok(Some(run))
+}
+
+/// Folds journal records into the run the report shows. Pure.
+pub fn fold(records: &[Record], env: &str, plan: &Plan) -> Run {
+    let ids: Vec<String> = plan.steps.iter().map(|s| s.id.clone()).collect();
+    let state = rehost_engine::status(records, &ids);
+    let mut run = Run {
+        env: env.to_owned(),
+        ..Run::default()
+    };
+    for r in records {
+        let at = record_at(r);
+        if run.first_at.is_none() {
+            run.first_at = Some(at.to_owned());
+        }
+        run.last_at = Some(at.to_owned());
+        match r {
+            Record::RunStarted {
+                at,
+                plan_digest,
+                user,
+                version,
+                operator_host,
+                terminal,
+                ..
+            } => {
+                run.invocations.push(Invocation {
+                    at: at.clone(),
+                    user: user.clone(),
+                    operator_host: operator_host.clone(),
+                    terminal: terminal.clone(),
+                    version: version.clone(),
+                    plan_digest: plan_digest.clone(),
+                });
+                run.finished = None;
+            }
+            // The engine records the decision, then the digests it accepted: one decision.
+            Record::PlanAccepted {
+                at,
+                plan_digest,
+                by,
+                ..
+            } => match run.decisions.last_mut() {
+                Some(d) if d.what == "accept-plan-change" => d
+                    .detail
+                    .push_str(&format!(" (plan digest from now on {plan_digest})")),
+                _ => run.decisions.push(Decision {
+                    at: at.clone(),
+                    what: "accept-plan-change".into(),
+                    detail: format!("plan digest from now on {plan_digest}"),
+                    by: by.clone(),
+                }),
+            },
+            Record::Decision {
+                at,
+                what,
+                detail,
+                by,
+            } => run.decisions.push(Decision {
+                at: at.clone(),
+                what: what.clone(),
+                detail: detail.clone(),
+                by: by.clone(),
+            }),
+            Record::Warning { at, message } => run.warnings.push(Note {
+                at: at.clone(),
+                text: message.clone(),
+            }),
+            Record::Preflight {
+                at,
+                hosts,
+                problems,
+            } => run.preflights.push(Preflight {
+                at: at.clone(),
+                hosts: hosts.clone(),
+                problems: problems.clone(),
+            }),
+            Record::StepStarted { at, id, attempt } => run.attempts.push(Attempt {
+                id: id.clone(),
+                attempt: *attempt,
+                started: at.clone(),
+                ..Attempt::default()
+            }),
+            Record::StepFinished {
+                at,
+                id,
+                attempt,
+                result,
+                elapsed_ms,
+                detail,
+                confirmed_by,
+                exit_code,
+                output,
+                result_data,
+            } => {
+                let i = match run
+                    .attempts
+                    .iter()
+                    .rposition(|a| &a.id == id && a.attempt == *attempt)
+                {
+                    Some(i) => i,
+                    // Finished without a start record (skip-interrupted, or not confirmed before
+                    // starting): an attempt of no length.
+                    None => {
+                        run.attempts.push(Attempt {
+                            id: id.clone(),
+                            attempt: *attempt,
+                            started: at.clone(),
+                            ..Attempt::default()
+                        });
+                        run.attempts.len() - 1
+                    }
+                };
+                let a = &mut run.attempts[i];
+                a.finished = Some(at.clone());
+                a.result = Some(result_name(result).into());
+                a.elapsed_ms = Some(*elapsed_ms);
+                a.detail = detail.clone();
+                a.confirmed_by = confirmed_by.clone();
+                a.exit_code = *exit_code;
+                a.output = output.as_ref().map(|o| Kept {
+                    file: o.file.clone(),
+                    bytes: o.bytes,
+                    blake3: o.blake3.clone(),
+                });
+                a.verification = result_data.as_ref().and_then(|d| typed(d, *exit_code));
+            }
+            Record::RollbackStarted { at, failed } => run.rollbacks.push(Rollback {
+                at: at.clone(),
+                failed: failed.clone(),
+                steps: Vec::new(),
+            }),
+            Record::RolledBack {
+                at,
+                id,
+                ok,
+                detail,
+                output,
+            } => {
+                if let Some(a) = run.attempts.iter_mut().rev().find(|a| &a.id == id) {
+                    a.rolled_back = Some(*ok);
+                }
+                let step = RolledBackStep {
+                    at: at.clone(),
+                    id: id.clone(),
+                    ok: *ok,
+                    detail: detail.clone(),
+                    output: output.as_ref().map(|o| Kept {
+                        file: o.file.clone(),
+                        bytes: o.bytes,
+                        blake3: o.blake3.clone(),
+                    }),
+                };
+                match run.rollbacks.last_mut() {
+                    Some(rb) => rb.steps.push(step),
+                    None => run.rollbacks.push(Rollback {
+                        at: at.clone(),
+                        failed: String::new(),
+                        steps: vec![step],
+                    }),
+                }
+            }
+            Record::Superseded {
+                at,
+                from,
+                steps,
+                failed,
+            } => {
+                for id in steps {
+                    if let Some(a) = run.attempts.iter_mut().rev().find(|a| &a.id == id) {
+                        a.superseded = true;
+                    }
+                }
+                run.supersessions.push(Supersession {
+                    at: at.clone(),
+                    from: from.clone(),
+                    steps: steps.clone(),
+                    failed: failed.clone(),
+                });
+            }
+            Record::PlanSnapshot { .. } => {}
+            Record::RunFinished { at, ok, summary } => {
+                run.finished = Some(Finished {
+                    at: at.clone(),
+                    ok: *ok,
+                    summary: summary.clone(),
+                })
+            }
+        }
+    }
+    // A finish record counts only when no step started after it.
+    if state.finished.is_none() {
+        run.finished = None;
+    }
+    run.steps = state
+        .steps
+        .iter()
+        .map(|s| StepOutcome {
+            id: s.id.clone(),
+            status: serde_json::to_value(&s.status)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default(),
+            attempts: s.attempts,
+            confirmed_by: s.confirmed_by.clone(),
+        })
+        .collect();
+    run.downtime_ms = rehost_engine::downtime(records, plan).map(|d| d.as_millis() as u64);
+    if let Some(i) = run.invocations.last() {
+        run.plan_digest = Some(i.plan_digest.clone());
+    }
+    if let Some(d) = records.iter().rev().find_map(|r| match r {
+        Record::PlanAccepted { plan_digest, .. } => Some(plan_digest),
+        _ => None,
+    }) {
+        // An accepted change after the last start is in force.
+        let accepted_after_start = records
+            .iter()
+            .rposition(|r| matches!(r, Record::PlanAccepted { .. }))
+            > records
+                .iter()
+                .rposition(|r| matches!(r, Record::RunStarted { .. }));
+        if accepted_after_start {
+            run.plan_digest = Some(d.clone());
+        }
+    }
+    run.down_up = down_up(records, plan);
+    run
+}
+
+/// When the service went down and when it came back (if it did), as the journal recorded
+/// them.
+fn down_up(records: &[Record], plan: &Plan) -> Option<(String, Option<String>)> {
+    use rehost_plan::Effect;
+    let stops = plan
+        .steps
+        .iter()
+        .find(|s| s.effects.iter().any(|e| matches!(e, Effect::Stops(_))))?;
+    let starts = plan
+        .steps
+        .iter()
+        .rev()
+        .find(|s| s.effects.iter().any(|e| matches!(e, Effect::Starts(_))))?;
+    let (mut down, mut up) = (None, None);
+    for r in records {
+        match r {
+            Record::StepStarted { at, id, .. } if *id == stops.id => {
+                down = Some(at.clone());
+                up = None;
+            }
+            // Rolled back: the old side runs again.
+            Record::RolledBack { id, ok: true, .. } if *id == stops.id => down = None,
+            Record::StepFinished {
+                at,
+                id,
+                result: StepResult::Done,
+                ..
+            } if *id == starts.id => up = Some(at.clone()),
+            _ => {}
+        }
+    }
+    Some((down?, up))
+}
+
+fn result_name(r: &StepResult) -> &'static str {
+    match r {
+        StepResult::Done => "done",
+        StepResult::Failed => "failed",
+        StepResult::Skipped => "skipped",
+        StepResult::Interrupted => "interrupted",
+        StepResult::NotConfirmed => "not_confirmed",
+    }
+}
+
+fn record_at(r: &Record) -> &str {
+    match r {
+        Record::RunStarted { at, .. }
+        | Record::PlanAccepted { at, .. }
+        | Record::Decision { at, .. }
+        | Record::Warning { at, .. }
+        | Record::Preflight { at, .. }
+        | Record::StepStarted { at, .. }
+        | Record::StepFinished { at, .. }
+        | Record::RollbackStarted { at, .. }
+        | Record::RolledBack { at, .. }
+        | Record::Superseded { at, .. }
+        | Record::RunFinished { at, .. }
+        | Record::PlanSnapshot { at, .. } => at,
+    }
+}
+
+/// A verification's result from a step's typed result (or, for a journal from before typed
+/// results, its free JSON).
+fn typed(d: &StepData, exit_code: Option<i32>) -> Option<Verification> {
+    match d {
+        StepData::VerifyTree(t) => {
+            let mut by_class: Vec<(String, u64)> = t
+                .totals
+                .by_class
+                .iter()
+                .map(|(c, n)| (c.name().to_owned(), *n))
+                .collect();
+            by_class.sort();
+            Some(Verification {
+                kind: "tree".into(),
+                data_set: t.data_set.clone(),
+                source: t.source.clone(),
+                destination: t.destination.clone(),
+                exit_code: i64::from(t.exit_code),
+                tree: Some(TreeTotals {
+                    entries_a: t.totals.entries_a,
+                    entries_b: t.totals.entries_b,
+                    bytes_a: t.totals.bytes_a,
+                    bytes_b: t.totals.bytes_b,
+                    equal: t.totals.equal,
+                    files_read: t.totals.rehashed,
+                    trusted: t.totals.trusted,
+                }),
+                database: None,
+                by_class,
+                findings_total: t.findings_total,
+                findings: t
+                    .findings
+                    .iter()
+                    .take(FIRST_FINDINGS)
+                    .map(|f| Finding {
+                        class: f.class.clone(),
+                        path: f.path.clone(),
+                        a: Some(f.a.clone()),
+                        b: Some(f.b.clone()),
+                    })
+                    .collect(),
+                manifests: t
+                    .manifests
+                    .iter()
+                    .map(|m| Kept {
+                        file: m.file.clone(),
+                        bytes: 0,
+                        blake3: m.blake3.clone(),
+                    })
+                    .collect(),
+                warnings: t.warnings.clone(),
+            })
+        }
+        StepData::VerifyDb(db) => {
+            let mut v = db_verification(&db.report, exit_code)?;
+            v.data_set = db.database.clone();
+            v.source = db.source.clone();
+            v.destination = db.destination.clone();
+            v.findings_total = db.findings_total as u64;
+            if exit_code.is_none() {
+                v.exit_code = if db.equal { 0 } else { 1 };
+            }
+            Some(v)
+        }
+        StepData::Untyped(v) => verification(v).or_else(|| db_verification(v, exit_code)),
+        _ => None,
+    }
+}
+
+/// A verification's result, from the free JSON a `verify-tree` step recorded before results
+/// were typed.
+fn verification(v: &serde_json::Value) -> Option<Verification> {
+    let totals = v.get("totals")?;
+    let s = |k: &str| {
+        v.get(k)
+            .and_then(|x| x.as_str())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let n = |o: &serde_json::Value, k: &str| o.get(k).and_then(|x| x.as_u64()).unwrap_or(0);
+    let findings: Vec<Finding> = v
+        .get("findings")
+        .and_then(|f| f.as_array())
+        .map(|f| {
+            f.iter()
+                .take(FIRST_FINDINGS)
+                .map(|f| Finding {
+                    class: f
+                        .get("class")
+                        .and_then(|c| c.as_str())
+                        .unwrap_or_default()
+                        .into(),
+                    path: f
+                        .get("path")
+                        .and_then(|c| c.as_str())
+                        .unwrap_or_default()
+                        .into(),
+                    a: f.get("a").and_then(|c| c.as_str()).map(String::from),
+                    b: f.get("b").and_then(|c| c.as_str()).map(String::from),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut by_class: Vec<(String, u64)> = totals
+        .get("by_class")
+        .and_then(|b| b.as_object())
+        .map(|o| {
+            o.iter()
+                .map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0)))
+                .collect()
+        })
+        .unwrap_or_default();
+    by_class.sort();
+    let manifests = ["source", "destination"]
+        .iter()
+        .filter_map(|side| {
+            let m = v.get("manifests")?.get(side)?;
+            Some(Kept {
+                file: m.get("file")?.as_str()?.to_owned(),
+                bytes: 0,
+                blake3: m.get("blake3")?.as_str()?.to_owned(),
+            })
+        })
+        .collect();
+    Some(Verification {
+        kind: "tree".into(),
+        data_set: s("data_set"),
+        source: s("source"),
+        destination: s("destination"),
+        exit_code: v.get("exit_code").and_then(|x| x.as_i64()).unwrap_or(2),
+        tree: Some(TreeTotals {
+            entries_a: n(totals, "entries_a"),
+            entries_b: n(totals, "entries_b"),
+            bytes_a: n(totals, "bytes_a"),
+            bytes_b: n(totals, "bytes_b"),
+            equal: n(totals, "equal"),
+            files_read: n(totals, "rehashed"),
+            trusted: n(totals, "trusted"),
+        }),
+        database: None,
+        by_class,
+        findings_total: v
+            .get("findings_total")
+            .and_then(|x| x.as_u64())
+            .unwrap_or(findings.len() as u64),
+        findings,
+        manifests,
+        warnings: v
+            .get("warnings")
+            .and_then(|w| w.as_array())
+            .map(|w| {
+                w.iter()
+                    .filter_map(|x| x.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    })
+}
+
+/// A database verification's result, from the free JSON a `verify-db` step records today.
+fn db_verification(v: &serde_json::Value, exit_code: Option<i32>) -> Option<Verification> {
+    // `rehost_db`'s report: recognised by its versions (the id is the caller's, or the free
+    // JSON's `database` from before typed results).
+    v.get("old_version")?;
+    let database = v
+        .get("database")
+        .and_then(|d| d.as_str())
+        .unwrap_or_default()
+        .to_owned();
+    let s = |k: &str| {
+        v.get(k)
+            .and_then(|x| x.as_str())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let n = |k: &str| v.get(k).and_then(|x| x.as_u64()).unwrap_or(0);
+    let text = |f: &serde_json::Value, k: &str| f.get(k).and_then(|c| c.as_str()).map(String::from);
+    let findings: Vec<Finding> = v
+        .get("findings")
+        .and_then(|f| f.as_array())
+        .map(|f| {
+            f.iter()
+                .take(FIRST_FINDINGS)
+                .map(|f| {
+                    let mut path = text(f, "name").unwrap_or_default();
+                    if let Some(key) = f.get("key").and_then(|k| k.as_array()) {
+                        let cols: Vec<String> = key
+                            .iter()
+                            .filter_map(|c| {
+                                let c = c.as_array()?;
+                                let name = c.first()?.as_str()?;
+                                let value = c.get(1)?.as_str().unwrap_or("NULL");
+                                Some(format!("{name}={value}"))
+                            })
+                            .collect();
+                        path.push_str(&format!(" ({})", cols.join(", ")));
+                    }
+                    Finding {
+                        class: text(f, "class").unwrap_or_default(),
+                        path,
+                        a: text(f, "old"),
+                        b: text(f, "new"),
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let equal = v.get("equal").and_then(|e| e.as_bool()).unwrap_or(false);
+    Some(Verification {
+        kind: "database".into(),
+        data_set: database,
+        source: s("old"),
+        destination: s("new"),
+        exit_code: exit_code.map_or(if equal { 0 } else { 1 }, i64::from),
+        tree: None,
+        database: Some(DbTotals {
+            old_version: s("old_version"),
+            new_version: s("new_version"),
+            tables: n("tables"),
+            rows: n("rows"),
+            sequences: n("sequences"),
+            objects: n("objects"),
+        }),
+        by_class: Vec::new(),
+        findings_total: v
+            .get("findings_total")
+            .and_then(|x| x.as_u64())
+            .unwrap_or(findings.len() as u64),
+        findings,
+        manifests: Vec::new(),
+        warnings: v
+            .get("notes")
+            .and_then(|w| w.as_array())
+            .map(|w| {
+                w.iter()
+                    .filter_map(|x| x.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    })
+}

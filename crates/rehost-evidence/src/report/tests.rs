@@ -1,0 +1,282 @@
+//! The verdict and the timeline from journal records, without a run: pure functions of data.
+
+use super::*;
+use rehost_engine::step_data::{StepData, VerifyDbData};
+use rehost_engine::{Record, StepResult};
+
+const PLAN: &str = r#"
+[migration]
+title = "T"
+initiated_by = ["ISO"]
+implemented_by = "Admin"
+max_downtime = "1s"
+
+[hosts.old]
+local = true
+root = "o"
+
+[hosts.new]
+local = true
+root = "n"
+
+[[services]]
+id = "app"
+host = "old"
+
+[[steps]]
+id = "ask"
+do = "manual"
+text = "ok?"
+
+[[steps]]
+id = "stop"
+do = "run"
+host = "old"
+argv = ["true"]
+stops = ["app"]
+
+[[steps]]
+id = "start"
+do = "run"
+host = "new"
+argv = ["true"]
+starts = ["app"]
+"#;
+
+fn plan() -> rehost_plan::Plan {
+    let c = rehost_plan::check(PLAN);
+    assert!(c.errors.is_empty(), "{:?}", c.errors);
+    c.plan.unwrap()
+}
+
+fn t(s: u32) -> String {
+    format!("2026-12-05T21:00:{s:02}Z")
+}
+
+fn started(s: u32, id: &str, attempt: u32) -> Record {
+    Record::StepStarted {
+        at: t(s),
+        id: id.into(),
+        attempt,
+    }
+}
+
+fn finished(s: u32, id: &str, attempt: u32, result: StepResult) -> Record {
+    Record::StepFinished {
+        at: t(s),
+        id: id.into(),
+        attempt,
+        result,
+        elapsed_ms: 1000,
+        detail: None,
+        confirmed_by: (id == "ask").then(|| "Ada".into()),
+        exit_code: None,
+        output: None,
+        result_data: None,
+    }
+}
+
+fn run_started() -> Record {
+    Record::RunStarted {
+        at: t(0),
+        plan_digest: rehost_plan::digest(PLAN),
+        env: "production".into(),
+        steps: Vec::new(),
+        user: "root".into(),
+        pid: 1,
+        version: "0.1.0".into(),
+        plan_file: None,
+        operator_host: None,
+        terminal: None,
+    }
+}
+
+fn report(records: &[Record]) -> Report {
+    let plan = plan();
+    let run = read::fold(records, "production", &plan);
+    build(Input {
+        plan: &plan,
+        plan_file: "plan.toml".into(),
+        plan_text: PlanText {
+            text: PLAN.into(),
+            origin: "test".into(),
+        },
+        run,
+        others: Vec::new(),
+    })
+}
+
+fn kinds(r: &Report) -> Vec<&str> {
+    r.verdict.items.iter().map(|i| i.kind.as_str()).collect()
+}
+
+#[test]
+fn a_finished_run_within_budget_is_clean() {
+    let r = report(&[
+        run_started(),
+        started(1, "ask", 1),
+        finished(2, "ask", 1, StepResult::Done),
+        started(3, "stop", 1),
+        finished(3, "stop", 1, StepResult::Done),
+        started(3, "start", 1),
+        finished(4, "start", 1, StepResult::Done),
+        Record::RunFinished {
+            at: t(4),
+            ok: true,
+            summary: "all done".into(),
+        },
+    ]);
+    assert_eq!(r.verdict.level, Level::Clean, "{:?}", r.verdict);
+    assert_eq!(r.downtime.measured_ms, Some(1000));
+    assert_eq!(r.downtime.within_budget, Some(true));
+    let doc = document(&r, &plan());
+    let Some(Block::Timeline(tl)) = doc.blocks.iter().find(|b| matches!(b, Block::Timeline(_)))
+    else {
+        panic!("no timeline")
+    };
+    assert_eq!(tl.span_ms, 4000);
+    assert_eq!(tl.bars.len(), 3);
+    assert_eq!(tl.bars[0].state, crate::doc::BarState::Manual);
+    assert!(
+        tl.bars[0]
+            .note
+            .contains("confirmed by Ada at 2026-12-05 21:00:02.000 UTC")
+    );
+    assert_eq!((tl.bars[2].start_ms, tl.bars[2].end_ms), (3000, 4000));
+}
+
+#[test]
+fn over_budget_and_still_down_and_not_finished_fail() {
+    let r = report(&[
+        run_started(),
+        started(1, "ask", 1),
+        finished(1, "ask", 1, StepResult::Done),
+        started(2, "stop", 1),
+        finished(2, "stop", 1, StepResult::Done),
+        started(3, "start", 1),
+    ]);
+    assert_eq!(r.verdict.level, Level::Failed);
+    let k = kinds(&r);
+    assert!(k.contains(&"not_finished"), "{k:?}");
+    assert!(k.contains(&"still_down"), "{k:?}");
+    assert!(k.contains(&"step_failed"), "start is interrupted: {k:?}");
+
+    let r = report(&[
+        run_started(),
+        started(1, "ask", 1),
+        finished(1, "ask", 1, StepResult::Done),
+        started(2, "stop", 1),
+        finished(2, "stop", 1, StepResult::Done),
+        started(3, "start", 1),
+        finished(9, "start", 1, StepResult::Done),
+        Record::RunFinished {
+            at: t(9),
+            ok: true,
+            summary: "all done".into(),
+        },
+    ]);
+    assert_eq!(kinds(&r), ["over_budget"]);
+    assert!(
+        r.verdict
+            .headline
+            .contains("7.0s exceeded the budget of 1.0s"),
+        "{}",
+        r.verdict.headline
+    );
+}
+
+#[test]
+fn decisions_and_skips_need_review_with_who_and_when() {
+    let r = report(&[
+        run_started(),
+        Record::Decision {
+            at: t(1),
+            what: "skip-interrupted".into(),
+            detail: "step `ask` counted as done".into(),
+            by: "Bob".into(),
+        },
+        finished(1, "ask", 1, StepResult::Skipped),
+        started(2, "stop", 1),
+        finished(2, "stop", 1, StepResult::Done),
+        started(2, "start", 1),
+        finished(2, "start", 1, StepResult::Done),
+        Record::RunFinished {
+            at: t(2),
+            ok: true,
+            summary: "all done".into(),
+        },
+    ]);
+    assert_eq!(r.verdict.level, Level::Attention);
+    assert_eq!(kinds(&r), ["skipped", "decision"]);
+    assert_eq!(
+        r.verdict.items[1].text,
+        "Decided by flag `--skip-interrupted` by Bob at 2026-12-05 21:00:01.000 UTC: step `ask` counted as done"
+    );
+}
+
+#[test]
+fn a_failed_database_verification_leads_the_verdict_with_its_findings() {
+    let src = format!(
+        "{PLAN}\n[[databases]]\nid = \"shop\"\nengine = \"postgresql\"\nfrom = \"old\"\nto = \"new\"\ndatabase = \"shop\"\nuser = \"verify\"\n\n[[steps]]\nid = \"check-db\"\ndo = \"verify-db\"\ndatabase = \"shop\"\n"
+    );
+    let c = rehost_plan::check(&src);
+    assert!(c.errors.is_empty(), "{:?}", c.errors);
+    let plan = c.plan.unwrap();
+    let records = [
+        run_started(),
+        started(1, "check-db", 1),
+        Record::StepFinished {
+            at: t(2),
+            id: "check-db".into(),
+            attempt: 1,
+            result: StepResult::Failed,
+            elapsed_ms: 900,
+            detail: Some("database `shop` on new differs from old".into()),
+            confirmed_by: None,
+            exit_code: Some(1),
+            output: None,
+            result_data: Some(StepData::VerifyDb(Box::new(VerifyDbData {
+                v: 1,
+                database: "shop".into(),
+                source: "old:5432/shop".into(),
+                destination: "new:5432/shop".into(),
+                equal: false,
+                findings_total: 1,
+                report: serde_json::json!({
+                    "old": "old:5432/shop", "new": "new:5432/shop",
+                    "old_version": "16.4", "new_version": "17.0", "tables": 2, "rows": 5,
+                    "sequences": 1, "objects": 9, "notes": [],
+                    "findings": [{"class": "row-count", "kind": "table", "name": "public.orders",
+                                  "old": "3", "new": "2"}],
+                }),
+            }))),
+        },
+    ];
+    let run = read::fold(&records, "production", &plan);
+    let r = build(Input {
+        plan: &plan,
+        plan_file: "plan.toml".into(),
+        plan_text: PlanText {
+            text: src.clone(),
+            origin: "test".into(),
+        },
+        run,
+        others: Vec::new(),
+    });
+    assert_eq!(r.verdict.level, Level::Failed);
+    assert_eq!(r.verdict.items[0].kind, "verification_failed");
+    assert_eq!(r.verdict.items[0].step.as_deref(), Some("check-db"));
+    assert_eq!(
+        r.verdict.headline,
+        "Verification `check-db` (attempt 1) found differences: 1 finding(s) between old:5432/shop and new:5432/shop"
+    );
+    let md = crate::doc::render_markdown(&document(&r, &plan));
+    assert!(
+        md.contains("| Server versions A / B | 16.4 / 17.0 |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| row-count | `public.orders` | 3 | 2 |"),
+        "{md}"
+    );
+}
