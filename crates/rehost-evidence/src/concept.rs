@@ -298,7 +298,12 @@ fn build(plan: &Plan, src: &str, findings: &[Diagnostic]) -> Vec<Block> {
                 vec![
                     (s.index + 1).to_string(),
                     label,
-                    describe_kind(&s.kind),
+                    match &s.kind {
+                        StepKind::Run { command, .. } if shown_apart(&command.to_string()) => {
+                            "run the command shown below the checklist".into()
+                        }
+                        k => describe_kind(k),
+                    },
                     s.host.clone().unwrap_or_default(),
                     s.after
                         .iter()
@@ -312,12 +317,38 @@ fn build(plan: &Plan, src: &str, findings: &[Diagnostic]) -> Vec<Block> {
                     },
                     s.rollback
                         .as_ref()
-                        .map(|r| rehost_plan::redact(&r.to_string()))
+                        .map(|r| {
+                            let r = r.to_string();
+                            if shown_apart(&r) {
+                                "the command shown below the checklist".into()
+                            } else {
+                                rehost_plan::redact(&r)
+                            }
+                        })
                         .unwrap_or_default(),
                 ]
             })
             .collect(),
     ));
+    // A reviewer reads exactly what runs: commands of several lines, or too long for a
+    // table cell, line for line (they were flattened into one line before).
+    for s in &plan.steps {
+        let run = match &s.kind {
+            StepKind::Run { command, .. } => Some(command.to_string()),
+            _ => None,
+        };
+        for (what, cmd) in [
+            ("command", run),
+            ("rollback", s.rollback.as_ref().map(|r| r.to_string())),
+        ] {
+            if let Some(cmd) = cmd.filter(|c| shown_apart(c)) {
+                b.push(h(3, format!("Step {} `{}`: {what}", s.index + 1, s.id)));
+                b.push(Block::Preformatted {
+                    text: rehost_plan::redact(cmd.trim_matches('\n')),
+                });
+            }
+        }
+    }
 
     b.push(h(2, "9. Findings of the M 2.319 check".into()));
     if findings.is_empty() {
@@ -347,6 +378,12 @@ fn build(plan: &Plan, src: &str, findings: &[Diagnostic]) -> Vec<Block> {
             .collect(),
     ));
     b
+}
+
+/// Whether a command is shown apart from the checklist table, line for line: it has several
+/// lines, or it is too long for a cell.
+fn shown_apart(cmd: &str) -> bool {
+    cmd.trim_matches('\n').contains('\n') || cmd.len() > 100
 }
 
 pub(crate) fn describe_kind(k: &StepKind) -> String {

@@ -99,3 +99,37 @@ fn a_plan_with_errors_has_no_concept() {
         o.stderr
     );
 }
+
+/// Issue 10 item 8: the concept flattened a multi-line command into one line, so a reviewer
+/// read something else than what runs; long commands ran off the HTML page.
+#[test]
+fn multi_line_commands_are_shown_line_for_line() {
+    let d = rehost_test::TestDir::new();
+    crate::support::write_plan(
+        &d,
+        r#"
+[[steps]]
+id = "dump"
+do = "run"
+host = "old"
+command = """
+pg_dump -Fc billing > /srv/dump/billing.dump
+PGPASSWORD=hunter2 psql -c 'select 1'
+"""
+"#,
+    );
+    let o = crate::support::rehost(&d, &["concept", "plan.toml"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(
+        o.stdout
+            .contains("```\npg_dump -Fc billing > /srv/dump/billing.dump\nPGPASSWORD=*** psql"),
+        "{}",
+        o.stdout
+    );
+    assert!(!o.stdout.contains("hunter2"));
+    assert!(
+        !o.stdout.contains("billing.dump PGPASSWORD"),
+        "flattened: {}",
+        o.stdout
+    );
+}
