@@ -81,5 +81,12 @@ pub fn run(args: &DemoArgs) -> i32 {
             dir.display()
         );
     }
+    if args.dir.is_none() {
+        // The demo left its files in a temporary directory without saying so.
+        println!(
+            "The demo's files stay in {} for you to look at; remove them with: rm -r {0}",
+            dir.display()
+        );
+    }
     code
 }

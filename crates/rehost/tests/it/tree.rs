@@ -343,3 +343,27 @@ fn verify_tree_and_manifest_exit_130_when_interrupted() {
     }
     assert!(!d.join("a.manifest").exists());
 }
+
+/// Issue 10 item 8: the demo left its temporary directory without saying so.
+#[test]
+fn the_demo_says_where_its_files_stay() {
+    let d = TestDir::new();
+    let o = rehost_test::run_env(
+        bin(),
+        &["demo"],
+        d.path(),
+        None,
+        &[("TMPDIR", d.path().as_os_str())],
+    );
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(
+        o.stdout.contains("The demo's files stay in"),
+        "{}",
+        o.stdout
+    );
+    assert!(
+        o.stdout.contains(&format!("rm -r {}", d.path().display())),
+        "{}",
+        o.stdout
+    );
+}
