@@ -20,7 +20,7 @@ mod state;
 pub mod step_data;
 mod tree_steps;
 
-pub use engine::{Confirmer, Engine, RunOptions, RunOutcome, StdinConfirmer, plan_snapshot_name};
+pub use engine::{Confirmer, Engine, RunOptions, RunOutcome, plan_snapshot_name};
 pub use error::EngineError;
 pub use events::{Event, Sink, StepResult};
 pub use exec::{Hosts, host_spec};

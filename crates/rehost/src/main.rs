@@ -2,6 +2,7 @@
 
 mod cli;
 mod cmd;
+mod confirm;
 mod exit;
 mod plan_file;
 mod signals;

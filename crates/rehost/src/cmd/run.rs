@@ -1,10 +1,11 @@
 //! `rehost run PLAN [--env NAME]`: execute (or rehearse) the checklist.
 
 use crate::cli::RunArgs;
+use crate::confirm::StdinConfirmer;
 use crate::exit;
 use crate::plan_file::PlanFile;
 use crate::view::{JsonSink, TermSink};
-use rehost_engine::{Engine, EngineError, RunOptions, Sink, StdinConfirmer};
+use rehost_engine::{Engine, EngineError, RunOptions, Sink};
 
 pub fn current_user() -> String {
     std::env::var("SUDO_USER")

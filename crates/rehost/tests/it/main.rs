@@ -16,4 +16,5 @@ mod services;
 mod ssh;
 mod state;
 mod support;
+mod tidy;
 mod tree;
