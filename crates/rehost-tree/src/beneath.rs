@@ -23,10 +23,8 @@
 
 use crate::manifest::is_tree_path;
 use rustix::fs::{AtFlags, Mode, OFlags};
-use std::ffi::OsStr;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 /// Flags of every directory opened on the way down.
@@ -57,17 +55,10 @@ impl Beneath {
         })
     }
 
-    pub fn root(&self) -> BorrowedFd<'_> {
-        self.root.as_fd()
-    }
-
     /// The directory holding `rel` (a non-empty tree path) and `rel`'s last component.
     pub fn parent<'p>(&mut self, rel: &'p [u8]) -> io::Result<(BorrowedFd<'_>, &'p [u8])> {
         check_path(rel)?;
-        let (dir, name) = match rel.iter().rposition(|&b| b == b'/') {
-            Some(i) => (&rel[..i], &rel[i + 1..]),
-            None => (&rel[..0], rel),
-        };
+        let (dir, name) = split_parent(rel);
         Ok((self.dir(dir)?, name))
     }
 
@@ -200,7 +191,10 @@ pub fn open_source(b: &mut Beneath, rel: &[u8], ino: Option<u64>) -> io::Result<
     Ok(std::fs::File::from(fd))
 }
 
-/// `rel` as an `OsStr`, for messages.
-pub fn os(rel: &[u8]) -> &OsStr {
-    OsStr::from_bytes(rel)
+/// A relative path's directory part (empty at the top) and its last component.
+pub fn split_parent(rel: &[u8]) -> (&[u8], &[u8]) {
+    match rel.iter().rposition(|&b| b == b'/') {
+        Some(i) => (&rel[..i], &rel[i + 1..]),
+        None => (&rel[..0], rel),
+    }
 }

@@ -346,20 +346,25 @@ fn create_excl(dir: &OwnedFd, name: &CString) -> io::Result<File> {
     Ok(unsafe { File::from_raw_fd(fd) })
 }
 
-/// A name no one can predict: 16 random hex digits.
-fn random_suffix() -> String {
-    let mut b = [0u8; 8];
+/// `bytes` random bytes as hex: names no one can predict (temporary files here and in the
+/// transfer).
+pub(crate) fn random_hex(bytes: usize) -> String {
+    let mut b = vec![0u8; bytes];
     // The system call, not glibc's getrandom(3): that symbol exists only from glibc 2.25 on,
     // and the agent runs on glibc 2.17 (scripts/build-agent fails to link it otherwise).
-    // SAFETY: `b` is valid for 8 bytes.
+    // SAFETY: `b` is valid for `b.len()` bytes.
     let n = unsafe { libc::syscall(libc::SYS_getrandom, b.as_mut_ptr(), b.len(), 0) };
     if n != b.len() as libc::c_long {
-        // No getrandom: the time and pid still differ per call; O_EXCL keeps it safe.
+        // No getrandom (before Linux 3.17): the time, pid and a counter still differ per call;
+        // names are created O_EXCL | O_NOFOLLOW in any case.
+        static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let t = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos();
-        b = (t as u64 ^ u64::from(std::process::id()) << 32).to_le_bytes();
+            .unwrap_or_default();
+        let c = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut h = blake3::Hasher::new();
+        h.update(format!("{t:?} {} {c}", std::process::id()).as_bytes());
+        h.finalize_xof().fill(&mut b);
     }
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
@@ -377,7 +382,7 @@ fn write_atomic_at(
     tmp_name.push(name);
     let (tmp_c, file) = loop {
         let mut t = tmp_name.clone();
-        t.push(format!(".rehost-tmp-{}", random_suffix()));
+        t.push(format!(".rehost-tmp-{}", random_hex(8)));
         let c = cstr(&t, &path)?;
         match create_excl(dir, &c) {
             Ok(f) => break (c, f),

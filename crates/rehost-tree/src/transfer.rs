@@ -15,7 +15,7 @@
 mod tests;
 
 use crate::TreeError;
-use crate::beneath::{Beneath, open_source, remove_all};
+use crate::beneath::{Beneath, open_source, remove_all, split_parent};
 use crate::manifest::{Entry, Kind, LINK_NONE, Manifest, State, Time, Xattr, is_tree_path};
 use crate::walk::{Counts, Progress, WalkOptions, walk_many};
 use rustix::fs::{AtFlags, CWD, FileType, Mode, OFlags};
@@ -457,26 +457,7 @@ pub const TEMP_PREFIX: &str = ".rehost-tmp-";
 /// that nobody can plant something under it in advance; created with `O_EXCL | O_NOFOLLOW`
 /// anyway.
 pub fn temp_name() -> Box<[u8]> {
-    use std::sync::atomic::AtomicU64;
-    static SEED: std::sync::OnceLock<[u8; 32]> = std::sync::OnceLock::new();
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let seed = SEED.get_or_init(|| {
-        let mut s = [0u8; 32];
-        let from_kernel = std::fs::File::open("/dev/urandom")
-            .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut s));
-        if from_kernel.is_err() {
-            // No /dev/urandom (a chroot): unpredictable enough for names that are created
-            // O_EXCL | O_NOFOLLOW in any case.
-            let t = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default();
-            s = *blake3::hash(format!("{t:?}{}", std::process::id()).as_bytes()).as_bytes();
-        }
-        s
-    });
-    let n = COUNTER.fetch_add(1, Relaxed);
-    let h = blake3::keyed_hash(seed, &n.to_le_bytes());
-    format!("{TEMP_PREFIX}{}", &h.to_hex()[..24])
+    format!("{TEMP_PREFIX}{}", crate::private::random_hex(12))
         .into_bytes()
         .into()
 }
@@ -719,8 +700,8 @@ impl Apply {
                 Ok(())
             }
             Op::Link { path, to } => {
-                let from = self.at.dir_owned(parent_of(to))?;
-                let from_name = last_of(to);
+                let (to_dir, from_name) = split_parent(to);
+                let from = self.at.dir_owned(to_dir)?;
                 let want = rustix::fs::statat(&from, from_name, AtFlags::SYMLINK_NOFOLLOW)?;
                 if FileType::from_raw_mode(want.st_mode) != FileType::RegularFile {
                     return Err(refused("a hard link must point at a regular file"));
@@ -867,18 +848,6 @@ fn open_own(dir: BorrowedFd<'_>, tmp: &[u8], kind: Kind) -> io::Result<OwnedFd> 
         ));
     }
     Ok(fd)
-}
-
-fn parent_of(rel: &[u8]) -> &[u8] {
-    rel.iter()
-        .rposition(|&b| b == b'/')
-        .map_or(&[], |i| &rel[..i])
-}
-
-fn last_of(rel: &[u8]) -> &[u8] {
-    rel.iter()
-        .rposition(|&b| b == b'/')
-        .map_or(rel, |i| &rel[i + 1..])
 }
 
 /// What metadata is set through: an open file or directory, or an `O_PATH` handle of an entry
