@@ -286,13 +286,14 @@ pub fn request_bounded<H: Host + ?Sized>(
     let done = AtomicBool::new(false);
     let mut refused = None;
     let r = std::thread::scope(|s| {
-        // The caller's cancellation reaches the request through `stop`.
-        s.spawn(|| {
+        // The caller's cancellation reaches the request through `stop`. Woken when the
+        // request ends, so that it adds no wait to every request (a transfer makes many).
+        let watcher = s.spawn(|| {
             while !done.load(Relaxed) {
                 if cancel.load(Relaxed) {
                     stop.store(true, Relaxed);
                 }
-                std::thread::sleep(std::time::Duration::from_millis(20));
+                std::thread::park_timeout(std::time::Duration::from_millis(20));
             }
         });
         let r = host.request(req, &stop, &mut |resp| {
@@ -304,6 +305,7 @@ pub fn request_bounded<H: Host + ?Sized>(
             }
         });
         done.store(true, Relaxed);
+        watcher.thread().unpark();
         r
     });
     match refused {
