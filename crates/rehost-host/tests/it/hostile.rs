@@ -21,6 +21,8 @@ enum Evil {
     EndlessManifest,
     /// A valid manifest, then more file pieces than asked for, each longer than asked.
     OversizedPieces,
+    /// More answers to a pre-flight probe than paths asked about.
+    ExtraProbes,
 }
 
 struct FakeAgent {
@@ -85,6 +87,13 @@ impl Host for FakeAgent {
             (Request::Manifest { .. }, _) => on_response(Response::ManifestData {
                 data: Blob(self.manifest().to_binary()),
             }),
+            (Request::Probe { .. }, Evil::ExtraProbes) => {
+                for _ in 0..3 {
+                    on_response(Response::Probed {
+                        probe: Default::default(),
+                    });
+                }
+            }
             (Request::ReadFiles { .. }, _) => {
                 for _ in 0..3 {
                     on_response(Response::FileData {
@@ -162,6 +171,22 @@ fn more_or_longer_file_pieces_than_asked_are_refused() {
     let e = transfer_from(Evil::OversizedPieces).to_string();
     assert!(
         e.contains("old") && e.contains("longer than the 4 bytes asked for"),
+        "{e}"
+    );
+}
+
+#[test]
+fn more_probe_answers_than_paths_are_refused() {
+    let old = FakeAgent {
+        evil: Evil::ExtraProbes,
+        outside: PathBuf::from("/nonexistent"),
+    };
+    let e = old
+        .probe(&[b"/srv".as_slice()], true, &AtomicBool::new(false))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("old") && e.contains("more than the 1 probes asked for"),
         "{e}"
     );
 }
