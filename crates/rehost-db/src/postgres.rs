@@ -2,18 +2,20 @@
 //! content checksums inside the server, and the driver that runs it on both sides and locates
 //! differing rows.
 //!
-//! Content: every row's digest is a 64-bit hash of the row's text (its columns in name order,
-//! printed with fixed session settings: UTC, ISO dates, all float digits, hex bytea); a
-//! table's checksum is the row count and the sum of the digests, which does not
-//! depend on row order. A large table with an integer key is summed in parts of its key range,
+//! Content: every row's digest is a 64-bit hash of its values (see [`column_hash`]: each
+//! column hashed by its type's own hash function where that is exact, else by its text printed
+//! with fixed session settings: UTC, ISO dates, all float digits, hex bytea); a table's
+//! checksum is the row count and the exact sum of the digests, which does not depend on row
+//! order. A large table with an integer key is summed in parts of its key range,
 //! parts in parallel (small tables are batched into one session). A part that differs is split
 //! (ranges of an integer key, else buckets of the key's md5) with one grouped query per side,
 //! and again, until a slice holds few enough rows to list key and digest on both sides, which
 //! names the rows that are missing, extra or changed.
 //!
-//! Row hash: where both servers give the same `hashtextextended` of a probe text (same byte
-//! order), the sums use `hashtextextended` of the row text, about twice as fast as md5; else
-//! the first 64 bits of md5. Listed rows are always compared by md5.
+//! Row hash: where both servers give the same value for a probe of every hash function used
+//! (same byte order, same algorithms), the sums use the types' hash functions, about three
+//! times as fast as hashing the row's text and six times as fast as md5; else the first 64
+//! bits of the md5 of the row's text. Listed rows are always compared by the md5 of their text.
 
 use crate::compare::{RowDigest, compare, compare_rows};
 use crate::model::*;
@@ -95,11 +97,12 @@ const USER_REL: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema') \
 /// The catalog queries: each row is one JSON array whose first element says what it is.
 pub fn inventory_queries() -> Vec<String> {
     vec![
+        format!(
         "SELECT json_build_array('db', current_setting('server_version'), current_database(), \
          pg_encoding_to_char(encoding), datcollate, datctype, \
-         hashtextextended('rehost byte order probe', 0))::text \
+         {PROBE})::text \
          FROM pg_database WHERE datname = current_database()"
-            .into(),
+        ),
         format!(
             "SELECT json_build_array('table', c.oid::regclass::text, \
              (SELECT coalesce(json_agg(json_build_array(a.attname, format_type(a.atttypid, a.atttypmod), \
@@ -165,9 +168,20 @@ fn opt(v: &Value) -> Option<String> {
     v.as_str().map(str::to_owned)
 }
 
+/// Every hash function [`column_hash`] uses, applied to a fixed value and combined: equal on
+/// two servers when their hash functions agree (one byte order; the same algorithms, which
+/// PostgreSQL keeps across major versions because hash partitions depend on them).
+const PROBE: &str = "hashtextextended('rehost byte order probe', 0) \
+    # hashint2extended(7::smallint, 1) # hashint4extended(-77, 2) \
+    # hashint8extended(-1234567890123, 3) # hashbpcharextended('x y '::character(5), 4) \
+    # hash_numeric_extended(12.3450, 5) # hashfloat8extended(0.1, 6) \
+    # hashfloat4extended(0.5, 7) # uuid_hash_extended('a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', 8) \
+    # timestamp_hash_extended('2024-02-29 12:34:56.789', 9) \
+    # time_hash_extended('12:34:56', 10) # timetz_hash_extended('12:34:56+02', 11) \
+    # jsonb_hash_extended('{\"a\": [1, \"x\", 2.50, null, true]}', 12)";
+
 /// What the content pass needs beyond the inventory: each table's key types and estimated
-/// rows, and the server's `hashtextextended` of a fixed text (equal on servers of one byte
-/// order).
+/// rows, and the server's [`PROBE`] (equal on servers whose hash functions agree).
 #[derive(Clone, Debug, Default)]
 pub struct Extra {
     pub key_types: BTreeMap<String, Vec<String>>,
@@ -272,16 +286,111 @@ pub fn read_inventory(sql: &dyn Sql) -> Result<(Inventory, Extra), DbError> {
 pub struct TablePlan {
     pub table: String,
     /// Columns both sides have, in name order.
-    pub columns: Vec<String>,
+    pub columns: Vec<PlanColumn>,
     /// Primary key columns (both sides agree), empty when none.
     pub key: Vec<String>,
     /// Integer key: the common `lo..hi` of both sides (`None`: hash slices, or no key).
     pub range: Option<(i64, i64)>,
     /// Rows, as the planner estimates them (for splitting large tables, batching small ones).
     pub estimate: i64,
-    /// Sum `hashtextextended` of the row text (about twice as fast as md5), when both servers
-    /// hash alike; else the first 64 bits of md5.
+    /// Sum the types' hash functions over the values ([`column_hash`]), when both servers hash
+    /// alike; else the first 64 bits of the md5 of the row's text.
     pub fast: bool,
+}
+
+/// A column as the content pass hashes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlanColumn {
+    pub name: String,
+    /// The type, when both sides have the same (else the column is hashed by its text, so a
+    /// value that prints the same in both types is equal, as before the type's own finding).
+    pub data_type: Option<String>,
+    /// NOT NULL on both sides.
+    pub not_null: bool,
+}
+
+impl PlanColumn {
+    pub fn new(name: &str, data_type: Option<&str>, not_null: bool) -> Self {
+        PlanColumn {
+            name: name.to_owned(),
+            data_type: data_type.map(str::to_owned),
+            not_null,
+        }
+    }
+}
+
+/// A type's name without its modifiers: `numeric(12,3)` is `numeric`, `timestamp(3) with time
+/// zone` is `timestamp with time zone`.
+fn base_type(t: &str) -> String {
+    let mut out = String::new();
+    let mut depth = 0u32;
+    let mut quoted = false;
+    for ch in t.chars() {
+        match ch {
+            '"' => {
+                quoted = !quoted;
+                out.push(ch);
+            }
+            '(' if !quoted => depth += 1,
+            ')' if !quoted && depth > 0 => depth -= 1,
+            _ if depth == 0 => out.push(ch),
+            _ => {}
+        }
+    }
+    out.trim().to_owned()
+}
+
+/// A 64-bit hash of `col` (an SQL expression of type `data_type`) with `seed`, NULL for NULL.
+///
+/// Each type's own extended hash function (the one hash indexes and hash partitions use) where
+/// it tells values apart exactly as their text does, else `hashtextextended` of the text:
+/// - exact: `smallint`, `integer`, `bigint` (these three hash alike, so `integer` → `bigint`
+///   keeps the sums), `oid`, `text` and `varchar` and `char(n)` (their bytes: `COLLATE "C"`
+///   also where the column's collation is nondeterministic), `uuid`, `boolean`, `timestamp`,
+///   `timestamptz` (as UTC), `time`, `timetz`; `numeric` by its value and its display scale
+///   (the value's hash alone has `1.0` = `1.00`);
+/// - equal by the type's own equality, not its text: `real`, `double precision` (`-0` = `0`;
+///   every NaN is one), `jsonb` (a number by its value: `1.0` = `1.00` inside a document);
+/// - by text: everything else. Arrays (their hash ignores the dimensions and needs the
+///   element's hash), `json`, `xml`, geometric types (no hash), `interval` (`1 day` = `24
+///   hours`), enums and `reg*` types (they hash the OID, which a restore changes), `date`,
+///   `bytea`, domains, ranges, composite and extension types.
+pub fn column_hash(col: &str, data_type: Option<&str>, seed: &str) -> String {
+    let f = |func: &str| format!("{func}({col}, {seed})");
+    let base = data_type.map(base_type).unwrap_or_default();
+    match base.as_str() {
+        "smallint" => f("hashint2extended"),
+        "integer" => f("hashint4extended"),
+        "bigint" => f("hashint8extended"),
+        "oid" => f("hashoidextended"),
+        "text" | "character varying" => {
+            format!("hashtextextended({col} COLLATE \"C\", {seed})")
+        }
+        "character" => format!("hashbpcharextended({col} COLLATE \"C\", {seed})"),
+        "uuid" => f("uuid_hash_extended"),
+        "boolean" => format!("hashint4extended({col}::integer, {seed})"),
+        "timestamp without time zone" => f("timestamp_hash_extended"),
+        // The session's TimeZone is UTC: the same instant is the same timestamp.
+        "timestamp with time zone" => {
+            format!("timestamp_hash_extended({col}::timestamp, {seed})")
+        }
+        "time without time zone" => f("time_hash_extended"),
+        "time with time zone" => f("timetz_hash_extended"),
+        "numeric" => format!("(hash_numeric_extended({col}, {seed}) # coalesce(scale({col}), -1))"),
+        "double precision" => f("hashfloat8extended"),
+        "real" => f("hashfloat4extended"),
+        "jsonb" => f("jsonb_hash_extended"),
+        _ => format!("hashtextextended(({col})::text COLLATE \"C\", {seed})"),
+    }
+}
+
+/// A fixed 64-bit constant per column position (splitmix64), as an SQL literal.
+fn constant(i: usize, salt: u64) -> String {
+    let mut z = (i as u64 ^ salt).wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^= z >> 31;
+    format!("({})", z as i64)
 }
 
 impl TablePlan {
@@ -289,21 +398,44 @@ impl TablePlan {
         let cols: Vec<String> = self
             .columns
             .iter()
-            .map(|c| format!("t.{}", ident(c)))
+            .map(|c| format!("t.{}", ident(&c.name)))
             .collect();
         format!("md5(ROW({})::text)", cols.join(", "))
     }
-    fn row_hash(&self) -> String {
-        if self.fast {
-            let cols: Vec<String> = self
-                .columns
-                .iter()
-                .map(|c| format!("t.{}", ident(c)))
-                .collect();
-            format!("hashtextextended(ROW({})::text, 0)", cols.join(", "))
-        } else {
-            format!("('x' || left({}, 16))::bit(64)::bigint", self.row_digest())
+    /// The row's 64-bit digest as an SQL expression.
+    ///
+    /// Fast (both servers hash alike): the columns that may be NULL are hashed each with a
+    /// seed of its own (a NULL is a constant of its own) and combined by xor; that is the seed
+    /// of the first NOT NULL column's hash (the key's, where the table has one), whose hash is
+    /// the seed of the next one's, and so on. Chaining through the seed makes the digest a
+    /// non-linear function of the whole row, so values swapped between rows change the sum
+    /// (with an xor or a sum of per-column hashes alone they would cancel), at the cost of one
+    /// hash call per column. No row text is built: that was two thirds of the time.
+    pub(crate) fn row_hash(&self) -> String {
+        if !self.fast {
+            return format!("('x' || left({}, 16))::bit(64)::bigint", self.row_digest());
         }
+        let mut free = Vec::new();
+        for (i, c) in self.columns.iter().enumerate() {
+            if !c.not_null {
+                let col = format!("t.{}", ident(&c.name));
+                free.push(format!(
+                    "coalesce({}, {})",
+                    column_hash(&col, c.data_type.as_deref(), &constant(i, 1)),
+                    constant(i, 2)
+                ));
+            }
+        }
+        let mut acc = match free.len() {
+            0 => "0".to_owned(),
+            _ => format!("({})", free.join(" # ")),
+        };
+        for c in self.columns.iter().filter(|c| c.not_null) {
+            let col = format!("t.{}", ident(&c.name));
+            acc = column_hash(&col, c.data_type.as_deref(), &acc);
+        }
+        // NOT NULL is enforced, but a NULL must not make a row vanish from the sum.
+        format!("coalesce({acc}, 0)")
     }
     fn key_expr(&self) -> String {
         format!("t.{}", ident(&self.key[0]))
@@ -535,15 +667,24 @@ fn plan_tables(
         if !wanted(name, &opts.tables) {
             continue;
         }
-        let mut columns: Vec<String> = ta
+        let mut columns: Vec<PlanColumn> = ta
             .columns
             .iter()
-            .filter(|c| tb.columns.iter().any(|d| d.name == c.name))
-            .map(|c| c.name.clone())
+            .filter_map(|c| {
+                let d = tb.columns.iter().find(|d| d.name == c.name)?;
+                Some(PlanColumn {
+                    name: c.name.clone(),
+                    data_type: (c.data_type == d.data_type).then(|| c.data_type.clone()),
+                    not_null: c.not_null && d.not_null,
+                })
+            })
             .collect();
-        columns.sort();
+        columns.sort_by(|x, y| x.name.cmp(&y.name));
         let key = if ta.primary_key == tb.primary_key
-            && ta.primary_key.iter().all(|k| columns.contains(k))
+            && ta
+                .primary_key
+                .iter()
+                .all(|k| columns.iter().any(|c| &c.name == k))
         {
             ta.primary_key.clone()
         } else {

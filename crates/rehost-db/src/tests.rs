@@ -247,7 +247,10 @@ fn host_prefix() {
 fn plan(key: &[&str], range: Option<(i64, i64)>) -> crate::postgres::TablePlan {
     crate::postgres::TablePlan {
         table: "public.t".into(),
-        columns: vec!["id".into(), "v".into()],
+        columns: vec![
+            crate::postgres::PlanColumn::new("id", Some("integer"), true),
+            crate::postgres::PlanColumn::new("v", Some("text"), false),
+        ],
         key: key.iter().map(|k| k.to_string()).collect(),
         range,
         estimate: 0,

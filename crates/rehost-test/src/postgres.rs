@@ -1,7 +1,8 @@
 //! A real PostgreSQL cluster on a free loopback port, for tests: `initdb` into a temporary
 //! directory (owned by the `postgres` user when the tests run as root, which PostgreSQL
 //! refuses), started in the foreground, ready when `pg_isready` says so, stopped by PID (fast
-//! shutdown) when dropped. A missing package fails the test with the install step.
+//! shutdown) when dropped. A missing package fails the test with the install step. A cluster
+//! can be stopped, started again, and upgraded into a new one with `pg_upgrade`.
 
 use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -70,6 +71,14 @@ pub struct Postgres {
 impl Postgres {
     /// Starts a new cluster (UTF8, locale C.UTF-8, trust authentication on loopback).
     pub fn start() -> Postgres {
+        let mut pg = Postgres::init();
+        pg.run();
+        pg
+    }
+
+    /// A new cluster, initialised but not started (for `pg_upgrade`, which wants its new
+    /// cluster stopped and empty).
+    pub fn init() -> Postgres {
         let dir = tempfile::Builder::new()
             .prefix("rehost-pg-")
             .tempdir()
@@ -108,33 +117,48 @@ impl Postgres {
             "initdb failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
+        Postgres {
+            dir,
+            port: free_port(),
+            child: None,
+        }
+    }
+
+    /// The cluster's data directory.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// Starts the server on its port and waits until it accepts connections.
+    pub fn run(&mut self) {
+        assert!(self.child.is_none(), "the cluster is already running");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("server.log"))
+            .expect("log file");
         let child = as_owner(&tool("postgres"))
             .arg("-D")
-            .arg(&data)
-            .args(["-p", &port.to_string()])
+            .arg(self.data_dir())
+            .args(["-p", &self.port.to_string()])
             .args(["-c", "listen_addresses=127.0.0.1"])
             .arg("-c")
-            .arg(format!("unix_socket_directories={}", dir.path().display()))
+            .arg(format!(
+                "unix_socket_directories={}",
+                self.dir.path().display()
+            ))
             .args(["-c", "fsync=off", "-c", "full_page_writes=off"])
             .args(["-c", "synchronous_commit=off"])
             .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.path().join("server.log")).expect("log file"))
+            .stderr(log)
             .spawn()
             .expect("start postgres");
-        let pg = Postgres {
-            dir,
-            port,
-            child: Some(child),
-        };
+        self.child = Some(child);
         let ready = tool("pg_isready");
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let ok = Command::new(&ready)
-                .args(["-q", "-h", "127.0.0.1", "-p", &port.to_string()])
+                .args(["-q", "-h", "127.0.0.1", "-p", &self.port.to_string()])
                 .status()
                 .map(|s| s.success())
                 .unwrap_or(false);
@@ -144,11 +168,74 @@ impl Postgres {
             assert!(
                 Instant::now() < deadline,
                 "postgres did not become ready in 30 s: {}",
-                std::fs::read_to_string(pg.dir.path().join("server.log")).unwrap_or_default()
+                std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        pg
+    }
+
+    /// Stops the server (fast shutdown) and waits for it; a stopped cluster stays as it is.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // SIGINT: fast shutdown. The child is setpriv, which exec'd postgres (same PID).
+            // SAFETY: kill with a PID we started and have not reaped.
+            unsafe {
+                libc::kill(child.id() as i32, libc::SIGINT);
+            }
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                match child.try_wait() {
+                    Ok(Some(_)) | Err(_) => break,
+                    Ok(None) if Instant::now() > deadline => {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        break;
+                    }
+                    Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+                }
+            }
+        }
+    }
+
+    /// Upgrades this cluster with `pg_upgrade` into a new one (`mode`: `--copy`, `--link` or
+    /// `--clone`) with the newest installed server: this cluster is stopped for the upgrade and
+    /// started again afterwards unless `--link` made it unusable; the new cluster is returned
+    /// running. Fails the test with pg_upgrade's own report when it refuses.
+    pub fn upgrade(&mut self, mode: &str) -> Postgres {
+        let mut new = Postgres::init();
+        self.stop();
+        let bin = bin_dir();
+        // pg_upgrade writes its logs and scripts into the working directory and puts its
+        // servers' sockets there: the new cluster's directory, which postgres owns.
+        let out = as_owner(&tool("pg_upgrade"))
+            .current_dir(new.dir.path())
+            .arg("-b")
+            .arg(&bin)
+            .arg("-B")
+            .arg(&bin)
+            .arg("-d")
+            .arg(self.data_dir())
+            .arg("-D")
+            .arg(new.data_dir())
+            .args(["-p", &free_port().to_string(), "-P", &free_port().to_string()])
+            .args(["-U", "postgres"])
+            // Copying is the default; PostgreSQL 15's pg_upgrade has no `--copy` option yet.
+            .args((mode != "--copy").then_some(mode))
+            .arg("-s")
+            .arg(new.dir.path())
+            .output()
+            .expect("run pg_upgrade");
+        assert!(
+            out.status.success(),
+            "pg_upgrade {mode} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if mode != "--link" {
+            self.run();
+        }
+        new.run();
+        new
     }
 
     pub fn port(&self) -> u16 {
@@ -220,24 +307,13 @@ impl Postgres {
 
 impl Drop for Postgres {
     fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            // SIGINT: fast shutdown. The child is setpriv, which exec'd postgres (same PID).
-            // SAFETY: kill with a PID we started and have not reaped.
-            unsafe {
-                libc::kill(child.id() as i32, libc::SIGINT);
-            }
-            let deadline = Instant::now() + Duration::from_secs(20);
-            loop {
-                match child.try_wait() {
-                    Ok(Some(_)) | Err(_) => break,
-                    Ok(None) if Instant::now() > deadline => {
-                        let _ = child.kill();
-                        let _ = child.wait();
-                        break;
-                    }
-                    Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-                }
-            }
-        }
+        self.stop();
     }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
 }
