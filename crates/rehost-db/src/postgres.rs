@@ -767,9 +767,11 @@ const LARGE: i64 = 250_000;
 
 /// The content pass as sessions: a large table with an integer key in up to `parallel` parts,
 /// each its own session; small tables batched into sessions of about [`LARGE`] rows, so that
-/// a database of many small tables does not start a client per table.
+/// a database of many small tables does not start a client per table, or added to the large
+/// tables' sessions when there are `parallel` of those.
 fn content_jobs(plans: &[TablePlan], opts: &VerifyOptions) -> Vec<Vec<Part>> {
     let mut jobs = Vec::new();
+    let mut batches = Vec::new();
     let mut batch: Vec<Part> = Vec::new();
     let mut batch_rows = 0i64;
     for (i, p) in plans.iter().enumerate() {
@@ -805,14 +807,24 @@ fn content_jobs(plans: &[TablePlan], opts: &VerifyOptions) -> Vec<Vec<Part>> {
                 batch_rows += p.estimate.max(1);
                 batch.push(part);
                 if batch_rows > LARGE {
-                    jobs.push(std::mem::take(&mut batch));
+                    batches.push(std::mem::take(&mut batch));
                     batch_rows = 0;
                 }
             }
         }
     }
     if !batch.is_empty() {
-        jobs.push(batch);
+        batches.push(batch);
+    }
+    // With a session per thread already busy with a large table, small tables ride along
+    // with those sessions instead of waiting for one to end and starting another client.
+    let n = opts.parallel.max(1);
+    if jobs.len() >= n {
+        for (i, b) in batches.into_iter().enumerate() {
+            jobs[i % n].extend(b);
+        }
+    } else {
+        jobs.extend(batches);
     }
     jobs
 }

@@ -309,3 +309,68 @@ fn hash_buckets_refine_their_parent() {
     assert_eq!(subs, vec![Slice::All]);
     assert!(!sql.contains("GROUP BY"), "{sql}");
 }
+
+/// Types whose hash function tells values apart as their text does use it; the others (no hash
+/// function, or one that hashes an OID or treats differently printed values as equal) are
+/// hashed by their text, as is a column whose type differs between the sides.
+#[test]
+fn column_hashes_by_type() {
+    use crate::postgres::column_hash;
+    let h = |t: Option<&str>| column_hash("t.c", t, "7");
+    assert_eq!(h(Some("integer")), "hashint4extended(t.c, 7)");
+    assert_eq!(
+        h(Some("character varying(20)")),
+        "hashtextextended(t.c COLLATE \"C\", 7)"
+    );
+    assert_eq!(
+        h(Some("character(84)")),
+        "hashbpcharextended(t.c COLLATE \"C\", 7)"
+    );
+    // numeric: the value's hash has 1.0 = 1.00; the display scale tells them apart.
+    assert!(h(Some("numeric(12,3)")).contains("scale(t.c)"));
+    assert_eq!(
+        h(Some("timestamp(3) with time zone")),
+        "timestamp_hash_extended(t.c::timestamp, 7)"
+    );
+    for by_text in [
+        Some("json"),
+        Some("point"),
+        Some("xml"),
+        Some("interval"),
+        Some("text[]"),
+        Some("integer[]"),
+        Some("public.mood"),
+        Some("regclass"),
+        Some("public.\"integer\""),
+        Some("bytea"),
+        Some("date"),
+        None,
+    ] {
+        assert_eq!(
+            h(by_text),
+            "hashtextextended((t.c)::text COLLATE \"C\", 7)",
+            "{by_text:?}"
+        );
+    }
+}
+
+/// The row hash chains the NOT NULL columns through the seed, starting from the xor of the
+/// nullable columns' hashes (each NULL a constant of its own), and never yields NULL.
+#[test]
+fn row_hash_chains_not_null_columns_through_the_seed() {
+    let p = plan(&["id"], None);
+    let h = p.row_hash();
+    assert!(
+        h.starts_with(
+            "coalesce(hashint4extended(t.\"id\", (coalesce(hashtextextended(t.\"v\" COLLATE \"C\", "
+        ),
+        "{h}"
+    );
+    assert!(h.ends_with(", 0)"), "{h}");
+    let mut slow = plan(&["id"], None);
+    slow.fast = false;
+    assert!(
+        slow.row_hash()
+            .contains("md5(ROW(t.\"id\", t.\"v\")::text)")
+    );
+}

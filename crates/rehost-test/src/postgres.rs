@@ -217,7 +217,12 @@ impl Postgres {
             .arg(self.data_dir())
             .arg("-D")
             .arg(new.data_dir())
-            .args(["-p", &free_port().to_string(), "-P", &free_port().to_string()])
+            .args([
+                "-p",
+                &free_port().to_string(),
+                "-P",
+                &free_port().to_string(),
+            ])
             .args(["-U", "postgres"])
             // Copying is the default; PostgreSQL 15's pg_upgrade has no `--copy` option yet.
             .args((mode != "--copy").then_some(mode))
