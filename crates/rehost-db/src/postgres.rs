@@ -95,6 +95,10 @@ const USER_REL: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema') \
     AND d.objid = c.oid AND d.deptype = 'e')";
 
 /// The catalog queries: each row is one JSON array whose first element says what it is.
+///
+/// A table's row also carries the min and max of its key when that is one integer column
+/// (read through the key's index by `query_to_xml`, SQL's way to run a query built from a
+/// name), so that splitting the key range costs no second session.
 pub fn inventory_queries() -> Vec<String> {
     vec![
         format!(
@@ -115,8 +119,15 @@ pub fn inventory_queries() -> Vec<String> {
              (SELECT coalesce(json_agg(json_build_array(a.attname, format_type(a.atttypid, a.atttypmod)) ORDER BY k.ord), '[]') \
               FROM pg_index i CROSS JOIN unnest(i.indkey) WITH ORDINALITY k(attnum, ord) \
               JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum \
-              WHERE i.indrelid = c.oid AND i.indisprimary), c.reltuples::bigint)::text \
+              WHERE i.indrelid = c.oid AND i.indisprimary), c.reltuples::bigint, \
+             (xpath('/row/lo/text()', r.x))[1]::text::bigint, \
+             (xpath('/row/hi/text()', r.x))[1]::text::bigint)::text \
              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             LEFT JOIN LATERAL (SELECT query_to_xml(format('SELECT min(%1$I) AS lo, max(%1$I) AS hi FROM ONLY %2$s', \
+               a.attname, c.oid::regclass), false, true, '') AS x \
+              FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] \
+              WHERE i.indrelid = c.oid AND i.indisprimary AND i.indnkeyatts = 1 \
+              AND a.atttypid IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype)) r ON true \
              WHERE c.relkind IN ('r', 'p') AND {USER_REL}"
         ),
         format!(
@@ -186,6 +197,8 @@ const PROBE: &str = "hashtextextended('rehost byte order probe', 0) \
 pub struct Extra {
     pub key_types: BTreeMap<String, Vec<String>>,
     pub estimates: BTreeMap<String, i64>,
+    /// Min and max of an integer key, `None` for an empty table.
+    pub key_bounds: BTreeMap<String, Option<(i64, i64)>>,
     pub probe: Option<i64>,
 }
 
@@ -233,6 +246,10 @@ pub fn read_inventory(sql: &dyn Sql) -> Result<(Inventory, Extra), DbError> {
                 extra
                     .estimates
                     .insert(name.clone(), get(4).as_i64().unwrap_or(-1));
+                if pk.len() == 1 && pk.iter().all(|k| is_integer(&s(&k[1]))) {
+                    let bounds = get(5).as_i64().zip(get(6).as_i64());
+                    extra.key_bounds.insert(name.clone(), bounds);
+                }
                 inv.tables.insert(
                     name,
                     Table {
@@ -713,40 +730,58 @@ fn plan_tables(
     plans
 }
 
-/// Sets each integer-keyed plan's range to the smallest covering both sides' keys.
-fn key_ranges(a: &dyn Sql, b: &dyn Sql, plans: &mut [TablePlan]) -> Result<(), DbError> {
-    let idx: Vec<usize> = (0..plans.len())
-        .filter(|i| plans[*i].range.is_some())
-        .collect();
-    if idx.is_empty() {
-        return Ok(());
-    }
-    let queries: Vec<String> = idx
-        .iter()
-        .map(|i| {
-            let p = &plans[*i];
-            format!(
-                "SELECT json_build_array(min({k}), max({k}))::text {}",
-                p.from(),
-                k = p.key_expr()
-            )
-        })
-        .collect();
-    let (la, lb) = both(a, b, |s| session(s, &queries))?;
-    for (n, i) in idx.iter().enumerate() {
-        let mut lo = i64::MAX;
-        let mut hi = i64::MIN;
-        for (sql, lines) in [(a, &la), (b, &lb)] {
-            let v = parse(
-                sql,
-                lines.get(n).map(String::as_str).unwrap_or("[null,null]"),
-            )?;
-            if let (Some(x), Some(y)) = (v[0].as_i64(), v[1].as_i64()) {
-                lo = lo.min(x);
-                hi = hi.max(y);
-            }
+/// Sets each integer-keyed plan's range to the smallest covering both sides' keys: from the
+/// inventories, or, for a table whose key only one side has as an integer, by asking both.
+fn key_ranges(
+    a: &dyn Sql,
+    b: &dyn Sql,
+    (xa, xb): (&Extra, &Extra),
+    plans: &mut [TablePlan],
+) -> Result<(), DbError> {
+    let mut bounds: BTreeMap<usize, [Option<(i64, i64)>; 2]> = BTreeMap::new();
+    let mut ask = Vec::new();
+    for (i, p) in plans.iter().enumerate() {
+        if p.range.is_none() {
+            continue;
         }
-        plans[*i].range = if lo > hi {
+        match (xa.key_bounds.get(&p.table), xb.key_bounds.get(&p.table)) {
+            (Some(x), Some(y)) => {
+                bounds.insert(i, [*x, *y]);
+            }
+            _ => ask.push(i),
+        }
+    }
+    if !ask.is_empty() {
+        let queries: Vec<String> = ask
+            .iter()
+            .map(|i| {
+                let p = &plans[*i];
+                format!(
+                    "SELECT json_build_array(min({k}), max({k}))::text {}",
+                    p.from(),
+                    k = p.key_expr()
+                )
+            })
+            .collect();
+        let (la, lb) = both(a, b, |s| session(s, &queries))?;
+        for (n, i) in ask.iter().enumerate() {
+            let mut pair = [None, None];
+            for (side, (sql, lines)) in [(a, &la), (b, &lb)].into_iter().enumerate() {
+                let v = parse(
+                    sql,
+                    lines.get(n).map(String::as_str).unwrap_or("[null,null]"),
+                )?;
+                pair[side] = v[0].as_i64().zip(v[1].as_i64());
+            }
+            bounds.insert(*i, pair);
+        }
+    }
+    for (i, pair) in bounds {
+        let (lo, hi) = pair
+            .iter()
+            .flatten()
+            .fold((i64::MAX, i64::MIN), |(lo, hi), (x, y)| (lo.min(*x), hi.max(*y)));
+        plans[i].range = if lo > hi {
             Some((0, 1))
         } else {
             Some((lo, hi.saturating_add(1)))
@@ -970,7 +1005,7 @@ pub fn verify(a: &dyn Sql, b: &dyn Sql, opts: &VerifyOptions) -> Result<Report, 
         ib.tables.retain(|n, _| wanted(n, &opts.tables));
     }
     let mut plans = plan_tables(&ia, &ib, (&xa, &xb), opts);
-    key_ranges(a, b, &mut plans)?;
+    key_ranges(a, b, (&xa, &xb), &mut plans)?;
     let jobs = content_jobs(&plans, opts);
     let (ca, cb) = both(a, b, |s| sum_content(s, &plans, &jobs, opts.parallel))?;
     for (p, (x, y)) in plans.iter().zip(ca.into_iter().zip(cb)) {
