@@ -780,7 +780,9 @@ fn key_ranges(
         let (lo, hi) = pair
             .iter()
             .flatten()
-            .fold((i64::MAX, i64::MIN), |(lo, hi), (x, y)| (lo.min(*x), hi.max(*y)));
+            .fold((i64::MAX, i64::MIN), |(lo, hi), (x, y)| {
+                (lo.min(*x), hi.max(*y))
+            });
         plans[i].range = if lo > hi {
             Some((0, 1))
         } else {
