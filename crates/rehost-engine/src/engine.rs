@@ -519,7 +519,7 @@ impl Engine<'_> {
                     tail: &mut tail,
                     attempt,
                 };
-                exec::execute(&mut ctx, step)
+                crate::steps::execute(&mut ctx, step)
             };
             let elapsed_ms = t0.elapsed().as_millis() as u64;
             let output = out.finish(&rel, &tail);

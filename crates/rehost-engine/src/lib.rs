@@ -6,7 +6,6 @@
 //! never prints: it emits [`Event`]s to a [`Sink`].
 
 pub mod archive;
-mod db_steps;
 mod engine;
 mod error;
 mod events;
@@ -15,10 +14,9 @@ pub mod isolation;
 pub mod journal;
 mod lock;
 pub mod preflight;
-mod service_steps;
 mod state;
 pub mod step_data;
-mod tree_steps;
+pub mod steps;
 
 pub use engine::{Confirmer, Engine, RunOptions, RunOutcome, plan_snapshot_name};
 pub use error::EngineError;

@@ -1,7 +1,8 @@
-//! The service step kinds: `stop` and `start` run the service's declared command on the
-//! step's host; `health` polls the declared health command (or else the declared ports) until
-//! the service answers or the step's timeout passes. The `[[services]]` declaration is the one
-//! place a service is described.
+//! What the service step kinds share: `stop` and `start` run the service's declared command on
+//! the step's host; `health` polls the declared health command (or else the declared ports)
+//! until the service answers or the step's timeout passes. The `[[services]]` declaration is
+//! the one place a service is described. Each kind registers in its own module (`stop.rs`,
+//! `start.rs`, `health.rs`).
 
 use crate::EngineError;
 use crate::events::Event;
@@ -16,7 +17,7 @@ const HEALTH_TIMEOUT: Duration = Duration::from_secs(60);
 /// Between two health checks.
 const HEALTH_INTERVAL: Duration = Duration::from_secs(1);
 
-pub(crate) fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {
+pub(super) fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {
     let Some(id) = rehost_plan::service_of(&step.kind) else {
         unreachable!("only service kinds come here")
     };
