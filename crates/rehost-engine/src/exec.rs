@@ -63,6 +63,15 @@ impl Hosts {
         }
     }
 
+    /// Hosts already opened by the caller (in-process tests give fake ones): the run uses
+    /// these and opens no other.
+    pub fn with_open(open: Vec<(String, Box<dyn Host>)>) -> Hosts {
+        Hosts {
+            specs: BTreeMap::new(),
+            open: open.into_iter().collect(),
+        }
+    }
+
     /// Whether a host of this run is this machine (possibly under a root).
     pub fn is_local(&self, name: &str) -> bool {
         matches!(
@@ -135,6 +144,8 @@ pub(crate) struct Ctx<'a> {
     pub state: &'a rehost_tree::private::PrivateDir,
     pub hosts: &'a mut Hosts,
     pub sink: &'a mut dyn Sink,
+    /// The run's clock: waits and polls sleep on it.
+    pub clock: &'a dyn crate::clock::Clock,
     pub cancel: &'a AtomicBool,
     pub output: &'a mut dyn Write,
     pub confirmer: &'a mut dyn Confirmer,

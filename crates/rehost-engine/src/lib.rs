@@ -6,7 +6,7 @@
 //! never prints: it emits [`Event`]s to a [`Sink`].
 
 pub mod archive;
-mod engine;
+pub mod clock;
 mod error;
 mod events;
 mod exec;
@@ -14,17 +14,25 @@ pub mod isolation;
 pub mod journal;
 mod lock;
 pub mod preflight;
+mod recorder;
+mod resume;
+mod rollback;
+mod run;
 mod state;
 pub mod step_data;
 pub mod steps;
+mod window;
 
-pub use engine::{Confirmer, Engine, RunOptions, RunOutcome, plan_snapshot_name};
+pub use clock::{Clock, FakeClock, SystemClock};
 pub use error::EngineError;
 pub use events::{Event, Sink, StepResult};
 pub use exec::{Hosts, host_spec};
 pub use journal::{Journal, Record};
+pub use resume::plan_snapshot_name;
+pub use run::{Confirmer, Engine, RunOptions, RunOutcome};
 pub use state::{RunState, StepState, StepStatus, downtime, status};
 pub use step_data::StepData;
+
 
 use std::path::{Path, PathBuf};
 

@@ -10,7 +10,7 @@ use crate::exec::{Ctx, Outcome, command_outcome, run_command};
 use crate::step_data::{STEP_DATA_VERSION, ServiceData, StepData};
 use rehost_plan::{Command, Step, StepKind};
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How long `health` waits when the step sets no timeout.
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(60);
@@ -73,7 +73,9 @@ fn health(
     host: &str,
 ) -> Result<Outcome, EngineError> {
     let limit = step.timeout.unwrap_or(HEALTH_TIMEOUT);
-    let started = Instant::now();
+    let clock = ctx.clock;
+    let started = clock.monotonic();
+    let elapsed = || clock.monotonic().saturating_sub(started);
     let mut attempt = 0u32;
     let mut last_exit = None;
     let data = |checks: u32, exit_code: Option<i32>| {
@@ -94,7 +96,7 @@ fn health(
                 let mut check = step.clone();
                 check.timeout = Some(
                     limit
-                        .saturating_sub(started.elapsed())
+                        .saturating_sub(elapsed())
                         .clamp(Duration::from_secs(1), Duration::from_secs(30)),
                 );
                 let out = run_command(ctx, &check, host, &Command::Shell(c.clone()), None);
@@ -117,14 +119,14 @@ fn health(
                 detail: Some(format!(
                     "service `{}` healthy on host {host} after {attempt} check(s), {}",
                     svc.id,
-                    rehost_plan::format_duration(Duration::from_secs(started.elapsed().as_secs()))
+                    rehost_plan::format_duration(Duration::from_secs(elapsed().as_secs()))
                 )),
                 exit_code: None,
                 confirmed_by: None,
                 data: data(attempt, last_exit),
             });
         };
-        if started.elapsed() >= limit {
+        if elapsed() >= limit {
             return Ok(failed(format!(
                 "service `{}` was not healthy on host {host} within {}: {why}",
                 svc.id,
@@ -137,16 +139,16 @@ fn health(
             message: format!(
                 "waiting for `{}` (check {attempt}, {}s of {}): {why}",
                 svc.id,
-                started.elapsed().as_secs(),
+                elapsed().as_secs(),
                 rehost_plan::format_duration(limit)
             ),
         });
-        let until = Instant::now() + HEALTH_INTERVAL;
-        while Instant::now() < until {
+        let until = clock.monotonic() + HEALTH_INTERVAL;
+        while clock.monotonic() < until {
             if ctx.cancel.load(Ordering::Relaxed) {
                 return Ok(Outcome::Cancelled);
             }
-            std::thread::sleep(Duration::from_millis(50));
+            clock.sleep(Duration::from_millis(50));
         }
     }
 }

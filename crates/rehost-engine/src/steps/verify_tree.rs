@@ -39,7 +39,7 @@ fn walk_both(
         opts.cache = Some(
             ctx.state_dir
                 .join("tree-cache")
-                .join(crate::engine::sanitize(&ds.id)),
+                .join(crate::recorder::sanitize(&ds.id)),
         );
         for (p, end) in [(&a, &ds.from), (&b, &ds.to)] {
             if !p.is_dir() {
@@ -119,7 +119,7 @@ fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {
     for (side, m) in [("source", &verified.a), ("destination", &verified.b)] {
         let name = format!(
             "{}.{}-{side}.manifest",
-            crate::engine::sanitize(&step.id),
+            crate::recorder::sanitize(&step.id),
             ctx.attempt
         );
         // 0600 in the private state directory, never through a symlink.

@@ -7,7 +7,7 @@ use crate::events::Event;
 use crate::exec::{Ctx, Outcome};
 use rehost_plan::{Step, StepKind, WaitFor};
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub(super) static EXECUTOR: Executor = Executor {
     kind: "wait",
@@ -19,21 +19,22 @@ fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {
     let StepKind::Wait { wait } = &step.kind else {
         unreachable!("the registry hands `wait` its own steps")
     };
+    let clock = ctx.clock;
     let deadline = match wait {
-        WaitFor::Duration(d) => Instant::now() + *d,
+        WaitFor::Duration(d) => clock.monotonic() + *d,
         WaitFor::Until(t) => {
-            let left = t.duration_since(jiff::Timestamp::now());
-            Instant::now() + Duration::try_from(left).unwrap_or(Duration::ZERO)
+            let left = t.duration_since(clock.now());
+            clock.monotonic() + Duration::try_from(left).unwrap_or(Duration::ZERO)
         }
     };
-    let mut last_report = Instant::now();
-    while Instant::now() < deadline {
+    let mut last_report = clock.monotonic();
+    while clock.monotonic() < deadline {
         if ctx.cancel.load(Ordering::Relaxed) {
             return Ok(Outcome::Cancelled);
         }
-        if last_report.elapsed() >= Duration::from_secs(10) {
-            last_report = Instant::now();
-            let left = deadline.saturating_duration_since(Instant::now());
+        if clock.monotonic() - last_report >= Duration::from_secs(10) {
+            last_report = clock.monotonic();
+            let left = deadline.saturating_sub(clock.monotonic());
             ctx.sink.emit(&Event::Progress {
                 id: step.id.clone(),
                 message: format!(
@@ -42,9 +43,9 @@ fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {
                 ),
             });
         }
-        std::thread::sleep(
+        clock.sleep(
             deadline
-                .saturating_duration_since(Instant::now())
+                .saturating_sub(clock.monotonic())
                 .min(Duration::from_millis(100)),
         );
     }
