@@ -33,6 +33,8 @@ pub use run::{Confirmer, Engine, RunOptions, RunOutcome};
 pub use state::{RunState, StepState, StepStatus, downtime, status};
 pub use step_data::StepData;
 
+#[cfg(test)]
+mod tests;
 
 use std::path::{Path, PathBuf};
 
