@@ -13,6 +13,7 @@ mod exec;
 pub mod isolation;
 pub mod journal;
 mod lock;
+mod open;
 pub mod preflight;
 mod recorder;
 mod resume;

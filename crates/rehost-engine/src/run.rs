@@ -1,15 +1,14 @@
 //! The run loop: open the run (hosts, locks, journal), resume from the journal, then each step
 //! in order — its resume decision, the window, the point of no return, its executor — recorded
 //! as it goes, with the failure policy applied when one fails. Each concern is its own module:
-//! [`crate::resume`], [`crate::window`], [`crate::rollback`], [`crate::recorder`]. The engine
-//! never prints: everything goes to the sink.
+//! [`crate::open`], [`crate::resume`], [`crate::window`], [`crate::rollback`],
+//! [`crate::recorder`]. The engine never prints: everything goes to the sink.
 
 use crate::EngineError;
 use crate::clock::Clock;
 use crate::events::{Event, Sink, StepResult};
 use crate::exec::{Ctx, Hosts, Outcome};
-use crate::journal::{Journal, Record};
-use crate::lock::RunLock;
+use crate::journal::Record;
 use crate::recorder::{OutputFile, Recorder, sanitize};
 use crate::resume::{self, Resume};
 use crate::state::{StepStatus, status};
@@ -69,32 +68,10 @@ impl Confirmer for FixedConfirmer {
     }
 }
 
-/// Where the operator sits: standard input's terminal, and the ssh client's address when the
-/// operator came in over ssh (a jump host).
-fn terminal() -> String {
-    let tty = std::fs::read_link("/proc/self/fd/0")
-        .ok()
-        .filter(|p| p.starts_with("/dev/pts") || p.starts_with("/dev/tty"))
-        .map_or_else(|| "not a terminal".to_owned(), |p| p.display().to_string());
-    match std::env::var("SSH_CLIENT") {
-        Ok(c) => format!(
-            "{tty}, over ssh from {}",
-            c.split_whitespace().next().unwrap_or("?")
-        ),
-        Err(_) => tty,
-    }
-}
-
-/// This machine's name, for the holder of a host lock.
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_owned())
-        .unwrap_or_else(|_| "this machine".into())
-}
-
 /// One run under way: what every step works with.
 struct Run<'r, 'a> {
     plan: &'a Plan,
+    plan_text: &'a str,
     o: &'r RunOptions,
     state: &'r PrivateDir,
     outputs: &'r PrivateDir,
@@ -125,57 +102,10 @@ impl Engine<'_> {
         }
         let host_names: Vec<String> = targets.iter().map(|(n, _)| n.clone()).collect();
         let mut hosts = hosts.unwrap_or_else(|| Hosts::new(targets, o.ssh_config.as_deref()));
-        // A rehearsal must not reach production, however the plan spells its hosts: checked
-        // before anything is written or run.
-        if let Some(env) = &o.env {
-            let met =
-                crate::isolation::check_run(plan, env, &mut hosts, o.ssh_config.as_deref(), cancel)
-                    .map_err(|message| EngineError::IsolationUnknown {
-                        env: env.clone(),
-                        message,
-                    })?;
-            if let Some(m) = met.into_iter().next() {
-                return Err(EngineError::MeetsProduction {
-                    env: env.clone(),
-                    env_host: m.env_host,
-                    prod_host: m.prod_host,
-                    why: m.why,
-                });
-            }
-        }
-        let dir = &o.state_dir;
-        let sdir = crate::open_state_dir(dir, true)?.expect("created");
-        let outputs = sdir
-            .subdir("output", true)
-            .map_err(EngineError::from_private)?
-            .expect("created");
-        let _lock = RunLock::acquire(&sdir, &env_name)?;
-        // One run per server, whatever its state directory: each host of the run holds its
-        // lock until the run ends (see `rehost_host::host_lock`).
-        let holder = format!(
-            "pid {} on {}, user {}, started {}, state {}",
-            std::process::id(),
-            hostname(),
-            o.user,
-            clock.now(),
-            dir.display()
-        );
-        for name in &host_names {
-            let lock = rehost_host::Request::Lock {
-                holder: holder.clone(),
-            };
-            hosts
-                .get(name)
-                .and_then(|h| {
-                    h.request(&lock, cancel, &mut |_| {})
-                        .map_err(|e| e.to_string())
-                })
-                .map_err(|reason| EngineError::HostLock {
-                    host: name.clone(),
-                    reason,
-                })?;
-        }
-        let (journal, torn) = Journal::open(&sdir)?;
+        let opened =
+            crate::open::open(plan, &o, &env_name, &host_names, &mut hosts, cancel, clock)?;
+        let (sdir, outputs, _lock) = (opened.state, opened.outputs, opened.lock);
+        let (journal, torn) = (opened.journal, opened.torn);
         let mut rec = Recorder::new(journal, sink, clock);
         if let Some(message) = torn {
             rec.warning(message)?;
@@ -195,8 +125,8 @@ impl Engine<'_> {
             plan,
             plan_text,
             env: &env_name,
-            operator_host: hostname(),
-            terminal: terminal(),
+            operator_host: crate::open::hostname(),
+            terminal: crate::open::terminal(),
         };
         let resumed = resume::begin(&mut rec, &sdir, &o, start, &prior)?;
         if o.env.is_none() && !findings.is_empty() {
@@ -260,6 +190,7 @@ impl Engine<'_> {
         }
         let mut run = Run {
             plan,
+            plan_text,
             o: &o,
             state: &sdir,
             outputs: &outputs,
@@ -267,6 +198,62 @@ impl Engine<'_> {
             rec,
             cancel,
         };
+        run.steps(from, &state, confirmer)
+    }
+}
+
+/// A step that is the point of no return and acts by itself (a `run`, a `sync`) needs a
+/// person to type its id first, as a manual one does at its prompt.
+fn point_of_no_return(
+    run: &mut Run,
+    step: &Step,
+    confirmer: &mut dyn Confirmer,
+) -> Result<(), EngineError> {
+    if !crate::exec::is_point_of_no_return(run.plan, step)
+        || matches!(step.kind, rehost_plan::StepKind::Manual { .. })
+    {
+        return Ok(());
+    }
+    run.rec.emit(&Event::Instructions {
+        id: step.id.clone(),
+        text: format!(
+            "`{}` is the plan's point of no return: after it, nothing is rolled back.",
+            step.id
+        ),
+    });
+    match confirmer.confirm(step, "", true) {
+        Ok(who) => run.rec.decision(
+            &who,
+            "point-of-no-return",
+            &format!("step `{}` confirmed before it ran", step.id),
+        ),
+        Err(_) if run.cancel.load(Ordering::SeqCst) => Err(EngineError::CancelledBefore {
+            step: step.id.clone(),
+        }),
+        Err(reason) => Err(EngineError::NotConfirmed {
+            step: step.id.clone(),
+            reason,
+        }),
+    }
+}
+
+impl Run<'_, '_> {
+    /// Runs the steps from `from` on, each after its resume decision, the window and the point
+    /// of no return; a failed one is handled by the failure policy and ends the run.
+    fn steps(
+        &mut self,
+        from: usize,
+        state: &crate::state::RunState,
+        confirmer: &mut dyn Confirmer,
+    ) -> Result<RunOutcome, EngineError> {
+        let (plan, plan_text, o, cancel, clock) = (
+            self.plan,
+            self.plan_text,
+            self.o,
+            self.cancel,
+            self.rec.clock,
+        );
+        let run = self;
         let started = clock.monotonic();
         let mut statuses: Vec<StepStatus> = state.steps.iter().map(|s| s.status.clone()).collect();
         let mut attempts: Vec<u32> = state.steps.iter().map(|s| s.attempts).collect();
@@ -280,7 +267,7 @@ impl Engine<'_> {
                     step: step.id.clone(),
                 });
             }
-            match resume::decide(&mut run.rec, &o, step, i, &statuses[i], attempts[i])? {
+            match resume::decide(&mut run.rec, o, step, i, &statuses[i], attempts[i])? {
                 Resume::Pass => {
                     if statuses[i] == StepStatus::Interrupted {
                         statuses[i] = StepStatus::Skipped;
@@ -297,7 +284,7 @@ impl Engine<'_> {
                 o.ignore_window,
                 &o.user,
             )?;
-            point_of_no_return(&mut run, step, &mut *confirmer)?;
+            point_of_no_return(run, step, &mut *confirmer)?;
             attempts[i] += 1;
             let (result, detail) = run.step(i, attempts[i], &mut *confirmer)?;
             if result == StepResult::Done {
@@ -351,44 +338,7 @@ impl Engine<'_> {
         )?;
         Ok(RunOutcome::Finished)
     }
-}
 
-/// A step that is the point of no return and acts by itself (a `run`, a `sync`) needs a
-/// person to type its id first, as a manual one does at its prompt.
-fn point_of_no_return(
-    run: &mut Run,
-    step: &Step,
-    confirmer: &mut dyn Confirmer,
-) -> Result<(), EngineError> {
-    if !crate::exec::is_point_of_no_return(run.plan, step)
-        || matches!(step.kind, rehost_plan::StepKind::Manual { .. })
-    {
-        return Ok(());
-    }
-    run.rec.emit(&Event::Instructions {
-        id: step.id.clone(),
-        text: format!(
-            "`{}` is the plan's point of no return: after it, nothing is rolled back.",
-            step.id
-        ),
-    });
-    match confirmer.confirm(step, "", true) {
-        Ok(who) => run.rec.decision(
-            &who,
-            "point-of-no-return",
-            &format!("step `{}` confirmed before it ran", step.id),
-        ),
-        Err(_) if run.cancel.load(Ordering::SeqCst) => Err(EngineError::CancelledBefore {
-            step: step.id.clone(),
-        }),
-        Err(reason) => Err(EngineError::NotConfirmed {
-            step: step.id.clone(),
-            reason,
-        }),
-    }
-}
-
-impl Run<'_, '_> {
     /// Runs step `i`: its start recorded, its executor called with the run's context, its end
     /// recorded (one record and one event, whatever the outcome). Returns the result and its
     /// detail; an interruption or a refused confirmation stops the run once recorded.
