@@ -34,6 +34,24 @@ struct Scenario {
     script: Vec<(String, Script)>,
     calls: Calls,
     clock: FakeClock,
+    /// A signal arrives when the engine emits an event this matches.
+    cancel_on: Option<fn(&Event) -> bool>,
+}
+
+/// Collects events; sets the cancel flag at the first one a test picked, as a signal would.
+struct Events<'c> {
+    events: Vec<Event>,
+    cancel: &'c AtomicBool,
+    cancel_on: Option<fn(&Event) -> bool>,
+}
+
+impl crate::events::Sink for Events<'_> {
+    fn emit(&mut self, event: &Event) {
+        if self.cancel_on.is_some_and(|on| on(event)) {
+            self.cancel.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        self.events.push(event.clone());
+    }
 }
 
 /// What one run did.
@@ -60,6 +78,7 @@ impl Scenario {
             script: Vec::new(),
             calls: Arc::new(Mutex::new(Vec::new())),
             clock: FakeClock::new(at("2026-12-05T12:00:00Z")),
+            cancel_on: None,
         };
         s.set_plan(text);
         s
@@ -110,8 +129,12 @@ impl Scenario {
                 })
                 .collect(),
         );
-        let mut events = Vec::new();
         let cancel = AtomicBool::new(false);
+        let mut events = Events {
+            events: Vec::new(),
+            cancel: &cancel,
+            cancel_on: self.cancel_on,
+        };
         let findings = rehost_plan::check(&self.text).findings;
         let engine = Engine {
             plan: &self.plan,
@@ -128,7 +151,7 @@ impl Scenario {
         let calls = self.calls.lock().unwrap()[before..].to_vec();
         Ran {
             result,
-            events,
+            events: events.events,
             calls,
         }
     }

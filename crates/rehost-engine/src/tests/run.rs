@@ -419,3 +419,58 @@ fn a_wait_runs_on_the_clock() {
         .count();
     assert!(progress >= 700, "{progress} progress events in 2 h");
 }
+
+#[test]
+fn a_signal_during_a_wait_interrupts_it_and_the_wait_runs_again_on_resume() {
+    let mut s = Scenario::new(&plan(&format!(
+        "\n[[steps]]\nid = \"settle\"\ndo = \"wait\"\nduration = \"2h\"\n{}",
+        run_step("after", "")
+    )));
+    // The first progress report comes ten seconds into the wait.
+    s.cancel_on = Some(|e| matches!(e, Event::Progress { id, .. } if id == "settle"));
+    let ran = s.run(s.options());
+    assert!(
+        matches!(&ran.result, Err(EngineError::Cancelled { step }) if step == "settle"),
+        "{:?}",
+        ran.result
+    );
+    assert!(
+        s.clock.advanced() < Duration::from_secs(60),
+        "{:?}",
+        s.clock.advanced()
+    );
+    assert!(ran.calls.is_empty(), "nothing after the wait started");
+    assert!(
+        finished(&s.records("production")).contains(&("settle".into(), StepResult::Interrupted))
+    );
+    // A wait is idempotent: it runs again, whole, without a decision.
+    s.cancel_on = None;
+    let ran = s.run(s.options());
+    assert_eq!(ran.result.unwrap(), RunOutcome::Finished);
+    assert_eq!(ids(&ran.calls), ["new: after"]);
+}
+
+#[test]
+fn health_checks_on_the_clock_until_the_steps_timeout() {
+    let s = Scenario::new(&plan(
+        "\n[[services]]\nid = \"web\"\nhost = \"new\"\nhealth = \"probe-web\"\n\n[[steps]]\nid = \"up\"\ndo = \"health\"\nservice = \"web\"\ntimeout = \"30s\"\non_failure = \"stop\"\n",
+    ))
+    .script("probe-web", Script::Exit(7, Vec::new()));
+    let ran = s.run(s.options());
+    let Err(EngineError::StepFailed { step, reason, .. }) = &ran.result else {
+        panic!("{:?}", ran.result)
+    };
+    assert_eq!(step, "up");
+    assert!(
+        reason.contains("service `web` was not healthy on host new within 30s: its health command ended with exit status 7"),
+        "{reason}"
+    );
+    // One check a second of the clock's time, on the service's host.
+    assert!(s.clock.advanced() >= Duration::from_secs(30));
+    assert!(ran.calls.len() >= 25, "{} checks", ran.calls.len());
+    assert!(
+        ran.calls.iter().all(|c| c == "new: probe-web"),
+        "{:?}",
+        ran.calls
+    );
+}
