@@ -1,5 +1,6 @@
 //! The executors' contract: the run's hosts ([`Hosts`]), the context an executor gets
-//! ([`Ctx`]: hosts, the sink, the output file, the confirmer, cancellation) and what it returns
+//! ([`Ctx`]: the plan, hosts, the sink, the clock, cancellation, the output file, the
+//! confirmer, the attempt) and what it returns
 //! ([`Outcome`]), and what the kinds share (`run_command`, `command_outcome`). The executors
 //! themselves are in `steps/`, one module per kind.
 
