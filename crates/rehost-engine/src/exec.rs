@@ -1,14 +1,17 @@
-//! Executors, one per step kind. The engine hands each a context (hosts, the sink, the output
-//! file, cancellation) and records what it returns.
+//! The executors' contract: the run's hosts ([`Hosts`]), the context an executor gets
+//! ([`Ctx`]: the plan, hosts, the sink, the clock, cancellation, the output file, the
+//! confirmer, the attempt) and what it returns
+//! ([`Outcome`]), and what the kinds share (`run_command`, `command_outcome`). The executors
+//! themselves are in `steps/`, one module per kind.
 
 use crate::EngineError;
 use crate::events::{Event, Sink};
 use crate::step_data::{CommandData, STEP_DATA_VERSION, StepData};
 use rehost_host::{CommandSpec, Host, HostError, OutputStream, Program};
-use rehost_plan::{Command, Step, StepKind, WaitFor};
+use rehost_plan::{Command, Step};
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 /// The hosts of one run, opened on first use.
@@ -58,6 +61,15 @@ impl Hosts {
         Hosts {
             specs,
             open: BTreeMap::new(),
+        }
+    }
+
+    /// Hosts already opened by the caller (in-process tests give fake ones): the run uses
+    /// these and opens no other.
+    pub fn with_open(open: Vec<(String, Box<dyn Host>)>) -> Hosts {
+        Hosts {
+            specs: BTreeMap::new(),
+            open: open.into_iter().collect(),
         }
     }
 
@@ -133,6 +145,8 @@ pub(crate) struct Ctx<'a> {
     pub state: &'a rehost_tree::private::PrivateDir,
     pub hosts: &'a mut Hosts,
     pub sink: &'a mut dyn Sink,
+    /// The run's clock: waits and polls sleep on it.
+    pub clock: &'a dyn crate::clock::Clock,
     pub cancel: &'a AtomicBool,
     pub output: &'a mut dyn Write,
     pub confirmer: &'a mut dyn Confirmer,
@@ -207,87 +221,6 @@ pub(crate) fn run_command(
         });
     });
     result.map_err(|e: HostError| e.to_string())
-}
-
-pub(crate) fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {
-    match &step.kind {
-        StepKind::Manual { text } => {
-            ctx.sink.emit(&Event::Instructions {
-                id: step.id.clone(),
-                text: text.clone(),
-            });
-            let pnr = is_point_of_no_return(ctx.plan, step);
-            match ctx.confirmer.confirm(step, text, pnr) {
-                Ok(who) => Ok(Outcome::Done {
-                    detail: None,
-                    exit_code: None,
-                    confirmed_by: Some(who),
-                    data: None,
-                }),
-                // Regression: Ctrl-C at the prompt was survived by the read, and the next
-                // Enter confirmed the step. A signal while asking is an interruption.
-                Err(_) if ctx.cancel.load(std::sync::atomic::Ordering::SeqCst) => {
-                    Ok(Outcome::Cancelled)
-                }
-                Err(reason) => Err(EngineError::NotConfirmed {
-                    step: step.id.clone(),
-                    reason,
-                }),
-            }
-        }
-        StepKind::Run {
-            command,
-            expect_status,
-        } => {
-            let host = step.host.clone().unwrap_or_default();
-            let out = run_command(ctx, step, &host, command, None);
-            let data = out.as_ref().ok().map(|o| StepData::Run(command_data(o)));
-            Ok(command_outcome(step, &host, out, expect_status).with_data(data))
-        }
-        StepKind::Wait { wait } => {
-            let deadline = match wait {
-                WaitFor::Duration(d) => Instant::now() + *d,
-                WaitFor::Until(t) => {
-                    let left = t.duration_since(jiff::Timestamp::now());
-                    Instant::now() + Duration::try_from(left).unwrap_or(Duration::ZERO)
-                }
-            };
-            let mut last_report = Instant::now();
-            while Instant::now() < deadline {
-                if ctx.cancel.load(Ordering::Relaxed) {
-                    return Ok(Outcome::Cancelled);
-                }
-                if last_report.elapsed() >= Duration::from_secs(10) {
-                    last_report = Instant::now();
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    ctx.sink.emit(&Event::Progress {
-                        id: step.id.clone(),
-                        message: format!(
-                            "{} left",
-                            rehost_plan::format_duration(Duration::from_secs(left.as_secs()))
-                        ),
-                    });
-                }
-                std::thread::sleep(
-                    deadline
-                        .saturating_duration_since(Instant::now())
-                        .min(Duration::from_millis(100)),
-                );
-            }
-            Ok(Outcome::Done {
-                detail: None,
-                exit_code: None,
-                confirmed_by: None,
-                data: None,
-            })
-        }
-        StepKind::VerifyTree { data } => crate::tree_steps::verify_tree(ctx, step, data),
-        StepKind::VerifyDb { database } => crate::db_steps::verify_db(ctx, step, database),
-        StepKind::Sync { data, method, .. } => crate::tree_steps::sync(ctx, step, data, *method),
-        StepKind::Stop { .. } | StepKind::Start { .. } | StepKind::Health { .. } => {
-            crate::service_steps::execute(ctx, step)
-        }
-    }
 }
 
 /// How many findings the journal keeps inline; the full report is in the step's output file.

@@ -6,27 +6,36 @@
 //! never prints: it emits [`Event`]s to a [`Sink`].
 
 pub mod archive;
-mod db_steps;
-mod engine;
+pub mod clock;
 mod error;
 mod events;
 mod exec;
 pub mod isolation;
 pub mod journal;
 mod lock;
+mod open;
 pub mod preflight;
-mod service_steps;
+mod recorder;
+mod resume;
+mod rollback;
+mod run;
 mod state;
 pub mod step_data;
-mod tree_steps;
+pub mod steps;
+mod window;
 
-pub use engine::{Confirmer, Engine, RunOptions, RunOutcome, plan_snapshot_name};
+pub use clock::{Clock, FakeClock, SystemClock};
 pub use error::EngineError;
 pub use events::{Event, Sink, StepResult};
 pub use exec::{Hosts, host_spec};
 pub use journal::{Journal, Record};
+pub use resume::plan_snapshot_name;
+pub use run::{Confirmer, Engine, RunOptions, RunOutcome};
 pub use state::{RunState, StepState, StepStatus, downtime, status};
 pub use step_data::StepData;
+
+#[cfg(test)]
+mod tests;
 
 use std::path::{Path, PathBuf};
 

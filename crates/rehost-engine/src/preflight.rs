@@ -7,7 +7,8 @@
 //! where a step needs rsync), so local and ssh hosts are checked alike.
 
 use crate::exec::Hosts;
-use rehost_plan::{Plan, Step, StepKind, SyncMethod};
+use crate::steps::Need;
+use rehost_plan::{Plan, Step, SyncMethod};
 use std::collections::BTreeMap;
 use std::sync::atomic::AtomicBool;
 
@@ -42,39 +43,41 @@ pub fn preflight(plan: &Plan, steps: &[Step], hosts: &mut Hosts, cancel: &Atomic
         if let Some(h) = &step.host {
             needs.entry(h.clone()).or_default();
         }
-        let (data, sync) = match &step.kind {
-            StepKind::Sync { data, method, .. } => (data, Some(*method)),
-            StepKind::VerifyTree { data } => (data, None),
-            _ => continue,
-        };
-        let Some(ds) = plan.data.iter().find(|d| d.id == *data) else {
-            continue;
-        };
-        let src = needs.entry(ds.from.host.clone()).or_default();
-        if !src.sources.iter().any(|(id, _, _)| *id == ds.id) {
-            // Made by a step still to come before this use: not there yet, by design.
-            let maker = ds
-                .created_by
-                .as_ref()
-                .filter(|by| steps[..i].iter().any(|s| s.id == **by))
-                .cloned();
-            src.sources
-                .push((ds.id.clone(), ds.from.path.clone(), maker));
-        }
-        if sync == Some(SyncMethod::Rsync) && !src.rsync.contains(&ds.id) {
-            src.rsync.push(ds.id.clone());
-        }
-        let dst = needs.entry(ds.to.host.clone()).or_default();
-        if sync.is_some() && !dst.destinations.iter().any(|d| d.0 == ds.id) {
-            dst.destinations.push((
-                ds.id.clone(),
-                ds.to.path.clone(),
-                ds.from.host.clone(),
-                ds.from.path.clone(),
-            ));
-        }
-        if sync == Some(SyncMethod::Rsync) && !dst.rsync.contains(&ds.id) {
-            dst.rsync.push(ds.id.clone());
+        // What the step's kind needs (steps/*.rs says which).
+        for need in crate::steps::needs(step) {
+            let (data, sync) = match need {
+                Need::ReadsData { data } => (data, None),
+                Need::CopiesData { data, method } => (data, Some(method)),
+            };
+            let Some(ds) = plan.data.iter().find(|d| d.id == *data) else {
+                continue;
+            };
+            let src = needs.entry(ds.from.host.clone()).or_default();
+            if !src.sources.iter().any(|(id, _, _)| *id == ds.id) {
+                // Made by a step still to come before this use: not there yet, by design.
+                let maker = ds
+                    .created_by
+                    .as_ref()
+                    .filter(|by| steps[..i].iter().any(|s| s.id == **by))
+                    .cloned();
+                src.sources
+                    .push((ds.id.clone(), ds.from.path.clone(), maker));
+            }
+            if sync == Some(SyncMethod::Rsync) && !src.rsync.contains(&ds.id) {
+                src.rsync.push(ds.id.clone());
+            }
+            let dst = needs.entry(ds.to.host.clone()).or_default();
+            if sync.is_some() && !dst.destinations.iter().any(|d| d.0 == ds.id) {
+                dst.destinations.push((
+                    ds.id.clone(),
+                    ds.to.path.clone(),
+                    ds.from.host.clone(),
+                    ds.from.path.clone(),
+                ));
+            }
+            if sync == Some(SyncMethod::Rsync) && !dst.rsync.contains(&ds.id) {
+                dst.rsync.push(ds.id.clone());
+            }
         }
     }
 

@@ -298,11 +298,11 @@ fn build(plan: &Plan, src: &str, findings: &[Diagnostic]) -> Vec<Block> {
                 vec![
                     (s.index + 1).to_string(),
                     label,
-                    match &s.kind {
-                        StepKind::Run { command, .. } if shown_apart(&command.to_string()) => {
+                    match rehost_plan::describe(&s.kind) {
+                        d if d.command().is_some_and(shown_apart) => {
                             "run the command shown below the checklist".into()
                         }
-                        k => describe_kind(k),
+                        d => render(&d),
                     },
                     s.host.clone().unwrap_or_default(),
                     s.after
@@ -333,10 +333,7 @@ fn build(plan: &Plan, src: &str, findings: &[Diagnostic]) -> Vec<Block> {
     // A reviewer reads exactly what runs: commands of several lines, or too long for a
     // table cell, line for line (they were flattened into one line before).
     for s in &plan.steps {
-        let run = match &s.kind {
-            StepKind::Run { command, .. } => Some(command.to_string()),
-            _ => None,
-        };
+        let run = rehost_plan::describe(&s.kind).command().map(str::to_owned);
         for (what, cmd) in [
             ("command", run),
             ("rollback", s.rollback.as_ref().map(|r| r.to_string())),
@@ -386,25 +383,16 @@ fn shown_apart(cmd: &str) -> bool {
     cmd.trim_matches('\n').contains('\n') || cmd.len() > 100
 }
 
-pub(crate) fn describe_kind(k: &StepKind) -> String {
-    match k {
-        StepKind::Manual { text } => format!("manual: {text}"),
-        StepKind::Run { command, .. } => {
-            format!("run `{}`", rehost_plan::redact(&command.to_string()))
-        }
-        StepKind::Wait {
-            wait: WaitFor::Duration(d),
-        } => format!("wait {}", format_duration(*d)),
-        StepKind::Wait {
-            wait: WaitFor::Until(t),
-        } => format!("wait until {t}"),
-        StepKind::Sync { data, phase, .. } => format!("sync `{data}` ({phase:?})").to_lowercase(),
-        StepKind::VerifyTree { data } => format!("verify tree `{data}`"),
-        StepKind::Stop { service } => format!("stop service `{service}`"),
-        StepKind::Start { service } => format!("start service `{service}`"),
-        StepKind::Health { service } => format!("wait until service `{service}` is healthy"),
-        StepKind::VerifyDb { database } => format!("verify database `{database}`"),
-    }
+/// A step kind's description (`rehost_plan::describe`) as a line of text: ids as code,
+/// commands redacted.
+pub(crate) fn render(d: &Description) -> String {
+    d.0.iter()
+        .map(|p| match p {
+            Part::Text(t) => t.clone(),
+            Part::Id(id) => format!("`{id}`"),
+            Part::Command(c) => format!("`{}`", rehost_plan::redact(c)),
+        })
+        .collect()
 }
 
 fn steps_with(plan: &Plan, e: &Effect) -> String {

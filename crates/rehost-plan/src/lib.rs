@@ -14,7 +14,9 @@ mod suggest;
 mod validate;
 
 pub use diag::{Diagnostic, Severity, SourceMap, escape_control};
-pub use kinds::{KINDS, implied_effect, service_of};
+pub use kinds::{
+    Description, KINDS, KindSpec, Part, Reference, describe, implied_effect, references, service_of,
+};
 pub use lint::{RULES, Rule};
 pub use model::*;
 pub use redact::{is_secret_name, redact};

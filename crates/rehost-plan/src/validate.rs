@@ -3,6 +3,7 @@
 //! anything but earlier steps.
 
 use crate::diag::Diagnostic;
+use crate::kinds::Reference;
 use crate::model::*;
 use crate::suggest::closest;
 use std::collections::HashMap;
@@ -178,48 +179,49 @@ pub(crate) fn validate(plan: &Plan) -> Vec<Diagnostic> {
                 .with_help(format!("add host = \"...\" to step `{}`", s.id)),
             );
         }
-        match &s.kind {
-            StepKind::Sync { data, .. } | StepKind::VerifyTree { data }
-                if !data_ids.contains(&data.as_str()) =>
-            {
-                let span = s.effect_spans.last().cloned().unwrap_or(s.span.clone());
-                v.push(unknown("data set", data, &span, &what, &data_ids));
-            }
-            StepKind::VerifyDb { database } if !db_ids.contains(&database.as_str()) => {
-                v.push(unknown("database", database, &s.span, &what, &db_ids));
-            }
-            _ => {}
-        }
-        if let Some(svc) = crate::kinds::service_of(&s.kind) {
-            let span = s.effect_spans.last().cloned().unwrap_or(s.span.clone());
-            match plan.services.iter().find(|d| d.id == svc) {
-                None => v.push(unknown("service", svc, &span, &what, &svc_ids)),
-                Some(d) => {
-                    let (has, key) = match &s.kind {
-                        StepKind::Stop { .. } => (d.stop.is_some(), "stop"),
-                        StepKind::Start { .. } => (d.start.is_some(), "start"),
-                        _ => (d.health.is_some() || !d.ports.is_empty(), "health"),
-                    };
-                    if !has {
-                        v.push(
-                            Diagnostic::error(
-                                "missing-key",
-                                Some(span),
-                                format!(
-                                    "{what} needs service `{svc}` to declare its `{key}`{}",
-                                    if key == "health" {
-                                        " command or its `ports`"
-                                    } else {
-                                        " command"
-                                    }
-                                ),
-                            )
-                            .with_help(format!(
-                                "add {key} = \"...\" to [[services]] `{svc}`, or use a `run` step"
-                            )),
-                        );
-                    }
+        // What the step's kind refers to (kinds/*.rs says which).
+        let span = s.effect_spans.last().cloned().unwrap_or(s.span.clone());
+        for r in crate::kinds::references(&s.kind) {
+            match r {
+                Reference::DataSet(data) if !data_ids.contains(&data) => {
+                    v.push(unknown("data set", data, &span, &what, &data_ids));
                 }
+                Reference::Database(database) if !db_ids.contains(&database) => {
+                    v.push(unknown("database", database, &s.span, &what, &db_ids));
+                }
+                Reference::Service {
+                    id: svc,
+                    needs: key,
+                } => match plan.services.iter().find(|d| d.id == svc) {
+                    None => v.push(unknown("service", svc, &span, &what, &svc_ids)),
+                    Some(d) => {
+                        let has = match key {
+                            "stop" => d.stop.is_some(),
+                            "start" => d.start.is_some(),
+                            _ => d.health.is_some() || !d.ports.is_empty(),
+                        };
+                        if !has {
+                            v.push(
+                                    Diagnostic::error(
+                                        "missing-key",
+                                        Some(span.clone()),
+                                        format!(
+                                            "{what} needs service `{svc}` to declare its `{key}`{}",
+                                            if key == "health" {
+                                                " command or its `ports`"
+                                            } else {
+                                                " command"
+                                            }
+                                        ),
+                                    )
+                                    .with_help(format!(
+                                        "add {key} = \"...\" to [[services]] `{svc}`, or use a `run` step"
+                                    )),
+                                );
+                        }
+                    }
+                },
+                _ => {}
             }
         }
         // Effects implied by the kind were checked with the kind above.

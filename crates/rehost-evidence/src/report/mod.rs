@@ -152,9 +152,10 @@ pub fn build(input: Input) -> Report {
 /// What a step does, in one short line (a command's first line, redacted, cut at 80
 /// characters; the full text is in the plan below).
 fn short_does(kind: &StepKind) -> String {
-    match kind {
-        StepKind::Run { command, .. } => {
-            let full = rehost_plan::redact(&command.to_string()).replace('`', "'");
+    let d = rehost_plan::describe(kind);
+    match d.command() {
+        Some(command) => {
+            let full = rehost_plan::redact(command).replace('`', "'");
             let first = full.lines().next().unwrap_or_default();
             let mut short: String = first.chars().take(80).collect();
             if short.len() < full.len() {
@@ -162,7 +163,7 @@ fn short_does(kind: &StepKind) -> String {
             }
             format!("run `{short}`")
         }
-        other => crate::concept::describe_kind(other),
+        None => crate::concept::render(&d),
     }
 }
 

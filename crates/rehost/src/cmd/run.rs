@@ -89,6 +89,8 @@ pub fn run(args: &RunArgs) -> i32 {
         sink,
         cancel: &crate::signals::CANCEL,
         confirmer: &mut confirmer,
+        clock: &rehost_engine::SystemClock::default(),
+        hosts: None,
     };
     match engine.run() {
         Ok(_) => exit::OK,

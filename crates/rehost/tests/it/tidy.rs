@@ -29,6 +29,20 @@ fn every_step_kind_in_the_registry_is_documented() {
     }
 }
 
+/// A step kind is one module in rehost-plan's `kinds/` and one in rehost-engine's `steps/`: the
+/// two registries name the same kinds, each once.
+#[test]
+fn every_step_kind_in_the_plan_has_an_executor_and_no_executor_lacks_a_kind() {
+    let mut plan: Vec<&str> = rehost_plan::KINDS.iter().map(|k| k.name).collect();
+    let mut engine = rehost_engine::steps::kinds();
+    plan.sort_unstable();
+    engine.sort_unstable();
+    assert_eq!(
+        plan, engine,
+        "rehost-plan/src/kinds/mod.rs (left) and rehost-engine/src/steps/mod.rs (right) must register the same step kinds"
+    );
+}
+
 #[test]
 fn library_crates_never_print() {
     let mut offenders = Vec::new();

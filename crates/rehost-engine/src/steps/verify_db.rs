@@ -3,16 +3,31 @@
 //! that listen only on their own loopback are reached. Only catalog rows and digests travel;
 //! the typed result goes into the journal, the full report into the step's output.
 
+use super::Executor;
 use crate::EngineError;
 use crate::events::Event;
 use crate::exec::{Ctx, Outcome};
 use rehost_db::{ConnInfo, VerifyOptions};
 use rehost_host::psql::Psql;
-use rehost_plan::Step;
+use rehost_plan::{Step, StepKind};
 
 use crate::exec::{JOURNAL_FINDINGS, failed};
 
-pub(crate) fn verify_db(ctx: &mut Ctx, step: &Step, id: &str) -> Result<Outcome, EngineError> {
+pub(super) static EXECUTOR: Executor = Executor {
+    kind: "verify-db",
+    execute,
+    // Each side is reached by psql on its host when the step runs; nothing to check before.
+    needs: |_| Vec::new(),
+};
+
+fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {
+    let StepKind::VerifyDb { database } = &step.kind else {
+        unreachable!("the registry hands `verify-db` its own steps")
+    };
+    verify_db(ctx, step, database)
+}
+
+fn verify_db(ctx: &mut Ctx, step: &Step, id: &str) -> Result<Outcome, EngineError> {
     let db = ctx
         .plan
         .database(id)

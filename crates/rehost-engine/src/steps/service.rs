@@ -1,7 +1,8 @@
-//! The service step kinds: `stop` and `start` run the service's declared command on the
-//! step's host; `health` polls the declared health command (or else the declared ports) until
-//! the service answers or the step's timeout passes. The `[[services]]` declaration is the one
-//! place a service is described.
+//! What the service step kinds share: `stop` and `start` run the service's declared command on
+//! the step's host; `health` polls the declared health command (or else the declared ports)
+//! until the service answers or the step's timeout passes. The `[[services]]` declaration is
+//! the one place a service is described. Each kind registers in its own module (`stop.rs`,
+//! `start.rs`, `health.rs`).
 
 use crate::EngineError;
 use crate::events::Event;
@@ -9,14 +10,14 @@ use crate::exec::{Ctx, Outcome, command_outcome, run_command};
 use crate::step_data::{STEP_DATA_VERSION, ServiceData, StepData};
 use rehost_plan::{Command, Step, StepKind};
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How long `health` waits when the step sets no timeout.
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(60);
 /// Between two health checks.
 const HEALTH_INTERVAL: Duration = Duration::from_secs(1);
 
-pub(crate) fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {
+pub(super) fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {
     let Some(id) = rehost_plan::service_of(&step.kind) else {
         unreachable!("only service kinds come here")
     };
@@ -72,7 +73,9 @@ fn health(
     host: &str,
 ) -> Result<Outcome, EngineError> {
     let limit = step.timeout.unwrap_or(HEALTH_TIMEOUT);
-    let started = Instant::now();
+    let clock = ctx.clock;
+    let started = clock.monotonic();
+    let elapsed = || clock.monotonic().saturating_sub(started);
     let mut attempt = 0u32;
     let mut last_exit = None;
     let data = |checks: u32, exit_code: Option<i32>| {
@@ -93,7 +96,7 @@ fn health(
                 let mut check = step.clone();
                 check.timeout = Some(
                     limit
-                        .saturating_sub(started.elapsed())
+                        .saturating_sub(elapsed())
                         .clamp(Duration::from_secs(1), Duration::from_secs(30)),
                 );
                 let out = run_command(ctx, &check, host, &Command::Shell(c.clone()), None);
@@ -116,14 +119,14 @@ fn health(
                 detail: Some(format!(
                     "service `{}` healthy on host {host} after {attempt} check(s), {}",
                     svc.id,
-                    rehost_plan::format_duration(Duration::from_secs(started.elapsed().as_secs()))
+                    rehost_plan::format_duration(Duration::from_secs(elapsed().as_secs()))
                 )),
                 exit_code: None,
                 confirmed_by: None,
                 data: data(attempt, last_exit),
             });
         };
-        if started.elapsed() >= limit {
+        if elapsed() >= limit {
             return Ok(failed(format!(
                 "service `{}` was not healthy on host {host} within {}: {why}",
                 svc.id,
@@ -136,16 +139,16 @@ fn health(
             message: format!(
                 "waiting for `{}` (check {attempt}, {}s of {}): {why}",
                 svc.id,
-                started.elapsed().as_secs(),
+                elapsed().as_secs(),
                 rehost_plan::format_duration(limit)
             ),
         });
-        let until = Instant::now() + HEALTH_INTERVAL;
-        while Instant::now() < until {
+        let until = clock.monotonic() + HEALTH_INTERVAL;
+        while clock.monotonic() < until {
             if ctx.cancel.load(Ordering::Relaxed) {
                 return Ok(Outcome::Cancelled);
             }
-            std::thread::sleep(Duration::from_millis(50));
+            clock.sleep(Duration::from_millis(50));
         }
     }
 }

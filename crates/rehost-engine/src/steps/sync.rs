@@ -1,21 +1,21 @@
-//! The step kinds that act on the plan's data sets: `sync` (transfer) and `verify-tree`
-//! (prove the copy complete and correct). Both resolve the data set's `HOST:PATH` ends through
-//! the run's hosts, so a rehearsal acts on the environment's hosts.
+//! The `sync` step kind: a data set transferred from its source to its destination (rsync or
+//! the built-in transfer). The data set's `HOST:PATH` ends resolve through the run's hosts, so
+//! a rehearsal acts on the environment's hosts. `local_end` and the progress helpers are shared
+//! with `verify-tree`.
 
+use super::{Executor, Need};
 use crate::EngineError;
 use crate::events::Event;
 use crate::exec::{Ctx, Outcome};
-use crate::step_data::{
-    EvidenceRef, FindingData, STEP_DATA_VERSION, StepData, SyncCounts, SyncData, VerifyTreeData,
-};
-use rehost_plan::{HostPath, Step, SyncMethod};
+use crate::step_data::{STEP_DATA_VERSION, StepData, SyncCounts, SyncData};
+use rehost_plan::{HostPath, Step, StepKind, SyncMethod};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::exec::{JOURNAL_FINDINGS, failed};
+use crate::exec::failed;
 
 /// A data set end on a local host: its path on this machine.
-fn local_end(ctx: &mut Ctx, end: &HostPath) -> Result<PathBuf, String> {
+pub(super) fn local_end(ctx: &mut Ctx, end: &HostPath) -> Result<PathBuf, String> {
     if !ctx.hosts.is_local(&end.host) {
         return Err(format!(
             "host {} is reached over ssh; run rehost on that host, or use a `run` step with rsync, until tree work over ssh lands",
@@ -26,7 +26,7 @@ fn local_end(ctx: &mut Ctx, end: &HostPath) -> Result<PathBuf, String> {
 }
 
 /// A progress callback that emits at most one event a second.
-fn progress_emitter<'s>(
+pub(super) fn progress_emitter<'s>(
     sink: &'s mut dyn crate::Sink,
     id: &'s str,
     sides: usize,
@@ -90,195 +90,26 @@ pub(crate) fn progress_message(p: &rehost_tree::Progress, sides: usize) -> Strin
     }
 }
 
-/// Walks and hashes both ends of a data set where they live: in-process with the incremental
-/// cache when both hosts are local, else on each host through its agent, both at once.
-fn walk_both(
-    ctx: &mut Ctx,
-    step: &Step,
-    ds: &rehost_plan::DataSet,
-) -> Result<rehost_tree::Verified, String> {
-    let local = ctx.hosts.is_local(&ds.from.host) && ctx.hosts.is_local(&ds.to.host);
-    if local {
-        let (a, b) = (local_end(ctx, &ds.from)?, local_end(ctx, &ds.to)?);
-        let mut opts = rehost_tree::VerifyOptions::default();
-        for x in &ds.exclude {
-            opts.walk
-                .excludes
-                .push(rehost_tree::Glob::new(x).map_err(|e| format!("data set `{}`: {e}", ds.id))?);
-        }
-        opts.cache = Some(
-            ctx.state_dir
-                .join("tree-cache")
-                .join(crate::engine::sanitize(&ds.id)),
-        );
-        for (p, end) in [(&a, &ds.from), (&b, &ds.to)] {
-            if !p.is_dir() {
-                return Err(format!("{end} ({}) is not a directory", p.display()));
-            }
-        }
-        let mut progress = progress_emitter(&mut *ctx.sink, &step.id, 2);
-        return rehost_tree::verify_trees(&a, &b, &opts, &mut progress, ctx.cancel)
-            .map_err(|e| format!("failed to verify {} against {}: {e}", ds.to, ds.from));
-    }
-    let options = rehost_host::ManifestOptions {
-        excludes: ds.exclude.clone(),
-        incremental: true,
-        ..Default::default()
+pub(super) static EXECUTOR: Executor = Executor {
+    kind: "sync",
+    execute,
+    needs: |step| match &step.kind {
+        StepKind::Sync { data, method, .. } => vec![Need::CopiesData {
+            data,
+            method: *method,
+        }],
+        _ => Vec::new(),
+    },
+};
+
+fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {
+    let StepKind::Sync { data, method, .. } = &step.kind else {
+        unreachable!("the registry hands `sync` its own steps")
     };
-    let (ha, hb) = ctx.hosts.pair(&ds.from.host, &ds.to.host)?;
-    let sink = &mut *ctx.sink;
-    let mut progress = progress_emitter(sink, &step.id, 2);
-    let (ma, mb) = rehost_host::manifest_pair(
-        (ha, ds.from.path.as_bytes()),
-        (hb, ds.to.path.as_bytes()),
-        &options,
-        ctx.cancel,
-        &mut |sides| {
-            progress(rehost_tree::Progress {
-                sides,
-                ..Default::default()
-            })
-        },
-    );
-    let ma = ma.map_err(|e| format!("failed to walk {}: {e}", ds.from))?;
-    let mb = mb.map_err(|e| format!("failed to walk {}: {e}", ds.to))?;
-    let report = rehost_tree::compare(&ma, &mb, &rehost_tree::CompareOptions::default());
-    Ok(rehost_tree::Verified {
-        report,
-        a: ma,
-        b: mb,
-    })
+    sync(ctx, step, data, *method)
 }
 
-pub(crate) fn verify_tree(ctx: &mut Ctx, step: &Step, data: &str) -> Result<Outcome, EngineError> {
-    let ds = ctx
-        .plan
-        .data_set(data)
-        .expect("validated: the data set exists")
-        .clone();
-    let result = walk_both(ctx, step, &ds);
-    if ctx.cancel.load(std::sync::atomic::Ordering::Relaxed) {
-        return Ok(Outcome::Cancelled);
-    }
-    let verified = match result {
-        Ok(v) => v,
-        Err(e) => return failed(e),
-    };
-    let report = &verified.report;
-
-    // The full report goes to the step's output file; the terminal gets the summary.
-    let mut human = Vec::new();
-    let _ = report.render_human(&mut human);
-    let _ = ctx.output.write_all(&human);
-    for line in String::from_utf8_lossy(&human).lines().take(20) {
-        ctx.sink.emit(&Event::Output {
-            id: step.id.clone(),
-            host: ds.to.host.clone(),
-            stream: "out".into(),
-            line: line.to_owned(),
-        });
-    }
-
-    // Both manifests are kept as evidence, per attempt (a rerun must not replace what an
-    // earlier attempt's record points at), identified in the journal by their digests.
-    let evidence = ctx.state_dir.join("evidence");
-    let mut manifests = Vec::new();
-    for (side, m) in [("source", &verified.a), ("destination", &verified.b)] {
-        let name = format!(
-            "{}.{}-{side}.manifest",
-            crate::engine::sanitize(&step.id),
-            ctx.attempt
-        );
-        // 0600 in the private state directory, never through a symlink.
-        let entry = ctx
-            .state
-            .subdir("evidence", true)
-            .and_then(|d| {
-                let d = d.expect("created");
-                d.write_atomic(&name, true, &mut |w| m.write_to(w))?;
-                d.read(&name).map(Option::unwrap_or_default)
-            })
-            .map_err(|e| e.to_string());
-        match entry {
-            Ok(bytes) => manifests.push(EvidenceRef {
-                side: side.into(),
-                file: format!("evidence/{name}"),
-                blake3: blake3::hash(&bytes).to_hex().to_string(),
-            }),
-            Err(e) => {
-                return failed(format!(
-                    "failed to keep the {side} manifest as evidence in {}: {e}",
-                    evidence.display()
-                ));
-            }
-        }
-    }
-    let findings = report
-        .findings
-        .iter()
-        .take(JOURNAL_FINDINGS)
-        .map(|f| FindingData {
-            class: f.class.name().into(),
-            path: String::from_utf8_lossy(&f.path).into_owned(),
-            path_hex: std::str::from_utf8(&f.path)
-                .is_err()
-                .then(|| f.path.iter().map(|b| format!("{b:02x}")).collect()),
-            a: f.a.clone(),
-            b: f.b.clone(),
-        })
-        .collect();
-    let doc = StepData::VerifyTree(Box::new(VerifyTreeData {
-        v: STEP_DATA_VERSION,
-        data_set: ds.id.clone(),
-        source: ds.from.to_string(),
-        destination: ds.to.to_string(),
-        exit_code: report.exit_code(),
-        totals: report.totals.clone(),
-        ignored: report.ignored.iter().map(|c| c.name().to_owned()).collect(),
-        excludes: report.excludes.clone(),
-        warnings: report.warnings.clone(),
-        findings,
-        findings_total: report.findings.len() as u64,
-        manifests,
-    }));
-
-    let code = report.exit_code();
-    let t = &report.totals;
-    if code == rehost_tree::EXIT_EQUAL {
-        Ok(Outcome::Done {
-            detail: Some(format!(
-                "{} verified complete and correct: {} entries equal on both sides (files hashed now on either side: {}; trusted unchanged since the last verification: {})",
-                ds.to, t.equal, t.rehashed, t.trusted
-            )),
-            exit_code: Some(code),
-            confirmed_by: None,
-            data: Some(doc),
-        })
-    } else {
-        let classes: Vec<String> = t
-            .by_class
-            .iter()
-            .map(|(c, n)| format!("{n} {}", c.name()))
-            .collect();
-        let what = if code == rehost_tree::EXIT_DIFFERENT {
-            "differs from"
-        } else {
-            "could not be fully verified against"
-        };
-        Ok(Outcome::Failed {
-            detail: format!(
-                "{} {what} {}: {}; the full list is in the step's output. Fix the copy (run the sync again) and run again",
-                ds.to,
-                ds.from,
-                classes.join(", ")
-            ),
-            exit_code: Some(code),
-            data: Some(doc),
-        })
-    }
-}
-
-pub(crate) fn sync(
+fn sync(
     ctx: &mut Ctx,
     step: &Step,
     data: &str,
@@ -812,5 +643,5 @@ fn rsync_outcome(
 }
 
 #[cfg(test)]
-#[path = "tree_steps_tests.rs"]
+#[path = "sync_tests.rs"]
 mod tests;

@@ -1,0 +1,142 @@
+//! Recording: a journal record and its event written together, the record first (fsynced
+//! before anything acts on it), and the files a step's output is kept in with their digests.
+//! Every time recorded comes from the run's clock.
+
+use crate::EngineError;
+use crate::clock::Clock;
+use crate::events::{Event, Sink};
+use crate::journal::{Journal, OutputRef, Record};
+use rehost_tree::private::PrivateDir;
+use std::io::Write;
+
+pub(crate) struct Recorder<'a> {
+    journal: Journal,
+    pub sink: &'a mut dyn Sink,
+    pub clock: &'a dyn Clock,
+}
+
+impl<'a> Recorder<'a> {
+    pub fn new(journal: Journal, sink: &'a mut dyn Sink, clock: &'a dyn Clock) -> Recorder<'a> {
+        Recorder {
+            journal,
+            sink,
+            clock,
+        }
+    }
+
+    /// Now, as the journal writes it.
+    pub fn now(&self) -> String {
+        self.clock.now().to_string()
+    }
+
+    pub fn journal(&self) -> &Journal {
+        &self.journal
+    }
+
+    pub fn records(&self) -> &[Record] {
+        self.journal.records()
+    }
+
+    /// A record with no event of its own.
+    pub fn append(&mut self, record: Record) -> Result<(), EngineError> {
+        self.journal.append(record)
+    }
+
+    /// An event with no record (progress, or what the journal already holds).
+    pub fn emit(&mut self, event: &Event) {
+        self.sink.emit(event);
+    }
+
+    /// A record, then its event.
+    pub fn record(&mut self, record: Record, event: Event) -> Result<(), EngineError> {
+        self.journal.append(record)?;
+        self.sink.emit(&event);
+        Ok(())
+    }
+
+    /// A decision an operator took (a flag, a confirmation), with who took it.
+    pub fn decision(&mut self, by: &str, what: &str, detail: &str) -> Result<(), EngineError> {
+        let at = self.now();
+        self.record(
+            Record::Decision {
+                at,
+                what: what.into(),
+                detail: detail.into(),
+                by: by.into(),
+            },
+            Event::Decision {
+                what: what.into(),
+                detail: detail.into(),
+            },
+        )
+    }
+
+    /// A warning, shown and kept.
+    pub fn warning(&mut self, message: String) -> Result<(), EngineError> {
+        self.sink.emit(&Event::Warning {
+            message: message.clone(),
+        });
+        let at = self.now();
+        self.journal.append(Record::Warning { at, message })
+    }
+}
+
+/// A file in the state directory's `output/` that keeps the BLAKE3 digest and size of what is
+/// written to it.
+pub(crate) struct OutputFile {
+    file: std::fs::File,
+    hasher: blake3::Hasher,
+    bytes: u64,
+    /// Its name relative to the state directory.
+    rel: String,
+}
+
+impl OutputFile {
+    pub fn create(outputs: &PrivateDir, name: &str) -> Result<OutputFile, EngineError> {
+        let file = outputs
+            .create_file(name)
+            .map_err(EngineError::from_private)?;
+        Ok(OutputFile {
+            file,
+            hasher: blake3::Hasher::new(),
+            bytes: 0,
+            rel: format!("output/{name}"),
+        })
+    }
+
+    /// Syncs the file and describes it for the journal (`None` if nothing was written).
+    pub fn finish(&self, tail: &[String]) -> Option<OutputRef> {
+        let _ = self.file.sync_data();
+        (self.bytes > 0).then(|| OutputRef {
+            file: self.rel.clone(),
+            bytes: self.bytes,
+            blake3: self.hasher.finalize().to_hex().to_string(),
+            tail: tail.to_vec(),
+        })
+    }
+}
+
+impl Write for OutputFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
+/// A step or data set id made safe as a file name.
+pub(crate) fn sanitize(id: &str) -> String {
+    id.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,207 @@
+//! After a failed step: the plan's `on_failure` policy, and the rollback it asks for — the
+//! failed step's rollback and those of every finished step before it, in reverse order of
+//! completion, each recorded with its output; then the finished steps after the earliest
+//! rolled-back one are superseded, so the next run does them again.
+
+use crate::EngineError;
+use crate::events::Event;
+use crate::exec::{Confirmer, Ctx, Hosts, run_command};
+use crate::journal::Record;
+use crate::recorder::{OutputFile, Recorder, sanitize};
+use crate::state::StepStatus;
+use rehost_plan::{OnFailure, Plan, Step};
+use rehost_tree::private::PrivateDir;
+use std::sync::atomic::AtomicBool;
+
+/// What a rollback works with.
+pub(crate) struct Env<'r, 'a> {
+    pub plan: &'r Plan,
+    pub state: &'r PrivateDir,
+    pub hosts: &'r mut Hosts,
+    pub rec: &'r mut Recorder<'a>,
+    pub cancel: &'r AtomicBool,
+}
+
+/// Rollback commands are not confirmed by anyone.
+struct NoConfirmer;
+
+impl Confirmer for NoConfirmer {
+    fn confirm(&mut self, _step: &Step, _text: &str, _pnr: bool) -> Result<String, String> {
+        Ok(String::new())
+    }
+}
+
+/// Applies the failure policy to the step at `failed` whose failure is `detail`: rolls back
+/// where the plan says so and the step is not past the point of no return. Returns why the
+/// run stopped and what the operator does next.
+pub(crate) fn after_failure(
+    env: &mut Env,
+    failed: usize,
+    statuses: &[StepStatus],
+    detail: String,
+) -> Result<String, EngineError> {
+    let plan = env.plan;
+    let step = &plan.steps[failed];
+    let policy = step.on_failure.unwrap_or(plan.migration.on_failure);
+    let pnr = plan
+        .migration
+        .point_of_no_return
+        .as_ref()
+        .and_then(|p| plan.step_index(&p.value));
+    Ok(
+        if policy == OnFailure::Rollback && pnr.is_none_or(|p| failed <= p) {
+            let (n, again) = rollback(env, failed, statuses)?;
+            let again = if again.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; the finished steps after the first rolled-back one run again ({})",
+                    again
+                        .iter()
+                        .map(|s| format!("`{s}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            };
+            if n == 0 {
+                format!(
+                    "{detail}; no earlier step had finished, so nothing was rolled back. Fix the cause, then run again to retry from this step"
+                )
+            } else {
+                format!(
+                    "{detail}; rolled back {n} step(s) in reverse order{again}. Fix the cause, then `rehost run` starts again from the first rolled-back step"
+                )
+            }
+        } else if policy == OnFailure::Rollback {
+            format!(
+                "{detail}; no rollback: the step is past the point of no return. Fix the cause on the host and run again to retry from this step"
+            )
+        } else {
+            format!("{detail}. Fix the cause, then run again to retry from this step")
+        },
+    )
+}
+
+/// Runs the rollbacks of the failed step and of every finished step before it, in reverse
+/// order, recording each. Returns how many rollbacks succeeded, and the finished steps after
+/// the earliest rolled-back one, which a `superseded` record sends round again.
+///
+/// Those steps must run again: once the old side is back (its service restarted by the
+/// rollback), it takes writes that the final sync, the dump and the verifications before the
+/// failure never saw. Resuming only the rolled-back steps would end "done" with a stale copy.
+fn rollback(
+    env: &mut Env,
+    failed: usize,
+    statuses: &[StepStatus],
+) -> Result<(usize, Vec<String>), EngineError> {
+    let plan = env.plan;
+    let order: Vec<usize> = (0..=failed)
+        .rev()
+        .filter(|&j| j == failed || statuses[j] == StepStatus::Done)
+        .filter(|&j| plan.steps[j].rollback.is_some())
+        .collect();
+    let at = env.rec.now();
+    env.rec.record(
+        Record::RollbackStarted {
+            at,
+            failed: plan.steps[failed].id.clone(),
+        },
+        Event::RollbackStarted {
+            failed: plan.steps[failed].id.clone(),
+            steps: order.iter().map(|&j| plan.steps[j].id.clone()).collect(),
+        },
+    )?;
+    let mut ok_count = 0;
+    let mut undone = Vec::new();
+    for &j in &order {
+        let step = &plan.steps[j];
+        let command = step.rollback.as_ref().expect("filtered");
+        let host = step.host.clone().unwrap_or_default();
+        // Kept as evidence, like a step's output; numbered, as a step can be rolled back more
+        // than once (a failed rollback leaves it done, and the next failure rolls back again).
+        let n = env
+            .rec
+            .records()
+            .iter()
+            .filter(|r| matches!(r, Record::RolledBack { id, .. } if *id == step.id))
+            .count()
+            + 1;
+        let name = format!("{:04}-{}.rollback-{n}.log", j + 1, sanitize(&step.id));
+        let outputs = env
+            .state
+            .subdir("output", true)
+            .map_err(EngineError::from_private)?
+            .expect("created");
+        let mut out = OutputFile::create(&outputs, &name)?;
+        let mut tail = Vec::new();
+        let result = {
+            let clock = env.rec.clock;
+            let mut ctx = Ctx {
+                plan,
+                state_dir: env.state.path(),
+                state: env.state,
+                hosts: &mut *env.hosts,
+                sink: &mut *env.rec.sink,
+                clock,
+                cancel: env.cancel,
+                output: &mut out,
+                confirmer: &mut NoConfirmer,
+                tail: &mut tail,
+                attempt: 0,
+            };
+            run_command(&mut ctx, step, &host, command, None)
+        };
+        let (ok, detail) = match result {
+            Ok(o) if o.exit.code == Some(0) => (true, None),
+            Ok(o) => (
+                false,
+                Some(format!(
+                    "the rollback command ended with {} on host {host}",
+                    o.exit
+                )),
+            ),
+            Err(e) => (false, Some(e)),
+        };
+        if ok {
+            ok_count += 1;
+            undone.push(j);
+        }
+        let output = out.finish(&tail);
+        let at = env.rec.now();
+        env.rec.record(
+            Record::RolledBack {
+                at,
+                id: step.id.clone(),
+                ok,
+                detail: detail.clone(),
+                output,
+            },
+            Event::RolledBack {
+                id: step.id.clone(),
+                ok,
+                detail,
+            },
+        )?;
+    }
+    // The earliest step whose rollback ran (even if it failed: the operator fixes that too,
+    // and running the steps after it again never loses data). Steps rolled back stay
+    // "rolled back"; the others in between are superseded.
+    let Some(&from) = order.last() else {
+        return Ok((ok_count, Vec::new()));
+    };
+    let again: Vec<String> = (from..failed)
+        .filter(|&j| matches!(statuses[j], StepStatus::Done | StepStatus::Skipped))
+        .filter(|j| !undone.contains(j))
+        .map(|j| plan.steps[j].id.clone())
+        .collect();
+    if !again.is_empty() {
+        let at = env.rec.now();
+        env.rec.append(Record::Superseded {
+            at,
+            from: plan.steps[from].id.clone(),
+            steps: again.clone(),
+            failed: plan.steps[failed].id.clone(),
+        })?;
+    }
+    Ok((ok_count, again))
+}

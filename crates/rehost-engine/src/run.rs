@@ -1,0 +1,498 @@
+//! The run loop: open the run (hosts, locks, journal), resume from the journal, then each step
+//! in order — its resume decision, the window, the point of no return, its executor — recorded
+//! as it goes, with the failure policy applied when one fails. Each concern is its own module:
+//! [`crate::open`], [`crate::resume`], [`crate::window`], [`crate::rollback`],
+//! [`crate::recorder`]. The engine never prints: everything goes to the sink.
+
+use crate::EngineError;
+use crate::clock::Clock;
+use crate::events::{Event, Sink, StepResult};
+use crate::exec::{Ctx, Hosts, Outcome};
+use crate::journal::Record;
+use crate::recorder::{OutputFile, Recorder, sanitize};
+use crate::resume::{self, Resume};
+use crate::state::{StepStatus, status};
+use rehost_plan::{Diagnostic, Plan, Step};
+use rehost_tree::private::PrivateDir;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+pub use crate::exec::Confirmer;
+
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    pub env: Option<String>,
+    pub state_dir: PathBuf,
+    /// Who runs rehost (recorded with every decision).
+    pub user: String,
+    pub confirm_as: Option<String>,
+    pub yes: bool,
+    pub accept_findings: bool,
+    pub accept_plan_change: bool,
+    pub ignore_window: bool,
+    pub retry_interrupted: bool,
+    pub skip_interrupted: bool,
+    /// The ssh config file for ssh hosts whose plan entry names none (`--ssh-config`).
+    pub ssh_config: Option<PathBuf>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum RunOutcome {
+    /// Every step is done.
+    Finished,
+    /// The run had already finished; nothing ran.
+    AlreadyFinished,
+}
+
+pub struct Engine<'a> {
+    pub plan: &'a Plan,
+    pub plan_text: &'a str,
+    pub findings: &'a [Diagnostic],
+    pub options: RunOptions,
+    pub sink: &'a mut dyn Sink,
+    pub cancel: &'a AtomicBool,
+    pub confirmer: &'a mut dyn Confirmer,
+    /// The run's clock: `SystemClock` but in tests.
+    pub clock: &'a dyn Clock,
+    /// The hosts, when the caller opened them (tests: fake hosts); else the environment's
+    /// hosts from the plan, opened on first use.
+    pub hosts: Option<Hosts>,
+}
+
+/// Confirms every step as a fixed person (`--confirm-as`, `--yes`).
+struct FixedConfirmer(String);
+
+impl Confirmer for FixedConfirmer {
+    fn confirm(&mut self, _step: &Step, _text: &str, _pnr: bool) -> Result<String, String> {
+        Ok(self.0.clone())
+    }
+}
+
+/// One run under way: what every step works with.
+struct Run<'r, 'a> {
+    plan: &'a Plan,
+    plan_text: &'a str,
+    o: &'r RunOptions,
+    state: &'r PrivateDir,
+    outputs: &'r PrivateDir,
+    hosts: &'r mut Hosts,
+    rec: Recorder<'a>,
+    cancel: &'a AtomicBool,
+}
+
+impl Engine<'_> {
+    pub fn run(self) -> Result<RunOutcome, EngineError> {
+        let Engine {
+            plan,
+            plan_text,
+            findings,
+            options: o,
+            sink,
+            cancel,
+            confirmer,
+            clock,
+            hosts,
+        } = self;
+        let env_name = o.env.clone().unwrap_or_else(|| "production".into());
+        let targets = plan
+            .hosts_for(o.env.as_deref())
+            .ok_or_else(|| EngineError::UnknownEnvironment(env_name.clone()))?;
+        if o.env.is_none() && !findings.is_empty() && !o.accept_findings {
+            return Err(EngineError::FindingsNotAccepted(findings.len()));
+        }
+        let host_names: Vec<String> = targets.iter().map(|(n, _)| n.clone()).collect();
+        let mut hosts = hosts.unwrap_or_else(|| Hosts::new(targets, o.ssh_config.as_deref()));
+        let opened =
+            crate::open::open(plan, &o, &env_name, &host_names, &mut hosts, cancel, clock)?;
+        let (sdir, outputs, _lock) = (opened.state, opened.outputs, opened.lock);
+        let (journal, torn) = (opened.journal, opened.torn);
+        let mut rec = Recorder::new(journal, sink, clock);
+        if let Some(message) = torn {
+            rec.warning(message)?;
+        }
+        if rec.journal().unchained() > 0 {
+            let n = rec.journal().unchained();
+            rec.emit(&Event::Warning {
+                message: format!(
+                    "the first {n} record(s) of the journal were written by an older rehost, before the hash chain: they cannot be verified; the records from now on are chained"
+                ),
+            });
+        }
+
+        let ids: Vec<String> = plan.steps.iter().map(|s| s.id.clone()).collect();
+        let prior = status(rec.records(), &ids);
+        let start = resume::Start {
+            plan,
+            plan_text,
+            env: &env_name,
+            operator_host: crate::open::hostname(),
+            terminal: crate::open::terminal(),
+        };
+        let resumed = resume::begin(&mut rec, &sdir, &o, start, &prior)?;
+        if o.env.is_none() && !findings.is_empty() {
+            let codes: Vec<&str> = findings.iter().map(|f| f.code).collect();
+            rec.decision(&o.user, "accept-findings", &codes.join(", "))?;
+        }
+
+        let state = status(rec.records(), &ids);
+        if matches!(state.finished, Some((true, _))) && state.next().is_none() {
+            rec.emit(&Event::RunFinished {
+                ok: true,
+                elapsed_ms: 0,
+                summary: "the run had already finished; nothing to do".into(),
+            });
+            return Ok(RunOutcome::AlreadyFinished);
+        }
+        let from = state.next().unwrap_or(plan.steps.len());
+        rec.emit(&Event::RunStarted {
+            plan: plan.migration.title.clone(),
+            env: env_name.clone(),
+            steps: plan.steps.len(),
+            resumed,
+            from,
+        });
+
+        // --confirm-as only names who is at the keyboard (the prompts still come); --yes is
+        // the one way to skip them, and it is recorded.
+        let mut fixed;
+        let confirmer: &mut dyn Confirmer = if o.yes {
+            let who = o.confirm_as.clone().unwrap_or_else(|| o.user.clone());
+            rec.decision(&who, "yes", "every manual step confirmed without asking")?;
+            fixed = FixedConfirmer(format!("{who} (--yes)"));
+            &mut fixed
+        } else {
+            confirmer
+        };
+        // Every host the remaining steps use, before the first of them runs.
+        let remaining: Vec<rehost_plan::Step> = plan.steps[from..]
+            .iter()
+            .zip(&state.steps[from..])
+            .filter(|(_, s)| !matches!(s.status, StepStatus::Done | StepStatus::Skipped))
+            .map(|(step, _)| step.clone())
+            .collect();
+        let pf = crate::preflight::preflight(plan, &remaining, &mut hosts, cancel);
+        let at = rec.now();
+        rec.record(
+            Record::Preflight {
+                at,
+                hosts: pf.hosts.clone(),
+                problems: pf.problems.clone(),
+            },
+            Event::Preflight {
+                hosts: pf.hosts,
+                problems: pf.problems.clone(),
+            },
+        )?;
+        if !pf.problems.is_empty() {
+            return Err(EngineError::Preflight {
+                problems: pf.problems,
+            });
+        }
+        let mut run = Run {
+            plan,
+            plan_text,
+            o: &o,
+            state: &sdir,
+            outputs: &outputs,
+            hosts: &mut hosts,
+            rec,
+            cancel,
+        };
+        run.steps(from, &state, confirmer)
+    }
+}
+
+/// A step that is the point of no return and acts by itself (a `run`, a `sync`) needs a
+/// person to type its id first, as a manual one does at its prompt.
+fn point_of_no_return(
+    run: &mut Run,
+    step: &Step,
+    confirmer: &mut dyn Confirmer,
+) -> Result<(), EngineError> {
+    if !crate::exec::is_point_of_no_return(run.plan, step)
+        || matches!(step.kind, rehost_plan::StepKind::Manual { .. })
+    {
+        return Ok(());
+    }
+    run.rec.emit(&Event::Instructions {
+        id: step.id.clone(),
+        text: format!(
+            "`{}` is the plan's point of no return: after it, nothing is rolled back.",
+            step.id
+        ),
+    });
+    match confirmer.confirm(step, "", true) {
+        Ok(who) => run.rec.decision(
+            &who,
+            "point-of-no-return",
+            &format!("step `{}` confirmed before it ran", step.id),
+        ),
+        Err(_) if run.cancel.load(Ordering::SeqCst) => Err(EngineError::CancelledBefore {
+            step: step.id.clone(),
+        }),
+        Err(reason) => Err(EngineError::NotConfirmed {
+            step: step.id.clone(),
+            reason,
+        }),
+    }
+}
+
+impl Run<'_, '_> {
+    /// Runs the steps from `from` on, each after its resume decision, the window and the point
+    /// of no return; a failed one is handled by the failure policy and ends the run.
+    fn steps(
+        &mut self,
+        from: usize,
+        state: &crate::state::RunState,
+        confirmer: &mut dyn Confirmer,
+    ) -> Result<RunOutcome, EngineError> {
+        let (plan, plan_text, o, cancel, clock) = (
+            self.plan,
+            self.plan_text,
+            self.o,
+            self.cancel,
+            self.rec.clock,
+        );
+        let run = self;
+        let started = clock.monotonic();
+        let mut statuses: Vec<StepStatus> = state.steps.iter().map(|s| s.status.clone()).collect();
+        let mut attempts: Vec<u32> = state.steps.iter().map(|s| s.attempts).collect();
+
+        for i in from..plan.steps.len() {
+            let step = &plan.steps[i];
+            // A signal that arrived between steps (or while the last one was being recorded)
+            // stops the run before anything else starts.
+            if cancel.load(Ordering::SeqCst) {
+                return Err(EngineError::CancelledBefore {
+                    step: step.id.clone(),
+                });
+            }
+            match resume::decide(&mut run.rec, o, step, i, &statuses[i], attempts[i])? {
+                Resume::Pass => {
+                    if statuses[i] == StepStatus::Interrupted {
+                        statuses[i] = StepStatus::Skipped;
+                    }
+                    continue;
+                }
+                Resume::Run => {}
+            }
+            crate::window::check(
+                &mut run.rec,
+                plan,
+                o.env.as_deref(),
+                step,
+                o.ignore_window,
+                &o.user,
+            )?;
+            point_of_no_return(run, step, &mut *confirmer)?;
+            attempts[i] += 1;
+            let (result, detail) = run.step(i, attempts[i], &mut *confirmer)?;
+            if result == StepResult::Done {
+                statuses[i] = StepStatus::Done;
+                continue;
+            }
+            statuses[i] = StepStatus::Failed;
+            let mut env = crate::rollback::Env {
+                plan,
+                state: run.state,
+                hosts: &mut *run.hosts,
+                rec: &mut run.rec,
+                cancel,
+            };
+            let reason =
+                crate::rollback::after_failure(&mut env, i, &statuses, detail.unwrap_or_default())?;
+            let at = run.rec.now();
+            run.rec.record(
+                Record::RunFinished {
+                    at,
+                    ok: false,
+                    summary: format!("step `{}` failed", step.id),
+                },
+                Event::RunFinished {
+                    ok: false,
+                    elapsed_ms: (clock.monotonic() - started).as_millis() as u64,
+                    summary: format!("step `{}` failed", step.id),
+                },
+            )?;
+            return Err(EngineError::StepFailed {
+                step: step.id.clone(),
+                line: rehost_plan::SourceMap::new(plan_text)
+                    .line_col(step.span.start)
+                    .0,
+                reason,
+            });
+        }
+        let summary = run.summary()?;
+        let at = run.rec.now();
+        run.rec.record(
+            Record::RunFinished {
+                at,
+                ok: true,
+                summary: summary.clone(),
+            },
+            Event::RunFinished {
+                ok: true,
+                elapsed_ms: (clock.monotonic() - started).as_millis() as u64,
+                summary,
+            },
+        )?;
+        Ok(RunOutcome::Finished)
+    }
+
+    /// Runs step `i`: its start recorded, its executor called with the run's context, its end
+    /// recorded (one record and one event, whatever the outcome). Returns the result and its
+    /// detail; an interruption or a refused confirmation stops the run once recorded.
+    fn step(
+        &mut self,
+        i: usize,
+        attempt: u32,
+        confirmer: &mut dyn Confirmer,
+    ) -> Result<(StepResult, Option<String>), EngineError> {
+        let plan = self.plan;
+        let step = &plan.steps[i];
+        let at = self.rec.now();
+        self.rec.record(
+            Record::StepStarted {
+                at,
+                id: step.id.clone(),
+                attempt,
+            },
+            Event::StepStarted {
+                index: i,
+                total: plan.steps.len(),
+                id: step.id.clone(),
+                title: step.label().to_owned(),
+                kind: step.kind.name().into(),
+                host: step.host.clone(),
+                attempt,
+            },
+        )?;
+        let name = format!("{:04}-{}.{attempt}.log", i + 1, sanitize(&step.id));
+        let mut out = OutputFile::create(self.outputs, &name)?;
+        let mut tail = Vec::new();
+        let clock = self.rec.clock;
+        let t0 = clock.monotonic();
+        let outcome = {
+            let mut ctx = Ctx {
+                plan,
+                state_dir: &self.o.state_dir,
+                state: self.state,
+                hosts: &mut *self.hosts,
+                sink: &mut *self.rec.sink,
+                clock,
+                cancel: self.cancel,
+                output: &mut out,
+                confirmer,
+                tail: &mut tail,
+                attempt,
+            };
+            crate::steps::execute(&mut ctx, step)
+        };
+        let elapsed_ms = (clock.monotonic() - t0).as_millis() as u64;
+        let output = out.finish(&tail);
+        let (result, detail, exit_code, confirmed_by, result_data, stop) = match outcome {
+            Err(e @ EngineError::NotConfirmed { .. }) => (
+                StepResult::NotConfirmed,
+                Some(e.to_string()),
+                None,
+                None,
+                None,
+                Some(e),
+            ),
+            Err(e) => return Err(e),
+            Ok(Outcome::Done {
+                detail,
+                exit_code,
+                confirmed_by,
+                data,
+            }) => (
+                StepResult::Done,
+                detail,
+                exit_code,
+                confirmed_by,
+                data,
+                None,
+            ),
+            Ok(Outcome::Cancelled) => (
+                StepResult::Interrupted,
+                Some("interrupted by the operator".into()),
+                None,
+                None,
+                None,
+                Some(EngineError::Cancelled {
+                    step: step.id.clone(),
+                }),
+            ),
+            Ok(Outcome::Failed {
+                detail,
+                exit_code,
+                data,
+            }) => (
+                StepResult::Failed,
+                Some(detail),
+                exit_code,
+                None,
+                data,
+                None,
+            ),
+        };
+        let at = self.rec.now();
+        self.rec.record(
+            Record::StepFinished {
+                at,
+                id: step.id.clone(),
+                attempt,
+                result: result.clone(),
+                elapsed_ms,
+                detail: detail.clone(),
+                confirmed_by: confirmed_by.clone(),
+                exit_code,
+                output,
+                result_data,
+            },
+            Event::StepFinished {
+                index: i,
+                id: step.id.clone(),
+                result: result.clone(),
+                elapsed_ms,
+                detail: detail.clone(),
+                confirmed_by,
+            },
+        )?;
+        match stop {
+            Some(e) => Err(e),
+            None => Ok((result, detail)),
+        }
+    }
+
+    /// The summary of a finished run: the steps, and the downtime against the budget (a
+    /// warning recorded when it was exceeded).
+    fn summary(&mut self) -> Result<String, EngineError> {
+        let plan = self.plan;
+        let mut summary = format!("all {} steps done", plan.steps.len());
+        if let Some(down) = crate::state::downtime(self.rec.records(), plan) {
+            let down_text = rehost_plan::format_duration(std::time::Duration::from_millis(
+                down.as_millis() as u64,
+            ));
+            match plan.migration.max_downtime {
+                Some(budget) if down > budget => {
+                    let message = format!(
+                        "the measured downtime {down_text} exceeded the budget of {}",
+                        rehost_plan::format_duration(budget)
+                    );
+                    self.rec.warning(message)?;
+                    summary.push_str(&format!(
+                        "; downtime {down_text}, OVER the budget of {}",
+                        rehost_plan::format_duration(budget)
+                    ));
+                }
+                Some(budget) => summary.push_str(&format!(
+                    "; downtime {down_text} of the {} budget",
+                    rehost_plan::format_duration(budget)
+                )),
+                None => summary.push_str(&format!("; downtime {down_text}")),
+            }
+        }
+        Ok(summary)
+    }
+}

@@ -1,0 +1,9 @@
+//! `health`: wait until a declared service answers (see `service.rs`).
+
+use super::Executor;
+
+pub(super) static EXECUTOR: Executor = Executor {
+    kind: "health",
+    execute: super::service::execute,
+    needs: |_| Vec::new(),
+};

@@ -1,0 +1,9 @@
+//! `start`: a declared service started with its `start` command (see `service.rs`).
+
+use super::Executor;
+
+pub(super) static EXECUTOR: Executor = Executor {
+    kind: "start",
+    execute: super::service::execute,
+    needs: |_| Vec::new(),
+};

@@ -1,0 +1,9 @@
+//! `stop`: a declared service stopped with its `stop` command (see `service.rs`).
+
+use super::Executor;
+
+pub(super) static EXECUTOR: Executor = Executor {
+    kind: "stop",
+    execute: super::service::execute,
+    needs: |_| Vec::new(),
+};

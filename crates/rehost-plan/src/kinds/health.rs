@@ -1,0 +1,36 @@
+//! `health`: wait until a declared service is healthy: its `health` command succeeds, or its `ports` accept.
+
+use super::{Description, KindSpec, Part, Reference};
+use crate::model::*;
+
+pub(super) static KIND: KindSpec = KindSpec {
+    name: "health",
+    keys: &["service"],
+    idempotent: true,
+    needs_host: false,
+    read: |r, t| {
+        Some(StepKind::Health {
+            service: r.required_str(t, "service")?,
+        })
+    },
+    implies: |_| None,
+    references: |k| match k {
+        StepKind::Health { service } => vec![Reference::Service {
+            id: service,
+            needs: "health",
+        }],
+        _ => Vec::new(),
+    },
+    describe,
+};
+
+fn describe(k: &StepKind) -> Description {
+    let StepKind::Health { service } = k else {
+        unreachable!("the registry hands `health` its own steps")
+    };
+    Description(vec![
+        Part::Text("wait until service ".into()),
+        Part::Id(service.clone()),
+        Part::Text(" is healthy".into()),
+    ])
+}

@@ -1,0 +1,227 @@
+//! Step kinds: the checklist's extension point.
+//!
+//! Each kind is one module here holding its [`KindSpec`]: its name as written in `do = "…"`,
+//! the keys it takes beyond the common ones, whether it is idempotent unless the plan says
+//! otherwise, its reader, the effect it implies (for the M 2.319 lint), the plan items it
+//! refers to (checked by validation) and its description for the concept. [`KINDS`] is the
+//! registry, one line per kind. The engine has its executor (`rehost-engine/src/steps/`); a test
+//! there fails when the two registries disagree, and one in the binary's tidy tests when
+//! docs/plan.md does not document a kind.
+
+use crate::model::*;
+use crate::read::{Reader, Tbl};
+use crate::suggest::closest;
+
+mod health;
+mod manual;
+mod run;
+mod start;
+mod stop;
+mod sync;
+mod verify_db;
+mod verify_tree;
+mod wait;
+
+/// The registry: every step kind, one line each.
+pub static KINDS: &[&KindSpec] = &[
+    &manual::KIND,
+    &run::KIND,
+    &wait::KIND,
+    &sync::KIND,
+    &verify_tree::KIND,
+    &stop::KIND,
+    &start::KIND,
+    &health::KIND,
+    &verify_db::KIND,
+];
+
+/// Keys every step may have.
+const COMMON_KEYS: &[&str] = &[
+    "id",
+    "title",
+    "do",
+    "host",
+    "after",
+    "timeout",
+    "rollback",
+    "idempotent",
+    "needs_window",
+    "on_failure",
+    // Declared effects, for the M 2.319 lint.
+    "stops",
+    "starts",
+    "drains",
+    "transfers",
+    "verifies",
+    "lowers_ttl",
+    "reconfigures",
+    "switches",
+];
+
+/// One step kind: everything the plan crate knows of it.
+pub struct KindSpec {
+    pub name: &'static str,
+    pub keys: &'static [&'static str],
+    /// Whether running the step twice is harmless, unless the plan says otherwise.
+    pub idempotent: bool,
+    /// Whether it acts on a host (and so needs `host`).
+    pub needs_host: bool,
+    read: fn(&mut Reader, &Tbl) -> Option<StepKind>,
+    /// The effect the kind has by its nature, for the M 2.319 lint (besides the declared ones),
+    /// and the key that names what it acts on (where a finding about it points).
+    pub implies: fn(&StepKind) -> Option<(Effect, &'static str)>,
+    /// The plan items the step refers to; validation checks each is declared.
+    pub references: fn(&StepKind) -> Vec<Reference<'_>>,
+    /// What the step does, for the concept and the report.
+    pub describe: fn(&StepKind) -> Description,
+}
+
+/// A plan item a step refers to by id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reference<'a> {
+    DataSet(&'a str),
+    Database(&'a str),
+    /// A declared service, and the key its declaration must have for this kind: `stop`,
+    /// `start`, or `health` (a health command or ports).
+    Service {
+        id: &'a str,
+        needs: &'static str,
+    },
+}
+
+/// What a step does, as parts a renderer turns into text (the concept's table, the report's
+/// timeline): no markup, no escaping, no redaction here.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Description(pub Vec<Part>);
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Part {
+    /// Plain words.
+    Text(String),
+    /// An id from the plan (a data set, a service), shown as code.
+    Id(String),
+    /// A command line as written in the plan: a renderer redacts it before showing it.
+    Command(String),
+}
+
+impl Description {
+    /// The command the step runs, if it runs one of its own.
+    pub fn command(&self) -> Option<&str> {
+        self.0.iter().find_map(|p| match p {
+            Part::Command(c) => Some(c.as_str()),
+            _ => None,
+        })
+    }
+}
+
+/// The registry entry of a step's kind.
+pub fn spec(kind: &StepKind) -> &'static KindSpec {
+    let name = kind.name();
+    KINDS
+        .iter()
+        .find(|k| k.name == name)
+        .unwrap_or_else(|| panic!("step kind `{name}` is not in the registry (kinds/mod.rs)"))
+}
+
+/// What a step of this kind does (see [`Description`]).
+pub fn describe(kind: &StepKind) -> Description {
+    (spec(kind).describe)(kind)
+}
+
+/// The plan items a step of this kind refers to.
+pub fn references(kind: &StepKind) -> Vec<Reference<'_>> {
+    (spec(kind).references)(kind)
+}
+
+pub(crate) fn read_step(r: &mut Reader, t: &Tbl, index: usize) -> Option<Step> {
+    let id = r.required_str(t, "id");
+    let mut t = Tbl {
+        t: t.t,
+        span: t.span.clone(),
+        what: match &id {
+            Some(id) => format!("step `{id}`"),
+            None => t.what.clone(),
+        },
+    };
+    let kind_name = r.required_str(&t, "do")?;
+    let Some(spec) = KINDS.iter().find(|k| k.name == kind_name) else {
+        let names: Vec<&str> = KINDS.iter().map(|k| k.name).collect();
+        r.err(
+            "unknown-kind",
+            t.span_of("do"),
+            format!("{}: unknown step kind `{kind_name}`", t.what),
+        )
+        .help = Some(match closest(&kind_name, names.iter().copied()) {
+            Some(s) => format!("did you mean `{s}`?"),
+            None => format!("known kinds: {}", names.join(", ")),
+        });
+        return None;
+    };
+    let allowed: Vec<&str> = COMMON_KEYS.iter().chain(spec.keys).copied().collect();
+    r.check_keys(&t, &allowed);
+    t.what = format!("{} ({})", t.what, spec.name);
+    let kind = (spec.read)(r, &t);
+    let host = r.str(&t, "host");
+    if spec.needs_host && host.is_none() && t.get("host").is_none() {
+        r.err(
+            "missing-key",
+            t.span.clone(),
+            format!("{} needs `host`: which plan host it runs on", t.what),
+        );
+    }
+    let mut effects = Vec::new();
+    let mut effect_spans = Vec::new();
+    for (key, make) in [
+        ("stops", Effect::Stops as fn(String) -> Effect),
+        ("starts", Effect::Starts),
+        ("drains", Effect::Drains),
+        ("transfers", Effect::Transfers),
+        ("verifies", Effect::Verifies),
+        ("lowers_ttl", Effect::LowersTtl),
+        ("reconfigures", Effect::Reconfigures),
+        ("switches", Effect::Switches),
+    ] {
+        for id in r.str_list_spanned(&t, key) {
+            effects.push(make(id.value));
+            effect_spans.push(id.span);
+        }
+    }
+    if let Some((e, key)) = kind.as_ref().and_then(spec.implies) {
+        effects.push(e);
+        effect_spans.push(t.span_of(key));
+    }
+    let step = Step {
+        id: id?,
+        index,
+        title: r.str(&t, "title"),
+        host,
+        after: r.str_list_spanned(&t, "after"),
+        timeout: r.duration(&t, "timeout"),
+        rollback: r.command(&t, "rollback"),
+        idempotent: r.bool(&t, "idempotent").unwrap_or(spec.idempotent),
+        needs_window: r.bool(&t, "needs_window").unwrap_or(false),
+        on_failure: r.on_failure(&t),
+        effects,
+        effect_spans,
+        id_span: t.span_of("id"),
+        span: t.span.clone(),
+        kind: kind?,
+    };
+    Some(step)
+}
+
+/// The effect a kind has by its nature, for the M 2.319 lint (besides the declared ones).
+pub fn implied_effect(kind: &StepKind) -> Option<Effect> {
+    (spec(kind).implies)(kind).map(|(e, _)| e)
+}
+
+/// The service a kind acts on, if it is one of the service kinds.
+pub fn service_of(kind: &StepKind) -> Option<&str> {
+    references(kind).into_iter().find_map(|r| match r {
+        Reference::Service { id, .. } => Some(id),
+        _ => None,
+    })
+}
+
+#[cfg(test)]
+mod tests;

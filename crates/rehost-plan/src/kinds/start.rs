@@ -1,0 +1,38 @@
+//! `start`: start a declared service with its `start` command.
+
+use super::{Description, KindSpec, Part, Reference};
+use crate::model::*;
+
+pub(super) static KIND: KindSpec = KindSpec {
+    name: "start",
+    keys: &["service"],
+    idempotent: false,
+    needs_host: false,
+    read: |r, t| {
+        Some(StepKind::Start {
+            service: r.required_str(t, "service")?,
+        })
+    },
+    implies: |k| match k {
+        StepKind::Start { service } => Some((Effect::Starts(service.clone()), "service")),
+        _ => None,
+    },
+    references: |k| match k {
+        StepKind::Start { service } => vec![Reference::Service {
+            id: service,
+            needs: "start",
+        }],
+        _ => Vec::new(),
+    },
+    describe,
+};
+
+fn describe(k: &StepKind) -> Description {
+    let StepKind::Start { service } = k else {
+        unreachable!("the registry hands `start` its own steps")
+    };
+    Description(vec![
+        Part::Text("start service ".into()),
+        Part::Id(service.clone()),
+    ])
+}

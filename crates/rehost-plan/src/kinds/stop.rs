@@ -1,0 +1,38 @@
+//! `stop`: stop a declared service with its `stop` command.
+
+use super::{Description, KindSpec, Part, Reference};
+use crate::model::*;
+
+pub(super) static KIND: KindSpec = KindSpec {
+    name: "stop",
+    keys: &["service"],
+    idempotent: true,
+    needs_host: false,
+    read: |r, t| {
+        Some(StepKind::Stop {
+            service: r.required_str(t, "service")?,
+        })
+    },
+    implies: |k| match k {
+        StepKind::Stop { service } => Some((Effect::Stops(service.clone()), "service")),
+        _ => None,
+    },
+    references: |k| match k {
+        StepKind::Stop { service } => vec![Reference::Service {
+            id: service,
+            needs: "stop",
+        }],
+        _ => Vec::new(),
+    },
+    describe,
+};
+
+fn describe(k: &StepKind) -> Description {
+    let StepKind::Stop { service } = k else {
+        unreachable!("the registry hands `stop` its own steps")
+    };
+    Description(vec![
+        Part::Text("stop service ".into()),
+        Part::Id(service.clone()),
+    ])
+}

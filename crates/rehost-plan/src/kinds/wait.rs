@@ -1,0 +1,45 @@
+//! `wait`: a duration, or until a time.
+
+use super::{Description, KindSpec, Part};
+use crate::model::*;
+use crate::read::{Reader, Tbl};
+
+pub(super) static KIND: KindSpec = KindSpec {
+    name: "wait",
+    keys: &["duration", "until"],
+    idempotent: true,
+    needs_host: false,
+    read,
+    implies: |_| None,
+    references: |_| Vec::new(),
+    describe,
+};
+
+fn read(r: &mut Reader, t: &Tbl) -> Option<StepKind> {
+    match (t.get("duration"), t.get("until")) {
+        (Some(_), None) => Some(StepKind::Wait {
+            wait: WaitFor::Duration(r.duration(t, "duration")?),
+        }),
+        (None, Some(_)) => Some(StepKind::Wait {
+            wait: WaitFor::Until(r.timestamp(t, "until")?.0),
+        }),
+        _ => {
+            r.err(
+                "missing-key",
+                t.span.clone(),
+                format!("{} needs either `duration` or `until`", t.what),
+            );
+            None
+        }
+    }
+}
+
+fn describe(k: &StepKind) -> Description {
+    let StepKind::Wait { wait } = k else {
+        unreachable!("the registry hands `wait` its own steps")
+    };
+    Description(vec![Part::Text(match wait {
+        WaitFor::Duration(d) => format!("wait {}", format_duration(*d)),
+        WaitFor::Until(t) => format!("wait until {t}"),
+    })])
+}
