@@ -124,17 +124,20 @@ fn run_steps_on_two_hosts_with_different_roots_concurrently() {
         },
     )
     .unwrap();
-    let step = CommandSpec::new(Program::Shell(
-        "pwd; echo \"root=$REHOST_ROOT\"; echo step > marker; sleep 1; echo done >&2".into(),
-    ));
-    let started = std::time::Instant::now();
+    // Both wait (up to 60 s) until both have left a mark: run one after the other, the first
+    // would wait alone and fail.
+    let meet = tempfile::tempdir().unwrap();
+    let step = CommandSpec::new(Program::Shell(format!(
+        "pwd; echo \"root=$REHOST_ROOT\"; echo step > marker; d='{}'; touch \"$d/$$\"; i=0; \
+         while [ \"$(ls \"$d\" | wc -l)\" -lt 2 ]; do i=$((i+1)); \
+         if [ $i -gt 600 ]; then exit 1; fi; sleep 0.1; done; echo done >&2",
+        meet.path().display()
+    )));
     let (ra, rb) = std::thread::scope(|s| {
         let ta = s.spawn(|| run(&old, &step).unwrap());
         let tb = s.spawn(|| run(&new, &step).unwrap());
         (ta.join().unwrap(), tb.join().unwrap())
     });
-    // Both slept one second at the same time.
-    assert!(started.elapsed() < Duration::from_millis(1900));
     for ((out, lines), root) in [(ra, root_a.path()), (rb, root_b.path())] {
         assert_eq!(out.exit.code, Some(0));
         assert_eq!(
@@ -478,8 +481,14 @@ fn bad_destination_is_refused_before_running_ssh() {
 fn requests_on_one_host_run_concurrently_over_one_master() {
     let sshd = Sshd::start();
     let host = open("old", &spec(&sshd)).unwrap();
-    let step = CommandSpec::new(Program::Shell("sleep 1; echo ok".into()));
-    let started = std::time::Instant::now();
+    // A rendezvous rather than a stopwatch: each command leaves a mark and waits (up to 60 s)
+    // for all four marks, so run one after another the first would wait alone and fail.
+    let meet = tempfile::tempdir().unwrap();
+    let step = CommandSpec::new(Program::Shell(format!(
+        "d='{}'; touch \"$d/$$\"; i=0; while [ \"$(ls \"$d\" | wc -l)\" -lt 4 ]; do \
+         i=$((i+1)); if [ $i -gt 600 ]; then echo alone; exit 1; fi; sleep 0.1; done; echo ok",
+        meet.path().display()
+    )));
     std::thread::scope(|s| {
         let runs: Vec<_> = (0..4)
             .map(|_| s.spawn(|| run(&host, &step).unwrap()))
@@ -490,7 +499,6 @@ fn requests_on_one_host_run_concurrently_over_one_master() {
             assert_eq!(lines, vec!["out: ok".to_owned()]);
         }
     });
-    assert!(started.elapsed() < Duration::from_millis(3000));
     // Everything went over the one master connection: sshd authenticated one client.
     let log = std::fs::read_to_string(sshd.dir().join("sshd.log")).unwrap();
     assert_eq!(log.matches("Accepted publickey").count(), 1, "{log}");
