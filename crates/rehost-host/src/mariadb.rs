@@ -101,6 +101,18 @@ impl Sql for Mariadb<'_> {
             &|| self.describe(),
             ("mariadb", "mariadb-client"),
         )
+        .map_err(|e| match e {
+            // The client echoes the failing statement between dashes before its error: the
+            // error is what matters.
+            DbError::Query { target, message } => DbError::Query {
+                target,
+                message: match message.rfind("ERROR ") {
+                    Some(i) => message[i..].to_owned(),
+                    None => message,
+                },
+            },
+            e => e,
+        })
     }
 
     fn describe(&self) -> String {

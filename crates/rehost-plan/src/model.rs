@@ -210,6 +210,10 @@ pub struct Database {
     pub from: String,
     pub to: String,
     pub database: Option<String>,
+    /// The database's name (for SQLite: the file's path) on the `from` or `to` host where the
+    /// two differ; `database` otherwise.
+    pub from_database: Option<String>,
+    pub to_database: Option<String>,
     pub old_version: Option<String>,
     pub new_version: Option<String>,
     /// How the `verify-db` step connects, from each end's host: a TCP port on that host's
@@ -240,9 +244,19 @@ impl Database {
     /// SQLite, `database` is the file's path on each host.
     pub fn url(&self, to: bool) -> String {
         let port = if to { self.to_port } else { self.from_port }.or(self.port);
+        let database = if to {
+            &self.to_database
+        } else {
+            &self.from_database
+        }
+        .as_ref()
+        .or(self.database.as_ref());
         match self.engine_kind() {
             Some("sqlite") => {
-                return format!("sqlite:{}", self.database.as_deref().unwrap_or_default());
+                return format!(
+                    "sqlite:{}",
+                    database.map(String::as_str).unwrap_or_default()
+                );
             }
             Some("mariadb") => {
                 let mut params = Vec::new();
@@ -261,7 +275,7 @@ impl Database {
                 }
                 return format!(
                     "mysql:///{}?{}",
-                    self.database.as_deref().unwrap_or_default(),
+                    database.map(String::as_str).unwrap_or_default(),
                     params.join("&")
                 );
             }
@@ -282,7 +296,7 @@ impl Database {
         }
         format!(
             "postgres:///{}?{}",
-            self.database.as_deref().unwrap_or("postgres"),
+            database.map(String::as_str).unwrap_or("postgres"),
             params.join("&")
         )
     }
