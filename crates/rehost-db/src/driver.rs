@@ -15,6 +15,10 @@ use crate::{DbError, Sql, VerifyOptions};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
+/// A key constraint's columns, the referenced columns and the rest of its definition (the
+/// referenced table, the rules), collected from catalog rows.
+pub(crate) type KeyColumns = (Vec<String>, Vec<String>, String);
+
 /// What the content pass needs beyond the inventory.
 #[derive(Clone, Debug, Default)]
 pub struct Extra {
@@ -156,6 +160,21 @@ fn sums_query(
         }
     };
     (d.sums_query(plan, &bucket, &f), subs)
+}
+
+#[cfg(test)]
+pub(crate) fn sums_query_for_tests(
+    d: &dyn Dialect,
+    plan: &TablePlan,
+    parent: &Slice,
+    ways: u32,
+) -> (String, Vec<Slice>) {
+    sums_query(d, plan, parent, ways)
+}
+
+#[cfg(test)]
+pub(crate) fn rows_query_for_tests(d: &dyn Dialect, plan: &TablePlan, filter: &str) -> String {
+    d.rows_query(plan, filter)
 }
 
 /// Reads `[bucket, count, sum]` rows into sums per sub-slice (buckets with no rows are absent).

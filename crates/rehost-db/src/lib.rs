@@ -19,6 +19,8 @@
 mod compare;
 mod conn;
 pub mod driver;
+#[cfg(test)]
+mod engine_tests;
 mod error;
 pub mod exercise;
 mod model;

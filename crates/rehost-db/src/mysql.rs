@@ -126,8 +126,7 @@ fn read_catalog(sql: &dyn Sql) -> Result<Catalog, DbError> {
     c.inv.engine = "MariaDB".into();
     let mut have_db = false;
     let mut constraints: BTreeMap<(String, String), String> = BTreeMap::new();
-    let mut keycols: BTreeMap<(String, String), (Vec<String>, Vec<String>, String)> =
-        BTreeMap::new();
+    let mut keycols: BTreeMap<(String, String), driver::KeyColumns> = BTreeMap::new();
     let mut fkrules: BTreeMap<(String, String), String> = BTreeMap::new();
     for line in &lines {
         let v = parse(sql, line)?;

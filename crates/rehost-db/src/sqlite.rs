@@ -72,8 +72,7 @@ fn read_inventory(sql: &dyn Sql) -> Result<(Inventory, Extra), DbError> {
     let mut extra = Extra::default();
     let mut has_sequence = false;
     // Foreign keys by (table, id): their columns in order.
-    let mut fks: std::collections::BTreeMap<(String, i64), (Vec<String>, Vec<String>, String)> =
-        Default::default();
+    let mut fks: std::collections::BTreeMap<(String, i64), driver::KeyColumns> = Default::default();
     for line in &lines {
         let v = parse(sql, line)?;
         let get = |i: usize| v.get(i).cloned().unwrap_or(Value::Null);
