@@ -707,3 +707,104 @@ database = "app"
         o.stderr
     );
 }
+
+fn ssh_host(name: &str, sshd: &rehost_test::sshd::Sshd) -> String {
+    format!(
+        "[hosts.{name}]\nssh = \"{}\"\nssh_config = \"{}\"\n",
+        sshd.destination(),
+        sshd.ssh_config().display()
+    )
+}
+
+/// A `verify-db` step with engine mariadb between two ssh hosts, each server listening on
+/// loopback only: the `mariadb` client runs through each host's agent, the password read from
+/// a file there; `HOST:mysql://…` on the command line goes the same way.
+#[test]
+fn verify_db_mariadb_between_two_ssh_hosts() {
+    let (old, new) = mariadb_migrated();
+    let (so, sn) = (
+        rehost_test::sshd::Sshd::start(),
+        rehost_test::sshd::Sshd::start(),
+    );
+    let d = TestDir::new();
+    let pwfile = d.write("pw", "not-a-real-secret-4711\n");
+    d.write(
+        "plan.toml",
+        format!(
+            r#"
+[migration]
+title = "Database move"
+initiated_by = ["IT security officer"]
+implemented_by = "Administrator"
+window = {{ start = "2020-01-01T00:00:00Z", end = "2099-01-01T00:00:00Z" }}
+max_downtime = "15m"
+
+{}
+{}
+[environments.test]
+old = {{ local = true, root = "test-old" }}
+new = {{ local = true, root = "test-new" }}
+
+[[databases]]
+id = "app"
+engine = "mariadb"
+from = "old"
+to = "new"
+database = "app"
+user = "verify"
+from_port = {}
+to_port = {}
+password_file = "{}"
+
+[[steps]]
+id = "verify-app"
+do = "verify-db"
+database = "app"
+"#,
+            ssh_host("old", &so),
+            ssh_host("new", &sn),
+            old.port(),
+            new.port(),
+            pwfile.display()
+        ),
+    );
+    let o = rehost(&d, &["run", "plan.toml"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(
+        o.stdout
+            .contains("database `app` verified on new: equal: 4 tables (34500 rows)"),
+        "{}",
+        o.stdout
+    );
+    assert!(!o.all().contains("4711"), "{}", o.all());
+    let journal = journal_text(&d);
+    assert!(journal.contains("\"equal\":true"), "{journal}");
+    assert!(!journal.contains("4711"), "{journal}");
+
+    new.sql("app", "UPDATE tagged SET n = n + 1 WHERE code = 'code-9'");
+    let config = sn.ssh_config().display().to_string();
+    let remote = format!("{}:{}", sn.destination(), new.url("app"));
+    let o = rehost(
+        &d,
+        &[
+            "verify",
+            "db",
+            &old.url("app"),
+            &remote,
+            "--ssh-config",
+            &config,
+        ],
+    );
+    assert_eq!(o.code, 1, "{}", o.all());
+    assert!(
+        o.stdout.contains(&format!("new: {}:mysql://", sn.destination())),
+        "{}",
+        o.stdout
+    );
+    assert!(
+        o.stdout
+            .contains("row-changed  row tagged key (code)=(code-9)"),
+        "{}",
+        o.stdout
+    );
+}
