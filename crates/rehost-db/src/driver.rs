@@ -147,13 +147,15 @@ fn sums_query(
             (d.range_bucket(plan, *lo, width, wide), subs)
         }
         Slice::Hash { modulus, residue } => {
+            // `locate` lists a slice before its modulus reaches 2^20; ways are at most 1024.
+            let ways = ways.min(1024);
             let m = modulus.saturating_mul(ways);
             (
                 format!("{} % {m}", d.key_hash(plan)),
                 (0..ways)
                     .map(|j| Slice::Hash {
                         modulus: m,
-                        residue: residue + j * modulus,
+                        residue: residue.saturating_add(j.saturating_mul(*modulus)),
                     })
                     .collect(),
             )
@@ -521,7 +523,9 @@ fn locate(
         return Ok(());
     }
     let small = matches!(slice, Slice::KeyRange { lo, hi } if (*hi as i128) - (*lo as i128) <= 16);
-    let deep = matches!(slice, Slice::Hash { modulus, .. } if *modulus >= 1 << 24);
+    // Hash buckets stop refining before their numbers could overflow (and before a server
+    // that answers nonsense could make the descent long): list what is left.
+    let deep = matches!(slice, Slice::Hash { modulus, .. } if *modulus >= 1 << 20);
     if na.max(nb) <= opts.list_rows || small || deep {
         let q = d.rows_query(plan, &filter(d, plan, slice));
         let (la, lb) = both(a, b, |s| session(d, s, std::slice::from_ref(&q)))?;

@@ -144,3 +144,39 @@ fn row_text_tells_columns_apart() {
         "{s}"
     );
 }
+
+/// A session that answers the same lines to everything: a hostile or broken server.
+struct Fixed(Vec<String>);
+
+impl crate::Sql for Fixed {
+    fn run(&self, _: &[String]) -> Result<Vec<String>, crate::DbError> {
+        Ok(self.0.clone())
+    }
+    fn describe(&self) -> String {
+        "fixed".into()
+    }
+}
+
+#[test]
+fn odd_answers_are_errors_not_panics() {
+    let opts = crate::VerifyOptions::default();
+    for lines in [
+        vec!["not json".to_owned()],
+        vec!["[\"surprise\", 1]".to_owned()],
+        vec![
+            "[\"table\"]".to_owned(),
+            "[\"column\", null, [], {}]".to_owned(),
+        ],
+        vec!["{}".to_owned(), "[]".to_owned(), "null".to_owned()],
+    ] {
+        let a = Fixed(lines.clone());
+        let b = Fixed(lines);
+        for engine in [Engine::Mysql, Engine::Sqlite] {
+            // Either an error naming the session, or a report: never a panic.
+            if let Err(e) = crate::verify_engine(engine, &a, &b, &opts) {
+                assert!(e.to_string().contains("fixed"), "{e}");
+            }
+            let _ = crate::exercise_engine(engine, &a, &[]);
+        }
+    }
+}

@@ -797,7 +797,8 @@ database = "app"
     );
     assert_eq!(o.code, 1, "{}", o.all());
     assert!(
-        o.stdout.contains(&format!("new: {}:mysql://", sn.destination())),
+        o.stdout
+            .contains(&format!("new: {}:mysql://", sn.destination())),
         "{}",
         o.stdout
     );
