@@ -126,7 +126,7 @@ fn mariadb_dump_and_restore_verifies_equal_and_each_injected_difference_is_locat
         o.all()
     );
     assert!(o.stdout.contains("(MariaDB 10."), "{}", o.stdout);
-    assert!(!o.all().contains("4711"), "{}", o.all());
+    assert!(!o.all().contains("not-a-real-secret"), "{}", o.all());
 
     new.sql(
         "app",
@@ -308,10 +308,10 @@ database = "app"
         "{}",
         o.stdout
     );
-    assert!(!o.all().contains("4711"), "{}", o.all());
+    assert!(!o.all().contains("not-a-real-secret"), "{}", o.all());
     let journal = journal_text(&d);
     assert!(journal.contains("\"equal\":true"), "{journal}");
-    assert!(!journal.contains("4711"), "{journal}");
+    assert!(!journal.contains("not-a-real-secret"), "{journal}");
 
     new.sql("app", "DELETE FROM child WHERE id = 77");
     let d2 = TestDir::new();
@@ -776,10 +776,10 @@ database = "app"
         "{}",
         o.stdout
     );
-    assert!(!o.all().contains("4711"), "{}", o.all());
+    assert!(!o.all().contains("not-a-real-secret"), "{}", o.all());
     let journal = journal_text(&d);
     assert!(journal.contains("\"equal\":true"), "{journal}");
-    assert!(!journal.contains("4711"), "{journal}");
+    assert!(!journal.contains("not-a-real-secret"), "{journal}");
 
     new.sql("app", "UPDATE tagged SET n = n + 1 WHERE code = 'code-9'");
     let config = sn.ssh_config().display().to_string();
