@@ -445,6 +445,9 @@ fn content_jobs(plans: &[TablePlan], opts: &VerifyOptions) -> Vec<Vec<Part>> {
     jobs
 }
 
+/// The most statement text one client run is given (batched queries are split to fit).
+const SESSION_TEXT: usize = 64 * 1024;
+
 /// The marker row that ends each query's answers in a batched session.
 const END: &str = "\"end\"";
 
@@ -460,12 +463,23 @@ fn sum_content(
             .iter()
             .map(|part| sums_query(d, &plans[part.plan], &part.slice, 1))
             .collect();
-        let mut statements = Vec::new();
-        for (q, _) in &queries {
+        // One client run per group of queries of at most SESSION_TEXT bytes: a client's
+        // command line has limits (the `mariadb` client takes the statements as one argument,
+        // at most 128 KiB on Linux).
+        let mut lines = Vec::new();
+        let mut statements: Vec<String> = Vec::new();
+        let mut size = 0;
+        for (i, (q, _)) in queries.iter().enumerate() {
             statements.push(q.clone());
             statements.push(format!("SELECT '{END}'"));
+            size += q.len() + 20;
+            let next = queries.get(i + 1).map_or(0, |(q, _)| q.len() + 20);
+            if i + 1 == queries.len() || size + next > SESSION_TEXT {
+                lines.extend(session(d, sql, &statements)?);
+                statements.clear();
+                size = 0;
+            }
         }
-        let lines = session(d, sql, &statements)?;
         let mut out = Vec::new();
         let mut rest = lines.as_slice();
         for (_, subs) in &queries {
