@@ -180,3 +180,24 @@ fn odd_answers_are_errors_not_panics() {
         }
     }
 }
+
+#[test]
+fn a_missing_table_is_said_once() {
+    use crate::model::{Inventory, ObjectKind, SchemaObject, Table};
+    let mut a = Inventory::default();
+    a.tables.insert("t".into(), Table::default());
+    a.objects.push(SchemaObject {
+        kind: ObjectKind::Table,
+        name: "t".into(),
+        definition: "ENGINE=InnoDB".into(),
+    });
+    let b = Inventory::default();
+    let c = crate::compare(&a, &b);
+    assert_eq!(c.findings.len(), 1, "{:#?}", c.findings);
+    let c = crate::compare(&b, &a);
+    assert_eq!(c.findings.len(), 1, "{:#?}", c.findings);
+    // A changed definition of a table both sides have is still a finding.
+    let mut b2 = a.clone();
+    b2.objects[0].definition = "ENGINE=MyISAM".into();
+    assert_eq!(crate::compare(&a, &b2).findings.len(), 1);
+}
