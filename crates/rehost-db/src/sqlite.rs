@@ -544,6 +544,56 @@ pub fn exercise(sql: &dyn Sql, tables: &[String]) -> Result<ExerciseReport, DbEr
                 Err(e) => return Err(e),
             });
         }
+        // The primary key of a rowid table (the rowid) or of a WITHOUT ROWID table is the
+        // table's own b-tree, not an index of its own: read in key order, and the plan must not
+        // sort (`USE TEMP B-TREE`).
+        let pk_indexed = indexes
+            .iter()
+            .any(|ix| s(&ix[2]) == *table && s(&ix[6]) == "pk");
+        if !t.primary_key.is_empty() && !pk_indexed {
+            let order: Vec<String> = t.primary_key.iter().map(|k| ident(k)).collect();
+            let q = format!(
+                "SELECT * FROM {tq} ORDER BY {} LIMIT 1000",
+                order.join(", ")
+            );
+            let what = "read through the primary key".to_owned();
+            ops.push(
+                match sql.run(&[
+                    format!("EXPLAIN QUERY PLAN {q}"),
+                    format!("SELECT json_array('read', count(*)) FROM ({q})"),
+                ]) {
+                    Ok(lines) => {
+                        let n = lines
+                            .iter()
+                            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                            .find(|v| v[0] == "read")
+                            .and_then(|v| v[1].as_i64())
+                            .unwrap_or(0);
+                        if lines.iter().any(|l| l.contains("TEMP B-TREE")) {
+                            Operation {
+                                what,
+                                status: Status::Failed,
+                                detail:
+                                    "SQLite sorted the rows instead of reading them in key order"
+                                        .into(),
+                            }
+                        } else {
+                            Operation {
+                                what,
+                                status: Status::Ok,
+                                detail: format!("{n} rows read, in key order"),
+                            }
+                        }
+                    }
+                    Err(DbError::Query { message, .. }) => Operation {
+                        what,
+                        status: Status::Failed,
+                        detail: message,
+                    },
+                    Err(e) => return Err(e),
+                },
+            );
+        }
         let keyed = |c: &str| {
             t.primary_key.iter().any(|k| k == c) || unique.contains(&(table.clone(), c.to_owned()))
         };

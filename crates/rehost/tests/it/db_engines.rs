@@ -603,6 +603,7 @@ fn sqlite_exercise_reads_changes_and_adds_and_leaves_nothing_behind() {
         "ok      read through index kinds_name: 1000 rows read, through the index",
         "ok      read through index kinds_flagged: 1000 rows read, through the index",
         "ok      read through index sqlite_autoindex_kinds_1: 1000 rows read",
+        "ok      read through the primary key: 1000 rows read, in key order",
         "ok      update column name: 1 row changed",
         "ok      insert a new row: 1 row inserted (from an existing row",
         "table tagged",
