@@ -165,8 +165,14 @@ fn objects(a: &Inventory, b: &Inventory, c: &mut Comparison) {
     let key = |o: &SchemaObject| (o.kind, o.name.clone());
     let ma: BTreeMap<_, &SchemaObject> = a.objects.iter().map(|o| (key(o), o)).collect();
     let mb: BTreeMap<_, &SchemaObject> = b.objects.iter().map(|o| (key(o), o)).collect();
+    // A table's own definition object (MariaDB, SQLite) of a table that is missing or extra
+    // as a whole is said once, by the table.
+    let whole = |o: &SchemaObject, other: &Inventory| {
+        o.kind == ObjectKind::Table && !other.tables.contains_key(&o.name)
+    };
     for (k, oa) in &ma {
         match mb.get(k) {
+            None if whole(oa, b) && a.tables.contains_key(&oa.name) => {}
             None => c.findings.push(
                 Finding::new(Class::Missing, oa.kind, &oa.name)
                     .values(Some(oa.definition.clone()), None),
@@ -192,7 +198,8 @@ fn objects(a: &Inventory, b: &Inventory, c: &mut Comparison) {
         }
     }
     for (k, ob) in &mb {
-        if !ma.contains_key(k) {
+        let said_by_table = whole(ob, a) && b.tables.contains_key(&ob.name);
+        if !ma.contains_key(k) && !said_by_table {
             c.findings.push(
                 Finding::new(Class::Extra, ob.kind, &ob.name)
                     .values(None, Some(ob.definition.clone())),

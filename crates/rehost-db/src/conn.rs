@@ -1,4 +1,4 @@
-//! Connection strings: a `postgres://` URL whose password (if any) is taken out at once and
+//! Connection strings: a `postgres://`, `mysql://` or `sqlite:` URL whose password (if any) is taken out at once and
 //! kept in a [`Secret`], so that what is displayed, journaled or reported never holds it.
 
 use crate::DbError;
@@ -29,28 +29,85 @@ impl std::fmt::Display for Secret {
     }
 }
 
-/// Where and how to connect: a libpq URL without its password, the password if the URL had
-/// one, and a file on the connecting host that holds the password (its first line).
+/// The database engine a URL names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    /// `postgres://`, `postgresql://`
+    Postgres,
+    /// `mysql://`, `mariadb://` (MariaDB and MySQL)
+    Mysql,
+    /// `sqlite:PATH`
+    Sqlite,
+}
+
+impl Engine {
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Postgres => "PostgreSQL",
+            Engine::Mysql => "MariaDB/MySQL",
+            Engine::Sqlite => "SQLite",
+        }
+    }
+}
+
+/// Where and how to connect: a URL without its password, the password if the URL had one,
+/// and a file on the connecting host that holds the password (its first line).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConnInfo {
-    /// `postgres://user@host:port/db?params`, never with a password.
+    pub engine: Engine,
+    /// `postgres://user@host:port/db?params`, `mysql://user@host:port/db?params` or
+    /// `sqlite:PATH`; never with a password.
     pub url: String,
     pub password: Option<Secret>,
     /// A file on the host that connects, whose first line is the password.
     pub password_file: Option<String>,
 }
 
+/// The parts of a `mysql://` URL, for the `mariadb` client's options.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MysqlTarget {
+    pub user: Option<String>,
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub database: Option<String>,
+    /// `?socket=/run/mysqld/mysqld.sock`
+    pub socket: Option<String>,
+}
+
 impl ConnInfo {
-    /// Parses a `postgres://` or `postgresql://` URL. A password in the user part
-    /// (`user:pw@`) or as a `password=` parameter is moved into [`ConnInfo::password`];
-    /// `password_file=PATH` names a file on the connecting host.
+    /// Parses a `postgres://` (or `postgresql://`), `mysql://` (or `mariadb://`) URL or a
+    /// `sqlite:PATH`. A password in the user part (`user:pw@`) or as a `password=` parameter
+    /// is moved into [`ConnInfo::password`]; `password_file=PATH` names a file on the
+    /// connecting host.
     pub fn parse(url: &str) -> Result<ConnInfo, DbError> {
-        let Some(rest) = url
+        if let Some(path) = url.strip_prefix("sqlite:") {
+            let path = path.strip_prefix("//").unwrap_or(path);
+            if path.is_empty() {
+                return Err(DbError::Url(
+                    "`sqlite:` names no file: write sqlite:/path/to/file.db".into(),
+                ));
+            }
+            return Ok(ConnInfo {
+                engine: Engine::Sqlite,
+                url: format!("sqlite:{path}"),
+                password: None,
+                password_file: None,
+            });
+        }
+        let (engine, scheme, rest) = if let Some(r) = url
             .strip_prefix("postgres://")
             .or_else(|| url.strip_prefix("postgresql://"))
-        else {
+        {
+            (Engine::Postgres, "postgres://", r)
+        } else if let Some(r) = url
+            .strip_prefix("mysql://")
+            .or_else(|| url.strip_prefix("mariadb://"))
+        {
+            (Engine::Mysql, "mysql://", r)
+        } else {
             return Err(DbError::Url(format!(
-                "`{}` is not a PostgreSQL URL: write postgres://USER@HOST:PORT/DBNAME (MySQL, MariaDB and SQLite are not supported yet)",
+                "`{}` is not a database URL: write postgres://USER@HOST:PORT/DBNAME, mysql://USER@HOST:PORT/DBNAME or sqlite:PATH",
                 redact(url)
             )));
         };
@@ -82,24 +139,95 @@ impl ConnInfo {
                 _ => params.push(p),
             }
         }
-        let mut url = format!("postgres://{authority}{path}");
+        let mut url = format!("{scheme}{authority}{path}");
         if !params.is_empty() {
             url.push('?');
             url.push_str(&params.join("&"));
         }
-        Ok(ConnInfo {
+        let conn = ConnInfo {
+            engine,
             url,
             password,
             password_file,
-        })
+        };
+        if engine == Engine::Mysql {
+            conn.mysql()?;
+        }
+        Ok(conn)
     }
 
     /// The database name of the URL, if it names one.
     pub fn dbname(&self) -> Option<String> {
-        let rest = self.url.strip_prefix("postgres://")?;
+        let rest = self
+            .url
+            .strip_prefix("postgres://")
+            .or_else(|| self.url.strip_prefix("mysql://"))?;
         let main = rest.split('?').next()?;
         let db = main.split_once('/')?.1;
         (!db.is_empty()).then(|| percent_decode(db))
+    }
+
+    /// The file of a `sqlite:PATH`.
+    pub fn sqlite_path(&self) -> Option<&str> {
+        self.url.strip_prefix("sqlite:")
+    }
+
+    /// The parts of a `mysql://USER@HOST:PORT/DB?socket=PATH` URL (`host` and `port` also as
+    /// parameters). Anything else in the query is refused: the client would not see it.
+    pub fn mysql(&self) -> Result<MysqlTarget, DbError> {
+        let bad = |m: String| DbError::Url(format!("`{}`: {m}", self.url));
+        let Some(rest) = self.url.strip_prefix("mysql://") else {
+            return Err(bad("not a mysql:// URL".into()));
+        };
+        let (main, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let (authority, db) = main.split_once('/').unwrap_or((main, ""));
+        let (user, hostport) = match authority.rsplit_once('@') {
+            Some((u, h)) => (Some(percent_decode(u)), h),
+            None => (None, authority),
+        };
+        let mut t = MysqlTarget {
+            user: user.filter(|u| !u.is_empty()),
+            database: (!db.is_empty()).then(|| percent_decode(db)),
+            ..Default::default()
+        };
+        let port = |p: &str| {
+            p.parse::<u16>()
+                .map_err(|_| bad(format!("`{p}` is not a TCP port")))
+        };
+        let (host, p) = match hostport.rsplit_once(':') {
+            Some((h, p)) if !h.ends_with(']') || hostport.starts_with('[') => (h, Some(p)),
+            _ => (hostport, None),
+        };
+        if !host.is_empty() {
+            t.host = Some(percent_decode(
+                host.trim_start_matches('[').trim_end_matches(']'),
+            ));
+        }
+        if let Some(p) = p {
+            t.port = Some(port(p)?);
+        }
+        for p in query.split('&').filter(|p| !p.is_empty()) {
+            match p.split_once('=') {
+                Some(("socket", v)) => t.socket = Some(percent_decode(v)),
+                Some(("host", v)) => t.host = Some(percent_decode(v)),
+                Some(("port", v)) => t.port = Some(port(v)?),
+                Some(("user", v)) => t.user = Some(percent_decode(v)),
+                _ => {
+                    return Err(bad(format!(
+                        "unknown parameter `{p}`: a mysql:// URL takes socket=, host=, port=, user=, password_file="
+                    )));
+                }
+            }
+        }
+        for v in [&t.user, &t.host, &t.database, &t.socket]
+            .into_iter()
+            .flatten()
+        {
+            if v.starts_with('-') || v.contains(['\n', '\0']) {
+                return Err(bad(format!("`{v}` cannot be handed to the client")));
+            }
+        }
+        Ok(t)
     }
 }
 
@@ -147,9 +275,16 @@ pub fn redact(url: &str) -> String {
     out
 }
 
-/// `HOST:postgres://…` → (Some(HOST), URL); a bare URL → (None, URL).
+/// `HOST:postgres://…` (or `HOST:mysql://…`, `HOST:sqlite:PATH`) → (Some(HOST), URL); a bare
+/// URL → (None, URL).
 pub fn split_host(s: &str) -> (Option<&str>, &str) {
-    for scheme in ["postgres://", "postgresql://"] {
+    for scheme in [
+        "postgres://",
+        "postgresql://",
+        "mysql://",
+        "mariadb://",
+        "sqlite:",
+    ] {
         if let Some(i) = s.find(scheme)
             && i > 1
             && s.as_bytes()[i - 1] == b':'

@@ -39,6 +39,9 @@ pub struct TableExercise {
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExerciseReport {
+    /// `MariaDB`, `SQLite`; empty for PostgreSQL.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub engine: String,
     pub target: String,
     pub server_version: String,
     pub tables: Vec<TableExercise>,
@@ -63,8 +66,9 @@ impl ExerciseReport {
         use crate::report::escape;
         writeln!(
             w,
-            "exercised {} (PostgreSQL {}); every change rolled back",
+            "exercised {} ({} {}); every change rolled back",
             escape(&self.target),
+            crate::report::engine_name(&self.engine),
             escape(&self.server_version)
         )?;
         for t in &self.tables {

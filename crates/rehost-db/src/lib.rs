@@ -11,21 +11,29 @@
 //!   digests cross the network, and the driver ([`verify`], [`exercise`]) that runs it through
 //!   any [`Sql`] session: this crate does no IO itself; `rehost-host` runs the SQL on the host
 //!   that can reach the server.
+//! - [`mysql`] and [`sqlite`]: the same for MariaDB/MySQL and SQLite, over the engine-neutral
+//!   driver in [`driver`] (a [`driver::Dialect`] per engine); [`verify_engine`] and
+//!   [`exercise_engine`] pick by the URL's [`Engine`].
 //! - [`ConnInfo`]: a connection URL whose password is never displayed.
 
 mod compare;
 mod conn;
+pub mod driver;
+#[cfg(test)]
+mod engine_tests;
 mod error;
 pub mod exercise;
 mod model;
+pub mod mysql;
 pub mod normalize;
 pub mod postgres;
 mod report;
+pub mod sqlite;
 #[cfg(test)]
 mod tests;
 
 pub use compare::{compare, compare_rows};
-pub use conn::{ConnInfo, Secret, redact, split_host};
+pub use conn::{ConnInfo, Engine, MysqlTarget, Secret, redact, split_host};
 pub use error::DbError;
 pub use exercise::{ExerciseReport, Operation, TableExercise, exercise};
 pub use model::{
@@ -33,6 +41,33 @@ pub use model::{
 };
 pub use postgres::{VerifyOptions, verify};
 pub use report::{Class, EXIT_DIFFERENT, EXIT_EQUAL, EXIT_TROUBLE, Finding, Report};
+
+/// Verifies `b` against `a`, both of `engine`.
+pub fn verify_engine(
+    engine: Engine,
+    a: &dyn Sql,
+    b: &dyn Sql,
+    opts: &VerifyOptions,
+) -> Result<Report, DbError> {
+    match engine {
+        Engine::Postgres => postgres::verify(a, b, opts),
+        Engine::Mysql => mysql::verify(a, b, opts),
+        Engine::Sqlite => sqlite::verify(a, b, opts),
+    }
+}
+
+/// Exercises a database of `engine` (`--exercise`).
+pub fn exercise_engine(
+    engine: Engine,
+    sql: &dyn Sql,
+    tables: &[String],
+) -> Result<ExerciseReport, DbError> {
+    match engine {
+        Engine::Postgres => exercise::exercise(sql, tables),
+        Engine::Mysql => mysql::exercise(sql, tables),
+        Engine::Sqlite => sqlite::exercise(sql, tables),
+    }
+}
 
 /// A session with a database server: statements run in order on one connection, and every
 /// row of every result comes back as one line of text (the SQL here makes each row one JSON

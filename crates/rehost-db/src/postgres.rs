@@ -1054,6 +1054,7 @@ pub fn verify(a: &dyn Sql, b: &dyn Sql, opts: &VerifyOptions) -> Result<Report, 
         findings.extend(rows);
     }
     Ok(Report {
+        engine: ia.engine.clone(),
         old: a.describe(),
         new: b.describe(),
         old_version: ia.server_version.clone(),

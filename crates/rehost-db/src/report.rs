@@ -97,6 +97,10 @@ impl Finding {
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Report {
+    /// `PostgreSQL`, `MariaDB`, `SQLite` (empty in reports written before there was a choice:
+    /// PostgreSQL).
+    #[serde(default)]
+    pub engine: String,
     /// What was compared, as displayed (never with a password).
     pub old: String,
     pub new: String,
@@ -148,15 +152,16 @@ impl Report {
     }
 
     pub fn render_human(&self, w: &mut dyn Write) -> io::Result<()> {
+        let engine = engine_name(&self.engine);
         writeln!(
             w,
-            "old: {} (PostgreSQL {})",
+            "old: {} ({engine} {})",
             escape(&self.old),
             escape(&self.old_version)
         )?;
         writeln!(
             w,
-            "new: {} (PostgreSQL {})",
+            "new: {} ({engine} {})",
             escape(&self.new),
             escape(&self.new_version)
         )?;
@@ -192,6 +197,15 @@ impl Report {
         doc["summary"] = self.summary().into();
         serde_json::to_writer_pretty(&mut *w, &doc).map_err(io::Error::other)?;
         writeln!(w)
+    }
+}
+
+/// The engine as reports name it; empty (reports of before the choice) is PostgreSQL.
+pub(crate) fn engine_name(engine: &str) -> String {
+    if engine.is_empty() || engine == "postgresql" {
+        "PostgreSQL".into()
+    } else {
+        escape(engine)
     }
 }
 

@@ -225,7 +225,7 @@ fn passwords_leave_the_url_at_once() {
     assert_eq!(c.password_file.as_deref(), Some("/etc/pw"));
     assert!(!format!("{c}").contains("pw&"));
 
-    let e = ConnInfo::parse("mysql://u:hunter2@h/db")
+    let e = ConnInfo::parse("mssql://u:hunter2@h/db")
         .unwrap_err()
         .to_string();
     assert!(!e.contains("hunter2") && e.contains("***"), "{e}");

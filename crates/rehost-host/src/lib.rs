@@ -11,12 +11,15 @@ pub mod agent;
 mod bytes;
 mod capability;
 mod command;
+pub mod dbclient;
 mod error;
 pub mod host_lock;
 mod listing;
 mod local;
 mod location;
+pub mod mariadb;
 pub mod psql;
+pub mod sqlite3;
 pub mod ssh;
 pub mod transfer;
 

@@ -210,6 +210,10 @@ pub struct Database {
     pub from: String,
     pub to: String,
     pub database: Option<String>,
+    /// The database's name (for SQLite: the file's path) on the `from` or `to` host where the
+    /// two differ; `database` otherwise.
+    pub from_database: Option<String>,
+    pub to_database: Option<String>,
     pub old_version: Option<String>,
     pub new_version: Option<String>,
     /// How the `verify-db` step connects, from each end's host: a TCP port on that host's
@@ -225,9 +229,58 @@ pub struct Database {
 }
 
 impl Database {
-    /// The libpq URL the `from` (or `to`) host's psql connects with; no password in it.
+    /// `postgresql`, `mariadb` (or `mysql`) or `sqlite`, from the declared engine; `None` for
+    /// an engine `verify-db` cannot compare.
+    pub fn engine_kind(&self) -> Option<&'static str> {
+        match self.engine.to_ascii_lowercase().as_str() {
+            "postgresql" | "postgres" | "pg" => Some("postgresql"),
+            "mariadb" | "mysql" => Some("mariadb"),
+            "sqlite" | "sqlite3" => Some("sqlite"),
+            _ => None,
+        }
+    }
+
+    /// The URL the `from` (or `to`) host's client connects with; no password in it. For
+    /// SQLite, `database` is the file's path on each host.
     pub fn url(&self, to: bool) -> String {
         let port = if to { self.to_port } else { self.from_port }.or(self.port);
+        let database = if to {
+            &self.to_database
+        } else {
+            &self.from_database
+        }
+        .as_ref()
+        .or(self.database.as_ref());
+        match self.engine_kind() {
+            Some("sqlite") => {
+                return format!(
+                    "sqlite:{}",
+                    database.map(String::as_str).unwrap_or_default()
+                );
+            }
+            Some("mariadb") => {
+                let mut params = Vec::new();
+                match &self.socket {
+                    Some(s) => params.push(format!("socket={s}")),
+                    None => params.push("host=127.0.0.1".to_owned()),
+                }
+                if let Some(p) = port {
+                    params.push(format!("port={p}"));
+                }
+                if let Some(u) = &self.user {
+                    params.push(format!("user={u}"));
+                }
+                if let Some(f) = &self.password_file {
+                    params.push(format!("password_file={f}"));
+                }
+                return format!(
+                    "mysql:///{}?{}",
+                    database.map(String::as_str).unwrap_or_default(),
+                    params.join("&")
+                );
+            }
+            _ => {}
+        }
         let mut params = vec![format!(
             "host={}",
             self.socket.as_deref().unwrap_or("127.0.0.1")
@@ -243,7 +296,7 @@ impl Database {
         }
         format!(
             "postgres:///{}?{}",
-            self.database.as_deref().unwrap_or("postgres"),
+            database.map(String::as_str).unwrap_or("postgres"),
             params.join("&")
         )
     }

@@ -2,6 +2,7 @@
 //! and reading what it said, and checks that a needed tool is installed (a missing tool fails
 //! the test with the install step, never skips it).
 
+pub mod mariadb;
 pub mod postgres;
 pub mod pty;
 pub mod sshd;

@@ -211,9 +211,11 @@ pub enum VerifyCommand {
 
 #[derive(Args, Debug)]
 pub struct VerifyDbArgs {
-    /// The original: postgres://USER@HOST:PORT/DB, or HOST:postgres://… to connect from that
-    /// host (over ssh, for servers that listen only on their own loopback). The password comes
-    /// from PGPASSWORD, ~/.pgpass, PGPASSFILE or `?password_file=PATH` on the connecting host.
+    /// The original: postgres://USER@HOST:PORT/DB, mysql://USER@HOST:PORT/DB (MariaDB, MySQL;
+    /// `?socket=PATH`) or sqlite:PATH, or HOST:URL to connect from that host (over ssh, for
+    /// servers that listen only on their own loopback). The password comes from
+    /// `?password_file=PATH` on the connecting host, or the client's own ways there
+    /// (PGPASSWORD, ~/.pgpass; MYSQL_PWD, ~/.my.cnf).
     pub old: String,
     /// The copy (not with --exercise).
     #[arg(required_unless_present = "exercise")]

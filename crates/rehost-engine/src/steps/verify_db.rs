@@ -1,5 +1,5 @@
 //! The `verify-db` step kind: compares a plan database's copy with its original, each side
-//! queried from its own host (`from`, `to`) by psql — through the agent on ssh hosts, so servers
+//! queried from its own host (`from`, `to`) by its client (psql, mariadb, sqlite3) — through the agent on ssh hosts, so servers
 //! that listen only on their own loopback are reached. Only catalog rows and digests travel;
 //! the typed result goes into the journal, the full report into the step's output.
 
@@ -8,7 +8,6 @@ use crate::EngineError;
 use crate::events::Event;
 use crate::exec::{Ctx, Outcome};
 use rehost_db::{ConnInfo, VerifyOptions};
-use rehost_host::psql::Psql;
 use rehost_plan::{Step, StepKind};
 
 use crate::exec::{JOURNAL_FINDINGS, failed};
@@ -33,12 +32,9 @@ fn verify_db(ctx: &mut Ctx, step: &Step, id: &str) -> Result<Outcome, EngineErro
         .database(id)
         .expect("validated: the database exists")
         .clone();
-    if !matches!(
-        db.engine.to_ascii_lowercase().as_str(),
-        "postgresql" | "postgres" | "pg"
-    ) {
+    if db.engine_kind().is_none() {
         return failed(format!(
-            "database `{id}` is a {} database: verify-db compares PostgreSQL so far (MySQL, MariaDB and SQLite are next); verify it with a `run` step",
+            "database `{id}` is a {} database: verify-db compares PostgreSQL, MariaDB/MySQL and SQLite; verify it with a `run` step",
             db.engine
         ));
     }
@@ -61,9 +57,10 @@ fn verify_db(ctx: &mut Ctx, step: &Step, id: &str) -> Result<Outcome, EngineErro
             Ok(p) => p,
             Err(e) => return failed(e),
         };
-        let a = Psql::new(ha, true, ca, cancel);
-        let b = Psql::new(hb, true, cb, cancel);
-        rehost_db::verify(&a, &b, &VerifyOptions::default())
+        let engine = ca.engine;
+        let a = rehost_host::dbclient::connect(ha, true, ca, cancel);
+        let b = rehost_host::dbclient::connect(hb, true, cb, cancel);
+        rehost_db::verify_engine(engine, a.as_ref(), b.as_ref(), &VerifyOptions::default())
     };
     if cancel.load(std::sync::atomic::Ordering::Relaxed) {
         return Ok(Outcome::Cancelled);

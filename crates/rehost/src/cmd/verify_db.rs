@@ -6,7 +6,6 @@ use crate::cli::VerifyDbArgs;
 use crate::exit;
 use rehost_db::{ConnInfo, DbError};
 use rehost_host::Host;
-use rehost_host::psql::Psql;
 use std::sync::atomic::Ordering;
 
 pub fn run(args: &VerifyDbArgs) -> i32 {
@@ -63,11 +62,12 @@ fn verify(args: &VerifyDbArgs) -> Result<i32, DbError> {
     crate::signals::install();
     let cancel = &crate::signals::CANCEL;
     let (ha, show_a, ca) = side(&args.old, args)?;
-    let a = Psql::new(ha.as_ref(), show_a, ca, cancel);
+    let engine = ca.engine;
     let mut out = std::io::stdout().lock();
     let written = match &args.new {
         None => {
-            let report = rehost_db::exercise(&a, &args.table)?;
+            let a = rehost_host::dbclient::connect_for_exercise(ha.as_ref(), show_a, ca, cancel);
+            let report = rehost_db::exercise_engine(engine, a.as_ref(), &args.table)?;
             let r = if args.json {
                 report.render_json(&mut out)
             } else {
@@ -77,7 +77,17 @@ fn verify(args: &VerifyDbArgs) -> Result<i32, DbError> {
         }
         Some(new) => {
             let (hb, show_b, cb) = side(new, args)?;
-            let b = Psql::new(hb.as_ref(), show_b, cb, cancel);
+            if cb.engine != engine {
+                return Err(DbError::Url(format!(
+                    "`{}` is a {} database and `{}` a {} one: rehost compares databases of one engine",
+                    rehost_db::redact(&args.old),
+                    engine.name(),
+                    rehost_db::redact(new),
+                    cb.engine.name()
+                )));
+            }
+            let a = rehost_host::dbclient::connect(ha.as_ref(), show_a, ca, cancel);
+            let b = rehost_host::dbclient::connect(hb.as_ref(), show_b, cb, cancel);
             let mut opts = rehost_db::VerifyOptions {
                 tables: args.table.clone(),
                 ..Default::default()
@@ -85,7 +95,7 @@ fn verify(args: &VerifyDbArgs) -> Result<i32, DbError> {
             if let Some(n) = args.parallel {
                 opts.parallel = n.max(1);
             }
-            let report = rehost_db::verify(&a, &b, &opts)?;
+            let report = rehost_db::verify_engine(engine, a.as_ref(), b.as_ref(), &opts)?;
             if cancel.load(Ordering::Relaxed) {
                 return Err(DbError::Cancelled);
             }

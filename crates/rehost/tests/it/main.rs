@@ -6,6 +6,7 @@ mod check;
 mod concept;
 mod confirm;
 mod db;
+mod db_engines;
 mod isolation;
 mod preflight;
 mod report;

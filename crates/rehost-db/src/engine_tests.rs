@@ -1,0 +1,203 @@
+//! Unit tests of the MariaDB and SQLite parts: URLs, the checksum sums, the split of a slice
+//! by the engine-neutral driver.
+
+use crate::driver::{Dialect, TablePlan, add};
+use crate::model::Slice;
+use crate::{ConnInfo, Engine, split_host};
+
+#[test]
+fn mysql_and_sqlite_urls() {
+    let c =
+        ConnInfo::parse("mysql://app:s%40cret@db.example:3307/shop?socket=/run/mysqld/mysqld.sock")
+            .unwrap();
+    assert_eq!(c.engine, Engine::Mysql);
+    assert_eq!(
+        c.url,
+        "mysql://app@db.example:3307/shop?socket=/run/mysqld/mysqld.sock"
+    );
+    assert_eq!(c.password.as_ref().unwrap().expose(), "s@cret");
+    assert!(!format!("{c} {c:?}").contains("cret"));
+    let t = c.mysql().unwrap();
+    assert_eq!(t.user.as_deref(), Some("app"));
+    assert_eq!(t.host.as_deref(), Some("db.example"));
+    assert_eq!(t.port, Some(3307));
+    assert_eq!(t.database.as_deref(), Some("shop"));
+    assert_eq!(t.socket.as_deref(), Some("/run/mysqld/mysqld.sock"));
+
+    // The plan's form: everything as parameters, the password in a file.
+    let c = ConnInfo::parse(
+        "mysql:///shop?host=127.0.0.1&port=3306&user=verify&password_file=/etc/rehost/pw",
+    )
+    .unwrap();
+    assert_eq!(c.password_file.as_deref(), Some("/etc/rehost/pw"));
+    let t = c.mysql().unwrap();
+    assert_eq!(
+        (t.host.as_deref(), t.port, t.user.as_deref()),
+        (Some("127.0.0.1"), Some(3306), Some("verify"))
+    );
+    assert!(ConnInfo::parse("mariadb://u@h:notaport/db").is_err());
+    let e = ConnInfo::parse("mysql://u:hunter2@h/db?sslmode=x")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("unknown parameter") && !e.contains("hunter2"),
+        "{e}"
+    );
+
+    let c = ConnInfo::parse("sqlite:/var/lib/app/app.db").unwrap();
+    assert_eq!(c.engine, Engine::Sqlite);
+    assert_eq!(c.sqlite_path(), Some("/var/lib/app/app.db"));
+    assert_eq!(
+        ConnInfo::parse("sqlite:///var/lib/x.db")
+            .unwrap()
+            .sqlite_path(),
+        Some("/var/lib/x.db")
+    );
+    assert!(ConnInfo::parse("sqlite:").is_err());
+    let e = ConnInfo::parse("oracle://u:pw@h/db")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("***") && !e.contains(":pw@"), "{e}");
+}
+
+#[test]
+fn host_prefix_for_every_engine() {
+    assert_eq!(
+        split_host("old:mysql://u@127.0.0.1/db"),
+        (Some("old"), "mysql://u@127.0.0.1/db")
+    );
+    assert_eq!(
+        split_host("root@10.0.0.1:sqlite:/srv/app.db"),
+        (Some("root@10.0.0.1"), "sqlite:/srv/app.db")
+    );
+    assert_eq!(
+        split_host("sqlite:/srv/app.db"),
+        (None, "sqlite:/srv/app.db")
+    );
+}
+
+#[test]
+fn checksums_add_part_by_part() {
+    assert_eq!(add("1:2", "10:20"), "11:22");
+    assert_eq!(add("18446744073709551615", "1"), "18446744073709551616");
+    // What is not a number stays visible instead of being read as 0.
+    assert_eq!(add("x", "1"), "x+1");
+    assert_ne!(add("1:2", "3"), add("1:2", "4"));
+}
+
+fn plan(key: &[&str], range: Option<(i64, i64)>) -> TablePlan {
+    TablePlan {
+        table: "t".into(),
+        columns: vec![("id".into(), "int".into()), ("v".into(), "text".into())],
+        key: key.iter().map(|k| k.to_string()).collect(),
+        range,
+        estimate: 0,
+    }
+}
+
+/// The bucket expression numbers the sub-slices from 0, and the sub-slices cover the parent
+/// exactly: checked by evaluating the SQL's arithmetic in Rust for every key of a range.
+#[test]
+fn a_key_range_splits_into_buckets_that_cover_it() {
+    for d in [
+        &crate::mysql::Mysql as &dyn Dialect,
+        &crate::sqlite::Sqlite as &dyn Dialect,
+    ] {
+        let p = plan(&["id"], Some((-7, 1000)));
+        let parent = Slice::KeyRange { lo: -7, hi: 1000 };
+        let (sql, subs) = crate::driver::sums_query_for_tests(d, &p, &parent, 16);
+        assert!(sql.contains("GROUP BY b"), "{sql}");
+        let mut next = -7i64;
+        for s in &subs {
+            let Slice::KeyRange { lo, hi } = s else {
+                panic!("{s:?}")
+            };
+            assert_eq!(*lo, next);
+            next = *hi;
+        }
+        assert_eq!(next, 1000);
+        let width = match subs[0] {
+            Slice::KeyRange { lo, hi } => hi - lo,
+            _ => unreachable!(),
+        };
+        for k in -7..1000i64 {
+            let bucket = ((k - (-7)) / width) as usize;
+            assert!(
+                matches!(subs[bucket], Slice::KeyRange { lo, hi } if lo <= k && k < hi),
+                "key {k}"
+            );
+        }
+    }
+}
+
+#[test]
+fn row_text_tells_columns_apart() {
+    // ('a','bc') and ('ab','c'): every value carries its length (MariaDB) or its quotes
+    // (SQLite), so the texts differ.
+    let p = plan(&["id"], None);
+    let m = crate::driver::rows_query_for_tests(&crate::mysql::Mysql, &p, "1 = 1");
+    assert!(m.contains("CONCAT('V', LENGTH("), "{m}");
+    assert!(m.contains("IS NULL, 'N'"), "{m}");
+    let s = crate::driver::rows_query_for_tests(&crate::sqlite::Sqlite, &p, "1 = 1");
+    assert!(
+        s.contains("quote(t.\"id\") || ',' || quote(t.\"v\")"),
+        "{s}"
+    );
+}
+
+/// A session that answers the same lines to everything: a hostile or broken server.
+struct Fixed(Vec<String>);
+
+impl crate::Sql for Fixed {
+    fn run(&self, _: &[String]) -> Result<Vec<String>, crate::DbError> {
+        Ok(self.0.clone())
+    }
+    fn describe(&self) -> String {
+        "fixed".into()
+    }
+}
+
+#[test]
+fn odd_answers_are_errors_not_panics() {
+    let opts = crate::VerifyOptions::default();
+    for lines in [
+        vec!["not json".to_owned()],
+        vec!["[\"surprise\", 1]".to_owned()],
+        vec![
+            "[\"table\"]".to_owned(),
+            "[\"column\", null, [], {}]".to_owned(),
+        ],
+        vec!["{}".to_owned(), "[]".to_owned(), "null".to_owned()],
+    ] {
+        let a = Fixed(lines.clone());
+        let b = Fixed(lines);
+        for engine in [Engine::Mysql, Engine::Sqlite] {
+            // Either an error naming the session, or a report: never a panic.
+            if let Err(e) = crate::verify_engine(engine, &a, &b, &opts) {
+                assert!(e.to_string().contains("fixed"), "{e}");
+            }
+            let _ = crate::exercise_engine(engine, &a, &[]);
+        }
+    }
+}
+
+#[test]
+fn a_missing_table_is_said_once() {
+    use crate::model::{Inventory, ObjectKind, SchemaObject, Table};
+    let mut a = Inventory::default();
+    a.tables.insert("t".into(), Table::default());
+    a.objects.push(SchemaObject {
+        kind: ObjectKind::Table,
+        name: "t".into(),
+        definition: "ENGINE=InnoDB".into(),
+    });
+    let b = Inventory::default();
+    let c = crate::compare(&a, &b);
+    assert_eq!(c.findings.len(), 1, "{:#?}", c.findings);
+    let c = crate::compare(&b, &a);
+    assert_eq!(c.findings.len(), 1, "{:#?}", c.findings);
+    // A changed definition of a table both sides have is still a finding.
+    let mut b2 = a.clone();
+    b2.objects[0].definition = "ENGINE=MyISAM".into();
+    assert_eq!(crate::compare(&a, &b2).findings.len(), 1);
+}

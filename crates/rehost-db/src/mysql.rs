@@ -1,0 +1,853 @@
+//! MariaDB and MySQL: the SQL that reads a database's inventory from `information_schema`
+//! (tables, columns and types, constraints, indexes, views, routines, triggers, each table's
+//! `AUTO_INCREMENT` as its sequence) and sums its content inside the server, run by the
+//! `mariadb` client on the host that reaches the server; and the `--exercise` for MariaDB.
+//!
+//! A row's text joins, per column in name order, `N` for NULL or `V<bytes>:<value>` (the value
+//! as the server prints it, as bytes; values longer than 64 KiB as `H<md5>`), so `('a','bc')`
+//! and `('ab','c')` differ and NULL differs from `'N'`. The row's digest is its MD5; a slice's
+//! checksum is the row count and the exact (DECIMAL) sum of the first 64 bits of the digests,
+//! which does not depend on row order. Integer keys are sliced by range, other keys by the
+//! CRC32 of the key's bytes.
+
+use crate::driver::{self, Dialect, Extra, TablePlan, opt, parse, s};
+use crate::exercise::{ExerciseReport, Operation, Status, TableExercise};
+use crate::model::*;
+use crate::{DbError, Sql};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+
+pub struct Mysql;
+
+/// `` `name` `` as an SQL identifier.
+pub fn ident(s: &str) -> String {
+    format!("`{}`", s.replace('`', "``"))
+}
+
+/// Fixed settings for every session, so both servers print values alike.
+pub const SESSION: &[&str] = &[
+    "SET NAMES utf8mb4",
+    "SET SESSION time_zone = '+00:00'",
+    "SET SESSION group_concat_max_len = 16777216",
+];
+
+const INVENTORY: &[&str] = &[
+    "SELECT JSON_ARRAY('db', VERSION(), s.SCHEMA_NAME, s.DEFAULT_CHARACTER_SET_NAME, s.DEFAULT_COLLATION_NAME) \
+     FROM information_schema.SCHEMATA s WHERE s.SCHEMA_NAME = DATABASE()",
+    "SELECT JSON_ARRAY('table', t.TABLE_NAME, t.TABLE_ROWS, t.ENGINE, t.TABLE_COLLATION, t.AUTO_INCREMENT) \
+     FROM information_schema.TABLES t WHERE t.TABLE_SCHEMA = DATABASE() \
+     AND t.TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED')",
+    "SELECT JSON_ARRAY('column', c.TABLE_NAME, c.COLUMN_NAME, c.COLUMN_TYPE, c.IS_NULLABLE = 'NO', \
+     c.COLUMN_DEFAULT, c.COLLATION_NAME, c.EXTRA, c.DATA_TYPE, c.CHARACTER_MAXIMUM_LENGTH) \
+     FROM information_schema.COLUMNS c WHERE c.TABLE_SCHEMA = DATABASE() ORDER BY c.TABLE_NAME, c.ORDINAL_POSITION",
+    "SELECT JSON_ARRAY('index', x.TABLE_NAME, x.INDEX_NAME, x.NON_UNIQUE, x.COLUMN_NAME, x.SUB_PART, \
+     x.COLLATION, x.INDEX_TYPE) FROM information_schema.STATISTICS x WHERE x.TABLE_SCHEMA = DATABASE() \
+     ORDER BY x.TABLE_NAME, x.INDEX_NAME, x.SEQ_IN_INDEX",
+    "SELECT JSON_ARRAY('constraint', c.TABLE_NAME, c.CONSTRAINT_NAME, c.CONSTRAINT_TYPE) \
+     FROM information_schema.TABLE_CONSTRAINTS c WHERE c.CONSTRAINT_SCHEMA = DATABASE() \
+     AND c.CONSTRAINT_TYPE <> 'CHECK'",
+    "SELECT JSON_ARRAY('keycol', k.TABLE_NAME, k.CONSTRAINT_NAME, k.COLUMN_NAME, k.REFERENCED_TABLE_NAME, \
+     k.REFERENCED_COLUMN_NAME) FROM information_schema.KEY_COLUMN_USAGE k \
+     WHERE k.CONSTRAINT_SCHEMA = DATABASE() ORDER BY k.TABLE_NAME, k.CONSTRAINT_NAME, k.ORDINAL_POSITION",
+    "SELECT JSON_ARRAY('fkrule', r.TABLE_NAME, r.CONSTRAINT_NAME, r.UPDATE_RULE, r.DELETE_RULE) \
+     FROM information_schema.REFERENTIAL_CONSTRAINTS r WHERE r.CONSTRAINT_SCHEMA = DATABASE()",
+    "SELECT JSON_ARRAY('check', c.TABLE_NAME, c.CONSTRAINT_NAME, c.CHECK_CLAUSE) \
+     FROM information_schema.CHECK_CONSTRAINTS c WHERE c.CONSTRAINT_SCHEMA = DATABASE()",
+    "SELECT JSON_ARRAY('view', v.TABLE_NAME, REPLACE(v.VIEW_DEFINITION, CONCAT('`', DATABASE(), '`.'), ''), \
+     v.CHECK_OPTION, v.SECURITY_TYPE) FROM information_schema.VIEWS v WHERE v.TABLE_SCHEMA = DATABASE()",
+    "SELECT JSON_ARRAY('routine', r.ROUTINE_TYPE, r.ROUTINE_NAME, r.DTD_IDENTIFIER, \
+     REPLACE(r.ROUTINE_DEFINITION, CONCAT('`', DATABASE(), '`.'), ''), r.IS_DETERMINISTIC, r.SQL_DATA_ACCESS, \
+     r.SECURITY_TYPE, (SELECT GROUP_CONCAT(CONCAT_WS(' ', p.PARAMETER_MODE, p.PARAMETER_NAME, p.DTD_IDENTIFIER) \
+       ORDER BY p.ORDINAL_POSITION SEPARATOR ', ') FROM information_schema.PARAMETERS p \
+       WHERE p.SPECIFIC_SCHEMA = r.ROUTINE_SCHEMA AND p.SPECIFIC_NAME = r.SPECIFIC_NAME \
+       AND p.ROUTINE_TYPE = r.ROUTINE_TYPE AND p.ORDINAL_POSITION > 0)) \
+     FROM information_schema.ROUTINES r WHERE r.ROUTINE_SCHEMA = DATABASE()",
+    "SELECT JSON_ARRAY('trigger', g.EVENT_OBJECT_TABLE, g.TRIGGER_NAME, g.ACTION_TIMING, g.EVENT_MANIPULATION, \
+     g.ACTION_ORDER, g.ACTION_STATEMENT) FROM information_schema.TRIGGERS g WHERE g.TRIGGER_SCHEMA = DATABASE()",
+];
+
+/// A column as the exercise and the row text need it.
+#[derive(Clone, Debug, Default)]
+struct Col {
+    name: String,
+    column_type: String,
+    data_type: String,
+    not_null: bool,
+    default: Option<String>,
+    extra: String,
+    max_len: Option<i64>,
+}
+
+/// An index: its columns (with prefix lengths), uniqueness, type.
+#[derive(Clone, Debug, Default)]
+struct Index {
+    columns: Vec<(String, Option<i64>, bool)>,
+    unique: bool,
+    kind: String,
+}
+
+#[derive(Default)]
+struct Catalog {
+    inv: Inventory,
+    extra: Extra,
+    columns: BTreeMap<String, Vec<Col>>,
+    indexes: BTreeMap<String, BTreeMap<String, Index>>,
+    auto_increment: BTreeMap<String, i64>,
+}
+
+fn num(v: &Value) -> Option<i64> {
+    v.as_i64()
+        .or_else(|| v.as_str().and_then(|x| x.parse().ok()))
+}
+
+fn truthy(v: &Value) -> bool {
+    v.as_bool().unwrap_or_else(|| num(v).unwrap_or(0) != 0)
+}
+
+fn is_integer(data_type: &str, column_type: &str) -> bool {
+    matches!(
+        data_type,
+        "tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint"
+    ) && !(data_type == "bigint" && column_type.contains("unsigned"))
+}
+
+fn is_binary(data_type: &str) -> bool {
+    matches!(
+        data_type,
+        "binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob" | "bit"
+    )
+}
+
+fn read_catalog(sql: &dyn Sql) -> Result<Catalog, DbError> {
+    let mut stmts: Vec<String> = SESSION.iter().map(|s| s.to_string()).collect();
+    stmts.extend(INVENTORY.iter().map(|s| s.to_string()));
+    let lines = sql.run(&stmts)?;
+    let mut c = Catalog::default();
+    c.inv.engine = "MariaDB".into();
+    let mut have_db = false;
+    let mut constraints: BTreeMap<(String, String), String> = BTreeMap::new();
+    let mut keycols: BTreeMap<(String, String), driver::KeyColumns> = BTreeMap::new();
+    let mut fkrules: BTreeMap<(String, String), String> = BTreeMap::new();
+    for line in &lines {
+        let v = parse(sql, line)?;
+        let get = |i: usize| v.get(i).cloned().unwrap_or(Value::Null);
+        match s(&get(0)).as_str() {
+            "db" => {
+                have_db = true;
+                let version = s(&get(1));
+                if !version.to_ascii_lowercase().contains("mariadb") {
+                    c.inv.engine = "MySQL".into();
+                }
+                c.inv.server_version = version;
+                c.inv.database = s(&get(2));
+                c.inv.encoding = s(&get(3));
+                c.inv.collate = s(&get(4));
+                c.inv.ctype = s(&get(3));
+            }
+            "table" => {
+                let name = s(&get(1));
+                c.extra
+                    .estimates
+                    .insert(name.clone(), num(&get(2)).unwrap_or(-1));
+                c.inv.objects.push(SchemaObject {
+                    kind: ObjectKind::Table,
+                    name: name.clone(),
+                    definition: format!("ENGINE={} COLLATE={}", s(&get(3)), s(&get(4))),
+                });
+                if let Some(ai) = num(&get(5)) {
+                    c.auto_increment.insert(name.clone(), ai);
+                }
+                c.inv.tables.insert(name, Table::default());
+            }
+            "column" => {
+                let table = s(&get(1));
+                let Some(t) = c.inv.tables.get_mut(&table) else {
+                    continue;
+                };
+                let col = Col {
+                    name: s(&get(2)),
+                    column_type: s(&get(3)),
+                    not_null: truthy(&get(4)),
+                    default: opt(&get(5)),
+                    extra: s(&get(7)),
+                    data_type: s(&get(8)).to_ascii_lowercase(),
+                    max_len: num(&get(9)),
+                };
+                let mut data_type = col.column_type.clone();
+                if !col.extra.is_empty() {
+                    data_type.push(' ');
+                    data_type.push_str(&col.extra);
+                }
+                t.columns.push(Column {
+                    name: col.name.clone(),
+                    data_type,
+                    not_null: col.not_null,
+                    default: col.default.clone(),
+                    collation: opt(&get(6)),
+                });
+                c.extra
+                    .column_types
+                    .entry(table.clone())
+                    .or_default()
+                    .insert(col.name.clone(), col.data_type.clone());
+                c.columns.entry(table).or_default().push(col);
+            }
+            "index" => {
+                let (table, name) = (s(&get(1)), s(&get(2)));
+                let ix = c.indexes.entry(table).or_default().entry(name).or_default();
+                ix.unique = num(&get(3)) == Some(0);
+                ix.kind = s(&get(7));
+                ix.columns
+                    .push((s(&get(4)), num(&get(5)), s(&get(6)) == "D"));
+            }
+            "constraint" => {
+                constraints.insert((s(&get(1)), s(&get(2))), s(&get(3)));
+            }
+            "keycol" => {
+                let e = keycols.entry((s(&get(1)), s(&get(2)))).or_default();
+                e.0.push(s(&get(3)));
+                if let Some(r) = opt(&get(5)) {
+                    e.1.push(r);
+                }
+                if let Some(t) = opt(&get(4)) {
+                    e.2 = t;
+                }
+            }
+            "fkrule" => {
+                fkrules.insert(
+                    (s(&get(1)), s(&get(2))),
+                    format!("ON UPDATE {} ON DELETE {}", s(&get(3)), s(&get(4))),
+                );
+            }
+            "check" => c.inv.objects.push(SchemaObject {
+                kind: ObjectKind::Constraint,
+                name: format!("{}.{}", s(&get(1)), s(&get(2))),
+                definition: format!("CHECK ({})", s(&get(3))),
+            }),
+            "view" => c.inv.objects.push(SchemaObject {
+                kind: ObjectKind::View,
+                name: s(&get(1)),
+                definition: format!(
+                    "{} (check option {}, security {})",
+                    s(&get(2)),
+                    s(&get(3)),
+                    s(&get(4))
+                ),
+            }),
+            "routine" => c.inv.objects.push(SchemaObject {
+                kind: ObjectKind::Function,
+                name: format!("{} {}", s(&get(1)).to_ascii_lowercase(), s(&get(2))),
+                definition: format!(
+                    "({}) RETURNS {} {} {} SECURITY {}: {}",
+                    s(&get(8)),
+                    s(&get(3)),
+                    if s(&get(5)) == "YES" {
+                        "DETERMINISTIC"
+                    } else {
+                        "NOT DETERMINISTIC"
+                    },
+                    s(&get(6)),
+                    s(&get(7)),
+                    s(&get(4))
+                ),
+            }),
+            "trigger" => c.inv.objects.push(SchemaObject {
+                kind: ObjectKind::Trigger,
+                name: format!("{}.{}", s(&get(1)), s(&get(2))),
+                definition: format!(
+                    "{} {} (order {}) {}",
+                    s(&get(3)),
+                    s(&get(4)),
+                    s(&get(5)),
+                    s(&get(6))
+                ),
+            }),
+            other => {
+                return Err(DbError::Answer {
+                    target: sql.describe(),
+                    message: format!("unknown catalog row `{other}`"),
+                });
+            }
+        }
+    }
+    if !have_db {
+        return Err(DbError::Query {
+            target: sql.describe(),
+            message: "the URL names no database, or the user cannot see it: write mysql://USER@HOST:PORT/DBNAME".into(),
+        });
+    }
+    for ((table, name), kind) in constraints {
+        let (cols, refs, rtable) = keycols
+            .get(&(table.clone(), name.clone()))
+            .cloned()
+            .unwrap_or_default();
+        let mut def = format!("{kind} ({})", cols.join(", "));
+        if kind == "FOREIGN KEY" {
+            def.push_str(&format!(" REFERENCES {rtable} ({})", refs.join(", ")));
+            if let Some(r) = fkrules.get(&(table.clone(), name.clone())) {
+                def.push(' ');
+                def.push_str(r);
+            }
+        }
+        c.inv.objects.push(SchemaObject {
+            kind: ObjectKind::Constraint,
+            name: format!("{table}.{name}"),
+            definition: def,
+        });
+    }
+    for (table, ixs) in &c.indexes {
+        for (name, ix) in ixs {
+            let cols: Vec<String> = ix
+                .columns
+                .iter()
+                .map(|(n, sub, desc)| {
+                    let mut s = n.clone();
+                    if let Some(p) = sub {
+                        s.push_str(&format!("({p})"));
+                    }
+                    if *desc {
+                        s.push_str(" DESC");
+                    }
+                    s
+                })
+                .collect();
+            c.inv.objects.push(SchemaObject {
+                kind: ObjectKind::Index,
+                name: format!("{table}.{name}"),
+                definition: format!(
+                    "{}{} ({})",
+                    if ix.unique { "UNIQUE " } else { "" },
+                    ix.kind,
+                    cols.join(", ")
+                ),
+            });
+        }
+    }
+    let names: Vec<String> = c.inv.tables.keys().cloned().collect();
+    for table in names {
+        let cols = c.columns.get(&table).cloned().unwrap_or_default();
+        let pk: Vec<String> = c
+            .indexes
+            .get(&table)
+            .and_then(|i| i.get("PRIMARY"))
+            .map(|ix| ix.columns.iter().map(|x| x.0.clone()).collect())
+            .unwrap_or_default();
+        let int_key = pk.len() == 1
+            && cols
+                .iter()
+                .find(|c| c.name == pk[0])
+                .is_some_and(|c| is_integer(&c.data_type, &c.column_type));
+        c.extra.int_key.insert(table.clone(), int_key);
+        if let Some(t) = c.inv.tables.get_mut(&table) {
+            t.primary_key = pk;
+        }
+        if let (Some(ai), Some(col)) = (
+            c.auto_increment.get(&table),
+            cols.iter().find(|c| c.extra.contains("auto_increment")),
+        ) {
+            c.inv.sequences.insert(
+                format!("{table}.{}", col.name),
+                Sequence {
+                    last_value: Some(*ai),
+                    data_type: format!("{} AUTO_INCREMENT", col.column_type),
+                    increment: 1,
+                },
+            );
+        }
+    }
+    c.inv.objects.sort();
+    Ok(c)
+}
+
+impl Mysql {
+    fn row_text(&self, plan: &TablePlan) -> String {
+        if plan.columns.is_empty() {
+            return "''".into();
+        }
+        let cols: Vec<String> = plan
+            .columns
+            .iter()
+            .map(|(c, _)| {
+                let x = format!("t.{}", ident(c));
+                format!(
+                    "IF({x} IS NULL, 'N', IF(LENGTH({x}) > 65536, CONCAT('H', MD5({x})), \
+                     CONCAT('V', LENGTH({x}), ':', CAST({x} AS BINARY))))"
+                )
+            })
+            .collect();
+        format!("CONCAT({})", cols.join(", "))
+    }
+}
+
+impl Dialect for Mysql {
+    fn engine(&self) -> &'static str {
+        "MariaDB"
+    }
+    fn session(&self) -> Vec<String> {
+        SESSION.iter().map(|s| s.to_string()).collect()
+    }
+    fn read_inventory(&self, sql: &dyn Sql) -> Result<(Inventory, Extra), DbError> {
+        let c = read_catalog(sql)?;
+        Ok((c.inv, c.extra))
+    }
+    fn from(&self, plan: &TablePlan) -> String {
+        format!("FROM {} t", ident(&plan.table))
+    }
+    fn key_expr(&self, plan: &TablePlan) -> String {
+        format!("t.{}", ident(&plan.key[0]))
+    }
+    fn key_hash(&self, plan: &TablePlan) -> String {
+        let cols: Vec<String> = plan
+            .key
+            .iter()
+            .map(|c| format!("CAST(t.{} AS BINARY)", ident(c)))
+            .collect();
+        format!("CRC32(CONCAT_WS(0x1f, {}))", cols.join(", "))
+    }
+    fn range_bucket(&self, plan: &TablePlan, lo: i64, width: i64, wide: bool) -> String {
+        if wide {
+            format!(
+                "(CAST({} AS DECIMAL(21,0)) - ({lo})) DIV {width}",
+                self.key_expr(plan)
+            )
+        } else {
+            format!(
+                "(CAST({} AS SIGNED) - ({lo})) DIV {width}",
+                self.key_expr(plan)
+            )
+        }
+    }
+    fn sums_query(&self, plan: &TablePlan, bucket: &str, filter: &str) -> String {
+        format!(
+            "SELECT JSON_ARRAY(b, COUNT(*), CAST(COALESCE(SUM(h), 0) AS CHAR)) FROM \
+             (SELECT {bucket} AS b, CAST(CONV(LEFT(MD5({row}), 16), 16, 10) AS UNSIGNED) AS h \
+             {from} WHERE {filter}) s GROUP BY b",
+            row = self.row_text(plan),
+            from = self.from(plan),
+        )
+    }
+    fn rows_query(&self, plan: &TablePlan, filter: &str) -> String {
+        let types: BTreeMap<&String, &String> = plan.columns.iter().map(|(n, t)| (n, t)).collect();
+        let keys: Vec<String> = plan
+            .key
+            .iter()
+            .map(|c| {
+                let x = format!("t.{}", ident(c));
+                if types.get(c).is_some_and(|t| is_binary(t)) {
+                    format!("CONCAT('0x', HEX({x}))")
+                } else {
+                    format!("CAST({x} AS CHAR)")
+                }
+            })
+            .collect();
+        format!(
+            "SELECT JSON_ARRAY(JSON_ARRAY({}), MD5({})) {} WHERE {filter}",
+            keys.join(", "),
+            self.row_text(plan),
+            self.from(plan)
+        )
+    }
+    fn min_max_query(&self, plan: &TablePlan) -> String {
+        format!(
+            "SELECT JSON_ARRAY(MIN({k}), MAX({k})) {}",
+            self.from(plan),
+            k = self.key_expr(plan)
+        )
+    }
+}
+
+/// Verifies MariaDB/MySQL database `b` against `a`.
+pub fn verify(
+    a: &dyn Sql,
+    b: &dyn Sql,
+    opts: &crate::VerifyOptions,
+) -> Result<crate::Report, DbError> {
+    driver::verify(&Mysql, a, b, opts)
+}
+
+/// The client's error without its `at line N` (the line of a statement rehost wrote).
+fn server_error(message: &str) -> String {
+    let first = message.lines().next().unwrap_or(message);
+    match (first.find(" at line "), first.find(": ")) {
+        (Some(a), Some(b)) if a < b => format!("{}{}", &first[..a], &first[b..]),
+        _ => first.to_owned(),
+    }
+}
+
+/// One operation in its own client run and transaction, always rolled back: the client ends
+/// at the first error, and the server rolls back what the ended connection left open.
+fn attempt(
+    sql: &dyn Sql,
+    setup: &[String],
+    statement: &str,
+) -> Result<Result<Vec<String>, String>, DbError> {
+    let mut stmts: Vec<String> = SESSION.iter().map(|s| s.to_string()).collect();
+    stmts.extend_from_slice(setup);
+    stmts.push("START TRANSACTION".into());
+    stmts.push(statement.to_owned());
+    stmts.push("SELECT JSON_ARRAY('changes', ROW_COUNT())".into());
+    stmts.push("ROLLBACK".into());
+    match sql.run(&stmts) {
+        Ok(lines) => Ok(Ok(lines)),
+        Err(DbError::Query { message, .. }) => Ok(Err(server_error(&message))),
+        Err(e) => Err(e),
+    }
+}
+
+fn changes(lines: &[String]) -> i64 {
+    lines
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|v| v[0] == "changes")
+        .and_then(|v| num(&v[1]))
+        .unwrap_or(0)
+}
+
+fn is_numeric(dt: &str) -> bool {
+    matches!(
+        dt,
+        "tinyint"
+            | "smallint"
+            | "mediumint"
+            | "int"
+            | "integer"
+            | "bigint"
+            | "decimal"
+            | "float"
+            | "double"
+    )
+}
+
+fn is_text(dt: &str) -> bool {
+    matches!(
+        dt,
+        "char" | "varchar" | "tinytext" | "text" | "mediumtext" | "longtext"
+    )
+}
+
+fn is_date(dt: &str) -> bool {
+    matches!(dt, "date" | "datetime" | "timestamp")
+}
+
+/// A changed value for an update; `None` when the type has no obvious change.
+fn changed(c: &Col) -> Option<String> {
+    let x = format!("t0.{}", ident(&c.name));
+    let dt = c.data_type.as_str();
+    Some(if is_numeric(dt) {
+        format!("{x} + 1")
+    } else if is_text(dt) {
+        format!(
+            "IF({x} IS NULL OR {x} = '', 'x', CONCAT(IF(LEFT({x}, 1) = 'x', 'y', 'x'), SUBSTRING({x}, 2)))"
+        )
+    } else if is_date(dt) {
+        format!("{x} + INTERVAL 1 DAY")
+    } else if matches!(
+        dt,
+        "tinyblob" | "blob" | "mediumblob" | "longblob" | "varbinary"
+    ) {
+        format!("CONCAT(COALESCE({x}, ''), 0x00)")
+    } else {
+        return None;
+    })
+}
+
+/// Exercises the tables of a MariaDB database (or those named): per table, each operation in
+/// its own transaction, always rolled back: read through every index (`FORCE INDEX` and
+/// `EXPLAIN` naming the index), update one row's first column outside every unique index,
+/// insert a row built from an existing one. The insert gives the `AUTO_INCREMENT` column an
+/// unused value below the counter (with `NO_AUTO_VALUE_ON_ZERO`), so the counter, which a
+/// rollback does not set back, is not advanced; no DDL is run.
+pub fn exercise(sql: &dyn Sql, tables: &[String]) -> Result<ExerciseReport, DbError> {
+    let c = read_catalog(sql)?;
+    for t in tables {
+        if !c
+            .inv
+            .tables
+            .keys()
+            .any(|n| driver::wanted(n, std::slice::from_ref(t)))
+        {
+            return Err(DbError::Query {
+                target: sql.describe(),
+                message: format!("no table `{t}`"),
+            });
+        }
+    }
+    let mut report = ExerciseReport {
+        engine: c.inv.engine.clone(),
+        target: sql.describe(),
+        server_version: c.inv.server_version.clone(),
+        tables: Vec::new(),
+    };
+    for table in c.inv.tables.keys() {
+        if !driver::wanted(table, tables) {
+            continue;
+        }
+        let tq = ident(table);
+        let cols = c.columns.get(table).cloned().unwrap_or_default();
+        let ixs = c.indexes.get(table).cloned().unwrap_or_default();
+        let keyed: BTreeSet<String> = ixs
+            .values()
+            .filter(|ix| ix.unique)
+            .flat_map(|ix| ix.columns.iter().map(|c| c.0.clone()))
+            .collect();
+        let mut ops = Vec::new();
+        // Bounds of the unique numeric columns, for fresh values.
+        let numeric_keys: Vec<&Col> = cols
+            .iter()
+            .filter(|c| keyed.contains(&c.name) && is_numeric(&c.data_type))
+            .collect();
+        let mut probe = vec![format!(
+            "SELECT JSON_ARRAY('empty', NOT EXISTS (SELECT 1 FROM {tq}))"
+        )];
+        for (i, k) in numeric_keys.iter().enumerate() {
+            probe.push(format!(
+                "SELECT JSON_ARRAY('bounds', {i}, CAST(MIN({x}) AS CHAR), CAST(MAX({x}) AS CHAR)) FROM {tq}",
+                x = ident(&k.name)
+            ));
+        }
+        let mut st = SESSION.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        st.extend(probe);
+        let mut empty = false;
+        let mut bounds: BTreeMap<String, (Option<String>, Option<String>)> = BTreeMap::new();
+        for line in sql.run(&st)? {
+            let v = parse(sql, &line)?;
+            match v[0].as_str() {
+                Some("empty") => empty = truthy(&v[1]),
+                Some("bounds") => {
+                    if let Some(k) = num(&v[1]).and_then(|i| numeric_keys.get(i as usize)) {
+                        bounds.insert(k.name.clone(), (opt(&v[2]), opt(&v[3])));
+                    }
+                }
+                _ => {}
+            }
+        }
+        // Reads through every index.
+        for (name, ix) in &ixs {
+            let what = format!("read through index {table}.{name}");
+            if matches!(ix.kind.as_str(), "FULLTEXT" | "SPATIAL") {
+                ops.push(Operation {
+                    what,
+                    status: Status::Skipped,
+                    detail: format!(
+                        "a {} index serves searches, not plain reads; not exercised",
+                        ix.kind.to_lowercase()
+                    ),
+                });
+                continue;
+            }
+            let first = ident(&ix.columns.first().map(|c| c.0.clone()).unwrap_or_default());
+            let q = if ix.columns.iter().any(|c| c.1.is_some()) || ix.kind == "HASH" {
+                format!(
+                    "SELECT * FROM {tq} FORCE INDEX ({}) WHERE {first} = (SELECT {first} FROM {tq} WHERE {first} IS NOT NULL LIMIT 1)",
+                    ident(name)
+                )
+            } else {
+                let order: Vec<String> = ix
+                    .columns
+                    .iter()
+                    .map(|(c, _, desc)| format!("{}{}", ident(c), if *desc { " DESC" } else { "" }))
+                    .collect();
+                format!(
+                    "SELECT * FROM {tq} FORCE INDEX ({}) ORDER BY {} LIMIT 1000",
+                    ident(name),
+                    order.join(", ")
+                )
+            };
+            let mut st = SESSION.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+            st.push(format!("EXPLAIN {q}"));
+            st.push(format!("SELECT JSON_ARRAY('read', COUNT(*)) FROM ({q}) s"));
+            ops.push(match sql.run(&st) {
+                Ok(lines) => {
+                    let used = lines
+                        .iter()
+                        .filter(|l| !l.starts_with('['))
+                        .any(|l| l.split('\t').nth(5) == Some(name.as_str()));
+                    let n = lines
+                        .iter()
+                        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                        .find(|v| v[0] == "read")
+                        .and_then(|v| num(&v[1]))
+                        .unwrap_or(0);
+                    if used || empty {
+                        Operation {
+                            what,
+                            status: Status::Ok,
+                            detail: format!("{n} rows read, through the index"),
+                        }
+                    } else {
+                        Operation {
+                            what,
+                            status: Status::Failed,
+                            detail: "the optimizer did not use the index".into(),
+                        }
+                    }
+                }
+                Err(DbError::Query { message, .. }) => Operation {
+                    what,
+                    status: Status::Failed,
+                    detail: server_error(&message),
+                },
+                Err(e) => return Err(e),
+            });
+        }
+        let generated = |c: &Col| c.extra.to_ascii_uppercase().contains("GENERATED");
+        let auto = |c: &Col| c.extra.contains("auto_increment");
+        // Update.
+        let target = cols
+            .iter()
+            .filter(|c| !keyed.contains(&c.name) && !generated(c) && !auto(c))
+            .find(|c| changed(c).is_some());
+        match (empty, target) {
+            (true, _) => ops.push(Operation {
+                what: "update".into(),
+                status: Status::Skipped,
+                detail: "the table is empty".into(),
+            }),
+            (false, Some(col)) => {
+                let q = format!(
+                    "UPDATE {tq} t0 SET t0.{} = {} LIMIT 1",
+                    ident(&col.name),
+                    changed(col).unwrap_or_default()
+                );
+                let what = format!("update column {}", col.name);
+                ops.push(match attempt(sql, &[], &q)? {
+                    Ok(lines) => Operation {
+                        what,
+                        status: Status::Ok,
+                        detail: format!("{} row changed", changes(&lines)),
+                    },
+                    Err(e) => Operation {
+                        what,
+                        status: Status::Failed,
+                        detail: e,
+                    },
+                });
+            }
+            (false, None) => ops.push(Operation {
+                what: "update".into(),
+                status: Status::Skipped,
+                detail:
+                    "no column outside the unique indexes whose type rehost knows how to change"
+                        .into(),
+            }),
+        }
+        // Insert.
+        let mut names = Vec::new();
+        let mut values = Vec::new();
+        let mut skip: Option<String> = None;
+        for col in cols.iter().filter(|c| !generated(c)) {
+            let x = ident(&col.name);
+            let value = if auto(col) {
+                // Below the counter, so that the rolled-back insert does not advance it.
+                let min = bounds
+                    .get(&col.name)
+                    .and_then(|b| b.0.as_deref())
+                    .and_then(|m| m.parse::<i128>().ok());
+                let v = match min {
+                    None => 0,
+                    Some(m) => m - 1,
+                };
+                if v < 0 && col.column_type.contains("unsigned") {
+                    skip = Some(format!(
+                        "no free value of {} below the AUTO_INCREMENT counter",
+                        col.name
+                    ));
+                    break;
+                }
+                v.to_string()
+            } else if keyed.contains(&col.name) {
+                if is_numeric(&col.data_type) {
+                    let max = bounds
+                        .get(&col.name)
+                        .and_then(|b| b.1.as_deref())
+                        .and_then(|m| {
+                            m.parse::<i128>()
+                                .ok()
+                                .or_else(|| m.parse::<f64>().ok().map(|f| f.floor() as i128))
+                        });
+                    match max {
+                        Some(m) => (m + 1).to_string(),
+                        None => "1".into(),
+                    }
+                } else if is_text(&col.data_type) {
+                    let n = col.max_len.unwrap_or(32).clamp(1, 32);
+                    format!("LEFT(MD5(RAND()), {n})")
+                } else if is_date(&col.data_type) && !empty {
+                    format!("(SELECT MAX({x}) FROM (SELECT {x} FROM {tq}) m) + INTERVAL 1 DAY")
+                } else if empty {
+                    "DEFAULT".into()
+                } else {
+                    format!("t0.{x}")
+                }
+            } else if empty {
+                if col.not_null && col.default.is_none() {
+                    if is_numeric(&col.data_type) {
+                        "0".into()
+                    } else if is_date(&col.data_type) {
+                        "NOW()".into()
+                    } else {
+                        "''".into()
+                    }
+                } else {
+                    "DEFAULT".into()
+                }
+            } else {
+                format!("t0.{x}")
+            };
+            names.push(x);
+            values.push(value);
+        }
+        let what = "insert a new row".to_owned();
+        match skip {
+            Some(why) => ops.push(Operation {
+                what,
+                status: Status::Skipped,
+                detail: why,
+            }),
+            None => {
+                let q = if empty {
+                    format!(
+                        "INSERT INTO {tq} ({}) VALUES ({})",
+                        names.join(", "),
+                        values.join(", ")
+                    )
+                } else {
+                    format!(
+                        "INSERT INTO {tq} ({}) SELECT {} FROM {tq} t0 LIMIT 1",
+                        names.join(", "),
+                        values.join(", ")
+                    )
+                };
+                let setup = [
+                    "SET SESSION sql_mode = CONCAT(@@SESSION.sql_mode, ',NO_AUTO_VALUE_ON_ZERO')"
+                        .to_owned(),
+                ];
+                ops.push(match attempt(sql, &setup, &q)? {
+                    Ok(lines) => Operation {
+                        what,
+                        status: Status::Ok,
+                        detail: format!(
+                            "{} row inserted ({})",
+                            changes(&lines),
+                            if empty {
+                                "from defaults"
+                            } else {
+                                "from an existing row, unique columns fresh"
+                            }
+                        ),
+                    },
+                    Err(e) => Operation {
+                        what,
+                        status: Status::Failed,
+                        detail: e,
+                    },
+                });
+            }
+        }
+        report.tables.push(TableExercise {
+            table: table.clone(),
+            operations: ops,
+        });
+    }
+    Ok(report)
+}

@@ -1,0 +1,107 @@
+//! Database clients on a host, as [`rehost_db::Sql`] sessions: `psql` ([`crate::psql`]),
+//! `mariadb` ([`crate::mariadb`]) and `sqlite3` ([`crate::sqlite3`]), each run through
+//! [`Host::run`] on the host that reaches the server (in-process for a local host, through the
+//! agent on an ssh host). [`connect`] picks the client by the URL's engine.
+
+use crate::{CommandSpec, Host, OutputStream};
+use rehost_db::{ConnInfo, DbError, Engine, Sql};
+use std::sync::atomic::AtomicBool;
+
+/// What one client run may answer at most: the driver asks for digests and catalog rows, and
+/// lists at most a few thousand rows at a time, so more is a misbehaving server or client.
+const MAX_ANSWER: usize = 256 << 20;
+
+/// A session for `conn` on `host`; `show_host` names the host in messages.
+pub fn connect<'h>(
+    host: &'h dyn Host,
+    show_host: bool,
+    conn: ConnInfo,
+    cancel: &'h AtomicBool,
+) -> Box<dyn Sql + 'h> {
+    match conn.engine {
+        Engine::Postgres => Box::new(crate::psql::Psql::new(host, show_host, conn, cancel)),
+        Engine::Mysql => Box::new(crate::mariadb::Mariadb::new(host, show_host, conn, cancel)),
+        Engine::Sqlite => Box::new(crate::sqlite3::Sqlite3::new(
+            host, show_host, conn, cancel, true,
+        )),
+    }
+}
+
+/// A session that may change the database (inside transactions it rolls back): `--exercise`.
+/// Only SQLite opens read-only otherwise.
+pub fn connect_for_exercise<'h>(
+    host: &'h dyn Host,
+    show_host: bool,
+    conn: ConnInfo,
+    cancel: &'h AtomicBool,
+) -> Box<dyn Sql + 'h> {
+    match conn.engine {
+        Engine::Sqlite => Box::new(crate::sqlite3::Sqlite3::new(
+            host, show_host, conn, cancel, false,
+        )),
+        _ => connect(host, show_host, conn, cancel),
+    }
+}
+
+/// Runs a client and returns its standard output's lines; its standard error (first lines)
+/// is the message when it fails. `tool`/`package`: for the message when it is missing.
+pub(crate) fn run_client(
+    host: &dyn Host,
+    spec: &CommandSpec,
+    cancel: &AtomicBool,
+    target: &dyn Fn() -> String,
+    (tool, package): (&str, &str),
+) -> Result<Vec<String>, DbError> {
+    let mut out = Vec::new();
+    let mut size = 0usize;
+    let mut too_much = false;
+    let mut err = Vec::new();
+    let outcome = host
+        .run(spec, cancel, &mut |stream, line| match stream {
+            OutputStream::Stdout => {
+                size += line.len() + 1;
+                if size > MAX_ANSWER {
+                    too_much = true;
+                } else {
+                    out.push(String::from_utf8_lossy(line).into_owned());
+                }
+            }
+            OutputStream::Stderr => {
+                if err.len() < 20 {
+                    err.push(String::from_utf8_lossy(line).into_owned())
+                }
+            }
+        })
+        .map_err(|e| DbError::Query {
+            target: target(),
+            message: format!(
+                "failed to run {tool} on host {}: {e} ({tool} comes with the {package} package)",
+                host.name()
+            ),
+        })?;
+    if outcome.cancelled {
+        return Err(DbError::Cancelled);
+    }
+    if too_much {
+        return Err(DbError::Answer {
+            target: target(),
+            message: format!("{tool} answered more than {} MiB", MAX_ANSWER >> 20),
+        });
+    }
+    if outcome.exit.code != Some(0) {
+        let mut message = err.join("; ");
+        if message.is_empty() {
+            message = format!("{tool} ended with {}", outcome.exit);
+        }
+        if outcome.exit.code == Some(127) {
+            message.push_str(&format!(
+                " ({tool} comes with the {package} package: apt-get install {package})"
+            ));
+        }
+        return Err(DbError::Query {
+            target: target(),
+            message,
+        });
+    }
+    Ok(out)
+}

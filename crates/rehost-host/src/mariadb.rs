@@ -1,0 +1,125 @@
+//! SQL on a host through the `mariadb` client (or `mysql` where only that is installed): a
+//! [`rehost_db::Sql`] session for MariaDB and MySQL servers, run where the server can be
+//! reached, so a server that listens only on its own loopback or socket is reached there.
+//!
+//! The password never appears on a command line, in the plan or in a message: a password
+//! that came in a URL goes to the client's environment (`MYSQL_PWD`); a password file is read
+//! on the host itself by a small shell wrapper into the same variable; otherwise the client's
+//! own option files (`~/.my.cnf`) apply there.
+
+use crate::dbclient::run_client;
+use crate::{CommandSpec, Host, Program};
+use rehost_db::{ConnInfo, DbError, Sql};
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+/// Reads the password file named by `$0` (when it is not `-`) into `MYSQL_PWD`, then runs the
+/// first client found with the arguments.
+const WRAPPER: &str = "if [ \"$0\" != - ]; then MYSQL_PWD=$(head -n 1 -- \"$0\") || exit 2; export MYSQL_PWD; fi; \
+c=$(command -v mariadb || command -v mysql) || { echo 'mariadb: command not found' >&2; exit 127; }; exec \"$c\" \"$@\"";
+
+pub struct Mariadb<'h> {
+    host: &'h dyn Host,
+    show_host: bool,
+    conn: ConnInfo,
+    cancel: &'h AtomicBool,
+    pub timeout: Option<Duration>,
+}
+
+impl<'h> Mariadb<'h> {
+    pub fn new(
+        host: &'h dyn Host,
+        show_host: bool,
+        conn: ConnInfo,
+        cancel: &'h AtomicBool,
+    ) -> Self {
+        Mariadb {
+            host,
+            show_host,
+            conn,
+            cancel,
+            timeout: None,
+        }
+    }
+
+    fn spec(&self, statements: &[String]) -> Result<CommandSpec, DbError> {
+        let t = self.conn.mysql()?;
+        let mut argv: Vec<String> = vec![
+            "/bin/sh".into(),
+            "-c".into(),
+            WRAPPER.into(),
+            self.conn
+                .password_file
+                .clone()
+                .unwrap_or_else(|| "-".into()),
+            "--batch".into(),
+            "--skip-column-names".into(),
+            "--raw".into(),
+            "--default-character-set=utf8mb4".into(),
+            "--connect-timeout=10".into(),
+        ];
+        if let Some(u) = &t.user {
+            argv.push(format!("--user={u}"));
+        }
+        if let Some(h) = &t.host {
+            argv.push(format!("--host={h}"));
+        }
+        if let Some(p) = t.port {
+            argv.push(format!("--port={p}"));
+        }
+        match &t.socket {
+            Some(s) => argv.push(format!("--socket={s}")),
+            None if t.port.is_some() => argv.push("--protocol=TCP".into()),
+            None => {}
+        }
+        if let Some(d) = &t.database {
+            argv.push(format!("--database={d}"));
+        }
+        let mut script = String::new();
+        for s in statements {
+            script.push_str(s);
+            script.push_str(";\n");
+        }
+        argv.push("--execute".into());
+        argv.push(script);
+        let mut spec = CommandSpec::new(Program::Argv(argv));
+        spec.timeout = self.timeout;
+        if let Some(pw) = &self.conn.password {
+            spec.env.push(("MYSQL_PWD".into(), pw.expose().to_owned()));
+        }
+        Ok(spec)
+    }
+}
+
+impl Sql for Mariadb<'_> {
+    fn run(&self, statements: &[String]) -> Result<Vec<String>, DbError> {
+        let spec = self.spec(statements)?;
+        run_client(
+            self.host,
+            &spec,
+            self.cancel,
+            &|| self.describe(),
+            ("mariadb", "mariadb-client"),
+        )
+        .map_err(|e| match e {
+            // The client echoes the failing statement between dashes before its error: the
+            // error is what matters.
+            DbError::Query { target, message } => DbError::Query {
+                target,
+                message: match message.rfind("ERROR ") {
+                    Some(i) => message[i..].to_owned(),
+                    None => message,
+                },
+            },
+            e => e,
+        })
+    }
+
+    fn describe(&self) -> String {
+        if self.show_host {
+            format!("{}:{}", self.host.name(), self.conn)
+        } else {
+            self.conn.to_string()
+        }
+    }
+}
