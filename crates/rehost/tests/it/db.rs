@@ -7,7 +7,6 @@ use crate::support::*;
 use rehost_test::TestDir;
 use rehost_test::postgres::Postgres;
 use rehost_test::sshd::Sshd;
-use serde_json::Value;
 
 /// Tables of many types, a view, a function and a trigger, extra indexes, a table without a
 /// primary key and one with a text key.
@@ -82,35 +81,6 @@ pub fn migrated(scale: u32) -> (Postgres, Postgres) {
     (old, new)
 }
 
-fn json(out: &rehost_test::Output) -> Value {
-    serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.all()))
-}
-
-/// The findings as `class kind name key` lines.
-fn findings(doc: &Value) -> Vec<String> {
-    doc["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            let key = f["key"]
-                .as_array()
-                .map(|k| {
-                    let vals: Vec<&str> =
-                        k.iter().map(|p| p[1].as_str().unwrap_or("NULL")).collect();
-                    format!(" {}", vals.join(","))
-                })
-                .unwrap_or_default();
-            format!(
-                "{} {} {}{key}",
-                f["class"].as_str().unwrap(),
-                f["kind"].as_str().unwrap(),
-                f["name"].as_str().unwrap()
-            )
-        })
-        .collect()
-}
-
 #[test]
 fn a_dump_and_restore_verifies_equal_and_each_injected_difference_is_located() {
     let (old, new) = migrated(1);
@@ -173,7 +143,7 @@ fn a_dump_and_restore_verifies_equal_and_each_injected_difference_is_located() {
         &["verify", "db", &old.url("app"), &new.url("app"), "--json"],
     );
     assert_eq!(o.code, 1, "{}", o.all());
-    let got = findings(&json(&o));
+    let got = db_findings(&db_json(&o));
     let mut want: Vec<String> = vec![
         "changed column public.child.note".into(),
         "missing constraint public.kinds.amount_positive".into(),
@@ -274,7 +244,7 @@ fn exercise_reads_changes_and_adds_and_leaves_nothing_behind() {
         ],
     );
     assert_eq!(o.code, 1, "{}", o.all());
-    let doc = json(&o);
+    let doc = db_json(&o);
     let ops = &doc["tables"][0]["operations"];
     let update = ops
         .as_array()
@@ -472,7 +442,7 @@ fn pg_upgrade_verifies_equal_and_a_later_difference_is_located() {
         &["verify", "db", &old.url("app"), &new.url("app"), "--json"],
     );
     assert_eq!(o.code, 1, "{}", o.all());
-    let mut got = findings(&json(&o));
+    let mut got = db_findings(&db_json(&o));
     got.sort();
     assert_eq!(
         got,

@@ -7,37 +7,7 @@
 use crate::support::*;
 use rehost_test::TestDir;
 use rehost_test::mariadb::Mariadb;
-use serde_json::Value;
 use std::path::Path;
-
-fn json(out: &rehost_test::Output) -> Value {
-    serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.all()))
-}
-
-/// The findings as `class kind name key` lines.
-fn findings(doc: &Value) -> Vec<String> {
-    doc["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            let key = f["key"]
-                .as_array()
-                .map(|k| {
-                    let vals: Vec<&str> =
-                        k.iter().map(|p| p[1].as_str().unwrap_or("NULL")).collect();
-                    format!(" {}", vals.join(","))
-                })
-                .unwrap_or_default();
-            format!(
-                "{} {} {}{key}",
-                f["class"].as_str().unwrap(),
-                f["kind"].as_str().unwrap(),
-                f["name"].as_str().unwrap()
-            )
-        })
-        .collect()
-}
 
 fn assert_findings(got: &[String], want: &[String]) {
     for w in want {
@@ -158,7 +128,7 @@ fn mariadb_dump_and_restore_verifies_equal_and_each_injected_difference_is_locat
         &["verify", "db", &old.url("app"), &new.url("app"), "--json"],
     );
     assert_eq!(o.code, 1, "{}", o.all());
-    let got = findings(&json(&o));
+    let got = db_findings(&db_json(&o));
     let mut want: Vec<String> = vec![
         "changed column child.note".into(),
         "missing constraint kinds.amount_positive".into(),
@@ -254,7 +224,7 @@ fn mariadb_exercise_reads_changes_and_adds_and_leaves_nothing_behind() {
         ],
     );
     assert_eq!(o.code, 1, "{}", o.all());
-    let doc = json(&o);
+    let doc = db_json(&o);
     let ops = doc["tables"][0]["operations"].as_array().unwrap().clone();
     let update = ops.iter().find(|o| o["what"] == "update column n").unwrap();
     assert_eq!(update["status"], "failed", "{ops:#?}");
@@ -300,18 +270,7 @@ database = "app"
         pwfile.display()
     );
     write_plan(&d, &body);
-    let o = rehost(&d, &["run", "plan.toml"]);
-    assert_eq!(o.code, 0, "{}", o.all());
-    assert!(
-        o.stdout
-            .contains("database `app` verified on new: equal: 4 tables (34500 rows)"),
-        "{}",
-        o.stdout
-    );
-    assert!(!o.all().contains("not-a-real-secret"), "{}", o.all());
-    let journal = journal_text(&d);
-    assert!(journal.contains("\"equal\":true"), "{journal}");
-    assert!(!journal.contains("not-a-real-secret"), "{journal}");
+    run_verified_equal_without_secret(&d);
 
     new.sql("app", "DELETE FROM child WHERE id = 77");
     let d2 = TestDir::new();
@@ -449,7 +408,7 @@ fn sqlite_copies_verify_equal_and_each_injected_difference_is_located() {
     );
     assert_eq!(o.code, 1, "{}", o.all());
     assert_findings(
-        &findings(&json(&o)),
+        &db_findings(&db_json(&o)),
         &["changed database user_version".to_owned()],
     );
     sqlite(&dumped, &[], "PRAGMA user_version = 7;");
@@ -501,7 +460,7 @@ fn sqlite_copies_verify_equal_and_each_injected_difference_is_located() {
     let dumped_url = format!("sqlite:{}", dumped.display());
     let o = rehost(&d, &["verify", "db", &old_url, &dumped_url, "--json"]);
     assert_eq!(o.code, 1, "{}", o.all());
-    let got = findings(&json(&o));
+    let got = db_findings(&db_json(&o));
     let mut want: Vec<String> = vec![
         "changed database user_version".into(),
         "missing index kinds_name".into(),
@@ -552,8 +511,8 @@ fn sqlite_copies_verify_equal_and_each_injected_difference_is_located() {
         ],
     );
     assert_eq!(o.code, 1, "{}", o.all());
-    let doc = json(&o);
-    let got = findings(&doc);
+    let doc = db_json(&o);
+    let got = db_findings(&doc);
     assert!(got.contains(&"changed table kinds".to_owned()), "{got:#?}");
     let changed = doc["findings"]
         .as_array()
@@ -634,7 +593,7 @@ fn sqlite_exercise_reads_changes_and_adds_and_leaves_nothing_behind() {
         ],
     );
     assert_eq!(o.code, 1, "{}", o.all());
-    let doc = json(&o);
+    let doc = db_json(&o);
     let ops = doc["tables"][0]["operations"].as_array().unwrap().clone();
     let update = ops.iter().find(|o| o["what"] == "update column n").unwrap();
     assert_eq!(update["status"], "failed", "{ops:#?}");
@@ -769,18 +728,7 @@ database = "app"
             pwfile.display()
         ),
     );
-    let o = rehost(&d, &["run", "plan.toml"]);
-    assert_eq!(o.code, 0, "{}", o.all());
-    assert!(
-        o.stdout
-            .contains("database `app` verified on new: equal: 4 tables (34500 rows)"),
-        "{}",
-        o.stdout
-    );
-    assert!(!o.all().contains("not-a-real-secret"), "{}", o.all());
-    let journal = journal_text(&d);
-    assert!(journal.contains("\"equal\":true"), "{journal}");
-    assert!(!journal.contains("not-a-real-secret"), "{journal}");
+    run_verified_equal_without_secret(&d);
 
     new.sql("app", "UPDATE tagged SET n = n + 1 WHERE code = 'code-9'");
     let config = sn.ssh_config().display().to_string();
@@ -809,4 +757,21 @@ database = "app"
         "{}",
         o.stdout
     );
+}
+
+/// Runs the plan in `d`: its `verify-db` step finds the MariaDB copy equal, and the password
+/// (`not-a-real-secret…`) appears neither in the output nor in the journal.
+fn run_verified_equal_without_secret(d: &TestDir) {
+    let o = rehost(d, &["run", "plan.toml"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(
+        o.stdout
+            .contains("database `app` verified on new: equal: 4 tables (34500 rows)"),
+        "{}",
+        o.stdout
+    );
+    assert!(!o.all().contains("not-a-real-secret"), "{}", o.all());
+    let journal = journal_text(d);
+    assert!(journal.contains("\"equal\":true"), "{journal}");
+    assert!(!journal.contains("not-a-real-secret"), "{journal}");
 }

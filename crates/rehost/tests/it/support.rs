@@ -46,3 +46,33 @@ pub fn plan(body: &str) -> String {
 pub fn write_plan(dir: &TestDir, body: &str) {
     dir.write("plan.toml", plan(body));
 }
+
+/// `rehost verify db --json` output, parsed.
+pub fn db_json(out: &Output) -> serde_json::Value {
+    serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.all()))
+}
+
+/// The findings as `class kind name key` lines.
+pub fn db_findings(doc: &serde_json::Value) -> Vec<String> {
+    doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let key = f["key"]
+                .as_array()
+                .map(|k| {
+                    let vals: Vec<&str> =
+                        k.iter().map(|p| p[1].as_str().unwrap_or("NULL")).collect();
+                    format!(" {}", vals.join(","))
+                })
+                .unwrap_or_default();
+            format!(
+                "{} {} {}{key}",
+                f["class"].as_str().unwrap(),
+                f["kind"].as_str().unwrap(),
+                f["name"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
