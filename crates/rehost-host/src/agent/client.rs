@@ -238,21 +238,26 @@ impl AgentConn {
                         "unexpected frame {other:?}"
                     )));
                 }
-                // A frame that claims too much, does not decode, or ends in the middle: the
-                // agent is broken or hostile (or its connection was cut inside a frame).
-                Ok(Event::Closed(Some(e)))
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::InvalidData | std::io::ErrorKind::UnexpectedEof
-                    ) =>
-                {
+                // A frame that claims too much or does not decode: the agent is broken or
+                // hostile.
+                Ok(Event::Closed(Some(e))) if e.kind() == std::io::ErrorKind::InvalidData => {
                     self.broken = true;
-                    let what = if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                        "the agent's output was cut off"
-                    } else {
-                        "the agent sent a frame that is refused"
-                    };
-                    return Err(SessionError::Protocol(format!("{what}: {e}")));
+                    return Err(SessionError::Protocol(format!(
+                        "the agent sent a frame that is refused: {e}"
+                    )));
+                }
+                // Output that ends inside a frame: a connection cut (what ssh says comes
+                // first) or an agent that died or lied about a length.
+                Ok(Event::Closed(Some(e))) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    return Err(match self.closed() {
+                        SessionError::Closed { status, stderr } => SessionError::Closed {
+                            status,
+                            stderr: format!("{stderr}\nthe agent's output was cut off: {e}")
+                                .trim()
+                                .to_owned(),
+                        },
+                        other => other,
+                    });
                 }
                 Ok(Event::Closed(_)) | Err(RecvTimeoutError::Disconnected) => {
                     return Err(self.closed());

@@ -341,7 +341,11 @@ fn a_frame_cut_off_in_its_content_is_an_error_naming_the_host() {
     let mut script = frame(FILE_DATA, b"", Some(1000));
     script.extend(b"only ten b");
     let e = transfer_framed(script);
-    assert!(e.contains("old") && e.contains("cut off"), "{e}");
+    assert!(
+        e.contains("host old") && e.contains("connection was lost"),
+        "{e}"
+    );
+    assert!(e.contains("the agent's output was cut off"), "{e}");
     assert!(
         e.contains("in the middle of a frame, in its content"),
         "{e}"
