@@ -14,7 +14,10 @@
 //! 20 × 20 MiB; the full set is 200 × 20), `REHOST_BENCH_SMALL_FILES` of 1–16 KiB (default
 //! 30 000; the full set is 300 000). `REHOST_BENCH_DIR` is where they are made (default a
 //! temporary directory), `REHOST_BENCH_THREADS` the reader threads per side (default rehost's).
-//! Warm caches; each side timed best of three.
+//! Warm caches; each side timed best of three. `REHOST_BENCH_TRANSFER_ONLY=1` times only the
+//! transfers (rsync over ssh, the built-in transfer from this machine, and the relay from
+//! another ssh host), `REHOST_BENCH_TRANSFER_RUNS` times (default 1, in rotating order, the
+//! median ratio printed), `REHOST_BENCH_ONLY=large|small` one data set.
 
 use rehost_host::{Host, LocalHost, ManifestOptions, SshHost, SshSpec};
 use rehost_test::sshd::Sshd;
@@ -101,6 +104,9 @@ fn main() {
         Some(d) => tempfile::tempdir_in(d).unwrap(),
         None => tempfile::tempdir().unwrap(),
     };
+    // This machine's manifest cache in the bench's directory, emptied between transfer runs.
+    // SAFETY: no other thread runs yet.
+    unsafe { std::env::set_var("XDG_CACHE_HOME", tmp.path().join("cache")) };
     let cancel = AtomicBool::new(false);
     let (sa, sb) = (Sshd::start(), Sshd::start());
     let t = Instant::now();
@@ -122,7 +128,12 @@ fn main() {
             Box::new(move |p: &Path| make_small(p, small_files)),
         ),
     ];
+    let transfer_only = std::env::var_os("REHOST_BENCH_TRANSFER_ONLY").is_some();
+    let only = std::env::var("REHOST_BENCH_ONLY").ok();
     for (name, make) in sets {
+        if only.as_deref().is_some_and(|o| !name.starts_with(o)) {
+            continue;
+        }
         let a = tmp.path().join(format!("{name}/a"));
         let b = tmp.path().join(format!("{name}/b"));
         make(&a);
@@ -144,60 +155,62 @@ fn main() {
         let mut verify_options = VerifyOptions::default();
         verify_options.walk.threads = threads;
 
-        let mut entries = 0;
-        let local_time = best_of_3(|| {
-            let v = verify_trees(&a, &b, &verify_options, &mut |_| {}, &cancel).unwrap();
-            assert!(v.report.findings.is_empty(), "{:?}", v.report.findings);
-            entries = v.a.entries.len();
-        });
-        let ssh_time = best_of_3(|| {
-            let (ma, mb) = std::thread::scope(|s| {
-                let ja = s.spawn(|| old.manifest(pa, &options, &cancel, &mut |_| {}).unwrap());
-                let jb = s.spawn(|| new.manifest(pb, &options, &cancel, &mut |_| {}).unwrap());
-                (ja.join().unwrap(), jb.join().unwrap())
+        if !transfer_only {
+            let mut entries = 0;
+            let local_time = best_of_3(|| {
+                let v = verify_trees(&a, &b, &verify_options, &mut |_| {}, &cancel).unwrap();
+                assert!(v.report.findings.is_empty(), "{:?}", v.report.findings);
+                entries = v.a.entries.len();
             });
-            let report = compare(&ma, &mb, &CompareOptions::default());
-            assert!(report.findings.is_empty(), "{:?}", report.findings);
-        });
-        println!(
-            "verify tree, {name} ({entries} entries per side): local {local_time:.2?}, over ssh {ssh_time:.2?}, ratio {:.2}",
-            ssh_time.as_secs_f64() / local_time.as_secs_f64()
-        );
-        // Incremental: a second verification of the same pair trusts unchanged files, here
-        // from the cache in-process and from each host's own cache over ssh.
-        let cache = tmp.path().join(format!("{name}/cache"));
-        let mut inc_options = verify_options.clone();
-        inc_options.cache = Some(cache);
-        let inc = ManifestOptions {
-            incremental: true,
-            ..options.clone()
-        };
-        let mut trusted = (0, 0);
-        let local_inc = || {
-            let v = verify_trees(&a, &b, &inc_options, &mut |_| {}, &cancel).unwrap();
-            trusted.0 = v.report.totals.trusted;
-        };
-        let local_inc_time = best_of_3(local_inc);
-        let ssh_inc = || {
-            let (ma, mb) = std::thread::scope(|s| {
-                let ja = s.spawn(|| old.manifest(pa, &inc, &cancel, &mut |_| {}).unwrap());
-                let jb = s.spawn(|| new.manifest(pb, &inc, &cancel, &mut |_| {}).unwrap());
-                (ja.join().unwrap(), jb.join().unwrap())
+            let ssh_time = best_of_3(|| {
+                let (ma, mb) = std::thread::scope(|s| {
+                    let ja = s.spawn(|| old.manifest(pa, &options, &cancel, &mut |_| {}).unwrap());
+                    let jb = s.spawn(|| new.manifest(pb, &options, &cancel, &mut |_| {}).unwrap());
+                    (ja.join().unwrap(), jb.join().unwrap())
+                });
+                let report = compare(&ma, &mb, &CompareOptions::default());
+                assert!(report.findings.is_empty(), "{:?}", report.findings);
             });
-            assert!(
-                compare(&ma, &mb, &CompareOptions::default())
-                    .findings
-                    .is_empty()
+            println!(
+                "verify tree, {name} ({entries} entries per side): local {local_time:.2?}, over ssh {ssh_time:.2?}, ratio {:.2}",
+                ssh_time.as_secs_f64() / local_time.as_secs_f64()
             );
-            ma.trusted + mb.trusted
-        };
-        let ssh_inc_time = best_of_3(|| trusted.1 = ssh_inc());
-        println!(
-            "verify tree again (incremental), {name}: local {local_inc_time:.2?} ({} trusted), over ssh {ssh_inc_time:.2?} ({} trusted), ratio {:.2}",
-            trusted.0,
-            trusted.1,
-            ssh_inc_time.as_secs_f64() / local_inc_time.as_secs_f64()
-        );
+            // Incremental: a second verification of the same pair trusts unchanged files, here
+            // from the cache in-process and from each host's own cache over ssh.
+            let cache = tmp.path().join(format!("{name}/cache"));
+            let mut inc_options = verify_options.clone();
+            inc_options.cache = Some(cache);
+            let inc = ManifestOptions {
+                incremental: true,
+                ..options.clone()
+            };
+            let mut trusted = (0, 0);
+            let local_inc = || {
+                let v = verify_trees(&a, &b, &inc_options, &mut |_| {}, &cancel).unwrap();
+                trusted.0 = v.report.totals.trusted;
+            };
+            let local_inc_time = best_of_3(local_inc);
+            let ssh_inc = || {
+                let (ma, mb) = std::thread::scope(|s| {
+                    let ja = s.spawn(|| old.manifest(pa, &inc, &cancel, &mut |_| {}).unwrap());
+                    let jb = s.spawn(|| new.manifest(pb, &inc, &cancel, &mut |_| {}).unwrap());
+                    (ja.join().unwrap(), jb.join().unwrap())
+                });
+                assert!(
+                    compare(&ma, &mb, &CompareOptions::default())
+                        .findings
+                        .is_empty()
+                );
+                ma.trusted + mb.trusted
+            };
+            let ssh_inc_time = best_of_3(|| trusted.1 = ssh_inc());
+            println!(
+                "verify tree again (incremental), {name}: local {local_inc_time:.2?} ({} trusted), over ssh {ssh_inc_time:.2?} ({} trusted), ratio {:.2}",
+                trusted.0,
+                trusted.1,
+                ssh_inc_time.as_secs_f64() / local_inc_time.as_secs_f64()
+            );
+        }
         // The built-in transfer between hosts against rsync over ssh, into fresh directories
         // (nothing deleted before: see docs/tree.md on this VM's inode allocator).
         let fresh = |tag: &str| tmp.path().join(format!("{name}/copy-{tag}"));
@@ -217,37 +230,81 @@ fn main() {
             .unwrap();
             assert!(r.errors.is_empty(), "{:?}", r.errors);
         };
-        let (to_rsync, to_local_builtin, to_ssh_builtin) =
-            (fresh("rsync"), fresh("local-builtin"), fresh("ssh-builtin"));
-        let rsync_time = timed(&mut || {
-            let ok = std::process::Command::new("rsync")
-                .args(["-aHAX", "--numeric-ids", "--sparse", "--delete", "-e"])
-                .arg(format!("ssh -F {}", sb.ssh_config().display()))
-                .arg(format!("{}/", a.display()))
-                .arg(format!("{}:{}/", sb.destination(), to_rsync.display()))
-                .status()
-                .unwrap();
-            assert!(ok.success());
-            // The built-in transfer ends with syncfs: flush rsync's writes too.
-            std::process::Command::new("sync").status().unwrap();
-        });
-        let local_builtin_time = timed(&mut || builtin(&local, &to_local_builtin));
-        let ssh_builtin_time = timed(&mut || builtin(&old, &to_ssh_builtin));
-        println!(
-            "transfer to an ssh host, {name}, fresh copy: rsync -aHAX over ssh {rsync_time:.2?}, built-in from this machine {local_builtin_time:.2?} ({:.2}), built-in from another ssh host {ssh_builtin_time:.2?} ({:.2})",
-            local_builtin_time.as_secs_f64() / rsync_time.as_secs_f64(),
-            ssh_builtin_time.as_secs_f64() / rsync_time.as_secs_f64()
-        );
-        let list_local = best_of_3(|| {
-            local.list_tree(pa, &cancel).unwrap();
-        });
-        let list_ssh = best_of_3(|| {
-            old.list_tree(pa, &cancel).unwrap();
-        });
-        println!(
-            "list tree, {name}: local {list_local:.2?}, over ssh {list_ssh:.2?}, ratio {:.2}",
-            list_ssh.as_secs_f64() / list_local.as_secs_f64()
-        );
+        // Every run is a first transfer: the hosts' manifest caches are emptied, so both
+        // trees are walked and hashed again. The order rotates, and everything written before
+        // is flushed untimed, so that no tool always pays for another's writeback.
+        let runs = env_num("REHOST_BENCH_TRANSFER_RUNS", 1);
+        let mut ratios: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+        for run in 0..runs {
+            for cache in [
+                rehost_tree::user_cache_dir().join("manifests"),
+                sa.cache_dir().join("rehost/manifests"),
+                sb.cache_dir().join("rehost/manifests"),
+            ] {
+                let _ = std::fs::remove_dir_all(cache);
+            }
+            let mut times = [Duration::ZERO; 3];
+            for k in 0..3 {
+                let tool = (k + run) % 3;
+                std::process::Command::new("sync").status().unwrap();
+                times[tool] = match tool {
+                    0 => timed(&mut || {
+                        let ok = std::process::Command::new("rsync")
+                            .args(["-aHAX", "--numeric-ids", "--sparse", "--delete", "-e"])
+                            .arg(format!("ssh -F {}", sb.ssh_config().display()))
+                            .arg(format!("{}/", a.display()))
+                            .arg(format!(
+                                "{}:{}/",
+                                sb.destination(),
+                                fresh(&format!("rsync-{run}")).display()
+                            ))
+                            .status()
+                            .unwrap();
+                        assert!(ok.success());
+                        // The built-in transfer ends with syncfs: flush rsync's writes too.
+                        std::process::Command::new("sync").status().unwrap();
+                    }),
+                    1 => timed(&mut || builtin(&local, &fresh(&format!("local-{run}")))),
+                    _ => timed(&mut || builtin(&old, &fresh(&format!("relay-{run}")))),
+                };
+            }
+            let [rsync_time, local_builtin_time, ssh_builtin_time] = times;
+            let r = [
+                local_builtin_time.as_secs_f64() / rsync_time.as_secs_f64(),
+                ssh_builtin_time.as_secs_f64() / rsync_time.as_secs_f64(),
+            ];
+            ratios[0].push(r[0]);
+            ratios[1].push(r[1]);
+            println!(
+                "transfer to an ssh host, {name}, fresh copy (run {}): rsync -aHAX over ssh {rsync_time:.2?}, built-in from this machine {local_builtin_time:.2?} ({:.2}), built-in from another ssh host {ssh_builtin_time:.2?} ({:.2})",
+                run + 1,
+                r[0],
+                r[1]
+            );
+        }
+        if runs > 1 {
+            let median = |v: &mut Vec<f64>| {
+                v.sort_by(f64::total_cmp);
+                v[v.len() / 2]
+            };
+            println!(
+                "transfer to an ssh host, {name}, median of {runs} runs: built-in from this machine {:.2}x rsync, from another ssh host (the relay) {:.2}x rsync",
+                median(&mut ratios[0]),
+                median(&mut ratios[1])
+            );
+        }
+        if !transfer_only {
+            let list_local = best_of_3(|| {
+                local.list_tree(pa, &cancel).unwrap();
+            });
+            let list_ssh = best_of_3(|| {
+                old.list_tree(pa, &cancel).unwrap();
+            });
+            println!(
+                "list tree, {name}: local {list_local:.2?}, over ssh {list_ssh:.2?}, ratio {:.2}",
+                list_ssh.as_secs_f64() / list_local.as_secs_f64()
+            );
+        }
         let _ = std::fs::remove_dir_all(tmp.path().join(name));
     }
 }

@@ -88,31 +88,13 @@ impl<'de> Deserialize<'de> for Bytes {
     }
 }
 
-/// File content crossing the agent protocol: base64 in the JSON frame (a third larger, where
-/// [`Bytes`]' array form would be three to four times larger for binary data).
+/// File content crossing the agent protocol: never inside a frame's JSON, but as raw bytes
+/// after its header (see `agent/frame.rs`).
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Blob(pub Vec<u8>);
 
 impl std::fmt::Debug for Blob {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Blob({} bytes)", self.0.len())
-    }
-}
-
-impl Serialize for Blob {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use base64::Engine;
-        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(&self.0))
-    }
-}
-
-impl<'de> Deserialize<'de> for Blob {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        use base64::Engine;
-        let text = std::borrow::Cow::<'de, str>::deserialize(d)?;
-        base64::engine::general_purpose::STANDARD
-            .decode(text.as_bytes())
-            .map(Blob)
-            .map_err(serde::de::Error::custom)
     }
 }

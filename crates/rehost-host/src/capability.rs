@@ -14,8 +14,8 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 /// Tree entries per `Entries` response: large enough to amortise framing, small enough to
 /// stream.
 const ENTRIES_PER_BATCH: usize = 1024;
-/// How much of a manifest's binary encoding goes in one `ManifestData` response (base64 in
-/// the frame: well under its limit).
+/// How much of a manifest's binary encoding goes in one `ManifestData` response (raw content
+/// after the frame's header: well under its limit).
 const MANIFEST_PIECE: usize = 8 << 20;
 /// The largest file piece one `ReadFiles` may ask for (the transfer asks for at most 8 MiB).
 const MAX_PIECE: u64 = 16 << 20;

@@ -42,7 +42,7 @@ impl Default for TransferOptions {
 }
 
 /// Content bytes per `Apply` batch (and per `Stage` piece of a larger file): large enough to
-/// amortise a round trip, well under the protocol's frame limit once base64-encoded.
+/// amortise a round trip, well under the protocol's limit on a frame's content.
 const BATCH_BYTES: u64 = 8 << 20;
 /// Operations per batch, whatever their content.
 const BATCH_OPS: usize = 4096;

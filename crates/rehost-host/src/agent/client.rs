@@ -2,13 +2,16 @@
 //! stdin takes [`ClientFrame`]s and whose stdout yields [`AgentFrame`]s. A reader thread decodes
 //! frames so that waiting for results can also watch the cancel flag.
 
-use super::frame::{read_frame, write_frame};
+use super::frame::{read_frame, write_frame, write_parts};
 /// How long an agent has to end a cancelled request.
 const CANCEL_GRACE: Duration = Duration::from_secs(30);
 
-use super::protocol::{AgentFrame, ClientFrame, PROTOCOL_VERSION, Request, Response};
+use super::protocol::{
+    AgentFrame, ClientFrame, ClientFrameRef, PROTOCOL_VERSION, Request, Response,
+};
+use crate::HostError;
 use crate::bytes::Bytes;
-use std::io::{BufReader, BufWriter, Read};
+use std::io::{BufReader, BufWriter, Read, Write};
 use std::process::{Child, ChildStdin, ExitStatus};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -33,9 +36,45 @@ pub enum SessionError {
     Timeout,
 }
 
+impl SessionError {
+    /// The error as a host's, naming it; `in_flight` says what the request was doing. (An ssh
+    /// host adds what its connection says to a closed session.)
+    pub fn for_host(self, host: &str, in_flight: &str) -> HostError {
+        let host = host.to_owned();
+        match self {
+            SessionError::Closed { status, stderr } => HostError::ConnectionLost {
+                host,
+                in_flight: in_flight.to_owned(),
+                detail: match (stderr.is_empty(), status) {
+                    (false, _) => stderr,
+                    (true, Some(s)) => format!("the agent session ended with {s}"),
+                    (true, None) => "the agent session ended".into(),
+                },
+            },
+            SessionError::Version { agent, version } => HostError::AgentVersion {
+                host,
+                agent,
+                version,
+                ours: PROTOCOL_VERSION,
+            },
+            SessionError::Protocol(message) => HostError::Protocol { host, message },
+            SessionError::Timeout => HostError::Protocol {
+                host,
+                message: "the agent did not answer in time".into(),
+            },
+            SessionError::Failed(message) => HostError::Remote {
+                host,
+                what: in_flight.to_owned(),
+                message,
+            },
+        }
+    }
+}
+
 enum Event {
     Frame(AgentFrame),
-    Closed(Option<String>),
+    /// The agent's output ended: cleanly between frames (`None`), or with what broke it.
+    Closed(Option<std::io::Error>),
 }
 
 /// One agent session. Requests run one at a time; a pool of sessions gives concurrency.
@@ -99,7 +138,7 @@ impl AgentConn {
                         break;
                     }
                     Err(e) => {
-                        let _ = tx.send(Event::Closed(Some(e.to_string())));
+                        let _ = tx.send(Event::Closed(Some(e)));
                         break;
                     }
                 }
@@ -161,10 +200,13 @@ impl AgentConn {
         }
         let id = self.next_id;
         self.next_id += 1;
-        self.send(&ClientFrame::Request {
-            id,
-            request: request.clone(),
-        })?;
+        // Borrowed: the content a request carries is written as it is, not copied first.
+        let frame = ClientFrameRef::Request { id, request };
+        let sent = write_parts(&mut self.stdin, &frame, request.content())
+            .and_then(|()| self.stdin.flush());
+        if sent.is_err() {
+            return Err(self.closed());
+        }
         let mut cancel_sent = None;
         loop {
             if cancel_sent.is_none() && cancel.load(Ordering::Relaxed) {
@@ -196,9 +238,26 @@ impl AgentConn {
                         "unexpected frame {other:?}"
                     )));
                 }
-                Ok(Event::Closed(Some(e))) if e.contains("exceeds the limit") => {
+                // A frame that claims too much or does not decode: the agent is broken or
+                // hostile.
+                Ok(Event::Closed(Some(e))) if e.kind() == std::io::ErrorKind::InvalidData => {
                     self.broken = true;
-                    return Err(SessionError::Protocol(e));
+                    return Err(SessionError::Protocol(format!(
+                        "the agent sent a frame that is refused: {e}"
+                    )));
+                }
+                // Output that ends inside a frame: a connection cut (what ssh says comes
+                // first) or an agent that died or lied about a length.
+                Ok(Event::Closed(Some(e))) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    return Err(match self.closed() {
+                        SessionError::Closed { status, stderr } => SessionError::Closed {
+                            status,
+                            stderr: format!("{stderr}\nthe agent's output was cut off: {e}")
+                                .trim()
+                                .to_owned(),
+                        },
+                        other => other,
+                    });
                 }
                 Ok(Event::Closed(_)) | Err(RecvTimeoutError::Disconnected) => {
                     return Err(self.closed());

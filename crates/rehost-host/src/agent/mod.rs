@@ -10,7 +10,7 @@ mod protocol;
 mod server;
 
 pub use client::{AgentConn, SessionError};
-pub use frame::{MAX_FRAME, read_frame, write_frame};
+pub use frame::{Framed, MAX_DATA, MAX_FRAME, read_frame, write_frame};
 pub use protocol::{
     AgentFrame, ClientFrame, FilePiece, ManifestOptions, PROTOCOL_VERSION, Probe, Request, Response,
 };

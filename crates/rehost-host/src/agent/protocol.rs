@@ -1,15 +1,19 @@
 //! The agent protocol's messages. See `docs/agent.md` for the wire format.
 //!
 //! A capability is one [`Request`] variant and the [`Response`] variants it streams back; the
-//! framing ([`ClientFrame`], [`AgentFrame`]) never changes when a capability is added.
+//! framing ([`ClientFrame`], [`AgentFrame`]) never changes when a capability is added. File
+//! content ([`Blob`] fields) is not part of a frame's JSON: it follows the header as raw bytes
+//! (`frame.rs`), one `Blob` at most per message.
 
+use super::frame::Framed;
 use crate::bytes::{Blob, Bytes};
 use crate::command::{CommandSpec, OutputStream, RunOutcome};
 use crate::listing::TreeEntry;
 use serde::{Deserialize, Serialize};
 
 /// Bumped whenever a frame or request changes incompatibly. Client and agent must agree.
-pub const PROTOCOL_VERSION: u32 = 3;
+/// 4: file content as raw bytes after the JSON header, not base64 inside it.
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// Work a host is asked to do. Executed by [`crate::execute`] on the host that holds the data.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,6 +41,7 @@ pub enum Request {
         path: Bytes,
         tmp: Bytes,
         offset: u64,
+        #[serde(skip)]
         data: Blob,
     },
     /// Take the host's run lock (see `host_lock`) for as long as this session lasts (for a
@@ -50,6 +55,7 @@ pub enum Request {
     Apply {
         root: Bytes,
         ops: Vec<rehost_tree::transfer::Op>,
+        #[serde(skip)]
         data: Blob,
         #[serde(default)]
         sync: bool,
@@ -146,7 +152,10 @@ pub enum Response {
     Progress { entries: u64, bytes: u64 },
     /// A piece of a manifest in its binary encoding (`Manifest::to_binary`); the pieces
     /// concatenated are the whole, whose own BLAKE3 checks it end to end.
-    ManifestData { data: Blob },
+    ManifestData {
+        #[serde(skip)]
+        data: Blob,
+    },
     /// Sent after the text: files read in this walk, files whose digest was trusted from the
     /// host's previous manifest, and the walk's warnings (none of them part of the manifest
     /// format).
@@ -157,7 +166,10 @@ pub enum Response {
         warnings: Vec<String>,
     },
     /// A piece of a file, as asked (shorter only at the end of the file).
-    FileData { data: Blob },
+    FileData {
+        #[serde(skip)]
+        data: Blob,
+    },
     /// A piece that could not be read, and why.
     FileError { message: String },
     /// A `Stage` request done.
@@ -172,6 +184,56 @@ pub enum Response {
     Probed { probe: Probe },
     /// A `Connect`: whether the port accepted, or why not.
     Connected { error: Option<String> },
+}
+
+impl Response {
+    fn blob(&self) -> Option<&Blob> {
+        match self {
+            Response::ManifestData { data } | Response::FileData { data } => Some(data),
+            _ => None,
+        }
+    }
+
+    fn blob_mut(&mut self) -> Option<&mut Blob> {
+        match self {
+            Response::ManifestData { data } | Response::FileData { data } => Some(data),
+            _ => None,
+        }
+    }
+
+    /// The variant's name, as it appears in the frame.
+    fn kind(&self) -> String {
+        kind_of(self)
+    }
+}
+
+impl Request {
+    /// The file content the request carries (sent after its frame's header).
+    pub(crate) fn content(&self) -> &[u8] {
+        self.blob().map_or(&[], |b| &b.0)
+    }
+
+    fn blob(&self) -> Option<&Blob> {
+        match self {
+            Request::Stage { data, .. } | Request::Apply { data, .. } => Some(data),
+            _ => None,
+        }
+    }
+
+    fn blob_mut(&mut self) -> Option<&mut Blob> {
+        match self {
+            Request::Stage { data, .. } | Request::Apply { data, .. } => Some(data),
+            _ => None,
+        }
+    }
+}
+
+/// The `kind` tag of a request or response (serialised without its content).
+fn kind_of(v: &impl Serialize) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.get("kind")?.as_str().map(str::to_owned))
+        .unwrap_or_else(|| "?".into())
 }
 
 /// What a `Probe` found at one path.
@@ -225,6 +287,62 @@ pub enum ClientFrame {
     Request { id: u64, request: Request },
     /// Stop the request in flight (ending its process group); its `End` still follows.
     Cancel { id: u64 },
+}
+
+/// [`ClientFrame::Request`] borrowing its request, so that sending one does not copy the
+/// content it carries. Serialises exactly as the owned frame.
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub(crate) enum ClientFrameRef<'a> {
+    Request { id: u64, request: &'a Request },
+}
+
+impl Framed for ClientFrame {
+    fn data(&self) -> &[u8] {
+        match self {
+            ClientFrame::Request { request, .. } => request.content(),
+            _ => &[],
+        }
+    }
+
+    fn data_mut(&mut self) -> Option<&mut Vec<u8>> {
+        match self {
+            ClientFrame::Request { request, .. } => request.blob_mut().map(|b| &mut b.0),
+            _ => None,
+        }
+    }
+
+    fn kind(&self) -> String {
+        match self {
+            ClientFrame::Request { request, .. } => kind_of(request),
+            ClientFrame::Hello { .. } => "hello".into(),
+            ClientFrame::Cancel { .. } => "cancel".into(),
+        }
+    }
+}
+
+impl Framed for AgentFrame {
+    fn data(&self) -> &[u8] {
+        match self {
+            AgentFrame::Response { response, .. } => response.blob().map_or(&[], |b| &b.0),
+            _ => &[],
+        }
+    }
+
+    fn data_mut(&mut self) -> Option<&mut Vec<u8>> {
+        match self {
+            AgentFrame::Response { response, .. } => response.blob_mut().map(|b| &mut b.0),
+            _ => None,
+        }
+    }
+
+    fn kind(&self) -> String {
+        match self {
+            AgentFrame::Response { response, .. } => response.kind(),
+            AgentFrame::Hello { .. } => "hello".into(),
+            AgentFrame::End { .. } => "end".into(),
+        }
+    }
 }
 
 /// Frames the agent sends back.

@@ -2,7 +2,7 @@
 //! stdout until stdin ends. A reader thread watches stdin while a request runs, so a `Cancel`
 //! frame or a lost connection (end of stdin) ends the request's whole process group at once.
 
-use super::frame::{read_body, read_frame, write_frame};
+use super::frame::{decode, read_frame, read_parts, write_frame, write_parts};
 use super::protocol::{AgentFrame, ClientFrame, PROTOCOL_VERSION, Request, Response};
 use crate::{Host, LocalHost};
 use std::io::{BufReader, BufWriter, Read, Write};
@@ -42,7 +42,8 @@ pub fn serve(
     output: impl Write + Send + 'static,
 ) -> Result<(), ServeError> {
     let mut input = BufReader::new(input);
-    let mut output = BufWriter::new(output);
+    // Large enough that a stream of small file pieces leaves in few writes (see `emit`).
+    let mut output = BufWriter::with_capacity(256 << 10, output);
     let (protocol, name, root) =
         match read_frame::<ClientFrame>(&mut input).map_err(ServeError::Hello)? {
             Some(ClientFrame::Hello {
@@ -78,8 +79,8 @@ pub fn serve(
     let reader_tx = tx.clone();
     std::thread::spawn(move || {
         loop {
-            let msg = match read_body(&mut input) {
-                Ok(Some(body)) => match serde_json::from_slice::<ClientFrame>(&body) {
+            let msg = match read_parts(&mut input) {
+                Ok(Some((body, data))) => match decode::<ClientFrame>(&body, data) {
                     Ok(f) => Msg::Frame(f),
                     // A request this agent does not know (another version, through
                     // REHOST_AGENT_BINARY): refuse that request, keep the session.
@@ -171,7 +172,16 @@ fn spawn_worker(
     std::thread::spawn(move || {
         let mut emit = |response: Response| {
             let mut out = output.lock().unwrap_or_else(|e| e.into_inner());
-            if write_frame(&mut *out, &AgentFrame::Response { id, response }).is_err() {
+            // File pieces follow one another until the request's `End`, which flushes: they
+            // leave in full buffers rather than a write each. Anything else is seen at once.
+            let more = matches!(response, Response::FileData { .. });
+            let frame = AgentFrame::Response { id, response };
+            let written = if more {
+                write_parts(&mut *out, &frame, super::frame::Framed::data(&frame))
+            } else {
+                write_frame(&mut *out, &frame)
+            };
+            if written.is_err() {
                 // rehost is gone: stop the work rather than run on unobserved.
                 cancel.store(true, Ordering::Relaxed);
             }

@@ -205,6 +205,65 @@ fn frames_round_trip_and_refuse_oversized_lengths() {
     assert!(read_frame::<ClientFrame>(&mut &buf[..buf.len() - 1]).is_err());
 }
 
+#[test]
+fn content_crosses_raw_after_the_header() {
+    use crate::bytes::Blob;
+    let content: Vec<u8> = (0..=255u8).cycle().take(100_000).collect();
+    let f = AgentFrame::Response {
+        id: 3,
+        response: Response::FileData {
+            data: Blob(content.clone()),
+        },
+    };
+    let mut buf = Vec::new();
+    write_frame(&mut buf, &f).unwrap();
+    // Length with the content flag, content length, a small header, the bytes as they are.
+    assert_eq!(buf[0] & 0x80, 0x80);
+    assert_eq!(u32::from_be_bytes(buf[4..8].try_into().unwrap()), 100_000);
+    let header = (u32::from_be_bytes(buf[..4].try_into().unwrap()) & 0x7fff_ffff) as usize;
+    assert!(header < 100, "{header}");
+    assert_eq!(buf.len(), 8 + header + content.len());
+    assert_eq!(&buf[8 + header..], &content[..]);
+    assert_eq!(read_frame::<AgentFrame>(&mut &buf[..]).unwrap(), Some(f));
+    // A request carries its content the same way.
+    let r = ClientFrame::Request {
+        id: 1,
+        request: Request::Stage {
+            root: "/r".into(),
+            path: "p".into(),
+            tmp: "t".into(),
+            offset: 0,
+            data: Blob(content),
+        },
+    };
+    buf.clear();
+    write_frame(&mut buf, &r).unwrap();
+    assert_eq!(read_frame::<ClientFrame>(&mut &buf[..]).unwrap(), Some(r));
+}
+
+#[test]
+fn frames_with_content_refuse_what_does_not_fit() {
+    // A content length over the limit: refused from the 8 bytes of lengths, nothing allocated.
+    let mut huge = (2u32 | 1 << 31).to_be_bytes().to_vec();
+    huge.extend(((MAX_DATA + 1) as u32).to_be_bytes());
+    let e = read_frame::<AgentFrame>(&mut &huge[..]).unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::InvalidData);
+    assert!(e.to_string().contains("exceeds the limit"), "{e}");
+    // Content for a message that carries none.
+    let body = br#"{"type":"response","id":1,"response":{"kind":"staged"}}"#;
+    let mut f = (body.len() as u32 | 1 << 31).to_be_bytes().to_vec();
+    f.extend(3u32.to_be_bytes());
+    f.extend(body);
+    f.extend(b"abc");
+    let e = read_frame::<AgentFrame>(&mut &f[..]).unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::InvalidData);
+    assert!(e.to_string().contains("carries none (staged)"), "{e}");
+    // Content cut short.
+    let e = read_frame::<AgentFrame>(&mut &f[..f.len() - 1]).unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::UnexpectedEof);
+    assert!(e.to_string().contains("in its content"), "{e}");
+}
+
 mod properties {
     use super::*;
     use proptest::prelude::*;

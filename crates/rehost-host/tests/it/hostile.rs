@@ -1,9 +1,12 @@
 //! A compromised old server's agent (security issue #8, items 1 and 7): a fake host that
 //! answers like an agent would, with crafted manifests, endless streams and oversized file
 //! pieces. rehost refuses each, with an error naming the host, writes nothing and does not
-//! panic or grow without bound.
+//! panic or grow without bound. [`FramedAgent`] does it through real frames: content larger
+//! than the limit, more bytes than a frame claims, a frame cut off, content not asked for.
 
-use rehost_host::agent::{Request, Response};
+use rehost_host::agent::{
+    AgentConn, AgentFrame, MAX_DATA, PROTOCOL_VERSION, Request, Response, write_frame,
+};
 use rehost_host::transfer::{TransferOptions, transfer_between};
 use rehost_host::{Blob, Host, HostError, LocalHost};
 use rehost_tree::{Entry, Kind, Manifest};
@@ -187,6 +190,201 @@ fn more_probe_answers_than_paths_are_refused() {
         .to_string();
     assert!(
         e.contains("old") && e.contains("more than the 1 probes asked for"),
+        "{e}"
+    );
+}
+
+/// A fake agent on the far side of real frames (protocol 4: a JSON header, then content as raw
+/// bytes): a child process that answers the hello and then writes `script` whatever it is asked,
+/// through [`AgentConn`] exactly as an ssh session's agent would be read. The manifest of
+/// [`FakeAgent`] (one file `f` of 4 bytes) is answered in-process; every other request goes
+/// to the child.
+struct FramedAgent {
+    script: Vec<u8>,
+    dir: tempfile::TempDir,
+}
+
+impl FramedAgent {
+    fn new(script: Vec<u8>) -> FramedAgent {
+        FramedAgent {
+            script,
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+}
+
+impl Host for FramedAgent {
+    fn name(&self) -> &str {
+        "old"
+    }
+
+    fn resolve(&self, path: &str) -> PathBuf {
+        PathBuf::from(path)
+    }
+
+    fn request(
+        &self,
+        req: &Request,
+        cancel: &AtomicBool,
+        on_response: &mut dyn FnMut(Response),
+    ) -> Result<(), HostError> {
+        if let Request::Manifest { .. } = req {
+            let fake = FakeAgent {
+                evil: Evil::OversizedPieces,
+                outside: PathBuf::from("/nonexistent"),
+            };
+            on_response(Response::ManifestData {
+                data: Blob(fake.manifest().to_binary()),
+            });
+            return Ok(());
+        }
+        let mut out = Vec::new();
+        write_frame(
+            &mut out,
+            &AgentFrame::Hello {
+                protocol: PROTOCOL_VERSION,
+                version: "fake".into(),
+                arch: std::env::consts::ARCH.into(),
+            },
+        )
+        .unwrap();
+        out.extend_from_slice(&self.script);
+        let file = self.dir.path().join("script");
+        std::fs::write(&file, out).unwrap();
+        // Writes the script, then reads (and drops) what rehost sends until it hangs up; its
+        // output ends with the script.
+        let child = std::process::Command::new("sh")
+            .args(["-c", "cat \"$0\"; exec cat >/dev/null"])
+            .arg(&file)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (mut conn, _) =
+            AgentConn::start(child, "old", None, std::time::Duration::from_secs(10))
+                .map_err(|e| e.for_host("old", "starting"))?;
+        conn.request(req, cancel, on_response)
+            .map_err(|e| e.for_host("old", &req.describe()))
+    }
+}
+
+/// One frame as the agent writes it, for request 1: `header` JSON, `content` after it with a
+/// content length of `claim` (the true length unless a test lies).
+fn frame(header: &str, content: &[u8], claim: Option<u32>) -> Vec<u8> {
+    let mut f = Vec::new();
+    let has = claim.is_some() || !content.is_empty();
+    let n = header.len() as u32 | if has { 1 << 31 } else { 0 };
+    f.extend(n.to_be_bytes());
+    if has {
+        f.extend(claim.unwrap_or(content.len() as u32).to_be_bytes());
+    }
+    f.extend(header.as_bytes());
+    f.extend(content);
+    f
+}
+
+const FILE_DATA: &str = r#"{"type":"response","id":1,"response":{"kind":"file_data"}}"#;
+const END: &str = r#"{"type":"end","id":1}"#;
+
+/// Transfers from a [`FramedAgent`] writing `script` into a fresh tree: the error, with the
+/// destination checked empty.
+fn transfer_framed(script: Vec<u8>) -> String {
+    let outer = tempfile::tempdir().unwrap();
+    let dst = outer.path().join("new");
+    let old = FramedAgent::new(script);
+    let new = LocalHost::new("new", None);
+    let r = transfer_between(
+        (&old, b"/srv".as_slice()),
+        (&new, dst.as_os_str().as_encoded_bytes()),
+        &TransferOptions::default(),
+        &AtomicBool::new(false),
+        &mut |_| {},
+    );
+    let made: Vec<_> = std::fs::read_dir(&dst).unwrap().collect();
+    assert!(made.is_empty(), "the destination was written: {made:?}");
+    r.expect_err("a hostile agent's transfer must fail")
+        .to_string()
+}
+
+#[test]
+fn a_frame_claiming_more_content_than_the_limit_is_refused_before_allocating() {
+    // Only the lengths are sent: the claim alone must be refused.
+    let script = frame(FILE_DATA, b"", Some(MAX_DATA as u32 + 1))[..8].to_vec();
+    let e = transfer_framed(script);
+    assert!(e.contains("old") && e.contains("refused"), "{e}");
+    assert!(
+        e.contains(&format!(
+            "content of {} bytes exceeds the limit",
+            MAX_DATA + 1
+        )),
+        "{e}"
+    );
+}
+
+#[test]
+fn more_bytes_than_the_frame_claims_are_refused() {
+    // The header says 4 bytes; 18 follow. The extra bytes are not a frame.
+    let mut script = frame(FILE_DATA, b"evil", None);
+    script.extend(b" and then some");
+    script.extend(frame(END, b"", None));
+    let e = transfer_framed(script);
+    assert!(e.contains("old") && e.contains("refused"), "{e}");
+    assert!(
+        e.contains("exceeds the limit") || e.contains("decode"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_frame_cut_off_in_its_content_is_an_error_naming_the_host() {
+    let mut script = frame(FILE_DATA, b"", Some(1000));
+    script.extend(b"only ten b");
+    let e = transfer_framed(script);
+    assert!(
+        e.contains("host old") && e.contains("connection was lost"),
+        "{e}"
+    );
+    assert!(e.contains("the agent's output was cut off"), "{e}");
+    assert!(
+        e.contains("in the middle of a frame, in its content"),
+        "{e}"
+    );
+}
+
+#[test]
+fn content_for_a_file_not_asked_for_is_refused() {
+    // One piece asked for; two arrive.
+    let mut script = frame(FILE_DATA, b"evil", None);
+    script.extend(frame(FILE_DATA, b"evil", None));
+    script.extend(frame(END, b"", None));
+    let e = transfer_framed(script);
+    assert!(
+        e.contains("old") && e.contains("more than the 1 file pieces asked for"),
+        "{e}"
+    );
+}
+
+#[test]
+fn content_longer_than_the_piece_asked_for_is_refused() {
+    let mut script = frame(FILE_DATA, b"evil and then some", None);
+    script.extend(frame(END, b"", None));
+    let e = transfer_framed(script);
+    assert!(
+        e.contains("old") && e.contains("longer than the 4 bytes asked for"),
+        "{e}"
+    );
+}
+
+#[test]
+fn content_on_a_message_that_carries_none_is_refused() {
+    let probed = r#"{"type":"response","id":1,"response":{"kind":"file_error","message":"x"}}"#;
+    let mut script = frame(probed, b"smuggled", None);
+    script.extend(frame(END, b"", None));
+    let e = transfer_framed(script);
+    assert!(e.contains("old") && e.contains("refused"), "{e}");
+    assert!(
+        e.contains("8 bytes of content for a message that carries none (file_error)"),
         "{e}"
     );
 }
