@@ -367,8 +367,8 @@ impl Mysql {
         let cols: Vec<String> = plan
             .columns
             .iter()
-            .map(|(c, _)| {
-                let x = format!("t.{}", ident(c));
+            .map(|c| {
+                let x = format!("t.{}", ident(&c.name));
                 format!(
                     "IF({x} IS NULL, 'N', IF(LENGTH({x}) > 65536, CONCAT('H', MD5({x})), \
                      CONCAT('V', LENGTH({x}), ':', CAST({x} AS BINARY))))"
@@ -427,7 +427,11 @@ impl Dialect for Mysql {
         )
     }
     fn rows_query(&self, plan: &TablePlan, filter: &str) -> String {
-        let types: BTreeMap<&String, &String> = plan.columns.iter().map(|(n, t)| (n, t)).collect();
+        let types: BTreeMap<&String, &String> = plan
+            .columns
+            .iter()
+            .map(|c| (&c.name, &c.data_type))
+            .collect();
         let keys: Vec<String> = plan
             .key
             .iter()

@@ -262,7 +262,7 @@ impl Sqlite {
         let cols: Vec<String> = plan
             .columns
             .iter()
-            .map(|(c, _)| format!("quote(t.{})", ident(c)))
+            .map(|c| format!("quote(t.{})", ident(&c.name)))
             .collect();
         cols.join(" || ',' || ")
     }
