@@ -100,8 +100,15 @@ pub trait Dialect: Sync {
     }
     /// A query answering `[[key text…], digest]` for every row matching `filter`.
     fn rows_query(&self, plan: &TablePlan, filter: &str) -> String;
-    /// `[min, max]` of the integer key.
-    fn min_max_query(&self, plan: &TablePlan) -> String;
+    /// `[min, max]` of the integer key, for a table whose bounds an inventory did not read
+    /// (`json_array` is MariaDB's, MySQL's and SQLite's).
+    fn min_max_query(&self, plan: &TablePlan) -> String {
+        format!(
+            "SELECT json_array(min({k}), max({k})) {}",
+            self.from(plan),
+            k = self.key_expr(plan)
+        )
+    }
 }
 
 pub(crate) fn session(

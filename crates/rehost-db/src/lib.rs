@@ -50,9 +50,9 @@ pub fn verify_engine(
     opts: &VerifyOptions,
 ) -> Result<Report, DbError> {
     match engine {
-        Engine::Postgres => postgres::verify(a, b, opts),
-        Engine::Mysql => mysql::verify(a, b, opts),
-        Engine::Sqlite => sqlite::verify(a, b, opts),
+        Engine::Postgres => driver::verify(&postgres::Postgres, a, b, opts),
+        Engine::Mysql => driver::verify(&mysql::Mysql, a, b, opts),
+        Engine::Sqlite => driver::verify(&sqlite::Sqlite, a, b, opts),
     }
 }
 
