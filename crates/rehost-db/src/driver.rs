@@ -1,9 +1,18 @@
-//! The engine-neutral driver for the engines added after PostgreSQL (MariaDB/MySQL, SQLite):
-//! the same passes as [`crate::postgres::verify`] — inventory of both sides at once, content
-//! sums per table and key slice in parallel, differing slices split down to rows — over a
-//! [`Dialect`] that supplies each engine's SQL. [`crate::postgres`] keeps its own copy of the
-//! passes for now (its checksum SQL is being reworked); porting it onto this driver is a
-//! mechanical next step.
+//! The verification passes, one copy for every engine (PostgreSQL, MariaDB/MySQL, SQLite):
+//! inventory of both sides at once, content sums per table and key slice in parallel (a large
+//! table with an integer key in parts of its key range, one session each; small tables
+//! batched, or riding along with the large tables' sessions), differing slices split (key
+//! ranges, else hash buckets of the key) down to slices small enough to list row by row on
+//! both sides, then [`compare`] and [`compare_rows`]. A [`Dialect`] supplies each engine's SQL;
+//! what only some engines can do is a hook with a default: the key's bounds read by the
+//! inventory ([`Extra::key_bounds`], else a min/max query per side), a probe of the server's
+//! hash functions that allows a dialect's fast row hash where both sides answer alike
+//! ([`Extra::probe`], [`TablePlan::fast`]), the ungrouped one-sum query, the filter every row
+//! matches, the statement text one client run may take.
+//!
+//! Hostile answers: a bucket outside the asked range, a missing answer or an unreadable line
+//! is an error naming the target, never a panic; hash buckets stop refining at 2^20 (the slice
+//! is listed), so bucket numbers cannot overflow.
 //!
 //! Every answer line is one JSON value; the dialects make the server build it
 //! (`JSON_ARRAY`, `json_array`), so a newline in a name or value cannot split a row.

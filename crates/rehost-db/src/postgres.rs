@@ -1,21 +1,20 @@
-//! PostgreSQL: the SQL that reads a database's inventory from its catalogs and computes its
-//! content checksums inside the server, and the driver that runs it on both sides and locates
-//! differing rows.
+//! PostgreSQL as a [`Dialect`] of the engine-neutral driver ([`crate::driver`], which runs the
+//! passes): the SQL that reads a database's inventory from its catalogs (with each integer
+//! key's min and max, read through its index, and a probe of the hash functions) and computes
+//! its content checksums inside the server.
 //!
 //! Content: every row's digest is a 64-bit hash of its values (see [`column_hash`]: each
 //! column hashed by its type's own hash function where that is exact, else by its text printed
 //! with fixed session settings: UTC, ISO dates, all float digits, hex bytea); a table's
 //! checksum is the row count and the exact sum of the digests, which does not depend on row
-//! order. A large table with an integer key is summed in parts of its key range,
-//! parts in parallel (small tables are batched into one session). A part that differs is split
-//! (ranges of an integer key, else buckets of the key's md5) with one grouped query per side,
-//! and again, until a slice holds few enough rows to list key and digest on both sides, which
-//! names the rows that are missing, extra or changed.
+//! order. Slices that differ are split by ranges of an integer key, else by buckets of the md5
+//! of the key's text.
 //!
 //! Row hash: where both servers give the same value for a probe of every hash function used
-//! (same byte order, same algorithms), the sums use the types' hash functions, about three
-//! times as fast as hashing the row's text and six times as fast as md5; else the first 64
-//! bits of the md5 of the row's text. Listed rows are always compared by the md5 of their text.
+//! (same byte order, same algorithms), the sums use the types' hash functions (`row_hash`),
+//! about three times as fast as hashing the row's text and six times as fast as md5; else the
+//! first 64 bits of the md5 of the row's text. Listed rows are always compared by the md5 of
+//! their text.
 
 use crate::driver::{self, Dialect, Extra, PlanColumn, TablePlan};
 use crate::model::*;
