@@ -378,3 +378,109 @@ fn row_hash_chains_not_null_columns_through_the_seed() {
     slow.fast = false;
     assert!(crate::postgres::row_hash(&slow).contains("md5(ROW(t.\"id\", t.\"v\")::text)"));
 }
+
+/// A PostgreSQL session answering from a script: the inventory of a large table (split by
+/// key range), small tables, a table keyed by text and one without a key, with one small table
+/// and the text-keyed one differing on side 1. Every run's statements are recorded.
+struct Scripted {
+    side: u8,
+    log: std::sync::Mutex<Vec<Vec<String>>>,
+}
+
+impl crate::Sql for Scripted {
+    fn run(&self, statements: &[String]) -> Result<Vec<String>, crate::DbError> {
+        self.log.lock().unwrap().push(statements.to_vec());
+        let col = |n: &str, t: &str, nn: bool| format!("[\"{n}\", \"{t}\", {nn}, null, null]");
+        let mut out = Vec::new();
+        for s in statements {
+            if s.contains("json_build_array('db'") {
+                out.push("[\"db\", \"16.1\", \"d\", \"UTF8\", \"C\", \"C\", 42]".into());
+            } else if s.contains("json_build_array('table'") {
+                out.push(format!(
+                    "[\"table\", \"public.big\", [{}, {}], [[\"id\", \"bigint\"]], 3000000, 1, 3000000]",
+                    col("id", "bigint", true),
+                    col("v", "text", false)
+                ));
+                for i in 0..5 {
+                    out.push(format!(
+                        "[\"table\", \"public.s{i}\", [{}], [[\"id\", \"integer\"]], 100, 1, 100]",
+                        col("id", "integer", true)
+                    ));
+                }
+                out.push(format!(
+                    "[\"table\", \"public.tk\", [{}], [[\"code\", \"text\"]], 5000, null, null]",
+                    col("code", "text", true)
+                ));
+                out.push(format!(
+                    "[\"table\", \"public.nokey\", [{}], [], 10, null, null]",
+                    col("x", "integer", false)
+                ));
+            } else if s == "SELECT '\"end\"'" {
+                out.push("\"end\"".into());
+            } else if s.starts_with("SELECT json_build_array(0, count(*)") {
+                let differs = s.contains("public.tk") || s.contains("public.s3");
+                out.push(format!(
+                    "[0, 3000, \"{}\"]",
+                    5 + if differs { self.side } else { 0 }
+                ));
+            } else if s.contains("GROUP BY b") {
+                out.push(format!("[1, 30, \"{}\"]", 7 + self.side));
+            } else if s.starts_with("SELECT json_build_array(json_build_array(") {
+                out.push(format!("[[\"k{}\"], \"abc\"]", self.side));
+            }
+        }
+        Ok(out)
+    }
+    fn describe(&self) -> String {
+        format!("side {}", self.side)
+    }
+}
+
+/// The sessions PostgreSQL's verify runs on the driver: the key bounds come from the inventory
+/// (no min/max query), the fast row hash is used where both probes agree, the small tables
+/// ride along with the large table's two sessions, and each differing slice costs one grouped
+/// query and one listing per side.
+#[test]
+fn postgres_sessions_on_the_driver() {
+    let a = Scripted {
+        side: 0,
+        log: Default::default(),
+    };
+    let b = Scripted {
+        side: 1,
+        log: Default::default(),
+    };
+    let opts = crate::VerifyOptions {
+        parallel: 2,
+        ..Default::default()
+    };
+    let report = crate::verify_engine(crate::Engine::Postgres, &a, &b, &opts).unwrap();
+    assert_eq!(report.engine, "postgresql");
+    for side in [&a, &b] {
+        let log = side.log.lock().unwrap();
+        // Inventory, two content sessions, and for s3 and tk a grouped query and a listing.
+        assert_eq!(log.len(), 7, "{log:#?}");
+        let all: Vec<&String> = log.iter().flatten().collect();
+        assert!(!all.iter().any(|s| s.contains("min(t.")), "{all:#?}");
+        let content: Vec<&Vec<String>> = log
+            .iter()
+            .filter(|run| run.iter().any(|s| s.contains("public.big")))
+            .collect();
+        assert_eq!(content.len(), 2);
+        // Every table is summed in one of the large table's sessions.
+        for t in ["s0", "s4", "tk", "nokey"] {
+            assert!(
+                content
+                    .iter()
+                    .any(|run| run.iter().any(|s| s.contains(&format!("public.{t} t")))),
+                "{t}"
+            );
+        }
+        assert!(all.iter().any(|s| s.contains("hashint8extended(t.\"id\"")));
+    }
+    assert!(
+        report.findings.iter().any(|f| f.name.contains("public.s3")),
+        "{:#?}",
+        report.findings
+    );
+}
