@@ -1,9 +1,18 @@
-//! The engine-neutral driver for the engines added after PostgreSQL (MariaDB/MySQL, SQLite):
-//! the same passes as [`crate::postgres::verify`] — inventory of both sides at once, content
-//! sums per table and key slice in parallel, differing slices split down to rows — over a
-//! [`Dialect`] that supplies each engine's SQL. [`crate::postgres`] keeps its own copy of the
-//! passes for now (its checksum SQL is being reworked); porting it onto this driver is a
-//! mechanical next step.
+//! The verification passes, one copy for every engine (PostgreSQL, MariaDB/MySQL, SQLite):
+//! inventory of both sides at once, content sums per table and key slice in parallel (a large
+//! table with an integer key in parts of its key range, one session each; small tables
+//! batched, or riding along with the large tables' sessions), differing slices split (key
+//! ranges, else hash buckets of the key) down to slices small enough to list row by row on
+//! both sides, then [`compare`] and [`compare_rows`]. A [`Dialect`] supplies each engine's SQL;
+//! what only some engines can do is a hook with a default: the key's bounds read by the
+//! inventory ([`Extra::key_bounds`], else a min/max query per side), a probe of the server's
+//! hash functions that allows a dialect's fast row hash where both sides answer alike
+//! ([`Extra::probe`], [`TablePlan::fast`]), the ungrouped one-sum query, the filter every row
+//! matches, the statement text one client run may take.
+//!
+//! Hostile answers: a bucket outside the asked range, a missing answer or an unreadable line
+//! is an error naming the target, never a panic; hash buckets stop refining at 2^20 (the slice
+//! is listed), so bucket numbers cannot overflow.
 //!
 //! Every answer line is one JSON value; the dialects make the server build it
 //! (`JSON_ARRAY`, `json_array`), so a newline in a name or value cannot split a row.
@@ -28,6 +37,24 @@ pub struct Extra {
     pub estimates: BTreeMap<String, i64>,
     /// Per table and column: what the dialect needs to print the column (its type).
     pub column_types: BTreeMap<String, BTreeMap<String, String>>,
+    /// Per table with an integer key whose bounds the inventory read: its min and max
+    /// (`None`: no rows). A table both sides have here needs no min/max query.
+    pub key_bounds: BTreeMap<String, Option<(i64, i64)>>,
+    /// The server's answer to the dialect's probe of its hash functions: the sums use the fast
+    /// row hash ([`TablePlan::fast`]) where both sides answer the same.
+    pub probe: Option<i64>,
+}
+
+/// A column as the content pass hashes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlanColumn {
+    pub name: String,
+    /// The type the dialect prints it by (the old side's `column_types`).
+    pub data_type: String,
+    /// Both sides have the same type (the inventories' `data_type`).
+    pub same_type: bool,
+    /// NOT NULL on both sides.
+    pub not_null: bool,
 }
 
 /// How one table's content is summed.
@@ -35,13 +62,15 @@ pub struct Extra {
 pub struct TablePlan {
     /// The table's name as reported (`kinds`).
     pub table: String,
-    /// Columns both sides have, in name order, with the type the dialect prints them by.
-    pub columns: Vec<(String, String)>,
+    /// Columns both sides have, in name order.
+    pub columns: Vec<PlanColumn>,
     /// Primary key columns (both sides agree), empty when none.
     pub key: Vec<String>,
     /// Integer key: the common `lo..hi` of both sides (`None`: hash slices, or no key).
     pub range: Option<(i64, i64)>,
     pub estimate: i64,
+    /// Both sides gave the same [`Extra::probe`]: the dialect may use its fast row hash.
+    pub fast: bool,
 }
 
 /// One engine's SQL.
@@ -64,10 +93,31 @@ pub trait Dialect: Sync {
     /// grouped by `bucket` (a constant `0` for one sum). The checksum is text: one decimal
     /// integer or several joined by `:` (added part by part).
     fn sums_query(&self, plan: &TablePlan, bucket: &str, filter: &str) -> String;
+    /// One sum of the rows matching `filter`, answered as `[0, count, checksum]`: the pass
+    /// that finds tables equal. A dialect may leave out the grouping.
+    fn sum_query(&self, plan: &TablePlan, filter: &str) -> String {
+        self.sums_query(plan, "0", filter)
+    }
+    /// The filter that every row matches.
+    fn all_rows(&self) -> &'static str {
+        "1 = 1"
+    }
+    /// The most statement text one client run is given (batched queries are split to fit):
+    /// a client that takes the statements as one argument has the command line's limit.
+    fn session_text(&self) -> usize {
+        64 * 1024
+    }
     /// A query answering `[[key text…], digest]` for every row matching `filter`.
     fn rows_query(&self, plan: &TablePlan, filter: &str) -> String;
-    /// `[min, max]` of the integer key.
-    fn min_max_query(&self, plan: &TablePlan) -> String;
+    /// `[min, max]` of the integer key, for a table whose bounds an inventory did not read
+    /// (`json_array` is MariaDB's, MySQL's and SQLite's).
+    fn min_max_query(&self, plan: &TablePlan) -> String {
+        format!(
+            "SELECT json_array(min({k}), max({k})) {}",
+            self.from(plan),
+            k = self.key_expr(plan)
+        )
+    }
 }
 
 pub(crate) fn session(
@@ -104,7 +154,7 @@ pub(crate) fn opt(v: &Value) -> Option<String> {
 
 fn filter(d: &dyn Dialect, plan: &TablePlan, slice: &Slice) -> String {
     match slice {
-        Slice::All => "1 = 1".into(),
+        Slice::All => d.all_rows().into(),
         Slice::KeyRange { lo, hi } => format!("{k} >= {lo} AND {k} < {hi}", k = d.key_expr(plan)),
         Slice::Hash { modulus, residue } => {
             format!("{} % {modulus} = {residue}", d.key_hash(plan))
@@ -121,7 +171,7 @@ fn sums_query(
 ) -> (String, Vec<Slice>) {
     let f = filter(d, plan, parent);
     if ways <= 1 || plan.key.is_empty() {
-        return (d.sums_query(plan, "0", &f), vec![parent.clone()]);
+        return (d.sum_query(plan, &f), vec![parent.clone()]);
     }
     let (bucket, subs) = match parent {
         Slice::All => (
@@ -300,6 +350,7 @@ fn plan_tables(
     (xa, xb): (&Extra, &Extra),
     opts: &VerifyOptions,
 ) -> Vec<TablePlan> {
+    let fast = xa.probe.is_some() && xa.probe == xb.probe;
     let mut plans = Vec::new();
     for (name, ta) in &a.tables {
         let Some(tb) = b.tables.get(name) else {
@@ -309,20 +360,25 @@ fn plan_tables(
             continue;
         }
         let types = xa.column_types.get(name);
-        let mut columns: Vec<(String, String)> = ta
+        let mut columns: Vec<PlanColumn> = ta
             .columns
             .iter()
-            .filter(|c| tb.columns.iter().any(|d| d.name == c.name))
-            .map(|c| {
+            .filter_map(|c| {
+                let d = tb.columns.iter().find(|d| d.name == c.name)?;
                 let ty = types
                     .and_then(|t| t.get(&c.name))
                     .cloned()
                     .unwrap_or_default();
-                (c.name.clone(), ty)
+                Some(PlanColumn {
+                    name: c.name.clone(),
+                    data_type: ty,
+                    same_type: c.data_type == d.data_type,
+                    not_null: c.not_null && d.not_null,
+                })
             })
             .collect();
-        columns.sort();
-        let names: Vec<&String> = columns.iter().map(|c| &c.0).collect();
+        columns.sort_by(|x, y| x.name.cmp(&y.name));
+        let names: Vec<&String> = columns.iter().map(|c| &c.name).collect();
         let key = if ta.primary_key == tb.primary_key
             && ta.primary_key.iter().all(|k| names.contains(&k))
         {
@@ -345,43 +401,61 @@ fn plan_tables(
             key,
             range: int_key.then_some((0, 0)),
             estimate,
+            fast,
         });
     }
     plans
 }
 
+/// Sets each integer-keyed plan's range to the smallest covering both sides' keys: from the
+/// inventories where both read the bounds, else by asking both sides in one session each.
 fn key_ranges(
     d: &dyn Dialect,
     a: &dyn Sql,
     b: &dyn Sql,
+    (xa, xb): (&Extra, &Extra),
     plans: &mut [TablePlan],
 ) -> Result<(), DbError> {
-    let idx: Vec<usize> = (0..plans.len())
-        .filter(|i| plans[*i].range.is_some())
-        .collect();
-    if idx.is_empty() {
-        return Ok(());
-    }
-    let queries: Vec<String> = idx.iter().map(|i| d.min_max_query(&plans[*i])).collect();
-    let (la, lb) = both(a, b, |s| session(d, s, &queries))?;
-    for (n, i) in idx.iter().enumerate() {
-        let mut lo = i64::MAX;
-        let mut hi = i64::MIN;
-        for (sql, lines) in [(a, &la), (b, &lb)] {
-            let v = parse(
-                sql,
-                lines.get(n).map(String::as_str).unwrap_or("[null,null]"),
-            )?;
-            let num = |v: &Value| {
-                v.as_i64()
-                    .or_else(|| v.as_str().and_then(|x| x.parse().ok()))
-            };
-            if let (Some(x), Some(y)) = (num(&v[0]), num(&v[1])) {
-                lo = lo.min(x);
-                hi = hi.max(y);
-            }
+    let mut bounds: BTreeMap<usize, [Option<(i64, i64)>; 2]> = BTreeMap::new();
+    let mut ask = Vec::new();
+    for (i, p) in plans.iter().enumerate() {
+        if p.range.is_none() {
+            continue;
         }
-        plans[*i].range = if lo > hi {
+        match (xa.key_bounds.get(&p.table), xb.key_bounds.get(&p.table)) {
+            (Some(x), Some(y)) => {
+                bounds.insert(i, [*x, *y]);
+            }
+            _ => ask.push(i),
+        }
+    }
+    if !ask.is_empty() {
+        let queries: Vec<String> = ask.iter().map(|i| d.min_max_query(&plans[*i])).collect();
+        let (la, lb) = both(a, b, |s| session(d, s, &queries))?;
+        let num = |v: &Value| {
+            v.as_i64()
+                .or_else(|| v.as_str().and_then(|x| x.parse().ok()))
+        };
+        for (n, i) in ask.iter().enumerate() {
+            let mut pair = [None, None];
+            for (side, (sql, lines)) in [(a, &la), (b, &lb)].into_iter().enumerate() {
+                let v = parse(
+                    sql,
+                    lines.get(n).map(String::as_str).unwrap_or("[null,null]"),
+                )?;
+                pair[side] = num(&v[0]).zip(num(&v[1]));
+            }
+            bounds.insert(*i, pair);
+        }
+    }
+    for (i, pair) in bounds {
+        let (lo, hi) = pair
+            .iter()
+            .flatten()
+            .fold((i64::MAX, i64::MIN), |(lo, hi), (x, y)| {
+                (lo.min(*x), hi.max(*y))
+            });
+        plans[i].range = if lo > hi {
             Some((0, 1))
         } else {
             Some((lo, hi.saturating_add(1)))
@@ -398,8 +472,13 @@ struct Part {
 /// Rows above which a table's key range is summed in parts at once.
 const LARGE: i64 = 250_000;
 
+/// The content pass as sessions: a large table with an integer key in up to `parallel` parts,
+/// each its own session; small tables batched into sessions of about [`LARGE`] rows, so that
+/// a database of many small tables does not start a client per table, or added to the large
+/// tables' sessions when there are `parallel` of those.
 fn content_jobs(plans: &[TablePlan], opts: &VerifyOptions) -> Vec<Vec<Part>> {
     let mut jobs = Vec::new();
+    let mut batches = Vec::new();
     let mut batch: Vec<Part> = Vec::new();
     let mut batch_rows = 0i64;
     for (i, p) in plans.iter().enumerate() {
@@ -433,20 +512,27 @@ fn content_jobs(plans: &[TablePlan], opts: &VerifyOptions) -> Vec<Vec<Part>> {
                 batch_rows += p.estimate.max(1);
                 batch.push(part);
                 if batch_rows > LARGE {
-                    jobs.push(std::mem::take(&mut batch));
+                    batches.push(std::mem::take(&mut batch));
                     batch_rows = 0;
                 }
             }
         }
     }
     if !batch.is_empty() {
-        jobs.push(batch);
+        batches.push(batch);
+    }
+    // With a session per thread already busy with a large table, small tables ride along
+    // with those sessions instead of waiting for one to end and starting another client.
+    let n = opts.parallel.max(1);
+    if jobs.len() >= n {
+        for (i, b) in batches.into_iter().enumerate() {
+            jobs[i % n].extend(b);
+        }
+    } else {
+        jobs.extend(batches);
     }
     jobs
 }
-
-/// The most statement text one client run is given (batched queries are split to fit).
-const SESSION_TEXT: usize = 64 * 1024;
 
 /// The marker row that ends each query's answers in a batched session.
 const END: &str = "\"end\"";
@@ -463,9 +549,10 @@ fn sum_content(
             .iter()
             .map(|part| sums_query(d, &plans[part.plan], &part.slice, 1))
             .collect();
-        // One client run per group of queries of at most SESSION_TEXT bytes: a client's
+        // One client run per group of queries of at most `session_text` bytes: a client's
         // command line has limits (the `mariadb` client takes the statements as one argument,
         // at most 128 KiB on Linux).
+        let limit = d.session_text();
         let mut lines = Vec::new();
         let mut statements: Vec<String> = Vec::new();
         let mut size = 0;
@@ -474,7 +561,7 @@ fn sum_content(
             statements.push(format!("SELECT '{END}'"));
             size += q.len() + 20;
             let next = queries.get(i + 1).map_or(0, |(q, _)| q.len() + 20);
-            if i + 1 == queries.len() || size + next > SESSION_TEXT {
+            if i + 1 == queries.len() || size.saturating_add(next) > limit {
                 lines.extend(session(d, sql, &statements)?);
                 statements.clear();
                 size = 0;
@@ -614,7 +701,7 @@ pub fn verify(
         ib.tables.retain(|n, _| wanted(n, &opts.tables));
     }
     let mut plans = plan_tables(&ia, &ib, (&xa, &xb), opts);
-    key_ranges(d, a, b, &mut plans)?;
+    key_ranges(d, a, b, (&xa, &xb), &mut plans)?;
     let jobs = content_jobs(&plans, opts);
     let (ca, cb) = both(a, b, |s| sum_content(d, s, &plans, &jobs, opts.parallel))?;
     for (p, (x, y)) in plans.iter().zip(ca.into_iter().zip(cb)) {

@@ -88,10 +88,19 @@ fn checksums_add_part_by_part() {
 fn plan(key: &[&str], range: Option<(i64, i64)>) -> TablePlan {
     TablePlan {
         table: "t".into(),
-        columns: vec![("id".into(), "int".into()), ("v".into(), "text".into())],
+        columns: [("id", "int"), ("v", "text")]
+            .into_iter()
+            .map(|(name, ty)| crate::driver::PlanColumn {
+                name: name.into(),
+                data_type: ty.into(),
+                same_type: true,
+                not_null: false,
+            })
+            .collect(),
         key: key.iter().map(|k| k.to_string()).collect(),
         range,
         estimate: 0,
+        fast: false,
     }
 }
 
@@ -171,7 +180,7 @@ fn odd_answers_are_errors_not_panics() {
     ] {
         let a = Fixed(lines.clone());
         let b = Fixed(lines);
-        for engine in [Engine::Mysql, Engine::Sqlite] {
+        for engine in [Engine::Postgres, Engine::Mysql, Engine::Sqlite] {
             // Either an error naming the session, or a report: never a panic.
             if let Err(e) = crate::verify_engine(engine, &a, &b, &opts) {
                 assert!(e.to_string().contains("fixed"), "{e}");

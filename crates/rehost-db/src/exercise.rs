@@ -31,6 +31,98 @@ pub struct Operation {
     pub detail: String,
 }
 
+impl Operation {
+    pub(crate) fn new(what: impl Into<String>, status: Status, detail: impl Into<String>) -> Self {
+        Operation {
+            what: what.into(),
+            status,
+            detail: detail.into(),
+        }
+    }
+
+    /// A statement that ran or failed on the server: `ok` says what it did; a query error is
+    /// the operation's failure, any other error (the client, the connection) ends the exercise.
+    pub(crate) fn ran<T>(
+        what: String,
+        result: Result<T, DbError>,
+        ok: impl FnOnce(T) -> Operation,
+    ) -> Result<Operation, DbError> {
+        match result {
+            Ok(v) => Ok(ok(v)),
+            Err(DbError::Query { message, .. }) => {
+                Ok(Operation::new(what, Status::Failed, message))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A change tried in a rolled-back transaction (the MariaDB and SQLite exercises): the
+    /// rows it changed, or the server's error.
+    pub(crate) fn changed(what: String, result: Result<i64, String>, verb: &str) -> Self {
+        match result {
+            Ok(n) => Operation::new(what, Status::Ok, format!("{n} row {verb}")),
+            Err(e) => Operation::new(what, Status::Failed, e),
+        }
+    }
+
+    /// The insert of the MariaDB and SQLite exercises: from defaults into an empty table, else
+    /// from an existing row.
+    pub(crate) fn inserted(result: Result<i64, String>, empty: bool) -> Self {
+        let from = if empty {
+            "from defaults"
+        } else {
+            "from an existing row, unique columns fresh"
+        };
+        Operation::changed(
+            "insert a new row".into(),
+            result,
+            &format!("inserted ({from})"),
+        )
+    }
+}
+
+/// Runs `statements` (a transaction that ends in a rollback and, before it, answers
+/// `["changes", n]`): the rows changed, or the server's error as `clean` words it.
+pub(crate) fn rolled_back(
+    sql: &dyn Sql,
+    statements: &[String],
+    clean: impl FnOnce(&str) -> String,
+) -> Result<Result<i64, String>, DbError> {
+    match sql.run(statements) {
+        Ok(lines) => Ok(Ok(lines
+            .iter()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|v| v[0] == "changes")
+            .and_then(|v| {
+                v[1].as_i64()
+                    .or_else(|| v[1].as_str().and_then(|x| x.parse().ok()))
+            })
+            .unwrap_or(0))),
+        Err(DbError::Query { message, .. }) => Ok(Err(clean(&message))),
+        Err(e) => Err(e),
+    }
+}
+
+/// Checks that every table `--table` names is among `names`.
+pub(crate) fn check_tables<'a>(
+    sql: &dyn Sql,
+    names: impl Iterator<Item = &'a String> + Clone,
+    tables: &[String],
+) -> Result<(), DbError> {
+    for t in tables {
+        if !names
+            .clone()
+            .any(|n| crate::driver::wanted(n, std::slice::from_ref(t)))
+        {
+            return Err(DbError::Query {
+                target: sql.describe(),
+                message: format!("no table `{t}`"),
+            });
+        }
+    }
+    Ok(())
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TableExercise {
     pub table: String,

@@ -7,13 +7,13 @@
 //!   major-version upgrade changes by design ([`normalize`]).
 //! - [`compare_rows`]: the rows of one slice on both sides → missing, extra and changed rows by
 //!   key (pure).
-//! - [`postgres`]: the SQL that computes all of this inside a PostgreSQL server, so that only
-//!   digests cross the network, and the driver ([`verify`], [`exercise`]) that runs it through
-//!   any [`Sql`] session: this crate does no IO itself; `rehost-host` runs the SQL on the host
-//!   that can reach the server.
-//! - [`mysql`] and [`sqlite`]: the same for MariaDB/MySQL and SQLite, over the engine-neutral
-//!   driver in [`driver`] (a [`driver::Dialect`] per engine); [`verify_engine`] and
-//!   [`exercise_engine`] pick by the URL's [`Engine`].
+//! - [`driver`]: the verification passes for every engine, over a [`driver::Dialect`] that
+//!   supplies the engine's SQL, run through any [`Sql`] session: this crate does no IO itself;
+//!   `rehost-host` runs the SQL on the host that can reach the server. Only digests cross the
+//!   network: the sums are computed inside the server.
+//! - [`postgres`], [`mysql`] and [`sqlite`]: the dialects and `--exercise` of PostgreSQL
+//!   ([`exercise()`]), MariaDB/MySQL and SQLite; [`verify_engine`] and [`exercise_engine`] pick
+//!   by the URL's [`Engine`].
 //! - [`ConnInfo`]: a connection URL whose password is never displayed.
 
 mod compare;
@@ -50,9 +50,9 @@ pub fn verify_engine(
     opts: &VerifyOptions,
 ) -> Result<Report, DbError> {
     match engine {
-        Engine::Postgres => postgres::verify(a, b, opts),
-        Engine::Mysql => mysql::verify(a, b, opts),
-        Engine::Sqlite => sqlite::verify(a, b, opts),
+        Engine::Postgres => driver::verify(&postgres::Postgres, a, b, opts),
+        Engine::Mysql => driver::verify(&mysql::Mysql, a, b, opts),
+        Engine::Sqlite => driver::verify(&sqlite::Sqlite, a, b, opts),
     }
 }
 

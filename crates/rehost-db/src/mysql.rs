@@ -11,7 +11,9 @@
 //! CRC32 of the key's bytes.
 
 use crate::driver::{self, Dialect, Extra, TablePlan, opt, parse, s};
-use crate::exercise::{ExerciseReport, Operation, Status, TableExercise};
+use crate::exercise::{
+    ExerciseReport, Operation, Status, TableExercise, check_tables, rolled_back,
+};
 use crate::model::*;
 use crate::{DbError, Sql};
 use serde_json::Value;
@@ -367,8 +369,8 @@ impl Mysql {
         let cols: Vec<String> = plan
             .columns
             .iter()
-            .map(|(c, _)| {
-                let x = format!("t.{}", ident(c));
+            .map(|c| {
+                let x = format!("t.{}", ident(&c.name));
                 format!(
                     "IF({x} IS NULL, 'N', IF(LENGTH({x}) > 65536, CONCAT('H', MD5({x})), \
                      CONCAT('V', LENGTH({x}), ':', CAST({x} AS BINARY))))"
@@ -427,7 +429,11 @@ impl Dialect for Mysql {
         )
     }
     fn rows_query(&self, plan: &TablePlan, filter: &str) -> String {
-        let types: BTreeMap<&String, &String> = plan.columns.iter().map(|(n, t)| (n, t)).collect();
+        let types: BTreeMap<&String, &String> = plan
+            .columns
+            .iter()
+            .map(|c| (&c.name, &c.data_type))
+            .collect();
         let keys: Vec<String> = plan
             .key
             .iter()
@@ -447,22 +453,6 @@ impl Dialect for Mysql {
             self.from(plan)
         )
     }
-    fn min_max_query(&self, plan: &TablePlan) -> String {
-        format!(
-            "SELECT JSON_ARRAY(MIN({k}), MAX({k})) {}",
-            self.from(plan),
-            k = self.key_expr(plan)
-        )
-    }
-}
-
-/// Verifies MariaDB/MySQL database `b` against `a`.
-pub fn verify(
-    a: &dyn Sql,
-    b: &dyn Sql,
-    opts: &crate::VerifyOptions,
-) -> Result<crate::Report, DbError> {
-    driver::verify(&Mysql, a, b, opts)
 }
 
 /// The client's error without its `at line N` (the line of a statement rehost wrote).
@@ -480,27 +470,14 @@ fn attempt(
     sql: &dyn Sql,
     setup: &[String],
     statement: &str,
-) -> Result<Result<Vec<String>, String>, DbError> {
+) -> Result<Result<i64, String>, DbError> {
     let mut stmts: Vec<String> = SESSION.iter().map(|s| s.to_string()).collect();
     stmts.extend_from_slice(setup);
     stmts.push("START TRANSACTION".into());
     stmts.push(statement.to_owned());
     stmts.push("SELECT JSON_ARRAY('changes', ROW_COUNT())".into());
     stmts.push("ROLLBACK".into());
-    match sql.run(&stmts) {
-        Ok(lines) => Ok(Ok(lines)),
-        Err(DbError::Query { message, .. }) => Ok(Err(server_error(&message))),
-        Err(e) => Err(e),
-    }
-}
-
-fn changes(lines: &[String]) -> i64 {
-    lines
-        .iter()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .find(|v| v[0] == "changes")
-        .and_then(|v| num(&v[1]))
-        .unwrap_or(0)
+    rolled_back(sql, &stmts, server_error)
 }
 
 fn is_numeric(dt: &str) -> bool {
@@ -559,19 +536,7 @@ fn changed(c: &Col) -> Option<String> {
 /// rollback does not set back, is not advanced; no DDL is run.
 pub fn exercise(sql: &dyn Sql, tables: &[String]) -> Result<ExerciseReport, DbError> {
     let c = read_catalog(sql)?;
-    for t in tables {
-        if !c
-            .inv
-            .tables
-            .keys()
-            .any(|n| driver::wanted(n, std::slice::from_ref(t)))
-        {
-            return Err(DbError::Query {
-                target: sql.describe(),
-                message: format!("no table `{t}`"),
-            });
-        }
-    }
+    check_tables(sql, c.inv.tables.keys(), tables)?;
     let mut report = ExerciseReport {
         engine: c.inv.engine.clone(),
         target: sql.describe(),
@@ -656,39 +621,34 @@ pub fn exercise(sql: &dyn Sql, tables: &[String]) -> Result<ExerciseReport, DbEr
             let mut st = SESSION.iter().map(|s| s.to_string()).collect::<Vec<_>>();
             st.push(format!("EXPLAIN {q}"));
             st.push(format!("SELECT JSON_ARRAY('read', COUNT(*)) FROM ({q}) s"));
-            ops.push(match sql.run(&st) {
-                Ok(lines) => {
-                    let used = lines
-                        .iter()
-                        .filter(|l| !l.starts_with('['))
-                        .any(|l| l.split('\t').nth(5) == Some(name.as_str()));
-                    let n = lines
-                        .iter()
-                        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-                        .find(|v| v[0] == "read")
-                        .and_then(|v| num(&v[1]))
-                        .unwrap_or(0);
-                    if used || empty {
-                        Operation {
-                            what,
-                            status: Status::Ok,
-                            detail: format!("{n} rows read, through the index"),
-                        }
-                    } else {
-                        Operation {
-                            what,
-                            status: Status::Failed,
-                            detail: "the optimizer did not use the index".into(),
-                        }
-                    }
-                }
-                Err(DbError::Query { message, .. }) => Operation {
-                    what,
-                    status: Status::Failed,
-                    detail: server_error(&message),
+            let result = sql.run(&st).map_err(|e| match e {
+                DbError::Query { target, message } => DbError::Query {
+                    target,
+                    message: server_error(&message),
                 },
-                Err(e) => return Err(e),
+                e => e,
             });
+            ops.push(Operation::ran(what.clone(), result, |lines| {
+                let used = lines
+                    .iter()
+                    .filter(|l| !l.starts_with('['))
+                    .any(|l| l.split('\t').nth(5) == Some(name.as_str()));
+                let n = lines
+                    .iter()
+                    .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                    .find(|v| v[0] == "read")
+                    .and_then(|v| num(&v[1]))
+                    .unwrap_or(0);
+                if used || empty {
+                    Operation::new(
+                        what,
+                        Status::Ok,
+                        format!("{n} rows read, through the index"),
+                    )
+                } else {
+                    Operation::new(what, Status::Failed, "the optimizer did not use the index")
+                }
+            })?);
         }
         let generated = |c: &Col| c.extra.to_ascii_uppercase().contains("GENERATED");
         let auto = |c: &Col| c.extra.contains("auto_increment");
@@ -710,18 +670,7 @@ pub fn exercise(sql: &dyn Sql, tables: &[String]) -> Result<ExerciseReport, DbEr
                     changed(col).unwrap_or_default()
                 );
                 let what = format!("update column {}", col.name);
-                ops.push(match attempt(sql, &[], &q)? {
-                    Ok(lines) => Operation {
-                        what,
-                        status: Status::Ok,
-                        detail: format!("{} row changed", changes(&lines)),
-                    },
-                    Err(e) => Operation {
-                        what,
-                        status: Status::Failed,
-                        detail: e,
-                    },
-                });
+                ops.push(Operation::changed(what, attempt(sql, &[], &q)?, "changed"));
             }
             (false, None) => ops.push(Operation {
                 what: "update".into(),
@@ -822,26 +771,7 @@ pub fn exercise(sql: &dyn Sql, tables: &[String]) -> Result<ExerciseReport, DbEr
                     "SET SESSION sql_mode = CONCAT(@@SESSION.sql_mode, ',NO_AUTO_VALUE_ON_ZERO')"
                         .to_owned(),
                 ];
-                ops.push(match attempt(sql, &setup, &q)? {
-                    Ok(lines) => Operation {
-                        what,
-                        status: Status::Ok,
-                        detail: format!(
-                            "{} row inserted ({})",
-                            changes(&lines),
-                            if empty {
-                                "from defaults"
-                            } else {
-                                "from an existing row, unique columns fresh"
-                            }
-                        ),
-                    },
-                    Err(e) => Operation {
-                        what,
-                        status: Status::Failed,
-                        detail: e,
-                    },
-                });
+                ops.push(Operation::inserted(attempt(sql, &setup, &q)?, empty));
             }
         }
         report.tables.push(TableExercise {

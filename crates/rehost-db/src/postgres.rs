@@ -1,28 +1,28 @@
-//! PostgreSQL: the SQL that reads a database's inventory from its catalogs and computes its
-//! content checksums inside the server, and the driver that runs it on both sides and locates
-//! differing rows.
+//! PostgreSQL as a [`Dialect`] of the engine-neutral driver ([`crate::driver`], which runs the
+//! passes): the SQL that reads a database's inventory from its catalogs (with each integer
+//! key's min and max, read through its index, and a probe of the hash functions) and computes
+//! its content checksums inside the server.
 //!
 //! Content: every row's digest is a 64-bit hash of its values (see [`column_hash`]: each
 //! column hashed by its type's own hash function where that is exact, else by its text printed
 //! with fixed session settings: UTC, ISO dates, all float digits, hex bytea); a table's
 //! checksum is the row count and the exact sum of the digests, which does not depend on row
-//! order. A large table with an integer key is summed in parts of its key range,
-//! parts in parallel (small tables are batched into one session). A part that differs is split
-//! (ranges of an integer key, else buckets of the key's md5) with one grouped query per side,
-//! and again, until a slice holds few enough rows to list key and digest on both sides, which
-//! names the rows that are missing, extra or changed.
+//! order. Slices that differ are split by ranges of an integer key, else by buckets of the md5
+//! of the key's text.
 //!
 //! Row hash: where both servers give the same value for a probe of every hash function used
-//! (same byte order, same algorithms), the sums use the types' hash functions, about three
-//! times as fast as hashing the row's text and six times as fast as md5; else the first 64
-//! bits of the md5 of the row's text. Listed rows are always compared by the md5 of their text.
+//! (same byte order, same algorithms), the sums use the types' hash functions (`row_hash`),
+//! about three times as fast as hashing the row's text and six times as fast as md5; else the
+//! first 64 bits of the md5 of the row's text. Listed rows are always compared by the md5 of
+//! their text.
 
-use crate::compare::{RowDigest, compare, compare_rows};
+use crate::driver::{self, Dialect, Extra, PlanColumn, TablePlan};
 use crate::model::*;
-use crate::report::{Class, Finding, Report};
+use crate::report::Report;
 use crate::{DbError, Sql};
 use serde_json::Value;
-use std::collections::BTreeMap;
+
+pub(crate) use crate::driver::parse;
 
 /// Fixed output settings for every session, so both sides print values alike.
 pub const SESSION: &[&str] = &[
@@ -68,13 +68,6 @@ pub(crate) fn session(sql: &dyn Sql, statements: &[String]) -> Result<Vec<String
     let mut all: Vec<String> = SESSION.iter().map(|s| s.to_string()).collect();
     all.extend_from_slice(statements);
     sql.run(&all)
-}
-
-pub(crate) fn parse(sql: &dyn Sql, line: &str) -> Result<Value, DbError> {
-    serde_json::from_str(line).map_err(|e| DbError::Answer {
-        target: sql.describe(),
-        message: format!("{e} in {:?}", line.chars().take(200).collect::<String>()),
-    })
 }
 
 /// `'text'` as an SQL string literal (standard_conforming_strings is on since 9.1).
@@ -191,17 +184,6 @@ const PROBE: &str = "hashtextextended('rehost byte order probe', 0) \
     # time_hash_extended('12:34:56', 10) # timetz_hash_extended('12:34:56+02', 11) \
     # jsonb_hash_extended('{\"a\": [1, \"x\", 2.50, null, true]}', 12)";
 
-/// What the content pass needs beyond the inventory: each table's key types and estimated
-/// rows, and the server's [`PROBE`] (equal on servers whose hash functions agree).
-#[derive(Clone, Debug, Default)]
-pub struct Extra {
-    pub key_types: BTreeMap<String, Vec<String>>,
-    pub estimates: BTreeMap<String, i64>,
-    /// Min and max of an integer key, `None` for an empty table.
-    pub key_bounds: BTreeMap<String, Option<(i64, i64)>>,
-    pub probe: Option<i64>,
-}
-
 /// The schema part of the inventory, and what the content pass needs.
 pub fn read_inventory(sql: &dyn Sql) -> Result<(Inventory, Extra), DbError> {
     let lines = session(sql, &inventory_queries())?;
@@ -226,7 +208,7 @@ pub fn read_inventory(sql: &dyn Sql) -> Result<(Inventory, Extra), DbError> {
             }
             "table" => {
                 let name = s(&get(1));
-                let columns = get(2)
+                let columns: Vec<Column> = get(2)
                     .as_array()
                     .cloned()
                     .unwrap_or_default()
@@ -240,13 +222,19 @@ pub fn read_inventory(sql: &dyn Sql) -> Result<(Inventory, Extra), DbError> {
                     })
                     .collect();
                 let pk: Vec<Value> = get(3).as_array().cloned().unwrap_or_default();
-                extra
-                    .key_types
-                    .insert(name.clone(), pk.iter().map(|k| s(&k[1])).collect());
+                extra.column_types.insert(
+                    name.clone(),
+                    columns
+                        .iter()
+                        .map(|c: &Column| (c.name.clone(), c.data_type.clone()))
+                        .collect(),
+                );
                 extra
                     .estimates
                     .insert(name.clone(), get(4).as_i64().unwrap_or(-1));
-                if pk.len() == 1 && pk.iter().all(|k| is_integer(&s(&k[1]))) {
+                let int_key = pk.len() == 1 && pk.iter().all(|k| is_integer(&s(&k[1])));
+                extra.int_key.insert(name.clone(), int_key);
+                if int_key {
                     let bounds = get(5).as_i64().zip(get(6).as_i64());
                     extra.key_bounds.insert(name.clone(), bounds);
                 }
@@ -295,45 +283,6 @@ pub fn read_inventory(sql: &dyn Sql) -> Result<(Inventory, Extra), DbError> {
     }
     inv.objects.sort();
     Ok((inv, extra))
-}
-
-/// How one table's content is summed: which columns make the row, which the key, and how the
-/// key space is sliced.
-#[derive(Clone, Debug)]
-pub struct TablePlan {
-    pub table: String,
-    /// Columns both sides have, in name order.
-    pub columns: Vec<PlanColumn>,
-    /// Primary key columns (both sides agree), empty when none.
-    pub key: Vec<String>,
-    /// Integer key: the common `lo..hi` of both sides (`None`: hash slices, or no key).
-    pub range: Option<(i64, i64)>,
-    /// Rows, as the planner estimates them (for splitting large tables, batching small ones).
-    pub estimate: i64,
-    /// Sum the types' hash functions over the values ([`column_hash`]), when both servers hash
-    /// alike; else the first 64 bits of the md5 of the row's text.
-    pub fast: bool,
-}
-
-/// A column as the content pass hashes it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PlanColumn {
-    pub name: String,
-    /// The type, when both sides have the same (else the column is hashed by its text, so a
-    /// value that prints the same in both types is equal, as before the type's own finding).
-    pub data_type: Option<String>,
-    /// NOT NULL on both sides.
-    pub not_null: bool,
-}
-
-impl PlanColumn {
-    pub fn new(name: &str, data_type: Option<&str>, not_null: bool) -> Self {
-        PlanColumn {
-            name: name.to_owned(),
-            data_type: data_type.map(str::to_owned),
-            not_null,
-        }
-    }
 }
 
 /// A type's name without its modifiers: `numeric(12,3)` is `numeric`, `timestamp(3) with time
@@ -410,242 +359,58 @@ fn constant(i: usize, salt: u64) -> String {
     format!("({})", z as i64)
 }
 
-impl TablePlan {
-    fn row_digest(&self) -> String {
-        let cols: Vec<String> = self
-            .columns
-            .iter()
-            .map(|c| format!("t.{}", ident(&c.name)))
-            .collect();
-        format!("md5(ROW({})::text)", cols.join(", "))
+/// The columns of `plan` as `t."name"`, in the plan's order.
+fn columns(plan: &TablePlan) -> Vec<String> {
+    plan.columns
+        .iter()
+        .map(|c| format!("t.{}", ident(&c.name)))
+        .collect()
+}
+
+/// The md5 of the row's text: what listed rows are compared by, and (its first 64 bits) the
+/// row hash where the servers' hash functions differ.
+fn row_digest(plan: &TablePlan) -> String {
+    format!("md5(ROW({})::text)", columns(plan).join(", "))
+}
+
+/// The row's 64-bit digest as an SQL expression.
+///
+/// Fast (both servers hash alike): the columns that may be NULL are hashed each with a seed of
+/// its own (a NULL is a constant of its own) and combined by xor; that is the seed of the first
+/// NOT NULL column's hash (the key's, where the table has one), whose hash is the seed of the
+/// next one's, and so on. Chaining through the seed makes the digest a non-linear function of
+/// the whole row, so values swapped between rows change the sum (with an xor or a sum of
+/// per-column hashes alone they would cancel), at the cost of one hash call per column. No row
+/// text is built: that was two thirds of the time. A column whose type differs between the
+/// sides is hashed by its text.
+pub(crate) fn row_hash(plan: &TablePlan) -> String {
+    fn ty(c: &PlanColumn) -> Option<&str> {
+        c.same_type.then_some(c.data_type.as_str())
     }
-    /// The row's 64-bit digest as an SQL expression.
-    ///
-    /// Fast (both servers hash alike): the columns that may be NULL are hashed each with a
-    /// seed of its own (a NULL is a constant of its own) and combined by xor; that is the seed
-    /// of the first NOT NULL column's hash (the key's, where the table has one), whose hash is
-    /// the seed of the next one's, and so on. Chaining through the seed makes the digest a
-    /// non-linear function of the whole row, so values swapped between rows change the sum
-    /// (with an xor or a sum of per-column hashes alone they would cancel), at the cost of one
-    /// hash call per column. No row text is built: that was two thirds of the time.
-    pub(crate) fn row_hash(&self) -> String {
-        if !self.fast {
-            return format!("('x' || left({}, 16))::bit(64)::bigint", self.row_digest());
-        }
-        let mut free = Vec::new();
-        for (i, c) in self.columns.iter().enumerate() {
-            if !c.not_null {
-                let col = format!("t.{}", ident(&c.name));
-                free.push(format!(
-                    "coalesce({}, {})",
-                    column_hash(&col, c.data_type.as_deref(), &constant(i, 1)),
-                    constant(i, 2)
-                ));
-            }
-        }
-        let mut acc = match free.len() {
-            0 => "0".to_owned(),
-            _ => format!("({})", free.join(" # ")),
-        };
-        for c in self.columns.iter().filter(|c| c.not_null) {
+    if !plan.fast {
+        return format!("('x' || left({}, 16))::bit(64)::bigint", row_digest(plan));
+    }
+    let mut free = Vec::new();
+    for (i, c) in plan.columns.iter().enumerate() {
+        if !c.not_null {
             let col = format!("t.{}", ident(&c.name));
-            acc = column_hash(&col, c.data_type.as_deref(), &acc);
-        }
-        // NOT NULL is enforced, but a NULL must not make a row vanish from the sum.
-        format!("coalesce({acc}, 0)")
-    }
-    fn key_expr(&self) -> String {
-        format!("t.{}", ident(&self.key[0]))
-    }
-    /// The key's bucket number for hash slices: 31 bits of the md5 of the key's text.
-    fn key_hash(&self) -> String {
-        let cols: Vec<String> = self.key.iter().map(|c| format!("t.{}", ident(c))).collect();
-        format!(
-            "(('x' || left(md5(ROW({})::text), 8))::bit(32)::bigint & 2147483647)",
-            cols.join(", ")
-        )
-    }
-    fn from(&self) -> String {
-        format!("FROM ONLY {} t", self.table)
-    }
-    fn filter(&self, slice: &Slice) -> String {
-        match slice {
-            Slice::All => "true".into(),
-            Slice::KeyRange { lo, hi } => {
-                format!("{k} >= {lo} AND {k} < {hi}", k = self.key_expr())
-            }
-            Slice::Hash { modulus, residue } => {
-                format!("{} % {modulus} = {residue}", self.key_hash())
-            }
+            free.push(format!(
+                "coalesce({}, {})",
+                column_hash(&col, ty(c), &constant(i, 1)),
+                constant(i, 2)
+            ));
         }
     }
-
-    /// The grouped query summing `parent` split into `ways` sub-slices: rows of
-    /// `[bucket, count, sum]`.
-    pub(crate) fn sums_query(&self, parent: &Slice, ways: u32) -> (String, Vec<Slice>) {
-        if ways <= 1 || self.key.is_empty() {
-            // One sum, no grouping: the pass that finds tables equal does the least work.
-            let sql = format!(
-                "SELECT json_build_array(0, count(*), coalesce(sum({h}), 0)::text)::text {from} WHERE {filter}",
-                h = self.row_hash(),
-                from = self.from(),
-                filter = self.filter(parent),
-            );
-            return (sql, vec![parent.clone()]);
-        }
-        let (bucket, subs) = match parent {
-            Slice::All if self.key.is_empty() => ("0".to_owned(), vec![Slice::All]),
-            Slice::All => {
-                let m = ways;
-                (
-                    format!("{} % {m}", self.key_hash()),
-                    (0..m)
-                        .map(|r| Slice::Hash {
-                            modulus: m,
-                            residue: r,
-                        })
-                        .collect(),
-                )
-            }
-            Slice::KeyRange { lo, hi } => {
-                let width = ((*hi as i128 - *lo as i128) + ways as i128 - 1) / ways as i128;
-                let width = width.max(1) as i64;
-                let mut subs = Vec::new();
-                let mut x = *lo;
-                while x < *hi {
-                    let y = x.saturating_add(width).min(*hi);
-                    subs.push(Slice::KeyRange { lo: x, hi: y });
-                    x = y;
-                }
-                // A key range wider than bigint holds is bucketed in numeric (slower, exact).
-                let bucket = if (*hi as i128) - (*lo as i128) > i64::MAX as i128 {
-                    format!(
-                        "div({}::numeric - ({lo}), {width})::bigint",
-                        self.key_expr()
-                    )
-                } else {
-                    format!("({} - ({lo})) / {width}", self.key_expr())
-                };
-                (bucket, subs)
-            }
-            Slice::Hash { modulus, residue } => {
-                let m = modulus * ways;
-                (
-                    format!("{} % {m}", self.key_hash()),
-                    (0..ways)
-                        .map(|j| Slice::Hash {
-                            modulus: m,
-                            residue: residue + j * modulus,
-                        })
-                        .collect(),
-                )
-            }
-        };
-        let sql = format!(
-            "SELECT json_build_array(b, count(*), sum(h)::text)::text FROM \
-             (SELECT {bucket} AS b, {h} AS h {from} WHERE {filter}) s GROUP BY b",
-            h = self.row_hash(),
-            from = self.from(),
-            filter = self.filter(parent),
-        );
-        (sql, subs)
+    let mut acc = match free.len() {
+        0 => "0".to_owned(),
+        _ => format!("({})", free.join(" # ")),
+    };
+    for c in plan.columns.iter().filter(|c| c.not_null) {
+        let col = format!("t.{}", ident(&c.name));
+        acc = column_hash(&col, ty(c), &acc);
     }
-
-    /// Every row of a slice: `[[key text…], digest]`.
-    fn rows_query(&self, slice: &Slice) -> String {
-        let keys: Vec<String> = self
-            .key
-            .iter()
-            .map(|c| format!("t.{}::text", ident(c)))
-            .collect();
-        format!(
-            "SELECT json_build_array(json_build_array({}), {})::text {} WHERE {}",
-            keys.join(", "),
-            self.row_digest(),
-            self.from(),
-            self.filter(slice)
-        )
-    }
-}
-
-/// Reads `[bucket, count, sum]` rows into sums per sub-slice (buckets with no rows are absent).
-fn read_sums(sql: &dyn Sql, lines: &[String], subs: &[Slice]) -> Result<Vec<SliceSum>, DbError> {
-    let mut out = Vec::new();
-    for line in lines {
-        let v = parse(sql, line)?;
-        let b = v[0].as_i64().unwrap_or(-1);
-        let slice = usize::try_from(b)
-            .ok()
-            .and_then(|i| subs.get(i))
-            .ok_or_else(|| DbError::Answer {
-                target: sql.describe(),
-                message: format!("bucket {b} out of range"),
-            })?;
-        out.push(SliceSum {
-            slice: slice.clone(),
-            rows: v[1].as_u64().unwrap_or(0),
-            checksum: s(&v[2]),
-        });
-    }
-    Ok(out)
-}
-
-fn add(a: &str, b: &str) -> String {
-    let x: i128 = a.parse().unwrap_or(0);
-    let y: i128 = b.parse().unwrap_or(0);
-    (x + y).to_string()
-}
-
-/// Runs `jobs` on up to `n` threads, keeping their order.
-fn parallel<J: Sync, T: Send>(
-    jobs: &[J],
-    n: usize,
-    f: impl Fn(&J) -> Result<T, DbError> + Sync,
-) -> Result<Vec<T>, DbError> {
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let results: Vec<std::sync::Mutex<Option<Result<T, DbError>>>> =
-        jobs.iter().map(|_| std::sync::Mutex::new(None)).collect();
-    std::thread::scope(|scope| {
-        for _ in 0..n.clamp(1, jobs.len().max(1)) {
-            scope.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some(job) = jobs.get(i) else { break };
-                    let r = f(job);
-                    let failed = r.is_err();
-                    *results[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
-                    if failed {
-                        // Stop taking work: the first error is reported.
-                        next.store(jobs.len(), std::sync::atomic::Ordering::Relaxed);
-                        break;
-                    }
-                }
-            });
-        }
-    });
-    let mut out = Vec::new();
-    for r in results {
-        match r.into_inner().unwrap_or_else(|e| e.into_inner()) {
-            Some(Ok(v)) => out.push(v),
-            Some(Err(e)) => return Err(e),
-            None => {}
-        }
-    }
-    Ok(out)
-}
-
-/// Both sides at once.
-fn both<T: Send>(
-    a: &dyn Sql,
-    b: &dyn Sql,
-    f: impl Fn(&dyn Sql) -> Result<T, DbError> + Sync,
-) -> Result<(T, T), DbError> {
-    let (ra, rb) = std::thread::scope(|scope| {
-        let ha = scope.spawn(|| f(a));
-        let rb = f(b);
-        (ha.join().unwrap_or(Err(DbError::Cancelled)), rb)
-    });
-    Ok((ra?, rb?))
+    // NOT NULL is enforced, but a NULL must not make a row vanish from the sum.
+    format!("coalesce({acc}, 0)")
 }
 
 fn is_integer(t: &str) -> bool {
@@ -654,420 +419,97 @@ fn is_integer(t: &str) -> bool {
 
 /// Whether the qualified table `name` is the one `--table` names (qualified or bare).
 pub(crate) fn wanted_pub(name: &str, table: &str) -> bool {
-    wanted(name, &[table.to_owned()])
+    driver::wanted(name, &[table.to_owned()])
 }
 
-fn wanted(name: &str, tables: &[String]) -> bool {
-    tables.is_empty()
-        || tables.iter().any(|t| {
-            t == name
-                || name
-                    .rsplit_once('.')
-                    .is_some_and(|(_, bare)| bare == t || bare.trim_matches('"') == t)
-        })
-}
+/// PostgreSQL as a [`Dialect`] of the engine-neutral driver.
+pub struct Postgres;
 
-/// Plans the content comparison of every table both sides have.
-fn plan_tables(
-    a: &Inventory,
-    b: &Inventory,
-    (xa, xb): (&Extra, &Extra),
-    opts: &VerifyOptions,
-) -> Vec<TablePlan> {
-    let fast = xa.probe.is_some() && xa.probe == xb.probe;
-    let keys = &xa.key_types;
-    let mut plans = Vec::new();
-    for (name, ta) in &a.tables {
-        let Some(tb) = b.tables.get(name) else {
-            continue;
-        };
-        if !wanted(name, &opts.tables) {
-            continue;
-        }
-        let mut columns: Vec<PlanColumn> = ta
-            .columns
-            .iter()
-            .filter_map(|c| {
-                let d = tb.columns.iter().find(|d| d.name == c.name)?;
-                Some(PlanColumn {
-                    name: c.name.clone(),
-                    data_type: (c.data_type == d.data_type).then(|| c.data_type.clone()),
-                    not_null: c.not_null && d.not_null,
-                })
-            })
-            .collect();
-        columns.sort_by(|x, y| x.name.cmp(&y.name));
-        let key = if ta.primary_key == tb.primary_key
-            && ta
-                .primary_key
-                .iter()
-                .all(|k| columns.iter().any(|c| &c.name == k))
-        {
-            ta.primary_key.clone()
+impl Dialect for Postgres {
+    fn engine(&self) -> &'static str {
+        "postgresql"
+    }
+    fn session(&self) -> Vec<String> {
+        SESSION.iter().map(|s| s.to_string()).collect()
+    }
+    fn read_inventory(&self, sql: &dyn Sql) -> Result<(Inventory, Extra), DbError> {
+        read_inventory(sql)
+    }
+    fn from(&self, plan: &TablePlan) -> String {
+        format!("FROM ONLY {} t", plan.table)
+    }
+    fn key_expr(&self, plan: &TablePlan) -> String {
+        format!("t.{}", ident(&plan.key[0]))
+    }
+    /// 31 bits of the md5 of the key's text.
+    fn key_hash(&self, plan: &TablePlan) -> String {
+        let cols: Vec<String> = plan.key.iter().map(|c| format!("t.{}", ident(c))).collect();
+        format!(
+            "(('x' || left(md5(ROW({})::text), 8))::bit(32)::bigint & 2147483647)",
+            cols.join(", ")
+        )
+    }
+    fn range_bucket(&self, plan: &TablePlan, lo: i64, width: i64, wide: bool) -> String {
+        // A key range wider than bigint holds is bucketed in numeric (slower, exact).
+        if wide {
+            format!(
+                "div({}::numeric - ({lo}), {width})::bigint",
+                self.key_expr(plan)
+            )
         } else {
-            Vec::new()
-        };
-        let int_key = key.len() == 1
-            && keys
-                .get(name)
-                .and_then(|t| t.first())
-                .is_some_and(|t| is_integer(t));
-        let estimate = xa
-            .estimates
-            .get(name)
-            .copied()
-            .max(xb.estimates.get(name).copied())
-            .unwrap_or(-1);
-        plans.push(TablePlan {
-            table: name.clone(),
-            columns,
-            key,
-            range: int_key.then_some((0, 0)),
-            estimate,
-            fast,
-        });
-    }
-    plans
-}
-
-/// Sets each integer-keyed plan's range to the smallest covering both sides' keys: from the
-/// inventories, or, for a table whose key only one side has as an integer, by asking both.
-fn key_ranges(
-    a: &dyn Sql,
-    b: &dyn Sql,
-    (xa, xb): (&Extra, &Extra),
-    plans: &mut [TablePlan],
-) -> Result<(), DbError> {
-    let mut bounds: BTreeMap<usize, [Option<(i64, i64)>; 2]> = BTreeMap::new();
-    let mut ask = Vec::new();
-    for (i, p) in plans.iter().enumerate() {
-        if p.range.is_none() {
-            continue;
-        }
-        match (xa.key_bounds.get(&p.table), xb.key_bounds.get(&p.table)) {
-            (Some(x), Some(y)) => {
-                bounds.insert(i, [*x, *y]);
-            }
-            _ => ask.push(i),
+            format!("({} - ({lo})) / {width}", self.key_expr(plan))
         }
     }
-    if !ask.is_empty() {
-        let queries: Vec<String> = ask
+    fn sums_query(&self, plan: &TablePlan, bucket: &str, filter: &str) -> String {
+        format!(
+            "SELECT json_build_array(b, count(*), sum(h)::text)::text FROM \
+             (SELECT {bucket} AS b, {h} AS h {from} WHERE {filter}) s GROUP BY b",
+            h = row_hash(plan),
+            from = self.from(plan),
+        )
+    }
+    /// No grouping: the pass that finds tables equal does the least work.
+    fn sum_query(&self, plan: &TablePlan, filter: &str) -> String {
+        format!(
+            "SELECT json_build_array(0, count(*), coalesce(sum({h}), 0)::text)::text {from} WHERE {filter}",
+            h = row_hash(plan),
+            from = self.from(plan),
+        )
+    }
+    /// Listed rows are compared by the md5 of their text, on any server.
+    fn rows_query(&self, plan: &TablePlan, filter: &str) -> String {
+        let keys: Vec<String> = plan
+            .key
             .iter()
-            .map(|i| {
-                let p = &plans[*i];
-                format!(
-                    "SELECT json_build_array(min({k}), max({k}))::text {}",
-                    p.from(),
-                    k = p.key_expr()
-                )
-            })
+            .map(|c| format!("t.{}::text", ident(c)))
             .collect();
-        let (la, lb) = both(a, b, |s| session(s, &queries))?;
-        for (n, i) in ask.iter().enumerate() {
-            let mut pair = [None, None];
-            for (side, (sql, lines)) in [(a, &la), (b, &lb)].into_iter().enumerate() {
-                let v = parse(
-                    sql,
-                    lines.get(n).map(String::as_str).unwrap_or("[null,null]"),
-                )?;
-                pair[side] = v[0].as_i64().zip(v[1].as_i64());
-            }
-            bounds.insert(*i, pair);
-        }
+        format!(
+            "SELECT json_build_array(json_build_array({}), {})::text {} WHERE {filter}",
+            keys.join(", "),
+            row_digest(plan),
+            self.from(plan),
+        )
     }
-    for (i, pair) in bounds {
-        let (lo, hi) = pair
-            .iter()
-            .flatten()
-            .fold((i64::MAX, i64::MIN), |(lo, hi), (x, y)| {
-                (lo.min(*x), hi.max(*y))
-            });
-        plans[i].range = if lo > hi {
-            Some((0, 1))
-        } else {
-            Some((lo, hi.saturating_add(1)))
-        };
+    /// Only asked for a table whose bounds an inventory lacks (the inventory reads them).
+    fn min_max_query(&self, plan: &TablePlan) -> String {
+        format!(
+            "SELECT json_build_array(min({k}), max({k}))::text {}",
+            self.from(plan),
+            k = self.key_expr(plan)
+        )
     }
-    Ok(())
-}
-
-/// One query of the content pass: a table's slice, to be split `ways` ways.
-struct Part {
-    plan: usize,
-    slice: Slice,
-    ways: u32,
-}
-
-/// Rows above which a table's key range is summed in parts at once.
-const LARGE: i64 = 250_000;
-
-/// The content pass as sessions: a large table with an integer key in up to `parallel` parts,
-/// each its own session; small tables batched into sessions of about [`LARGE`] rows, so that
-/// a database of many small tables does not start a client per table, or added to the large
-/// tables' sessions when there are `parallel` of those.
-fn content_jobs(plans: &[TablePlan], opts: &VerifyOptions) -> Vec<Vec<Part>> {
-    let mut jobs = Vec::new();
-    let mut batches = Vec::new();
-    let mut batch: Vec<Part> = Vec::new();
-    let mut batch_rows = 0i64;
-    for (i, p) in plans.iter().enumerate() {
-        match p.range {
-            Some((lo, hi)) if p.estimate > LARGE => {
-                let parts = (opts.parallel.max(1) as i64).min(p.estimate / LARGE + 1);
-                let width = ((hi as i128 - lo as i128) + parts as i128 - 1) / parts as i128;
-                let width = width.max(1) as i64;
-                let mut x = lo;
-                while x < hi {
-                    let y = x.saturating_add(width).min(hi);
-                    jobs.push(vec![Part {
-                        plan: i,
-                        slice: Slice::KeyRange { lo: x, hi: y },
-                        ways: 1,
-                    }]);
-                    x = y;
-                }
-            }
-            range => {
-                let part = Part {
-                    plan: i,
-                    slice: match range {
-                        Some((lo, hi)) => Slice::KeyRange { lo, hi },
-                        None => Slice::All,
-                    },
-                    ways: 1,
-                };
-                if p.estimate > LARGE {
-                    jobs.push(vec![part]);
-                    continue;
-                }
-                batch_rows += p.estimate.max(1);
-                batch.push(part);
-                if batch_rows > LARGE {
-                    batches.push(std::mem::take(&mut batch));
-                    batch_rows = 0;
-                }
-            }
-        }
+    fn all_rows(&self) -> &'static str {
+        "true"
     }
-    if !batch.is_empty() {
-        batches.push(batch);
+    /// `psql` takes each statement as an argument of its own: one session per job, as many
+    /// statements as it has.
+    fn session_text(&self) -> usize {
+        usize::MAX
     }
-    // With a session per thread already busy with a large table, small tables ride along
-    // with those sessions instead of waiting for one to end and starting another client.
-    let n = opts.parallel.max(1);
-    if jobs.len() >= n {
-        for (i, b) in batches.into_iter().enumerate() {
-            jobs[i % n].extend(b);
-        }
-    } else {
-        jobs.extend(batches);
-    }
-    jobs
-}
-
-fn sum_content(
-    sql: &dyn Sql,
-    plans: &[TablePlan],
-    jobs: &[Vec<Part>],
-    parallel_n: usize,
-) -> Result<Vec<Content>, DbError> {
-    let done = parallel(jobs, parallel_n, |job| {
-        let queries: Vec<(String, Vec<Slice>)> = job
-            .iter()
-            .map(|part| plans[part.plan].sums_query(&part.slice, part.ways))
-            .collect();
-        // Each query's rows end with a marker row, so one session's answers split by query.
-        let mut statements = Vec::new();
-        for (q, _) in &queries {
-            statements.push(q.clone());
-            statements.push("SELECT '\"end\"'".to_owned());
-        }
-        let lines = session(sql, &statements)?;
-        let mut out = Vec::new();
-        let mut rest = lines.as_slice();
-        for (_, subs) in &queries {
-            let n = rest
-                .iter()
-                .position(|l| l == "\"end\"")
-                .ok_or_else(|| DbError::Answer {
-                    target: sql.describe(),
-                    message: "fewer answers than questions".into(),
-                })?;
-            out.push(read_sums(sql, &rest[..n], subs)?);
-            rest = &rest[n + 1..];
-        }
-        Ok(out)
-    })?;
-    let mut content: Vec<Content> = plans
-        .iter()
-        .map(|_| Content {
-            rows: 0,
-            checksum: "0".into(),
-            slices: Vec::new(),
-        })
-        .collect();
-    for (job, sums) in jobs.iter().zip(done) {
-        for (part, sums) in job.iter().zip(sums) {
-            let c = &mut content[part.plan];
-            for s in sums {
-                c.rows += s.rows;
-                c.checksum = add(&c.checksum, &s.checksum);
-                if !plans[part.plan].key.is_empty() {
-                    c.slices.push(s);
-                }
-            }
-        }
-    }
-    Ok(content)
-}
-
-/// Locates the rows of one differing slice, splitting it until it is small enough to list.
-/// `counts`: the slice's rows on each side, known from the sums that found it different.
-fn locate(
-    a: &dyn Sql,
-    b: &dyn Sql,
-    plan: &TablePlan,
-    slice: &Slice,
-    (na, nb): (u64, u64),
-    opts: &VerifyOptions,
-    out: &mut Vec<Finding>,
-) -> Result<(), DbError> {
-    if out.len() >= opts.max_rows {
-        return Ok(());
-    }
-    let small = matches!(slice, Slice::KeyRange { lo, hi } if (*hi as i128) - (*lo as i128) <= 16);
-    if na.max(nb) <= opts.list_rows || small {
-        let q = plan.rows_query(slice);
-        let (la, lb) = both(a, b, |s| session(s, std::slice::from_ref(&q)))?;
-        let rows = |sql: &dyn Sql, lines: &Vec<String>| -> Result<Vec<RowDigest>, DbError> {
-            lines
-                .iter()
-                .map(|l| {
-                    let v = parse(sql, l)?;
-                    let key = v[0]
-                        .as_array()
-                        .cloned()
-                        .unwrap_or_default()
-                        .iter()
-                        .map(opt)
-                        .collect();
-                    Ok((key, s(&v[1])))
-                })
-                .collect()
-        };
-        let mut found = compare_rows(&plan.table, &plan.key, &rows(a, &la)?, &rows(b, &lb)?);
-        found.truncate(opts.max_rows - out.len());
-        out.extend(found);
-        return Ok(());
-    }
-    // Split so that a sub-slice is likely small enough to list: one more level, not several.
-    let ways = na
-        .max(nb)
-        .div_ceil(opts.list_rows.max(1))
-        .clamp(opts.split.max(2) as u64, 1024) as u32;
-    let (q, subs) = plan.sums_query(slice, ways);
-    let (la, lb) = both(a, b, |s| session(s, std::slice::from_ref(&q)))?;
-    let (sa, sb) = (read_sums(a, &la, &subs)?, read_sums(b, &lb, &subs)?);
-    for sub in &subs {
-        let x = sa.iter().find(|s| &s.slice == sub);
-        let y = sb.iter().find(|s| &s.slice == sub);
-        let same = match (x, y) {
-            (Some(x), Some(y)) => x.rows == y.rows && x.checksum == y.checksum,
-            (None, None) => true,
-            _ => false,
-        };
-        if !same {
-            let counts = (x.map_or(0, |s| s.rows), y.map_or(0, |s| s.rows));
-            locate(a, b, plan, sub, counts, opts, out)?;
-        }
-    }
-    Ok(())
 }
 
 /// Verifies database `b` against `a`: schema, per-table counts and checksums (in parallel, both
 /// sides at once), sequences; differing slices located to rows.
 pub fn verify(a: &dyn Sql, b: &dyn Sql, opts: &VerifyOptions) -> Result<Report, DbError> {
-    let ((mut ia, xa), (mut ib, xb)) = both(a, b, read_inventory)?;
-    if !opts.tables.is_empty() {
-        for t in &opts.tables {
-            if !ia
-                .tables
-                .keys()
-                .chain(ib.tables.keys())
-                .any(|n| wanted(n, std::slice::from_ref(t)))
-            {
-                return Err(DbError::Query {
-                    target: a.describe(),
-                    message: format!("no table `{t}` on either side"),
-                });
-            }
-        }
-        ia.tables.retain(|n, _| wanted(n, &opts.tables));
-        ib.tables.retain(|n, _| wanted(n, &opts.tables));
-    }
-    let mut plans = plan_tables(&ia, &ib, (&xa, &xb), opts);
-    key_ranges(a, b, (&xa, &xb), &mut plans)?;
-    let jobs = content_jobs(&plans, opts);
-    let (ca, cb) = both(a, b, |s| sum_content(s, &plans, &jobs, opts.parallel))?;
-    for (p, (x, y)) in plans.iter().zip(ca.into_iter().zip(cb)) {
-        if let Some(t) = ia.tables.get_mut(&p.table) {
-            t.content = Some(x);
-        }
-        if let Some(t) = ib.tables.get_mut(&p.table) {
-            t.content = Some(y);
-        }
-    }
-    let cmp = compare(&ia, &ib);
-    let mut findings = cmp.findings;
-    let mut notes = cmp.notes;
-    let mut by_table: BTreeMap<&str, Vec<Finding>> = BTreeMap::new();
-    for (table, slice) in &cmp.differing {
-        let Some(plan) = plans.iter().find(|p| &p.table == table) else {
-            continue;
-        };
-        let rows = |inv: &Inventory| {
-            inv.tables
-                .get(table)
-                .and_then(|t| t.content.as_ref())
-                .and_then(|c| c.slices.iter().find(|s| &s.slice == slice))
-                .map_or(0, |s| s.rows)
-        };
-        let out = by_table.entry(table.as_str()).or_default();
-        locate(a, b, plan, slice, (rows(&ia), rows(&ib)), opts, out)?;
-    }
-    for (table, rows) in by_table {
-        if rows.len() >= opts.max_rows {
-            notes.push(format!(
-                "table {table}: the first {} differing rows are listed; more may differ",
-                opts.max_rows
-            ));
-        }
-        if rows.is_empty() {
-            findings.push(
-                Finding::new(Class::Content, ObjectKind::Table, table).values(
-                    Some("checksum differs".into()),
-                    Some("rows not located".into()),
-                ),
-            );
-        }
-        findings.extend(rows);
-    }
-    Ok(Report {
-        engine: ia.engine.clone(),
-        old: a.describe(),
-        new: b.describe(),
-        old_version: ia.server_version.clone(),
-        new_version: ib.server_version.clone(),
-        tables: plans.len(),
-        rows: ia
-            .tables
-            .values()
-            .filter_map(|t| t.content.as_ref().map(|c| c.rows))
-            .sum(),
-        sequences: ia.sequences.len(),
-        objects: ia.objects.len(),
-        findings,
-        notes,
-    })
+    driver::verify(&Postgres, a, b, opts)
 }

@@ -11,7 +11,9 @@
 //! range, other keys by a hash of the key's text.
 
 use crate::driver::{self, Dialect, Extra, TablePlan, opt, parse, s};
-use crate::exercise::{ExerciseReport, Operation, Status, TableExercise};
+use crate::exercise::{
+    ExerciseReport, Operation, Status, TableExercise, check_tables, rolled_back,
+};
 use crate::model::*;
 use crate::{DbError, Sql};
 use serde_json::Value;
@@ -262,7 +264,7 @@ impl Sqlite {
         let cols: Vec<String> = plan
             .columns
             .iter()
-            .map(|(c, _)| format!("quote(t.{})", ident(c)))
+            .map(|c| format!("quote(t.{})", ident(&c.name)))
             .collect();
         cols.join(" || ',' || ")
     }
@@ -346,47 +348,26 @@ impl Dialect for Sqlite {
             self.from(plan)
         )
     }
-    fn min_max_query(&self, plan: &TablePlan) -> String {
-        format!(
-            "SELECT json_array(min({k}), max({k})) {}",
-            self.from(plan),
-            k = self.key_expr(plan)
-        )
-    }
-}
-
-/// Verifies SQLite database `b` against `a`.
-pub fn verify(
-    a: &dyn Sql,
-    b: &dyn Sql,
-    opts: &crate::VerifyOptions,
-) -> Result<crate::Report, DbError> {
-    driver::verify(&Sqlite, a, b, opts)
 }
 
 /// One operation of the exercise, in its own `sqlite3` run: `BEGIN`, the statement, its
 /// answer, `ROLLBACK`. A failing statement ends the run (the shell's `-bail`) and the
 /// transaction with it, so nothing is ever committed.
-fn attempt(sql: &dyn Sql, statement: &str) -> Result<Result<String, String>, DbError> {
+fn attempt(sql: &dyn Sql, statement: &str) -> Result<Result<i64, String>, DbError> {
     let stmts = vec![
         "BEGIN".to_owned(),
         statement.to_owned(),
         "SELECT json_array('changes', changes())".to_owned(),
         "ROLLBACK".to_owned(),
     ];
-    match sql.run(&stmts) {
-        Ok(lines) => Ok(Ok(lines.join("\n"))),
-        Err(DbError::Query { message, .. }) => Ok(Err(message)),
-        Err(e) => Err(e),
-    }
+    rolled_back(sql, &stmts, str::to_owned)
 }
 
-fn changes(out: &str) -> i64 {
-    out.lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .find(|v| v[0] == "changes")
-        .and_then(|v| v[1].as_i64())
-        .unwrap_or(0)
+/// A declared type (upper case) that SQLite gives a numeric affinity, or that names a number.
+fn numeric(t: &str) -> bool {
+    ["INT", "REAL", "FLOA", "DOUB", "NUM", "DEC"]
+        .iter()
+        .any(|x| t.contains(x))
 }
 
 /// A changed value for an update by the column's declared type (SQLite's affinity rules);
@@ -394,13 +375,7 @@ fn changes(out: &str) -> i64 {
 fn changed(col: &str, ty: &str) -> String {
     let x = format!("t0.{}", ident(col));
     let t = ty.to_ascii_uppercase();
-    if t.contains("INT")
-        || t.contains("REAL")
-        || t.contains("FLOA")
-        || t.contains("DOUB")
-        || t.contains("NUM")
-        || t.contains("DEC")
-    {
+    if numeric(&t) {
         format!("CASE WHEN typeof({x}) IN ('integer', 'real') THEN {x} + 1 ELSE 1 END")
     } else if t.contains("BLOB") || t.is_empty() {
         format!(
@@ -417,13 +392,7 @@ fn changed(col: &str, ty: &str) -> String {
 fn fresh(col: &str, ty: &str, table: &str) -> String {
     let x = ident(col);
     let t = ty.to_ascii_uppercase();
-    if t.contains("INT")
-        || t.contains("REAL")
-        || t.contains("FLOA")
-        || t.contains("DOUB")
-        || t.contains("NUM")
-        || t.contains("DEC")
-    {
+    if numeric(&t) {
         format!("(SELECT coalesce(max({x}), 0) + 1 FROM {})", ident(table))
     } else if t.contains("BLOB") {
         "randomblob(16)".into()
@@ -438,18 +407,7 @@ fn fresh(col: &str, ty: &str, table: &str) -> String {
 /// one (fresh values for unique columns, the rowid and `AUTOINCREMENT` from the table).
 pub fn exercise(sql: &dyn Sql, tables: &[String]) -> Result<ExerciseReport, DbError> {
     let (inv, extra) = read_inventory(sql)?;
-    for t in tables {
-        if !inv
-            .tables
-            .keys()
-            .any(|n| driver::wanted(n, std::slice::from_ref(t)))
-        {
-            return Err(DbError::Query {
-                target: sql.describe(),
-                message: format!("no table `{t}`"),
-            });
-        }
-    }
+    check_tables(sql, inv.tables.keys(), tables)?;
     let mut report = ExerciseReport {
         engine: "SQLite".into(),
         target: sql.describe(),
@@ -523,26 +481,18 @@ pub fn exercise(sql: &dyn Sql, tables: &[String]) -> Result<ExerciseReport, DbEr
                 ident(&name),
                 order.join(", ")
             );
-            ops.push(match sql.run(&[q]) {
-                Ok(lines) => {
-                    let n = lines
-                        .first()
-                        .and_then(|l| serde_json::from_str::<Value>(l).ok())
-                        .and_then(|v| v[1].as_i64())
-                        .unwrap_or(0);
-                    Operation {
-                        what,
-                        status: Status::Ok,
-                        detail: format!("{n} rows read, through the index"),
-                    }
-                }
-                Err(DbError::Query { message, .. }) => Operation {
+            ops.push(Operation::ran(what.clone(), sql.run(&[q]), |lines| {
+                let n = lines
+                    .first()
+                    .and_then(|l| serde_json::from_str::<Value>(l).ok())
+                    .and_then(|v| v[1].as_i64())
+                    .unwrap_or(0);
+                Operation::new(
                     what,
-                    status: Status::Failed,
-                    detail: message,
-                },
-                Err(e) => return Err(e),
-            });
+                    Status::Ok,
+                    format!("{n} rows read, through the index"),
+                )
+            })?);
         }
         // The primary key of a rowid table (the rowid) or of a WITHOUT ROWID table is the
         // table's own b-tree, not an index of its own: read in key order, and the plan must not
@@ -557,42 +507,27 @@ pub fn exercise(sql: &dyn Sql, tables: &[String]) -> Result<ExerciseReport, DbEr
                 order.join(", ")
             );
             let what = "read through the primary key".to_owned();
-            ops.push(
-                match sql.run(&[
-                    format!("EXPLAIN QUERY PLAN {q}"),
-                    format!("SELECT json_array('read', count(*)) FROM ({q})"),
-                ]) {
-                    Ok(lines) => {
-                        let n = lines
-                            .iter()
-                            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-                            .find(|v| v[0] == "read")
-                            .and_then(|v| v[1].as_i64())
-                            .unwrap_or(0);
-                        if lines.iter().any(|l| l.contains("TEMP B-TREE")) {
-                            Operation {
-                                what,
-                                status: Status::Failed,
-                                detail:
-                                    "SQLite sorted the rows instead of reading them in key order"
-                                        .into(),
-                            }
-                        } else {
-                            Operation {
-                                what,
-                                status: Status::Ok,
-                                detail: format!("{n} rows read, in key order"),
-                            }
-                        }
-                    }
-                    Err(DbError::Query { message, .. }) => Operation {
+            let result = sql.run(&[
+                format!("EXPLAIN QUERY PLAN {q}"),
+                format!("SELECT json_array('read', count(*)) FROM ({q})"),
+            ]);
+            ops.push(Operation::ran(what.clone(), result, |lines| {
+                let n = lines
+                    .iter()
+                    .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                    .find(|v| v[0] == "read")
+                    .and_then(|v| v[1].as_i64())
+                    .unwrap_or(0);
+                if lines.iter().any(|l| l.contains("TEMP B-TREE")) {
+                    Operation::new(
                         what,
-                        status: Status::Failed,
-                        detail: message,
-                    },
-                    Err(e) => return Err(e),
-                },
-            );
+                        Status::Failed,
+                        "SQLite sorted the rows instead of reading them in key order",
+                    )
+                } else {
+                    Operation::new(what, Status::Ok, format!("{n} rows read, in key order"))
+                }
+            })?);
         }
         let keyed = |c: &str| {
             t.primary_key.iter().any(|k| k == c) || unique.contains(&(table.clone(), c.to_owned()))
@@ -628,18 +563,7 @@ pub fn exercise(sql: &dyn Sql, tables: &[String]) -> Result<ExerciseReport, DbEr
                 changed(&c.name, &ty)
             );
             let what = format!("update column {}", c.name);
-            ops.push(match attempt(sql, &q)? {
-                Ok(out) => Operation {
-                    what,
-                    status: Status::Ok,
-                    detail: format!("{} row changed", changes(&out)),
-                },
-                Err(e) => Operation {
-                    what,
-                    status: Status::Failed,
-                    detail: e,
-                },
-            });
+            ops.push(Operation::changed(what, attempt(sql, &q)?, "changed"));
         } else {
             ops.push(Operation {
                 what: "update".into(),
@@ -712,27 +636,7 @@ pub fn exercise(sql: &dyn Sql, tables: &[String]) -> Result<ExerciseReport, DbEr
                 vals.join(", ")
             )
         };
-        let what = "insert a new row".to_owned();
-        ops.push(match attempt(sql, &q)? {
-            Ok(out) => Operation {
-                what,
-                status: Status::Ok,
-                detail: format!(
-                    "{} row inserted ({})",
-                    changes(&out),
-                    if empty {
-                        "from defaults"
-                    } else {
-                        "from an existing row, unique columns fresh"
-                    }
-                ),
-            },
-            Err(e) => Operation {
-                what,
-                status: Status::Failed,
-                detail: e,
-            },
-        });
+        ops.push(Operation::inserted(attempt(sql, &q)?, empty));
         report.tables.push(TableExercise {
             table: table.clone(),
             operations: ops,

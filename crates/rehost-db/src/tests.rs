@@ -244,18 +244,25 @@ fn host_prefix() {
     assert_eq!(split_host("postgres://h/db"), (None, "postgres://h/db"));
 }
 
-fn plan(key: &[&str], range: Option<(i64, i64)>) -> crate::postgres::TablePlan {
-    crate::postgres::TablePlan {
+fn plan(key: &[&str], range: Option<(i64, i64)>) -> crate::driver::TablePlan {
+    let col = |name: &str, ty: &str, not_null| crate::driver::PlanColumn {
+        name: name.into(),
+        data_type: ty.into(),
+        same_type: true,
+        not_null,
+    };
+    crate::driver::TablePlan {
         table: "public.t".into(),
-        columns: vec![
-            crate::postgres::PlanColumn::new("id", Some("integer"), true),
-            crate::postgres::PlanColumn::new("v", Some("text"), false),
-        ],
+        columns: vec![col("id", "integer", true), col("v", "text", false)],
         key: key.iter().map(|k| k.to_string()).collect(),
         range,
         estimate: 0,
         fast: true,
     }
+}
+
+fn sums_query(p: &crate::driver::TablePlan, parent: &Slice, ways: u32) -> (String, Vec<Slice>) {
+    crate::driver::sums_query_for_tests(&crate::postgres::Postgres, p, parent, ways)
 }
 
 /// A split covers its parent exactly, in order, without overlap; the bucket expression numbers
@@ -269,7 +276,7 @@ fn key_ranges_split_exactly() {
         (0, 1, 1024),
         (i64::MIN, i64::MAX, 16),
     ] {
-        let (sql, subs) = p.sums_query(&Slice::KeyRange { lo, hi }, ways);
+        let (sql, subs) = sums_query(&p, &Slice::KeyRange { lo, hi }, ways);
         assert!(subs.len() <= ways as usize && !subs.is_empty());
         let mut at = lo;
         for s in &subs {
@@ -292,9 +299,9 @@ fn key_ranges_split_exactly() {
 #[test]
 fn hash_buckets_refine_their_parent() {
     let p = plan(&["code", "n"], None);
-    let (_, top) = p.sums_query(&Slice::All, 16);
+    let (_, top) = sums_query(&p, &Slice::All, 16);
     assert_eq!(top.len(), 16);
-    let (sql, subs) = p.sums_query(&top[5], 16);
+    let (sql, subs) = sums_query(&p, &top[5], 16);
     assert!(sql.contains("% 16 = 5"), "{sql}");
     assert!(sql.contains("% 256"), "{sql}");
     for s in &subs {
@@ -305,7 +312,7 @@ fn hash_buckets_refine_their_parent() {
         assert_eq!(residue % 16, 5);
     }
     // One way: a plain sum, no grouping.
-    let (sql, subs) = p.sums_query(&Slice::All, 1);
+    let (sql, subs) = sums_query(&p, &Slice::All, 1);
     assert_eq!(subs, vec![Slice::All]);
     assert!(!sql.contains("GROUP BY"), "{sql}");
 }
@@ -359,7 +366,7 @@ fn column_hashes_by_type() {
 #[test]
 fn row_hash_chains_not_null_columns_through_the_seed() {
     let p = plan(&["id"], None);
-    let h = p.row_hash();
+    let h = crate::postgres::row_hash(&p);
     assert!(
         h.starts_with(
             "coalesce(hashint4extended(t.\"id\", (coalesce(hashtextextended(t.\"v\" COLLATE \"C\", "
@@ -369,8 +376,111 @@ fn row_hash_chains_not_null_columns_through_the_seed() {
     assert!(h.ends_with(", 0)"), "{h}");
     let mut slow = plan(&["id"], None);
     slow.fast = false;
+    assert!(crate::postgres::row_hash(&slow).contains("md5(ROW(t.\"id\", t.\"v\")::text)"));
+}
+
+/// A PostgreSQL session answering from a script: the inventory of a large table (split by
+/// key range), small tables, a table keyed by text and one without a key, with one small table
+/// and the text-keyed one differing on side 1. Every run's statements are recorded.
+struct Scripted {
+    side: u8,
+    log: std::sync::Mutex<Vec<Vec<String>>>,
+}
+
+impl crate::Sql for Scripted {
+    fn run(&self, statements: &[String]) -> Result<Vec<String>, crate::DbError> {
+        self.log.lock().unwrap().push(statements.to_vec());
+        let col = |n: &str, t: &str, nn: bool| format!("[\"{n}\", \"{t}\", {nn}, null, null]");
+        let mut out = Vec::new();
+        for s in statements {
+            if s.contains("json_build_array('db'") {
+                out.push("[\"db\", \"16.1\", \"d\", \"UTF8\", \"C\", \"C\", 42]".into());
+            } else if s.contains("json_build_array('table'") {
+                out.push(format!(
+                    "[\"table\", \"public.big\", [{}, {}], [[\"id\", \"bigint\"]], 3000000, 1, 3000000]",
+                    col("id", "bigint", true),
+                    col("v", "text", false)
+                ));
+                for i in 0..5 {
+                    out.push(format!(
+                        "[\"table\", \"public.s{i}\", [{}], [[\"id\", \"integer\"]], 100, 1, 100]",
+                        col("id", "integer", true)
+                    ));
+                }
+                out.push(format!(
+                    "[\"table\", \"public.tk\", [{}], [[\"code\", \"text\"]], 5000, null, null]",
+                    col("code", "text", true)
+                ));
+                out.push(format!(
+                    "[\"table\", \"public.nokey\", [{}], [], 10, null, null]",
+                    col("x", "integer", false)
+                ));
+            } else if s == "SELECT '\"end\"'" {
+                out.push("\"end\"".into());
+            } else if s.starts_with("SELECT json_build_array(0, count(*)") {
+                let differs = s.contains("public.tk") || s.contains("public.s3");
+                out.push(format!(
+                    "[0, 3000, \"{}\"]",
+                    5 + if differs { self.side } else { 0 }
+                ));
+            } else if s.contains("GROUP BY b") {
+                out.push(format!("[1, 30, \"{}\"]", 7 + self.side));
+            } else if s.starts_with("SELECT json_build_array(json_build_array(") {
+                out.push(format!("[[\"k{}\"], \"abc\"]", self.side));
+            }
+        }
+        Ok(out)
+    }
+    fn describe(&self) -> String {
+        format!("side {}", self.side)
+    }
+}
+
+/// The sessions PostgreSQL's verify runs on the driver: the key bounds come from the inventory
+/// (no min/max query), the fast row hash is used where both probes agree, the small tables
+/// ride along with the large table's two sessions, and each differing slice costs one grouped
+/// query and one listing per side.
+#[test]
+fn postgres_sessions_on_the_driver() {
+    let a = Scripted {
+        side: 0,
+        log: Default::default(),
+    };
+    let b = Scripted {
+        side: 1,
+        log: Default::default(),
+    };
+    let opts = crate::VerifyOptions {
+        parallel: 2,
+        ..Default::default()
+    };
+    let report = crate::verify_engine(crate::Engine::Postgres, &a, &b, &opts).unwrap();
+    assert_eq!(report.engine, "postgresql");
+    for side in [&a, &b] {
+        let log = side.log.lock().unwrap();
+        // Inventory, two content sessions, and for s3 and tk a grouped query and a listing.
+        assert_eq!(log.len(), 7, "{log:#?}");
+        let all: Vec<&String> = log.iter().flatten().collect();
+        assert!(!all.iter().any(|s| s.contains("min(t.")), "{all:#?}");
+        let content: Vec<&Vec<String>> = log
+            .iter()
+            .filter(|run| run.iter().any(|s| s.contains("public.big")))
+            .collect();
+        assert_eq!(content.len(), 2);
+        // Every table is summed in one of the large table's sessions.
+        for t in ["s0", "s4", "tk", "nokey"] {
+            assert!(
+                content
+                    .iter()
+                    .any(|run| run.iter().any(|s| s.contains(&format!("public.{t} t")))),
+                "{t}"
+            );
+        }
+        assert!(all.iter().any(|s| s.contains("hashint8extended(t.\"id\"")));
+    }
     assert!(
-        slow.row_hash()
-            .contains("md5(ROW(t.\"id\", t.\"v\")::text)")
+        report.findings.iter().any(|f| f.name.contains("public.s3")),
+        "{:#?}",
+        report.findings
     );
 }
