@@ -187,3 +187,24 @@ fn newest_mtime(dir: &Path) -> std::time::SystemTime {
     }
     newest
 }
+
+/// Stops a server this test started: `signal` to its PID, then waits up to `grace` for it to
+/// exit before killing it. Reaps it either way.
+pub fn stop_child(mut child: std::process::Child, signal: i32, grace: std::time::Duration) {
+    // SAFETY: kill with a PID we started and have not reaped.
+    unsafe {
+        libc::kill(child.id() as i32, signal);
+    }
+    let deadline = std::time::Instant::now() + grace;
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) | Err(_) => break,
+            Ok(None) if std::time::Instant::now() > deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break;
+            }
+            Ok(None) => std::thread::sleep(std::time::Duration::from_millis(20)),
+        }
+    }
+}

@@ -222,23 +222,8 @@ impl Mariadb {
 
 impl Drop for Mariadb {
     fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            // SAFETY: kill with a PID we started and have not reaped.
-            unsafe {
-                libc::kill(child.id() as i32, libc::SIGTERM);
-            }
-            let deadline = Instant::now() + Duration::from_secs(30);
-            loop {
-                match child.try_wait() {
-                    Ok(Some(_)) | Err(_) => break,
-                    Ok(None) if Instant::now() > deadline => {
-                        let _ = child.kill();
-                        let _ = child.wait();
-                        break;
-                    }
-                    Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-                }
-            }
+        if let Some(child) = self.child.take() {
+            crate::stop_child(child, libc::SIGTERM, Duration::from_secs(30));
         }
     }
 }

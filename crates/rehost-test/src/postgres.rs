@@ -176,24 +176,9 @@ impl Postgres {
 
     /// Stops the server (fast shutdown) and waits for it; a stopped cluster stays as it is.
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
+        if let Some(child) = self.child.take() {
             // SIGINT: fast shutdown. The child is setpriv, which exec'd postgres (same PID).
-            // SAFETY: kill with a PID we started and have not reaped.
-            unsafe {
-                libc::kill(child.id() as i32, libc::SIGINT);
-            }
-            let deadline = Instant::now() + Duration::from_secs(20);
-            loop {
-                match child.try_wait() {
-                    Ok(Some(_)) | Err(_) => break,
-                    Ok(None) if Instant::now() > deadline => {
-                        let _ = child.kill();
-                        let _ = child.wait();
-                        break;
-                    }
-                    Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-                }
-            }
+            crate::stop_child(child, libc::SIGINT, Duration::from_secs(20));
         }
     }
 
