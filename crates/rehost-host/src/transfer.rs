@@ -244,8 +244,14 @@ fn read_ahead(
     }
 }
 
-/// Reads a large file piece by piece and sends the pieces ahead. `Ok(Some(why))`: the file
-/// cannot be read whole; `Err`: stop (the source failed, or the writer hung up).
+/// Pieces of a large file in flight at once on each host: the source reads the next piece while
+/// the last one crosses, and the destination writes one while the next arrives.
+const PIECES_IN_FLIGHT: usize = 2;
+
+/// Reads a large file piece by piece and sends the pieces ahead, with up to
+/// [`PIECES_IN_FLIGHT`] reads outstanding (each a request of its own on the connection),
+/// handed on in order. `Ok(Some(why))`: the file cannot be read whole; `Err`: stop (the source
+/// failed, or the writer hung up).
 fn stage_ahead(
     sh: &dyn Host,
     sroot: &[u8],
@@ -260,44 +266,67 @@ fn stage_ahead(
     else {
         unreachable!("only files are staged")
     };
-    let mut offset = 0;
-    while offset < *size {
-        let len = BATCH_BYTES.min(size - offset);
-        let piece = FilePiece {
-            path: Bytes(path.to_vec()),
-            offset,
-            len,
-            ino: *ino,
-        };
-        let data = match read_files(sh, sroot, vec![piece], cancel) {
-            Err(e) => {
-                let _ = tx.send(Msg::Failed(e));
-                return Err(());
+    let size = *size;
+    let ino = *ino;
+    std::thread::scope(|s| {
+        let mut pending = std::collections::VecDeque::new();
+        let mut next = 0;
+        loop {
+            while pending.len() < PIECES_IN_FLIGHT && next < size {
+                let offset = next;
+                let len = BATCH_BYTES.min(size - offset);
+                let piece = FilePiece {
+                    path: Bytes(path.to_vec()),
+                    offset,
+                    len,
+                    ino,
+                };
+                let read = s.spawn(move || read_files(sh, sroot, vec![piece], cancel));
+                pending.push_back((offset, len, read));
+                next += len;
             }
-            Ok(mut r) => match r.pop().expect("one result") {
-                Ok(d) if d.len() as u64 == len => d,
-                Ok(d) => {
-                    return Ok(Some(format!(
-                        "the source changed size while it was copied ({} bytes at offset {offset} instead of {len}); sync again",
-                        d.len()
-                    )));
+            let Some((offset, len, read)) = pending.pop_front() else {
+                return Ok(None);
+            };
+            let read = read.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+            // Reads still outstanding when this returns early are waited for by the scope.
+            let data = match read {
+                Err(e) => {
+                    let _ = tx.send(Msg::Failed(e));
+                    return Err(());
                 }
-                Err(why) => return Ok(Some(format!("failed to read the source: {why}"))),
-            },
-        };
-        let msg = Msg::Stage {
-            path: path.clone(),
-            tmp: tmp.into(),
-            offset,
-            data,
-        };
-        tx.send(msg).map_err(|_| ())?;
-        offset += len;
-    }
-    Ok(None)
+                Ok(mut r) => match r.pop().expect("one result") {
+                    Ok(d) if d.len() as u64 == len => d,
+                    Ok(d) => {
+                        return Ok(Some(format!(
+                            "the source changed size while it was copied ({} bytes at offset {offset} instead of {len}); sync again",
+                            d.len()
+                        )));
+                    }
+                    Err(why) => return Ok(Some(format!("failed to read the source: {why}"))),
+                },
+            };
+            let msg = Msg::Stage {
+                path: path.clone(),
+                tmp: tmp.into(),
+                offset,
+                data,
+            };
+            tx.send(msg).map_err(|_| ())?;
+        }
+    })
 }
 
-/// Applies what the reader sends, in order, on the destination host.
+/// `Stage` requests outstanding, oldest first, with their file's path.
+type InFlight<'s> = std::collections::VecDeque<(
+    Box<[u8]>,
+    std::thread::ScopedJoinHandle<'s, Result<(), HostError>>,
+)>;
+
+/// Applies what the reader sends, in order, on the destination host. Pieces of a large file
+/// after its first are written with up to [`PIECES_IN_FLIGHT`] `Stage` requests outstanding;
+/// the first piece (which creates the temporary file) is written alone, and all are
+/// acknowledged before the next batch (which puts the file in place) is sent.
 fn write_behind(
     (dh, droot): (&dyn Host, &[u8]),
     rx: &std::sync::mpsc::Receiver<Msg>,
@@ -308,63 +337,99 @@ fn write_behind(
     let mut done = Counts::default();
     // Large files whose pieces could not be written: their operation is dropped.
     let mut unstaged: std::collections::HashSet<Box<[u8]>> = Default::default();
-    for msg in rx {
-        match msg {
-            Msg::Failed(e) => return Err(e),
-            Msg::Stage {
-                path,
-                tmp,
-                offset,
-                data,
-            } => {
-                if unstaged.contains(&path) {
-                    continue;
-                }
-                let req = Request::Stage {
-                    root: Bytes(droot.to_vec()),
-                    path: Bytes(path.to_vec()),
-                    tmp: Bytes(tmp.to_vec()),
-                    offset,
-                    data: Blob(data),
-                };
-                match dh.request(&req, cancel, &mut |_| {}) {
-                    Ok(()) => {}
-                    // The agent could not write this file; the host itself is fine.
-                    Err(HostError::Remote { message, .. }) => {
-                        report.errors.push((path.clone(), message));
-                        unstaged.insert(path);
-                    }
-                    Err(e) => return Err(e),
-                }
+    let stage = |path: &[u8], tmp: Box<[u8]>, offset: u64, data: Vec<u8>| {
+        let req = Request::Stage {
+            root: Bytes(droot.to_vec()),
+            path: Bytes(path.to_vec()),
+            tmp: Bytes(tmp.into_vec()),
+            offset,
+            data: Blob(data),
+        };
+        dh.request(&req, cancel, &mut |_| {})
+    };
+    // A piece's outcome: the agent could not write this file (the host itself is fine), or the
+    // host failed.
+    let staged = |path: Box<[u8]>,
+                  r: Result<(), HostError>,
+                  unstaged: &mut std::collections::HashSet<Box<[u8]>>,
+                  report: &mut TransferReport| match r {
+        Ok(()) => Ok(()),
+        Err(HostError::Remote { message, .. }) => {
+            if !unstaged.contains(&path) {
+                report.errors.push((path.clone(), message));
+                unstaged.insert(path);
             }
-            Msg::Batch {
-                mut ops,
-                data,
-                errors,
-                last,
-            } => {
-                report.errors.extend(errors);
-                ops.retain(|op| {
-                    !matches!(op, Op::File { staged: Some(_), path, .. } if unstaged.contains(path))
-                });
-                let base = done;
-                let applied = apply(dh, droot, ops, data, last, cancel, &mut |c| {
-                    progress(Counts {
-                        entries: base.entries + c.entries,
-                        bytes: base.bytes + c.bytes,
-                    })
-                })?;
-                done.entries +=
-                    applied.created + applied.updated + applied.deleted + applied.unchanged;
-                done.bytes += applied.bytes_copied;
-                report.absorb(applied);
-                if last {
-                    break;
+            Ok(())
+        }
+        Err(e) => Err(e),
+    };
+    std::thread::scope(|s| {
+        let mut pending = std::collections::VecDeque::new();
+        let drain = |pending: &mut InFlight<'_>,
+                     keep: usize,
+                     unstaged: &mut std::collections::HashSet<Box<[u8]>>,
+                     report: &mut TransferReport|
+         -> Result<(), HostError> {
+            while pending.len() > keep {
+                let (path, h) = pending.pop_front().expect("non-empty");
+                let r = h.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+                staged(path, r, unstaged, report)?;
+            }
+            Ok(())
+        };
+        for msg in rx {
+            match msg {
+                Msg::Failed(e) => return Err(e),
+                Msg::Stage {
+                    path,
+                    tmp,
+                    offset,
+                    data,
+                } => {
+                    if offset == 0 {
+                        drain(&mut pending, 0, &mut unstaged, report)?;
+                        let r = stage(&path, tmp, offset, data);
+                        staged(path, r, &mut unstaged, report)?;
+                        continue;
+                    }
+                    drain(&mut pending, PIECES_IN_FLIGHT - 1, &mut unstaged, report)?;
+                    if unstaged.contains(&path) {
+                        continue;
+                    }
+                    let p = path.clone();
+                    let h = s.spawn(move || stage(&p, tmp, offset, data));
+                    pending.push_back((path, h));
+                }
+                Msg::Batch {
+                    mut ops,
+                    data,
+                    errors,
+                    last,
+                } => {
+                    drain(&mut pending, 0, &mut unstaged, report)?;
+                    report.errors.extend(errors);
+                    ops.retain(|op| {
+                        !matches!(op, Op::File { staged: Some(_), path, .. } if unstaged.contains(path))
+                    });
+                    let base = done;
+                    let applied = apply(dh, droot, ops, data, last, cancel, &mut |c| {
+                        progress(Counts {
+                            entries: base.entries + c.entries,
+                            bytes: base.bytes + c.bytes,
+                        })
+                    })?;
+                    done.entries +=
+                        applied.created + applied.updated + applied.deleted + applied.unchanged;
+                    done.bytes += applied.bytes_copied;
+                    report.absorb(applied);
+                    if last {
+                        break;
+                    }
                 }
             }
         }
-    }
-    Ok(())
+        drain(&mut pending, 0, &mut unstaged, report)
+    })
 }
 
 /// Reads whole pieces from the source host: one result per piece, in order.
