@@ -306,6 +306,40 @@ pub fn verify(
 mod tests {
     use super::*;
 
+    /// A journal from an archive may be hostile: the names it gives for kept files are read
+    /// beneath the state directory only, never through `..`, an absolute path or a symlink.
+    #[test]
+    fn kept_files_named_by_a_hostile_journal_are_read_beneath_the_state_directory_only() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret"), "outside").unwrap();
+        let root = tempfile::tempdir().unwrap();
+        let state_path = root.path().join("state");
+        let state = PrivateDir::open(&state_path, true).unwrap().unwrap();
+        std::fs::create_dir(state_path.join("plans")).unwrap();
+        std::fs::write(state_path.join("plans/ok.toml"), "inside").unwrap();
+        let secret = outside.path().join("secret");
+        std::os::unix::fs::symlink(&secret, state_path.join("plans/link.toml")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), state_path.join("evidence")).unwrap();
+
+        assert_eq!(read_kept(&state, "plans/ok.toml").unwrap().unwrap(), b"inside");
+        let up = format!("../../{}", secret.display());
+        for name in [
+            up.as_str(),
+            "plans/../../secret",
+            "/etc/passwd",
+            "plans//ok.toml",
+            "./plans/ok.toml",
+        ] {
+            let err = read_kept(&state, name).unwrap_err();
+            assert!(err.contains("leaves the state directory"), "{name}: {err}");
+        }
+        // Through a symlinked file or directory: refused, never the outside content.
+        for name in ["plans/link.toml", "evidence/secret"] {
+            let got = read_kept(&state, name);
+            assert!(got.is_err(), "{name} was not refused: {got:?}");
+        }
+    }
+
     #[test]
     fn a_problem_names_the_file_the_line_and_the_step() {
         let p = |line, step: Option<&str>, file: Option<&str>| {
