@@ -51,7 +51,7 @@ pub fn verify_engine(
 ) -> Result<Report, DbError> {
     match engine {
         Engine::Postgres => driver::verify(&postgres::Postgres, a, b, opts),
-        Engine::Mysql => mysql::verify(a, b, opts),
+        Engine::Mysql => driver::verify(&mysql::Mysql, a, b, opts),
         Engine::Sqlite => driver::verify(&sqlite::Sqlite, a, b, opts),
     }
 }

@@ -8,7 +8,7 @@
 //! and `('ab','c')` differ and NULL differs from `''`, `'N'` and `'NULL'` (see
 //! [`Mysql::row_text`]). The row's digest is 64 bits: `CRC32` and `CRC32C` of the text where
 //! both servers have `CRC32C` (MariaDB 10.8 and later), else the first 64 bits of its MD5
-//! ([`RowHash`], chosen by a probe of both servers' versions). A slice's checksum is the row
+//! ([`RowHash`], chosen by both servers' versions as the inventory reads them). A slice's checksum is the row
 //! count and the exact (DECIMAL) sum of the digests, which does not depend on row order.
 //! Listed rows are compared by the MD5 of their text. Integer keys are sliced by range, other
 //! keys by the CRC32 of the key's bytes.
@@ -141,6 +141,8 @@ fn read_catalog(sql: &dyn Sql) -> Result<Catalog, DbError> {
                 if !version.to_ascii_lowercase().contains("mariadb") {
                     c.inv.engine = "MySQL".into();
                 }
+                // The fast row hash where both servers can compute it (the driver compares).
+                c.extra.probe = (RowHash::for_version(&version) == RowHash::Crc).then_some(1);
                 c.inv.server_version = version;
                 c.inv.database = s(&get(2));
                 c.inv.encoding = s(&get(3));
@@ -362,11 +364,11 @@ fn read_catalog(sql: &dyn Sql) -> Result<Catalog, DbError> {
     Ok(c)
 }
 
-/// How a row's digest is computed for the sums; both sides use the same (see [`probe`]).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// How a row's digest is computed for the sums; both sides use the same: `Crc` where both
+/// servers can compute it (the inventory's probe, [`TablePlan::fast`]), else `Md5`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RowHash {
     /// The first 64 bits of the MD5 of the row's text: every MariaDB and MySQL version.
-    #[default]
     Md5,
     /// `CRC32` of the row's text in the high 32 bits, `CRC32C` (MariaDB 10.8 and later) in the
     /// low 32 bits: two different polynomials over the same text, about 2.5 times as fast.
@@ -389,11 +391,9 @@ impl RowHash {
     }
 }
 
-/// The dialect of MariaDB and MySQL; `hash` is the row digest of the sums.
+/// The dialect of MariaDB and MySQL.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct Mysql {
-    pub hash: RowHash,
-}
+pub struct Mysql;
 
 /// Types whose printed text is digits, signs, `.`, `e`, `:`, `-` and spaces only: never
 /// `0x1f`, never `N`, never longer than 64 KiB.
@@ -469,23 +469,16 @@ impl Mysql {
     /// The row's 64-bit digest, an unsigned integer.
     fn digest(&self, plan: &TablePlan) -> String {
         let row = self.row_text(plan);
-        match self.hash {
+        match if plan.fast {
+            RowHash::Crc
+        } else {
+            RowHash::Md5
+        } {
             RowHash::Md5 => format!("CAST(CONV(LEFT(MD5({row}), 16), 16, 10) AS UNSIGNED)"),
             // The text is built once: `@rehost_row` holds it for the second function.
             RowHash::Crc => format!("(CRC32(@rehost_row := {row}) << 32 | CRC32C(@rehost_row))"),
         }
     }
-}
-
-/// The probe: which row hash both servers can compute (the version each reports).
-fn probe(a: &dyn Sql, b: &dyn Sql) -> Result<RowHash, DbError> {
-    let q = vec!["SELECT JSON_ARRAY(VERSION())".to_owned()];
-    let (va, vb) = driver::both(a, b, |s| {
-        let lines = s.run(&q)?;
-        let v = parse(s, lines.first().map(String::as_str).unwrap_or("[null]"))?;
-        Ok(RowHash::for_version(&driver::s(&v[0])))
-    })?;
-    Ok(if va == vb { va } else { RowHash::Md5 })
 }
 
 impl Dialect for Mysql {
@@ -566,16 +559,6 @@ impl Dialect for Mysql {
             self.from(plan)
         )
     }
-}
-
-/// Verifies MariaDB/MySQL database `b` against `a`.
-pub fn verify(
-    a: &dyn Sql,
-    b: &dyn Sql,
-    opts: &crate::VerifyOptions,
-) -> Result<crate::Report, DbError> {
-    let hash = probe(a, b)?;
-    driver::verify(&Mysql { hash }, a, b, opts)
 }
 
 /// The client's error without its `at line N` (the line of a statement rehost wrote).
