@@ -321,7 +321,10 @@ mod tests {
         std::os::unix::fs::symlink(&secret, state_path.join("plans/link.toml")).unwrap();
         std::os::unix::fs::symlink(outside.path(), state_path.join("evidence")).unwrap();
 
-        assert_eq!(read_kept(&state, "plans/ok.toml").unwrap().unwrap(), b"inside");
+        assert_eq!(
+            read_kept(&state, "plans/ok.toml").unwrap().unwrap(),
+            b"inside"
+        );
         let up = format!("../../{}", secret.display());
         for name in [
             up.as_str(),

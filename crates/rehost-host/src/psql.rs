@@ -7,7 +7,8 @@
 //! came in a URL goes to psql's environment (`PGPASSWORD`); a password file is read on the host
 //! itself by a one-line shell wrapper.
 
-use crate::{CommandSpec, Host, OutputStream, Program};
+use crate::dbclient::run_client;
+use crate::{CommandSpec, Host, Program};
 use rehost_db::{ConnInfo, DbError, Sql};
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
@@ -84,45 +85,13 @@ impl<'h> Psql<'h> {
 impl Sql for Psql<'_> {
     fn run(&self, statements: &[String]) -> Result<Vec<String>, DbError> {
         let spec = self.spec(statements);
-        let mut out = Vec::new();
-        let mut err = Vec::new();
-        let outcome = self
-            .host
-            .run(&spec, self.cancel, &mut |stream, line| {
-                let text = String::from_utf8_lossy(line).into_owned();
-                match stream {
-                    OutputStream::Stdout => out.push(text),
-                    OutputStream::Stderr => {
-                        if err.len() < 20 {
-                            err.push(text)
-                        }
-                    }
-                }
-            })
-            .map_err(|e| DbError::Query {
-                target: self.describe(),
-                message: format!(
-                    "failed to run psql on host {}: {e} (psql comes with the postgresql-client package)",
-                    self.host.name()
-                ),
-            })?;
-        if outcome.cancelled {
-            return Err(DbError::Cancelled);
-        }
-        if outcome.exit.code != Some(0) {
-            let mut message = err.join("; ");
-            if message.is_empty() {
-                message = format!("psql ended with {}", outcome.exit);
-            }
-            if outcome.exit.code == Some(127) {
-                message.push_str(" (psql comes with the postgresql-client package)");
-            }
-            return Err(DbError::Query {
-                target: self.describe(),
-                message,
-            });
-        }
-        Ok(out)
+        run_client(
+            self.host,
+            &spec,
+            self.cancel,
+            &|| self.describe(),
+            ("psql", "postgresql-client"),
+        )
     }
 
     fn describe(&self) -> String {
