@@ -50,18 +50,31 @@ pub(crate) fn run_client(
     spec: &CommandSpec,
     cancel: &AtomicBool,
     target: &dyn Fn() -> String,
+    tool: (&str, &str),
+) -> Result<Vec<String>, DbError> {
+    run_capped(host, spec, cancel, target, tool, MAX_ANSWER)
+}
+
+fn run_capped(
+    host: &dyn Host,
+    spec: &CommandSpec,
+    cancel: &AtomicBool,
+    target: &dyn Fn() -> String,
     (tool, package): (&str, &str),
+    max_answer: usize,
 ) -> Result<Vec<String>, DbError> {
     let mut out = Vec::new();
     let mut size = 0usize;
     let mut too_much = false;
     let mut err = Vec::new();
-    let outcome = host
-        .run(spec, cancel, &mut |stream, line| match stream {
+    // Past the cap the client is stopped (a flag of its own), not left to answer without end.
+    let outcome = crate::with_own_stop(cancel, |stop| {
+        host.run(spec, stop, &mut |stream, line| match stream {
             OutputStream::Stdout => {
                 size += line.len() + 1;
-                if size > MAX_ANSWER {
+                if size > max_answer {
                     too_much = true;
+                    stop.store(true, std::sync::atomic::Ordering::Relaxed);
                 } else {
                     out.push(String::from_utf8_lossy(line).into_owned());
                 }
@@ -72,21 +85,22 @@ pub(crate) fn run_client(
                 }
             }
         })
-        .map_err(|e| DbError::Query {
-            target: target(),
-            message: format!(
-                "failed to run {tool} on host {}: {e} ({tool} comes with the {package} package)",
-                host.name()
-            ),
-        })?;
-    if outcome.cancelled {
-        return Err(DbError::Cancelled);
-    }
+    })
+    .map_err(|e| DbError::Query {
+        target: target(),
+        message: format!(
+            "failed to run {tool} on host {}: {e} ({tool} comes with the {package} package)",
+            host.name()
+        ),
+    })?;
     if too_much {
         return Err(DbError::Answer {
             target: target(),
-            message: format!("{tool} answered more than {} MiB", MAX_ANSWER >> 20),
+            message: format!("{tool} answered more than {} MiB", max_answer >> 20),
         });
+    }
+    if outcome.cancelled {
+        return Err(DbError::Cancelled);
     }
     if outcome.exit.code != Some(0) {
         let mut message = err.join("; ");
@@ -104,4 +118,31 @@ pub(crate) fn run_client(
         });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{LocalHost, Program};
+
+    /// A client (or the server behind it) that answers without end is cut off at the cap with
+    /// an error naming the database, not collected into memory.
+    #[test]
+    fn an_endless_answer_is_refused_at_the_cap() {
+        let host = LocalHost::new("old", None);
+        let spec = CommandSpec::new(Program::Shell("yes row".into()));
+        let cancel = AtomicBool::new(false);
+        let err = run_capped(
+            &host,
+            &spec,
+            &cancel,
+            &|| "old:postgres://x/db".into(),
+            ("psql", "postgresql-client"),
+            2 << 20,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("old:postgres://x/db"), "{err}");
+        assert!(err.contains("psql answered more than 2 MiB"), "{err}");
+    }
 }

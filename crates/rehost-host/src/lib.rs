@@ -283,33 +283,16 @@ pub fn request_bounded<H: Host + ?Sized>(
     cancel: &AtomicBool,
     take: &mut dyn FnMut(Response) -> Result<(), String>,
 ) -> Result<(), HostError> {
-    use std::sync::atomic::Ordering::Relaxed;
-    // Already cancelled: the request is cancelled from its first frame, as without the bound.
-    let stop = AtomicBool::new(cancel.load(Relaxed));
-    let done = AtomicBool::new(false);
     let mut refused = None;
-    let r = std::thread::scope(|s| {
-        // The caller's cancellation reaches the request through `stop`. Woken when the
-        // request ends, so that it adds no wait to every request (a transfer makes many).
-        let watcher = s.spawn(|| {
-            while !done.load(Relaxed) {
-                if cancel.load(Relaxed) {
-                    stop.store(true, Relaxed);
-                }
-                std::thread::park_timeout(std::time::Duration::from_millis(20));
-            }
-        });
-        let r = host.request(req, &stop, &mut |resp| {
+    let r = with_own_stop(cancel, |stop| {
+        host.request(req, stop, &mut |resp| {
             if refused.is_none()
                 && let Err(e) = take(resp)
             {
                 refused = Some(e);
-                stop.store(true, Relaxed);
+                stop.store(true, std::sync::atomic::Ordering::Relaxed);
             }
-        });
-        done.store(true, Relaxed);
-        watcher.thread().unpark();
-        r
+        })
     });
     match refused {
         Some(message) => Err(HostError::Protocol {
@@ -318,6 +301,30 @@ pub fn request_bounded<H: Host + ?Sized>(
         }),
         None => r,
     }
+}
+
+/// Runs `f` with a stop flag of its own, which the caller's `cancel` also sets: `f` can stop
+/// what it runs (a request whose answer is refused) without cancelling the caller. Already
+/// cancelled: the flag is set from the start. The watcher is woken when `f` returns, so it
+/// adds no wait to every call (a transfer makes many).
+pub(crate) fn with_own_stop<R>(cancel: &AtomicBool, f: impl FnOnce(&AtomicBool) -> R) -> R {
+    use std::sync::atomic::Ordering::Relaxed;
+    let stop = AtomicBool::new(cancel.load(Relaxed));
+    let done = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let watcher = s.spawn(|| {
+            while !done.load(Relaxed) {
+                if cancel.load(Relaxed) {
+                    stop.store(true, Relaxed);
+                }
+                std::thread::park_timeout(std::time::Duration::from_millis(20));
+            }
+        });
+        let r = f(&stop);
+        done.store(true, Relaxed);
+        watcher.thread().unpark();
+        r
+    })
 }
 
 /// Walks and hashes two trees at the same time, each on its own host (both sides of a
