@@ -17,7 +17,10 @@
 //! Warm caches; each side timed best of three. `REHOST_BENCH_TRANSFER_ONLY=1` times only the
 //! transfers (rsync over ssh, the built-in transfer from this machine, and the relay from
 //! another ssh host), `REHOST_BENCH_TRANSFER_RUNS` times (default 1, in rotating order, the
-//! median ratio printed), `REHOST_BENCH_ONLY=large|small` one data set.
+//! median ratio printed), `REHOST_BENCH_ONLY=large|small` one data set,
+//! `REHOST_BENCH_TRANSFER_TOOLS` which of `rsync,local,relay` run (default all; one alone is
+//! for profiling it, e.g. under `perf record -a`), `REHOST_BENCH_RSYNC_SSH_ARGS` options added
+//! to rsync's ssh (e.g. `-c aes128-gcm@openssh.com`, the cipher rehost prefers).
 
 use rehost_host::{Host, LocalHost, ManifestOptions, SshHost, SshSpec};
 use rehost_test::sshd::Sshd;
@@ -234,6 +237,10 @@ fn main() {
         // trees are walked and hashed again. The order rotates, and everything written before
         // is flushed untimed, so that no tool always pays for another's writeback.
         let runs = env_num("REHOST_BENCH_TRANSFER_RUNS", 1);
+        let tools = std::env::var("REHOST_BENCH_TRANSFER_TOOLS")
+            .unwrap_or_else(|_| "rsync,local,relay".into());
+        let tools: Vec<&str> = tools.split(',').collect();
+        let rsync_ssh_args = std::env::var("REHOST_BENCH_RSYNC_SSH_ARGS").unwrap_or_default();
         let mut ratios: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
         for run in 0..runs {
             for cache in [
@@ -246,12 +253,18 @@ fn main() {
             let mut times = [Duration::ZERO; 3];
             for k in 0..3 {
                 let tool = (k + run) % 3;
+                if !tools.contains(&["rsync", "local", "relay"][tool]) {
+                    continue;
+                }
                 std::process::Command::new("sync").status().unwrap();
                 times[tool] = match tool {
                     0 => timed(&mut || {
                         let ok = std::process::Command::new("rsync")
                             .args(["-aHAX", "--numeric-ids", "--sparse", "--delete", "-e"])
-                            .arg(format!("ssh -F {}", sb.ssh_config().display()))
+                            .arg(format!(
+                                "ssh -F {} {rsync_ssh_args}",
+                                sb.ssh_config().display()
+                            ))
                             .arg(format!("{}/", a.display()))
                             .arg(format!(
                                 "{}:{}/",

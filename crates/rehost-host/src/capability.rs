@@ -270,7 +270,7 @@ fn cancelled(host: &LocalHost, root: &Path) -> HostError {
 /// if it is still the regular file the walk saw ([`open_source`]): a file swapped since the
 /// walk must not send what now stands there.
 fn read_piece(at: &mut Beneath, piece: &FilePiece) -> std::io::Result<Vec<u8>> {
-    use std::os::unix::fs::FileExt;
+    use std::io::{Read, Seek};
     if piece.len > MAX_PIECE {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
@@ -280,18 +280,12 @@ fn read_piece(at: &mut Beneath, piece: &FilePiece) -> std::io::Result<Vec<u8>> {
             ),
         ));
     }
-    let f = open_source(at, piece.path.as_bytes(), piece.ino)?;
-    let mut buf = vec![0u8; piece.len as usize];
-    let mut got = 0;
-    while got < buf.len() {
-        match f.read_at(&mut buf[got..], piece.offset + got as u64) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    buf.truncate(got);
+    let mut f = open_source(at, piece.path.as_bytes(), piece.ino)?;
+    f.seek(std::io::SeekFrom::Start(piece.offset))?;
+    // Into the spare capacity: a file fills uninitialised memory, so the piece is not zeroed
+    // first (that cost as much as the read).
+    let mut buf = Vec::with_capacity(piece.len as usize);
+    f.take(piece.len).read_to_end(&mut buf)?;
     Ok(buf)
 }
 

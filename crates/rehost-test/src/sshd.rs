@@ -26,11 +26,19 @@ pub struct Sshd {
     dir: tempfile::TempDir,
     port: u16,
     child: Option<Child>,
+    /// Lines added to sshd_config (`Sshd::start_with`).
+    extra_config: String,
 }
 
 impl Sshd {
     /// Starts a server. Panics with a clear message when sshd or ssh-keygen is missing.
     pub fn start() -> Sshd {
+        Sshd::start_with("")
+    }
+
+    /// Starts a server with `extra_config` (whole lines) added to its sshd_config, e.g.
+    /// `LogLevel DEBUG1` to read what a connection negotiated in `sshd.log`.
+    pub fn start_with(extra_config: &str) -> Sshd {
         for tool in ["sshd", "ssh-keygen", "ssh", "ssh-keyscan"] {
             crate::require_tool(tool);
         }
@@ -55,6 +63,7 @@ impl Sshd {
             dir,
             port: 0,
             child: None,
+            extra_config: extra_config.to_owned(),
         };
         // A free port can be taken between our probe and sshd's bind: try a few.
         let mut last = String::new();
@@ -165,9 +174,10 @@ impl Sshd {
              PasswordAuthentication no\nKbdInteractiveAuthentication no\n\
              PermitRootLogin prohibit-password\nUsePAM no\nStrictModes no\n\
              Subsystem sftp internal-sftp\nMaxSessions 100\nMaxStartups 100\n\
-             SetEnv XDG_CACHE_HOME={d}/cache REHOST_LOCK_DIR={d}/locks\n",
+             SetEnv XDG_CACHE_HOME={d}/cache REHOST_LOCK_DIR={d}/locks\n{extra}",
             port = self.port,
-            d = d.display()
+            d = d.display(),
+            extra = self.extra_config
         );
         std::fs::write(d.join("sshd_config"), config).map_err(|e| e.to_string())?;
         let log = std::fs::File::create(d.join("sshd.log")).map_err(|e| e.to_string())?;

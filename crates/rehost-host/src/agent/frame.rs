@@ -127,8 +127,13 @@ pub fn read_parts(r: &mut impl Read) -> io::Result<Option<(Vec<u8>, Vec<u8>)>> {
     };
     let mut body = vec![0u8; len];
     exact(r, &mut body, "its header")?;
-    let mut data = vec![0u8; data_len];
-    exact(r, &mut data, "its content")?;
+    // Read into the vector's spare capacity: up to 64 MiB a frame need not be zeroed first
+    // (pipes and BufReader fill uninitialised memory; zeroing cost as much as a copy).
+    let mut data = Vec::with_capacity(data_len);
+    r.take(data_len as u64).read_to_end(&mut data)?;
+    if data.len() != data_len {
+        return Err(truncated("its content"));
+    }
     Ok(Some((body, data)))
 }
 

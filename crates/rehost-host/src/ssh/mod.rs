@@ -269,7 +269,15 @@ impl SshHost {
             AgentSource::File(p) => Some(AgentBinary::load(p)?),
             AgentSource::Beside { .. } => source.for_host(name, std::env::consts::ARCH, None).ok(),
         };
-        host.start_master(&cfg, &hint_args)?;
+        // Only the master carries data (sessions are multiplexed over it): the cipher is its.
+        let ciphers = if config::cpu_has_aes() {
+            EffectiveConfig::compiled_default(&host.destination)
+                .ok()
+                .and_then(|default| cfg.preferred_ciphers(&default, true))
+        } else {
+            None
+        };
+        host.start_master(&cfg, ciphers.as_deref(), &hint_args)?;
         let conn = host.install_and_start(source, guess)?;
         host.sessions
             .lock()
@@ -541,7 +549,12 @@ impl SshHost {
         c
     }
 
-    fn start_master(&mut self, cfg: &EffectiveConfig, hint_args: &str) -> Result<(), HostError> {
+    fn start_master(
+        &mut self,
+        cfg: &EffectiveConfig,
+        ciphers: Option<&str>,
+        hint_args: &str,
+    ) -> Result<(), HostError> {
         let log_path = self.control_dir.path().join("master.log");
         let log = std::fs::File::create(&log_path).map_err(|source| HostError::ControlDir {
             host: self.name.clone(),
@@ -558,6 +571,9 @@ impl SshHost {
             "-o",
             "ClearAllForwardings=yes",
         ]);
+        if let Some(ciphers) = ciphers {
+            cmd.arg("-o").arg(format!("Ciphers={ciphers}"));
+        }
         if cfg.server_alive_interval == 0 {
             // Notice a dead peer within a minute rather than waiting on TCP for hours.
             cmd.args([

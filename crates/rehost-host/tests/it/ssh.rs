@@ -719,3 +719,42 @@ fn an_ssh_host_is_locked_for_one_run_at_a_time() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// The cipher the connection to `sshd` negotiated, from its DEBUG1 log.
+fn negotiated_ciphers(sshd: &Sshd) -> Vec<String> {
+    let log = std::fs::read_to_string(sshd.dir().join("sshd.log")).unwrap();
+    log.lines()
+        .filter_map(|l| l.split_once("kex: client->server cipher: "))
+        .map(|(_, rest)| rest.split_whitespace().next().unwrap_or("").to_owned())
+        .collect()
+}
+
+#[test]
+fn connection_prefers_aes_gcm_unless_the_user_chose_ciphers() {
+    let has_aes = std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap()
+        .lines()
+        .any(|l| l.starts_with("flags") && l.split_whitespace().any(|f| f == "aes"));
+    let sshd = Sshd::start_with("LogLevel DEBUG1\n");
+    let host = open("new", &spec(&sshd)).unwrap();
+    let (out, _) = run(&host, &argv(&["true"])).unwrap();
+    assert_eq!(out.exit.code, Some(0));
+    drop(host);
+    let want = if has_aes {
+        "aes128-gcm@openssh.com"
+    } else {
+        "chacha20-poly1305@openssh.com"
+    };
+    assert_eq!(negotiated_ciphers(&sshd), [want]);
+
+    // A list in the user's config is theirs: rehost adds no preference of its own.
+    let sshd = Sshd::start_with("LogLevel DEBUG1\n");
+    let mut config = std::fs::read_to_string(sshd.ssh_config()).unwrap();
+    config.push_str("  Ciphers chacha20-poly1305@openssh.com,aes256-gcm@openssh.com\n");
+    std::fs::write(sshd.ssh_config(), config).unwrap();
+    let host = open("new", &spec(&sshd)).unwrap();
+    let (out, _) = run(&host, &argv(&["true"])).unwrap();
+    assert_eq!(out.exit.code, Some(0));
+    drop(host);
+    assert_eq!(negotiated_ciphers(&sshd), ["chacha20-poly1305@openssh.com"]);
+}
