@@ -447,7 +447,6 @@ fn hash_file(f: &std::fs::File) -> io::Result<(u64, [u8; 32])> {
 /// Writes `data` at `offset`, skipping whole 4 KiB blocks of zeros so that they stay holes
 /// (the file's length is set by the caller with `set_len`), as `rsync --sparse` does.
 pub fn write_sparse(out: &std::fs::File, offset: u64, data: &[u8]) -> io::Result<()> {
-    use std::os::unix::fs::FileExt;
     const BLOCK: usize = 4096;
     let mut run_start: Option<usize> = None;
     let mut i = 0;
@@ -457,7 +456,7 @@ pub fn write_sparse(out: &std::fs::File, offset: u64, data: &[u8]) -> io::Result
         match (zero, run_start) {
             (false, None) => run_start = Some(i),
             (true, Some(s)) => {
-                out.write_all_at(&data[s..i], offset + s as u64)?;
+                write_chunked(out, &data[s..i], offset + s as u64)?;
                 run_start = None;
             }
             _ => {}
@@ -465,7 +464,22 @@ pub fn write_sparse(out: &std::fs::File, offset: u64, data: &[u8]) -> io::Result
         i = end;
     }
     if let Some(s) = run_start {
-        out.write_all_at(&data[s..], offset + s as u64)?;
+        write_chunked(out, &data[s..], offset + s as u64)?;
+    }
+    Ok(())
+}
+
+/// The most one write system call is given. The kernel copies a write into the page cache
+/// twice as fast in 256 KiB pieces as in one of 8 MiB (900 MiB written from memory: 0.44
+/// against 0.98 CPU-seconds here), and a large file's pieces arrive in 8 MiB.
+const WRITE_CHUNK: usize = 256 << 10;
+
+fn write_chunked(out: &std::fs::File, data: &[u8], offset: u64) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let mut at = offset;
+    for chunk in data.chunks(WRITE_CHUNK) {
+        out.write_all_at(chunk, at)?;
+        at += chunk.len() as u64;
     }
     Ok(())
 }
