@@ -116,6 +116,15 @@ impl Tree {
         )
     }
 
+    /// A block device (needs root).
+    pub fn block_device(&self, rel: impl AsRef<[u8]>, major: u32, minor: u32) -> &Self {
+        self.mknod(
+            rel.as_ref(),
+            libc::S_IFBLK | 0o660,
+            libc::makedev(major, minor),
+        )
+    }
+
     pub fn hardlink(&self, rel: impl AsRef<[u8]>, existing: impl AsRef<[u8]>) -> &Self {
         let p = self.parent(rel.as_ref());
         std::fs::hard_link(self.join(existing), &p).expect("hard link");

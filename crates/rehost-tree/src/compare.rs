@@ -99,6 +99,16 @@ pub fn compare(a: &Manifest, b: &Manifest, opts: &CompareOptions) -> Report {
             .collect(),
         excludes,
         warnings: a.warnings.iter().chain(&b.warnings).cloned().collect(),
+        privileged: b
+            .entries
+            .iter()
+            .filter_map(|e| {
+                crate::report::privilege(e).map(|what| crate::report::Privileged {
+                    path: e.path.clone(),
+                    what,
+                })
+            })
+            .collect(),
     }
 }
 

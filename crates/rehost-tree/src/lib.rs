@@ -29,8 +29,8 @@ pub use error::TreeError;
 pub use glob::Glob;
 pub use manifest::{Entry, Kind, Manifest, State, Time};
 pub use report::{
-    ALL_CLASSES, Class, EXIT_DIFFERENT, EXIT_EQUAL, EXIT_UNVERIFIED, Finding, Report, Totals,
-    human_bytes,
+    ALL_CLASSES, Class, EXIT_DIFFERENT, EXIT_EQUAL, EXIT_UNVERIFIED, Finding, PRIVILEGED_SHOWN,
+    Privileged, Report, Totals, human_bytes, privilege,
 };
 pub use verify::{
     Verified, VerifyOptions, default_cache_dir, manifest_cached, user_cache_dir,

@@ -132,6 +132,51 @@ pub struct Finding {
     pub b: String,
 }
 
+/// An entry that carries privilege onto the host it is on: a setuid or setgid file, a file
+/// with capabilities (`security.capability`), a block or character device. Whoever wrote the
+/// source decided these (a compromised old server too: docs/security.md), so a verification
+/// lists those of B, the copy, for a person to check.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Privileged {
+    /// Relative to the root, raw bytes.
+    pub path: Box<[u8]>,
+    /// For people: `setuid file of uid 0, mode 4755`, `block device 8:0, mode 660, uid 0`.
+    pub what: String,
+}
+
+/// What of `e` gives privilege on its host, if anything (see [`Privileged`]).
+pub fn privilege(e: &crate::manifest::Entry) -> Option<String> {
+    use crate::manifest::Kind;
+    let owner = format!("mode {:o}, uid {}, gid {}", e.mode, e.uid, e.gid);
+    match e.kind {
+        Kind::File => {
+            let mut what = Vec::new();
+            if e.mode & 0o4000 != 0 {
+                what.push("setuid");
+            }
+            if e.mode & 0o2000 != 0 {
+                what.push("setgid");
+            }
+            let caps = e
+                .xattrs
+                .iter()
+                .flatten()
+                .any(|(name, _)| &**name == b"security.capability");
+            if caps {
+                what.push("capabilities");
+            }
+            (!what.is_empty()).then(|| format!("{} file, {owner}", what.join(" and ")))
+        }
+        Kind::Block | Kind::Char => Some(format!(
+            "{} device {}:{}, {owner}",
+            if e.kind == Kind::Block { "block" } else { "character" },
+            libc::major(e.rdev),
+            libc::minor(e.rdev)
+        )),
+        _ => None,
+    }
+}
+
 /// Totals of one comparison.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Totals {
@@ -160,7 +205,14 @@ pub struct Report {
     pub excludes: Vec<String>,
     /// Trouble that did not affect the verdict (e.g. the cache could not be saved).
     pub warnings: Vec<String>,
+    /// B's entries that carry privilege ([`Privileged`]), in path order. Not differences: the
+    /// verdict does not change; a person decides whether they belong.
+    #[serde(default)]
+    pub privileged: Vec<Privileged>,
 }
+
+/// How many privileged entries the human report lists; `--json` has them all.
+pub const PRIVILEGED_SHOWN: usize = 20;
 
 /// Exit codes, as diff(1): see PRODUCT.md.
 pub const EXIT_EQUAL: i32 = 0;
@@ -227,6 +279,23 @@ impl Report {
         for x in &self.warnings {
             writeln!(w, "  warning: {x}")?;
         }
+        if !self.privileged.is_empty() {
+            writeln!(
+                w,
+                "  privileged entries in B: {} (setuid, setgid, capabilities, devices: the source decided them; check they belong)",
+                self.privileged.len()
+            )?;
+            for x in self.privileged.iter().take(PRIVILEGED_SHOWN) {
+                writeln!(w, "    {}  ({})", display_path(&x.path), x.what)?;
+            }
+            if self.privileged.len() > PRIVILEGED_SHOWN {
+                writeln!(
+                    w,
+                    "    … and {} more (--json lists them all)",
+                    self.privileged.len() - PRIVILEGED_SHOWN
+                )?;
+            }
+        }
         for f in &self.findings {
             write!(w, "{:<10}  {}", f.class.name(), display_path(&f.path))?;
             match (f.a.is_empty(), f.b.is_empty()) {
@@ -261,12 +330,29 @@ impl Report {
                 o.into()
             })
             .collect();
+        let privileged: Vec<serde_json::Value> = self
+            .privileged
+            .iter()
+            .map(|x| {
+                let mut o = serde_json::Map::new();
+                o.insert(
+                    "path".into(),
+                    String::from_utf8_lossy(&x.path).into_owned().into(),
+                );
+                if std::str::from_utf8(&x.path).is_err() {
+                    o.insert("path_hex".into(), hex(&x.path).into());
+                }
+                o.insert("what".into(), x.what.clone().into());
+                o.into()
+            })
+            .collect();
         let doc = serde_json::json!({
             "exit_code": self.exit_code(),
             "totals": self.totals,
             "ignored": self.ignored,
             "excludes": self.excludes,
             "warnings": self.warnings,
+            "privileged": privileged,
             "findings": findings,
         });
         serde_json::to_writer_pretty(&mut *w, &doc)?;

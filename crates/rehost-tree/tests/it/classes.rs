@@ -210,6 +210,73 @@ fn xattrs_and_acls() {
     );
 }
 
+/// `security.capability` granting cap_net_raw, effective (VFS_CAP_REVISION_2): what `setcap
+/// cap_net_raw+ep` writes.
+pub const CAP_NET_RAW: [u8; 20] = [
+    0x01, 0, 0, 0x02, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+];
+
+#[test]
+fn privileged_entries_of_b_are_listed_and_are_not_differences() {
+    let a = sample();
+    a.file("bin/su", "su")
+        .mode("bin/su", 0o4755)
+        .file("bin/wall", "wall")
+        .mode("bin/wall", 0o2755)
+        .file("bin/ping", "ping")
+        .xattr("bin/ping", "security.capability", CAP_NET_RAW)
+        .file("bin/plain", "plain")
+        .mode("bin/plain", 0o755)
+        .block_device("disk", 8, 0)
+        .mode("disk", 0o660)
+        .dir("shared")
+        .mode("shared", 0o2775);
+    for d in ["bin", ""] {
+        a.mtime(d, 1_600_000_000, 0);
+    }
+    a.mtime("disk", 1_500_000_000, 5);
+    let b = Tree::copy_of(a.path());
+    let r = verify(a.path(), b.path());
+    assert_eq!(found(&r), vec![]);
+    assert_eq!(r.exit_code(), EXIT_EQUAL);
+    let listed: Vec<(String, String)> = r
+        .privileged
+        .iter()
+        .map(|x| (String::from_utf8_lossy(&x.path).into_owned(), x.what.clone()))
+        .collect();
+    // A setgid directory, a plain executable, fifos and sockets give nothing: not listed.
+    assert_eq!(
+        listed,
+        [
+            ("bin/ping", "capabilities file, mode 644, uid 0, gid 0"),
+            ("bin/su", "setuid file, mode 4755, uid 0, gid 0"),
+            ("bin/wall", "setgid file, mode 2755, uid 0, gid 0"),
+            ("dev", "character device 1:3, mode 600, uid 0, gid 0"),
+            ("disk", "block device 8:0, mode 660, uid 0, gid 0"),
+        ]
+        .map(|(p, w)| (p.to_owned(), w.to_owned()))
+    );
+    let mut human = Vec::new();
+    r.render_human(&mut human).unwrap();
+    let human = String::from_utf8(human).unwrap();
+    assert!(human.contains("privileged entries in B: 5"), "{human}");
+    assert!(human.contains("    bin/su  (setuid file, mode 4755"), "{human}");
+    let mut json = Vec::new();
+    r.render_json(&mut json).unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    assert_eq!(json["privileged"][4]["path"], "disk");
+
+    // Listed from B: a setuid bit the copy gained is a mode difference and a listed entry.
+    b.mode("bin/plain", 0o4755);
+    let r = verify(a.path(), b.path());
+    assert_eq!(found(&r), expect(&[(Class::Mode, "bin/plain")]));
+    assert!(
+        r.privileged.iter().any(|x| &*x.path == b"bin/plain"),
+        "{:?}",
+        r.privileged
+    );
+}
+
 #[test]
 fn device_numbers() {
     one(
