@@ -77,6 +77,24 @@ pub struct VerifyTreeData {
     pub findings_total: u64,
     /// Both manifests, kept as evidence.
     pub manifests: Vec<EvidenceRef>,
+    /// The first of the destination's privileged entries (setuid, setgid, file capabilities,
+    /// devices: `rehost_tree::Privileged`), at most 100; not findings.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub privileged: Vec<PrivilegedData>,
+    #[serde(default)]
+    pub privileged_total: u64,
+}
+
+/// An entry of the copy that carries privilege on the new host.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrivilegedData {
+    /// The path relative to the data set's root (lossy UTF-8).
+    pub path: String,
+    /// The path's bytes in hex when they are not UTF-8.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_hex: Option<String>,
+    /// What gives it privilege: `setuid file, mode 4755, uid 0, gid 0`.
+    pub what: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

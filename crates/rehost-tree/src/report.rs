@@ -169,7 +169,11 @@ pub fn privilege(e: &crate::manifest::Entry) -> Option<String> {
         }
         Kind::Block | Kind::Char => Some(format!(
             "{} device {}:{}, {owner}",
-            if e.kind == Kind::Block { "block" } else { "character" },
+            if e.kind == Kind::Block {
+                "block"
+            } else {
+                "character"
+            },
             libc::major(e.rdev),
             libc::minor(e.rdev)
         )),

@@ -8,7 +8,9 @@ use super::{Executor, Need};
 use crate::EngineError;
 use crate::events::Event;
 use crate::exec::{Ctx, JOURNAL_FINDINGS, Outcome, failed};
-use crate::step_data::{EvidenceRef, FindingData, STEP_DATA_VERSION, StepData, VerifyTreeData};
+use crate::step_data::{
+    EvidenceRef, FindingData, PrivilegedData, STEP_DATA_VERSION, StepData, VerifyTreeData,
+};
 use rehost_plan::{Step, StepKind};
 
 pub(super) static EXECUTOR: Executor = Executor {
@@ -153,9 +155,7 @@ fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {
         .map(|f| FindingData {
             class: f.class.name().into(),
             path: String::from_utf8_lossy(&f.path).into_owned(),
-            path_hex: std::str::from_utf8(&f.path)
-                .is_err()
-                .then(|| f.path.iter().map(|b| format!("{b:02x}")).collect()),
+            path_hex: hex_unless_utf8(&f.path),
             a: f.a.clone(),
             b: f.b.clone(),
         })
@@ -173,6 +173,17 @@ fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {
         findings,
         findings_total: report.findings.len() as u64,
         manifests,
+        privileged: report
+            .privileged
+            .iter()
+            .take(JOURNAL_FINDINGS)
+            .map(|x| PrivilegedData {
+                path: String::from_utf8_lossy(&x.path).into_owned(),
+                path_hex: hex_unless_utf8(&x.path),
+                what: x.what.clone(),
+            })
+            .collect(),
+        privileged_total: report.privileged.len() as u64,
     }));
 
     let code = report.exit_code();
@@ -180,8 +191,12 @@ fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {
     if code == rehost_tree::EXIT_EQUAL {
         Ok(Outcome::Done {
             detail: Some(format!(
-                "{} verified complete and correct: {} entries equal on both sides (files hashed now on either side: {}; trusted unchanged since the last verification: {})",
-                ds.to, t.equal, t.rehashed, t.trusted
+                "{} verified complete and correct: {} entries equal on both sides (files hashed now on either side: {}; trusted unchanged since the last verification: {}){}",
+                ds.to,
+                t.equal,
+                t.rehashed,
+                t.trusted,
+                privileged_note(report.privileged.len())
             )),
             exit_code: Some(code),
             confirmed_by: None,
@@ -209,4 +224,22 @@ fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {
             data: Some(doc),
         })
     }
+}
+
+/// A path's bytes in hex when they are not UTF-8 (the journal keeps the lossy text beside it).
+fn hex_unless_utf8(path: &[u8]) -> Option<String> {
+    std::str::from_utf8(path)
+        .is_err()
+        .then(|| path.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// What the step's one line says of the copy's privileged entries, if it has any.
+fn privileged_note(n: usize) -> String {
+    if n == 0 {
+        return String::new();
+    }
+    format!(
+        "; {n} privileged entr{} in the copy (setuid, setgid, file capabilities, devices: the old side decided them; listed in the step's output and the report, check they belong)",
+        if n == 1 { "y" } else { "ies" }
+    )
 }

@@ -906,6 +906,12 @@ pub fn document(r: &Report, plan: &Plan) -> Document {
         for (side, m) in ["Manifest of A", "Manifest of B"].iter().zip(&v.manifests) {
             rows.push(vec![side.to_string(), kept(m)]);
         }
+        if v.tree.is_some() {
+            rows.push(vec![
+                "Privileged entries in B (setuid, setgid, file capabilities, devices)".into(),
+                v.privileged_total.to_string(),
+            ]);
+        }
         b.push(table(&["Item", "Value"], rows));
         if !v.findings.is_empty() {
             b.push(p(format!(
@@ -925,6 +931,21 @@ pub fn document(r: &Report, plan: &Plan) -> Document {
                             f.b.clone().unwrap_or_default(),
                         ]
                     })
+                    .collect(),
+            ));
+        }
+        if !v.privileged.is_empty() {
+            b.push(p(format!(
+                "The copy holds {} entr{} that carry privilege on the new host; the old side decided them, as it would with rsync -a. Check that each belongs (the first {}; all are in the manifest of B):",
+                v.privileged_total,
+                if v.privileged_total == 1 { "y" } else { "ies" },
+                v.privileged.len()
+            )));
+            b.push(table(
+                &["Path", "What"],
+                v.privileged
+                    .iter()
+                    .map(|x| vec![format!("`{}`", x.path.replace('`', "'")), x.what.clone()])
                     .collect(),
             ));
         }

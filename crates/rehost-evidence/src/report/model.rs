@@ -189,6 +189,17 @@ pub struct Verification {
     /// The source's and the destination's manifest (`bytes` 0: the journal keeps the digest).
     pub manifests: Vec<Kept>,
     pub warnings: Vec<String>,
+    /// Trees: the copy's first entries that carry privilege on the new host (setuid, setgid,
+    /// file capabilities, devices), and how many it has in all. Not findings.
+    pub privileged: Vec<Privileged>,
+    pub privileged_total: u64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Privileged {
+    pub path: String,
+    /// `setuid file, mode 4755, uid 0, gid 0`, `block device 8:0, mode 660, uid 0, gid 6`.
+    pub what: String,
 }
 
 #[derive(Clone, Debug, Serialize)]

@@ -423,6 +423,16 @@ fn typed(d: &StepData, exit_code: Option<i32>) -> Option<Verification> {
                     })
                     .collect(),
                 warnings: t.warnings.clone(),
+                privileged: t
+                    .privileged
+                    .iter()
+                    .take(FIRST_FINDINGS)
+                    .map(|x| Privileged {
+                        path: x.path.clone(),
+                        what: x.what.clone(),
+                    })
+                    .collect(),
+                privileged_total: t.privileged_total,
             })
         }
         StepData::VerifyDb(db) => {
@@ -528,6 +538,8 @@ fn verification(v: &serde_json::Value) -> Option<Verification> {
                     .collect()
             })
             .unwrap_or_default(),
+        privileged: Vec::new(),
+        privileged_total: 0,
     })
 }
 
@@ -611,5 +623,7 @@ fn db_verification(v: &serde_json::Value, exit_code: Option<i32>) -> Option<Veri
                     .collect()
             })
             .unwrap_or_default(),
+        privileged: Vec::new(),
+        privileged_total: 0,
     })
 }

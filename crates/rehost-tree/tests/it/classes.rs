@@ -242,7 +242,12 @@ fn privileged_entries_of_b_are_listed_and_are_not_differences() {
     let listed: Vec<(String, String)> = r
         .privileged
         .iter()
-        .map(|x| (String::from_utf8_lossy(&x.path).into_owned(), x.what.clone()))
+        .map(|x| {
+            (
+                String::from_utf8_lossy(&x.path).into_owned(),
+                x.what.clone(),
+            )
+        })
         .collect();
     // A setgid directory, a plain executable, fifos and sockets give nothing: not listed.
     assert_eq!(
@@ -260,7 +265,10 @@ fn privileged_entries_of_b_are_listed_and_are_not_differences() {
     r.render_human(&mut human).unwrap();
     let human = String::from_utf8(human).unwrap();
     assert!(human.contains("privileged entries in B: 5"), "{human}");
-    assert!(human.contains("    bin/su  (setuid file, mode 4755"), "{human}");
+    assert!(
+        human.contains("    bin/su  (setuid file, mode 4755"),
+        "{human}"
+    );
     let mut json = Vec::new();
     r.render_json(&mut json).unwrap();
     let json: serde_json::Value = serde_json::from_slice(&json).unwrap();

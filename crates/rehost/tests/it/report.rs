@@ -64,6 +64,11 @@ const IDS: [&str; 5] = ["announce", "stop-app", "copy", "verify", "start-app"];
 
 /// A rehearsed run in `test`; with `tamper`, the copy is changed before it is verified.
 fn setup(tamper: bool) -> TestDir {
+    setup_with(tamper, |_| {}).0
+}
+
+/// [`setup`], with `prepare` adding to the old side first; the run's output too.
+fn setup_with(tamper: bool, prepare: impl FnOnce(&TestDir)) -> (TestDir, rehost_test::Output) {
     let d = TestDir::new();
     write_plan(
         &d,
@@ -71,6 +76,7 @@ fn setup(tamper: bool) -> TestDir {
     );
     d.write("test-old/srv/files/a.txt", "alpha\n");
     d.write("test-old/srv/files/dir/b.txt", "beta\n");
+    prepare(&d);
 
     std::fs::create_dir_all(d.join("test-new/srv")).unwrap();
     // Ada confirms the one manual step at the prompt.
@@ -87,7 +93,58 @@ fn setup(tamper: bool) -> TestDir {
         "yes\n",
     );
     assert_eq!(o.code, if tamper { 2 } else { 0 }, "{}", o.all());
-    d
+    (d, o)
+}
+
+#[test]
+fn the_copys_setuid_files_and_devices_are_named_in_the_step_and_the_report() {
+    use std::os::unix::fs::PermissionsExt;
+    let (d, o) = setup_with(false, |d| {
+        let su = d.write("test-old/srv/files/bin/su", "su\n");
+        std::fs::set_permissions(&su, std::fs::Permissions::from_mode(0o4755)).unwrap();
+        let disk = std::ffi::CString::new(
+            d.join("test-old/srv/files/disk")
+                .into_os_string()
+                .into_encoded_bytes(),
+        )
+        .unwrap();
+        // SAFETY: a valid NUL-terminated path; mknod(2) as root (the tests run as root).
+        let r = unsafe { libc::mknod(disk.as_ptr(), libc::S_IFBLK | 0o660, libc::makedev(8, 0)) };
+        assert_eq!(r, 0, "mknod: {}", std::io::Error::last_os_error());
+        std::fs::set_permissions(
+            d.join("test-old/srv/files/disk"),
+            std::fs::Permissions::from_mode(0o660),
+        )
+        .unwrap();
+    });
+    assert!(
+        o.all().contains(
+            "2 privileged entries in the copy (setuid, setgid, file capabilities, devices"
+        ),
+        "{}",
+        o.all()
+    );
+    rehost(&d, &["report", "plan.toml", "--env", "test", "-o", "out"]);
+    let json: serde_json::Value = serde_json::from_str(&d.read("out/report.json")).unwrap();
+    let v = json["run"]["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|a| a.get("verification").filter(|v| !v.is_null()))
+        .expect("the verification's attempt");
+    assert_eq!(v["privileged_total"], 2, "{v:#}");
+    assert_eq!(v["privileged"][0]["path"], "bin/su");
+    assert_eq!(
+        v["privileged"][0]["what"],
+        "setuid file, mode 4755, uid 0, gid 0"
+    );
+    assert_eq!(v["privileged"][1]["path"], "disk");
+    assert_eq!(v["exit_code"], 0, "not findings: the verdict stands");
+    let md = d.read("out/report.md");
+    assert!(
+        md.contains("| `disk` | block device 8:0, mode 660, uid 0, gid 0 |"),
+        "{md}"
+    );
 }
 
 fn chromium() -> PathBuf {
