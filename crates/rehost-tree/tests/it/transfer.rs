@@ -44,6 +44,40 @@ fn fresh_copy_verifies_equal() {
 }
 
 #[test]
+fn block_devices_setuid_and_capabilities_are_carried_and_listed_on_the_copy() {
+    let a = sample();
+    a.block_device("disk", 8, 16)
+        .mode("disk", 0o660)
+        .owner("disk", 0, 6)
+        .file("bin/su", "su")
+        .mode("bin/su", 0o4755)
+        .file("bin/ping", "ping")
+        .xattr(
+            "bin/ping",
+            "security.capability",
+            crate::classes::CAP_NET_RAW,
+        );
+    let b = Tree::new();
+    copy(a.path(), b.path());
+    let r = verify(a.path(), b.path());
+    assert_eq!(found(&r), vec![]);
+    let listed: Vec<_> = r
+        .privileged
+        .iter()
+        .map(|x| format!("{} {}", String::from_utf8_lossy(&x.path), x.what))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            "bin/ping capabilities file, mode 644, uid 0, gid 0",
+            "bin/su setuid file, mode 4755, uid 0, gid 0",
+            "dev character device 1:3, mode 600, uid 0, gid 0",
+            "disk block device 8:16, mode 660, uid 0, gid 6",
+        ]
+    );
+}
+
+#[test]
 fn repairs_every_class_and_copies_only_what_differs() {
     let a = sample();
     hostile(&a);
