@@ -312,8 +312,9 @@ impl Report {
         Ok(())
     }
 
-    /// One JSON document: `{"exit_code", "totals", "ignored", "excludes", "findings": [{"class",
-    /// "path", "path_hex"?, "a", "b"}]}`. `path` is the UTF-8 name (lossy for other names, which
+    /// One JSON document: `{"exit_code", "totals", "ignored", "excludes", "warnings",
+    /// "privileged": [{"path", "path_hex"?, "what"}], "findings": [{"class", "path", "path_hex"?,
+    /// "a", "b"}]}`. `path` is the UTF-8 name (lossy for other names, which
     /// then also carry `path_hex`, the exact bytes).
     pub fn render_json(&self, w: &mut dyn Write) -> io::Result<()> {
         let findings: Vec<serde_json::Value> = self
@@ -322,13 +323,7 @@ impl Report {
             .map(|f| {
                 let mut o = serde_json::Map::new();
                 o.insert("class".into(), f.class.name().into());
-                o.insert(
-                    "path".into(),
-                    String::from_utf8_lossy(&f.path).into_owned().into(),
-                );
-                if std::str::from_utf8(&f.path).is_err() {
-                    o.insert("path_hex".into(), hex(&f.path).into());
-                }
+                json_path(&mut o, &f.path);
                 o.insert("a".into(), f.a.clone().into());
                 o.insert("b".into(), f.b.clone().into());
                 o.into()
@@ -339,13 +334,7 @@ impl Report {
             .iter()
             .map(|x| {
                 let mut o = serde_json::Map::new();
-                o.insert(
-                    "path".into(),
-                    String::from_utf8_lossy(&x.path).into_owned().into(),
-                );
-                if std::str::from_utf8(&x.path).is_err() {
-                    o.insert("path_hex".into(), hex(&x.path).into());
-                }
+                json_path(&mut o, &x.path);
                 o.insert("what".into(), x.what.clone().into());
                 o.into()
             })
@@ -361,6 +350,18 @@ impl Report {
         });
         serde_json::to_writer_pretty(&mut *w, &doc)?;
         writeln!(w)
+    }
+}
+
+/// `path` (the UTF-8 name, lossy for other names) and, for a name that is not UTF-8, `path_hex`
+/// with the exact bytes.
+fn json_path(o: &mut serde_json::Map<String, serde_json::Value>, path: &[u8]) {
+    o.insert(
+        "path".into(),
+        String::from_utf8_lossy(path).into_owned().into(),
+    );
+    if std::str::from_utf8(path).is_err() {
+        o.insert("path_hex".into(), hex(path).into());
     }
 }
 
