@@ -69,6 +69,13 @@ pub enum ObjectKind {
     Trigger,
     Extension,
     Sequence,
+    /// Who owns a relation, schema or function.
+    Owner,
+    /// What a relation, schema or function grants beyond its owner's defaults, or revokes.
+    Privileges,
+    /// A role the database's objects name (owner, grantee, or member of one): its attributes
+    /// and memberships, never its password.
+    Role,
     Row,
 }
 
@@ -86,6 +93,9 @@ impl ObjectKind {
             ObjectKind::Trigger => "trigger",
             ObjectKind::Extension => "extension",
             ObjectKind::Sequence => "sequence",
+            ObjectKind::Owner => "owner",
+            ObjectKind::Privileges => "privileges",
+            ObjectKind::Role => "role",
             ObjectKind::Row => "row",
         }
     }

@@ -87,6 +87,131 @@ const USER_REL: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema') \
     AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass \
     AND d.objid = c.oid AND d.deptype = 'e')";
 
+/// The database's own schemas: not the server's, not an extension's, and not `public`, whose
+/// owner and privileges PostgreSQL 15 changed by design (`pg_database_owner`, no CREATE for
+/// PUBLIC).
+const USER_SCHEMA: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema', 'public') \
+    AND n.nspname NOT LIKE 'pg\\_%' \
+    AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_namespace'::regclass \
+    AND d.objid = n.oid AND d.deptype = 'e')";
+
+/// The database's own functions (as the `function` objects).
+const USER_FUNC: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema') \
+    AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass \
+    AND d.objid = p.oid AND d.deptype = 'e')";
+
+/// Relations that have an owner and privileges of their own: tables, partitioned tables, views,
+/// materialized views, sequences, foreign tables.
+const OWNED_RELKINDS: &str = "c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')";
+
+/// What `acl` grants beyond `default` (the owner's privileges when nobody granted or revoked
+/// anything, `acldefault`), and what it lacks of them, per grantee, grantors left out: `granted
+/// to app: SELECT UPDATE; revoked from PUBLIC: EXECUTE`; NULL when it is the default. Relative
+/// to each side's own default, so a new major version whose owners get more by default
+/// (MAINTAIN, PostgreSQL 17) is not a difference.
+fn acl_delta(acl: &str, default: &str) -> String {
+    let who =
+        "CASE WHEN e.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(e.grantee)) END";
+    let what = "e.privilege_type || CASE WHEN e.is_grantable THEN ' (grantable)' ELSE '' END";
+    let part = |label: &str, from: &str, minus: &str| {
+        format!(
+            "SELECT '{label} ' || g || ': ' || string_agg(p, ' ' ORDER BY p) AS x FROM (\
+             SELECT {who} AS g, {what} AS p FROM aclexplode({from}) e \
+             EXCEPT SELECT {who}, {what} FROM aclexplode({minus}) e) q GROUP BY g"
+        )
+    };
+    format!(
+        "(SELECT string_agg(x, '; ' ORDER BY x) FROM ({} UNION ALL {}) parts)",
+        part(
+            "granted to",
+            &format!("coalesce({acl}, {default})"),
+            default
+        ),
+        part(
+            "revoked from",
+            default,
+            &format!("coalesce({acl}, {default})")
+        ),
+    )
+}
+
+/// Owners, privileges and the roles they name: what a dump restored without its roles
+/// (`pg_dump` carries no roles; `--no-owner`, `--no-privileges`) loses, and the application's
+/// logins with it. A role's password is never read (`pg_roles` shows none).
+fn access_queries() -> Vec<String> {
+    let rel_default =
+        "acldefault(CASE WHEN c.relkind = 'S' THEN 's' ELSE 'r' END::\"char\", c.relowner)";
+    let used = format!(
+        "WITH RECURSIVE used(r) AS (\
+         SELECT c.relowner FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE {OWNED_RELKINDS} AND {USER_REL} \
+         UNION SELECT e.grantee FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+         CROSS JOIN LATERAL aclexplode(c.relacl) e WHERE c.relacl IS NOT NULL AND {USER_REL} \
+         UNION SELECT n.nspowner FROM pg_namespace n WHERE {USER_SCHEMA} \
+         UNION SELECT e.grantee FROM pg_namespace n CROSS JOIN LATERAL aclexplode(n.nspacl) e \
+         WHERE n.nspacl IS NOT NULL AND {USER_SCHEMA} \
+         UNION SELECT p.proowner FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace \
+         WHERE {USER_FUNC} \
+         UNION SELECT e.grantee FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace \
+         CROSS JOIN LATERAL aclexplode(p.proacl) e WHERE p.proacl IS NOT NULL AND {USER_FUNC} \
+         UNION SELECT datdba FROM pg_database WHERE datname = current_database() \
+         UNION SELECT m.member FROM pg_auth_members m JOIN used u ON m.roleid = u.r) "
+    );
+    vec![
+        format!(
+            "SELECT json_build_array('owner', c.oid::regclass::text, \
+             quote_ident(pg_get_userbyid(c.relowner)))::text \
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE {OWNED_RELKINDS} AND {USER_REL}"
+        ),
+        format!(
+            "SELECT json_build_array('owner', 'schema ' || quote_ident(n.nspname), \
+             quote_ident(pg_get_userbyid(n.nspowner)))::text FROM pg_namespace n WHERE {USER_SCHEMA}"
+        ),
+        format!(
+            "SELECT json_build_array('owner', p.oid::regprocedure::text, \
+             quote_ident(pg_get_userbyid(p.proowner)))::text \
+             FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE {USER_FUNC}"
+        ),
+        format!(
+            "SELECT json_build_array('privileges', name, def)::text FROM (\
+             SELECT c.oid::regclass::text AS name, {} AS def \
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE c.relacl IS NOT NULL AND {OWNED_RELKINDS} AND {USER_REL}) x WHERE def IS NOT NULL",
+            acl_delta("c.relacl", rel_default)
+        ),
+        format!(
+            "SELECT json_build_array('privileges', name, def)::text FROM (\
+             SELECT 'schema ' || quote_ident(n.nspname) AS name, {} AS def \
+             FROM pg_namespace n WHERE n.nspacl IS NOT NULL AND {USER_SCHEMA}) x WHERE def IS NOT NULL",
+            acl_delta("n.nspacl", "acldefault('n', n.nspowner)")
+        ),
+        format!(
+            "SELECT json_build_array('privileges', name, def)::text FROM (\
+             SELECT p.oid::regprocedure::text AS name, {} AS def \
+             FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace \
+             WHERE p.proacl IS NOT NULL AND {USER_FUNC}) x WHERE def IS NOT NULL",
+            acl_delta("p.proacl", "acldefault('f', p.proowner)")
+        ),
+        format!(
+            "{used}SELECT json_build_array('role', quote_ident(r.rolname), concat_ws(', ', \
+             CASE WHEN r.rolcanlogin THEN 'login' ELSE 'nologin' END, \
+             CASE WHEN r.rolsuper THEN 'superuser' END, \
+             CASE WHEN NOT r.rolinherit THEN 'noinherit' END, \
+             CASE WHEN r.rolcreatedb THEN 'createdb' END, \
+             CASE WHEN r.rolcreaterole THEN 'createrole' END, \
+             CASE WHEN r.rolreplication THEN 'replication' END, \
+             CASE WHEN r.rolbypassrls THEN 'bypassrls' END, \
+             CASE WHEN r.rolconnlimit <> -1 THEN 'connection limit ' || r.rolconnlimit END, \
+             CASE WHEN r.rolvaliduntil IS NOT NULL THEN 'valid until ' || r.rolvaliduntil END, \
+             (SELECT 'member of ' || string_agg(DISTINCT quote_ident(g.rolname), ' ' \
+              ORDER BY quote_ident(g.rolname)) \
+              FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid WHERE m.member = r.oid)))::text \
+             FROM pg_roles r WHERE r.oid IN (SELECT r FROM used)"
+        ),
+    ]
+}
+
 /// The catalog queries: each row is one JSON array whose first element says what it is.
 ///
 /// A table's row also carries the min and max of its key when that is one integer column
@@ -162,6 +287,9 @@ pub fn inventory_queries() -> Vec<String> {
              JOIN pg_namespace n ON n.oid = c.relnamespace WHERE {USER_REL}"
         ),
     ]
+    .into_iter()
+    .chain(access_queries())
+    .collect()
 }
 
 fn s(v: &Value) -> String {
@@ -266,6 +394,9 @@ pub fn read_inventory(sql: &dyn Sql) -> Result<(Inventory, Extra), DbError> {
                     "function" => ObjectKind::Function,
                     "trigger" => ObjectKind::Trigger,
                     "extension" => ObjectKind::Extension,
+                    "owner" => ObjectKind::Owner,
+                    "privileges" => ObjectKind::Privileges,
+                    "role" => ObjectKind::Role,
                     other => {
                         return Err(DbError::Answer {
                             target: sql.describe(),

@@ -456,3 +456,98 @@ fn pg_upgrade_verifies_equal_and_a_later_difference_is_located() {
         o.all()
     );
 }
+
+/// Roles, owners and privileges an application depends on: a group that owns the schema and
+/// its table, a login in the group with a password, grants to it, and a function nobody else
+/// may execute.
+const ACCESS: &str = r#"
+CREATE ROLE app_group NOLOGIN;
+CREATE ROLE web LOGIN PASSWORD 'swordfish' CONNECTION LIMIT 20 IN ROLE app_group;
+CREATE SCHEMA shop AUTHORIZATION app_group;
+CREATE TABLE shop.orders (id int PRIMARY KEY, total numeric);
+ALTER TABLE shop.orders OWNER TO app_group;
+INSERT INTO shop.orders SELECT g, g * 1.5 FROM generate_series(1, 100) g;
+GRANT SELECT, INSERT ON shop.orders TO web;
+GRANT USAGE ON SCHEMA shop TO web;
+CREATE FUNCTION shop.secret() RETURNS int LANGUAGE sql SECURITY DEFINER AS 'SELECT 1';
+REVOKE EXECUTE ON FUNCTION shop.secret() FROM PUBLIC;
+"#;
+
+#[test]
+fn roles_owners_and_privileges_lost_by_a_restore_without_roles_are_found() {
+    let (old, new, bare) = (Postgres::start(), Postgres::start(), Postgres::start());
+    old.sql("postgres", "CREATE DATABASE app");
+    old.sql("app", ACCESS);
+    // Migrated whole: the roles first (pg_dumpall --globals-only; `postgres` exists already,
+    // which psql reports and goes on), then the database with its owners and privileges.
+    new.shell(&format!(
+        "\"$PGBIN/pg_dumpall\" -g -p {} | \"$PGBIN/psql\" -q -p {} -d postgres >/dev/null 2>&1; \
+         \"$PGBIN/psql\" -q -p {} -d postgres -c 'CREATE DATABASE app' && \
+         \"$PGBIN/pg_dump\" -Fc -p {} app | \"$PGBIN/pg_restore\" --exit-on-error -p {} -d app",
+        old.port(),
+        new.port(),
+        new.port(),
+        old.port(),
+        new.port()
+    ));
+    // The usual mistake: the database alone, restored by the superuser without the roles.
+    bare.sql("postgres", "CREATE DATABASE app");
+    bare.shell(&format!(
+        "\"$PGBIN/pg_dump\" -Fc -p {} app | \"$PGBIN/pg_restore\" --no-owner --no-privileges --exit-on-error -p {} -d app",
+        old.port(),
+        bare.port()
+    ));
+    let d = TestDir::new();
+    let o = rehost(&d, &["verify", "db", &old.url("app"), &new.url("app")]);
+    assert_eq!(o.code, 0, "{}", o.all());
+
+    let o = rehost(
+        &d,
+        &["verify", "db", &old.url("app"), &bare.url("app"), "--json"],
+    );
+    assert_eq!(o.code, 1, "{}", o.all());
+    assert!(!o.all().contains("swordfish"), "{}", o.all());
+    assert!(!o.all().contains("SCRAM"), "{}", o.all());
+    let doc = db_json(&o);
+    assert_eq!(
+        db_findings(&doc),
+        [
+            "changed owner schema shop",
+            "changed owner shop.orders",
+            "missing privileges schema shop",
+            "missing privileges shop.orders",
+            "missing privileges shop.secret()",
+            "missing role app_group",
+            "missing role web",
+        ],
+        "{doc:#}"
+    );
+    let text = |kind: &str, name: &str, side: &str| -> String {
+        doc["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["kind"] == kind && f["name"] == name)
+            .map(|f| f[side].as_str().unwrap_or("").to_owned())
+            .unwrap_or_default()
+    };
+    assert_eq!(text("owner", "shop.orders", "old"), "app_group");
+    assert_eq!(text("owner", "shop.orders", "new"), "postgres");
+    assert_eq!(
+        text("privileges", "schema shop", "old"),
+        "granted to web: USAGE"
+    );
+    assert_eq!(
+        text("privileges", "shop.orders", "old"),
+        "granted to web: INSERT SELECT"
+    );
+    assert_eq!(
+        text("privileges", "shop.secret()", "old"),
+        "revoked from PUBLIC: EXECUTE"
+    );
+    assert_eq!(
+        text("role", "web", "old"),
+        "login, connection limit 20, member of app_group"
+    );
+    assert_eq!(text("role", "app_group", "old"), "nologin");
+}
