@@ -531,23 +531,30 @@ fn roles_owners_and_privileges_lost_by_a_restore_without_roles_are_found() {
             .map(|f| f[side].as_str().unwrap_or("").to_owned())
             .unwrap_or_default()
     };
-    assert_eq!(text("owner", "shop.orders", "old"), "app_group");
-    assert_eq!(text("owner", "shop.orders", "new"), "postgres");
-    assert_eq!(
-        text("privileges", "schema shop", "old"),
-        "granted to web: USAGE"
-    );
-    assert_eq!(
-        text("privileges", "shop.orders", "old"),
-        "granted to web: INSERT SELECT"
-    );
-    assert_eq!(
-        text("privileges", "shop.secret()", "old"),
-        "revoked from PUBLIC: EXECUTE"
-    );
-    assert_eq!(
-        text("role", "web", "old"),
-        "login, connection limit 20, member of app_group"
-    );
-    assert_eq!(text("role", "app_group", "old"), "nologin");
+    for (kind, name, side, want) in [
+        ("owner", "shop.orders", "old", "app_group"),
+        ("owner", "shop.orders", "new", "postgres"),
+        ("privileges", "schema shop", "old", "granted to web: USAGE"),
+        (
+            "privileges",
+            "shop.orders",
+            "old",
+            "granted to web: INSERT SELECT",
+        ),
+        (
+            "privileges",
+            "shop.secret()",
+            "old",
+            "revoked from PUBLIC: EXECUTE",
+        ),
+        (
+            "role",
+            "web",
+            "old",
+            "login, connection limit 20, member of app_group",
+        ),
+        ("role", "app_group", "old", "nologin"),
+    ] {
+        assert_eq!(text(kind, name, side), want, "{kind} {name} on {side}");
+    }
 }
