@@ -155,6 +155,8 @@ fn access_queries() -> Vec<String> {
          UNION SELECT e.grantee FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace \
          CROSS JOIN LATERAL aclexplode(p.proacl) e WHERE p.proacl IS NOT NULL AND {USER_FUNC} \
          UNION SELECT datdba FROM pg_database WHERE datname = current_database() \
+         UNION SELECT defaclrole FROM pg_default_acl \
+         UNION SELECT e.grantee FROM pg_default_acl CROSS JOIN LATERAL aclexplode(defaclacl) e \
          UNION SELECT m.member FROM pg_auth_members m JOIN used u ON m.roleid = u.r) "
     );
     vec![
@@ -192,6 +194,25 @@ fn access_queries() -> Vec<String> {
              FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace \
              WHERE p.proacl IS NOT NULL AND {USER_FUNC}) x WHERE def IS NOT NULL",
             acl_delta("p.proacl", "acldefault('f', p.proowner)")
+        ),
+        // ALTER DEFAULT PRIVILEGES: what new objects will grant. A global entry replaces the
+        // owner's defaults (so it is read relative to them); one for a schema adds to them.
+        format!(
+            "SELECT json_build_array('privileges', name, def)::text FROM (\
+             SELECT 'default privileges of ' || quote_ident(pg_get_userbyid(d.defaclrole)) || \
+             CASE WHEN d.defaclnamespace = 0 THEN '' \
+             ELSE ' in schema ' || quote_ident(n.nspname) END || ' on ' || \
+             CASE d.defaclobjtype WHEN 'r' THEN 'tables' WHEN 'S' THEN 'sequences' \
+             WHEN 'f' THEN 'functions' WHEN 'T' THEN 'types' WHEN 'n' THEN 'schemas' \
+             ELSE d.defaclobjtype::text END AS name, {} AS def \
+             FROM pg_default_acl d LEFT JOIN pg_namespace n ON n.oid = d.defaclnamespace) x \
+             WHERE def IS NOT NULL",
+            acl_delta(
+                "d.defaclacl",
+                "CASE WHEN d.defaclnamespace = 0 THEN acldefault(\
+                 CASE WHEN d.defaclobjtype = 'S' THEN 's' ELSE d.defaclobjtype END, d.defaclrole) \
+                 ELSE NULL::aclitem[] END"
+            )
         ),
         format!(
             "{used}SELECT json_build_array('role', quote_ident(r.rolname), concat_ws(', ', \

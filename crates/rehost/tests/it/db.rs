@@ -471,6 +471,8 @@ GRANT SELECT, INSERT ON shop.orders TO web;
 GRANT USAGE ON SCHEMA shop TO web;
 CREATE FUNCTION shop.secret() RETURNS int LANGUAGE sql SECURITY DEFINER AS 'SELECT 1';
 REVOKE EXECUTE ON FUNCTION shop.secret() FROM PUBLIC;
+ALTER DEFAULT PRIVILEGES FOR ROLE app_group IN SCHEMA shop GRANT SELECT ON TABLES TO web;
+ALTER DEFAULT PRIVILEGES FOR ROLE app_group REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC;
 "#;
 
 #[test]
@@ -514,6 +516,8 @@ fn roles_owners_and_privileges_lost_by_a_restore_without_roles_are_found() {
         [
             "changed owner schema shop",
             "changed owner shop.orders",
+            "missing privileges default privileges of app_group in schema shop on tables",
+            "missing privileges default privileges of app_group on functions",
             "missing privileges schema shop",
             "missing privileges shop.orders",
             "missing privileges shop.secret()",
@@ -554,6 +558,18 @@ fn roles_owners_and_privileges_lost_by_a_restore_without_roles_are_found() {
             "login, connection limit 20, member of app_group",
         ),
         ("role", "app_group", "old", "nologin"),
+        (
+            "privileges",
+            "default privileges of app_group in schema shop on tables",
+            "old",
+            "granted to web: SELECT",
+        ),
+        (
+            "privileges",
+            "default privileges of app_group on functions",
+            "old",
+            "revoked from PUBLIC: EXECUTE",
+        ),
     ] {
         assert_eq!(text(kind, name, side), want, "{kind} {name} on {side}");
     }
