@@ -43,16 +43,39 @@ pub fn connect_for_exercise<'h>(
     }
 }
 
-/// Runs a client and returns its standard output's lines; its standard error (first lines)
-/// is the message when it fails. `tool`/`package`: for the message when it is missing.
-pub(crate) fn run_client(
-    host: &dyn Host,
-    spec: &CommandSpec,
-    cancel: &AtomicBool,
-    target: &dyn Fn() -> String,
-    tool: (&str, &str),
-) -> Result<Vec<String>, DbError> {
-    run_capped(host, spec, cancel, target, tool, MAX_ANSWER)
+/// What every client session is: the host it runs on, the database it reaches, and how
+/// messages name it.
+pub(crate) struct Session<'h> {
+    pub host: &'h dyn Host,
+    /// Whether to name the host in messages (`old:postgres://…`), or only the URL.
+    pub show_host: bool,
+    pub conn: ConnInfo,
+    pub cancel: &'h AtomicBool,
+}
+
+impl Session<'_> {
+    /// `HOST:URL` or `URL`, the password left out.
+    pub fn describe(&self) -> String {
+        if self.show_host {
+            format!("{}:{}", self.host.name(), self.conn)
+        } else {
+            self.conn.to_string()
+        }
+    }
+
+    /// Runs the client and returns its standard output's lines; its standard error (first
+    /// lines) is the message when it fails. `tool`/`package`: for the message when it is
+    /// missing.
+    pub fn run(&self, spec: &CommandSpec, tool: (&str, &str)) -> Result<Vec<String>, DbError> {
+        run_capped(
+            self.host,
+            spec,
+            self.cancel,
+            &|| self.describe(),
+            tool,
+            MAX_ANSWER,
+        )
+    }
 }
 
 fn run_capped(

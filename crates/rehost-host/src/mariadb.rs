@@ -7,24 +7,17 @@
 //! on the host itself by a small shell wrapper into the same variable; otherwise the client's
 //! own option files (`~/.my.cnf`) apply there.
 
-use crate::dbclient::run_client;
+use crate::dbclient::Session;
 use crate::{CommandSpec, Host, Program};
 use rehost_db::{ConnInfo, DbError, Sql};
 use std::sync::atomic::AtomicBool;
-use std::time::Duration;
 
 /// Reads the password file named by `$0` (when it is not `-`) into `MYSQL_PWD`, then runs the
 /// first client found with the arguments.
 const WRAPPER: &str = "if [ \"$0\" != - ]; then MYSQL_PWD=$(head -n 1 -- \"$0\") || exit 2; export MYSQL_PWD; fi; \
 c=$(command -v mariadb || command -v mysql) || { echo 'mariadb: command not found' >&2; exit 127; }; exec \"$c\" \"$@\"";
 
-pub struct Mariadb<'h> {
-    host: &'h dyn Host,
-    show_host: bool,
-    conn: ConnInfo,
-    cancel: &'h AtomicBool,
-    pub timeout: Option<Duration>,
-}
+pub struct Mariadb<'h>(Session<'h>);
 
 impl<'h> Mariadb<'h> {
     pub fn new(
@@ -33,22 +26,22 @@ impl<'h> Mariadb<'h> {
         conn: ConnInfo,
         cancel: &'h AtomicBool,
     ) -> Self {
-        Mariadb {
+        Mariadb(Session {
             host,
             show_host,
             conn,
             cancel,
-            timeout: None,
-        }
+        })
     }
 
     fn spec(&self, statements: &[String]) -> Result<CommandSpec, DbError> {
-        let t = self.conn.mysql()?;
+        let t = self.0.conn.mysql()?;
         let mut argv: Vec<String> = vec![
             "/bin/sh".into(),
             "-c".into(),
             WRAPPER.into(),
-            self.conn
+            self.0
+                .conn
                 .password_file
                 .clone()
                 .unwrap_or_else(|| "-".into()),
@@ -83,8 +76,7 @@ impl<'h> Mariadb<'h> {
         argv.push("--execute".into());
         argv.push(script);
         let mut spec = CommandSpec::new(Program::Argv(argv));
-        spec.timeout = self.timeout;
-        if let Some(pw) = &self.conn.password {
+        if let Some(pw) = &self.0.conn.password {
             spec.env.push(("MYSQL_PWD".into(), pw.expose().to_owned()));
         }
         Ok(spec)
@@ -94,32 +86,23 @@ impl<'h> Mariadb<'h> {
 impl Sql for Mariadb<'_> {
     fn run(&self, statements: &[String]) -> Result<Vec<String>, DbError> {
         let spec = self.spec(statements)?;
-        run_client(
-            self.host,
-            &spec,
-            self.cancel,
-            &|| self.describe(),
-            ("mariadb", "mariadb-client"),
-        )
-        .map_err(|e| match e {
-            // The client echoes the failing statement between dashes before its error: the
-            // error is what matters.
-            DbError::Query { target, message } => DbError::Query {
-                target,
-                message: match message.rfind("ERROR ") {
-                    Some(i) => message[i..].to_owned(),
-                    None => message,
+        self.0
+            .run(&spec, ("mariadb", "mariadb-client"))
+            .map_err(|e| match e {
+                // The client echoes the failing statement between dashes before its error: the
+                // error is what matters.
+                DbError::Query { target, message } => DbError::Query {
+                    target,
+                    message: match message.rfind("ERROR ") {
+                        Some(i) => message[i..].to_owned(),
+                        None => message,
+                    },
                 },
-            },
-            e => e,
-        })
+                e => e,
+            })
     }
 
     fn describe(&self) -> String {
-        if self.show_host {
-            format!("{}:{}", self.host.name(), self.conn)
-        } else {
-            self.conn.to_string()
-        }
+        self.0.describe()
     }
 }

@@ -7,21 +7,12 @@
 //! came in a URL goes to psql's environment (`PGPASSWORD`); a password file is read on the host
 //! itself by a one-line shell wrapper.
 
-use crate::dbclient::run_client;
+use crate::dbclient::Session;
 use crate::{CommandSpec, Host, Program};
 use rehost_db::{ConnInfo, DbError, Sql};
 use std::sync::atomic::AtomicBool;
-use std::time::Duration;
 
-pub struct Psql<'h> {
-    host: &'h dyn Host,
-    /// Whether to name the host in messages (`old:postgres://…`), or only the URL.
-    show_host: bool,
-    conn: ConnInfo,
-    cancel: &'h AtomicBool,
-    /// Per psql run; none by default (a large table's checksum takes as long as it takes).
-    pub timeout: Option<Duration>,
-}
+pub struct Psql<'h>(Session<'h>);
 
 impl<'h> Psql<'h> {
     pub fn new(
@@ -30,13 +21,12 @@ impl<'h> Psql<'h> {
         conn: ConnInfo,
         cancel: &'h AtomicBool,
     ) -> Self {
-        Psql {
+        Psql(Session {
             host,
             show_host,
             conn,
             cancel,
-            timeout: None,
-        }
+        })
     }
 
     fn spec(&self, statements: &[String]) -> CommandSpec {
@@ -49,7 +39,7 @@ impl<'h> Psql<'h> {
             "-v",
             "ON_ERROR_STOP=1",
             "-d",
-            &self.conn.url,
+            &self.0.conn.url,
         ]
         .iter()
         .map(|s| s.to_string())
@@ -58,7 +48,7 @@ impl<'h> Psql<'h> {
             psql.push("-c".into());
             psql.push(s.clone());
         }
-        let argv = match &self.conn.password_file {
+        let argv = match &self.0.conn.password_file {
             Some(file) => {
                 let mut v = vec![
                     "/bin/sh".to_owned(),
@@ -73,9 +63,8 @@ impl<'h> Psql<'h> {
             None => psql,
         };
         let mut spec = CommandSpec::new(Program::Argv(argv));
-        spec.timeout = self.timeout;
         spec.env.push(("PGCONNECT_TIMEOUT".into(), "10".into()));
-        if let Some(pw) = &self.conn.password {
+        if let Some(pw) = &self.0.conn.password {
             spec.env.push(("PGPASSWORD".into(), pw.expose().to_owned()));
         }
         spec
@@ -84,21 +73,11 @@ impl<'h> Psql<'h> {
 
 impl Sql for Psql<'_> {
     fn run(&self, statements: &[String]) -> Result<Vec<String>, DbError> {
-        let spec = self.spec(statements);
-        run_client(
-            self.host,
-            &spec,
-            self.cancel,
-            &|| self.describe(),
-            ("psql", "postgresql-client"),
-        )
+        self.0
+            .run(&self.spec(statements), ("psql", "postgresql-client"))
     }
 
     fn describe(&self) -> String {
-        if self.show_host {
-            format!("{}:{}", self.host.name(), self.conn)
-        } else {
-            self.conn.to_string()
-        }
+        self.0.describe()
     }
 }

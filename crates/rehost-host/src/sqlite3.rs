@@ -4,19 +4,14 @@
 //! rolled back; the shell runs in its safe mode (no ATTACH, no extensions, no file writes)
 //! and stops at the first error (`-bail`). The shell brings `sha3()`.
 
-use crate::dbclient::run_client;
+use crate::dbclient::Session;
 use crate::{CommandSpec, Host, Program};
 use rehost_db::{ConnInfo, DbError, Sql};
 use std::sync::atomic::AtomicBool;
-use std::time::Duration;
 
 pub struct Sqlite3<'h> {
-    host: &'h dyn Host,
-    show_host: bool,
-    conn: ConnInfo,
-    cancel: &'h AtomicBool,
+    session: Session<'h>,
     read_only: bool,
-    pub timeout: Option<Duration>,
 }
 
 impl<'h> Sqlite3<'h> {
@@ -28,18 +23,19 @@ impl<'h> Sqlite3<'h> {
         read_only: bool,
     ) -> Self {
         Sqlite3 {
-            host,
-            show_host,
-            conn,
-            cancel,
+            session: Session {
+                host,
+                show_host,
+                conn,
+                cancel,
+            },
             read_only,
-            timeout: None,
         }
     }
 
     /// `file:PATH?mode=ro` with the characters a URI gives meaning to escaped.
     fn uri(&self) -> String {
-        let path = self.conn.sqlite_path().unwrap_or_default();
+        let path = self.session.conn.sqlite_path().unwrap_or_default();
         let mut out = String::from("file:");
         for c in path.chars() {
             match c {
@@ -77,29 +73,17 @@ impl<'h> Sqlite3<'h> {
             // An argument starting with `.` would be a shell command: statements never do.
             argv.push(s.trim_start_matches('.').to_owned());
         }
-        let mut spec = CommandSpec::new(Program::Argv(argv));
-        spec.timeout = self.timeout;
-        spec
+        CommandSpec::new(Program::Argv(argv))
     }
 }
 
 impl Sql for Sqlite3<'_> {
     fn run(&self, statements: &[String]) -> Result<Vec<String>, DbError> {
-        let spec = self.spec(statements);
-        run_client(
-            self.host,
-            &spec,
-            self.cancel,
-            &|| self.describe(),
-            ("sqlite3", "sqlite3"),
-        )
+        self.session
+            .run(&self.spec(statements), ("sqlite3", "sqlite3"))
     }
 
     fn describe(&self) -> String {
-        if self.show_host {
-            format!("{}:{}", self.host.name(), self.conn)
-        } else {
-            self.conn.to_string()
-        }
+        self.session.describe()
     }
 }
