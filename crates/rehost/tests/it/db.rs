@@ -305,14 +305,6 @@ fn verify_db_through_an_ssh_host_and_trouble_is_exit_2() {
     );
 }
 
-fn ssh_host(name: &str, sshd: &Sshd) -> String {
-    format!(
-        "[hosts.{name}]\nssh = \"{}\"\nssh_config = \"{}\"\n",
-        sshd.destination(),
-        sshd.ssh_config().display()
-    )
-}
-
 /// A `verify-db` step between two ssh hosts, each database listening on its host's loopback
 /// only: each side is queried by psql through that host's agent. The result is the step's
 /// journal record; the password file's content is nowhere.
@@ -325,42 +317,10 @@ fn verify_db_step_between_two_ssh_hosts() {
     let plan = |dir: &TestDir| {
         dir.write(
             "plan.toml",
-            format!(
-                r#"
-[migration]
-title = "Database move"
-initiated_by = ["IT security officer"]
-implemented_by = "Administrator"
-window = {{ start = "2020-01-01T00:00:00Z", end = "2099-01-01T00:00:00Z" }}
-max_downtime = "15m"
-
-{}
-{}
-[environments.test]
-old = {{ local = true, root = "test-old" }}
-new = {{ local = true, root = "test-new" }}
-
-[[databases]]
-id = "app"
-engine = "postgresql"
-from = "old"
-to = "new"
-database = "app"
-user = "postgres"
-from_port = {}
-to_port = {}
-password_file = "{}"
-
-[[steps]]
-id = "verify-app"
-do = "verify-db"
-database = "app"
-"#,
-                ssh_host("old", &so),
-                ssh_host("new", &sn),
-                old.port(),
-                new.port(),
-                pwfile.display()
+            ssh_plan(
+                &so,
+                &sn,
+                &verify_db_body("postgresql", "postgres", (old.port(), new.port()), &pwfile),
             ),
         )
     };

@@ -290,28 +290,7 @@ fn verify_db_step_with_mariadb() {
     let (old, new) = mariadb_migrated();
     let d = TestDir::new();
     let pwfile = d.write("pw", "not-a-real-secret-4711\n");
-    let body = format!(
-        r#"
-[[databases]]
-id = "app"
-engine = "mariadb"
-from = "old"
-to = "new"
-database = "app"
-user = "verify"
-from_port = {}
-to_port = {}
-password_file = "{}"
-
-[[steps]]
-id = "verify-app"
-do = "verify-db"
-database = "app"
-"#,
-        old.port(),
-        new.port(),
-        pwfile.display()
-    );
+    let body = verify_db_body("mariadb", "verify", (old.port(), new.port()), &pwfile);
     write_plan(&d, &body);
     run_verified_equal_without_secret(&d);
 
@@ -711,14 +690,6 @@ database = "app"
     );
 }
 
-fn ssh_host(name: &str, sshd: &rehost_test::sshd::Sshd) -> String {
-    format!(
-        "[hosts.{name}]\nssh = \"{}\"\nssh_config = \"{}\"\n",
-        sshd.destination(),
-        sshd.ssh_config().display()
-    )
-}
-
 /// A `verify-db` step with engine mariadb between two ssh hosts, each server listening on
 /// loopback only: the `mariadb` client runs through each host's agent, the password read from
 /// a file there; `HOST:mysql://…` on the command line goes the same way.
@@ -733,42 +704,10 @@ fn verify_db_mariadb_between_two_ssh_hosts() {
     let pwfile = d.write("pw", "not-a-real-secret-4711\n");
     d.write(
         "plan.toml",
-        format!(
-            r#"
-[migration]
-title = "Database move"
-initiated_by = ["IT security officer"]
-implemented_by = "Administrator"
-window = {{ start = "2020-01-01T00:00:00Z", end = "2099-01-01T00:00:00Z" }}
-max_downtime = "15m"
-
-{}
-{}
-[environments.test]
-old = {{ local = true, root = "test-old" }}
-new = {{ local = true, root = "test-new" }}
-
-[[databases]]
-id = "app"
-engine = "mariadb"
-from = "old"
-to = "new"
-database = "app"
-user = "verify"
-from_port = {}
-to_port = {}
-password_file = "{}"
-
-[[steps]]
-id = "verify-app"
-do = "verify-db"
-database = "app"
-"#,
-            ssh_host("old", &so),
-            ssh_host("new", &sn),
-            old.port(),
-            new.port(),
-            pwfile.display()
+        ssh_plan(
+            &so,
+            &sn,
+            &verify_db_body("mariadb", "verify", (old.port(), new.port()), &pwfile),
         ),
     );
     run_verified_equal_without_secret(&d);

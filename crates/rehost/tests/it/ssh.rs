@@ -6,36 +6,6 @@ use rehost_test::TestDir;
 use rehost_test::sshd::Sshd;
 use std::time::{Duration, Instant};
 
-fn host(name: &str, sshd: &Sshd) -> String {
-    format!(
-        "[hosts.{name}]\nssh = \"{}\"\nssh_config = \"{}\"\n",
-        sshd.destination(),
-        sshd.ssh_config().display()
-    )
-}
-
-fn ssh_plan(old: &Sshd, new: &Sshd, steps: &str) -> String {
-    format!(
-        r#"
-[migration]
-title = "Test migration over ssh"
-initiated_by = ["IT security officer"]
-implemented_by = "Administrator"
-window = {{ start = "2020-01-01T00:00:00Z", end = "2099-01-01T00:00:00Z" }}
-max_downtime = "15m"
-
-{}
-{}
-[environments.test]
-old = {{ local = true, root = "test-old" }}
-new = {{ local = true, root = "test-new" }}
-
-{steps}"#,
-        host("old", old),
-        host("new", new)
-    )
-}
-
 #[test]
 fn run_steps_execute_on_each_ssh_host() {
     let (old, new) = (Sshd::start(), Sshd::start());
@@ -173,13 +143,13 @@ fn plan_with_roots(old: &Sshd, new: &Sshd, d: &TestDir, steps: &str) -> String {
     let with_root = |name: &str, sshd: &Sshd, root: &str| {
         format!(
             "{}root = \"{}\"\n",
-            host(name, sshd),
+            ssh_host(name, sshd),
             d.join(root).display()
         )
     };
     ssh_plan(old, new, steps)
-        .replace(&host("old", old), &with_root("old", old, "old-root"))
-        .replace(&host("new", new), &with_root("new", new, "new-root"))
+        .replace(&ssh_host("old", old), &with_root("old", old, "old-root"))
+        .replace(&ssh_host("new", new), &with_root("new", new, "new-root"))
 }
 
 /// The `verify-tree` step on two ssh hosts: each side is walked and hashed on its own host by
@@ -326,7 +296,7 @@ fn local_to_ssh_sync_plan(old: &Sshd, new: &Sshd, d: &TestDir) {
     let plan = plan_with_roots(old, new, d, steps).replace(
         &format!(
             "{}root = \"{}\"\n",
-            host("old", old),
+            ssh_host("old", old),
             d.join("old-root").display()
         ),
         &format!(

@@ -1,5 +1,6 @@
 //! Helpers shared by the integration tests.
 
+use rehost_test::sshd::Sshd;
 use rehost_test::{Output, TestDir};
 use std::path::Path;
 
@@ -75,4 +76,63 @@ pub fn db_findings(doc: &serde_json::Value) -> Vec<String> {
             )
         })
         .collect()
+}
+
+/// `[hosts.NAME]` reached over ssh through `sshd`'s client config.
+pub fn ssh_host(name: &str, sshd: &Sshd) -> String {
+    format!(
+        "[hosts.{name}]\nssh = \"{}\"\nssh_config = \"{}\"\n",
+        sshd.destination(),
+        sshd.ssh_config().display()
+    )
+}
+
+/// A plan with no findings whose hosts `old` and `new` are ssh hosts, then `body`.
+pub fn ssh_plan(old: &Sshd, new: &Sshd, body: &str) -> String {
+    format!(
+        r#"
+[migration]
+title = "Test migration over ssh"
+initiated_by = ["IT security officer"]
+implemented_by = "Administrator"
+window = {{ start = "2020-01-01T00:00:00Z", end = "2099-01-01T00:00:00Z" }}
+max_downtime = "15m"
+
+{}
+{}
+[environments.test]
+old = {{ local = true, root = "test-old" }}
+new = {{ local = true, root = "test-new" }}
+
+{body}"#,
+        ssh_host("old", old),
+        ssh_host("new", new)
+    )
+}
+
+/// The database `app` moved from old to new, reached on those ports with `user` and the
+/// password in `password_file`, and the `verify-db` step that checks it.
+pub fn verify_db_body(engine: &str, user: &str, ports: (u16, u16), password_file: &Path) -> String {
+    format!(
+        r#"
+[[databases]]
+id = "app"
+engine = "{engine}"
+from = "old"
+to = "new"
+database = "app"
+user = "{user}"
+from_port = {}
+to_port = {}
+password_file = "{}"
+
+[[steps]]
+id = "verify-app"
+do = "verify-db"
+database = "app"
+"#,
+        ports.0,
+        ports.1,
+        password_file.display()
+    )
 }
