@@ -230,7 +230,7 @@ fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {
 fn hex_unless_utf8(path: &[u8]) -> Option<String> {
     std::str::from_utf8(path)
         .is_err()
-        .then(|| path.iter().map(|b| format!("{b:02x}")).collect())
+        .then(|| rehost_tree::escape::hex(path))
 }
 
 /// What the step's one line says of the copy's privileged entries, if it has any.

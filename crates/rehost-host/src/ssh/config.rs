@@ -91,26 +91,23 @@ impl EffectiveConfig {
         cpu_has_aes: bool,
     ) -> Option<String> {
         const GCM: [&str; 2] = ["aes128-gcm@openssh.com", "aes256-gcm@openssh.com"];
-        if !cpu_has_aes || self.ciphers.is_empty() || self.ciphers != default.ciphers {
+        if !cpu_has_aes || self.ciphers != default.ciphers {
             return None;
         }
-        let first: Vec<&str> = GCM
+        let gcm = GCM
             .into_iter()
-            .filter(|g| self.ciphers.iter().any(|c| c == g))
-            .collect();
-        if first.is_empty()
-            || self
-                .ciphers
-                .starts_with(&GCM.map(String::from)[..first.len()])
-        {
-            return None;
-        }
+            .filter(|g| self.ciphers.iter().any(|c| c == g));
         let rest = self
             .ciphers
             .iter()
             .map(String::as_str)
             .filter(|c| !GCM.contains(c));
-        Some(first.into_iter().chain(rest).collect::<Vec<_>>().join(","))
+        let preferred: Vec<&str> = gcm.chain(rest).collect();
+        // Nothing to prefer (no AES-GCM in the list), or already first: ssh's own choice.
+        if !preferred.iter().any(|c| GCM.contains(c)) || preferred == self.ciphers {
+            return None;
+        }
+        Some(preferred.join(","))
     }
 
     /// Whether the user left host key checking at ssh's interactive default, which rehost
