@@ -86,6 +86,15 @@ pub enum EngineError {
         prod_host: String,
         why: String,
     },
+    #[error(
+        "environment `{env}` would reach production's database: database `{database}` {detail}. Nothing ran: give the rehearsal its own database server in [environments.{env}.databases.{database}] (port, socket or, for SQLite, a file under the host's root)"
+    )]
+    DatabaseMeetsProduction {
+        env: String,
+        database: String,
+        /// From which rehearsal host, which production database it is, and why.
+        detail: String,
+    },
     #[error("failed to check that environment `{env}` is not production: {message}; nothing ran")]
     IsolationUnknown { env: String, message: String },
     #[error("step `{step}` was not confirmed: {reason}; run again to continue from this step")]

@@ -139,6 +139,9 @@ pub(crate) enum Outcome {
 
 pub(crate) struct Ctx<'a> {
     pub plan: &'a rehost_plan::Plan,
+    /// The rehearsal environment being run, `None` in production: where a step finds the
+    /// plan's databases ([`rehost_plan::Plan::database_in`]).
+    pub env: Option<&'a str>,
     /// The run's state directory: evidence (manifests) and caches live under it.
     pub state_dir: &'a std::path::Path,
     /// The same, opened and checked: files in it are created through it.

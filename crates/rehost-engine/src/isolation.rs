@@ -15,18 +15,123 @@
 use crate::exec::{Hosts, host_spec};
 use rehost_host::ssh::{self, Resolved};
 use rehost_host::{CommandSpec, HostSpec, Program};
-use rehost_plan::{HostDecl, Plan};
+use rehost_plan::{Database, HostDecl, Plan};
 use std::net::{IpAddr, ToSocketAddrs};
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
-/// A rehearsal host that is a production host.
+/// A rehearsal host that is a production host, or a rehearsal's database that is production's.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Meeting {
     pub env_host: String,
     pub prod_host: String,
     /// Why they are the same, as a fragment: "both present host key SHA256:…".
     pub why: String,
+    /// For a database endpoint: the plan's database ids, the rehearsal's and production's
+    /// (`None`: the hosts themselves meet).
+    pub database: Option<(String, String)>,
+}
+
+/// Where a database client lands on its host: what decides which server (or file) it reaches.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Endpoint {
+    /// A server by its port: TCP on the host's loopback, or PostgreSQL's socket, which is
+    /// named by the port too (`.s.PGSQL.PORT`).
+    Port(u16),
+    /// A MariaDB socket, as written and as resolved under the host's root (either may be the
+    /// one the client opens).
+    Socket(Vec<PathBuf>),
+    /// An SQLite file, resolved under the host's root.
+    File(PathBuf),
+}
+
+impl Endpoint {
+    fn of(db: &Database, to: bool, root: &Path) -> Option<Endpoint> {
+        let under =
+            |p: &str| canonical(&root.join(Path::new(p).strip_prefix("/").unwrap_or(Path::new(p))));
+        match db.engine_kind()? {
+            "sqlite" => Some(Endpoint::File(under(db.name_on(to)?))),
+            "mariadb" => Some(match &db.socket {
+                Some(s) => Endpoint::Socket(vec![canonical(Path::new(s)), under(s)]),
+                None => Endpoint::Port(db.effective_port(to)?),
+            }),
+            _ => Some(Endpoint::Port(db.effective_port(to)?)),
+        }
+    }
+
+    fn same(&self, other: &Endpoint) -> Option<String> {
+        match (self, other) {
+            (Endpoint::Port(a), Endpoint::Port(b)) if a == b => {
+                Some(format!("both connect to the server on port {a}"))
+            }
+            (Endpoint::Socket(a), Endpoint::Socket(b)) => a
+                .iter()
+                .find(|p| b.contains(p))
+                .map(|p| format!("both connect through socket {}", p.display())),
+            (Endpoint::File(a), Endpoint::File(b)) if a == b => {
+                Some(format!("both open {}", a.display()))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Each side of each plan database: its id, the host its client runs on, and whether it is
+/// the new side (`to`).
+fn db_sides(plan: &Plan) -> Vec<(String, String, bool)> {
+    plan.databases
+        .iter()
+        .flat_map(|d| {
+            [
+                (d.id.clone(), d.from.clone(), false),
+                (d.id.clone(), d.to.clone(), true),
+            ]
+        })
+        .collect()
+}
+
+fn find<'l>(list: &'l [(String, Identity)], name: &str) -> Option<&'l Identity> {
+    list.iter().find(|(n, _)| n == name).map(|(_, i)| i)
+}
+
+/// The rehearsal's database endpoints that are production's: on hosts that are the same
+/// place (whatever their roots: a server serves the whole machine), the same port, socket or
+/// file. A rehearsal must never connect to production's database.
+fn compare_databases(
+    plan: &Plan,
+    env: &str,
+    ids: &[(String, Identity)],
+    prod: &[(String, Identity)],
+) -> Vec<Meeting> {
+    let mut out = Vec::new();
+    for (eid, ehost, eto) in db_sides(plan) {
+        let (Some(e), Some(edb)) = (find(ids, &ehost), plan.database_in(&eid, Some(env))) else {
+            continue;
+        };
+        let Some(eend) = Endpoint::of(&edb, eto, &e.root) else {
+            continue;
+        };
+        for (pid, phost, pto) in db_sides(plan) {
+            let (Some(p), Some(pdb)) = (find(prod, &phost), plan.database(&pid)) else {
+                continue;
+            };
+            if edb.engine_kind() != pdb.engine_kind() {
+                continue;
+            }
+            let Some(pend) = Endpoint::of(pdb, pto, &p.root) else {
+                continue;
+            };
+            if let (Some(place), Some(same)) = (same_place(e, p), eend.same(&pend)) {
+                out.push(Meeting {
+                    env_host: ehost.clone(),
+                    prod_host: phost.clone(),
+                    why: format!("{place}, and {same}"),
+                    database: Some((eid.clone(), pid.clone())),
+                });
+            }
+        }
+    }
+    out
 }
 
 /// What one host is, as far as rehost can tell.
@@ -145,6 +250,7 @@ fn compare(identities: Vec<(String, Identity)>, prod: &[(String, Identity)]) -> 
                         e.root.display(),
                         p.root.display()
                     ),
+                    database: None,
                 });
             }
         }
@@ -171,12 +277,14 @@ pub fn meetings(plan: &Plan, env: &str, ssh_config: Option<&Path>) -> Vec<Meetin
     };
     let local_keys = ssh::local_host_keys();
     let prod = production(plan, ssh_config, &local_keys);
-    let ids = environment
+    let ids: Vec<(String, Identity)> = environment
         .hosts
         .iter()
         .map(|h| (h.name.clone(), identity(h, ssh_config, &local_keys)))
         .collect();
-    compare(ids, &prod)
+    let mut out = compare_databases(plan, env, &ids, &prod);
+    out.splice(0..0, compare(ids, &prod));
+    out
 }
 
 /// The run-time check of a rehearsal: [`meetings`], and each ssh rehearsal host opened and
@@ -211,7 +319,9 @@ pub(crate) fn check_run(
         }
         ids.push((h.name.clone(), id));
     }
-    Ok(compare(ids, &prod))
+    let mut out = compare_databases(plan, env, &ids, &prod);
+    out.splice(0..0, compare(ids, &prod));
+    Ok(out)
 }
 
 fn machine_id(host: &dyn rehost_host::Host, cancel: &AtomicBool) -> Result<Option<String>, String> {

@@ -41,6 +41,16 @@ pub(crate) fn open(
                 message,
             })?;
         if let Some(m) = met.into_iter().next() {
+            if let Some((database, prod_database)) = m.database {
+                return Err(EngineError::DatabaseMeetsProduction {
+                    env: env.clone(),
+                    database,
+                    detail: format!(
+                        "from rehearsal host `{}` is database `{prod_database}` from production host `{}`: {}",
+                        m.env_host, m.prod_host, m.why
+                    ),
+                });
+            }
             return Err(EngineError::MeetsProduction {
                 env: env.clone(),
                 env_host: m.env_host,

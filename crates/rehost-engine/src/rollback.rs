@@ -16,6 +16,8 @@ use std::sync::atomic::AtomicBool;
 /// What a rollback works with.
 pub(crate) struct Env<'r, 'a> {
     pub plan: &'r Plan,
+    /// The rehearsal environment, `None` in production.
+    pub env: Option<&'r str>,
     pub state: &'r PrivateDir,
     pub hosts: &'r mut Hosts,
     pub rec: &'r mut Recorder<'a>,
@@ -138,6 +140,7 @@ fn rollback(
             let clock = env.rec.clock;
             let mut ctx = Ctx {
                 plan,
+                env: env.env,
                 state_dir: env.state.path(),
                 state: env.state,
                 hosts: &mut *env.hosts,

@@ -294,6 +294,7 @@ impl Run<'_, '_> {
             statuses[i] = StepStatus::Failed;
             let mut env = crate::rollback::Env {
                 plan,
+                env: run.o.env.as_deref(),
                 state: run.state,
                 hosts: &mut *run.hosts,
                 rec: &mut run.rec,
@@ -375,6 +376,7 @@ impl Run<'_, '_> {
         let outcome = {
             let mut ctx = Ctx {
                 plan,
+                env: self.o.env.as_deref(),
                 state_dir: &self.o.state_dir,
                 state: self.state,
                 hosts: &mut *self.hosts,

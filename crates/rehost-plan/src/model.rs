@@ -37,6 +37,19 @@ impl Plan {
     pub fn database(&self, id: &str) -> Option<&Database> {
         self.databases.iter().find(|d| d.id == id)
     }
+
+    /// The database `id` as it is in `env` (production's for `None`): the environment's
+    /// `[environments.NAME.databases]` entry applied. A rehearsal connects to this one.
+    pub fn database_in(&self, id: &str, env: Option<&str>) -> Option<Database> {
+        let db = self.database(id)?;
+        let ov = env
+            .and_then(|e| self.environment(e))
+            .and_then(|e| e.databases.iter().find(|o| o.id == id));
+        Some(match ov {
+            Some(ov) => db.in_environment(ov),
+            None => db.clone(),
+        })
+    }
     pub fn data_set(&self, id: &str) -> Option<&DataSet> {
         self.data.iter().find(|d| d.id == id)
     }
@@ -174,6 +187,26 @@ pub struct Environment {
     /// The rehearsal's own window (`window = { start, end }` in the environment). The
     /// migration's window is production's: a rehearsal without its own runs at any time.
     pub window: Option<Window>,
+    /// Where the plan's databases are in this environment, where that differs from
+    /// production (`[environments.NAME.databases]`): a rehearsal's own port, socket, name.
+    pub databases: Vec<DatabaseOverride>,
+    pub span: Span,
+}
+
+/// A database's location in a rehearsal environment: each key set replaces production's.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct DatabaseOverride {
+    /// The `[[databases]]` id.
+    pub id: String,
+    pub database: Option<String>,
+    pub from_database: Option<String>,
+    pub to_database: Option<String>,
+    pub port: Option<u16>,
+    pub from_port: Option<u16>,
+    pub to_port: Option<u16>,
+    pub socket: Option<String>,
+    pub user: Option<String>,
+    pub password_file: Option<String>,
     pub span: Span,
 }
 
@@ -229,6 +262,64 @@ pub struct Database {
 }
 
 impl Database {
+    /// This database with an environment's location applied. Setting `port` (or `database`)
+    /// there replaces production's `from_port`/`to_port` (`from_database`/`to_database`) too:
+    /// a rehearsal names its own location whole, never half of it from production.
+    pub fn in_environment(&self, ov: &DatabaseOverride) -> Database {
+        let mut db = self.clone();
+        if ov.port.is_some() {
+            db.port = ov.port;
+            db.from_port = None;
+            db.to_port = None;
+        }
+        if ov.database.is_some() {
+            db.database = ov.database.clone();
+            db.from_database = None;
+            db.to_database = None;
+        }
+        let set = |slot: &mut Option<u16>, v: Option<u16>| {
+            if v.is_some() {
+                *slot = v;
+            }
+        };
+        set(&mut db.from_port, ov.from_port);
+        set(&mut db.to_port, ov.to_port);
+        for (slot, v) in [
+            (&mut db.from_database, &ov.from_database),
+            (&mut db.to_database, &ov.to_database),
+            (&mut db.socket, &ov.socket),
+            (&mut db.user, &ov.user),
+            (&mut db.password_file, &ov.password_file),
+        ] {
+            if v.is_some() {
+                *slot = v.clone();
+            }
+        }
+        db
+    }
+
+    /// The port each side's client connects to (`to`: the new side), the engine's default
+    /// where none is set; `None` for SQLite.
+    pub fn effective_port(&self, to: bool) -> Option<u16> {
+        let port = if to { self.to_port } else { self.from_port }.or(self.port);
+        match self.engine_kind() {
+            Some("sqlite") => None,
+            Some("mariadb") => Some(port.unwrap_or(3306)),
+            _ => Some(port.unwrap_or(5432)),
+        }
+    }
+
+    /// The database's name on a side (for SQLite, the file's path on that host).
+    pub fn name_on(&self, to: bool) -> Option<&str> {
+        if to {
+            &self.to_database
+        } else {
+            &self.from_database
+        }
+        .as_deref()
+        .or(self.database.as_deref())
+    }
+
     /// `postgresql`, `mariadb` (or `mysql`) or `sqlite`, from the declared engine; `None` for
     /// an engine `verify-db` cannot compare.
     pub fn engine_kind(&self) -> Option<&'static str> {
@@ -244,19 +335,10 @@ impl Database {
     /// SQLite, `database` is the file's path on each host.
     pub fn url(&self, to: bool) -> String {
         let port = if to { self.to_port } else { self.from_port }.or(self.port);
-        let database = if to {
-            &self.to_database
-        } else {
-            &self.from_database
-        }
-        .as_ref()
-        .or(self.database.as_ref());
+        let database = self.name_on(to);
         match self.engine_kind() {
             Some("sqlite") => {
-                return format!(
-                    "sqlite:{}",
-                    database.map(String::as_str).unwrap_or_default()
-                );
+                return format!("sqlite:{}", database.unwrap_or_default());
             }
             Some("mariadb") => {
                 let mut params = Vec::new();
@@ -275,7 +357,7 @@ impl Database {
                 }
                 return format!(
                     "mysql:///{}?{}",
-                    database.map(String::as_str).unwrap_or_default(),
+                    database.unwrap_or_default(),
                     params.join("&")
                 );
             }
@@ -296,7 +378,7 @@ impl Database {
         }
         format!(
             "postgres:///{}?{}",
-            database.map(String::as_str).unwrap_or("postgres"),
+            database.unwrap_or("postgres"),
             params.join("&")
         )
     }

@@ -447,10 +447,12 @@ impl Reader {
                         };
                         let hosts = self.hosts(&tbl, &format!("environments.{name}"));
                         let window = self.window(&tbl, &format!("[environments.{name}.window]"));
+                        let databases = self.database_overrides(&tbl, &name);
                         environments.push(Environment {
                             name,
                             hosts,
                             window,
+                            databases,
                             span: k.span().start..v.span().end,
                         });
                     }
@@ -640,7 +642,8 @@ impl Reader {
         for (k, v) in t.t.iter() {
             let name = k.get_ref().to_string();
             // An environment's own window, not a host (read by `window`).
-            if prefix.starts_with("environments.") && name == "window" {
+            // ... and its databases' locations (read by `database_overrides`).
+            if prefix.starts_with("environments.") && (name == "window" || name == "databases") {
                 continue;
             }
             let what = format!("[{prefix}.{name}]");
@@ -758,6 +761,93 @@ impl Reader {
         })
     }
 
+    /// `[environments.NAME.databases]`: for each database id, where it is in this environment.
+    fn database_overrides(&mut self, env: &Tbl, name: &str) -> Vec<DatabaseOverride> {
+        let mut out = Vec::new();
+        let Some(dbs) = self.table(env, "databases", format!("[environments.{name}.databases]"))
+        else {
+            return out;
+        };
+        for (k, v) in dbs.t.iter() {
+            let id = k.get_ref().to_string();
+            let what = format!("[environments.{name}.databases.{id}]");
+            let DeValue::Table(t) = v.get_ref() else {
+                self.err(
+                    "type",
+                    v.span(),
+                    format!("{what} must be a table such as {{ port = 5433, database = \"billing_test\" }}"),
+                );
+                continue;
+            };
+            let t = Tbl {
+                t,
+                span: v.span(),
+                what,
+            };
+            self.check_keys(
+                &t,
+                &[
+                    "database",
+                    "from_database",
+                    "to_database",
+                    "port",
+                    "from_port",
+                    "to_port",
+                    "socket",
+                    "user",
+                    "password_file",
+                    "password",
+                ],
+            );
+            self.no_password(&t);
+            out.push(DatabaseOverride {
+                id,
+                database: self.str(&t, "database"),
+                from_database: self.str(&t, "from_database"),
+                to_database: self.str(&t, "to_database"),
+                port: self.port(&t, "port"),
+                from_port: self.port(&t, "from_port"),
+                to_port: self.port(&t, "to_port"),
+                socket: self.str(&t, "socket"),
+                user: self.str(&t, "user"),
+                password_file: self.str(&t, "password_file"),
+                span: k.span().start..v.span().end,
+            });
+        }
+        out
+    }
+
+    /// A `password` key is an error: a password is never written in the plan.
+    fn no_password(&mut self, t: &Tbl) {
+        if t.get("password").is_some() {
+            self.err(
+                "secret",
+                t.span_of("password"),
+                format!("{}: a password is never written in the plan", t.what),
+            )
+            .help = Some(
+                "write password_file = \"/path/on/the/host\" (a file holding the password, readable there only), or use ~/.pgpass on the hosts".into(),
+            );
+        }
+    }
+
+    /// A TCP port under `key`, if set.
+    fn port(&mut self, t: &Tbl, key: &str) -> Option<u16> {
+        t.get(key)?;
+        let n = self.int(t, key)?;
+        match u16::try_from(n) {
+            Ok(p) if p > 0 => Some(p),
+            _ => {
+                self.err(
+                    "value",
+                    t.span_of(key),
+                    format!("{}: `{key}` must be a TCP port (1-65535)", t.what),
+                );
+                None
+            }
+        }
+    }
+
     fn database(&mut self, t: &Tbl) -> Option<Database> {
         self.check_keys(
             t,
@@ -780,35 +870,11 @@ impl Reader {
                 "password",
             ],
         );
-        if t.get("password").is_some() {
-            self.err(
-                "secret",
-                t.span_of("password"),
-                format!("{}: a password is never written in the plan", t.what),
-            )
-            .help = Some(
-                "write password_file = \"/path/on/the/host\" (a file holding the password, readable there only), or use ~/.pgpass on the hosts".into(),
-            );
-        }
-        let port = |r: &mut Self, key: &str| -> Option<u16> {
-            t.get(key)?;
-            let n = r.int(t, key)?;
-            match u16::try_from(n) {
-                Ok(p) if p > 0 => Some(p),
-                _ => {
-                    r.err(
-                        "value",
-                        t.span_of(key),
-                        format!("{}: `{key}` must be a TCP port (1-65535)", t.what),
-                    );
-                    None
-                }
-            }
-        };
+        self.no_password(t);
         let (p, fp, tp) = (
-            port(self, "port"),
-            port(self, "from_port"),
-            port(self, "to_port"),
+            self.port(t, "port"),
+            self.port(t, "from_port"),
+            self.port(t, "to_port"),
         );
         let id = self.required_str(t, "id");
         let engine = self.required_str(t, "engine");

@@ -225,3 +225,51 @@ fn a_password_in_the_plan_and_an_unknown_database_are_errors() {
     let text: Vec<String> = c.errors.iter().map(|e| e.message.clone()).collect();
     assert!(text.iter().any(|m| m.contains("shoop")), "{text:?}");
 }
+
+/// Issue 18: database locations differ per environment. A rehearsal names its own port and
+/// database whole: `port` there replaces production's `from_port` too.
+#[test]
+fn an_environment_places_its_databases_itself() {
+    let src = format!(
+        "{HEAD}{DB_PLAN}[environments.test.databases.shop]\nport = 6543\ndatabase = \"shop_rehearsal\"\nuser = \"rehearse\"\n[[steps]]\nid = \"v\"\ndo = \"verify-db\"\ndatabase = \"shop\"\n"
+    );
+    let c = check(&src);
+    assert!(c.errors.is_empty(), "{:?}", c.errors);
+    let plan = c.plan.unwrap();
+    let prod = plan.database_in("shop", None).unwrap();
+    assert_eq!(
+        prod.url(false),
+        "postgres:///shop?host=127.0.0.1&port=5433&user=verify&password_file=/etc/rehost/shop.pw"
+    );
+    let test = plan.database_in("shop", Some("test")).unwrap();
+    for to in [false, true] {
+        assert_eq!(
+            test.url(to),
+            "postgres:///shop_rehearsal?host=127.0.0.1&port=6543&user=rehearse&password_file=/etc/rehost/shop.pw"
+        );
+    }
+    assert_eq!(test.effective_port(false), Some(6543));
+
+    // An unknown database id, a misspelt key and a password are errors, the password unprinted.
+    let bad = src
+        .replace("databases.shop]", "databases.shoop]")
+        .replace("user = \"rehearse\"", "usr = \"x\"\npassword = \"hunter2\"");
+    let c = check(&bad);
+    let text: Vec<String> = c
+        .errors
+        .iter()
+        .map(|e| format!("{} {}", e.message, e.help.clone().unwrap_or_default()))
+        .collect();
+    assert!(
+        text.iter()
+            .any(|m| m.contains("shoop") && m.contains("did you mean `shop`?")),
+        "{text:?}"
+    );
+    assert!(text.iter().any(|m| m.contains("`usr`")), "{text:?}");
+    assert!(
+        text.iter()
+            .any(|m| m.contains("a password is never written in the plan")),
+        "{text:?}"
+    );
+    assert!(!text.iter().any(|m| m.contains("hunter2")), "{text:?}");
+}

@@ -147,6 +147,19 @@ pub(crate) fn validate(plan: &Plan) -> Vec<Diagnostic> {
 
     let data_ids: Vec<&str> = plan.data.iter().map(|d| d.id.as_str()).collect();
     let db_ids: Vec<&str> = plan.databases.iter().map(|d| d.id.as_str()).collect();
+    for env in &plan.environments {
+        for o in &env.databases {
+            if !db_ids.contains(&o.id.as_str()) {
+                v.push(unknown(
+                    "database",
+                    &o.id,
+                    &o.span,
+                    &format!("environment `{}`", env.name),
+                    &db_ids,
+                ));
+            }
+        }
+    }
     let svc_ids: Vec<&str> = plan.services.iter().map(|d| d.id.as_str()).collect();
     let name_ids: Vec<&str> = plan.names.iter().map(|d| d.id.as_str()).collect();
     let client_ids: Vec<&str> = plan.clients.iter().map(|d| d.id.as_str()).collect();

@@ -27,11 +27,11 @@ fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {
 }
 
 fn verify_db(ctx: &mut Ctx, step: &Step, id: &str) -> Result<Outcome, EngineError> {
+    // A rehearsal connects where the environment says the database is.
     let db = ctx
         .plan
-        .database(id)
-        .expect("validated: the database exists")
-        .clone();
+        .database_in(id, ctx.env)
+        .expect("validated: the database exists");
     if db.engine_kind().is_none() {
         return failed(format!(
             "database `{id}` is a {} database: verify-db compares PostgreSQL, MariaDB/MySQL and SQLite; verify it with a `run` step",

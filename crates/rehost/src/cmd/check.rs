@@ -153,6 +153,34 @@ fn rehearsals_by_identity(pf: &mut PlanFile) {
     let mut found = Vec::new();
     for env in &plan.environments {
         for m in rehost_engine::isolation::meetings(plan, &env.name, None) {
+            if let Some((db, prod_db)) = &m.database {
+                let span = env
+                    .databases
+                    .iter()
+                    .find(|o| &o.id == db)
+                    .map(|o| o.span.clone())
+                    .or_else(|| {
+                        env.hosts
+                            .iter()
+                            .find(|h| h.name == m.env_host)
+                            .map(|h| h.span.clone())
+                    });
+                found.push(
+                    rehost_plan::Diagnostic::error(
+                        "rehearsal-touches-production",
+                        span,
+                        format!(
+                            "environment `{}` reaches production's database: `{db}` from host `{}` is `{prod_db}` from production host `{}`: {}",
+                            env.name, m.env_host, m.prod_host, m.why
+                        ),
+                    )
+                    .with_help(format!(
+                        "give the rehearsal its own database server: [environments.{}.databases.{db}] with its own port or socket (for SQLite, a file under the rehearsal host's root)",
+                        env.name
+                    )),
+                );
+                continue;
+            }
             let span = env
                 .hosts
                 .iter()

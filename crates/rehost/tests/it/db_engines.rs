@@ -629,37 +629,36 @@ fn sqlite_exercise_reads_changes_and_adds_and_leaves_nothing_behind() {
     assert_eq!(sqlite(&new, &[], "SELECT id, n FROM strict;"), "1|9");
 }
 
-/// A `verify-db` step with engine sqlite, each file on its host (local hosts here): equal
-/// after `.dump | sqlite3`; a deleted row fails the gate, named by its key.
+/// A `verify-db` step with engine sqlite, each file on its host (local hosts here, each with a
+/// root: the plan's path is taken under it, like every path of the host): equal after
+/// `.dump | sqlite3`; a deleted row fails the gate, named by its key.
 #[test]
 fn verify_db_step_with_sqlite() {
     let d = TestDir::new();
-    let old = d.join("old.db");
+    std::fs::create_dir_all(d.join("prod-old/srv")).unwrap();
+    std::fs::create_dir_all(d.join("prod-new/srv")).unwrap();
+    let old = d.join("prod-old/srv/old.db");
     sqlite(&old, &[], SQLITE_SCHEMA);
-    let new = d.join("new.db");
+    let new = d.join("prod-new/srv/new.db");
     let dump = sqlite(&old, &[".dump"], "");
     sqlite(&new, &[], &dump);
     // `.dump` leaves out the user_version (see above).
     sqlite(&new, &[], "PRAGMA user_version = 7;");
-    let body = format!(
-        r#"
+    let body = r#"
 [[databases]]
 id = "app"
 engine = "sqlite"
 from = "old"
 to = "new"
-from_database = "{}"
-to_database = "{}"
+from_database = "/srv/old.db"
+to_database = "/srv/new.db"
 
 [[steps]]
 id = "verify-app"
 do = "verify-db"
 database = "app"
-"#,
-        old.display(),
-        new.display()
-    );
-    write_plan(&d, &body);
+"#;
+    write_plan(&d, body);
     let o = rehost(&d, &["run", "plan.toml"]);
     assert_eq!(o.code, 0, "{}", o.all());
     assert!(
@@ -673,9 +672,9 @@ database = "app"
     assert!(journal.contains("\"database\":\"app\""), "{journal}");
 
     sqlite(&new, &[], "DELETE FROM tagged WHERE code = 'code-5';");
-    let d2 = TestDir::new();
-    write_plan(&d2, &body);
-    let o = rehost(&d2, &["run", "plan.toml"]);
+    // A fresh state directory, the same hosts.
+    std::fs::remove_dir_all(d.join(".rehost")).unwrap();
+    let o = rehost(&d, &["run", "plan.toml"]);
     assert_eq!(o.code, 2, "{}", o.all());
     assert!(
         o.all()
@@ -756,4 +755,82 @@ fn run_verified_equal_without_secret(d: &TestDir) {
     let journal = journal_text(d);
     assert!(journal.contains("\"equal\":true"), "{journal}");
     assert!(!journal.contains("not-a-real-secret"), "{journal}");
+}
+
+/// Issue 19 (bug) and issue 18 (database locations per environment): a rehearsal whose hosts
+/// have roots opens the SQLite files under those roots, at the environment's own location,
+/// never production's file at the path as written. Production's copy here differs (a row
+/// deleted) and the rehearsal's is equal: the rehearsal passes, production fails, and the
+/// production files are not changed by either.
+#[test]
+fn a_rehearsal_opens_its_own_sqlite_files_never_productions() {
+    let d = TestDir::new();
+    for dir in [
+        "prod-old/srv",
+        "prod-new/srv",
+        "test-old/srv",
+        "test-new/srv",
+    ] {
+        std::fs::create_dir_all(d.join(dir)).unwrap();
+    }
+    let prod_old = d.join("prod-old/srv/app.db");
+    sqlite(&prod_old, &[], SQLITE_SCHEMA);
+    let dump = sqlite(&prod_old, &[".dump"], "");
+    let prod_new = d.join("prod-new/srv/app.db");
+    sqlite(&prod_new, &[], &dump);
+    sqlite(&prod_new, &[], "PRAGMA user_version = 7;");
+    sqlite(&prod_new, &[], "DELETE FROM tagged WHERE code = 'code-5';");
+    // The rehearsal's old side lives under another name, given by the environment.
+    for f in ["test-old/srv/rehearsal.db", "test-new/srv/app.db"] {
+        sqlite(&d.join(f), &[], &dump);
+        sqlite(&d.join(f), &[], "PRAGMA user_version = 7;");
+    }
+    let before = (
+        std::fs::read(&prod_old).unwrap(),
+        std::fs::read(&prod_new).unwrap(),
+    );
+    let body = r#"
+[environments.test.databases.app]
+from_database = "/srv/rehearsal.db"
+
+[[databases]]
+id = "app"
+engine = "sqlite"
+from = "old"
+to = "new"
+database = "/srv/app.db"
+
+[[steps]]
+id = "verify-app"
+do = "verify-db"
+database = "app"
+"#;
+    write_plan(&d, body);
+    let check = rehost(&d, &["check", "plan.toml"]);
+    assert!(
+        !check.stdout.contains("rehearsal-touches-production"),
+        "{}",
+        check.all()
+    );
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(
+        o.stdout
+            .contains("database `app` verified on new: equal: 4 tables (34500 rows)"),
+        "{}",
+        o.stdout
+    );
+    let o = rehost(&d, &["run", "plan.toml"]);
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(
+        o.all()
+            .contains("row-missing  row tagged key (code)=(code-5)"),
+        "{}",
+        o.all()
+    );
+    let after = (
+        std::fs::read(&prod_old).unwrap(),
+        std::fs::read(&prod_new).unwrap(),
+    );
+    assert!(before == after, "production's files changed");
 }

@@ -208,3 +208,83 @@ fn overlapping_local_roots_are_refused() {
     );
     assert!(!d.join("wrote").exists());
 }
+
+/// A plan with a PostgreSQL database on the local hosts of `support::HEAD` (production and the
+/// rehearsal on this machine, under different roots) and `extra` after it.
+fn db_plan(extra: &str, out: &str) -> String {
+    plan(&format!(
+        r#"
+[[databases]]
+id = "app"
+engine = "postgresql"
+from = "old"
+to = "new"
+database = "app"
+from_port = 5432
+to_port = 5433
+{extra}
+[[steps]]
+id = "write"
+do = "run"
+host = "old"
+command = "touch {out}/wrote"
+
+[[steps]]
+id = "verify-app"
+do = "verify-db"
+database = "app"
+"#
+    ))
+}
+
+/// Issue 18: a rehearsal never connects to production's database. On one machine the roots
+/// keep the trees apart but not a database server: the same port is production's server.
+/// `check` names the database and the way out; `run --env` refuses before anything runs; an
+/// environment that places the database on its own port is accepted.
+#[test]
+fn a_rehearsal_database_on_productions_server_is_refused() {
+    let d = TestDir::new();
+    let out = d.path().display().to_string();
+    d.write("plan.toml", db_plan("", &out));
+    let c = rehost(&d, &["check", "plan.toml"]);
+    assert_eq!(c.code, 2, "{}", c.all());
+    assert!(
+        c.stdout.contains(
+            "environment `test` reaches production's database: `app` from host `old` is `app` from production host `old`: both are this machine (a local host; a local host), and both connect to the server on port 5432"
+        ),
+        "{}",
+        c.stdout
+    );
+    assert!(
+        c.stdout.contains(
+            "give the rehearsal its own database server: [environments.test.databases.app]"
+        ),
+        "{}",
+        c.stdout
+    );
+    let r = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(
+        r.stderr.contains(
+            "environment `test` would reach production's database: database `app` from rehearsal host `old` is database `app` from production host `old`"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert!(!d.join("wrote").exists(), "a step ran");
+
+    // Its own ports: no meeting (the run itself then fails at verify-db: nothing listens).
+    d.write(
+        "plan.toml",
+        db_plan(
+            "[environments.test.databases.app]\nfrom_port = 6432\nto_port = 6433\n",
+            &out,
+        ),
+    );
+    let c = rehost(&d, &["check", "plan.toml"]);
+    assert!(
+        !c.stdout.contains("rehearsal-touches-production"),
+        "{}",
+        c.all()
+    );
+}
