@@ -204,6 +204,15 @@ fn an_unsigned_journal_says_what_its_chain_proves_and_the_recorded_head_catches_
         v.stdout
     );
     assert!(v.stdout.contains(&format!("head {head}")), "{}", v.stdout);
+    // --json ends with the head as one JSON line.
+    let j = run(&d, &["--json"]);
+    assert_eq!(j.code, 0, "{}", j.all());
+    let last: serde_json::Value = serde_json::from_str(j.stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(last["event"], "journal_head");
+    assert_eq!(last["signed"], serde_json::Value::Null);
+    let note = last["note"].as_str().unwrap();
+    assert!(note.contains("consistency, not authenticity"), "{note}");
+    let head = last["head"].as_str().unwrap().to_owned();
 
     // Someone who can write the state directory rewrites who confirmed and what a step said.
     let forged = forge(&d, STATE, "out-a", "out-X");
@@ -257,6 +266,27 @@ fn a_signed_head_verifies_and_a_rewritten_journal_or_a_wrong_signer_does_not() {
         "keys/other_signers",
         other.replace("intruder@", "operator@"),
     );
+    // A key that is not there is refused before anything runs.
+    let o = run(&d, &["--sign-key", "keys/none"]);
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(
+        o.stderr
+            .contains("failed to read the signing key keys/none"),
+        "{}",
+        o.stderr
+    );
+    assert!(!d.join(&format!("{STATE}/journal")).exists(), "nothing ran");
+    // A file ssh-keygen cannot sign with: the run is recorded, the signing failure is trouble.
+    d.write("keys/bogus", "not a key\n");
+    let o = run(&d, &["--sign-key", "keys/bogus"]);
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(
+        o.stderr
+            .contains("failed to sign the journal's head with keys/bogus: ssh-keygen:"),
+        "{}",
+        o.stderr
+    );
+    assert!(!d.join(&format!("{STATE}/journal.head")).exists());
     let o = run(&d, &["--sign-key", &key]);
     assert_eq!(o.code, 0, "{}", o.all());
     let head = printed_head(&o);
