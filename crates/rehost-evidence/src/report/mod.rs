@@ -724,6 +724,7 @@ pub fn document(r: &Report, plan: &Plan) -> Document {
                     }
                 )
             }
+            Some(s) if !s.in_journal => " `journal.head` signs a head that no record of the journal has: the journal was rewritten after it was signed, and nothing vouches for it.".to_owned(),
             Some(s) => format!(
                 " `journal.head` signs the head of {} record(s), not the journal's last: for the records after it, the hash chain proves consistency, not authenticity.",
                 s.records

@@ -125,6 +125,9 @@ pub struct Signature {
     pub records: usize,
     /// `ssh` (an SSH signature in `journal.head.sig`), `hmac` (in `journal.head.mac`).
     pub kinds: Vec<String>,
+    /// Whether a record of the journal has that head (false: the journal was rewritten after
+    /// it was signed).
+    pub in_journal: bool,
     /// Whether it signs the journal's last record (false: records were appended after it, or
     /// the journal was rewritten after it was signed).
     pub covers_all: bool,

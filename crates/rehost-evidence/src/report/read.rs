@@ -72,6 +72,7 @@ pub fn load_run(state: &PrivateDir, env: &str, plan: &Plan) -> Result<Option<Run
                     head: s.head.clone(),
                     records: s.records,
                     kinds: s.kinds.clone(),
+                    in_journal: s.line.is_some(),
                     covers_all: s.line == Some(v.records) && s.records == v.records,
                 }),
             }

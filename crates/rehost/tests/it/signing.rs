@@ -389,8 +389,18 @@ fn a_signed_head_verifies_and_a_rewritten_journal_or_a_wrong_signer_does_not() {
         ),
     );
     assert!(o.stdout.contains("NOT authentic"), "{}", o.stdout);
-    // Even without the key, a signed head that no record has is a mismatch.
+    // Even without the key, a signed head that no record has is a mismatch; the report says so.
     assert_mismatch(&verify(&d, &[]), "journal.head: it signs the head");
+    let r = rehost(
+        &d,
+        &["report", "plan.toml", "--env", "test", "--format", "md"],
+    );
+    assert_eq!(r.code, 1, "{}", r.all());
+    let md = d.read(&format!("{STATE}/report.md"));
+    assert!(
+        md.contains("signs a head that no record of the journal has"),
+        "{md}"
+    );
     // The forger also rewrites journal.head to the new head: the signature does not hold.
     let text = d
         .read(&format!("{STATE}/journal.head"))
