@@ -562,6 +562,19 @@ fn an_hmac_signed_head_verifies_and_a_forgery_or_another_key_does_not() {
         v.stdout
     );
 
+    let j = verify(&d, &["--hmac-key", &key, "--json"]);
+    assert_eq!(j.code, 0, "{}", j.all());
+    let j: serde_json::Value = serde_json::from_str(&j.stdout).unwrap();
+    assert_eq!(j["signature"]["head"], head.as_str());
+    assert_eq!(j["signature"]["kinds"], serde_json::json!(["hmac"]));
+    assert!(
+        j["authenticated"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("HMAC with the key keys/hmac"),
+        "{j}"
+    );
+
     // b3sum recomputes the MAC as docs/journal.md says: the key file through
     // `--derive-key`, then `--keyed` over journal.head.
     let b3 = rehost_test::require_tool("b3sum");
