@@ -1,12 +1,14 @@
 //! The state directory as an archive: what the journal says is kept in it (step and rollback
 //! outputs, evidence manifests, plan snapshots), the plan as run, and [`verify`], which checks
-//! the journal's hash chain and every kept file's digest (`rehost status --verify`).
+//! the journal's hash chain, every kept file's digest and the head's signature
+//! (`rehost status --verify`).
 //!
 //! Everything here reads through the checked state directory ([`PrivateDir`]): no symlink is
 //! followed, and a name in the journal that would leave the directory is refused.
 
 use crate::EngineError;
 use crate::journal::{JOURNAL, Record, check_lines};
+use crate::signing::{Seal, Trust};
 use rehost_tree::private::PrivateDir;
 use std::fmt;
 
@@ -189,11 +191,30 @@ pub struct Verification {
     pub problems: Vec<Problem>,
     /// What does not make the state directory wrong but should be known (a torn last line).
     pub warnings: Vec<String>,
+    /// The size on disk of each kept file that could be read, by its name: what a report
+    /// prints, taken from the file it describes.
+    pub sizes: std::collections::BTreeMap<String, u64>,
+    /// The signed head kept beside the journal (`journal.head`), if any.
+    pub seal: Option<Seal>,
+    /// What the signature proved, checked against the keys given (empty when none was given,
+    /// or it did not hold: then `problems` says why).
+    pub authenticated: Vec<String>,
+    /// Each journal line's chain digest, in order.
+    #[serde(skip)]
+    pub chains: Vec<Option<String>>,
 }
 
 impl Verification {
     pub fn ok(&self) -> bool {
         self.problems.is_empty()
+    }
+
+    /// The journal line (1-based) whose chain digest is `head`.
+    pub fn chain_line(&self, head: &str) -> Option<usize> {
+        self.chains
+            .iter()
+            .position(|c| c.as_deref() == Some(head))
+            .map(|i| i + 1)
     }
 }
 
@@ -216,6 +237,18 @@ fn step_of(r: &Record) -> Option<&String> {
 pub fn verify(
     state: &PrivateDir,
     expected_head: Option<&str>,
+) -> Result<Verification, EngineError> {
+    verify_with(state, expected_head, &Trust::default())
+}
+
+/// [`verify`], and the head's signature (`journal.head` and what signs it) against `trust`:
+/// with a key, a signature that is missing, does not verify, or does not cover every record is a
+/// problem; without one, a signed head that no record has still is (the journal was rewritten
+/// after it was signed), and the signature is otherwise only described.
+pub fn verify_with(
+    state: &PrivateDir,
+    expected_head: Option<&str>,
+    trust: &Trust,
 ) -> Result<Verification, EngineError> {
     let bytes = state
         .read(JOURNAL)
@@ -269,7 +302,7 @@ pub fn verify(
             step: None,
             file: None,
             message: format!(
-                "no record has the head digest {h}: records up to it were changed or removed since it was printed"
+                "no record has the head digest {h}: the journal was changed since that head was recorded (records up to it were changed or removed)"
             ),
         });
     }
@@ -283,12 +316,16 @@ pub fn verify(
         let message = match read_kept(state, &k.file) {
             Err(e) => Some(format!("cannot be read: {e}")),
             Ok(None) => Some("missing".to_owned()),
-            Ok(Some(b)) if blake3::hash(&b).to_hex().as_str() != k.blake3 => Some(format!(
-                "its digest {} differs from the {} the journal recorded: the file was changed",
-                blake3::hash(&b).to_hex(),
-                k.blake3
-            )),
-            Ok(Some(_)) => None,
+            Ok(Some(b)) => {
+                v.sizes.insert(k.file.clone(), b.len() as u64);
+                (blake3::hash(&b).to_hex().as_str() != k.blake3).then(|| {
+                    format!(
+                        "its digest {} differs from the {} the journal recorded: the file was changed",
+                        blake3::hash(&b).to_hex(),
+                        k.blake3
+                    )
+                })
+            }
         };
         if let Some(message) = message {
             v.problems.push(Problem {
@@ -298,6 +335,19 @@ pub fn verify(
                 message,
             });
         }
+    }
+    v.chains = lines.iter().map(|l| l.chain.clone()).collect();
+    let sealed = crate::signing::check(state, &v.chains, trust);
+    v.seal = sealed.seal;
+    v.authenticated = sealed.authenticated;
+    v.warnings.extend(sealed.notes);
+    for (file, message) in sealed.problems {
+        v.problems.push(Problem {
+            line: None,
+            step: None,
+            file: Some(file),
+            message,
+        });
     }
     Ok(v)
 }

@@ -19,6 +19,7 @@ mod recorder;
 mod resume;
 mod rollback;
 mod run;
+pub mod signing;
 mod state;
 pub mod step_data;
 pub mod steps;

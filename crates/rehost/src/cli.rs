@@ -112,6 +112,21 @@ pub struct StateArgs {
     pub state: Option<PathBuf>,
 }
 
+/// The keys that sign the journal's head when `run` or `report` ends (docs/security.md):
+/// without one, the journal's hash chain proves consistency, not authenticity.
+#[derive(Args, Debug, Clone, Default)]
+pub struct SignArgs {
+    /// Sign the journal's head with this SSH key (`ssh-keygen -Y sign -n rehost`): a private
+    /// key file, or a public key whose private half is in ssh-agent. Not inside the state
+    /// directory.
+    #[arg(long, value_name = "PATH", env = "REHOST_SIGN_KEY")]
+    pub sign_key: Option<PathBuf>,
+    /// Sign the journal's head with a BLAKE3 keyed hash (an HMAC) under the key in FILE: at
+    /// least 32 random bytes, mode 0600, not inside the state directory.
+    #[arg(long, value_name = "FILE", env = "REHOST_HMAC_KEY")]
+    pub hmac_key: Option<PathBuf>,
+}
+
 #[derive(Args, Debug)]
 pub struct RunArgs {
     pub plan: PathBuf,
@@ -141,6 +156,8 @@ pub struct RunArgs {
     /// The ssh config file for ssh hosts whose plan entry names none (passed as `ssh -F`).
     #[arg(long, value_name = "FILE")]
     pub ssh_config: Option<PathBuf>,
+    #[command(flatten)]
+    pub sign: SignArgs,
     /// Print events as JSON lines.
     #[arg(long)]
     pub json: bool,
@@ -164,6 +181,24 @@ pub struct StatusArgs {
     /// journal must still hold that record, so nothing up to it changed or was removed.
     #[arg(long, value_name = "DIGEST", requires = "verify")]
     pub head: Option<String>,
+    /// With --verify: check the SSH signature of the journal's head against this allowed
+    /// signers file (ssh-keygen's format, `ssh-keygen -Y verify -f`). Exit 1 unless it holds and
+    /// covers every record.
+    #[arg(long, value_name = "FILE", requires = "verify")]
+    pub allowed_signers: Option<PathBuf>,
+    /// With --allowed-signers: the identity that must have signed (default: whichever the
+    /// file names for the signature's key).
+    #[arg(
+        short = 'I',
+        long,
+        value_name = "IDENTITY",
+        requires = "allowed_signers"
+    )]
+    pub signer_identity: Option<String>,
+    /// With --verify: check the HMAC of the journal's head under the key in FILE. Exit 1
+    /// unless it holds and covers every record.
+    #[arg(long, value_name = "FILE", requires = "verify")]
+    pub hmac_key: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -189,6 +224,8 @@ pub struct ReportArgs {
         default_value = "html,json,md"
     )]
     pub format: Vec<ReportFormat>,
+    #[command(flatten)]
+    pub sign: SignArgs,
 }
 
 #[derive(Args, Debug)]

@@ -5,6 +5,7 @@ mod cmd;
 mod confirm;
 mod exit;
 mod plan_file;
+mod sign;
 mod signals;
 mod term;
 mod tree_view;

@@ -554,10 +554,12 @@ fn or_dash(s: Option<&str>) -> String {
 }
 
 fn kept(k: &Kept) -> String {
-    if k.bytes > 0 {
-        format!("`{}` ({} bytes, BLAKE3 `{}`)", k.file, k.bytes, k.blake3)
-    } else {
-        format!("`{}` (BLAKE3 `{}`)", k.file, k.blake3)
+    match k.bytes {
+        Some(n) => format!("`{}` ({n} bytes, BLAKE3 `{}`)", k.file, k.blake3),
+        None => format!(
+            "`{}` (could not be read when this report was made; the journal recorded BLAKE3 `{}`)",
+            k.file, k.blake3
+        ),
     }
 }
 
@@ -684,7 +686,7 @@ pub fn document(r: &Report, plan: &Plan) -> Document {
     );
     if let Some(head) = &run.journal_head {
         journal.push_str(&format!(
-            " The head of its hash chain is `{head}`: `rehost status {} {}--verify --head {head}` proves that nothing up to it changed since this report.",
+            " The head of its hash chain is `{head}`: with this digest kept outside the state directory (the change ticket, a copy of this report), `rehost status {} {}--verify --head {head}` shows whether the journal changed since.",
             r.migration.plan_file,
             if r.rehearsal {
                 format!("--env {} ", r.env)
@@ -700,6 +702,35 @@ pub fn document(r: &Report, plan: &Plan) -> Document {
             " When the report was made, the hash chain of all {} records was intact and all {} kept files matched their digests.",
             i.records, i.files
         ));
+    }
+    // What the chain proves, and what vouches for it beyond that.
+    if let Some(i) = &run.integrity {
+        journal.push_str(&match &i.signature {
+            Some(s) if s.covers_all => {
+                let with: Vec<&str> = s
+                    .kinds
+                    .iter()
+                    .map(|k| match k.as_str() {
+                        "ssh" => "an SSH signature in `journal.head.sig`",
+                        _ => "a BLAKE3 keyed hash (an HMAC) in `journal.head.mac`",
+                    })
+                    .collect();
+                format!(
+                    " The head is signed with a key kept outside the state directory ({}, over `journal.head`). This report does not hold the key and has not checked the signature: `rehost status --verify --allowed-signers FILE` (or `--hmac-key FILE`) does, and a good signature proves the records were not rewritten by someone who could only write the state directory.",
+                    if with.is_empty() {
+                        "no signature file is there".to_owned()
+                    } else {
+                        with.join(" and ")
+                    }
+                )
+            }
+            Some(s) if !s.in_journal => " `journal.head` signs a head that no record of the journal has: the journal was rewritten after it was signed, and nothing vouches for it.".to_owned(),
+            Some(s) => format!(
+                " `journal.head` signs the head of {} record(s), not the journal's last: for the records after it, the hash chain proves consistency, not authenticity.",
+                s.records
+            ),
+            None => " The head is not signed, so the hash chain proves consistency, not authenticity: the records and the files they name agree with each other, but anyone who could write the state directory could have rewritten a record and recomputed the chain. Keep the head outside the state directory, or sign runs with `--sign-key` or `--hmac-key`.".to_owned(),
+        });
     }
     b.push(p(journal));
 

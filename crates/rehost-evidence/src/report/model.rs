@@ -110,6 +110,27 @@ pub struct Integrity {
     pub files: usize,
     /// Empty when everything verified; each names the journal line or the file.
     pub problems: Vec<String>,
+    /// The signed head kept beside the journal (`journal.head`), as found without a key: what
+    /// it signs and with what. `None` when the head is not signed: then the hash chain proves
+    /// consistency, not authenticity.
+    pub signature: Option<Signature>,
+}
+
+/// A signature of the journal's head, described (checking it needs the signer's key:
+/// `rehost status --verify --allowed-signers FILE` or `--hmac-key FILE`).
+#[derive(Clone, Debug, Serialize)]
+pub struct Signature {
+    /// The head digest it signs and the records that head stands for.
+    pub head: String,
+    pub records: usize,
+    /// `ssh` (an SSH signature in `journal.head.sig`), `hmac` (in `journal.head.mac`).
+    pub kinds: Vec<String>,
+    /// Whether a record of the journal has that head (false: the journal was rewritten after
+    /// it was signed).
+    pub in_journal: bool,
+    /// Whether it signs the journal's last record (false: records were appended after it, or
+    /// the journal was rewritten after it was signed).
+    pub covers_all: bool,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -165,8 +186,28 @@ pub struct Attempt {
 #[derive(Clone, Debug, Serialize)]
 pub struct Kept {
     pub file: String,
-    pub bytes: u64,
+    /// The file's size on disk when the report was made: `None` when it could not be read (the
+    /// integrity check names why). Never a figure the journal gave: the file is the evidence.
+    pub bytes: Option<u64>,
+    /// The digest the journal recorded (the integrity check compares it with the file's).
     pub blake3: String,
+}
+
+impl Run {
+    /// Every kept file the report names: outputs, verification manifests, rollback outputs.
+    pub fn for_each_kept(&mut self, mut f: impl FnMut(&mut Kept)) {
+        for a in &mut self.attempts {
+            a.output.iter_mut().for_each(&mut f);
+            if let Some(v) = &mut a.verification {
+                v.manifests.iter_mut().for_each(&mut f);
+            }
+        }
+        for rb in &mut self.rollbacks {
+            for s in &mut rb.steps {
+                s.output.iter_mut().for_each(&mut f);
+            }
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]

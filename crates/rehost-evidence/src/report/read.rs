@@ -57,19 +57,31 @@ pub fn load_run(state: &PrivateDir, env: &str, plan: &Plan) -> Result<Option<Run
     // The hash chain and every kept file against its digest, as `rehost status --verify`.
     let here = format!("{}/", state.path().display());
     run.integrity = Some(match archive::verify(state, None) {
-        Ok(v) => Integrity {
-            records: v.records,
-            files: v.files,
-            problems: v
-                .problems
-                .iter()
-                .map(|p| p.to_string().replace(&here, ""))
-                .collect(),
-        },
+        Ok(v) => {
+            // Every size the report prints is the size of the file it describes, read now.
+            run.for_each_kept(|k| k.bytes = v.sizes.get(&k.file).copied());
+            Integrity {
+                records: v.records,
+                files: v.files,
+                problems: v
+                    .problems
+                    .iter()
+                    .map(|p| p.to_string().replace(&here, ""))
+                    .collect(),
+                signature: v.seal.as_ref().map(|s| Signature {
+                    head: s.head.clone(),
+                    records: s.records,
+                    kinds: s.kinds.clone(),
+                    in_journal: s.line.is_some(),
+                    covers_all: s.line == Some(v.records) && s.records == v.records,
+                }),
+            }
+        }
         Err(e) => Integrity {
             records: 0,
             files: 0,
             problems: vec![e.to_string().replace(&here, "")],
+            signature: None,
         },
     });
     run.records = loaded.records.clone();
@@ -203,7 +215,8 @@ pub fn fold(records: &[Record], env: &str, plan: &Plan) -> Run {
                 a.exit_code = *exit_code;
                 a.output = output.as_ref().map(|o| Kept {
                     file: o.file.clone(),
-                    bytes: o.bytes,
+                    // The file's size on disk, filled in by `load_run`.
+                    bytes: None,
                     blake3: o.blake3.clone(),
                 });
                 a.verification = result_data.as_ref().and_then(|d| typed(d, *exit_code));
@@ -230,7 +243,7 @@ pub fn fold(records: &[Record], env: &str, plan: &Plan) -> Run {
                     detail: detail.clone(),
                     output: output.as_ref().map(|o| Kept {
                         file: o.file.clone(),
-                        bytes: o.bytes,
+                        bytes: None,
                         blake3: o.blake3.clone(),
                     }),
                 };
@@ -418,7 +431,7 @@ fn typed(d: &StepData, exit_code: Option<i32>) -> Option<Verification> {
                     .iter()
                     .map(|m| Kept {
                         file: m.file.clone(),
-                        bytes: 0,
+                        bytes: None,
                         blake3: m.blake3.clone(),
                     })
                     .collect(),
@@ -501,7 +514,7 @@ fn verification(v: &serde_json::Value) -> Option<Verification> {
             let m = v.get("manifests")?.get(side)?;
             Some(Kept {
                 file: m.get("file")?.as_str()?.to_owned(),
-                bytes: 0,
+                bytes: None,
                 blake3: m.get("blake3")?.as_str()?.to_owned(),
             })
         })

@@ -53,6 +53,7 @@ pub fn run(args: &DemoArgs) -> i32 {
         retry_interrupted: false,
         skip_interrupted: false,
         ssh_config: None,
+        sign: Default::default(),
         json: false,
     };
     let code = crate::cmd::run::run(&run);

@@ -23,10 +23,23 @@ pub fn run(args: &ReportArgs) -> i32 {
     } else {
         from_snapshot(&args.plan, env, state)
     };
-    match pf {
-        Ok(pf) => write(&pf, env, state, args.output.as_deref(), &args.format),
-        Err(code) => code,
+    let pf = match pf {
+        Ok(pf) => pf,
+        Err(code) => return code,
+    };
+    if args.sign.sign_key.is_some() || args.sign.hmac_key.is_some() {
+        // The head is signed before the report is built, so the report names the signature.
+        let dir = rehost_engine::state_dir(&pf.path, state, env);
+        let signed = crate::sign::keys(&args.sign, &dir).and_then(|keys| {
+            let verify = |head: &str| crate::sign::verify_command(&args.plan, env, state, head);
+            crate::sign::finish(&dir, env.unwrap_or("production"), &keys, &verify, false)
+        });
+        if let Err(e) = signed {
+            crate::term::error(&e);
+            return exit::TROUBLE;
+        }
     }
+    write(&pf, env, state, args.output.as_deref(), &args.format)
 }
 
 /// The plan from the snapshot the run's journal names last.

@@ -48,15 +48,24 @@ pub fn run(args: &RunArgs) -> i32 {
         }
         println!();
     }
+    let state_dir = rehost_engine::state_dir(
+        &pf.path,
+        args.state.state.as_deref(),
+        args.state.env.as_deref(),
+    );
+    // The signing keys are checked before anything runs, not after hours of work.
+    let keys = match crate::sign::keys(&args.sign, &state_dir) {
+        Ok(k) => k,
+        Err(e) => {
+            crate::term::error(&e);
+            return exit::TROUBLE;
+        }
+    };
     crate::signals::install();
     let user = current_user();
     let options = RunOptions {
         env: args.state.env.clone(),
-        state_dir: rehost_engine::state_dir(
-            &pf.path,
-            args.state.state.as_deref(),
-            args.state.env.as_deref(),
-        ),
+        state_dir: state_dir.clone(),
         user: user.clone(),
         confirm_as: args.confirm_as.clone(),
         yes: args.yes,
@@ -92,15 +101,37 @@ pub fn run(args: &RunArgs) -> i32 {
         clock: &rehost_engine::SystemClock::default(),
         hosts: None,
     };
-    match engine.run() {
-        Ok(_) => exit::OK,
+    let (code, locked) = match engine.run() {
+        Ok(_) => (exit::OK, false),
         Err(e) => {
             crate::term::error(&e.to_string());
             match e {
                 EngineError::Cancelled { .. } | EngineError::CancelledBefore { .. } => {
-                    exit::INTERRUPTED
+                    (exit::INTERRUPTED, false)
                 }
-                _ => exit::TROUBLE,
+                // Another run holds the state directory: its journal is not this run's to sign.
+                EngineError::Locked { .. } => (exit::TROUBLE, true),
+                _ => (exit::TROUBLE, false),
+            }
+        }
+    };
+    if locked {
+        return code;
+    }
+    // However the run ended, the head of what it recorded, signed when a key was given.
+    let env = args.state.env.as_deref();
+    let verify = |head: &str| {
+        crate::sign::verify_command(&args.plan, env, args.state.state.as_deref(), head)
+    };
+    let env_name = env.unwrap_or("production");
+    match crate::sign::finish(&state_dir, env_name, &keys, &verify, args.json) {
+        Ok(_) => code,
+        Err(e) => {
+            crate::term::error(&e);
+            if code == exit::OK {
+                exit::TROUBLE
+            } else {
+                code
             }
         }
     }

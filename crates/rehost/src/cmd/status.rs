@@ -1,6 +1,7 @@
 //! `rehost status PLAN [--env NAME]`: each step's state, times and who confirmed, read from the
 //! journal alone (the plan from its snapshot in the state directory when the file is gone).
-//! `--verify` checks the state directory instead: the journal's hash chain and every kept file.
+//! `--verify` checks the state directory instead: the journal's hash chain, every kept file, and
+//! with a key the signature of the journal's head.
 
 use crate::cli::StatusArgs;
 use crate::exit;
@@ -192,7 +193,15 @@ fn verify(
         ));
         return exit::TROUBLE;
     };
-    let v = match rehost_engine::archive::verify(sdir, args.head.as_deref()) {
+    let trust = match trust(args, dir) {
+        Ok(t) => t,
+        Err(e) => {
+            crate::term::error(&e);
+            return exit::TROUBLE;
+        }
+    };
+    let head = args.head.as_deref().map(|h| h.trim().to_ascii_lowercase());
+    let v = match rehost_engine::archive::verify_with(sdir, head.as_deref(), &trust) {
         Ok(v) => v,
         Err(e) => {
             crate::term::error(&e.to_string());
@@ -200,6 +209,54 @@ fn verify(
         }
     };
     let code = if v.ok() { exit::OK } else { exit::FINDINGS };
+    // What vouches for the journal beyond its own consistency.
+    let authenticity = if !v.authenticated.is_empty() {
+        format!(
+            "authentic: {}",
+            v.authenticated
+                .iter()
+                .map(|a| escape(a))
+                .collect::<Vec<_>>()
+                .join("; ")
+        )
+    } else if let Some(seal) = v.seal.as_ref().filter(|_| trust.is_empty()) {
+        let files: Vec<&str> = seal
+            .kinds
+            .iter()
+            .map(|k| match k.as_str() {
+                "ssh" => rehost_engine::signing::SSH_SIG_FILE,
+                _ => rehost_engine::signing::MAC_FILE,
+            })
+            .collect();
+        format!(
+            "signed ({}), but the signature was not checked: give --allowed-signers FILE or --hmac-key FILE; until then {}",
+            if files.is_empty() {
+                "journal.head, with no signature file".to_owned()
+            } else {
+                files.join(", ")
+            },
+            crate::sign::UNSIGNED
+        )
+    } else if trust.is_empty() {
+        format!(
+            "not signed: {}; compare the head with the one recorded when the run ended (--head DIGEST), or sign runs with --sign-key or --hmac-key",
+            crate::sign::UNSIGNED
+        )
+    } else {
+        // A key was given and the signature did not hold: the problems say why.
+        "NOT authentic: the signature of the journal's head does not hold (above)".to_owned()
+    };
+    // A head recorded earlier that is not the last: records were added after it.
+    let after_head = head.as_deref().and_then(|h| {
+        let n = v.chain_line(h)?;
+        (n < v.records).then(|| {
+            format!(
+                "records {} to {} were added after the head {h} was recorded",
+                n + 1,
+                v.records
+            )
+        })
+    });
     if args.json {
         let out = json!({
             "state": dir.display().to_string(),
@@ -212,11 +269,15 @@ fn verify(
                 "text": p.to_string(),
             })).collect::<Vec<_>>(),
             "warnings": v.warnings,
+            "signature": v.seal,
+            "authenticated": v.authenticated,
+            "authenticity": authenticity,
+            "after_head": after_head,
         });
         println!("{}", serde_json::to_string_pretty(&out).expect("json"));
         return code;
     }
-    for w in &v.warnings {
+    for w in v.warnings.iter().chain(&after_head) {
         println!("warning: {}", escape(w));
     }
     for p in &v.problems {
@@ -228,7 +289,9 @@ fn verify(
             v.records, v.files
         );
         println!("head {}", v.head.as_deref().unwrap_or("(none)"));
+        println!("{authenticity}");
     } else {
+        println!("{authenticity}");
         crate::term::error(&format!(
             "{} does not verify: {} problem(s); the journal or the files it names were changed, removed or moved since they were written",
             dir.display(),
@@ -236,4 +299,31 @@ fn verify(
         ));
     }
     code
+}
+
+/// The keys `--verify` checks the head's signature against: an HMAC key is refused inside the
+/// state directory (it would vouch for itself) and must be readable; the allowed signers file
+/// must be there.
+fn trust(
+    args: &StatusArgs,
+    dir: &std::path::Path,
+) -> Result<rehost_engine::signing::Trust, String> {
+    if let Some(f) = &args.allowed_signers
+        && let Err(e) = std::fs::metadata(f)
+    {
+        return Err(format!(
+            "failed to read the allowed signers file {}: {e}",
+            f.display()
+        ));
+    }
+    Ok(rehost_engine::signing::Trust {
+        allowed_signers: args.allowed_signers.clone(),
+        identity: args.signer_identity.clone(),
+        hmac: args
+            .hmac_key
+            .as_deref()
+            .map(|k| rehost_engine::signing::HmacKey::load(k, crate::sign::state_base(dir)))
+            .transpose()
+            .map_err(|e| e.to_string())?,
+    })
 }

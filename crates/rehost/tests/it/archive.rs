@@ -332,3 +332,141 @@ fn a_journal_from_before_the_chain_reads_with_a_warning() {
     let last = d.read(".rehost/plan/test/journal");
     assert_eq!(last.lines().last().unwrap().split('\t').count(), 3);
 }
+
+/// Issue 18: report.json listed kept evidence manifests with wrong sizes (12 of 22 in a real
+/// run, several as 0 bytes) while their digests checked. Every size the report prints is now
+/// read from the file it describes. A run that keeps several manifests and outputs: two
+/// verifications, and a rollback and a resume that make a second attempt of each.
+#[test]
+fn every_size_the_report_prints_is_the_size_of_the_file_on_disk() {
+    let d = TestDir::new();
+    write_plan(
+        &d,
+        r#"
+[[data]]
+id = "files"
+from = "old:/srv/data"
+to = "new:/srv/data"
+
+[[services]]
+id = "app"
+host = "old"
+
+[[steps]]
+id = "stop-old"
+do = "run"
+host = "old"
+command = "touch ../stopped; echo stopping the old side"
+rollback = "rm ../stopped; echo the old side runs again"
+stops = ["app"]
+
+[[steps]]
+id = "final"
+do = "sync"
+data = "files"
+
+[[steps]]
+id = "verify"
+do = "verify-tree"
+data = "files"
+
+[[steps]]
+id = "verify-again"
+do = "verify-tree"
+data = "files"
+
+[[steps]]
+id = "start-new"
+do = "run"
+host = "new"
+argv = ["test", "-e", "../go"]
+on_failure = "rollback"
+starts = ["app"]
+"#,
+    );
+    for i in 0..20 {
+        d.write(&format!("test-old/srv/data/f{i}"), "x".repeat(i * 37));
+    }
+    assert_eq!(rehost(&d, &["run", "plan.toml", "--env", "test"]).code, 2);
+    d.write("test-old/srv/data/late", "written after the rollback\n");
+    d.write("go", "");
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    rehost(
+        &d,
+        &[
+            "report",
+            "plan.toml",
+            "--env",
+            "test",
+            "--format",
+            "json,md",
+        ],
+    );
+    let state = d.join(".rehost/plan/test");
+    let json: serde_json::Value =
+        serde_json::from_str(&d.read(".rehost/plan/test/report.json")).unwrap();
+    let mut kept = Vec::new();
+    for a in json["run"]["attempts"].as_array().unwrap() {
+        if !a["output"].is_null() {
+            kept.push(a["output"].clone());
+        }
+        if let Some(ms) = a["verification"]["manifests"].as_array() {
+            kept.extend(ms.iter().cloned());
+        }
+    }
+    for rb in json["run"]["rollbacks"].as_array().unwrap() {
+        for s in rb["steps"].as_array().unwrap() {
+            if !s["output"].is_null() {
+                kept.push(s["output"].clone());
+            }
+        }
+    }
+    let manifests = kept
+        .iter()
+        .filter(|k| k["file"].as_str().unwrap().starts_with("evidence/"))
+        .count();
+    assert_eq!(
+        manifests, 8,
+        "two verifications, two attempts each, two sides"
+    );
+    assert!(kept.len() >= 14, "{kept:#?}");
+    let md = d.read(".rehost/plan/test/report.md");
+    for k in &kept {
+        let file = k["file"].as_str().unwrap();
+        let on_disk = std::fs::metadata(state.join(file)).unwrap().len();
+        assert_eq!(k["bytes"], on_disk, "{file}");
+        // The Markdown prints the same figure.
+        assert!(
+            md.contains(&format!("`{file}` ({on_disk} bytes, BLAKE3")),
+            "{file}: {on_disk} bytes not in the report"
+        );
+    }
+    // A kept file gone since: no figure at all, and the integrity check names it.
+    let gone = "evidence/verify.1-source.manifest";
+    std::fs::remove_file(state.join(gone)).unwrap();
+    rehost(
+        &d,
+        &["report", "plan.toml", "--env", "test", "--format", "json"],
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&d.read(".rehost/plan/test/report.json")).unwrap();
+    let m = json["run"]["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|a| {
+            a["verification"]["manifests"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .find(|m| m["file"] == gone)
+        .unwrap();
+    assert_eq!(m["bytes"], serde_json::Value::Null);
+    let problems = json["run"]["integrity"]["problems"].to_string();
+    assert!(
+        problems.contains(&format!("{gone} (journal line")),
+        "{problems}"
+    );
+}

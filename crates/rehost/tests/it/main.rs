@@ -14,6 +14,7 @@ mod resume;
 mod run;
 mod security;
 mod services;
+mod signing;
 mod ssh;
 mod state;
 mod support;

@@ -183,7 +183,9 @@ fn json_events_stream_for_machines() {
             "preflight",
             "step_started",
             "step_finished",
-            "run_finished"
+            "run_finished",
+            // The head to record, and whether it is signed (issue 18).
+            "journal_head"
         ]
     );
     assert_eq!(events[3]["result"], "done");
