@@ -94,7 +94,10 @@ pub struct Progress {
 pub const DEFAULT_THREADS: usize = 16;
 const SMALL_BUF: usize = 256 * 1024;
 const BIG_FILE: u64 = 8 << 20;
-const BIG_BUF: usize = 4 << 20;
+/// Reads of a big file: 256 KiB, page-aligned, stays in the L2 cache between the kernel's copy
+/// and the hash (4 MiB cost more kernel time here: 100 x 16 MiB per side, 0.62 against 0.51
+/// CPU-seconds of kernel time; issue 27 measured 0.67 against 0.61 s of wall time).
+const BIG_BUF: usize = 256 << 10;
 const FILES_PER_TASK: usize = 16;
 
 /// Walks and hashes one tree.
