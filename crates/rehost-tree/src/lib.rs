@@ -11,6 +11,7 @@
 //! - [`Manifest::write_file`], [`Manifest::read_file`];
 //! - [`transfer::transfer`], [`transfer::rsync_command`], [`transfer::rsync_available`].
 
+pub mod aligned;
 pub mod beneath;
 mod cache;
 mod compare;

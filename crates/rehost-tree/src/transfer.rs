@@ -361,14 +361,14 @@ pub struct LocalSource {
     root: Beneath,
     /// One buffer for every file (allocating a large one per file cost the kernel more than
     /// the copying: a fresh mapping, zeroed and unmapped each time).
-    buf: Vec<u8>,
+    buf: crate::aligned::AlignedBuf,
 }
 
 impl LocalSource {
     pub fn new(root: &Path) -> io::Result<Self> {
         Ok(LocalSource {
             root: Beneath::open(root)?,
-            buf: vec![0u8; 1 << 20],
+            buf: crate::aligned::AlignedBuf::new(1 << 20),
         })
     }
 }
@@ -428,7 +428,7 @@ impl Content for InlineContent<'_> {
 /// cost a system call each and leave the hasher's SIMD lanes half used).
 fn hash_file(f: &std::fs::File) -> io::Result<(u64, [u8; 32])> {
     use std::os::unix::fs::FileExt;
-    let mut buf = vec![0u8; 1 << 20];
+    let mut buf = crate::aligned::AlignedBuf::new(1 << 20);
     let mut hasher = blake3::Hasher::new();
     let mut n = 0u64;
     loop {
