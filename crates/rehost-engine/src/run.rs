@@ -466,16 +466,28 @@ impl Run<'_, '_> {
     }
 
     /// The summary of a finished run: the steps, and the downtime against the budget (a
-    /// warning recorded when it was exceeded).
+    /// warning recorded when it was exceeded): every outage the journal records, rolled-back
+    /// attempts included ([`crate::downtime`]).
     fn summary(&mut self) -> Result<String, EngineError> {
         let plan = self.plan;
         let mut summary = format!("all {} steps done", plan.steps.len());
-        if let Some(down) = crate::state::downtime(self.rec.records(), plan) {
-            let down_text = rehost_plan::format_duration(std::time::Duration::from_millis(
-                down.as_millis() as u64,
-            ));
+        let down = crate::downtime::downtime(self.rec.records(), plan);
+        let fmt = |ms: u64| rehost_plan::format_duration(std::time::Duration::from_millis(ms));
+        if let Some(total) = down.total_ms {
+            let mut down_text = fmt(total);
+            if down.outages.len() > 1 {
+                down_text.push_str(&format!(
+                    " in {} outages ({})",
+                    down.outages.len(),
+                    down.outages
+                        .iter()
+                        .map(|o| fmt(o.ms.unwrap_or(0)))
+                        .collect::<Vec<_>>()
+                        .join(" + ")
+                ));
+            }
             match plan.migration.max_downtime {
-                Some(budget) if down > budget => {
+                Some(budget) if total > budget.as_millis() as u64 => {
                     let message = format!(
                         "the measured downtime {down_text} exceeded the budget of {}",
                         rehost_plan::format_duration(budget)
@@ -492,6 +504,11 @@ impl Run<'_, '_> {
                 )),
                 None => summary.push_str(&format!("; downtime {down_text}")),
             }
+        } else if let Some(o) = down.still_down() {
+            summary.push_str(&format!(
+                "; the service is still down: {} took it down and no step started it again",
+                o.how_down()
+            ));
         }
         Ok(summary)
     }

@@ -187,35 +187,3 @@ impl RunState {
             .position(|s| !matches!(s.status, StepStatus::Done | StepStatus::Skipped))
     }
 }
-
-/// The downtime a run measured: from the start of the first step that stops a service to the
-/// end of the last step that starts one (the latest attempts count). `None` when the plan
-/// declares no such steps or they have not both run.
-pub fn downtime(records: &[Record], plan: &rehost_plan::Plan) -> Option<std::time::Duration> {
-    use rehost_plan::Effect;
-    let stops = plan
-        .steps
-        .iter()
-        .find(|s| s.effects.iter().any(|e| matches!(e, Effect::Stops(_))))?;
-    let starts = plan
-        .steps
-        .iter()
-        .rev()
-        .find(|s| s.effects.iter().any(|e| matches!(e, Effect::Starts(_))))?;
-    let mut down: Option<jiff::Timestamp> = None;
-    let mut up: Option<jiff::Timestamp> = None;
-    for r in records {
-        match r {
-            Record::StepStarted { at, id, .. } if *id == stops.id => down = at.parse().ok(),
-            Record::StepFinished {
-                at,
-                id,
-                result: StepResult::Done,
-                ..
-            } if *id == starts.id => up = at.parse().ok(),
-            _ => {}
-        }
-    }
-    let (down, up) = (down?, up?);
-    std::time::Duration::try_from(up.duration_since(down)).ok()
-}

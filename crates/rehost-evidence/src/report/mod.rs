@@ -64,28 +64,28 @@ pub fn build(input: Input) -> Report {
     let run = input.run;
     let rehearsal = run.env != "production";
     let window = plan.window_for(rehearsal.then_some(run.env.as_str()));
+    let outages = &run.downtime.outages;
     let mut downtime = Downtime {
-        measured_ms: run.downtime_ms,
+        measured_ms: run.downtime.total_ms,
+        outages: outages.clone(),
         budget_ms: m.max_downtime.map(|d| d.as_millis() as u64),
         window_start: window.map(|w| w.start_text.clone()),
         window_end: window.map(|w| w.end_text.clone()),
+        down_at: outages.first().map(|o| o.down_at.clone()),
+        up_at: outages.last().and_then(|o| o.up_at.clone()),
         ..Downtime::default()
     };
     if let (Some(d), Some(b)) = (downtime.measured_ms, downtime.budget_ms) {
         downtime.within_budget = Some(d <= b);
     }
-    if let Some((down, up)) = &run.down_up {
-        downtime.down_at = Some(down.clone());
-        downtime.up_at = up.clone();
-    }
-    if let Some((down, Some(up))) = &run.down_up
-        && let (Some(w), Ok(d), Ok(u)) = (
-            window,
-            down.parse::<jiff::Timestamp>(),
-            up.parse::<jiff::Timestamp>(),
-        )
+    // Every outage inside the window: each one's start and end.
+    if let Some(w) = window
+        && downtime.measured_ms.is_some()
     {
-        downtime.within_window = Some(w.contains(d) && w.contains(u));
+        downtime.within_window = Some(outages.iter().all(|o| {
+            let inside = |t: &str| t.parse::<jiff::Timestamp>().is_ok_and(|t| w.contains(t));
+            inside(&o.down_at) && o.up_at.as_deref().is_some_and(inside)
+        }));
     }
     let checklist: Vec<ChecklistStep> = plan
         .steps
@@ -320,14 +320,20 @@ fn verdict(
             Some(_) => {}
         }
     }
-    if let (Some(down), None) = (&downtime.down_at, &downtime.up_at) {
+    if let Some(o) = downtime.outages.last().filter(|o| o.up_at.is_none()) {
         items.push(item(
             Failed,
             "still_down",
             None,
             format!(
-                "The service has been down since {}: it was stopped and this run has not started it again.",
-                when(down)
+                "The service has been down since {}: {} stopped {} and this run has not started it again.",
+                when(&o.down_at),
+                o.how_down(),
+                o.services
+                    .iter()
+                    .map(|s| format!("`{s}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         ));
     }
@@ -395,9 +401,17 @@ fn verdict(
             "outside_window",
             None,
             format!(
-                "The downtime ({} to {}) was not entirely inside the maintenance window ({} to {}).",
-                when(downtime.down_at.as_deref().unwrap_or("?")),
-                when(downtime.up_at.as_deref().unwrap_or("?")),
+                "The downtime ({}) was not entirely inside the maintenance window ({} to {}).",
+                downtime
+                    .outages
+                    .iter()
+                    .map(|o| format!(
+                        "{} to {}",
+                        when(&o.down_at),
+                        when(o.up_at.as_deref().unwrap_or("?"))
+                    ))
+                    .collect::<Vec<_>>()
+                    .join("; "),
                 downtime.window_start.as_deref().unwrap_or("?"),
                 downtime.window_end.as_deref().unwrap_or("?")
             ),
@@ -710,21 +724,45 @@ pub fn document(r: &Report, plan: &Plan) -> Document {
         Some(false) => "NO".to_string(),
         None => "—".to_string(),
     };
+    let measured = match (d.measured_ms, d.outages.len()) {
+        (Some(ms), 1) => human_ms(ms),
+        (Some(ms), n) => format!("{} in {n} outages (each below)", human_ms(ms)),
+        (None, 0) => "not measured: no step that stops a service has run".into(),
+        (None, _) => "not measured: the service is still down (below)".into(),
+    };
+    let mut rows = vec![
+        vec!["Downtime measured".into(), measured],
+        vec![
+            "Downtime budget".into(),
+            d.budget_ms.map_or("not set".into(), human_ms),
+        ],
+        vec!["Within the budget".into(), yes_no(d.within_budget)],
+    ];
+    // Each outage, rolled-back attempts included: what took the service down and what brought
+    // it back.
+    for (i, o) in d.outages.iter().enumerate() {
+        let label = if d.outages.len() == 1 {
+            "Outage".to_string()
+        } else {
+            format!("Outage {}", i + 1)
+        };
+        let up = match (&o.up_at, o.how_up()) {
+            (Some(at), Some(how)) => format!("serving again at {} ({how})", when(at)),
+            _ => "NOT serving again".into(),
+        };
+        rows.push(vec![
+            label,
+            format!(
+                "{}: down at {} ({}), {up}",
+                o.ms.map_or("still down".into(), human_ms),
+                when(&o.down_at),
+                o.how_down()
+            ),
+        ]);
+    }
     b.push(table(
         &["Item", "Value"],
-        vec![
-            vec![
-                "Downtime measured".into(),
-                d.measured_ms
-                    .map_or("not measured (a step that stops a service and a later one that starts it have not both run)".into(), human_ms),
-            ],
-            vec![
-                "Downtime budget".into(),
-                d.budget_ms.map_or("not set".into(), human_ms),
-            ],
-            vec!["Within the budget".into(), yes_no(d.within_budget)],
-            vec!["Service down at".into(), d.down_at.as_deref().map_or("—".into(), when)],
-            vec!["Service up again at".into(), d.up_at.as_deref().map_or("—".into(), when)],
+        rows.into_iter().chain([
             vec![
                 "Maintenance window".into(),
                 match (&d.window_start, &d.window_end) {
@@ -736,7 +774,7 @@ pub fn document(r: &Report, plan: &Plan) -> Document {
                 },
             ],
             vec!["Downtime inside the window".into(), yes_no(d.within_window)],
-        ],
+        ]).collect(),
     ));
 
     b.push(h(2, "Timeline"));

@@ -288,7 +288,9 @@ pub fn fold(records: &[Record], env: &str, plan: &Plan) -> Run {
             confirmed_by: s.confirmed_by.clone(),
         })
         .collect();
-    run.downtime_ms = rehost_engine::downtime(records, plan).map(|d| d.as_millis() as u64);
+    // The one downtime `rehost run` and `rehost status` give too.
+    run.downtime = rehost_engine::downtime(records, plan);
+    run.downtime_ms = run.downtime.total_ms;
     if let Some(i) = run.invocations.last() {
         run.plan_digest = Some(i.plan_digest.clone());
     }
@@ -307,42 +309,7 @@ pub fn fold(records: &[Record], env: &str, plan: &Plan) -> Run {
             run.plan_digest = Some(d.clone());
         }
     }
-    run.down_up = down_up(records, plan);
     run
-}
-
-/// When the service went down and when it came back (if it did), as the journal recorded
-/// them.
-fn down_up(records: &[Record], plan: &Plan) -> Option<(String, Option<String>)> {
-    use rehost_plan::Effect;
-    let stops = plan
-        .steps
-        .iter()
-        .find(|s| s.effects.iter().any(|e| matches!(e, Effect::Stops(_))))?;
-    let starts = plan
-        .steps
-        .iter()
-        .rev()
-        .find(|s| s.effects.iter().any(|e| matches!(e, Effect::Starts(_))))?;
-    let (mut down, mut up) = (None, None);
-    for r in records {
-        match r {
-            Record::StepStarted { at, id, .. } if *id == stops.id => {
-                down = Some(at.clone());
-                up = None;
-            }
-            // Rolled back: the old side runs again.
-            Record::RolledBack { id, ok: true, .. } if *id == stops.id => down = None,
-            Record::StepFinished {
-                at,
-                id,
-                result: StepResult::Done,
-                ..
-            } if *id == starts.id => up = Some(at.clone()),
-            _ => {}
-        }
-    }
-    Some((down?, up))
 }
 
 fn result_name(r: &StepResult) -> &'static str {

@@ -7,6 +7,7 @@ mod concept;
 mod confirm;
 mod db;
 mod db_engines;
+mod downtime;
 mod isolation;
 mod preflight;
 mod report;
