@@ -391,14 +391,26 @@ impl Run<'_, '_> {
         let elapsed_ms = (clock.monotonic() - t0).as_millis() as u64;
         let output = out.finish(&tail);
         let (result, detail, exit_code, confirmed_by, result_data, stop) = match outcome {
-            Err(e @ EngineError::NotConfirmed { .. }) => (
-                StepResult::NotConfirmed,
-                Some(e.to_string()),
-                None,
-                None,
-                None,
-                Some(e),
-            ),
+            // Not confirmed: recorded as waiting for confirmation, and the run stops; after a
+            // signal at the prompt, as interrupted (exit 130).
+            Err(e @ EngineError::NotConfirmed { .. }) => {
+                let detail = e.to_string();
+                let stop = if self.cancel.load(Ordering::SeqCst) {
+                    EngineError::Cancelled {
+                        step: step.id.clone(),
+                    }
+                } else {
+                    e
+                };
+                (
+                    StepResult::NotConfirmed,
+                    Some(detail),
+                    None,
+                    None,
+                    None,
+                    Some(stop),
+                )
+            }
             Err(e) => return Err(e),
             Ok(Outcome::Done {
                 detail,

@@ -11,6 +11,9 @@ pub enum StepStatus {
     /// Started and not finished: the run was killed or interrupted during it.
     Interrupted,
     Done,
+    /// A person was asked to confirm it and nobody did (Ctrl-C at the prompt, or `no`): not a
+    /// failure; the next run asks again, without any flag.
+    WaitingForConfirmation,
     Failed,
     Skipped,
     RolledBack,
@@ -143,7 +146,7 @@ pub fn status(records: &[Record], step_ids: &[String]) -> RunState {
                         StepResult::Failed => StepStatus::Failed,
                         StepResult::Skipped => StepStatus::Skipped,
                         StepResult::Interrupted => StepStatus::Interrupted,
-                        StepResult::NotConfirmed => StepStatus::Pending,
+                        StepResult::NotConfirmed => StepStatus::WaitingForConfirmation,
                     };
                     s.finished = Some(at.clone());
                     s.elapsed_ms = Some(*elapsed_ms);

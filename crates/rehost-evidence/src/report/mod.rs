@@ -375,6 +375,20 @@ fn verdict(
                 Some(&s.id),
                 format!("Step `{}` was rolled back.", s.id),
             )),
+            // Not a failure: nobody answered the prompt, and the next run asks again.
+            "waiting_for_confirmation" => items.push(item(
+                Failed,
+                "not_finished",
+                Some(&s.id),
+                format!(
+                    "Step `{}` is waiting for confirmation: nobody confirmed it when it was asked{}; the next `rehost run` asks again.",
+                    s.id,
+                    latest(run, &s.id)
+                        .and_then(|a| a.finished.as_deref())
+                        .map(|at| format!(" (until {})", when(at)))
+                        .unwrap_or_default()
+                ),
+            )),
             "superseded" | "pending" if !run.invocations.is_empty() => {
                 not_run.push(format!("`{}`", s.id))
             }

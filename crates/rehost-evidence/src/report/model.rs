@@ -141,7 +141,8 @@ pub struct Finished {
 #[derive(Clone, Debug, Serialize)]
 pub struct StepOutcome {
     pub id: String,
-    /// `pending`, `interrupted`, `done`, `failed`, `skipped`, `rolled_back`, `superseded`.
+    /// `pending`, `interrupted`, `done`, `waiting_for_confirmation`, `failed`, `skipped`,
+    /// `rolled_back`, `superseded`.
     pub status: String,
     pub attempts: u32,
     pub confirmed_by: Option<String>,

@@ -124,6 +124,8 @@ pub fn run(args: &StatusArgs) -> i32 {
             StepStatus::Pending => "pending",
             StepStatus::Interrupted => "INTERRUPTED",
             StepStatus::Done => "done",
+            // Not a failure: nobody answered its prompt; the next run asks again.
+            StepStatus::WaitingForConfirmation => "waiting for confirmation",
             StepStatus::Failed => "FAILED",
             StepStatus::Skipped => "skipped",
             StepStatus::RolledBack => "rolled back",
@@ -153,7 +155,10 @@ pub fn run(args: &StatusArgs) -> i32 {
         if let Some(d) = s.detail.as_ref().filter(|_| {
             matches!(
                 s.status,
-                StepStatus::Failed | StepStatus::Interrupted | StepStatus::Superseded
+                StepStatus::Failed
+                    | StepStatus::Interrupted
+                    | StepStatus::Superseded
+                    | StepStatus::WaitingForConfirmation
             )
         }) {
             println!("       {}", escape(d));
