@@ -488,14 +488,16 @@ impl Run<'_, '_> {
         if let Some(total) = down.total_ms {
             let mut down_text = fmt(total);
             if down.outages.len() > 1 {
+                let each: Vec<String> = down
+                    .outages
+                    .iter()
+                    .map(|o| fmt(o.ms.unwrap_or(0)))
+                    .collect();
+                let (last, rest) = each.split_last().expect("more than one");
                 down_text.push_str(&format!(
-                    " in {} outages ({})",
+                    " in {} outages (lasting {} and {last})",
                     down.outages.len(),
-                    down.outages
-                        .iter()
-                        .map(|o| fmt(o.ms.unwrap_or(0)))
-                        .collect::<Vec<_>>()
-                        .join(" + ")
+                    rest.join(", ")
                 ));
             }
             match plan.migration.max_downtime {

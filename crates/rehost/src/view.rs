@@ -309,7 +309,7 @@ impl TermSink {
                 };
                 writeln!(
                     out,
-                    "rehost run {word}: {} ({})",
+                    "rehost run {word}: {} (took {})",
                     term::escape(summary),
                     secs(*elapsed_ms)
                 )

@@ -103,7 +103,7 @@ fn downtime_counts_the_rolled_back_attempt_and_the_resumed_one() {
         })
         .unwrap();
     assert!(
-        summary.contains("downtime 28s in 3 outages (12s + 4s + 12s)"),
+        summary.contains("downtime 28s in 3 outages (lasting 12s, 4s and 12s)"),
         "{summary}"
     );
 }

@@ -731,6 +731,37 @@ pub fn document(r: &Report, plan: &Plan) -> Document {
     }
     b.push(p(journal));
 
+    // A section with nothing in it is left out (a heading over "none" reads as a section
+    // someone forgot to fill); what the journal does not hold is said here, once.
+    let verifications: Vec<&Attempt> = run
+        .attempts
+        .iter()
+        .filter(|a| a.verification.is_some())
+        .collect();
+    let mut absent = Vec::new();
+    if run.attempts.is_empty() {
+        absent.push("no step attempt (so no timeline)");
+    }
+    if verifications.is_empty() {
+        absent.push("no verification result");
+    }
+    if run.decisions.is_empty() {
+        absent.push("no decision taken by a flag (nothing accepted, skipped or confirmed by one)");
+    }
+    if run.preflights.is_empty() {
+        absent.push("no pre-flight");
+    }
+    if !absent.is_empty() {
+        let list = match absent.split_last() {
+            Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+            _ => absent.join(""),
+        };
+        b.push(p(format!(
+            "The journal records {list}; the report has no section for {}.",
+            if absent.len() == 1 { "it" } else { "them" }
+        )));
+    }
+
     b.push(h(2, "Downtime and window"));
     let d = &r.downtime;
     let yes_no = |v: Option<bool>| match v {
@@ -791,11 +822,13 @@ pub fn document(r: &Report, plan: &Plan) -> Document {
         ]).collect(),
     ));
 
-    b.push(h(2, "Timeline"));
-    b.push(p(
-        "Each attempt of each step, in the order the journal recorded them; manual steps with who confirmed them. Hatched bars are attempts a rollback superseded or undid.".into(),
-    ));
-    b.push(Block::Timeline(timeline(r, plan)));
+    if !run.attempts.is_empty() {
+        b.push(h(2, "Timeline"));
+        b.push(p(
+            "Each attempt of each step, in the order the journal recorded them; manual steps with who confirmed them. Hatched bars are attempts a rollback superseded or undid.".into(),
+        ));
+        b.push(Block::Timeline(timeline(r, plan)));
+    }
 
     b.push(h(2, "Steps"));
     let rows = r
@@ -881,14 +914,8 @@ pub fn document(r: &Report, plan: &Plan) -> Document {
         b.push(Block::List { items: details });
     }
 
-    b.push(h(2, "Verifications"));
-    let verifications: Vec<&Attempt> = run
-        .attempts
-        .iter()
-        .filter(|a| a.verification.is_some())
-        .collect();
-    if verifications.is_empty() {
-        b.push(p("No verification has a result in the journal.".into()));
+    if !verifications.is_empty() {
+        b.push(h(2, "Verifications"));
     }
     for a in verifications {
         let v = a.verification.as_ref().expect("filtered");
@@ -1008,12 +1035,8 @@ pub fn document(r: &Report, plan: &Plan) -> Document {
         }
     }
 
-    b.push(h(2, "Decisions"));
-    if run.decisions.is_empty() {
-        b.push(p(
-            "None: nothing was accepted, skipped or confirmed by a flag.".into(),
-        ));
-    } else {
+    if !run.decisions.is_empty() {
+        b.push(h(2, "Decisions"));
         b.push(table(
             &["At", "Decision", "By", "What"],
             run.decisions
@@ -1072,10 +1095,8 @@ pub fn document(r: &Report, plan: &Plan) -> Document {
         b.push(Block::List { items });
     }
 
-    b.push(h(2, "Pre-flight"));
-    if run.preflights.is_empty() {
-        b.push(p("No pre-flight is recorded.".into()));
-    } else {
+    if !run.preflights.is_empty() {
+        b.push(h(2, "Pre-flight"));
         b.push(table(
             &["At", "Hosts checked", "Problems"],
             run.preflights
@@ -1198,8 +1219,38 @@ pub fn document(r: &Report, plan: &Plan) -> Document {
     });
     Document {
         title: format!("Migration report: {}", r.migration.title),
-        blocks: b,
+        blocks: without_empty_sections(b),
     }
+}
+
+/// Drops every heading with nothing under it before the next heading of its level or above (or
+/// the end): the sections above leave themselves out when empty; this keeps one that a later
+/// change forgets from printing a bare heading.
+fn without_empty_sections(blocks: Vec<Block>) -> Vec<Block> {
+    let level_of = |b: &Block| match b {
+        Block::Heading { level, .. } => Some(*level),
+        _ => None,
+    };
+    let mut keep = vec![true; blocks.len()];
+    // From the end, so a heading whose only content was an empty subsection goes too.
+    for i in (0..blocks.len()).rev() {
+        let Some(level) = level_of(&blocks[i]) else {
+            continue;
+        };
+        let next = (i + 1..blocks.len()).find(|&j| keep[j]);
+        let empty = match next {
+            None => true,
+            Some(j) => level_of(&blocks[j]).is_some_and(|l| l <= level),
+        };
+        if empty && level > 1 {
+            keep[i] = false;
+        }
+    }
+    blocks
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(b, k)| k.then_some(b))
+        .collect()
 }
 
 fn timeline(r: &Report, plan: &Plan) -> Timeline {

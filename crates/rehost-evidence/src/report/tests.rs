@@ -280,3 +280,95 @@ fn a_failed_database_verification_leads_the_verdict_with_its_findings() {
         "{md}"
     );
 }
+
+/// Every heading of a document has something under it before the next heading of its level or
+/// above.
+fn bare_headings(doc: &Document) -> Vec<String> {
+    let level = |b: &Block| match b {
+        Block::Heading { level, .. } => Some(*level),
+        _ => None,
+    };
+    let mut bare = Vec::new();
+    for (i, b) in doc.blocks.iter().enumerate() {
+        if let Block::Heading { level: l, text } = b
+            && doc
+                .blocks
+                .get(i + 1)
+                .is_none_or(|n| level(n).is_some_and(|n| n <= *l))
+        {
+            bare.push(text.clone());
+        }
+    }
+    bare
+}
+
+/// Issue 18: "Decisions" stood over nothing but "None". A section with nothing in it is left
+/// out, and the report says once what the journal does not hold.
+#[test]
+fn no_section_is_a_bare_heading() {
+    let clean = [
+        run_started(),
+        started(1, "ask", 1),
+        finished(2, "ask", 1, StepResult::Done),
+        started(3, "stop", 1),
+        finished(3, "stop", 1, StepResult::Done),
+        started(3, "start", 1),
+        finished(4, "start", 1, StepResult::Done),
+        Record::RunFinished {
+            at: t(4),
+            ok: true,
+            summary: "all done".into(),
+        },
+    ];
+    for records in [&[run_started()][..], &clean[..], &[]] {
+        let r = report(records);
+        let doc = document(&r, &plan());
+        assert_eq!(bare_headings(&doc), Vec::<String>::new());
+        let md = crate::doc::render_markdown(&doc);
+        for gone in ["## Decisions", "## Verifications", "## Pre-flight", "None:"] {
+            assert!(!md.contains(gone), "{gone}: {md}");
+        }
+        assert!(
+            md.contains("The journal records ")
+                && md.contains("no verification result, no decision taken by a flag"),
+            "{md}"
+        );
+        assert_eq!(
+            md.contains("## Timeline"),
+            !r.run.attempts.is_empty(),
+            "{md}"
+        );
+    }
+    // The safety net: a heading left over nothing is dropped, a filled one kept.
+    let blocks = without_empty_sections(vec![
+        Block::Heading {
+            level: 1,
+            text: "T".into(),
+        },
+        Block::Heading {
+            level: 2,
+            text: "Empty".into(),
+        },
+        Block::Heading {
+            level: 3,
+            text: "Empty too".into(),
+        },
+        Block::Heading {
+            level: 2,
+            text: "Full".into(),
+        },
+        Block::Paragraph { text: "x".into() },
+        Block::Heading {
+            level: 2,
+            text: "Last".into(),
+        },
+    ]);
+    let left: Vec<String> = blocks
+        .iter()
+        .filter_map(|b| match b {
+            Block::Heading { text, .. } => Some(text.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(left, ["T", "Full"]);
+}

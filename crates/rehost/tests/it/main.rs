@@ -20,3 +20,4 @@ mod state;
 mod support;
 mod tidy;
 mod tree;
+mod view;
