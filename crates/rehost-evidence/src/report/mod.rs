@@ -445,21 +445,59 @@ fn verdict(
             ),
         ));
     }
-    for s in &run.supersessions {
-        items.push(item(
-            Attention,
-            "rolled_back",
-            Some(&s.failed),
-            format!(
-                "After step `{}` failed, a rollback superseded the attempts of {}; they ran again.",
-                s.failed,
-                s.steps
-                    .iter()
-                    .map(|s| format!("`{s}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        ));
+    // Each rollback, with every step it sent round again (not only the superseded ones: the
+    // rolled-back steps and the failed one run again too) and whether they did.
+    let ids = |v: &[String]| match v.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!(
+            "{} and `{last}`",
+            rest.iter()
+                .map(|s| format!("`{s}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Some((last, _)) => format!("`{last}`"),
+        None => "nothing".into(),
+    };
+    for rb in run.rollbacks.iter().filter(|rb| !rb.failed.is_empty()) {
+        let undone: Vec<String> = rb
+            .steps
+            .iter()
+            .filter(|s| s.ok)
+            .map(|s| s.id.clone())
+            .collect();
+        let not_undone: Vec<String> = rb
+            .steps
+            .iter()
+            .filter(|s| !s.ok)
+            .map(|s| s.id.clone())
+            .collect();
+        let mut text = format!("After step `{}` failed, the rollback", rb.failed);
+        if rb.steps.is_empty() {
+            text.push_str(" had nothing to undo");
+        } else {
+            text.push_str(&format!(" undid {}", ids(&undone)));
+        }
+        if !not_undone.is_empty() {
+            text.push_str(&format!(" (the rollback of {} FAILED)", ids(&not_undone)));
+        }
+        let pending: Vec<String> = rb
+            .again
+            .iter()
+            .filter(|id| !rb.ran_again.contains(id))
+            .cloned()
+            .collect();
+        if pending.is_empty() {
+            text.push_str(&format!("; ran again: {}.", ids(&rb.again)));
+        } else if rb.ran_again.is_empty() {
+            text.push_str(&format!("; to run again, not run yet: {}.", ids(&rb.again)));
+        } else {
+            text.push_str(&format!(
+                "; ran again: {}; to run again, not run yet: {}.",
+                ids(&rb.ran_again),
+                ids(&pending)
+            ));
+        }
+        items.push(item(Attention, "rolled_back", Some(&rb.failed), text));
     }
     for id in failed_steps(run) {
         let fine = run

@@ -262,6 +262,11 @@ pub struct Rollback {
     /// The failed step that started it.
     pub failed: String,
     pub steps: Vec<RolledBackStep>,
+    /// Every step the next run had to do again, in plan order: from the earliest step whose
+    /// rollback ran through the failed one (rolled back, superseded or failed alike).
+    pub again: Vec<String>,
+    /// Those of them that a later attempt did run again.
+    pub ran_again: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]

@@ -212,6 +212,8 @@ pub fn fold(records: &[Record], env: &str, plan: &Plan) -> Run {
                 at: at.clone(),
                 failed: failed.clone(),
                 steps: Vec::new(),
+                again: Vec::new(),
+                ran_again: Vec::new(),
             }),
             Record::RolledBack {
                 at,
@@ -240,6 +242,8 @@ pub fn fold(records: &[Record], env: &str, plan: &Plan) -> Run {
                         at: at.clone(),
                         failed: String::new(),
                         steps: vec![step],
+                        again: Vec::new(),
+                        ran_again: Vec::new(),
                     }),
                 }
             }
@@ -288,6 +292,7 @@ pub fn fold(records: &[Record], env: &str, plan: &Plan) -> Run {
             confirmed_by: s.confirmed_by.clone(),
         })
         .collect();
+    again_after_rollbacks(records, plan, &mut run.rollbacks);
     // The one downtime `rehost run` and `rehost status` give too.
     run.downtime = rehost_engine::downtime(records, plan);
     run.downtime_ms = run.downtime.total_ms;
@@ -310,6 +315,49 @@ pub fn fold(records: &[Record], env: &str, plan: &Plan) -> Run {
         }
     }
     run
+}
+
+/// For each rollback: the steps the next run had to do again (from the earliest step whose
+/// rollback ran through the failed one), and those a later attempt ran.
+fn again_after_rollbacks(records: &[Record], plan: &Plan, rollbacks: &mut [Rollback]) {
+    let starts: Vec<usize> = records
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| matches!(r, Record::RollbackStarted { .. }).then_some(i))
+        .collect();
+    for (rb, &i) in rollbacks
+        .iter_mut()
+        .filter(|rb| !rb.failed.is_empty())
+        .zip(&starts)
+    {
+        let Some(failed) = plan.step_index(&rb.failed) else {
+            continue;
+        };
+        let from = rb
+            .steps
+            .iter()
+            .filter_map(|s| plan.step_index(&s.id))
+            .min()
+            .unwrap_or(failed)
+            .min(failed);
+        rb.again = plan.steps[from..=failed]
+            .iter()
+            .map(|s| s.id.clone())
+            .collect();
+        rb.ran_again = rb
+            .again
+            .iter()
+            .filter(|id| {
+                records[i..].iter().any(|r| match r {
+                    Record::StepStarted { id: s, .. } => s == *id,
+                    // Counted as done by the operator (--skip-interrupted) without a start.
+                    Record::StepFinished { id: s, .. } => s == *id,
+                    _ => false,
+                })
+            })
+            .cloned()
+            .collect();
+    }
 }
 
 fn result_name(r: &StepResult) -> &'static str {

@@ -372,3 +372,58 @@ fn no_section_is_a_bare_heading() {
         .collect();
     assert_eq!(left, ["T", "Full"]);
 }
+
+/// Issue 18: after a rollback and a resume, the review line named only the superseded steps
+/// as run again. It names every step the rollback sent round (rolled back, superseded and the
+/// failed one), and which of them have not run again yet.
+#[test]
+fn the_rollback_line_names_every_step_that_runs_again() {
+    let mut records = vec![
+        run_started(),
+        started(1, "ask", 1),
+        finished(1, "ask", 1, StepResult::Done),
+        started(2, "stop", 1),
+        finished(2, "stop", 1, StepResult::Done),
+        started(3, "start", 1),
+        finished(3, "start", 1, StepResult::Failed),
+        Record::RollbackStarted {
+            at: t(3),
+            failed: "start".into(),
+        },
+        Record::RolledBack {
+            at: t(4),
+            id: "stop".into(),
+            ok: true,
+            detail: None,
+            output: None,
+        },
+    ];
+    let line = |r: &Report| {
+        r.verdict
+            .items
+            .iter()
+            .find(|i| i.kind == "rolled_back" && i.step.as_deref() == Some("start"))
+            .map(|i| i.text.clone())
+            .unwrap_or_else(|| panic!("{:?}", r.verdict))
+    };
+    assert_eq!(
+        line(&report(&records)),
+        "After step `start` failed, the rollback undid `stop`; to run again, not run yet: `stop` and `start`."
+    );
+    records.extend([
+        started(10, "stop", 2),
+        finished(10, "stop", 2, StepResult::Done),
+    ]);
+    assert_eq!(
+        line(&report(&records)),
+        "After step `start` failed, the rollback undid `stop`; ran again: `stop`; to run again, not run yet: `start`."
+    );
+    records.extend([
+        started(11, "start", 2),
+        finished(12, "start", 2, StepResult::Done),
+    ]);
+    assert_eq!(
+        line(&report(&records)),
+        "After step `start` failed, the rollback undid `stop`; ran again: `stop` and `start`."
+    );
+}
