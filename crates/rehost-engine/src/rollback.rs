@@ -138,12 +138,14 @@ fn rollback(
         let mut tail = Vec::new();
         let result = {
             let clock = env.rec.clock;
+            let (records, sink) = env.rec.records_and_sink();
             let mut ctx = Ctx {
                 plan,
                 state_dir: env.state.path(),
                 state: env.state,
                 hosts: &mut *env.hosts,
-                sink: &mut *env.rec.sink,
+                sink,
+                records,
                 clock,
                 cancel: env.cancel,
                 output: &mut out,

@@ -373,12 +373,14 @@ impl Run<'_, '_> {
         let clock = self.rec.clock;
         let t0 = clock.monotonic();
         let outcome = {
+            let (records, sink) = self.rec.records_and_sink();
             let mut ctx = Ctx {
                 plan,
                 state_dir: &self.o.state_dir,
                 state: self.state,
                 hosts: &mut *self.hosts,
-                sink: &mut *self.rec.sink,
+                sink,
+                records,
                 clock,
                 cancel: self.cancel,
                 output: &mut out,

@@ -83,6 +83,11 @@ pub struct VerifyTreeData {
     pub privileged: Vec<PrivilegedData>,
     #[serde(default)]
     pub privileged_total: u64,
+    /// What the digests it trusted rest on (`totals.trusted` > 0): the verification or the
+    /// built-in transfer whose walk read them, e.g. "the walk of the built-in transfer in sync
+    /// `final` (attempt 2), whose digests are not a verification's".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trusted_from: Option<String>,
 }
 
 /// An entry of the copy that carries privilege on the new host.

@@ -988,9 +988,19 @@ pub fn document(r: &Report, plan: &Plan) -> Document {
                 ],
                 vec!["Equal entries".into(), t.equal.to_string()],
                 vec![
-                    "Files read / trusted from the last verification".into(),
+                    "Files hashed now / trusted unchanged from an earlier walk".into(),
                     format!("{} / {}", t.files_read, t.trusted),
                 ],
+            ]);
+        }
+        // Issue 18: say which check the trusted digests rest on (a verification, or only the
+        // built-in transfer's walk).
+        if let Some(t) = v.tree.as_ref().filter(|t| t.trusted > 0) {
+            rows.push(vec![
+                "The trusted digests were read by".into(),
+                t.trusted_from.clone().unwrap_or_else(|| {
+                    "an earlier walk of the same tree (this journal does not say which)".into()
+                }),
             ]);
         }
         if let Some(db) = &v.database {

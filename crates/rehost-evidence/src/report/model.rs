@@ -219,6 +219,9 @@ pub struct TreeTotals {
     pub equal: u64,
     pub files_read: u64,
     pub trusted: u64,
+    /// What the trusted digests rest on: the verification, or the built-in transfer's walk,
+    /// that read them (`None` when none was trusted, or the journal predates it).
+    pub trusted_from: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]

@@ -427,3 +427,72 @@ fn the_rollback_line_names_every_step_that_runs_again() {
         "After step `start` failed, the rollback undid `stop`; ran again: `stop` and `start`."
     );
 }
+
+/// Issue 18: the report said "trusted from the last verification" whatever had read the
+/// trusted digests; it names the check they rest on, as the step recorded it.
+#[test]
+fn the_report_says_which_walk_the_trusted_digests_rest_on() {
+    use rehost_engine::step_data::VerifyTreeData;
+    let src = format!(
+        "{PLAN}\n[[data]]\nid = \"web\"\nfrom = \"old:/srv/web\"\nto = \"new:/srv/web\"\n\n[[steps]]\nid = \"verify\"\ndo = \"verify-tree\"\ndata = \"web\"\n"
+    );
+    let c = rehost_plan::check(&src);
+    assert!(c.errors.is_empty(), "{:?}", c.errors);
+    let plan = c.plan.unwrap();
+    let basis = "the walk of the built-in transfer in sync `final` (attempt 2), whose digests are not a verification's";
+    let data = StepData::VerifyTree(Box::new(VerifyTreeData {
+        v: 1,
+        data_set: "web".into(),
+        source: "old:/srv/web".into(),
+        destination: "new:/srv/web".into(),
+        exit_code: 0,
+        totals: rehost_tree::Totals {
+            rehashed: 2,
+            trusted: 5,
+            ..rehost_tree::Totals::default()
+        },
+        ignored: Vec::new(),
+        excludes: Vec::new(),
+        warnings: Vec::new(),
+        findings: Vec::new(),
+        findings_total: 0,
+        manifests: Vec::new(),
+        privileged: Vec::new(),
+        privileged_total: 0,
+        trusted_from: Some(basis.into()),
+    }));
+    let records = [
+        run_started(),
+        started(1, "verify", 1),
+        Record::StepFinished {
+            at: t(2),
+            id: "verify".into(),
+            attempt: 1,
+            result: StepResult::Done,
+            elapsed_ms: 1000,
+            detail: None,
+            confirmed_by: None,
+            exit_code: Some(0),
+            output: None,
+            result_data: Some(data),
+        },
+    ];
+    let run = read::fold(&records, "production", &plan);
+    let r = build(Input {
+        plan: &plan,
+        plan_file: "plan.toml".into(),
+        plan_text: PlanText {
+            text: src.clone(),
+            origin: "test".into(),
+        },
+        run,
+        others: Vec::new(),
+    });
+    let md = crate::doc::render_markdown(&document(&r, &plan));
+    assert!(
+        md.contains("| Files hashed now / trusted unchanged from an earlier walk | 2 / 5 |"),
+        "{md}"
+    );
+    assert!(md.contains("| The trusted digests were read by | the walk of the built-in transfer in sync `final` (attempt 2)"), "{md}");
+    assert!(!md.contains("last verification"), "{md}");
+}
