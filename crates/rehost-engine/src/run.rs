@@ -207,6 +207,8 @@ impl Engine<'_> {
 fn point_of_no_return(
     run: &mut Run,
     step: &Step,
+    index: usize,
+    attempt: u32,
     confirmer: &mut dyn Confirmer,
 ) -> Result<(), EngineError> {
     if !crate::exec::is_point_of_no_return(run.plan, step)
@@ -221,19 +223,59 @@ fn point_of_no_return(
             step.id
         ),
     });
-    match confirmer.confirm(step, "", true) {
-        Ok(who) => run.rec.decision(
-            &who,
-            "point-of-no-return",
-            &format!("step `{}` confirmed before it ran", step.id),
-        ),
-        Err(_) if run.cancel.load(Ordering::SeqCst) => Err(EngineError::CancelledBefore {
+    let t0 = run.rec.clock.monotonic();
+    let reason = match confirmer.confirm(step, "", true) {
+        Ok(who) => {
+            return run.rec.decision(
+                &who,
+                "point-of-no-return",
+                &format!("step `{}` confirmed before it ran", step.id),
+            );
+        }
+        Err(_) if run.cancel.load(Ordering::SeqCst) => {
+            "interrupted at the prompt before anyone answered".to_owned()
+        }
+        Err(reason) => reason,
+    };
+    // Not started: recorded as waiting for confirmation (status, report), asked again next run.
+    let elapsed_ms = (run.rec.clock.monotonic() - t0).as_millis() as u64;
+    let detail = EngineError::NotConfirmed {
+        step: step.id.clone(),
+        reason: reason.clone(),
+    }
+    .to_string();
+    let at = run.rec.now();
+    run.rec.record(
+        Record::StepFinished {
+            at,
+            id: step.id.clone(),
+            attempt,
+            result: StepResult::NotConfirmed,
+            elapsed_ms,
+            detail: Some(detail.clone()),
+            confirmed_by: None,
+            exit_code: None,
+            output: None,
+            result_data: None,
+        },
+        Event::StepFinished {
+            index,
+            id: step.id.clone(),
+            result: StepResult::NotConfirmed,
+            elapsed_ms,
+            detail: Some(detail),
+            confirmed_by: None,
+        },
+    )?;
+    if run.cancel.load(Ordering::SeqCst) {
+        Err(EngineError::CancelledBefore {
             step: step.id.clone(),
-        }),
-        Err(reason) => Err(EngineError::NotConfirmed {
+        })
+    } else {
+        Err(EngineError::NotConfirmed {
             step: step.id.clone(),
             reason,
-        }),
+        })
     }
 }
 
@@ -284,7 +326,7 @@ impl Run<'_, '_> {
                 o.ignore_window,
                 &o.user,
             )?;
-            point_of_no_return(run, step, &mut *confirmer)?;
+            point_of_no_return(run, step, i, attempts[i] + 1, &mut *confirmer)?;
             attempts[i] += 1;
             let (result, detail) = run.step(i, attempts[i], &mut *confirmer)?;
             if result == StepResult::Done {

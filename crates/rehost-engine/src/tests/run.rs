@@ -474,3 +474,41 @@ fn health_checks_on_the_clock_until_the_steps_timeout() {
         ran.calls
     );
 }
+
+/// Issue 18: a prompt nobody answered is not a failure nor an interruption. Ctrl-C at the point
+/// of no return's prompt records the step waiting for confirmation; the next run asks again,
+/// with no flag, and runs it once confirmed.
+#[test]
+fn ctrl_c_at_the_point_of_no_return_leaves_the_step_waiting_for_confirmation() {
+    let text = plan(&format!("{}{}", run_step("a", ""), run_step("b", ""))).replace(
+        "on_failure = \"rollback\"",
+        "on_failure = \"rollback\"\npoint_of_no_return = \"b\"",
+    );
+    let mut s = Scenario::new(&text);
+    s.cancel_on = Some(|e| matches!(e, Event::Instructions { id, .. } if id == "b"));
+    let ran = s.run_as(s.options(), Answer(Err("interrupted at the prompt".into())));
+    assert!(
+        matches!(&ran.result, Err(EngineError::CancelledBefore { step }) if step == "b"),
+        "{:?}",
+        ran.result
+    );
+    assert_eq!(ids(&ran.calls), ["new: a"]);
+    let records = s.records("production");
+    assert_eq!(
+        finished(&records),
+        [
+            ("a".to_owned(), StepResult::Done),
+            ("b".to_owned(), StepResult::NotConfirmed)
+        ]
+    );
+    let ids_: Vec<String> = s.plan.steps.iter().map(|s| s.id.clone()).collect();
+    let state = status(&records, &ids_);
+    assert_eq!(state.steps[1].status, StepStatus::WaitingForConfirmation);
+
+    s.cancel_on = None;
+    let ran = s.run(s.options());
+    assert_eq!(ran.result.unwrap(), RunOutcome::Finished);
+    assert_eq!(ids(&ran.calls), ["new: b"]);
+    let state = status(&s.records("production"), &ids_);
+    assert_eq!(state.steps[1].status, StepStatus::Done);
+}
