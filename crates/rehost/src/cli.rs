@@ -154,6 +154,10 @@ pub struct RunArgs {
 }
 
 #[derive(Args, Debug)]
+// --env here chooses whose run is shown; it rehearses nothing.
+#[command(mut_arg("env", |a| a.help(
+    "Show the run of this environment of the plan (a rehearsal's name; default: production)"
+)))]
 pub struct StatusArgs {
     /// The plan file; when it is gone, the plan is read from its snapshot in the state
     /// directory.

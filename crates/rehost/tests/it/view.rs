@@ -122,7 +122,10 @@ fn status_help_says_what_it_shows_and_what_verify_proves() {
         "not who wrote them",
         "--head",
         "Print the state",
+        "Show the run of this environment",
     ] {
         assert!(o.stdout.contains(says), "{says}: {}", o.stdout);
     }
+    // --env chooses whose run is shown; status rehearses nothing.
+    assert!(!o.stdout.contains("Rehearse"), "{}", o.stdout);
 }
