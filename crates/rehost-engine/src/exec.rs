@@ -156,6 +156,9 @@ pub(crate) struct Ctx<'a> {
     pub tail: &'a mut Vec<String>,
     /// The attempt of the step being run (1 for the first): evidence files are kept per attempt.
     pub attempt: u32,
+    /// The journal so far: what earlier steps did (a verification names the walk whose digests
+    /// it trusted).
+    pub records: &'a [crate::journal::Record],
 }
 
 pub(crate) fn to_program(c: &Command) -> Program {

@@ -7,6 +7,7 @@
 
 pub mod archive;
 pub mod clock;
+pub mod downtime;
 mod error;
 mod events;
 mod exec;
@@ -26,13 +27,14 @@ pub mod steps;
 mod window;
 
 pub use clock::{Clock, FakeClock, SystemClock};
+pub use downtime::{Downtime, Outage, downtime};
 pub use error::EngineError;
 pub use events::{Event, Sink, StepResult};
 pub use exec::{Hosts, host_spec};
 pub use journal::{Journal, Record};
 pub use resume::plan_snapshot_name;
 pub use run::{Confirmer, Engine, RunOptions, RunOutcome};
-pub use state::{RunState, StepState, StepStatus, downtime, status};
+pub use state::{RunState, StepState, StepStatus, status};
 pub use step_data::StepData;
 
 #[cfg(test)]

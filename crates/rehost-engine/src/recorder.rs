@@ -37,6 +37,12 @@ impl<'a> Recorder<'a> {
         self.journal.records()
     }
 
+    /// The records so far and the sink at once, for a step that reads the one and emits to
+    /// the other.
+    pub fn records_and_sink(&mut self) -> (&[Record], &mut dyn Sink) {
+        (self.journal.records(), &mut *self.sink)
+    }
+
     /// A record with no event of its own.
     pub fn append(&mut self, record: Record) -> Result<(), EngineError> {
         self.journal.append(record)

@@ -147,6 +147,17 @@ pub(crate) fn decide(
 ) -> Result<Resume, EngineError> {
     match status {
         StepStatus::Done | StepStatus::Skipped => Ok(Resume::Pass),
+        // A manual step does nothing but ask: left at its prompt (rehost killed while it
+        // waited), it asks again, as one nobody answered does.
+        StepStatus::Interrupted if matches!(step.kind, rehost_plan::StepKind::Manual { .. }) => {
+            rec.emit(&Event::Warning {
+                message: format!(
+                    "step `{}` was waiting for confirmation when an earlier run ended; it asks again",
+                    step.id
+                ),
+            });
+            Ok(Resume::Run)
+        }
         StepStatus::Interrupted if !step.idempotent => {
             if o.skip_interrupted {
                 rec.decision(

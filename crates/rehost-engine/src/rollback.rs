@@ -52,18 +52,19 @@ pub(crate) fn after_failure(
         .and_then(|p| plan.step_index(&p.value));
     Ok(
         if policy == OnFailure::Rollback && pnr.is_none_or(|p| failed <= p) {
-            let (n, again) = rollback(env, failed, statuses)?;
-            let again = if again.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    "; the finished steps after the first rolled-back one run again ({})",
-                    again
+            let (n, from) = rollback(env, failed, statuses)?;
+            // Every step the next run does again: from the earliest rolled-back step through
+            // the failed one (rolled back, superseded or failed alike).
+            let again = match from {
+                Some(from) => format!(
+                    "; the next run does again {}",
+                    plan.steps[from..=failed]
                         .iter()
-                        .map(|s| format!("`{s}`"))
+                        .map(|s| format!("`{}`", s.id))
                         .collect::<Vec<_>>()
                         .join(", ")
-                )
+                ),
+                None => String::new(),
             };
             if n == 0 {
                 format!(
@@ -85,8 +86,9 @@ pub(crate) fn after_failure(
 }
 
 /// Runs the rollbacks of the failed step and of every finished step before it, in reverse
-/// order, recording each. Returns how many rollbacks succeeded, and the finished steps after
-/// the earliest rolled-back one, which a `superseded` record sends round again.
+/// order, recording each. Returns how many rollbacks succeeded, and the earliest step whose
+/// rollback ran, where the next run starts again (the finished steps after it are sent round
+/// again by a `superseded` record).
 ///
 /// Those steps must run again: once the old side is back (its service restarted by the
 /// rollback), it takes writes that the final sync, the dump and the verifications before the
@@ -95,7 +97,7 @@ fn rollback(
     env: &mut Env,
     failed: usize,
     statuses: &[StepStatus],
-) -> Result<(usize, Vec<String>), EngineError> {
+) -> Result<(usize, Option<usize>), EngineError> {
     let plan = env.plan;
     let order: Vec<usize> = (0..=failed)
         .rev()
@@ -138,13 +140,15 @@ fn rollback(
         let mut tail = Vec::new();
         let result = {
             let clock = env.rec.clock;
+            let (records, sink) = env.rec.records_and_sink();
             let mut ctx = Ctx {
                 plan,
                 env: env.env,
                 state_dir: env.state.path(),
                 state: env.state,
                 hosts: &mut *env.hosts,
-                sink: &mut *env.rec.sink,
+                sink,
+                records,
                 clock,
                 cancel: env.cancel,
                 output: &mut out,
@@ -190,7 +194,7 @@ fn rollback(
     // and running the steps after it again never loses data). Steps rolled back stay
     // "rolled back"; the others in between are superseded.
     let Some(&from) = order.last() else {
-        return Ok((ok_count, Vec::new()));
+        return Ok((ok_count, None));
     };
     let again: Vec<String> = (from..failed)
         .filter(|&j| matches!(statuses[j], StepStatus::Done | StepStatus::Skipped))
@@ -206,5 +210,5 @@ fn rollback(
             failed: plan.steps[failed].id.clone(),
         })?;
     }
-    Ok((ok_count, again))
+    Ok((ok_count, Some(from)))
 }

@@ -207,6 +207,8 @@ impl Engine<'_> {
 fn point_of_no_return(
     run: &mut Run,
     step: &Step,
+    index: usize,
+    attempt: u32,
     confirmer: &mut dyn Confirmer,
 ) -> Result<(), EngineError> {
     if !crate::exec::is_point_of_no_return(run.plan, step)
@@ -221,19 +223,59 @@ fn point_of_no_return(
             step.id
         ),
     });
-    match confirmer.confirm(step, "", true) {
-        Ok(who) => run.rec.decision(
-            &who,
-            "point-of-no-return",
-            &format!("step `{}` confirmed before it ran", step.id),
-        ),
-        Err(_) if run.cancel.load(Ordering::SeqCst) => Err(EngineError::CancelledBefore {
+    let t0 = run.rec.clock.monotonic();
+    let reason = match confirmer.confirm(step, "", true) {
+        Ok(who) => {
+            return run.rec.decision(
+                &who,
+                "point-of-no-return",
+                &format!("step `{}` confirmed before it ran", step.id),
+            );
+        }
+        Err(_) if run.cancel.load(Ordering::SeqCst) => {
+            "interrupted at the prompt before anyone answered".to_owned()
+        }
+        Err(reason) => reason,
+    };
+    // Not started: recorded as waiting for confirmation (status, report), asked again next run.
+    let elapsed_ms = (run.rec.clock.monotonic() - t0).as_millis() as u64;
+    let detail = EngineError::NotConfirmed {
+        step: step.id.clone(),
+        reason: reason.clone(),
+    }
+    .to_string();
+    let at = run.rec.now();
+    run.rec.record(
+        Record::StepFinished {
+            at,
+            id: step.id.clone(),
+            attempt,
+            result: StepResult::NotConfirmed,
+            elapsed_ms,
+            detail: Some(detail.clone()),
+            confirmed_by: None,
+            exit_code: None,
+            output: None,
+            result_data: None,
+        },
+        Event::StepFinished {
+            index,
+            id: step.id.clone(),
+            result: StepResult::NotConfirmed,
+            elapsed_ms,
+            detail: Some(detail),
+            confirmed_by: None,
+        },
+    )?;
+    if run.cancel.load(Ordering::SeqCst) {
+        Err(EngineError::CancelledBefore {
             step: step.id.clone(),
-        }),
-        Err(reason) => Err(EngineError::NotConfirmed {
+        })
+    } else {
+        Err(EngineError::NotConfirmed {
             step: step.id.clone(),
             reason,
-        }),
+        })
     }
 }
 
@@ -284,7 +326,7 @@ impl Run<'_, '_> {
                 o.ignore_window,
                 &o.user,
             )?;
-            point_of_no_return(run, step, &mut *confirmer)?;
+            point_of_no_return(run, step, i, attempts[i] + 1, &mut *confirmer)?;
             attempts[i] += 1;
             let (result, detail) = run.step(i, attempts[i], &mut *confirmer)?;
             if result == StepResult::Done {
@@ -374,13 +416,15 @@ impl Run<'_, '_> {
         let clock = self.rec.clock;
         let t0 = clock.monotonic();
         let outcome = {
+            let (records, sink) = self.rec.records_and_sink();
             let mut ctx = Ctx {
                 plan,
                 env: self.o.env.as_deref(),
                 state_dir: &self.o.state_dir,
                 state: self.state,
                 hosts: &mut *self.hosts,
-                sink: &mut *self.rec.sink,
+                sink,
+                records,
                 clock,
                 cancel: self.cancel,
                 output: &mut out,
@@ -393,14 +437,26 @@ impl Run<'_, '_> {
         let elapsed_ms = (clock.monotonic() - t0).as_millis() as u64;
         let output = out.finish(&tail);
         let (result, detail, exit_code, confirmed_by, result_data, stop) = match outcome {
-            Err(e @ EngineError::NotConfirmed { .. }) => (
-                StepResult::NotConfirmed,
-                Some(e.to_string()),
-                None,
-                None,
-                None,
-                Some(e),
-            ),
+            // Not confirmed: recorded as waiting for confirmation, and the run stops; after a
+            // signal at the prompt, as interrupted (exit 130).
+            Err(e @ EngineError::NotConfirmed { .. }) => {
+                let detail = e.to_string();
+                let stop = if self.cancel.load(Ordering::SeqCst) {
+                    EngineError::Cancelled {
+                        step: step.id.clone(),
+                    }
+                } else {
+                    e
+                };
+                (
+                    StepResult::NotConfirmed,
+                    Some(detail),
+                    None,
+                    None,
+                    None,
+                    Some(stop),
+                )
+            }
             Err(e) => return Err(e),
             Ok(Outcome::Done {
                 detail,
@@ -468,16 +524,30 @@ impl Run<'_, '_> {
     }
 
     /// The summary of a finished run: the steps, and the downtime against the budget (a
-    /// warning recorded when it was exceeded).
+    /// warning recorded when it was exceeded): every outage the journal records, rolled-back
+    /// attempts included ([`crate::downtime`]).
     fn summary(&mut self) -> Result<String, EngineError> {
         let plan = self.plan;
         let mut summary = format!("all {} steps done", plan.steps.len());
-        if let Some(down) = crate::state::downtime(self.rec.records(), plan) {
-            let down_text = rehost_plan::format_duration(std::time::Duration::from_millis(
-                down.as_millis() as u64,
-            ));
+        let down = crate::downtime::downtime(self.rec.records(), plan);
+        let fmt = |ms: u64| rehost_plan::format_duration(std::time::Duration::from_millis(ms));
+        if let Some(total) = down.total_ms {
+            let mut down_text = fmt(total);
+            if down.outages.len() > 1 {
+                let each: Vec<String> = down
+                    .outages
+                    .iter()
+                    .map(|o| fmt(o.ms.unwrap_or(0)))
+                    .collect();
+                let (last, rest) = each.split_last().expect("more than one");
+                down_text.push_str(&format!(
+                    " in {} outages (lasting {} and {last})",
+                    down.outages.len(),
+                    rest.join(", ")
+                ));
+            }
             match plan.migration.max_downtime {
-                Some(budget) if down > budget => {
+                Some(budget) if total > budget.as_millis() as u64 => {
                     let message = format!(
                         "the measured downtime {down_text} exceeded the budget of {}",
                         rehost_plan::format_duration(budget)
@@ -494,6 +564,11 @@ impl Run<'_, '_> {
                 )),
                 None => summary.push_str(&format!("; downtime {down_text}")),
             }
+        } else if let Some(o) = down.still_down() {
+            summary.push_str(&format!(
+                "; the service is still down: {} took it down and no step started it again",
+                o.how_down()
+            ));
         }
         Ok(summary)
     }

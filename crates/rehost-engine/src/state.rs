@@ -11,6 +11,9 @@ pub enum StepStatus {
     /// Started and not finished: the run was killed or interrupted during it.
     Interrupted,
     Done,
+    /// A person was asked to confirm it and nobody did (Ctrl-C at the prompt, or `no`): not a
+    /// failure; the next run asks again, without any flag.
+    WaitingForConfirmation,
     Failed,
     Skipped,
     RolledBack,
@@ -143,7 +146,7 @@ pub fn status(records: &[Record], step_ids: &[String]) -> RunState {
                         StepResult::Failed => StepStatus::Failed,
                         StepResult::Skipped => StepStatus::Skipped,
                         StepResult::Interrupted => StepStatus::Interrupted,
-                        StepResult::NotConfirmed => StepStatus::Pending,
+                        StepResult::NotConfirmed => StepStatus::WaitingForConfirmation,
                     };
                     s.finished = Some(at.clone());
                     s.elapsed_ms = Some(*elapsed_ms);
@@ -186,36 +189,4 @@ impl RunState {
             .iter()
             .position(|s| !matches!(s.status, StepStatus::Done | StepStatus::Skipped))
     }
-}
-
-/// The downtime a run measured: from the start of the first step that stops a service to the
-/// end of the last step that starts one (the latest attempts count). `None` when the plan
-/// declares no such steps or they have not both run.
-pub fn downtime(records: &[Record], plan: &rehost_plan::Plan) -> Option<std::time::Duration> {
-    use rehost_plan::Effect;
-    let stops = plan
-        .steps
-        .iter()
-        .find(|s| s.effects.iter().any(|e| matches!(e, Effect::Stops(_))))?;
-    let starts = plan
-        .steps
-        .iter()
-        .rev()
-        .find(|s| s.effects.iter().any(|e| matches!(e, Effect::Starts(_))))?;
-    let mut down: Option<jiff::Timestamp> = None;
-    let mut up: Option<jiff::Timestamp> = None;
-    for r in records {
-        match r {
-            Record::StepStarted { at, id, .. } if *id == stops.id => down = at.parse().ok(),
-            Record::StepFinished {
-                at,
-                id,
-                result: StepResult::Done,
-                ..
-            } if *id == starts.id => up = at.parse().ok(),
-            _ => {}
-        }
-    }
-    let (down, up) = (down?, up?);
-    std::time::Duration::try_from(up.duration_since(down)).ok()
 }

@@ -83,6 +83,11 @@ pub struct VerifyTreeData {
     pub privileged: Vec<PrivilegedData>,
     #[serde(default)]
     pub privileged_total: u64,
+    /// What the digests it trusted rest on (`totals.trusted` > 0): the verification or the
+    /// built-in transfer whose walk read them, e.g. "the walk of the built-in transfer in sync
+    /// `final` (attempt 2), whose digests are not a verification's".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trusted_from: Option<String>,
 }
 
 /// An entry of the copy that carries privilege on the new host.
@@ -167,7 +172,9 @@ pub struct VerifyDbData {
     pub report: serde_json::Value,
 }
 
-/// The tagged form on disk: `{"kind":"verify-tree","v":1,…}`.
+/// The tagged form on disk: `{"kind":"verify-tree","v":1,…}`. Only ever a temporary while a
+/// record is read or written, so the size of its largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 enum Tagged<'a> {

@@ -445,7 +445,7 @@ fn html_timeline(out: &mut String, t: &Timeline) {
         ));
     }
     out.push_str(&format!(
-        "<p class=\"tl-caption\">Time axis from {} to {} ({}).</p>\n</section>\n",
+        "<p class=\"tl-caption\">Time axis from {} to {} (a span of {}).</p>\n</section>\n",
         esc(&t.start),
         esc(&t.end),
         human_ms(t.span_ms)

@@ -192,7 +192,8 @@ pub struct Totals {
     pub equal: u64,
     /// Files read (both sides together).
     pub rehashed: u64,
-    /// Files whose digest was trusted from the previous verification (both sides).
+    /// Files whose digest was trusted from the last walk of the same tree (both sides): a
+    /// verification's, or another walk's that used the same cache.
     pub trusted: u64,
     /// Findings per class; classes with none are absent.
     pub by_class: BTreeMap<Class, u64>,
@@ -265,7 +266,7 @@ impl Report {
         }
         writeln!(
             w,
-            "  files read {}, trusted from the previous verification {}",
+            "  files read {}, trusted unchanged from the last walk of the same tree {}",
             t.rehashed, t.trusted
         )?;
         if !self.ignored.is_empty() {

@@ -23,7 +23,14 @@ pub enum Command {
     Concept(ConceptArgs),
     /// Execute the plan's checklist (or rehearse it with --env).
     Run(RunArgs),
-    /// Show the state of each step of a run.
+    /// Show a run's state from its journal: each step, the downtime, the decisions.
+    ///
+    /// Each step's state (pending, done, failed, interrupted, waiting for confirmation, skipped,
+    /// rolled back, superseded), its attempts, when it started, how long it took and who
+    /// confirmed it; the decisions taken by flag; the downtime: each outage (a service stopped
+    /// until it served again, rolled-back attempts included) and the total, the same figures
+    /// `rehost run` and the report give. Only the journal is read: nothing on the hosts is
+    /// checked. With --verify, the state directory is checked instead.
     Status(StatusArgs),
     /// Write the evidence of a run (HTML, JSON, Markdown) from its state directory.
     Report(ReportArgs),
@@ -164,21 +171,30 @@ pub struct RunArgs {
 }
 
 #[derive(Args, Debug)]
+// --env here chooses whose run is shown; it rehearses nothing.
+#[command(mut_arg("env", |a| a.help(
+    "Show the run of this environment of the plan (a rehearsal's name; default: production)"
+)))]
 pub struct StatusArgs {
     /// The plan file; when it is gone, the plan is read from its snapshot in the state
     /// directory.
     pub plan: PathBuf,
     #[command(flatten)]
     pub state: StateArgs,
+    /// Print the state (with --verify, the check's result) as JSON.
     #[arg(long)]
     pub json: bool,
-    /// Check the state directory instead: the journal's hash chain and every kept file
-    /// (outputs, evidence manifests, plan snapshots) against the digests the journal recorded.
-    /// Exit 1 on any mismatch.
+    /// Check the state directory instead of showing the state: the journal's hash chain, and
+    /// every kept file (step outputs, evidence manifests, plan snapshots) against the digest
+    /// the journal recorded for it. Exit 0 with the chain's head when everything matches, 1
+    /// naming each mismatch. This proves that the files agree with each other, not who wrote
+    /// them: whoever can write the state directory can rewrite the journal and its chain
+    /// together. To prove nothing changed, give --head a head recorded elsewhere.
     #[arg(long)]
     pub verify: bool,
-    /// With --verify: a head digest printed earlier (by a report or `status --verify`); the
-    /// journal must still hold that record, so nothing up to it changed or was removed.
+    /// With --verify: a head digest recorded earlier outside the state directory (a report
+    /// prints it, so does `status --verify`); the journal must still hold that record, so
+    /// nothing up to it was changed or removed.
     #[arg(long, value_name = "DIGEST", requires = "verify")]
     pub head: Option<String>,
     /// With --verify: check the SSH signature of the journal's head against this allowed

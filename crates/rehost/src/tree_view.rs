@@ -93,15 +93,21 @@ impl ProgressLine {
         if !self.on {
             return;
         }
-        let secs = p.elapsed.as_secs_f64().max(0.001);
         let side = |i: usize, name: &str| {
             let c = p.sides[i];
+            // No rate under a second or a megabyte: it would mean nothing.
+            let rate = rehost_engine::steps::rate(c.bytes, p.elapsed)
+                .map(|r| {
+                    format!(
+                        " (hashing at {r}, {:.0} entries/s)",
+                        c.entries as f64 / p.elapsed.as_secs_f64()
+                    )
+                })
+                .unwrap_or_default();
             format!(
-                "{name}{} entries {} ({:.0}/s, {}/s)",
+                "{name}{} entries {}{rate}",
                 c.entries,
-                rehost_tree::human_bytes(c.bytes),
-                c.entries as f64 / secs,
-                rehost_tree::human_bytes((c.bytes as f64 / secs) as u64)
+                rehost_tree::human_bytes(c.bytes)
             )
         };
         let line = if self.sides == 2 {

@@ -247,7 +247,11 @@ impl TermSink {
                     StepResult::Skipped => (self.paint("33", "↷"), "skipped"),
                     StepResult::Failed => (self.paint("31", "✗"), "failed"),
                     StepResult::Interrupted => (self.paint("33", "‖"), "interrupted"),
-                    StepResult::NotConfirmed => (self.paint("33", "‖"), "not confirmed"),
+                    // Not a failure: the step waits for a person, and the next run asks.
+                    StepResult::NotConfirmed => (
+                        self.paint("33", "‖"),
+                        "not confirmed, waiting for confirmation,",
+                    ),
                 };
                 let who = confirmed_by
                     .as_ref()
@@ -257,9 +261,14 @@ impl TermSink {
                     .as_ref()
                     .map(|d| format!(": {}", term::escape(d)))
                     .unwrap_or_default();
+                let took = if *result == StepResult::NotConfirmed {
+                    "asked for"
+                } else {
+                    "in"
+                };
                 writeln!(
                     out,
-                    "      {mark} {word} in {}{who}{det}",
+                    "      {mark} {word} {took} {}{who}{det}",
                     secs(*elapsed_ms)
                 )
             }
@@ -300,7 +309,7 @@ impl TermSink {
                 };
                 writeln!(
                     out,
-                    "rehost run {word}: {} ({})",
+                    "rehost run {word}: {} (took {})",
                     term::escape(summary),
                     secs(*elapsed_ms)
                 )

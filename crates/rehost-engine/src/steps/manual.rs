@@ -30,8 +30,14 @@ fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {
             data: None,
         }),
         // Regression: Ctrl-C at the prompt was survived by the read, and the next
-        // Enter confirmed the step. A signal while asking is an interruption.
-        Err(_) if ctx.cancel.load(Ordering::SeqCst) => Ok(Outcome::Cancelled),
+        // Enter confirmed the step. A signal while asking stops the run, and the step is
+        // recorded as not confirmed (issue 18: it was "interrupted", which a resume refused
+        // without --retry-interrupted, and reports called a failure): an unanswered prompt did
+        // nothing, so the next run simply asks again.
+        Err(_) if ctx.cancel.load(Ordering::SeqCst) => Err(EngineError::NotConfirmed {
+            step: step.id.clone(),
+            reason: "interrupted at the prompt before anyone answered".into(),
+        }),
         Err(reason) => Err(EngineError::NotConfirmed {
             step: step.id.clone(),
             reason,

@@ -16,6 +16,7 @@ mod service;
 mod start;
 mod stop;
 mod sync;
+pub use sync::rate;
 mod verify_db;
 mod verify_tree;
 mod wait;

@@ -45,12 +45,23 @@ pub(super) fn progress_emitter<'s>(
     }
 }
 
-/// A progress line people can read: sizes in binary units, the rate, and while copying the
-/// time left. Walking reports what each side has hashed so far (no side's total is known).
+/// A transfer or hashing rate for people, or `None` when it would mean nothing: under a second
+/// or under a megabyte (issue 18: "910.9 GiB/s together" after a few milliseconds).
+pub fn rate(bytes: u64, elapsed: Duration) -> Option<String> {
+    (elapsed >= Duration::from_secs(1) && bytes >= 1 << 20).then(|| {
+        format!(
+            "{}/s",
+            rehost_tree::human_bytes((bytes as f64 / elapsed.as_secs_f64()) as u64)
+        )
+    })
+}
+
+/// A progress line people can read: sizes in binary units, the rate (once there is one worth
+/// giving, [`rate`]), and while copying the time left. Walking reports what each side has
+/// hashed so far (no side's total is known).
 pub(crate) fn progress_message(p: &rehost_tree::Progress, sides: usize) -> String {
     use rehost_tree::human_bytes;
     let secs = p.elapsed.as_secs_f64().max(0.001);
-    let rate = |bytes: u64| format!("{}/s", human_bytes((bytes as f64 / secs) as u64));
     if p.copying {
         let done = p.sides[0].bytes;
         let mut m = format!(
@@ -61,8 +72,10 @@ pub(crate) fn progress_message(p: &rehost_tree::Progress, sides: usize) -> Strin
         if p.to_copy > 0 {
             m.push_str(&format!(" of {}", human_bytes(p.to_copy)));
         }
-        m.push_str(&format!(" at {}", rate(done)));
-        if p.to_copy > done && done > 0 {
+        if let Some(r) = rate(done, p.elapsed) {
+            m.push_str(&format!(" at {r}"));
+        }
+        if p.to_copy > done && rate(done, p.elapsed).is_some() {
             let left = (p.to_copy - done) as f64 / (done as f64 / secs);
             m.push_str(&format!(
                 ", about {} left",
@@ -78,15 +91,18 @@ pub(crate) fn progress_message(p: &rehost_tree::Progress, sides: usize) -> Strin
             human_bytes(p.sides[i].bytes)
         )
     };
-    if sides == 2 {
-        format!(
-            "source: {}; destination: {} ({} together)",
-            side(0),
-            side(1),
-            rate(p.sides[0].bytes + p.sides[1].bytes)
+    let (text, bytes) = if sides == 2 {
+        (
+            format!("source: {}; destination: {}", side(0), side(1)),
+            p.sides[0].bytes + p.sides[1].bytes,
         )
     } else {
-        format!("{} ({})", side(0), rate(p.sides[0].bytes))
+        (side(0), p.sides[0].bytes)
+    };
+    match rate(bytes, p.elapsed) {
+        Some(r) if sides == 2 => format!("{text} (both sides hashing at {r} together)"),
+        Some(r) => format!("{text} (hashing at {r})"),
+        None => text,
     }
 }
 

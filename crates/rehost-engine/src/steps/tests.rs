@@ -22,3 +22,77 @@ fn every_plan_kind_has_one_executor_and_every_executor_a_plan_kind() {
         );
     }
 }
+
+/// Issue 18: a verification said "trusted unchanged since the last verification" where no
+/// verification had run: the built-in transfer's walk had read the digests it trusted. It
+/// names the walk the journal records last for the data set.
+#[test]
+fn a_verification_names_the_walk_its_trusted_digests_rest_on() {
+    use crate::events::StepResult;
+    use crate::journal::Record;
+    use crate::step_data::{StepData, SyncData, VerifyTreeData};
+    let done = |id: &str, attempt: u32, data: StepData| Record::StepFinished {
+        at: "2026-12-05T21:00:00Z".into(),
+        id: id.into(),
+        attempt,
+        result: StepResult::Done,
+        elapsed_ms: 1,
+        detail: None,
+        confirmed_by: None,
+        exit_code: None,
+        output: None,
+        result_data: Some(data),
+    };
+    let sync = |method: &str| {
+        StepData::Sync(SyncData {
+            v: 1,
+            data_set: "web".into(),
+            method: method.into(),
+            report: None,
+            how: None,
+        })
+    };
+    let verify = StepData::VerifyTree(Box::new(VerifyTreeData {
+        v: 1,
+        data_set: "web".into(),
+        source: "old:/srv/web".into(),
+        destination: "new:/srv/web".into(),
+        exit_code: 0,
+        totals: rehost_tree::Totals::default(),
+        ignored: Vec::new(),
+        excludes: Vec::new(),
+        warnings: Vec::new(),
+        findings: Vec::new(),
+        findings_total: 0,
+        manifests: Vec::new(),
+        privileged: Vec::new(),
+        privileged_total: 0,
+        trusted_from: None,
+    }));
+    let basis = verify_tree::trust_basis;
+    // Over ssh, the host's cache holds the digests of the built-in transfer's walk.
+    let records = [done("final", 2, sync("builtin"))];
+    assert_eq!(
+        basis(&records, "web", false),
+        "the walk of the built-in transfer in sync `final` (attempt 2), whose digests are not a verification's"
+    );
+    // Both ends local: the state directory's cache, which only a verification writes.
+    assert!(basis(&records, "web", true).starts_with("an earlier verification"));
+    // rsync walks nothing of rehost's; another data set's steps are not this one's.
+    assert!(
+        basis(&[done("final", 1, sync("rsync"))], "web", false)
+            .starts_with("each host's last walk")
+    );
+    assert!(basis(&records, "db", false).starts_with("each host's last walk"));
+    // The last of them counts.
+    let records = [
+        done("final", 1, sync("builtin")),
+        done("verify", 1, verify.clone()),
+    ];
+    assert_eq!(
+        basis(&records, "web", false),
+        "the verification `verify` (attempt 1)"
+    );
+    let records = [done("verify", 1, verify), done("final", 2, sync("builtin"))];
+    assert!(basis(&records, "web", false).contains("sync `final` (attempt 2)"));
+}

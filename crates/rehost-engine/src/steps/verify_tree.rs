@@ -8,6 +8,7 @@ use super::{Executor, Need};
 use crate::EngineError;
 use crate::events::Event;
 use crate::exec::{Ctx, JOURNAL_FINDINGS, Outcome, failed};
+use crate::journal::Record;
 use crate::step_data::{
     EvidenceRef, FindingData, PrivilegedData, STEP_DATA_VERSION, StepData, VerifyTreeData,
 };
@@ -91,6 +92,7 @@ fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {
         .data_set(data)
         .expect("validated: the data set exists")
         .clone();
+    let local = ctx.hosts.is_local(&ds.from.host) && ctx.hosts.is_local(&ds.to.host);
     let result = walk_both(ctx, step, &ds);
     if ctx.cancel.load(std::sync::atomic::Ordering::Relaxed) {
         return Ok(Outcome::Cancelled);
@@ -184,18 +186,32 @@ fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {
             })
             .collect(),
         privileged_total: report.privileged.len() as u64,
+        trusted_from: (report.totals.trusted > 0).then(|| trust_basis(ctx.records, &ds.id, local)),
     }));
 
     let code = report.exit_code();
     let t = &report.totals;
     if code == rehost_tree::EXIT_EQUAL {
+        // Issue 18: "trusted unchanged since the last verification" was said where no
+        // verification had run: the built-in transfer's walk had read the digests.
+        let read = if t.trusted == 0 {
+            format!(
+                "files hashed now on either side: {}; none trusted",
+                t.rehashed
+            )
+        } else {
+            format!(
+                "files hashed now on either side: {}; trusted unchanged since {}: {}",
+                t.rehashed,
+                trust_basis(ctx.records, &ds.id, local),
+                t.trusted
+            )
+        };
         Ok(Outcome::Done {
             detail: Some(format!(
-                "{} verified complete and correct: {} entries equal on both sides (files hashed now on either side: {}; trusted unchanged since the last verification: {}){}",
+                "{} verified complete and correct: {} entries equal on both sides ({read}){}",
                 ds.to,
                 t.equal,
-                t.rehashed,
-                t.trusted,
                 privileged_note(report.privileged.len())
             )),
             exit_code: Some(code),
@@ -223,6 +239,36 @@ fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {
             exit_code: Some(code),
             data: Some(doc),
         })
+    }
+}
+
+/// What the digests a verification of data set `ds` trusted rest on: the last walk of the same
+/// trees that the journal records before it. With both ends local, the cache is the state
+/// directory's, which only a verification of this data set writes; otherwise it is each host's
+/// cache of its last walk of the tree, which the built-in transfer's walk writes too.
+pub(super) fn trust_basis(records: &[Record], ds: &str, local: bool) -> String {
+    let last = records.iter().rev().find_map(|r| match r {
+        Record::StepFinished {
+            id,
+            attempt,
+            result_data: Some(StepData::VerifyTree(v)),
+            ..
+        } if v.data_set == ds => Some((id, attempt, false)),
+        Record::StepFinished {
+            id,
+            attempt,
+            result_data: Some(StepData::Sync(s)),
+            ..
+        } if !local && s.data_set == ds && s.method == "builtin" => Some((id, attempt, true)),
+        _ => None,
+    });
+    match (last, local) {
+        (Some((id, attempt, false)), _) => format!("the verification `{id}` (attempt {attempt})"),
+        (Some((id, attempt, true)), _) => format!(
+            "the walk of the built-in transfer in sync `{id}` (attempt {attempt}), whose digests are not a verification's"
+        ),
+        (None, true) => "an earlier verification of this data set (the state directory's cache; not in this journal)".into(),
+        (None, false) => "each host's last walk of the tree, outside this run's journal (a `rehost verify tree`, a `rehost manifest` or another run)".into(),
     }
 }
 

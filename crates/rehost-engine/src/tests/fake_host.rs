@@ -2,6 +2,7 @@
 //! recorded, nothing run. It answers what a run asks of every host (its lock, a pre-flight
 //! probe) and refuses any other request by name, so a test that reaches one fails saying so.
 
+use crate::clock::FakeClock;
 use rehost_host::{
     CommandSpec, ExitInfo, Host, HostError, OutputStream, Program, Request, Response, RunOutcome,
 };
@@ -16,6 +17,8 @@ pub enum Script {
     Exit(i32, Vec<String>),
     /// A signal arrives while it runs: the cancel flag is set and the command is ended.
     CancelledMidway,
+    /// Runs this long on the run's (fake) clock, then succeeds.
+    Takes(std::time::Duration),
 }
 
 /// Every call to every fake host of a test, in order: `host: command`.
@@ -27,14 +30,22 @@ pub struct FakeHost {
     /// succeed silently.
     script: Vec<(String, Script)>,
     calls: Calls,
+    /// The run's clock, which a command that takes time advances.
+    clock: Arc<FakeClock>,
 }
 
 impl FakeHost {
-    pub fn new(name: &str, script: Vec<(String, Script)>, calls: Calls) -> FakeHost {
+    pub fn new(
+        name: &str,
+        script: Vec<(String, Script)>,
+        calls: Calls,
+        clock: Arc<FakeClock>,
+    ) -> FakeHost {
         FakeHost {
             name: name.to_owned(),
             script,
             calls,
+            clock,
         }
     }
 }
@@ -79,6 +90,14 @@ impl Host for FakeHost {
                 }
                 RunOutcome {
                     exit: exit(code),
+                    timed_out: false,
+                    cancelled: false,
+                }
+            }
+            Script::Takes(d) => {
+                self.clock.advance(d);
+                RunOutcome {
+                    exit: exit(0),
                     timed_out: false,
                     cancelled: false,
                 }

@@ -2,6 +2,7 @@
 //! window, recorded decisions and cancellation, each in milliseconds and without sshd. What is
 //! about ssh is tested end to end in the binary's tests.
 
+mod downtime;
 mod fake_host;
 mod run;
 
@@ -33,7 +34,7 @@ struct Scenario {
     /// Scripted commands, for every host.
     script: Vec<(String, Script)>,
     calls: Calls,
-    clock: FakeClock,
+    clock: Arc<FakeClock>,
     /// A signal arrives when the engine emits an event this matches.
     cancel_on: Option<fn(&Event) -> bool>,
 }
@@ -77,7 +78,7 @@ impl Scenario {
                 .unwrap(),
             script: Vec::new(),
             calls: Arc::new(Mutex::new(Vec::new())),
-            clock: FakeClock::new(at("2026-12-05T12:00:00Z")),
+            clock: Arc::new(FakeClock::new(at("2026-12-05T12:00:00Z"))),
             cancel_on: None,
         };
         s.set_plan(text);
@@ -123,8 +124,12 @@ impl Scenario {
             names
                 .iter()
                 .map(|n| {
-                    let h: Box<dyn rehost_host::Host> =
-                        Box::new(FakeHost::new(n, self.script.clone(), self.calls.clone()));
+                    let h: Box<dyn rehost_host::Host> = Box::new(FakeHost::new(
+                        n,
+                        self.script.clone(),
+                        self.calls.clone(),
+                        Arc::clone(&self.clock),
+                    ));
                     (n.clone(), h)
                 })
                 .collect(),
@@ -144,7 +149,7 @@ impl Scenario {
             sink: &mut events,
             cancel: &cancel,
             confirmer: &mut confirmer,
-            clock: &self.clock,
+            clock: &*self.clock,
             hosts: Some(hosts),
         };
         let result = engine.run();

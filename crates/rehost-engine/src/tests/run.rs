@@ -474,3 +474,87 @@ fn health_checks_on_the_clock_until_the_steps_timeout() {
         ran.calls
     );
 }
+
+/// Issue 18: a prompt nobody answered is not a failure nor an interruption. Ctrl-C at the point
+/// of no return's prompt records the step waiting for confirmation; the next run asks again,
+/// with no flag, and runs it once confirmed.
+#[test]
+fn ctrl_c_at_the_point_of_no_return_leaves_the_step_waiting_for_confirmation() {
+    let text = plan(&format!("{}{}", run_step("a", ""), run_step("b", ""))).replace(
+        "on_failure = \"rollback\"",
+        "on_failure = \"rollback\"\npoint_of_no_return = \"b\"",
+    );
+    let mut s = Scenario::new(&text);
+    s.cancel_on = Some(|e| matches!(e, Event::Instructions { id, .. } if id == "b"));
+    let ran = s.run_as(s.options(), Answer(Err("interrupted at the prompt".into())));
+    assert!(
+        matches!(&ran.result, Err(EngineError::CancelledBefore { step }) if step == "b"),
+        "{:?}",
+        ran.result
+    );
+    assert_eq!(ids(&ran.calls), ["new: a"]);
+    let records = s.records("production");
+    assert_eq!(
+        finished(&records),
+        [
+            ("a".to_owned(), StepResult::Done),
+            ("b".to_owned(), StepResult::NotConfirmed)
+        ]
+    );
+    let ids_: Vec<String> = s.plan.steps.iter().map(|s| s.id.clone()).collect();
+    let state = status(&records, &ids_);
+    assert_eq!(state.steps[1].status, StepStatus::WaitingForConfirmation);
+
+    s.cancel_on = None;
+    let ran = s.run(s.options());
+    assert_eq!(ran.result.unwrap(), RunOutcome::Finished);
+    assert_eq!(ids(&ran.calls), ["new: b"]);
+    let state = status(&s.records("production"), &ids_);
+    assert_eq!(state.steps[1].status, StepStatus::Done);
+}
+
+/// A manual step left at its prompt by a killed rehost (started, never finished) only asked:
+/// the next run asks again without --retry-interrupted.
+#[test]
+fn a_manual_step_killed_at_its_prompt_asks_again_without_a_flag() {
+    let text = plan(&format!(
+        "\n[[steps]]\nid = \"m\"\ndo = \"manual\"\ntext = \"check\"\n{}",
+        run_step("a", "")
+    ));
+    let s = Scenario::new(&text);
+    let ran = s.run_as(s.options(), Answer(Err("the operator declined".into())));
+    assert!(
+        matches!(&ran.result, Err(EngineError::NotConfirmed { step, .. }) if step == "m"),
+        "{:?}",
+        ran.result
+    );
+    // A later run was killed while it asked: its start is the journal's last record.
+    {
+        let dir = s.dir.path().join("state").join("production");
+        let state = crate::open_state_dir(&dir, false).unwrap().unwrap();
+        let (mut journal, _) = Journal::open(&state).unwrap();
+        journal
+            .append(Record::StepStarted {
+                at: "2026-12-05T12:00:01Z".into(),
+                id: "m".into(),
+                attempt: 2,
+            })
+            .unwrap();
+    }
+    let ids_: Vec<String> = s.plan.steps.iter().map(|s| s.id.clone()).collect();
+    assert_eq!(
+        status(&s.records("production"), &ids_).steps[0].status,
+        StepStatus::Interrupted
+    );
+    let ran = s.run(s.options());
+    assert_eq!(ran.result.unwrap(), RunOutcome::Finished);
+    assert!(ran.events.iter().any(|e| matches!(
+        e,
+        Event::Warning { message } if message.contains("step `m` was waiting for confirmation")
+    )));
+    assert!(
+        s.decisions("production")
+            .iter()
+            .all(|(what, _, _)| what != "retry-interrupted")
+    );
+}

@@ -64,28 +64,28 @@ pub fn build(input: Input) -> Report {
     let run = input.run;
     let rehearsal = run.env != "production";
     let window = plan.window_for(rehearsal.then_some(run.env.as_str()));
+    let outages = &run.downtime.outages;
     let mut downtime = Downtime {
-        measured_ms: run.downtime_ms,
+        measured_ms: run.downtime.total_ms,
+        outages: outages.clone(),
         budget_ms: m.max_downtime.map(|d| d.as_millis() as u64),
         window_start: window.map(|w| w.start_text.clone()),
         window_end: window.map(|w| w.end_text.clone()),
+        down_at: outages.first().map(|o| o.down_at.clone()),
+        up_at: outages.last().and_then(|o| o.up_at.clone()),
         ..Downtime::default()
     };
     if let (Some(d), Some(b)) = (downtime.measured_ms, downtime.budget_ms) {
         downtime.within_budget = Some(d <= b);
     }
-    if let Some((down, up)) = &run.down_up {
-        downtime.down_at = Some(down.clone());
-        downtime.up_at = up.clone();
-    }
-    if let Some((down, Some(up))) = &run.down_up
-        && let (Some(w), Ok(d), Ok(u)) = (
-            window,
-            down.parse::<jiff::Timestamp>(),
-            up.parse::<jiff::Timestamp>(),
-        )
+    // Every outage inside the window: each one's start and end.
+    if let Some(w) = window
+        && downtime.measured_ms.is_some()
     {
-        downtime.within_window = Some(w.contains(d) && w.contains(u));
+        downtime.within_window = Some(outages.iter().all(|o| {
+            let inside = |t: &str| t.parse::<jiff::Timestamp>().is_ok_and(|t| w.contains(t));
+            inside(&o.down_at) && o.up_at.as_deref().is_some_and(inside)
+        }));
     }
     let checklist: Vec<ChecklistStep> = plan
         .steps
@@ -320,14 +320,20 @@ fn verdict(
             Some(_) => {}
         }
     }
-    if let (Some(down), None) = (&downtime.down_at, &downtime.up_at) {
+    if let Some(o) = downtime.outages.last().filter(|o| o.up_at.is_none()) {
         items.push(item(
             Failed,
             "still_down",
             None,
             format!(
-                "The service has been down since {}: it was stopped and this run has not started it again.",
-                when(down)
+                "The service has been down since {}: {} stopped {} and this run has not started it again.",
+                when(&o.down_at),
+                o.how_down(),
+                o.services
+                    .iter()
+                    .map(|s| format!("`{s}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         ));
     }
@@ -369,6 +375,20 @@ fn verdict(
                 Some(&s.id),
                 format!("Step `{}` was rolled back.", s.id),
             )),
+            // Not a failure: nobody answered the prompt, and the next run asks again.
+            "waiting_for_confirmation" => items.push(item(
+                Failed,
+                "not_finished",
+                Some(&s.id),
+                format!(
+                    "Step `{}` is waiting for confirmation: nobody confirmed it when it was asked{}; the next `rehost run` asks again.",
+                    s.id,
+                    latest(run, &s.id)
+                        .and_then(|a| a.finished.as_deref())
+                        .map(|at| format!(" (until {})", when(at)))
+                        .unwrap_or_default()
+                ),
+            )),
             "superseded" | "pending" if !run.invocations.is_empty() => {
                 not_run.push(format!("`{}`", s.id))
             }
@@ -395,9 +415,17 @@ fn verdict(
             "outside_window",
             None,
             format!(
-                "The downtime ({} to {}) was not entirely inside the maintenance window ({} to {}).",
-                when(downtime.down_at.as_deref().unwrap_or("?")),
-                when(downtime.up_at.as_deref().unwrap_or("?")),
+                "The downtime ({}) was not entirely inside the maintenance window ({} to {}).",
+                downtime
+                    .outages
+                    .iter()
+                    .map(|o| format!(
+                        "{} to {}",
+                        when(&o.down_at),
+                        when(o.up_at.as_deref().unwrap_or("?"))
+                    ))
+                    .collect::<Vec<_>>()
+                    .join("; "),
                 downtime.window_start.as_deref().unwrap_or("?"),
                 downtime.window_end.as_deref().unwrap_or("?")
             ),
@@ -417,21 +445,59 @@ fn verdict(
             ),
         ));
     }
-    for s in &run.supersessions {
-        items.push(item(
-            Attention,
-            "rolled_back",
-            Some(&s.failed),
-            format!(
-                "After step `{}` failed, a rollback superseded the attempts of {}; they ran again.",
-                s.failed,
-                s.steps
-                    .iter()
-                    .map(|s| format!("`{s}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        ));
+    // Each rollback, with every step it sent round again (not only the superseded ones: the
+    // rolled-back steps and the failed one run again too) and whether they did.
+    let ids = |v: &[String]| match v.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!(
+            "{} and `{last}`",
+            rest.iter()
+                .map(|s| format!("`{s}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Some((last, _)) => format!("`{last}`"),
+        None => "nothing".into(),
+    };
+    for rb in run.rollbacks.iter().filter(|rb| !rb.failed.is_empty()) {
+        let undone: Vec<String> = rb
+            .steps
+            .iter()
+            .filter(|s| s.ok)
+            .map(|s| s.id.clone())
+            .collect();
+        let not_undone: Vec<String> = rb
+            .steps
+            .iter()
+            .filter(|s| !s.ok)
+            .map(|s| s.id.clone())
+            .collect();
+        let mut text = format!("After step `{}` failed, the rollback", rb.failed);
+        if rb.steps.is_empty() {
+            text.push_str(" had nothing to undo");
+        } else {
+            text.push_str(&format!(" undid {}", ids(&undone)));
+        }
+        if !not_undone.is_empty() {
+            text.push_str(&format!(" (the rollback of {} FAILED)", ids(&not_undone)));
+        }
+        let pending: Vec<String> = rb
+            .again
+            .iter()
+            .filter(|id| !rb.ran_again.contains(id))
+            .cloned()
+            .collect();
+        if pending.is_empty() {
+            text.push_str(&format!("; ran again: {}.", ids(&rb.again)));
+        } else if rb.ran_again.is_empty() {
+            text.push_str(&format!("; to run again, not run yet: {}.", ids(&rb.again)));
+        } else {
+            text.push_str(&format!(
+                "; ran again: {}; to run again, not run yet: {}.",
+                ids(&rb.ran_again),
+                ids(&pending)
+            ));
+        }
+        items.push(item(Attention, "rolled_back", Some(&rb.failed), text));
     }
     for id in failed_steps(run) {
         let fine = run
@@ -734,6 +800,37 @@ pub fn document(r: &Report, plan: &Plan) -> Document {
     }
     b.push(p(journal));
 
+    // A section with nothing in it is left out (a heading over "none" reads as a section
+    // someone forgot to fill); what the journal does not hold is said here, once.
+    let verifications: Vec<&Attempt> = run
+        .attempts
+        .iter()
+        .filter(|a| a.verification.is_some())
+        .collect();
+    let mut absent = Vec::new();
+    if run.attempts.is_empty() {
+        absent.push("no step attempt (so no timeline)");
+    }
+    if verifications.is_empty() {
+        absent.push("no verification result");
+    }
+    if run.decisions.is_empty() {
+        absent.push("no decision taken by a flag (nothing accepted, skipped or confirmed by one)");
+    }
+    if run.preflights.is_empty() {
+        absent.push("no pre-flight");
+    }
+    if !absent.is_empty() {
+        let list = match absent.split_last() {
+            Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+            _ => absent.join(""),
+        };
+        b.push(p(format!(
+            "The journal records {list}; the report has no section for {}.",
+            if absent.len() == 1 { "it" } else { "them" }
+        )));
+    }
+
     b.push(h(2, "Downtime and window"));
     let d = &r.downtime;
     let yes_no = |v: Option<bool>| match v {
@@ -741,21 +838,45 @@ pub fn document(r: &Report, plan: &Plan) -> Document {
         Some(false) => "NO".to_string(),
         None => "—".to_string(),
     };
+    let measured = match (d.measured_ms, d.outages.len()) {
+        (Some(ms), 1) => human_ms(ms),
+        (Some(ms), n) => format!("{} in {n} outages (each below)", human_ms(ms)),
+        (None, 0) => "not measured: no step that stops a service has run".into(),
+        (None, _) => "not measured: the service is still down (below)".into(),
+    };
+    let mut rows = vec![
+        vec!["Downtime measured".into(), measured],
+        vec![
+            "Downtime budget".into(),
+            d.budget_ms.map_or("not set".into(), human_ms),
+        ],
+        vec!["Within the budget".into(), yes_no(d.within_budget)],
+    ];
+    // Each outage, rolled-back attempts included: what took the service down and what brought
+    // it back.
+    for (i, o) in d.outages.iter().enumerate() {
+        let label = if d.outages.len() == 1 {
+            "Outage".to_string()
+        } else {
+            format!("Outage {}", i + 1)
+        };
+        let up = match (&o.up_at, o.how_up()) {
+            (Some(at), Some(how)) => format!("serving again at {} ({how})", when(at)),
+            _ => "NOT serving again".into(),
+        };
+        rows.push(vec![
+            label,
+            format!(
+                "{}: down at {} ({}), {up}",
+                o.ms.map_or("still down".into(), human_ms),
+                when(&o.down_at),
+                o.how_down()
+            ),
+        ]);
+    }
     b.push(table(
         &["Item", "Value"],
-        vec![
-            vec![
-                "Downtime measured".into(),
-                d.measured_ms
-                    .map_or("not measured (a step that stops a service and a later one that starts it have not both run)".into(), human_ms),
-            ],
-            vec![
-                "Downtime budget".into(),
-                d.budget_ms.map_or("not set".into(), human_ms),
-            ],
-            vec!["Within the budget".into(), yes_no(d.within_budget)],
-            vec!["Service down at".into(), d.down_at.as_deref().map_or("—".into(), when)],
-            vec!["Service up again at".into(), d.up_at.as_deref().map_or("—".into(), when)],
+        rows.into_iter().chain([
             vec![
                 "Maintenance window".into(),
                 match (&d.window_start, &d.window_end) {
@@ -767,14 +888,16 @@ pub fn document(r: &Report, plan: &Plan) -> Document {
                 },
             ],
             vec!["Downtime inside the window".into(), yes_no(d.within_window)],
-        ],
+        ]).collect(),
     ));
 
-    b.push(h(2, "Timeline"));
-    b.push(p(
-        "Each attempt of each step, in the order the journal recorded them; manual steps with who confirmed them. Hatched bars are attempts a rollback superseded or undid.".into(),
-    ));
-    b.push(Block::Timeline(timeline(r, plan)));
+    if !run.attempts.is_empty() {
+        b.push(h(2, "Timeline"));
+        b.push(p(
+            "Each attempt of each step, in the order the journal recorded them; manual steps with who confirmed them. Hatched bars are attempts a rollback superseded or undid.".into(),
+        ));
+        b.push(Block::Timeline(timeline(r, plan)));
+    }
 
     b.push(h(2, "Steps"));
     let rows = r
@@ -860,14 +983,8 @@ pub fn document(r: &Report, plan: &Plan) -> Document {
         b.push(Block::List { items: details });
     }
 
-    b.push(h(2, "Verifications"));
-    let verifications: Vec<&Attempt> = run
-        .attempts
-        .iter()
-        .filter(|a| a.verification.is_some())
-        .collect();
-    if verifications.is_empty() {
-        b.push(p("No verification has a result in the journal.".into()));
+    if !verifications.is_empty() {
+        b.push(h(2, "Verifications"));
     }
     for a in verifications {
         let v = a.verification.as_ref().expect("filtered");
@@ -902,9 +1019,19 @@ pub fn document(r: &Report, plan: &Plan) -> Document {
                 ],
                 vec!["Equal entries".into(), t.equal.to_string()],
                 vec![
-                    "Files read / trusted from the last verification".into(),
+                    "Files hashed now / trusted unchanged from an earlier walk".into(),
                     format!("{} / {}", t.files_read, t.trusted),
                 ],
+            ]);
+        }
+        // Issue 18: say which check the trusted digests rest on (a verification, or only the
+        // built-in transfer's walk).
+        if let Some(t) = v.tree.as_ref().filter(|t| t.trusted > 0) {
+            rows.push(vec![
+                "The trusted digests were read by".into(),
+                t.trusted_from.clone().unwrap_or_else(|| {
+                    "an earlier walk of the same tree (this journal does not say which)".into()
+                }),
             ]);
         }
         if let Some(db) = &v.database {
@@ -987,12 +1114,8 @@ pub fn document(r: &Report, plan: &Plan) -> Document {
         }
     }
 
-    b.push(h(2, "Decisions"));
-    if run.decisions.is_empty() {
-        b.push(p(
-            "None: nothing was accepted, skipped or confirmed by a flag.".into(),
-        ));
-    } else {
+    if !run.decisions.is_empty() {
+        b.push(h(2, "Decisions"));
         b.push(table(
             &["At", "Decision", "By", "What"],
             run.decisions
@@ -1051,10 +1174,8 @@ pub fn document(r: &Report, plan: &Plan) -> Document {
         b.push(Block::List { items });
     }
 
-    b.push(h(2, "Pre-flight"));
-    if run.preflights.is_empty() {
-        b.push(p("No pre-flight is recorded.".into()));
-    } else {
+    if !run.preflights.is_empty() {
+        b.push(h(2, "Pre-flight"));
         b.push(table(
             &["At", "Hosts checked", "Problems"],
             run.preflights
@@ -1177,8 +1298,38 @@ pub fn document(r: &Report, plan: &Plan) -> Document {
     });
     Document {
         title: format!("Migration report: {}", r.migration.title),
-        blocks: b,
+        blocks: without_empty_sections(b),
     }
+}
+
+/// Drops every heading with nothing under it before the next heading of its level or above (or
+/// the end): the sections above leave themselves out when empty; this keeps one that a later
+/// change forgets from printing a bare heading.
+fn without_empty_sections(blocks: Vec<Block>) -> Vec<Block> {
+    let level_of = |b: &Block| match b {
+        Block::Heading { level, .. } => Some(*level),
+        _ => None,
+    };
+    let mut keep = vec![true; blocks.len()];
+    // From the end, so a heading whose only content was an empty subsection goes too.
+    for i in (0..blocks.len()).rev() {
+        let Some(level) = level_of(&blocks[i]) else {
+            continue;
+        };
+        let next = (i + 1..blocks.len()).find(|&j| keep[j]);
+        let empty = match next {
+            None => true,
+            Some(j) => level_of(&blocks[j]).is_some_and(|l| l <= level),
+        };
+        if empty && level > 1 {
+            keep[i] = false;
+        }
+    }
+    blocks
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(b, k)| k.then_some(b))
+        .collect()
 }
 
 fn timeline(r: &Report, plan: &Plan) -> Timeline {

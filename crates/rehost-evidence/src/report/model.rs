@@ -58,10 +58,15 @@ pub struct VerdictItem {
 
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Downtime {
+    /// The sum of every outage, rolled-back attempts included (`rehost status` gives the same);
+    /// `None` when none was recorded or one has not ended.
     pub measured_ms: Option<u64>,
+    /// Each outage: from a service going down to every service serving again (a step that
+    /// started it, or the rollback of the step that stopped it).
+    pub outages: Vec<rehost_engine::Outage>,
     pub budget_ms: Option<u64>,
     pub within_budget: Option<bool>,
-    /// When the service went down (the start of the first stopping step) and came back.
+    /// When the service first went down and when it last came back (`None` while down).
     pub down_at: Option<String>,
     pub up_at: Option<String>,
     pub window_start: Option<String>,
@@ -87,9 +92,11 @@ pub struct Run {
     pub rollbacks: Vec<Rollback>,
     pub supersessions: Vec<Supersession>,
     pub warnings: Vec<Note>,
+    /// The sum of every outage (`rehost_engine::downtime`), as `downtime.measured_ms`.
     pub downtime_ms: Option<u64>,
+    /// Every outage, as the report's `downtime.outages`.
     #[serde(skip)]
-    pub down_up: Option<(String, Option<String>)>,
+    pub downtime: rehost_engine::Downtime,
     /// BLAKE3 of the journal's bytes the report was made from, and how many records.
     pub journal_blake3: String,
     pub journal_records: usize,
@@ -155,7 +162,8 @@ pub struct Finished {
 #[derive(Clone, Debug, Serialize)]
 pub struct StepOutcome {
     pub id: String,
-    /// `pending`, `interrupted`, `done`, `failed`, `skipped`, `rolled_back`, `superseded`.
+    /// `pending`, `interrupted`, `done`, `waiting_for_confirmation`, `failed`, `skipped`,
+    /// `rolled_back`, `superseded`.
     pub status: String,
     pub attempts: u32,
     pub confirmed_by: Option<String>,
@@ -252,6 +260,9 @@ pub struct TreeTotals {
     pub equal: u64,
     pub files_read: u64,
     pub trusted: u64,
+    /// What the trusted digests rest on: the verification, or the built-in transfer's walk,
+    /// that read them (`None` when none was trusted, or the journal predates it).
+    pub trusted_from: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -295,6 +306,11 @@ pub struct Rollback {
     /// The failed step that started it.
     pub failed: String,
     pub steps: Vec<RolledBackStep>,
+    /// Every step the next run had to do again, in plan order: from the earliest step whose
+    /// rollback ran through the failed one (rolled back, superseded or failed alike).
+    pub again: Vec<String>,
+    /// Those of them that a later attempt did run again.
+    pub ran_again: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]

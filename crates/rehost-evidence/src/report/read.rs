@@ -225,6 +225,8 @@ pub fn fold(records: &[Record], env: &str, plan: &Plan) -> Run {
                 at: at.clone(),
                 failed: failed.clone(),
                 steps: Vec::new(),
+                again: Vec::new(),
+                ran_again: Vec::new(),
             }),
             Record::RolledBack {
                 at,
@@ -253,6 +255,8 @@ pub fn fold(records: &[Record], env: &str, plan: &Plan) -> Run {
                         at: at.clone(),
                         failed: String::new(),
                         steps: vec![step],
+                        again: Vec::new(),
+                        ran_again: Vec::new(),
                     }),
                 }
             }
@@ -301,7 +305,10 @@ pub fn fold(records: &[Record], env: &str, plan: &Plan) -> Run {
             confirmed_by: s.confirmed_by.clone(),
         })
         .collect();
-    run.downtime_ms = rehost_engine::downtime(records, plan).map(|d| d.as_millis() as u64);
+    again_after_rollbacks(records, plan, &mut run.rollbacks);
+    // The one downtime `rehost run` and `rehost status` give too.
+    run.downtime = rehost_engine::downtime(records, plan);
+    run.downtime_ms = run.downtime.total_ms;
     if let Some(i) = run.invocations.last() {
         run.plan_digest = Some(i.plan_digest.clone());
     }
@@ -320,42 +327,50 @@ pub fn fold(records: &[Record], env: &str, plan: &Plan) -> Run {
             run.plan_digest = Some(d.clone());
         }
     }
-    run.down_up = down_up(records, plan);
     run
 }
 
-/// When the service went down and when it came back (if it did), as the journal recorded
-/// them.
-fn down_up(records: &[Record], plan: &Plan) -> Option<(String, Option<String>)> {
-    use rehost_plan::Effect;
-    let stops = plan
-        .steps
+/// For each rollback: the steps the next run had to do again (from the earliest step whose
+/// rollback ran through the failed one), and those a later attempt ran.
+fn again_after_rollbacks(records: &[Record], plan: &Plan, rollbacks: &mut [Rollback]) {
+    let starts: Vec<usize> = records
         .iter()
-        .find(|s| s.effects.iter().any(|e| matches!(e, Effect::Stops(_))))?;
-    let starts = plan
-        .steps
-        .iter()
-        .rev()
-        .find(|s| s.effects.iter().any(|e| matches!(e, Effect::Starts(_))))?;
-    let (mut down, mut up) = (None, None);
-    for r in records {
-        match r {
-            Record::StepStarted { at, id, .. } if *id == stops.id => {
-                down = Some(at.clone());
-                up = None;
-            }
-            // Rolled back: the old side runs again.
-            Record::RolledBack { id, ok: true, .. } if *id == stops.id => down = None,
-            Record::StepFinished {
-                at,
-                id,
-                result: StepResult::Done,
-                ..
-            } if *id == starts.id => up = Some(at.clone()),
-            _ => {}
-        }
+        .enumerate()
+        .filter_map(|(i, r)| matches!(r, Record::RollbackStarted { .. }).then_some(i))
+        .collect();
+    for (rb, &i) in rollbacks
+        .iter_mut()
+        .filter(|rb| !rb.failed.is_empty())
+        .zip(&starts)
+    {
+        let Some(failed) = plan.step_index(&rb.failed) else {
+            continue;
+        };
+        let from = rb
+            .steps
+            .iter()
+            .filter_map(|s| plan.step_index(&s.id))
+            .min()
+            .unwrap_or(failed)
+            .min(failed);
+        rb.again = plan.steps[from..=failed]
+            .iter()
+            .map(|s| s.id.clone())
+            .collect();
+        rb.ran_again = rb
+            .again
+            .iter()
+            .filter(|id| {
+                records[i..].iter().any(|r| match r {
+                    Record::StepStarted { id: s, .. } => s == *id,
+                    // Counted as done by the operator (--skip-interrupted) without a start.
+                    Record::StepFinished { id: s, .. } => s == *id,
+                    _ => false,
+                })
+            })
+            .cloned()
+            .collect();
     }
-    Some((down?, up))
 }
 
 fn result_name(r: &StepResult) -> &'static str {
@@ -411,6 +426,7 @@ fn typed(d: &StepData, exit_code: Option<i32>) -> Option<Verification> {
                     equal: t.totals.equal,
                     files_read: t.totals.rehashed,
                     trusted: t.totals.trusted,
+                    trusted_from: t.trusted_from.clone(),
                 }),
                 database: None,
                 by_class,
@@ -533,6 +549,7 @@ fn verification(v: &serde_json::Value) -> Option<Verification> {
             equal: n(totals, "equal"),
             files_read: n(totals, "rehashed"),
             trusted: n(totals, "trusted"),
+            trusted_from: None,
         }),
         database: None,
         by_class,

@@ -280,3 +280,219 @@ fn a_failed_database_verification_leads_the_verdict_with_its_findings() {
         "{md}"
     );
 }
+
+/// Every heading of a document has something under it before the next heading of its level or
+/// above.
+fn bare_headings(doc: &Document) -> Vec<String> {
+    let level = |b: &Block| match b {
+        Block::Heading { level, .. } => Some(*level),
+        _ => None,
+    };
+    let mut bare = Vec::new();
+    for (i, b) in doc.blocks.iter().enumerate() {
+        if let Block::Heading { level: l, text } = b
+            && doc
+                .blocks
+                .get(i + 1)
+                .is_none_or(|n| level(n).is_some_and(|n| n <= *l))
+        {
+            bare.push(text.clone());
+        }
+    }
+    bare
+}
+
+/// Issue 18: "Decisions" stood over nothing but "None". A section with nothing in it is left
+/// out, and the report says once what the journal does not hold.
+#[test]
+fn no_section_is_a_bare_heading() {
+    let clean = [
+        run_started(),
+        started(1, "ask", 1),
+        finished(2, "ask", 1, StepResult::Done),
+        started(3, "stop", 1),
+        finished(3, "stop", 1, StepResult::Done),
+        started(3, "start", 1),
+        finished(4, "start", 1, StepResult::Done),
+        Record::RunFinished {
+            at: t(4),
+            ok: true,
+            summary: "all done".into(),
+        },
+    ];
+    for records in [&[run_started()][..], &clean[..], &[]] {
+        let r = report(records);
+        let doc = document(&r, &plan());
+        assert_eq!(bare_headings(&doc), Vec::<String>::new());
+        let md = crate::doc::render_markdown(&doc);
+        for gone in ["## Decisions", "## Verifications", "## Pre-flight", "None:"] {
+            assert!(!md.contains(gone), "{gone}: {md}");
+        }
+        assert!(
+            md.contains("The journal records ")
+                && md.contains("no verification result, no decision taken by a flag"),
+            "{md}"
+        );
+        assert_eq!(
+            md.contains("## Timeline"),
+            !r.run.attempts.is_empty(),
+            "{md}"
+        );
+    }
+    // The safety net: a heading left over nothing is dropped, a filled one kept.
+    let blocks = without_empty_sections(vec![
+        Block::Heading {
+            level: 1,
+            text: "T".into(),
+        },
+        Block::Heading {
+            level: 2,
+            text: "Empty".into(),
+        },
+        Block::Heading {
+            level: 3,
+            text: "Empty too".into(),
+        },
+        Block::Heading {
+            level: 2,
+            text: "Full".into(),
+        },
+        Block::Paragraph { text: "x".into() },
+        Block::Heading {
+            level: 2,
+            text: "Last".into(),
+        },
+    ]);
+    let left: Vec<String> = blocks
+        .iter()
+        .filter_map(|b| match b {
+            Block::Heading { text, .. } => Some(text.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(left, ["T", "Full"]);
+}
+
+/// Issue 18: after a rollback and a resume, the review line named only the superseded steps
+/// as run again. It names every step the rollback sent round (rolled back, superseded and the
+/// failed one), and which of them have not run again yet.
+#[test]
+fn the_rollback_line_names_every_step_that_runs_again() {
+    let mut records = vec![
+        run_started(),
+        started(1, "ask", 1),
+        finished(1, "ask", 1, StepResult::Done),
+        started(2, "stop", 1),
+        finished(2, "stop", 1, StepResult::Done),
+        started(3, "start", 1),
+        finished(3, "start", 1, StepResult::Failed),
+        Record::RollbackStarted {
+            at: t(3),
+            failed: "start".into(),
+        },
+        Record::RolledBack {
+            at: t(4),
+            id: "stop".into(),
+            ok: true,
+            detail: None,
+            output: None,
+        },
+    ];
+    let line = |r: &Report| {
+        r.verdict
+            .items
+            .iter()
+            .find(|i| i.kind == "rolled_back" && i.step.as_deref() == Some("start"))
+            .map(|i| i.text.clone())
+            .unwrap_or_else(|| panic!("{:?}", r.verdict))
+    };
+    assert_eq!(
+        line(&report(&records)),
+        "After step `start` failed, the rollback undid `stop`; to run again, not run yet: `stop` and `start`."
+    );
+    records.extend([
+        started(10, "stop", 2),
+        finished(10, "stop", 2, StepResult::Done),
+    ]);
+    assert_eq!(
+        line(&report(&records)),
+        "After step `start` failed, the rollback undid `stop`; ran again: `stop`; to run again, not run yet: `start`."
+    );
+    records.extend([
+        started(11, "start", 2),
+        finished(12, "start", 2, StepResult::Done),
+    ]);
+    assert_eq!(
+        line(&report(&records)),
+        "After step `start` failed, the rollback undid `stop`; ran again: `stop` and `start`."
+    );
+}
+
+/// Issue 18: the report said "trusted from the last verification" whatever had read the
+/// trusted digests; it names the check they rest on, as the step recorded it.
+#[test]
+fn the_report_says_which_walk_the_trusted_digests_rest_on() {
+    use rehost_engine::step_data::VerifyTreeData;
+    let src = format!(
+        "{PLAN}\n[[data]]\nid = \"web\"\nfrom = \"old:/srv/web\"\nto = \"new:/srv/web\"\n\n[[steps]]\nid = \"verify\"\ndo = \"verify-tree\"\ndata = \"web\"\n"
+    );
+    let c = rehost_plan::check(&src);
+    assert!(c.errors.is_empty(), "{:?}", c.errors);
+    let plan = c.plan.unwrap();
+    let basis = "the walk of the built-in transfer in sync `final` (attempt 2), whose digests are not a verification's";
+    let data = StepData::VerifyTree(Box::new(VerifyTreeData {
+        v: 1,
+        data_set: "web".into(),
+        source: "old:/srv/web".into(),
+        destination: "new:/srv/web".into(),
+        exit_code: 0,
+        totals: rehost_tree::Totals {
+            rehashed: 2,
+            trusted: 5,
+            ..rehost_tree::Totals::default()
+        },
+        ignored: Vec::new(),
+        excludes: Vec::new(),
+        warnings: Vec::new(),
+        findings: Vec::new(),
+        findings_total: 0,
+        manifests: Vec::new(),
+        privileged: Vec::new(),
+        privileged_total: 0,
+        trusted_from: Some(basis.into()),
+    }));
+    let records = [
+        run_started(),
+        started(1, "verify", 1),
+        Record::StepFinished {
+            at: t(2),
+            id: "verify".into(),
+            attempt: 1,
+            result: StepResult::Done,
+            elapsed_ms: 1000,
+            detail: None,
+            confirmed_by: None,
+            exit_code: Some(0),
+            output: None,
+            result_data: Some(data),
+        },
+    ];
+    let run = read::fold(&records, "production", &plan);
+    let r = build(Input {
+        plan: &plan,
+        plan_file: "plan.toml".into(),
+        plan_text: PlanText {
+            text: src.clone(),
+            origin: "test".into(),
+        },
+        run,
+        others: Vec::new(),
+    });
+    let md = crate::doc::render_markdown(&document(&r, &plan));
+    assert!(
+        md.contains("| Files hashed now / trusted unchanged from an earlier walk | 2 / 5 |"),
+        "{md}"
+    );
+    assert!(md.contains("| The trusted digests were read by | the walk of the built-in transfer in sync `final` (attempt 2)"), "{md}");
+    assert!(!md.contains("last verification"), "{md}");
+}

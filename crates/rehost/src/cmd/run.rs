@@ -41,7 +41,7 @@ pub fn run(args: &RunArgs) -> i32 {
     };
     let (plan, c) = (pf.plan(), &pf.checked);
     if !args.json && !c.findings.is_empty() {
-        println!("M 2.319 findings ({}):", c.findings.len());
+        println!("M 2.319 findings: {}", c.findings.len());
         let map = pf.source_map();
         for f in &c.findings {
             print!("{}", map.render(&pf.display, f));

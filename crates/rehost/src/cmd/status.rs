@@ -80,6 +80,8 @@ pub fn run(args: &StatusArgs) -> i32 {
     let plan = pf.plan();
     let ids: Vec<String> = plan.steps.iter().map(|s| s.id.clone()).collect();
     let st = rehost_engine::status(&loaded.records, &ids);
+    // The one figure `rehost run` and the report give too: every outage, rolled back or not.
+    let down = rehost_engine::downtime(&loaded.records, plan);
     let env = args
         .state
         .env
@@ -95,7 +97,8 @@ pub fn run(args: &StatusArgs) -> i32 {
             "steps": st.steps,
             "torn": loaded.torn,
             "head": loaded.head,
-            "downtime_ms": rehost_engine::downtime(&loaded.records, plan).map(|d| d.as_millis() as u64),
+            "downtime_ms": down.total_ms,
+            "downtime": down,
         });
         println!("{}", serde_json::to_string_pretty(&out).expect("json"));
         return exit::OK;
@@ -122,6 +125,8 @@ pub fn run(args: &StatusArgs) -> i32 {
             StepStatus::Pending => "pending",
             StepStatus::Interrupted => "INTERRUPTED",
             StepStatus::Done => "done",
+            // Not a failure: nobody answered its prompt; the next run asks again.
+            StepStatus::WaitingForConfirmation => "waiting for confirmation",
             StepStatus::Failed => "FAILED",
             StepStatus::Skipped => "skipped",
             StepStatus::RolledBack => "rolled back",
@@ -151,7 +156,10 @@ pub fn run(args: &StatusArgs) -> i32 {
         if let Some(d) = s.detail.as_ref().filter(|_| {
             matches!(
                 s.status,
-                StepStatus::Failed | StepStatus::Interrupted | StepStatus::Superseded
+                StepStatus::Failed
+                    | StepStatus::Interrupted
+                    | StepStatus::Superseded
+                    | StepStatus::WaitingForConfirmation
             )
         }) {
             println!("       {}", escape(d));
@@ -160,14 +168,7 @@ pub fn run(args: &StatusArgs) -> i32 {
     for (w, d, b) in &st.decisions {
         println!("decision by {}: {}: {}", escape(b), escape(w), escape(d));
     }
-    if let Some(down) = rehost_engine::downtime(&loaded.records, plan) {
-        let budget = plan
-            .migration
-            .max_downtime
-            .map(|b| format!(" (budget {})", rehost_plan::format_duration(b)))
-            .unwrap_or_default();
-        println!("downtime {}{budget}", secs(down.as_millis() as u64));
-    }
+    print_downtime(&down, plan);
     if let Some((ok, s)) = &st.finished {
         println!(
             "{}: {}",
@@ -176,6 +177,46 @@ pub fn run(args: &StatusArgs) -> i32 {
         );
     }
     exit::OK
+}
+
+/// The downtime: the total against the budget, then each outage with what began and ended it.
+fn print_downtime(down: &rehost_engine::Downtime, plan: &rehost_plan::Plan) {
+    if down.outages.is_empty() {
+        return;
+    }
+    let budget = plan
+        .migration
+        .max_downtime
+        .map(|b| format!(" (budget {})", rehost_plan::format_duration(b)))
+        .unwrap_or_default();
+    let n = down.outages.len();
+    let outages = if n == 1 {
+        "1 outage".to_owned()
+    } else {
+        format!("{n} outages")
+    };
+    match down.total_ms {
+        Some(total) => println!("downtime {} in {outages}{budget}", secs(total)),
+        None => println!(
+            "downtime: the service is STILL DOWN; {} in {outages} so far, not counting the one still open{budget}",
+            secs(down.ended_ms())
+        ),
+    }
+    for (i, o) in down.outages.iter().enumerate() {
+        let up = match (&o.up_at, o.how_up()) {
+            (Some(at), Some(how)) => format!("serving again at {at} ({how})"),
+            _ => "not serving again yet".to_owned(),
+        };
+        // Journal text: escaped as every other line of it.
+        let line = format!(
+            "  {}. {}: down at {} ({}), {up}",
+            i + 1,
+            o.ms.map_or("still down".to_owned(), secs),
+            o.down_at,
+            o.how_down()
+        );
+        println!("{}", escape(&line));
+    }
 }
 
 /// `status --verify`: exit 0 with the head digest when the journal's chain and every kept file

@@ -115,3 +115,61 @@ fn keys_typed_during_a_step_do_not_answer_the_next_prompt() {
     assert_eq!(status.code(), Some(0), "{}", pty.output());
     assert!(d.join("log").exists());
 }
+
+/// Issue 18: Ctrl-C at a confirmation prompt, then `run` again, demanded `--retry-interrupted`
+/// and reports called the step "failed". An unanswered prompt is not a failure: the step waits
+/// for confirmation (status, report) and the next run asks again, without any flag.
+#[test]
+fn ctrl_c_at_the_prompt_leaves_the_step_waiting_and_the_next_run_asks_again() {
+    let d = TestDir::new();
+    write_plan(&d, &manual_then_log());
+    let mut pty =
+        rehost_test::pty::Pty::spawn(bin(), &["run", "plan.toml", "--env", "test"], d.path());
+    pty.wait_for("Confirm step `check`");
+    pty.write(b"\x03");
+    let status = pty.wait();
+    assert_eq!(status.code(), Some(130), "{}", pty.output());
+    assert!(
+        pty.output().contains("waiting for confirmation"),
+        "{}",
+        pty.output()
+    );
+
+    let s = rehost(&d, &["status", "plan.toml", "--env", "test"]);
+    assert!(
+        s.stdout.contains("waiting for confirmation check"),
+        "{}",
+        s.stdout
+    );
+    assert!(
+        !s.stdout.contains("INTERRUPTED") && !s.stdout.contains("FAILED"),
+        "{}",
+        s.stdout
+    );
+    let j = rehost(&d, &["status", "plan.toml", "--env", "test", "--json"]);
+    assert!(
+        j.stdout
+            .contains("\"status\": \"waiting_for_confirmation\""),
+        "{}",
+        j.stdout
+    );
+    let r = rehost(&d, &["report", "plan.toml", "--env", "test", "-o", "out"]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    let md = d.read("out/report.md");
+    assert!(
+        md.contains("Step `check` is waiting for confirmation"),
+        "{md}"
+    );
+    assert!(md.contains("| waiting for confirmation |"), "{md}");
+    assert!(
+        !md.contains("failed") && !md.contains("did not finish."),
+        "an unanswered prompt is no failure: {md}"
+    );
+
+    // The next run asks again, with no flag, and goes on once answered.
+    let o = rehost_stdin(&d, &["run", "plan.toml", "--env", "test"], "yes\n");
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(o.stderr.contains("Confirm step `check`"), "{}", o.all());
+    assert!(!o.all().contains("--retry-interrupted"), "{}", o.all());
+    assert!(d.join("log").exists());
+}

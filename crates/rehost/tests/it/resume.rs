@@ -61,10 +61,10 @@ starts = ["app"]
     let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
     assert_eq!(o.code, 2, "{}", o.all());
     assert!(o.stderr.contains("rolled back 1 step(s)"), "{}", o.stderr);
+    // Issue 18: every step that runs again is named, not only the superseded ones.
     assert!(
-        o.stderr.contains(
-            "the finished steps after the first rolled-back one run again (`final`, `verify`)"
-        ),
+        o.stderr
+            .contains("the next run does again `stop-old`, `final`, `verify`, `start-new`"),
         "{}",
         o.stderr
     );
@@ -122,4 +122,16 @@ starts = ["app"]
         })
         .unwrap_or_else(|| panic!("verify did not run again: {journal}"));
     assert!(verify2.contains(r#""result":"done""#), "{verify2}");
+
+    // Issue 18: the report's review line named only the superseded steps (`final`, `verify`)
+    // as run again; the rolled-back and the failed one ran again too.
+    let r = rehost(&d, &["report", "plan.toml", "--env", "test", "-o", "out"]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    let md = d.read("out/report.md");
+    assert!(
+        md.contains(
+            "After step `start-new` failed, the rollback undid `stop-old`; ran again: `stop-old`, `final`, `verify` and `start-new`."
+        ),
+        "{md}"
+    );
 }

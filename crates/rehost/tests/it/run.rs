@@ -900,8 +900,13 @@ fn ctrl_c_at_the_prompt_is_a_refusal_and_exits_130() {
     assert_eq!(status.code(), Some(130), "{}", pty.output());
     assert!(!d.join("log").exists(), "no later step may run");
     let s = rehost(&d, &["status", "plan.toml", "--env", "test"]);
-    assert!(s.stdout.contains("INTERRUPTED  m"), "{}", s.stdout);
-    assert!(!s.stdout.contains("confirmed"), "{}", s.stdout);
+    // Issue 18: an unanswered prompt is not an interrupted step (see confirm.rs).
+    assert!(
+        s.stdout.contains("waiting for confirmation m"),
+        "{}",
+        s.stdout
+    );
+    assert!(!s.stdout.contains("confirmed by"), "{}", s.stdout);
 }
 
 /// Regression: SIGHUP (the operator's terminal went away) killed rehost and left the step's

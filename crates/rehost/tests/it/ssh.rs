@@ -528,3 +528,49 @@ fn control_masters_end_when_rehost_is_killed() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// Issue 18: after a built-in sync, a verification over ssh trusted digests that the sync's walk
+/// had read (each host keeps its last walk of a tree), and said "trusted unchanged since the last
+/// verification" where no verification had run. It names the sync's walk instead.
+#[test]
+fn a_verification_after_a_builtin_sync_says_it_trusted_the_syncs_digests() {
+    let (old, new) = (Sshd::start(), Sshd::start());
+    let d = TestDir::new();
+    d.write("old-root/srv/files/a.txt", "alpha\n");
+    d.write("old-root/srv/files/b.txt", "beta\n");
+    // A file changed within a second of a walk is read again, never trusted (the racy-ctime
+    // rule): wait until the source's last change is more than a second old.
+    let changed = std::fs::metadata(d.join("old-root/srv/files/b.txt"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while changed.elapsed().unwrap_or_default() < std::time::Duration::from_millis(1500) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the clock does not move"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let steps = "[[data]]\nid = \"files\"\nfrom = \"old:/srv/files\"\nto = \"new:/srv/files\"\n\n\
+                 [[steps]]\nid = \"copy\"\ndo = \"sync\"\ndata = \"files\"\nmethod = \"builtin\"\n\n\
+                 [[steps]]\nid = \"verify\"\ndo = \"verify-tree\"\ndata = \"files\"\n";
+    d.write("plan.toml", plan_with_roots(&old, &new, &d, steps));
+    let o = rehost(&d, &["run", "plan.toml"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(
+        o.stdout.contains(
+            "trusted unchanged since the walk of the built-in transfer in sync `copy` (attempt 1), whose digests are not a verification's: 2"
+        ),
+        "{}",
+        o.stdout
+    );
+    assert!(!o.stdout.contains("last verification"), "{}", o.stdout);
+    let r = rehost(&d, &["report", "plan.toml", "-o", "out"]);
+    assert_ne!(r.code, 2, "{}", r.all());
+    let md = d.read("out/report.md");
+    assert!(
+        md.contains("| The trusted digests were read by | the walk of the built-in transfer in sync `copy` (attempt 1)"),
+        "{md}"
+    );
+}
