@@ -210,7 +210,7 @@ macro_rules! cache_checks {
 /// between.
 pub const BOOT_SCRIPT: &str = concat!(
     cache_checks!(),
-    r#"if [ -e "$f" ] || [ -L "$f" ]; then ck "$c"; ck "$d"; ck "$f"; [ -f "$f" ] || no "$f" "is not a regular file"; exec 9< "$f" || no "$f" "cannot be opened"; [ -r /proc/self/fd/9 ] || no /proc/self/fd "is missing: the agent is started through the descriptor it was checked on (mount /proc)"; [ -f /proc/self/fd/9 ] || no "$f" "is not a regular file"; ow /proc/self/fd/9 "$f"; if [ "$(sha256sum <&9 | cut -d " " -f 1)" = "$2" ]; then exec /proc/self/fd/9 agent; fi; exec 9<&-; fi; { echo rehost-probe; echo "arch=$(uname -m)"; echo "libc=$( (getconf GNU_LIBC_VERSION 2>/dev/null || ldd --version 2>&1) | head -n 1)"; echo "cache=$c"; } >&2; exit 97"#
+    r#"if [ -e "$f" ] || [ -L "$f" ]; then ck "$c"; ck "$d"; ck "$f"; [ -f "$f" ] || no "$f" "is not a regular file"; command exec 9< "$f" || no "$f" "cannot be opened"; [ -r /proc/self/fd/9 ] || no /proc/self/fd "is missing: the agent is started through the descriptor it was checked on (mount /proc)"; [ -f /proc/self/fd/9 ] || no "$f" "is not a regular file"; ow /proc/self/fd/9 "$f"; if [ "$(sha256sum <&9 | cut -d " " -f 1)" = "$2" ]; then exec /proc/self/fd/9 agent; fi; exec 9<&-; fi; { echo rehost-probe; echo "arch=$(uname -m)"; echo "libc=$( (getconf GNU_LIBC_VERSION 2>/dev/null || ldd --version 2>&1) | head -n 1)"; echo "cache=$c"; } >&2; exit 97"#
 );
 
 /// Reads the agent from stdin (`$2`: `gzip` to unpack it, `cat` as it is) into a new file of

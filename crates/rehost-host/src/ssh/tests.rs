@@ -162,6 +162,6 @@ fn the_boot_script_starts_the_file_it_hashed_not_the_path_again() {
 #[test]
 fn the_boot_descriptor_is_the_one_the_script_uses() {
     let fd = super::BOOT_FD;
-    assert!(super::install::BOOT_SCRIPT.contains(&format!("exec {fd}< \"$f\"")));
+    assert!(super::install::BOOT_SCRIPT.contains(&format!("command exec {fd}< \"$f\"")));
     assert!(super::install::BOOT_SCRIPT.contains(&format!("exec /proc/self/fd/{fd} agent")));
 }

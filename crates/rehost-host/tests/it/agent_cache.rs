@@ -176,3 +176,67 @@ fn an_upload_into_a_planted_cache_directory_is_refused() {
         "chmod through the link"
     );
 }
+
+/// Two machines sharing a home directory (issue 18): their agents kept the manifest cache of
+/// the same path in one file, and took each other's run lock where the lock directory is in
+/// the home. Two agents with one `XDG_CACHE_HOME` and lock directory, on "two machines" (two
+/// host names, through a UTS namespace each), keep a cache each and lock independently.
+#[test]
+fn machines_sharing_a_home_directory_keep_their_caches_and_locks_apart() {
+    use rehost_host::agent::{AgentConn, Request};
+    use rehost_host::{Bytes, ManifestOptions};
+    let unshare = rehost_test::require_tool("unshare");
+    let t = tempfile::tempdir().unwrap();
+    let agent = super::flood::unpacked_agent(t.path());
+    let home = t.path().join("home");
+    let tree = t.path().join("tree");
+    std::fs::create_dir_all(&tree).unwrap();
+    std::fs::write(tree.join("f"), "content").unwrap();
+    let cancel = std::sync::atomic::AtomicBool::new(false);
+    let start = |machine: &str| {
+        let child = std::process::Command::new(&unshare)
+            .args([
+                "-u",
+                "sh",
+                "-c",
+                "hostname \"$0\" && exec \"$1\" agent",
+                machine,
+            ])
+            .arg(&agent)
+            .env("XDG_CACHE_HOME", home.join(".cache"))
+            .env("REHOST_LOCK_DIR", home.join("locks"))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        AgentConn::start(child, machine, None, std::time::Duration::from_secs(30))
+            .unwrap_or_else(|e| panic!("{e:?}"))
+            .0
+    };
+    let mut sessions = Vec::new();
+    for machine in ["web-a", "web-b"] {
+        let mut conn = start(machine);
+        let manifest = Request::Manifest {
+            path: Bytes::from(tree.as_path()),
+            options: ManifestOptions {
+                incremental: true,
+                ..ManifestOptions::default()
+            },
+        };
+        conn.request(&manifest, &cancel, &mut |_| {})
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        let lock = Request::Lock {
+            holder: format!("run on {machine}"),
+        };
+        conn.request(&lock, &cancel, &mut |_| {})
+            .unwrap_or_else(|e| panic!("{machine} could not take its own lock: {e:?}"));
+        sessions.push(conn);
+    }
+    let caches = std::fs::read_dir(home.join(".cache/rehost/manifests"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".rmc"))
+        .count();
+    assert_eq!(caches, 2, "one manifest cache per machine");
+}

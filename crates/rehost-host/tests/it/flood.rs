@@ -99,7 +99,7 @@ fn die_with_parent(cmd: &mut Command) -> &mut Command {
 }
 
 /// The shipped agent, unpacked into `dir`.
-fn unpacked_agent(dir: &Path) -> PathBuf {
+pub fn unpacked_agent(dir: &Path) -> PathBuf {
     let gz = std::fs::read(super::rehost_bin()).unwrap();
     let mut bin = Vec::new();
     std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut bin).unwrap();
