@@ -240,3 +240,35 @@ fn machines_sharing_a_home_directory_keep_their_caches_and_locks_apart() {
         .count();
     assert_eq!(caches, 2, "one manifest cache per machine");
 }
+
+/// The host's lock directory planted by another user (uid 65534) on an ssh host: the run's
+/// lock request fails naming the directory and how to remove it (issue 18), through the agent.
+#[test]
+fn a_planted_lock_directory_on_an_ssh_host_is_refused_naming_it() {
+    use rehost_host::{Host, Request};
+    let sshd = Sshd::start();
+    let locks = sshd.dir().join("locks");
+    std::fs::create_dir(&locks).unwrap();
+    std::fs::set_permissions(&locks, std::fs::Permissions::from_mode(0o700)).unwrap();
+    chown(&locks, Some(NOBODY), Some(NOBODY)).unwrap();
+    let host = open("new", &spec(&sshd)).unwrap();
+    let cancel = std::sync::atomic::AtomicBool::new(false);
+    let err = host
+        .request(
+            &Request::Lock {
+                holder: "pid 1".into(),
+            },
+            &cancel,
+            &mut |_| {},
+        )
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("host new")
+            && msg.contains(&format!("{} is owned by uid 65534", locks.display()))
+            && msg.contains(&format!("rm -rf '{}'", locks.display()))
+            && msg.contains("REHOST_LOCK_DIR"),
+        "{msg}"
+    );
+    assert_eq!(std::fs::read_dir(&locks).unwrap().count(), 0);
+}
