@@ -328,12 +328,35 @@ pub(crate) fn take_manifest(
     manifest.map_err(tree_err)
 }
 
-/// Where a host keeps its last manifest of the tree at `root`.
+/// Where a host keeps its last manifest of the tree at `root`: named by the host's identity
+/// as well as the path, so two machines sharing a home directory (and so the cache) keep one
+/// each instead of overwriting each other's (issue 18).
 fn manifest_cache(root: &Path) -> PathBuf {
+    manifest_cache_for(&crate::identity::host_identity(), root)
+}
+
+fn manifest_cache_for(identity: &str, root: &Path) -> PathBuf {
     use std::os::unix::ffi::OsStrExt;
     let abs = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_owned());
-    let hash = blake3::hash(abs.as_os_str().as_bytes());
+    let mut h = blake3::Hasher::new();
+    h.update(identity.as_bytes());
+    h.update(b"\0");
+    h.update(abs.as_os_str().as_bytes());
     rehost_tree::user_cache_dir()
         .join("manifests")
-        .join(format!("{}.rmc", &hash.to_hex()[..32]))
+        .join(format!("{}.rmc", &h.finalize().to_hex()[..32]))
+}
+
+#[cfg(test)]
+mod tests {
+    /// Two machines sharing a home directory walked the same path into one cache file.
+    #[test]
+    fn the_manifest_cache_is_keyed_by_the_host_as_well_as_the_path() {
+        let root = std::path::Path::new("/srv/www");
+        let a = super::manifest_cache_for("machine-a\nweb1", root);
+        let b = super::manifest_cache_for("machine-b\nweb1", root);
+        assert_ne!(a, b);
+        assert_eq!(a, super::manifest_cache_for("machine-a\nweb1", root));
+        assert_eq!(a.parent(), b.parent());
+    }
 }

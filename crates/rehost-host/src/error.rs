@@ -93,6 +93,14 @@ pub enum HostError {
     },
     #[error("failed to install the rehost agent on host {host}: {message}")]
     AgentInstall { host: String, message: String },
+    #[error(
+        "failed to start the rehost agent on host {host}: {path} {reason}, so it was not run; remove it as the login user on that host (`rm -rf '{path}'`) and run again (rehost uploads its agent anew)"
+    )]
+    AgentCacheRefused {
+        host: String,
+        path: String,
+        reason: String,
+    },
     #[error(transparent)]
     AgentCannotRun(Box<AgentCannotRun>),
     #[error(transparent)]

@@ -8,9 +8,17 @@
 //! process ends, however it ends. The file holds the holder's description (pid, user, start
 //! time, state directory), which a refused run reports.
 //!
-//! The lock directory is `$REHOST_LOCK_DIR` if set; else, for root, `/run/lock/rehost` (or
-//! `/run/rehost` without `/run/lock`); else `$XDG_RUNTIME_DIR/rehost-locks` or the user's
-//! cache directory's `locks`. It is a private directory (0700, the user's own, no symlink).
+//! The lock directory is `$REHOST_LOCK_DIR` if set; else, for root, `/run/rehost` (`/run` is
+//! root's alone; `/var/run/rehost` without `/run`); else `$XDG_RUNTIME_DIR/rehost-locks` or the
+//! user's cache directory's `locks`. It is a private directory (0700, the user's own, no
+//! symlink). It was `/run/lock/rehost` for root: `/run/lock` is writable by every user
+//! (mode 1777), so anyone could create `rehost` there first and stop every run (issue 18). A
+//! directory that is not rehost's (a symlink, another owner, writable by others) is refused
+//! with its path and how to remove it.
+//!
+//! A lock file is named by the host's identity (`/etc/machine-id` and the host name) as well
+//! as the root: two machines sharing a home directory (the fallback under the user's cache)
+//! do not lock each other.
 
 use rehost_tree::private::{PrivateDir, ensure_dir};
 use std::fs::File;
@@ -23,14 +31,20 @@ pub const LOCK_DIR_ENV: &str = "REHOST_LOCK_DIR";
 
 /// Where this host keeps run locks.
 pub fn lock_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os(LOCK_DIR_ENV).filter(|d| !d.is_empty()) {
-        return PathBuf::from(d);
+    match std::env::var_os(LOCK_DIR_ENV).filter(|d| !d.is_empty()) {
+        Some(d) => PathBuf::from(d),
+        None => default_lock_dir(),
     }
+}
+
+/// [`lock_dir`] without `REHOST_LOCK_DIR`.
+fn default_lock_dir() -> PathBuf {
     if rehost_tree::private::euid() == 0 {
-        return if Path::new("/run/lock").is_dir() {
-            PathBuf::from("/run/lock/rehost")
-        } else {
+        // Never under /run/lock or /tmp: every user may create names there.
+        return if Path::new("/run").is_dir() {
             PathBuf::from("/run/rehost")
+        } else {
+            PathBuf::from("/var/run/rehost")
         };
     }
     match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
@@ -61,7 +75,7 @@ impl std::fmt::Debug for HostLock {
 pub enum LockError {
     #[error("another rehost run holds it ({holder})")]
     Busy { holder: String },
-    #[error("failed to use the lock directory: {0}")]
+    #[error("{}", dir_message(.0))]
     Dir(#[from] rehost_tree::private::PrivateError),
     #[error("failed to lock {}: {source}", path.display())]
     Io {
@@ -71,12 +85,32 @@ pub enum LockError {
     },
 }
 
-/// The lock file's name for a root: the BLAKE3 of its canonical path.
+/// What a refused or unusable lock directory says: its path, what is wrong, what to do.
+fn dir_message(e: &rehost_tree::private::PrivateError) -> String {
+    if e.is_refusal() {
+        format!(
+            "failed to use the lock directory: {e}, so it is not rehost's; if no rehost run is using it, remove it (`rm -rf '{}'`), or set {LOCK_DIR_ENV} to a directory of your own",
+            e.path().display()
+        )
+    } else {
+        format!("failed to use the lock directory: {e}")
+    }
+}
+
+/// The lock file's name for a root: the BLAKE3 of the host's identity and the root's
+/// canonical path.
 fn key(root: &Path) -> String {
+    key_for(&crate::identity::host_identity(), root)
+}
+
+fn key_for(identity: &str, root: &Path) -> String {
     let canonical = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_owned());
     use std::os::unix::ffi::OsStrExt;
-    let h = blake3::hash(canonical.as_os_str().as_bytes());
-    format!("{}.lock", &h.to_hex()[..32])
+    let mut h = blake3::Hasher::new();
+    h.update(identity.as_bytes());
+    h.update(b"\0");
+    h.update(canonical.as_os_str().as_bytes());
+    format!("{}.lock", &h.finalize().to_hex()[..32])
 }
 
 /// Takes the run lock of the host whose root is `root` (`/` for a whole machine) in `dir`,
@@ -177,5 +211,77 @@ mod tests {
         let _other = acquire_in(&locks, t.path(), "pid 3").unwrap();
         drop(held);
         acquire_in(&locks, &root, "pid 4").unwrap();
+    }
+
+    /// Two machines sharing a home directory (the lock directory's fallback) are two hosts.
+    #[test]
+    fn the_lock_is_keyed_by_the_host_as_well_as_the_root() {
+        let root = Path::new("/srv/www");
+        assert_ne!(
+            key_for("machine-a\nweb1", root),
+            key_for("machine-b\nweb2", root)
+        );
+        assert_eq!(key_for("m\nh", root), key_for("m\nh", root));
+    }
+
+    /// root's lock directory was /run/lock/rehost, in a directory every user may write
+    /// (mode 1777): anyone could create it first and stop every run (issue 18). Every existing
+    /// directory above it must be root's and writable by root alone.
+    #[test]
+    fn roots_lock_directory_is_in_a_directory_only_root_can_write() {
+        use std::os::unix::fs::MetadataExt;
+        if rehost_tree::private::euid() != 0 {
+            panic!("this test checks root's lock directory: run the tests as root (CI does)");
+        }
+        let dir = default_lock_dir();
+        for up in dir.ancestors().skip(1) {
+            let Ok(m) = std::fs::metadata(up) else {
+                continue;
+            };
+            assert_eq!(m.uid(), 0, "{} is not root's", up.display());
+            assert_eq!(
+                m.mode() & 0o022,
+                0,
+                "{} (mode {:o}) is writable by others: anyone can plant {}",
+                up.display(),
+                m.mode() & 0o7777,
+                dir.display()
+            );
+        }
+    }
+
+    fn planted(make: impl FnOnce(&Path)) -> String {
+        let t = tempfile::tempdir().unwrap();
+        let locks = t.path().join("rehost");
+        make(&locks);
+        let err = acquire_in(&locks, Path::new("/"), "pid 1").unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains(&format!("rm -rf '{}'", locks.display())) && msg.contains(LOCK_DIR_ENV),
+            "{msg}"
+        );
+        msg
+    }
+
+    /// A lock directory another user made first (uid 65534), or a symlink planted for it:
+    /// refused, naming it and how to remove it (issue 18). Nothing is created through the link.
+    #[test]
+    fn a_planted_lock_directory_is_refused_with_how_to_remove_it() {
+        use std::os::unix::fs::PermissionsExt;
+        let msg = planted(|p| {
+            std::fs::create_dir(p).unwrap();
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o700)).unwrap();
+            std::os::unix::fs::chown(p, Some(65534), Some(65534)).unwrap();
+        });
+        assert!(msg.contains("is owned by uid 65534"), "{msg}");
+        let msg = planted(|p| {
+            std::fs::create_dir(p).unwrap();
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o777)).unwrap();
+        });
+        assert!(msg.contains("group or others may write to it"), "{msg}");
+        let target = tempfile::tempdir().unwrap();
+        let msg = planted(|p| std::os::unix::fs::symlink(target.path(), p).unwrap());
+        assert!(msg.contains("is a symlink"), "{msg}");
+        assert_eq!(std::fs::read_dir(target.path()).unwrap().count(), 0);
     }
 }

@@ -14,6 +14,7 @@ mod command;
 pub mod dbclient;
 mod error;
 pub mod host_lock;
+mod identity;
 mod listing;
 mod local;
 mod location;
@@ -340,7 +341,8 @@ pub fn manifest_pair(
     Result<rehost_tree::Manifest, HostError>,
     Result<rehost_tree::Manifest, HostError>,
 ) {
-    let (tx, rx) = std::sync::mpsc::channel::<(usize, rehost_tree::Counts)>();
+    // Bounded: a host that reports progress faster than it is shown waits instead of queueing.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, rehost_tree::Counts)>(16);
     std::thread::scope(|s| {
         let (txa, txb) = (tx.clone(), tx.clone());
         let ja = s.spawn(move || {

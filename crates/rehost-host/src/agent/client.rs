@@ -5,6 +5,8 @@
 use super::frame::{read_frame, write_frame, write_parts};
 /// How long an agent has to end a cancelled request.
 const CANCEL_GRACE: Duration = Duration::from_secs(30);
+/// Frames decoded ahead of the one being handled (each up to `MAX_FRAME` + `MAX_DATA`).
+const FRAMES_AHEAD: usize = 1;
 
 use super::protocol::{
     AgentFrame, ClientFrame, ClientFrameRef, PROTOCOL_VERSION, Request, Response,
@@ -123,7 +125,10 @@ impl AgentConn {
                 done.store(true, Ordering::SeqCst);
             });
         }
-        let (tx, events) = mpsc::channel();
+        // Bounded: an agent that streams frames nobody asked for (into a session waiting in
+        // the pool, or faster than they are handled) stops at a full pipe; rehost holds at
+        // most the frame being read and FRAMES_AHEAD decoded ones.
+        let (tx, events) = mpsc::sync_channel(FRAMES_AHEAD);
         std::thread::spawn(move || {
             let mut r = BufReader::with_capacity(1 << 16, stdout);
             loop {

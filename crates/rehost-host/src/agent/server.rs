@@ -1,6 +1,12 @@
 //! The agent's side: `rehost agent` serves requests read from stdin and writes result frames to
 //! stdout until stdin ends. A reader thread watches stdin while a request runs, so a `Cancel`
 //! frame or a lost connection (end of stdin) ends the request's whole process group at once.
+//!
+//! Memory is bounded whatever rehost does: frames pass from the reader through a bounded
+//! channel, at most [`MAX_WAITING`] requests wait behind the one that runs (more are refused),
+//! and every answer is written straight to stdout. So a rehost that sends and never reads
+//! stops the agent at a full pipe: the work blocks on its output, the reader on the channel,
+//! and rehost's writes on stdin, instead of the agent buffering without end.
 
 use super::frame::{decode, read_frame, read_parts, write_frame, write_parts};
 use super::protocol::{AgentFrame, ClientFrame, PROTOCOL_VERSION, Request, Response};
@@ -24,6 +30,12 @@ pub enum ServeError {
     Write(std::io::Error),
 }
 
+/// Requests that may wait behind the one that runs. rehost sends one request at a time and
+/// waits for its end, so one waits at most for a moment; more are refused.
+pub const MAX_WAITING: usize = 1;
+/// Frames decoded ahead of the dispatcher (each up to `MAX_FRAME` + `MAX_DATA`).
+const FRAMES_AHEAD: usize = 1;
+
 enum Msg {
     Frame(ClientFrame),
     /// Stdin ended or broke: rehost is gone.
@@ -41,6 +53,7 @@ pub fn serve(
     input: impl Read + Send + 'static,
     output: impl Write + Send + 'static,
 ) -> Result<(), ServeError> {
+    forget_boot_descriptor();
     let mut input = BufReader::new(input);
     // Large enough that a stream of small file pieces leaves in few writes (see `emit`).
     let mut output = BufWriter::with_capacity(256 << 10, output);
@@ -75,7 +88,7 @@ pub fn serve(
     ));
     let output = Arc::new(Mutex::new(output));
 
-    let (tx, rx) = mpsc::channel::<Msg>();
+    let (tx, rx) = mpsc::sync_channel::<Msg>(FRAMES_AHEAD);
     let reader_tx = tx.clone();
     std::thread::spawn(move || {
         loop {
@@ -123,7 +136,26 @@ pub fn serve(
         }
         let Ok(msg) = rx.recv() else { return Ok(()) };
         match msg {
-            Msg::Frame(ClientFrame::Request { id, request }) => queued.push_back((id, request)),
+            Msg::Frame(ClientFrame::Request { id, request }) if queued.len() < MAX_WAITING => {
+                queued.push_back((id, request))
+            }
+            Msg::Frame(ClientFrame::Request { id, request }) => {
+                // A client that does not wait for answers: refuse rather than queue. Writing
+                // blocks while nobody reads, which stops the reader at the bounded channel.
+                drop(request);
+                let end = AgentFrame::End {
+                    id,
+                    error: Some(format!(
+                        "refused: {} request(s) are already waiting on host {}; rehost sends one at a time",
+                        queued.len(),
+                        host.name()
+                    )),
+                };
+                let mut out = output.lock().unwrap_or_else(|e| e.into_inner());
+                if write_frame(&mut *out, &end).is_err() {
+                    closed = true;
+                }
+            }
             Msg::Frame(ClientFrame::Cancel { id }) => {
                 if let Some((cur, cancel)) = &current
                     && *cur == id
@@ -167,7 +199,7 @@ fn spawn_worker(
     host: Arc<LocalHost>,
     output: Arc<Mutex<BufWriter<impl Write + Send + 'static>>>,
     cancel: Arc<AtomicBool>,
-    done: mpsc::Sender<Msg>,
+    done: mpsc::SyncSender<Msg>,
 ) {
     std::thread::spawn(move || {
         let mut emit = |response: Response| {
@@ -194,6 +226,26 @@ fn spawn_worker(
         }
         let _ = done.send(Msg::WorkerDone);
     });
+}
+
+/// Closes the descriptor the boot script started this agent through (the agent's own binary,
+/// `ssh::install::BOOT_FD`), so that the commands the agent runs do not inherit it. Anything
+/// else open there is left alone.
+fn forget_boot_descriptor() {
+    let fd = crate::ssh::BOOT_FD;
+    // SAFETY: fstat/stat with valid out-pointers; close only of a descriptor found to be this
+    // process's own executable, which nothing in this process uses.
+    unsafe {
+        let mut a: libc::stat = std::mem::zeroed();
+        let mut b: libc::stat = std::mem::zeroed();
+        if libc::fstat(fd, &mut a) == 0
+            && libc::stat(c"/proc/self/exe".as_ptr(), &mut b) == 0
+            && a.st_dev == b.st_dev
+            && a.st_ino == b.st_ino
+        {
+            libc::close(fd);
+        }
+    }
 }
 
 /// The `id` of a request frame that did not decode, so it can still be answered.

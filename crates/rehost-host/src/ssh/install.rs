@@ -3,7 +3,8 @@
 //! 0700. It travels compressed when rehost ships it gzip'd (`scripts/build-agent`), is unpacked
 //! by `gzip -dc` on the host, checked with `sha256sum` against the local SHA-256 before it is
 //! renamed into place, and checked again before every start, so a torn or tampered copy is
-//! never run.
+//! never run. Only the login's own cache is used (no symlink, no other owner, not writable by
+//! group or others), and the agent is started through the descriptor it was hashed from.
 //!
 //! One round trip does the common case: [`BOOT_SCRIPT`] checks the digest and `exec`s the
 //! agent; only when that fails does it report the host (architecture, C library, cache
@@ -179,18 +180,61 @@ pub struct Probe {
 pub const PROBED: i32 = 97;
 /// The first line of [`BOOT_SCRIPT`]'s report on stderr.
 pub const PROBE_MARK: &str = "rehost-probe";
+/// The exit status of [`BOOT_SCRIPT`] and [`UPLOAD_SCRIPT`] when the cache is refused.
+pub const REFUSED: i32 = 96;
+/// The first line of a refusal on stderr, followed by the path and the reason.
+pub const REFUSED_MARK: &str = "rehost-refused";
+/// The descriptor [`BOOT_SCRIPT`] opens the agent on and starts it through; the agent closes
+/// it (`agent::serve`), so the commands it runs do not inherit it.
+pub const BOOT_FD: i32 = 9;
+
+/// Shell functions both scripts use: `no PATH WHY` refuses (on stderr, exit [`REFUSED`]);
+/// `ow FILE NAME` refuses NAME unless FILE (followed) is owned by the login and not writable by
+/// group or others; `ck PATH` refuses a symlink, then does `ow`.
+macro_rules! cache_checks {
+    () => {
+        r#"u=$(id -u); c="${XDG_CACHE_HOME:-$HOME/.cache}/rehost"; d="$c/agent-$1"; f="$d/rehost"; no() { printf '%s\n' rehost-refused "$1" "$2" >&2; exit 96; }; ow() { m=$(stat -L -c %u:%a -- "$1") || no "$2" "cannot be examined"; [ "${m%%:*}" = "$u" ] || no "$2" "is owned by uid ${m%%:*}, not by uid $u who logs in"; [ $(( 0${m#*:} & 022 )) = 0 ] || no "$2" "has mode ${m#*:}: group or others may write to it"; }; ck() { if [ -L "$1" ]; then no "$1" "is a symlink"; fi; ow "$1" "$1"; }; "#
+    };
+}
 
 /// Starts the agent `agent-$1/rehost` if its SHA-256 is `$2`; otherwise reports the host on
 /// stderr (after [`PROBE_MARK`]) and exits [`PROBED`]. One line, so that even a csh login shell
 /// passes it to `sh` intact.
-pub const BOOT_SCRIPT: &str = r#"c="${XDG_CACHE_HOME:-$HOME/.cache}/rehost"; d="$c/agent-$1"; if [ -f "$d/rehost" ] && [ "$(sha256sum < "$d/rehost" | cut -d " " -f 1)" = "$2" ]; then exec "$d/rehost" agent; fi; { echo rehost-probe; echo "arch=$(uname -m)"; echo "libc=$( (getconf GNU_LIBC_VERSION 2>/dev/null || ldd --version 2>&1) | head -n 1)"; echo "cache=$c"; } >&2; exit 97"#;
+///
+/// What is there must be the login's own: the cache directory, the agent's directory and the
+/// file are refused (exit [`REFUSED`], naming the path) when a symlink, owned by another uid
+/// or writable by group or others. The file is then opened once, on descriptor [`BOOT_FD`],
+/// checked again through that descriptor (a regular file, the login's, not writable by
+/// others), hashed from it and started through it (`/proc/self/fd/9`, the shell's
+/// `fexecve`): what runs is the very file that was hashed, whatever happens to the path in
+/// between.
+pub const BOOT_SCRIPT: &str = concat!(
+    cache_checks!(),
+    r#"if [ -e "$f" ] || [ -L "$f" ]; then ck "$c"; ck "$d"; ck "$f"; [ -f "$f" ] || no "$f" "is not a regular file"; command exec 9< "$f" || no "$f" "cannot be opened"; [ -r /proc/self/fd/9 ] || no /proc/self/fd "is missing: the agent is started through the descriptor it was checked on (mount /proc)"; [ -f /proc/self/fd/9 ] || no "$f" "is not a regular file"; ow /proc/self/fd/9 "$f"; if [ "$(sha256sum <&9 | cut -d " " -f 1)" = "$2" ]; then exec /proc/self/fd/9 agent; fi; exec 9<&-; fi; { echo rehost-probe; echo "arch=$(uname -m)"; echo "libc=$( (getconf GNU_LIBC_VERSION 2>/dev/null || ldd --version 2>&1) | head -n 1)"; echo "cache=$c"; } >&2; exit 97"#
+);
 
-/// Reads the agent from stdin (`$2`: `gzip` to unpack it, `cat` as it is) into a temporary
-/// name, checks its SHA-256 against `$3` and only then renames it into place, so concurrent,
-/// interrupted or corrupted uploads never leave a `rehost` to run. Agents of other rehost
-/// versions uploaded more than 30 days ago are removed (a version still in use uploads itself
-/// again). Prints the SHA-256 it found.
-pub const UPLOAD_SCRIPT: &str = r#"set -e; umask 077; c="${XDG_CACHE_HOME:-$HOME/.cache}/rehost"; d="$c/agent-$1"; mkdir -p "$d"; chmod 700 "$c" "$d"; t="$d/.upload.$$"; if [ "$2" = gzip ]; then gzip -dc > "$t"; else cat > "$t"; fi; s=$(sha256sum < "$t" | cut -d " " -f 1); echo "$s"; if [ "$s" != "$3" ]; then rm -f "$t"; exit 98; fi; chmod 700 "$t"; mv -f "$t" "$d/rehost"; find "$c" -maxdepth 1 -name 'agent-*' ! -name "agent-$1" -mtime +30 -exec rm -rf {} + 2>/dev/null || true"#;
+/// Reads the agent from stdin (`$2`: `gzip` to unpack it, `cat` as it is) into a new file of
+/// a random name (`mktemp`: hosts sharing a home directory never write the same one), checks
+/// its SHA-256 against `$3` and only then renames it into place, so concurrent, interrupted or
+/// corrupted uploads never leave a `rehost` to run. Directories are created 0700 and refused
+/// like [`BOOT_SCRIPT`] refuses them (never `chmod`ed through a symlink). Agents of other
+/// rehost versions uploaded more than 30 days ago are removed (a version still in use uploads
+/// itself again). Prints the SHA-256 it found.
+pub const UPLOAD_SCRIPT: &str = concat!(
+    "set -e; umask 077; ",
+    cache_checks!(),
+    r#"if [ ! -L "$c" ]; then mkdir -p "$c"; fi; ck "$c"; if [ ! -L "$d" ] && [ ! -d "$d" ]; then mkdir "$d"; fi; ck "$d"; if [ -d "$f" ] && [ ! -L "$f" ]; then no "$f" "is a directory"; fi; t=$(mktemp "$d/.upload.XXXXXXXXXX"); if [ "$2" = gzip ]; then gzip -dc > "$t"; else cat > "$t"; fi; s=$(sha256sum < "$t" | cut -d " " -f 1); echo "$s"; if [ "$s" != "$3" ]; then rm -f "$t"; exit 98; fi; chmod 700 "$t"; mv -f "$t" "$f"; find "$c" -maxdepth 1 -name 'agent-*' ! -name "agent-$1" -mtime +30 -exec rm -rf {} + 2>/dev/null || true"#
+);
+
+/// The path and reason of a refusal by [`BOOT_SCRIPT`] or [`UPLOAD_SCRIPT`], if `stderr`
+/// holds one.
+pub fn parse_refusal(stderr: &str) -> Option<(String, String)> {
+    let mut lines = stderr.lines().skip_while(|l| l.trim() != REFUSED_MARK);
+    lines.next()?;
+    let path = lines.next()?.to_owned();
+    let reason = lines.next().unwrap_or("was refused").to_owned();
+    Some((path, reason))
+}
 
 /// The host's report, if `stderr` is one.
 pub fn parse_probe(stderr: &str) -> Option<Probe> {

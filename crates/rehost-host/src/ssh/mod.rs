@@ -18,7 +18,7 @@ mod install;
 mod quote;
 
 pub use elf::Needs;
-pub use install::{AgentBinary, AgentSource, Probe};
+pub use install::{AgentBinary, AgentSource, BOOT_FD, Probe};
 pub use quote::{command_line, quote};
 
 use crate::agent::{AgentConn, Request, Response, SessionError};
@@ -381,6 +381,11 @@ impl SshHost {
         match AgentConn::start(child, &self.name, root, HELLO_TIMEOUT) {
             Ok(started) => Ok(Ok(started)),
             Err(SessionError::Closed { status, stderr })
+                if status.and_then(|s| s.code()) == Some(install::REFUSED) =>
+            {
+                Err(self.refused(&stderr))
+            }
+            Err(SessionError::Closed { status, stderr })
                 if status.and_then(|s| s.code()) == Some(install::PROBED) =>
             {
                 match install::parse_probe(&stderr) {
@@ -423,6 +428,9 @@ impl SshHost {
             Stdio::from(file),
             |_| {},
         )?;
+        if out.status.code() == Some(install::REFUSED) {
+            return Err(self.refused(&String::from_utf8_lossy(&out.stderr)));
+        }
         let got = String::from_utf8_lossy(&out.stdout).trim().to_owned();
         if out.status.code() == Some(98) {
             return Err(fail(format!(
@@ -438,6 +446,25 @@ impl SshHost {
             )));
         }
         Ok(())
+    }
+
+    /// The host's cache was refused (a symlink, another owner, writable by others): the
+    /// error naming the path and how to clear it.
+    fn refused(&self, stderr: &str) -> HostError {
+        match install::parse_refusal(stderr) {
+            Some((path, reason)) => HostError::AgentCacheRefused {
+                host: self.name.clone(),
+                path,
+                reason,
+            },
+            None => HostError::AgentInstall {
+                host: self.name.clone(),
+                message: format!(
+                    "the agent's cache directory was refused: {}",
+                    last_lines(stderr)
+                ),
+            },
+        }
     }
 
     /// What `open` found out about the agent.
@@ -468,7 +495,7 @@ impl SshHost {
             .stdin
             .take()
             .map(|input| std::thread::spawn(move || feed(input)));
-        let out = child.wait_with_output().map_err(|source| HostError::Wait {
+        let out = wait_capped(child, EXEC_OUTPUT_KEEP).map_err(|source| HostError::Wait {
             host: self.name.clone(),
             program: "ssh".into(),
             source,
@@ -792,6 +819,45 @@ fn ssh_command() -> Command {
     let mut c = Command::new("ssh");
     c.process_group(0);
     c
+}
+
+/// The most of a bootstrap command's stdout and stderr kept (each): what it prints is a digest
+/// or an error, and a host that prints without end must not grow rehost.
+const EXEC_OUTPUT_KEEP: usize = 64 << 10;
+
+/// `wait_with_output`, keeping at most `keep` bytes of stdout and of stderr (the rest is read
+/// and dropped, so the process never blocks on a full pipe).
+fn wait_capped(mut child: Child, keep: usize) -> std::io::Result<Output> {
+    use std::io::Read;
+    fn drain(mut r: impl Read, keep: usize) -> Vec<u8> {
+        let mut kept = Vec::new();
+        let mut buf = [0u8; 8192];
+        while let Ok(n) = r.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            let room = keep.saturating_sub(kept.len()).min(n);
+            kept.extend_from_slice(&buf[..room]);
+        }
+        kept
+    }
+    let out = child
+        .stdout
+        .take()
+        .map(|r| std::thread::spawn(move || drain(r, keep)));
+    let err = child
+        .stderr
+        .take()
+        .map(|r| std::thread::spawn(move || drain(r, keep)));
+    let status = child.wait()?;
+    let join = |h: Option<std::thread::JoinHandle<Vec<u8>>>| {
+        h.map(|h| h.join().unwrap_or_default()).unwrap_or_default()
+    };
+    Ok(Output {
+        status,
+        stdout: join(out),
+        stderr: join(err),
+    })
 }
 
 /// The last few lines of a process's stderr, for an error message.

@@ -77,3 +77,91 @@ fn offered_key_is_read_from_ssh_v() {
         vec!["ED25519 SHA256:8nH7NM5FC5WdDn569TcSflbf6OYM+ysgfDClON6wJtI".to_owned()]
     );
 }
+
+#[test]
+fn refusals_are_parsed() {
+    assert_eq!(
+        super::install::parse_refusal(
+            "motd\nrehost-refused\n/home/a/.cache/rehost\nis a symlink\n"
+        ),
+        Some(("/home/a/.cache/rehost".into(), "is a symlink".into()))
+    );
+    assert_eq!(
+        super::install::parse_refusal("rehost-probe\narch=x86_64\n"),
+        None
+    );
+}
+
+/// The agent's file swapped between its digest check and its start (issue 18): the boot
+/// script hashed the path and then started the path again, so whatever stood there a moment
+/// later ran. A `sha256sum` that swaps the file right after hashing it makes the race
+/// certain; the script must still start what it hashed, through its descriptor.
+#[test]
+fn the_boot_script_starts_the_file_it_hashed_not_the_path_again() {
+    use sha2::Digest;
+    use std::os::unix::fs::PermissionsExt;
+    let real_sha = rehost_test::require_tool("sha256sum");
+    let t = tempfile::tempdir().unwrap();
+    let dir = |p: &std::path::Path| {
+        std::fs::create_dir_all(p).unwrap();
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o700)).unwrap();
+    };
+    let cache = t.path().join("cache");
+    let d = cache.join("rehost/agent-abc");
+    dir(&cache);
+    dir(&cache.join("rehost"));
+    dir(&d);
+    let genuine = b"#!/bin/sh\necho genuine \"$@\"\n";
+    let exe = |p: &std::path::Path, body: &[u8]| {
+        std::fs::write(p, body).unwrap();
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o700)).unwrap();
+    };
+    exe(&d.join("rehost"), genuine);
+    exe(&d.join(".evil"), b"#!/bin/sh\necho evil\n");
+    let bin = t.path().join("bin");
+    dir(&bin);
+    exe(
+        &bin.join("sha256sum"),
+        format!(
+            "#!/bin/sh\n{} \"$@\"\nmv -f '{d}/.evil' '{d}/rehost'\n",
+            real_sha.display(),
+            d = d.display()
+        )
+        .as_bytes(),
+    );
+    let sha: String = sha2::Sha256::digest(genuine)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = std::process::Command::new("sh")
+        .args(["-c", super::install::BOOT_SCRIPT, "sh", "abc", &sha])
+        .env("XDG_CACHE_HOME", &cache)
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        stdout.trim(),
+        "genuine agent",
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The swap happened: the path now holds the other file, which never ran.
+    assert_eq!(
+        std::fs::read(d.join("rehost")).unwrap(),
+        b"#!/bin/sh\necho evil\n"
+    );
+}
+
+/// The boot script's descriptor is the one the agent closes.
+#[test]
+fn the_boot_descriptor_is_the_one_the_script_uses() {
+    let fd = super::BOOT_FD;
+    assert!(super::install::BOOT_SCRIPT.contains(&format!("command exec {fd}< \"$f\"")));
+    assert!(super::install::BOOT_SCRIPT.contains(&format!("exec /proc/self/fd/{fd} agent")));
+}

@@ -1,6 +1,8 @@
 //! Integration tests of hosts: a real sshd on loopback (from `rehost_test::sshd`), the real
 //! rehost binary as agent. sshd needs root; CI runs as root.
 
+mod agent_cache;
+mod flood;
 mod hostile;
 mod ssh;
 mod transfer;
