@@ -35,7 +35,9 @@ impl<'h> Sqlite3<'h> {
 
     /// `file:PATH?mode=ro` with the characters a URI gives meaning to escaped.
     fn uri(&self) -> String {
-        let path = self.session.conn.sqlite_path().unwrap_or_default();
+        let path = self
+            .session
+            .host_path(self.session.conn.sqlite_path().unwrap_or_default());
         let mut out = String::from("file:");
         for c in path.chars() {
             match c {

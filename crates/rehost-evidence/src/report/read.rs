@@ -433,6 +433,7 @@ fn typed(d: &StepData, exit_code: Option<i32>) -> Option<Verification> {
                     })
                     .collect(),
                 privileged_total: t.privileged_total,
+                not_compared: None,
             })
         }
         StepData::VerifyDb(db) => {
@@ -540,6 +541,7 @@ fn verification(v: &serde_json::Value) -> Option<Verification> {
             .unwrap_or_default(),
         privileged: Vec::new(),
         privileged_total: 0,
+        not_compared: None,
     })
 }
 
@@ -625,5 +627,10 @@ fn db_verification(v: &serde_json::Value, exit_code: Option<i32>) -> Option<Veri
             .unwrap_or_default(),
         privileged: Vec::new(),
         privileged_total: 0,
+        not_compared: v.get("not_compared").and_then(|n| n.as_array()).map(|n| {
+            n.iter()
+                .filter_map(|x| x.as_str().map(String::from))
+                .collect()
+        }),
     })
 }
