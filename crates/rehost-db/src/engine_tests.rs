@@ -384,7 +384,10 @@ fn the_verdict_names_what_was_not_compared() {
     let mut json = Vec::new();
     r.render_json(&mut json).unwrap();
     let doc: serde_json::Value = serde_json::from_slice(&json).unwrap();
-    assert_eq!(doc["not_compared"][0], "accounts and privileges: SQLite has none");
+    assert_eq!(
+        doc["not_compared"][0],
+        "accounts and privileges: SQLite has none"
+    );
     // A report of before the scope was listed reads as an empty list.
     let old: crate::Report = serde_json::from_str(
         r#"{"old":"a","new":"b","old_version":"1","new_version":"1","tables":0,"rows":0,"sequences":0,"objects":0,"findings":[],"notes":[]}"#,

@@ -544,6 +544,11 @@ fn read_access(sql: &dyn Sql) -> Result<Result<Access, String>, DbError> {
         Err(DbError::Query { target, message })
             if message.contains("denied") || message.contains("doesn't exist") =>
         {
+            // `ERROR 1142 (42000) at line 5: …`: the line is the session's, not the user's.
+            let message = match (message.find(" at line "), message.find(": ")) {
+                (Some(i), Some(j)) if i < j => format!("{}{}", &message[..i], &message[j..]),
+                _ => message,
+            };
             return Ok(Err(format!(
                 "accounts, roles and grants: {target} could not read the grant tables ({message}); grant the verifying user SELECT ON mysql.* (MariaDB 10.4 or later)"
             )));
