@@ -442,27 +442,63 @@ fn mariadb_exercise_reads_changes_and_adds_and_leaves_nothing_behind() {
     assert_eq!(new.sql("app", "SELECT id, n FROM strict"), "1\t9");
 }
 
-/// A `verify-db` step with engine mariadb: the client runs on the plan's hosts (local here),
-/// the password read there from its file and never shown; a deleted row fails the gate.
+/// A `verify-db` step with engine mariadb: the client runs on the plan's hosts (local here,
+/// each with a `root`), the password read there from its file and never shown; a deleted row
+/// fails the gate.
+///
+/// The password file is a path of its host like any other: taken under the host's `root`
+/// (issue 18: it was read at the real path, outside the root). Placed only under each root it
+/// is read; placed only at the real path it is not.
 #[test]
 fn verify_db_step_with_mariadb() {
     let (old, new) = mariadb_migrated();
     let d = TestDir::new();
-    let pwfile = d.write("pw", "not-a-real-secret-4711\n");
-    let body = verify_db_body("mariadb", "verify", (old.port(), new.port()), &pwfile);
+    for root in ["prod-old", "prod-new"] {
+        d.write(
+            &format!("{root}/etc/rehost/app.pw"),
+            "not-a-real-secret-4711\n",
+        );
+    }
+    let body = verify_db_body(
+        "mariadb",
+        "verify",
+        (old.port(), new.port()),
+        Path::new("/etc/rehost/app.pw"),
+    );
     write_plan(&d, &body);
     run_verified_equal_without_secret(&d);
 
+    // Only at the real path (this directory's absolute path, outside both roots): not read.
+    let d3 = TestDir::new();
+    let real = d3.write("real.pw", "not-a-real-secret-4711\n");
+    write_plan(
+        &d3,
+        &verify_db_body("mariadb", "verify", (old.port(), new.port()), &real),
+    );
+    let o = rehost(&d3, &["run", "plan.toml"]);
+    assert_eq!(o.code, 2, "{}", o.all());
+    let under_root = d3.join("prod-old").join(real.strip_prefix("/").unwrap());
+    assert!(
+        o.stderr.contains(&format!(
+            "failed to verify database `app`: failed to query old:mysql:///app?host=127.0.0.1&port={}&user=verify (password in {}): head: cannot open '{}' for reading: No such file or directory",
+            old.port(),
+            real.display(),
+            under_root.display()
+        )),
+        "{}",
+        o.stderr
+    );
+    assert!(!o.all().contains("not-a-real-secret"), "{}", o.all());
+
     new.sql("app", "DELETE FROM child WHERE id = 77");
     let d2 = TestDir::new();
-    d2.write("pw", "not-a-real-secret-4711\n");
-    write_plan(
-        &d2,
-        &body.replace(
-            &pwfile.display().to_string(),
-            &d2.join("pw").display().to_string(),
-        ),
-    );
+    for root in ["prod-old", "prod-new"] {
+        d2.write(
+            &format!("{root}/etc/rehost/app.pw"),
+            "not-a-real-secret-4711\n",
+        );
+    }
+    write_plan(&d2, &body);
     let o = rehost(&d2, &["run", "plan.toml"]);
     assert_eq!(o.code, 2, "{}", o.all());
     assert!(
@@ -788,14 +824,17 @@ fn sqlite_exercise_reads_changes_and_adds_and_leaves_nothing_behind() {
     assert_eq!(sqlite(&new, &[], "SELECT id, n FROM strict;"), "1|9");
 }
 
-/// A `verify-db` step with engine sqlite, each file on its host (local hosts here): equal
-/// after `.dump | sqlite3`; a deleted row fails the gate, named by its key.
+/// A `verify-db` step with engine sqlite, each file on its host (local hosts here, each with
+/// a `root`, under which the file's path is taken as every path of the host is): equal after
+/// `.dump | sqlite3`; a deleted row fails the gate, named by its key.
 #[test]
 fn verify_db_step_with_sqlite() {
     let d = TestDir::new();
-    let old = d.join("old.db");
+    std::fs::create_dir_all(d.join("prod-old/srv")).unwrap();
+    std::fs::create_dir_all(d.join("prod-new/srv")).unwrap();
+    let old = d.join("prod-old/srv/app.db");
     sqlite(&old, &[], SQLITE_SCHEMA);
-    let new = d.join("new.db");
+    let new = d.join("prod-new/srv/app.db");
     let dump = sqlite(&old, &[".dump"], "");
     sqlite(&new, &[], &dump);
     // `.dump` leaves out the user_version (see above).
@@ -807,16 +846,13 @@ id = "app"
 engine = "sqlite"
 from = "old"
 to = "new"
-from_database = "{}"
-to_database = "{}"
+database = "/srv/app.db"
 
 [[steps]]
 id = "verify-app"
 do = "verify-db"
 database = "app"
-"#,
-        old.display(),
-        new.display()
+"#
     );
     write_plan(&d, &body);
     let o = rehost(&d, &["run", "plan.toml"]);
@@ -833,6 +869,11 @@ database = "app"
 
     sqlite(&new, &[], "DELETE FROM tagged WHERE code = 'code-5';");
     let d2 = TestDir::new();
+    for root in ["prod-old", "prod-new"] {
+        std::fs::create_dir_all(d2.join(root).join("srv")).unwrap();
+    }
+    std::fs::copy(&old, d2.join("prod-old/srv/app.db")).unwrap();
+    std::fs::copy(&new, d2.join("prod-new/srv/app.db")).unwrap();
     write_plan(&d2, &body);
     let o = rehost(&d2, &["run", "plan.toml"]);
     assert_eq!(o.code, 2, "{}", o.all());
