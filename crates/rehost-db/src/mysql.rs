@@ -550,7 +550,7 @@ fn read_access(sql: &dyn Sql) -> Result<Result<Access, String>, DbError> {
                 _ => message,
             };
             return Ok(Err(format!(
-                "accounts, roles and grants: {target} could not read the grant tables ({message}); grant the verifying user SELECT ON mysql.* (MariaDB 10.4 or later)"
+                "accounts, roles and grants: {target} could not read the grant tables ({message}): grant the verifying user SELECT ON mysql.* (MariaDB 10.4 or later)"
             )));
         }
         Err(e) => return Err(e),

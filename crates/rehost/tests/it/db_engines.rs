@@ -228,7 +228,7 @@ fn mariadb_dump_and_restore_verifies_equal_and_each_injected_difference_is_locat
     ))["objects"]
         .clone();
     let denied = format!(
-        "accounts, roles and grants: mysql://verify@127.0.0.1:{}/app (password given) could not read the grant tables (ERROR 1142 (42000): SELECT command denied to user 'verify'@'127.0.0.1' for table `mysql`.`user`); grant the verifying user SELECT ON mysql.* (MariaDB 10.4 or later)",
+        "accounts, roles and grants: mysql://verify@127.0.0.1:{}/app (password given) could not read the grant tables (ERROR 1142 (42000): SELECT command denied to user 'verify'@'127.0.0.1' for table `mysql`.`user`): grant the verifying user SELECT ON mysql.* (MariaDB 10.4 or later)",
         new.port()
     );
     let scope: Vec<String> = std::iter::once(denied.clone())
@@ -647,6 +647,25 @@ fn sqlite_copies_verify_equal_and_each_injected_difference_is_located() {
             o.all()
         );
         assert!(o.stdout.contains("(SQLite 3."), "{}", o.stdout);
+        // The verdict names what was not compared (issue 18: SQLite has no accounts; the rows
+        // of a table without a key are counted, not located).
+        let verdict = o.stdout.lines().last().unwrap();
+        let (compared, scope) = verdict.split_once("; not compared: ").unwrap();
+        assert!(
+            compared.starts_with("equal: 4 tables (34500 rows), 1 sequences, "),
+            "{verdict}"
+        );
+        assert_eq!(
+            scope.split("; ").collect::<Vec<_>>(),
+            [
+                "accounts and privileges: SQLite has none (the file's owner and mode decide, and verify-tree compares those)",
+                "rows of virtual tables (FTS and others): their definitions are compared, and their shadow tables as tables",
+                "the query planner's statistics (sqlite_stat1 and the like)",
+                "file settings other than the encoding, user_version and application_id (page_size, auto_vacuum, journal_mode)",
+                "row by row, tables without a usable primary key (counted and summed: a difference is found, not located to rows): nokey",
+            ],
+            "{verdict}"
+        );
     }
     // Read-only: verifying changes nothing, not even the file's bytes.
     let before = std::fs::read(&old).unwrap();
