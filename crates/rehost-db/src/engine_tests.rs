@@ -395,3 +395,26 @@ fn the_verdict_names_what_was_not_compared() {
     .unwrap();
     assert!(old.not_compared.is_empty());
 }
+
+/// docs/db.md lists each engine's scope word for word, so what an administrator reads is what
+/// the reports say.
+#[test]
+fn docs_list_what_each_engine_does_not_compare() {
+    let doc = include_str!("../../../docs/db.md");
+    for (engine, list) in [
+        ("PostgreSQL", crate::postgres::NOT_COMPARED),
+        ("MariaDB and MySQL", crate::mysql::NOT_COMPARED),
+        ("SQLite", crate::sqlite::NOT_COMPARED),
+    ] {
+        let section = doc
+            .split_once("## What is compared, and what is not")
+            .and_then(|(_, rest)| rest.split_once(&format!("\n{engine}:\n")))
+            .map(|(_, rest)| rest.split("\n\n").next().unwrap_or_default())
+            .unwrap_or_else(|| panic!("docs/db.md has no list for {engine}"));
+        let documented: Vec<&str> = section
+            .lines()
+            .map(|l| l.trim_start_matches("- "))
+            .collect();
+        assert_eq!(documented, list, "docs/db.md's list for {engine}");
+    }
+}
