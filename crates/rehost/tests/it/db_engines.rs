@@ -885,6 +885,14 @@ database = "app"
     let journal = journal_text(&d);
     assert!(journal.contains("\"equal\":true"), "{journal}");
     assert!(journal.contains("\"database\":\"app\""), "{journal}");
+    // The run report's verdict for the step names its scope (issue 18).
+    let o = rehost(&d, &["report", "plan.toml", "--format", "md"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    let md = d.read(".rehost/plan/production/report.md");
+    assert!(
+        md.lines().any(|l| l == r"### `verify-app` attempt 1: `app` — complete and correct; not compared: accounts and privileges: SQLite has none (the file's owner and mode decide, and verify-tree compares those); rows of virtual tables (FTS and others): their definitions are compared, and their shadow tables as tables; the query planner's statistics (sqlite\_stat1 and the like); file settings other than the encoding, user\_version and application\_id (page\_size, auto\_vacuum, journal\_mode); row by row, tables without a usable primary key (counted and summed: a difference is found, not located to rows): nokey"),
+        "{md}"
+    );
 
     sqlite(&new, &[], "DELETE FROM tagged WHERE code = 'code-5';");
     let d2 = TestDir::new();
