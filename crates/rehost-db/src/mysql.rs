@@ -626,7 +626,7 @@ fn read_access(sql: &dyn Sql) -> Result<Result<Access, String>, DbError> {
                         ("max_statement_time", 15),
                     ] {
                         let x = s(&get(i));
-                        if !x.is_empty() && x.parse::<f64>().map_or(true, |n| n != 0.0) {
+                        if !x.is_empty() && x.parse::<f64>() != Ok(0.0) {
                             def.push(format!("{what} {x}"));
                         }
                     }

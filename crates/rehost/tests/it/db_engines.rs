@@ -858,8 +858,7 @@ fn verify_db_step_with_sqlite() {
     sqlite(&new, &[], &dump);
     // `.dump` leaves out the user_version (see above).
     sqlite(&new, &[], "PRAGMA user_version = 7;");
-    let body = format!(
-        r#"
+    let body = r#"
 [[databases]]
 id = "app"
 engine = "sqlite"
@@ -871,9 +870,8 @@ database = "/srv/app.db"
 id = "verify-app"
 do = "verify-db"
 database = "app"
-"#
-    );
-    write_plan(&d, &body);
+"#;
+    write_plan(&d, body);
     let o = rehost(&d, &["run", "plan.toml"]);
     assert_eq!(o.code, 0, "{}", o.all());
     assert!(
@@ -901,7 +899,7 @@ database = "app"
     }
     std::fs::copy(&old, d2.join("prod-old/srv/app.db")).unwrap();
     std::fs::copy(&new, d2.join("prod-new/srv/app.db")).unwrap();
-    write_plan(&d2, &body);
+    write_plan(&d2, body);
     let o = rehost(&d2, &["run", "plan.toml"]);
     assert_eq!(o.code, 2, "{}", o.all());
     assert!(
