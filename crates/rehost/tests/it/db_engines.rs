@@ -915,9 +915,9 @@ database = "app"
     );
 }
 
-/// A `verify-db` step with engine mariadb between two ssh hosts, each server listening on
-/// loopback only: the `mariadb` client runs through each host's agent, the password read from
-/// a file there; `HOST:mysql://…` on the command line goes the same way.
+/// A `verify-db` step with engine mariadb between two ssh hosts (each with a `root`), each
+/// server listening on loopback only: the `mariadb` client runs through each host's agent, the
+/// password read from a file there, under the host's root; `HOST:mysql://…` on the command line goes the same way.
 #[test]
 fn verify_db_mariadb_between_two_ssh_hosts() {
     let (old, new) = mariadb_migrated();
@@ -926,15 +926,33 @@ fn verify_db_mariadb_between_two_ssh_hosts() {
         rehost_test::sshd::Sshd::start(),
     );
     let d = TestDir::new();
-    let pwfile = d.write("pw", "not-a-real-secret-4711\n");
-    d.write(
-        "plan.toml",
-        ssh_plan(
-            &so,
-            &sn,
-            &verify_db_body("mariadb", "verify", (old.port(), new.port()), &pwfile),
+    // Each ssh host has a `root`: the password file is a path of the host, taken under it
+    // (issue 18: it was read at the real path), and is only there.
+    for root in ["old-root", "new-root"] {
+        d.write(
+            &format!("{root}/etc/rehost/app.pw"),
+            "not-a-real-secret-4711\n",
+        );
+    }
+    let plan = ssh_plan(
+        &so,
+        &sn,
+        &verify_db_body(
+            "mariadb",
+            "verify",
+            (old.port(), new.port()),
+            Path::new("/etc/rehost/app.pw"),
         ),
+    )
+    .replace(
+        "[hosts.old]\n",
+        &format!("[hosts.old]\nroot = \"{}\"\n", d.join("old-root").display()),
+    )
+    .replace(
+        "[hosts.new]\n",
+        &format!("[hosts.new]\nroot = \"{}\"\n", d.join("new-root").display()),
     );
+    d.write("plan.toml", plan);
     run_verified_equal_without_secret(&d);
 
     new.sql("app", "UPDATE tagged SET n = n + 1 WHERE code = 'code-9'");
