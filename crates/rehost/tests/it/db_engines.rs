@@ -112,8 +112,9 @@ fn carry_accounts(old: &Mariadb, new: &Mariadb, roles: &[&str], accounts: &[&str
 
 /// Accounts, roles and grants are compared on MariaDB (issue 18: they were not, and the
 /// verdict read "complete and correct"): carried whole they are equal, and no password or hash
-/// appears; then a missing account, a missing grant, another authentication plugin and a lost
-/// default role are each found by name, and nothing else.
+/// appears; then a missing account, a missing grant, another authentication plugin, a lost
+/// default role and a grant moved to a database of another name are each found by name, and
+/// nothing else.
 #[test]
 fn mariadb_accounts_roles_and_grants_are_compared() {
     let (old, new) = mariadb_migrated();
@@ -150,7 +151,9 @@ fn mariadb_accounts_roles_and_grants_are_compared() {
         "DROP USER report@'10.0.0.%';
          REVOKE INSERT ON app.* FROM app_rw;
          ALTER USER sock@localhost IDENTIFIED VIA mysql_native_password USING PASSWORD('sock-secret-0815');
-         SET DEFAULT ROLE NONE FOR web@'%';",
+         SET DEFAULT ROLE NONE FOR web@'%';
+         REVOKE SELECT, GRANT OPTION ON app.* FROM sock@localhost;
+         GRANT SELECT ON app_old.* TO sock@localhost WITH GRANT OPTION;",
     );
     let o = rehost(
         &d,
@@ -169,6 +172,9 @@ fn mariadb_accounts_roles_and_grants_are_compared() {
             "changed privileges `app_rw` on `app`.*".into(),
             "changed account `sock`@`localhost`".into(),
             "changed account `web`@`%`".into(),
+            // A grant on a database under another name is not the grant on this one.
+            "missing privileges `sock`@`localhost` on `app`.*".into(),
+            "extra privileges `sock`@`localhost` on `app_old`.*".into(),
         ],
     );
     let o = rehost(&d, &["verify", "db", &old.url("app"), &new.url("app")]);
