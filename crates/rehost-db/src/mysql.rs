@@ -3,6 +3,11 @@
 //! `AUTO_INCREMENT` as its sequence) and sums its content inside the server, run by the
 //! `mariadb` client on the host that reaches the server; and the `--exercise` for MariaDB.
 //!
+//! Accounts, roles and grants (MariaDB 10.4 and later) come from the grant tables `SHOW GRANTS`
+//! is made of, column by column, so no password hash is ever read (`read_access`); every
+//! account of the server is read, and the driver keeps those the database names on either side
+//! ([`crate::driver::Extra::access`]). What is never compared is [`NOT_COMPARED`].
+//!
 //! A row's text is one `CONCAT_WS(0x1f, …)` of its values in column name order followed by
 //! the byte lengths of those that are not numbers or dates (`N` for NULL), so `('a','bc')`
 //! and `('ab','c')` differ and NULL differs from `''`, `'N'` and `'NULL'` (see
