@@ -43,6 +43,17 @@ pub struct Extra {
     /// The server's answer to the dialect's probe of its hash functions: the sums use the fast
     /// row hash ([`TablePlan::fast`]) where both sides answer the same.
     pub probe: Option<i64>,
+    /// Server-wide access objects (MariaDB's accounts, roles and grants), each with the
+    /// account or role it belongs to. [`verify`] keeps those of the accounts either side's
+    /// database names ([`Extra::named`]) and their members ([`Extra::members`]), recursively,
+    /// so an account that lost its grants on one side is compared, not dropped from it.
+    /// `None`: not read (PostgreSQL reads its roles into the inventory; a MariaDB user who may
+    /// not read the grant tables). Compared only where both sides were read.
+    pub access: Option<Vec<(String, SchemaObject)>>,
+    /// Accounts and roles this database names: grantees of privileges on it, definers.
+    pub named: std::collections::BTreeSet<String>,
+    /// `(member, role)`: an account or role granted a role.
+    pub members: Vec<(String, String)>,
 }
 
 /// A column as the content pass hashes it.
@@ -106,6 +117,12 @@ pub trait Dialect: Sync {
     /// a client that takes the statements as one argument has the command line's limit.
     fn session_text(&self) -> usize {
         64 * 1024
+    }
+    /// What this engine's verification never compares, each a short phrase for the report's
+    /// scope ([`Report::not_compared`]): what the inventory does not read, what the server
+    /// does not show. Said whatever the database holds, so that an equal verdict names it.
+    fn not_compared(&self) -> Vec<String> {
+        Vec::new()
     }
     /// A query answering `[[key text…], digest]` for every row matching `filter`.
     fn rows_query(&self, plan: &TablePlan, filter: &str) -> String;
@@ -683,6 +700,7 @@ pub fn verify(
     opts: &VerifyOptions,
 ) -> Result<Report, DbError> {
     let ((mut ia, xa), (mut ib, xb)) = both(a, b, |s| d.read_inventory(s))?;
+    keep_access((&mut ia, &mut ib), (&xa, &xb));
     if !opts.tables.is_empty() {
         for t in &opts.tables {
             if !ia
@@ -747,6 +765,7 @@ pub fn verify(
         }
         findings.extend(rows);
     }
+    let not_compared = scope(d, (&ia, &ib), &plans, opts);
     Ok(Report {
         engine: d.engine().to_owned(),
         old: a.describe(),
@@ -763,5 +782,73 @@ pub fn verify(
         objects: ia.objects.len(),
         findings,
         notes,
+        not_compared,
     })
+}
+
+/// Adds to each inventory the access objects ([`Extra::access`]) of the accounts and roles
+/// either side's database names, and of their members, recursively (a login granted a role
+/// that holds the grants), as PostgreSQL's roles are chosen.
+pub(crate) fn keep_access((ia, ib): (&mut Inventory, &mut Inventory), (xa, xb): (&Extra, &Extra)) {
+    let (Some(aa), Some(ab)) = (&xa.access, &xb.access) else {
+        // One side unread: comparing the other's accounts with nothing would report them all
+        // missing. The unread side's reason is in the scope.
+        return;
+    };
+    let mut keep: std::collections::BTreeSet<&String> = xa.named.iter().chain(&xb.named).collect();
+    loop {
+        let before = keep.len();
+        for (member, role) in xa.members.iter().chain(&xb.members) {
+            if keep.contains(role) {
+                keep.insert(member);
+            }
+        }
+        if keep.len() == before {
+            break;
+        }
+    }
+    for (inv, access) in [(ia, aa), (ib, ab)] {
+        inv.objects.extend(
+            access
+                .iter()
+                .filter(|(owner, _)| keep.contains(owner))
+                .map(|(_, o)| o.clone()),
+        );
+        inv.objects.sort();
+    }
+}
+
+/// What this verification did not compare: what each side could not be asked, the engine's
+/// own list, the tables whose rows could not be located, the tables `--table` left out.
+fn scope(
+    d: &dyn Dialect,
+    (ia, ib): (&Inventory, &Inventory),
+    plans: &[TablePlan],
+    opts: &VerifyOptions,
+) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for item in ia.not_compared.iter().chain(&ib.not_compared) {
+        if !out.contains(item) {
+            out.push(item.clone());
+        }
+    }
+    out.extend(d.not_compared());
+    let unkeyed: Vec<&str> = plans
+        .iter()
+        .filter(|p| p.key.is_empty())
+        .map(|p| p.table.as_str())
+        .collect();
+    if !unkeyed.is_empty() {
+        out.push(format!(
+            "row by row, tables without a usable primary key (counted and summed: a difference is found, not located to rows): {}",
+            unkeyed.join(", ")
+        ));
+    }
+    if !opts.tables.is_empty() {
+        out.push(format!(
+            "tables other than those named with --table ({})",
+            opts.tables.join(", ")
+        ));
+    }
+    out
 }

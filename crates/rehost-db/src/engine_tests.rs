@@ -242,3 +242,179 @@ fn the_crc_row_hash_needs_mariadb_10_8_on_both_sides() {
     let (q, _) = crate::driver::sums_query_for_tests(&crate::mysql::Mysql, &p, &Slice::All, 1);
     assert!(q.contains("LEFT(MD5(CONCAT_WS(0x1f"), "{q}");
 }
+
+/// A grant's database name is a pattern (`%`, `_`, `\` escaping): a grant on `app\_%` names
+/// `app_1` and not `appx1`.
+#[test]
+fn grant_database_patterns() {
+    use crate::mysql::db_pattern_matches as m;
+    assert!(m("app", "app"));
+    assert!(!m("app", "App"));
+    assert!(m("app%", "app_archive"));
+    assert!(m("a_p", "app"));
+    assert!(m("app\\_%", "app_1"));
+    assert!(!m("app\\_%", "appx1"));
+    assert!(!m("app", "app2"));
+    assert!(m("%", ""));
+}
+
+fn access(owner: &str, kind: crate::ObjectKind, name: &str) -> (String, crate::SchemaObject) {
+    (
+        owner.into(),
+        crate::SchemaObject {
+            kind,
+            name: name.into(),
+            definition: format!("{name} as defined"),
+        },
+    )
+}
+
+/// The accounts compared are those either side's database names and their members,
+/// recursively (a login granted a role that holds the grants), on both sides, so an account
+/// that lost its grants on one side is still compared there; nothing when a side was not read.
+#[test]
+fn accounts_kept_are_those_the_database_names_and_their_members() {
+    use crate::ObjectKind::{Account, Privileges, Role};
+    use crate::driver::{Extra, keep_access};
+    let server = vec![
+        access("`app`@`%`", Account, "`app`@`%`"),
+        access("`app`@`%`", Privileges, "`app`@`%` on `shop`.*"),
+        access("`rw`", Role, "`rw`"),
+        access("`web`@`%`", Account, "`web`@`%`"),
+        access("`web`@`%`", Privileges, "`web`@`%` on role `rw`"),
+        access("`batch`@`%`", Account, "`batch`@`%`"),
+        access("`batch`@`%`", Privileges, "`batch`@`%` on role `web`@`%`"),
+        access("`root`@`localhost`", Account, "`root`@`localhost`"),
+    ];
+    let members: Vec<(String, String)> = vec![
+        ("`web`@`%`".into(), "`rw`".into()),
+        ("`batch`@`%`".into(), "`web`@`%`".into()),
+    ];
+    let old = Extra {
+        access: Some(server.clone()),
+        named: ["`rw`".to_owned(), "`app`@`%`".to_owned()].into(),
+        members: members.clone(),
+        ..Default::default()
+    };
+    // The new side lost app's grant on the database, so its database names only the role:
+    // app is still compared there.
+    let new = Extra {
+        access: Some(server[..1].iter().chain(&server[2..]).cloned().collect()),
+        named: ["`rw`".to_owned()].into(),
+        members,
+        ..Default::default()
+    };
+    let (mut a, mut b) = (crate::Inventory::default(), crate::Inventory::default());
+    keep_access((&mut a, &mut b), (&old, &new));
+    let names = |i: &crate::Inventory| -> Vec<String> {
+        i.objects
+            .iter()
+            .map(|o| format!("{} {}", o.kind.name(), o.name))
+            .collect()
+    };
+    assert_eq!(
+        names(&a),
+        [
+            "privileges `app`@`%` on `shop`.*",
+            "privileges `batch`@`%` on role `web`@`%`",
+            "privileges `web`@`%` on role `rw`",
+            "role `rw`",
+            "account `app`@`%`",
+            "account `batch`@`%`",
+            "account `web`@`%`",
+        ]
+    );
+    assert_eq!(
+        names(&b),
+        [
+            "privileges `batch`@`%` on role `web`@`%`",
+            "privileges `web`@`%` on role `rw`",
+            "role `rw`",
+            "account `app`@`%`",
+            "account `batch`@`%`",
+            "account `web`@`%`",
+        ]
+    );
+
+    let unread = Extra {
+        access: None,
+        ..new.clone()
+    };
+    let (mut a, mut b) = (crate::Inventory::default(), crate::Inventory::default());
+    keep_access((&mut a, &mut b), (&old, &unread));
+    assert!(a.objects.is_empty() && b.objects.is_empty());
+}
+
+/// The verdict line names what was not compared; the human report is escaped whole.
+#[test]
+fn the_verdict_names_what_was_not_compared() {
+    let mut r = crate::Report {
+        engine: "SQLite".into(),
+        old: "sqlite:/srv/a.db".into(),
+        new: "sqlite:/srv/b.db".into(),
+        old_version: "3.40.1".into(),
+        new_version: "3.40.1".into(),
+        tables: 2,
+        rows: 10,
+        sequences: 0,
+        objects: 3,
+        not_compared: vec![
+            "accounts and privileges: SQLite has none".into(),
+            "row by row, tables without a usable primary key: log\x1b[31m".into(),
+        ],
+        ..Default::default()
+    };
+    let mut out = Vec::new();
+    r.render_human(&mut out).unwrap();
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "old: sqlite:/srv/a.db (SQLite 3.40.1)\n\
+         new: sqlite:/srv/b.db (SQLite 3.40.1)\n\
+         equal: 2 tables (10 rows), 0 sequences, 3 schema objects; not compared: accounts and privileges: SQLite has none; row by row, tables without a usable primary key: log\\u{1b}[31m\n"
+    );
+    r.findings.push(crate::Finding::new(
+        crate::Class::RowCount,
+        crate::ObjectKind::Table,
+        "log",
+    ));
+    assert_eq!(
+        r.summary(),
+        "different: 1 row-count (compared 2 tables, 10 rows, 0 sequences, 3 schema objects); not compared: accounts and privileges: SQLite has none; row by row, tables without a usable primary key: log\x1b[31m"
+    );
+    let mut json = Vec::new();
+    r.render_json(&mut json).unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    assert_eq!(
+        doc["not_compared"][0],
+        "accounts and privileges: SQLite has none"
+    );
+    // A report of before the scope was listed reads as an empty list.
+    let old: crate::Report = serde_json::from_str(
+        r#"{"old":"a","new":"b","old_version":"1","new_version":"1","tables":0,"rows":0,"sequences":0,"objects":0,"findings":[],"notes":[]}"#,
+    )
+    .unwrap();
+    assert!(old.not_compared.is_empty());
+}
+
+/// docs/db.md lists each engine's scope word for word, so what an administrator reads is what
+/// the reports say.
+#[test]
+fn docs_list_what_each_engine_does_not_compare() {
+    let doc = include_str!("../../../docs/db.md");
+    for (engine, list) in [
+        ("PostgreSQL", crate::postgres::NOT_COMPARED),
+        ("MariaDB and MySQL", crate::mysql::NOT_COMPARED),
+        ("SQLite", crate::sqlite::NOT_COMPARED),
+    ] {
+        let section = doc
+            .split_once("## What is compared, and what is not")
+            .and_then(|(_, rest)| rest.split_once(&format!("\n{engine}:\n")))
+            .map(|(_, rest)| rest.split("\n\n").next().unwrap_or_default())
+            .unwrap_or_else(|| panic!("docs/db.md has no list for {engine}"));
+        let documented: Vec<&str> = section
+            .lines()
+            .map(|l| l.trim_start_matches("- "))
+            .collect();
+        assert_eq!(documented, list, "docs/db.md's list for {engine}");
+    }
+}

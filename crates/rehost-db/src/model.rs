@@ -23,6 +23,10 @@ pub struct Inventory {
     pub objects: Vec<SchemaObject>,
     /// Sequences by qualified name.
     pub sequences: BTreeMap<String, Sequence>,
+    /// What this side could not be asked (the grant tables, when the verifying user may not
+    /// read them), in the words of the report's scope ([`crate::Report::not_compared`]).
+    #[serde(default)]
+    pub not_compared: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -76,6 +80,10 @@ pub enum ObjectKind {
     /// A role the database's objects name (owner, grantee, or member of one): its attributes
     /// and memberships, never its password.
     Role,
+    /// A MariaDB/MySQL account (`user`@`host`) the database's grants, definers or roles name:
+    /// its authentication plugin, default role, limits and TLS requirements, never its
+    /// password or hash.
+    Account,
     Row,
 }
 
@@ -96,6 +104,7 @@ impl ObjectKind {
             ObjectKind::Owner => "owner",
             ObjectKind::Privileges => "privileges",
             ObjectKind::Role => "role",
+            ObjectKind::Account => "account",
             ObjectKind::Row => "row",
         }
     }

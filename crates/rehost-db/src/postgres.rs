@@ -577,9 +577,29 @@ pub(crate) fn wanted_pub(name: &str, table: &str) -> bool {
 /// PostgreSQL as a [`Dialect`] of the engine-neutral driver.
 pub struct Postgres;
 
+/// What a PostgreSQL verification does not compare (the report's scope; docs/db.md lists the
+/// same): what the inventory queries above do not read.
+pub const NOT_COMPARED: &[&str] = &[
+    "large objects (pg_largeobject)",
+    "rows of materialized views and foreign tables (their definitions and owners are compared)",
+    "objects that belong to an extension, and their content (the extension's version is compared)",
+    "types, domains and enum labels the database defines (columns are compared by type name)",
+    "column privileges, row-level security and its policies, rules other than views",
+    "comments, statistics objects, operators, casts, collations and text search configurations the database defines",
+    "table options: tablespaces, storage parameters, UNLOGGED, partition keys and bounds",
+    "publications, subscriptions, foreign servers and user mappings, event triggers",
+    "the database's own privileges and settings (CONNECT, ALTER DATABASE … SET) and roles' settings (ALTER ROLE … SET)",
+    "roles that no owner, grant or membership of this database names, and every role's password (never read)",
+    "the owner and privileges of the public schema (PostgreSQL 15 changed both by design)",
+    "the server's configuration (postgresql.conf, pg_hba.conf)",
+];
+
 impl Dialect for Postgres {
     fn engine(&self) -> &'static str {
         "postgresql"
+    }
+    fn not_compared(&self) -> Vec<String> {
+        NOT_COMPARED.iter().map(|s| s.to_string()).collect()
     }
     fn session(&self) -> Vec<String> {
         SESSION.iter().map(|s| s.to_string()).collect()

@@ -20,6 +20,15 @@ use serde_json::Value;
 
 pub struct Sqlite;
 
+/// What an SQLite verification does not compare (the report's scope; docs/db.md lists the
+/// same).
+pub const NOT_COMPARED: &[&str] = &[
+    "accounts and privileges: SQLite has none (the file's owner and mode decide, and verify-tree compares those)",
+    "rows of virtual tables (FTS and others): their definitions are compared, and their shadow tables as tables",
+    "the query planner's statistics (sqlite_stat1 and the like)",
+    "file settings other than the encoding, user_version and application_id (page_size, auto_vacuum, journal_mode)",
+];
+
 /// `"name"` as an SQL identifier.
 pub fn ident(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
@@ -281,6 +290,9 @@ impl Sqlite {
 impl Dialect for Sqlite {
     fn engine(&self) -> &'static str {
         "SQLite"
+    }
+    fn not_compared(&self) -> Vec<String> {
+        NOT_COMPARED.iter().map(|s| s.to_string()).collect()
     }
     fn session(&self) -> Vec<String> {
         Vec::new()

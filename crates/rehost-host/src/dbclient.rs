@@ -63,6 +63,22 @@ impl Session<'_> {
         }
     }
 
+    /// A path of this host as the client there must open it: under the host's `root` where
+    /// it has one, as every other path of the host is ([`Host::resolve`]). The password file
+    /// and an SQLite file go through here; a plan path is never read outside the root.
+    pub fn host_path(&self, path: &str) -> String {
+        use std::os::unix::ffi::OsStrExt;
+        String::from_utf8_lossy(self.host.resolve(path).as_os_str().as_bytes()).into_owned()
+    }
+
+    /// The password file (`password_file`), resolved on the host ([`Session::host_path`]).
+    pub fn password_file(&self) -> Option<String> {
+        self.conn
+            .password_file
+            .as_deref()
+            .map(|f| self.host_path(f))
+    }
+
     /// Runs the client and returns its standard output's lines; its standard error (first
     /// lines) is the message when it fails. `tool`/`package`: for the message when it is
     /// missing.

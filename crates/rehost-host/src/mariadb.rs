@@ -40,11 +40,7 @@ impl<'h> Mariadb<'h> {
             "/bin/sh".into(),
             "-c".into(),
             WRAPPER.into(),
-            self.0
-                .conn
-                .password_file
-                .clone()
-                .unwrap_or_else(|| "-".into()),
+            self.0.password_file().unwrap_or_else(|| "-".into()),
             "--batch".into(),
             "--skip-column-names".into(),
             "--raw".into(),

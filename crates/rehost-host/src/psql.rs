@@ -48,7 +48,7 @@ impl<'h> Psql<'h> {
             psql.push("-c".into());
             psql.push(s.clone());
         }
-        let argv = match &self.0.conn.password_file {
+        let argv = match &self.0.password_file() {
             Some(file) => {
                 let mut v = vec![
                     "/bin/sh".to_owned(),

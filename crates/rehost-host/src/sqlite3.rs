@@ -37,9 +37,9 @@ impl<'h> Sqlite3<'h> {
     /// plan's path resolved by the host like every other path of it (under its `root`): a
     /// rehearsal host with a root never opens production's file at the path as written.
     fn uri(&self) -> String {
-        let written = self.session.conn.sqlite_path().unwrap_or_default();
-        let path = self.session.host.resolve(written);
-        let path = path.to_string_lossy();
+        let path = self
+            .session
+            .host_path(self.session.conn.sqlite_path().unwrap_or_default());
         let mut out = String::from("file:");
         for c in path.chars() {
             match c {

@@ -988,11 +988,21 @@ pub fn document(r: &Report, plan: &Plan) -> Document {
     }
     for a in verifications {
         let v = a.verification.as_ref().expect("filtered");
-        let outcome = match v.exit_code {
+        let mut outcome = match v.exit_code {
             0 => "complete and correct",
             1 => "DIFFERENCES FOUND",
             _ => "NOT FULLY VERIFIED",
-        };
+        }
+        .to_owned();
+        // A database's verdict names its scope: what it holds for, what was not compared.
+        if v.database.is_some() {
+            outcome.push_str(&match &v.not_compared {
+                Some(n) if n.is_empty() => String::new(),
+                // Table names come from the databases: no backtick may open a code span.
+                Some(n) => format!("; not compared: {}", n.join("; ").replace('`', "'")),
+                None => "; not compared: not recorded by the rehost that ran it".into(),
+            });
+        }
         b.push(h(
             3,
             &format!(

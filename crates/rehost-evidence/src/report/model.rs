@@ -242,6 +242,9 @@ pub struct Verification {
     /// file capabilities, devices), and how many it has in all. Not findings.
     pub privileged: Vec<Privileged>,
     pub privileged_total: u64,
+    /// Databases: what the verification did not compare (`None`: the run's rehost did not
+    /// record it, before it listed its scope). The verdict holds for the rest only.
+    pub not_compared: Option<Vec<String>>,
 }
 
 #[derive(Clone, Debug, Serialize)]

@@ -462,6 +462,7 @@ fn typed(d: &StepData, exit_code: Option<i32>) -> Option<Verification> {
                     })
                     .collect(),
                 privileged_total: t.privileged_total,
+                not_compared: None,
             })
         }
         StepData::VerifyDb(db) => {
@@ -570,6 +571,7 @@ fn verification(v: &serde_json::Value) -> Option<Verification> {
             .unwrap_or_default(),
         privileged: Vec::new(),
         privileged_total: 0,
+        not_compared: None,
     })
 }
 
@@ -655,5 +657,10 @@ fn db_verification(v: &serde_json::Value, exit_code: Option<i32>) -> Option<Veri
             .unwrap_or_default(),
         privileged: Vec::new(),
         privileged_total: 0,
+        not_compared: v.get("not_compared").and_then(|n| n.as_array()).map(|n| {
+            n.iter()
+                .filter_map(|x| x.as_str().map(String::from))
+                .collect()
+        }),
     })
 }

@@ -435,6 +435,13 @@ fn the_report_says_which_walk_the_trusted_digests_rest_on() {
     use rehost_engine::step_data::VerifyTreeData;
     let src = format!(
         "{PLAN}\n[[data]]\nid = \"web\"\nfrom = \"old:/srv/web\"\nto = \"new:/srv/web\"\n\n[[steps]]\nid = \"verify\"\ndo = \"verify-tree\"\ndata = \"web\"\n"
+/// A database verification's verdict names its scope: "complete and correct" holds for what
+/// was compared, and the heading says what was not (a table name's backtick opens no code
+/// span); a run whose rehost did not record its scope says so instead of claiming more.
+#[test]
+fn a_database_verdict_names_what_was_not_compared() {
+    let src = format!(
+        "{PLAN}\n[[databases]]\nid = \"shop\"\nengine = \"sqlite\"\nfrom = \"old\"\nto = \"new\"\ndatabase = \"/srv/shop.db\"\n\n[[steps]]\nid = \"check-db\"\ndo = \"verify-db\"\ndatabase = \"shop\"\n"
     );
     let c = rehost_plan::check(&src);
     assert!(c.errors.is_empty(), "{:?}", c.errors);
@@ -495,4 +502,64 @@ fn the_report_says_which_walk_the_trusted_digests_rest_on() {
     );
     assert!(md.contains("| The trusted digests were read by | the walk of the built-in transfer in sync `final` (attempt 2)"), "{md}");
     assert!(!md.contains("last verification"), "{md}");
+    let heading = |report: serde_json::Value| {
+        let records = [
+            run_started(),
+            started(1, "check-db", 1),
+            Record::StepFinished {
+                at: t(2),
+                id: "check-db".into(),
+                attempt: 1,
+                result: StepResult::Done,
+                elapsed_ms: 900,
+                detail: Some("database `shop` verified on new".into()),
+                confirmed_by: None,
+                exit_code: Some(0),
+                output: None,
+                result_data: Some(StepData::VerifyDb(Box::new(VerifyDbData {
+                    v: 1,
+                    database: "shop".into(),
+                    source: "old".into(),
+                    destination: "new".into(),
+                    equal: true,
+                    findings_total: 0,
+                    report,
+                }))),
+            },
+        ];
+        let run = read::fold(&records, "production", &plan);
+        let r = build(Input {
+            plan: &plan,
+            plan_file: "plan.toml".into(),
+            plan_text: PlanText {
+                text: src.clone(),
+                origin: "test".into(),
+            },
+            run,
+            others: Vec::new(),
+        });
+        let md = crate::doc::render_markdown(&document(&r, &plan));
+        md.lines()
+            .find(|l| l.starts_with("### `check-db`"))
+            .unwrap_or_else(|| panic!("{md}"))
+            .to_owned()
+    };
+    let base = serde_json::json!({
+        "old": "old:sqlite:/srv/shop.db", "new": "new:sqlite:/srv/shop.db",
+        "old_version": "3.40.1", "new_version": "3.40.1", "tables": 2, "rows": 5,
+        "sequences": 0, "objects": 4, "notes": [], "findings": [],
+    });
+    let mut scoped = base.clone();
+    scoped["not_compared"] = serde_json::json!([
+        "accounts and privileges: SQLite has none",
+        "row by row, tables without a usable primary key (counted and summed: a difference is found, not located to rows): lo`g"
+    ]);
+    assert_eq!(
+        heading(scoped),
+        "### `check-db` attempt 1: `shop` — complete and correct; not compared: accounts and privileges: SQLite has none; row by row, tables without a usable primary key (counted and summed: a difference is found, not located to rows): lo'g"
+    );
+    assert_eq!(
+        heading(base),
+        "### `check-db` attempt 1: `shop` — complete and correct; not compared: not recorded by the rehost that ran it"
+    );
 }

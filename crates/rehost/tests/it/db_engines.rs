@@ -58,6 +58,140 @@ GRANT SELECT, SHOW VIEW, TRIGGER, EXECUTE ON app.* TO verify@'%';
 GRANT SELECT ON mysql.proc TO verify@'%';
 "#;
 
+/// What a MariaDB verification of [`MARIADB_SCHEMA`] does not compare, as root on both sides:
+/// the engine's list, then the table without a key.
+const MARIADB_NOT_COMPARED: &[&str] = &[
+    "events (CREATE EVENT) and SEQUENCE objects (CREATE SEQUENCE)",
+    "history rows of system-versioned tables (their current rows are compared)",
+    "table options other than the engine and collation (ROW_FORMAT, partitioning), and comments",
+    "the definer of each view, routine and trigger (the definer's account is compared)",
+    "accounts that no grant on this database, definer or role names (root and others with global privileges only)",
+    "passwords and their hashes (never read), proxy privileges (GRANT PROXY), and global privileges mysql.user has no column for (those of MariaDB 10.5 and later: BINLOG ADMIN, SLAVE MONITOR …)",
+    "the server's configuration (my.cnf)",
+    "row by row, tables without a usable primary key (counted and summed: a difference is found, not located to rows): nokey",
+];
+
+/// Accounts, roles and grants of the database, made on `old`: a role holding the grants, a
+/// login granted it as its default role, a reporting login with table, column and routine
+/// grants from a subnet, a login through the unix socket, and an account this database does
+/// not name.
+const MARIADB_ACCOUNTS: &str = r#"
+CREATE ROLE app_rw;
+GRANT SELECT, INSERT, UPDATE, DELETE ON app.* TO app_rw;
+CREATE USER web@'%' IDENTIFIED BY 'web-secret-0815';
+GRANT app_rw TO web@'%';
+SET DEFAULT ROLE app_rw FOR web@'%';
+CREATE USER report@'10.0.0.%' IDENTIFIED BY 'report-secret-0815' WITH MAX_QUERIES_PER_HOUR 100;
+GRANT SELECT ON app.kinds TO report@'10.0.0.%';
+GRANT SELECT (code) ON app.tagged TO report@'10.0.0.%';
+GRANT EXECUTE ON FUNCTION app.twice TO report@'10.0.0.%';
+CREATE USER sock@localhost IDENTIFIED VIA unix_socket;
+GRANT SELECT ON app.* TO sock@localhost WITH GRANT OPTION;
+CREATE USER elsewhere@'%' IDENTIFIED BY 'elsewhere-secret-0815';
+"#;
+
+/// Carries accounts from `old` to `new` as an administrator would: the role created, each
+/// account's `SHOW CREATE USER` and `SHOW GRANTS` replayed.
+fn carry_accounts(old: &Mariadb, new: &Mariadb, roles: &[&str], accounts: &[&str]) {
+    let mut script = String::new();
+    for r in roles {
+        script.push_str(&format!("CREATE ROLE {r};\n"));
+    }
+    for a in accounts {
+        script.push_str(&old.sql("", &format!("SHOW CREATE USER {a}")));
+        script.push_str(";\n");
+    }
+    for a in roles.iter().chain(accounts) {
+        for line in old.sql("", &format!("SHOW GRANTS FOR {a}")).lines() {
+            script.push_str(line);
+            script.push_str(";\n");
+        }
+    }
+    new.sql("", &script);
+}
+
+/// Accounts, roles and grants are compared on MariaDB (issue 18: they were not, and the
+/// verdict read "complete and correct"): carried whole they are equal, and no password or hash
+/// appears; then a missing account, a missing grant, another authentication plugin, a lost
+/// default role and a grant moved to a database of another name are each found by name, and
+/// nothing else.
+#[test]
+fn mariadb_accounts_roles_and_grants_are_compared() {
+    let (old, new) = mariadb_migrated();
+    old.sql("", MARIADB_ACCOUNTS);
+    carry_accounts(
+        &old,
+        &new,
+        &["app_rw"],
+        &["web@'%'", "report@'10.0.0.%'", "sock@localhost"],
+    );
+    let d = TestDir::new();
+    let o = rehost(
+        &d,
+        &["verify", "db", &old.url("app"), &new.url("app"), "--json"],
+    );
+    assert_eq!(o.code, 0, "{}", o.all());
+    let hash = old.sql(
+        "",
+        "SELECT authentication_string FROM mysql.user WHERE user = 'web'",
+    );
+    assert!(hash.starts_with('*'), "{hash}");
+    for secret in [hash.as_str(), &hash[1..], "web-secret", "report-secret"] {
+        assert!(!o.all().contains(secret), "{}", o.all());
+    }
+    // The accounts the database names are compared (with root, the definer of its view,
+    // trigger and function); `elsewhere`, on the old server only, is not.
+    let doc = db_json(&o);
+    assert_eq!(doc["equal"], true);
+    let human = rehost(&d, &["verify", "db", &old.url("app"), &new.url("app")]);
+    assert_eq!(human.code, 0, "{}", human.all());
+
+    new.sql(
+        "",
+        "DROP USER report@'10.0.0.%';
+         REVOKE INSERT ON app.* FROM app_rw;
+         ALTER USER sock@localhost IDENTIFIED VIA mysql_native_password USING PASSWORD('sock-secret-0815');
+         SET DEFAULT ROLE NONE FOR web@'%';
+         REVOKE SELECT, GRANT OPTION ON app.* FROM sock@localhost;
+         GRANT SELECT ON app_old.* TO sock@localhost WITH GRANT OPTION;",
+    );
+    let o = rehost(
+        &d,
+        &["verify", "db", &old.url("app"), &new.url("app"), "--json"],
+    );
+    assert_eq!(o.code, 1, "{}", o.all());
+    let doc = db_json(&o);
+    let got = db_findings(&doc);
+    assert_findings(
+        &got,
+        &[
+            "missing account `report`@`10.0.0.%`".into(),
+            "missing privileges `report`@`10.0.0.%` on `app`.`kinds`".into(),
+            "missing privileges `report`@`10.0.0.%` on `app`.`tagged`".into(),
+            "missing privileges `report`@`10.0.0.%` on FUNCTION `app`.`twice`".into(),
+            "changed privileges `app_rw` on `app`.*".into(),
+            "changed account `sock`@`localhost`".into(),
+            "changed account `web`@`%`".into(),
+            // A grant on a database under another name is not the grant on this one.
+            "missing privileges `sock`@`localhost` on `app`.*".into(),
+            "extra privileges `sock`@`localhost` on `app_old`.*".into(),
+        ],
+    );
+    let o = rehost(&d, &["verify", "db", &old.url("app"), &new.url("app")]);
+    assert_eq!(o.code, 1, "{}", o.all());
+    for line in [
+        "missing      account `report`@`10.0.0.%`: plugin mysql_native_password, max_queries_per_hour 100",
+        "missing      privileges `report`@`10.0.0.%` on `app`.`tagged`: GRANT SELECT (`code`) ON `app`.`tagged` TO `report`@`10.0.0.%`",
+        "missing      privileges `report`@`10.0.0.%` on FUNCTION `app`.`twice`: GRANT EXECUTE ON FUNCTION `app`.`twice` TO `report`@`10.0.0.%`",
+        "changed      privileges `app_rw` on `app`.*: old GRANT DELETE, INSERT, SELECT, UPDATE ON `app`.* TO `app_rw` | new GRANT DELETE, SELECT, UPDATE ON `app`.* TO `app_rw`",
+        "changed      account `sock`@`localhost`: old plugin unix_socket | new plugin mysql_native_password",
+        "changed      account `web`@`%`: old plugin mysql_native_password, default role `app_rw` | new plugin mysql_native_password",
+    ] {
+        assert!(o.stdout.contains(line), "{line}\n{}", o.stdout);
+    }
+    assert!(!o.all().contains("secret"), "{}", o.all());
+}
+
 /// Old: [`MARIADB_SCHEMA`]; new: `mariadb-dump` of old restored.
 fn mariadb_migrated() -> (Mariadb, Mariadb) {
     let (old, new) = std::thread::scope(|s| {
@@ -89,14 +223,45 @@ fn mariadb_dump_and_restore_verifies_equal_and_each_injected_difference_is_locat
     );
     let o = rehost(&d, &["verify", "db", &old.url("app"), &new_url]);
     assert_eq!(o.code, 0, "{}", o.all());
-    assert!(
-        o.stdout
-            .contains("equal: 4 tables (34500 rows), 1 sequences"),
-        "{}",
-        o.all()
-    );
     assert!(o.stdout.contains("(MariaDB 10."), "{}", o.stdout);
     assert!(!o.all().contains("not-a-real-secret"), "{}", o.all());
+    // The verdict names what was not compared: `verify` may not read the grant tables on the
+    // new side, so no account is compared on either (issue 18: the verdict read "complete and
+    // correct" with users and grants never compared).
+    let objects = db_json(&rehost(
+        &d,
+        &["verify", "db", &old.url("app"), &new_url, "--json"],
+    ))["objects"]
+        .clone();
+    let denied = format!(
+        "accounts, roles and grants: mysql://verify@127.0.0.1:{}/app (password given) could not read the grant tables (ERROR 1142 (42000): SELECT command denied to user 'verify'@'127.0.0.1' for table `mysql`.`user`): grant the verifying user SELECT ON mysql.* (MariaDB 10.4 or later)",
+        new.port()
+    );
+    let scope: Vec<String> = std::iter::once(denied.clone())
+        .chain(MARIADB_NOT_COMPARED.iter().map(|s| s.to_string()))
+        .collect();
+    assert_eq!(
+        o.stdout.lines().last().unwrap(),
+        format!(
+            "equal: 4 tables (34500 rows), 1 sequences, {objects} schema objects; not compared: {}",
+            scope.join("; ")
+        ),
+        "{}",
+        o.stdout
+    );
+    assert_eq!(o.stdout.lines().count(), 3, "{}", o.stdout);
+    // As root on both sides the accounts are compared, and the scope says the rest.
+    let o = rehost(
+        &d,
+        &["verify", "db", &old.url("app"), &new.url("app"), "--json"],
+    );
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert_eq!(
+        db_json(&o)["not_compared"],
+        serde_json::json!(MARIADB_NOT_COMPARED),
+        "{}",
+        o.stdout
+    );
 
     new.sql(
         "app",
@@ -283,27 +448,63 @@ fn mariadb_exercise_reads_changes_and_adds_and_leaves_nothing_behind() {
     assert_eq!(new.sql("app", "SELECT id, n FROM strict"), "1\t9");
 }
 
-/// A `verify-db` step with engine mariadb: the client runs on the plan's hosts (local here),
-/// the password read there from its file and never shown; a deleted row fails the gate.
+/// A `verify-db` step with engine mariadb: the client runs on the plan's hosts (local here,
+/// each with a `root`), the password read there from its file and never shown; a deleted row
+/// fails the gate.
+///
+/// The password file is a path of its host like any other: taken under the host's `root`
+/// (issue 18: it was read at the real path, outside the root). Placed only under each root it
+/// is read; placed only at the real path it is not.
 #[test]
 fn verify_db_step_with_mariadb() {
     let (old, new) = mariadb_migrated();
     let d = TestDir::new();
-    let pwfile = d.write("pw", "not-a-real-secret-4711\n");
-    let body = verify_db_body("mariadb", "verify", (old.port(), new.port()), &pwfile);
+    for root in ["prod-old", "prod-new"] {
+        d.write(
+            &format!("{root}/etc/rehost/app.pw"),
+            "not-a-real-secret-4711\n",
+        );
+    }
+    let body = verify_db_body(
+        "mariadb",
+        "verify",
+        (old.port(), new.port()),
+        Path::new("/etc/rehost/app.pw"),
+    );
     write_plan(&d, &body);
     run_verified_equal_without_secret(&d);
 
+    // Only at the real path (this directory's absolute path, outside both roots): not read.
+    let d3 = TestDir::new();
+    let real = d3.write("real.pw", "not-a-real-secret-4711\n");
+    write_plan(
+        &d3,
+        &verify_db_body("mariadb", "verify", (old.port(), new.port()), &real),
+    );
+    let o = rehost(&d3, &["run", "plan.toml"]);
+    assert_eq!(o.code, 2, "{}", o.all());
+    let under_root = d3.join("prod-old").join(real.strip_prefix("/").unwrap());
+    assert!(
+        o.stderr.contains(&format!(
+            "failed to verify database `app`: failed to query old:mysql:///app?host=127.0.0.1&port={}&user=verify (password in {}): head: cannot open '{}' for reading: No such file or directory",
+            old.port(),
+            real.display(),
+            under_root.display()
+        )),
+        "{}",
+        o.stderr
+    );
+    assert!(!o.all().contains("not-a-real-secret"), "{}", o.all());
+
     new.sql("app", "DELETE FROM child WHERE id = 77");
     let d2 = TestDir::new();
-    d2.write("pw", "not-a-real-secret-4711\n");
-    write_plan(
-        &d2,
-        &body.replace(
-            &pwfile.display().to_string(),
-            &d2.join("pw").display().to_string(),
-        ),
-    );
+    for root in ["prod-old", "prod-new"] {
+        d2.write(
+            &format!("{root}/etc/rehost/app.pw"),
+            "not-a-real-secret-4711\n",
+        );
+    }
+    write_plan(&d2, &body);
     let o = rehost(&d2, &["run", "plan.toml"]);
     assert_eq!(o.code, 2, "{}", o.all());
     assert!(
@@ -452,6 +653,25 @@ fn sqlite_copies_verify_equal_and_each_injected_difference_is_located() {
             o.all()
         );
         assert!(o.stdout.contains("(SQLite 3."), "{}", o.stdout);
+        // The verdict names what was not compared (issue 18: SQLite has no accounts; the rows
+        // of a table without a key are counted, not located).
+        let verdict = o.stdout.lines().last().unwrap();
+        let (compared, scope) = verdict.split_once("; not compared: ").unwrap();
+        assert!(
+            compared.starts_with("equal: 4 tables (34500 rows), 1 sequences, "),
+            "{verdict}"
+        );
+        assert_eq!(
+            scope.split("; ").collect::<Vec<_>>(),
+            [
+                "accounts and privileges: SQLite has none (the file's owner and mode decide, and verify-tree compares those)",
+                "rows of virtual tables (FTS and others): their definitions are compared, and their shadow tables as tables",
+                "the query planner's statistics (sqlite_stat1 and the like)",
+                "file settings other than the encoding, user_version and application_id (page_size, auto_vacuum, journal_mode)",
+                "row by row, tables without a usable primary key (counted and summed: a difference is found, not located to rows): nokey",
+            ],
+            "{verdict}"
+        );
     }
     // Read-only: verifying changes nothing, not even the file's bytes.
     let before = std::fs::read(&old).unwrap();
@@ -629,17 +849,17 @@ fn sqlite_exercise_reads_changes_and_adds_and_leaves_nothing_behind() {
     assert_eq!(sqlite(&new, &[], "SELECT id, n FROM strict;"), "1|9");
 }
 
-/// A `verify-db` step with engine sqlite, each file on its host (local hosts here, each with a
-/// root: the plan's path is taken under it, like every path of the host): equal after
+/// A `verify-db` step with engine sqlite, each file on its host (local hosts here, each with
+/// a `root`, under which the file's path is taken as every path of the host is): equal after
 /// `.dump | sqlite3`; a deleted row fails the gate, named by its key.
 #[test]
 fn verify_db_step_with_sqlite() {
     let d = TestDir::new();
     std::fs::create_dir_all(d.join("prod-old/srv")).unwrap();
     std::fs::create_dir_all(d.join("prod-new/srv")).unwrap();
-    let old = d.join("prod-old/srv/old.db");
+    let old = d.join("prod-old/srv/app.db");
     sqlite(&old, &[], SQLITE_SCHEMA);
-    let new = d.join("prod-new/srv/new.db");
+    let new = d.join("prod-new/srv/app.db");
     let dump = sqlite(&old, &[".dump"], "");
     sqlite(&new, &[], &dump);
     // `.dump` leaves out the user_version (see above).
@@ -650,8 +870,7 @@ id = "app"
 engine = "sqlite"
 from = "old"
 to = "new"
-from_database = "/srv/old.db"
-to_database = "/srv/new.db"
+database = "/srv/app.db"
 
 [[steps]]
 id = "verify-app"
@@ -670,11 +889,24 @@ database = "app"
     let journal = journal_text(&d);
     assert!(journal.contains("\"equal\":true"), "{journal}");
     assert!(journal.contains("\"database\":\"app\""), "{journal}");
+    // The run report's verdict for the step names its scope (issue 18).
+    let o = rehost(&d, &["report", "plan.toml", "--format", "md"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    let md = d.read(".rehost/plan/production/report.md");
+    assert!(
+        md.lines().any(|l| l == r"### `verify-app` attempt 1: `app` — complete and correct; not compared: accounts and privileges: SQLite has none (the file's owner and mode decide, and verify-tree compares those); rows of virtual tables (FTS and others): their definitions are compared, and their shadow tables as tables; the query planner's statistics (sqlite\_stat1 and the like); file settings other than the encoding, user\_version and application\_id (page\_size, auto\_vacuum, journal\_mode); row by row, tables without a usable primary key (counted and summed: a difference is found, not located to rows): nokey"),
+        "{md}"
+    );
 
     sqlite(&new, &[], "DELETE FROM tagged WHERE code = 'code-5';");
-    // A fresh state directory, the same hosts.
-    std::fs::remove_dir_all(d.join(".rehost")).unwrap();
-    let o = rehost(&d, &["run", "plan.toml"]);
+    let d2 = TestDir::new();
+    for root in ["prod-old", "prod-new"] {
+        std::fs::create_dir_all(d2.join(root).join("srv")).unwrap();
+    }
+    std::fs::copy(&old, d2.join("prod-old/srv/app.db")).unwrap();
+    std::fs::copy(&new, d2.join("prod-new/srv/app.db")).unwrap();
+    write_plan(&d2, body);
+    let o = rehost(&d2, &["run", "plan.toml"]);
     assert_eq!(o.code, 2, "{}", o.all());
     assert!(
         o.all()
@@ -689,9 +921,9 @@ database = "app"
     );
 }
 
-/// A `verify-db` step with engine mariadb between two ssh hosts, each server listening on
-/// loopback only: the `mariadb` client runs through each host's agent, the password read from
-/// a file there; `HOST:mysql://…` on the command line goes the same way.
+/// A `verify-db` step with engine mariadb between two ssh hosts (each with a `root`), each
+/// server listening on loopback only: the `mariadb` client runs through each host's agent, the
+/// password read from a file there, under the host's root; `HOST:mysql://…` on the command line goes the same way.
 #[test]
 fn verify_db_mariadb_between_two_ssh_hosts() {
     let (old, new) = mariadb_migrated();
@@ -700,15 +932,33 @@ fn verify_db_mariadb_between_two_ssh_hosts() {
         rehost_test::sshd::Sshd::start(),
     );
     let d = TestDir::new();
-    let pwfile = d.write("pw", "not-a-real-secret-4711\n");
-    d.write(
-        "plan.toml",
-        ssh_plan(
-            &so,
-            &sn,
-            &verify_db_body("mariadb", "verify", (old.port(), new.port()), &pwfile),
+    // Each ssh host has a `root`: the password file is a path of the host, taken under it
+    // (issue 18: it was read at the real path), and is only there.
+    for root in ["old-root", "new-root"] {
+        d.write(
+            &format!("{root}/etc/rehost/app.pw"),
+            "not-a-real-secret-4711\n",
+        );
+    }
+    let plan = ssh_plan(
+        &so,
+        &sn,
+        &verify_db_body(
+            "mariadb",
+            "verify",
+            (old.port(), new.port()),
+            Path::new("/etc/rehost/app.pw"),
         ),
+    )
+    .replace(
+        "[hosts.old]\n",
+        &format!("[hosts.old]\nroot = \"{}\"\n", d.join("old-root").display()),
+    )
+    .replace(
+        "[hosts.new]\n",
+        &format!("[hosts.new]\nroot = \"{}\"\n", d.join("new-root").display()),
     );
+    d.write("plan.toml", plan);
     run_verified_equal_without_secret(&d);
 
     new.sql("app", "UPDATE tagged SET n = n + 1 WHERE code = 'code-9'");
