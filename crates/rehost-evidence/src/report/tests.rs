@@ -435,13 +435,6 @@ fn the_report_says_which_walk_the_trusted_digests_rest_on() {
     use rehost_engine::step_data::VerifyTreeData;
     let src = format!(
         "{PLAN}\n[[data]]\nid = \"web\"\nfrom = \"old:/srv/web\"\nto = \"new:/srv/web\"\n\n[[steps]]\nid = \"verify\"\ndo = \"verify-tree\"\ndata = \"web\"\n"
-/// A database verification's verdict names its scope: "complete and correct" holds for what
-/// was compared, and the heading says what was not (a table name's backtick opens no code
-/// span); a run whose rehost did not record its scope says so instead of claiming more.
-#[test]
-fn a_database_verdict_names_what_was_not_compared() {
-    let src = format!(
-        "{PLAN}\n[[databases]]\nid = \"shop\"\nengine = \"sqlite\"\nfrom = \"old\"\nto = \"new\"\ndatabase = \"/srv/shop.db\"\n\n[[steps]]\nid = \"check-db\"\ndo = \"verify-db\"\ndatabase = \"shop\"\n"
     );
     let c = rehost_plan::check(&src);
     assert!(c.errors.is_empty(), "{:?}", c.errors);
@@ -502,6 +495,19 @@ fn a_database_verdict_names_what_was_not_compared() {
     );
     assert!(md.contains("| The trusted digests were read by | the walk of the built-in transfer in sync `final` (attempt 2)"), "{md}");
     assert!(!md.contains("last verification"), "{md}");
+}
+
+/// A database verification's verdict names its scope: "complete and correct" holds for what
+/// was compared, and the heading says what was not (a table name's backtick opens no code
+/// span); a run whose rehost did not record its scope says so instead of claiming more.
+#[test]
+fn a_database_verdict_names_what_was_not_compared() {
+    let src = format!(
+        "{PLAN}\n[[databases]]\nid = \"shop\"\nengine = \"sqlite\"\nfrom = \"old\"\nto = \"new\"\ndatabase = \"/srv/shop.db\"\n\n[[steps]]\nid = \"check-db\"\ndo = \"verify-db\"\ndatabase = \"shop\"\n"
+    );
+    let c = rehost_plan::check(&src);
+    assert!(c.errors.is_empty(), "{:?}", c.errors);
+    let plan = c.plan.unwrap();
     let heading = |report: serde_json::Value| {
         let records = [
             run_started(),
