@@ -1,4 +1,4 @@
-//! `rehost report PLAN [--env NAME] [-o DIR] [--format html,json,md]`: the evidence of a run,
+//! `rehost report PLAN [--env NAME] [-o DIR [--mode MODE]] [--format html,json,md]`: the evidence of a run,
 //! read from its state directory (which it does not change) and written as `report.html`,
 //! `report.json` and `report.md`.
 //!
@@ -24,7 +24,13 @@ pub fn run(args: &ReportArgs) -> i32 {
         from_snapshot(&args.plan, env, state)
     };
     match pf {
-        Ok(pf) => write(&pf, env, state, args.output.as_deref(), &args.format),
+        Ok(pf) => write(
+            &pf,
+            env,
+            state,
+            args.output.as_deref().map(|o| (o, args.mode)),
+            &args.format,
+        ),
         Err(code) => code,
     }
 }
@@ -71,7 +77,7 @@ pub fn write(
     pf: &PlanFile,
     env: Option<&str>,
     state: Option<&Path>,
-    output: Option<&Path>,
+    output: Option<(&Path, u32)>,
     formats: &[ReportFormat],
 ) -> i32 {
     let plan = pf.plan();
@@ -166,18 +172,18 @@ pub fn write(
         }
     }
     let (written_in, result): (PathBuf, Result<(), String>) = match output {
-        Some(out) => (
-            out.to_owned(),
-            std::fs::create_dir_all(out)
-                .map_err(|e| format!("failed to create {}: {e}", out.display()))
-                .and_then(|()| {
-                    files.iter().try_for_each(|(name, text)| {
-                        std::fs::write(out.join(name), text).map_err(|e| {
-                            format!("failed to write {}: {e}", out.join(name).display())
-                        })
-                    })
-                }),
-        ),
+        // Where the operator says: not through a symlink, not where another user could
+        // replace the evidence, 0600 unless `--mode` (crate::output).
+        Some((out, mode)) => {
+            let named: Vec<(&std::ffi::OsStr, &[u8])> = files
+                .iter()
+                .map(|(n, t)| (std::ffi::OsStr::new(*n), t.as_bytes()))
+                .collect();
+            (
+                out.to_owned(),
+                crate::output::write_files(out, true, &named, mode),
+            )
+        }
         // In the private state directory: 0600, atomically, never through a symlink.
         None => (
             dir.clone(),

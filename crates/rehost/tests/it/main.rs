@@ -8,6 +8,7 @@ mod confirm;
 mod db;
 mod db_engines;
 mod isolation;
+mod outputs;
 mod preflight;
 mod report;
 mod resume;
