@@ -246,3 +246,92 @@ fn the_state_option_says_its_real_default() {
     assert!(o.stdout.contains("done"), "{}", o.stdout);
     assert!(d.join(".rehost/plan/test/journal").exists());
 }
+
+/// Markdown as a CommonMark reader sees it: every raw-HTML, link or image event (rehost writes
+/// none), and all text and code joined, so a test can see the hostile values arrived as text.
+fn read_markdown(md: &str) -> (Vec<String>, String) {
+    use pulldown_cmark::{Event, Options, Parser, Tag};
+    let opts = Options::ENABLE_TABLES
+        | Options::ENABLE_STRIKETHROUGH
+        | Options::ENABLE_TASKLISTS
+        | Options::ENABLE_FOOTNOTES;
+    let (mut foreign, mut text) = (Vec::new(), String::new());
+    for e in Parser::new_ext(md, opts) {
+        match e {
+            Event::Html(h) | Event::InlineHtml(h) => foreign.push(h.to_string()),
+            Event::Start(
+                t @ (Tag::Link { .. } | Tag::Image { .. } | Tag::Emphasis | Tag::HtmlBlock),
+            ) => foreign.push(format!("{t:?}")),
+            Event::Text(t) | Event::Code(t) => text.push_str(&t),
+            _ => {}
+        }
+    }
+    (foreign, text)
+}
+
+/// Issue 18: a value holding a backtick run longer than the code span around it turned the
+/// rest of the line into raw HTML in report.md and the concept. Hostile step ids, titles,
+/// descriptions and paths, read back with a CommonMark parser: no element rehost did not
+/// write, and every value there as text.
+#[test]
+fn hostile_plan_values_are_text_in_report_md_and_the_concept() {
+    let d = TestDir::new();
+    let img = "<img src=x onerror=alert(1)>";
+    let script = "<script>alert(1)</script>";
+    write_plan(
+        &d,
+        &format!(
+            r#"
+[[data]]
+id = "d```{img}`"
+from = "old:/srv/``{script}`"
+to = "new:/srv/```{img}``"
+
+[[steps]]
+id = "s```{img}`"
+title = "t`` {script} ` *x* [l](http://e)"
+do = "run"
+host = "old"
+command = "true '```{img}`' `{script}`"
+"#
+        ),
+    );
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    let o = rehost(
+        &d,
+        &[
+            "report",
+            "plan.toml",
+            "--env",
+            "test",
+            "--format",
+            "md",
+            "-o",
+            "r",
+        ],
+    );
+    assert!(o.code < 2, "{}", o.all());
+    let concept = rehost(&d, &["concept", "plan.toml"]);
+    assert_eq!(concept.code, 0, "{}", concept.all());
+    for (what, md) in [
+        ("report.md", d.read("r/report.md")),
+        ("concept", concept.stdout),
+    ] {
+        let (foreign, text) = read_markdown(&md);
+        assert!(foreign.is_empty(), "{what}: {foreign:?}\n{md}");
+        for value in [
+            format!("s```{img}`"),
+            format!("t`` {script} ` *x* [l](http://e)"),
+            format!("/srv/``{script}`"),
+        ] {
+            // Code spans read back as their content, text as itself: the value's characters,
+            // in order, whichever parts were code.
+            let bare = |s: &str| s.replace('`', "").replace(' ', "");
+            assert!(
+                bare(&text).contains(&bare(&value)),
+                "{what}: {value} not read back\n{md}"
+            );
+        }
+    }
+}
