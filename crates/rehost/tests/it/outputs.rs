@@ -335,3 +335,101 @@ command = "true '```{img}`' `{script}`"
         }
     }
 }
+
+/// Random secrets, different in every run of the test (no fixed word a fix could special-case).
+fn random_secrets(n: usize) -> Vec<String> {
+    use std::hash::{BuildHasher, Hasher};
+    (0..n)
+        .map(|i| {
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_usize(i);
+            format!("Sx{:016x}", h.finish())
+        })
+        .collect()
+}
+
+/// Every file under `dir`, but the plan's own snapshots (`plans/`: the plan as written, as
+/// secret as the plan file itself), as text.
+fn files_under(dir: &Path) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                if p.file_name().unwrap() != "plans" {
+                    stack.push(p);
+                }
+            } else {
+                let text = String::from_utf8_lossy(&std::fs::read(&p).unwrap()).into_owned();
+                out.push((p.display().to_string(), text));
+            }
+        }
+    }
+    out
+}
+
+/// Issue 18: redaction missed `--password X`, `-pX`, `--token X`, `Authorization: Bearer X`.
+/// A secret in each shape (and `--password=X`, `PGPASSWORD=`, a URL's userinfo, a conninfo's
+/// `password=`) in a failing `run` command and its rollback: found in no output — stdout and
+/// stderr of the run (text and `--json`), every file of the state directory (journal, outputs,
+/// report.html/json/md), the concept in both formats.
+#[test]
+fn a_secret_in_every_shape_leaks_into_no_output() {
+    let s = random_secrets(10);
+    let d = TestDir::new();
+    write_plan(
+        &d,
+        &format!(
+            r#"
+[[steps]]
+id = "dump"
+do = "run"
+host = "old"
+command = """
+true || mysqldump -uroot -p{} shop
+false --password {} --token {} -H 'Authorization: Bearer {}' \
+  --password={} postgres://app:{}@db:5432/shop "host=db password={}"
+"""
+rollback = "PGPASSWORD={} false; true || sshpass -p {} ssh db; curl -H \"Cookie: s={}\" ; false"
+"#,
+            s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8], s[9]
+        ),
+    );
+    let mut seen = Vec::new();
+    for args in [
+        &["run", "plan.toml", "--env", "test"][..],
+        &["run", "plan.toml", "--env", "test", "--json"][..],
+    ] {
+        let o = rehost(&d, args);
+        assert_eq!(o.code, 2, "{}", o.all());
+        seen.push((format!("{args:?}"), o.all()));
+    }
+    let o = rehost(&d, &["report", "plan.toml", "--env", "test"]);
+    assert_eq!(o.code, 1, "{}", o.all());
+    seen.push(("report".into(), o.all()));
+    let report_md = d.read(".rehost/plan/test/report.md");
+    assert!(report_md.contains("--password ***"), "{report_md}");
+    for format in ["md", "html"] {
+        let o = rehost(&d, &["concept", "plan.toml", "--format", format]);
+        assert_eq!(o.code, 0, "{}", o.all());
+        assert!(o.stdout.contains("-p***"), "{}", o.stdout);
+        seen.push((format!("concept {format}"), o.all()));
+    }
+    let files = files_under(&d.join(".rehost/plan/test"));
+    for name in ["journal", "report.html", "report.json", "report.md"] {
+        assert!(
+            files.iter().any(|(p, _)| p.ends_with(name)),
+            "no {name} in {files:?}"
+        );
+    }
+    seen.extend(files);
+    for (what, text) in &seen {
+        for secret in &s {
+            assert!(
+                !text.contains(secret.as_str()),
+                "{secret} in {what}:\n{text}"
+            );
+        }
+    }
+}
