@@ -327,7 +327,7 @@ command = "true '```{img}`' `{script}`"
         ] {
             // Code spans read back as their content, text as itself: the value's characters,
             // in order, whichever parts were code.
-            let bare = |s: &str| s.replace('`', "").replace(' ', "");
+            let bare = |s: &str| s.replace(['`', ' '], "");
             assert!(
                 bare(&text).contains(&bare(&value)),
                 "{what}: {value} not read back\n{md}"
