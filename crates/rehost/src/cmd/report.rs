@@ -1,6 +1,6 @@
-//! `rehost report PLAN [--env NAME] [-o DIR [--mode MODE]] [--format html,json,md]`: the evidence of a run,
-//! read from its state directory (which it does not change) and written as `report.html`,
-//! `report.json` and `report.md`.
+//! `rehost report PLAN [--env NAME] [-o DIR [--mode MODE]] [--format html,json,md]`: the
+//! evidence of a run, read from its state directory (which it does not change) and written as
+//! `report.html`, `report.json` and `report.md`.
 //!
 //! Exit codes: 0 the report is written and its verdict is clean; 1 it is written and the
 //! verdict is not clean (something failed, was not verified or finished, exceeded the budget,
