@@ -155,7 +155,7 @@ impl ExerciseReport {
         }
     }
     pub fn render_human(&self, w: &mut dyn Write) -> io::Result<()> {
-        use crate::report::escape;
+        use rehost_tree::escape::text as escape;
         writeln!(
             w,
             "exercised {} ({} {}); every change rolled back",

@@ -1,8 +1,9 @@
 //! The result of comparing two databases: typed findings, the exit code, and the human and
 //! JSON renderers. Names and values come from the databases (untrusted): the human renderer
-//! escapes control characters.
+//! escapes them with `rehost_tree::escape::text`, the one escaper for text.
 
 use crate::model::ObjectKind;
+use rehost_tree::escape::text as escape;
 use serde::{Deserialize, Serialize};
 use std::io::{self, Write};
 
@@ -222,20 +223,4 @@ pub(crate) fn engine_name(engine: &str) -> String {
     } else {
         escape(engine)
     }
-}
-
-/// Control characters as `\n`, `\x1b`, so text from a database cannot drive a terminal.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\\' => out.push_str("\\\\"),
-            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out
 }

@@ -484,3 +484,25 @@ fn postgres_sessions_on_the_driver() {
         report.findings
     );
 }
+
+/// Issue 18: the database crate had its own escaper, which let the bidirectional controls
+/// through (a table named `\u{202e}txt.exe` read backwards on the terminal). Its reports use
+/// the one escaper now.
+#[test]
+fn reports_escape_bidi_controls_from_the_database() {
+    let r = crate::Report {
+        old: "db\u{202e}cba\u{2066}".into(),
+        old_version: "16\u{1b}[2J".into(),
+        notes: vec!["n\u{2069}\u{202a}".into()],
+        ..Default::default()
+    };
+    let mut out = Vec::new();
+    r.render_human(&mut out).unwrap();
+    let out = String::from_utf8(out).unwrap();
+    assert!(out.contains("db\\u{202e}cba\\u{2066}"), "{out}");
+    assert!(out.contains("16\\u{1b}[2J"), "{out}");
+    assert!(out.contains("n\\u{2069}\\u{202a}"), "{out}");
+    for c in ['\u{202e}', '\u{2066}', '\u{2069}', '\u{202a}', '\u{1b}'] {
+        assert!(!out.contains(c), "{out:?}");
+    }
+}

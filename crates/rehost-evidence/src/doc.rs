@@ -1,10 +1,11 @@
 //! The document model shared by the concept and the report, and its three renderers.
 //!
-//! Text in the model is plain text with one convention: a part between backticks is code. The
-//! renderers escape everything else (HTML entities; Markdown's inline and block syntax; control
-//! characters as in a terminal), so text from plans, hosts and files cannot become markup in
-//! either format. A backtick inside such text can only shift which parts are code; both kinds
-//! are escaped.
+//! Text in the model is plain text with one convention: a part between backticks is code, read
+//! as CommonMark reads code spans (`segments`). The renderers escape everything else (HTML
+//! entities; Markdown's inline and block syntax; control characters as in a terminal) and write
+//! each code span so that it ends where it should (Markdown: a fence longer than any backtick
+//! run in it), so text from plans, hosts and files cannot become markup in either format. A
+//! backtick inside such text can only shift which parts are code; both kinds are escaped.
 
 use rehost_plan::escape_control;
 use serde::Serialize;
@@ -162,12 +163,12 @@ pub fn render_markdown(doc: &Document) -> String {
                 ));
             }
             Block::Paragraph { text } => {
-                out.push_str(&md_block_start(&md_inline(text.trim_start(), false)));
+                out.push_str(&md_line(text));
                 out.push_str("\n\n");
             }
             Block::List { items } => {
                 for i in items {
-                    out.push_str(&format!("- {}\n", md_inline(i, false)));
+                    out.push_str(&format!("- {}\n", md_line(i)));
                 }
                 out.push('\n');
             }
@@ -186,7 +187,7 @@ pub fn render_markdown(doc: &Document) -> String {
                     out.push_str(">\n");
                 }
                 for i in items {
-                    out.push_str(&format!("> - {}\n", md_inline(i, false)));
+                    out.push_str(&format!("> - {}\n", md_line(i)));
                 }
                 out.push('\n');
             }
@@ -247,27 +248,95 @@ fn md_table(out: &mut String, head: &[String], rows: &[Vec<String>]) {
     out.push('\n');
 }
 
+/// A piece of one line of the document model: text, or code.
+#[derive(Debug, PartialEq, Eq)]
+enum Seg<'a> {
+    Text(&'a str),
+    Code(&'a str),
+}
+
+/// Cuts a line of the document model into text and code as CommonMark reads backticks: a run of
+/// n backticks opens a code span that the next run of exactly n closes, and a run without such
+/// a closer is literal text. Both renderers use this one reading, and each writes what it found
+/// so that its reader cannot read it otherwise (Markdown: a code fence longer than any run in
+/// the code, backticks in text escaped), whatever backticks a value brought in. Linear: each
+/// run's closer is found through the next run of its length.
+fn segments(s: &str) -> Vec<Seg<'_>> {
+    let b = s.as_bytes();
+    let mut runs: Vec<(usize, usize)> = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'`' {
+            let start = i;
+            while i < b.len() && b[i] == b'`' {
+                i += 1;
+            }
+            runs.push((start, i));
+        } else {
+            i += 1;
+        }
+    }
+    let mut next_same = vec![None; runs.len()];
+    let mut last_of_len: std::collections::HashMap<usize, usize> = Default::default();
+    for k in (0..runs.len()).rev() {
+        let len = runs[k].1 - runs[k].0;
+        next_same[k] = last_of_len.insert(len, k);
+    }
+    let mut out = Vec::new();
+    let (mut text_from, mut k) = (0, 0);
+    while k < runs.len() {
+        match next_same[k] {
+            Some(close) => {
+                if runs[k].0 > text_from {
+                    out.push(Seg::Text(&s[text_from..runs[k].0]));
+                }
+                out.push(Seg::Code(&s[runs[k].1..runs[close].0]));
+                text_from = runs[close].1;
+                k = close + 1;
+            }
+            None => k += 1,
+        }
+    }
+    if text_from < s.len() {
+        out.push(Seg::Text(&s[text_from..]));
+    }
+    out
+}
+
 /// Markdown for one line of the document model: `code` spans kept as code (where nothing is
 /// interpreted), everything else escaped by [`md_text`].
 pub fn md_inline(s: &str, in_table: bool) -> String {
     let mut out = String::with_capacity(s.len());
-    for (i, part) in s.split('`').enumerate() {
-        if i % 2 == 1 {
-            let code = escape_control(&part.replace(['\n', '\r'], " "));
-            // GFM splits table cells at `|` even inside code spans, unless escaped.
-            let code = if in_table {
-                code.replace('|', "\\|")
-            } else {
-                code
-            };
-            out.push('`');
-            out.push_str(&code);
-            out.push('`');
-        } else {
-            out.push_str(&md_text(part));
+    for seg in segments(s) {
+        match seg {
+            Seg::Code(code) => md_code(&mut out, code, in_table),
+            Seg::Text(text) => out.push_str(&md_text(text)),
         }
     }
     out
+}
+
+/// A CommonMark code span holding exactly `code`: fenced by one backtick more than the longest
+/// run in it, padded with a space where it starts or ends with a backtick (or with a space at
+/// both ends, which a reader strips).
+fn md_code(out: &mut String, code: &str, in_table: bool) {
+    let code = escape_control(&code.replace(['\n', '\r'], " "));
+    // GFM splits table cells at `|` even inside code spans, unless escaped.
+    let code = if in_table {
+        code.replace('|', "\\|")
+    } else {
+        code
+    };
+    let fence = "`".repeat(longest_run(&code, '`') + 1);
+    let pad = code.starts_with('`')
+        || code.ends_with('`')
+        || (code.starts_with(' ') && code.ends_with(' ') && !code.trim().is_empty());
+    let pad = if pad { " " } else { "" };
+    out.push_str(&fence);
+    out.push_str(pad);
+    out.push_str(&code);
+    out.push_str(pad);
+    out.push_str(&fence);
 }
 
 /// Escapes text for Markdown: HTML-significant characters as entities, inline syntax with
@@ -280,7 +349,7 @@ pub fn md_text(s: &str) -> String {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
-            '\\' | '*' | '_' | '[' | ']' | '#' | '|' | '~' | '!' => {
+            '\\' | '`' | '*' | '_' | '[' | ']' | '#' | '|' | '~' | '!' => {
                 out.push('\\');
                 out.push(c);
             }
@@ -288,6 +357,12 @@ pub fn md_text(s: &str) -> String {
         }
     }
     out
+}
+
+/// A line that starts a block of its own (a paragraph, a list item): inline Markdown that can
+/// start no other block — no indented code, no nested list.
+fn md_line(s: &str) -> String {
+    md_block_start(&md_inline(s.trim_start(), false))
 }
 
 /// A paragraph that would start a list (`- `, `+ `, `1. `, `1) `) starts escaped.
@@ -452,15 +527,17 @@ fn html_timeline(out: &mut String, t: &Timeline) {
     ));
 }
 
-/// Escapes text for HTML, then turns `code` spans into <code>.
+/// Escapes text for HTML, `code` spans (read as [`segments`] reads them) as <code>.
 pub fn inline(s: &str) -> String {
-    let e = esc(s);
-    let mut out = String::new();
-    for (i, part) in e.split('`').enumerate() {
-        if i % 2 == 1 {
-            out.push_str(&format!("<code>{part}</code>"));
-        } else {
-            out.push_str(part);
+    let mut out = String::with_capacity(s.len());
+    for seg in segments(s) {
+        match seg {
+            Seg::Code(code) => {
+                out.push_str("<code>");
+                out.push_str(&esc(code));
+                out.push_str("</code>");
+            }
+            Seg::Text(text) => out.push_str(&esc(text)),
         }
     }
     out
@@ -559,5 +636,172 @@ mod tests {
         assert!(m.contains("\\[x\\](http://e) \\*y\\*"), "{m}");
         assert!(m.contains("&lt;b&gt; \\# not a heading"), "{m}");
         assert!(m.contains("`````\na ``` b\n````\n`````"), "{m}");
+    }
+
+    /// Issue 18: a backtick run in a value longer than the code span's fence made the rest of
+    /// the line raw HTML in report.md and the concept (`` ```<img src=x onerror=alert(1)>` ``).
+    #[test]
+    fn backtick_runs_in_values_cannot_open_raw_html() {
+        let m = md_inline("```<img src=x onerror=alert(1)>`", false);
+        assert!(!m.contains("<img"), "{m}");
+        assert_eq!(
+            segments("a ``b`c`` `d` ```"),
+            vec![
+                Seg::Text("a "),
+                Seg::Code("b`c"),
+                Seg::Text(" "),
+                Seg::Code("d"),
+                Seg::Text(" ```")
+            ]
+        );
+        assert_eq!(md_inline("x ``b`c`` ``", false), "x ``b`c`` \\`\\`");
+        assert_eq!(md_inline("`` `y``", false), "`` `y``");
+        assert_eq!(md_inline("```` `y` ````", false), "``  `y`  ``");
+    }
+
+    /// What a CommonMark reader makes of Markdown rehost wrote: every event, and the tags rehost
+    /// writes (anything else — raw HTML, a link, an image, emphasis — came from a value).
+    fn events(md: &str) -> Vec<pulldown_cmark::Event<'_>> {
+        use pulldown_cmark::{Options, Parser};
+        let opts = Options::ENABLE_TABLES
+            | Options::ENABLE_STRIKETHROUGH
+            | Options::ENABLE_TASKLISTS
+            | Options::ENABLE_FOOTNOTES
+            | Options::ENABLE_GFM;
+        Parser::new_ext(md, opts).collect()
+    }
+
+    fn foreign_markup(md: &str) -> Option<String> {
+        use pulldown_cmark::{Event, Tag};
+        events(md).into_iter().find_map(|e| match &e {
+            Event::Start(
+                Tag::Paragraph
+                | Tag::Heading { .. }
+                | Tag::BlockQuote(None)
+                | Tag::CodeBlock(_)
+                | Tag::List(None)
+                | Tag::Item
+                | Tag::Table(_)
+                | Tag::TableHead
+                | Tag::TableRow
+                | Tag::TableCell
+                | Tag::Strong,
+            )
+            | Event::End(_)
+            | Event::Text(_)
+            | Event::Code(_)
+            | Event::SoftBreak => None,
+            other => Some(format!("{other:?}")),
+        })
+    }
+
+    /// The inline pieces of the first paragraph-like container: adjacent text merged.
+    fn pieces(md: &str) -> Vec<Seg<'static>> {
+        use pulldown_cmark::Event;
+        let mut out: Vec<(bool, String)> = Vec::new();
+        for e in events(md) {
+            let (code, t) = match e {
+                Event::Text(t) => (false, t.to_string()),
+                Event::Code(t) => (true, t.to_string()),
+                _ => continue,
+            };
+            match out.last_mut() {
+                Some((false, last)) if !code => last.push_str(&t),
+                _ => out.push((code, t)),
+            }
+        }
+        out.into_iter()
+            .map(|(code, t)| {
+                let t: &'static str = Box::leak(t.into_boxed_str());
+                if code { Seg::Code(t) } else { Seg::Text(t) }
+            })
+            .collect()
+    }
+
+    fn hostile() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let parts = vec![
+            "`",
+            "``",
+            "```",
+            "````",
+            " ",
+            "  ",
+            "a",
+            "b",
+            "<",
+            ">",
+            "&",
+            "&lt;",
+            "\\",
+            "*",
+            "_",
+            "[",
+            "]",
+            "(",
+            ")",
+            "!",
+            "|",
+            "#",
+            "-",
+            "+",
+            "1.",
+            "2)",
+            "~",
+            "=",
+            ":",
+            "/",
+            "\"",
+            "'",
+            "<script>alert(1)</script>",
+            "<img src=x onerror=alert(1)>",
+            "<b>",
+            "</td>",
+            "[x](http://e)",
+            "![i](x.png)",
+            "http://e/x",
+            "www.e.org",
+            "[^1]",
+            "&#60;script&#62;",
+            "\u{1b}[2J",
+            "\u{202e}",
+            "\t",
+            "---",
+            "***",
+        ];
+        proptest::collection::vec(proptest::sample::select(parts), 0..24).prop_map(|v| v.concat())
+    }
+
+    proptest::proptest! {
+        /// Any value in any block: a CommonMark reader finds no element rehost did not write.
+        #[test]
+        fn markdown_holds_no_markup_from_values(s in hostile(), t in hostile()) {
+            let d = doc(vec![
+                Block::Heading { level: 2, text: s.clone() },
+                Block::Paragraph { text: s.clone() },
+                Block::List { items: vec![s.clone(), t.clone()] },
+                Block::Table { head: vec![s.clone(), "b".into()], rows: vec![vec![t.clone(), s.clone()]] },
+                Block::Verdict { level: Level::Failed, headline: s.clone(), items: vec![t.clone()] },
+                Block::Preformatted { text: format!("{s}\n{t}") },
+                Block::Paragraph { text: t.clone() },
+            ]);
+            let md = render_markdown(&d);
+            proptest::prop_assert_eq!(foreign_markup(&md), None, "{}", md);
+        }
+
+        /// And it reads exactly the text and code spans the model holds, in a paragraph, a list
+        /// item and a table cell.
+        #[test]
+        fn markdown_reads_back_as_the_models_text_and_code(s in hostile()) {
+            let s = format!("a{}z", s.replace(['\u{1b}', '\u{202e}', '\t'], ""));
+            let want: Vec<Seg<'_>> = segments(&s);
+            for md in [
+                render_markdown(&doc(vec![Block::Paragraph { text: s.clone() }])),
+                render_markdown(&doc(vec![Block::List { items: vec![s.clone()] }])),
+                render_markdown(&doc(vec![Block::Table { head: vec![s.clone()], rows: vec![] }])),
+            ] {
+                proptest::prop_assert_eq!(&pieces(&md), &want, "{}", md);
+            }
+        }
     }
 }

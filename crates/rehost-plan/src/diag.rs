@@ -1,5 +1,6 @@
 //! Diagnostics: errors and findings that point at a plan line.
 
+use rehost_tree::escape::text as escape_control;
 use serde::Serialize;
 use std::ops::Range;
 
@@ -118,32 +119,4 @@ impl<'a> SourceMap<'a> {
         }
         out
     }
-}
-
-/// The one escaper for text that reaches a terminal: control characters (C0 except tab, DEL,
-/// C1) and the bidirectional-text controls (U+061C, U+200E/U+200F, U+202A–U+202E,
-/// U+2066–U+2069) shown as `\u{..}` escapes, so untrusted text — plan lines, remote output,
-/// ids, error messages — cannot move the cursor, recolour or clear the terminal, or make a
-/// line read in another order than its bytes.
-pub fn escape_control(s: &str) -> String {
-    if !s.chars().any(needs_escape) {
-        return s.to_owned();
-    }
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        if needs_escape(c) {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-fn needs_escape(c: char) -> bool {
-    (c.is_control() && c != '\t')
-        || matches!(
-            c,
-            '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
-        )
 }

@@ -13,13 +13,16 @@ mod redact;
 mod suggest;
 mod validate;
 
-pub use diag::{Diagnostic, Severity, SourceMap, escape_control};
+pub use diag::{Diagnostic, Severity, SourceMap};
 pub use kinds::{
     Description, KINDS, KindSpec, Part, Reference, describe, implied_effect, references, service_of,
 };
 pub use lint::{RULES, Rule};
 pub use model::*;
 pub use redact::{is_secret_name, redact};
+/// The one escaper for text lines (`rehost_tree::escape::text`), under the name the crates
+/// that print have always used.
+pub use rehost_tree::escape::text as escape_control;
 
 /// The result of checking a plan: the plan if it could be read, its errors (which make it
 /// unusable) and its M 2.319 findings (which a rehearsal tolerates and production must accept).

@@ -146,11 +146,84 @@ fn redact_hides_credential_assignments_and_url_passwords() {
             "curl https://user@host/x https://h/y",
         ),
         ("echo a==b", "echo a==b"),
+        // Issue 18: the shapes that leaked.
+        ("pg_dump --password hunter2 db", "pg_dump --password *** db"),
+        ("mysql -uroot -phunter2 db", "mysql -uroot -p*** db"),
+        ("mysql -uroot -p db", "mysql -uroot -p db"),
+        ("cp -pr a b", "cp -pr a b"),
+        ("sshpass -p hunter2 ssh h", "sshpass -p *** ssh h"),
+        ("vault --token hunter2 read x", "vault --token *** read x"),
+        (
+            "curl -H 'Authorization: Bearer hunter2' https://h/",
+            "curl -H 'Authorization: Bearer ***' https://h/",
+        ),
+        (
+            "curl -H \"Authorization:Bearer hunter2\" -H 'Cookie: s=hunter3' x",
+            "curl -H \"Authorization:Bearer ***\" -H 'Cookie: ***' x",
+        ),
+        (
+            "psql \"host=db user=u password=hunter2 dbname=x\"",
+            "psql \"host=db user=u password=*** dbname=x\"",
+        ),
+        (
+            "psql 'host=db password = hunter2 dbname=x'",
+            "psql 'host=db password = *** dbname=x'",
+        ),
+        (
+            "sh -c 'PGPASSWORD=hunter2 pg_dump db' && true",
+            "sh -c 'PGPASSWORD=*** pg_dump db' && true",
+        ),
+        ("curl https://u:p/w@rd@h/x", "curl https://u:***@h/x"),
+        (
+            "rsync -a keyhost:/srv/ /srv/",
+            "rsync -a keyhost:/srv/ /srv/",
+        ),
+        ("pg_dump --no-password -h db", "pg_dump --no-password -h db"),
+        ("mysql --password-file=/etc/pw", "mysql --password-file=***"),
+        ("x --key-file /etc/k", "x --key-file /etc/k"),
     ];
     for (input, want) in cases {
         assert_eq!(redact(input), want, "{input}");
     }
     assert!(is_secret_name("pgpassword") && is_secret_name("Db_Passwd") && !is_secret_name("PATH"));
+}
+
+proptest::proptest! {
+    /// Issue 18: a random secret in each shape a command line passes one in never survives
+    /// redaction, wherever the shape stands in the line and however the line is quoted.
+    #[test]
+    fn redact_hides_a_secret_in_every_shape(
+        secret in "[A-Za-z0-9][A-Za-z0-9.,:@%+=_~^!*/-]{7,23}",
+        shape in 0usize..12,
+        quote in 0usize..3,
+        before in "(true|ls -l|cd /srv)",
+        after in "(| db| -h db x| ; echo done| \\| gzip)",
+    ) {
+        let url_secret = secret.replace(['/', '@', ':'], "x");
+        let s = secret.as_str();
+        let line = match shape {
+            0 => format!("pg_dump --password {s}"),
+            1 => format!("mysqldump -uroot -p{s}"),
+            2 => format!("vault read --token {s}"),
+            3 => format!("curl -H 'Authorization: Bearer {s}'"),
+            4 => format!("mysql --password={s}"),
+            5 => format!("PGPASSWORD={s} pg_dump"),
+            6 => format!("psql postgres://app:{url_secret}@db:5432/shop"),
+            7 => format!("psql \"host=db user=app password={s} dbname=shop\""),
+            8 => format!("psql 'host=db password = {s}'"),
+            9 => format!("curl -H \"Cookie: session={s}\""),
+            10 => format!("sshpass -p {s} ssh db"),
+            _ => format!("MYSQL_PWD={s} mariadb-dump shop"),
+        };
+        let line = match quote {
+            0 => format!("{before} && {line}{after}"),
+            1 => format!("sh -c \"{}\"{after}", line.replace('"', "\\\"")),
+            _ => format!("{line}\n{before}{after}"),
+        };
+        let secret = if shape == 6 { url_secret } else { secret };
+        let r = redact(&line);
+        proptest::prop_assert!(!r.contains(&secret), "{line} → {r}");
+    }
 }
 
 #[test]

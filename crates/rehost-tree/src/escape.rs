@@ -1,9 +1,40 @@
-//! Escaping of untrusted names: for terminals (`display`), for the manifest's space-separated
-//! tokens (`encode_token` / `decode_token`, lossless for any bytes), for b3sum's check lines, and
-//! hex.
+//! The one place rehost escapes untrusted text for a terminal or a text line, and the other
+//! encodings of untrusted names: `text` (strings: messages, plan text, remote output, database
+//! names and values) and `display` (bytes: paths, lossless), both built on one character class
+//! ([`is_invisible`] and the controls); for the manifest's space-separated tokens
+//! (`encode_token` / `decode_token`, lossless for any bytes), for b3sum's check lines, and hex.
+//!
+//! It is here, in the lowest crate (rehost-tree depends on no other rehost crate), so that
+//! every crate that writes text can use it with dependencies pointing one way: rehost-plan
+//! re-exports `text` as `escape_control` (the binary's `term::escape`), rehost-db uses it for its
+//! reports. The binary's `tidy.rs` fails if another crate grows an escaper of its own.
 
 #[cfg(test)]
 mod tests;
+
+/// Escapes text for a terminal or a line of text: control characters (C0 but tab, DEL, C1),
+/// the bidirectional-text controls (U+061C, U+200E/U+200F, U+202A–U+202E, U+2066–U+2069) and the
+/// other invisible characters of [`is_invisible`] become `\n`, `\u{1b}`, `\u{202e}`, so untrusted
+/// text — plan lines, remote output, ids, error messages, database values — cannot move the
+/// cursor, recolour or clear the terminal, or make a line read in another order than its bytes.
+pub fn text(s: &str) -> String {
+    if !s.chars().any(needs_escape) {
+        return s.to_owned();
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if needs_escape(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn needs_escape(c: char) -> bool {
+    (c.is_control() && c != '\t') || is_invisible(c)
+}
 
 /// Escapes raw bytes for a terminal: printable UTF-8 is kept, control characters, invalid bytes,
 /// bidirectional overrides and other invisible characters become `\n`, `\t`, `\xHH` or `\u{..}`,
@@ -31,10 +62,13 @@ pub fn display(bytes: &[u8]) -> String {
     out
 }
 
+/// Characters that change how a line looks without showing themselves: C1 controls, the
+/// bidirectional-text controls, zero-width and separator characters, the BOM.
 fn is_invisible(c: char) -> bool {
     matches!(c as u32,
         0x80..=0x9f            // C1 controls
         | 0xad                 // soft hyphen
+        | 0x061c               // Arabic letter mark (bidi)
         | 0x200b..=0x200f      // zero width, LRM/RLM
         | 0x2028..=0x202e      // separators, bidi embeddings/overrides
         | 0x2060..=0x2069      // word joiner, bidi isolates

@@ -143,55 +143,10 @@ impl PrivateDir {
         create: bool,
         path: PathBuf,
     ) -> Result<Option<PrivateDir>, PrivateError> {
-        let c = cstr(name, &path)?;
-        if create {
-            // SAFETY: valid descriptor and NUL-terminated name.
-            if unsafe { libc::mkdirat(self.fd.as_raw_fd(), c.as_ptr(), 0o700) } != 0 {
-                let e = io::Error::last_os_error();
-                if e.kind() != io::ErrorKind::AlreadyExists {
-                    return Err(io_err(&path)(e));
-                }
-            }
-        }
-        // SAFETY: as above; the returned descriptor is owned below.
-        let fd = unsafe {
-            libc::openat(
-                self.fd.as_raw_fd(),
-                c.as_ptr(),
-                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-            )
+        let Some(fd) = open_dir_nofollow(&self.fd, name, create, &path)? else {
+            return Ok(None);
         };
-        if fd < 0 {
-            let e = io::Error::last_os_error();
-            return match e.raw_os_error() {
-                Some(libc::ENOENT) if !create => Ok(None),
-                Some(libc::ELOOP) => Err(PrivateError::Symlink { path }),
-                Some(libc::ENOTDIR) => {
-                    // O_NOFOLLOW on a symlink to a directory can also say ENOTDIR.
-                    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-                    // SAFETY: valid descriptor, name and out-pointer.
-                    let r = unsafe {
-                        libc::fstatat(
-                            self.fd.as_raw_fd(),
-                            c.as_ptr(),
-                            &mut st,
-                            libc::AT_SYMLINK_NOFOLLOW,
-                        )
-                    };
-                    if r == 0 && st.st_mode & libc::S_IFMT == libc::S_IFLNK {
-                        Err(PrivateError::Symlink { path })
-                    } else {
-                        Err(PrivateError::NotDir { path })
-                    }
-                }
-                _ => Err(io_err(&path)(e)),
-            };
-        }
-        // SAFETY: a fresh descriptor we own.
-        let dir = PrivateDir {
-            fd: unsafe { OwnedFd::from_raw_fd(fd) },
-            path,
-        };
+        let dir = PrivateDir { fd, path };
         dir.check()?;
         Ok(Some(dir))
     }
@@ -320,13 +275,70 @@ impl PrivateDir {
         sync: bool,
         write: &mut dyn FnMut(&mut dyn Write) -> io::Result<()>,
     ) -> Result<(), PrivateError> {
-        write_atomic_at(&self.fd, &self.path, OsStr::new(name), sync, write)
+        write_atomic_at(&self.fd, &self.path, OsStr::new(name), sync, 0o600, write)
     }
 
     /// The directory's descriptor.
     pub fn fd(&self) -> &OwnedFd {
         &self.fd
     }
+}
+
+/// Opens the directory `name` in `parent` without following a symlink (creating it 0700 with
+/// `create`); `Ok(None)` when it does not exist and `create` is false.
+fn open_dir_nofollow(
+    parent: &OwnedFd,
+    name: &OsStr,
+    create: bool,
+    path: &Path,
+) -> Result<Option<OwnedFd>, PrivateError> {
+    let c = cstr(name, path)?;
+    if create {
+        // SAFETY: valid descriptor and NUL-terminated name.
+        if unsafe { libc::mkdirat(parent.as_raw_fd(), c.as_ptr(), 0o700) } != 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::AlreadyExists {
+                return Err(io_err(path)(e));
+            }
+        }
+    }
+    // SAFETY: as above; the returned descriptor is owned below.
+    let fd = unsafe {
+        libc::openat(
+            parent.as_raw_fd(),
+            c.as_ptr(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        let e = io::Error::last_os_error();
+        let path = path.to_owned();
+        return match e.raw_os_error() {
+            Some(libc::ENOENT) if !create => Ok(None),
+            Some(libc::ELOOP) => Err(PrivateError::Symlink { path }),
+            Some(libc::ENOTDIR) => {
+                // O_NOFOLLOW on a symlink to a directory can also say ENOTDIR.
+                let mut st: libc::stat = unsafe { std::mem::zeroed() };
+                // SAFETY: valid descriptor, name and out-pointer.
+                let r = unsafe {
+                    libc::fstatat(
+                        parent.as_raw_fd(),
+                        c.as_ptr(),
+                        &mut st,
+                        libc::AT_SYMLINK_NOFOLLOW,
+                    )
+                };
+                if r == 0 && st.st_mode & libc::S_IFMT == libc::S_IFLNK {
+                    Err(PrivateError::Symlink { path })
+                } else {
+                    Err(PrivateError::NotDir { path })
+                }
+            }
+            _ => Err(io_err(&path)(e)),
+        };
+    }
+    // SAFETY: a fresh descriptor we own.
+    Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) }))
 }
 
 fn create_excl(dir: &OwnedFd, name: &CString) -> io::Result<File> {
@@ -369,11 +381,15 @@ pub(crate) fn random_hex(bytes: usize) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// Writes `name` in `dir` through a random temporary name (`O_CREAT | O_EXCL | O_NOFOLLOW`,
+/// 0600), given `mode` on its descriptor once written, then renamed into place: whatever was at
+/// `name` (a planted symlink included) is replaced, never followed.
 fn write_atomic_at(
     dir: &OwnedFd,
     dir_path: &Path,
     name: &OsStr,
     sync: bool,
+    mode: u32,
     write: &mut dyn FnMut(&mut dyn Write) -> io::Result<()>,
 ) -> Result<(), PrivateError> {
     let path = dir_path.join(name);
@@ -397,7 +413,16 @@ fn write_atomic_at(
     let mut w = io::BufWriter::with_capacity(1 << 20, file);
     let written = write(&mut w)
         .and_then(|()| w.into_inner().map_err(|e| e.into_error()))
-        .and_then(|f| if sync { f.sync_all() } else { Ok(()) });
+        .and_then(|f| {
+            if mode != 0o600 {
+                // On the descriptor, so not subject to the umask and not through any path.
+                // SAFETY: valid descriptor.
+                if unsafe { libc::fchmod(f.as_raw_fd(), mode as libc::mode_t) } != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            if sync { f.sync_all() } else { Ok(()) }
+        });
     if let Err(e) = written {
         remove_tmp();
         return Err(io_err(&path)(e));
@@ -436,7 +461,101 @@ pub fn write_file_atomic(
         source: io::Error::new(io::ErrorKind::InvalidInput, "not a file name"),
     })?;
     let dir: OwnedFd = File::open(parent).map_err(io_err(parent))?.into();
-    write_atomic_at(&dir, parent, name, sync, write)
+    write_atomic_at(&dir, parent, name, sync, 0o600, write)
+}
+
+/// A directory the operator chose for rehost's documents (`rehost report -o DIR`, the directory
+/// of `rehost concept -o FILE`): opened without following a symlink and checked once, then
+/// written only through its descriptor, each file through a random temporary name renamed into
+/// place (a planted link at the name is replaced, never followed). Unlike a [`PrivateDir`] it
+/// may be readable by others and is never tightened; it is refused when another user could
+/// replace what rehost writes there: owned by someone else than rehost's user or root, or
+/// writable by group or others without being a sticky directory of rehost's user or root.
+#[derive(Debug)]
+pub struct OutputDir {
+    fd: OwnedFd,
+    path: PathBuf,
+}
+
+impl OutputDir {
+    /// Opens (with `create`, creating 0700 if missing — its parents as `mkdir -p` would) the
+    /// directory `path`. Its parent is taken as it is (the operator chose it); `path` itself
+    /// must not be a symlink and must pass the check above.
+    pub fn open(path: &Path, create: bool) -> Result<OutputDir, PrivateError> {
+        let fd = match (path.parent(), path.file_name()) {
+            (Some(parent), Some(name)) => {
+                let parent = if parent.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    parent
+                };
+                if create {
+                    std::fs::create_dir_all(parent).map_err(io_err(parent))?;
+                }
+                let parent_fd: OwnedFd = File::open(parent).map_err(io_err(parent))?.into();
+                open_dir_nofollow(&parent_fd, name, create, path)?.ok_or_else(|| {
+                    PrivateError::Io {
+                        path: path.to_owned(),
+                        source: io::Error::from(io::ErrorKind::NotFound),
+                    }
+                })?
+            }
+            // `/`, `.` or `..`: no name to open without following; open it as it is.
+            _ => File::open(path).map_err(io_err(path))?.into(),
+        };
+        let dir = OutputDir {
+            fd,
+            path: path.to_owned(),
+        };
+        dir.check()?;
+        Ok(dir)
+    }
+
+    fn check(&self) -> Result<(), PrivateError> {
+        let st = fstat(&self.fd, &self.path)?;
+        if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
+            return Err(PrivateError::NotDir {
+                path: self.path.clone(),
+            });
+        }
+        let me = euid();
+        // Root may write anywhere in any case: a directory of root's is no one else's.
+        if st.st_uid != me && st.st_uid != 0 {
+            return Err(PrivateError::Owner {
+                path: self.path.clone(),
+                owner: st.st_uid,
+                me,
+            });
+        }
+        let mode = st.st_mode & 0o7777;
+        // In a sticky directory others may add names but not rename or remove ours; a name
+        // they planted is replaced by the rename (never followed), or the rename fails.
+        if mode & 0o022 != 0 && mode & libc::S_ISVTX == 0 {
+            return Err(PrivateError::Writable {
+                path: self.path.clone(),
+                mode,
+            });
+        }
+        Ok(())
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Replaces the file `name` in this directory with `bytes`, atomically, fsynced, with
+    /// `mode` (0600 unless the operator said otherwise).
+    pub fn write(&self, name: &OsStr, mode: u32, bytes: &[u8]) -> Result<(), PrivateError> {
+        if Path::new(name).components().count() != 1 || name == ".." || name == "." {
+            return Err(PrivateError::Io {
+                path: self.path.join(name),
+                source: io::Error::new(io::ErrorKind::InvalidInput, "not a file name"),
+            });
+        }
+        write_atomic_at(&self.fd, &self.path, name, true, mode, &mut |w| {
+            w.write_all(bytes)
+        })
+    }
 }
 
 /// Creates the directories of `path` that are missing, 0700, and checks the last one like a

@@ -93,20 +93,27 @@ pub struct CheckArgs {
     pub ssh_config: Option<PathBuf>,
 }
 
+/// `md` and `markdown` are one format, for the concept as for the report.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum ConceptFormat {
-    Markdown,
+    #[value(name = "md", alias = "markdown")]
+    Md,
     Html,
 }
 
 #[derive(Args, Debug)]
 pub struct ConceptArgs {
     pub plan: PathBuf,
-    #[arg(long, value_enum, default_value = "markdown")]
+    /// `md` (Markdown; `markdown` is the same) or `html`.
+    #[arg(long, value_enum, default_value = "md")]
     pub format: ConceptFormat,
-    /// Write to this file instead of standard output.
+    /// Write to this file instead of standard output (not through a symlink; refused in a
+    /// directory another user could write).
     #[arg(short, long)]
     pub output: Option<PathBuf>,
+    /// The file's mode with -o, in octal.
+    #[arg(long, value_name = "MODE", requires = "output", default_value = "0600", value_parser = crate::output::parse_mode)]
+    pub mode: u32,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -114,8 +121,9 @@ pub struct StateArgs {
     /// Rehearse in this environment of the plan (its hosts replace the production hosts).
     #[arg(long)]
     pub env: Option<String>,
-    /// The state directory (default: `.rehost` next to the plan).
-    #[arg(long)]
+    /// The directory of this plan's runs, one directory per environment in it (default:
+    /// `.rehost/<plan file stem>` next to the plan).
+    #[arg(long, value_name = "DIR")]
     pub state: Option<PathBuf>,
 }
 
@@ -217,10 +225,12 @@ pub struct StatusArgs {
     pub hmac_key: Option<PathBuf>,
 }
 
+/// `md` and `markdown` are one format, for the report as for the concept.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ReportFormat {
     Html,
     Json,
+    #[value(name = "md", alias = "markdown")]
     Md,
 }
 
@@ -229,10 +239,14 @@ pub struct ReportArgs {
     pub plan: PathBuf,
     #[command(flatten)]
     pub state: StateArgs,
-    /// Write the report files into this directory (default: the run's state directory).
+    /// Write the report files into this directory (default: the run's state directory); not
+    /// through a symlink, refused when another user could write it.
     #[arg(short, long, value_name = "DIR")]
     pub output: Option<PathBuf>,
-    /// Which files to write, comma-separated.
+    /// The files' mode with -o, in octal.
+    #[arg(long, value_name = "MODE", requires = "output", default_value = "0600", value_parser = crate::output::parse_mode)]
+    pub mode: u32,
+    /// Which files to write, comma-separated: html, json, md (or markdown).
     #[arg(
         long,
         value_enum,

@@ -4,6 +4,7 @@ mod cli;
 mod cmd;
 mod confirm;
 mod exit;
+mod output;
 mod plan_file;
 mod sign;
 mod signals;

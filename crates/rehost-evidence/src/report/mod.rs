@@ -109,13 +109,9 @@ pub fn build(input: Input) -> Report {
         run_digest: run.plan_digest.clone(),
         text_digest,
         origin: input.plan_text.origin.clone(),
-        text: input
-            .plan_text
-            .text
-            .lines()
-            .map(rehost_plan::redact)
-            .collect::<Vec<_>>()
-            .join("\n"),
+        // Whole, not line by line: a command continued on the next line (`--password \`,
+        // a TOML multi-line string) keeps what tells its secret apart.
+        text: rehost_plan::redact(&input.plan_text.text),
     };
     let comparison = input
         .others

@@ -10,6 +10,38 @@ fn display_neutralises_terminal_controls() {
     assert_eq!(display("größe".as_bytes()), "größe");
 }
 
+/// One character class for strings and bytes: every bidirectional control (U+061C, U+200E/F,
+/// U+202A–U+202E, U+2066–U+2069), C0 but tab, DEL and C1 escaped by `text`, and by `display`.
+#[test]
+fn text_and_display_escape_the_same_controls() {
+    let bidi = ['\u{061c}', '\u{200e}', '\u{200f}']
+        .into_iter()
+        .chain('\u{202a}'..='\u{202e}')
+        .chain('\u{2066}'..='\u{2069}');
+    let controls = ('\0'..='\u{1f}')
+        .filter(|&c| c != '\t')
+        .chain(['\u{7f}'])
+        .chain('\u{80}'..='\u{9f}');
+    for c in bidi.chain(controls) {
+        let s = format!("a{c}b");
+        let t = text(&s);
+        assert!(
+            !t.contains(c) && t.starts_with('a') && t.ends_with('b'),
+            "{c:?}: {t}"
+        );
+        let d = display(s.as_bytes());
+        assert!(!d.contains(c), "{c:?}: {d}");
+    }
+    assert_eq!(
+        text("x\u{202e}y\u{1b}[2J\tz\n"),
+        "x\\u{202e}y\\u{1b}[2J\tz\\n"
+    );
+    assert_eq!(
+        text("plain ümlaut \\ and tab\t"),
+        "plain ümlaut \\ and tab\t"
+    );
+}
+
 #[test]
 fn b3sum_lines_match_b3sum_escaping() {
     let h = "0".repeat(64);

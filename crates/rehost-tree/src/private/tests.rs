@@ -94,3 +94,45 @@ fn write_file_atomic_uses_no_fixed_temporary_name() {
     assert_eq!(std::fs::read(t.path().join("m.txt")).unwrap(), b"manifest");
     assert_eq!(mode(&t.path().join("m.txt")), 0o600);
 }
+
+/// `report -o`, `concept -o` (issue 18): a link planted at the name is replaced, never
+/// followed, even in a sticky directory others can write; the mode is what was asked.
+#[test]
+fn output_dirs_replace_planted_links_and_refuse_what_others_can_write() {
+    let t = tempfile::tempdir().unwrap();
+    let victim = t.path().join("victim");
+    std::fs::write(&victim, b"root's file").unwrap();
+    let sticky = t.path().join("sticky");
+    std::fs::create_dir(&sticky).unwrap();
+    std::fs::set_permissions(&sticky, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    std::os::unix::fs::symlink(&victim, sticky.join("r.html")).unwrap();
+    // Planted by another user (tests run as root in CI; lchown needs it).
+    std::os::unix::fs::lchown(sticky.join("r.html"), Some(65534), Some(65534)).unwrap();
+    let d = OutputDir::open(&sticky, false).unwrap();
+    d.write(OsStr::new("r.html"), 0o640, b"report").unwrap();
+    assert_eq!(std::fs::read(&victim).unwrap(), b"root's file");
+    assert_eq!(std::fs::read(sticky.join("r.html")).unwrap(), b"report");
+    assert_eq!(mode(&sticky.join("r.html")), 0o640);
+    assert!(d.write(OsStr::new("../x"), 0o600, b"x").is_err());
+
+    std::os::unix::fs::symlink(&sticky, t.path().join("link")).unwrap();
+    let e = OutputDir::open(&t.path().join("link"), true).unwrap_err();
+    assert!(matches!(e, PrivateError::Symlink { .. }), "{e}");
+    let loose = t.path().join("loose");
+    std::fs::create_dir(&loose).unwrap();
+    std::fs::set_permissions(&loose, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let e = OutputDir::open(&loose, false).unwrap_err();
+    assert!(
+        matches!(e, PrivateError::Writable { mode: 0o777, .. }),
+        "{e}"
+    );
+    std::os::unix::fs::chown(&sticky, Some(65534), Some(65534)).unwrap();
+    let e = OutputDir::open(&sticky, false).unwrap_err();
+    assert!(matches!(e, PrivateError::Owner { owner: 65534, .. }), "{e}");
+    // Readable by others is the operator's choice: not tightened.
+    let open = t.path().join("open");
+    std::fs::create_dir(&open).unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o755)).unwrap();
+    OutputDir::open(&open, false).unwrap();
+    assert_eq!(mode(&open), 0o755);
+}

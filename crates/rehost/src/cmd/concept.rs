@@ -11,15 +11,15 @@ pub fn run(args: &ConceptArgs) -> i32 {
     };
     let (plan, c) = (pf.plan(), &pf.checked);
     let text = match args.format {
-        ConceptFormat::Markdown => {
-            rehost_evidence::concept::render_markdown(plan, &pf.text, &c.findings)
-        }
+        ConceptFormat::Md => rehost_evidence::concept::render_markdown(plan, &pf.text, &c.findings),
         ConceptFormat::Html => rehost_evidence::concept::render_html(plan, &pf.text, &c.findings),
     };
     match &args.output {
+        // Not through a symlink, not where another user could replace it, 0600 unless
+        // `--mode` (crate::output).
         Some(path) => {
-            if let Err(e) = std::fs::write(path, text) {
-                crate::term::error(&format!("failed to write {}: {e}", path.display()));
+            if let Err(e) = crate::output::write_file(path, text.as_bytes(), args.mode) {
+                crate::term::error(&e);
                 return exit::TROUBLE;
             }
         }

@@ -1,6 +1,6 @@
-//! `rehost report PLAN [--env NAME] [-o DIR] [--format html,json,md]`: the evidence of a run,
-//! read from its state directory (which it does not change) and written as `report.html`,
-//! `report.json` and `report.md`.
+//! `rehost report PLAN [--env NAME] [-o DIR [--mode MODE]] [--format html,json,md]`: the
+//! evidence of a run, read from its state directory (which it does not change) and written as
+//! `report.html`, `report.json` and `report.md`.
 //!
 //! Exit codes: 0 the report is written and its verdict is clean; 1 it is written and the
 //! verdict is not clean (something failed, was not verified or finished, exceeded the budget,
@@ -39,7 +39,13 @@ pub fn run(args: &ReportArgs) -> i32 {
             return exit::TROUBLE;
         }
     }
-    write(&pf, env, state, args.output.as_deref(), &args.format)
+    write(
+        &pf,
+        env,
+        state,
+        args.output.as_deref().map(|o| (o, args.mode)),
+        &args.format,
+    )
 }
 
 /// The plan from the snapshot the run's journal names last.
@@ -84,7 +90,7 @@ pub fn write(
     pf: &PlanFile,
     env: Option<&str>,
     state: Option<&Path>,
-    output: Option<&Path>,
+    output: Option<(&Path, u32)>,
     formats: &[ReportFormat],
 ) -> i32 {
     let plan = pf.plan();
@@ -179,18 +185,18 @@ pub fn write(
         }
     }
     let (written_in, result): (PathBuf, Result<(), String>) = match output {
-        Some(out) => (
-            out.to_owned(),
-            std::fs::create_dir_all(out)
-                .map_err(|e| format!("failed to create {}: {e}", out.display()))
-                .and_then(|()| {
-                    files.iter().try_for_each(|(name, text)| {
-                        std::fs::write(out.join(name), text).map_err(|e| {
-                            format!("failed to write {}: {e}", out.join(name).display())
-                        })
-                    })
-                }),
-        ),
+        // Where the operator says: not through a symlink, not where another user could
+        // replace the evidence, 0600 unless `--mode` (crate::output).
+        Some((out, mode)) => {
+            let named: Vec<(&std::ffi::OsStr, &[u8])> = files
+                .iter()
+                .map(|(n, t)| (std::ffi::OsStr::new(*n), t.as_bytes()))
+                .collect();
+            (
+                out.to_owned(),
+                crate::output::write_files(out, true, &named, mode),
+            )
+        }
         // In the private state directory: 0600, atomically, never through a symlink.
         None => (
             dir.clone(),

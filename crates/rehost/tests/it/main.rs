@@ -9,6 +9,7 @@ mod db;
 mod db_engines;
 mod downtime;
 mod isolation;
+mod outputs;
 mod preflight;
 mod report;
 mod resume;

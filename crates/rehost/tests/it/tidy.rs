@@ -85,3 +85,87 @@ fn library_crates_never_print() {
     }
     assert!(offenders.is_empty(), "library code prints: {offenders:?}");
 }
+
+/// One escaper for terminals and text lines (issue 18): `rehost_tree::escape` (`text` for
+/// strings — `rehost_plan::escape_control`, the binary's `term::escape` — and `display` for
+/// bytes). The database crate had its own, which let the bidirectional controls through. Any
+/// other source that classifies control characters or names a bidi control, or defines an
+/// `escape` function, is a second escaper; use the one instead.
+#[test]
+fn there_is_one_escaper_for_terminal_text() {
+    // What an escaper is made of.
+    let markers = [
+        "is_control()",
+        "is_ascii_control()",
+        "escape_default()",
+        "escape_debug()",
+        "fn escape",
+        "\\u{202",
+        "\\u{206",
+        "\\u{200e}",
+        "\\u{200f}",
+        "\\u{61c}",
+        "\\u{061c}",
+        "0x202a",
+        "0x2066",
+    ];
+    // Not escapers: rsync's `[[:cntrl:]]` class in the glob matcher.
+    let allowed = [(
+        "rehost-tree/src/glob.rs",
+        "b\"cntrl\" => c.is_ascii_control()",
+    )];
+    let crates = root().join("crates");
+    let mut offenders = Vec::new();
+    let mut stack = vec![crates.clone()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap().flatten() {
+            let p = e.path();
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            if p.is_dir() {
+                // Tests may build hostile strings; `target` is not source.
+                if !matches!(name.as_str(), "tests" | "target" | "proptest-regressions") {
+                    stack.push(p);
+                }
+                continue;
+            }
+            let rel = p
+                .strip_prefix(&crates)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            if !name.ends_with(".rs")
+                || name == "tests.rs"
+                || name.ends_with("_tests.rs")
+                || rel == "rehost-tree/src/escape.rs"
+            {
+                continue;
+            }
+            let text = std::fs::read_to_string(&p).unwrap();
+            let lines: Vec<&str> = text.lines().collect();
+            for (i, line) in lines.iter().enumerate() {
+                let code = line.trim_start();
+                // An inline test module ends the source proper.
+                if code == "#[cfg(test)]"
+                    && lines
+                        .get(i + 1)
+                        .is_some_and(|l| l.trim_start().starts_with("mod ") && l.ends_with('{'))
+                {
+                    break;
+                }
+                if code.starts_with("//") {
+                    continue;
+                }
+                if markers.iter().any(|m| code.to_lowercase().contains(m))
+                    && !allowed.iter().any(|(f, l)| rel == *f && code.contains(l))
+                {
+                    offenders.push(format!("crates/{rel}:{}: {}", i + 1, code));
+                }
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "a second escaper: use rehost_tree::escape::text (or display for bytes):\n{}",
+        offenders.join("\n")
+    );
+}
