@@ -193,7 +193,8 @@ fn a_verify_db_step_reads_its_database_and_connection() {
     assert_eq!(
         plan.steps[0].kind,
         StepKind::VerifyDb {
-            database: "shop".into()
+            database: "shop".into(),
+            exercise: None
         }
     );
     assert!(plan.steps[0].idempotent);

@@ -193,6 +193,9 @@ pub struct Verification {
     /// file capabilities, devices), and how many it has in all. Not findings.
     pub privileged: Vec<Privileged>,
     pub privileged_total: u64,
+    /// Databases: the exercise of the copy (`exercise = true`), as the journal keeps it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exercise: Option<rehost_engine::step_data::ExerciseData>,
 }
 
 #[derive(Clone, Debug, Serialize)]

@@ -433,6 +433,7 @@ fn typed(d: &StepData, exit_code: Option<i32>) -> Option<Verification> {
                     })
                     .collect(),
                 privileged_total: t.privileged_total,
+                exercise: None,
             })
         }
         StepData::VerifyDb(db) => {
@@ -441,6 +442,7 @@ fn typed(d: &StepData, exit_code: Option<i32>) -> Option<Verification> {
             v.source = db.source.clone();
             v.destination = db.destination.clone();
             v.findings_total = db.findings_total as u64;
+            v.exercise = db.exercise.clone();
             if exit_code.is_none() {
                 v.exit_code = if db.equal { 0 } else { 1 };
             }
@@ -540,6 +542,7 @@ fn verification(v: &serde_json::Value) -> Option<Verification> {
             .unwrap_or_default(),
         privileged: Vec::new(),
         privileged_total: 0,
+        exercise: None,
     })
 }
 
@@ -625,5 +628,6 @@ fn db_verification(v: &serde_json::Value, exit_code: Option<i32>) -> Option<Veri
             .unwrap_or_default(),
         privileged: Vec::new(),
         privileged_total: 0,
+        exercise: None,
     })
 }
