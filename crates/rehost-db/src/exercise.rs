@@ -347,10 +347,10 @@ impl ExerciseReport {
                 )?;
                 for f in &u.findings {
                     let mut line = format!(
-                        "  left behind: {} {} {}",
-                        f.class.name(),
+                        "  left behind: {} {} ({})",
                         f.kind.name(),
-                        escape(&f.name)
+                        escape(&f.name),
+                        f.class.name()
                     );
                     if let (Some(o), Some(n)) = (&f.old, &f.new) {
                         line.push_str(&format!(": before {} | after {}", escape(o), escape(n)));
