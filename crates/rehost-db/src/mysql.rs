@@ -670,7 +670,7 @@ fn not_transactional(sql: &dyn Sql) -> Result<BTreeMap<String, String>, DbError>
     for line in sql.run(&stmts)? {
         let v = parse(sql, &line)?;
         match v[0].as_str() {
-            Some("engine") if s(&v[3]).to_ascii_uppercase() != "YES" => {
+            Some("engine") if !s(&v[3]).eq_ignore_ascii_case("YES") => {
                 engines.insert(s(&v[1]), s(&v[2]));
             }
             Some("trigger") => triggers.push((s(&v[1]), s(&v[2]), s(&v[3]))),
