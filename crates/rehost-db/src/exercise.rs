@@ -250,7 +250,7 @@ pub fn checked(
             DbError::Query {
                 target,
                 message: format!(
-                    "{message} (while taking the checksum {when} the exercise; the exercise's login must be able to read every table of the database)"
+                    "{message} (while taking the checksum {when} the exercise; the exercise's login must be able to read every table and sequence of the database, or nothing can be said about what the exercise left behind)"
                 ),
             }
         }

@@ -340,6 +340,21 @@ fn exercise_advances_no_sequence_and_one_a_trigger_advances_is_named() {
         "{doc:#}"
     );
     assert_eq!(sequences(&pg), before);
+
+    // A login that may not read a table cannot have its exercise checked: refused before
+    // anything is changed, naming what it could not read.
+    pg.sql("app", "REVOKE SELECT ON codes FROM app");
+    let o = rehost(&d, &["verify", "db", &url, "--exercise"]);
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(
+        o.stderr.contains("permission denied for table codes")
+            && o.stderr
+                .contains("while taking the checksum before the exercise"),
+        "{}",
+        o.stderr
+    );
+    assert_eq!(sequences(&pg), before);
+    assert_eq!(pg.sql("app", "SELECT count(*) FROM orders"), "200");
 }
 
 /// Issue 18: `exercise = true` in a `verify-db` step, as the application's login (not the
