@@ -206,6 +206,23 @@ impl Unchanged {
             })
             .collect();
         let (b, a) = (digest(before), digest(after));
+        let mut findings = findings;
+        if findings.is_empty() && a != b {
+            // Nothing the comparison names, yet not the same bytes: still not unchanged.
+            findings.push(
+                Finding::new(
+                    Class::Changed,
+                    crate::ObjectKind::Database,
+                    before.database.clone(),
+                )
+                .values(
+                    Some(format!("inventory blake3 {b}")),
+                    Some(format!(
+                        "inventory blake3 {a} (a difference the comparison treats as a spelling)"
+                    )),
+                ),
+            );
+        }
         Unchanged {
             check: CHECK.into(),
             tables: before.tables.len(),
