@@ -423,6 +423,50 @@ fn verify_db_step_with_mariadb() {
     );
 }
 
+/// Issue 18: `exercise = true` with MariaDB, as the application's login with its own password
+/// file (not the verifying login): it may read, change and add but not see triggers; the
+/// outcome is in the journal, and neither password appears anywhere.
+#[test]
+fn verify_db_step_with_mariadb_exercises_as_the_application_login() {
+    let (old, new) = mariadb_migrated();
+    new.sql(
+        "",
+        "CREATE USER app@'%' IDENTIFIED BY 'app-secret-0815'; GRANT SELECT, INSERT, UPDATE ON app.* TO app@'%';",
+    );
+    let d = TestDir::new();
+    let pwfile = d.write("pw", "not-a-real-secret-4711\n");
+    let app_pw = d.write("app.pw", "app-secret-0815\n");
+    let body = format!(
+        "{}exercise = true\nexercise_user = \"app\"\nexercise_password_file = \"{}\"\n",
+        verify_db_body("mariadb", "verify", (old.port(), new.port()), &pwfile),
+        app_pw.display()
+    );
+    write_plan(&d, &body);
+    let before = new.sql("app", "CHECKSUM TABLE kinds, nokey, tagged, child");
+    let o = rehost(&d, &["run", "plan.toml"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(
+        o.stdout.contains("exercised as app: 4 tables, ")
+            && o.stdout.contains(
+                "0 failed, 0 skipped; the database unchanged by checksum before and after"
+            ),
+        "{}",
+        o.stdout
+    );
+    let journal = journal_text(&d);
+    assert!(journal.contains("\"login\":\"app\""), "{journal}");
+    assert!(journal.contains("\"unchanged\":true"), "{journal}");
+    assert!(journal.contains("mysql:///app?"), "{journal}");
+    for secret in ["not-a-real-secret", "app-secret-0815"] {
+        assert!(!o.all().contains(secret), "{}", o.all());
+        assert!(!journal.contains(secret), "{journal}");
+    }
+    assert_eq!(
+        new.sql("app", "CHECKSUM TABLE kinds, nokey, tagged, child"),
+        before
+    );
+}
+
 fn journal_text(d: &TestDir) -> String {
     std::fs::read_dir(d.join(".rehost/plan/production"))
         .unwrap()
