@@ -255,7 +255,10 @@ pub fn checked(
         ),
         Engine::Mysql => (
             &crate::mysql::Mysql,
-            vec!["tables of other databases on the server that a trigger or routine writes to".into()],
+            vec![
+                "tables of other databases on the server that a trigger or routine writes to".into(),
+                "tables this login has no privilege on (MariaDB does not show them to it)".into(),
+            ],
         ),
         Engine::Sqlite => (
             &crate::sqlite::Sqlite,
