@@ -4,10 +4,21 @@
 //! to a changed value, insert a new row built from an existing one (new values for unique
 //! columns, defaults where the table has them). Each operation runs in a PL/pgSQL exception
 //! block, so a failure is reported with the server's exact message and the rest still runs.
-//! Sequences that the insert advances (they are not transactional) are set back afterwards.
+//!
+//! A rollback does not undo everything: sequences are not transactional (PostgreSQL), nor are
+//! MariaDB's MyISAM, Aria, MEMORY, CSV and ARCHIVE tables. The insert therefore gives columns
+//! fed by a sequence a value of its own (PostgreSQL: `max + 1`, `OVERRIDING SYSTEM VALUE` for
+//! identity columns) so that no sequence is advanced; a sequence a trigger advanced anyway is
+//! set back where the login may. And [`checked`] proves the result: it checksums the whole
+//! database (every table's rows and content checksum, every sequence's value, the schema)
+//! before and after the exercise, and the report says "unchanged" only when the two are equal;
+//! otherwise each difference is a finding naming the table or sequence ([`Unchanged`]).
 
+use crate::driver::Dialect;
+use crate::model::Inventory;
 use crate::postgres::{SESSION, literal, parse};
-use crate::{DbError, Sql};
+use crate::report::{Class, Finding};
+use crate::{DbError, Engine, Sql};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::io::{self, Write};
@@ -137,6 +148,143 @@ pub struct ExerciseReport {
     pub target: String,
     pub server_version: String,
     pub tables: Vec<TableExercise>,
+    /// The check that the exercise left nothing behind (`None` only in reports written before
+    /// there was one: nothing was proved).
+    #[serde(default)]
+    pub unchanged: Option<Unchanged>,
+}
+
+/// What "unchanged" rests on: the database's checksum before and after the exercise.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unchanged {
+    /// The check, in words: what was checksummed and compared.
+    pub check: String,
+    /// What was checksummed: tables (with their rows, before) and sequences.
+    pub tables: usize,
+    pub rows: u64,
+    pub sequences: usize,
+    /// BLAKE3 of the checksummed inventory (schema, per-table row counts and content
+    /// checksums, sequence values), before and after.
+    pub before: String,
+    pub after: String,
+    /// The two are equal.
+    pub equal: bool,
+    /// Each difference: the table, sequence or object the exercise left changed.
+    pub findings: Vec<Finding>,
+    /// What the check does not cover.
+    pub not_covered: Vec<String>,
+}
+
+/// The words of [`Unchanged::check`].
+const CHECK: &str = "every table's row count and content checksum, every sequence's value and the schema of the whole database, taken before and after the exercise and compared";
+
+fn digest(inv: &Inventory) -> String {
+    let mut inv = inv.clone();
+    inv.objects.sort();
+    let text = serde_json::to_string(&inv).unwrap_or_default();
+    blake3::hash(text.as_bytes()).to_hex().to_string()
+}
+
+impl Unchanged {
+    /// Compares the checksum taken `before` the exercise with the one `after`.
+    pub(crate) fn compare(before: &Inventory, after: &Inventory, not_covered: Vec<String>) -> Self {
+        let c = crate::compare(before, after);
+        let findings: Vec<Finding> = c
+            .findings
+            .into_iter()
+            .map(|mut f| {
+                if f.class == Class::Content {
+                    // Both sides are whole-table sums here: the rows are gone, not unlocatable.
+                    let sum = |t: Option<&crate::Table>| {
+                        t.and_then(|t| t.content.as_ref())
+                            .map(|c| format!("checksum {}", c.checksum))
+                    };
+                    f.old = sum(before.tables.get(&f.name));
+                    f.new = sum(after.tables.get(&f.name));
+                }
+                f
+            })
+            .collect();
+        let (b, a) = (digest(before), digest(after));
+        let mut findings = findings;
+        if findings.is_empty() && a != b {
+            // Nothing the comparison names, yet not the same bytes: still not unchanged.
+            findings.push(
+                Finding::new(
+                    Class::Changed,
+                    crate::ObjectKind::Database,
+                    before.database.clone(),
+                )
+                .values(
+                    Some(format!("inventory blake3 {b}")),
+                    Some(format!(
+                        "inventory blake3 {a} (a difference the comparison treats as a spelling)"
+                    )),
+                ),
+            );
+        }
+        Unchanged {
+            check: CHECK.into(),
+            tables: before.tables.len(),
+            rows: before
+                .tables
+                .values()
+                .filter_map(|t| t.content.as_ref().map(|c| c.rows))
+                .sum(),
+            sequences: before.sequences.len(),
+            equal: findings.is_empty() && a == b,
+            before: b,
+            after: a,
+            findings,
+            not_covered,
+        }
+    }
+}
+
+/// The exercise of `engine`'s database through `sql`, between two checksums of the whole
+/// database ([`Unchanged`]). The first checksum failing ends it before anything is changed.
+pub fn checked(
+    engine: Engine,
+    sql: &dyn Sql,
+    tables: &[String],
+) -> Result<ExerciseReport, DbError> {
+    let (d, not_covered): (&dyn Dialect, Vec<String>) = match engine {
+        Engine::Postgres => (
+            &crate::postgres::Postgres,
+            vec!["other databases of the cluster (a PostgreSQL transaction cannot write to them, except through extensions such as dblink)".into()],
+        ),
+        Engine::Mysql => (
+            &crate::mysql::Mysql,
+            vec![
+                "tables of other databases on the server that a trigger or routine writes to".into(),
+                "tables this login has no privilege on (MariaDB does not show them to it)".into(),
+            ],
+        ),
+        Engine::Sqlite => (
+            &crate::sqlite::Sqlite,
+            vec!["other database files (ATTACH)".into()],
+        ),
+    };
+    let failed = |when: &str, e: DbError| match e {
+        DbError::Query { target, message } | DbError::Answer { target, message } => {
+            DbError::Query {
+                target,
+                message: format!(
+                    "{message} (while taking the checksum {when} the exercise; the exercise's login must be able to read every table and sequence of the database, or nothing can be said about what the exercise left behind)"
+                ),
+            }
+        }
+        e => e,
+    };
+    let before = crate::driver::checksum(d, sql).map_err(|e| failed("before", e))?;
+    let mut report = match engine {
+        Engine::Postgres => exercise(sql, tables),
+        Engine::Mysql => crate::mysql::exercise(sql, tables),
+        Engine::Sqlite => crate::sqlite::exercise(sql, tables),
+    }?;
+    let after = crate::driver::checksum(d, sql).map_err(|e| failed("after", e))?;
+    report.unchanged = Some(Unchanged::compare(&before, &after, not_covered));
+    Ok(report)
 }
 
 impl ExerciseReport {
@@ -147,18 +295,48 @@ impl ExerciseReport {
             .filter(|o| o.status == Status::Failed)
             .count()
     }
+    /// The checksum after the exercise equals the one before.
+    pub fn unchanged(&self) -> bool {
+        self.unchanged.as_ref().is_some_and(|u| u.equal)
+    }
     pub fn exit_code(&self) -> i32 {
-        if self.failed() == 0 {
+        if self.failed() == 0 && self.unchanged() {
             crate::EXIT_EQUAL
         } else {
             crate::EXIT_DIFFERENT
         }
     }
+    /// One line: what was exercised, what failed, and whether the database is unchanged.
+    pub fn summary(&self) -> String {
+        let ops: usize = self.tables.iter().map(|t| t.operations.len()).sum();
+        let skipped = self
+            .tables
+            .iter()
+            .flat_map(|t| &t.operations)
+            .filter(|o| o.status == Status::Skipped)
+            .count();
+        let left = match &self.unchanged {
+            Some(u) if u.equal => format!(
+                "the database is unchanged (checksum of {} tables, {} rows, {} sequences equal before and after)",
+                u.tables, u.rows, u.sequences
+            ),
+            Some(u) => format!(
+                "the exercise LEFT CHANGES BEHIND: {} finding(s) between the checksums before and after",
+                u.findings.len().max(1)
+            ),
+            None => "whether the database is unchanged was not checked".into(),
+        };
+        format!(
+            "{} tables, {ops} operations, {} failed, {skipped} skipped; {left}",
+            self.tables.len(),
+            self.failed()
+        )
+    }
     pub fn render_human(&self, w: &mut dyn Write) -> io::Result<()> {
         use rehost_tree::escape::text as escape;
         writeln!(
             w,
-            "exercised {} ({} {}); every change rolled back",
+            "exercised {} ({} {}); each change in a transaction that was rolled back",
             escape(&self.target),
             crate::report::engine_name(&self.engine),
             escape(&self.server_version)
@@ -174,16 +352,43 @@ impl ExerciseReport {
                 writeln!(w, "  {st:<7} {}: {}", escape(&o.what), escape(&o.detail))?;
             }
         }
-        let ops: usize = self.tables.iter().map(|t| t.operations.len()).sum();
-        writeln!(
-            w,
-            "{} tables, {ops} operations, {} failed",
-            self.tables.len(),
-            self.failed()
-        )
+        match &self.unchanged {
+            Some(u) => {
+                writeln!(
+                    w,
+                    "{}: {} ({} tables, {} rows, {} sequences); blake3 before {}, after {}",
+                    if u.equal { "unchanged" } else { "CHANGED" },
+                    u.check,
+                    u.tables,
+                    u.rows,
+                    u.sequences,
+                    &u.before[..u.before.len().min(16)],
+                    &u.after[..u.after.len().min(16)]
+                )?;
+                for f in &u.findings {
+                    let mut line = format!(
+                        "  left behind: {} {} ({})",
+                        f.kind.name(),
+                        escape(&f.name),
+                        f.class.name()
+                    );
+                    if let (Some(o), Some(n)) = (&f.old, &f.new) {
+                        line.push_str(&format!(": before {} | after {}", escape(o), escape(n)));
+                    }
+                    writeln!(w, "{line}")?;
+                }
+                for n in &u.not_covered {
+                    writeln!(w, "  not covered: {}", escape(n))?;
+                }
+            }
+            None => writeln!(w, "not checked: whether the exercise left anything behind")?,
+        }
+        writeln!(w, "{}", self.summary())
     }
     pub fn render_json(&self, w: &mut dyn Write) -> io::Result<()> {
-        serde_json::to_writer_pretty(&mut *w, self).map_err(io::Error::other)?;
+        let mut doc = serde_json::to_value(self).map_err(io::Error::other)?;
+        doc["summary"] = self.summary().into();
+        serde_json::to_writer_pretty(&mut *w, &doc).map_err(io::Error::other)?;
         writeln!(w)
     }
 }
@@ -192,7 +397,9 @@ const TABLES: &str = "SELECT json_build_array(c.oid::regclass::text, \
   (SELECT json_agg(json_build_array(a.attname, format_type(a.atttypid, a.atttypmod), t.typcategory, \
      a.attnotnull, a.atthasdef, a.attidentity, a.attgenerated, \
      EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisunique AND a.attnum = ANY(i.indkey)), \
-     t.typname) ORDER BY a.attnum) \
+     t.typname, \
+     coalesce((SELECT pg_get_expr(ad.adbin, ad.adrelid) LIKE '%nextval(%' FROM pg_attrdef ad \
+       WHERE ad.adrelid = c.oid AND ad.adnum = a.attnum), false)) ORDER BY a.attnum) \
    FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid \
    WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), \
   (SELECT coalesce(json_agg(json_build_array(ic.relname, am.amname, \
@@ -224,6 +431,8 @@ struct Col {
     generated: String,
     unique: bool,
     typname: String,
+    /// Its default takes the next value of a sequence (`serial`, `DEFAULT nextval(…)`).
+    from_sequence: bool,
 }
 
 fn ident(s: &str) -> String {
@@ -286,7 +495,7 @@ enum Expect {
     Read(String),
     Update(String),
     Insert,
-    Restore,
+    Restore(String),
     Empty,
 }
 
@@ -346,6 +555,7 @@ pub fn exercise(sql: &dyn Sql, tables: &[String]) -> Result<ExerciseReport, DbEr
                 generated: c[6].as_str().unwrap_or_default().into(),
                 unique: c[7].as_bool().unwrap_or(false),
                 typname: c[8].as_str().unwrap_or_default().into(),
+                from_sequence: c[9].as_bool().unwrap_or(false),
             })
             .collect();
         let indexes = v[2].as_array().cloned().unwrap_or_default();
@@ -445,11 +655,19 @@ fn exercise_table(
         }),
     }
     // Insert: built from an existing row, or from defaults and zero values when there is none.
+    // Columns fed by a sequence (serial, identity, `DEFAULT nextval(…)`) get a value of their
+    // own, so that the insert advances no sequence: a rollback would not set it back.
+    let by_sequence = |c: &Col| !c.identity.is_empty() || c.from_sequence;
     let insertable: Vec<&Col> = cols
         .iter()
-        .filter(|c| c.generated.is_empty() && c.identity != "a")
-        .filter(|c| !c.has_default && c.identity.is_empty())
+        .filter(|c| c.generated.is_empty())
+        .filter(|c| !c.has_default || by_sequence(c))
         .collect();
+    let overriding = if insertable.iter().any(|c| c.identity == "a") {
+        " OVERRIDING SYSTEM VALUE"
+    } else {
+        ""
+    };
     let names: Vec<String> = insertable.iter().map(|c| ident(&c.name)).collect();
     let from_row: Vec<String> = insertable
         .iter()
@@ -464,7 +682,7 @@ fn exercise_table(
     let from_zero: Vec<String> = insertable
         .iter()
         .map(|c| {
-            if c.not_null || c.unique {
+            if c.not_null || c.unique || by_sequence(c) {
                 zero(c)
             } else {
                 "NULL".into()
@@ -475,8 +693,8 @@ fn exercise_table(
         format!("WITH i AS (INSERT INTO {table} DEFAULT VALUES RETURNING 1) SELECT count(*) FROM i")
     } else {
         format!(
-            "WITH i AS (INSERT INTO {table} ({n}) SELECT {r} FROM ONLY {table} t LIMIT 1 RETURNING 1), \
-             j AS (INSERT INTO {table} ({n}) SELECT {z} WHERE NOT EXISTS (SELECT 1 FROM ONLY {table}) RETURNING 1) \
+            "WITH i AS (INSERT INTO {table} ({n}){overriding} SELECT {r} FROM ONLY {table} t LIMIT 1 RETURNING 1), \
+             j AS (INSERT INTO {table} ({n}){overriding} SELECT {z} WHERE NOT EXISTS (SELECT 1 FROM ONLY {table}) RETURNING 1) \
              SELECT (SELECT count(*) FROM i) + (SELECT count(*) FROM j)",
             n = names.join(", "),
             r = from_row.join(", "),
@@ -485,10 +703,14 @@ fn exercise_table(
     };
     stmts.push(try_(&q));
     expect.push(Expect::Insert);
-    stmts.push("ROLLBACK".into());
-    // Sequences are not transactional: set back what the insert took.
+    // Sequences are not transactional (so a `setval` here outlasts the rollback): set back one
+    // of the table's own that a trigger or a default advanced anyway (only then: setting a sequence takes a privilege the
+    // application's login need not have). The checksum after the exercise covers the others.
     for s in seqs {
         let name = s[0].as_str().unwrap_or_default();
+        let before = s[1]
+            .as_i64()
+            .map_or_else(|| "NULL".to_owned(), |v| v.to_string());
         let set = match s[1].as_i64() {
             Some(v) => format!("setval({}, {v}, true)", literal(name)),
             None => format!(
@@ -497,9 +719,17 @@ fn exercise_table(
                 s[2].as_i64().unwrap_or(1)
             ),
         };
-        stmts.push(format!("SELECT json_build_array('ok', {set}::text)::text"));
-        expect.push(Expect::Restore);
+        stmts.push(format!(
+            "SELECT pg_temp.rehost_try({})",
+            literal(&format!(
+                "SELECT CASE WHEN pg_sequence_last_value({l}::regclass) IS DISTINCT FROM {before} \
+                 THEN 'set back to ' || {set}::text END",
+                l = literal(name)
+            ))
+        ));
+        expect.push(Expect::Restore(name.to_owned()));
     }
+    stmts.push("ROLLBACK".into());
     let lines = sql.run(&stmts)?;
     if lines.len() != expect.len() {
         return Err(DbError::Answer {
@@ -592,13 +822,16 @@ fn exercise_table(
                     },
                 });
             }
-            Expect::Restore => {
-                if let Err(e) = r {
-                    ops.push(Operation {
-                        what: "set back a sequence".into(),
-                        status: Status::Failed,
-                        detail: e,
-                    });
+            Expect::Restore(name) => {
+                let what = format!("set back sequence {name}");
+                match r {
+                    Err(e) => ops.push(Operation::new(what, Status::Failed, e)),
+                    Ok(Some(set)) => ops.push(Operation::new(
+                        what,
+                        Status::Ok,
+                        format!("the exercise advanced it despite the rollback; {set}"),
+                    )),
+                    Ok(None) => {}
                 }
             }
         }

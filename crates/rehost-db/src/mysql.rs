@@ -1065,20 +1065,127 @@ fn changed(c: &Col) -> Option<String> {
     })
 }
 
+/// What the exercise reads besides the catalog: each table's storage engine and whether the
+/// engine has transactions, the triggers, and the routines and views a trigger may reach.
+const REACH: &[&str] = &[
+    "SELECT JSON_ARRAY('engine', t.TABLE_NAME, t.ENGINE, COALESCE(e.TRANSACTIONS, 'NO')) \
+     FROM information_schema.TABLES t LEFT JOIN information_schema.ENGINES e ON e.ENGINE = t.ENGINE \
+     WHERE t.TABLE_SCHEMA = DATABASE() AND t.TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED')",
+    "SELECT JSON_ARRAY('trigger', g.EVENT_OBJECT_TABLE, g.TRIGGER_NAME, g.ACTION_STATEMENT) \
+     FROM information_schema.TRIGGERS g WHERE g.TRIGGER_SCHEMA = DATABASE()",
+    "SELECT JSON_ARRAY('body', r.ROUTINE_NAME, r.ROUTINE_DEFINITION) \
+     FROM information_schema.ROUTINES r WHERE r.ROUTINE_SCHEMA = DATABASE()",
+    "SELECT JSON_ARRAY('body', v.TABLE_NAME, v.VIEW_DEFINITION) \
+     FROM information_schema.VIEWS v WHERE v.TABLE_SCHEMA = DATABASE()",
+];
+
+/// The words of SQL text, lower case: identifiers with their quotes and qualifiers taken off.
+fn words(text: &str) -> BTreeSet<String> {
+    text.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$'))
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect()
+}
+
+/// Per table: why a change to it would outlast the rollback, if it would. A table of an
+/// engine without transactions (MyISAM, Aria, MEMORY, CSV, ARCHIVE…); or a table with a
+/// trigger whose text, or that of a routine or view it names (followed on), names such a
+/// table or a routine or view whose definition this login cannot read; or a table with a
+/// trigger whose body this login cannot read. Names are matched as words, so the test errs
+/// towards skipping.
+fn not_transactional(sql: &dyn Sql) -> Result<BTreeMap<String, String>, DbError> {
+    let mut stmts: Vec<String> = SESSION.iter().map(|s| s.to_string()).collect();
+    stmts.extend(REACH.iter().map(|s| s.to_string()));
+    let mut engines: BTreeMap<String, String> = BTreeMap::new();
+    let mut triggers: Vec<(String, String, Option<String>)> = Vec::new();
+    let mut bodies: BTreeMap<String, Option<String>> = BTreeMap::new();
+    for line in sql.run(&stmts)? {
+        let v = parse(sql, &line)?;
+        match v[0].as_str() {
+            Some("engine") if !s(&v[3]).eq_ignore_ascii_case("YES") => {
+                engines.insert(s(&v[1]), s(&v[2]));
+            }
+            Some("trigger") => triggers.push((s(&v[1]), s(&v[2]), opt(&v[3]))),
+            Some("body") => {
+                bodies.insert(s(&v[1]).to_lowercase(), opt(&v[2]));
+            }
+            _ => {}
+        }
+    }
+    let mut out = BTreeMap::new();
+    for (table, engine) in &engines {
+        out.insert(
+            table.clone(),
+            format!(
+                "the table's engine, {engine}, has no transactions: a change would outlast the rollback; only read"
+            ),
+        );
+    }
+    let lower: BTreeMap<String, &String> = engines.keys().map(|t| (t.to_lowercase(), t)).collect();
+    for (table, trigger, statement) in &triggers {
+        if out.contains_key(table) {
+            continue;
+        }
+        let Some(statement) = statement else {
+            // MariaDB shows a trigger's body only to a login with the TRIGGER privilege.
+            out.insert(
+                table.clone(),
+                format!(
+                    "its trigger {trigger} cannot be read by this login (MariaDB shows a trigger's body only with the TRIGGER privilege), so what it reaches is not known; only read"
+                ),
+            );
+            continue;
+        };
+        let mut seen = BTreeSet::new();
+        let mut todo = vec![statement.clone()];
+        let mut why = None;
+        while let Some(text) = todo.pop() {
+            for w in words(&text) {
+                if let Some(t) = lower.get(&w) {
+                    why = Some(format!(
+                        "its trigger {trigger} reaches the {} table {t}, which has no transactions: a change would outlast the rollback; only read",
+                        engines[*t]
+                    ));
+                    break;
+                }
+                match bodies.get(&w) {
+                    Some(Some(body)) if seen.insert(w.clone()) => todo.push(body.clone()),
+                    Some(None) if w != table.to_lowercase() => {
+                        why = Some(format!(
+                            "its trigger {trigger} names {w}, whose definition this login cannot read, so what the trigger reaches is not known; only read"
+                        ));
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+            if why.is_some() {
+                break;
+            }
+        }
+        if let Some(why) = why {
+            out.insert(table.clone(), why);
+        }
+    }
+    Ok(out)
+}
+
 /// Exercises the tables of a MariaDB database (or those named): per table, each operation in
 /// its own transaction, always rolled back: read through every index (`FORCE INDEX` and
 /// `EXPLAIN` naming the index), update one row's first column outside every unique index,
 /// insert a row built from an existing one. The insert gives the `AUTO_INCREMENT` column an
 /// unused value below the counter (with `NO_AUTO_VALUE_ON_ZERO`), so the counter, which a
-/// rollback does not set back, is not advanced; no DDL is run.
+/// rollback does not set back, is not advanced; no DDL is run. Tables whose changes a rollback
+/// would not undo ([`not_transactional`]) are read, not changed.
 pub fn exercise(sql: &dyn Sql, tables: &[String]) -> Result<ExerciseReport, DbError> {
     let c = read_catalog(sql)?;
     check_tables(sql, c.inv.tables.keys(), tables)?;
+    let lasting = not_transactional(sql)?;
     let mut report = ExerciseReport {
         engine: c.inv.engine.clone(),
         target: sql.describe(),
         server_version: c.inv.server_version.clone(),
-        tables: Vec::new(),
+        ..Default::default()
     };
     for table in c.inv.tables.keys() {
         if !driver::wanted(table, tables) {
@@ -1194,7 +1301,13 @@ pub fn exercise(sql: &dyn Sql, tables: &[String]) -> Result<ExerciseReport, DbEr
             .iter()
             .filter(|c| !keyed.contains(&c.name) && !generated(c) && !auto(c))
             .find(|c| changed(c).is_some());
+        let lasting = lasting.get(table);
         match (empty, target) {
+            _ if lasting.is_some() => ops.push(Operation::new(
+                "update",
+                Status::Skipped,
+                lasting.cloned().unwrap_or_default(),
+            )),
             (true, _) => ops.push(Operation {
                 what: "update".into(),
                 status: Status::Skipped,
@@ -1284,6 +1397,9 @@ pub fn exercise(sql: &dyn Sql, tables: &[String]) -> Result<ExerciseReport, DbEr
             values.push(value);
         }
         let what = "insert a new row".to_owned();
+        if let Some(why) = lasting {
+            skip = Some(why.clone());
+        }
         match skip {
             Some(why) => ops.push(Operation {
                 what,

@@ -424,7 +424,7 @@ pub fn exercise(sql: &dyn Sql, tables: &[String]) -> Result<ExerciseReport, DbEr
         engine: "SQLite".into(),
         target: sql.describe(),
         server_version: inv.server_version.clone(),
-        tables: Vec::new(),
+        ..Default::default()
     };
     // Unique columns: single-column unique indexes (and the primary key).
     let mut unique: std::collections::BTreeSet<(String, String)> = Default::default();

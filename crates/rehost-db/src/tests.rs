@@ -506,3 +506,64 @@ fn reports_escape_bidi_controls_from_the_database() {
         assert!(!out.contains(c), "{out:?}");
     }
 }
+
+/// Issue 18: the exercise says "unchanged" only when the checksum after equals the one before;
+/// a changed content sum or sequence is a finding naming the table or sequence, with the
+/// values before and after (not "rows not located": the rows are gone).
+#[test]
+fn the_exercise_is_unchanged_only_when_both_checksums_are_equal() {
+    use crate::exercise::Unchanged;
+    let mut before = inventory();
+    for t in before.tables.values_mut() {
+        if let Some(c) = &mut t.content {
+            c.slices.clear();
+        }
+    }
+    let u = Unchanged::compare(&before, &before.clone(), Vec::new());
+    assert!(u.equal, "{u:?}");
+    assert_eq!(u.before, u.after);
+    assert_eq!(u.before.len(), 64);
+    assert_eq!((u.tables, u.rows, u.sequences), (1, 2, 1));
+    // Objects in another order are the same database.
+    let mut reordered = before.clone();
+    reordered.objects.reverse();
+    reordered.objects.push(reordered.objects[0].clone());
+    reordered.objects.pop();
+    assert!(Unchanged::compare(&before, &reordered, Vec::new()).equal);
+
+    let mut after = before.clone();
+    after
+        .tables
+        .get_mut("public.t")
+        .unwrap()
+        .content
+        .as_mut()
+        .unwrap()
+        .checksum = "11".into();
+    after
+        .sequences
+        .get_mut("public.t_id_seq")
+        .unwrap()
+        .last_value = Some(3);
+    let u = Unchanged::compare(&before, &after, vec!["other databases".into()]);
+    assert!(!u.equal);
+    assert_ne!(u.before, u.after);
+    let found: Vec<(Class, &str, Option<&str>, Option<&str>)> = u
+        .findings
+        .iter()
+        .map(|f| (f.class, f.name.as_str(), f.old.as_deref(), f.new.as_deref()))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (
+                Class::Content,
+                "public.t",
+                Some("checksum 10"),
+                Some("checksum 11")
+            ),
+            (Class::Sequence, "public.t_id_seq", Some("2"), Some("3")),
+        ]
+    );
+    assert_eq!(u.not_covered, ["other databases"]);
+}

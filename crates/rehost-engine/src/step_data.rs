@@ -170,6 +170,129 @@ pub struct VerifyDbData {
     pub findings_total: usize,
     /// `rehost_db`'s report (its schema: docs/db.md), findings cut to the first ones.
     pub report: serde_json::Value,
+    /// The exercise of the copy (`exercise = true`): absent when the step has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exercise: Option<ExerciseData>,
+}
+
+/// A `verify-db` step's exercise of the copy: read, modify and add in transactions rolled
+/// back, as the application's login, between two checksums of the whole database.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExerciseData {
+    /// What the exercise connected to, as the login it ran as (`new:postgres://app@…/shop`;
+    /// never a password).
+    pub target: String,
+    /// The application's login (`exercise_user`); empty: the database's own `user`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub login: String,
+    /// Why the exercise could not run or finish (the server's or the client's error); the
+    /// figures below are then zero and `unchanged` false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub tables: usize,
+    pub operations: usize,
+    pub failed: usize,
+    pub skipped: usize,
+    /// The checksum of the database after the exercise equals the one before.
+    pub unchanged: bool,
+    /// What `unchanged` rests on: the check, in words (empty when none was made).
+    pub check: String,
+    /// BLAKE3 of the checksummed inventory before and after (empty when none was made).
+    pub checksum_before: String,
+    pub checksum_after: String,
+    /// What the checksum covered.
+    pub checked_tables: usize,
+    pub checked_rows: u64,
+    pub checked_sequences: usize,
+    /// Each difference between the checksums: what the exercise left changed.
+    pub left_behind: Vec<LeftBehind>,
+    /// What the check does not cover.
+    pub not_covered: Vec<String>,
+    /// The operations that failed or were skipped (the first ones), with why.
+    pub problems: Vec<ExerciseProblem>,
+}
+
+/// One difference between the checksums before and after an exercise.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeftBehind {
+    /// `row-count`, `content`, `sequence`, `changed`, … (rehost_db's classes).
+    pub class: String,
+    /// `table`, `sequence`, …
+    pub kind: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<String>,
+}
+
+/// An operation of the exercise that failed or was skipped.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExerciseProblem {
+    pub table: String,
+    /// `insert a new row`, `update column c`, `read through index i`.
+    pub operation: String,
+    /// `failed` or `skipped`.
+    pub status: String,
+    /// The server's error, or why it was skipped.
+    pub detail: String,
+}
+
+impl ExerciseData {
+    /// The journal's form of an exercise's report: figures, the differences and the first
+    /// `max` failed or skipped operations.
+    pub fn from_report(r: &rehost_db::ExerciseReport, login: &str, max: usize) -> Self {
+        use rehost_db::exercise::Status;
+        let ops = || {
+            r.tables
+                .iter()
+                .flat_map(|t| t.operations.iter().map(move |o| (t, o)))
+        };
+        let u = r.unchanged.clone().unwrap_or_default();
+        ExerciseData {
+            target: r.target.clone(),
+            login: login.to_owned(),
+            error: None,
+            tables: r.tables.len(),
+            operations: ops().count(),
+            failed: r.failed(),
+            skipped: ops().filter(|(_, o)| o.status == Status::Skipped).count(),
+            unchanged: r.unchanged(),
+            check: u.check,
+            checksum_before: u.before,
+            checksum_after: u.after,
+            checked_tables: u.tables,
+            checked_rows: u.rows,
+            checked_sequences: u.sequences,
+            left_behind: u
+                .findings
+                .iter()
+                .take(max)
+                .map(|f| LeftBehind {
+                    class: f.class.name().into(),
+                    kind: f.kind.name().into(),
+                    name: f.name.clone(),
+                    before: f.old.clone(),
+                    after: f.new.clone(),
+                })
+                .collect(),
+            not_covered: u.not_covered,
+            problems: ops()
+                .filter(|(_, o)| o.status != Status::Ok)
+                .take(max)
+                .map(|(t, o)| ExerciseProblem {
+                    table: t.table.clone(),
+                    operation: o.what.clone(),
+                    status: match o.status {
+                        Status::Failed => "failed",
+                        _ => "skipped",
+                    }
+                    .into(),
+                    detail: o.detail.clone(),
+                })
+                .collect(),
+        }
+    }
 }
 
 /// The tagged form on disk: `{"kind":"verify-tree","v":1,…}`. Only ever a temporary while a

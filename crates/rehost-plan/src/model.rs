@@ -518,8 +518,25 @@ pub enum StepKind {
     /// of its `ports` accepts a connection on the host; fails at the step's timeout (60 s by
     /// default).
     Health { service: String },
-    /// Verify a database's copy: schema, contents, sequences (`[[databases]]` id).
-    VerifyDb { database: String },
+    /// Verify a database's copy: schema, contents, sequences (`[[databases]]` id); with
+    /// `exercise`, then show that the copy handles its data: read, modify, add, rolled back.
+    VerifyDb {
+        database: String,
+        /// Left out of the step's digest when absent, so plans written before keep theirs.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        exercise: Option<DbExercise>,
+    },
+}
+
+/// A `verify-db` step's exercise of the copy (`exercise = true`): as the application's login,
+/// which is what must be able to read, modify and add, not the verifying one.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct DbExercise {
+    /// `exercise_user`: the application's login; the database's `user` when absent.
+    pub user: Option<String>,
+    /// `exercise_password_file`: a file on the `to` host holding that login's password (never
+    /// the password itself); none when absent (`~/.pgpass`, `~/.my.cnf` there, or trust).
+    pub password_file: Option<String>,
 }
 
 impl StepKind {

@@ -266,7 +266,8 @@ fn a_verify_db_step_reads_its_database_and_connection() {
     assert_eq!(
         plan.steps[0].kind,
         StepKind::VerifyDb {
-            database: "shop".into()
+            database: "shop".into(),
+            exercise: None
         }
     );
     assert!(plan.steps[0].idempotent);
@@ -278,6 +279,55 @@ fn a_verify_db_step_reads_its_database_and_connection() {
     assert_eq!(
         db.url(true),
         "postgres:///shop?host=127.0.0.1&port=5432&user=verify&password_file=/etc/rehost/shop.pw"
+    );
+}
+
+/// Issue 18: `exercise = true` in a `verify-db` step, with the application's login; its keys
+/// without `exercise = true` are errors, and a step without them keeps its digest's shape.
+#[test]
+fn a_verify_db_step_reads_its_exercise_and_login() {
+    let step = "[[steps]]\nid = \"v\"\ndo = \"verify-db\"\ndatabase = \"shop\"\n";
+    let src = format!(
+        "{HEAD}{DB_PLAN}{step}exercise = true\nexercise_user = \"shop_app\"\nexercise_password_file = \"/etc/shop/db.pw\"\n"
+    );
+    let c = check(&src);
+    assert!(c.errors.is_empty(), "{:?}", c.errors);
+    assert_eq!(
+        c.plan.unwrap().steps[0].kind,
+        StepKind::VerifyDb {
+            database: "shop".into(),
+            exercise: Some(DbExercise {
+                user: Some("shop_app".into()),
+                password_file: Some("/etc/shop/db.pw".into()),
+            })
+        }
+    );
+    let c = check(&format!("{HEAD}{DB_PLAN}{step}exercise = true\n"));
+    assert!(c.errors.is_empty(), "{:?}", c.errors);
+    assert_eq!(
+        c.plan.unwrap().steps[0].kind,
+        StepKind::VerifyDb {
+            database: "shop".into(),
+            exercise: Some(DbExercise::default())
+        }
+    );
+    let c = check(&format!(
+        "{HEAD}{DB_PLAN}{step}exercise_user = \"shop_app\"\n"
+    ));
+    let text: Vec<String> = c.errors.iter().map(|e| e.message.clone()).collect();
+    assert!(
+        text.iter()
+            .any(|m| m.contains("key `exercise_user` applies only with `exercise = true`")),
+        "{text:?}"
+    );
+    // Without an exercise the kind serialises as before (the journal's step digests).
+    let kind = StepKind::VerifyDb {
+        database: "shop".into(),
+        exercise: None,
+    };
+    assert_eq!(
+        serde_json::to_string(&kind).unwrap(),
+        r#"{"do":"verify-db","database":"shop"}"#
     );
 }
 

@@ -272,7 +272,7 @@ pub enum VerifyCommand {
     Tree(VerifyTreeArgs),
     /// Compare database NEW with OLD (schema, per-table counts and checksums computed inside
     /// the servers, sequences; differing rows named by key), or with --exercise show that a
-    /// server can read, change and add to its data (all rolled back).
+    /// server can read, change and add to its data (rolled back, and checked unchanged).
     Db(VerifyDbArgs),
 }
 
@@ -288,7 +288,8 @@ pub struct VerifyDbArgs {
     #[arg(required_unless_present = "exercise")]
     pub new: Option<String>,
     /// Exercise OLD instead: per table, read through every index, update a row, insert a row,
-    /// in a transaction that is always rolled back.
+    /// each rolled back (tables a rollback cannot undo, such as MyISAM, only read); the whole
+    /// database is checksummed before and after, and a difference is a finding.
     #[arg(long, conflicts_with = "new")]
     pub exercise: bool,
     /// Only this table (`schema.table` or `table`); repeatable.

@@ -985,6 +985,8 @@ pub fn document(r: &Report, plan: &Plan) -> Document {
     for a in verifications {
         let v = a.verification.as_ref().expect("filtered");
         let mut outcome = match v.exit_code {
+            // The step's exit code covers the exercise too; the comparison is the findings.
+            _ if v.exercise.is_some() && v.findings_total == 0 => "complete and correct",
             0 => "complete and correct",
             1 => "DIFFERENCES FOUND",
             _ => "NOT FULLY VERIFIED",
@@ -998,6 +1000,9 @@ pub fn document(r: &Report, plan: &Plan) -> Document {
                 Some(n) => format!("; not compared: {}", n.join("; ").replace('`', "'")),
                 None => "; not compared: not recorded by the rehost that ran it".into(),
             });
+        }
+        if let Some(x) = &v.exercise {
+            outcome.push_str(&format!("; exercise: {}", exercise_outcome(x)));
         }
         b.push(h(
             3,
@@ -1056,6 +1061,9 @@ pub fn document(r: &Report, plan: &Plan) -> Document {
                 ],
             ]);
         }
+        if let Some(x) = &v.exercise {
+            exercise_rows(x, &mut rows);
+        }
         rows.push(vec!["Findings".into(), {
             let classes: Vec<String> = v.by_class.iter().map(|(c, n)| format!("{n} {c}")).collect();
             if classes.is_empty() {
@@ -1097,6 +1105,9 @@ pub fn document(r: &Report, plan: &Plan) -> Document {
                     })
                     .collect(),
             ));
+        }
+        if let Some(x) = &v.exercise {
+            exercise_tables(x, &mut b);
         }
         if !v.privileged.is_empty() {
             b.push(p(format!(
@@ -1411,3 +1422,124 @@ fn timeline(r: &Report, plan: &Plan) -> Timeline {
 
 #[cfg(test)]
 mod tests;
+
+/// A database exercise's outcome in a few words, for the verification's heading.
+fn exercise_outcome(x: &rehost_engine::step_data::ExerciseData) -> String {
+    if x.error.is_some() {
+        "DID NOT RUN TO ITS END".into()
+    } else if !x.unchanged {
+        "LEFT CHANGES BEHIND".into()
+    } else if x.failed > 0 {
+        format!("{} OPERATION(S) FAILED", x.failed)
+    } else {
+        "read, modify, add passed; database unchanged".into()
+    }
+}
+
+/// The exercise's figures and what "unchanged" rests on, as rows of the verification's table.
+fn exercise_rows(x: &rehost_engine::step_data::ExerciseData, rows: &mut Vec<Vec<String>>) {
+    rows.push(vec![
+        "Exercised (read, modify, add; rolled back) on".into(),
+        if x.login.is_empty() {
+            x.target.clone()
+        } else {
+            format!("{} as the application's login {}", x.target, x.login)
+        },
+    ]);
+    if let Some(e) = &x.error {
+        rows.push(vec![
+            "Exercise".into(),
+            format!("did not run to its end: {e}"),
+        ]);
+        return;
+    }
+    rows.push(vec![
+        "Exercise: tables, operations, failed, skipped".into(),
+        format!(
+            "{}, {}, {}, {}",
+            x.tables, x.operations, x.failed, x.skipped
+        ),
+    ]);
+    rows.push(vec![
+        "Database unchanged by the exercise".into(),
+        if x.unchanged {
+            format!(
+                "yes: the checksum after equals the one before (BLAKE3 {}); the check: {}",
+                x.checksum_after, x.check
+            )
+        } else {
+            format!(
+                "NO: {} difference(s) between the checksum before (BLAKE3 {}) and after (BLAKE3 {}); the check: {}",
+                x.left_behind.len(),
+                x.checksum_before,
+                x.checksum_after,
+                x.check
+            )
+        },
+    ]);
+    rows.push(vec![
+        "Checksummed: tables (rows), sequences".into(),
+        format!(
+            "{} ({}), {}",
+            x.checked_tables, x.checked_rows, x.checked_sequences
+        ),
+    ]);
+    if !x.not_covered.is_empty() {
+        rows.push(vec![
+            "Not covered by the checksum".into(),
+            x.not_covered.join("; "),
+        ]);
+    }
+}
+
+/// What the exercise left behind, and its failed and skipped operations.
+fn exercise_tables(x: &rehost_engine::step_data::ExerciseData, b: &mut Vec<Block>) {
+    if !x.left_behind.is_empty() {
+        b.push(Block::Paragraph {
+            text: "The exercise left these changed (checksum before and after the exercise):"
+                .into(),
+        });
+        b.push(Block::Table {
+            head: ["Class", "Object", "Before", "After"]
+                .map(String::from)
+                .to_vec(),
+            rows: x
+                .left_behind
+                .iter()
+                .map(|l| {
+                    vec![
+                        l.class.clone(),
+                        format!("{} {}", l.kind, l.name),
+                        l.before.clone().unwrap_or_default(),
+                        l.after.clone().unwrap_or_default(),
+                    ]
+                })
+                .collect(),
+        });
+    }
+    if !x.problems.is_empty() {
+        b.push(Block::Paragraph {
+            text: format!(
+                "Operations of the exercise that failed or were skipped ({} failed, {} skipped):",
+                x.failed, x.skipped
+            ),
+        });
+        b.push(Block::Table {
+            head: ["Table", "Operation", "Result", "Detail"]
+                .map(String::from)
+                .to_vec(),
+            rows: x
+                .problems
+                .iter()
+                .map(|o| {
+                    vec![
+                        o.table.clone(),
+                        o.operation.clone(),
+                        o.status.clone(),
+                        o.detail.clone(),
+                    ]
+                })
+                .collect(),
+        });
+    }
+}

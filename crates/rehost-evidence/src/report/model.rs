@@ -245,6 +245,9 @@ pub struct Verification {
     /// Databases: what the verification did not compare (`None`: the run's rehost did not
     /// record it, before it listed its scope). The verdict holds for the rest only.
     pub not_compared: Option<Vec<String>>,
+    /// Databases: the exercise of the copy (`exercise = true`), as the journal keeps it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exercise: Option<rehost_engine::step_data::ExerciseData>,
 }
 
 #[derive(Clone, Debug, Serialize)]

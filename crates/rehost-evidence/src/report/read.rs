@@ -463,6 +463,7 @@ fn typed(d: &StepData, exit_code: Option<i32>) -> Option<Verification> {
                     .collect(),
                 privileged_total: t.privileged_total,
                 not_compared: None,
+                exercise: None,
             })
         }
         StepData::VerifyDb(db) => {
@@ -471,6 +472,7 @@ fn typed(d: &StepData, exit_code: Option<i32>) -> Option<Verification> {
             v.source = db.source.clone();
             v.destination = db.destination.clone();
             v.findings_total = db.findings_total as u64;
+            v.exercise = db.exercise.clone();
             if exit_code.is_none() {
                 v.exit_code = if db.equal { 0 } else { 1 };
             }
@@ -572,6 +574,7 @@ fn verification(v: &serde_json::Value) -> Option<Verification> {
         privileged: Vec::new(),
         privileged_total: 0,
         not_compared: None,
+        exercise: None,
     })
 }
 
@@ -662,5 +665,6 @@ fn db_verification(v: &serde_json::Value, exit_code: Option<i32>) -> Option<Veri
                 .filter_map(|x| x.as_str().map(String::from))
                 .collect()
         }),
+        exercise: None,
     })
 }

@@ -249,6 +249,7 @@ fn a_failed_database_verification_leads_the_verdict_with_its_findings() {
                     "findings": [{"class": "row-count", "kind": "table", "name": "public.orders",
                                   "old": "3", "new": "2"}],
                 }),
+                exercise: None,
             }))),
         },
     ];
@@ -530,6 +531,7 @@ fn a_database_verdict_names_what_was_not_compared() {
                     equal: true,
                     findings_total: 0,
                     report,
+                    exercise: None,
                 }))),
             },
         ];

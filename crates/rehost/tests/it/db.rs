@@ -298,6 +298,210 @@ fn exercise_reads_changes_and_adds_and_leaves_nothing_behind() {
     assert_eq!(new.sql("app", "SELECT n FROM strict"), "9");
 }
 
+/// The application's login and its tables: a `serial` key, an identity key (ALWAYS), and a
+/// table the login may read and change but not add to; it may use the sequences (nextval),
+/// not set them (setval).
+const APP_SCHEMA: &str = r#"
+CREATE ROLE app LOGIN;
+CREATE TABLE orders (id serial PRIMARY KEY, note text NOT NULL, at timestamptz DEFAULT now());
+INSERT INTO orders (note) SELECT 'order ' || g FROM generate_series(1, 200) g;
+CREATE TABLE ledger (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, amount numeric(10,2));
+INSERT INTO ledger (amount) SELECT g * 1.5 FROM generate_series(1, 200) g;
+CREATE TABLE codes (code text PRIMARY KEY, n int);
+INSERT INTO codes SELECT 'c' || g, g FROM generate_series(1, 50) g;
+GRANT SELECT, INSERT, UPDATE ON orders, ledger, codes TO app;
+GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO app;
+"#;
+
+fn sequences(pg: &Postgres) -> String {
+    pg.sql(
+        "app",
+        "SELECT last_value, is_called FROM orders_id_seq; SELECT last_value, is_called FROM ledger_id_seq",
+    )
+}
+
+/// Issue 18: a rolled-back insert still advances a sequence (PostgreSQL's are not
+/// transactional). The exercise gives serial and identity columns values of its own, so it
+/// advances none, even as a login that may not set them back; a sequence a trigger advances
+/// anyway is found by the checksum before and after, and named.
+#[test]
+fn exercise_advances_no_sequence_and_one_a_trigger_advances_is_named() {
+    let pg = Postgres::start();
+    pg.sql("postgres", "CREATE DATABASE app");
+    pg.sql("app", APP_SCHEMA);
+    let before = sequences(&pg);
+    let d = TestDir::new();
+    let url = format!("postgres://app@127.0.0.1:{}/app", pg.port());
+    let o = rehost(&d, &["verify", "db", &url, "--exercise"]);
+    assert_eq!(sequences(&pg), before, "{}", o.all());
+    assert_eq!(o.code, 0, "{}", o.all());
+    for line in [
+        "table public.orders\n",
+        "table public.ledger\n",
+        "ok      insert a new row: 1 row inserted (from an existing row",
+        "unchanged: every table's row count and content checksum, every sequence's value and the schema of the whole database, taken before and after the exercise and compared (3 tables, 450 rows, 2 sequences)",
+    ] {
+        assert!(o.stdout.contains(line), "{line}\n{}", o.stdout);
+    }
+    assert_eq!(pg.sql("app", "SELECT count(*) FROM orders"), "200");
+
+    // A trigger that takes a number from a sequence of its own: the rollback does not give it
+    // back, and rehost says so, naming the sequence.
+    pg.sql(
+        "app",
+        "CREATE SEQUENCE tickets; GRANT USAGE ON SEQUENCE tickets TO app;
+         CREATE FUNCTION take_ticket() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM nextval('public.tickets'); RETURN NEW; END $$;
+         CREATE TRIGGER orders_ticket BEFORE INSERT ON orders FOR EACH ROW EXECUTE FUNCTION take_ticket();",
+    );
+    let o = rehost(&d, &["verify", "db", &url, "--exercise", "--json"]);
+    assert_eq!(o.code, 1, "{}", o.all());
+    let doc = db_json(&o);
+    let u = &doc["unchanged"];
+    assert_eq!(u["equal"], false, "{doc:#}");
+    assert_ne!(u["before"], u["after"], "{doc:#}");
+    let left: Vec<String> = u["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| format!("{} {} {}", f["class"], f["kind"], f["name"]))
+        .collect();
+    assert_eq!(
+        left,
+        ["\"sequence\" \"sequence\" \"public.tickets\""],
+        "{doc:#}"
+    );
+    assert!(
+        doc["summary"]
+            .as_str()
+            .unwrap()
+            .contains("the exercise LEFT CHANGES BEHIND"),
+        "{doc:#}"
+    );
+    assert_eq!(sequences(&pg), before);
+
+    // A login that may not read a table cannot have its exercise checked: refused before
+    // anything is changed, naming what it could not read.
+    pg.sql("app", "REVOKE SELECT ON codes FROM app");
+    let o = rehost(&d, &["verify", "db", &url, "--exercise"]);
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(
+        o.stderr.contains("permission denied for table codes")
+            && o.stderr
+                .contains("while taking the checksum before the exercise"),
+        "{}",
+        o.stderr
+    );
+    assert_eq!(sequences(&pg), before);
+    assert_eq!(pg.sql("app", "SELECT count(*) FROM orders"), "200");
+}
+
+/// Issue 18: `exercise = true` in a `verify-db` step, as the application's login (not the
+/// verifying superuser): the outcome is in the journal and the report; a login that may not
+/// add to a table fails the step, naming the table and the operation.
+#[test]
+fn verify_db_step_exercises_the_copy_as_the_application_login() {
+    let (old, new) = (Postgres::start(), Postgres::start());
+    for pg in [&old, &new] {
+        pg.sql("postgres", "CREATE ROLE app LOGIN; CREATE DATABASE app");
+    }
+    old.sql("app", &APP_SCHEMA.replace("CREATE ROLE app LOGIN;", ""));
+    old.shell(&format!(
+        "\"$PGBIN/pg_dump\" -Fc -p {} app | \"$PGBIN/pg_restore\" --exit-on-error -p {} -d app",
+        old.port(),
+        new.port()
+    ));
+    let body = format!(
+        r#"
+[[databases]]
+id = "app"
+engine = "postgresql"
+from = "old"
+to = "new"
+database = "app"
+user = "postgres"
+from_port = {}
+to_port = {}
+
+[[steps]]
+id = "verify-app"
+do = "verify-db"
+database = "app"
+exercise = true
+exercise_user = "app"
+"#,
+        old.port(),
+        new.port()
+    );
+    let d = TestDir::new();
+    write_plan(&d, &body);
+    let o = rehost(&d, &["run", "plan.toml"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(
+        o.stdout.contains("exercised as app: 3 tables, ")
+            && o.stdout.contains(
+                "0 failed, 0 skipped; the database unchanged by checksum before and after"
+            ),
+        "{}",
+        o.stdout
+    );
+    let journal = journal_text(&d);
+    assert!(journal.contains("\"exercise\":{"), "{journal}");
+    assert!(journal.contains("\"login\":\"app\""), "{journal}");
+    assert!(journal.contains("\"unchanged\":true"), "{journal}");
+    let o = rehost(&d, &["report", "plan.toml"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    let md = std::fs::read_to_string(d.join(".rehost/plan/production/report.md")).unwrap();
+    assert!(
+        md.contains("exercise: read, modify, add passed; database unchanged"),
+        "{md}"
+    );
+    assert!(md.contains("as the application's login app"), "{md}");
+    assert!(
+        md.contains("yes: the checksum after equals the one before (BLAKE3 "),
+        "{md}"
+    );
+
+    // The application may not add to `codes` on the new server.
+    new.sql("app", "REVOKE INSERT ON codes FROM app");
+    let d = TestDir::new();
+    write_plan(&d, &body);
+    let o = rehost(&d, &["run", "plan.toml"]);
+    assert_ne!(o.code, 0, "{}", o.all());
+    assert!(
+        o.all().contains(
+            "1 failed (first: public.codes insert a new row: 42501 permission denied for table codes)"
+        ),
+        "{}",
+        o.all()
+    );
+    let journal = journal_text(&d);
+    assert!(journal.contains("\"failed\":1"), "{journal}");
+    assert!(
+        journal.contains(
+            "\"table\":\"public.codes\",\"operation\":\"insert a new row\",\"status\":\"failed\""
+        ),
+        "{journal}"
+    );
+    rehost(&d, &["report", "plan.toml"]);
+    let md = std::fs::read_to_string(d.join(".rehost/plan/production/report.md")).unwrap();
+    assert!(md.contains("exercise: 1 OPERATION(S) FAILED"), "{md}");
+    assert!(
+        md.contains(
+            "| public.codes | insert a new row | failed | 42501 permission denied for table codes |"
+        ),
+        "{md}"
+    );
+}
+
+fn journal_text(d: &TestDir) -> String {
+    std::fs::read_dir(d.join(".rehost/plan/production"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().is_file())
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .collect()
+}
+
 #[test]
 fn verify_db_through_an_ssh_host_and_trouble_is_exit_2() {
     let (old, new) = migrated(1);

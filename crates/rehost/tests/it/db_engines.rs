@@ -448,6 +448,111 @@ fn mariadb_exercise_reads_changes_and_adds_and_leaves_nothing_behind() {
     assert_eq!(new.sql("app", "SELECT id, n FROM strict"), "1\t9");
 }
 
+/// Issue 18: on MariaDB a rollback does not undo a change to a MyISAM, Aria, MEMORY, CSV or
+/// ARCHIVE table, nor a row a trigger writes into one; the exercise used to change them all
+/// and still say "every change rolled back". Now it only reads them (and the InnoDB table
+/// whose trigger writes into a MyISAM log), names each and why, and proves with a checksum
+/// of the whole database before and after that nothing was left behind.
+#[test]
+fn mariadb_exercise_changes_no_table_a_rollback_cannot_undo_and_proves_it() {
+    let db = Mariadb::start();
+    db.sql("", "INSTALL SONAME 'ha_archive'; CREATE DATABASE app");
+    db.sql(
+        "app",
+        r#"
+        CREATE TABLE my (id INT PRIMARY KEY, n INT) ENGINE=MyISAM;
+        INSERT INTO my SELECT seq, seq FROM seq_1_to_100;
+        CREATE TABLE ar (id INT PRIMARY KEY, n INT) ENGINE=Aria;
+        INSERT INTO ar SELECT seq, seq FROM seq_1_to_100;
+        CREATE TABLE mem (id INT PRIMARY KEY, n INT) ENGINE=MEMORY;
+        INSERT INTO mem SELECT seq, seq FROM seq_1_to_100;
+        CREATE TABLE cs (id INT NOT NULL, n INT NOT NULL) ENGINE=CSV;
+        INSERT INTO cs SELECT seq, seq FROM seq_1_to_100;
+        CREATE TABLE arc (id INT, n INT) ENGINE=ARCHIVE;
+        INSERT INTO arc SELECT seq, seq FROM seq_1_to_100;
+        CREATE TABLE audit_log (at INT, what VARCHAR(20)) ENGINE=MyISAM;
+        CREATE TABLE orders (id INT PRIMARY KEY, n INT) ENGINE=InnoDB;
+        INSERT INTO orders SELECT seq, seq FROM seq_1_to_100;
+        CREATE TRIGGER orders_log AFTER UPDATE ON orders FOR EACH ROW
+          INSERT INTO audit_log VALUES (NEW.id, 'update');
+        CREATE TABLE plain (id INT AUTO_INCREMENT PRIMARY KEY, n INT) ENGINE=InnoDB;
+        INSERT INTO plain (n) SELECT seq FROM seq_1_to_100;
+        "#,
+    );
+    let snapshot = "SELECT CONCAT_WS(' ', (SELECT COUNT(*) FROM my), (SELECT SUM(n) FROM my), \
+        (SELECT COUNT(*) FROM ar), (SELECT SUM(n) FROM ar), (SELECT COUNT(*) FROM mem), \
+        (SELECT SUM(n) FROM mem), (SELECT COUNT(*) FROM cs), (SELECT SUM(n) FROM cs), \
+        (SELECT COUNT(*) FROM arc), (SELECT COUNT(*) FROM audit_log), (SELECT COUNT(*) FROM orders), \
+        (SELECT SUM(n) FROM orders), (SELECT COUNT(*) FROM plain));
+        CHECKSUM TABLE my, ar, mem, cs, arc, audit_log, orders, plain";
+    let before = db.sql("app", snapshot);
+    let d = TestDir::new();
+    let o = rehost(&d, &["verify", "db", &db.url("app"), "--exercise"]);
+    // Each of these tables kept what the exercise changed before the fix.
+    assert_eq!(db.sql("app", snapshot), before, "{}", o.stdout);
+    for (table, engine) in [
+        ("my", "MyISAM"),
+        ("ar", "Aria"),
+        ("mem", "MEMORY"),
+        ("cs", "CSV"),
+        ("arc", "ARCHIVE"),
+        ("audit_log", "MyISAM"),
+    ] {
+        let section = o
+            .stdout
+            .split_once(&format!("table {table}\n"))
+            .map(|(_, rest)| rest.split("\ntable ").next().unwrap_or_default())
+            .unwrap_or_else(|| panic!("no table {table}: {}", o.stdout));
+        for op in ["update", "insert a new row"] {
+            let line = format!(
+                "  skipped {op}: the table's engine, {engine}, has no transactions: a change would outlast the rollback; only read"
+            );
+            assert!(section.contains(&line), "{line}\n{}", o.stdout);
+        }
+    }
+    assert!(
+        o.stdout.contains(
+            "skipped insert a new row: its trigger orders_log reaches the MyISAM table audit_log, which has no transactions"
+        ),
+        "{}",
+        o.stdout
+    );
+    // The InnoDB table without such a trigger is changed and added to, and rolled back.
+    assert!(
+        o.stdout
+            .contains("table plain\n  ok      read through index plain.PRIMARY: 100 rows read"),
+        "{}",
+        o.stdout
+    );
+    assert!(
+        o.stdout.contains("ok      update column n: 1 row changed"),
+        "{}",
+        o.stdout
+    );
+    // What "unchanged" rests on is said, and it holds.
+    assert!(
+        o.stdout.contains("unchanged: every table's row count and content checksum, every sequence's value and the schema of the whole database, taken before and after the exercise and compared (8 tables, 700 rows, 1 sequences)"),
+        "{}",
+        o.stdout
+    );
+    assert_eq!(o.code, 0, "{}", o.all());
+
+    let o = rehost(
+        &d,
+        &["verify", "db", &db.url("app"), "--exercise", "--json"],
+    );
+    let doc = db_json(&o);
+    let u = &doc["unchanged"];
+    assert_eq!(u["equal"], true, "{doc:#}");
+    assert_eq!(u["before"], u["after"], "{doc:#}");
+    assert_eq!(u["before"].as_str().map(str::len), Some(64), "{doc:#}");
+    assert!(
+        u["check"].as_str().unwrap().contains("content checksum"),
+        "{doc:#}"
+    );
+    assert_eq!(db.sql("app", snapshot), before);
+}
+
 /// A `verify-db` step with engine mariadb: the client runs on the plan's hosts (local here,
 /// each with a `root`), the password read there from its file and never shown; a deleted row
 /// fails the gate.
@@ -516,6 +621,57 @@ fn verify_db_step_with_mariadb() {
         o.stderr.contains("database `app` on new differs from old"),
         "{}",
         o.stderr
+    );
+}
+
+/// Issue 18: `exercise = true` with MariaDB, as the application's login with its own password
+/// file (not the verifying login): it may read, change and add but not read triggers, so the
+/// table with one is only read; the outcome is in the journal, and neither password appears
+/// anywhere.
+#[test]
+fn verify_db_step_with_mariadb_exercises_as_the_application_login() {
+    let (old, new) = mariadb_migrated();
+    new.sql(
+        "",
+        "CREATE USER app@'%' IDENTIFIED BY 'app-secret-0815'; GRANT SELECT, INSERT, UPDATE ON app.* TO app@'%';",
+    );
+    let d = TestDir::new();
+    let pwfile = d.write("pw", "not-a-real-secret-4711\n");
+    let app_pw = d.write("app.pw", "app-secret-0815\n");
+    let body = format!(
+        "{}exercise = true\nexercise_user = \"app\"\nexercise_password_file = \"{}\"\n",
+        verify_db_body("mariadb", "verify", (old.port(), new.port()), &pwfile),
+        app_pw.display()
+    );
+    write_plan(&d, &body);
+    let before = new.sql("app", "CHECKSUM TABLE kinds, nokey, tagged, child");
+    let o = rehost(&d, &["run", "plan.toml"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(
+        o.stdout.contains("exercised as app: 4 tables, ")
+            && o.stdout.contains(
+                "0 failed, 2 skipped; the database unchanged by checksum before and after"
+            ),
+        "{}",
+        o.stdout
+    );
+    let journal = journal_text(&d);
+    assert!(journal.contains("\"login\":\"app\""), "{journal}");
+    // Without the TRIGGER privilege the login sees that `tagged` has a trigger, not what it
+    // does: the table is read, not changed.
+    assert!(
+        journal.contains("\"table\":\"tagged\",\"operation\":\"insert a new row\",\"status\":\"skipped\",\"detail\":\"its trigger tagged_check cannot be read by this login"),
+        "{journal}"
+    );
+    assert!(journal.contains("\"unchanged\":true"), "{journal}");
+    assert!(journal.contains("mysql:///app?"), "{journal}");
+    for secret in ["not-a-real-secret", "app-secret-0815"] {
+        assert!(!o.all().contains(secret), "{}", o.all());
+        assert!(!journal.contains(secret), "{journal}");
+    }
+    assert_eq!(
+        new.sql("app", "CHECKSUM TABLE kinds, nokey, tagged, child"),
+        before
     );
 }
 
