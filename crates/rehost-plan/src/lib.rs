@@ -49,7 +49,7 @@ pub fn check(src: &str) -> Checked {
     errors.extend(validate::validate(&plan));
     errors.sort_by_key(|d| d.span.as_ref().map(|s| s.start));
     let findings = if errors.is_empty() {
-        lint::lint(&plan)
+        lint::lint(&plan, src)
     } else {
         Vec::new()
     };
