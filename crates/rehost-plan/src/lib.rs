@@ -17,7 +17,7 @@ pub use diag::{Diagnostic, Severity, SourceMap, escape_control};
 pub use kinds::{
     Description, KINDS, KindSpec, Part, Reference, describe, implied_effect, references, service_of,
 };
-pub use lint::{RULES, Rule};
+pub use lint::{ExcludedPath, RULES, Rule, excluded_named_paths};
 pub use model::*;
 pub use redact::{is_secret_name, redact};
 

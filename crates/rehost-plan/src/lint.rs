@@ -558,6 +558,37 @@ pub(crate) fn holding(d: &DataSet, host: &str, paths: &[String]) -> Holding {
     Holding::All
 }
 
+/// A path the plan names (a key's) that lies under a data set's root but that the data set's
+/// excludes leave out: no sync carries it, no verification compares it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExcludedPath {
+    /// As the plan writes it (absolute, on the data set's source host).
+    pub path: String,
+    /// The `[[keys]]` entry that names it.
+    pub key: String,
+    /// The exclude pattern that leaves it (or a parent directory) out.
+    pub exclude: String,
+}
+
+/// Every path the plan names under `d`'s root that `d`'s excludes leave out, in plan order.
+pub fn excluded_named_paths(plan: &Plan, d: &DataSet) -> Vec<ExcludedPath> {
+    let mut out = Vec::new();
+    for k in plan.keys.iter().filter(|k| k.host == d.from.host) {
+        for p in &k.paths {
+            if let Holding::Excluded { path, pattern } =
+                holding(d, &k.host, std::slice::from_ref(p))
+            {
+                out.push(ExcludedPath {
+                    path,
+                    key: k.id.clone(),
+                    exclude: d.exclude[pattern].clone(),
+                });
+            }
+        }
+    }
+    out
+}
+
 /// The data set a `sync` or `verify-tree` step works on.
 fn step_data<'a>(plan: &'a Plan, s: &Step) -> Option<&'a DataSet> {
     match &s.kind {

@@ -9,7 +9,8 @@ use crate::EngineError;
 use crate::events::Event;
 use crate::exec::{Ctx, JOURNAL_FINDINGS, Outcome, failed};
 use crate::step_data::{
-    EvidenceRef, FindingData, PrivilegedData, STEP_DATA_VERSION, StepData, VerifyTreeData,
+    EvidenceRef, ExcludedData, FindingData, PrivilegedData, STEP_DATA_VERSION, StepData,
+    VerifyTreeData,
 };
 use rehost_plan::{Step, StepKind};
 
@@ -101,9 +102,28 @@ fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {
     };
     let report = &verified.report;
 
+    // What the plan names under the data set that its excludes leave out: said, not verified.
+    let not_verified: Vec<ExcludedData> = rehost_plan::excluded_named_paths(ctx.plan, &ds)
+        .into_iter()
+        .map(|x| ExcludedData {
+            path: x.path,
+            key: x.key,
+            exclude: x.exclude,
+        })
+        .collect();
+
     // The full report goes to the step's output file; the terminal gets the summary.
     let mut human = Vec::new();
     let _ = report.render_human(&mut human);
+    for x in &not_verified {
+        human.extend_from_slice(
+            format!(
+                "  not verified: {} (key `{}`), excluded by `{}`\n",
+                x.path, x.key, x.exclude
+            )
+            .as_bytes(),
+        );
+    }
     let _ = ctx.output.write_all(&human);
     for line in String::from_utf8_lossy(&human).lines().take(20) {
         ctx.sink.emit(&Event::Output {
@@ -184,6 +204,7 @@ fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {
             })
             .collect(),
         privileged_total: report.privileged.len() as u64,
+        not_verified: not_verified.clone(),
     }));
 
     let code = report.exit_code();
@@ -191,12 +212,13 @@ fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {
     if code == rehost_tree::EXIT_EQUAL {
         Ok(Outcome::Done {
             detail: Some(format!(
-                "{} verified complete and correct: {} entries equal on both sides (files hashed now on either side: {}; trusted unchanged since the last verification: {}){}",
+                "{} verified complete and correct: {} entries equal on both sides (files hashed now on either side: {}; trusted unchanged since the last verification: {}){}{}",
                 ds.to,
                 t.equal,
                 t.rehashed,
                 t.trusted,
-                privileged_note(report.privileged.len())
+                privileged_note(report.privileged.len()),
+                excluded_note(&ds.exclude, &not_verified)
             )),
             exit_code: Some(code),
             confirmed_by: None,
@@ -215,10 +237,11 @@ fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {
         };
         Ok(Outcome::Failed {
             detail: format!(
-                "{} {what} {}: {}; the full list is in the step's output. Fix the copy (run the sync again) and run again",
+                "{} {what} {}: {}; the full list is in the step's output. Fix the copy (run the sync again) and run again{}",
                 ds.to,
                 ds.from,
-                classes.join(", ")
+                classes.join(", "),
+                excluded_note(&ds.exclude, &not_verified)
             ),
             exit_code: Some(code),
             data: Some(doc),
@@ -231,6 +254,31 @@ fn hex_unless_utf8(path: &[u8]) -> Option<String> {
     std::str::from_utf8(path)
         .is_err()
         .then(|| rehost_tree::escape::hex(path))
+}
+
+/// What the step's one line says of what the data set's excludes left out: the patterns, and
+/// each path the plan names among them (a key), not verified.
+fn excluded_note(excludes: &[String], named: &[ExcludedData]) -> String {
+    if excludes.is_empty() {
+        return String::new();
+    }
+    let patterns = excludes
+        .iter()
+        .map(|x| format!("`{x}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut note = format!("; not compared, excluded by the data set: {patterns}");
+    if !named.is_empty() {
+        let paths = named
+            .iter()
+            .map(|x| format!("key `{}` {} (`{}`)", x.key, x.path, x.exclude))
+            .collect::<Vec<_>>()
+            .join(", ");
+        note.push_str(&format!(
+            "; NOT VERIFIED, though the plan names it: {paths}: carry and verify it another way, or narrow the exclude"
+        ));
+    }
+    note
 }
 
 /// What the step's one line says of the copy's privileged entries, if it has any.

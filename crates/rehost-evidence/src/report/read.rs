@@ -433,6 +433,16 @@ fn typed(d: &StepData, exit_code: Option<i32>) -> Option<Verification> {
                     })
                     .collect(),
                 privileged_total: t.privileged_total,
+                excludes: t.excludes.clone(),
+                not_verified: t
+                    .not_verified
+                    .iter()
+                    .map(|x| NotVerified {
+                        path: x.path.clone(),
+                        key: x.key.clone(),
+                        exclude: x.exclude.clone(),
+                    })
+                    .collect(),
             })
         }
         StepData::VerifyDb(db) => {
@@ -540,6 +550,16 @@ fn verification(v: &serde_json::Value) -> Option<Verification> {
             .unwrap_or_default(),
         privileged: Vec::new(),
         privileged_total: 0,
+        excludes: v
+            .get("excludes")
+            .and_then(|w| w.as_array())
+            .map(|w| {
+                w.iter()
+                    .filter_map(|x| x.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        not_verified: Vec::new(),
     })
 }
 
@@ -625,5 +645,7 @@ fn db_verification(v: &serde_json::Value, exit_code: Option<i32>) -> Option<Veri
             .unwrap_or_default(),
         privileged: Vec::new(),
         privileged_total: 0,
+        excludes: Vec::new(),
+        not_verified: Vec::new(),
     })
 }

@@ -26,8 +26,8 @@ use std::ops::Range;
 struct Found {
     /// What the finding points at: the name or option before the secret.
     marker: Range<usize>,
-    /// Where the secret starts; masked from there (to the `@` of a URL, else to the end of
-    /// the line: where a value ends inside quotes within a TOML string is a guess).
+    /// The secret; masked wherever the line is shown (to the `@` of a URL; else see
+    /// [`value_end`]: erring towards masking more).
     secret: Range<usize>,
     shape: Shape,
 }
@@ -172,7 +172,7 @@ fn word_ranges(line: &[u8]) -> Vec<Range<usize>> {
 fn scan_line(line: &str) -> Vec<Found> {
     let b = line.as_bytes();
     let mut found = Vec::new();
-    let to_end = |start: usize| start..b.len();
+    let to_end = |start: usize| start..value_end(b, start);
 
     // URLs: scheme://user:password@host
     let mut from = 0;
@@ -308,6 +308,36 @@ fn scan_line(line: &str) -> Vec<Found> {
     found
 }
 
+/// Where a value starting at `start` ends: past its closing quote if it starts with one
+/// (`'…'`, `"…"`, `\"…\"`), then at the next blank; unquoted, at the next blank or the end
+/// of the TOML string it is in, whichever comes later.
+fn value_end(b: &[u8], start: usize) -> usize {
+    let mut i = start;
+    let close: Option<&[u8]> = match &b[start..] {
+        [b'\\', b'"', ..] => Some(b"\\\""),
+        [b'\'', ..] => Some(b"'"),
+        [b'"', ..] => Some(b"\""),
+        _ => None,
+    };
+    if let Some(close) = close {
+        i += close.len();
+        match b[i..].windows(close.len()).position(|w| w == close) {
+            Some(k) => i += k + close.len(),
+            None => return b.len(),
+        }
+    }
+    let blank = (i..b.len())
+        .find(|&k| b[k].is_ascii_whitespace())
+        .unwrap_or(b.len());
+    if close.is_some() {
+        return blank;
+    }
+    // Unquoted, inside a TOML string: a blank may be part of it (an argv item, `"-pa b"`),
+    // so on to that string's end (an unescaped `"`) if it comes later.
+    let string_end = (i..b.len()).find(|&k| b[k] == b'"' && (k == 0 || b[k - 1] != b'\\'));
+    blank.max(string_end.unwrap_or(0))
+}
+
 /// Whether `w` is the next word after blanks from `k` (`IDENTIFIED BY PASSWORD '*hash'`
 /// gives a hash, not a password).
 fn word_at_after_blanks(u: &[u8], mut k: usize, w: &str) -> bool {
@@ -317,9 +347,8 @@ fn word_at_after_blanks(u: &[u8], mut k: usize, w: &str) -> bool {
     u[k..].starts_with(w.as_bytes())
 }
 
-/// The line with every credential the scan knows replaced by `***` (from where the secret
-/// starts to the `@` of a URL, else to the end of the line), and a map from an offset in the
-/// line to one in the masked line.
+/// The line with every credential the scan knows replaced by `***`, and a map from an offset
+/// in the line to one in the masked line.
 pub(crate) fn mask_credentials(line: &str) -> (String, impl Fn(usize) -> usize) {
     let mut cuts: Vec<Range<usize>> = scan_line(line).into_iter().map(|f| f.secret).collect();
     cuts.sort_by_key(|c| c.start);

@@ -8,6 +8,7 @@ mod confirm;
 mod db;
 mod db_engines;
 mod isolation;
+mod plan_lint;
 mod preflight;
 mod report;
 mod resume;

@@ -157,7 +157,28 @@ fn what_keeps_the_secret_out_of_the_plan_does_not_fire() {
 fn masking_keeps_the_line_readable_and_the_offsets_in_step() {
     let line = "a postgres://u:secret@h/x b PGPASSWORD=zz c";
     let (masked, at) = mask_credentials(line);
-    assert_eq!(masked, "a postgres://u:***@h/x b PGPASSWORD=***");
+    assert_eq!(masked, "a postgres://u:***@h/x b PGPASSWORD=*** c");
+    // Inside a TOML string, an unquoted value to the string's end.
+    assert_eq!(
+        mask_credentials("command = \"PGPASSWORD=x psql\" # y").0,
+        "command = \"PGPASSWORD=***\" # y"
+    );
+    // A quoted value to its closing quote, blanks and all; an argv item to the next blank.
+    for (line, masked) in [
+        ("PGPASSWORD='my secret' psql", "PGPASSWORD=*** psql"),
+        (
+            "x = \"PGPASSWORD=\\\"my secret\\\" psql\"",
+            "x = \"PGPASSWORD=*** psql\"",
+        ),
+        ("x = \"a PGPASSWORD=my\\\"q b\"", "x = \"a PGPASSWORD=***\""),
+        (
+            "argv = [\"mysql\", \"-pS3 cret\", \"app\"]",
+            "argv = [\"mysql\", \"-p***\", \"app\"]",
+        ),
+        ("IDENTIFIED BY 'a b' ;", "IDENTIFIED BY *** ;"),
+    ] {
+        assert_eq!(mask_credentials(line).0, masked, "{line}");
+    }
     // An offset after the first secret moves by its change in length; one inside it lands on
     // the mask.
     let b = line.find(" b").unwrap();
