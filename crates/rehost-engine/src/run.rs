@@ -170,7 +170,7 @@ impl Engine<'_> {
             .filter(|(_, s)| !matches!(s.status, StepStatus::Done | StepStatus::Skipped))
             .map(|(step, _)| step.clone())
             .collect();
-        let pf = crate::preflight::preflight(plan, &remaining, &mut hosts, cancel);
+        let pf = crate::preflight::preflight(plan, plan_text, &remaining, &mut hosts, cancel);
         let at = rec.now();
         rec.record(
             Record::Preflight {

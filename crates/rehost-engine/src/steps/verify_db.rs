@@ -3,7 +3,7 @@
 //! that listen only on their own loopback are reached. Only catalog rows and digests travel;
 //! the typed result goes into the journal, the full report into the step's output.
 
-use super::Executor;
+use super::{Executor, Need};
 use crate::EngineError;
 use crate::events::Event;
 use crate::exec::{Ctx, Outcome};
@@ -15,8 +15,17 @@ use crate::exec::{JOURNAL_FINDINGS, failed};
 pub(super) static EXECUTOR: Executor = Executor {
     kind: "verify-db",
     execute,
-    // Each side is reached by psql on its host when the step runs; nothing to check before.
-    needs: |_| Vec::new(),
+    // Each side is reached by its client on its host: both must answer before the run.
+    needs: |_, step| match &step.kind {
+        StepKind::VerifyDb { database } => vec![
+            Need::Database {
+                database,
+                to: false,
+            },
+            Need::Database { database, to: true },
+        ],
+        _ => Vec::new(),
+    },
 };
 
 fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {

@@ -17,7 +17,7 @@ use rehost_plan::{Step, StepKind};
 pub(super) static EXECUTOR: Executor = Executor {
     kind: "verify-tree",
     execute,
-    needs: |step| match &step.kind {
+    needs: |_, step| match &step.kind {
         StepKind::VerifyTree { data } => vec![Need::ReadsData { data }],
         _ => Vec::new(),
     },
