@@ -394,16 +394,19 @@ fn a_database_that_does_not_answer_is_found_before_the_first_step() {
 }
 
 /// Over ssh, the same checks run on the host through its agent: a program missing there, a
-/// database port closed there.
+/// database port closed there, a health name that does not resolve there.
 #[test]
-fn over_ssh_a_missing_program_and_a_closed_database_port_are_found_before_the_first_step() {
+fn over_ssh_a_missing_program_a_closed_database_port_and_an_unresolvable_name_are_found_before_the_first_step()
+ {
     use rehost_test::sshd::Sshd;
+    rehost_test::require_tool("getent");
     let (so, sn) = (Sshd::start(), Sshd::start());
     let d = TestDir::new();
     let closed = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
+    let marker = d.join("ssh-stopped");
     let body = format!(
         r#"
 [[databases]]
@@ -415,35 +418,72 @@ database = "app"
 user = "postgres"
 port = {closed}
 
+[[services]]
+id = "web"
+host = "new"
+health = "test -n https://nonexistent.invalid/health"
+
 [[steps]]
 id = "stop-old"
 do = "run"
 host = "old"
-command = "no-such-stopper-4711"
+command = "touch {}"
+
+[[steps]]
+id = "dump"
+do = "run"
+host = "old"
+command = "no-such-dumper-4711 --all"
 
 [[steps]]
 id = "verify-app"
 do = "verify-db"
 database = "app"
-"#
+
+[[steps]]
+id = "healthy"
+do = "health"
+service = "web"
+"#,
+        marker.display()
     );
     d.write("plan.toml", ssh_plan(&so, &sn, &body));
     let plan = d.read("plan.toml");
-    let (stop, verify) = (step_line(&plan, "stop-old"), step_line(&plan, "verify-app"));
+    let line = |id| step_line(&plan, id);
+    let want = [
+        format!(
+            "host `old`: program `no-such-dumper-4711` is not found there (command -v, in the host's shell and PATH): step `dump` (plan line {}) would fail",
+            line("dump")
+        ),
+        "host `old`: database `app` (from side) does not answer: ".to_owned(),
+        format!(
+            "step `verify-app` (plan line {}) would fail",
+            line("verify-app")
+        ),
+        "host `new`: database `app` (to side) does not answer: ".to_owned(),
+        format!(
+            "host `new`: name `nonexistent.invalid` does not resolve there (getent hosts: not found): step `healthy` (plan line {}) would fail",
+            line("healthy")
+        ),
+    ];
     let c = rehost(&d, &["check", "plan.toml", "--hosts"]);
     assert_eq!(c.code, 2, "{}", c.all());
-    for want in [
-        format!(
-            "host `old`: program `no-such-stopper-4711` is not found there (command -v, in the host's shell and PATH): step `stop-old` (plan line {stop}) would fail"
-        ),
-        format!("host `old`: database `app` (from side) does not answer: "),
-        format!("step `verify-app` (plan line {verify}) would fail"),
-        format!("host `new`: database `app` (to side) does not answer: "),
-    ] {
-        assert!(c.stdout.contains(&want), "want {want:?}\n{}", c.all());
-    }
-    let o = rehost(&d, &["run", "plan.toml"]);
+    let o = rehost(&d, &["run", "plan.toml", "--accept-findings"]);
     assert_eq!(o.code, 2, "{}", o.all());
-    assert!(o.stderr.contains("no-such-stopper-4711"), "{}", o.all());
-    assert!(!o.stdout.contains("stop-old  done"), "{}", o.all());
+    for w in &want {
+        assert!(
+            c.stdout.contains(w.as_str()),
+            "check --hosts: want {w:?}\n{}",
+            c.all()
+        );
+        assert!(
+            o.stderr.contains(w.as_str()),
+            "run: want {w:?}\n{}",
+            o.all()
+        );
+    }
+    assert!(
+        !marker.exists(),
+        "a step ran before the pre-flight stopped the run"
+    );
 }
