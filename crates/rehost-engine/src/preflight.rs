@@ -271,11 +271,10 @@ fn quote(w: &str) -> String {
 
 /// Runs a pre-flight command (marked [`MARK`]) on the host: its exit code, standard output
 /// and standard error (first lines of each), or why it could not run.
-fn check_run(
-    host: &dyn Host,
-    script: &str,
-    cancel: &AtomicBool,
-) -> Result<(Option<i32>, Vec<String>, Vec<String>), String> {
+/// What a pre-flight command answered: its exit code and its first lines.
+type Answer = (Option<i32>, Vec<String>, Vec<String>);
+
+fn check_run(host: &dyn Host, script: &str, cancel: &AtomicBool) -> Result<Answer, String> {
     let mut spec = CommandSpec::new(Program::Shell(format!("{MARK} {script}")));
     spec.timeout = Some(std::time::Duration::from_secs(30));
     let (mut stdout, mut stderr) = (Vec::new(), Vec::new());

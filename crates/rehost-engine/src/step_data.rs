@@ -182,7 +182,9 @@ pub struct VerifyDbData {
     pub report: serde_json::Value,
 }
 
-/// The tagged form on disk: `{"kind":"verify-tree","v":1,…}`.
+/// The tagged form on disk: `{"kind":"verify-tree","v":1,…}`. Lives for one (de)serialisation
+/// only, so the size of its largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 enum Tagged<'a> {

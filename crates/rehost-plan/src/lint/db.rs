@@ -57,7 +57,7 @@ fn copies_engine(c: &Command) -> Option<&'static str> {
             return Some(engine);
         }
     }
-    let sqlite = names.iter().any(|n| *n == "sqlite3");
+    let sqlite = names.contains(&"sqlite3");
     let backup = words
         .iter()
         .any(|w| w.starts_with(".backup") || w.starts_with(".dump"));

@@ -195,14 +195,12 @@ starts = ["app"]
     )
 }
 
-/// The plan line of `[[steps]]` whose id is `id`.
+/// The plan line of `[[steps]]` whose id is `id`: the line before the id's, so the id's
+/// index from 0.
 fn step_line(plan: &str, id: &str) -> usize {
-    let lines: Vec<&str> = plan.lines().collect();
-    let at = lines
-        .iter()
-        .position(|l| *l == format!("id = \"{id}\""))
-        .unwrap();
-    at // the line before the id (1-based: at - 1 + 1)
+    plan.lines()
+        .position(|l| l == format!("id = \"{id}\""))
+        .unwrap()
 }
 
 /// `check --hosts` and `run` both stop at the pre-flight naming `want` (and the step's plan
