@@ -48,8 +48,9 @@ struct Needs {
     /// Data sets copied with rsync, which must run here.
     rsync: Vec<String>,
     /// Programs that must be found here, each with the steps that run it (`step `x` (plan
-    /// line N)`, and which of its commands).
-    programs: BTreeMap<String, Vec<String>>,
+    /// line N)`, and which of its commands), and the earlier step that names it, if any (it
+    /// may install it: then a missing program is a warning).
+    programs: BTreeMap<String, (Vec<String>, Option<String>)>,
     /// systemd units that must exist here, with the steps that name them.
     units: BTreeMap<String, Vec<String>>,
     /// Names that must resolve here, with the steps that connect to them.
@@ -95,13 +96,13 @@ pub fn preflight(
                         } else {
                             format!("{who} ({what})")
                         };
-                        needs
+                        let entry = needs
                             .entry(host)
                             .or_default()
                             .programs
-                            .entry(program)
-                            .or_default()
-                            .push(who);
+                            .entry(program.clone())
+                            .or_insert_with(|| (Vec::new(), named_before(&steps[..i], &program)));
+                        entry.0.push(who);
                     }
                     continue;
                 }
@@ -316,8 +317,16 @@ fn programs(name: &str, host: &dyn Host, n: &Needs, cancel: &AtomicBool, out: &m
             "host `{name}`: could not look for the programs the steps run: {e}"
         )),
         Ok((_, missing, _)) => {
-            for (program, who) in &n.programs {
-                if missing.iter().any(|m| m == program) {
+            for (program, (who, installer)) in &n.programs {
+                if !missing.iter().any(|m| m == program) {
+                    continue;
+                }
+                if let Some(step) = installer {
+                    out.warnings.push(format!(
+                        "host `{name}`: program `{program}` is not found there yet; step `{step}` before {} names it (installs it?)",
+                        who_list(who)
+                    ));
+                } else {
                     out.problems.push(format!(
                         "host `{name}`: program `{program}` is not found there (command -v, in the host's shell and PATH): {} would fail; install it, or give its full path",
                         who_list(who)
@@ -326,6 +335,24 @@ fn programs(name: &str, host: &dyn Host, n: &Needs, cancel: &AtomicBool, out: &m
             }
         }
     }
+}
+
+/// The first of `earlier` steps whose command or text names `program` as a word (`apt-get
+/// install foo`, `cp foo /usr/local/bin/`): it may put the program there.
+fn named_before(earlier: &[Step], program: &str) -> Option<String> {
+    let name = program.rsplit('/').next().unwrap_or(program);
+    earlier
+        .iter()
+        .find(|s| {
+            let text = match &s.kind {
+                rehost_plan::StepKind::Run { command, .. } => command.to_string(),
+                rehost_plan::StepKind::Manual { text } => text.clone(),
+                _ => return false,
+            };
+            text.split(|c: char| !(c.is_ascii_alphanumeric() || "._+-".contains(c)))
+                .any(|w| w == name)
+        })
+        .map(|s| s.id.clone())
 }
 
 /// Every systemd unit the host's service steps name exists there (`systemctl cat`).

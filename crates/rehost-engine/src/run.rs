@@ -183,6 +183,11 @@ impl Engine<'_> {
                 problems: pf.problems.clone(),
             },
         )?;
+        // What the pre-flight could not settle yet (a source or a program an earlier step
+        // makes): journaled and shown, the run goes on.
+        for w in &pf.warnings {
+            rec.warning(format!("pre-flight: {w}"))?;
+        }
         if !pf.problems.is_empty() {
             return Err(EngineError::Preflight {
                 problems: pf.problems,

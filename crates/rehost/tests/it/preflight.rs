@@ -256,6 +256,17 @@ fn a_missing_program_is_found_before_the_first_step() {
             ),
         ],
     );
+    // A step before it that names the program (it may install it): a warning, not a stop.
+    let install = "\n[[steps]]\nid = \"install\"\ndo = \"manual\"\ntext = \"apt-get install no-such-dumper-4711 no-such-undo-4711\"\n";
+    let e = TestDir::new();
+    write_plan(&e, &stop_then(&format!("{install}{steps}")));
+    let c = rehost(&e, &["check", "plan.toml", "--hosts", "--env", "test"]);
+    assert!(
+        c.stdout.contains("warning: host `old`: program `no-such-dumper-4711` is not found there yet; step `install` before step `dump`"),
+        "{}",
+        c.all()
+    );
+    assert!(!c.stdout.contains("pre-flight: host"), "{}", c.all());
     // Once the program is there (first on PATH), the run goes ahead.
     let tools = d.join("bin");
     std::fs::create_dir_all(&tools).unwrap();
