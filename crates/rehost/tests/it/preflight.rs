@@ -365,12 +365,13 @@ fn a_database_that_does_not_answer_is_found_before_the_first_step() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let db = |from_db: &str, from_port: u16| {
+    let db_to = |from_db: &str, from_port: u16, to_db: &str| {
         format!(
-            "\n[[databases]]\nid = \"app\"\nengine = \"postgresql\"\nfrom = \"old\"\nto = \"new\"\nfrom_database = \"{from_db}\"\nto_database = \"postgres\"\nuser = \"postgres\"\nfrom_port = {from_port}\nto_port = {}\n\n[[steps]]\nid = \"verify-app\"\ndo = \"verify-db\"\ndatabase = \"app\"\n",
+            "\n[[databases]]\nid = \"app\"\nengine = \"postgresql\"\nfrom = \"old\"\nto = \"new\"\nfrom_database = \"{from_db}\"\nto_database = \"{to_db}\"\nuser = \"postgres\"\nfrom_port = {from_port}\nto_port = {}\n\n[[steps]]\nid = \"verify-app\"\ndo = \"verify-db\"\ndatabase = \"app\"\n",
             pg.port()
         )
     };
+    let db = |from_db: &str, from_port: u16| db_to(from_db, from_port, "postgres");
     // Nobody listens on the old side's port.
     let d = TestDir::new();
     write_plan(&d, &stop_then(&db("postgres", closed)));
@@ -399,6 +400,21 @@ fn a_database_that_does_not_answer_is_found_before_the_first_step() {
     write_plan(&d, &stop_then(&db("postgres", pg.port())));
     let c = rehost(&d, &["check", "plan.toml", "--hosts", "--env", "test"]);
     assert!(c.stdout.contains("databases checked"), "{}", c.all());
+    assert!(!c.stdout.contains("pre-flight: host"), "{}", c.all());
+    // The copy's database not there yet (a restore before the step makes it): a warning.
+    let d = TestDir::new();
+    write_plan(
+        &d,
+        &stop_then(&db_to("postgres", pg.port(), "restored_later")),
+    );
+    let c = rehost(&d, &["check", "plan.toml", "--hosts", "--env", "test"]);
+    assert!(
+        c.stdout
+            .contains("warning: host `new`: database `app` does not exist there yet (")
+            && c.stdout.contains("a step before step `verify-app`"),
+        "{}",
+        c.all()
+    );
     assert!(!c.stdout.contains("pre-flight: host"), "{}", c.all());
 }
 
