@@ -439,6 +439,17 @@ fn databases(
         let Some(db) = plan.database(id) else {
             continue;
         };
+        if db.engine_kind().is_none() {
+            // Said once, from the `from` side.
+            if *to {
+                continue;
+            }
+            out.problems.push(format!(
+                "{who} would fail: database `{id}` is a {} database, and verify-db compares PostgreSQL, MariaDB/MySQL and SQLite; verify it with a `run` step",
+                db.engine
+            ));
+            continue;
+        }
         let conn = match rehost_db::ConnInfo::parse(&db.url(*to)) {
             Ok(c) => c,
             Err(e) => {
