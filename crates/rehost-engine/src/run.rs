@@ -170,7 +170,14 @@ impl Engine<'_> {
             .filter(|(_, s)| !matches!(s.status, StepStatus::Done | StepStatus::Skipped))
             .map(|(step, _)| step.clone())
             .collect();
-        let pf = crate::preflight::preflight(plan, &remaining, &mut hosts, cancel);
+        let pf = crate::preflight::preflight(
+            plan,
+            o.env.as_deref(),
+            plan_text,
+            &remaining,
+            &mut hosts,
+            cancel,
+        );
         let at = rec.now();
         rec.record(
             Record::Preflight {
@@ -183,6 +190,11 @@ impl Engine<'_> {
                 problems: pf.problems.clone(),
             },
         )?;
+        // What the pre-flight could not settle yet (a source or a program an earlier step
+        // makes): journaled and shown, the run goes on.
+        for w in &pf.warnings {
+            rec.warning(format!("pre-flight: {w}"))?;
+        }
         if !pf.problems.is_empty() {
             return Err(EngineError::Preflight {
                 problems: pf.problems,

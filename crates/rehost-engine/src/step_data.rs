@@ -88,6 +88,21 @@ pub struct VerifyTreeData {
     /// `final` (attempt 2), whose digests are not a verification's".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trusted_from: Option<String>,
+    /// The paths the plan names (keys) under the data set's root that its excludes leave out:
+    /// not compared, never counted as verified.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_verified: Vec<ExcludedData>,
+}
+
+/// A path the plan names that a data set's exclude leaves out of its verification.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExcludedData {
+    /// As the plan writes it (absolute, on the source host).
+    pub path: String,
+    /// The `[[keys]]` entry that names it.
+    pub key: String,
+    /// The exclude pattern that leaves it (or a parent directory) out.
+    pub exclude: String,
 }
 
 /// An entry of the copy that carries privilege on the new host.

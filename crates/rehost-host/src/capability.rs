@@ -309,7 +309,7 @@ pub(crate) fn take_manifest(
         .iter()
         .map(|g| Glob::new(g))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(tree_err)?;
+        .map_err(|e| tree_err(e.into()))?;
     let walk = WalkOptions {
         excludes,
         threads: options.threads,

@@ -96,15 +96,23 @@ impl<'a> SourceMap<'a> {
                     "{file}:{line}:{col}: {kind}[{}]: {message}\n",
                     d.code
                 ));
-                let text = self.line_text(line);
-                let (end_line, end_col) = self.line_col(span.end);
+                // The line as shown: any credential in it masked (`credential-in-plan`), the
+                // caret placed on the masked text.
+                let start = self.line_starts[line - 1];
+                let (text, at) = crate::lint::mask_credentials(self.line_text(line));
+                let column = |offset: usize| {
+                    let i = at(offset.saturating_sub(start)).min(text.len());
+                    text.get(..i).map_or(i, |t| t.chars().count()) + 1
+                };
+                let col = column(span.start);
+                let (end_line, _) = self.line_col(span.end);
                 let width = if end_line == line {
-                    end_col.saturating_sub(col).max(1)
+                    column(span.end).saturating_sub(col).max(1)
                 } else {
                     text.chars().count().saturating_sub(col - 1).max(1)
                 };
                 let gutter = line.to_string();
-                out.push_str(&format!("{gutter} | {}\n", escape_control(text)));
+                out.push_str(&format!("{gutter} | {}\n", escape_control(&text)));
                 out.push_str(&format!(
                     "{} | {}{}\n",
                     " ".repeat(gutter.len()),

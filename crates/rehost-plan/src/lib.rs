@@ -17,7 +17,7 @@ pub use diag::{Diagnostic, Severity, SourceMap};
 pub use kinds::{
     Description, KINDS, KindSpec, Part, Reference, describe, implied_effect, references, service_of,
 };
-pub use lint::{RULES, Rule};
+pub use lint::{ExcludedPath, RULES, Rule, excluded_named_paths};
 pub use model::*;
 pub use redact::{is_secret_name, redact};
 /// The one escaper for text lines (`rehost_tree::escape::text`), under the name the crates
@@ -52,7 +52,7 @@ pub fn check(src: &str) -> Checked {
     errors.extend(validate::validate(&plan));
     errors.sort_by_key(|d| d.span.as_ref().map(|s| s.start));
     let findings = if errors.is_empty() {
-        lint::lint(&plan)
+        lint::lint(&plan, src)
     } else {
         Vec::new()
     };

@@ -7,12 +7,23 @@ use crate::diag::{Diagnostic, Severity};
 use crate::model::*;
 use std::time::Duration;
 
+mod credentials;
+mod db;
+pub(crate) use credentials::mask_credentials;
+
 pub struct Rule {
     pub id: &'static str,
     /// The clause of M 2.319 this rule enforces, quoted.
     pub clause: &'static str,
     pub summary: &'static str,
-    check: fn(&Plan, &mut Vec<Diagnostic>),
+    check: Check,
+}
+
+/// What a rule looks at: the plan, or the plan's text (what the model does not keep, such as
+/// a credential in a comment).
+enum Check {
+    Plan(fn(&Plan, &mut Vec<Diagnostic>)),
+    Text(fn(&str, &mut Vec<Diagnostic>)),
 }
 
 pub static RULES: &[Rule] = &[
@@ -20,89 +31,112 @@ pub static RULES: &[Rule] = &[
         id: "no-test-environment",
         clause: "the entire transition should be tested beforehand in a test environment",
         summary: "the plan declares no environment to rehearse in",
-        check: no_test_environment,
+        check: Check::Plan(no_test_environment),
     },
     Rule {
         id: "no-window",
         clause: "it is recommended to perform the function transition to the replacement system outside normal operating hours",
         summary: "the plan sets no maintenance window",
-        check: no_window,
+        check: Check::Plan(no_window),
     },
     Rule {
         id: "no-downtime-budget",
         clause: "measures must be taken to ensure that data is not lost … or that unacceptable downtime occurs",
         summary: "the plan sets no downtime budget (max_downtime)",
-        check: no_downtime_budget,
+        check: Check::Plan(no_downtime_budget),
     },
     Rule {
         id: "unverified-data",
         clause: "after the data has been transferred to the new system, it must be checked whether the data has been completely and correctly transferred",
         summary: "a data set is not verified after its last transfer",
-        check: unverified_data,
+        check: Check::Plan(unverified_data),
     },
     Rule {
         id: "undrained-service",
         clause: "if there are clients that establish longer existing or even permanent network connections … this must be taken into account during migration",
         summary: "a service with persistent connections is stopped without a drain before",
-        check: undrained_service,
+        check: Check::Plan(undrained_service),
     },
     Rule {
         id: "ttl-too-late",
         clause: "it takes a certain time until the change of the address has arrived at all clients; such latencies must be taken into account",
         summary: "a name is switched without its TTL lowered early enough before",
-        check: ttl_too_late,
+        check: Check::Plan(ttl_too_late),
     },
     Rule {
         id: "keys-unverified",
         clause: "it must be ensured that the keys are also transferred, otherwise access to the encrypted data will no longer be possible",
         summary: "declared key material is never verified on the new host",
-        check: keys_unverified,
+        check: Check::Plan(keys_unverified),
     },
     Rule {
         id: "no-rollback-after-point-of-no-return",
         clause: "measures must be taken to ensure that data is not lost during the functional transition",
         summary: "a step after the point of no return that is not idempotent has no rollback",
-        check: no_rollback_after_pnr,
+        check: Check::Plan(no_rollback_after_pnr),
     },
     Rule {
         id: "clients-not-reconfigured",
         clause: "the biggest problem is when clients access the servers through an application where the IP address or name of the server is stored in a local configuration file … this must be planned in advance",
         summary: "clients that hold the address locally are reconfigured by no step",
-        check: clients_not_reconfigured,
+        check: Check::Plan(clients_not_reconfigured),
     },
     Rule {
         id: "copy-before-stop",
         clause: "measures must be taken to ensure that data is not lost during the functional transition",
         summary: "a data set's last transfer or verification comes before the last step that stops a service writing to it",
-        check: copy_before_stop,
+        check: Check::Plan(copy_before_stop),
     },
     Rule {
         id: "key-not-carried",
         clause: "it must be ensured that the keys are also transferred, otherwise access to the encrypted data will no longer be possible",
         summary: "declared key material is carried to the new host by no step",
-        check: key_not_carried,
+        check: Check::Plan(key_not_carried),
     },
     Rule {
         id: "key-verification-misses-paths",
         clause: "it must be ensured that the keys are also transferred, otherwise access to the encrypted data will no longer be possible",
         summary: "a verification claims to verify a key whose paths its data set does not hold",
-        check: key_verification_misses_paths,
+        check: Check::Plan(key_verification_misses_paths),
     },
     Rule {
         id: "service-never-started",
         clause: "measures must be taken to ensure that data is not lost … or that unacceptable downtime occurs",
         summary: "a service is stopped and no later step starts it anywhere",
-        check: service_never_started,
+        check: Check::Plan(service_never_started),
+    },
+    Rule {
+        id: "database-unverified",
+        clause: "after the data has been transferred to the new system, it must be checked whether the data has been completely and correctly transferred",
+        summary: "a declared database is not checked by a `verify-db` step after its last copy",
+        check: Check::Plan(db::database_unverified),
+    },
+    Rule {
+        id: "database-copy-before-stop",
+        clause: "measures must be taken to ensure that data is not lost during the functional transition",
+        summary: "a database's last copy (a dump, a backup) or verification comes before the last step that stops a service writing to it",
+        check: Check::Plan(db::database_copy_before_stop),
+    },
+    Rule {
+        id: "credential-in-plan",
+        clause: "an appropriate migration concept must be created in advance for the migration of important servers",
+        summary: "the plan text holds a credential (a password in a URL, PGPASSWORD=, mysql -p…, --password=, IDENTIFIED BY, password= in a connection string)",
+        check: Check::Text(credentials::credential_in_plan),
     },
     Rule {
         id: "window-not-open",
         clause: "it is recommended to perform the function transition to the replacement system outside normal operating hours",
         summary: "a step that needs the window comes before the plan waits for the window to open",
-        check: window_not_open,
+        check: Check::Plan(window_not_open),
     },
 ];
 
-fn finding(rule: &str, span: Option<Span>, message: String, help: impl Into<String>) -> Diagnostic {
+pub(crate) fn finding(
+    rule: &str,
+    span: Option<Span>,
+    message: String,
+    help: impl Into<String>,
+) -> Diagnostic {
     let rule = RULES.iter().find(|r| r.id == rule).expect("known rule");
     Diagnostic {
         severity: Severity::Finding,
@@ -113,10 +147,13 @@ fn finding(rule: &str, span: Option<Span>, message: String, help: impl Into<Stri
     }
 }
 
-pub(crate) fn lint(plan: &Plan) -> Vec<Diagnostic> {
+pub(crate) fn lint(plan: &Plan, text: &str) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     for rule in RULES {
-        (rule.check)(plan, &mut out);
+        match rule.check {
+            Check::Plan(check) => check(plan, &mut out),
+            Check::Text(check) => check(text, &mut out),
+        }
     }
     out
 }
@@ -481,13 +518,75 @@ fn copy_before_stop(plan: &Plan, out: &mut Vec<Diagnostic>) {
     }
 }
 
-/// Whether data set `d` holds every path of key `k` (pure: paths compared as written).
-fn holds(d: &DataSet, k: &KeyDecl) -> bool {
-    !k.paths.is_empty()
-        && d.from.host == k.host
-        && k.paths
-            .iter()
-            .all(|p| std::path::Path::new(p).starts_with(&d.from.path))
+/// How a data set holds a key's paths (pure: paths compared as written, excludes with
+/// rsync's meaning through `rehost_glob`, the matcher the walk uses).
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Holding {
+    /// Every path is under the data set's root and no exclude leaves one out.
+    All,
+    /// Some path is not under the root (or the key is on another host).
+    NotUnder,
+    /// Every path is under the root, but exclude number `pattern` leaves `path` out.
+    Excluded { path: String, pattern: usize },
+}
+
+pub(crate) fn holding(d: &DataSet, host: &str, paths: &[String]) -> Holding {
+    if paths.is_empty() || d.from.host != host {
+        return Holding::NotUnder;
+    }
+    let mut rels = Vec::new();
+    for p in paths {
+        match std::path::Path::new(p).strip_prefix(&d.from.path) {
+            Ok(rel) => rels.push((p, rel.to_string_lossy().into_owned())),
+            Err(_) => return Holding::NotUnder,
+        }
+    }
+    for (p, rel) in rels {
+        for (i, x) in d.exclude.iter().enumerate() {
+            // A pattern that does not parse fails the sync itself; it leaves nothing out here.
+            let Ok(g) = rehost_glob::Glob::new(x) else {
+                continue;
+            };
+            if rehost_glob::excluded_by(std::slice::from_ref(&g), rel.as_bytes(), None).is_some() {
+                return Holding::Excluded {
+                    path: p.clone(),
+                    pattern: i,
+                };
+            }
+        }
+    }
+    Holding::All
+}
+
+/// A path the plan names (a key's) that lies under a data set's root but that the data set's
+/// excludes leave out: no sync carries it, no verification compares it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExcludedPath {
+    /// As the plan writes it (absolute, on the data set's source host).
+    pub path: String,
+    /// The `[[keys]]` entry that names it.
+    pub key: String,
+    /// The exclude pattern that leaves it (or a parent directory) out.
+    pub exclude: String,
+}
+
+/// Every path the plan names under `d`'s root that `d`'s excludes leave out, in plan order.
+pub fn excluded_named_paths(plan: &Plan, d: &DataSet) -> Vec<ExcludedPath> {
+    let mut out = Vec::new();
+    for k in plan.keys.iter().filter(|k| k.host == d.from.host) {
+        for p in &k.paths {
+            if let Holding::Excluded { path, pattern } =
+                holding(d, &k.host, std::slice::from_ref(p))
+            {
+                out.push(ExcludedPath {
+                    path,
+                    key: k.id.clone(),
+                    exclude: d.exclude[pattern].clone(),
+                });
+            }
+        }
+    }
+    out
 }
 
 /// The data set a `sync` or `verify-tree` step works on.
@@ -498,16 +597,27 @@ fn step_data<'a>(plan: &'a Plan, s: &Step) -> Option<&'a DataSet> {
     }
 }
 
+/// Where exclude number `i` of `d` was written (the data set if not known).
+fn exclude_span(d: &DataSet, i: usize) -> Span {
+    d.exclude_spans
+        .get(i)
+        .cloned()
+        .unwrap_or_else(|| d.span.clone())
+}
+
 fn key_not_carried(plan: &Plan, out: &mut Vec<Diagnostic>) {
     for k in &plan.keys {
         let claim = Effect::Transfers(k.id.clone());
         let mut carried = false;
+        // A sync of a data set that would hold the key but for an exclude.
+        let mut left_out: Option<(&Step, &DataSet, String, usize)> = None;
         for s in &plan.steps {
             let d = step_data(plan, s).filter(|_| matches!(s.kind, StepKind::Sync { .. }));
+            let held = d.map(|d| (d, holding(d, &k.host, &k.paths)));
             if s.effects.contains(&claim) {
-                match d {
+                match held {
                     // A sync that names the key must hold it.
-                    Some(d) if !holds(d, k) => out.push(finding(
+                    Some((d, Holding::NotUnder)) => out.push(finding(
                         "key-not-carried",
                         Some(s.effect_span(&claim)),
                         format!(
@@ -524,15 +634,62 @@ fn key_not_carried(plan: &Plan, out: &mut Vec<Diagnostic>) {
                             k.paths.join(", ")
                         ),
                     )),
+                    Some((d, Holding::Excluded { path, pattern })) => out.push(finding(
+                        "key-not-carried",
+                        Some(s.effect_span(&claim)),
+                        format!(
+                            "step `{}` says it transfers key `{}`, but data set `{}` ({}) excludes {path} (exclude `{}`): the sync leaves the key behind",
+                            s.id, k.id, d.id, d.from, d.exclude[pattern]
+                        ),
+                        excluded_help(k, d, &path, pattern),
+                    )),
                     // A person or a command carries it: the plan takes its word.
                     _ => carried = true,
                 }
-            } else if d.is_some_and(|d| holds(d, k)) {
-                carried = true;
+            } else if let Some((d, h)) = held {
+                match h {
+                    Holding::All => carried = true,
+                    Holding::Excluded { path, pattern } => {
+                        left_out.get_or_insert((s, d, path, pattern));
+                    }
+                    Holding::NotUnder => {}
+                }
             }
         }
-        if !carried {
-            out.push(finding(
+        // A verification that says it verifies the key while its data set excludes it.
+        let verifies = Effect::Verifies(k.id.clone());
+        for s in plan.steps.iter().filter(|s| s.effects.contains(&verifies)) {
+            let Some(d) =
+                step_data(plan, s).filter(|_| matches!(s.kind, StepKind::VerifyTree { .. }))
+            else {
+                continue;
+            };
+            if let Holding::Excluded { path, pattern } = holding(d, &k.host, &k.paths) {
+                out.push(finding(
+                    "key-not-carried",
+                    Some(s.effect_span(&verifies)),
+                    format!(
+                        "step `{}` says it verifies key `{}`, but data set `{}` ({}) excludes {path} (exclude `{}`): the verification never compares it",
+                        s.id, k.id, d.id, d.from, d.exclude[pattern]
+                    ),
+                    excluded_help(k, d, &path, pattern),
+                ));
+            }
+        }
+        if carried {
+            continue;
+        }
+        match left_out {
+            Some((s, d, path, pattern)) => out.push(finding(
+                "key-not-carried",
+                Some(exclude_span(d, pattern)),
+                format!(
+                    "key `{}` ({}) is carried to the new host by no step: {path} is in data set `{}` ({}), but its exclude `{}` leaves it out of step `{}`",
+                    k.id, k.kind, d.id, d.from, d.exclude[pattern], s.id
+                ),
+                excluded_help(k, d, &path, pattern),
+            )),
+            None => out.push(finding(
                 "key-not-carried",
                 Some(k.span.clone()),
                 format!(
@@ -543,9 +700,16 @@ fn key_not_carried(plan: &Plan, out: &mut Vec<Diagnostic>) {
                     "add a step with transfers = [\"{}\"] (a manual or run step that copies it), or a sync of a data set that holds its paths",
                     k.id
                 ),
-            ));
+            )),
         }
     }
+}
+
+fn excluded_help(k: &KeyDecl, d: &DataSet, path: &str, pattern: usize) -> String {
+    format!(
+        "narrow or drop the exclude `{}` of data set `{}` so that it spares {path}, or carry and verify key `{}` with steps of its own (transfers = [\"{}\"], verifies = [\"{}\"])",
+        d.exclude[pattern], d.id, k.id, k.id, k.id
+    )
 }
 
 fn key_verification_misses_paths(plan: &Plan, out: &mut Vec<Diagnostic>) {
@@ -555,7 +719,8 @@ fn key_verification_misses_paths(plan: &Plan, out: &mut Vec<Diagnostic>) {
             let Some(d) = step_data(plan, s) else {
                 continue; // a person or a command verifies it: the plan takes its word
             };
-            if !holds(d, k) {
+            // Held but excluded: `key-not-carried` names the exclude.
+            if holding(d, &k.host, &k.paths) == Holding::NotUnder {
                 out.push(finding(
                     "key-verification-misses-paths",
                     Some(s.effect_span(&claim)),

@@ -229,6 +229,9 @@ pub struct DataSet {
     pub from: HostPath,
     pub to: HostPath,
     pub exclude: Vec<String>,
+    /// Where each of `exclude` was written.
+    #[serde(skip)]
+    pub exclude_spans: Vec<Span>,
     pub description: Option<String>,
     /// The step that makes the source tree (a dump, say): the pre-flight does not expect it
     /// to exist before that step ran.

@@ -749,12 +749,17 @@ impl Reader {
         let id = self.required_str(t, "id");
         let from = self.host_path(t, "from");
         let to = self.host_path(t, "to");
-        let exclude = self.str_list(t, "exclude");
+        let (exclude, exclude_spans) = self
+            .str_list_spanned(t, "exclude")
+            .into_iter()
+            .map(|s| (s.value, s.span))
+            .unzip();
         Some(DataSet {
             id: id?,
             from: from?,
             to: to?,
             exclude,
+            exclude_spans,
             description: self.str(t, "description"),
             created_by: self.str(t, "created_by"),
             span: t.span.clone(),

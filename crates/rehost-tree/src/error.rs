@@ -41,6 +41,15 @@ pub enum TreeError {
     Rsync(String),
 }
 
+impl From<rehost_glob::GlobError> for TreeError {
+    fn from(e: rehost_glob::GlobError) -> Self {
+        TreeError::Glob {
+            pattern: e.pattern,
+            msg: e.msg,
+        }
+    }
+}
+
 impl TreeError {
     pub(crate) fn transfer(path: impl Into<PathBuf>, source: io::Error) -> Self {
         TreeError::Transfer {

@@ -17,7 +17,8 @@ mod cache;
 mod compare;
 mod error;
 pub mod escape;
-pub mod glob;
+/// Exclude patterns (rsync's meaning): the `rehost-glob` crate, which the plan's lint shares.
+pub use rehost_glob as glob;
 pub mod manifest;
 pub mod private;
 mod report;

@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 pub(super) static EXECUTOR: Executor = Executor {
     kind: "manual",
     execute,
-    needs: |_| Vec::new(),
+    needs: |_, _| Vec::new(),
 };
 
 fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {

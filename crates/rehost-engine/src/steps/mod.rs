@@ -7,7 +7,7 @@
 
 use crate::EngineError;
 use crate::exec::{Ctx, Outcome};
-use rehost_plan::{Step, SyncMethod};
+use rehost_plan::{Command, Plan, Step, SyncMethod};
 
 mod health;
 mod manual;
@@ -43,17 +43,34 @@ pub(crate) struct Executor {
     pub execute: fn(&mut Ctx, &Step) -> Result<Outcome, EngineError>,
     /// What the step needs of its hosts, checked by the pre-flight before the first step runs
     /// (besides its `host` being reachable, which holds for every step).
-    pub needs: for<'s> fn(&'s Step) -> Vec<Need<'s>>,
+    pub needs: for<'s> fn(&'s Plan, &'s Step) -> Vec<Need<'s>>,
 }
 
-/// What a step needs of the hosts before the run starts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// What a step needs of the hosts before the run starts: every resource it will touch, so
+/// that what would fail mid-window fails the day before.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Need<'s> {
     /// The data set's source tree exists (unless a step still to come creates it).
     ReadsData { data: &'s str },
     /// The data set is copied: its source exists, its destination has room, and rsync runs on
     /// both ends if that is the method.
     CopiesData { data: &'s str, method: SyncMethod },
+    /// The command's first program is found on the host (`command -v` through its shell);
+    /// `what` names the command in messages (`command`, `rollback`, `stop command`).
+    Runs {
+        host: String,
+        command: Command,
+        what: &'static str,
+    },
+    /// A systemd unit the step's command names exists on the host (`systemctl cat`).
+    Unit { host: String, unit: String },
+    /// A name the step connects to (a health URL's) resolves on the host (`getent hosts`).
+    Resolves { host: String, name: String },
+    /// The database answers from its `from` (or `to`) host: the client is there, it connects,
+    /// the server says its version.
+    Database { database: &'s str, to: bool },
+    /// The step cannot run as the plan stands (a service without the command it needs).
+    Fails { why: String },
 }
 
 /// The names of the kinds that have an executor, in registry order.
@@ -77,9 +94,20 @@ pub(crate) fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError
     }
 }
 
-/// What a step needs of its hosts before the run (see [`Need`]).
-pub(crate) fn needs(step: &Step) -> Vec<Need<'_>> {
-    executor(step).map(|e| (e.needs)(step)).unwrap_or_default()
+/// What a step needs of its hosts before the run (see [`Need`]): its kind's needs, and the
+/// program of its rollback on its host.
+pub(crate) fn needs<'s>(plan: &'s Plan, step: &'s Step) -> Vec<Need<'s>> {
+    let mut needs = executor(step)
+        .map(|e| (e.needs)(plan, step))
+        .unwrap_or_default();
+    if let (Some(rollback), Some(host)) = (&step.rollback, &step.host) {
+        needs.push(Need::Runs {
+            host: host.clone(),
+            command: rollback.clone(),
+            what: "rollback",
+        });
+    }
+    needs
 }
 
 #[cfg(test)]

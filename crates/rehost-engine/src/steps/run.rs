@@ -1,6 +1,6 @@
 //! `run`: the step's command on its host, done when it ends with an expected status.
 
-use super::Executor;
+use super::{Executor, Need};
 use crate::EngineError;
 use crate::exec::{Ctx, Outcome, command_data, command_outcome, run_command};
 use crate::step_data::StepData;
@@ -9,7 +9,14 @@ use rehost_plan::{Step, StepKind};
 pub(super) static EXECUTOR: Executor = Executor {
     kind: "run",
     execute,
-    needs: |_| Vec::new(),
+    needs: |_, step| match (&step.kind, &step.host) {
+        (StepKind::Run { command, .. }, Some(host)) => vec![Need::Runs {
+            host: host.clone(),
+            command: command.clone(),
+            what: "command",
+        }],
+        _ => Vec::new(),
+    },
 };
 
 fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {

@@ -4,11 +4,12 @@
 //! the one place a service is described. Each kind registers in its own module (`stop.rs`,
 //! `start.rs`, `health.rs`).
 
+use super::Need;
 use crate::EngineError;
 use crate::events::Event;
 use crate::exec::{Ctx, Outcome, command_outcome, run_command};
 use crate::step_data::{STEP_DATA_VERSION, ServiceData, StepData};
-use rehost_plan::{Command, Step, StepKind};
+use rehost_plan::{Command, Plan, Step, StepKind};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -55,6 +56,59 @@ pub(super) fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError
         }
         _ => health(ctx, step, &svc, &host),
     }
+}
+
+/// What a service step needs before the run: the service's command for it (stop, start or
+/// health), its program on the host that runs it, the systemd units it names, and the names
+/// of the URLs a health command asks.
+pub(super) fn needs<'s>(plan: &'s Plan, step: &'s Step) -> Vec<Need<'s>> {
+    let Some(id) = rehost_plan::service_of(&step.kind) else {
+        return Vec::new();
+    };
+    let Some(svc) = plan.service(id) else {
+        return Vec::new();
+    };
+    let host = step.host.clone().unwrap_or_else(|| svc.host.clone());
+    let (command, key) = match &step.kind {
+        StepKind::Stop { .. } => (&svc.stop, "stop"),
+        StepKind::Start { .. } => (&svc.start, "start"),
+        // Without a health command, health connects to the declared ports.
+        _ => (&svc.health, "health"),
+    };
+    let Some(command) = command else {
+        if key == "health" {
+            return Vec::new();
+        }
+        return vec![Need::Fails {
+            why: format!(
+                "service `{id}` declares no `{key}` command; add it to its [[services]] entry"
+            ),
+        }];
+    };
+    let mut needs = vec![Need::Runs {
+        host: host.clone(),
+        command: Command::Shell(command.clone()),
+        what: match key {
+            "stop" => "stop command",
+            "start" => "start command",
+            _ => "health command",
+        },
+    }];
+    for unit in crate::preflight::systemd_units(command) {
+        needs.push(Need::Unit {
+            host: host.clone(),
+            unit,
+        });
+    }
+    if key == "health" {
+        for name in crate::preflight::url_names(command) {
+            needs.push(Need::Resolves {
+                host: host.clone(),
+                name,
+            });
+        }
+    }
+    needs
 }
 
 fn failed(detail: String) -> Outcome {

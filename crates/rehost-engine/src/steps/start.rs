@@ -5,5 +5,5 @@ use super::Executor;
 pub(super) static EXECUTOR: Executor = Executor {
     kind: "start",
     execute: super::service::execute,
-    needs: |_| Vec::new(),
+    needs: super::service::needs,
 };

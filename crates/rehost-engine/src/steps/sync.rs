@@ -109,7 +109,7 @@ pub(crate) fn progress_message(p: &rehost_tree::Progress, sides: usize) -> Strin
 pub(super) static EXECUTOR: Executor = Executor {
     kind: "sync",
     execute,
-    needs: |step| match &step.kind {
+    needs: |_, step| match &step.kind {
         StepKind::Sync { data, method, .. } => vec![Need::CopiesData {
             data,
             method: *method,

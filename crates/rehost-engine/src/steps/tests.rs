@@ -68,6 +68,7 @@ fn a_verification_names_the_walk_its_trusted_digests_rest_on() {
         privileged: Vec::new(),
         privileged_total: 0,
         trusted_from: None,
+        not_verified: Vec::new(),
     }));
     let basis = verify_tree::trust_basis;
     // Over ssh, the host's cache holds the digests of the built-in transfer's walk.

@@ -6,7 +6,7 @@
 //! two checksums of the whole database) as the application's login, on the `to` host; its
 //! outcome is [`crate::step_data::ExerciseData`] in the same result.
 
-use super::Executor;
+use super::{Executor, Need};
 use crate::EngineError;
 use crate::events::Event;
 use crate::exec::{Ctx, Outcome};
@@ -19,8 +19,17 @@ use crate::step_data::ExerciseData;
 pub(super) static EXECUTOR: Executor = Executor {
     kind: "verify-db",
     execute,
-    // Each side is reached by psql on its host when the step runs; nothing to check before.
-    needs: |_| Vec::new(),
+    // Each side is reached by its client on its host: both must answer before the run.
+    needs: |_, step| match &step.kind {
+        StepKind::VerifyDb { database, .. } => vec![
+            Need::Database {
+                database,
+                to: false,
+            },
+            Need::Database { database, to: true },
+        ],
+        _ => Vec::new(),
+    },
 };
 
 fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {

@@ -10,14 +10,15 @@ use crate::events::Event;
 use crate::exec::{Ctx, JOURNAL_FINDINGS, Outcome, failed};
 use crate::journal::Record;
 use crate::step_data::{
-    EvidenceRef, FindingData, PrivilegedData, STEP_DATA_VERSION, StepData, VerifyTreeData,
+    EvidenceRef, ExcludedData, FindingData, PrivilegedData, STEP_DATA_VERSION, StepData,
+    VerifyTreeData,
 };
 use rehost_plan::{Step, StepKind};
 
 pub(super) static EXECUTOR: Executor = Executor {
     kind: "verify-tree",
     execute,
-    needs: |step| match &step.kind {
+    needs: |_, step| match &step.kind {
         StepKind::VerifyTree { data } => vec![Need::ReadsData { data }],
         _ => Vec::new(),
     },
@@ -103,9 +104,28 @@ fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {
     };
     let report = &verified.report;
 
+    // What the plan names under the data set that its excludes leave out: said, not verified.
+    let not_verified: Vec<ExcludedData> = rehost_plan::excluded_named_paths(ctx.plan, &ds)
+        .into_iter()
+        .map(|x| ExcludedData {
+            path: x.path,
+            key: x.key,
+            exclude: x.exclude,
+        })
+        .collect();
+
     // The full report goes to the step's output file; the terminal gets the summary.
     let mut human = Vec::new();
     let _ = report.render_human(&mut human);
+    for x in &not_verified {
+        human.extend_from_slice(
+            format!(
+                "  not verified: {} (key `{}`), excluded by `{}`\n",
+                x.path, x.key, x.exclude
+            )
+            .as_bytes(),
+        );
+    }
     let _ = ctx.output.write_all(&human);
     for line in String::from_utf8_lossy(&human).lines().take(20) {
         ctx.sink.emit(&Event::Output {
@@ -187,6 +207,7 @@ fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {
             .collect(),
         privileged_total: report.privileged.len() as u64,
         trusted_from: (report.totals.trusted > 0).then(|| trust_basis(ctx.records, &ds.id, local)),
+        not_verified: not_verified.clone(),
     }));
 
     let code = report.exit_code();
@@ -209,10 +230,11 @@ fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {
         };
         Ok(Outcome::Done {
             detail: Some(format!(
-                "{} verified complete and correct: {} entries equal on both sides ({read}){}",
+                "{} verified complete and correct: {} entries equal on both sides ({read}){}{}",
                 ds.to,
                 t.equal,
-                privileged_note(report.privileged.len())
+                privileged_note(report.privileged.len()),
+                excluded_note(&ds.exclude, &not_verified)
             )),
             exit_code: Some(code),
             confirmed_by: None,
@@ -231,10 +253,11 @@ fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {
         };
         Ok(Outcome::Failed {
             detail: format!(
-                "{} {what} {}: {}; the full list is in the step's output. Fix the copy (run the sync again) and run again",
+                "{} {what} {}: {}; the full list is in the step's output. Fix the copy (run the sync again) and run again{}",
                 ds.to,
                 ds.from,
-                classes.join(", ")
+                classes.join(", "),
+                excluded_note(&ds.exclude, &not_verified)
             ),
             exit_code: Some(code),
             data: Some(doc),
@@ -277,6 +300,31 @@ fn hex_unless_utf8(path: &[u8]) -> Option<String> {
     std::str::from_utf8(path)
         .is_err()
         .then(|| rehost_tree::escape::hex(path))
+}
+
+/// What the step's one line says of what the data set's excludes left out: the patterns, and
+/// each path the plan names among them (a key), not verified.
+fn excluded_note(excludes: &[String], named: &[ExcludedData]) -> String {
+    if excludes.is_empty() {
+        return String::new();
+    }
+    let patterns = excludes
+        .iter()
+        .map(|x| format!("`{x}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut note = format!("; not compared, excluded by the data set: {patterns}");
+    if !named.is_empty() {
+        let paths = named
+            .iter()
+            .map(|x| format!("key `{}` {} (`{}`)", x.key, x.path, x.exclude))
+            .collect::<Vec<_>>()
+            .join(", ");
+        note.push_str(&format!(
+            "; NOT VERIFIED, though the plan names it: {paths}: carry and verify it another way, or narrow the exclude"
+        ));
+    }
+    note
 }
 
 /// What the step's one line says of the copy's privileged entries, if it has any.

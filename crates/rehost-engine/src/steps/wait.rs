@@ -12,7 +12,7 @@ use std::time::Duration;
 pub(super) static EXECUTOR: Executor = Executor {
     kind: "wait",
     execute,
-    needs: |_| Vec::new(),
+    needs: |_, _| Vec::new(),
 };
 
 fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {

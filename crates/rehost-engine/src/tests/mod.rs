@@ -59,8 +59,10 @@ impl crate::events::Sink for Events<'_> {
 struct Ran {
     result: Result<RunOutcome, EngineError>,
     events: Vec<Event>,
-    /// The commands the hosts were asked to run during this run.
+    /// The commands the hosts were asked to run during this run (the pre-flight's checks
+    /// aside: they are in `preflight_calls`).
     calls: Vec<String>,
+    preflight_calls: Vec<String>,
 }
 
 /// A time of day, written as in a plan.
@@ -153,11 +155,15 @@ impl Scenario {
             hosts: Some(hosts),
         };
         let result = engine.run();
-        let calls = self.calls.lock().unwrap()[before..].to_vec();
+        let (preflight_calls, calls) = self.calls.lock().unwrap()[before..]
+            .iter()
+            .cloned()
+            .partition(|c: &String| c.contains(crate::preflight::MARK));
         Ran {
             result,
             events: events.events,
             calls,
+            preflight_calls,
         }
     }
 

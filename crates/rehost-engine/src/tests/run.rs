@@ -558,3 +558,25 @@ fn a_manual_step_killed_at_its_prompt_asks_again_without_a_flag() {
             .all(|(what, _, _)| what != "retry-interrupted")
     );
 }
+
+/// Issue 18: the pre-flight looks for every step's program on its host, in one command per
+/// host, before the first step; the steps' own scripts do not answer it.
+#[test]
+fn the_preflight_looks_for_each_programs_once_per_host_before_the_first_step() {
+    let s = Scenario::new(&plan(&format!(
+        "{}{}{}",
+        run_step("a", ""),
+        run_step("b", ""),
+        run_step("a", "").replace("id = \"a\"", "id = \"a2\"")
+    )))
+    .script("b", Script::CancelledMidway);
+    let ran = s.run(s.options());
+    assert_eq!(ran.preflight_calls.len(), 1, "{:?}", ran.preflight_calls);
+    assert!(
+        ran.preflight_calls[0]
+            .starts_with("new: : rehost pre-flight; for p in 'a' 'b'; do command -v"),
+        "{:?}",
+        ran.preflight_calls
+    );
+    assert_eq!(ids(&ran.calls), ["new: a", "new: b"]);
+}

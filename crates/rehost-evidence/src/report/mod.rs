@@ -232,6 +232,34 @@ fn verdict(
             continue;
         }
         let last = latest(run, &s.id);
+        // What the plan names and the data set's excludes leave out is never verified: said,
+        // and a failure where the step claims to verify it.
+        if let Some((a, v)) = last.and_then(|a| a.verification.as_ref().map(|v| (a, v))) {
+            for x in &v.not_verified {
+                let claimed = s
+                    .effects
+                    .contains(&rehost_plan::Effect::Verifies(x.key.clone()));
+                items.push(item(
+                    if claimed { Failed } else { Attention },
+                    if claimed { "not_verified" } else { "excluded" },
+                    Some(&s.id),
+                    format!(
+                        "Verification `{}` (attempt {}) did not verify {} of key `{}`: data set `{}` excludes it (`{}`){}.",
+                        s.id,
+                        a.attempt,
+                        x.path,
+                        x.key,
+                        v.data_set,
+                        x.exclude,
+                        if claimed {
+                            ", yet the step says it verifies the key"
+                        } else {
+                            ""
+                        }
+                    ),
+                ));
+            }
+        }
         match last.and_then(|a| a.verification.as_ref().map(|v| (a, v))) {
             Some((a, v)) if v.exit_code == 0 => {
                 if run.attempts.iter().any(|b| {
@@ -609,6 +637,11 @@ fn verdict(
 /// The report as pretty JSON (the schema in docs/report.md).
 pub fn render_json(report: &Report) -> String {
     serde_json::to_string_pretty(report).expect("reports serialize") + "\n"
+}
+
+/// Text shown as code in a cell or paragraph (a backtick inside cannot end the span).
+fn code_span(s: &str) -> String {
+    format!("`{}`", s.replace('`', "'"))
 }
 
 fn or_dash(s: Option<&str>) -> String {
@@ -1083,6 +1116,18 @@ pub fn document(r: &Report, plan: &Plan) -> Document {
                 "Privileged entries in B (setuid, setgid, file capabilities, devices)".into(),
                 v.privileged_total.to_string(),
             ]);
+            rows.push(vec![
+                "Excluded by the data set (not compared)".into(),
+                if v.excludes.is_empty() {
+                    "nothing".into()
+                } else {
+                    v.excludes
+                        .iter()
+                        .map(|x| code_span(x))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                },
+            ]);
         }
         b.push(table(&["Item", "Value"], rows));
         if !v.findings.is_empty() {
@@ -1108,6 +1153,25 @@ pub fn document(r: &Report, plan: &Plan) -> Document {
         }
         if let Some(x) = &v.exercise {
             exercise_tables(x, &mut b);
+        }
+        if !v.not_verified.is_empty() {
+            b.push(p(format!(
+                "Not verified: {} path(s) the plan names lie under the data set but its excludes leave them out, so no sync carried them and this verification did not compare them:",
+                v.not_verified.len()
+            )));
+            b.push(table(
+                &["Path", "Named by", "Excluded by"],
+                v.not_verified
+                    .iter()
+                    .map(|x| {
+                        vec![
+                            code_span(&x.path),
+                            format!("key {}", code_span(&x.key)),
+                            code_span(&x.exclude),
+                        ]
+                    })
+                    .collect(),
+            ));
         }
         if !v.privileged.is_empty() {
             b.push(p(format!(

@@ -248,6 +248,20 @@ pub struct Verification {
     /// Databases: the exercise of the copy (`exercise = true`), as the journal keeps it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exercise: Option<rehost_engine::step_data::ExerciseData>,
+    /// Trees: the data set's exclude patterns (what was not compared).
+    pub excludes: Vec<String>,
+    /// Trees: the paths the plan names (keys) that the excludes leave out: not verified.
+    pub not_verified: Vec<NotVerified>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct NotVerified {
+    /// As the plan writes it (absolute, on the source host).
+    pub path: String,
+    /// The `[[keys]]` entry that names it.
+    pub key: String,
+    /// The exclude pattern that leaves it out.
+    pub exclude: String,
 }
 
 #[derive(Clone, Debug, Serialize)]

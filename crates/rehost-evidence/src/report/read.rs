@@ -464,6 +464,16 @@ fn typed(d: &StepData, exit_code: Option<i32>) -> Option<Verification> {
                 privileged_total: t.privileged_total,
                 not_compared: None,
                 exercise: None,
+                excludes: t.excludes.clone(),
+                not_verified: t
+                    .not_verified
+                    .iter()
+                    .map(|x| NotVerified {
+                        path: x.path.clone(),
+                        key: x.key.clone(),
+                        exclude: x.exclude.clone(),
+                    })
+                    .collect(),
             })
         }
         StepData::VerifyDb(db) => {
@@ -575,6 +585,16 @@ fn verification(v: &serde_json::Value) -> Option<Verification> {
         privileged_total: 0,
         not_compared: None,
         exercise: None,
+        excludes: v
+            .get("excludes")
+            .and_then(|w| w.as_array())
+            .map(|w| {
+                w.iter()
+                    .filter_map(|x| x.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        not_verified: Vec::new(),
     })
 }
 
@@ -666,5 +686,7 @@ fn db_verification(v: &serde_json::Value, exit_code: Option<i32>) -> Option<Veri
                 .collect()
         }),
         exercise: None,
+        excludes: Vec::new(),
+        not_verified: Vec::new(),
     })
 }

@@ -461,6 +461,7 @@ fn the_report_says_which_walk_the_trusted_digests_rest_on() {
         privileged: Vec::new(),
         privileged_total: 0,
         trusted_from: Some(basis.into()),
+        not_verified: Vec::new(),
     }));
     let records = [
         run_started(),

@@ -164,3 +164,222 @@ fn transfers_may_name_keys_and_databases_and_errors_point_at_the_id() {
     let c = check(&text);
     assert_eq!(&text[c.errors[0].span.clone().unwrap()], "\"wwx\"");
 }
+
+/// Issue 18: a TLS key under a data set's root that the data set's `exclude` leaves out was
+/// counted as carried (and verified) by the sync of that data set, and the lint said nothing.
+#[test]
+fn key_not_carried_fires_on_a_key_the_data_set_excludes() {
+    let etc_excluding = "[[data]]\nid = \"ssl\"\nfrom = \"old:/etc/ssl\"\nto = \"new:/etc/ssl\"\nexclude = [\"*.tmp\", \"private/\"]\n";
+    let ssl = "[[steps]]\nid = \"ssl\"\ndo = \"sync\"\ndata = \"ssl\"\n";
+    let text = format!("{HEAD}{KEY}{etc_excluding}{ssl}");
+    let c = check(&text);
+    let f: Vec<_> = c
+        .findings
+        .iter()
+        .filter(|f| f.code == "key-not-carried")
+        .collect();
+    assert_eq!(f.len(), 1, "{f:?}");
+    // Points at the exclude that leaves the key out, and names it, the path and the sync.
+    assert_eq!(&text[f[0].span.clone().unwrap()], "\"private/\"");
+    assert!(
+        f[0].message.contains("/etc/ssl/private/www.key")
+            && f[0].message.contains("exclude `private/`")
+            && f[0].message.contains("step `ssl`"),
+        "{}",
+        f[0].message
+    );
+    let line = crate::SourceMap::new(&text)
+        .line_col(f[0].span.clone().unwrap().start)
+        .0;
+    assert_eq!(
+        crate::SourceMap::new(&text).line_text(line),
+        "exclude = [\"*.tmp\", \"private/\"]"
+    );
+    // Without the exclude, the same sync carries it.
+    let etc = etc_excluding.replace(", \"private/\"", "");
+    assert!(fired(&format!("{KEY}{etc}"), &[ssl], "key-not-carried").is_empty());
+    // An exclude of the file's name, of a parent with `***`, anchored: the same.
+    for x in ["www.key", "/private/***", "*.key", "private"] {
+        let etc = etc_excluding.replace("private/\"]", &format!("{x}\"]"));
+        assert_eq!(
+            fired(&format!("{KEY}{etc}"), &[ssl], "key-not-carried").len(),
+            1,
+            "{x}"
+        );
+    }
+    // An anchored pattern elsewhere does not leave it out.
+    let etc = etc_excluding.replace("private/\"]", "/certs\"]");
+    assert!(fired(&format!("{KEY}{etc}"), &[ssl], "key-not-carried").is_empty());
+
+    // A sync that says it transfers the key, and a verification that says it verifies it:
+    // each pointed at, with the exclude named.
+    let claim = "[[steps]]\nid = \"ssl\"\ndo = \"sync\"\ndata = \"ssl\"\ntransfers = [\"tls\"]\n[[steps]]\nid = \"v\"\ndo = \"verify-tree\"\ndata = \"ssl\"\nverifies = [\"tls\"]\n";
+    let found = fired(
+        &format!("{KEY}{etc_excluding}"),
+        &[claim],
+        "key-not-carried",
+    );
+    assert_eq!(found, ["\"tls\"", "\"tls\"", "[[keys]]"]);
+    // `key-verification-misses-paths` leaves the excluded case to this rule.
+    assert!(
+        fired(
+            &format!("{KEY}{etc_excluding}"),
+            &[claim],
+            "key-verification-misses-paths"
+        )
+        .is_empty()
+    );
+    // Carried by a step of its own: the exclude is deliberate, no finding.
+    let own = "[[steps]]\nid = \"carry\"\ndo = \"run\"\nhost = \"old\"\nargv = [\"true\"]\ntransfers = [\"tls\"]\n";
+    assert!(
+        fired(
+            &format!("{KEY}{etc_excluding}"),
+            &[ssl, own],
+            "key-not-carried"
+        )
+        .is_empty()
+    );
+}
+
+const PG: &str = "[[databases]]\nid = \"pg\"\nengine = \"postgresql\"\nfrom = \"old\"\nto = \"new\"\ndatabase = \"app\"\n";
+const DUMP: &str = "[[steps]]\nid = \"dump\"\ndo = \"run\"\nhost = \"old\"\ncommand = \"pg_dump -Fc app > /srv/dump/app.dump\"\n";
+const VERIFY_DB: &str = "[[steps]]\nid = \"verify-pg\"\ndo = \"verify-db\"\ndatabase = \"pg\"\n";
+
+#[test]
+fn database_unverified_fires_on_a_database_no_verify_db_step_checks_after_its_copy() {
+    // Never verified: at the declaration, naming the database and the fix.
+    let text = format!("{HEAD}{PG}{STOP}{START}");
+    let c = check(&text);
+    let f: Vec<_> = c
+        .findings
+        .iter()
+        .filter(|f| f.code == "database-unverified")
+        .collect();
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(&text[f[0].span.clone().unwrap()][..13], "[[databases]]");
+    assert!(f[0].message.contains("database `pg`"), "{}", f[0].message);
+    assert!(
+        f[0].help
+            .as_deref()
+            .unwrap()
+            .contains("do = \"verify-db\", database = \"pg\""),
+        "{:?}",
+        f[0].help
+    );
+    // Copied and never verified: at the copy.
+    assert_eq!(
+        fired(PG, &[STOP, DUMP, START], "database-unverified"),
+        ["[[steps]]"]
+    );
+    // Verified after the dump: nothing.
+    assert!(fired(PG, &[STOP, DUMP, VERIFY_DB, START], "database-unverified").is_empty());
+    // Verified only before the dump: at the dump.
+    assert_eq!(
+        fired(PG, &[STOP, VERIFY_DB, DUMP, START], "database-unverified").len(),
+        1
+    );
+    // A run step that says it verifies a PostgreSQL database is not a verify-db step.
+    let says = "[[steps]]\nid = \"says\"\ndo = \"run\"\nhost = \"new\"\nargv = [\"true\"]\nverifies = [\"pg\"]\n";
+    assert_eq!(
+        fired(PG, &[STOP, DUMP, says, START], "database-unverified").len(),
+        1
+    );
+    // For an engine verify-db cannot compare, it is taken at its word.
+    let redis = PG.replace("postgresql", "redis");
+    assert!(fired(&redis, &[STOP, DUMP, says, START], "database-unverified").is_empty());
+    assert_eq!(
+        fired(&redis, &[STOP, START], "database-unverified").len(),
+        1
+    );
+}
+
+#[test]
+fn database_copy_before_stop_fires_on_a_dump_before_the_writers_stop() {
+    // The right order: stop, dump, verify, start.
+    assert!(
+        fired(
+            PG,
+            &[STOP, DUMP, VERIFY_DB, START],
+            "database-copy-before-stop"
+        )
+        .is_empty()
+    );
+    // The dump (and its verification) before the stop: both, at the dump step and the
+    // verification's database key.
+    let text = format!("{HEAD}{PG}{DUMP}{VERIFY_DB}{STOP}{START}");
+    let c = check(&text);
+    let f: Vec<_> = c
+        .findings
+        .iter()
+        .filter(|f| f.code == "database-copy-before-stop")
+        .collect();
+    assert_eq!(f.len(), 2, "{f:?}");
+    assert_eq!(&text[f[0].span.clone().unwrap()], "[[steps]]");
+    assert!(
+        f[0].message
+            .contains("step `dump` is the last copy of database `pg`")
+    );
+    assert_eq!(&text[f[1].span.clone().unwrap()], "\"pg\"");
+    // Every copy program of each engine, and a kind's own claim (`transfers`).
+    for (engine, cmd) in [
+        ("postgresql", "pg_dumpall -g > /srv/globals.sql"),
+        (
+            "postgresql",
+            "/usr/lib/postgresql/17/bin/pg_basebackup -D /srv/base",
+        ),
+        (
+            "mariadb",
+            "mariadb-dump --single-transaction app > /srv/app.sql",
+        ),
+        ("mariadb", "mysqldump app > /srv/app.sql"),
+        ("mariadb", "mariabackup --backup --target-dir=/srv/b"),
+        ("sqlite", "sqlite3 /srv/app.db '.backup /srv/copy.db'"),
+    ] {
+        let db = PG.replace("postgresql", engine);
+        let dump = DUMP.replace("pg_dump -Fc app > /srv/dump/app.dump", cmd);
+        assert_eq!(
+            fired(
+                &db,
+                &[&dump, STOP, VERIFY_DB, START],
+                "database-copy-before-stop"
+            )
+            .len(),
+            1,
+            "{cmd}"
+        );
+    }
+    let claims = "[[steps]]\nid = \"copy\"\ndo = \"manual\"\ntext = \"copy the database\"\ntransfers = [\"pg\"]\n";
+    assert_eq!(
+        fired(
+            PG,
+            &[claims, STOP, VERIFY_DB, START],
+            "database-copy-before-stop"
+        ),
+        ["\"pg\""]
+    );
+    // A dump of another engine's database is not this one's copy.
+    let other = DUMP.replace("pg_dump -Fc app", "mysqldump app");
+    assert!(
+        fired(
+            PG,
+            &[&other, STOP, VERIFY_DB, START],
+            "database-copy-before-stop"
+        )
+        .is_empty()
+    );
+    // Never stopped: fires unless the owners accept a loss.
+    assert_eq!(
+        fired(PG, &[DUMP, VERIFY_DB], "database-copy-before-stop").len(),
+        1
+    );
+    let text = format!("{HEAD}{PG}{DUMP}{VERIFY_DB}").replace(
+        "max_downtime = \"15m\"",
+        "max_downtime = \"15m\"\nmax_data_loss = \"1h\"",
+    );
+    assert!(
+        check(&text)
+            .findings
+            .iter()
+            .all(|f| f.code != "database-copy-before-stop")
+    );
+}

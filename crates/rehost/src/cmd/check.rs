@@ -32,7 +32,7 @@ pub fn run(args: &CheckArgs) -> i32 {
         exit::OK
     };
     let preflight = match (&c.plan, args.hosts) {
-        (Some(plan), true) => Some(hosts(plan, args)),
+        (Some(plan), true) => Some(hosts(plan, &pf.text, args)),
         _ => None,
     };
     let not_ready = preflight
@@ -84,7 +84,7 @@ pub fn run(args: &CheckArgs) -> i32 {
     match &preflight {
         Some(Err(e)) => eprintln!("rehost: {}", crate::term::escape(e)),
         Some(Ok(p)) if p.problems.is_empty() => println!(
-            "pre-flight: {} host(s) reachable, their paths and space checked ({})",
+            "pre-flight: {} host(s) reachable, their paths and space, the programs the steps run (the first of each command), their systemd units, health names and databases checked ({})",
             p.hosts.len(),
             crate::term::escape(&p.hosts.join(", "))
         ),
@@ -125,6 +125,7 @@ pub fn run(args: &CheckArgs) -> i32 {
 /// The pre-flight of `rehost run` over every step, against the hosts of `--env`.
 fn hosts(
     plan: &rehost_plan::Plan,
+    text: &str,
     args: &CheckArgs,
 ) -> Result<rehost_engine::preflight::Preflight, String> {
     let targets = plan.hosts_for(args.env.as_deref()).ok_or_else(|| {
@@ -137,6 +138,8 @@ fn hosts(
     crate::signals::install();
     Ok(rehost_engine::preflight::preflight(
         plan,
+        args.env.as_deref(),
+        text,
         &plan.steps,
         &mut hosts,
         &crate::signals::CANCEL,

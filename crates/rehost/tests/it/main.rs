@@ -10,6 +10,7 @@ mod db_engines;
 mod downtime;
 mod isolation;
 mod outputs;
+mod plan_lint;
 mod preflight;
 mod report;
 mod resume;

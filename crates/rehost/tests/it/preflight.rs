@@ -168,3 +168,347 @@ fn an_unreachable_host_is_found_before_the_first_step() {
     );
     assert!(!stopped(&d));
 }
+
+/// Issue 18: a plan whose later steps touch resources the old pre-flight did not look at; the
+/// stop comes first, so a mid-window failure would leave the service down.
+fn stop_then(steps: &str) -> String {
+    format!(
+        r#"
+[[services]]
+id = "app"
+host = "old"
+
+[[steps]]
+id = "stop-old"
+do = "run"
+host = "old"
+command = "touch stopped"
+stops = ["app"]
+{steps}
+[[steps]]
+id = "start-new"
+do = "run"
+host = "new"
+command = "true"
+starts = ["app"]
+"#
+    )
+}
+
+/// The plan line of `[[steps]]` whose id is `id`: the line before the id's, so the id's
+/// index from 0.
+fn step_line(plan: &str, id: &str) -> usize {
+    plan.lines()
+        .position(|l| l == format!("id = \"{id}\""))
+        .unwrap()
+}
+
+/// `check --hosts` and `run` both stop at the pre-flight naming `want` (and the step's plan
+/// line), and nothing ran.
+fn caught_before_the_first_step(d: &TestDir, env: &[(&str, &std::ffi::OsStr)], want: &[&str]) {
+    let c = rehost_test::run_env(
+        bin(),
+        &["check", "plan.toml", "--hosts", "--env", "test"],
+        d.path(),
+        None,
+        env,
+    );
+    assert_eq!(c.code, 2, "{}", c.all());
+    for w in want {
+        assert!(
+            c.stdout.contains(w),
+            "check --hosts: want {w:?}\n{}",
+            c.all()
+        );
+    }
+    let o = rehost_test::run_env(
+        bin(),
+        &["run", "plan.toml", "--env", "test"],
+        d.path(),
+        None,
+        env,
+    );
+    assert_eq!(o.code, 2, "{}", o.all());
+    for w in want {
+        assert!(o.stderr.contains(w), "run: want {w:?}\n{}", o.all());
+    }
+    assert!(
+        !stopped(d),
+        "a step ran before the pre-flight stopped the run"
+    );
+}
+
+#[test]
+fn a_missing_program_is_found_before_the_first_step() {
+    let d = TestDir::new();
+    let steps = "\n[[steps]]\nid = \"dump\"\ndo = \"run\"\nhost = \"old\"\ncommand = \"LANG=C no-such-dumper-4711 --all > /tmp/x\"\nrollback = \"no-such-undo-4711\"\n";
+    write_plan(&d, &stop_then(steps));
+    let line = step_line(&d.read("plan.toml"), "dump");
+    caught_before_the_first_step(
+        &d,
+        &[],
+        &[
+            &format!(
+                "host `old`: program `no-such-dumper-4711` is not found there (command -v, in the host's shell and PATH): step `dump` (plan line {line}) would fail"
+            ),
+            &format!(
+                "program `no-such-undo-4711` is not found there (command -v, in the host's shell and PATH): step `dump` (plan line {line}) (rollback) would fail"
+            ),
+        ],
+    );
+    // A step before it that names the program (it may install it): a warning, not a stop.
+    let install = "\n[[steps]]\nid = \"install\"\ndo = \"manual\"\ntext = \"apt-get install no-such-dumper-4711 no-such-undo-4711\"\n";
+    let e = TestDir::new();
+    write_plan(&e, &stop_then(&format!("{install}{steps}")));
+    let c = rehost(&e, &["check", "plan.toml", "--hosts", "--env", "test"]);
+    assert!(
+        c.stdout.contains("warning: host `old`: program `no-such-dumper-4711` is not found there yet; step `install` before step `dump`"),
+        "{}",
+        c.all()
+    );
+    assert!(!c.stdout.contains("pre-flight: host"), "{}", c.all());
+    // Once the program is there (first on PATH), the run goes ahead.
+    let tools = d.join("bin");
+    std::fs::create_dir_all(&tools).unwrap();
+    for p in ["no-such-dumper-4711", "no-such-undo-4711"] {
+        std::os::unix::fs::symlink(rehost_test::require_tool("true"), tools.join(p)).unwrap();
+    }
+    let path = format!("{}:{}", tools.display(), std::env::var("PATH").unwrap());
+    let o = rehost_test::run_env(
+        bin(),
+        &["run", "plan.toml", "--env", "test"],
+        d.path(),
+        None,
+        &[("PATH", std::ffi::OsStr::new(&path))],
+    );
+    assert_eq!(o.code, 0, "{}", o.all());
+}
+
+#[test]
+fn a_health_name_that_does_not_resolve_is_found_before_the_first_step() {
+    rehost_test::require_tool("getent");
+    let d = TestDir::new();
+    let plan = stop_then(
+        "\n[[steps]]\nid = \"healthy\"\ndo = \"health\"\nservice = \"web\"\n",
+    )
+    .replace(
+        "[[services]]\nid = \"app\"",
+        "[[services]]\nid = \"web\"\nhost = \"new\"\nhealth = \"test -n https://nonexistent.invalid/health\"\n\n[[services]]\nid = \"app\"",
+    );
+    write_plan(&d, &plan);
+    let line = step_line(&d.read("plan.toml"), "healthy");
+    caught_before_the_first_step(
+        &d,
+        &[],
+        &[&format!(
+            "host `new`: name `nonexistent.invalid` does not resolve there (getent hosts: not found): step `healthy` (plan line {line}) would fail"
+        )],
+    );
+}
+
+/// A fake `systemctl` that knows one unit, `app.service`, as `systemctl cat` answers: the
+/// test machine may run no systemd, and the check asks only `systemctl cat`.
+fn fake_systemctl(d: &TestDir) -> String {
+    let tools = d.join("fake-bin");
+    std::fs::create_dir_all(&tools).unwrap();
+    let fake = tools.join("systemctl");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\n[ \"$1\" = cat ] || exit 3\nshift; [ \"$1\" = -- ] && shift\n\
+         [ \"$1\" = app.service ] && { echo '# /etc/systemd/system/app.service'; exit 0; }\n\
+         echo \"No files found for $1.\" >&2; exit 1\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    format!("{}:{}", tools.display(), std::env::var("PATH").unwrap())
+}
+
+#[test]
+fn a_service_unit_that_does_not_exist_is_found_before_the_first_step() {
+    let d = TestDir::new();
+    let plan = stop_then("\n[[steps]]\nid = \"start-web\"\ndo = \"start\"\nservice = \"web\"\nhost = \"new\"\n")
+        .replace(
+            "[[services]]\nid = \"app\"",
+            "[[services]]\nid = \"web\"\nhost = \"old\"\nstart = \"systemctl start app.service wbe.service\"\nstop = \"systemctl stop app.service\"\n\n[[services]]\nid = \"app\"",
+        );
+    write_plan(&d, &plan);
+    let line = step_line(&d.read("plan.toml"), "start-web");
+    let path = fake_systemctl(&d);
+    caught_before_the_first_step(
+        &d,
+        &[("PATH", std::ffi::OsStr::new(&path))],
+        &[&format!(
+            "host `new`: systemd unit `wbe.service` does not exist there (systemctl cat: No files found for wbe.service.): step `start-web` (plan line {line}) would fail"
+        )],
+    );
+    // A PATH without systemctl: said so, not "no such unit".
+    let tools = d.join("bin");
+    std::fs::create_dir_all(&tools).unwrap();
+    for tool in ["sh", "touch"] {
+        std::os::unix::fs::symlink(rehost_test::require_tool(tool), tools.join(tool)).unwrap();
+    }
+    caught_before_the_first_step(
+        &d,
+        &[("PATH", tools.as_os_str())],
+        &["host `new` has no systemctl (no systemd)"],
+    );
+}
+
+/// A `verify-db` step late in the plan: its database unreachable or missing is found before
+/// the stop, from the host that runs the client.
+#[test]
+fn a_database_that_does_not_answer_is_found_before_the_first_step() {
+    rehost_test::require_tool("psql");
+    let pg = rehost_test::postgres::Postgres::start();
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let db_to = |from_db: &str, from_port: u16, to_db: &str| {
+        format!(
+            "\n[[databases]]\nid = \"app\"\nengine = \"postgresql\"\nfrom = \"old\"\nto = \"new\"\nfrom_database = \"{from_db}\"\nto_database = \"{to_db}\"\nuser = \"postgres\"\nfrom_port = {from_port}\nto_port = {}\n\n[[steps]]\nid = \"verify-app\"\ndo = \"verify-db\"\ndatabase = \"app\"\n",
+            pg.port()
+        )
+    };
+    let db = |from_db: &str, from_port: u16| db_to(from_db, from_port, "postgres");
+    // Nobody listens on the old side's port.
+    let d = TestDir::new();
+    write_plan(&d, &stop_then(&db("postgres", closed)));
+    let line = step_line(&d.read("plan.toml"), "verify-app");
+    caught_before_the_first_step(
+        &d,
+        &[],
+        &[
+            "host `old`: database `app` (from side) does not answer: ",
+            &format!(": step `verify-app` (plan line {line}) would fail"),
+        ],
+    );
+    // The server answers, the database does not exist on it.
+    let d = TestDir::new();
+    write_plan(&d, &stop_then(&db("nonexistent_db", pg.port())));
+    caught_before_the_first_step(
+        &d,
+        &[],
+        &[
+            "host `old`: database `app` (from side) does not answer: ",
+            "\"nonexistent_db\" does not exist",
+        ],
+    );
+    // Both answer: the run goes ahead.
+    let d = TestDir::new();
+    write_plan(&d, &stop_then(&db("postgres", pg.port())));
+    let c = rehost(&d, &["check", "plan.toml", "--hosts", "--env", "test"]);
+    assert!(c.stdout.contains("databases checked"), "{}", c.all());
+    assert!(!c.stdout.contains("pre-flight: host"), "{}", c.all());
+    // The copy's database not there yet (a restore before the step makes it): a warning.
+    let d = TestDir::new();
+    write_plan(
+        &d,
+        &stop_then(&db_to("postgres", pg.port(), "restored_later")),
+    );
+    let c = rehost(&d, &["check", "plan.toml", "--hosts", "--env", "test"]);
+    assert!(
+        c.stdout
+            .contains("warning: host `new`: database `app` does not exist there yet (")
+            && c.stdout.contains("a step before step `verify-app`"),
+        "{}",
+        c.all()
+    );
+    assert!(!c.stdout.contains("pre-flight: host"), "{}", c.all());
+}
+
+/// Over ssh, the same checks run on the host through its agent: a program missing there, a
+/// database port closed there, a health name that does not resolve there.
+#[test]
+fn over_ssh_a_missing_program_a_closed_database_port_and_an_unresolvable_name_are_found_before_the_first_step()
+ {
+    use rehost_test::sshd::Sshd;
+    rehost_test::require_tool("getent");
+    let (so, sn) = (Sshd::start(), Sshd::start());
+    let d = TestDir::new();
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let marker = d.join("ssh-stopped");
+    let body = format!(
+        r#"
+[[databases]]
+id = "app"
+engine = "postgresql"
+from = "old"
+to = "new"
+database = "app"
+user = "postgres"
+port = {closed}
+
+[[services]]
+id = "web"
+host = "new"
+health = "test -n https://nonexistent.invalid/health"
+
+[[steps]]
+id = "stop-old"
+do = "run"
+host = "old"
+command = "touch {}"
+
+[[steps]]
+id = "dump"
+do = "run"
+host = "old"
+command = "no-such-dumper-4711 --all"
+
+[[steps]]
+id = "verify-app"
+do = "verify-db"
+database = "app"
+
+[[steps]]
+id = "healthy"
+do = "health"
+service = "web"
+"#,
+        marker.display()
+    );
+    d.write("plan.toml", ssh_plan(&so, &sn, &body));
+    let plan = d.read("plan.toml");
+    let line = |id| step_line(&plan, id);
+    let want = [
+        format!(
+            "host `old`: program `no-such-dumper-4711` is not found there (command -v, in the host's shell and PATH): step `dump` (plan line {}) would fail",
+            line("dump")
+        ),
+        "host `old`: database `app` (from side) does not answer: ".to_owned(),
+        format!(
+            "step `verify-app` (plan line {}) would fail",
+            line("verify-app")
+        ),
+        "host `new`: database `app` (to side) does not answer: ".to_owned(),
+        format!(
+            "host `new`: name `nonexistent.invalid` does not resolve there (getent hosts: not found): step `healthy` (plan line {}) would fail",
+            line("healthy")
+        ),
+    ];
+    let c = rehost(&d, &["check", "plan.toml", "--hosts"]);
+    assert_eq!(c.code, 2, "{}", c.all());
+    let o = rehost(&d, &["run", "plan.toml", "--accept-findings"]);
+    assert_eq!(o.code, 2, "{}", o.all());
+    for w in &want {
+        assert!(
+            c.stdout.contains(w.as_str()),
+            "check --hosts: want {w:?}\n{}",
+            c.all()
+        );
+        assert!(
+            o.stderr.contains(w.as_str()),
+            "run: want {w:?}\n{}",
+            o.all()
+        );
+    }
+    assert!(
+        !marker.exists(),
+        "a step ran before the pre-flight stopped the run"
+    );
+}

@@ -18,12 +18,22 @@
 //! The matcher is a port of rsync's `rule_matches` and `dowild`, kept close to the original so
 //! that the differential test against rsync (`tests/it/excludes.rs`) stays meaningful.
 //!
-//! An excluded directory is excluded with all it holds (rsync does not descend into it).
+//! An excluded directory is excluded with all it holds (rsync does not descend into it):
+//! [`excluded_by`] asks that of a path the plan names (a key under a data set's root).
+//!
+//! A crate of its own, with no IO and no dependency on the tree crate, so that both the walk
+//! (`rehost-tree`) and the plan's lint (`rehost-plan`, which does no IO) use this one matcher.
 
 #[cfg(test)]
 mod tests;
 
-use crate::TreeError;
+/// A pattern that cannot be used.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("parse exclude pattern {pattern:?}: {msg}")]
+pub struct GlobError {
+    pub pattern: String,
+    pub msg: String,
+}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Glob {
@@ -46,8 +56,8 @@ pub struct Glob {
 }
 
 impl Glob {
-    pub fn new(pattern: &str) -> Result<Glob, TreeError> {
-        let err = |msg: &str| TreeError::Glob {
+    pub fn new(pattern: &str) -> Result<Glob, GlobError> {
+        let err = |msg: &str| GlobError {
             pattern: pattern.to_string(),
             msg: msg.into(),
         };
@@ -151,6 +161,31 @@ impl Glob {
 /// Any of the patterns matches.
 pub fn any_match(globs: &[Glob], path: &[u8], is_dir: bool) -> bool {
     globs.iter().any(|g| g.is_match(path, is_dir))
+}
+
+/// The pattern that leaves `rel` (a path relative to the tree root, `/`-separated) out of a
+/// walk, if any: a pattern matching one of its parent directories (a walk does not descend
+/// into it), or the path itself. `is_dir`: what the path is, `None` when not known (a path
+/// named in a plan): then a pattern that matches it as either counts, for a pattern that
+/// might leave it out must be named.
+pub fn excluded_by<'g>(globs: &'g [Glob], rel: &[u8], is_dir: Option<bool>) -> Option<&'g Glob> {
+    let rel = rel.strip_suffix(b"/").unwrap_or(rel);
+    let rel = rel.strip_prefix(b"/").unwrap_or(rel);
+    if rel.is_empty() {
+        return None;
+    }
+    for (i, _) in rel.iter().enumerate().filter(|(_, b)| **b == b'/') {
+        if let Some(g) = globs.iter().find(|g| g.is_match(&rel[..i], true)) {
+            return Some(g);
+        }
+    }
+    let kinds: &[bool] = match is_dir {
+        Some(d) => &[d][..],
+        None => &[false, true],
+    };
+    globs
+        .iter()
+        .find(|g| kinds.iter().any(|&d| g.is_match(rel, d)))
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -70,3 +70,31 @@ fn bad_patterns_are_errors() {
     assert!(Glob::new("/").is_err());
     assert!(Glob::new("[abc").is_err());
 }
+
+/// Issue 18: a key under an excluded directory was called carried. `excluded_by` finds the
+/// pattern that leaves a plan-named path out, through its parents as the walk would.
+#[test]
+fn excluded_by_names_the_pattern_that_leaves_a_path_or_its_parent_out() {
+    let globs: Vec<Glob> = ["private/", "*.tmp", "/cache"]
+        .iter()
+        .map(|p| Glob::new(p).unwrap())
+        .collect();
+    let by = |p: &str, d| excluded_by(&globs, p.as_bytes(), d).map(|g| g.as_str().to_owned());
+    // A parent directory matched by a dir-only pattern.
+    assert_eq!(
+        by("private/www.key", Some(false)).as_deref(),
+        Some("private/")
+    );
+    assert_eq!(by("a/private/www.key", None).as_deref(), Some("private/"));
+    // The path itself; as a file, `private/` does not match it; not knowing, it might.
+    assert_eq!(by("x.tmp", None).as_deref(), Some("*.tmp"));
+    assert_eq!(by("private", Some(false)), None);
+    assert_eq!(by("private", None).as_deref(), Some("private/"));
+    // Anchored at the root only.
+    assert_eq!(by("cache/a", None).as_deref(), Some("/cache"));
+    assert_eq!(by("x/cache/a", None), None);
+    // Not excluded; and the root itself never is.
+    assert_eq!(by("certs/www.pem", None), None);
+    assert_eq!(by("", None), None);
+    assert_eq!(by("/private/k/", Some(false)).as_deref(), Some("private/"));
+}
