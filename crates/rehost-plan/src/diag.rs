@@ -112,6 +112,10 @@ impl<'a> SourceMap<'a> {
                     text.chars().count().saturating_sub(col - 1).max(1)
                 };
                 let gutter = line.to_string();
+                // Whatever else the redaction rules know (`--token X`, `Bearer X`, …) is
+                // masked too: a plan line is shown, never a secret in it. The caret then
+                // points near, not exactly at, what it names.
+                let text = crate::redact::redact(&text);
                 out.push_str(&format!("{gutter} | {}\n", escape_control(&text)));
                 out.push_str(&format!(
                     "{} | {}{}\n",

@@ -591,7 +591,7 @@ fn verify_db_step_with_mariadb() {
     let under_root = d3.join("prod-old").join(real.strip_prefix("/").unwrap());
     assert!(
         o.stderr.contains(&format!(
-            "failed to verify database `app`: failed to query old:mysql:///app?host=127.0.0.1&port={}&user=verify (password in {}): head: cannot open '{}' for reading: No such file or directory",
+            "host `old`: database `app` (from side) does not answer: failed to query old:mysql:///app?host=127.0.0.1&port={}&user=verify (password in {}): head: cannot open '{}' for reading: No such file or directory",
             old.port(),
             real.display(),
             under_root.display()
@@ -636,12 +636,22 @@ fn verify_db_step_with_mariadb_exercises_as_the_application_login() {
         "CREATE USER app@'%' IDENTIFIED BY 'app-secret-0815'; GRANT SELECT, INSERT, UPDATE ON app.* TO app@'%';",
     );
     let d = TestDir::new();
-    let pwfile = d.write("pw", "not-a-real-secret-4711\n");
-    let app_pw = d.write("app.pw", "app-secret-0815\n");
+    // Paths of the hosts, under their roots like every path of a host with a root.
+    for root in ["prod-old", "prod-new"] {
+        d.write(
+            &format!("{root}/etc/rehost/app.pw"),
+            "not-a-real-secret-4711\n",
+        );
+    }
+    d.write("prod-new/etc/rehost/app-login.pw", "app-secret-0815\n");
     let body = format!(
-        "{}exercise = true\nexercise_user = \"app\"\nexercise_password_file = \"{}\"\n",
-        verify_db_body("mariadb", "verify", (old.port(), new.port()), &pwfile),
-        app_pw.display()
+        "{}exercise = true\nexercise_user = \"app\"\nexercise_password_file = \"/etc/rehost/app-login.pw\"\n",
+        verify_db_body(
+            "mariadb",
+            "verify",
+            (old.port(), new.port()),
+            Path::new("/etc/rehost/app.pw")
+        ),
     );
     write_plan(&d, &body);
     let before = new.sql("app", "CHECKSUM TABLE kinds, nokey, tagged, child");

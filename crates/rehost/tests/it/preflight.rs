@@ -367,10 +367,11 @@ fn a_database_that_does_not_answer_is_found_before_the_first_step() {
     };
     let db_to = |from_db: &str, from_port: u16, to_db: &str| {
         format!(
-            "\n[[databases]]\nid = \"app\"\nengine = \"postgresql\"\nfrom = \"old\"\nto = \"new\"\nfrom_database = \"{from_db}\"\nto_database = \"{to_db}\"\nuser = \"postgres\"\nfrom_port = {from_port}\nto_port = {}\n\n[[steps]]\nid = \"verify-app\"\ndo = \"verify-db\"\ndatabase = \"app\"\n",
+            "\n[[databases]]\nid = \"app\"\nengine = \"postgresql\"\nfrom = \"old\"\nto = \"new\"\nfrom_database = \"{from_db}\"\nto_database = \"{to_db}\"\nuser = \"postgres\"\nfrom_port = 1\nto_port = 2\n\n[environments.test.databases.app]\nfrom_port = {from_port}\nto_port = {}\n\n[[steps]]\nid = \"verify-app\"\ndo = \"verify-db\"\ndatabase = \"app\"\n",
             pg.port()
         )
     };
+    // The rehearsal's own ports (production's, 1 and 2, are never connected to by a rehearsal).
     let db = |from_db: &str, from_port: u16| db_to(from_db, from_port, "postgres");
     // Nobody listens on the old side's port.
     let d = TestDir::new();
