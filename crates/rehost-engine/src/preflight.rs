@@ -28,9 +28,14 @@ pub struct Preflight {
     pub hosts: Vec<String>,
     /// One line per problem; empty means the run may start.
     pub problems: Vec<String>,
-    /// What could not be checked yet (a source tree an earlier step may create).
+    /// What could not be settled and may need a look (a program an earlier step may
+    /// install): journaled as warnings, so a report lists them for review.
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// What the plan itself says is made later (a data set's `created_by`): not checked now,
+    /// by design; shown by `check --hosts`, not a point to review.
+    #[serde(default)]
+    pub deferred: Vec<String>,
 }
 
 /// The first words of every command the pre-flight runs on a host, so that the commands are
@@ -189,7 +194,7 @@ pub fn preflight(
                 for ((id, path, maker), p) in n.sources.iter().zip(probes) {
                     let shown = String::from_utf8_lossy(&p.path.0).into_owned();
                     if let (None, Some(step)) = (&p.kind, maker) {
-                        out.warnings.push(format!(
+                        out.deferred.push(format!(
                             "host `{name}`: data set `{id}`: {shown} does not exist yet; step `{step}` creates it (created_by)"
                         ));
                     } else if let Some(e) = &p.error {

@@ -77,6 +77,9 @@ pub fn run(args: &CheckArgs) -> i32 {
         println!();
     }
     if let Some(Ok(p)) = &preflight {
+        for w in &p.deferred {
+            println!("note: {}", crate::term::escape(w));
+        }
         for w in &p.warnings {
             println!("warning: {}", crate::term::escape(w));
         }

@@ -513,3 +513,60 @@ service = "web"
         "a step ran before the pre-flight stopped the run"
     );
 }
+
+/// A source the plan says a step makes (`created_by`) is not checked before that step, by
+/// design: `check --hosts` says so as a note, and the run does not journal it as a warning, so
+/// the report does not ask a reviewer to look at what the plan declared (the demo's verdict
+/// read "REVIEW NEEDED" for its own `created_by`).
+#[test]
+fn a_source_made_by_a_step_is_a_note_not_a_point_to_review() {
+    let d = TestDir::new();
+    write_plan(
+        &d,
+        r#"
+[[data]]
+id = "files"
+from = "old:/srv/files"
+to = "new:/srv/files"
+created_by = "make"
+
+[[steps]]
+id = "make"
+do = "run"
+host = "old"
+command = "mkdir -p srv/files && echo x > srv/files/a"
+
+[[steps]]
+id = "copy"
+do = "sync"
+data = "files"
+method = "builtin"
+
+[[steps]]
+id = "check"
+do = "verify-tree"
+data = "files"
+"#,
+    );
+    let c = rehost(&d, &["check", "plan.toml", "--hosts", "--env", "test"]);
+    assert_eq!(c.code, 0, "{}", c.all());
+    assert!(
+        c.stdout
+            .lines()
+            .any(|l| l.starts_with("note: host `old`: data set `files`: ")
+                && l.ends_with("does not exist yet; step `make` creates it (created_by)")),
+        "{}",
+        c.all()
+    );
+    assert!(!c.stdout.contains("warning:"), "{}", c.all());
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    let r = rehost(
+        &d,
+        &["report", "plan.toml", "--env", "test", "--format", "md"],
+    );
+    assert_eq!(r.code, 0, "{}", r.all());
+    let md = d.read(".rehost/plan/test/report.md");
+    assert!(!md.contains("created\\_by"), "{md}");
+    assert!(!md.contains("Review:"), "{md}");
+}
