@@ -84,23 +84,6 @@ impl Downtime {
     }
 }
 
-fn at_of(r: &Record) -> &str {
-    match r {
-        Record::RunStarted { at, .. }
-        | Record::PlanAccepted { at, .. }
-        | Record::PlanSnapshot { at, .. }
-        | Record::Decision { at, .. }
-        | Record::Warning { at, .. }
-        | Record::Preflight { at, .. }
-        | Record::StepStarted { at, .. }
-        | Record::StepFinished { at, .. }
-        | Record::RollbackStarted { at, .. }
-        | Record::RolledBack { at, .. }
-        | Record::Superseded { at, .. }
-        | Record::RunFinished { at, .. } => at,
-    }
-}
-
 fn ms_between(a: &str, b: &str) -> Option<u64> {
     let a: jiff::Timestamp = a.parse().ok()?;
     let b: jiff::Timestamp = b.parse().ok()?;
@@ -207,7 +190,7 @@ pub fn downtime(records: &[Record], plan: &Plan) -> Downtime {
             }
             _ => {}
         }
-        prev_at = Some(at_of(r));
+        prev_at = Some(r.at());
     }
     let total_ms = (!outages.is_empty() && outages.iter().all(|o| o.ms.is_some()))
         .then(|| outages.iter().filter_map(|o| o.ms).sum());

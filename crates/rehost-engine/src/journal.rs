@@ -166,6 +166,26 @@ pub enum Record {
     },
 }
 
+impl Record {
+    /// When the record was written (RFC 3339, the run's clock).
+    pub fn at(&self) -> &str {
+        match self {
+            Record::RunStarted { at, .. }
+            | Record::PlanAccepted { at, .. }
+            | Record::PlanSnapshot { at, .. }
+            | Record::Decision { at, .. }
+            | Record::Warning { at, .. }
+            | Record::Preflight { at, .. }
+            | Record::StepStarted { at, .. }
+            | Record::StepFinished { at, .. }
+            | Record::RollbackStarted { at, .. }
+            | Record::RolledBack { at, .. }
+            | Record::Superseded { at, .. }
+            | Record::RunFinished { at, .. } => at,
+        }
+    }
+}
+
 pub struct Journal {
     path: PathBuf,
     file: File,

@@ -104,7 +104,7 @@ pub fn fold(records: &[Record], env: &str, plan: &Plan) -> Run {
         ..Run::default()
     };
     for r in records {
-        let at = record_at(r);
+        let at = r.at();
         if run.first_at.is_none() {
             run.first_at = Some(at.to_owned());
         }
@@ -380,23 +380,6 @@ fn result_name(r: &StepResult) -> &'static str {
         StepResult::Skipped => "skipped",
         StepResult::Interrupted => "interrupted",
         StepResult::NotConfirmed => "not_confirmed",
-    }
-}
-
-fn record_at(r: &Record) -> &str {
-    match r {
-        Record::RunStarted { at, .. }
-        | Record::PlanAccepted { at, .. }
-        | Record::Decision { at, .. }
-        | Record::Warning { at, .. }
-        | Record::Preflight { at, .. }
-        | Record::StepStarted { at, .. }
-        | Record::StepFinished { at, .. }
-        | Record::RollbackStarted { at, .. }
-        | Record::RolledBack { at, .. }
-        | Record::Superseded { at, .. }
-        | Record::RunFinished { at, .. }
-        | Record::PlanSnapshot { at, .. } => at,
     }
 }
 
