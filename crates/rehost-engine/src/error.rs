@@ -1,43 +1,14 @@
 //! Errors that stop a run. Each names what failed and what to do next.
 
-use std::path::PathBuf;
+use rehost_journal::JournalError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
-    #[error("failed to use state directory {}: {source}", path.display())]
-    State {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error(
-        "refusing the state directory: {0}. It holds the journal and the outputs, so only a directory of the user running rehost that no one else can write is used: move it aside, fix its owner and mode (chown, chmod 700), or choose another with --state"
-    )]
-    UnsafeState(rehost_tree::private::PrivateError),
+    /// The state directory: refused, unusable, its journal corrupt, or locked by another run.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
     #[error("failed to take host `{host}` for this run: {reason}")]
     HostLock { host: String, reason: String },
-    #[error("failed to write journal {}: {source}", path.display())]
-    JournalWrite {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error(
-        "journal {} is corrupt at line {line}: {reason}; that is not a torn write (which leaves the last line without its newline). Nothing was run. `rehost status --verify` lists every problem; keep the file as evidence, inspect it, and move it aside to start the run afresh",
-        path.display()
-    )]
-    JournalCorrupt {
-        path: PathBuf,
-        line: usize,
-        reason: String,
-    },
-    #[error(
-        "failed to read the plan snapshot {}: {reason}; run `rehost status --verify` to check the state directory",
-        file.display()
-    )]
-    Snapshot { file: PathBuf, reason: String },
-    #[error("another `rehost run` of this plan ({env}) is running{}; wait for it to end, or end it", match pid { Some(p) => format!(" (pid {p})"), None => String::new() })]
-    Locked { env: String, pid: Option<u32> },
     #[error(
         "the plan has no environment `{0}`; declare [environments.{0}] or choose another with --env"
     )]
@@ -108,11 +79,6 @@ pub enum EngineError {
 impl EngineError {
     /// A refused state directory, or trouble using it.
     pub(crate) fn from_private(e: rehost_tree::private::PrivateError) -> EngineError {
-        match e {
-            rehost_tree::private::PrivateError::Io { path, source } => {
-                EngineError::State { path, source }
-            }
-            e => EngineError::UnsafeState(e),
-        }
+        EngineError::Journal(JournalError::from_private(e))
     }
 }

@@ -1,18 +1,8 @@
 //! Events: what the engine tells the world. The terminal view, `--json` lines and tests are
 //! sinks of the same events.
 
-use serde::{Deserialize, Serialize};
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StepResult {
-    Done,
-    Failed,
-    Skipped,
-    Interrupted,
-    /// A manual step the operator did not confirm; it is still to do.
-    NotConfirmed,
-}
+use rehost_journal::StepResult;
+use serde::Serialize;
 
 #[derive(Clone, Debug, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]

@@ -6,8 +6,8 @@
 
 use crate::EngineError;
 use crate::events::{Event, Sink};
-use crate::step_data::{CommandData, STEP_DATA_VERSION, StepData};
 use rehost_host::{CommandSpec, Host, HostError, OutputStream, Program};
+use rehost_journal::step_data::{CommandData, STEP_DATA_VERSION, StepData};
 use rehost_plan::{Command, Step};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -158,7 +158,7 @@ pub(crate) struct Ctx<'a> {
     pub attempt: u32,
     /// The journal so far: what earlier steps did (a verification names the walk whose digests
     /// it trusted).
-    pub records: &'a [crate::journal::Record],
+    pub records: &'a [rehost_journal::journal::Record],
 }
 
 pub(crate) fn to_program(c: &Command) -> Program {

@@ -1,41 +1,30 @@
 //! The engine: executes a plan's checklist step by step, and survives being killed.
 //!
-//! The journal ([`journal`]) is the source of truth: every step's start and end is recorded
+//! The journal ([`rehost_journal`]) is the source of truth: every step's start and end is recorded
 //! (and fsynced) before the engine moves on, so `rehost run` again resumes where it stopped and
 //! `rehost status` or a report can be rebuilt from the journal and the plan alone. The engine
 //! never prints: it emits [`Event`]s to a [`Sink`].
 
-pub mod archive;
 pub mod clock;
-pub mod downtime;
 mod error;
 mod events;
 mod exec;
 pub mod isolation;
-pub mod journal;
-mod lock;
 mod open;
 pub mod preflight;
 mod recorder;
 mod resume;
 mod rollback;
 mod run;
-pub mod signing;
-mod state;
-pub mod step_data;
 pub mod steps;
 mod window;
 
 pub use clock::{Clock, FakeClock, SystemClock};
-pub use downtime::{Downtime, Outage, downtime};
 pub use error::EngineError;
-pub use events::{Event, Sink, StepResult};
+pub use events::{Event, Sink};
 pub use exec::{Hosts, host_spec};
-pub use journal::{Journal, Record};
 pub use resume::plan_snapshot_name;
 pub use run::{Confirmer, Engine, RunOptions, RunOutcome};
-pub use state::{RunState, StepState, StepStatus, status};
-pub use step_data::StepData;
 
 #[cfg(test)]
 mod tests;

@@ -5,9 +5,9 @@
 use crate::EngineError;
 use crate::clock::Clock;
 use crate::exec::Hosts;
-use crate::journal::Journal;
-use crate::lock::RunLock;
 use crate::run::RunOptions;
+use rehost_journal::RunLock;
+use rehost_journal::journal::Journal;
 use rehost_plan::Plan;
 use rehost_tree::private::PrivateDir;
 use std::sync::atomic::AtomicBool;

@@ -5,7 +5,7 @@
 use crate::EngineError;
 use crate::clock::Clock;
 use crate::events::{Event, Sink};
-use crate::journal::{Journal, OutputRef, Record};
+use rehost_journal::journal::{Journal, OutputRef, Record};
 use rehost_tree::private::PrivateDir;
 use std::io::Write;
 
@@ -45,7 +45,7 @@ impl<'a> Recorder<'a> {
 
     /// A record with no event of its own.
     pub fn append(&mut self, record: Record) -> Result<(), EngineError> {
-        self.journal.append(record)
+        Ok(self.journal.append(record)?)
     }
 
     /// An event with no record (progress, or what the journal already holds).
@@ -83,7 +83,7 @@ impl<'a> Recorder<'a> {
             message: message.clone(),
         });
         let at = self.now();
-        self.journal.append(Record::Warning { at, message })
+        Ok(self.journal.append(Record::Warning { at, message })?)
     }
 }
 

@@ -2,11 +2,12 @@
 //! run started), and what to do with a step an earlier run left interrupted.
 
 use crate::EngineError;
-use crate::events::{Event, StepResult};
-use crate::journal::Record;
+use crate::events::Event;
 use crate::recorder::Recorder;
 use crate::run::RunOptions;
-use crate::state::{RunState, StepStatus};
+use rehost_journal::StepResult;
+use rehost_journal::journal::Record;
+use rehost_journal::state::{RunState, StepStatus};
 use rehost_plan::{Plan, Step};
 use rehost_tree::private::PrivateDir;
 

@@ -6,9 +6,9 @@
 use crate::EngineError;
 use crate::events::Event;
 use crate::exec::{Confirmer, Ctx, Hosts, run_command};
-use crate::journal::Record;
 use crate::recorder::{OutputFile, Recorder, sanitize};
-use crate::state::StepStatus;
+use rehost_journal::journal::Record;
+use rehost_journal::state::StepStatus;
 use rehost_plan::{OnFailure, Plan, Step};
 use rehost_tree::private::PrivateDir;
 use std::sync::atomic::AtomicBool;

@@ -6,12 +6,13 @@
 
 use crate::EngineError;
 use crate::clock::Clock;
-use crate::events::{Event, Sink, StepResult};
+use crate::events::{Event, Sink};
 use crate::exec::{Ctx, Hosts, Outcome};
-use crate::journal::Record;
 use crate::recorder::{OutputFile, Recorder, sanitize};
 use crate::resume::{self, Resume};
-use crate::state::{StepStatus, status};
+use rehost_journal::StepResult;
+use rehost_journal::journal::Record;
+use rehost_journal::state::{StepStatus, status};
 use rehost_plan::{Diagnostic, Plan, Step};
 use rehost_tree::private::PrivateDir;
 use std::path::PathBuf;
@@ -297,7 +298,7 @@ impl Run<'_, '_> {
     fn steps(
         &mut self,
         from: usize,
-        state: &crate::state::RunState,
+        state: &rehost_journal::state::RunState,
         confirmer: &mut dyn Confirmer,
     ) -> Result<RunOutcome, EngineError> {
         let (plan, plan_text, o, cancel, clock) = (
@@ -537,11 +538,11 @@ impl Run<'_, '_> {
 
     /// The summary of a finished run: the steps, and the downtime against the budget (a
     /// warning recorded when it was exceeded): every outage the journal records, rolled-back
-    /// attempts included ([`crate::downtime`]).
+    /// attempts included ([`rehost_journal::downtime`]).
     fn summary(&mut self) -> Result<String, EngineError> {
         let plan = self.plan;
         let mut summary = format!("all {} steps done", plan.steps.len());
-        let down = crate::downtime::downtime(self.rec.records(), plan);
+        let down = rehost_journal::downtime::downtime(self.rec.records(), plan);
         let fmt = |ms: u64| rehost_plan::format_duration(std::time::Duration::from_millis(ms));
         if let Some(total) = down.total_ms {
             let mut down_text = fmt(total);

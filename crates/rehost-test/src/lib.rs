@@ -156,6 +156,7 @@ pub fn shipped_agent() -> PathBuf {
         "rehost-tree/src",
         "rehost/src",
         "rehost-engine/src",
+        "rehost-journal/src",
     ] {
         assert!(
             newest_mtime(&crates.join(src)) <= built,

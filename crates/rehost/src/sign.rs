@@ -1,10 +1,10 @@
 //! Signing the journal's head at the end of `run` and `report`, and what is said about it: the
 //! head digest to record in the change ticket, and, without a signature, what the hash chain
-//! proves (consistency, not authenticity). The signing itself is `rehost_engine::signing`.
+//! proves (consistency, not authenticity). The signing itself is `rehost_journal::signing`.
 
 use crate::cli::SignArgs;
 use crate::term::escape;
-use rehost_engine::signing::{HmacKey, Keys, Signed};
+use rehost_journal::signing::{HmacKey, Keys, Signed};
 use std::path::Path;
 
 /// What the chain proves without a signature: said wherever the chain is spoken of.
@@ -57,7 +57,7 @@ pub fn verify_command(plan: &Path, env: Option<&str>, state: Option<&Path>, head
 
 /// How a signature is named in output: which keys, in which files.
 pub fn describe(s: &Signed) -> String {
-    use rehost_engine::signing::{MAC_FILE, SSH_SIG_FILE};
+    use rehost_journal::signing::{MAC_FILE, SSH_SIG_FILE};
     let mut parts = Vec::new();
     if let Some(k) = &s.ssh_key {
         parts.push(format!(
@@ -90,9 +90,9 @@ pub fn finish(
     let signed = if keys.is_empty() {
         None
     } else {
-        match rehost_engine::signing::sign(&sdir, env, keys) {
+        match rehost_journal::signing::sign(&sdir, env, keys) {
             Ok(s) => Some(s),
-            Err(rehost_engine::signing::SignError::NoJournal { .. }) => return Ok(false),
+            Err(rehost_journal::signing::SignError::NoJournal { .. }) => return Ok(false),
             Err(e) => {
                 return Err(fail(format!(
                     "{e}; the journal's head is not signed (sign it later with `rehost report` and the same key)"
@@ -102,7 +102,7 @@ pub fn finish(
     };
     let (head, records) = match &signed {
         Some(s) => (s.head.clone(), s.records),
-        None => match rehost_engine::signing::head_of(&sdir) {
+        None => match rehost_journal::signing::head_of(&sdir) {
             Ok(Some(h)) => h,
             Ok(None) => return Ok(false),
             Err(e) => return Err(fail(e.to_string())),

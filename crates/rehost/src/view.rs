@@ -1,7 +1,8 @@
 //! Sinks of engine events: the terminal view and JSON lines. Both see the same events.
 
 use crate::term;
-use rehost_engine::{Event, Sink, StepResult};
+use rehost_engine::{Event, Sink};
+use rehost_journal::StepResult;
 use std::io::{IsTerminal, Write};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

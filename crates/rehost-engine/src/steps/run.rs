@@ -3,7 +3,7 @@
 use super::{Executor, Need};
 use crate::EngineError;
 use crate::exec::{Ctx, Outcome, command_data, command_outcome, run_command};
-use crate::step_data::StepData;
+use rehost_journal::step_data::StepData;
 use rehost_plan::{Step, StepKind};
 
 pub(super) static EXECUTOR: Executor = Executor {

@@ -8,7 +8,7 @@ use super::Need;
 use crate::EngineError;
 use crate::events::Event;
 use crate::exec::{Ctx, Outcome, command_outcome, run_command};
-use crate::step_data::{STEP_DATA_VERSION, ServiceData, StepData};
+use rehost_journal::step_data::{STEP_DATA_VERSION, ServiceData, StepData};
 use rehost_plan::{Command, Plan, Step, StepKind};
 use std::sync::atomic::Ordering;
 use std::time::Duration;

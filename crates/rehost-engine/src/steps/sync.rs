@@ -7,7 +7,7 @@ use super::{Executor, Need};
 use crate::EngineError;
 use crate::events::Event;
 use crate::exec::{Ctx, Outcome};
-use crate::step_data::{STEP_DATA_VERSION, StepData, SyncCounts, SyncData};
+use rehost_journal::step_data::{STEP_DATA_VERSION, StepData, SyncCounts, SyncData};
 use rehost_plan::{HostPath, Step, StepKind, SyncMethod};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

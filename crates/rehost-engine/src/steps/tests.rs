@@ -28,9 +28,9 @@ fn every_plan_kind_has_one_executor_and_every_executor_a_plan_kind() {
 /// names the walk the journal records last for the data set.
 #[test]
 fn a_verification_names_the_walk_its_trusted_digests_rest_on() {
-    use crate::events::StepResult;
-    use crate::journal::Record;
-    use crate::step_data::{StepData, SyncData, VerifyTreeData};
+    use rehost_journal::StepResult;
+    use rehost_journal::journal::Record;
+    use rehost_journal::step_data::{StepData, SyncData, VerifyTreeData};
     let done = |id: &str, attempt: u32, data: StepData| Record::StepFinished {
         at: "2026-12-05T21:00:00Z".into(),
         id: id.into(),

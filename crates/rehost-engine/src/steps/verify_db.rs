@@ -4,7 +4,7 @@
 //! the typed result goes into the journal, the full report into the step's output. With
 //! `exercise = true` the copy is then exercised (read, modify, add, each rolled back, between
 //! two checksums of the whole database) as the application's login, on the `to` host; its
-//! outcome is [`crate::step_data::ExerciseData`] in the same result.
+//! outcome is [`rehost_journal::step_data::ExerciseData`] in the same result.
 
 use super::{Executor, Need};
 use crate::EngineError;
@@ -14,7 +14,7 @@ use rehost_db::{ConnInfo, VerifyOptions};
 use rehost_plan::{DbExercise, Step, StepKind};
 
 use crate::exec::{JOURNAL_FINDINGS, failed};
-use crate::step_data::ExerciseData;
+use rehost_journal::step_data::ExerciseData;
 
 pub(super) static EXECUTOR: Executor = Executor {
     kind: "verify-db",
@@ -118,16 +118,18 @@ fn verify_db(
         .as_ref()
         .is_none_or(|x| x.error.is_none() && x.failed == 0 && x.unchanged);
     let exercise_line = exercised.as_ref().map(exercise_summary);
-    let doc = crate::step_data::StepData::VerifyDb(Box::new(crate::step_data::VerifyDbData {
-        v: crate::step_data::STEP_DATA_VERSION,
-        database: id.to_owned(),
-        source: db.from.to_string(),
-        destination: db.to.to_string(),
-        equal: report.findings.is_empty(),
-        findings_total,
-        report: doc,
-        exercise: exercised.clone(),
-    }));
+    let doc = rehost_journal::step_data::StepData::VerifyDb(Box::new(
+        rehost_journal::step_data::VerifyDbData {
+            v: rehost_journal::step_data::STEP_DATA_VERSION,
+            database: id.to_owned(),
+            source: db.from.to_string(),
+            destination: db.to.to_string(),
+            equal: report.findings.is_empty(),
+            findings_total,
+            report: doc,
+            exercise: exercised.clone(),
+        },
+    ));
     let mut code = report.exit_code();
     if let Some(x) = &exercised {
         let c = if x.error.is_some() {

@@ -8,8 +8,8 @@ use super::{Executor, Need};
 use crate::EngineError;
 use crate::events::Event;
 use crate::exec::{Ctx, JOURNAL_FINDINGS, Outcome, failed};
-use crate::journal::Record;
-use crate::step_data::{
+use rehost_journal::journal::Record;
+use rehost_journal::step_data::{
     EvidenceRef, ExcludedData, FindingData, PrivilegedData, STEP_DATA_VERSION, StepData,
     VerifyTreeData,
 };

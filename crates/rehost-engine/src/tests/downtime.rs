@@ -2,7 +2,7 @@
 
 use super::fake_host::Script;
 use super::*;
-use crate::downtime::downtime;
+use rehost_journal::downtime::downtime;
 use std::time::Duration;
 
 /// A service `web` stopped on `old`, its data copied, started on `new`, then a smoke test;

@@ -2,8 +2,8 @@
 
 use super::fake_host::Script;
 use super::*;
-use crate::events::StepResult;
-use crate::state::{StepStatus, status};
+use rehost_journal::StepResult;
+use rehost_journal::state::{StepStatus, status};
 use std::time::Duration;
 
 fn ids(calls: &[String]) -> Vec<&str> {

@@ -1488,7 +1488,7 @@ fn timeline(r: &Report, plan: &Plan) -> Timeline {
 mod tests;
 
 /// A database exercise's outcome in a few words, for the verification's heading.
-fn exercise_outcome(x: &rehost_engine::step_data::ExerciseData) -> String {
+fn exercise_outcome(x: &rehost_journal::step_data::ExerciseData) -> String {
     if x.error.is_some() {
         "DID NOT RUN TO ITS END".into()
     } else if !x.unchanged {
@@ -1501,7 +1501,7 @@ fn exercise_outcome(x: &rehost_engine::step_data::ExerciseData) -> String {
 }
 
 /// The exercise's figures and what "unchanged" rests on, as rows of the verification's table.
-fn exercise_rows(x: &rehost_engine::step_data::ExerciseData, rows: &mut Vec<Vec<String>>) {
+fn exercise_rows(x: &rehost_journal::step_data::ExerciseData, rows: &mut Vec<Vec<String>>) {
     rows.push(vec![
         "Exercised (read, modify, add; rolled back) on".into(),
         if x.login.is_empty() {
@@ -1557,7 +1557,7 @@ fn exercise_rows(x: &rehost_engine::step_data::ExerciseData, rows: &mut Vec<Vec<
 }
 
 /// What the exercise left behind, and its failed and skipped operations.
-fn exercise_tables(x: &rehost_engine::step_data::ExerciseData, b: &mut Vec<Block>) {
+fn exercise_tables(x: &rehost_journal::step_data::ExerciseData, b: &mut Vec<Block>) {
     if !x.left_behind.is_empty() {
         b.push(Block::Paragraph {
             text: "The exercise left these changed (checksum before and after the exercise):"

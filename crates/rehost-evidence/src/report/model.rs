@@ -63,7 +63,7 @@ pub struct Downtime {
     pub measured_ms: Option<u64>,
     /// Each outage: from a service going down to every service serving again (a step that
     /// started it, or the rollback of the step that stopped it).
-    pub outages: Vec<rehost_engine::Outage>,
+    pub outages: Vec<rehost_journal::Outage>,
     pub budget_ms: Option<u64>,
     pub within_budget: Option<bool>,
     /// When the service first went down and when it last came back (`None` while down).
@@ -92,11 +92,11 @@ pub struct Run {
     pub rollbacks: Vec<Rollback>,
     pub supersessions: Vec<Supersession>,
     pub warnings: Vec<Note>,
-    /// The sum of every outage (`rehost_engine::downtime`), as `downtime.measured_ms`.
+    /// The sum of every outage (`rehost_journal::downtime`), as `downtime.measured_ms`.
     pub downtime_ms: Option<u64>,
     /// Every outage, as the report's `downtime.outages`.
     #[serde(skip)]
-    pub downtime: rehost_engine::Downtime,
+    pub downtime: rehost_journal::Downtime,
     /// BLAKE3 of the journal's bytes the report was made from, and how many records.
     pub journal_blake3: String,
     pub journal_records: usize,
@@ -107,7 +107,7 @@ pub struct Run {
     /// The check of the hash chain and every kept file (as `rehost status --verify`).
     pub integrity: Option<Integrity>,
     #[serde(skip)]
-    pub records: Vec<rehost_engine::Record>,
+    pub records: Vec<rehost_journal::Record>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -247,7 +247,7 @@ pub struct Verification {
     pub not_compared: Option<Vec<String>>,
     /// Databases: the exercise of the copy (`exercise = true`), as the journal keeps it.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub exercise: Option<rehost_engine::step_data::ExerciseData>,
+    pub exercise: Option<rehost_journal::step_data::ExerciseData>,
     /// Trees: the data set's exclude patterns (what was not compared).
     pub excludes: Vec<String>,
     /// Trees: the paths the plan names (keys) that the excludes leave out: not verified.

@@ -2,9 +2,9 @@
 //! typed step results (`StepData`), plan snapshots and the archive's integrity.
 
 use super::model::*;
-use rehost_engine::journal::{self, JOURNAL, Record};
-use rehost_engine::step_data::StepData;
-use rehost_engine::{StepResult, archive};
+use rehost_journal::journal::{self, JOURNAL, Record};
+use rehost_journal::step_data::StepData;
+use rehost_journal::{StepResult, archive};
 use rehost_plan::Plan;
 use rehost_tree::private::PrivateDir;
 
@@ -98,7 +98,7 @@ pub fn load_run(state: &PrivateDir, env: &str, plan: &Plan) -> Result<Option<Run
 /// Folds journal records into the run the report shows. Pure.
 pub fn fold(records: &[Record], env: &str, plan: &Plan) -> Run {
     let ids: Vec<String> = plan.steps.iter().map(|s| s.id.clone()).collect();
-    let state = rehost_engine::status(records, &ids);
+    let state = rehost_journal::status(records, &ids);
     let mut run = Run {
         env: env.to_owned(),
         ..Run::default()
@@ -307,7 +307,7 @@ pub fn fold(records: &[Record], env: &str, plan: &Plan) -> Run {
         .collect();
     again_after_rollbacks(records, plan, &mut run.rollbacks);
     // The one downtime `rehost run` and `rehost status` give too.
-    run.downtime = rehost_engine::downtime(records, plan);
+    run.downtime = rehost_journal::downtime(records, plan);
     run.downtime_ms = run.downtime.total_ms;
     if let Some(i) = run.invocations.last() {
         run.plan_digest = Some(i.plan_digest.clone());

@@ -1,8 +1,8 @@
 //! The verdict and the timeline from journal records, without a run: pure functions of data.
 
 use super::*;
-use rehost_engine::step_data::{StepData, VerifyDbData};
-use rehost_engine::{Record, StepResult};
+use rehost_journal::step_data::{StepData, VerifyDbData};
+use rehost_journal::{Record, StepResult};
 
 const PLAN: &str = r#"
 [migration]
@@ -433,7 +433,7 @@ fn the_rollback_line_names_every_step_that_runs_again() {
 /// trusted digests; it names the check they rest on, as the step recorded it.
 #[test]
 fn the_report_says_which_walk_the_trusted_digests_rest_on() {
-    use rehost_engine::step_data::VerifyTreeData;
+    use rehost_journal::step_data::VerifyTreeData;
     let src = format!(
         "{PLAN}\n[[data]]\nid = \"web\"\nfrom = \"old:/srv/web\"\nto = \"new:/srv/web\"\n\n[[steps]]\nid = \"verify\"\ndo = \"verify-tree\"\ndata = \"web\"\n"
     );

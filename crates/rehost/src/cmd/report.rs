@@ -64,8 +64,8 @@ fn from_snapshot(plan: &Path, env: Option<&str>, state: Option<&Path>) -> Result
                 dir.display()
             ))
         })?;
-    let loaded = rehost_engine::Journal::read(&sdir).map_err(|e| trouble(e.to_string()))?;
-    match rehost_engine::archive::plan_snapshot(&sdir, &loaded.records) {
+    let loaded = rehost_journal::Journal::read(&sdir).map_err(|e| trouble(e.to_string()))?;
+    match rehost_journal::archive::plan_snapshot(&sdir, &loaded.records) {
         Ok(Some(snap)) => PlanFile::from_text(
             plan,
             format!(

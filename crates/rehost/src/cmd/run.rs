@@ -110,7 +110,9 @@ pub fn run(args: &RunArgs) -> i32 {
                     (exit::INTERRUPTED, false)
                 }
                 // Another run holds the state directory: its journal is not this run's to sign.
-                EngineError::Locked { .. } => (exit::TROUBLE, true),
+                EngineError::Journal(rehost_journal::JournalError::Locked { .. }) => {
+                    (exit::TROUBLE, true)
+                }
                 _ => (exit::TROUBLE, false),
             }
         }

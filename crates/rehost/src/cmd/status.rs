@@ -8,7 +8,7 @@ use crate::exit;
 use crate::plan_file::PlanFile;
 use crate::term::escape;
 use crate::view::secs;
-use rehost_engine::{Journal, StepStatus};
+use rehost_journal::{Journal, StepStatus};
 use serde_json::json;
 
 pub fn run(args: &StatusArgs) -> i32 {
@@ -46,7 +46,7 @@ pub fn run(args: &StatusArgs) -> i32 {
     let from_snapshot = !args.plan.exists() && sdir.is_some();
     let pf = if from_snapshot {
         let sdir = sdir.as_ref().expect("checked");
-        match rehost_engine::archive::plan_snapshot(sdir, &loaded.records) {
+        match rehost_journal::archive::plan_snapshot(sdir, &loaded.records) {
             Ok(Some(snap)) => PlanFile::from_text(
                 &args.plan,
                 format!(
@@ -79,9 +79,9 @@ pub fn run(args: &StatusArgs) -> i32 {
     };
     let plan = pf.plan();
     let ids: Vec<String> = plan.steps.iter().map(|s| s.id.clone()).collect();
-    let st = rehost_engine::status(&loaded.records, &ids);
+    let st = rehost_journal::status(&loaded.records, &ids);
     // The one figure `rehost run` and the report give too: every outage, rolled back or not.
-    let down = rehost_engine::downtime(&loaded.records, plan);
+    let down = rehost_journal::downtime(&loaded.records, plan);
     let env = args
         .state
         .env
@@ -180,7 +180,7 @@ pub fn run(args: &StatusArgs) -> i32 {
 }
 
 /// The downtime: the total against the budget, then each outage with what began and ended it.
-fn print_downtime(down: &rehost_engine::Downtime, plan: &rehost_plan::Plan) {
+fn print_downtime(down: &rehost_journal::Downtime, plan: &rehost_plan::Plan) {
     if down.outages.is_empty() {
         return;
     }
@@ -226,7 +226,7 @@ fn verify(
     dir: &std::path::Path,
     sdir: Option<&rehost_tree::private::PrivateDir>,
 ) -> i32 {
-    let journal = dir.join(rehost_engine::journal::JOURNAL);
+    let journal = dir.join(rehost_journal::journal::JOURNAL);
     let Some(sdir) = sdir.filter(|_| journal.exists()) else {
         crate::term::error(&format!(
             "failed to verify {}: there is no journal (the run has not started, or give its state directory with --state and --env)",
@@ -242,7 +242,7 @@ fn verify(
         }
     };
     let head = args.head.as_deref().map(|h| h.trim().to_ascii_lowercase());
-    let v = match rehost_engine::archive::verify_with(sdir, head.as_deref(), &trust) {
+    let v = match rehost_journal::archive::verify_with(sdir, head.as_deref(), &trust) {
         Ok(v) => v,
         Err(e) => {
             crate::term::error(&e.to_string());
@@ -265,8 +265,8 @@ fn verify(
             .kinds
             .iter()
             .map(|k| match k.as_str() {
-                "ssh" => rehost_engine::signing::SSH_SIG_FILE,
-                _ => rehost_engine::signing::MAC_FILE,
+                "ssh" => rehost_journal::signing::SSH_SIG_FILE,
+                _ => rehost_journal::signing::MAC_FILE,
             })
             .collect();
         format!(
@@ -348,7 +348,7 @@ fn verify(
 fn trust(
     args: &StatusArgs,
     dir: &std::path::Path,
-) -> Result<rehost_engine::signing::Trust, String> {
+) -> Result<rehost_journal::signing::Trust, String> {
     if let Some(f) = &args.allowed_signers
         && let Err(e) = std::fs::metadata(f)
     {
@@ -357,13 +357,13 @@ fn trust(
             f.display()
         ));
     }
-    Ok(rehost_engine::signing::Trust {
+    Ok(rehost_journal::signing::Trust {
         allowed_signers: args.allowed_signers.clone(),
         identity: args.signer_identity.clone(),
         hmac: args
             .hmac_key
             .as_deref()
-            .map(|k| rehost_engine::signing::HmacKey::load(k, crate::sign::state_base(dir)))
+            .map(|k| rehost_journal::signing::HmacKey::load(k, crate::sign::state_base(dir)))
             .transpose()
             .map_err(|e| e.to_string())?,
     })

@@ -115,12 +115,12 @@ fn forge(d: &TestDir, state: &str, from: &str, to: &str) -> String {
     let path = d.join(&format!("{state}/journal"));
     let text = std::fs::read_to_string(&path).unwrap();
     assert!(text.contains(from), "nothing to forge: {from}");
-    let mut prev = rehost_engine::journal::GENESIS.to_owned();
+    let mut prev = rehost_journal::journal::GENESIS.to_owned();
     let mut out = String::new();
     for line in text.lines() {
         let json = line.split('\t').next().unwrap().replace(from, to);
-        let record: rehost_engine::Record = serde_json::from_str(&json).unwrap();
-        let (l, head) = rehost_engine::journal::encode(&record, &prev);
+        let record: rehost_journal::Record = serde_json::from_str(&json).unwrap();
+        let (l, head) = rehost_journal::journal::encode(&record, &prev);
         out.push_str(&l);
         prev = head;
     }
@@ -582,7 +582,7 @@ fn an_hmac_signed_head_verifies_and_a_forgery_or_another_key_does_not() {
         .args([
             "--no-names",
             "--derive-key",
-            rehost_engine::signing::MAC_CONTEXT,
+            rehost_journal::signing::MAC_CONTEXT,
         ])
         .stdin(std::fs::File::open(d.join(&key)).unwrap())
         .output()

@@ -43,12 +43,69 @@ fn every_step_kind_in_the_plan_has_an_executor_and_no_executor_lacks_a_kind() {
     );
 }
 
+/// Arrows point one way (issue 19): the journal crate and the evidence read the state
+/// directory, and neither reaches the engine or the hosts. The journal crate is the bottom of
+/// both; the evidence depending on the engine again would bring two folds of the journal back.
+#[test]
+fn the_journal_and_the_evidence_depend_on_neither_the_engine_nor_the_hosts() {
+    let out = std::process::Command::new(env!("CARGO"))
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+        ])
+        .current_dir(root())
+        .output()
+        .expect("cargo metadata runs");
+    assert!(
+        out.status.success(),
+        "cargo metadata failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).expect("cargo metadata JSON");
+    let packages = meta["packages"].as_array().expect("packages");
+    for krate in ["rehost-journal", "rehost-evidence"] {
+        let p = packages
+            .iter()
+            .find(|p| p["name"] == krate)
+            .unwrap_or_else(|| panic!("{krate} is a workspace member"));
+        let deps: Vec<&str> = p["dependencies"]
+            .as_array()
+            .expect("dependencies")
+            .iter()
+            .filter_map(|d| d["name"].as_str())
+            .collect();
+        for banned in ["rehost-engine", "rehost-host"] {
+            assert!(
+                !deps.contains(&banned),
+                "{krate} depends on {banned} ({deps:?}); it must reach the state directory through rehost-journal only (ARCHITECTURE.md)"
+            );
+        }
+    }
+    // And the engine writes through the journal crate.
+    let engine = packages
+        .iter()
+        .find(|p| p["name"] == "rehost-engine")
+        .expect("rehost-engine");
+    assert!(
+        engine["dependencies"]
+            .as_array()
+            .expect("dependencies")
+            .iter()
+            .any(|d| d["name"] == "rehost-journal"),
+        "rehost-engine must write the journal through rehost-journal"
+    );
+}
+
 #[test]
 fn library_crates_never_print() {
     let mut offenders = Vec::new();
     for krate in [
         "rehost-plan",
         "rehost-engine",
+        "rehost-journal",
         "rehost-host",
         "rehost-tree",
         "rehost-db",

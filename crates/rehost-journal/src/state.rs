@@ -1,7 +1,7 @@
 //! The state of a run, folded from its journal. `rehost status` and resume both read this.
 
-use crate::events::StepResult;
 use crate::journal::Record;
+use crate::journal::StepResult;
 use serde::Serialize;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

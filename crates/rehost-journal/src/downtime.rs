@@ -9,8 +9,8 @@
 //! clients saw them all. An outage that spans a stopped run and its resume (the service stayed
 //! down in between) is one outage, as long as the clients saw it.
 
-use crate::events::StepResult;
 use crate::journal::Record;
+use crate::journal::StepResult;
 use rehost_plan::{Effect, Plan};
 use serde::Serialize;
 

@@ -24,8 +24,8 @@
 //! printed or written by rehost; an HMAC key is read into memory only, and only a derived key id
 //! is ever shown.
 
+use crate::RunLock;
 use crate::journal::Journal;
-use crate::lock::RunLock;
 use rehost_tree::private::PrivateDir;
 use std::fmt;
 use std::io::Write;

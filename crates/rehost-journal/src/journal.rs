@@ -30,14 +30,25 @@
 //! chain that does not match, even on the last line when its newline was written) is not a torn
 //! write but corruption or tampering; the journal then refuses to load and nothing runs.
 
-use crate::EngineError;
-use crate::events::StepResult;
+use crate::JournalError;
 pub use crate::step_data::StepData;
 use rehost_tree::private::PrivateDir;
 use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+
+/// How a step attempt ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepResult {
+    Done,
+    Failed,
+    Skipped,
+    Interrupted,
+    /// A manual step the operator did not confirm; it is still to do.
+    NotConfirmed,
+}
 
 /// The journal's name in the state directory.
 pub const JOURNAL: &str = "journal";
@@ -369,7 +380,7 @@ fn decode_line(line: &str, prev: &str, chained: bool) -> Result<(Record, Option<
 }
 
 /// Parses journal bytes, recovering a torn last record. Pure, for tests and property tests.
-pub fn parse(bytes: &[u8], path: &Path) -> Result<Loaded, EngineError> {
+pub fn parse(bytes: &[u8], path: &Path) -> Result<Loaded, JournalError> {
     let mut records = Vec::new();
     let mut pos = 0;
     let mut line_no = 0;
@@ -416,14 +427,14 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<Loaded, EngineError> {
                 });
             }
             Ok(_) => {
-                return Err(EngineError::JournalCorrupt {
+                return Err(JournalError::JournalCorrupt {
                     path: path.to_owned(),
                     line: line_no,
                     reason: "records run together at the end".into(),
                 });
             }
             Err(reason) => {
-                return Err(EngineError::JournalCorrupt {
+                return Err(JournalError::JournalCorrupt {
                     path: path.to_owned(),
                     line: line_no,
                     reason,
@@ -462,7 +473,7 @@ fn holds_inner_record(line: &[u8]) -> bool {
 
 /// The chain digest of the last record of a journal's bytes (`None` without chained records).
 /// For reports: the digest printed today proves later that the journal up to it is unchanged.
-pub fn head_of(bytes: &[u8], path: &Path) -> Result<Option<String>, EngineError> {
+pub fn head_of(bytes: &[u8], path: &Path) -> Result<Option<String>, JournalError> {
     Ok(parse(bytes, path)?.head)
 }
 
@@ -470,21 +481,21 @@ impl Journal {
     /// Opens (creating it 0600 if needed, never through a symlink) the journal in the state
     /// directory, recovering a torn last record. Returns the journal and a warning if something
     /// was recovered.
-    pub fn open(state: &PrivateDir) -> Result<(Journal, Option<String>), EngineError> {
+    pub fn open(state: &PrivateDir) -> Result<(Journal, Option<String>), JournalError> {
         let path = state.path().join(JOURNAL);
-        let werr = |source| EngineError::JournalWrite {
+        let werr = |source| JournalError::JournalWrite {
             path: path.clone(),
             source,
         };
         let mut file = match state
             .open_file(JOURNAL, true, false)
-            .map_err(EngineError::from_private)?
+            .map_err(JournalError::from_private)?
         {
             Some(f) => f,
             None => {
                 let f = state
                     .open_file(JOURNAL, true, true)
-                    .map_err(EngineError::from_private)?
+                    .map_err(JournalError::from_private)?
                     .expect("created");
                 // Make the new file's directory entry durable too, or a crash could lose the
                 // whole journal even though its records were fsynced.
@@ -515,9 +526,9 @@ impl Journal {
 
     /// Reads a state directory's journal without changing it (for status and reports); no
     /// records when there is none.
-    pub fn read(state: &PrivateDir) -> Result<Loaded, EngineError> {
+    pub fn read(state: &PrivateDir) -> Result<Loaded, JournalError> {
         let path = state.path().join(JOURNAL);
-        match state.read(JOURNAL).map_err(EngineError::from_private)? {
+        match state.read(JOURNAL).map_err(JournalError::from_private)? {
             Some(bytes) => parse(&bytes, &path),
             None => Ok(Loaded::default()),
         }
@@ -538,9 +549,9 @@ impl Journal {
     }
 
     /// Appends a record and makes it durable before returning.
-    pub fn append(&mut self, record: Record) -> Result<(), EngineError> {
+    pub fn append(&mut self, record: Record) -> Result<(), JournalError> {
         let (line, head) = encode(&record, &self.head);
-        let werr = |source| EngineError::JournalWrite {
+        let werr = |source| JournalError::JournalWrite {
             path: self.path.clone(),
             source,
         };

@@ -141,7 +141,7 @@ fn a_bad_line_before_good_ones_is_corruption() {
     let mut bytes: Vec<u8> = lines(3).concat().into_bytes();
     bytes[10] ^= 0x01;
     match parse(&bytes, Path::new("j")) {
-        Err(EngineError::JournalCorrupt { line, .. }) => assert_eq!(line, 1),
+        Err(JournalError::JournalCorrupt { line, .. }) => assert_eq!(line, 1),
         other => panic!("expected corruption, got {other:?}"),
     }
 }
@@ -182,7 +182,7 @@ mod props {
             let p = pos.index(head_len);
             bytes[p] ^= 1 << bit;
             match parse(&bytes, Path::new("j")) {
-                Err(EngineError::JournalCorrupt { .. }) => {}
+                Err(JournalError::JournalCorrupt { .. }) => {}
                 Ok(l) => prop_assert!(false, "loaded {} records from a corrupted journal", l.records.len()),
                 Err(e) => prop_assert!(false, "unexpected {e}"),
             }
@@ -193,7 +193,7 @@ mod props {
 /// Issue 10 item 8: an interrupted attempt showed the previous attempt's failure.
 #[test]
 fn a_new_attempt_forgets_the_previous_attempts_outcome() {
-    use crate::events::StepResult;
+    use crate::journal::StepResult;
     use crate::state::{StepStatus, status};
     let recs = vec![
         Record::StepStarted {

@@ -6,7 +6,7 @@
 //! Everything here reads through the checked state directory ([`PrivateDir`]): no symlink is
 //! followed, and a name in the journal that would leave the directory is refused.
 
-use crate::EngineError;
+use crate::JournalError;
 use crate::journal::{JOURNAL, Record, check_lines};
 use crate::signing::{Seal, Trust};
 use rehost_tree::private::PrivateDir;
@@ -119,13 +119,13 @@ pub struct PlanSnapshot {
 pub fn plan_snapshot(
     state: &PrivateDir,
     records: &[Record],
-) -> Result<Option<PlanSnapshot>, EngineError> {
+) -> Result<Option<PlanSnapshot>, JournalError> {
     // Plan snapshots are the only kept files of no step.
     let numbered = records.iter().enumerate().map(|(i, r)| (i + 1, r));
     let Some(last) = kept_files(numbered).into_iter().rfind(|k| k.step.is_none()) else {
         return Ok(None);
     };
-    let broken = |reason: String| EngineError::Snapshot {
+    let broken = |reason: String| JournalError::Snapshot {
         file: state.path().join(&last.file),
         reason,
     };
@@ -237,7 +237,7 @@ fn step_of(r: &Record) -> Option<&String> {
 pub fn verify(
     state: &PrivateDir,
     expected_head: Option<&str>,
-) -> Result<Verification, EngineError> {
+) -> Result<Verification, JournalError> {
     verify_with(state, expected_head, &Trust::default())
 }
 
@@ -249,10 +249,10 @@ pub fn verify_with(
     state: &PrivateDir,
     expected_head: Option<&str>,
     trust: &Trust,
-) -> Result<Verification, EngineError> {
+) -> Result<Verification, JournalError> {
     let bytes = state
         .read(JOURNAL)
-        .map_err(EngineError::from_private)?
+        .map_err(JournalError::from_private)?
         .unwrap_or_default();
     let (lines, torn) = check_lines(&bytes);
     let mut v = Verification {
