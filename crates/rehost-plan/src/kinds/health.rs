@@ -11,7 +11,9 @@ pub(super) static KIND: KindSpec = KindSpec {
         default: None,
         doc: "a `[[services]]` id with a `health` command or `ports`",
     }],
-    doc: "polls until the service is healthy: its `health` command exits 0, or else each of its `ports` accepts a TCP connection on the host (loopback), checked once a second with the progress shown; fails at the step's `timeout` (default 60 s).",
+    doc: "polls until the service is healthy: its `health` command exits 0, or else each of its \
+        `ports` accepts a TCP connection on the host (loopback), checked once a second with the \
+        progress shown; fails at the step's `timeout` (default 60 s).",
     example: "service = \"billing-app\"\ntimeout = \"2m\"\n",
     idempotent: true,
     needs_host: false,

@@ -26,7 +26,8 @@ pub(super) static KIND: KindSpec = KindSpec {
             doc: "the exit status, or list of them, that means success",
         },
     ],
-    doc: "runs on `host`, output streamed to the terminal and kept in the state directory with its digest.",
+    doc: "runs on `host`, output streamed to the terminal and kept in the state directory with its \
+        digest.",
     example: "host = \"old\"\ncommand = \"systemctl stop billing\"\nexpect_status = [0, 5]\n",
     idempotent: false,
     needs_host: true,

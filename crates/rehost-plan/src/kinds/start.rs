@@ -11,7 +11,8 @@ pub(super) static KIND: KindSpec = KindSpec {
         default: None,
         doc: "a `[[services]]` id with a `start` command",
     }],
-    doc: "runs the service's declared `start` command on the step's `host` (default: the service's host; usually the new one); implies `starts`.",
+    doc: "runs the service's declared `start` command on the step's `host` (default: the service's \
+        host; usually the new one); implies `starts`.",
     example: "service = \"billing-app\"\n",
     idempotent: false,
     needs_host: false,

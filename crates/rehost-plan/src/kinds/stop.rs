@@ -11,7 +11,8 @@ pub(super) static KIND: KindSpec = KindSpec {
         default: None,
         doc: "a `[[services]]` id with a `stop` command",
     }],
-    doc: "runs the service's declared `stop` command on the step's `host` (default: the service's host); implies `stops`.",
+    doc: "runs the service's declared `stop` command on the step's `host` (default: the service's \
+        host); implies `stops`.",
     example: "service = \"billing-app\"\nhost = \"old\"\n",
     idempotent: true,
     needs_host: false,
