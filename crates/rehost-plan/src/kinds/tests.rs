@@ -182,3 +182,28 @@ fn docs_plan_md_kinds_reference_is_generated_from_the_definitions() {
         want.lines().nth(first)
     );
 }
+
+/// The keys every step takes are documented by hand in docs/plan.md's table of `[[steps]]`
+/// keys (above the generated reference): each has its row there.
+#[test]
+fn docs_plan_md_documents_every_common_step_key() {
+    let path = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/plan.md"));
+    let doc = std::fs::read_to_string(path).expect("docs/plan.md");
+    let start = doc
+        .find("## `[[steps]]`: the checklist")
+        .expect("docs/plan.md has the steps section");
+    let end = start + doc[start..].find(BEGIN).expect("the generated reference");
+    let rows: Vec<&str> = doc[start..end]
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .collect();
+    for key in COMMON_KEYS {
+        assert!(
+            rows.iter().any(|r| r
+                .split('|')
+                .nth(1)
+                .is_some_and(|c| c.contains(&format!("`{key}`")))),
+            "docs/plan.md's table of step keys has no row for `{key}`"
+        );
+    }
+}
