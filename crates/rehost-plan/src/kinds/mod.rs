@@ -1,12 +1,14 @@
 //! Step kinds: the checklist's extension point.
 //!
 //! Each kind is one module here holding its [`KindSpec`]: its name as written in `do = "…"`,
-//! the keys it takes beyond the common ones, whether it is idempotent unless the plan says
-//! otherwise, its reader, the effect it implies (for the M 2.319 lint), the plan items it
-//! refers to (checked by validation) and its description for the concept. [`KINDS`] is the
-//! registry, one line per kind. The engine has its executor (`rehost-engine/src/steps/`); a test
-//! there fails when the two registries disagree, and one in the binary's tidy tests when
-//! docs/plan.md does not document a kind.
+//! the keys it takes beyond the common ones (each with its meaning and default), whether it is
+//! idempotent unless the plan says otherwise, its reader, the effect it implies (for the M 2.319
+//! lint), the plan items it refers to (checked by validation), its description for the concept,
+//! and its documentation and example for the administrator. [`KINDS`] is the registry, one line
+//! per kind. The engine has its executor (`rehost-engine/src/steps/`); a test there fails when
+//! the two registries disagree. docs/plan.md's reference of the kinds is generated from the
+//! specs by [`reference`]: a test here fails when it differs (`REHOST_BLESS=1 cargo test -p
+//! rehost-plan kinds` rewrites it), and another when a documented default is not the reader's.
 
 use crate::model::*;
 use crate::read::{Reader, Tbl};
