@@ -15,7 +15,8 @@ mod validate;
 
 pub use diag::{Diagnostic, Severity, SourceMap};
 pub use kinds::{
-    Description, KINDS, KindSpec, Part, Reference, describe, implied_effect, references, service_of,
+    Description, KINDS, Key, KindSpec, Part, Reference, describe, implied_effect,
+    reference as kinds_reference, references, service_of,
 };
 pub use lint::{ExcludedPath, RULES, Rule, excluded_named_paths};
 pub use model::*;

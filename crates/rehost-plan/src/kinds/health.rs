@@ -1,11 +1,20 @@
 //! `health`: wait until a declared service is healthy: its `health` command succeeds, or its `ports` accept.
 
-use super::{Description, KindSpec, Part, Reference};
+use super::{Description, Key, KindSpec, Part, Reference};
 use crate::model::*;
 
 pub(super) static KIND: KindSpec = KindSpec {
     name: "health",
-    keys: &["service"],
+    keys: &[Key {
+        name: "service",
+        required: true,
+        default: None,
+        doc: "a `[[services]]` id with a `health` command or `ports`",
+    }],
+    doc: "polls until the service is healthy: its `health` command exits 0, or else each of its \
+        `ports` accepts a TCP connection on the host (loopback), checked once a second with the \
+        progress shown; fails at the step's `timeout` (default 60 s).",
+    example: "service = \"billing-app\"\ntimeout = \"2m\"\n",
     idempotent: true,
     needs_host: false,
     read: |r, t| {

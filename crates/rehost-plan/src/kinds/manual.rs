@@ -1,12 +1,23 @@
 //! `manual`: a person does something and confirms it at the prompt.
 
-use super::{Description, KindSpec, Part};
+use super::{Description, Key, KindSpec, Part};
 use crate::model::*;
 use crate::read::{Reader, Tbl};
 
 pub(super) static KIND: KindSpec = KindSpec {
     name: "manual",
-    keys: &["text"],
+    keys: &[Key {
+        name: "text",
+        required: true,
+        default: None,
+        doc: "the instructions, shown to the person at the keyboard",
+    }],
+    doc: "shows the instructions and asks a person to answer yes or no; who confirmed is recorded: \
+        the login, or `--confirm-as NAME` (which only names who is at the keyboard: the prompts \
+        still come). `--yes` is the one way to skip the prompts, recorded as a decision. Keys \
+        typed before the prompt are discarded. The plan's `point_of_no_return` step (manual or \
+        not) asks for its id to be typed instead of yes.",
+    example: "text = \"Mail the users of billing that it is down from 22:00.\"\n",
     idempotent: false,
     needs_host: false,
     read,

@@ -1,12 +1,14 @@
 //! Step kinds: the checklist's extension point.
 //!
 //! Each kind is one module here holding its [`KindSpec`]: its name as written in `do = "…"`,
-//! the keys it takes beyond the common ones, whether it is idempotent unless the plan says
-//! otherwise, its reader, the effect it implies (for the M 2.319 lint), the plan items it
-//! refers to (checked by validation) and its description for the concept. [`KINDS`] is the
-//! registry, one line per kind. The engine has its executor (`rehost-engine/src/steps/`); a test
-//! there fails when the two registries disagree, and one in the binary's tidy tests when
-//! docs/plan.md does not document a kind.
+//! the keys it takes beyond the common ones (each with its meaning and default), whether it is
+//! idempotent unless the plan says otherwise, its reader, the effect it implies (for the M 2.319
+//! lint), the plan items it refers to (checked by validation), its description for the concept,
+//! and its documentation and example for the administrator. [`KINDS`] is the registry, one line
+//! per kind. The engine has its executor (`rehost-engine/src/steps/`); a test there fails when
+//! the two registries disagree. docs/plan.md's reference of the kinds is generated from the
+//! specs by [`reference`]: a test here fails when it differs (`REHOST_BLESS=1 cargo test -p
+//! rehost-plan kinds` rewrites it), and another when a documented default is not the reader's.
 
 use crate::model::*;
 use crate::read::{Reader, Tbl};
@@ -61,7 +63,14 @@ const COMMON_KEYS: &[&str] = &[
 /// One step kind: everything the plan crate knows of it.
 pub struct KindSpec {
     pub name: &'static str,
-    pub keys: &'static [&'static str],
+    /// The keys it takes beyond the common ones, with their documentation.
+    pub keys: &'static [Key],
+    /// What a step of this kind does, for the plan reference (docs/plan.md's table of kinds is
+    /// generated from it by [`reference`]): Markdown, one paragraph.
+    pub doc: &'static str,
+    /// The kind's own lines of a step that uses it (after `id` and `do`), for the reference. A
+    /// test reads each against [`EXAMPLE_DECLARATIONS`] and checks every key's default.
+    pub example: &'static str,
     /// Whether running the step twice is harmless, unless the plan says otherwise.
     pub idempotent: bool,
     /// Whether it acts on a host (and so needs `host`).
@@ -74,6 +83,18 @@ pub struct KindSpec {
     pub references: fn(&StepKind) -> Vec<Reference<'_>>,
     /// What the step does, for the concept and the report.
     pub describe: fn(&StepKind) -> Description,
+}
+
+/// A key of a step kind, for the plan reference.
+pub struct Key {
+    pub name: &'static str,
+    /// Whether a step of the kind must have it. (Keys of which one is needed, such as `run`'s
+    /// `command` and `argv`, say so in their `doc`.)
+    pub required: bool,
+    /// The value an absent key stands for, as TOML; a test checks the reader agrees.
+    pub default: Option<&'static str>,
+    /// What it means and how it is written: Markdown, a phrase.
+    pub doc: &'static str,
 }
 
 /// A plan item a step refers to by id.
@@ -157,7 +178,11 @@ pub(crate) fn read_step(r: &mut Reader, t: &Tbl, index: usize) -> Option<Step> {
         });
         return None;
     };
-    let allowed: Vec<&str> = COMMON_KEYS.iter().chain(spec.keys).copied().collect();
+    let allowed: Vec<&str> = COMMON_KEYS
+        .iter()
+        .copied()
+        .chain(spec.keys.iter().map(|k| k.name))
+        .collect();
     r.check_keys(&t, &allowed);
     t.what = format!("{} ({})", t.what, spec.name);
     let kind = (spec.read)(r, &t);
@@ -221,6 +246,77 @@ pub fn service_of(kind: &StepKind) -> Option<&str> {
         Reference::Service { id, .. } => Some(id),
         _ => None,
     })
+}
+
+/// The declarations every kind's [`KindSpec::example`] refers to (data set `billing-data`,
+/// service `billing-app`, database `billing-db`, hosts `old` and `new`), shown before the
+/// examples in the reference.
+pub const EXAMPLE_DECLARATIONS: &str = r#"[[data]]
+id = "billing-data"
+from = "old:/srv/billing"
+to = "new:/srv/billing"
+
+[[services]]
+id = "billing-app"
+host = "new"
+stop = "systemctl stop billing"
+start = "systemctl start billing"
+health = "curl -fsS http://localhost:8080/health"
+
+[[databases]]
+id = "billing-db"
+engine = "postgresql"
+from = "old"
+to = "new"
+database = "billing"
+"#;
+
+/// docs/plan.md's reference of the step kinds, as Markdown: a table with every kind, each of
+/// its keys with its default, and what it does; then an example step of each kind. Generated
+/// from [`KINDS`] so that it cannot drift from them: a test fails when docs/plan.md's generated
+/// section differs (`REHOST_BLESS=1 cargo test -p rehost-plan kinds` rewrites it).
+pub fn reference() -> String {
+    let mut out = String::from("| `do` | keys | what it does |\n|---|---|---|\n");
+    for k in KINDS {
+        let keys: Vec<String> = k
+            .keys
+            .iter()
+            .map(|key| {
+                let mut s = format!("`{}`", key.name);
+                match (key.required, key.default) {
+                    (true, _) => s.push_str(" (required)"),
+                    (false, Some(d)) => s.push_str(&format!(" (default `{d}`)")),
+                    (false, None) => {}
+                }
+                format!("{s}: {}", key.doc)
+            })
+            .collect();
+        let idempotent = if k.idempotent {
+            "Idempotent unless the step says `idempotent = false`."
+        } else {
+            "Not idempotent unless the step says `idempotent = true`."
+        };
+        let host = if k.needs_host { " Needs `host`." } else { "" };
+        out.push_str(&format!(
+            "| `{}` | {} | {} {idempotent}{host} |\n",
+            k.name,
+            keys.join("; "),
+            k.doc
+        ));
+    }
+    out.push_str("\nA step of each kind, with the declarations they refer to:\n\n```toml\n");
+    out.push_str(EXAMPLE_DECLARATIONS);
+    for k in KINDS {
+        out.push_str(&format!(
+            "\n[[steps]]\nid = \"{}-example\"\ndo = \"{}\"\n{}",
+            k.name, k.name, k.example
+        ));
+        if !k.example.ends_with('\n') {
+            out.push('\n');
+        }
+    }
+    out.push_str("```\n");
+    out
 }
 
 #[cfg(test)]

@@ -1,12 +1,34 @@
 //! `run`: a command on a host, done when it ends with an expected status.
 
-use super::{Description, KindSpec, Part};
+use super::{Description, Key, KindSpec, Part};
 use crate::model::*;
 use crate::read::{Reader, Tbl};
 
 pub(super) static KIND: KindSpec = KindSpec {
     name: "run",
-    keys: &["command", "argv", "expect_status"],
+    keys: &[
+        Key {
+            name: "command",
+            required: false,
+            default: None,
+            doc: "a shell string, run as `/bin/sh -c` (this or `argv` is required)",
+        },
+        Key {
+            name: "argv",
+            required: false,
+            default: None,
+            doc: "an argument vector, no shell (this or `command`)",
+        },
+        Key {
+            name: "expect_status",
+            required: false,
+            default: Some("0"),
+            doc: "the exit status, or list of them, that means success",
+        },
+    ],
+    doc: "runs on `host`, output streamed to the terminal and kept in the state directory with its \
+        digest.",
+    example: "host = \"old\"\ncommand = \"systemctl stop billing\"\nexpect_status = [0, 5]\n",
     idempotent: false,
     needs_host: true,
     read,

@@ -1,11 +1,19 @@
 //! `start`: start a declared service with its `start` command.
 
-use super::{Description, KindSpec, Part, Reference};
+use super::{Description, Key, KindSpec, Part, Reference};
 use crate::model::*;
 
 pub(super) static KIND: KindSpec = KindSpec {
     name: "start",
-    keys: &["service"],
+    keys: &[Key {
+        name: "service",
+        required: true,
+        default: None,
+        doc: "a `[[services]]` id with a `start` command",
+    }],
+    doc: "runs the service's declared `start` command on the step's `host` (default: the service's \
+        host; usually the new one); implies `starts`.",
+    example: "service = \"billing-app\"\n",
     idempotent: false,
     needs_host: false,
     read: |r, t| {

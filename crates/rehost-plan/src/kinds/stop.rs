@@ -1,11 +1,19 @@
 //! `stop`: stop a declared service with its `stop` command.
 
-use super::{Description, KindSpec, Part, Reference};
+use super::{Description, Key, KindSpec, Part, Reference};
 use crate::model::*;
 
 pub(super) static KIND: KindSpec = KindSpec {
     name: "stop",
-    keys: &["service"],
+    keys: &[Key {
+        name: "service",
+        required: true,
+        default: None,
+        doc: "a `[[services]]` id with a `stop` command",
+    }],
+    doc: "runs the service's declared `stop` command on the step's `host` (default: the service's \
+        host); implies `stops`.",
+    example: "service = \"billing-app\"\nhost = \"old\"\n",
     idempotent: true,
     needs_host: false,
     read: |r, t| {

@@ -18,9 +18,10 @@ fn every_kind_is_registered_once_under_its_name() {
         );
         for key in k.keys {
             assert!(
-                !COMMON_KEYS.contains(key),
-                "kind `{}` lists the common key `{key}`",
-                k.name
+                !COMMON_KEYS.contains(&key.name),
+                "kind `{}` lists the common key `{}`",
+                k.name,
+                key.name
             );
         }
     }
@@ -88,4 +89,121 @@ command = "echo hi"
         implied_effect(&plan.steps[0].kind),
         Some(Effect::Transfers("files".into()))
     );
+}
+
+/// A plan holding [`EXAMPLE_DECLARATIONS`] and one step of `kind` with the given lines.
+fn example_plan(kind: &str, lines: &str) -> String {
+    format!(
+        "[migration]\ntitle = \"t\"\n[hosts.old]\nlocal = true\n[hosts.new]\nlocal = true\n\n{EXAMPLE_DECLARATIONS}\n[[steps]]\nid = \"s\"\ndo = \"{kind}\"\n{lines}"
+    )
+}
+
+fn read_step_kind(kind: &str, lines: &str) -> StepKind {
+    let src = example_plan(kind, lines);
+    let checked = crate::check(&src);
+    assert!(checked.errors.is_empty(), "{src}\n{:#?}", checked.errors);
+    checked.plan.expect("the plan reads").steps.remove(0).kind
+}
+
+/// The reference shows each kind's example and each key's default: every example reads
+/// without an error, names only its kind's keys, and a key left out reads as its documented
+/// default written out.
+#[test]
+fn every_kinds_example_reads_and_every_documented_default_is_the_readers() {
+    let mut defaults = 0;
+    for k in KINDS {
+        read_step_kind(k.name, k.example);
+        for line in k.example.lines() {
+            let key = line.split('=').next().unwrap().trim();
+            assert!(
+                COMMON_KEYS.contains(&key) || k.keys.iter().any(|x| x.name == key),
+                "`{}`'s example has `{key}`, which is not its key",
+                k.name
+            );
+        }
+        for key in k.keys {
+            let Some(default) = key.default else { continue };
+            assert!(!key.required, "`{}`.`{}`", k.name, key.name);
+            let without: String = k
+                .example
+                .lines()
+                .filter(|l| l.split('=').next().unwrap().trim() != key.name)
+                .map(|l| format!("{l}\n"))
+                .collect();
+            let written = format!("{without}{} = {default}\n", key.name);
+            assert_eq!(
+                read_step_kind(k.name, &without),
+                read_step_kind(k.name, &written),
+                "`{}` without `{}` is not the same as with its documented default {default}",
+                k.name,
+                key.name
+            );
+            defaults += 1;
+        }
+    }
+    assert!(defaults >= 4, "{defaults}");
+}
+
+const BEGIN: &str = "<!-- Generated from the step kinds' definitions (crates/rehost-plan/src/kinds/) by rehost_plan::kinds_reference(); edit those, then run REHOST_BLESS=1 cargo test -p rehost-plan kinds. -->\n";
+const END: &str = "<!-- End of the generated reference. -->\n";
+
+/// docs/plan.md's table of kinds is [`reference`]'s output, so it cannot drift from the
+/// definitions. `REHOST_BLESS=1` rewrites it.
+#[test]
+fn docs_plan_md_kinds_reference_is_generated_from_the_definitions() {
+    let path = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/plan.md"));
+    let doc = std::fs::read_to_string(path).expect("docs/plan.md");
+    let start = doc
+        .find(BEGIN)
+        .expect("docs/plan.md has the generated section's first line")
+        + BEGIN.len();
+    let end = start
+        + doc[start..]
+            .find(END)
+            .expect("docs/plan.md has the generated section's last line");
+    let want = reference();
+    if doc[start..end] == want {
+        return;
+    }
+    if std::env::var_os("REHOST_BLESS").is_some_and(|v| v == "1") {
+        std::fs::write(path, format!("{}{want}{}", &doc[..start], &doc[end..]))
+            .expect("docs/plan.md");
+        return;
+    }
+    let first = doc[start..end]
+        .lines()
+        .zip(want.lines())
+        .position(|(a, b)| a != b)
+        .unwrap_or(0);
+    panic!(
+        "docs/plan.md's reference of step kinds differs from the kinds' definitions (first at its line {} of the section: {:?}, generated: {:?}); run REHOST_BLESS=1 cargo test -p rehost-plan kinds",
+        first + 1,
+        doc[start..end].lines().nth(first),
+        want.lines().nth(first)
+    );
+}
+
+/// The keys every step takes are documented by hand in docs/plan.md's table of `[[steps]]`
+/// keys (above the generated reference): each has its row there.
+#[test]
+fn docs_plan_md_documents_every_common_step_key() {
+    let path = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/plan.md"));
+    let doc = std::fs::read_to_string(path).expect("docs/plan.md");
+    let start = doc
+        .find("## `[[steps]]`: the checklist")
+        .expect("docs/plan.md has the steps section");
+    let end = start + doc[start..].find(BEGIN).expect("the generated reference");
+    let rows: Vec<&str> = doc[start..end]
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .collect();
+    for key in COMMON_KEYS {
+        assert!(
+            rows.iter().any(|r| r
+                .split('|')
+                .nth(1)
+                .is_some_and(|c| c.contains(&format!("`{key}`")))),
+            "docs/plan.md's table of step keys has no row for `{key}`"
+        );
+    }
 }

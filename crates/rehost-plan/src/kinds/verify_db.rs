@@ -2,18 +2,53 @@
 //! with `exercise = true`, then exercised (read, modify, add, rolled back) as the application's
 //! login (`exercise_user`, `exercise_password_file`).
 
-use super::{Description, KindSpec, Part, Reference};
+use super::{Description, Key, KindSpec, Part, Reference};
 use crate::model::*;
 use crate::read::{Reader, Tbl};
 
 pub(super) static KIND: KindSpec = KindSpec {
     name: "verify-db",
     keys: &[
-        "database",
-        "exercise",
-        "exercise_user",
-        "exercise_password_file",
+        Key {
+            name: "database",
+            required: true,
+            default: None,
+            doc: "a `[[databases]]` id",
+        },
+        Key {
+            name: "exercise",
+            required: false,
+            default: Some("false"),
+            doc: "then exercise the copy as the application's login",
+        },
+        Key {
+            name: "exercise_user",
+            required: false,
+            default: None,
+            doc: "the login to exercise as (default: the database's `user`); only with `exercise = \
+                true`",
+        },
+        Key {
+            name: "exercise_password_file",
+            required: false,
+            default: None,
+            doc: "the file on the `to` host holding its password (default: the database's \
+                `password_file`); only with `exercise = true`",
+        },
     ],
+    doc: "compares the `[[databases]]` entry's copy on its `to` host with the original on its \
+        `from` host, the engine's client (psql, mariadb, sqlite3) run on each host (through the \
+        agent over ssh): schema (tables, columns and types, constraints, indexes, views, \
+        functions, triggers, extensions), per-table row counts and checksums computed inside the \
+        servers, sequences; differing rows named by key. Fails the step on any difference; the \
+        typed report is the step's result in the journal (see docs/db.md). With `exercise = \
+        true` it then exercises the copy as the application's login: per table, read through \
+        every index, update a row, add a row, each rolled back, between two checksums of the \
+        whole database; the step fails on a failed operation (naming the table and operation) or \
+        on anything the exercise left changed (naming the table or sequence), and the journal \
+        and the report say what \"unchanged\" rests on. `exercise_user` and \
+        `exercise_password_file` without `exercise = true` are errors.",
+    example: "database = \"billing-db\"\nexercise = true\n",
     idempotent: true,
     needs_host: false,
     read,

@@ -1,12 +1,27 @@
 //! `wait`: a duration, or until a time.
 
-use super::{Description, KindSpec, Part};
+use super::{Description, Key, KindSpec, Part};
 use crate::model::*;
 use crate::read::{Reader, Tbl};
 
 pub(super) static KIND: KindSpec = KindSpec {
     name: "wait",
-    keys: &["duration", "until"],
+    keys: &[
+        Key {
+            name: "duration",
+            required: false,
+            default: None,
+            doc: "how long to pause (this or `until` is required)",
+        },
+        Key {
+            name: "until",
+            required: false,
+            default: None,
+            doc: "a time with an offset to pause until (this or `duration`)",
+        },
+    ],
+    doc: "pauses.",
+    example: "duration = \"5m\"\n",
     idempotent: true,
     needs_host: false,
     read,
