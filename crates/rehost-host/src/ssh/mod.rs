@@ -19,7 +19,7 @@ mod quote;
 
 pub use elf::Needs;
 pub use install::{AgentBinary, AgentSource, BOOT_FD, Probe};
-pub use quote::{command_line, quote};
+pub use quote::{command_line, quote, rsync_e_word, sh_quoted, sh_word};
 
 use crate::agent::{AgentConn, Request, Response, SessionError};
 use crate::bytes::Bytes;
