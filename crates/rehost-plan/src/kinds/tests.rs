@@ -113,9 +113,9 @@ fn each_kinds_description_and_references_come_from_its_own_module() {
 [migration]
 title = "t"
 [hosts.old]
-local = {}
+local = true
 [hosts.new]
-local = {}
+local = true
 [[data]]
 id = "files"
 from = "old:/srv/a"
@@ -142,6 +142,7 @@ host = "new"
 command = "echo hi"
 "#,
     );
+    assert!(plan.errors.is_empty(), "{:?}", plan.errors);
     let plan = plan.plan.expect("the plan reads");
     assert_eq!(
         describe(&plan.steps[0].kind),
