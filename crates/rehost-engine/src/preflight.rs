@@ -16,6 +16,7 @@
 
 use crate::exec::Hosts;
 use crate::steps::Need;
+use rehost_host::ssh::sh_quoted;
 use rehost_host::{CommandSpec, Host, OutputStream, Program};
 use rehost_plan::{Command, Plan, SourceMap, Step, SyncMethod};
 use std::collections::BTreeMap;
@@ -272,11 +273,6 @@ pub fn preflight(
     out
 }
 
-/// A word quoted for the shell.
-fn quote(w: &str) -> String {
-    format!("'{}'", w.replace('\'', r"'\''"))
-}
-
 /// Runs a pre-flight command (marked [`MARK`]) on the host: its exit code, standard output
 /// and standard error (first lines of each), or why it could not run.
 /// What a pre-flight command answered: its exit code and its first lines.
@@ -314,7 +310,7 @@ fn programs(name: &str, host: &dyn Host, n: &Needs, cancel: &AtomicBool, out: &m
     if n.programs.is_empty() {
         return;
     }
-    let list: Vec<String> = n.programs.keys().map(|p| quote(p)).collect();
+    let list: Vec<String> = n.programs.keys().map(|p| sh_quoted(p)).collect();
     let script = format!(
         "for p in {}; do command -v -- \"$p\" >/dev/null 2>&1 || printf '%s\\n' \"$p\"; done",
         list.join(" ")
@@ -365,7 +361,7 @@ fn named_before(earlier: &[Step], program: &str) -> Option<String> {
 /// Every systemd unit the host's service steps name exists there (`systemctl cat`).
 fn units(name: &str, host: &dyn Host, n: &Needs, cancel: &AtomicBool, out: &mut Preflight) {
     for (unit, who) in &n.units {
-        let script = format!("systemctl cat -- {} >/dev/null", quote(unit));
+        let script = format!("systemctl cat -- {} >/dev/null", sh_quoted(unit));
         let (code, _, stderr) = match check_run(host, &script, cancel) {
             Ok(r) => r,
             Err(e) => {
@@ -404,7 +400,7 @@ fn units(name: &str, host: &dyn Host, n: &Needs, cancel: &AtomicBool, out: &mut 
 /// Every name the host's health checks connect to resolves there (`getent hosts`).
 fn names(name: &str, host: &dyn Host, n: &Needs, cancel: &AtomicBool, out: &mut Preflight) {
     for (dns, who) in &n.names {
-        let script = format!("getent hosts -- {} >/dev/null", quote(dns));
+        let script = format!("getent hosts -- {} >/dev/null", sh_quoted(dns));
         match check_run(host, &script, cancel) {
             Err(e) => out
                 .problems

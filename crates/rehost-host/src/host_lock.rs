@@ -23,7 +23,6 @@
 use rehost_tree::private::{PrivateDir, ensure_dir};
 use std::fs::File;
 use std::io::{Read, Seek, Write};
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 /// Overrides where host locks are kept (tests give each fake server its own).
@@ -159,22 +158,12 @@ pub fn acquire(root: &Path, holder: &str) -> Result<HostLock, LockError> {
 
 /// Whether `name` in `dir` is still the file open as `file`.
 fn same_file(dir: &PrivateDir, name: &str, file: &File) -> bool {
-    let Ok(c) = std::ffi::CString::new(name) else {
-        return false;
-    };
-    // SAFETY: valid descriptors, name and out-pointers.
-    unsafe {
-        let mut a: libc::stat = std::mem::zeroed();
-        let mut b: libc::stat = std::mem::zeroed();
-        libc::fstat(file.as_raw_fd(), &mut a) == 0
-            && libc::fstatat(
-                dir.fd().as_raw_fd(),
-                c.as_ptr(),
-                &mut b,
-                libc::AT_SYMLINK_NOFOLLOW,
-            ) == 0
-            && a.st_dev == b.st_dev
-            && a.st_ino == b.st_ino
+    match (
+        rustix::fs::fstat(file),
+        rustix::fs::statat(dir.fd(), name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW),
+    ) {
+        (Ok(a), Ok(b)) => a.st_dev == b.st_dev && a.st_ino == b.st_ino,
+        _ => false,
     }
 }
 
@@ -182,10 +171,11 @@ impl Drop for HostLock {
     fn drop(&mut self) {
         // Remove the file while still holding the lock (a waiter that opened it re-checks),
         // then close it, which releases the lock.
-        if let Ok(c) = std::ffi::CString::new(self.name.as_str()) {
-            // SAFETY: valid descriptor and name.
-            unsafe { libc::unlinkat(self.dir.fd().as_raw_fd(), c.as_ptr(), 0) };
-        }
+        let _ = rustix::fs::unlinkat(
+            self.dir.fd(),
+            self.name.as_str(),
+            rustix::fs::AtFlags::empty(),
+        );
         let _ = self.file.unlock();
     }
 }

@@ -3,6 +3,7 @@
 
 use crate::agent::{Request, Response};
 use crate::{CommandSpec, ExitInfo, Host, HostError, OutputStream, RunOutcome};
+use rustix::process::Signal;
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::ffi::OsStrExt;
@@ -213,11 +214,11 @@ impl Host for LocalHost {
                     cancelled = true;
                 }
                 if timed_out || cancelled {
-                    kill_group(pgid, libc::SIGTERM);
+                    kill_group(pgid, Signal::TERM);
                     term_sent = Some(Instant::now());
                 }
             } else if term_sent.is_some_and(|t| t.elapsed() >= KILL_GRACE) {
-                kill_group(pgid, libc::SIGKILL);
+                kill_group(pgid, Signal::KILL);
             }
             if let Ok((stream, line)) = rx.recv_timeout(Duration::from_millis(20)) {
                 on_output(stream, &line);
@@ -225,7 +226,7 @@ impl Host for LocalHost {
         };
         if timed_out || cancelled {
             // Ended by rehost: nothing it started may live on.
-            kill_group(pgid, libc::SIGKILL);
+            kill_group(pgid, Signal::KILL);
         }
         // The command itself has ended; what it started in the background (`pg_ctl start`,
         // `nohup svc &`) keeps running and may hold the output pipes. Read until they close or
@@ -320,10 +321,9 @@ fn spawn_reader(
     }))
 }
 
-fn kill_group(pgid: i32, signal: i32) {
-    // SAFETY: kill(2) with a negative pid signals a process group; it touches no memory.
-    unsafe {
-        libc::kill(-pgid, signal);
+fn kill_group(pgid: i32, signal: Signal) {
+    if let Some(pgid) = rustix::process::Pid::from_raw(pgid) {
+        let _ = rustix::process::kill_process_group(pgid, signal);
     }
 }
 

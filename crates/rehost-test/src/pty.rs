@@ -104,6 +104,20 @@ impl Pty {
         }
     }
 
+    /// Waits up to `limit` for the program to exit: its status, or `None` if it still runs.
+    pub fn wait_until_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let t = Instant::now();
+        loop {
+            if let Some(s) = self.child.try_wait().expect("wait for the program") {
+                return Some(s);
+            }
+            if t.elapsed() > limit {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Waits for the program to exit (panics after 30 s, killing it).
     pub fn wait(&mut self) -> ExitStatus {
         let t = Instant::now();

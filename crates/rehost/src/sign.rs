@@ -35,15 +35,7 @@ pub fn keys(args: &SignArgs, state_dir: &Path) -> Result<Keys, String> {
 
 /// The command that checks the journal against `head` later, as the operator would type it.
 pub fn verify_command(plan: &Path, env: Option<&str>, state: Option<&Path>, head: &str) -> String {
-    let quote = |s: &str| {
-        if s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"/._-+:@".contains(&b))
-        {
-            s.to_owned()
-        } else {
-            format!("'{}'", s.replace('\'', r"'\''"))
-        }
-    };
+    let quote = rehost_host::ssh::sh_word;
     let mut cmd = format!("rehost status {}", quote(&plan.to_string_lossy()));
     if let Some(e) = env {
         cmd.push_str(&format!(" --env {}", quote(e)));

@@ -388,15 +388,7 @@ fn rsync_ssh(spec: &rehost_host::SshSpec, local_config: bool) -> String {
     }
     words
         .iter()
-        .map(|w| {
-            if w.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_./=@:".contains(c))
-            {
-                w.clone()
-            } else {
-                format!("'{}'", w.replace('\'', "'\\''"))
-            }
-        })
+        .map(|w| rehost_host::ssh::rsync_e_word(w))
         .collect::<Vec<_>>()
         .join(" ")
 }

@@ -233,17 +233,18 @@ fn spawn_worker(
 /// else open there is left alone.
 fn forget_boot_descriptor() {
     let fd = crate::ssh::BOOT_FD;
-    // SAFETY: fstat/stat with valid out-pointers; close only of a descriptor found to be this
-    // process's own executable, which nothing in this process uses.
+    // SAFETY: the descriptor is only looked at while borrowed (fstat fails with EBADF if
+    // nothing is open there), and closed only if it is this process's own executable, which
+    // nothing in this process uses.
     unsafe {
-        let mut a: libc::stat = std::mem::zeroed();
-        let mut b: libc::stat = std::mem::zeroed();
-        if libc::fstat(fd, &mut a) == 0
-            && libc::stat(c"/proc/self/exe".as_ptr(), &mut b) == 0
-            && a.st_dev == b.st_dev
+        let borrowed = std::os::fd::BorrowedFd::borrow_raw(fd);
+        if let (Ok(a), Ok(b)) = (
+            rustix::fs::fstat(borrowed),
+            rustix::fs::stat("/proc/self/exe"),
+        ) && a.st_dev == b.st_dev
             && a.st_ino == b.st_ino
         {
-            libc::close(fd);
+            drop(<std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd));
         }
     }
 }

@@ -19,7 +19,7 @@ mod quote;
 
 pub use elf::Needs;
 pub use install::{AgentBinary, AgentSource, BOOT_FD, Probe};
-pub use quote::{command_line, quote};
+pub use quote::{command_line, quote, rsync_e_word, sh_quoted, sh_word};
 
 use crate::agent::{AgentConn, Request, Response, SessionError};
 use crate::bytes::Bytes;
@@ -613,13 +613,14 @@ impl SshHost {
         // The master ends when rehost does, even when rehost is killed with SIGKILL (it lived
         // on before). The signal follows the thread that spawns the master: hosts are opened on
         // the thread that runs the plan, which lives as long as the run.
-        // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+        // SAFETY: prctl (a bare system call in rustix) is async-signal-safe and touches no
+        // memory of the parent.
         unsafe {
             use std::os::unix::process::CommandExt;
             cmd.pre_exec(|| {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
+                rustix::process::set_parent_process_death_signal(Some(
+                    rustix::process::Signal::TERM,
+                ))?;
                 Ok(())
             });
         }

@@ -407,8 +407,10 @@ fn killing_sshd_mid_command_is_a_clear_error_and_ends_the_command() {
     let host = open("old", &spec(&sshd)).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let done = dir.path().join("done");
+    let pidfile = dir.path().join("pid");
     let cmd = CommandSpec::new(Program::Shell(format!(
-        "echo started; sleep 2; touch '{}'",
+        "echo $$ > '{}'; echo started; sleep 2; touch '{}'",
+        pidfile.display(),
         done.display()
     )));
     let cancel = AtomicBool::new(false);
@@ -429,8 +431,17 @@ fn killing_sshd_mid_command_is_a_clear_error_and_ends_the_command() {
     assert!(msg.contains("running `sh -c …`"), "{msg}");
     assert!(!msg.contains("echo started"), "{msg}");
     assert!(msg.contains("connection was lost"), "{msg}");
-    // Nothing was left running to finish the step behind our back.
-    std::thread::sleep(Duration::from_secs(3));
+    // Nothing was left running to finish the step behind our back: once the command's shell
+    // is gone, `done` was not made.
+    let pid: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        wait_gone(pid),
+        "the command's shell (pid {pid}) outlived the connection"
+    );
     assert!(
         !done.exists(),
         "the command went on after the connection was lost"
@@ -586,6 +597,7 @@ fn incremental_manifests_trust_the_hosts_own_cache() {
     let t = tempfile::tempdir().unwrap();
     weird_tree(t.path());
     // Files changed within a second of a cached walk's start are never trusted (racy ctime).
+    // A fixed sleep on purpose: the clock must move past the tree's last change.
     std::thread::sleep(std::time::Duration::from_millis(1100));
     let p = t.path().as_os_str().as_bytes();
     let cancel = AtomicBool::new(false);

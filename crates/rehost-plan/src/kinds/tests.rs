@@ -2,20 +2,78 @@
 
 use super::*;
 
+/// A plan with one step of every kind, each `do` as the registry spells it.
+const ONE_OF_EACH: &str = r#"
+[migration]
+title = "t"
+[hosts.old]
+local = true
+[hosts.new]
+local = true
+[[data]]
+id = "files"
+from = "old:/srv/a"
+to = "new:/srv/a"
+[[databases]]
+id = "shop"
+engine = "postgresql"
+from = "old"
+to = "new"
+database = "shop"
+user = "verify"
+[[services]]
+id = "web"
+host = "new"
+stop = "true"
+start = "true"
+health = "true"
+[[steps]]
+id = "manual"
+do = "manual"
+text = "look"
+[[steps]]
+id = "run"
+do = "run"
+host = "new"
+command = "true"
+[[steps]]
+id = "wait"
+do = "wait"
+duration = "1s"
+[[steps]]
+id = "sync"
+do = "sync"
+data = "files"
+[[steps]]
+id = "verify-tree"
+do = "verify-tree"
+data = "files"
+[[steps]]
+id = "stop"
+do = "stop"
+service = "web"
+[[steps]]
+id = "start"
+do = "start"
+service = "web"
+[[steps]]
+id = "health"
+do = "health"
+service = "web"
+[[steps]]
+id = "verify-db"
+do = "verify-db"
+database = "shop"
+"#;
+
 #[test]
-fn every_kind_is_registered_once_under_its_name() {
+fn every_kind_is_registered_once_and_reads_back_under_its_own_name() {
     let mut names: Vec<&str> = KINDS.iter().map(|k| k.name).collect();
     names.sort_unstable();
     let before = names.len();
     names.dedup();
     assert_eq!(before, names.len(), "a kind is registered twice: {names:?}");
-    // Every kind a plan can hold reads back to a step whose name finds its own entry.
     for k in KINDS {
-        assert!(
-            KINDS.iter().filter(|o| o.name == k.name).count() == 1,
-            "{}",
-            k.name
-        );
         for key in k.keys {
             assert!(
                 !COMMON_KEYS.contains(&key.name),
@@ -25,6 +83,28 @@ fn every_kind_is_registered_once_under_its_name() {
             );
         }
     }
+    // Each entry's reader makes a step whose kind names that entry again: a reader that built
+    // another kind's step, or a model name that differs from the registry's, fails here (and
+    // `spec` would panic on it at run time).
+    let c = crate::check(ONE_OF_EACH);
+    assert!(c.errors.is_empty(), "{:?}", c.errors);
+    let plan = c.plan.expect("the plan reads");
+    let mut read: Vec<&str> = Vec::new();
+    for step in &plan.steps {
+        assert_eq!(
+            step.kind.name(),
+            step.id,
+            "step `{}` read as another kind",
+            step.id
+        );
+        assert_eq!(spec(&step.kind).name, step.id);
+        read.push(step.kind.name());
+    }
+    read.sort_unstable();
+    assert_eq!(
+        read, names,
+        "ONE_OF_EACH must hold one step of every registered kind"
+    );
 }
 
 #[test]
@@ -34,9 +114,9 @@ fn each_kinds_description_and_references_come_from_its_own_module() {
 [migration]
 title = "t"
 [hosts.old]
-local = {}
+local = true
 [hosts.new]
-local = {}
+local = true
 [[data]]
 id = "files"
 from = "old:/srv/a"
@@ -63,6 +143,7 @@ host = "new"
 command = "echo hi"
 "#,
     );
+    assert!(plan.errors.is_empty(), "{:?}", plan.errors);
     let plan = plan.plan.expect("the plan reads");
     assert_eq!(
         describe(&plan.steps[0].kind),

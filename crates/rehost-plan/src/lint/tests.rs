@@ -31,6 +31,13 @@ const BULK: &str = "[[steps]]\nid = \"bulk\"\ndo = \"sync\"\ndata = \"www\"\npha
 const FINAL: &str = "[[steps]]\nid = \"final\"\ndo = \"sync\"\ndata = \"www\"\n";
 const VERIFY: &str = "[[steps]]\nid = \"verify\"\ndo = \"verify-tree\"\ndata = \"www\"\n";
 
+/// `text` with `from` replaced by `to`; `from` must be there, or the edit would silently test
+/// the unedited plan.
+fn replaced(text: &str, from: &str, to: &str) -> String {
+    assert!(text.contains(from), "{from:?} is not in the plan:\n{text}");
+    text.replace(from, to)
+}
+
 /// Each finding of `rule` as the plan text it points at.
 fn fired(extra: &str, steps: &[&str], rule: &str) -> Vec<String> {
     let text = format!("{HEAD}{extra}{}", steps.concat());
@@ -66,7 +73,8 @@ fn copy_before_stop_fires_when_the_final_copy_or_verification_precedes_the_stop(
     );
     // Never stopped at all: fires, unless the owners accept a loss.
     assert_eq!(fired("", &[BULK, VERIFY], "copy-before-stop").len(), 1);
-    let text = format!("{HEAD}{BULK}{VERIFY}").replace(
+    let text = replaced(
+        &format!("{HEAD}{BULK}{VERIFY}"),
         "max_downtime = \"15m\"",
         "max_downtime = \"15m\"\nmax_data_loss = \"1h\"",
     );
@@ -77,8 +85,11 @@ fn copy_before_stop_fires_when_the_final_copy_or_verification_precedes_the_stop(
             .all(|f| f.code != "copy-before-stop")
     );
     // No service writes on the source host: nothing to stop.
-    let text = format!("{HEAD}{BULK}{VERIFY}").replace("host = \"old\"\n\"#", "");
-    let text = text.replace("[[services]]\nid = \"web\"\nhost = \"old\"\n", "");
+    let text = replaced(
+        &format!("{HEAD}{BULK}{VERIFY}"),
+        "[[services]]\nid = \"web\"\nhost = \"old\"\n",
+        "",
+    );
     assert!(
         check(&text)
             .findings
@@ -133,7 +144,7 @@ fn service_never_started_fires_on_a_stop_without_a_later_start() {
     assert_eq!(fired("", &[STOP], "service-never-started"), ["\"web\""]);
     assert!(fired("", &[STOP, START], "service-never-started").is_empty());
     // A start before the stop does not count.
-    let start_early = START.replace("\"start\"", "\"early\"");
+    let start_early = replaced(START, "\"start\"", "\"early\"");
     assert_eq!(
         fired("", &[&start_early, STOP], "service-never-started").len(),
         1
@@ -196,11 +207,11 @@ fn key_not_carried_fires_on_a_key_the_data_set_excludes() {
         "exclude = [\"*.tmp\", \"private/\"]"
     );
     // Without the exclude, the same sync carries it.
-    let etc = etc_excluding.replace(", \"private/\"", "");
+    let etc = replaced(etc_excluding, ", \"private/\"", "");
     assert!(fired(&format!("{KEY}{etc}"), &[ssl], "key-not-carried").is_empty());
     // An exclude of the file's name, of a parent with `***`, anchored: the same.
     for x in ["www.key", "/private/***", "*.key", "private"] {
-        let etc = etc_excluding.replace("private/\"]", &format!("{x}\"]"));
+        let etc = replaced(etc_excluding, "private/\"]", &format!("{x}\"]"));
         assert_eq!(
             fired(&format!("{KEY}{etc}"), &[ssl], "key-not-carried").len(),
             1,
@@ -208,7 +219,7 @@ fn key_not_carried_fires_on_a_key_the_data_set_excludes() {
         );
     }
     // An anchored pattern elsewhere does not leave it out.
-    let etc = etc_excluding.replace("private/\"]", "/certs\"]");
+    let etc = replaced(etc_excluding, "private/\"]", "/certs\"]");
     assert!(fired(&format!("{KEY}{etc}"), &[ssl], "key-not-carried").is_empty());
 
     // A sync that says it transfers the key, and a verification that says it verifies it:
@@ -285,7 +296,7 @@ fn database_unverified_fires_on_a_database_no_verify_db_step_checks_after_its_co
         1
     );
     // For an engine verify-db cannot compare, it is taken at its word.
-    let redis = PG.replace("postgresql", "redis");
+    let redis = replaced(PG, "postgresql", "redis");
     assert!(fired(&redis, &[STOP, DUMP, says, START], "database-unverified").is_empty());
     assert_eq!(
         fired(&redis, &[STOP, START], "database-unverified").len(),
@@ -335,8 +346,8 @@ fn database_copy_before_stop_fires_on_a_dump_before_the_writers_stop() {
         ("mariadb", "mariabackup --backup --target-dir=/srv/b"),
         ("sqlite", "sqlite3 /srv/app.db '.backup /srv/copy.db'"),
     ] {
-        let db = PG.replace("postgresql", engine);
-        let dump = DUMP.replace("pg_dump -Fc app > /srv/dump/app.dump", cmd);
+        let db = replaced(PG, "postgresql", engine);
+        let dump = replaced(DUMP, "pg_dump -Fc app > /srv/dump/app.dump", cmd);
         assert_eq!(
             fired(
                 &db,
@@ -358,7 +369,7 @@ fn database_copy_before_stop_fires_on_a_dump_before_the_writers_stop() {
         ["\"pg\""]
     );
     // A dump of another engine's database is not this one's copy.
-    let other = DUMP.replace("pg_dump -Fc app", "mysqldump app");
+    let other = replaced(DUMP, "pg_dump -Fc app", "mysqldump app");
     assert!(
         fired(
             PG,
@@ -372,7 +383,8 @@ fn database_copy_before_stop_fires_on_a_dump_before_the_writers_stop() {
         fired(PG, &[DUMP, VERIFY_DB], "database-copy-before-stop").len(),
         1
     );
-    let text = format!("{HEAD}{PG}{DUMP}{VERIFY_DB}").replace(
+    let text = replaced(
+        &format!("{HEAD}{PG}{DUMP}{VERIFY_DB}"),
         "max_downtime = \"15m\"",
         "max_downtime = \"15m\"\nmax_data_loss = \"1h\"",
     );

@@ -11,7 +11,8 @@ fn opts(cache: &Path) -> VerifyOptions {
 }
 
 /// Files changed within a second of a cached walk's start are not trusted on the next run (see
-/// `verify.rs`); let the freshly made trees age past that.
+/// `verify.rs`); let the freshly made trees age past that. A fixed sleep on purpose: the clock
+/// moving on is the condition, and nothing else signals it.
 fn settle() {
     std::thread::sleep(std::time::Duration::from_millis(1100));
 }

@@ -104,7 +104,10 @@ fn keys_typed_during_a_step_do_not_answer_the_next_prompt() {
     }
     pty.write(b"yes\n");
     pty.wait_for("Confirm step `check`");
-    std::thread::sleep(Duration::from_millis(500));
+    // The prompt is still reading (the typed-ahead `yes` did not answer it) if an answer that
+    // is neither yes nor no is asked again; had the `yes` answered it, this never appears.
+    pty.write(b"maybe\n");
+    pty.wait_for("answer yes or no");
     assert!(
         !d.join("log").exists(),
         "typed-ahead input confirmed the step: {}",

@@ -590,7 +590,8 @@ fn kill_9_at_random_points_then_resume_runs_each_step_exactly_once() {
         args.append(&mut extra);
         let mut child = spawn_rehost(&d, &args);
         // Up to 200 ms: a debug build under load takes tens of milliseconds to open the
-        // journal, lock the hosts and run the pre-flight before its first step.
+        // journal, lock the hosts and run the pre-flight before its first step. A fixed sleep
+        // on purpose: a random point of the run to kill it at is what this test varies.
         let delay = Duration::from_millis(rand(200));
         std::thread::sleep(delay);
         let finished = child.try_wait().unwrap();
@@ -616,7 +617,7 @@ fn kill_9_at_random_points_then_resume_runs_each_step_exactly_once() {
             break;
         }
         // Let an orphaned step command finish before looking at the host.
-        std::thread::sleep(Duration::from_millis(60));
+        wait_until_no_process_works_in(&d);
         if let Some(rest) = err
             .split("step `")
             .nth(1)
@@ -720,6 +721,33 @@ fn ctrl_c_ends_the_step_records_it_interrupted_and_exits_130() {
     assert!(!d.join("finished").exists());
     let s = rehost(&d, &["status", "plan.toml", "--env", "test"]);
     assert!(s.stdout.contains("INTERRUPTED  slow"), "{}", s.stdout);
+}
+
+/// Waits (10 s at most) until no process has its working directory in `d`: a step command
+/// orphaned by a killed rehost runs in the host's root there.
+fn wait_until_no_process_works_in(d: &TestDir) {
+    let root = std::fs::canonicalize(d.path()).unwrap();
+    let t = Instant::now();
+    loop {
+        let left: Vec<String> = std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().parse::<u32>().is_ok())
+            .filter(|e| {
+                std::fs::read_link(e.path().join("cwd")).is_ok_and(|c| c.starts_with(&root))
+            })
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        if left.is_empty() {
+            return;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "processes {left:?} still work in {}",
+            root.display()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 fn alive(pid: &str) -> bool {
@@ -893,10 +921,15 @@ fn ctrl_c_at_the_prompt_is_a_refusal_and_exits_130() {
         rehost_test::pty::Pty::spawn(bin(), &["run", "plan.toml", "--env", "test"], d.path());
     pty.wait_for("Confirm step `m`");
     pty.write(b"\x03");
-    std::thread::sleep(Duration::from_millis(300));
-    // The Enter that used to confirm, if rehost is still reading.
-    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| pty.write(b"\n")));
-    let status = pty.wait();
+    // Ctrl-C ends rehost; if it is still reading after a while, the Enter that used to
+    // confirm the step.
+    let status = match pty.wait_until_exit(Duration::from_secs(5)) {
+        Some(status) => status,
+        None => {
+            pty.write(b"\n");
+            pty.wait()
+        }
+    };
     assert_eq!(status.code(), Some(130), "{}", pty.output());
     assert!(!d.join("log").exists(), "no later step may run");
     let s = rehost(&d, &["status", "plan.toml", "--env", "test"]);
@@ -938,15 +971,17 @@ fn sighup_ends_the_step_records_it_interrupted_and_exits_130() {
 #[test]
 fn a_second_ctrl_c_ends_rehost_at_once() {
     let d = TestDir::new();
+    // The command outlives SIGTERM (its short sleeps die of it, the loop goes on for 5 s) and
+    // notes that it got one: then rehost is ending it, and the second Ctrl-C comes.
     write_plan(
         &d,
-        "[[steps]]\nid = \"stubborn\"\ndo = \"run\"\nhost = \"old\"\ncommand = \"trap '' TERM; touch ../started; sleep 5\"\n",
+        "[[steps]]\nid = \"stubborn\"\ndo = \"run\"\nhost = \"old\"\ncommand = \"trap 'touch ../termed' TERM; touch ../started; i=0; while [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done\"\n",
     );
     let mut child = spawn_rehost(&d, &["run", "plan.toml", "--env", "test"]);
     wait_for_file(&d, "started");
     // SAFETY: kill(2) on our own child's pid.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    std::thread::sleep(Duration::from_millis(100));
+    wait_for_file(&d, "termed");
     // SAFETY: as above.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let status = child.wait().unwrap();

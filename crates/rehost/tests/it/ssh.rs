@@ -48,7 +48,7 @@ fn killing_sshd_mid_run_is_a_clear_error_and_the_run_resumes() {
             &new,
             &format!(
                 "[[steps]]\nid = \"slow\"\ndo = \"run\"\nhost = \"old\"\n\
-                 command = \"echo x >> {out}/attempts; touch {out}/started; sleep 2; touch {out}/finished\"\n"
+                 command = \"echo x >> {out}/attempts; echo $$ > {out}/pid; touch {out}/started; sleep 2; touch {out}/finished\"\n"
             ),
         ),
     );
@@ -68,7 +68,8 @@ fn killing_sshd_mid_run_is_a_clear_error_and_the_run_resumes() {
     assert_eq!(o.code, 2, "{}", o.all());
     assert!(o.all().contains("host old"), "{}", o.all());
     assert!(o.all().contains("connection was lost"), "{}", o.all());
-    std::thread::sleep(Duration::from_secs(3));
+    // Once the step's shell is gone, nothing is left to finish it.
+    wait_gone(&d.read("pid"), "the step's shell outlived the connection");
     assert!(
         !d.join("finished").exists(),
         "the step went on after the connection was lost"
@@ -79,6 +80,21 @@ fn killing_sshd_mid_run_is_a_clear_error_and_the_run_resumes() {
     assert_eq!(o.code, 0, "{}", o.all());
     assert!(d.join("finished").exists());
     assert_eq!(d.read("attempts").lines().count(), 2);
+}
+
+/// Waits (10 s at most) until the process `pid` (as a step wrote it) has ended; panics with
+/// `what` if it does not.
+fn wait_gone(pid: &str, what: &str) {
+    let pid: i32 = pid.trim().parse().unwrap();
+    let t = Instant::now();
+    // A zombie has exited: only a live process counts.
+    while std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        !s.rsplit_once(')')
+            .is_some_and(|(_, r)| r.trim_start().starts_with('Z'))
+    }) {
+        assert!(t.elapsed() < Duration::from_secs(10), "{what} (pid {pid})");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// Ctrl-C at the terminal signals the whole foreground process group. The ssh processes must
@@ -97,7 +113,7 @@ fn ctrl_c_interrupts_a_remote_step_cleanly() {
             &new,
             &format!(
                 "[[steps]]\nid = \"slow\"\ndo = \"run\"\nhost = \"old\"\n\
-                 command = \"touch {out}/started; sleep 3; touch {out}/finished\"\n"
+                 command = \"echo $$ > {out}/pid; touch {out}/started; sleep 3; touch {out}/finished\"\n"
             ),
         ),
     );
@@ -131,7 +147,7 @@ fn ctrl_c_interrupts_a_remote_step_cleanly() {
     );
     assert_eq!(o.status.code(), Some(130), "{all}");
     assert!(!all.contains("connection was lost"), "{all}");
-    std::thread::sleep(Duration::from_secs(4));
+    wait_gone(&d.read("pid"), "the remote command outlived the interrupt");
     assert!(
         !d.join("finished").exists(),
         "the remote command outlived the interrupt"

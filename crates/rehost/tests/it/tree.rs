@@ -326,14 +326,32 @@ fn verify_tree_and_manifest_exit_130_when_interrupted() {
         &["manifest", "a", "-o", "a.manifest"][..],
         &["verify", "tree", "a", "b", "--full"][..],
     ] {
-        let child = std::process::Command::new(bin())
+        let mut child = std::process::Command::new(bin())
             .args(args)
             .current_dir(d.path())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(700));
+        // Interrupt once the walk reads the big file.
+        let fds = format!("/proc/{}/fd", child.id());
+        let t = std::time::Instant::now();
+        while !std::fs::read_dir(&fds)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|to| to.ends_with("zeros")))
+        {
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "{args:?} ended before reading the big file"
+            );
+            assert!(
+                t.elapsed() < std::time::Duration::from_secs(30),
+                "{args:?} did not open the big file in 30 s"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
         // SAFETY: kill(2) on our own child's pid.
         unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
         let out = child.wait_with_output().unwrap();

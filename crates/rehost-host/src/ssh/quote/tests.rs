@@ -54,6 +54,74 @@ fn quote_wraps_and_escapes_single_quotes() {
     assert_eq!(quote(b""), b"''".to_vec());
 }
 
+/// Words a person reads stay bare where sh gives them no meaning; anything else is quoted, and
+/// a real `sh` reads each back as it was.
+#[test]
+fn sh_word_is_bare_only_where_sh_reads_the_word_as_written() {
+    assert_eq!(sh_word("plan.toml"), "plan.toml");
+    assert_eq!(sh_word("/srv/a-b_c+1:x@y"), "/srv/a-b_c+1:x@y");
+    assert_eq!(sh_word("my plan.toml"), "'my plan.toml'");
+    assert_eq!(sh_word("it's"), "'it'\\''s'");
+    assert_eq!(sh_word(""), "''");
+    assert_eq!(sh_quoted("plain"), "'plain'");
+    for w in ["plan.toml", "a b", "it's", "$HOME", "*", "", "a=b"] {
+        let out = Command::new("/bin/sh")
+            .arg("-c")
+            .arg(format!("printf '%s' {}", sh_word(w)))
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), w);
+    }
+}
+
+/// The differential check for rsync's `-e`: a real rsync splits the line into the same words
+/// and runs the "ssh" it names with them. Regression: the sync code quoted `it's` as for sh,
+/// `'it'\''s'`, which rsync refuses ("Missing trailing-' in remote-shell command").
+#[test]
+fn rsync_splits_its_e_words_back_into_the_same_words() {
+    let rsync = rehost_test::require_tool("rsync");
+    let dir = tempfile::tempdir().unwrap();
+    // A stand-in for ssh: it writes its arguments, one per line, and fails the transfer.
+    let fake = dir.path().join("fake ssh's");
+    let got = dir.path().join("got");
+    std::fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done > '{}'\nexit 1\n",
+            got.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let words = [
+        fake.to_str().unwrap(),
+        "-o",
+        "BatchMode=yes",
+        "-F",
+        "/home/o'neil/ssh config",
+        "it's",
+        "\"double\"",
+        "back\\slash",
+        "$HOME",
+    ];
+    assert_eq!(rsync_e_word("BatchMode=yes"), "BatchMode=yes");
+    assert_eq!(rsync_e_word("it's"), "'it''s'");
+    let line: Vec<String> = words.iter().map(|w| rsync_e_word(w)).collect();
+    let out = Command::new(rsync)
+        .arg("-e")
+        .arg(line.join(" "))
+        .arg("somehost:/x")
+        .arg(dir.path().join("to"))
+        .output()
+        .unwrap();
+    let got = std::fs::read_to_string(&got)
+        .unwrap_or_else(|_| panic!("rsync did not run the fake ssh: {out:?}"));
+    let got: Vec<&str> = got.lines().collect();
+    // rsync appends the host and its own server command.
+    assert_eq!(&got[..words.len() - 1], &words[1..], "{line:?}");
+    assert_eq!(got[words.len() - 1], "somehost");
+}
+
 mod properties {
     use super::*;
     use proptest::prelude::*;

@@ -24,8 +24,13 @@ new = { local = true, root = "/t/n" }
 /// The findings of `credential-in-plan` for a plan whose one step runs `command` (a TOML
 /// value, quotes included), each as the text it points at, with the rendered finding.
 fn fired(command: &str) -> Vec<(String, String)> {
+    fired_in("command", command)
+}
+
+/// As [`fired`], for a step whose `key` (`command` or `argv`) is `value`.
+fn fired_in(key: &str, value: &str) -> Vec<(String, String)> {
     let text =
-        format!("{HEAD}[[steps]]\nid = \"s\"\ndo = \"run\"\nhost = \"new\"\ncommand = {command}\n");
+        format!("{HEAD}[[steps]]\nid = \"s\"\ndo = \"run\"\nhost = \"new\"\n{key} = {value}\n");
     let c = check(&text);
     assert!(c.errors.is_empty(), "{:?}", c.errors);
     let map = crate::SourceMap::new(&text);
@@ -86,11 +91,13 @@ fn each_shape_of_a_credential_fires_without_showing_it() {
     ] {
         assert_eq!(markers(&command), [marker], "{command}");
     }
-    // In an argument vector too.
-    assert_eq!(
-        markers(&format!("[\"mysql\", \"-p{s}\", \"app\"]").replace("command", "argv")),
-        ["-p"]
-    );
+    // In an argument vector too (it used to replace `command` in the value, where it is not,
+    // and so tested `command = [...]`, never `argv`).
+    let argv: Vec<String> = fired_in("argv", &format!("[\"mysql\", \"-p{s}\", \"app\"]"))
+        .into_iter()
+        .map(|(m, _)| m)
+        .collect();
+    assert_eq!(argv, ["-p"]);
     // The rendered finding: the line with the secret masked and the caret on the marker.
     let (_, shown) = &fired(&format!("\"PGPASSWORD={s} pg_dump app\""))[0];
     assert!(shown.contains("command = \"PGPASSWORD=***"), "{shown}");
