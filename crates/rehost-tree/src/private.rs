@@ -546,15 +546,24 @@ impl OutputDir {
     /// Replaces the file `name` in this directory with `bytes`, atomically, fsynced, with
     /// `mode` (0600 unless the operator said otherwise).
     pub fn write(&self, name: &OsStr, mode: u32, bytes: &[u8]) -> Result<(), PrivateError> {
+        self.write_with(name, mode, &mut |w| w.write_all(bytes))
+    }
+
+    /// [`OutputDir::write`] with the content streamed by `write` (a large manifest is not
+    /// held twice in memory).
+    pub fn write_with(
+        &self,
+        name: &OsStr,
+        mode: u32,
+        write: &mut dyn FnMut(&mut dyn Write) -> io::Result<()>,
+    ) -> Result<(), PrivateError> {
         if Path::new(name).components().count() != 1 || name == ".." || name == "." {
             return Err(PrivateError::Io {
                 path: self.path.join(name),
                 source: io::Error::new(io::ErrorKind::InvalidInput, "not a file name"),
             });
         }
-        write_atomic_at(&self.fd, &self.path, name, true, mode, &mut |w| {
-            w.write_all(bytes)
-        })
+        write_atomic_at(&self.fd, &self.path, name, true, mode, write)
     }
 }
 

@@ -39,7 +39,20 @@ pub fn write_files(
 ) -> Result<(), String> {
     let out = OutputDir::open(dir, create).map_err(|e| refused(dir, &e))?;
     for (name, bytes) in files {
-        out.write(name, mode, bytes).map_err(|e| match e {
+        write_one(&out, dir, name, mode, &mut |w| w.write_all(bytes))?;
+    }
+    Ok(())
+}
+
+/// One file into an opened output directory, streamed by `write`.
+fn write_one(
+    out: &OutputDir,
+    dir: &Path,
+    name: &OsStr,
+    mode: u32,
+    write: &mut dyn FnMut(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> Result<(), String> {
+    out.write_with(name, mode, write).map_err(|e| match e {
             PrivateError::Io { ref source, .. }
                 if source.raw_os_error() == Some(libc::EPERM)
                     || source.raw_os_error() == Some(libc::EACCES) =>
@@ -50,13 +63,21 @@ pub fn write_files(
                 )
             }
             e => format!("failed to write {}: {e}", dir.join(name).display()),
-        })?;
-    }
-    Ok(())
+        })
 }
 
 /// Writes `bytes` to the file `path` as [`write_files`] does.
 pub fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), String> {
+    write_file_with(path, mode, &mut |w| w.write_all(bytes))
+}
+
+/// [`write_file`] with the content streamed by `write` (`rehost manifest -o`: a manifest of
+/// millions of entries is not held twice).
+pub fn write_file_with(
+    path: &Path,
+    mode: u32,
+    write: &mut dyn FnMut(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> Result<(), String> {
     let name = path
         .file_name()
         .filter(|_| !path.as_os_str().as_encoded_bytes().ends_with(b"/"))
@@ -70,7 +91,8 @@ pub fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), String> {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    write_files(dir, false, &[(name, bytes)], mode)
+    let out = OutputDir::open(dir, false).map_err(|e| refused(dir, &e))?;
+    write_one(&out, dir, name, mode, write)
 }
 
 /// Why a directory was refused, and what to do about it.

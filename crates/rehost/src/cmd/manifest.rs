@@ -42,7 +42,13 @@ pub fn run(args: &ManifestArgs) -> i32 {
             return Err("interrupted".into());
         }
         let m = m.map_err(|e| e.to_string())?;
-        m.write_file(&args.output).map_err(|e| e.to_string())?;
+        // Like every document rehost writes where the operator says: never through a link,
+        // never into a directory another user could replace it in, 0600.
+        crate::output::write_file_with(&args.output, 0o600, &mut |w| {
+            let mut w = std::io::BufWriter::with_capacity(1 << 20, w);
+            m.write_to(&mut w)?;
+            std::io::Write::flush(&mut w)
+        })?;
         let unread = m
             .entries
             .iter()

@@ -226,6 +226,39 @@ fn manifest_output_ignores_a_planted_temporary_name() {
     );
 }
 
+/// `rehost manifest -o` writes like `report -o`: not into a directory another user owns or
+/// can write (she could replace the evidence afterwards), not through a symlinked directory
+/// (issue 18, found after the report's and the concept's were fixed).
+#[test]
+fn manifest_output_is_refused_where_another_user_could_replace_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = TestDir::new();
+    d.write("tree/a", "a");
+    std::fs::create_dir(d.join("theirs")).unwrap();
+    std::os::unix::fs::chown(d.join("theirs"), Some(65534), Some(65534)).unwrap();
+    std::fs::set_permissions(d.join("theirs"), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let o = rehost(&d, &["manifest", "tree", "-o", "theirs/m.txt"]);
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(
+        o.stderr
+            .contains("refusing to write into theirs: theirs is owned by uid 65534"),
+        "{}",
+        o.stderr
+    );
+    assert!(!d.join("theirs/m.txt").exists());
+    std::fs::create_dir(d.join("real")).unwrap();
+    std::os::unix::fs::symlink(d.join("real"), d.join("link")).unwrap();
+    let o = rehost(&d, &["manifest", "tree", "-o", "link/m.txt"]);
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(
+        o.stderr
+            .contains("refusing to write into link: link is a symlink"),
+        "{}",
+        o.stderr
+    );
+    assert!(!d.join("real/m.txt").exists());
+}
+
 /// The verification cache lists every path and digest of both trees: 0600 in 0700.
 #[test]
 fn the_verification_cache_is_private() {
