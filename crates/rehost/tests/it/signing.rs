@@ -10,35 +10,8 @@ use rehost_test::{Output, TestDir};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-const BODY: &str = r#"
-[[data]]
-id = "files"
-from = "old:/srv/files"
-to = "new:/srv/files"
-
-[[steps]]
-id = "a"
-do = "run"
-host = "old"
-command = "echo out-a"
-
-[[steps]]
-id = "copy"
-do = "sync"
-data = "files"
-method = "builtin"
-
-[[steps]]
-id = "verify"
-do = "verify-tree"
-data = "files"
-
-[[steps]]
-id = "b"
-do = "run"
-host = "new"
-command = "echo out-b"
-"#;
+/// Two commands, a built-in copy and its verification: outputs and both manifests to keep.
+const BODY: &str = TWO_RUNS_A_COPY_AND_ITS_VERIFICATION;
 
 const STATE: &str = ".rehost/plan/test";
 

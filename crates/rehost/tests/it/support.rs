@@ -136,3 +136,35 @@ database = "app"
         password_file.display()
     )
 }
+
+/// A plan body with two `run` steps around a built-in sync of `files` and its verification:
+/// a run keeps step outputs and both manifests (the archive and signing tests).
+pub const TWO_RUNS_A_COPY_AND_ITS_VERIFICATION: &str = r#"
+[[data]]
+id = "files"
+from = "old:/srv/files"
+to = "new:/srv/files"
+
+[[steps]]
+id = "a"
+do = "run"
+host = "old"
+command = "echo out-a"
+
+[[steps]]
+id = "copy"
+do = "sync"
+data = "files"
+method = "builtin"
+
+[[steps]]
+id = "verify"
+do = "verify-tree"
+data = "files"
+
+[[steps]]
+id = "b"
+do = "run"
+host = "new"
+command = "echo out-b"
+"#;
