@@ -47,8 +47,8 @@ enum Endpoint {
 
 impl Endpoint {
     fn of(db: &Database, to: bool, root: &Path) -> Option<Endpoint> {
-        let under =
-            |p: &str| canonical(&root.join(Path::new(p).strip_prefix("/").unwrap_or(Path::new(p))));
+        // The way the host itself resolves a path of the plan (`..` cannot climb out).
+        let under = |p: &str| canonical(&rehost_host::resolve_under(Some(root), Path::new(p)));
         match db.engine_kind()? {
             "sqlite" => Some(Endpoint::File(under(db.name_on(to)?))),
             "mariadb" => Some(match &db.socket {

@@ -30,7 +30,7 @@ pub use capability::execute;
 pub use command::{CommandSpec, ExitInfo, OutputStream, Program, RunOutcome};
 pub use error::{AgentCannotRun, HostError, HostKeyFailure};
 pub use listing::{EntryKind, TreeEntry, list_tree};
-pub use local::LocalHost;
+pub use local::{LocalHost, resolve_under};
 pub use location::{Location, LocationError};
 pub use ssh::SshHost;
 

@@ -81,7 +81,7 @@ impl LocalHost {
 
 /// Maps a plan path under `root`: taken under it whether written absolute or relative; `..`
 /// cannot climb out of it. Without a root the path is used as written.
-pub(crate) fn resolve_under(root: Option<&Path>, path: &Path) -> PathBuf {
+pub fn resolve_under(root: Option<&Path>, path: &Path) -> PathBuf {
     let Some(root) = root else {
         return path.to_owned();
     };

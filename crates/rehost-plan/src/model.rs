@@ -304,12 +304,17 @@ impl Database {
     /// The port each side's client connects to (`to`: the new side), the engine's default
     /// where none is set; `None` for SQLite.
     pub fn effective_port(&self, to: bool) -> Option<u16> {
-        let port = if to { self.to_port } else { self.from_port }.or(self.port);
+        let port = self.port_on(to);
         match self.engine_kind() {
             Some("sqlite") => None,
             Some("mariadb") => Some(port.unwrap_or(3306)),
             _ => Some(port.unwrap_or(5432)),
         }
+    }
+
+    /// The port set for a side (`from_port`/`to_port`, else `port`), if any.
+    fn port_on(&self, to: bool) -> Option<u16> {
+        if to { self.to_port } else { self.from_port }.or(self.port)
     }
 
     /// The database's name on a side (for SQLite, the file's path on that host).
@@ -337,7 +342,7 @@ impl Database {
     /// The URL the `from` (or `to`) host's client connects with; no password in it. For
     /// SQLite, `database` is the file's path on each host.
     pub fn url(&self, to: bool) -> String {
-        let port = if to { self.to_port } else { self.from_port }.or(self.port);
+        let port = self.port_on(to);
         let database = self.name_on(to);
         match self.engine_kind() {
             Some("sqlite") => {
