@@ -63,6 +63,9 @@ struct Needs {
     names: BTreeMap<String, Vec<String>>,
     /// Databases reached from here: (database, the `to` side, the step).
     databases: Vec<(String, bool, String)>,
+    /// Single files that must exist here (the originals a `verify-files` compares), with the
+    /// step.
+    files: Vec<(String, String)>,
 }
 
 /// Checks the hosts of `steps` (the steps still to run).
@@ -133,6 +136,16 @@ pub fn preflight(
                             who.clone(),
                         ));
                     }
+                    continue;
+                }
+                Need::Files { host, paths } => {
+                    let n = needs.entry(host.to_owned()).or_default();
+                    n.files
+                        .extend(paths.iter().map(|p| (p.clone(), who.clone())));
+                    continue;
+                }
+                Need::Opens { host } => {
+                    needs.entry(host.to_owned()).or_default();
                     continue;
                 }
                 Need::Fails { why } => {
@@ -250,6 +263,7 @@ pub fn preflight(
                 }
             }
         }
+        files(name, host, n, cancel, &mut out);
         programs(name, host, n, cancel, &mut out);
         units(name, host, n, cancel, &mut out);
         names(name, host, n, cancel, &mut out);
@@ -303,6 +317,31 @@ fn who_list(who: &[String]) -> String {
     let mut who = who.to_vec();
     who.dedup();
     who.join(", ")
+}
+
+/// Every single file a step compares exists on the host that holds the originals.
+fn files(name: &str, host: &dyn Host, n: &Needs, cancel: &AtomicBool, out: &mut Preflight) {
+    if n.files.is_empty() {
+        return;
+    }
+    let paths: Vec<&[u8]> = n.files.iter().map(|(p, _)| p.as_bytes()).collect();
+    match host.probe(&paths, false, cancel) {
+        Err(e) => out.problems.push(format!(
+            "host `{name}`: could not look for the files the steps compare: {e}"
+        )),
+        Ok(probes) => {
+            for ((path, who), p) in n.files.iter().zip(probes) {
+                if let Some(e) = &p.error {
+                    out.problems
+                        .push(format!("host `{name}`: {who} compares {path}: {e}"));
+                } else if p.kind.is_none() {
+                    out.problems.push(format!(
+                        "host `{name}`: {who} compares {path}, which does not exist there; correct the step's `paths` or its `from`"
+                    ));
+                }
+            }
+        }
+    }
 }
 
 /// Every program the host's steps run is found there (`command -v`, one run for all).

@@ -310,14 +310,23 @@ pub(crate) fn take_manifest(
         .map(|g| Glob::new(g))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| tree_err(e.into()))?;
+    let mut only = Vec::with_capacity(options.only.len());
+    for p in &options.only {
+        rehost_tree::only_path(p.as_bytes()).map_err(|message| HostError::Protocol {
+            host: host.name().to_owned(),
+            message: format!("refused a manifest of single entries: {message}"),
+        })?;
+        only.push(Box::<[u8]>::from(p.as_bytes()));
+    }
     let walk = WalkOptions {
         excludes,
         threads: options.threads,
         xattrs: options.xattrs,
+        only,
         ..WalkOptions::default()
     };
     let progress = &mut |p: rehost_tree::Progress| progress(p.sides[0]);
-    let manifest = if options.incremental {
+    let manifest = if options.incremental && options.only.is_empty() {
         let cache = manifest_cache(&root);
         // Text caches of earlier versions are no longer read.
         let _ = std::fs::remove_file(cache.with_extension("rmf"));

@@ -75,6 +75,7 @@ pub fn transfer_between(
         threads: opts.threads,
         xattrs: true,
         incremental: true,
+        ..ManifestOptions::default()
     };
     let (ms, md) = manifest_pair(src, dst, &options, cancel, &mut |sides| {
         progress(Progress {

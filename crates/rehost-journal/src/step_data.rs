@@ -23,6 +23,8 @@ pub enum StepData {
     Service(ServiceData),
     /// `verify-db`: the comparison of a database on both ends.
     VerifyDb(Box<VerifyDbData>),
+    /// `verify-files`: single files compared on both hosts.
+    VerifyFiles(Box<VerifyFilesData>),
     /// A result without a known `kind`: written before results were typed, or by a newer
     /// rehost. Kept as it was read.
     Untyped(serde_json::Value),
@@ -115,6 +117,33 @@ pub struct PrivilegedData {
     pub path_hex: Option<String>,
     /// What gives it privilege: `setuid file, mode 4755, uid 0, gid 0`.
     pub what: String,
+}
+
+/// A `verify-files` step's comparison of single files on two hosts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifyFilesData {
+    #[serde(default)]
+    pub v: u32,
+    /// The plan's host names: the originals' and the copies'.
+    pub from: String,
+    pub to: String,
+    /// The paths compared, as the plan lists them (absolute).
+    pub paths: Vec<String>,
+    /// 0 equal, 1 different, 2 not fully verified (as `rehost verify tree`).
+    pub exit_code: i32,
+    /// Of the listed entries only (not the directories on the way).
+    pub totals: rehost_tree::Totals,
+    /// The first findings (at most 100).
+    pub findings: Vec<FindingData>,
+    pub findings_total: u64,
+    /// Listed paths the `from` host does not have: nothing to compare them with.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub absent: Vec<String>,
+    /// What was not compared (the modification time, …), in words.
+    pub not_compared: Vec<String>,
+    /// Both manifests (the listed entries and the directories leading to them), kept as
+    /// evidence.
+    pub manifests: Vec<EvidenceRef>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -321,6 +350,7 @@ enum Tagged<'a> {
     Run(std::borrow::Cow<'a, CommandData>),
     Service(std::borrow::Cow<'a, ServiceData>),
     VerifyDb(std::borrow::Cow<'a, VerifyDbData>),
+    VerifyFiles(std::borrow::Cow<'a, VerifyFilesData>),
 }
 
 impl Serialize for StepData {
@@ -332,6 +362,7 @@ impl Serialize for StepData {
             StepData::Run(d) => Tagged::Run(Borrowed(d)).serialize(s),
             StepData::Service(d) => Tagged::Service(Borrowed(d)).serialize(s),
             StepData::VerifyDb(d) => Tagged::VerifyDb(Borrowed(&**d)).serialize(s),
+            StepData::VerifyFiles(d) => Tagged::VerifyFiles(Borrowed(&**d)).serialize(s),
             StepData::Untyped(v) => v.serialize(s),
         }
     }
@@ -342,7 +373,7 @@ impl<'de> Deserialize<'de> for StepData {
         let value = serde_json::Value::deserialize(d)?;
         let known = matches!(
             value.get("kind").and_then(|k| k.as_str()),
-            Some("verify-tree" | "sync" | "run" | "service" | "verify-db")
+            Some("verify-tree" | "sync" | "run" | "service" | "verify-db" | "verify-files")
         );
         if !known {
             return Ok(StepData::Untyped(value));
@@ -354,6 +385,7 @@ impl<'de> Deserialize<'de> for StepData {
             Tagged::Run(d) => StepData::Run(d.into_owned()),
             Tagged::Service(d) => StepData::Service(d.into_owned()),
             Tagged::VerifyDb(d) => StepData::VerifyDb(Box::new(d.into_owned())),
+            Tagged::VerifyFiles(d) => StepData::VerifyFiles(Box::new(d.into_owned())),
         })
     }
 }
@@ -363,7 +395,12 @@ impl StepData {
     pub fn evidence(&self) -> &[EvidenceRef] {
         match self {
             StepData::VerifyTree(d) => &d.manifests,
-            _ => &[],
+            StepData::VerifyFiles(d) => &d.manifests,
+            StepData::Sync(_)
+            | StepData::Run(_)
+            | StepData::Service(_)
+            | StepData::VerifyDb(_)
+            | StepData::Untyped(_) => &[],
         }
     }
 }

@@ -16,7 +16,7 @@ mod validate;
 pub use diag::{Diagnostic, Severity, SourceMap};
 pub use kinds::{
     Description, KINDS, Key, KindSpec, Part, Reference, describe, implied_effect,
-    reference as kinds_reference, references, service_of,
+    reference as kinds_reference, references, service_of, spec,
 };
 pub use lint::{ExcludedPath, RULES, Rule, excluded_named_paths};
 pub use model::*;

@@ -716,6 +716,33 @@ fn key_verification_misses_paths(plan: &Plan, out: &mut Vec<Diagnostic>) {
     for k in &plan.keys {
         let claim = Effect::Verifies(k.id.clone());
         for s in plan.steps.iter().filter(|s| s.effects.contains(&claim)) {
+            if let StepKind::VerifyFiles { from, paths, .. } = &s.kind {
+                let missed: Vec<&str> = k
+                    .paths
+                    .iter()
+                    .filter(|p| *from != k.host || !paths.contains(p))
+                    .map(String::as_str)
+                    .collect();
+                if !missed.is_empty() {
+                    out.push(finding(
+                        "key-verification-misses-paths",
+                        Some(s.effect_span(&claim)),
+                        format!(
+                            "step `{}` says it verifies key `{}`, but it compares {} on host `{from}`, not the key's {} on host `{}`",
+                            s.id,
+                            k.id,
+                            paths.join(", "),
+                            missed.join(", "),
+                            k.host
+                        ),
+                        format!(
+                            "list every path of key `{}` in the step's `paths`, with from = \"{}\"",
+                            k.id, k.host
+                        ),
+                    ));
+                }
+                continue;
+            }
             let Some(d) = step_data(plan, s) else {
                 continue; // a person or a command verifies it: the plan takes its word
             };

@@ -534,6 +534,14 @@ pub enum StepKind {
         #[serde(skip_serializing_if = "Option::is_none")]
         exercise: Option<DbExercise>,
     },
+    /// Verify single files carried by hand: each absolute path's type, content, symlink target,
+    /// mode, owner, group, extended attributes and ACLs equal on `to` and on `from` (the
+    /// modification time is not compared).
+    VerifyFiles {
+        from: String,
+        to: String,
+        paths: Vec<String>,
+    },
 }
 
 /// A `verify-db` step's exercise of the copy (`exercise = true`): as the application's login,
@@ -548,18 +556,9 @@ pub struct DbExercise {
 }
 
 impl StepKind {
+    /// The kind's name as written in `do = "…"`, from its registry entry.
     pub fn name(&self) -> &'static str {
-        match self {
-            StepKind::Manual { .. } => "manual",
-            StepKind::Run { .. } => "run",
-            StepKind::Wait { .. } => "wait",
-            StepKind::Sync { .. } => "sync",
-            StepKind::VerifyTree { .. } => "verify-tree",
-            StepKind::Stop { .. } => "stop",
-            StepKind::Start { .. } => "start",
-            StepKind::Health { .. } => "health",
-            StepKind::VerifyDb { .. } => "verify-db",
-        }
+        crate::kinds::spec(self).name
     }
 }
 

@@ -196,6 +196,7 @@ pub(crate) fn validate(plan: &Plan) -> Vec<Diagnostic> {
         let span = s.effect_spans.last().cloned().unwrap_or(s.span.clone());
         for r in crate::kinds::references(&s.kind) {
             match r {
+                Reference::Host(h) => host_ref(&mut v, h, &span, &what),
                 Reference::DataSet(data) if !data_ids.contains(&data) => {
                     v.push(unknown("data set", data, &span, &what, &data_ids));
                 }

@@ -29,7 +29,7 @@ mod walk;
 pub use compare::{CompareOptions, compare};
 pub use error::TreeError;
 pub use glob::Glob;
-pub use manifest::{Entry, Kind, Manifest, State, Time};
+pub use manifest::{Entry, Kind, LINK_NONE, Manifest, State, Time};
 pub use report::{
     ALL_CLASSES, Class, EXIT_DIFFERENT, EXIT_EQUAL, EXIT_UNVERIFIED, Finding, PRIVILEGED_SHOWN,
     Privileged, Report, Totals, human_bytes, privilege,
@@ -39,5 +39,5 @@ pub use verify::{
     verify_manifest_tree, verify_trees,
 };
 pub use walk::{
-    Counts, DEFAULT_THREADS, Hook, HookPoint, Progress, WalkOptions, manifest, walk_many,
+    Counts, DEFAULT_THREADS, Hook, HookPoint, Progress, WalkOptions, manifest, only_path, walk_many,
 };

@@ -36,6 +36,13 @@ pub struct WalkOptions {
     pub threads: usize,
     /// Read extended attributes (and so POSIX ACLs).
     pub xattrs: bool,
+    /// When not empty, only these entries are recorded (paths relative to the root, as
+    /// [`only_path`] accepts them), each with the directories leading to it, instead of the whole
+    /// tree: the single files `verify-files` compares. Directories on the way are opened without
+    /// following a symlink; one that is a symlink is recorded as what it is and nothing below it
+    /// is read. A listed path that does not exist is not recorded. A listed directory is recorded
+    /// itself, not what it holds.
+    pub only: Vec<Box<[u8]>>,
     /// Test hook, called with the relative path before a file is opened and after its first
     /// read. Used to make files vanish or change at an exact moment.
     #[doc(hidden)]
@@ -56,6 +63,7 @@ impl Default for WalkOptions {
             excludes: Vec::new(),
             threads: 0,
             xattrs: true,
+            only: Vec::new(),
             hook: None,
         }
     }
@@ -67,6 +75,7 @@ impl std::fmt::Debug for WalkOptions {
             .field("excludes", &self.excludes)
             .field("threads", &self.threads)
             .field("xattrs", &self.xattrs)
+            .field("only", &self.only.len())
             .finish()
     }
 }
@@ -342,6 +351,23 @@ fn same_content_key(st: &libc::stat, e: &Entry) -> bool {
         && st.st_ctime_nsec as u32 == e.ctime.nsec
 }
 
+/// Checks a path for [`WalkOptions::only`]: relative to the root, not empty, no empty, `.` or
+/// `..` component, no NUL byte.
+pub fn only_path(path: &[u8]) -> Result<(), String> {
+    let bad = path.is_empty()
+        || path.contains(&0)
+        || path
+            .split(|&b| b == b'/')
+            .any(|c| c.is_empty() || c == b"." || c == b"..");
+    if bad {
+        return Err(format!(
+            "{} is not a path below the root (relative, no empty, `.` or `..` part)",
+            crate::escape::display(path)
+        ));
+    }
+    Ok(())
+}
+
 fn join(dir: &[u8], name: &[u8]) -> Box<[u8]> {
     if dir.is_empty() {
         return name.into();
@@ -383,7 +409,102 @@ impl<'a> Walker<'a> {
         self.push(&mut vec![e]);
         // SAFETY: fresh fd.
         let dup = unsafe { OwnedFd::from_raw_fd(dup) };
-        self.dir(s, Arc::new(dup), Vec::new());
+        if self.opts.only.is_empty() {
+            self.dir(s, Arc::new(dup), Vec::new());
+        } else {
+            self.only(&dup);
+        }
+    }
+
+    /// Records the entries of [`WalkOptions::only`] and the directories leading to them, each
+    /// once, reached through directory descriptors from the root without following a symlink.
+    fn only(&self, root: &OwnedFd) {
+        let mut recorded: std::collections::BTreeSet<Box<[u8]>> = Default::default();
+        let mut out = Vec::new();
+        let mut tally = Tally::default();
+        for path in &self.opts.only {
+            if self.cancel.load(Relaxed) {
+                return;
+            }
+            if only_path(path).is_err() {
+                continue;
+            }
+            let comps: Vec<&[u8]> = path.split(|&b| b == b'/').collect();
+            let (last, parents) = comps.split_last().expect("split yields one part at least");
+            let mut dir: Option<OwnedFd> = None;
+            let mut rel: Vec<u8> = Vec::new();
+            let mut reached = true;
+            for comp in parents {
+                let name = CString::new(*comp).expect("only_path refuses NUL");
+                let here = join(&rel, comp);
+                let at = dir.as_ref().unwrap_or(root).as_raw_fd();
+                match openat(at, &name, libc::O_RDONLY | libc::O_DIRECTORY) {
+                    Ok(fd) => {
+                        if recorded.insert(here.clone()) {
+                            let mut e = Entry::new(here.clone(), Kind::Dir);
+                            match fstat(fd.as_raw_fd()) {
+                                Ok(st) => e.set_stat(&st),
+                                Err(errno) => e.state = State::Unreadable(errno),
+                            }
+                            self.fd_xattrs(fd.as_raw_fd(), &mut e);
+                            out.push(e);
+                        }
+                        dir = Some(fd);
+                        rel = here.into();
+                    }
+                    Err(libc::ENOENT) => {
+                        reached = false;
+                        break;
+                    }
+                    Err(errno) => {
+                        // A symlink or a file where a directory was expected is recorded as
+                        // what it is; anything else as the directory that could not be opened.
+                        if recorded.insert(here.clone()) {
+                            out.push(match errno {
+                                libc::ENOTDIR | libc::ELOOP => self.other(at, &name, here),
+                                _ => self.failed(at, &name, here, Kind::Dir, errno),
+                            });
+                        }
+                        reached = false;
+                        break;
+                    }
+                }
+            }
+            if !reached || !recorded.insert(path.clone()) {
+                continue;
+            }
+            let name = CString::new(*last).expect("only_path refuses NUL");
+            let at = dir.as_ref().unwrap_or(root).as_raw_fd();
+            match fstatat(at, &name) {
+                Ok(st) if Kind::from_mode(st.st_mode) == Kind::File => {
+                    out.push(self.file(at, &name, path.clone(), &[], &mut tally));
+                }
+                Ok(st) if Kind::from_mode(st.st_mode) == Kind::Dir => {
+                    out.push(
+                        match openat(at, &name, libc::O_RDONLY | libc::O_DIRECTORY) {
+                            Ok(fd) => {
+                                let mut e = Entry::new(path.clone(), Kind::Dir);
+                                match fstat(fd.as_raw_fd()) {
+                                    Ok(st) => e.set_stat(&st),
+                                    Err(errno) => e.state = State::Unreadable(errno),
+                                }
+                                self.fd_xattrs(fd.as_raw_fd(), &mut e);
+                                e
+                            }
+                            Err(errno) => self.failed(at, &name, path.clone(), Kind::Dir, errno),
+                        },
+                    );
+                }
+                Ok(_) => out.push(self.other(at, &name, path.clone())),
+                Err(libc::ENOENT) => {
+                    recorded.remove(path);
+                }
+                Err(errno) => out.push(self.failed(at, &name, path.clone(), Kind::File, errno)),
+            }
+        }
+        self.trusted.fetch_add(tally.trusted, Relaxed);
+        self.bytes.fetch_add(tally.bytes, Relaxed);
+        self.push(&mut out);
     }
 
     /// Lists one open directory: subdirectories become tasks, files are hashed in batches

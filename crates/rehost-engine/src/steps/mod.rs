@@ -18,6 +18,7 @@ mod stop;
 mod sync;
 pub use sync::rate;
 mod verify_db;
+mod verify_files;
 mod verify_tree;
 mod wait;
 
@@ -32,6 +33,7 @@ pub(crate) static EXECUTORS: &[&Executor] = &[
     &start::EXECUTOR,
     &health::EXECUTOR,
     &verify_db::EXECUTOR,
+    &verify_files::EXECUTOR,
 ];
 
 /// One step kind's executor.
@@ -69,6 +71,10 @@ pub(crate) enum Need<'s> {
     /// The database answers from its `from` (or `to`) host: the client is there, it connects,
     /// the server says its version.
     Database { database: &'s str, to: bool },
+    /// These files exist on the host (the originals a `verify-files` compares).
+    Files { host: &'s str, paths: &'s [String] },
+    /// The host opens (besides the step's `host`: a kind's own host keys).
+    Opens { host: &'s str },
     /// The step cannot run as the plan stands (a service without the command it needs).
     Fails { why: String },
 }
@@ -78,28 +84,33 @@ pub fn kinds() -> Vec<&'static str> {
     EXECUTORS.iter().map(|e| e.kind).collect()
 }
 
-fn executor(step: &Step) -> Option<&'static Executor> {
-    let name = step.kind.name();
-    EXECUTORS.iter().copied().find(|e| e.kind == name)
+/// A step's executor: an exhaustive match, so that a kind without its executor is a compile
+/// error here (and one missing from [`EXECUTORS`] a test failure).
+fn executor(step: &Step) -> &'static Executor {
+    use rehost_plan::StepKind as K;
+    match &step.kind {
+        K::Manual { .. } => &manual::EXECUTOR,
+        K::Run { .. } => &run::EXECUTOR,
+        K::Wait { .. } => &wait::EXECUTOR,
+        K::Sync { .. } => &sync::EXECUTOR,
+        K::VerifyTree { .. } => &verify_tree::EXECUTOR,
+        K::Stop { .. } => &stop::EXECUTOR,
+        K::Start { .. } => &start::EXECUTOR,
+        K::Health { .. } => &health::EXECUTOR,
+        K::VerifyDb { .. } => &verify_db::EXECUTOR,
+        K::VerifyFiles { .. } => &verify_files::EXECUTOR,
+    }
 }
 
 /// Executes a step with its kind's executor.
 pub(crate) fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {
-    match executor(step) {
-        Some(e) => (e.execute)(ctx, step),
-        None => crate::exec::failed(format!(
-            "step kind `{}` has no executor in this rehost (steps/mod.rs)",
-            step.kind.name()
-        )),
-    }
+    (executor(step).execute)(ctx, step)
 }
 
 /// What a step needs of its hosts before the run (see [`Need`]): its kind's needs, and the
 /// program of its rollback on its host.
 pub(crate) fn needs<'s>(plan: &'s Plan, step: &'s Step) -> Vec<Need<'s>> {
-    let mut needs = executor(step)
-        .map(|e| (e.needs)(plan, step))
-        .unwrap_or_default();
+    let mut needs = (executor(step).needs)(plan, step);
     if let (Some(rollback), Some(host)) = (&step.rollback, &step.host) {
         needs.push(Need::Runs {
             host: host.clone(),

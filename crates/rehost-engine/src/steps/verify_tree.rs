@@ -138,50 +138,11 @@ fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {
 
     // Both manifests are kept as evidence, per attempt (a rerun must not replace what an
     // earlier attempt's record points at), identified in the journal by their digests.
-    let evidence = ctx.state_dir.join("evidence");
-    let mut manifests = Vec::new();
-    for (side, m) in [("source", &verified.a), ("destination", &verified.b)] {
-        let name = format!(
-            "{}.{}-{side}.manifest",
-            crate::recorder::sanitize(&step.id),
-            ctx.attempt
-        );
-        // 0600 in the private state directory, never through a symlink.
-        let entry = ctx
-            .state
-            .subdir("evidence", true)
-            .and_then(|d| {
-                let d = d.expect("created");
-                d.write_atomic(&name, true, &mut |w| m.write_to(w))?;
-                d.read(&name).map(Option::unwrap_or_default)
-            })
-            .map_err(|e| e.to_string());
-        match entry {
-            Ok(bytes) => manifests.push(EvidenceRef {
-                side: side.into(),
-                file: format!("evidence/{name}"),
-                blake3: blake3::hash(&bytes).to_hex().to_string(),
-            }),
-            Err(e) => {
-                return failed(format!(
-                    "failed to keep the {side} manifest as evidence in {}: {e}",
-                    evidence.display()
-                ));
-            }
-        }
-    }
-    let findings = report
-        .findings
-        .iter()
-        .take(JOURNAL_FINDINGS)
-        .map(|f| FindingData {
-            class: f.class.name().into(),
-            path: String::from_utf8_lossy(&f.path).into_owned(),
-            path_hex: hex_unless_utf8(&f.path),
-            a: f.a.clone(),
-            b: f.b.clone(),
-        })
-        .collect();
+    let manifests = match keep_manifests(ctx, step, &verified.a, &verified.b) {
+        Ok(m) => m,
+        Err(e) => return failed(e),
+    };
+    let findings = findings_data(report);
     let doc = StepData::VerifyTree(Box::new(VerifyTreeData {
         v: STEP_DATA_VERSION,
         data_set: ds.id.clone(),
@@ -269,6 +230,62 @@ fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {
 /// trees that the journal records before it. With both ends local, the cache is the state
 /// directory's, which only a verification of this data set writes; otherwise it is each host's
 /// cache of its last walk of the tree, which the built-in transfer's walk writes too.
+/// Keeps both manifests of a verification in the state directory's `evidence/`, per attempt
+/// (a rerun must not replace what an earlier attempt's record points at), 0600 and never
+/// through a symlink; returns where, with their digests, for the journal.
+pub(super) fn keep_manifests(
+    ctx: &mut Ctx,
+    step: &Step,
+    a: &rehost_tree::Manifest,
+    b: &rehost_tree::Manifest,
+) -> Result<Vec<EvidenceRef>, String> {
+    let evidence = ctx.state_dir.join("evidence");
+    let mut manifests = Vec::new();
+    for (side, m) in [("source", a), ("destination", b)] {
+        let name = format!(
+            "{}.{}-{side}.manifest",
+            crate::recorder::sanitize(&step.id),
+            ctx.attempt
+        );
+        let bytes = ctx
+            .state
+            .subdir("evidence", true)
+            .and_then(|d| {
+                let d = d.expect("created");
+                d.write_atomic(&name, true, &mut |w| m.write_to(w))?;
+                d.read(&name).map(Option::unwrap_or_default)
+            })
+            .map_err(|e| {
+                format!(
+                    "failed to keep the {side} manifest as evidence in {}: {e}",
+                    evidence.display()
+                )
+            })?;
+        manifests.push(EvidenceRef {
+            side: side.into(),
+            file: format!("evidence/{name}"),
+            blake3: blake3::hash(&bytes).to_hex().to_string(),
+        });
+    }
+    Ok(manifests)
+}
+
+/// The first findings of a comparison, as the journal keeps them.
+pub(super) fn findings_data(report: &rehost_tree::Report) -> Vec<FindingData> {
+    report
+        .findings
+        .iter()
+        .take(JOURNAL_FINDINGS)
+        .map(|f| FindingData {
+            class: f.class.name().into(),
+            path: String::from_utf8_lossy(&f.path).into_owned(),
+            path_hex: hex_unless_utf8(&f.path),
+            a: f.a.clone(),
+            b: f.b.clone(),
+        })
+        .collect()
+}
+
 pub(super) fn trust_basis(records: &[Record], ds: &str, local: bool) -> String {
     let last = records.iter().rev().find_map(|r| match r {
         Record::StepFinished {

@@ -37,12 +37,9 @@ fn ms_between(a: &str, b: &str) -> Option<u64> {
     u64::try_from(b.as_millisecond() - a.as_millisecond()).ok()
 }
 
-/// The step kinds that prove data: their results are verifications.
+/// The step kinds that prove data: their results are verifications (`KindSpec::verifies`).
 fn is_verification(kind: &StepKind) -> bool {
-    matches!(
-        kind,
-        StepKind::VerifyTree { .. } | StepKind::VerifyDb { .. }
-    )
+    rehost_plan::spec(kind).verifies
 }
 
 fn is_manual(plan: &Plan, id: &str) -> bool {
@@ -1025,8 +1022,9 @@ pub fn document(r: &Report, plan: &Plan) -> Document {
             _ => "NOT FULLY VERIFIED",
         }
         .to_owned();
-        // A database's verdict names its scope: what it holds for, what was not compared.
-        if v.database.is_some() {
+        // A database's or files' verdict names its scope: what it holds for, what was not
+        // compared (a tree's names its excludes and what they leave out, below).
+        if v.kind != VerificationKind::Tree {
             outcome.push_str(&match &v.not_compared {
                 Some(n) if n.is_empty() => String::new(),
                 // Table names come from the databases: no backtick may open a code span.
@@ -1094,6 +1092,26 @@ pub fn document(r: &Report, plan: &Plan) -> Document {
                 ],
             ]);
         }
+        if v.kind == VerificationKind::Files {
+            rows.push(vec![
+                "Files compared".into(),
+                v.paths
+                    .iter()
+                    .map(|x| code_span(x))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ]);
+            if !v.absent.is_empty() {
+                rows.push(vec![
+                    "Absent on A (nothing to compare with)".into(),
+                    v.absent
+                        .iter()
+                        .map(|x| code_span(x))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                ]);
+            }
+        }
         if let Some(x) = &v.exercise {
             exercise_rows(x, &mut rows);
         }
@@ -1111,7 +1129,7 @@ pub fn document(r: &Report, plan: &Plan) -> Document {
         for (side, m) in ["Manifest of A", "Manifest of B"].iter().zip(&v.manifests) {
             rows.push(vec![side.to_string(), kept(m)]);
         }
-        if v.tree.is_some() {
+        if v.kind == VerificationKind::Tree {
             rows.push(vec![
                 "Privileged entries in B (setuid, setgid, file capabilities, devices)".into(),
                 v.privileged_total.to_string(),

@@ -218,10 +218,23 @@ impl Run {
     }
 }
 
+/// What a verification compared: which step kind's result it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VerificationKind {
+    /// A `verify-tree` step: a data set's two trees.
+    Tree,
+    /// A `verify-db` step: a database's two servers.
+    Database,
+    /// A `verify-files` step: single files on two hosts.
+    Files,
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct Verification {
-    /// `tree` (a `verify-tree` step) or `database` (a `verify-db` step).
-    pub kind: String,
+    /// `tree` (a `verify-tree` step), `database` (a `verify-db` step) or `files` (a
+    /// `verify-files` step).
+    pub kind: VerificationKind,
     /// The data set's or the database's id.
     pub data_set: String,
     pub source: String,
@@ -252,6 +265,12 @@ pub struct Verification {
     pub excludes: Vec<String>,
     /// Trees: the paths the plan names (keys) that the excludes leave out: not verified.
     pub not_verified: Vec<NotVerified>,
+    /// Files: the paths compared, as the plan lists them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub paths: Vec<String>,
+    /// Files: listed paths the original host does not have (nothing to compare them with).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub absent: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]

@@ -396,7 +396,7 @@ fn typed(d: &StepData, exit_code: Option<i32>) -> Option<Verification> {
                 .collect();
             by_class.sort();
             Some(Verification {
-                kind: "tree".into(),
+                kind: VerificationKind::Tree,
                 data_set: t.data_set.clone(),
                 source: t.source.clone(),
                 destination: t.destination.clone(),
@@ -457,6 +457,8 @@ fn typed(d: &StepData, exit_code: Option<i32>) -> Option<Verification> {
                         exclude: x.exclude.clone(),
                     })
                     .collect(),
+                paths: Vec::new(),
+                absent: Vec::new(),
             })
         }
         StepData::VerifyDb(db) => {
@@ -471,8 +473,74 @@ fn typed(d: &StepData, exit_code: Option<i32>) -> Option<Verification> {
             }
             Some(v)
         }
+        StepData::VerifyFiles(f) => Some(files_verification(f)),
         StepData::Untyped(v) => verification(v).or_else(|| db_verification(v, exit_code)),
-        _ => None,
+        // Not verifications: their evidence is the attempt's result and detail.
+        StepData::Sync(_) | StepData::Run(_) | StepData::Service(_) => None,
+    }
+}
+
+/// A `verify-files` step's result as a verification.
+fn files_verification(f: &rehost_journal::step_data::VerifyFilesData) -> Verification {
+    let mut by_class: Vec<(String, u64)> = f
+        .totals
+        .by_class
+        .iter()
+        .map(|(c, n)| (c.name().to_owned(), *n))
+        .collect();
+    by_class.sort();
+    Verification {
+        kind: VerificationKind::Files,
+        data_set: format!(
+            "{} file{}",
+            f.paths.len(),
+            if f.paths.len() == 1 { "" } else { "s" }
+        ),
+        source: f.from.clone(),
+        destination: f.to.clone(),
+        exit_code: i64::from(f.exit_code),
+        tree: Some(TreeTotals {
+            entries_a: f.totals.entries_a,
+            entries_b: f.totals.entries_b,
+            bytes_a: f.totals.bytes_a,
+            bytes_b: f.totals.bytes_b,
+            equal: f.totals.equal,
+            files_read: f.totals.rehashed,
+            trusted: f.totals.trusted,
+            trusted_from: None,
+        }),
+        database: None,
+        by_class,
+        findings_total: f.findings_total,
+        findings: f
+            .findings
+            .iter()
+            .take(FIRST_FINDINGS)
+            .map(|x| Finding {
+                class: x.class.clone(),
+                path: format!("/{}", x.path),
+                a: Some(x.a.clone()),
+                b: Some(x.b.clone()),
+            })
+            .collect(),
+        manifests: f
+            .manifests
+            .iter()
+            .map(|m| Kept {
+                file: m.file.clone(),
+                bytes: None,
+                blake3: m.blake3.clone(),
+            })
+            .collect(),
+        warnings: Vec::new(),
+        privileged: Vec::new(),
+        privileged_total: 0,
+        not_compared: Some(f.not_compared.clone()),
+        exercise: None,
+        excludes: Vec::new(),
+        not_verified: Vec::new(),
+        paths: f.paths.clone(),
+        absent: f.absent.clone(),
     }
 }
 
@@ -532,7 +600,7 @@ fn verification(v: &serde_json::Value) -> Option<Verification> {
         })
         .collect();
     Some(Verification {
-        kind: "tree".into(),
+        kind: VerificationKind::Tree,
         data_set: s("data_set"),
         source: s("source"),
         destination: s("destination"),
@@ -578,6 +646,8 @@ fn verification(v: &serde_json::Value) -> Option<Verification> {
             })
             .unwrap_or_default(),
         not_verified: Vec::new(),
+        paths: Vec::new(),
+        absent: Vec::new(),
     })
 }
 
@@ -631,7 +701,7 @@ fn db_verification(v: &serde_json::Value, exit_code: Option<i32>) -> Option<Veri
         .unwrap_or_default();
     let equal = v.get("equal").and_then(|e| e.as_bool()).unwrap_or(false);
     Some(Verification {
-        kind: "database".into(),
+        kind: VerificationKind::Database,
         data_set: database,
         source: s("old"),
         destination: s("new"),
@@ -671,5 +741,7 @@ fn db_verification(v: &serde_json::Value, exit_code: Option<i32>) -> Option<Veri
         exercise: None,
         excludes: Vec::new(),
         not_verified: Vec::new(),
+        paths: Vec::new(),
+        absent: Vec::new(),
     })
 }

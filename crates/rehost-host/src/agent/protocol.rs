@@ -105,6 +105,11 @@ pub struct ManifestOptions {
     /// `rehost_tree`, with its racy-ctime rule).
     #[serde(default)]
     pub incremental: bool,
+    /// Only these entries, relative to the tree's root, with the directories leading to them
+    /// (`rehost_tree::WalkOptions::only`): the single files `verify-files` compares. Never
+    /// incremental: a partial manifest must not become the cache of the whole tree.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub only: Vec<Bytes>,
 }
 
 impl Request {
@@ -261,6 +266,7 @@ impl Default for ManifestOptions {
             threads: 0,
             xattrs: true,
             incremental: false,
+            only: Vec::new(),
         }
     }
 }

@@ -17,6 +17,7 @@ pub(super) static KIND: KindSpec = KindSpec {
     example: "service = \"billing-app\"\ntimeout = \"2m\"\n",
     idempotent: true,
     needs_host: false,
+    verifies: false,
     read: |r, t| {
         Some(StepKind::Health {
             service: r.required_str(t, "service")?,

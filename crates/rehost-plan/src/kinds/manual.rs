@@ -20,6 +20,7 @@ pub(super) static KIND: KindSpec = KindSpec {
     example: "text = \"Mail the users of billing that it is down from 22:00.\"\n",
     idempotent: false,
     needs_host: false,
+    verifies: false,
     read,
     implies: |_| None,
     references: |_| Vec::new(),

@@ -21,6 +21,7 @@ mod start;
 mod stop;
 mod sync;
 mod verify_db;
+mod verify_files;
 mod verify_tree;
 mod wait;
 
@@ -35,6 +36,7 @@ pub static KINDS: &[&KindSpec] = &[
     &start::KIND,
     &health::KIND,
     &verify_db::KIND,
+    &verify_files::KIND,
 ];
 
 /// Keys every step may have.
@@ -75,6 +77,9 @@ pub struct KindSpec {
     pub idempotent: bool,
     /// Whether it acts on a host (and so needs `host`).
     pub needs_host: bool,
+    /// Whether its result proves data complete and correct (a verification the report's
+    /// verdict rests on and lists with what it did not compare).
+    pub verifies: bool,
     read: fn(&mut Reader, &Tbl) -> Option<StepKind>,
     /// The effect the kind has by its nature, for the M 2.319 lint (besides the declared ones),
     /// and the key that names what it acts on (where a finding about it points).
@@ -100,6 +105,8 @@ pub struct Key {
 /// A plan item a step refers to by id.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Reference<'a> {
+    /// A `[[hosts]]` name the kind's own keys give (besides the step's `host`).
+    Host(&'a str),
     DataSet(&'a str),
     Database(&'a str),
     /// A declared service, and the key its declaration must have for this kind: `stop`,
@@ -135,13 +142,21 @@ impl Description {
     }
 }
 
-/// The registry entry of a step's kind.
+/// The registry entry of a step's kind: an exhaustive match, so that a new `StepKind` variant
+/// without its module is a compile error here (and one missing from [`KINDS`] a test failure).
 pub fn spec(kind: &StepKind) -> &'static KindSpec {
-    let name = kind.name();
-    KINDS
-        .iter()
-        .find(|k| k.name == name)
-        .unwrap_or_else(|| panic!("step kind `{name}` is not in the registry (kinds/mod.rs)"))
+    match kind {
+        StepKind::Manual { .. } => &manual::KIND,
+        StepKind::Run { .. } => &run::KIND,
+        StepKind::Wait { .. } => &wait::KIND,
+        StepKind::Sync { .. } => &sync::KIND,
+        StepKind::VerifyTree { .. } => &verify_tree::KIND,
+        StepKind::Stop { .. } => &stop::KIND,
+        StepKind::Start { .. } => &start::KIND,
+        StepKind::Health { .. } => &health::KIND,
+        StepKind::VerifyDb { .. } => &verify_db::KIND,
+        StepKind::VerifyFiles { .. } => &verify_files::KIND,
+    }
 }
 
 /// What a step of this kind does (see [`Description`]).

@@ -31,6 +31,7 @@ pub(super) static KIND: KindSpec = KindSpec {
     example: "host = \"old\"\ncommand = \"systemctl stop billing\"\nexpect_status = [0, 5]\n",
     idempotent: false,
     needs_host: true,
+    verifies: false,
     read,
     implies: |_| None,
     references: |_| Vec::new(),

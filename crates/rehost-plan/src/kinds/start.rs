@@ -16,6 +16,7 @@ pub(super) static KIND: KindSpec = KindSpec {
     example: "service = \"billing-app\"\n",
     idempotent: false,
     needs_host: false,
+    verifies: false,
     read: |r, t| {
         Some(StepKind::Start {
             service: r.required_str(t, "service")?,

@@ -16,6 +16,7 @@ pub(super) static KIND: KindSpec = KindSpec {
     example: "service = \"billing-app\"\nhost = \"old\"\n",
     idempotent: true,
     needs_host: false,
+    verifies: false,
     read: |r, t| {
         Some(StepKind::Stop {
             service: r.required_str(t, "service")?,

@@ -47,6 +47,7 @@ pub(super) static KIND: KindSpec = KindSpec {
     example: "data = \"billing-data\"\nphase = \"bulk\"\n",
     idempotent: true,
     needs_host: false,
+    verifies: false,
     read,
     implies: |k| match k {
         StepKind::Sync { data, .. } => Some((Effect::Transfers(data.clone()), "data")),

@@ -64,6 +64,12 @@ service = "web"
 id = "verify-db"
 do = "verify-db"
 database = "shop"
+[[steps]]
+id = "verify-files"
+do = "verify-files"
+from = "old"
+to = "new"
+paths = ["/etc/krb5.keytab"]
 "#;
 
 #[test]
@@ -97,7 +103,16 @@ fn every_kind_is_registered_once_and_reads_back_under_its_own_name() {
             "step `{}` read as another kind",
             step.id
         );
-        assert_eq!(spec(&step.kind).name, step.id);
+        // `spec`'s match and the registry hold the same entry.
+        let entry = KINDS
+            .iter()
+            .find(|k| k.name == step.id)
+            .expect("registered");
+        assert!(
+            std::ptr::eq(spec(&step.kind), *entry),
+            "spec() and KINDS disagree on `{}`",
+            step.id
+        );
         read.push(step.kind.name());
     }
     read.sort_unstable();

@@ -51,6 +51,7 @@ pub(super) static KIND: KindSpec = KindSpec {
     example: "database = \"billing-db\"\nexercise = true\n",
     idempotent: true,
     needs_host: false,
+    verifies: true,
     read,
     implies: |k| match k {
         StepKind::VerifyDb { database, .. } => {

@@ -21,6 +21,7 @@ pub(super) static KIND: KindSpec = KindSpec {
     example: "data = \"billing-data\"\n",
     idempotent: true,
     needs_host: false,
+    verifies: true,
     read,
     implies: |k| match k {
         StepKind::VerifyTree { data } => Some((Effect::Verifies(data.clone()), "data")),

@@ -24,6 +24,7 @@ pub(super) static KIND: KindSpec = KindSpec {
     example: "duration = \"5m\"\n",
     idempotent: true,
     needs_host: false,
+    verifies: false,
     read,
     implies: |_| None,
     references: |_| Vec::new(),

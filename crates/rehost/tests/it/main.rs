@@ -23,4 +23,5 @@ mod state;
 mod support;
 mod tidy;
 mod tree;
+mod verify_files;
 mod view;
