@@ -4,7 +4,10 @@
 //! Each variant carries `v`, the version of its fields ([`STEP_DATA_VERSION`] when written).
 //! Adding an optional field keeps the version; changing or removing one raises it, and readers
 //! keep reading every earlier version. Records written before the results were typed (no
-//! `kind`) and kinds this rehost does not know load as [`StepData::Untyped`].
+//! `kind`) load as [`StepData::Legacy`], which the report reads by their old shape; a kind
+//! this rehost does not know (a newer rehost's) as [`StepData::Newer`], which nothing reads as
+//! evidence: a verification recorded that way counts as not verified. Every reader matches the
+//! variants exhaustively, so a new kind's result without its reader is a compile error.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -25,9 +28,14 @@ pub enum StepData {
     VerifyDb(Box<VerifyDbData>),
     /// `verify-files`: single files compared on both hosts.
     VerifyFiles(Box<VerifyFilesData>),
-    /// A result without a known `kind`: written before results were typed, or by a newer
-    /// rehost. Kept as it was read.
-    Untyped(serde_json::Value),
+    /// A result without a `kind`: written before results were typed. Kept as it was read.
+    Legacy(serde_json::Value),
+    /// A result of a kind this rehost does not know: written by a newer rehost. Kept as it
+    /// was read, never taken for evidence.
+    Newer {
+        kind: String,
+        value: serde_json::Value,
+    },
 }
 
 /// Where a piece of evidence is kept in the state directory, with its digest.
@@ -363,7 +371,7 @@ impl Serialize for StepData {
             StepData::Service(d) => Tagged::Service(Borrowed(d)).serialize(s),
             StepData::VerifyDb(d) => Tagged::VerifyDb(Borrowed(&**d)).serialize(s),
             StepData::VerifyFiles(d) => Tagged::VerifyFiles(Borrowed(&**d)).serialize(s),
-            StepData::Untyped(v) => v.serialize(s),
+            StepData::Legacy(v) | StepData::Newer { value: v, .. } => v.serialize(s),
         }
     }
 }
@@ -371,14 +379,26 @@ impl Serialize for StepData {
 impl<'de> Deserialize<'de> for StepData {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let value = serde_json::Value::deserialize(d)?;
-        let known = matches!(
-            value.get("kind").and_then(|k| k.as_str()),
-            Some("verify-tree" | "sync" | "run" | "service" | "verify-db" | "verify-files")
-        );
-        if !known {
-            return Ok(StepData::Untyped(value));
-        }
-        let tagged: Tagged = serde_json::from_value(value).map_err(serde::de::Error::custom)?;
+        let Some(kind) = value
+            .get("kind")
+            .and_then(|k| k.as_str())
+            .map(str::to_owned)
+        else {
+            return Ok(StepData::Legacy(value));
+        };
+        let tagged: Tagged = match serde_json::from_value(value.clone()) {
+            Ok(t) => t,
+            // serde's own words for a tag no variant has: a kind of a newer rehost. Anything
+            // else (a known kind with fields that do not read) is an error, not evidence.
+            Err(e) if e.to_string().starts_with("unknown variant") => {
+                return Ok(StepData::Newer { kind, value });
+            }
+            Err(e) => {
+                return Err(serde::de::Error::custom(format!(
+                    "the `{kind}` step result does not read: {e}"
+                )));
+            }
+        };
         Ok(match tagged {
             Tagged::VerifyTree(d) => StepData::VerifyTree(Box::new(d.into_owned())),
             Tagged::Sync(d) => StepData::Sync(d.into_owned()),
@@ -400,7 +420,8 @@ impl StepData {
             | StepData::Run(_)
             | StepData::Service(_)
             | StepData::VerifyDb(_)
-            | StepData::Untyped(_) => &[],
+            | StepData::Legacy(_)
+            | StepData::Newer { .. } => &[],
         }
     }
 }
@@ -425,19 +446,35 @@ mod tests {
     }
 
     #[test]
-    fn results_without_a_kind_load_untyped() {
+    fn results_without_a_kind_load_as_legacy_and_unknown_kinds_as_newer() {
         // What verify-tree recorded before results were typed.
         let old = r#"{"data_set":"files","manifests":{"source":{"file":"evidence/v-source.manifest","blake3":"ab"}}}"#;
         match serde_json::from_str::<StepData>(old).unwrap() {
-            StepData::Untyped(v) => assert_eq!(v["data_set"], "files"),
+            StepData::Legacy(v) => assert_eq!(v["data_set"], "files"),
             other => panic!("{other:?}"),
         }
         // A kind from a newer rehost.
         let newer = r#"{"kind":"dns","v":4}"#;
-        assert!(matches!(
-            serde_json::from_str::<StepData>(newer).unwrap(),
-            StepData::Untyped(_)
-        ));
+        match serde_json::from_str::<StepData>(newer).unwrap() {
+            StepData::Newer { kind, value } => {
+                assert_eq!(kind, "dns");
+                assert_eq!(
+                    serde_json::to_string(&StepData::Newer {
+                        kind,
+                        value: value.clone()
+                    })
+                    .unwrap(),
+                    newer
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        // A known kind whose fields do not read is an error, not a result of another kind.
+        let broken = r#"{"kind":"run","v":1,"exit_code":"three"}"#;
+        let e = serde_json::from_str::<StepData>(broken)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("the `run` step result does not read"), "{e}");
         // A known kind without a version is version 0.
         let v0 = r#"{"kind":"run","exit_code":0}"#;
         match serde_json::from_str::<StepData>(v0).unwrap() {

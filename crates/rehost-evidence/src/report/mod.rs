@@ -301,8 +301,16 @@ fn verdict(
                 ));
             }
             None => {
-                let why = match last.and_then(|a| a.detail.as_deref()) {
-                    Some(d) => format!("it did not complete: {d}"),
+                let why = match last {
+                    // Done, yet no result this rehost reads: a newer rehost's, or none recorded.
+                    Some(a) if a.result.as_deref() == Some("done") => format!(
+                        "attempt {} finished, but its result is not one this rehost reads (written by a newer rehost?), so nothing it compared is counted",
+                        a.attempt
+                    ),
+                    Some(a) => match a.detail.as_deref() {
+                        Some(d) => format!("it did not complete: {d}"),
+                        None => "it did not complete".into(),
+                    },
                     None => "it did not run".into(),
                 };
                 items.push(item(

@@ -474,7 +474,9 @@ fn typed(d: &StepData, exit_code: Option<i32>) -> Option<Verification> {
             Some(v)
         }
         StepData::VerifyFiles(f) => Some(files_verification(f)),
-        StepData::Untyped(v) => verification(v).or_else(|| db_verification(v, exit_code)),
+        StepData::Legacy(v) => verification(v).or_else(|| db_verification(v, exit_code)),
+        // A newer rehost's result is not read: a verification recorded so has no result here.
+        StepData::Newer { .. } => None,
         // Not verifications: their evidence is the attempt's result and detail.
         StepData::Sync(_) | StepData::Run(_) | StepData::Service(_) => None,
     }

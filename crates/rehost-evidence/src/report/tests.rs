@@ -572,3 +572,58 @@ fn a_database_verdict_names_what_was_not_compared() {
         "### `check-db` attempt 1: `shop` — complete and correct; not compared: not recorded by the rehost that ran it"
     );
 }
+
+/// A verification whose result a newer rehost wrote (a kind this one does not know) is not
+/// taken for evidence: the verdict fails it and says why, never "complete and correct".
+#[test]
+fn a_verification_result_of_a_newer_rehost_is_not_counted() {
+    let src = format!(
+        "{PLAN}\n[[steps]]\nid = \"keys\"\ndo = \"verify-files\"\nfrom = \"old\"\nto = \"new\"\npaths = [\"/etc/krb5.keytab\"]\n"
+    );
+    let c = rehost_plan::check(&src);
+    assert!(c.errors.is_empty(), "{:?}", c.errors);
+    let plan = c.plan.unwrap();
+    let newer: StepData =
+        serde_json::from_str(r#"{"kind":"verify-files-v2","v":7,"equal":true}"#).unwrap();
+    let records = vec![
+        run_started(),
+        started(1, "keys", 1),
+        Record::StepFinished {
+            at: t(2),
+            id: "keys".into(),
+            attempt: 1,
+            result: StepResult::Done,
+            elapsed_ms: 1000,
+            detail: Some("1 file equal".into()),
+            confirmed_by: None,
+            exit_code: Some(0),
+            output: None,
+            result_data: Some(newer),
+        },
+    ];
+    let run = read::fold(&records, "production", &plan);
+    let r = build(Input {
+        plan: &plan,
+        plan_file: "plan.toml".into(),
+        plan_text: PlanText {
+            text: src.clone(),
+            origin: "test".into(),
+        },
+        run,
+        others: Vec::new(),
+    });
+    assert_eq!(r.verdict.level, Level::Failed);
+    let item = r
+        .verdict
+        .items
+        .iter()
+        .find(|i| i.step.as_deref() == Some("keys"))
+        .expect("an item for the step");
+    assert_eq!(item.kind, "not_verified");
+    assert!(
+        item.text
+            .contains("its result is not one this rehost reads"),
+        "{}",
+        item.text
+    );
+}
