@@ -14,25 +14,8 @@ pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
         .map(|(_, c)| c)
 }
 
-/// Levenshtein distance, with `_` and `-` treated as the same.
+/// Levenshtein distance (`strsim`), with `_` and `-` and the letter case treated as the same.
 fn distance(a: &str, b: &str) -> usize {
-    let norm = |c: char| {
-        if c == '-' {
-            '_'
-        } else {
-            c.to_ascii_lowercase()
-        }
-    };
-    let a: Vec<char> = a.chars().map(norm).collect();
-    let b: Vec<char> = b.chars().map(norm).collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.iter().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != cb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
+    let norm = |s: &str| s.replace('-', "_").to_ascii_lowercase();
+    strsim::levenshtein(&norm(a), &norm(b))
 }

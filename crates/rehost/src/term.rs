@@ -1,15 +1,20 @@
 //! Terminal conventions: colours only on a terminal and never with `NO_COLOR`; untrusted text
 //! (file names, remote output, plan text) escaped before it reaches the terminal.
 
-use std::io::IsTerminal;
+use anstyle::{AnsiColor, Style};
 
-fn no_color() -> bool {
-    std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
-}
-
+/// Whether standard output gets colours: `anstream`'s choice, which follows `NO_COLOR`,
+/// `CLICOLOR`, `CLICOLOR_FORCE`, `TERM=dumb` and whether it is a terminal.
 pub fn color_enabled_stdout() -> bool {
-    !no_color() && std::io::stdout().is_terminal()
+    anstream::AutoStream::choice(&std::io::stdout()) != anstream::ColorChoice::Never
 }
+
+/// The styles of the terminal view, one per meaning.
+pub const BOLD: Style = Style::new().bold();
+pub const DIM: Style = Style::new().dimmed();
+pub const GOOD: Style = Style::new().fg_color(Some(anstyle::Color::Ansi(AnsiColor::Green)));
+pub const BAD: Style = Style::new().fg_color(Some(anstyle::Color::Ansi(AnsiColor::Red)));
+pub const NOTE: Style = Style::new().fg_color(Some(anstyle::Color::Ansi(AnsiColor::Yellow)));
 
 /// Escapes control characters so untrusted text cannot move the cursor or recolour the
 /// terminal (the plan crate's diagnostics use the same function).

@@ -95,9 +95,9 @@ impl TermSink {
         }
     }
 
-    fn paint(&self, code: &str, s: &str) -> String {
+    fn paint(&self, style: anstyle::Style, s: &str) -> String {
         if self.color {
-            format!("\x1b[{code}m{s}\x1b[0m")
+            format!("{style}{s}{style:#}")
         } else {
             s.to_owned()
         }
@@ -154,7 +154,7 @@ impl TermSink {
                 writeln!(
                     out,
                     "{} {} [{}], {how}",
-                    self.paint("1", "rehost run:"),
+                    self.paint(term::BOLD, "rehost run:"),
                     term::escape(plan),
                     term::escape(env)
                 )
@@ -173,21 +173,21 @@ impl TermSink {
                 writeln!(
                     out,
                     "{} {}",
-                    self.paint("31", "pre-flight:"),
+                    self.paint(term::BAD, "pre-flight:"),
                     term::escape(p)
                 )
             }),
             Event::Warning { message } => writeln!(
                 out,
                 "{} {}",
-                self.paint("33", "warning:"),
+                self.paint(term::NOTE, "warning:"),
                 term::escape(message)
             ),
             Event::Decision { what, detail } => {
                 writeln!(
                     out,
                     "{} {}: {} (recorded)",
-                    self.paint("33", "decision:"),
+                    self.paint(term::NOTE, "decision:"),
                     term::escape(what),
                     term::escape(detail)
                 )
@@ -213,7 +213,7 @@ impl TermSink {
                 writeln!(
                     out,
                     "{} {} — {} ({kind}{on}{again})",
-                    self.paint("1", &format!("[{}/{total}]", index + 1)),
+                    self.paint(term::BOLD, &format!("[{}/{total}]", index + 1)),
                     term::escape(id),
                     term::escape(title)
                 )
@@ -229,9 +229,9 @@ impl TermSink {
                 host, stream, line, ..
             } => {
                 let tag = if stream == "err" {
-                    self.paint("2", &format!("{}!", term::escape(host)))
+                    self.paint(term::DIM, &format!("{}!", term::escape(host)))
                 } else {
-                    self.paint("2", &format!("{}|", term::escape(host)))
+                    self.paint(term::DIM, &format!("{}|", term::escape(host)))
                 };
                 writeln!(out, "      {tag} {}", term::escape(line))
             }
@@ -244,13 +244,13 @@ impl TermSink {
                 ..
             } => {
                 let (mark, word) = match result {
-                    StepResult::Done => (self.paint("32", "✓"), "done"),
-                    StepResult::Skipped => (self.paint("33", "↷"), "skipped"),
-                    StepResult::Failed => (self.paint("31", "✗"), "failed"),
-                    StepResult::Interrupted => (self.paint("33", "‖"), "interrupted"),
+                    StepResult::Done => (self.paint(term::GOOD, "✓"), "done"),
+                    StepResult::Skipped => (self.paint(term::NOTE, "↷"), "skipped"),
+                    StepResult::Failed => (self.paint(term::BAD, "✗"), "failed"),
+                    StepResult::Interrupted => (self.paint(term::NOTE, "‖"), "interrupted"),
                     // Not a failure: the step waits for a person, and the next run asks.
                     StepResult::NotConfirmed => (
-                        self.paint("33", "‖"),
+                        self.paint(term::NOTE, "‖"),
                         "not confirmed, waiting for confirmation,",
                     ),
                 };
@@ -276,7 +276,7 @@ impl TermSink {
             Event::RollbackStarted { failed, steps } => writeln!(
                 out,
                 "{} after `{}` failed: {}",
-                self.paint("33", "rolling back"),
+                self.paint(term::NOTE, "rolling back"),
                 term::escape(failed),
                 if steps.is_empty() {
                     "no step has a rollback".into()
@@ -288,9 +288,9 @@ impl TermSink {
                 out,
                 "      {} rollback of `{}`{}",
                 if *ok {
-                    self.paint("32", "✓")
+                    self.paint(term::GOOD, "✓")
                 } else {
-                    self.paint("31", "✗")
+                    self.paint(term::BAD, "✗")
                 },
                 term::escape(id),
                 detail
@@ -304,9 +304,9 @@ impl TermSink {
                 summary,
             } => {
                 let word = if *ok {
-                    self.paint("32", "finished")
+                    self.paint(term::GOOD, "finished")
                 } else {
-                    self.paint("31", "stopped")
+                    self.paint(term::BAD, "stopped")
                 };
                 writeln!(
                     out,

@@ -129,3 +129,33 @@ fn status_help_says_what_it_shows_and_what_verify_proves() {
     // --env chooses whose run is shown; status rehearses nothing.
     assert!(!o.stdout.contains("Rehearse"), "{}", o.stdout);
 }
+
+/// Colours follow the conventions `anstream` reads: `CLICOLOR_FORCE` turns them on where the
+/// output is not a terminal, `NO_COLOR` turns them off whatever else says.
+#[test]
+fn colours_follow_clicolor_force_and_no_color() {
+    let d = TestDir::new();
+    write_plan(
+        &d,
+        "[[steps]]\nid = \"a\"\ndo = \"run\"\nhost = \"old\"\nargv = [\"true\"]\n",
+    );
+    let run = |env: &[(&str, &str)]| {
+        let o = std::process::Command::new(bin())
+            .args(["run", "plan.toml", "--env", "test"])
+            .current_dir(d.path())
+            .env_remove("NO_COLOR")
+            .env_remove("CLICOLOR")
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{o:?}");
+        std::fs::remove_dir_all(d.join(".rehost")).unwrap();
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let forced = run(&[("CLICOLOR_FORCE", "1")]);
+    assert!(forced.contains("\x1b[32m✓"), "green tick: {forced:?}");
+    let off = run(&[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")]);
+    assert!(!off.contains('\x1b'), "{off:?}");
+    let piped = run(&[]);
+    assert!(!piped.contains('\x1b'), "not a terminal: {piped:?}");
+}
