@@ -14,7 +14,7 @@ use rehost_db::{ConnInfo, VerifyOptions};
 use rehost_plan::{DbExercise, Step, StepKind};
 
 use crate::exec::{JOURNAL_FINDINGS, failed};
-use rehost_journal::step_data::ExerciseData;
+use rehost_journal::step_data::{ExerciseData, ExerciseProblem, LeftBehind};
 
 pub(super) static EXECUTOR: Executor = Executor {
     kind: "verify-db",
@@ -262,7 +262,7 @@ fn exercise_copy(
                 stream: "out".into(),
                 line: r.summary(),
             });
-            ExerciseData::from_report(&r, &who, JOURNAL_FINDINGS)
+            exercise_data(&r, &who, JOURNAL_FINDINGS)
         }
         Err(err) => {
             let _ = ctx
@@ -275,5 +275,61 @@ fn exercise_copy(
                 ..Default::default()
             }
         }
+    }
+}
+
+/// The journal's form of an exercise's report ([`ExerciseData`]): figures, the differences and
+/// the first `max` failed or skipped operations. Here, not in rehost-journal, so that the
+/// journal crate needs no database crate (which runs clients on hosts).
+fn exercise_data(r: &rehost_db::ExerciseReport, login: &str, max: usize) -> ExerciseData {
+    use rehost_db::exercise::Status;
+    let ops = || {
+        r.tables
+            .iter()
+            .flat_map(|t| t.operations.iter().map(move |o| (t, o)))
+    };
+    let u = r.unchanged.clone().unwrap_or_default();
+    ExerciseData {
+        target: r.target.clone(),
+        login: login.to_owned(),
+        error: None,
+        tables: r.tables.len(),
+        operations: ops().count(),
+        failed: r.failed(),
+        skipped: ops().filter(|(_, o)| o.status == Status::Skipped).count(),
+        unchanged: r.unchanged(),
+        check: u.check,
+        checksum_before: u.before,
+        checksum_after: u.after,
+        checked_tables: u.tables,
+        checked_rows: u.rows,
+        checked_sequences: u.sequences,
+        left_behind: u
+            .findings
+            .iter()
+            .take(max)
+            .map(|f| LeftBehind {
+                class: f.class.name().into(),
+                kind: f.kind.name().into(),
+                name: f.name.clone(),
+                before: f.old.clone(),
+                after: f.new.clone(),
+            })
+            .collect(),
+        not_covered: u.not_covered,
+        problems: ops()
+            .filter(|(_, o)| o.status != Status::Ok)
+            .take(max)
+            .map(|(t, o)| ExerciseProblem {
+                table: t.table.clone(),
+                operation: o.what.clone(),
+                status: match o.status {
+                    Status::Failed => "failed",
+                    _ => "skipped",
+                }
+                .into(),
+                detail: o.detail.clone(),
+            })
+            .collect(),
     }
 }
