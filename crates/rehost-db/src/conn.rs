@@ -1,5 +1,7 @@
-//! Connection strings: a `postgres://`, `mysql://` or `sqlite:` URL whose password (if any) is taken out at once and
-//! kept in a [`Secret`], so that what is displayed, journaled or reported never holds it.
+//! Database locations, typed and parsed once: a `postgres://`, `mysql://` or `sqlite:` URL from
+//! the command line ([`ConnInfo::parse`]), or a plan's database side ([`ConnInfo::of`]). A
+//! password in a URL is taken out at once and kept in a [`Secret`], so that what is displayed,
+//! journaled or reported never holds it.
 
 use crate::DbError;
 
@@ -29,39 +31,36 @@ impl std::fmt::Display for Secret {
     }
 }
 
-/// The database engine a URL names.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Engine {
-    /// `postgres://`, `postgresql://`
-    Postgres,
-    /// `mysql://`, `mariadb://` (MariaDB and MySQL)
-    Mysql,
-    /// `sqlite:PATH`
-    Sqlite,
-}
+/// The engine a location names: the plan's own type ([`rehost_plan::Engine`]), so that a
+/// plan's database and a URL on the command line are one kind of thing. A URL's scheme is
+/// parsed into it by [`ConnInfo::parse`], the plan's `engine` key when the plan is read.
+pub use rehost_plan::Engine;
 
-impl Engine {
-    pub fn name(self) -> &'static str {
-        match self {
-            Engine::Postgres => "PostgreSQL",
-            Engine::Mysql => "MariaDB/MySQL",
-            Engine::Sqlite => "SQLite",
-        }
-    }
-}
-
-/// Where and how to connect: a URL without its password, the password if the URL had one,
-/// and a file on the connecting host that holds the password (its first line).
+/// Where and how to connect, parsed once (from a URL by [`ConnInfo::parse`], from a plan's
+/// database by [`ConnInfo::of`]): a URL without its password for messages (and for psql, which
+/// takes it as is), what each client needs of it ([`Target`]), the password if the URL had
+/// one, and a file on the connecting host that holds the password (its first line).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConnInfo {
-    pub engine: Engine,
     /// `postgres://user@host:port/db?params`, `mysql://user@host:port/db?params` or
     /// `sqlite:PATH`; never with a password.
     pub url: String,
+    /// The engine and what its client takes.
+    pub target: Target,
     pub password: Option<Secret>,
     /// A file on the host that connects, whose first line is the password.
     pub password_file: Option<String>,
+}
+
+/// What each engine's client connects with, taken from the location once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// psql takes [`ConnInfo::url`] itself; the database it names, for messages and tests.
+    Postgres { database: Option<String> },
+    /// The `mariadb` client's options.
+    Mysql(MysqlTarget),
+    /// The file, as written: the host resolves it (under its root) when the client opens it.
+    Sqlite { path: String },
 }
 
 /// The parts of a `mysql://` URL, for the `mariadb` client's options.
@@ -75,6 +74,8 @@ pub struct MysqlTarget {
     pub socket: Option<String>,
 }
 
+const NO_SQLITE_FILE: &str = "`sqlite:` names no file: write sqlite:/path/to/file.db";
+
 impl ConnInfo {
     /// Parses a `postgres://` (or `postgresql://`), `mysql://` (or `mariadb://`) URL or a
     /// `sqlite:PATH`. A password in the user part (`user:pw@`) or as a `password=` parameter
@@ -84,13 +85,13 @@ impl ConnInfo {
         if let Some(path) = url.strip_prefix("sqlite:") {
             let path = path.strip_prefix("//").unwrap_or(path);
             if path.is_empty() {
-                return Err(DbError::Url(
-                    "`sqlite:` names no file: write sqlite:/path/to/file.db".into(),
-                ));
+                return Err(DbError::Url(NO_SQLITE_FILE.into()));
             }
             return Ok(ConnInfo {
-                engine: Engine::Sqlite,
                 url: format!("sqlite:{path}"),
+                target: Target::Sqlite {
+                    path: path.to_owned(),
+                },
                 password: None,
                 password_file: None,
             });
@@ -144,91 +145,208 @@ impl ConnInfo {
             url.push('?');
             url.push_str(&params.join("&"));
         }
-        let conn = ConnInfo {
-            engine,
+        let target = match engine {
+            Engine::Mysql => Target::Mysql(mysql_target(&url, &authority, path, &params)?),
+            _ => Target::Postgres {
+                database: path
+                    .strip_prefix('/')
+                    .filter(|d| !d.is_empty())
+                    .map(percent_decode),
+            },
+        };
+        Ok(ConnInfo {
             url,
+            target,
             password,
             password_file,
-        };
-        if engine == Engine::Mysql {
-            conn.mysql()?;
-        }
-        Ok(conn)
+        })
     }
 
-    /// The database name of the URL, if it names one.
-    pub fn dbname(&self) -> Option<String> {
-        let rest = self
-            .url
-            .strip_prefix("postgres://")
-            .or_else(|| self.url.strip_prefix("mysql://"))?;
-        let main = rest.split('?').next()?;
-        let db = main.split_once('/')?.1;
-        (!db.is_empty()).then(|| percent_decode(db))
+    /// A plan database's side (`to`: the new one) as that side's host connects to it: on the
+    /// host's loopback at the side's port, or through `socket`; `user`; the password in
+    /// `password_file` on that host; for SQLite, `database` is the file's path there. Built
+    /// from the plan's typed fields, not from a URL; the URL is only what messages show (and
+    /// what psql takes). `None` engine ([`Database::kind`]): an error naming the engine.
+    ///
+    /// [`Database::kind`]: rehost_plan::Database::kind
+    pub fn of(db: &rehost_plan::Database, to: bool) -> Result<ConnInfo, DbError> {
+        let Some(engine) = db.kind else {
+            return Err(DbError::Url(format!(
+                "database `{}` is a {} database: verify-db compares PostgreSQL, MariaDB/MySQL and SQLite",
+                db.id, db.engine
+            )));
+        };
+        let port = db.port_on(to);
+        let database = db.name_on(to);
+        let (url, target) = match engine {
+            Engine::Sqlite => {
+                let path = database.unwrap_or_default();
+                if path.is_empty() {
+                    return Err(DbError::Url(NO_SQLITE_FILE.into()));
+                }
+                (
+                    format!("sqlite:{path}"),
+                    Target::Sqlite {
+                        path: path.to_owned(),
+                    },
+                )
+            }
+            Engine::Mysql => {
+                let mut params = Vec::new();
+                match &db.socket {
+                    Some(s) => params.push(format!("socket={s}")),
+                    None => params.push("host=127.0.0.1".to_owned()),
+                }
+                if let Some(p) = port {
+                    params.push(format!("port={p}"));
+                }
+                if let Some(u) = &db.user {
+                    params.push(format!("user={u}"));
+                }
+                let url = format!(
+                    "mysql:///{}?{}",
+                    database.unwrap_or_default(),
+                    params.join("&")
+                );
+                let t = MysqlTarget {
+                    user: db.user.clone(),
+                    host: db.socket.is_none().then(|| "127.0.0.1".to_owned()),
+                    port,
+                    database: database.filter(|d| !d.is_empty()).map(str::to_owned),
+                    socket: db.socket.clone(),
+                };
+                check_mysql(&url, &t)?;
+                (url, Target::Mysql(t))
+            }
+            Engine::Postgres => {
+                let database = database.unwrap_or("postgres");
+                let mut params = vec![format!(
+                    "host={}",
+                    db.socket.as_deref().unwrap_or("127.0.0.1")
+                )];
+                if let Some(p) = port {
+                    params.push(format!("port={p}"));
+                }
+                if let Some(u) = &db.user {
+                    params.push(format!("user={u}"));
+                }
+                (
+                    format!("postgres:///{database}?{}", params.join("&")),
+                    Target::Postgres {
+                        database: (!database.is_empty()).then(|| database.to_owned()),
+                    },
+                )
+            }
+        };
+        Ok(ConnInfo {
+            url,
+            target,
+            password: None,
+            password_file: db.password_file.clone(),
+        })
+    }
+
+    /// The engine of the location.
+    pub fn engine(&self) -> Engine {
+        match self.target {
+            Target::Postgres { .. } => Engine::Postgres,
+            Target::Mysql(_) => Engine::Mysql,
+            Target::Sqlite { .. } => Engine::Sqlite,
+        }
+    }
+
+    /// The database name of the location, if it names one.
+    pub fn dbname(&self) -> Option<&str> {
+        match &self.target {
+            Target::Postgres { database } => database.as_deref(),
+            Target::Mysql(t) => t.database.as_deref(),
+            Target::Sqlite { .. } => None,
+        }
     }
 
     /// The file of a `sqlite:PATH`.
     pub fn sqlite_path(&self) -> Option<&str> {
-        self.url.strip_prefix("sqlite:")
+        match &self.target {
+            Target::Sqlite { path } => Some(path),
+            _ => None,
+        }
     }
 
-    /// The parts of a `mysql://USER@HOST:PORT/DB?socket=PATH` URL (`host` and `port` also as
-    /// parameters). Anything else in the query is refused: the client would not see it.
-    pub fn mysql(&self) -> Result<MysqlTarget, DbError> {
-        let bad = |m: String| DbError::Url(format!("`{}`: {m}", self.url));
-        let Some(rest) = self.url.strip_prefix("mysql://") else {
-            return Err(bad("not a mysql:// URL".into()));
-        };
-        let (main, query) = rest.split_once('?').unwrap_or((rest, ""));
-        let (authority, db) = main.split_once('/').unwrap_or((main, ""));
-        let (user, hostport) = match authority.rsplit_once('@') {
-            Some((u, h)) => (Some(percent_decode(u)), h),
-            None => (None, authority),
-        };
-        let mut t = MysqlTarget {
-            user: user.filter(|u| !u.is_empty()),
-            database: (!db.is_empty()).then(|| percent_decode(db)),
-            ..Default::default()
-        };
-        let port = |p: &str| {
-            p.parse::<u16>()
-                .map_err(|_| bad(format!("`{p}` is not a TCP port")))
-        };
-        let (host, p) = match hostport.rsplit_once(':') {
-            Some((h, p)) if !h.ends_with(']') || hostport.starts_with('[') => (h, Some(p)),
-            _ => (hostport, None),
-        };
-        if !host.is_empty() {
-            t.host = Some(percent_decode(
-                host.trim_start_matches('[').trim_end_matches(']'),
-            ));
+    /// The `mariadb` client's options of a `mysql://` location.
+    pub fn mysql(&self) -> Option<&MysqlTarget> {
+        match &self.target {
+            Target::Mysql(t) => Some(t),
+            _ => None,
         }
-        if let Some(p) = p {
-            t.port = Some(port(p)?);
-        }
-        for p in query.split('&').filter(|p| !p.is_empty()) {
-            match p.split_once('=') {
-                Some(("socket", v)) => t.socket = Some(percent_decode(v)),
-                Some(("host", v)) => t.host = Some(percent_decode(v)),
-                Some(("port", v)) => t.port = Some(port(v)?),
-                Some(("user", v)) => t.user = Some(percent_decode(v)),
-                _ => {
-                    return Err(bad(format!(
-                        "unknown parameter `{p}`: a mysql:// URL takes socket=, host=, port=, user=, password_file="
-                    )));
-                }
-            }
-        }
-        for v in [&t.user, &t.host, &t.database, &t.socket]
-            .into_iter()
-            .flatten()
-        {
-            if v.starts_with('-') || v.contains(['\n', '\0']) {
-                return Err(bad(format!("`{v}` cannot be handed to the client")));
-            }
-        }
-        Ok(t)
     }
+}
+
+/// The parts of a `mysql://USER@HOST:PORT/DB?socket=PATH` URL (`host` and `port` also as
+/// parameters), from its authority, path and parameters (the password ones taken out). Anything
+/// else in the query is refused: the client would not see it.
+fn mysql_target(
+    url: &str,
+    authority: &str,
+    path: &str,
+    params: &[&str],
+) -> Result<MysqlTarget, DbError> {
+    let bad = |m: String| DbError::Url(format!("`{url}`: {m}"));
+    let db = path.strip_prefix('/').unwrap_or(path);
+    let (user, hostport) = match authority.rsplit_once('@') {
+        Some((u, h)) => (Some(percent_decode(u)), h),
+        None => (None, authority),
+    };
+    let mut t = MysqlTarget {
+        user: user.filter(|u| !u.is_empty()),
+        database: (!db.is_empty()).then(|| percent_decode(db)),
+        ..Default::default()
+    };
+    let port = |p: &str| {
+        p.parse::<u16>()
+            .map_err(|_| bad(format!("`{p}` is not a TCP port")))
+    };
+    let (host, p) = match hostport.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(']') || hostport.starts_with('[') => (h, Some(p)),
+        _ => (hostport, None),
+    };
+    if !host.is_empty() {
+        t.host = Some(percent_decode(
+            host.trim_start_matches('[').trim_end_matches(']'),
+        ));
+    }
+    if let Some(p) = p {
+        t.port = Some(port(p)?);
+    }
+    for p in params {
+        match p.split_once('=') {
+            Some(("socket", v)) => t.socket = Some(percent_decode(v)),
+            Some(("host", v)) => t.host = Some(percent_decode(v)),
+            Some(("port", v)) => t.port = Some(port(v)?),
+            Some(("user", v)) => t.user = Some(percent_decode(v)),
+            _ => {
+                return Err(bad(format!(
+                    "unknown parameter `{p}`: a mysql:// URL takes socket=, host=, port=, user=, password_file="
+                )));
+            }
+        }
+    }
+    check_mysql(url, &t)?;
+    Ok(t)
+}
+
+/// What the `mariadb` client would take for an option of its own is refused.
+fn check_mysql(url: &str, t: &MysqlTarget) -> Result<(), DbError> {
+    for v in [&t.user, &t.host, &t.database, &t.socket]
+        .into_iter()
+        .flatten()
+    {
+        if v.starts_with('-') || v.contains(['\n', '\0']) {
+            return Err(DbError::Url(format!(
+                "`{url}`: `{v}` cannot be handed to the client"
+            )));
+        }
+    }
+    Ok(())
 }
 
 impl std::fmt::Display for ConnInfo {

@@ -10,7 +10,7 @@ fn mysql_and_sqlite_urls() {
     let c =
         ConnInfo::parse("mysql://app:s%40cret@db.example:3307/shop?socket=/run/mysqld/mysqld.sock")
             .unwrap();
-    assert_eq!(c.engine, Engine::Mysql);
+    assert_eq!(c.engine(), Engine::Mysql);
     assert_eq!(
         c.url,
         "mysql://app@db.example:3307/shop?socket=/run/mysqld/mysqld.sock"
@@ -45,7 +45,7 @@ fn mysql_and_sqlite_urls() {
     );
 
     let c = ConnInfo::parse("sqlite:/var/lib/app/app.db").unwrap();
-    assert_eq!(c.engine, Engine::Sqlite);
+    assert_eq!(c.engine(), Engine::Sqlite);
     assert_eq!(c.sqlite_path(), Some("/var/lib/app/app.db"));
     assert_eq!(
         ConnInfo::parse("sqlite:///var/lib/x.db")
@@ -417,4 +417,145 @@ fn docs_list_what_each_engine_does_not_compare() {
             .collect();
         assert_eq!(documented, list, "docs/db.md's list for {engine}");
     }
+}
+
+/// A plan whose one database has `keys` (besides `id`, `from`, `to`).
+fn plan_database(keys: &str) -> rehost_plan::Database {
+    let src = format!(
+        r#"
+[migration]
+title = "t"
+window = {{ start = "2020-01-01T00:00:00Z", end = "2099-01-01T00:00:00Z" }}
+max_downtime = "15m"
+[hosts.old]
+local = true
+[hosts.new]
+local = true
+[[databases]]
+id = "shop"
+from = "old"
+to = "new"
+{keys}
+"#
+    );
+    let checked = rehost_plan::check(&src);
+    let plan = checked
+        .plan
+        .unwrap_or_else(|| panic!("{:?}", checked.errors));
+    plan.database("shop").unwrap().clone()
+}
+
+/// The URL a plan's database side used to be written as and parsed back from (before the
+/// location was built from the plan's typed fields): `of` must locate it the same.
+fn url_as_before(db: &rehost_plan::Database, to: bool) -> String {
+    let port = db.port_on(to);
+    let database = db.name_on(to);
+    let mut params = Vec::new();
+    let scheme = match db.kind.unwrap() {
+        Engine::Sqlite => return format!("sqlite:{}", database.unwrap_or_default()),
+        Engine::Mysql => {
+            params.push(match &db.socket {
+                Some(s) => format!("socket={s}"),
+                None => "host=127.0.0.1".to_owned(),
+            });
+            format!("mysql:///{}", database.unwrap_or_default())
+        }
+        Engine::Postgres => {
+            params.push(format!(
+                "host={}",
+                db.socket.as_deref().unwrap_or("127.0.0.1")
+            ));
+            format!("postgres:///{}", database.unwrap_or("postgres"))
+        }
+    };
+    if let Some(p) = port {
+        params.push(format!("port={p}"));
+    }
+    if let Some(u) = &db.user {
+        params.push(format!("user={u}"));
+    }
+    if let Some(f) = &db.password_file {
+        params.push(format!("password_file={f}"));
+    }
+    format!("{scheme}?{}", params.join("&"))
+}
+
+/// A plan's database is located once, from its typed fields: each side's URL (what messages
+/// show and psql takes), the client's options and the password file, as the URL the plan used
+/// to write and parse back gave them.
+#[test]
+fn a_plan_database_is_located_from_its_fields() {
+    let pg = plan_database(
+        "engine = \"postgresql\"\ndatabase = \"shop\"\nuser = \"verify\"\nfrom_port = 5433\nport = 5432\npassword_file = \"/etc/rehost/shop.pw\"",
+    );
+    let old = ConnInfo::of(&pg, false).unwrap();
+    assert_eq!(
+        old.to_string(),
+        "postgres:///shop?host=127.0.0.1&port=5433&user=verify (password in /etc/rehost/shop.pw)"
+    );
+    assert_eq!(old.engine(), Engine::Postgres);
+    assert_eq!(old.dbname(), Some("shop"));
+    assert_eq!(
+        ConnInfo::of(&pg, true).unwrap().url,
+        "postgres:///shop?host=127.0.0.1&port=5432&user=verify"
+    );
+
+    let my = plan_database(
+        "engine = \"MariaDB\"\nfrom_database = \"shop\"\nto_database = \"shop2\"\nsocket = \"/run/mysqld/mysqld.sock\"\nuser = \"verify\"\npassword_file = \"/etc/rehost/pw\"",
+    );
+    let new = ConnInfo::of(&my, true).unwrap();
+    assert_eq!(
+        new.url,
+        "mysql:///shop2?socket=/run/mysqld/mysqld.sock&user=verify"
+    );
+    let t = new.mysql().unwrap();
+    assert_eq!(
+        (
+            t.host.as_deref(),
+            t.socket.as_deref(),
+            t.database.as_deref()
+        ),
+        (None, Some("/run/mysqld/mysqld.sock"), Some("shop2"))
+    );
+    let tcp = plan_database("engine = \"mysql\"\ndatabase = \"shop\"\nto_port = 3307");
+    let t = ConnInfo::of(&tcp, true).unwrap();
+    assert_eq!(
+        (t.mysql().unwrap().host.as_deref(), t.mysql().unwrap().port),
+        (Some("127.0.0.1"), Some(3307))
+    );
+
+    let lite = plan_database("engine = \"sqlite3\"\ndatabase = \"/srv/app.db\"");
+    let c = ConnInfo::of(&lite, false).unwrap();
+    assert_eq!(
+        (c.url.as_str(), c.sqlite_path()),
+        ("sqlite:/srv/app.db", Some("/srv/app.db"))
+    );
+
+    for db in [&pg, &my, &tcp, &lite] {
+        for to in [false, true] {
+            assert_eq!(
+                ConnInfo::of(db, to).unwrap(),
+                ConnInfo::parse(&url_as_before(db, to)).unwrap(),
+                "{} ({to})",
+                db.engine
+            );
+        }
+    }
+
+    // What cannot be located is an error naming why, as before.
+    let e = ConnInfo::of(&plan_database("engine = \"redis\""), true)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("`shop` is a redis database"), "{e}");
+    let e = ConnInfo::of(&plan_database("engine = \"sqlite\""), true)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("`sqlite:` names no file"), "{e}");
+    let e = ConnInfo::of(
+        &plan_database("engine = \"mariadb\"\nuser = \"--init-command=x\""),
+        true,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("cannot be handed to the client"), "{e}");
 }

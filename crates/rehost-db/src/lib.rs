@@ -8,14 +8,19 @@
 //! - [`compare_rows`]: the rows of one slice on both sides → missing, extra and changed rows by
 //!   key (pure).
 //! - [`driver`]: the verification passes for every engine, over a [`driver::Dialect`] that
-//!   supplies the engine's SQL, run through any [`Sql`] session: this crate does no IO itself;
-//!   `rehost-host` runs the SQL on the host that can reach the server. Only digests cross the
+//!   supplies the engine's SQL, run through any [`Sql`] session. Only digests cross the
 //!   network: the sums are computed inside the server.
+//! - [`client`]: the one module that does IO, and only through the `rehost_host::Host` trait:
+//!   `psql`, `mariadb` and `sqlite3` run on the host that can reach the server, as [`Sql`]
+//!   sessions ([`connect`]). Everything else here is pure and tested without a server.
 //! - [`postgres`], [`mysql`] and [`sqlite`]: the dialects and `--exercise` of PostgreSQL
 //!   ([`exercise()`]), MariaDB/MySQL and SQLite; [`verify_engine`] and [`exercise_engine`] pick
 //!   by the URL's [`Engine`].
-//! - [`ConnInfo`]: a connection URL whose password is never displayed.
+//! - [`ConnInfo`]: a database's location, typed and parsed once — from a URL on the command
+//!   line or from a plan's database ([`ConnInfo::of`]) — whose password is never displayed;
+//!   [`Engine`] is the plan's own type (`rehost_plan::Engine`).
 
+pub mod client;
 mod compare;
 mod conn;
 pub mod driver;
@@ -32,8 +37,9 @@ pub mod sqlite;
 #[cfg(test)]
 mod tests;
 
+pub use client::{connect, connect_for_exercise};
 pub use compare::{compare, compare_rows};
-pub use conn::{ConnInfo, Engine, MysqlTarget, Secret, redact, split_host};
+pub use conn::{ConnInfo, Engine, MysqlTarget, Secret, Target, redact, split_host};
 pub use error::DbError;
 pub use exercise::{ExerciseReport, Operation, TableExercise, Unchanged, exercise};
 pub use model::{
@@ -68,8 +74,8 @@ pub fn exercise_engine(
 
 /// A session with a database server: statements run in order on one connection, and every
 /// row of every result comes back as one line of text (the SQL here makes each row one JSON
-/// value, so a line never holds a raw newline). Implemented over `psql` on a host by
-/// `rehost-host`; tests may implement it over anything.
+/// value, so a line never holds a raw newline). Implemented over the clients on a host by
+/// [`client`]; tests may implement it over anything.
 pub trait Sql: Sync {
     fn run(&self, statements: &[String]) -> Result<Vec<String>, DbError>;
     /// What this session connects to, for messages (never with a password).

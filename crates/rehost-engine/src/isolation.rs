@@ -15,7 +15,7 @@
 use crate::exec::{Hosts, host_spec};
 use rehost_host::ssh::{self, Resolved};
 use rehost_host::{CommandSpec, HostSpec, Program};
-use rehost_plan::{Database, HostDecl, Plan};
+use rehost_plan::{Database, Engine, HostDecl, Plan};
 use std::net::{IpAddr, ToSocketAddrs};
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -49,13 +49,13 @@ impl Endpoint {
     fn of(db: &Database, to: bool, root: &Path) -> Option<Endpoint> {
         // The way the host itself resolves a path of the plan (`..` cannot climb out).
         let under = |p: &str| canonical(&rehost_host::resolve_under(Some(root), Path::new(p)));
-        match db.engine_kind()? {
-            "sqlite" => Some(Endpoint::File(under(db.name_on(to)?))),
-            "mariadb" => Some(match &db.socket {
+        match db.kind? {
+            Engine::Sqlite => Some(Endpoint::File(under(db.name_on(to)?))),
+            Engine::Mysql => Some(match &db.socket {
                 Some(s) => Endpoint::Socket(vec![canonical(Path::new(s)), under(s)]),
                 None => Endpoint::Port(db.effective_port(to)?),
             }),
-            _ => Some(Endpoint::Port(db.effective_port(to)?)),
+            Engine::Postgres => Some(Endpoint::Port(db.effective_port(to)?)),
         }
     }
 
@@ -115,7 +115,7 @@ fn compare_databases(
             let (Some(p), Some(pdb)) = (find(prod, &phost), plan.database(&pid)) else {
                 continue;
             };
-            if edb.engine_kind() != pdb.engine_kind() {
+            if edb.kind != pdb.kind {
                 continue;
             }
             let Some(pend) = Endpoint::of(pdb, pto, &p.root) else {

@@ -483,7 +483,7 @@ fn databases(
         let Some(db) = plan.database_in(id, env) else {
             continue;
         };
-        if db.engine_kind().is_none() {
+        let Some(engine) = db.kind else {
             // Said once, from the `from` side.
             if *to {
                 continue;
@@ -493,8 +493,8 @@ fn databases(
                 db.engine
             ));
             continue;
-        }
-        let conn = match rehost_db::ConnInfo::parse(&db.url(*to)) {
+        };
+        let conn = match rehost_db::ConnInfo::of(&db, *to) {
             Ok(c) => c,
             Err(e) => {
                 out.problems
@@ -502,12 +502,12 @@ fn databases(
                 continue;
             }
         };
-        let version = match conn.engine {
+        let version = match engine {
             rehost_db::Engine::Postgres => "SELECT current_setting('server_version')",
             rehost_db::Engine::Mysql => "SELECT VERSION()",
             rehost_db::Engine::Sqlite => "SELECT sqlite_version()",
         };
-        let session = rehost_host::dbclient::connect(host, true, conn, cancel);
+        let session = rehost_db::connect(host, true, conn, cancel);
         match session.run(&[version.to_owned()]) {
             Ok(_) => {}
             Err(e) => {

@@ -11,16 +11,12 @@ pub mod agent;
 mod bytes;
 mod capability;
 mod command;
-pub mod dbclient;
 mod error;
 pub mod host_lock;
 mod identity;
 mod listing;
 mod local;
 mod location;
-pub mod mariadb;
-pub mod psql;
-pub mod sqlite3;
 pub mod ssh;
 pub mod transfer;
 
@@ -308,7 +304,7 @@ pub fn request_bounded<H: Host + ?Sized>(
 /// what it runs (a request whose answer is refused) without cancelling the caller. Already
 /// cancelled: the flag is set from the start. The watcher is woken when `f` returns, so it
 /// adds no wait to every call (a transfer makes many).
-pub(crate) fn with_own_stop<R>(cancel: &AtomicBool, f: impl FnOnce(&AtomicBool) -> R) -> R {
+pub fn with_own_stop<R>(cancel: &AtomicBool, f: impl FnOnce(&AtomicBool) -> R) -> R {
     use std::sync::atomic::Ordering::Relaxed;
     let stop = AtomicBool::new(cancel.load(Relaxed));
     let done = AtomicBool::new(false);

@@ -290,63 +290,6 @@ pub struct ExerciseProblem {
     pub detail: String,
 }
 
-impl ExerciseData {
-    /// The journal's form of an exercise's report: figures, the differences and the first
-    /// `max` failed or skipped operations.
-    pub fn from_report(r: &rehost_db::ExerciseReport, login: &str, max: usize) -> Self {
-        use rehost_db::exercise::Status;
-        let ops = || {
-            r.tables
-                .iter()
-                .flat_map(|t| t.operations.iter().map(move |o| (t, o)))
-        };
-        let u = r.unchanged.clone().unwrap_or_default();
-        ExerciseData {
-            target: r.target.clone(),
-            login: login.to_owned(),
-            error: None,
-            tables: r.tables.len(),
-            operations: ops().count(),
-            failed: r.failed(),
-            skipped: ops().filter(|(_, o)| o.status == Status::Skipped).count(),
-            unchanged: r.unchanged(),
-            check: u.check,
-            checksum_before: u.before,
-            checksum_after: u.after,
-            checked_tables: u.tables,
-            checked_rows: u.rows,
-            checked_sequences: u.sequences,
-            left_behind: u
-                .findings
-                .iter()
-                .take(max)
-                .map(|f| LeftBehind {
-                    class: f.class.name().into(),
-                    kind: f.kind.name().into(),
-                    name: f.name.clone(),
-                    before: f.old.clone(),
-                    after: f.new.clone(),
-                })
-                .collect(),
-            not_covered: u.not_covered,
-            problems: ops()
-                .filter(|(_, o)| o.status != Status::Ok)
-                .take(max)
-                .map(|(t, o)| ExerciseProblem {
-                    table: t.table.clone(),
-                    operation: o.what.clone(),
-                    status: match o.status {
-                        Status::Failed => "failed",
-                        _ => "skipped",
-                    }
-                    .into(),
-                    detail: o.detail.clone(),
-                })
-                .collect(),
-        }
-    }
-}
-
 /// The tagged form on disk: `{"kind":"verify-tree","v":1,…}`. Only ever a temporary while a
 /// record is read or written, so the size of its largest variant costs nothing.
 #[allow(clippy::large_enum_variant)]

@@ -242,7 +242,12 @@ pub struct DataSet {
 #[derive(Clone, Debug, Serialize)]
 pub struct Database {
     pub id: String,
+    /// The `engine` key as written (shown in messages and the concept).
     pub engine: String,
+    /// The engine `verify-db` compares, parsed once from `engine` when the plan is read
+    /// ([`Engine::from_plan`]); `None` for an engine it cannot compare (`redis`).
+    #[serde(skip)]
+    pub kind: Option<Engine>,
     pub from: String,
     pub to: String,
     pub database: Option<String>,
@@ -302,18 +307,15 @@ impl Database {
     }
 
     /// The port each side's client connects to (`to`: the new side), the engine's default
-    /// where none is set; `None` for SQLite.
+    /// where none is set; `None` for SQLite. An engine `verify-db` cannot compare is taken as
+    /// PostgreSQL, as before the engines were typed.
     pub fn effective_port(&self, to: bool) -> Option<u16> {
-        let port = self.port_on(to);
-        match self.engine_kind() {
-            Some("sqlite") => None,
-            Some("mariadb") => Some(port.unwrap_or(3306)),
-            _ => Some(port.unwrap_or(5432)),
-        }
+        let default = self.kind.unwrap_or(Engine::Postgres).default_port()?;
+        Some(self.port_on(to).unwrap_or(default))
     }
 
     /// The port set for a side (`from_port`/`to_port`, else `port`), if any.
-    fn port_on(&self, to: bool) -> Option<u16> {
+    pub fn port_on(&self, to: bool) -> Option<u16> {
         if to { self.to_port } else { self.from_port }.or(self.port)
     }
 
@@ -327,68 +329,49 @@ impl Database {
         .as_deref()
         .or(self.database.as_deref())
     }
+}
 
-    /// `postgresql`, `mariadb` (or `mysql`) or `sqlite`, from the declared engine; `None` for
-    /// an engine `verify-db` cannot compare.
-    pub fn engine_kind(&self) -> Option<&'static str> {
-        match self.engine.to_ascii_lowercase().as_str() {
-            "postgresql" | "postgres" | "pg" => Some("postgresql"),
-            "mariadb" | "mysql" => Some("mariadb"),
-            "sqlite" | "sqlite3" => Some("sqlite"),
+/// A database engine `verify-db` compares. The plan's `engine` key is parsed into it once,
+/// when the plan is read ([`Engine::from_plan`]); rehost-db parses a URL's scheme into the
+/// same type. Nothing else compares engine names: match on this.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    /// `postgresql` (`postgres`, `pg`); `postgres://`, `postgresql://`
+    Postgres,
+    /// `mariadb` (`mysql`); `mysql://`, `mariadb://` (MariaDB and MySQL)
+    Mysql,
+    /// `sqlite` (`sqlite3`); `sqlite:PATH`
+    Sqlite,
+}
+
+impl Engine {
+    /// The plan's `engine` key, in any case; `None` for an engine `verify-db` cannot compare.
+    pub fn from_plan(engine: &str) -> Option<Engine> {
+        match engine.to_ascii_lowercase().as_str() {
+            "postgresql" | "postgres" | "pg" => Some(Engine::Postgres),
+            "mariadb" | "mysql" => Some(Engine::Mysql),
+            "sqlite" | "sqlite3" => Some(Engine::Sqlite),
             _ => None,
         }
     }
 
-    /// The URL the `from` (or `to`) host's client connects with; no password in it. For
-    /// SQLite, `database` is the file's path on each host.
-    pub fn url(&self, to: bool) -> String {
-        let port = self.port_on(to);
-        let database = self.name_on(to);
-        match self.engine_kind() {
-            Some("sqlite") => {
-                return format!("sqlite:{}", database.unwrap_or_default());
-            }
-            Some("mariadb") => {
-                let mut params = Vec::new();
-                match &self.socket {
-                    Some(s) => params.push(format!("socket={s}")),
-                    None => params.push("host=127.0.0.1".to_owned()),
-                }
-                if let Some(p) = port {
-                    params.push(format!("port={p}"));
-                }
-                if let Some(u) = &self.user {
-                    params.push(format!("user={u}"));
-                }
-                if let Some(f) = &self.password_file {
-                    params.push(format!("password_file={f}"));
-                }
-                return format!(
-                    "mysql:///{}?{}",
-                    database.unwrap_or_default(),
-                    params.join("&")
-                );
-            }
-            _ => {}
+    /// The engine's name in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Postgres => "PostgreSQL",
+            Engine::Mysql => "MariaDB/MySQL",
+            Engine::Sqlite => "SQLite",
         }
-        let mut params = vec![format!(
-            "host={}",
-            self.socket.as_deref().unwrap_or("127.0.0.1")
-        )];
-        if let Some(p) = port {
-            params.push(format!("port={p}"));
+    }
+
+    /// The TCP port a server of the engine listens on by default; `None` for SQLite.
+    pub fn default_port(self) -> Option<u16> {
+        match self {
+            Engine::Postgres => Some(5432),
+            Engine::Mysql => Some(3306),
+            Engine::Sqlite => None,
         }
-        if let Some(u) = &self.user {
-            params.push(format!("user={u}"));
-        }
-        if let Some(f) = &self.password_file {
-            params.push(format!("password_file={f}"));
-        }
-        format!(
-            "postgres:///{}?{}",
-            database.unwrap_or("postgres"),
-            params.join("&")
-        )
     }
 }
 

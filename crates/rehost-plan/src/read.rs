@@ -885,9 +885,11 @@ impl Reader {
         let engine = self.required_str(t, "engine");
         let from = self.required_str(t, "from");
         let to = self.required_str(t, "to");
+        let engine = engine?;
         Some(Database {
             id: id?,
-            engine: engine?,
+            kind: Engine::from_plan(&engine),
+            engine,
             from: from?,
             to: to?,
             database: self.str(t, "database"),

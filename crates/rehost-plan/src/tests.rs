@@ -272,14 +272,47 @@ fn a_verify_db_step_reads_its_database_and_connection() {
     );
     assert!(plan.steps[0].idempotent);
     let db = plan.database("shop").unwrap();
+    // The engine is parsed once, here; the URL each side connects with is rehost-db's
+    // (`ConnInfo::of`, tested there).
+    assert_eq!(db.kind, Some(Engine::Postgres));
+    assert_eq!(db.engine, "postgresql");
     assert_eq!(
-        db.url(false),
-        "postgres:///shop?host=127.0.0.1&port=5433&user=verify&password_file=/etc/rehost/shop.pw"
+        (db.effective_port(false), db.effective_port(true)),
+        (Some(5433), Some(5432))
     );
     assert_eq!(
-        db.url(true),
-        "postgres:///shop?host=127.0.0.1&port=5432&user=verify&password_file=/etc/rehost/shop.pw"
+        (db.name_on(false), db.name_on(true)),
+        (Some("shop"), Some("shop"))
     );
+    assert_eq!(db.user.as_deref(), Some("verify"));
+    assert_eq!(db.password_file.as_deref(), Some("/etc/rehost/shop.pw"));
+}
+
+/// The plan's `engine` key is parsed into the one [`Engine`] type, in any case and under its
+/// other names; an engine `verify-db` cannot compare is `None`, not an error.
+#[test]
+fn a_database_engine_is_parsed_once_into_its_type() {
+    for (written, kind, port) in [
+        ("postgresql", Some(Engine::Postgres), Some(5432)),
+        ("Postgres", Some(Engine::Postgres), Some(5432)),
+        ("pg", Some(Engine::Postgres), Some(5432)),
+        ("mariadb", Some(Engine::Mysql), Some(3306)),
+        ("MySQL", Some(Engine::Mysql), Some(3306)),
+        ("sqlite", Some(Engine::Sqlite), None),
+        ("sqlite3", Some(Engine::Sqlite), None),
+        ("redis", None, Some(5432)),
+    ] {
+        let src = format!(
+            "{HEAD}[hosts.new]\nlocal = true\n[environments.test.new]\nlocal = true\nroot = \"/tmp/y\"\n[[databases]]\nid = \"d\"\nengine = \"{written}\"\nfrom = \"old\"\nto = \"new\"\n"
+        );
+        let c = check(&src);
+        assert!(c.errors.is_empty(), "{written}: {:?}", c.errors);
+        let plan = c.plan.unwrap();
+        let db = plan.database("d").unwrap();
+        assert_eq!(db.kind, kind, "{written}");
+        assert_eq!(db.engine, written);
+        assert_eq!(db.effective_port(true), port, "{written}");
+    }
 }
 
 /// Issue 18: `exercise = true` in a `verify-db` step, with the application's login; its keys
@@ -360,17 +393,17 @@ fn an_environment_places_its_databases_itself() {
     assert!(c.errors.is_empty(), "{:?}", c.errors);
     let plan = c.plan.unwrap();
     let prod = plan.database_in("shop", None).unwrap();
-    assert_eq!(
-        prod.url(false),
-        "postgres:///shop?host=127.0.0.1&port=5433&user=verify&password_file=/etc/rehost/shop.pw"
-    );
+    assert_eq!(prod.effective_port(false), Some(5433));
+    assert_eq!(prod.name_on(false), Some("shop"));
+    assert_eq!(prod.user.as_deref(), Some("verify"));
     let test = plan.database_in("shop", Some("test")).unwrap();
     for to in [false, true] {
-        assert_eq!(
-            test.url(to),
-            "postgres:///shop_rehearsal?host=127.0.0.1&port=6543&user=rehearse&password_file=/etc/rehost/shop.pw"
-        );
+        assert_eq!(test.effective_port(to), Some(6543));
+        assert_eq!(test.name_on(to), Some("shop_rehearsal"));
     }
+    assert_eq!(test.user.as_deref(), Some("rehearse"));
+    assert_eq!(test.password_file.as_deref(), Some("/etc/rehost/shop.pw"));
+    assert_eq!(test.kind, Some(Engine::Postgres));
     assert_eq!(test.effective_port(false), Some(6543));
 
     // An unknown database id, a misspelt key and a password are errors, the password unprinted.

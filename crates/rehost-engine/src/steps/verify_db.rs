@@ -14,7 +14,7 @@ use rehost_db::{ConnInfo, VerifyOptions};
 use rehost_plan::{DbExercise, Step, StepKind};
 
 use crate::exec::{JOURNAL_FINDINGS, failed};
-use rehost_journal::step_data::ExerciseData;
+use rehost_journal::step_data::{ExerciseData, ExerciseProblem, LeftBehind};
 
 pub(super) static EXECUTOR: Executor = Executor {
     kind: "verify-db",
@@ -50,14 +50,13 @@ fn verify_db(
         .plan
         .database_in(id, ctx.env)
         .expect("validated: the database exists");
-    if db.engine_kind().is_none() {
+    let Some(engine) = db.kind else {
         return failed(format!(
             "database `{id}` is a {} database: verify-db compares PostgreSQL, MariaDB/MySQL and SQLite; verify it with a `run` step",
             db.engine
         ));
-    }
-    let conns =
-        ConnInfo::parse(&db.url(false)).and_then(|a| Ok((a, ConnInfo::parse(&db.url(true))?)));
+    };
+    let conns = ConnInfo::of(&db, false).and_then(|a| Ok((a, ConnInfo::of(&db, true)?)));
     let (ca, cb) = match conns {
         Ok(c) => c,
         Err(e) => return failed(format!("database `{id}`: {e}")),
@@ -75,9 +74,8 @@ fn verify_db(
             Ok(p) => p,
             Err(e) => return failed(e),
         };
-        let engine = ca.engine;
-        let a = rehost_host::dbclient::connect(ha, true, ca, cancel);
-        let b = rehost_host::dbclient::connect(hb, true, cb, cancel);
+        let a = rehost_db::connect(ha, true, ca, cancel);
+        let b = rehost_db::connect(hb, true, cb, cancel);
         rehost_db::verify_engine(engine, a.as_ref(), b.as_ref(), &VerifyOptions::default())
     };
     if cancel.load(std::sync::atomic::Ordering::Relaxed) {
@@ -227,7 +225,7 @@ fn exercise_copy(
         login.password_file = e.password_file.clone();
     }
     let who = e.user.clone().unwrap_or_default();
-    let conn = match ConnInfo::parse(&login.url(true)) {
+    let conn = match ConnInfo::of(&login, true) {
         Ok(c) => c,
         Err(err) => {
             return ExerciseData {
@@ -242,11 +240,11 @@ fn exercise_copy(
         id: step.id.clone(),
         message: format!("exercising database `{}`: {target}", db.id),
     });
-    let engine = conn.engine;
+    let engine = conn.engine();
     let cancel = ctx.cancel;
     let result = match ctx.hosts.get(&db.to) {
         Ok(h) => {
-            let sql = rehost_host::dbclient::connect_for_exercise(h, true, conn, cancel);
+            let sql = rehost_db::connect_for_exercise(h, true, conn, cancel);
             rehost_db::exercise_engine(engine, sql.as_ref(), &[]).map_err(|e| e.to_string())
         }
         Err(err) => Err(err.to_string()),
@@ -262,7 +260,7 @@ fn exercise_copy(
                 stream: "out".into(),
                 line: r.summary(),
             });
-            ExerciseData::from_report(&r, &who, JOURNAL_FINDINGS)
+            exercise_data(&r, &who, JOURNAL_FINDINGS)
         }
         Err(err) => {
             let _ = ctx
@@ -275,5 +273,61 @@ fn exercise_copy(
                 ..Default::default()
             }
         }
+    }
+}
+
+/// The journal's form of an exercise's report ([`ExerciseData`]): figures, the differences and
+/// the first `max` failed or skipped operations. Here, not in rehost-journal, so that the
+/// journal crate needs no database crate (which runs clients on hosts).
+fn exercise_data(r: &rehost_db::ExerciseReport, login: &str, max: usize) -> ExerciseData {
+    use rehost_db::exercise::Status;
+    let ops = || {
+        r.tables
+            .iter()
+            .flat_map(|t| t.operations.iter().map(move |o| (t, o)))
+    };
+    let u = r.unchanged.clone().unwrap_or_default();
+    ExerciseData {
+        target: r.target.clone(),
+        login: login.to_owned(),
+        error: None,
+        tables: r.tables.len(),
+        operations: ops().count(),
+        failed: r.failed(),
+        skipped: ops().filter(|(_, o)| o.status == Status::Skipped).count(),
+        unchanged: r.unchanged(),
+        check: u.check,
+        checksum_before: u.before,
+        checksum_after: u.after,
+        checked_tables: u.tables,
+        checked_rows: u.rows,
+        checked_sequences: u.sequences,
+        left_behind: u
+            .findings
+            .iter()
+            .take(max)
+            .map(|f| LeftBehind {
+                class: f.class.name().into(),
+                kind: f.kind.name().into(),
+                name: f.name.clone(),
+                before: f.old.clone(),
+                after: f.new.clone(),
+            })
+            .collect(),
+        not_covered: u.not_covered,
+        problems: ops()
+            .filter(|(_, o)| o.status != Status::Ok)
+            .take(max)
+            .map(|(t, o)| ExerciseProblem {
+                table: t.table.clone(),
+                operation: o.what.clone(),
+                status: match o.status {
+                    Status::Failed => "failed",
+                    _ => "skipped",
+                }
+                .into(),
+                detail: o.detail.clone(),
+            })
+            .collect(),
     }
 }

@@ -12,12 +12,15 @@ use super::finding;
 use crate::diag::Diagnostic;
 use crate::model::*;
 
-/// The programs that copy a database, by engine (`Database::engine_kind`). For SQLite it is
+/// The programs that copy a database, by engine (`Database::kind`). For SQLite it is
 /// `sqlite3` with its `.backup` or `.dump` command.
-pub(crate) const COPIERS: &[(&str, &[&str])] = &[
-    ("postgresql", &["pg_dump", "pg_dumpall", "pg_basebackup"]),
+pub(crate) const COPIERS: &[(Engine, &[&str])] = &[
     (
-        "mariadb",
+        Engine::Postgres,
+        &["pg_dump", "pg_dumpall", "pg_basebackup"],
+    ),
+    (
+        Engine::Mysql,
         &[
             "mariadb-dump",
             "mysqldump",
@@ -49,19 +52,19 @@ pub(crate) fn program_name(word: &str) -> &str {
 }
 
 /// The engine whose database this command copies, if it runs a copy program.
-fn copies_engine(c: &Command) -> Option<&'static str> {
+fn copies_engine(c: &Command) -> Option<Engine> {
     let words = words(c);
     let names: Vec<&str> = words.iter().map(|w| program_name(w)).collect();
     for (engine, programs) in COPIERS {
         if names.iter().any(|n| programs.contains(n)) {
-            return Some(engine);
+            return Some(*engine);
         }
     }
     let sqlite = names.contains(&"sqlite3");
     let backup = words
         .iter()
         .any(|w| w.starts_with(".backup") || w.starts_with(".dump"));
-    (sqlite && backup).then_some("sqlite")
+    (sqlite && backup).then_some(Engine::Sqlite)
 }
 
 /// Whether step `s` copies database `db`.
@@ -72,13 +75,13 @@ fn copies(plan: &Plan, s: &Step, db: &Database) -> bool {
     let StepKind::Run { command, .. } = &s.kind else {
         return false;
     };
-    let Some(engine) = copies_engine(command).filter(|e| db.engine_kind() == Some(*e)) else {
+    let Some(engine) = copies_engine(command).filter(|e| db.kind == Some(*e)) else {
         return false;
     };
     let alone = plan
         .databases
         .iter()
-        .filter(|d| d.engine_kind() == Some(engine))
+        .filter(|d| d.kind == Some(engine))
         .count()
         == 1;
     alone || s.host.as_deref() == Some(db.from.as_str())
@@ -95,7 +98,7 @@ fn copy_span(s: &Step, db: &Database) -> Span {
 
 pub(crate) fn database_unverified(plan: &Plan, out: &mut Vec<Diagnostic>) {
     for db in &plan.databases {
-        let comparable = db.engine_kind().is_some();
+        let comparable = db.kind.is_some();
         // verify-db compares what it can; for another engine, a step that says it verifies
         // the database is taken at its word.
         let verifies = |s: &Step| {

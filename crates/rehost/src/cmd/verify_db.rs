@@ -62,11 +62,11 @@ fn verify(args: &VerifyDbArgs) -> Result<i32, DbError> {
     crate::signals::install();
     let cancel = &crate::signals::CANCEL;
     let (ha, show_a, ca) = side(&args.old, args)?;
-    let engine = ca.engine;
+    let engine = ca.engine();
     let mut out = std::io::stdout().lock();
     let written = match &args.new {
         None => {
-            let a = rehost_host::dbclient::connect_for_exercise(ha.as_ref(), show_a, ca, cancel);
+            let a = rehost_db::connect_for_exercise(ha.as_ref(), show_a, ca, cancel);
             let report = rehost_db::exercise_engine(engine, a.as_ref(), &args.table)?;
             let r = if args.json {
                 report.render_json(&mut out)
@@ -77,17 +77,17 @@ fn verify(args: &VerifyDbArgs) -> Result<i32, DbError> {
         }
         Some(new) => {
             let (hb, show_b, cb) = side(new, args)?;
-            if cb.engine != engine {
+            if cb.engine() != engine {
                 return Err(DbError::Url(format!(
                     "`{}` is a {} database and `{}` a {} one: rehost compares databases of one engine",
                     rehost_db::redact(&args.old),
                     engine.name(),
                     rehost_db::redact(new),
-                    cb.engine.name()
+                    cb.engine().name()
                 )));
             }
-            let a = rehost_host::dbclient::connect(ha.as_ref(), show_a, ca, cancel);
-            let b = rehost_host::dbclient::connect(hb.as_ref(), show_b, cb, cancel);
+            let a = rehost_db::connect(ha.as_ref(), show_a, ca, cancel);
+            let b = rehost_db::connect(hb.as_ref(), show_b, cb, cancel);
             let mut opts = rehost_db::VerifyOptions {
                 tables: args.table.clone(),
                 ..Default::default()

@@ -43,11 +43,11 @@ fn every_step_kind_in_the_plan_has_an_executor_and_no_executor_lacks_a_kind() {
     );
 }
 
-/// Arrows point one way (issue 19): the journal crate and the evidence read the state
-/// directory, and neither reaches the engine or the hosts. The journal crate is the bottom of
-/// both; the evidence depending on the engine again would bring two folds of the journal back.
-#[test]
-fn the_journal_and_the_evidence_depend_on_neither_the_engine_nor_the_hosts() {
+type Graph = std::collections::BTreeMap<String, std::collections::BTreeSet<String>>;
+
+/// Each workspace crate and the workspace crates it depends on directly (normal dependencies:
+/// not dev- or build-), from `cargo metadata`.
+fn workspace_graph() -> Graph {
     let out = std::process::Command::new(env!("CARGO"))
         .args([
             "metadata",
@@ -66,36 +66,229 @@ fn the_journal_and_the_evidence_depend_on_neither_the_engine_nor_the_hosts() {
     );
     let meta: serde_json::Value = serde_json::from_slice(&out.stdout).expect("cargo metadata JSON");
     let packages = meta["packages"].as_array().expect("packages");
-    for krate in ["rehost-journal", "rehost-evidence"] {
-        let p = packages
-            .iter()
-            .find(|p| p["name"] == krate)
-            .unwrap_or_else(|| panic!("{krate} is a workspace member"));
-        let deps: Vec<&str> = p["dependencies"]
+    let names: Vec<&str> = packages.iter().filter_map(|p| p["name"].as_str()).collect();
+    let mut graph = Graph::new();
+    for p in packages {
+        let deps = p["dependencies"]
             .as_array()
             .expect("dependencies")
             .iter()
+            .filter(|d| d["kind"].is_null())
             .filter_map(|d| d["name"].as_str())
+            .filter(|d| names.contains(d))
+            .map(str::to_owned)
             .collect();
-        for banned in ["rehost-engine", "rehost-host"] {
+        graph.insert(p["name"].as_str().expect("name").to_owned(), deps);
+    }
+    graph
+}
+
+/// Everything each crate reaches, directly or through others.
+fn closure(graph: &Graph) -> Graph {
+    let mut out = Graph::new();
+    for start in graph.keys() {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut stack: Vec<&String> = graph[start].iter().collect();
+        while let Some(c) = stack.pop() {
+            if seen.insert(c.clone()) {
+                stack.extend(graph.get(c).into_iter().flatten());
+            }
+        }
+        out.insert(start.clone(), seen);
+    }
+    out
+}
+
+/// The arrows of the drawing at the top of ARCHITECTURE.md. A node is the first word of a
+/// line that starts with a name, or the name after a `►` with the names that follow it as
+/// `NAME (note), NAME (note)`. An arrow belongs to the nearest node above (or before it on its
+/// line) that starts left of the arrow. Lines with `◄` (what tests use) are not arrows.
+/// Only names in `crates` count (`clap` is not a workspace crate).
+fn drawn_graph(drawing: &str, crates: &[&str]) -> Graph {
+    let mut graph = Graph::new();
+    let mut nodes: Vec<(usize, String)> = Vec::new();
+    let is_name = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    let take_name = |chars: &[char], mut i: usize| {
+        let start = i;
+        while i < chars.len() && is_name(chars[i]) {
+            i += 1;
+        }
+        (chars[start..i].iter().collect::<String>(), i)
+    };
+    for line in drawing.lines() {
+        if line.contains('◄') {
+            continue;
+        }
+        let chars: Vec<char> = line.chars().collect();
+        if chars.first().is_some_and(|c| is_name(*c)) {
+            let (name, _) = take_name(&chars, 0);
+            nodes.push((0, name));
+        }
+        for (arrow, _) in chars.iter().enumerate().filter(|(_, c)| **c == '►') {
+            let start = arrow.saturating_sub(2);
+            let parent = nodes
+                .iter()
+                .rev()
+                .find(|(col, _)| *col < start)
+                .map(|(_, n)| n.clone())
+                .unwrap_or_else(|| panic!("an arrow without a node left of it: {line}"));
+            let mut i = arrow + 1;
+            loop {
+                while chars.get(i) == Some(&' ') {
+                    i += 1;
+                }
+                let (name, end) = take_name(&chars, i);
+                if name.is_empty() {
+                    break;
+                }
+                if crates.contains(&name.as_str()) {
+                    graph
+                        .entry(parent.clone())
+                        .or_default()
+                        .insert(name.clone());
+                }
+                nodes.push((i, name));
+                i = end;
+                // `NAME (note), NEXT`: skip the note; a `,` after it names one more target.
+                while chars.get(i) == Some(&' ') {
+                    i += 1;
+                }
+                if chars.get(i) == Some(&'(') {
+                    let mut depth = 0;
+                    while let Some(c) = chars.get(i) {
+                        depth += match c {
+                            '(' => 1,
+                            ')' => -1,
+                            _ => 0,
+                        };
+                        i += 1;
+                        if depth == 0 {
+                            break;
+                        }
+                    }
+                }
+                if chars.get(i) != Some(&',') {
+                    break;
+                }
+                i += 1;
+            }
+        }
+    }
+    graph
+}
+
+/// The drawing's reading, checked on a small drawing laid out as ARCHITECTURE.md's: children
+/// by column, several targets on one line, notes skipped, a name in a note or a description
+/// not an arrow, tests' lines left out.
+#[test]
+fn the_drawing_is_read_as_drawn() {
+    let drawing = "\
+a (bin)      ──► b    about b (no c here)
+      │      ├─► c  about c, with d in words
+      │      │         └─► d (note), b (another note)
+      │      │               └─► e
+      │      └─► e
+      └─ tests ◄── t
+";
+    let g = drawn_graph(drawing, &["a", "b", "c", "d", "e", "t"]);
+    let edges: Vec<(String, String)> = g
+        .iter()
+        .flat_map(|(k, v)| v.iter().map(move |d| (k.clone(), d.clone())))
+        .collect();
+    let want = [
+        ("a", "b"),
+        ("a", "c"),
+        ("a", "e"),
+        ("c", "b"),
+        ("c", "d"),
+        ("d", "e"),
+    ];
+    assert_eq!(
+        edges,
+        want.map(|(a, b)| (a.to_owned(), b.to_owned())).to_vec()
+    );
+}
+
+/// Arrows point one way (issue 19): ARCHITECTURE.md's drawing is the crate graph. Every arrow
+/// drawn is a dependency in a Cargo.toml, and what each crate reaches (directly or through
+/// others: what `cargo tree` shows) is what the drawing lets it reach, so a dependency that
+/// is not drawn fails here, the wrong way's above all.
+#[test]
+fn the_crate_graph_is_the_one_architecture_md_draws() {
+    let text = std::fs::read_to_string(root().join("ARCHITECTURE.md")).expect("ARCHITECTURE.md");
+    let drawing = text
+        .split("```")
+        .nth(1)
+        .expect("ARCHITECTURE.md opens with its drawing in a code block");
+    let actual = workspace_graph();
+    let crates: Vec<&str> = actual.keys().map(String::as_str).collect();
+    let drawn = drawn_graph(drawing, &crates);
+    let mut wrong = Vec::new();
+    for (from, tos) in &drawn {
+        for to in tos {
+            if !actual.get(from).is_some_and(|d| d.contains(to)) {
+                wrong.push(format!(
+                    "the drawing has {from} ─► {to}, which {from}'s Cargo.toml does not"
+                ));
+            }
+        }
+    }
+    let (reach, drawn_reach) = (closure(&actual), closure(&drawn));
+    for (from, tos) in &reach {
+        let none = Default::default();
+        let drawn_tos = drawn_reach.get(from).unwrap_or(&none);
+        for to in tos.difference(drawn_tos) {
+            wrong.push(format!(
+                "{from} reaches {to} (cargo tree -p {from}), which the drawing does not show: draw the arrow, or take the dependency out"
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// The arrows this map promises in words (issue 19), checked on what each crate reaches: the
+/// journal crate and the evidence read the state directory and reach neither the engine nor
+/// the hosts (nor rehost-db, which runs clients on hosts); the plan is pure; rehost-host
+/// knows nothing of databases. The evidence depending on the engine again would bring two
+/// folds of the journal back.
+#[test]
+fn the_journal_and_the_evidence_depend_on_neither_the_engine_nor_the_hosts() {
+    let graph = workspace_graph();
+    let reach = closure(&graph);
+    for (krate, banned) in [
+        (
+            "rehost-journal",
+            &["rehost-engine", "rehost-host", "rehost-db"][..],
+        ),
+        (
+            "rehost-evidence",
+            &["rehost-engine", "rehost-host", "rehost-db"],
+        ),
+        (
+            "rehost-plan",
+            &["rehost-engine", "rehost-host", "rehost-db"],
+        ),
+        ("rehost-host", &["rehost-db", "rehost-engine"]),
+    ] {
+        let reached = reach
+            .get(krate)
+            .unwrap_or_else(|| panic!("{krate} is a workspace member"));
+        for b in banned {
             assert!(
-                !deps.contains(&banned),
-                "{krate} depends on {banned} ({deps:?}); it must reach the state directory through rehost-journal only (ARCHITECTURE.md)"
+                !reached.contains(*b),
+                "{krate} reaches {b} ({reached:?}); see ARCHITECTURE.md for why it must not"
             );
         }
     }
-    // And the engine writes through the journal crate.
-    let engine = packages
-        .iter()
-        .find(|p| p["name"] == "rehost-engine")
-        .expect("rehost-engine");
+    // And the engine writes through the journal crate; the database clients are rehost-db's,
+    // reaching hosts through rehost-host.
     assert!(
-        engine["dependencies"]
-            .as_array()
-            .expect("dependencies")
-            .iter()
-            .any(|d| d["name"] == "rehost-journal"),
+        graph["rehost-engine"].contains("rehost-journal"),
         "rehost-engine must write the journal through rehost-journal"
+    );
+    assert!(
+        graph["rehost-db"].contains("rehost-host"),
+        "rehost-db runs its clients through rehost-host's Host trait"
     );
 }
 

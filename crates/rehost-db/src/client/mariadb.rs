@@ -1,5 +1,5 @@
 //! SQL on a host through the `mariadb` client (or `mysql` where only that is installed): a
-//! [`rehost_db::Sql`] session for MariaDB and MySQL servers, run where the server can be
+//! [`Sql`] session for MariaDB and MySQL servers, run where the server can be
 //! reached, so a server that listens only on its own loopback or socket is reached there.
 //!
 //! The password never appears on a command line, in the plan or in a message: a password
@@ -7,9 +7,9 @@
 //! on the host itself by a small shell wrapper into the same variable; otherwise the client's
 //! own option files (`~/.my.cnf`) apply there.
 
-use crate::dbclient::Session;
-use crate::{CommandSpec, Host, Program};
-use rehost_db::{ConnInfo, DbError, Sql};
+use super::Session;
+use crate::{ConnInfo, DbError, Sql};
+use rehost_host::{CommandSpec, Host, Program};
 use std::sync::atomic::AtomicBool;
 
 /// Reads the password file named by `$0` (when it is not `-`) into `MYSQL_PWD`, then runs the
@@ -35,7 +35,12 @@ impl<'h> Mariadb<'h> {
     }
 
     fn spec(&self, statements: &[String]) -> Result<CommandSpec, DbError> {
-        let t = self.0.conn.mysql()?;
+        let Some(t) = self.0.conn.mysql() else {
+            return Err(DbError::Url(format!(
+                "`{}`: not a MariaDB/MySQL location",
+                self.0.conn.url
+            )));
+        };
         let mut argv: Vec<String> = vec![
             "/bin/sh".into(),
             "-c".into(),

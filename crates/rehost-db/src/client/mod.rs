@@ -1,10 +1,16 @@
-//! Database clients on a host, as [`rehost_db::Sql`] sessions: `psql` ([`crate::psql`]),
-//! `mariadb` ([`crate::mariadb`]) and `sqlite3` ([`crate::sqlite3`]), each run through
-//! [`Host::run`] on the host that reaches the server (in-process for a local host, through the
-//! agent on an ssh host). [`connect`] picks the client by the URL's engine.
+//! Database clients on a host, as [`Sql`] sessions: `psql` ([`psql`]), `mariadb`
+//! ([`mariadb`]) and `sqlite3` ([`sqlite3`]), each run through [`Host::run`] on the host that
+//! reaches the server (in-process for a local host, through the agent on an ssh host).
+//! [`connect`] picks the client by the location's engine. The only IO of this crate, and only
+//! through the [`Host`] trait: the host resolves the paths a client opens ([`Host::resolve`])
+//! and runs it.
 
-use crate::{CommandSpec, Host, OutputStream};
-use rehost_db::{ConnInfo, DbError, Engine, Sql};
+pub mod mariadb;
+pub mod psql;
+pub mod sqlite3;
+
+use crate::{ConnInfo, DbError, Engine, Sql};
+use rehost_host::{CommandSpec, Host, OutputStream};
 use std::sync::atomic::AtomicBool;
 
 /// What one client run may answer at most: the driver asks for digests and catalog rows, and
@@ -18,12 +24,10 @@ pub fn connect<'h>(
     conn: ConnInfo,
     cancel: &'h AtomicBool,
 ) -> Box<dyn Sql + 'h> {
-    match conn.engine {
-        Engine::Postgres => Box::new(crate::psql::Psql::new(host, show_host, conn, cancel)),
-        Engine::Mysql => Box::new(crate::mariadb::Mariadb::new(host, show_host, conn, cancel)),
-        Engine::Sqlite => Box::new(crate::sqlite3::Sqlite3::new(
-            host, show_host, conn, cancel, true,
-        )),
+    match conn.engine() {
+        Engine::Postgres => Box::new(psql::Psql::new(host, show_host, conn, cancel)),
+        Engine::Mysql => Box::new(mariadb::Mariadb::new(host, show_host, conn, cancel)),
+        Engine::Sqlite => Box::new(sqlite3::Sqlite3::new(host, show_host, conn, cancel, true)),
     }
 }
 
@@ -35,10 +39,8 @@ pub fn connect_for_exercise<'h>(
     conn: ConnInfo,
     cancel: &'h AtomicBool,
 ) -> Box<dyn Sql + 'h> {
-    match conn.engine {
-        Engine::Sqlite => Box::new(crate::sqlite3::Sqlite3::new(
-            host, show_host, conn, cancel, false,
-        )),
+    match conn.engine() {
+        Engine::Sqlite => Box::new(sqlite3::Sqlite3::new(host, show_host, conn, cancel, false)),
         _ => connect(host, show_host, conn, cancel),
     }
 }
@@ -107,7 +109,7 @@ fn run_capped(
     let mut too_much = false;
     let mut err = Vec::new();
     // Past the cap the client is stopped (a flag of its own), not left to answer without end.
-    let outcome = crate::with_own_stop(cancel, |stop| {
+    let outcome = rehost_host::with_own_stop(cancel, |stop| {
         host.run(spec, stop, &mut |stream, line| match stream {
             OutputStream::Stdout => {
                 size += line.len() + 1;
@@ -162,7 +164,7 @@ fn run_capped(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{LocalHost, Program};
+    use rehost_host::{LocalHost, Program};
 
     /// A client (or the server behind it) that answers without end is cut off at the cap with
     /// an error naming the database, not collected into memory.

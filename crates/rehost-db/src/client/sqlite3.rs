@@ -1,12 +1,12 @@
-//! SQL on a host through the `sqlite3` shell: a [`rehost_db::Sql`] session for an SQLite file
+//! SQL on a host through the `sqlite3` shell: a [`Sql`] session for an SQLite file
 //! on the host that holds it. The file is opened read-only (`file:PATH?mode=ro`) for
 //! verification, read-write but never created (`mode=rw`) for `--exercise`, whose changes are
 //! rolled back; the shell runs in its safe mode (no ATTACH, no extensions, no file writes)
 //! and stops at the first error (`-bail`). The shell brings `sha3()`.
 
-use crate::dbclient::Session;
-use crate::{CommandSpec, Host, Program};
-use rehost_db::{ConnInfo, DbError, Sql};
+use super::Session;
+use crate::{ConnInfo, DbError, Sql};
+use rehost_host::{CommandSpec, Host, Program};
 use std::sync::atomic::AtomicBool;
 
 pub struct Sqlite3<'h> {

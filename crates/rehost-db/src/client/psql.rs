@@ -1,4 +1,4 @@
-//! SQL on a host: a [`rehost_db::Sql`] session that runs `psql` on the host that can reach the
+//! SQL on a host: a [`Sql`] session that runs `psql` on the host that can reach the
 //! database server (in-process for a local host, through the agent on an ssh host), so servers
 //! that listen only on their own loopback are reached where they are. Only the query results
 //! (digests, catalog rows) travel.
@@ -7,9 +7,9 @@
 //! came in a URL goes to psql's environment (`PGPASSWORD`); a password file is read on the host
 //! itself by a one-line shell wrapper.
 
-use crate::dbclient::Session;
-use crate::{CommandSpec, Host, Program};
-use rehost_db::{ConnInfo, DbError, Sql};
+use super::Session;
+use crate::{ConnInfo, DbError, Sql};
+use rehost_host::{CommandSpec, Host, Program};
 use std::sync::atomic::AtomicBool;
 
 pub struct Psql<'h>(Session<'h>);
