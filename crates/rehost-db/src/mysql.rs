@@ -11,7 +11,7 @@
 //! A row's text is one `CONCAT_WS(0x1f, …)` of its values in column name order followed by
 //! the byte lengths of those that are not numbers or dates (`N` for NULL), so `('a','bc')`
 //! and `('ab','c')` differ and NULL differs from `''`, `'N'` and `'NULL'` (see
-//! [`Mysql::row_text`]). The row's digest is 64 bits: `CRC32` and `CRC32C` of the text where
+//! `Mysql::row_text`). The row's digest is 64 bits: `CRC32` and `CRC32C` of the text where
 //! both servers have `CRC32C` (MariaDB 10.8 and later), else the first 64 bits of its MD5
 //! ([`RowHash`], chosen by both servers' versions as the inventory reads them). A slice's checksum is the row
 //! count and the exact (DECIMAL) sum of the digests, which does not depend on row order.
@@ -1176,7 +1176,7 @@ fn not_transactional(sql: &dyn Sql) -> Result<BTreeMap<String, String>, DbError>
 /// insert a row built from an existing one. The insert gives the `AUTO_INCREMENT` column an
 /// unused value below the counter (with `NO_AUTO_VALUE_ON_ZERO`), so the counter, which a
 /// rollback does not set back, is not advanced; no DDL is run. Tables whose changes a rollback
-/// would not undo ([`not_transactional`]) are read, not changed.
+/// would not undo (`not_transactional`) are read, not changed.
 pub fn exercise(sql: &dyn Sql, tables: &[String]) -> Result<ExerciseReport, DbError> {
     let c = read_catalog(sql)?;
     check_tables(sql, c.inv.tables.keys(), tables)?;

@@ -527,7 +527,7 @@ fn html_timeline(out: &mut String, t: &Timeline) {
     ));
 }
 
-/// Escapes text for HTML, `code` spans (read as [`segments`] reads them) as <code>.
+/// Escapes text for HTML, `code` spans (read as `segments` reads them) as `<code>`.
 pub fn inline(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for seg in segments(s) {

@@ -4,7 +4,7 @@
 //!
 //! The command line is the binary's own `cli.rs`, compiled here a second time: the binary has
 //! no library to import it from, and this keeps one definition. It names one item outside
-//! itself, the `--mode` value parser, for which [`output`] stands in (the generator parses no
+//! itself, the `--mode` value parser, for which `output` stands in (the generator parses no
 //! arguments, so the parser is never called here).
 
 use clap::CommandFactory;

@@ -1,5 +1,5 @@
 //! The binary format of the incremental cache (`a.rmc`, `b.rmc`; not evidence — the evidence
-//! is the text manifest of [`crate::manifest`]).
+//! is the text manifest of [`crate::manifest()`]).
 //!
 //! Made to be written and read fast: one big read or a few big writes, fixed little-endian
 //! fields, length-prefixed records (so the records can be found with a cheap hop from length to

@@ -1,7 +1,7 @@
 //! The one place rehost escapes untrusted text for a terminal or a text line, and the other
 //! encodings of untrusted names: `text` (strings: messages, plan text, remote output, database
 //! names and values) and `display` (bytes: paths, lossless), both built on one character class
-//! ([`is_invisible`] and the controls); for the manifest's space-separated tokens
+//! (`is_invisible` and the controls); for the manifest's space-separated tokens
 //! (`encode_token` / `decode_token`, lossless for any bytes), for b3sum's check lines, and hex.
 //!
 //! It is here, in the lowest crate (rehost-tree depends on no other rehost crate), so that
@@ -14,7 +14,7 @@ mod tests;
 
 /// Escapes text for a terminal or a line of text: control characters (C0 but tab, DEL, C1),
 /// the bidirectional-text controls (U+061C, U+200E/U+200F, U+202A–U+202E, U+2066–U+2069) and the
-/// other invisible characters of [`is_invisible`] become `\n`, `\u{1b}`, `\u{202e}`, so untrusted
+/// other invisible characters of `is_invisible` become `\n`, `\u{1b}`, `\u{202e}`, so untrusted
 /// text — plan lines, remote output, ids, error messages, database values — cannot move the
 /// cursor, recolour or clear the terminal, or make a line read in another order than its bytes.
 pub fn text(s: &str) -> String {

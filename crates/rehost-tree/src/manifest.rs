@@ -285,7 +285,7 @@ pub struct Manifest {
     pub trusted: u64,
     /// What went wrong around this walk without stopping it (an unusable incremental cache,
     /// one that could not be saved). Like the two counts, not part of the manifest file;
-    /// [`crate::compare`] carries both sides' warnings into the report.
+    /// [`crate::compare()`] carries both sides' warnings into the report.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
 }

@@ -6,7 +6,7 @@
 //! plant files or links in it). Everything in it is reached relative to the directory's
 //! descriptor with `O_NOFOLLOW`, so swapping a path component for a symlink later redirects
 //! nothing, and files are created 0600 (`O_CREAT | O_EXCL` where new). Files are replaced
-//! atomically through a random temporary name (see [`write_atomic`]).
+//! atomically through a random temporary name (see [`PrivateDir::write_atomic`]).
 
 use std::ffi::{CString, OsStr};
 use std::fs::File;

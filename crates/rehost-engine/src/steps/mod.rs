@@ -1,8 +1,8 @@
-//! Step executors, one module per kind, each behind one contract: an [`Executor`] takes the
+//! Step executors, one module per kind, each behind one contract: an `Executor` takes the
 //! run's context (`exec::Ctx`: the plan, the hosts, the event sink, the output file, the
 //! confirmer, cancellation, the attempt) and the step, and returns an `Outcome` the engine
 //! records; it also says what the pre-flight must check on hosts before the run starts
-//! ([`Need`]). [`EXECUTORS`] is the registry, one line per kind; a test fails when it and the
+//! (`Need`). `EXECUTORS` is the registry, one line per kind; a test fails when it and the
 //! plan's registry (`rehost_plan::KINDS`) disagree.
 
 use crate::EngineError;

@@ -184,7 +184,7 @@ pub const PROBE_MARK: &str = "rehost-probe";
 pub const REFUSED: i32 = 96;
 /// The first line of a refusal on stderr, followed by the path and the reason.
 pub const REFUSED_MARK: &str = "rehost-refused";
-/// The descriptor [`BOOT_SCRIPT`] opens the agent on and starts it through; the agent closes
+/// The descriptor `BOOT_SCRIPT` opens the agent on and starts it through; the agent closes
 /// it (`agent::serve`), so the commands it runs do not inherit it.
 pub const BOOT_FD: i32 = 9;
 

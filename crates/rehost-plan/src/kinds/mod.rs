@@ -68,10 +68,10 @@ pub struct KindSpec {
     /// The keys it takes beyond the common ones, with their documentation.
     pub keys: &'static [Key],
     /// What a step of this kind does, for the plan reference (docs/plan.md's table of kinds is
-    /// generated from it by [`reference`]): Markdown, one paragraph.
+    /// generated from it by [`reference()`]): Markdown, one paragraph.
     pub doc: &'static str,
     /// The kind's own lines of a step that uses it (after `id` and `do`), for the reference. A
-    /// test reads each against [`EXAMPLE_DECLARATIONS`] and checks every key's default.
+    /// test reads each against `EXAMPLE_DECLARATIONS` and checks every key's default.
     pub example: &'static str,
     /// Whether running the step twice is harmless, unless the plan says otherwise.
     pub idempotent: bool,
