@@ -1,4 +1,5 @@
-//! The state of a run, folded from its journal. `rehost status` and resume both read this.
+//! The state of each step, folded from a run's journal. `rehost status`, resume and the report
+//! read this; a step's attempts are counted by the per-attempt fold ([`crate::attempts`]).
 
 use crate::journal::Record;
 use crate::journal::StepResult;
@@ -133,6 +134,7 @@ pub fn status(records: &[Record], step_ids: &[String]) -> RunState {
             Record::StepFinished {
                 at,
                 id,
+                attempt,
                 result,
                 elapsed_ms,
                 detail,
@@ -141,6 +143,8 @@ pub fn status(records: &[Record], step_ids: &[String]) -> RunState {
                 ..
             } => {
                 if let Some(s) = steps.iter_mut().find(|s| &s.id == id) {
+                    // One finished without a start (not confirmed before it started) counts.
+                    s.attempts = s.attempts.max(*attempt);
                     s.status = match result {
                         StepResult::Done => StepStatus::Done,
                         StepResult::Failed => StepStatus::Failed,
@@ -177,6 +181,11 @@ pub fn status(records: &[Record], step_ids: &[String]) -> RunState {
             Record::RunFinished { ok, summary, .. } => st.finished = Some((*ok, summary.clone())),
             Record::RollbackStarted { .. } | Record::Warning { .. } | Record::Preflight { .. } => {}
         }
+    }
+    // How many attempts each step had, as the report counts them: from the one per-attempt fold.
+    let history = crate::attempts::history(records, step_ids);
+    for s in &mut steps {
+        s.attempts = history.count(&s.id);
     }
     st.steps = steps;
     st

@@ -509,8 +509,19 @@ fn ctrl_c_at_the_point_of_no_return_leaves_the_step_waiting_for_confirmation() {
     let ran = s.run(s.options());
     assert_eq!(ran.result.unwrap(), RunOutcome::Finished);
     assert_eq!(ids(&ran.calls), ["new: b"]);
-    let state = status(&s.records("production"), &ids_);
+    let records = s.records("production");
+    let state = status(&records, &ids_);
     assert_eq!(state.steps[1].status, StepStatus::Done);
+    // The prompt nobody answered was attempt 1 (`status` and the report count it): this is 2.
+    assert_eq!(state.steps[1].attempts, 2);
+    let started: Vec<u32> = records
+        .iter()
+        .filter_map(|r| match r {
+            Record::StepStarted { id, attempt, .. } if id == "b" => Some(*attempt),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(started, [2]);
 }
 
 /// A manual step left at its prompt by a killed rehost (started, never finished) only asked:

@@ -2,7 +2,7 @@
 //! typed step results (`StepData`), plan snapshots and the archive's integrity.
 
 use super::model::*;
-use rehost_journal::journal::{self, JOURNAL, Record};
+use rehost_journal::journal::{self, JOURNAL, OutputRef, Record};
 use rehost_journal::step_data::StepData;
 use rehost_journal::{StepResult, archive};
 use rehost_plan::Plan;
@@ -95,10 +95,14 @@ pub fn load_run(state: &PrivateDir, env: &str, plan: &Plan) -> Result<Option<Run
     Ok(Some(run))
 }
 
-/// Folds journal records into the run the report shows. Pure.
+/// Folds journal records into the run the report shows: its attempts, rollbacks and decisions
+/// from rehost-journal's per-attempt fold ([`rehost_journal::history`]), its step states from
+/// the one `rehost status` shows ([`rehost_journal::status`]), and the records only the report
+/// shows (invocations, pre-flights, warnings). Pure.
 pub fn fold(records: &[Record], env: &str, plan: &Plan) -> Run {
     let ids: Vec<String> = plan.steps.iter().map(|s| s.id.clone()).collect();
     let state = rehost_journal::status(records, &ids);
+    let history = rehost_journal::history(records, &ids);
     let mut run = Run {
         env: env.to_owned(),
         ..Run::default()
@@ -129,34 +133,6 @@ pub fn fold(records: &[Record], env: &str, plan: &Plan) -> Run {
                 });
                 run.finished = None;
             }
-            // The engine records the decision, then the digests it accepted: one decision.
-            Record::PlanAccepted {
-                at,
-                plan_digest,
-                by,
-                ..
-            } => match run.decisions.last_mut() {
-                Some(d) if d.what == "accept-plan-change" => d
-                    .detail
-                    .push_str(&format!(" (plan digest from now on {plan_digest})")),
-                _ => run.decisions.push(Decision {
-                    at: at.clone(),
-                    what: "accept-plan-change".into(),
-                    detail: format!("plan digest from now on {plan_digest}"),
-                    by: by.clone(),
-                }),
-            },
-            Record::Decision {
-                at,
-                what,
-                detail,
-                by,
-            } => run.decisions.push(Decision {
-                at: at.clone(),
-                what: what.clone(),
-                detail: detail.clone(),
-                by: by.clone(),
-            }),
             Record::Warning { at, message } => run.warnings.push(Note {
                 at: at.clone(),
                 text: message.clone(),
@@ -170,115 +146,6 @@ pub fn fold(records: &[Record], env: &str, plan: &Plan) -> Run {
                 hosts: hosts.clone(),
                 problems: problems.clone(),
             }),
-            Record::StepStarted { at, id, attempt } => run.attempts.push(Attempt {
-                id: id.clone(),
-                attempt: *attempt,
-                started: at.clone(),
-                ..Attempt::default()
-            }),
-            Record::StepFinished {
-                at,
-                id,
-                attempt,
-                result,
-                elapsed_ms,
-                detail,
-                confirmed_by,
-                exit_code,
-                output,
-                result_data,
-            } => {
-                let i = match run
-                    .attempts
-                    .iter()
-                    .rposition(|a| &a.id == id && a.attempt == *attempt)
-                {
-                    Some(i) => i,
-                    // Finished without a start record (skip-interrupted, or not confirmed before
-                    // starting): an attempt of no length.
-                    None => {
-                        run.attempts.push(Attempt {
-                            id: id.clone(),
-                            attempt: *attempt,
-                            started: at.clone(),
-                            ..Attempt::default()
-                        });
-                        run.attempts.len() - 1
-                    }
-                };
-                let a = &mut run.attempts[i];
-                a.finished = Some(at.clone());
-                a.result = Some(result_name(result).into());
-                a.elapsed_ms = Some(*elapsed_ms);
-                a.detail = detail.clone();
-                a.confirmed_by = confirmed_by.clone();
-                a.exit_code = *exit_code;
-                a.output = output.as_ref().map(|o| Kept {
-                    file: o.file.clone(),
-                    // The file's size on disk, filled in by `load_run`.
-                    bytes: None,
-                    blake3: o.blake3.clone(),
-                });
-                a.verification = result_data.as_ref().and_then(|d| typed(d, *exit_code));
-            }
-            Record::RollbackStarted { at, failed } => run.rollbacks.push(Rollback {
-                at: at.clone(),
-                failed: failed.clone(),
-                steps: Vec::new(),
-                again: Vec::new(),
-                ran_again: Vec::new(),
-            }),
-            Record::RolledBack {
-                at,
-                id,
-                ok,
-                detail,
-                output,
-            } => {
-                if let Some(a) = run.attempts.iter_mut().rev().find(|a| &a.id == id) {
-                    a.rolled_back = Some(*ok);
-                }
-                let step = RolledBackStep {
-                    at: at.clone(),
-                    id: id.clone(),
-                    ok: *ok,
-                    detail: detail.clone(),
-                    output: output.as_ref().map(|o| Kept {
-                        file: o.file.clone(),
-                        bytes: None,
-                        blake3: o.blake3.clone(),
-                    }),
-                };
-                match run.rollbacks.last_mut() {
-                    Some(rb) => rb.steps.push(step),
-                    None => run.rollbacks.push(Rollback {
-                        at: at.clone(),
-                        failed: String::new(),
-                        steps: vec![step],
-                        again: Vec::new(),
-                        ran_again: Vec::new(),
-                    }),
-                }
-            }
-            Record::Superseded {
-                at,
-                from,
-                steps,
-                failed,
-            } => {
-                for id in steps {
-                    if let Some(a) = run.attempts.iter_mut().rev().find(|a| &a.id == id) {
-                        a.superseded = true;
-                    }
-                }
-                run.supersessions.push(Supersession {
-                    at: at.clone(),
-                    from: from.clone(),
-                    steps: steps.clone(),
-                    failed: failed.clone(),
-                });
-            }
-            Record::PlanSnapshot { .. } => {}
             Record::RunFinished { at, ok, summary } => {
                 run.finished = Some(Finished {
                     at: at.clone(),
@@ -286,6 +153,15 @@ pub fn fold(records: &[Record], env: &str, plan: &Plan) -> Run {
                     summary: summary.clone(),
                 })
             }
+            // The history's.
+            Record::PlanAccepted { .. }
+            | Record::Decision { .. }
+            | Record::StepStarted { .. }
+            | Record::StepFinished { .. }
+            | Record::RollbackStarted { .. }
+            | Record::RolledBack { .. }
+            | Record::Superseded { .. }
+            | Record::PlanSnapshot { .. } => {}
         }
     }
     // A finish record counts only when no step started after it.
@@ -305,7 +181,48 @@ pub fn fold(records: &[Record], env: &str, plan: &Plan) -> Run {
             confirmed_by: s.confirmed_by.clone(),
         })
         .collect();
-    again_after_rollbacks(records, plan, &mut run.rollbacks);
+    run.attempts = history.attempts.iter().map(attempt).collect();
+    run.decisions = history
+        .decisions
+        .into_iter()
+        .map(|d| Decision {
+            at: d.at,
+            what: d.what,
+            detail: d.detail,
+            by: d.by,
+        })
+        .collect();
+    run.rollbacks = history
+        .rollbacks
+        .into_iter()
+        .map(|rb| Rollback {
+            at: rb.at,
+            failed: rb.failed,
+            steps: rb
+                .steps
+                .into_iter()
+                .map(|s| RolledBackStep {
+                    at: s.at,
+                    id: s.id,
+                    ok: s.ok,
+                    detail: s.detail,
+                    output: s.output.as_ref().map(kept),
+                })
+                .collect(),
+            again: rb.again,
+            ran_again: rb.ran_again,
+        })
+        .collect();
+    run.supersessions = history
+        .supersessions
+        .into_iter()
+        .map(|s| Supersession {
+            at: s.at,
+            from: s.from,
+            steps: s.steps,
+            failed: s.failed,
+        })
+        .collect();
     // The one downtime `rehost run` and `rehost status` give too.
     run.downtime = rehost_journal::downtime(records, plan);
     run.downtime_ms = run.downtime.total_ms;
@@ -330,46 +247,31 @@ pub fn fold(records: &[Record], env: &str, plan: &Plan) -> Run {
     run
 }
 
-/// For each rollback: the steps the next run had to do again (from the earliest step whose
-/// rollback ran through the failed one), and those a later attempt ran.
-fn again_after_rollbacks(records: &[Record], plan: &Plan, rollbacks: &mut [Rollback]) {
-    let starts: Vec<usize> = records
-        .iter()
-        .enumerate()
-        .filter_map(|(i, r)| matches!(r, Record::RollbackStarted { .. }).then_some(i))
-        .collect();
-    for (rb, &i) in rollbacks
-        .iter_mut()
-        .filter(|rb| !rb.failed.is_empty())
-        .zip(&starts)
-    {
-        let Some(failed) = plan.step_index(&rb.failed) else {
-            continue;
-        };
-        let from = rb
-            .steps
-            .iter()
-            .filter_map(|s| plan.step_index(&s.id))
-            .min()
-            .unwrap_or(failed)
-            .min(failed);
-        rb.again = plan.steps[from..=failed]
-            .iter()
-            .map(|s| s.id.clone())
-            .collect();
-        rb.ran_again = rb
-            .again
-            .iter()
-            .filter(|id| {
-                records[i..].iter().any(|r| match r {
-                    Record::StepStarted { id: s, .. } => s == *id,
-                    // Counted as done by the operator (--skip-interrupted) without a start.
-                    Record::StepFinished { id: s, .. } => s == *id,
-                    _ => false,
-                })
-            })
-            .cloned()
-            .collect();
+/// An attempt as the report shows it: its result named, its verification typed.
+fn attempt(a: &rehost_journal::attempts::Attempt) -> Attempt {
+    Attempt {
+        id: a.id.clone(),
+        attempt: a.attempt,
+        started: a.started.clone(),
+        finished: a.finished.clone(),
+        result: a.result.as_ref().map(|r| result_name(r).into()),
+        elapsed_ms: a.elapsed_ms,
+        detail: a.detail.clone(),
+        confirmed_by: a.confirmed_by.clone(),
+        exit_code: a.exit_code,
+        output: a.output.as_ref().map(kept),
+        superseded: a.superseded,
+        rolled_back: a.rolled_back,
+        verification: a.result_data.as_ref().and_then(|d| typed(d, a.exit_code)),
+    }
+}
+
+/// A file the journal names, by name and digest: its size on disk is filled in by `load_run`.
+fn kept(o: &OutputRef) -> Kept {
+    Kept {
+        file: o.file.clone(),
+        bytes: None,
+        blake3: o.blake3.clone(),
     }
 }
 

@@ -99,3 +99,88 @@ fn status_and_report_count_the_rolled_back_outage_and_agree() {
         "{md}"
     );
 }
+
+/// Issue 19: `rehost status` and the report read a run through one fold. After a rollback, a
+/// rerun whose point of no return nobody confirmed, and a third run, both give every step the
+/// same state and the same number of attempts, the report's list of attempts included (the
+/// unconfirmed prompt is an attempt of its own, numbered as one: it was counted by the report
+/// and not by `status`, whose next run numbered its attempt again).
+#[test]
+fn status_and_report_agree_on_each_steps_state_and_attempts() {
+    let d = TestDir::new();
+    d.write(
+        "plan.toml",
+        plan(BODY).replace(
+            "max_downtime = \"15m\"",
+            "max_downtime = \"15m\"\non_failure = \"rollback\"\npoint_of_no_return = \"start\"",
+        ),
+    );
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    assert_eq!(o.code, 2, "flaky fails, and is rolled back: {}", o.all());
+    d.write("fixed", "");
+    let o = rehost_stdin(&d, &["run", "plan.toml", "--env", "test"], "no\n");
+    assert_eq!(o.code, 2, "start is not confirmed: {}", o.all());
+    let o = rehost_stdin(&d, &["run", "plan.toml", "--env", "test"], "start\n");
+    assert_eq!(o.code, 0, "{}", o.all());
+
+    let st = json(&rehost(
+        &d,
+        &["status", "plan.toml", "--env", "test", "--json"],
+    ));
+    let status: Vec<(String, String, u64)> = st["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["id"].as_str().unwrap().to_owned(),
+                s["status"].as_str().unwrap().to_owned(),
+                s["attempts"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, String, u64)> =
+        [("stop", 2), ("hold", 2), ("flaky", 2), ("start", 2)]
+            .iter()
+            .map(|(id, n)| (id.to_string(), "done".to_string(), *n))
+            .collect();
+    assert_eq!(status, expected, "{st:#}");
+
+    let r = rehost(&d, &["report", "plan.toml", "--env", "test", "-o", "out"]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    let report: serde_json::Value = serde_json::from_str(&d.read("out/report.json")).unwrap();
+    let attempts = report["run"]["attempts"].as_array().unwrap();
+    let in_report: Vec<(String, String, u64)> = report["run"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let id = s["id"].as_str().unwrap();
+            let listed = attempts.iter().filter(|a| a["id"] == id).count() as u64;
+            assert_eq!(
+                s["attempts"].as_u64(),
+                Some(listed),
+                "step `{id}`: the report's count and its list of attempts: {report:#}"
+            );
+            (
+                id.to_owned(),
+                s["status"].as_str().unwrap().to_owned(),
+                listed,
+            )
+        })
+        .collect();
+    assert_eq!(in_report, status);
+    // Numbered as the attempts they are: the unconfirmed prompt was attempt 1.
+    let start: Vec<(u64, &str)> = attempts
+        .iter()
+        .filter(|a| a["id"] == "start")
+        .map(|a| {
+            (
+                a["attempt"].as_u64().unwrap(),
+                a["result"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(start, [(1, "not_confirmed"), (2, "done")]);
+    assert_eq!(report["run"]["downtime_ms"], st["downtime_ms"]);
+}
