@@ -95,6 +95,14 @@ pub fn filters(dirs: &[&Path]) -> Vec<(String, String)> {
         r#""$1":$2"[VERSION]""#,
     );
     add(r"\brsync( version)? \d+\.\d+\.\d+\b", "rsync$1 [VERSION]");
+    add(
+        r"\bPostgreSQL \d+\.\d+( \([^)]*\))?",
+        "PostgreSQL [VERSION]",
+    );
+    add(
+        r#""(old|new)_version":( ?)"[^"]*""#,
+        r#""${1}_version":$2"[VERSION]""#,
+    );
 
     // Ports on loopback, PIDs.
     add(r"\b(127\.0\.0\.1|localhost|\[::1\]):\d+\b", "$1:[PORT]");
@@ -123,12 +131,19 @@ pub fn filters(dirs: &[&Path]) -> Vec<(String, String)> {
 }
 
 /// insta's settings for a snapshot of what a command printed in `dirs`: the filters above,
-/// and `description` (the command line) in the snapshot's header.
+/// and `description` (the command line) in the snapshot's header, filtered the same way and
+/// with a password in a URL masked. (Only there: a password in the output must fail its
+/// test's explicit assertion, not vanish behind a filter.)
 pub fn settings(dirs: &[&Path], description: &str) -> insta::Settings {
     let mut s = insta::Settings::clone_current();
+    let mut description = description.to_string();
     for (re, with) in filters(dirs) {
+        let r = regex::Regex::new(&re).expect("a valid filter");
+        description = r.replace_all(&description, with.as_str()).into_owned();
         s.add_filter(&re, with);
     }
+    let password = regex::Regex::new(r"://([^:/@\s]+):[^@/\s]+@").expect("a valid pattern");
+    let description = password.replace_all(&description, "://$1:[PASSWORD]@");
     s.set_description(description);
     s.set_omit_expression(true);
     s
