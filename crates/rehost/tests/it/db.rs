@@ -92,7 +92,7 @@ fn a_dump_and_restore_verifies_equal_and_each_injected_difference_is_located() {
         .stdout_has("equal: 8 tables (109511 rows)")
         .never_prints("hunter2")
         .success();
-    snap!(ran, "verify_db_equal");
+    snap!(ran, "equal");
     let o = ran.out;
     // The verdict names what was not compared (issue 18): PostgreSQL's list, then the tables
     // whose rows can be counted and summed but not located.
@@ -100,7 +100,7 @@ fn a_dump_and_restore_verifies_equal_and_each_injected_difference_is_located() {
         .args(["verify", "db", &old.url("app"), &new_url, "--json"])
         .never_prints("hunter2")
         .success();
-    snap!(ran, "verify_db_equal_json");
+    snap!(ran, "equal_json");
     let doc = db_json(&ran.out);
     assert_eq!(
         doc["not_compared"],
@@ -180,7 +180,7 @@ fn a_dump_and_restore_verifies_equal_and_each_injected_difference_is_located() {
     let ran = test_in(&d)
         .args(["verify", "db", &old.url("app"), &new.url("app"), "--json"])
         .code(1);
-    snap!(ran, "verify_db_different_json");
+    snap!(ran, "different_json");
     let got = db_findings(&db_json(&ran.out));
     let mut want: Vec<String> = vec![
         "changed column public.child.note".into(),
@@ -210,7 +210,7 @@ fn a_dump_and_restore_verifies_equal_and_each_injected_difference_is_located() {
         .args(["verify", "db", &old.url("app"), &new.url("app")])
         .stdout_has("row-missing  row public.pgbench_accounts key (aid)=(4242)")
         .code(1);
-    snap!(ran, "verify_db_different");
+    snap!(ran, "different");
 
     // --table limits the comparison.
     let o = rehost(

@@ -27,7 +27,7 @@ fn main_help() {
 
 /// `check` (text and `--json`) of a plan without findings, and its concept in both formats.
 #[test]
-fn the_demo_plan_checked_and_its_concept() {
+fn demo_checked_and_its_concept() {
     let d = demo();
     let ran = test_in(&d)
         .args(["check", "plan.toml"])
@@ -48,7 +48,7 @@ fn the_demo_plan_checked_and_its_concept() {
 /// A rehearsal in the terminal, then `status` (text, `--json`, `--verify`) and `report` in
 /// every format from its state directory.
 #[test]
-fn the_demo_rehearsed_then_its_status_and_report() {
+fn demo_rehearsed_then_status_and_report() {
     let d = demo();
     let ran = test_in(&d)
         .args(["run", "plan.toml", "--env", "test", "--yes"])
@@ -94,7 +94,7 @@ fn the_demo_rehearsed_then_its_status_and_report() {
 /// A rehearsal as JSON events; then the copy, changed behind rehost's back, verified (text and
 /// `--json`) and a manifest of it.
 #[test]
-fn the_demo_rehearsed_as_json_then_a_changed_copy_verified() {
+fn demo_as_json_then_a_changed_copy_verified() {
     let d = demo();
     let ran = test_in(&d)
         .args(["run", "plan.toml", "--env", "test", "--yes", "--json"])

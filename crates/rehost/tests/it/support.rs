@@ -39,29 +39,43 @@ impl WithPlan for Test<'_> {
     }
 }
 
+/// The name of the test function this is expanded in (closures skipped).
+macro_rules! test_name {
+    () => {{
+        fn f() {}
+        fn type_name_of<T>(_: T) -> &'static str {
+            std::any::type_name::<T>()
+        }
+        type_name_of(f)
+            .trim_end_matches("::f")
+            .rsplit("::")
+            .find(|part| *part != "{{closure}}")
+            .unwrap_or_default()
+    }};
+}
+pub(crate) use test_name;
+
 /// Asserts a snapshot (insta, under `tests/it/snapshots/`) with the filters of
 /// `rehost_test::snapshot`: `snap!(ran)` the exit code and both streams of a `Ran`, named
-/// after the test; `snap!(ran, "name")` the same, named; `snap!(ran, "name", text)` another
-/// text (a file the command wrote) with the filters of that command's directory;
-/// `snap!(in [dirs], "name", text)` a text with the filters of these directories.
+/// after the test (`it__MODULE__TEST.snap`); `snap!(ran, "name")` the same, for a test with
+/// several (`it__MODULE__TEST-name.snap`); `snap!(ran, "name", text)` another text (a file the
+/// command wrote) with the filters of that command's directory.
 macro_rules! snap {
-    (in $dirs:expr, $name:expr, $text:expr) => {{
-        let settings = rehost_test::snapshot::settings(&$dirs, "");
-        rehost_test::snapshot::check(&settings, || insta::assert_snapshot!($name, $text));
-    }};
     ($ran:expr) => {{
         let ran = &$ran;
         rehost_test::snapshot::check(&ran.settings(), || insta::assert_snapshot!(ran.shown()));
     }};
     ($ran:expr, $name:expr) => {{
         let ran = &$ran;
+        let name = format!("{}-{}", crate::support::test_name!(), $name);
         rehost_test::snapshot::check(&ran.settings(), || {
-            insta::assert_snapshot!($name, ran.shown())
+            insta::assert_snapshot!(name, ran.shown())
         });
     }};
     ($ran:expr, $name:expr, $text:expr) => {{
         let ran = &$ran;
-        rehost_test::snapshot::check(&ran.settings(), || insta::assert_snapshot!($name, $text));
+        let name = format!("{}-{}", crate::support::test_name!(), $name);
+        rehost_test::snapshot::check(&ran.settings(), || insta::assert_snapshot!(name, $text));
     }};
 }
 pub(crate) use snap;
