@@ -119,6 +119,11 @@ pub fn filters(dirs: &[&Path]) -> Vec<(String, String)> {
     );
     add(&format!(r"\| Ran as \| {user} \|"), "| Ran as | [USER] |");
     add(
+        &format!(r"\bto confirm as {user}\b"),
+        "to confirm as [USER]",
+    );
+    add(&format!(r"\bconfirmed by {user}\b"), "confirmed by [USER]");
+    add(
         &format!(r"<td>Ran as</td><td>{user}</td>"),
         "<td>Ran as</td><td>[USER]</td>",
     );
