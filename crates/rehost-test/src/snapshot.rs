@@ -39,6 +39,7 @@ pub fn filters(dirs: &[&Path]) -> Vec<(String, String)> {
         add(&regex::escape(&p.to_string_lossy()), "[DIR]");
     }
     add(r"/tmp/rehost-[\w.-]+", "[TMP]");
+    add(r"\brehost-demo-\d+\b", "rehost-demo-[PID]");
 
     // Times: the journal's RFC 3339 (always with a fraction) and the report's.
     add(
