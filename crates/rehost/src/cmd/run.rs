@@ -104,7 +104,18 @@ pub fn run(args: &RunArgs) -> i32 {
     let (code, no_journal) = match engine.run() {
         Ok(_) => (exit::OK, false),
         Err(e) => {
-            crate::term::error(&e.to_string());
+            match &e {
+                // One problem a line: escaped as one message, its newlines showed as `\n`.
+                EngineError::Preflight { problems } => {
+                    let mut lines = e.to_string();
+                    lines.truncate(lines.find('\n').unwrap_or(lines.len()));
+                    crate::term::error(&lines);
+                    for p in problems {
+                        eprintln!("  {}", crate::term::escape(p));
+                    }
+                }
+                _ => crate::term::error(&e.to_string()),
+            }
             match e {
                 EngineError::Cancelled { .. } | EngineError::CancelledBefore { .. } => {
                     (exit::INTERRUPTED, false)
