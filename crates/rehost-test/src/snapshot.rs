@@ -78,8 +78,12 @@ pub fn filters(dirs: &[&Path]) -> Vec<(String, String)> {
 
     // Durations: `0.1s`, `278ms`, `+1.2s` (whole seconds and minutes as a plan writes them,
     // `1s`, `15m`, stay), and the measured milliseconds in JSON.
+    add(r"\b\d+m ?\d{2}s\b", "[DURATION]");
     add(r"\b\d+\.\d+s\b", "[DURATION]");
     add(r"\b\d+ms\b", "[DURATION]");
+    // A measured duration of whole seconds (a downtime of exactly 1,000 ms is `1s`), where a
+    // measured one stands; a plan's `1s` stays.
+    add(r"\b(downtime|took|in) \d+s\b", "$1 [DURATION]");
     add(
         r#""(elapsed_ms|ms|total_ms|downtime_ms|measured_ms)":( ?)\d+"#,
         r#""$1":$2[MS]"#,
