@@ -3,7 +3,7 @@
 //! exit code and what standard output and error must be, hold or lack. A failure names every
 //! expectation that failed and shows the command and its whole output.
 //!
-//! ```ignore
+//! ```text
 //! let ran = test()
 //!     .file("plan.toml", plan(STEPS))
 //!     .args(["check", "plan.toml"])

@@ -207,3 +207,55 @@ pub fn host_name() -> String {
     let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
     String::from_utf8_lossy(&buf[..end]).into_owned()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn apply(dirs: &[&Path], text: &str) -> String {
+        let mut out = text.to_string();
+        for (re, with) in filters(dirs) {
+            out = regex::Regex::new(&re)
+                .unwrap()
+                .replace_all(&out, with.as_str())
+                .into_owned();
+        }
+        out
+    }
+
+    #[test]
+    fn what_varies_is_replaced_and_what_a_plan_says_stays() {
+        let dir = Path::new("/tmp/rehost-test-AbC123");
+        let text = "\
+/tmp/rehost-test-AbC123/plan.toml started 2026-12-06T22:52:55.039789055Z
+done in 0.1s, 278ms, (took 12s); downtime 1s of the 15m budget; wait 1s
+head ae07e8a3404abafd444039d23bb6baf451a63b0e79cda26bb4904c26ca5d5d4e
+`output/0001-seed.1.log` (31 bytes, BLAKE3 `x`) at 2026-12-06 22:52:55.040 UTC
+      … 8% (22 bytes)
+{\"event\":\"step_finished\",\"elapsed_ms\":26}
+window = { start = \"2026-01-01T00:00:00+01:00\" }
+";
+        assert_eq!(
+            apply(&[dir], text),
+            "\
+[DIR]/plan.toml started [TIME]
+done in [DURATION], [DURATION], (took [DURATION]); downtime [DURATION] of the 15m budget; wait 1s
+head [B3]
+`output/0001-seed.1.log` ([SIZE] bytes, BLAKE3 `x`) at [TIME]
+{\"event\":\"step_finished\",\"elapsed_ms\":[MS]}
+window = { start = \"2026-01-01T00:00:00+01:00\" }
+"
+        );
+    }
+
+    /// A filter must never hide a leak: a password printed in an output stays in the snapshot
+    /// (and fails the test's explicit assertion); only the description masks the test's own.
+    #[test]
+    fn a_password_in_the_output_is_not_filtered() {
+        let text = "new: postgres://app:hunter2@127.0.0.1:5432/app PGPASSWORD=hunter2";
+        let out = apply(&[], text);
+        assert!(out.contains("app:hunter2@"), "{out}");
+        assert!(out.contains("PGPASSWORD=hunter2"), "{out}");
+        assert!(out.contains("127.0.0.1:[PORT]"), "{out}");
+    }
+}
