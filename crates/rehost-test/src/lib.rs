@@ -1,15 +1,19 @@
 //! Test support: a temporary directory to lay out plans and trees, running the `rehost` binary
-//! and reading what it said, and checks that a needed tool is installed (a missing tool fails
-//! the test with the install step, never skips it).
+//! and reading what it said (`cli`: a fluent builder; `snapshot`: whole outputs with what
+//! varies filtered out), and checks that a needed tool is installed (a missing tool fails the
+//! test with the install step, never skips it).
 
+pub mod cli;
 pub mod mariadb;
 pub mod postgres;
 pub mod pty;
+pub mod snapshot;
 pub mod sshd;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+pub use insta;
 pub use tempfile;
 
 pub mod tree;

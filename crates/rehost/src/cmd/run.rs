@@ -101,10 +101,21 @@ pub fn run(args: &RunArgs) -> i32 {
         clock: &rehost_engine::SystemClock::default(),
         hosts: None,
     };
-    let (code, locked) = match engine.run() {
+    let (code, no_journal) = match engine.run() {
         Ok(_) => (exit::OK, false),
         Err(e) => {
-            crate::term::error(&e.to_string());
+            match &e {
+                // One problem a line: escaped as one message, its newlines showed as `\n`.
+                EngineError::Preflight { problems } => {
+                    let mut lines = e.to_string();
+                    lines.truncate(lines.find('\n').unwrap_or(lines.len()));
+                    crate::term::error(&lines);
+                    for p in problems {
+                        eprintln!("  {}", crate::term::escape(p));
+                    }
+                }
+                _ => crate::term::error(&e.to_string()),
+            }
             match e {
                 EngineError::Cancelled { .. } | EngineError::CancelledBefore { .. } => {
                     (exit::INTERRUPTED, false)
@@ -113,11 +124,16 @@ pub fn run(args: &RunArgs) -> i32 {
                 EngineError::Journal(rehost_journal::JournalError::Locked { .. }) => {
                     (exit::TROUBLE, true)
                 }
+                // The state directory was refused: there is no journal to show or sign, and
+                // opening it again would only repeat the refusal.
+                EngineError::Journal(rehost_journal::JournalError::UnsafeState(_)) => {
+                    (exit::TROUBLE, true)
+                }
                 _ => (exit::TROUBLE, false),
             }
         }
     };
-    if locked {
+    if no_journal {
         return code;
     }
     // However the run ended, the head of what it recorded, signed when a key was given.

@@ -98,6 +98,19 @@ fn status_verify_detects_every_change_to_the_journal_and_the_kept_files() {
         &verify(&d, &s, &[]),
         &format!("journal line {n} (step `a`): checksum mismatch: the record was edited"),
     );
+    // The whole of what the operator reads.
+    let ran = test_in(&d)
+        .args([
+            "status",
+            "plan.toml",
+            "--env",
+            "test",
+            "--state",
+            &s,
+            "--verify",
+        ])
+        .code(1);
+    snap!(ran, "edited_record");
 
     // A removed record: the chain breaks at the record after it.
     let s = copy_state(&d, "removed");

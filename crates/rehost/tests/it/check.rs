@@ -1,19 +1,9 @@
 //! `rehost check`: parse and validation errors, and each M 2.319 lint rule firing and not.
+//! What the errors and findings look like (the line, the caret, the hint) is in the snapshots
+//! `snapshots/it__check__*.snap`.
 
 use crate::support::*;
 use rehost_test::TestDir;
-
-fn check(body: &str) -> rehost_test::Output {
-    let d = TestDir::new();
-    write_plan(&d, body);
-    rehost(&d, &["check", "plan.toml"])
-}
-
-fn check_raw(text: &str) -> rehost_test::Output {
-    let d = TestDir::new();
-    d.write("plan.toml", text);
-    rehost(&d, &["check", "plan.toml"])
-}
 
 const OK_STEPS: &str = r#"
 [[steps]]
@@ -25,84 +15,71 @@ argv = ["true"]
 
 #[test]
 fn a_clean_plan_exits_0() {
-    let o = check(OK_STEPS);
-    assert_eq!(o.code, 0, "{}", o.all());
-    assert!(
-        o.stdout
-            .contains("plan is valid, 1 steps, no M 2.319 findings"),
-        "{}",
-        o.stdout
-    );
+    test()
+        .plan(OK_STEPS)
+        .args(["check", "plan.toml"])
+        .stdout("plan.toml: plan is valid, 1 steps, no M 2.319 findings\n")
+        .stderr("")
+        .success();
 }
 
 #[test]
 fn a_missing_file_exits_2_naming_it() {
-    let d = TestDir::new();
-    let o = rehost(&d, &["check", "nope.toml"]);
-    assert_eq!(o.code, 2);
-    assert!(
-        o.stderr.contains("failed to read plan nope.toml"),
-        "{}",
-        o.stderr
-    );
+    let ran = test()
+        .args(["check", "nope.toml"])
+        .stderr_has("failed to read plan nope.toml")
+        .code(2);
+    snap!(ran);
+}
+
+/// The errors' text, whole: `plan.toml:LINE:COL`, the code, the line with a caret under the
+/// offending text, the hint.
+fn check_shows(text: &str, code: i32, has: &str) -> rehost_test::cli::Ran<'static> {
+    test()
+        .file("plan.toml", text)
+        .args(["check", "plan.toml"])
+        .stdout_has(has)
+        .code(code)
 }
 
 #[test]
 fn toml_syntax_error_points_at_line_and_column() {
-    let o = check_raw("[migration]\ntitle = \"x\"\nmax_downtime = = 3\n");
-    assert_eq!(o.code, 2);
-    assert!(o.stdout.contains("plan.toml:3:"), "{}", o.stdout);
-    assert!(o.stdout.contains("error[parse]"), "{}", o.stdout);
-    assert!(
-        o.stdout.contains("max_downtime = = 3"),
-        "shows the offending text: {}",
-        o.stdout
+    let ran = check_shows(
+        "[migration]\ntitle = \"x\"\nmax_downtime = = 3\n",
+        2,
+        "max_downtime = = 3",
     );
+    assert!(ran.stdout().contains("plan.toml:3:"), "{}", ran.describe());
+    snap!(ran);
 }
 
 #[test]
 fn misspelt_keys_suggest_the_intended_one() {
-    let o = check_raw(
+    let ran = check_shows(
         &plan(OK_STEPS)
             .replace("max_downtime", "max_downtim")
             .replace("argv = [\"true\"]", "argv = [\"true\"]\ntimout = \"1m\""),
+        2,
+        "did you mean `max_downtime`?",
     );
-    assert_eq!(o.code, 2, "{}", o.all());
-    assert!(
-        o.stdout
-            .contains("unknown key `max_downtim` in [migration]"),
-        "{}",
-        o.stdout
-    );
-    assert!(
-        o.stdout.contains("did you mean `max_downtime`?"),
-        "{}",
-        o.stdout
-    );
-    assert!(
-        o.stdout.contains("unknown key `timout` in step `hello`"),
-        "{}",
-        o.stdout
-    );
-    assert!(o.stdout.contains("did you mean `timeout`?"), "{}", o.stdout);
+    snap!(ran);
 }
 
 #[test]
 fn unknown_step_kind_suggests() {
-    let o = check("[[steps]]\nid = \"a\"\ndo = \"manaul\"\ntext = \"x\"\n");
-    assert_eq!(o.code, 2);
-    assert!(
-        o.stdout.contains("unknown step kind `manaul`"),
-        "{}",
-        o.stdout
+    let ran = check_shows(
+        &plan("[[steps]]\nid = \"a\"\ndo = \"manaul\"\ntext = \"x\"\n"),
+        2,
+        "did you mean `manual`?",
     );
-    assert!(o.stdout.contains("did you mean `manual`?"), "{}", o.stdout);
+    snap!(ran);
 }
 
 #[test]
 fn wrong_types_are_reported_with_what_was_expected() {
-    let o = check(
-        r#"
+    let ran = check_shows(
+        &plan(
+            r#"
 [[steps]]
 id = "a"
 do = "run"
@@ -111,25 +88,18 @@ argv = ["true"]
 idempotent = "yes"
 timeout = 30
 "#,
+        ),
+        2,
+        "key `timeout` needs a unit",
     );
-    assert_eq!(o.code, 2);
-    assert!(
-        o.stdout
-            .contains("key `idempotent` must be true or false, not a string"),
-        "{}",
-        o.stdout
-    );
-    assert!(
-        o.stdout.contains("key `timeout` needs a unit"),
-        "{}",
-        o.stdout
-    );
+    snap!(ran);
 }
 
 #[test]
 fn every_error_is_reported_not_just_the_first() {
-    let o = check(
-        r#"
+    let ran = check_shows(
+        &plan(
+            r#"
 [[steps]]
 id = "a"
 do = "run"
@@ -144,31 +114,18 @@ id = "c"
 do = "verify-tree"
 data = "missing-set"
 "#,
+        ),
+        2,
+        "4 error(s)",
     );
-    assert_eq!(o.code, 2);
-    assert!(o.stdout.contains("names host `nowhere`"), "{}", o.stdout);
-    assert!(
-        o.stdout.contains("step id `a` is used twice"),
-        "{}",
-        o.stdout
-    );
-    assert!(
-        o.stdout.contains("`soon` is not a duration"),
-        "{}",
-        o.stdout
-    );
-    assert!(
-        o.stdout.contains("names data set `missing-set`"),
-        "{}",
-        o.stdout
-    );
-    assert!(o.stdout.contains("4 error(s)"), "{}", o.stdout);
+    snap!(ran);
 }
 
 #[test]
 fn forward_dependency_names_both_steps() {
-    let o = check(
-        r#"
+    let ran = check_shows(
+        &plan(
+            r#"
 [[steps]]
 id = "copy"
 do = "wait"
@@ -179,25 +136,18 @@ id = "stop"
 do = "wait"
 duration = "1s"
 "#,
+        ),
+        2,
+        "step `copy` (#1) depends on step `stop` (#2), which comes after it",
     );
-    assert_eq!(o.code, 2);
-    assert!(
-        o.stdout
-            .contains("step `copy` (#1) depends on step `stop` (#2), which comes after it"),
-        "{}",
-        o.stdout
-    );
-    assert!(
-        o.stdout.contains("error[forward-dependency]"),
-        "{}",
-        o.stdout
-    );
+    snap!(ran);
 }
 
 #[test]
 fn cycles_and_self_dependencies_are_errors() {
-    let o = check(
-        r#"
+    let ran = check_shows(
+        &plan(
+            r#"
 [[steps]]
 id = "a"
 do = "wait"
@@ -209,67 +159,53 @@ do = "wait"
 duration = "1s"
 after = ["a", "b"]
 "#,
+        ),
+        2,
+        "step `b` depends on itself",
     );
-    assert_eq!(o.code, 2);
-    assert!(
-        o.stdout.contains("step `a` (#1) depends on step `b` (#2)"),
-        "{}",
-        o.stdout
-    );
-    assert!(
-        o.stdout.contains("step `b` depends on itself"),
-        "{}",
-        o.stdout
-    );
+    snap!(ran);
 }
 
 #[test]
 fn unknown_dependency_and_point_of_no_return() {
-    let o = check_raw(
+    let ran = check_shows(
         &plan("[[steps]]\nid = \"a\"\ndo = \"wait\"\nduration = \"1s\"\nafter = [\"nope\"]\n")
             .replace(
                 "max_downtime = \"15m\"",
                 "max_downtime = \"15m\"\npoint_of_no_return = \"switch\"",
             ),
+        2,
+        "point_of_no_return names step `switch`",
     );
-    assert_eq!(o.code, 2);
-    assert!(o.stdout.contains("names step `nope`"), "{}", o.stdout);
-    assert!(
-        o.stdout.contains("point_of_no_return names step `switch`"),
-        "{}",
-        o.stdout
-    );
+    snap!(ran);
 }
 
 #[test]
 fn a_rehearsal_environment_may_not_reuse_a_production_host() {
-    let o = check_raw(&plan(OK_STEPS).replace(
-        "new = { local = true, root = \"test-new\" }",
-        "new = { local = true, root = \"prod-new\" }",
-    ));
-    assert_eq!(o.code, 2);
-    assert!(
-        o.stdout.contains("rehearsal-touches-production"),
-        "{}",
-        o.stdout
+    let ran = check_shows(
+        &plan(OK_STEPS).replace(
+            "new = { local = true, root = \"test-new\" }",
+            "new = { local = true, root = \"prod-new\" }",
+        ),
+        2,
+        "rehearsal-touches-production",
     );
+    snap!(ran);
 }
 
 #[test]
 fn json_output_lists_errors_with_lines() {
-    let d = TestDir::new();
-    d.write(
-        "plan.toml",
-        plan("[[steps]]\nid = \"a\"\ndo = \"run\"\nhost = \"old\"\n"),
-    );
-    let o = rehost(&d, &["check", "plan.toml", "--json"]);
-    assert_eq!(o.code, 2);
-    let v: serde_json::Value = serde_json::from_str(&o.stdout).expect("json");
+    let ran = test()
+        .plan("[[steps]]\nid = \"a\"\ndo = \"run\"\nhost = \"old\"\n")
+        .args(["check", "plan.toml", "--json"])
+        .code(2);
+    let v: serde_json::Value = serde_json::from_str(ran.stdout()).expect("json");
     assert_eq!(v["valid"], false);
     let e = &v["errors"][0];
     assert_eq!(e["code"], "missing-key");
     assert!(e["line"].as_u64().unwrap() > 20);
     assert!(e["message"].as_str().unwrap().contains("needs `command`"));
+    snap!(ran);
 }
 
 // ---- lint rules: each fires on a plan that breaks it and not on one that keeps it ----
@@ -472,31 +408,13 @@ stops = ["web"]
             "service-never-started"
         ]
     );
-    let d = TestDir::new();
-    d.write("plan.toml", plan(body));
-    let o = rehost(&d, &["check", "plan.toml"]);
-    assert_eq!(o.code, 1, "{}", o.all());
-    assert!(
-        o.stdout.contains(
-            "step `verify` says it verifies key `tls`, but it verifies data set `www` (old:/srv/www), which does not hold the key's paths (/etc/ssl/private/www.key)"
-        ),
-        "{}",
-        o.stdout
-    );
     // The caret is under the id in `verifies`, not under `[[steps]]`.
-    assert!(o.stdout.contains("verifies = [\"tls\"]\n"), "{}", o.stdout);
-    assert!(
-        o.stdout.contains("step `stop` stops service `web` (on host `old`) and no step after it starts it anywhere"),
-        "{}",
-        o.stdout
-    );
-    assert!(
-        o.stdout.contains(
-            "step `final` is the final copy of data set `www`, but step `stop` stops service `web`"
-        ),
-        "{}",
-        o.stdout
-    );
+    let ran = test()
+        .plan(body)
+        .args(["check", "plan.toml"])
+        .stdout_has("verifies = [\"tls\"]\n")
+        .code(1);
+    snap!(ran);
 }
 
 #[test]
@@ -530,21 +448,12 @@ fn lint_window_not_open() {
 
 #[test]
 fn findings_quote_the_clause_in_text_output() {
-    let d = TestDir::new();
-    d.write("plan.toml", plan(DATA));
-    let o = rehost(&d, &["check", "plan.toml"]);
-    assert_eq!(o.code, 1);
-    assert!(
-        o.stdout.contains("finding[unverified-data]"),
-        "{}",
-        o.stdout
-    );
-    assert!(
-        o.stdout
-            .contains("M 2.319: \"after the data has been transferred"),
-        "{}",
-        o.stdout
-    );
+    let ran = test()
+        .plan(DATA)
+        .args(["check", "plan.toml"])
+        .stdout_has("M 2.319: \"after the data has been transferred")
+        .code(1);
+    snap!(ran);
 }
 
 #[test]
@@ -628,27 +537,12 @@ phase = "halfway"
         "implemented_by = \"Administrator\"",
         "implemented_by = \"Administrator\"\non_failure = \"retry\"",
     ) + "\n[hosts.third]\nssh = \"root@db03\"\nport = 70000\n[hosts.fourth]\nrole = \"nothing\"\n";
-    let d = TestDir::new();
-    d.write("plan.toml", &text);
-    let o = rehost(&d, &["check", "plan.toml"]);
-    assert_eq!(o.code, 2);
-    for want in [
-        "the window ends before it starts",
-        "on_failure `retry` is not known",
-        "[hosts.new] is both `local` and `ssh`: choose one",
-        "[hosts.third]: port 70000 is out of range",
-        "[hosts.fourth] says neither `local = true` nor `ssh = \"user@host\"`",
-        "`/srv/no-host` is not HOST:PATH",
-        "step `a` (run) has both `command` and `argv`: give one",
-        "phase `halfway` is not known",
-        "environment `test` does not say which host stands in for `third`",
-    ] {
-        assert!(
-            o.stdout.contains(want),
-            "missing {want:?} in:\n{}",
-            o.stdout
-        );
-    }
+    let ran = check_shows(
+        &text,
+        2,
+        "environment `test` does not say which host stands in",
+    );
+    snap!(ran);
 }
 
 #[test]

@@ -87,20 +87,21 @@ fn a_dump_and_restore_verifies_equal_and_each_injected_difference_is_located() {
     let d = TestDir::new();
     // A password in the URL is taken out at once: never printed.
     let new_url = new.url("app").replace("postgres@", "postgres:hunter2@");
-    let o = rehost(&d, &["verify", "db", &old.url("app"), &new_url]);
-    assert_eq!(o.code, 0, "{}", o.all());
-    assert!(
-        o.stdout.contains("equal: 8 tables (109511 rows)"),
-        "{}",
-        o.all()
-    );
-    assert!(!o.all().contains("hunter2"), "{}", o.all());
+    let ran = test_in(&d)
+        .args(["verify", "db", &old.url("app"), &new_url])
+        .stdout_has("equal: 8 tables (109511 rows)")
+        .never_prints("hunter2")
+        .success();
+    snap!(ran, "equal");
+    let o = ran.out;
     // The verdict names what was not compared (issue 18): PostgreSQL's list, then the tables
     // whose rows can be counted and summed but not located.
-    let doc = db_json(&rehost(
-        &d,
-        &["verify", "db", &old.url("app"), &new_url, "--json"],
-    ));
+    let ran = test_in(&d)
+        .args(["verify", "db", &old.url("app"), &new_url, "--json"])
+        .never_prints("hunter2")
+        .success();
+    snap!(ran, "equal_json");
+    let doc = db_json(&ran.out);
     assert_eq!(
         doc["not_compared"],
         serde_json::json!([
@@ -176,12 +177,11 @@ fn a_dump_and_restore_verifies_equal_and_each_injected_difference_is_located() {
         SELECT setval('kinds_id_seq', 1);
         "#,
     );
-    let o = rehost(
-        &d,
-        &["verify", "db", &old.url("app"), &new.url("app"), "--json"],
-    );
-    assert_eq!(o.code, 1, "{}", o.all());
-    let got = db_findings(&db_json(&o));
+    let ran = test_in(&d)
+        .args(["verify", "db", &old.url("app"), &new.url("app"), "--json"])
+        .code(1);
+    snap!(ran, "different_json");
+    let got = db_findings(&db_json(&ran.out));
     let mut want: Vec<String> = vec![
         "changed column public.child.note".into(),
         "missing constraint public.kinds.amount_positive".into(),
@@ -206,15 +206,11 @@ fn a_dump_and_restore_verifies_equal_and_each_injected_difference_is_located() {
     assert_eq!(got.len(), want.len(), "{got:#?}");
 
     // The human report names the same rows.
-    let o = rehost(&d, &["verify", "db", &old.url("app"), &new.url("app")]);
-    assert_eq!(o.code, 1);
-    assert!(
-        o.stdout
-            .contains("row-missing  row public.pgbench_accounts key (aid)=(4242)"),
-        "{}",
-        o.stdout
-    );
-    assert!(o.stdout.contains("different: "), "{}", o.stdout);
+    let ran = test_in(&d)
+        .args(["verify", "db", &old.url("app"), &new.url("app")])
+        .stdout_has("row-missing  row public.pgbench_accounts key (aid)=(4242)")
+        .code(1);
+    snap!(ran, "different");
 
     // --table limits the comparison.
     let o = rehost(

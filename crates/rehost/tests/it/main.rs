@@ -8,6 +8,7 @@ mod confirm;
 mod db;
 mod db_engines;
 mod downtime;
+mod formats;
 mod isolation;
 mod outputs;
 mod plan_lint;

@@ -75,18 +75,16 @@ fn a_symlinked_output_directory_is_refused() {
     let d = ran();
     std::fs::create_dir(d.join("elsewhere")).unwrap();
     std::os::unix::fs::symlink(d.join("elsewhere"), d.join("out")).unwrap();
-    let o = report_to(&d, "out", &[]);
-    assert_eq!(o.code, 2, "{}", o.all());
-    assert!(
-        o.stderr
-            .contains("rehost: refusing to write into out: out is a symlink"),
-        "{}",
-        o.stderr
-    );
-    assert!(o.stderr.contains("real path"), "{}", o.stderr);
-    let o = rehost(&d, &["concept", "plan.toml", "-o", "out/c.md"]);
-    assert_eq!(o.code, 2, "{}", o.all());
-    assert!(o.stderr.contains("out is a symlink"), "{}", o.stderr);
+    let ran = test_in(&d)
+        .args(["report", "plan.toml", "--env", "test", "-o", "out"])
+        .stderr_has("rehost: refusing to write into out: out is a symlink")
+        .code(2);
+    snap!(ran, "report");
+    let ran = test_in(&d)
+        .args(["concept", "plan.toml", "-o", "out/c.md"])
+        .stderr_has("out is a symlink")
+        .code(2);
+    snap!(ran, "concept");
     assert_eq!(std::fs::read_dir(d.join("elsewhere")).unwrap().count(), 0);
 }
 
@@ -106,38 +104,27 @@ fn an_output_directory_another_user_can_write_is_refused() {
     dir("hers", 65534, 0o755);
     dir("loose", 0, 0o777);
     dir("sticky", 0, 0o1777);
-    let o = report_to(&d, "shared", &[]);
-    assert_eq!(o.code, 2, "{}", o.all());
-    assert!(
-        o.stderr
-            .contains("refusing to write into shared: shared is owned by uid 65534"),
-        "{}",
-        o.stderr
-    );
-    assert!(
-        o.stderr.contains("another user could replace"),
-        "{}",
-        o.stderr
-    );
-    let o = report_to(&d, "hers", &[]);
-    assert_eq!(o.code, 2, "{}", o.all());
-    assert!(
-        o.stderr.contains("hers is owned by uid 65534"),
-        "{}",
-        o.stderr
-    );
-    let o = report_to(&d, "loose", &[]);
-    assert_eq!(o.code, 2, "{}", o.all());
-    assert!(
-        o.stderr
-            .contains("loose has mode 0777: group or others may write to it"),
-        "{}",
-        o.stderr
-    );
-    assert!(o.stderr.contains("chmod go-w loose"), "{}", o.stderr);
-    let o = rehost(&d, &["concept", "plan.toml", "-o", "loose/c.md"]);
-    assert_eq!(o.code, 2, "{}", o.all());
-    assert!(o.stderr.contains("loose has mode 0777"), "{}", o.stderr);
+    for (dir, has) in [
+        (
+            "shared",
+            "refusing to write into shared: shared is owned by uid 65534",
+        ),
+        ("hers", "hers is owned by uid 65534"),
+        (
+            "loose",
+            "loose has mode 0777: group or others may write to it",
+        ),
+    ] {
+        let ran = test_in(&d)
+            .args(["report", "plan.toml", "--env", "test", "-o", dir])
+            .stderr_has(has)
+            .code(2);
+        snap!(ran, dir);
+    }
+    test_in(&d)
+        .args(["concept", "plan.toml", "-o", "loose/c.md"])
+        .stderr_has("loose has mode 0777")
+        .code(2);
     for refused in ["shared", "hers", "loose"] {
         assert_eq!(std::fs::read_dir(d.join(refused)).unwrap().count(), 0);
     }

@@ -34,28 +34,13 @@ verifies = ["tls"]
 #[test]
 fn a_key_the_data_set_excludes_is_a_finding_and_never_verified() {
     let d = TestDir::new();
-    write_plan(&d, KEY_EXCLUDED);
     // The lint: the finding at the plan line of the claim, naming the exclude.
-    let c = rehost(&d, &["check", "plan.toml"]);
-    assert_eq!(c.code, 1, "{}", c.all());
-    let plan = d.read("plan.toml");
-    let line = |text: &str| plan.lines().position(|l| l == text).unwrap() + 1;
-    let transfers = line("transfers = [\"tls\"]");
-    assert!(
-        c.stdout.contains(&format!(
-            "plan.toml:{transfers}:14: finding[key-not-carried]: step `copy` says it transfers key `tls`, but data set `ssl` (old:/etc/ssl) excludes /etc/ssl/private/www.key (exclude `private/`)"
-        )),
-        "{}",
-        c.stdout
-    );
-    let verifies = line("verifies = [\"tls\"]");
-    assert!(
-        c.stdout.contains(&format!(
-            "plan.toml:{verifies}:13: finding[key-not-carried]: step `verify` says it verifies key `tls`"
-        )),
-        "{}",
-        c.stdout
-    );
+    let ran = test_in(&d)
+        .plan(KEY_EXCLUDED)
+        .args(["check", "plan.toml"])
+        .stdout_has("finding[key-not-carried]: step `copy` says it transfers key `tls`, but data set `ssl` (old:/etc/ssl) excludes /etc/ssl/private/www.key (exclude `private/`)")
+        .code(1);
+    snap!(ran, "check");
 
     // A rehearsal runs (findings are tolerated there): the verification passes for what it
     // compared, and says the key was not.
@@ -63,15 +48,12 @@ fn a_key_the_data_set_excludes_is_a_finding_and_never_verified() {
     d.write("test-old/etc/ssl/private/www.key", "key\n");
     d.write("test-old/etc/ssl/x.tmp", "tmp\n");
     std::fs::create_dir_all(d.join("test-new/etc")).unwrap();
-    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
-    assert_eq!(o.code, 0, "{}", o.all());
+    let ran = test_in(&d)
+        .args(["run", "plan.toml", "--env", "test"])
+        .stdout_has("not compared, excluded by the data set: `*.tmp`, `private/`; NOT VERIFIED, though the plan names it: key `tls` /etc/ssl/private/www.key (`private/`)")
+        .success();
     assert!(!d.join("test-new/etc/ssl/private/www.key").exists());
-    assert!(
-        o.stdout
-            .contains("not compared, excluded by the data set: `*.tmp`, `private/`; NOT VERIFIED, though the plan names it: key `tls` /etc/ssl/private/www.key (`private/`)"),
-        "{}",
-        o.stdout
-    );
+    snap!(ran, "run");
 
     // The report: the excludes in the verification's table, the key under "not verified",
     // and the verdict fails on a step that says it verifies what it did not compare.
@@ -120,28 +102,26 @@ fn a_key_the_data_set_excludes_is_a_finding_and_never_verified() {
 #[test]
 fn a_credential_in_the_plan_is_found_and_never_shown() {
     let d = TestDir::new();
-    write_plan(
-        &d,
-        r#"
+    let ran = test_in(&d)
+        .plan(
+            r#"
 [[steps]]
 id = "dump"
 do = "run"
 host = "old"
 command = "PGPASSWORD=Sw0rdfish-4711 pg_dump -Fc app > /srv/app.dump"
 "#,
-    );
-    let c = rehost(&d, &["check", "plan.toml"]);
-    assert_eq!(c.code, 1, "{}", c.all());
-    assert!(
-        c.stdout.contains("finding[credential-in-plan]: line ")
-            && c.stdout.contains("command = \"PGPASSWORD=***")
-            && c.stdout.contains(".pgpass"),
-        "{}",
-        c.stdout
-    );
-    let j = rehost(&d, &["check", "plan.toml", "--json"]);
-    assert!(j.stdout.contains("credential-in-plan"), "{}", j.stdout);
-    for o in [&c, &j] {
-        assert!(!o.all().contains("Sw0rdfish"), "{}", o.all());
-    }
+        )
+        .args(["check", "plan.toml"])
+        .stdout_has("finding[credential-in-plan]: line ")
+        .stdout_has("command = \"PGPASSWORD=***")
+        .never_prints("Sw0rdfish")
+        .code(1);
+    snap!(ran, "check");
+    let ran = test_in(&d)
+        .args(["check", "plan.toml", "--json"])
+        .stdout_has("credential-in-plan")
+        .never_prints("Sw0rdfish")
+        .code(1);
+    snap!(ran, "check_json");
 }

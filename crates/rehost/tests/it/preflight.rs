@@ -58,26 +58,22 @@ fn stopped(d: &TestDir) -> bool {
 fn a_missing_source_stops_the_run_before_its_first_step() {
     let d = TestDir::new();
     write_plan(&d, &stop_then_copy("", "builtin"));
-    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
-    assert_eq!(o.code, 2, "{}", o.all());
+    let ran = test_in(&d)
+        .args(["run", "plan.toml", "--env", "test"])
+        .stderr_has("host `old`: data set `files`")
+        .stderr_has("does not exist")
+        .code(2);
+    snap!(ran, "run");
     assert!(
         !stopped(&d),
         "the old service was stopped before the pre-flight"
     );
-    assert!(
-        o.stderr.contains("host `old`: data set `files`") && o.stderr.contains("does not exist"),
-        "{}",
-        o.all()
-    );
     // The same from `check --hosts`, for the day before.
-    let c = rehost(&d, &["check", "plan.toml", "--hosts", "--env", "test"]);
-    assert_eq!(c.code, 2, "{}", c.all());
-    assert!(
-        c.stdout
-            .contains("pre-flight: host `old`: data set `files`"),
-        "{}",
-        c.all()
-    );
+    let ran = test_in(&d)
+        .args(["check", "plan.toml", "--hosts", "--env", "test"])
+        .stdout_has("pre-flight: host `old`: data set `files`")
+        .code(2);
+    snap!(ran, "check_hosts");
     assert!(!stopped(&d));
     // Recorded in the journal, and the run starts once the source is there.
     d.write("test-old/srv/files/a", "a");
@@ -104,16 +100,13 @@ fn a_missing_rsync_is_found_before_the_window() {
         let at = rehost_test::require_tool(tool);
         std::os::unix::fs::symlink(at, tools.join(tool)).unwrap();
     }
-    let o = rehost_test::run_env(
-        bin(),
-        &["run", "plan.toml", "--env", "test"],
-        d.path(),
-        None,
-        &[("PATH", tools.as_os_str())],
-    );
-    assert_eq!(o.code, 2, "{}", o.all());
-    assert!(o.stderr.contains("rsync does not run there"), "{}", o.all());
-    assert!(o.stderr.contains("method = \"builtin\""), "{}", o.all());
+    let ran = test_in(&d)
+        .args(["run", "plan.toml", "--env", "test"])
+        .env("PATH", &tools)
+        .stderr_has("rsync does not run there")
+        .stderr_has("method = \"builtin\"")
+        .code(2);
+    snap!(ran);
     assert!(!stopped(&d));
 }
 

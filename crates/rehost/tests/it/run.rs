@@ -225,9 +225,11 @@ fn a_plan_with_errors_is_refused() {
         &d,
         "[[steps]]\nid = \"a\"\ndo = \"run\"\nhost = \"nowhere\"\nargv = [\"true\"]\n",
     );
-    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
-    assert_eq!(o.code, 2);
-    assert!(o.stderr.contains("names host `nowhere`"), "{}", o.stderr);
+    let ran = test_in(&d)
+        .args(["run", "plan.toml", "--env", "test"])
+        .stderr_has("names host `nowhere`")
+        .code(2);
+    snap!(ran);
     assert!(!d.join(".rehost").exists());
 }
 
@@ -235,13 +237,11 @@ fn a_plan_with_errors_is_refused() {
 fn an_unknown_environment_is_refused() {
     let d = TestDir::new();
     write_plan(&d, &append("a", "a"));
-    let o = rehost(&d, &["run", "plan.toml", "--env", "staging"]);
-    assert_eq!(o.code, 2);
-    assert!(
-        o.stderr.contains("no environment `staging`"),
-        "{}",
-        o.stderr
-    );
+    let ran = test_in(&d)
+        .args(["run", "plan.toml", "--env", "staging"])
+        .stderr_has("no environment `staging`")
+        .code(2);
+    snap!(ran);
 }
 
 #[test]
@@ -253,22 +253,18 @@ fn a_failed_step_stops_and_the_run_resumes_there() {
         append("b", "b")
     );
     write_plan(&d, &body);
-    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
-    assert_eq!(o.code, 2);
-    assert!(
-        o.stderr.contains("step `gate` (plan line 26) failed"),
-        "{}",
-        o.stderr
-    );
-    assert!(
-        o.stderr.contains("run again to retry from this step"),
-        "{}",
-        o.stderr
-    );
+    let ran = test_in(&d)
+        .args(["run", "plan.toml", "--env", "test"])
+        .stderr_has("step `gate` (plan line 26) failed")
+        .stderr_has("run again to retry from this step")
+        .code(2);
+    snap!(ran, "failed");
     d.write("go", "");
-    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
-    assert_eq!(o.code, 0, "{}", o.all());
-    assert!(o.stdout.contains("resuming at step 2 of 3"), "{}", o.stdout);
+    let ran = test_in(&d)
+        .args(["run", "plan.toml", "--env", "test"])
+        .stdout_has("resuming at step 2 of 3")
+        .success();
+    snap!(ran, "resumed");
     assert_eq!(log_lines(&d), ["a", "b"]);
 }
 
@@ -306,15 +302,27 @@ fn rollback_runs_in_reverse_order_before_the_point_of_no_return() {
         "max_downtime = \"15m\"\non_failure = \"rollback\"\npoint_of_no_return = \"after\"",
     );
     d.write("plan.toml", &text);
-    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
-    assert_eq!(o.code, 2, "{}", o.all());
+    let ran = test_in(&d)
+        .args(["run", "plan.toml", "--env", "test"])
+        .stderr_has("rolled back 3 step(s)")
+        .code(2);
+    snap!(ran, "run");
     assert_eq!(
         log_lines(&d),
         ["do-a", "do-b", "do-c", "undo-c", "undo-b", "undo-a"]
     );
-    assert!(o.stderr.contains("rolled back 3 step(s)"), "{}", o.stderr);
-    let s = rehost(&d, &["status", "plan.toml", "--env", "test"]);
-    assert!(s.stdout.contains("rolled back  a"), "{}", s.stdout);
+    let ran = test_in(&d)
+        .args(["status", "plan.toml", "--env", "test"])
+        .stdout_has("rolled back  a")
+        .success();
+    snap!(ran, "status");
+    // The report of a run that failed and rolled back.
+    let ran = test_in(&d)
+        .args(["report", "plan.toml", "--env", "test", "--format", "md"])
+        .args(["-o", "out"])
+        .stdout_has("Verdict: FAILED")
+        .code(1);
+    snap!(ran, "report_md", ran.dir().read("out/report.md"));
     // Each rollback's output is kept as evidence, like a step's, and named in the journal.
     let journal = d.read(".rehost/plan/test/journal");
     for (file, line) in [
@@ -339,14 +347,13 @@ fn rollback_runs_in_reverse_order_before_the_point_of_no_return() {
     );
     d.write("plan.toml", &text);
     // The point of no return asks for its id to be typed before it runs.
-    let o = rehost_stdin(&d, &["run", "plan.toml", "--env", "test"], "pnr\n");
-    assert_eq!(o.code, 2);
+    let ran = test_in(&d)
+        .args(["run", "plan.toml", "--env", "test"])
+        .stdin("pnr\n")
+        .stderr_has("past the point of no return")
+        .code(2);
+    snap!(ran, "past_the_point_of_no_return");
     assert_eq!(log_lines(&d), ["do-a", "do-pnr"]);
-    assert!(
-        o.stderr.contains("past the point of no return"),
-        "{}",
-        o.stderr
-    );
 }
 
 #[test]

@@ -513,31 +513,28 @@ fn an_hmac_signed_head_verifies_and_a_forgery_or_another_key_does_not() {
     std::fs::remove_file(&inside).unwrap();
 
     // The key may come from the environment.
-    let o = rehost_test::run_env(
-        bin(),
-        &["run", "plan.toml", "--env", "test"],
-        d.path(),
-        None,
-        &[("REHOST_HMAC_KEY", std::ffi::OsStr::new(&key))],
-    );
-    assert_eq!(o.code, 0, "{}", o.all());
-    assert!(
-        o.stdout.contains("signed: HMAC with the key"),
-        "{}",
-        o.stdout
-    );
-    let head = printed_head(&o);
-    let v = verify(&d, &["--hmac-key", &key]);
-    assert_eq!(v.code, 0, "{}", v.all());
-    assert!(
-        v.stdout.contains("authentic: HMAC with the key keys/hmac"),
-        "{}",
-        v.stdout
-    );
+    let ran = test_in(&d)
+        .args(["run", "plan.toml", "--env", "test"])
+        .env("REHOST_HMAC_KEY", &key)
+        .stdout_has("signed: HMAC with the key")
+        .success();
+    snap!(ran, "run");
+    let head = printed_head(&ran.out);
+    let status_verify = ["status", "plan.toml", "--env", "test", "--verify"];
+    let ran = test_in(&d)
+        .args(status_verify)
+        .args(["--hmac-key", &key])
+        .stdout_has("authentic: HMAC with the key keys/hmac")
+        .success();
+    snap!(ran, "status_verify");
+    let v = ran.out;
 
-    let j = verify(&d, &["--hmac-key", &key, "--json"]);
-    assert_eq!(j.code, 0, "{}", j.all());
-    let j: serde_json::Value = serde_json::from_str(&j.stdout).unwrap();
+    let ran = test_in(&d)
+        .args(status_verify)
+        .args(["--hmac-key", &key, "--json"])
+        .success();
+    snap!(ran, "status_verify_json");
+    let j: serde_json::Value = serde_json::from_str(ran.stdout()).unwrap();
     assert_eq!(j["signature"]["head"], head.as_str());
     assert_eq!(j["signature"]["kinds"], serde_json::json!(["hmac"]));
     assert!(

@@ -24,22 +24,20 @@ fn a_symlinked_state_directory_is_refused() {
     write_plan(&d, ECHO);
     std::fs::create_dir(d.join("elsewhere")).unwrap();
     std::os::unix::fs::symlink(d.join("elsewhere"), d.join(".rehost")).unwrap();
-    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
-    assert_eq!(o.code, 2, "{}", o.all());
-    assert!(
-        o.stderr.contains("refusing the state directory"),
-        "{}",
-        o.stderr
-    );
-    assert!(o.stderr.contains(".rehost is a symlink"), "{}", o.stderr);
-    assert!(o.stderr.contains("--state"), "{}", o.stderr);
+    let ran = test_in(&d)
+        .args(["run", "plan.toml", "--env", "test"])
+        .stderr_has("refusing the state directory")
+        .stderr_has(".rehost is a symlink")
+        .code(2);
+    snap!(ran);
     assert_eq!(std::fs::read_dir(d.join("elsewhere")).unwrap().count(), 0);
     // A symlink as the last component, given with --state, too.
     std::fs::create_dir(d.join("real")).unwrap();
     std::os::unix::fs::symlink(d.join("real"), d.join("st")).unwrap();
-    let o = rehost(&d, &["run", "plan.toml", "--env", "test", "--state", "st"]);
-    assert_eq!(o.code, 2, "{}", o.all());
-    assert!(o.stderr.contains("st is a symlink"), "{}", o.stderr);
+    test_in(&d)
+        .args(["run", "plan.toml", "--env", "test", "--state", "st"])
+        .stderr_has("st is a symlink")
+        .code(2);
 }
 
 /// A state directory another user created (uid 65534; tests run as root) is refused, naming
@@ -50,19 +48,13 @@ fn a_state_directory_of_another_user_is_refused() {
     write_plan(&d, ECHO);
     std::fs::create_dir_all(d.join(".rehost/plan/test")).unwrap();
     std::os::unix::fs::chown(d.join(".rehost"), Some(65534), Some(65534)).unwrap();
-    for args in [
-        &["run", "plan.toml", "--env", "test"][..],
-        &["status", "plan.toml", "--env", "test"][..],
-    ] {
-        let o = rehost(&d, args);
-        assert_eq!(o.code, 2, "{}", o.all());
-        assert!(
-            o.stderr
-                .contains(".rehost is owned by uid 65534, not by uid 0"),
-            "{}",
-            o.stderr
-        );
-        assert!(o.stderr.contains("chmod 700"), "{}", o.stderr);
+    for command in ["run", "status"] {
+        let ran = test_in(&d)
+            .args([command, "plan.toml", "--env", "test"])
+            .stderr_has(".rehost is owned by uid 65534, not by uid 0")
+            .stderr_has("chmod 700")
+            .code(2);
+        snap!(ran, command);
     }
     assert!(!d.join(".rehost/plan/test/journal").exists());
 }
@@ -73,17 +65,11 @@ fn a_group_writable_state_directory_is_refused() {
     write_plan(&d, ECHO);
     std::fs::create_dir(d.join("shared")).unwrap();
     std::fs::set_permissions(d.join("shared"), std::fs::Permissions::from_mode(0o770)).unwrap();
-    let o = rehost(
-        &d,
-        &["run", "plan.toml", "--env", "test", "--state", "shared"],
-    );
-    assert_eq!(o.code, 2, "{}", o.all());
-    assert!(
-        o.stderr
-            .contains("shared has mode 0770: group or others may write to it"),
-        "{}",
-        o.stderr
-    );
+    let ran = test_in(&d)
+        .args(["run", "plan.toml", "--env", "test", "--state", "shared"])
+        .stderr_has("shared has mode 0770: group or others may write to it")
+        .code(2);
+    snap!(ran);
 }
 
 /// State and evidence are private: directories 0700, journal, lock, outputs and evidence

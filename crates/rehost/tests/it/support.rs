@@ -1,5 +1,6 @@
 //! Helpers shared by the integration tests.
 
+use rehost_test::cli::Test;
 use rehost_test::sshd::Sshd;
 use rehost_test::{Output, TestDir};
 use std::path::Path;
@@ -15,6 +16,69 @@ pub fn rehost(dir: &TestDir, args: &[&str]) -> Output {
 pub fn rehost_stdin(dir: &TestDir, args: &[&str], stdin: &str) -> Output {
     rehost_test::run(bin(), args, dir.path(), Some(stdin))
 }
+
+/// A test of the rehost binary (the fluent builder of `rehost_test::cli`) in a directory of
+/// its own.
+pub fn test() -> Test<'static> {
+    Test::new(bin())
+}
+
+/// A test of the rehost binary in `dir`, which outlives it (for the commands that follow).
+pub fn test_in(dir: &TestDir) -> Test<'_> {
+    Test::in_dir(bin(), dir)
+}
+
+/// `plan.toml` for a [`Test`]: the standard [`HEAD`] and `body`.
+pub trait WithPlan: Sized {
+    fn plan(self, body: &str) -> Self;
+}
+
+impl WithPlan for Test<'_> {
+    fn plan(self, body: &str) -> Self {
+        self.file("plan.toml", plan(body))
+    }
+}
+
+/// The name of the test function this is expanded in (closures skipped).
+macro_rules! test_name {
+    () => {{
+        fn f() {}
+        fn type_name_of<T>(_: T) -> &'static str {
+            std::any::type_name::<T>()
+        }
+        type_name_of(f)
+            .trim_end_matches("::f")
+            .rsplit("::")
+            .find(|part| *part != "{{closure}}")
+            .unwrap_or_default()
+    }};
+}
+pub(crate) use test_name;
+
+/// Asserts a snapshot (insta, under `tests/it/snapshots/`) with the filters of
+/// `rehost_test::snapshot`: `snap!(ran)` the exit code and both streams of a `Ran`, named
+/// after the test (`it__MODULE__TEST.snap`); `snap!(ran, "name")` the same, for a test with
+/// several (`it__MODULE__TEST-name.snap`); `snap!(ran, "name", text)` another text (a file the
+/// command wrote) with the filters of that command's directory.
+macro_rules! snap {
+    ($ran:expr) => {{
+        let ran = &$ran;
+        rehost_test::snapshot::check(&ran.settings(), || insta::assert_snapshot!(ran.shown()));
+    }};
+    ($ran:expr, $name:expr) => {{
+        let ran = &$ran;
+        let name = format!("{}-{}", crate::support::test_name!(), $name);
+        rehost_test::snapshot::check(&ran.settings(), || {
+            insta::assert_snapshot!(name, ran.shown())
+        });
+    }};
+    ($ran:expr, $name:expr, $text:expr) => {{
+        let ran = &$ran;
+        let name = format!("{}-{}", crate::support::test_name!(), $name);
+        rehost_test::snapshot::check(&ran.settings(), || insta::assert_snapshot!(name, $text));
+    }};
+}
+pub(crate) use snap;
 
 /// A plan with no findings: window, budget, test environment. `{steps}` and `{extra}` are
 /// filled in by the test.

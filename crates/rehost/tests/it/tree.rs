@@ -30,8 +30,11 @@ fn equal_trees_exit_0_and_a_changed_byte_exits_1() {
     let d = TestDir::new();
     tree(&d, "a");
     cp_a(&d, "a", "b");
-    let o = rehost(&d, &["verify", "tree", "a", "b"]);
-    assert_eq!(o.code, 0, "{}", o.all());
+    let ran = test_in(&d)
+        .args(["verify", "tree", "a", "b"])
+        .stdout_has("trees are equal")
+        .success();
+    snap!(ran, "equal");
     // Same size, same mtime, one byte different.
     let p = d.join("b/dir/b.bin");
     let meta = std::fs::metadata(&p).unwrap();
@@ -40,11 +43,13 @@ fn equal_trees_exit_0_and_a_changed_byte_exits_1() {
     std::fs::write(&p, bytes).unwrap();
     let f = std::fs::File::options().write(true).open(&p).unwrap();
     f.set_modified(meta.modified().unwrap()).unwrap();
-    let o = rehost(&d, &["verify", "tree", "a", "b", "--json"]);
-    assert_eq!(o.code, 1, "{}", o.all());
-    let v: serde_json::Value = serde_json::from_str(&o.stdout).unwrap();
+    let ran = test_in(&d)
+        .args(["verify", "tree", "a", "b", "--json"])
+        .code(1);
+    let v: serde_json::Value = serde_json::from_str(ran.stdout()).unwrap();
     assert_eq!(v["findings"][0]["class"], "content");
     assert_eq!(v["findings"][0]["path"], "dir/b.bin");
+    snap!(ran, "one_byte_json");
 }
 
 #[test]
@@ -77,12 +82,16 @@ fn a_manifest_saved_earlier_verifies_a_copy_later() {
 fn bad_input_is_trouble_with_a_clear_message() {
     let d = TestDir::new();
     tree(&d, "a");
-    let o = rehost(&d, &["verify", "tree", "a", "nope"]);
-    assert_eq!(o.code, 2);
-    assert!(o.stderr.contains("nope is not a directory"), "{}", o.stderr);
-    let o = rehost(&d, &["verify", "tree", "a", "a", "--ignore", "unverified"]);
-    assert_eq!(o.code, 2);
-    assert!(o.stderr.contains("cannot be ignored"), "{}", o.stderr);
+    let ran = test_in(&d)
+        .args(["verify", "tree", "a", "nope"])
+        .stderr_has("nope is not a directory")
+        .code(2);
+    snap!(ran, "not_a_directory");
+    let ran = test_in(&d)
+        .args(["verify", "tree", "a", "a", "--ignore", "unverified"])
+        .stderr_has("cannot be ignored")
+        .code(2);
+    snap!(ran, "ignore_unverified");
 }
 
 /// The data set the step tests act on.
@@ -366,22 +375,12 @@ fn verify_tree_and_manifest_exit_130_when_interrupted() {
 #[test]
 fn the_demo_says_where_its_files_stay() {
     let d = TestDir::new();
-    let o = rehost_test::run_env(
-        bin(),
-        &["demo"],
-        d.path(),
-        None,
-        &[("TMPDIR", d.path().as_os_str())],
-    );
-    assert_eq!(o.code, 0, "{}", o.all());
-    assert!(
-        o.stdout.contains("The demo's files stay in"),
-        "{}",
-        o.stdout
-    );
-    assert!(
-        o.stdout.contains(&format!("rm -r {}", d.path().display())),
-        "{}",
-        o.stdout
-    );
+    let ran = test_in(&d)
+        .arg("demo")
+        .env("TMPDIR", d.path())
+        .stdout_has("The demo's files stay in")
+        .stdout_has(format!("rm -r {}", d.path().display()))
+        .success();
+    // The whole of `rehost demo`: the check, the run, the report, where things are.
+    snap!(ran);
 }
