@@ -462,9 +462,14 @@ fn fresh(c: &Col, table: &str) -> String {
     let x = ident(&c.name);
     match (c.category.as_str(), c.typname.as_str()) {
         ("N", _) => format!("(SELECT coalesce(max({x}), 0) + 1 FROM {table})"),
+        // Random hex of the template row's length (so a `varchar(n)` takes it), drawn until
+        // one the table does not hold: a short key ('c5') would otherwise collide with an
+        // existing one often (2 hex digits: 256 values).
         ("S", _) => format!(
-            "left(md5(random()::text), greatest(1, coalesce(length({x}), 32)))::{}",
-            c.ty
+            "(SELECT c.v FROM (SELECT left(md5(random()::text || g::text), \
+             greatest(1, coalesce(length(t.{x}), 32)))::{ty} AS v FROM generate_series(1, 4096) g) c \
+             WHERE NOT EXISTS (SELECT 1 FROM ONLY {table} e WHERE e.{x} = c.v) LIMIT 1)",
+            ty = c.ty
         ),
         (_, "uuid") => "gen_random_uuid()".into(),
         ("D", _) => format!(
