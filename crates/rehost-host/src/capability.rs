@@ -304,18 +304,7 @@ pub(crate) fn take_manifest(
         path: root.clone(),
         source,
     };
-    let excludes = options
-        .excludes
-        .iter()
-        .map(|g| Glob::new(g))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| tree_err(e.into()))?;
-    let walk = WalkOptions {
-        excludes,
-        threads: options.threads,
-        xattrs: options.xattrs,
-        ..WalkOptions::default()
-    };
+    let walk = walk_options(options).map_err(tree_err)?;
     let progress = &mut |p: rehost_tree::Progress| progress(p.sides[0]);
     let manifest = if options.incremental {
         let cache = manifest_cache(&root);
@@ -326,6 +315,24 @@ pub(crate) fn take_manifest(
         rehost_tree::manifest(&root, &walk, progress, cancel)
     };
     manifest.map_err(tree_err)
+}
+
+/// The walk a manifest request asks for: one conversion, for the walk on a host and the walk of
+/// two local trees in one process (`verify_pair`).
+pub(crate) fn walk_options(
+    options: &ManifestOptions,
+) -> Result<WalkOptions, rehost_tree::TreeError> {
+    let excludes = options
+        .excludes
+        .iter()
+        .map(|g| Glob::new(g))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(WalkOptions {
+        excludes,
+        threads: options.threads,
+        xattrs: options.xattrs,
+        ..WalkOptions::default()
+    })
 }
 
 /// Where a host keeps its last manifest of the tree at `root`: named by the host's identity
