@@ -73,22 +73,6 @@ impl Hosts {
         }
     }
 
-    /// Whether a host of this run is this machine (possibly under a root).
-    pub fn is_local(&self, name: &str) -> bool {
-        matches!(
-            self.specs.get(name),
-            Some(rehost_host::HostSpec::Local { .. })
-        )
-    }
-
-    /// The ssh spec of a remote host.
-    pub fn ssh_spec(&self, name: &str) -> Option<rehost_host::SshSpec> {
-        match self.specs.get(name)? {
-            rehost_host::HostSpec::Ssh(s) => Some(s.clone()),
-            _ => None,
-        }
-    }
-
     /// Opens two hosts (each once) and lends both, for work on both at once.
     pub fn pair(&mut self, a: &str, b: &str) -> Result<(&dyn Host, &dyn Host), String> {
         self.get(a)?;

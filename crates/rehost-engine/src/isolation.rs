@@ -13,8 +13,8 @@
 //! connected to during a rehearsal: their known host keys stand for them.
 
 use crate::exec::{Hosts, host_spec};
+use rehost_host::HostSpec;
 use rehost_host::ssh::{self, Resolved};
-use rehost_host::{CommandSpec, HostSpec, Program};
 use rehost_plan::{Database, Engine, HostDecl, Plan};
 use std::net::{IpAddr, ToSocketAddrs};
 use std::path::{Component, Path, PathBuf};
@@ -143,14 +143,6 @@ struct Identity {
     addresses: Vec<IpAddr>,
     /// Where its paths live: its root, or `/`.
     root: PathBuf,
-}
-
-/// This machine's id (`/etc/machine-id`), if it has one.
-pub fn local_machine_id() -> Option<String> {
-    std::fs::read_to_string("/etc/machine-id")
-        .ok()
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
 }
 
 /// A path made absolute and canonical as far as it exists (a root may not exist yet).
@@ -300,14 +292,15 @@ pub(crate) fn check_run(
         return Ok(Vec::new());
     };
     let local_keys = ssh::local_host_keys();
-    let local_id = local_machine_id();
+    let local_id = rehost_host::this_machine_id();
     let prod = production(plan, ssh_config, &local_keys);
     let mut ids = Vec::new();
     for h in &environment.hosts {
         let mut id = identity(h, ssh_config, &local_keys);
         if id.resolved.is_some() && id.this_machine.is_none() {
             let host = hosts.get(&h.name)?;
-            let remote = machine_id(host, cancel)
+            let remote = host
+                .machine_id(cancel)
                 .map_err(|e| format!("failed to read /etc/machine-id on host {}: {e}", h.name))?;
             if remote.is_some() && remote == local_id {
                 id.this_machine = Some(format!(
@@ -322,21 +315,4 @@ pub(crate) fn check_run(
     let mut out = compare_databases(plan, env, &ids, &prod);
     out.splice(0..0, compare(ids, &prod));
     Ok(out)
-}
-
-fn machine_id(host: &dyn rehost_host::Host, cancel: &AtomicBool) -> Result<Option<String>, String> {
-    let mut out = Vec::new();
-    let cmd = CommandSpec::new(Program::Argv(vec!["cat".into(), "/etc/machine-id".into()]));
-    let outcome = host
-        .run(&cmd, cancel, &mut |stream, bytes| {
-            if stream == rehost_host::OutputStream::Stdout && out.len() < 4096 {
-                out.extend_from_slice(bytes);
-            }
-        })
-        .map_err(|e| e.to_string())?;
-    if outcome.exit.code != Some(0) {
-        return Ok(None);
-    }
-    let id = String::from_utf8_lossy(&out).trim().to_owned();
-    Ok((!id.is_empty()).then_some(id))
 }

@@ -304,27 +304,13 @@ pub(crate) fn take_manifest(
         path: root.clone(),
         source,
     };
-    let excludes = options
-        .excludes
-        .iter()
-        .map(|g| Glob::new(g))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| tree_err(e.into()))?;
-    let mut only = Vec::with_capacity(options.only.len());
     for p in &options.only {
         rehost_tree::only_path(p.as_bytes()).map_err(|message| HostError::Protocol {
             host: host.name().to_owned(),
             message: format!("refused a manifest of single entries: {message}"),
         })?;
-        only.push(Box::<[u8]>::from(p.as_bytes()));
     }
-    let walk = WalkOptions {
-        excludes,
-        threads: options.threads,
-        xattrs: options.xattrs,
-        only,
-        ..WalkOptions::default()
-    };
+    let walk = walk_options(options).map_err(tree_err)?;
     let progress = &mut |p: rehost_tree::Progress| progress(p.sides[0]);
     let manifest = if options.incremental && options.only.is_empty() {
         let cache = manifest_cache(&root);
@@ -335,6 +321,26 @@ pub(crate) fn take_manifest(
         rehost_tree::manifest(&root, &walk, progress, cancel)
     };
     manifest.map_err(tree_err)
+}
+
+/// The walk a manifest request asks for: one conversion, for the walk on a host and the walk of
+/// two local trees in one process (`verify_pair`).
+pub(crate) fn walk_options(
+    options: &ManifestOptions,
+) -> Result<WalkOptions, rehost_tree::TreeError> {
+    let excludes = options
+        .excludes
+        .iter()
+        .map(|g| Glob::new(g))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(WalkOptions {
+        excludes,
+        threads: options.threads,
+        xattrs: options.xattrs,
+        // Checked by the caller that takes a host's request; the walker skips any other.
+        only: options.only.iter().map(|p| p.as_bytes().into()).collect(),
+        ..WalkOptions::default()
+    })
 }
 
 /// Where a host keeps its last manifest of the tree at `root`: named by the host's identity

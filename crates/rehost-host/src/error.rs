@@ -54,6 +54,19 @@ pub enum HostError {
         #[source]
         source: std::io::Error,
     },
+    #[error("{} on host {host} is not a directory", path.display())]
+    NotADirectory { host: String, path: PathBuf },
+    #[error("failed to create directory {} on host {host}: {source}", path.display())]
+    CreateDir {
+        host: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Work on two trees of this machine at once, in this process (a verification or a
+    /// transfer between two local hosts): the tree crate's message says what failed.
+    #[error(transparent)]
+    InProcess(rehost_tree::TreeError),
     #[error("failed to walk tree {} on host {host}: {source}", path.display())]
     Tree {
         host: String,

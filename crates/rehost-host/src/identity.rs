@@ -15,3 +15,12 @@ pub fn host_identity() -> String {
     }
     format!("{id}\n{}", read("/proc/sys/kernel/hostname"))
 }
+
+/// This machine's id (`/etc/machine-id`), if it has one: what [`crate::Host::machine_id`]
+/// answers for a local host, and what a rehearsal host's id is compared with.
+pub fn this_machine_id() -> Option<String> {
+    std::fs::read_to_string("/etc/machine-id")
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+}

@@ -17,6 +17,8 @@ mod identity;
 mod listing;
 mod local;
 mod location;
+mod pair;
+mod reach;
 pub mod ssh;
 pub mod transfer;
 
@@ -25,9 +27,12 @@ pub use bytes::{Blob, Bytes};
 pub use capability::execute;
 pub use command::{CommandSpec, ExitInfo, OutputStream, Program, RunOutcome};
 pub use error::{AgentCannotRun, HostError, HostKeyFailure};
+pub use identity::this_machine_id;
 pub use listing::{EntryKind, TreeEntry, list_tree};
 pub use local::{LocalHost, resolve_under};
 pub use location::{Location, LocationError};
+pub use pair::{PairError, PairVerified, TrustedFrom, verify_pair};
+pub use reach::RemoteEnd;
 pub use ssh::SshHost;
 
 use std::path::{Path, PathBuf};
@@ -113,6 +118,84 @@ pub trait Host: Send + Sync {
     /// Maps a path as written in the plan to where it lives for this host (under its root for a
     /// host with a root).
     fn resolve(&self, path: &str) -> PathBuf;
+
+    /// How a program on another machine (rsync) reaches `path` on this host: the remote shell
+    /// and `DESTINATION:PATH`. `None` when this host is the machine rehost runs on: a program
+    /// here names the path itself ([`Host::resolve`]). `here`: the program runs on this
+    /// machine (see [`RemoteEnd::over_ssh`]).
+    fn remote_end(&self, path: &str, here: bool) -> Option<RemoteEnd>;
+
+    /// rsync's version on the host (`3.2.7`; `unknown` when `rsync --version` runs but does not
+    /// say it), or `None` when rsync does not run there.
+    fn rsync_version(&self, cancel: &AtomicBool) -> Result<Option<String>, HostError> {
+        let spec = CommandSpec::new(Program::Argv(vec!["rsync".into(), "--version".into()]));
+        let mut first = String::new();
+        let out = self.run(&spec, cancel, &mut |stream, line| {
+            if stream == OutputStream::Stdout && first.is_empty() {
+                first = String::from_utf8_lossy(line).into_owned();
+            }
+        })?;
+        Ok((out.exit.code == Some(0)).then(|| {
+            first
+                .split_whitespace()
+                .skip_while(|w| *w != "version")
+                .nth(1)
+                .unwrap_or("unknown")
+                .to_owned()
+        }))
+    }
+
+    /// Creates the directory `path` (resolved on the host) and its missing parents
+    /// (`mkdir -p`).
+    fn make_dir(&self, path: &str, cancel: &AtomicBool) -> Result<(), HostError> {
+        let dir = self.resolve(path);
+        let spec = CommandSpec::new(Program::Argv(vec![
+            "mkdir".into(),
+            "-p".into(),
+            "--".into(),
+            dir.to_string_lossy().into_owned(),
+        ]));
+        let mut err = String::new();
+        let out = self.run(&spec, cancel, &mut |stream, line| {
+            if stream == OutputStream::Stderr && err.len() < 1000 {
+                err.push_str(&String::from_utf8_lossy(line));
+            }
+        })?;
+        if out.exit.code == Some(0) {
+            return Ok(());
+        }
+        Err(HostError::CreateDir {
+            host: self.name().to_owned(),
+            path: dir,
+            source: std::io::Error::other(err.trim().to_owned()),
+        })
+    }
+
+    /// The host's machine id (`/etc/machine-id`), if it has one: a rehearsal host whose id is
+    /// this machine's is this machine.
+    fn machine_id(&self, cancel: &AtomicBool) -> Result<Option<String>, HostError> {
+        let mut out = Vec::new();
+        let cmd = CommandSpec::new(Program::Argv(vec!["cat".into(), "/etc/machine-id".into()]));
+        let outcome = self.run(&cmd, cancel, &mut |stream, bytes| {
+            if stream == OutputStream::Stdout && out.len() < 4096 {
+                out.extend_from_slice(bytes);
+            }
+        })?;
+        if outcome.exit.code != Some(0) {
+            return Ok(None);
+        }
+        let id = String::from_utf8_lossy(&out).trim().to_owned();
+        Ok((!id.is_empty()).then_some(id))
+    }
+
+    /// This machine's host, for the fast paths in this crate that work on two trees of this
+    /// machine in one process ([`verify_pair`] with one pool and the caller's cache,
+    /// [`transfer::transfer_between`] at disk speed). Code outside rehost-host asks the host
+    /// what it needs instead of branching on this (`tidy.rs` keeps rehost-engine off it).
+    #[doc(hidden)]
+    fn as_local(&self) -> Option<&LocalHost> {
+        None
+    }
 
     /// Executes any request on the host, passing each streamed response to `on_response`.
     /// Local hosts call [`execute`] in-process; ssh hosts send it to the agent.

@@ -107,6 +107,33 @@ impl Host for LocalHost {
         resolve_under(self.root.as_deref(), Path::new(path))
     }
 
+    /// This machine: a program here names the path itself.
+    fn remote_end(&self, _path: &str, _here: bool) -> Option<crate::RemoteEnd> {
+        None
+    }
+
+    fn rsync_version(&self, _cancel: &AtomicBool) -> Result<Option<String>, HostError> {
+        Ok(rehost_tree::transfer::rsync_available())
+    }
+
+    /// In-process; the root is created with the path, as a step on the host would.
+    fn make_dir(&self, path: &str, _cancel: &AtomicBool) -> Result<(), HostError> {
+        let dir = self.resolve(path);
+        std::fs::create_dir_all(&dir).map_err(|source| HostError::CreateDir {
+            host: self.name.clone(),
+            path: dir,
+            source,
+        })
+    }
+
+    fn machine_id(&self, _cancel: &AtomicBool) -> Result<Option<String>, HostError> {
+        Ok(crate::this_machine_id())
+    }
+
+    fn as_local(&self) -> Option<&LocalHost> {
+        Some(self)
+    }
+
     fn request(
         &self,
         req: &Request,

@@ -10,11 +10,12 @@
 //! destination checks every file's BLAKE3 against the digest the walk read before putting it
 //! in place, so content that changed or was damaged on the way is refused, and syncs its file
 //! system after the last batch. Content passes through this process: for two ssh hosts it
-//! crosses both connections.
+//! crosses both connections. Two trees of this machine are copied in this process instead, file
+//! to file (`rehost_tree::transfer::transfer`), at disk speed.
 
 use crate::agent::{FilePiece, ManifestOptions, Request, Response};
 use crate::bytes::{Blob, Bytes};
-use crate::{Host, HostError, manifest_pair};
+use crate::{Host, HostError, LocalHost, manifest_pair};
 use rehost_tree::transfer::{Op, TransferReport, plan};
 use rehost_tree::{Counts, Progress};
 use std::sync::atomic::AtomicBool;
@@ -58,6 +59,9 @@ pub fn transfer_between(
     cancel: &AtomicBool,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<TransferReport, HostError> {
+    if let (Some(s), Some(d)) = (src.0.as_local(), dst.0.as_local()) {
+        return in_process((s, src.1), (d, dst.1), opts, cancel, progress);
+    }
     let start = Instant::now();
     let (dh, droot) = dst;
     // Creates the destination's root, so that it can be walked.
@@ -114,6 +118,36 @@ pub fn transfer_between(
         written
     })?;
     Ok(report)
+}
+
+/// [`transfer_between`] for two trees of this machine: in this process, at disk speed, the
+/// content copied from file to file (`rehost_tree::transfer::transfer`) instead of through
+/// requests.
+fn in_process(
+    (sh, sroot): (&LocalHost, &[u8]),
+    (dh, droot): (&LocalHost, &[u8]),
+    opts: &TransferOptions,
+    cancel: &AtomicBool,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<TransferReport, HostError> {
+    let walk = crate::capability::walk_options(&ManifestOptions {
+        excludes: opts.excludes.clone(),
+        threads: opts.threads,
+        ..ManifestOptions::default()
+    })
+    .map_err(HostError::InProcess)?;
+    let tree_opts = rehost_tree::transfer::TransferOptions {
+        walk,
+        delete: opts.delete,
+    };
+    rehost_tree::transfer::transfer(
+        &sh.resolve_bytes(sroot),
+        &dh.resolve_bytes(droot),
+        &tree_opts,
+        progress,
+        cancel,
+    )
+    .map_err(HostError::InProcess)
 }
 
 /// What the reader hands to the writer, in order.

@@ -1,7 +1,12 @@
 //! The `sync` step kind: a data set transferred from its source to its destination (rsync or
 //! the built-in transfer). The data set's `HOST:PATH` ends resolve through the run's hosts, so
-//! a rehearsal acts on the environment's hosts. `local_end` and the progress helpers are shared
-//! with `verify-tree`.
+//! a rehearsal acts on the environment's hosts. The progress helpers are shared with
+//! `verify-tree`.
+//!
+//! Nothing here asks whether a host is this machine: rsync runs on an end that names its path
+//! itself (`Host::remote_end` is `None`: this machine), the source first, and reaches the other
+//! end through the remote shell that end gives; the built-in transfer is
+//! `rehost_host::transfer::transfer_between` (in process for two trees of this machine).
 
 use super::{Executor, Need};
 use crate::EngineError;
@@ -9,21 +14,9 @@ use crate::events::Event;
 use crate::exec::{Ctx, Outcome};
 use rehost_journal::step_data::{STEP_DATA_VERSION, StepData, SyncCounts, SyncData};
 use rehost_plan::{HostPath, Step, StepKind, SyncMethod};
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::exec::failed;
-
-/// A data set end on a local host: its path on this machine.
-pub(super) fn local_end(ctx: &mut Ctx, end: &HostPath) -> Result<PathBuf, String> {
-    if !ctx.hosts.is_local(&end.host) {
-        return Err(format!(
-            "host {} is reached over ssh; run rehost on that host, or use a `run` step with rsync, until tree work over ssh lands",
-            end.host
-        ));
-    }
-    Ok(ctx.hosts.get(&end.host)?.resolve(&end.path))
-}
 
 /// A progress callback that emits at most one event a second.
 pub(super) fn progress_emitter<'s>(
@@ -136,104 +129,34 @@ fn sync(
         .data_set(data)
         .expect("validated: the data set exists")
         .clone();
-    let remote_from = !ctx.hosts.is_local(&ds.from.host);
-    let remote_to = !ctx.hosts.is_local(&ds.to.host);
-    if remote_from || remote_to {
-        let builtin = match method {
-            SyncMethod::Builtin => true,
-            SyncMethod::Rsync => false,
-            SyncMethod::Auto => match rsync_missing(ctx, &ds) {
-                Ok(None) => false,
-                Ok(Some(host)) => {
-                    ctx.sink.emit(&Event::Progress {
-                        id: step.id.clone(),
-                        message: format!(
-                            "host {host} has no rsync: built-in transfer {} → {}",
-                            ds.from, ds.to
-                        ),
-                    });
-                    true
-                }
-                Err(e) => return failed(e),
-            },
-        };
-        if builtin {
-            return sync_builtin_between(ctx, step, &ds);
-        }
-        return sync_remote(ctx, step, &ds, remote_from, remote_to);
-    }
-    let (src, dst) = match (local_end(ctx, &ds.from), local_end(ctx, &ds.to)) {
-        (Ok(a), Ok(b)) => (a, b),
-        (Err(e), _) | (_, Err(e)) => return failed(e),
-    };
-    if !src.is_dir() {
-        return failed(format!(
-            "{} ({}) is not a directory",
-            ds.from,
-            src.display()
-        ));
-    }
-    let rsync = match method {
-        SyncMethod::Builtin => None,
-        SyncMethod::Auto => rehost_tree::transfer::rsync_available(),
-        SyncMethod::Rsync => match rehost_tree::transfer::rsync_available() {
-            Some(v) => Some(v),
-            None => {
-                return failed(format!(
-                    "step `{}` asks for rsync and host {} has none; install rsync there, or write method = \"builtin\"",
-                    step.id, ds.from.host
-                ));
+    let mut versions = Versions::default();
+    let builtin = match method {
+        SyncMethod::Builtin => true,
+        SyncMethod::Rsync => false,
+        SyncMethod::Auto => match rsync_missing(ctx, &ds, &mut versions) {
+            Ok(None) => false,
+            Ok(Some(host)) => {
+                ctx.sink.emit(&Event::Progress {
+                    id: step.id.clone(),
+                    message: format!(
+                        "host {host} has no rsync: built-in transfer {} → {}",
+                        ds.from, ds.to
+                    ),
+                });
+                true
             }
+            Err(e) => return failed(e),
         },
     };
-    if let Some(version) = rsync {
-        if let Err(e) = std::fs::create_dir_all(&dst) {
-            return failed(format!(
-                "failed to create {} ({}): {e}",
-                ds.to,
-                dst.display()
-            ));
-        }
-        let argv = rehost_tree::transfer::rsync_command(
-            &src.to_string_lossy(),
-            &dst.to_string_lossy(),
-            &rehost_tree::transfer::RsyncOptions {
-                excludes: ds.exclude.clone(),
-                ..Default::default()
-            },
-        );
-        ctx.sink.emit(&Event::Progress {
-            id: step.id.clone(),
-            message: format!("rsync {version}: {} → {}", ds.from, ds.to),
-        });
-        let out = match run_rsync(ctx, step, &ds.from.host, argv) {
-            Ok(o) => o,
-            Err(e) => return failed(e),
-        };
-        return rsync_outcome(&ds, &out, &format!("rsync {version}"));
+    if builtin {
+        return sync_builtin(ctx, step, &ds);
     }
-    let mut opts = rehost_tree::transfer::TransferOptions::default();
-    for x in &ds.exclude {
-        match rehost_tree::Glob::new(x) {
-            Ok(g) => opts.walk.excludes.push(g),
-            Err(e) => return failed(format!("data set `{}`: {e}", ds.id)),
-        }
-    }
-    let result = {
-        let mut progress = progress_emitter(&mut *ctx.sink, &step.id, 2);
-        rehost_tree::transfer::transfer(&src, &dst, &opts, &mut progress, ctx.cancel)
-    };
-    if ctx.cancel.load(std::sync::atomic::Ordering::Relaxed) {
-        return Ok(Outcome::Cancelled);
-    }
-    match result {
-        Ok(report) => builtin_outcome(ctx, step, &ds, report),
-        Err(e) => failed(format!("failed to copy {} to {}: {e}", ds.from, ds.to)),
-    }
+    sync_rsync(ctx, step, &ds, &mut versions)
 }
 
-/// `sync` with the built-in transfer where an end is on an ssh host: through the agents.
-fn sync_builtin_between(
+/// `sync` with the built-in transfer, between any two hosts (in process for two trees of this
+/// machine, else through the agents).
+fn sync_builtin(
     ctx: &mut Ctx,
     step: &Step,
     ds: &rehost_plan::DataSet,
@@ -266,27 +189,188 @@ fn sync_builtin_between(
     }
 }
 
+/// rsync's version on each host asked so far (`None`: it has none), so that each host is asked
+/// once per step.
+#[derive(Default)]
+struct Versions(std::collections::BTreeMap<String, Option<String>>);
+
+impl Versions {
+    fn of(&mut self, ctx: &mut Ctx, host: &str) -> Result<Option<String>, String> {
+        if let Some(v) = self.0.get(host) {
+            return Ok(v.clone());
+        }
+        let v = ctx
+            .hosts
+            .get(host)?
+            .rsync_version(ctx.cancel)
+            .map_err(|e| e.to_string())?;
+        self.0.insert(host.to_owned(), v.clone());
+        Ok(v)
+    }
+}
+
 /// The first end of the data set whose host has no rsync (rsync must run on both), if any.
-fn rsync_missing(ctx: &mut Ctx, ds: &rehost_plan::DataSet) -> Result<Option<String>, String> {
+fn rsync_missing(
+    ctx: &mut Ctx,
+    ds: &rehost_plan::DataSet,
+    versions: &mut Versions,
+) -> Result<Option<String>, String> {
     for end in [&ds.from, &ds.to] {
-        let has = if ctx.hosts.is_local(&end.host) {
-            rehost_tree::transfer::rsync_available().is_some()
-        } else {
-            let spec = rehost_host::CommandSpec::new(rehost_host::Program::Argv(vec![
-                "rsync".into(),
-                "--version".into(),
-            ]));
-            let host = ctx.hosts.get(&end.host)?;
-            let out = host
-                .run(&spec, ctx.cancel, &mut |_, _| {})
-                .map_err(|e| e.to_string())?;
-            out.exit.code == Some(0)
-        };
-        if !has {
+        if versions.of(ctx, &end.host)?.is_none() {
             return Ok(Some(end.host.clone()));
         }
     }
     Ok(None)
+}
+
+/// Where rsync runs and how it names both ends.
+struct RsyncEnds {
+    /// The host rsync runs on.
+    runner: String,
+    /// The ends as rsync names them.
+    src: String,
+    dst: String,
+    /// The remote shell (`-e`) rsync reaches the other end with; `None` when it names both
+    /// ends itself.
+    shell: Option<String>,
+    /// The destination, when rsync reaches it through the remote shell.
+    far_dst: Option<rehost_host::RemoteEnd>,
+    /// Both ends are reached over ssh from here: rsync runs on the source host and reaches the
+    /// destination with the source host's own ssh setup.
+    between_servers: bool,
+}
+
+/// rsync runs where it can name an end itself and reach the other: on the source when this
+/// machine is the source or neither end (server to server, as an administrator's rsync would),
+/// on the destination when it alone is this machine.
+fn rsync_ends(ctx: &mut Ctx, ds: &rehost_plan::DataSet) -> Result<RsyncEnds, String> {
+    let (from, to) = ctx.hosts.pair(&ds.from.host, &ds.to.host)?;
+    let own = |h: &dyn rehost_host::Host, p: &str| h.resolve(p).to_string_lossy().into_owned();
+    let src_own = own(from, &ds.from.path);
+    Ok(
+        match (
+            from.remote_end(&ds.from.path, true),
+            to.remote_end(&ds.to.path, true),
+        ) {
+            (None, None) => RsyncEnds {
+                runner: ds.from.host.clone(),
+                src: src_own,
+                dst: own(to, &ds.to.path),
+                shell: None,
+                far_dst: None,
+                between_servers: false,
+            },
+            (None, Some(d)) => RsyncEnds {
+                runner: ds.from.host.clone(),
+                src: src_own,
+                dst: d.target.clone(),
+                shell: Some(d.shell.clone()),
+                far_dst: Some(d),
+                between_servers: false,
+            },
+            (Some(s), None) => RsyncEnds {
+                runner: ds.to.host.clone(),
+                src: s.target,
+                dst: own(to, &ds.to.path),
+                shell: Some(s.shell),
+                far_dst: None,
+                between_servers: false,
+            },
+            (Some(_), Some(d)) => {
+                // rsync runs on the source host: the destination as that host reaches it.
+                let d = to.remote_end(&ds.to.path, false).unwrap_or(d);
+                RsyncEnds {
+                    runner: ds.from.host.clone(),
+                    src: src_own,
+                    dst: d.target.clone(),
+                    shell: Some(d.shell.clone()),
+                    far_dst: Some(d),
+                    between_servers: true,
+                }
+            }
+        },
+    )
+}
+
+/// `sync` with rsync, run on the host [`rsync_ends`] chooses.
+fn sync_rsync(
+    ctx: &mut Ctx,
+    step: &Step,
+    ds: &rehost_plan::DataSet,
+    versions: &mut Versions,
+) -> Result<Outcome, EngineError> {
+    let ends = match rsync_ends(ctx, ds) {
+        Ok(e) => e,
+        Err(e) => return failed(e),
+    };
+    let version = match versions.of(ctx, &ends.runner) {
+        Ok(Some(v)) => v,
+        Ok(None) => {
+            return failed(format!(
+                "step `{}` asks for rsync and host {} has none; install rsync there, or write method = \"builtin\"",
+                step.id, ends.runner
+            ));
+        }
+        Err(e) => return failed(e),
+    };
+    let mut extra = Vec::new();
+    if let Some(shell) = &ends.shell {
+        extra.extend(["-e".to_owned(), shell.clone()]);
+    }
+    // The destination's parent may be missing, which rsync does not create: where rsync
+    // reaches the destination over ssh, `--mkpath` when both rsyncs know it, else `mkdir -p`
+    // there first; where it names it itself, the directory is made first.
+    if ends.far_dst.is_some() {
+        match mkpath_or_mkdir(ctx, &ends.runner, &ds.to, versions) {
+            Ok(true) => extra.push("--mkpath".into()),
+            Ok(false) => {}
+            Err(e) => return failed(e),
+        }
+    } else if let Err(e) = make_dir(ctx, &ds.to) {
+        return failed(e);
+    }
+    let argv = rehost_tree::transfer::rsync_command(
+        &ends.src,
+        &ends.dst,
+        &rehost_tree::transfer::RsyncOptions {
+            excludes: ds.exclude.clone(),
+            extra,
+            ..Default::default()
+        },
+    );
+    let how = match ends.shell {
+        None => format!("rsync {version}"),
+        Some(_) => format!("rsync on {}", ends.runner),
+    };
+    ctx.sink.emit(&Event::Progress {
+        id: step.id.clone(),
+        message: format!("{how}: {} → {}", ds.from, ds.to),
+    });
+    let out = match run_rsync(ctx, step, &ends.runner, argv) {
+        Ok(o) => o,
+        Err(e) => return failed(e),
+    };
+    if ends.between_servers
+        && let Some(d) = ends.far_dst.as_ref()
+        && !out.cancelled
+        && out.exit.code != Some(0)
+        && ssh_failed(out.exit.code, ctx.tail)
+    {
+        return Ok(Outcome::Failed {
+            detail: server_to_server_failure(step, ds, d, ctx.tail),
+            exit_code: out.exit.code,
+            data: None,
+        });
+    }
+    rsync_outcome(ds, &out, &how)
+}
+
+/// Makes the directory of a data set's end on its host.
+fn make_dir(ctx: &mut Ctx, end: &HostPath) -> Result<(), String> {
+    ctx.hosts
+        .get(&end.host)?
+        .make_dir(&end.path, ctx.cancel)
+        .map_err(|e| e.to_string())
 }
 
 /// The outcome of a built-in transfer: done when every entry was transferred, else failed
@@ -367,158 +451,6 @@ fn rsync_progress(line: &str) -> Option<String> {
         .map(|p| format!("{}% ({} bytes)", p.percent, p.bytes))
 }
 
-/// The `-e` of rsync for an ssh host: the same options rehost passes to ssh, each word quoted
-/// for rsync's own splitting. With `local_config` false (rsync running on another host) the
-/// plan's ssh config file is not passed: it names a file on this machine.
-fn rsync_ssh(spec: &rehost_host::SshSpec, local_config: bool) -> String {
-    let mut words = vec!["ssh".to_owned(), "-o".into(), "BatchMode=yes".into()];
-    if let Some(port) = spec.port {
-        words.extend(["-p".into(), port.to_string()]);
-    }
-    if local_config {
-        if let Some(cfg) = &spec.ssh_config {
-            words.extend(["-F".into(), cfg.to_string_lossy().into_owned()]);
-        }
-        if let Some(id) = &spec.identity_file {
-            words.extend(["-i".into(), id.to_string_lossy().into_owned()]);
-        }
-        if let Some(j) = &spec.proxy_jump {
-            words.extend(["-J".into(), j.clone()]);
-        }
-    }
-    words
-        .iter()
-        .map(|w| rehost_host::ssh::rsync_e_word(w))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// `sync` where an end is on an ssh host: rsync runs where it can reach both ends. Local to
-/// remote and remote to local run rsync here (through the local host); remote to remote runs
-/// rsync on the source host, which reaches the destination with its own ssh setup, as an
-/// administrator's rsync would.
-fn sync_remote(
-    ctx: &mut Ctx,
-    step: &Step,
-    ds: &rehost_plan::DataSet,
-    remote_from: bool,
-    remote_to: bool,
-) -> Result<Outcome, EngineError> {
-    let end = |ctx: &mut Ctx,
-               e: &HostPath,
-               remote: bool|
-     -> Result<(String, Option<rehost_host::SshSpec>), String> {
-        let path = ctx
-            .hosts
-            .get(&e.host)?
-            .resolve(&e.path)
-            .to_string_lossy()
-            .into_owned();
-        if !remote {
-            return Ok((path, None));
-        }
-        let spec = ctx
-            .hosts
-            .ssh_spec(&e.host)
-            .expect("a remote host has an ssh spec");
-        Ok((format!("{}:{path}", spec.destination), Some(spec)))
-    };
-    let (src, src_spec) = match end(ctx, &ds.from, remote_from) {
-        Ok(x) => x,
-        Err(e) => return failed(e),
-    };
-    let (dst, dst_spec) = match end(ctx, &ds.to, remote_to) {
-        Ok(x) => x,
-        Err(e) => return failed(e),
-    };
-    // Where rsync runs, and how it reaches the other end.
-    let (runner, ssh) = match (&src_spec, &dst_spec) {
-        (None, Some(d)) => (ds.from.host.clone(), rsync_ssh(d, true)),
-        (Some(s), None) => (ds.to.host.clone(), rsync_ssh(s, true)),
-        (Some(_), Some(d)) => (ds.from.host.clone(), rsync_ssh(d, false)),
-        (None, None) => unreachable!("one end is remote"),
-    };
-    // rsync runs on the source host when both ends are remote: its own side is then local.
-    let src = if src_spec.is_some() && dst_spec.is_some() {
-        ctx.hosts
-            .get(&ds.from.host)
-            .map(|h| h.resolve(&ds.from.path).to_string_lossy().into_owned())
-            .unwrap_or(src)
-    } else {
-        src
-    };
-    // The destination's parent may be missing, which rsync (unlike the local and built-in
-    // paths) does not create: `--mkpath` where both rsyncs know it, else `mkdir -p` first.
-    let mut extra = vec!["-e".into(), ssh];
-    if dst_spec.is_some() {
-        match mkpath_or_mkdir(ctx, &runner, &ds.to) {
-            Ok(true) => extra.push("--mkpath".into()),
-            Ok(false) => {}
-            Err(e) => return failed(e),
-        }
-    }
-    let argv = rehost_tree::transfer::rsync_command(
-        &src,
-        &dst,
-        &rehost_tree::transfer::RsyncOptions {
-            excludes: ds.exclude.clone(),
-            extra,
-            ..Default::default()
-        },
-    );
-    ctx.sink.emit(&Event::Progress {
-        id: step.id.clone(),
-        message: format!("rsync on {runner}: {} → {}", ds.from, ds.to),
-    });
-    let out = match run_rsync(ctx, step, &runner, argv) {
-        Ok(o) => o,
-        Err(e) => return failed(e),
-    };
-    if src_spec.is_some()
-        && let Some(d) = dst_spec.as_ref()
-        && !out.cancelled
-        && out.exit.code != Some(0)
-        && ssh_failed(out.exit.code, ctx.tail)
-    {
-        return Ok(Outcome::Failed {
-            detail: server_to_server_failure(step, ds, d, ctx.tail),
-            exit_code: out.exit.code,
-            data: None,
-        });
-    }
-    rsync_outcome(ds, &out, &format!("rsync on {runner}"))
-}
-
-/// rsync's version on a host (`rsync --version`), if it has one.
-fn rsync_version(ctx: &mut Ctx, host: &str) -> Result<Option<String>, String> {
-    if ctx.hosts.is_local(host) {
-        return Ok(rehost_tree::transfer::rsync_available());
-    }
-    let spec = rehost_host::CommandSpec::new(rehost_host::Program::Argv(vec![
-        "rsync".into(),
-        "--version".into(),
-    ]));
-    let mut first = String::new();
-    let out = ctx
-        .hosts
-        .get(host)?
-        .run(&spec, ctx.cancel, &mut |stream, line| {
-            if stream == rehost_host::OutputStream::Stdout && first.is_empty() {
-                first = String::from_utf8_lossy(line).into_owned();
-            }
-        })
-        .map_err(|e| e.to_string())?;
-    Ok((out.exit.code == Some(0))
-        .then(|| {
-            first
-                .split_whitespace()
-                .skip_while(|w| *w != "version")
-                .nth(1)
-                .map(str::to_owned)
-        })
-        .flatten())
-}
-
 /// Whether an rsync version knows `--mkpath` (3.2.3 and later).
 pub(crate) fn has_mkpath(version: &str) -> bool {
     let mut parts = version
@@ -535,37 +467,20 @@ pub(crate) fn has_mkpath(version: &str) -> bool {
 /// Makes sure rsync can create the destination of `to`: `Ok(true)` when rsync on `runner` and
 /// on the destination's host both know `--mkpath`, else the destination directory is created
 /// through its host (`mkdir -p`) and `Ok(false)`.
-fn mkpath_or_mkdir(ctx: &mut Ctx, runner: &str, to: &HostPath) -> Result<bool, String> {
-    let both = match (rsync_version(ctx, runner)?, rsync_version(ctx, &to.host)?) {
+fn mkpath_or_mkdir(
+    ctx: &mut Ctx,
+    runner: &str,
+    to: &HostPath,
+    versions: &mut Versions,
+) -> Result<bool, String> {
+    let both = match (versions.of(ctx, runner)?, versions.of(ctx, &to.host)?) {
         (Some(a), Some(b)) => has_mkpath(&a) && has_mkpath(&b),
         _ => false,
     };
     if both {
         return Ok(true);
     }
-    let host = ctx.hosts.get(&to.host)?;
-    let path = host.resolve(&to.path).to_string_lossy().into_owned();
-    let spec = rehost_host::CommandSpec::new(rehost_host::Program::Argv(vec![
-        "mkdir".into(),
-        "-p".into(),
-        "--".into(),
-        path.clone(),
-    ]));
-    let mut err = String::new();
-    let out = host
-        .run(&spec, ctx.cancel, &mut |stream, line| {
-            if stream == rehost_host::OutputStream::Stderr && err.len() < 1000 {
-                err.push_str(&String::from_utf8_lossy(line));
-            }
-        })
-        .map_err(|e| e.to_string())?;
-    if out.exit.code != Some(0) {
-        return Err(format!(
-            "failed to create {to} ({path}) on host {}: {}",
-            to.host,
-            err.trim()
-        ));
-    }
+    make_dir(ctx, to)?;
     Ok(false)
 }
 
@@ -593,7 +508,7 @@ fn ssh_failed(code: Option<i32>, tail: &[String]) -> bool {
 fn server_to_server_failure(
     step: &Step,
     ds: &rehost_plan::DataSet,
-    to: &rehost_host::SshSpec,
+    to: &rehost_host::RemoteEnd,
     tail: &[String],
 ) -> String {
     let ssh_said = tail

@@ -2,6 +2,7 @@
 //! no executor waits for a kind the plan cannot hold.
 
 use super::*;
+use rehost_host::TrustedFrom;
 
 #[test]
 fn every_plan_kind_has_one_executor_and_every_executor_a_plan_kind() {
@@ -71,29 +72,31 @@ fn a_verification_names_the_walk_its_trusted_digests_rest_on() {
         not_verified: Vec::new(),
     }));
     let basis = verify_tree::trust_basis;
+    const HOSTS: TrustedFrom = TrustedFrom::HostCaches;
+    const PAIR: TrustedFrom = TrustedFrom::PairCache;
     // Over ssh, the host's cache holds the digests of the built-in transfer's walk.
     let records = [done("final", 2, sync("builtin"))];
     assert_eq!(
-        basis(&records, "web", false),
+        basis(&records, "web", HOSTS),
         "the walk of the built-in transfer in sync `final` (attempt 2), whose digests are not a verification's"
     );
     // Both ends local: the state directory's cache, which only a verification writes.
-    assert!(basis(&records, "web", true).starts_with("an earlier verification"));
+    assert!(basis(&records, "web", PAIR).starts_with("an earlier verification"));
     // rsync walks nothing of rehost's; another data set's steps are not this one's.
     assert!(
-        basis(&[done("final", 1, sync("rsync"))], "web", false)
+        basis(&[done("final", 1, sync("rsync"))], "web", HOSTS)
             .starts_with("each host's last walk")
     );
-    assert!(basis(&records, "db", false).starts_with("each host's last walk"));
+    assert!(basis(&records, "db", HOSTS).starts_with("each host's last walk"));
     // The last of them counts.
     let records = [
         done("final", 1, sync("builtin")),
         done("verify", 1, verify.clone()),
     ];
     assert_eq!(
-        basis(&records, "web", false),
+        basis(&records, "web", HOSTS),
         "the verification `verify` (attempt 1)"
     );
     let records = [done("verify", 1, verify), done("final", 2, sync("builtin"))];
-    assert!(basis(&records, "web", false).contains("sync `final` (attempt 2)"));
+    assert!(basis(&records, "web", HOSTS).contains("sync `final` (attempt 2)"));
 }

@@ -3,7 +3,7 @@
 //! into the journal (`StepData::VerifyTree`), the manifests into the state directory's
 //! `evidence/`, per attempt.
 
-use super::sync::{local_end, progress_emitter};
+use super::sync::progress_emitter;
 use super::{Executor, Need};
 use crate::EngineError;
 use crate::events::Event;
@@ -24,63 +24,42 @@ pub(super) static EXECUTOR: Executor = Executor {
     },
 };
 
-/// Walks and hashes both ends of a data set where they live: in-process with the incremental
-/// cache when both hosts are local, else on each host through its agent, both at once.
+/// Walks and hashes both ends of a data set where they live, both at once
+/// (`rehost_host::verify_pair`: in process with the state directory's cache of the pair when
+/// both are trees of this machine, else on each host through its agent).
 fn walk_both(
     ctx: &mut Ctx,
     step: &Step,
     ds: &rehost_plan::DataSet,
-) -> Result<rehost_tree::Verified, String> {
-    let local = ctx.hosts.is_local(&ds.from.host) && ctx.hosts.is_local(&ds.to.host);
-    if local {
-        let (a, b) = (local_end(ctx, &ds.from)?, local_end(ctx, &ds.to)?);
-        let mut opts = rehost_tree::VerifyOptions::default();
-        for x in &ds.exclude {
-            opts.walk
-                .excludes
-                .push(rehost_tree::Glob::new(x).map_err(|e| format!("data set `{}`: {e}", ds.id))?);
-        }
-        opts.cache = Some(
-            ctx.state_dir
-                .join("tree-cache")
-                .join(crate::recorder::sanitize(&ds.id)),
-        );
-        for (p, end) in [(&a, &ds.from), (&b, &ds.to)] {
-            if !p.is_dir() {
-                return Err(format!("{end} ({}) is not a directory", p.display()));
-            }
-        }
-        let mut progress = progress_emitter(&mut *ctx.sink, &step.id, 2);
-        return rehost_tree::verify_trees(&a, &b, &opts, &mut progress, ctx.cancel)
-            .map_err(|e| format!("failed to verify {} against {}: {e}", ds.to, ds.from));
+) -> Result<rehost_host::PairVerified, String> {
+    for x in &ds.exclude {
+        rehost_tree::Glob::new(x).map_err(|e| format!("data set `{}`: {e}", ds.id))?;
     }
     let options = rehost_host::ManifestOptions {
         excludes: ds.exclude.clone(),
         incremental: true,
         ..Default::default()
     };
+    let cache = ctx
+        .state_dir
+        .join("tree-cache")
+        .join(crate::recorder::sanitize(&ds.id));
     let (ha, hb) = ctx.hosts.pair(&ds.from.host, &ds.to.host)?;
-    let sink = &mut *ctx.sink;
-    let mut progress = progress_emitter(sink, &step.id, 2);
-    let (ma, mb) = rehost_host::manifest_pair(
+    let mut progress = progress_emitter(&mut *ctx.sink, &step.id, 2);
+    rehost_host::verify_pair(
         (ha, ds.from.path.as_bytes()),
         (hb, ds.to.path.as_bytes()),
         &options,
+        Some(&cache),
         ctx.cancel,
-        &mut |sides| {
-            progress(rehost_tree::Progress {
-                sides,
-                ..Default::default()
-            })
-        },
-    );
-    let ma = ma.map_err(|e| format!("failed to walk {}: {e}", ds.from))?;
-    let mb = mb.map_err(|e| format!("failed to walk {}: {e}", ds.to))?;
-    let report = rehost_tree::compare(&ma, &mb, &rehost_tree::CompareOptions::default());
-    Ok(rehost_tree::Verified {
-        report,
-        a: ma,
-        b: mb,
+        &mut progress,
+    )
+    .map_err(|e| match e {
+        rehost_host::PairError::Side(0, e) => format!("failed to walk {}: {e}", ds.from),
+        rehost_host::PairError::Side(_, e) => format!("failed to walk {}: {e}", ds.to),
+        rehost_host::PairError::Both(e) => {
+            format!("failed to verify {} against {}: {e}", ds.to, ds.from)
+        }
     })
 }
 
@@ -93,13 +72,12 @@ fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {
         .data_set(data)
         .expect("validated: the data set exists")
         .clone();
-    let local = ctx.hosts.is_local(&ds.from.host) && ctx.hosts.is_local(&ds.to.host);
     let result = walk_both(ctx, step, &ds);
     if ctx.cancel.load(std::sync::atomic::Ordering::Relaxed) {
         return Ok(Outcome::Cancelled);
     }
-    let verified = match result {
-        Ok(v) => v,
+    let (verified, trusted_from) = match result {
+        Ok(v) => (v.verified, v.trusted_from),
         Err(e) => return failed(e),
     };
     let report = &verified.report;
@@ -167,7 +145,8 @@ fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {
             })
             .collect(),
         privileged_total: report.privileged.len() as u64,
-        trusted_from: (report.totals.trusted > 0).then(|| trust_basis(ctx.records, &ds.id, local)),
+        trusted_from: (report.totals.trusted > 0)
+            .then(|| trust_basis(ctx.records, &ds.id, trusted_from)),
         not_verified: not_verified.clone(),
     }));
 
@@ -185,7 +164,7 @@ fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {
             format!(
                 "files hashed now on either side: {}; trusted unchanged since {}: {}",
                 t.rehashed,
-                trust_basis(ctx.records, &ds.id, local),
+                trust_basis(ctx.records, &ds.id, trusted_from),
                 t.trusted
             )
         };
@@ -226,10 +205,6 @@ fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {
     }
 }
 
-/// What the digests a verification of data set `ds` trusted rest on: the last walk of the same
-/// trees that the journal records before it. With both ends local, the cache is the state
-/// directory's, which only a verification of this data set writes; otherwise it is each host's
-/// cache of its last walk of the tree, which the built-in transfer's walk writes too.
 /// Keeps both manifests of a verification in the state directory's `evidence/`, per attempt
 /// (a rerun must not replace what an earlier attempt's record points at), 0600 and never
 /// through a symlink; returns where, with their digests, for the journal.
@@ -286,7 +261,13 @@ pub(super) fn findings_data(report: &rehost_tree::Report) -> Vec<FindingData> {
         .collect()
 }
 
-pub(super) fn trust_basis(records: &[Record], ds: &str, local: bool) -> String {
+/// What the digests a verification of data set `ds` trusted rest on: the last walk of the same
+/// trees that the journal records before it. From the pair's cache (both ends on this machine),
+/// the cache is the state directory's, which only a verification of this data set writes;
+/// otherwise it is each host's cache of its last walk of the tree, which the built-in
+/// transfer's walk writes too.
+pub(super) fn trust_basis(records: &[Record], ds: &str, from: rehost_host::TrustedFrom) -> String {
+    let local = from == rehost_host::TrustedFrom::PairCache;
     let last = records.iter().rev().find_map(|r| match r {
         Record::StepFinished {
             id,

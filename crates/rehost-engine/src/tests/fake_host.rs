@@ -1,12 +1,18 @@
 //! A host in memory for in-process engine tests: scripted results per command, every call
 //! recorded, nothing run. It answers what a run asks of every host (its lock, a pre-flight
 //! probe) and refuses any other request by name, so a test that reaches one fails saying so.
+//!
+//! It is this machine unless it is given an ssh destination (`over_ssh`: rsync then reaches it
+//! through its remote shell), and it may have a disk (`with_disk`): a directory of the test's
+//! that answers the tree requests (probe, manifest, read, apply), each recorded. Either way it
+//! is not rehost's local host, so the engine's paths are the ones every host takes.
 
 use crate::clock::FakeClock;
 use rehost_host::{
-    CommandSpec, ExitInfo, Host, HostError, OutputStream, Program, Request, Response, RunOutcome,
+    CommandSpec, ExitInfo, Host, HostError, ManifestOptions, OutputStream, Program, RemoteEnd,
+    Request, Response, RunOutcome, SshSpec,
 };
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -32,6 +38,11 @@ pub struct FakeHost {
     calls: Calls,
     /// The run's clock, which a command that takes time advances.
     clock: Arc<FakeClock>,
+    /// How rsync on another machine reaches it; `None`: it is this machine.
+    ssh: Option<SshSpec>,
+    /// Its files: the host rehost opens for a directory of the test's, which answers the tree
+    /// requests.
+    disk: Option<Box<dyn Host>>,
 }
 
 impl FakeHost {
@@ -46,7 +57,31 @@ impl FakeHost {
             script,
             calls,
             clock,
+            ssh: None,
+            disk: None,
         }
+    }
+
+    /// Reached over ssh at this destination (and port), not this machine.
+    pub fn over_ssh(mut self, spec: SshSpec) -> FakeHost {
+        self.ssh = Some(spec);
+        self
+    }
+
+    /// Its paths are under `root`, for the tree requests.
+    pub fn with_disk(mut self, root: &Path) -> FakeHost {
+        let spec = rehost_host::HostSpec::Local {
+            root: Some(root.to_owned()),
+        };
+        self.disk = Some(rehost_host::open(&self.name, &spec).expect("a host for a directory"));
+        self
+    }
+
+    fn record(&self, call: String) {
+        self.calls
+            .lock()
+            .unwrap()
+            .push(format!("{}: {call}", self.name));
     }
 }
 
@@ -123,10 +158,46 @@ impl Host for FakeHost {
         PathBuf::from(path)
     }
 
+    fn remote_end(&self, path: &str, here: bool) -> Option<RemoteEnd> {
+        let spec = self.ssh.as_ref()?;
+        Some(RemoteEnd::over_ssh(spec, &self.resolve(path), here))
+    }
+
+    /// The disk's walk, without the user's cache (the test's directories come and go); the
+    /// call says whether an incremental walk was asked for.
+    fn manifest(
+        &self,
+        path: &[u8],
+        options: &ManifestOptions,
+        cancel: &AtomicBool,
+        progress: &mut dyn FnMut(rehost_tree::Counts),
+    ) -> Result<rehost_tree::Manifest, HostError> {
+        let incremental = if options.incremental {
+            " (incremental)"
+        } else {
+            ""
+        };
+        self.record(format!(
+            "manifest {}{incremental}",
+            String::from_utf8_lossy(path)
+        ));
+        let Some(disk) = &self.disk else {
+            return Err(HostError::Protocol {
+                host: self.name.clone(),
+                message: "the fake host has no disk to walk".into(),
+            });
+        };
+        let options = ManifestOptions {
+            incremental: false,
+            ..options.clone()
+        };
+        disk.manifest(path, &options, cancel, progress)
+    }
+
     fn request(
         &self,
         req: &Request,
-        _cancel: &AtomicBool,
+        cancel: &AtomicBool,
         on_response: &mut dyn FnMut(Response),
     ) -> Result<(), HostError> {
         match req {
@@ -136,10 +207,19 @@ impl Host for FakeHost {
             }
             // A pre-flight of steps that need no tree asks about no path.
             Request::Probe { paths, .. } if paths.is_empty() => Ok(()),
-            other => Err(HostError::Protocol {
-                host: self.name.clone(),
-                message: format!("the fake host does not answer {}", other.describe()),
-            }),
+            other => match &self.disk {
+                Some(disk) => {
+                    // The pre-flight's probes are not the steps' calls.
+                    if !matches!(other, Request::Probe { .. }) {
+                        self.record(other.describe());
+                    }
+                    disk.request(other, cancel, on_response)
+                }
+                None => Err(HostError::Protocol {
+                    host: self.name.clone(),
+                    message: format!("the fake host does not answer {}", other.describe()),
+                }),
+            },
         }
     }
 }

@@ -5,6 +5,7 @@
 mod downtime;
 mod fake_host;
 mod run;
+mod trees;
 
 use crate::EngineError;
 use crate::clock::FakeClock;
@@ -37,6 +38,10 @@ struct Scenario {
     clock: Arc<FakeClock>,
     /// A signal arrives when the engine emits an event this matches.
     cancel_on: Option<fn(&Event) -> bool>,
+    /// Hosts reached over ssh (the others are this machine).
+    ssh: Vec<(String, rehost_host::SshSpec)>,
+    /// Every host has a disk, under `disk(host)`.
+    disks: bool,
 }
 
 /// Collects events; sets the cancel flag at the first one a test picked, as a signal would.
@@ -82,6 +87,8 @@ impl Scenario {
             calls: Arc::new(Mutex::new(Vec::new())),
             clock: Arc::new(FakeClock::new(at("2026-12-05T12:00:00Z"))),
             cancel_on: None,
+            ssh: Vec::new(),
+            disks: false,
         };
         s.set_plan(text);
         s
@@ -98,6 +105,23 @@ impl Scenario {
     fn script(mut self, command: &str, what: Script) -> Scenario {
         self.script.push((command.to_owned(), what));
         self
+    }
+
+    /// Host `host` is reached over ssh with `spec`.
+    fn over_ssh(mut self, host: &str, spec: rehost_host::SshSpec) -> Scenario {
+        self.ssh.push((host.to_owned(), spec));
+        self
+    }
+
+    /// Every host gets a disk: a directory under the test's, made here.
+    fn with_disks(mut self) -> Scenario {
+        self.disks = true;
+        self
+    }
+
+    /// Where host `host`'s paths are, with disks.
+    fn disk(&self, host: &str) -> std::path::PathBuf {
+        self.dir.path().join("disk").join(host)
     }
 
     fn options(&self) -> RunOptions {
@@ -126,12 +150,20 @@ impl Scenario {
             names
                 .iter()
                 .map(|n| {
-                    let h: Box<dyn rehost_host::Host> = Box::new(FakeHost::new(
+                    let mut h = FakeHost::new(
                         n,
                         self.script.clone(),
                         self.calls.clone(),
                         Arc::clone(&self.clock),
-                    ));
+                    );
+                    if let Some((_, spec)) = self.ssh.iter().find(|(h, _)| h == n) {
+                        h = h.over_ssh(spec.clone());
+                    }
+                    if self.disks {
+                        std::fs::create_dir_all(self.disk(n)).expect("the host's disk");
+                        h = h.with_disk(&self.disk(n));
+                    }
+                    let h: Box<dyn rehost_host::Host> = Box::new(h);
                     (n.clone(), h)
                 })
                 .collect(),

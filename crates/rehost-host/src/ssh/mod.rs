@@ -189,6 +189,8 @@ pub struct SshHost {
     name: String,
     destination: String,
     root: Option<PathBuf>,
+    /// As the plan gave it: how rsync on another machine reaches this host.
+    spec: SshSpec,
     /// Options for every ssh invocation, before the destination.
     args: Vec<OsString>,
     control_dir: tempfile::TempDir,
@@ -255,6 +257,7 @@ impl SshHost {
             name: name.to_owned(),
             destination,
             root: spec.root.clone(),
+            spec: spec.clone(),
             args,
             control_dir,
             master: Mutex::new(None),
@@ -775,6 +778,14 @@ impl Host for SshHost {
 
     fn resolve(&self, path: &str) -> PathBuf {
         crate::local::resolve_under(self.root.as_deref(), Path::new(path))
+    }
+
+    fn remote_end(&self, path: &str, here: bool) -> Option<crate::RemoteEnd> {
+        Some(crate::RemoteEnd::over_ssh(
+            &self.spec,
+            &self.resolve(path),
+            here,
+        ))
     }
 
     fn request(

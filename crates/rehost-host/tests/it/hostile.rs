@@ -73,6 +73,10 @@ impl Host for FakeAgent {
         PathBuf::from(path)
     }
 
+    fn remote_end(&self, _path: &str, _here: bool) -> Option<rehost_host::RemoteEnd> {
+        None
+    }
+
     fn request(
         &self,
         req: &Request,
@@ -220,6 +224,10 @@ impl Host for FramedAgent {
 
     fn resolve(&self, path: &str) -> PathBuf {
         PathBuf::from(path)
+    }
+
+    fn remote_end(&self, _path: &str, _here: bool) -> Option<rehost_host::RemoteEnd> {
+        None
     }
 
     fn request(

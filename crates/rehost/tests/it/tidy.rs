@@ -446,6 +446,37 @@ fn rust_sources() -> Vec<(String, std::path::PathBuf)> {
     out
 }
 
+/// One path to a host (issue 19): the engine asks a host what it needs (`Host::remote_end`,
+/// `rsync_version`, `make_dir`, `machine_id`, `rehost_host::verify_pair`,
+/// `transfer_between`) and never whether it is rehost's local one, so that the fake hosts of its
+/// tests take every path a real host takes. The fast paths for two trees of this machine are
+/// rehost-host's, behind those calls. Hosts are opened from their specs by `rehost_host::open`
+/// (`exec.rs`'s `Hosts`), which is where local and ssh part.
+#[test]
+fn the_engine_never_asks_whether_a_host_is_local() {
+    let mut offenders = Vec::new();
+    for (rel, path) in rust_sources() {
+        if !rel.starts_with("rehost-engine/") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        for (i, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or_default();
+            if ["LocalHost", "is_local", "as_local"]
+                .iter()
+                .any(|w| code.contains(w))
+            {
+                offenders.push(format!("crates/{rel}:{}: {}", i + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "rehost-engine branches on a local host: ask the host (a `Host` method) instead:\n{}",
+        offenders.join("\n")
+    );
+}
+
 /// One quoter for command lines (issue 19): `rehost-host/src/ssh/quote.rs`, tested against a
 /// real `sh` and a real `rsync`. The sync code had its own, untested, which quoted rsync's `-e`
 /// as for sh and broke on a `'`. A function named for quoting, or sh's `'\''` idiom, anywhere
