@@ -276,15 +276,15 @@ pub trait Host: Send + Sync {
             }
             Ok(())
         })?;
-        let invalid = |e: String| HostError::Protocol {
+        let invalid = |e: &dyn std::fmt::Display| HostError::Protocol {
             host: self.name().to_owned(),
             message: format!(
                 "the manifest of {} received is not valid, refused whole: {e}",
                 String::from_utf8_lossy(path)
             ),
         };
-        let mut manifest = rehost_tree::Manifest::from_binary(&data).map_err(invalid)?;
-        manifest.check().map_err(invalid)?;
+        let mut manifest = rehost_tree::Manifest::from_binary(&data).map_err(|e| invalid(&e))?;
+        manifest.check().map_err(|e| invalid(&e))?;
         (manifest.rehashed, manifest.trusted, manifest.warnings) = counts;
         let host = self.name();
         for w in &mut manifest.warnings {

@@ -165,10 +165,15 @@ impl Manifest {
     }
 
     /// Reads [`Manifest::to_binary`]'s output; refuses anything cut short, altered or unsorted.
-    pub fn from_binary(buf: &[u8]) -> Result<Manifest, String> {
-        decode(buf).map(|(m, _)| m).map_err(|e| e.to_string())
+    pub fn from_binary(buf: &[u8]) -> Result<Manifest, BadEncoding> {
+        decode(buf).map(|(m, _)| m).map_err(BadEncoding)
     }
 }
+
+/// Why a binary manifest (the wire's, a cache's) was refused.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct BadEncoding(Bad);
 
 /// Why a cache file was refused.
 #[derive(Debug, PartialEq, Eq)]
@@ -428,7 +433,7 @@ mod tests {
             .insert(1, Entry::new(b"../root/.ssh".to_vec().into(), Kind::File));
         assert!(m.entries.windows(2).all(|w| w[0].path < w[1].path));
         let err = Manifest::from_binary(&m.to_binary()).unwrap_err();
-        assert!(err.contains("not inside the tree"), "{err}");
+        assert_eq!(err, BadEncoding(Bad::Outside), "{err}");
     }
 
     fn sample() -> Manifest {

@@ -20,8 +20,11 @@ pub enum TreeError {
         line: usize,
         msg: String,
     },
-    #[error("check manifest {}: {msg}; refused whole", path.display())]
-    InvalidManifest { path: PathBuf, msg: String },
+    #[error("check manifest {}: {source}; refused whole", path.display())]
+    InvalidManifest {
+        path: PathBuf,
+        source: Box<BadManifest>,
+    },
     #[error(
         "check manifest {}: whole-manifest digest does not match (file corrupted or edited)",
         path.display()
@@ -56,5 +59,43 @@ impl TreeError {
             path: path.into(),
             source,
         }
+    }
+}
+
+/// Why a manifest is not one a walk could have produced ([`crate::Manifest::check`]): it is
+/// refused whole. Paths are shown escaped.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BadManifest {
+    #[error("entry {0} is not a path inside the tree")]
+    OutsideTree(String),
+    #[error("entries are not sorted by path, or {0} appears twice")]
+    Unsorted(String),
+    #[error("the root entry is not the first")]
+    RootNotFirst,
+    #[error("{path} is under {parent}, which is not a directory")]
+    UnderNonDirectory { path: String, parent: String },
+    #[error("{path} is under {parent}, which the manifest does not list")]
+    UnderUnlisted { path: String, parent: String },
+    #[error("{0} is under a root that is not a directory")]
+    UnderNonDirectoryRoot(String),
+    #[error("{path} has hard-link index {link}, which is not the first file of its group")]
+    HardLink { path: String, link: u32 },
+}
+
+/// A path that is not one below a tree's root ([`crate::only_path`]).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0} is not a path below the root (relative, no empty, `.` or `..` part)")]
+pub struct NotBelowRoot(pub String);
+
+/// A class name `--ignore` does not take ([`crate::Class::parse_ignorable`]).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct NotIgnorable {
+    message: String,
+}
+
+impl NotIgnorable {
+    pub(crate) fn new(message: String) -> Self {
+        NotIgnorable { message }
     }
 }

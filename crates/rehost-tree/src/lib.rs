@@ -26,8 +26,9 @@ pub mod transfer;
 mod verify;
 mod walk;
 
+pub use cache::BadEncoding;
 pub use compare::{CompareOptions, compare};
-pub use error::TreeError;
+pub use error::{BadManifest, NotBelowRoot, NotIgnorable, TreeError};
 pub use glob::Glob;
 pub use manifest::{Entry, Kind, LINK_NONE, Manifest, State, Time};
 pub use report::{

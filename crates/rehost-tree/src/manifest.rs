@@ -324,51 +324,41 @@ impl Manifest {
     /// inside the tree, sorted without duplicates, every entry under a directory listed in the
     /// manifest, every hard-link index in range and pointing at the first file of its group.
     /// A compromised old server's manifest that fails any of these is refused whole.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), crate::BadManifest> {
+        use crate::BadManifest;
         let show = |p: &[u8]| display_path(p);
         for (i, e) in self.entries.iter().enumerate() {
             if !is_tree_path(&e.path) {
-                return Err(format!(
-                    "entry {} is not a path inside the tree",
-                    show(&e.path)
-                ));
+                return Err(BadManifest::OutsideTree(show(&e.path)));
             }
             if i > 0 && self.entries[i - 1].path >= e.path {
-                return Err(format!(
-                    "entries are not sorted by path, or {} appears twice",
-                    show(&e.path)
-                ));
+                return Err(BadManifest::Unsorted(show(&e.path)));
             }
             if e.path.is_empty() {
                 if i != 0 {
-                    return Err("the root entry is not the first".into());
+                    return Err(BadManifest::RootNotFirst);
                 }
             } else if let Some(slash) = e.path.iter().rposition(|&b| b == b'/') {
                 let parent = &e.path[..slash];
                 match self.find(parent) {
                     Some(j) if self.entries[j].kind == Kind::Dir => {}
                     Some(_) => {
-                        return Err(format!(
-                            "{} is under {}, which is not a directory",
-                            show(&e.path),
-                            show(parent)
-                        ));
+                        return Err(BadManifest::UnderNonDirectory {
+                            path: show(&e.path),
+                            parent: show(parent),
+                        });
                     }
                     None => {
-                        return Err(format!(
-                            "{} is under {}, which the manifest does not list",
-                            show(&e.path),
-                            show(parent)
-                        ));
+                        return Err(BadManifest::UnderUnlisted {
+                            path: show(&e.path),
+                            parent: show(parent),
+                        });
                     }
                 }
             } else if let Some(root) = self.entries.first().filter(|r| r.path.is_empty())
                 && root.kind != Kind::Dir
             {
-                return Err(format!(
-                    "{} is under a root that is not a directory",
-                    show(&e.path)
-                ));
+                return Err(BadManifest::UnderNonDirectoryRoot(show(&e.path)));
             }
             if e.link != LINK_NONE {
                 let first = self.entries.get(e.link as usize);
@@ -376,11 +366,10 @@ impl Manifest {
                     && first.is_some_and(|f| f.kind == Kind::File && f.link == e.link)
                     && e.kind == Kind::File;
                 if !ok {
-                    return Err(format!(
-                        "{} has hard-link index {}, which is not the first file of its group",
-                        show(&e.path),
-                        e.link
-                    ));
+                    return Err(BadManifest::HardLink {
+                        path: show(&e.path),
+                        link: e.link,
+                    });
                 }
             }
         }
@@ -448,9 +437,9 @@ impl Manifest {
             source,
         })?;
         let m = Manifest::read_from(&mut io::BufReader::with_capacity(1 << 20, f), path)?;
-        m.check().map_err(|msg| TreeError::InvalidManifest {
+        m.check().map_err(|source| TreeError::InvalidManifest {
             path: path.to_path_buf(),
-            msg,
+            source: Box::new(source),
         })?;
         Ok(m)
     }

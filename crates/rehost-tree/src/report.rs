@@ -88,7 +88,7 @@ impl Class {
 
     /// Parses a class name as given to `--ignore`. Unverified and unstable entries cannot be
     /// ignored: they were not read.
-    pub fn parse_ignorable(s: &str) -> Result<Class, String> {
+    pub fn parse_ignorable(s: &str) -> Result<Class, crate::NotIgnorable> {
         let c = ALL_CLASSES
             .iter()
             .copied()
@@ -99,12 +99,15 @@ impl Class {
                     .filter(|c| c.ignorable())
                     .map(|c| c.name())
                     .collect();
-                format!("unknown class {s:?}; classes are {}", names.join(", "))
+                crate::NotIgnorable::new(format!(
+                    "unknown class {s:?}; classes are {}",
+                    names.join(", ")
+                ))
             })?;
         if !c.ignorable() {
-            return Err(format!(
+            return Err(crate::NotIgnorable::new(format!(
                 "class {s:?} cannot be ignored: those entries were not verified"
-            ));
+            )));
         }
         Ok(c)
     }

@@ -353,17 +353,14 @@ fn same_content_key(st: &libc::stat, e: &Entry) -> bool {
 
 /// Checks a path for [`WalkOptions::only`]: relative to the root, not empty, no empty, `.` or
 /// `..` component, no NUL byte.
-pub fn only_path(path: &[u8]) -> Result<(), String> {
+pub fn only_path(path: &[u8]) -> Result<(), crate::NotBelowRoot> {
     let bad = path.is_empty()
         || path.contains(&0)
         || path
             .split(|&b| b == b'/')
             .any(|c| c.is_empty() || c == b"." || c == b"..");
     if bad {
-        return Err(format!(
-            "{} is not a path below the root (relative, no empty, `.` or `..` part)",
-            crate::escape::display(path)
-        ));
+        return Err(crate::NotBelowRoot(crate::escape::display(path)));
     }
     Ok(())
 }

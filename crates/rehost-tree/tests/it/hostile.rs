@@ -164,13 +164,19 @@ fn manifests_that_no_walk_produces_are_refused_whole() {
         ..Default::default()
     };
     let why = under_link.check().unwrap_err();
-    assert!(why.contains("not a directory"), "{why}");
+    assert!(
+        matches!(&why, rehost_tree::BadManifest::UnderNonDirectory { path, parent } if path == "a/x" && parent == "a"),
+        "{why}"
+    );
 
     let unlisted = Manifest {
         entries: vec![entry("", Kind::Dir), entry("a/x", Kind::File)],
         ..Default::default()
     };
-    assert!(unlisted.check().unwrap_err().contains("does not list"));
+    assert!(matches!(
+        unlisted.check().unwrap_err(),
+        rehost_tree::BadManifest::UnderUnlisted { .. }
+    ));
 
     for bad in [99u32, 1] {
         let mut m = Manifest {
@@ -183,7 +189,13 @@ fn manifests_that_no_walk_produces_are_refused_whole() {
         };
         m.entries[2].link = bad;
         let why = m.check().unwrap_err();
-        assert!(why.contains("hard-link index"), "{why}");
+        assert_eq!(
+            why,
+            rehost_tree::BadManifest::HardLink {
+                path: "f".into(),
+                link: bad
+            }
+        );
         // Total even so: an error for the entry, no panic.
         let p = plan(&m, &Manifest::default(), true);
         assert!(
@@ -199,7 +211,10 @@ fn manifests_that_no_walk_produces_are_refused_whole() {
         ],
         ..Default::default()
     };
-    assert!(unsorted.check().unwrap_err().contains("not sorted"));
+    assert_eq!(
+        unsorted.check().unwrap_err(),
+        rehost_tree::BadManifest::Unsorted("a".into())
+    );
     let mut ok = Manifest {
         entries: vec![
             entry("", Kind::Dir),

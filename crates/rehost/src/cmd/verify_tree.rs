@@ -44,7 +44,9 @@ fn verify(args: &VerifyTreeArgs) -> Result<i32, String> {
         ..Default::default()
     };
     for c in &args.ignore {
-        opts.compare.ignore.insert(Class::parse_ignorable(c)?);
+        opts.compare
+            .ignore
+            .insert(Class::parse_ignorable(c).map_err(|e| e.to_string())?);
     }
     crate::signals::install();
     let cancel = &crate::signals::CANCEL;
