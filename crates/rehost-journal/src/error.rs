@@ -27,7 +27,7 @@ pub enum JournalError {
     JournalCorrupt {
         path: PathBuf,
         line: usize,
-        reason: String,
+        reason: crate::journal::BadLine,
     },
     #[error(
         "failed to read the plan snapshot {}: {reason}; run `rehost status --verify` to check the state directory",

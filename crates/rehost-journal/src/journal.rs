@@ -268,10 +268,10 @@ struct Line {
     chain: Option<String>,
 }
 
-fn split_line(line: &str) -> Result<Line, String> {
-    let (rest, last) = line.rsplit_once('\t').ok_or("no checksum")?;
+fn split_line(line: &str) -> Result<Line, BadLine> {
+    let (rest, last) = line.rsplit_once('\t').ok_or(BadLine::NoChecksum)?;
     let (json, sum, chain) = if last.len() == 64 {
-        let (json, sum) = rest.rsplit_once('\t').ok_or("no checksum")?;
+        let (json, sum) = rest.rsplit_once('\t').ok_or(BadLine::NoChecksum)?;
         (json, sum, Some(last.to_owned()))
     } else {
         (rest, last, None)
@@ -319,10 +319,10 @@ pub fn check_lines(bytes: &[u8]) -> (Vec<CheckedLine>, Option<usize>) {
             problem: None,
         };
         match std::str::from_utf8(text)
-            .map_err(|_| "not UTF-8".to_string())
+            .map_err(|_| BadLine::NotUtf8)
             .and_then(split_line)
         {
-            Err(e) => c.problem = Some(e),
+            Err(e) => c.problem = Some(e.to_string()),
             Ok(l) => {
                 c.record = serde_json::from_str(&l.json).ok();
                 c.problem = if !l.sum_ok {
@@ -358,24 +358,40 @@ pub fn check_lines(bytes: &[u8]) -> (Vec<CheckedLine>, Option<usize>) {
     (out, torn)
 }
 
-fn decode_line(line: &str, prev: &str, chained: bool) -> Result<(Record, Option<String>), String> {
+/// Why a journal line does not read as the next record.
+#[derive(Debug, thiserror::Error)]
+pub enum BadLine {
+    #[error("not UTF-8")]
+    NotUtf8,
+    #[error("no checksum")]
+    NoChecksum,
+    #[error("checksum mismatch")]
+    Checksum,
+    #[error(
+        "the hash chain breaks here (a record before it was removed or moved, or this one was edited)"
+    )]
+    ChainBreaks,
+    #[error("a record without the hash chain after chained ones")]
+    Unchained,
+    #[error("unreadable record: {0}")]
+    Unreadable(serde_json::Error),
+    #[error("no newline at the end")]
+    NoNewline,
+    #[error("records run together at the end")]
+    RunTogether,
+}
+
+fn decode_line(line: &str, prev: &str, chained: bool) -> Result<(Record, Option<String>), BadLine> {
     let l = split_line(line)?;
     if !l.sum_ok {
-        return Err("checksum mismatch".into());
+        return Err(BadLine::Checksum);
     }
     match &l.chain {
-        Some(d) if *d != chain(prev, &l.json) => {
-            return Err(
-                "the hash chain breaks here (a record before it was removed or moved, or this one was edited)"
-                    .into(),
-            );
-        }
-        None if chained => {
-            return Err("a record without the hash chain after chained ones".into());
-        }
+        Some(d) if *d != chain(prev, &l.json) => return Err(BadLine::ChainBreaks),
+        None if chained => return Err(BadLine::Unchained),
         _ => {}
     }
-    let record = serde_json::from_str(&l.json).map_err(|e| format!("unreadable record: {e}"))?;
+    let record = serde_json::from_str(&l.json).map_err(BadLine::Unreadable)?;
     Ok((record, l.chain))
 }
 
@@ -394,7 +410,7 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<Loaded, JournalError> {
             None => (&bytes[pos..], bytes.len(), false),
         };
         let decoded = std::str::from_utf8(line)
-            .map_err(|_| "not UTF-8".to_string())
+            .map_err(|_| BadLine::NotUtf8)
             .and_then(|l| decode_line(l, &prev, head.is_some()));
         match decoded {
             Ok((r, chain)) if complete => {
@@ -413,7 +429,7 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<Loaded, JournalError> {
             Ok(_) | Err(_) if !complete && !holds_inner_record(line) => {
                 let reason = match decoded {
                     Err(e) => e,
-                    Ok(_) => "no newline at the end".into(),
+                    Ok(_) => BadLine::NoNewline,
                 };
                 return Ok(Loaded {
                     records,
@@ -430,7 +446,7 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<Loaded, JournalError> {
                 return Err(JournalError::JournalCorrupt {
                     path: path.to_owned(),
                     line: line_no,
-                    reason: "records run together at the end".into(),
+                    reason: BadLine::RunTogether,
                 });
             }
             Err(reason) => {
