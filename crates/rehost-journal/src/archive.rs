@@ -80,19 +80,19 @@ pub fn kept_files<'a>(records: impl IntoIterator<Item = (usize, &'a Record)>) ->
 
 /// Reads a file of the state directory by its name in the journal (`output/0001-a.1.log`),
 /// never through a symlink; `Ok(None)` when it is missing.
-pub fn read_kept(state: &PrivateDir, file: &str) -> Result<Option<Vec<u8>>, String> {
+pub fn read_kept(state: &PrivateDir, file: &str) -> Result<Option<Vec<u8>>, KeptUnreadable> {
     let parts: Vec<&str> = file.split('/').collect();
     if parts
         .iter()
         .any(|p| p.is_empty() || *p == "." || *p == "..")
     {
-        return Err("the name leaves the state directory".into());
+        return Err(KeptUnreadable::Outside);
     }
     let (name, dirs) = parts.split_last().expect("split yields one part");
     let mut owned;
     let mut dir = state;
     for d in dirs {
-        match dir.subdir(d, false).map_err(|e| e.to_string())? {
+        match dir.subdir(d, false).map_err(KeptUnreadable::Io)? {
             Some(sub) => {
                 owned = sub;
                 dir = &owned;
@@ -100,7 +100,16 @@ pub fn read_kept(state: &PrivateDir, file: &str) -> Result<Option<Vec<u8>>, Stri
             None => return Ok(None),
         }
     }
-    dir.read(name).map_err(|e| e.to_string())
+    dir.read(name).map_err(KeptUnreadable::Io)
+}
+
+/// Why a kept file could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum KeptUnreadable {
+    #[error("the name leaves the state directory")]
+    Outside,
+    #[error("{0}")]
+    Io(rehost_tree::private::PrivateError),
 }
 
 /// The plan text as run: the snapshot named by the last record that names one.
@@ -130,7 +139,7 @@ pub fn plan_snapshot(
         reason,
     };
     let bytes = read_kept(state, &last.file)
-        .map_err(broken)?
+        .map_err(|e| broken(e.to_string()))?
         .ok_or_else(|| broken("it is missing".into()))?;
     if blake3::hash(&bytes).to_hex().as_str() != last.blake3 {
         return Err(broken(
@@ -384,7 +393,7 @@ mod tests {
             "./plans/ok.toml",
         ] {
             let err = read_kept(&state, name).unwrap_err();
-            assert!(err.contains("leaves the state directory"), "{name}: {err}");
+            assert!(matches!(err, KeptUnreadable::Outside), "{name}: {err}");
         }
         // Through a symlinked file or directory: refused, never the outside content.
         for name in ["plans/link.toml", "evidence/secret"] {
