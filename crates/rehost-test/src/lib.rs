@@ -12,6 +12,7 @@ use std::process::{Command, Stdio};
 
 pub use tempfile;
 
+pub mod keys;
 pub mod tree;
 
 /// A temporary directory, removed when dropped.
