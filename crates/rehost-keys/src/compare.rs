@@ -113,7 +113,10 @@ pub fn compare(old: &Scan, new: &Scan) -> Comparison {
     for (id, (k, paths)) in &o {
         match n.get(id) {
             Some((_, new_paths)) => {
-                let v = if paths.iter().any(|p| new_paths.contains(p)) {
+                let v = if paths
+                    .iter()
+                    .any(|p| new_paths.iter().any(|q| old.relative(p) == new.relative(q)))
+                {
                     Verdict::Present
                 } else {
                     Verdict::Moved

@@ -278,6 +278,23 @@ pub struct Scan {
     pub files: u64,
     /// Files read whole because their first bytes could be key material.
     pub read: u64,
+    /// The path the scan was asked for, when one: paths below it are compared relative to it
+    /// (`keys compare /srv/old /srv/new`); empty for absolute paths on both sides.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub base: String,
+}
+
+impl Scan {
+    /// `path` relative to the scan's [`base`](Scan::base).
+    pub fn relative<'a>(&self, path: &'a str) -> &'a str {
+        if self.base.is_empty() {
+            return path;
+        }
+        match path.strip_prefix(self.base.trim_end_matches('/')) {
+            Some(rest) if rest.is_empty() || rest.starts_with('/') => rest,
+            _ => path,
+        }
+    }
 }
 
 impl Scan {
