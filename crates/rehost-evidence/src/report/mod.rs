@@ -1120,6 +1120,47 @@ pub fn document(r: &Report, plan: &Plan) -> Document {
                 ]);
             }
         }
+        if v.kind == VerificationKind::Keys {
+            rows.push(vec![
+                "Searched on B".into(),
+                if v.paths.is_empty() {
+                    "nothing".into()
+                } else {
+                    v.paths
+                        .iter()
+                        .map(|x| code_span(x))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                },
+            ]);
+            for k in &v.keys {
+                rows.push(vec![
+                    format!("Key `{}`: {} {} {}", k.key, k.kind, k.algorithm, k.verdict),
+                    format!(
+                        "{}; A: {}; B: {}{}",
+                        code_span(&k.fingerprint),
+                        k.old
+                            .iter()
+                            .map(|x| code_span(x))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        if k.new.is_empty() {
+                            "not found".into()
+                        } else {
+                            k.new
+                                .iter()
+                                .map(|x| code_span(x))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        },
+                        k.not_after
+                            .as_ref()
+                            .map(|t| format!("; valid until {t}"))
+                            .unwrap_or_default()
+                    ),
+                ]);
+            }
+        }
         if let Some(x) = &v.exercise {
             exercise_rows(x, &mut rows);
         }

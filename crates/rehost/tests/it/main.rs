@@ -9,6 +9,7 @@ mod db;
 mod db_engines;
 mod downtime;
 mod isolation;
+mod keys;
 mod outputs;
 mod plan_lint;
 mod preflight;
