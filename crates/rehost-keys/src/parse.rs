@@ -79,6 +79,16 @@ fn pem_blocks(bytes: &[u8], keys: &mut Vec<Key>, errors: &mut Vec<String>) {
         };
         let end = start + e + end_marker.len();
         at = end;
+        // A PEM block starts a line: one quoted in source code (`"-----BEGIN …` in a Python
+        // module that handles certificates) is not key material.
+        let line_start = bytes[..start]
+            .iter()
+            .rev()
+            .find(|&&b| b != b' ' && b != b'\t')
+            .is_none_or(|&b| b == b'\n');
+        if !line_start {
+            continue;
+        }
         let block = &bytes[start..end];
         let label = String::from_utf8_lossy(label).into_owned();
         match pem_block(&label, block) {

@@ -20,6 +20,15 @@ fn sniffing_reads_only_what_can_be_key_material() {
     assert_eq!(sniff(b"-----BEGIN CERTIFICATE-----", MAX_PEM + 1), None);
 }
 
+#[test]
+fn a_pem_block_quoted_in_source_code_is_not_key_material() {
+    let py = b"CERT = '-----BEGIN CERTIFICATE-----\\nMIIB\\n-----END CERTIFICATE-----'\n";
+    assert_eq!(parse(py), (Vec::new(), Vec::new()));
+    // Framed as PEM but broken: said.
+    let broken = b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+    assert_eq!(parse(broken).1.len(), 1);
+}
+
 fn key(kind: Kind, spki: &str) -> Key {
     Key {
         kind,

@@ -158,6 +158,7 @@ pub fn shipped_agent() -> PathBuf {
         "rehost/src",
         "rehost-engine/src",
         "rehost-journal/src",
+        "rehost-keys/src",
     ] {
         assert!(
             newest_mtime(&crates.join(src)) <= built,
