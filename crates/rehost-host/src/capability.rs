@@ -180,6 +180,7 @@ pub fn execute(
             emit(Response::Connected { error });
             Ok(())
         }
+        Request::ScanKeys { paths } => crate::keys::execute(host, paths, cancel, emit),
         Request::Probe { paths, measure } => {
             for path in paths {
                 if cancel.load(Relaxed) {

@@ -28,6 +28,8 @@ pub enum StepData {
     VerifyDb(Box<VerifyDbData>),
     /// `verify-files`: single files compared on both hosts.
     VerifyFiles(Box<VerifyFilesData>),
+    /// `verify-keys`: `[[keys]]` entries matched on the new host by fingerprint.
+    VerifyKeys(Box<VerifyKeysData>),
     /// A result without a `kind`: written before results were typed. Kept as it was read.
     Legacy(serde_json::Value),
     /// A result of a kind this rehost does not know: written by a newer rehost. Kept as it
@@ -152,6 +154,40 @@ pub struct VerifyFilesData {
     /// Both manifests (the listed entries and the directories leading to them), kept as
     /// evidence.
     pub manifests: Vec<EvidenceRef>,
+}
+
+/// A `verify-keys` step's result: public facts only (kinds, algorithms, fingerprints, paths,
+/// modes), never a byte of a private key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifyKeysData {
+    #[serde(default)]
+    pub v: u32,
+    /// The plan's host that must hold the keys, and where it was searched.
+    pub to: String,
+    pub search: Vec<String>,
+    pub keys: Vec<KeyEntryData>,
+    /// Paths either side could not read, prefixed with the host.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<String>,
+    /// 0 every key present, 1 one missing or a problem on `to`, 2 not fully verified.
+    pub exit_code: i32,
+    /// What was not checked, in words.
+    pub not_compared: Vec<String>,
+}
+
+/// One `[[keys]]` entry of a `verify-keys` step.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyEntryData {
+    pub id: String,
+    /// Its host and paths, as the plan declares them.
+    pub host: String,
+    pub paths: Vec<String>,
+    /// Each key found at its paths, with where it is on `to` (`present`, `moved`, `missing`,
+    /// `unidentified`).
+    pub found: Vec<rehost_keys::Compared>,
+    /// What is wrong on `to` with the keys found there (a private key readable by others).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<rehost_keys::Problem>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -302,6 +338,7 @@ enum Tagged<'a> {
     Service(std::borrow::Cow<'a, ServiceData>),
     VerifyDb(std::borrow::Cow<'a, VerifyDbData>),
     VerifyFiles(std::borrow::Cow<'a, VerifyFilesData>),
+    VerifyKeys(std::borrow::Cow<'a, VerifyKeysData>),
 }
 
 impl Serialize for StepData {
@@ -314,6 +351,7 @@ impl Serialize for StepData {
             StepData::Service(d) => Tagged::Service(Borrowed(d)).serialize(s),
             StepData::VerifyDb(d) => Tagged::VerifyDb(Borrowed(&**d)).serialize(s),
             StepData::VerifyFiles(d) => Tagged::VerifyFiles(Borrowed(&**d)).serialize(s),
+            StepData::VerifyKeys(d) => Tagged::VerifyKeys(Borrowed(&**d)).serialize(s),
             StepData::Legacy(v) | StepData::Newer { value: v, .. } => v.serialize(s),
         }
     }
@@ -349,6 +387,7 @@ impl<'de> Deserialize<'de> for StepData {
             Tagged::Service(d) => StepData::Service(d.into_owned()),
             Tagged::VerifyDb(d) => StepData::VerifyDb(Box::new(d.into_owned())),
             Tagged::VerifyFiles(d) => StepData::VerifyFiles(Box::new(d.into_owned())),
+            Tagged::VerifyKeys(d) => StepData::VerifyKeys(Box::new(d.into_owned())),
         })
     }
 }
@@ -360,6 +399,7 @@ impl StepData {
             StepData::VerifyTree(d) => &d.manifests,
             StepData::VerifyFiles(d) => &d.manifests,
             StepData::Sync(_)
+            | StepData::VerifyKeys(_)
             | StepData::Run(_)
             | StepData::Service(_)
             | StepData::VerifyDb(_)

@@ -15,7 +15,7 @@ mod validate;
 
 pub use diag::{Diagnostic, Severity, SourceMap};
 pub use kinds::{
-    Description, KINDS, Key, KindSpec, Part, Reference, describe, implied_effect,
+    Description, KINDS, Key, KindSpec, Part, Reference, describe, implied_effects,
     reference as kinds_reference, references, service_of, spec,
 };
 pub use lint::{ExcludedPath, RULES, Rule, excluded_named_paths};

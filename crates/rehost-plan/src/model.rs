@@ -525,6 +525,15 @@ pub enum StepKind {
         to: String,
         paths: Vec<String>,
     },
+    /// Verify `[[keys]]` entries by their public fingerprints: every key found at an entry's
+    /// paths on its host is found on `to` under `search` (the directories of the entry's paths
+    /// when empty), whatever its path or format there.
+    VerifyKeys {
+        keys: Vec<String>,
+        to: String,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        search: Vec<String>,
+    },
 }
 
 /// A `verify-db` step's exercise of the copy (`exercise = true`): as the application's login,

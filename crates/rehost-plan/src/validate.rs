@@ -147,6 +147,7 @@ pub(crate) fn validate(plan: &Plan) -> Vec<Diagnostic> {
 
     let data_ids: Vec<&str> = plan.data.iter().map(|d| d.id.as_str()).collect();
     let db_ids: Vec<&str> = plan.databases.iter().map(|d| d.id.as_str()).collect();
+    let key_ids: Vec<&str> = plan.keys.iter().map(|k| k.id.as_str()).collect();
     for env in &plan.environments {
         for o in &env.databases {
             if !db_ids.contains(&o.id.as_str()) {
@@ -203,6 +204,9 @@ pub(crate) fn validate(plan: &Plan) -> Vec<Diagnostic> {
                 Reference::Database(database) if !db_ids.contains(&database) => {
                     v.push(unknown("database", database, &s.span, &what, &db_ids));
                 }
+                Reference::Key(key) if !key_ids.contains(&key) => {
+                    v.push(unknown("key", key, &span, &what, &key_ids));
+                }
                 Reference::Service {
                     id: svc,
                     needs: key,
@@ -239,8 +243,8 @@ pub(crate) fn validate(plan: &Plan) -> Vec<Diagnostic> {
             }
         }
         // Effects implied by the kind were checked with the kind above.
-        let implied = crate::kinds::implied_effect(&s.kind);
-        for e in s.effects.iter().filter(|e| Some(*e) != implied.as_ref()) {
+        let implied = crate::kinds::implied_effects(&s.kind);
+        for e in s.effects.iter().filter(|e| !implied.contains(e)) {
             let (kind, id, ids) = match e {
                 Effect::Stops(id) | Effect::Starts(id) | Effect::Drains(id) => {
                     ("service", id, &svc_ids)

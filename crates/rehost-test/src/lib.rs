@@ -16,6 +16,7 @@ use std::process::{Command, Stdio};
 pub use insta;
 pub use tempfile;
 
+pub mod keys;
 pub mod tree;
 
 /// A temporary directory, removed when dropped.
@@ -161,6 +162,7 @@ pub fn shipped_agent() -> PathBuf {
         "rehost/src",
         "rehost-engine/src",
         "rehost-journal/src",
+        "rehost-keys/src",
     ] {
         assert!(
             newest_mtime(&crates.join(src)) <= built,

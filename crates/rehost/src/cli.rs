@@ -39,6 +39,9 @@ pub enum Command {
     Verify(VerifyCommand),
     /// Write a manifest of a tree: every entry's metadata and digest, as evidence.
     Manifest(ManifestArgs),
+    /// Find key material and prove it reached the new system (docs/keys.md).
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Run the demo: an embedded example migration between two local hosts.
     Demo(DemoArgs),
     /// Serve requests on stdin/stdout (started by rehost itself on remote hosts); with
@@ -70,6 +73,7 @@ impl Command {
                 | Command::Report(_)
                 | Command::Verify(_)
                 | Command::Manifest(_)
+                | Command::Keys(_)
         )
     }
 }
@@ -339,6 +343,57 @@ pub struct VerifyTreeArgs {
     /// Read every file, trusting nothing from the previous verification of this pair.
     #[arg(long)]
     pub full: bool,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysCommand {
+    /// List the keys and certificates under each location: kind, algorithm and size, public
+    /// fingerprint, owner and mode; a private key readable by group or others is a problem.
+    /// Exit 0: scanned, no problem; 1: a problem; 2: something could not be read.
+    Scan(KeysScanArgs),
+    /// Check that every key found under OLD is under NEW, matched by its public fingerprint
+    /// whatever its path or format: missing, moved, extra, problem. Exit 0: every key present;
+    /// 1: a key missing or a problem on NEW; 2: not everything could be read or identified.
+    Compare(KeysCompareArgs),
+}
+
+/// How HOST:PATH and ssh:// locations are reached.
+#[derive(Args, Debug, Clone)]
+pub struct KeysHostOptions {
+    /// The ssh config file for HOST:PATH and ssh:// locations (passed as `ssh -F`).
+    #[arg(long, value_name = "FILE")]
+    pub ssh_config: Option<PathBuf>,
+    /// Take HOST in HOST:PATH as a host of this plan (reached as the plan says).
+    #[arg(long, value_name = "PLAN")]
+    pub plan: Option<PathBuf>,
+    /// With --plan: the plan's hosts in this rehearsal environment.
+    #[arg(long, value_name = "NAME", requires = "plan")]
+    pub env: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct KeysScanArgs {
+    /// Files or directories: PATH, HOST:PATH or ssh://[USER@]HOST[:PORT]/PATH.
+    #[arg(required = true)]
+    pub locations: Vec<String>,
+    #[command(flatten)]
+    pub hosts: KeysHostOptions,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct KeysCompareArgs {
+    /// Where the keys are now (the old system).
+    pub old: String,
+    /// Where they must be (the new system).
+    pub new: String,
+    #[command(flatten)]
+    pub hosts: KeysHostOptions,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,

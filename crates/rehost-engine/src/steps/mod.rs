@@ -19,6 +19,7 @@ mod sync;
 pub use sync::rate;
 mod verify_db;
 mod verify_files;
+mod verify_keys;
 mod verify_tree;
 mod wait;
 
@@ -34,6 +35,7 @@ pub(crate) static EXECUTORS: &[&Executor] = &[
     &health::EXECUTOR,
     &verify_db::EXECUTOR,
     &verify_files::EXECUTOR,
+    &verify_keys::EXECUTOR,
 ];
 
 /// One step kind's executor.
@@ -99,6 +101,7 @@ fn executor(step: &Step) -> &'static Executor {
         K::Health { .. } => &health::EXECUTOR,
         K::VerifyDb { .. } => &verify_db::EXECUTOR,
         K::VerifyFiles { .. } => &verify_files::EXECUTOR,
+        K::VerifyKeys { .. } => &verify_keys::EXECUTOR,
     }
 }
 

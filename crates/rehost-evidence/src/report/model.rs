@@ -228,6 +228,8 @@ pub enum VerificationKind {
     Database,
     /// A `verify-files` step: single files on two hosts.
     Files,
+    /// A `verify-keys` step: `[[keys]]` entries matched on the new host by fingerprint.
+    Keys,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -271,6 +273,28 @@ pub struct Verification {
     /// Files: listed paths the original host does not have (nothing to compare them with).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub absent: Vec<String>,
+    /// Keys: each key found at a `[[keys]]` entry's paths, by its public facts.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<KeyRow>,
+}
+
+/// A key of a `verify-keys` step: public facts only.
+#[derive(Clone, Debug, Serialize)]
+pub struct KeyRow {
+    /// The `[[keys]]` id.
+    pub key: String,
+    /// `present`, `moved`, `missing`, `unidentified`.
+    pub verdict: String,
+    pub kind: String,
+    pub algorithm: String,
+    /// `SHA256:…` (OpenSSH) or `spki-sha256:…`.
+    pub fingerprint: String,
+    /// Its paths on the key's host and on the new host.
+    pub old: Vec<String>,
+    pub new: Vec<String>,
+    /// A certificate's end of validity.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_after: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]

@@ -361,6 +361,7 @@ fn typed(d: &StepData, exit_code: Option<i32>) -> Option<Verification> {
                     .collect(),
                 paths: Vec::new(),
                 absent: Vec::new(),
+                keys: Vec::new(),
             })
         }
         StepData::VerifyDb(db) => {
@@ -376,6 +377,7 @@ fn typed(d: &StepData, exit_code: Option<i32>) -> Option<Verification> {
             Some(v)
         }
         StepData::VerifyFiles(f) => Some(files_verification(f)),
+        StepData::VerifyKeys(k) => Some(keys_verification(k)),
         StepData::Legacy(v) => verification(v).or_else(|| db_verification(v, exit_code)),
         // A newer rehost's result is not read: a verification recorded so has no result here.
         StepData::Newer { .. } => None,
@@ -445,6 +447,102 @@ fn files_verification(f: &rehost_journal::step_data::VerifyFilesData) -> Verific
         not_verified: Vec::new(),
         paths: f.paths.clone(),
         absent: f.absent.clone(),
+        keys: Vec::new(),
+    }
+}
+
+/// A `verify-keys` step's result as a verification: each key found at a `[[keys]]` entry's
+/// paths, with its fingerprint and where it is on the new host.
+fn keys_verification(k: &rehost_journal::step_data::VerifyKeysData) -> Verification {
+    let mut rows = Vec::new();
+    let mut findings = Vec::new();
+    let mut by_class: std::collections::BTreeMap<String, u64> = Default::default();
+    for e in &k.keys {
+        if e.found.is_empty() {
+            *by_class.entry("nothing found".into()).or_default() += 1;
+            findings.push(Finding {
+                class: "nothing found".into(),
+                path: e.paths.join(", "),
+                a: Some(format!(
+                    "key `{}`: no key material rehost reads at its paths",
+                    e.id
+                )),
+                b: None,
+            });
+        }
+        for c in &e.found {
+            rows.push(KeyRow {
+                key: e.id.clone(),
+                verdict: c.verdict.name().into(),
+                kind: c.kind.name().into(),
+                algorithm: c.algorithm.clone(),
+                fingerprint: c.fingerprint.clone().unwrap_or_else(|| "unknown".into()),
+                old: c.old.clone(),
+                new: c.new.clone(),
+                not_after: c.certificate.as_ref().map(|x| x.not_after.clone()),
+            });
+            if matches!(c.verdict.name(), "missing" | "unidentified") {
+                *by_class.entry(c.verdict.name().into()).or_default() += 1;
+                findings.push(Finding {
+                    class: c.verdict.name().into(),
+                    path: c.old.join(", "),
+                    a: c.fingerprint.clone(),
+                    b: None,
+                });
+            }
+        }
+        for p in &e.problems {
+            *by_class.entry("problem".into()).or_default() += 1;
+            findings.push(Finding {
+                class: "problem".into(),
+                path: p.path.clone(),
+                a: None,
+                b: Some(p.what.clone()),
+            });
+        }
+    }
+    for err in &k.errors {
+        *by_class.entry("unread".into()).or_default() += 1;
+        findings.push(Finding {
+            class: "unread".into(),
+            path: err.clone(),
+            a: None,
+            b: None,
+        });
+    }
+    let hosts: Vec<&str> = {
+        let mut h: Vec<&str> = k.keys.iter().map(|e| e.host.as_str()).collect();
+        h.sort_unstable();
+        h.dedup();
+        h
+    };
+    Verification {
+        kind: VerificationKind::Keys,
+        data_set: k
+            .keys
+            .iter()
+            .map(|e| e.id.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        source: hosts.join(", "),
+        destination: k.to.clone(),
+        exit_code: i64::from(k.exit_code),
+        tree: None,
+        database: None,
+        by_class: by_class.into_iter().collect(),
+        findings_total: findings.len() as u64,
+        findings: findings.into_iter().take(FIRST_FINDINGS).collect(),
+        manifests: Vec::new(),
+        warnings: Vec::new(),
+        privileged: Vec::new(),
+        privileged_total: 0,
+        not_compared: Some(k.not_compared.clone()),
+        exercise: None,
+        excludes: Vec::new(),
+        not_verified: Vec::new(),
+        paths: k.search.clone(),
+        absent: Vec::new(),
+        keys: rows,
     }
 }
 
@@ -552,6 +650,7 @@ fn verification(v: &serde_json::Value) -> Option<Verification> {
         not_verified: Vec::new(),
         paths: Vec::new(),
         absent: Vec::new(),
+        keys: Vec::new(),
     })
 }
 
@@ -647,5 +746,6 @@ fn db_verification(v: &serde_json::Value, exit_code: Option<i32>) -> Option<Veri
         not_verified: Vec::new(),
         paths: Vec::new(),
         absent: Vec::new(),
+        keys: Vec::new(),
     })
 }

@@ -25,6 +25,7 @@ fn kind_parts(v: &Verification) -> KindParts {
         VerificationKind::Tree => tree(v),
         VerificationKind::Database => database(v),
         VerificationKind::Files => files(v),
+        VerificationKind::Keys => keys(v),
     }
 }
 
@@ -286,6 +287,48 @@ fn files(v: &Verification) -> KindParts {
                 .map(|x| code_span(x))
                 .collect::<Vec<_>>()
                 .join(", "),
+        ]);
+    }
+    KindParts {
+        outcome: exit_outcome(v) + &not_compared(v),
+        rows,
+        closing_rows: Vec::new(),
+        blocks: Vec::new(),
+    }
+}
+
+fn keys(v: &Verification) -> KindParts {
+    let list = |xs: &[String]| {
+        xs.iter()
+            .map(|x| code_span(x))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut rows = vec![vec![
+        "Searched on B".into(),
+        if v.paths.is_empty() {
+            "nothing".into()
+        } else {
+            list(&v.paths)
+        },
+    ]];
+    for k in &v.keys {
+        rows.push(vec![
+            format!("Key `{}`: {} {} {}", k.key, k.kind, k.algorithm, k.verdict),
+            format!(
+                "{}; A: {}; B: {}{}",
+                code_span(&k.fingerprint),
+                list(&k.old),
+                if k.new.is_empty() {
+                    "not found".into()
+                } else {
+                    list(&k.new)
+                },
+                k.not_after
+                    .as_ref()
+                    .map(|t| format!("; valid until {t}"))
+                    .unwrap_or_default()
+            ),
         ]);
     }
     KindParts {

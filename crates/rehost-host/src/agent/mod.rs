@@ -11,6 +11,7 @@ mod server;
 
 pub use client::{AgentConn, SessionError};
 pub use frame::{Framed, MAX_DATA, MAX_FRAME, read_frame, write_frame};
+pub(crate) use protocol::kind_name;
 pub use protocol::{
     AgentFrame, ClientFrame, FilePiece, ManifestOptions, PROTOCOL_VERSION, Probe, Request, Response,
 };

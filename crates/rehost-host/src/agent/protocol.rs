@@ -72,6 +72,10 @@ pub enum Request {
     /// Whether something on the host accepts TCP connections on `port` (loopback, IPv4 then
     /// IPv6), within `timeout_ms`: a service's health by its ports. Answered with `Connected`.
     Connect { port: u16, timeout_ms: u64 },
+    /// Key material under `paths` (files or directories, resolved like plan paths): streams
+    /// `KeysFound` batches, then one `KeysScanned`. Only public facts are answered
+    /// (`rehost_keys::Found`).
+    ScanKeys { paths: Vec<Bytes> },
 }
 
 /// A byte range of a file, relative to a `ReadFiles` request's root.
@@ -139,6 +143,7 @@ impl Request {
             ),
             Request::Probe { paths, .. } => format!("probing {} path(s)", paths.len()),
             Request::Connect { port, .. } => format!("connecting to port {port}"),
+            Request::ScanKeys { paths } => format!("scanning {} path(s) for keys", paths.len()),
         }
     }
 }
@@ -189,6 +194,14 @@ pub enum Response {
     Probed { probe: Probe },
     /// A `Connect`: whether the port accepted, or why not.
     Connected { error: Option<String> },
+    /// Keys found by a `ScanKeys`, in batches.
+    KeysFound { found: Vec<rehost_keys::Found> },
+    /// The end of a `ScanKeys`: files examined, files read whole, paths that could not be.
+    KeysScanned {
+        files: u64,
+        read: u64,
+        errors: Vec<String>,
+    },
 }
 
 impl Response {
@@ -231,6 +244,11 @@ impl Request {
             _ => None,
         }
     }
+}
+
+/// The `kind` tag of a response, for messages refusing it.
+pub(crate) fn kind_name(r: &Response) -> String {
+    kind_of(r)
 }
 
 /// The `kind` tag of a request or response (serialised without its content).

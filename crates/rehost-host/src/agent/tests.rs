@@ -316,7 +316,7 @@ fn an_unknown_request_is_refused_and_the_session_goes_on() {
     let mut s = session();
     s.hello(PROTOCOL_VERSION, None);
     // What a newer rehost might send to this agent.
-    let body = br#"{"type":"request","id":5,"request":{"kind":"scan_keys","paths":["/etc"]}}"#;
+    let body = br#"{"type":"request","id":5,"request":{"kind":"list_connections","ports":[443]}}"#;
     let to = s.to_agent.as_mut().unwrap();
     std::io::Write::write_all(to, &(body.len() as u32).to_be_bytes()).unwrap();
     std::io::Write::write_all(to, body).unwrap();

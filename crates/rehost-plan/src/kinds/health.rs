@@ -23,7 +23,7 @@ pub(super) static KIND: KindSpec = KindSpec {
             service: r.required_str(t, "service")?,
         })
     },
-    implies: |_| None,
+    implies: |_| Vec::new(),
     references: |k| match k {
         StepKind::Health { service } => vec![Reference::Service {
             id: service,

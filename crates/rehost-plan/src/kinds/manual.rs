@@ -22,7 +22,7 @@ pub(super) static KIND: KindSpec = KindSpec {
     needs_host: false,
     verifies: false,
     read,
-    implies: |_| None,
+    implies: |_| Vec::new(),
     references: |_| Vec::new(),
     describe,
 };

@@ -22,6 +22,7 @@ mod stop;
 mod sync;
 mod verify_db;
 mod verify_files;
+mod verify_keys;
 mod verify_tree;
 mod wait;
 
@@ -37,6 +38,7 @@ pub static KINDS: &[&KindSpec] = &[
     &health::KIND,
     &verify_db::KIND,
     &verify_files::KIND,
+    &verify_keys::KIND,
 ];
 
 /// Keys every step may have.
@@ -81,9 +83,9 @@ pub struct KindSpec {
     /// verdict rests on and lists with what it did not compare).
     pub verifies: bool,
     read: fn(&mut Reader, &Tbl) -> Option<StepKind>,
-    /// The effect the kind has by its nature, for the M 2.319 lint (besides the declared ones),
-    /// and the key that names what it acts on (where a finding about it points).
-    pub implies: fn(&StepKind) -> Option<(Effect, &'static str)>,
+    /// The effects the kind has by its nature, for the M 2.319 lint (besides the declared
+    /// ones), each with the key that names what it acts on (where a finding about it points).
+    pub implies: fn(&StepKind) -> Vec<(Effect, &'static str)>,
     /// The plan items the step refers to; validation checks each is declared.
     pub references: fn(&StepKind) -> Vec<Reference<'_>>,
     /// What the step does, for the concept and the report.
@@ -109,6 +111,8 @@ pub enum Reference<'a> {
     Host(&'a str),
     DataSet(&'a str),
     Database(&'a str),
+    /// A `[[keys]]` id.
+    Key(&'a str),
     /// A declared service, and the key its declaration must have for this kind: `stop`,
     /// `start`, or `health` (a health command or ports).
     Service {
@@ -156,6 +160,7 @@ pub fn spec(kind: &StepKind) -> &'static KindSpec {
         StepKind::Health { .. } => &health::KIND,
         StepKind::VerifyDb { .. } => &verify_db::KIND,
         StepKind::VerifyFiles { .. } => &verify_files::KIND,
+        StepKind::VerifyKeys { .. } => &verify_keys::KIND,
     }
 }
 
@@ -226,7 +231,7 @@ pub(crate) fn read_step(r: &mut Reader, t: &Tbl, index: usize) -> Option<Step> {
             effect_spans.push(id.span);
         }
     }
-    if let Some((e, key)) = kind.as_ref().and_then(spec.implies) {
+    for (e, key) in kind.as_ref().map(spec.implies).unwrap_or_default() {
         effects.push(e);
         effect_spans.push(t.span_of(key));
     }
@@ -250,9 +255,12 @@ pub(crate) fn read_step(r: &mut Reader, t: &Tbl, index: usize) -> Option<Step> {
     Some(step)
 }
 
-/// The effect a kind has by its nature, for the M 2.319 lint (besides the declared ones).
-pub fn implied_effect(kind: &StepKind) -> Option<Effect> {
-    (spec(kind).implies)(kind).map(|(e, _)| e)
+/// The effects a kind has by its nature, for the M 2.319 lint (besides the declared ones).
+pub fn implied_effects(kind: &StepKind) -> Vec<Effect> {
+    (spec(kind).implies)(kind)
+        .into_iter()
+        .map(|(e, _)| e)
+        .collect()
 }
 
 /// The service a kind acts on, if it is one of the service kinds.
@@ -264,7 +272,7 @@ pub fn service_of(kind: &StepKind) -> Option<&str> {
 }
 
 /// The declarations every kind's [`KindSpec::example`] refers to (data set `billing-data`,
-/// service `billing-app`, database `billing-db`, hosts `old` and `new`), shown before the
+/// service `billing-app`, database `billing-db`, key `billing-tls`, hosts `old` and `new`), shown before the
 /// examples in the reference.
 pub const EXAMPLE_DECLARATIONS: &str = r#"[[data]]
 id = "billing-data"
@@ -284,6 +292,12 @@ engine = "postgresql"
 from = "old"
 to = "new"
 database = "billing"
+
+[[keys]]
+id = "billing-tls"
+host = "old"
+kind = "tls"
+paths = ["/etc/ssl/private/billing.key"]
 "#;
 
 /// docs/plan.md's reference of the step kinds, as Markdown: a table with every kind, each of

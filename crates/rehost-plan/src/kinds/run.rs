@@ -33,7 +33,7 @@ pub(super) static KIND: KindSpec = KindSpec {
     needs_host: true,
     verifies: false,
     read,
-    implies: |_| None,
+    implies: |_| Vec::new(),
     references: |_| Vec::new(),
     describe,
 };

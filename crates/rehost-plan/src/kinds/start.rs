@@ -23,8 +23,8 @@ pub(super) static KIND: KindSpec = KindSpec {
         })
     },
     implies: |k| match k {
-        StepKind::Start { service } => Some((Effect::Starts(service.clone()), "service")),
-        _ => None,
+        StepKind::Start { service } => vec![(Effect::Starts(service.clone()), "service")],
+        _ => Vec::new(),
     },
     references: |k| match k {
         StepKind::Start { service } => vec![Reference::Service {

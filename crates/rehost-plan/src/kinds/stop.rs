@@ -23,8 +23,8 @@ pub(super) static KIND: KindSpec = KindSpec {
         })
     },
     implies: |k| match k {
-        StepKind::Stop { service } => Some((Effect::Stops(service.clone()), "service")),
-        _ => None,
+        StepKind::Stop { service } => vec![(Effect::Stops(service.clone()), "service")],
+        _ => Vec::new(),
     },
     references: |k| match k {
         StepKind::Stop { service } => vec![Reference::Service {

@@ -50,8 +50,8 @@ pub(super) static KIND: KindSpec = KindSpec {
     verifies: false,
     read,
     implies: |k| match k {
-        StepKind::Sync { data, .. } => Some((Effect::Transfers(data.clone()), "data")),
-        _ => None,
+        StepKind::Sync { data, .. } => vec![(Effect::Transfers(data.clone()), "data")],
+        _ => Vec::new(),
     },
     references: |k| match k {
         StepKind::Sync { data, .. } => vec![Reference::DataSet(data)],

@@ -21,6 +21,11 @@ from = "old"
 to = "new"
 database = "shop"
 user = "verify"
+[[keys]]
+id = "tls"
+host = "old"
+kind = "tls"
+paths = ["/etc/ssl/private/site.key"]
 [[services]]
 id = "web"
 host = "new"
@@ -70,6 +75,11 @@ do = "verify-files"
 from = "old"
 to = "new"
 paths = ["/etc/krb5.keytab"]
+[[steps]]
+id = "verify-keys"
+do = "verify-keys"
+keys = ["tls"]
+to = "new"
 "#;
 
 #[test]
@@ -182,8 +192,8 @@ command = "echo hi"
     assert_eq!(service_of(&plan.steps[1].kind), Some("web"));
     assert_eq!(describe(&plan.steps[2].kind).command(), Some("echo hi"));
     assert_eq!(
-        implied_effect(&plan.steps[0].kind),
-        Some(Effect::Transfers("files".into()))
+        implied_effects(&plan.steps[0].kind),
+        vec![Effect::Transfers("files".into())]
     );
 }
 

@@ -55,9 +55,9 @@ pub(super) static KIND: KindSpec = KindSpec {
     read,
     implies: |k| match k {
         StepKind::VerifyDb { database, .. } => {
-            Some((Effect::Verifies(database.clone()), "database"))
+            vec![(Effect::Verifies(database.clone()), "database")]
         }
-        _ => None,
+        _ => Vec::new(),
     },
     references: |k| match k {
         StepKind::VerifyDb { database, .. } => vec![Reference::Database(database)],

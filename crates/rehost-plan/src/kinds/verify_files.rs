@@ -43,7 +43,7 @@ pub(super) static KIND: KindSpec = KindSpec {
     needs_host: false,
     verifies: true,
     read,
-    implies: |_| None,
+    implies: |_| Vec::new(),
     references: |k| match k {
         StepKind::VerifyFiles { from, to, .. } => vec![Reference::Host(from), Reference::Host(to)],
         _ => Vec::new(),

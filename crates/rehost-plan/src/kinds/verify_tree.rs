@@ -24,8 +24,8 @@ pub(super) static KIND: KindSpec = KindSpec {
     verifies: true,
     read,
     implies: |k| match k {
-        StepKind::VerifyTree { data } => Some((Effect::Verifies(data.clone()), "data")),
-        _ => None,
+        StepKind::VerifyTree { data } => vec![(Effect::Verifies(data.clone()), "data")],
+        _ => Vec::new(),
     },
     references: |k| match k {
         StepKind::VerifyTree { data } => vec![Reference::DataSet(data)],

@@ -4,6 +4,7 @@ mod agent;
 pub mod check;
 mod concept;
 mod demo;
+mod keys;
 mod manifest;
 pub mod report;
 pub mod run;
@@ -23,6 +24,8 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Verify(crate::cli::VerifyCommand::Tree(a)) => verify_tree::run(&a),
         Command::Verify(crate::cli::VerifyCommand::Db(a)) => verify_db::run(&a),
         Command::Manifest(a) => manifest::run(&a),
+        Command::Keys(crate::cli::KeysCommand::Scan(a)) => keys::scan(&a),
+        Command::Keys(crate::cli::KeysCommand::Compare(a)) => keys::compare(&a),
         Command::Demo(a) => demo::run(&a),
         Command::Agent(a) => agent::run(&a),
     }

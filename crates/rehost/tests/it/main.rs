@@ -10,6 +10,7 @@ mod db_engines;
 mod downtime;
 mod formats;
 mod isolation;
+mod keys;
 mod outputs;
 mod plan_lint;
 mod preflight;

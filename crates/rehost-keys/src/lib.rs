@@ -1,0 +1,354 @@
+//! Key material: recognise, parse and fingerprint private keys, public keys and certificates
+//! from bytes handed to this crate. No IO: the host side (`rehost-host`'s `scan_keys`
+//! capability) walks the tree and hands each file's bytes here; this crate says what they are.
+//!
+//! What is kept of a key is public: its kind, algorithm and size, and fingerprints of its
+//! public half — the SHA-256 of its DER `SubjectPublicKeyInfo` (what `openssl pkey -pubout
+//! -outform DER | sha256sum` gives) and OpenSSH's `SHA256:…` (what `ssh-keygen -lf` gives).
+//! Both are computed for every key whose public half is known, whatever its format, so a key
+//! stored as OpenSSH on one host and as PKCS#8 on another is the same key. Nothing secret is
+//! kept or formatted: a [`Key`] holds no byte of the private half, and errors name the
+//! format that failed, never the content.
+//!
+//! [`sniff`] says from a file's first bytes whether it can hold key material at all, so that a
+//! scan of a large tree reads only the few files that can. [`compare`] matches two scans.
+
+mod compare;
+mod parse;
+
+pub use compare::{Compared, Comparison, Problem, Verdict, compare};
+pub use parse::{parse, parse_as};
+
+use serde::{Deserialize, Serialize};
+
+/// The bytes [`sniff`] wants to see of a file (fewer if the file is shorter).
+pub const HEAD: usize = 4096;
+/// The largest file read whole after sniffing as PEM (a CA bundle is a few hundred KiB).
+pub const MAX_PEM: u64 = 4 << 20;
+/// The largest DER structure or public key file read.
+pub const MAX_DER: u64 = 64 << 10;
+
+/// What a file's first bytes say it could hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sniff {
+    /// `-----BEGIN …-----` blocks (PEM, OpenSSH private keys).
+    Pem,
+    /// OpenSSH public key lines (`ssh-ed25519 AAAA…`, `authorized_keys`).
+    SshPublic,
+    /// One DER structure filling the whole file.
+    Der,
+}
+
+/// Whether a file of `size` bytes whose first bytes are `head` (at most [`HEAD`]) can hold key
+/// material, and in which encoding. Cheap: a scan reads the rest of a file only when this says
+/// so.
+pub fn sniff(head: &[u8], size: u64) -> Option<Sniff> {
+    if size == 0 {
+        return None;
+    }
+    if size <= MAX_PEM && find(head, b"-----BEGIN ").is_some() {
+        return Some(Sniff::Pem);
+    }
+    if size <= MAX_DER {
+        for prefix in [&b"ssh-"[..], b"ecdsa-sha2-", b"sk-ssh-", b"sk-ecdsa-"] {
+            if head.starts_with(prefix) {
+                return Some(Sniff::SshPublic);
+            }
+        }
+        if der_fills(head, size) {
+            return Some(Sniff::Der);
+        }
+    }
+    None
+}
+
+/// A DER SEQUENCE whose length says it is the whole file.
+fn der_fills(head: &[u8], size: u64) -> bool {
+    if head.len() < 2 || head[0] != 0x30 {
+        return false;
+    }
+    let (len, header) = match head[1] {
+        n @ 0..=0x7f => (u64::from(n), 2),
+        0x81 if head.len() >= 3 => (u64::from(head[2]), 3),
+        0x82 if head.len() >= 4 => (u64::from(u16::from_be_bytes([head[2], head[3]])), 4),
+        0x83 if head.len() >= 5 => (
+            u64::from(head[2]) << 16 | u64::from(head[3]) << 8 | u64::from(head[4]),
+            5,
+        ),
+        _ => return false,
+    };
+    len + header == size && len >= 16
+}
+
+pub(crate) fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// What a piece of key material is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    /// An OpenSSH private key (`-----BEGIN OPENSSH PRIVATE KEY-----`), host keys included.
+    SshPrivate,
+    /// An OpenSSH public key line.
+    SshPublic,
+    /// PKCS#1 `RSA PRIVATE KEY`.
+    Pkcs1Private,
+    /// PKCS#8 `PRIVATE KEY`.
+    Pkcs8Private,
+    /// PKCS#8 `ENCRYPTED PRIVATE KEY`: its public half is unknown without the passphrase.
+    Pkcs8Encrypted,
+    /// SEC1 `EC PRIVATE KEY`.
+    Sec1Private,
+    /// PKCS#1 `RSA PUBLIC KEY`.
+    Pkcs1Public,
+    /// A `SubjectPublicKeyInfo` (`PUBLIC KEY`).
+    PublicKey,
+    /// An X.509 certificate.
+    Certificate,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::SshPrivate => "ssh-private",
+            Kind::SshPublic => "ssh-public",
+            Kind::Pkcs1Private => "pkcs1-private",
+            Kind::Pkcs8Private => "pkcs8-private",
+            Kind::Pkcs8Encrypted => "pkcs8-encrypted",
+            Kind::Sec1Private => "sec1-private",
+            Kind::Pkcs1Public => "pkcs1-public",
+            Kind::PublicKey => "public-key",
+            Kind::Certificate => "certificate",
+        }
+    }
+
+    /// What must stay secret: a private key.
+    pub fn is_private(self) -> bool {
+        matches!(
+            self,
+            Kind::SshPrivate
+                | Kind::Pkcs1Private
+                | Kind::Pkcs8Private
+                | Kind::Pkcs8Encrypted
+                | Kind::Sec1Private
+        )
+    }
+
+    /// The class a key is matched within: a private key by a private key, a public key by a
+    /// public key, a certificate by the same certificate.
+    pub fn class(self) -> &'static str {
+        if self.is_private() {
+            "private"
+        } else if self == Kind::Certificate {
+            "certificate"
+        } else {
+            "public"
+        }
+    }
+}
+
+/// How the bytes were encoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Encoding {
+    Pem,
+    Der,
+    Openssh,
+}
+
+/// One key or certificate, by its public facts only.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Key {
+    pub kind: Kind,
+    pub encoding: Encoding,
+    /// `rsa`, `ecdsa-p256`, `ed25519`, … (an OID when the algorithm has no name here).
+    pub algorithm: String,
+    /// The key's size in bits (an RSA modulus, a curve), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bits: Option<u32>,
+    /// Protected by a passphrase.
+    #[serde(default)]
+    pub encrypted: bool,
+    /// SHA-256 of the DER `SubjectPublicKeyInfo` of its public half, lowercase hex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spki_sha256: Option<String>,
+    /// OpenSSH's fingerprint of its public half (`SHA256:` and base64 without padding).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh_sha256: Option<String>,
+    /// Why the public half is unknown, when it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unknown: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<Certificate>,
+}
+
+/// What a certificate says of itself.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Certificate {
+    /// RFC 4514 strings, as `openssl x509 -nameopt RFC2253` shows them.
+    pub subject: String,
+    pub issuer: String,
+    /// The serial number, lowercase hex.
+    pub serial: String,
+    /// `YYYY-MM-DDTHH:MM:SSZ`.
+    pub not_before: String,
+    pub not_after: String,
+    /// Seconds since the epoch of `not_after`.
+    pub not_after_unix: i64,
+    /// SHA-256 of the whole certificate (`openssl x509 -fingerprint -sha256`), lowercase hex.
+    pub sha256: String,
+    /// Issued by itself.
+    pub self_signed: bool,
+}
+
+impl Key {
+    /// What the key is matched by on another host: its class and the fingerprint of its public
+    /// half (a certificate: its own digest). `None`: it cannot be matched (an encrypted PKCS#8
+    /// key whose public half is nowhere beside it).
+    pub fn identity(&self) -> Option<String> {
+        if let Some(c) = &self.certificate {
+            return Some(format!("certificate:{}", c.sha256));
+        }
+        let class = self.kind.class();
+        if let Some(s) = &self.spki_sha256 {
+            return Some(format!("{class}:spki-sha256:{s}"));
+        }
+        self.ssh_sha256.as_ref().map(|s| format!("{class}:ssh:{s}"))
+    }
+
+    /// The fingerprint to show: OpenSSH's for SSH keys, the SPKI digest for the others.
+    pub fn fingerprint(&self) -> Option<String> {
+        match (self.kind, &self.ssh_sha256, &self.spki_sha256) {
+            (Kind::SshPrivate | Kind::SshPublic, Some(s), _) => Some(s.clone()),
+            (_, _, Some(h)) => Some(format!("spki-sha256:{h}")),
+            (_, Some(s), None) => Some(s.clone()),
+            _ => None,
+        }
+    }
+
+    /// `algorithm` and its size, e.g. `rsa 3072`.
+    pub fn algorithm_and_size(&self) -> String {
+        match self.bits {
+            Some(b) => format!("{} {b}", self.algorithm),
+            None => self.algorithm.clone(),
+        }
+    }
+}
+
+/// A key found in a file on a host.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Found {
+    /// The file's path on the host (lossy UTF-8: shown escaped, never trusted).
+    pub path: String,
+    pub uid: u32,
+    pub gid: u32,
+    /// Permission bits.
+    pub mode: u32,
+    #[serde(flatten)]
+    pub key: Key,
+}
+
+impl Found {
+    /// What is wrong with it where it is: a private key readable by group or others.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.key.kind.is_private() && self.mode & 0o044 != 0 {
+            out.push(format!(
+                "private key readable by {} (mode {:04o}): only its owner should read it (chmod go-rwx)",
+                match (self.mode & 0o040 != 0, self.mode & 0o004 != 0) {
+                    (true, true) => "group and others",
+                    (true, false) => "its group",
+                    _ => "others",
+                },
+                self.mode & 0o7777
+            ));
+        }
+        out
+    }
+}
+
+/// The keys found under some paths of one host, and what could not be examined.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Scan {
+    pub found: Vec<Found>,
+    /// Each path that could not be examined, and why.
+    pub errors: Vec<String>,
+    /// Regular files examined (their first bytes read).
+    pub files: u64,
+    /// Files read whole because their first bytes could be key material.
+    pub read: u64,
+    /// The path the scan was asked for, when one: paths below it are compared relative to it
+    /// (`keys compare /srv/old /srv/new`); empty for absolute paths on both sides.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub base: String,
+}
+
+impl Scan {
+    /// `path` relative to the scan's [`base`](Scan::base).
+    pub fn relative<'a>(&self, path: &'a str) -> &'a str {
+        if self.base.is_empty() {
+            return path;
+        }
+        match path.strip_prefix(self.base.trim_end_matches('/')) {
+            Some(rest) if rest.is_empty() || rest.starts_with('/') => rest,
+            _ => path,
+        }
+    }
+}
+
+impl Scan {
+    /// An encrypted key whose public half is unknown takes it from a public key or certificate
+    /// beside it: the same directory and the same name up to its first `.` (`site.key` and
+    /// `site.crt`, `id_rsa` and `id_rsa.pub`). Run once after a scan.
+    pub fn take_public_halves(&mut self) {
+        let stem = |p: &str| -> (String, String) {
+            let (dir, name) = p.rsplit_once('/').unwrap_or(("", p));
+            let stem = name.split('.').next().unwrap_or(name);
+            (dir.to_owned(), stem.to_owned())
+        };
+        let publics: Vec<(String, String, Key)> = self
+            .found
+            .iter()
+            .filter(|f| !f.key.kind.is_private() && f.key.spki_sha256.is_some())
+            .map(|f| {
+                let (d, s) = stem(&f.path);
+                (d, s, f.key.clone())
+            })
+            .collect();
+        for f in &mut self.found {
+            if f.key.spki_sha256.is_some() || f.key.ssh_sha256.is_some() {
+                continue;
+            }
+            let (d, s) = stem(&f.path);
+            let beside: Vec<&Key> = publics
+                .iter()
+                .filter(|(pd, ps, _)| *pd == d && *ps == s)
+                .map(|(_, _, k)| k)
+                .collect();
+            // Only an unambiguous public half.
+            if let [k] = beside[..] {
+                f.key.spki_sha256 = k.spki_sha256.clone();
+                f.key.ssh_sha256 = k.ssh_sha256.clone();
+                if f.key.algorithm.is_empty() || f.key.algorithm == "unknown" {
+                    f.key.algorithm = k.algorithm.clone();
+                    f.key.bits = k.bits;
+                }
+                f.key.unknown = None;
+            }
+        }
+    }
+
+    /// Whether a certificate's key is on the host: the path of a private key with the same
+    /// public half.
+    pub fn private_key_of(&self, cert: &Key) -> Option<&str> {
+        let spki = cert.spki_sha256.as_ref()?;
+        self.found
+            .iter()
+            .find(|f| f.key.kind.is_private() && f.key.spki_sha256.as_ref() == Some(spki))
+            .map(|f| f.path.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests;

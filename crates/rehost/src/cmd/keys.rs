@@ -1,0 +1,221 @@
+//! `rehost keys scan` and `rehost keys compare`: key material found where it lives (the agent
+//! scans an ssh host), shown by its public facts only, and matched between two systems by
+//! fingerprint (docs/keys.md).
+
+use crate::cli::{KeysCompareArgs, KeysHostOptions, KeysScanArgs, TreeOptions};
+use crate::exit;
+use crate::term::escape;
+use crate::tree_view::{Place, place};
+use rehost_keys::{Comparison, Found, Scan, Verdict};
+use serde_json::json;
+use std::io::Write;
+
+/// Scans one location, on whichever host it names.
+fn scan_location(location: &str, o: &KeysHostOptions) -> Result<Scan, String> {
+    let t = TreeOptions {
+        exclude: Vec::new(),
+        threads: None,
+        ssh_config: o.ssh_config.clone(),
+        plan: o.plan.clone(),
+        env: o.env.clone(),
+    };
+    crate::signals::install();
+    let cancel = &crate::signals::CANCEL;
+    let (host, path): (Box<dyn rehost_host::Host>, String) = match place(location, &t)? {
+        Place::Here(p) => {
+            let p = std::path::absolute(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+            (
+                Box::new(rehost_host::LocalHost::new("local", None)),
+                p.to_string_lossy().into_owned(),
+            )
+        }
+        Place::Remote { host, path } => (host, path),
+    };
+    let mut scan = rehost_host::scan_keys(&*host, &[&path], cancel).map_err(|e| e.to_string())?;
+    if crate::signals::cancelled() {
+        return Err("interrupted".into());
+    }
+    scan.base = path;
+    Ok(scan)
+}
+
+fn owner(f: &Found) -> String {
+    format!("{}:{} {:04o}", f.uid, f.gid, f.mode)
+}
+
+fn key_line(f: &Found) -> String {
+    format!(
+        "{}  {}  {}  {}  {}",
+        escape(&f.path),
+        f.key.kind.name(),
+        f.key.algorithm_and_size(),
+        f.key
+            .fingerprint()
+            .unwrap_or_else(|| "fingerprint unknown".into()),
+        owner(f)
+    )
+}
+
+pub fn scan(args: &KeysScanArgs) -> i32 {
+    let mut scans = Vec::new();
+    for loc in &args.locations {
+        match scan_location(loc, &args.hosts) {
+            Ok(s) => scans.push((loc.clone(), s)),
+            Err(_) if crate::signals::cancelled() => return exit::INTERRUPTED,
+            Err(e) => {
+                crate::term::error(&format!("failed to scan {loc} for keys: {e}"));
+                return exit::TROUBLE;
+            }
+        }
+    }
+    let problems = scans
+        .iter()
+        .flat_map(|(_, s)| s.found.iter())
+        .any(|f| !f.problems().is_empty());
+    let errors = scans.iter().any(|(_, s)| !s.errors.is_empty());
+    let code = if problems {
+        exit::FINDINGS
+    } else if errors {
+        exit::TROUBLE
+    } else {
+        exit::OK
+    };
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let doc = json!({
+            "scans": scans.iter().map(|(loc, s)| json!({
+                "location": loc,
+                "files": s.files,
+                "read": s.read,
+                "keys": s.found.iter().map(|f| {
+                    let mut v = serde_json::to_value(f).unwrap_or_default();
+                    v["problems"] = json!(f.problems());
+                    if f.key.certificate.is_some() {
+                        v["private_key"] = json!(s.private_key_of(&f.key));
+                    }
+                    v
+                }).collect::<Vec<_>>(),
+                "errors": s.errors,
+            })).collect::<Vec<_>>(),
+            "exit_code": code,
+        });
+        let _ = writeln!(out, "{doc}");
+        return code;
+    }
+    for (loc, s) in &scans {
+        let _ = writeln!(out, "{}:", escape(loc));
+        for f in &s.found {
+            let _ = writeln!(out, "  {}", key_line(f));
+            if f.key.encrypted {
+                let _ = writeln!(out, "    protected by a passphrase");
+            }
+            if let Some(why) = &f.key.unknown {
+                let _ = writeln!(out, "    not identified: {}", escape(why));
+            }
+            if let Some(c) = &f.key.certificate {
+                let _ = writeln!(
+                    out,
+                    "    subject {}, issuer {}, valid {} to {}; its private key: {}",
+                    escape(&c.subject),
+                    escape(&c.issuer),
+                    c.not_before,
+                    c.not_after,
+                    s.private_key_of(&f.key)
+                        .map(escape)
+                        .unwrap_or_else(|| "not found here".into())
+                );
+            }
+            for p in f.problems() {
+                let _ = writeln!(out, "    problem: {p}");
+            }
+        }
+        for e in &s.errors {
+            let _ = writeln!(out, "  could not read: {}", escape(e));
+        }
+        let _ = writeln!(
+            out,
+            "  {} key{} in {} file{} read of {} examined",
+            s.found.len(),
+            if s.found.len() == 1 { "" } else { "s" },
+            s.read,
+            if s.read == 1 { "" } else { "s" },
+            s.files
+        );
+    }
+    code
+}
+
+pub fn compare(args: &KeysCompareArgs) -> i32 {
+    let mut sides = Vec::new();
+    for loc in [&args.old, &args.new] {
+        match scan_location(loc, &args.hosts) {
+            Ok(s) => sides.push(s),
+            Err(_) if crate::signals::cancelled() => return exit::INTERRUPTED,
+            Err(e) => {
+                crate::term::error(&format!("failed to scan {loc} for keys: {e}"));
+                return exit::TROUBLE;
+            }
+        }
+    }
+    let c = rehost_keys::compare(&sides[0], &sides[1]);
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let mut v = serde_json::to_value(&c).unwrap_or_default();
+        v["old"] = json!(args.old);
+        v["new"] = json!(args.new);
+        let _ = writeln!(out, "{v}");
+        return c.exit_code;
+    }
+    let _ = render(&mut out, &c);
+    c.exit_code
+}
+
+/// The comparison for a terminal (also a step's output).
+pub fn render(out: &mut dyn Write, c: &Comparison) -> std::io::Result<()> {
+    let paths = |p: &[String]| p.iter().map(|s| escape(s)).collect::<Vec<_>>().join(", ");
+    for k in &c.keys {
+        let what = format!(
+            "{} {} {}",
+            k.kind.name(),
+            k.algorithm,
+            k.fingerprint.as_deref().unwrap_or("fingerprint unknown")
+        );
+        match k.verdict {
+            Verdict::Present => writeln!(out, "present  {}  {what}", paths(&k.old))?,
+            Verdict::Moved => writeln!(
+                out,
+                "moved    {} -> {}  {what}",
+                paths(&k.old),
+                paths(&k.new)
+            )?,
+            Verdict::Missing => writeln!(out, "missing  {}  {what}", paths(&k.old))?,
+            Verdict::Extra => writeln!(out, "extra    {}  {what}", paths(&k.new))?,
+            Verdict::Unidentified => writeln!(
+                out,
+                "unidentified  {}  {what}: its public half is unknown (encrypted, nothing of the same name beside it)",
+                paths(if k.old.is_empty() { &k.new } else { &k.old })
+            )?,
+        }
+    }
+    for p in &c.problems {
+        writeln!(out, "problem ({})  {}: {}", p.side, escape(&p.path), p.what)?;
+    }
+    for e in &c.errors {
+        writeln!(out, "could not read: {}", escape(e))?;
+    }
+    writeln!(
+        out,
+        "{} present, {} moved, {} missing, {} extra, {} unidentified, {} problem{} on the new side",
+        c.count(Verdict::Present),
+        c.count(Verdict::Moved),
+        c.count(Verdict::Missing),
+        c.count(Verdict::Extra),
+        c.count(Verdict::Unidentified),
+        c.problems.iter().filter(|p| p.side == "new").count(),
+        if c.problems.iter().filter(|p| p.side == "new").count() == 1 {
+            ""
+        } else {
+            "s"
+        }
+    )
+}
