@@ -137,6 +137,15 @@ mod tests {
         std::fs::create_dir_all(root.join("a/b")).unwrap();
         std::fs::write(root.join("a/b/file"), "content\n").unwrap();
         std::fs::write(root.join("top"), "top\n").unwrap();
+        // The same mtimes on both trees, as a faithful copy has: two trees made a moment apart
+        // differ by their creation times whenever the clock ticks between them.
+        let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+        for p in ["a/b/file", "top", "a/b", "a", ""] {
+            std::fs::File::open(root.join(p))
+                .unwrap()
+                .set_modified(at)
+                .unwrap();
+        }
     }
 
     /// Two trees of this machine are verified in process with the caller's cache of the pair:
