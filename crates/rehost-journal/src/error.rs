@@ -14,6 +14,12 @@ pub enum JournalError {
         "refusing the state directory: {0}. It holds the journal and the outputs, so only a directory of the user running rehost that no one else can write is used: move it aside, fix its owner and mode (chown, chmod 700), or choose another with --state"
     )]
     UnsafeState(rehost_tree::private::PrivateError),
+    #[error("failed to read {}: {source}", path.display())]
+    JournalRead {
+        path: PathBuf,
+        #[source]
+        source: rehost_tree::private::PrivateError,
+    },
     #[error("failed to write journal {}: {source}", path.display())]
     JournalWrite {
         path: PathBuf,

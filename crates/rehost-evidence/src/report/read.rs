@@ -43,15 +43,23 @@ pub fn plan_text_for(state: &PrivateDir, records: &[Record], current: Option<&st
 
 /// Reads the run of environment `env` from its state directory (read-only). `Ok(None)` when the
 /// state directory holds no journal.
-pub fn load_run(state: &PrivateDir, env: &str, plan: &Plan) -> Result<Option<Run>, String> {
+pub fn load_run(
+    state: &PrivateDir,
+    env: &str,
+    plan: &Plan,
+) -> Result<Option<Run>, rehost_journal::JournalError> {
     let path = state.path().join(JOURNAL);
-    let Some(bytes) = state
-        .read(JOURNAL)
-        .map_err(|e| format!("failed to read {}: {e}", path.display()))?
+    let Some(bytes) =
+        state
+            .read(JOURNAL)
+            .map_err(|source| rehost_journal::JournalError::JournalRead {
+                path: path.clone(),
+                source,
+            })?
     else {
         return Ok(None);
     };
-    let loaded = journal::parse(&bytes, &path).map_err(|e| e.to_string())?;
+    let loaded = journal::parse(&bytes, &path)?;
     let mut run = fold(&loaded.records, env, plan);
     run.journal_head = loaded.head.clone();
     // The hash chain and every kept file against its digest, as `rehost status --verify`.

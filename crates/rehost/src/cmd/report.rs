@@ -131,7 +131,7 @@ pub fn write(
             return exit::TROUBLE;
         }
         Err(e) => {
-            crate::term::error(&e);
+            crate::term::error(&e.to_string());
             return exit::TROUBLE;
         }
     };
@@ -146,7 +146,8 @@ pub fn write(
         let loaded = rehost_engine::open_state_dir(&odir, false)
             .map_err(|e| e.to_string())
             .and_then(|d| match d {
-                Some(d) => report::load_run(&d, other.unwrap_or("production"), plan),
+                Some(d) => report::load_run(&d, other.unwrap_or("production"), plan)
+                    .map_err(|e| e.to_string()),
                 None => Ok(None),
             });
         match loaded {
