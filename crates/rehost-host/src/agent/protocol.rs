@@ -72,6 +72,10 @@ pub enum Request {
     /// Whether something on the host accepts TCP connections on `port` (loopback, IPv4 then
     /// IPv6), within `timeout_ms`: a service's health by its ports. Answered with `Connected`.
     Connect { port: u16, timeout_ms: u64 },
+    /// The established TCP connections (IPv4 and IPv6) whose local port is one of `ports`
+    /// (all when empty), at most `limit`, with their processes where visible
+    /// (`crate::conns`). Answered with one `Connections`.
+    Connections { ports: Vec<u16>, limit: u64 },
 }
 
 /// A byte range of a file, relative to a `ReadFiles` request's root.
@@ -139,6 +143,9 @@ impl Request {
             ),
             Request::Probe { paths, .. } => format!("probing {} path(s)", paths.len()),
             Request::Connect { port, .. } => format!("connecting to port {port}"),
+            Request::Connections { ports, .. } => {
+                format!("listing the connections to {} port(s)", ports.len())
+            }
         }
     }
 }
@@ -189,6 +196,8 @@ pub enum Response {
     Probed { probe: Probe },
     /// A `Connect`: whether the port accepted, or why not.
     Connected { error: Option<String> },
+    /// A `Connections` listing.
+    Connections { listing: crate::conns::Listing },
 }
 
 impl Response {

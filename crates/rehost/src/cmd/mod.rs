@@ -3,6 +3,7 @@
 mod agent;
 pub mod check;
 mod concept;
+mod conns;
 mod demo;
 mod manifest;
 pub mod report;
@@ -23,6 +24,8 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Verify(crate::cli::VerifyCommand::Tree(a)) => verify_tree::run(&a),
         Command::Verify(crate::cli::VerifyCommand::Db(a)) => verify_db::run(&a),
         Command::Manifest(a) => manifest::run(&a),
+        Command::Conns(crate::cli::ConnsCommand::List(a)) => conns::list(&a),
+        Command::Conns(crate::cli::ConnsCommand::Drain(a)) => conns::drain(&a),
         Command::Demo(a) => demo::run(&a),
         Command::Agent(a) => agent::run(&a),
     }
