@@ -120,15 +120,19 @@ impl Client {
 pub struct Tracker {
     clients: Vec<Client>,
     index: HashMap<(IpAddr, u16, u16), usize>,
+    /// When the first listing was made, on the caller's clock.
+    origin: Option<u64>,
     /// Distinct clients past [`MAX_TRACKED`], counted only.
     pub untracked: u64,
 }
 
 impl Tracker {
-    /// Takes in one listing made `at_ms` after the first: clients not seen before are added,
-    /// clients no longer listed are marked as left (a client that comes back with the same
-    /// address and ports is connected again).
+    /// Takes in one listing made at `at_ms` on the caller's clock (the clients' times are
+    /// kept from the first listing): clients not seen before are added, clients no longer
+    /// listed are marked as left (a client that comes back with the same address and ports is
+    /// connected again).
     pub fn observe(&mut self, conns: &[Connection], at_ms: u64) {
+        let at_ms = at_ms.saturating_sub(*self.origin.get_or_insert(at_ms));
         let mut now = std::collections::HashSet::new();
         for c in conns {
             let key = (c.peer_addr, c.peer_port, c.local_port);
@@ -277,7 +281,10 @@ mod netlink {
         socket.bind_auto()?;
         socket.connect(&SocketAddr::new(0, 0))?;
         let mut out = Vec::new();
-        for (family, id) in [(AF_INET, SocketId::new_v4()), (AF_INET6, SocketId::new_v6())] {
+        for (family, id) in [
+            (AF_INET, SocketId::new_v4()),
+            (AF_INET6, SocketId::new_v6()),
+        ] {
             dump(&socket, family, id, want, &mut out)?;
         }
         Ok(out)
@@ -411,7 +418,11 @@ pub(crate) mod procfs {
         let (a, p) = s.split_once(':')?;
         let port = u16::from_str_radix(p, 16).ok()?;
         let word = |i: usize| -> Option<[u8; 4]> {
-            Some(u32::from_str_radix(a.get(i * 8..i * 8 + 8)?, 16).ok()?.to_ne_bytes())
+            Some(
+                u32::from_str_radix(a.get(i * 8..i * 8 + 8)?, 16)
+                    .ok()?
+                    .to_ne_bytes(),
+            )
         };
         let addr = match a.len() {
             8 => IpAddr::V4(Ipv4Addr::from(word(0)?)),

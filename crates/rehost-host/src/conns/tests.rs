@@ -14,7 +14,10 @@ fn open(addr: &str, n: usize) -> (TcpListener, Vec<TcpStream>, Vec<TcpStream>) {
 fn netlink_and_procfs_list_the_same_connections_with_this_process_as_owner() {
     let (l4, c4, _s4) = open("127.0.0.1:0", 2);
     let (l6, c6, _s6) = open("[::1]:0", 1);
-    let ports = [l4.local_addr().unwrap().port(), l6.local_addr().unwrap().port()];
+    let ports = [
+        l4.local_addr().unwrap().port(),
+        l6.local_addr().unwrap().port(),
+    ];
     let listing = established(&ports, MAX_CONNECTIONS).unwrap();
     assert_eq!(listing.source, Source::Netlink, "{:?}", listing.fallback);
     assert_eq!(listing.connections.len(), 3, "{listing:?}");
@@ -67,7 +70,11 @@ fn proc_net_tcp_lines_read_as_the_kernel_writes_them() {
     let v6 = "h\n   0: 00000000000000000000000001000000:1F90 0000000000000000FFFF00000100007F:D431 01 00000000:00000000 00:00000000 00000000     0        0 7 1\n";
     let c = procfs::parse(v6);
     assert_eq!(c[0].local_addr, "::1".parse::<IpAddr>().unwrap());
-    assert_eq!(c[0].peer_addr, IpAddr::from([127, 0, 0, 1]), "a mapped IPv4 peer");
+    assert_eq!(
+        c[0].peer_addr,
+        IpAddr::from([127, 0, 0, 1]),
+        "a mapped IPv4 peer"
+    );
 }
 
 #[test]
@@ -92,9 +99,10 @@ fn a_tracker_records_who_was_there_who_came_and_who_left_when() {
         command: Some("app".into()),
     };
     let mut t = Tracker::default();
-    t.observe(&[conn(1), conn(2)], 0);
-    t.observe(&[conn(2), conn(3)], 1000);
-    t.observe(&[conn(3)], 2000);
+    // Times are kept from the first listing, whenever the caller's clock began.
+    t.observe(&[conn(1), conn(2)], 500);
+    t.observe(&[conn(2), conn(3)], 1500);
+    t.observe(&[conn(3)], 2500);
     let seen: Vec<(u16, u64, Option<u64>)> = t
         .clients()
         .iter()

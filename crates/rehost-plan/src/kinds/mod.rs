@@ -14,6 +14,7 @@ use crate::model::*;
 use crate::read::{Reader, Tbl};
 use crate::suggest::closest;
 
+mod drain;
 mod health;
 mod manual;
 mod run;
@@ -37,6 +38,7 @@ pub static KINDS: &[&KindSpec] = &[
     &health::KIND,
     &verify_db::KIND,
     &verify_files::KIND,
+    &drain::KIND,
 ];
 
 /// Keys every step may have.
@@ -110,7 +112,7 @@ pub enum Reference<'a> {
     DataSet(&'a str),
     Database(&'a str),
     /// A declared service, and the key its declaration must have for this kind: `stop`,
-    /// `start`, or `health` (a health command or ports).
+    /// `start`, `health` (a health command or ports), or `ports`.
     Service {
         id: &'a str,
         needs: &'static str,
@@ -156,6 +158,7 @@ pub fn spec(kind: &StepKind) -> &'static KindSpec {
         StepKind::Health { .. } => &health::KIND,
         StepKind::VerifyDb { .. } => &verify_db::KIND,
         StepKind::VerifyFiles { .. } => &verify_files::KIND,
+        StepKind::Drain { .. } => &drain::KIND,
     }
 }
 
@@ -277,6 +280,7 @@ host = "new"
 stop = "systemctl stop billing"
 start = "systemctl start billing"
 health = "curl -fsS http://localhost:8080/health"
+ports = [8080]
 
 [[databases]]
 id = "billing-db"

@@ -27,6 +27,7 @@ host = "new"
 stop = "true"
 start = "true"
 health = "true"
+ports = [8080]
 [[steps]]
 id = "manual"
 do = "manual"
@@ -70,6 +71,10 @@ do = "verify-files"
 from = "old"
 to = "new"
 paths = ["/etc/krb5.keytab"]
+[[steps]]
+id = "drain"
+do = "drain"
+service = "web"
 "#;
 
 #[test]

@@ -165,9 +165,10 @@ fn open(on: &ConnsHost) -> Result<Box<dyn Host>, String> {
                 }
                 None => (host.clone(), None),
             };
-            if destination.is_empty() || destination.ends_with('@') || destination.contains('/')
-            {
-                return Err(format!("`{host}` is not [USER@]HOST or ssh://[USER@]HOST[:PORT]"));
+            if destination.is_empty() || destination.ends_with('@') || destination.contains('/') {
+                return Err(format!(
+                    "`{host}` is not [USER@]HOST or ssh://[USER@]HOST[:PORT]"
+                ));
             }
             rehost_host::HostSpec::Ssh(rehost_host::SshSpec::for_destination(
                 &destination,
