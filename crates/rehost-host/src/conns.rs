@@ -317,7 +317,11 @@ mod netlink {
         let bad = |e: String| io::Error::new(io::ErrorKind::InvalidData, e);
         let mut rx = vec![0u8; 1 << 16];
         loop {
-            let n = socket.recv(&mut &mut rx[..], 0)?;
+            let n = match socket.recv(&mut &mut rx[..], 0) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
             if n == 0 {
                 return Err(bad("the kernel ended the dump without its end".into()));
             }
