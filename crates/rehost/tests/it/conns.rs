@@ -304,3 +304,102 @@ fn conns_drain_waits_for_the_clients_and_names_those_that_stay() {
         o.all()
     );
 }
+
+/// A `psql` session held open (its standard input stays open), with the server's view of it.
+struct Session {
+    child: std::process::Child,
+    /// The server process serving it, and the client's port as the server sees it.
+    backend_pid: u32,
+    client_port: u16,
+}
+
+impl Session {
+    fn open(pg: &rehost_test::postgres::Postgres) -> Session {
+        use std::io::{BufRead, Write};
+        let mut child = std::process::Command::new(rehost_test::postgres::tool("psql"))
+            .args(["-X", "-q", "-A", "-t", "-d", &pg.url("postgres")])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.as_mut().unwrap();
+        stdin
+            .write_all(b"select pg_backend_pid() || '|' || inet_client_port();\n")
+            .unwrap();
+        stdin.flush().unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let (pid, port) = line.trim().split_once('|').unwrap();
+        Session {
+            child,
+            backend_pid: pid.parse().unwrap(),
+            client_port: port.parse().unwrap(),
+        }
+    }
+
+    /// psql ends at the end of its input, closing the session.
+    fn close(mut self) {
+        drop(self.child.stdin.take());
+        assert!(self.child.wait().unwrap().success());
+    }
+}
+
+#[test]
+fn postgresql_sessions_are_listed_with_their_backends_and_drained_when_they_end() {
+    let pg = rehost_test::postgres::Postgres::start();
+    let (a, b) = (Session::open(&pg), Session::open(&pg));
+    let d = TestDir::new();
+    let port = pg.port().to_string();
+    let o = rehost(&d, &["conns", "list", "--port", &port, "--json"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    let doc = json(&o);
+    let mut seen: Vec<(u64, u64, String)> = doc["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["peer_port"].as_u64().unwrap(),
+                c["pid"].as_u64().unwrap(),
+                c["command"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    seen.sort();
+    let mut want: Vec<(u64, u64, String)> = [&a, &b]
+        .iter()
+        .map(|s| {
+            (
+                u64::from(s.client_port),
+                u64::from(s.backend_pid),
+                "postgres".to_owned(),
+            )
+        })
+        .collect();
+    want.sort();
+    assert_eq!(seen, want, "each session by its client port and backend");
+
+    // One session ends while the drain waits; the other is named at the timeout.
+    let (stays_pid, stays_port) = (b.backend_pid, b.client_port);
+    let o = std::thread::scope(|s| {
+        let run = s.spawn(|| rehost(&d, &["conns", "drain", "--port", &port, "--timeout", "3s"]));
+        std::thread::sleep(Duration::from_millis(1200));
+        a.close();
+        run.join().unwrap()
+    });
+    assert_eq!(o.code, 1, "{}", o.all());
+    assert!(
+        o.stderr.contains(&format!(
+            "1 client(s) still connected to port {port} on this machine after 3s"
+        )) && o.stderr.contains(&format!(
+            "  127.0.0.1:{stays_port} (process {stays_pid} postgres) to port {port}"
+        )),
+        "{}",
+        o.all()
+    );
+    b.close();
+    let o = rehost(&d, &["conns", "drain", "--port", &port, "--timeout", "3s"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+}
