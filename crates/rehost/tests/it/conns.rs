@@ -154,6 +154,25 @@ fn conns_list_through_an_ssh_host_equals_the_local_one() {
     assert_eq!(remote["host"], sshd.destination());
 }
 
+/// Waits (at most 60 s) until the run's journal in `state` records the `drain` step started,
+/// then long enough for its first listings: the clients are seen before they leave, however
+/// long opening the hosts took.
+fn when_draining(d: &TestDir, state: &str) {
+    let journal = d.join(&format!(".rehost/plan/{state}/journal"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !std::fs::read_to_string(&journal).is_ok_and(|j| {
+        j.lines()
+            .any(|l| l.contains("step_started") && l.contains(r#""id":"drain""#))
+    }) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the drain never started"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(1200));
+}
+
 /// A plan whose service `app` on host `old` listens on `port`, clients holding connections to
 /// it, and a step draining it within `timeout`.
 fn drain_plan(d: &TestDir, port: u16, timeout: &str) {
@@ -186,7 +205,7 @@ fn a_drain_step_waits_until_the_clients_leave_and_the_report_shows_who_left_when
     let o = std::thread::scope(|s| {
         let run = s.spawn(|| rehost(&d, &["run", "plan.toml", "--env", "test"]));
         // Mid-wait: the step has listed them at least once.
-        std::thread::sleep(Duration::from_millis(1500));
+        when_draining(&d, "test");
         svc.close();
         run.join().unwrap()
     });
@@ -402,4 +421,39 @@ fn postgresql_sessions_are_listed_with_their_backends_and_drained_when_they_end(
     b.close();
     let o = rehost(&d, &["conns", "drain", "--port", &port, "--timeout", "3s"]);
     assert_eq!(o.code, 0, "{}", o.all());
+}
+
+#[test]
+fn a_drain_step_on_an_ssh_host_lists_through_its_agent() {
+    let (old, new) = (Sshd::start(), Sshd::start());
+    let mut svc = Service::start("[::1]:0", 1);
+    let peer = svc.peers().remove(0);
+    let d = TestDir::new();
+    let body = format!(
+        "[[services]]\nid = \"app\"\nhost = \"old\"\nports = [{}]\n\n[[steps]]\nid = \"drain\"\ndo = \"drain\"\nservice = \"app\"\ntimeout = \"30s\"\n",
+        svc.port()
+    );
+    d.write("plan.toml", &ssh_plan(&old, &new, &body));
+    let o = std::thread::scope(|s| {
+        let run = s.spawn(|| rehost(&d, &["run", "plan.toml"]));
+        when_draining(&d, "production");
+        svc.close();
+        run.join().unwrap()
+    });
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(
+        o.stdout
+            .contains("no client connected to service `app` (port ")
+            && o.stdout.contains("on host old after"),
+        "{}",
+        o.all()
+    );
+    let r = rehost(&d, &["report", "plan.toml"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let json: serde_json::Value =
+        serde_json::from_str(&d.read(".rehost/plan/production/report.json")).unwrap();
+    let drain = &json["run"]["attempts"][0]["drain"];
+    assert_eq!(drain["host"], "old", "{drain}");
+    assert_eq!(drain["clients"][0]["peer"], peer.as_str(), "{drain}");
+    assert!(drain["clients"][0]["left_ms"].as_u64().is_some(), "{drain}");
 }
