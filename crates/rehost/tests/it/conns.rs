@@ -433,7 +433,7 @@ fn a_drain_step_on_an_ssh_host_lists_through_its_agent() {
         "[[services]]\nid = \"app\"\nhost = \"old\"\nports = [{}]\n\n[[steps]]\nid = \"drain\"\ndo = \"drain\"\nservice = \"app\"\ntimeout = \"30s\"\n",
         svc.port()
     );
-    d.write("plan.toml", &ssh_plan(&old, &new, &body));
+    d.write("plan.toml", ssh_plan(&old, &new, &body));
     let o = std::thread::scope(|s| {
         let run = s.spawn(|| rehost(&d, &["run", "plan.toml"]));
         when_draining(&d, "production");
