@@ -181,6 +181,17 @@ pub fn execute(
             Ok(())
         }
         Request::ScanKeys { paths } => crate::keys::execute(host, paths, cancel, emit),
+        Request::Connections { ports, limit } => {
+            let limit = (*limit).min(crate::conns::MAX_CONNECTIONS as u64) as usize;
+            let listing =
+                crate::conns::established(ports, limit).map_err(|source| HostError::Read {
+                    host: host.name().to_owned(),
+                    path: PathBuf::from("/proc/net/tcp"),
+                    source,
+                })?;
+            emit(Response::Connections { listing });
+            Ok(())
+        }
         Request::Probe { paths, measure } => {
             for path in paths {
                 if cancel.load(Relaxed) {

@@ -11,6 +11,7 @@ pub mod agent;
 mod bytes;
 mod capability;
 mod command;
+pub mod conns;
 mod error;
 pub mod host_lock;
 mod identity;
@@ -325,6 +326,52 @@ pub trait Host: Send + Sync {
             });
         }
         Ok(out)
+    }
+
+    /// The established TCP connections to `ports` on the host (all local ports when empty),
+    /// at most `limit` (at most [`conns::MAX_CONNECTIONS`]): `truncated` says more were
+    /// there. A host that sends more than asked for, or a second listing, is refused.
+    fn connections(
+        &self,
+        ports: &[u16],
+        limit: usize,
+        cancel: &AtomicBool,
+    ) -> Result<conns::Listing, HostError> {
+        let limit = limit.min(conns::MAX_CONNECTIONS);
+        let req = Request::Connections {
+            ports: ports.to_vec(),
+            limit: limit as u64,
+        };
+        let mut out: Option<conns::Listing> = None;
+        request_bounded(self, &req, cancel, &mut |r| {
+            if let Response::Connections { listing } = r {
+                if out.is_some() {
+                    return Err("sent a second connection listing".into());
+                }
+                if listing.connections.len() > limit {
+                    return Err(format!(
+                        "sent {} connections, more than the {limit} asked for",
+                        listing.connections.len()
+                    ));
+                }
+                if let Some(c) = listing
+                    .connections
+                    .iter()
+                    .find(|c| !ports.is_empty() && !ports.contains(&c.local_port))
+                {
+                    return Err(format!(
+                        "sent a connection to port {}, which was not asked for",
+                        c.local_port
+                    ));
+                }
+                out = Some(listing);
+            }
+            Ok(())
+        })?;
+        out.ok_or_else(|| HostError::Protocol {
+            host: self.name().to_owned(),
+            message: "answered the connection listing with nothing".into(),
+        })
     }
 
     /// Ends connections to the host. Called once at the end of a run; dropping does it too.

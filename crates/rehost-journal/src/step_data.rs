@@ -30,6 +30,8 @@ pub enum StepData {
     VerifyFiles(Box<VerifyFilesData>),
     /// `verify-keys`: `[[keys]]` entries matched on the new host by fingerprint.
     VerifyKeys(Box<VerifyKeysData>),
+    /// `drain`: who was connected to a service, who left when, who remained.
+    Drain(DrainData),
     /// A result without a `kind`: written before results were typed. Kept as it was read.
     Legacy(serde_json::Value),
     /// A result of a kind this rehost does not know: written by a newer rehost. Kept as it
@@ -245,6 +247,47 @@ pub struct ServiceData {
     pub checks: Option<u32>,
 }
 
+/// A `drain` step's record of the clients of a service.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DrainData {
+    #[serde(default)]
+    pub v: u32,
+    /// The service's id in the plan.
+    pub service: String,
+    pub host: String,
+    pub ports: Vec<u16>,
+    /// No established connection remained at the last listing.
+    pub drained: bool,
+    /// From the first listing to the last.
+    pub waited_ms: u64,
+    /// How many listings were made.
+    pub polls: u32,
+    /// Every distinct client seen, in the order first seen (at most 10,000).
+    pub clients: Vec<DrainClient>,
+    /// Distinct clients past that bound, counted only.
+    #[serde(default)]
+    pub untracked: u64,
+}
+
+/// A client of a drained service: when it was first seen and when it left.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DrainClient {
+    /// `ADDR:PORT` (`[ADDR]:PORT` for IPv6).
+    pub peer: String,
+    pub local_port: u16,
+    /// The process holding the service's end, where the host let rehost see it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    /// Milliseconds from the first listing (0: connected at the start).
+    pub first_seen_ms: u64,
+    /// Milliseconds from the first listing to the first one without it; absent: still
+    /// connected at the last listing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub left_ms: Option<u64>,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct VerifyDbData {
     #[serde(default)]
@@ -339,6 +382,7 @@ enum Tagged<'a> {
     VerifyDb(std::borrow::Cow<'a, VerifyDbData>),
     VerifyFiles(std::borrow::Cow<'a, VerifyFilesData>),
     VerifyKeys(std::borrow::Cow<'a, VerifyKeysData>),
+    Drain(std::borrow::Cow<'a, DrainData>),
 }
 
 impl Serialize for StepData {
@@ -352,6 +396,7 @@ impl Serialize for StepData {
             StepData::VerifyDb(d) => Tagged::VerifyDb(Borrowed(&**d)).serialize(s),
             StepData::VerifyFiles(d) => Tagged::VerifyFiles(Borrowed(&**d)).serialize(s),
             StepData::VerifyKeys(d) => Tagged::VerifyKeys(Borrowed(&**d)).serialize(s),
+            StepData::Drain(d) => Tagged::Drain(Borrowed(d)).serialize(s),
             StepData::Legacy(v) | StepData::Newer { value: v, .. } => v.serialize(s),
         }
     }
@@ -388,6 +433,7 @@ impl<'de> Deserialize<'de> for StepData {
             Tagged::VerifyDb(d) => StepData::VerifyDb(Box::new(d.into_owned())),
             Tagged::VerifyFiles(d) => StepData::VerifyFiles(Box::new(d.into_owned())),
             Tagged::VerifyKeys(d) => StepData::VerifyKeys(Box::new(d.into_owned())),
+            Tagged::Drain(d) => StepData::Drain(d.into_owned()),
         })
     }
 }
@@ -403,6 +449,7 @@ impl StepData {
             | StepData::Run(_)
             | StepData::Service(_)
             | StepData::VerifyDb(_)
+            | StepData::Drain(_)
             | StepData::Legacy(_)
             | StepData::Newer { .. } => &[],
         }

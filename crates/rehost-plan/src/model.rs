@@ -534,6 +534,9 @@ pub enum StepKind {
         #[serde(skip_serializing_if = "Vec::is_empty")]
         search: Vec<String>,
     },
+    /// Wait until no established TCP connection to a declared service's `ports` remains on
+    /// its host; fails at the step's timeout naming each client still connected.
+    Drain { service: String },
 }
 
 /// A `verify-db` step's exercise of the copy (`exercise = true`): as the application's login,

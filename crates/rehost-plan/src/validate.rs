@@ -216,6 +216,7 @@ pub(crate) fn validate(plan: &Plan) -> Vec<Diagnostic> {
                         let has = match key {
                             "stop" => d.stop.is_some(),
                             "start" => d.start.is_some(),
+                            "ports" => !d.ports.is_empty(),
                             _ => d.health.is_some() || !d.ports.is_empty(),
                         };
                         if !has {
@@ -225,16 +226,20 @@ pub(crate) fn validate(plan: &Plan) -> Vec<Diagnostic> {
                                         Some(span.clone()),
                                         format!(
                                             "{what} needs service `{svc}` to declare its `{key}`{}",
-                                            if key == "health" {
-                                                " command or its `ports`"
-                                            } else {
-                                                " command"
+                                            match key {
+                                                "health" => " command or its `ports`",
+                                                "ports" => "",
+                                                _ => " command",
                                             }
                                         ),
                                     )
-                                    .with_help(format!(
-                                        "add {key} = \"...\" to [[services]] `{svc}`, or use a `run` step"
-                                    )),
+                                    .with_help(if key == "ports" {
+                                        format!("add ports = [PORT, ...] to [[services]] `{svc}`: the ports its clients connect to")
+                                    } else {
+                                        format!(
+                                            "add {key} = \"...\" to [[services]] `{svc}`, or use a `run` step"
+                                        )
+                                    }),
                                 );
                         }
                     }

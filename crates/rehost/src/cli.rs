@@ -42,6 +42,10 @@ pub enum Command {
     /// Find key material and prove it reached the new system (docs/keys.md).
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Who is connected to a host's services: list established TCP connections, or wait until
+    /// they are gone.
+    #[command(subcommand)]
+    Conns(ConnsCommand),
     /// Run the demo: an embedded example migration between two local hosts.
     Demo(DemoArgs),
     /// Serve requests on stdin/stdout (started by rehost itself on remote hosts); with
@@ -74,6 +78,7 @@ impl Command {
                 | Command::Verify(_)
                 | Command::Manifest(_)
                 | Command::Keys(_)
+                | Command::Conns(_)
         )
     }
 }
@@ -376,7 +381,7 @@ pub struct KeysHostOptions {
 
 #[derive(Args, Debug)]
 pub struct KeysScanArgs {
-    /// Files or directories: PATH, HOST:PATH or ssh://[USER@]HOST[:PORT]/PATH.
+    /// Files or directories: `PATH`, `HOST:PATH` or `ssh://[USER@]HOST[:PORT]/PATH`.
     #[arg(required = true)]
     pub locations: Vec<String>,
     #[command(flatten)]
@@ -408,4 +413,56 @@ pub struct ManifestArgs {
     pub output: PathBuf,
     #[command(flatten)]
     pub tree: TreeOptions,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConnsCommand {
+    /// List the established TCP connections (IPv4 and IPv6) to local ports of a host: each
+    /// client's address and port, the local port, the owning process where visible, the send
+    /// and receive queues. Read from the kernel (netlink sock_diag, else /proc/net/tcp*).
+    List(ConnsListArgs),
+    /// Wait until no established TCP connection to the ports remains; exits 1 at the timeout
+    /// naming each client still connected (the ones to end by hand).
+    Drain(ConnsDrainArgs),
+}
+
+/// Which host a `conns` command looks at.
+#[derive(Args, Debug)]
+pub struct ConnsHost {
+    /// The host: `[USER@]HOST` or `ssh://[USER@]HOST[:PORT]` (reached through the agent), a
+    /// host of the plan given with --plan; default: this machine.
+    pub host: Option<String>,
+    /// The ssh config file for HOST (passed as `ssh -F`).
+    #[arg(long, value_name = "FILE")]
+    pub ssh_config: Option<PathBuf>,
+    /// Take HOST as a host of this plan (reached as the plan says).
+    #[arg(long, value_name = "PLAN")]
+    pub plan: Option<PathBuf>,
+    /// With --plan: the plan's hosts in this rehearsal environment.
+    #[arg(long, value_name = "NAME", requires = "plan")]
+    pub env: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ConnsListArgs {
+    #[command(flatten)]
+    pub on: ConnsHost,
+    /// Only connections to this local port; repeatable (default: every local port).
+    #[arg(long = "port", value_name = "PORT")]
+    pub ports: Vec<u16>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ConnsDrainArgs {
+    #[command(flatten)]
+    pub on: ConnsHost,
+    /// A local port whose connections must end; repeatable, at least one.
+    #[arg(long = "port", value_name = "PORT", required = true)]
+    pub ports: Vec<u16>,
+    /// How long to wait, e.g. `90s`, `10m`.
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: String,
 }

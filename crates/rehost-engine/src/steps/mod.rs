@@ -9,6 +9,7 @@ use crate::EngineError;
 use crate::exec::{Ctx, Outcome};
 use rehost_plan::{Command, Plan, Step, SyncMethod};
 
+mod drain;
 mod health;
 mod manual;
 mod run;
@@ -36,6 +37,7 @@ pub(crate) static EXECUTORS: &[&Executor] = &[
     &verify_db::EXECUTOR,
     &verify_files::EXECUTOR,
     &verify_keys::EXECUTOR,
+    &drain::EXECUTOR,
 ];
 
 /// One step kind's executor.
@@ -102,6 +104,7 @@ fn executor(step: &Step) -> &'static Executor {
         K::VerifyDb { .. } => &verify_db::EXECUTOR,
         K::VerifyFiles { .. } => &verify_files::EXECUTOR,
         K::VerifyKeys { .. } => &verify_keys::EXECUTOR,
+        K::Drain { .. } => &drain::EXECUTOR,
     }
 }
 

@@ -25,6 +25,9 @@ pub enum Script {
     CancelledMidway,
     /// Runs this long on the run's (fake) clock, then succeeds.
     Takes(std::time::Duration),
+    /// For the pattern `connections`: one client (10.0.0.7:40000, process 7 `app`) is
+    /// connected to each port asked about until the run's clock has advanced this far.
+    Connected(std::time::Duration),
 }
 
 /// Every call to every fake host of a test, in order: `host: command`.
@@ -132,6 +135,11 @@ impl Host for FakeHost {
                     cancelled: false,
                 }
             }
+            Script::Connected(_) => RunOutcome {
+                exit: exit(0),
+                timed_out: false,
+                cancelled: false,
+            },
             Script::Takes(d) => {
                 self.clock.advance(d);
                 RunOutcome {
@@ -207,6 +215,39 @@ impl Host for FakeHost {
             }
             // A pre-flight of steps that need no tree asks about no path.
             Request::Probe { paths, .. } if paths.is_empty() => Ok(()),
+            Request::Connections { ports, .. } => {
+                self.record("connections".into());
+                let until = self.script.iter().find_map(|(p, s)| match s {
+                    Script::Connected(d) if p == "connections" => Some(*d),
+                    _ => None,
+                });
+                let connected = until.is_some_and(|d| self.clock.advanced() < d);
+                let connections = ports
+                    .iter()
+                    .filter(|_| connected)
+                    .map(|&port| rehost_host::conns::Connection {
+                        local_addr: [10, 0, 0, 1].into(),
+                        local_port: port,
+                        peer_addr: [10, 0, 0, 7].into(),
+                        peer_port: 40000,
+                        send_queue: 0,
+                        recv_queue: 0,
+                        uid: 0,
+                        inode: u64::from(port),
+                        pid: Some(7),
+                        command: Some("app".into()),
+                    })
+                    .collect();
+                on_response(Response::Connections {
+                    listing: rehost_host::conns::Listing {
+                        connections,
+                        source: rehost_host::conns::Source::Netlink,
+                        fallback: None,
+                        truncated: false,
+                    },
+                });
+                Ok(())
+            }
             other => match &self.disk {
                 Some(disk) => {
                     // The pre-flight's probes are not the steps' calls.

@@ -475,6 +475,45 @@ fn health_checks_on_the_clock_until_the_steps_timeout() {
     );
 }
 
+/// Issue 21: a drain lists the connections once a second of the run's clock until none
+/// remains, and fails at its timeout naming the client still connected.
+#[test]
+fn a_drain_polls_on_the_clock_until_the_clients_leave_or_its_timeout() {
+    let text = plan(
+        "\n[[services]]\nid = \"db\"\nhost = \"old\"\nports = [5432]\n\n[[steps]]\nid = \"drain\"\ndo = \"drain\"\nservice = \"db\"\ntimeout = \"30s\"\non_failure = \"stop\"\n",
+    );
+    // The client leaves after 5 s: the drain succeeds within a listing of it.
+    let s = Scenario::new(&text).script("connections", Script::Connected(Duration::from_secs(5)));
+    let ran = s.run(s.options());
+    assert_eq!(ran.result.unwrap(), RunOutcome::Finished);
+    let advanced = s.clock.advanced();
+    assert!(
+        advanced >= Duration::from_secs(5) && advanced < Duration::from_secs(7),
+        "{advanced:?}"
+    );
+    assert!(
+        ran.calls.iter().all(|c| c == "old: connections"),
+        "{:?}",
+        ran.calls
+    );
+    assert!((5..=7).contains(&ran.calls.len()), "{:?}", ran.calls);
+
+    // It stays: the step fails at its timeout, naming it.
+    let s =
+        Scenario::new(&text).script("connections", Script::Connected(Duration::from_secs(3600)));
+    let ran = s.run(s.options());
+    let Err(EngineError::StepFailed { step, reason, .. }) = &ran.result else {
+        panic!("{:?}", ran.result)
+    };
+    assert_eq!(step, "drain");
+    assert!(
+        reason.contains("1 client(s) still connected to service `db` (port 5432) on host old after 30s; end these by hand on the clients, then run again: 10.0.0.7:40000 (process 7 app) to port 5432"),
+        "{reason}"
+    );
+    assert!(s.clock.advanced() >= Duration::from_secs(30));
+    assert!(s.clock.advanced() < Duration::from_secs(32));
+}
+
 /// Issue 18: a prompt nobody answered is not a failure nor an interruption. Ctrl-C at the point
 /// of no return's prompt records the step waiting for confirmation; the next run asks again,
 /// with no flag, and runs it once confirmed.

@@ -9,6 +9,7 @@
 //! Deterministic: the same state directory gives the same bytes, wherever it is copied. No time
 //! but the journal's appears, and files are named relative to the state directory.
 
+mod connections;
 mod document;
 pub mod model;
 pub mod read;

@@ -188,6 +188,9 @@ pub struct Attempt {
     /// Its rollback ran: whether it succeeded.
     pub rolled_back: Option<bool>,
     pub verification: Option<Verification>,
+    /// A `drain` step's clients: who was connected, who left when, who remained.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drain: Option<rehost_journal::step_data::DrainData>,
 }
 
 /// A file kept in the state directory, named relative to it, with its digest.

@@ -271,6 +271,10 @@ fn attempt(a: &rehost_journal::attempts::Attempt) -> Attempt {
         superseded: a.superseded,
         rolled_back: a.rolled_back,
         verification: a.result_data.as_ref().and_then(|d| typed(d, a.exit_code)),
+        drain: match &a.result_data {
+            Some(StepData::Drain(d)) => Some(d.clone()),
+            _ => None,
+        },
     }
 }
 
@@ -390,7 +394,8 @@ fn typed(d: &StepData, exit_code: Option<i32>) -> Option<Verification> {
         // A newer rehost's result is not read: a verification recorded so has no result here.
         StepData::Newer { .. } => None,
         // Not verifications: their evidence is the attempt's result and detail.
-        StepData::Sync(_) | StepData::Run(_) | StepData::Service(_) => None,
+        // Not verifications: a drain's clients are read by `attempt`.
+        StepData::Sync(_) | StepData::Run(_) | StepData::Service(_) | StepData::Drain(_) => None,
     }
 }
 

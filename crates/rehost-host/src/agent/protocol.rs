@@ -76,6 +76,10 @@ pub enum Request {
     /// `KeysFound` batches, then one `KeysScanned`. Only public facts are answered
     /// (`rehost_keys::Found`).
     ScanKeys { paths: Vec<Bytes> },
+    /// The established TCP connections (IPv4 and IPv6) whose local port is one of `ports`
+    /// (all when empty), at most `limit`, with their processes where visible
+    /// (`crate::conns`). Answered with one `Connections`.
+    Connections { ports: Vec<u16>, limit: u64 },
 }
 
 /// A byte range of a file, relative to a `ReadFiles` request's root.
@@ -144,6 +148,9 @@ impl Request {
             Request::Probe { paths, .. } => format!("probing {} path(s)", paths.len()),
             Request::Connect { port, .. } => format!("connecting to port {port}"),
             Request::ScanKeys { paths } => format!("scanning {} path(s) for keys", paths.len()),
+            Request::Connections { ports, .. } => {
+                format!("listing the connections to {} port(s)", ports.len())
+            }
         }
     }
 }
@@ -202,6 +209,8 @@ pub enum Response {
         read: u64,
         errors: Vec<String>,
     },
+    /// A `Connections` listing.
+    Connections { listing: crate::conns::Listing },
 }
 
 impl Response {

@@ -26,6 +26,9 @@ enum Evil {
     OversizedPieces,
     /// More answers to a pre-flight probe than paths asked about.
     ExtraProbes,
+    /// A connection listing with more connections than asked for, then one to a port not
+    /// asked for (`connection_ports`), then two listings.
+    ExtraConnections,
 }
 
 struct FakeAgent {
@@ -99,6 +102,37 @@ impl Host for FakeAgent {
                     on_response(Response::Probed {
                         probe: Default::default(),
                     });
+                }
+            }
+            (Request::Connections { ports, limit }, Evil::ExtraConnections) => {
+                let conn = |port: u16| rehost_host::conns::Connection {
+                    local_addr: [127, 0, 0, 1].into(),
+                    local_port: port,
+                    peer_addr: [10, 0, 0, 1].into(),
+                    peer_port: 40000,
+                    send_queue: 0,
+                    recv_queue: 0,
+                    uid: 0,
+                    inode: 1,
+                    pid: None,
+                    command: Some("\x1b]0;evil\x07".into()),
+                };
+                let listing = |connections| rehost_host::conns::Listing {
+                    connections,
+                    source: rehost_host::conns::Source::Netlink,
+                    fallback: None,
+                    truncated: false,
+                };
+                let answer = match *limit {
+                    // More than asked for.
+                    1 => vec![listing(vec![conn(ports[0]), conn(ports[0])])],
+                    // A port not asked for.
+                    2 => vec![listing(vec![conn(ports[0] + 1)])],
+                    // Two listings.
+                    _ => vec![listing(vec![conn(ports[0])]), listing(vec![])],
+                };
+                for l in answer {
+                    on_response(Response::Connections { listing: l });
                 }
             }
             (Request::ReadFiles { .. }, _) => {
@@ -196,6 +230,41 @@ fn more_probe_answers_than_paths_are_refused() {
         e.contains("old") && e.contains("more than the 1 probes asked for"),
         "{e}"
     );
+}
+
+#[test]
+fn a_connection_listing_beyond_what_was_asked_is_refused() {
+    let old = FakeAgent {
+        evil: Evil::ExtraConnections,
+        outside: PathBuf::from("/nonexistent"),
+    };
+    let no = AtomicBool::new(false);
+    let e = old.connections(&[5432], 1, &no).unwrap_err().to_string();
+    assert!(
+        e.contains("old") && e.contains("sent 2 connections, more than the 1 asked for"),
+        "{e}"
+    );
+    let e = old.connections(&[5432], 2, &no).unwrap_err().to_string();
+    assert!(
+        e.contains("sent a connection to port 5433, which was not asked for"),
+        "{e}"
+    );
+    let e = old.connections(&[5432], 3, &no).unwrap_err().to_string();
+    assert!(e.contains("sent a second connection listing"), "{e}");
+    // A process name from the host reaches a terminal escaped.
+    let c = rehost_host::conns::Connection {
+        local_addr: [127, 0, 0, 1].into(),
+        local_port: 1,
+        peer_addr: [10, 0, 0, 1].into(),
+        peer_port: 2,
+        send_queue: 0,
+        recv_queue: 0,
+        uid: 0,
+        inode: 1,
+        pid: Some(7),
+        command: Some("\x1b]0;evil\x07".into()),
+    };
+    assert!(!c.process().contains('\x1b'), "{}", c.process());
 }
 
 /// A fake agent on the far side of real frames (protocol 4: a JSON header, then content as raw

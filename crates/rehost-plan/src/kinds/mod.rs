@@ -14,6 +14,7 @@ use crate::model::*;
 use crate::read::{Reader, Tbl};
 use crate::suggest::closest;
 
+mod drain;
 mod health;
 mod manual;
 mod run;
@@ -39,6 +40,7 @@ pub static KINDS: &[&KindSpec] = &[
     &verify_db::KIND,
     &verify_files::KIND,
     &verify_keys::KIND,
+    &drain::KIND,
 ];
 
 /// Keys every step may have.
@@ -114,7 +116,7 @@ pub enum Reference<'a> {
     /// A `[[keys]]` id.
     Key(&'a str),
     /// A declared service, and the key its declaration must have for this kind: `stop`,
-    /// `start`, or `health` (a health command or ports).
+    /// `start`, `health` (a health command or ports), or `ports`.
     Service {
         id: &'a str,
         needs: &'static str,
@@ -161,6 +163,7 @@ pub fn spec(kind: &StepKind) -> &'static KindSpec {
         StepKind::VerifyDb { .. } => &verify_db::KIND,
         StepKind::VerifyFiles { .. } => &verify_files::KIND,
         StepKind::VerifyKeys { .. } => &verify_keys::KIND,
+        StepKind::Drain { .. } => &drain::KIND,
     }
 }
 
@@ -285,6 +288,7 @@ host = "new"
 stop = "systemctl stop billing"
 start = "systemctl start billing"
 health = "curl -fsS http://localhost:8080/health"
+ports = [8080]
 
 [[databases]]
 id = "billing-db"

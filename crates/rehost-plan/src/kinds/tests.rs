@@ -32,6 +32,7 @@ host = "new"
 stop = "true"
 start = "true"
 health = "true"
+ports = [8080]
 [[steps]]
 id = "manual"
 do = "manual"
@@ -80,6 +81,10 @@ id = "verify-keys"
 do = "verify-keys"
 keys = ["tls"]
 to = "new"
+[[steps]]
+id = "drain"
+do = "drain"
+service = "web"
 "#;
 
 #[test]

@@ -3,6 +3,7 @@
 mod agent;
 pub mod check;
 mod concept;
+mod conns;
 mod demo;
 mod keys;
 mod manifest;
@@ -26,6 +27,8 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Manifest(a) => manifest::run(&a),
         Command::Keys(crate::cli::KeysCommand::Scan(a)) => keys::scan(&a),
         Command::Keys(crate::cli::KeysCommand::Compare(a)) => keys::compare(&a),
+        Command::Conns(crate::cli::ConnsCommand::List(a)) => conns::list(&a),
+        Command::Conns(crate::cli::ConnsCommand::Drain(a)) => conns::drain(&a),
         Command::Demo(a) => demo::run(&a),
         Command::Agent(a) => agent::run(&a),
     }

@@ -306,6 +306,14 @@ fn lint_undrained_service() {
         "drain after stop"
     );
     assert!(findings(&plan(&format!("{SVC}{drain}{stop}"))).is_empty());
+    // The `drain` kind implies `drains`.
+    let drain_kind = "[[steps]]\nid = \"drain\"\ndo = \"drain\"\nservice = \"db\"\n";
+    assert!(findings(&plan(&format!("{SVC}{drain_kind}{stop}"))).is_empty());
+    assert_eq!(
+        findings(&plan(&format!("{SVC}{stop}{drain_kind}"))),
+        ["undrained-service"],
+        "a drain kind after stop"
+    );
     let no_persistent = SVC.replace("persistent_connections = true", "");
     assert!(findings(&plan(&format!("{no_persistent}{stop}"))).is_empty());
 }

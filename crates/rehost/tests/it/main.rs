@@ -5,6 +5,7 @@ mod archive;
 mod check;
 mod concept;
 mod confirm;
+mod conns;
 mod db;
 mod db_engines;
 mod downtime;

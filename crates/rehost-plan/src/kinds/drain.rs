@@ -1,0 +1,52 @@
+//! `drain`: wait until no client holds a connection to a declared service.
+
+use super::{Description, Key, KindSpec, Part, Reference};
+use crate::model::*;
+
+pub(super) static KIND: KindSpec = KindSpec {
+    name: "drain",
+    keys: &[Key {
+        name: "service",
+        required: true,
+        default: None,
+        doc: "a `[[services]]` id with `ports`",
+    }],
+    doc: "waits until no established TCP connection (IPv4 or IPv6) to the service's `ports` \
+        remains on the step's `host` (default: the service's host), read from the host's kernel \
+        once a second (netlink sock_diag, else `/proc/net/tcp*`), with the count and the clients \
+        still connected shown as progress. Succeeds when they are gone; fails at the step's \
+        `timeout` (default 5 min) naming each client still connected (address, port, process \
+        where visible) as the ones to end by hand. Records who was connected at the start, who \
+        came later, who left when, and who remained; the report shows them. Implies `drains`.",
+    example: "service = \"billing-app\"\nhost = \"old\"\ntimeout = \"10m\"\n",
+    idempotent: true,
+    needs_host: false,
+    verifies: false,
+    read: |r, t| {
+        Some(StepKind::Drain {
+            service: r.required_str(t, "service")?,
+        })
+    },
+    implies: |k| match k {
+        StepKind::Drain { service } => vec![(Effect::Drains(service.clone()), "service")],
+        _ => Vec::new(),
+    },
+    references: |k| match k {
+        StepKind::Drain { service } => vec![Reference::Service {
+            id: service,
+            needs: "ports",
+        }],
+        _ => Vec::new(),
+    },
+    describe,
+};
+
+fn describe(k: &StepKind) -> Description {
+    let StepKind::Drain { service } = k else {
+        unreachable!("the registry hands `drain` its own steps")
+    };
+    Description(vec![
+        Part::Text("wait until no client is connected to service ".into()),
+        Part::Id(service.clone()),
+    ])
+}

@@ -1,0 +1,226 @@
+//! `rehost conns list|drain [HOST]`: who is connected to a host's services, read from the
+//! host's kernel (this machine in process, another through its agent: `Host::connections`).
+
+use crate::cli::{ConnsDrainArgs, ConnsHost, ConnsListArgs};
+use crate::exit;
+use rehost_host::Host;
+use rehost_host::conns::{Listing, MAX_CONNECTIONS, Tracker};
+use std::time::{Duration, Instant};
+
+/// Between two listings of a drain.
+const DRAIN_INTERVAL: Duration = Duration::from_secs(1);
+
+pub fn list(args: &ConnsListArgs) -> i32 {
+    crate::signals::install();
+    let go = || -> Result<(String, Listing), String> {
+        let host = open(&args.on)?;
+        let listing = host
+            .connections(&args.ports, MAX_CONNECTIONS, &crate::signals::CANCEL)
+            .map_err(|e| e.to_string())?;
+        Ok((host.name().to_owned(), listing))
+    };
+    let (name, listing) = match go() {
+        Ok(l) => l,
+        Err(_) if crate::signals::cancelled() => return exit::INTERRUPTED,
+        Err(e) => {
+            crate::term::error(&format!("failed to list the connections: {e}"));
+            return exit::TROUBLE;
+        }
+    };
+    if args.json {
+        let doc = serde_json::json!({
+            "host": name,
+            "ports": args.ports,
+            "source": listing.source,
+            "fallback": listing.fallback,
+            "limit": MAX_CONNECTIONS,
+            "truncated": listing.truncated,
+            "connections": listing.connections,
+        });
+        println!("{doc:#}");
+        return exit::OK;
+    }
+    if !listing.connections.is_empty() {
+        println!(
+            "{:<6} {:<46} {:<28} {:>8} {:>8}",
+            "PORT", "PEER", "PROCESS", "SEND-Q", "RECV-Q"
+        );
+    }
+    for c in &listing.connections {
+        println!(
+            "{:<6} {:<46} {:<28} {:>8} {:>8}",
+            c.local_port,
+            c.peer(),
+            c.process(),
+            c.send_queue,
+            c.recv_queue
+        );
+    }
+    let n = listing.connections.len();
+    println!(
+        "{n} established connection{} to {} on {} (read with {})",
+        if n == 1 { "" } else { "s" },
+        ports_text(&args.ports),
+        rehost_tree::escape::text(&name),
+        source_text(&listing)
+    );
+    if listing.truncated {
+        crate::term::error(&format!(
+            "more than {MAX_CONNECTIONS} connections: only the first {MAX_CONNECTIONS} are listed"
+        ));
+    }
+    exit::OK
+}
+
+pub fn drain(args: &ConnsDrainArgs) -> i32 {
+    crate::signals::install();
+    let Some(limit) = rehost_plan::parse_duration(&args.timeout) else {
+        crate::term::error(&format!(
+            "--timeout `{}` is not a duration; write it like `90s`, `10m` or `1h`",
+            rehost_tree::escape::text(&args.timeout)
+        ));
+        return exit::TROUBLE;
+    };
+    let host = match open(&args.on) {
+        Ok(h) => h,
+        Err(e) => {
+            crate::term::error(&format!("failed to open the host: {e}"));
+            return exit::TROUBLE;
+        }
+    };
+    let name = rehost_tree::escape::text(host.name());
+    let ports = ports_text(&args.ports);
+    let started = Instant::now();
+    let mut tracker = Tracker::default();
+    loop {
+        let listing = match host.connections(&args.ports, MAX_CONNECTIONS, &crate::signals::CANCEL)
+        {
+            Ok(l) => l,
+            Err(_) if crate::signals::cancelled() => return exit::INTERRUPTED,
+            Err(e) => {
+                crate::term::error(&format!("failed to list the connections: {e}"));
+                return exit::TROUBLE;
+            }
+        };
+        let at = started.elapsed();
+        tracker.observe(&listing.connections, at.as_millis() as u64);
+        let n = listing.connections.len();
+        if n == 0 {
+            println!(
+                "drained: no established connection to {ports} on {name} after {}s; {} client(s) left while waiting",
+                at.as_secs(),
+                tracker.clients().len()
+            );
+            return exit::OK;
+        }
+        if at >= limit {
+            eprintln!(
+                "rehost: {n} client(s) still connected to {ports} on {name} after {}; end these by hand:",
+                rehost_plan::format_duration(limit)
+            );
+            for c in tracker.remaining() {
+                eprintln!("  {}", c.describe());
+            }
+            return exit::FINDINGS;
+        }
+        let peers: Vec<String> = tracker.remaining().take(5).map(|c| c.peer()).collect();
+        eprintln!(
+            "waiting: {n} connection(s) to {ports} ({}s of {}): {}{}",
+            at.as_secs(),
+            rehost_plan::format_duration(limit),
+            peers.join(", "),
+            if n > peers.len() { ", …" } else { "" }
+        );
+        let until = Instant::now() + DRAIN_INTERVAL;
+        while Instant::now() < until {
+            if crate::signals::cancelled() {
+                return exit::INTERRUPTED;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// The host a `conns` command looks at: this machine, a plan's host, or an ssh destination
+/// (opened right away: an unknown host key or an unreachable host is said before anything).
+fn open(on: &ConnsHost) -> Result<Box<dyn Host>, String> {
+    let Some(host) = &on.host else {
+        return Ok(Box::new(rehost_host::LocalHost::new("this machine", None)));
+    };
+    let spec = match plan_target(host, on)? {
+        Some(target) => rehost_engine::host_spec(target, on.ssh_config.as_deref()),
+        None => {
+            let (destination, port) = match host.strip_prefix("ssh://") {
+                Some(rest) => {
+                    let rest = rest.trim_end_matches('/');
+                    match rest.rsplit_once(':') {
+                        Some((h, p)) if !h.is_empty() => (
+                            h.to_owned(),
+                            Some(p.parse::<u16>().map_err(|_| {
+                                format!("`{}` is not ssh://[USER@]HOST[:PORT]", host)
+                            })?),
+                        ),
+                        _ => (rest.to_owned(), None),
+                    }
+                }
+                None => (host.clone(), None),
+            };
+            if destination.is_empty() || destination.ends_with('@') || destination.contains('/') {
+                return Err(format!(
+                    "`{host}` is not [USER@]HOST or ssh://[USER@]HOST[:PORT]"
+                ));
+            }
+            rehost_host::HostSpec::Ssh(rehost_host::SshSpec::for_destination(
+                &destination,
+                port,
+                on.ssh_config.clone(),
+            ))
+        }
+    };
+    rehost_host::open(host, &spec).map_err(|e| e.to_string())
+}
+
+/// The plan's target for `host`, when `--plan` is given; a name the plan does not have is an
+/// error there (it would otherwise be tried as an ssh destination).
+fn plan_target(host: &str, on: &ConnsHost) -> Result<Option<rehost_plan::HostTarget>, String> {
+    let Some(plan_path) = &on.plan else {
+        return Ok(None);
+    };
+    let pf = crate::plan_file::PlanFile::load_valid(plan_path, "use hosts of")
+        .map_err(|_| "the plan has errors".to_owned())?;
+    let targets = pf.plan().hosts_for(on.env.as_deref()).ok_or_else(|| {
+        format!(
+            "the plan has no environment `{}`",
+            on.env.as_deref().unwrap_or_default()
+        )
+    })?;
+    match targets.into_iter().find(|(n, _)| n == host) {
+        Some((_, target)) => Ok(Some(target)),
+        None => Err(format!(
+            "the plan has no host `{}`",
+            rehost_tree::escape::text(host)
+        )),
+    }
+}
+
+fn ports_text(ports: &[u16]) -> String {
+    match ports {
+        [] => "any local port".into(),
+        [p] => format!("port {p}"),
+        ps => format!(
+            "ports {}",
+            ps.iter().map(u16::to_string).collect::<Vec<_>>().join(", ")
+        ),
+    }
+}
+
+fn source_text(l: &Listing) -> String {
+    match (&l.source, &l.fallback) {
+        (rehost_host::conns::Source::Netlink, _) => "netlink sock_diag".into(),
+        (rehost_host::conns::Source::Procfs, Some(why)) => format!(
+            "/proc/net/tcp*, netlink being refused: {}",
+            rehost_tree::escape::text(why)
+        ),
+        (rehost_host::conns::Source::Procfs, None) => "/proc/net/tcp*".into(),
+    }
+}
