@@ -4,6 +4,7 @@ mod agent;
 pub mod check;
 mod concept;
 mod demo;
+mod dns;
 mod manifest;
 pub mod report;
 pub mod run;
@@ -22,6 +23,7 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Report(a) => report::run(&a),
         Command::Verify(crate::cli::VerifyCommand::Tree(a)) => verify_tree::run(&a),
         Command::Verify(crate::cli::VerifyCommand::Db(a)) => verify_db::run(&a),
+        Command::Dns(crate::cli::DnsCommand::Check(a)) => dns::check(&a),
         Command::Manifest(a) => manifest::run(&a),
         Command::Demo(a) => demo::run(&a),
         Command::Agent(a) => agent::run(&a),

@@ -7,6 +7,7 @@ mod concept;
 mod confirm;
 mod db;
 mod db_engines;
+mod dns;
 mod downtime;
 mod formats;
 mod isolation;

@@ -1,0 +1,199 @@
+//! `rehost dns check` against real Knot servers on loopback (`rehost_test::knot`): answers and
+//! TTLs equal `dig`'s, a server serving another address differs (exit 1), a server nobody
+//! listens for is "not asked" (exit 2), never agreement, and a large answer comes over TCP.
+
+use crate::support::*;
+use rehost_test::TestDir;
+use rehost_test::knot::{Knot, silent_port};
+
+const ZONE: &str = "example.test";
+
+fn json(o: &rehost_test::Output) -> serde_json::Value {
+    serde_json::from_str(o.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {}", o.all()))
+}
+
+#[test]
+fn check_reports_agreement_difference_and_silence_with_digs_ttls() {
+    let d = TestDir::new();
+    let one = Knot::start(ZONE, 45, "www 300 IN A 192.0.2.1\n");
+    let two = Knot::start(ZONE, 45, "www 120 IN A 192.0.2.2\n");
+
+    // Both asked, both serve what dig sees, with dig's TTLs.
+    let o = rehost(
+        &d,
+        &[
+            "dns",
+            "check",
+            "www.example.test",
+            "--expect",
+            "192.0.2.1",
+            "--authoritative",
+            &one.addr(),
+            "--json",
+        ],
+    );
+    assert_eq!(o.code, 0, "{}", o.all());
+    let v = json(&o);
+    let dug = one.dig("www.example.test", "A");
+    assert_eq!(dug, vec![(300, "192.0.2.1".to_string())]);
+    let a = &v["servers"][0]["answer"];
+    assert_eq!(a["status"], "answered");
+    assert_eq!(a["values"], serde_json::json!(["192.0.2.1"]));
+    assert_eq!(a["ttl"], 300);
+    assert_eq!(a["negative_ttl"], 45);
+    assert_eq!(a["authoritative"], true);
+    assert_eq!(a["tcp"], false);
+
+    // The second server serves another address: exit 1, named with its own answer and TTL.
+    let o = rehost(
+        &d,
+        &[
+            "dns",
+            "check",
+            "www.example.test",
+            "--expect",
+            "192.0.2.1",
+            "--authoritative",
+            &one.addr(),
+            "--authoritative",
+            &two.addr(),
+        ],
+    );
+    assert_eq!(o.code, 1, "{}", o.all());
+    let line = o
+        .stdout
+        .lines()
+        .find(|l| l.contains(&two.addr()))
+        .unwrap_or_else(|| panic!("{}", o.stdout));
+    assert!(line.contains("DIFFERS") && line.contains("192.0.2.2") && line.contains("ttl 120"));
+    assert!(
+        o.stdout.contains("1 of 2 servers do not serve"),
+        "{}",
+        o.stdout
+    );
+
+    // Without --expect, differing answers are exit 1; equal ones 0.
+    let o = rehost(
+        &d,
+        &[
+            "dns",
+            "check",
+            "www.example.test",
+            "--authoritative",
+            &one.addr(),
+            "--authoritative",
+            &two.addr(),
+        ],
+    );
+    assert_eq!(o.code, 1, "{}", o.all());
+
+    // A server nobody answers for is not asked, never agreement; it takes the exit code.
+    let silent = format!("127.0.0.1:{}", silent_port());
+    let o = rehost(
+        &d,
+        &[
+            "dns",
+            "check",
+            "www.example.test",
+            "--expect",
+            "192.0.2.1",
+            "--authoritative",
+            &one.addr(),
+            "--resolver",
+            &silent,
+            "--timeout",
+            "1",
+            "--json",
+        ],
+    );
+    assert_eq!(o.code, 2, "{}", o.all());
+    let v = json(&o);
+    assert_eq!(v["result"], "not_asked");
+    assert_eq!(v["servers"][1]["role"], "resolver");
+    assert_eq!(v["servers"][1]["answer"]["status"], "not_answered");
+    assert!(
+        v["servers"][1]["answer"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("nothing answers on UDP port"),
+        "{v}"
+    );
+
+    // A name that does not exist: NXDOMAIN with the zone's negative TTL, not the expected.
+    let o = rehost(
+        &d,
+        &[
+            "dns",
+            "check",
+            "new.example.test",
+            "--expect",
+            "192.0.2.9",
+            "--authoritative",
+            &one.addr(),
+            "--json",
+        ],
+    );
+    assert_eq!(o.code, 1, "{}", o.all());
+    let a = &json(&o)["servers"][0]["answer"];
+    assert_eq!(a["rcode"], "NXDOMAIN");
+    assert_eq!(a["values"], serde_json::json!([]));
+    assert_eq!(a["negative_ttl"], 45);
+
+    // Bad input is exit 2 naming what to give.
+    let o = rehost(&d, &["dns", "check", "www.example.test"]);
+    assert_eq!(o.code, 2);
+    assert!(o.stderr.contains("--authoritative"), "{}", o.stderr);
+    let o = rehost(
+        &d,
+        &[
+            "dns",
+            "check",
+            "www.example.test",
+            "--authoritative",
+            "ns1.example.test",
+        ],
+    );
+    assert_eq!(o.code, 2);
+    assert!(o.stderr.contains("not a server address"), "{}", o.stderr);
+}
+
+#[test]
+fn a_truncated_answer_is_asked_again_over_tcp() {
+    let d = TestDir::new();
+    // 200 A records: far more than 1232 bytes, so the UDP answer is truncated.
+    let records: String = (1..=200)
+        .map(|i| format!("big 60 IN A 198.51.{}.{}\n", i / 100, i % 100 + 1))
+        .collect();
+    let knot = Knot::start(ZONE, 30, &records);
+    let o = rehost(
+        &d,
+        &[
+            "dns",
+            "check",
+            "big.example.test",
+            "--authoritative",
+            &knot.addr(),
+            "--json",
+        ],
+    );
+    assert_eq!(o.code, 0, "{}", o.all());
+    let a = &json(&o)["servers"][0]["answer"];
+    assert_eq!(a["tcp"], true, "{a}");
+    let mut dug: Vec<String> = knot
+        .dig("big.example.test", "A")
+        .into_iter()
+        .map(|(ttl, v)| {
+            assert_eq!(ttl, 60);
+            v
+        })
+        .collect();
+    dug.sort();
+    let got: Vec<String> = a["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(got.len(), 200);
+    assert_eq!(got, dug);
+}
