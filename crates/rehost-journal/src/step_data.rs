@@ -28,6 +28,8 @@ pub enum StepData {
     VerifyDb(Box<VerifyDbData>),
     /// `verify-files`: single files compared on both hosts.
     VerifyFiles(Box<VerifyFilesData>),
+    /// `dns-propagated`: what each server of a name served, and since when the new value.
+    DnsPropagated(Box<DnsPropagatedData>),
     /// A result without a `kind`: written before results were typed. Kept as it was read.
     Legacy(serde_json::Value),
     /// A result of a kind this rehost does not know: written by a newer rehost. Kept as it
@@ -290,6 +292,52 @@ pub struct ExerciseProblem {
     pub detail: String,
 }
 
+/// A `dns-propagated` step's wait for a name's new value on every server.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DnsPropagatedData {
+    #[serde(default)]
+    pub v: u32,
+    /// The `[[names]]` id, the name asked for and the record type.
+    pub id: String,
+    pub name: String,
+    pub record: String,
+    /// The plan's `old` value, if it gives one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub old: Option<String>,
+    /// The value every server must serve (normalized).
+    pub new: String,
+    /// 0 every server served it, 1 some served another value at the timeout, 2 some could
+    /// not be asked at the timeout.
+    pub exit_code: i32,
+    /// How many rounds of questions were asked, and how long the step waited in all.
+    pub rounds: u32,
+    pub waited_ms: u64,
+    pub servers: Vec<DnsServerData>,
+}
+
+/// One server of a `dns-propagated` step.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DnsServerData {
+    /// `IP:PORT`.
+    pub server: String,
+    /// `authoritative` or `resolver`.
+    pub role: String,
+    /// `serves` (the new value), `differs`, `not_answered`: the last round's.
+    pub status: String,
+    /// The last answer's values (normalized), or why there was none.
+    pub values: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The last answer's TTL: how long a cache may still hold it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub negative_ttl: Option<u32>,
+    /// When it was first seen serving the new value (RFC 3339, the run's clock).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_served: Option<String>,
+}
+
 /// The tagged form on disk: `{"kind":"verify-tree","v":1,…}`. Only ever a temporary while a
 /// record is read or written, so the size of its largest variant costs nothing.
 #[allow(clippy::large_enum_variant)]
@@ -302,6 +350,7 @@ enum Tagged<'a> {
     Service(std::borrow::Cow<'a, ServiceData>),
     VerifyDb(std::borrow::Cow<'a, VerifyDbData>),
     VerifyFiles(std::borrow::Cow<'a, VerifyFilesData>),
+    DnsPropagated(std::borrow::Cow<'a, DnsPropagatedData>),
 }
 
 impl Serialize for StepData {
@@ -314,6 +363,7 @@ impl Serialize for StepData {
             StepData::Service(d) => Tagged::Service(Borrowed(d)).serialize(s),
             StepData::VerifyDb(d) => Tagged::VerifyDb(Borrowed(&**d)).serialize(s),
             StepData::VerifyFiles(d) => Tagged::VerifyFiles(Borrowed(&**d)).serialize(s),
+            StepData::DnsPropagated(d) => Tagged::DnsPropagated(Borrowed(&**d)).serialize(s),
             StepData::Legacy(v) | StepData::Newer { value: v, .. } => v.serialize(s),
         }
     }
@@ -349,6 +399,7 @@ impl<'de> Deserialize<'de> for StepData {
             Tagged::Service(d) => StepData::Service(d.into_owned()),
             Tagged::VerifyDb(d) => StepData::VerifyDb(Box::new(d.into_owned())),
             Tagged::VerifyFiles(d) => StepData::VerifyFiles(Box::new(d.into_owned())),
+            Tagged::DnsPropagated(d) => StepData::DnsPropagated(Box::new(d.into_owned())),
         })
     }
 }
@@ -363,6 +414,7 @@ impl StepData {
             | StepData::Run(_)
             | StepData::Service(_)
             | StepData::VerifyDb(_)
+            | StepData::DnsPropagated(_)
             | StepData::Legacy(_)
             | StepData::Newer { .. } => &[],
         }

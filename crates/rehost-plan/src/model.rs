@@ -409,6 +409,9 @@ pub struct NameDecl {
     #[serde(with = "opt_duration")]
     pub lowered_ttl: Option<Duration>,
     pub resolvers: Vec<String>,
+    /// The zone's authoritative servers, `IP[:PORT]`, asked without recursion by the DNS step
+    /// kinds (none: only the resolvers are asked).
+    pub authoritative: Vec<String>,
     pub span: Span,
 }
 
@@ -524,6 +527,14 @@ pub enum StepKind {
         from: String,
         to: String,
         paths: Vec<String>,
+    },
+    /// Wait until the `[[names]]` entry's resolvers and authoritative servers all serve its
+    /// `new` value, polling every `interval`; fails at the step's timeout naming each server
+    /// that still lags and the TTL it may still hold.
+    DnsPropagated {
+        name: String,
+        #[serde(with = "duration")]
+        interval: Duration,
     },
 }
 

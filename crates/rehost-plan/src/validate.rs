@@ -203,6 +203,13 @@ pub(crate) fn validate(plan: &Plan) -> Vec<Diagnostic> {
                 Reference::Database(database) if !db_ids.contains(&database) => {
                     v.push(unknown("database", database, &s.span, &what, &db_ids));
                 }
+                Reference::Name(id) => match plan.name_decl(id) {
+                    None => {
+                        let ids: Vec<&str> = plan.names.iter().map(|n| n.id.as_str()).collect();
+                        v.push(unknown("name", id, &s.span, &what, &ids));
+                    }
+                    Some(n) => dns_name(&mut v, n, &s.span, &what),
+                },
                 Reference::Service {
                     id: svc,
                     needs: key,
@@ -362,4 +369,73 @@ fn unknown(kind: &str, name: &str, span: &Span, what: &str, known: &[&str]) -> D
         format!("{what} names {kind} `{name}`, which the plan does not declare"),
     )
     .with_help(help)
+}
+
+/// A `[[names]]` entry a DNS step asks about: a type rehost asks for, a `new` value of that
+/// type, and servers given as addresses (a server's name would be resolved by a resolver,
+/// whose answer is what is checked).
+fn dns_name(v: &mut Vec<Diagnostic>, n: &NameDecl, span: &Span, what: &str) {
+    let err = |msg: String, help: &str| {
+        Diagnostic::error("value", Some(n.span.clone()), msg).with_help(help.to_string())
+    };
+    let record = n.record.to_ascii_uppercase();
+    let new_ok = |x: &str| match record.as_str() {
+        "A" => x.parse::<std::net::Ipv4Addr>().is_ok(),
+        "AAAA" => x.parse::<std::net::Ipv6Addr>().is_ok(),
+        _ => !x.is_empty(),
+    };
+    if !["A", "AAAA", "CNAME"].contains(&record.as_str()) {
+        v.push(err(
+            format!(
+                "{what} asks DNS for name `{}`, of type `{}`: rehost asks for A, AAAA or CNAME",
+                n.id, n.record
+            ),
+            "set type = \"A\", \"AAAA\" or \"CNAME\"",
+        ));
+    }
+    match &n.new {
+        None => v.push(err(
+            format!(
+                "{what} waits for name `{}` to serve its new value, but the entry has no `new`",
+                n.id
+            ),
+            "add new = \"203.0.113.20\" (the value after the switch) to the [[names]] entry",
+        )),
+        Some(x) if !new_ok(x) => v.push(err(
+            format!(
+                "name `{}`: new = `{}` is not a value of type {}",
+                n.id,
+                crate::escape_control(x),
+                n.record
+            ),
+            "an A record's value is an IPv4 address, an AAAA record's an IPv6 address",
+        )),
+        Some(_) => {}
+    }
+    if n.resolvers.is_empty() && n.authoritative.is_empty() {
+        v.push(
+            Diagnostic::error(
+                "missing-key",
+                Some(span.clone()),
+                format!(
+                    "{what} asks the servers of name `{}`, which lists none",
+                    n.id
+                ),
+            )
+            .with_help(
+                "add authoritative = [\"IP[:PORT]\"] (the zone's servers) and resolvers = \
+                 [\"IP[:PORT]\"] (the ones clients use) to the [[names]] entry"
+                    .to_string(),
+            ),
+        );
+    }
+    for s in n.resolvers.iter().chain(&n.authoritative) {
+        let ok = s.parse::<std::net::SocketAddr>().is_ok() || s.parse::<std::net::IpAddr>().is_ok();
+        if !ok {
+            v.push(err(
+                format!("name `{}`: server `{}` is not an address", n.id, crate::escape_control(s)),
+                "give servers as IP, IP:PORT or [IPv6]:PORT: a name would be resolved by a resolver, whose answer is what is checked",
+            ));
+        }
+    }
 }

@@ -9,6 +9,7 @@ use crate::EngineError;
 use crate::exec::{Ctx, Outcome};
 use rehost_plan::{Command, Plan, Step, SyncMethod};
 
+mod dns_propagated;
 mod health;
 mod manual;
 mod run;
@@ -34,6 +35,7 @@ pub(crate) static EXECUTORS: &[&Executor] = &[
     &health::EXECUTOR,
     &verify_db::EXECUTOR,
     &verify_files::EXECUTOR,
+    &dns_propagated::EXECUTOR,
 ];
 
 /// One step kind's executor.
@@ -99,6 +101,7 @@ fn executor(step: &Step) -> &'static Executor {
         K::Health { .. } => &health::EXECUTOR,
         K::VerifyDb { .. } => &verify_db::EXECUTOR,
         K::VerifyFiles { .. } => &verify_files::EXECUTOR,
+        K::DnsPropagated { .. } => &dns_propagated::EXECUTOR,
     }
 }
 

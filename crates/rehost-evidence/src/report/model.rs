@@ -228,12 +228,14 @@ pub enum VerificationKind {
     Database,
     /// A `verify-files` step: single files on two hosts.
     Files,
+    /// A `dns-propagated` step: a name's new value on each of its DNS servers.
+    Dns,
 }
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Verification {
-    /// `tree` (a `verify-tree` step), `database` (a `verify-db` step) or `files` (a
-    /// `verify-files` step).
+    /// `tree` (a `verify-tree` step), `database` (a `verify-db` step), `files` (a
+    /// `verify-files` step) or `dns` (a `dns-propagated` step).
     pub kind: VerificationKind,
     /// The data set's or the database's id.
     pub data_set: String,
@@ -271,6 +273,9 @@ pub struct Verification {
     /// Files: listed paths the original host does not have (nothing to compare them with).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub absent: Vec<String>,
+    /// DNS: each server's last answer and when it first served the new value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dns: Option<rehost_journal::step_data::DnsPropagatedData>,
 }
 
 #[derive(Clone, Debug, Serialize)]

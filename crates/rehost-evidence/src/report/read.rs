@@ -361,6 +361,7 @@ fn typed(d: &StepData, exit_code: Option<i32>) -> Option<Verification> {
                     .collect(),
                 paths: Vec::new(),
                 absent: Vec::new(),
+                dns: None,
             })
         }
         StepData::VerifyDb(db) => {
@@ -376,6 +377,7 @@ fn typed(d: &StepData, exit_code: Option<i32>) -> Option<Verification> {
             Some(v)
         }
         StepData::VerifyFiles(f) => Some(files_verification(f)),
+        StepData::DnsPropagated(d) => Some(dns_verification(d)),
         StepData::Legacy(v) => verification(v).or_else(|| db_verification(v, exit_code)),
         // A newer rehost's result is not read: a verification recorded so has no result here.
         StepData::Newer { .. } => None,
@@ -445,6 +447,54 @@ fn files_verification(f: &rehost_journal::step_data::VerifyFilesData) -> Verific
         not_verified: Vec::new(),
         paths: f.paths.clone(),
         absent: f.absent.clone(),
+        dns: None,
+    }
+}
+
+/// A `dns-propagated` step's result as a verification: the name, the old and the new value,
+/// each lagging server a finding (its last answer, the TTL it may still be held for).
+fn dns_verification(d: &rehost_journal::step_data::DnsPropagatedData) -> Verification {
+    let findings: Vec<Finding> = d
+        .servers
+        .iter()
+        .filter(|s| s.status != "serves")
+        .map(|s| Finding {
+            class: if s.status == "not_answered" {
+                "not-answered".into()
+            } else {
+                "lagging".into()
+            },
+            path: format!("{} ({})", s.server, s.role),
+            a: Some(match &s.reason {
+                Some(r) => r.clone(),
+                None if s.values.is_empty() => "no record".into(),
+                None => s.values.join(", "),
+            }),
+            b: s.ttl.map(|t| format!("TTL {t} s")),
+        })
+        .collect();
+    Verification {
+        kind: VerificationKind::Dns,
+        data_set: format!("{} {}", d.name, d.record),
+        source: d.old.clone().unwrap_or_else(|| "(not given)".into()),
+        destination: d.new.clone(),
+        exit_code: i64::from(d.exit_code),
+        tree: None,
+        database: None,
+        by_class: Vec::new(),
+        findings_total: findings.len() as u64,
+        findings,
+        manifests: Vec::new(),
+        warnings: Vec::new(),
+        privileged: Vec::new(),
+        privileged_total: 0,
+        not_compared: None,
+        exercise: None,
+        excludes: Vec::new(),
+        not_verified: Vec::new(),
+        paths: Vec::new(),
+        absent: Vec::new(),
+        dns: Some(d.clone()),
     }
 }
 
@@ -552,6 +602,7 @@ fn verification(v: &serde_json::Value) -> Option<Verification> {
         not_verified: Vec::new(),
         paths: Vec::new(),
         absent: Vec::new(),
+        dns: None,
     })
 }
 
@@ -647,5 +698,6 @@ fn db_verification(v: &serde_json::Value, exit_code: Option<i32>) -> Option<Veri
         not_verified: Vec::new(),
         paths: Vec::new(),
         absent: Vec::new(),
+        dns: None,
     })
 }

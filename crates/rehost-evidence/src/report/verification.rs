@@ -25,6 +25,7 @@ fn kind_parts(v: &Verification) -> KindParts {
         VerificationKind::Tree => tree(v),
         VerificationKind::Database => database(v),
         VerificationKind::Files => files(v),
+        VerificationKind::Dns => dns(v),
     }
 }
 
@@ -57,9 +58,13 @@ fn verification(a: &Attempt, v: &Verification, b: &mut Vec<Block>) {
             if a.superseded { " (superseded)" } else { "" }
         ),
     ));
+    let (la, lb) = match v.kind {
+        VerificationKind::Dns => ("Old value", "New value"),
+        _ => ("Original (A)", "Copy (B)"),
+    };
     let mut rows = vec![
-        vec!["Original (A)".into(), v.source.clone()],
-        vec!["Copy (B)".into(), v.destination.clone()],
+        vec![la.into(), v.source.clone()],
+        vec![lb.into(), v.destination.clone()],
     ];
     rows.extend(parts.rows);
     rows.push(vec!["Findings".into(), {
@@ -293,6 +298,65 @@ fn files(v: &Verification) -> KindParts {
         rows,
         closing_rows: Vec::new(),
         blocks: Vec::new(),
+    }
+}
+
+/// A name's new value on its DNS servers: how long it took, and each server's last answer and
+/// when it was first seen serving the new value.
+fn dns(v: &Verification) -> KindParts {
+    let Some(d) = &v.dns else {
+        return KindParts {
+            outcome: exit_outcome(v),
+            rows: Vec::new(),
+            closing_rows: Vec::new(),
+            blocks: Vec::new(),
+        };
+    };
+    let outcome = match d.exit_code {
+        0 => "every server serves the new value".to_owned(),
+        1 => "SERVERS STILL SERVE ANOTHER VALUE".to_owned(),
+        _ => "SERVERS DID NOT ANSWER".to_owned(),
+    };
+    let rows = vec![vec![
+        "Waited".into(),
+        format!(
+            "{} ({} round{} of questions)",
+            rehost_plan::format_duration(std::time::Duration::from_secs(d.waited_ms / 1000)),
+            d.rounds,
+            if d.rounds == 1 { "" } else { "s" }
+        ),
+    ]];
+    let servers = table(
+        &[
+            "Server",
+            "Role",
+            "Last answer",
+            "TTL",
+            "First seen serving the new value",
+        ],
+        d.servers
+            .iter()
+            .map(|s| {
+                let answer = match (&s.reason, s.values.is_empty()) {
+                    (Some(r), _) => format!("no answer: {r}"),
+                    (None, true) => "no record".into(),
+                    (None, false) => s.values.join(", "),
+                };
+                vec![
+                    format!("`{}`", s.server),
+                    s.role.clone(),
+                    answer,
+                    s.ttl.map(|t| format!("{t} s")).unwrap_or_default(),
+                    s.first_served.clone().unwrap_or_else(|| "never".into()),
+                ]
+            })
+            .collect(),
+    );
+    KindParts {
+        outcome,
+        rows,
+        closing_rows: Vec::new(),
+        blocks: vec![servers],
     }
 }
 

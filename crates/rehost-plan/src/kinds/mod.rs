@@ -14,6 +14,7 @@ use crate::model::*;
 use crate::read::{Reader, Tbl};
 use crate::suggest::closest;
 
+mod dns_propagated;
 mod health;
 mod manual;
 mod run;
@@ -37,6 +38,7 @@ pub static KINDS: &[&KindSpec] = &[
     &health::KIND,
     &verify_db::KIND,
     &verify_files::KIND,
+    &dns_propagated::KIND,
 ];
 
 /// Keys every step may have.
@@ -109,6 +111,8 @@ pub enum Reference<'a> {
     Host(&'a str),
     DataSet(&'a str),
     Database(&'a str),
+    /// A `[[names]]` id (the DNS kinds'): declared, with a `new` value and servers to ask.
+    Name(&'a str),
     /// A declared service, and the key its declaration must have for this kind: `stop`,
     /// `start`, or `health` (a health command or ports).
     Service {
@@ -156,6 +160,7 @@ pub fn spec(kind: &StepKind) -> &'static KindSpec {
         StepKind::Health { .. } => &health::KIND,
         StepKind::VerifyDb { .. } => &verify_db::KIND,
         StepKind::VerifyFiles { .. } => &verify_files::KIND,
+        StepKind::DnsPropagated { .. } => &dns_propagated::KIND,
     }
 }
 
@@ -264,7 +269,7 @@ pub fn service_of(kind: &StepKind) -> Option<&str> {
 }
 
 /// The declarations every kind's [`KindSpec::example`] refers to (data set `billing-data`,
-/// service `billing-app`, database `billing-db`, hosts `old` and `new`), shown before the
+/// service `billing-app`, database `billing-db`, name `www`, hosts `old` and `new`), shown before the
 /// examples in the reference.
 pub const EXAMPLE_DECLARATIONS: &str = r#"[[data]]
 id = "billing-data"
@@ -284,6 +289,15 @@ engine = "postgresql"
 from = "old"
 to = "new"
 database = "billing"
+
+[[names]]
+id = "www"
+name = "www.example.org"
+type = "A"
+old = "192.0.2.10"
+new = "203.0.113.20"
+authoritative = ["198.51.100.53", "198.51.100.54"]
+resolvers = ["10.0.0.53"]
 "#;
 
 /// docs/plan.md's reference of the step kinds, as Markdown: a table with every kind, each of

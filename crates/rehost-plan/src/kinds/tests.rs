@@ -27,6 +27,11 @@ host = "new"
 stop = "true"
 start = "true"
 health = "true"
+[[names]]
+id = "www"
+name = "www.example.org"
+new = "203.0.113.20"
+authoritative = ["198.51.100.53"]
 [[steps]]
 id = "manual"
 do = "manual"
@@ -70,6 +75,10 @@ do = "verify-files"
 from = "old"
 to = "new"
 paths = ["/etc/krb5.keytab"]
+[[steps]]
+id = "dns-propagated"
+do = "dns-propagated"
+name = "www"
 "#;
 
 #[test]

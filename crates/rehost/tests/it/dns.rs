@@ -197,3 +197,187 @@ fn a_truncated_answer_is_asked_again_over_tcp() {
     assert_eq!(got.len(), 200);
     assert_eq!(got, dug);
 }
+
+/// A plan whose `dns-propagated` step waits for `www` to serve 192.0.2.2 on both servers.
+fn propagation_plan(d: &TestDir, servers: &[&Knot], timeout: &str) {
+    let list: Vec<String> = servers
+        .iter()
+        .map(|k| format!("\"{}\"", k.addr()))
+        .collect();
+    write_plan(
+        d,
+        &format!(
+            r#"
+[[names]]
+id = "www"
+name = "www.example.test"
+type = "A"
+old = "192.0.2.1"
+new = "192.0.2.2"
+ttl = "1m"
+authoritative = [{}]
+
+[[steps]]
+id = "propagated"
+do = "dns-propagated"
+name = "www"
+interval = "100ms"
+timeout = "{timeout}"
+"#,
+            list.join(", ")
+        ),
+    );
+}
+
+const OLD: &str = "www 60 IN A 192.0.2.1\n";
+const NEW: &str = "www 60 IN A 192.0.2.2\n";
+
+#[test]
+fn dns_propagated_waits_until_the_last_server_serves_the_new_address() {
+    let d = TestDir::new();
+    let one = Knot::start(ZONE, 30, OLD);
+    let two = Knot::start(ZONE, 30, OLD);
+    one.reload(2, 30, NEW);
+    propagation_plan(&d, &[&one, &two], "60s");
+    let o = std::thread::scope(|s| {
+        let run = s.spawn(|| rehost(&d, &["run", "plan.toml", "--env", "test"]));
+        // The second server switches while the step waits: it must have asked at least once
+        // and seen it lag (the journal's rounds and first-served times show it).
+        std::thread::sleep(std::time::Duration::from_millis(800));
+        two.reload(2, 30, NEW);
+        run.join().unwrap()
+    });
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(o.stdout.contains("serve 192.0.2.2"), "{}", o.stdout);
+    let o = rehost(&d, &["report", "plan.toml", "--env", "test"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    let json: serde_json::Value =
+        serde_json::from_str(&d.read(".rehost/plan/test/report.json")).unwrap();
+    let dns = json["run"]["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|a| a["verification"]["dns"].as_object().cloned())
+        .unwrap_or_else(|| panic!("{json}"));
+    assert!(dns["rounds"].as_u64().unwrap() > 1, "{dns:?}");
+    let servers = dns["servers"].as_array().unwrap();
+    assert_eq!(servers.len(), 2);
+    for s in servers {
+        assert_eq!(s["status"], "serves");
+        assert_eq!(s["values"], serde_json::json!(["192.0.2.2"]));
+        assert_eq!(s["ttl"], 60);
+    }
+    let first = |i: usize| servers[i]["first_served"].as_str().unwrap().to_string();
+    assert!(first(0) < first(1), "{} {}", first(0), first(1));
+    let md = d.read(".rehost/plan/test/report.md");
+    assert!(md.contains("every server serves the new value"), "{md}");
+    assert!(
+        md.contains(&format!("`{}`", two.addr())) && md.contains(&first(1)),
+        "{md}"
+    );
+}
+
+#[test]
+fn dns_propagated_times_out_naming_the_lagging_server_and_its_ttl() {
+    let d = TestDir::new();
+    let one = Knot::start(ZONE, 30, OLD);
+    let two = Knot::start(ZONE, 30, OLD);
+    one.reload(2, 30, NEW);
+    propagation_plan(&d, &[&one, &two], "1s");
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    assert_eq!(o.code, 2, "{}", o.all());
+    let lag = format!(
+        "{} (authoritative) serves 192.0.2.1, which caches may keep for up to 60 s",
+        two.addr()
+    );
+    assert!(o.all().contains(&lag), "{}", o.all());
+    assert!(
+        !o.all()
+            .contains(&format!("{} (authoritative) serves", one.addr())),
+        "{}",
+        o.all()
+    );
+    let o = rehost(&d, &["report", "plan.toml", "--env", "test"]);
+    assert_eq!(o.code, 1, "{}", o.all());
+    let md = d.read(".rehost/plan/test/report.md");
+    assert!(md.contains("SERVERS STILL SERVE ANOTHER VALUE"), "{md}");
+    let row = md
+        .lines()
+        .find(|l| l.starts_with("| lagging"))
+        .unwrap_or_else(|| panic!("{md}"));
+    assert!(
+        row.contains(&two.addr()) && row.contains("192.0.2.1") && row.contains("TTL 60 s"),
+        "{row}"
+    );
+
+    // A server that does not answer lags too, never agrees.
+    let d = TestDir::new();
+    let silent = format!("127.0.0.1:{}", silent_port());
+    write_plan(
+        &d,
+        &format!(
+            r#"
+[[names]]
+id = "www"
+name = "www.example.test"
+new = "192.0.2.2"
+authoritative = ["{}", "{silent}"]
+
+[[steps]]
+id = "propagated"
+do = "dns-propagated"
+name = "www"
+interval = "100ms"
+timeout = "500ms"
+"#,
+            one.addr()
+        ),
+    );
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(
+        o.all()
+            .contains(&format!("{silent} (authoritative) did not answer")),
+        "{}",
+        o.all()
+    );
+}
+
+#[test]
+fn a_dns_step_needs_a_declared_name_with_a_new_value_and_server_addresses() {
+    let d = TestDir::new();
+    write_plan(
+        &d,
+        r#"
+[[names]]
+id = "www"
+name = "www.example.test"
+resolvers = ["dns1.example.test"]
+
+[[steps]]
+id = "propagated"
+do = "dns-propagated"
+name = "www"
+
+[[steps]]
+id = "other"
+do = "dns-propagated"
+name = "ftp"
+"#,
+    );
+    let o = rehost(&d, &["check", "plan.toml"]);
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(o.all().contains("the entry has no `new`"), "{}", o.all());
+    assert!(
+        o.all()
+            .contains("server `dns1.example.test` is not an address"),
+        "{}",
+        o.all()
+    );
+    assert!(
+        o.all()
+            .contains("name `ftp`, which the plan does not declare"),
+        "{}",
+        o.all()
+    );
+}
