@@ -170,11 +170,11 @@ pub struct DnsCheckArgs {
     /// A value the name must have (repeat for several); the answer must be exactly these.
     #[arg(long, value_name = "ADDR")]
     pub expect: Vec<String>,
-    /// A resolver to ask (recursion desired), as IP, IP:PORT or [IPv6]:PORT.
+    /// A resolver to ask (recursion desired), as `IP`, `IP:PORT` or `[IPv6]:PORT`.
     #[arg(long, value_name = "IP[:PORT]")]
     pub resolver: Vec<String>,
-    /// An authoritative server of the zone to ask (no recursion), as IP, IP:PORT or
-    /// [IPv6]:PORT.
+    /// An authoritative server of the zone to ask (no recursion), as `IP`, `IP:PORT` or
+    /// `[IPv6]:PORT`.
     #[arg(long, value_name = "IP[:PORT]")]
     pub authoritative: Vec<String>,
     /// How long to wait for each server's answer, in seconds (UDP, then TCP).
