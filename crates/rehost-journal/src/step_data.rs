@@ -30,6 +30,8 @@ pub enum StepData {
     VerifyFiles(Box<VerifyFilesData>),
     /// `dns-propagated`: what each server of a name served, and since when the new value.
     DnsPropagated(Box<DnsPropagatedData>),
+    /// `dns-ttl`: the TTL each authoritative server serves, and when the old TTL expired.
+    DnsTtl(Box<DnsTtlData>),
     /// A result without a `kind`: written before results were typed. Kept as it was read.
     Legacy(serde_json::Value),
     /// A result of a kind this rehost does not know: written by a newer rehost. Kept as it
@@ -315,6 +317,36 @@ pub struct DnsPropagatedData {
     pub servers: Vec<DnsServerData>,
 }
 
+/// A `dns-ttl` step's check of a lowered TTL and its wait for the old one to expire.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DnsTtlData {
+    #[serde(default)]
+    pub v: u32,
+    /// The `[[names]]` id, the name asked for and the record type.
+    pub id: String,
+    pub name: String,
+    pub record: String,
+    /// The plan's `ttl` (what caches may hold from before) and `lowered_ttl`, in seconds.
+    pub ttl_s: u64,
+    pub lowered_ttl_s: u64,
+    /// The step that lowered the TTL and when it finished (the journal's time), if one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lowered_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lowered_at: Option<String>,
+    /// When the old TTL expired (`lowered_at` + `ttl_s`), if it did before the step ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expired_at: Option<String>,
+    /// How long the step waited for it.
+    pub waited_ms: u64,
+    /// 0 lowered and expired; 1 a server serves a longer TTL, or the old TTL had not expired
+    /// within the step's timeout, or no step lowered it; 2 a server did not answer.
+    pub exit_code: i32,
+    /// Each authoritative server's answer (`status`: `serves` when its TTL is at most the
+    /// lowered one, `differs` when longer, `not_answered`).
+    pub servers: Vec<DnsServerData>,
+}
+
 /// One server of a `dns-propagated` step.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DnsServerData {
@@ -351,6 +383,7 @@ enum Tagged<'a> {
     VerifyDb(std::borrow::Cow<'a, VerifyDbData>),
     VerifyFiles(std::borrow::Cow<'a, VerifyFilesData>),
     DnsPropagated(std::borrow::Cow<'a, DnsPropagatedData>),
+    DnsTtl(std::borrow::Cow<'a, DnsTtlData>),
 }
 
 impl Serialize for StepData {
@@ -364,6 +397,7 @@ impl Serialize for StepData {
             StepData::VerifyDb(d) => Tagged::VerifyDb(Borrowed(&**d)).serialize(s),
             StepData::VerifyFiles(d) => Tagged::VerifyFiles(Borrowed(&**d)).serialize(s),
             StepData::DnsPropagated(d) => Tagged::DnsPropagated(Borrowed(&**d)).serialize(s),
+            StepData::DnsTtl(d) => Tagged::DnsTtl(Borrowed(&**d)).serialize(s),
             StepData::Legacy(v) | StepData::Newer { value: v, .. } => v.serialize(s),
         }
     }
@@ -400,6 +434,7 @@ impl<'de> Deserialize<'de> for StepData {
             Tagged::VerifyDb(d) => StepData::VerifyDb(Box::new(d.into_owned())),
             Tagged::VerifyFiles(d) => StepData::VerifyFiles(Box::new(d.into_owned())),
             Tagged::DnsPropagated(d) => StepData::DnsPropagated(Box::new(d.into_owned())),
+            Tagged::DnsTtl(d) => StepData::DnsTtl(Box::new(d.into_owned())),
         })
     }
 }
@@ -415,6 +450,7 @@ impl StepData {
             | StepData::Service(_)
             | StepData::VerifyDb(_)
             | StepData::DnsPropagated(_)
+            | StepData::DnsTtl(_)
             | StepData::Legacy(_)
             | StepData::Newer { .. } => &[],
         }

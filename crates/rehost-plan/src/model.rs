@@ -536,6 +536,10 @@ pub enum StepKind {
         #[serde(with = "duration")]
         interval: Duration,
     },
+    /// Check that the `[[names]]` entry's authoritative servers serve a TTL of at most its
+    /// `lowered_ttl`, and wait until its old `ttl` has passed since the step that lowered it
+    /// (`lowers_ttl`) finished, so that no cache can still hold the long-lived answer.
+    DnsTtl { name: String },
 }
 
 /// A `verify-db` step's exercise of the copy (`exercise = true`): as the application's login,

@@ -203,12 +203,12 @@ pub(crate) fn validate(plan: &Plan) -> Vec<Diagnostic> {
                 Reference::Database(database) if !db_ids.contains(&database) => {
                     v.push(unknown("database", database, &s.span, &what, &db_ids));
                 }
-                Reference::Name(id) => match plan.name_decl(id) {
+                Reference::Name { id, needs } => match plan.name_decl(id) {
                     None => {
                         let ids: Vec<&str> = plan.names.iter().map(|n| n.id.as_str()).collect();
                         v.push(unknown("name", id, &s.span, &what, &ids));
                     }
-                    Some(n) => dns_name(&mut v, n, &s.span, &what),
+                    Some(n) => dns_name(&mut v, n, needs, &s.span, &what),
                 },
                 Reference::Service {
                     id: svc,
@@ -374,7 +374,7 @@ fn unknown(kind: &str, name: &str, span: &Span, what: &str, known: &[&str]) -> D
 /// A `[[names]]` entry a DNS step asks about: a type rehost asks for, a `new` value of that
 /// type, and servers given as addresses (a server's name would be resolved by a resolver,
 /// whose answer is what is checked).
-fn dns_name(v: &mut Vec<Diagnostic>, n: &NameDecl, span: &Span, what: &str) {
+fn dns_name(v: &mut Vec<Diagnostic>, n: &NameDecl, needs: &str, span: &Span, what: &str) {
     let err = |msg: String, help: &str| {
         Diagnostic::error("value", Some(n.span.clone()), msg).with_help(help.to_string())
     };
@@ -393,7 +393,28 @@ fn dns_name(v: &mut Vec<Diagnostic>, n: &NameDecl, span: &Span, what: &str) {
             "set type = \"A\", \"AAAA\" or \"CNAME\"",
         ));
     }
+    if needs == "lowered_ttl" {
+        for (key, val) in [("ttl", n.ttl), ("lowered_ttl", n.lowered_ttl)] {
+            if val.is_none() {
+                v.push(err(
+                    format!("{what} checks the lowered TTL of name `{}`, but the entry has no `{key}`", n.id),
+                    "give ttl (the TTL before it was lowered, which caches may hold) and lowered_ttl",
+                ));
+            }
+        }
+        if n.authoritative.is_empty() {
+            v.push(
+                Diagnostic::error(
+                    "missing-key",
+                    Some(span.clone()),
+                    format!("{what} asks the authoritative servers of name `{}`, which lists none", n.id),
+                )
+                .with_help("add authoritative = [\"IP[:PORT]\"] (the zone's servers) to the [[names]] entry".to_string()),
+            );
+        }
+    }
     match &n.new {
+        None if needs != "new" => {}
         None => v.push(err(
             format!(
                 "{what} waits for name `{}` to serve its new value, but the entry has no `new`",

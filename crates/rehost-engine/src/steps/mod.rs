@@ -10,6 +10,7 @@ use crate::exec::{Ctx, Outcome};
 use rehost_plan::{Command, Plan, Step, SyncMethod};
 
 mod dns_propagated;
+mod dns_ttl;
 mod health;
 mod manual;
 mod run;
@@ -36,6 +37,7 @@ pub(crate) static EXECUTORS: &[&Executor] = &[
     &verify_db::EXECUTOR,
     &verify_files::EXECUTOR,
     &dns_propagated::EXECUTOR,
+    &dns_ttl::EXECUTOR,
 ];
 
 /// One step kind's executor.
@@ -102,6 +104,7 @@ fn executor(step: &Step) -> &'static Executor {
         K::VerifyDb { .. } => &verify_db::EXECUTOR,
         K::VerifyFiles { .. } => &verify_files::EXECUTOR,
         K::DnsPropagated { .. } => &dns_propagated::EXECUTOR,
+        K::DnsTtl { .. } => &dns_ttl::EXECUTOR,
     }
 }
 

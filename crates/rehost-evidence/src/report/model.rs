@@ -230,12 +230,14 @@ pub enum VerificationKind {
     Files,
     /// A `dns-propagated` step: a name's new value on each of its DNS servers.
     Dns,
+    /// A `dns-ttl` step: a name's lowered TTL on its authoritative servers, the old one expired.
+    DnsTtl,
 }
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Verification {
     /// `tree` (a `verify-tree` step), `database` (a `verify-db` step), `files` (a
-    /// `verify-files` step) or `dns` (a `dns-propagated` step).
+    /// `verify-files` step), `dns` (a `dns-propagated` step) or `dns_ttl` (a `dns-ttl` step).
     pub kind: VerificationKind,
     /// The data set's or the database's id.
     pub data_set: String,
@@ -276,6 +278,9 @@ pub struct Verification {
     /// DNS: each server's last answer and when it first served the new value.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dns: Option<rehost_journal::step_data::DnsPropagatedData>,
+    /// DNS TTL: each server's TTL, when the TTL was lowered and when the old one expired.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dns_ttl: Option<rehost_journal::step_data::DnsTtlData>,
 }
 
 #[derive(Clone, Debug, Serialize)]

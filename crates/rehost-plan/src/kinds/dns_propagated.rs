@@ -41,7 +41,10 @@ pub(super) static KIND: KindSpec = KindSpec {
     // which asks for a lowered TTL before each switch, has nothing to say about it).
     implies: |_| None,
     references: |k| match k {
-        StepKind::DnsPropagated { name, .. } => vec![Reference::Name(name)],
+        StepKind::DnsPropagated { name, .. } => vec![Reference::Name {
+            id: name,
+            needs: "new",
+        }],
         _ => Vec::new(),
     },
     describe,

@@ -15,6 +15,7 @@ use crate::read::{Reader, Tbl};
 use crate::suggest::closest;
 
 mod dns_propagated;
+mod dns_ttl;
 mod health;
 mod manual;
 mod run;
@@ -39,6 +40,7 @@ pub static KINDS: &[&KindSpec] = &[
     &verify_db::KIND,
     &verify_files::KIND,
     &dns_propagated::KIND,
+    &dns_ttl::KIND,
 ];
 
 /// Keys every step may have.
@@ -111,8 +113,13 @@ pub enum Reference<'a> {
     Host(&'a str),
     DataSet(&'a str),
     Database(&'a str),
-    /// A `[[names]]` id (the DNS kinds'): declared, with a `new` value and servers to ask.
-    Name(&'a str),
+    /// A `[[names]]` id (the DNS kinds'), and what its entry must give for this kind: `new`
+    /// (its value after the switch, and servers to ask) or `lowered_ttl` (with `ttl` and
+    /// authoritative servers).
+    Name {
+        id: &'a str,
+        needs: &'static str,
+    },
     /// A declared service, and the key its declaration must have for this kind: `stop`,
     /// `start`, or `health` (a health command or ports).
     Service {
@@ -161,6 +168,7 @@ pub fn spec(kind: &StepKind) -> &'static KindSpec {
         StepKind::VerifyDb { .. } => &verify_db::KIND,
         StepKind::VerifyFiles { .. } => &verify_files::KIND,
         StepKind::DnsPropagated { .. } => &dns_propagated::KIND,
+        StepKind::DnsTtl { .. } => &dns_ttl::KIND,
     }
 }
 
@@ -296,6 +304,8 @@ name = "www.example.org"
 type = "A"
 old = "192.0.2.10"
 new = "203.0.113.20"
+ttl = "1h"
+lowered_ttl = "5m"
 authoritative = ["198.51.100.53", "198.51.100.54"]
 resolvers = ["10.0.0.53"]
 "#;

@@ -32,6 +32,8 @@ id = "www"
 name = "www.example.org"
 new = "203.0.113.20"
 authoritative = ["198.51.100.53"]
+ttl = "1h"
+lowered_ttl = "5m"
 [[steps]]
 id = "manual"
 do = "manual"
@@ -78,6 +80,10 @@ paths = ["/etc/krb5.keytab"]
 [[steps]]
 id = "dns-propagated"
 do = "dns-propagated"
+name = "www"
+[[steps]]
+id = "dns-ttl"
+do = "dns-ttl"
 name = "www"
 "#;
 

@@ -381,3 +381,120 @@ name = "ftp"
         o.all()
     );
 }
+
+/// A plan that lowers `www`'s TTL in a manual step and then checks it with `dns-ttl`.
+fn ttl_plan(d: &TestDir, knot: &Knot, ttl: &str, lowers: bool) {
+    write_plan(
+        d,
+        &format!(
+            r#"
+[[names]]
+id = "www"
+name = "www.example.test"
+ttl = "{ttl}"
+lowered_ttl = "1m"
+authoritative = ["{}"]
+
+[[steps]]
+id = "lower"
+do = "manual"
+text = "lower the TTL of www to 1m"
+{}
+
+[[steps]]
+id = "ttl"
+do = "dns-ttl"
+name = "www"
+timeout = "30s"
+"#,
+            knot.addr(),
+            if lowers { "lowers_ttl = [\"www\"]" } else { "" }
+        ),
+    );
+}
+
+#[test]
+fn dns_ttl_waits_until_the_old_ttl_has_expired_since_it_was_lowered() {
+    let d = TestDir::new();
+    let knot = Knot::start(ZONE, 30, "www 60 IN A 192.0.2.1\n");
+    ttl_plan(&d, &knot, "2s", true);
+    let t0 = std::time::Instant::now();
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test", "--yes"]);
+    let took = t0.elapsed();
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(took >= std::time::Duration::from_millis(1900), "{took:?}");
+    assert!(o.stdout.contains("old TTL (2s) expired at"), "{}", o.stdout);
+    let o = rehost(&d, &["report", "plan.toml", "--env", "test"]);
+    let json: serde_json::Value =
+        serde_json::from_str(&d.read(".rehost/plan/test/report.json")).unwrap();
+    // The one point to review is the manual step confirmed by --yes.
+    let kinds: Vec<&str> = json["verdict"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["decision"], "{}", o.all());
+    let t = json["run"]["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|a| a["verification"]["dns_ttl"].as_object().cloned())
+        .unwrap_or_else(|| panic!("{json}"));
+    // Exactly the old TTL after the lowering step finished: the expiry is the journal's time of
+    // `lower` plus 2 s, and the step waited for it (most of it: `lower` finished just before).
+    let at = |k: &str| t[k].as_str().unwrap().parse::<jiff::Timestamp>().unwrap();
+    assert_eq!(
+        at("expired_at").duration_since(at("lowered_at")),
+        jiff::SignedDuration::from_secs(2)
+    );
+    let waited = t["waited_ms"].as_u64().unwrap();
+    assert!((1000..=2600).contains(&waited), "{waited}");
+    assert_eq!(t["lowered_by"], "lower");
+    assert_eq!(t["servers"][0]["ttl"], 60);
+    assert!(
+        d.read(".rehost/plan/test/report.md")
+            .contains("lowered, and the old TTL expired")
+    );
+
+    // A TTL that was not lowered fails at once, naming the server and its TTL.
+    knot.reload(2, 30, "www 3600 IN A 192.0.2.1\n");
+    let d = TestDir::new();
+    ttl_plan(&d, &knot, "2s", true);
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test", "--yes"]);
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(
+        o.all().contains(&format!(
+            "{} serves TTL 3600 s, more than the lowered 60 s",
+            knot.addr()
+        )),
+        "{}",
+        o.all()
+    );
+
+    // Without a step that declares it lowers the TTL, nobody knows when caches let go.
+    knot.reload(3, 30, "www 60 IN A 192.0.2.1\n");
+    let d = TestDir::new();
+    ttl_plan(&d, &knot, "2s", false);
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test", "--yes"]);
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(
+        o.all()
+            .contains("no step that lowers the TTL of name `www`"),
+        "{}",
+        o.all()
+    );
+
+    // An old TTL that expires beyond the step's timeout fails at once, saying when.
+    let d = TestDir::new();
+    ttl_plan(&d, &knot, "1h", true);
+    let t0 = std::time::Instant::now();
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test", "--yes"]);
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(t0.elapsed() < std::time::Duration::from_secs(10));
+    assert!(
+        o.all().contains("beyond this step's timeout (30s)"),
+        "{}",
+        o.all()
+    );
+}
