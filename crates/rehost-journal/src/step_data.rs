@@ -32,6 +32,10 @@ pub enum StepData {
     VerifyKeys(Box<VerifyKeysData>),
     /// `drain`: who was connected to a service, who left when, who remained.
     Drain(DrainData),
+    /// `dns-propagated`: what each server of a name served, and since when the new value.
+    DnsPropagated(Box<DnsPropagatedData>),
+    /// `dns-ttl`: the TTL each authoritative server serves, and when the old TTL expired.
+    DnsTtl(Box<DnsTtlData>),
     /// A result without a `kind`: written before results were typed. Kept as it was read.
     Legacy(serde_json::Value),
     /// A result of a kind this rehost does not know: written by a newer rehost. Kept as it
@@ -369,6 +373,82 @@ pub struct ExerciseProblem {
     pub detail: String,
 }
 
+/// A `dns-propagated` step's wait for a name's new value on every server.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DnsPropagatedData {
+    #[serde(default)]
+    pub v: u32,
+    /// The `[[names]]` id, the name asked for and the record type.
+    pub id: String,
+    pub name: String,
+    pub record: String,
+    /// The plan's `old` value, if it gives one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub old: Option<String>,
+    /// The value every server must serve (normalized).
+    pub new: String,
+    /// 0 every server served it, 1 some served another value at the timeout, 2 some could
+    /// not be asked at the timeout.
+    pub exit_code: i32,
+    /// How many rounds of questions were asked, and how long the step waited in all.
+    pub rounds: u32,
+    pub waited_ms: u64,
+    pub servers: Vec<DnsServerData>,
+}
+
+/// A `dns-ttl` step's check of a lowered TTL and its wait for the old one to expire.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DnsTtlData {
+    #[serde(default)]
+    pub v: u32,
+    /// The `[[names]]` id, the name asked for and the record type.
+    pub id: String,
+    pub name: String,
+    pub record: String,
+    /// The plan's `ttl` (what caches may hold from before) and `lowered_ttl`, in seconds.
+    pub ttl_s: u64,
+    pub lowered_ttl_s: u64,
+    /// The step that lowered the TTL and when it finished (the journal's time), if one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lowered_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lowered_at: Option<String>,
+    /// When the old TTL expired (`lowered_at` + `ttl_s`), if it did before the step ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expired_at: Option<String>,
+    /// How long the step waited for it.
+    pub waited_ms: u64,
+    /// 0 lowered and expired; 1 a server serves a longer TTL, or the old TTL had not expired
+    /// within the step's timeout, or no step lowered it; 2 a server did not answer.
+    pub exit_code: i32,
+    /// Each authoritative server's answer (`status`: `serves` when its TTL is at most the
+    /// lowered one, `differs` when longer, `not_answered`).
+    pub servers: Vec<DnsServerData>,
+}
+
+/// One server of a `dns-propagated` step.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DnsServerData {
+    /// `IP:PORT`.
+    pub server: String,
+    /// `authoritative` or `resolver`.
+    pub role: String,
+    /// `serves` (the new value), `differs`, `not_answered`: the last round's.
+    pub status: String,
+    /// The last answer's values (normalized), or why there was none.
+    pub values: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The last answer's TTL: how long a cache may still hold it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub negative_ttl: Option<u32>,
+    /// When it was first seen serving the new value (RFC 3339, the run's clock).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_served: Option<String>,
+}
+
 /// The tagged form on disk: `{"kind":"verify-tree","v":1,…}`. Only ever a temporary while a
 /// record is read or written, so the size of its largest variant costs nothing.
 #[allow(clippy::large_enum_variant)]
@@ -383,6 +463,8 @@ enum Tagged<'a> {
     VerifyFiles(std::borrow::Cow<'a, VerifyFilesData>),
     VerifyKeys(std::borrow::Cow<'a, VerifyKeysData>),
     Drain(std::borrow::Cow<'a, DrainData>),
+    DnsPropagated(std::borrow::Cow<'a, DnsPropagatedData>),
+    DnsTtl(std::borrow::Cow<'a, DnsTtlData>),
 }
 
 impl Serialize for StepData {
@@ -397,6 +479,8 @@ impl Serialize for StepData {
             StepData::VerifyFiles(d) => Tagged::VerifyFiles(Borrowed(&**d)).serialize(s),
             StepData::VerifyKeys(d) => Tagged::VerifyKeys(Borrowed(&**d)).serialize(s),
             StepData::Drain(d) => Tagged::Drain(Borrowed(d)).serialize(s),
+            StepData::DnsPropagated(d) => Tagged::DnsPropagated(Borrowed(&**d)).serialize(s),
+            StepData::DnsTtl(d) => Tagged::DnsTtl(Borrowed(&**d)).serialize(s),
             StepData::Legacy(v) | StepData::Newer { value: v, .. } => v.serialize(s),
         }
     }
@@ -434,6 +518,8 @@ impl<'de> Deserialize<'de> for StepData {
             Tagged::VerifyFiles(d) => StepData::VerifyFiles(Box::new(d.into_owned())),
             Tagged::VerifyKeys(d) => StepData::VerifyKeys(Box::new(d.into_owned())),
             Tagged::Drain(d) => StepData::Drain(d.into_owned()),
+            Tagged::DnsPropagated(d) => StepData::DnsPropagated(Box::new(d.into_owned())),
+            Tagged::DnsTtl(d) => StepData::DnsTtl(Box::new(d.into_owned())),
         })
     }
 }
@@ -450,6 +536,8 @@ impl StepData {
             | StepData::Service(_)
             | StepData::VerifyDb(_)
             | StepData::Drain(_)
+            | StepData::DnsPropagated(_)
+            | StepData::DnsTtl(_)
             | StepData::Legacy(_)
             | StepData::Newer { .. } => &[],
         }

@@ -409,6 +409,9 @@ pub struct NameDecl {
     #[serde(with = "opt_duration")]
     pub lowered_ttl: Option<Duration>,
     pub resolvers: Vec<String>,
+    /// The zone's authoritative servers, `IP[:PORT]`, asked without recursion by the DNS step
+    /// kinds (none: only the resolvers are asked).
+    pub authoritative: Vec<String>,
     pub span: Span,
 }
 
@@ -537,6 +540,18 @@ pub enum StepKind {
     /// Wait until no established TCP connection to a declared service's `ports` remains on
     /// its host; fails at the step's timeout naming each client still connected.
     Drain { service: String },
+    /// Wait until the `[[names]]` entry's resolvers and authoritative servers all serve its
+    /// `new` value, polling every `interval`; fails at the step's timeout naming each server
+    /// that still lags and the TTL it may still hold.
+    DnsPropagated {
+        name: String,
+        #[serde(with = "duration")]
+        interval: Duration,
+    },
+    /// Check that the `[[names]]` entry's authoritative servers serve a TTL of at most its
+    /// `lowered_ttl`, and wait until its old `ttl` has passed since the step that lowered it
+    /// (`lowers_ttl`) finished, so that no cache can still hold the long-lived answer.
+    DnsTtl { name: String },
 }
 
 /// A `verify-db` step's exercise of the copy (`exercise = true`): as the application's login,

@@ -1011,6 +1011,7 @@ impl Reader {
                 "ttl",
                 "lowered_ttl",
                 "resolvers",
+                "authoritative",
             ],
         );
         let name = self.required_str(t, "name")?;
@@ -1023,6 +1024,7 @@ impl Reader {
             ttl: self.duration(t, "ttl"),
             lowered_ttl: self.duration(t, "lowered_ttl"),
             resolvers: self.str_list(t, "resolvers"),
+            authoritative: self.str_list(t, "authoritative"),
             span: t.span.clone(),
         })
     }

@@ -207,6 +207,13 @@ pub(crate) fn validate(plan: &Plan) -> Vec<Diagnostic> {
                 Reference::Key(key) if !key_ids.contains(&key) => {
                     v.push(unknown("key", key, &span, &what, &key_ids));
                 }
+                Reference::Name { id, needs } => match plan.name_decl(id) {
+                    None => {
+                        let ids: Vec<&str> = plan.names.iter().map(|n| n.id.as_str()).collect();
+                        v.push(unknown("name", id, &s.span, &what, &ids));
+                    }
+                    Some(n) => dns_name(&mut v, n, needs, &s.span, &what),
+                },
                 Reference::Service {
                     id: svc,
                     needs: key,
@@ -371,4 +378,94 @@ fn unknown(kind: &str, name: &str, span: &Span, what: &str, known: &[&str]) -> D
         format!("{what} names {kind} `{name}`, which the plan does not declare"),
     )
     .with_help(help)
+}
+
+/// A `[[names]]` entry a DNS step asks about: a type rehost asks for, a `new` value of that
+/// type, and servers given as addresses (a server's name would be resolved by a resolver,
+/// whose answer is what is checked).
+fn dns_name(v: &mut Vec<Diagnostic>, n: &NameDecl, needs: &str, span: &Span, what: &str) {
+    let err = |msg: String, help: &str| {
+        Diagnostic::error("value", Some(n.span.clone()), msg).with_help(help.to_string())
+    };
+    let record = n.record.to_ascii_uppercase();
+    let new_ok = |x: &str| match record.as_str() {
+        "A" => x.parse::<std::net::Ipv4Addr>().is_ok(),
+        "AAAA" => x.parse::<std::net::Ipv6Addr>().is_ok(),
+        _ => !x.is_empty(),
+    };
+    if !["A", "AAAA", "CNAME"].contains(&record.as_str()) {
+        v.push(err(
+            format!(
+                "{what} asks DNS for name `{}`, of type `{}`: rehost asks for A, AAAA or CNAME",
+                n.id, n.record
+            ),
+            "set type = \"A\", \"AAAA\" or \"CNAME\"",
+        ));
+    }
+    if needs == "lowered_ttl" {
+        for (key, val) in [("ttl", n.ttl), ("lowered_ttl", n.lowered_ttl)] {
+            if val.is_none() {
+                v.push(err(
+                    format!("{what} checks the lowered TTL of name `{}`, but the entry has no `{key}`", n.id),
+                    "give ttl (the TTL before it was lowered, which caches may hold) and lowered_ttl",
+                ));
+            }
+        }
+        if n.authoritative.is_empty() {
+            v.push(
+                Diagnostic::error(
+                    "missing-key",
+                    Some(span.clone()),
+                    format!("{what} asks the authoritative servers of name `{}`, which lists none", n.id),
+                )
+                .with_help("add authoritative = [\"IP[:PORT]\"] (the zone's servers) to the [[names]] entry".to_string()),
+            );
+        }
+    }
+    match &n.new {
+        None if needs != "new" => {}
+        None => v.push(err(
+            format!(
+                "{what} waits for name `{}` to serve its new value, but the entry has no `new`",
+                n.id
+            ),
+            "add new = \"203.0.113.20\" (the value after the switch) to the [[names]] entry",
+        )),
+        Some(x) if !new_ok(x) => v.push(err(
+            format!(
+                "name `{}`: new = `{}` is not a value of type {}",
+                n.id,
+                crate::escape_control(x),
+                n.record
+            ),
+            "an A record's value is an IPv4 address, an AAAA record's an IPv6 address",
+        )),
+        Some(_) => {}
+    }
+    if n.resolvers.is_empty() && n.authoritative.is_empty() {
+        v.push(
+            Diagnostic::error(
+                "missing-key",
+                Some(span.clone()),
+                format!(
+                    "{what} asks the servers of name `{}`, which lists none",
+                    n.id
+                ),
+            )
+            .with_help(
+                "add authoritative = [\"IP[:PORT]\"] (the zone's servers) and resolvers = \
+                 [\"IP[:PORT]\"] (the ones clients use) to the [[names]] entry"
+                    .to_string(),
+            ),
+        );
+    }
+    for s in n.resolvers.iter().chain(&n.authoritative) {
+        let ok = s.parse::<std::net::SocketAddr>().is_ok() || s.parse::<std::net::IpAddr>().is_ok();
+        if !ok {
+            v.push(err(
+                format!("name `{}`: server `{}` is not an address", n.id, crate::escape_control(s)),
+                "give servers as IP, IP:PORT or [IPv6]:PORT: a name would be resolved by a resolver, whose answer is what is checked",
+            ));
+        }
+    }
 }

@@ -37,6 +37,9 @@ pub enum Command {
     /// Verify data: prove a copy complete and correct.
     #[command(subcommand)]
     Verify(VerifyCommand),
+    /// Ask DNS servers directly what they serve for a name.
+    #[command(subcommand)]
+    Dns(DnsCommand),
     /// Write a manifest of a tree: every entry's metadata and digest, as evidence.
     Manifest(ManifestArgs),
     /// Find key material and prove it reached the new system (docs/keys.md).
@@ -76,6 +79,7 @@ impl Command {
                 | Command::Status(_)
                 | Command::Report(_)
                 | Command::Verify(_)
+                | Command::Dns(_)
                 | Command::Manifest(_)
                 | Command::Keys(_)
                 | Command::Conns(_)
@@ -149,6 +153,45 @@ pub struct SignArgs {
     /// least 32 random bytes, mode 0600, not inside the state directory.
     #[arg(long, value_name = "FILE", env = "REHOST_HMAC_KEY")]
     pub hmac_key: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DnsCommand {
+    /// Ask each given server, on its own and in parallel, for a name's records: the answer,
+    /// its TTL, the zone's negative-caching TTL (SOA), whether it serves the expected values.
+    ///
+    /// Authoritative servers are asked without recursion, resolvers with it; over UDP, and
+    /// over TCP when the answer is truncated; nothing is cached. A server that does not answer
+    /// in time, refuses or answers with an error is reported as not answering, never as
+    /// agreeing. Exit 0 when every server serves exactly the expected values (without
+    /// --expect: every server gives the same answer), 1 when some do not, 2 when some could
+    /// not be asked.
+    Check(DnsCheckArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct DnsCheckArgs {
+    /// The name to ask for, e.g. www.example.org.
+    pub name: String,
+    /// The record type: A, AAAA or CNAME.
+    #[arg(long = "type", value_name = "TYPE", default_value = "A")]
+    pub rtype: String,
+    /// A value the name must have (repeat for several); the answer must be exactly these.
+    #[arg(long, value_name = "ADDR")]
+    pub expect: Vec<String>,
+    /// A resolver to ask (recursion desired), as `IP`, `IP:PORT` or `[IPv6]:PORT`.
+    #[arg(long, value_name = "IP[:PORT]")]
+    pub resolver: Vec<String>,
+    /// An authoritative server of the zone to ask (no recursion), as `IP`, `IP:PORT` or
+    /// `[IPv6]:PORT`.
+    #[arg(long, value_name = "IP[:PORT]")]
+    pub authoritative: Vec<String>,
+    /// How long to wait for each server's answer, in seconds (UDP, then TCP).
+    #[arg(long, value_name = "SECONDS", default_value = "3")]
+    pub timeout: f64,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]

@@ -9,6 +9,8 @@ use crate::EngineError;
 use crate::exec::{Ctx, Outcome};
 use rehost_plan::{Command, Plan, Step, SyncMethod};
 
+mod dns_propagated;
+mod dns_ttl;
 mod drain;
 mod health;
 mod manual;
@@ -38,6 +40,8 @@ pub(crate) static EXECUTORS: &[&Executor] = &[
     &verify_files::EXECUTOR,
     &verify_keys::EXECUTOR,
     &drain::EXECUTOR,
+    &dns_propagated::EXECUTOR,
+    &dns_ttl::EXECUTOR,
 ];
 
 /// One step kind's executor.
@@ -105,6 +109,8 @@ fn executor(step: &Step) -> &'static Executor {
         K::VerifyFiles { .. } => &verify_files::EXECUTOR,
         K::VerifyKeys { .. } => &verify_keys::EXECUTOR,
         K::Drain { .. } => &drain::EXECUTOR,
+        K::DnsPropagated { .. } => &dns_propagated::EXECUTOR,
+        K::DnsTtl { .. } => &dns_ttl::EXECUTOR,
     }
 }
 

@@ -233,12 +233,16 @@ pub enum VerificationKind {
     Files,
     /// A `verify-keys` step: `[[keys]]` entries matched on the new host by fingerprint.
     Keys,
+    /// A `dns-propagated` step: a name's new value on each of its DNS servers.
+    Dns,
+    /// A `dns-ttl` step: a name's lowered TTL on its authoritative servers, the old one expired.
+    DnsTtl,
 }
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Verification {
-    /// `tree` (a `verify-tree` step), `database` (a `verify-db` step) or `files` (a
-    /// `verify-files` step).
+    /// `tree` (a `verify-tree` step), `database` (a `verify-db` step), `files` (a
+    /// `verify-files` step), `dns` (a `dns-propagated` step) or `dns_ttl` (a `dns-ttl` step).
     pub kind: VerificationKind,
     /// The data set's or the database's id.
     pub data_set: String,
@@ -279,6 +283,12 @@ pub struct Verification {
     /// Keys: each key found at a `[[keys]]` entry's paths, by its public facts.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub keys: Vec<KeyRow>,
+    /// DNS: each server's last answer and when it first served the new value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dns: Option<rehost_journal::step_data::DnsPropagatedData>,
+    /// DNS TTL: each server's TTL, when the TTL was lowered and when the old one expired.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dns_ttl: Option<rehost_journal::step_data::DnsTtlData>,
 }
 
 /// A key of a `verify-keys` step: public facts only.

@@ -374,6 +374,8 @@ fn typed(d: &StepData, exit_code: Option<i32>) -> Option<Verification> {
                 paths: Vec::new(),
                 absent: Vec::new(),
                 keys: Vec::new(),
+                dns: None,
+                dns_ttl: None,
             })
         }
         StepData::VerifyDb(db) => {
@@ -390,6 +392,8 @@ fn typed(d: &StepData, exit_code: Option<i32>) -> Option<Verification> {
         }
         StepData::VerifyFiles(f) => Some(files_verification(f)),
         StepData::VerifyKeys(k) => Some(keys_verification(k)),
+        StepData::DnsPropagated(d) => Some(dns_verification(d)),
+        StepData::DnsTtl(d) => Some(dns_ttl_verification(d)),
         StepData::Legacy(v) => verification(v).or_else(|| db_verification(v, exit_code)),
         // A newer rehost's result is not read: a verification recorded so has no result here.
         StepData::Newer { .. } => None,
@@ -461,6 +465,8 @@ fn files_verification(f: &rehost_journal::step_data::VerifyFilesData) -> Verific
         paths: f.paths.clone(),
         absent: f.absent.clone(),
         keys: Vec::new(),
+        dns: None,
+        dns_ttl: None,
     }
 }
 
@@ -556,7 +562,102 @@ fn keys_verification(k: &rehost_journal::step_data::VerifyKeysData) -> Verificat
         paths: k.search.clone(),
         absent: Vec::new(),
         keys: rows,
+        dns: None,
+        dns_ttl: None,
     }
+}
+
+/// A `dns-propagated` step's result as a verification: the name, the old and the new value,
+/// each lagging server a finding (its last answer, the TTL it may still be held for).
+fn dns_verification(d: &rehost_journal::step_data::DnsPropagatedData) -> Verification {
+    let findings: Vec<Finding> = d
+        .servers
+        .iter()
+        .filter(|s| s.status != "serves")
+        .map(|s| Finding {
+            class: if s.status == "not_answered" {
+                "not-answered".into()
+            } else {
+                "lagging".into()
+            },
+            path: format!("{} ({})", s.server, s.role),
+            a: Some(match &s.reason {
+                Some(r) => r.clone(),
+                None if s.values.is_empty() => "no record".into(),
+                None => s.values.join(", "),
+            }),
+            b: s.ttl.map(|t| format!("TTL {t} s")),
+        })
+        .collect();
+    Verification {
+        kind: VerificationKind::Dns,
+        data_set: format!("{} {}", d.name, d.record),
+        source: d.old.clone().unwrap_or_else(|| "(not given)".into()),
+        destination: d.new.clone(),
+        exit_code: i64::from(d.exit_code),
+        tree: None,
+        database: None,
+        by_class: Vec::new(),
+        findings_total: findings.len() as u64,
+        findings,
+        manifests: Vec::new(),
+        warnings: Vec::new(),
+        privileged: Vec::new(),
+        privileged_total: 0,
+        not_compared: None,
+        exercise: None,
+        excludes: Vec::new(),
+        not_verified: Vec::new(),
+        paths: Vec::new(),
+        absent: Vec::new(),
+        keys: Vec::new(),
+        dns: Some(d.clone()),
+        dns_ttl: None,
+    }
+}
+
+/// A `dns-ttl` step's result as a verification: the lowered TTL against each server's, each
+/// server that serves a longer one (or none) a finding.
+fn dns_ttl_verification(d: &rehost_journal::step_data::DnsTtlData) -> Verification {
+    let findings: Vec<Finding> = d
+        .servers
+        .iter()
+        .filter(|s| s.status != "serves")
+        .map(|s| Finding {
+            class: if s.status == "not_answered" {
+                "not-answered".into()
+            } else {
+                "ttl-not-lowered".into()
+            },
+            path: format!("{} ({})", s.server, s.role),
+            a: Some(match (&s.reason, s.ttl) {
+                (Some(r), _) => r.clone(),
+                (None, Some(t)) => format!("TTL {t} s"),
+                (None, None) => "no record".into(),
+            }),
+            b: Some(format!("at most {} s", d.lowered_ttl_s)),
+        })
+        .collect();
+    let mut v = dns_verification(&rehost_journal::step_data::DnsPropagatedData {
+        v: d.v,
+        id: d.id.clone(),
+        name: d.name.clone(),
+        record: d.record.clone(),
+        old: None,
+        new: String::new(),
+        exit_code: d.exit_code,
+        rounds: 1,
+        waited_ms: d.waited_ms,
+        servers: Vec::new(),
+    });
+    v.kind = VerificationKind::DnsTtl;
+    v.source = format!("TTL {} s", d.ttl_s);
+    v.destination = format!("TTL at most {} s", d.lowered_ttl_s);
+    v.findings_total = findings.len() as u64;
+    v.findings = findings;
+    v.dns = None;
+    v.dns_ttl = Some(d.clone());
+    v
 }
 
 /// A verification's result, from the free JSON a `verify-tree` step recorded before results
@@ -664,6 +765,8 @@ fn verification(v: &serde_json::Value) -> Option<Verification> {
         paths: Vec::new(),
         absent: Vec::new(),
         keys: Vec::new(),
+        dns: None,
+        dns_ttl: None,
     })
 }
 
@@ -760,5 +863,7 @@ fn db_verification(v: &serde_json::Value, exit_code: Option<i32>) -> Option<Veri
         paths: Vec::new(),
         absent: Vec::new(),
         keys: Vec::new(),
+        dns: None,
+        dns_ttl: None,
     })
 }

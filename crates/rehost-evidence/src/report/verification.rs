@@ -26,6 +26,8 @@ fn kind_parts(v: &Verification) -> KindParts {
         VerificationKind::Database => database(v),
         VerificationKind::Files => files(v),
         VerificationKind::Keys => keys(v),
+        VerificationKind::Dns => dns(v),
+        VerificationKind::DnsTtl => dns_ttl(v),
     }
 }
 
@@ -58,9 +60,14 @@ fn verification(a: &Attempt, v: &Verification, b: &mut Vec<Block>) {
             if a.superseded { " (superseded)" } else { "" }
         ),
     ));
+    let (la, lb) = match v.kind {
+        VerificationKind::Dns => ("Old value", "New value"),
+        VerificationKind::DnsTtl => ("TTL before", "Lowered TTL"),
+        _ => ("Original (A)", "Copy (B)"),
+    };
     let mut rows = vec![
-        vec!["Original (A)".into(), v.source.clone()],
-        vec!["Copy (B)".into(), v.destination.clone()],
+        vec![la.into(), v.source.clone()],
+        vec![lb.into(), v.destination.clone()],
     ];
     rows.extend(parts.rows);
     rows.push(vec!["Findings".into(), {
@@ -336,6 +343,123 @@ fn keys(v: &Verification) -> KindParts {
         rows,
         closing_rows: Vec::new(),
         blocks: Vec::new(),
+    }
+}
+
+/// A name's new value on its DNS servers: how long it took, and each server's last answer and
+/// when it was first seen serving the new value.
+fn dns(v: &Verification) -> KindParts {
+    let Some(d) = &v.dns else {
+        return KindParts {
+            outcome: exit_outcome(v),
+            rows: Vec::new(),
+            closing_rows: Vec::new(),
+            blocks: Vec::new(),
+        };
+    };
+    let outcome = match d.exit_code {
+        0 => "every server serves the new value".to_owned(),
+        1 => "SERVERS STILL SERVE ANOTHER VALUE".to_owned(),
+        _ => "SERVERS DID NOT ANSWER".to_owned(),
+    };
+    let rows = vec![vec![
+        "Waited".into(),
+        format!(
+            "{} ({} round{} of questions)",
+            rehost_plan::format_duration(std::time::Duration::from_secs(d.waited_ms / 1000)),
+            d.rounds,
+            if d.rounds == 1 { "" } else { "s" }
+        ),
+    ]];
+    let servers = table(
+        &[
+            "Server",
+            "Role",
+            "Last answer",
+            "TTL",
+            "First seen serving the new value",
+        ],
+        d.servers
+            .iter()
+            .map(|s| {
+                let answer = match (&s.reason, s.values.is_empty()) {
+                    (Some(r), _) => format!("no answer: {r}"),
+                    (None, true) => "no record".into(),
+                    (None, false) => s.values.join(", "),
+                };
+                vec![
+                    format!("`{}`", s.server),
+                    s.role.clone(),
+                    answer,
+                    s.ttl.map(|t| format!("{t} s")).unwrap_or_default(),
+                    s.first_served.clone().unwrap_or_else(|| "never".into()),
+                ]
+            })
+            .collect(),
+    );
+    KindParts {
+        outcome,
+        rows,
+        closing_rows: Vec::new(),
+        blocks: vec![servers],
+    }
+}
+
+/// A name's lowered TTL: when it was lowered, when the old one expired, each server's TTL.
+fn dns_ttl(v: &Verification) -> KindParts {
+    let Some(d) = &v.dns_ttl else {
+        return KindParts {
+            outcome: exit_outcome(v),
+            rows: Vec::new(),
+            closing_rows: Vec::new(),
+            blocks: Vec::new(),
+        };
+    };
+    let outcome = match d.exit_code {
+        0 => "lowered, and the old TTL expired".to_owned(),
+        2 => "SERVERS DID NOT ANSWER".to_owned(),
+        _ => "NOT LOWERED OR NOT YET EXPIRED".to_owned(),
+    };
+    let never = || "—".to_string();
+    let rows = vec![
+        vec![
+            "Lowered by".into(),
+            match (&d.lowered_by, &d.lowered_at) {
+                (Some(s), Some(at)) => format!("step `{s}`, finished {at}"),
+                _ => "no step that lowers it finished".into(),
+            },
+        ],
+        vec![
+            "Old TTL expired".into(),
+            d.expired_at.clone().unwrap_or_else(never),
+        ],
+        vec![
+            "Waited".into(),
+            rehost_plan::format_duration(std::time::Duration::from_millis(d.waited_ms)),
+        ],
+    ];
+    let servers = table(
+        &["Server", "Answer", "TTL"],
+        d.servers
+            .iter()
+            .map(|s| {
+                vec![
+                    format!("`{}`", s.server),
+                    match (&s.reason, s.values.is_empty()) {
+                        (Some(r), _) => format!("no answer: {r}"),
+                        (None, true) => "no record".into(),
+                        (None, false) => s.values.join(", "),
+                    },
+                    s.ttl.map(|t| format!("{t} s")).unwrap_or_default(),
+                ]
+            })
+            .collect(),
+    );
+    KindParts {
+        outcome,
+        rows,
+        closing_rows: Vec::new(),
+        blocks: vec![servers],
     }
 }
 

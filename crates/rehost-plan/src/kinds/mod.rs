@@ -14,6 +14,8 @@ use crate::model::*;
 use crate::read::{Reader, Tbl};
 use crate::suggest::closest;
 
+mod dns_propagated;
+mod dns_ttl;
 mod drain;
 mod health;
 mod manual;
@@ -41,6 +43,8 @@ pub static KINDS: &[&KindSpec] = &[
     &verify_files::KIND,
     &verify_keys::KIND,
     &drain::KIND,
+    &dns_propagated::KIND,
+    &dns_ttl::KIND,
 ];
 
 /// Keys every step may have.
@@ -115,6 +119,13 @@ pub enum Reference<'a> {
     Database(&'a str),
     /// A `[[keys]]` id.
     Key(&'a str),
+    /// A `[[names]]` id (the DNS kinds'), and what its entry must give for this kind: `new`
+    /// (its value after the switch, and servers to ask) or `lowered_ttl` (with `ttl` and
+    /// authoritative servers).
+    Name {
+        id: &'a str,
+        needs: &'static str,
+    },
     /// A declared service, and the key its declaration must have for this kind: `stop`,
     /// `start`, `health` (a health command or ports), or `ports`.
     Service {
@@ -164,6 +175,8 @@ pub fn spec(kind: &StepKind) -> &'static KindSpec {
         StepKind::VerifyFiles { .. } => &verify_files::KIND,
         StepKind::VerifyKeys { .. } => &verify_keys::KIND,
         StepKind::Drain { .. } => &drain::KIND,
+        StepKind::DnsPropagated { .. } => &dns_propagated::KIND,
+        StepKind::DnsTtl { .. } => &dns_ttl::KIND,
     }
 }
 
@@ -275,7 +288,7 @@ pub fn service_of(kind: &StepKind) -> Option<&str> {
 }
 
 /// The declarations every kind's [`KindSpec::example`] refers to (data set `billing-data`,
-/// service `billing-app`, database `billing-db`, key `billing-tls`, hosts `old` and `new`), shown before the
+/// service `billing-app`, database `billing-db`, key `billing-tls`, name `www`, hosts `old` and `new`), shown before the
 /// examples in the reference.
 pub const EXAMPLE_DECLARATIONS: &str = r#"[[data]]
 id = "billing-data"
@@ -302,6 +315,17 @@ id = "billing-tls"
 host = "old"
 kind = "tls"
 paths = ["/etc/ssl/private/billing.key"]
+
+[[names]]
+id = "www"
+name = "www.example.org"
+type = "A"
+old = "192.0.2.10"
+new = "203.0.113.20"
+ttl = "1h"
+lowered_ttl = "5m"
+authoritative = ["198.51.100.53", "198.51.100.54"]
+resolvers = ["10.0.0.53"]
 "#;
 
 /// docs/plan.md's reference of the step kinds, as Markdown: a table with every kind, each of

@@ -33,6 +33,13 @@ stop = "true"
 start = "true"
 health = "true"
 ports = [8080]
+[[names]]
+id = "www"
+name = "www.example.org"
+new = "203.0.113.20"
+authoritative = ["198.51.100.53"]
+ttl = "1h"
+lowered_ttl = "5m"
 [[steps]]
 id = "manual"
 do = "manual"
@@ -85,6 +92,14 @@ to = "new"
 id = "drain"
 do = "drain"
 service = "web"
+[[steps]]
+id = "dns-propagated"
+do = "dns-propagated"
+name = "www"
+[[steps]]
+id = "dns-ttl"
+do = "dns-ttl"
+name = "www"
 "#;
 
 #[test]

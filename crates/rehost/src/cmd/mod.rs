@@ -5,6 +5,7 @@ pub mod check;
 mod concept;
 mod conns;
 mod demo;
+mod dns;
 mod keys;
 mod manifest;
 pub mod report;
@@ -24,6 +25,7 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Report(a) => report::run(&a),
         Command::Verify(crate::cli::VerifyCommand::Tree(a)) => verify_tree::run(&a),
         Command::Verify(crate::cli::VerifyCommand::Db(a)) => verify_db::run(&a),
+        Command::Dns(crate::cli::DnsCommand::Check(a)) => dns::check(&a),
         Command::Manifest(a) => manifest::run(&a),
         Command::Keys(crate::cli::KeysCommand::Scan(a)) => keys::scan(&a),
         Command::Keys(crate::cli::KeysCommand::Compare(a)) => keys::compare(&a),

@@ -8,6 +8,7 @@ mod confirm;
 mod conns;
 mod db;
 mod db_engines;
+mod dns;
 mod downtime;
 mod formats;
 mod isolation;

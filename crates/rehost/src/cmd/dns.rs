@@ -1,0 +1,206 @@
+//! `rehost dns check NAME`: ask each given server directly what it serves for a name
+//! (rehost-dns), and say which serve the expected values, which do not, and which could not be
+//! asked. Every string from the network is escaped before it reaches the terminal.
+
+use crate::cli::DnsCheckArgs;
+use crate::exit;
+use rehost_dns::{Answer, Asked, Kind, Role, Server};
+use rehost_plan::escape_control as esc;
+use std::time::Duration;
+
+pub fn check(args: &DnsCheckArgs) -> i32 {
+    match prepare(args) {
+        Ok((name, kind, expect, servers, timeout)) => {
+            let asked = rehost_dns::ask_all(&servers, &name, kind, timeout);
+            let code = verdict(&asked, &expect);
+            let written = if args.json {
+                let v = serde_json::json!({
+                    "name": name.to_string(),
+                    "type": kind.name(),
+                    "expect": expect,
+                    "servers": asked,
+                    "result": match code {
+                        exit::OK => "agree",
+                        exit::FINDINGS => "differ",
+                        _ => "not_asked",
+                    },
+                });
+                println!("{v}");
+                Ok(())
+            } else {
+                human(&name.to_string(), kind, &expect, &asked, code)
+            };
+            match written {
+                Ok(()) => code,
+                Err(e) => {
+                    eprintln!("rehost: could not write the answers: {e}");
+                    exit::TROUBLE
+                }
+            }
+        }
+        Err(e) => {
+            eprintln!("rehost: dns check: {}", esc(&e));
+            exit::TROUBLE
+        }
+    }
+}
+
+type Prepared = (rehost_dns::Name, Kind, Vec<String>, Vec<Server>, Duration);
+
+fn prepare(args: &DnsCheckArgs) -> Result<Prepared, String> {
+    let kind = Kind::parse(&args.rtype)?;
+    let name = rehost_dns::fqdn(&args.name)?;
+    let mut expect = args
+        .expect
+        .iter()
+        .map(|e| kind.normalize(e))
+        .collect::<Result<Vec<_>, _>>()?;
+    expect.sort();
+    expect.dedup();
+    let mut servers = Vec::new();
+    for (list, role) in [
+        (&args.authoritative, Role::Authoritative),
+        (&args.resolver, Role::Resolver),
+    ] {
+        for s in list {
+            servers.push(Server {
+                addr: rehost_dns::parse_server(s)?,
+                role,
+            });
+        }
+    }
+    if servers.is_empty() {
+        return Err(
+            "no server to ask: give the zone's servers with --authoritative IP[:PORT] and the \
+             resolvers clients use with --resolver IP[:PORT]"
+                .into(),
+        );
+    }
+    if !(args.timeout.is_finite() && args.timeout > 0.0 && args.timeout <= 300.0) {
+        return Err(format!(
+            "--timeout {} is not a number of seconds between 0 and 300",
+            args.timeout
+        ));
+    }
+    Ok((
+        name,
+        kind,
+        expect,
+        servers,
+        Duration::from_secs_f64(args.timeout),
+    ))
+}
+
+/// 2 when any server could not be asked; else 1 when any does not serve the expected values
+/// (without any expected: when the answers differ); else 0.
+fn verdict(asked: &[Asked], expect: &[String]) -> i32 {
+    if asked
+        .iter()
+        .any(|a| matches!(a.answer, Answer::NotAnswered { .. }))
+    {
+        return exit::TROUBLE;
+    }
+    let agree = if expect.is_empty() {
+        let first = asked.first().map(values);
+        asked.iter().all(|a| Some(values(a)) == first)
+    } else {
+        asked.iter().all(|a| a.answer.serves(expect) == Some(true))
+    };
+    if agree { exit::OK } else { exit::FINDINGS }
+}
+
+fn values(a: &Asked) -> (&str, &[String]) {
+    match &a.answer {
+        Answer::Answered { rcode, values, .. } => (rcode, values),
+        Answer::NotAnswered { .. } => ("", &[]),
+    }
+}
+
+fn human(
+    name: &str,
+    kind: Kind,
+    expect: &[String],
+    asked: &[Asked],
+    code: i32,
+) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = anstream::stdout().lock();
+    if expect.is_empty() {
+        writeln!(out, "{} {}", esc(name), kind.name())?;
+    } else {
+        writeln!(
+            out,
+            "{} {}, expecting {}",
+            esc(name),
+            kind.name(),
+            esc(&expect.join(", "))
+        )?;
+    }
+    for a in asked {
+        let who = format!("{:<13} {:<21}", a.role.name(), a.server);
+        match &a.answer {
+            Answer::NotAnswered { reason } => {
+                writeln!(out, "  {who} NOT ASKED  no answer: {}", esc(reason))?;
+            }
+            Answer::Answered {
+                rcode,
+                values,
+                ttl,
+                negative_ttl,
+                authoritative,
+                tcp,
+            } => {
+                let state = match a.answer.serves(expect) {
+                    _ if expect.is_empty() => "answers",
+                    Some(true) => "serves",
+                    _ => "DIFFERS",
+                };
+                let shown = if values.is_empty() {
+                    format!("no {} record ({rcode})", kind.name())
+                } else {
+                    esc(&values.join(", "))
+                };
+                let mut notes = Vec::new();
+                if let Some(t) = ttl {
+                    notes.push(format!("ttl {t}"));
+                }
+                if let Some(n) = negative_ttl {
+                    notes.push(format!("negative ttl {n}"));
+                }
+                if *tcp {
+                    notes.push("over TCP (UDP truncated)".into());
+                }
+                if a.role == Role::Authoritative && !authoritative {
+                    notes.push("not authoritative for it (no AA bit)".into());
+                }
+                let notes = if notes.is_empty() {
+                    String::new()
+                } else {
+                    format!("  ({})", notes.join(", "))
+                };
+                writeln!(out, "  {who} {state:<10} {shown}{notes}")?;
+            }
+        }
+    }
+    let n = asked.len();
+    let line = match code {
+        exit::OK if expect.is_empty() => format!("all {n} servers give the same answer"),
+        exit::OK => format!("all {n} servers serve the expected values"),
+        exit::FINDINGS if expect.is_empty() => "the servers' answers differ".to_string(),
+        exit::FINDINGS => {
+            let lag = asked
+                .iter()
+                .filter(|a| a.answer.serves(expect) == Some(false))
+                .count();
+            format!("{lag} of {n} servers do not serve the expected values")
+        }
+        _ => {
+            let silent = asked
+                .iter()
+                .filter(|a| matches!(a.answer, Answer::NotAnswered { .. }))
+                .count();
+            format!("{silent} of {n} servers could not be asked: nothing is proved for them")
+        }
+    };
+    writeln!(out, "{line}")
+}
