@@ -1369,8 +1369,20 @@ pub fn exercise(sql: &dyn Sql, tables: &[String]) -> Result<ExerciseReport, DbEr
                         None => "1".into(),
                     }
                 } else if is_text(&col.data_type) {
+                    // Random hex drawn until one the table does not hold: a short key (a
+                    // CHAR(2) code) would otherwise collide with an existing one often. A
+                    // thousand candidates from a cross join of digits, not a recursive CTE,
+                    // which MySQL 5.7 lacks.
                     let n = col.max_len.unwrap_or(32).clamp(1, 32);
-                    format!("LEFT(MD5(RAND()), {n})")
+                    let digits = "(SELECT 0 d UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 \
+                                  UNION ALL SELECT 4 UNION ALL SELECT 5 UNION ALL SELECT 6 \
+                                  UNION ALL SELECT 7 UNION ALL SELECT 8 UNION ALL SELECT 9)";
+                    format!(
+                        "(SELECT c.v FROM (SELECT LEFT(MD5(CONCAT(RAND(), '-', a.d, b.d, g.d)), {n}) AS v \
+                         FROM {digits} a CROSS JOIN {digits} b CROSS JOIN {digits} g) c \
+                         WHERE NOT EXISTS (SELECT 1 FROM (SELECT {x} AS k FROM {tq}) e WHERE e.k = c.v) \
+                         LIMIT 1)"
+                    )
                 } else if is_date(&col.data_type) && !empty {
                     format!("(SELECT MAX({x}) FROM (SELECT {x} FROM {tq}) m) + INTERVAL 1 DAY")
                 } else if empty {

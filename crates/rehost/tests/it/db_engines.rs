@@ -414,6 +414,35 @@ fn mariadb_exercise_reads_changes_and_adds_and_leaves_nothing_behind() {
     let o = rehost(&d, &["verify", "db", &old.url("app"), &new.url("app")]);
     assert_eq!(o.code, 0, "{}", o.all());
 
+    // The new row's unique text key is one the table does not hold, however short the keys:
+    // 15 of the 16 one-digit hex keys taken (a random pick collided 15 times in 16).
+    new.sql(
+        "app",
+        "CREATE TABLE letters (k CHAR(1) PRIMARY KEY, n INT); INSERT INTO letters VALUES ('0',1),('1',2),('2',3),('3',4),('4',5),('5',6),('6',7),('7',8),('8',9),('9',10),('a',11),('b',12),('c',13),('d',14),('e',15);",
+    );
+    for _ in 0..3 {
+        let o = rehost(
+            &d,
+            &[
+                "verify",
+                "db",
+                &new.url("app"),
+                "--exercise",
+                "--table",
+                "letters",
+                "--json",
+            ],
+        );
+        assert_eq!(o.code, 0, "{}", o.all());
+        let doc = db_json(&o);
+        let ops = doc["tables"][0]["operations"].as_array().unwrap().clone();
+        assert!(ops.iter().all(|op| op["status"] == "ok"), "{doc}");
+        assert!(
+            ops.iter().any(|op| op["what"] == "insert a new row"),
+            "{doc}"
+        );
+    }
+
     // A failure is reported with the server's exact error, and the run goes on.
     new.sql(
         "app",
