@@ -242,8 +242,20 @@ fn dns_propagated_waits_until_the_last_server_serves_the_new_address() {
     let o = std::thread::scope(|s| {
         let run = s.spawn(|| rehost(&d, &["run", "plan.toml", "--env", "test"]));
         // The second server switches while the step waits: it must have asked at least once
-        // and seen it lag (the journal's rounds and first-served times show it).
-        std::thread::sleep(std::time::Duration::from_millis(800));
+        // and seen it lag (the journal's rounds and first-served times show it). The step
+        // writes each round to its output file: wait for one that shows the old address.
+        let outputs = d.join(".rehost/plan/test/output");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !std::fs::read_dir(&outputs).is_ok_and(|dir| {
+            dir.flatten()
+                .any(|e| std::fs::read_to_string(e.path()).is_ok_and(|t| t.contains("192.0.2.1")))
+        }) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the step wrote no round showing the old address within 30 s"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
         two.reload(2, 30, NEW);
         run.join().unwrap()
     });
