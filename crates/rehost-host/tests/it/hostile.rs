@@ -29,6 +29,9 @@ enum Evil {
     /// A connection listing with more connections than asked for, then one to a port not
     /// asked for (`connection_ports`), then two listings.
     ExtraConnections,
+    /// A key scan answered out of order: keys after its summary (one path asked), no summary
+    /// (two paths), an answer of another request (three).
+    LyingKeyScan,
 }
 
 struct FakeAgent {
@@ -135,6 +138,18 @@ impl Host for FakeAgent {
                     on_response(Response::Connections { listing: l });
                 }
             }
+            (Request::ScanKeys { paths }, Evil::LyingKeyScan) => match paths.len() {
+                1 => {
+                    on_response(Response::KeysScanned {
+                        files: 1,
+                        read: 1,
+                        errors: Vec::new(),
+                    });
+                    on_response(Response::KeysFound { found: Vec::new() });
+                }
+                2 => on_response(Response::KeysFound { found: Vec::new() }),
+                _ => on_response(Response::Connected { error: None }),
+            },
             (Request::ReadFiles { .. }, _) => {
                 for _ in 0..3 {
                     on_response(Response::FileData {
@@ -265,6 +280,36 @@ fn a_connection_listing_beyond_what_was_asked_is_refused() {
         command: Some("\x1b]0;evil\x07".into()),
     };
     assert!(!c.process().contains('\x1b'), "{}", c.process());
+}
+
+#[test]
+fn a_key_scan_answered_out_of_order_is_refused() {
+    let old = FakeAgent {
+        evil: Evil::LyingKeyScan,
+        outside: PathBuf::from("/nonexistent"),
+    };
+    let no = AtomicBool::new(false);
+    let e = rehost_host::scan_keys(&old, &["/etc"], &no)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("old") && e.contains("refused: an answer `keys_found` to a key scan"),
+        "{e}"
+    );
+    let e = rehost_host::scan_keys(&old, &["/etc", "/srv"], &no)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("old") && e.contains("the key scan ended without its summary"),
+        "{e}"
+    );
+    let e = rehost_host::scan_keys(&old, &["/etc", "/srv", "/var"], &no)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("refused: an answer `connected` to a key scan"),
+        "{e}"
+    );
 }
 
 /// A fake agent on the far side of real frames (protocol 4: a JSON header, then content as raw
