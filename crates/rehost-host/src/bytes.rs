@@ -89,9 +89,23 @@ impl<'de> Deserialize<'de> for Bytes {
 }
 
 /// File content crossing the agent protocol: never inside a frame's JSON, but as raw bytes
-/// after its header (see `agent/frame.rs`).
+/// after its header (see `agent/frame.rs`). Page-aligned, because it is read into in bulk (from
+/// a file by the source's agent, from a pipe by the receiving end), and a read into a buffer
+/// off a page boundary costs the kernel several times more (issue 27: `rehost_tree::aligned`).
 #[derive(Clone, Default, PartialEq, Eq)]
-pub struct Blob(pub Vec<u8>);
+pub struct Blob(pub rehost_tree::aligned::AlignedBuf);
+
+impl From<Vec<u8>> for Blob {
+    fn from(bytes: Vec<u8>) -> Self {
+        Blob(bytes.into())
+    }
+}
+
+impl From<&[u8]> for Blob {
+    fn from(bytes: &[u8]) -> Self {
+        Blob(bytes.into())
+    }
+}
 
 impl std::fmt::Debug for Blob {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

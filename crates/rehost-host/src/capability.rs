@@ -74,7 +74,7 @@ pub fn execute(
             let data = manifest.to_binary();
             for piece in data.chunks(MANIFEST_PIECE) {
                 emit(Response::ManifestData {
-                    data: Blob(piece.to_vec()),
+                    data: Blob::from(piece),
                 });
             }
             emit(Response::ManifestCounts {
@@ -281,8 +281,11 @@ fn cancelled(host: &LocalHost, root: &Path) -> HostError {
 /// opened without following a symlink at any component, without blocking on a FIFO, and only
 /// if it is still the regular file the walk saw ([`open_source`]): a file swapped since the
 /// walk must not send what now stands there.
-fn read_piece(at: &mut Beneath, piece: &FilePiece) -> std::io::Result<Vec<u8>> {
-    use std::io::{Read, Seek};
+fn read_piece(
+    at: &mut Beneath,
+    piece: &FilePiece,
+) -> std::io::Result<rehost_tree::aligned::AlignedBuf> {
+    use std::io::Seek;
     if piece.len > MAX_PIECE {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
@@ -294,10 +297,10 @@ fn read_piece(at: &mut Beneath, piece: &FilePiece) -> std::io::Result<Vec<u8>> {
     }
     let mut f = open_source(at, piece.path.as_bytes(), piece.ino)?;
     f.seek(std::io::SeekFrom::Start(piece.offset))?;
-    // Into the spare capacity: a file fills uninitialised memory, so the piece is not zeroed
-    // first (that cost as much as the read).
-    let mut buf = Vec::with_capacity(piece.len as usize);
-    f.take(piece.len).read_to_end(&mut buf)?;
+    // Into a page-aligned buffer: a read into one 16 bytes off a page (where malloc puts a
+    // large Vec) costs the kernel several times more (issue 27).
+    let mut buf = rehost_tree::aligned::AlignedBuf::with_capacity(piece.len as usize);
+    buf.read_from(&mut f, piece.len as usize)?;
     Ok(buf)
 }
 

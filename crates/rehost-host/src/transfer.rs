@@ -16,6 +16,7 @@
 use crate::agent::{FilePiece, ManifestOptions, Request, Response};
 use crate::bytes::{Blob, Bytes};
 use crate::{Host, HostError, LocalHost, manifest_pair};
+use rehost_tree::aligned::AlignedBuf;
 use rehost_tree::transfer::{Op, TransferReport, plan};
 use rehost_tree::{Counts, Progress};
 use std::sync::atomic::AtomicBool;
@@ -69,7 +70,7 @@ pub fn transfer_between(
         dh,
         droot,
         Vec::new(),
-        Vec::new(),
+        AlignedBuf::default(),
         false,
         cancel,
         &mut |_| {},
@@ -156,7 +157,7 @@ enum Msg {
     /// out because the source could not be read whole.
     Batch {
         ops: Vec<Op>,
-        data: Vec<u8>,
+        data: AlignedBuf,
         errors: Vec<(Box<[u8]>, String)>,
         last: bool,
     },
@@ -165,7 +166,7 @@ enum Msg {
         path: Box<[u8]>,
         tmp: Box<[u8]>,
         offset: u64,
-        data: Vec<u8>,
+        data: AlignedBuf,
     },
     /// The source host failed as a whole.
     Failed(HostError),
@@ -235,7 +236,7 @@ fn read_ahead(
                 return;
             }
         };
-        let mut data = Vec::with_capacity(bytes as usize);
+        let mut data = AlignedBuf::with_capacity(bytes as usize);
         batch.retain(|op| {
             let Op::File {
                 path,
@@ -372,7 +373,7 @@ fn write_behind(
     let mut done = Counts::default();
     // Large files whose pieces could not be written: their operation is dropped.
     let mut unstaged: std::collections::HashSet<Box<[u8]>> = Default::default();
-    let stage = |path: &[u8], tmp: Box<[u8]>, offset: u64, data: Vec<u8>| {
+    let stage = |path: &[u8], tmp: Box<[u8]>, offset: u64, data: AlignedBuf| {
         let req = Request::Stage {
             root: Bytes(droot.to_vec()),
             path: Bytes(path.to_vec()),
@@ -473,7 +474,7 @@ fn read_files(
     root: &[u8],
     pieces: Vec<FilePiece>,
     cancel: &AtomicBool,
-) -> Result<Vec<Result<Vec<u8>, String>>, HostError> {
+) -> Result<Vec<Result<AlignedBuf, String>>, HostError> {
     if pieces.is_empty() {
         return Ok(Vec::new());
     }
@@ -519,7 +520,7 @@ fn apply(
     host: &dyn Host,
     root: &[u8],
     ops: Vec<Op>,
-    data: Vec<u8>,
+    data: AlignedBuf,
     sync: bool,
     cancel: &AtomicBool,
     progress: &mut dyn FnMut(Counts),

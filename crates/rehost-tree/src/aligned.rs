@@ -8,7 +8,7 @@
 //! offset 0 (issue 27; glibc bug 30994 describes the effect). An [`AlignedBuf`] starts on a
 //! page boundary whatever its length.
 
-use std::alloc::{Layout, alloc_zeroed, dealloc, handle_alloc_error};
+use std::alloc::{Layout, alloc_zeroed, dealloc, handle_alloc_error, realloc};
 use std::ops::{Deref, DerefMut};
 use std::ptr::NonNull;
 
@@ -17,10 +17,20 @@ use std::ptr::NonNull;
 /// fast path needs).
 pub const PAGE: usize = 4096;
 
-/// A zeroed byte buffer whose first byte is on a [`PAGE`] boundary.
+/// A byte buffer whose first byte is on a [`PAGE`] boundary: a `Vec<u8>` for bulk reads.
+///
+/// Fixed-size and zeroed ([`AlignedBuf::new`]) for the read loops that reuse one buffer, or
+/// growable ([`AlignedBuf::with_capacity`], [`AlignedBuf::read_from`],
+/// [`AlignedBuf::extend_from_slice`]) for content that is read once and handed on: a file
+/// piece the agent sends, a frame's content read from a pipe. Growing keeps the alignment
+/// (`realloc` with the same layout's alignment).
 pub struct AlignedBuf {
+    /// Dangling (and never read or freed) while `cap` is 0.
     ptr: NonNull<u8>,
     len: usize,
+    /// Bytes allocated: 0, or a multiple of [`PAGE`]; every byte below `cap` is initialised
+    /// (zeroed on allocation or growth, or written since).
+    cap: usize,
 }
 
 // SAFETY: AlignedBuf owns its allocation exclusively, like a Vec<u8>.
@@ -32,31 +42,135 @@ impl AlignedBuf {
     /// A zeroed buffer of `len` bytes (at least one page is allocated, so a zero length is
     /// still a valid, aligned pointer).
     pub fn new(len: usize) -> AlignedBuf {
-        let layout = Self::layout(len);
-        // SAFETY: the layout has a non-zero size (at least PAGE).
-        let ptr = unsafe { alloc_zeroed(layout) };
+        let mut b = AlignedBuf::with_capacity(len.max(1));
+        b.len = len;
+        b
+    }
+
+    /// An empty buffer with room for `cap` bytes without growing (nothing is allocated for 0).
+    pub fn with_capacity(cap: usize) -> AlignedBuf {
+        let mut b = AlignedBuf {
+            ptr: NonNull::dangling(),
+            len: 0,
+            cap: 0,
+        };
+        b.reserve(cap);
+        b
+    }
+
+    /// Makes room for `additional` more bytes after `len`. The new bytes are zeroed, so every
+    /// byte below the capacity is initialised and may be handed to `read` as a slice.
+    pub fn reserve(&mut self, additional: usize) {
+        let want = self
+            .len
+            .checked_add(additional)
+            .expect("a buffer size below isize::MAX");
+        if want <= self.cap {
+            return;
+        }
+        let cap = want
+            .max(self.cap.saturating_mul(2))
+            .checked_next_multiple_of(PAGE)
+            .expect("a buffer size below isize::MAX");
+        let layout = Self::layout(cap);
+        let ptr = if self.cap == 0 {
+            // SAFETY: the layout's size is at least PAGE, not zero.
+            unsafe { alloc_zeroed(layout) }
+        } else {
+            // SAFETY: `ptr` was allocated with `Self::layout(self.cap)` (same alignment);
+            // `cap` is non-zero and below isize::MAX (the layout was built from it).
+            let p = unsafe { realloc(self.ptr.as_ptr(), Self::layout(self.cap), cap) };
+            if !p.is_null() {
+                // SAFETY: `p` holds `cap` bytes; those past the old capacity are new.
+                unsafe { p.add(self.cap).write_bytes(0, cap - self.cap) };
+            }
+            p
+        };
         match NonNull::new(ptr) {
-            Some(ptr) => AlignedBuf { ptr, len },
+            Some(ptr) => {
+                self.ptr = ptr;
+                self.cap = cap;
+            }
             None => handle_alloc_error(layout),
         }
     }
 
-    fn layout(len: usize) -> Layout {
-        Layout::from_size_align(len.max(PAGE), PAGE).expect("a buffer size below isize::MAX")
+    /// The bytes allocated.
+    pub fn capacity(&self) -> usize {
+        self.cap
+    }
+
+    /// Appends `bytes`.
+    pub fn extend_from_slice(&mut self, bytes: &[u8]) {
+        self.reserve(bytes.len());
+        // SAFETY: `reserve` made room for `bytes.len()` bytes after `len`; a `&mut self`
+        // cannot alias `bytes`.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                bytes.as_ptr(),
+                self.ptr.as_ptr().add(self.len),
+                bytes.len(),
+            )
+        };
+        self.len += bytes.len();
+    }
+
+    /// Reads from `r` until `n` more bytes are appended or it ends, straight into the
+    /// buffer (no copy through another one); returns how many were appended. A read cut
+    /// short by a signal is retried.
+    pub fn read_from(&mut self, r: &mut impl std::io::Read, n: usize) -> std::io::Result<usize> {
+        self.reserve(n);
+        let start = self.len;
+        let end = start + n;
+        while self.len < end {
+            // SAFETY: every byte below `cap` is initialised (see `cap`), and `end <= cap`.
+            let spare = unsafe {
+                std::slice::from_raw_parts_mut(self.ptr.as_ptr().add(self.len), end - self.len)
+            };
+            match r.read(spare) {
+                Ok(0) => break,
+                Ok(k) => self.len += k.min(end - self.len),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(self.len - start)
+    }
+
+    /// Shortens it to `len` bytes (nothing when it is already shorter); keeps the capacity.
+    pub fn truncate(&mut self, len: usize) {
+        self.len = self.len.min(len);
+    }
+
+    /// Empties it; keeps the capacity.
+    pub fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    /// A copy in a plain vector.
+    pub fn to_vec(&self) -> Vec<u8> {
+        self.deref().to_vec()
+    }
+
+    fn layout(cap: usize) -> Layout {
+        Layout::from_size_align(cap, PAGE).expect("a buffer size below isize::MAX")
     }
 }
 
 impl Drop for AlignedBuf {
     fn drop(&mut self) {
-        // SAFETY: allocated in `new` with this very layout.
-        unsafe { dealloc(self.ptr.as_ptr(), Self::layout(self.len)) }
+        if self.cap > 0 {
+            // SAFETY: allocated (or last reallocated) with this very layout.
+            unsafe { dealloc(self.ptr.as_ptr(), Self::layout(self.cap)) }
+        }
     }
 }
 
 impl Deref for AlignedBuf {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
-        // SAFETY: `len` initialised (zeroed) bytes live at `ptr` for as long as `self`.
+        // SAFETY: `len <= cap` initialised bytes live at `ptr` for as long as `self` (for a
+        // zero capacity, `len` is 0 and a dangling pointer is valid for an empty slice).
         unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
     }
 }
@@ -65,6 +179,40 @@ impl DerefMut for AlignedBuf {
     fn deref_mut(&mut self) -> &mut [u8] {
         // SAFETY: as in `deref`, and `&mut self` makes the access exclusive.
         unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl Default for AlignedBuf {
+    fn default() -> Self {
+        AlignedBuf::with_capacity(0)
+    }
+}
+
+impl Clone for AlignedBuf {
+    fn clone(&self) -> Self {
+        AlignedBuf::from(&self[..])
+    }
+}
+
+impl PartialEq for AlignedBuf {
+    fn eq(&self, other: &Self) -> bool {
+        self[..] == other[..]
+    }
+}
+
+impl Eq for AlignedBuf {}
+
+impl From<&[u8]> for AlignedBuf {
+    fn from(bytes: &[u8]) -> Self {
+        let mut b = AlignedBuf::with_capacity(bytes.len());
+        b.extend_from_slice(bytes);
+        b
+    }
+}
+
+impl From<Vec<u8>> for AlignedBuf {
+    fn from(bytes: Vec<u8>) -> Self {
+        AlignedBuf::from(&bytes[..])
     }
 }
 
@@ -96,5 +244,45 @@ mod tests {
                 assert_eq!(b[len - 1], 7);
             }
         }
+    }
+
+    /// Growing keeps the alignment and the content; reading fills the buffer in place.
+    #[test]
+    fn growing_and_reading_keep_the_page_alignment_and_the_bytes() {
+        let mut b = AlignedBuf::default();
+        assert!(b.is_empty());
+        let mut want = Vec::new();
+        for i in 0..50u32 {
+            let piece: Vec<u8> = (0..(i * 997 % 9000)).map(|x| (x ^ i) as u8).collect();
+            b.extend_from_slice(&piece);
+            want.extend_from_slice(&piece);
+            // Nothing is allocated while it is empty (the pointer is dangling, never read).
+            if !b.is_empty() {
+                assert_eq!(b.as_ptr() as usize % PAGE, 0);
+            }
+            assert_eq!(&b[..], &want[..]);
+        }
+        let src: Vec<u8> = (0..(3 << 20) + 5).map(|x| (x * 7) as u8).collect();
+        let mut r = AlignedBuf::with_capacity(0);
+        // A reader that hands out small pieces: read_from keeps going until n or the end.
+        struct Dribble<'a>(&'a [u8]);
+        impl std::io::Read for Dribble<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                let n = buf.len().min(self.0.len()).min(65_537);
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        assert_eq!(r.read_from(&mut Dribble(&src), 1 << 20).unwrap(), 1 << 20);
+        assert_eq!(
+            r.read_from(&mut Dribble(&src[1 << 20..]), 8 << 20).unwrap(),
+            src.len() - (1 << 20)
+        );
+        assert_eq!(r.as_ptr() as usize % PAGE, 0);
+        assert_eq!(&r[..], &src[..]);
+        r.truncate(10);
+        assert_eq!(&r[..], &src[..10]);
+        assert_eq!(r.clone(), AlignedBuf::from(&src[..10]));
     }
 }

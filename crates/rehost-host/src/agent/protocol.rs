@@ -338,7 +338,7 @@ impl Framed for ClientFrame {
         }
     }
 
-    fn data_mut(&mut self) -> Option<&mut Vec<u8>> {
+    fn data_mut(&mut self) -> Option<&mut rehost_tree::aligned::AlignedBuf> {
         match self {
             ClientFrame::Request { request, .. } => request.blob_mut().map(|b| &mut b.0),
             _ => None,
@@ -362,7 +362,7 @@ impl Framed for AgentFrame {
         }
     }
 
-    fn data_mut(&mut self) -> Option<&mut Vec<u8>> {
+    fn data_mut(&mut self) -> Option<&mut rehost_tree::aligned::AlignedBuf> {
         match self {
             AgentFrame::Response { response, .. } => response.blob_mut().map(|b| &mut b.0),
             _ => None,

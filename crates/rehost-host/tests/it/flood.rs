@@ -156,7 +156,7 @@ fn an_agent_whose_rehost_never_reads_stays_under_a_fixed_memory_cap() {
                     path: Bytes::from(Path::new("f")),
                     tmp: Bytes::from(Path::new(".rehost-tmp-f")),
                     offset: 0,
-                    data: Blob(piece.clone()),
+                    data: Blob::from(piece.clone()),
                 },
             };
             // Blocks once the agent stops reading; fails when it is killed.
@@ -230,7 +230,7 @@ fn a_session_whose_agent_floods_frames_nobody_reads_stays_under_a_fixed_memory_c
         &AgentFrame::Response {
             id: 1,
             response: Response::FileData {
-                data: Blob(vec![1u8; MAX_DATA]),
+                data: Blob::from(vec![1u8; MAX_DATA]),
             },
         },
     )

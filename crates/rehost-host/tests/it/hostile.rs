@@ -93,12 +93,12 @@ impl Host for FakeAgent {
             (Request::Manifest { .. }, Evil::EndlessManifest) => {
                 while !cancel.load(Relaxed) {
                     on_response(Response::ManifestData {
-                        data: Blob(vec![0u8; 1 << 20]),
+                        data: Blob::from(vec![0u8; 1 << 20]),
                     });
                 }
             }
             (Request::Manifest { .. }, _) => on_response(Response::ManifestData {
-                data: Blob(self.manifest().to_binary()),
+                data: Blob::from(self.manifest().to_binary()),
             }),
             (Request::Probe { .. }, Evil::ExtraProbes) => {
                 for _ in 0..3 {
@@ -153,7 +153,7 @@ impl Host for FakeAgent {
             (Request::ReadFiles { .. }, _) => {
                 for _ in 0..3 {
                     on_response(Response::FileData {
-                        data: Blob(b"evil and then some".to_vec()),
+                        data: Blob::from(b"evil and then some".to_vec()),
                     });
                 }
             }
@@ -356,7 +356,7 @@ impl Host for FramedAgent {
                 outside: PathBuf::from("/nonexistent"),
             };
             on_response(Response::ManifestData {
-                data: Blob(fake.manifest().to_binary()),
+                data: Blob::from(fake.manifest().to_binary()),
             });
             return Ok(());
         }
