@@ -8,6 +8,8 @@
 //! with it (a resolver answers from its cache or asks on). A server that does not answer in
 //! time, refuses, or answers with an error is [`Answer::NotAnswered`], never agreement.
 
+pub mod update;
+
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
 pub use hickory_proto::rr::Name;
 use hickory_proto::rr::{RData, RecordType};
@@ -235,6 +237,32 @@ pub fn ask(server: &Server, name: &Name, kind: Kind, timeout: Duration) -> Answe
         authoritative: msg.metadata.authoritative,
         tcp,
     }
+}
+
+/// The owner of the SOA record `server` gives for `name`'s SOA (in the answer when `name` is a
+/// zone's apex, else in the authority section), lower case; `None` when it gives none.
+fn soa_owner(server: &Server, name: &Name, timeout: Duration) -> Result<Option<Name>, String> {
+    let (msg, _) = exchange(server.addr, name, RecordType::SOA, false, timeout)?;
+    Ok(msg
+        .answers
+        .iter()
+        .chain(&msg.authorities)
+        .find(|r| matches!(r.data, RData::SOA(_)))
+        .map(|r| r.name.to_lowercase()))
+}
+
+/// Text from a server or a file, fit for a terminal line: control characters escaped.
+fn printable(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| {
+            let esc: Vec<char> = if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
+            esc
+        })
+        .collect()
 }
 
 fn rcode_name(r: ResponseCode) -> String {

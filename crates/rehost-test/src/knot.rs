@@ -20,6 +20,21 @@ impl Knot {
     /// Serves `zone` (e.g. `example.test`) from `records`, the zone file's body after the SOA
     /// and NS that this writes (serial 1, negative TTL `negative_ttl`).
     pub fn start(zone: &str, negative_ttl: u32, records: &str) -> Knot {
+        Knot::start_with(zone, negative_ttl, records, None)
+    }
+
+    /// As [`Knot::start`], and accepting DNS UPDATEs to the zone signed with the TSIG key
+    /// `(name, base64 secret)` (hmac-sha256), and from nothing else.
+    pub fn start_updatable(
+        zone: &str,
+        negative_ttl: u32,
+        records: &str,
+        key: (&str, &str),
+    ) -> Knot {
+        Knot::start_with(zone, negative_ttl, records, Some(key))
+    }
+
+    fn start_with(zone: &str, negative_ttl: u32, records: &str, key: Option<(&str, &str)>) -> Knot {
         let knotd = crate::require_tool("knotd");
         let dir = tempfile::Builder::new()
             .prefix("rehost-knot-")
@@ -34,12 +49,23 @@ impl Knot {
         };
         std::fs::create_dir(k.dir.path().join("run")).expect("rundir");
         std::fs::create_dir(k.dir.path().join("db")).expect("database dir");
+        let (keys, acl) = match key {
+            Some((name, secret)) => (
+                format!(
+                    "key:\n  - id: {name}\n    algorithm: hmac-sha256\n    secret: {secret}\n\
+                     acl:\n  - id: rehost-update\n    key: {name}\n    action: update\n"
+                ),
+                "    acl: rehost-update\n".to_string(),
+            ),
+            None => (String::new(), String::new()),
+        };
         let conf = format!(
             "server:\n    listen: 127.0.0.1@{port}\n    rundir: {run}\n\
              database:\n    storage: {db}\n\
              log:\n  - target: stderr\n    any: info\n\
+             {keys}\
              zone:\n  - domain: {zone}\n    storage: {dir}\n    file: {zone}.zone\n    \
-             zonefile-sync: -1\n    journal-content: none\n",
+             zonefile-sync: -1\n    journal-content: none\n{acl}",
             run = k.dir.path().join("run").display(),
             db = k.dir.path().join("db").display(),
             dir = k.dir.path().display(),

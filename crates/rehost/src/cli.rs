@@ -167,6 +167,50 @@ pub enum DnsCommand {
     /// --expect: every server gives the same answer), 1 when some do not, 2 when some could
     /// not be asked.
     Check(DnsCheckArgs),
+    /// Switch a name at its zone's primary server: one DNS UPDATE (RFC 2136), signed with a
+    /// TSIG key, that replaces exactly the --from values with the --to values.
+    ///
+    /// The server is asked first: already serving --to is success without a change; serving
+    /// anything but --from is refused (someone changed it; nothing is sent). The update carries
+    /// the prerequisite that the record set is exactly --from, so a change made in between is
+    /// not overwritten either. After the server's NOERROR (its TSIG signature checked) it is
+    /// asked again, and only its answer, exactly --to, counts as switched. Exit 0 switched or
+    /// already switched, 2 not switched (the reason named).
+    Switch(DnsSwitchArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct DnsSwitchArgs {
+    /// The name to switch, e.g. www.example.org.
+    pub name: String,
+    /// The record type: A, AAAA or CNAME.
+    #[arg(long = "type", value_name = "TYPE", default_value = "A")]
+    pub rtype: String,
+    /// A value it has now (repeat for several): the record set must be exactly these.
+    #[arg(long, value_name = "VALUE", required = true)]
+    pub from: Vec<String>,
+    /// A value it gets (repeat for several).
+    #[arg(long, value_name = "VALUE", required = true)]
+    pub to: Vec<String>,
+    /// The zone's primary server, which takes updates: `IP`, `IP:PORT` or `[IPv6]:PORT`.
+    #[arg(long, value_name = "IP[:PORT]")]
+    pub server: String,
+    /// The zone (default: the zone whose SOA the server gives for the name).
+    #[arg(long, value_name = "ZONE")]
+    pub zone: Option<String>,
+    /// The TSIG key file, as `tsig-keygen`, `keymgr -t` or `ALGORITHM:NAME:SECRET` write it;
+    /// it must not be readable by every user. Its secret is never printed.
+    #[arg(long, value_name = "FILE")]
+    pub key_file: PathBuf,
+    /// The TTL of the new records, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value = "300")]
+    pub ttl: u32,
+    /// How long to wait for each of the server's answers, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value = "5")]
+    pub timeout: f64,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]

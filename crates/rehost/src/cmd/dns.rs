@@ -204,3 +204,94 @@ fn human(
     };
     writeln!(out, "{line}")
 }
+
+/// `rehost dns switch NAME`: one signed DNS UPDATE at the zone's primary (rehost-dns `update`).
+pub fn switch(args: &crate::cli::DnsSwitchArgs) -> i32 {
+    match do_switch(args) {
+        Ok((change, zone, server, key_name, outcome)) => {
+            if args.json {
+                let v = serde_json::json!({
+                    "name": change.name.to_string(),
+                    "type": change.kind.name(),
+                    "zone": zone.to_string(),
+                    "server": server.to_string(),
+                    "key": key_name,
+                    "from": change.old,
+                    "to": change.new,
+                    "ttl": change.ttl,
+                    "result": outcome,
+                });
+                println!("{v}");
+            } else {
+                let what = format!("{} {}", esc(&change.name.to_string()), change.kind.name());
+                match outcome {
+                    rehost_dns::update::Switched::AlreadyNew => println!(
+                        "{what}: {server} serves {} already; nothing sent",
+                        change.new.join(", ")
+                    ),
+                    rehost_dns::update::Switched::Switched { answer_signed } => println!(
+                        "{what}: switched from {} to {} (TTL {} s) at {server}, zone {}; it \
+                         answered the update {}and now serves exactly the new value. Other \
+                         servers and caches are not checked here: `rehost dns check`, or a \
+                         `dns-propagated` step",
+                        change.old.join(", "),
+                        change.new.join(", "),
+                        change.ttl,
+                        esc(&zone.to_string()),
+                        if answer_signed {
+                            "with a valid signature of the key "
+                        } else {
+                            "without a valid signature (not trusted: its answer to a question decided) "
+                        },
+                    ),
+                }
+            }
+            exit::OK
+        }
+        Err(e) => {
+            eprintln!("rehost: dns switch: {}", esc(&e));
+            exit::TROUBLE
+        }
+    }
+}
+
+type SwitchDone = (
+    rehost_dns::update::Change,
+    rehost_dns::Name,
+    std::net::SocketAddr,
+    String,
+    rehost_dns::update::Switched,
+);
+
+fn do_switch(args: &crate::cli::DnsSwitchArgs) -> Result<SwitchDone, String> {
+    let kind = Kind::parse(&args.rtype)?;
+    let name = rehost_dns::fqdn(&args.name)?;
+    let values = |v: &[String]| -> Result<Vec<String>, String> {
+        let mut v = v
+            .iter()
+            .map(|e| kind.normalize(e))
+            .collect::<Result<Vec<_>, _>>()?;
+        v.sort();
+        v.dedup();
+        Ok(v)
+    };
+    let change = rehost_dns::update::Change {
+        name: name.clone(),
+        kind,
+        old: values(&args.from)?,
+        new: values(&args.to)?,
+        ttl: args.ttl,
+    };
+    let server = rehost_dns::parse_server(&args.server)?;
+    let timeout = Duration::try_from_secs_f64(args.timeout)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or("--timeout must be a positive number of seconds")?;
+    let key = rehost_dns::update::read_key_file(&args.key_file)?;
+    let zone = match &args.zone {
+        Some(z) => rehost_dns::fqdn(z)?,
+        None => rehost_dns::update::zone_of(server, &name, timeout)?,
+    };
+    let outcome = rehost_dns::update::switch(server, &zone, &change, &key, timeout)?;
+    Ok((change, zone, server, key.name.to_string(), outcome))
+}

@@ -26,6 +26,7 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Verify(crate::cli::VerifyCommand::Tree(a)) => verify_tree::run(&a),
         Command::Verify(crate::cli::VerifyCommand::Db(a)) => verify_db::run(&a),
         Command::Dns(crate::cli::DnsCommand::Check(a)) => dns::check(&a),
+        Command::Dns(crate::cli::DnsCommand::Switch(a)) => dns::switch(&a),
         Command::Manifest(a) => manifest::run(&a),
         Command::Keys(crate::cli::KeysCommand::Scan(a)) => keys::scan(&a),
         Command::Keys(crate::cli::KeysCommand::Compare(a)) => keys::compare(&a),

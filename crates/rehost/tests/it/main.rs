@@ -9,6 +9,7 @@ mod conns;
 mod db;
 mod db_engines;
 mod dns;
+mod dns_switch;
 mod downtime;
 mod formats;
 mod isolation;

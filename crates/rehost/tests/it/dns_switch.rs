@@ -1,0 +1,164 @@
+//! `rehost dns switch` against a real Knot server that takes TSIG-signed updates
+//! (`rehost_test::knot::Knot::start_updatable`): the switch is made, signed both ways, and
+//! shown by `dig`; running it again changes nothing; a name someone else changed is not
+//! touched; a wrong key is refused by the server and nothing changes; a key file every user
+//! may read is refused before anything is sent. The secret appears nowhere.
+
+use crate::support::*;
+use rehost_test::TestDir;
+use rehost_test::knot::Knot;
+use std::os::unix::fs::PermissionsExt;
+
+const ZONE: &str = "example.test";
+/// base64 of 32 bytes: the key the server knows.
+const SECRET: &str = "cmVob3N0LXRlc3Qtc2VjcmV0LTMyLWJ5dGVzLWxvbmc=";
+/// Another 32 bytes, under the same key name.
+const WRONG: &str = "d3Jvbmctc2VjcmV0LXdyb25nLXNlY3JldC13cm9uZyE=";
+
+fn key_file(d: &TestDir, name: &str, text: &str, mode: u32) -> String {
+    let p = d.path().join(name);
+    std::fs::write(&p, text).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+    p.display().to_string()
+}
+
+fn switch(d: &TestDir, knot: &Knot, from: &str, to: &str, key: &str) -> rehost_test::Output {
+    rehost(
+        d,
+        &[
+            "dns",
+            "switch",
+            "www.example.test",
+            "--from",
+            from,
+            "--to",
+            to,
+            "--server",
+            &knot.addr(),
+            "--key-file",
+            key,
+            "--ttl",
+            "60",
+            "--json",
+        ],
+    )
+}
+
+#[test]
+fn switch_replaces_exactly_the_old_value_signed_and_proves_it_by_asking() {
+    let d = TestDir::new();
+    let knot = Knot::start_updatable(ZONE, 45, "www 300 IN A 192.0.2.1\n", ("rehost-key", SECRET));
+    // BIND's form, as `tsig-keygen` writes it.
+    let key = key_file(
+        &d,
+        "tsig.key",
+        &format!("key \"rehost-key\" {{\n\talgorithm hmac-sha256;\n\tsecret \"{SECRET}\";\n}};\n"),
+        0o600,
+    );
+
+    let o = switch(&d, &knot, "192.0.2.1", "192.0.2.2", &key);
+    assert_eq!(o.code, 0, "{}", o.all());
+    let v: serde_json::Value = serde_json::from_str(o.stdout.trim()).unwrap();
+    assert_eq!(v["result"]["outcome"], "switched", "{v}");
+    // Knot signs its answer with the key; rehost checked that MAC.
+    assert_eq!(v["result"]["answer_signed"], true, "{v}");
+    assert_eq!(v["zone"], "example.test.");
+    assert_eq!(v["key"], "rehost-key.");
+    assert_eq!(
+        knot.dig("www.example.test", "A"),
+        vec![(60, "192.0.2.2".to_string())]
+    );
+    assert!(!o.all().contains(SECRET));
+
+    // Again: it serves the new value already, nothing is sent.
+    let o = switch(&d, &knot, "192.0.2.1", "192.0.2.2", &key);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(o.stdout.contains("already_new"), "{}", o.all());
+
+    // The plan's old value is not what the server serves (someone changed it): not touched.
+    let o = switch(&d, &knot, "192.0.2.9", "192.0.2.3", &key);
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(
+        o.stderr.contains("neither the plan's old value"),
+        "{}",
+        o.all()
+    );
+    assert!(o.stderr.contains("192.0.2.2"), "{}", o.all());
+    assert_eq!(
+        knot.dig("www.example.test", "A"),
+        vec![(60, "192.0.2.2".to_string())]
+    );
+
+    // A key the server does not know (same name, other secret; Knot's one-line form): the
+    // server refuses it and nothing changes.
+    let wrong = key_file(
+        &d,
+        "wrong.key",
+        &format!("hmac-sha256:rehost-key:{WRONG}\n"),
+        0o600,
+    );
+    let o = switch(&d, &knot, "192.0.2.2", "192.0.2.3", &wrong);
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(o.stderr.contains("NOTAUTH"), "{}", o.all());
+    assert!(o.stderr.contains("not signed"), "{}", o.all());
+    assert_eq!(
+        knot.dig("www.example.test", "A"),
+        vec![(60, "192.0.2.2".to_string())]
+    );
+    assert!(!o.all().contains(WRONG));
+
+    // A key file every user may read is refused before anything is sent.
+    let open = key_file(
+        &d,
+        "open.key",
+        &format!("hmac-sha256:rehost-key:{SECRET}\n"),
+        0o644,
+    );
+    let o = switch(&d, &knot, "192.0.2.2", "192.0.2.3", &open);
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(o.stderr.contains("chmod o-r"), "{}", o.all());
+    assert!(!o.all().contains(SECRET));
+    assert_eq!(
+        knot.dig("www.example.test", "A"),
+        vec![(60, "192.0.2.2".to_string())]
+    );
+
+    // Back, in Knot's `keymgr -t` form, the zone given.
+    let knot_form = key_file(
+        &d,
+        "knot.key",
+        &format!(
+            "# hmac-sha256:rehost-key:{SECRET}\nkey:\n  - id: rehost-key\n    algorithm: hmac-sha256\n    secret: {SECRET}\n"
+        ),
+        0o600,
+    );
+    let o = rehost(
+        &d,
+        &[
+            "dns",
+            "switch",
+            "www.example.test",
+            "--from",
+            "192.0.2.2",
+            "--to",
+            "192.0.2.1",
+            "--server",
+            &knot.addr(),
+            "--zone",
+            ZONE,
+            "--key-file",
+            &knot_form,
+        ],
+    );
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(
+        o.stdout.contains("switched from 192.0.2.2 to 192.0.2.1"),
+        "{}",
+        o.all()
+    );
+    assert!(o.stdout.contains("with a valid signature"), "{}", o.all());
+    assert_eq!(
+        knot.dig("www.example.test", "A"),
+        vec![(300, "192.0.2.1".to_string())]
+    );
+}
