@@ -34,6 +34,7 @@ pub enum StepData {
     Drain(DrainData),
     /// `dns-propagated`: what each server of a name served, and since when the new value.
     DnsPropagated(Box<DnsPropagatedData>),
+    DnsSwitch(Box<DnsSwitchData>),
     /// `dns-ttl`: the TTL each authoritative server serves, and when the old TTL expired.
     DnsTtl(Box<DnsTtlData>),
     /// A result without a `kind`: written before results were typed. Kept as it was read.
@@ -396,6 +397,32 @@ pub struct DnsPropagatedData {
     pub servers: Vec<DnsServerData>,
 }
 
+/// A `dns-switch` step's update at the zone's primary. Never holds the key's secret: only the
+/// key's name.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DnsSwitchData {
+    #[serde(default)]
+    pub v: u32,
+    /// The `[[names]]` id, the name and the record type.
+    pub id: String,
+    pub name: String,
+    pub record: String,
+    /// The zone updated, the primary asked and the TSIG key's name.
+    pub zone: String,
+    pub server: String,
+    pub key: String,
+    /// The values replaced and put in place (normalized), and the new records' TTL.
+    pub old: Vec<String>,
+    pub new: Vec<String>,
+    pub ttl_s: u32,
+    /// `switched` (the update was taken and the primary then served exactly `new`) or
+    /// `already_new` (it served `new` before: nothing was sent).
+    pub outcome: String,
+    /// Whether the primary's answer to the update carried a valid signature of the key
+    /// (`false` for `already_new`: nothing was sent).
+    pub answer_signed: bool,
+}
+
 /// A `dns-ttl` step's check of a lowered TTL and its wait for the old one to expire.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DnsTtlData {
@@ -464,6 +491,7 @@ enum Tagged<'a> {
     VerifyKeys(std::borrow::Cow<'a, VerifyKeysData>),
     Drain(std::borrow::Cow<'a, DrainData>),
     DnsPropagated(std::borrow::Cow<'a, DnsPropagatedData>),
+    DnsSwitch(std::borrow::Cow<'a, DnsSwitchData>),
     DnsTtl(std::borrow::Cow<'a, DnsTtlData>),
 }
 
@@ -480,6 +508,7 @@ impl Serialize for StepData {
             StepData::VerifyKeys(d) => Tagged::VerifyKeys(Borrowed(&**d)).serialize(s),
             StepData::Drain(d) => Tagged::Drain(Borrowed(d)).serialize(s),
             StepData::DnsPropagated(d) => Tagged::DnsPropagated(Borrowed(&**d)).serialize(s),
+            StepData::DnsSwitch(d) => Tagged::DnsSwitch(Borrowed(&**d)).serialize(s),
             StepData::DnsTtl(d) => Tagged::DnsTtl(Borrowed(&**d)).serialize(s),
             StepData::Legacy(v) | StepData::Newer { value: v, .. } => v.serialize(s),
         }
@@ -519,6 +548,7 @@ impl<'de> Deserialize<'de> for StepData {
             Tagged::VerifyKeys(d) => StepData::VerifyKeys(Box::new(d.into_owned())),
             Tagged::Drain(d) => StepData::Drain(d.into_owned()),
             Tagged::DnsPropagated(d) => StepData::DnsPropagated(Box::new(d.into_owned())),
+            Tagged::DnsSwitch(d) => StepData::DnsSwitch(Box::new(d.into_owned())),
             Tagged::DnsTtl(d) => StepData::DnsTtl(Box::new(d.into_owned())),
         })
     }
@@ -537,6 +567,7 @@ impl StepData {
             | StepData::VerifyDb(_)
             | StepData::Drain(_)
             | StepData::DnsPropagated(_)
+            | StepData::DnsSwitch(_)
             | StepData::DnsTtl(_)
             | StepData::Legacy(_)
             | StepData::Newer { .. } => &[],

@@ -552,6 +552,17 @@ pub enum StepKind {
     /// `lowered_ttl`, and wait until its old `ttl` has passed since the step that lowered it
     /// (`lowers_ttl`) finished, so that no cache can still hold the long-lived answer.
     DnsTtl { name: String },
+    /// Switch the `[[names]]` entry at its zone's primary `server`: one DNS UPDATE signed with
+    /// the TSIG key in `tsig_key`, replacing exactly its `old` value with its `new` one.
+    DnsSwitch {
+        name: String,
+        server: String,
+        tsig_key: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        zone: Option<String>,
+        #[serde(with = "opt_duration", skip_serializing_if = "Option::is_none")]
+        ttl: Option<Duration>,
+    },
 }
 
 /// A `verify-db` step's exercise of the copy (`exercise = true`): as the application's login,

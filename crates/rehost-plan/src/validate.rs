@@ -422,8 +422,30 @@ fn dns_name(v: &mut Vec<Diagnostic>, n: &NameDecl, needs: &str, span: &Span, wha
             );
         }
     }
+    // `switch` (a `dns-switch` step): the old value is what the update replaces.
+    if needs == "switch" {
+        match &n.old {
+            None => v.push(err(
+                format!(
+                    "{what} switches name `{}` from its old value, but the entry has no `old`",
+                    n.id
+                ),
+                "add old = \"192.0.2.10\" (the value it has now) to the [[names]] entry",
+            )),
+            Some(x) if !new_ok(x) => v.push(err(
+                format!(
+                    "name `{}`: old = `{}` is not a value of type {}",
+                    n.id,
+                    crate::escape_control(x),
+                    n.record
+                ),
+                "an A record's value is an IPv4 address, an AAAA record's an IPv6 address",
+            )),
+            Some(_) => {}
+        }
+    }
     match &n.new {
-        None if needs != "new" => {}
+        None if needs != "new" && needs != "switch" => {}
         None => v.push(err(
             format!(
                 "{what} waits for name `{}` to serve its new value, but the entry has no `new`",
@@ -442,7 +464,8 @@ fn dns_name(v: &mut Vec<Diagnostic>, n: &NameDecl, needs: &str, span: &Span, wha
         )),
         Some(_) => {}
     }
-    if n.resolvers.is_empty() && n.authoritative.is_empty() {
+    // A switch asks the step's own `server`, not the entry's.
+    if n.resolvers.is_empty() && n.authoritative.is_empty() && needs != "switch" {
         v.push(
             Diagnostic::error(
                 "missing-key",

@@ -10,6 +10,7 @@ use crate::exec::{Ctx, Outcome};
 use rehost_plan::{Command, Plan, Step, SyncMethod};
 
 mod dns_propagated;
+mod dns_switch;
 mod dns_ttl;
 mod drain;
 mod health;
@@ -41,6 +42,7 @@ pub(crate) static EXECUTORS: &[&Executor] = &[
     &verify_keys::EXECUTOR,
     &drain::EXECUTOR,
     &dns_propagated::EXECUTOR,
+    &dns_switch::EXECUTOR,
     &dns_ttl::EXECUTOR,
 ];
 
@@ -111,6 +113,7 @@ fn executor(step: &Step) -> &'static Executor {
         K::Drain { .. } => &drain::EXECUTOR,
         K::DnsPropagated { .. } => &dns_propagated::EXECUTOR,
         K::DnsTtl { .. } => &dns_ttl::EXECUTOR,
+        K::DnsSwitch { .. } => &dns_switch::EXECUTOR,
     }
 }
 

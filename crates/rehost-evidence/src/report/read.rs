@@ -399,7 +399,13 @@ fn typed(d: &StepData, exit_code: Option<i32>) -> Option<Verification> {
         StepData::Newer { .. } => None,
         // Not verifications: their evidence is the attempt's result and detail.
         // Not verifications: a drain's clients are read by `attempt`.
-        StepData::Sync(_) | StepData::Run(_) | StepData::Service(_) | StepData::Drain(_) => None,
+        StepData::Sync(_)
+        | StepData::Run(_)
+        | StepData::Service(_)
+        | StepData::Drain(_)
+        // A switch is an action; its proof (the primary's answer after it) is in its detail,
+        // and propagation is the `dns-propagated` step's verification.
+        | StepData::DnsSwitch(_) => None,
     }
 }
 

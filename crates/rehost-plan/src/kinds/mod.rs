@@ -15,6 +15,7 @@ use crate::read::{Reader, Tbl};
 use crate::suggest::closest;
 
 mod dns_propagated;
+mod dns_switch;
 mod dns_ttl;
 mod drain;
 mod health;
@@ -44,6 +45,7 @@ pub static KINDS: &[&KindSpec] = &[
     &verify_keys::KIND,
     &drain::KIND,
     &dns_propagated::KIND,
+    &dns_switch::KIND,
     &dns_ttl::KIND,
 ];
 
@@ -121,7 +123,7 @@ pub enum Reference<'a> {
     Key(&'a str),
     /// A `[[names]]` id (the DNS kinds'), and what its entry must give for this kind: `new`
     /// (its value after the switch, and servers to ask) or `lowered_ttl` (with `ttl` and
-    /// authoritative servers).
+    /// authoritative servers), or `switch` (`old` and `new`; the step names the server).
     Name {
         id: &'a str,
         needs: &'static str,
@@ -177,6 +179,7 @@ pub fn spec(kind: &StepKind) -> &'static KindSpec {
         StepKind::Drain { .. } => &drain::KIND,
         StepKind::DnsPropagated { .. } => &dns_propagated::KIND,
         StepKind::DnsTtl { .. } => &dns_ttl::KIND,
+        StepKind::DnsSwitch { .. } => &dns_switch::KIND,
     }
 }
 

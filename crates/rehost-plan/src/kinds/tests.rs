@@ -36,6 +36,7 @@ ports = [8080]
 [[names]]
 id = "www"
 name = "www.example.org"
+old = "203.0.113.10"
 new = "203.0.113.20"
 authoritative = ["198.51.100.53"]
 ttl = "1h"
@@ -100,6 +101,12 @@ name = "www"
 id = "dns-ttl"
 do = "dns-ttl"
 name = "www"
+[[steps]]
+id = "dns-switch"
+do = "dns-switch"
+name = "www"
+server = "192.0.2.53"
+tsig_key = "/etc/rehost/tsig.key"
 "#;
 
 #[test]

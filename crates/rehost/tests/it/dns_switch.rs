@@ -162,3 +162,100 @@ fn switch_replaces_exactly_the_old_value_signed_and_proves_it_by_asking() {
         vec![(300, "192.0.2.1".to_string())]
     );
 }
+
+/// A plan's `dns-switch` step, then `dns-propagated` on the same server: the switch is made,
+/// the journal keeps the key's name and both values but never the secret, the report shows
+/// the switch, and a second run (the step again) finds it switched already.
+#[test]
+fn dns_switch_step_switches_then_propagation_is_verified_and_the_secret_stays_out() {
+    let d = TestDir::new();
+    let knot = Knot::start_updatable(ZONE, 45, "www 300 IN A 192.0.2.1\n", ("rehost-key", SECRET));
+    let key = key_file(
+        &d,
+        "tsig.key",
+        &format!("hmac-sha256:rehost-key:{SECRET}\n"),
+        0o600,
+    );
+    write_plan(
+        &d,
+        &format!(
+            r#"
+[[names]]
+id = "www"
+name = "www.example.test"
+type = "A"
+old = "192.0.2.1"
+new = "192.0.2.2"
+ttl = "5m"
+lowered_ttl = "30s"
+authoritative = ["{addr}"]
+
+[[steps]]
+id = "switch"
+do = "dns-switch"
+name = "www"
+server = "{addr}"
+tsig_key = "{key}"
+
+[[steps]]
+id = "propagated"
+do = "dns-propagated"
+name = "www"
+interval = "100ms"
+timeout = "20s"
+"#,
+            addr = knot.addr()
+        ),
+    );
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    // The name's lowered TTL is what the new record gets.
+    assert_eq!(
+        knot.dig("www.example.test", "A"),
+        vec![(30, "192.0.2.2".to_string())]
+    );
+    let journal = d.read(".rehost/plan/test/journal");
+    assert!(journal.contains(r#""kind":"dns-switch""#), "{journal}");
+    assert!(journal.contains(r#""outcome":"switched""#), "{journal}");
+    assert!(journal.contains(r#""answer_signed":true"#), "{journal}");
+    assert!(journal.contains(r#""key":"rehost-key.""#), "{journal}");
+    let o = rehost(&d, &["report", "plan.toml", "--env", "test"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    let md = d.read(".rehost/plan/test/report.md");
+    assert!(md.contains("switched from 192.0.2.1 to 192.0.2.2"), "{md}");
+    assert!(md.contains("every server serves the new value"), "{md}");
+    // The secret (and its bytes in any form) is nowhere in the state directory.
+    let decoded = "rehost-test-secret-32-bytes-long";
+    for e in walk(&d.join(".rehost")) {
+        let bytes = std::fs::read(&e).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(
+            !text.contains(SECRET) && !text.contains(decoded),
+            "{}",
+            e.display()
+        );
+    }
+    // The plan's `old` no longer holds: a new rehearsal of the switch finds it done already.
+    let o = rehost(
+        &d,
+        &["run", "plan.toml", "--env", "test", "--state", "again"],
+    );
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(
+        d.read("again/test/journal")
+            .contains(r#""outcome":"already_new""#)
+    );
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
