@@ -202,7 +202,7 @@ pub fn read(
                 });
             }
             let listing = host
-                .list_tree(resolved.as_bytes(), cancel)
+                .list_tree(path.as_bytes(), cancel)
                 .map_err(|e| format!("cannot list {name}:{path}: {e}"))?;
             let mut files = Vec::new();
             for e in listing {

@@ -36,6 +36,8 @@ pub enum StepData {
     DnsPropagated(Box<DnsPropagatedData>),
     /// `dns-ttl`: the TTL each authoritative server serves, and when the old TTL expired.
     DnsTtl(Box<DnsTtlData>),
+    /// `verify-config`: the configuration of both sides compared, key by key.
+    VerifyConfig(Box<VerifyConfigData>),
     /// A result without a `kind`: written before results were typed. Kept as it was read.
     Legacy(serde_json::Value),
     /// A result of a kind this rehost does not know: written by a newer rehost. Kept as it
@@ -178,6 +180,29 @@ pub struct VerifyKeysData {
     /// 0 every key present, 1 one missing or a problem on `to`, 2 not fully verified.
     pub exit_code: i32,
     /// What was not checked, in words.
+    pub not_compared: Vec<String>,
+}
+
+/// A `verify-config` step's result: what was compared, each difference and each allowed
+/// difference with its sources (`FILE:LINE`), never a secret's value.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifyConfigData {
+    #[serde(default)]
+    pub v: u32,
+    /// The sides as read: `old:/etc/nginx`, `` `nginx -T` on old ``, `old:postgres://…`.
+    pub old: String,
+    pub new: String,
+    /// The `[[databases]]` id, for a database's settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
+    /// The formats each side was read as.
+    pub old_formats: Vec<String>,
+    pub new_formats: Vec<String>,
+    /// Keys, equal keys, differences, allowed differences, secret keys.
+    pub comparison: rehost_config::Comparison,
+    /// 0 equal after the allowed differences, 1 differences.
+    pub exit_code: i32,
+    /// What was not compared, in words.
     pub not_compared: Vec<String>,
 }
 
@@ -465,6 +490,7 @@ enum Tagged<'a> {
     Drain(std::borrow::Cow<'a, DrainData>),
     DnsPropagated(std::borrow::Cow<'a, DnsPropagatedData>),
     DnsTtl(std::borrow::Cow<'a, DnsTtlData>),
+    VerifyConfig(std::borrow::Cow<'a, VerifyConfigData>),
 }
 
 impl Serialize for StepData {
@@ -481,6 +507,7 @@ impl Serialize for StepData {
             StepData::Drain(d) => Tagged::Drain(Borrowed(d)).serialize(s),
             StepData::DnsPropagated(d) => Tagged::DnsPropagated(Borrowed(&**d)).serialize(s),
             StepData::DnsTtl(d) => Tagged::DnsTtl(Borrowed(&**d)).serialize(s),
+            StepData::VerifyConfig(d) => Tagged::VerifyConfig(Borrowed(&**d)).serialize(s),
             StepData::Legacy(v) | StepData::Newer { value: v, .. } => v.serialize(s),
         }
     }
@@ -520,6 +547,7 @@ impl<'de> Deserialize<'de> for StepData {
             Tagged::Drain(d) => StepData::Drain(d.into_owned()),
             Tagged::DnsPropagated(d) => StepData::DnsPropagated(Box::new(d.into_owned())),
             Tagged::DnsTtl(d) => StepData::DnsTtl(Box::new(d.into_owned())),
+            Tagged::VerifyConfig(d) => StepData::VerifyConfig(Box::new(d.into_owned())),
         })
     }
 }
@@ -538,6 +566,7 @@ impl StepData {
             | StepData::Drain(_)
             | StepData::DnsPropagated(_)
             | StepData::DnsTtl(_)
+            | StepData::VerifyConfig(_)
             | StepData::Legacy(_)
             | StepData::Newer { .. } => &[],
         }

@@ -20,6 +20,7 @@ mod start;
 mod stop;
 mod sync;
 pub use sync::rate;
+mod verify_config;
 mod verify_db;
 mod verify_files;
 mod verify_keys;
@@ -42,6 +43,7 @@ pub(crate) static EXECUTORS: &[&Executor] = &[
     &drain::EXECUTOR,
     &dns_propagated::EXECUTOR,
     &dns_ttl::EXECUTOR,
+    &verify_config::EXECUTOR,
 ];
 
 /// One step kind's executor.
@@ -111,6 +113,7 @@ fn executor(step: &Step) -> &'static Executor {
         K::Drain { .. } => &drain::EXECUTOR,
         K::DnsPropagated { .. } => &dns_propagated::EXECUTOR,
         K::DnsTtl { .. } => &dns_ttl::EXECUTOR,
+        K::VerifyConfig { .. } => &verify_config::EXECUTOR,
     }
 }
 

@@ -23,6 +23,7 @@ mod run;
 mod start;
 mod stop;
 mod sync;
+mod verify_config;
 mod verify_db;
 mod verify_files;
 mod verify_keys;
@@ -45,6 +46,7 @@ pub static KINDS: &[&KindSpec] = &[
     &drain::KIND,
     &dns_propagated::KIND,
     &dns_ttl::KIND,
+    &verify_config::KIND,
 ];
 
 /// Keys every step may have.
@@ -177,6 +179,7 @@ pub fn spec(kind: &StepKind) -> &'static KindSpec {
         StepKind::Drain { .. } => &drain::KIND,
         StepKind::DnsPropagated { .. } => &dns_propagated::KIND,
         StepKind::DnsTtl { .. } => &dns_ttl::KIND,
+        StepKind::VerifyConfig { .. } => &verify_config::KIND,
     }
 }
 

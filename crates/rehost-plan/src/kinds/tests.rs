@@ -100,6 +100,13 @@ name = "www"
 id = "dns-ttl"
 do = "dns-ttl"
 name = "www"
+[[steps]]
+id = "verify-config"
+do = "verify-config"
+old = "old:/etc/app"
+new = "new:/etc/app"
+allow = ["*.server_name"]
+rewrite = [{ from = "old.example", to = "new.example" }]
 "#;
 
 #[test]

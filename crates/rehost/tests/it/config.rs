@@ -482,3 +482,185 @@ fn a_side_that_cannot_be_read_is_trouble_naming_it() {
         .stderr_has("one of nginx, spaced")
         .code(2);
 }
+
+fn every_file(dir: &std::path::Path, out: &mut Vec<(String, Vec<u8>)>) {
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            every_file(&p, out);
+        } else if let Ok(b) = std::fs::read(&p) {
+            out.push((p.display().to_string(), b));
+        }
+    }
+}
+
+const STEP_PLAN: &str = r#"
+[[steps]]
+id = "app-config"
+do = "verify-config"
+old = "old:/etc/app"
+new = "new:/etc/app"
+allow = ["app.ini: main.hostname"]
+rewrite = [{ from = "/srv/old", to = "/srv/new" }]
+
+[[steps]]
+id = "nginx-config"
+do = "verify-config"
+after = ["app-config"]
+old = "old:"
+new = "new:"
+old_command = "OLD_COMMAND"
+new_command = "NEW_COMMAND"
+allow = ["*.server_name"]
+rewrite = [{ from = "OLD_PREFIX", to = "NEW_PREFIX" }, { from = "OLD_LISTEN", to = "NEW_LISTEN" }]
+"#;
+
+#[test]
+fn the_verify_config_step_records_the_comparison_and_fails_on_a_difference() {
+    let d = TestDir::new();
+    d.write(
+        "test-old/etc/app/app.ini",
+        "[main]\nhostname = old.example\ndata = /srv/old/data\nworkers = 4\n[auth]\npassword = Step-Secret-Old\n",
+    );
+    d.write(
+        "test-new/etc/app/app.ini",
+        "[auth]\npassword = Step-Secret-New\n[main]\nworkers = 8\ndata = /srv/new/data\nhostname = new.example\n",
+    );
+    d.write("test-old/etc/app/limits.env", "MAX=10\nMIN=1\n");
+    d.write("test-new/etc/app/limits.env", "MIN=1\nMAX=10\n");
+    let (p_old, p_new) = (free_port(), free_port());
+    let old = nginx(
+        &d,
+        "ngx-old",
+        OLD_MAIN,
+        &OLD_SITE.replace("PORT", &p_old.to_string()),
+    );
+    let new = nginx(
+        &d,
+        "ngx-new",
+        NEW_MAIN,
+        &NEW_SITE.replace("PORT", &p_new.to_string()),
+    );
+    // The new nginx has the old body size: the nginx step is equal.
+    let site = new.prefix.join("conf.d/site.conf");
+    let text = std::fs::read_to_string(&site).unwrap().replace("8m", "1m");
+    std::fs::write(&site, text).unwrap();
+    let plan = STEP_PLAN
+        .replace("OLD_COMMAND", &old.dump_command())
+        .replace("NEW_COMMAND", &new.dump_command())
+        .replace("OLD_PREFIX", &old.prefix.display().to_string())
+        .replace("NEW_PREFIX", &new.prefix.display().to_string())
+        .replace("OLD_LISTEN", &format!("127.0.0.1:{p_old}"))
+        .replace("NEW_LISTEN", &format!("127.0.0.1:{p_new}"));
+    write_plan(&d, &plan);
+    let o = rehost(&d, &["check", "plan.toml"]);
+    assert!(!o.all().contains("error"), "{}", o.all());
+
+    let secrets = ["Step-Secret-Old", "Step-Secret-New"];
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    assert_ne!(o.code, 0, "a difference fails the step: {}", o.all());
+    assert!(
+        o.all()
+            .contains("the configuration differs: 8 keys compared")
+            && o.all().contains("app.ini: main.workers"),
+        "{}",
+        o.all()
+    );
+    for s in secrets {
+        assert!(!o.all().contains(s), "{s}: {}", o.all());
+    }
+    let journal = d.read(".rehost/plan/test/journal");
+    let rec = journal
+        .lines()
+        .find(|l| l.contains("\"kind\":\"verify-config\""))
+        .unwrap_or_else(|| panic!("the typed result is in the journal: {journal}"));
+    // A record is its JSON, a TAB, its checksum and its chain digest.
+    let rec: serde_json::Value = serde_json::from_str(rec.split('\t').next().unwrap()).unwrap();
+    let data = &rec["result_data"];
+    assert_eq!(data["kind"], "verify-config", "{rec:#}");
+    let c = &data["comparison"];
+    let keys: Vec<&str> = c["differences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        keys,
+        ["app.ini: auth.password", "app.ini: main.workers"],
+        "{data:#}"
+    );
+    assert_eq!(c["differences"][0]["secret"], true);
+    assert_eq!(c["differences"][1]["old"]["source"], "app.ini:4");
+    assert_eq!(c["allowed"][0]["key"], "app.ini: main.hostname");
+    assert_eq!(data["old"], "old:/etc/app");
+
+    let o = rehost(&d, &["report", "plan.toml", "--env", "test"]);
+    assert_eq!(o.code, 1, "the verdict is FAILED: {}", o.all());
+    assert!(o.stdout.contains("Verification `app-config` (attempt 1) found differences: 2 finding(s) (1 changed, 1 secret differs)"), "{}", o.all());
+    let md = d.read(".rehost/plan/test/report.md");
+    assert!(
+        md.contains("`app-config` attempt 1: `configuration` — DIFFERENCES FOUND"),
+        "{md}"
+    );
+    assert!(
+        md.contains("`app.ini: main.workers`") && md.contains("4 (app.ini:4)"),
+        "{md}"
+    );
+    assert!(
+        md.contains("Allowed differences") && md.contains("`old.example`"),
+        "{md}"
+    );
+    assert!(md.contains("secret differs"), "{md}");
+
+    // The difference carried over: both steps pass, the nginx one through its commands.
+    d.write(
+        "test-new/etc/app/app.ini",
+        "[auth]\npassword = Step-Secret-New\n[main]\nworkers = 4\ndata = /srv/new/data\nhostname = new.example\n",
+    );
+    let o = rehost(
+        &d,
+        &["run", "plan.toml", "--env", "test", "--state", "again"],
+    );
+    assert_ne!(o.code, 0, "the secret still differs: {}", o.all());
+    d.write(
+        "test-new/etc/app/app.ini",
+        "[auth]\npassword = Step-Secret-Old\n[main]\nworkers = 4\ndata = /srv/new/data\nhostname = new.example\n",
+    );
+    let o = rehost(
+        &d,
+        &["run", "plan.toml", "--env", "test", "--state", "third"],
+    );
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(
+        o.all()
+            .contains("configuration equal after the declared differences"),
+        "{}",
+        o.all()
+    );
+    let o = rehost(
+        &d,
+        &["report", "plan.toml", "--env", "test", "--state", "third"],
+    );
+    assert_eq!(o.code, 0, "{}", o.all());
+    let md = d.read("third/test/report.md");
+    assert!(
+        md.contains(
+            "`nginx-config` attempt 1: `configuration` — equal after the declared differences"
+        ),
+        "{md}"
+    );
+    assert!(md.contains("`new.example`"), "{md}");
+
+    let mut files = Vec::new();
+    for dir in [".rehost", "again", "third"] {
+        every_file(&d.join(dir), &mut files);
+    }
+    assert!(files.iter().any(|(p, _)| p.ends_with("/test/journal")));
+    for (p, bytes) in &files {
+        let text = String::from_utf8_lossy(bytes);
+        for s in secrets {
+            assert!(!text.contains(s), "{s} in {p}");
+        }
+    }
+}
