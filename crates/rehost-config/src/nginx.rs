@@ -332,10 +332,10 @@ pub fn parse(name: &str, text: &str) -> Result<Vec<Entry>, String> {
     };
     w.included[0] = true;
     w.walk(0, &parsed[0].nodes, "", 0)?;
-    for i in 1..parsed.len() {
+    for (i, f) in parsed.iter().enumerate().skip(1) {
         if !w.included[i] {
             w.included[i] = true;
-            w.walk(i, &parsed[i].nodes, "", 0)?;
+            w.walk(i, &f.nodes, "", 0)?;
         }
     }
     Ok(w.out)
