@@ -248,3 +248,9 @@ fn control_characters_are_escaped_in_the_diff() {
     let text = render_human(&compare(&old, &new, &Options::default()), "a", "b", &[]);
     assert!(!text.contains('\u{1b}'), "{text}");
 }
+
+#[test]
+fn the_plan_names_the_formats_this_crate_reads() {
+    let names: Vec<&str> = Format::ALL.iter().map(|f| f.name()).collect();
+    assert_eq!(names, rehost_plan::CONFIG_FORMATS);
+}

@@ -8,6 +8,9 @@ use rehost_config::{Entry, Format};
 use rehost_host::{CommandSpec, Host, OutputStream, Program};
 use std::sync::atomic::{AtomicBool, Ordering};
 
+/// How long one command, or the read of one file, may take (seconds).
+pub const READ_TIMEOUT_S: u64 = 300;
+
 /// Where a side's configuration is read from, on its host.
 #[derive(Clone, Debug)]
 pub enum Source {
@@ -65,7 +68,10 @@ fn run_bounded(
     let mut out = Vec::new();
     let mut err = String::new();
     let mut over = false;
-    let spec = CommandSpec::new(program);
+    // A file read or a dump is quick; a FIFO swapped in for a file, or a command that hangs,
+    // is ended rather than waited for.
+    let mut spec = CommandSpec::new(program);
+    spec.timeout = Some(std::time::Duration::from_secs(READ_TIMEOUT_S));
     let outcome = rehost_host::with_own_stop(cancel, |stop| {
         host.run(&spec, stop, &mut |stream, line| match stream {
             OutputStream::Stdout => {
@@ -94,6 +100,11 @@ fn run_bounded(
         return Err("interrupted".into());
     }
     let outcome = outcome.map_err(|e| format!("{what}: {e}"))?;
+    if outcome.timed_out {
+        return Err(format!(
+            "{what}: did not finish within {READ_TIMEOUT_S} s and was ended"
+        ));
+    }
     Ok((
         String::from_utf8_lossy(&out).into_owned(),
         outcome.exit.code,
