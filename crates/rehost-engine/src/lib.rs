@@ -6,6 +6,7 @@
 //! never prints: it emits [`Event`]s to a [`Sink`].
 
 pub mod clock;
+pub mod config;
 mod error;
 mod events;
 mod exec;

@@ -37,6 +37,8 @@ pub enum StepData {
     DnsSwitch(Box<DnsSwitchData>),
     /// `dns-ttl`: the TTL each authoritative server serves, and when the old TTL expired.
     DnsTtl(Box<DnsTtlData>),
+    /// `verify-config`: the configuration of both sides compared, key by key.
+    VerifyConfig(Box<VerifyConfigData>),
     /// A result without a `kind`: written before results were typed. Kept as it was read.
     Legacy(serde_json::Value),
     /// A result of a kind this rehost does not know: written by a newer rehost. Kept as it
@@ -179,6 +181,29 @@ pub struct VerifyKeysData {
     /// 0 every key present, 1 one missing or a problem on `to`, 2 not fully verified.
     pub exit_code: i32,
     /// What was not checked, in words.
+    pub not_compared: Vec<String>,
+}
+
+/// A `verify-config` step's result: what was compared, each difference and each allowed
+/// difference with its sources (`FILE:LINE`), never a secret's value.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifyConfigData {
+    #[serde(default)]
+    pub v: u32,
+    /// The sides as read: `old:/etc/nginx`, `` `nginx -T` on old ``, `old:postgres://…`.
+    pub old: String,
+    pub new: String,
+    /// The `[[databases]]` id, for a database's settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
+    /// The formats each side was read as.
+    pub old_formats: Vec<String>,
+    pub new_formats: Vec<String>,
+    /// Keys, equal keys, differences, allowed differences, secret keys.
+    pub comparison: rehost_config::Comparison,
+    /// 0 equal after the allowed differences, 1 differences.
+    pub exit_code: i32,
+    /// What was not compared, in words.
     pub not_compared: Vec<String>,
 }
 
@@ -493,6 +518,7 @@ enum Tagged<'a> {
     DnsPropagated(std::borrow::Cow<'a, DnsPropagatedData>),
     DnsSwitch(std::borrow::Cow<'a, DnsSwitchData>),
     DnsTtl(std::borrow::Cow<'a, DnsTtlData>),
+    VerifyConfig(std::borrow::Cow<'a, VerifyConfigData>),
 }
 
 impl Serialize for StepData {
@@ -510,6 +536,7 @@ impl Serialize for StepData {
             StepData::DnsPropagated(d) => Tagged::DnsPropagated(Borrowed(&**d)).serialize(s),
             StepData::DnsSwitch(d) => Tagged::DnsSwitch(Borrowed(&**d)).serialize(s),
             StepData::DnsTtl(d) => Tagged::DnsTtl(Borrowed(&**d)).serialize(s),
+            StepData::VerifyConfig(d) => Tagged::VerifyConfig(Borrowed(&**d)).serialize(s),
             StepData::Legacy(v) | StepData::Newer { value: v, .. } => v.serialize(s),
         }
     }
@@ -550,6 +577,7 @@ impl<'de> Deserialize<'de> for StepData {
             Tagged::DnsPropagated(d) => StepData::DnsPropagated(Box::new(d.into_owned())),
             Tagged::DnsSwitch(d) => StepData::DnsSwitch(Box::new(d.into_owned())),
             Tagged::DnsTtl(d) => StepData::DnsTtl(Box::new(d.into_owned())),
+            Tagged::VerifyConfig(d) => StepData::VerifyConfig(Box::new(d.into_owned())),
         })
     }
 }
@@ -569,6 +597,7 @@ impl StepData {
             | StepData::DnsPropagated(_)
             | StepData::DnsSwitch(_)
             | StepData::DnsTtl(_)
+            | StepData::VerifyConfig(_)
             | StepData::Legacy(_)
             | StepData::Newer { .. } => &[],
         }

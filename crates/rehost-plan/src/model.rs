@@ -563,7 +563,56 @@ pub enum StepKind {
         #[serde(with = "opt_duration", skip_serializing_if = "Option::is_none")]
         ttl: Option<Duration>,
     },
+    /// Compare the effective configuration of the new system with the old one's, normalised by
+    /// format: a command's output, a file or a tree on each side's host, or the settings of a
+    /// `[[databases]]` entry's two servers. A difference not declared expected (`allow`, or
+    /// removed by a `rewrite`) fails the step.
+    VerifyConfig {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        old: Option<ConfigSide>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        new: Option<ConfigSide>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        database: Option<String>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        allow: Vec<String>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        rewrite: Vec<ConfigRewrite>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        format: Option<String>,
+    },
 }
+
+/// One side of a `verify-config` step: a plan host, and a file or tree there (`path`) or a
+/// command whose output is the configuration.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ConfigSide {
+    pub host: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+}
+
+impl std::fmt::Display for ConfigSide {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.path, &self.command) {
+            (Some(p), _) => write!(f, "{}:{p}", self.host),
+            (None, Some(c)) => write!(f, "`{}` on {}", crate::redact(c), self.host),
+            (None, None) => write!(f, "{}:", self.host),
+        }
+    }
+}
+
+/// A `verify-config` step's text replacement in the old side before comparing.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ConfigRewrite {
+    pub from: String,
+    pub to: String,
+}
+
+/// The formats `verify-config`'s `format` names (rehost-config's, which a test there checks).
+pub const CONFIG_FORMATS: &[&str] = &["nginx", "spaced", "equals", "ini", "json", "toml", "lines"];
 
 /// A `verify-db` step's exercise of the copy (`exercise = true`): as the application's login,
 /// which is what must be able to read, modify and add, not the verifying one.

@@ -370,6 +370,47 @@ pub enum VerifyCommand {
     /// the servers, sequences; differing rows named by key), or with --exercise show that a
     /// server can read, change and add to its data (rolled back, and checked unchanged).
     Db(VerifyDbArgs),
+    /// Compare the effective configuration of NEW with OLD after normalising it: a command's
+    /// output (`nginx -T`, `sshd -T`), files or trees (INI, key=value, JSON, TOML, …), or a
+    /// PostgreSQL server's settings. Exit 0: equal after the declared differences; 1:
+    /// differences; 2: a side could not be read.
+    Config(VerifyConfigArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct VerifyConfigArgs {
+    /// The original: `PATH` or `HOST:PATH` (a file, or a tree compared file by file), `HOST:`
+    /// with --command (the command's output on HOST; `:` alone is this machine), or a database
+    /// URL as `verify db` takes it (`[HOST:]postgres://…`: the server's settings).
+    pub old: String,
+    /// The replacement, in the same forms.
+    pub new: String,
+    /// A key path whose difference is expected (a glob: `*.server_name`); listed as allowed
+    /// with both values, not counted. Repeatable.
+    #[arg(long, value_name = "KEY")]
+    pub allow: Vec<String>,
+    /// Replace FROM by TO in OLD's keys and values before comparing (host names, addresses,
+    /// paths). Repeatable.
+    #[arg(long, value_name = "FROM=TO")]
+    pub rewrite: Vec<String>,
+    /// The command whose output is the configuration, for `HOST:` sides.
+    #[arg(long, value_name = "CMD")]
+    pub command: Option<String>,
+    /// The command for OLD, when it differs from NEW's.
+    #[arg(long, value_name = "CMD")]
+    pub old_command: Option<String>,
+    /// The command for NEW, when it differs from OLD's.
+    #[arg(long, value_name = "CMD")]
+    pub new_command: Option<String>,
+    /// Read both sides in this format instead of detecting it: nginx, spaced (`key value`),
+    /// equals (`key=value`), ini, json, toml, lines.
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<String>,
+    #[command(flatten)]
+    pub hosts: KeysHostOptions,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]

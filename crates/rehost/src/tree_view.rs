@@ -54,6 +54,24 @@ pub fn place(location: &str, t: &TreeOptions) -> Result<Place, String> {
     Ok(Place::Remote { host: h, path })
 }
 
+/// Opens the host `name`: the plan's (with `--plan`, as the plan and `--env` say; a local host
+/// with its root), else reached over ssh.
+pub fn open_host(name: &str, t: &TreeOptions) -> Result<Box<dyn rehost_host::Host>, String> {
+    let ssh_config = t.ssh_config.as_deref();
+    let spec = match plan_target(name, t)? {
+        Some(target) => rehost_engine::host_spec(target, ssh_config),
+        None => rehost_host::HostSpec::Ssh(rehost_host::SshSpec::for_destination(
+            name,
+            None,
+            ssh_config.map(Into::into),
+        )),
+    };
+    if let rehost_host::HostSpec::Local { root } = &spec {
+        return Ok(Box::new(rehost_host::LocalHost::new(name, root.clone())));
+    }
+    rehost_host::open(name, &spec).map_err(|e| e.to_string())
+}
+
 /// The plan's target for `host`, when `--plan` is given and names it.
 fn plan_target(host: &str, t: &TreeOptions) -> Result<Option<rehost_plan::HostTarget>, String> {
     let Some(plan_path) = &t.plan else {

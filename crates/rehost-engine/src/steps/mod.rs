@@ -21,6 +21,7 @@ mod start;
 mod stop;
 mod sync;
 pub use sync::rate;
+mod verify_config;
 mod verify_db;
 mod verify_files;
 mod verify_keys;
@@ -44,6 +45,7 @@ pub(crate) static EXECUTORS: &[&Executor] = &[
     &dns_propagated::EXECUTOR,
     &dns_switch::EXECUTOR,
     &dns_ttl::EXECUTOR,
+    &verify_config::EXECUTOR,
 ];
 
 /// One step kind's executor.
@@ -114,6 +116,7 @@ fn executor(step: &Step) -> &'static Executor {
         K::DnsPropagated { .. } => &dns_propagated::EXECUTOR,
         K::DnsTtl { .. } => &dns_ttl::EXECUTOR,
         K::DnsSwitch { .. } => &dns_switch::EXECUTOR,
+        K::VerifyConfig { .. } => &verify_config::EXECUTOR,
     }
 }
 

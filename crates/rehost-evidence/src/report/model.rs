@@ -237,6 +237,8 @@ pub enum VerificationKind {
     Dns,
     /// A `dns-ttl` step: a name's lowered TTL on its authoritative servers, the old one expired.
     DnsTtl,
+    /// A `verify-config` step: the configuration of two sides, key by key.
+    Config,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -289,6 +291,9 @@ pub struct Verification {
     /// DNS TTL: each server's TTL, when the TTL was lowered and when the old one expired.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dns_ttl: Option<rehost_journal::step_data::DnsTtlData>,
+    /// Configuration: what was compared, the differences and the allowed ones with both values.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config: Option<rehost_journal::step_data::VerifyConfigData>,
 }
 
 /// A key of a `verify-keys` step: public facts only.

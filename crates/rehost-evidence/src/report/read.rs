@@ -376,6 +376,7 @@ fn typed(d: &StepData, exit_code: Option<i32>) -> Option<Verification> {
                 keys: Vec::new(),
                 dns: None,
                 dns_ttl: None,
+                config: None,
             })
         }
         StepData::VerifyDb(db) => {
@@ -394,6 +395,7 @@ fn typed(d: &StepData, exit_code: Option<i32>) -> Option<Verification> {
         StepData::VerifyKeys(k) => Some(keys_verification(k)),
         StepData::DnsPropagated(d) => Some(dns_verification(d)),
         StepData::DnsTtl(d) => Some(dns_ttl_verification(d)),
+        StepData::VerifyConfig(c) => Some(config_verification(c)),
         StepData::Legacy(v) => verification(v).or_else(|| db_verification(v, exit_code)),
         // A newer rehost's result is not read: a verification recorded so has no result here.
         StepData::Newer { .. } => None,
@@ -473,6 +475,7 @@ fn files_verification(f: &rehost_journal::step_data::VerifyFilesData) -> Verific
         keys: Vec::new(),
         dns: None,
         dns_ttl: None,
+        config: None,
     }
 }
 
@@ -570,6 +573,7 @@ fn keys_verification(k: &rehost_journal::step_data::VerifyKeysData) -> Verificat
         keys: rows,
         dns: None,
         dns_ttl: None,
+        config: None,
     }
 }
 
@@ -619,6 +623,7 @@ fn dns_verification(d: &rehost_journal::step_data::DnsPropagatedData) -> Verific
         keys: Vec::new(),
         dns: Some(d.clone()),
         dns_ttl: None,
+        config: None,
     }
 }
 
@@ -664,6 +669,72 @@ fn dns_ttl_verification(d: &rehost_journal::step_data::DnsTtlData) -> Verificati
     v.dns = None;
     v.dns_ttl = Some(d.clone());
     v
+}
+
+/// A `verify-config` step's result as a verification: each difference a finding (the key,
+/// the old and the new value with their sources; a secret's value never), the allowed ones
+/// listed apart by `kind_parts`.
+fn config_verification(c: &rehost_journal::step_data::VerifyConfigData) -> Verification {
+    let side = |v: &Option<rehost_config::Value>, secret: bool| {
+        v.as_ref().map(|v| {
+            let value = match (&v.value, secret) {
+                (_, true) => "(secret, not shown)".to_owned(),
+                (Some(x), false) => x.clone(),
+                (None, false) => String::new(),
+            };
+            match &v.source {
+                Some(s) => format!("{value} ({s})"),
+                None => value,
+            }
+        })
+    };
+    let mut by_class: std::collections::BTreeMap<String, u64> = Default::default();
+    let findings: Vec<Finding> = c
+        .comparison
+        .differences
+        .iter()
+        .map(|d| {
+            let class = match (&d.old, &d.new) {
+                (Some(_), Some(_)) if d.secret => "secret differs",
+                (Some(_), Some(_)) => "changed",
+                (Some(_), None) => "only old",
+                _ => "only new",
+            };
+            *by_class.entry(class.into()).or_default() += 1;
+            Finding {
+                class: class.into(),
+                path: d.key.clone(),
+                a: side(&d.old, d.secret),
+                b: side(&d.new, d.secret),
+            }
+        })
+        .collect();
+    Verification {
+        kind: VerificationKind::Config,
+        data_set: c.database.clone().unwrap_or_else(|| "configuration".into()),
+        source: c.old.clone(),
+        destination: c.new.clone(),
+        exit_code: i64::from(c.exit_code),
+        tree: None,
+        database: None,
+        by_class: by_class.into_iter().collect(),
+        findings_total: findings.len() as u64,
+        findings: findings.into_iter().take(FIRST_FINDINGS).collect(),
+        manifests: Vec::new(),
+        warnings: Vec::new(),
+        privileged: Vec::new(),
+        privileged_total: 0,
+        not_compared: Some(c.not_compared.clone()),
+        exercise: None,
+        excludes: Vec::new(),
+        not_verified: Vec::new(),
+        paths: Vec::new(),
+        absent: Vec::new(),
+        keys: Vec::new(),
+        dns: None,
+        dns_ttl: None,
+        config: Some(c.clone()),
+    }
 }
 
 /// A verification's result, from the free JSON a `verify-tree` step recorded before results
@@ -773,6 +844,7 @@ fn verification(v: &serde_json::Value) -> Option<Verification> {
         keys: Vec::new(),
         dns: None,
         dns_ttl: None,
+        config: None,
     })
 }
 
@@ -871,5 +943,6 @@ fn db_verification(v: &serde_json::Value, exit_code: Option<i32>) -> Option<Veri
         keys: Vec::new(),
         dns: None,
         dns_ttl: None,
+        config: None,
     })
 }

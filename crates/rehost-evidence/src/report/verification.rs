@@ -28,6 +28,7 @@ fn kind_parts(v: &Verification) -> KindParts {
         VerificationKind::Keys => keys(v),
         VerificationKind::Dns => dns(v),
         VerificationKind::DnsTtl => dns_ttl(v),
+        VerificationKind::Config => config(v),
     }
 }
 
@@ -343,6 +344,86 @@ fn keys(v: &Verification) -> KindParts {
         rows,
         closing_rows: Vec::new(),
         blocks: Vec::new(),
+    }
+}
+
+/// A configuration compared: the formats read, the counts, and each allowed difference with
+/// both values and what allowed it (declared expected: shown, not counted).
+fn config(v: &Verification) -> KindParts {
+    let Some(c) = &v.config else {
+        return KindParts {
+            outcome: exit_outcome(v) + &not_compared(v),
+            rows: Vec::new(),
+            closing_rows: Vec::new(),
+            blocks: Vec::new(),
+        };
+    };
+    let k = &c.comparison;
+    let outcome = match c.exit_code {
+        0 => "equal after the declared differences".to_owned(),
+        _ => "DIFFERENCES FOUND".to_owned(),
+    } + &not_compared(v);
+    let rows = vec![
+        vec![
+            "Read as".into(),
+            format!(
+                "A: {}; B: {}",
+                c.old_formats.join(", "),
+                c.new_formats.join(", ")
+            ),
+        ],
+        vec![
+            "Compared".into(),
+            format!(
+                "{} keys: {} equal, {} differ, {} allowed (declared expected){}",
+                k.keys,
+                k.equal,
+                k.differences.len(),
+                k.allowed.len(),
+                if k.secrets > 0 {
+                    format!("; {} secret (compared, not shown)", k.secrets)
+                } else {
+                    String::new()
+                }
+            ),
+        ],
+    ];
+    let shown = |x: &Option<rehost_config::Value>, secret: bool| match x {
+        None => "not set".to_owned(),
+        Some(_) if secret => "(secret, not shown)".to_owned(),
+        Some(x) => {
+            let mut s = code_span(x.value.as_deref().unwrap_or(""));
+            if let Some(src) = &x.source {
+                s.push_str(&format!(" ({})", code_span(src)));
+            }
+            s
+        }
+    };
+    let mut blocks = Vec::new();
+    if !k.allowed.is_empty() {
+        blocks.push(p(
+            "Allowed differences (declared expected, not counted as findings):".into(),
+        ));
+        blocks.push(table(
+            &["Key", "A", "B", "Allowed by"],
+            k.allowed
+                .iter()
+                .map(|d| {
+                    vec![
+                        code_span(&d.key),
+                        shown(&d.old, d.secret),
+                        shown(&d.new, d.secret),
+                        code_span(d.allowed_by.as_deref().unwrap_or("")),
+                    ]
+                })
+                .collect(),
+        ));
+    }
+    KindParts {
+        outcome,
+        rows,
+        closing_rows: Vec::new(),
+        blocks,
     }
 }
 

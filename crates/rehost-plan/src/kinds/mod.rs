@@ -24,6 +24,7 @@ mod run;
 mod start;
 mod stop;
 mod sync;
+mod verify_config;
 mod verify_db;
 mod verify_files;
 mod verify_keys;
@@ -47,6 +48,7 @@ pub static KINDS: &[&KindSpec] = &[
     &dns_propagated::KIND,
     &dns_switch::KIND,
     &dns_ttl::KIND,
+    &verify_config::KIND,
 ];
 
 /// Keys every step may have.
@@ -180,6 +182,7 @@ pub fn spec(kind: &StepKind) -> &'static KindSpec {
         StepKind::DnsPropagated { .. } => &dns_propagated::KIND,
         StepKind::DnsTtl { .. } => &dns_ttl::KIND,
         StepKind::DnsSwitch { .. } => &dns_switch::KIND,
+        StepKind::VerifyConfig { .. } => &verify_config::KIND,
     }
 }
 

@@ -107,6 +107,13 @@ do = "dns-switch"
 name = "www"
 server = "192.0.2.53"
 tsig_key = "/etc/rehost/tsig.key"
+[[steps]]
+id = "verify-config"
+do = "verify-config"
+old = "old:/etc/app"
+new = "new:/etc/app"
+allow = ["*.server_name"]
+rewrite = [{ from = "old.example", to = "new.example" }]
 "#;
 
 #[test]

@@ -11,6 +11,7 @@ mod manifest;
 pub mod report;
 pub mod run;
 mod status;
+mod verify_config;
 mod verify_db;
 mod verify_tree;
 
@@ -25,6 +26,7 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Report(a) => report::run(&a),
         Command::Verify(crate::cli::VerifyCommand::Tree(a)) => verify_tree::run(&a),
         Command::Verify(crate::cli::VerifyCommand::Db(a)) => verify_db::run(&a),
+        Command::Verify(crate::cli::VerifyCommand::Config(a)) => verify_config::run(&a),
         Command::Dns(crate::cli::DnsCommand::Check(a)) => dns::check(&a),
         Command::Dns(crate::cli::DnsCommand::Switch(a)) => dns::switch(&a),
         Command::Manifest(a) => manifest::run(&a),

@@ -4,6 +4,7 @@ mod agent;
 mod archive;
 mod check;
 mod concept;
+mod config;
 mod confirm;
 mod conns;
 mod db;
