@@ -5,6 +5,7 @@
 use crate::EngineError;
 use crate::clock::Clock;
 use crate::events::{Event, Sink};
+use crate::probe::{Change, Prober};
 use rehost_journal::journal::{Journal, OutputRef, Record};
 use rehost_tree::private::PrivateDir;
 use std::io::Write;
@@ -13,6 +14,10 @@ pub(crate) struct Recorder<'a> {
     journal: Journal,
     pub sink: &'a mut dyn Sink,
     pub clock: &'a dyn Clock,
+    /// The prober under way.
+    probes: Option<Prober>,
+    /// The journal's time at an instant of the prober's clock: its changes' times.
+    probe_base: Option<(jiff::Timestamp, std::time::Instant)>,
 }
 
 impl<'a> Recorder<'a> {
@@ -21,7 +26,77 @@ impl<'a> Recorder<'a> {
             journal,
             sink,
             clock,
+            probes: None,
+            probe_base: None,
         }
+    }
+
+    /// Starts the prober when a service has a probe, and records what it samples.
+    pub fn start_probes(
+        &mut self,
+        plan: &rehost_plan::Plan,
+        env: Option<&str>,
+        ssh_config: Option<&std::path::Path>,
+    ) -> Result<(), EngineError> {
+        let Some(prober) = Prober::start(plan, env, ssh_config) else {
+            return Ok(());
+        };
+        let base = (self.clock.now(), std::time::Instant::now());
+        let targets = prober.targets.clone();
+        self.probes = Some(prober);
+        self.probe_base = Some(base);
+        self.journal.append(Record::ProbeStarted {
+            at: base.0.to_string(),
+            targets: targets.clone(),
+        })?;
+        self.sink.emit(&Event::ProbeStarted { targets });
+        Ok(())
+    }
+
+    /// Journals the changes the prober reported since the last call, each at its own time,
+    /// and shows them.
+    fn flush_probes(&mut self) -> Result<(), EngineError> {
+        let Some(prober) = &self.probes else {
+            return Ok(());
+        };
+        let changes = prober.changes();
+        self.journal_changes(changes)
+    }
+
+    fn journal_changes(&mut self, changes: Vec<Change>) -> Result<(), EngineError> {
+        let Some((ts, instant)) = self.probe_base else {
+            return Ok(());
+        };
+        for c in changes {
+            let since = c.at.saturating_duration_since(instant);
+            let at = ts.checked_add(since).unwrap_or(ts).to_string();
+            self.journal.append(Record::ProbeChanged {
+                at,
+                service: c.service.clone(),
+                side: c.side,
+                up: c.up,
+                detail: c.detail.clone(),
+            })?;
+            self.sink.emit(&Event::ProbeChanged {
+                service: c.service,
+                side: c.side.name().into(),
+                up: c.up,
+                detail: c.detail,
+            });
+        }
+        Ok(())
+    }
+
+    /// Stops the prober, journals its last changes and how many samples it took.
+    pub fn stop_probes(&mut self) -> Result<(), EngineError> {
+        let Some(prober) = self.probes.take() else {
+            return Ok(());
+        };
+        let (changes, samples) = prober.stop();
+        self.journal_changes(changes)?;
+        let at = self.now();
+        self.journal.append(Record::ProbeSummary { at, samples })?;
+        Ok(())
     }
 
     /// Now, as the journal writes it.
@@ -45,6 +120,7 @@ impl<'a> Recorder<'a> {
 
     /// A record with no event of its own.
     pub fn append(&mut self, record: Record) -> Result<(), EngineError> {
+        self.flush_probes()?;
         Ok(self.journal.append(record)?)
     }
 
@@ -55,6 +131,7 @@ impl<'a> Recorder<'a> {
 
     /// A record, then its event.
     pub fn record(&mut self, record: Record, event: Event) -> Result<(), EngineError> {
+        self.flush_probes()?;
         self.journal.append(record)?;
         self.sink.emit(&event);
         Ok(())
@@ -82,6 +159,7 @@ impl<'a> Recorder<'a> {
         self.sink.emit(&Event::Warning {
             message: message.clone(),
         });
+        self.flush_probes()?;
         let at = self.now();
         Ok(self.journal.append(Record::Warning { at, message })?)
     }
