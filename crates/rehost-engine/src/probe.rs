@@ -9,9 +9,9 @@
 //! writes, at the latest when the step under way ends, each with its own time. The journal
 //! grows with the changes, never with the samples; `probe_summary` counts those at the end.
 //!
-//! Where a side is sampled: the `old_address`/`new_address` of the probe in production; else
-//! its host's address — `127.0.0.1` for a local host, the host name `ssh -G` gives for an ssh
-//! host — in the run's environment, so a rehearsal probes its own hosts.
+//! Where a side is sampled: its host's address in the run's environment (so a rehearsal
+//! probes its own hosts) — the host entry's `address`, else `127.0.0.1` for a local host and
+//! the host name `ssh -G` gives for an ssh host.
 
 use rehost_journal::journal::{ProbeSide, ProbeTarget};
 use rehost_plan::{Plan, Probe, ProbeCheck};
@@ -87,39 +87,33 @@ pub(crate) struct Prober {
     pub targets: Vec<ProbeTarget>,
 }
 
-/// The address of `host` for a probe in `env`, or the probe's own address in production.
+/// The address of `host` in `env`: its `address`, else 127.0.0.1 for a local host and the
+/// host name `ssh -G` gives for an ssh host (its destination's when ssh cannot say).
 fn address(
     plan: &Plan,
     env: Option<&str>,
     ssh_config: Option<&std::path::Path>,
     host: &str,
-    explicit: Option<&str>,
 ) -> String {
-    if env.is_none()
-        && let Some(a) = explicit
-    {
-        return a.to_owned();
+    let Some(decl) = plan.host_decl(env, host) else {
+        return "127.0.0.1".into();
+    };
+    if let Some(a) = &decl.address {
+        return a.clone();
     }
-    let target = plan
-        .hosts_for(env)
-        .and_then(|hs| hs.into_iter().find(|(n, _)| n == host).map(|(_, t)| t));
-    match target {
-        None | Some(rehost_plan::HostTarget::Local { .. }) => "127.0.0.1".into(),
-        Some(t @ rehost_plan::HostTarget::Ssh { .. }) => {
-            let destination = match &t {
-                rehost_plan::HostTarget::Ssh { destination, .. } => destination.clone(),
-                _ => unreachable!(),
+    match &decl.target {
+        rehost_plan::HostTarget::Local { .. } => "127.0.0.1".into(),
+        t @ rehost_plan::HostTarget::Ssh { destination, .. } => {
+            let fallback = || {
+                destination
+                    .rsplit_once('@')
+                    .map_or(destination.clone(), |(_, h)| h.to_owned())
             };
-            match crate::exec::host_spec(t, ssh_config) {
+            match crate::exec::host_spec(t.clone(), ssh_config) {
                 rehost_host::HostSpec::Ssh(spec) => rehost_host::ssh::resolve(&spec)
                     .map(|r| r.hostname)
-                    .unwrap_or_else(|_| {
-                        destination
-                            .rsplit_once('@')
-                            .map(|(_, h)| h.to_owned())
-                            .unwrap_or(destination)
-                    }),
-                rehost_host::HostSpec::Local { .. } => "127.0.0.1".into(),
+                    .unwrap_or_else(|_| fallback()),
+                rehost_host::HostSpec::Local { .. } => fallback(),
             }
         }
     }
@@ -136,14 +130,8 @@ pub(crate) fn targets(
         .filter_map(|s| {
             let probe = s.probe.clone()?;
             let new_host = s.new_host.as_deref()?;
-            let old = address(plan, env, ssh_config, &s.host, probe.old_address.as_deref());
-            let new = address(
-                plan,
-                env,
-                ssh_config,
-                new_host,
-                probe.new_address.as_deref(),
-            );
+            let old = address(plan, env, ssh_config, &s.host);
+            let new = address(plan, env, ssh_config, new_host);
             Some((
                 ProbeTarget {
                     service: s.id.clone(),
@@ -212,7 +200,7 @@ impl Prober {
     /// its own (what it would report is not taken).
     pub fn stop(mut self) -> (Vec<Change>, u64) {
         self.stop.set();
-        let deadline = Instant::now() + Duration::from_millis(200);
+        let deadline = Instant::now() + Duration::from_millis(20);
         for h in std::mem::take(&mut self.threads) {
             while !h.is_finished() && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(2));

@@ -49,7 +49,16 @@ impl<'a> Recorder<'a> {
             at: base.0.to_string(),
             targets: targets.clone(),
         })?;
-        self.sink.emit(&Event::ProbeStarted { targets });
+        self.sink.emit(&Event::ProbeStarted {
+            targets: targets.clone(),
+        });
+        // Both sides at one address: the probe cannot tell them apart.
+        for t in targets.iter().filter(|t| t.old == t.new) {
+            self.warning(format!(
+                "service `{}`: its old and its new side are both probed at {}: the measured downtime cannot tell them apart; give one host its `address`",
+                t.service, t.old
+            ))?;
+        }
         Ok(())
     }
 

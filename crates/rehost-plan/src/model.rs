@@ -69,6 +69,14 @@ impl Plan {
     }
     /// The hosts a run acts on: the production hosts, or an environment's replacements.
     /// Returns `None` for an unknown environment.
+    /// The host `name` as declared for `env` (production's with `None`).
+    pub fn host_decl(&self, env: Option<&str>, name: &str) -> Option<&HostDecl> {
+        match env {
+            None => self.hosts.iter().find(|h| h.name == name),
+            Some(env) => self.environment(env)?.hosts.iter().find(|h| h.name == name),
+        }
+    }
+
     pub fn hosts_for(&self, env: Option<&str>) -> Option<Vec<(String, HostTarget)>> {
         match env {
             None => Some(
@@ -177,6 +185,9 @@ pub struct HostDecl {
     pub name: String,
     pub target: HostTarget,
     pub role: Option<String>,
+    /// The address clients reach the host's services at (`address`: what a service's probe
+    /// samples); `None`: 127.0.0.1 for a local host, `ssh -G`'s host name for an ssh host.
+    pub address: Option<String>,
     pub span: Span,
 }
 
@@ -403,10 +414,6 @@ pub struct Probe {
     /// A sample that has not answered by then counts as unreachable (default 1 s).
     #[serde(with = "duration_ms")]
     pub timeout: Duration,
-    /// The old side's address in production (`old_address`), instead of the old host's.
-    pub old_address: Option<String>,
-    /// The new side's address in production (`new_address`), instead of the new host's.
-    pub new_address: Option<String>,
     pub span: Span,
 }
 

@@ -63,6 +63,7 @@ const HOST_KEYS: &[&str] = &[
     "proxy_jump",
     "ssh_config",
     "role",
+    "address",
 ];
 
 /// A table being read: the keys a reader takes are checked against what it allows.
@@ -737,6 +738,7 @@ impl Reader {
             name,
             target,
             role,
+            address: self.str(t, "address"),
             span: key_span.start..t.span.end,
         })
     }
@@ -994,23 +996,14 @@ impl Reader {
     }
 
     /// A service's `probe = { tcp = PORT }`, `{ http = URL, status, body }` or
-    /// `{ command = "..." }`, with `interval`, `timeout`, `old_address`, `new_address`.
+    /// `{ command = "..." }`, with `interval` and `timeout`.
     fn probe(&mut self, svc: &Tbl) -> Option<Probe> {
         let what = format!("the `probe` of {}", svc.what);
         let t = self.table(svc, "probe", what.clone())?;
         self.check_keys(
             &t,
             &[
-                "tcp",
-                "http",
-                "port",
-                "status",
-                "body",
-                "command",
-                "interval",
-                "timeout",
-                "old_address",
-                "new_address",
+                "tcp", "http", "port", "status", "body", "command", "interval", "timeout",
             ],
         );
         let given: Vec<&str> = ["tcp", "http", "command"]
@@ -1123,8 +1116,6 @@ impl Reader {
             check,
             interval,
             timeout,
-            old_address: self.str(&t, "old_address"),
-            new_address: self.str(&t, "new_address"),
             span: t.span.clone(),
         })
     }

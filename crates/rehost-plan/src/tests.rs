@@ -489,13 +489,20 @@ fn a_service_probe_reads_each_kind_with_its_defaults() {
         assert_eq!(p.timeout, std::time::Duration::from_secs(1));
     }
     let c = check(&probe_plan(
-        "{ tcp = 1, interval = \"50ms\", timeout = \"300ms\", old_address = \"10.0.0.1\" }",
+        "{ tcp = 1, interval = \"50ms\", timeout = \"300ms\" }",
     ));
     let plan = c.plan.unwrap();
     let p = plan.service("web").unwrap().probe.clone().unwrap();
     assert_eq!(p.interval, std::time::Duration::from_millis(50));
     assert_eq!(p.timeout, std::time::Duration::from_millis(300));
-    assert_eq!(p.old_address.as_deref(), Some("10.0.0.1"));
+    let c = check(&probe_plan("{ tcp = 1 }").replace(
+        "[environments.test.new]\n",
+        "[environments.test.new]\naddress = \"127.0.0.2\"\n",
+    ));
+    let plan = c.plan.unwrap();
+    let addr = |env, h| plan.host_decl(env, h).and_then(|d| d.address.clone());
+    assert_eq!(addr(Some("test"), "new").as_deref(), Some("127.0.0.2"));
+    assert_eq!(addr(None, "new"), None);
 }
 
 /// Every wrong probe is refused with its line and what to write instead.

@@ -127,7 +127,7 @@ fn a_finished_run_within_budget_is_clean() {
         },
     ]);
     assert_eq!(r.verdict.level, Level::Clean, "{:?}", r.verdict);
-    assert_eq!(r.downtime.measured_ms, Some(1000));
+    assert_eq!(r.downtime.declared_ms, Some(1000));
     assert_eq!(r.downtime.within_budget, Some(true));
     let doc = document(&r, &plan());
     let Some(Block::Timeline(tl)) = doc.blocks.iter().find(|b| matches!(b, Block::Timeline(_)))

@@ -696,7 +696,8 @@ starts = ["app"]
     let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
     assert_eq!(o.code, 0, "{}", o.all());
     assert!(
-        o.stdout.contains("warning: the measured downtime "),
+        o.stdout
+            .contains("warning: the downtime declared by the steps, "),
         "{}",
         o.stdout
     );
