@@ -16,6 +16,8 @@ pub(crate) struct Recorder<'a> {
     pub clock: &'a dyn Clock,
     /// The prober under way.
     probes: Option<Prober>,
+    /// Its changes shown while a step ran, to journal with the next record.
+    shown: Vec<Change>,
     /// The journal's time at an instant of the prober's clock: its changes' times.
     probe_base: Option<(jiff::Timestamp, std::time::Instant)>,
 }
@@ -27,6 +29,7 @@ impl<'a> Recorder<'a> {
             sink,
             clock,
             probes: None,
+            shown: Vec::new(),
             probe_base: None,
         }
     }
@@ -69,10 +72,13 @@ impl<'a> Recorder<'a> {
             return Ok(());
         };
         let changes = prober.changes();
-        self.journal_changes(changes)
+        let shown = std::mem::take(&mut self.shown);
+        self.journal_changes(shown, false)?;
+        self.journal_changes(changes, true)
     }
 
-    fn journal_changes(&mut self, changes: Vec<Change>) -> Result<(), EngineError> {
+    /// Journals `changes`, each at its own time; `show`: and emits their events.
+    fn journal_changes(&mut self, changes: Vec<Change>, show: bool) -> Result<(), EngineError> {
         let Some((ts, instant)) = self.probe_base else {
             return Ok(());
         };
@@ -86,12 +92,9 @@ impl<'a> Recorder<'a> {
                 up: c.up,
                 detail: c.detail.clone(),
             })?;
-            self.sink.emit(&Event::ProbeChanged {
-                service: c.service,
-                side: c.side.name().into(),
-                up: c.up,
-                detail: c.detail,
-            });
+            if show {
+                self.sink.emit(&change_event(c));
+            }
         }
         Ok(())
     }
@@ -102,7 +105,9 @@ impl<'a> Recorder<'a> {
             return Ok(());
         };
         let (changes, samples) = prober.stop();
-        self.journal_changes(changes)?;
+        let shown = std::mem::take(&mut self.shown);
+        self.journal_changes(shown, false)?;
+        self.journal_changes(changes, true)?;
         let at = self.now();
         self.journal.append(Record::ProbeSummary { at, samples })?;
         Ok(())
@@ -122,9 +127,17 @@ impl<'a> Recorder<'a> {
     }
 
     /// The records so far and the sink at once, for a step that reads the one and emits to
-    /// the other.
-    pub fn records_and_sink(&mut self) -> (&[Record], &mut dyn Sink) {
-        (self.journal.records(), &mut *self.sink)
+    /// the other. The sink shows the prober's changes as the step emits (they are journaled
+    /// with the next record).
+    pub fn records_and_sink(&mut self) -> (&[Record], Relay<'_, 'a>) {
+        (
+            self.journal.records(),
+            Relay {
+                inner: &mut *self.sink,
+                prober: self.probes.as_ref(),
+                shown: &mut self.shown,
+            },
+        )
     }
 
     /// A record with no event of its own.
@@ -171,6 +184,36 @@ impl<'a> Recorder<'a> {
         self.flush_probes()?;
         let at = self.now();
         Ok(self.journal.append(Record::Warning { at, message })?)
+    }
+}
+
+fn change_event(c: Change) -> Event {
+    Event::ProbeChanged {
+        service: c.service,
+        side: c.side.name().into(),
+        up: c.up,
+        detail: c.detail,
+    }
+}
+
+/// The sink a step emits to: before each of its events, the prober's changes since the last
+/// one are shown (and kept for the journal), so a side that went down is seen while the step
+/// runs, not only when it ends.
+pub(crate) struct Relay<'r, 'a> {
+    inner: &'r mut (dyn Sink + 'a),
+    prober: Option<&'r Prober>,
+    shown: &'r mut Vec<Change>,
+}
+
+impl Sink for Relay<'_, '_> {
+    fn emit(&mut self, event: &Event) {
+        if let Some(p) = self.prober {
+            for c in p.changes() {
+                self.inner.emit(&change_event(c.clone()));
+                self.shown.push(c);
+            }
+        }
+        self.inner.emit(event);
     }
 }
 

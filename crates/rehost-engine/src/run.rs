@@ -438,7 +438,8 @@ impl Run<'_, '_> {
         let clock = self.rec.clock;
         let t0 = clock.monotonic();
         let outcome = {
-            let (records, sink) = self.rec.records_and_sink();
+            let (records, mut relay) = self.rec.records_and_sink();
+            let sink = &mut relay;
             let mut ctx = Ctx {
                 plan,
                 env: self.o.env.as_deref(),
