@@ -1202,10 +1202,11 @@ impl Reader {
 /// `http://{host}[:PORT]/path` whose host is the placeholder, so that each side is asked at
 /// its own address. Returns the port and the path, or the error and what to write instead.
 pub(crate) fn http_target(url: &str, port: Option<u16>) -> Result<(u16, String), (String, String)> {
-    if url.chars().any(|c| c.is_control() || c == ' ') {
+    // A URL is ASCII without spaces; anything else is refused, not escaped.
+    if url.chars().any(|c| !c.is_ascii_graphic()) {
         return Err((
-            "the URL holds a space or a control character".into(),
-            "percent-encode it (%20)".into(),
+            "the URL holds a space, a control character or a character beyond ASCII".into(),
+            "percent-encode it (%20 for a space)".into(),
         ));
     }
     if url.starts_with('/') {

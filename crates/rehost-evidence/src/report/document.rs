@@ -347,7 +347,6 @@ fn downtime_section(r: &Report, b: &mut Vec<Block>) {
             ]);
         }
     }
-    rows.push(vec!["Not measured".into(), d.not_measured.join("; ")]);
     // Each outage, rolled-back attempts included: what took the service down and what brought
     // it back.
     for (i, o) in d.outages.iter().enumerate() {
@@ -369,6 +368,10 @@ fn downtime_section(r: &Report, b: &mut Vec<Block>) {
                 o.how_down()
             ),
         ]);
+    }
+    // What the measurement leaves out, where there is one (else the row above says it all).
+    if d.measured.is_some() {
+        rows.push(vec!["Not measured".into(), d.not_measured.join("; ")]);
     }
     b.push(table(
         &["Item", "Value"],
