@@ -268,7 +268,7 @@ argv = ["true"]
             probe(&format!(
                 "{{ http = \"/\", port = {port}, interval = \"50ms\", timeout = \"300ms\" }}"
             )),
-            probe("{ command = \"sleep 100\", interval = \"50ms\", timeout = \"300ms\" }"),
+            probe("{ command = \"sleep 101\", interval = \"50ms\", timeout = \"300ms\" }"),
         )
     };
     let timed = |dir: &TestDir| {
@@ -320,12 +320,15 @@ argv = ["true"]
             .iter()
             .all(|o| o["ended"] == false)
     );
-    // No `sleep 100` is left behind.
-    let ps = Command::new("pgrep").args(["-f", "^sleep 100$"]).output();
-    if let Ok(ps) = ps {
-        let left = String::from_utf8_lossy(&ps.stdout).trim().to_owned();
-        assert!(left.is_empty(), "probe commands left running: {left}");
-    }
+    // No `sleep 101` is left behind: every process's command line, from /proc.
+    let left: Vec<String> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .filter(|c| c == b"sleep\0101\0")
+        .map(|c| String::from_utf8_lossy(&c).into_owned())
+        .collect();
+    assert!(left.is_empty(), "probe commands left running: {left:?}");
 
     let d2 = TestDir::new();
     d2.write("plan.toml", crate::support::plan(&body(false)));
@@ -336,4 +339,53 @@ argv = ["true"]
         with.as_secs_f64(),
         without.as_secs_f64()
     );
+}
+
+/// A run stopped while the service was down (a step fails half a second after the old server
+/// was killed: long enough for the 100 ms samples to see it) and resumed: each run is probed, the outage of the first is cut where its prober stopped
+/// (still unreachable then), the second ends when the new server answers, and the time between
+/// the runs is not counted.
+#[test]
+fn a_stopped_and_resumed_run_is_measured_in_each_run() {
+    let d = TestDir::new();
+    d.write("www/index.html", "<p>hello-web</p>");
+    let port = free_port();
+    let old = http_server("127.0.0.1", port, &d.join("www"));
+    let _new = NewServer(d.join("new.pid"));
+    let text = plan(&d, port, old.id(), "15m").replace(
+        "[[steps]]\nid = \"start-new\"",
+        &format!(
+            "[[steps]]\nid = \"hold\"\ndo = \"wait\"\nduration = \"500ms\"\n\n[[steps]]\nid = \"gate\"\ndo = \"run\"\nhost = \"new\"\ncommand = \"test -e {}\"\n\n[[steps]]\nid = \"start-new\"",
+            d.join("fixed").display()
+        ),
+    );
+    d.write("plan.toml", text);
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    rehost_test::stop_child(old, libc::SIGKILL, Duration::from_secs(1));
+    assert_eq!(o.code, 2, "the gate fails: {}", o.all());
+    std::thread::sleep(Duration::from_millis(1500));
+    d.write("fixed", "");
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+
+    let st = json(&rehost(
+        &d,
+        &["status", "plan.toml", "--env", "test", "--json"],
+    ));
+    let m = &st["downtime"]["measured"];
+    assert_eq!(m["runs"], 2, "{m:#}");
+    assert_eq!(m["unfinished"], false, "each run left its summary: {m:#}");
+    let outages = m["outages"].as_array().unwrap();
+    assert_eq!(outages.len(), 2, "{m:#}");
+    assert_eq!(outages[0]["ended"], false, "cut when the first run stopped");
+    assert_eq!(outages[1]["ended"], true, "the new server answered");
+    // The second run's outage is about the 1.5 s pause; the 1.5 s between the runs is not in
+    // any figure.
+    let total = m["total_ms"].as_u64().unwrap();
+    let sum: u64 = outages.iter().map(|o| o["ms"].as_u64().unwrap()).sum();
+    assert_eq!(total, sum, "{m:#}");
+    let probed = m["probed_ms"].as_u64().unwrap();
+    assert!(total <= probed, "{m:#}");
+    let journal = d.read(".rehost/plan/test/journal");
+    assert_eq!(journal.matches("\"type\":\"probe_summary\"").count(), 2);
 }
