@@ -75,6 +75,18 @@ pub enum Event {
         elapsed_ms: u64,
         summary: String,
     },
+    /// The prober began sampling these services on both sides.
+    ProbeStarted {
+        targets: Vec<rehost_journal::journal::ProbeTarget>,
+    },
+    /// A side of a probed service became reachable or unreachable (or was first sampled).
+    ProbeChanged {
+        service: String,
+        /// `old` or `new`.
+        side: String,
+        up: bool,
+        detail: Option<String>,
+    },
 }
 
 pub trait Sink {

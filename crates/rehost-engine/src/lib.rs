@@ -13,6 +13,7 @@ mod exec;
 pub mod isolation;
 mod open;
 pub mod preflight;
+pub mod probe;
 mod recorder;
 mod resume;
 mod rollback;

@@ -5,6 +5,7 @@
 use crate::EngineError;
 use crate::clock::Clock;
 use crate::events::{Event, Sink};
+use crate::probe::{Change, Prober};
 use rehost_journal::journal::{Journal, OutputRef, Record};
 use rehost_tree::private::PrivateDir;
 use std::io::Write;
@@ -13,6 +14,12 @@ pub(crate) struct Recorder<'a> {
     journal: Journal,
     pub sink: &'a mut dyn Sink,
     pub clock: &'a dyn Clock,
+    /// The prober under way.
+    probes: Option<Prober>,
+    /// Its changes shown while a step ran, to journal with the next record.
+    shown: Vec<Change>,
+    /// The journal's time at an instant of the prober's clock: its changes' times.
+    probe_base: Option<(jiff::Timestamp, std::time::Instant)>,
 }
 
 impl<'a> Recorder<'a> {
@@ -21,7 +28,89 @@ impl<'a> Recorder<'a> {
             journal,
             sink,
             clock,
+            probes: None,
+            shown: Vec::new(),
+            probe_base: None,
         }
+    }
+
+    /// Starts the prober when a service has a probe, and records what it samples.
+    pub fn start_probes(
+        &mut self,
+        plan: &rehost_plan::Plan,
+        env: Option<&str>,
+        ssh_config: Option<&std::path::Path>,
+    ) -> Result<(), EngineError> {
+        let Some(prober) = Prober::start(plan, env, ssh_config) else {
+            return Ok(());
+        };
+        let base = (self.clock.now(), std::time::Instant::now());
+        let targets = prober.targets.clone();
+        self.probes = Some(prober);
+        self.probe_base = Some(base);
+        self.journal.append(Record::ProbeStarted {
+            at: base.0.to_string(),
+            targets: targets.clone(),
+        })?;
+        self.sink.emit(&Event::ProbeStarted {
+            targets: targets.clone(),
+        });
+        // Both sides at one address: the probe cannot tell them apart.
+        for t in targets.iter().filter(|t| t.old == t.new) {
+            self.warning(format!(
+                "service `{}`: its old and its new side are both probed at {}: the measured downtime cannot tell them apart; give one host its `address`",
+                t.service, t.old
+            ))?;
+        }
+        Ok(())
+    }
+
+    /// Journals the changes the prober reported since the last call, each at its own time,
+    /// and shows them.
+    fn flush_probes(&mut self) -> Result<(), EngineError> {
+        let Some(prober) = &self.probes else {
+            return Ok(());
+        };
+        let changes = prober.changes();
+        let shown = std::mem::take(&mut self.shown);
+        self.journal_changes(shown, false)?;
+        self.journal_changes(changes, true)
+    }
+
+    /// Journals `changes`, each at its own time; `show`: and emits their events.
+    fn journal_changes(&mut self, changes: Vec<Change>, show: bool) -> Result<(), EngineError> {
+        let Some((ts, instant)) = self.probe_base else {
+            return Ok(());
+        };
+        for c in changes {
+            let since = c.at.saturating_duration_since(instant);
+            let at = ts.checked_add(since).unwrap_or(ts).to_string();
+            self.journal.append(Record::ProbeChanged {
+                at,
+                service: c.service.clone(),
+                side: c.side,
+                up: c.up,
+                detail: c.detail.clone(),
+            })?;
+            if show {
+                self.sink.emit(&change_event(c));
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops the prober, journals its last changes and how many samples it took.
+    pub fn stop_probes(&mut self) -> Result<(), EngineError> {
+        let Some(prober) = self.probes.take() else {
+            return Ok(());
+        };
+        let (changes, samples) = prober.stop();
+        let shown = std::mem::take(&mut self.shown);
+        self.journal_changes(shown, false)?;
+        self.journal_changes(changes, true)?;
+        let at = self.now();
+        self.journal.append(Record::ProbeSummary { at, samples })?;
+        Ok(())
     }
 
     /// Now, as the journal writes it.
@@ -38,13 +127,22 @@ impl<'a> Recorder<'a> {
     }
 
     /// The records so far and the sink at once, for a step that reads the one and emits to
-    /// the other.
-    pub fn records_and_sink(&mut self) -> (&[Record], &mut dyn Sink) {
-        (self.journal.records(), &mut *self.sink)
+    /// the other. The sink shows the prober's changes as the step emits (they are journaled
+    /// with the next record).
+    pub fn records_and_sink(&mut self) -> (&[Record], Relay<'_, 'a>) {
+        (
+            self.journal.records(),
+            Relay {
+                inner: &mut *self.sink,
+                prober: self.probes.as_ref(),
+                shown: &mut self.shown,
+            },
+        )
     }
 
     /// A record with no event of its own.
     pub fn append(&mut self, record: Record) -> Result<(), EngineError> {
+        self.flush_probes()?;
         Ok(self.journal.append(record)?)
     }
 
@@ -55,6 +153,7 @@ impl<'a> Recorder<'a> {
 
     /// A record, then its event.
     pub fn record(&mut self, record: Record, event: Event) -> Result<(), EngineError> {
+        self.flush_probes()?;
         self.journal.append(record)?;
         self.sink.emit(&event);
         Ok(())
@@ -82,8 +181,39 @@ impl<'a> Recorder<'a> {
         self.sink.emit(&Event::Warning {
             message: message.clone(),
         });
+        self.flush_probes()?;
         let at = self.now();
         Ok(self.journal.append(Record::Warning { at, message })?)
+    }
+}
+
+fn change_event(c: Change) -> Event {
+    Event::ProbeChanged {
+        service: c.service,
+        side: c.side.name().into(),
+        up: c.up,
+        detail: c.detail,
+    }
+}
+
+/// The sink a step emits to: before each of its events, the prober's changes since the last
+/// one are shown (and kept for the journal), so a side that went down is seen while the step
+/// runs, not only when it ends.
+pub(crate) struct Relay<'r, 'a> {
+    inner: &'r mut (dyn Sink + 'a),
+    prober: Option<&'r Prober>,
+    shown: &'r mut Vec<Change>,
+}
+
+impl Sink for Relay<'_, '_> {
+    fn emit(&mut self, event: &Event) {
+        if let Some(p) = self.prober {
+            for c in p.changes() {
+                self.inner.emit(&change_event(c.clone()));
+                self.shown.push(c);
+            }
+        }
+        self.inner.emit(event);
     }
 }
 

@@ -140,7 +140,8 @@ fn rollback(
         let mut tail = Vec::new();
         let result = {
             let clock = env.rec.clock;
-            let (records, sink) = env.rec.records_and_sink();
+            let (records, mut relay) = env.rec.records_and_sink();
+            let sink = &mut relay;
             let mut ctx = Ctx {
                 plan,
                 env: env.env,

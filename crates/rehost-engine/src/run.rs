@@ -201,6 +201,7 @@ impl Engine<'_> {
                 problems: pf.problems,
             });
         }
+        rec.start_probes(plan, o.env.as_deref(), o.ssh_config.as_deref())?;
         let mut run = Run {
             plan,
             plan_text,
@@ -211,7 +212,13 @@ impl Engine<'_> {
             rec,
             cancel,
         };
-        run.steps(from, &state, confirmer)
+        let outcome = run.steps(from, &state, confirmer);
+        // A run that stopped on the way (interrupted, not confirmed): the prober's last
+        // changes and its summary are journaled all the same.
+        if outcome.is_err() {
+            let _ = run.rec.stop_probes();
+        }
+        outcome
     }
 }
 
@@ -357,6 +364,7 @@ impl Run<'_, '_> {
             };
             let reason =
                 crate::rollback::after_failure(&mut env, i, &statuses, detail.unwrap_or_default())?;
+            run.rec.stop_probes()?;
             let at = run.rec.now();
             run.rec.record(
                 Record::RunFinished {
@@ -378,6 +386,7 @@ impl Run<'_, '_> {
                 reason,
             });
         }
+        run.rec.stop_probes()?;
         let summary = run.summary()?;
         let at = run.rec.now();
         run.rec.record(
@@ -429,7 +438,8 @@ impl Run<'_, '_> {
         let clock = self.rec.clock;
         let t0 = clock.monotonic();
         let outcome = {
-            let (records, sink) = self.rec.records_and_sink();
+            let (records, mut relay) = self.rec.records_and_sink();
+            let sink = &mut relay;
             let mut ctx = Ctx {
                 plan,
                 env: self.o.env.as_deref(),
@@ -560,28 +570,49 @@ impl Run<'_, '_> {
                 ));
             }
             match plan.migration.max_downtime {
-                Some(budget) if total > budget.as_millis() as u64 => {
+                Some(budget) if total > budget.as_millis() as u64 && down.measured.is_none() => {
                     let message = format!(
-                        "the measured downtime {down_text} exceeded the budget of {}",
+                        "the downtime declared by the steps, {down_text}, exceeded the budget of {}",
                         rehost_plan::format_duration(budget)
                     );
                     self.rec.warning(message)?;
                     summary.push_str(&format!(
-                        "; downtime {down_text}, OVER the budget of {}",
+                        "; downtime {down_text} (declared by the steps), OVER the budget of {}",
                         rehost_plan::format_duration(budget)
                     ));
                 }
-                Some(budget) => summary.push_str(&format!(
-                    "; downtime {down_text} of the {} budget",
+                Some(budget) if down.measured.is_none() => summary.push_str(&format!(
+                    "; downtime {down_text} (declared by the steps) of the {} budget",
                     rehost_plan::format_duration(budget)
                 )),
-                None => summary.push_str(&format!("; downtime {down_text}")),
+                _ => summary.push_str(&format!("; downtime {down_text} declared by the steps")),
             }
         } else if let Some(o) = down.still_down() {
             summary.push_str(&format!(
                 "; the service is still down: {} took it down and no step started it again",
                 o.how_down()
             ));
+        }
+        if let Some(m) = &down.measured {
+            let text = crate::probe::measured_text(m);
+            match plan.migration.max_downtime {
+                Some(budget) if m.total_ms > budget.as_millis() as u64 => {
+                    let message = format!(
+                        "the measured downtime {text} exceeded the budget of {}",
+                        rehost_plan::format_duration(budget)
+                    );
+                    self.rec.warning(message)?;
+                    summary.push_str(&format!(
+                        "; measured {text}, OVER the budget of {}",
+                        rehost_plan::format_duration(budget)
+                    ));
+                }
+                Some(budget) => summary.push_str(&format!(
+                    "; measured {text} of the {} budget",
+                    rehost_plan::format_duration(budget)
+                )),
+                None => summary.push_str(&format!("; measured {text}")),
+            }
         }
         Ok(summary)
     }

@@ -85,6 +85,43 @@ pub struct Timeline {
     pub end: String,
     pub span_ms: u64,
     pub bars: Vec<Bar>,
+    /// Availability over the same axis (the prober's samples), below the bars.
+    pub lanes: Vec<Lane>,
+}
+
+/// One row of availability: spans of one state; no span where nothing was measured.
+#[derive(Clone, Debug, Serialize)]
+pub struct Lane {
+    pub label: String,
+    pub spans: Vec<LaneSpan>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct LaneSpan {
+    pub start_ms: u64,
+    pub end_ms: u64,
+    pub state: LaneState,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LaneState {
+    /// Reachable.
+    Up,
+    /// Unreachable.
+    Down,
+    /// Clients reached neither side.
+    Outage,
+}
+
+impl LaneState {
+    pub fn name(self) -> &'static str {
+        match self {
+            LaneState::Up => "reachable",
+            LaneState::Down => "unreachable",
+            LaneState::Outage => "outage",
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -210,6 +247,28 @@ pub fn render_markdown(doc: &Document) -> String {
                     &["Step", "Start", "Took", "Result", "Note"].map(String::from),
                     &rows,
                 );
+                if !t.lanes.is_empty() {
+                    let rows: Vec<Vec<String>> = t
+                        .lanes
+                        .iter()
+                        .flat_map(|l| {
+                            l.spans.iter().map(|s| {
+                                vec![
+                                    l.label.clone(),
+                                    format!("+{}", human_ms(s.start_ms)),
+                                    human_ms(s.end_ms.saturating_sub(s.start_ms)),
+                                    s.state.name().into(),
+                                ]
+                            })
+                        })
+                        .collect();
+                    out.push_str("Availability, as the probes saw it:\n\n");
+                    md_table(
+                        &mut out,
+                        &["Probed", "From", "For", "State"].map(String::from),
+                        &rows,
+                    );
+                }
             }
             Block::Preformatted { text } => {
                 let longest = longest_run(text, '`');
@@ -402,6 +461,8 @@ pre{padding:0.8rem;overflow-x:auto;white-space:pre-wrap;font-size:0.85rem;border
 .tl-bar.manual{background:#2f5fb3}.tl-bar.failed,.tl-bar.interrupted{background:var(--bad)}\
 .tl-bar.skipped,.tl-bar.not-confirmed{background:var(--warn)}\
 .tl-bar.superseded,.tl-bar.rolled-back{background:repeating-linear-gradient(45deg,#888 0 4px,#ddd 4px 8px)}\
+.tl-bar.reachable{background:#7cc68d}.tl-bar.unreachable{background:#e8a29c}.tl-bar.outage{background:var(--bad)}\
+.tl-row.lane .tl-track{height:0.7rem}\
 .tl-axis{display:grid;grid-template-columns:16rem 1fr 18rem;gap:0.6rem;font-size:0.75rem;color:#555}\
 .tl-ticks{display:flex;justify-content:space-between}\
 .legend span{display:inline-block;margin-right:1rem;font-size:0.8rem}\
@@ -519,6 +580,50 @@ fn html_timeline(out: &mut String, t: &Timeline) {
             inline(&b.note),
         ));
     }
+    if !t.lanes.is_empty() {
+        out.push_str("<div class=\"legend\">Availability, as the probes saw it: ");
+        for (class, what) in [
+            ("reachable", "reachable"),
+            ("unreachable", "unreachable"),
+            ("outage", "clients reached neither side"),
+        ] {
+            out.push_str(&format!(
+                "<span><i class=\"tl-bar {class}\" style=\"position:static\"></i>{what}</span>"
+            ));
+        }
+        out.push_str("(blank: not probed)</div>\n");
+    }
+    for l in &t.lanes {
+        out.push_str(&format!(
+            "<div class=\"tl-row lane\"><div class=\"tl-label\">{}</div><div class=\"tl-track\">",
+            inline(&l.label)
+        ));
+        for sp in &l.spans {
+            let left = pct(sp.start_ms);
+            let width = (pct(sp.end_ms) - left).max(0.0);
+            out.push_str(&format!(
+                "<div class=\"tl-bar {}\" style=\"left:{left:.2}%;width:{width:.2}%\" title=\"{} +{} for {}\"></div>",
+                sp.state.name(),
+                sp.state.name(),
+                human_ms(sp.start_ms),
+                human_ms(sp.end_ms.saturating_sub(sp.start_ms)),
+            ));
+        }
+        let down: u64 = l
+            .spans
+            .iter()
+            .filter(|s| s.state != LaneState::Up)
+            .map(|s| s.end_ms.saturating_sub(s.start_ms))
+            .sum();
+        out.push_str(&format!(
+            "</div><div class=\"tl-note\">{}</div></div>\n",
+            if down > 0 {
+                format!("{} not reachable", human_ms(down))
+            } else {
+                String::new()
+            }
+        ));
+    }
     out.push_str(&format!(
         "<p class=\"tl-caption\">Time axis from {} to {} (a span of {}).</p>\n</section>\n",
         esc(&t.start),
@@ -598,6 +703,14 @@ mod tests {
                 start: "s".into(),
                 end: "e".into(),
                 span_ms: 10,
+                lanes: vec![Lane {
+                    label: "<svg onload=x>".into(),
+                    spans: vec![LaneSpan {
+                        start_ms: 0,
+                        end_ms: 5,
+                        state: LaneState::Down,
+                    }],
+                }],
                 bars: vec![Bar {
                     id: "a\"><img src=x>".into(),
                     label: "<i>".into(),

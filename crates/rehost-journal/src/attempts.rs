@@ -222,6 +222,9 @@ pub fn history(records: &[Record], step_ids: &[String]) -> History {
             | Record::PlanSnapshot { .. }
             | Record::Warning { .. }
             | Record::Preflight { .. }
+            | Record::ProbeStarted { .. }
+            | Record::ProbeChanged { .. }
+            | Record::ProbeSummary { .. }
             | Record::RunFinished { .. } => {}
         }
     }

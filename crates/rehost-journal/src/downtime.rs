@@ -8,9 +8,15 @@
 //! from the moment the rollback began. Every attempt counts, rolled-back ones included: the
 //! clients saw them all. An outage that spans a stopped run and its resume (the service stayed
 //! down in between) is one outage, as long as the clients saw it.
+//!
+//! That is the downtime *declared* by the steps. Where services have probes, the journal also
+//! holds what the prober saw (`probe_started`, `probe_changed`, `probe_summary`): the
+//! *measured* downtime ([`Measured`]) is every interval in which a probed service answered on
+//! NEITHER its old nor its new side, as this machine's samples saw it. Both are computed here,
+//! side by side, and never one called the other.
 
-use crate::journal::Record;
 use crate::journal::StepResult;
+use crate::journal::{ProbeSide, Record};
 use rehost_plan::{Effect, Plan};
 use serde::Serialize;
 
@@ -65,6 +71,47 @@ pub struct Downtime {
     /// The sum of every outage, when each has ended; `None` when there was none or one has
     /// not ended (the service is still down: see [`Downtime::still_down`]).
     pub total_ms: Option<u64>,
+    /// What the prober measured; `None` when no service was probed.
+    pub measured: Option<Measured>,
+}
+
+/// The downtime clients saw, from the prober's records: when a probed service answered on
+/// neither side.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Measured {
+    /// Per service, in journal order.
+    pub outages: Vec<MeasuredOutage>,
+    /// The time in which at least one probed service answered on neither side (outages of
+    /// several services that overlap count once).
+    pub total_ms: u64,
+    /// Samples taken, over every run (each side's sample counts once).
+    pub samples: u64,
+    /// The shortest interval between samples of one side: the resolution of every figure.
+    pub interval_ms: u64,
+    /// The services probed.
+    pub services: Vec<String>,
+    /// How long the prober ran, summed over the runs: time between runs was not probed.
+    pub probed_ms: u64,
+    /// How many times the prober ran (a run and each resume).
+    pub runs: u32,
+    /// A prober that left no summary (the run was killed, or is still under way): its
+    /// samples after its last recorded change are not counted.
+    pub unfinished: bool,
+}
+
+/// A probed service that answered on neither side.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MeasuredOutage {
+    pub service: String,
+    /// When the sample that found the second side unreachable began.
+    pub down_at: String,
+    /// When the sample that found a side reachable again began; `None` when probing stopped
+    /// first (see `ended`).
+    pub up_at: Option<String>,
+    /// Until `up_at`, or until probing stopped.
+    pub ms: u64,
+    /// `false`: the service was still unreachable on both sides when probing stopped.
+    pub ended: bool,
 }
 
 impl Downtime {
@@ -194,5 +241,151 @@ pub fn downtime(records: &[Record], plan: &Plan) -> Downtime {
     }
     let total_ms = (!outages.is_empty() && outages.iter().all(|o| o.ms.is_some()))
         .then(|| outages.iter().filter_map(|o| o.ms).sum());
-    Downtime { outages, total_ms }
+    Downtime {
+        outages,
+        total_ms,
+        measured: measured(records),
+    }
 }
+
+/// One probed service during one prober run: what its sides were last seen as, and the
+/// outage open since both were seen down.
+struct Probed {
+    service: String,
+    old: Option<bool>,
+    new: Option<bool>,
+    down_since: Option<String>,
+}
+
+fn millis(at: &str) -> Option<i64> {
+    at.parse::<jiff::Timestamp>()
+        .ok()
+        .map(|t| t.as_millisecond())
+}
+
+/// Folds the prober's records into the measured downtime; `None` when there are none. Pure.
+pub fn measured(records: &[Record]) -> Option<Measured> {
+    let mut m = Measured::default();
+    let mut probed: Vec<Probed> = Vec::new();
+    let mut started_at: Option<String> = None;
+    let mut last_at: Option<String> = None;
+    // Ends every open outage at `at` (`ended`: a side answered again; else probing stopped).
+    fn close(m: &mut Measured, p: &mut Probed, at: &str, ended: bool) {
+        if let Some(since) = p.down_since.take() {
+            let ms = ms_between(&since, at).unwrap_or(0);
+            m.outages.push(MeasuredOutage {
+                service: p.service.clone(),
+                down_at: since,
+                up_at: ended.then(|| at.to_owned()),
+                ms,
+                ended,
+            });
+        }
+    }
+    let end_run = |m: &mut Measured, probed: &mut Vec<Probed>, started: &str, at: &str| {
+        for p in probed.iter_mut() {
+            close(m, p, at, false);
+        }
+        probed.clear();
+        m.probed_ms += ms_between(started, at).unwrap_or(0);
+    };
+    for r in records {
+        match r {
+            Record::ProbeStarted { at, targets } => {
+                // A run that left no summary ends where its last record does.
+                if let Some(s) = started_at.take() {
+                    m.unfinished = true;
+                    let end = last_at.clone().unwrap_or_else(|| s.clone());
+                    end_run(&mut m, &mut probed, &s, &end);
+                }
+                m.runs += 1;
+                started_at = Some(at.clone());
+                for t in targets {
+                    if !m.services.contains(&t.service) {
+                        m.services.push(t.service.clone());
+                    }
+                    if m.interval_ms == 0 || t.interval_ms < m.interval_ms {
+                        m.interval_ms = t.interval_ms;
+                    }
+                    probed.push(Probed {
+                        service: t.service.clone(),
+                        old: None,
+                        new: None,
+                        down_since: None,
+                    });
+                }
+            }
+            Record::ProbeChanged {
+                at,
+                service,
+                side,
+                up,
+                ..
+            } => {
+                let Some(p) = probed.iter_mut().find(|p| &p.service == service) else {
+                    continue;
+                };
+                match side {
+                    ProbeSide::Old => p.old = Some(*up),
+                    ProbeSide::New => p.new = Some(*up),
+                }
+                let neither = p.old == Some(false) && p.new == Some(false);
+                if neither && p.down_since.is_none() {
+                    p.down_since = Some(at.clone());
+                } else if !neither {
+                    close(&mut m, p, at, true);
+                }
+                last_at = Some(at.clone());
+            }
+            Record::ProbeSummary { at, samples } => {
+                m.samples += samples;
+                if let Some(s) = started_at.take() {
+                    end_run(&mut m, &mut probed, &s, at);
+                }
+            }
+            _ => {
+                if started_at.is_some() {
+                    last_at = Some(r.at().to_owned());
+                }
+            }
+        }
+    }
+    if let Some(s) = started_at.take() {
+        m.unfinished = true;
+        let end = last_at.clone().unwrap_or_else(|| s.clone());
+        end_run(&mut m, &mut probed, &s, &end);
+    }
+    if m.runs == 0 {
+        return None;
+    }
+    // The union of every outage, so that two services down at once count once.
+    let mut spans: Vec<(i64, i64)> = m
+        .outages
+        .iter()
+        .filter_map(|o| {
+            let a = millis(&o.down_at)?;
+            Some((a, a + o.ms as i64))
+        })
+        .collect();
+    spans.sort();
+    let mut total = 0i64;
+    let mut cur: Option<(i64, i64)> = None;
+    for (a, b) in spans {
+        match cur {
+            Some((ca, cb)) if a <= cb => cur = Some((ca, cb.max(b))),
+            Some((ca, cb)) => {
+                total += cb - ca;
+                cur = Some((a, b));
+            }
+            None => cur = Some((a, b)),
+        }
+    }
+    if let Some((a, b)) = cur {
+        total += b - a;
+    }
+    m.total_ms = u64::try_from(total).unwrap_or(0);
+    Some(m)
+}
+
+#[cfg(test)]
+mod tests;

@@ -175,6 +175,59 @@ pub enum Record {
         ok: bool,
         summary: String,
     },
+    /// The prober began sampling the plan's probed services (at the start of a run or a
+    /// resume): what it samples, where. Each side's first sample follows as a `probe_changed`.
+    ProbeStarted {
+        at: String,
+        targets: Vec<ProbeTarget>,
+    },
+    /// A side of a probed service became reachable or unreachable (or was sampled for the
+    /// first time since `probe_started`); `at` is when the sample that saw it began. Only
+    /// changes are journaled, never every sample.
+    ProbeChanged {
+        at: String,
+        service: String,
+        side: ProbeSide,
+        up: bool,
+        /// Why a sample failed, for people (escaped where shown).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        detail: Option<String>,
+    },
+    /// The prober stopped: how many samples it took since `probe_started`.
+    ProbeSummary {
+        at: String,
+        samples: u64,
+    },
+}
+
+/// A probed service's side: its old host or its new one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProbeSide {
+    Old,
+    New,
+}
+
+impl ProbeSide {
+    pub fn name(self) -> &'static str {
+        match self {
+            ProbeSide::Old => "old",
+            ProbeSide::New => "new",
+        }
+    }
+}
+
+/// One service the prober samples, on both sides.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeTarget {
+    pub service: String,
+    /// What a sample does, for people ("TCP connect to port 5432").
+    pub check: String,
+    /// The addresses sampled.
+    pub old: String,
+    pub new: String,
+    pub interval_ms: u64,
+    pub timeout_ms: u64,
 }
 
 impl Record {
@@ -192,7 +245,10 @@ impl Record {
             | Record::RollbackStarted { at, .. }
             | Record::RolledBack { at, .. }
             | Record::Superseded { at, .. }
-            | Record::RunFinished { at, .. } => at,
+            | Record::RunFinished { at, .. }
+            | Record::ProbeStarted { at, .. }
+            | Record::ProbeChanged { at, .. }
+            | Record::ProbeSummary { at, .. } => at,
         }
     }
 }

@@ -19,7 +19,7 @@ pub mod state;
 pub mod step_data;
 
 pub use attempts::{History, history};
-pub use downtime::{Downtime, Outage, downtime};
+pub use downtime::{Downtime, Measured, MeasuredOutage, Outage, downtime};
 pub use error::JournalError;
 pub use journal::{Journal, Record, StepResult};
 pub use lock::RunLock;

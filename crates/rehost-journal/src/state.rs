@@ -179,7 +179,12 @@ pub fn status(records: &[Record], step_ids: &[String]) -> RunState {
                 }
             }
             Record::RunFinished { ok, summary, .. } => st.finished = Some((*ok, summary.clone())),
-            Record::RollbackStarted { .. } | Record::Warning { .. } | Record::Preflight { .. } => {}
+            Record::RollbackStarted { .. }
+            | Record::Warning { .. }
+            | Record::Preflight { .. }
+            | Record::ProbeStarted { .. }
+            | Record::ProbeChanged { .. }
+            | Record::ProbeSummary { .. } => {}
         }
     }
     // How many attempts each step had, as the report counts them: from the one per-attempt fold.

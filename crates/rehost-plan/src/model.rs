@@ -69,6 +69,14 @@ impl Plan {
     }
     /// The hosts a run acts on: the production hosts, or an environment's replacements.
     /// Returns `None` for an unknown environment.
+    /// The host `name` as declared for `env` (production's with `None`).
+    pub fn host_decl(&self, env: Option<&str>, name: &str) -> Option<&HostDecl> {
+        match env {
+            None => self.hosts.iter().find(|h| h.name == name),
+            Some(env) => self.environment(env)?.hosts.iter().find(|h| h.name == name),
+        }
+    }
+
     pub fn hosts_for(&self, env: Option<&str>) -> Option<Vec<(String, HostTarget)>> {
         match env {
             None => Some(
@@ -177,6 +185,9 @@ pub struct HostDecl {
     pub name: String,
     pub target: HostTarget,
     pub role: Option<String>,
+    /// The address clients reach the host's services at (`address`: what a service's probe
+    /// samples); `None`: 127.0.0.1 for a local host, `ssh -G`'s host name for an ssh host.
+    pub address: Option<String>,
     pub span: Span,
 }
 
@@ -384,7 +395,66 @@ pub struct Service {
     pub stop: Option<String>,
     pub health: Option<String>,
     pub persistent_connections: bool,
+    /// The host the service runs on after the migration (`new_host`): where its probe's new
+    /// side is sampled. Needed with `probe`.
+    pub new_host: Option<String>,
+    /// How clients are imitated during a run (`probe = { ... }`): sampled on the old and the
+    /// new host, every `interval`, by the engine's prober.
+    pub probe: Option<Probe>,
     pub span: Span,
+}
+
+/// A service's probe: what a client does to find out whether the service answers.
+#[derive(Clone, Debug, Serialize)]
+pub struct Probe {
+    pub check: ProbeCheck,
+    /// Time between the starts of two samples of one side (default 200 ms).
+    #[serde(with = "duration_ms")]
+    pub interval: Duration,
+    /// A sample that has not answered by then counts as unreachable (default 1 s).
+    #[serde(with = "duration_ms")]
+    pub timeout: Duration,
+    pub span: Span,
+}
+
+/// What one sample does.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProbeCheck {
+    /// A TCP connection is accepted on the port.
+    Tcp { port: u16 },
+    /// An HTTP/1.1 `GET` of `path` on the port answers `status` (and its body, read up to a
+    /// cap, holds `body`).
+    Http {
+        port: u16,
+        path: String,
+        status: u16,
+        body: Option<String>,
+    },
+    /// A command run on this machine (a client's view) with `{host}` replaced by the side's
+    /// address exits 0.
+    Command { command: String },
+}
+
+impl ProbeCheck {
+    /// For people: "TCP port 80", "HTTP GET :8080/health", "command `...`".
+    pub fn describe(&self) -> String {
+        match self {
+            ProbeCheck::Tcp { port } => format!("TCP connect to port {port}"),
+            ProbeCheck::Http {
+                port, path, status, ..
+            } => format!("HTTP GET :{port}{path} answering {status}"),
+            ProbeCheck::Command { command } => format!("command `{command}`"),
+        }
+    }
+}
+
+mod duration_ms {
+    use serde::Serializer;
+    use std::time::Duration;
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_millis() as u64)
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]

@@ -63,6 +63,7 @@ const HOST_KEYS: &[&str] = &[
     "proxy_jump",
     "ssh_config",
     "role",
+    "address",
 ];
 
 /// A table being read: the keys a reader takes are checked against what it allows.
@@ -737,6 +738,7 @@ impl Reader {
             name,
             target,
             role,
+            address: self.str(t, "address"),
             span: key_span.start..t.span.end,
         })
     }
@@ -918,10 +920,24 @@ impl Reader {
                 "stop",
                 "health",
                 "persistent_connections",
+                "new_host",
+                "probe",
             ],
         );
         let id = self.required_str(t, "id");
         let host = self.required_str(t, "host");
+        let new_host = self.str(t, "new_host");
+        let probe = self.probe(t);
+        if probe.is_some() && new_host.is_none() {
+            self.err(
+                "missing-key",
+                t.span.clone(),
+                format!("{} has a `probe` but no `new_host`", t.what),
+            )
+            .help = Some(
+                "name the host the service runs on after the migration: new_host = \"HOST\" (its probe is sampled on both)".into(),
+            );
+        }
         let mut ports = Vec::new();
         if let Some(v) = t.get("ports") {
             match v.get_ref() {
@@ -973,6 +989,133 @@ impl Reader {
             stop: self.str(t, "stop"),
             health: self.str(t, "health"),
             persistent_connections: self.bool(t, "persistent_connections").unwrap_or(false),
+            new_host,
+            probe,
+            span: t.span.clone(),
+        })
+    }
+
+    /// A service's `probe = { tcp = PORT }`, `{ http = URL, status, body }` or
+    /// `{ command = "..." }`, with `interval` and `timeout`.
+    fn probe(&mut self, svc: &Tbl) -> Option<Probe> {
+        let what = format!("the `probe` of {}", svc.what);
+        let t = self.table(svc, "probe", what.clone())?;
+        self.check_keys(
+            &t,
+            &[
+                "tcp", "http", "port", "status", "body", "command", "interval", "timeout",
+            ],
+        );
+        let given: Vec<&str> = ["tcp", "http", "command"]
+            .into_iter()
+            .filter(|k| t.get(k).is_some())
+            .collect();
+        if given.len() != 1 {
+            self.err(
+                if given.is_empty() { "missing-key" } else { "conflict" },
+                t.span.clone(),
+                format!(
+                    "{what} needs exactly one of `tcp`, `http` or `command`{}",
+                    if given.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", not {}", given.join(" and "))
+                    }
+                ),
+            )
+            .help = Some(
+                "probe = { tcp = 5432 }, probe = { http = \"/health\", port = 8080, status = 200 } or probe = { command = \"check {host}\" }".into(),
+            );
+            return None;
+        }
+        let port = |r: &mut Self, key: &str| -> Option<u16> {
+            let n = r.int(&t, key)?;
+            match u16::try_from(n) {
+                Ok(p) if p > 0 => Some(p),
+                _ => {
+                    let span = t.get(key).map(|v| v.span()).unwrap_or(t.span.clone());
+                    r.err("value", span, format!("{what}: port {n} is out of range"));
+                    None
+                }
+            }
+        };
+        if given[0] != "http" {
+            for k in ["status", "body", "port"] {
+                if let Some(v) = t.get(k) {
+                    self.err(
+                        "unknown-key",
+                        v.span(),
+                        format!("{what}: `{k}` belongs to an `http` probe"),
+                    );
+                }
+            }
+        }
+        let check = match given[0] {
+            "tcp" => ProbeCheck::Tcp {
+                port: port(self, "tcp")?,
+            },
+            "command" => {
+                let command = self.required_str(&t, "command")?;
+                ProbeCheck::Command { command }
+            }
+            _ => {
+                let span = t.get("http").map(|v| v.span()).unwrap_or(t.span.clone());
+                let url = self.str(&t, "http")?;
+                let explicit = if t.get("port").is_some() {
+                    Some(port(self, "port")?)
+                } else {
+                    None
+                };
+                let (port, path) = match http_target(&url, explicit) {
+                    Ok(x) => x,
+                    Err((msg, help)) => {
+                        self.err("value", span, format!("{what}: {msg}")).help = Some(help);
+                        return None;
+                    }
+                };
+                let status = match self.int(&t, "status") {
+                    None => 200,
+                    Some(n) => match u16::try_from(n) {
+                        Ok(s) if (100..=599).contains(&s) => s,
+                        _ => {
+                            let span = t.get("status").map(|v| v.span()).unwrap_or(t.span.clone());
+                            self.err(
+                                "value",
+                                span,
+                                format!("{what}: status {n} is not an HTTP status (100 to 599)"),
+                            );
+                            return None;
+                        }
+                    },
+                };
+                ProbeCheck::Http {
+                    port,
+                    path,
+                    status,
+                    body: self.str(&t, "body"),
+                }
+            }
+        };
+        let interval = self
+            .duration(&t, "interval")
+            .unwrap_or(std::time::Duration::from_millis(200));
+        let timeout = self
+            .duration(&t, "timeout")
+            .unwrap_or(std::time::Duration::from_secs(1));
+        for (key, d, min) in [("interval", interval, 10), ("timeout", timeout, 10)] {
+            if d < std::time::Duration::from_millis(min) {
+                let span = t.get(key).map(|v| v.span()).unwrap_or(t.span.clone());
+                self.err(
+                    "value",
+                    span,
+                    format!("{what}: `{key}` must be at least {min}ms"),
+                );
+            }
+        }
+        Some(Probe {
+            check,
+            interval,
+            timeout,
             span: t.span.clone(),
         })
     }
@@ -1052,5 +1195,62 @@ impl Reader {
             description: self.str(t, "description"),
             span: t.span.clone(),
         })
+    }
+}
+
+/// An `http` probe's target: a path (`/health`, with `port`), or a URL
+/// `http://{host}[:PORT]/path` whose host is the placeholder, so that each side is asked at
+/// its own address. Returns the port and the path, or the error and what to write instead.
+pub(crate) fn http_target(url: &str, port: Option<u16>) -> Result<(u16, String), (String, String)> {
+    // A URL is ASCII without spaces; anything else is refused, not escaped.
+    if url.chars().any(|c| !c.is_ascii_graphic()) {
+        return Err((
+            "the URL holds a space, a control character or a character beyond ASCII".into(),
+            "percent-encode it (%20 for a space)".into(),
+        ));
+    }
+    if url.starts_with('/') {
+        let Some(port) = port else {
+            return Err((
+                format!("`http = \"{url}\"` is a path and needs `port`"),
+                "add port = PORT, or write the URL as \"http://{host}:PORT/path\"".into(),
+            ));
+        };
+        return Ok((port, url.to_owned()));
+    }
+    let Some(rest) = url.strip_prefix("http://") else {
+        return Err((
+            format!("`{url}` is neither a path nor an http:// URL (https is not probed)"),
+            "write \"/path\" with port = PORT, or \"http://{host}:PORT/path\"".into(),
+        ));
+    };
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let Some(after) = authority.strip_prefix("{host}") else {
+        return Err((
+            format!("`{url}` names a host of its own: both sides would be probed at one address"),
+            "write {host} where the host goes (\"http://{host}:8080/health\"): each side is probed at its own address".into(),
+        ));
+    };
+    let in_url = match after {
+        "" => None,
+        p => match p.strip_prefix(':').and_then(|p| p.parse::<u16>().ok()) {
+            Some(n) if n > 0 => Some(n),
+            _ => {
+                return Err((
+                    format!("`{url}`: `{after}` is not a port"),
+                    "write \"http://{host}:PORT/path\"".into(),
+                ));
+            }
+        },
+    };
+    match (in_url, port) {
+        (Some(a), Some(b)) if a != b => Err((
+            format!("`{url}` says port {a} and `port` says {b}"),
+            "give the port once".into(),
+        )),
+        (a, b) => Ok((a.or(b).unwrap_or(80), path.to_owned())),
     }
 }

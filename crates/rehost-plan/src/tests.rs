@@ -429,3 +429,133 @@ fn an_environment_places_its_databases_itself() {
     );
     assert!(!text.iter().any(|m| m.contains("hunter2")), "{text:?}");
 }
+
+const PROBE_HOSTS: &str =
+    "[hosts.new]\nlocal = true\n[environments.test.new]\nlocal = true\nroot = \"/tmp/y\"\n";
+
+fn probe_plan(probe: &str) -> String {
+    format!(
+        "{HEAD}{PROBE_HOSTS}[[services]]\nid = \"web\"\nhost = \"old\"\nnew_host = \"new\"\nprobe = {probe}\n"
+    )
+}
+
+#[test]
+fn a_service_probe_reads_each_kind_with_its_defaults() {
+    let cases = [
+        ("{ tcp = 5432 }", ProbeCheck::Tcp { port: 5432 }),
+        (
+            "{ http = \"/health\", port = 8080, body = \"ok\" }",
+            ProbeCheck::Http {
+                port: 8080,
+                path: "/health".into(),
+                status: 200,
+                body: Some("ok".into()),
+            },
+        ),
+        (
+            "{ http = \"http://{host}:81/a?b=c\", status = 204 }",
+            ProbeCheck::Http {
+                port: 81,
+                path: "/a?b=c".into(),
+                status: 204,
+                body: None,
+            },
+        ),
+        (
+            "{ http = \"http://{host}\" }",
+            ProbeCheck::Http {
+                port: 80,
+                path: "/".into(),
+                status: 200,
+                body: None,
+            },
+        ),
+        (
+            "{ command = \"pg_isready -h {host}\" }",
+            ProbeCheck::Command {
+                command: "pg_isready -h {host}".into(),
+            },
+        ),
+    ];
+    for (text, want) in cases {
+        let c = check(&probe_plan(text));
+        assert!(c.errors.is_empty(), "{text}: {:?}", c.errors);
+        let plan = c.plan.unwrap();
+        let svc = plan.service("web").unwrap();
+        assert_eq!(svc.new_host.as_deref(), Some("new"));
+        let p = svc.probe.as_ref().unwrap();
+        assert_eq!(format!("{:?}", p.check), format!("{want:?}"), "{text}");
+        assert_eq!(p.interval, std::time::Duration::from_millis(200));
+        assert_eq!(p.timeout, std::time::Duration::from_secs(1));
+    }
+    let c = check(&probe_plan(
+        "{ tcp = 1, interval = \"50ms\", timeout = \"300ms\" }",
+    ));
+    let plan = c.plan.unwrap();
+    let p = plan.service("web").unwrap().probe.clone().unwrap();
+    assert_eq!(p.interval, std::time::Duration::from_millis(50));
+    assert_eq!(p.timeout, std::time::Duration::from_millis(300));
+    let c = check(&probe_plan("{ tcp = 1 }").replace(
+        "[environments.test.new]\n",
+        "[environments.test.new]\naddress = \"127.0.0.2\"\n",
+    ));
+    let plan = c.plan.unwrap();
+    let addr = |env, h| plan.host_decl(env, h).and_then(|d| d.address.clone());
+    assert_eq!(addr(Some("test"), "new").as_deref(), Some("127.0.0.2"));
+    assert_eq!(addr(None, "new"), None);
+}
+
+/// Every wrong probe is refused with its line and what to write instead.
+#[test]
+fn a_wrong_probe_is_refused_naming_the_key() {
+    for (text, code, message) in [
+        ("{ tpc = 1 }", "unknown-key", "unknown key `tpc`"),
+        ("{ tcp = 1, http = \"/\" }", "conflict", "not tcp and http"),
+        ("{ tcp = 70000 }", "value", "port 70000 is out of range"),
+        ("{ http = \"/h\" }", "value", "is a path and needs `port`"),
+        (
+            "{ http = \"http://example.org/h\" }",
+            "value",
+            "names a host of its own",
+        ),
+        (
+            "{ http = \"https://{host}/\" }",
+            "value",
+            "https is not probed",
+        ),
+        (
+            "{ http = \"/a\", port = 1, status = 42 }",
+            "value",
+            "status 42",
+        ),
+        (
+            "{ tcp = 1, body = \"x\" }",
+            "unknown-key",
+            "belongs to an `http` probe",
+        ),
+        ("{ tcp = 1, interval = \"1ms\" }", "value", "at least 10ms"),
+        ("{ command = \"\" }", "empty", "command"),
+    ] {
+        let c = check(&probe_plan(text));
+        let e = c
+            .errors
+            .iter()
+            .find(|e| e.code == code && e.message.contains(message));
+        assert!(e.is_some(), "{text}: {:?}", c.errors);
+        assert!(e.unwrap().span.is_some(), "{text}: no position");
+    }
+    let c = check(&format!(
+        "{HEAD}[[services]]\nid = \"web\"\nhost = \"old\"\nprobe = {{ tcp = 1 }}\n"
+    ));
+    assert!(
+        c.errors.iter().any(|e| e.message.contains("no `new_host`")),
+        "{:?}",
+        c.errors
+    );
+    let c = check(&probe_plan("{ tcp = 1 }").replace("new_host = \"new\"", "new_host = \"neu\""));
+    assert!(
+        c.errors.iter().any(|e| e.message.contains("neu")),
+        "{:?}",
+        c.errors
+    );
+}

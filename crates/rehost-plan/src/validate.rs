@@ -86,6 +86,9 @@ pub(crate) fn validate(plan: &Plan) -> Vec<Diagnostic> {
     }
     for s in &plan.services {
         host_ref(&mut v, &s.host, &s.span, &format!("service `{}`", s.id));
+        if let Some(new) = &s.new_host {
+            host_ref(&mut v, new, &s.span, &format!("service `{}`", s.id));
+        }
     }
     for k in &plan.keys {
         host_ref(&mut v, &k.host, &k.span, &format!("key `{}`", k.id));

@@ -85,7 +85,7 @@ pub fn filters(dirs: &[&Path]) -> Vec<(String, String)> {
     // measured one stands; a plan's `1s` stays.
     add(r"\b(downtime|took|in) \d+s\b", "$1 [DURATION]");
     add(
-        r#""(elapsed_ms|ms|total_ms|downtime_ms|measured_ms)":( ?)\d+"#,
+        r#""(elapsed_ms|ms|total_ms|downtime_ms|measured_ms|declared_ms|probed_ms)":( ?)\d+"#,
         r#""$1":$2[MS]"#,
     );
     // The HTML report's timeline: where a bar is comes from the times.

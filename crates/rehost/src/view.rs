@@ -315,6 +315,38 @@ impl TermSink {
                     secs(*elapsed_ms)
                 )
             }
+            Event::ProbeStarted { targets } => targets.iter().try_for_each(|t| {
+                writeln!(
+                    out,
+                    "{} `{}`: {} at {} (old) and {} (new), every {} ms",
+                    self.paint(term::NOTE, "probing"),
+                    term::escape(&t.service),
+                    term::escape(&t.check),
+                    term::escape(&t.old),
+                    term::escape(&t.new),
+                    t.interval_ms
+                )
+            }),
+            Event::ProbeChanged {
+                service,
+                side,
+                up,
+                detail,
+            } => writeln!(
+                out,
+                "      {} `{}` {side} side {}{}",
+                self.paint(term::NOTE, "probe:"),
+                term::escape(service),
+                if *up {
+                    self.paint(term::GOOD, "reachable")
+                } else {
+                    self.paint(term::BAD, "unreachable")
+                },
+                detail
+                    .as_ref()
+                    .map(|d| format!(" ({})", term::escape(d)))
+                    .unwrap_or_default()
+            ),
         };
         let _ = out.flush();
     }

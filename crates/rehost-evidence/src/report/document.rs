@@ -3,7 +3,9 @@
 
 use super::verification::verifications_section;
 use super::*;
-use crate::doc::{Bar, BarState, Block, Document, Level, Timeline, human_ms};
+use crate::doc::{
+    Bar, BarState, Block, Document, Lane, LaneSpan, LaneState, Level, Timeline, human_ms,
+};
 
 /// The report as a document, verdict first.
 pub fn document(r: &Report, plan: &Plan) -> Document {
@@ -277,7 +279,8 @@ fn absent(r: &Report, b: &mut Vec<Block>) {
     }
 }
 
-/// The downtime measured, each outage, the budget and the window.
+/// The downtime declared by the steps and the one measured by the probes, each outage, the
+/// budget and the window.
 fn downtime_section(r: &Report, b: &mut Vec<Block>) {
     b.push(h(2, "Downtime and window"));
     let d = &r.downtime;
@@ -286,27 +289,71 @@ fn downtime_section(r: &Report, b: &mut Vec<Block>) {
         Some(false) => "NO".to_string(),
         None => "—".to_string(),
     };
-    let measured = match (d.measured_ms, d.outages.len()) {
+    let declared = match (d.declared_ms, d.outages.len()) {
         (Some(ms), 1) => human_ms(ms),
         (Some(ms), n) => format!("{} in {n} outages (each below)", human_ms(ms)),
-        (None, 0) => "not measured: no step that stops a service has run".into(),
-        (None, _) => "not measured: the service is still down (below)".into(),
+        (None, 0) => "none: no step that stops a service has run".into(),
+        (None, _) => "unknown: the service is still down (below)".into(),
+    };
+    let measured = match &d.measured {
+        None => "not measured: no service has a `probe`".into(),
+        Some(m) => format!(
+            "{} ({} sample(s) every {} ms of {}; {} outage(s){})",
+            human_ms(m.total_ms),
+            m.samples,
+            m.interval_ms,
+            m.services
+                .iter()
+                .map(|s| format!("`{s}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            m.outages.len(),
+            if m.runs > 1 {
+                format!(", over {} runs", m.runs)
+            } else {
+                String::new()
+            }
+        ),
     };
     let mut rows = vec![
-        vec!["Downtime measured".into(), measured],
+        vec!["Downtime declared by the steps".into(), declared],
+        vec!["Downtime measured by the probes".into(), measured],
         vec![
             "Downtime budget".into(),
             d.budget_ms.map_or("not set".into(), human_ms),
         ],
-        vec!["Within the budget".into(), yes_no(d.within_budget)],
+        vec![
+            match d.budget_basis.as_deref() {
+                Some(basis) => format!("Within the budget ({basis})"),
+                None => "Within the budget".into(),
+            },
+            yes_no(d.within_budget),
+        ],
     ];
+    if let Some(m) = &d.measured {
+        for (i, o) in m.outages.iter().enumerate() {
+            rows.push(vec![
+                format!("Measured outage {}", i + 1),
+                format!(
+                    "`{}` answered on neither side for {}: from {} {}",
+                    o.service,
+                    human_ms(o.ms),
+                    when(&o.down_at),
+                    match &o.up_at {
+                        Some(up) => format!("until {}", when(up)),
+                        None => "until probing stopped (still unreachable then)".into(),
+                    }
+                ),
+            ]);
+        }
+    }
     // Each outage, rolled-back attempts included: what took the service down and what brought
     // it back.
     for (i, o) in d.outages.iter().enumerate() {
         let label = if d.outages.len() == 1 {
-            "Outage".to_string()
+            "Declared outage".to_string()
         } else {
-            format!("Outage {}", i + 1)
+            format!("Declared outage {}", i + 1)
         };
         let up = match (&o.up_at, o.how_up()) {
             (Some(at), Some(how)) => format!("serving again at {} ({how})", when(at)),
@@ -321,6 +368,10 @@ fn downtime_section(r: &Report, b: &mut Vec<Block>) {
                 o.how_down()
             ),
         ]);
+    }
+    // What the measurement leaves out, where there is one (else the row above says it all).
+    if d.measured.is_some() {
+        rows.push(vec!["Not measured".into(), d.not_measured.join("; ")]);
     }
     b.push(table(
         &["Item", "Value"],
@@ -750,5 +801,63 @@ fn timeline(r: &Report, plan: &Plan) -> Timeline {
         end: when(&end),
         span_ms,
         bars,
+        lanes: availability_lanes(r, &start),
     }
+}
+
+/// The prober's view on the same axis: per probed service, its old and its new side
+/// (reachable, unreachable, or blank where no prober ran or before the first sample), and
+/// the measured outages, when clients reached neither.
+fn availability_lanes(r: &Report, start: &str) -> Vec<Lane> {
+    let run = &r.run;
+    let off = |at: &str| ms_between(start, at).unwrap_or(0);
+    let last = run.last_at.as_deref().unwrap_or(start);
+    let mut lanes = Vec::new();
+    let Some(m) = &r.downtime.measured else {
+        return lanes;
+    };
+    for service in &m.services {
+        for side in ["old", "new"] {
+            let mut spans = Vec::new();
+            for pr in &run.probe_runs {
+                let stop = pr.stopped.as_deref().unwrap_or(last);
+                let changes: Vec<&ProbeChange> = run
+                    .probe_changes
+                    .iter()
+                    .filter(|c| {
+                        &c.service == service
+                            && c.side == side
+                            && c.at.as_str() >= pr.started.as_str()
+                            && c.at.as_str() <= stop
+                    })
+                    .collect();
+                for (i, c) in changes.iter().enumerate() {
+                    let end = changes.get(i + 1).map_or(stop, |n| n.at.as_str());
+                    spans.push(LaneSpan {
+                        start_ms: off(&c.at),
+                        end_ms: off(end).max(off(&c.at)),
+                        state: if c.up { LaneState::Up } else { LaneState::Down },
+                    });
+                }
+            }
+            lanes.push(Lane {
+                label: format!("`{service}` {side} side"),
+                spans,
+            });
+        }
+        lanes.push(Lane {
+            label: format!("`{service}`: clients reached neither"),
+            spans: m
+                .outages
+                .iter()
+                .filter(|o| &o.service == service)
+                .map(|o| LaneSpan {
+                    start_ms: off(&o.down_at),
+                    end_ms: off(&o.down_at) + o.ms,
+                    state: LaneState::Outage,
+                })
+                .collect(),
+        });
+    }
+    lanes
 }

@@ -70,6 +70,27 @@ fn latest<'r>(run: &'r Run, id: &str) -> Option<&'r Attempt> {
         .find(|a| a.id == id && !a.superseded)
 }
 
+/// What a measured downtime does not cover, said wherever it is shown.
+fn not_measured(m: Option<&rehost_journal::Measured>) -> Vec<String> {
+    let Some(m) = m else {
+        return vec![
+            "no service has a `probe`: the downtime clients saw was not measured, only the one the steps declare".into(),
+        ];
+    };
+    let mut out = vec![
+        format!(
+            "the time between two samples of a side ({} ms): an outage shorter than that may be missed, and each figure is exact only to it",
+            m.interval_ms
+        ),
+        "clients elsewhere in the network: the probes ran on the machine rehost ran on".into(),
+        "the time between runs, when no prober ran (a run stopped and resumed)".into(),
+    ];
+    if m.unfinished {
+        out.push("a prober left no summary (the run was killed or is under way): its last changes may be missing".into());
+    }
+    out
+}
+
 pub fn build(input: Input) -> Report {
     let plan = input.plan;
     let m = &plan.migration;
@@ -77,9 +98,12 @@ pub fn build(input: Input) -> Report {
     let rehearsal = run.env != "production";
     let window = plan.window_for(rehearsal.then_some(run.env.as_str()));
     let outages = &run.downtime.outages;
+    let measured = run.downtime.measured.clone();
     let mut downtime = Downtime {
-        measured_ms: run.downtime.total_ms,
+        declared_ms: run.downtime.total_ms,
         outages: outages.clone(),
+        not_measured: not_measured(measured.as_ref()),
+        measured,
         budget_ms: m.max_downtime.map(|d| d.as_millis() as u64),
         window_start: window.map(|w| w.start_text.clone()),
         window_end: window.map(|w| w.end_text.clone()),
@@ -87,12 +111,18 @@ pub fn build(input: Input) -> Report {
         up_at: outages.last().and_then(|o| o.up_at.clone()),
         ..Downtime::default()
     };
-    if let (Some(d), Some(b)) = (downtime.measured_ms, downtime.budget_ms) {
+    // Clients' view where there is one: the measured downtime; else the declared one.
+    let (basis, figure) = match &downtime.measured {
+        Some(m) => ("measured", Some(m.total_ms)),
+        None => ("declared", downtime.declared_ms),
+    };
+    if let (Some(d), Some(b)) = (figure, downtime.budget_ms) {
         downtime.within_budget = Some(d <= b);
+        downtime.budget_basis = Some(basis.into());
     }
     // Every outage inside the window: each one's start and end.
     if let Some(w) = window
-        && downtime.measured_ms.is_some()
+        && downtime.declared_ms.is_some()
     {
         downtime.within_window = Some(outages.iter().all(|o| {
             let inside = |t: &str| t.parse::<jiff::Timestamp>().is_ok_and(|t| w.contains(t));

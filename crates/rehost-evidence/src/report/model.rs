@@ -58,13 +58,22 @@ pub struct VerdictItem {
 
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Downtime {
-    /// The sum of every outage, rolled-back attempts included (`rehost status` gives the same);
-    /// `None` when none was recorded or one has not ended.
-    pub measured_ms: Option<u64>,
-    /// Each outage: from a service going down to every service serving again (a step that
-    /// started it, or the rollback of the step that stopped it).
+    /// The downtime DECLARED by the steps (their `stops`/`starts` effects; not what clients
+    /// saw): the sum of every outage, rolled-back attempts included (`rehost status` gives the
+    /// same); `None` when none was recorded or one has not ended.
+    pub declared_ms: Option<u64>,
+    /// Each declared outage: from a service going down to every service serving again (a step
+    /// that started it, or the rollback of the step that stopped it).
     pub outages: Vec<rehost_journal::Outage>,
+    /// The downtime MEASURED by the prober (services with a `probe`): when a probed service
+    /// answered on neither its old nor its new side; `None` when no service was probed.
+    pub measured: Option<rehost_journal::Measured>,
+    /// What the measurement does not cover, in words.
+    pub not_measured: Vec<String>,
     pub budget_ms: Option<u64>,
+    /// The figure compared with the budget: `measured` where services were probed, else
+    /// `declared`.
+    pub budget_basis: Option<String>,
     pub within_budget: Option<bool>,
     /// When the service first went down and when it last came back (`None` while down).
     pub down_at: Option<String>,
@@ -72,6 +81,26 @@ pub struct Downtime {
     pub window_start: Option<String>,
     pub window_end: Option<String>,
     pub within_window: Option<bool>,
+}
+
+/// A side of a probed service that became reachable or unreachable.
+#[derive(Clone, Debug, Serialize)]
+pub struct ProbeChange {
+    pub at: String,
+    pub service: String,
+    pub side: String,
+    pub up: bool,
+    pub detail: Option<String>,
+}
+
+/// When the prober ran (a run or a resume), what it sampled and how often.
+#[derive(Clone, Debug, Serialize)]
+pub struct ProbeRun {
+    pub started: String,
+    /// `None`: it left no summary (killed, or still under way).
+    pub stopped: Option<String>,
+    pub samples: Option<u64>,
+    pub targets: Vec<rehost_journal::journal::ProbeTarget>,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -92,8 +121,11 @@ pub struct Run {
     pub rollbacks: Vec<Rollback>,
     pub supersessions: Vec<Supersession>,
     pub warnings: Vec<Note>,
-    /// The sum of every outage (`rehost_journal::downtime`), as `downtime.measured_ms`.
+    /// The sum of every declared outage (`rehost_journal::downtime`), as `downtime.declared_ms`.
     pub downtime_ms: Option<u64>,
+    /// What the prober recorded: each side's changes, and when it ran.
+    pub probe_changes: Vec<ProbeChange>,
+    pub probe_runs: Vec<ProbeRun>,
     /// Every outage, as the report's `downtime.outages`.
     #[serde(skip)]
     pub downtime: rehost_journal::Downtime,

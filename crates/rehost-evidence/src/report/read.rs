@@ -161,6 +161,31 @@ pub fn fold(records: &[Record], env: &str, plan: &Plan) -> Run {
                     summary: summary.clone(),
                 })
             }
+            Record::ProbeStarted { at, targets } => run.probe_runs.push(ProbeRun {
+                started: at.clone(),
+                stopped: None,
+                samples: None,
+                targets: targets.clone(),
+            }),
+            Record::ProbeChanged {
+                at,
+                service,
+                side,
+                up,
+                detail,
+            } => run.probe_changes.push(ProbeChange {
+                at: at.clone(),
+                service: service.clone(),
+                side: side.name().into(),
+                up: *up,
+                detail: detail.clone(),
+            }),
+            Record::ProbeSummary { at, samples } => {
+                if let Some(p) = run.probe_runs.last_mut().filter(|p| p.stopped.is_none()) {
+                    p.stopped = Some(at.clone());
+                    p.samples = Some(*samples);
+                }
+            }
             // The history's.
             Record::PlanAccepted { .. }
             | Record::Decision { .. }

@@ -127,7 +127,7 @@ fn a_finished_run_within_budget_is_clean() {
         },
     ]);
     assert_eq!(r.verdict.level, Level::Clean, "{:?}", r.verdict);
-    assert_eq!(r.downtime.measured_ms, Some(1000));
+    assert_eq!(r.downtime.declared_ms, Some(1000));
     assert_eq!(r.downtime.within_budget, Some(true));
     let doc = document(&r, &plan());
     let Some(Block::Timeline(tl)) = doc.blocks.iter().find(|b| matches!(b, Block::Timeline(_)))
@@ -179,7 +179,7 @@ fn over_budget_and_still_down_and_not_finished_fail() {
     assert!(
         r.verdict
             .headline
-            .contains("7.0s exceeded the budget of 1.0s"),
+            .contains("The downtime declared by the steps, 7.0s, exceeded the budget of 1.0s"),
         "{}",
         r.verdict.headline
     );
@@ -626,4 +626,101 @@ fn a_verification_result_of_a_newer_rehost_is_not_counted() {
         "{}",
         item.text
     );
+}
+
+fn probe_started(s: u32) -> Record {
+    Record::ProbeStarted {
+        at: t(s),
+        targets: vec![rehost_journal::journal::ProbeTarget {
+            service: "app".into(),
+            check: "TCP connect to port 1".into(),
+            old: "127.0.0.1".into(),
+            new: "127.0.0.2".into(),
+            interval_ms: 200,
+            timeout_ms: 1000,
+        }],
+    }
+}
+
+fn probe_changed(s: u32, side: rehost_journal::journal::ProbeSide, up: bool) -> Record {
+    Record::ProbeChanged {
+        at: t(s),
+        service: "app".into(),
+        side,
+        up,
+        detail: None,
+    }
+}
+
+/// Where services were probed, the budget is compared with what clients saw, not with what
+/// the steps declare: a 7 s declared outage that clients never saw (the new side answered
+/// before the old one stopped) is within the budget; a 2 s measured one is over it, named so.
+#[test]
+fn the_budget_is_compared_with_the_measured_downtime_where_there_is_one() {
+    use rehost_journal::journal::ProbeSide::{New, Old};
+    let records = |new_up_at: u32| {
+        vec![
+            run_started(),
+            probe_started(1),
+            probe_changed(1, Old, true),
+            probe_changed(1, New, false),
+            started(1, "ask", 1),
+            finished(1, "ask", 1, StepResult::Done),
+            started(2, "stop", 1),
+            probe_changed(3, Old, false),
+            finished(2, "stop", 1, StepResult::Done),
+            probe_changed(new_up_at, New, true),
+            started(9, "start", 1),
+            finished(9, "start", 1, StepResult::Done),
+            Record::ProbeSummary {
+                at: t(10),
+                samples: 90,
+            },
+            Record::RunFinished {
+                at: t(10),
+                ok: true,
+                summary: "all done".into(),
+            },
+        ]
+    };
+    let r = report(&records(2));
+    assert_eq!(r.downtime.declared_ms, Some(7000));
+    assert_eq!(r.downtime.measured.as_ref().unwrap().total_ms, 0);
+    assert_eq!(r.downtime.budget_basis.as_deref(), Some("measured"));
+    assert_eq!(r.downtime.within_budget, Some(true));
+    assert!(!kinds(&r).contains(&"over_budget"), "{:?}", kinds(&r));
+
+    let r = report(&records(5));
+    assert_eq!(r.downtime.measured.as_ref().unwrap().total_ms, 2000);
+    assert_eq!(r.downtime.within_budget, Some(false));
+    let item = r
+        .verdict
+        .items
+        .iter()
+        .find(|i| i.kind == "over_budget")
+        .expect("over budget");
+    assert!(
+        item.text.contains(
+            "The downtime measured by the probes, 2.0s (clients reached neither side of `app`)"
+        ),
+        "{}",
+        item.text
+    );
+    // Both sides and the outage drawn on the timeline's axis (it starts at the first record).
+    let doc = document(&r, &plan());
+    let Some(Block::Timeline(tl)) = doc.blocks.iter().find(|b| matches!(b, Block::Timeline(_)))
+    else {
+        panic!("no timeline")
+    };
+    let lanes: Vec<&str> = tl.lanes.iter().map(|l| l.label.as_str()).collect();
+    assert_eq!(
+        lanes,
+        [
+            "`app` old side",
+            "`app` new side",
+            "`app`: clients reached neither"
+        ]
+    );
+    let outage = &tl.lanes[2].spans[0];
+    assert_eq!((outage.start_ms, outage.end_ms), (3000, 5000));
 }

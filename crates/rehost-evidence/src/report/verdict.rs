@@ -226,19 +226,28 @@ fn still_down(downtime: &Downtime, items: &mut Vec<VerdictItem>) {
     }
 }
 
-/// `over_budget`: the downtime measured exceeded the plan's budget.
+/// `over_budget`: the downtime exceeded the plan's budget — the measured one where services
+/// were probed (what clients saw), else the one the steps declare.
 fn over_budget(downtime: &Downtime, items: &mut Vec<VerdictItem>) {
     if downtime.within_budget == Some(false) {
-        items.push(item(
-            Failed,
-            "over_budget",
-            None,
-            format!(
-                "The downtime of {} exceeded the budget of {}.",
-                human_ms(downtime.measured_ms.unwrap_or(0)),
+        let text = match &downtime.measured {
+            Some(m) => format!(
+                "The downtime measured by the probes, {} (clients reached neither side of {}), exceeded the budget of {}.",
+                human_ms(m.total_ms),
+                m.outages
+                    .iter()
+                    .map(|o| format!("`{}`", o.service))
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 human_ms(downtime.budget_ms.unwrap_or(0))
             ),
-        ));
+            None => format!(
+                "The downtime declared by the steps, {}, exceeded the budget of {} (no service has a probe: not measured).",
+                human_ms(downtime.declared_ms.unwrap_or(0)),
+                human_ms(downtime.budget_ms.unwrap_or(0))
+            ),
+        };
+        items.push(item(Failed, "over_budget", None, text));
     }
 }
 
@@ -518,15 +527,19 @@ fn headline(plan: &Plan, downtime: &Downtime, level: Level, items: &[VerdictItem
                 .iter()
                 .filter(|s| is_verification(&s.kind))
                 .count();
-            let down = match (downtime.measured_ms, downtime.budget_ms) {
+            let (figure, how) = match &downtime.measured {
+                Some(m) => (Some(m.total_ms), "measured"),
+                None => (downtime.declared_ms, "declared by the steps"),
+            };
+            let down = match (figure, downtime.budget_ms) {
                 (Some(d), Some(b)) => {
                     format!(
-                        "; downtime {} within the budget of {}",
+                        "; downtime {} ({how}) within the budget of {}",
                         human_ms(d),
                         human_ms(b)
                     )
                 }
-                (Some(d), None) => format!("; downtime {}", human_ms(d)),
+                (Some(d), None) => format!("; downtime {} ({how})", human_ms(d)),
                 _ => String::new(),
             };
             format!(

@@ -181,6 +181,33 @@ pub fn run(args: &StatusArgs) -> i32 {
 
 /// The downtime: the total against the budget, then each outage with what began and ended it.
 fn print_downtime(down: &rehost_journal::Downtime, plan: &rehost_plan::Plan) {
+    if let Some(m) = &down.measured {
+        let budget = match plan.migration.max_downtime {
+            Some(b) if m.total_ms > b.as_millis() as u64 => {
+                format!(", OVER the budget of {}", rehost_plan::format_duration(b))
+            }
+            Some(b) => format!(" (budget {})", rehost_plan::format_duration(b)),
+            None => String::new(),
+        };
+        println!(
+            "downtime measured {}{budget}; not measured: the time between samples, clients elsewhere in the network",
+            rehost_engine::probe::measured_text(m)
+        );
+        for (i, o) in m.outages.iter().enumerate() {
+            let line = format!(
+                "  {}. `{}` answered on neither side for {}: from {} {}",
+                i + 1,
+                o.service,
+                secs(o.ms),
+                o.down_at,
+                match &o.up_at {
+                    Some(up) => format!("until {up}"),
+                    None => "until probing stopped (still unreachable then)".into(),
+                }
+            );
+            println!("{}", escape(&line));
+        }
+    }
     if down.outages.is_empty() {
         return;
     }
@@ -196,9 +223,12 @@ fn print_downtime(down: &rehost_journal::Downtime, plan: &rehost_plan::Plan) {
         format!("{n} outages")
     };
     match down.total_ms {
-        Some(total) => println!("downtime {} in {outages}{budget}", secs(total)),
+        Some(total) => println!(
+            "downtime declared by the steps {} in {outages}{budget}",
+            secs(total)
+        ),
         None => println!(
-            "downtime: the service is STILL DOWN; {} in {outages} so far, not counting the one still open{budget}",
+            "downtime declared by the steps: the service is STILL DOWN; {} in {outages} so far, not counting the one still open{budget}",
             secs(down.ended_ms())
         ),
     }

@@ -84,7 +84,7 @@ fn status_and_report_count_the_rolled_back_outage_and_agree() {
     // Exit 1: the rollback and the retried step are points to review.
     assert_eq!(r.code, 1, "{}", r.all());
     let report: serde_json::Value = serde_json::from_str(&d.read("out/report.json")).unwrap();
-    assert_eq!(report["downtime"]["measured_ms"].as_u64(), Some(total));
+    assert_eq!(report["downtime"]["declared_ms"].as_u64(), Some(total));
     assert_eq!(report["run"]["downtime_ms"].as_u64(), Some(total));
     assert_eq!(report["downtime"]["outages"], st["downtime"]["outages"]);
 
@@ -95,7 +95,7 @@ fn status_and_report_count_the_rolled_back_outage_and_agree() {
     let md = d.read("out/report.md");
     assert!(md.contains("in 2 outages (each below)"), "{md}");
     assert!(
-        md.contains("| Outage 1 |") && md.contains("| Outage 2 |"),
+        md.contains("| Declared outage 1 |") && md.contains("| Declared outage 2 |"),
         "{md}"
     );
 }

@@ -18,6 +18,7 @@ mod keys;
 mod outputs;
 mod plan_lint;
 mod preflight;
+mod probe;
 mod report;
 mod resume;
 mod run;

@@ -293,8 +293,11 @@ fn the_html_report_opens_offline_with_verdict_timeline_steps_and_downtime() {
             "no bar for {id}"
         );
     }
-    assert!(text.contains("Downtime measured"), "{text}");
-    assert!(text.contains("within the budget of 15m"), "{text}");
+    assert!(text.contains("Downtime declared by the steps"), "{text}");
+    assert!(
+        text.contains("(declared by the steps) within the budget of 15m"),
+        "{text}"
+    );
     assert!(text.contains("confirmed by Ada Lovelace at 20"), "{text}");
     // The verification with its totals and where the manifests are.
     assert!(

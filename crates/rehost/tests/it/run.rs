@@ -681,7 +681,7 @@ starts = ["app"]
     // At least the 300 ms wait; more on a loaded machine (it read 0.4 s under load).
     let secs: f64 = s
         .stdout
-        .split("downtime ")
+        .split("downtime declared by the steps ")
         .nth(1)
         .and_then(|r| r.split('s').next())
         .and_then(|n| n.parse().ok())
@@ -696,7 +696,8 @@ starts = ["app"]
     let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
     assert_eq!(o.code, 0, "{}", o.all());
     assert!(
-        o.stdout.contains("warning: the measured downtime "),
+        o.stdout
+            .contains("warning: the downtime declared by the steps, "),
         "{}",
         o.stdout
     );
