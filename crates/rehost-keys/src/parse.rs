@@ -58,6 +58,11 @@ pub fn parse_as(how: Sniff, bytes: &[u8]) -> (Vec<Key>, Vec<String>) {
                 keys.push(k);
             }
         }
+        Sniff::Luks => match crate::parse_luks(bytes) {
+            Ok(k) => keys.push(k),
+            Err(e) => errors.push(e),
+        },
+        Sniff::Crypttab => return crate::parse_crypttab(bytes),
     }
     (keys, errors)
 }
@@ -176,6 +181,9 @@ fn blank(kind: Kind) -> Key {
         ssh_sha256: None,
         unknown: None,
         certificate: None,
+        luks: None,
+        crypttab: None,
+        key_file: None,
     }
 }
 

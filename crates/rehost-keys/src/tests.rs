@@ -40,6 +40,9 @@ fn key(kind: Kind, spki: &str) -> Key {
         ssh_sha256: None,
         unknown: None,
         certificate: None,
+        luks: None,
+        crypttab: None,
+        key_file: None,
     }
 }
 
@@ -50,6 +53,7 @@ fn found(path: &str, mode: u32, key: Key) -> Found {
         gid: 0,
         mode,
         key,
+        used_by: Vec::new(),
     }
 }
 
@@ -153,4 +157,163 @@ proptest! {
         let _ = parse(pem.as_bytes());
         let _ = parse_as(Sniff::SshPublic, format!("ssh-ed25519 {b64}").as_bytes());
     }
+}
+
+/// A LUKS2 binary header of `size` declared bytes followed by `json` (NUL-padded to `size`),
+/// with its SHA-256 checksum as cryptsetup writes it.
+fn luks2(size: u64, json: &str) -> Vec<u8> {
+    let mut b = vec![0u8; 4096];
+    b[..6].copy_from_slice(LUKS_MAGIC);
+    b[6..8].copy_from_slice(&2u16.to_be_bytes());
+    b[8..16].copy_from_slice(&size.to_be_bytes());
+    b[72..78].copy_from_slice(b"sha256");
+    b[168..172].copy_from_slice(b"u-u1");
+    b.extend_from_slice(json.as_bytes());
+    b.resize(size as usize, 0);
+    use sha2::Digest;
+    let sum = sha2::Sha256::digest(&b);
+    b[448..480].copy_from_slice(&sum);
+    b
+}
+
+#[test]
+fn a_luks2_header_is_read_for_its_layout_and_its_checksum_checked() {
+    let json = r#"{"keyslots":{"1":{"type":"luks2","key_size":64,"kdf":{"type":"argon2id","salt":"U0FMVFNBTFQ="}},"0":{"type":"luks2","key_size":64,"kdf":{"type":"pbkdf2","salt":"c2FsdA=="}}},"tokens":{"0":{"type":"systemd-tpm2","keyslots":["1"]}},"segments":{"0":{"type":"crypt","encryption":"aes-xts-plain64"}},"digests":{"0":{"type":"pbkdf2","hash":"sha256","salt":"ZGln","digest":"RElHRVNU"}},"config":{}}"#;
+    let b = luks2(16 << 10, json);
+    assert_eq!(sniff(&b[..HEAD], 1 << 30), Some(Sniff::Luks));
+    assert_eq!(luks_len(&b), 16 << 10);
+    let k = parse_luks(&b).unwrap();
+    let l = k.luks.as_ref().unwrap();
+    assert_eq!(l.uuid, "u-u1");
+    assert_eq!(l.layout(), "luks2 0:pbkdf2 1:argon2id");
+    assert_eq!(l.tokens, ["0:systemd-tpm2"]);
+    assert_eq!(l.cipher, "aes-xts-plain64");
+    assert_eq!(l.key_bits, Some(512));
+    assert_eq!(l.checksum_ok, Some(true));
+    // Nothing of the salts or the digest is kept.
+    let all = serde_json::to_string(&k).unwrap();
+    for s in ["U0FMVFNBTFQ=", "c2FsdA==", "ZGln", "RElHRVNU"] {
+        assert!(!all.contains(s), "{all}");
+    }
+    // One byte of the JSON area changed: the checksum says so, a problem.
+    let mut bad = b.clone();
+    let at = 4096 + json.find("argon2id").unwrap();
+    bad[at] = b'A';
+    let k = parse_luks(&bad).unwrap();
+    assert_eq!(k.luks.as_ref().unwrap().checksum_ok, Some(false));
+    let f = found("/srv/img", 0o600, k);
+    assert!(f.problems()[0].contains("does not match its checksum"));
+}
+
+#[test]
+fn a_luks2_header_declaring_4_gib_is_refused_before_anything_is_read_for_it() {
+    let mut b = luks2(16 << 10, "{}");
+    b[8..16].copy_from_slice(&(4u64 << 30).to_be_bytes());
+    // The scan reads only the binary header for it.
+    assert_eq!(luks_len(&b), 4096);
+    let e = parse_luks(&b[..4096]).unwrap_err();
+    assert!(e.contains("declares a size of 4294967296 bytes"), "{e}");
+    // Truncated, or a JSON area that is not JSON: errors, not panics.
+    let b = luks2(32 << 10, "{}");
+    assert!(parse_luks(&b[..20_000]).unwrap_err().contains("truncated"));
+    let b = luks2(16 << 10, "{\"keyslots\": [");
+    assert!(
+        parse_luks(&b)
+            .unwrap_err()
+            .contains("JSON area does not read")
+    );
+}
+
+proptest! {
+    /// Random bytes after the magic (and a random version): an error or a header, never a
+    /// panic, and never more read than `luks_len` allows.
+    #[test]
+    fn random_luks_headers_never_panic(
+        version in 0u16..4,
+        rest in proptest::collection::vec(any::<u8>(), 0..6000),
+    ) {
+        let mut b = LUKS_MAGIC.to_vec();
+        b.extend_from_slice(&version.to_be_bytes());
+        b.extend_from_slice(&rest);
+        prop_assert!(luks_len(&b) <= MAX_LUKS2_HEADER);
+        let _ = parse_luks(&b);
+        let _ = parse(&b);
+    }
+
+    /// Random crypttab text: entries or errors by line number, never a panic.
+    #[test]
+    fn random_crypttabs_never_panic(t in "[a-z /=#\t\n:-]{0,400}") {
+        let _ = parse_crypttab(t.as_bytes());
+    }
+}
+
+#[test]
+fn a_crypttab_is_read_by_its_fields_and_a_line_of_1_mib_is_refused() {
+    let mut t = b"# <name> <device> <key> <options>\n\
+        root UUID=abc /etc/keys/root.key luks,discard\n\
+        swap /dev/sdb2 /dev/urandom swap\n\
+        home PARTUUID=1 none luks\n\
+        usb /dev/sdc1 /keys/usb.key:UUID=77 luks\n\
+        broken\n"
+        .to_vec();
+    t.extend(std::iter::repeat_n(b'x', 1 << 20));
+    t.extend_from_slice(b"\nlast /dev/sdd1\n");
+    let (keys, errors) = parse_crypttab(&t);
+    let c: Vec<&Crypttab> = keys.iter().map(|k| k.crypttab.as_ref().unwrap()).collect();
+    assert_eq!(c.len(), 5, "{c:?}");
+    assert_eq!(
+        (c[0].line, c[0].name.as_str(), c[0].device.as_str()),
+        (2, "root", "UUID=abc")
+    );
+    assert_eq!(c[0].key_file_to_read(), Some("/etc/keys/root.key"));
+    assert_eq!(c[0].options, "luks,discard");
+    assert_eq!(c[1].key_file_to_read(), None, "a device is not read");
+    assert_eq!(c[2].key_file, None, "`none`: a passphrase");
+    assert_eq!(c[3].key_file_to_read(), None, "on another device");
+    assert!(c[3].key_file_note.is_some());
+    assert_eq!((c[4].line, c[4].name.as_str()), (8, "last"));
+    assert_eq!(
+        errors,
+        [
+            "crypttab line 6 has fewer than two fields (name and device)",
+            "crypttab line 7 is longer than 4096 bytes: not read"
+        ]
+    );
+    // Identity by name, device and key file; a missing key file is a problem.
+    assert_eq!(
+        keys[0].identity().unwrap(),
+        "crypttab:root:UUID=abc:/etc/keys/root.key"
+    );
+    let mut k = keys[0].clone();
+    k.crypttab.as_mut().unwrap().key_file_found = Some(false);
+    assert!(found("/etc/crypttab", 0o644, k).problems()[0].contains("does not exist"));
+}
+
+#[test]
+fn a_key_file_digest_is_keyed_and_says_nothing_without_its_key() {
+    let a = DigestKey([1; 32]);
+    let b = DigestKey([2; 32]);
+    let pass = b"hunter2\n";
+    let k1 = key_file(pass, &a.0);
+    let k2 = key_file(pass, &b.0);
+    let k1b = key_file(pass, &a.0);
+    assert_eq!(
+        k1.identity(),
+        k1b.identity(),
+        "the same key: the same digest"
+    );
+    assert_ne!(k1.identity(), k2.identity(), "another key: another digest");
+    let plain = blake3::hash(pass).to_hex().to_string();
+    assert!(!serde_json::to_string(&k1).unwrap().contains(&plain));
+    // A short file's length is not said; a key's is.
+    assert_eq!(k1.key_file.as_ref().unwrap().bytes, None);
+    assert_eq!(key_file(&[7; 64], &a.0).key_file.unwrap().bytes, Some(64));
+    // The digest key round-trips as hex and its Debug hides it.
+    let s = serde_json::to_string(&a).unwrap();
+    assert_eq!(serde_json::from_str::<DigestKey>(&s).unwrap(), a);
+    assert_eq!(format!("{a:?}"), "DigestKey(…)");
+    assert!(serde_json::from_str::<DigestKey>("\"zz\"").is_err());
+    // A key file readable by others is a problem like a private key.
+    let f = found("/etc/keys/k", 0o644, k1);
+    assert!(f.problems()[0].starts_with("key file readable by"));
 }
