@@ -55,7 +55,10 @@ pub fn place(location: &str, t: &TreeOptions) -> Result<Place, String> {
 }
 
 /// The plan's target for `host`, when `--plan` is given and names it.
-fn plan_target(host: &str, t: &TreeOptions) -> Result<Option<rehost_plan::HostTarget>, String> {
+pub(crate) fn plan_target(
+    host: &str,
+    t: &TreeOptions,
+) -> Result<Option<rehost_plan::HostTarget>, String> {
     let Some(plan_path) = &t.plan else {
         return Ok(None);
     };

@@ -27,6 +27,23 @@ fn scan_location(
     };
     crate::signals::install();
     let cancel = &crate::signals::CANCEL;
+    // A local plan host with a root is scanned as that host, so that the paths a crypttab
+    // names are looked up inside its root and findings show its paths.
+    if let Ok(rehost_host::Location::Remote { host, path, .. }) =
+        rehost_host::Location::parse(location)
+        && let Some(target) = crate::tree_view::plan_target(&host, &t)?
+        && let rehost_host::HostSpec::Local { root: Some(root) } =
+            rehost_engine::host_spec(target, o.ssh_config.as_deref())
+    {
+        let h = rehost_host::LocalHost::new(&host, Some(root));
+        let mut scan = rehost_host::scan_keys_with(&h, &[&path], Some(digest_key), cancel)
+            .map_err(|e| e.to_string())?;
+        if crate::signals::cancelled() {
+            return Err("interrupted".into());
+        }
+        scan.base = path;
+        return Ok(scan);
+    }
     let (host, path): (Box<dyn rehost_host::Host>, String) = match place(location, &t)? {
         Place::Here(p) => {
             let p = std::path::absolute(&p).map_err(|e| format!("{}: {e}", p.display()))?;

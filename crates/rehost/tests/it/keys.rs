@@ -404,3 +404,412 @@ fn the_verify_keys_step_proves_keys_by_fingerprint_and_records_no_secret() {
         secrets.assert_absent(p, bytes);
     }
 }
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// What `make_volumes` made: the UUIDs of its LUKS images and what must never be printed.
+struct Volumes {
+    luks2: String,
+    luks1: String,
+    secrets: Secrets,
+}
+
+/// Under `root`: a LUKS2 image (`srv/vol2.img`, two key slots: a 64-byte key file and a
+/// passphrase file) and a LUKS1 image (`srv/vol1.img`, the passphrase file), made by
+/// `cryptsetup luksFormat` on plain files; their key files under `etc/keys`; an `etc/crypttab`
+/// naming both key files, a key file that does not exist and a passphrase.
+fn make_volumes(d: &TestDir, root: &str) -> Volumes {
+    rehost_test::require_tool("cryptsetup");
+    std::fs::create_dir_all("/run/cryptsetup").unwrap();
+    let fast = "--pbkdf pbkdf2 --pbkdf-force-iterations 1000";
+    sh(
+        d,
+        &format!(
+            "mkdir -p {root}/etc/keys {root}/srv && cd {root} \
+             && head -c 64 /dev/urandom > etc/keys/root.key \
+             && printf 'correct-horse-9271' > etc/keys/pass.txt && chmod 600 etc/keys/* \
+             && truncate -s 20M srv/vol2.img && truncate -s 4M srv/vol1.img \
+             && cryptsetup luksFormat -q --type luks2 {fast} --label data srv/vol2.img etc/keys/root.key \
+             && cryptsetup luksAddKey -q {fast} --key-file etc/keys/root.key srv/vol2.img etc/keys/pass.txt \
+             && cryptsetup luksFormat -q --type luks1 --pbkdf-force-iterations 1000 srv/vol1.img etc/keys/pass.txt"
+        ),
+    );
+    let out = |args: &[&str]| {
+        let o = std::process::Command::new(rehost_test::require_tool("cryptsetup"))
+            .args(args)
+            .current_dir(d.join(root))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "cryptsetup {args:?}");
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let luks2 = out(&["luksUUID", "srv/vol2.img"]).trim().to_owned();
+    let luks1 = out(&["luksUUID", "srv/vol1.img"]).trim().to_owned();
+    d.write(
+        &format!("{root}/etc/crypttab"),
+        &format!(
+            "# <target> <source> <key file> <options>\n\
+             data UUID={luks2} /etc/keys/root.key luks,discard\n\
+             legacy /srv/vol1.img /etc/keys/pass.txt luks\n\
+             home UUID=0000 none luks\n"
+        ),
+    );
+    // Never printed: the key files, their plain digests, the headers' salts and digests.
+    let root_key = std::fs::read(d.join(&format!("{root}/etc/keys/root.key"))).unwrap();
+    let mut secrets = vec![
+        root_key.clone(),
+        hex(&root_key).into_bytes(),
+        b"correct-horse-9271".to_vec(),
+        blake3::hash(&root_key).to_hex().as_bytes().to_vec(),
+        blake3::hash(b"correct-horse-9271")
+            .to_hex()
+            .as_bytes()
+            .to_vec(),
+    ];
+    let meta: serde_json::Value =
+        serde_json::from_str(&out(&["luksDump", "--dump-json-metadata", "srv/vol2.img"])).unwrap();
+    for part in ["keyslots", "digests"] {
+        for v in meta[part].as_object().unwrap().values() {
+            for s in [&v["kdf"]["salt"], &v["salt"], &v["digest"]] {
+                if let Some(s) = s.as_str() {
+                    secrets.push(s.as_bytes().to_vec());
+                }
+            }
+        }
+    }
+    let v1 = std::fs::read(d.join(&format!("{root}/srv/vol1.img"))).unwrap();
+    // LUKS1: the volume key digest and its salt, key slot 0's salt.
+    for (at, len) in [(112, 20), (132, 32), (216, 32)] {
+        secrets.push(hex(&v1[at..at + len]).into_bytes());
+    }
+    assert!(secrets.len() >= 10, "{}", secrets.len());
+    Volumes {
+        luks2,
+        luks1,
+        secrets: Secrets(secrets),
+    }
+}
+
+/// The findings of kind `kind` in a `keys scan --json` output.
+fn of_kind<'a>(v: &'a serde_json::Value, kind: &str) -> Vec<&'a serde_json::Value> {
+    v["scans"][0]["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["kind"] == kind)
+        .collect()
+}
+
+#[test]
+fn luks_headers_crypttab_entries_and_their_key_files_are_found_and_nothing_secret_printed() {
+    let d = TestDir::new();
+    let vols = make_volumes(&d, "test-old");
+    // A key file that does not exist; hostile entries: a symlink out of the root, `..`, a
+    // file that is not a key (read only for its keyed digest), a 1 MiB line.
+    sh(
+        &d,
+        "ln -s /etc/passwd test-old/etc/keys/link.key \
+         && printf 'TOPSECRET-not-a-key\\n' > test-old/etc/secret.conf \
+         && printf 'gone /dev/vdb /etc/keys/gone.key luks\\nln /dev/vdc /etc/keys/link.key luks\\nup /dev/vdd /../../etc/shadow luks\\nconf /dev/vde /etc/secret.conf luks\\n' >> test-old/etc/crypttab \
+         && head -c 1048576 /dev/zero | tr '\\0' x >> test-old/etc/crypttab && echo >> test-old/etc/crypttab",
+    );
+    let mut secrets = vols.secrets;
+    secrets.0.push(b"TOPSECRET".to_vec());
+    write_plan(&d, KEYS_PLAN);
+    let scan = |d: &TestDir, json: bool| {
+        let mut args = vec![
+            "keys",
+            "scan",
+            "old:/",
+            "--plan",
+            "plan.toml",
+            "--env",
+            "test",
+        ];
+        if json {
+            args.push("--json");
+        }
+        rehost(d, &args)
+    };
+    let o = scan(&d, true);
+    assert_eq!(o.code, 1, "the missing key file is a problem: {}", o.all());
+    secrets.assert_absent("stdout", o.stdout.as_bytes());
+    secrets.assert_absent("stderr", o.stderr.as_bytes());
+    let v = json(&o);
+
+    // The headers, as cryptsetup made them: UUID, version, key slots, label.
+    let luks = of_kind(&v, "luks-header");
+    assert_eq!(luks.len(), 2, "{v}");
+    let l2 = luks.iter().find(|k| k["path"] == "/srv/vol2.img").unwrap();
+    assert_eq!(l2["luks"]["uuid"], vols.luks2.as_str(), "{l2}");
+    assert_eq!(l2["luks"]["version"], 2);
+    assert_eq!(l2["luks"]["label"], "data");
+    assert_eq!(l2["luks"]["checksum_ok"], true);
+    assert_eq!(l2["luks"]["cipher"], "aes-xts-plain64");
+    let slots = |k: &serde_json::Value| -> Vec<u64> {
+        k["luks"]["keyslots"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["active"] == true)
+            .map(|s| s["id"].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(slots(l2), [0, 1]);
+    let l1 = luks.iter().find(|k| k["path"] == "/srv/vol1.img").unwrap();
+    assert_eq!(l1["luks"]["uuid"], vols.luks1.as_str(), "{l1}");
+    assert_eq!(l1["luks"]["version"], 1);
+    assert_eq!(slots(l1), [0]);
+    assert_eq!(l1["luks"]["keyslots"].as_array().unwrap().len(), 8);
+
+    // The crypttab: each entry; the key files found where it says, inside the host's root.
+    let entries = of_kind(&v, "crypttab-entry");
+    let entry = |name: &str| {
+        *entries
+            .iter()
+            .find(|e| e["crypttab"]["name"] == name)
+            .unwrap_or_else(|| panic!("{name}: {v}"))
+    };
+    assert_eq!(entries.len(), 7, "{v}");
+    assert_eq!(
+        entry("data")["crypttab"]["device"],
+        format!("UUID={}", vols.luks2)
+    );
+    assert_eq!(entry("data")["crypttab"]["key_file_found"], true);
+    assert_eq!(entry("legacy")["crypttab"]["key_file_found"], true);
+    assert!(entry("home")["crypttab"]["key_file"].is_null());
+    assert_eq!(entry("gone")["crypttab"]["key_file_found"], false);
+    assert!(
+        entry("gone")["problems"][0].as_str().unwrap().contains(
+            "/etc/keys/gone.key that crypttab line 5 names for volume `gone` does not exist"
+        ),
+        "{v}"
+    );
+    assert!(
+        entry("ln")["crypttab"]["key_file_note"]
+            .as_str()
+            .unwrap()
+            .contains("symlink"),
+        "a symlink is not followed: {v}"
+    );
+    assert!(
+        entry("up")["crypttab"]["key_file_note"]
+            .as_str()
+            .unwrap()
+            .contains("refused"),
+        "`..` does not climb out of the root: {v}"
+    );
+    assert!(
+        v["scans"][0]["errors"].as_array().unwrap().iter().any(|e| e
+            .as_str()
+            .unwrap()
+            .contains("crypttab line 9 is longer than 4096 bytes")),
+        "{v}"
+    );
+    let files = of_kind(&v, "key-file");
+    let file = |p: &str| {
+        *files
+            .iter()
+            .find(|f| f["path"] == p)
+            .unwrap_or_else(|| panic!("{p}: {v}"))
+    };
+    assert_eq!(files.len(), 3, "root.key, pass.txt, secret.conf: {v}");
+    assert_eq!(file("/etc/keys/root.key")["used_by"][0], "/etc/crypttab:2");
+    assert_eq!(file("/etc/keys/root.key")["key_file"]["bytes"], 64);
+    assert!(
+        file("/etc/keys/pass.txt")["key_file"]["bytes"].is_null(),
+        "a short file's length is not said"
+    );
+    assert_eq!(file("/etc/keys/pass.txt")["mode"], 0o600);
+    // The digest is keyed afresh for each scan: another scan, another digest.
+    let digest = file("/etc/keys/root.key")["key_file"]["digest"].clone();
+    assert!(digest.as_str().unwrap().starts_with("blake3-keyed:"));
+    let again = json(&scan(&d, true));
+    let again = of_kind(&again, "key-file")
+        .into_iter()
+        .find(|f| f["path"] == "/etc/keys/root.key")
+        .unwrap()["key_file"]["digest"]
+        .clone();
+    assert_ne!(digest, again);
+
+    // The human view says the same, escaped, and nothing secret.
+    let o = scan(&d, false);
+    assert_eq!(o.code, 1, "{}", o.all());
+    secrets.assert_absent("stdout", o.stdout.as_bytes());
+    for want in [
+        format!(
+            "/srv/vol2.img  luks-header  luks2 aes-xts-plain64 512-bit key, key slots 0:pbkdf2 1:pbkdf2  luks-uuid:{}",
+            vols.luks2
+        ),
+        format!(
+            "LUKS2 UUID {}, label data, header checksum matches",
+            vols.luks2
+        ),
+        "named by /etc/crypttab:3".into(),
+        "its key file is on this host".into(),
+    ] {
+        assert!(o.stdout.contains(&want), "{want}\n{}", o.stdout);
+    }
+}
+
+#[test]
+fn compare_and_verify_keys_prove_luks_headers_and_crypttab_key_files_on_the_new_host() {
+    let d = TestDir::new();
+    let vols = make_volumes(&d, "test-old");
+    sh(&d, "cp -a --sparse=always test-old test-new");
+    write_plan(
+        &d,
+        r#"
+[[keys]]
+id = "volumes"
+host = "old"
+kind = "luks"
+paths = ["/etc/crypttab", "/srv/vol2.img", "/srv/vol1.img"]
+
+[[steps]]
+id = "carry"
+do = "run"
+host = "new"
+command = "true"
+transfers = ["volumes"]
+
+[[steps]]
+id = "keys"
+do = "verify-keys"
+keys = ["volumes"]
+to = "new"
+search = ["/etc", "/srv"]
+"#,
+    );
+    let compare = |d: &TestDir| {
+        rehost(
+            d,
+            &[
+                "keys",
+                "compare",
+                "old:/",
+                "new:/",
+                "--plan",
+                "plan.toml",
+                "--env",
+                "test",
+                "--json",
+            ],
+        )
+    };
+    let o = compare(&d);
+    assert_eq!(o.code, 0, "{}", o.all());
+    vols.secrets.assert_absent("stdout", o.stdout.as_bytes());
+    let v = json(&o);
+    let verdicts = |v: &serde_json::Value, kind: &str| -> Vec<String> {
+        let mut x: Vec<String> = v["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|k| k["kind"] == kind)
+            .map(|k| {
+                format!(
+                    "{} {}",
+                    k["verdict"].as_str().unwrap(),
+                    k["old"][0].as_str().or(k["new"][0].as_str()).unwrap()
+                )
+            })
+            .collect();
+        x.sort();
+        x
+    };
+    assert_eq!(
+        verdicts(&v, "luks-header"),
+        ["present /srv/vol1.img", "present /srv/vol2.img"]
+    );
+    assert_eq!(
+        verdicts(&v, "key-file"),
+        ["present /etc/keys/pass.txt", "present /etc/keys/root.key"]
+    );
+    assert_eq!(verdicts(&v, "crypttab-entry").len(), 3, "{v}");
+
+    // The step: everything proved, in the report by UUID.
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    vols.secrets.assert_absent("stdout", o.stdout.as_bytes());
+    let o = rehost(&d, &["report", "plan.toml", "--env", "test"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    let md = d.read(".rehost/plan/test/report.md");
+    assert!(
+        md.contains("Key `volumes`: luks-header luks2 aes-xts-plain64 512-bit key, key slots 0:pbkdf2 1:pbkdf2 present"),
+        "{md}"
+    );
+    assert!(md.contains(&format!("luks-uuid:{}", vols.luks2)), "{md}");
+    assert!(
+        md.contains("Key `volumes`: key-file symmetric, 64 bytes present"),
+        "the key file the crypttab names is carried with it: {md}"
+    );
+
+    // On the new host: the key file replaced by another (the volume no longer opens with it),
+    // the passphrase file gone, a key slot added to the LUKS1 header.
+    sh(
+        &d,
+        "head -c 64 /dev/urandom > test-new/etc/keys/root.key && rm test-new/etc/keys/pass.txt \
+         && printf 'second-pass-5512' > test-new/p2 \
+         && cryptsetup luksAddKey -q --pbkdf-force-iterations 1000 --key-file test-old/etc/keys/pass.txt test-new/srv/vol1.img test-new/p2",
+    );
+    let o = compare(&d);
+    assert_eq!(o.code, 1, "{}", o.all());
+    let v = json(&o);
+    assert_eq!(
+        verdicts(&v, "key-file"),
+        [
+            "extra /etc/keys/root.key",
+            "missing /etc/keys/pass.txt",
+            "missing /etc/keys/root.key"
+        ],
+        "{v}"
+    );
+    assert_eq!(
+        verdicts(&v, "luks-header"),
+        [
+            "extra /srv/vol1.img",
+            "missing /srv/vol1.img",
+            "present /srv/vol2.img"
+        ],
+        "another key slot layout is another header: {v}"
+    );
+    let problems = v["problems"].as_array().unwrap();
+    assert!(
+        problems.iter().any(|p| p["side"] == "new"
+            && p["what"]
+                .as_str()
+                .unwrap()
+                .contains("/etc/keys/pass.txt that crypttab line 3")),
+        "{v}"
+    );
+    let o = rehost(
+        &d,
+        &["run", "plan.toml", "--env", "test", "--state", "again"],
+    );
+    assert_ne!(o.code, 0, "{}", o.all());
+    assert!(o.all().contains("3 missing on `new`"), "{}", o.all());
+    let o = rehost(
+        &d,
+        &["report", "plan.toml", "--env", "test", "--state", "again"],
+    );
+    assert_eq!(o.code, 1, "the verdict is FAILED: {}", o.all());
+    let md = d.read("again/test/report.md");
+    assert!(
+        md.contains("Key `volumes`: key-file symmetric, 64 bytes missing"),
+        "{md}"
+    );
+
+    // Nothing of a key file, a passphrase, a salt or a header digest in the state directory.
+    let mut secrets = vols.secrets;
+    secrets.0.push(b"second-pass-5512".to_vec());
+    let mut files = Vec::new();
+    every_file(&d.join(".rehost"), &mut files);
+    every_file(&d.join("again"), &mut files);
+    assert!(files.iter().any(|(p, _)| p.ends_with("/test/journal")));
+    for (p, bytes) in &files {
+        secrets.assert_absent(p, bytes);
+    }
+}
