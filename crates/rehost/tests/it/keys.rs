@@ -813,3 +813,74 @@ search = ["/etc", "/srv"]
         secrets.assert_absent(p, bytes);
     }
 }
+
+#[test]
+fn luks_headers_and_crypttab_key_files_over_ssh_are_what_a_local_scan_finds() {
+    let sshd = Sshd::start();
+    let d = TestDir::new();
+    let vols = make_volumes(&d, "old");
+    let at = d.join("old").display().to_string();
+    // Over ssh the host has no root: the crypttab names the key files where they are.
+    d.write(
+        "old/etc/crypttab",
+        &format!(
+            "data UUID={} {at}/etc/keys/root.key luks\nlegacy {at}/srv/vol1.img {at}/etc/keys/pass.txt luks\ngone /dev/vdb {at}/etc/keys/gone.key luks\n",
+            vols.luks2
+        ),
+    );
+    let cfg = sshd.ssh_config().display().to_string();
+    let remote_at = format!("{}:{at}", sshd.destination());
+    let local = rehost(&d, &["keys", "scan", &at, "--json"]);
+    let remote = rehost(
+        &d,
+        &["keys", "scan", &remote_at, "--json", "--ssh-config", &cfg],
+    );
+    assert_eq!(local.code, 1, "the missing key file: {}", local.all());
+    assert_eq!(remote.code, 1, "{}", remote.all());
+    vols.secrets
+        .assert_absent("stdout", remote.stdout.as_bytes());
+    vols.secrets
+        .assert_absent("stderr", remote.stderr.as_bytes());
+    // The same findings, but for the key files' digests: keyed afresh for each command.
+    let keys = |o: &rehost_test::Output| {
+        let mut v = json(o)["scans"][0]["keys"].clone();
+        for k in v.as_array_mut().unwrap() {
+            if let Some(f) = k.get_mut("key_file") {
+                f["digest"] = "keyed".into();
+            }
+        }
+        v
+    };
+    let (l, r) = (keys(&local), keys(&remote));
+    assert_eq!(l, r);
+    let kinds: Vec<&str> = l
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds.iter().filter(|k| **k == "luks-header").count(), 2);
+    assert_eq!(kinds.iter().filter(|k| **k == "key-file").count(), 2);
+    // One command, one digest key: the key files match across the hosts.
+    let o = rehost(
+        &d,
+        &[
+            "keys",
+            "compare",
+            &at,
+            &remote_at,
+            "--ssh-config",
+            &cfg,
+            "--json",
+        ],
+    );
+    vols.secrets.assert_absent("stdout", o.stdout.as_bytes());
+    let v = json(&o);
+    let present = v["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["kind"] == "key-file" && k["verdict"] == "present")
+        .count();
+    assert_eq!(present, 2, "{v}");
+}
