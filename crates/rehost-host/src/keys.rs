@@ -139,7 +139,7 @@ pub(crate) fn execute(
                 });
             }
             files += 1;
-            match examine(&mut at, &rel) {
+            match examine(&mut at, &rel, &shown, &digest_key) {
                 Ok(None) => {}
                 Ok(Some((meta, mut keys, why))) => {
                     read += 1;
@@ -193,8 +193,14 @@ pub fn fresh_digest_key() -> std::io::Result<DigestKey> {
     Ok(DigestKey(k))
 }
 
-/// One file: its first bytes sniffed, and read whole and parsed only if it can hold keys.
-fn examine(at: &mut Beneath, rel: &[u8]) -> std::io::Result<Option<Examined>> {
+/// One file: its first bytes sniffed, and read whole and parsed only if it can hold keys or
+/// is a service's configuration (known by its path `shown`, the path on the host).
+fn examine(
+    at: &mut Beneath,
+    rel: &[u8],
+    shown: &str,
+    digest_key: &DigestKey,
+) -> std::io::Result<Option<Examined>> {
     let f = open_source(at, rel, None)?;
     let meta = f.metadata()?;
     let mut head = Vec::with_capacity(rehost_keys::HEAD);
@@ -208,6 +214,31 @@ fn examine(at: &mut Beneath, rel: &[u8]) -> std::io::Result<Option<Examined>> {
     } else {
         rehost_keys::sniff(&head, meta.len())
     };
+    let service = rehost_keys::config_service(shown)
+        .filter(|_| sniffed != Some(rehost_keys::Sniff::Luks) && meta.len() > 0);
+    if let Some(service) = service {
+        let limit = rehost_keys::MAX_CRYPTTAB.max(match sniffed {
+            Some(rehost_keys::Sniff::Pem) => rehost_keys::MAX_PEM,
+            _ => 0,
+        });
+        f.take(limit.saturating_sub(head.len() as u64))
+            .read_to_end(&mut head)?;
+        let (mut keys, mut why) = rehost_keys::parse_config(service, shown, &head, &digest_key.0);
+        // OpenVPN's inline blocks were read with it; elsewhere a PEM block is a key as anywhere.
+        if let Some(how) = sniffed
+            && service != rehost_keys::Service::Openvpn
+        {
+            let (k, w) = rehost_keys::parse_as(how, &head);
+            keys.extend(k);
+            why.extend(w);
+        }
+        if meta.len() > limit {
+            why.push(format!(
+                "larger than {limit} bytes: only its beginning read as a configuration"
+            ));
+        }
+        return Ok(Some((meta, keys, why)));
+    }
     let Some(how) = sniffed else {
         return Ok(None);
     };
@@ -270,6 +301,10 @@ fn key_files(
 ) -> Vec<Found> {
     let mut out: Vec<Found> = Vec::new();
     for k in keys.iter_mut() {
+        if let Some(r) = k.reference.as_mut() {
+            referenced(host, crypttab, r, digest_key, &mut out);
+            continue;
+        }
         let Some(c) = k.crypttab.as_mut() else {
             continue;
         };
@@ -304,6 +339,47 @@ fn key_files(
         }
     }
     out
+}
+
+/// The file a configuration's directive names, looked up on `host`: its keys and certificates
+/// (or, for a static key or passphrase file, its keyed digest), each used by the directive
+/// (`CONFIG:LINE`); the reference marked found or not.
+fn referenced(
+    host: &LocalHost,
+    config: &str,
+    r: &mut rehost_keys::Reference,
+    digest_key: &DigestKey,
+    out: &mut Vec<Found>,
+) {
+    let Some(path) = r.resolved.clone() else {
+        return;
+    };
+    let used = format!("{config}:{}", r.line);
+    match read_key_file(host, &path) {
+        Ok((meta, bytes)) => {
+            r.found = Some(true);
+            let mut keys = rehost_keys::parse(&bytes).0;
+            if keys.is_empty() && r.symmetric() {
+                keys.push(rehost_keys::key_file(&bytes, &digest_key.0));
+            }
+            if keys.is_empty() {
+                r.note = Some("holds no key or certificate rehost reads".into());
+            }
+            for key in keys {
+                out.push(Found {
+                    path: path.clone(),
+                    uid: meta.uid(),
+                    gid: meta.gid(),
+                    mode: meta.mode() & 0o7777,
+                    key,
+                    used_by: vec![used.clone()],
+                });
+            }
+            // `bytes` is dropped here: only public facts or a keyed digest are kept.
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => r.found = Some(false),
+        Err(e) => r.note = Some(format!("not read: {e}")),
+    }
 }
 
 /// A key file by its path on `host`: from the host's root down, no symlink crossed, no `..`,
@@ -394,6 +470,7 @@ pub fn scan_keys_with<H: Host + ?Sized>(
             message: "the key scan ended without its summary".into(),
         });
     }
+    scan.merge_duplicates();
     scan.take_public_halves();
     Ok(scan)
 }

@@ -14,10 +14,12 @@
 //! scan of a large tree reads only the few files that can. [`compare`] matches two scans.
 
 mod compare;
+mod config;
 mod parse;
 mod volume;
 
 pub use compare::{Compared, Comparison, Problem, Verdict, compare};
+pub use config::{Reference, Service, config_service, parse_config};
 pub use parse::{parse, parse_as};
 pub use volume::{
     Crypttab, DigestKey, KeyFile, LUKS_MAGIC, Luks, LuksSlot, MAX_CRYPTTAB_LINE, MAX_LUKS2_HEADER,
@@ -127,8 +129,10 @@ pub enum Kind {
     LuksHeader,
     /// An `/etc/crypttab` entry.
     CrypttabEntry,
-    /// A symmetric key file (one a crypttab entry names), by a keyed digest.
+    /// A symmetric key file (one a crypttab entry or a service names), by a keyed digest.
     KeyFile,
+    /// A service configuration's directive naming a key, certificate or key file.
+    KeyReference,
 }
 
 impl Kind {
@@ -146,6 +150,7 @@ impl Kind {
             Kind::LuksHeader => "luks-header",
             Kind::CrypttabEntry => "crypttab-entry",
             Kind::KeyFile => "key-file",
+            Kind::KeyReference => "key-reference",
         }
     }
 
@@ -169,6 +174,7 @@ impl Kind {
             Kind::LuksHeader => return "luks",
             Kind::CrypttabEntry => return "crypttab",
             Kind::KeyFile => return "key-file",
+            Kind::KeyReference => return "reference",
             _ => {}
         }
         if self.is_private() {
@@ -229,6 +235,9 @@ pub struct Key {
     /// A symmetric key file's keyed digest.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_file: Option<KeyFile>,
+    /// A service configuration's directive naming a key file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<Reference>,
 }
 
 /// What a certificate says of itself.
@@ -272,6 +281,14 @@ impl Key {
         if let Some(k) = &self.key_file {
             return Some(format!("key-file:{}", k.digest));
         }
+        if let Some(r) = &self.reference {
+            return Some(format!(
+                "reference:{}:{}:{}",
+                r.service,
+                r.directive,
+                r.resolved.as_deref().unwrap_or(&r.target)
+            ));
+        }
         let class = self.kind.class();
         if let Some(s) = &self.spki_sha256 {
             return Some(format!("{class}:spki-sha256:{s}"));
@@ -291,6 +308,12 @@ impl Key {
             // Enough to tell key files apart in a listing; the whole digest is the identity.
             return Some(k.digest.chars().take("blake3-keyed:".len() + 16).collect());
         }
+        if let Some(r) = &self.reference {
+            return Some(format!(
+                "uses:{}",
+                r.resolved.as_deref().unwrap_or(&r.target)
+            ));
+        }
         match (self.kind, &self.ssh_sha256, &self.spki_sha256) {
             (Kind::SshPrivate | Kind::SshPublic, Some(s), _) => Some(s.clone()),
             (_, _, Some(h)) => Some(format!("spki-sha256:{h}")),
@@ -306,6 +329,9 @@ impl Key {
         }
         if let Some(c) = &self.crypttab {
             return c.describe();
+        }
+        if let Some(r) = &self.reference {
+            return r.describe();
         }
         if let Some(k) = &self.key_file {
             return match k.bytes {
@@ -364,6 +390,18 @@ impl Found {
                 c.key_file.as_deref().unwrap_or_default(),
                 c.line,
                 c.name
+            ));
+        }
+        if let Some(r) = &self.key.reference
+            && r.found == Some(false)
+        {
+            out.push(format!(
+                "the file {} that line {} names ({} {}) does not exist: {} does not start with it (carry the file, or correct the configuration)",
+                r.resolved.as_deref().unwrap_or(&r.target),
+                r.line,
+                r.service,
+                r.directive,
+                r.service
             ));
         }
         if let Some(l) = &self.key.luks
@@ -447,6 +485,36 @@ impl Scan {
                 f.key.unknown = None;
             }
         }
+    }
+
+    /// One finding per path and identity: a key found both in a scanned directory and through
+    /// a configuration that names it is kept once, with every configuration that names it.
+    /// Run once after a scan.
+    pub fn merge_duplicates(&mut self) {
+        let mut seen: std::collections::HashMap<(String, Option<String>), usize> =
+            std::collections::HashMap::new();
+        let mut out: Vec<Found> = Vec::with_capacity(self.found.len());
+        for f in std::mem::take(&mut self.found) {
+            // Findings without an identity of their own are kept as they are.
+            let Some(id) = f.key.identity() else {
+                out.push(f);
+                continue;
+            };
+            match seen.get(&(f.path.clone(), Some(id.clone()))) {
+                Some(&i) => {
+                    for u in f.used_by {
+                        if !out[i].used_by.contains(&u) {
+                            out[i].used_by.push(u);
+                        }
+                    }
+                }
+                None => {
+                    seen.insert((f.path.clone(), Some(id)), out.len());
+                    out.push(f);
+                }
+            }
+        }
+        self.found = out;
     }
 
     /// Whether a certificate's key is on the host: the path of a private key with the same

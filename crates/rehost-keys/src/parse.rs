@@ -184,6 +184,7 @@ fn blank(kind: Kind) -> Key {
         luks: None,
         crypttab: None,
         key_file: None,
+        reference: None,
     }
 }
 

@@ -43,6 +43,7 @@ fn key(kind: Kind, spki: &str) -> Key {
         luks: None,
         crypttab: None,
         key_file: None,
+        reference: None,
     }
 }
 
@@ -240,6 +241,22 @@ proptest! {
         let _ = parse(&b);
     }
 
+    /// Random configuration text of every service: references or errors, never a panic.
+    #[test]
+    fn random_configurations_never_panic(t in "[a-zA-Z_ /=#\t\n:<>'\";.$-]{0,400}") {
+        for path in [
+            "/etc/nginx/nginx.conf",
+            "/etc/apache2/a.conf",
+            "/etc/postgresql.conf",
+            "/etc/ssh/sshd_config",
+            "/etc/openvpn/a.conf",
+            "/etc/haproxy/h.cfg",
+        ] {
+            let s = config_service(path).unwrap();
+            let _ = parse_config(s, path, t.as_bytes(), &[0; 32]);
+        }
+    }
+
     /// Random crypttab text: entries or errors by line number, never a panic.
     #[test]
     fn random_crypttabs_never_panic(t in "[a-z /=#\t\n:-]{0,400}") {
@@ -316,4 +333,104 @@ fn a_key_file_digest_is_keyed_and_says_nothing_without_its_key() {
     // A key file readable by others is a problem like a private key.
     let f = found("/etc/keys/k", 0o644, k1);
     assert!(f.problems()[0].starts_with("key file readable by"));
+}
+
+/// `(directive, line, resolved)` of each reference a configuration gives.
+fn refs(path: &str, text: &str) -> Vec<(String, u32, Option<String>)> {
+    let s = config_service(path).unwrap_or_else(|| panic!("{path} is no configuration"));
+    parse_config(s, path, text.as_bytes(), &[0; 32])
+        .0
+        .into_iter()
+        .filter_map(|k| k.reference)
+        .map(|r| (r.directive, r.line, r.resolved))
+        .collect()
+}
+
+fn r(d: &str, line: u32, p: &str) -> (String, u32, Option<String>) {
+    (d.into(), line, Some(p.into()))
+}
+
+#[test]
+fn each_service_configuration_names_its_key_files_as_the_service_resolves_them() {
+    assert_eq!(config_service("/etc/motd"), None);
+    assert_eq!(config_service("/etc/openvpn/README"), None);
+    assert_eq!(
+        refs(
+            "/etc/nginx/sites-enabled/default",
+            "server {\n  # ssl_certificate /no.crt;\n  ssl_certificate /etc/ssl/a.crt;\n  ssl_certificate_key \"ssl/a.key\";\n  ssl_certificate $var;\n}\n"
+        ),
+        [
+            r("ssl_certificate", 3, "/etc/ssl/a.crt"),
+            r("ssl_certificate_key", 4, "/etc/nginx/ssl/a.key"),
+            ("ssl_certificate".into(), 5, None),
+        ]
+    );
+    assert_eq!(
+        refs(
+            "/etc/apache2/sites-enabled/s.conf",
+            "<VirtualHost *:443>\n\tsslcertificatekeyfile /etc/ssl/private/a.key\n\tSSLCertificateFile certs/a.crt\n"
+        ),
+        [
+            r("SSLCertificateKeyFile", 2, "/etc/ssl/private/a.key"),
+            r("SSLCertificateFile", 3, "/etc/apache2/certs/a.crt"),
+        ]
+    );
+    // Relative to the data directory.
+    assert_eq!(
+        refs(
+            "/etc/postgresql/16/main/postgresql.conf",
+            "data_directory = '/var/lib/postgresql/16/main'\nssl_cert_file = 'server.crt'   # the certificate\nssl_key_file='/etc/ssl/private/pg.key'\n#ssl_ca_file = ''\n"
+        ),
+        [
+            r("ssl_cert_file", 2, "/var/lib/postgresql/16/main/server.crt"),
+            r("ssl_key_file", 3, "/etc/ssl/private/pg.key"),
+        ]
+    );
+    assert_eq!(
+        refs("/srv/pg/postgresql.conf", "ssl_key_file 'server.key'\n"),
+        [r("ssl_key_file", 1, "/srv/pg/server.key")]
+    );
+    assert_eq!(
+        refs(
+            "/etc/ssh/sshd_config.d/10-keys.conf",
+            "hostkey /etc/ssh/ssh_host_ed25519_key\nHostCertificate /etc/ssh/c.pub\n"
+        ),
+        [
+            r("HostKey", 1, "/etc/ssh/ssh_host_ed25519_key"),
+            r("HostCertificate", 2, "/etc/ssh/c.pub"),
+        ]
+    );
+    assert_eq!(
+        refs(
+            "/etc/haproxy/haproxy.cfg",
+            "global\n  crt-base /etc/ssl/haproxy\nfrontend web\n  bind :443 ssl crt site.pem ca-file /etc/ssl/ca.pem\n"
+        ),
+        [
+            r("crt", 4, "/etc/ssl/haproxy/site.pem"),
+            r("ca-file", 4, "/etc/ssl/ca.pem")
+        ]
+    );
+}
+
+#[test]
+fn an_openvpn_configuration_names_files_and_holds_inline_keys() {
+    let text = "client\nca ca.crt\nkey /etc/openvpn/client.key\ntls-auth ta.key 1\ncert [inline]\n<tls-crypt>\n-----BEGIN OpenVPN Static key V1-----\n0123abcd\n-----END OpenVPN Static key V1-----\n</tls-crypt>\n<key>\n-----BEGIN PRIVATE KEY-----\nnot base64 at all\n-----END PRIVATE KEY-----\n</key>\n<ca>\nunclosed\n";
+    let path = "/etc/openvpn/client/c.conf";
+    assert_eq!(
+        refs(path, text),
+        [
+            r("ca", 2, "/etc/openvpn/client/ca.crt"),
+            r("key", 3, "/etc/openvpn/client.key"),
+            r("tls-auth", 4, "/etc/openvpn/client/ta.key"),
+        ]
+    );
+    let (keys, errors) = parse_config(Service::Openvpn, path, text.as_bytes(), &[9; 32]);
+    let statics: Vec<&Key> = keys.iter().filter(|k| k.kind == Kind::KeyFile).collect();
+    assert_eq!(statics.len(), 1, "the inline static key, by its keyed digest");
+    assert!(!serde_json::to_string(&keys).unwrap().contains("0123abcd"));
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(errors[0].contains("inline block <key> at line 11"), "{errors:?}");
+    assert!(errors[1].contains("<ca> from line 16 is not closed"), "{errors:?}");
+    // The broken key's content is not in the error.
+    assert!(!errors.iter().any(|e| e.contains("not base64")));
 }

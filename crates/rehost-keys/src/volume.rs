@@ -246,6 +246,7 @@ pub fn parse_luks(b: &[u8]) -> Result<Key, String> {
         luks: Some(luks),
         crypttab: None,
         key_file: None,
+        reference: None,
     })
 }
 
@@ -455,6 +456,7 @@ pub fn parse_crypttab(b: &[u8]) -> (Vec<Key>, Vec<String>) {
             luks: None,
             crypttab: Some(entry),
             key_file: None,
+            reference: None,
         });
     }
     (keys, errors)
@@ -475,6 +477,7 @@ pub fn key_file(bytes: &[u8], digest_key: &[u8; 32]) -> Key {
         luks: None,
         crypttab: None,
         key_file: Some(KeyFile::of(bytes, digest_key)),
+        reference: None,
     }
 }
 

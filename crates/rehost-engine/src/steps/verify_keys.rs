@@ -32,9 +32,9 @@ pub(super) static EXECUTOR: Executor = Executor {
 
 /// What a `verify-keys` step does not check, in the words the journal and the report use.
 pub const NOT_COMPARED: &[&str] = &[
-    "key material rehost does not read yet (PKCS#12, GnuPG, WireGuard, Kerberos keytabs, key files no crypttab names: verify them with verify-files)",
+    "key material rehost does not read yet (PKCS#12, GnuPG, WireGuard, Kerberos keytabs, key files neither a crypttab nor a service configuration names: verify them with verify-files)",
     "a LUKS volume's data and whether its passphrases or key files still open it (its header is matched by UUID and key slot layout, a crypttab key file by a keyed digest)",
-    "whether a service is configured to use the key",
+    "whether the service's user can read the key, and configurations of services other than nginx, Apache, PostgreSQL, sshd, OpenVPN and HAProxy",
     "owners (user ids differ between hosts)",
 ];
 
@@ -231,7 +231,7 @@ fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {
     if code == 0 {
         return Ok(Outcome::Done {
             detail: Some(format!(
-                "{total} key{s} of {n} [[keys]] entr{ies} found on `{to}` by fingerprint; not checked: whether a service uses them, key kinds rehost does not read yet, whether a LUKS volume still opens",
+                "{total} key{s} of {n} [[keys]] entr{ies} found on `{to}` by fingerprint; not checked: whether the service's user can read them, key kinds rehost does not read yet, whether a LUKS volume still opens",
                 s = if total == 1 { "" } else { "s" },
                 n = decls.len(),
                 ies = if decls.len() == 1 { "y" } else { "ies" },

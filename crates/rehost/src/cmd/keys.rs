@@ -204,6 +204,18 @@ pub fn scan(args: &KeysScanArgs) -> i32 {
                     }
                 );
             }
+            if let Some(r) = &f.key.reference {
+                let _ = writeln!(
+                    out,
+                    "    line {}{}",
+                    r.line,
+                    match (r.found, &r.note) {
+                        (_, Some(n)) => format!(", {}", escape(n)),
+                        (Some(true), None) => ", found on this host".to_owned(),
+                        _ => String::new(),
+                    }
+                );
+            }
             if !f.used_by.is_empty() {
                 let _ = writeln!(out, "    named by {}", escape(&f.used_by.join(", ")));
             }
