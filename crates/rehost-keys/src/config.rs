@@ -216,13 +216,17 @@ pub fn parse_config(
                 None => (line, ""),
             },
         };
-        // A value up to a comment.
+        // PostgreSQL's value: quoted up to its closing quote, else up to blanks or a comment.
         let value = |v: &str| -> String {
-            let v = match service {
-                Service::Postgresql => v.split(" #").next().unwrap_or(v),
-                _ => v,
-            };
-            unquote(v).to_owned()
+            let v = v.trim();
+            match v.strip_prefix('\'') {
+                Some(q) => q.split('\'').next().unwrap_or_default().to_owned(),
+                None => v
+                    .split(|c: char| c.is_whitespace() || c == '#')
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned(),
+            }
         };
         let first = |v: &str| -> String {
             unquote(v.split_whitespace().next().unwrap_or_default()).to_owned()
@@ -251,9 +255,14 @@ pub fn parse_config(
                     base = value(rest);
                     None
                 } else {
-                    ["ssl_cert_file", "ssl_key_file", "ssl_ca_file", "ssl_crl_file"]
-                        .contains(&word)
-                        .then(|| (word.to_owned(), value(rest)))
+                    [
+                        "ssl_cert_file",
+                        "ssl_key_file",
+                        "ssl_ca_file",
+                        "ssl_crl_file",
+                    ]
+                    .contains(&word)
+                    .then(|| (word.to_owned(), value(rest)))
                 }
             }
             Service::Sshd => ["HostKey", "HostCertificate"]
@@ -316,9 +325,15 @@ pub fn parse_config(
     }
     for (directive, line, target, base) in refs {
         let (resolved, note) = if target.contains('$') || target.starts_with("data:") {
-            (None, Some("names a variable or inline data: not resolved".into()))
+            (
+                None,
+                Some("names a variable or inline data: not resolved".into()),
+            )
         } else if service == Service::Postgresql && !target.starts_with('/') && base.is_empty() {
-            (None, Some("relative to a data directory not known here".into()))
+            (
+                None,
+                Some("relative to a data directory not known here".into()),
+            )
         } else {
             (Some(join(&base, &target)), None)
         };

@@ -379,7 +379,7 @@ fn each_service_configuration_names_its_key_files_as_the_service_resolves_them()
     assert_eq!(
         refs(
             "/etc/postgresql/16/main/postgresql.conf",
-            "data_directory = '/var/lib/postgresql/16/main'\nssl_cert_file = 'server.crt'   # the certificate\nssl_key_file='/etc/ssl/private/pg.key'\n#ssl_ca_file = ''\n"
+            "data_directory = '/var/lib/postgresql/16/main'\nssl_cert_file = 'server.crt'\t# the certificate\nssl_key_file='/etc/ssl/private/pg.key'\n#ssl_ca_file = ''\n"
         ),
         [
             r("ssl_cert_file", 2, "/var/lib/postgresql/16/main/server.crt"),
@@ -387,8 +387,14 @@ fn each_service_configuration_names_its_key_files_as_the_service_resolves_them()
         ]
     );
     assert_eq!(
-        refs("/srv/pg/postgresql.conf", "ssl_key_file 'server.key'\n"),
-        [r("ssl_key_file", 1, "/srv/pg/server.key")]
+        refs(
+            "/srv/pg/postgresql.conf",
+            "ssl_key_file 'server.key'\nssl_cert_file = server.crt#x\n"
+        ),
+        [
+            r("ssl_key_file", 1, "/srv/pg/server.key"),
+            r("ssl_cert_file", 2, "/srv/pg/server.crt")
+        ]
     );
     assert_eq!(
         refs(
@@ -426,11 +432,21 @@ fn an_openvpn_configuration_names_files_and_holds_inline_keys() {
     );
     let (keys, errors) = parse_config(Service::Openvpn, path, text.as_bytes(), &[9; 32]);
     let statics: Vec<&Key> = keys.iter().filter(|k| k.kind == Kind::KeyFile).collect();
-    assert_eq!(statics.len(), 1, "the inline static key, by its keyed digest");
+    assert_eq!(
+        statics.len(),
+        1,
+        "the inline static key, by its keyed digest"
+    );
     assert!(!serde_json::to_string(&keys).unwrap().contains("0123abcd"));
     assert_eq!(errors.len(), 2, "{errors:?}");
-    assert!(errors[0].contains("inline block <key> at line 11"), "{errors:?}");
-    assert!(errors[1].contains("<ca> from line 16 is not closed"), "{errors:?}");
+    assert!(
+        errors[0].contains("inline block <key> at line 11"),
+        "{errors:?}"
+    );
+    assert!(
+        errors[1].contains("<ca> from line 16 is not closed"),
+        "{errors:?}"
+    );
     // The broken key's content is not in the error.
     assert!(!errors.iter().any(|e| e.contains("not base64")));
 }

@@ -884,3 +884,265 @@ fn luks_headers_and_crypttab_key_files_over_ssh_are_what_a_local_scan_finds() {
         .count();
     assert_eq!(present, 2, "{v}");
 }
+
+/// Under `root`: a TLS key and certificate named by nginx, Apache, PostgreSQL (relative to its
+/// data directory), OpenVPN (with a static key file and an inline one) and HAProxy; an SSH host
+/// key named by sshd_config; files some configurations name that do not exist, and hostile
+/// references (a `..` path, a symlink out of the root, a file that is not a key).
+fn make_services(d: &TestDir, root: &str) {
+    sh(
+        d,
+        &format!(
+            "mkdir -p {root} && cd {root} && mkdir -p etc/nginx/sites-enabled etc/apache2/sites-enabled etc/ssl/private etc/ssh/sshd_config.d \
+               etc/openvpn/server etc/haproxy etc/postgresql/16/main var/lib/postgresql/16/main \
+             && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout etc/ssl/private/site.key \
+                  -out etc/ssl/site.crt -subj /CN=site.example -days 365 2>/dev/null \
+             && cat etc/ssl/site.crt etc/ssl/private/site.key > etc/ssl/private/site.pem \
+             && chmod 600 etc/ssl/private/* \
+             && cp etc/ssl/site.crt var/lib/postgresql/16/main/server.crt \
+             && ssh-keygen -q -t ed25519 -N '' -C '' -f etc/ssh/ssh_host_ed25519_key \
+             && head -c 256 /dev/urandom | base64 > etc/openvpn/server/ta.key && chmod 600 etc/openvpn/server/ta.key \
+             && printf 'root:$6$TOPSECRETHASH:19000::::::\\n' > etc/shadow && chmod 600 etc/shadow \
+             && ln -s /etc/passwd etc/ssl/link.crt"
+        ),
+    );
+    let w = |p: &str, text: &str| d.write(&format!("{root}/{p}"), text);
+    w(
+        "etc/nginx/sites-enabled/default",
+        "server {\n    listen 443 ssl;\n    ssl_certificate /etc/ssl/site.crt;\n    ssl_certificate_key \"/etc/ssl/private/site.key\";\n    ssl_trusted_certificate /etc/ssl/gone-ca.crt;\n    ssl_client_certificate /etc/shadow;\n}\n",
+    );
+    w(
+        "etc/apache2/sites-enabled/default-ssl.conf",
+        "<VirtualHost *:443>\n  SSLCertificateFile /etc/ssl/site.crt\n  SSLCertificateKeyFile /etc/ssl/../../../../../etc/ssl/private/site.key\n  SSLCACertificateFile /etc/ssl/link.crt\n</VirtualHost>\n",
+    );
+    w(
+        "etc/postgresql/16/main/postgresql.conf",
+        "data_directory = '/var/lib/postgresql/16/main'\nssl = on\nssl_cert_file = 'server.crt'\t# relative to the data directory\nssl_key_file = '/etc/ssl/private/site.key'\n",
+    );
+    w(
+        "etc/ssh/sshd_config",
+        "Port 22\nHostKey /etc/ssh/ssh_host_ed25519_key\n",
+    );
+    w(
+        "etc/ssh/sshd_config.d/10-rsa.conf",
+        "HostKey /etc/ssh/ssh_host_rsa_key\n",
+    );
+    w(
+        "etc/openvpn/server/server.conf",
+        "port 1194\nca /etc/ssl/site.crt\ncert /etc/ssl/site.crt\nkey /etc/ssl/private/site.key\ntls-auth ta.key 0\n<tls-crypt>\n-----BEGIN OpenVPN Static key V1-----\nfeedface0123456789abcdef0badcafe\n-----END OpenVPN Static key V1-----\n</tls-crypt>\n",
+    );
+    sh(
+        d,
+        &format!("chmod 600 {root}/etc/openvpn/server/server.conf"),
+    );
+    w(
+        "etc/haproxy/haproxy.cfg",
+        "global\n    crt-base /etc/ssl/private\nfrontend web\n    bind :443 ssl crt site.pem\n",
+    );
+}
+
+#[test]
+fn keys_named_by_service_configurations_are_found_where_the_configuration_says() {
+    let d = TestDir::new();
+    make_services(&d, "test-old");
+    write_plan(&d, KEYS_PLAN);
+    let secrets = Secrets(vec![
+        b"TOPSECRETHASH".to_vec(),
+        b"feedface0123456789abcdef0badcafe".to_vec(),
+        std::fs::read(d.join("test-old/etc/openvpn/server/ta.key")).unwrap(),
+    ]);
+    let o = rehost(
+        &d,
+        &[
+            "keys",
+            "scan",
+            "old:/etc",
+            "--plan",
+            "plan.toml",
+            "--env",
+            "test",
+            "--json",
+        ],
+    );
+    assert_eq!(o.code, 1, "files named that do not exist: {}", o.all());
+    secrets.assert_absent("stdout", o.stdout.as_bytes());
+    secrets.assert_absent("stderr", o.stderr.as_bytes());
+    let v = json(&o);
+    let all = v["scans"][0]["keys"].as_array().unwrap();
+    let reference = |config: &str, directive: &str| {
+        all.iter()
+            .find(|k| k["path"] == config && k["reference"]["directive"] == directive)
+            .unwrap_or_else(|| panic!("{config} {directive}: {v}"))
+    };
+    // Each reference: its configuration and line, where it points, whether that exists.
+    let r = reference("/etc/nginx/sites-enabled/default", "ssl_certificate_key");
+    assert_eq!(r["kind"], "key-reference");
+    assert_eq!(r["reference"]["line"], 4);
+    assert_eq!(r["reference"]["resolved"], "/etc/ssl/private/site.key");
+    assert_eq!(r["reference"]["found"], true);
+    let pg = reference("/etc/postgresql/16/main/postgresql.conf", "ssl_cert_file");
+    assert_eq!(
+        pg["reference"]["resolved"], "/var/lib/postgresql/16/main/server.crt",
+        "relative to the data directory: {pg}"
+    );
+    assert_eq!(
+        pg["reference"]["found"], true,
+        "found outside the scanned /etc: {pg}"
+    );
+    assert_eq!(
+        reference("/etc/openvpn/server/server.conf", "tls-auth")["reference"]["resolved"],
+        "/etc/openvpn/server/ta.key"
+    );
+    assert_eq!(
+        reference("/etc/haproxy/haproxy.cfg", "crt")["reference"]["resolved"],
+        "/etc/ssl/private/site.pem"
+    );
+    // Missing: problems naming the configuration's line.
+    for (config, directive, line) in [
+        (
+            "/etc/nginx/sites-enabled/default",
+            "ssl_trusted_certificate",
+            5,
+        ),
+        ("/etc/ssh/sshd_config.d/10-rsa.conf", "HostKey", 1),
+    ] {
+        let r = reference(config, directive);
+        assert_eq!(r["reference"]["found"], false, "{r}");
+        assert!(
+            r["problems"][0]
+                .as_str()
+                .unwrap()
+                .contains(&format!("that line {line} names")),
+            "{r}"
+        );
+    }
+    // Hostile: /etc/shadow is read as a key candidate only; `..` and a symlink are refused.
+    let sh_ref = reference("/etc/nginx/sites-enabled/default", "ssl_client_certificate");
+    assert_eq!(
+        sh_ref["reference"]["note"], "holds no key or certificate rehost reads",
+        "{sh_ref}"
+    );
+    assert!(
+        reference(
+            "/etc/apache2/sites-enabled/default-ssl.conf",
+            "SSLCertificateKeyFile"
+        )["reference"]["note"]
+            .as_str()
+            .unwrap()
+            .contains("refused"),
+        "{v}"
+    );
+    assert!(
+        reference(
+            "/etc/apache2/sites-enabled/default-ssl.conf",
+            "SSLCACertificateFile"
+        )["reference"]["note"]
+            .as_str()
+            .unwrap()
+            .contains("symlink"),
+        "{v}"
+    );
+    // The keys they name: found once each, linked to every configuration that names them.
+    let at = |p: &str| -> Vec<&serde_json::Value> {
+        all.iter()
+            .filter(|k| k["path"] == p && k["kind"] != "key-reference")
+            .collect()
+    };
+    let key = at("/etc/ssl/private/site.key");
+    assert_eq!(key.len(), 1, "{v}");
+    let used: Vec<&str> = key[0]["used_by"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u.as_str().unwrap())
+        .collect();
+    for u in [
+        "/etc/nginx/sites-enabled/default:4",
+        "/etc/postgresql/16/main/postgresql.conf:4",
+        "/etc/openvpn/server/server.conf:4",
+    ] {
+        assert!(used.contains(&u), "{u}: {used:?}");
+    }
+    let host_key = at("/etc/ssh/ssh_host_ed25519_key");
+    assert_eq!(host_key[0]["used_by"][0], "/etc/ssh/sshd_config:2");
+    let ta = at("/etc/openvpn/server/ta.key");
+    assert_eq!(
+        ta[0]["kind"], "key-file",
+        "a static key, by its keyed digest: {v}"
+    );
+    let pg_cert = at("/var/lib/postgresql/16/main/server.crt");
+    assert_eq!(pg_cert[0]["kind"], "certificate");
+    assert_eq!(
+        at("/etc/ssl/private/site.pem").len(),
+        2,
+        "certificate and key"
+    );
+    // The inline static key: in the configuration itself.
+    assert!(
+        at("/etc/openvpn/server/server.conf")
+            .iter()
+            .any(|k| k["kind"] == "key-file"),
+        "{v}"
+    );
+
+    // Compared with a copy: every reference and key present; then the key a configuration
+    // names gone from the new host.
+    sh(
+        &d,
+        "cp -a test-old test-new && touch test-new/etc/ssh/ssh_host_rsa_key test-old/etc/ssh/ssh_host_rsa_key && touch test-new/etc/ssl/gone-ca.crt test-old/etc/ssl/gone-ca.crt",
+    );
+    let compare = |d: &TestDir| {
+        rehost(
+            d,
+            &[
+                "keys",
+                "compare",
+                "old:/etc",
+                "new:/etc",
+                "--plan",
+                "plan.toml",
+                "--env",
+                "test",
+                "--json",
+            ],
+        )
+    };
+    let o = compare(&d);
+    assert_eq!(o.code, 0, "{}", o.all());
+    secrets.assert_absent("stdout", o.stdout.as_bytes());
+    // (site.pem holds the same key: both gone.)
+    sh(
+        &d,
+        "rm test-new/etc/ssl/private/site.key test-new/etc/ssl/private/site.pem",
+    );
+    let o = compare(&d);
+    assert_eq!(o.code, 1, "{}", o.all());
+    let v = json(&o);
+    assert!(
+        v["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k["verdict"] == "missing"
+                && k["kind"] == "pkcs8-private"
+                && k["old"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|p| p == "/etc/ssl/private/site.key")),
+        "{v}"
+    );
+    let problems: Vec<&str> = v["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["side"] == "new")
+        .map(|p| p["what"].as_str().unwrap())
+        .collect();
+    assert!(
+        problems.iter().any(|p| p.contains(
+            "the file /etc/ssl/private/site.key that line 4 names (nginx ssl_certificate_key) does not exist"
+        )),
+        "{problems:?}"
+    );
+}
