@@ -449,7 +449,7 @@ fn make_volumes(d: &TestDir, root: &str) -> Volumes {
     let luks1 = out(&["luksUUID", "srv/vol1.img"]).trim().to_owned();
     d.write(
         &format!("{root}/etc/crypttab"),
-        &format!(
+        format!(
             "# <target> <source> <key file> <options>\n\
              data UUID={luks2} /etc/keys/root.key luks,discard\n\
              legacy /srv/vol1.img /etc/keys/pass.txt luks\n\
@@ -823,7 +823,7 @@ fn luks_headers_and_crypttab_key_files_over_ssh_are_what_a_local_scan_finds() {
     // Over ssh the host has no root: the crypttab names the key files where they are.
     d.write(
         "old/etc/crypttab",
-        &format!(
+        format!(
             "data UUID={} {at}/etc/keys/root.key luks\nlegacy {at}/srv/vol1.img {at}/etc/keys/pass.txt luks\ngone /dev/vdb {at}/etc/keys/gone.key luks\n",
             vols.luks2
         ),
