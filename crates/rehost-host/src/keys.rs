@@ -214,6 +214,12 @@ fn examine(
     } else {
         rehost_keys::sniff(&head, meta.len())
     };
+    if rehost_keys::is_wireguard(shown) && meta.len() > 0 {
+        f.take(rehost_keys::MAX_CRYPTTAB.saturating_sub(head.len() as u64))
+            .read_to_end(&mut head)?;
+        let (keys, why) = rehost_keys::parse_wireguard(&head, &digest_key.0);
+        return Ok(Some((meta, keys, why)));
+    }
     let service = rehost_keys::config_service(shown)
         .filter(|_| sniffed != Some(rehost_keys::Sniff::Luks) && meta.len() > 0);
     if let Some(service) = service {

@@ -359,6 +359,8 @@ pub fn parse_config(
                 found: None,
                 note,
             }),
+            pkcs12: None,
+            wireguard_public: None,
         });
     }
     (keys, errors)

@@ -16,15 +16,19 @@
 mod compare;
 mod config;
 mod parse;
+mod pkcs12;
 mod volume;
+mod wireguard;
 
 pub use compare::{Compared, Comparison, Problem, Verdict, compare};
 pub use config::{Reference, Service, config_service, parse_config};
 pub use parse::{parse, parse_as};
+pub use pkcs12::{Pkcs12, Pkcs12Bundle, parse_pkcs12};
 pub use volume::{
     Crypttab, DigestKey, KeyFile, LUKS_MAGIC, Luks, LuksSlot, MAX_CRYPTTAB_LINE, MAX_LUKS2_HEADER,
     key_file, luks_len, parse_crypttab, parse_luks,
 };
+pub use wireguard::{is_wireguard, parse_wireguard};
 
 use serde::{Deserialize, Serialize};
 
@@ -133,6 +137,10 @@ pub enum Kind {
     KeyFile,
     /// A service configuration's directive naming a key, certificate or key file.
     KeyReference,
+    /// A PKCS#12 bundle (`.p12`, `.pfx`); what it holds in the clear is found beside it.
+    Pkcs12,
+    /// A WireGuard `PrivateKey`.
+    WireguardPrivate,
 }
 
 impl Kind {
@@ -151,6 +159,8 @@ impl Kind {
             Kind::CrypttabEntry => "crypttab-entry",
             Kind::KeyFile => "key-file",
             Kind::KeyReference => "key-reference",
+            Kind::Pkcs12 => "pkcs12",
+            Kind::WireguardPrivate => "wireguard-private",
         }
     }
 
@@ -164,6 +174,8 @@ impl Kind {
                 | Kind::Pkcs8Encrypted
                 | Kind::Sec1Private
                 | Kind::KeyFile
+                | Kind::Pkcs12
+                | Kind::WireguardPrivate
         )
     }
 
@@ -175,6 +187,7 @@ impl Kind {
             Kind::CrypttabEntry => return "crypttab",
             Kind::KeyFile => return "key-file",
             Kind::KeyReference => return "reference",
+            Kind::Pkcs12 => return "pkcs12",
             _ => {}
         }
         if self.is_private() {
@@ -238,6 +251,12 @@ pub struct Key {
     /// A service configuration's directive naming a key file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reference: Option<Reference>,
+    /// A PKCS#12 bundle's digest and what it shows without its password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pkcs12: Option<Pkcs12Bundle>,
+    /// A WireGuard private key's public key, base64, as `wg pubkey` prints it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wireguard_public: Option<String>,
 }
 
 /// What a certificate says of itself.
@@ -281,6 +300,12 @@ impl Key {
         if let Some(k) = &self.key_file {
             return Some(format!("key-file:{}", k.digest));
         }
+        if let Some(b) = &self.pkcs12 {
+            return Some(format!("pkcs12:sha256:{}", b.sha256));
+        }
+        if let Some(w) = &self.wireguard_public {
+            return Some(format!("private:wireguard:{w}"));
+        }
         if let Some(r) = &self.reference {
             return Some(format!(
                 "reference:{}:{}:{}",
@@ -308,6 +333,15 @@ impl Key {
             // Enough to tell key files apart in a listing; the whole digest is the identity.
             return Some(k.digest.chars().take("blake3-keyed:".len() + 16).collect());
         }
+        if let Some(b) = &self.pkcs12 {
+            return Some(format!(
+                "pkcs12-sha256:{}",
+                &b.sha256[..b.sha256.len().min(16)]
+            ));
+        }
+        if let Some(w) = &self.wireguard_public {
+            return Some(format!("wg:{w}"));
+        }
         if let Some(r) = &self.reference {
             return Some(format!(
                 "uses:{}",
@@ -332,6 +366,22 @@ impl Key {
         }
         if let Some(r) = &self.reference {
             return r.describe();
+        }
+        if let Some(b) = &self.pkcs12 {
+            let c = &b.contents;
+            return format!(
+                "pkcs12: {} certificate(s) and {} key(s) in the clear{}",
+                c.certificates,
+                c.keys,
+                if c.password_needed {
+                    format!(
+                        ", {} encrypted key(s) and {} encrypted part(s) need its password",
+                        c.encrypted_keys, c.encrypted_parts
+                    )
+                } else {
+                    String::new()
+                }
+            );
         }
         if let Some(k) = &self.key_file {
             return match k.bytes {

@@ -44,6 +44,8 @@ fn key(kind: Kind, spki: &str) -> Key {
         crypttab: None,
         key_file: None,
         reference: None,
+        pkcs12: None,
+        wireguard_public: None,
     }
 }
 
@@ -449,4 +451,29 @@ fn an_openvpn_configuration_names_files_and_holds_inline_keys() {
     );
     // The broken key's content is not in the error.
     assert!(!errors.iter().any(|e| e.contains("not base64")));
+}
+
+proptest! {
+    /// Random DER-framed bytes (a SEQUENCE the file's length, as the sniffer wants): read as a
+    /// key, a certificate or a PKCS#12 bundle, or not at all; never a panic.
+    #[test]
+    fn random_der_structures_never_panic(
+        body in proptest::collection::vec(any::<u8>(), 16..3000),
+        version in any::<bool>(),
+    ) {
+        let mut b = vec![0x30, 0x82];
+        b.extend_from_slice(&(body.len() as u16 + if version { 3 } else { 0 }).to_be_bytes());
+        if version {
+            b.extend_from_slice(&[0x02, 0x01, 0x03]);
+        }
+        b.extend_from_slice(&body);
+        let _ = parse(&b);
+        let _ = parse_pkcs12(&b);
+    }
+
+    /// Random WireGuard configuration text: keys or errors by line, never a panic.
+    #[test]
+    fn random_wireguard_configurations_never_panic(t in "[a-zA-Z0-9+/= \\n\\[\\]]{0,400}") {
+        let _ = parse_wireguard(t.as_bytes(), &[0; 32]);
+    }
 }

@@ -247,6 +247,8 @@ pub fn parse_luks(b: &[u8]) -> Result<Key, String> {
         crypttab: None,
         key_file: None,
         reference: None,
+        pkcs12: None,
+        wireguard_public: None,
     })
 }
 
@@ -457,6 +459,8 @@ pub fn parse_crypttab(b: &[u8]) -> (Vec<Key>, Vec<String>) {
             crypttab: Some(entry),
             key_file: None,
             reference: None,
+            pkcs12: None,
+            wireguard_public: None,
         });
     }
     (keys, errors)
@@ -478,6 +482,8 @@ pub fn key_file(bytes: &[u8], digest_key: &[u8; 32]) -> Key {
         crypttab: None,
         key_file: Some(KeyFile::of(bytes, digest_key)),
         reference: None,
+        pkcs12: None,
+        wireguard_public: None,
     }
 }
 

@@ -1146,3 +1146,143 @@ fn keys_named_by_service_configurations_are_found_where_the_configuration_says()
         "{problems:?}"
     );
 }
+
+/// `cmd` run by bash in `d`, its stdout.
+fn out(d: &TestDir, cmd: &str) -> String {
+    let o = std::process::Command::new("bash")
+        .args(["-o", "pipefail", "-ec", cmd])
+        .current_dir(d.path())
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "{cmd}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout).unwrap().trim().to_owned()
+}
+
+#[test]
+fn pkcs12_bundles_show_what_needs_no_password_and_wireguard_keys_their_public_key() {
+    rehost_test::require_tool("wg");
+    let d = TestDir::new();
+    sh(
+        &d,
+        "mkdir -p old/ssl old/wireguard && cd old/ssl \
+         && openssl req -x509 -newkey rsa:2048 -nodes -keyout k.pem -out c.pem -subj /CN=bundle.example -days 200 2>/dev/null \
+         && openssl pkcs12 -export -in c.pem -inkey k.pem -out sealed.p12 -passout pass:Sesame-771 \
+         && openssl pkcs12 -export -in c.pem -inkey k.pem -out certs-clear.p12 -passout pass:Sesame-771 -certpbe NONE \
+         && openssl pkcs12 -export -in c.pem -inkey k.pem -out open.p12 -passout pass: -certpbe NONE -keypbe NONE -nomac \
+         && rm k.pem c.pem && chmod 600 *.p12",
+    );
+    let private = out(&d, "wg genkey");
+    let psk = out(&d, "wg genpsk");
+    let public = out(&d, &format!("echo {private} | wg pubkey"));
+    let peer = out(&d, "wg genkey | wg pubkey");
+    d.write(
+        "old/wireguard/wg0.conf",
+        &format!(
+            "[Interface]\nAddress = 10.0.0.1/24\nPrivateKey = {private}\nListenPort = 51820\n\n[Peer]\nPublicKey = {peer}\nPresharedKey = {psk}\nAllowedIPs = 10.0.0.2/32\n"
+        ),
+    );
+    sh(&d, "chmod 600 old/wireguard/wg0.conf");
+    let spki = out(
+        &d,
+        "openssl pkcs12 -in old/ssl/open.p12 -nocerts -nodes -passin pass: | openssl pkey -pubout -outform DER | sha256sum | cut -d' ' -f1",
+    );
+    let cert_sha = out(
+        &d,
+        "openssl pkcs12 -in old/ssl/open.p12 -nokeys -passin pass: | openssl x509 -noout -fingerprint -sha256 | cut -d= -f2 | tr -d : | tr A-F a-f",
+    );
+    let secrets = Secrets(vec![
+        b"Sesame-771".to_vec(),
+        private.clone().into_bytes(),
+        psk.clone().into_bytes(),
+    ]);
+    let o = rehost(&d, &["keys", "scan", "old", "--json"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    secrets.assert_absent("stdout", o.stdout.as_bytes());
+    let v = json(&o);
+    let at = |p: &str| -> Vec<&serde_json::Value> {
+        v["scans"][0]["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|k| k["path"].as_str().unwrap().ends_with(p))
+            .collect()
+    };
+    // Sealed as openssl seals by default: nothing in the clear, a password needed.
+    let sealed = at("/sealed.p12");
+    assert_eq!(sealed.len(), 1, "{v}");
+    assert_eq!(sealed[0]["kind"], "pkcs12");
+    let p = &sealed[0]["pkcs12"];
+    assert_eq!(
+        (
+            &p["password_needed"],
+            &p["mac"],
+            &p["encrypted_keys"],
+            &p["encrypted_parts"],
+            &p["certificates"]
+        ),
+        (&true.into(), &true.into(), &1.into(), &1.into(), &0.into()),
+        "{p}"
+    );
+    // Certificates in the clear: read, with the tool's fingerprint; the key still sealed.
+    let clear = at("/certs-clear.p12");
+    assert_eq!(clear.len(), 2, "{v}");
+    assert_eq!(clear[0]["pkcs12"]["certificates"], 1);
+    assert_eq!(clear[1]["kind"], "certificate");
+    assert_eq!(clear[1]["certificate"]["sha256"], cert_sha.as_str());
+    // No password at all: the key is in the clear, identified as the tool says.
+    let open = at("/open.p12");
+    assert_eq!(open.len(), 3, "{v}");
+    assert_eq!(open[0]["pkcs12"]["password_needed"], false);
+    assert_eq!(open[0]["pkcs12"]["mac"], false);
+    let key = open.iter().find(|k| k["kind"] == "pkcs8-private").unwrap();
+    assert_eq!(key["spki_sha256"], spki.as_str());
+    // WireGuard: the public key as `wg pubkey` prints it; the preshared key by its keyed digest.
+    let wg = at("/wg0.conf");
+    let w = wg
+        .iter()
+        .find(|k| k["kind"] == "wireguard-private")
+        .unwrap();
+    assert_eq!(w["wireguard_public"], public.as_str(), "{w}");
+    assert!(wg.iter().any(|k| k["kind"] == "key-file"), "{v}");
+
+    // Compared with a copy, then with the WireGuard key replaced and a bundle re-made.
+    sh(&d, "cp -a old new");
+    let o = rehost(&d, &["keys", "compare", "old", "new"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    secrets.assert_absent("stdout", o.stdout.as_bytes());
+    let other = out(&d, "wg genkey");
+    d.write(
+        "new/wireguard/wg0.conf",
+        &format!("[Interface]\nPrivateKey = {other}\n[Peer]\nPresharedKey = {psk}\n"),
+    );
+    sh(
+        &d,
+        "chmod 600 new/wireguard/wg0.conf && cd new/ssl \
+         && openssl pkcs12 -in sealed.p12 -passin pass:Sesame-771 -nodes -out /dev/stdout 2>/dev/null > ../all.pem \
+         && openssl pkcs12 -export -in ../all.pem -out sealed.p12 -passout pass:Sesame-771 && rm ../all.pem",
+    );
+    let o = rehost(&d, &["keys", "compare", "old", "new", "--json"]);
+    assert_eq!(o.code, 1, "{}", o.all());
+    let v = json(&o);
+    let verdict = |kind: &str| -> Vec<String> {
+        v["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|k| k["kind"] == kind)
+            .map(|k| k["verdict"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(verdict("wireguard-private"), ["missing", "extra"], "{v}");
+    assert_eq!(
+        verdict("key-file"),
+        ["present"],
+        "the same preshared key: {v}"
+    );
+    // A bundle made again is another file (new salts), though it holds the same key.
+    assert!(verdict("pkcs12").contains(&"missing".to_owned()), "{v}");
+}
