@@ -180,7 +180,9 @@ pub fn execute(
             emit(Response::Connected { error });
             Ok(())
         }
-        Request::ScanKeys { paths } => crate::keys::execute(host, paths, cancel, emit),
+        Request::ScanKeys { paths, digest_key } => {
+            crate::keys::execute(host, paths, digest_key.as_ref(), cancel, emit)
+        }
         Request::Connections { ports, limit } => {
             let limit = (*limit).min(crate::conns::MAX_CONNECTIONS as u64) as usize;
             let listing =

@@ -3,12 +3,18 @@
 //! the network. Each regular file is reached through directory descriptors without following a
 //! symlink (`rehost_tree::beneath`), its first bytes sniffed (`rehost_keys::sniff`), and only
 //! a file that can be key material is read whole and parsed; symlinks are not followed and
-//! devices and FIFOs not opened.
+//! devices and FIFOs not opened below a scanned directory (a block device named as a scanned
+//! path itself is read for a LUKS header, nothing else).
+//!
+//! A file named `crypttab` is read as one; each key file an entry names is looked up on the
+//! host — inside its root, from the root down without crossing a symlink — and read only for
+//! its keyed digest (`rehost_keys::KeyFile`), so that even a hostile crypttab naming
+//! `/etc/shadow` gets nothing of it printed: only a digest under a key drawn for this scan.
 
 use crate::agent::{Request, Response};
 use crate::listing::{EntryKind, list_tree};
 use crate::{Bytes, Host, HostError, LocalHost};
-use rehost_keys::{Found, Scan};
+use rehost_keys::{DigestKey, Found, Scan};
 use rehost_tree::beneath::{Beneath, open_source};
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
@@ -26,9 +32,18 @@ const MAX_FOUND: usize = 1_000_000;
 pub(crate) fn execute(
     host: &LocalHost,
     paths: &[Bytes],
+    digest_key: Option<&DigestKey>,
     cancel: &AtomicBool,
     emit: &mut dyn FnMut(Response),
 ) -> Result<(), HostError> {
+    let digest_key = match digest_key {
+        Some(k) => k.clone(),
+        None => fresh_digest_key().map_err(|e| HostError::Read {
+            host: host.name().to_owned(),
+            path: "/dev/urandom".into(),
+            source: e,
+        })?,
+    };
     let mut batch = Vec::new();
     let mut errors = Vec::new();
     let mut more_errors = 0u64;
@@ -71,6 +86,30 @@ pub(crate) fn execute(
                 continue;
             }
             abs.clone()
+        } else if std::os::unix::fs::FileTypeExt::is_block_device(&meta.file_type()) {
+            // A block device named as such: its LUKS header, if it has one.
+            files += 1;
+            match luks_of_device(&abs) {
+                Ok(None) => {}
+                Ok(Some((m, keys, why))) => {
+                    read += 1;
+                    for w in why {
+                        err(format!("{shown}: {w}"));
+                    }
+                    for key in keys {
+                        batch.push(Found {
+                            path: shown.clone(),
+                            uid: m.uid(),
+                            gid: m.gid(),
+                            mode: m.mode() & 0o7777,
+                            key,
+                            used_by: Vec::new(),
+                        });
+                    }
+                }
+                Err(e) => err(format!("{shown}: {e}")),
+            }
+            continue;
         } else if meta.is_file() {
             let Some(name) = abs.file_name() else {
                 continue;
@@ -100,21 +139,24 @@ pub(crate) fn execute(
                 });
             }
             files += 1;
-            match examine(&mut at, &rel) {
+            match examine(&mut at, &rel, &shown, &digest_key) {
                 Ok(None) => {}
-                Ok(Some((meta, keys, why))) => {
+                Ok(Some((meta, mut keys, why))) => {
                     read += 1;
                     for w in why {
                         err(format!("{shown}: {w}"));
                     }
-                    for key in keys {
-                        batch.push(Found {
-                            path: shown.clone(),
-                            uid: meta.uid(),
-                            gid: meta.gid(),
-                            mode: meta.mode() & 0o7777,
-                            key,
-                        });
+                    let files_named = key_files(host, &shown, &mut keys, &digest_key);
+                    let named = keys.into_iter().map(|key| Found {
+                        path: shown.clone(),
+                        uid: meta.uid(),
+                        gid: meta.gid(),
+                        mode: meta.mode() & 0o7777,
+                        key,
+                        used_by: Vec::new(),
+                    });
+                    for found in named.chain(files_named) {
+                        batch.push(found);
                         if batch.len() >= FOUND_PER_BATCH {
                             emit(Response::KeysFound {
                                 found: std::mem::take(&mut batch),
@@ -144,8 +186,21 @@ pub(crate) fn execute(
 
 type Examined = (std::fs::Metadata, Vec<rehost_keys::Key>, Vec<String>);
 
-/// One file: its first bytes sniffed, and read whole and parsed only if it can hold keys.
-fn examine(at: &mut Beneath, rel: &[u8]) -> std::io::Result<Option<Examined>> {
+/// A key for key file digests, from the kernel's random source.
+pub fn fresh_digest_key() -> std::io::Result<DigestKey> {
+    let mut k = [0u8; 32];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut k)?;
+    Ok(DigestKey(k))
+}
+
+/// One file: its first bytes sniffed, and read whole and parsed only if it can hold keys or
+/// is a service's configuration (known by its path `shown`, the path on the host).
+fn examine(
+    at: &mut Beneath,
+    rel: &[u8],
+    shown: &str,
+    digest_key: &DigestKey,
+) -> std::io::Result<Option<Examined>> {
     let f = open_source(at, rel, None)?;
     let meta = f.metadata()?;
     let mut head = Vec::with_capacity(rehost_keys::HEAD);
@@ -153,18 +208,214 @@ fn examine(at: &mut Beneath, rel: &[u8]) -> std::io::Result<Option<Examined>> {
     (&mut f)
         .take(rehost_keys::HEAD as u64)
         .read_to_end(&mut head)?;
-    let Some(how) = rehost_keys::sniff(&head, meta.len()) else {
+    let name = rel.rsplit(|&b| b == b'/').next().unwrap_or(rel);
+    let sniffed = if name == b"crypttab" && meta.len() > 0 {
+        Some(rehost_keys::Sniff::Crypttab)
+    } else {
+        rehost_keys::sniff(&head, meta.len())
+    };
+    if rehost_keys::is_wireguard(shown) && meta.len() > 0 {
+        f.take(rehost_keys::MAX_CRYPTTAB.saturating_sub(head.len() as u64))
+            .read_to_end(&mut head)?;
+        let (keys, why) = rehost_keys::parse_wireguard(&head, &digest_key.0);
+        return Ok(Some((meta, keys, why)));
+    }
+    let service = rehost_keys::config_service(shown)
+        .filter(|_| sniffed != Some(rehost_keys::Sniff::Luks) && meta.len() > 0);
+    if let Some(service) = service {
+        let limit = rehost_keys::MAX_CRYPTTAB.max(match sniffed {
+            Some(rehost_keys::Sniff::Pem) => rehost_keys::MAX_PEM,
+            _ => 0,
+        });
+        f.take(limit.saturating_sub(head.len() as u64))
+            .read_to_end(&mut head)?;
+        let (mut keys, mut why) = rehost_keys::parse_config(service, shown, &head, &digest_key.0);
+        // OpenVPN's inline blocks were read with it; elsewhere a PEM block is a key as anywhere.
+        if let Some(how) = sniffed
+            && service != rehost_keys::Service::Openvpn
+        {
+            let (k, w) = rehost_keys::parse_as(how, &head);
+            keys.extend(k);
+            why.extend(w);
+        }
+        if meta.len() > limit {
+            why.push(format!(
+                "larger than {limit} bytes: only its beginning read as a configuration"
+            ));
+        }
+        return Ok(Some((meta, keys, why)));
+    }
+    let Some(how) = sniffed else {
         return Ok(None);
     };
     let limit = match how {
         rehost_keys::Sniff::Pem => rehost_keys::MAX_PEM,
+        rehost_keys::Sniff::Luks => rehost_keys::luks_len(&head),
+        rehost_keys::Sniff::Crypttab => rehost_keys::MAX_CRYPTTAB,
         _ => rehost_keys::MAX_DER,
     };
     f.take(limit.saturating_sub(head.len() as u64))
         .read_to_end(&mut head)?;
     let (keys, why) = rehost_keys::parse_as(how, &head);
     // What was read is dropped here; nothing of it is kept but the keys' public facts.
+    let mut why = why;
+    if how == rehost_keys::Sniff::Crypttab && meta.len() > rehost_keys::MAX_CRYPTTAB {
+        why.push(format!(
+            "larger than {} bytes: only its beginning read",
+            rehost_keys::MAX_CRYPTTAB
+        ));
+    }
     Ok(Some((meta, keys, why)))
+}
+
+/// A block device's LUKS header, if it starts with one. Opened without following a symlink and
+/// without blocking; only the header's bytes are read.
+fn luks_of_device(path: &Path) -> std::io::Result<Option<Examined>> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc_flags())
+        .open(path)?;
+    let meta = f.metadata()?;
+    let mut head = Vec::with_capacity(rehost_keys::HEAD);
+    let mut f = f;
+    (&mut f)
+        .take(rehost_keys::HEAD as u64)
+        .read_to_end(&mut head)?;
+    if !head.starts_with(rehost_keys::LUKS_MAGIC) {
+        return Ok(None);
+    }
+    f.take(rehost_keys::luks_len(&head).saturating_sub(head.len() as u64))
+        .read_to_end(&mut head)?;
+    let (keys, why) = rehost_keys::parse_as(rehost_keys::Sniff::Luks, &head);
+    Ok(Some((meta, keys, why)))
+}
+
+fn libc_flags() -> i32 {
+    (rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::NOCTTY)
+        .bits() as i32
+}
+
+/// The key files the crypttab entries among `keys` name, each looked up on `host` and marked
+/// found or not in its entry; those found, as findings by their keyed digest, used by the
+/// entries that name them (`CRYPTTAB:LINE`).
+fn key_files(
+    host: &LocalHost,
+    crypttab: &str,
+    keys: &mut [rehost_keys::Key],
+    digest_key: &DigestKey,
+) -> Vec<Found> {
+    let mut out: Vec<Found> = Vec::new();
+    for k in keys.iter_mut() {
+        if let Some(r) = k.reference.as_mut() {
+            referenced(host, crypttab, r, digest_key, &mut out);
+            continue;
+        }
+        let Some(c) = k.crypttab.as_mut() else {
+            continue;
+        };
+        let Some(path) = c.key_file_to_read().map(str::to_owned) else {
+            continue;
+        };
+        let used = format!("{crypttab}:{}", c.line);
+        if let Some(f) = out.iter_mut().find(|f| f.path == path) {
+            c.key_file_found = Some(true);
+            f.used_by.push(used);
+            continue;
+        }
+        match read_key_file(host, &path) {
+            Ok((meta, bytes)) => {
+                c.key_file_found = Some(true);
+                out.push(Found {
+                    path,
+                    uid: meta.uid(),
+                    gid: meta.gid(),
+                    mode: meta.mode() & 0o7777,
+                    key: rehost_keys::key_file(&bytes, &digest_key.0),
+                    used_by: vec![used],
+                });
+                // `bytes` is dropped here: only its keyed digest is kept.
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                c.key_file_found = Some(false);
+            }
+            Err(e) => {
+                c.key_file_note = Some(format!("not read: {e}"));
+            }
+        }
+    }
+    out
+}
+
+/// The file a configuration's directive names, looked up on `host`: its keys and certificates
+/// (or, for a static key or passphrase file, its keyed digest), each used by the directive
+/// (`CONFIG:LINE`); the reference marked found or not.
+fn referenced(
+    host: &LocalHost,
+    config: &str,
+    r: &mut rehost_keys::Reference,
+    digest_key: &DigestKey,
+    out: &mut Vec<Found>,
+) {
+    let Some(path) = r.resolved.clone() else {
+        return;
+    };
+    let used = format!("{config}:{}", r.line);
+    match read_key_file(host, &path) {
+        Ok((meta, bytes)) => {
+            r.found = Some(true);
+            let mut keys = rehost_keys::parse(&bytes).0;
+            if keys.is_empty() && r.symmetric() {
+                keys.push(rehost_keys::key_file(&bytes, &digest_key.0));
+            }
+            if keys.is_empty() {
+                r.note = Some("holds no key or certificate rehost reads".into());
+            }
+            for key in keys {
+                out.push(Found {
+                    path: path.clone(),
+                    uid: meta.uid(),
+                    gid: meta.gid(),
+                    mode: meta.mode() & 0o7777,
+                    key,
+                    used_by: vec![used.clone()],
+                });
+            }
+            // `bytes` is dropped here: only public facts or a keyed digest are kept.
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => r.found = Some(false),
+        Err(e) => r.note = Some(format!("not read: {e}")),
+    }
+}
+
+/// A key file by its path on `host`: from the host's root down, no symlink crossed, no `..`,
+/// a regular file of at most `MAX_KEY_FILE` bytes.
+fn read_key_file(host: &LocalHost, path: &str) -> std::io::Result<(std::fs::Metadata, Vec<u8>)> {
+    let rel = path.trim_start_matches('/').as_bytes();
+    if !rehost_tree::manifest::is_tree_path(rel) {
+        return Err(std::io::Error::other(
+            "refused: `.`, `..` or an empty component in its path",
+        ));
+    }
+    let root = host.root().unwrap_or(Path::new("/"));
+    let mut at = Beneath::open(root)?;
+    let f = open_source(&mut at, rel, None).map_err(|e| {
+        if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
+            std::io::Error::other("refused: a symlink on its path (not followed)")
+        } else {
+            e
+        }
+    })?;
+    let meta = f.metadata()?;
+    if meta.len() > rehost_keys::MAX_KEY_FILE {
+        return Err(std::io::Error::other(format!(
+            "larger than {} bytes: not a key file",
+            rehost_keys::MAX_KEY_FILE
+        )));
+    }
+    let mut bytes = Vec::new();
+    f.take(rehost_keys::MAX_KEY_FILE).read_to_end(&mut bytes)?;
+    Ok((meta, bytes))
 }
 
 /// Scans `paths` on `host` for key material: every finding, what could not be read, and how
@@ -175,8 +426,20 @@ pub fn scan_keys<H: Host + ?Sized>(
     paths: &[&str],
     cancel: &AtomicBool,
 ) -> Result<Scan, HostError> {
+    scan_keys_with(host, paths, None, cancel)
+}
+
+/// [`scan_keys`], with key files digested under `digest_key`: two scans to compare share one
+/// ([`fresh_digest_key`]), so that a key file's digest matches between them and nowhere else.
+pub fn scan_keys_with<H: Host + ?Sized>(
+    host: &H,
+    paths: &[&str],
+    digest_key: Option<&DigestKey>,
+    cancel: &AtomicBool,
+) -> Result<Scan, HostError> {
     let req = Request::ScanKeys {
         paths: paths.iter().map(|p| Bytes::from(*p)).collect(),
+        digest_key: digest_key.cloned(),
     };
     let mut scan = Scan::default();
     let mut ended = false;
@@ -213,6 +476,7 @@ pub fn scan_keys<H: Host + ?Sized>(
             message: "the key scan ended without its summary".into(),
         });
     }
+    scan.merge_duplicates();
     scan.take_public_halves();
     Ok(scan)
 }

@@ -14,10 +14,21 @@
 //! scan of a large tree reads only the few files that can. [`compare`] matches two scans.
 
 mod compare;
+mod config;
 mod parse;
+mod pkcs12;
+mod volume;
+mod wireguard;
 
 pub use compare::{Compared, Comparison, Problem, Verdict, compare};
+pub use config::{Reference, Service, config_service, parse_config};
 pub use parse::{parse, parse_as};
+pub use pkcs12::{Pkcs12, Pkcs12Bundle, parse_pkcs12};
+pub use volume::{
+    Crypttab, DigestKey, KeyFile, LUKS_MAGIC, Luks, LuksSlot, MAX_CRYPTTAB_LINE, MAX_LUKS2_HEADER,
+    key_file, luks_len, parse_crypttab, parse_luks,
+};
+pub use wireguard::{is_wireguard, parse_wireguard};
 
 use serde::{Deserialize, Serialize};
 
@@ -27,6 +38,11 @@ pub const HEAD: usize = 4096;
 pub const MAX_PEM: u64 = 4 << 20;
 /// The largest DER structure or public key file read.
 pub const MAX_DER: u64 = 64 << 10;
+/// The largest crypttab read (a real one is a few hundred bytes).
+pub const MAX_CRYPTTAB: u64 = 1 << 20;
+/// The largest key file a crypttab entry names that is read for its digest (cryptsetup's own
+/// default limit for a key file).
+pub const MAX_KEY_FILE: u64 = 8 << 20;
 
 /// What a file's first bytes say it could hold.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,6 +53,10 @@ pub enum Sniff {
     SshPublic,
     /// One DER structure filling the whole file.
     Der,
+    /// A LUKS header (`LUKS\xba\xbe`), whatever the file's size: an image's first bytes.
+    Luks,
+    /// `/etc/crypttab`, known by its name rather than its bytes (the scan says so).
+    Crypttab,
 }
 
 /// Whether a file of `size` bytes whose first bytes are `head` (at most [`HEAD`]) can hold key
@@ -45,6 +65,9 @@ pub enum Sniff {
 pub fn sniff(head: &[u8], size: u64) -> Option<Sniff> {
     if size == 0 {
         return None;
+    }
+    if head.starts_with(LUKS_MAGIC) {
+        return Some(Sniff::Luks);
     }
     if size <= MAX_PEM && find(head, b"-----BEGIN ").is_some() {
         return Some(Sniff::Pem);
@@ -106,6 +129,18 @@ pub enum Kind {
     PublicKey,
     /// An X.509 certificate.
     Certificate,
+    /// A LUKS header: an encrypted volume, by its UUID and key slot layout.
+    LuksHeader,
+    /// An `/etc/crypttab` entry.
+    CrypttabEntry,
+    /// A symmetric key file (one a crypttab entry or a service names), by a keyed digest.
+    KeyFile,
+    /// A service configuration's directive naming a key, certificate or key file.
+    KeyReference,
+    /// A PKCS#12 bundle (`.p12`, `.pfx`); what it holds in the clear is found beside it.
+    Pkcs12,
+    /// A WireGuard `PrivateKey`.
+    WireguardPrivate,
 }
 
 impl Kind {
@@ -120,6 +155,12 @@ impl Kind {
             Kind::Pkcs1Public => "pkcs1-public",
             Kind::PublicKey => "public-key",
             Kind::Certificate => "certificate",
+            Kind::LuksHeader => "luks-header",
+            Kind::CrypttabEntry => "crypttab-entry",
+            Kind::KeyFile => "key-file",
+            Kind::KeyReference => "key-reference",
+            Kind::Pkcs12 => "pkcs12",
+            Kind::WireguardPrivate => "wireguard-private",
         }
     }
 
@@ -132,12 +173,23 @@ impl Kind {
                 | Kind::Pkcs8Private
                 | Kind::Pkcs8Encrypted
                 | Kind::Sec1Private
+                | Kind::KeyFile
+                | Kind::Pkcs12
+                | Kind::WireguardPrivate
         )
     }
 
     /// The class a key is matched within: a private key by a private key, a public key by a
     /// public key, a certificate by the same certificate.
     pub fn class(self) -> &'static str {
+        match self {
+            Kind::LuksHeader => return "luks",
+            Kind::CrypttabEntry => return "crypttab",
+            Kind::KeyFile => return "key-file",
+            Kind::KeyReference => return "reference",
+            Kind::Pkcs12 => return "pkcs12",
+            _ => {}
+        }
         if self.is_private() {
             "private"
         } else if self == Kind::Certificate {
@@ -155,6 +207,12 @@ pub enum Encoding {
     Pem,
     Der,
     Openssh,
+    /// A LUKS header's binary layout.
+    Luks,
+    /// A configuration file's text (a crypttab line).
+    Text,
+    /// Bytes with no structure (a symmetric key file).
+    Raw,
 }
 
 /// One key or certificate, by its public facts only.
@@ -181,6 +239,24 @@ pub struct Key {
     pub unknown: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificate: Option<Certificate>,
+    /// A LUKS header's identity and layout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub luks: Option<Luks>,
+    /// A crypttab entry as written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crypttab: Option<Crypttab>,
+    /// A symmetric key file's keyed digest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_file: Option<KeyFile>,
+    /// A service configuration's directive naming a key file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<Reference>,
+    /// A PKCS#12 bundle's digest and what it shows without its password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pkcs12: Option<Pkcs12Bundle>,
+    /// A WireGuard private key's public key, base64, as `wg pubkey` prints it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wireguard_public: Option<String>,
 }
 
 /// What a certificate says of itself.
@@ -210,6 +286,34 @@ impl Key {
         if let Some(c) = &self.certificate {
             return Some(format!("certificate:{}", c.sha256));
         }
+        if let Some(l) = &self.luks {
+            return Some(format!("luks:{}:{}", l.uuid, l.layout()));
+        }
+        if let Some(c) = &self.crypttab {
+            return Some(format!(
+                "crypttab:{}:{}:{}",
+                c.name,
+                c.device,
+                c.key_file.as_deref().unwrap_or("none")
+            ));
+        }
+        if let Some(k) = &self.key_file {
+            return Some(format!("key-file:{}", k.digest));
+        }
+        if let Some(b) = &self.pkcs12 {
+            return Some(format!("pkcs12:sha256:{}", b.sha256));
+        }
+        if let Some(w) = &self.wireguard_public {
+            return Some(format!("private:wireguard:{w}"));
+        }
+        if let Some(r) = &self.reference {
+            return Some(format!(
+                "reference:{}:{}:{}",
+                r.service,
+                r.directive,
+                r.resolved.as_deref().unwrap_or(&r.target)
+            ));
+        }
         let class = self.kind.class();
         if let Some(s) = &self.spki_sha256 {
             return Some(format!("{class}:spki-sha256:{s}"));
@@ -219,6 +323,31 @@ impl Key {
 
     /// The fingerprint to show: OpenSSH's for SSH keys, the SPKI digest for the others.
     pub fn fingerprint(&self) -> Option<String> {
+        if let Some(l) = &self.luks {
+            return Some(format!("luks-uuid:{}", l.uuid));
+        }
+        if let Some(c) = &self.crypttab {
+            return Some(format!("crypttab:{}", c.name));
+        }
+        if let Some(k) = &self.key_file {
+            // Enough to tell key files apart in a listing; the whole digest is the identity.
+            return Some(k.digest.chars().take("blake3-keyed:".len() + 16).collect());
+        }
+        if let Some(b) = &self.pkcs12 {
+            return Some(format!(
+                "pkcs12-sha256:{}",
+                &b.sha256[..b.sha256.len().min(16)]
+            ));
+        }
+        if let Some(w) = &self.wireguard_public {
+            return Some(format!("wg:{w}"));
+        }
+        if let Some(r) = &self.reference {
+            return Some(format!(
+                "uses:{}",
+                r.resolved.as_deref().unwrap_or(&r.target)
+            ));
+        }
         match (self.kind, &self.ssh_sha256, &self.spki_sha256) {
             (Kind::SshPrivate | Kind::SshPublic, Some(s), _) => Some(s.clone()),
             (_, _, Some(h)) => Some(format!("spki-sha256:{h}")),
@@ -229,6 +358,37 @@ impl Key {
 
     /// `algorithm` and its size, e.g. `rsa 3072`.
     pub fn algorithm_and_size(&self) -> String {
+        if let Some(l) = &self.luks {
+            return l.describe();
+        }
+        if let Some(c) = &self.crypttab {
+            return c.describe();
+        }
+        if let Some(r) = &self.reference {
+            return r.describe();
+        }
+        if let Some(b) = &self.pkcs12 {
+            let c = &b.contents;
+            return format!(
+                "pkcs12: {} certificate(s) and {} key(s) in the clear{}",
+                c.certificates,
+                c.keys,
+                if c.password_needed {
+                    format!(
+                        ", {} encrypted key(s) and {} encrypted part(s) need its password",
+                        c.encrypted_keys, c.encrypted_parts
+                    )
+                } else {
+                    String::new()
+                }
+            );
+        }
+        if let Some(k) = &self.key_file {
+            return match k.bytes {
+                Some(n) => format!("symmetric, {n} bytes"),
+                None => "symmetric, under 32 bytes (a passphrase?)".into(),
+            };
+        }
         match self.bits {
             Some(b) => format!("{} {b}", self.algorithm),
             None => self.algorithm.clone(),
@@ -247,6 +407,9 @@ pub struct Found {
     pub mode: u32,
     #[serde(flatten)]
     pub key: Key,
+    /// The configurations that name it, as `PATH:LINE` (a crypttab entry naming a key file).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub used_by: Vec<String>,
 }
 
 impl Found {
@@ -255,13 +418,48 @@ impl Found {
         let mut out = Vec::new();
         if self.key.kind.is_private() && self.mode & 0o044 != 0 {
             out.push(format!(
-                "private key readable by {} (mode {:04o}): only its owner should read it (chmod go-rwx)",
+                "{} readable by {} (mode {:04o}): only its owner should read it (chmod go-rwx)",
+                if self.key.kind == Kind::KeyFile {
+                    "key file"
+                } else {
+                    "private key"
+                },
                 match (self.mode & 0o040 != 0, self.mode & 0o004 != 0) {
                     (true, true) => "group and others",
                     (true, false) => "its group",
                     _ => "others",
                 },
                 self.mode & 0o7777
+            ));
+        }
+        if let Some(c) = &self.key.crypttab
+            && c.key_file_found == Some(false)
+        {
+            out.push(format!(
+                "the key file {} that crypttab line {} names for volume `{}` does not exist: the volume does not unlock at boot (carry the key file, or correct the entry)",
+                c.key_file.as_deref().unwrap_or_default(),
+                c.line,
+                c.name
+            ));
+        }
+        if let Some(r) = &self.key.reference
+            && r.found == Some(false)
+        {
+            out.push(format!(
+                "the file {} that line {} names ({} {}) does not exist: {} does not start with it (carry the file, or correct the configuration)",
+                r.resolved.as_deref().unwrap_or(&r.target),
+                r.line,
+                r.service,
+                r.directive,
+                r.service
+            ));
+        }
+        if let Some(l) = &self.key.luks
+            && l.checksum_ok == Some(false)
+        {
+            out.push(format!(
+                "the LUKS2 header {} does not match its checksum: damaged or altered (cryptsetup repair, or its backup)",
+                l.uuid
             ));
         }
         out
@@ -337,6 +535,36 @@ impl Scan {
                 f.key.unknown = None;
             }
         }
+    }
+
+    /// One finding per path and identity: a key found both in a scanned directory and through
+    /// a configuration that names it is kept once, with every configuration that names it.
+    /// Run once after a scan.
+    pub fn merge_duplicates(&mut self) {
+        let mut seen: std::collections::HashMap<(String, Option<String>), usize> =
+            std::collections::HashMap::new();
+        let mut out: Vec<Found> = Vec::with_capacity(self.found.len());
+        for f in std::mem::take(&mut self.found) {
+            // Findings without an identity of their own are kept as they are.
+            let Some(id) = f.key.identity() else {
+                out.push(f);
+                continue;
+            };
+            match seen.get(&(f.path.clone(), Some(id.clone()))) {
+                Some(&i) => {
+                    for u in f.used_by {
+                        if !out[i].used_by.contains(&u) {
+                            out[i].used_by.push(u);
+                        }
+                    }
+                }
+                None => {
+                    seen.insert((f.path.clone(), Some(id)), out.len());
+                    out.push(f);
+                }
+            }
+        }
+        self.found = out;
     }
 
     /// Whether a certificate's key is on the host: the path of a private key with the same

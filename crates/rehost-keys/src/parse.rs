@@ -56,8 +56,15 @@ pub fn parse_as(how: Sniff, bytes: &[u8]) -> (Vec<Key>, Vec<String>) {
         Sniff::Der => {
             if let Some(k) = der_any(bytes, Encoding::Der) {
                 keys.push(k);
+            } else if let Ok(ks) = crate::parse_pkcs12(bytes) {
+                keys.extend(ks);
             }
         }
+        Sniff::Luks => match crate::parse_luks(bytes) {
+            Ok(k) => keys.push(k),
+            Err(e) => errors.push(e),
+        },
+        Sniff::Crypttab => return crate::parse_crypttab(bytes),
     }
     (keys, errors)
 }
@@ -149,6 +156,11 @@ fn pem_block(label: &str, block: &[u8]) -> Result<Option<Key>, String> {
     }))
 }
 
+/// A DER structure read as a key or certificate (a PKCS#12 bag's content).
+pub(crate) fn der_key(der: &[u8]) -> Option<Key> {
+    der_any(der, Encoding::Der)
+}
+
 /// A DER file: whichever structure reads it whole.
 fn der_any(der: &[u8], encoding: Encoding) -> Option<Key> {
     [
@@ -176,6 +188,12 @@ fn blank(kind: Kind) -> Key {
         ssh_sha256: None,
         unknown: None,
         certificate: None,
+        luks: None,
+        crypttab: None,
+        key_file: None,
+        reference: None,
+        pkcs12: None,
+        wireguard_public: None,
     }
 }
 

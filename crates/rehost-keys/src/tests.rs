@@ -40,6 +40,12 @@ fn key(kind: Kind, spki: &str) -> Key {
         ssh_sha256: None,
         unknown: None,
         certificate: None,
+        luks: None,
+        crypttab: None,
+        key_file: None,
+        reference: None,
+        pkcs12: None,
+        wireguard_public: None,
     }
 }
 
@@ -50,6 +56,7 @@ fn found(path: &str, mode: u32, key: Key) -> Found {
         gid: 0,
         mode,
         key,
+        used_by: Vec::new(),
     }
 }
 
@@ -152,5 +159,321 @@ proptest! {
         let pem = format!("-----BEGIN {0}-----\n{b64}\n-----END {0}-----\n", labels[label]);
         let _ = parse(pem.as_bytes());
         let _ = parse_as(Sniff::SshPublic, format!("ssh-ed25519 {b64}").as_bytes());
+    }
+}
+
+/// A LUKS2 binary header of `size` declared bytes followed by `json` (NUL-padded to `size`),
+/// with its SHA-256 checksum as cryptsetup writes it.
+fn luks2(size: u64, json: &str) -> Vec<u8> {
+    let mut b = vec![0u8; 4096];
+    b[..6].copy_from_slice(LUKS_MAGIC);
+    b[6..8].copy_from_slice(&2u16.to_be_bytes());
+    b[8..16].copy_from_slice(&size.to_be_bytes());
+    b[72..78].copy_from_slice(b"sha256");
+    b[168..172].copy_from_slice(b"u-u1");
+    b.extend_from_slice(json.as_bytes());
+    b.resize(size as usize, 0);
+    use sha2::Digest;
+    let sum = sha2::Sha256::digest(&b);
+    b[448..480].copy_from_slice(&sum);
+    b
+}
+
+#[test]
+fn a_luks2_header_is_read_for_its_layout_and_its_checksum_checked() {
+    let json = r#"{"keyslots":{"1":{"type":"luks2","key_size":64,"kdf":{"type":"argon2id","salt":"U0FMVFNBTFQ="}},"0":{"type":"luks2","key_size":64,"kdf":{"type":"pbkdf2","salt":"c2FsdA=="}}},"tokens":{"0":{"type":"systemd-tpm2","keyslots":["1"]}},"segments":{"0":{"type":"crypt","encryption":"aes-xts-plain64"}},"digests":{"0":{"type":"pbkdf2","hash":"sha256","salt":"ZGln","digest":"RElHRVNU"}},"config":{}}"#;
+    let b = luks2(16 << 10, json);
+    assert_eq!(sniff(&b[..HEAD], 1 << 30), Some(Sniff::Luks));
+    assert_eq!(luks_len(&b), 16 << 10);
+    let k = parse_luks(&b).unwrap();
+    let l = k.luks.as_ref().unwrap();
+    assert_eq!(l.uuid, "u-u1");
+    assert_eq!(l.layout(), "luks2 0:pbkdf2 1:argon2id");
+    assert_eq!(l.tokens, ["0:systemd-tpm2"]);
+    assert_eq!(l.cipher, "aes-xts-plain64");
+    assert_eq!(l.key_bits, Some(512));
+    assert_eq!(l.checksum_ok, Some(true));
+    // Nothing of the salts or the digest is kept.
+    let all = serde_json::to_string(&k).unwrap();
+    for s in ["U0FMVFNBTFQ=", "c2FsdA==", "ZGln", "RElHRVNU"] {
+        assert!(!all.contains(s), "{all}");
+    }
+    // One byte of the JSON area changed: the checksum says so, a problem.
+    let mut bad = b.clone();
+    let at = 4096 + json.find("argon2id").unwrap();
+    bad[at] = b'A';
+    let k = parse_luks(&bad).unwrap();
+    assert_eq!(k.luks.as_ref().unwrap().checksum_ok, Some(false));
+    let f = found("/srv/img", 0o600, k);
+    assert!(f.problems()[0].contains("does not match its checksum"));
+}
+
+#[test]
+fn a_luks2_header_declaring_4_gib_is_refused_before_anything_is_read_for_it() {
+    let mut b = luks2(16 << 10, "{}");
+    b[8..16].copy_from_slice(&(4u64 << 30).to_be_bytes());
+    // The scan reads only the binary header for it.
+    assert_eq!(luks_len(&b), 4096);
+    let e = parse_luks(&b[..4096]).unwrap_err();
+    assert!(e.contains("declares a size of 4294967296 bytes"), "{e}");
+    // Truncated, or a JSON area that is not JSON: errors, not panics.
+    let b = luks2(32 << 10, "{}");
+    assert!(parse_luks(&b[..20_000]).unwrap_err().contains("truncated"));
+    let b = luks2(16 << 10, "{\"keyslots\": [");
+    assert!(
+        parse_luks(&b)
+            .unwrap_err()
+            .contains("JSON area does not read")
+    );
+}
+
+proptest! {
+    /// Random bytes after the magic (and a random version): an error or a header, never a
+    /// panic, and never more read than `luks_len` allows.
+    #[test]
+    fn random_luks_headers_never_panic(
+        version in 0u16..4,
+        rest in proptest::collection::vec(any::<u8>(), 0..6000),
+    ) {
+        let mut b = LUKS_MAGIC.to_vec();
+        b.extend_from_slice(&version.to_be_bytes());
+        b.extend_from_slice(&rest);
+        prop_assert!(luks_len(&b) <= MAX_LUKS2_HEADER);
+        let _ = parse_luks(&b);
+        let _ = parse(&b);
+    }
+
+    /// Random configuration text of every service: references or errors, never a panic.
+    #[test]
+    fn random_configurations_never_panic(t in "[a-zA-Z_ /=#\t\n:<>'\";.$-]{0,400}") {
+        for path in [
+            "/etc/nginx/nginx.conf",
+            "/etc/apache2/a.conf",
+            "/etc/postgresql.conf",
+            "/etc/ssh/sshd_config",
+            "/etc/openvpn/a.conf",
+            "/etc/haproxy/h.cfg",
+        ] {
+            let s = config_service(path).unwrap();
+            let _ = parse_config(s, path, t.as_bytes(), &[0; 32]);
+        }
+    }
+
+    /// Random crypttab text: entries or errors by line number, never a panic.
+    #[test]
+    fn random_crypttabs_never_panic(t in "[a-z /=#\t\n:-]{0,400}") {
+        let _ = parse_crypttab(t.as_bytes());
+    }
+}
+
+#[test]
+fn a_crypttab_is_read_by_its_fields_and_a_line_of_1_mib_is_refused() {
+    let mut t = b"# <name> <device> <key> <options>\n\
+        root UUID=abc /etc/keys/root.key luks,discard\n\
+        swap /dev/sdb2 /dev/urandom swap\n\
+        home PARTUUID=1 none luks\n\
+        usb /dev/sdc1 /keys/usb.key:UUID=77 luks\n\
+        broken\n"
+        .to_vec();
+    t.extend(std::iter::repeat_n(b'x', 1 << 20));
+    t.extend_from_slice(b"\nlast /dev/sdd1\n");
+    let (keys, errors) = parse_crypttab(&t);
+    let c: Vec<&Crypttab> = keys.iter().map(|k| k.crypttab.as_ref().unwrap()).collect();
+    assert_eq!(c.len(), 5, "{c:?}");
+    assert_eq!(
+        (c[0].line, c[0].name.as_str(), c[0].device.as_str()),
+        (2, "root", "UUID=abc")
+    );
+    assert_eq!(c[0].key_file_to_read(), Some("/etc/keys/root.key"));
+    assert_eq!(c[0].options, "luks,discard");
+    assert_eq!(c[1].key_file_to_read(), None, "a device is not read");
+    assert_eq!(c[2].key_file, None, "`none`: a passphrase");
+    assert_eq!(c[3].key_file_to_read(), None, "on another device");
+    assert!(c[3].key_file_note.is_some());
+    assert_eq!((c[4].line, c[4].name.as_str()), (8, "last"));
+    assert_eq!(
+        errors,
+        [
+            "crypttab line 6 has fewer than two fields (name and device)",
+            "crypttab line 7 is longer than 4096 bytes: not read"
+        ]
+    );
+    // Identity by name, device and key file; a missing key file is a problem.
+    assert_eq!(
+        keys[0].identity().unwrap(),
+        "crypttab:root:UUID=abc:/etc/keys/root.key"
+    );
+    let mut k = keys[0].clone();
+    k.crypttab.as_mut().unwrap().key_file_found = Some(false);
+    assert!(found("/etc/crypttab", 0o644, k).problems()[0].contains("does not exist"));
+}
+
+#[test]
+fn a_key_file_digest_is_keyed_and_says_nothing_without_its_key() {
+    let a = DigestKey([1; 32]);
+    let b = DigestKey([2; 32]);
+    let pass = b"hunter2\n";
+    let k1 = key_file(pass, &a.0);
+    let k2 = key_file(pass, &b.0);
+    let k1b = key_file(pass, &a.0);
+    assert_eq!(
+        k1.identity(),
+        k1b.identity(),
+        "the same key: the same digest"
+    );
+    assert_ne!(k1.identity(), k2.identity(), "another key: another digest");
+    let plain = blake3::hash(pass).to_hex().to_string();
+    assert!(!serde_json::to_string(&k1).unwrap().contains(&plain));
+    // A short file's length is not said; a key's is.
+    assert_eq!(k1.key_file.as_ref().unwrap().bytes, None);
+    assert_eq!(key_file(&[7; 64], &a.0).key_file.unwrap().bytes, Some(64));
+    // The digest key round-trips as hex and its Debug hides it.
+    let s = serde_json::to_string(&a).unwrap();
+    assert_eq!(serde_json::from_str::<DigestKey>(&s).unwrap(), a);
+    assert_eq!(format!("{a:?}"), "DigestKey(…)");
+    assert!(serde_json::from_str::<DigestKey>("\"zz\"").is_err());
+    // A key file readable by others is a problem like a private key.
+    let f = found("/etc/keys/k", 0o644, k1);
+    assert!(f.problems()[0].starts_with("key file readable by"));
+}
+
+/// `(directive, line, resolved)` of each reference a configuration gives.
+fn refs(path: &str, text: &str) -> Vec<(String, u32, Option<String>)> {
+    let s = config_service(path).unwrap_or_else(|| panic!("{path} is no configuration"));
+    parse_config(s, path, text.as_bytes(), &[0; 32])
+        .0
+        .into_iter()
+        .filter_map(|k| k.reference)
+        .map(|r| (r.directive, r.line, r.resolved))
+        .collect()
+}
+
+fn r(d: &str, line: u32, p: &str) -> (String, u32, Option<String>) {
+    (d.into(), line, Some(p.into()))
+}
+
+#[test]
+fn each_service_configuration_names_its_key_files_as_the_service_resolves_them() {
+    assert_eq!(config_service("/etc/motd"), None);
+    assert_eq!(config_service("/etc/openvpn/README"), None);
+    assert_eq!(
+        refs(
+            "/etc/nginx/sites-enabled/default",
+            "server {\n  # ssl_certificate /no.crt;\n  ssl_certificate /etc/ssl/a.crt;\n  ssl_certificate_key \"ssl/a.key\";\n  ssl_certificate $var;\n}\n"
+        ),
+        [
+            r("ssl_certificate", 3, "/etc/ssl/a.crt"),
+            r("ssl_certificate_key", 4, "/etc/nginx/ssl/a.key"),
+            ("ssl_certificate".into(), 5, None),
+        ]
+    );
+    assert_eq!(
+        refs(
+            "/etc/apache2/sites-enabled/s.conf",
+            "<VirtualHost *:443>\n\tsslcertificatekeyfile /etc/ssl/private/a.key\n\tSSLCertificateFile certs/a.crt\n"
+        ),
+        [
+            r("SSLCertificateKeyFile", 2, "/etc/ssl/private/a.key"),
+            r("SSLCertificateFile", 3, "/etc/apache2/certs/a.crt"),
+        ]
+    );
+    // Relative to the data directory.
+    assert_eq!(
+        refs(
+            "/etc/postgresql/16/main/postgresql.conf",
+            "data_directory = '/var/lib/postgresql/16/main'\nssl_cert_file = 'server.crt'\t# the certificate\nssl_key_file='/etc/ssl/private/pg.key'\n#ssl_ca_file = ''\n"
+        ),
+        [
+            r("ssl_cert_file", 2, "/var/lib/postgresql/16/main/server.crt"),
+            r("ssl_key_file", 3, "/etc/ssl/private/pg.key"),
+        ]
+    );
+    assert_eq!(
+        refs(
+            "/srv/pg/postgresql.conf",
+            "ssl_key_file 'server.key'\nssl_cert_file = server.crt#x\n"
+        ),
+        [
+            r("ssl_key_file", 1, "/srv/pg/server.key"),
+            r("ssl_cert_file", 2, "/srv/pg/server.crt")
+        ]
+    );
+    assert_eq!(
+        refs(
+            "/etc/ssh/sshd_config.d/10-keys.conf",
+            "hostkey /etc/ssh/ssh_host_ed25519_key\nHostCertificate /etc/ssh/c.pub\n"
+        ),
+        [
+            r("HostKey", 1, "/etc/ssh/ssh_host_ed25519_key"),
+            r("HostCertificate", 2, "/etc/ssh/c.pub"),
+        ]
+    );
+    assert_eq!(
+        refs(
+            "/etc/haproxy/haproxy.cfg",
+            "global\n  crt-base /etc/ssl/haproxy\nfrontend web\n  bind :443 ssl crt site.pem ca-file /etc/ssl/ca.pem\n"
+        ),
+        [
+            r("crt", 4, "/etc/ssl/haproxy/site.pem"),
+            r("ca-file", 4, "/etc/ssl/ca.pem")
+        ]
+    );
+}
+
+#[test]
+fn an_openvpn_configuration_names_files_and_holds_inline_keys() {
+    let text = "client\nca ca.crt\nkey /etc/openvpn/client.key\ntls-auth ta.key 1\ncert [inline]\n<tls-crypt>\n-----BEGIN OpenVPN Static key V1-----\n0123abcd\n-----END OpenVPN Static key V1-----\n</tls-crypt>\n<key>\n-----BEGIN PRIVATE KEY-----\nnot base64 at all\n-----END PRIVATE KEY-----\n</key>\n<ca>\nunclosed\n";
+    let path = "/etc/openvpn/client/c.conf";
+    assert_eq!(
+        refs(path, text),
+        [
+            r("ca", 2, "/etc/openvpn/client/ca.crt"),
+            r("key", 3, "/etc/openvpn/client.key"),
+            r("tls-auth", 4, "/etc/openvpn/client/ta.key"),
+        ]
+    );
+    let (keys, errors) = parse_config(Service::Openvpn, path, text.as_bytes(), &[9; 32]);
+    let statics: Vec<&Key> = keys.iter().filter(|k| k.kind == Kind::KeyFile).collect();
+    assert_eq!(
+        statics.len(),
+        1,
+        "the inline static key, by its keyed digest"
+    );
+    assert!(!serde_json::to_string(&keys).unwrap().contains("0123abcd"));
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(
+        errors[0].contains("inline block <key> at line 11"),
+        "{errors:?}"
+    );
+    assert!(
+        errors[1].contains("<ca> from line 16 is not closed"),
+        "{errors:?}"
+    );
+    // The broken key's content is not in the error.
+    assert!(!errors.iter().any(|e| e.contains("not base64")));
+}
+
+proptest! {
+    /// Random DER-framed bytes (a SEQUENCE the file's length, as the sniffer wants): read as a
+    /// key, a certificate or a PKCS#12 bundle, or not at all; never a panic.
+    #[test]
+    fn random_der_structures_never_panic(
+        body in proptest::collection::vec(any::<u8>(), 16..3000),
+        version in any::<bool>(),
+    ) {
+        let mut b = vec![0x30, 0x82];
+        b.extend_from_slice(&(body.len() as u16 + if version { 3 } else { 0 }).to_be_bytes());
+        if version {
+            b.extend_from_slice(&[0x02, 0x01, 0x03]);
+        }
+        b.extend_from_slice(&body);
+        let _ = parse(&b);
+        let _ = parse_pkcs12(&b);
+    }
+
+    /// Random WireGuard configuration text: keys or errors by line, never a panic.
+    #[test]
+    fn random_wireguard_configurations_never_panic(t in "[a-zA-Z0-9+/= \\n\\[\\]]{0,400}") {
+        let _ = parse_wireguard(t.as_bytes(), &[0; 32]);
     }
 }

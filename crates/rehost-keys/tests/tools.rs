@@ -67,6 +67,7 @@ fn every_key_the_tools_make_is_found_with_the_tools_fingerprints() {
                 gid: 0,
                 mode: 0o600,
                 key,
+                used_by: Vec::new(),
             });
         }
     }

@@ -73,7 +73,10 @@ pub fn open_host(name: &str, t: &TreeOptions) -> Result<Box<dyn rehost_host::Hos
 }
 
 /// The plan's target for `host`, when `--plan` is given and names it.
-fn plan_target(host: &str, t: &TreeOptions) -> Result<Option<rehost_plan::HostTarget>, String> {
+pub(crate) fn plan_target(
+    host: &str,
+    t: &TreeOptions,
+) -> Result<Option<rehost_plan::HostTarget>, String> {
     let Some(plan_path) = &t.plan else {
         return Ok(None);
     };

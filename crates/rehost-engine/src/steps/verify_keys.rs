@@ -32,8 +32,9 @@ pub(super) static EXECUTOR: Executor = Executor {
 
 /// What a `verify-keys` step does not check, in the words the journal and the report use.
 pub const NOT_COMPARED: &[&str] = &[
-    "key material rehost does not read yet (PKCS#12, GnuPG, WireGuard, Kerberos keytabs, LUKS key files: verify them with verify-files)",
-    "whether a service is configured to use the key",
+    "key material rehost does not read yet (PKCS#12, GnuPG, WireGuard, Kerberos keytabs, key files neither a crypttab nor a service configuration names: verify them with verify-files)",
+    "a LUKS volume's data and whether its passphrases or key files still open it (its header is matched by UUID and key slot layout, a crypttab key file by a keyed digest)",
+    "whether the service's user can read the key, and configurations of services other than nginx, Apache, PostgreSQL, sshd, OpenVPN and HAProxy",
     "owners (user ids differ between hosts)",
 ];
 
@@ -67,13 +68,22 @@ fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {
             .or_default()
             .extend(d.paths.iter().map(String::as_str));
     }
+    // One key for the key file digests of both sides, drawn for this step and not kept.
+    let digest_key = match rehost_host::fresh_digest_key() {
+        Ok(k) => k,
+        Err(e) => {
+            return failed(format!(
+                "failed to draw a key for key file digests from /dev/urandom: {e}"
+            ));
+        }
+    };
     let mut old: BTreeMap<&str, Scan> = BTreeMap::new();
     for (host, paths) in &by_host {
         let h = match ctx.hosts.get(host) {
             Ok(h) => h,
             Err(e) => return failed(e),
         };
-        match rehost_host::scan_keys(h, paths, ctx.cancel) {
+        match rehost_host::scan_keys_with(h, paths, Some(&digest_key), ctx.cancel) {
             Ok(s) => {
                 old.insert(host, s);
             }
@@ -104,7 +114,7 @@ fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {
             Err(e) => return failed(e),
         };
         let paths: Vec<&str> = search.iter().map(String::as_str).collect();
-        match rehost_host::scan_keys(h, &paths, ctx.cancel) {
+        match rehost_host::scan_keys_with(h, &paths, Some(&digest_key), ctx.cancel) {
             Ok(s) => s,
             Err(_) if ctx.cancel.load(std::sync::atomic::Ordering::Relaxed) => {
                 return Ok(Outcome::Cancelled);
@@ -123,7 +133,15 @@ fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {
             found: s
                 .found
                 .iter()
-                .filter(|f| d.paths.iter().any(|p| within(&f.path, p)))
+                .filter(|f| {
+                    // At its paths, or a key file a crypttab at its paths names.
+                    d.paths.iter().any(|p| {
+                        within(&f.path, p)
+                            || f.used_by.iter().any(|u| {
+                                within(u.rsplit_once(':').map_or(u.as_str(), |(f, _)| f), p)
+                            })
+                    })
+                })
                 .cloned()
                 .collect(),
             errors: s
@@ -213,7 +231,7 @@ fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {
     if code == 0 {
         return Ok(Outcome::Done {
             detail: Some(format!(
-                "{total} key{s} of {n} [[keys]] entr{ies} found on `{to}` by fingerprint; not checked: whether a service uses them, key kinds rehost does not read yet",
+                "{total} key{s} of {n} [[keys]] entr{ies} found on `{to}` by fingerprint; not checked: whether the service's user can read them, key kinds rehost does not read yet, whether a LUKS volume still opens",
                 s = if total == 1 { "" } else { "s" },
                 n = decls.len(),
                 ies = if decls.len() == 1 { "y" } else { "ies" },
@@ -229,7 +247,7 @@ fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {
     }
     if problems_n > 0 {
         what.push(format!(
-            "{problems_n} readable by group or others on `{to}`"
+            "{problems_n} problem(s) on `{to}` (readable by group or others, a key file missing, a damaged header)"
         ));
     }
     if unverified > 0 {

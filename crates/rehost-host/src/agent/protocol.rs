@@ -75,7 +75,13 @@ pub enum Request {
     /// Key material under `paths` (files or directories, resolved like plan paths): streams
     /// `KeysFound` batches, then one `KeysScanned`. Only public facts are answered
     /// (`rehost_keys::Found`).
-    ScanKeys { paths: Vec<Bytes> },
+    ScanKeys {
+        paths: Vec<Bytes>,
+        /// The key of this comparison's key file digests (`rehost_keys::KeyFile`), shared by
+        /// both sides' scans; a fresh one is drawn on the host when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        digest_key: Option<rehost_keys::DigestKey>,
+    },
     /// The established TCP connections (IPv4 and IPv6) whose local port is one of `ports`
     /// (all when empty), at most `limit`, with their processes where visible
     /// (`crate::conns`). Answered with one `Connections`.
@@ -147,7 +153,7 @@ impl Request {
             ),
             Request::Probe { paths, .. } => format!("probing {} path(s)", paths.len()),
             Request::Connect { port, .. } => format!("connecting to port {port}"),
-            Request::ScanKeys { paths } => format!("scanning {} path(s) for keys", paths.len()),
+            Request::ScanKeys { paths, .. } => format!("scanning {} path(s) for keys", paths.len()),
             Request::Connections { ports, .. } => {
                 format!("listing the connections to {} port(s)", ports.len())
             }

@@ -138,7 +138,7 @@ impl Host for FakeAgent {
                     on_response(Response::Connections { listing: l });
                 }
             }
-            (Request::ScanKeys { paths }, Evil::LyingKeyScan) => match paths.len() {
+            (Request::ScanKeys { paths, .. }, Evil::LyingKeyScan) => match paths.len() {
                 1 => {
                     on_response(Response::KeysScanned {
                         files: 1,

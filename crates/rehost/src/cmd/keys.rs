@@ -11,7 +11,13 @@ use serde_json::json;
 use std::io::Write;
 
 /// Scans one location, on whichever host it names.
-fn scan_location(location: &str, o: &KeysHostOptions) -> Result<Scan, String> {
+/// Key files are digested under `digest_key`: one for all the locations of one command, so
+/// that they match between its locations and nowhere else.
+fn scan_location(
+    location: &str,
+    o: &KeysHostOptions,
+    digest_key: &rehost_keys::DigestKey,
+) -> Result<Scan, String> {
     let t = TreeOptions {
         exclude: Vec::new(),
         threads: None,
@@ -21,6 +27,23 @@ fn scan_location(location: &str, o: &KeysHostOptions) -> Result<Scan, String> {
     };
     crate::signals::install();
     let cancel = &crate::signals::CANCEL;
+    // A local plan host with a root is scanned as that host, so that the paths a crypttab
+    // names are looked up inside its root and findings show its paths.
+    if let Ok(rehost_host::Location::Remote { host, path, .. }) =
+        rehost_host::Location::parse(location)
+        && let Some(target) = crate::tree_view::plan_target(&host, &t)?
+        && let rehost_host::HostSpec::Local { root: Some(root) } =
+            rehost_engine::host_spec(target, o.ssh_config.as_deref())
+    {
+        let h = rehost_host::LocalHost::new(&host, Some(root));
+        let mut scan = rehost_host::scan_keys_with(&h, &[&path], Some(digest_key), cancel)
+            .map_err(|e| e.to_string())?;
+        if crate::signals::cancelled() {
+            return Err("interrupted".into());
+        }
+        scan.base = path;
+        return Ok(scan);
+    }
     let (host, path): (Box<dyn rehost_host::Host>, String) = match place(location, &t)? {
         Place::Here(p) => {
             let p = std::path::absolute(&p).map_err(|e| format!("{}: {e}", p.display()))?;
@@ -31,7 +54,8 @@ fn scan_location(location: &str, o: &KeysHostOptions) -> Result<Scan, String> {
         }
         Place::Remote { host, path } => (host, path),
     };
-    let mut scan = rehost_host::scan_keys(&*host, &[&path], cancel).map_err(|e| e.to_string())?;
+    let mut scan = rehost_host::scan_keys_with(&*host, &[&path], Some(digest_key), cancel)
+        .map_err(|e| e.to_string())?;
     if crate::signals::cancelled() {
         return Err("interrupted".into());
     }
@@ -48,18 +72,34 @@ fn key_line(f: &Found) -> String {
         "{}  {}  {}  {}  {}",
         escape(&f.path),
         f.key.kind.name(),
-        f.key.algorithm_and_size(),
-        f.key
-            .fingerprint()
-            .unwrap_or_else(|| "fingerprint unknown".into()),
+        escape(&f.key.algorithm_and_size()),
+        escape(
+            &f.key
+                .fingerprint()
+                .unwrap_or_else(|| "fingerprint unknown".into())
+        ),
         owner(f)
     )
 }
 
+/// A fresh key for one command's key file digests.
+fn digest_key() -> Result<rehost_keys::DigestKey, i32> {
+    rehost_host::fresh_digest_key().map_err(|e| {
+        crate::term::error(&format!(
+            "failed to draw a key for key file digests from /dev/urandom: {e}"
+        ));
+        exit::TROUBLE
+    })
+}
+
 pub fn scan(args: &KeysScanArgs) -> i32 {
+    let key = match digest_key() {
+        Ok(k) => k,
+        Err(code) => return code,
+    };
     let mut scans = Vec::new();
     for loc in &args.locations {
-        match scan_location(loc, &args.hosts) {
+        match scan_location(loc, &args.hosts, &key) {
             Ok(s) => scans.push((loc.clone(), s)),
             Err(_) if crate::signals::cancelled() => return exit::INTERRUPTED,
             Err(e) => {
@@ -125,8 +165,62 @@ pub fn scan(args: &KeysScanArgs) -> i32 {
                         .unwrap_or_else(|| "not found here".into())
                 );
             }
+            if let Some(l) = &f.key.luks {
+                let _ = writeln!(
+                    out,
+                    "    LUKS{} UUID {}{}{}{}",
+                    l.version,
+                    escape(&l.uuid),
+                    if l.label.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", label {}", escape(&l.label))
+                    },
+                    if l.tokens.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", tokens {}", escape(&l.tokens.join(" ")))
+                    },
+                    match l.checksum_ok {
+                        Some(true) => ", header checksum matches",
+                        _ => "",
+                    }
+                );
+            }
+            if let Some(c) = &f.key.crypttab {
+                let _ = writeln!(
+                    out,
+                    "    line {}{}{}",
+                    c.line,
+                    if c.options.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", options {}", escape(&c.options))
+                    },
+                    match (c.key_file_found, &c.key_file_note) {
+                        (Some(true), _) => ", its key file is on this host".to_owned(),
+                        (_, Some(n)) => format!(", its key file: {}", escape(n)),
+                        _ => String::new(),
+                    }
+                );
+            }
+            if let Some(r) = &f.key.reference {
+                let _ = writeln!(
+                    out,
+                    "    line {}{}",
+                    r.line,
+                    match (r.found, &r.note) {
+                        (_, Some(n)) => format!(", {}", escape(n)),
+                        (Some(true), None) => ", found on this host".to_owned(),
+                        _ => String::new(),
+                    }
+                );
+            }
+            if !f.used_by.is_empty() {
+                let _ = writeln!(out, "    named by {}", escape(&f.used_by.join(", ")));
+            }
             for p in f.problems() {
-                let _ = writeln!(out, "    problem: {p}");
+                let _ = writeln!(out, "    problem: {}", escape(&p));
             }
         }
         for e in &s.errors {
@@ -146,9 +240,13 @@ pub fn scan(args: &KeysScanArgs) -> i32 {
 }
 
 pub fn compare(args: &KeysCompareArgs) -> i32 {
+    let key = match digest_key() {
+        Ok(k) => k,
+        Err(code) => return code,
+    };
     let mut sides = Vec::new();
     for loc in [&args.old, &args.new] {
-        match scan_location(loc, &args.hosts) {
+        match scan_location(loc, &args.hosts, &key) {
             Ok(s) => sides.push(s),
             Err(_) if crate::signals::cancelled() => return exit::INTERRUPTED,
             Err(e) => {
@@ -174,12 +272,12 @@ pub fn compare(args: &KeysCompareArgs) -> i32 {
 pub fn render(out: &mut dyn Write, c: &Comparison) -> std::io::Result<()> {
     let paths = |p: &[String]| p.iter().map(|s| escape(s)).collect::<Vec<_>>().join(", ");
     for k in &c.keys {
-        let what = format!(
+        let what = escape(&format!(
             "{} {} {}",
             k.kind.name(),
             k.algorithm,
             k.fingerprint.as_deref().unwrap_or("fingerprint unknown")
-        );
+        ));
         match k.verdict {
             Verdict::Present => writeln!(out, "present  {}  {what}", paths(&k.old))?,
             Verdict::Moved => writeln!(
@@ -198,7 +296,13 @@ pub fn render(out: &mut dyn Write, c: &Comparison) -> std::io::Result<()> {
         }
     }
     for p in &c.problems {
-        writeln!(out, "problem ({})  {}: {}", p.side, escape(&p.path), p.what)?;
+        writeln!(
+            out,
+            "problem ({})  {}: {}",
+            p.side,
+            escape(&p.path),
+            escape(&p.what)
+        )?;
     }
     for e in &c.errors {
         writeln!(out, "could not read: {}", escape(e))?;
