@@ -49,6 +49,10 @@ pub enum Command {
     /// they are gone.
     #[command(subcommand)]
     Conns(ConnsCommand),
+    /// Old clients served the same: replay recorded HTTP traffic against the old and the new
+    /// service and compare the answers (docs/compat.md).
+    #[command(subcommand)]
+    Compat(CompatCommand),
     /// Run the demo: an embedded example migration between two local hosts.
     Demo(DemoArgs),
     /// Serve requests on stdin/stdout (started by rehost itself on remote hosts); with
@@ -167,6 +171,55 @@ pub enum DnsCommand {
     /// --expect: every server gives the same answer), 1 when some do not, 2 when some could
     /// not be asked.
     Check(DnsCheckArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CompatCommand {
+    /// Send each recorded request to the old service, to the new one, and (GET, HEAD, OPTIONS)
+    /// a second time to the old one; compare status, headers and bodies structurally.
+    ///
+    /// Bodies are compared as JSON trees where both are JSON (fields named like
+    /// `$.items[3].price`), else as text lines, else by digest; gzip and deflate bodies decoded.
+    /// A field in which the old service differs from itself (a timestamp, a random id) is noise
+    /// for its endpoint: counted, not reported as a difference. Requests other than GET, HEAD
+    /// and OPTIONS are listed and not sent unless --allow-writes. Exit 0 when every compared
+    /// answer is the same, 1 when some differ, 2 when some request could not be replayed.
+    Replay(CompatReplayArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct CompatReplayArgs {
+    /// The traffic file (`rehost compat record` writes it; format in docs/compat.md).
+    #[arg(long, value_name = "FILE")]
+    pub traffic: PathBuf,
+    /// The old service, `http://HOST:PORT[/PREFIX]`.
+    #[arg(long, value_name = "URL")]
+    pub old: String,
+    /// The new service, `http://HOST:PORT[/PREFIX]`.
+    #[arg(long, value_name = "URL")]
+    pub new: String,
+    /// Also send recorded writes (POST, PUT, DELETE, ...) to both sides, once each: for the
+    /// rehearsal copy, never for production data.
+    #[arg(long)]
+    pub allow_writes: bool,
+    /// Requests in flight at once (each worker keeps one connection per side alive).
+    #[arg(long, value_name = "N", default_value = "16")]
+    pub concurrency: usize,
+    /// Examples shown per differing field.
+    #[arg(long, value_name = "N", default_value = "3")]
+    pub examples: usize,
+    /// Do not ask the old service twice: no noise is measured, every difference is reported.
+    #[arg(long)]
+    pub no_noise: bool,
+    /// Seconds to wait to connect, and for each read and write.
+    #[arg(long, value_name = "SECONDS", default_value = "30")]
+    pub timeout: f64,
+    /// The largest response body accepted, in MiB (a larger one is a failed request).
+    #[arg(long, value_name = "MIB", default_value = "64")]
+    pub max_body: u64,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]

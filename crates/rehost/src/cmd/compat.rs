@@ -1,0 +1,239 @@
+//! `rehost compat replay`: recorded requests against the old and the new service, compared
+//! structurally, the old service's own variation filtered as noise (rehost-compat). Every
+//! string that came from a server or the traffic file is escaped before it reaches the
+//! terminal; credential headers are never shown.
+
+use crate::cli::CompatReplayArgs;
+use crate::exit;
+use rehost_compat::replay::{self, Options, Summary, Target};
+use rehost_plan::escape_control as esc;
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+pub fn replay(args: &CompatReplayArgs) -> i32 {
+    let prepared = (|| -> Result<_, String> {
+        let old = Target::parse(&args.old).map_err(|e| format!("--old {e}"))?;
+        let new = Target::parse(&args.new).map_err(|e| format!("--new {e}"))?;
+        if !(args.timeout.is_finite() && args.timeout > 0.0 && args.timeout <= 3600.0) {
+            return Err(format!(
+                "--timeout {}: give seconds between 0 and 3600",
+                args.timeout
+            ));
+        }
+        if args.concurrency == 0 || args.concurrency > 256 {
+            return Err(format!(
+                "--concurrency {}: give 1 to 256 requests in flight",
+                args.concurrency
+            ));
+        }
+        if args.max_body == 0 || args.max_body > 4096 {
+            return Err(format!("--max-body {}: give 1 to 4096 MiB", args.max_body));
+        }
+        let file = std::fs::File::open(&args.traffic)
+            .map_err(|e| format!("{}: {e}", args.traffic.display()))?;
+        Ok((old, new, file))
+    })();
+    let (old, new, file) = match prepared {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("rehost: compat replay: {}", esc(&e));
+            return exit::TROUBLE;
+        }
+    };
+    let opts = Options {
+        concurrency: args.concurrency,
+        allow_writes: args.allow_writes,
+        again: !args.no_noise,
+        examples: args.examples,
+        limits: rehost_compat::http::Limits {
+            body: args.max_body * 1024 * 1024,
+            ..Default::default()
+        },
+        timeout: Duration::from_secs_f64(args.timeout),
+    };
+    crate::signals::install();
+    let started = Instant::now();
+    let summary = match replay::replay(
+        std::io::BufReader::with_capacity(1 << 20, file),
+        &old,
+        &new,
+        &opts,
+        &crate::signals::CANCEL,
+    ) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!(
+                "rehost: compat replay: {}: {}",
+                esc(&args.traffic.display().to_string()),
+                esc(&e)
+            );
+            return exit::TROUBLE;
+        }
+    };
+    let secs = started.elapsed().as_secs_f64();
+    let code = if summary.interrupted {
+        exit::INTERRUPTED
+    } else if summary.trouble() {
+        exit::TROUBLE
+    } else if summary.differs() {
+        exit::FINDINGS
+    } else {
+        exit::OK
+    };
+    let written = if args.json {
+        let mut v = serde_json::to_value(&summary).unwrap_or_default();
+        v["result"] = match code {
+            exit::OK => "same",
+            exit::FINDINGS => "differ",
+            _ => "trouble",
+        }
+        .into();
+        v["seconds"] = serde_json::json!((secs * 1000.0).round() / 1000.0);
+        writeln!(std::io::stdout(), "{v}")
+    } else {
+        human(&summary, secs, &args.traffic.display().to_string())
+    };
+    match written {
+        Ok(()) => code,
+        Err(e) => {
+            eprintln!("rehost: could not write the result: {e}");
+            exit::TROUBLE
+        }
+    }
+}
+
+/// The summary for a person: what was replayed, refused, skipped and failed, then per endpoint
+/// the differing fields with examples and the noise, what was not compared, the verdict.
+pub fn human(s: &Summary, secs: f64, traffic: &str) -> std::io::Result<()> {
+    let mut o = std::io::stdout().lock();
+    let rate = if secs > 0.0 {
+        s.compared as f64 / secs
+    } else {
+        0.0
+    };
+    writeln!(
+        o,
+        "replayed {} of {} exchanges from {} against old {} and new {}{} in {:.1} s ({:.0} requests/s)",
+        s.compared,
+        s.exchanges,
+        esc(traffic),
+        esc(&s.old),
+        esc(&s.new),
+        if s.noise_measured {
+            ", old asked twice for noise"
+        } else {
+            ""
+        },
+        secs,
+        rate
+    )?;
+    if s.refused_writes > 0 {
+        writeln!(
+            o,
+            "refused {} writes (not sent; --allow-writes sends them, for a rehearsal copy):",
+            s.refused_writes
+        )?;
+        for l in &s.refused {
+            writeln!(
+                o,
+                "  line {}: {} {}",
+                l.line,
+                esc(&l.method),
+                esc(&l.target)
+            )?;
+        }
+        more(&mut o, s.refused_writes, s.refused.len())?;
+    }
+    if s.truncated > 0 {
+        writeln!(
+            o,
+            "skipped {} exchanges recorded truncated (a body over the recording cap): not compared",
+            s.truncated
+        )?;
+    }
+    for (what, n, list) in [
+        ("lines not replayable", s.bad, &s.bad_lines),
+        ("requests failed", s.failed, &s.failures),
+    ] {
+        if n > 0 {
+            writeln!(o, "{n} {what}:")?;
+            for l in list {
+                writeln!(
+                    o,
+                    "  line {}: {} {}: {}",
+                    l.line,
+                    esc(&l.method),
+                    esc(&l.target),
+                    esc(&l.why)
+                )?;
+            }
+            more(&mut o, n, list.len())?;
+        }
+    }
+    for ep in &s.endpoints {
+        writeln!(
+            o,
+            "{}: {} requests, {} differ",
+            esc(&ep.endpoint),
+            ep.requests,
+            ep.differing
+        )?;
+        for f in &ep.differences {
+            writeln!(o, "  {}: differs in {}", esc(&f.field), f.count)?;
+            for e in &f.examples {
+                writeln!(
+                    o,
+                    "    line {} {}: old {} | new {}",
+                    e.line,
+                    esc(&e.target),
+                    esc(&e.old),
+                    esc(&e.new)
+                )?;
+            }
+        }
+        if !ep.noise.is_empty() {
+            let n: Vec<String> = ep
+                .noise
+                .iter()
+                .map(|f| format!("{} ({})", esc(&f.field), f.count))
+                .collect();
+            writeln!(
+                o,
+                "  noise (the old service differs from itself; not reported): {}",
+                n.join(", ")
+            )?;
+        }
+    }
+    writeln!(o, "not compared: {}", s.not_compared)?;
+    let verdict = if s.interrupted {
+        "interrupted: not every exchange was replayed".to_string()
+    } else if s.trouble() {
+        format!(
+            "trouble: {} requests failed, {} lines not replayable; {} answers compared, {} differ",
+            s.failed, s.bad, s.compared, s.differing
+        )
+    } else if s.differs() {
+        format!(
+            "differ: {} of {} compared requests answered differently",
+            s.differing, s.compared
+        )
+    } else {
+        format!("same: {} compared requests answered the same", s.compared)
+    };
+    let unsent = if s.refused_writes + s.truncated > 0 {
+        format!(
+            "; {} writes refused and {} truncated exchanges not compared",
+            s.refused_writes, s.truncated
+        )
+    } else {
+        String::new()
+    };
+    writeln!(o, "{verdict}{unsent}")
+}
+
+fn more(o: &mut impl Write, total: u64, shown: usize) -> std::io::Result<()> {
+    if total > shown as u64 {
+        writeln!(o, "  ... and {} more", total - shown as u64)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,487 @@
+//! `rehost compat replay` against real HTTP services on loopback (`rehost_test::http::Server`,
+//! std threads, its own parser): the new version's changed JSON field is reported with its
+//! endpoint and path, a field that differs on every call is noise, writes are refused unless
+//! allowed (the servers count what reached them), credentials are never shown, and a hostile
+//! server's answers are errors naming it, never a panic.
+
+use crate::support::*;
+use rehost_test::TestDir;
+use rehost_test::http::{Reply, Seen, Server};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+fn json(o: &rehost_test::Output) -> serde_json::Value {
+    serde_json::from_str(o.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {}", o.all()))
+}
+
+/// One traffic line for a request without headers; `body_b64` is the body in base64.
+fn line(method: &str, target: &str, headers: &[(&str, &str)], body_b64: &str) -> String {
+    let hs: Vec<serde_json::Value> = headers
+        .iter()
+        .map(|(n, v)| serde_json::json!({"name": n, "value": v}))
+        .collect();
+    serde_json::json!({
+        "request": {"method": method, "target": target, "headers": hs, "body": body_b64}
+    })
+    .to_string()
+}
+
+fn traffic(lines: &[String]) -> String {
+    let mut s = String::from("{\"rehost_traffic\":1}\n");
+    for l in lines {
+        s.push_str(l);
+        s.push('\n');
+    }
+    s
+}
+
+/// The service in two versions: `price` is 10 on the old one and `new_price` on the new one;
+/// `generated_at` changes on every call (a clock), `request_id` too.
+fn service(new_price: u32) -> Server {
+    let calls = AtomicU64::new(0);
+    Server::start(move |req: &Seen| {
+        let n = calls.fetch_add(1, Ordering::SeqCst);
+        let path = req.target.split('?').next().unwrap_or("");
+        match (req.method.as_str(), path) {
+            ("GET", "/api/items") => Reply::json(&format!(
+                r#"{{"items":[{{"id":1,"price":{new_price}}},{{"id":2,"price":5}}],"generated_at":"2026-12-07T01:00:{:02}Z","request_id":"r{n}"}}"#,
+                n % 60
+            )),
+            ("GET" | "HEAD", "/api/status") => {
+                let mut r = Reply::json(&format!(r#"{{"ok":true,"uptime":{n}}}"#));
+                r.chunked = true;
+                r
+            }
+            ("GET", "/page") => {
+                let mut r = Reply::json("");
+                r.headers = vec![("Content-Type".into(), "text/html".into())];
+                r.body = format!("<h1>hello</h1>\n<p>served {n}</p>\n").into_bytes();
+                r
+            }
+            ("POST" | "DELETE", _) => Reply::json(r#"{"done":true}"#),
+            _ => {
+                let mut r = Reply::json(r#"{"error":"not found"}"#);
+                r.status = 404;
+                r
+            }
+        }
+    })
+}
+
+fn recorded() -> String {
+    traffic(&[
+        line(
+            "GET",
+            "/api/items?page=1",
+            &[("Accept", "application/json")],
+            "",
+        ),
+        line("GET", "/api/items?page=2", &[], ""),
+        line("GET", "/api/status", &[], ""),
+        line("HEAD", "/api/status", &[], ""),
+        line("GET", "/page", &[], ""),
+        line(
+            "POST",
+            "/api/items",
+            &[("Content-Type", "text/plain")],
+            "aGVsbG8=",
+        ),
+        line("DELETE", "/api/items/1", &[], ""),
+    ])
+}
+
+#[test]
+fn replay_reports_the_changed_field_and_counts_the_clock_as_noise() {
+    let d = TestDir::new();
+    d.write("traffic.jsonl", recorded());
+    let old = service(10);
+    let new = service(11);
+    let o = rehost(
+        &d,
+        &[
+            "compat",
+            "replay",
+            "--traffic",
+            "traffic.jsonl",
+            "--old",
+            &old.url(),
+            "--new",
+            &new.url(),
+            "--json",
+        ],
+    );
+    assert_eq!(o.code, 1, "{}", o.all());
+    let v = json(&o);
+    assert_eq!(v["result"], "differ");
+    assert_eq!(v["exchanges"], 7);
+    assert_eq!(v["compared"], 5);
+    assert_eq!(v["differing"], 2);
+    assert_eq!(v["same"], 3);
+    let eps = v["endpoints"].as_array().unwrap();
+    let ep = |name: &str| {
+        eps.iter()
+            .find(|e| e["endpoint"] == name)
+            .unwrap_or_else(|| panic!("no endpoint {name}: {v}"))
+    };
+    let items = ep("GET /api/items");
+    assert_eq!(items["requests"], 2);
+    assert_eq!(items["differing"], 2);
+    let fields: Vec<&str> = items["differences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["$.items[0].price"], "{v}");
+    let ex = &items["differences"][0]["examples"][0];
+    assert_eq!(
+        (
+            ex["old"].as_str(),
+            ex["new"].as_str(),
+            ex["target"].as_str()
+        ),
+        (Some("10"), Some("11"), Some("/api/items?page=1"))
+    );
+    let noise: Vec<&str> = items["noise"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(noise, ["$.generated_at", "$.request_id"], "{v}");
+    // The chunked status answer's counter and the page's text line are noise, not differences.
+    assert_eq!(ep("GET /api/status")["differing"], 0);
+    assert_eq!(ep("GET /api/status")["noise"][0]["field"], "$.uptime");
+    assert_eq!(ep("HEAD /api/status")["differing"], 0);
+    assert_eq!(ep("GET /page")["differing"], 0);
+    assert_eq!(ep("GET /page")["noise"][0]["field"], "body line 2");
+    // The writes were listed, not sent.
+    assert_eq!(v["refused_writes"], 2);
+    assert_eq!(v["refused"][0]["method"], "POST");
+    assert_eq!(v["refused"][1]["target"], "/api/items/1");
+    for s in [&old, &new] {
+        assert_eq!(s.count("POST") + s.count("DELETE"), 0);
+    }
+    // Old was asked twice for every safe request, new once.
+    assert_eq!(old.count("GET"), 8);
+    assert_eq!(new.count("GET"), 4);
+    assert!(v["not_compared"].as_str().unwrap().contains("Date"));
+
+    // The same as text: the endpoint, the field, an example, the noise, the verdict.
+    let o = rehost(
+        &d,
+        &[
+            "compat",
+            "replay",
+            "--traffic",
+            "traffic.jsonl",
+            "--old",
+            &old.url(),
+            "--new",
+            &new.url(),
+        ],
+    );
+    assert_eq!(o.code, 1, "{}", o.all());
+    for part in [
+        "GET /api/items: 2 requests, 2 differ",
+        "  $.items[0].price: differs in 2",
+        "old 10 | new 11",
+        "noise (the old service differs from itself; not reported): $.generated_at (2), $.request_id (2)",
+        "refused 2 writes (not sent",
+        "line 8: DELETE /api/items/1",
+        "not compared: hop-by-hop headers",
+        "differ: 2 of 5 compared requests answered differently; 2 writes refused and 0 truncated exchanges not compared",
+    ] {
+        assert!(o.stdout.contains(part), "missing {part:?} in\n{}", o.stdout);
+    }
+
+    // Old against an identical copy of itself: the same, exit 0, the noise still counted.
+    let same = service(10);
+    let o = rehost(
+        &d,
+        &[
+            "compat",
+            "replay",
+            "--traffic",
+            "traffic.jsonl",
+            "--old",
+            &old.url(),
+            "--new",
+            &same.url(),
+        ],
+    );
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(
+        o.stdout
+            .contains("same: 5 compared requests answered the same"),
+        "{}",
+        o.stdout
+    );
+
+    // Without the second question to old, the clock is a difference.
+    let o = rehost(
+        &d,
+        &[
+            "compat",
+            "replay",
+            "--traffic",
+            "traffic.jsonl",
+            "--old",
+            &old.url(),
+            "--new",
+            &same.url(),
+            "--no-noise",
+            "--json",
+        ],
+    );
+    assert_eq!(o.code, 1, "{}", o.all());
+    assert!(o.stdout.contains("$.generated_at"), "{}", o.stdout);
+}
+
+#[test]
+fn writes_are_sent_once_to_each_side_only_with_allow_writes() {
+    let d = TestDir::new();
+    d.write("traffic.jsonl", recorded());
+    let old = service(10);
+    let new = service(10);
+    let o = rehost(
+        &d,
+        &[
+            "compat",
+            "replay",
+            "--traffic",
+            "traffic.jsonl",
+            "--old",
+            &old.url(),
+            "--new",
+            &new.url(),
+            "--allow-writes",
+            "--concurrency",
+            "3",
+            "--json",
+        ],
+    );
+    assert_eq!(o.code, 0, "{}", o.all());
+    let v = json(&o);
+    assert_eq!(v["refused_writes"], 0);
+    assert_eq!(v["compared"], 7);
+    for s in [&old, &new] {
+        assert_eq!(s.count("POST"), 1);
+        assert_eq!(s.count("DELETE"), 1);
+        let post = s.seen().into_iter().find(|r| r.method == "POST").unwrap();
+        assert_eq!(post.body, b"hello");
+        assert_eq!(post.header("content-type"), Some("text/plain"));
+        // Host names the side replayed against, not the recorded one.
+        assert_eq!(
+            post.header("host"),
+            Some(&*format!("127.0.0.1:{}", s.port()))
+        );
+    }
+}
+
+#[test]
+fn credentials_are_replayed_but_never_shown() {
+    let d = TestDir::new();
+    d.write(
+        "traffic.jsonl",
+        traffic(&[line(
+            "GET",
+            "/me?api_key=query-secret-1&page=1",
+            &[
+                ("Authorization", "Bearer header-secret-2"),
+                ("Cookie", "sid=cookie-secret-3"),
+            ],
+            "",
+        )]),
+    );
+    let mk = |cookie: &'static str| {
+        Server::start(move |_req: &Seen| {
+            let mut r = Reply::json(r#"{"user":"ann"}"#);
+            r.headers.push((
+                "Set-Cookie".into(),
+                format!("{cookie}=set-secret-4; Path=/"),
+            ));
+            r
+        })
+    };
+    let (old, new) = (mk("sid"), mk("session"));
+    for json in [false, true] {
+        let (old_url, new_url) = (old.url(), new.url());
+        let mut args = vec![
+            "compat",
+            "replay",
+            "--traffic",
+            "traffic.jsonl",
+            "--old",
+            &old_url,
+            "--new",
+            &new_url,
+        ];
+        if json {
+            args.push("--json");
+        }
+        let o = rehost(&d, &args);
+        assert_eq!(o.code, 1, "{}", o.all());
+        assert!(o.all().contains("header set-cookie"), "{}", o.all());
+        assert!(o.all().contains("(credential, not shown)"), "{}", o.all());
+        assert!(
+            o.all().contains("api_key=(not shown)&page=1"),
+            "{}",
+            o.all()
+        );
+        for secret in [
+            "query-secret-1",
+            "header-secret-2",
+            "cookie-secret-3",
+            "set-secret-4",
+        ] {
+            assert!(!o.all().contains(secret), "{secret} shown:\n{}", o.all());
+        }
+    }
+    // The credentials did reach both servers: replay needs them.
+    for s in [&old, &new] {
+        let r = &s.seen()[0];
+        assert_eq!(r.header("authorization"), Some("Bearer header-secret-2"));
+        assert_eq!(r.header("cookie"), Some("sid=cookie-secret-3"));
+    }
+}
+
+#[test]
+fn a_hostile_server_is_an_error_naming_it_never_a_panic() {
+    let d = TestDir::new();
+    d.write(
+        "traffic.jsonl",
+        traffic(&[
+            line("GET", "/huge", &[], ""),
+            line("GET", "/endless-header", &[], ""),
+            line("GET", "/bad-chunk", &[], ""),
+            line("GET", "/garbage", &[], ""),
+        ]),
+    );
+    let good = service(10);
+    let evil = Server::start(|req: &Seen| match req.target.as_str() {
+        "/huge" => Reply::raw("HTTP/1.1 200 OK\r\nContent-Length: 10737418240\r\n\r\nabc"),
+        "/endless-header" => {
+            let mut b = b"HTTP/1.1 200 OK\r\nX-Long: ".to_vec();
+            b.extend(std::iter::repeat_n(b'a', 300_000));
+            Reply::raw(b)
+        }
+        "/bad-chunk" => Reply::raw(
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffffffffff\r\n",
+        ),
+        _ => Reply::raw(b"\x1b[31mNOT HTTP\x00\xff\r\n\r\n".to_vec()),
+    });
+    let o = rehost(
+        &d,
+        &[
+            "compat",
+            "replay",
+            "--traffic",
+            "traffic.jsonl",
+            "--old",
+            &good.url(),
+            "--new",
+            &evil.url(),
+        ],
+    );
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(!o.all().contains("panicked"), "{}", o.all());
+    assert!(
+        !o.all().contains('\x1b'),
+        "an escape sequence reached the terminal: {}",
+        o.all()
+    );
+    let named = format!("{} answered no usable response", evil.url());
+    for (path, why) in [
+        (
+            "/huge",
+            "longer than the cap of 67108864 bytes (Content-Length 10737418240)",
+        ),
+        ("/endless-header", "the head is longer than 65536 bytes"),
+        (
+            "/bad-chunk",
+            "chunk size \"fffffffffffffffffffff\" is not a hexadecimal number",
+        ),
+        ("/garbage", "malformed head"),
+    ] {
+        let l = o
+            .stdout
+            .lines()
+            .find(|l| l.contains(&format!("GET {path}:")))
+            .unwrap_or_else(|| panic!("{path} not listed:\n{}", o.stdout));
+        assert!(l.contains(&named) && l.contains(why), "{path}: {l}");
+    }
+    assert!(
+        o.stdout.contains("trouble: 4 requests failed"),
+        "{}",
+        o.stdout
+    );
+
+    // A file that is not a traffic file, and a version this rehost does not read.
+    d.write("bad.jsonl", "GET / HTTP/1.1\n");
+    let o = rehost(
+        &d,
+        &[
+            "compat",
+            "replay",
+            "--traffic",
+            "bad.jsonl",
+            "--old",
+            &good.url(),
+            "--new",
+            &good.url(),
+        ],
+    );
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(
+        o.stderr
+            .contains("bad.jsonl: line 1 is not {\"rehost_traffic\":1}"),
+        "{}",
+        o.stderr
+    );
+    d.write("v9.jsonl", "{\"rehost_traffic\":9}\n");
+    let o = rehost(
+        &d,
+        &[
+            "compat",
+            "replay",
+            "--traffic",
+            "v9.jsonl",
+            "--old",
+            &good.url(),
+            "--new",
+            &good.url(),
+        ],
+    );
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(
+        o.stderr
+            .contains("traffic format version 9; this rehost reads version 1"),
+        "{}",
+        o.stderr
+    );
+    // A line whose target would smuggle a second request is refused, not sent.
+    d.write(
+        "smuggle.jsonl",
+        traffic(&[line("GET", "/a HTTP/1.1\r\nX: y", &[], "")]),
+    );
+    let o = rehost(
+        &d,
+        &[
+            "compat",
+            "replay",
+            "--traffic",
+            "smuggle.jsonl",
+            "--old",
+            &good.url(),
+            "--new",
+            &good.url(),
+        ],
+    );
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(o.stdout.contains("line 2: GET"), "{}", o.stdout);
+    assert!(
+        o.stdout.contains("is not an origin-form path"),
+        "{}",
+        o.stdout
+    );
+}
