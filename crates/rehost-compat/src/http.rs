@@ -93,7 +93,7 @@ pub fn tokens(headers: &[Header], name: &str) -> Vec<String> {
 
 /// Reads one line ending in LF (the LF and a CR before it removed), at most `max` bytes.
 /// `Ok(None)` at a clean end of stream before any byte.
-fn read_line(r: &mut impl BufRead, max: usize) -> Result<Option<Vec<u8>>, HttpError> {
+pub(crate) fn read_line(r: &mut impl BufRead, max: usize) -> Result<Option<Vec<u8>>, HttpError> {
     let mut line = Vec::new();
     loop {
         let buf = match r.fill_buf() {
@@ -130,7 +130,7 @@ fn read_line(r: &mut impl BufRead, max: usize) -> Result<Option<Vec<u8>>, HttpEr
 /// Reads a head up to and including its empty line, as bytes `httparse` can parse (CRLF
 /// endings), under `max` bytes. `Ok(None)` at a clean end of stream before any byte (an idle
 /// keep-alive connection closed). Leading empty lines are skipped (RFC 9112 §2.2).
-fn read_head(r: &mut impl BufRead, max: usize) -> Result<Option<Vec<u8>>, HttpError> {
+pub(crate) fn read_head(r: &mut impl BufRead, max: usize) -> Result<Option<Vec<u8>>, HttpError> {
     let mut head = Vec::new();
     loop {
         let left = max.saturating_sub(head.len());
@@ -156,7 +156,7 @@ fn read_head(r: &mut impl BufRead, max: usize) -> Result<Option<Vec<u8>>, HttpEr
     }
 }
 
-fn fields(parsed: &[httparse::Header<'_>]) -> Vec<Header> {
+pub(crate) fn fields(parsed: &[httparse::Header<'_>]) -> Vec<Header> {
     parsed
         .iter()
         .map(|h| (h.name.to_string(), h.value.to_vec()))
@@ -165,7 +165,7 @@ fn fields(parsed: &[httparse::Header<'_>]) -> Vec<Header> {
 
 /// How a body is delimited.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Framing {
+pub(crate) enum Framing {
     None,
     Length(u64),
     Chunked,
@@ -174,7 +174,7 @@ enum Framing {
 
 /// The framing the headers declare (RFC 9112 §6.3), for a message that may have a body.
 /// `request`: a request without either field has no body (a response reads until close).
-fn framing(headers: &[Header], request: bool) -> Result<Framing, HttpError> {
+pub(crate) fn framing(headers: &[Header], request: bool) -> Result<Framing, HttpError> {
     let te = tokens(headers, "transfer-encoding");
     if !te.is_empty() {
         if te.last().map(String::as_str) == Some("chunked") {
@@ -345,7 +345,7 @@ fn read_body(
     })
 }
 
-fn connection_close(headers: &[Header], minor: u8) -> bool {
+pub(crate) fn connection_close(headers: &[Header], minor: u8) -> bool {
     let conn = tokens(headers, "connection");
     conn.iter().any(|t| t == "close") || (minor == 0 && !conn.iter().any(|t| t == "keep-alive"))
 }

@@ -185,6 +185,32 @@ pub enum CompatCommand {
     /// and OPTIONS are listed and not sent unless --allow-writes. Exit 0 when every compared
     /// answer is the same, 1 when some differ, 2 when some request could not be replayed.
     Replay(CompatReplayArgs),
+    /// Record real traffic: an HTTP/1.1 reverse proxy in front of the old service that
+    /// appends each exchange to a traffic file (mode 0600: it holds the clients' credentials).
+    ///
+    /// Bytes pass through unchanged (chunked framing and compressed bodies as sent); a body
+    /// over --max-record-body is proxied whole but recorded as truncated, which replay skips.
+    /// Stops on SIGINT or SIGTERM after the exchanges in progress are written.
+    Record(CompatRecordArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct CompatRecordArgs {
+    /// Where clients connect, `IP:PORT` (port 0: a free port, printed).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: String,
+    /// The old service, `HOST:PORT`.
+    #[arg(long, value_name = "ADDR")]
+    pub upstream: String,
+    /// The traffic file to create (it must not exist).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// The largest body recorded, in MiB; larger ones are proxied but not recorded.
+    #[arg(long, value_name = "MIB", default_value = "64")]
+    pub max_record_body: u64,
+    /// Seconds to wait to connect upstream, and for each read and write of an exchange.
+    #[arg(long, value_name = "SECONDS", default_value = "60")]
+    pub timeout: f64,
 }
 
 #[derive(Args, Debug)]

@@ -1,9 +1,10 @@
+//! `rehost compat record`: the recording proxy in front of the old service, until a signal.
 //! `rehost compat replay`: recorded requests against the old and the new service, compared
 //! structurally, the old service's own variation filtered as noise (rehost-compat). Every
 //! string that came from a server or the traffic file is escaped before it reaches the
 //! terminal; credential headers are never shown.
 
-use crate::cli::CompatReplayArgs;
+use crate::cli::{CompatRecordArgs, CompatReplayArgs};
 use crate::exit;
 use rehost_compat::replay::{self, Options, Summary, Target};
 use rehost_plan::escape_control as esc;
@@ -236,4 +237,76 @@ fn more(o: &mut impl Write, total: u64, shown: usize) -> std::io::Result<()> {
         writeln!(o, "  ... and {} more", total - shown as u64)?;
     }
     Ok(())
+}
+
+pub fn record(args: &CompatRecordArgs) -> i32 {
+    let prepared = (|| -> Result<_, String> {
+        if !(args.timeout.is_finite() && args.timeout > 0.0 && args.timeout <= 3600.0) {
+            return Err(format!(
+                "--timeout {}: give seconds between 0 and 3600",
+                args.timeout
+            ));
+        }
+        if args.max_record_body == 0 || args.max_record_body > 4096 {
+            return Err(format!(
+                "--max-record-body {}: give 1 to 4096 MiB",
+                args.max_record_body
+            ));
+        }
+        let upstream = rehost_compat::record::upstream_addrs(&args.upstream)?;
+        let listener = std::net::TcpListener::bind(&args.listen)
+            .map_err(|e| format!("--listen {}: {e}", args.listen))?;
+        let here = listener
+            .local_addr()
+            .map_err(|e| format!("--listen {}: {e}", args.listen))?;
+        let out = rehost_compat::record::create(&args.out)?;
+        Ok((upstream, listener, here, out))
+    })();
+    let (upstream, listener, here, out) = match prepared {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("rehost: compat record: {}", esc(&e));
+            return exit::TROUBLE;
+        }
+    };
+    crate::signals::install();
+    let mut stdout = std::io::stdout();
+    let _ = writeln!(
+        stdout,
+        "recording: listening on {here}, forwarding to {}, writing {} (mode 0600: it holds the \
+         clients' credentials); stop with Ctrl-C or SIGTERM",
+        esc(&args.upstream),
+        esc(&args.out.display().to_string())
+    );
+    let _ = stdout.flush();
+    let opts = rehost_compat::record::RecordOptions {
+        limits: rehost_compat::http::Limits {
+            body: args.max_record_body * 1024 * 1024,
+            ..Default::default()
+        },
+        timeout: Duration::from_secs_f64(args.timeout),
+    };
+    match rehost_compat::record::record(listener, upstream, out, opts, &crate::signals::CANCEL) {
+        Ok(s) => {
+            let _ = writeln!(
+                stdout,
+                "recorded {} exchanges on {} connections in {}: {} truncated (over \
+                 --max-record-body; replay skips them), {} not completed (a side closed or sent \
+                 something malformed; not recorded)",
+                s.exchanges,
+                s.connections,
+                esc(&args.out.display().to_string()),
+                s.truncated,
+                s.failed
+            );
+            exit::OK
+        }
+        Err(e) => {
+            eprintln!(
+                "rehost: compat record: {}: {e}",
+                esc(&args.out.display().to_string())
+            );
+            exit::TROUBLE
+        }
+    }
 }

@@ -28,6 +28,7 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Verify(crate::cli::VerifyCommand::Db(a)) => verify_db::run(&a),
         Command::Dns(crate::cli::DnsCommand::Check(a)) => dns::check(&a),
         Command::Compat(crate::cli::CompatCommand::Replay(a)) => compat::replay(&a),
+        Command::Compat(crate::cli::CompatCommand::Record(a)) => compat::record(&a),
         Command::Manifest(a) => manifest::run(&a),
         Command::Keys(crate::cli::KeysCommand::Scan(a)) => keys::scan(&a),
         Command::Keys(crate::cli::KeysCommand::Compare(a)) => keys::compare(&a),

@@ -485,3 +485,215 @@ fn a_hostile_server_is_an_error_naming_it_never_a_panic() {
         o.stdout
     );
 }
+
+/// `rehost compat record` running as its own process until SIGTERM.
+struct Recorder {
+    child: std::process::Child,
+    stdout: std::io::BufReader<std::process::ChildStdout>,
+    addr: String,
+}
+
+impl Recorder {
+    fn start(dir: &TestDir, upstream: &Server, extra: &[&str]) -> Recorder {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(bin())
+            .current_dir(dir.path())
+            .args(["compat", "record", "--listen", "127.0.0.1:0", "--upstream"])
+            .arg(format!("127.0.0.1:{}", upstream.port()))
+            .args(["--out", "rec.jsonl"])
+            .args(extra)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("start rehost compat record");
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        stdout.read_line(&mut first).unwrap();
+        let addr = first
+            .split("listening on ")
+            .nth(1)
+            .and_then(|r| r.split(',').next())
+            .unwrap_or_else(|| panic!("no address in {first:?}"))
+            .to_string();
+        assert!(first.contains("mode 0600"), "{first}");
+        Recorder {
+            child,
+            stdout,
+            addr,
+        }
+    }
+
+    /// SIGTERM, then what it printed at the end and its exit code.
+    fn stop(mut self) -> (String, i32) {
+        use std::io::Read;
+        // SAFETY: kill with the child's own PID and SIGTERM.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let status = self.child.wait().unwrap();
+        let mut rest = String::new();
+        self.stdout.read_to_string(&mut rest).unwrap();
+        (rest, status.code().unwrap_or(-1))
+    }
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let tool = rehost_test::require_tool("gzip");
+    let mut c = std::process::Command::new(tool)
+        .args(["-c", "-n"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    c.stdin.take().unwrap().write_all(data).unwrap();
+    c.wait_with_output().unwrap().stdout
+}
+
+#[test]
+fn record_passes_bytes_through_and_keeps_them_exactly_and_replay_finds_no_difference() {
+    use rehost_compat::http::{Limits, read_response};
+    use std::io::{BufReader, Write};
+    let d = TestDir::new();
+    let binary: Vec<u8> = (0..=255u8).cycle().take(3000).collect();
+    let text = "chunk after chunk\n".repeat(40);
+    let gz = gzip(text.as_bytes());
+    let big: Vec<u8> = (0..1_600_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let (b2, t2, g2, big2) = (binary.clone(), text.clone(), gz.clone(), big.clone());
+    let server = Server::start(move |req: &Seen| {
+        let mut r = Reply::json("");
+        r.headers = vec![("Content-Type".into(), "application/octet-stream".into())];
+        match req.target.as_str() {
+            "/bin" => r.body = b2.clone(),
+            "/chunked" => {
+                r.headers = vec![("Content-Type".into(), "text/plain".into())];
+                r.body = t2.clone().into_bytes();
+                r.chunked = true;
+            }
+            "/gz" => {
+                r.headers.push(("Content-Encoding".into(), "gzip".into()));
+                r.body = g2.clone();
+                r.chunked = true;
+            }
+            "/big" => r.body = big2.clone(),
+            _ => r = Reply::json(&format!(r#"{{"received":{}}}"#, req.body.len())),
+        }
+        r
+    });
+    let rec = Recorder::start(&d, &server, &["--max-record-body", "1"]);
+
+    // One keep-alive client connection: the request bodies are binary, one is sent chunked.
+    let conn = std::net::TcpStream::connect(&rec.addr).unwrap();
+    let mut w = conn.try_clone().unwrap();
+    let mut r = BufReader::new(conn);
+    let mut ask = |head: &[u8], body: &[u8], method: &str| {
+        w.write_all(head).unwrap();
+        w.write_all(body).unwrap();
+        read_response(&mut r, method, &Limits::default()).unwrap()
+    };
+    let host = format!("Host: {}\r\n", rec.addr);
+    let get = |p: &str| format!("GET {p} HTTP/1.1\r\n{host}\r\n").into_bytes();
+    assert_eq!(ask(&get("/bin"), b"", "GET").body, binary);
+    assert_eq!(ask(&get("/chunked"), b"", "GET").body, text.as_bytes());
+    let g = ask(&get("/gz"), b"", "GET");
+    assert_eq!(
+        g.body, gz,
+        "the gzip'd body reached the client as the server sent it"
+    );
+    assert_eq!(ask(&get("/big"), b"", "GET").body, big);
+    let mut chunked_body = format!("{:x}\r\n", binary.len()).into_bytes();
+    chunked_body.extend(&binary);
+    chunked_body.extend(b"\r\n0\r\n\r\n");
+    let post = format!("POST /upload HTTP/1.1\r\n{host}Transfer-Encoding: chunked\r\n\r\n");
+    assert_eq!(
+        ask(post.as_bytes(), &chunked_body, "POST").body,
+        br#"{"received":3000}"#
+    );
+    let put = format!("PUT /upload HTTP/1.1\r\n{host}Content-Length: 256\r\n\r\n");
+    ask(put.as_bytes(), &binary[..256], "PUT");
+    assert_eq!(
+        server.seen()[4].body,
+        binary,
+        "the chunked upload reached the server whole"
+    );
+
+    let (end, code) = rec.stop();
+    assert_eq!(code, 0, "{end}");
+    assert!(
+        end.contains("recorded 6 exchanges on 1 connections"),
+        "{end}"
+    );
+    assert!(end.contains("1 truncated"), "{end}");
+
+    // The file: 0600, and every body byte-identical to what was sent and received.
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(d.join("rec.jsonl")).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    let file = std::fs::File::open(d.join("rec.jsonl")).unwrap();
+    let xs: Vec<_> = rehost_compat::traffic::Reader::new(BufReader::new(file))
+        .unwrap()
+        .map(|(_, x)| x.unwrap())
+        .collect();
+    let targets: Vec<&str> = xs.iter().map(|x| x.request.target.as_str()).collect();
+    assert_eq!(
+        targets,
+        ["/bin", "/chunked", "/gz", "/big", "/upload", "/upload"]
+    );
+    assert_eq!(xs[0].response_body().unwrap(), binary);
+    assert_eq!(xs[1].response_body().unwrap(), text.as_bytes());
+    assert_eq!(xs[2].response_body().unwrap(), gz);
+    assert!(xs[3].truncated && !xs[2].truncated);
+    assert_eq!(xs[4].request().unwrap().body, binary);
+    assert_eq!(xs[5].request().unwrap().body, &binary[..256]);
+
+    // Replayed against the same server: nothing differs, the truncated one is skipped.
+    let o = rehost(
+        &d,
+        &[
+            "compat",
+            "replay",
+            "--traffic",
+            "rec.jsonl",
+            "--old",
+            &server.url(),
+            "--new",
+            &server.url(),
+            "--allow-writes",
+        ],
+    );
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(
+        o.stdout.contains("skipped 1 exchanges recorded truncated"),
+        "{}",
+        o.stdout
+    );
+    assert!(
+        o.stdout
+            .contains("same: 5 compared requests answered the same"),
+        "{}",
+        o.stdout
+    );
+    assert_eq!(
+        server.count("POST"),
+        3,
+        "recorded once, replayed once to each side"
+    );
+
+    // An existing file is never overwritten.
+    let o = rehost(
+        &d,
+        &[
+            "compat",
+            "record",
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            &format!("127.0.0.1:{}", server.port()),
+            "--out",
+            "rec.jsonl",
+        ],
+    );
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(
+        o.stderr.contains("rec.jsonl: exists; give a new file"),
+        "{}",
+        o.stderr
+    );
+}
