@@ -167,6 +167,23 @@ pub fn diff(a: &Response, b: &Response, cap: u64) -> Vec<Difference> {
     out
 }
 
+/// Compares two outputs of a command (`name`: `stdout`, `stderr`) the way bodies are compared:
+/// JSON paths (`stdout $.a`), text lines (`stdout line 3`), or a digest (`stdout`).
+pub fn output_diff(name: &str, a: &[u8], b: &[u8]) -> Vec<Difference> {
+    let mut out = Vec::new();
+    if a != b {
+        body_diff(a, b, &mut out);
+    }
+    for d in &mut out {
+        d.field = match d.field.strip_prefix("body") {
+            Some(rest) => format!("{name}{rest}"),
+            None => format!("{name} {}", d.field),
+        };
+    }
+    out.truncate(MAX_PER_PAIR);
+    out
+}
+
 fn body_diff(a: &[u8], b: &[u8], out: &mut Vec<Difference>) {
     let json = |x: &[u8]| {
         let t = x.trim_ascii_start();

@@ -9,6 +9,7 @@
 
 pub mod diff;
 pub mod http;
+pub mod probe;
 pub mod record;
 pub mod replay;
 pub mod traffic;

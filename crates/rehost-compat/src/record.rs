@@ -390,7 +390,13 @@ fn exchange(
             return Err(true);
         }
         relayed = true;
-        if (100..200).contains(&status) && status != 101 {
+        if status == 101 {
+            // Another protocol follows (WebSocket): not proxied; the connection is closed.
+            let _ = cw.flush();
+            *up = None;
+            return Err(true);
+        }
+        if (100..200).contains(&status) {
             if cw.flush().is_err() {
                 return Err(true);
             }

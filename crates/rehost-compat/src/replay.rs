@@ -437,6 +437,17 @@ pub fn replay(
     cancel: &AtomicBool,
 ) -> Result<Summary, String> {
     let reader = Reader::new(traffic)?;
+    Ok(replay_items(reader, old, new, opts, cancel))
+}
+
+/// Replays exchanges given as `(line or entry number, exchange or why it is not one)`.
+pub fn replay_items(
+    reader: impl Iterator<Item = (usize, Result<Exchange, String>)>,
+    old: &Target,
+    new: &Target,
+    opts: &Options,
+    cancel: &AtomicBool,
+) -> Summary {
     let acc = Mutex::new(Acc::default());
     let workers = opts.concurrency.clamp(1, 256);
     let (tx, rx) = mpsc::sync_channel::<(usize, Result<Exchange, String>)>(workers * 4);
@@ -526,7 +537,7 @@ pub fn replay(
         });
     }
     s.same = s.compared - s.differing;
-    Ok(s)
+    s
 }
 
 #[cfg(test)]

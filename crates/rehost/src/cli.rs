@@ -192,6 +192,37 @@ pub enum CompatCommand {
     /// over --max-record-body is proxied whole but recorded as truncated, which replay skips.
     /// Stops on SIGINT or SIGTERM after the exchanges in progress are written.
     Record(CompatRecordArgs),
+    /// Run a probe file's requests and client commands against the old and the new service
+    /// and compare the answers as `replay` does (docs/compat.md: the probe file).
+    ///
+    /// A command runs on this machine under `sh -c`, once with `{host}` and `{port}` of the
+    /// old service, once with the new one's, and again with the old one's for noise; its exit
+    /// status, output and error output are compared. Exit 0 same, 1 differences, 2 trouble.
+    Probe(CompatProbeArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct CompatProbeArgs {
+    /// The probe file (TOML: `[[request]]` and `[[command]]` entries).
+    pub file: PathBuf,
+    /// The old service, `http://HOST:PORT[/PREFIX]`.
+    #[arg(long, value_name = "URL")]
+    pub old: String,
+    /// The new service, `http://HOST:PORT[/PREFIX]`.
+    #[arg(long, value_name = "URL")]
+    pub new: String,
+    /// Also send requests other than GET, HEAD and OPTIONS, once to each side.
+    #[arg(long)]
+    pub allow_writes: bool,
+    /// Do not ask the old service twice: no noise is measured, every difference is reported.
+    #[arg(long)]
+    pub no_noise: bool,
+    /// Seconds to wait to connect, and for each read and write.
+    #[arg(long, value_name = "SECONDS", default_value = "30")]
+    pub timeout: f64,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]

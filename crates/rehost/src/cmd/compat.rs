@@ -4,7 +4,7 @@
 //! string that came from a server or the traffic file is escaped before it reaches the
 //! terminal; credential headers are never shown.
 
-use crate::cli::{CompatRecordArgs, CompatReplayArgs};
+use crate::cli::{CompatProbeArgs, CompatRecordArgs, CompatReplayArgs};
 use crate::exit;
 use rehost_compat::replay::{self, Options, Summary, Target};
 use rehost_plan::escape_control as esc;
@@ -71,6 +71,16 @@ pub fn replay(args: &CompatReplayArgs) -> i32 {
             return exit::TROUBLE;
         }
     };
+    finish(
+        &summary,
+        started,
+        args.json,
+        &args.traffic.display().to_string(),
+    )
+}
+
+/// Prints a summary (text or JSON) and returns the exit code.
+fn finish(summary: &Summary, started: Instant, json: bool, source: &str) -> i32 {
     let secs = started.elapsed().as_secs_f64();
     let code = if summary.interrupted {
         exit::INTERRUPTED
@@ -81,8 +91,8 @@ pub fn replay(args: &CompatReplayArgs) -> i32 {
     } else {
         exit::OK
     };
-    let written = if args.json {
-        let mut v = serde_json::to_value(&summary).unwrap_or_default();
+    let written = if json {
+        let mut v = serde_json::to_value(summary).unwrap_or_default();
         v["result"] = match code {
             exit::OK => "same",
             exit::FINDINGS => "differ",
@@ -92,7 +102,7 @@ pub fn replay(args: &CompatReplayArgs) -> i32 {
         v["seconds"] = serde_json::json!((secs * 1000.0).round() / 1000.0);
         writeln!(std::io::stdout(), "{v}")
     } else {
-        human(&summary, secs, &args.traffic.display().to_string())
+        human(summary, secs, source)
     };
     match written {
         Ok(()) => code,
@@ -309,4 +319,46 @@ pub fn record(args: &CompatRecordArgs) -> i32 {
             exit::TROUBLE
         }
     }
+}
+
+pub fn probe(args: &CompatProbeArgs) -> i32 {
+    let prepared = (|| -> Result<_, String> {
+        let old = Target::parse(&args.old).map_err(|e| format!("--old {e}"))?;
+        let new = Target::parse(&args.new).map_err(|e| format!("--new {e}"))?;
+        if !(args.timeout.is_finite() && args.timeout > 0.0 && args.timeout <= 3600.0) {
+            return Err(format!(
+                "--timeout {}: give seconds between 0 and 3600",
+                args.timeout
+            ));
+        }
+        let text = std::fs::read_to_string(&args.file)
+            .map_err(|e| format!("{}: {e}", args.file.display()))?;
+        let file = rehost_compat::probe::parse(&text)
+            .map_err(|e| format!("{}: {e}", args.file.display()))?;
+        Ok((old, new, file))
+    })();
+    let (old, new, file) = match prepared {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("rehost: compat probe: {}", esc(&e));
+            return exit::TROUBLE;
+        }
+    };
+    let opts = Options {
+        concurrency: 4,
+        allow_writes: args.allow_writes,
+        again: !args.no_noise,
+        examples: 3,
+        limits: rehost_compat::http::Limits::default(),
+        timeout: Duration::from_secs_f64(args.timeout),
+    };
+    crate::signals::install();
+    let started = Instant::now();
+    let summary = rehost_compat::probe::probe(&file, &old, &new, &opts, &crate::signals::CANCEL);
+    finish(
+        &summary,
+        started,
+        args.json,
+        &args.file.display().to_string(),
+    )
 }

@@ -29,6 +29,7 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Dns(crate::cli::DnsCommand::Check(a)) => dns::check(&a),
         Command::Compat(crate::cli::CompatCommand::Replay(a)) => compat::replay(&a),
         Command::Compat(crate::cli::CompatCommand::Record(a)) => compat::record(&a),
+        Command::Compat(crate::cli::CompatCommand::Probe(a)) => compat::probe(&a),
         Command::Manifest(a) => manifest::run(&a),
         Command::Keys(crate::cli::KeysCommand::Scan(a)) => keys::scan(&a),
         Command::Keys(crate::cli::KeysCommand::Compare(a)) => keys::compare(&a),

@@ -697,3 +697,134 @@ fn record_passes_bytes_through_and_keeps_them_exactly_and_replay_finds_no_differ
         o.stderr
     );
 }
+
+#[test]
+fn a_probe_file_runs_requests_and_a_real_client_command_against_both_sides() {
+    rehost_test::require_tool("curl");
+    let d = TestDir::new();
+    d.write(
+        "probe.toml",
+        r#"
+[[request]]
+path = "/api/items?page=1"
+headers = { Accept = "application/json" }
+
+[[request]]
+method = "POST"
+path = "/api/items"
+body = "hello"
+
+[[command]]
+name = "curl items"
+run = "curl -s http://{host}:{port}/api/items"
+
+[[command]]
+name = "curl status code"
+run = "curl -s -o /dev/null -w '%{http_code}' http://{host}:{port}/api/status"
+
+[[command]]
+name = "only old has it"
+run = "curl -sf http://{host}:{port}/page > /dev/null"
+"#,
+    );
+    let old = service(10);
+    let new = service(11);
+    let new_url = new.url();
+    let o = rehost(
+        &d,
+        &[
+            "compat",
+            "probe",
+            "probe.toml",
+            "--old",
+            &old.url(),
+            "--new",
+            &new_url,
+            "--json",
+        ],
+    );
+    assert_eq!(o.code, 1, "{}", o.all());
+    let v = json(&o);
+    let eps = v["endpoints"].as_array().unwrap();
+    let ep = |name: &str| {
+        eps.iter()
+            .find(|e| e["endpoint"] == name)
+            .unwrap_or_else(|| panic!("no endpoint {name}: {v}"))
+            .clone()
+    };
+    assert_eq!(
+        ep("GET /api/items")["differences"][0]["field"],
+        "$.items[0].price"
+    );
+    let curl = ep("command curl items");
+    assert_eq!(
+        curl["differences"][0]["field"], "stdout $.items[0].price",
+        "{v}"
+    );
+    assert_eq!(curl["differences"][0]["examples"][0]["old"], "10");
+    assert_eq!(curl["differences"][0]["examples"][0]["new"], "11");
+    let noise: Vec<&str> = curl["noise"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["field"].as_str().unwrap())
+        .collect();
+    assert!(noise.contains(&"stdout $.generated_at"), "{v}");
+    assert_eq!(ep("command curl status code")["differing"], 0);
+    assert_eq!(ep("command only old has it")["differing"], 0);
+    assert_eq!(v["refused_writes"], 1);
+    assert_eq!(old.count("POST") + new.count("POST"), 0);
+    // curl really ran against each side: the old got its GETs twice, the new once.
+    let items = |s: &Server| s.seen().iter().filter(|r| r.target == "/api/items").count();
+    assert_eq!((items(&old), items(&new)), (2, 1));
+
+    // A client whose exit status differs: the new side is a port nobody listens on.
+    let gone = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    d.write(
+        "exit.toml",
+        "[[command]]\nname = \"status\"\nrun = \"curl -sf http://{host}:{port}/api/status\"\n",
+    );
+    let o = rehost(
+        &d,
+        &[
+            "compat",
+            "probe",
+            "exit.toml",
+            "--old",
+            &old.url(),
+            "--new",
+            &format!("http://127.0.0.1:{gone}"),
+        ],
+    );
+    assert_eq!(o.code, 1, "{}", o.all());
+    assert!(
+        o.stdout.contains("  exit status: differs in 1"),
+        "{}",
+        o.stdout
+    );
+    assert!(o.stdout.contains("old exit 0 | new exit 7"), "{}", o.stdout);
+
+    // A probe file with an unknown key is refused, naming it.
+    d.write("bad.toml", "[[request]]\npath = \"/\"\nmethd = \"GET\"\n");
+    let o = rehost(
+        &d,
+        &[
+            "compat",
+            "probe",
+            "bad.toml",
+            "--old",
+            &old.url(),
+            "--new",
+            &new_url,
+        ],
+    );
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(
+        o.stderr.contains("bad.toml") && o.stderr.contains("methd"),
+        "{}",
+        o.stderr
+    );
+}
