@@ -128,7 +128,7 @@ pub fn probe(
         }
         command(&mut s, i + 1, c, old, new, opts);
     }
-    s.same = s.compared - s.differing;
+    s.same = s.compared - s.differing - s.allowed;
     s
 }
 
@@ -258,10 +258,12 @@ fn command(
     let noise: BTreeSet<String> = again
         .map(|c| compare(&a, &c).into_iter().map(|d| d.field).collect())
         .unwrap_or_default();
+    let allowed = |f: &str| opts.allow.iter().any(|g| crate::replay::glob_match(g, f));
     let differences: Vec<FieldCount> = d
         .into_iter()
         .filter(|d| !noise.contains(&d.field))
         .map(|d| FieldCount {
+            allowed: allowed(&d.field),
             field: d.field,
             count: 1,
             examples: vec![Example {
@@ -274,18 +276,22 @@ fn command(
         })
         .collect();
     s.compared += 1;
-    if !differences.is_empty() {
+    let real = differences.iter().any(|f| !f.allowed);
+    if real {
         s.differing += 1;
+    } else if !differences.is_empty() {
+        s.allowed += 1;
     }
     s.endpoints.push(Endpoint {
         endpoint,
         requests: 1,
-        differing: u64::from(!differences.is_empty()),
+        differing: u64::from(real),
         differences,
         noise: noise
             .into_iter()
             .map(|field| FieldCount {
                 field,
+                allowed: false,
                 count: 1,
                 examples: Vec::new(),
             })

@@ -104,6 +104,9 @@ pub struct Options {
     pub limits: Limits,
     /// Connect, read and write timeout per request.
     pub timeout: Duration,
+    /// Expected differences: field globs (`*` any characters, `?` one). A field they match is
+    /// still listed, marked allowed, and does not make a request differ.
+    pub allow: Vec<String>,
 }
 
 impl Default for Options {
@@ -115,6 +118,7 @@ impl Default for Options {
             examples: 3,
             limits: Limits::default(),
             timeout: Duration::from_secs(30),
+            allow: Vec::new(),
         }
     }
 }
@@ -150,6 +154,10 @@ pub struct Example {
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct FieldCount {
     pub field: String,
+    /// Declared as an expected difference (`--allow`, the step's `allow`): listed, not counted
+    /// against the verdict.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allowed: bool,
     /// Requests in which it differed (for noise: in which the old service differed from itself).
     pub count: u64,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -176,7 +184,10 @@ pub struct Summary {
     /// Requests answered by both sides and compared.
     pub compared: u64,
     pub same: u64,
+    /// Requests with a difference that is neither noise nor allowed.
     pub differing: u64,
+    /// Requests whose only differences were allowed ones.
+    pub allowed: u64,
     pub refused_writes: u64,
     pub refused: Vec<Listed>,
     /// Exchanges recorded truncated (a body over the recording cap): not replayed.
@@ -504,17 +515,27 @@ pub fn replay_items(
     s.not_compared = diff::NOT_COMPARED.to_string();
     for (name, ep) in acc.endpoints {
         let noise: BTreeSet<&String> = ep.noise.keys().collect();
-        let differing = ep
+        let allowed = |f: &str| opts.allow.iter().any(|g| glob_match(g, f));
+        let real = |fields: &Vec<String>| {
+            fields
+                .iter()
+                .filter(|f| !noise.contains(f))
+                .any(|f| !allowed(f))
+        };
+        let differing = ep.diffs.iter().filter(|(_, f)| real(f)).count() as u64;
+        let only_allowed = ep
             .diffs
             .iter()
-            .filter(|(_, fields)| fields.iter().any(|f| !noise.contains(f)))
+            .filter(|(_, f)| !real(f) && f.iter().any(|f| !noise.contains(f)))
             .count() as u64;
         s.differing += differing;
+        s.allowed += only_allowed;
         let differences = ep
             .fields
             .into_iter()
             .filter(|(f, _)| !noise.contains(f))
             .map(|(field, (count, examples))| FieldCount {
+                allowed: allowed(&field),
                 field,
                 count,
                 examples,
@@ -530,19 +551,55 @@ pub fn replay_items(
                 .into_iter()
                 .map(|(field, count)| FieldCount {
                     field,
+                    allowed: false,
                     count,
                     examples: Vec::new(),
                 })
                 .collect(),
         });
     }
-    s.same = s.compared - s.differing;
+    s.same = s.compared - s.differing - s.allowed;
     s
+}
+
+/// Whether `glob` matches all of `text`: `*` any characters (none too), `?` one character,
+/// everything else itself.
+pub fn glob_match(glob: &str, text: &str) -> bool {
+    let (g, t): (Vec<char>, Vec<char>) = (glob.chars().collect(), text.chars().collect());
+    let (mut gi, mut ti) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if gi < g.len() && (g[gi] == '?' || g[gi] == t[ti]) {
+            gi += 1;
+            ti += 1;
+        } else if gi < g.len() && g[gi] == '*' {
+            star = Some((gi, ti));
+            gi += 1;
+        } else if let Some((sg, st)) = star {
+            gi = sg + 1;
+            ti = st + 1;
+            star = Some((sg, st + 1));
+        } else {
+            return false;
+        }
+    }
+    g[gi..].iter().all(|c| *c == '*')
 }
 
 #[cfg(test)]
 mod tests {
     use super::Target;
+
+    #[test]
+    fn globs() {
+        use super::glob_match as m;
+        assert!(m("$.meta.*", "$.meta.version"));
+        assert!(m("header x-*", "header x-powered-by"));
+        assert!(m("$.items[?].price", "$.items[3].price"));
+        assert!(!m("$.items[?].price", "$.items[13].price"));
+        assert!(m("*", ""));
+        assert!(!m("$.a", "$.ab"));
+    }
 
     #[test]
     fn urls() {

@@ -220,6 +220,10 @@ pub struct CompatProbeArgs {
     /// Seconds to wait to connect, and for each read and write.
     #[arg(long, value_name = "SECONDS", default_value = "30")]
     pub timeout: f64,
+    /// An expected difference: a field glob (`*` any characters, `?` one), e.g.
+    /// `$.meta.version` or `header x-powered-by`; listed as allowed, not counted. Repeatable.
+    #[arg(long, value_name = "FIELD")]
+    pub allow: Vec<String>,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
@@ -274,6 +278,10 @@ pub struct CompatReplayArgs {
     /// The largest response body accepted, in MiB (a larger one is a failed request).
     #[arg(long, value_name = "MIB", default_value = "64")]
     pub max_body: u64,
+    /// An expected difference: a field glob (`*` any characters, `?` one), e.g.
+    /// `$.meta.version` or `header x-powered-by`; listed as allowed, not counted. Repeatable.
+    #[arg(long, value_name = "FIELD")]
+    pub allow: Vec<String>,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,

@@ -51,6 +51,7 @@ pub fn replay(args: &CompatReplayArgs) -> i32 {
             ..Default::default()
         },
         timeout: Duration::from_secs_f64(args.timeout),
+        allow: args.allow.clone(),
     };
     crate::signals::install();
     let started = Instant::now();
@@ -190,7 +191,17 @@ pub fn human(s: &Summary, secs: f64, traffic: &str) -> std::io::Result<()> {
             ep.differing
         )?;
         for f in &ep.differences {
-            writeln!(o, "  {}: differs in {}", esc(&f.field), f.count)?;
+            writeln!(
+                o,
+                "  {}: differs in {}{}",
+                esc(&f.field),
+                f.count,
+                if f.allowed {
+                    " (allowed: an expected difference)"
+                } else {
+                    ""
+                }
+            )?;
             for e in &f.examples {
                 writeln!(
                     o,
@@ -231,6 +242,11 @@ pub fn human(s: &Summary, secs: f64, traffic: &str) -> std::io::Result<()> {
     } else {
         format!("same: {} compared requests answered the same", s.compared)
     };
+    let allowed = if s.allowed > 0 {
+        format!("; {} requests differ only in allowed fields", s.allowed)
+    } else {
+        String::new()
+    };
     let unsent = if s.refused_writes + s.truncated > 0 {
         format!(
             "; {} writes refused and {} truncated exchanges not compared",
@@ -239,7 +255,7 @@ pub fn human(s: &Summary, secs: f64, traffic: &str) -> std::io::Result<()> {
     } else {
         String::new()
     };
-    writeln!(o, "{verdict}{unsent}")
+    writeln!(o, "{verdict}{allowed}{unsent}")
 }
 
 fn more(o: &mut impl Write, total: u64, shown: usize) -> std::io::Result<()> {
@@ -351,6 +367,7 @@ pub fn probe(args: &CompatProbeArgs) -> i32 {
         examples: 3,
         limits: rehost_compat::http::Limits::default(),
         timeout: Duration::from_secs_f64(args.timeout),
+        allow: args.allow.clone(),
     };
     crate::signals::install();
     let started = Instant::now();

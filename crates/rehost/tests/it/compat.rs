@@ -194,6 +194,36 @@ fn replay_reports_the_changed_field_and_counts_the_clock_as_noise() {
         assert!(o.stdout.contains(part), "missing {part:?} in\n{}", o.stdout);
     }
 
+    // Declared as expected, the price is listed as allowed and the replay passes.
+    let o = rehost(
+        &d,
+        &[
+            "compat",
+            "replay",
+            "--traffic",
+            "traffic.jsonl",
+            "--old",
+            &old.url(),
+            "--new",
+            &new.url(),
+            "--allow",
+            "$.items[?].price",
+        ],
+    );
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(
+        o.stdout
+            .contains("  $.items[0].price: differs in 2 (allowed: an expected difference)"),
+        "{}",
+        o.stdout
+    );
+    assert!(
+        o.stdout
+            .contains("; 2 requests differ only in allowed fields"),
+        "{}",
+        o.stdout
+    );
+
     // Old against an identical copy of itself: the same, exit 0, the noise still counted.
     let same = service(10);
     let o = rehost(
