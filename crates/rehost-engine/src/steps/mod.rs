@@ -9,6 +9,7 @@ use crate::EngineError;
 use crate::exec::{Ctx, Outcome};
 use rehost_plan::{Command, Plan, Step, SyncMethod};
 
+mod compat;
 mod dns_propagated;
 mod dns_ttl;
 mod drain;
@@ -42,6 +43,7 @@ pub(crate) static EXECUTORS: &[&Executor] = &[
     &drain::EXECUTOR,
     &dns_propagated::EXECUTOR,
     &dns_ttl::EXECUTOR,
+    &compat::EXECUTOR,
 ];
 
 /// One step kind's executor.
@@ -111,6 +113,7 @@ fn executor(step: &Step) -> &'static Executor {
         K::Drain { .. } => &drain::EXECUTOR,
         K::DnsPropagated { .. } => &dns_propagated::EXECUTOR,
         K::DnsTtl { .. } => &dns_ttl::EXECUTOR,
+        K::Compat { .. } => &compat::EXECUTOR,
     }
 }
 

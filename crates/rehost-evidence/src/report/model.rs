@@ -237,6 +237,8 @@ pub enum VerificationKind {
     Dns,
     /// A `dns-ttl` step: a name's lowered TTL on its authoritative servers, the old one expired.
     DnsTtl,
+    /// A `compat` step: the old and the new service's answers to the same requests.
+    Compat,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -289,6 +291,9 @@ pub struct Verification {
     /// DNS TTL: each server's TTL, when the TTL was lowered and when the old one expired.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dns_ttl: Option<rehost_journal::step_data::DnsTtlData>,
+    /// Compat: the answers compared per endpoint and field, the noise, what was refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compat: Option<rehost_journal::step_data::CompatData>,
 }
 
 /// A key of a `verify-keys` step: public facts only.

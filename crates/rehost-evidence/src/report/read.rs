@@ -376,6 +376,7 @@ fn typed(d: &StepData, exit_code: Option<i32>) -> Option<Verification> {
                 keys: Vec::new(),
                 dns: None,
                 dns_ttl: None,
+                compat: None,
             })
         }
         StepData::VerifyDb(db) => {
@@ -394,6 +395,7 @@ fn typed(d: &StepData, exit_code: Option<i32>) -> Option<Verification> {
         StepData::VerifyKeys(k) => Some(keys_verification(k)),
         StepData::DnsPropagated(d) => Some(dns_verification(d)),
         StepData::DnsTtl(d) => Some(dns_ttl_verification(d)),
+        StepData::Compat(d) => Some(compat_verification(d)),
         StepData::Legacy(v) => verification(v).or_else(|| db_verification(v, exit_code)),
         // A newer rehost's result is not read: a verification recorded so has no result here.
         StepData::Newer { .. } => None,
@@ -467,6 +469,7 @@ fn files_verification(f: &rehost_journal::step_data::VerifyFilesData) -> Verific
         keys: Vec::new(),
         dns: None,
         dns_ttl: None,
+        compat: None,
     }
 }
 
@@ -564,6 +567,7 @@ fn keys_verification(k: &rehost_journal::step_data::VerifyKeysData) -> Verificat
         keys: rows,
         dns: None,
         dns_ttl: None,
+        compat: None,
     }
 }
 
@@ -613,6 +617,7 @@ fn dns_verification(d: &rehost_journal::step_data::DnsPropagatedData) -> Verific
         keys: Vec::new(),
         dns: Some(d.clone()),
         dns_ttl: None,
+        compat: None,
     }
 }
 
@@ -657,6 +662,52 @@ fn dns_ttl_verification(d: &rehost_journal::step_data::DnsTtlData) -> Verificati
     v.findings = findings;
     v.dns = None;
     v.dns_ttl = Some(d.clone());
+    v
+}
+
+/// A `compat` step's result as a verification: the old and the new service, each differing
+/// field of an endpoint a finding (allowed ones too, classed `allowed`), with its first example.
+fn compat_verification(d: &rehost_journal::step_data::CompatData) -> Verification {
+    let findings: Vec<Finding> = d
+        .endpoints
+        .iter()
+        .flat_map(|e| {
+            e.differences.iter().map(move |f| {
+                let ex = f.examples.first();
+                Finding {
+                    class: if f.allowed {
+                        "allowed".into()
+                    } else {
+                        "differs".into()
+                    },
+                    path: format!("{} {} ({}×)", e.endpoint, f.field, f.count),
+                    a: ex.map(|x| x.old.clone()),
+                    b: ex.map(|x| x.new.clone()),
+                }
+            })
+        })
+        .collect();
+    let mut v = dns_verification(&rehost_journal::step_data::DnsPropagatedData {
+        v: d.v,
+        id: String::new(),
+        name: String::new(),
+        record: String::new(),
+        old: None,
+        new: String::new(),
+        exit_code: d.exit_code,
+        rounds: 1,
+        waited_ms: 0,
+        servers: Vec::new(),
+    });
+    v.kind = VerificationKind::Compat;
+    v.data_set = format!("{} {}", d.source, d.file);
+    v.source = d.old.clone();
+    v.destination = d.new.clone();
+    v.findings_total = findings.len() as u64;
+    v.findings = findings.into_iter().take(FIRST_FINDINGS).collect();
+    v.not_compared = Some(vec![d.not_compared.clone()]);
+    v.dns = None;
+    v.compat = Some(d.clone());
     v
 }
 
@@ -767,6 +818,7 @@ fn verification(v: &serde_json::Value) -> Option<Verification> {
         keys: Vec::new(),
         dns: None,
         dns_ttl: None,
+        compat: None,
     })
 }
 
@@ -865,5 +917,6 @@ fn db_verification(v: &serde_json::Value, exit_code: Option<i32>) -> Option<Veri
         keys: Vec::new(),
         dns: None,
         dns_ttl: None,
+        compat: None,
     })
 }

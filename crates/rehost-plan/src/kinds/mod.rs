@@ -14,6 +14,7 @@ use crate::model::*;
 use crate::read::{Reader, Tbl};
 use crate::suggest::closest;
 
+mod compat;
 mod dns_propagated;
 mod dns_ttl;
 mod drain;
@@ -45,6 +46,7 @@ pub static KINDS: &[&KindSpec] = &[
     &drain::KIND,
     &dns_propagated::KIND,
     &dns_ttl::KIND,
+    &compat::KIND,
 ];
 
 /// Keys every step may have.
@@ -177,6 +179,7 @@ pub fn spec(kind: &StepKind) -> &'static KindSpec {
         StepKind::Drain { .. } => &drain::KIND,
         StepKind::DnsPropagated { .. } => &dns_propagated::KIND,
         StepKind::DnsTtl { .. } => &dns_ttl::KIND,
+        StepKind::Compat { .. } => &compat::KIND,
     }
 }
 

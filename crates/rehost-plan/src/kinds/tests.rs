@@ -100,6 +100,12 @@ name = "www"
 id = "dns-ttl"
 do = "dns-ttl"
 name = "www"
+[[steps]]
+id = "compat"
+do = "compat"
+probe = "clients.toml"
+old = "http://192.0.2.10:8080"
+new = "http://192.0.2.20:8080"
 "#;
 
 #[test]

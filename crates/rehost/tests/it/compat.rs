@@ -858,3 +858,117 @@ run = "curl -sf http://{host}:{port}/page > /dev/null"
         o.stderr
     );
 }
+
+/// The journal's `compat` result of the run's last `step_finished` record for step `id`.
+fn journal_compat(d: &TestDir) -> serde_json::Value {
+    let journal = d.read(".rehost/plan/test/journal");
+    journal
+        .lines()
+        // Each record is JSON followed by its chain digest.
+        .filter_map(|l| l.rfind('}').map(|i| &l[..=i]))
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|r| find_kind(&r, "compat"))
+        .last()
+        .unwrap_or_else(|| panic!("no compat result in the journal:\n{journal}"))
+}
+
+fn find_kind(v: &serde_json::Value, kind: &str) -> Option<serde_json::Value> {
+    if v.get("kind").and_then(|k| k.as_str()) == Some(kind) {
+        return Some(v.clone());
+    }
+    match v {
+        serde_json::Value::Object(m) => m.values().find_map(|x| find_kind(x, kind)),
+        serde_json::Value::Array(a) => a.iter().find_map(|x| find_kind(x, kind)),
+        _ => None,
+    }
+}
+
+#[test]
+fn a_compat_step_records_its_typed_result_fails_on_a_difference_and_shows_in_the_report() {
+    let d = TestDir::new();
+    let old = service(10);
+    let new = service(11);
+    d.write("clients/traffic.jsonl", recorded());
+    let step = |allow: &str| {
+        format!(
+            r#"
+[[steps]]
+id = "clients"
+do = "compat"
+traffic = "clients/traffic.jsonl"
+old = "{}"
+new = "{}"
+{allow}
+"#,
+            old.url(),
+            new.url()
+        )
+    };
+    write_plan(&d, &step(""));
+    let o = rehost(&d, &["check", "plan.toml"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(
+        o.all().contains("2 of 5 requests answered differently")
+            && o.all().contains("GET /api/items $.items[0].price"),
+        "{}",
+        o.all()
+    );
+    let r = journal_compat(&d);
+    assert_eq!(r["v"], 1);
+    assert_eq!(r["exit_code"], 1);
+    assert_eq!(r["source"], "traffic");
+    assert!(
+        r["file"]
+            .as_str()
+            .unwrap()
+            .ends_with("clients/traffic.jsonl")
+    );
+    assert_eq!(
+        (r["compared"].as_u64(), r["differing"].as_u64()),
+        (Some(5), Some(2))
+    );
+    assert_eq!(r["refused_writes"], 2);
+    let items = r["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["endpoint"] == "GET /api/items")
+        .unwrap();
+    assert_eq!(items["differences"][0]["field"], "$.items[0].price");
+    assert_eq!(items["differences"][0]["examples"][0]["new"], "11");
+    assert_eq!(items["noise"][0]["field"], "$.generated_at");
+    // The report shows it: outcome, the field with its example, the noise, what was refused.
+    let o = rehost(&d, &["report", "plan.toml", "--env", "test"]);
+    assert_eq!(o.code, 1, "{}", o.all());
+    let md = d.read(".rehost/plan/test/report.md");
+    for part in [
+        "ANSWERS DIFFER",
+        "GET /api/items $.items[0].price (2×)",
+        "`$.generated_at` (2)",
+        "2 writes refused (not sent)",
+        "| 8 | `DELETE /api/items/1` | a write; the step does not allow writes |",
+        "not compared: hop-by-hop headers",
+    ] {
+        assert!(md.contains(part), "missing {part:?} in the report:\n{md}");
+    }
+
+    // The difference declared as expected: the step passes, the field is listed as allowed.
+    let d = TestDir::new();
+    d.write("clients/traffic.jsonl", recorded());
+    write_plan(&d, &step(r#"allow = ["$.items[*].price"]"#));
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    let r = journal_compat(&d);
+    assert_eq!(r["exit_code"], 0);
+    assert_eq!(r["allowed"], 2);
+    let o = rehost(&d, &["report", "plan.toml", "--env", "test"]);
+    let md = d.read(".rehost/plan/test/report.md");
+    assert!(
+        md.contains("old clients served the same"),
+        "{}\n{md}",
+        o.all()
+    );
+    assert!(md.contains("| allowed |"), "{md}");
+}
