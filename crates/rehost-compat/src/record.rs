@@ -12,11 +12,11 @@
 
 use crate::http::{self, Framing, Header, HttpError, Limits, Request, Response};
 use crate::traffic::{self, Exchange};
-use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How to record.
 #[derive(Clone, Debug)]
@@ -227,7 +227,7 @@ fn parse_response_head(head: &[u8]) -> Result<(u16, u8, String, Vec<Header>), Ht
     }
 }
 
-type Upstream = (BufReader<TcpStream>, BufWriter<TcpStream>);
+type Upstream = (BufReader<TcpStream>, BufWriter<TcpStream>, Instant);
 
 fn connect(addrs: &[SocketAddr], timeout: Duration) -> io::Result<Upstream> {
     let mut last = None;
@@ -238,7 +238,11 @@ fn connect(addrs: &[SocketAddr], timeout: Duration) -> io::Result<Upstream> {
                 s.set_write_timeout(Some(timeout))?;
                 s.set_nodelay(true)?;
                 let w = s.try_clone()?;
-                return Ok((BufReader::with_capacity(64 * 1024, s), BufWriter::new(w)));
+                return Ok((
+                    BufReader::with_capacity(64 * 1024, s),
+                    BufWriter::new(w),
+                    Instant::now(),
+                ));
             }
             Err(e) => last = Some(e),
         }
@@ -246,10 +250,15 @@ fn connect(addrs: &[SocketAddr], timeout: Duration) -> io::Result<Upstream> {
     Err(last.unwrap_or_else(|| io::Error::other("no address")))
 }
 
-/// Whether a kept-alive upstream connection was closed by the server meanwhile.
+/// Whether a kept-alive upstream connection was closed by the server meanwhile. Asked only of
+/// a connection idle for more than a second (servers close idle ones after seconds; one that
+/// closes after a number of requests says `Connection: close`, which is honoured).
 fn closed_meanwhile(up: &Upstream) -> bool {
     if !up.0.buffer().is_empty() {
         return true; // unexpected bytes: do not reuse
+    }
+    if up.2.elapsed() < Duration::from_secs(1) {
+        return false;
     }
     let s = up.0.get_ref();
     if s.set_nonblocking(true).is_err() {
@@ -269,30 +278,35 @@ struct Shared<'a> {
     cancel: &'a AtomicBool,
 }
 
-/// Waits until the client sends something, or closes, or the recording is stopped.
-/// `Ok(true)`: bytes are ready.
-fn wait_for_request(r: &mut BufReader<TcpStream>, cancel: &AtomicBool) -> io::Result<bool> {
-    if !r.buffer().is_empty() {
-        return Ok(true);
-    }
-    r.get_ref()
-        .set_read_timeout(Some(Duration::from_millis(200)))?;
-    loop {
-        match r.fill_buf() {
-            Ok(b) => return Ok(!b.is_empty()),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock
-                        | io::ErrorKind::TimedOut
-                        | io::ErrorKind::Interrupted
-                ) =>
-            {
-                if cancel.load(Ordering::SeqCst) {
-                    return Ok(false);
+/// The client's stream, read under a short socket timeout so that an idle connection notices a
+/// stop: a read that times out is retried until the recording is stopped or the request's
+/// timeout has passed without a byte.
+struct Patient<'a> {
+    s: TcpStream,
+    cancel: &'a AtomicBool,
+    timeout: Duration,
+}
+
+impl Read for Patient<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut since: Option<Instant> = None;
+        loop {
+            match self.s.read(buf) {
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock
+                            | io::ErrorKind::TimedOut
+                            | io::ErrorKind::Interrupted
+                    ) =>
+                {
+                    let start = *since.get_or_insert_with(Instant::now);
+                    if self.cancel.load(Ordering::SeqCst) || start.elapsed() >= self.timeout {
+                        return Err(e);
+                    }
                 }
+                r => return r,
             }
-            Err(e) => return Err(e),
         }
     }
 }
@@ -306,20 +320,27 @@ fn bad_gateway(w: &mut impl Write) {
 fn client(conn: TcpStream, sh: &Shared<'_>) {
     let Ok(wc) = conn.try_clone() else { return };
     let _ = conn.set_nodelay(true);
-    let mut cr = BufReader::with_capacity(64 * 1024, conn);
+    let _ = conn.set_read_timeout(Some(Duration::from_millis(200)));
+    let _ = wc.set_write_timeout(Some(sh.opts.timeout));
+    let mut cr = BufReader::with_capacity(
+        64 * 1024,
+        Patient {
+            s: conn,
+            cancel: sh.cancel,
+            timeout: sh.opts.timeout,
+        },
+    );
     let mut cw = BufWriter::with_capacity(64 * 1024, wc);
     let mut up: Option<Upstream> = None;
     let limits = sh.opts.limits;
     loop {
-        match wait_for_request(&mut cr, sh.cancel) {
-            Ok(true) => {}
-            _ => return,
+        if sh.cancel.load(Ordering::SeqCst) && cr.buffer().is_empty() {
+            return;
         }
-        let _ = cr.get_ref().set_read_timeout(Some(sh.opts.timeout));
         let head = match http::read_head(&mut cr, limits.head) {
             Ok(Some(h)) => h,
             Ok(None) => return,
-            Err(_) => {
+            Err(HttpError::HeadTooLong(_)) | Err(HttpError::BadHead(_)) => {
                 sh.counters.failed.fetch_add(1, Ordering::Relaxed);
                 let _ = cw.write_all(
                     b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
@@ -327,6 +348,8 @@ fn client(conn: TcpStream, sh: &Shared<'_>) {
                 let _ = cw.flush();
                 return;
             }
+            // Closed, timed out while idle, or stopped: nothing to record.
+            Err(_) => return,
         };
         match exchange(&head, &mut cr, &mut cw, &mut up, sh) {
             Ok(keep) if keep => {}
@@ -346,7 +369,7 @@ fn client(conn: TcpStream, sh: &Shared<'_>) {
 /// written. `Ok(keep_alive)`, or `Err(whether response bytes already reached the client)`.
 fn exchange(
     head: &[u8],
-    cr: &mut BufReader<TcpStream>,
+    cr: &mut BufReader<Patient<'_>>,
     cw: &mut BufWriter<TcpStream>,
     up: &mut Option<Upstream>,
     sh: &Shared<'_>,
@@ -360,7 +383,8 @@ fn exchange(
     if up.is_none() {
         *up = Some(connect(&sh.upstream, sh.opts.timeout).map_err(|_| false)?);
     }
-    let (ur, uw) = up.as_mut().expect("connected above");
+    let (ur, uw, used) = up.as_mut().expect("connected above");
+    *used = Instant::now();
     let mut req_cap = Capture::new(limits.body);
     let sent = uw
         .write_all(head)
