@@ -39,6 +39,8 @@ pub enum StepData {
     DnsTtl(Box<DnsTtlData>),
     /// `verify-config`: the configuration of both sides compared, key by key.
     VerifyConfig(Box<VerifyConfigData>),
+    /// `compat`: old and new service compared on the same requests, per endpoint and field.
+    Compat(Box<CompatData>),
     /// A result without a `kind`: written before results were typed. Kept as it was read.
     Legacy(serde_json::Value),
     /// A result of a kind this rehost does not know: written by a newer rehost. Kept as it
@@ -501,6 +503,84 @@ pub struct DnsServerData {
     pub first_served: Option<String>,
 }
 
+/// A `compat` step's comparison of the old and the new service on the same requests.
+/// Credentials are never kept: credential headers are `(credential, not shown)`, secret-like
+/// query values `(not shown)`, and a command is named, not quoted.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompatData {
+    #[serde(default)]
+    pub v: u32,
+    /// `probe` or `traffic`, and the file as the plan names it.
+    pub source: String,
+    pub file: String,
+    pub old: String,
+    pub new: String,
+    /// 0 the same (after noise and allowed fields), 1 differences, 2 some requests could not
+    /// be replayed.
+    pub exit_code: i32,
+    /// Exchanges or probe entries read, and those answered by both sides and compared.
+    pub exchanges: u64,
+    pub compared: u64,
+    pub same: u64,
+    pub differing: u64,
+    /// Requests whose only differences were allowed ones.
+    pub allowed: u64,
+    pub refused_writes: u64,
+    pub truncated: u64,
+    pub failed: u64,
+    pub bad: u64,
+    /// Whether the old service was asked twice, so noise was measured.
+    pub noise_measured: bool,
+    pub endpoints: Vec<CompatEndpointData>,
+    /// The first refused writes, failures and unreadable entries (all are counted above).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refused: Vec<CompatListedData>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failures: Vec<CompatListedData>,
+    /// What the comparison leaves out.
+    pub not_compared: String,
+}
+
+/// One endpoint (method and path without the query, or `command NAME`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompatEndpointData {
+    pub endpoint: String,
+    pub requests: u64,
+    pub differing: u64,
+    pub differences: Vec<CompatFieldData>,
+    /// Fields in which the old service differed from itself, with how often.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub noise: Vec<CompatFieldData>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompatFieldData {
+    pub field: String,
+    pub count: u64,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allowed: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub examples: Vec<CompatExampleData>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompatExampleData {
+    /// The traffic file's line or the probe entry's number.
+    pub line: u64,
+    pub target: String,
+    pub old: String,
+    pub new: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompatListedData {
+    pub line: u64,
+    pub method: String,
+    pub target: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub why: String,
+}
+
 /// The tagged form on disk: `{"kind":"verify-tree","v":1,…}`. Only ever a temporary while a
 /// record is read or written, so the size of its largest variant costs nothing.
 #[allow(clippy::large_enum_variant)]
@@ -519,6 +599,7 @@ enum Tagged<'a> {
     DnsSwitch(std::borrow::Cow<'a, DnsSwitchData>),
     DnsTtl(std::borrow::Cow<'a, DnsTtlData>),
     VerifyConfig(std::borrow::Cow<'a, VerifyConfigData>),
+    Compat(std::borrow::Cow<'a, CompatData>),
 }
 
 impl Serialize for StepData {
@@ -537,6 +618,7 @@ impl Serialize for StepData {
             StepData::DnsSwitch(d) => Tagged::DnsSwitch(Borrowed(&**d)).serialize(s),
             StepData::DnsTtl(d) => Tagged::DnsTtl(Borrowed(&**d)).serialize(s),
             StepData::VerifyConfig(d) => Tagged::VerifyConfig(Borrowed(&**d)).serialize(s),
+            StepData::Compat(d) => Tagged::Compat(Borrowed(&**d)).serialize(s),
             StepData::Legacy(v) | StepData::Newer { value: v, .. } => v.serialize(s),
         }
     }
@@ -578,6 +660,7 @@ impl<'de> Deserialize<'de> for StepData {
             Tagged::DnsSwitch(d) => StepData::DnsSwitch(Box::new(d.into_owned())),
             Tagged::DnsTtl(d) => StepData::DnsTtl(Box::new(d.into_owned())),
             Tagged::VerifyConfig(d) => StepData::VerifyConfig(Box::new(d.into_owned())),
+            Tagged::Compat(d) => StepData::Compat(Box::new(d.into_owned())),
         })
     }
 }
@@ -598,6 +681,7 @@ impl StepData {
             | StepData::DnsSwitch(_)
             | StepData::DnsTtl(_)
             | StepData::VerifyConfig(_)
+            | StepData::Compat(_)
             | StepData::Legacy(_)
             | StepData::Newer { .. } => &[],
         }

@@ -651,6 +651,21 @@ pub enum StepKind {
         #[serde(skip_serializing_if = "Option::is_none")]
         format: Option<String>,
     },
+    /// Old clients served the same: a probe file's requests and client commands, or a
+    /// traffic file's recorded requests, sent to the `old` and `new` service URLs (and the old
+    /// one again, to tell noise apart) and the answers compared (docs/compat.md). The file's
+    /// path is as written; the binary makes a relative one relative to the plan.
+    Compat {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        probe: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        traffic: Option<String>,
+        old: String,
+        new: String,
+        allow_writes: bool,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        allow: Vec<String>,
+    },
 }
 
 /// One side of a `verify-config` step: a plan host, and a file or tree there (`path`) or a

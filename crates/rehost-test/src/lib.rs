@@ -4,6 +4,7 @@
 //! test with the install step, never skips it).
 
 pub mod cli;
+pub mod http;
 pub mod knot;
 pub mod mariadb;
 pub mod postgres;

@@ -49,6 +49,10 @@ pub enum Command {
     /// they are gone.
     #[command(subcommand)]
     Conns(ConnsCommand),
+    /// Old clients served the same: replay recorded HTTP traffic against the old and the new
+    /// service and compare the answers (docs/compat.md).
+    #[command(subcommand)]
+    Compat(CompatCommand),
     /// Run the demo: an embedded example migration between two local hosts.
     Demo(DemoArgs),
     /// Serve requests on stdin/stdout (started by rehost itself on remote hosts); with
@@ -208,6 +212,120 @@ pub struct DnsSwitchArgs {
     /// How long to wait for each of the server's answers, in seconds.
     #[arg(long, value_name = "SECONDS", default_value = "5")]
     pub timeout: f64,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CompatCommand {
+    /// Send each recorded request to the old service, to the new one, and (GET, HEAD, OPTIONS)
+    /// a second time to the old one; compare status, headers and bodies structurally.
+    ///
+    /// Bodies are compared as JSON trees where both are JSON (fields named like
+    /// `$.items[3].price`), else as text lines, else by digest; gzip and deflate bodies decoded.
+    /// A field in which the old service differs from itself (a timestamp, a random id) is noise
+    /// for its endpoint: counted, not reported as a difference. Requests other than GET, HEAD
+    /// and OPTIONS are listed and not sent unless --allow-writes. Exit 0 when every compared
+    /// answer is the same, 1 when some differ, 2 when some request could not be replayed.
+    Replay(CompatReplayArgs),
+    /// Record real traffic: an HTTP/1.1 reverse proxy in front of the old service that
+    /// appends each exchange to a traffic file (mode 0600: it holds the clients' credentials).
+    ///
+    /// Bytes pass through unchanged (chunked framing and compressed bodies as sent); a body
+    /// over --max-record-body is proxied whole but recorded as truncated, which replay skips.
+    /// Stops on SIGINT or SIGTERM after the exchanges in progress are written.
+    Record(CompatRecordArgs),
+    /// Run a probe file's requests and client commands against the old and the new service
+    /// and compare the answers as `replay` does (docs/compat.md: the probe file).
+    ///
+    /// A command runs on this machine under `sh -c`, once with `{host}` and `{port}` of the
+    /// old service, once with the new one's, and again with the old one's for noise; its exit
+    /// status, output and error output are compared. Exit 0 same, 1 differences, 2 trouble.
+    Probe(CompatProbeArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct CompatProbeArgs {
+    /// The probe file (TOML: `[[request]]` and `[[command]]` entries).
+    pub file: PathBuf,
+    /// The old service, `http://HOST:PORT[/PREFIX]`.
+    #[arg(long, value_name = "URL")]
+    pub old: String,
+    /// The new service, `http://HOST:PORT[/PREFIX]`.
+    #[arg(long, value_name = "URL")]
+    pub new: String,
+    /// Also send requests other than GET, HEAD and OPTIONS, once to each side.
+    #[arg(long)]
+    pub allow_writes: bool,
+    /// Do not ask the old service twice: no noise is measured, every difference is reported.
+    #[arg(long)]
+    pub no_noise: bool,
+    /// Seconds to wait to connect, and for each read and write.
+    #[arg(long, value_name = "SECONDS", default_value = "30")]
+    pub timeout: f64,
+    /// An expected difference: a field glob (`*` any characters, `?` one), e.g.
+    /// `$.meta.version` or `header x-powered-by`; listed as allowed, not counted. Repeatable.
+    #[arg(long, value_name = "FIELD")]
+    pub allow: Vec<String>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct CompatRecordArgs {
+    /// Where clients connect, `IP:PORT` (port 0: a free port, printed).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: String,
+    /// The old service, `HOST:PORT`.
+    #[arg(long, value_name = "ADDR")]
+    pub upstream: String,
+    /// The traffic file to create (it must not exist).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// The largest body recorded, in MiB; larger ones are proxied but not recorded.
+    #[arg(long, value_name = "MIB", default_value = "64")]
+    pub max_record_body: u64,
+    /// Seconds to wait to connect upstream, and for each read and write of an exchange.
+    #[arg(long, value_name = "SECONDS", default_value = "60")]
+    pub timeout: f64,
+}
+
+#[derive(Args, Debug)]
+pub struct CompatReplayArgs {
+    /// The traffic file (`rehost compat record` writes it; format in docs/compat.md).
+    #[arg(long, value_name = "FILE")]
+    pub traffic: PathBuf,
+    /// The old service, `http://HOST:PORT[/PREFIX]`.
+    #[arg(long, value_name = "URL")]
+    pub old: String,
+    /// The new service, `http://HOST:PORT[/PREFIX]`.
+    #[arg(long, value_name = "URL")]
+    pub new: String,
+    /// Also send recorded writes (POST, PUT, DELETE, ...) to both sides, once each: for the
+    /// rehearsal copy, never for production data.
+    #[arg(long)]
+    pub allow_writes: bool,
+    /// Requests in flight at once (each worker keeps one connection per side alive).
+    #[arg(long, value_name = "N", default_value = "16")]
+    pub concurrency: usize,
+    /// Examples shown per differing field.
+    #[arg(long, value_name = "N", default_value = "3")]
+    pub examples: usize,
+    /// Do not ask the old service twice: no noise is measured, every difference is reported.
+    #[arg(long)]
+    pub no_noise: bool,
+    /// Seconds to wait to connect, and for each read and write.
+    #[arg(long, value_name = "SECONDS", default_value = "30")]
+    pub timeout: f64,
+    /// The largest response body accepted, in MiB (a larger one is a failed request).
+    #[arg(long, value_name = "MIB", default_value = "64")]
+    pub max_body: u64,
+    /// An expected difference: a field glob (`*` any characters, `?` one), e.g.
+    /// `$.meta.version` or `header x-powered-by`; listed as allowed, not counted. Repeatable.
+    #[arg(long, value_name = "FIELD")]
+    pub allow: Vec<String>,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,

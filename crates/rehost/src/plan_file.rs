@@ -11,8 +11,9 @@ pub struct PlanFile {
 }
 
 impl PlanFile {
-    /// Reads and checks a plan. Relative `root`s of local hosts are taken relative to the
-    /// plan's directory, so a plan and its demo hosts can move together.
+    /// Reads and checks a plan. Relative `root`s of local hosts, and a `compat` step's
+    /// relative `probe` or `traffic` file, are taken relative to the plan's directory, so a
+    /// plan and its files can move together.
     pub fn load(path: &Path) -> Result<PlanFile, String> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("failed to read plan {}: {e}", path.display()))?;
@@ -93,6 +94,16 @@ fn absolutize_roots(plan: &mut Plan, base: &Path) {
     for e in &mut plan.environments {
         for h in &mut e.hosts {
             fix(&mut h.target);
+        }
+    }
+    // A `compat` step's probe or traffic file, like the roots: relative to the plan.
+    for step in &mut plan.steps {
+        if let rehost_plan::StepKind::Compat { probe, traffic, .. } = &mut step.kind {
+            for f in [probe, traffic].into_iter().flatten() {
+                if Path::new(f.as_str()).is_relative() {
+                    *f = base.join(&*f).to_string_lossy().into_owned();
+                }
+            }
         }
     }
 }

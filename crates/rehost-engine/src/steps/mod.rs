@@ -9,6 +9,7 @@ use crate::EngineError;
 use crate::exec::{Ctx, Outcome};
 use rehost_plan::{Command, Plan, Step, SyncMethod};
 
+mod compat;
 mod dns_propagated;
 mod dns_switch;
 mod dns_ttl;
@@ -46,6 +47,7 @@ pub(crate) static EXECUTORS: &[&Executor] = &[
     &dns_switch::EXECUTOR,
     &dns_ttl::EXECUTOR,
     &verify_config::EXECUTOR,
+    &compat::EXECUTOR,
 ];
 
 /// One step kind's executor.
@@ -117,6 +119,7 @@ fn executor(step: &Step) -> &'static Executor {
         K::DnsTtl { .. } => &dns_ttl::EXECUTOR,
         K::DnsSwitch { .. } => &dns_switch::EXECUTOR,
         K::VerifyConfig { .. } => &verify_config::EXECUTOR,
+        K::Compat { .. } => &compat::EXECUTOR,
     }
 }
 

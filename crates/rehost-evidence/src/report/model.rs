@@ -271,6 +271,8 @@ pub enum VerificationKind {
     DnsTtl,
     /// A `verify-config` step: the configuration of two sides, key by key.
     Config,
+    /// A `compat` step: the old and the new service's answers to the same requests.
+    Compat,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -326,6 +328,9 @@ pub struct Verification {
     /// Configuration: what was compared, the differences and the allowed ones with both values.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub config: Option<rehost_journal::step_data::VerifyConfigData>,
+    /// Compat: the answers compared per endpoint and field, the noise, what was refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compat: Option<rehost_journal::step_data::CompatData>,
 }
 
 /// A key of a `verify-keys` step: public facts only.

@@ -402,6 +402,7 @@ fn typed(d: &StepData, exit_code: Option<i32>) -> Option<Verification> {
                 dns: None,
                 dns_ttl: None,
                 config: None,
+                compat: None,
             })
         }
         StepData::VerifyDb(db) => {
@@ -421,6 +422,7 @@ fn typed(d: &StepData, exit_code: Option<i32>) -> Option<Verification> {
         StepData::DnsPropagated(d) => Some(dns_verification(d)),
         StepData::DnsTtl(d) => Some(dns_ttl_verification(d)),
         StepData::VerifyConfig(c) => Some(config_verification(c)),
+        StepData::Compat(d) => Some(compat_verification(d)),
         StepData::Legacy(v) => verification(v).or_else(|| db_verification(v, exit_code)),
         // A newer rehost's result is not read: a verification recorded so has no result here.
         StepData::Newer { .. } => None,
@@ -501,6 +503,7 @@ fn files_verification(f: &rehost_journal::step_data::VerifyFilesData) -> Verific
         dns: None,
         dns_ttl: None,
         config: None,
+        compat: None,
     }
 }
 
@@ -599,6 +602,7 @@ fn keys_verification(k: &rehost_journal::step_data::VerifyKeysData) -> Verificat
         dns: None,
         dns_ttl: None,
         config: None,
+        compat: None,
     }
 }
 
@@ -649,6 +653,7 @@ fn dns_verification(d: &rehost_journal::step_data::DnsPropagatedData) -> Verific
         dns: Some(d.clone()),
         dns_ttl: None,
         config: None,
+        compat: None,
     }
 }
 
@@ -759,7 +764,54 @@ fn config_verification(c: &rehost_journal::step_data::VerifyConfigData) -> Verif
         dns: None,
         dns_ttl: None,
         config: Some(c.clone()),
+        compat: None,
     }
+}
+
+/// A `compat` step's result as a verification: the old and the new service, each differing
+/// field of an endpoint a finding (allowed ones too, classed `allowed`), with its first example.
+fn compat_verification(d: &rehost_journal::step_data::CompatData) -> Verification {
+    let findings: Vec<Finding> = d
+        .endpoints
+        .iter()
+        .flat_map(|e| {
+            e.differences.iter().map(move |f| {
+                let ex = f.examples.first();
+                Finding {
+                    class: if f.allowed {
+                        "allowed".into()
+                    } else {
+                        "differs".into()
+                    },
+                    path: format!("{} {} ({}×)", e.endpoint, f.field, f.count),
+                    a: ex.map(|x| x.old.clone()),
+                    b: ex.map(|x| x.new.clone()),
+                }
+            })
+        })
+        .collect();
+    let mut v = dns_verification(&rehost_journal::step_data::DnsPropagatedData {
+        v: d.v,
+        id: String::new(),
+        name: String::new(),
+        record: String::new(),
+        old: None,
+        new: String::new(),
+        exit_code: d.exit_code,
+        rounds: 1,
+        waited_ms: 0,
+        servers: Vec::new(),
+    });
+    v.kind = VerificationKind::Compat;
+    v.data_set = format!("{} {}", d.source, d.file);
+    v.source = d.old.clone();
+    v.destination = d.new.clone();
+    v.findings_total = findings.len() as u64;
+    v.findings = findings.into_iter().take(FIRST_FINDINGS).collect();
+    v.not_compared = Some(vec![d.not_compared.clone()]);
+    v.dns = None;
+    v.compat = Some(d.clone());
+    v
 }
 
 /// A verification's result, from the free JSON a `verify-tree` step recorded before results
@@ -870,6 +922,7 @@ fn verification(v: &serde_json::Value) -> Option<Verification> {
         dns: None,
         dns_ttl: None,
         config: None,
+        compat: None,
     })
 }
 
@@ -969,5 +1022,6 @@ fn db_verification(v: &serde_json::Value, exit_code: Option<i32>) -> Option<Veri
         dns: None,
         dns_ttl: None,
         config: None,
+        compat: None,
     })
 }

@@ -29,6 +29,7 @@ fn kind_parts(v: &Verification) -> KindParts {
         VerificationKind::Dns => dns(v),
         VerificationKind::DnsTtl => dns_ttl(v),
         VerificationKind::Config => config(v),
+        VerificationKind::Compat => compat(v),
     }
 }
 
@@ -64,6 +65,7 @@ fn verification(a: &Attempt, v: &Verification, b: &mut Vec<Block>) {
     let (la, lb) = match v.kind {
         VerificationKind::Dns => ("Old value", "New value"),
         VerificationKind::DnsTtl => ("TTL before", "Lowered TTL"),
+        VerificationKind::Compat => ("Old service", "New service"),
         _ => ("Original (A)", "Copy (B)"),
     };
     let mut rows = vec![
@@ -662,5 +664,94 @@ fn exercise_tables(x: &ExerciseData, b: &mut Vec<Block>) {
                 })
                 .collect(),
         });
+    }
+}
+
+/// A `compat` step: what was sent and compared, the endpoints, the noise, the refused writes,
+/// what was not compared.
+fn compat(v: &Verification) -> KindParts {
+    let Some(d) = &v.compat else {
+        return KindParts {
+            outcome: exit_outcome(v),
+            rows: Vec::new(),
+            closing_rows: Vec::new(),
+            blocks: Vec::new(),
+        };
+    };
+    let outcome = match d.exit_code {
+        0 => "old clients served the same".to_owned(),
+        1 => "ANSWERS DIFFER".to_owned(),
+        _ => "NOT FULLY COMPARED".to_owned(),
+    } + &not_compared(v);
+    let rows = vec![
+        vec![
+            "Requests".into(),
+            format!(
+                "{} read, {} compared: {} the same, {} differ, {} differ only in allowed fields",
+                d.exchanges, d.compared, d.same, d.differing, d.allowed
+            ),
+        ],
+        vec![
+            "Not compared".into(),
+            format!(
+                "{} writes refused (not sent), {} truncated in the recording, {} failed, {} unreadable",
+                d.refused_writes, d.truncated, d.failed, d.bad
+            ),
+        ],
+        vec![
+            "Noise".into(),
+            if d.noise_measured {
+                "measured: the old service was asked twice; fields in which it differs from itself are not compared".into()
+            } else {
+                "not measured: the old service was asked once".into()
+            },
+        ],
+    ];
+    let endpoints = table(
+        &[
+            "Endpoint",
+            "Requests",
+            "Differ",
+            "Noise (old differs from itself)",
+        ],
+        d.endpoints
+            .iter()
+            .map(|e| {
+                vec![
+                    format!("`{}`", e.endpoint.replace('`', "'")),
+                    e.requests.to_string(),
+                    e.differing.to_string(),
+                    e.noise
+                        .iter()
+                        .map(|f| format!("`{}` ({})", f.field.replace('`', "'"), f.count))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                ]
+            })
+            .collect(),
+    );
+    let mut blocks = vec![endpoints];
+    if !d.refused.is_empty() || !d.failures.is_empty() {
+        blocks.push(table(
+            &["Line", "Request", "Not compared because"],
+            d.refused
+                .iter()
+                .map(|l| (l, "a write; the step does not allow writes"))
+                .chain(d.failures.iter().map(|l| (l, l.why.as_str())))
+                .map(|(l, why)| {
+                    vec![
+                        l.line.to_string(),
+                        format!("`{} {}`", l.method, l.target.replace('`', "'")),
+                        why.to_string(),
+                    ]
+                })
+                .collect(),
+        ));
+    }
+    KindParts {
+        outcome,
+        rows,
+        closing_rows: Vec::new(),
+        blocks,
     }
 }

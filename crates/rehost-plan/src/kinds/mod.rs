@@ -14,6 +14,7 @@ use crate::model::*;
 use crate::read::{Reader, Tbl};
 use crate::suggest::closest;
 
+mod compat;
 mod dns_propagated;
 mod dns_switch;
 mod dns_ttl;
@@ -49,6 +50,7 @@ pub static KINDS: &[&KindSpec] = &[
     &dns_switch::KIND,
     &dns_ttl::KIND,
     &verify_config::KIND,
+    &compat::KIND,
 ];
 
 /// Keys every step may have.
@@ -183,6 +185,7 @@ pub fn spec(kind: &StepKind) -> &'static KindSpec {
         StepKind::DnsTtl { .. } => &dns_ttl::KIND,
         StepKind::DnsSwitch { .. } => &dns_switch::KIND,
         StepKind::VerifyConfig { .. } => &verify_config::KIND,
+        StepKind::Compat { .. } => &compat::KIND,
     }
 }
 

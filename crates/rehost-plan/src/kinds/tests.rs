@@ -114,6 +114,12 @@ old = "old:/etc/app"
 new = "new:/etc/app"
 allow = ["*.server_name"]
 rewrite = [{ from = "old.example", to = "new.example" }]
+[[steps]]
+id = "compat"
+do = "compat"
+probe = "clients.toml"
+old = "http://192.0.2.10:8080"
+new = "http://192.0.2.20:8080"
 "#;
 
 #[test]

@@ -2,6 +2,7 @@
 
 mod agent;
 pub mod check;
+mod compat;
 mod concept;
 mod conns;
 mod demo;
@@ -29,6 +30,9 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Verify(crate::cli::VerifyCommand::Config(a)) => verify_config::run(&a),
         Command::Dns(crate::cli::DnsCommand::Check(a)) => dns::check(&a),
         Command::Dns(crate::cli::DnsCommand::Switch(a)) => dns::switch(&a),
+        Command::Compat(crate::cli::CompatCommand::Replay(a)) => compat::replay(&a),
+        Command::Compat(crate::cli::CompatCommand::Record(a)) => compat::record(&a),
+        Command::Compat(crate::cli::CompatCommand::Probe(a)) => compat::probe(&a),
         Command::Manifest(a) => manifest::run(&a),
         Command::Keys(crate::cli::KeysCommand::Scan(a)) => keys::scan(&a),
         Command::Keys(crate::cli::KeysCommand::Compare(a)) => keys::compare(&a),

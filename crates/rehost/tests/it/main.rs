@@ -3,6 +3,7 @@
 mod agent;
 mod archive;
 mod check;
+mod compat;
 mod concept;
 mod config;
 mod confirm;
