@@ -251,20 +251,6 @@ fn soa_owner(server: &Server, name: &Name, timeout: Duration) -> Result<Option<N
         .map(|r| r.name.to_lowercase()))
 }
 
-/// Text from a server or a file, fit for a terminal line: control characters escaped.
-fn printable(s: &str) -> String {
-    s.chars()
-        .flat_map(|c| {
-            let esc: Vec<char> = if c.is_control() {
-                c.escape_default().collect()
-            } else {
-                vec![c]
-            };
-            esc
-        })
-        .collect()
-}
-
 fn rcode_name(r: ResponseCode) -> String {
     match r {
         ResponseCode::NoError => "NOERROR".into(),

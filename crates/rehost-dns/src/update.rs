@@ -12,6 +12,9 @@
 //!
 //! TSIG's MAC is HMAC-SHA256 or HMAC-SHA512, computed here over `sha2` (no DNSSEC stack, no
 //! async runtime); the key's secret never leaves [`TsigKey`], which does not print it.
+//!
+//! Messages here hold text from the server and the key file as it is: every output escapes it
+//! (the terminal through `rehost_plan::escape_control`, the report by its renderers).
 
 use crate::{Answer, Kind, Role, Server, ask, fqdn, secs};
 use base64::Engine as _;
@@ -47,7 +50,7 @@ impl Algorithm {
             "hmac-sha512" => Ok(Algorithm::HmacSha512),
             other => Err(format!(
                 "TSIG algorithm `{}` is not one rehost signs with: use hmac-sha256 or hmac-sha512",
-                crate::printable(other)
+                other
             )),
         }
     }
@@ -152,12 +155,8 @@ impl TsigKey {
             }
         };
         let algorithm = Algorithm::parse(&algorithm)?;
-        let name = fqdn(name.trim()).map_err(|_| {
-            format!(
-                "the TSIG key's name `{}` is not a DNS name",
-                crate::printable(&name)
-            )
-        })?;
+        let name = fqdn(name.trim())
+            .map_err(|_| format!("the TSIG key's name `{}` is not a DNS name", &name))?;
         let secret = base64::engine::general_purpose::STANDARD
             .decode(secret.trim().as_bytes())
             .map_err(|_| format!("the secret of TSIG key {name} is not base64"))?;
@@ -180,7 +179,7 @@ impl TsigKey {
 /// errors name the file, never its content.
 pub fn read_key_file(path: &std::path::Path) -> Result<TsigKey, String> {
     use std::os::unix::fs::PermissionsExt;
-    let shown = crate::printable(&path.display().to_string());
+    let shown = path.display().to_string();
     let meta = std::fs::metadata(path).map_err(|e| format!("TSIG key file {shown}: {e}"))?;
     if !meta.is_file() {
         return Err(format!("TSIG key file {shown} is not a regular file"));
@@ -380,10 +379,7 @@ fn list(v: &[String]) -> String {
     if v.is_empty() {
         "nothing".into()
     } else {
-        v.iter()
-            .map(|s| crate::printable(s))
-            .collect::<Vec<_>>()
-            .join(", ")
+        v.join(", ")
     }
 }
 

@@ -325,7 +325,7 @@ argv = ["true"]
         .unwrap()
         .flatten()
         .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
-        .filter(|c| c == b"sleep\0101\0")
+        .filter(|c| c == b"sleep\x00101\x00")
         .map(|c| String::from_utf8_lossy(&c).into_owned())
         .collect();
     assert!(left.is_empty(), "probe commands left running: {left:?}");
