@@ -859,16 +859,16 @@ run = "curl -sf http://{host}:{port}/page > /dev/null"
     );
 }
 
-/// The journal's `compat` result of the run's last `step_finished` record for step `id`.
+/// The journal's last `compat` result.
 fn journal_compat(d: &TestDir) -> serde_json::Value {
     let journal = d.read(".rehost/plan/test/journal");
     journal
         .lines()
+        .rev()
         // Each record is JSON followed by its chain digest.
         .filter_map(|l| l.rfind('}').map(|i| &l[..=i]))
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter_map(|r| find_kind(&r, "compat"))
-        .last()
+        .find_map(|r| find_kind(&r, "compat"))
         .unwrap_or_else(|| panic!("no compat result in the journal:\n{journal}"))
 }
 
