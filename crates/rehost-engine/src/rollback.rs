@@ -85,6 +85,12 @@ pub(crate) fn after_failure(
     )
 }
 
+/// How one step was undone: its plan's `rollback` command, or its kind's own rollback.
+enum Rollback<C> {
+    Command(Result<C, String>),
+    Builtin(Result<String, String>),
+}
+
 /// Runs the rollbacks of the failed step and of every finished step before it, in reverse
 /// order, recording each. Returns how many rollbacks succeeded, and the earliest step whose
 /// rollback ran, where the next run starts again (the finished steps after it are sent round
@@ -102,7 +108,10 @@ fn rollback(
     let order: Vec<usize> = (0..=failed)
         .rev()
         .filter(|&j| j == failed || statuses[j] == StepStatus::Done)
-        .filter(|&j| plan.steps[j].rollback.is_some())
+        .filter(|&j| {
+            plan.steps[j].rollback.is_some()
+                || crate::steps::builtin_rollback(&plan.steps[j]).is_some()
+        })
         .collect();
     let at = env.rec.now();
     env.rec.record(
@@ -119,7 +128,6 @@ fn rollback(
     let mut undone = Vec::new();
     for &j in &order {
         let step = &plan.steps[j];
-        let command = step.rollback.as_ref().expect("filtered");
         let host = step.host.clone().unwrap_or_default();
         // Kept as evidence, like a step's output; numbered, as a step can be rolled back more
         // than once (a failed rollback leaves it done, and the next failure rolls back again).
@@ -157,18 +165,26 @@ fn rollback(
                 tail: &mut tail,
                 attempt: 0,
             };
-            run_command(&mut ctx, step, &host, command, None)
+            match (&step.rollback, crate::steps::builtin_rollback(step)) {
+                (Some(command), _) => {
+                    Rollback::Command(run_command(&mut ctx, step, &host, command, None))
+                }
+                (None, Some(undo)) => Rollback::Builtin(undo(&mut ctx, step)),
+                (None, None) => unreachable!("filtered: a command or the kind's own rollback"),
+            }
         };
         let (ok, detail) = match result {
-            Ok(o) if o.exit.code == Some(0) => (true, None),
-            Ok(o) => (
+            Rollback::Command(Ok(o)) if o.exit.code == Some(0) => (true, None),
+            Rollback::Command(Ok(o)) => (
                 false,
                 Some(format!(
                     "the rollback command ended with {} on host {host}",
                     o.exit
                 )),
             ),
-            Err(e) => (false, Some(e)),
+            Rollback::Command(Err(e)) => (false, Some(e)),
+            Rollback::Builtin(Ok(done)) => (true, Some(done)),
+            Rollback::Builtin(Err(why)) => (false, Some(why)),
         };
         if ok {
             ok_count += 1;

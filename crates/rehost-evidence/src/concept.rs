@@ -325,6 +325,11 @@ fn build(plan: &Plan, src: &str, findings: &[Diagnostic]) -> Vec<Block> {
                                 rehost_plan::redact(&r)
                             }
                         })
+                        .or_else(|| {
+                            rehost_plan::spec(&s.kind)
+                                .builtin_rollback
+                                .map(|r| format!("built in: {r}"))
+                        })
                         .unwrap_or_default(),
                 ]
             })

@@ -16,6 +16,7 @@ use rehost_plan::{Step, StepKind, escape_control as esc};
 
 pub(super) static EXECUTOR: Executor = Executor {
     kind: "compat",
+    rollback: None,
     execute,
     needs: |_, _| Vec::new(),
 };

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 pub(super) static EXECUTOR: Executor = Executor {
     kind: "dns-propagated",
+    rollback: None,
     execute,
     needs: |_, _| Vec::new(),
 };

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 pub(super) static EXECUTOR: Executor = Executor {
     kind: "dns-switch",
+    rollback: Some(rollback),
     execute,
     needs: |_, _| Vec::new(),
 };
@@ -32,7 +33,15 @@ fn failed(detail: String) -> Outcome {
     }
 }
 
-fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {
+/// What a switch works with: the change, the primary, the key and the zone.
+type Prepared = (
+    Change,
+    std::net::SocketAddr,
+    rehost_dns::update::TsigKey,
+    rehost_dns::Name,
+);
+
+fn prepare(ctx: &Ctx, step: &Step) -> Result<Prepared, String> {
     let StepKind::DnsSwitch {
         name: id,
         server,
@@ -43,36 +52,72 @@ fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {
     else {
         unreachable!("the registry hands `dns-switch` its own steps")
     };
-    let Some(decl) = ctx.plan.name_decl(id).cloned() else {
-        return Ok(failed(format!("the plan declares no name `{id}`")));
+    let decl = ctx
+        .plan
+        .name_decl(id)
+        .ok_or_else(|| format!("the plan declares no name `{id}`"))?;
+    let kind = Kind::parse(&decl.record)?;
+    let name = rehost_dns::fqdn(&decl.name)?;
+    let value = |v: &Option<String>, key: &str| -> Result<Vec<String>, String> {
+        let v = v
+            .as_deref()
+            .ok_or_else(|| format!("name `{id}` has no `{key}` value"))?;
+        Ok(vec![kind.normalize(v)?])
     };
-    let prepared = (|| -> Result<_, String> {
-        let kind = Kind::parse(&decl.record)?;
-        let name = rehost_dns::fqdn(&decl.name)?;
-        let value = |v: &Option<String>, key: &str| -> Result<Vec<String>, String> {
-            let v = v
-                .as_deref()
-                .ok_or_else(|| format!("name `{id}` has no `{key}` value"))?;
-            Ok(vec![kind.normalize(v)?])
-        };
-        let ttl = ttl.or(decl.lowered_ttl).or(decl.ttl).unwrap_or(DEFAULT_TTL);
-        let change = Change {
-            name: name.clone(),
-            kind,
-            old: value(&decl.old, "old")?,
-            new: value(&decl.new, "new")?,
-            ttl: u32::try_from(ttl.as_secs())
-                .map_err(|_| format!("a TTL of {ttl:?} is too long"))?,
-        };
-        let server = rehost_dns::parse_server(server)?;
-        let key = rehost_dns::update::read_key_file(std::path::Path::new(tsig_key))?;
-        let zone = match zone {
-            Some(z) => rehost_dns::fqdn(z)?,
-            None => rehost_dns::update::zone_of(server, &name, TIMEOUT)?,
-        };
-        Ok((change, server, key, zone))
-    })();
-    let (change, server, key, zone) = match prepared {
+    let ttl = ttl.or(decl.lowered_ttl).or(decl.ttl).unwrap_or(DEFAULT_TTL);
+    let change = Change {
+        name: name.clone(),
+        kind,
+        old: value(&decl.old, "old")?,
+        new: value(&decl.new, "new")?,
+        ttl: u32::try_from(ttl.as_secs()).map_err(|_| format!("a TTL of {ttl:?} is too long"))?,
+    };
+    let server = rehost_dns::parse_server(server)?;
+    let key = rehost_dns::update::read_key_file(std::path::Path::new(tsig_key))?;
+    let zone = match zone {
+        Some(z) => rehost_dns::fqdn(z)?,
+        None => rehost_dns::update::zone_of(server, &name, TIMEOUT)?,
+    };
+    Ok((change, server, key, zone))
+}
+
+/// The rollback: the reverse update (new back to old, with the same TTL and key), done only
+/// when the primary serves exactly the old value afterwards; already old is done, nothing sent.
+fn rollback(ctx: &mut Ctx, step: &Step) -> Result<String, String> {
+    let (change, server, key, zone) = prepare(ctx, step)?;
+    let back = Change {
+        old: change.new.clone(),
+        new: change.old.clone(),
+        ..change
+    };
+    let what = format!("{} {}", back.name, back.kind.name());
+    let done = match rehost_dns::update::switch(server, &zone, &back, &key, TIMEOUT)? {
+        Switched::AlreadyNew => format!(
+            "{what}: the primary {server} served the old value {} already; nothing was sent",
+            back.new.join(", ")
+        ),
+        Switched::Switched { answer_signed } => format!(
+            "{what}: switched back from {} to {} at the primary {server}, zone {zone}, with TSIG \
+             key {}; its answer was {}; asked afterwards, it serves exactly the old value",
+            back.old.join(", "),
+            back.new.join(", "),
+            key.name,
+            if answer_signed {
+                "signed with the key (checked)"
+            } else {
+                "not signed with the key (not trusted: the question afterwards decided)"
+            },
+        ),
+    };
+    let _ = ctx.output.write_all(format!("{done}\n").as_bytes());
+    Ok(done)
+}
+
+fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {
+    let StepKind::DnsSwitch { name: id, .. } = &step.kind else {
+        unreachable!("the registry hands `dns-switch` its own steps")
+    };
+    let (change, server, key, zone) = match prepare(ctx, step) {
         Ok(p) => p,
         Err(e) => return Ok(failed(e)),
     };

@@ -18,6 +18,7 @@ use std::time::Duration;
 
 pub(super) static EXECUTOR: Executor = Executor {
     kind: "dns-ttl",
+    rollback: None,
     execute,
     needs: |_, _| Vec::new(),
 };

@@ -24,6 +24,7 @@ const NAMED: usize = 20;
 
 pub(super) static EXECUTOR: Executor = Executor {
     kind: "drain",
+    rollback: None,
     execute,
     // The step's host (the service's by default) is opened by every pre-flight; validation
     // has checked the service declares its ports.

@@ -9,6 +9,7 @@ use std::sync::atomic::Ordering;
 
 pub(super) static EXECUTOR: Executor = Executor {
     kind: "manual",
+    rollback: None,
     execute,
     needs: |_, _| Vec::new(),
 };

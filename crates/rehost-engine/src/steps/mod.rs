@@ -50,6 +50,10 @@ pub(crate) static EXECUTORS: &[&Executor] = &[
     &compat::EXECUTOR,
 ];
 
+/// A kind's own rollback of a finished step: `Ok` says what was done (for the journal), `Err`
+/// why it could not be undone.
+pub(crate) type Undo = fn(&mut Ctx, &Step) -> Result<String, String>;
+
 /// One step kind's executor.
 pub(crate) struct Executor {
     /// The kind's name, as in `rehost_plan::KINDS`.
@@ -60,6 +64,10 @@ pub(crate) struct Executor {
     /// What the step needs of its hosts, checked by the pre-flight before the first step runs
     /// (besides its `host` being reachable, which holds for every step).
     pub needs: for<'s> fn(&'s Plan, &'s Step) -> Vec<Need<'s>>,
+    /// Undoes a finished step when the plan gives it no `rollback` command (`Ok`: what was
+    /// done, for the journal; `Err`: why it could not be undone). The kind's `KindSpec`
+    /// describes it (`builtin_rollback`).
+    pub rollback: Option<Undo>,
 }
 
 /// What a step needs of the hosts before the run starts: every resource it will touch, so
@@ -121,6 +129,14 @@ fn executor(step: &Step) -> &'static Executor {
         K::VerifyConfig { .. } => &verify_config::EXECUTOR,
         K::Compat { .. } => &compat::EXECUTOR,
     }
+}
+
+/// The kind's own rollback of a step, where the plan gives the step no `rollback` command.
+pub(crate) fn builtin_rollback(step: &Step) -> Option<Undo> {
+    if step.rollback.is_some() {
+        return None;
+    }
+    executor(step).rollback
 }
 
 /// Executes a step with its kind's executor.

@@ -8,6 +8,7 @@ use rehost_plan::{Step, StepKind};
 
 pub(super) static EXECUTOR: Executor = Executor {
     kind: "run",
+    rollback: None,
     execute,
     needs: |_, step| match (&step.kind, &step.host) {
         (StepKind::Run { command, .. }, Some(host)) => vec![Need::Runs {

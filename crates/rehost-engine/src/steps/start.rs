@@ -4,6 +4,7 @@ use super::Executor;
 
 pub(super) static EXECUTOR: Executor = Executor {
     kind: "start",
+    rollback: None,
     execute: super::service::execute,
     needs: super::service::needs,
 };

@@ -101,6 +101,7 @@ pub(crate) fn progress_message(p: &rehost_tree::Progress, sides: usize) -> Strin
 
 pub(super) static EXECUTOR: Executor = Executor {
     kind: "sync",
+    rollback: None,
     execute,
     needs: |_, step| match &step.kind {
         StepKind::Sync { data, method, .. } => vec![Need::CopiesData {

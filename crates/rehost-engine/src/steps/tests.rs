@@ -24,6 +24,24 @@ fn every_plan_kind_has_one_executor_and_every_executor_a_plan_kind() {
     }
 }
 
+/// A kind the plan says undoes itself (its concept shows how) has the rollback that does it,
+/// and no executor undoes steps the plan does not say it undoes.
+#[test]
+fn a_kind_has_a_builtin_rollback_exactly_where_the_plan_describes_one() {
+    for spec in rehost_plan::KINDS {
+        let exec = EXECUTORS
+            .iter()
+            .find(|e| e.kind == spec.name)
+            .expect("every kind has an executor");
+        assert_eq!(
+            spec.builtin_rollback.is_some(),
+            exec.rollback.is_some(),
+            "`{}`: the plan's builtin_rollback and the executor's rollback disagree",
+            spec.name
+        );
+    }
+}
+
 /// Issue 18: a verification said "trusted unchanged since the last verification" where no
 /// verification had run: the built-in transfer's walk had read the digests it trusted. It
 /// names the walk the journal records last for the data set.

@@ -13,6 +13,7 @@ use std::sync::atomic::Ordering;
 
 pub(super) static EXECUTOR: Executor = Executor {
     kind: "verify-config",
+    rollback: None,
     execute,
     needs: |_, step| match &step.kind {
         StepKind::VerifyConfig {

@@ -18,6 +18,7 @@ use rehost_journal::step_data::{ExerciseData, ExerciseProblem, LeftBehind};
 
 pub(super) static EXECUTOR: Executor = Executor {
     kind: "verify-db",
+    rollback: None,
     execute,
     // Each side is reached by its client on its host: both must answer before the run.
     needs: |_, step| match &step.kind {

@@ -16,6 +16,7 @@ use rehost_tree::{Class, CompareOptions, Kind, Manifest, State};
 
 pub(super) static EXECUTOR: Executor = Executor {
     kind: "verify-files",
+    rollback: None,
     execute,
     needs: |_, step| match &step.kind {
         StepKind::VerifyFiles { from, to, paths } => {

@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 
 pub(super) static EXECUTOR: Executor = Executor {
     kind: "verify-keys",
+    rollback: None,
     execute,
     needs: |plan, step| match &step.kind {
         StepKind::VerifyKeys { keys, to, .. } => {

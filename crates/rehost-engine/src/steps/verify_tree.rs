@@ -17,6 +17,7 @@ use rehost_plan::{Step, StepKind};
 
 pub(super) static EXECUTOR: Executor = Executor {
     kind: "verify-tree",
+    rollback: None,
     execute,
     needs: |_, step| match &step.kind {
         StepKind::VerifyTree { data } => vec![Need::ReadsData { data }],

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 pub(super) static EXECUTOR: Executor = Executor {
     kind: "wait",
+    rollback: None,
     execute,
     needs: |_, _| Vec::new(),
 };

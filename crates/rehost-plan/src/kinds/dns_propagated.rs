@@ -36,6 +36,7 @@ pub(super) static KIND: KindSpec = KindSpec {
     idempotent: true,
     needs_host: false,
     verifies: true,
+    builtin_rollback: None,
     read,
     // It waits for a switch another step made; it switches nothing itself (so `ttl-too-late`,
     // which asks for a lowered TTL before each switch, has nothing to say about it).

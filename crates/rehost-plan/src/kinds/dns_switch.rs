@@ -54,6 +54,10 @@ pub(super) static KIND: KindSpec = KindSpec {
     idempotent: true,
     needs_host: false,
     verifies: false,
+    builtin_rollback: Some(
+        "the reverse update: from the new value back to the old one, signed with the same \
+         key, and the primary asked again (already old: nothing sent)",
+    ),
     read,
     implies: |k| match k {
         StepKind::DnsSwitch { name, .. } => vec![(Effect::Switches(name.clone()), "name")],

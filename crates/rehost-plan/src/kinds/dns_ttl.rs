@@ -24,6 +24,7 @@ pub(super) static KIND: KindSpec = KindSpec {
     idempotent: true,
     needs_host: false,
     verifies: true,
+    builtin_rollback: None,
     read,
     // It checks and waits; the step that lowers the TTL declares `lowers_ttl`.
     implies: |_| Vec::new(),

@@ -22,6 +22,7 @@ pub(super) static KIND: KindSpec = KindSpec {
     idempotent: true,
     needs_host: false,
     verifies: false,
+    builtin_rollback: None,
     read: |r, t| {
         Some(StepKind::Drain {
             service: r.required_str(t, "service")?,

@@ -18,6 +18,7 @@ pub(super) static KIND: KindSpec = KindSpec {
     idempotent: true,
     needs_host: false,
     verifies: false,
+    builtin_rollback: None,
     read: |r, t| {
         Some(StepKind::Health {
             service: r.required_str(t, "service")?,

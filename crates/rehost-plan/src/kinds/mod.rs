@@ -94,6 +94,10 @@ pub struct KindSpec {
     /// Whether its result proves data complete and correct (a verification the report's
     /// verdict rests on and lists with what it did not compare).
     pub verifies: bool,
+    /// What undoes a step of this kind when the plan gives it no `rollback` command (the
+    /// engine's executor of the kind does it; `steps::tests` checks the two agree), for the
+    /// concept; `None`: only a `rollback` command undoes it.
+    pub builtin_rollback: Option<&'static str>,
     read: fn(&mut Reader, &Tbl) -> Option<StepKind>,
     /// The effects the kind has by its nature, for the M 2.319 lint (besides the declared
     /// ones), each with the key that names what it acts on (where a finding about it points).
@@ -363,8 +367,12 @@ pub fn reference() -> String {
             "Not idempotent unless the step says `idempotent = true`."
         };
         let host = if k.needs_host { " Needs `host`." } else { "" };
+        let undo = match k.builtin_rollback {
+            Some(r) => format!(" Rolled back without a `rollback` command by {r}."),
+            None => String::new(),
+        };
         out.push_str(&format!(
-            "| `{}` | {} | {} {idempotent}{host} |\n",
+            "| `{}` | {} | {} {idempotent}{host}{undo} |\n",
             k.name,
             keys.join("; "),
             k.doc

@@ -32,6 +32,7 @@ pub(super) static KIND: KindSpec = KindSpec {
     idempotent: false,
     needs_host: true,
     verifies: false,
+    builtin_rollback: None,
     read,
     implies: |_| Vec::new(),
     references: |_| Vec::new(),

@@ -17,6 +17,7 @@ pub(super) static KIND: KindSpec = KindSpec {
     idempotent: false,
     needs_host: false,
     verifies: false,
+    builtin_rollback: None,
     read: |r, t| {
         Some(StepKind::Start {
             service: r.required_str(t, "service")?,

@@ -48,6 +48,7 @@ pub(super) static KIND: KindSpec = KindSpec {
     idempotent: true,
     needs_host: false,
     verifies: false,
+    builtin_rollback: None,
     read,
     implies: |k| match k {
         StepKind::Sync { data, .. } => vec![(Effect::Transfers(data.clone()), "data")],

@@ -42,6 +42,7 @@ pub(super) static KIND: KindSpec = KindSpec {
     idempotent: true,
     needs_host: false,
     verifies: true,
+    builtin_rollback: None,
     read,
     implies: |_| Vec::new(),
     references: |k| match k {

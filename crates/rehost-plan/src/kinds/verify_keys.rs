@@ -41,6 +41,7 @@ pub(super) static KIND: KindSpec = KindSpec {
     idempotent: true,
     needs_host: false,
     verifies: true,
+    builtin_rollback: None,
     read,
     implies: |k| match k {
         StepKind::VerifyKeys { keys, .. } => keys

@@ -22,6 +22,7 @@ pub(super) static KIND: KindSpec = KindSpec {
     idempotent: true,
     needs_host: false,
     verifies: true,
+    builtin_rollback: None,
     read,
     implies: |k| match k {
         StepKind::VerifyTree { data } => vec![(Effect::Verifies(data.clone()), "data")],

@@ -25,6 +25,7 @@ pub(super) static KIND: KindSpec = KindSpec {
     idempotent: true,
     needs_host: false,
     verifies: false,
+    builtin_rollback: None,
     read,
     implies: |_| Vec::new(),
     references: |_| Vec::new(),

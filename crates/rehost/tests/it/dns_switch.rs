@@ -259,3 +259,78 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// A step after the switch fails and the plan rolls back: the switch is undone by its kind's
+/// own rollback (the reverse update, signed, then asked), and the journal says so. The concept
+/// names the built-in rollback.
+#[test]
+fn a_failed_step_after_the_switch_rolls_the_name_back() {
+    let d = TestDir::new();
+    let knot = Knot::start_updatable(ZONE, 45, "www 300 IN A 192.0.2.1\n", ("rehost-key", SECRET));
+    let key = key_file(
+        &d,
+        "tsig.key",
+        &format!("hmac-sha256:rehost-key:{SECRET}\n"),
+        0o600,
+    );
+    std::fs::create_dir_all(d.join("test-old")).unwrap();
+    std::fs::create_dir_all(d.join("test-new")).unwrap();
+    let body = format!(
+        r#"
+[[names]]
+id = "www"
+name = "www.example.test"
+type = "A"
+old = "192.0.2.1"
+new = "192.0.2.2"
+ttl = "60s"
+
+[[steps]]
+id = "switch"
+do = "dns-switch"
+name = "www"
+server = "{addr}"
+tsig_key = "{key}"
+
+[[steps]]
+id = "start-new"
+do = "run"
+host = "new"
+argv = ["false"]
+"#,
+        addr = knot.addr()
+    );
+    d.write(
+        "plan.toml",
+        plan(&body).replace(
+            "max_downtime = \"15m\"",
+            "max_downtime = \"15m\"\non_failure = \"rollback\"",
+        ),
+    );
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    assert_ne!(o.code, 0, "{}", o.all());
+    // Back where it was, with the TTL the switch used.
+    assert_eq!(
+        knot.dig("www.example.test", "A"),
+        vec![(60, "192.0.2.1".to_string())]
+    );
+    let journal = d.read(".rehost/plan/test/journal");
+    let rolled: Vec<&str> = journal
+        .lines()
+        .filter(|l| l.contains(r#""rolled_back""#) && l.contains(r#""switch""#))
+        .collect();
+    assert_eq!(rolled.len(), 1, "{journal}");
+    assert!(rolled[0].contains(r#""ok":true"#), "{}", rolled[0]);
+    assert!(
+        rolled[0].contains("switched back from 192.0.2.2 to 192.0.2.1"),
+        "{}",
+        rolled[0]
+    );
+    assert!(!journal.contains(SECRET));
+    let o = rehost(&d, &["concept", "plan.toml", "--format", "md"]);
+    assert!(
+        o.stdout.contains("built in: the reverse update"),
+        "{}",
+        o.all()
+    );
+}
