@@ -193,6 +193,13 @@ fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {
         for p in &problems {
             out.push_str(&format!("  problem on {to}: {}: {}\n", p.path, p.what));
         }
+        for w in c
+            .warnings
+            .iter()
+            .filter(|w| w.side == "new" && found.iter().any(|k| k.new.contains(&w.path)))
+        {
+            out.push_str(&format!("  warning on {to}: {}: {}\n", w.path, w.what));
+        }
         problems_n += problems.len();
         entries.push(KeyEntryData {
             id: d.id.clone(),

@@ -1233,6 +1233,14 @@ fn pkcs12_bundles_show_what_needs_no_password_and_wireguard_keys_their_public_ke
     assert_eq!(clear[0]["pkcs12"]["certificates"], 1);
     assert_eq!(clear[1]["kind"], "certificate");
     assert_eq!(clear[1]["certificate"]["sha256"], cert_sha.as_str());
+    // Its private key is the one open.p12 holds in the clear, not the sealed bundle beside it.
+    assert!(
+        clear[1]["private_key"]
+            .as_str()
+            .unwrap()
+            .ends_with("/open.p12"),
+        "{v}"
+    );
     // No password at all: the key is in the clear, identified as the tool says.
     let open = at("/open.p12");
     assert_eq!(open.len(), 3, "{v}");
@@ -1249,11 +1257,31 @@ fn pkcs12_bundles_show_what_needs_no_password_and_wireguard_keys_their_public_ke
     assert_eq!(w["wireguard_public"], public.as_str(), "{w}");
     assert!(wg.iter().any(|k| k["kind"] == "key-file"), "{v}");
 
+    // A certificate expiring within 30 days: a warning, not a failure.
+    sh(
+        &d,
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout /dev/null -out old/ssl/soon.crt -subj /CN=soon -days 5 2>/dev/null",
+    );
+    let o = rehost(&d, &["keys", "scan", "old/ssl"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(
+        o.stdout.contains("warning: certificate expires at ")
+            && (o.stdout.contains(", in 4 day(s): renew it")
+                || o.stdout.contains(", in 5 day(s): renew it")),
+        "{}",
+        o.stdout
+    );
+
     // Compared with a copy, then with the WireGuard key replaced and a bundle re-made.
     sh(&d, "cp -a old new");
     let o = rehost(&d, &["keys", "compare", "old", "new"]);
     assert_eq!(o.code, 0, "{}", o.all());
     secrets.assert_absent("stdout", o.stdout.as_bytes());
+    assert!(
+        o.stdout.contains("warning (new)  ") && o.stdout.contains("/soon.crt: certificate expires"),
+        "{}",
+        o.stdout
+    );
     let other = out(&d, "wg genkey");
     d.write(
         "new/wireguard/wg0.conf",
