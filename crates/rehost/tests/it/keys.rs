@@ -1181,7 +1181,7 @@ fn pkcs12_bundles_show_what_needs_no_password_and_wireguard_keys_their_public_ke
     let peer = out(&d, "wg genkey | wg pubkey");
     d.write(
         "old/wireguard/wg0.conf",
-        &format!(
+        format!(
             "[Interface]\nAddress = 10.0.0.1/24\nPrivateKey = {private}\nListenPort = 51820\n\n[Peer]\nPublicKey = {peer}\nPresharedKey = {psk}\nAllowedIPs = 10.0.0.2/32\n"
         ),
     );
@@ -1285,7 +1285,7 @@ fn pkcs12_bundles_show_what_needs_no_password_and_wireguard_keys_their_public_ke
     let other = out(&d, "wg genkey");
     d.write(
         "new/wireguard/wg0.conf",
-        &format!("[Interface]\nPrivateKey = {other}\n[Peer]\nPresharedKey = {psk}\n"),
+        format!("[Interface]\nPrivateKey = {other}\n[Peer]\nPresharedKey = {psk}\n"),
     );
     sh(
         &d,
