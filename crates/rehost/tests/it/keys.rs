@@ -512,7 +512,7 @@ fn luks_headers_crypttab_entries_and_their_key_files_are_found_and_nothing_secre
         &d,
         "ln -s /etc/passwd test-old/etc/keys/link.key \
          && printf 'TOPSECRET-not-a-key\\n' > test-old/etc/secret.conf \
-         && printf 'gone /dev/vdb /etc/keys/gone.key luks\\nln /dev/vdc /etc/keys/link.key luks\\nup /dev/vdd /../../etc/shadow luks\\nconf /dev/vde /etc/secret.conf luks\\n' >> test-old/etc/crypttab \
+         && printf 'gone /dev/vdb /etc/keys/gone.key luks\\nln /dev/vdc /etc/keys/link.key luks\\nup /dev/vdd /../../etc/shadow luks\\nconf /dev/vde /etc/secret.conf luks\\nesc\\033[2J /dev/vdf /etc/keys/\\033]0;pwn\\007.key luks\\n' >> test-old/etc/crypttab \
          && head -c 1048576 /dev/zero | tr '\\0' x >> test-old/etc/crypttab && echo >> test-old/etc/crypttab",
     );
     let mut secrets = vols.secrets;
@@ -572,7 +572,7 @@ fn luks_headers_crypttab_entries_and_their_key_files_are_found_and_nothing_secre
             .find(|e| e["crypttab"]["name"] == name)
             .unwrap_or_else(|| panic!("{name}: {v}"))
     };
-    assert_eq!(entries.len(), 7, "{v}");
+    assert_eq!(entries.len(), 8, "{v}");
     assert_eq!(
         entry("data")["crypttab"]["device"],
         format!("UUID={}", vols.luks2)
@@ -605,7 +605,7 @@ fn luks_headers_crypttab_entries_and_their_key_files_are_found_and_nothing_secre
         v["scans"][0]["errors"].as_array().unwrap().iter().any(|e| e
             .as_str()
             .unwrap()
-            .contains("crypttab line 9 is longer than 4096 bytes")),
+            .contains("crypttab line 10 is longer than 4096 bytes")),
         "{v}"
     );
     let files = of_kind(&v, "key-file");
@@ -652,6 +652,13 @@ fn luks_headers_crypttab_entries_and_their_key_files_are_found_and_nothing_secre
     ] {
         assert!(o.stdout.contains(&want), "{want}\n{}", o.stdout);
     }
+    // A hostile entry's terminal controls reach the terminal escaped, never raw.
+    assert!(o.stdout.contains("volume esc"), "{}", o.stdout);
+    assert!(
+        !o.stdout.contains('\x1b') && !o.stdout.contains('\x07'),
+        "{}",
+        o.stdout
+    );
 }
 
 #[test]
