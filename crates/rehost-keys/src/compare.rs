@@ -65,6 +65,10 @@ pub struct Comparison {
     pub keys: Vec<Compared>,
     /// Problems of the new side fail the comparison; the old side's are shown, not counted.
     pub problems: Vec<Problem>,
+    /// What is about to go wrong (a certificate expiring within 30 days), on either side:
+    /// shown, not failed on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<Problem>,
     /// What either side could not examine, prefixed with its side.
     pub errors: Vec<String>,
     /// 0: every key of the old side is on the new side; 1: one is missing or the new side has
@@ -163,6 +167,18 @@ pub fn compare(old: &Scan, new: &Scan) -> Comparison {
             }
         }
     }
+    let mut warnings = Vec::new();
+    for (side, s) in [("old", old), ("new", new)] {
+        for f in &s.found {
+            for what in f.warnings() {
+                warnings.push(Problem {
+                    side: side.into(),
+                    path: f.path.clone(),
+                    what,
+                });
+            }
+        }
+    }
     let errors: Vec<String> = old
         .errors
         .iter()
@@ -178,6 +194,7 @@ pub fn compare(old: &Scan, new: &Scan) -> Comparison {
     Comparison {
         keys,
         problems,
+        warnings,
         errors,
         exit_code: if failed {
             1

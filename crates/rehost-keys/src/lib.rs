@@ -466,6 +466,39 @@ impl Found {
     }
 }
 
+/// A certificate expiring within this many days is flagged.
+pub const EXPIRY_WARNING_DAYS: i64 = 30;
+
+impl Found {
+    /// What is about to go wrong with it: a certificate expired, or expiring within
+    /// [`EXPIRY_WARNING_DAYS`] days of `now` (seconds since the epoch). Shown, not failed on.
+    pub fn warnings_at(&self, now: i64) -> Vec<String> {
+        let Some(c) = &self.key.certificate else {
+            return Vec::new();
+        };
+        let left = c.not_after_unix.saturating_sub(now);
+        if left <= 0 {
+            vec![format!("certificate expired at {}: renew it", c.not_after)]
+        } else if left < EXPIRY_WARNING_DAYS * 86_400 {
+            vec![format!(
+                "certificate expires at {}, in {} day(s): renew it before the migration's window ends",
+                c.not_after,
+                left / 86_400
+            )]
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// [`Found::warnings_at`] now.
+    pub fn warnings(&self) -> Vec<String> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        self.warnings_at(now)
+    }
+}
+
 /// The keys found under some paths of one host, and what could not be examined.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Scan {
@@ -515,7 +548,9 @@ impl Scan {
             })
             .collect();
         for f in &mut self.found {
-            if f.key.spki_sha256.is_some() || f.key.ssh_sha256.is_some() {
+            // Only a key with no identity of its own (a bundle, a key file, a LUKS header have
+            // theirs).
+            if f.key.identity().is_some() {
                 continue;
             }
             let (d, s) = stem(&f.path);

@@ -477,3 +477,37 @@ proptest! {
         let _ = parse_wireguard(t.as_bytes(), &[0; 32]);
     }
 }
+
+#[test]
+fn a_certificate_expiring_within_30_days_is_warned_of_and_not_failed_on() {
+    let mut k = key(Kind::Certificate, "cc");
+    k.certificate = Some(Certificate {
+        subject: "CN=a".into(),
+        issuer: "CN=a".into(),
+        serial: "01".into(),
+        not_before: "2026-01-01T00:00:00Z".into(),
+        not_after: "2026-02-01T00:00:00Z".into(),
+        not_after_unix: 1_769_904_000,
+        sha256: "ab".into(),
+        self_signed: true,
+    });
+    let f = found("/etc/ssl/a.crt", 0o644, k);
+    let day = 86_400;
+    assert!(f.warnings_at(1_769_904_000 - 31 * day).is_empty());
+    let w = f.warnings_at(1_769_904_000 - 10 * day);
+    assert_eq!(w.len(), 1);
+    assert!(
+        w[0].contains("expires at 2026-02-01T00:00:00Z, in 10 day(s)"),
+        "{w:?}"
+    );
+    assert!(f.warnings_at(1_769_904_000 + 1)[0].contains("expired at"));
+    assert!(f.problems().is_empty(), "a warning, not a problem");
+    // In a comparison: listed for its side, and the exit code unchanged.
+    let s = Scan {
+        found: vec![f],
+        ..Scan::default()
+    };
+    let c = compare(&s, &s);
+    assert_eq!(c.exit_code, 0);
+    assert_eq!(c.warnings.len(), 2, "{c:?}");
+}

@@ -33,7 +33,8 @@ pub(super) static EXECUTOR: Executor = Executor {
 
 /// What a `verify-keys` step does not check, in the words the journal and the report use.
 pub const NOT_COMPARED: &[&str] = &[
-    "key material rehost does not read yet (PKCS#12, GnuPG, WireGuard, Kerberos keytabs, key files neither a crypttab nor a service configuration names: verify them with verify-files)",
+    "key material rehost does not read yet (GnuPG, Kerberos keytabs, what a PKCS#12 bundle encrypts with its password, key files neither a crypttab nor a service configuration names: verify them with verify-files)",
+    "whether certificates are still valid (expiring ones are warned of in the step's output)",
     "a LUKS volume's data and whether its passphrases or key files still open it (its header is matched by UUID and key slot layout, a crypttab key file by a keyed digest)",
     "whether the service's user can read the key, and configurations of services other than nginx, Apache, PostgreSQL, sshd, OpenVPN and HAProxy",
     "owners (user ids differ between hosts)",
@@ -193,6 +194,13 @@ fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {
         }
         for p in &problems {
             out.push_str(&format!("  problem on {to}: {}: {}\n", p.path, p.what));
+        }
+        for w in c
+            .warnings
+            .iter()
+            .filter(|w| w.side == "new" && found.iter().any(|k| k.new.contains(&w.path)))
+        {
+            out.push_str(&format!("  warning on {to}: {}: {}\n", w.path, w.what));
         }
         problems_n += problems.len();
         entries.push(KeyEntryData {

@@ -130,6 +130,7 @@ pub fn scan(args: &KeysScanArgs) -> i32 {
                 "keys": s.found.iter().map(|f| {
                     let mut v = serde_json::to_value(f).unwrap_or_default();
                     v["problems"] = json!(f.problems());
+                    v["warnings"] = json!(f.warnings());
                     if f.key.certificate.is_some() {
                         v["private_key"] = json!(s.private_key_of(&f.key));
                     }
@@ -222,6 +223,9 @@ pub fn scan(args: &KeysScanArgs) -> i32 {
             for p in f.problems() {
                 let _ = writeln!(out, "    problem: {}", escape(&p));
             }
+            for w in f.warnings() {
+                let _ = writeln!(out, "    warning: {}", escape(&w));
+            }
         }
         for e in &s.errors {
             let _ = writeln!(out, "  could not read: {}", escape(e));
@@ -302,6 +306,15 @@ pub fn render(out: &mut dyn Write, c: &Comparison) -> std::io::Result<()> {
             p.side,
             escape(&p.path),
             escape(&p.what)
+        )?;
+    }
+    for w in &c.warnings {
+        writeln!(
+            out,
+            "warning ({})  {}: {}",
+            w.side,
+            escape(&w.path),
+            escape(&w.what)
         )?;
     }
     for e in &c.errors {

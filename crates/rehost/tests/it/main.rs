@@ -16,6 +16,7 @@ mod downtime;
 mod formats;
 mod isolation;
 mod keys;
+mod keys_stored;
 mod outputs;
 mod plan_lint;
 mod preflight;
