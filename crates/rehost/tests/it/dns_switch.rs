@@ -22,6 +22,13 @@ fn key_file(d: &TestDir, name: &str, text: &str, mode: u32) -> String {
     p.display().to_string()
 }
 
+/// A Knot serving www as 192.0.2.1 that takes updates signed with the test's key, and the key
+/// file `text` (0600) that signs them.
+fn updatable(d: &TestDir, text: &str) -> (Knot, String) {
+    let knot = Knot::start_updatable(ZONE, 45, "www 300 IN A 192.0.2.1\n", ("rehost-key", SECRET));
+    (knot, key_file(d, "tsig.key", text, 0o600))
+}
+
 fn switch(d: &TestDir, knot: &Knot, from: &str, to: &str, key: &str) -> rehost_test::Output {
     rehost(
         d,
@@ -47,13 +54,10 @@ fn switch(d: &TestDir, knot: &Knot, from: &str, to: &str, key: &str) -> rehost_t
 #[test]
 fn switch_replaces_exactly_the_old_value_signed_and_proves_it_by_asking() {
     let d = TestDir::new();
-    let knot = Knot::start_updatable(ZONE, 45, "www 300 IN A 192.0.2.1\n", ("rehost-key", SECRET));
     // BIND's form, as `tsig-keygen` writes it.
-    let key = key_file(
+    let (knot, key) = updatable(
         &d,
-        "tsig.key",
         &format!("key \"rehost-key\" {{\n\talgorithm hmac-sha256;\n\tsecret \"{SECRET}\";\n}};\n"),
-        0o600,
     );
 
     let o = switch(&d, &knot, "192.0.2.1", "192.0.2.2", &key);
@@ -169,33 +173,15 @@ fn switch_replaces_exactly_the_old_value_signed_and_proves_it_by_asking() {
 #[test]
 fn dns_switch_step_switches_then_propagation_is_verified_and_the_secret_stays_out() {
     let d = TestDir::new();
-    let knot = Knot::start_updatable(ZONE, 45, "www 300 IN A 192.0.2.1\n", ("rehost-key", SECRET));
-    let key = key_file(
-        &d,
-        "tsig.key",
-        &format!("hmac-sha256:rehost-key:{SECRET}\n"),
-        0o600,
-    );
+    let (knot, key) = updatable(&d, &format!("hmac-sha256:rehost-key:{SECRET}\n"));
     write_plan(
         &d,
         &format!(
-            r#"
-[[names]]
-id = "www"
-name = "www.example.test"
-type = "A"
-old = "192.0.2.1"
-new = "192.0.2.2"
-ttl = "5m"
+            r#"{}
 lowered_ttl = "30s"
 authoritative = ["{addr}"]
 
-[[steps]]
-id = "switch"
-do = "dns-switch"
-name = "www"
-server = "{addr}"
-tsig_key = "{key}"
+{}
 
 [[steps]]
 id = "propagated"
@@ -204,6 +190,8 @@ name = "www"
 interval = "100ms"
 timeout = "20s"
 "#,
+            name_entry("5m"),
+            switch_step(&knot, &key),
             addr = knot.addr()
         ),
     );
@@ -247,6 +235,23 @@ timeout = "20s"
     );
 }
 
+/// The `[[names]]` entry the plans switch: www from 192.0.2.1 to 192.0.2.2.
+fn name_entry(ttl: &str) -> String {
+    format!(
+        "[[names]]\nid = \"www\"\nname = \"www.example.test\"\ntype = \"A\"\n\
+         old = \"192.0.2.1\"\nnew = \"192.0.2.2\"\nttl = \"{ttl}\""
+    )
+}
+
+/// The `dns-switch` step of `www` at `knot` with the key file `key`.
+fn switch_step(knot: &Knot, key: &str) -> String {
+    format!(
+        "[[steps]]\nid = \"switch\"\ndo = \"dns-switch\"\nname = \"www\"\n\
+         server = \"{}\"\ntsig_key = \"{key}\"",
+        knot.addr()
+    )
+}
+
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir).unwrap().flatten() {
@@ -266,31 +271,13 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 #[test]
 fn a_failed_step_after_the_switch_rolls_the_name_back() {
     let d = TestDir::new();
-    let knot = Knot::start_updatable(ZONE, 45, "www 300 IN A 192.0.2.1\n", ("rehost-key", SECRET));
-    let key = key_file(
-        &d,
-        "tsig.key",
-        &format!("hmac-sha256:rehost-key:{SECRET}\n"),
-        0o600,
-    );
+    let (knot, key) = updatable(&d, &format!("hmac-sha256:rehost-key:{SECRET}\n"));
     std::fs::create_dir_all(d.join("test-old")).unwrap();
     std::fs::create_dir_all(d.join("test-new")).unwrap();
     let body = format!(
-        r#"
-[[names]]
-id = "www"
-name = "www.example.test"
-type = "A"
-old = "192.0.2.1"
-new = "192.0.2.2"
-ttl = "60s"
+        r#"{}
 
-[[steps]]
-id = "switch"
-do = "dns-switch"
-name = "www"
-server = "{addr}"
-tsig_key = "{key}"
+{}
 
 [[steps]]
 id = "start-new"
@@ -298,7 +285,8 @@ do = "run"
 host = "new"
 argv = ["false"]
 "#,
-        addr = knot.addr()
+        name_entry("60s"),
+        switch_step(&knot, &key),
     );
     d.write(
         "plan.toml",
