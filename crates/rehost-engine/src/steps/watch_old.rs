@@ -202,7 +202,12 @@ pub(crate) fn recheck(
                         rehost_tree::Class::Extra => "created".into(),
                         c => c.name().into(),
                     },
-                    path: String::from_utf8_lossy(&f.path).into_owned(),
+                    // The tree's root is the empty path: "." for people.
+                    path: if f.path.is_empty() {
+                        ".".into()
+                    } else {
+                        String::from_utf8_lossy(&f.path).into_owned()
+                    },
                     path_hex: std::str::from_utf8(&f.path)
                         .is_err()
                         .then(|| rehost_tree::escape::hex(&f.path)),

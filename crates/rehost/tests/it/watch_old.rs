@@ -1,0 +1,179 @@
+//! The `watch-old` step kind: the old side's manifest kept after the final verification and
+//! re-checked at the end of the run; writes that reached the old server after it are lost
+//! writes, named by path in the run's summary, the journal and the report.
+
+use crate::support::*;
+use rehost_test::TestDir;
+
+/// sync → verify-tree → watch-old, then `{after}` (a `run` step on the old host, whose
+/// working directory is its root), with the data set's `exclude`.
+fn body(exclude: &str, after: &str) -> String {
+    format!(
+        r#"
+[[data]]
+id = "files"
+from = "old:/srv/data"
+to = "new:/srv/data"
+exclude = [{exclude}]
+
+[[steps]]
+id = "final-sync"
+do = "sync"
+data = "files"
+
+[[steps]]
+id = "verify"
+do = "verify-tree"
+data = "files"
+
+[[steps]]
+id = "watch"
+do = "watch-old"
+data = "files"
+{after}
+"#
+    )
+}
+
+/// A client still writing to the old server after its final state was taken.
+const LATE_WRITE: &str = r#"
+[[steps]]
+id = "late-client"
+do = "run"
+host = "old"
+command = "echo late > srv/data/late.txt; echo more >> srv/data/a.txt"
+"#;
+
+fn old_tree(d: &TestDir) {
+    d.write("test-old/srv/data/a.txt", "a\n");
+    d.write("test-old/srv/data/sub/b.txt", "b\n");
+    d.write("test-old/srv/data/cache/c.bin", "c\n");
+}
+
+fn rechecks(d: &TestDir) -> Vec<serde_json::Value> {
+    d.read(".rehost/plan/test/journal")
+        .lines()
+        // Each line is the record's JSON, a tab, its checksum and chain digest.
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l.split('\t').next()?).ok())
+        .filter(|v| v["type"] == "old_side_rechecked")
+        .collect()
+}
+
+fn report_md(d: &TestDir) -> String {
+    let o = rehost(d, &["report", "plan.toml", "--env", "test"]);
+    assert!(o.code == 0 || o.code == 1, "{}", o.all());
+    d.read(".rehost/plan/test/report.md")
+}
+
+#[test]
+fn a_write_after_the_watch_is_a_lost_write_in_the_summary_journal_and_report() {
+    let d = TestDir::new();
+    old_tree(&d);
+    write_plan(&d, &body("", LATE_WRITE));
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(
+        o.stdout.contains("LOST WRITES: 4 change(s) reached the old side old:/srv/data after `watch` took its final state"),
+        "{}",
+        o.stdout
+    );
+    assert!(o.stdout.contains("created late.txt"), "{}", o.stdout);
+    assert!(o.stdout.contains("content a.txt"), "{}", o.stdout);
+
+    let r = rechecks(&d);
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert_eq!(r[0]["unchanged"], false, "{r:?}");
+    assert_eq!(r[0]["changes_total"], 4, "{r:?}");
+    assert_eq!(r[0]["step"], "watch", "{r:?}");
+
+    // The kept manifest is evidence: named in the journal with its digest, and present.
+    let journal = d.read(".rehost/plan/test/journal");
+    assert!(journal.contains("\"kind\":\"watch-old\""), "{journal}");
+    assert!(
+        d.join(".rehost/plan/test/evidence/watch.1-old.manifest")
+            .exists()
+    );
+
+    let md = report_md(&d);
+    assert!(
+        md.contains("Writes reached the old server after its final state was taken: lost writes"),
+        "{md}"
+    );
+    assert!(md.contains("late.txt (created)"), "{md}");
+    assert!(md.contains("a.txt (content)"), "{md}");
+}
+
+#[test]
+fn without_writes_the_recheck_says_unchanged_and_what_it_did_not_compare() {
+    let d = TestDir::new();
+    old_tree(&d);
+    // A write under an excluded path is not watched: said, not claimed unchanged.
+    let after = r#"
+[[steps]]
+id = "cache-write"
+do = "run"
+host = "old"
+command = "echo new > srv/data/cache/d.bin"
+"#;
+    write_plan(&d, &body("\"cache\"", after));
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(
+        o.stdout.contains("the old side old:/srv/data unchanged since `watch` took it (not compared: anything written after this re-check"),
+        "{}",
+        o.stdout
+    );
+    assert!(
+        o.stdout.contains("paths excluded by the data set: `cache`"),
+        "{}",
+        o.stdout
+    );
+    assert!(!o.stdout.contains("LOST WRITES"), "{}", o.stdout);
+    let r = rechecks(&d);
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert_eq!(r[0]["unchanged"], true, "{r:?}");
+    assert_eq!(r[0]["changes_total"], 0, "{r:?}");
+
+    let md = report_md(&d);
+    assert!(
+        md.contains("is unchanged since `watch` took its final state"),
+        "{md}"
+    );
+    assert!(!md.contains("lost writes"), "{md}");
+}
+
+/// Hostile: a symlink planted in the old tree after its manifest was taken is reported as a
+/// created symlink; the walk does not follow it into what it points at.
+#[test]
+fn a_symlink_planted_after_the_watch_is_not_followed() {
+    let d = TestDir::new();
+    old_tree(&d);
+    d.write("outside/secret.txt", "not part of the data set\n");
+    let outside = d.join("outside");
+    let after = format!(
+        r#"
+[[steps]]
+id = "plant"
+do = "run"
+host = "old"
+argv = ["ln", "-s", "{}", "srv/data/link"]
+"#,
+        outside.display()
+    );
+    write_plan(&d, &body("", &after));
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(
+        o.stdout.contains("LOST WRITES: 2 change(s)"),
+        "{}",
+        o.stdout
+    );
+    assert!(o.stdout.contains("created link"), "{}", o.stdout);
+    assert!(!o.stdout.contains("secret.txt"), "{}", o.stdout);
+    let r = rechecks(&d);
+    // The root's mtime (an entry was created in it) and the link itself, nothing below it.
+    assert_eq!(r[0]["changes_total"], 2, "{r:?}");
+    assert_eq!(r[0]["changes"][0]["path"], ".", "{r:?}");
+    assert_eq!(r[0]["changes"][1]["path"], "link", "{r:?}");
+    assert_eq!(r[0]["changes"][1]["class"], "created", "{r:?}");
+}
