@@ -318,3 +318,43 @@ pub(crate) fn summary(r: &Record) -> String {
         shown.join(", ")
     )
 }
+
+/// `rehost status --recheck`: every `watch-old` step the journal holds done re-checked now,
+/// each re-check appended to the run's journal (after its `run_finished`, which it does not
+/// change: a re-check starts no step), under the environment's run lock so that no run
+/// writes the journal at the same time. Returns each record with the line the terminal
+/// shows; none when no `watch-old` step has finished.
+pub fn recheck_now(
+    plan: &Plan,
+    env: Option<&str>,
+    state_dir: &std::path::Path,
+    ssh_config: Option<&std::path::Path>,
+    cancel: &AtomicBool,
+) -> Result<Vec<(Record, String)>, EngineError> {
+    let env_name = env.unwrap_or("production");
+    let targets = plan
+        .hosts_for(env)
+        .ok_or_else(|| EngineError::UnknownEnvironment(env_name.to_owned()))?;
+    let mut hosts = Hosts::new(targets, ssh_config);
+    let Some(sdir) = crate::open_state_dir(state_dir, false)? else {
+        return Ok(Vec::new());
+    };
+    let _lock = rehost_journal::RunLock::acquire(&sdir, env_name)?;
+    let (mut journal, torn) = rehost_journal::journal::Journal::open(&sdir)?;
+    let clock = crate::clock::SystemClock::default();
+    if let Some(message) = torn {
+        journal.append(Record::Warning {
+            at: crate::Clock::now(&clock).to_string(),
+            message,
+        })?;
+    }
+    let mut out = Vec::new();
+    for (step, attempt, d) in watched(plan, journal.records()) {
+        let at = crate::Clock::now(&clock).to_string();
+        let r = recheck(plan, &mut hosts, &sdir, cancel, (step, attempt, &d), at);
+        journal.append(r.clone())?;
+        let line = summary(&r);
+        out.push((r, line.trim_start_matches("; ").to_owned()));
+    }
+    Ok(out)
+}

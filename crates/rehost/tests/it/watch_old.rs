@@ -177,3 +177,62 @@ argv = ["ln", "-s", "{}", "srv/data/link"]
     assert_eq!(r[0]["changes"][1]["path"], "link", "{r:?}");
     assert_eq!(r[0]["changes"][1]["class"], "created", "{r:?}");
 }
+
+/// `rehost status --recheck` after the run: a file deleted on the old side since is found,
+/// named, and appended to the journal; the report shows it. Before the deletion it says
+/// unchanged.
+#[test]
+fn status_recheck_after_the_run_finds_a_file_deleted_since() {
+    let d = TestDir::new();
+    old_tree(&d);
+    write_plan(&d, &body("", ""));
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+
+    let o = rehost(&d, &["status", "plan.toml", "--env", "test", "--recheck"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(
+        o.stdout.contains("unchanged since `watch` took it"),
+        "{}",
+        o.stdout
+    );
+
+    std::fs::remove_file(d.join("test-old/srv/data/sub/b.txt")).unwrap();
+    let o = rehost(&d, &["status", "plan.toml", "--env", "test", "--recheck"]);
+    assert_eq!(o.code, 1, "{}", o.all());
+    assert!(o.stdout.contains("LOST WRITES"), "{}", o.stdout);
+    assert!(o.stdout.contains("deleted sub/b.txt"), "{}", o.stdout);
+
+    // The run's recheck, then the two of status: all in the journal, which still verifies.
+    let r = rechecks(&d);
+    assert_eq!(r.len(), 3, "{r:?}");
+    assert_eq!(r[2]["unchanged"], false, "{r:?}");
+    let o = rehost(&d, &["status", "plan.toml", "--env", "test", "--verify"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    let o = rehost(&d, &["status", "plan.toml", "--env", "test"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+
+    let md = report_md(&d);
+    assert!(md.contains("sub/b.txt (deleted)"), "{md}");
+    assert!(md.contains("lost writes"), "{md}");
+}
+
+/// A plan without a finished `watch-old` step has nothing to re-check: said, exit 2.
+#[test]
+fn status_recheck_without_a_watch_says_so() {
+    let d = TestDir::new();
+    old_tree(&d);
+    write_plan(
+        &d,
+        "[[steps]]\nid = \"a\"\ndo = \"run\"\nhost = \"old\"\nargv = [\"true\"]\n",
+    );
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    let o = rehost(&d, &["status", "plan.toml", "--env", "test", "--recheck"]);
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(
+        o.stderr.contains("no finished `watch-old` step"),
+        "{}",
+        o.stderr
+    );
+}
