@@ -236,3 +236,26 @@ fn status_recheck_without_a_watch_says_so() {
         o.stderr
     );
 }
+
+/// Hostile: a file the old side created with a terminal escape in its name reaches the summary
+/// escaped, never raw.
+#[test]
+fn a_lost_write_with_control_characters_in_its_name_is_escaped() {
+    let d = TestDir::new();
+    old_tree(&d);
+    let after = r#"
+[[steps]]
+id = "late-client"
+do = "run"
+host = "old"
+command = "touch \"srv/data/evil$(printf '\\033')[31mred\""
+"#;
+    write_plan(&d, &body("", after));
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(o.stdout.contains("LOST WRITES"), "{}", o.stdout);
+    assert!(o.stdout.contains("created evil"), "{}", o.stdout);
+    assert!(!o.stdout.contains('\u{1b}'), "{:?}", o.stdout);
+    let md = report_md(&d);
+    assert!(!md.contains('\u{1b}'), "{md:?}");
+}
