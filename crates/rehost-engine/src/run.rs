@@ -555,8 +555,11 @@ impl Run<'_, '_> {
     /// the manifest it kept, each re-check journaled (`old_side_rechecked`). Returns what the
     /// run's summary says of them.
     fn recheck_old(&mut self) -> Result<String, EngineError> {
-        let watched = crate::steps::watch_old::watched(self.plan, self.rec.records());
+        let (watched, void) = crate::steps::watch_old::watched(self.plan, self.rec.records());
         let mut out = String::new();
+        for step in void {
+            out.push_str(&crate::steps::watch_old::void_summary(step));
+        }
         for (step, attempt, d) in watched {
             let at = self.rec.now();
             let r = crate::steps::watch_old::recheck(

@@ -112,32 +112,61 @@ fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {
 }
 
 /// The `watch-old` steps whose kept manifest holds: each one's last attempt, if it finished
-/// done with its result (a later failed or started attempt leaves nothing to re-check).
+/// done with its result and no rollback began since. After a rollback the old side serves
+/// again and takes writes that are not lost: such a watch is void (the second list, by step
+/// id) until it runs again. A later failed attempt leaves nothing.
+#[allow(clippy::type_complexity)]
 pub(crate) fn watched<'p>(
     plan: &'p Plan,
     records: &[Record],
-) -> Vec<(&'p Step, u32, WatchOldData)> {
-    let mut out = Vec::new();
+) -> (Vec<(&'p Step, u32, WatchOldData)>, Vec<&'p str>) {
+    let (mut out, mut void) = (Vec::new(), Vec::new());
     for step in plan
         .steps
         .iter()
         .filter(|s| matches!(s.kind, StepKind::WatchOld { .. }))
     {
-        let last = records.iter().rev().find_map(|r| match r {
-            Record::StepFinished {
-                id,
-                attempt,
-                result,
-                result_data,
-                ..
-            } if *id == step.id => Some((*attempt, result, result_data)),
-            _ => None,
-        });
-        if let Some((attempt, StepResult::Done, Some(StepData::WatchOld(d)))) = last {
-            out.push((step, attempt, d.clone()));
+        let mut last = None;
+        let mut voided = false;
+        for r in records {
+            match r {
+                Record::StepFinished {
+                    id,
+                    attempt,
+                    result,
+                    result_data,
+                    ..
+                } if *id == step.id => {
+                    voided = false;
+                    last = match (result, result_data) {
+                        (StepResult::Done, Some(StepData::WatchOld(d))) => {
+                            Some((*attempt, d.clone()))
+                        }
+                        _ => None,
+                    }
+                }
+                // A rollback after the watch: the old side is the service again.
+                Record::RollbackStarted { .. } if last.is_some() => {
+                    last = None;
+                    voided = true;
+                }
+                _ => {}
+            }
+        }
+        match last {
+            Some((attempt, d)) => out.push((step, attempt, d)),
+            None if voided => void.push(step.id.as_str()),
+            None => {}
         }
     }
-    out
+    (out, void)
+}
+
+/// What the summary says of a watch a rollback made void.
+pub(crate) fn void_summary(step: &str) -> String {
+    format!(
+        "; the old side watched by `{step}` was NOT re-checked: a rollback after it made the old side the service again; place the watch after the step the rollback resumes from (after the old service is stopped), so that the resumed run takes it again"
+    )
 }
 
 /// Walks the old side of a watched step again and compares it with its kept manifest (read
@@ -323,14 +352,15 @@ pub(crate) fn summary(r: &Record) -> String {
 /// each re-check appended to the run's journal (after its `run_finished`, which it does not
 /// change: a re-check starts no step), under the environment's run lock so that no run
 /// writes the journal at the same time. Returns each record with the line the terminal
-/// shows; none when no `watch-old` step has finished.
+/// shows (no record for a watch a rollback made void); none when no `watch-old` step has
+/// finished.
 pub fn recheck_now(
     plan: &Plan,
     env: Option<&str>,
     state_dir: &std::path::Path,
     ssh_config: Option<&std::path::Path>,
     cancel: &AtomicBool,
-) -> Result<Vec<(Record, String)>, EngineError> {
+) -> Result<Vec<(Option<Record>, String)>, EngineError> {
     let env_name = env.unwrap_or("production");
     let targets = plan
         .hosts_for(env)
@@ -348,13 +378,17 @@ pub fn recheck_now(
             message,
         })?;
     }
-    let mut out = Vec::new();
-    for (step, attempt, d) in watched(plan, journal.records()) {
+    let (watched, void) = watched(plan, journal.records());
+    let mut out: Vec<(Option<Record>, String)> = void
+        .iter()
+        .map(|s| (None, void_summary(s).trim_start_matches("; ").to_owned()))
+        .collect();
+    for (step, attempt, d) in watched {
         let at = crate::Clock::now(&clock).to_string();
         let r = recheck(plan, &mut hosts, &sdir, cancel, (step, attempt, &d), at);
         journal.append(r.clone())?;
         let line = summary(&r);
-        out.push((r, line.trim_start_matches("; ").to_owned()));
+        out.push((Some(r), line.trim_start_matches("; ").to_owned()));
     }
     Ok(out)
 }

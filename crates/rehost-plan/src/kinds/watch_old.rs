@@ -19,8 +19,11 @@ pub(super) static KIND: KindSpec = KindSpec {
         manifest: a file written, created, deleted or with changed metadata is a lost write \
         (it reached the old server after its final state was taken), recorded as an \
         `old_side_rechecked` record (docs/journal.md) and named in the run's summary and the \
-        report. Excluded paths are not watched, nor anything written after the re-check. The \
-        step itself fails only when the walk fails; it verifies nothing about the copy.",
+        report. Excluded paths are not watched, nor anything written after the re-check. A \
+        rollback after the watch makes it void (the old side is the service again): place it \
+        after the step that stops the old service, so that a resumed run takes it again. \
+        `rehost status --recheck` re-checks later (docs/journal.md). The step itself fails \
+        only when the walk fails; it verifies nothing about the copy.",
     example: "data = \"billing-data\"\n",
     idempotent: true,
     needs_host: false,

@@ -212,6 +212,11 @@ fn recheck(args: &StatusArgs, plan: &rehost_plan::Plan, dir: &std::path::Path) -
     for (r, line) in &done {
         // The line is escaped where it was made (paths, messages).
         println!("{line}");
+        let Some(r) = r else {
+            // A watch a rollback made void: not compared.
+            code = exit::TROUBLE;
+            continue;
+        };
         if let rehost_journal::Record::OldSideRechecked {
             unchanged, error, ..
         } = r
@@ -223,10 +228,12 @@ fn recheck(args: &StatusArgs, plan: &rehost_plan::Plan, dir: &std::path::Path) -
             }
         }
     }
-    println!(
-        "recorded in the journal {}",
-        escape(&dir.join("journal").display().to_string())
-    );
+    if done.iter().any(|(r, _)| r.is_some()) {
+        println!(
+            "recorded in the journal {}",
+            escape(&dir.join("journal").display().to_string())
+        );
+    }
     code
 }
 

@@ -259,3 +259,77 @@ command = "touch \"srv/data/evil$(printf '\\033')[31mred\""
     let md = report_md(&d);
     assert!(!md.contains('\u{1b}'), "{md:?}");
 }
+
+/// After a rollback the old side serves again: what it takes then are not lost writes. The
+/// watch is void (`status --recheck` says so, exit 2) until the resumed run takes it again.
+#[test]
+fn a_watch_before_a_rollback_is_void_until_it_runs_again() {
+    let d = TestDir::new();
+    old_tree(&d);
+    write_plan(
+        &d,
+        r#"
+[[data]]
+id = "files"
+from = "old:/srv/data"
+to = "new:/srv/data"
+
+[[steps]]
+id = "stop-old"
+do = "run"
+host = "old"
+command = "touch ../stopped"
+rollback = "rm ../stopped"
+
+[[steps]]
+id = "final-sync"
+do = "sync"
+data = "files"
+
+[[steps]]
+id = "verify"
+do = "verify-tree"
+data = "files"
+
+[[steps]]
+id = "watch"
+do = "watch-old"
+data = "files"
+
+[[steps]]
+id = "start-new"
+do = "run"
+host = "new"
+argv = ["test", "-e", "../go"]
+on_failure = "rollback"
+"#,
+    );
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(rechecks(&d).is_empty());
+    // The old side takes writes again after the rollback: not lost, not reported as such.
+    d.write("test-old/srv/data/after-rollback.txt", "served again\n");
+    let o = rehost(&d, &["status", "plan.toml", "--env", "test", "--recheck"]);
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(
+        o.stdout
+            .contains("the old side watched by `watch` was NOT re-checked: a rollback after it"),
+        "{}",
+        o.stdout
+    );
+    assert!(!o.stdout.contains("LOST WRITES"), "{}", o.stdout);
+    assert!(rechecks(&d).is_empty());
+
+    // The resumed run takes the old side again (with that write) and re-checks it.
+    d.write("go", "");
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(
+        o.stdout.contains("unchanged since `watch` took it"),
+        "{}",
+        o.stdout
+    );
+    let r = rechecks(&d);
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert_eq!(r[0]["attempt"], 2, "{r:?}");
+}
