@@ -333,3 +333,45 @@ on_failure = "rollback"
     assert_eq!(r.len(), 1, "{r:?}");
     assert_eq!(r[0]["attempt"], 2, "{r:?}");
 }
+
+/// Over ssh the old side is walked by its agent, at the watch, at the end of the run and by
+/// `status --recheck`: a late write and a later deletion are both found.
+#[test]
+fn over_ssh_the_agent_walks_the_old_side_for_the_watch_and_the_rechecks() {
+    use rehost_test::sshd::Sshd;
+    let (old, new) = (Sshd::start(), Sshd::start());
+    let d = TestDir::new();
+    d.write("old-root/srv/data/a.txt", "a\n");
+    d.write("old-root/srv/data/sub/b.txt", "b\n");
+    let with_root = |name: &str, sshd: &Sshd, root: &str| {
+        format!(
+            "{}root = \"{}\"\n",
+            ssh_host(name, sshd),
+            d.join(root).display()
+        )
+    };
+    let late = format!(
+        "\n[[steps]]\nid = \"late-client\"\ndo = \"run\"\nhost = \"old\"\nargv = [\"touch\", \"{}\"]\n",
+        d.join("old-root/srv/data/late.txt").display()
+    );
+    let plan = ssh_plan(&old, &new, &body("", &late))
+        .replace("do = \"sync\"\n", "do = \"sync\"\nmethod = \"builtin\"\n")
+        .replace(&ssh_host("old", &old), &with_root("old", &old, "old-root"))
+        .replace(&ssh_host("new", &new), &with_root("new", &new, "new-root"));
+    d.write("plan.toml", &plan);
+    let o = rehost(&d, &["run", "plan.toml", "--accept-findings"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(o.stdout.contains("LOST WRITES"), "{}", o.stdout);
+    assert!(o.stdout.contains("created late.txt"), "{}", o.stdout);
+
+    std::fs::remove_file(d.join("old-root/srv/data/sub/b.txt")).unwrap();
+    let o = rehost(&d, &["status", "plan.toml", "--recheck"]);
+    assert_eq!(o.code, 1, "{}", o.all());
+    assert!(o.stdout.contains("deleted sub/b.txt"), "{}", o.stdout);
+    let journal = d.read(".rehost/plan/production/journal");
+    assert_eq!(
+        journal.matches("\"type\":\"old_side_rechecked\"").count(),
+        2,
+        "{journal}"
+    );
+}
