@@ -27,6 +27,7 @@ pub use events::{Event, Sink};
 pub use exec::{Hosts, host_spec};
 pub use resume::plan_snapshot_name;
 pub use run::{Confirmer, Engine, RunOptions, RunOutcome};
+pub use steps::watch_old::recheck_now as recheck_old;
 
 #[cfg(test)]
 mod tests;

@@ -387,7 +387,9 @@ impl Run<'_, '_> {
             });
         }
         run.rec.stop_probes()?;
-        let summary = run.summary()?;
+        let rechecked = run.recheck_old()?;
+        let mut summary = run.summary()?;
+        summary.push_str(&rechecked);
         let at = run.rec.now();
         run.rec.record(
             Record::RunFinished {
@@ -549,6 +551,31 @@ impl Run<'_, '_> {
     /// The summary of a finished run: the steps, and the downtime against the budget (a
     /// warning recorded when it was exceeded): every outage the journal records, rolled-back
     /// attempts included ([`rehost_journal::downtime`]).
+    /// At the end of the run: every `watch-old` step's old side walked again and compared with
+    /// the manifest it kept, each re-check journaled (`old_side_rechecked`). Returns what the
+    /// run's summary says of them.
+    fn recheck_old(&mut self) -> Result<String, EngineError> {
+        let (watched, void) = crate::steps::watch_old::watched(self.plan, self.rec.records());
+        let mut out = String::new();
+        for step in void {
+            out.push_str(&crate::steps::watch_old::void_summary(step));
+        }
+        for (step, attempt, d) in watched {
+            let at = self.rec.now();
+            let r = crate::steps::watch_old::recheck(
+                self.plan,
+                self.hosts,
+                self.state,
+                self.cancel,
+                (step, attempt, &d),
+                at,
+            );
+            out.push_str(&crate::steps::watch_old::summary(&r));
+            self.rec.append(r)?;
+        }
+        Ok(out)
+    }
+
     fn summary(&mut self) -> Result<String, EngineError> {
         let plan = self.plan;
         let mut summary = format!("all {} steps done", plan.steps.len());

@@ -225,6 +225,7 @@ pub fn history(records: &[Record], step_ids: &[String]) -> History {
             | Record::ProbeStarted { .. }
             | Record::ProbeChanged { .. }
             | Record::ProbeSummary { .. }
+            | Record::OldSideRechecked { .. }
             | Record::RunFinished { .. } => {}
         }
     }

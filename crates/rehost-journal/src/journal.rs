@@ -198,6 +198,27 @@ pub enum Record {
         at: String,
         samples: u64,
     },
+    /// The old side a `watch-old` step kept (its manifest) walked again at the end of the run
+    /// and compared with the kept manifest: what changed there after its final state was taken
+    /// (lost writes). `unchanged` only when the comparison ran and found nothing.
+    OldSideRechecked {
+        at: String,
+        /// The `watch-old` step and its attempt whose manifest was compared.
+        step: String,
+        attempt: u32,
+        data_set: String,
+        /// `host:path` of the old side.
+        source: String,
+        unchanged: bool,
+        /// How many differences, and the first of them (path, class, kept and now).
+        changes_total: u64,
+        changes: Vec<crate::step_data::FindingData>,
+        /// Why the re-check could not compare (the walk or the kept manifest failed).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+        /// What the comparison did not cover (the data set's excludes, time after `at`).
+        not_compared: String,
+    },
 }
 
 /// A probed service's side: its old host or its new one.
@@ -248,7 +269,8 @@ impl Record {
             | Record::RunFinished { at, .. }
             | Record::ProbeStarted { at, .. }
             | Record::ProbeChanged { at, .. }
-            | Record::ProbeSummary { at, .. } => at,
+            | Record::ProbeSummary { at, .. }
+            | Record::OldSideRechecked { at, .. } => at,
         }
     }
 }

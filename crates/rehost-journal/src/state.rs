@@ -184,7 +184,8 @@ pub fn status(records: &[Record], step_ids: &[String]) -> RunState {
             | Record::Preflight { .. }
             | Record::ProbeStarted { .. }
             | Record::ProbeChanged { .. }
-            | Record::ProbeSummary { .. } => {}
+            | Record::ProbeSummary { .. }
+            | Record::OldSideRechecked { .. } => {}
         }
     }
     // How many attempts each step had, as the report counts them: from the one per-attempt fold.

@@ -41,6 +41,8 @@ pub enum StepData {
     VerifyConfig(Box<VerifyConfigData>),
     /// `compat`: old and new service compared on the same requests, per endpoint and field.
     Compat(Box<CompatData>),
+    /// `watch-old`: the old side's manifest taken and kept, to re-check at the end of the run.
+    WatchOld(WatchOldData),
     /// A result without a `kind`: written before results were typed. Kept as it was read.
     Legacy(serde_json::Value),
     /// A result of a kind this rehost does not know: written by a newer rehost. Kept as it
@@ -60,6 +62,24 @@ pub struct EvidenceRef {
     pub file: String,
     /// BLAKE3 of the file's bytes, 64 hex digits.
     pub blake3: String,
+}
+
+/// `watch-old`: the old side of a data set, walked and kept as evidence for the end-of-run
+/// re-check (`old_side_rechecked` records).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WatchOldData {
+    pub v: u32,
+    pub data_set: String,
+    /// The old host's name and the tree's path there.
+    pub host: String,
+    pub path: String,
+    /// How many entries the walk found.
+    pub entries: u64,
+    /// The kept manifest (`side` is `source`).
+    pub manifest: EvidenceRef,
+    /// The data set's exclude patterns: not watched.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub excludes: Vec<String>,
 }
 
 /// One finding of a verification, as kept in the journal.
@@ -600,6 +620,7 @@ enum Tagged<'a> {
     DnsTtl(std::borrow::Cow<'a, DnsTtlData>),
     VerifyConfig(std::borrow::Cow<'a, VerifyConfigData>),
     Compat(std::borrow::Cow<'a, CompatData>),
+    WatchOld(std::borrow::Cow<'a, WatchOldData>),
 }
 
 impl Serialize for StepData {
@@ -619,6 +640,7 @@ impl Serialize for StepData {
             StepData::DnsTtl(d) => Tagged::DnsTtl(Borrowed(&**d)).serialize(s),
             StepData::VerifyConfig(d) => Tagged::VerifyConfig(Borrowed(&**d)).serialize(s),
             StepData::Compat(d) => Tagged::Compat(Borrowed(&**d)).serialize(s),
+            StepData::WatchOld(d) => Tagged::WatchOld(Borrowed(d)).serialize(s),
             StepData::Legacy(v) | StepData::Newer { value: v, .. } => v.serialize(s),
         }
     }
@@ -661,6 +683,7 @@ impl<'de> Deserialize<'de> for StepData {
             Tagged::DnsTtl(d) => StepData::DnsTtl(Box::new(d.into_owned())),
             Tagged::VerifyConfig(d) => StepData::VerifyConfig(Box::new(d.into_owned())),
             Tagged::Compat(d) => StepData::Compat(Box::new(d.into_owned())),
+            Tagged::WatchOld(d) => StepData::WatchOld(d.into_owned()),
         })
     }
 }
@@ -671,6 +694,7 @@ impl StepData {
         match self {
             StepData::VerifyTree(d) => &d.manifests,
             StepData::VerifyFiles(d) => &d.manifests,
+            StepData::WatchOld(d) => std::slice::from_ref(&d.manifest),
             StepData::Sync(_)
             | StepData::VerifyKeys(_)
             | StepData::Run(_)

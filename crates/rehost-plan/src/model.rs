@@ -572,6 +572,9 @@ pub enum StepKind {
     },
     /// Verify a data set complete and correct on its destination.
     VerifyTree { data: String },
+    /// Take the old side of a data set's manifest and keep it, to re-check at the end of the
+    /// run that nothing wrote to the old server after its final state was taken.
+    WatchOld { data: String },
     /// Stop a declared service with its `stop` command (on the step's host, by default the
     /// service's).
     Stop { service: String },

@@ -437,6 +437,16 @@ pub struct StatusArgs {
     /// unless it holds and covers every record.
     #[arg(long, value_name = "FILE", requires = "verify")]
     pub hmac_key: Option<PathBuf>,
+    /// Re-check now the old side each finished `watch-old` step kept: walk it on its host
+    /// again and compare it with the kept manifest; what changed since are lost writes. Each
+    /// re-check is appended to the run's journal (the report shows it). Exit 0 when every old
+    /// side is unchanged, 1 naming the changed paths, 2 when one could not be compared.
+    #[arg(long, conflicts_with = "verify")]
+    pub recheck: bool,
+    /// With --recheck: the ssh config file for ssh hosts whose plan entry names none (passed
+    /// as `ssh -F`).
+    #[arg(long, value_name = "FILE", requires = "recheck")]
+    pub ssh_config: Option<PathBuf>,
 }
 
 /// `md` and `markdown` are one format, for the report as for the concept.

@@ -28,6 +28,7 @@ mod verify_files;
 mod verify_keys;
 mod verify_tree;
 mod wait;
+pub(crate) mod watch_old;
 
 /// The registry: every step kind's executor, one line each.
 pub(crate) static EXECUTORS: &[&Executor] = &[
@@ -36,6 +37,7 @@ pub(crate) static EXECUTORS: &[&Executor] = &[
     &wait::EXECUTOR,
     &sync::EXECUTOR,
     &verify_tree::EXECUTOR,
+    &watch_old::EXECUTOR,
     &stop::EXECUTOR,
     &start::EXECUTOR,
     &health::EXECUTOR,
@@ -116,6 +118,7 @@ fn executor(step: &Step) -> &'static Executor {
         K::Wait { .. } => &wait::EXECUTOR,
         K::Sync { .. } => &sync::EXECUTOR,
         K::VerifyTree { .. } => &verify_tree::EXECUTOR,
+        K::WatchOld { .. } => &watch_old::EXECUTOR,
         K::Stop { .. } => &stop::EXECUTOR,
         K::Start { .. } => &start::EXECUTOR,
         K::Health { .. } => &health::EXECUTOR,

@@ -186,6 +186,8 @@ pub fn fold(records: &[Record], env: &str, plan: &Plan) -> Run {
                     p.samples = Some(*samples);
                 }
             }
+            // Read from the records by the verdict (`old_side`).
+            Record::OldSideRechecked { .. } => {}
             // The history's.
             Record::PlanAccepted { .. }
             | Record::Decision { .. }
@@ -432,6 +434,8 @@ fn typed(d: &StepData, exit_code: Option<i32>) -> Option<Verification> {
         | StepData::Run(_)
         | StepData::Service(_)
         | StepData::Drain(_)
+        // A watch of the old side proves nothing about the copy: its re-checks are records.
+        | StepData::WatchOld(_)
         // A switch is an action; its proof (the primary's answer after it) is in its detail,
         // and propagation is the `dns-propagated` step's verification.
         | StepData::DnsSwitch(_) => None,

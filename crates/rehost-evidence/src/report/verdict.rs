@@ -23,6 +23,7 @@ pub(super) fn verdict(
         verification_outcome(run, s, last, &mut items);
     }
     not_finished(run, &mut items);
+    old_side(run, &mut items);
     still_down(downtime, &mut items);
     over_budget(downtime, &mut items);
     step_statuses(plan, run, &mut items);
@@ -516,11 +517,79 @@ fn rehearsals_failed(comparison: &[Comparison], items: &mut Vec<VerdictItem>) {
     }
 }
 
+/// `lost_writes` / `old_side_unchanged` / `old_side_not_rechecked`: each re-check of an old
+/// side a `watch-old` step kept (at the end of the run, or by `rehost status --recheck`):
+/// what reached the old server after its final state was taken, by path; unchanged only where
+/// the comparison ran and found nothing, with what it did not compare.
+fn old_side(run: &Run, items: &mut Vec<VerdictItem>) {
+    for r in &run.records {
+        let rehost_journal::Record::OldSideRechecked {
+            at,
+            step,
+            source,
+            unchanged,
+            changes_total,
+            changes,
+            error,
+            not_compared,
+            ..
+        } = r
+        else {
+            continue;
+        };
+        if let Some(e) = error {
+            items.push(item(
+                Attention,
+                "old_side_not_rechecked",
+                Some(step),
+                format!(
+                    "The old side {source} watched by `{step}` could not be re-checked at {}: {e}. Whether writes reached it after its final state was taken is not known.",
+                    when(at)
+                ),
+            ));
+        } else if *unchanged {
+            items.push(item(
+                Clean,
+                "old_side_unchanged",
+                Some(step),
+                format!(
+                    "The old side {source} was re-checked at {} and is unchanged since `{step}` took its final state (not compared: {not_compared}).",
+                    when(at)
+                ),
+            ));
+        } else {
+            let shown: Vec<String> = changes
+                .iter()
+                .take(10)
+                .map(|c| format!("{} ({})", c.path, c.class))
+                .collect();
+            let more = if *changes_total > shown.len() as u64 {
+                format!(" and {} more", *changes_total - shown.len() as u64)
+            } else {
+                String::new()
+            };
+            items.push(item(
+                Failed,
+                "lost_writes",
+                Some(step),
+                format!(
+                    "Writes reached the old server after its final state was taken: lost writes. The re-check of {source} at {} found {changes_total} change(s) since `{step}` took it: {}{more} (not compared: {not_compared}).",
+                    when(at),
+                    shown.join(", ")
+                ),
+            ));
+        }
+    }
+}
+
 /// The verdict in one line: the worst item, how many to review, or what a clean run did.
 fn headline(plan: &Plan, downtime: &Downtime, level: Level, items: &[VerdictItem]) -> String {
     match level {
         Failed => items[0].text.trim_end_matches('.').to_owned(),
-        Attention => format!("finished, with {} point(s) to review", items.len()),
+        Attention => format!(
+            "finished, with {} point(s) to review",
+            items.iter().filter(|i| !matches!(i.level, Clean)).count()
+        ),
         Clean => {
             let verifications = plan
                 .steps

@@ -31,6 +31,7 @@ mod verify_files;
 mod verify_keys;
 mod verify_tree;
 mod wait;
+mod watch_old;
 
 /// The registry: every step kind, one line each.
 pub static KINDS: &[&KindSpec] = &[
@@ -39,6 +40,7 @@ pub static KINDS: &[&KindSpec] = &[
     &wait::KIND,
     &sync::KIND,
     &verify_tree::KIND,
+    &watch_old::KIND,
     &stop::KIND,
     &start::KIND,
     &health::KIND,
@@ -178,6 +180,7 @@ pub fn spec(kind: &StepKind) -> &'static KindSpec {
         StepKind::Wait { .. } => &wait::KIND,
         StepKind::Sync { .. } => &sync::KIND,
         StepKind::VerifyTree { .. } => &verify_tree::KIND,
+        StepKind::WatchOld { .. } => &watch_old::KIND,
         StepKind::Stop { .. } => &stop::KIND,
         StepKind::Start { .. } => &start::KIND,
         StepKind::Health { .. } => &health::KIND,

@@ -63,6 +63,10 @@ id = "verify-tree"
 do = "verify-tree"
 data = "files"
 [[steps]]
+id = "watch-old"
+do = "watch-old"
+data = "files"
+[[steps]]
 id = "stop"
 do = "stop"
 service = "web"

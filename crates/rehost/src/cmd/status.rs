@@ -78,6 +78,9 @@ pub fn run(args: &StatusArgs) -> i32 {
         Err(code) => return code,
     };
     let plan = pf.plan();
+    if args.recheck {
+        return recheck(args, plan, &dir);
+    }
     let ids: Vec<String> = plan.steps.iter().map(|s| s.id.clone()).collect();
     let st = rehost_journal::status(&loaded.records, &ids);
     // The one figure `rehost run` and the report give too: every outage, rolled back or not.
@@ -180,6 +183,60 @@ pub fn run(args: &StatusArgs) -> i32 {
 }
 
 /// The downtime: the total against the budget, then each outage with what began and ended it.
+/// `--recheck`: every finished `watch-old` step's old side compared now with what it kept,
+/// each re-check appended to the journal; one line each.
+fn recheck(args: &StatusArgs, plan: &rehost_plan::Plan, dir: &std::path::Path) -> i32 {
+    crate::signals::install();
+    let done = rehost_engine::recheck_old(
+        plan,
+        args.state.env.as_deref(),
+        dir,
+        args.ssh_config.as_deref(),
+        &crate::signals::CANCEL,
+    );
+    let done = match done {
+        Ok(d) => d,
+        Err(e) => {
+            crate::term::error(&e.to_string());
+            return exit::TROUBLE;
+        }
+    };
+    if done.is_empty() {
+        crate::term::error(&format!(
+            "nothing to re-check: the journal in {} has no finished `watch-old` step",
+            dir.display()
+        ));
+        return exit::TROUBLE;
+    }
+    let mut code = exit::OK;
+    for (r, line) in &done {
+        // The line is escaped where it was made (paths, messages).
+        println!("{line}");
+        let Some(r) = r else {
+            // A watch a rollback made void: not compared.
+            code = exit::TROUBLE;
+            continue;
+        };
+        if let rehost_journal::Record::OldSideRechecked {
+            unchanged, error, ..
+        } = r
+        {
+            if error.is_some() {
+                code = exit::TROUBLE;
+            } else if !unchanged && code == exit::OK {
+                code = exit::FINDINGS;
+            }
+        }
+    }
+    if done.iter().any(|(r, _)| r.is_some()) {
+        println!(
+            "recorded in the journal {}",
+            escape(&dir.join("journal").display().to_string())
+        );
+    }
+    code
+}
+
 fn print_downtime(down: &rehost_journal::Downtime, plan: &rehost_plan::Plan) {
     if let Some(m) = &down.measured {
         let budget = match plan.migration.max_downtime {

@@ -34,3 +34,4 @@ mod tidy;
 mod tree;
 mod verify_files;
 mod view;
+mod watch_old;
