@@ -679,7 +679,11 @@ fn compat(v: &Verification) -> KindParts {
         };
     };
     let outcome = match d.exit_code {
-        0 => "old clients served the same".to_owned(),
+        // Only what was sent was compared: the claim names how many, not "old clients".
+        0 => format!(
+            "the {} requests compared were answered the same",
+            d.compared
+        ),
         1 => "ANSWERS DIFFER".to_owned(),
         _ => "NOT FULLY COMPARED".to_owned(),
     } + &not_compared(v);

@@ -966,7 +966,10 @@ new = "{}"
     let o = rehost(&d, &["report", "plan.toml", "--env", "test"]);
     let md = d.read(".rehost/plan/test/report.md");
     assert!(
-        md.contains("old clients served the same"),
+        md.contains(&format!(
+            "the {} requests compared were answered the same",
+            r["compared"]
+        )),
         "{}\n{md}",
         o.all()
     );
