@@ -610,6 +610,44 @@ fn keys_verification(k: &rehost_journal::step_data::VerifyKeysData) -> Verificat
     }
 }
 
+/// A verification of `kind` with nothing of any kind's own yet: the typed kinds fill in what
+/// they have (findings, `not_compared`, their own part) with `..` over it.
+fn base(
+    kind: VerificationKind,
+    data_set: String,
+    source: String,
+    destination: String,
+    exit_code: i32,
+) -> Verification {
+    Verification {
+        kind,
+        data_set,
+        source,
+        destination,
+        exit_code: i64::from(exit_code),
+        tree: None,
+        database: None,
+        by_class: Vec::new(),
+        findings_total: 0,
+        findings: Vec::new(),
+        manifests: Vec::new(),
+        warnings: Vec::new(),
+        privileged: Vec::new(),
+        privileged_total: 0,
+        not_compared: None,
+        exercise: None,
+        excludes: Vec::new(),
+        not_verified: Vec::new(),
+        paths: Vec::new(),
+        absent: Vec::new(),
+        keys: Vec::new(),
+        dns: None,
+        dns_ttl: None,
+        config: None,
+        compat: None,
+    }
+}
+
 /// A `dns-propagated` step's result as a verification: the name, the old and the new value,
 /// each lagging server a finding (its last answer, the TTL it may still be held for).
 fn dns_verification(d: &rehost_journal::step_data::DnsPropagatedData) -> Verification {
@@ -683,26 +721,18 @@ fn dns_ttl_verification(d: &rehost_journal::step_data::DnsTtlData) -> Verificati
             b: Some(format!("at most {} s", d.lowered_ttl_s)),
         })
         .collect();
-    let mut v = dns_verification(&rehost_journal::step_data::DnsPropagatedData {
-        v: d.v,
-        id: d.id.clone(),
-        name: d.name.clone(),
-        record: d.record.clone(),
-        old: None,
-        new: String::new(),
-        exit_code: d.exit_code,
-        rounds: 1,
-        waited_ms: d.waited_ms,
-        servers: Vec::new(),
-    });
-    v.kind = VerificationKind::DnsTtl;
-    v.source = format!("TTL {} s", d.ttl_s);
-    v.destination = format!("TTL at most {} s", d.lowered_ttl_s);
-    v.findings_total = findings.len() as u64;
-    v.findings = findings;
-    v.dns = None;
-    v.dns_ttl = Some(d.clone());
-    v
+    Verification {
+        findings_total: findings.len() as u64,
+        findings,
+        dns_ttl: Some(d.clone()),
+        ..base(
+            VerificationKind::DnsTtl,
+            format!("{} {}", d.name, d.record),
+            format!("TTL {} s", d.ttl_s),
+            format!("TTL at most {} s", d.lowered_ttl_s),
+            d.exit_code,
+        )
+    }
 }
 
 /// A `verify-config` step's result as a verification: each difference a finding (the key,
@@ -744,31 +774,18 @@ fn config_verification(c: &rehost_journal::step_data::VerifyConfigData) -> Verif
         })
         .collect();
     Verification {
-        kind: VerificationKind::Config,
-        data_set: c.database.clone().unwrap_or_else(|| "configuration".into()),
-        source: c.old.clone(),
-        destination: c.new.clone(),
-        exit_code: i64::from(c.exit_code),
-        tree: None,
-        database: None,
         by_class: by_class.into_iter().collect(),
         findings_total: findings.len() as u64,
         findings: findings.into_iter().take(FIRST_FINDINGS).collect(),
-        manifests: Vec::new(),
-        warnings: Vec::new(),
-        privileged: Vec::new(),
-        privileged_total: 0,
         not_compared: Some(c.not_compared.clone()),
-        exercise: None,
-        excludes: Vec::new(),
-        not_verified: Vec::new(),
-        paths: Vec::new(),
-        absent: Vec::new(),
-        keys: Vec::new(),
-        dns: None,
-        dns_ttl: None,
         config: Some(c.clone()),
-        compat: None,
+        ..base(
+            VerificationKind::Config,
+            c.database.clone().unwrap_or_else(|| "configuration".into()),
+            c.old.clone(),
+            c.new.clone(),
+            c.exit_code,
+        )
     }
 }
 
@@ -794,28 +811,19 @@ fn compat_verification(d: &rehost_journal::step_data::CompatData) -> Verificatio
             })
         })
         .collect();
-    let mut v = dns_verification(&rehost_journal::step_data::DnsPropagatedData {
-        v: d.v,
-        id: String::new(),
-        name: String::new(),
-        record: String::new(),
-        old: None,
-        new: String::new(),
-        exit_code: d.exit_code,
-        rounds: 1,
-        waited_ms: 0,
-        servers: Vec::new(),
-    });
-    v.kind = VerificationKind::Compat;
-    v.data_set = format!("{} {}", d.source, d.file);
-    v.source = d.old.clone();
-    v.destination = d.new.clone();
-    v.findings_total = findings.len() as u64;
-    v.findings = findings.into_iter().take(FIRST_FINDINGS).collect();
-    v.not_compared = Some(vec![d.not_compared.clone()]);
-    v.dns = None;
-    v.compat = Some(d.clone());
-    v
+    Verification {
+        findings_total: findings.len() as u64,
+        findings: findings.into_iter().take(FIRST_FINDINGS).collect(),
+        not_compared: Some(vec![d.not_compared.clone()]),
+        compat: Some(d.clone()),
+        ..base(
+            VerificationKind::Compat,
+            format!("{} {}", d.source, d.file),
+            d.old.clone(),
+            d.new.clone(),
+            d.exit_code,
+        )
+    }
 }
 
 /// A verification's result, from the free JSON a `verify-tree` step recorded before results
