@@ -11,6 +11,7 @@ mod conns;
 mod db;
 mod db_engines;
 mod dns;
+mod dns_liar;
 mod dns_switch;
 mod downtime;
 mod formats;
