@@ -183,6 +183,9 @@ pub fn execute(
         Request::ScanKeys { paths, digest_key } => {
             crate::keys::execute(host, paths, digest_key.as_ref(), cancel, emit)
         }
+        Request::ScanRefs { paths, needles } => {
+            crate::refs::execute(host, paths, needles, cancel, emit)
+        }
         Request::Connections { ports, limit } => {
             let limit = (*limit).min(crate::conns::MAX_CONNECTIONS as u64) as usize;
             let listing =

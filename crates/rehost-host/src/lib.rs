@@ -21,6 +21,7 @@ mod local;
 mod location;
 mod pair;
 mod reach;
+pub mod refs;
 pub mod ssh;
 pub mod transfer;
 
@@ -36,6 +37,7 @@ pub use local::{LocalHost, resolve_under};
 pub use location::{Location, LocationError};
 pub use pair::{PairError, PairVerified, TrustedFrom, verify_pair};
 pub use reach::RemoteEnd;
+pub use refs::{RefFound, RefsScan, scan_refs};
 pub use ssh::SshHost;
 
 use std::path::{Path, PathBuf};

@@ -43,6 +43,8 @@ pub enum StepData {
     Compat(Box<CompatData>),
     /// `watch-old`: the old side's manifest taken and kept, to re-check at the end of the run.
     WatchOld(WatchOldData),
+    /// `scan-refs`: the lines found that mention the old address or name.
+    ScanRefs(Box<ScanRefsData>),
     /// A result without a `kind`: written before results were typed. Kept as it was read.
     Legacy(serde_json::Value),
     /// A result of a kind this rehost does not know: written by a newer rehost. Kept as it
@@ -319,6 +321,53 @@ pub struct DrainData {
     /// Distinct clients past that bound, counted only.
     #[serde(default)]
     pub untracked: u64,
+}
+
+/// A `scan-refs` step's record: what was looked for where, and the lines found.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScanRefsData {
+    #[serde(default)]
+    pub v: u32,
+    /// The addresses and names looked for, normalised.
+    pub find: Vec<String>,
+    /// The `[[clients]]` ids the step speaks for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clients: Vec<String>,
+    pub require_none: bool,
+    /// One per `HOST:PATH`, in the plan's order.
+    pub scans: Vec<RefsScanned>,
+}
+
+/// One `HOST:PATH` of a `scan-refs` step.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefsScanned {
+    pub host: String,
+    pub path: String,
+    /// Regular files searched to their end, and their bytes.
+    pub files: u64,
+    pub bytes: u64,
+    /// Files skipped as binary, symlinks not followed.
+    pub binary: u64,
+    pub symlinks: u64,
+    /// The lines found (at most 1,000 kept; `found_total` counts all).
+    pub found: Vec<RefLine>,
+    pub found_total: u64,
+    /// The host stopped at its bound of lines: more may mention them.
+    #[serde(default)]
+    pub truncated: bool,
+    /// What could not be read (not searched), or why the path could not be scanned at all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<String>,
+}
+
+/// A line that mentions something looked for. Its text is the host's: escaped where shown.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefLine {
+    pub path: String,
+    pub line: u64,
+    /// Which of the step's `find` the line mentions.
+    pub find: Vec<String>,
+    pub text: String,
 }
 
 /// A client of a drained service: when it was first seen and when it left.
@@ -621,6 +670,7 @@ enum Tagged<'a> {
     VerifyConfig(std::borrow::Cow<'a, VerifyConfigData>),
     Compat(std::borrow::Cow<'a, CompatData>),
     WatchOld(std::borrow::Cow<'a, WatchOldData>),
+    ScanRefs(std::borrow::Cow<'a, ScanRefsData>),
 }
 
 impl Serialize for StepData {
@@ -641,6 +691,7 @@ impl Serialize for StepData {
             StepData::VerifyConfig(d) => Tagged::VerifyConfig(Borrowed(&**d)).serialize(s),
             StepData::Compat(d) => Tagged::Compat(Borrowed(&**d)).serialize(s),
             StepData::WatchOld(d) => Tagged::WatchOld(Borrowed(d)).serialize(s),
+            StepData::ScanRefs(d) => Tagged::ScanRefs(Borrowed(&**d)).serialize(s),
             StepData::Legacy(v) | StepData::Newer { value: v, .. } => v.serialize(s),
         }
     }
@@ -684,6 +735,7 @@ impl<'de> Deserialize<'de> for StepData {
             Tagged::VerifyConfig(d) => StepData::VerifyConfig(Box::new(d.into_owned())),
             Tagged::Compat(d) => StepData::Compat(Box::new(d.into_owned())),
             Tagged::WatchOld(d) => StepData::WatchOld(d.into_owned()),
+            Tagged::ScanRefs(d) => StepData::ScanRefs(Box::new(d.into_owned())),
         })
     }
 }
@@ -706,6 +758,7 @@ impl StepData {
             | StepData::DnsTtl(_)
             | StepData::VerifyConfig(_)
             | StepData::Compat(_)
+            | StepData::ScanRefs(_)
             | StepData::Legacy(_)
             | StepData::Newer { .. } => &[],
         }

@@ -613,6 +613,19 @@ pub enum StepKind {
     /// Wait until no established TCP connection to a declared service's `ports` remains on
     /// its host; fails at the step's timeout naming each client still connected.
     Drain { service: String },
+    /// Find the lines of files on plan hosts (`paths`, `HOST:PATH`) that mention the addresses
+    /// and names in `find` and the `[[names]]` entries' names and old values.
+    ScanRefs {
+        paths: Vec<String>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        find: Vec<String>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        names: Vec<String>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        clients: Vec<String>,
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        require_none: bool,
+    },
     /// Wait until the `[[names]]` entry's resolvers and authoritative servers all serve its
     /// `new` value, polling every `interval`; fails at the step's timeout naming each server
     /// that still lags and the TTL it may still hold.

@@ -425,12 +425,13 @@ fn dns_name(v: &mut Vec<Diagnostic>, n: &NameDecl, needs: &str, span: &Span, wha
             );
         }
     }
-    // `switch` (a `dns-switch` step): the old value is what the update replaces.
-    if needs == "switch" {
+    // `switch` (a `dns-switch` step): the old value is what the update replaces; `old` (a
+    // `scan-refs` step): the old value is what is searched for.
+    if needs == "switch" || needs == "old" {
         match &n.old {
             None => v.push(err(
                 format!(
-                    "{what} switches name `{}` from its old value, but the entry has no `old`",
+                    "{what} needs the old value of name `{}`, but the entry has no `old`",
                     n.id
                 ),
                 "add old = \"192.0.2.10\" (the value it has now) to the [[names]] entry",
@@ -468,7 +469,7 @@ fn dns_name(v: &mut Vec<Diagnostic>, n: &NameDecl, needs: &str, span: &Span, wha
         Some(_) => {}
     }
     // A switch asks the step's own `server`, not the entry's.
-    if n.resolvers.is_empty() && n.authoritative.is_empty() && needs != "switch" {
+    if n.resolvers.is_empty() && n.authoritative.is_empty() && needs != "switch" && needs != "old" {
         v.push(
             Diagnostic::error(
                 "missing-key",

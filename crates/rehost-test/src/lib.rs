@@ -165,6 +165,7 @@ pub fn shipped_agent() -> PathBuf {
         "rehost-engine/src",
         "rehost-journal/src",
         "rehost-keys/src",
+        "rehost-refs/src",
     ] {
         assert!(
             newest_mtime(&crates.join(src)) <= built,

@@ -49,6 +49,10 @@ pub enum Command {
     /// they are gone.
     #[command(subcommand)]
     Conns(ConnsCommand),
+    /// Find the lines of files that mention an address or a name: the clients and
+    /// configuration that will not follow the migration by themselves (docs/refs.md).
+    #[command(subcommand)]
+    Refs(RefsCommand),
     /// Old clients served the same: replay recorded HTTP traffic against the old and the new
     /// service and compare the answers (docs/compat.md).
     #[command(subcommand)]
@@ -87,6 +91,7 @@ impl Command {
                 | Command::Manifest(_)
                 | Command::Keys(_)
                 | Command::Conns(_)
+                | Command::Refs(_)
         )
     }
 }
@@ -633,6 +638,31 @@ pub struct KeysHostOptions {
     /// With --plan: the plan's hosts in this rehearsal environment.
     #[arg(long, value_name = "NAME", requires = "plan")]
     pub env: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RefsCommand {
+    /// List every line under the locations that mentions one of the --find addresses or
+    /// names: IPv4 and names not inside a longer number or name (10.0.0.1 is not found in
+    /// 10.0.0.12), IPv6 in every spelling of the same address, names in any case. Binary
+    /// files (a NUL byte) are skipped and counted; symlinks are not followed. Exit 0: nothing
+    /// mentions them; 1: lines found; 2: a location or file could not be read.
+    Scan(RefsScanArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RefsScanArgs {
+    /// Files or directories: `PATH`, `HOST:PATH` or `ssh://[USER@]HOST[:PORT]/PATH`.
+    #[arg(required = true)]
+    pub locations: Vec<String>,
+    /// An address (IPv4, IPv6) or a name to look for; repeat for several.
+    #[arg(long, value_name = "ADDR_OR_NAME", required = true)]
+    pub find: Vec<String>,
+    #[command(flatten)]
+    pub hosts: KeysHostOptions,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]

@@ -79,3 +79,107 @@ pub(super) fn connections_section(r: &Report, b: &mut Vec<Block>) {
         ));
     }
 }
+
+/// The report's "Clients holding the old address" section: for each `scan-refs` step's
+/// attempt, the lines of files on the hosts that mention the old address or name (the clients
+/// to reconfigure), and what was searched and what could not be.
+pub(super) fn references_section(r: &Report, b: &mut Vec<Block>) {
+    b.push(h(2, "Clients holding the old address"));
+    for a in &r.run.attempts {
+        let Some(d) = &a.refs else { continue };
+        b.push(h(
+            3,
+            &format!("Step {} (attempt {})", code_span(&a.id), a.attempt),
+        ));
+        let lines: u64 = d.scans.iter().map(|s| s.found_total).sum();
+        let searched: u64 = d.scans.iter().map(|s| s.files).sum();
+        let unread = d.scans.iter().any(|s| !s.errors.is_empty() || s.truncated);
+        let find: Vec<String> = d.find.iter().map(|f| code_span(f)).collect();
+        b.push(p(format!(
+            "{lines} line(s) mention {} in the {searched} file(s) searched{}{}",
+            find.join(", "),
+            if d.require_none {
+                if lines == 0 && !unread {
+                    "; none may remain, and none did."
+                } else {
+                    "; none may remain: the step failed."
+                }
+            } else {
+                ": each is a client to reconfigure, by hand where the switch does not reach it."
+            },
+            if unread {
+                " NOT everything was searched: see what could not be read below."
+            } else {
+                ""
+            }
+        )));
+        let rows = d
+            .scans
+            .iter()
+            .map(|s| {
+                vec![
+                    code_span(&s.host),
+                    code_span(&s.path),
+                    s.files.to_string(),
+                    s.found_total.to_string(),
+                    s.binary.to_string(),
+                    s.symlinks.to_string(),
+                    if s.errors.is_empty() && !s.truncated {
+                        "none".into()
+                    } else {
+                        let mut e: Vec<String> = s.errors.iter().take(5).cloned().collect();
+                        if s.errors.len() > 5 {
+                            e.push(format!("and {} more", s.errors.len() - 5));
+                        }
+                        if s.truncated {
+                            e.push("stopped at the bound of lines".into());
+                        }
+                        e.join("; ")
+                    },
+                ]
+            })
+            .collect();
+        b.push(table(
+            &[
+                "Host",
+                "Path",
+                "Files searched",
+                "Lines found",
+                "Binary (not searched)",
+                "Symlinks (not followed)",
+                "Not searched",
+            ],
+            rows,
+        ));
+        let rows: Vec<Vec<String>> = d
+            .scans
+            .iter()
+            .flat_map(|s| {
+                s.found.iter().map(move |f| {
+                    vec![
+                        code_span(&format!("{}:{}", s.host, f.path)),
+                        f.line.to_string(),
+                        f.find.join(", "),
+                        code_span(&f.text),
+                    ]
+                })
+            })
+            .collect();
+        if !rows.is_empty() {
+            b.push(table(&["File", "Line", "Mentions", "Text"], rows));
+        }
+        let kept: u64 = d.scans.iter().map(|s| s.found.len() as u64).sum();
+        if kept < lines {
+            b.push(p(format!(
+                "{} further line(s) were counted but not kept (1,000 per path).",
+                lines - kept
+            )));
+        }
+        b.push(p(
+            "Not searched: binary files (an address compiled into a program), files behind \
+             symlinks, other hosts and paths than these, and settings held elsewhere (LDAP, NIS, \
+             a database, a client's registry)."
+                .to_string(),
+        ));
+    }
+}

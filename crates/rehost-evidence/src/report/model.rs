@@ -223,6 +223,9 @@ pub struct Attempt {
     /// A `drain` step's clients: who was connected, who left when, who remained.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub drain: Option<rehost_journal::step_data::DrainData>,
+    /// A `scan-refs` step's lines that mention the old address or name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refs: Option<rehost_journal::step_data::ScanRefsData>,
 }
 
 /// A file kept in the state directory, named relative to it, with its digest.

@@ -302,6 +302,10 @@ fn attempt(a: &rehost_journal::attempts::Attempt) -> Attempt {
             Some(StepData::Drain(d)) => Some(d.clone()),
             _ => None,
         },
+        refs: match &a.result_data {
+            Some(StepData::ScanRefs(d)) => Some((**d).clone()),
+            _ => None,
+        },
     }
 }
 
@@ -434,6 +438,9 @@ fn typed(d: &StepData, exit_code: Option<i32>) -> Option<Verification> {
         | StepData::Run(_)
         | StepData::Service(_)
         | StepData::Drain(_)
+        // A list of the lines that mention the old address: the clients to reconfigure, in
+        // its own section; not a verification of the copy.
+        | StepData::ScanRefs(_)
         // A watch of the old side proves nothing about the copy: its re-checks are records.
         | StepData::WatchOld(_)
         // A switch is an action; its proof (the primary's answer after it) is in its detail,

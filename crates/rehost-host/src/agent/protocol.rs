@@ -86,6 +86,13 @@ pub enum Request {
     /// (all when empty), at most `limit`, with their processes where visible
     /// (`crate::conns`). Answered with one `Connections`.
     Connections { ports: Vec<u16>, limit: u64 },
+    /// The lines of files under `paths` (files or directories, resolved like plan paths) that
+    /// mention one of `needles` (`crate::refs`): streams `RefsFound` batches, then one
+    /// `RefsScanned`.
+    ScanRefs {
+        paths: Vec<Bytes>,
+        needles: Vec<rehost_refs::Needle>,
+    },
 }
 
 /// A byte range of a file, relative to a `ReadFiles` request's root.
@@ -157,6 +164,11 @@ impl Request {
             Request::Connections { ports, .. } => {
                 format!("listing the connections to {} port(s)", ports.len())
             }
+            Request::ScanRefs { paths, needles } => format!(
+                "scanning {} path(s) for {} address(es) or name(s)",
+                paths.len(),
+                needles.len()
+            ),
         }
     }
 }
@@ -217,6 +229,10 @@ pub enum Response {
     },
     /// A `Connections` listing.
     Connections { listing: crate::conns::Listing },
+    /// Lines found by a `ScanRefs`, in batches.
+    RefsFound { found: Vec<crate::refs::RefFound> },
+    /// The end of a `ScanRefs`: its counts and what could not be read (no lines).
+    RefsScanned { summary: crate::refs::RefsScan },
 }
 
 impl Response {

@@ -32,6 +32,9 @@ enum Evil {
     /// A key scan answered out of order: keys after its summary (one path asked), no summary
     /// (two paths), an answer of another request (three).
     LyingKeyScan,
+    /// A reference scan answered with a line naming a needle that was not asked for (one path
+    /// asked), a line of 10 KB of text (two paths), a second summary (three).
+    LyingRefScan,
 }
 
 struct FakeAgent {
@@ -150,6 +153,30 @@ impl Host for FakeAgent {
                 2 => on_response(Response::KeysFound { found: Vec::new() }),
                 _ => on_response(Response::Connected { error: None }),
             },
+            (Request::ScanRefs { paths, .. }, Evil::LyingRefScan) => {
+                let line = |needles: Vec<u32>, text: String| rehost_host::RefFound {
+                    path: "/etc/hosts".into(),
+                    line: 1,
+                    needles,
+                    text,
+                };
+                match paths.len() {
+                    1 => on_response(Response::RefsFound {
+                        found: vec![line(vec![7], "10.0.0.1".into())],
+                    }),
+                    2 => on_response(Response::RefsFound {
+                        found: vec![line(vec![0], "x".repeat(10_000))],
+                    }),
+                    _ => {
+                        on_response(Response::RefsScanned {
+                            summary: Default::default(),
+                        });
+                        on_response(Response::RefsScanned {
+                            summary: Default::default(),
+                        });
+                    }
+                }
+            }
             (Request::ReadFiles { .. }, _) => {
                 for _ in 0..3 {
                     on_response(Response::FileData {
@@ -308,6 +335,32 @@ fn a_key_scan_answered_out_of_order_is_refused() {
         .to_string();
     assert!(
         e.contains("refused: an answer `connected` to a key scan"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_reference_scan_that_names_what_was_not_asked_or_says_too_much_is_refused() {
+    let old = FakeAgent {
+        evil: Evil::LyingRefScan,
+        outside: PathBuf::from("/nonexistent"),
+    };
+    let no = AtomicBool::new(false);
+    let needles = [rehost_refs::Needle::parse("10.0.0.1").unwrap()];
+    let scan = |paths: &[&str]| {
+        rehost_host::scan_refs(&old, paths, &needles, &no)
+            .unwrap_err()
+            .to_string()
+    };
+    for e in [scan(&["/etc"]), scan(&["/etc", "/srv"])] {
+        assert!(
+            e.contains("old") && e.contains("names no needle asked for, or is too long"),
+            "{e}"
+        );
+    }
+    let e = scan(&["/etc", "/srv", "/var"]);
+    assert!(
+        e.contains("refused: an answer `refs_scanned` to a reference scan"),
         "{e}"
     );
 }

@@ -22,6 +22,7 @@ mod drain;
 mod health;
 mod manual;
 mod run;
+mod scan_refs;
 mod start;
 mod stop;
 mod sync;
@@ -48,6 +49,7 @@ pub static KINDS: &[&KindSpec] = &[
     &verify_files::KIND,
     &verify_keys::KIND,
     &drain::KIND,
+    &scan_refs::KIND,
     &dns_propagated::KIND,
     &dns_switch::KIND,
     &dns_ttl::KIND,
@@ -188,6 +190,7 @@ pub fn spec(kind: &StepKind) -> &'static KindSpec {
         StepKind::VerifyFiles { .. } => &verify_files::KIND,
         StepKind::VerifyKeys { .. } => &verify_keys::KIND,
         StepKind::Drain { .. } => &drain::KIND,
+        StepKind::ScanRefs { .. } => &scan_refs::KIND,
         StepKind::DnsPropagated { .. } => &dns_propagated::KIND,
         StepKind::DnsTtl { .. } => &dns_ttl::KIND,
         StepKind::DnsSwitch { .. } => &dns_switch::KIND,

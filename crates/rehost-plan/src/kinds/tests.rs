@@ -98,6 +98,12 @@ id = "drain"
 do = "drain"
 service = "web"
 [[steps]]
+id = "scan-refs"
+do = "scan-refs"
+paths = ["old:/etc"]
+find = ["192.0.2.10"]
+names = ["www"]
+[[steps]]
 id = "dns-propagated"
 do = "dns-propagated"
 name = "www"

@@ -9,6 +9,7 @@ mod demo;
 mod dns;
 mod keys;
 mod manifest;
+mod refs;
 pub mod report;
 pub mod run;
 mod status;
@@ -38,6 +39,7 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Keys(crate::cli::KeysCommand::Compare(a)) => keys::compare(&a),
         Command::Conns(crate::cli::ConnsCommand::List(a)) => conns::list(&a),
         Command::Conns(crate::cli::ConnsCommand::Drain(a)) => conns::drain(&a),
+        Command::Refs(crate::cli::RefsCommand::Scan(a)) => refs::scan(&a),
         Command::Demo(a) => demo::run(&a),
         Command::Agent(a) => agent::run(&a),
     }

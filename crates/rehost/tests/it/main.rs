@@ -22,6 +22,7 @@ mod outputs;
 mod plan_lint;
 mod preflight;
 mod probe;
+mod refs;
 mod report;
 mod resume;
 mod run;

@@ -1,0 +1,175 @@
+//! `rehost refs scan`: the lines of files that mention an address or a name, found where the
+//! files are (the agent searches an ssh host), shown as `HOST:PATH:LINE: TEXT` (docs/refs.md).
+
+use crate::cli::{KeysHostOptions, RefsScanArgs, TreeOptions};
+use crate::exit;
+use crate::term::escape;
+use crate::tree_view::{Place, place};
+use rehost_host::RefsScan;
+use rehost_refs::Needle;
+use serde_json::json;
+use std::io::Write;
+
+/// Scans one location, on whichever host it names; returns the host's name as shown (empty
+/// for this machine) and the scan.
+fn scan_location(
+    location: &str,
+    o: &KeysHostOptions,
+    needles: &[Needle],
+) -> Result<(String, RefsScan), String> {
+    let t = TreeOptions {
+        exclude: Vec::new(),
+        threads: None,
+        ssh_config: o.ssh_config.clone(),
+        plan: o.plan.clone(),
+        env: o.env.clone(),
+    };
+    crate::signals::install();
+    let cancel = &crate::signals::CANCEL;
+    // A local plan host with a root is searched inside its root, its paths shown as the plan's.
+    if let Ok(rehost_host::Location::Remote { host, path, .. }) =
+        rehost_host::Location::parse(location)
+        && let Some(target) = crate::tree_view::plan_target(&host, &t)?
+        && let rehost_host::HostSpec::Local { root: Some(root) } =
+            rehost_engine::host_spec(target, o.ssh_config.as_deref())
+    {
+        let h = rehost_host::LocalHost::new(&host, Some(root));
+        let scan =
+            rehost_host::scan_refs(&h, &[&path], needles, cancel).map_err(|e| e.to_string())?;
+        return Ok((host, scan));
+    }
+    let (name, host, path): (String, Box<dyn rehost_host::Host>, String) =
+        match place(location, &t)? {
+            Place::Here(p) => {
+                let p = std::path::absolute(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+                (
+                    String::new(),
+                    Box::new(rehost_host::LocalHost::new("local", None)),
+                    p.to_string_lossy().into_owned(),
+                )
+            }
+            Place::Remote { host, path } => (host.name().to_owned(), host, path),
+        };
+    let scan =
+        rehost_host::scan_refs(&*host, &[&path], needles, cancel).map_err(|e| e.to_string())?;
+    Ok((name, scan))
+}
+
+pub fn scan(args: &RefsScanArgs) -> i32 {
+    let mut needles = Vec::new();
+    for f in &args.find {
+        match Needle::parse(f) {
+            Ok(n) if !needles.contains(&n) => needles.push(n),
+            Ok(_) => {}
+            Err(e) => {
+                crate::term::error(&format!("--find `{f}`: {e}"));
+                return exit::TROUBLE;
+            }
+        }
+    }
+    if needles.len() > rehost_host::refs::MAX_NEEDLES {
+        crate::term::error(&format!(
+            "--find: at most {} addresses and names at once",
+            rehost_host::refs::MAX_NEEDLES
+        ));
+        return exit::TROUBLE;
+    }
+    let mut scans = Vec::new();
+    for loc in &args.locations {
+        match scan_location(loc, &args.hosts, &needles) {
+            Ok(s) if crate::signals::cancelled() => {
+                let _ = s;
+                return exit::INTERRUPTED;
+            }
+            Ok((host, s)) => scans.push((loc.clone(), host, s)),
+            Err(_) if crate::signals::cancelled() => return exit::INTERRUPTED,
+            Err(e) => {
+                crate::term::error(&format!("failed to scan {loc}: {e}"));
+                return exit::TROUBLE;
+            }
+        }
+    }
+    let found: usize = scans.iter().map(|(_, _, s)| s.found.len()).sum();
+    let incomplete = scans
+        .iter()
+        .any(|(_, _, s)| !s.errors.is_empty() || s.truncated);
+    let code = if found > 0 {
+        exit::FINDINGS
+    } else if incomplete {
+        exit::TROUBLE
+    } else {
+        exit::OK
+    };
+    let shown: Vec<String> = needles.iter().map(Needle::to_string).collect();
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let doc = json!({
+            "find": shown,
+            "scans": scans.iter().map(|(loc, host, s)| json!({
+                "location": loc,
+                "host": if host.is_empty() { None } else { Some(host) },
+                "files": s.files,
+                "bytes": s.bytes,
+                "binary": s.binary,
+                "symlinks": s.symlinks,
+                "truncated": s.truncated,
+                "found": s.found.iter().map(|f| json!({
+                    "path": f.path,
+                    "line": f.line,
+                    "find": f.needles.iter().map(|&i| &shown[i as usize]).collect::<Vec<_>>(),
+                    "text": f.text,
+                })).collect::<Vec<_>>(),
+                "errors": s.errors,
+            })).collect::<Vec<_>>(),
+        });
+        let _ = writeln!(out, "{doc}");
+        return code;
+    }
+    for (_, host, s) in &scans {
+        let prefix = if host.is_empty() {
+            String::new()
+        } else {
+            format!("{}:", escape(host))
+        };
+        for f in &s.found {
+            let _ = writeln!(
+                out,
+                "{prefix}{}:{}: {}",
+                escape(&f.path),
+                f.line,
+                escape(&f.text)
+            );
+        }
+    }
+    drop(out);
+    let mut err = std::io::stderr().lock();
+    for (loc, _, s) in &scans {
+        let files: std::collections::BTreeSet<&str> =
+            s.found.iter().map(|f| f.path.as_str()).collect();
+        let _ = writeln!(
+            err,
+            "{}: {} line(s) in {} file(s) mention {}; searched {} file(s) ({} bytes); {} binary \
+             file(s) skipped, {} symlink(s) not followed{}",
+            escape(loc),
+            s.found.len(),
+            files.len(),
+            shown.join(", "),
+            s.files,
+            s.bytes,
+            s.binary,
+            s.symlinks,
+            if s.truncated {
+                format!(
+                    "; stopped at {} lines: narrow the locations",
+                    rehost_host::refs::MAX_FOUND
+                )
+            } else {
+                String::new()
+            }
+        );
+        for e in &s.errors {
+            let _ = writeln!(err, "  not searched: {}", escape(e));
+        }
+    }
+    code
+}
