@@ -43,6 +43,8 @@ pub enum StepData {
     Compat(Box<CompatData>),
     /// `watch-old`: the old side's manifest taken and kept, to re-check at the end of the run.
     WatchOld(WatchOldData),
+    /// `address-moved`: the host keys offered at an address against those of the hosts.
+    AddressMoved(Box<AddressMovedData>),
     /// `scan-refs`: the lines found that mention the old address or name.
     ScanRefs(Box<ScanRefsData>),
     /// A result without a `kind`: written before results were typed. Kept as it was read.
@@ -321,6 +323,27 @@ pub struct DrainData {
     /// Distinct clients past that bound, counted only.
     #[serde(default)]
     pub untracked: u64,
+}
+
+/// An `address-moved` step's record: who answered at the address, by SSH host key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddressMovedData {
+    #[serde(default)]
+    pub v: u32,
+    /// `IP:PORT` asked.
+    pub address: String,
+    pub to: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// OpenSSH `SHA256:` fingerprints of the host keys offered at the address (`ssh-keyscan`).
+    pub offered: Vec<String>,
+    /// Those read on `to` and on `from` at the step's `host_keys`.
+    pub to_keys: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub from_keys: Vec<String>,
+    /// Every key offered is `to`'s, at least one was, none is `from`'s, and the two hosts'
+    /// keys differ.
+    pub moved: bool,
 }
 
 /// A `scan-refs` step's record: what was looked for where, and the lines found.
@@ -671,6 +694,7 @@ enum Tagged<'a> {
     Compat(std::borrow::Cow<'a, CompatData>),
     WatchOld(std::borrow::Cow<'a, WatchOldData>),
     ScanRefs(std::borrow::Cow<'a, ScanRefsData>),
+    AddressMoved(std::borrow::Cow<'a, AddressMovedData>),
 }
 
 impl Serialize for StepData {
@@ -692,6 +716,7 @@ impl Serialize for StepData {
             StepData::Compat(d) => Tagged::Compat(Borrowed(&**d)).serialize(s),
             StepData::WatchOld(d) => Tagged::WatchOld(Borrowed(d)).serialize(s),
             StepData::ScanRefs(d) => Tagged::ScanRefs(Borrowed(&**d)).serialize(s),
+            StepData::AddressMoved(d) => Tagged::AddressMoved(Borrowed(&**d)).serialize(s),
             StepData::Legacy(v) | StepData::Newer { value: v, .. } => v.serialize(s),
         }
     }
@@ -736,6 +761,7 @@ impl<'de> Deserialize<'de> for StepData {
             Tagged::Compat(d) => StepData::Compat(Box::new(d.into_owned())),
             Tagged::WatchOld(d) => StepData::WatchOld(d.into_owned()),
             Tagged::ScanRefs(d) => StepData::ScanRefs(Box::new(d.into_owned())),
+            Tagged::AddressMoved(d) => StepData::AddressMoved(Box::new(d.into_owned())),
         })
     }
 }
@@ -759,6 +785,7 @@ impl StepData {
             | StepData::VerifyConfig(_)
             | StepData::Compat(_)
             | StepData::ScanRefs(_)
+            | StepData::AddressMoved(_)
             | StepData::Legacy(_)
             | StepData::Newer { .. } => &[],
         }

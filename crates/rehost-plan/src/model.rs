@@ -615,6 +615,14 @@ pub enum StepKind {
     Drain { service: String },
     /// Find the lines of files on plan hosts (`paths`, `HOST:PATH`) that mention the addresses
     /// and names in `find` and the `[[names]]` entries' names and old values.
+    /// Prove that `address` answers with the SSH host keys of `to` (and none of `from`'s).
+    AddressMoved {
+        address: String,
+        to: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        from: Option<String>,
+        host_keys: Vec<String>,
+    },
     ScanRefs {
         paths: Vec<String>,
         #[serde(skip_serializing_if = "Vec::is_empty")]

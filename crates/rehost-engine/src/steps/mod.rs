@@ -9,6 +9,7 @@ use crate::EngineError;
 use crate::exec::{Ctx, Outcome};
 use rehost_plan::{Command, Plan, Step, SyncMethod};
 
+mod address_moved;
 mod compat;
 mod dns_propagated;
 mod dns_switch;
@@ -47,6 +48,7 @@ pub(crate) static EXECUTORS: &[&Executor] = &[
     &verify_keys::EXECUTOR,
     &drain::EXECUTOR,
     &scan_refs::EXECUTOR,
+    &address_moved::EXECUTOR,
     &dns_propagated::EXECUTOR,
     &dns_switch::EXECUTOR,
     &dns_ttl::EXECUTOR,
@@ -129,6 +131,7 @@ fn executor(step: &Step) -> &'static Executor {
         K::VerifyKeys { .. } => &verify_keys::EXECUTOR,
         K::Drain { .. } => &drain::EXECUTOR,
         K::ScanRefs { .. } => &scan_refs::EXECUTOR,
+        K::AddressMoved { .. } => &address_moved::EXECUTOR,
         K::DnsPropagated { .. } => &dns_propagated::EXECUTOR,
         K::DnsTtl { .. } => &dns_ttl::EXECUTOR,
         K::DnsSwitch { .. } => &dns_switch::EXECUTOR,

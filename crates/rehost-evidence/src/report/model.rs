@@ -276,6 +276,8 @@ pub enum VerificationKind {
     Config,
     /// A `compat` step: the old and the new service's answers to the same requests.
     Compat,
+    /// An `address-moved` step: the SSH host keys offered at an address against the new host's.
+    Address,
 }
 
 #[derive(Clone, Debug, Serialize)]

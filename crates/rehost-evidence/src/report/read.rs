@@ -429,6 +429,7 @@ fn typed(d: &StepData, exit_code: Option<i32>) -> Option<Verification> {
         StepData::DnsTtl(d) => Some(dns_ttl_verification(d)),
         StepData::VerifyConfig(c) => Some(config_verification(c)),
         StepData::Compat(d) => Some(compat_verification(d)),
+        StepData::AddressMoved(d) => Some(address_verification(d)),
         StepData::Legacy(v) => verification(v).or_else(|| db_verification(v, exit_code)),
         // A newer rehost's result is not read: a verification recorded so has no result here.
         StepData::Newer { .. } => None,
@@ -652,6 +653,66 @@ fn base(
         dns_ttl: None,
         config: None,
         compat: None,
+    }
+}
+
+/// An `address-moved` step's result as a verification: each key offered at the address that
+/// is not the new host's a finding (the old host's named as such), none offered a finding,
+/// and hosts that share a key one (the key cannot tell them apart).
+fn address_verification(d: &rehost_journal::step_data::AddressMovedData) -> Verification {
+    let mut findings: Vec<Finding> = Vec::new();
+    if d.offered.is_empty() {
+        findings.push(Finding {
+            class: "not-answered".into(),
+            path: d.address.clone(),
+            a: Some("no SSH host key offered".into()),
+            b: None,
+        });
+    }
+    for k in d.offered.iter().filter(|k| !d.to_keys.contains(k)) {
+        findings.push(Finding {
+            class: if d.from_keys.contains(k) {
+                "old-host-answers".into()
+            } else {
+                "unknown-host-answers".into()
+            },
+            path: d.address.clone(),
+            a: Some(k.clone()),
+            b: Some(format!("not a host key of `{}`", d.to)),
+        });
+    }
+    for k in d.to_keys.iter().filter(|k| d.from_keys.contains(k)) {
+        findings.push(Finding {
+            class: "shared-host-key".into(),
+            path: format!("{} and {}", d.to, d.from.as_deref().unwrap_or("?")),
+            a: Some(k.clone()),
+            b: Some("both hosts hold it: it cannot tell them apart".into()),
+        });
+    }
+    Verification {
+        findings_total: findings.len() as u64,
+        findings,
+        not_compared: Some(vec![
+            "services other than SSH at the address (another port may still reach the old host)"
+                .into(),
+            "what clients elsewhere reach: the address was asked from the machine rehost runs on"
+                .into(),
+        ]),
+        ..base(
+            VerificationKind::Address,
+            d.address.clone(),
+            format!("host `{}`: {}", d.to, d.to_keys.join(", ")),
+            format!(
+                "at {}: {}",
+                d.address,
+                if d.offered.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    d.offered.join(", ")
+                }
+            ),
+            if d.moved { 0 } else { 1 },
+        )
     }
 }
 

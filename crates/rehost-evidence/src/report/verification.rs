@@ -30,6 +30,21 @@ fn kind_parts(v: &Verification) -> KindParts {
         VerificationKind::DnsTtl => dns_ttl(v),
         VerificationKind::Config => config(v),
         VerificationKind::Compat => compat(v),
+        VerificationKind::Address => KindParts {
+            outcome: if v.exit_code == 0 {
+                "answers as the new host (its SSH host key)".into()
+            } else {
+                "DOES NOT ANSWER AS THE NEW HOST".into()
+            },
+            rows: vec![vec![
+                "Not compared".into(),
+                not_compared(v)
+                    .trim_start_matches("; not compared: ")
+                    .to_owned(),
+            ]],
+            closing_rows: Vec::new(),
+            blocks: Vec::new(),
+        },
     }
 }
 
@@ -66,6 +81,7 @@ fn verification(a: &Attempt, v: &Verification, b: &mut Vec<Block>) {
         VerificationKind::Dns => ("Old value", "New value"),
         VerificationKind::DnsTtl => ("TTL before", "Lowered TTL"),
         VerificationKind::Compat => ("Old service", "New service"),
+        VerificationKind::Address => ("Expected", "Answered"),
         _ => ("Original (A)", "Copy (B)"),
     };
     let mut rows = vec![

@@ -14,6 +14,7 @@ use crate::model::*;
 use crate::read::{Reader, Tbl};
 use crate::suggest::closest;
 
+mod address_moved;
 mod compat;
 mod dns_propagated;
 mod dns_switch;
@@ -50,6 +51,7 @@ pub static KINDS: &[&KindSpec] = &[
     &verify_keys::KIND,
     &drain::KIND,
     &scan_refs::KIND,
+    &address_moved::KIND,
     &dns_propagated::KIND,
     &dns_switch::KIND,
     &dns_ttl::KIND,
@@ -191,6 +193,7 @@ pub fn spec(kind: &StepKind) -> &'static KindSpec {
         StepKind::VerifyKeys { .. } => &verify_keys::KIND,
         StepKind::Drain { .. } => &drain::KIND,
         StepKind::ScanRefs { .. } => &scan_refs::KIND,
+        StepKind::AddressMoved { .. } => &address_moved::KIND,
         StepKind::DnsPropagated { .. } => &dns_propagated::KIND,
         StepKind::DnsTtl { .. } => &dns_ttl::KIND,
         StepKind::DnsSwitch { .. } => &dns_switch::KIND,

@@ -98,6 +98,12 @@ id = "drain"
 do = "drain"
 service = "web"
 [[steps]]
+id = "address-moved"
+do = "address-moved"
+address = "192.0.2.10"
+to = "new"
+from = "old"
+[[steps]]
 id = "scan-refs"
 do = "scan-refs"
 paths = ["old:/etc"]

@@ -1,5 +1,6 @@
 //! Integration tests of the `rehost` binary: what a user sees, through the real program.
 
+mod address_moved;
 mod agent;
 mod archive;
 mod check;
