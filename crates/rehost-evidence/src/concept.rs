@@ -240,6 +240,7 @@ fn build(plan: &Plan, src: &str, findings: &[Diagnostic]) -> Vec<Block> {
                 "TTL",
                 "Lowered by",
                 "Switched by",
+                "Clients follow",
             ],
             plan.names
                 .iter()
@@ -252,9 +253,20 @@ fn build(plan: &Plan, src: &str, findings: &[Diagnostic]) -> Vec<Block> {
                         n.ttl.map(format_duration).unwrap_or_default(),
                         steps_with(plan, &Effect::LowersTtl(n.id.clone())),
                         steps_with(plan, &Effect::Switches(n.id.clone())),
+                        convergence(plan, n),
                     ]
                 })
                 .collect(),
+        ));
+        b.push(p(
+            "Clients follow: a resolver that cached the old answer just before the switch keeps \
+             serving it for the TTL it was given, so clients that ask DNS reach the new address \
+             within that time after the switch step (a `dns-propagated` step measures it). A \
+             name that did not exist before is cached as absent for the zone's negative TTL (its \
+             SOA, which `rehost dns check` shows). Clients that hold the address in their own \
+             files do not follow at all: they are the plan's `[[clients]]` (found by `rehost refs scan`, the \
+             `scan-refs` step)."
+                .into(),
         ));
     }
     if !plan.clients.is_empty() {
@@ -398,6 +410,35 @@ pub(crate) fn render(d: &Description) -> String {
             Part::Command(c) => format!("`{}`", rehost_plan::redact(c)),
         })
         .collect()
+}
+
+/// How long after its switch the clients that ask DNS may still get a name's old answer: the
+/// lowered TTL when a step lowers it before the switch, else the TTL it has.
+fn convergence(plan: &Plan, n: &rehost_plan::NameDecl) -> String {
+    let first = |e: Effect| {
+        plan.steps
+            .iter()
+            .filter(|s| s.effects.contains(&e))
+            .map(|s| s.index)
+            .min()
+    };
+    let Some(switch) = first(Effect::Switches(n.id.clone())) else {
+        return "— (no step switches it)".into();
+    };
+    let lowered = first(Effect::LowersTtl(n.id.clone())).filter(|&l| l < switch);
+    match (lowered, n.lowered_ttl, n.ttl) {
+        (Some(_), Some(l), _) => format!(
+            "within {} of step #{} (the lowered TTL)",
+            format_duration(l),
+            switch + 1
+        ),
+        (_, _, Some(t)) => format!(
+            "within {} of step #{} (its full TTL: no step lowers it before the switch)",
+            format_duration(t),
+            switch + 1
+        ),
+        _ => "not known: the entry declares no `ttl`".into(),
+    }
 }
 
 fn steps_with(plan: &Plan, e: &Effect) -> String {

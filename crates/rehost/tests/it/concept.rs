@@ -95,3 +95,56 @@ PGPASSWORD=hunter2 psql -c 'select 1'
         .success();
     snap!(ran);
 }
+
+/// Issue 22: the concept says how long after its switch the clients that ask DNS follow: the
+/// lowered TTL when a step lowers it before the switch, else its full TTL.
+#[test]
+fn the_names_table_says_when_clients_follow_the_switch() {
+    let names = r#"
+[[names]]
+id = "www"
+name = "www.example.test"
+type = "A"
+old = "192.0.2.1"
+new = "192.0.2.2"
+ttl = "1h"
+lowered_ttl = "5m"
+authoritative = ["127.0.0.1:5300"]
+
+[[names]]
+id = "api"
+name = "api.example.test"
+type = "A"
+old = "192.0.2.3"
+new = "192.0.2.4"
+ttl = "2h"
+
+[[steps]]
+id = "lower"
+do = "manual"
+text = "Lower the TTL of www in the zone."
+lowers_ttl = ["www"]
+
+[[steps]]
+id = "switch-www"
+do = "dns-switch"
+name = "www"
+server = "127.0.0.1:5300"
+tsig_key = "/etc/rehost/tsig.key"
+
+[[steps]]
+id = "switch-api"
+do = "dns-switch"
+name = "api"
+server = "127.0.0.1:5300"
+tsig_key = "/etc/rehost/tsig.key"
+"#;
+    test()
+        .plan(names)
+        .args(["concept", "plan.toml"])
+        // Markdown escapes `#`.
+        .stdout_has("within 5m of step \\#2 (the lowered TTL)")
+        .stdout_has("within 2h of step \\#3 (its full TTL: no step lowers it before the switch)")
+        .stdout_has("cached as absent for the zone's negative TTL")
+        .success();
+}
