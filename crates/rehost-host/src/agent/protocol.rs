@@ -86,6 +86,10 @@ pub enum Request {
     /// (all when empty), at most `limit`, with their processes where visible
     /// (`crate::conns`). Answered with one `Connections`.
     Connections { ports: Vec<u16>, limit: u64 },
+    /// The connections accepted on the listening Unix sockets at `paths` (absolute, at most
+    /// `crate::conns::unix::MAX_PATHS`), at most `limit`, with the processes at both ends
+    /// where visible (`crate::conns::unix`). Answered with one `UnixConnections`.
+    UnixConnections { paths: Vec<Bytes>, limit: u64 },
 }
 
 /// A byte range of a file, relative to a `ReadFiles` request's root.
@@ -157,6 +161,9 @@ impl Request {
             Request::Connections { ports, .. } => {
                 format!("listing the connections to {} port(s)", ports.len())
             }
+            Request::UnixConnections { paths, .. } => {
+                format!("listing the connections to {} Unix socket(s)", paths.len())
+            }
         }
     }
 }
@@ -217,6 +224,10 @@ pub enum Response {
     },
     /// A `Connections` listing.
     Connections { listing: crate::conns::Listing },
+    /// A `UnixConnections` listing.
+    UnixConnections {
+        listing: crate::conns::unix::UnixListing,
+    },
 }
 
 impl Response {
