@@ -389,8 +389,8 @@ pub fn watch(args: &ConnsWatchArgs) -> i32 {
     }
     if !seen.is_empty() {
         println!(
-            "{:<40} {:<6} {:>6} {:>8} {:>8} {:>9}  {}",
-            "CLIENT", "PORT", "CONNS", "FIRST", "LAST", "SEEN FOR", "AT THE END"
+            "{:<40} {:<6} {:>6} {:>8} {:>8} {:>9}  AT THE END",
+            "CLIENT", "PORT", "CONNS", "FIRST", "LAST", "SEEN FOR"
         );
     }
     for s in &seen {

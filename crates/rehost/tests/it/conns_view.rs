@@ -476,8 +476,9 @@ fn conns_watch_reports_clients_that_came_and_left_with_their_times() {
     assert!(out.status.success(), "{stdout}");
     let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert!(doc["listings"].as_u64().unwrap() >= 4, "{doc}");
+    // From the first listing to the last: the watch's 3 s less the first listing's own time.
     let over = doc["over_ms"].as_u64().unwrap();
-    assert!((3000..4000).contains(&over), "{doc}");
+    assert!((2500..4000).contains(&over), "{doc}");
     let clients = doc["clients"].as_array().unwrap();
     assert_eq!(clients.len(), 2, "{doc}");
     let by = |a: &str| {
