@@ -195,10 +195,10 @@ fn conns_list_socket_names_each_session_on_the_postgresql_socket_with_both_proce
 }
 
 #[test]
-fn conns_list_socket_through_an_ssh_host_equals_the_local_one() {
+fn conns_list_socket_and_db_through_an_ssh_host_equal_the_local_ones() {
     let sshd = Sshd::start();
     let pg = rehost_test::postgres::Postgres::start();
-    let _s = Held::psql(&pg, true, "", "a");
+    let on_socket = Held::psql(&pg, true, "", "a");
     let d = TestDir::new();
     let sock = pg.socket();
     let sock = sock.to_str().unwrap();
@@ -227,6 +227,37 @@ fn conns_list_socket_through_an_ssh_host_equals_the_local_one() {
     );
     assert_eq!(local["unix"], remote["unix"]);
     assert_eq!(remote["host"], sshd.destination());
+
+    // The database's view through the host: psql run there by its agent, joined to its
+    // kernel's listing.
+    let tcp = Held::psql(&pg, false, "begin;\n", "over-ssh");
+    let url = pg.url("postgres");
+    let ssh = [
+        "conns",
+        "list",
+        sshd.destination(),
+        "--ssh-config",
+        config.to_str().unwrap(),
+        "--db",
+        &url,
+        "--json",
+    ];
+    let remote = rehost(&d, &ssh);
+    assert_eq!(remote.code, 0, "{}", remote.all());
+    let doc = json(&remote);
+    let sessions = doc["database"]["sessions"].as_array().unwrap();
+    let mut ids: Vec<u64> = sessions.iter().map(|s| s["id"].as_u64().unwrap()).collect();
+    ids.sort();
+    let mut want = vec![on_socket.pid_port().0, tcp.pid_port().0];
+    want.sort();
+    assert_eq!(ids, want, "{doc}");
+    let (pid, port) = tcp.pid_port();
+    let s = sessions.iter().find(|s| s["id"] == pid).unwrap();
+    assert_eq!(s["application"], "over-ssh", "{s}");
+    assert_eq!(s["tcp"]["peer_port"].as_i64(), Some(port), "{s}");
+    assert_eq!(s["tcp"]["pid"].as_u64(), Some(pid), "{s}");
+    assert!(s["transaction_age_s"].as_f64().is_some(), "{s}");
+    tcp.close();
 }
 
 #[test]
