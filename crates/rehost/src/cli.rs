@@ -751,9 +751,16 @@ pub struct ConnsWatchArgs {
 pub struct ConnsDrainArgs {
     #[command(flatten)]
     pub on: ConnsHost,
-    /// A local port whose connections must end; repeatable, at least one.
-    #[arg(long = "port", value_name = "PORT", required = true)]
+    /// A local port whose connections must end; repeatable, at least one (or --socket).
+    #[arg(
+        long = "port",
+        value_name = "PORT",
+        required_unless_present = "sockets"
+    )]
     pub ports: Vec<u16>,
+    /// A listening Unix socket (absolute path) whose connections must end too; repeatable.
+    #[arg(long = "socket", value_name = "PATH")]
+    pub sockets: Vec<PathBuf>,
     /// How long to wait, e.g. `90s`, `10m`.
     #[arg(long, value_name = "DURATION")]
     pub timeout: String,

@@ -64,12 +64,12 @@ pub fn drain(args: &ConnsDrainArgs) -> i32 {
         }
     };
     let name = rehost_tree::escape::text(host.name());
-    let ports = ports_text(&args.ports);
+    let mut unix = super::conns_view::UnixDrain::new(&args.sockets);
+    let ports = unix.with_sockets(&args.ports);
     let started = Instant::now();
     let mut tracker = Tracker::default();
     loop {
-        let listing = match host.connections(&args.ports, MAX_CONNECTIONS, &crate::signals::CANCEL)
-        {
+        let listing = match unix.tcp(host.as_ref(), &args.ports) {
             Ok(l) => l,
             Err(_) if crate::signals::cancelled() => return exit::INTERRUPTED,
             Err(e) => {
@@ -79,12 +79,20 @@ pub fn drain(args: &ConnsDrainArgs) -> i32 {
         };
         let at = started.elapsed();
         tracker.observe(&listing.connections, at.as_millis() as u64);
-        let n = listing.connections.len();
+        let on_sockets = match unix.observe(host.as_ref()) {
+            Ok(n) => n,
+            Err(_) if crate::signals::cancelled() => return exit::INTERRUPTED,
+            Err(e) => {
+                crate::term::error(&format!("failed to list the connections: {e}"));
+                return exit::TROUBLE;
+            }
+        };
+        let n = listing.connections.len() + on_sockets;
         if n == 0 {
             println!(
                 "drained: no established connection to {ports} on {name} after {}s; {} client(s) left while waiting",
                 at.as_secs(),
-                tracker.clients().len()
+                tracker.clients().len() + unix.seen()
             );
             return exit::OK;
         }
@@ -96,9 +104,17 @@ pub fn drain(args: &ConnsDrainArgs) -> i32 {
             for c in tracker.remaining() {
                 eprintln!("  {}", c.describe());
             }
+            for c in unix.remaining() {
+                eprintln!("  {c}");
+            }
             return exit::FINDINGS;
         }
-        let peers: Vec<String> = tracker.remaining().take(5).map(|c| c.peer()).collect();
+        let peers: Vec<String> = tracker
+            .remaining()
+            .map(|c| c.peer())
+            .chain(unix.remaining_peers())
+            .take(5)
+            .collect();
         eprintln!(
             "waiting: {n} connection(s) to {ports} ({}s of {}): {}{}",
             at.as_secs(),

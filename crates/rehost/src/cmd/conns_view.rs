@@ -473,3 +473,118 @@ fn print_toml(name: &str, ports: &[u16], at: jiff::Timestamp, over_ms: u64, seen
         println!("# files = [\"…\"]   # where these clients keep the address: fill in");
     }
 }
+
+/// The Unix sockets of a `conns drain` (`--socket`): who is connected to them, across
+/// listings, by the service's end of each connection; at most `MAX_TRACKED` kept.
+pub(super) struct UnixDrain {
+    paths: Vec<Bytes>,
+    /// Each connection seen, and whether it was there at the last listing.
+    seen: Vec<(rehost_host::conns::unix::UnixConnection, bool)>,
+    index: std::collections::HashMap<(Bytes, u64), usize>,
+}
+
+impl UnixDrain {
+    pub(super) fn new(paths: &[std::path::PathBuf]) -> UnixDrain {
+        UnixDrain {
+            paths: paths
+                .iter()
+                .map(|p| Bytes(p.as_os_str().as_encoded_bytes().to_vec()))
+                .collect(),
+            seen: Vec::new(),
+            index: Default::default(),
+        }
+    }
+
+    /// What a drain waits for: `port 5432`, `port 5432 and the Unix socket PATH`, `the Unix
+    /// sockets A, B`.
+    pub(super) fn with_sockets(&self, ports: &[u16]) -> String {
+        let socks: Vec<String> = self
+            .paths
+            .iter()
+            .map(|p| rehost_tree::escape::display(p.as_bytes()))
+            .collect();
+        let socks = match socks.len() {
+            0 => return ports_text(ports),
+            1 => format!("the Unix socket {}", socks[0]),
+            _ => format!("the Unix sockets {}", socks.join(", ")),
+        };
+        match ports {
+            [] => socks,
+            _ => format!("{} and {socks}", ports_text(ports)),
+        }
+    }
+
+    /// The TCP listing of a drain: none asked for when it names only sockets (an empty port
+    /// list would list every port).
+    pub(super) fn tcp(
+        &self,
+        host: &dyn rehost_host::Host,
+        ports: &[u16],
+    ) -> Result<Listing, String> {
+        if ports.is_empty() && !self.paths.is_empty() {
+            return Ok(Listing {
+                connections: Vec::new(),
+                source: Source::Netlink,
+                fallback: None,
+                truncated: false,
+            });
+        }
+        host.connections(ports, MAX_CONNECTIONS, &crate::signals::CANCEL)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Lists the sockets' connections; returns how many there are now.
+    pub(super) fn observe(&mut self, host: &dyn rehost_host::Host) -> Result<usize, String> {
+        if self.paths.is_empty() {
+            return Ok(0);
+        }
+        let l = rehost_host::conns::unix::on_host(
+            host,
+            &self.paths,
+            MAX_CONNECTIONS,
+            &crate::signals::CANCEL,
+        )
+        .map_err(|e| e.to_string())?;
+        for s in &mut self.seen {
+            s.1 = false;
+        }
+        for c in &l.connections {
+            match self.index.get(&(c.path.clone(), c.inode)) {
+                Some(&i) => self.seen[i].1 = true,
+                None if self.seen.len() < rehost_host::conns::MAX_TRACKED => {
+                    self.index
+                        .insert((c.path.clone(), c.inode), self.seen.len());
+                    self.seen.push((c.clone(), true));
+                }
+                None => {}
+            }
+        }
+        Ok(l.connections.len())
+    }
+
+    /// How many connections were seen in all.
+    pub(super) fn seen(&self) -> usize {
+        self.seen.len()
+    }
+
+    /// Each connection still there at the last listing, described for the operator: the
+    /// client's process, the socket, the service's process.
+    pub(super) fn remaining(&self) -> impl Iterator<Item = String> + '_ {
+        self.seen.iter().filter(|s| s.1).map(|(c, _)| {
+            format!(
+                "process {} to the Unix socket {} (served by {})",
+                c.peer_process(),
+                c.path_text(),
+                c.process()
+            )
+        })
+    }
+
+    /// The clients still there, briefly: `PID (COMMAND) on PATH`.
+    pub(super) fn remaining_peers(&self) -> impl Iterator<Item = String> + '_ {
+        self.seen
+            .iter()
+            .filter(|s| s.1)
+            .map(|(c, _)| format!("{} on {}", c.peer_process(), c.path_text()))
+    }
+}

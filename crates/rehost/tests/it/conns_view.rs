@@ -574,3 +574,48 @@ fn conns_watch_toml_prints_the_clients_as_the_plan_s_clients() {
     let c = rehost(&d, &["check", "plan.toml"]);
     assert!(c.code == 0 || c.code == 1, "{}", c.all());
 }
+
+#[test]
+fn conns_drain_socket_waits_for_the_socket_s_sessions_and_names_the_one_that_stays() {
+    let pg = rehost_test::postgres::Postgres::start();
+    let (a, b) = (
+        Held::psql(&pg, true, "", "a"),
+        Held::psql(&pg, true, "", "b"),
+    );
+    let d = TestDir::new();
+    let sock = pg.socket();
+    let sock = sock.to_str().unwrap();
+    let (stays, stays_backend) = (b.client_pid(), b.pid_port().0);
+    let o = std::thread::scope(|s| {
+        let run = s.spawn(|| rehost(&d, &["conns", "drain", "--socket", sock, "--timeout", "3s"]));
+        std::thread::sleep(Duration::from_millis(1200));
+        a.close();
+        run.join().unwrap()
+    });
+    assert_eq!(o.code, 1, "{}", o.all());
+    assert!(
+        o.stderr.contains("waiting: 2 connection(s) to the Unix socket ")
+            && o.stderr.contains(&format!(
+                "1 client(s) still connected to the Unix socket {sock} on this machine after 3s"
+            ))
+            && o.stderr.contains(&format!(
+                "  process {stays} (psql) to the Unix socket {sock} (served by {stays_backend} (postgres))"
+            )),
+        "{}",
+        o.all()
+    );
+    // The last one leaves (its backend exits a moment after psql): drained.
+    b.close();
+    let o = rehost(
+        &d,
+        &["conns", "drain", "--socket", sock, "--timeout", "10s"],
+    );
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(
+        o.stdout.starts_with(&format!(
+            "drained: no established connection to the Unix socket {sock} on this machine"
+        )),
+        "{}",
+        o.all()
+    );
+}
