@@ -20,6 +20,7 @@
 //!   line or from a plan's database ([`ConnInfo::of`]) — whose password is never displayed;
 //!   [`Engine`] is the plan's own type (`rehost_plan::Engine`).
 
+pub mod activity;
 pub mod client;
 mod compare;
 mod conn;

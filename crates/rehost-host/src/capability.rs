@@ -197,6 +197,21 @@ pub fn execute(
             emit(Response::Connections { listing });
             Ok(())
         }
+        Request::UnixConnections { paths, limit } => {
+            let limit = (*limit).min(crate::conns::MAX_CONNECTIONS as u64) as usize;
+            crate::conns::unix::check_paths(paths).map_err(|message| HostError::Protocol {
+                host: host.name().to_owned(),
+                message,
+            })?;
+            let listing =
+                crate::conns::unix::connected(paths, limit).map_err(|source| HostError::Read {
+                    host: host.name().to_owned(),
+                    path: PathBuf::from("/proc/net/unix"),
+                    source,
+                })?;
+            emit(Response::UnixConnections { listing });
+            Ok(())
+        }
         Request::Probe { paths, measure } => {
             for path in paths {
                 if cancel.load(Relaxed) {

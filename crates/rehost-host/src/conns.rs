@@ -207,12 +207,26 @@ pub fn established(ports: &[u16], limit: usize) -> std::io::Result<Listing> {
 /// Fills in each connection's process from `/proc/*/fd`: the first process (lowest pid) that
 /// holds the socket. Processes this user may not look into are passed over.
 fn owners(conns: &mut [Connection]) {
-    if conns.is_empty() {
-        return;
+    let held = holders(conns.iter().map(|c| c.inode));
+    for c in conns {
+        if let Some((pid, command)) = held.get(&c.inode) {
+            c.pid = Some(*pid);
+            c.command = command.clone();
+        }
     }
-    let mut wanted: HashMap<u64, Option<u32>> = conns.iter().map(|c| (c.inode, None)).collect();
+}
+
+/// The process holding each socket inode, from `/proc/*/fd`: the first (lowest pid) that
+/// holds it, with its short name (`/proc/PID/comm`). Processes this user may not look into
+/// are passed over; an inode no visible process holds is absent.
+pub(crate) fn holders(inodes: impl Iterator<Item = u64>) -> HashMap<u64, (u32, Option<String>)> {
+    let mut wanted: HashMap<u64, Option<u32>> = inodes.map(|i| (i, None)).collect();
+    let mut out = HashMap::new();
+    if wanted.is_empty() {
+        return out;
+    }
     let Ok(dir) = std::fs::read_dir("/proc") else {
-        return;
+        return out;
     };
     let mut pids: Vec<u32> = dir
         .flatten()
@@ -241,19 +255,19 @@ fn owners(conns: &mut [Connection]) {
         }
     }
     let mut names: HashMap<u32, Option<String>> = HashMap::new();
-    for c in conns {
-        c.pid = wanted.get(&c.inode).copied().flatten();
-        if let Some(pid) = c.pid {
-            c.command = names
-                .entry(pid)
-                .or_insert_with(|| {
-                    std::fs::read(format!("/proc/{pid}/comm"))
-                        .ok()
-                        .map(|b| String::from_utf8_lossy(b.trim_ascii_end()).into_owned())
-                })
-                .clone();
-        }
+    for (inode, pid) in wanted {
+        let Some(pid) = pid else { continue };
+        let command = names
+            .entry(pid)
+            .or_insert_with(|| {
+                std::fs::read(format!("/proc/{pid}/comm"))
+                    .ok()
+                    .map(|b| String::from_utf8_lossy(b.trim_ascii_end()).into_owned())
+            })
+            .clone();
+        out.insert(inode, (pid, command));
     }
+    out
 }
 
 /// The inode of a `socket:[INODE]` link target.
@@ -442,6 +456,9 @@ pub(crate) mod procfs {
         Some((addr, port))
     }
 }
+
+pub mod unix;
+pub mod watch;
 
 #[cfg(test)]
 mod tests;

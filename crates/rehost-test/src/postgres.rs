@@ -232,6 +232,16 @@ impl Postgres {
         self.port
     }
 
+    /// The server's Unix socket (`.s.PGSQL.PORT` in the cluster's directory).
+    pub fn socket(&self) -> PathBuf {
+        self.dir.path().join(format!(".s.PGSQL.{}", self.port))
+    }
+
+    /// The directory of the server's Unix socket (psql's `-h` for it).
+    pub fn socket_dir(&self) -> PathBuf {
+        self.dir.path().to_owned()
+    }
+
     /// `postgres://postgres@127.0.0.1:PORT/DB`.
     pub fn url(&self, db: &str) -> String {
         format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)

@@ -710,6 +710,10 @@ pub enum ConnsCommand {
     /// Wait until no established TCP connection to the ports remains; exits 1 at the timeout
     /// naming each client still connected (the ones to end by hand).
     Drain(ConnsDrainArgs),
+    /// Sample the established TCP connections to ports once a second and report every distinct
+    /// client seen: when first and last, and how many connections (who depends on this server;
+    /// --toml prints them as the plan's `[[clients]]`).
+    Watch(ConnsWatchArgs),
 }
 
 /// Which host a `conns` command looks at.
@@ -733,21 +737,60 @@ pub struct ConnsHost {
 pub struct ConnsListArgs {
     #[command(flatten)]
     pub on: ConnsHost,
-    /// Only connections to this local port; repeatable (default: every local port).
+    /// Only connections to this local port; repeatable (default: every local port, unless
+    /// --socket or --db is given).
     #[arg(long = "port", value_name = "PORT")]
     pub ports: Vec<u16>,
+    /// The clients of the listening Unix socket at this absolute path on the host (both ends'
+    /// processes where visible); repeatable.
+    #[arg(long = "socket", value_name = "PATH")]
+    pub sockets: Vec<PathBuf>,
+    /// The database server's own view of its sessions (PostgreSQL's pg_stat_activity,
+    /// MariaDB's processlist), joined to the TCP listing by client address and port: a
+    /// `[[databases]]` id of --plan (its old side, from its host), or a postgres:// or
+    /// mysql:// URL reached from HOST.
+    #[arg(long, value_name = "DB")]
+    pub db: Option<String>,
+    /// With --db ID: the database's new side (on its `to` host).
+    #[arg(long, requires = "db")]
+    pub new: bool,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
 }
 
 #[derive(Args, Debug)]
+pub struct ConnsWatchArgs {
+    #[command(flatten)]
+    pub on: ConnsHost,
+    /// A local port whose clients to watch; repeatable, at least one.
+    #[arg(long = "port", value_name = "PORT", required = true)]
+    pub ports: Vec<u16>,
+    /// How long to watch, e.g. `30s`, `1h`; until interrupted (Ctrl-C) without it.
+    #[arg(long = "for", value_name = "DURATION")]
+    pub duration: Option<String>,
+    /// Print JSON instead of text.
+    #[arg(long, conflicts_with = "toml")]
+    pub json: bool,
+    /// Print the clients as the plan's `[[clients]]` entries, one per port.
+    #[arg(long)]
+    pub toml: bool,
+}
+
+#[derive(Args, Debug)]
 pub struct ConnsDrainArgs {
     #[command(flatten)]
     pub on: ConnsHost,
-    /// A local port whose connections must end; repeatable, at least one.
-    #[arg(long = "port", value_name = "PORT", required = true)]
+    /// A local port whose connections must end; repeatable, at least one (or --socket).
+    #[arg(
+        long = "port",
+        value_name = "PORT",
+        required_unless_present = "sockets"
+    )]
     pub ports: Vec<u16>,
+    /// A listening Unix socket (absolute path) whose connections must end too; repeatable.
+    #[arg(long = "socket", value_name = "PATH")]
+    pub sockets: Vec<PathBuf>,
     /// How long to wait, e.g. `90s`, `10m`.
     #[arg(long, value_name = "DURATION")]
     pub timeout: String,

@@ -93,6 +93,10 @@ pub enum Request {
         paths: Vec<Bytes>,
         needles: Vec<rehost_refs::Needle>,
     },
+    /// The connections accepted on the listening Unix sockets at `paths` (absolute, at most
+    /// `crate::conns::unix::MAX_PATHS`), at most `limit`, with the processes at both ends
+    /// where visible (`crate::conns::unix`). Answered with one `UnixConnections`.
+    UnixConnections { paths: Vec<Bytes>, limit: u64 },
 }
 
 /// A byte range of a file, relative to a `ReadFiles` request's root.
@@ -169,6 +173,9 @@ impl Request {
                 paths.len(),
                 needles.len()
             ),
+            Request::UnixConnections { paths, .. } => {
+                format!("listing the connections to {} Unix socket(s)", paths.len())
+            }
         }
     }
 }
@@ -233,6 +240,10 @@ pub enum Response {
     RefsFound { found: Vec<crate::refs::RefFound> },
     /// The end of a `ScanRefs`: its counts and what could not be read (no lines).
     RefsScanned { summary: crate::refs::RefsScan },
+    /// A `UnixConnections` listing.
+    UnixConnections {
+        listing: crate::conns::unix::UnixListing,
+    },
 }
 
 impl Response {

@@ -12,6 +12,9 @@ const DRAIN_INTERVAL: Duration = Duration::from_secs(1);
 
 pub fn list(args: &ConnsListArgs) -> i32 {
     crate::signals::install();
+    if !args.sockets.is_empty() || args.db.is_some() {
+        return super::conns_view::list(args);
+    }
     let go = || -> Result<(String, Listing), String> {
         let host = open(&args.on)?;
         let listing = host
@@ -40,35 +43,7 @@ pub fn list(args: &ConnsListArgs) -> i32 {
         println!("{doc:#}");
         return exit::OK;
     }
-    if !listing.connections.is_empty() {
-        println!(
-            "{:<6} {:<46} {:<28} {:>8} {:>8}",
-            "PORT", "PEER", "PROCESS", "SEND-Q", "RECV-Q"
-        );
-    }
-    for c in &listing.connections {
-        println!(
-            "{:<6} {:<46} {:<28} {:>8} {:>8}",
-            c.local_port,
-            c.peer(),
-            c.process(),
-            c.send_queue,
-            c.recv_queue
-        );
-    }
-    let n = listing.connections.len();
-    println!(
-        "{n} established connection{} to {} on {} (read with {})",
-        if n == 1 { "" } else { "s" },
-        ports_text(&args.ports),
-        rehost_tree::escape::text(&name),
-        source_text(&listing)
-    );
-    if listing.truncated {
-        crate::term::error(&format!(
-            "more than {MAX_CONNECTIONS} connections: only the first {MAX_CONNECTIONS} are listed"
-        ));
-    }
+    print_tcp(&name, &args.ports, &listing);
     exit::OK
 }
 
@@ -89,12 +64,12 @@ pub fn drain(args: &ConnsDrainArgs) -> i32 {
         }
     };
     let name = rehost_tree::escape::text(host.name());
-    let ports = ports_text(&args.ports);
+    let mut unix = super::conns_view::UnixDrain::new(&args.sockets);
+    let ports = unix.with_sockets(&args.ports);
     let started = Instant::now();
     let mut tracker = Tracker::default();
     loop {
-        let listing = match host.connections(&args.ports, MAX_CONNECTIONS, &crate::signals::CANCEL)
-        {
+        let listing = match unix.tcp(host.as_ref(), &args.ports) {
             Ok(l) => l,
             Err(_) if crate::signals::cancelled() => return exit::INTERRUPTED,
             Err(e) => {
@@ -104,12 +79,20 @@ pub fn drain(args: &ConnsDrainArgs) -> i32 {
         };
         let at = started.elapsed();
         tracker.observe(&listing.connections, at.as_millis() as u64);
-        let n = listing.connections.len();
+        let on_sockets = match unix.observe(host.as_ref()) {
+            Ok(n) => n,
+            Err(_) if crate::signals::cancelled() => return exit::INTERRUPTED,
+            Err(e) => {
+                crate::term::error(&format!("failed to list the connections: {e}"));
+                return exit::TROUBLE;
+            }
+        };
+        let n = listing.connections.len() + on_sockets;
         if n == 0 {
             println!(
                 "drained: no established connection to {ports} on {name} after {}s; {} client(s) left while waiting",
                 at.as_secs(),
-                tracker.clients().len()
+                tracker.clients().len() + unix.seen()
             );
             return exit::OK;
         }
@@ -121,9 +104,17 @@ pub fn drain(args: &ConnsDrainArgs) -> i32 {
             for c in tracker.remaining() {
                 eprintln!("  {}", c.describe());
             }
+            for c in unix.remaining() {
+                eprintln!("  {c}");
+            }
             return exit::FINDINGS;
         }
-        let peers: Vec<String> = tracker.remaining().take(5).map(|c| c.peer()).collect();
+        let peers: Vec<String> = tracker
+            .remaining()
+            .map(|c| c.peer())
+            .chain(unix.remaining_peers())
+            .take(5)
+            .collect();
         eprintln!(
             "waiting: {n} connection(s) to {ports} ({}s of {}): {}{}",
             at.as_secs(),
@@ -141,10 +132,49 @@ pub fn drain(args: &ConnsDrainArgs) -> i32 {
     }
 }
 
+/// The text form of a TCP listing: a table, a line saying what was listed, a line on stderr
+/// when it was truncated.
+pub(super) fn print_tcp(name: &str, ports: &[u16], listing: &Listing) {
+    if !listing.connections.is_empty() {
+        println!(
+            "{:<6} {:<46} {:<28} {:>8} {:>8}",
+            "PORT", "PEER", "PROCESS", "SEND-Q", "RECV-Q"
+        );
+    }
+    for c in &listing.connections {
+        println!(
+            "{:<6} {:<46} {:<28} {:>8} {:>8}",
+            c.local_port,
+            c.peer(),
+            c.process(),
+            c.send_queue,
+            c.recv_queue
+        );
+    }
+    let n = listing.connections.len();
+    println!(
+        "{n} established connection{} to {} on {} (read with {})",
+        if n == 1 { "" } else { "s" },
+        ports_text(ports),
+        rehost_tree::escape::text(name),
+        source_text(listing)
+    );
+    if listing.truncated {
+        crate::term::error(&format!(
+            "more than {MAX_CONNECTIONS} connections: only the first {MAX_CONNECTIONS} are listed"
+        ));
+    }
+}
+
 /// The host a `conns` command looks at: this machine, a plan's host, or an ssh destination
 /// (opened right away: an unknown host key or an unreachable host is said before anything).
-fn open(on: &ConnsHost) -> Result<Box<dyn Host>, String> {
-    let Some(host) = &on.host else {
+pub(super) fn open(on: &ConnsHost) -> Result<Box<dyn Host>, String> {
+    open_as(on.host.as_deref(), on)
+}
+
+/// [`open`] with `host` in place of `on.host` (a plan database's host).
+pub(super) fn open_as(host: Option<&str>, on: &ConnsHost) -> Result<Box<dyn Host>, String> {
+    let Some(host) = host else {
         return Ok(Box::new(rehost_host::LocalHost::new("this machine", None)));
     };
     let spec = match plan_target(host, on)? {
@@ -163,7 +193,7 @@ fn open(on: &ConnsHost) -> Result<Box<dyn Host>, String> {
                         _ => (rest.to_owned(), None),
                     }
                 }
-                None => (host.clone(), None),
+                None => (host.to_owned(), None),
             };
             if destination.is_empty() || destination.ends_with('@') || destination.contains('/') {
                 return Err(format!(
@@ -203,7 +233,7 @@ fn plan_target(host: &str, on: &ConnsHost) -> Result<Option<rehost_plan::HostTar
     }
 }
 
-fn ports_text(ports: &[u16]) -> String {
+pub(super) fn ports_text(ports: &[u16]) -> String {
     match ports {
         [] => "any local port".into(),
         [p] => format!("port {p}"),
@@ -214,7 +244,7 @@ fn ports_text(ports: &[u16]) -> String {
     }
 }
 
-fn source_text(l: &Listing) -> String {
+pub(super) fn source_text(l: &Listing) -> String {
     match (&l.source, &l.fallback) {
         (rehost_host::conns::Source::Netlink, _) => "netlink sock_diag".into(),
         (rehost_host::conns::Source::Procfs, Some(why)) => format!(

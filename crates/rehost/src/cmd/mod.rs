@@ -5,6 +5,7 @@ pub mod check;
 mod compat;
 mod concept;
 mod conns;
+mod conns_view;
 mod demo;
 mod dns;
 mod keys;
@@ -40,6 +41,7 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Conns(crate::cli::ConnsCommand::List(a)) => conns::list(&a),
         Command::Conns(crate::cli::ConnsCommand::Drain(a)) => conns::drain(&a),
         Command::Refs(crate::cli::RefsCommand::Scan(a)) => refs::scan(&a),
+        Command::Conns(crate::cli::ConnsCommand::Watch(a)) => conns_view::watch(&a),
         Command::Demo(a) => demo::run(&a),
         Command::Agent(a) => agent::run(&a),
     }

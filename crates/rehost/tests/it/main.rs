@@ -9,6 +9,7 @@ mod concept;
 mod config;
 mod confirm;
 mod conns;
+mod conns_view;
 mod db;
 mod db_engines;
 mod dns;
