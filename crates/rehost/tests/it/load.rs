@@ -133,6 +133,21 @@ fn writes_stopped_before_the_final_copy_are_all_found_and_the_command_load_ran_i
     let (old, new) = clusters();
     let d = TestDir::new();
     d.write("plan.toml", plan(&d, &old, &new, "stop-app"));
+    // The concept shows the loads, the command as written here (nothing to redact).
+    let c = rehost(&d, &["concept", "plan.toml"]);
+    assert!(
+        c.stdout.contains("Load applied during a rehearsal"),
+        "{}",
+        c.all()
+    );
+    assert!(
+        c.stdout
+            .contains("| test | acks | rehost's PostgreSQL write load on database `app`"),
+        "{}",
+        c.stdout
+    );
+    assert!(c.stdout.contains("`while :; do echo tick"), "{}", c.stdout);
+
     let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
     assert_eq!(o.code, 0, "{}", o.all());
     assert!(
@@ -309,11 +324,13 @@ fn writes_acknowledged_after_the_final_copy_are_reported_missing_and_fail_the_ve
 }
 
 /// A command load that appends a line to `ticks` every 50 ms from before `first` to after
-/// `last`.
-fn ticker(d: &TestDir, first: &str, last: &str) -> String {
+/// `last`, on this machine or through `host`.
+fn ticker(d: &TestDir, first: &str, last: &str, host: Option<&str>) -> String {
     format!(
-        "[[environments.test.load]]\nid = \"ticker\"\nstart_before = \"{first}\"\nstop_after = \"{last}\"\ncommand = \"while :; do echo tick >> {}; sleep 0.05; done\"\n",
-        d.join("ticks").display()
+        "[[environments.test.load]]\nid = \"ticker\"\nstart_before = \"{first}\"\nstop_after = \"{last}\"\ncommand = \"while :; do echo tick >> {}; sleep 0.05; done\"\n{}",
+        d.join("ticks").display(),
+        host.map(|h| format!("host = \"{h}\"\n"))
+            .unwrap_or_default()
     )
 }
 
@@ -329,8 +346,8 @@ fn ticker_ended(d: &TestDir) {
     );
 }
 
-/// A step that fails while a load runs: the load is stopped (before any rollback), recorded
-/// with why, and ended.
+/// A step that fails while a load runs (a command through a plan host): the load is stopped
+/// (before any rollback), recorded with why, and ended.
 #[test]
 fn a_load_is_stopped_when_a_step_fails() {
     let d = TestDir::new();
@@ -338,7 +355,7 @@ fn a_load_is_stopped_when_a_step_fails() {
         &d,
         &format!(
             "{}[[steps]]\nid = \"warm\"\ndo = \"wait\"\nduration = \"500ms\"\n\n[[steps]]\nid = \"breaks\"\ndo = \"run\"\nhost = \"old\"\ncommand = \"exit 3\"\n\n[[steps]]\nid = \"never\"\ndo = \"wait\"\nduration = \"1s\"\n",
-            ticker(&d, "warm", "never")
+            ticker(&d, "warm", "never", Some("old"))
         ),
     );
     let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
@@ -365,7 +382,7 @@ fn a_load_is_stopped_when_the_run_is_interrupted() {
         &d,
         &format!(
             "{}[[steps]]\nid = \"slow\"\ndo = \"run\"\nhost = \"old\"\ncommand = \"touch ../started; sleep 30\"\n",
-            ticker(&d, "slow", "slow")
+            ticker(&d, "slow", "slow", None)
         ),
     );
     let mut child = std::process::Command::new(bin())
