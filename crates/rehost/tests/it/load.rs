@@ -415,3 +415,84 @@ fn a_load_is_stopped_when_the_run_is_interrupted() {
     );
     ticker_ended(&d);
 }
+
+/// The pre-flight checks what the loads need before the first step: a command load's program
+/// on its host, the write load's database answering on its old side; a problem names the load
+/// and its plan line, and nothing runs.
+#[test]
+fn the_preflight_checks_what_the_loads_need() {
+    let d = TestDir::new();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    write_plan(
+        &d,
+        &format!(
+            r#"
+[environments.test.databases]
+app = {{ port = {port} }}
+
+[[environments.test.load]]
+id = "bench"
+start_before = "first"
+stop_after = "first"
+command = "no-such-bench-tool-rehost -T 60"
+host = "old"
+
+[[environments.test.load]]
+id = "acks"
+start_before = "first"
+stop_after = "first"
+writes = "postgresql"
+database = "app"
+
+[[databases]]
+id = "app"
+engine = "postgresql"
+from = "old"
+to = "new"
+database = "app"
+user = "postgres"
+port = 1
+
+[[steps]]
+id = "first"
+do = "run"
+host = "old"
+command = "touch ../ran"
+"#
+        ),
+    );
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    assert_ne!(o.code, 0, "{}", o.all());
+    let text = o.all();
+    // The load's `[[environments.test.load]]` line, just above its `id`.
+    let line = |needle: &str| {
+        d.read("plan.toml")
+            .lines()
+            .position(|l| l.contains(needle))
+            .unwrap()
+    };
+    assert!(
+        text.contains("no-such-bench-tool-rehost")
+            && text.contains(&format!(
+                "load `bench` (plan line {})",
+                line("id = \"bench\"")
+            )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "load `acks` (plan line {})",
+            line("id = \"acks\"")
+        )),
+        "{text}"
+    );
+    assert!(
+        !d.join("ran").exists(),
+        "a step ran after a failed pre-flight"
+    );
+    assert!(!d.read(".rehost/plan/test/journal").contains("load_started"));
+}
