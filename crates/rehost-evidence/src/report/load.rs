@@ -84,6 +84,15 @@ pub(super) fn writes_text(l: &LoadRun) -> String {
                 "Write load {id}: {} acknowledged write(s) could NOT be looked for on {}: {e}. Whether any was lost is not known.",
                 c.acknowledged, c.new_side
             ),
+            None if c.acknowledged == 0 => format!(
+                "Write load {id}: no write was acknowledged on database {}'s old side ({} error(s){}): nothing was measured.",
+                code_span(&c.database),
+                l.errors.unwrap_or(0),
+                l.first_error
+                    .as_ref()
+                    .map(|e| format!(", the first: {e}"))
+                    .unwrap_or_default()
+            ),
             None if c.missing_total == 0 => format!(
                 "Write load {id}: no acknowledged write lost. {} write(s) acknowledged on database {}'s old side, {} found on its new side {} at {}, 0 missing (not compared: {}).",
                 c.acknowledged,

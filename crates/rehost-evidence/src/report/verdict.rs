@@ -590,6 +590,9 @@ fn acknowledged_writes(run: &Run, items: &mut Vec<VerdictItem>) {
     for l in run.loads.iter().filter(|l| l.kind == "writes") {
         let text = super::load::writes_text(l);
         let (level, kind) = match &l.check {
+            Some(c) if c.error.is_none() && c.acknowledged == 0 => {
+                (Attention, "acknowledged_writes_not_checked")
+            }
             Some(c) if c.error.is_none() && c.missing_total == 0 => {
                 (Clean, "no_acknowledged_write_lost")
             }
