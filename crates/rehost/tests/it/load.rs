@@ -221,6 +221,21 @@ fn writes_stopped_before_the_final_copy_are_all_found_and_the_command_load_ran_i
     );
     assert!(load("load_checked", "acks") < pos(&rs, "run_finished", |_| true));
 
+    let st = rehost(&d, &["status", "plan.toml", "--env", "test"]);
+    assert!(
+        st.stdout.contains(&format!(
+            "load `acks`: {acked} acknowledged, {acked} found on new:"
+        )) && st.stdout.contains(", 0 missing"),
+        "{}",
+        st.stdout
+    );
+    assert!(
+        st.stdout
+            .contains("load `ticker`: stopped after step `stop-app` after "),
+        "{}",
+        st.stdout
+    );
+
     // `status --verify` checks the kept output and acks files against their digests.
     let v = rehost(&d, &["status", "plan.toml", "--env", "test", "--verify"]);
     assert_eq!(v.code, 0, "{}", v.all());
@@ -288,6 +303,13 @@ fn writes_acknowledged_after_the_final_copy_are_reported_missing_and_fail_the_ve
             &format!("SELECT count(*) FROM rehost_load.acks WHERE id = {first}")
         ),
         "0"
+    );
+    let st = rehost(&d, &["status", "plan.toml", "--env", "test"]);
+    assert!(
+        st.stdout
+            .contains(&format!("{missing} missing (first: {first}")),
+        "{}",
+        st.stdout
     );
     assert!(
         o.stdout.contains(&format!("{missing} missing")),
