@@ -518,3 +518,57 @@ command = "touch ../ran"
     );
     assert!(!d.read(".rehost/plan/test/journal").contains("load_started"));
 }
+
+/// A run interrupted while a load runs, then resumed: the resumed run starts the load again
+/// before the step it resumes at (its steps span it), with files of its own, and stops it
+/// after its stop step.
+#[test]
+fn a_resumed_run_starts_the_loads_its_next_step_falls_in() {
+    let d = TestDir::new();
+    write_plan(
+        &d,
+        &format!(
+            "{}[[steps]]\nid = \"a\"\ndo = \"wait\"\nduration = \"100ms\"\n\n[[steps]]\nid = \"b\"\ndo = \"run\"\nhost = \"old\"\ncommand = \"if [ -e ../started ]; then exit 0; fi; touch ../started; sleep 30\"\n\n[[steps]]\nid = \"c\"\ndo = \"wait\"\nduration = \"300ms\"\n",
+            ticker(&d, "a", "c", None)
+        ),
+    );
+    let mut child = std::process::Command::new(bin())
+        .args(["run", "plan.toml", "--env", "test"])
+        .current_dir(d.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t = std::time::Instant::now();
+    while !d.join("started").exists() {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "step b did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    assert_eq!(child.wait().unwrap().code(), Some(130));
+
+    let o = rehost(
+        &d,
+        &["run", "plan.toml", "--env", "test", "--retry-interrupted"],
+    );
+    assert_eq!(o.code, 0, "{}", o.all());
+    let rs = records(&d);
+    let started: Vec<usize> = (0..rs.len())
+        .filter(|&i| rs[i]["type"] == "load_started")
+        .collect();
+    assert_eq!(started.len(), 2, "{rs:#?}");
+    assert_eq!(rs[started[0]]["before"], "a");
+    assert_eq!(rs[started[1]]["before"], "b");
+    let stops: Vec<&serde_json::Value> =
+        rs.iter().filter(|r| r["type"] == "load_stopped").collect();
+    assert_eq!(stops.len(), 2, "{rs:#?}");
+    assert!(stops[0].get("after").is_none(), "{:#}", stops[0]);
+    assert_eq!(stops[1]["after"], "c", "{:#}", stops[1]);
+    let second = pos(&rs, "step_started", |r| r["id"] == "b" && r["attempt"] == 2);
+    assert!(started[1] < second, "{rs:#?}");
+    ticker_ended(&d);
+}
