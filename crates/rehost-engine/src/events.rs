@@ -87,6 +87,12 @@ pub enum Event {
         up: bool,
         detail: Option<String>,
     },
+    /// A load of the environment started, stopped or had its acknowledged writes checked
+    /// (the journal holds the figures).
+    Load {
+        id: String,
+        message: String,
+    },
 }
 
 pub trait Sink {

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 /// The hosts of one run, opened on first use.
 pub struct Hosts {
     specs: BTreeMap<String, rehost_host::HostSpec>,
-    open: BTreeMap<String, Box<dyn Host>>,
+    open: BTreeMap<String, std::sync::Arc<dyn Host>>,
 }
 
 /// How to reach a plan host. `ssh_config` (from `--ssh-config`) applies to ssh hosts whose plan
@@ -69,7 +69,7 @@ impl Hosts {
     pub fn with_open(open: Vec<(String, Box<dyn Host>)>) -> Hosts {
         Hosts {
             specs: BTreeMap::new(),
-            open: open.into_iter().collect(),
+            open: open.into_iter().map(|(n, h)| (n, h.into())).collect(),
         }
     }
 
@@ -87,9 +87,16 @@ impl Hosts {
                 .get(name)
                 .ok_or_else(|| format!("host `{name}` is not part of this run's environment"))?;
             let host = rehost_host::open(name, spec).map_err(|e| e.to_string())?;
-            self.open.insert(name.to_owned(), host);
+            self.open.insert(name.to_owned(), host.into());
         }
         Ok(self.open[name].as_ref())
+    }
+
+    /// The host `name`, opened once, for work of its own thread that outlives a step (a
+    /// load).
+    pub fn shared(&mut self, name: &str) -> Result<std::sync::Arc<dyn Host>, String> {
+        self.get(name)?;
+        Ok(self.open[name].clone())
     }
 }
 

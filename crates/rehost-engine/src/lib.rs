@@ -11,6 +11,7 @@ mod error;
 mod events;
 mod exec;
 pub mod isolation;
+mod load;
 mod open;
 pub mod preflight;
 pub mod probe;

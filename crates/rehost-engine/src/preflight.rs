@@ -185,6 +185,58 @@ pub fn preflight(
         }
     }
 
+    // The environment's loads that will run: a command's program on its host, the write
+    // load's database answering on its old side.
+    for load in plan
+        .environments
+        .iter()
+        .filter(|e| Some(e.name.as_str()) == env)
+        .flat_map(|e| &e.loads)
+    {
+        let Some(k) = steps.iter().position(|s| {
+            let (a, b, i) = (
+                plan.step_index(&load.start_before),
+                plan.step_index(&load.stop_after),
+                plan.step_index(&s.id),
+            );
+            matches!((a, b, i), (Some(a), Some(b), Some(i)) if (a..=b).contains(&i))
+        }) else {
+            continue;
+        };
+        let who = format!(
+            "load `{}` (plan line {})",
+            load.id,
+            map.line_col(load.span.start).0
+        );
+        match &load.what {
+            rehost_plan::LoadKind::Command {
+                command,
+                host: Some(host),
+            } => {
+                if let Ok(program) = first_program(&Command::Shell(command.clone())) {
+                    needs
+                        .entry(host.clone())
+                        .or_default()
+                        .programs
+                        .entry(program.clone())
+                        .or_insert_with(|| (Vec::new(), named_before(&steps[..k], &program)))
+                        .0
+                        .push(who);
+                }
+            }
+            rehost_plan::LoadKind::Command { host: None, .. } => {}
+            rehost_plan::LoadKind::Writes { database, .. } => {
+                if let Some(db) = plan.database(database) {
+                    needs.entry(db.from.clone()).or_default().databases.push((
+                        db.id.clone(),
+                        false,
+                        who,
+                    ));
+                }
+            }
+        }
+    }
+
     // Source sizes, filled as the source hosts are probed (sources sort before nothing in
     // particular, so probe every host's sources first, then destinations).
     let mut source_bytes: BTreeMap<(String, String), u64> = BTreeMap::new();

@@ -240,6 +240,11 @@ impl OutputFile {
         })
     }
 
+    /// Writes what was written so far to disk (`fdatasync`).
+    pub fn sync(&self) -> std::io::Result<()> {
+        self.file.sync_data()
+    }
+
     /// Syncs the file and describes it for the journal (`None` if nothing was written).
     pub fn finish(&self, tail: &[String]) -> Option<OutputRef> {
         let _ = self.file.sync_data();

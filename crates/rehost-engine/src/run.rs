@@ -79,6 +79,8 @@ struct Run<'r, 'a> {
     hosts: &'r mut Hosts,
     rec: Recorder<'a>,
     cancel: &'a AtomicBool,
+    /// The environment's loads under way.
+    loads: crate::load::Loads,
 }
 
 impl Engine<'_> {
@@ -211,12 +213,16 @@ impl Engine<'_> {
             hosts: &mut hosts,
             rec,
             cancel,
+            loads: Default::default(),
         };
         let outcome = run.steps(from, &state, confirmer);
         // A run that stopped on the way (interrupted, not confirmed): the prober's last
-        // changes and its summary are journaled all the same.
-        if outcome.is_err() {
+        // changes and its summary are journaled all the same, its loads stopped and checked.
+        if let Err(e) = &outcome {
             let _ = run.rec.stop_probes();
+            let why = format!("the run stopped ({e})");
+            let _ = run.with_loads(|l, c| l.stop_all(c, &why));
+            let _ = run.with_loads(|l, c| l.check(c));
         }
         outcome
     }
@@ -299,7 +305,22 @@ fn point_of_no_return(
     }
 }
 
-impl Run<'_, '_> {
+impl<'a> Run<'_, 'a> {
+    /// `f` with the run's loads and what they work with.
+    fn with_loads<R>(
+        &mut self,
+        f: impl FnOnce(&mut crate::load::Loads, &mut crate::load::LoadCtx<'_, 'a>) -> R,
+    ) -> R {
+        let mut c = crate::load::LoadCtx {
+            plan: self.plan,
+            env: self.o.env.as_deref(),
+            hosts: &mut *self.hosts,
+            outputs: self.outputs,
+            rec: &mut self.rec,
+        };
+        f(&mut self.loads, &mut c)
+    }
+
     /// Runs the steps from `from` on, each after its resume decision, the window and the point
     /// of no return; a failed one is handled by the failure policy and ends the run.
     fn steps(
@@ -348,12 +369,16 @@ impl Run<'_, '_> {
             )?;
             point_of_no_return(run, step, i, attempts[i] + 1, &mut *confirmer)?;
             attempts[i] += 1;
+            run.with_loads(|l, c| l.start_before(c, i))?;
             let (result, detail) = run.step(i, attempts[i], &mut *confirmer)?;
             if result == StepResult::Done {
                 statuses[i] = StepStatus::Done;
+                run.with_loads(|l, c| l.stop_after(c, &step.id))?;
                 continue;
             }
             statuses[i] = StepStatus::Failed;
+            let why = format!("stopped when step `{}` failed", step.id);
+            run.with_loads(|l, c| l.stop_all(c, &why))?;
             let mut env = crate::rollback::Env {
                 plan,
                 env: run.o.env.as_deref(),
@@ -365,6 +390,7 @@ impl Run<'_, '_> {
             let reason =
                 crate::rollback::after_failure(&mut env, i, &statuses, detail.unwrap_or_default())?;
             run.rec.stop_probes()?;
+            run.with_loads(|l, c| l.check(c))?;
             let at = run.rec.now();
             run.rec.record(
                 Record::RunFinished {
@@ -387,7 +413,9 @@ impl Run<'_, '_> {
             });
         }
         run.rec.stop_probes()?;
+        run.with_loads(|l, c| l.stop_all(c, "stopped when the run ended"))?;
         let rechecked = run.recheck_old()?;
+        run.with_loads(|l, c| l.check(c))?;
         let mut summary = run.summary()?;
         summary.push_str(&rechecked);
         let at = run.rec.now();

@@ -119,6 +119,30 @@ fn build(plan: &Plan, src: &str, findings: &[Diagnostic]) -> Vec<Block> {
             "No test environment is declared: the transition cannot be rehearsed.".into(),
         ));
     }
+    let loads: Vec<Vec<String>> = plan
+        .environments
+        .iter()
+        .flat_map(|env| {
+            env.loads.iter().map(|l| {
+                vec![
+                    env.name.clone(),
+                    l.id.clone(),
+                    l.describe(),
+                    format!("before `{}`", l.start_before),
+                    format!("after `{}`", l.stop_after),
+                ]
+            })
+        })
+        .collect();
+    if !loads.is_empty() {
+        b.push(p(
+            "Load applied during a rehearsal (the run starts each before its first step and stops it, SIGTERM then SIGKILL, after its last; a write load's acknowledged writes are looked for on the new side afterwards):".into(),
+        ));
+        b.push(table(
+            vec!["Environment", "Load", "What", "Started", "Stopped"],
+            loads,
+        ));
+    }
 
     b.push(h(2, "4. Data migration".into()));
     if plan.data.is_empty() && plan.databases.is_empty() {

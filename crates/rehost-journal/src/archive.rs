@@ -23,6 +23,8 @@ pub struct KeptFile {
     pub file: String,
     /// BLAKE3, 64 hex digits.
     pub blake3: String,
+    /// A plan snapshot (not a step's nor a load's file).
+    pub plan: bool,
 }
 
 /// The files a journal's records name: outputs, rollback outputs, evidence manifests and plan
@@ -36,6 +38,7 @@ pub fn kept_files<'a>(records: impl IntoIterator<Item = (usize, &'a Record)>) ->
                 step: step.cloned(),
                 file: file.to_owned(),
                 blake3: blake3.to_owned(),
+                plan: false,
             })
         };
         match r {
@@ -53,7 +56,12 @@ pub fn kept_files<'a>(records: impl IntoIterator<Item = (usize, &'a Record)>) ->
                 plan_digest,
                 plan_file: f,
                 ..
-            } => push(None, f, plan_digest),
+            } => {
+                push(None, f, plan_digest);
+                if let Some(k) = out.last_mut() {
+                    k.plan = true;
+                }
+            }
             Record::StepFinished {
                 id,
                 output,
@@ -72,6 +80,11 @@ pub fn kept_files<'a>(records: impl IntoIterator<Item = (usize, &'a Record)>) ->
                 output: Some(o),
                 ..
             } => push(Some(id), &o.file, &o.blake3),
+            Record::LoadStopped { output, acks, .. } => {
+                for o in output.iter().chain(acks) {
+                    push(None, &o.file, &o.blake3);
+                }
+            }
             _ => {}
         }
     }
@@ -129,9 +142,8 @@ pub fn plan_snapshot(
     state: &PrivateDir,
     records: &[Record],
 ) -> Result<Option<PlanSnapshot>, JournalError> {
-    // Plan snapshots are the only kept files of no step.
     let numbered = records.iter().enumerate().map(|(i, r)| (i + 1, r));
-    let Some(last) = kept_files(numbered).into_iter().rfind(|k| k.step.is_none()) else {
+    let Some(last) = kept_files(numbered).into_iter().rfind(|k| k.plan) else {
         return Ok(None);
     };
     let broken = |reason: String| JournalError::Snapshot {

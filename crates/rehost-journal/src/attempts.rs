@@ -226,6 +226,9 @@ pub fn history(records: &[Record], step_ids: &[String]) -> History {
             | Record::ProbeChanged { .. }
             | Record::ProbeSummary { .. }
             | Record::OldSideRechecked { .. }
+            | Record::LoadStarted { .. }
+            | Record::LoadStopped { .. }
+            | Record::LoadChecked { .. }
             | Record::RunFinished { .. } => {}
         }
     }

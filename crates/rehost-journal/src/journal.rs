@@ -219,7 +219,67 @@ pub enum Record {
         /// What the comparison did not cover (the data set's excludes, time after `at`).
         not_compared: String,
     },
+    /// A load of the rehearsal's environment (`[[environments.NAME.load]]`) started, before
+    /// step `before` ran.
+    LoadStarted {
+        at: String,
+        id: String,
+        /// `command` or `writes`.
+        kind: String,
+        before: String,
+    },
+    /// A load ended: stopped after its `stop_after` step (`after`), or when the run ended,
+    /// failed or was interrupted (`reason`), or on its own. SIGTERM to its process group,
+    /// SIGKILL after a grace.
+    LoadStopped {
+        at: String,
+        id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<String>,
+        /// Why it was stopped, or that it ended by itself.
+        reason: String,
+        elapsed_ms: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        exit_code: Option<i32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        signal: Option<i32>,
+        /// A command load's output, kept like a step's.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        output: Option<OutputRef>,
+        /// The write load: writes whose commit was acknowledged, each id appended (and
+        /// fsynced) to `acks` only after that; errors (connection refused, the server down
+        /// during the switch) counted, the first kept.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        acknowledged: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        errors: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        first_error: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        acks: Option<OutputRef>,
+    },
+    /// A write load's acknowledged writes looked for on the database's new side, after the
+    /// load stopped: `missing` empty and no `error` is the one case in which none was lost.
+    LoadChecked {
+        at: String,
+        id: String,
+        database: String,
+        /// `host:database` of the new side asked.
+        new_side: String,
+        acknowledged: u64,
+        found: u64,
+        missing_total: u64,
+        /// The first missing ids (at most [`MAX_MISSING_NAMED`]).
+        missing: Vec<u64>,
+        /// Why the new side could not be asked: then nothing was compared.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+        not_compared: String,
+    },
 }
+
+/// How many missing write ids a `load_checked` record names.
+pub const MAX_MISSING_NAMED: usize = 20;
 
 /// A probed service's side: its old host or its new one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -270,7 +330,10 @@ impl Record {
             | Record::ProbeStarted { at, .. }
             | Record::ProbeChanged { at, .. }
             | Record::ProbeSummary { at, .. }
-            | Record::OldSideRechecked { at, .. } => at,
+            | Record::OldSideRechecked { at, .. }
+            | Record::LoadStarted { at, .. }
+            | Record::LoadStopped { at, .. }
+            | Record::LoadChecked { at, .. } => at,
         }
     }
 }

@@ -185,7 +185,10 @@ pub fn status(records: &[Record], step_ids: &[String]) -> RunState {
             | Record::ProbeStarted { .. }
             | Record::ProbeChanged { .. }
             | Record::ProbeSummary { .. }
-            | Record::OldSideRechecked { .. } => {}
+            | Record::OldSideRechecked { .. }
+            | Record::LoadStarted { .. }
+            | Record::LoadStopped { .. }
+            | Record::LoadChecked { .. } => {}
         }
     }
     // How many attempts each step had, as the report counts them: from the one per-attempt fold.

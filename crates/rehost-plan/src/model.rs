@@ -201,7 +201,58 @@ pub struct Environment {
     /// Where the plan's databases are in this environment, where that differs from
     /// production (`[environments.NAME.databases]`): a rehearsal's own port, socket, name.
     pub databases: Vec<DatabaseOverride>,
+    /// Load applied during a rehearsal (`[[environments.NAME.load]]`): started before one
+    /// step, stopped after another.
+    pub loads: Vec<Load>,
     pub span: Span,
+}
+
+/// A load applied during a rehearsal: started before the step `start_before` runs and
+/// stopped (SIGTERM, then SIGKILL) after `stop_after` ends.
+#[derive(Clone, Debug, Serialize)]
+pub struct Load {
+    pub id: String,
+    pub start_before: String,
+    pub stop_after: String,
+    pub what: LoadKind,
+    /// Where `start_before` and `stop_after` were written.
+    #[serde(skip)]
+    pub start_span: Span,
+    #[serde(skip)]
+    pub stop_span: Span,
+    pub span: Span,
+}
+
+/// What a load does.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoadKind {
+    /// A command (`pgbench`, `wrk`, a replay), run under `sh -c` on this machine or on
+    /// `host`; its output kept as evidence.
+    Command {
+        command: String,
+        host: Option<String>,
+    },
+    /// rehost's own write load (`writes = "postgresql"`): rows inserted on `database`'s old
+    /// side, each acknowledged one looked for on its new side.
+    Writes { engine: String, database: String },
+}
+
+impl Load {
+    /// What the load is, for people: the command redacted, or the write load's database.
+    pub fn describe(&self) -> String {
+        match &self.what {
+            LoadKind::Command { command, host } => {
+                let at = host
+                    .as_deref()
+                    .map_or("on this machine".to_owned(), |h| format!("on host `{h}`"));
+                format!("`{}` {at}", crate::redact(command).replace('`', "'"))
+            }
+            LoadKind::Writes { database, .. } => format!(
+                "rehost's PostgreSQL write load on database `{database}` (written on its old side, each acknowledged write looked for on its new side)"
+            ),
+        }
+    }
 }
 
 /// A database's location in a rehearsal environment: each key set replaces production's.

@@ -12,6 +12,8 @@ use toml::de::{DeInteger, DeTable, DeValue};
 
 type SV<'i> = toml::Spanned<DeValue<'i>>;
 
+mod loads;
+
 pub(crate) struct Reader {
     pub errors: Vec<Diagnostic>,
 }
@@ -449,11 +451,13 @@ impl Reader {
                         let hosts = self.hosts(&tbl, &format!("environments.{name}"));
                         let window = self.window(&tbl, &format!("[environments.{name}.window]"));
                         let databases = self.database_overrides(&tbl, &name);
+                        let loads = self.loads(&tbl, &name);
                         environments.push(Environment {
                             name,
                             hosts,
                             window,
                             databases,
+                            loads,
                             span: k.span().start..v.span().end,
                         });
                     }
@@ -644,7 +648,10 @@ impl Reader {
             let name = k.get_ref().to_string();
             // An environment's own window, not a host (read by `window`).
             // ... and its databases' locations (read by `database_overrides`).
-            if prefix.starts_with("environments.") && (name == "window" || name == "databases") {
+            // ... and its loads (read by `loads`).
+            if prefix.starts_with("environments.")
+                && (name == "window" || name == "databases" || name == "load")
+            {
                 continue;
             }
             let what = format!("[{prefix}.{name}]");

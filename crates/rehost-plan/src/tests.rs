@@ -559,3 +559,144 @@ fn a_wrong_probe_is_refused_naming_the_key() {
         c.errors
     );
 }
+
+/// `[[environments.NAME.load]]`: read with its steps, host and database; unknown steps named
+/// with the nearest spelling at their line, a stop before the start refused, a write load only
+/// on a PostgreSQL `[[databases]]` entry.
+#[test]
+fn environment_loads_are_read_and_checked() {
+    let src = format!(
+        r#"{HEAD}
+[[environments.test.load]]
+id = "bench"
+start_before = "pre"
+stop_after = "stop"
+command = "PGPASSWORD=hunter2 pgbench -T 600 app"
+host = "old"
+
+[[environments.test.load]]
+id = "acks"
+start_before = "pre"
+stop_after = "final"
+writes = "postgresql"
+database = "app"
+
+[[databases]]
+id = "app"
+engine = "postgresql"
+from = "old"
+to = "old"
+database = "app"
+
+[[databases]]
+id = "cache"
+engine = "redis"
+from = "old"
+to = "old"
+
+[[steps]]
+id = "pre"
+do = "wait"
+duration = "1s"
+
+[[steps]]
+id = "stop"
+do = "wait"
+duration = "1s"
+
+[[steps]]
+id = "final"
+do = "wait"
+duration = "1s"
+"#
+    );
+    let c = check(&src);
+    assert!(c.errors.is_empty(), "{:?}", c.errors);
+    let plan = c.plan.unwrap();
+    let loads = &plan.environment("test").unwrap().loads;
+    assert_eq!(loads.len(), 2);
+    assert_eq!(loads[0].id, "bench");
+    assert_eq!(loads[0].start_before, "pre");
+    assert_eq!(loads[0].stop_after, "stop");
+    assert!(matches!(&loads[0].what, LoadKind::Command { host: Some(h), .. } if h == "old"));
+    // Shown redacted, never with the password.
+    let shown = loads[0].describe();
+    assert!(
+        shown.contains("pgbench") && !shown.contains("hunter2"),
+        "{shown}"
+    );
+    assert!(matches!(&loads[1].what, LoadKind::Writes { database, .. } if database == "app"));
+
+    let messages = |src: &str| -> Vec<(usize, String)> {
+        let c = check(src);
+        let map = SourceMap::new(src);
+        c.errors
+            .iter()
+            .map(|e| {
+                let line = e.span.as_ref().map_or(0, |s| map.line_col(s.start).0);
+                (
+                    line,
+                    format!("{} {}", e.message, e.help.clone().unwrap_or_default()),
+                )
+            })
+            .collect()
+    };
+    let line_of =
+        |src: &str, needle: &str| src.lines().position(|l| l.contains(needle)).unwrap() + 1;
+
+    let bad = src.replace(
+        "start_before = \"pre\"\nstop_after = \"stop\"",
+        "start_before = \"pree\"\nstop_after = \"stop\"",
+    );
+    let m = messages(&bad);
+    assert!(
+        m.iter().any(|(line, t)| *line == line_of(&bad, "\"pree\"")
+            && t.contains("load `bench` of environment `test` (start_before) names step `pree`")
+            && t.contains("did you mean `pre`?")),
+        "{m:?}"
+    );
+
+    let bad = src.replace(
+        "start_before = \"pre\"\nstop_after = \"final\"",
+        "start_before = \"final\"\nstop_after = \"pre\"",
+    );
+    let m = messages(&bad);
+    assert!(
+        m.iter()
+            .any(|(line, t)| *line == line_of(&bad, "stop_after = \"pre\"")
+                && t.contains("stops after step `pre`, which comes before `final`")),
+        "{m:?}"
+    );
+
+    let bad = src.replace(
+        "database = \"app\"\n\n[[databases]]",
+        "database = \"cache\"\n\n[[databases]]",
+    );
+    let m = messages(&bad);
+    assert!(
+        m.iter()
+            .any(|(_, t)| t.contains("writes to database `cache`, a redis database")),
+        "{m:?}"
+    );
+    let bad = src.replace("writes = \"postgresql\"", "writes = \"mysql\"");
+    let m = messages(&bad);
+    assert!(
+        m.iter()
+            .any(|(_, t)| t.contains("a write load for PostgreSQL only, not `mysql`")),
+        "{m:?}"
+    );
+    let bad = src.replace("writes = \"postgresql\"\n", "");
+    let m = messages(&bad);
+    assert!(
+        m.iter()
+            .any(|(_, t)| t.contains("needs `command = \"...\"` or `writes = \"postgresql\"`")),
+        "{m:?}"
+    );
+    let bad = src.replace("host = \"old\"\n", "host = \"olld\"\n");
+    let m = messages(&bad);
+    assert!(
+        m.iter()
+            .any(|(_, t)| t.contains("names host `olld`") && t.contains("did you mean `old`?")),
+        "{m:?}"
+    );
+}

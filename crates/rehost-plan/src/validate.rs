@@ -164,6 +164,7 @@ pub(crate) fn validate(plan: &Plan) -> Vec<Diagnostic> {
             }
         }
     }
+    loads(&mut v, plan, &hosts, &db_ids);
     let svc_ids: Vec<&str> = plan.services.iter().map(|d| d.id.as_str()).collect();
     let name_ids: Vec<&str> = plan.names.iter().map(|d| d.id.as_str()).collect();
     let client_ids: Vec<&str> = plan.clients.iter().map(|d| d.id.as_str()).collect();
@@ -365,6 +366,90 @@ fn dup<'a>(v: &mut Vec<Diagnostic>, what: &str, items: impl Iterator<Item = (&'a
             );
         } else {
             seen.insert(id, span);
+        }
+    }
+}
+
+/// An environment's `[[environments.NAME.load]]` entries: unique ids, steps the plan has, in
+/// order (stopped no earlier than started), a plan host, a PostgreSQL database.
+fn loads(v: &mut Vec<Diagnostic>, plan: &Plan, hosts: &[&str], db_ids: &[&str]) {
+    let step_ids: Vec<&str> = plan.steps.iter().map(|s| s.id.as_str()).collect();
+    for env in &plan.environments {
+        dup(
+            v,
+            &format!("environment `{}` load", env.name),
+            env.loads.iter().map(|l| (l.id.as_str(), l.span.clone())),
+        );
+        for l in &env.loads {
+            let what = format!("load `{}` of environment `{}`", l.id, env.name);
+            let start = plan.step_index(&l.start_before);
+            let stop = plan.step_index(&l.stop_after);
+            if start.is_none() {
+                v.push(unknown(
+                    "step",
+                    &l.start_before,
+                    &l.start_span,
+                    &format!("{what} (start_before)"),
+                    &step_ids,
+                ));
+            }
+            if stop.is_none() {
+                v.push(unknown(
+                    "step",
+                    &l.stop_after,
+                    &l.stop_span,
+                    &format!("{what} (stop_after)"),
+                    &step_ids,
+                ));
+            }
+            if let (Some(a), Some(b)) = (start, stop)
+                && b < a
+            {
+                v.push(
+                    Diagnostic::error(
+                        "load-order",
+                        Some(l.stop_span.clone()),
+                        format!(
+                            "{what} stops after step `{}`, which comes before `{}`, the step it starts before",
+                            l.stop_after, l.start_before
+                        ),
+                    )
+                    .with_help("name in `stop_after` a step at or after `start_before`"),
+                );
+            }
+            match &l.what {
+                LoadKind::Command { host: Some(h), .. } if !hosts.contains(&h.as_str()) => {
+                    v.push(unknown("host", h, &l.span, &what, hosts));
+                }
+                LoadKind::Command { .. } => {}
+                LoadKind::Writes { engine, database } => {
+                    if Engine::from_plan(engine) != Some(Engine::Postgres) {
+                        v.push(
+                            Diagnostic::error(
+                                "value",
+                                Some(l.span.clone()),
+                                format!("{what}: rehost has a write load for PostgreSQL only, not `{engine}`"),
+                            )
+                            .with_help("write writes = \"postgresql\", or give a `command` that writes (and logs what was acknowledged) yourself"),
+                        );
+                    }
+                    match plan.database(database) {
+                        None => v.push(unknown("database", database, &l.span, &what, db_ids)),
+                        Some(db) if db.kind != Some(Engine::Postgres) => v.push(
+                            Diagnostic::error(
+                                "value",
+                                Some(l.span.clone()),
+                                format!(
+                                    "{what} writes to database `{database}`, a {} database: the write load writes to PostgreSQL only",
+                                    db.engine
+                                ),
+                            )
+                            .with_help("name a [[databases]] entry with engine = \"postgresql\""),
+                        ),
+                        Some(_) => {}
+                    }
+                }
+            }
         }
     }
 }

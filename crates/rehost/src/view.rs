@@ -347,6 +347,13 @@ impl TermSink {
                     .map(|d| format!(" ({})", term::escape(d)))
                     .unwrap_or_default()
             ),
+            Event::Load { id, message } => writeln!(
+                out,
+                "      {} `{}`: {}",
+                self.paint(term::NOTE, "load"),
+                term::escape(id),
+                term::escape(message)
+            ),
         };
         let _ = out.flush();
     }

@@ -16,6 +16,7 @@ pub fn document(r: &Report, plan: &Plan) -> Document {
     journal(r, &mut b);
     absent(r, &mut b);
     downtime_section(r, &mut b);
+    super::load::load_section(r, plan, &mut b);
     super::connections::connections_section(r, &mut b);
     super::connections::references_section(r, &mut b);
     timeline_section(r, plan, &mut b);

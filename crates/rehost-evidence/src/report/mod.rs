@@ -11,6 +11,7 @@
 
 mod connections;
 mod document;
+mod load;
 pub mod model;
 pub mod read;
 mod verdict;

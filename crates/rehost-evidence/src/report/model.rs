@@ -103,6 +103,49 @@ pub struct ProbeRun {
     pub targets: Vec<rehost_journal::journal::ProbeTarget>,
 }
 
+/// A load of the rehearsal's environment, from its start to its stop and, for the write load,
+/// the check of its acknowledged writes on the new side.
+#[derive(Clone, Debug, Serialize)]
+pub struct LoadRun {
+    pub id: String,
+    /// `command` or `writes`.
+    pub kind: String,
+    pub started: String,
+    /// The step it started before.
+    pub before: String,
+    /// `None`: no `load_stopped` (the run was killed while it ran).
+    pub stopped: Option<String>,
+    /// The step it was stopped after (`None`: stopped when the run ended, failed or stopped).
+    pub after: Option<String>,
+    pub reason: Option<String>,
+    pub duration_ms: Option<u64>,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    /// Kept files, relative to the state directory: a command's output, the acknowledged ids.
+    pub output: Option<String>,
+    pub acks: Option<String>,
+    pub acknowledged: Option<u64>,
+    pub errors: Option<u64>,
+    pub first_error: Option<String>,
+    pub check: Option<LoadCheck>,
+}
+
+/// A write load's acknowledged ids looked for on the database's new side.
+#[derive(Clone, Debug, Serialize)]
+pub struct LoadCheck {
+    pub at: String,
+    pub database: String,
+    pub new_side: String,
+    pub acknowledged: u64,
+    pub found: u64,
+    pub missing_total: u64,
+    /// The first missing ids.
+    pub missing: Vec<u64>,
+    /// Why the new side could not be asked (then nothing was compared).
+    pub error: Option<String>,
+    pub not_compared: String,
+}
+
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Run {
     pub env: String,
@@ -126,6 +169,8 @@ pub struct Run {
     /// What the prober recorded: each side's changes, and when it ran.
     pub probe_changes: Vec<ProbeChange>,
     pub probe_runs: Vec<ProbeRun>,
+    /// The environment's loads as they ran (`load_started`/`load_stopped`/`load_checked`).
+    pub loads: Vec<LoadRun>,
     /// Every outage, as the report's `downtime.outages`.
     #[serde(skip)]
     pub downtime: rehost_journal::Downtime,

@@ -188,6 +188,93 @@ pub fn fold(records: &[Record], env: &str, plan: &Plan) -> Run {
             }
             // Read from the records by the verdict (`old_side`).
             Record::OldSideRechecked { .. } => {}
+            Record::LoadStarted {
+                at,
+                id,
+                kind,
+                before,
+            } => run.loads.push(LoadRun {
+                id: id.clone(),
+                kind: kind.clone(),
+                started: at.clone(),
+                before: before.clone(),
+                stopped: None,
+                after: None,
+                reason: None,
+                duration_ms: None,
+                exit_code: None,
+                signal: None,
+                output: None,
+                acks: None,
+                acknowledged: None,
+                errors: None,
+                first_error: None,
+                check: None,
+            }),
+            Record::LoadStopped {
+                at,
+                id,
+                after,
+                reason,
+                elapsed_ms,
+                exit_code,
+                signal,
+                output,
+                acknowledged,
+                errors,
+                first_error,
+                acks,
+            } => {
+                if let Some(l) = run
+                    .loads
+                    .iter_mut()
+                    .rev()
+                    .find(|l| &l.id == id && l.stopped.is_none())
+                {
+                    l.stopped = Some(at.clone());
+                    l.after = after.clone();
+                    l.reason = Some(reason.clone());
+                    l.duration_ms = Some(*elapsed_ms);
+                    l.exit_code = *exit_code;
+                    l.signal = *signal;
+                    l.output = output.as_ref().map(|o| o.file.clone());
+                    l.acks = acks.as_ref().map(|o| o.file.clone());
+                    l.acknowledged = *acknowledged;
+                    l.errors = *errors;
+                    l.first_error = first_error.clone();
+                }
+            }
+            Record::LoadChecked {
+                at,
+                id,
+                database,
+                new_side,
+                acknowledged,
+                found,
+                missing_total,
+                missing,
+                error,
+                not_compared,
+            } => {
+                if let Some(l) = run
+                    .loads
+                    .iter_mut()
+                    .rev()
+                    .find(|l| &l.id == id && l.stopped.is_some() && l.check.is_none())
+                {
+                    l.check = Some(LoadCheck {
+                        at: at.clone(),
+                        database: database.clone(),
+                        new_side: new_side.clone(),
+                        acknowledged: *acknowledged,
+                        found: *found,
+                        missing_total: *missing_total,
+                        missing: missing.clone(),
+                        error: error.clone(),
+                        not_compared: not_compared.clone(),
+                    });
+                }
+            }
             // The history's.
             Record::PlanAccepted { .. }
             | Record::Decision { .. }

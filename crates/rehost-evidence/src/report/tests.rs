@@ -724,3 +724,97 @@ fn the_budget_is_compared_with_the_measured_downtime_where_there_is_one() {
     let outage = &tl.lanes[2].spans[0];
     assert_eq!((outage.start_ms, outage.end_ms), (3000, 5000));
 }
+
+/// A write load's check: "no acknowledged write lost" only when it ran on the new side and
+/// found every acknowledged id; missing ids fail the verdict, named; a check that could not
+/// run, or a load with nothing acknowledged, claims nothing and asks for review.
+#[test]
+fn a_write_loads_check_is_clean_only_when_every_acknowledged_write_was_found() {
+    let records = |acknowledged: u64, found: u64, error: Option<&str>| {
+        let missing: Vec<u64> = (found + 1..=acknowledged).collect();
+        vec![
+            run_started(),
+            Record::LoadStarted {
+                at: t(1),
+                id: "acks".into(),
+                kind: "writes".into(),
+                before: "ask".into(),
+            },
+            started(1, "ask", 1),
+            finished(1, "ask", 1, StepResult::Done),
+            Record::LoadStopped {
+                at: t(2),
+                id: "acks".into(),
+                after: Some("ask".into()),
+                reason: "stopped after step `ask`".into(),
+                elapsed_ms: 1000,
+                exit_code: None,
+                signal: None,
+                output: None,
+                acknowledged: Some(acknowledged),
+                errors: Some(2),
+                first_error: Some("connection refused".into()),
+                acks: None,
+            },
+            Record::LoadChecked {
+                at: t(3),
+                id: "acks".into(),
+                database: "db".into(),
+                new_side: "new:postgres://x/db".into(),
+                acknowledged,
+                found,
+                missing_total: missing.len() as u64,
+                missing,
+                error: error.map(str::to_owned),
+                not_compared: "unacknowledged writes".into(),
+            },
+        ]
+    };
+    let item = |r: &Report, kind: &str| {
+        r.verdict
+            .items
+            .iter()
+            .find(|i| i.kind == kind)
+            .unwrap_or_else(|| panic!("no {kind}: {:?}", kinds(r)))
+            .clone()
+    };
+    let r = report(&records(50, 50, None));
+    let clean = item(&r, "no_acknowledged_write_lost");
+    assert_eq!(clean.level, Level::Clean);
+    assert!(
+        clean
+            .text
+            .contains("no acknowledged write lost. 50 write(s) acknowledged"),
+        "{}",
+        clean.text
+    );
+    assert!(
+        clean.text.contains("not compared: unacknowledged writes"),
+        "{}",
+        clean.text
+    );
+
+    let r = report(&records(50, 47, None));
+    assert_eq!(r.verdict.level, Level::Failed);
+    let lost = item(&r, "acknowledged_writes_lost");
+    assert!(
+        lost.text.contains("3 of 50 acknowledged write(s) MISSING"),
+        "{}",
+        lost.text
+    );
+    assert!(lost.text.contains("ids 48, 49, 50"), "{}", lost.text);
+    assert!(!kinds(&r).contains(&"no_acknowledged_write_lost"));
+
+    for r in [
+        report(&records(50, 0, Some("connection refused"))),
+        report(&records(0, 0, None)),
+    ] {
+        let not = item(&r, "acknowledged_writes_not_checked");
+        assert_eq!(not.level, Level::Attention, "{}", not.text);
+        assert!(
+            !not.text.contains("no acknowledged write lost"),
+            "{}",
+            not.text
+        );
+    }
+}

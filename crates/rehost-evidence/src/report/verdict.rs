@@ -24,6 +24,7 @@ pub(super) fn verdict(
     }
     not_finished(run, &mut items);
     old_side(run, &mut items);
+    acknowledged_writes(run, &mut items);
     still_down(downtime, &mut items);
     over_budget(downtime, &mut items);
     step_statuses(plan, run, &mut items);
@@ -579,6 +580,26 @@ fn old_side(run: &Run, items: &mut Vec<VerdictItem>) {
                 ),
             ));
         }
+    }
+}
+
+/// `acknowledged_writes_lost` / `no_acknowledged_write_lost` / `acknowledged_writes_not_checked`:
+/// each write load's acknowledged writes looked for on the new side. None lost only when the
+/// check ran there and found every one.
+fn acknowledged_writes(run: &Run, items: &mut Vec<VerdictItem>) {
+    for l in run.loads.iter().filter(|l| l.kind == "writes") {
+        let text = super::load::writes_text(l);
+        let (level, kind) = match &l.check {
+            Some(c) if c.error.is_none() && c.acknowledged == 0 => {
+                (Attention, "acknowledged_writes_not_checked")
+            }
+            Some(c) if c.error.is_none() && c.missing_total == 0 => {
+                (Clean, "no_acknowledged_write_lost")
+            }
+            Some(c) if c.error.is_none() => (Failed, "acknowledged_writes_lost"),
+            _ => (Attention, "acknowledged_writes_not_checked"),
+        };
+        items.push(item(level, kind, None, text));
     }
 }
 

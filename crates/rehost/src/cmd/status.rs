@@ -172,6 +172,7 @@ pub fn run(args: &StatusArgs) -> i32 {
         println!("decision by {}: {}: {}", escape(b), escape(w), escape(d));
     }
     print_downtime(&down, plan);
+    print_loads(&loaded.records);
     if let Some((ok, s)) = &st.finished {
         println!(
             "{}: {}",
@@ -235,6 +236,73 @@ fn recheck(args: &StatusArgs, plan: &rehost_plan::Plan, dir: &std::path::Path) -
         );
     }
     code
+}
+
+/// Each load's last stop and each write load's last check, as the journal has them.
+fn print_loads(records: &[rehost_journal::Record]) {
+    use rehost_journal::Record;
+    for r in records {
+        match r {
+            Record::LoadStopped {
+                id,
+                reason,
+                elapsed_ms,
+                acknowledged,
+                errors,
+                ..
+            } => {
+                let writes = acknowledged
+                    .map(|a| {
+                        format!(
+                            ", {a} write(s) acknowledged, {} error(s)",
+                            errors.unwrap_or(0)
+                        )
+                    })
+                    .unwrap_or_default();
+                println!(
+                    "load `{}`: {} after {}{writes}",
+                    escape(id),
+                    escape(reason),
+                    secs(*elapsed_ms)
+                );
+            }
+            Record::LoadChecked {
+                id,
+                new_side,
+                acknowledged,
+                found,
+                missing_total,
+                missing,
+                error,
+                ..
+            } => match error {
+                Some(e) => println!(
+                    "load `{}`: acknowledged writes NOT checked on {}: {}",
+                    escape(id),
+                    escape(new_side),
+                    escape(e)
+                ),
+                None => println!(
+                    "load `{}`: {acknowledged} acknowledged, {found} found on {}, {missing_total} missing{}",
+                    escape(id),
+                    escape(new_side),
+                    if missing.is_empty() {
+                        String::new()
+                    } else {
+                        format!(
+                            " (first: {})",
+                            missing
+                                .iter()
+                                .map(u64::to_string)
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
+                    }
+                ),
+            },
+            _ => {}
+        }
+    }
 }
 
 fn print_downtime(down: &rehost_journal::Downtime, plan: &rehost_plan::Plan) {

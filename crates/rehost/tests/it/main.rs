@@ -20,6 +20,7 @@ mod formats;
 mod isolation;
 mod keys;
 mod keys_stored;
+mod load;
 mod outputs;
 mod plan_lint;
 mod preflight;

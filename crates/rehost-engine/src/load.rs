@@ -1,0 +1,565 @@
+//! Load during a rehearsal (issue 24): each `[[environments.NAME.load]]` of the run's
+//! environment is started before its `start_before` step and stopped after its `stop_after`
+//! step, and whenever the run ends, fails or is interrupted. A load works in a thread of its
+//! own; no step waits for it, and stopping it waits at most [`STOP_WAIT`] (the host ends the
+//! command's process group: SIGTERM, then SIGKILL after its grace).
+//!
+//! - A command load runs under `sh -c` through the host it names (as a `run` step's command
+//!   does), or on this machine; its output is kept in `output/load-ID.N.log` (at most
+//!   [`MAX_LOAD_OUTPUT`]), named with its digest in `load_stopped`.
+//! - The write load (`writes = "postgresql"`) connects to the database's old side as
+//!   `verify-db` does (psql on the host that reaches it, the password from its file there,
+//!   never shown), creates the table `rehost_load.acks` (its own schema) and inserts rows by
+//!   id, each in its own transaction. An id is appended to `output/load-ID.N.acks` (fsynced)
+//!   only once psql reported its `INSERT` committed; errors are counted and the load keeps
+//!   reconnecting. After the run the acknowledged ids are looked for on the new side
+//!   (`load_checked`: acknowledged, found, missing).
+
+use crate::EngineError;
+use crate::events::Event;
+use crate::exec::Hosts;
+use crate::recorder::{OutputFile, Recorder, sanitize};
+use rehost_host::{CommandSpec, Host, Program};
+use rehost_journal::journal::{MAX_MISSING_NAMED, OutputRef, Record};
+use rehost_plan::{Load, LoadKind, Plan};
+use rehost_tree::private::PrivateDir;
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// The most of a command load's output kept; the rest is counted.
+pub const MAX_LOAD_OUTPUT: u64 = 16 << 20;
+/// How long stopping a load waits for it to end (the host's SIGTERM grace and SIGKILL
+/// included) before the run goes on without it.
+pub const STOP_WAIT: Duration = Duration::from_secs(5);
+/// Rows the write load inserts per psql run, each in its own transaction.
+const BATCH: u64 = 10;
+/// The write load's pause after an error before it connects again.
+const RETRY: Duration = Duration::from_millis(200);
+/// The write load's table, in a schema of its own.
+pub const ACKS_TABLE: &str = "rehost_load.acks";
+/// What the check of a write load does not compare.
+pub const NOT_COMPARED: &str = "writes that were not acknowledged (a commit under way when the server went down or the load was stopped), and rows changed rather than inserted: the load only inserts";
+
+/// How a load's thread ended.
+struct End {
+    exit_code: Option<i32>,
+    signal: Option<i32>,
+    output: Option<OutputRef>,
+    /// The write load: the acknowledged ids, the errors counted and the first of them.
+    acked: Option<Vec<u64>>,
+    errors: u64,
+    first_error: Option<String>,
+    acks: Option<OutputRef>,
+}
+
+struct Running {
+    load: Load,
+    stop: Arc<AtomicBool>,
+    thread: JoinHandle<End>,
+    t0: Instant,
+}
+
+/// A write load that ended in this run, to check on the new side.
+struct ToCheck {
+    id: String,
+    database: String,
+    acked: Vec<u64>,
+}
+
+/// The loads of one run.
+#[derive(Default)]
+pub(crate) struct Loads {
+    running: Vec<Running>,
+    /// Loads started in this invocation (each starts once per invocation).
+    started: BTreeSet<String>,
+    to_check: Vec<ToCheck>,
+}
+
+impl Drop for Loads {
+    /// A run that ends without stopping its loads (a panic, an error on the way) still ends
+    /// them: every stop flag set, so each host ends its command's process group.
+    fn drop(&mut self) {
+        for r in &self.running {
+            r.stop.store(true, Ordering::SeqCst);
+        }
+        let deadline = Instant::now() + STOP_WAIT;
+        for r in &self.running {
+            while !r.thread.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+}
+
+/// What a run's loads work with.
+pub(crate) struct LoadCtx<'r, 'a> {
+    pub plan: &'a Plan,
+    pub env: Option<&'r str>,
+    pub hosts: &'r mut Hosts,
+    pub outputs: &'r PrivateDir,
+    pub rec: &'r mut Recorder<'a>,
+}
+
+impl Loads {
+    /// Before step `index` runs: every load of the environment whose steps span it and that
+    /// has not run in this invocation is started (a resumed run starts the loads the step it
+    /// resumes at falls in).
+    pub fn start_before(&mut self, c: &mut LoadCtx, index: usize) -> Result<(), EngineError> {
+        let Some(env) = c.env.and_then(|e| c.plan.environment(e)) else {
+            return Ok(());
+        };
+        for load in &env.loads {
+            let (Some(a), Some(b)) = (
+                c.plan.step_index(&load.start_before),
+                c.plan.step_index(&load.stop_after),
+            ) else {
+                continue;
+            };
+            if !(a..=b).contains(&index) || self.started.contains(&load.id) {
+                continue;
+            }
+            self.started.insert(load.id.clone());
+            self.start(c, load, &c.plan.steps[index].id.clone())?;
+        }
+        Ok(())
+    }
+
+    fn start(&mut self, c: &mut LoadCtx, load: &Load, before: &str) -> Result<(), EngineError> {
+        let n = 1 + c
+            .rec
+            .records()
+            .iter()
+            .filter(|r| matches!(r, Record::LoadStarted { id, .. } if *id == load.id))
+            .count();
+        let base = format!("load-{}.{n}", sanitize(&load.id));
+        let stop = Arc::new(AtomicBool::new(false));
+        let kind = match &load.what {
+            LoadKind::Command { .. } => "command",
+            LoadKind::Writes { .. } => "writes",
+        };
+        let at = c.rec.now();
+        c.rec.record(
+            Record::LoadStarted {
+                at,
+                id: load.id.clone(),
+                kind: kind.into(),
+                before: before.into(),
+            },
+            Event::Load {
+                id: load.id.clone(),
+                message: format!("started before step `{before}`"),
+            },
+        )?;
+        let thread = match &load.what {
+            LoadKind::Command { command, host } => {
+                let out = OutputFile::create(c.outputs, &format!("{base}.log"))?;
+                let host = match host {
+                    Some(h) => c.hosts.shared(h),
+                    None => rehost_host::open(
+                        "this machine",
+                        &rehost_host::HostSpec::Local { root: None },
+                    )
+                    .map(Arc::from)
+                    .map_err(|e| e.to_string()),
+                };
+                let command = command.clone();
+                let stop = stop.clone();
+                spawn(&load.id, move || match host {
+                    Ok(host) => run_command(host, command, out, &stop),
+                    Err(e) => failed_to_start(e),
+                })
+            }
+            LoadKind::Writes { database, .. } => {
+                let acks = OutputFile::create(c.outputs, &format!("{base}.acks"))?;
+                let side = c
+                    .plan
+                    .database_in(database, c.env)
+                    .ok_or_else(|| format!("database `{database}` is not in the plan"))
+                    .and_then(|db| {
+                        let conn =
+                            rehost_db::ConnInfo::of(&db, false).map_err(|e| e.to_string())?;
+                        Ok((c.hosts.shared(&db.from)?, conn))
+                    });
+                let stop = stop.clone();
+                spawn(&load.id, move || match side {
+                    Ok((host, conn)) => write_rows(host, conn, acks, &stop),
+                    Err(e) => failed_to_start(e),
+                })
+            }
+        };
+        match thread {
+            Ok(thread) => self.running.push(Running {
+                load: load.clone(),
+                stop,
+                thread,
+                t0: Instant::now(),
+            }),
+            Err(e) => c.rec.warning(format!(
+                "load `{}` could not start a thread: {e}; the run goes on without it",
+                load.id
+            ))?,
+        }
+        Ok(())
+    }
+
+    /// After step `step` ended: every running load with `stop_after = step` stopped.
+    pub fn stop_after(&mut self, c: &mut LoadCtx, step: &str) -> Result<(), EngineError> {
+        let (stop, keep): (Vec<Running>, Vec<Running>) = std::mem::take(&mut self.running)
+            .into_iter()
+            .partition(|r| r.load.stop_after == step);
+        self.running = keep;
+        for r in stop {
+            self.stop(c, r, Some(step), format!("stopped after step `{step}`"))?;
+        }
+        Ok(())
+    }
+
+    /// Every load still running stopped (the run ended, failed or was interrupted: `why`).
+    pub fn stop_all(&mut self, c: &mut LoadCtx, why: &str) -> Result<(), EngineError> {
+        for r in std::mem::take(&mut self.running) {
+            self.stop(c, r, None, why.to_owned())?;
+        }
+        Ok(())
+    }
+
+    fn stop(
+        &mut self,
+        c: &mut LoadCtx,
+        r: Running,
+        after: Option<&str>,
+        why: String,
+    ) -> Result<(), EngineError> {
+        let ended_before = r.thread.is_finished();
+        r.stop.store(true, Ordering::SeqCst);
+        let deadline = Instant::now() + STOP_WAIT;
+        while !r.thread.is_finished() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let elapsed_ms = r.t0.elapsed().as_millis() as u64;
+        let id = r.load.id.clone();
+        let end = if r.thread.is_finished() {
+            r.thread.join().ok()
+        } else {
+            None
+        };
+        let reason = match (&end, ended_before) {
+            (None, _) => format!(
+                "{why}; it did not end within {} s of being told to stop and was left behind",
+                STOP_WAIT.as_secs()
+            ),
+            (Some(_), true) => format!("it had ended by itself before it was {why}"),
+            (Some(_), false) => why,
+        };
+        let end = end.unwrap_or(End {
+            exit_code: None,
+            signal: None,
+            output: None,
+            acked: None,
+            errors: 0,
+            first_error: None,
+            acks: None,
+        });
+        let mut message = format!("{reason} after {}", fmt_ms(elapsed_ms));
+        if let Some(acked) = &end.acked {
+            message.push_str(&format!(
+                "; {} writes acknowledged, {} errors",
+                acked.len(),
+                end.errors
+            ));
+        }
+        if let (LoadKind::Writes { database, .. }, Some(acked)) = (&r.load.what, &end.acked) {
+            self.to_check.push(ToCheck {
+                id: id.clone(),
+                database: database.clone(),
+                acked: acked.clone(),
+            });
+        }
+        let at = c.rec.now();
+        c.rec.record(
+            Record::LoadStopped {
+                at,
+                id: id.clone(),
+                after: after.map(str::to_owned),
+                reason,
+                elapsed_ms,
+                exit_code: end.exit_code,
+                signal: end.signal,
+                output: end.output,
+                acknowledged: end.acked.as_ref().map(|a| a.len() as u64),
+                errors: end.acked.as_ref().map(|_| end.errors),
+                first_error: end.first_error,
+                acks: end.acks,
+            },
+            Event::Load { id, message },
+        )
+    }
+
+    /// After the run's last step (or its failure): every write load stopped in this run has
+    /// its acknowledged ids looked for on the database's new side, one `load_checked` each.
+    pub fn check(&mut self, c: &mut LoadCtx) -> Result<(), EngineError> {
+        for t in std::mem::take(&mut self.to_check) {
+            let at = c.rec.now();
+            let record = check_new_side(c, &t, at);
+            let message = match &record {
+                Record::LoadChecked {
+                    error: Some(e),
+                    new_side,
+                    ..
+                } => format!("acknowledged writes NOT checked on {new_side}: {e}"),
+                Record::LoadChecked {
+                    acknowledged,
+                    found,
+                    missing_total,
+                    new_side,
+                    ..
+                } => format!(
+                    "{acknowledged} acknowledged writes looked for on {new_side}: {found} found, {missing_total} missing"
+                ),
+                _ => String::new(),
+            };
+            c.rec.record(record, Event::Load { id: t.id, message })?;
+        }
+        Ok(())
+    }
+}
+
+fn fmt_ms(ms: u64) -> String {
+    rehost_plan::format_duration(Duration::from_millis(ms))
+}
+
+fn spawn(id: &str, f: impl FnOnce() -> End + Send + 'static) -> std::io::Result<JoinHandle<End>> {
+    std::thread::Builder::new()
+        .name(format!("load-{id}"))
+        .spawn(f)
+}
+
+fn failed_to_start(e: String) -> End {
+    End {
+        exit_code: None,
+        signal: None,
+        output: None,
+        acked: None,
+        errors: 1,
+        first_error: Some(e),
+        acks: None,
+    }
+}
+
+/// A command load: `sh -c COMMAND` through `host` until it ends or `stop` is set (the host
+/// then ends its process group, SIGTERM then SIGKILL); its output kept up to the cap.
+fn run_command(
+    host: Arc<dyn Host>,
+    command: String,
+    mut out: OutputFile,
+    stop: &AtomicBool,
+) -> End {
+    let spec = CommandSpec::new(Program::Shell(command));
+    let mut kept = 0u64;
+    let mut dropped = 0u64;
+    let r = host.run(&spec, stop, &mut |_, line| {
+        let n = line.len() as u64 + 1;
+        if kept + n > MAX_LOAD_OUTPUT {
+            dropped += n;
+            return;
+        }
+        kept += n;
+        let _ = out.write_all(line);
+        let _ = out.write_all(b"\n");
+    });
+    if dropped > 0 {
+        let _ = writeln!(
+            out,
+            "[rehost: {dropped} more bytes of output were not kept (at most {} MiB are)]",
+            MAX_LOAD_OUTPUT >> 20
+        );
+    }
+    let output = out.finish(&[]);
+    match r {
+        Ok(o) => End {
+            exit_code: o.exit.code,
+            signal: o.exit.signal,
+            output,
+            acked: None,
+            errors: 0,
+            first_error: None,
+            acks: None,
+        },
+        Err(e) => End {
+            output,
+            ..failed_to_start(format!("on host {}: {e}", host.name()))
+        },
+    }
+}
+
+/// Sleeps `d` unless `stop` is set first; `false` when it was.
+fn pause(d: Duration, stop: &AtomicBool) -> bool {
+    let until = Instant::now() + d;
+    while Instant::now() < until {
+        if stop.load(Ordering::SeqCst) {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    !stop.load(Ordering::SeqCst)
+}
+
+/// The write load on the database's old side, until `stop`.
+fn write_rows(
+    host: Arc<dyn Host>,
+    conn: rehost_db::ConnInfo,
+    mut acks: OutputFile,
+    stop: &AtomicBool,
+) -> End {
+    let sql = rehost_db::connect(host.as_ref(), true, conn, stop);
+    let mut acked = Vec::new();
+    let mut errors = 0u64;
+    let mut first_error: Option<String> = None;
+    let mut fail = |e: rehost_db::DbError, errors: &mut u64| {
+        *errors += 1;
+        if first_error.is_none() {
+            first_error = Some(e.to_string());
+        }
+    };
+    // The table, and the first id: after every id the table holds (a run resumed, a second
+    // load), so an id stands for one write.
+    let setup = [
+        "CREATE SCHEMA IF NOT EXISTS rehost_load".to_owned(),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {ACKS_TABLE} (id bigint PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())"
+        ),
+        format!("SELECT coalesce(max(id), 0) FROM {ACKS_TABLE}"),
+    ];
+    let mut next = loop {
+        if stop.load(Ordering::SeqCst) {
+            break None;
+        }
+        match sql.run(&setup) {
+            Ok(lines) => match lines.last().and_then(|l| l.trim().parse::<u64>().ok()) {
+                Some(max) => break Some(max + 1),
+                None => fail(
+                    rehost_db::DbError::Answer {
+                        target: sql.describe(),
+                        message: "psql did not answer the table's highest id".into(),
+                    },
+                    &mut errors,
+                ),
+            },
+            Err(rehost_db::DbError::Cancelled) => break None,
+            Err(e) => fail(e, &mut errors),
+        }
+        if !pause(RETRY, stop) {
+            break None;
+        }
+    };
+    while let Some(first) = next {
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
+        // Each `-c` is its own transaction (psql's autocommit): its id is answered only once
+        // its commit was acknowledged.
+        let batch: Vec<String> = (first..first + BATCH)
+            .map(|id| format!("INSERT INTO {ACKS_TABLE} (id) VALUES ({id}) RETURNING id"))
+            .collect();
+        next = Some(first + BATCH);
+        match sql.run(&batch) {
+            Ok(lines) => {
+                let mut n = 0;
+                for id in lines.iter().filter_map(|l| l.trim().parse::<u64>().ok()) {
+                    if (first..first + BATCH).contains(&id) {
+                        let _ = writeln!(acks, "{id}");
+                        acked.push(id);
+                        n += 1;
+                    }
+                }
+                if n > 0 && acks.sync().is_err() {
+                    // Not on disk: not counted as acknowledged either.
+                    acked.truncate(acked.len() - n);
+                    errors += 1;
+                }
+            }
+            Err(rehost_db::DbError::Cancelled) => break,
+            Err(e) => {
+                fail(e, &mut errors);
+                if !pause(RETRY, stop) {
+                    break;
+                }
+            }
+        }
+    }
+    End {
+        exit_code: None,
+        signal: None,
+        output: None,
+        errors,
+        first_error,
+        acks: acks.finish(&[]),
+        acked: Some(acked),
+    }
+}
+
+/// The acknowledged ids of `t` looked for on its database's new side.
+fn check_new_side(c: &mut LoadCtx, t: &ToCheck, at: String) -> Record {
+    let mut new_side = format!("database `{}`'s new side", t.database);
+    let found_ids = (|| -> Result<BTreeSet<u64>, String> {
+        let db = c
+            .plan
+            .database_in(&t.database, c.env)
+            .ok_or_else(|| format!("database `{}` is not in the plan", t.database))?;
+        let conn = rehost_db::ConnInfo::of(&db, true).map_err(|e| e.to_string())?;
+        new_side = format!("{}:{conn}", db.to);
+        let host = c.hosts.shared(&db.to)?;
+        let (Some(lo), Some(hi)) = (t.acked.iter().min(), t.acked.iter().max()) else {
+            return Ok(BTreeSet::new());
+        };
+        // The check has a stop flag of its own: it runs after an interruption too.
+        let stop = AtomicBool::new(false);
+        let sql = rehost_db::connect(host.as_ref(), true, conn, &stop);
+        let exists = sql
+            .run(&[format!("SELECT to_regclass('{ACKS_TABLE}') IS NOT NULL")])
+            .map_err(|e| e.to_string())?;
+        if exists.first().map(|l| l.trim()) != Some("t") {
+            return Ok(BTreeSet::new());
+        }
+        let rows = sql
+            .run(&[format!(
+                "SELECT id FROM {ACKS_TABLE} WHERE id BETWEEN {lo} AND {hi}"
+            )])
+            .map_err(|e| e.to_string())?;
+        Ok(rows
+            .iter()
+            .filter_map(|l| l.trim().parse::<u64>().ok())
+            .collect())
+    })();
+    let (mut found, mut missing_total, mut missing, mut error) = (0, 0, Vec::new(), None);
+    match found_ids {
+        Err(e) => error = Some(e),
+        Ok(ids) => {
+            for id in &t.acked {
+                if ids.contains(id) {
+                    found += 1;
+                } else {
+                    missing_total += 1;
+                    if missing.len() < MAX_MISSING_NAMED {
+                        missing.push(*id);
+                    }
+                }
+            }
+        }
+    }
+    Record::LoadChecked {
+        at,
+        id: t.id.clone(),
+        database: t.database.clone(),
+        new_side,
+        acknowledged: t.acked.len() as u64,
+        found,
+        missing_total,
+        missing,
+        error,
+        not_compared: NOT_COMPARED.into(),
+    }
+}
