@@ -48,6 +48,34 @@ pub struct RefFound {
     pub text: String,
 }
 
+/// The kernel's pseudo file systems (`statfs`'s `f_type`): their files are not data a client
+/// keeps (and some block when read: `/proc/kmsg`), so a directory on one is not entered.
+const PSEUDO: &[(i64, &str)] = &[
+    (0x9fa0, "proc"),
+    (0x6265_6572, "sysfs"),
+    (0x0027_e0eb, "cgroup"),
+    (0x6367_7270, "cgroup2"),
+    (0x6462_6720, "debugfs"),
+    (0x7472_6163, "tracefs"),
+    (0x7363_6673, "securityfs"),
+    (0xcafe_4a11, "bpf"),
+    (0x6265_6570, "configfs"),
+    (0x1cd1, "devpts"),
+    (0x6165_676c, "pstore"),
+    (0xde5e_81e4, "efivarfs"),
+    (0x1980_0202, "mqueue"),
+    (0x6573_5543, "fusectl"),
+    (0x4249_4e4d, "binfmt_misc"),
+    (0xf97c_ff8c, "selinuxfs"),
+];
+
+/// The pseudo file system `dir` is on, if it is on one.
+fn pseudo(dir: &OwnedFd) -> Option<&'static str> {
+    let st = rustix::fs::fstatfs(dir).ok()?;
+    let t = st.f_type as i64;
+    PSEUDO.iter().find(|(m, _)| *m == t).map(|(_, n)| *n)
+}
+
 /// What a scan found and what it did not search.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RefsScan {
@@ -61,6 +89,9 @@ pub struct RefsScan {
     pub binary: u64,
     /// Symlinks met below a scanned directory: not followed.
     pub symlinks: u64,
+    /// Directories on the kernel's pseudo file systems (`/proc`, `/sys`, ...): not entered.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pseudo: Vec<String>,
     /// Paths that could not be read, and why.
     pub errors: Vec<String>,
     /// More than [`MAX_FOUND`] lines: the scan stopped there.
@@ -174,6 +205,7 @@ enum Event {
     File { bytes: u64 },
     Binary,
     Symlink,
+    Pseudo(String),
     Error(String),
 }
 
@@ -273,6 +305,7 @@ pub(crate) fn execute(
         ));
     }
     summary.errors.sort();
+    summary.pseudo.sort();
     emit(Response::RefsScanned { summary });
     Ok(())
 }
@@ -313,6 +346,11 @@ impl Collector<'_> {
             }
             Event::Binary => self.summary.binary += 1,
             Event::Symlink => self.summary.symlinks += 1,
+            Event::Pseudo(p) => {
+                if self.summary.pseudo.len() < MAX_ERRORS {
+                    self.summary.pseudo.push(p);
+                }
+            }
             Event::Error(e) => {
                 if self.summary.errors.len() < MAX_ERRORS {
                     self.summary.errors.push(e);
@@ -339,7 +377,12 @@ fn open_top(abs: &Path) -> std::io::Result<Top> {
     )?;
     let st = rustix::fs::fstat(&fd)?;
     match FileType::from_raw_mode(st.st_mode) {
-        FileType::Directory => Ok(Top::Dir(fd)),
+        FileType::Directory => match pseudo(&fd) {
+            Some(fs) => Err(std::io::Error::other(format!(
+                "on the kernel's {fs} file system: not searched"
+            ))),
+            None => Ok(Top::Dir(fd)),
+        },
         FileType::RegularFile => Ok(Top::File(std::fs::File::from(fd))),
         _ => Err(std::io::Error::other(
             "not a directory or a regular file: not searched",
@@ -397,7 +440,10 @@ fn read_dir(
                 OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
                 Mode::empty(),
             ) {
-                Ok(dir) => queue.push(Job { dir, shown }),
+                Ok(dir) => match pseudo(&dir) {
+                    Some(fs) => out.push(Event::Pseudo(format!("{shown} ({fs})"))),
+                    None => queue.push(Job { dir, shown }),
+                },
                 Err(e) => out.push(Event::Error(format!("{shown}: {e}"))),
             },
             FileType::RegularFile => match rustix::fs::openat(

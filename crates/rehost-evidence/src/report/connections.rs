@@ -177,7 +177,8 @@ pub(super) fn references_section(r: &Report, b: &mut Vec<Block>) {
         }
         b.push(p(
             "Not searched: binary files (an address compiled into a program), files behind \
-             symlinks, other hosts and paths than these, and settings held elsewhere (LDAP, NIS, \
+             symlinks, directories on the kernel's pseudo file systems (`/proc`, `/sys`), other hosts and \
+             paths than these, and settings held elsewhere (LDAP, NIS, \
              a database, a client's registry)."
                 .to_string(),
         ));

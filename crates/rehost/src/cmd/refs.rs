@@ -112,6 +112,7 @@ pub fn scan(args: &RefsScanArgs) -> i32 {
                 "bytes": s.bytes,
                 "binary": s.binary,
                 "symlinks": s.symlinks,
+                "pseudo": s.pseudo,
                 "truncated": s.truncated,
                 "found": s.found.iter().map(|f| json!({
                     "path": f.path,
@@ -167,6 +168,13 @@ pub fn scan(args: &RefsScanArgs) -> i32 {
                 String::new()
             }
         );
+        for p in &s.pseudo {
+            let _ = writeln!(
+                err,
+                "  not entered: {} (a pseudo file system of the kernel)",
+                escape(p)
+            );
+        }
         for e in &s.errors {
             let _ = writeln!(err, "  not searched: {}", escape(e));
         }

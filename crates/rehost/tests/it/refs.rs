@@ -395,3 +395,31 @@ require_none = true
         o.all()
     );
 }
+
+/// The kernel's pseudo file systems are not searched: named as a location, refused; met below
+/// one (`/dev/pts` in `/dev`), not entered and named. (`/proc/kmsg` would block a reader.)
+#[test]
+fn pseudo_file_systems_are_not_entered() {
+    let d = TestDir::new();
+    let o = rehost(&d, &["refs", "scan", "--find", V4, "/proc"]);
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(
+        o.stderr
+            .contains("/proc: on the kernel's proc file system: not searched"),
+        "{}",
+        o.all()
+    );
+    let pts = std::process::Command::new("stat")
+        .args(["-f", "-c", "%T", "/dev/pts"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&pts.stdout).trim(), "devpts");
+    let o = rehost(&d, &["refs", "scan", "--find", V4, "/dev", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(o.stdout.trim()).unwrap();
+    let pseudo = v["scans"][0]["pseudo"].as_array().unwrap();
+    assert!(
+        pseudo.iter().any(|p| p == "/dev/pts (devpts)"),
+        "{}",
+        o.all()
+    );
+}
