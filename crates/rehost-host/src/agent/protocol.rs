@@ -86,6 +86,13 @@ pub enum Request {
     /// (all when empty), at most `limit`, with their processes where visible
     /// (`crate::conns`). Answered with one `Connections`.
     Connections { ports: Vec<u16>, limit: u64 },
+    /// End each of `targets` that is still an established connection to one of `ports` with
+    /// exactly its inode, addresses and ports (`crate::conns::end`). Answered with one
+    /// `ConnectionsEnded`.
+    EndConnections {
+        ports: Vec<u16>,
+        targets: Vec<crate::conns::end::Target>,
+    },
 }
 
 /// A byte range of a file, relative to a `ReadFiles` request's root.
@@ -157,6 +164,9 @@ impl Request {
             Request::Connections { ports, .. } => {
                 format!("listing the connections to {} port(s)", ports.len())
             }
+            Request::EndConnections { targets, .. } => {
+                format!("ending {} connection(s)", targets.len())
+            }
         }
     }
 }
@@ -217,6 +227,10 @@ pub enum Response {
     },
     /// A `Connections` listing.
     Connections { listing: crate::conns::Listing },
+    /// What an `EndConnections` did, one attempt per target.
+    ConnectionsEnded {
+        attempts: Vec<crate::conns::end::Attempt>,
+    },
 }
 
 impl Response {
