@@ -611,8 +611,14 @@ pub enum StepKind {
         search: Vec<String>,
     },
     /// Wait until no established TCP connection to a declared service's `ports` remains on
-    /// its host; fails at the step's timeout naming each client still connected.
-    Drain { service: String },
+    /// its host; fails at the step's timeout naming each client still connected, or with
+    /// `terminate` ends them then (and fails naming those it could not end).
+    Drain {
+        service: String,
+        /// Absent from the serialised step when false: a plan's step digests stay as they were.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        terminate: bool,
+    },
     /// Wait until the `[[names]]` entry's resolvers and authoritative servers all serve its
     /// `new` value, polling every `interval`; fails at the step's timeout naming each server
     /// that still lags and the TTL it may still hold.
