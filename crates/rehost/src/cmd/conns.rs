@@ -113,6 +113,9 @@ pub fn drain(args: &ConnsDrainArgs) -> i32 {
             );
             return exit::OK;
         }
+        if at >= limit && args.terminate {
+            return super::conns_end::at_timeout(&*host, &args.ports, &listing.connections, limit);
+        }
         if at >= limit {
             eprintln!(
                 "rehost: {n} client(s) still connected to {ports} on {name} after {}; end these by hand:",
@@ -203,7 +206,7 @@ fn plan_target(host: &str, on: &ConnsHost) -> Result<Option<rehost_plan::HostTar
     }
 }
 
-fn ports_text(ports: &[u16]) -> String {
+pub(super) fn ports_text(ports: &[u16]) -> String {
     match ports {
         [] => "any local port".into(),
         [p] => format!("port {p}"),

@@ -5,6 +5,7 @@ pub mod check;
 mod compat;
 mod concept;
 mod conns;
+mod conns_end;
 mod demo;
 mod dns;
 mod keys;

@@ -8,6 +8,7 @@ mod concept;
 mod config;
 mod confirm;
 mod conns;
+mod conns_end;
 mod db;
 mod db_engines;
 mod dns;
