@@ -203,14 +203,14 @@ fn the_host_ends_only_a_socket_that_is_exactly_a_target() {
         inode: real.inode + 1,
         ..real.clone()
     };
-    let a = rehost_host::conns::end::end_here(&[port], &[wrong_inode.clone()]).unwrap();
+    let a = rehost_host::conns::end::end_here(&[port], std::slice::from_ref(&wrong_inode)).unwrap();
     assert_eq!(
         a,
         vec![Attempt::Gone {
             target: wrong_inode
         }]
     );
-    let a = rehost_host::conns::end::end_here(&[port + 1], &[real.clone()]).unwrap();
+    let a = rehost_host::conns::end::end_here(&[port + 1], std::slice::from_ref(&real)).unwrap();
     assert!(
         matches!(&a[..], [Attempt::Failed { why, .. }] if why.contains("was not asked for")),
         "{a:?}"
