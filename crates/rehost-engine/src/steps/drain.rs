@@ -274,13 +274,13 @@ fn end_remaining(
     if still == 0 {
         return Outcome::Done {
             detail: Some(format!(
-                "ended {n_ended} client(s) of service `{}` (port {ports_text}) on host {host} at the timeout ({}) by {}; {n_left} left by themselves meanwhile; the host's kernel lists no connection to the service any more",
+                "ended {n_ended} client(s) of service `{}` (port {ports_text}) on host {host} at the timeout ({}){}; {n_left} left by themselves meanwhile; the host's kernel lists no connection to the service any more",
                 svc.id,
                 rehost_plan::format_duration(Duration::from_secs(now.as_secs())),
                 if by.is_empty() {
-                    "nothing".to_owned()
+                    String::new()
                 } else {
-                    by.join(" and ")
+                    format!(" by {}", by.join(" and "))
                 },
             )),
             exit_code: None,
@@ -288,6 +288,15 @@ fn end_remaining(
             data,
         };
     }
+    // Those listed now that were not asked to be ended: they connected after the ending.
+    let newer: Vec<String> = t
+        .listing
+        .connections
+        .iter()
+        .filter(|c| !ended.contains_key(&(c.peer_addr, c.peer_port, c.local_port)))
+        .take(NAMED)
+        .map(rehost_host::conns::end::describe)
+        .collect();
     let came = still.saturating_sub(remained.len());
     Outcome::Failed {
         detail: format!(
@@ -296,9 +305,10 @@ fn end_remaining(
             remained.join("; "),
             if came > 0 {
                 format!(
-                    "{}{came} connected after the ending: {}",
+                    "{}{came} connected after the ending: {}{}",
                     if remained.is_empty() { "" } else { "; " },
-                    names(run.tracker, still)
+                    newer.join("; "),
+                    if came > newer.len() { "; …" } else { "" }
                 )
             } else {
                 String::new()

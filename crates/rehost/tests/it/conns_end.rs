@@ -550,3 +550,67 @@ fn a_terminate_drain_step_on_an_ssh_host_ends_through_its_agent() {
     assert!(md.contains("ended by rehost (`sock_destroy`)"), "{md}");
     assert!(listed(&d, svc.port()).is_empty());
 }
+
+/// A `terminate` drain step that may not end its client (as root: run without `CAP_NET_ADMIN`
+/// and `CAP_SYS_PTRACE`) fails naming it with why, and the report shows it remained.
+#[test]
+fn a_terminate_drain_step_that_may_not_end_a_client_fails_naming_it() {
+    let mut svc = Service::start("127.0.0.1:0", 1);
+    let peer = svc.peers().remove(0);
+    let d = TestDir::new();
+    write_plan(&d, &terminate_plan(svc.port()));
+    let bin = bin().to_str().unwrap();
+    let run = [bin, "run", "plan.toml", "--env", "test"];
+    let mut args = vec![
+        "--bounding-set=-net_admin,-sys_ptrace",
+        "--inh-caps=-net_admin,-sys_ptrace",
+    ];
+    args.extend_from_slice(&run);
+    let o = if is_root() {
+        rehost_test::run(&rehost_test::require_tool("setpriv"), &args, d.path(), None)
+    } else {
+        rehost_test::run(std::path::Path::new(bin), &run[1..], d.path(), None)
+    };
+    let (drain, md) = drain_report(&d, &["--env", "test"], "test");
+    if !is_root() && o.code == 0 {
+        assert_eq!(
+            drain["clients"][0]["ended"]["mechanism"], "pidfd_shutdown",
+            "{drain}"
+        );
+        return;
+    }
+    assert_ne!(o.code, 0, "{}", o.all());
+    assert!(
+        o.all().contains(&format!(
+            "1 client(s) still connected to service `app` (port {}) on host old after ending 0 at the timeout; end these by hand on the clients, then run again: {peer} (process ",
+            svc.port()
+        )) && o.all().contains("SOCK_DESTROY: Operation not permitted; "),
+        "{}",
+        o.all()
+    );
+    let c = &drain["clients"][0];
+    assert_eq!(drain["drained"], false, "{drain}");
+    assert_eq!(c["ended"]["result"], "remained", "{c}");
+    assert!(c["left_ms"].is_null(), "{c}");
+    assert!(
+        md.contains("NOT drained: 1 client(s) were still connected")
+            && md.contains("(rehost ended 0 at the timeout)"),
+        "{md}"
+    );
+    let row = md
+        .lines()
+        .find(|l| l.contains(&format!("`{peer}`")))
+        .unwrap_or_else(|| panic!("{peer} not in {md}"));
+    assert!(
+        row.contains(
+            "STILL CONNECTED: rehost could not end it (`SOCK_DESTROY: Operation not permitted; "
+        ),
+        "{row}"
+    );
+    svc.clients[0].set_nonblocking(true).unwrap();
+    assert_eq!(
+        svc.clients[0].read(&mut [0u8; 1]).unwrap_err().kind(),
+        std::io::ErrorKind::WouldBlock,
+        "the client's connection is untouched"
+    );
+}
