@@ -167,10 +167,12 @@ pub fn terminate(
     let conns: Vec<&Connection> = conns
         .iter()
         .filter(|c| ports.contains(&c.local_port))
-        .take(MAX_TARGETS)
         .collect();
     let targets: Vec<Target> = conns.iter().map(|c| Target::of(c)).collect();
-    let attempts = end_connections(host, ports, &targets, cancel)?;
+    let mut attempts = Vec::with_capacity(targets.len());
+    for chunk in targets.chunks(MAX_TARGETS) {
+        attempts.extend(end_connections(host, ports, chunk, cancel)?);
+    }
     let by_target: HashMap<&Target, &Attempt> = attempts.iter().map(|a| (a.target(), a)).collect();
     let started = Instant::now();
     let listing: Listing = loop {
