@@ -212,6 +212,16 @@ pub fn execute(
             emit(Response::UnixConnections { listing });
             Ok(())
         }
+        Request::EndConnections { ports, targets } => {
+            let attempts =
+                crate::conns::end::end_here(ports, targets).map_err(|source| HostError::Read {
+                    host: host.name().to_owned(),
+                    path: PathBuf::from("/proc/net/tcp"),
+                    source,
+                })?;
+            emit(Response::ConnectionsEnded { attempts });
+            Ok(())
+        }
         Request::Probe { paths, measure } => {
             for path in paths {
                 if cancel.load(Relaxed) {

@@ -5,6 +5,8 @@
 //! unprivileged rehost. The process is named by its `comm` (the kernel's short name), never
 //! its command line, which may hold a credential. Never read from another tool's output.
 
+pub mod end;
+
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::net::IpAddr;

@@ -323,6 +323,27 @@ pub struct DrainData {
     /// Distinct clients past that bound, counted only.
     #[serde(default)]
     pub untracked: u64,
+    /// The step was asked to end the clients still connected at its timeout (`terminate`);
+    /// what became of each is its `ended`. Absent (false) in results written before.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub terminate: bool,
+}
+
+/// What rehost did to a client still connected at a `terminate` drain's timeout, as the
+/// host's kernel listed it afterwards.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DrainEnded {
+    /// Milliseconds from the first listing to the ending.
+    pub at_ms: u64,
+    /// `ended` (ended by rehost by `mechanism`, and the next listing no longer had it), `left`
+    /// (it closed by itself before rehost could end it), or `remained` (still listed: to be
+    /// ended by hand; `why`).
+    pub result: String,
+    /// `sock_destroy` or `pidfd_shutdown`, for an ended one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mechanism: Option<String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub why: String,
 }
 
 /// An `address-moved` step's record: who answered at the address, by SSH host key.
@@ -410,6 +431,9 @@ pub struct DrainClient {
     /// connected at the last listing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub left_ms: Option<u64>,
+    /// With `terminate`: what rehost did to it at the timeout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended: Option<DrainEnded>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -662,10 +662,14 @@ pub enum StepKind {
         search: Vec<String>,
     },
     /// Wait until no established TCP connection to a declared service's `ports` remains on
-    /// its host; fails at the step's timeout naming each client still connected.
-    Drain { service: String },
-    /// Find the lines of files on plan hosts (`paths`, `HOST:PATH`) that mention the addresses
-    /// and names in `find` and the `[[names]]` entries' names and old values.
+    /// its host; fails at the step's timeout naming each client still connected, or with
+    /// `terminate` ends them then (and fails naming those it could not end).
+    Drain {
+        service: String,
+        /// Absent from the serialised step when false: a plan's step digests stay as they were.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        terminate: bool,
+    },
     /// Prove that `address` answers with the SSH host keys of `to` (and none of `from`'s).
     AddressMoved {
         address: String,
@@ -674,6 +678,8 @@ pub enum StepKind {
         from: Option<String>,
         host_keys: Vec<String>,
     },
+    /// Find the lines of files on plan hosts (`paths`, `HOST:PATH`) that mention the addresses
+    /// and names in `find` and the `[[names]]` entries' names and old values.
     ScanRefs {
         paths: Vec<String>,
         #[serde(skip_serializing_if = "Vec::is_empty")]

@@ -794,4 +794,8 @@ pub struct ConnsDrainArgs {
     /// How long to wait, e.g. `90s`, `10m`.
     #[arg(long, value_name = "DURATION")]
     pub timeout: String,
+    /// At the timeout, end the connections still there (SOCK_DESTROY, else shut down from
+    /// their process) and report each ended and each that could not be.
+    #[arg(long)]
+    pub terminate: bool,
 }

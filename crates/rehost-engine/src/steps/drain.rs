@@ -10,8 +10,9 @@ use crate::EngineError;
 use crate::events::Event;
 use crate::exec::{Ctx, Outcome, failed};
 use rehost_host::conns::{MAX_CONNECTIONS, Tracker};
-use rehost_journal::step_data::{DrainClient, DrainData, STEP_DATA_VERSION, StepData};
+use rehost_journal::step_data::{DrainClient, DrainData, DrainEnded, STEP_DATA_VERSION, StepData};
 use rehost_plan::{Step, StepKind};
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -32,7 +33,7 @@ pub(super) static EXECUTOR: Executor = Executor {
 };
 
 fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {
-    let StepKind::Drain { service } = &step.kind else {
+    let StepKind::Drain { service, terminate } = &step.kind else {
         unreachable!("the registry hands `drain` its own steps")
     };
     let Some(svc) = ctx.plan.service(service).cloned() else {
@@ -68,7 +69,7 @@ fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {
                         svc.id
                     ),
                     exit_code: None,
-                    data: data(&svc, &host, &tracker, polls, elapsed(), false),
+                    data: data(&svc, &host, &tracker, polls, elapsed(), false, None),
                 });
             }
         };
@@ -90,10 +91,23 @@ fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {
                 )),
                 exit_code: None,
                 confirmed_by: None,
-                data: data(&svc, &host, &tracker, polls, at, true),
+                data: data(&svc, &host, &tracker, polls, at, true, None),
             });
         }
         let named = names(&tracker, n);
+        if at >= limit && *terminate {
+            return Ok(end_remaining(
+                ctx,
+                &svc,
+                &host,
+                &listing.connections,
+                Run {
+                    tracker: &mut tracker,
+                    polls,
+                    started,
+                },
+            ));
+        }
         if at >= limit {
             return Ok(Outcome::Failed {
                 detail: format!(
@@ -102,7 +116,7 @@ fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {
                     rehost_plan::format_duration(limit),
                 ),
                 exit_code: None,
-                data: data(&svc, &host, &tracker, polls, at, false),
+                data: data(&svc, &host, &tracker, polls, at, false, None),
             });
         }
         ctx.sink.emit(&Event::Progress {
@@ -144,6 +158,7 @@ fn data(
     polls: u32,
     waited: Duration,
     drained: bool,
+    ended: Option<&HashMap<Peer, DrainEnded>>,
 ) -> Option<StepData> {
     Some(StepData::Drain(DrainData {
         v: STEP_DATA_VERSION,
@@ -163,8 +178,151 @@ fn data(
                 command: c.command.clone(),
                 first_seen_ms: c.first_seen_ms,
                 left_ms: c.left_ms,
+                ended: ended
+                    .and_then(|e| e.get(&(c.peer_addr, c.peer_port, c.local_port)).cloned()),
             })
             .collect(),
         untracked: tracker.untracked,
+        terminate: ended.is_some(),
     }))
+}
+
+/// A client by its address, port and the local port.
+type Peer = (std::net::IpAddr, u16, u16);
+
+/// Where a drain is when its timeout comes.
+struct Run<'a> {
+    tracker: &'a mut Tracker,
+    polls: u32,
+    started: Duration,
+}
+
+/// `terminate` at the timeout: ends the connections still listed (`conns::end::terminate`:
+/// the host ends exactly those, then they are listed again), records what became of each, and
+/// succeeds only when the kernel's listing no longer has any connection to the service.
+fn end_remaining(
+    ctx: &mut Ctx,
+    svc: &rehost_plan::Service,
+    host: &str,
+    remaining: &[rehost_host::conns::Connection],
+    run: Run,
+) -> Outcome {
+    use rehost_host::conns::end::{Ended, terminate};
+    let clock = ctx.clock;
+    let elapsed = || clock.monotonic().saturating_sub(run.started);
+    let at_ms = elapsed().as_millis() as u64;
+    let ports_text = ports_text(&svc.ports);
+    let result = match ctx.hosts.get(host) {
+        Ok(h) => terminate(h, &svc.ports, remaining, ctx.cancel).map_err(|e| e.to_string()),
+        Err(e) => Err(e),
+    };
+    let t = match result {
+        Ok(t) => t,
+        Err(e) => {
+            let named = names(run.tracker, remaining.len());
+            return Outcome::Failed {
+                detail: format!(
+                    "failed to end the {} connection(s) still to service `{}` (port {ports_text}) on host {host}: {e}; end these by hand on the clients, then run again: {named}",
+                    remaining.len(),
+                    svc.id,
+                ),
+                exit_code: None,
+                data: data(svc, host, run.tracker, run.polls, elapsed(), false, None),
+            };
+        }
+    };
+    let polls = run.polls + 1;
+    let now = elapsed();
+    run.tracker
+        .observe(&t.listing.connections, now.as_millis() as u64);
+    let mut ended: HashMap<Peer, DrainEnded> = HashMap::new();
+    let mut by: Vec<&'static str> = Vec::new();
+    let mut remained: Vec<String> = Vec::new();
+    for o in &t.outcomes {
+        let c = &o.connection;
+        let (result, mechanism, why) = match &o.result {
+            Ended::Ended { mechanism } => {
+                if !by.contains(&mechanism.as_str()) {
+                    by.push(mechanism.as_str());
+                }
+                ("ended", Some(mechanism.as_str().to_owned()), String::new())
+            }
+            Ended::Left => ("left", None, String::new()),
+            Ended::Remained { why } => {
+                remained.push(format!(
+                    "{}: {}",
+                    rehost_host::conns::end::describe(c),
+                    rehost_tree::escape::text(why)
+                ));
+                ("remained", None, why.clone())
+            }
+        };
+        ended.insert(
+            (c.peer_addr, c.peer_port, c.local_port),
+            DrainEnded {
+                at_ms,
+                result: result.into(),
+                mechanism,
+                why,
+            },
+        );
+    }
+    let n_ended = t.count(|r| matches!(r, Ended::Ended { .. }));
+    let n_left = t.count(|r| matches!(r, Ended::Left));
+    let still = t.listing.connections.len();
+    let data = data(svc, host, run.tracker, polls, now, still == 0, Some(&ended));
+    if still == 0 {
+        return Outcome::Done {
+            detail: Some(format!(
+                "ended {n_ended} client(s) of service `{}` (port {ports_text}) on host {host} at the timeout ({}){}; {n_left} left by themselves meanwhile; the host's kernel lists no connection to the service any more",
+                svc.id,
+                rehost_plan::format_duration(Duration::from_secs(now.as_secs())),
+                if by.is_empty() {
+                    String::new()
+                } else {
+                    format!(" by {}", by.join(" and "))
+                },
+            )),
+            exit_code: None,
+            confirmed_by: None,
+            data,
+        };
+    }
+    // Those listed now that were not asked to be ended: they connected after the ending.
+    let newer: Vec<String> = t
+        .listing
+        .connections
+        .iter()
+        .filter(|c| !ended.contains_key(&(c.peer_addr, c.peer_port, c.local_port)))
+        .take(NAMED)
+        .map(rehost_host::conns::end::describe)
+        .collect();
+    let came = still.saturating_sub(remained.len());
+    Outcome::Failed {
+        detail: format!(
+            "{still} client(s) still connected to service `{}` (port {ports_text}) on host {host} after ending {n_ended} at the timeout; end these by hand on the clients, then run again: {}{}",
+            svc.id,
+            remained.join("; "),
+            if came > 0 {
+                format!(
+                    "{}{came} connected after the ending: {}{}",
+                    if remained.is_empty() { "" } else { "; " },
+                    newer.join("; "),
+                    if came > newer.len() { "; …" } else { "" }
+                )
+            } else {
+                String::new()
+            }
+        ),
+        exit_code: None,
+        data,
+    }
+}
+
+fn ports_text(ports: &[u16]) -> String {
+    ports
+        .iter()
+        .map(u16::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }

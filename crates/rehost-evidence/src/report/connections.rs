@@ -1,6 +1,7 @@
 //! The report's "Connections" section: for each `drain` step's attempt, who was connected to
 //! the service when it began, who came later, who left when, and who was still connected
-//! when it ended (the clients ended by hand, or still to end).
+//! when it ended (the clients ended by hand, or still to end); with `terminate`, who rehost
+//! ended at the timeout and by which mechanism, who left by itself, and who remained.
 
 use super::document::{code_span, h, p, table};
 use super::*;
@@ -23,7 +24,19 @@ pub(super) fn connections_section(r: &Report, b: &mut Vec<Block>) {
         let ports: Vec<String> = d.ports.iter().map(u16::to_string).collect();
         let at_start = d.clients.iter().filter(|c| c.first_seen_ms == 0).count();
         let remained = d.clients.iter().filter(|c| c.left_ms.is_none()).count();
-        let outcome = if d.drained {
+        let ended = d
+            .clients
+            .iter()
+            .filter(|c| c.ended.as_ref().is_some_and(|e| e.result == "ended"))
+            .count();
+        let outcome = if d.drained && d.terminate && ended > 0 {
+            format!(
+                "Drained: rehost ended {ended} client(s) at the timeout; the host's kernel listed no \
+                 connection to port {} after {}.",
+                ports.join(", "),
+                human_ms(d.waited_ms)
+            )
+        } else if d.drained {
             format!(
                 "Drained: no client was connected to port {} after {}.",
                 ports.join(", "),
@@ -31,10 +44,15 @@ pub(super) fn connections_section(r: &Report, b: &mut Vec<Block>) {
             )
         } else {
             format!(
-                "NOT drained: {remained} client(s) were still connected to port {} after {}; \
+                "NOT drained: {remained} client(s) were still connected to port {} after {}{}; \
                  each had to be ended by hand.",
                 ports.join(", "),
-                human_ms(d.waited_ms)
+                human_ms(d.waited_ms),
+                if d.terminate {
+                    format!(" (rehost ended {ended} at the timeout)")
+                } else {
+                    String::new()
+                }
             )
         };
         b.push(p(format!(
@@ -66,10 +84,7 @@ pub(super) fn connections_section(r: &Report, b: &mut Vec<Block>) {
                     } else {
                         format!("after {}", human_ms(c.first_seen_ms))
                     },
-                    match c.left_ms {
-                        Some(ms) => format!("after {}", human_ms(ms)),
-                        None => "STILL CONNECTED".into(),
-                    },
+                    left(c, d.terminate),
                 ]
             })
             .collect();
@@ -182,5 +197,24 @@ pub(super) fn references_section(r: &Report, b: &mut Vec<Block>) {
              a database, a client's registry)."
                 .to_string(),
         ));
+    }
+}
+
+/// When and how a client left: by itself, ended by rehost (and by which mechanism, gone from
+/// the next listing), or not at all (with why rehost could not end it).
+fn left(c: &rehost_journal::step_data::DrainClient, terminate: bool) -> String {
+    match (&c.ended, c.left_ms) {
+        (Some(e), Some(ms)) if e.result == "ended" => format!(
+            "ended by rehost ({}) after {}",
+            e.mechanism.as_deref().map(code_span).unwrap_or_default(),
+            human_ms(ms.max(e.at_ms))
+        ),
+        (Some(e), None) if e.result == "remained" => format!(
+            "STILL CONNECTED: rehost could not end it ({})",
+            code_span(&e.why)
+        ),
+        (_, Some(ms)) if terminate => format!("left by itself after {}", human_ms(ms)),
+        (_, Some(ms)) => format!("after {}", human_ms(ms)),
+        (_, None) => "STILL CONNECTED".into(),
     }
 }

@@ -97,6 +97,13 @@ pub enum Request {
     /// `crate::conns::unix::MAX_PATHS`), at most `limit`, with the processes at both ends
     /// where visible (`crate::conns::unix`). Answered with one `UnixConnections`.
     UnixConnections { paths: Vec<Bytes>, limit: u64 },
+    /// End each of `targets` that is still an established connection to one of `ports` with
+    /// exactly its inode, addresses and ports (`crate::conns::end`). Answered with one
+    /// `ConnectionsEnded`.
+    EndConnections {
+        ports: Vec<u16>,
+        targets: Vec<crate::conns::end::Target>,
+    },
 }
 
 /// A byte range of a file, relative to a `ReadFiles` request's root.
@@ -175,6 +182,10 @@ impl Request {
             ),
             Request::UnixConnections { paths, .. } => {
                 format!("listing the connections to {} Unix socket(s)", paths.len())
+
+            }
+            Request::EndConnections { targets, .. } => {
+                format!("ending {} connection(s)", targets.len())
             }
         }
     }
@@ -243,6 +254,10 @@ pub enum Response {
     /// A `UnixConnections` listing.
     UnixConnections {
         listing: crate::conns::unix::UnixListing,
+    },
+    /// What an `EndConnections` did, one attempt per target.
+    ConnectionsEnded {
+        attempts: Vec<crate::conns::end::Attempt>,
     },
 }
 

@@ -4,6 +4,7 @@
 mod agent_cache;
 mod flood;
 mod hostile;
+mod hostile_end;
 mod ssh;
 mod transfer;
 

@@ -5,19 +5,32 @@ use crate::model::*;
 
 pub(super) static KIND: KindSpec = KindSpec {
     name: "drain",
-    keys: &[Key {
-        name: "service",
-        required: true,
-        default: None,
-        doc: "a `[[services]]` id with `ports`",
-    }],
+    keys: &[
+        Key {
+            name: "service",
+            required: true,
+            default: None,
+            doc: "a `[[services]]` id with `ports`",
+        },
+        Key {
+            name: "terminate",
+            required: false,
+            default: Some("false"),
+            doc: "at the timeout, end the connections still there (`SOCK_DESTROY`, else the \
+                socket shut down from its process through `pidfd_getfd`) instead of failing; \
+                fails only for those that could not be ended",
+        },
+    ],
     doc: "waits until no established TCP connection (IPv4 or IPv6) to the service's `ports` \
         remains on the step's `host` (default: the service's host), read from the host's kernel \
         once a second (netlink sock_diag, else `/proc/net/tcp*`), with the count and the clients \
         still connected shown as progress. Succeeds when they are gone; fails at the step's \
         `timeout` (default 5 min) naming each client still connected (address, port, process \
-        where visible) as the ones to end by hand. Records who was connected at the start, who \
-        came later, who left when, and who remained; the report shows them. Implies `drains`.",
+        where visible) as the ones to end by hand; with `terminate = true` it ends them at the \
+        timeout instead and succeeds once the host's kernel no longer lists any of them, \
+        failing naming each it could not end and why. Records who was connected at the start, \
+        who came later, who left when, who was ended by which mechanism, and who remained; \
+        the report shows them. Implies `drains`.",
     example: "service = \"billing-app\"\nhost = \"old\"\ntimeout = \"10m\"\n",
     idempotent: true,
     needs_host: false,
@@ -26,14 +39,15 @@ pub(super) static KIND: KindSpec = KindSpec {
     read: |r, t| {
         Some(StepKind::Drain {
             service: r.required_str(t, "service")?,
+            terminate: r.bool(t, "terminate").unwrap_or(false),
         })
     },
     implies: |k| match k {
-        StepKind::Drain { service } => vec![(Effect::Drains(service.clone()), "service")],
+        StepKind::Drain { service, .. } => vec![(Effect::Drains(service.clone()), "service")],
         _ => Vec::new(),
     },
     references: |k| match k {
-        StepKind::Drain { service } => vec![Reference::Service {
+        StepKind::Drain { service, .. } => vec![Reference::Service {
             id: service,
             needs: "ports",
         }],
@@ -43,11 +57,17 @@ pub(super) static KIND: KindSpec = KindSpec {
 };
 
 fn describe(k: &StepKind) -> Description {
-    let StepKind::Drain { service } = k else {
+    let StepKind::Drain { service, terminate } = k else {
         unreachable!("the registry hands `drain` its own steps")
     };
-    Description(vec![
+    let mut parts = vec![
         Part::Text("wait until no client is connected to service ".into()),
         Part::Id(service.clone()),
-    ])
+    ];
+    if *terminate {
+        parts.push(Part::Text(
+            ", ending those still connected at the timeout".into(),
+        ));
+    }
+    Description(parts)
 }

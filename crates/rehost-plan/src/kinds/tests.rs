@@ -369,3 +369,47 @@ fn docs_plan_md_documents_every_common_step_key() {
         );
     }
 }
+
+#[test]
+fn a_drain_reads_terminate_and_without_it_serialises_as_before() {
+    let plan = |extra: &str| {
+        ONE_OF_EACH.replace(
+            "do = \"drain\"\nservice = \"web\"\n",
+            &format!("do = \"drain\"\nservice = \"web\"\n{extra}"),
+        )
+    };
+    let drain = |text: &str| {
+        let c = crate::check(text);
+        (
+            c.errors
+                .iter()
+                .map(|e| e.message.clone())
+                .collect::<Vec<_>>(),
+            c.plan
+                .and_then(|p| p.steps.into_iter().find(|s| s.id == "drain"))
+                .map(|s| s.kind),
+        )
+    };
+    let (errors, kind) = drain(&plan("terminate = true\n"));
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(
+        kind,
+        Some(StepKind::Drain {
+            service: "web".into(),
+            terminate: true
+        })
+    );
+    // The step digests of plans written before `terminate` stay as they were.
+    let (_, kind) = drain(ONE_OF_EACH);
+    assert_eq!(
+        serde_json::to_string(&kind.unwrap()).unwrap(),
+        r#"{"do":"drain","service":"web"}"#
+    );
+    let (errors, _) = drain(&plan("terminate = \"yes\"\n"));
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("terminate") && e.contains("true or false")),
+        "{errors:?}"
+    );
+}

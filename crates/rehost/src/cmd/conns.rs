@@ -96,6 +96,9 @@ pub fn drain(args: &ConnsDrainArgs) -> i32 {
             );
             return exit::OK;
         }
+        if at >= limit && args.terminate {
+            return super::conns_end::at_timeout(&*host, &args.ports, &listing.connections, limit);
+        }
         if at >= limit {
             eprintln!(
                 "rehost: {n} client(s) still connected to {ports} on {name} after {}; end these by hand:",

@@ -6,6 +6,7 @@ mod compat;
 mod concept;
 mod conns;
 mod conns_view;
+mod conns_end;
 mod demo;
 mod dns;
 mod keys;

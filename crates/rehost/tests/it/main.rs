@@ -10,6 +10,7 @@ mod config;
 mod confirm;
 mod conns;
 mod conns_view;
+mod conns_end;
 mod db;
 mod db_engines;
 mod dns;
