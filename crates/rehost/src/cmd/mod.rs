@@ -7,6 +7,7 @@ mod concept;
 mod conns;
 mod demo;
 mod dns;
+mod hold;
 mod keys;
 mod manifest;
 pub mod report;
@@ -38,6 +39,7 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Keys(crate::cli::KeysCommand::Compare(a)) => keys::compare(&a),
         Command::Conns(crate::cli::ConnsCommand::List(a)) => conns::list(&a),
         Command::Conns(crate::cli::ConnsCommand::Drain(a)) => conns::drain(&a),
+        Command::Hold(a) => hold::run(&a),
         Command::Demo(a) => demo::run(&a),
         Command::Agent(a) => agent::run(&a),
     }

@@ -14,6 +14,7 @@ mod dns;
 mod dns_switch;
 mod downtime;
 mod formats;
+mod hold;
 mod isolation;
 mod keys;
 mod keys_stored;
