@@ -20,6 +20,7 @@ mod run;
 mod service;
 mod start;
 mod stop;
+mod switch;
 mod sync;
 pub use sync::rate;
 mod verify_config;
@@ -45,6 +46,7 @@ pub(crate) static EXECUTORS: &[&Executor] = &[
     &verify_files::EXECUTOR,
     &verify_keys::EXECUTOR,
     &drain::EXECUTOR,
+    &switch::EXECUTOR,
     &dns_propagated::EXECUTOR,
     &dns_switch::EXECUTOR,
     &dns_ttl::EXECUTOR,
@@ -126,6 +128,7 @@ fn executor(step: &Step) -> &'static Executor {
         K::VerifyFiles { .. } => &verify_files::EXECUTOR,
         K::VerifyKeys { .. } => &verify_keys::EXECUTOR,
         K::Drain { .. } => &drain::EXECUTOR,
+        K::Switch { .. } => &switch::EXECUTOR,
         K::DnsPropagated { .. } => &dns_propagated::EXECUTOR,
         K::DnsTtl { .. } => &dns_ttl::EXECUTOR,
         K::DnsSwitch { .. } => &dns_switch::EXECUTOR,

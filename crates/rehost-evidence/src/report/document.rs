@@ -17,6 +17,7 @@ pub fn document(r: &Report, plan: &Plan) -> Document {
     absent(r, &mut b);
     downtime_section(r, &mut b);
     super::connections::connections_section(r, &mut b);
+    super::switch::switch_blocks(r, &mut b);
     timeline_section(r, plan, &mut b);
     steps_section(r, &mut b);
     attempt_details(r, &mut b);

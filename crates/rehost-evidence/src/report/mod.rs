@@ -13,6 +13,7 @@ mod connections;
 mod document;
 pub mod model;
 pub mod read;
+mod switch;
 mod verdict;
 mod verification;
 

@@ -223,6 +223,9 @@ pub struct Attempt {
     /// A `drain` step's clients: who was connected, who left when, who remained.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub drain: Option<rehost_journal::step_data::DrainData>,
+    /// A `switch` step's record: the relay's pause, who drained, who was ended.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub switch: Option<rehost_journal::step_data::SwitchData>,
 }
 
 /// A file kept in the state directory, named relative to it, with its digest.

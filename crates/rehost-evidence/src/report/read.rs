@@ -302,6 +302,10 @@ fn attempt(a: &rehost_journal::attempts::Attempt) -> Attempt {
             Some(StepData::Drain(d)) => Some(d.clone()),
             _ => None,
         },
+        switch: match &a.result_data {
+            Some(StepData::Switch(d)) => Some((**d).clone()),
+            _ => None,
+        },
     }
 }
 
@@ -434,6 +438,8 @@ fn typed(d: &StepData, exit_code: Option<i32>) -> Option<Verification> {
         | StepData::Run(_)
         | StepData::Service(_)
         | StepData::Drain(_)
+        // A relay's switch is an action; its record is read by `attempt`.
+        | StepData::Switch(_)
         // A watch of the old side proves nothing about the copy: its re-checks are records.
         | StepData::WatchOld(_)
         // A switch is an action; its proof (the primary's answer after it) is in its detail,

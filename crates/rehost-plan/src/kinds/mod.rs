@@ -24,6 +24,7 @@ mod manual;
 mod run;
 mod start;
 mod stop;
+mod switch;
 mod sync;
 mod verify_config;
 mod verify_db;
@@ -48,6 +49,7 @@ pub static KINDS: &[&KindSpec] = &[
     &verify_files::KIND,
     &verify_keys::KIND,
     &drain::KIND,
+    &switch::KIND,
     &dns_propagated::KIND,
     &dns_switch::KIND,
     &dns_ttl::KIND,
@@ -188,6 +190,7 @@ pub fn spec(kind: &StepKind) -> &'static KindSpec {
         StepKind::VerifyFiles { .. } => &verify_files::KIND,
         StepKind::VerifyKeys { .. } => &verify_keys::KIND,
         StepKind::Drain { .. } => &drain::KIND,
+        StepKind::Switch { .. } => &switch::KIND,
         StepKind::DnsPropagated { .. } => &dns_propagated::KIND,
         StepKind::DnsTtl { .. } => &dns_ttl::KIND,
         StepKind::DnsSwitch { .. } => &dns_switch::KIND,

@@ -98,6 +98,11 @@ id = "drain"
 do = "drain"
 service = "web"
 [[steps]]
+id = "switch"
+do = "switch"
+hold = "127.0.0.1:8080"
+to = "new.example:8080"
+[[steps]]
 id = "dns-propagated"
 do = "dns-propagated"
 name = "www"

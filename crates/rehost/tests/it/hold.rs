@@ -2,7 +2,7 @@
 //! PostgreSQL clusters on loopback) moved from the old to the new one while clients keep
 //! connecting; every refused or failed request is counted, and the longest wait measured.
 
-use crate::support::{bin, rehost};
+use crate::support::{bin, plan, rehost};
 use rehost_test::TestDir;
 use rehost_test::http::{Reply, Server};
 use rehost_test::postgres::Postgres;
@@ -576,4 +576,67 @@ fn a_hold_started_by_systemd_socket_activation_relays_on_the_socket_it_was_given
             .exists()
     );
     rehost_test::stop_child(child, libc::SIGTERM, Duration::from_secs(2));
+}
+
+#[test]
+fn a_switch_step_records_the_pause_and_the_report_shows_it_under_connections() {
+    let d = TestDir::new();
+    let state = state_dir(&d);
+    let old = Server::start(|_| Reply::json("old"));
+    let new = Server::start(|_| Reply::json("new"));
+    let web = Hold::start(&d, &state, &format!("127.0.0.1:{}", old.port()));
+    d.write(
+        "plan.toml",
+        plan(&format!(
+            r#"
+[[steps]]
+id = "move-web"
+do = "switch"
+hold = "{}"
+to = "127.0.0.1:{}"
+state_dir = "{}"
+timeout = "2s"
+"#,
+            web.listen,
+            new.port(),
+            state.display()
+        )),
+    );
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    assert_eq!(o.code, 0, "{}\n{}", o.all(), web.log());
+    assert!(
+        o.stdout.contains(&format!(
+            "the hold on {} forwards new connections to 127.0.0.1:{} (was 127.0.0.1:{}); accept paused ",
+            web.listen,
+            new.port(),
+            old.port()
+        )),
+        "{}",
+        o.all()
+    );
+    assert_eq!(get(web.listen).unwrap(), "new");
+
+    let r = rehost(&d, &["report", "plan.toml", "--env", "test"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let json: serde_json::Value =
+        serde_json::from_str(&d.read(".rehost/plan/test/report.json")).unwrap();
+    let sw = &json["run"]["attempts"][0]["switch"];
+    assert_eq!(sw["switched"], true, "{sw}");
+    assert_eq!(sw["from"], format!("127.0.0.1:{}", old.port()), "{sw}");
+    assert_eq!(sw["to"], format!("127.0.0.1:{}", new.port()), "{sw}");
+    assert_eq!(sw["timeout_ms"], 2000, "{sw}");
+    assert_eq!(sw["paused"], true, "{sw}");
+    assert!(sw["paused_ms"].as_u64().unwrap() < 2000, "{sw}");
+    let md = d.read(".rehost/plan/test/report.md");
+    assert!(md.contains("## Connections"), "{md}");
+    assert!(
+        md.contains(&format!(
+            "relay `{}` switched from `127.0.0.1:{}` to `127.0.0.1:{}`",
+            web.listen,
+            old.port(),
+            new.port()
+        )),
+        "{md}"
+    );
+    assert!(md.contains("Accept was paused"), "{md}");
 }
