@@ -144,7 +144,7 @@ pub fn serve(hold: &Hold, state_dir: &Path) -> Result<PathBuf, HoldError> {
             for s in listener.incoming() {
                 let Ok(s) = s else { continue };
                 if let Err(e) = answer(&hold, s) {
-                    eprintln!("rehost hold: a control request failed: {e}");
+                    hold.log(&format!("a control request failed: {e}"));
                 }
             }
         })
@@ -170,7 +170,7 @@ fn answer(hold: &Hold, s: UnixStream) -> Result<(), String> {
         .map_err(|e| format!("the request does not read: {e}"))?;
     let timeout = Duration::from_millis(req.timeout_ms.clamp(1, 3_600_000));
     let report = hold.switch(req.switch, timeout);
-    eprintln!("rehost hold: {}", summary(&report));
+    hold.log(&summary(&report));
     let mut out = serde_json::to_vec(&report).map_err(|e| e.to_string())?;
     out.push(b'\n');
     (&s).write_all(&out)

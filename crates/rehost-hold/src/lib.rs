@@ -2,8 +2,8 @@
 //! refusing a client.
 //!
 //! The relay accepts on its listening socket and forwards each connection to the current
-//! upstream (two threads per connection, `splice(2)` through a pipe, `read`/`write` where the
-//! kernel refuses it). A switch, asked for through the control socket ([`switch`]):
+//! upstream (two threads per connection, one per direction: `read`/`write` for small messages,
+//! `splice(2)` through a pipe once a read fills the 64 KiB buffer). A switch, asked for through the control socket ([`switch`]):
 //!
 //! 1. connects to the new upstream once; if that fails, nothing is paused and the relay keeps
 //!    its upstream (the switch fails, nobody waited);
@@ -26,7 +26,7 @@ mod control;
 mod relay;
 
 pub use control::{default_state_dir, serve, socket_name, summary, switch};
-pub use relay::{Hold, MAX_CONNECTIONS, activated_listener, bind};
+pub use relay::{Hold, Log, MAX_CONNECTIONS, activated_listener, bind};
 
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;

@@ -46,7 +46,11 @@ struct Shared {
     /// Written to wake the accept loop out of `poll`.
     wake: UnixStream,
     max_connections: usize,
+    log: Log,
 }
+
+/// Where a hold's log lines go (the binary writes them to stderr; the library never prints).
+pub type Log = Arc<dyn Fn(&str) + Send + Sync>;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A relay thread that panicked leaves data that is still consistent (plain fields).
@@ -67,6 +71,7 @@ impl Hold {
         listener: TcpListener,
         upstream: SocketAddr,
         max_connections: usize,
+        log: Log,
     ) -> Result<Hold, HoldError> {
         listener
             .set_nonblocking(true)
@@ -90,6 +95,7 @@ impl Hold {
                 next_id: AtomicU64::new(0),
                 wake,
                 max_connections: max_connections.max(1),
+                log,
             }),
             listener: Arc::new(listener),
             wake_rx: Arc::new(wake_rx),
@@ -103,6 +109,11 @@ impl Hold {
     /// The upstream new connections go to.
     pub fn upstream(&self) -> SocketAddr {
         lock(&self.shared.state).upstream
+    }
+
+    /// Writes a line to the hold's log.
+    pub fn log(&self, line: &str) {
+        (self.shared.log)(line)
     }
 
     /// How many relayed connections are open.
@@ -177,7 +188,7 @@ impl Hold {
                             | io::ErrorKind::ConnectionAborted
                     ) => {}
                 Err(e) if is_transient(&e) => {
-                    eprintln!("rehost hold: accept failed ({e}); retrying in 100 ms");
+                    (sh.log)(&format!("accept failed ({e}); retrying in 100 ms"));
                     std::thread::sleep(Duration::from_millis(100));
                 }
                 Err(e) => return Err(HoldError::io("accept on the listening socket")(e)),
@@ -219,7 +230,7 @@ impl Hold {
                 sh2.conns_cond.notify_all();
             });
         if spawned.is_err() {
-            eprintln!("rehost hold: no thread for the client {client}: closed it");
+            (sh.log)(&format!("no thread for the client {client}: closed it"));
             if let Some(c) = lock(&sh.conns).remove(&id) {
                 let _ = c.client_sock.shutdown(Shutdown::Both);
             }
@@ -388,9 +399,9 @@ fn connection(sh: &Shared, id: u64, client: TcpStream, upstream: SocketAddr) {
     let up = match TcpStream::connect_timeout(&upstream, CONNECT_TIMEOUT) {
         Ok(u) => u,
         Err(e) => {
-            eprintln!(
-                "rehost hold: the upstream {upstream} did not accept a connection ({e}): closed the client"
-            );
+            (sh.log)(&format!(
+                "the upstream {upstream} did not accept a connection ({e}): closed the client"
+            ));
             return;
         }
     };
@@ -431,17 +442,17 @@ fn connection(sh: &Shared, id: u64, client: TcpStream, upstream: SocketAddr) {
     }
 }
 
-/// Copies from `src` to `dst` until `src` ends or either fails: `splice(2)` through a pipe
-/// (the bytes stay in the kernel), `read`/`write` where splice is refused.
+/// The buffer of a relayed direction; a read that fills it marks a bulk transfer.
+const BUF: usize = 64 * 1024;
+
+/// Copies from `src` to `dst` until `src` ends or either fails: `read`/`write` through a
+/// buffer while the messages are small (a request, an answer: one copy each way costs less
+/// than splice's pipe), and `splice(2)` through a pipe (the bytes stay in the kernel) once a
+/// read fills the buffer, i.e. for bulk transfers, where the kernel allows it.
 fn pump(src: &TcpStream, dst: &TcpStream) {
-    if let Some(pipe) = Pipe::new() {
-        match splice_all(src, dst, &pipe) {
-            Spliced::Done => return,
-            Spliced::Unsupported => {}
-        }
-    }
-    let mut buf = vec![0u8; 64 * 1024];
+    let mut buf = vec![0u8; BUF];
     let (mut r, mut w) = (src, dst);
+    let mut may_splice = true;
     loop {
         let n = match r.read(&mut buf) {
             Ok(0) => return,
@@ -451,6 +462,15 @@ fn pump(src: &TcpStream, dst: &TcpStream) {
         };
         if w.write_all(&buf[..n]).is_err() {
             return;
+        }
+        if n == BUF
+            && may_splice
+            && let Some(pipe) = Pipe::new()
+        {
+            match splice_all(src, dst, &pipe) {
+                Spliced::Done => return,
+                Spliced::Unsupported => may_splice = false,
+            }
         }
     }
 }

@@ -78,7 +78,10 @@ fn serve(args: &HoldArgs) -> Result<i32, String> {
         }
     };
     let listen = listener.local_addr().map_err(|e| e.to_string())?;
-    let hold = rehost_hold::Hold::new(listener, upstream, args.max_connections)
+    let log: rehost_hold::Log = std::sync::Arc::new(|line: &str| {
+        eprintln!("rehost hold: {}", rehost_tree::escape::text(line))
+    });
+    let hold = rehost_hold::Hold::new(listener, upstream, args.max_connections, log)
         .map_err(|e| e.to_string())?;
     let dir = args
         .state_dir

@@ -640,3 +640,55 @@ timeout = "2s"
     );
     assert!(md.contains("Accept was paused"), "{md}");
 }
+
+#[test]
+fn bulk_transfers_both_ways_arrive_whole_through_the_hold() {
+    // 8 MiB each way: past the relay's 64 KiB buffer, so the splice path carries most of it.
+    const SIZE: usize = 8 << 20;
+    let pattern = |i: usize| (i.wrapping_mul(2_654_435_761) >> 13) as u8;
+    let upstream = TcpListener::bind("127.0.0.1:0").unwrap();
+    let up_addr = upstream.local_addr().unwrap();
+    // Reads what the client sends, then answers; a connection that sends nothing (the
+    // readiness probe of `Hold::start`, relayed too) is skipped.
+    let server = std::thread::spawn(move || {
+        loop {
+            let (mut s, _) = upstream.accept().unwrap();
+            let mut got = Vec::new();
+            s.read_to_end(&mut got).unwrap();
+            if got.is_empty() {
+                continue;
+            }
+            let data: Vec<u8> = (0..SIZE).map(pattern).collect();
+            s.write_all(&data).unwrap();
+            s.shutdown(std::net::Shutdown::Write).unwrap();
+            return got;
+        }
+    });
+    let d = TestDir::new();
+    let state = state_dir(&d);
+    let web = Hold::start(&d, &state, &up_addr.to_string());
+    let mut c = TcpStream::connect(web.listen).unwrap();
+    let mut w = c.try_clone().unwrap();
+    let sender = std::thread::spawn(move || {
+        let data: Vec<u8> = (0..SIZE).map(|i| pattern(i ^ 0x5a)).collect();
+        w.write_all(&data).unwrap();
+        w.shutdown(std::net::Shutdown::Write).unwrap();
+    });
+    let mut got = Vec::new();
+    c.read_to_end(&mut got).unwrap();
+    sender.join().unwrap();
+    let at_server = server.join().unwrap();
+    assert_eq!(got.len(), SIZE, "bytes from the upstream");
+    assert!(
+        got.iter().enumerate().all(|(i, b)| *b == pattern(i)),
+        "upstream's bytes changed"
+    );
+    assert_eq!(at_server.len(), SIZE, "bytes to the upstream");
+    assert!(
+        at_server
+            .iter()
+            .enumerate()
+            .all(|(i, b)| *b == pattern(i ^ 0x5a)),
+        "client's bytes changed"
+    );
+}
