@@ -273,7 +273,18 @@ impl Hold {
             let mut st = lock(&sh.state);
             st.paused = true;
             let _ = (&sh.wake).write(&[1]);
+            let asked = Instant::now();
             while !st.parked {
+                if asked.elapsed() > timeout {
+                    // The accept loop is gone or stuck: switch nothing, say so.
+                    st.paused = false;
+                    sh.state_cond.notify_all();
+                    report.failure = Some(format!(
+                        "the hold's accept loop did not pause within {} ms; nothing was switched: the hold still forwards to {from}",
+                        timeout.as_millis()
+                    ));
+                    return report;
+                }
                 st = sh
                     .state_cond
                     .wait_timeout(st, Duration::from_millis(10))

@@ -20,6 +20,38 @@ fn free_addr() -> SocketAddr {
         .expect("a free loopback port")
 }
 
+/// A loopback port nothing listens on and nothing else can take while this lives: a TCP socket
+/// bound without SO_REUSEADDR and never listening (a connection to it is refused).
+struct DownPort(std::os::fd::OwnedFd, SocketAddr);
+
+fn down_port() -> DownPort {
+    use std::os::fd::FromRawFd;
+    // SAFETY: plain socket calls on a descriptor this function owns; `sa`/`len` valid.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        assert!(fd >= 0, "socket");
+        let owned = std::os::fd::OwnedFd::from_raw_fd(fd);
+        let mut sa: libc::sockaddr_in = std::mem::zeroed();
+        sa.sin_family = libc::AF_INET as libc::sa_family_t;
+        sa.sin_addr.s_addr = u32::from_ne_bytes([127, 0, 0, 1]);
+        let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        assert_eq!(
+            libc::bind(fd, (&sa as *const libc::sockaddr_in).cast(), len),
+            0
+        );
+        let mut got: libc::sockaddr_in = std::mem::zeroed();
+        let mut glen = len;
+        assert_eq!(
+            libc::getsockname(fd, (&mut got as *mut libc::sockaddr_in).cast(), &mut glen),
+            0
+        );
+        DownPort(
+            owned,
+            SocketAddr::from(([127, 0, 0, 1], u16::from_be(got.sin_port))),
+        )
+    }
+}
+
 /// A `rehost hold` process, stopped (SIGTERM) when dropped.
 struct Hold {
     child: Option<Child>,
@@ -51,10 +83,12 @@ impl Hold {
             listen,
             log,
         };
-        // Ready: the control socket is there and the port accepts.
+        // Ready: the control socket is there and the hold said it relays (its port is bound
+        // before: a client would wait in the backlog). No probe connection: it would be
+        // relayed, and counted by a switch.
         let sock = state.join(format!("hold-127.0.0.1-{}.sock", listen.port()));
         let until = Instant::now() + Duration::from_secs(20);
-        while !(sock.exists() && TcpStream::connect(listen).is_ok()) {
+        while !(sock.exists() && h.log().contains("rehost hold: relaying")) {
             if let Some(st) = h.child.as_mut().unwrap().try_wait().unwrap() {
                 panic!("rehost hold exited ({st}): {}", h.log());
             }
@@ -383,7 +417,8 @@ fn a_switch_to_an_upstream_that_is_down_pauses_nothing_and_fails_loudly() {
     let state = state_dir(&d);
     let old = Server::start(|_| Reply::json("old"));
     let web = Hold::start(&d, &state, &format!("127.0.0.1:{}", old.port()));
-    let down = free_addr();
+    let reserved = down_port();
+    let down = reserved.1;
     let o = rehost(
         &d,
         &[
