@@ -22,7 +22,7 @@ fn free_addr() -> SocketAddr {
 
 /// A loopback port nothing listens on and nothing else can take while this lives: a TCP socket
 /// bound without SO_REUSEADDR and never listening (a connection to it is refused).
-struct DownPort(std::os::fd::OwnedFd, SocketAddr);
+struct DownPort(#[allow(dead_code)] std::os::fd::OwnedFd, SocketAddr);
 
 fn down_port() -> DownPort {
     use std::os::fd::FromRawFd;
