@@ -32,6 +32,9 @@ pub enum StepData {
     VerifyKeys(Box<VerifyKeysData>),
     /// `drain`: who was connected to a service, who left when, who remained.
     Drain(DrainData),
+    /// `switch`: a `rehost hold` relay moved to another upstream: the pause, who was drained,
+    /// who was ended.
+    Switch(Box<SwitchData>),
     /// `dns-propagated`: what each server of a name served, and since when the new value.
     DnsPropagated(Box<DnsPropagatedData>),
     DnsSwitch(Box<DnsSwitchData>),
@@ -414,6 +417,52 @@ pub struct RefLine {
     pub text: String,
 }
 
+/// A `switch` step's record: what the hold reported about its switch.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SwitchData {
+    #[serde(default)]
+    pub v: u32,
+    /// The relay's listening address (`IP:PORT`).
+    pub hold: String,
+    /// The upstream before the switch.
+    pub from: String,
+    /// The upstream asked for.
+    pub to: String,
+    /// The upstream new connections went to when the step ended.
+    pub now: String,
+    /// `now` is `to`.
+    pub switched: bool,
+    /// The time box, in milliseconds.
+    pub timeout_ms: u64,
+    /// Accept was paused (false: already there, or the new upstream was down first).
+    pub paused: bool,
+    /// How long accept was paused, in milliseconds: no new client waited longer.
+    pub paused_ms: u64,
+    /// Clients waiting in the kernel's backlog when accept resumed.
+    pub queued: u32,
+    /// Relayed connections to the old upstream open when accept was paused.
+    pub open_at_pause: u32,
+    /// Of those, the ones that ended by themselves before the drain deadline.
+    pub drained: u32,
+    /// The drain deadline, milliseconds after the pause began.
+    pub drain_deadline_ms: u64,
+    /// The connections the hold shut down at the drain deadline (at most 1,000 named).
+    pub ended: Vec<SwitchEnded>,
+    /// How many it shut down in all.
+    pub ended_count: u32,
+}
+
+/// A relayed connection a `switch` ended at its drain deadline.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SwitchEnded {
+    /// The client's `ADDR:PORT`.
+    pub client: String,
+    /// The upstream it was relayed to.
+    pub upstream: String,
+    /// How long it had been open, in milliseconds.
+    pub age_ms: u64,
+}
+
 /// A client of a drained service: when it was first seen and when it left.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DrainClient {
@@ -711,6 +760,7 @@ enum Tagged<'a> {
     VerifyFiles(std::borrow::Cow<'a, VerifyFilesData>),
     VerifyKeys(std::borrow::Cow<'a, VerifyKeysData>),
     Drain(std::borrow::Cow<'a, DrainData>),
+    Switch(std::borrow::Cow<'a, SwitchData>),
     DnsPropagated(std::borrow::Cow<'a, DnsPropagatedData>),
     DnsSwitch(std::borrow::Cow<'a, DnsSwitchData>),
     DnsTtl(std::borrow::Cow<'a, DnsTtlData>),
@@ -733,6 +783,7 @@ impl Serialize for StepData {
             StepData::VerifyFiles(d) => Tagged::VerifyFiles(Borrowed(&**d)).serialize(s),
             StepData::VerifyKeys(d) => Tagged::VerifyKeys(Borrowed(&**d)).serialize(s),
             StepData::Drain(d) => Tagged::Drain(Borrowed(d)).serialize(s),
+            StepData::Switch(d) => Tagged::Switch(Borrowed(&**d)).serialize(s),
             StepData::DnsPropagated(d) => Tagged::DnsPropagated(Borrowed(&**d)).serialize(s),
             StepData::DnsSwitch(d) => Tagged::DnsSwitch(Borrowed(&**d)).serialize(s),
             StepData::DnsTtl(d) => Tagged::DnsTtl(Borrowed(&**d)).serialize(s),
@@ -778,6 +829,7 @@ impl<'de> Deserialize<'de> for StepData {
             Tagged::VerifyFiles(d) => StepData::VerifyFiles(Box::new(d.into_owned())),
             Tagged::VerifyKeys(d) => StepData::VerifyKeys(Box::new(d.into_owned())),
             Tagged::Drain(d) => StepData::Drain(d.into_owned()),
+            Tagged::Switch(d) => StepData::Switch(Box::new(d.into_owned())),
             Tagged::DnsPropagated(d) => StepData::DnsPropagated(Box::new(d.into_owned())),
             Tagged::DnsSwitch(d) => StepData::DnsSwitch(Box::new(d.into_owned())),
             Tagged::DnsTtl(d) => StepData::DnsTtl(Box::new(d.into_owned())),
@@ -803,6 +855,7 @@ impl StepData {
             | StepData::Service(_)
             | StepData::VerifyDb(_)
             | StepData::Drain(_)
+            | StepData::Switch(_)
             | StepData::DnsPropagated(_)
             | StepData::DnsSwitch(_)
             | StepData::DnsTtl(_)

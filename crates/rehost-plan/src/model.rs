@@ -691,6 +691,14 @@ pub enum StepKind {
         #[serde(skip_serializing_if = "std::ops::Not::not")]
         require_none: bool,
     },
+    /// Move a running `rehost hold` relay (listening on `hold`) to the upstream `to` without
+    /// refusing a client: accept paused, the old side drained, re-pointed, resumed.
+    Switch {
+        hold: String,
+        to: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        state_dir: Option<String>,
+    },
     /// Wait until the `[[names]]` entry's resolvers and authoritative servers all serve its
     /// `new` value, polling every `interval`; fails at the step's timeout naming each server
     /// that still lags and the TTL it may still hold.

@@ -53,6 +53,10 @@ pub enum Command {
     /// configuration that will not follow the migration by themselves (docs/refs.md).
     #[command(subcommand)]
     Refs(RefsCommand),
+    /// Relay TCP in front of a service, and switch it to another upstream without refusing a
+    /// client (docs/hold.md): with --upstream, run the relay; with --switch, ask the one
+    /// running on --listen to move.
+    Hold(HoldArgs),
     /// Old clients served the same: replay recorded HTTP traffic against the old and the new
     /// service and compare the answers (docs/compat.md).
     #[command(subcommand)]
@@ -731,6 +735,46 @@ pub struct ConnsHost {
     /// With --plan: the plan's hosts in this rehearsal environment.
     #[arg(long, value_name = "NAME", requires = "plan")]
     pub env: Option<String>,
+}
+
+#[derive(Args, Debug)]
+#[command(group = clap::ArgGroup::new("mode").required(true).args(["upstream", "switch"]))]
+pub struct HoldArgs {
+    /// The address to accept clients on, `IP:PORT` (without it, the socket systemd passes:
+    /// LISTEN_FDS/LISTEN_PID); with --switch, the address of the hold to switch.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Run the relay, forwarding every client to this `HOST:PORT`.
+    #[arg(long, value_name = "ADDR", conflicts_with = "switch")]
+    pub upstream: Option<String>,
+    /// Switch the running hold on --listen to this upstream `HOST:PORT`: accept pauses (new
+    /// clients wait, not refused), the old side drains, new clients go to this one.
+    #[arg(long, value_name = "ADDR", requires = "listen")]
+    pub switch: Option<String>,
+    /// With --switch: the time box, e.g. `2s`, `500ms`: connections to the old upstream still
+    /// open at three quarters of it are ended.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "2s",
+        requires = "switch"
+    )]
+    pub timeout: String,
+    /// The private directory of the control socket (default: $XDG_RUNTIME_DIR/rehost-hold,
+    /// else /tmp/rehost-hold-UID); refused if another user owns it or may write to it.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// With --upstream: relay at most this many connections at once (more wait in the backlog).
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 10_000,
+        conflicts_with = "switch"
+    )]
+    pub max_connections: usize,
+    /// With --switch: print the switch's report as JSON.
+    #[arg(long, requires = "switch")]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]

@@ -22,6 +22,7 @@ mod scan_refs;
 mod service;
 mod start;
 mod stop;
+mod switch;
 mod sync;
 pub use sync::rate;
 mod verify_config;
@@ -49,6 +50,7 @@ pub(crate) static EXECUTORS: &[&Executor] = &[
     &drain::EXECUTOR,
     &scan_refs::EXECUTOR,
     &address_moved::EXECUTOR,
+    &switch::EXECUTOR,
     &dns_propagated::EXECUTOR,
     &dns_switch::EXECUTOR,
     &dns_ttl::EXECUTOR,
@@ -132,6 +134,7 @@ fn executor(step: &Step) -> &'static Executor {
         K::Drain { .. } => &drain::EXECUTOR,
         K::ScanRefs { .. } => &scan_refs::EXECUTOR,
         K::AddressMoved { .. } => &address_moved::EXECUTOR,
+        K::Switch { .. } => &switch::EXECUTOR,
         K::DnsPropagated { .. } => &dns_propagated::EXECUTOR,
         K::DnsTtl { .. } => &dns_ttl::EXECUTOR,
         K::DnsSwitch { .. } => &dns_switch::EXECUTOR,

@@ -19,6 +19,7 @@ pub fn document(r: &Report, plan: &Plan) -> Document {
     super::load::load_section(r, plan, &mut b);
     super::connections::connections_section(r, &mut b);
     super::connections::references_section(r, &mut b);
+    super::switch::switch_blocks(r, &mut b);
     timeline_section(r, plan, &mut b);
     steps_section(r, &mut b);
     attempt_details(r, &mut b);

@@ -14,6 +14,7 @@ mod document;
 mod load;
 pub mod model;
 pub mod read;
+mod switch;
 mod verdict;
 mod verification;
 

@@ -271,6 +271,9 @@ pub struct Attempt {
     /// A `scan-refs` step's lines that mention the old address or name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refs: Option<rehost_journal::step_data::ScanRefsData>,
+    /// A `switch` step's record: the relay's pause, who drained, who was ended.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub switch: Option<rehost_journal::step_data::SwitchData>,
 }
 
 /// A file kept in the state directory, named relative to it, with its digest.

@@ -393,6 +393,10 @@ fn attempt(a: &rehost_journal::attempts::Attempt) -> Attempt {
             Some(StepData::ScanRefs(d)) => Some((**d).clone()),
             _ => None,
         },
+        switch: match &a.result_data {
+            Some(StepData::Switch(d)) => Some((**d).clone()),
+            _ => None,
+        },
     }
 }
 
@@ -529,6 +533,8 @@ fn typed(d: &StepData, exit_code: Option<i32>) -> Option<Verification> {
         // A list of the lines that mention the old address: the clients to reconfigure, in
         // its own section; not a verification of the copy.
         | StepData::ScanRefs(_)
+        // A relay's switch is an action; its record is read by `attempt`.
+        | StepData::Switch(_)
         // A watch of the old side proves nothing about the copy: its re-checks are records.
         | StepData::WatchOld(_)
         // A switch is an action; its proof (the primary's answer after it) is in its detail,

@@ -26,6 +26,7 @@ mod run;
 mod scan_refs;
 mod start;
 mod stop;
+mod switch;
 mod sync;
 mod verify_config;
 mod verify_db;
@@ -52,6 +53,7 @@ pub static KINDS: &[&KindSpec] = &[
     &drain::KIND,
     &scan_refs::KIND,
     &address_moved::KIND,
+    &switch::KIND,
     &dns_propagated::KIND,
     &dns_switch::KIND,
     &dns_ttl::KIND,
@@ -194,6 +196,7 @@ pub fn spec(kind: &StepKind) -> &'static KindSpec {
         StepKind::Drain { .. } => &drain::KIND,
         StepKind::ScanRefs { .. } => &scan_refs::KIND,
         StepKind::AddressMoved { .. } => &address_moved::KIND,
+        StepKind::Switch { .. } => &switch::KIND,
         StepKind::DnsPropagated { .. } => &dns_propagated::KIND,
         StepKind::DnsTtl { .. } => &dns_ttl::KIND,
         StepKind::DnsSwitch { .. } => &dns_switch::KIND,

@@ -110,6 +110,11 @@ paths = ["old:/etc"]
 find = ["192.0.2.10"]
 names = ["www"]
 [[steps]]
+id = "switch"
+do = "switch"
+hold = "127.0.0.1:8080"
+to = "new.example:8080"
+[[steps]]
 id = "dns-propagated"
 do = "dns-propagated"
 name = "www"

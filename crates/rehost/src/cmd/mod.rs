@@ -9,6 +9,7 @@ mod conns_view;
 mod conns_end;
 mod demo;
 mod dns;
+mod hold;
 mod keys;
 mod manifest;
 mod refs;
@@ -43,6 +44,7 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Conns(crate::cli::ConnsCommand::Drain(a)) => conns::drain(&a),
         Command::Refs(crate::cli::RefsCommand::Scan(a)) => refs::scan(&a),
         Command::Conns(crate::cli::ConnsCommand::Watch(a)) => conns_view::watch(&a),
+        Command::Hold(a) => hold::run(&a),
         Command::Demo(a) => demo::run(&a),
         Command::Agent(a) => agent::run(&a),
     }

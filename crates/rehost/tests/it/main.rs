@@ -18,6 +18,7 @@ mod dns_liar;
 mod dns_switch;
 mod downtime;
 mod formats;
+mod hold;
 mod isolation;
 mod keys;
 mod keys_stored;
