@@ -18,8 +18,9 @@ pub fn document(r: &Report, plan: &Plan) -> Document {
     downtime_section(r, &mut b);
     super::load::load_section(r, plan, &mut b);
     super::connections::connections_section(r, &mut b);
-    super::connections::references_section(r, &mut b);
+    // Under the Connections heading: the `switch` steps' blocks.
     super::switch::switch_blocks(r, &mut b);
+    super::connections::references_section(r, &mut b);
     timeline_section(r, plan, &mut b);
     steps_section(r, &mut b);
     attempt_details(r, &mut b);

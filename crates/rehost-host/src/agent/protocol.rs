@@ -182,7 +182,6 @@ impl Request {
             ),
             Request::UnixConnections { paths, .. } => {
                 format!("listing the connections to {} Unix socket(s)", paths.len())
-
             }
             Request::EndConnections { targets, .. } => {
                 format!("ending {} connection(s)", targets.len())
