@@ -278,7 +278,7 @@ fn socket_inode(target: &[u8]) -> Option<u64> {
     std::str::from_utf8(digits).ok()?.parse().ok()
 }
 
-mod netlink {
+pub(crate) mod netlink {
     use super::Connection;
     use netlink_packet_core::{
         NLM_F_DUMP, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload,
@@ -330,6 +330,35 @@ mod netlink {
         let mut buf = vec![0; packet.buffer_len()];
         packet.serialize(&mut buf);
         socket.send(&buf, 0)?;
+        receive(socket, &mut |m| {
+            if let SockDiagMessage::InetResponse(r) = m {
+                let h = &r.header;
+                let id = &h.socket_id;
+                if h.state == 1 && want(id.source_port) {
+                    out.push(Connection {
+                        local_addr: canonical(id.source_address),
+                        local_port: id.source_port,
+                        peer_addr: canonical(id.destination_address),
+                        peer_port: id.destination_port,
+                        send_queue: h.send_queue,
+                        recv_queue: h.recv_queue,
+                        uid: h.uid,
+                        inode: h.inode.into(),
+                        pid: None,
+                        command: None,
+                    });
+                }
+            }
+        })
+    }
+
+    /// Reads the kernel's answer to one sock_diag request until its end (`NLMSG_DONE`, or an
+    /// acknowledgement), passing each message on; an error the kernel sends is the error. The one
+    /// reader of the TCP listing, the Unix socket listing and the ending of connections.
+    pub(crate) fn receive(
+        socket: &Socket,
+        each: &mut dyn FnMut(SockDiagMessage),
+    ) -> io::Result<()> {
         let bad = |e: String| io::Error::new(io::ErrorKind::InvalidData, e);
         let mut rx = vec![0u8; 1 << 16];
         loop {
@@ -339,7 +368,7 @@ mod netlink {
                 Err(e) => return Err(e),
             };
             if n == 0 {
-                return Err(bad("the kernel ended the dump without its end".into()));
+                return Err(bad("the kernel ended its answer without its end".into()));
             }
             let mut at = 0;
             while at < n {
@@ -348,25 +377,13 @@ mod netlink {
                 let len = msg.header.length as usize;
                 match msg.payload {
                     NetlinkPayload::Done(_) => return Ok(()),
-                    NetlinkPayload::Error(e) if e.code.is_some() => return Err(e.to_io()),
-                    NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(r)) => {
-                        let h = &r.header;
-                        let id = &h.socket_id;
-                        if h.state == 1 && want(id.source_port) {
-                            out.push(Connection {
-                                local_addr: canonical(id.source_address),
-                                local_port: id.source_port,
-                                peer_addr: canonical(id.destination_address),
-                                peer_port: id.destination_port,
-                                send_queue: h.send_queue,
-                                recv_queue: h.recv_queue,
-                                uid: h.uid,
-                                inode: h.inode.into(),
-                                pid: None,
-                                command: None,
-                            });
-                        }
+                    NetlinkPayload::Error(e) => {
+                        return match e.code {
+                            Some(_) => Err(e.to_io()),
+                            None => Ok(()),
+                        };
                     }
+                    NetlinkPayload::InnerMessage(m) => each(m),
                     _ => {}
                 }
                 if len == 0 {

@@ -369,7 +369,7 @@ fn os_error(e: &std::io::Error) -> String {
 mod destroy {
     use super::Target;
     use netlink_packet_core::{
-        NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload,
+        NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage,
     };
     use netlink_packet_sock_diag::{
         SockDiagMessage,
@@ -423,41 +423,11 @@ mod destroy {
         socket: &Socket,
         each: &mut dyn FnMut(u8, &netlink_packet_sock_diag::inet::InetResponseHeader),
     ) -> io::Result<()> {
-        let bad = |e: String| io::Error::new(io::ErrorKind::InvalidData, e);
-        let mut rx = vec![0u8; 1 << 16];
-        loop {
-            let n = match socket.recv(&mut &mut rx[..], 0) {
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            if n == 0 {
-                return Err(bad("the kernel ended its answer without its end".into()));
+        crate::conns::netlink::receive(socket, &mut |m| {
+            if let SockDiagMessage::InetResponse(r) = m {
+                each(r.header.family, &r.header)
             }
-            let mut at = 0;
-            while at < n {
-                let msg = NetlinkMessage::<SockDiagMessage>::deserialize(&rx[at..n])
-                    .map_err(|e| bad(format!("a sock_diag answer does not read: {e}")))?;
-                let len = msg.header.length as usize;
-                match msg.payload {
-                    NetlinkPayload::Done(_) => return Ok(()),
-                    NetlinkPayload::Error(e) => {
-                        return match e.code {
-                            Some(_) => Err(e.to_io()),
-                            None => Ok(()),
-                        };
-                    }
-                    NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(r)) => {
-                        each(r.header.family, &r.header)
-                    }
-                    _ => {}
-                }
-                if len == 0 {
-                    break;
-                }
-                at += (len + 3) & !3;
-            }
-        }
+        })
     }
 
     /// The established TCP sockets (both families) to `ports`, with their kernel ids.

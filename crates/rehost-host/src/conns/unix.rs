@@ -352,9 +352,7 @@ pub fn by_path<'a>(
 
 mod netlink {
     use super::Sock;
-    use netlink_packet_core::{
-        Emitable, NLM_F_DUMP, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload,
-    };
+    use netlink_packet_core::{Emitable, NLM_F_DUMP, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage};
     use netlink_packet_sock_diag::{
         SockDiagMessage,
         unix::{ShowFlags, StateFlags, UnixRequest, nlas::Nla},
@@ -385,60 +383,36 @@ mod netlink {
         let mut buf = vec![0; packet.buffer_len()];
         packet.serialize(&mut buf);
         socket.send(&buf, 0)?;
-        let bad = |e: String| io::Error::new(io::ErrorKind::InvalidData, e);
         let mut out = Vec::new();
-        let mut rx = vec![0u8; 1 << 16];
-        loop {
-            let n = match socket.recv(&mut &mut rx[..], 0) {
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            if n == 0 {
-                return Err(bad("the kernel ended the dump without its end".into()));
-            }
-            let mut at = 0;
-            while at < n {
-                let msg = NetlinkMessage::<SockDiagMessage>::deserialize(&rx[at..n])
-                    .map_err(|e| bad(format!("a sock_diag answer does not read: {e}")))?;
-                let len = msg.header.length as usize;
-                match msg.payload {
-                    NetlinkPayload::Done(_) => return Ok(out),
-                    NetlinkPayload::Error(e) if e.code.is_some() => return Err(e.to_io()),
-                    NetlinkPayload::InnerMessage(SockDiagMessage::UnixResponse(r)) => {
-                        let mut s = Sock {
-                            inode: r.header.inode,
-                            state: r.header.state,
-                            ..Sock::default()
-                        };
-                        for nla in &r.nlas {
-                            match nla {
-                                Nla::Vfs(v) => {
-                                    // Its fields are private: read them as the kernel wrote them.
-                                    let mut b = [0u8; 8];
-                                    v.emit(&mut b);
-                                    s.vfs = Some((
-                                        u32::from_ne_bytes(b[..4].try_into().unwrap()),
-                                        u32::from_ne_bytes(b[4..].try_into().unwrap()),
-                                    ));
-                                }
-                                Nla::Peer(p) => s.peer = Some(*p),
-                                Nla::ReceiveQueueLength(q, _) => s.recv_queue = *q,
-                                _ => {}
-                            }
+        crate::conns::netlink::receive(&socket, &mut |m| {
+            if let SockDiagMessage::UnixResponse(r) = m {
+                let mut s = Sock {
+                    inode: r.header.inode,
+                    state: r.header.state,
+                    ..Sock::default()
+                };
+                for nla in &r.nlas {
+                    match nla {
+                        Nla::Vfs(v) => {
+                            // Its fields are private: read them as the kernel wrote them.
+                            let mut b = [0u8; 8];
+                            v.emit(&mut b);
+                            s.vfs = Some((
+                                u32::from_ne_bytes(b[..4].try_into().unwrap()),
+                                u32::from_ne_bytes(b[4..].try_into().unwrap()),
+                            ));
                         }
-                        if s.vfs.is_some_and(|v| wanted.contains(&v)) {
-                            out.push(s);
-                        }
+                        Nla::Peer(p) => s.peer = Some(*p),
+                        Nla::ReceiveQueueLength(q, _) => s.recv_queue = *q,
+                        _ => {}
                     }
-                    _ => {}
                 }
-                if len == 0 {
-                    break;
+                if s.vfs.is_some_and(|v| wanted.contains(&v)) {
+                    out.push(s);
                 }
-                at += (len + 3) & !3;
             }
-        }
+        })?;
+        Ok(out)
     }
 }
 

@@ -9,14 +9,14 @@ use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
 /// A listener and clients connected to it, accepted: the test process holds both ends.
-struct Service {
+pub(crate) struct Service {
     listener: TcpListener,
-    clients: Vec<TcpStream>,
+    pub(crate) clients: Vec<TcpStream>,
     served: Vec<TcpStream>,
 }
 
 impl Service {
-    fn start(addr: &str, clients: usize) -> Service {
+    pub(crate) fn start(addr: &str, clients: usize) -> Service {
         let listener = TcpListener::bind(addr).unwrap();
         let a = listener.local_addr().unwrap();
         let clients: Vec<TcpStream> = (0..clients)
@@ -32,12 +32,12 @@ impl Service {
         }
     }
 
-    fn port(&self) -> u16 {
+    pub(crate) fn port(&self) -> u16 {
         self.listener.local_addr().unwrap().port()
     }
 
     /// Each client's address as the server sees it (`ADDR:PORT`).
-    fn peers(&self) -> Vec<String> {
+    pub(crate) fn peers(&self) -> Vec<String> {
         self.clients
             .iter()
             .map(|c| c.local_addr().unwrap().to_string())

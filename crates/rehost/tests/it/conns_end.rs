@@ -8,11 +8,11 @@
 //! without `CAP_NET_ADMIN`. Not root: the kernel refuses `SOCK_DESTROY`, and the tests assert
 //! what rehost then says it did (the fallback, or the connection named to be ended by hand).
 
+use crate::conns::Service;
 use crate::support::*;
 use rehost_test::TestDir;
 use rehost_test::sshd::Sshd;
 use std::io::{BufRead, Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
 fn is_root() -> bool {
@@ -20,41 +20,8 @@ fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
-/// A listener and clients connected to it, accepted: the test process holds both ends.
-struct Service {
-    listener: TcpListener,
-    clients: Vec<TcpStream>,
-    _served: Vec<TcpStream>,
-}
-
+/// `conns.rs`'s service (the test process holds both ends), and what a client reads.
 impl Service {
-    fn start(addr: &str, clients: usize) -> Service {
-        let listener = TcpListener::bind(addr).unwrap();
-        let a = listener.local_addr().unwrap();
-        let clients: Vec<TcpStream> = (0..clients)
-            .map(|_| TcpStream::connect(a).unwrap())
-            .collect();
-        let _served = (0..clients.len())
-            .map(|_| listener.accept().unwrap().0)
-            .collect();
-        Service {
-            listener,
-            clients,
-            _served,
-        }
-    }
-
-    fn port(&self) -> u16 {
-        self.listener.local_addr().unwrap().port()
-    }
-
-    fn peers(&self) -> Vec<String> {
-        self.clients
-            .iter()
-            .map(|c| c.local_addr().unwrap().to_string())
-            .collect()
-    }
-
     /// What client `i` reads now (within 2 s): `Ok(0)` for the end of the stream, an error
     /// for a reset.
     fn client_reads(&mut self, i: usize) -> std::io::Result<usize> {
