@@ -10,14 +10,13 @@ use rehost_keys::{Comparison, Found, Scan, Verdict};
 use serde_json::json;
 use std::io::Write;
 
-/// Scans one location, on whichever host it names.
-/// Key files are digested under `digest_key`: one for all the locations of one command, so
-/// that they match between its locations and nowhere else.
-fn scan_location(
+/// The host a location names and the path on it, opened: this machine (name empty) for a
+/// `PATH`, a plan host (a local one with a root searched inside its root, its paths shown as the
+/// plan's) or an ssh host for `HOST:PATH` and `ssh://`. Shared by `keys scan` and `refs scan`.
+pub(super) fn open_location(
     location: &str,
     o: &KeysHostOptions,
-    digest_key: &rehost_keys::DigestKey,
-) -> Result<Scan, String> {
+) -> Result<(String, Box<dyn rehost_host::Host>, String), String> {
     let t = TreeOptions {
         exclude: Vec::new(),
         threads: None,
@@ -26,9 +25,6 @@ fn scan_location(
         env: o.env.clone(),
     };
     crate::signals::install();
-    let cancel = &crate::signals::CANCEL;
-    // A local plan host with a root is scanned as that host, so that the paths a crypttab
-    // names are looked up inside its root and findings show its paths.
     if let Ok(rehost_host::Location::Remote { host, path, .. }) =
         rehost_host::Location::parse(location)
         && let Some(target) = crate::tree_view::plan_target(&host, &t)?
@@ -36,26 +32,33 @@ fn scan_location(
             rehost_engine::host_spec(target, o.ssh_config.as_deref())
     {
         let h = rehost_host::LocalHost::new(&host, Some(root));
-        let mut scan = rehost_host::scan_keys_with(&h, &[&path], Some(digest_key), cancel)
-            .map_err(|e| e.to_string())?;
-        if crate::signals::cancelled() {
-            return Err("interrupted".into());
-        }
-        scan.base = path;
-        return Ok(scan);
+        return Ok((host, Box::new(h), path));
     }
-    let (host, path): (Box<dyn rehost_host::Host>, String) = match place(location, &t)? {
+    Ok(match place(location, &t)? {
         Place::Here(p) => {
             let p = std::path::absolute(&p).map_err(|e| format!("{}: {e}", p.display()))?;
             (
+                String::new(),
                 Box::new(rehost_host::LocalHost::new("local", None)),
                 p.to_string_lossy().into_owned(),
             )
         }
-        Place::Remote { host, path } => (host, path),
-    };
-    let mut scan = rehost_host::scan_keys_with(&*host, &[&path], Some(digest_key), cancel)
-        .map_err(|e| e.to_string())?;
+        Place::Remote { host, path } => (host.name().to_owned(), host, path),
+    })
+}
+
+/// Scans one location, on whichever host it names.
+/// Key files are digested under `digest_key`: one for all the locations of one command, so
+/// that they match between its locations and nowhere else.
+fn scan_location(
+    location: &str,
+    o: &KeysHostOptions,
+    digest_key: &rehost_keys::DigestKey,
+) -> Result<Scan, String> {
+    let (_, host, path) = open_location(location, o)?;
+    let mut scan =
+        rehost_host::scan_keys_with(&*host, &[&path], Some(digest_key), &crate::signals::CANCEL)
+            .map_err(|e| e.to_string())?;
     if crate::signals::cancelled() {
         return Err("interrupted".into());
     }

@@ -1,10 +1,9 @@
 //! `rehost refs scan`: the lines of files that mention an address or a name, found where the
 //! files are (the agent searches an ssh host), shown as `HOST:PATH:LINE: TEXT` (docs/refs.md).
 
-use crate::cli::{KeysHostOptions, RefsScanArgs, TreeOptions};
+use crate::cli::{KeysHostOptions, RefsScanArgs};
 use crate::exit;
 use crate::term::escape;
-use crate::tree_view::{Place, place};
 use rehost_host::RefsScan;
 use rehost_refs::Needle;
 use serde_json::json;
@@ -17,41 +16,9 @@ fn scan_location(
     o: &KeysHostOptions,
     needles: &[Needle],
 ) -> Result<(String, RefsScan), String> {
-    let t = TreeOptions {
-        exclude: Vec::new(),
-        threads: None,
-        ssh_config: o.ssh_config.clone(),
-        plan: o.plan.clone(),
-        env: o.env.clone(),
-    };
-    crate::signals::install();
-    let cancel = &crate::signals::CANCEL;
-    // A local plan host with a root is searched inside its root, its paths shown as the plan's.
-    if let Ok(rehost_host::Location::Remote { host, path, .. }) =
-        rehost_host::Location::parse(location)
-        && let Some(target) = crate::tree_view::plan_target(&host, &t)?
-        && let rehost_host::HostSpec::Local { root: Some(root) } =
-            rehost_engine::host_spec(target, o.ssh_config.as_deref())
-    {
-        let h = rehost_host::LocalHost::new(&host, Some(root));
-        let scan =
-            rehost_host::scan_refs(&h, &[&path], needles, cancel).map_err(|e| e.to_string())?;
-        return Ok((host, scan));
-    }
-    let (name, host, path): (String, Box<dyn rehost_host::Host>, String) =
-        match place(location, &t)? {
-            Place::Here(p) => {
-                let p = std::path::absolute(&p).map_err(|e| format!("{}: {e}", p.display()))?;
-                (
-                    String::new(),
-                    Box::new(rehost_host::LocalHost::new("local", None)),
-                    p.to_string_lossy().into_owned(),
-                )
-            }
-            Place::Remote { host, path } => (host.name().to_owned(), host, path),
-        };
-    let scan =
-        rehost_host::scan_refs(&*host, &[&path], needles, cancel).map_err(|e| e.to_string())?;
+    let (name, host, path) = super::keys::open_location(location, o)?;
+    let scan = rehost_host::scan_refs(&*host, &[&path], needles, &crate::signals::CANCEL)
+        .map_err(|e| e.to_string())?;
     Ok((name, scan))
 }
 
