@@ -5,7 +5,7 @@
 //! The walk is made for large trees: directories are read by descriptor (`getdents` through
 //! rustix) and every entry opened relative to its directory without following a symlink
 //! (`O_NOFOLLOW`, directories `O_DIRECTORY`), by [`THREADS`] threads sharing a queue of
-//! directories; files are read in page-aligned pieces ([`PIECE`]) into a buffer per thread.
+//! directories; files are read in page-aligned pieces (256 KiB) into a buffer per thread.
 //! Symlinks are neither followed nor searched (counted), devices, FIFOs and sockets are never
 //! opened, and a file with a NUL byte is binary and left out (counted, as `grep -I`). What
 //! cannot be read is named, never counted as searched.
