@@ -152,6 +152,32 @@ pub(crate) struct Ctx<'a> {
     pub records: &'a [rehost_journal::journal::Record],
 }
 
+impl Ctx<'_> {
+    /// The network endpoint a step acts on (a DNS primary, a hold, an address), as this run
+    /// reaches it: in production the plan's; in a rehearsal the environment's mapping of it
+    /// (`endpoints`), and an error naming the mapping to add when it has none: a rehearsal
+    /// never acts on production.
+    pub fn endpoint(&self, key: &str, plan_value: &str) -> Result<String, String> {
+        let Some(env) = self.env else {
+            return Ok(plan_value.to_owned());
+        };
+        self.plan
+            .environments
+            .iter()
+            .find(|e| e.name == env)
+            .and_then(|e| e.endpoints.iter().find(|(p, _)| p == plan_value))
+            .map(|(_, to)| to.clone())
+            .ok_or_else(|| {
+                format!(
+                    "the step's `{key}` {plan_value} is production's, and the environment `{env}` \
+                     does not say what the rehearsal uses instead: nothing was done. Add \
+                     endpoints = {{ \"{plan_value}\" = \"TEST-ADDRESS\" }} to [environments.{env}] \
+                     (the same value, if it is the rehearsal's own)"
+                )
+            })
+    }
+}
+
 pub(crate) fn to_program(c: &Command) -> Program {
     match c {
         Command::Argv(a) => Program::Argv(a.clone()),

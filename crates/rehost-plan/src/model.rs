@@ -204,6 +204,10 @@ pub struct Environment {
     /// Load applied during a rehearsal (`[[environments.NAME.load]]`): started before one
     /// step, stopped after another.
     pub loads: Vec<Load>,
+    /// Network endpoints a step names as production has them, and what the rehearsal uses
+    /// instead (`endpoints = { "192.0.2.53" = "127.0.0.1:5300" }`): a DNS primary, a hold, an
+    /// address. A step acting on an endpoint not listed here does not run in the rehearsal.
+    pub endpoints: Vec<(String, String)>,
     pub span: Span,
 }
 

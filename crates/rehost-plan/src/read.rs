@@ -452,12 +452,14 @@ impl Reader {
                         let window = self.window(&tbl, &format!("[environments.{name}.window]"));
                         let databases = self.database_overrides(&tbl, &name);
                         let loads = self.loads(&tbl, &name);
+                        let endpoints = self.endpoints(&tbl, &name);
                         environments.push(Environment {
                             name,
                             hosts,
                             window,
                             databases,
                             loads,
+                            endpoints,
                             span: k.span().start..v.span().end,
                         });
                     }
@@ -648,9 +650,12 @@ impl Reader {
             let name = k.get_ref().to_string();
             // An environment's own window, not a host (read by `window`).
             // ... and its databases' locations (read by `database_overrides`).
-            // ... and its loads (read by `loads`).
+            // ... and its loads (read by `loads`), and its endpoints (read by `endpoints`).
             if prefix.starts_with("environments.")
-                && (name == "window" || name == "databases" || name == "load")
+                && (name == "window"
+                    || name == "databases"
+                    || name == "load"
+                    || name == "endpoints")
             {
                 continue;
             }
@@ -776,6 +781,34 @@ impl Reader {
     }
 
     /// `[environments.NAME.databases]`: for each database id, where it is in this environment.
+    /// `endpoints = { "PRODUCTION" = "REHEARSAL", ... }`: strings both.
+    fn endpoints(&mut self, env: &Tbl, name: &str) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let Some(t) = self.table(env, "endpoints", format!("[environments.{name}.endpoints]"))
+        else {
+            return out;
+        };
+        for (k, v) in t.t.iter() {
+            match v.get_ref().as_str() {
+                Some(to) if !to.trim().is_empty() && !k.get_ref().trim().is_empty() => {
+                    out.push((k.get_ref().to_string(), to.to_owned()))
+                }
+                _ => {
+                    self.err(
+                        "type",
+                        v.span(),
+                        format!(
+                            "[environments.{name}.endpoints]: `{}` must map to the rehearsal's own \
+                             endpoint, a string such as \"127.0.0.1:5300\"",
+                            crate::escape_control(k.get_ref())
+                        ),
+                    );
+                }
+            }
+        }
+        out
+    }
+
     fn database_overrides(&mut self, env: &Tbl, name: &str) -> Vec<DatabaseOverride> {
         let mut out = Vec::new();
         let Some(dbs) = self.table(env, "databases", format!("[environments.{name}.databases]"))

@@ -700,3 +700,34 @@ duration = "1s"
         "{m:?}"
     );
 }
+
+/// A rehearsal's network endpoints: production's value as a step writes it, mapped to the
+/// rehearsal's own; anything but a string is an error naming the key.
+#[test]
+fn an_environment_maps_production_endpoints_to_its_own() {
+    let src = format!(
+        "{HEAD}[environments.test.endpoints]\n\"192.0.2.53:53\" = \"127.0.0.1:5300\"\n\"10.0.4.2:5432\" = \"10.0.4.2:5432\"\n"
+    );
+    let c = check(&src);
+    assert!(c.errors.is_empty(), "{:?}", c.errors);
+    let plan = c.plan.unwrap();
+    let env = plan.environments.iter().find(|e| e.name == "test").unwrap();
+    assert_eq!(
+        env.endpoints,
+        vec![
+            ("192.0.2.53:53".to_string(), "127.0.0.1:5300".to_string()),
+            ("10.0.4.2:5432".to_string(), "10.0.4.2:5432".to_string())
+        ]
+    );
+    // Not a host of the environment either.
+    assert!(env.hosts.iter().all(|h| h.name != "endpoints"));
+    let bad = src.replace("= \"127.0.0.1:5300\"", "= 5300");
+    let c = check(&bad);
+    assert!(
+        c.errors.iter().any(|e| e
+            .message
+            .contains("`192.0.2.53:53` must map to the rehearsal's own endpoint")),
+        "{:?}",
+        c.errors
+    );
+}

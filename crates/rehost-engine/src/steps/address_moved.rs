@@ -114,7 +114,11 @@ fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {
     else {
         unreachable!("the registry hands `address-moved` its own steps")
     };
-    let Some(addr) = address(at) else {
+    let at = match ctx.endpoint("address", at) {
+        Ok(a) => a,
+        Err(e) => return failed(e),
+    };
+    let Some(addr) = address(&at) else {
         return failed(format!("`{at}` is not IP, IP:PORT or [IPv6]:PORT"));
     };
     let to_keys = match host_keys(ctx, to, paths) {

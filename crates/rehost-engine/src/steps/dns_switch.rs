@@ -72,7 +72,7 @@ fn prepare(ctx: &Ctx, step: &Step) -> Result<Prepared, String> {
         new: value(&decl.new, "new")?,
         ttl: u32::try_from(ttl.as_secs()).map_err(|_| format!("a TTL of {ttl:?} is too long"))?,
     };
-    let server = rehost_dns::parse_server(server)?;
+    let server = rehost_dns::parse_server(&ctx.endpoint("server", server)?)?;
     let key = rehost_dns::update::read_key_file(std::path::Path::new(tsig_key))?;
     let zone = match zone {
         Some(z) => rehost_dns::fqdn(z)?,

@@ -20,7 +20,7 @@ pub(super) static EXECUTOR: Executor = Executor {
     needs: |_, _| Vec::new(),
 };
 
-fn execute(_ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {
+fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {
     let StepKind::Switch {
         hold,
         to,
@@ -28,6 +28,10 @@ fn execute(_ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {
     } = &step.kind
     else {
         unreachable!("the registry hands `switch` its own steps")
+    };
+    let (hold, to) = match (ctx.endpoint("hold", hold), ctx.endpoint("to", to)) {
+        (Ok(h), Ok(t)) => (h, t),
+        (Err(e), _) | (_, Err(e)) => return failed(e),
     };
     let Ok(listen) = hold.parse::<SocketAddr>() else {
         return failed(format!("`hold` {hold} is not IP:PORT"));

@@ -30,6 +30,7 @@ root = "prod-new"
 [environments.test]
 old = {{ local = true, root = "{old}" }}
 new = {{ local = true, root = "{new}" }}
+endpoints = {{ "{address}" = "{address}" }}
 
 [[steps]]
 id = "address-on-new"

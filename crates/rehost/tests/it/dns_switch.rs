@@ -189,9 +189,10 @@ do = "dns-propagated"
 name = "www"
 interval = "100ms"
 timeout = "20s"
-"#,
+{}"#,
             name_entry("5m"),
-            switch_step(&knot, &key),
+            switch_step(&key),
+            endpoints(&knot),
             addr = knot.addr()
         ),
     );
@@ -243,11 +244,21 @@ fn name_entry(ttl: &str) -> String {
     )
 }
 
-/// The `dns-switch` step of `www` at `knot` with the key file `key`.
-fn switch_step(knot: &Knot, key: &str) -> String {
+/// Production's primary, as the plans here name it: a rehearsal maps it to its Knot.
+const PRODUCTION_PRIMARY: &str = "192.0.2.53:53";
+
+/// The `dns-switch` step of `www` at production's primary with the key file `key`.
+fn switch_step(key: &str) -> String {
     format!(
         "[[steps]]\nid = \"switch\"\ndo = \"dns-switch\"\nname = \"www\"\n\
-         server = \"{}\"\ntsig_key = \"{key}\"",
+         server = \"{PRODUCTION_PRIMARY}\"\ntsig_key = \"{key}\""
+    )
+}
+
+/// The rehearsal's mapping of production's primary to `knot`.
+fn endpoints(knot: &Knot) -> String {
+    format!(
+        "\n[environments.test.endpoints]\n\"{PRODUCTION_PRIMARY}\" = \"{}\"\n",
         knot.addr()
     )
 }
@@ -284,9 +295,10 @@ id = "start-new"
 do = "run"
 host = "new"
 argv = ["false"]
-"#,
+{}"#,
         name_entry("60s"),
-        switch_step(&knot, &key),
+        switch_step(&key),
+        endpoints(&knot),
     );
     d.write(
         "plan.toml",
@@ -320,5 +332,37 @@ argv = ["false"]
         o.stdout.contains("built in: the reverse update"),
         "{}",
         o.all()
+    );
+}
+
+/// A rehearsal acts only on its own endpoints: a switch at production's primary that the
+/// environment does not map fails before anything is sent, naming the mapping to add.
+#[test]
+fn a_rehearsal_does_not_switch_a_primary_its_environment_does_not_map() {
+    let d = TestDir::new();
+    let (knot, key) = updatable(&d, &format!("hmac-sha256:rehost-key:{SECRET}\n"));
+    // The plan names the Knot itself as production's primary, and the environment maps nothing.
+    write_plan(
+        &d,
+        &format!(
+            "{}\n\n[[steps]]\nid = \"switch\"\ndo = \"dns-switch\"\nname = \"www\"\n\
+             server = \"{}\"\ntsig_key = \"{key}\"\n",
+            name_entry("60s"),
+            knot.addr()
+        ),
+    );
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(
+        o.all().contains(&format!(
+            "the step's `server` {} is production's, and the environment `test` does not say what the rehearsal uses instead: nothing was done",
+            knot.addr()
+        )),
+        "{}",
+        o.all()
+    );
+    assert_eq!(
+        knot.dig("www.example.test", "A"),
+        vec![(300, "192.0.2.1".to_string())]
     );
 }

@@ -631,10 +631,17 @@ hold = "{}"
 to = "127.0.0.1:{}"
 state_dir = "{}"
 timeout = "2s"
+
+# The hold and the new upstream are the rehearsal's own.
+[environments.test.endpoints]
+"{hold}" = "{hold}"
+"127.0.0.1:{port}" = "127.0.0.1:{port}"
 "#,
             web.listen,
             new.port(),
-            state.display()
+            state.display(),
+            hold = web.listen,
+            port = new.port(),
         )),
     );
     let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
