@@ -152,6 +152,22 @@ pub fn preflight(
                     out.problems.push(format!("{who} would fail: {why}"));
                     continue;
                 }
+                Need::Endpoint { key, value } => {
+                    if let Some(env) = env
+                        && !plan
+                            .environments
+                            .iter()
+                            .any(|e| e.name == env && e.endpoints.iter().any(|(p, _)| p == value))
+                    {
+                        out.problems.push(format!(
+                            "{who} acts on `{key}` {value}, production's as the plan writes it, and \
+                             the environment `{env}` does not say what the rehearsal uses instead: \
+                             add endpoints = {{ \"{value}\" = \"TEST-ADDRESS\" }} to \
+                             [environments.{env}] (the same value, if it is the rehearsal's own)"
+                        ));
+                    }
+                    continue;
+                }
             };
             let Some(ds) = plan.data.iter().find(|d| d.id == *data) else {
                 continue;

@@ -25,9 +25,18 @@ pub(super) static EXECUTOR: Executor = Executor {
     rollback: None,
     execute,
     needs: |_, step| match &step.kind {
-        StepKind::AddressMoved { to, from, .. } => std::iter::once(Need::Opens { host: to })
-            .chain(from.as_deref().map(|host| Need::Opens { host }))
-            .collect(),
+        StepKind::AddressMoved {
+            address, to, from, ..
+        } => [
+            Need::Opens { host: to },
+            Need::Endpoint {
+                key: "address",
+                value: address,
+            },
+        ]
+        .into_iter()
+        .chain(from.as_deref().map(|host| Need::Opens { host }))
+        .collect(),
         _ => Vec::new(),
     },
 };

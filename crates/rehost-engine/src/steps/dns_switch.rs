@@ -4,7 +4,7 @@
 //! sent). The journal keeps the zone, the server, the key's name (never its secret), both
 //! values and whether the server's answer was signed (`StepData::DnsSwitch`).
 
-use super::Executor;
+use super::{Executor, Need};
 use crate::EngineError;
 use crate::exec::{Ctx, Outcome};
 use rehost_dns::Kind;
@@ -17,7 +17,13 @@ pub(super) static EXECUTOR: Executor = Executor {
     kind: "dns-switch",
     rollback: Some(rollback),
     execute,
-    needs: |_, _| Vec::new(),
+    needs: |_, step| match &step.kind {
+        StepKind::DnsSwitch { server, .. } => vec![Need::Endpoint {
+            key: "server",
+            value: server,
+        }],
+        _ => Vec::new(),
+    },
 };
 
 /// How long each question and the update may take.

@@ -107,6 +107,9 @@ pub(crate) enum Need<'s> {
     Opens { host: &'s str },
     /// The step cannot run as the plan stands (a service without the command it needs).
     Fails { why: String },
+    /// The step acts on a network endpoint as production has it (`key` = `value`): in a
+    /// rehearsal the environment must map it (`endpoints`), or the step would not run.
+    Endpoint { key: &'static str, value: &'s str },
 }
 
 /// The names of the kinds that have an executor, in registry order.

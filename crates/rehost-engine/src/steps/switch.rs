@@ -4,7 +4,7 @@
 //! resumed). The hold's report goes into the journal (`StepData::Switch`) and the report's
 //! Connections section.
 
-use super::Executor;
+use super::{Executor, Need};
 use crate::EngineError;
 use crate::exec::{Ctx, Outcome, failed};
 use rehost_journal::step_data::{STEP_DATA_VERSION, StepData, SwitchData, SwitchEnded};
@@ -17,7 +17,19 @@ pub(super) static EXECUTOR: Executor = Executor {
     rollback: None,
     execute,
     // The hold is on this machine; whether it runs is known only when the step asks it.
-    needs: |_, _| Vec::new(),
+    needs: |_, step| match &step.kind {
+        StepKind::Switch { hold, to, .. } => vec![
+            Need::Endpoint {
+                key: "hold",
+                value: hold,
+            },
+            Need::Endpoint {
+                key: "to",
+                value: to,
+            },
+        ],
+        _ => Vec::new(),
+    },
 };
 
 fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {

@@ -336,7 +336,8 @@ argv = ["false"]
 }
 
 /// A rehearsal acts only on its own endpoints: a switch at production's primary that the
-/// environment does not map fails before anything is sent, naming the mapping to add.
+/// environment does not map stops the rehearsal in its pre-flight, before any step runs and
+/// anything is sent, naming the mapping to add (the step itself refuses it too).
 #[test]
 fn a_rehearsal_does_not_switch_a_primary_its_environment_does_not_map() {
     let d = TestDir::new();
@@ -355,9 +356,9 @@ fn a_rehearsal_does_not_switch_a_primary_its_environment_does_not_map() {
     assert_eq!(o.code, 2, "{}", o.all());
     assert!(
         o.all().contains(&format!(
-            "the step's `server` {} is production's, and the environment `test` does not say what the rehearsal uses instead: nothing was done",
-            knot.addr()
-        )),
+            "step `switch` (plan line 29) acts on `server` {addr}, production's as the plan writes it, and the environment `test` does not say what the rehearsal uses instead: add endpoints = {{ \"{addr}\" = \"TEST-ADDRESS\" }} to [environments.test]",
+            addr = knot.addr()
+        )) && o.all().contains("so nothing was run"),
         "{}",
         o.all()
     );
