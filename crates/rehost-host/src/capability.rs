@@ -186,13 +186,19 @@ pub fn execute(
         Request::ScanRefs { paths, needles } => {
             crate::refs::execute(host, paths, needles, cancel, emit)
         }
-        Request::Connections { ports, limit } => {
+        Request::Connections {
+            ports,
+            limit,
+            no_process,
+        } => {
             let limit = (*limit).min(crate::conns::MAX_CONNECTIONS as u64) as usize;
             let listing =
-                crate::conns::established(ports, limit).map_err(|source| HostError::Read {
-                    host: host.name().to_owned(),
-                    path: PathBuf::from("/proc/net/tcp"),
-                    source,
+                crate::conns::established_with(ports, limit, !no_process).map_err(|source| {
+                    HostError::Read {
+                        host: host.name().to_owned(),
+                        path: PathBuf::from("/proc/net/tcp"),
+                        source,
+                    }
                 })?;
             emit(Response::Connections { listing });
             Ok(())

@@ -75,6 +75,10 @@ pub struct Listing {
     /// More connections than `limit` were established; the first `limit` are listed.
     #[serde(default)]
     pub truncated: bool,
+    /// The owning processes were not looked up (`conns list --no-process`): `pid` and
+    /// `command` are absent for that reason, not because they were not visible.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub processes_not_read: bool,
 }
 
 /// How many distinct clients a [`Tracker`] keeps; more are counted, not kept.
@@ -178,6 +182,12 @@ impl Tracker {
 /// when empty), at most `limit`, sorted by local port, peer address and port, with their
 /// owning processes where visible.
 pub fn established(ports: &[u16], limit: usize) -> std::io::Result<Listing> {
+    established_with(ports, limit, true)
+}
+
+/// [`established`], with the owning processes looked up in `/proc/*/fd` or not (`owners`):
+/// the lookup reads every process's descriptors, most of a listing's time on a busy host.
+pub fn established_with(ports: &[u16], limit: usize, owners: bool) -> std::io::Result<Listing> {
     let want = |p: u16| ports.is_empty() || ports.contains(&p);
     let (mut connections, source, fallback) = match netlink::established(&want) {
         Ok(c) => (c, Source::Netlink, None),
@@ -197,12 +207,15 @@ pub fn established(ports: &[u16], limit: usize) -> std::io::Result<Listing> {
     });
     let truncated = connections.len() > limit;
     connections.truncate(limit);
-    owners(&mut connections);
+    if owners {
+        self::owners(&mut connections);
+    }
     Ok(Listing {
         connections,
         source,
         fallback,
         truncated,
+        processes_not_read: !owners,
     })
 }
 

@@ -339,10 +339,22 @@ pub trait Host: Send + Sync {
         limit: usize,
         cancel: &AtomicBool,
     ) -> Result<conns::Listing, HostError> {
+        self.connections_with(ports, limit, true, cancel)
+    }
+
+    /// [`Host::connections`], with the owning processes looked up or not (`processes`).
+    fn connections_with(
+        &self,
+        ports: &[u16],
+        limit: usize,
+        processes: bool,
+        cancel: &AtomicBool,
+    ) -> Result<conns::Listing, HostError> {
         let limit = limit.min(conns::MAX_CONNECTIONS);
         let req = Request::Connections {
             ports: ports.to_vec(),
             limit: limit as u64,
+            no_process: !processes,
         };
         let mut out: Option<conns::Listing> = None;
         request_bounded(self, &req, cancel, &mut |r| {

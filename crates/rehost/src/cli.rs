@@ -798,6 +798,10 @@ pub struct ConnsListArgs {
     /// With --db ID: the database's new side (on its `to` host).
     #[arg(long, requires = "db")]
     pub new: bool,
+    /// Leave out the owning processes (not looked up in /proc/*/fd): the kernel's table only,
+    /// as `ss -tn` shows it.
+    #[arg(long)]
+    pub no_process: bool,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,

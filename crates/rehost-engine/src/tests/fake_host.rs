@@ -244,6 +244,7 @@ impl Host for FakeHost {
                         source: rehost_host::conns::Source::Netlink,
                         fallback: None,
                         truncated: false,
+                        processes_not_read: false,
                     },
                 });
                 Ok(())

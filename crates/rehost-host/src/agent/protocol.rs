@@ -85,7 +85,13 @@ pub enum Request {
     /// The established TCP connections (IPv4 and IPv6) whose local port is one of `ports`
     /// (all when empty), at most `limit`, with their processes where visible
     /// (`crate::conns`). Answered with one `Connections`.
-    Connections { ports: Vec<u16>, limit: u64 },
+    Connections {
+        ports: Vec<u16>,
+        limit: u64,
+        /// Leave the owning processes out (`conns list --no-process`).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        no_process: bool,
+    },
     /// The lines of files under `paths` (files or directories, resolved like plan paths) that
     /// mention one of `needles` (`crate::refs`): streams `RefsFound` batches, then one
     /// `RefsScanned`.

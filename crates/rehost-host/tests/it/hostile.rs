@@ -110,7 +110,7 @@ impl Host for FakeAgent {
                     });
                 }
             }
-            (Request::Connections { ports, limit }, Evil::ExtraConnections) => {
+            (Request::Connections { ports, limit, .. }, Evil::ExtraConnections) => {
                 let conn = |port: u16| rehost_host::conns::Connection {
                     local_addr: [127, 0, 0, 1].into(),
                     local_port: port,
@@ -128,6 +128,7 @@ impl Host for FakeAgent {
                     source: rehost_host::conns::Source::Netlink,
                     fallback: None,
                     truncated: false,
+                    processes_not_read: false,
                 };
                 let answer = match *limit {
                     // More than asked for.

@@ -111,6 +111,7 @@ impl Host for Liar {
                     source: Source::Netlink,
                     fallback: None,
                     truncated: false,
+                    processes_not_read: false,
                 },
             }),
             _ => {}

@@ -5,6 +5,7 @@ use crate::cli::{ConnsDrainArgs, ConnsHost, ConnsListArgs};
 use crate::exit;
 use rehost_host::Host;
 use rehost_host::conns::{Listing, MAX_CONNECTIONS, Tracker};
+use std::io::Write;
 use std::time::{Duration, Instant};
 
 /// Between two listings of a drain.
@@ -18,7 +19,12 @@ pub fn list(args: &ConnsListArgs) -> i32 {
     let go = || -> Result<(String, Listing), String> {
         let host = open(&args.on)?;
         let listing = host
-            .connections(&args.ports, MAX_CONNECTIONS, &crate::signals::CANCEL)
+            .connections_with(
+                &args.ports,
+                MAX_CONNECTIONS,
+                !args.no_process,
+                &crate::signals::CANCEL,
+            )
             .map_err(|e| e.to_string())?;
         Ok((host.name().to_owned(), listing))
     };
@@ -38,9 +44,16 @@ pub fn list(args: &ConnsListArgs) -> i32 {
             "fallback": listing.fallback,
             "limit": MAX_CONNECTIONS,
             "truncated": listing.truncated,
+            "processes": !listing.processes_not_read,
             "connections": listing.connections,
         });
-        println!("{doc:#}");
+        // Buffered: stdout is line-buffered, and 10,000 connections pretty-printed are 100,000
+        // lines (a write each, most of the listing's time).
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+        let _ = serde_json::to_writer_pretty(&mut out, &doc)
+            .map_err(std::io::Error::from)
+            .and_then(|()| writeln!(out))
+            .and_then(|()| out.flush());
         return exit::OK;
     }
     print_tcp(&name, &args.ports, &listing);
@@ -138,30 +151,41 @@ pub fn drain(args: &ConnsDrainArgs) -> i32 {
 /// The text form of a TCP listing: a table, a line saying what was listed, a line on stderr
 /// when it was truncated.
 pub(super) fn print_tcp(name: &str, ports: &[u16], listing: &Listing) {
+    // Buffered: a line each would be a write each.
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     if !listing.connections.is_empty() {
-        println!(
+        let _ = writeln!(
+            out,
             "{:<6} {:<46} {:<28} {:>8} {:>8}",
             "PORT", "PEER", "PROCESS", "SEND-Q", "RECV-Q"
         );
     }
     for c in &listing.connections {
-        println!(
+        let _ = writeln!(
+            out,
             "{:<6} {:<46} {:<28} {:>8} {:>8}",
             c.local_port,
             c.peer(),
-            c.process(),
+            if listing.processes_not_read {
+                "not read".to_owned()
+            } else {
+                c.process()
+            },
             c.send_queue,
             c.recv_queue
         );
     }
     let n = listing.connections.len();
-    println!(
+    let _ = writeln!(
+        out,
         "{n} established connection{} to {} on {} (read with {})",
         if n == 1 { "" } else { "s" },
         ports_text(ports),
         rehost_tree::escape::text(name),
         source_text(listing)
     );
+    let _ = out.flush();
+    drop(out);
     if listing.truncated {
         crate::term::error(&format!(
             "more than {MAX_CONNECTIONS} connections: only the first {MAX_CONNECTIONS} are listed"

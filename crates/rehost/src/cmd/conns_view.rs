@@ -527,6 +527,7 @@ impl UnixDrain {
                 source: Source::Netlink,
                 fallback: None,
                 truncated: false,
+                processes_not_read: false,
             });
         }
         host.connections(ports, MAX_CONNECTIONS, &crate::signals::CANCEL)

@@ -123,6 +123,26 @@ fn conns_list_names_each_client_with_its_port_and_owning_process() {
         "{}",
         o.stdout
     );
+
+    // Without the processes: the same connections, no pid, and said so (not "not visible").
+    let o = rehost(
+        &d,
+        &["conns", "list", "--port", &p4, "--no-process", "--json"],
+    );
+    assert_eq!(o.code, 0, "{}", o.all());
+    let doc = json(&o);
+    assert_eq!(doc["processes"], false, "{doc}");
+    let conns = doc["connections"].as_array().unwrap();
+    assert_eq!(conns.len(), 2, "{doc}");
+    assert!(conns.iter().all(|c| c.get("pid").is_none()), "{doc}");
+    let o = rehost(&d, &["conns", "list", "--port", &p4, "--no-process"]);
+    for peer in v4.peers() {
+        let line = o.stdout.lines().find(|l| l.contains(&peer)).unwrap();
+        assert!(
+            line.contains("not read") && !line.contains("not visible"),
+            "{line}"
+        );
+    }
 }
 
 #[test]
