@@ -832,31 +832,16 @@ fn dns_verification(d: &rehost_journal::step_data::DnsPropagatedData) -> Verific
         })
         .collect();
     Verification {
-        kind: VerificationKind::Dns,
-        data_set: format!("{} {}", d.name, d.record),
-        source: d.old.clone().unwrap_or_else(|| "(not given)".into()),
-        destination: d.new.clone(),
-        exit_code: i64::from(d.exit_code),
-        tree: None,
-        database: None,
-        by_class: Vec::new(),
         findings_total: findings.len() as u64,
         findings,
-        manifests: Vec::new(),
-        warnings: Vec::new(),
-        privileged: Vec::new(),
-        privileged_total: 0,
-        not_compared: None,
-        exercise: None,
-        excludes: Vec::new(),
-        not_verified: Vec::new(),
-        paths: Vec::new(),
-        absent: Vec::new(),
-        keys: Vec::new(),
         dns: Some(d.clone()),
-        dns_ttl: None,
-        config: None,
-        compat: None,
+        ..base(
+            VerificationKind::Dns,
+            format!("{} {}", d.name, d.record),
+            d.old.clone().unwrap_or_else(|| "(not given)".into()),
+            d.new.clone(),
+            d.exit_code,
+        )
     }
 }
 

@@ -345,20 +345,21 @@ fn conns_drain_waits_for_the_clients_and_names_those_that_stay() {
 }
 
 /// A `psql` session held open (its standard input stays open), with the server's view of it.
-struct Session {
+pub(crate) struct Session {
     child: std::process::Child,
     /// The server process serving it, and the client's port as the server sees it.
-    backend_pid: u32,
-    client_port: u16,
+    pub(crate) backend_pid: u32,
+    pub(crate) client_port: u16,
 }
 
 impl Session {
-    fn open(pg: &rehost_test::postgres::Postgres) -> Session {
+    pub(crate) fn open(pg: &rehost_test::postgres::Postgres) -> Session {
         use std::io::{BufRead, Write};
         let mut child = std::process::Command::new(rehost_test::postgres::tool("psql"))
             .args(["-X", "-q", "-A", "-t", "-d", &pg.url("postgres")])
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
         let stdin = child.stdin.as_mut().unwrap();
@@ -382,6 +383,15 @@ impl Session {
     fn close(mut self) {
         drop(self.child.stdin.take());
         assert!(self.child.wait().unwrap().success());
+    }
+}
+
+/// A session still open when its test ends (or fails) is ended with it.
+impl Drop for Session {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

@@ -8,11 +8,11 @@
 //! without `CAP_NET_ADMIN`. Not root: the kernel refuses `SOCK_DESTROY`, and the tests assert
 //! what rehost then says it did (the fallback, or the connection named to be ended by hand).
 
-use crate::conns::Service;
+use crate::conns::{Service, Session};
 use crate::support::*;
 use rehost_test::TestDir;
 use rehost_test::sshd::Sshd;
-use std::io::{BufRead, Read, Write};
+use std::io::Read;
 use std::time::{Duration, Instant};
 
 fn is_root() -> bool {
@@ -65,48 +65,6 @@ fn ss(port: u16) -> Vec<(u64, u64)> {
         .collect();
     v.sort();
     v
-}
-
-/// A `psql` session held open (its standard input stays open).
-struct Session {
-    child: std::process::Child,
-    backend_pid: u32,
-    client_port: u16,
-}
-
-impl Session {
-    fn open(pg: &rehost_test::postgres::Postgres) -> Session {
-        let mut child = std::process::Command::new(rehost_test::postgres::tool("psql"))
-            .args(["-X", "-q", "-A", "-t", "-d", &pg.url("postgres")])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdin = child.stdin.as_mut().unwrap();
-        stdin
-            .write_all(b"select pg_backend_pid() || '|' || inet_client_port();\n")
-            .unwrap();
-        stdin.flush().unwrap();
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.as_mut().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let (pid, port) = line.trim().split_once('|').unwrap();
-        Session {
-            child,
-            backend_pid: pid.parse().unwrap(),
-            client_port: port.parse().unwrap(),
-        }
-    }
-}
-
-impl Drop for Session {
-    fn drop(&mut self) {
-        drop(self.child.stdin.take());
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// The server's log (`rehost_test::postgres` writes it beside the data directory).
