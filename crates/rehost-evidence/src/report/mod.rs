@@ -13,6 +13,7 @@ mod connections;
 mod document;
 mod load;
 pub mod model;
+mod names;
 pub mod read;
 mod switch;
 mod verdict;

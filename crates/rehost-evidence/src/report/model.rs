@@ -274,6 +274,9 @@ pub struct Attempt {
     /// A `switch` step's record: the relay's pause, who drained, who was ended.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub switch: Option<rehost_journal::step_data::SwitchData>,
+    /// A `dns-switch` step's update at the zone's primary.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dns_switch: Option<rehost_journal::step_data::DnsSwitchData>,
 }
 
 /// A file kept in the state directory, named relative to it, with its digest.

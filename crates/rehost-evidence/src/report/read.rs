@@ -397,6 +397,10 @@ fn attempt(a: &rehost_journal::attempts::Attempt) -> Attempt {
             Some(StepData::Switch(d)) => Some((**d).clone()),
             _ => None,
         },
+        dns_switch: match &a.result_data {
+            Some(StepData::DnsSwitch(d)) => Some((**d).clone()),
+            _ => None,
+        },
     }
 }
 

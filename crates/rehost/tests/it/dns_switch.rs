@@ -367,3 +367,146 @@ fn a_rehearsal_does_not_switch_a_primary_its_environment_does_not_map() {
         vec![(300, "192.0.2.1".to_string())]
     );
 }
+
+/// The report's "Names" section gathers one name's whole story from its steps: the TTL lowered
+/// (a manual step) and the old one expired (`dns-ttl`, with the servers' TTLs), the switch (a
+/// signed update, with the expected convergence from the lowered TTL), when the server served
+/// the new value (`dns-propagated`), and the client files still holding the old address
+/// (`scan-refs`). Without those steps each part says what was not observed.
+#[test]
+fn the_report_names_section_tells_one_names_ttl_switch_convergence_and_clients() {
+    let d = TestDir::new();
+    let knot = Knot::start_updatable(ZONE, 45, "www 1 IN A 192.0.2.1\n", ("rehost-key", SECRET));
+    let key = key_file(
+        &d,
+        "rehost.key",
+        &format!("hmac-sha256:rehost-key:{SECRET}\n"),
+        0o600,
+    );
+    d.write("test-old/etc/app.conf", "backend = 192.0.2.1\n");
+    write_plan(
+        &d,
+        &format!(
+            r#"{}
+lowered_ttl = "1s"
+authoritative = ["{addr}"]
+
+[[steps]]
+id = "lower"
+do = "manual"
+text = "lower the TTL of www to 1s"
+lowers_ttl = ["www"]
+
+[[steps]]
+id = "ttl"
+do = "dns-ttl"
+name = "www"
+timeout = "30s"
+
+{}
+
+[[steps]]
+id = "propagated"
+do = "dns-propagated"
+name = "www"
+interval = "100ms"
+timeout = "20s"
+
+[[steps]]
+id = "clients"
+do = "scan-refs"
+paths = ["old:/etc"]
+names = ["www"]
+{}"#,
+            name_entry("2s"),
+            switch_step(&key),
+            endpoints(&knot),
+            addr = knot.addr()
+        ),
+    );
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test", "--yes"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    rehost(&d, &["report", "plan.toml", "--env", "test"]);
+    let md = d.read(".rehost/plan/test/report.md");
+    let names = md
+        .split("\n## ")
+        .find(|s| s.starts_with("Names"))
+        .unwrap_or_else(|| panic!("no Names section: {md}"));
+    let row = |what: &str| {
+        names
+            .lines()
+            .find(|l| l.starts_with(&format!("| {what}")))
+            .unwrap_or_else(|| panic!("no row `{what}`: {names}"))
+            .to_string()
+    };
+    assert!(
+        names.contains("### `www.example.test` A: `192.0.2.1` → `192.0.2.2`"),
+        "{names}"
+    );
+    assert!(
+        row("TTL lowered").contains("step `lower` (done), from 2s to 1s"),
+        "{names}"
+    );
+    assert!(
+        row("Old TTL expired").contains("checked by step `ttl`: 1 authoritative server(s)"),
+        "{names}"
+    );
+    let switched = row("Switched");
+    assert!(
+        switched.contains("a dynamic update signed with key `rehost-key.`")
+            && switched.contains("(signed answer)")
+            && switched.contains("served exactly 192.0.2.2 with TTL 1 s"),
+        "{switched}"
+    );
+    // Expected by: the switch's finish plus the lowered TTL (1 s), as the journal times it.
+    let json: serde_json::Value =
+        serde_json::from_str(&d.read(".rehost/plan/test/report.json")).unwrap();
+    let finished = json["run"]["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["id"] == "switch")
+        .and_then(|a| a["finished"].as_str())
+        .unwrap()
+        .parse::<jiff::Timestamp>()
+        .unwrap();
+    let by = (finished + jiff::SignedDuration::from_secs(1))
+        .strftime("%Y-%m-%d %H:%M:%S%.3f UTC")
+        .to_string();
+    let expected = row("Clients that ask DNS follow by (expected)");
+    assert!(
+        expected.contains(&by) && expected.contains("plus the lowered TTL (1s)"),
+        "{expected} / {by}"
+    );
+    assert!(names.contains("every one served `192.0.2.2`"), "{names}");
+    let server = names
+        .lines()
+        .find(|l| l.starts_with(&format!("| `{}`", knot.addr())))
+        .unwrap_or_else(|| panic!("{names}"));
+    assert!(server.contains("serves the new value"), "{server}");
+    assert!(
+        names.contains("step `clients` found 1 line(s) in 1 file(s): `old:/etc/app.conf`"),
+        "{names}"
+    );
+    assert!(names.contains("Not compared for any name"), "{names}");
+
+    // A plan that only declares the name: each part says it was not observed.
+    let d = TestDir::new();
+    write_plan(
+        &d,
+        &format!(
+            "{}\n\n[[steps]]\nid = \"noop\"\ndo = \"run\"\nhost = \"new\"\nargv = [\"true\"]\n",
+            name_entry("5m")
+        ),
+    );
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    rehost(&d, &["report", "plan.toml", "--env", "test"]);
+    let md = d.read(".rehost/plan/test/report.md");
+    assert!(md.contains("no step of the plan switches it"), "{md}");
+    assert!(
+        md.contains("not observed (no `dns-propagated` step"),
+        "{md}"
+    );
+    assert!(md.contains("not searched (no `scan-refs` step"), "{md}");
+}
