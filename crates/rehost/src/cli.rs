@@ -206,8 +206,14 @@ pub struct DnsSwitchArgs {
     #[arg(long, value_name = "VALUE", required = true)]
     pub to: Vec<String>,
     /// The zone's primary server, which takes updates: `IP`, `IP:PORT` or `[IPv6]:PORT`.
+    /// Without it, the primary the zone's SOA names (MNAME), found through --resolver (else
+    /// the name servers of /etc/resolv.conf), at port 53.
     #[arg(long, value_name = "IP[:PORT]")]
-    pub server: String,
+    pub server: Option<String>,
+    /// Without --server: the resolver to find the zone's primary through (repeat for several;
+    /// default: the name servers of /etc/resolv.conf).
+    #[arg(long, value_name = "IP[:PORT]")]
+    pub resolver: Vec<String>,
     /// The zone (default: the zone whose SOA the server gives for the name).
     #[arg(long, value_name = "ZONE")]
     pub zone: Option<String>,
@@ -354,7 +360,8 @@ pub struct DnsCheckArgs {
     #[arg(long, value_name = "IP[:PORT]")]
     pub resolver: Vec<String>,
     /// An authoritative server of the zone to ask (no recursion), as `IP`, `IP:PORT` or
-    /// `[IPv6]:PORT`.
+    /// `[IPv6]:PORT`. Without any, the zone's servers are found through its NS records, asked
+    /// of the --resolver servers (else of the name servers in /etc/resolv.conf), at port 53.
     #[arg(long, value_name = "IP[:PORT]")]
     pub authoritative: Vec<String>,
     /// How long to wait for each server's answer, in seconds (UDP, then TCP).

@@ -511,3 +511,103 @@ names = ["www"]
     );
     assert!(md.contains("not searched (no `scan-refs` step"), "{md}");
 }
+
+/// Without --server, the update goes to the primary the zone's SOA names (MNAME), found
+/// through --resolver: here the zone names ns2 (a second loopback address on port 53, where
+/// the updatable Knot listens) as its primary, and the switch reaches it there.
+#[test]
+fn switch_without_a_server_finds_the_primary_from_the_soa() {
+    use rehost_test::knot::{Listen, free_port_53_addrs};
+    let d = TestDir::new();
+    let ips = free_port_53_addrs(2);
+    // The zone's first NS (its SOA's MNAME) is `primary` at the second address, where this
+    // Knot listens; the first address only answers questions.
+    let ns = || vec![("primary".to_string(), ips[1]), ("ns2".to_string(), ips[0])];
+    let primary = Knot::start_at(
+        Listen {
+            ip: ips[1],
+            port: 53,
+            ns: ns(),
+        },
+        ZONE,
+        45,
+        "www 300 IN A 192.0.2.1\n",
+        Some(("rehost-key", SECRET)),
+    );
+    let resolver = Knot::start_at(
+        Listen {
+            ip: ips[0],
+            port: 53,
+            ns: ns(),
+        },
+        ZONE,
+        45,
+        "www 300 IN A 192.0.2.1\n",
+        None,
+    );
+    let key = key_file(
+        &d,
+        "tsig.key",
+        &format!("hmac-sha256:rehost-key:{SECRET}\n"),
+        0o600,
+    );
+    let o = rehost(
+        &d,
+        &[
+            "dns",
+            "switch",
+            "www.example.test",
+            "--from",
+            "192.0.2.1",
+            "--to",
+            "192.0.2.2",
+            "--resolver",
+            &resolver.addr(),
+            "--key-file",
+            &key,
+            "--ttl",
+            "60",
+        ],
+    );
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(
+        o.stderr.contains(&format!(
+            "zone example.test.: its SOA names primary.example.test. as the primary; the update goes to {}:53",
+            ips[1]
+        )),
+        "{}",
+        o.all()
+    );
+    assert_eq!(
+        primary.dig("www.example.test", "A"),
+        vec![(60, "192.0.2.2".to_string())]
+    );
+    // The other server was not written to.
+    assert_eq!(
+        resolver.dig("www.example.test", "A"),
+        vec![(300, "192.0.2.1".to_string())]
+    );
+
+    // A resolver that does not answer: nothing sent, the error says to give --server.
+    let silent = format!("127.0.0.1:{}", rehost_test::knot::silent_port());
+    let o = rehost(
+        &d,
+        &[
+            "dns",
+            "switch",
+            "www.example.test",
+            "--from",
+            "192.0.2.2",
+            "--to",
+            "192.0.2.3",
+            "--resolver",
+            &silent,
+            "--key-file",
+            &key,
+            "--timeout",
+            "0.5",
+        ],
+    );
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(o.stderr.contains("give it with --server"), "{}", o.all());
+}
