@@ -1195,9 +1195,27 @@ impl Reader {
                 "lowered_ttl",
                 "resolvers",
                 "authoritative",
+                "via",
+                "clients",
             ],
         );
         let name = self.required_str(t, "name")?;
+        let via = match self.str(t, "via").as_deref() {
+            None | Some("dns") => NameVia::Dns,
+            Some("hosts-file") => NameVia::HostsFile,
+            Some(other) => {
+                self.err(
+                    "value",
+                    t.span_of("via"),
+                    format!(
+                        "{}: via = `{}` is not a way clients resolve a name: use \"dns\" or \"hosts-file\"",
+                        t.what,
+                        crate::escape_control(other)
+                    ),
+                );
+                NameVia::Dns
+            }
+        };
         Some(NameDecl {
             id: self.str(t, "id").unwrap_or_else(|| name.clone()),
             name,
@@ -1208,6 +1226,8 @@ impl Reader {
             lowered_ttl: self.duration(t, "lowered_ttl"),
             resolvers: self.str_list(t, "resolvers"),
             authoritative: self.str_list(t, "authoritative"),
+            via,
+            clients: self.str_list(t, "clients"),
             span: t.span.clone(),
         })
     }

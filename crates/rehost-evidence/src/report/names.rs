@@ -84,6 +84,64 @@ fn name_block(r: &Report, plan: &Plan, n: &NameDecl, b: &mut Vec<Block>) {
             .and_then(|v| v.dns.as_ref())
             .filter(|d| d.id == n.id)
     });
+    if n.via == rehost_plan::NameVia::HostsFile {
+        hosts_file_rows(r, plan, n, b);
+    } else {
+        dns_rows(r, plan, n, &ttls, &switches, b);
+    }
+    propagation_and_clients(r, n, &props, b);
+}
+
+/// A name clients resolve from their hosts files: switched where each client's file changed.
+fn hosts_file_rows(r: &Report, plan: &Plan, n: &NameDecl, b: &mut Vec<Block>) {
+    let mut rows = Vec::new();
+    for c in &n.clients {
+        let done = attempts_with(r, plan, &Effect::Reconfigures(c.clone()));
+        match done.iter().find(|a| a.result.as_deref() == Some("done")) {
+            Some(a) => rows.push(vec![
+                format!("Files of clients {} changed", code_span(c)),
+                a.finished.as_deref().map(when).unwrap_or_default(),
+                format!(
+                    "step {}{} (rehost did not see the files change: a `scan-refs` step with \
+                     `require_none` does)",
+                    code_span(&a.id),
+                    a.confirmed_by
+                        .as_deref()
+                        .map(|w| format!(", confirmed by {w}"))
+                        .unwrap_or_default()
+                ),
+            ]),
+            None => rows.push(vec![
+                format!("Files of clients {} changed", code_span(c)),
+                "—".into(),
+                match done.first() {
+                    Some(a) => format!(
+                        "NOT done in this run: step {} {}",
+                        code_span(&a.id),
+                        result_of(a)
+                    ),
+                    None => "NOT planned: no step reconfigures them".into(),
+                },
+            ]),
+        }
+    }
+    b.push(p(
+        "Resolved from the clients' hosts files (`via = \"hosts-file\"`): no DNS server or TTL is \
+         involved; each client follows when its file is changed, after any local cache (nscd) \
+         lets go."
+            .into(),
+    ));
+    b.push(table(&["", "When", "How, and who says so"], rows));
+}
+
+fn dns_rows(
+    r: &Report,
+    plan: &Plan,
+    n: &NameDecl,
+    ttls: &[(&Attempt, &DnsTtlData)],
+    switches: &[(&Attempt, &DnsSwitchData)],
+    b: &mut Vec<Block>,
+) {
     let lowered = attempts_with(r, plan, &Effect::LowersTtl(n.id.clone()));
     let switched = attempts_with(r, plan, &Effect::Switches(n.id.clone()));
 
@@ -120,7 +178,7 @@ fn name_block(r: &Report, plan: &Plan, n: &NameDecl, b: &mut Vec<Block>) {
             ),
         ]),
     }
-    for (a, d) in &ttls {
+    for (a, d) in ttls {
         let worst = d.servers.iter().filter_map(|s| s.ttl).max();
         rows.push(vec![
             "Old TTL expired".into(),
@@ -200,8 +258,8 @@ fn name_block(r: &Report, plan: &Plan, n: &NameDecl, b: &mut Vec<Block>) {
             ]);
             rows.push(vec![
                 "Clients that ask DNS follow by (expected)".into(),
-                expected_by(a, n, &ttls).unwrap_or_else(|| "—".into()),
-                expectation(n, &ttls),
+                expected_by(a, n, ttls).unwrap_or_else(|| "—".into()),
+                expectation(n, ttls),
             ]);
         }
         None if switched.is_empty() => rows.push(vec![
@@ -220,16 +278,23 @@ fn name_block(r: &Report, plan: &Plan, n: &NameDecl, b: &mut Vec<Block>) {
         ]),
     }
     b.push(table(&["", "When", "How, and who says so"], rows));
+}
 
+fn propagation_and_clients(
+    r: &Report,
+    n: &NameDecl,
+    props: &[(&Attempt, &DnsPropagatedData)],
+    b: &mut Vec<Block>,
+) {
     // Each server's convergence, from the dns-propagated steps.
-    if props.is_empty() {
+    if props.is_empty() && n.via == rehost_plan::NameVia::Dns {
         b.push(p(
             "When each server served the new value: not observed (no `dns-propagated` step for \
              this name ran)."
                 .into(),
         ));
     }
-    for (a, d) in &props {
+    for (a, d) in props {
         b.push(p(format!(
             "Step {} asked {} server(s) {} time(s) over {}: {}.",
             code_span(&a.id),
