@@ -216,6 +216,11 @@ fn end_remaining(
         Ok(h) => terminate(h, &svc.ports, remaining, ctx.cancel).map_err(|e| e.to_string()),
         Err(e) => Err(e),
     };
+    // Interrupted while ending (asking the host, or waiting for the kernel to stop listing
+    // them): what a listing cut short shows proves nothing either way: cancelled, not a result.
+    if ctx.cancel.load(Ordering::Relaxed) {
+        return Outcome::Cancelled;
+    }
     let t = match result {
         Ok(t) => t,
         Err(e) => {

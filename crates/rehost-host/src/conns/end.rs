@@ -368,9 +368,7 @@ fn os_error(e: &std::io::Error) -> String {
 
 mod destroy {
     use super::Target;
-    use netlink_packet_core::{
-        NLM_F_ACK, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage,
-    };
+    use netlink_packet_core::{NLM_F_ACK, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage};
     use netlink_packet_sock_diag::{
         SockDiagMessage,
         constants::{AF_INET, AF_INET6, IPPROTO_TCP, SOCK_DESTROY},

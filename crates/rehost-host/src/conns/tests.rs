@@ -122,7 +122,11 @@ fn a_tracker_records_who_was_there_who_came_and_who_left_when() {
 fn kernel_runs(bc: &[u8], sport: u16) -> Option<bool> {
     let op = |at: usize| -> Option<(u8, usize, usize)> {
         let b = bc.get(at..at + 4)?;
-        Some((b[0], b[1] as usize, u16::from_ne_bytes([b[2], b[3]]) as usize))
+        Some((
+            b[0],
+            b[1] as usize,
+            u16::from_ne_bytes([b[2], b[3]]) as usize,
+        ))
     };
     // Audit: every operation well formed, every jump inside the program or 4 past its end.
     let mut at = 0;
@@ -201,7 +205,9 @@ fn the_kernel_takes_exactly_the_sockets_on_the_filters_ports() {
         (1000..1000 + netlink::MAX_FILTER_PORTS as u16).collect(),
     ] {
         let bc = netlink::sport_filter(&ports).unwrap();
-        for sport in [0u16, 1, 2, 21, 22, 23, 79, 80, 443, 999, 1000, 1001, 1255, 1256, 5432, 65535] {
+        for sport in [
+            0u16, 1, 2, 21, 22, 23, 79, 80, 443, 999, 1000, 1001, 1255, 1256, 5432, 65535,
+        ] {
             assert_eq!(
                 kernel_runs(&bc, sport),
                 Some(ports.contains(&sport)),
@@ -218,11 +224,25 @@ fn a_dump_request_carries_the_filter_as_its_bytecode_attribute() {
     let bc = netlink::sport_filter(&[22, 80]).unwrap();
     let with = netlink::dump_request(AF_INET, SocketId::new_v4(), Some(&bc));
     assert_eq!(with.len(), bare.len() + 4 + bc.len());
-    assert_eq!(u32::from_ne_bytes(with[..4].try_into().unwrap()) as usize, with.len());
-    assert_eq!(&with[4..bare.len()], &bare[4..], "the request itself is unchanged");
+    assert_eq!(
+        u32::from_ne_bytes(with[..4].try_into().unwrap()) as usize,
+        with.len()
+    );
+    assert_eq!(
+        &with[4..bare.len()],
+        &bare[4..],
+        "the request itself is unchanged"
+    );
     let attr = &with[bare.len()..];
-    assert_eq!(u16::from_ne_bytes([attr[0], attr[1]]) as usize, 4 + bc.len());
-    assert_eq!(u16::from_ne_bytes([attr[2], attr[3]]), 1, "INET_DIAG_REQ_BYTECODE");
+    assert_eq!(
+        u16::from_ne_bytes([attr[0], attr[1]]) as usize,
+        4 + bc.len()
+    );
+    assert_eq!(
+        u16::from_ne_bytes([attr[2], attr[3]]),
+        1,
+        "INET_DIAG_REQ_BYTECODE"
+    );
     assert_eq!(&attr[4..], &bc[..]);
 }
 
@@ -243,7 +263,10 @@ fn the_kernel_filtered_listing_equals_the_whole_listing_filtered_here() {
     let (all, whole) = netlink::established(&[]).unwrap();
     assert!(!whole.by_kernel);
     assert!(all.len() >= 14, "both ends of the 7 connections: {all:?}");
-    assert!(all.iter().any(|c| c.local_port == other), "the whole listing has the other port");
+    assert!(
+        all.iter().any(|c| c.local_port == other),
+        "the whole listing has the other port"
+    );
     let mut here: Vec<Connection> = all
         .into_iter()
         .filter(|c| ports.contains(&c.local_port))

@@ -25,9 +25,16 @@ pub fn at_timeout(
         remaining.len(),
         rehost_plan::format_duration(limit)
     );
-    let t = match terminate(host, ports, remaining, &crate::signals::CANCEL) {
+    let t = terminate(host, ports, remaining, &crate::signals::CANCEL);
+    if crate::signals::cancelled() {
+        // Cut short: the listing made meanwhile proves nothing about what was ended.
+        crate::term::error(&format!(
+            "interrupted while ending the connections to {ports_text} on {name}: list them again (`rehost conns list`) to see which remain"
+        ));
+        return exit::INTERRUPTED;
+    }
+    let t = match t {
         Ok(t) => t,
-        Err(_) if crate::signals::cancelled() => return exit::INTERRUPTED,
         Err(e) => {
             crate::term::error(&format!(
                 "failed to end the connections to {ports_text} on {name}: {e}; end these by hand:"
