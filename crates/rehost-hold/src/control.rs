@@ -312,13 +312,20 @@ mod tests {
                 "garbage moved the hold"
             );
         }
-        let refused = lines
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|l| l.starts_with("a control request failed: "))
-            .count();
-        assert_eq!(refused, sent.len(), "{:?}", lines.lock().unwrap());
+        // Each logged (after its connection was closed: waited for).
+        let refused = || {
+            lines
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|l| l.starts_with("a control request failed: "))
+                .count()
+        };
+        let until = std::time::Instant::now() + Duration::from_secs(5);
+        while refused() < sent.len() && std::time::Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(refused(), sent.len(), "{:?}", lines.lock().unwrap());
         assert!(
             lines.lock().unwrap()[3].contains("longer than 4096 bytes"),
             "{:?}",

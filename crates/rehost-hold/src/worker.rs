@@ -88,6 +88,9 @@ struct Dir {
     spliced: bool,
     /// The kernel refused to splice these sockets: copy.
     no_splice: bool,
+    /// The source reported its end (or an error) with an event: a short read does not mean
+    /// it is drained, since the end raises no further edge; read until `EAGAIN` or the end.
+    src_ended: bool,
 }
 
 struct Relay {
@@ -202,14 +205,26 @@ impl<'a> Run<'a> {
                 to_client: Dir::default(),
             },
         );
-        // Whatever arrived before the sockets were watched raised no edge: look now.
-        self.event(id, true, epoll::EventFlags::OUT);
+        // Whatever arrived before the sockets were watched: look now (an upstream connection
+        // still being made is looked at when its socket says it is writable or failed).
+        if c.connecting.is_none() {
+            self.event(id, true, epoll::EventFlags::empty());
+        }
     }
 
     fn event(&mut self, id: u64, from_up: bool, flags: epoll::EventFlags) {
         let Some(r) = self.conns.get_mut(&id) else {
             return;
         };
+        if flags
+            .intersects(epoll::EventFlags::RDHUP | epoll::EventFlags::HUP | epoll::EventFlags::ERR)
+        {
+            if from_up {
+                r.to_client.src_ended = true;
+            } else {
+                r.to_up.src_ended = true;
+            }
+        }
         if r.connecting.is_some() {
             if !from_up {
                 // The client spoke before the upstream answered: its bytes wait in its
@@ -375,8 +390,9 @@ fn pump(d: &mut Dir, src: &TcpStream, dst: &TcpStream, buf: &mut [u8]) -> Step {
             }
             continue;
         }
-        if n < buf.len() {
-            // A short read took what the socket held; more raises a new edge.
+        if n < buf.len() && !d.src_ended {
+            // A short read took what the socket held; more data raises a new edge (its end
+            // does too, with RDHUP, which makes `src_ended`).
             return Step::Wait;
         }
     }
@@ -434,6 +450,89 @@ fn splice(from: RawFd, to: RawFd, len: usize) -> io::Result<usize> {
         let e = io::Error::last_os_error();
         if e.kind() != io::ErrorKind::Interrupted {
             return Err(e);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::relay::{Hold, bind};
+    use std::io::{Read, Write};
+    use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    fn hold(upstream: SocketAddr) -> (Hold, Arc<Mutex<Vec<String>>>) {
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let kept = Arc::clone(&lines);
+        let h = Hold::new(
+            bind("127.0.0.1:0".parse().unwrap()).unwrap(),
+            upstream,
+            100,
+            Arc::new(move |l: &str| kept.lock().unwrap().push(l.to_owned())),
+        )
+        .unwrap();
+        let runner = h.clone();
+        std::thread::spawn(move || runner.run());
+        (h, lines)
+    }
+
+    #[test]
+    fn a_half_close_is_passed_on_each_way_after_the_bytes_before_it() {
+        let up = TcpListener::bind("127.0.0.1:0").unwrap();
+        let (h, _) = hold(up.local_addr().unwrap());
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = up.accept().unwrap();
+            let mut got = Vec::new();
+            s.read_to_end(&mut got).unwrap(); // until the client's half-close
+            s.write_all(b"pong:").unwrap();
+            s.write_all(&got).unwrap();
+        });
+        let mut c = TcpStream::connect(h.local_addr().unwrap()).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        c.write_all(b"ping").unwrap();
+        c.shutdown(Shutdown::Write).unwrap();
+        let mut answer = Vec::new();
+        c.read_to_end(&mut answer).unwrap();
+        assert_eq!(answer, b"pong:ping");
+        server.join().unwrap();
+        // Both ends closed: the hold no longer counts it.
+        let until = std::time::Instant::now() + Duration::from_secs(5);
+        while h.open() > 0 {
+            assert!(std::time::Instant::now() < until, "still open");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    #[test]
+    fn a_client_whose_upstream_refuses_is_closed_and_the_log_says_why() {
+        let down = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = down.local_addr().unwrap();
+        drop(down);
+        let (h, lines) = hold(addr);
+        let mut c = TcpStream::connect(h.local_addr().unwrap()).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let r = c.read(&mut [0u8; 16]);
+        assert!(
+            matches!(r, Ok(0))
+                || matches!(&r, Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset),
+            "{r:?}"
+        );
+        let until = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let l = lines.lock().unwrap().clone();
+            if l.iter().any(|l| {
+                l.contains(&format!("the upstream {addr} did not accept a connection"))
+                    && l.ends_with("closed the client")
+            }) {
+                break;
+            }
+            assert!(std::time::Instant::now() < until, "{l:?}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        while h.open() > 0 {
+            assert!(std::time::Instant::now() < until, "still counted");
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
 }
