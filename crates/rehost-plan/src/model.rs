@@ -446,6 +446,10 @@ pub struct Service {
     pub id: String,
     pub host: String,
     pub ports: Vec<u16>,
+    /// Listening Unix sockets (absolute paths on the host) its clients connect to, beside or
+    /// instead of `ports` (a local PostgreSQL's `/run/postgresql/.s.PGSQL.5432`): a `drain`
+    /// waits for their connections too.
+    pub sockets: Vec<String>,
     pub start: Option<String>,
     pub stop: Option<String>,
     pub health: Option<String>,

@@ -956,6 +956,7 @@ impl Reader {
                 "id",
                 "host",
                 "ports",
+                "sockets",
                 "start",
                 "stop",
                 "health",
@@ -1021,10 +1022,30 @@ impl Reader {
                 }
             }
         }
+        let mut sockets = Vec::new();
+        for p in self.str_list_spanned(t, "sockets") {
+            if !p.value.starts_with('/') || p.value.contains('\0') || p.value.len() > 107 {
+                self.err(
+                    "value",
+                    p.span.clone(),
+                    format!(
+                        "{}: socket `{}` is not an absolute path of a Unix socket (at most 107 bytes)",
+                        t.what,
+                        p.value.escape_debug()
+                    ),
+                )
+                .help = Some(
+                    "give the listening socket's absolute path on the host, e.g. sockets = [\"/run/postgresql/.s.PGSQL.5432\"]".into(),
+                );
+            } else {
+                sockets.push(p.value);
+            }
+        }
         Some(Service {
             id: id?,
             host: host?,
             ports,
+            sockets,
             start: self.str(t, "start"),
             stop: self.str(t, "stop"),
             health: self.str(t, "health"),

@@ -275,6 +275,7 @@ pub(crate) fn validate(plan: &Plan) -> Vec<Diagnostic> {
                             "stop" => d.stop.is_some(),
                             "start" => d.start.is_some(),
                             "ports" => !d.ports.is_empty(),
+                            "connections" => !d.ports.is_empty() || !d.sockets.is_empty(),
                             _ => d.health.is_some() || !d.ports.is_empty(),
                         };
                         if !has {
@@ -283,16 +284,18 @@ pub(crate) fn validate(plan: &Plan) -> Vec<Diagnostic> {
                                         "missing-key",
                                         Some(span.clone()),
                                         format!(
-                                            "{what} needs service `{svc}` to declare its `{key}`{}",
+                                            "{what} needs service `{svc}` to declare its `{}`{}",
+                                            if key == "connections" { "ports" } else { key },
                                             match key {
                                                 "health" => " command or its `ports`",
                                                 "ports" => "",
+                                                "connections" => " or its `sockets`",
                                                 _ => " command",
                                             }
                                         ),
                                     )
-                                    .with_help(if key == "ports" {
-                                        format!("add ports = [PORT, ...] to [[services]] `{svc}`: the ports its clients connect to")
+                                    .with_help(if key == "ports" || key == "connections" {
+                                        format!("add ports = [PORT, ...] to [[services]] `{svc}`: the ports its clients connect to{}", if key == "connections" { " (or sockets = [\"/PATH\"]: its listening Unix sockets)" } else { "" })
                                     } else {
                                         format!(
                                             "add {key} = \"...\" to [[services]] `{svc}`, or use a `run` step"

@@ -853,4 +853,8 @@ pub struct ConnsDrainArgs {
     /// their process) and report each ended and each that could not be.
     #[arg(long)]
     pub terminate: bool,
+    /// The result as one JSON document on stdout (who was connected, who left when, what
+    /// was ended); the progress lines stay on stderr.
+    #[arg(long)]
+    pub json: bool,
 }

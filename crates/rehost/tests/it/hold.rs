@@ -734,3 +734,82 @@ fn bulk_transfers_both_ways_arrive_whole_through_the_hold() {
         "client's bytes changed"
     );
 }
+
+#[test]
+fn a_failure_after_a_switch_rolls_the_hold_back_and_counts_it_once_a_connection_reaches_the_old_upstream()
+ {
+    let d = TestDir::new();
+    let state = state_dir(&d);
+    let old = Server::start(|_| Reply::json("old"));
+    let new = Server::start(|_| Reply::json("new"));
+    let web = Hold::start(&d, &state, &format!("127.0.0.1:{}", old.port()));
+    d.write(
+        "plan.toml",
+        plan(&format!(
+            r#"
+[[steps]]
+id = "move-web"
+do = "switch"
+hold = "{}"
+to = "127.0.0.1:{}"
+state_dir = "{}"
+timeout = "2s"
+
+[[steps]]
+id = "start-new"
+do = "run"
+host = "new"
+argv = ["false"]
+
+[environments.test.endpoints]
+"{hold}" = "{hold}"
+"127.0.0.1:{port}" = "127.0.0.1:{port}"
+"#,
+            web.listen,
+            new.port(),
+            state.display(),
+            hold = web.listen,
+            port = new.port(),
+        ))
+        .replace(
+            "max_downtime = \"15m\"",
+            "max_downtime = \"15m\"\non_failure = \"rollback\"",
+        ),
+    );
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    assert_ne!(o.code, 0, "{}", o.all());
+    assert_eq!(
+        get(web.listen).unwrap(),
+        "old",
+        "{}\n{}",
+        o.all(),
+        web.log()
+    );
+    let journal = d.read(".rehost/plan/test/journal");
+    let rolled: Vec<&str> = journal
+        .lines()
+        .filter(|l| l.contains(r#""rolled_back""#) && l.contains(r#""move-web""#))
+        .collect();
+    assert_eq!(rolled.len(), 1, "{journal}");
+    assert!(rolled[0].contains(r#""ok":true"#), "{}", rolled[0]);
+    assert!(
+        rolled[0].contains(&format!(
+            "switched back from 127.0.0.1:{} to 127.0.0.1:{}",
+            new.port(),
+            old.port()
+        )) && rolled[0].contains("a connection made through it afterwards reached"),
+        "{}",
+        rolled[0]
+    );
+    assert!(
+        web.log().matches("switched from").count() == 2,
+        "{}",
+        web.log()
+    );
+    let o = rehost(&d, &["concept", "plan.toml", "--format", "md"]);
+    assert!(
+        o.stdout.contains("the hold switched back to the upstream"),
+        "{}",
+        o.all()
+    );
+}
