@@ -220,6 +220,24 @@ fn examine(
         let (keys, why) = rehost_keys::parse_wireguard(&head, &digest_key.0);
         return Ok(Some((meta, keys, why)));
     }
+    // A GnuPG agent's key file, known by its path; a keytab, whose keys are digested under
+    // the scan's key.
+    if rehost_keys::is_gpg_agent_key(shown) && meta.len() > 0 {
+        f.take(rehost_keys::MAX_DER.saturating_sub(head.len() as u64))
+            .read_to_end(&mut head)?;
+        let (keys, why) = rehost_keys::parse_gpg_agent_key(shown, &head);
+        return Ok(Some((meta, keys, why)));
+    }
+    if sniffed == Some(rehost_keys::Sniff::Keytab) {
+        f.take(rehost_keys::MAX_CRYPTTAB.saturating_sub(head.len() as u64))
+            .read_to_end(&mut head)?;
+        let (keys, why) = rehost_keys::parse_keytab(&head, &digest_key.0);
+        // Not a keytab after all (its first entry does not read): nothing was read of worth.
+        if keys.is_empty() && why.is_empty() {
+            return Ok(None);
+        }
+        return Ok(Some((meta, keys, why)));
+    }
     let service = rehost_keys::config_service(shown)
         .filter(|_| sniffed != Some(rehost_keys::Sniff::Luks) && meta.len() > 0);
     if let Some(service) = service {
@@ -478,5 +496,6 @@ pub fn scan_keys_with<H: Host + ?Sized>(
     }
     scan.merge_duplicates();
     scan.take_public_halves();
+    scan.link_openpgp();
     Ok(scan)
 }

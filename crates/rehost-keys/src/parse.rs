@@ -65,6 +65,9 @@ pub fn parse_as(how: Sniff, bytes: &[u8]) -> (Vec<Key>, Vec<String>) {
             Err(e) => errors.push(e),
         },
         Sniff::Crypttab => return crate::parse_crypttab(bytes),
+        Sniff::OpenPgp => return crate::parse_openpgp(bytes),
+        // A keytab's keys are digested under the scan's key: `parse_keytab`, by the scan.
+        Sniff::Keytab => {}
     }
     (keys, errors)
 }
@@ -98,6 +101,17 @@ fn pem_blocks(bytes: &[u8], keys: &mut Vec<Key>, errors: &mut Vec<String>) {
         }
         let block = &bytes[start..end];
         let label = String::from_utf8_lossy(label).into_owned();
+        // OpenPGP armor (`gpg --export-secret-keys --armor`): a key block holds several keys.
+        if label == "PGP PRIVATE KEY BLOCK" || label == "PGP PUBLIC KEY BLOCK" {
+            match crate::openpgp::armored(block) {
+                Ok((k, e)) => {
+                    keys.extend(k);
+                    errors.extend(e);
+                }
+                Err(why) => errors.push(format!("a `{label}` block does not read: {why}")),
+            }
+            continue;
+        }
         match pem_block(&label, block) {
             Ok(Some(k)) => keys.push(k),
             Ok(None) => {}
@@ -194,6 +208,8 @@ fn blank(kind: Kind) -> Key {
         reference: None,
         pkcs12: None,
         wireguard_public: None,
+        openpgp: None,
+        keytab: None,
     }
 }
 
@@ -577,7 +593,7 @@ fn algorithm_name(oid: &ObjectIdentifier) -> String {
 }
 
 /// Bits of a big-endian unsigned integer (leading zero bytes ignored).
-fn bit_len(n: &[u8]) -> u32 {
+pub(crate) fn bit_len(n: &[u8]) -> u32 {
     let n: &[u8] = match n.iter().position(|&b| b != 0) {
         Some(i) => &n[i..],
         None => return 0,

@@ -161,6 +161,8 @@ pub fn parse_pkcs12(der: &[u8]) -> der::Result<Vec<Key>> {
         key_file: None,
         reference: None,
         wireguard_public: None,
+        openpgp: None,
+        keytab: None,
         pkcs12: Some(Pkcs12Bundle {
             sha256: crate::parse::hex(&Sha256::digest(der)),
             contents: p,

@@ -249,6 +249,8 @@ pub fn parse_luks(b: &[u8]) -> Result<Key, String> {
         reference: None,
         pkcs12: None,
         wireguard_public: None,
+        openpgp: None,
+        keytab: None,
     })
 }
 
@@ -461,6 +463,8 @@ pub fn parse_crypttab(b: &[u8]) -> (Vec<Key>, Vec<String>) {
             reference: None,
             pkcs12: None,
             wireguard_public: None,
+            openpgp: None,
+            keytab: None,
         });
     }
     (keys, errors)
@@ -484,6 +488,8 @@ pub fn key_file(bytes: &[u8], digest_key: &[u8; 32]) -> Key {
         reference: None,
         pkcs12: None,
         wireguard_public: None,
+        openpgp: None,
+        keytab: None,
     }
 }
 

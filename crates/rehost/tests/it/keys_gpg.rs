@@ -1,0 +1,229 @@
+//! GnuPG keys and Kerberos keytabs made by the real tools (`gpg`, `ktutil`): `keys scan`
+//! reports the fingerprints `gpg --with-colons` prints and the principals, key versions and
+//! encryption types `klist -kte` lists; `keys compare` matches them between two systems (a
+//! keytab entry by a keyed digest of its key); over ssh the scan finds the same; and nothing
+//! of a secret key, a keytab's key or a passphrase is printed.
+
+use crate::keys::{json, sh};
+use crate::support::*;
+use rehost_test::TestDir;
+use rehost_test::keys::{make_gpg, make_keytab};
+use rehost_test::sshd::Sshd;
+
+fn of_kind<'a>(v: &'a serde_json::Value, kind: &str) -> Vec<&'a serde_json::Value> {
+    v["scans"][0]["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["kind"] == kind)
+        .collect()
+}
+
+fn at<'a>(ks: &[&'a serde_json::Value], path: &str) -> Vec<&'a serde_json::Value> {
+    ks.iter()
+        .copied()
+        .filter(|k| k["path"].as_str().unwrap().ends_with(path))
+        .collect()
+}
+
+fn fpr(k: &serde_json::Value) -> &str {
+    k["openpgp"]["fingerprint"].as_str().unwrap_or_default()
+}
+
+#[test]
+fn gnupg_keys_and_keytabs_are_found_with_the_tools_fingerprints_and_nothing_secret_printed() {
+    let d = TestDir::new();
+    let (gpg, mut secrets) = make_gpg(&d.join("old"));
+    std::fs::create_dir_all(d.join("old/etc")).unwrap();
+    let (klist, ks) = make_keytab(&d.join("old"), "etc/krb5.keytab");
+    secrets.0.extend(ks.0);
+    // The check has teeth: it fires on the files themselves.
+    for f in [
+        "old/export/secret.asc",
+        "old/export/secret.gpg",
+        "old/etc/krb5.keytab",
+    ] {
+        let bytes = std::fs::read(d.join(f)).unwrap();
+        assert!(
+            std::panic::catch_unwind(|| secrets.assert_absent(f, &bytes)).is_err(),
+            "{f}"
+        );
+    }
+    let o = rehost(&d, &["keys", "scan", "old", "--json"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    secrets.assert_absent("stdout", o.stdout.as_bytes());
+    secrets.assert_absent("stderr", o.stderr.as_bytes());
+    let v = json(&o);
+
+    // Every secret key and subkey in both exports (the binary one: the RSA key) and in the
+    // keybox, by the fingerprint gpg prints.
+    let sec = of_kind(&v, "openpgp-secret");
+    let asc: Vec<&str> = at(&sec, "/export/secret.asc")
+        .into_iter()
+        .map(fpr)
+        .collect();
+    assert_eq!(asc, gpg.fingerprints, "{v}");
+    let bin: Vec<&str> = at(&sec, "/export/secret.gpg")
+        .into_iter()
+        .map(fpr)
+        .collect();
+    assert_eq!(bin, gpg.fingerprints[..2], "{v}");
+    assert!(
+        at(&sec, "/export/secret.asc")[0]["encrypted"] == true,
+        "{v}"
+    );
+    assert!(
+        at(&sec, "/export/secret.asc")[2]["encrypted"] == false,
+        "{v}"
+    );
+    assert_eq!(at(&sec, "/export/secret.asc")[0]["openpgp"]["version"], 4);
+    assert_eq!(
+        at(&sec, "/export/secret.asc")[0]["openpgp"]["user_id"],
+        "RSA Test <rsa@example.org>"
+    );
+    assert_eq!(
+        at(&sec, "/export/secret.asc")[2]["algorithm"],
+        "eddsa-ed25519"
+    );
+    let public: Vec<&str> = at(&of_kind(&v, "openpgp-public"), "/gnupg/pubring.kbx")
+        .into_iter()
+        .map(fpr)
+        .collect();
+    assert_eq!(public, gpg.fingerprints, "{v}");
+
+    // The agent's key files by keygrip; an RSA one's keygrip computed and its OpenPGP key
+    // found in the keybox beside it.
+    let agent = of_kind(&v, "gpg-agent-key");
+    assert_eq!(agent.len(), gpg.keygrips.len(), "{v}");
+    for (grip, fp) in &gpg.keygrips {
+        let k = at(&agent, &format!("/private-keys-v1.d/{grip}.key"));
+        assert_eq!(k.len(), 1, "{grip}: {v}");
+        assert_eq!(k[0]["openpgp"]["keygrip"], *grip, "{v}");
+        if gpg.rsa_keygrips.contains(grip) {
+            assert_eq!(k[0]["openpgp"]["keygrip_from"], "computed", "{v}");
+            assert_eq!(fpr(k[0]), fp, "{v}");
+            assert_eq!(k[0]["encrypted"], true, "{v}");
+        } else {
+            assert_eq!(k[0]["openpgp"]["keygrip_from"], "file name", "{v}");
+            assert_eq!(k[0]["encrypted"], false, "{v}");
+        }
+    }
+
+    // The keytab: what klist lists, and a digest of each key.
+    let kt = of_kind(&v, "kerberos-key");
+    assert_eq!(kt.len(), 2, "{v}");
+    for (k, e) in kt.iter().zip(&klist) {
+        assert_eq!(k["keytab"]["principal"], e.principal, "{v}");
+        assert_eq!(k["keytab"]["kvno"], e.kvno, "{v}");
+        assert_eq!(k["keytab"]["enctype"], e.enctype, "{v}");
+        assert!(
+            k["keytab"]["digest"]
+                .as_str()
+                .unwrap()
+                .starts_with("blake3-keyed:")
+        );
+    }
+
+    // The human view names the same.
+    let o = rehost(&d, &["keys", "scan", "old"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    secrets.assert_absent("stdout", o.stdout.as_bytes());
+    for fp in &gpg.fingerprints {
+        assert!(o.stdout.contains(&format!("openpgp:{fp}")), "{}", o.stdout);
+    }
+    assert!(
+        o.stdout
+            .contains("kerberos aes256-cts-hmac-sha1-96  krb5:host/db.example@EXAMPLE.ORG kvno 3"),
+        "{}",
+        o.stdout
+    );
+
+    // A copy on the new system: every key present. The keytab made again by ktutil holds the
+    // same keys (the same password and principal derive the same key): present too.
+    sh(&d, "mkdir new && cp -a old/gnupg old/export new/");
+    std::fs::create_dir_all(d.join("new/etc")).unwrap();
+    make_keytab(&d.join("new"), "etc/krb5.keytab");
+    let o = rehost(&d, &["keys", "compare", "old", "new", "--json"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    secrets.assert_absent("stdout", o.stdout.as_bytes());
+    let c = json(&o);
+    assert!(
+        c["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|k| k["verdict"] == "present"),
+        "{c}"
+    );
+    // A keytab written again with another key for one principal and without the other, an
+    // agent key gone: three missing, one extra.
+    let rsa_grip = &gpg.rsa_keygrips[0];
+    std::fs::remove_file(d.join(&format!("new/gnupg/private-keys-v1.d/{rsa_grip}.key"))).unwrap();
+    sh(
+        &d,
+        "cd new/etc && rm krb5.keytab && (echo 'addent -key -p HTTP/web.example@EXAMPLE.ORG -k 7 -e aes128-cts-hmac-sha1-96'; sleep 0.3; echo ffeeddccbbaa99887766554433221100; sleep 0.3; echo 'wkt krb5.keytab'; sleep 0.3) | ktutil >/dev/null",
+    );
+    let o = rehost(&d, &["keys", "compare", "old", "new"]);
+    assert_eq!(o.code, 1, "{}", o.all());
+    secrets.assert_absent("stdout", o.stdout.as_bytes());
+    assert!(
+        o.stdout.contains(&format!(
+            "missing  {}  gpg-agent-key rsa 3072 keygrip:{rsa_grip}",
+            d.join(&format!("old/gnupg/private-keys-v1.d/{rsa_grip}.key"))
+                .display()
+        )),
+        "{}",
+        o.stdout
+    );
+    assert!(
+        o.stdout.contains(
+            "kerberos-key kerberos aes128-cts-hmac-sha1-96 krb5:HTTP/web.example@EXAMPLE.ORG kvno 7"
+        ),
+        "{}",
+        o.stdout
+    );
+    assert!(o.stdout.contains(" 3 missing, 1 extra"), "{}", o.stdout);
+}
+
+#[test]
+fn gnupg_keys_and_keytabs_over_ssh_are_what_a_local_scan_finds() {
+    let sshd = Sshd::start();
+    let d = TestDir::new();
+    let (_, mut secrets) = make_gpg(&d.join("old"));
+    std::fs::create_dir_all(d.join("old/etc")).unwrap();
+    secrets
+        .0
+        .extend(make_keytab(&d.join("old"), "etc/krb5.keytab").1.0);
+    let at = d.join("old").display().to_string();
+    let cfg = sshd.ssh_config().display().to_string();
+    let remote_at = format!("{}:{at}", sshd.destination());
+    let local = rehost(&d, &["keys", "scan", &at, "--json"]);
+    let remote = rehost(
+        &d,
+        &["keys", "scan", &remote_at, "--json", "--ssh-config", &cfg],
+    );
+    assert_eq!(local.code, 0, "{}", local.all());
+    assert_eq!(remote.code, 0, "{}", remote.all());
+    secrets.assert_absent("stdout", remote.stdout.as_bytes());
+    secrets.assert_absent("stderr", remote.stderr.as_bytes());
+    // The same findings, but for the keytab's digests: keyed afresh for each command.
+    let keys = |o: &rehost_test::Output| {
+        let mut v = json(o)["scans"][0]["keys"].clone();
+        for k in v.as_array_mut().unwrap() {
+            if let Some(t) = k.get_mut("keytab") {
+                t["digest"] = "keyed".into();
+            }
+        }
+        v
+    };
+    let (l, r) = (keys(&local), keys(&remote));
+    assert!(l.as_array().unwrap().len() >= 12, "{l}");
+    assert_eq!(l, r);
+    // One command, one digest key: the keytab's keys match across the hosts.
+    let o = rehost(
+        &d,
+        &["keys", "compare", &at, &remote_at, "--ssh-config", &cfg],
+    );
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(o.stdout.contains(" 0 missing, 0 extra"), "{}", o.all());
+}
