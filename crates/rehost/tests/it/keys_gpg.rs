@@ -227,3 +227,132 @@ fn gnupg_keys_and_keytabs_over_ssh_are_what_a_local_scan_finds() {
     assert_eq!(o.code, 0, "{}", o.all());
     assert!(o.stdout.contains(" 0 missing, 0 extra"), "{}", o.all());
 }
+
+const REPORT_PLAN: &str = r#"
+[[data]]
+id = "etc"
+from = "old:/etc"
+to = "new:/etc"
+exclude = ["gnupg/"]
+
+[[keys]]
+id = "krb"
+host = "old"
+kind = "kerberos"
+paths = ["/etc/krb5.keytab"]
+
+[[keys]]
+id = "tls"
+host = "old"
+kind = "tls"
+paths = ["/etc/ssl/private/site.key"]
+
+[[keys]]
+id = "gpg"
+host = "old"
+kind = "gpg"
+paths = ["/etc/gnupg/private-keys-v1.d"]
+
+[[steps]]
+id = "copy"
+do = "sync"
+data = "etc"
+
+[[steps]]
+id = "keys"
+do = "verify-keys"
+keys = ["krb", "tls", "gpg"]
+to = "new"
+search = ["/etc"]
+"#;
+
+/// The report's Keys section: each declared key with its fingerprint on both hosts, where it is
+/// used, and the verdict; the GnuPG keys the data set excludes are "not carried". Nothing secret
+/// in the journal, the evidence, the outputs or the reports.
+#[test]
+fn the_report_names_each_key_where_it_is_used_and_a_key_no_step_carries() {
+    let d = TestDir::new();
+    let (gpg, mut secrets) = make_gpg(&d.join("test-old/etc"));
+    let (_, ks) = make_keytab(&d.join("test-old/etc"), "krb5.keytab");
+    secrets.0.extend(ks.0);
+    sh(
+        &d,
+        "mkdir -p test-old/etc/ssl/private test-old/etc/nginx test-new \
+         && openssl genpkey -algorithm ED25519 -out test-old/etc/ssl/private/site.key \
+         && chmod 600 test-old/etc/ssl/private/site.key",
+    );
+    let site =
+        rehost_test::keys::spki_sha256(&d.join("test-old/etc"), "ssl/private/site.key", None);
+    d.write(
+        "test-old/etc/nginx/nginx.conf",
+        "http {\n  server {\n    ssl_certificate_key /etc/ssl/private/site.key;\n  }\n}\n",
+    );
+    let mut site_secrets = rehost_test::keys::Secrets::default();
+    for line in d.read("test-old/etc/ssl/private/site.key").lines() {
+        if !line.starts_with("-----") {
+            site_secrets.0.push(line.as_bytes().to_vec());
+        }
+    }
+    secrets.0.extend(site_secrets.0);
+    write_plan(&d, REPORT_PLAN);
+    let o = rehost(&d, &["check", "plan.toml"]);
+    assert!(o.stdout.contains("key-not-carried"), "{}", o.all());
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    secrets.assert_absent("stdout", o.stdout.as_bytes());
+    secrets.assert_absent("stderr", o.stderr.as_bytes());
+    // The GnuPG keys stayed behind: the step fails, naming them missing.
+    assert_ne!(o.code, 0, "{}", o.all());
+    assert!(o.all().contains("missing on `new`"), "{}", o.all());
+    let o = rehost(&d, &["report", "plan.toml", "--env", "test"]);
+    secrets.assert_absent("stdout", o.stdout.as_bytes());
+    let md = d.read(".rehost/plan/test/report.md");
+    assert!(md.contains("## Keys"), "{md}");
+    let row = |key: &str, needle: &str| {
+        md.lines()
+            .filter(|l| l.starts_with(&format!("| `{key}` |")))
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no row of `{key}` with {needle}: {md}"))
+            .to_owned()
+    };
+    // The TLS key: its fingerprint, on both hosts, used by nginx on both.
+    let tls = row("tls", &format!("spki-sha256:{site}"));
+    assert!(
+        tls.contains("`/etc/ssl/private/site.key`; used by `/etc/nginx/nginx.conf:3`")
+            && tls.matches("used by `/etc/nginx/nginx.conf:3`").count() == 2
+            && tls.ends_with("| present, by step `keys` attempt 1 |"),
+        "{tls}"
+    );
+    // The keytab's entries, carried and present.
+    let krb = row("krb", "krb5:host/db.example@EXAMPLE.ORG kvno 3");
+    assert!(krb.contains("present"), "{krb}");
+    // The GnuPG keys: not carried, in the lint's words, each by its keygrip and missing on B.
+    for (grip, _) in &gpg.keygrips {
+        let r = row("gpg", &format!("keygrip:{grip}"));
+        assert!(
+            r.contains("not carried: ")
+                && r.contains("exclude `gnupg/`")
+                && r.contains("| not found |")
+                && r.ends_with("; missing on B |"),
+            "{r}"
+        );
+    }
+    let json: serde_json::Value =
+        serde_json::from_str(&d.read(".rehost/plan/test/report.json")).unwrap();
+    let keys = json["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 3, "{json}");
+    assert_eq!(keys[2]["key"], "gpg");
+    assert_eq!(keys[2]["verdict"], "not carried");
+    assert!(keys[2]["not_carried"].as_str().unwrap().contains("gnupg/"));
+    assert_eq!(keys[1]["verdict"], "present");
+    assert!(keys[1]["not_carried"].is_null());
+
+    // Nothing of a private key, a keytab's key or a passphrase in the state directory: the
+    // journal, the evidence, the outputs, the reports.
+    let mut files = Vec::new();
+    crate::keys::every_file(&d.join(".rehost"), &mut files);
+    assert!(files.iter().any(|(p, _)| p.ends_with("/test/journal")));
+    assert!(files.iter().any(|(p, _)| p.ends_with("report.html")));
+    for (p, bytes) in &files {
+        secrets.assert_absent(p, bytes);
+    }
+}
