@@ -245,7 +245,7 @@ paths = ["/etc/krb5.keytab"]
 id = "tls"
 host = "old"
 kind = "tls"
-paths = ["/etc/ssl/private/site.key"]
+paths = ["/etc/ssl/private/site.key", "/etc/ssl/site.crt"]
 
 [[keys]]
 id = "gpg"
@@ -279,7 +279,8 @@ fn the_report_names_each_key_where_it_is_used_and_a_key_no_step_carries() {
         &d,
         "mkdir -p test-old/etc/ssl/private test-old/etc/nginx test-new \
          && openssl genpkey -algorithm ED25519 -out test-old/etc/ssl/private/site.key \
-         && chmod 600 test-old/etc/ssl/private/site.key",
+         && chmod 600 test-old/etc/ssl/private/site.key \
+         && openssl req -x509 -key test-old/etc/ssl/private/site.key -subj /CN=site.example -days 5 -out test-old/etc/ssl/site.crt",
     );
     let site =
         rehost_test::keys::spki_sha256(&d.join("test-old/etc"), "ssl/private/site.key", None);
@@ -321,6 +322,20 @@ fn the_report_names_each_key_where_it_is_used_and_a_key_no_step_carries() {
             && tls.matches("used by `/etc/nginx/nginx.conf:3`").count() == 2
             && tls.ends_with("| present, by step `keys` attempt 1 |"),
         "{tls}"
+    );
+    // The certificate expiring in 5 days: its end and the warning, from the journal's evidence.
+    let crt = row("tls", "| certificate ");
+    assert!(
+        crt.contains("certificate")
+            && crt.contains("; valid until ")
+            && crt.contains("; warning: certificate expires at ")
+            && crt.contains("in 4 day(s)"),
+        "{crt}"
+    );
+    let journal = d.read(".rehost/plan/test/journal");
+    assert!(
+        journal.contains("\"warnings\":[{\"side\":\"new\",\"path\":\"/etc/ssl/site.crt\""),
+        "{journal}"
     );
     // The keytab's entries, carried and present.
     let krb = row("krb", "krb5:host/db.example@EXAMPLE.ORG kvno 3");
