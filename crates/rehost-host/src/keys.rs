@@ -332,10 +332,30 @@ fn key_files(
         let Some(c) = k.crypttab.as_mut() else {
             continue;
         };
+        let used = format!("{crypttab}:{}", c.line);
+        if let Some(uuid) = c.uuid().map(str::to_owned) {
+            match luks_by_uuid(host, &uuid) {
+                ByUuid::NotLooked => {}
+                ByUuid::Absent => c.luks_found = Some(false),
+                ByUuid::Found(shown, (meta, keys, _)) => {
+                    c.luks_found = Some(true);
+                    c.luks_header = Some(shown.clone());
+                    for key in keys {
+                        out.push(Found {
+                            path: shown.clone(),
+                            uid: meta.uid(),
+                            gid: meta.gid(),
+                            mode: meta.mode() & 0o7777,
+                            key,
+                            used_by: vec![used.clone()],
+                        });
+                    }
+                }
+            }
+        }
         let Some(path) = c.key_file_to_read().map(str::to_owned) else {
             continue;
         };
-        let used = format!("{crypttab}:{}", c.line);
         if let Some(f) = out.iter_mut().find(|f| f.path == path) {
             c.key_file_found = Some(true);
             f.used_by.push(used);
@@ -363,6 +383,42 @@ fn key_files(
         }
     }
     out
+}
+
+/// What `/dev/disk/by-uuid` says of a UUID.
+enum ByUuid {
+    /// The host has no `/dev/disk/by-uuid` (a container, a tree without `/dev`).
+    NotLooked,
+    /// No device with that UUID, or not a LUKS header there.
+    Absent,
+    /// The header, shown by its by-uuid path.
+    Found(String, Examined),
+}
+
+/// The LUKS header of the device `/dev/disk/by-uuid/UUID` names on `host` (inside its root):
+/// udev's link is followed, but only to a device under the root's `/dev`; only the header's
+/// bytes are read.
+fn luks_by_uuid(host: &LocalHost, uuid: &str) -> ByUuid {
+    let root = host.root().unwrap_or(Path::new("/"));
+    let dir = root.join("dev/disk/by-uuid");
+    if !dir.is_dir() {
+        return ByUuid::NotLooked;
+    }
+    let shown = format!("/dev/disk/by-uuid/{uuid}");
+    let Ok(dev) = std::fs::canonicalize(dir.join(uuid)) else {
+        return ByUuid::Absent;
+    };
+    let Ok(devs) = std::fs::canonicalize(root.join("dev")) else {
+        return ByUuid::NotLooked;
+    };
+    if !dev.starts_with(&devs) {
+        return ByUuid::NotLooked;
+    }
+    match luks_of_device(&dev) {
+        Ok(Some(e)) => ByUuid::Found(shown, e),
+        Ok(None) => ByUuid::Absent,
+        Err(_) => ByUuid::NotLooked,
+    }
 }
 
 /// The file a configuration's directive names, looked up on `host`: its keys and certificates
@@ -497,5 +553,6 @@ pub fn scan_keys_with<H: Host + ?Sized>(
     scan.merge_duplicates();
     scan.take_public_halves();
     scan.link_openpgp();
+    scan.link_crypttab();
     Ok(scan)
 }

@@ -536,6 +536,16 @@ impl Found {
                 c.name
             ));
         }
+        if let Some(c) = &self.key.crypttab
+            && c.luks_found == Some(false)
+        {
+            out.push(format!(
+                "crypttab line {} names volume `{}` on {}, but no LUKS header with that UUID is on this host: the volume does not open at boot (carry the volume, or correct the entry)",
+                c.line,
+                c.name,
+                c.device
+            ));
+        }
         if let Some(r) = &self.key.reference
             && r.found == Some(false)
         {
@@ -720,6 +730,43 @@ impl Scan {
                 o.subkey = k.subkey;
                 o.created = k.created;
                 o.user_id = k.user_id.clone();
+            }
+        }
+    }
+
+    /// A crypttab entry naming its device by `UUID=` is linked to the LUKS header with that
+    /// UUID found in the same scan (an image or device scanned with it): the entry says where
+    /// the header is, and the header is used by the entry (`CRYPTTAB:LINE`). Run once after a
+    /// scan.
+    pub fn link_crypttab(&mut self) {
+        let headers: Vec<(String, String)> = self
+            .found
+            .iter()
+            .filter_map(|f| Some((f.key.luks.as_ref()?.uuid.to_lowercase(), f.path.clone())))
+            .collect();
+        let mut uses: Vec<(String, String)> = Vec::new();
+        for f in &mut self.found {
+            let Some(c) = f.key.crypttab.as_mut() else {
+                continue;
+            };
+            let Some(uuid) = c.uuid().map(str::to_lowercase) else {
+                continue;
+            };
+            if let Some((_, path)) = headers.iter().find(|(u, _)| *u == uuid) {
+                c.luks_found = Some(true);
+                c.luks_header = Some(path.clone());
+                uses.push((path.clone(), format!("{}:{}", f.path, c.line)));
+            }
+        }
+        for (path, used) in uses {
+            for f in self
+                .found
+                .iter_mut()
+                .filter(|f| f.path == path && f.key.luks.is_some())
+            {
+                if !f.used_by.contains(&used) {
+                    f.used_by.push(used.clone());
+                }
             }
         }
     }
