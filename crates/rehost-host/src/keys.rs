@@ -33,6 +33,7 @@ pub(crate) fn execute(
     host: &LocalHost,
     paths: &[Bytes],
     digest_key: Option<&DigestKey>,
+    passwords: &[rehost_keys::Password],
     cancel: &AtomicBool,
     emit: &mut dyn FnMut(Response),
 ) -> Result<(), HostError> {
@@ -139,7 +140,7 @@ pub(crate) fn execute(
                 });
             }
             files += 1;
-            match examine(&mut at, &rel, &shown, &digest_key) {
+            match examine(&mut at, &rel, &shown, &digest_key, passwords) {
                 Ok(None) => {}
                 Ok(Some((meta, mut keys, why))) => {
                     read += 1;
@@ -200,6 +201,7 @@ fn examine(
     rel: &[u8],
     shown: &str,
     digest_key: &DigestKey,
+    passwords: &[rehost_keys::Password],
 ) -> std::io::Result<Option<Examined>> {
     let f = open_source(at, rel, None)?;
     let meta = f.metadata()?;
@@ -274,7 +276,7 @@ fn examine(
     };
     f.take(limit.saturating_sub(head.len() as u64))
         .read_to_end(&mut head)?;
-    let (keys, why) = rehost_keys::parse_as(how, &head);
+    let (keys, why) = rehost_keys::parse_as_opened(how, &head, passwords);
     // What was read is dropped here; nothing of it is kept but the keys' public facts.
     let mut why = why;
     if how == rehost_keys::Sniff::Crypttab && meta.len() > rehost_keys::MAX_CRYPTTAB {
@@ -511,9 +513,23 @@ pub fn scan_keys_with<H: Host + ?Sized>(
     digest_key: Option<&DigestKey>,
     cancel: &AtomicBool,
 ) -> Result<Scan, HostError> {
+    scan_keys_opened(host, paths, digest_key, &[], cancel)
+}
+
+/// [`scan_keys_with`], opening PKCS#12 bundles with the first of `passwords` that does. The
+/// passwords go to the host that holds the bundles (inside the ssh connection to an agent) and
+/// nowhere else; they are not kept.
+pub fn scan_keys_opened<H: Host + ?Sized>(
+    host: &H,
+    paths: &[&str],
+    digest_key: Option<&DigestKey>,
+    passwords: &[rehost_keys::Password],
+    cancel: &AtomicBool,
+) -> Result<Scan, HostError> {
     let req = Request::ScanKeys {
         paths: paths.iter().map(|p| Bytes::from(*p)).collect(),
         digest_key: digest_key.cloned(),
+        passwords: passwords.to_vec(),
     };
     let mut scan = Scan::default();
     let mut ended = false;

@@ -26,8 +26,8 @@ pub use compare::{Compared, Comparison, Problem, Verdict, compare};
 pub use config::{Reference, Service, config_service, parse_config};
 pub use keytab::{KeytabEntry, is_keytab, parse_keytab};
 pub use openpgp::{OpenPgp, is_gpg_agent_key, is_openpgp, parse_gpg_agent_key, parse_openpgp};
-pub use parse::{parse, parse_as};
-pub use pkcs12::{Pkcs12, Pkcs12Bundle, parse_pkcs12};
+pub use parse::{parse, parse_as, parse_as_opened};
+pub use pkcs12::{MAX_PASSWORD, Password, Pkcs12, Pkcs12Bundle, parse_pkcs12, parse_pkcs12_opened};
 pub use volume::{
     Crypttab, DigestKey, KeyFile, LUKS_MAGIC, Luks, LuksSlot, MAX_CRYPTTAB_LINE, MAX_LUKS2_HEADER,
     key_file, luks_len, parse_crypttab, parse_luks,
@@ -460,19 +460,32 @@ impl Key {
         }
         if let Some(b) = &self.pkcs12 {
             let c = &b.contents;
-            return format!(
-                "pkcs12: {} certificate(s) and {} key(s) in the clear{}",
-                c.certificates,
-                c.keys,
-                if c.password_needed {
-                    format!(
-                        ", {} encrypted key(s) and {} encrypted part(s) need its password",
-                        c.encrypted_keys, c.encrypted_parts
-                    )
-                } else {
-                    String::new()
-                }
-            );
+            return match (c.password_needed, c.opened, &c.not_opened) {
+                (true, n, None) if n > 0 => format!(
+                    "pkcs12 opened with a given password: {} certificate(s) and {} key(s) in it",
+                    c.certificates,
+                    c.keys + c.encrypted_keys
+                ),
+                (true, n, Some(why)) => format!(
+                    "pkcs12: {} certificate(s) and {} key(s) read; {n} of {} encrypted key(s) and part(s) opened with a given password, the others not: {why}",
+                    c.certificates,
+                    c.keys,
+                    c.encrypted_keys + c.encrypted_parts
+                ),
+                _ => format!(
+                    "pkcs12: {} certificate(s) and {} key(s) in the clear{}",
+                    c.certificates,
+                    c.keys,
+                    if c.password_needed {
+                        format!(
+                            ", {} encrypted key(s) and {} encrypted part(s) need its password",
+                            c.encrypted_keys, c.encrypted_parts
+                        )
+                    } else {
+                        String::new()
+                    }
+                ),
+            };
         }
         if let Some(t) = &self.keytab {
             return format!("kerberos {}", t.enctype);

@@ -35,6 +35,16 @@ pub fn parse(bytes: &[u8]) -> (Vec<Key>, Vec<String>) {
 
 /// Every key and certificate in `bytes`, read as `how`.
 pub fn parse_as(how: Sniff, bytes: &[u8]) -> (Vec<Key>, Vec<String>) {
+    parse_as_opened(how, bytes, &[])
+}
+
+/// [`parse_as`], opening a PKCS#12 bundle's encrypted parts with the first of `passwords`
+/// that does.
+pub fn parse_as_opened(
+    how: Sniff,
+    bytes: &[u8],
+    passwords: &[crate::Password],
+) -> (Vec<Key>, Vec<String>) {
     let mut keys = Vec::new();
     let mut errors = Vec::new();
     match how {
@@ -56,7 +66,7 @@ pub fn parse_as(how: Sniff, bytes: &[u8]) -> (Vec<Key>, Vec<String>) {
         Sniff::Der => {
             if let Some(k) = der_any(bytes, Encoding::Der) {
                 keys.push(k);
-            } else if let Ok(ks) = crate::parse_pkcs12(bytes) {
+            } else if let Ok(ks) = crate::parse_pkcs12_opened(bytes, passwords) {
                 keys.extend(ks);
             }
         }

@@ -107,6 +107,11 @@ pub fn ssh_sha256(dir: &Path, file: &str) -> String {
         .to_owned()
 }
 
+/// Lowercase hex of `b`.
+pub fn hex_of(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
 fn first_word(s: &str) -> String {
     s.split_whitespace().next().unwrap_or_default().to_owned()
 }

@@ -1,8 +1,10 @@
-//! GnuPG keys and Kerberos keytabs made by the real tools (`gpg`, `ktutil`): `keys scan`
-//! reports the fingerprints `gpg --with-colons` prints and the principals, key versions and
-//! encryption types `klist -kte` lists; `keys compare` matches them between two systems (a
-//! keytab entry by a keyed digest of its key); over ssh the scan finds the same; and nothing
-//! of a secret key, a keytab's key or a passphrase is printed.
+//! GnuPG keys, Kerberos keytabs and password-protected PKCS#12 bundles made by the real tools
+//! (`gpg`, `ktutil`, `openssl pkcs12`): `keys scan` reports the fingerprints `gpg
+//! --with-colons` prints, the principals, key versions and encryption types `klist -kte`
+//! lists, and with `--password-file` what a bundle holds under its password; `keys compare`
+//! matches them between two systems (a keytab entry by a keyed digest of its key); over ssh
+//! the scan finds the same; the report's Keys section; and nothing of a secret key, a keytab's
+//! key, a passphrase or a password is printed or kept.
 
 use crate::keys::{json, sh};
 use crate::support::*;
@@ -185,6 +187,171 @@ fn gnupg_keys_and_keytabs_are_found_with_the_tools_fingerprints_and_nothing_secr
     assert!(o.stdout.contains(" 3 missing, 1 extra"), "{}", o.stdout);
 }
 
+/// In `dir` (made): `p12/site.p12`, an EC key and its self-signed certificate exported by
+/// `openssl pkcs12` under a password (OpenSSL 3's default: PBES2, AES-256-CBC), and
+/// `pw.txt` (0600) holding a wrong password and the right one. Returns the key's SPKI digest
+/// as openssl prints it, the certificate's SHA-256, and the secrets (the password, the key's
+/// PEM body).
+fn make_p12(dir: &std::path::Path) -> (String, String, rehost_test::keys::Secrets) {
+    std::fs::create_dir_all(dir.join("p12")).unwrap();
+    let run = |script: &str| {
+        let o = std::process::Command::new("sh")
+            .args(["-ec", script])
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{script}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8(o.stdout).unwrap()
+    };
+    run(
+        "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out key.pem 2>/dev/null \
+         && openssl req -x509 -key key.pem -subj /CN=p12.example -days 365 -out cert.pem \
+         && openssl pkcs12 -export -inkey key.pem -in cert.pem -passout pass:P12-Secret-4711 -out p12/site.p12 \
+         && printf 'not-this-one\nP12-Secret-4711\n' > pw.txt && chmod 600 pw.txt p12/site.p12",
+    );
+    let spki = run("openssl pkey -in key.pem -pubout -outform DER | sha256sum")
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    let cert = run("openssl x509 -in cert.pem -outform DER | sha256sum")
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    let mut secrets = rehost_test::keys::Secrets::default();
+    secrets.0.push(b"P12-Secret-4711".to_vec());
+    secrets.0.push(b"not-this-one".to_vec());
+    secrets
+        .0
+        .push(rehost_test::keys::hex_of(b"P12-Secret-4711").into_bytes());
+    for line in std::fs::read_to_string(dir.join("key.pem"))
+        .unwrap()
+        .lines()
+    {
+        if !line.starts_with("-----") {
+            secrets.0.push(line.as_bytes().to_vec());
+        }
+    }
+    std::fs::remove_file(dir.join("key.pem")).unwrap();
+    (spki, cert, secrets)
+}
+
+#[test]
+fn a_password_file_opens_pkcs12_bundles_and_no_password_is_printed() {
+    let d = TestDir::new();
+    let (spki, cert, secrets) = make_p12(&d.join("old"));
+    let pw = d.join("old/pw.txt").display().to_string();
+    let kinds = |v: &serde_json::Value| -> Vec<String> {
+        v["scans"][0]["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kind"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    // Without a password: the bundle, sealed.
+    let o = rehost(&d, &["keys", "scan", "old/p12", "--json"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    let v = json(&o);
+    assert_eq!(kinds(&v), ["pkcs12"], "{v}");
+    assert_eq!(v["scans"][0]["keys"][0]["pkcs12"]["password_needed"], true);
+    // With the password file: the key and the certificate in it, with openssl's fingerprints;
+    // the wrong password before the right one is passed over.
+    for json_out in [true, false] {
+        let mut args = vec!["keys", "scan", "old/p12", "--password-file", &pw];
+        if json_out {
+            args.push("--json");
+        }
+        let o = rehost(&d, &args);
+        assert_eq!(o.code, 0, "{}", o.all());
+        secrets.assert_absent("stdout", o.stdout.as_bytes());
+        secrets.assert_absent("stderr", o.stderr.as_bytes());
+        if !json_out {
+            assert!(
+                o.stdout.contains(
+                    "pkcs12 opened with a given password: 1 certificate(s) and 1 key(s) in it"
+                ),
+                "{}",
+                o.stdout
+            );
+            continue;
+        }
+        let v = json(&o);
+        assert_eq!(kinds(&v), ["pkcs12", "certificate", "pkcs8-private"], "{v}");
+        let ks = v["scans"][0]["keys"].as_array().unwrap();
+        assert_eq!(ks[0]["pkcs12"]["opened"], 2, "{v}");
+        assert!(ks[0]["pkcs12"]["not_opened"].is_null(), "{v}");
+        assert_eq!(ks[1]["certificate"]["sha256"], cert.as_str(), "{v}");
+        assert_eq!(ks[2]["spki_sha256"], spki.as_str(), "{v}");
+    }
+    // The key taken out of the bundle as PEM on the new side: present there by identity.
+    sh(
+        &d,
+        "mkdir -p new/ssl && openssl pkcs12 -in old/p12/site.p12 -passin pass:P12-Secret-4711 -nocerts -noenc 2>/dev/null | openssl pkey -out new/ssl/site.key && chmod 600 new/ssl/site.key",
+    );
+    let o = rehost(
+        &d,
+        &[
+            "keys",
+            "compare",
+            "old/p12",
+            "new",
+            "--password-file",
+            &pw,
+            "--json",
+        ],
+    );
+    secrets.assert_absent("stdout", o.stdout.as_bytes());
+    let c = json(&o);
+    let key = c["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kind"] == "pkcs8-private")
+        .unwrap_or_else(|| panic!("{c}"));
+    assert_eq!(key["verdict"], "moved", "{c}");
+    assert_eq!(key["fingerprint"], format!("spki-sha256:{spki}"), "{c}");
+    // Only a wrong password: said, nothing opened.
+    d.write("old/wrong.txt", "not-this-one\n");
+    sh(&d, "chmod 600 old/wrong.txt");
+    let wrong = d.join("old/wrong.txt").display().to_string();
+    let o = rehost(
+        &d,
+        &[
+            "keys",
+            "scan",
+            "old/p12",
+            "--password-file",
+            &wrong,
+            "--json",
+        ],
+    );
+    secrets.assert_absent("stdout", o.stdout.as_bytes());
+    let v = json(&o);
+    assert_eq!(kinds(&v), ["pkcs12"], "{v}");
+    assert_eq!(
+        v["scans"][0]["keys"][0]["pkcs12"]["not_opened"],
+        "none of the passwords given opens it"
+    );
+    // A password file others may read is refused before anything is scanned.
+    sh(&d, "chmod 644 old/pw.txt");
+    let o = rehost(&d, &["keys", "scan", "old/p12", "--password-file", &pw]);
+    assert_eq!(o.code, 2, "{}", o.all());
+    secrets.assert_absent("stdout", o.stdout.as_bytes());
+    secrets.assert_absent("stderr", o.stderr.as_bytes());
+    assert!(
+        o.stderr.contains("refused: the password file")
+            && o.stderr.contains("(mode 0644): chmod 600"),
+        "{}",
+        o.all()
+    );
+}
+
 #[test]
 fn gnupg_keys_and_keytabs_over_ssh_are_what_a_local_scan_finds() {
     let sshd = Sshd::start();
@@ -225,6 +392,7 @@ fn gnupg_keys_and_keytabs_over_ssh_are_what_a_local_scan_finds() {
         &["keys", "compare", &at, &remote_at, "--ssh-config", &cfg],
     );
     assert_eq!(o.code, 0, "{}", o.all());
+    secrets.assert_absent("stdout", o.stdout.as_bytes());
     assert!(o.stdout.contains(" 0 missing, 0 extra"), "{}", o.all());
 }
 
