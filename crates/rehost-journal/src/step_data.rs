@@ -249,6 +249,10 @@ pub struct KeyEntryData {
     /// What is wrong on `to` with the keys found there (a private key readable by others).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub problems: Vec<rehost_keys::Problem>,
+    /// What is about to go wrong on `to` with the keys found there: a certificate expired or
+    /// expiring within 30 days of the step (shown, not failed on).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<rehost_keys::Problem>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -677,6 +677,18 @@ fn exclude_span(d: &DataSet, i: usize) -> Span {
         .unwrap_or_else(|| d.span.clone())
 }
 
+/// Why key `id` of the plan reaches the new host by no step (the `key-not-carried` rule's own
+/// words: no step carries it, or every data set that holds it excludes it), or `None` when a
+/// step carries it (or no key has that id). The report's Keys section names it "not carried".
+pub fn key_not_carried_reason(plan: &Plan, id: &str) -> Option<String> {
+    let k = plan.keys.iter().find(|k| k.id == id)?;
+    let mut one = plan.clone();
+    one.keys = vec![k.clone()];
+    let mut out = Vec::new();
+    key_not_carried(&one, &mut out);
+    out.into_iter().next().map(|d| d.message)
+}
+
 fn key_not_carried(plan: &Plan, out: &mut Vec<Diagnostic>) {
     for k in &plan.keys {
         let claim = Effect::Transfers(k.id.clone());

@@ -683,6 +683,11 @@ pub struct KeysScanArgs {
     pub locations: Vec<String>,
     #[command(flatten)]
     pub hosts: KeysHostOptions,
+    /// Open PKCS#12 bundles with the passwords in FILE (one a line; the first that opens a
+    /// bundle is used). FILE must be readable by its owner only; the passwords go to the host
+    /// that holds the bundles and are never printed or kept.
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
@@ -696,6 +701,10 @@ pub struct KeysCompareArgs {
     pub new: String,
     #[command(flatten)]
     pub hosts: KeysHostOptions,
+    /// Open PKCS#12 bundles on both sides with the passwords in FILE (one a line), as
+    /// `keys scan --password-file`.
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,

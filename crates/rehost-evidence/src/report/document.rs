@@ -26,6 +26,7 @@ pub fn document(r: &Report, plan: &Plan) -> Document {
     steps_section(r, &mut b);
     attempt_details(r, &mut b);
     verifications_section(r, &mut b);
+    super::keys::keys_section(r, &mut b);
     decisions_section(r, &mut b);
     rollbacks_section(r, &mut b);
     preflight_section(r, &mut b);

@@ -11,6 +11,7 @@
 
 mod connections;
 mod document;
+mod keys;
 mod load;
 pub mod model;
 mod names;
@@ -164,6 +165,7 @@ pub fn build(input: Input) -> Report {
         .map(|o| compare(plan, o))
         .collect::<Vec<_>>();
     let verdict = verdict(plan, &run, &downtime, &plan_section, &comparison);
+    let keys = keys::statuses(plan, &run);
     Report {
         schema: SCHEMA,
         schema_version: SCHEMA_VERSION,
@@ -187,6 +189,7 @@ pub fn build(input: Input) -> Report {
         checklist,
         plan: plan_section,
         comparison,
+        keys,
     }
 }
 

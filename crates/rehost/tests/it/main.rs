@@ -21,6 +21,7 @@ mod formats;
 mod hold;
 mod isolation;
 mod keys;
+mod keys_gpg;
 mod keys_stored;
 mod load;
 mod outputs;
