@@ -112,18 +112,10 @@ fn clusters() -> (Postgres, Postgres) {
 
 /// The records of the test environment's journal, as JSON values, in order.
 fn records(d: &TestDir) -> Vec<serde_json::Value> {
-    d.read(".rehost/plan/test/journal")
-        .lines()
-        .map(|l| serde_json::from_str(l.split('\t').next().unwrap()).unwrap())
-        .collect()
+    journal_records(d, "test")
 }
 
-/// The index of the first record of `kind` for which `pick` holds.
-fn pos(rs: &[serde_json::Value], kind: &str, pick: impl Fn(&serde_json::Value) -> bool) -> usize {
-    rs.iter()
-        .position(|r| r["type"] == kind && pick(r))
-        .unwrap_or_else(|| panic!("no {kind} record: {rs:#?}"))
-}
+use crate::support::record_pos as pos;
 
 /// The write load stopped before the final copy: every acknowledged write is on the new side,
 /// checked there; the command load ran from before `pre-copy` to after `stop-app` (journal
