@@ -330,4 +330,3 @@ pub fn hold_state_dir(d: &TestDir) -> PathBuf {
     std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o700)).unwrap();
     p
 }
-
