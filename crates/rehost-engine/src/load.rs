@@ -10,9 +10,10 @@
 //! - The write load (`writes = "postgresql"`) connects to the database's old side as
 //!   `verify-db` does (psql on the host that reaches it, the password from its file there,
 //!   never shown), creates the table `rehost_load.acks` (its own schema) and inserts rows by
-//!   id, each in its own transaction. An id is appended to `output/load-ID.N.acks` (fsynced)
-//!   only once psql reported its `INSERT` committed; errors are counted and the load keeps
-//!   reconnecting. After the run the acknowledged ids are looked for on the new side
+//!   id through a prepared `INSERT`, [`BATCH`] per session, each in its own transaction. An id
+//!   is appended to `output/load-ID.N.acks` once psql printed it (its `EXECUTE` committed)
+//!   and counts once the file is synced (every [`SYNC_EVERY`]); errors are counted and the
+//!   load keeps reconnecting. After the run the acknowledged ids are looked for on the new side
 //!   (`load_checked`: acknowledged, found, missing).
 
 use crate::EngineError;
@@ -35,8 +36,12 @@ pub const MAX_LOAD_OUTPUT: u64 = 16 << 20;
 /// How long stopping a load waits for it to end (the host's SIGTERM grace and SIGKILL
 /// included) before the run goes on without it.
 pub const STOP_WAIT: Duration = Duration::from_secs(5);
-/// Rows the write load inserts per psql run, each in its own transaction.
-const BATCH: u64 = 10;
+/// Rows the write load inserts per psql session (a prepared `INSERT`, each execution its own
+/// transaction); a session is opened again after each batch and after an error.
+const BATCH: u64 = 500;
+/// How often the acks file is synced to disk: the ids written since count as acknowledged
+/// only once it is.
+const SYNC_EVERY: Duration = Duration::from_millis(50);
 /// The write load's pause after an error before it connects again.
 const RETRY: Duration = Duration::from_millis(200);
 /// The write load's table, in a schema of its own.
@@ -593,32 +598,57 @@ fn write_rows(
             break None;
         }
     };
+    // Ids psql answered, written to the acks file but not yet synced.
+    let mut pending: Vec<u64> = Vec::new();
+    let mut synced_at = Instant::now();
+    let sync = |acks: &mut OutputFile, pending: &mut Vec<u64>, acked: &mut Vec<u64>| {
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let r = acks.sync();
+        if r.is_ok() {
+            acked.append(pending);
+        } else {
+            // Not on disk: not counted as acknowledged either.
+            pending.clear();
+        }
+        r
+    };
     while let Some(first) = next {
         if stop.load(Ordering::SeqCst) {
             break;
         }
-        // Each `-c` is its own transaction (psql's autocommit): its id is answered only once
-        // its commit was acknowledged.
-        let batch: Vec<String> = (first..first + BATCH)
-            .map(|id| format!("INSERT INTO {ACKS_TABLE} (id) VALUES ({id}) RETURNING id"))
-            .collect();
-        next = Some(first + BATCH);
-        match sql.run(&batch) {
-            Ok(lines) => {
-                let mut n = 0;
-                for id in lines.iter().filter_map(|l| l.trim().parse::<u64>().ok()) {
-                    if (first..first + BATCH).contains(&id) {
-                        let _ = writeln!(acks, "{id}");
-                        acked.push(id);
-                        n += 1;
-                    }
-                }
-                if n > 0 && acks.sync().is_err() {
-                    // Not on disk: not counted as acknowledged either.
-                    acked.truncate(acked.len() - n);
-                    errors += 1;
-                }
+        // One session: the insert prepared once, then executed per id. Each `-c` is its own
+        // transaction (psql's autocommit), and psql prints an id only once its `EXECUTE`
+        // completed, commit included: an id is acknowledged only then.
+        let end = first + BATCH;
+        let mut statements = vec![format!(
+            "PREPARE rehost_ack(bigint) AS INSERT INTO {ACKS_TABLE} (id) VALUES ($1) RETURNING id"
+        )];
+        statements.extend((first..end).map(|id| format!("EXECUTE rehost_ack({id})")));
+        let mut sync_failed = false;
+        let r = sql.stream(&statements, &mut |line| {
+            let Ok(id) = line.trim().parse::<u64>() else {
+                return;
+            };
+            if !(first..end).contains(&id) || writeln!(acks, "{id}").is_err() {
+                return;
             }
+            pending.push(id);
+            if synced_at.elapsed() >= SYNC_EVERY {
+                synced_at = Instant::now();
+                sync_failed |= sync(&mut acks, &mut pending, &mut acked).is_err();
+            }
+        });
+        sync_failed |= sync(&mut acks, &mut pending, &mut acked).is_err();
+        if sync_failed {
+            errors += 1;
+        }
+        // The next session starts after every id this one may have used (a failed one may
+        // have committed some before it failed).
+        next = Some(end);
+        match r {
+            Ok(()) => {}
             Err(rehost_db::DbError::Cancelled) => break,
             Err(e) => {
                 fail(e, &mut errors);
