@@ -94,6 +94,25 @@ impl Session<'_> {
             MAX_ANSWER,
         )
     }
+
+    /// As [`Session::run`], each standard output line handed to `on_line` as it arrives
+    /// (nothing is collected; no cap on the whole answer).
+    pub fn stream(
+        &self,
+        spec: &CommandSpec,
+        tool: (&str, &str),
+        on_line: &mut dyn FnMut(&str),
+    ) -> Result<(), DbError> {
+        run_lines(
+            self.host,
+            spec,
+            self.cancel,
+            &|| self.describe(),
+            tool,
+            None,
+            &mut |l| on_line(&String::from_utf8_lossy(l)),
+        )
+    }
 }
 
 fn run_capped(
@@ -101,10 +120,34 @@ fn run_capped(
     spec: &CommandSpec,
     cancel: &AtomicBool,
     target: &dyn Fn() -> String,
-    (tool, package): (&str, &str),
+    tool: (&str, &str),
     max_answer: usize,
 ) -> Result<Vec<String>, DbError> {
     let mut out = Vec::new();
+    run_lines(
+        host,
+        spec,
+        cancel,
+        target,
+        tool,
+        Some(max_answer),
+        &mut |l| out.push(String::from_utf8_lossy(l).into_owned()),
+    )?;
+    Ok(out)
+}
+
+/// Runs the client, each standard output line to `on_line` (until `max_answer` bytes, past
+/// which the client is stopped and it is an error); its standard error's first lines are the
+/// message when it fails.
+fn run_lines(
+    host: &dyn Host,
+    spec: &CommandSpec,
+    cancel: &AtomicBool,
+    target: &dyn Fn() -> String,
+    (tool, package): (&str, &str),
+    max_answer: Option<usize>,
+    on_line: &mut dyn FnMut(&[u8]),
+) -> Result<(), DbError> {
     let mut size = 0usize;
     let mut too_much = false;
     let mut err = Vec::new();
@@ -113,11 +156,11 @@ fn run_capped(
         host.run(spec, stop, &mut |stream, line| match stream {
             OutputStream::Stdout => {
                 size += line.len() + 1;
-                if size > max_answer {
+                if max_answer.is_some_and(|max| size > max) {
                     too_much = true;
                     stop.store(true, std::sync::atomic::Ordering::Relaxed);
                 } else {
-                    out.push(String::from_utf8_lossy(line).into_owned());
+                    on_line(line);
                 }
             }
             OutputStream::Stderr => {
@@ -137,7 +180,10 @@ fn run_capped(
     if too_much {
         return Err(DbError::Answer {
             target: target(),
-            message: format!("{tool} answered more than {} MiB", max_answer >> 20),
+            message: format!(
+                "{tool} answered more than {} MiB",
+                max_answer.unwrap_or_default() >> 20
+            ),
         });
     }
     if outcome.cancelled {
@@ -158,7 +204,7 @@ fn run_capped(
             message,
         });
     }
-    Ok(out)
+    Ok(())
 }
 
 #[cfg(test)]

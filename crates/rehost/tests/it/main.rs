@@ -29,6 +29,7 @@ mod plan_lint;
 mod preflight;
 mod probe;
 mod refs;
+mod rehearsal;
 mod report;
 mod resume;
 mod run;
