@@ -318,8 +318,13 @@ pub fn classify(stmt: &str) -> Result<Class, String> {
         return Ok(Class::Session);
     }
     if !READ_FIRST.contains(&first.as_str()) {
+        let article = if first.starts_with(['a', 'e', 'i', 'o', 'u']) {
+            "an"
+        } else {
+            "a"
+        };
         return Ok(Class::Write(format!(
-            "a {} statement",
+            "{article} {} statement",
             first.to_uppercase()
         )));
     }
@@ -425,7 +430,12 @@ pub fn parameters(detail: &str) -> Result<Vec<Option<String>>, String> {
 /// credential (`password`, `token`, `secret`, `crypt(`…) replaced by `'(not shown)'`.
 pub fn shown(stmt: &str) -> String {
     let Ok(toks) = tokens(stmt) else {
-        return "(a statement that does not lex)".into();
+        // Up to the first quote: what follows it is not known to be a string's end.
+        let head = stmt.split(['\'', '"', '$']).next().unwrap_or_default();
+        return format!(
+            "{} …",
+            head.split_whitespace().collect::<Vec<_>>().join(" ")
+        );
     };
     let mut out = String::new();
     let mut last_secret_word: Option<usize> = None;

@@ -163,8 +163,10 @@ impl Summary {
     pub fn differs(&self) -> bool {
         self.differing > 0
     }
+    /// Some statement could not be replayed or read, or the log held none at all (the wrong
+    /// file, or a server that did not log statements): nothing to call "same".
     pub fn trouble(&self) -> bool {
-        self.failed > 0 || self.unreadable > 0
+        self.failed > 0 || self.unreadable > 0 || self.statements == 0
     }
 }
 
@@ -586,4 +588,164 @@ fn compare(
             Outcome::Trouble(e.clone())
         }
     }
+}
+
+/// The summary for a person, as lines; `esc` makes a string from the log or a server safe
+/// for the terminal (every such string goes through it).
+pub fn render(s: &Summary, secs: Option<f64>, esc: &dyn Fn(&str) -> String) -> Vec<String> {
+    let mut o = Vec::new();
+    o.push(format!(
+        "replayed {} distinct statements ({} in the log, {} format) from {} against old {} and new {}{}{}",
+        s.distinct,
+        s.statements,
+        s.format,
+        esc(&s.log),
+        esc(&s.old),
+        esc(&s.new),
+        if s.noise_measured {
+            ", old asked twice for noise"
+        } else {
+            ""
+        },
+        secs.map(|t| format!(" in {t:.1} s")).unwrap_or_default()
+    ));
+    let more = |o: &mut Vec<String>, total: u64, shown: usize| {
+        if total > shown as u64 {
+            o.push(format!("  … and {} more", total - shown as u64));
+        }
+    };
+    let line = |l: &Listed| {
+        let times = if l.occurrences > 1 {
+            format!(" (×{})", l.occurrences)
+        } else {
+            String::new()
+        };
+        format!("  line {}{times}: {}", l.line, esc(&l.statement))
+    };
+    if s.session > 0 {
+        o.push(format!(
+            "not replayed: {} transaction and session statements (BEGIN, COMMIT, SET …)",
+            s.session
+        ));
+    }
+    if s.refused > 0 {
+        o.push(format!(
+            "refused {} statements that are not read-only (not run; --allow-writes runs them rolled back, for a rehearsal copy):",
+            s.refused
+        ));
+        for l in &s.refused_list {
+            o.push(format!("{}: {}", line(l), esc(&l.why)));
+        }
+    }
+    if s.writes > 0 {
+        o.push(format!(
+            "{} statements that are not read-only were run in transactions rolled back, once per side",
+            s.writes
+        ));
+    }
+    if s.over_cap > 0 {
+        o.push(format!(
+            "{} distinct statements past the cap (--max-statements or 64 MiB of text): not replayed",
+            s.over_cap
+        ));
+    }
+    for (what, n, list) in [
+        (
+            "log entries not readable as a statement",
+            s.unreadable,
+            &s.unreadable_list,
+        ),
+        ("statements could not be replayed", s.failed, &s.failures),
+    ] {
+        if n > 0 {
+            o.push(format!("{n} {what}:"));
+            for l in list {
+                if l.statement.is_empty() {
+                    o.push(format!("  line {}: {}", l.line, esc(&l.why)));
+                } else {
+                    o.push(format!("{}: {}", line(l), esc(&l.why)));
+                }
+            }
+            more(&mut o, n, list.len());
+        }
+    }
+    if s.differing > 0 {
+        o.push(format!(
+            "{} statements answered differently ({} raise an error only on the new server):",
+            s.differing, s.new_errors
+        ));
+        for f in &s.findings {
+            let l = Listed {
+                line: f.line,
+                occurrences: f.occurrences,
+                statement: f.statement.clone(),
+                why: String::new(),
+            };
+            o.push(line(&l));
+            let at = match (&f.row, &f.column) {
+                (Some(r), Some(c)) => format!(" at row {r}, column {}", esc(c)),
+                (Some(r), None) => format!(" from row {r}"),
+                _ => String::new(),
+            };
+            o.push(format!(
+                "    {}{at}: old {} | new {}",
+                f.class,
+                esc(&f.old),
+                esc(&f.new)
+            ));
+            if !f.noise_columns.is_empty() {
+                let cols: Vec<String> = f.noise_columns.iter().map(|c| esc(c)).collect();
+                o.push(format!(
+                    "    noise, not compared: column {}",
+                    cols.join(", ")
+                ));
+            }
+        }
+        more(&mut o, s.differing, s.findings.len());
+    }
+    if s.noise > 0 {
+        o.push(format!(
+            "{} statements with noise (the old server differs from itself: nondeterministic, not reported as differences):",
+            s.noise
+        ));
+        for l in &s.noisy {
+            o.push(format!("{}: {}", line(l), esc(&l.why)));
+        }
+        more(&mut o, s.noise, s.noisy.len());
+    }
+    if s.failed_both > 0 {
+        o.push(format!(
+            "{} statements failed with the same error on both servers:",
+            s.failed_both
+        ));
+        for l in &s.both_failed {
+            o.push(format!("{}: {}", line(l), esc(&l.why)));
+        }
+        more(&mut o, s.failed_both, s.both_failed.len());
+    }
+    o.push(format!("not compared: {}", s.not_compared));
+    let verdict = if s.interrupted {
+        "interrupted: not every statement was replayed".to_string()
+    } else if s.statements == 0 {
+        "trouble: the log holds no statement (is it the server's log, written with \
+         log_statement = 'all' or log_min_duration_statement = 0, in the format given?)"
+            .to_string()
+    } else if s.trouble() {
+        format!(
+            "trouble: {} statements could not be replayed, {} log entries not readable; {} compared, {} differ",
+            s.failed, s.unreadable, s.compared, s.differing
+        )
+    } else if s.differs() {
+        format!(
+            "differ: {} of {} compared statements answered differently",
+            s.differing, s.compared
+        )
+    } else {
+        format!(
+            "same: the {} statements compared were answered the same",
+            s.compared
+        )
+    };
+    o.push(verdict);
+    o
 }

@@ -94,6 +94,56 @@ impl Session<'_> {
             MAX_ANSWER,
         )
     }
+
+    /// Runs the client and returns its standard output's lines, its standard error's first
+    /// lines and its exit code, whatever the code; only a client that could not run, an answer
+    /// over `max_answer` and an interruption are errors.
+    pub fn run_raw(
+        &self,
+        spec: &CommandSpec,
+        tool: (&str, &str),
+        max_answer: usize,
+    ) -> Result<ClientRun, DbError> {
+        run_outcome(
+            self.host,
+            spec,
+            self.cancel,
+            &|| self.describe(),
+            tool,
+            max_answer,
+        )
+    }
+}
+
+/// What a client run answered, whatever its exit code.
+pub struct ClientRun {
+    /// Standard output's lines.
+    pub out: Vec<String>,
+    /// Standard error's first lines.
+    pub err: Vec<String>,
+    pub code: Option<i32>,
+}
+
+/// The message for a client that ended with `code`: its error output, or the code, and the
+/// package to install when it is missing.
+pub(crate) fn failure_message(
+    err: &[String],
+    code: Option<i32>,
+    (tool, package): (&str, &str),
+) -> String {
+    let mut message = err.join("; ");
+    if message.is_empty() {
+        message = match code {
+            Some(c) => format!("{tool} ended with exit status {c}"),
+            None => format!("{tool} was ended by a signal"),
+        };
+    }
+    if code == Some(127) {
+        message.push_str(&format!(
+            " ({tool} comes with the {package} package: apt-get install {package})"
+        ));
+    }
+    message
 }
 
 fn run_capped(
@@ -101,9 +151,27 @@ fn run_capped(
     spec: &CommandSpec,
     cancel: &AtomicBool,
     target: &dyn Fn() -> String,
-    (tool, package): (&str, &str),
+    tool: (&str, &str),
     max_answer: usize,
 ) -> Result<Vec<String>, DbError> {
+    let ClientRun { out, err, code } = run_outcome(host, spec, cancel, target, tool, max_answer)?;
+    if code != Some(0) {
+        return Err(DbError::Query {
+            target: target(),
+            message: failure_message(&err, code, tool),
+        });
+    }
+    Ok(out)
+}
+
+fn run_outcome(
+    host: &dyn Host,
+    spec: &CommandSpec,
+    cancel: &AtomicBool,
+    target: &dyn Fn() -> String,
+    (tool, package): (&str, &str),
+    max_answer: usize,
+) -> Result<ClientRun, DbError> {
     let mut out = Vec::new();
     let mut size = 0usize;
     let mut too_much = false;
@@ -143,22 +211,11 @@ fn run_capped(
     if outcome.cancelled {
         return Err(DbError::Cancelled);
     }
-    if outcome.exit.code != Some(0) {
-        let mut message = err.join("; ");
-        if message.is_empty() {
-            message = format!("{tool} ended with {}", outcome.exit);
-        }
-        if outcome.exit.code == Some(127) {
-            message.push_str(&format!(
-                " ({tool} comes with the {package} package: apt-get install {package})"
-            ));
-        }
-        return Err(DbError::Query {
-            target: target(),
-            message,
-        });
-    }
-    Ok(out)
+    Ok(ClientRun {
+        out,
+        err,
+        code: outcome.exit.code,
+    })
 }
 
 #[cfg(test)]
