@@ -74,33 +74,33 @@ pub fn tokens(src: &str) -> Result<Vec<Token>, String> {
                 continue;
             }
             b'\'' => {
-                i = quoted(b, i, b'\'', false)
+                i = string_end(b, i, b'\'', false)
                     .ok_or_else(|| format!("a string starting at byte {start} is not closed"))?;
                 Tok::Str
             }
             b'"' => {
-                i = quoted(b, i, b'"', false).ok_or_else(|| {
+                i = string_end(b, i, b'"', false).ok_or_else(|| {
                     format!("a quoted name starting at byte {start} is not closed")
                 })?;
                 Tok::QuotedName
             }
             b'E' | b'e' if b.get(i + 1) == Some(&b'\'') => {
-                i = quoted(b, i + 1, b'\'', true)
+                i = string_end(b, i + 1, b'\'', true)
                     .ok_or_else(|| format!("a string starting at byte {start} is not closed"))?;
                 Tok::Str
             }
             b'B' | b'b' | b'X' | b'x' | b'N' | b'n' if b.get(i + 1) == Some(&b'\'') => {
-                i = quoted(b, i + 1, b'\'', false)
+                i = string_end(b, i + 1, b'\'', false)
                     .ok_or_else(|| format!("a string starting at byte {start} is not closed"))?;
                 Tok::Str
             }
             b'U' | b'u' if b.get(i + 1) == Some(&b'&') && b.get(i + 2) == Some(&b'\'') => {
-                i = quoted(b, i + 2, b'\'', false)
+                i = string_end(b, i + 2, b'\'', false)
                     .ok_or_else(|| format!("a string starting at byte {start} is not closed"))?;
                 Tok::Str
             }
             b'U' | b'u' if b.get(i + 1) == Some(&b'&') && b.get(i + 2) == Some(&b'"') => {
-                i = quoted(b, i + 2, b'"', false).ok_or_else(|| {
+                i = string_end(b, i + 2, b'"', false).ok_or_else(|| {
                     format!("a quoted name starting at byte {start} is not closed")
                 })?;
                 Tok::QuotedName
@@ -175,7 +175,7 @@ fn word_char(c: u8) -> bool {
 
 /// The end (exclusive) of the quoted text opened at `open` by `q`; a doubled `q` is one
 /// character; `backslash`: `\` escapes the next byte (`E'…'`).
-fn quoted(b: &[u8], open: usize, q: u8, backslash: bool) -> Option<usize> {
+fn string_end(b: &[u8], open: usize, q: u8, backslash: bool) -> Option<usize> {
     let mut i = open + 1;
     while i < b.len() {
         if backslash && b[i] == b'\\' {
@@ -409,7 +409,7 @@ pub fn parameters(detail: &str) -> Result<Vec<Option<String>>, String> {
             (None, r)
         } else {
             let body = r.strip_prefix('\'').ok_or_else(bad)?;
-            let end = quoted(r.as_bytes(), 0, b'\'', false).ok_or_else(bad)?;
+            let end = string_end(r.as_bytes(), 0, b'\'', false).ok_or_else(bad)?;
             let v = body[..end - 2].replace("''", "'");
             (Some(v), &r[end..])
         };

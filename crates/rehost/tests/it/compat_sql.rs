@@ -395,3 +395,89 @@ fn the_same_server_twice_is_the_same_and_a_hostile_log_is_trouble_naming_its_lin
         gone.stdout()
     );
 }
+
+/// The `compat-sql` step: the same log replayed against the plan database's two sides; the
+/// step fails naming the differing statements, the journal keeps a typed `compat` result
+/// (source `sql-log`), and the report shows it.
+#[test]
+fn a_compat_sql_step_records_its_typed_result_and_the_report_names_the_difference() {
+    let d = TestDir::new();
+    let (old, new, stderr_log, _) = recorded();
+    d.write("logs/old.log", &stderr_log);
+    write_plan(
+        &d,
+        &format!(
+            r#"
+[[databases]]
+id = "app"
+engine = "postgresql"
+from = "old"
+to = "new"
+database = "postgres"
+user = "postgres"
+# Production's servers are elsewhere; the rehearsal reaches the two test servers.
+from_port = 1
+to_port = 2
+
+[environments.test.databases.app]
+from_port = {}
+to_port = {}
+
+[[steps]]
+id = "old-queries"
+do = "compat-sql"
+database = "app"
+log = "logs/old.log"
+"#,
+            old.port(),
+            new.port()
+        ),
+    );
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(
+        o.all().contains(
+            "4 of 7 statements answered differently by the two sides of database `app` (1 errors only the new server raises)"
+        ),
+        "{}",
+        o.all()
+    );
+    let r = crate::compat::journal_compat(&d);
+    assert_eq!(r["source"], "sql-log");
+    assert!(r["file"].as_str().unwrap().ends_with("logs/old.log"));
+    assert_eq!(r["exit_code"], 1);
+    assert_eq!(
+        (r["compared"].as_u64(), r["differing"].as_u64()),
+        (Some(7), Some(4))
+    );
+    assert_eq!(r["refused_writes"], 1);
+    let line = line_of(&stderr_log, "SELECT id, at FROM events");
+    let dates = r["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| {
+            e["endpoint"] == format!("log line {line}: SELECT id, at FROM events ORDER BY id")
+        })
+        .unwrap_or_else(|| panic!("{r:#}"));
+    assert_eq!(
+        dates["differences"][0]["field"],
+        "value at row 1, column at"
+    );
+    assert_eq!(dates["differences"][0]["examples"][0]["old"], "2026-12-07");
+    assert_eq!(dates["differences"][0]["examples"][0]["new"], "07/12/2026");
+    let o = rehost(&d, &["report", "plan.toml", "--env", "test"]);
+    assert_eq!(o.code, 1, "{}", o.all());
+    let md = d.read(".rehost/plan/test/report.md");
+    for part in [
+        "ANSWERS DIFFER",
+        "7 distinct compared: 3 the same, 4 differ",
+        "value at row 1, column at (1×)",
+        "error on new only (1×)",
+        "column at, r differs between the two runs on the old server",
+        "each statement ran twice on the old server",
+        "an UPDATE statement",
+    ] {
+        assert!(md.contains(part), "missing {part:?} in the report:\n{md}");
+    }
+}
