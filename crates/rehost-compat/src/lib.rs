@@ -1,7 +1,8 @@
 //! Old clients served the same (M 2.319: the replacement stays compatible with the old
 //! version's clients): HTTP/1.1 framing over std sockets (`http`), the traffic file
 //! (`traffic`), the structural comparison of two answers (`diff`), and replay against the old
-//! and the new service with the old service's own variation filtered out as noise (`replay`).
+//! and the new service with the old service's own variation filtered out as noise (`replay`);
+//! for databases, the statements of a server log against the old and the new server (`sql`).
 //!
 //! No async runtime: std threads and sockets. Everything a server sends is bounded
 //! (`http::Limits`) and nothing it sends can panic the parser. Strings here are not escaped:
@@ -12,6 +13,7 @@ pub mod http;
 pub mod probe;
 pub mod record;
 pub mod replay;
+pub mod sql;
 pub mod traffic;
 
 /// At most `n` characters of `s`, with `…` when cut.
@@ -41,7 +43,7 @@ pub fn shown_target(target: &str) -> String {
     format!("{path}?{}", parts.join("&"))
 }
 
-fn secret_name(k: &str) -> bool {
+pub(crate) fn secret_name(k: &str) -> bool {
     let k = k.to_ascii_lowercase();
     [
         "token", "key", "pass", "secret", "auth", "sig", "session", "pwd",

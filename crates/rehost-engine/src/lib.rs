@@ -19,6 +19,7 @@ mod recorder;
 mod resume;
 mod rollback;
 mod run;
+pub mod sql_replay;
 pub mod steps;
 mod window;
 

@@ -130,6 +130,12 @@ pub static RULES: &[Rule] = &[
         check: Check::Text(credentials::credential_in_plan),
     },
     Rule {
+        id: "config-unverified",
+        clause: "it is important that the configuration of the old service on the new system correctly accepted or at least functionally equivalent can be recreated",
+        summary: "a service that runs on the new system has its configuration verified by no step",
+        check: Check::Plan(config_unverified),
+    },
+    Rule {
         id: "window-not-open",
         clause: "it is recommended to perform the function transition to the replacement system outside normal operating hours",
         summary: "a step that needs the window comes before the plan waits for the window to open",
@@ -352,6 +358,43 @@ fn keys_unverified(plan: &Plan, out: &mut Vec<Diagnostic>) {
                 format!(
                     "add a step with verifies = [\"{}\"] after the keys are carried over",
                     k.id
+                ),
+            ));
+        }
+    }
+}
+
+/// A service runs on the new system when it names its `new_host`, or a step starts it on a
+/// host other than its own; a service only stopped (retired with the old server) has no
+/// configuration to carry over.
+fn runs_on_new_system(plan: &Plan, svc: &Service) -> bool {
+    svc.new_host.as_deref().is_some_and(|h| h != svc.host)
+        || plan.steps.iter().any(|s| {
+            s.effects.contains(&Effect::Starts(svc.id.clone()))
+                && s.host.as_deref().is_some_and(|h| h != svc.host)
+        })
+}
+
+fn config_unverified(plan: &Plan, out: &mut Vec<Diagnostic>) {
+    for svc in &plan.services {
+        if !runs_on_new_system(plan, svc) {
+            continue;
+        }
+        let verified = plan
+            .steps
+            .iter()
+            .any(|s| s.effects.contains(&Effect::Verifies(svc.id.clone())));
+        if !verified {
+            out.push(finding(
+                "config-unverified",
+                Some(svc.span.clone()),
+                format!(
+                    "service `{}` runs on the new system, and no step verifies that its configuration was carried over",
+                    svc.id
+                ),
+                format!(
+                    "add a `verify-config` step comparing its configuration (`command = \"nginx -T\"`, a file or a tree) with verifies = [\"{}\"]; a `run` or `manual` step that checks it may declare the same",
+                    svc.id
                 ),
             ));
         }

@@ -778,6 +778,16 @@ pub enum StepKind {
         #[serde(skip_serializing_if = "Vec::is_empty")]
         allow: Vec<String>,
     },
+    /// The old clients' queries from the old database server's log, replayed against the
+    /// database's `from` and `to` sides and compared (docs/compat.md, SQL). The log's path is
+    /// as written; the binary makes a relative one relative to the plan.
+    CompatSql {
+        database: String,
+        log: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        format: Option<String>,
+        allow_writes: bool,
+    },
 }
 
 /// One side of a `verify-config` step: a plan host, and a file or tree there (`path`) or a

@@ -222,6 +222,8 @@ pub(crate) fn validate(plan: &Plan) -> Vec<Diagnostic> {
         .chain(plan.databases.iter().map(|d| d.id.as_str()))
         .chain(plan.keys.iter().map(|d| d.id.as_str()))
         .collect();
+    let verifiable_or_service: Vec<&str> =
+        verifiable.iter().chain(svc_ids.iter()).copied().collect();
     let step_pos: HashMap<&str, usize> = plan
         .steps
         .iter()
@@ -317,7 +319,12 @@ pub(crate) fn validate(plan: &Plan) -> Vec<Diagnostic> {
                 }
                 // Keys and databases are carried by steps too (a `run` or `manual` step).
                 Effect::Transfers(id) => ("data set, database or key", id, &verifiable),
-                Effect::Verifies(id) => ("data set, database or key", id, &verifiable),
+                // A service's configuration is verified too (`verify-config`, `config-unverified`).
+                Effect::Verifies(id) => (
+                    "data set, database, key or service",
+                    id,
+                    &verifiable_or_service,
+                ),
                 Effect::LowersTtl(id) | Effect::Switches(id) => ("name", id, &name_ids),
                 Effect::Reconfigures(id) => ("client", id, &client_ids),
             };

@@ -124,6 +124,12 @@ impl Postgres {
         }
     }
 
+    /// The file the server's standard error goes to (its log, while `logging_collector` is
+    /// off).
+    pub fn log_file(&self) -> PathBuf {
+        self.dir.path().join("server.log")
+    }
+
     /// The cluster's data directory.
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")

@@ -258,6 +258,56 @@ pub enum CompatCommand {
     /// old service, once with the new one's, and again with the old one's for noise; its exit
     /// status, output and error output are compared. Exit 0 same, 1 differences, 2 trouble.
     Probe(CompatProbeArgs),
+    /// Replay the read-only statements of a PostgreSQL log against the old and the new
+    /// database server and compare the answers row by row (docs/compat.md: SQL).
+    ///
+    /// The log is `log_statement = 'all'` (stderr format), csvlog or jsonlog. Each distinct
+    /// SELECT, WITH … SELECT, VALUES, SHOW and TABLE statement runs alone in a read-only
+    /// transaction that is rolled back, on the old server, the new one and the old one again;
+    /// a column in which the old server differs from itself (now(), random()) is noise, not a
+    /// difference. Other statements are listed and not run unless --allow-writes. Exit 0 when
+    /// every compared statement was answered the same, 1 when some differ (an error only the
+    /// new server raises among them), 2 when some could not be replayed.
+    ReplaySql(CompatReplaySqlArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct CompatReplaySqlArgs {
+    /// The server log (PostgreSQL: stderr with `log_statement = 'all'`, csvlog or jsonlog).
+    #[arg(long, value_name = "FILE")]
+    pub log: PathBuf,
+    /// The old server: postgres://USER@HOST:PORT/DB, or HOST:URL to run psql on that host.
+    /// The password comes from `?password_file=PATH` on the connecting host or psql's own ways
+    /// (PGPASSWORD, ~/.pgpass).
+    #[arg(long, value_name = "URL")]
+    pub old: String,
+    /// The new server, as --old.
+    #[arg(long, value_name = "URL")]
+    pub new: String,
+    /// The log's format: stderr, csvlog or jsonlog (default: told from its first line).
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<String>,
+    /// Also replay statements that are not read-only, each in a transaction that is rolled
+    /// back, once per side: for the rehearsal copy.
+    #[arg(long)]
+    pub allow_writes: bool,
+    /// Do not ask the old server twice: no noise is measured, every difference is reported.
+    #[arg(long)]
+    pub no_noise: bool,
+    /// Statements replayed at once.
+    #[arg(long, value_name = "N", default_value = "4")]
+    pub concurrency: usize,
+    /// Statements listed per class (differences, noise, refused …); the rest are counted.
+    #[arg(long, value_name = "N", default_value = "20")]
+    pub examples: usize,
+    /// The most distinct statements replayed; the rest are counted as not replayed.
+    #[arg(long, value_name = "N", default_value = "10000")]
+    pub max_statements: usize,
+    #[command(flatten)]
+    pub hosts: KeysHostOptions,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]

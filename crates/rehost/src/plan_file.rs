@@ -96,13 +96,19 @@ fn absolutize_roots(plan: &mut Plan, base: &Path) {
             fix(&mut h.target);
         }
     }
-    // A `compat` step's probe or traffic file, like the roots: relative to the plan.
+    // A `compat` step's probe or traffic file and a `compat-sql` step's log, like the roots:
+    // relative to the plan.
     for step in &mut plan.steps {
-        if let rehost_plan::StepKind::Compat { probe, traffic, .. } = &mut step.kind {
-            for f in [probe, traffic].into_iter().flatten() {
-                if Path::new(f.as_str()).is_relative() {
-                    *f = base.join(&*f).to_string_lossy().into_owned();
-                }
+        let files = match &mut step.kind {
+            rehost_plan::StepKind::Compat { probe, traffic, .. } => {
+                [probe.as_mut(), traffic.as_mut()]
+            }
+            rehost_plan::StepKind::CompatSql { log, .. } => [Some(log), None],
+            _ => [None, None],
+        };
+        for f in files.into_iter().flatten() {
+            if Path::new(f.as_str()).is_relative() {
+                *f = base.join(&*f).to_string_lossy().into_owned();
             }
         }
     }

@@ -103,7 +103,7 @@ impl Session<'_> {
         tool: (&str, &str),
         on_line: &mut dyn FnMut(&str),
     ) -> Result<(), DbError> {
-        run_lines(
+        let (err, code) = run_lines(
             self.host,
             spec,
             self.cancel,
@@ -111,8 +111,65 @@ impl Session<'_> {
             tool,
             None,
             &mut |l| on_line(&String::from_utf8_lossy(l)),
+        )?;
+        if code != Some(0) {
+            return Err(DbError::Query {
+                target: self.describe(),
+                message: failure_message(&err, code, tool),
+            });
+        }
+        Ok(())
+    }
+
+    /// Runs the client and returns its standard output's lines, its standard error's first
+    /// lines and its exit code, whatever the code; only a client that could not run, an answer
+    /// over `max_answer` and an interruption are errors.
+    pub fn run_raw(
+        &self,
+        spec: &CommandSpec,
+        tool: (&str, &str),
+        max_answer: usize,
+    ) -> Result<ClientRun, DbError> {
+        run_outcome(
+            self.host,
+            spec,
+            self.cancel,
+            &|| self.describe(),
+            tool,
+            max_answer,
         )
     }
+}
+
+/// What a client run answered, whatever its exit code.
+pub struct ClientRun {
+    /// Standard output's lines.
+    pub out: Vec<String>,
+    /// Standard error's first lines.
+    pub err: Vec<String>,
+    pub code: Option<i32>,
+}
+
+/// The message for a client that ended with `code`: its error output, or the code, and the
+/// package to install when it is missing.
+pub(crate) fn failure_message(
+    err: &[String],
+    code: Option<i32>,
+    (tool, package): (&str, &str),
+) -> String {
+    let mut message = err.join("; ");
+    if message.is_empty() {
+        message = match code {
+            Some(c) => format!("{tool} ended with exit status {c}"),
+            None => format!("{tool} was ended by a signal"),
+        };
+    }
+    if code == Some(127) {
+        message.push_str(&format!(
+            " ({tool} comes with the {package} package: apt-get install {package})"
+        ));
+    }
+    message
 }
 
 fn run_capped(
@@ -123,8 +180,26 @@ fn run_capped(
     tool: (&str, &str),
     max_answer: usize,
 ) -> Result<Vec<String>, DbError> {
+    let ClientRun { out, err, code } = run_outcome(host, spec, cancel, target, tool, max_answer)?;
+    if code != Some(0) {
+        return Err(DbError::Query {
+            target: target(),
+            message: failure_message(&err, code, tool),
+        });
+    }
+    Ok(out)
+}
+
+fn run_outcome(
+    host: &dyn Host,
+    spec: &CommandSpec,
+    cancel: &AtomicBool,
+    target: &dyn Fn() -> String,
+    tool: (&str, &str),
+    max_answer: usize,
+) -> Result<ClientRun, DbError> {
     let mut out = Vec::new();
-    run_lines(
+    let (err, code) = run_lines(
         host,
         spec,
         cancel,
@@ -133,12 +208,12 @@ fn run_capped(
         Some(max_answer),
         &mut |l| out.push(String::from_utf8_lossy(l).into_owned()),
     )?;
-    Ok(out)
+    Ok(ClientRun { out, err, code })
 }
 
 /// Runs the client, each standard output line to `on_line` (until `max_answer` bytes, past
-/// which the client is stopped and it is an error); its standard error's first lines are the
-/// message when it fails.
+/// which the client is stopped and it is an error); returns its standard error's first lines
+/// and its exit code, whatever the code.
 fn run_lines(
     host: &dyn Host,
     spec: &CommandSpec,
@@ -147,7 +222,7 @@ fn run_lines(
     (tool, package): (&str, &str),
     max_answer: Option<usize>,
     on_line: &mut dyn FnMut(&[u8]),
-) -> Result<(), DbError> {
+) -> Result<(Vec<String>, Option<i32>), DbError> {
     let mut size = 0usize;
     let mut too_much = false;
     let mut err = Vec::new();
@@ -189,22 +264,7 @@ fn run_lines(
     if outcome.cancelled {
         return Err(DbError::Cancelled);
     }
-    if outcome.exit.code != Some(0) {
-        let mut message = err.join("; ");
-        if message.is_empty() {
-            message = format!("{tool} ended with {}", outcome.exit);
-        }
-        if outcome.exit.code == Some(127) {
-            message.push_str(&format!(
-                " ({tool} comes with the {package} package: apt-get install {package})"
-            ));
-        }
-        return Err(DbError::Query {
-            target: target(),
-            message,
-        });
-    }
-    Ok(())
+    Ok((err, outcome.exit.code))
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ use rehost_plan::{Command, Plan, Step, SyncMethod};
 
 mod address_moved;
 mod compat;
+mod compat_sql;
 mod dns_propagated;
 mod dns_switch;
 mod dns_ttl;
@@ -56,6 +57,7 @@ pub(crate) static EXECUTORS: &[&Executor] = &[
     &dns_ttl::EXECUTOR,
     &verify_config::EXECUTOR,
     &compat::EXECUTOR,
+    &compat_sql::EXECUTOR,
 ];
 
 /// A kind's own rollback of a finished step: `Ok` says what was done (for the journal), `Err`
@@ -143,6 +145,7 @@ fn executor(step: &Step) -> &'static Executor {
         K::DnsSwitch { .. } => &dns_switch::EXECUTOR,
         K::VerifyConfig { .. } => &verify_config::EXECUTOR,
         K::Compat { .. } => &compat::EXECUTOR,
+        K::CompatSql { .. } => &compat_sql::EXECUTOR,
     }
 }
 

@@ -694,43 +694,70 @@ fn compat(v: &Verification) -> KindParts {
             blocks: Vec::new(),
         };
     };
+    // A `compat-sql` step's result: statements of a query log, not HTTP requests.
+    let sql = d.source == "sql-log";
+    let unit = if sql { "statements" } else { "requests" };
     let outcome = match d.exit_code {
         // Only what was sent was compared: the claim names how many, not "old clients".
-        0 => format!(
-            "the {} requests compared were answered the same",
-            d.compared
-        ),
+        0 => format!("the {} {unit} compared were answered the same", d.compared),
         1 => "ANSWERS DIFFER".to_owned(),
         _ => "NOT FULLY COMPARED".to_owned(),
     } + &not_compared(v);
-    let rows = vec![
+    let rows = if sql {
         vec![
-            "Requests".into(),
-            format!(
-                "{} read, {} compared: {} the same, {} differ, {} differ only in allowed fields",
-                d.exchanges, d.compared, d.same, d.differing, d.allowed
-            ),
-        ],
+            vec![
+                "Statements".into(),
+                format!(
+                    "{} in the log, {} distinct compared: {} the same, {} differ",
+                    d.exchanges, d.compared, d.same, d.differing
+                ),
+            ],
+            vec![
+                "Not compared".into(),
+                format!(
+                    "{} not read-only (refused), {} past the cap, {} failed, {} log entries unreadable",
+                    d.refused_writes, d.truncated, d.failed, d.bad
+                ),
+            ],
+            vec![
+                "Noise".into(),
+                if d.noise_measured {
+                    "measured: each statement ran twice on the old server; columns in which it differs from itself are not compared".into()
+                } else {
+                    "not measured: each statement ran once on the old server".into()
+                },
+            ],
+        ]
+    } else {
         vec![
-            "Not compared".into(),
-            format!(
-                "{} writes refused (not sent), {} truncated in the recording, {} failed, {} unreadable",
-                d.refused_writes, d.truncated, d.failed, d.bad
-            ),
-        ],
-        vec![
-            "Noise".into(),
-            if d.noise_measured {
-                "measured: the old service was asked twice; fields in which it differs from itself are not compared".into()
-            } else {
-                "not measured: the old service was asked once".into()
-            },
-        ],
-    ];
+            vec![
+                "Requests".into(),
+                format!(
+                    "{} read, {} compared: {} the same, {} differ, {} differ only in allowed fields",
+                    d.exchanges, d.compared, d.same, d.differing, d.allowed
+                ),
+            ],
+            vec![
+                "Not compared".into(),
+                format!(
+                    "{} writes refused (not sent), {} truncated in the recording, {} failed, {} unreadable",
+                    d.refused_writes, d.truncated, d.failed, d.bad
+                ),
+            ],
+            vec![
+                "Noise".into(),
+                if d.noise_measured {
+                    "measured: the old service was asked twice; fields in which it differs from itself are not compared".into()
+                } else {
+                    "not measured: the old service was asked once".into()
+                },
+            ],
+        ]
+    };
     let endpoints = table(
         &[
-            "Endpoint",
-            "Requests",
+            if sql { "Statement" } else { "Endpoint" },
+            if sql { "Occurrences" } else { "Requests" },
             "Differ",
             "Noise (old differs from itself)",
         ],
@@ -753,10 +780,20 @@ fn compat(v: &Verification) -> KindParts {
     let mut blocks = vec![endpoints];
     if !d.refused.is_empty() || !d.failures.is_empty() {
         blocks.push(table(
-            &["Line", "Request", "Not compared because"],
+            &[
+                "Line",
+                if sql { "Statement" } else { "Request" },
+                "Not compared because",
+            ],
             d.refused
                 .iter()
-                .map(|l| (l, "a write; the step does not allow writes"))
+                .map(|l| {
+                    if sql {
+                        (l, l.why.as_str())
+                    } else {
+                        (l, "a write; the step does not allow writes")
+                    }
+                })
                 .chain(d.failures.iter().map(|l| (l, l.why.as_str())))
                 .map(|(l, why)| {
                     vec![

@@ -16,6 +16,7 @@ use crate::suggest::closest;
 
 mod address_moved;
 mod compat;
+mod compat_sql;
 mod dns_propagated;
 mod dns_switch;
 mod dns_ttl;
@@ -59,6 +60,7 @@ pub static KINDS: &[&KindSpec] = &[
     &dns_ttl::KIND,
     &verify_config::KIND,
     &compat::KIND,
+    &compat_sql::KIND,
 ];
 
 /// Keys every step may have.
@@ -202,6 +204,7 @@ pub fn spec(kind: &StepKind) -> &'static KindSpec {
         StepKind::DnsSwitch { .. } => &dns_switch::KIND,
         StepKind::VerifyConfig { .. } => &verify_config::KIND,
         StepKind::Compat { .. } => &compat::KIND,
+        StepKind::CompatSql { .. } => &compat_sql::KIND,
     }
 }
 

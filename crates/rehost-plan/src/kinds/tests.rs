@@ -141,6 +141,11 @@ do = "compat"
 probe = "clients.toml"
 old = "http://192.0.2.10:8080"
 new = "http://192.0.2.20:8080"
+[[steps]]
+id = "compat-sql"
+do = "compat-sql"
+database = "shop"
+log = "old-postgresql.log"
 "#;
 
 #[test]

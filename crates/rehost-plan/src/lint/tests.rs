@@ -481,3 +481,42 @@ fn a_hosts_file_name_asks_for_a_manual_step_per_client_and_no_dns_step() {
     assert!(msgs.iter().any(|m| m.contains("via = `ldap`")), "{msgs:?}");
     assert!(msgs.iter().any(|m| m.contains("client `nope`")), "{msgs:?}");
 }
+
+/// `config-unverified` (issue 23: "configuration carried over"): a service started on the new
+/// host, or naming its `new_host`, needs a step that verifies its configuration; one that is
+/// only stopped (retired with the old server) does not.
+#[test]
+fn config_unverified_fires_on_a_service_that_moves_without_its_configuration_verified() {
+    let rule = "config-unverified";
+    // Started on the new host, nothing verifies it: at the declaration, with the fix.
+    let text = format!("{HEAD}{STOP}{START}");
+    let c = check(&text);
+    let f: Vec<_> = c.findings.iter().filter(|f| f.code == rule).collect();
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(&text[f[0].span.clone().unwrap()][..12], "[[services]]");
+    assert!(f[0].message.contains("service `web`"), "{}", f[0].message);
+    assert!(
+        f[0].help
+            .as_deref()
+            .unwrap()
+            .contains("verifies = [\"web\"]"),
+        "{:?}",
+        f[0].help
+    );
+    // A verify-config step that declares it: nothing.
+    let cfg = "[[steps]]\nid = \"cfg\"\ndo = \"verify-config\"\nold = \"old:/etc/nginx\"\nnew = \"new:/etc/nginx\"\nverifies = [\"web\"]\n";
+    assert!(fired("", &[STOP, START, cfg], rule).is_empty());
+    // A manual review that declares it is taken at its word.
+    let review = "[[steps]]\nid = \"review\"\ndo = \"manual\"\ntext = \"compare the vhosts\"\nverifies = [\"web\"]\n";
+    assert!(fired("", &[STOP, START, review], rule).is_empty());
+    // Only stopped, or started again on its own host: not moved, nothing to carry.
+    assert!(fired("", &[STOP], rule).is_empty());
+    let restart = replaced(START, "host = \"new\"", "host = \"old\"");
+    assert!(fired("", &[STOP, &restart], rule).is_empty());
+    // `new_host` alone says it moves.
+    let moved = "[[services]]\nid = \"api\"\nhost = \"old\"\nnew_host = \"new\"\nports = [8080]\n";
+    let c = check(&format!("{HEAD}{moved}{STOP}"));
+    let f: Vec<_> = c.findings.iter().filter(|f| f.code == rule).collect();
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert!(f[0].message.contains("service `api`"), "{}", f[0].message);
+}

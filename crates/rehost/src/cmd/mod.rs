@@ -3,6 +3,7 @@
 mod agent;
 pub mod check;
 mod compat;
+mod compat_sql;
 mod concept;
 mod conns;
 mod conns_end;
@@ -37,6 +38,7 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Compat(crate::cli::CompatCommand::Replay(a)) => compat::replay(&a),
         Command::Compat(crate::cli::CompatCommand::Record(a)) => compat::record(&a),
         Command::Compat(crate::cli::CompatCommand::Probe(a)) => compat::probe(&a),
+        Command::Compat(crate::cli::CompatCommand::ReplaySql(a)) => compat_sql::replay_sql(&a),
         Command::Manifest(a) => manifest::run(&a),
         Command::Keys(crate::cli::KeysCommand::Scan(a)) => keys::scan(&a),
         Command::Keys(crate::cli::KeysCommand::Compare(a)) => keys::compare(&a),

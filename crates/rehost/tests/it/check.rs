@@ -292,9 +292,11 @@ persistent_connections = true
 
 #[test]
 fn lint_undrained_service() {
-    // Started again on the new host, so only the drain is in question here.
+    // Started again on the new host, its configuration checked, so only the drain is in
+    // question here.
     let stop = "[[steps]]\nid = \"stop\"\ndo = \"run\"\nhost = \"old\"\nargv = [\"true\"]\nstops = [\"db\"]\n\
-                [[steps]]\nid = \"start\"\ndo = \"run\"\nhost = \"new\"\nargv = [\"true\"]\nstarts = [\"db\"]\n";
+                [[steps]]\nid = \"start\"\ndo = \"run\"\nhost = \"new\"\nargv = [\"true\"]\nstarts = [\"db\"]\n\
+                [[steps]]\nid = \"config\"\ndo = \"manual\"\ntext = \"compare the settings\"\nverifies = [\"db\"]\n";
     let drain = "[[steps]]\nid = \"drain\"\ndo = \"manual\"\ntext = \"end the sessions\"\ndrains = [\"db\"]\n";
     assert_eq!(
         findings(&plan(&format!("{SVC}{stop}"))),

@@ -860,7 +860,7 @@ run = "curl -sf http://{host}:{port}/page > /dev/null"
 }
 
 /// The journal's last `compat` result.
-fn journal_compat(d: &TestDir) -> serde_json::Value {
+pub(crate) fn journal_compat(d: &TestDir) -> serde_json::Value {
     let journal = d.read(".rehost/plan/test/journal");
     journal
         .lines()

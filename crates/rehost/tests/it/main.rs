@@ -5,6 +5,7 @@ mod agent;
 mod archive;
 mod check;
 mod compat;
+mod compat_sql;
 mod concept;
 mod config;
 mod confirm;
