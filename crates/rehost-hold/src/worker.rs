@@ -93,6 +93,13 @@ struct Dir {
     src_ended: bool,
 }
 
+impl Dir {
+    /// Bytes read and not yet written: the direction waits for its destination.
+    fn holds(&self) -> bool {
+        self.at < self.pending.len() || self.pipe.as_ref().is_some_and(|(_, n)| *n > 0)
+    }
+}
+
 struct Relay {
     client: Arc<TcpStream>,
     up: Arc<TcpStream>,
@@ -225,6 +232,7 @@ impl<'a> Run<'a> {
                 r.to_up.src_ended = true;
             }
         }
+        let mut just_connected = false;
         if r.connecting.is_some() {
             if !from_up {
                 // The client spoke before the upstream answered: its bytes wait in its
@@ -240,6 +248,7 @@ impl<'a> Run<'a> {
                 Ok(None) if !flags.contains(epoll::EventFlags::HUP) => {
                     r.connecting = None;
                     self.connecting -= 1;
+                    just_connected = true;
                 }
                 Ok(None) => {
                     let up = r.upstream;
@@ -251,9 +260,41 @@ impl<'a> Run<'a> {
                 }
             }
         }
+        // Only the directions this event can move: the one reading from the socket that became
+        // readable (or ended), and the one writing to it if it waits to write (a read that
+        // would say EAGAIN costs a system call per message). No flags: both (a first look,
+        // or the upstream connection just made).
+        let readable = flags.intersects(
+            epoll::EventFlags::IN
+                | epoll::EventFlags::RDHUP
+                | epoll::EventFlags::HUP
+                | epoll::EventFlags::ERR,
+        );
+        let writable = flags
+            .intersects(epoll::EventFlags::OUT | epoll::EventFlags::HUP | epoll::EventFlags::ERR);
+        let all = flags.is_empty() || just_connected;
+        let (move_up, move_client) = if from_up {
+            (
+                all || (writable && r.to_up.holds()),
+                all || readable || (writable && r.to_client.holds()),
+            )
+        } else {
+            (
+                all || readable || (writable && r.to_up.holds()),
+                all || (writable && r.to_client.holds()),
+            )
+        };
         let buf = &mut self.buf;
-        let a = pump(&mut r.to_up, &r.client, &r.up, buf);
-        let b = pump(&mut r.to_client, &r.up, &r.client, buf);
+        let a = if move_up {
+            pump(&mut r.to_up, &r.client, &r.up, buf)
+        } else {
+            Step::Wait
+        };
+        let b = if move_client {
+            pump(&mut r.to_client, &r.up, &r.client, buf)
+        } else {
+            Step::Wait
+        };
         if matches!(a, Step::Fail) || matches!(b, Step::Fail) || (r.to_up.done && r.to_client.done)
         {
             self.close(id);
