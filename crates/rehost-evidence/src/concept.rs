@@ -331,6 +331,12 @@ fn build(plan: &Plan, src: &str, findings: &[Diagnostic]) -> Vec<Block> {
                 {
                     label.push_str(" — point of no return");
                 }
+                // Where the backup of the old side is kept, as the step says.
+                for e in &s.effects {
+                    if let rehost_plan::Effect::BacksUp(at) = e {
+                        label.push_str(&format!(" — backup of the old side kept at {at}"));
+                    }
+                }
                 vec![
                     (s.index + 1).to_string(),
                     label,
