@@ -4,6 +4,7 @@
 //! and emitted as Markdown or as a self-contained HTML page, so both say the same thing.
 
 use crate::doc::{Block, Document};
+use crate::rehearsed::Rehearsed;
 use rehost_plan::*;
 
 fn h(level: u8, text: String) -> Block {
@@ -25,15 +26,25 @@ fn table(head: Vec<&str>, rows: Vec<Vec<String>>) -> Block {
     }
 }
 
-/// The concept as a document.
-pub fn document(plan: &Plan, src: &str, findings: &[Diagnostic]) -> Document {
+/// The concept as a document; `rehearsed`: the latest rehearsal, for the expected timeline.
+pub fn document(
+    plan: &Plan,
+    src: &str,
+    findings: &[Diagnostic],
+    rehearsed: Option<&Rehearsed>,
+) -> Document {
     Document {
         title: plan.migration.title.clone(),
-        blocks: build(plan, src, findings),
+        blocks: build(plan, src, findings, rehearsed),
     }
 }
 
-fn build(plan: &Plan, src: &str, findings: &[Diagnostic]) -> Vec<Block> {
+fn build(
+    plan: &Plan,
+    src: &str,
+    findings: &[Diagnostic],
+    rehearsed: Option<&Rehearsed>,
+) -> Vec<Block> {
     let m = &plan.migration;
     let map = SourceMap::new(src);
     let mut b = vec![h(1, format!("Migration concept: {}", m.title))];
@@ -338,6 +349,12 @@ fn build(plan: &Plan, src: &str, findings: &[Diagnostic]) -> Vec<Block> {
                 {
                     label.push_str(" — point of no return");
                 }
+                // Where the backup of the old side is kept, as the step says.
+                for e in &s.effects {
+                    if let rehost_plan::Effect::BacksUp(at) = e {
+                        label.push_str(&format!(" — backup of the old side kept at {at}"));
+                    }
+                }
                 vec![
                     (s.index + 1).to_string(),
                     label,
@@ -391,6 +408,41 @@ fn build(plan: &Plan, src: &str, findings: &[Diagnostic]) -> Vec<Block> {
                 b.push(Block::Preformatted {
                     text: rehost_plan::redact(cmd.trim_matches('\n')),
                 });
+            }
+        }
+    }
+
+    // Rehearsal informs production: what the latest rehearsal took, step by step.
+    b.push(h(3, "Expected timeline".into()));
+    match rehearsed {
+        None => b.push(p(
+            "No rehearsal has finished yet: the timeline is known after `rehost run --env NAME`."
+                .into(),
+        )),
+        Some(r) => {
+            b.push(p(format!(
+                "From {}. Each step as long as it took there; a production run differs where its hosts, data or people do.",
+                crate::rehearsed::summary(r)
+            )));
+            let mut at = 0u64;
+            b.push(table(
+                vec!["#", "Step", "Rehearsed", "Expected end (from the start)"],
+                r.steps
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (id, ms))| {
+                        at += ms.unwrap_or(0);
+                        vec![
+                            (i + 1).to_string(),
+                            format!("`{id}`"),
+                            ms.map(fmt_ms).unwrap_or_else(|| "not run there".into()),
+                            fmt_ms(at),
+                        ]
+                    })
+                    .collect(),
+            ));
+            for w in crate::rehearsed::warnings(plan, r) {
+                b.push(p(format!("Warning: {w}.")));
             }
         }
     }
@@ -522,11 +574,25 @@ fn list_or_dash(v: &[String]) -> String {
 /// The concept as Markdown. Text from the plan is escaped: no HTML, link, emphasis or block
 /// syntax from the plan reaches the document, and control characters are escaped as in a
 /// terminal.
-pub fn render_markdown(plan: &Plan, src: &str, findings: &[Diagnostic]) -> String {
-    crate::doc::render_markdown(&document(plan, src, findings))
+pub fn render_markdown(
+    plan: &Plan,
+    src: &str,
+    findings: &[Diagnostic],
+    rehearsed: Option<&Rehearsed>,
+) -> String {
+    crate::doc::render_markdown(&document(plan, src, findings, rehearsed))
 }
 
 /// The concept as one self-contained HTML page (no external resources).
-pub fn render_html(plan: &Plan, src: &str, findings: &[Diagnostic]) -> String {
-    crate::doc::render_html(&document(plan, src, findings))
+pub fn render_html(
+    plan: &Plan,
+    src: &str,
+    findings: &[Diagnostic],
+    rehearsed: Option<&Rehearsed>,
+) -> String {
+    crate::doc::render_html(&document(plan, src, findings, rehearsed))
+}
+
+fn fmt_ms(ms: u64) -> String {
+    rehost_plan::format_duration(std::time::Duration::from_millis(ms))
 }

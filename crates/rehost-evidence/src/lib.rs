@@ -8,6 +8,7 @@
 
 pub mod concept;
 pub mod doc;
+pub mod rehearsed;
 pub mod report;
 
 pub use doc::{Block, Document, Level};

@@ -172,6 +172,7 @@ impl Host for LocalHost {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0);
+        die_with_this_thread(&mut cmd);
         if let Some(root) = &self.root {
             std::fs::create_dir_all(root).map_err(|source| HostError::Root {
                 host: self.name.clone(),
@@ -356,3 +357,27 @@ fn kill_group(pgid: i32, signal: Signal) {
 
 #[cfg(test)]
 mod tests;
+
+/// The command is sent SIGTERM when the thread that started it ends (PR_SET_PDEATHSIG), so a
+/// rehost that is killed (SIGKILL, a crash) does not leave a command running without anyone to
+/// stop it: a load, or a step's command. That thread waits for the command in [`Host::run`]
+/// and so outlives it otherwise. Only the command itself: what it started in the background
+/// (a daemon a step starts) is not its to end.
+fn die_with_this_thread(cmd: &mut Command) {
+    let parent = rustix::process::getpid();
+    // SAFETY: between fork and exec only async-signal-safe system calls (prctl, getppid) and
+    // no allocation: the error is a raw OS error.
+    unsafe {
+        cmd.pre_exec(move || {
+            rustix::process::set_parent_process_death_signal(Some(Signal::TERM))?;
+            // The parent died before the signal was armed: do not start, as it would have
+            // been ended.
+            if rustix::process::getppid() != Some(parent) {
+                return Err(std::io::Error::from_raw_os_error(
+                    rustix::io::Errno::SRCH.raw_os_error(),
+                ));
+            }
+            Ok(())
+        });
+    }
+}

@@ -76,6 +76,12 @@ pub static RULES: &[Rule] = &[
         check: Check::Plan(no_rollback_after_pnr),
     },
     Rule {
+        id: "no-backup-before-point-of-no-return",
+        clause: "measures must be taken to ensure that data is not lost during the functional transition",
+        summary: "no step up to the point of no return backs up the old side (`backup = \"WHERE\"`)",
+        check: Check::Plan(no_backup_before_pnr),
+    },
+    Rule {
         id: "clients-not-reconfigured",
         clause: "the biggest problem is when clients access the servers through an application where the IP address or name of the server is stored in a local configuration file … this must be planned in advance",
         summary: "clients that hold the address locally are reconfigured by no step",
@@ -479,6 +485,32 @@ fn hosts_file_not_changed(plan: &Plan, out: &mut Vec<Diagnostic>) {
                 ),
             ));
         }
+    }
+}
+
+fn no_backup_before_pnr(plan: &Plan, out: &mut Vec<Diagnostic>) {
+    let Some(pnr) = &plan.migration.point_of_no_return else {
+        return;
+    };
+    let Some(p) = plan.step_index(&pnr.value) else {
+        return;
+    };
+    let backed_up = plan.steps[..=p]
+        .iter()
+        .any(|s| s.effects.iter().any(|e| matches!(e, Effect::BacksUp(_))));
+    if !backed_up {
+        out.push(finding(
+            "no-backup-before-point-of-no-return",
+            Some(pnr.span.clone()),
+            format!(
+                "no step up to the point of no return (`{}`) backs up the old side: after it, a failure cannot be undone by going back",
+                pnr.value
+            ),
+            format!(
+                "add `backup = \"WHERE\"` (where the copy is kept: `HOST:PATH` or a description) to the step before `{}` that makes it: a `run` step with the dump or snapshot, or a `sync` of the old data to a third host",
+                pnr.value
+            ),
+        ));
     }
 }
 

@@ -879,6 +879,9 @@ pub enum Effect {
     /// Reconfigures clients that hold the address locally (a `[[clients]]` id).
     Reconfigures(String),
     Switches(String),
+    /// Backs up the old side, keeping the copy where the string says (`backup = "WHERE"`:
+    /// `HOST:PATH` or a description); what the lint asks for before the point of no return.
+    BacksUp(String),
 }
 
 pub(crate) mod duration {

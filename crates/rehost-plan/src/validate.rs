@@ -314,6 +314,8 @@ pub(crate) fn validate(plan: &Plan) -> Vec<Diagnostic> {
         let implied = crate::kinds::implied_effects(&s.kind);
         for e in s.effects.iter().filter(|e| !implied.contains(e)) {
             let (kind, id, ids) = match e {
+                // Where the backup is kept: the plan's word, nothing to look up.
+                Effect::BacksUp(_) => continue,
                 Effect::Stops(id) | Effect::Starts(id) | Effect::Drains(id) => {
                     ("service", id, &svc_ids)
                 }

@@ -84,6 +84,7 @@ const COMMON_KEYS: &[&str] = &[
     "lowers_ttl",
     "reconfigures",
     "switches",
+    "backup",
 ];
 
 /// One step kind: everything the plan crate knows of it.
@@ -274,6 +275,10 @@ pub(crate) fn read_step(r: &mut Reader, t: &Tbl, index: usize) -> Option<Step> {
             effects.push(make(id.value));
             effect_spans.push(id.span);
         }
+    }
+    if let Some(at) = r.str_spanned(&t, "backup") {
+        effects.push(Effect::BacksUp(at.value));
+        effect_spans.push(at.span);
     }
     for (e, key) in kind.as_ref().map(spec.implies).unwrap_or_default() {
         effects.push(e);

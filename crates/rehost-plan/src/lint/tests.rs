@@ -520,3 +520,46 @@ fn config_unverified_fires_on_a_service_that_moves_without_its_configuration_ver
     assert_eq!(f.len(), 1, "{f:?}");
     assert!(f[0].message.contains("service `api`"), "{}", f[0].message);
 }
+
+#[test]
+fn no_backup_before_point_of_no_return_fires_until_a_step_up_to_it_says_where_the_backup_is() {
+    let steps = |backup_on: &str| {
+        let line = |id: &str| {
+            if id == backup_on {
+                "backup = \"vault:/srv/backups/www\"\n"
+            } else {
+                ""
+            }
+        };
+        format!(
+            "{}[[steps]]\nid = \"dump\"\ndo = \"run\"\nhost = \"old\"\nargv = [\"true\"]\n{}{STOP}{FINAL}{VERIFY}{START}[[steps]]\nid = \"late\"\ndo = \"run\"\nhost = \"old\"\nargv = [\"true\"]\nidempotent = true\n{}",
+            BULK,
+            line("dump"),
+            line("late")
+        )
+    };
+    let text = |backup_on: &str| {
+        replaced(
+            &format!("{HEAD}{}", steps(backup_on)),
+            "max_downtime = \"15m\"",
+            "max_downtime = \"15m\"\npoint_of_no_return = \"start\"",
+        )
+    };
+    let fired = |t: &str| -> Vec<String> {
+        let c = check(t);
+        assert!(c.errors.is_empty(), "{:?}", c.errors);
+        c.findings
+            .iter()
+            .filter(|f| f.code == "no-backup-before-point-of-no-return")
+            .map(|f| t[f.span.clone().expect("span")].to_owned())
+            .collect()
+    };
+    // No backup: the finding points at `point_of_no_return`.
+    assert_eq!(fired(&text("")), ["\"start\""]);
+    // A backup after the point of no return is too late.
+    assert_eq!(fired(&text("late")), ["\"start\""]);
+    // One before it, saying where the copy is.
+    assert!(fired(&text("dump")).is_empty());
+    // Without a point of no return there is nothing to ask.
+    assert!(fired(&format!("{HEAD}{}", steps(""))).is_empty());
+}

@@ -10,9 +10,17 @@ pub fn run(args: &ConceptArgs) -> i32 {
         Err(code) => return code,
     };
     let (plan, c) = (pf.plan(), &pf.checked);
+    // The expected timeline, from the latest rehearsal in the default state directory.
+    let runs = crate::cmd::report::other_runs(&pf.path, plan, None, "production");
+    let rehearsed = rehost_evidence::rehearsed::latest(plan, &runs);
+    let r = rehearsed.as_ref();
     let text = match args.format {
-        ConceptFormat::Md => rehost_evidence::concept::render_markdown(plan, &pf.text, &c.findings),
-        ConceptFormat::Html => rehost_evidence::concept::render_html(plan, &pf.text, &c.findings),
+        ConceptFormat::Md => {
+            rehost_evidence::concept::render_markdown(plan, &pf.text, &c.findings, r)
+        }
+        ConceptFormat::Html => {
+            rehost_evidence::concept::render_html(plan, &pf.text, &c.findings, r)
+        }
     };
     match &args.output {
         // Not through a symlink, not where another user could replace it, 0600 unless

@@ -136,30 +136,7 @@ pub fn write(
         }
     };
     // The other runs of the same plan, for the side-by-side comparison.
-    let mut others = Vec::new();
-    let envs = std::iter::once(None).chain(plan.environments.iter().map(|e| Some(e.name.as_str())));
-    for other in envs {
-        if other.unwrap_or("production") == env_name {
-            continue;
-        }
-        let odir = rehost_engine::state_dir(&pf.path, state, other);
-        let loaded = rehost_engine::open_state_dir(&odir, false)
-            .map_err(|e| e.to_string())
-            .and_then(|d| match d {
-                Some(d) => report::load_run(&d, other.unwrap_or("production"), plan)
-                    .map_err(|e| e.to_string()),
-                None => Ok(None),
-            });
-        match loaded {
-            Ok(Some(r)) => others.push(r),
-            Ok(None) => {}
-            Err(e) => eprintln!(
-                "rehost: warning: the run in {} is left out of the comparison: {}",
-                escape(other.unwrap_or("production")),
-                escape(&e)
-            ),
-        }
-    }
+    let others = other_runs(&pf.path, plan, state, env_name);
     let plan_file = pf
         .path
         .file_name()
@@ -228,4 +205,39 @@ pub fn write(
     } else {
         exit::FINDINGS
     }
+}
+
+/// The runs of `plan`'s environments (and production) other than `except` that have a
+/// journal; one that cannot be read is left out with a warning.
+pub(crate) fn other_runs(
+    path: &Path,
+    plan: &rehost_plan::Plan,
+    state: Option<&Path>,
+    except: &str,
+) -> Vec<report::Run> {
+    let mut others = Vec::new();
+    let envs = std::iter::once(None).chain(plan.environments.iter().map(|e| Some(e.name.as_str())));
+    for other in envs {
+        if other.unwrap_or("production") == except {
+            continue;
+        }
+        let odir = rehost_engine::state_dir(path, state, other);
+        let loaded = rehost_engine::open_state_dir(&odir, false)
+            .map_err(|e| e.to_string())
+            .and_then(|d| match d {
+                Some(d) => report::load_run(&d, other.unwrap_or("production"), plan)
+                    .map_err(|e| e.to_string()),
+                None => Ok(None),
+            });
+        match loaded {
+            Ok(Some(r)) => others.push(r),
+            Ok(None) => {}
+            Err(e) => eprintln!(
+                "rehost: warning: the run in {} is left out: {}",
+                escape(other.unwrap_or("production")),
+                escape(&e)
+            ),
+        }
+    }
+    others
 }

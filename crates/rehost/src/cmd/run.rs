@@ -53,6 +53,21 @@ pub fn run(args: &RunArgs) -> i32 {
         args.state.state.as_deref(),
         args.state.env.as_deref(),
     );
+    // The real migration: what the latest rehearsal took, and whether it fits.
+    if args.state.env.is_none() && !args.json {
+        let runs = crate::cmd::report::other_runs(
+            &pf.path,
+            plan,
+            args.state.state.as_deref(),
+            "production",
+        );
+        if let Some(r) = rehost_evidence::rehearsed::latest(plan, &runs) {
+            println!("expected from {}", rehost_evidence::rehearsed::summary(&r));
+            for w in rehost_evidence::rehearsed::warnings(plan, &r) {
+                println!("warning: {w}");
+            }
+        }
+    }
     // The signing keys are checked before anything runs, not after hours of work.
     let keys = match crate::sign::keys(&args.sign, &state_dir) {
         Ok(k) => k,

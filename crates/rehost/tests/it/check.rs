@@ -429,7 +429,7 @@ stops = ["web"]
 
 #[test]
 fn lint_no_rollback_after_point_of_no_return() {
-    let steps = "[[steps]]\nid = \"switch\"\ndo = \"manual\"\ntext = \"x\"\n[[steps]]\nid = \"start\"\ndo = \"run\"\nhost = \"new\"\nargv = [\"true\"]\n";
+    let steps = "[[steps]]\nid = \"switch\"\ndo = \"manual\"\ntext = \"x\"\nbackup = \"vault:/srv/backups\"\n[[steps]]\nid = \"start\"\ndo = \"run\"\nhost = \"new\"\nargv = [\"true\"]\n";
     let text = plan(steps).replace(
         "max_downtime = \"15m\"",
         "max_downtime = \"15m\"\npoint_of_no_return = \"switch\"",

@@ -184,3 +184,72 @@ fn status_and_report_agree_on_each_steps_state_and_attempts() {
     assert_eq!(start, [(1, "not_confirmed"), (2, "done")]);
     assert_eq!(report["run"]["downtime_ms"], st["downtime_ms"]);
 }
+
+/// Rehearsal informs production (issue 24): after a rehearsal, the concept shows each step's
+/// rehearsed duration as the expected timeline, and `rehost run` of the real migration says
+/// what the rehearsal took and warns before the first step when its downtime was over the
+/// budget and its steps took longer than the window.
+#[test]
+fn the_latest_rehearsal_gives_the_expected_timeline_and_warns_production_before_it_starts() {
+    let d = rehost_test::TestDir::new();
+    let body = "[[services]]\nid = \"app\"\nhost = \"old\"\n\n\
+        [[steps]]\nid = \"stop\"\ndo = \"run\"\nhost = \"old\"\nargv = [\"true\"]\nstops = [\"app\"]\n\n\
+        [[steps]]\nid = \"copy\"\ndo = \"wait\"\nduration = \"700ms\"\n\n\
+        [[steps]]\nid = \"start\"\ndo = \"run\"\nhost = \"new\"\nargv = [\"true\"]\nstarts = [\"app\"]\n";
+    let text = plan(body)
+        .replace("max_downtime = \"15m\"", "max_downtime = \"300ms\"")
+        .replace(
+            "window = { start = \"2020-01-01T00:00:00Z\", end = \"2099-01-01T00:00:00Z\" }",
+            "window = { start = \"2099-01-01T00:00:00Z\", end = \"2099-01-01T00:00:00.5Z\" }",
+        );
+    assert!(text.contains("2099-01-01T00:00:00.5Z") && text.contains("300ms"));
+    d.write("plan.toml", &text);
+    // Before any rehearsal the concept says the timeline is not known yet.
+    let c = rehost(&d, &["concept", "plan.toml"]);
+    assert!(
+        c.stdout.contains("No rehearsal has finished yet"),
+        "{}",
+        c.all()
+    );
+
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    let c = rehost(&d, &["concept", "plan.toml"]);
+    assert_eq!(c.code, 0, "{}", c.all());
+    assert!(c.stdout.contains("### Expected timeline"), "{}", c.stdout);
+    assert!(
+        c.stdout.contains("From the rehearsal in `test` (finished "),
+        "{}",
+        c.stdout
+    );
+    assert!(c.stdout.contains("| 2 | `copy` | 7"), "{}", c.stdout);
+    assert!(
+        c.stdout.contains("downtime") && c.stdout.contains("declared by the steps"),
+        "{}",
+        c.stdout
+    );
+    assert!(
+        c.stdout.contains("over the budget of 300ms"),
+        "{}",
+        c.stdout
+    );
+    assert!(
+        c.stdout.contains("longer than the window of 500ms"),
+        "{}",
+        c.stdout
+    );
+
+    let p = rehost(&d, &["run", "plan.toml", "--accept-findings"]);
+    let out = &p.stdout;
+    let expected = out
+        .find("expected from the rehearsal in `test`")
+        .unwrap_or_else(|| panic!("{}", p.all()));
+    let budget = out
+        .find("warning: the rehearsal in `test` (finished ")
+        .unwrap_or_else(|| panic!("{}", p.all()));
+    assert!(out.contains("over the budget of 300ms"), "{out}");
+    assert!(out.contains("longer than the window of 500ms"), "{out}");
+    // Before the first step.
+    let first = out.find("[1/3]").unwrap_or(usize::MAX);
+    assert!(expected < first && budget < first, "{out}");
+}

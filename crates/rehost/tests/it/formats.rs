@@ -53,7 +53,7 @@ fn demo_rehearsed_then_status_and_report() {
     let ran = test_in(&d)
         .args(["run", "plan.toml", "--env", "test", "--yes"])
         .args(["--confirm-as", "demo operator"])
-        .stdout_has("rehost run finished: all 15 steps done")
+        .stdout_has("rehost run finished: all 16 steps done")
         .success();
     snap!(ran, "run");
 

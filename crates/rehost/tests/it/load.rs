@@ -635,3 +635,38 @@ fn a_write_load_of_a_killed_run_is_read_back_and_checked_by_the_resumed_run() {
     let v = rehost(&d, &["status", "plan.toml", "--env", "test", "--verify"]);
     assert_eq!(v.code, 0, "{}", v.all());
 }
+
+/// rehost SIGKILLed while a command load runs on this machine: the load's shell is ended with
+/// it (it no longer appends to `ticks`). Before, it ran on with nobody to stop it.
+#[test]
+fn a_command_load_ends_when_rehost_is_killed() {
+    let d = TestDir::new();
+    write_plan(
+        &d,
+        &format!(
+            "{}[[steps]]\nid = \"slow\"\ndo = \"run\"\nhost = \"old\"\ncommand = \"touch ../started; sleep 30\"\n",
+            ticker(&d, "slow", "slow", None)
+        ),
+    );
+    let mut child = std::process::Command::new(bin())
+        .args(["run", "plan.toml", "--env", "test"])
+        .current_dir(d.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t = std::time::Instant::now();
+    while !d.join("started").exists() || d.read("ticks").lines().count() < 3 {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "the step or the load did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    let _ = child.wait();
+    // The shell loop ends at once; its last `sleep 0.05` may still append one tick.
+    std::thread::sleep(Duration::from_millis(200));
+    ticker_ended(&d);
+}

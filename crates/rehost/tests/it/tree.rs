@@ -217,7 +217,7 @@ fn the_demo_runs_end_to_end() {
     let o = rehost(&d, &["demo", "--dir", "demo"]);
     assert_eq!(o.code, 0, "{}", o.all());
     assert!(
-        o.stdout.contains("rehost run finished: all 15 steps done"),
+        o.stdout.contains("rehost run finished: all 16 steps done"),
         "{}",
         o.stdout
     );
