@@ -461,7 +461,9 @@ const BUF: usize = 64 * 1024;
 /// than splice's pipe), and `splice(2)` through a pipe (the bytes stay in the kernel) once a
 /// read fills the buffer, i.e. for bulk transfers, where the kernel allows it.
 fn pump(src: &TcpStream, dst: &TcpStream) {
-    let mut buf = vec![0u8; BUF];
+    // Page-aligned: a socket read into a buffer off a page costs the kernel's copy several
+    // times more on CPUs with fast `rep movsb` (issue 27).
+    let mut buf = rehost_tree::aligned::AlignedBuf::new(BUF);
     let (mut r, mut w) = (src, dst);
     let mut may_splice = true;
     loop {
