@@ -261,7 +261,7 @@ impl<R: std::io::Read> std::io::Read for BufReader<R> {
     fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
         if self.pos == self.filled
             && out.len() >= self.buf.len()
-            && out.as_ptr() as usize % PAGE == 0
+            && (out.as_ptr() as usize).is_multiple_of(PAGE)
         {
             return self.inner.read(out);
         }
@@ -469,7 +469,7 @@ mod tests {
                 Ok(())
             }
         }
-        let src: Vec<u8> = (0..1_000_003u32).map(|x| (x * 31 >> 3) as u8).collect();
+        let src: Vec<u8> = (0..1_000_003u32).map(|x| ((x * 31) >> 3) as u8).collect();
         let _noise = vec![0u8; 300_000];
         let mut r = BufReader::with_capacity(
             256 << 10,
