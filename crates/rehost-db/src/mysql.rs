@@ -538,6 +538,59 @@ struct Access {
     members: Vec<(String, String)>,
 }
 
+/// The smallest and largest key of every table with one integer key column, into
+/// [`Extra::key_bounds`] (`None`: an empty table), in sessions of at most the client's
+/// statement text.
+fn read_key_bounds(d: &dyn Dialect, sql: &dyn Sql, c: &mut Catalog) -> Result<(), DbError> {
+    let tables: Vec<(String, String)> = c
+        .inv
+        .tables
+        .iter()
+        .filter(|(name, t)| c.extra.int_key.get(*name) == Some(&true) && t.primary_key.len() == 1)
+        .map(|(name, t)| {
+            let k = format!("t.{}", ident(&t.primary_key[0]));
+            (
+                name.clone(),
+                format!(
+                    "SELECT json_array(min({k}), max({k})) FROM {} t",
+                    ident(name)
+                ),
+            )
+        })
+        .collect();
+    let limit = d.session_text();
+    let mut start = 0;
+    while start < tables.len() {
+        let mut stmts: Vec<String> = SESSION.iter().map(|s| s.to_string()).collect();
+        let mut size: usize = stmts.iter().map(|s| s.len() + 2).sum();
+        let mut end = start;
+        while end < tables.len() && (end == start || size + tables[end].1.len() + 2 <= limit) {
+            size += tables[end].1.len() + 2;
+            stmts.push(tables[end].1.clone());
+            end += 1;
+        }
+        let lines = sql.run(&stmts)?;
+        if lines.len() != end - start {
+            return Err(DbError::Answer {
+                target: sql.describe(),
+                message: format!(
+                    "{} answers to {} questions for the bounds of the keys",
+                    lines.len(),
+                    end - start
+                ),
+            });
+        }
+        for ((name, _), line) in tables[start..end].iter().zip(&lines) {
+            let v = parse(sql, line)?;
+            c.extra
+                .key_bounds
+                .insert(name.clone(), num(&v[0]).zip(num(&v[1])));
+        }
+        start = end;
+    }
+    Ok(())
+}
+
 /// The accounts, roles and grants of the server (every one: the driver keeps those this
 /// database names on either side), or why they could not be read: the reason goes into the
 /// report's scope instead of an equal that was never checked.
@@ -903,8 +956,18 @@ impl Dialect for Mysql {
     fn session(&self) -> Vec<String> {
         SESSION.iter().map(|s| s.to_string()).collect()
     }
+    /// Three sessions, two at a time: the grant tables beside the catalog, then the bounds of
+    /// the integer keys (what the driver would otherwise ask for in a round of its own).
     fn read_inventory(&self, sql: &dyn Sql) -> Result<(Inventory, Extra), DbError> {
-        let mut c = read_catalog(sql)?;
+        let (c, access) = std::thread::scope(|scope| {
+            let access = scope.spawn(|| read_access(sql));
+            let c = read_catalog(sql).and_then(|mut c| {
+                read_key_bounds(self, sql, &mut c)?;
+                Ok(c)
+            });
+            (c, access.join().unwrap_or(Err(DbError::Cancelled)))
+        });
+        let mut c = c?;
         if c.inv.engine == "MySQL" {
             // MySQL keeps roles in other tables (role_edges, default_roles): not read yet.
             c.inv.not_compared.push(
@@ -912,7 +975,7 @@ impl Dialect for Mysql {
                     .into(),
             );
         } else {
-            match read_access(sql)? {
+            match access? {
                 Ok(a) => {
                     c.extra.access = Some(a.objects);
                     c.extra.named = a.named;

@@ -482,7 +482,8 @@ pub(crate) mod netlink {
         each: &mut dyn FnMut(SockDiagMessage),
     ) -> io::Result<()> {
         let bad = |e: String| io::Error::new(io::ErrorKind::InvalidData, e);
-        let mut rx = vec![0u8; 1 << 16];
+        // Page-aligned: the kernel copies up to 64 KiB of listing into it per call (issue 27).
+        let mut rx = rehost_tree::aligned::AlignedBuf::new(1 << 16);
         loop {
             let n = match socket.recv(&mut &mut rx[..], 0) {
                 Ok(n) => n,

@@ -224,6 +224,159 @@ impl std::fmt::Debug for AlignedBuf {
     }
 }
 
+/// A buffered reader whose buffer is an [`AlignedBuf`]: `std::io::BufReader`'s own buffer is a
+/// `Box<[u8]>` from malloc, 16 bytes past a page once it is large. Like it, a read asking for at
+/// least the buffer's size while the buffer is empty goes straight to the inner reader, but only
+/// into a page-aligned destination: the kernel is never handed a buffer off a page.
+pub struct BufReader<R> {
+    inner: R,
+    buf: AlignedBuf,
+    pos: usize,
+    filled: usize,
+}
+
+impl<R: std::io::Read> BufReader<R> {
+    /// A reader with a buffer of `cap` bytes (at least one page).
+    pub fn with_capacity(cap: usize, inner: R) -> BufReader<R> {
+        BufReader {
+            inner,
+            buf: AlignedBuf::new(cap.max(PAGE)),
+            pos: 0,
+            filled: 0,
+        }
+    }
+
+    /// The reader it reads from.
+    pub fn get_ref(&self) -> &R {
+        &self.inner
+    }
+
+    /// The reader it reads from; bytes already buffered are not seen by reading it directly.
+    pub fn get_mut(&mut self) -> &mut R {
+        &mut self.inner
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for BufReader<R> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        if self.pos == self.filled
+            && out.len() >= self.buf.len()
+            && (out.as_ptr() as usize).is_multiple_of(PAGE)
+        {
+            return self.inner.read(out);
+        }
+        let n = {
+            let have = std::io::BufRead::fill_buf(self)?;
+            let n = have.len().min(out.len());
+            out[..n].copy_from_slice(&have[..n]);
+            n
+        };
+        std::io::BufRead::consume(self, n);
+        Ok(n)
+    }
+}
+
+impl<R: std::io::Read> std::io::BufRead for BufReader<R> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        if self.pos == self.filled {
+            self.pos = 0;
+            self.filled = 0;
+            loop {
+                match self.inner.read(&mut self.buf[..]) {
+                    Ok(n) => {
+                        self.filled = n;
+                        break;
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(&self.buf[self.pos..self.filled])
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.pos = (self.pos + n).min(self.filled);
+    }
+}
+
+/// A buffered writer whose buffer is an [`AlignedBuf`] (see [`BufReader`]): what it writes
+/// leaves from a page boundary in pieces of the buffer's size. Like `std::io::BufWriter`, a
+/// write of at least the buffer's size goes straight through once the buffer is flushed; unlike
+/// it, dropping it does not flush (a write error would be lost): call [`BufWriter::into_inner`]
+/// or `flush`.
+pub struct BufWriter<W: std::io::Write> {
+    inner: W,
+    buf: AlignedBuf,
+    cap: usize,
+}
+
+impl<W: std::io::Write> BufWriter<W> {
+    /// A writer with a buffer of `cap` bytes (at least one page).
+    pub fn with_capacity(cap: usize, inner: W) -> BufWriter<W> {
+        let cap = cap.max(PAGE);
+        BufWriter {
+            inner,
+            buf: AlignedBuf::with_capacity(cap),
+            cap,
+        }
+    }
+
+    fn flush_buf(&mut self) -> std::io::Result<()> {
+        let mut done = 0;
+        while done < self.buf.len() {
+            match self.inner.write(&self.buf[done..]) {
+                Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+                Ok(n) => done += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    // Keep what was not written, at the start (the buffer stays aligned).
+                    let rest = self.buf[done..].to_vec();
+                    self.buf.clear();
+                    self.buf.extend_from_slice(&rest);
+                    return Err(e);
+                }
+            }
+        }
+        self.buf.clear();
+        Ok(())
+    }
+
+    /// Writes out what is buffered and hands back the writer.
+    pub fn into_inner(mut self) -> std::io::Result<W> {
+        self.flush_buf()?;
+        Ok(self.inner)
+    }
+
+    /// The writer it writes to.
+    pub fn get_ref(&self) -> &W {
+        &self.inner
+    }
+
+    /// The writer it writes to; bytes still buffered have not reached it.
+    pub fn get_mut(&mut self) -> &mut W {
+        &mut self.inner
+    }
+}
+
+impl<W: std::io::Write> std::io::Write for BufWriter<W> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        if self.buf.len() + bytes.len() > self.cap {
+            self.flush_buf()?;
+        }
+        if bytes.len() >= self.cap {
+            return self.inner.write(bytes);
+        }
+        self.buf.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.flush_buf()?;
+        self.inner.flush()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -284,5 +437,79 @@ mod tests {
         r.truncate(10);
         assert_eq!(&r[..], &src[..10]);
         assert_eq!(r.clone(), AlignedBuf::from(&src[..10]));
+    }
+
+    /// The buffered reader and writer hand the kernel page-aligned buffers (issue 27): a
+    /// reader and a writer that record the address of every slice they are given.
+    #[test]
+    fn buffered_reads_and_writes_go_through_page_aligned_buffers() {
+        use std::io::{BufRead, Read, Write};
+        struct Spy<'a> {
+            src: &'a [u8],
+            addrs: Vec<usize>,
+            out: Vec<u8>,
+        }
+        impl Read for Spy<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                self.addrs.push(buf.as_ptr() as usize);
+                let n = buf.len().min(self.src.len()).min(100_000);
+                buf[..n].copy_from_slice(&self.src[..n]);
+                self.src = &self.src[n..];
+                Ok(n)
+            }
+        }
+        impl Write for Spy<'_> {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.addrs.push(buf.as_ptr() as usize);
+                let n = buf.len().min(70_000);
+                self.out.extend_from_slice(&buf[..n]);
+                Ok(n)
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let src: Vec<u8> = (0..1_000_003u32).map(|x| ((x * 31) >> 3) as u8).collect();
+        let _noise = vec![0u8; 300_000];
+        let mut r = BufReader::with_capacity(
+            256 << 10,
+            Spy {
+                src: &src,
+                addrs: Vec::new(),
+                out: Vec::new(),
+            },
+        );
+        // Small reads and lines through the buffer.
+        let mut got = Vec::new();
+        let mut small = [0u8; 1000];
+        let n = r.read(&mut small).unwrap();
+        got.extend_from_slice(&small[..n]);
+        r.read_until(7, &mut got).unwrap();
+        r.read_to_end(&mut got).unwrap();
+        assert_eq!(got, src);
+        let addrs = &r.get_ref().addrs;
+        assert!(addrs.len() > 3);
+        for a in addrs {
+            // A large read straight into an unaligned Vec (read_to_end's) goes through the
+            // buffer too.
+            assert_eq!(a % PAGE, 0, "a read into {a:#x}");
+        }
+
+        let mut w = BufWriter::with_capacity(
+            256 << 10,
+            Spy {
+                src: &[],
+                addrs: Vec::new(),
+                out: Vec::new(),
+            },
+        );
+        for piece in src.chunks(999) {
+            w.write_all(piece).unwrap();
+        }
+        let spy = w.into_inner().unwrap();
+        assert_eq!(spy.out, src);
+        // Each flush starts on the page; the writer's own short writes continue from there.
+        assert_eq!(spy.addrs[0] % PAGE, 0);
+        assert!(spy.addrs.len() > 3);
     }
 }

@@ -387,7 +387,15 @@ impl std::fmt::Display for ReadError {
 }
 
 pub(crate) fn read_file(path: &Path) -> Result<(Manifest, Time), ReadError> {
-    let buf = std::fs::read(path).map_err(ReadError::Io)?;
+    // In one read into a page-aligned buffer (issue 27; `fs::read`'s Vec sits off a page).
+    let mut f = std::fs::File::open(path).map_err(ReadError::Io)?;
+    let size = f.metadata().map_err(ReadError::Io)?.len();
+    let mut want = size as usize + 1;
+    let mut buf = crate::aligned::AlignedBuf::with_capacity(want);
+    // Until the end, even if it grew since the stat.
+    while buf.read_from(&mut f, want).map_err(ReadError::Io)? == want {
+        want = 1 << 20;
+    }
     decode(&buf).map_err(ReadError::Bad)
 }
 

@@ -436,7 +436,10 @@ impl Manifest {
             path: path.to_path_buf(),
             source,
         })?;
-        let m = Manifest::read_from(&mut io::BufReader::with_capacity(1 << 20, f), path)?;
+        let m = Manifest::read_from(
+            &mut crate::aligned::BufReader::with_capacity(1 << 20, f),
+            path,
+        )?;
         m.check().map_err(|source| TreeError::InvalidManifest {
             path: path.to_path_buf(),
             source: Box::new(source),

@@ -410,19 +410,18 @@ fn write_atomic_at(
         // SAFETY: valid descriptor and name.
         unsafe { libc::unlinkat(dir.as_raw_fd(), tmp_c.as_ptr(), 0) };
     };
-    let mut w = io::BufWriter::with_capacity(1 << 20, file);
-    let written = write(&mut w)
-        .and_then(|()| w.into_inner().map_err(|e| e.into_error()))
-        .and_then(|f| {
-            if mode != 0o600 {
-                // On the descriptor, so not subject to the umask and not through any path.
-                // SAFETY: valid descriptor.
-                if unsafe { libc::fchmod(f.as_raw_fd(), mode as libc::mode_t) } != 0 {
-                    return Err(io::Error::last_os_error());
-                }
+    // Manifests and caches leave from a page-aligned buffer (issue 27).
+    let mut w = crate::aligned::BufWriter::with_capacity(1 << 20, file);
+    let written = write(&mut w).and_then(|()| w.into_inner()).and_then(|f| {
+        if mode != 0o600 {
+            // On the descriptor, so not subject to the umask and not through any path.
+            // SAFETY: valid descriptor.
+            if unsafe { libc::fchmod(f.as_raw_fd(), mode as libc::mode_t) } != 0 {
+                return Err(io::Error::last_os_error());
             }
-            if sync { f.sync_all() } else { Ok(()) }
-        });
+        }
+        if sync { f.sync_all() } else { Ok(()) }
+    });
     if let Err(e) = written {
         remove_tmp();
         return Err(io_err(&path)(e));

@@ -2,9 +2,11 @@
 //!
 //! Designed for the downtime window: directories are read with `fdopendir`/`readdir` and every
 //! entry is opened and stat'ed relative to its directory's fd (`openat`, `fstat`, `fstatat`),
-//! files are read with `read(2)` into a reusable per-thread buffer (no mmap, so a file truncated
-//! under us cannot SIGBUS the process), large files are hashed with BLAKE3's multithreaded
-//! `update_rayon`, and the pool has more threads than cores (16 by default) because a cold tree
+//! files are read with `read(2)` into a reusable, page-aligned per-thread buffer (no mmap, so a
+//! file truncated under us cannot SIGBUS the process; mapping was measured and did not win:
+//! docs/benchmarks.md), large files are hashed with BLAKE3's multithreaded `update_rayon` while
+//! fewer files than cores are in flight, and the pool has more threads than cores (16 by
+//! default) because a cold tree
 //! of small files is bound by I/O latency, not CPU. Several trees walked together share one pool
 //! and interleave.
 //!
@@ -22,7 +24,7 @@ use std::ffi::{CStr, CString};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -278,6 +280,34 @@ struct Walker<'a> {
 
 thread_local! {
     static BUF: RefCell<Option<AlignedBuf>> = const { RefCell::new(None) };
+}
+
+/// Files being hashed at this moment, in every walk of this process.
+static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
+
+/// One file counted in [`IN_FLIGHT`] while it lives.
+struct InFlight;
+
+impl InFlight {
+    fn enter() -> InFlight {
+        IN_FLIGHT.fetch_add(1, Relaxed);
+        InFlight
+    }
+    fn count(&self) -> usize {
+        IN_FLIGHT.load(Relaxed)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        IN_FLIGHT.fetch_sub(1, Relaxed);
+    }
+}
+
+/// The CPUs this process may run on (read once).
+fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 fn errno() -> i32 {
@@ -733,6 +763,7 @@ impl<'a> Walker<'a> {
     fn hash(&self, fd: RawFd, size: u64, path: &[u8]) -> Result<([u8; 32], u64), i32> {
         let mut hasher = blake3::Hasher::new();
         let big = size >= BIG_FILE;
+        let in_flight = InFlight::enter();
         if big {
             // SAFETY: advisory only.
             unsafe { libc::posix_fadvise(fd, 0, 0, libc::POSIX_FADV_SEQUENTIAL) };
@@ -751,7 +782,7 @@ impl<'a> Walker<'a> {
         let result = (|| {
             let buf = &mut owned[..want];
             // Issue 27: a read into a buffer off a page boundary costs the kernel 5x here.
-            debug_assert_eq!(buf.as_ptr() as usize % crate::aligned::PAGE, 0);
+            assert_eq!(buf.as_ptr() as usize % crate::aligned::PAGE, 0);
             loop {
                 // Fill the buffer fully so multithreaded hashing gets big chunks.
                 let mut filled = 0;
@@ -790,7 +821,11 @@ impl<'a> Walker<'a> {
                     }
                 }
                 if filled > 0 {
-                    if big {
+                    // Both halves of a piece on other cores only while there are idle cores:
+                    // with as many files in flight as cores, `update_rayon` nested in the
+                    // pool's file tasks only made the idle workers spin (11,236 `sched_yield`
+                    // calls for 100 x 16 MiB per side against 1,014; CPU time the same).
+                    if big && in_flight.count() < cores() {
                         hasher.update_rayon(&buf[..filled]);
                     } else {
                         hasher.update(&buf[..filled]);

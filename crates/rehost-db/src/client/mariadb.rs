@@ -13,9 +13,10 @@ use rehost_host::{CommandSpec, Host, Program};
 use std::sync::atomic::AtomicBool;
 
 /// Reads the password file named by `$0` (when it is not `-`) into `MYSQL_PWD`, then runs the
-/// first client found with the arguments.
+/// first client found with the arguments (no subshell: a fork per session less).
 const WRAPPER: &str = "if [ \"$0\" != - ]; then MYSQL_PWD=$(head -n 1 -- \"$0\") || exit 2; export MYSQL_PWD; fi; \
-c=$(command -v mariadb || command -v mysql) || { echo 'mariadb: command not found' >&2; exit 127; }; exec \"$c\" \"$@\"";
+command -v mariadb >/dev/null && exec mariadb \"$@\"; command -v mysql >/dev/null && exec mysql \"$@\"; \
+echo 'mariadb: command not found' >&2; exit 127";
 
 pub struct Mariadb<'h>(Session<'h>);
 

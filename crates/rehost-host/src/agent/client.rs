@@ -13,7 +13,7 @@ use super::protocol::{
 };
 use crate::HostError;
 use crate::bytes::Bytes;
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::io::{BufWriter, Read, Write};
 use std::process::{Child, ChildStdin, ExitStatus};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -130,7 +130,9 @@ impl AgentConn {
         // most the frame being read and FRAMES_AHEAD decoded ones.
         let (tx, events) = mpsc::sync_channel(FRAMES_AHEAD);
         std::thread::spawn(move || {
-            let mut r = BufReader::with_capacity(1 << 16, stdout);
+            // Page-aligned (issue 27): frame content is read from ssh's pipe through this
+            // buffer, or straight into the frame's own aligned buffer when that is on a page.
+            let mut r = rehost_tree::aligned::BufReader::with_capacity(256 << 10, stdout);
             loop {
                 match read_frame::<AgentFrame>(&mut r) {
                     Ok(Some(f)) => {

@@ -197,7 +197,8 @@ pub fn scan(args: &KeysScanArgs) -> i32 {
     } else {
         exit::OK
     };
-    let mut out = std::io::stdout().lock();
+    // Through a buffer: stdout is line-buffered, a write per line otherwise (flushed on drop).
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     if args.json {
         let doc = json!({
             "scans": scans.iter().map(|(loc, s)| json!({
@@ -344,7 +345,8 @@ pub fn compare(args: &KeysCompareArgs) -> i32 {
         }
     }
     let c = rehost_keys::compare(&sides[0], &sides[1]);
-    let mut out = std::io::stdout().lock();
+    // Through a buffer: stdout is line-buffered, a write per line otherwise (flushed on drop).
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     if args.json {
         let mut v = serde_json::to_value(&c).unwrap_or_default();
         v["old"] = json!(args.old);

@@ -68,7 +68,8 @@ pub fn scan(args: &RefsScanArgs) -> i32 {
         exit::OK
     };
     let shown: Vec<String> = needles.iter().map(Needle::to_string).collect();
-    let mut out = std::io::stdout().lock();
+    // Through a buffer: stdout is line-buffered, a write per line otherwise (flushed on drop).
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     if args.json {
         let doc = json!({
             "find": shown,
