@@ -282,9 +282,12 @@ fn a_recorded_query_log_names_what_the_changed_server_answers_differently() {
     );
 }
 
-/// The same server on both sides: every statement answered the same, the noise still noise.
+/// The same server on both sides: every statement answered the same, the noise still noise;
+/// a write refused, or with --allow-writes compared and rolled back; a hostile log is trouble
+/// naming its lines, a missing server trouble naming it.
 #[test]
-fn the_same_server_twice_is_the_same_and_a_hostile_log_is_trouble_naming_its_line() {
+fn the_same_server_twice_is_the_same_a_write_runs_only_when_allowed_and_rolled_back_and_a_hostile_log_is_trouble()
+ {
     let d = TestDir::new();
     let pg = Postgres::start();
     pg.sql("postgres", SCHEMA);
@@ -310,6 +313,54 @@ fn the_same_server_twice_is_the_same_and_a_hostile_log_is_trouble_naming_its_lin
             .contains("same: the 2 statements compared were answered the same"),
         "{}",
         same.stdout()
+    );
+
+    // A write runs only with --allow-writes, in a transaction rolled back on each side: its
+    // answer is compared, and nothing it did remains.
+    let writes = "\
+2026-12-07 07:00:00.000 UTC [1] LOG:  statement: UPDATE events SET note = 'changed' WHERE id = 1 RETURNING id, note
+";
+    std::fs::write(d.path().join("writes.log"), writes).unwrap();
+    let args = |extra: &'static [&'static str]| {
+        let mut a: Vec<String> = [
+            "compat",
+            "replay-sql",
+            "--log",
+            "writes.log",
+            "--old",
+            &pg.url("postgres"),
+            "--new",
+            &pg.url("postgres"),
+            "--json",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    // Refused: nothing compared, so not "same".
+    let refused = test_in(&d).args(args(&[])).code(2);
+    let v: serde_json::Value = serde_json::from_str(refused.stdout().trim()).unwrap();
+    assert_eq!(
+        (v["refused"].as_u64(), v["compared"].as_u64()),
+        (Some(1), Some(0))
+    );
+    let allowed = test_in(&d).args(args(&["--allow-writes"])).code(0);
+    let v: serde_json::Value = serde_json::from_str(allowed.stdout().trim()).unwrap();
+    assert_eq!(
+        (
+            v["writes"].as_u64(),
+            v["compared"].as_u64(),
+            v["same"].as_u64()
+        ),
+        (Some(1), Some(1), Some(1)),
+        "{v:#}"
+    );
+    assert_eq!(
+        pg.sql("postgres", "SELECT note FROM events WHERE id = 1"),
+        "first",
+        "the write was rolled back"
     );
 
     // Garbage, an unterminated string, a line of 2 MiB: errors with their lines, no panic.
