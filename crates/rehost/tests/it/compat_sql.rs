@@ -88,6 +88,25 @@ fn recorded() -> (Postgres, Postgres, String, String) {
          ALTER SYSTEM SET log_destination = 'stderr,csvlog';",
     );
     restart(&mut old);
+    // A client on the extended protocol (pgbench -M extended): the log holds `execute
+    // <unnamed>: … $1` and the parameters in the DETAIL line after it.
+    let script = old.data_dir().join("../client.sql");
+    std::fs::write(
+        &script,
+        "\\set id 2\nSELECT id, at FROM events WHERE id = :id;\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(rehost_test::postgres::tool("pgbench"))
+        .args(["-n", "-M", "extended", "-t", "1", "-f"])
+        .arg(&script)
+        .arg(old.url("postgres"))
+        .output()
+        .expect("run pgbench");
+    assert!(
+        out.status.success(),
+        "pgbench: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     old.sql("postgres", CLIENT);
     let stderr = wait_for(&|| logged(&old, "log"), "'client done'");
     let csv = wait_for(&|| logged(&old, "csv"), "'client done'");
@@ -145,16 +164,22 @@ fn a_recorded_query_log_names_what_the_changed_server_answers_differently() {
     assert_eq!(v["result"], "differ");
 
     // DateStyle: the first differing row and column, with both values.
-    let dates = finding(&v, "SELECT id, at FROM events");
+    let dates = finding(&v, "SELECT id, at FROM events ORDER BY id");
     assert_eq!(
         dates["line"].as_u64().unwrap(),
-        line_of(&stderr_log, "SELECT id, at FROM events")
+        line_of(&stderr_log, "SELECT id, at FROM events ORDER BY id")
     );
     assert_eq!(dates["class"], "value");
     assert_eq!(dates["row"], 1);
     assert_eq!(dates["column"], "at");
     assert_eq!(dates["old"], "2026-12-07");
     assert_eq!(dates["new"], "07/12/2026");
+    // The extended-protocol query, its logged parameter bound.
+    let bound = finding(&v, "SELECT id, at FROM events WHERE id = '2'");
+    assert_eq!(
+        (&bound["column"], &bound["new"]),
+        (&"at".into(), &"08/12/2026".into())
+    );
     let show = finding(&v, "SHOW DateStyle");
     assert_eq!(
         (&show["old"], &show["new"]),
@@ -177,7 +202,7 @@ fn a_recorded_query_log_names_what_the_changed_server_answers_differently() {
         "{legacy:#}"
     );
     assert_eq!(v["new_errors"], 1);
-    assert_eq!(v["differing"], 4, "{v:#}");
+    assert_eq!(v["differing"], 5, "{v:#}");
 
     // now() and random() differ between the two runs on the old server: noise, not a finding.
     let noisy = v["noisy"].as_array().unwrap();
@@ -207,8 +232,8 @@ fn a_recorded_query_log_names_what_the_changed_server_answers_differently() {
     );
     assert_eq!(refused["why"], "an UPDATE statement");
     assert_eq!(v["session"], 2);
-    // id/at, count, legacy, now, SHOW, 'x\\y', marker.
-    assert_eq!(v["compared"], 7, "{v:#}");
+    // id/at, id = '2', count, legacy, now, SHOW, 'x\\y', marker.
+    assert_eq!(v["compared"], 8, "{v:#}");
     assert_eq!(v["noise"], 1);
     // The old server is unchanged: the replay ran read-only and rolled back.
     assert_eq!(old.sql("postgres", "SELECT count(*) FROM events"), "2");
@@ -277,7 +302,7 @@ fn a_recorded_query_log_names_what_the_changed_server_answers_differently() {
         out.lines()
             .last()
             .unwrap()
-            .starts_with("differ: 4 of 7 compared statements"),
+            .starts_with("differ: 5 of 8 compared statements"),
         "{out}"
     );
 }
@@ -488,7 +513,7 @@ log = "logs/old.log"
     assert_eq!(o.code, 2, "{}", o.all());
     assert!(
         o.all().contains(
-            "4 of 7 statements answered differently by the two sides of database `app` (1 errors only the new server raises)"
+            "5 of 8 statements answered differently by the two sides of database `app` (1 errors only the new server raises)"
         ),
         "{}",
         o.all()
@@ -499,7 +524,7 @@ log = "logs/old.log"
     assert_eq!(r["exit_code"], 1);
     assert_eq!(
         (r["compared"].as_u64(), r["differing"].as_u64()),
-        (Some(7), Some(4))
+        (Some(8), Some(5))
     );
     assert_eq!(r["refused_writes"], 1);
     let line = line_of(&stderr_log, "SELECT id, at FROM events");
@@ -522,7 +547,7 @@ log = "logs/old.log"
     let md = d.read(".rehost/plan/test/report.md");
     for part in [
         "ANSWERS DIFFER",
-        "7 distinct compared: 3 the same, 4 differ",
+        "8 distinct compared: 3 the same, 5 differ",
         "value at row 1, column at (1×)",
         "error on new only (1×)",
         "column at, r differs between the two runs on the old server",
