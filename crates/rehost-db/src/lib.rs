@@ -79,6 +79,16 @@ pub fn exercise_engine(
 /// [`client`]; tests may implement it over anything.
 pub trait Sql: Sync {
     fn run(&self, statements: &[String]) -> Result<Vec<String>, DbError>;
+    /// As [`Sql::run`], each line of the answer handed to `on_line` as the client prints it
+    /// (psql prints each statement's result once it completed), so a caller sees the results
+    /// of the statements that ran before a stop or a failure. The default hands them over
+    /// when the client ended.
+    fn stream(&self, statements: &[String], on_line: &mut dyn FnMut(&str)) -> Result<(), DbError> {
+        for l in self.run(statements)? {
+            on_line(&l);
+        }
+        Ok(())
+    }
     /// What this session connects to, for messages (never with a password).
     fn describe(&self) -> String;
 }

@@ -251,6 +251,195 @@ fn soa_owner(server: &Server, name: &Name, timeout: Duration) -> Result<Option<N
         .map(|r| r.name.to_lowercase()))
 }
 
+/// At most this many name servers are taken from an NS answer, and this many addresses of
+/// each: a hostile or broken resolver cannot make rehost ask thousands of servers.
+const MAX_NS: usize = 16;
+const MAX_ADDRS_PER_NS: usize = 4;
+
+/// The zone's authoritative servers as the DNS itself names them: the zone cut above the name
+/// (the nearest enclosing name with NS records), its NS names and their addresses (the glue in
+/// the answer, else asked), and the primary the SOA names (MNAME).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Discovered {
+    /// The server that answered the questions (a resolver, or any server that answers for the
+    /// zone).
+    pub via: String,
+    /// The zone, fully qualified, lower case.
+    pub zone: String,
+    /// The SOA's MNAME: the zone's primary, which takes updates (RFC 2136 sends them there).
+    pub primary: Option<String>,
+    /// Each NS name with the addresses found for it (port 53); none when it has no address.
+    pub servers: Vec<NameServer>,
+    /// NS names beyond [`MAX_NS`] that were not asked.
+    pub not_taken: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct NameServer {
+    pub name: String,
+    pub addrs: Vec<SocketAddr>,
+    /// Where the addresses came from: `glue` (the NS answer's additional section) or `asked`.
+    pub source: &'static str,
+}
+
+impl Discovered {
+    /// Every address of every name server, each once, in order.
+    pub fn addrs(&self) -> Vec<SocketAddr> {
+        let mut out: Vec<SocketAddr> = Vec::new();
+        for s in &self.servers {
+            for a in &s.addrs {
+                if !out.contains(a) {
+                    out.push(*a);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Finds `name`'s zone and its authoritative servers by asking `via` in turn (the first that
+/// answers is used for every question; recursion desired, as a resolver is asked). Walks up
+/// from the name to the nearest name with NS records, takes its NS set and the addresses of
+/// each server (glue, else A and AAAA questions), and the SOA's MNAME. An error names what
+/// could not be found and from whom.
+pub fn discover(name: &Name, via: &[SocketAddr], timeout: Duration) -> Result<Discovered, String> {
+    if via.is_empty() {
+        return Err("no server to ask for the zone's NS records".into());
+    }
+    let mut errors = Vec::new();
+    for v in via {
+        match discover_via(*v, name, timeout) {
+            Ok(d) => return Ok(d),
+            Err(e) => errors.push(format!("{v}: {e}")),
+        }
+    }
+    Err(errors.join("; "))
+}
+
+fn discover_via(via: SocketAddr, name: &Name, timeout: Duration) -> Result<Discovered, String> {
+    let name = name.to_lowercase();
+    let mut zone = name.clone();
+    let (ns_msg, zone) = loop {
+        let (msg, _) = exchange(via, &zone, RecordType::NS, true, timeout)?;
+        let rcode = msg.metadata.response_code;
+        if rcode != ResponseCode::NoError && rcode != ResponseCode::NXDomain {
+            return Err(format!("it answered {} for {zone} NS", rcode_name(rcode)));
+        }
+        let has_ns = msg
+            .answers
+            .iter()
+            .any(|r| r.name.to_lowercase() == zone && matches!(r.data, RData::NS(_)));
+        if has_ns {
+            break (msg, zone);
+        }
+        if zone.is_root() || zone.num_labels() <= 1 {
+            return Err(format!(
+                "no name from {name} up to its top-level domain has NS records"
+            ));
+        }
+        zone = zone.base_name();
+    };
+    let mut names: Vec<Name> = Vec::new();
+    for r in &ns_msg.answers {
+        if let RData::NS(ns) = &r.data
+            && r.name.to_lowercase() == zone
+        {
+            let n = ns.0.to_lowercase();
+            if !names.contains(&n) {
+                names.push(n);
+            }
+        }
+    }
+    names.sort();
+    let not_taken = names.len().saturating_sub(MAX_NS);
+    names.truncate(MAX_NS);
+    let mut servers = Vec::new();
+    for n in names {
+        let glue: Vec<SocketAddr> = ns_msg
+            .additionals
+            .iter()
+            .filter(|r| r.name.to_lowercase() == n)
+            .filter_map(|r| match &r.data {
+                RData::A(a) => Some(SocketAddr::new(IpAddr::V4(a.0), 53)),
+                RData::AAAA(a) => Some(SocketAddr::new(IpAddr::V6(a.0), 53)),
+                _ => None,
+            })
+            .take(MAX_ADDRS_PER_NS)
+            .collect();
+        let (addrs, source) = if glue.is_empty() {
+            (addresses(via, &n, timeout), "asked")
+        } else {
+            (glue, "glue")
+        };
+        servers.push(NameServer {
+            name: n.to_string(),
+            addrs,
+            source,
+        });
+    }
+    let primary = exchange(via, &zone, RecordType::SOA, true, timeout)
+        .ok()
+        .and_then(|(m, _)| {
+            m.answers.iter().find_map(|r| match &r.data {
+                RData::SOA(soa) if r.name.to_lowercase() == zone => {
+                    Some(soa.mname.to_lowercase().to_string())
+                }
+                _ => None,
+            })
+        });
+    Ok(Discovered {
+        via: via.to_string(),
+        zone: zone.to_string(),
+        primary,
+        servers,
+        not_taken,
+    })
+}
+
+/// `host`'s IPv4 and IPv6 addresses as `via` gives them, at port 53 (at most
+/// [`MAX_ADDRS_PER_NS`]); none when it gives none.
+pub fn addresses(via: SocketAddr, host: &Name, timeout: Duration) -> Vec<SocketAddr> {
+    let mut out = Vec::new();
+    for rtype in [RecordType::A, RecordType::AAAA] {
+        if let Ok((m, _)) = exchange(via, host, rtype, true, timeout) {
+            for r in &m.answers {
+                let a = match &r.data {
+                    RData::A(a) if r.name.to_lowercase() == host.to_lowercase() => IpAddr::V4(a.0),
+                    RData::AAAA(a) if r.name.to_lowercase() == host.to_lowercase() => {
+                        IpAddr::V6(a.0)
+                    }
+                    _ => continue,
+                };
+                let s = SocketAddr::new(a, 53);
+                if !out.contains(&s) && out.len() < MAX_ADDRS_PER_NS {
+                    out.push(s);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The name servers `/etc/resolv.conf` lists (`nameserver IP`, at most 3 as the C library
+/// takes them), at port 53; a scoped IPv6 address (`%eth0`) is skipped.
+pub fn system_resolvers() -> Result<Vec<SocketAddr>, String> {
+    let text = std::fs::read_to_string("/etc/resolv.conf")
+        .map_err(|e| format!("/etc/resolv.conf could not be read: {e}"))?;
+    Ok(resolv_conf(&text))
+}
+
+fn resolv_conf(text: &str) -> Vec<SocketAddr> {
+    text.lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            (f.next() == Some("nameserver")).then(|| f.next()).flatten()
+        })
+        .filter_map(|a| a.parse::<IpAddr>().ok())
+        .map(|ip| SocketAddr::new(ip, 53))
+        .take(3)
+        .collect()
+}
+
 fn rcode_name(r: ResponseCode) -> String {
     match r {
         ResponseCode::NoError => "NOERROR".into(),
@@ -429,6 +618,15 @@ mod tests {
         );
         assert!(Kind::A.normalize("::1").is_err());
         assert!(Kind::parse("mx").is_err());
+    }
+
+    #[test]
+    fn resolv_conf_gives_at_most_three_name_servers_at_port_53() {
+        let text = "# comment\nsearch example.org\nnameserver 10.0.0.1\nnameserver ::1\n\
+                    nameserver fe80::1%eth0\nnameserver bogus\nnameserver 10.0.0.2\n\
+                    nameserver 10.0.0.3\n";
+        let got: Vec<String> = resolv_conf(text).iter().map(|a| a.to_string()).collect();
+        assert_eq!(got, ["10.0.0.1:53", "[::1]:53", "10.0.0.2:53"]);
     }
 
     #[test]

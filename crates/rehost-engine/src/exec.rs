@@ -176,6 +176,18 @@ impl Ctx<'_> {
                 )
             })
     }
+
+    /// A server a step only asks (a DNS server a `dns-ttl` or `dns-propagated` step
+    /// questions): in a rehearsal the environment's mapping of it where there is one, else the
+    /// plan's own value — a question changes nothing, and a rehearsal's own servers are
+    /// usually written in the plan as they are.
+    pub fn endpoint_to_ask(&self, plan_value: &str) -> String {
+        self.env
+            .and_then(|env| self.plan.environments.iter().find(|e| e.name == env))
+            .and_then(|e| e.endpoints.iter().find(|(p, _)| p == plan_value))
+            .map(|(_, to)| to.clone())
+            .unwrap_or_else(|| plan_value.to_owned())
+    }
 }
 
 pub(crate) fn to_program(c: &Command) -> Program {

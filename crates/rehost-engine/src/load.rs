@@ -10,9 +10,10 @@
 //! - The write load (`writes = "postgresql"`) connects to the database's old side as
 //!   `verify-db` does (psql on the host that reaches it, the password from its file there,
 //!   never shown), creates the table `rehost_load.acks` (its own schema) and inserts rows by
-//!   id, each in its own transaction. An id is appended to `output/load-ID.N.acks` (fsynced)
-//!   only once psql reported its `INSERT` committed; errors are counted and the load keeps
-//!   reconnecting. After the run the acknowledged ids are looked for on the new side
+//!   id through a prepared `INSERT`, [`BATCH`] per session, each in its own transaction. An id
+//!   is appended to `output/load-ID.N.acks` once psql printed it (its `EXECUTE` committed)
+//!   and counts once the file is synced (every [`SYNC_EVERY`]); errors are counted and the
+//!   load keeps reconnecting. After the run the acknowledged ids are looked for on the new side
 //!   (`load_checked`: acknowledged, found, missing).
 
 use crate::EngineError;
@@ -35,8 +36,12 @@ pub const MAX_LOAD_OUTPUT: u64 = 16 << 20;
 /// How long stopping a load waits for it to end (the host's SIGTERM grace and SIGKILL
 /// included) before the run goes on without it.
 pub const STOP_WAIT: Duration = Duration::from_secs(5);
-/// Rows the write load inserts per psql run, each in its own transaction.
-const BATCH: u64 = 10;
+/// Rows the write load inserts per psql session (a prepared `INSERT`, each execution its own
+/// transaction); a session is opened again after each batch and after an error.
+const BATCH: u64 = 500;
+/// How often the acks file is synced to disk: the ids written since count as acknowledged
+/// only once it is.
+const SYNC_EVERY: Duration = Duration::from_millis(50);
 /// The write load's pause after an error before it connects again.
 const RETRY: Duration = Duration::from_millis(200);
 /// The write load's table, in a schema of its own.
@@ -58,14 +63,17 @@ struct End {
 
 struct Running {
     load: Load,
+    n: usize,
     stop: Arc<AtomicBool>,
     thread: JoinHandle<End>,
     t0: Instant,
 }
 
-/// A write load that ended in this run, to check on the new side.
+/// A write load that ended, to check on the new side.
 struct ToCheck {
     id: String,
+    /// Which start of the load it is (`load-ID.N.acks`).
+    n: usize,
     database: String,
     acked: Vec<u64>,
 }
@@ -74,8 +82,10 @@ struct ToCheck {
 #[derive(Default)]
 pub(crate) struct Loads {
     running: Vec<Running>,
-    /// Loads started in this invocation (each starts once per invocation).
+    /// Loads started in this invocation (each starts once per invocation), and which start
+    /// of each it was.
     started: BTreeSet<String>,
+    started_n: BTreeSet<(String, usize)>,
     to_check: Vec<ToCheck>,
 }
 
@@ -135,7 +145,8 @@ impl Loads {
             .iter()
             .filter(|r| matches!(r, Record::LoadStarted { id, .. } if *id == load.id))
             .count();
-        let base = format!("load-{}.{n}", sanitize(&load.id));
+        let base = acks_base(&load.id, n);
+        self.started_n.insert((load.id.clone(), n));
         let stop = Arc::new(AtomicBool::new(false));
         let kind = match &load.what {
             LoadKind::Command { .. } => "command",
@@ -194,6 +205,7 @@ impl Loads {
         match thread {
             Ok(thread) => self.running.push(Running {
                 load: load.clone(),
+                n,
                 stop,
                 thread,
                 t0: Instant::now(),
@@ -274,6 +286,7 @@ impl Loads {
         if let (LoadKind::Writes { database, .. }, Some(acked)) = (&r.load.what, &end.acked) {
             self.to_check.push(ToCheck {
                 id: id.clone(),
+                n: r.n,
                 database: database.clone(),
                 acked: acked.clone(),
             });
@@ -301,6 +314,7 @@ impl Loads {
     /// After the run's last step (or its failure): every write load stopped in this run has
     /// its acknowledged ids looked for on the database's new side, one `load_checked` each.
     pub fn check(&mut self, c: &mut LoadCtx) -> Result<(), EngineError> {
+        self.earlier(c)?;
         for t in std::mem::take(&mut self.to_check) {
             let at = c.rec.now();
             let record = check_new_side(c, &t, at);
@@ -325,6 +339,135 @@ impl Loads {
         }
         Ok(())
     }
+}
+
+impl Loads {
+    /// The write loads of earlier invocations of this run that were never checked: the
+    /// invocation was killed (SIGKILL, a crash, the machine) after the load started. Their
+    /// acknowledged ids are read back from their acks file (written and fsynced before an id
+    /// counts), and they are checked with this invocation's. One still running when its
+    /// invocation died gets its `load_stopped` now, saying so.
+    fn earlier(&mut self, c: &mut LoadCtx) -> Result<(), EngineError> {
+        let Some(env) = c.env.and_then(|e| c.plan.environment(e)) else {
+            return Ok(());
+        };
+        struct Seen {
+            id: String,
+            n: usize,
+            started_at: String,
+            /// The last record of the invocation it started in.
+            last_at: String,
+            stopped: bool,
+            checked: bool,
+        }
+        let mut seen: Vec<Seen> = Vec::new();
+        let mut in_invocation: Vec<usize> = Vec::new();
+        for r in c.rec.records() {
+            match r {
+                Record::RunStarted { .. } => in_invocation.clear(),
+                Record::LoadStarted { at, id, kind, .. } => {
+                    let n = 1 + seen.iter().filter(|s| s.id == *id).count();
+                    if kind == "writes" {
+                        in_invocation.push(seen.len());
+                    }
+                    seen.push(Seen {
+                        id: id.clone(),
+                        n,
+                        started_at: at.clone(),
+                        last_at: at.clone(),
+                        stopped: kind != "writes",
+                        checked: kind != "writes",
+                    });
+                }
+                Record::LoadStopped { id, .. } => {
+                    if let Some(s) = seen.iter_mut().rev().find(|s| s.id == *id) {
+                        s.stopped = true;
+                    }
+                }
+                Record::LoadChecked { id, .. } => {
+                    if let Some(s) = seen.iter_mut().rev().find(|s| s.id == *id) {
+                        s.checked = true;
+                    }
+                }
+                _ => {}
+            }
+            for &i in &in_invocation {
+                seen[i].last_at = r.at().to_owned();
+            }
+        }
+        for s in seen {
+            if s.checked
+                || self.started_n.contains(&(s.id.clone(), s.n))
+                || self.to_check.iter().any(|t| t.id == s.id && t.n == s.n)
+            {
+                continue;
+            }
+            let Some(LoadKind::Writes { database, .. }) =
+                env.loads.iter().find(|l| l.id == s.id).map(|l| &l.what)
+            else {
+                continue;
+            };
+            let name = format!("{}.acks", acks_base(&s.id, s.n));
+            let bytes = c.outputs.read(&name).ok().flatten().unwrap_or_default();
+            let acked = read_acks(&bytes);
+            if !s.stopped {
+                let elapsed_ms =
+                    rehost_journal::downtime::ms_between(&s.started_at, &s.last_at).unwrap_or(0);
+                let acks = (!bytes.is_empty()).then(|| OutputRef {
+                    file: format!("output/{name}"),
+                    bytes: bytes.len() as u64,
+                    blake3: blake3::hash(&bytes).to_hex().to_string(),
+                    tail: Vec::new(),
+                });
+                let reason = "the run that started it ended without stopping it (killed); its acknowledged writes were read back from its acks file".to_owned();
+                let at = c.rec.now();
+                c.rec.record(
+                    Record::LoadStopped {
+                        at,
+                        id: s.id.clone(),
+                        after: None,
+                        reason: reason.clone(),
+                        elapsed_ms,
+                        exit_code: None,
+                        signal: None,
+                        output: None,
+                        acknowledged: Some(acked.len() as u64),
+                        errors: None,
+                        first_error: None,
+                        acks,
+                    },
+                    Event::Load {
+                        id: s.id.clone(),
+                        message: format!("{reason}: {} writes acknowledged", acked.len()),
+                    },
+                )?;
+            }
+            self.to_check.push(ToCheck {
+                id: s.id,
+                n: s.n,
+                database: database.clone(),
+                acked,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The name of a load's files without their extension: `load-ID.N`.
+fn acks_base(id: &str, n: usize) -> String {
+    format!("load-{}.{n}", sanitize(id))
+}
+
+/// The ids of an acks file: one per complete line (a line cut short by a kill is not one).
+fn read_acks(bytes: &[u8]) -> Vec<u64> {
+    let complete = match bytes.iter().rposition(|&b| b == b'\n') {
+        Some(i) => &bytes[..=i],
+        None => &[][..],
+    };
+    complete
+        .split(|&b| b == b'\n')
+        .filter_map(|l| std::str::from_utf8(l).ok()?.trim().parse().ok())
+        .collect()
 }
 
 fn fmt_ms(ms: u64) -> String {
@@ -455,32 +598,57 @@ fn write_rows(
             break None;
         }
     };
+    // Ids psql answered, written to the acks file but not yet synced.
+    let mut pending: Vec<u64> = Vec::new();
+    let mut synced_at = Instant::now();
+    let sync = |acks: &mut OutputFile, pending: &mut Vec<u64>, acked: &mut Vec<u64>| {
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let r = acks.sync();
+        if r.is_ok() {
+            acked.append(pending);
+        } else {
+            // Not on disk: not counted as acknowledged either.
+            pending.clear();
+        }
+        r
+    };
     while let Some(first) = next {
         if stop.load(Ordering::SeqCst) {
             break;
         }
-        // Each `-c` is its own transaction (psql's autocommit): its id is answered only once
-        // its commit was acknowledged.
-        let batch: Vec<String> = (first..first + BATCH)
-            .map(|id| format!("INSERT INTO {ACKS_TABLE} (id) VALUES ({id}) RETURNING id"))
-            .collect();
-        next = Some(first + BATCH);
-        match sql.run(&batch) {
-            Ok(lines) => {
-                let mut n = 0;
-                for id in lines.iter().filter_map(|l| l.trim().parse::<u64>().ok()) {
-                    if (first..first + BATCH).contains(&id) {
-                        let _ = writeln!(acks, "{id}");
-                        acked.push(id);
-                        n += 1;
-                    }
-                }
-                if n > 0 && acks.sync().is_err() {
-                    // Not on disk: not counted as acknowledged either.
-                    acked.truncate(acked.len() - n);
-                    errors += 1;
-                }
+        // One session: the insert prepared once, then executed per id. Each `-c` is its own
+        // transaction (psql's autocommit), and psql prints an id only once its `EXECUTE`
+        // completed, commit included: an id is acknowledged only then.
+        let end = first + BATCH;
+        let mut statements = vec![format!(
+            "PREPARE rehost_ack(bigint) AS INSERT INTO {ACKS_TABLE} (id) VALUES ($1) RETURNING id"
+        )];
+        statements.extend((first..end).map(|id| format!("EXECUTE rehost_ack({id})")));
+        let mut sync_failed = false;
+        let r = sql.stream(&statements, &mut |line| {
+            let Ok(id) = line.trim().parse::<u64>() else {
+                return;
+            };
+            if !(first..end).contains(&id) || writeln!(acks, "{id}").is_err() {
+                return;
             }
+            pending.push(id);
+            if synced_at.elapsed() >= SYNC_EVERY {
+                synced_at = Instant::now();
+                sync_failed |= sync(&mut acks, &mut pending, &mut acked).is_err();
+            }
+        });
+        sync_failed |= sync(&mut acks, &mut pending, &mut acked).is_err();
+        if sync_failed {
+            errors += 1;
+        }
+        // The next session starts after every id this one may have used (a failed one may
+        // have committed some before it failed).
+        next = Some(end);
+        match r {
+            Ok(()) => {}
             Err(rehost_db::DbError::Cancelled) => break,
             Err(e) => {
                 fail(e, &mut errors);

@@ -276,7 +276,14 @@ fn build(plan: &Plan, src: &str, findings: &[Diagnostic]) -> Vec<Block> {
                         n.new.clone().unwrap_or_default(),
                         n.ttl.map(format_duration).unwrap_or_default(),
                         steps_with(plan, &Effect::LowersTtl(n.id.clone())),
-                        steps_with(plan, &Effect::Switches(n.id.clone())),
+                        if n.via == rehost_plan::NameVia::HostsFile {
+                            format!(
+                                "by hand in the clients' hosts files: {}",
+                                clients_changed_by(plan, n)
+                            )
+                        } else {
+                            steps_with(plan, &Effect::Switches(n.id.clone()))
+                        },
                         convergence(plan, n),
                     ]
                 })
@@ -439,6 +446,12 @@ pub(crate) fn render(d: &Description) -> String {
 /// How long after its switch the clients that ask DNS may still get a name's old answer: the
 /// lowered TTL when a step lowers it before the switch, else the TTL it has.
 fn convergence(plan: &Plan, n: &rehost_plan::NameDecl) -> String {
+    if n.via == rehost_plan::NameVia::HostsFile {
+        return format!(
+            "as each client's hosts file is changed ({}): no TTL; a local cache (nscd) keeps the old address for its own time",
+            clients_changed_by(plan, n)
+        );
+    }
     let first = |e: Effect| {
         plan.steps
             .iter()
@@ -462,6 +475,25 @@ fn convergence(plan: &Plan, n: &rehost_plan::NameDecl) -> String {
             switch + 1
         ),
         _ => "not known: the entry declares no `ttl`".into(),
+    }
+}
+
+/// The steps that change the files of a hosts-file name's clients.
+fn clients_changed_by(plan: &Plan, n: &rehost_plan::NameDecl) -> String {
+    let ids: Vec<String> = plan
+        .steps
+        .iter()
+        .filter(|s| {
+            n.clients
+                .iter()
+                .any(|c| s.effects.contains(&Effect::Reconfigures(c.clone())))
+        })
+        .map(|s| format!("#{} `{}`", s.index + 1, s.id))
+        .collect();
+    if ids.is_empty() {
+        "no step changes them yet".into()
+    } else {
+        ids.join(", ")
     }
 }
 

@@ -166,6 +166,11 @@ fn answer(hold: &Hold, s: UnixStream) -> Result<(), String> {
     BufReader::new((&s).take(MAX_REQUEST))
         .read_line(&mut line)
         .map_err(|e| format!("reading the request: {e}"))?;
+    if !line.ends_with('\n') && line.len() as u64 >= MAX_REQUEST {
+        return Err(format!(
+            "refused a request longer than {MAX_REQUEST} bytes (not read further)"
+        ));
+    }
     let req: Request = serde_json::from_str(line.trim_end())
         .map_err(|e| format!("the request does not read: {e}"))?;
     let timeout = Duration::from_millis(req.timeout_ms.clamp(1, 3_600_000));
@@ -252,4 +257,91 @@ pub fn switch(
         listen,
         why: e.to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::relay::bind;
+    use std::net::{TcpListener, TcpStream};
+    use std::sync::{Arc, Mutex};
+
+    #[test]
+    fn garbage_and_an_over_long_line_from_a_same_uid_peer_switch_nothing_and_the_hold_still_switches()
+     {
+        let old = TcpListener::bind("127.0.0.1:0").unwrap();
+        let new = TcpListener::bind("127.0.0.1:0").unwrap();
+        let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+        let kept = Arc::clone(&lines);
+        let hold = Hold::new(
+            bind("127.0.0.1:0".parse().unwrap()).unwrap(),
+            old.local_addr().unwrap(),
+            100,
+            Arc::new(move |l: &str| kept.lock().unwrap().push(l.to_owned())),
+        )
+        .unwrap();
+        let runner = hold.clone();
+        std::thread::spawn(move || runner.run());
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        let path = serve(&hold, &state).unwrap();
+        let to = new.local_addr().unwrap();
+        let sent: Vec<Vec<u8>> = vec![
+            b"not json at all\n".to_vec(),
+            vec![0xff, 0xfe, 0, b'\n'],
+            format!("{{\"switch\":\"{to}\",\"timeout_ms\":\"soon\"}}\n").into_bytes(),
+            // A request far over the 4 KiB bound, its switch at the end: never read.
+            {
+                let mut v = vec![b' '; 64 * 1024];
+                v.extend(format!("{{\"switch\":\"{to}\",\"timeout_ms\":100}}\n").into_bytes());
+                v
+            },
+        ];
+        for bytes in &sent {
+            let mut s = UnixStream::connect(&path).unwrap();
+            s.set_write_timeout(Some(Duration::from_secs(5))).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let _ = s.write_all(bytes);
+            let _ = s.shutdown(std::net::Shutdown::Write);
+            let mut answer = Vec::new();
+            let _ = s.read_to_end(&mut answer);
+            assert!(answer.is_empty(), "an answer to garbage: {answer:?}");
+            assert_eq!(
+                hold.upstream(),
+                old.local_addr().unwrap(),
+                "garbage moved the hold"
+            );
+        }
+        // Each logged (after its connection was closed: waited for).
+        let refused = || {
+            lines
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|l| l.starts_with("a control request failed: "))
+                .count()
+        };
+        let until = std::time::Instant::now() + Duration::from_secs(5);
+        while refused() < sent.len() && std::time::Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(refused(), sent.len(), "{:?}", lines.lock().unwrap());
+        assert!(
+            lines.lock().unwrap()[3].contains("longer than 4096 bytes"),
+            "{:?}",
+            lines.lock().unwrap()
+        );
+        // And a real request still switches.
+        let report = switch(
+            &state,
+            hold.local_addr().unwrap(),
+            to,
+            Duration::from_secs(2),
+        )
+        .unwrap();
+        assert!(report.switched && report.failure.is_none(), "{report:?}");
+        assert_eq!(hold.upstream(), to);
+        let _client = TcpStream::connect(hold.local_addr().unwrap()).unwrap();
+        let (_served, _) = new.accept().unwrap();
+    }
 }

@@ -2,8 +2,11 @@
 //! refusing a client.
 //!
 //! The relay accepts on its listening socket and forwards each connection to the current
-//! upstream (two threads per connection, one per direction: `read`/`write` for small messages,
-//! `splice(2)` through a pipe once a read fills the 64 KiB buffer). A switch, asked for through the control socket ([`switch`]):
+//! upstream, connected without blocking. A few worker threads (one per CPU, at most four) each
+//! watch their connections' non-blocking sockets through an epoll set (edge-triggered) and copy
+//! both directions: `read`/`write` through the worker's buffer for small messages, `splice(2)`
+//! through a pipe once a read fills the 64 KiB buffer. A switch, asked for through the control
+//! socket ([`switch`]):
 //!
 //! 1. connects to the new upstream once; if that fails, nothing is paused and the relay keeps
 //!    its upstream (the switch fails, nobody waited);
@@ -24,6 +27,7 @@
 
 mod control;
 mod relay;
+mod worker;
 
 pub use control::{default_state_dir, serve, socket_name, summary, switch};
 pub use relay::{Hold, Log, MAX_CONNECTIONS, activated_listener, bind};

@@ -1,31 +1,35 @@
-//! The relay: the accept loop, the relayed connections, and the switch itself.
+//! The relay: the accept loop, the relayed connections (copied by the workers, `worker.rs`),
+//! and the switch itself.
 
+use crate::worker::{New, Worker};
 use crate::{Ended, HoldError, MAX_NAMED, SwitchReport};
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+
+/// How many worker threads relay at most (one per CPU up to this).
+const MAX_WORKERS: usize = 4;
 
 /// How many relayed connections a hold keeps open at most; past it, accept waits (clients wait
 /// in the backlog) until one ends, so that a flood of clients cannot exhaust threads.
 pub const MAX_CONNECTIONS: usize = 10_000;
 
 /// How long connecting to the upstream may take for one client.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// A relayed connection: its sockets, kept to shut them down at a drain deadline.
+/// A relayed connection: its sockets (shared with the worker relaying it), kept to shut them
+/// down at a drain deadline.
 struct Conn {
     client: SocketAddr,
     upstream: SocketAddr,
     started: Instant,
-    client_sock: TcpStream,
-    upstream_sock: Option<TcpStream>,
-    /// A switch shut it down (before its upstream connection was made, perhaps).
-    ended: bool,
+    client_sock: Arc<TcpStream>,
+    upstream_sock: Arc<TcpStream>,
 }
 
 struct State {
@@ -36,7 +40,7 @@ struct State {
     parked: bool,
 }
 
-struct Shared {
+pub(crate) struct Shared {
     state: Mutex<State>,
     state_cond: Condvar,
     conns: Mutex<HashMap<u64, Conn>>,
@@ -46,13 +50,22 @@ struct Shared {
     /// Written to wake the accept loop out of `poll`.
     wake: UnixStream,
     max_connections: usize,
-    log: Log,
+    pub(crate) log: Log,
+}
+
+impl Shared {
+    /// A connection has ended: no longer counted, its sockets closed once its worker has let
+    /// them go.
+    pub(crate) fn forget(&self, id: u64) {
+        lock(&self.conns).remove(&id);
+        self.conns_cond.notify_all();
+    }
 }
 
 /// Where a hold's log lines go (the binary writes them to stderr; the library never prints).
 pub type Log = Arc<dyn Fn(&str) + Send + Sync>;
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A relay thread that panicked leaves data that is still consistent (plain fields).
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -64,6 +77,7 @@ pub struct Hold {
     shared: Arc<Shared>,
     listener: Arc<TcpListener>,
     wake_rx: Arc<UnixStream>,
+    workers: Arc<Vec<Arc<Worker>>>,
 }
 
 impl Hold {
@@ -82,23 +96,32 @@ impl Hold {
         wake_rx
             .set_nonblocking(true)
             .map_err(HoldError::io("a wake-up pair"))?;
-        Ok(Hold {
-            shared: Arc::new(Shared {
-                state: Mutex::new(State {
-                    upstream,
-                    paused: false,
-                    parked: false,
-                }),
-                state_cond: Condvar::new(),
-                conns: Mutex::new(HashMap::new()),
-                conns_cond: Condvar::new(),
-                next_id: AtomicU64::new(0),
-                wake,
-                max_connections: max_connections.max(1),
-                log,
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                upstream,
+                paused: false,
+                parked: false,
             }),
+            state_cond: Condvar::new(),
+            conns: Mutex::new(HashMap::new()),
+            conns_cond: Condvar::new(),
+            next_id: AtomicU64::new(0),
+            wake,
+            max_connections: max_connections.max(1),
+            log,
+        });
+        let n = std::thread::available_parallelism()
+            .map_or(2, |n| n.get())
+            .clamp(1, MAX_WORKERS);
+        let workers = (0..n)
+            .map(|i| Worker::start(Arc::clone(&shared), i))
+            .collect::<io::Result<Vec<_>>>()
+            .map_err(HoldError::io("a relay worker (epoll)"))?;
+        Ok(Hold {
+            shared,
             listener: Arc::new(listener),
             wake_rx: Arc::new(wake_rx),
+            workers: Arc::new(workers),
         })
     }
 
@@ -196,46 +219,43 @@ impl Hold {
         }
     }
 
-    /// Registers the accepted connection with the current upstream and relays it on its own
-    /// threads.
+    /// Registers the accepted connection with the current upstream, begins the upstream
+    /// connection and hands both to a worker.
     fn relay(&self, sock: TcpStream, client: SocketAddr) {
-        let sh = Arc::clone(&self.shared);
+        let sh = &self.shared;
         let upstream = lock(&sh.state).upstream;
-        let id = sh.next_id.fetch_add(1, Ordering::Relaxed);
-        if sock.set_nonblocking(false).is_err() {
+        if sock.set_nonblocking(true).is_err() {
             return;
         }
         let _ = sock.set_nodelay(true);
-        let Ok(kept) = sock.try_clone() else {
-            return;
+        let (up, connecting) = match connect(upstream) {
+            Ok(c) => c,
+            Err(e) => {
+                (sh.log)(&format!(
+                    "the upstream {upstream} did not accept a connection ({e}): closed the client"
+                ));
+                return;
+            }
         };
+        let id = sh.next_id.fetch_add(1, Ordering::Relaxed);
+        let (client_sock, up) = (Arc::new(sock), Arc::new(up));
         lock(&sh.conns).insert(
             id,
             Conn {
                 client,
                 upstream,
                 started: Instant::now(),
-                client_sock: kept,
-                upstream_sock: None,
-                ended: false,
+                client_sock: Arc::clone(&client_sock),
+                upstream_sock: Arc::clone(&up),
             },
         );
-        let sh2 = Arc::clone(&sh);
-        let spawned = std::thread::Builder::new()
-            .name("hold-conn".into())
-            .stack_size(128 * 1024)
-            .spawn(move || {
-                connection(&sh2, id, sock, upstream);
-                lock(&sh2.conns).remove(&id);
-                sh2.conns_cond.notify_all();
-            });
-        if spawned.is_err() {
-            (sh.log)(&format!("no thread for the client {client}: closed it"));
-            if let Some(c) = lock(&sh.conns).remove(&id) {
-                let _ = c.client_sock.shutdown(Shutdown::Both);
-            }
-            sh.conns_cond.notify_all();
-        }
+        self.workers[(id % self.workers.len() as u64) as usize].hand(New {
+            id,
+            client: client_sock,
+            up,
+            upstream,
+            connecting,
+        });
     }
 
     /// Moves the hold to `to` (see the crate's documentation), within `timeout`.
@@ -323,11 +343,8 @@ impl Hold {
             // End the ones still open: both sockets, both directions; their threads see the
             // end of their streams and deregister.
             for c in conns.values_mut().filter(|c| c.upstream != to) {
-                c.ended = true;
                 let _ = c.client_sock.shutdown(Shutdown::Both);
-                if let Some(u) = &c.upstream_sock {
-                    let _ = u.shutdown(Shutdown::Both);
-                }
+                let _ = c.upstream_sock.shutdown(Shutdown::Both);
                 report.ended_count += 1;
                 if report.ended.len() < MAX_NAMED {
                     report.ended.push(Ended {
@@ -405,171 +422,29 @@ fn is_transient(e: &io::Error) -> bool {
     )
 }
 
-/// One relayed connection: connect to the upstream, copy both ways until both end.
-fn connection(sh: &Shared, id: u64, client: TcpStream, upstream: SocketAddr) {
-    let up = match TcpStream::connect_timeout(&upstream, CONNECT_TIMEOUT) {
-        Ok(u) => u,
-        Err(e) => {
-            (sh.log)(&format!(
-                "the upstream {upstream} did not accept a connection ({e}): closed the client"
-            ));
-            return;
-        }
+/// A non-blocking connection to `to`, begun: made already (`None`), or still being made, given
+/// up on after [`CONNECT_TIMEOUT`] (the instant).
+fn connect(to: SocketAddr) -> io::Result<(TcpStream, Option<Instant>)> {
+    use rustix::net::{AddressFamily, SocketFlags, SocketType};
+    let family = if to.is_ipv4() {
+        AddressFamily::INET
+    } else {
+        AddressFamily::INET6
     };
-    let _ = up.set_nodelay(true);
-    let (Ok(up_kept), Ok(up2), Ok(client2)) = (up.try_clone(), up.try_clone(), client.try_clone())
-    else {
-        return;
+    let fd = rustix::net::socket_with(
+        family,
+        SocketType::STREAM,
+        SocketFlags::NONBLOCK | SocketFlags::CLOEXEC,
+        None,
+    )?;
+    let connecting = match rustix::net::connect(&fd, &to) {
+        Ok(()) => None,
+        Err(rustix::io::Errno::INPROGRESS) => Some(Instant::now() + CONNECT_TIMEOUT),
+        Err(e) => return Err(e.into()),
     };
-    {
-        let mut conns = lock(&sh.conns);
-        match conns.get_mut(&id) {
-            // Ended by a switch while it connected: end the upstream side too.
-            Some(c) if c.ended => {
-                let _ = up.shutdown(Shutdown::Both);
-                return;
-            }
-            Some(c) => c.upstream_sock = Some(up_kept),
-            None => return,
-        }
-    }
-    let back = std::thread::Builder::new()
-        .name("hold-back".into())
-        .stack_size(128 * 1024)
-        .spawn(move || {
-            pump(&up2, &client2);
-            let _ = client2.shutdown(Shutdown::Write);
-        });
-    pump(&client, &up);
-    let _ = up.shutdown(Shutdown::Write);
-    match back {
-        Ok(t) => {
-            let _ = t.join();
-        }
-        Err(_) => {
-            let _ = client.shutdown(Shutdown::Both);
-            let _ = up.shutdown(Shutdown::Both);
-        }
-    }
-}
-
-/// The buffer of a relayed direction; a read that fills it marks a bulk transfer.
-const BUF: usize = 64 * 1024;
-
-/// Copies from `src` to `dst` until `src` ends or either fails: `read`/`write` through a
-/// buffer while the messages are small (a request, an answer: one copy each way costs less
-/// than splice's pipe), and `splice(2)` through a pipe (the bytes stay in the kernel) once a
-/// read fills the buffer, i.e. for bulk transfers, where the kernel allows it.
-fn pump(src: &TcpStream, dst: &TcpStream) {
-    let mut buf = vec![0u8; BUF];
-    let (mut r, mut w) = (src, dst);
-    let mut may_splice = true;
-    loop {
-        let n = match r.read(&mut buf) {
-            Ok(0) => return,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(_) => return,
-        };
-        if w.write_all(&buf[..n]).is_err() {
-            return;
-        }
-        if n == BUF
-            && may_splice
-            && let Some(pipe) = Pipe::new()
-        {
-            match splice_all(src, dst, &pipe) {
-                Spliced::Done => return,
-                Spliced::Unsupported => may_splice = false,
-            }
-        }
-    }
-}
-
-struct Pipe {
-    r: OwnedFd,
-    w: OwnedFd,
-}
-
-/// The pipe's capacity asked for: one splice moves up to this much.
-const PIPE_SIZE: usize = 256 * 1024;
-
-impl Pipe {
-    fn new() -> Option<Pipe> {
-        let mut fds = [0; 2];
-        // SAFETY: `fds` is a valid array of two ints for pipe2 to fill.
-        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-            return None;
-        }
-        // SAFETY: pipe2 succeeded: both descriptors are open and ours.
-        let p = unsafe {
-            Pipe {
-                r: OwnedFd::from_raw_fd(fds[0]),
-                w: OwnedFd::from_raw_fd(fds[1]),
-            }
-        };
-        // A larger pipe moves more per call; the default (64 KiB) where refused.
-        // SAFETY: a valid descriptor.
-        unsafe {
-            libc::fcntl(
-                p.w.as_raw_fd(),
-                libc::F_SETPIPE_SZ,
-                PIPE_SIZE as libc::c_int,
-            )
-        };
-        Some(p)
-    }
-}
-
-enum Spliced {
-    Done,
-    /// The kernel refused the first splice: copy another way.
-    Unsupported,
-}
-
-fn splice(from: RawFd, to: RawFd, len: usize) -> io::Result<usize> {
-    loop {
-        // SAFETY: plain descriptors, null offsets (sockets and pipes have none).
-        let n = unsafe {
-            libc::splice(
-                from,
-                std::ptr::null_mut(),
-                to,
-                std::ptr::null_mut(),
-                len,
-                libc::SPLICE_F_MOVE,
-            )
-        };
-        if n >= 0 {
-            return Ok(n as usize);
-        }
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
-        }
-    }
-}
-
-fn splice_all(src: &TcpStream, dst: &TcpStream, pipe: &Pipe) -> Spliced {
-    let mut first = true;
-    loop {
-        let n = match splice(src.as_raw_fd(), pipe.w.as_raw_fd(), PIPE_SIZE) {
-            Ok(0) => return Spliced::Done,
-            Ok(n) => n,
-            Err(e) if first && e.raw_os_error() == Some(libc::EINVAL) => {
-                return Spliced::Unsupported;
-            }
-            Err(_) => return Spliced::Done,
-        };
-        first = false;
-        let mut left = n;
-        while left > 0 {
-            match splice(pipe.r.as_raw_fd(), dst.as_raw_fd(), left) {
-                Ok(0) | Err(_) => return Spliced::Done,
-                Ok(m) => left -= m,
-            }
-        }
-    }
+    let s = TcpStream::from(fd);
+    let _ = s.set_nodelay(true);
+    Ok((s, connecting))
 }
 
 /// Listens on `addr` with the largest backlog the kernel allows (`SOMAXCONN`, capped by

@@ -180,9 +180,11 @@ pub fn execute(
             emit(Response::Connected { error });
             Ok(())
         }
-        Request::ScanKeys { paths, digest_key } => {
-            crate::keys::execute(host, paths, digest_key.as_ref(), cancel, emit)
-        }
+        Request::ScanKeys {
+            paths,
+            digest_key,
+            passwords,
+        } => crate::keys::execute(host, paths, digest_key.as_ref(), passwords, cancel, emit),
         Request::ScanRefs { paths, needles } => {
             crate::refs::execute(host, paths, needles, cancel, emit)
         }

@@ -189,8 +189,8 @@ pub fn established(ports: &[u16], limit: usize) -> std::io::Result<Listing> {
 /// the lookup reads every process's descriptors, most of a listing's time on a busy host.
 pub fn established_with(ports: &[u16], limit: usize, owners: bool) -> std::io::Result<Listing> {
     let want = |p: u16| ports.is_empty() || ports.contains(&p);
-    let (mut connections, source, fallback) = match netlink::established(&want) {
-        Ok(c) => (c, Source::Netlink, None),
+    let (mut connections, source, fallback) = match netlink::established(ports) {
+        Ok((c, _)) => (c, Source::Netlink, None),
         Err(e) => (
             procfs::established(&want)?,
             Source::Procfs,
@@ -299,33 +299,108 @@ pub(crate) mod netlink {
     use netlink_packet_sock_diag::{
         SockDiagMessage,
         constants::{AF_INET, AF_INET6, IPPROTO_TCP},
-        inet::{ExtensionFlags, InetRequest, SocketId, StateFlags},
+        inet::{ExtensionFlags, InetRequest, InetResponseHeader, SocketId, StateFlags},
     };
     use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_SOCK_DIAG};
     use std::io;
 
-    /// Both families' established TCP sockets, through one diagnostic socket.
-    pub(super) fn established(want: &dyn Fn(u16) -> bool) -> io::Result<Vec<Connection>> {
+    /// How a dump was filtered by port.
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+    pub(crate) struct Filtered {
+        /// The kernel ran the port filter (for every family dumped).
+        pub by_kernel: bool,
+        /// Answers the kernel sent for another port (passed over here).
+        pub passed_over: usize,
+    }
+
+    /// Both families' established TCP sockets to `ports` (all when empty), through one
+    /// diagnostic socket; and how they were filtered by port.
+    pub(super) fn established(ports: &[u16]) -> io::Result<(Vec<Connection>, Filtered)> {
         let mut socket = Socket::new(NETLINK_SOCK_DIAG)?;
         socket.bind_auto()?;
         socket.connect(&SocketAddr::new(0, 0))?;
         let mut out = Vec::new();
+        let mut filtered = Filtered {
+            by_kernel: true,
+            passed_over: 0,
+        };
         for (family, id) in [
             (AF_INET, SocketId::new_v4()),
             (AF_INET6, SocketId::new_v6()),
         ] {
-            dump(&socket, family, id, want, &mut out)?;
+            let f = dump_established(&socket, family, id, ports, &mut |h| {
+                let id = &h.socket_id;
+                out.push(Connection {
+                    local_addr: canonical(id.source_address),
+                    local_port: id.source_port,
+                    peer_addr: canonical(id.destination_address),
+                    peer_port: id.destination_port,
+                    send_queue: h.send_queue,
+                    recv_queue: h.recv_queue,
+                    uid: h.uid,
+                    inode: h.inode.into(),
+                    pid: None,
+                    command: None,
+                });
+            })?;
+            filtered.by_kernel &= f.by_kernel;
+            filtered.passed_over += f.passed_over;
         }
-        Ok(out)
+        Ok((out, filtered))
     }
 
-    fn dump(
-        socket: &Socket,
-        family: u8,
-        socket_id: SocketId,
-        want: &dyn Fn(u16) -> bool,
-        out: &mut Vec<Connection>,
-    ) -> io::Result<()> {
+    /// `INET_DIAG_REQ_BYTECODE` (linux/inet_diag.h): the attribute after the request that
+    /// holds a filter program, run by the kernel on each socket before it builds an answer.
+    const INET_DIAG_REQ_BYTECODE: u16 = 1;
+    /// `INET_DIAG_BC_JMP`: go on `no` bytes.
+    pub(crate) const BC_JMP: u8 = 1;
+    /// `INET_DIAG_BC_S_COND`: the local side matches the `struct inet_diag_hostcond` after it.
+    pub(crate) const BC_S_COND: u8 = 7;
+    /// An `S_COND` operation with its `inet_diag_hostcond` (family `AF_UNSPEC`: no address).
+    const COND_LEN: usize = 4 + 8;
+    /// At most this many ports are given to the kernel as a filter; a listing of more ports is
+    /// filtered here only.
+    pub(crate) const MAX_FILTER_PORTS: usize = 256;
+
+    /// The kernel's filter program for "the local port is one of `ports`", as `ss` builds it
+    /// for `sport = :P or sport = :Q …` (iproute2 `misc/ss.c`, `ssfilter_bytecode`): for each
+    /// port an `S_COND` of family `AF_UNSPEC` and prefix 0 (the port alone), each but the last
+    /// followed by a `JMP` to the end. The kernel (`inet_diag_bc_run`) takes a socket when the
+    /// program runs off its end exactly: a condition that holds goes on to its `JMP` (or, the
+    /// last, off the end), one that fails skips its `JMP` to the next condition (the last one 4
+    /// bytes past the end: not taken). Each operation is `{code: u8, yes: u8, no: u16}` in host
+    /// byte order, the hostcond `{family: u8, prefix_len: u8, pad: u16, port: i32}`.
+    /// `None` for no port (every port wanted) or more than [`MAX_FILTER_PORTS`].
+    pub(crate) fn sport_filter(ports: &[u16]) -> Option<Vec<u8>> {
+        let mut ports = ports.to_vec();
+        ports.sort_unstable();
+        ports.dedup();
+        if ports.is_empty() || ports.len() > MAX_FILTER_PORTS {
+            return None;
+        }
+        let len = ports.len() * (COND_LEN + 4) - 4;
+        let mut bc = Vec::with_capacity(len);
+        let op = |bc: &mut Vec<u8>, code: u8, yes: u8, no: u16| {
+            bc.extend_from_slice(&[code, yes]);
+            bc.extend_from_slice(&no.to_ne_bytes());
+        };
+        for (i, port) in ports.iter().enumerate() {
+            op(&mut bc, BC_S_COND, COND_LEN as u8, (COND_LEN + 4) as u16);
+            bc.extend_from_slice(&[0, 0, 0, 0]); // AF_UNSPEC, prefix 0, padding
+            bc.extend_from_slice(&i32::from(*port).to_ne_bytes());
+            if i + 1 < ports.len() {
+                let to_end = (len - bc.len()) as u16;
+                op(&mut bc, BC_JMP, 4, to_end);
+            }
+        }
+        debug_assert_eq!(bc.len(), len);
+        Some(bc)
+    }
+
+    /// The bytes of a dump request for `family`'s established TCP sockets, with `filter` as its
+    /// `INET_DIAG_REQ_BYTECODE` attribute when given (netlink-packet-sock-diag has no such
+    /// attribute: it is appended to the serialised request and the message's length mended).
+    pub(crate) fn dump_request(family: u8, socket_id: SocketId, filter: Option<&[u8]>) -> Vec<u8> {
         let mut header = NetlinkHeader::default();
         header.flags = NLM_F_REQUEST | NLM_F_DUMP;
         let mut packet = NetlinkMessage::new(
@@ -342,26 +417,60 @@ pub(crate) mod netlink {
         packet.finalize();
         let mut buf = vec![0; packet.buffer_len()];
         packet.serialize(&mut buf);
-        socket.send(&buf, 0)?;
-        receive(socket, &mut |m| {
+        if let Some(bc) = filter {
+            let attr = 4 + bc.len();
+            buf.extend_from_slice(&(attr as u16).to_ne_bytes());
+            buf.extend_from_slice(&INET_DIAG_REQ_BYTECODE.to_ne_bytes());
+            buf.extend_from_slice(bc);
+            buf.resize((buf.len() + 3) & !3, 0);
+            let total = buf.len() as u32;
+            buf[..4].copy_from_slice(&total.to_ne_bytes());
+        }
+        buf
+    }
+
+    /// One family's established TCP sockets whose local port `want`s, each passed on as the
+    /// kernel's answer: with the ports given to the kernel as a filter (`ports` not empty and
+    /// at most [`MAX_FILTER_PORTS`]), so that it builds answers for those sockets only; where
+    /// the kernel refuses the filter (`EINVAL`), everything again, filtered here. Says how it
+    /// was filtered.
+    pub(crate) fn dump_established(
+        socket: &Socket,
+        family: u8,
+        socket_id: SocketId,
+        ports: &[u16],
+        each: &mut dyn FnMut(&InetResponseHeader),
+    ) -> io::Result<Filtered> {
+        let want = |p: u16| ports.is_empty() || ports.contains(&p);
+        let mut passed_over = 0;
+        let mut pass = |m: SockDiagMessage| {
             if let SockDiagMessage::InetResponse(r) = m {
-                let h = &r.header;
-                let id = &h.socket_id;
-                if h.state == 1 && want(id.source_port) {
-                    out.push(Connection {
-                        local_addr: canonical(id.source_address),
-                        local_port: id.source_port,
-                        peer_addr: canonical(id.destination_address),
-                        peer_port: id.destination_port,
-                        send_queue: h.send_queue,
-                        recv_queue: h.recv_queue,
-                        uid: h.uid,
-                        inode: h.inode.into(),
-                        pid: None,
-                        command: None,
-                    });
+                if r.header.state == 1 && want(r.header.socket_id.source_port) {
+                    each(&r.header);
+                } else {
+                    passed_over += 1;
                 }
             }
+        };
+        if let Some(bc) = sport_filter(ports) {
+            socket.send(&dump_request(family, socket_id.clone(), Some(&bc)), 0)?;
+            match receive(socket, &mut pass) {
+                Ok(()) => {
+                    return Ok(Filtered {
+                        by_kernel: true,
+                        passed_over,
+                    });
+                }
+                // Refused before any answer (the kernel checks a program before it runs it).
+                Err(e) if e.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error()) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        socket.send(&dump_request(family, socket_id, None), 0)?;
+        receive(socket, &mut pass)?;
+        Ok(Filtered {
+            by_kernel: false,
+            passed_over,
         })
     }
 

@@ -33,6 +33,7 @@ pub(crate) fn execute(
     host: &LocalHost,
     paths: &[Bytes],
     digest_key: Option<&DigestKey>,
+    passwords: &[rehost_keys::Password],
     cancel: &AtomicBool,
     emit: &mut dyn FnMut(Response),
 ) -> Result<(), HostError> {
@@ -139,7 +140,7 @@ pub(crate) fn execute(
                 });
             }
             files += 1;
-            match examine(&mut at, &rel, &shown, &digest_key) {
+            match examine(&mut at, &rel, &shown, &digest_key, passwords) {
                 Ok(None) => {}
                 Ok(Some((meta, mut keys, why))) => {
                     read += 1;
@@ -200,6 +201,7 @@ fn examine(
     rel: &[u8],
     shown: &str,
     digest_key: &DigestKey,
+    passwords: &[rehost_keys::Password],
 ) -> std::io::Result<Option<Examined>> {
     let f = open_source(at, rel, None)?;
     let meta = f.metadata()?;
@@ -218,6 +220,24 @@ fn examine(
         f.take(rehost_keys::MAX_CRYPTTAB.saturating_sub(head.len() as u64))
             .read_to_end(&mut head)?;
         let (keys, why) = rehost_keys::parse_wireguard(&head, &digest_key.0);
+        return Ok(Some((meta, keys, why)));
+    }
+    // A GnuPG agent's key file, known by its path; a keytab, whose keys are digested under
+    // the scan's key.
+    if rehost_keys::is_gpg_agent_key(shown) && meta.len() > 0 {
+        f.take(rehost_keys::MAX_DER.saturating_sub(head.len() as u64))
+            .read_to_end(&mut head)?;
+        let (keys, why) = rehost_keys::parse_gpg_agent_key(shown, &head);
+        return Ok(Some((meta, keys, why)));
+    }
+    if sniffed == Some(rehost_keys::Sniff::Keytab) {
+        f.take(rehost_keys::MAX_CRYPTTAB.saturating_sub(head.len() as u64))
+            .read_to_end(&mut head)?;
+        let (keys, why) = rehost_keys::parse_keytab(&head, &digest_key.0);
+        // Not a keytab after all (its first entry does not read): nothing was read of worth.
+        if keys.is_empty() && why.is_empty() {
+            return Ok(None);
+        }
         return Ok(Some((meta, keys, why)));
     }
     let service = rehost_keys::config_service(shown)
@@ -256,7 +276,7 @@ fn examine(
     };
     f.take(limit.saturating_sub(head.len() as u64))
         .read_to_end(&mut head)?;
-    let (keys, why) = rehost_keys::parse_as(how, &head);
+    let (keys, why) = rehost_keys::parse_as_opened(how, &head, passwords);
     // What was read is dropped here; nothing of it is kept but the keys' public facts.
     let mut why = why;
     if how == rehost_keys::Sniff::Crypttab && meta.len() > rehost_keys::MAX_CRYPTTAB {
@@ -314,10 +334,30 @@ fn key_files(
         let Some(c) = k.crypttab.as_mut() else {
             continue;
         };
+        let used = format!("{crypttab}:{}", c.line);
+        if let Some(uuid) = c.uuid().map(str::to_owned) {
+            match luks_by_uuid(host, &uuid) {
+                ByUuid::NotLooked => {}
+                ByUuid::Absent => c.luks_found = Some(false),
+                ByUuid::Found(shown, (meta, keys, _)) => {
+                    c.luks_found = Some(true);
+                    c.luks_header = Some(shown.clone());
+                    for key in keys {
+                        out.push(Found {
+                            path: shown.clone(),
+                            uid: meta.uid(),
+                            gid: meta.gid(),
+                            mode: meta.mode() & 0o7777,
+                            key,
+                            used_by: vec![used.clone()],
+                        });
+                    }
+                }
+            }
+        }
         let Some(path) = c.key_file_to_read().map(str::to_owned) else {
             continue;
         };
-        let used = format!("{crypttab}:{}", c.line);
         if let Some(f) = out.iter_mut().find(|f| f.path == path) {
             c.key_file_found = Some(true);
             f.used_by.push(used);
@@ -345,6 +385,42 @@ fn key_files(
         }
     }
     out
+}
+
+/// What `/dev/disk/by-uuid` says of a UUID.
+enum ByUuid {
+    /// The host has no `/dev/disk/by-uuid` (a container, a tree without `/dev`).
+    NotLooked,
+    /// No device with that UUID, or not a LUKS header there.
+    Absent,
+    /// The header, shown by its by-uuid path.
+    Found(String, Examined),
+}
+
+/// The LUKS header of the device `/dev/disk/by-uuid/UUID` names on `host` (inside its root):
+/// udev's link is followed, but only to a device under the root's `/dev`; only the header's
+/// bytes are read.
+fn luks_by_uuid(host: &LocalHost, uuid: &str) -> ByUuid {
+    let root = host.root().unwrap_or(Path::new("/"));
+    let dir = root.join("dev/disk/by-uuid");
+    if !dir.is_dir() {
+        return ByUuid::NotLooked;
+    }
+    let shown = format!("/dev/disk/by-uuid/{uuid}");
+    let Ok(dev) = std::fs::canonicalize(dir.join(uuid)) else {
+        return ByUuid::Absent;
+    };
+    let Ok(devs) = std::fs::canonicalize(root.join("dev")) else {
+        return ByUuid::NotLooked;
+    };
+    if !dev.starts_with(&devs) {
+        return ByUuid::NotLooked;
+    }
+    match luks_of_device(&dev) {
+        Ok(Some(e)) => ByUuid::Found(shown, e),
+        Ok(None) => ByUuid::Absent,
+        Err(_) => ByUuid::NotLooked,
+    }
 }
 
 /// The file a configuration's directive names, looked up on `host`: its keys and certificates
@@ -437,9 +513,23 @@ pub fn scan_keys_with<H: Host + ?Sized>(
     digest_key: Option<&DigestKey>,
     cancel: &AtomicBool,
 ) -> Result<Scan, HostError> {
+    scan_keys_opened(host, paths, digest_key, &[], cancel)
+}
+
+/// [`scan_keys_with`], opening PKCS#12 bundles with the first of `passwords` that does. The
+/// passwords go to the host that holds the bundles (inside the ssh connection to an agent) and
+/// nowhere else; they are not kept.
+pub fn scan_keys_opened<H: Host + ?Sized>(
+    host: &H,
+    paths: &[&str],
+    digest_key: Option<&DigestKey>,
+    passwords: &[rehost_keys::Password],
+    cancel: &AtomicBool,
+) -> Result<Scan, HostError> {
     let req = Request::ScanKeys {
         paths: paths.iter().map(|p| Bytes::from(*p)).collect(),
         digest_key: digest_key.cloned(),
+        passwords: passwords.to_vec(),
     };
     let mut scan = Scan::default();
     let mut ended = false;
@@ -478,5 +568,7 @@ pub fn scan_keys_with<H: Host + ?Sized>(
     }
     scan.merge_duplicates();
     scan.take_public_halves();
+    scan.link_openpgp();
+    scan.link_crypttab();
     Ok(scan)
 }

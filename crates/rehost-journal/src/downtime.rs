@@ -131,7 +131,9 @@ impl Downtime {
     }
 }
 
-fn ms_between(a: &str, b: &str) -> Option<u64> {
+/// Milliseconds from journal time `a` to `b` (0 when `b` is earlier); `None` when either
+/// is not a timestamp.
+pub fn ms_between(a: &str, b: &str) -> Option<u64> {
     let a: jiff::Timestamp = a.parse().ok()?;
     let b: jiff::Timestamp = b.parse().ok()?;
     Some(u64::try_from(b.as_millisecond() - a.as_millisecond()).unwrap_or(0))

@@ -249,6 +249,10 @@ pub struct KeyEntryData {
     /// What is wrong on `to` with the keys found there (a private key readable by others).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub problems: Vec<rehost_keys::Problem>,
+    /// What is about to go wrong on `to` with the keys found there: a certificate expired or
+    /// expiring within 30 days of the step (shown, not failed on).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<rehost_keys::Problem>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -330,6 +334,39 @@ pub struct DrainData {
     /// what became of each is its `ended`. Absent (false) in results written before.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub terminate: bool,
+    /// The service's listening Unix sockets waited for too (absent: none, or written before).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sockets: Vec<String>,
+    /// Every distinct connection seen on those sockets, in the order first seen (at most
+    /// 10,000).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unix_clients: Vec<DrainUnixClient>,
+}
+
+/// A connection to a drained service's Unix socket: the client's process, the service's end,
+/// when it was first seen and when it left.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DrainUnixClient {
+    /// The listening socket's path (escaped for display).
+    pub socket: String,
+    /// The service's end: its inode.
+    pub inode: u64,
+    /// The client's process, where the host let rehost see it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_pid: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_command: Option<String>,
+    /// The process holding the service's end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    /// Milliseconds from the first listing (0: connected at the start).
+    pub first_seen_ms: u64,
+    /// Milliseconds from the first listing to the first one without it; absent: still
+    /// connected at the last listing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub left_ms: Option<u64>,
 }
 
 /// What rehost did to a client still connected at a `terminate` drain's timeout, as the

@@ -48,6 +48,11 @@ pub struct Compared {
     pub new: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificate: Option<Certificate>,
+    /// The configurations that name it on each side, as `PATH:LINE` (where it is used).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub used_by_old: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub used_by_new: Vec<String>,
 }
 
 /// Something wrong with a key where it is.
@@ -85,16 +90,26 @@ impl Comparison {
 /// Matches every key of `old` against `new`.
 pub fn compare(old: &Scan, new: &Scan) -> Comparison {
     /// Keys by identity, with their paths; and the keys without one.
-    type Grouped<'a> = (BTreeMap<String, (Key, Vec<String>)>, Vec<&'a Found>);
+    type Grouped<'a> = (
+        BTreeMap<String, (Key, Vec<String>, Vec<String>)>,
+        Vec<&'a Found>,
+    );
     fn group(s: &Scan) -> Grouped<'_> {
-        let mut by: BTreeMap<String, (Key, Vec<String>)> = BTreeMap::new();
+        let mut by: BTreeMap<String, (Key, Vec<String>, Vec<String>)> = BTreeMap::new();
         let mut alone: Vec<&Found> = Vec::new();
         for f in &s.found {
             match f.key.identity() {
                 Some(id) => {
-                    let e = by.entry(id).or_insert_with(|| (f.key.clone(), Vec::new()));
+                    let e = by
+                        .entry(id)
+                        .or_insert_with(|| (f.key.clone(), Vec::new(), Vec::new()));
                     if !e.1.contains(&f.path) {
                         e.1.push(f.path.clone());
+                    }
+                    for u in &f.used_by {
+                        if !e.2.contains(u) {
+                            e.2.push(u.clone());
+                        }
                     }
                 }
                 None => alone.push(f),
@@ -112,11 +127,13 @@ pub fn compare(old: &Scan, new: &Scan) -> Comparison {
         old,
         new,
         certificate: k.certificate.clone(),
+        used_by_old: Vec::new(),
+        used_by_new: Vec::new(),
     };
     let mut keys = Vec::new();
-    for (id, (k, paths)) in &o {
+    for (id, (k, paths, used)) in &o {
         match n.get(id) {
-            Some((_, new_paths)) => {
+            Some((_, new_paths, new_used)) => {
                 let v = if paths
                     .iter()
                     .any(|p| new_paths.iter().any(|q| old.relative(p) == new.relative(q)))
@@ -125,31 +142,47 @@ pub fn compare(old: &Scan, new: &Scan) -> Comparison {
                 } else {
                     Verdict::Moved
                 };
-                keys.push(entry(v, k, paths.clone(), new_paths.clone()));
+                keys.push(Compared {
+                    used_by_old: used.clone(),
+                    used_by_new: new_used.clone(),
+                    ..entry(v, k, paths.clone(), new_paths.clone())
+                });
             }
-            None => keys.push(entry(Verdict::Missing, k, paths.clone(), Vec::new())),
+            None => keys.push(Compared {
+                used_by_old: used.clone(),
+                ..entry(Verdict::Missing, k, paths.clone(), Vec::new())
+            }),
         }
     }
-    for (id, (k, paths)) in &n {
+    for (id, (k, paths, used)) in &n {
         if !o.contains_key(id) {
-            keys.push(entry(Verdict::Extra, k, Vec::new(), paths.clone()));
+            keys.push(Compared {
+                used_by_new: used.clone(),
+                ..entry(Verdict::Extra, k, Vec::new(), paths.clone())
+            });
         }
     }
     for f in o_alone {
-        keys.push(entry(
-            Verdict::Unidentified,
-            &f.key,
-            vec![f.path.clone()],
-            Vec::new(),
-        ));
+        keys.push(Compared {
+            used_by_old: f.used_by.clone(),
+            ..entry(
+                Verdict::Unidentified,
+                &f.key,
+                vec![f.path.clone()],
+                Vec::new(),
+            )
+        });
     }
     for f in n_alone {
-        keys.push(entry(
-            Verdict::Unidentified,
-            &f.key,
-            Vec::new(),
-            vec![f.path.clone()],
-        ));
+        keys.push(Compared {
+            used_by_new: f.used_by.clone(),
+            ..entry(
+                Verdict::Unidentified,
+                &f.key,
+                Vec::new(),
+                vec![f.path.clone()],
+            )
+        });
     }
     keys.sort_by(|a, b| {
         (a.verdict, a.old.first().or(a.new.first()))

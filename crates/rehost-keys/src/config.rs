@@ -361,6 +361,8 @@ pub fn parse_config(
             }),
             pkcs12: None,
             wireguard_public: None,
+            openpgp: None,
+            keytab: None,
         });
     }
     (keys, errors)

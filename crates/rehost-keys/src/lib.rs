@@ -15,6 +15,8 @@
 
 mod compare;
 mod config;
+mod keytab;
+mod openpgp;
 mod parse;
 mod pkcs12;
 mod volume;
@@ -22,8 +24,10 @@ mod wireguard;
 
 pub use compare::{Compared, Comparison, Problem, Verdict, compare};
 pub use config::{Reference, Service, config_service, parse_config};
-pub use parse::{parse, parse_as};
-pub use pkcs12::{Pkcs12, Pkcs12Bundle, parse_pkcs12};
+pub use keytab::{KeytabEntry, is_keytab, parse_keytab};
+pub use openpgp::{OpenPgp, is_gpg_agent_key, is_openpgp, parse_gpg_agent_key, parse_openpgp};
+pub use parse::{parse, parse_as, parse_as_opened};
+pub use pkcs12::{MAX_PASSWORD, Password, Pkcs12, Pkcs12Bundle, parse_pkcs12, parse_pkcs12_opened};
 pub use volume::{
     Crypttab, DigestKey, KeyFile, LUKS_MAGIC, Luks, LuksSlot, MAX_CRYPTTAB_LINE, MAX_LUKS2_HEADER,
     key_file, luks_len, parse_crypttab, parse_luks,
@@ -57,6 +61,11 @@ pub enum Sniff {
     Luks,
     /// `/etc/crypttab`, known by its name rather than its bytes (the scan says so).
     Crypttab,
+    /// OpenPGP key packets (a binary keyring or export) or a GnuPG keybox (`pubring.kbx`).
+    OpenPgp,
+    /// A Kerberos keytab (its entries' keys are digested under the scan's key: read by a scan
+    /// with [`parse_keytab`], not by [`parse_as`]).
+    Keytab,
 }
 
 /// Whether a file of `size` bytes whose first bytes are `head` (at most [`HEAD`]) can hold key
@@ -71,6 +80,12 @@ pub fn sniff(head: &[u8], size: u64) -> Option<Sniff> {
     }
     if size <= MAX_PEM && find(head, b"-----BEGIN ").is_some() {
         return Some(Sniff::Pem);
+    }
+    if size <= MAX_PEM && is_openpgp(head, size) {
+        return Some(Sniff::OpenPgp);
+    }
+    if size <= MAX_CRYPTTAB && is_keytab(head, size) {
+        return Some(Sniff::Keytab);
     }
     if size <= MAX_DER {
         for prefix in [&b"ssh-"[..], b"ecdsa-sha2-", b"sk-ssh-", b"sk-ecdsa-"] {
@@ -141,6 +156,14 @@ pub enum Kind {
     Pkcs12,
     /// A WireGuard `PrivateKey`.
     WireguardPrivate,
+    /// An OpenPGP secret key packet (primary or subkey): a GnuPG export, a `secring.gpg`.
+    OpenpgpSecret,
+    /// An OpenPGP public key packet: a keyring (`pubring.kbx`, `pubring.gpg`), an export.
+    OpenpgpPublic,
+    /// A GnuPG agent's secret key (`private-keys-v1.d/KEYGRIP.key`), by its keygrip.
+    GpgAgentKey,
+    /// A Kerberos keytab entry: principal, key version, encryption type, a keyed digest.
+    KerberosKey,
 }
 
 impl Kind {
@@ -161,6 +184,10 @@ impl Kind {
             Kind::KeyReference => "key-reference",
             Kind::Pkcs12 => "pkcs12",
             Kind::WireguardPrivate => "wireguard-private",
+            Kind::OpenpgpSecret => "openpgp-secret",
+            Kind::OpenpgpPublic => "openpgp-public",
+            Kind::GpgAgentKey => "gpg-agent-key",
+            Kind::KerberosKey => "kerberos-key",
         }
     }
 
@@ -176,6 +203,9 @@ impl Kind {
                 | Kind::KeyFile
                 | Kind::Pkcs12
                 | Kind::WireguardPrivate
+                | Kind::OpenpgpSecret
+                | Kind::GpgAgentKey
+                | Kind::KerberosKey
         )
     }
 
@@ -188,6 +218,7 @@ impl Kind {
             Kind::KeyFile => return "key-file",
             Kind::KeyReference => return "reference",
             Kind::Pkcs12 => return "pkcs12",
+            Kind::KerberosKey => return "keytab",
             _ => {}
         }
         if self.is_private() {
@@ -257,6 +288,12 @@ pub struct Key {
     /// A WireGuard private key's public key, base64, as `wg pubkey` prints it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wireguard_public: Option<String>,
+    /// An OpenPGP key's fingerprint and keygrip, or a GnuPG agent key's keygrip.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub openpgp: Option<OpenPgp>,
+    /// A Kerberos keytab entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keytab: Option<KeytabEntry>,
 }
 
 /// What a certificate says of itself.
@@ -279,6 +316,29 @@ pub struct Certificate {
 }
 
 impl Key {
+    /// A key of `kind` with nothing known yet (the fields filled by whoever makes it).
+    pub fn blank(kind: Kind) -> Key {
+        Key {
+            kind,
+            encoding: Encoding::Der,
+            algorithm: String::new(),
+            bits: None,
+            encrypted: false,
+            spki_sha256: None,
+            ssh_sha256: None,
+            unknown: None,
+            certificate: None,
+            luks: None,
+            crypttab: None,
+            key_file: None,
+            reference: None,
+            pkcs12: None,
+            wireguard_public: None,
+            openpgp: None,
+            keytab: None,
+        }
+    }
+
     /// What the key is matched by on another host: its class and the fingerprint of its public
     /// half (a certificate: its own digest). `None`: it cannot be matched (an encrypted PKCS#8
     /// key whose public half is nowhere beside it).
@@ -305,6 +365,26 @@ impl Key {
         }
         if let Some(w) = &self.wireguard_public {
             return Some(format!("private:wireguard:{w}"));
+        }
+        if let Some(o) = &self.openpgp {
+            // An agent key by its keygrip (its file holds no fingerprint), an OpenPGP key by
+            // its fingerprint.
+            if self.kind == Kind::GpgAgentKey {
+                return o
+                    .keygrip
+                    .as_ref()
+                    .map(|g| format!("private:gpg-keygrip:{g}"));
+            }
+            return o
+                .fingerprint
+                .as_ref()
+                .map(|f| format!("{}:openpgp:{f}", self.kind.class()));
+        }
+        if let Some(t) = &self.keytab {
+            return Some(format!(
+                "keytab:{}:{}:{}:{}",
+                t.principal, t.kvno, t.enctype, t.digest
+            ));
         }
         if let Some(r) = &self.reference {
             return Some(format!(
@@ -342,6 +422,17 @@ impl Key {
         if let Some(w) = &self.wireguard_public {
             return Some(format!("wg:{w}"));
         }
+        if let Some(o) = &self.openpgp {
+            return match (&o.fingerprint, &o.keygrip, self.kind) {
+                (Some(f), Some(g), Kind::GpgAgentKey) => Some(format!("keygrip:{g} openpgp:{f}")),
+                (_, Some(g), Kind::GpgAgentKey) => Some(format!("keygrip:{g}")),
+                (Some(f), _, _) => Some(format!("openpgp:{f}")),
+                _ => None,
+            };
+        }
+        if let Some(t) = &self.keytab {
+            return Some(format!("krb5:{} kvno {}", t.principal, t.kvno));
+        }
         if let Some(r) = &self.reference {
             return Some(format!(
                 "uses:{}",
@@ -369,19 +460,35 @@ impl Key {
         }
         if let Some(b) = &self.pkcs12 {
             let c = &b.contents;
-            return format!(
-                "pkcs12: {} certificate(s) and {} key(s) in the clear{}",
-                c.certificates,
-                c.keys,
-                if c.password_needed {
-                    format!(
-                        ", {} encrypted key(s) and {} encrypted part(s) need its password",
-                        c.encrypted_keys, c.encrypted_parts
-                    )
-                } else {
-                    String::new()
-                }
-            );
+            return match (c.password_needed, c.opened, &c.not_opened) {
+                (true, n, None) if n > 0 => format!(
+                    "pkcs12 opened with a given password: {} certificate(s) and {} key(s) in it",
+                    c.certificates,
+                    c.keys + c.encrypted_keys
+                ),
+                (true, n, Some(why)) => format!(
+                    "pkcs12: {} certificate(s) and {} key(s) read; {n} of {} encrypted key(s) and part(s) opened with a given password, the others not: {why}",
+                    c.certificates,
+                    c.keys,
+                    c.encrypted_keys + c.encrypted_parts
+                ),
+                _ => format!(
+                    "pkcs12: {} certificate(s) and {} key(s) in the clear{}",
+                    c.certificates,
+                    c.keys,
+                    if c.password_needed {
+                        format!(
+                            ", {} encrypted key(s) and {} encrypted part(s) need its password",
+                            c.encrypted_keys, c.encrypted_parts
+                        )
+                    } else {
+                        String::new()
+                    }
+                ),
+            };
+        }
+        if let Some(t) = &self.keytab {
+            return format!("kerberos {}", t.enctype);
         }
         if let Some(k) = &self.key_file {
             return match k.bytes {
@@ -440,6 +547,16 @@ impl Found {
                 c.key_file.as_deref().unwrap_or_default(),
                 c.line,
                 c.name
+            ));
+        }
+        if let Some(c) = &self.key.crypttab
+            && c.luks_found == Some(false)
+        {
+            out.push(format!(
+                "crypttab line {} names volume `{}` on {}, but no LUKS header with that UUID is on this host: the volume does not open at boot (carry the volume, or correct the entry)",
+                c.line,
+                c.name,
+                c.device
             ));
         }
         if let Some(r) = &self.key.reference
@@ -600,6 +717,71 @@ impl Scan {
             }
         }
         self.found = out;
+    }
+
+    /// A GnuPG agent key (known by its keygrip) takes the fingerprint, version, creation time
+    /// and user ID of the OpenPGP key with the same keygrip found in the same scan (a keyring
+    /// scanned with it). Its identity stays its keygrip. Run once after a scan.
+    pub fn link_openpgp(&mut self) {
+        let by_grip: std::collections::HashMap<String, OpenPgp> = self
+            .found
+            .iter()
+            .filter(|f| f.key.kind != Kind::GpgAgentKey)
+            .filter_map(|f| f.key.openpgp.as_ref())
+            .filter(|o| o.fingerprint.is_some())
+            .filter_map(|o| Some((o.keygrip.clone()?, o.clone())))
+            .collect();
+        for f in &mut self.found {
+            if f.key.kind != Kind::GpgAgentKey {
+                continue;
+            }
+            if let Some(o) = f.key.openpgp.as_mut()
+                && let Some(k) = o.keygrip.as_ref().and_then(|g| by_grip.get(g))
+            {
+                o.fingerprint = k.fingerprint.clone();
+                o.version = k.version;
+                o.subkey = k.subkey;
+                o.created = k.created;
+                o.user_id = k.user_id.clone();
+            }
+        }
+    }
+
+    /// A crypttab entry naming its device by `UUID=` is linked to the LUKS header with that
+    /// UUID found in the same scan (an image or device scanned with it): the entry says where
+    /// the header is, and the header is used by the entry (`CRYPTTAB:LINE`). Run once after a
+    /// scan.
+    pub fn link_crypttab(&mut self) {
+        let headers: Vec<(String, String)> = self
+            .found
+            .iter()
+            .filter_map(|f| Some((f.key.luks.as_ref()?.uuid.to_lowercase(), f.path.clone())))
+            .collect();
+        let mut uses: Vec<(String, String)> = Vec::new();
+        for f in &mut self.found {
+            let Some(c) = f.key.crypttab.as_mut() else {
+                continue;
+            };
+            let Some(uuid) = c.uuid().map(str::to_lowercase) else {
+                continue;
+            };
+            if let Some((_, path)) = headers.iter().find(|(u, _)| *u == uuid) {
+                c.luks_found = Some(true);
+                c.luks_header = Some(path.clone());
+                uses.push((path.clone(), format!("{}:{}", f.path, c.line)));
+            }
+        }
+        for (path, used) in uses {
+            for f in self
+                .found
+                .iter_mut()
+                .filter(|f| f.path == path && f.key.luks.is_some())
+            {
+                if !f.used_by.contains(&used) {
+                    f.used_by.push(used.clone());
+                }
+            }
+        }
     }
 
     /// Whether a certificate's key is on the host: the path of a private key with the same

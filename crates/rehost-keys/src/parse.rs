@@ -35,6 +35,16 @@ pub fn parse(bytes: &[u8]) -> (Vec<Key>, Vec<String>) {
 
 /// Every key and certificate in `bytes`, read as `how`.
 pub fn parse_as(how: Sniff, bytes: &[u8]) -> (Vec<Key>, Vec<String>) {
+    parse_as_opened(how, bytes, &[])
+}
+
+/// [`parse_as`], opening a PKCS#12 bundle's encrypted parts with the first of `passwords`
+/// that does.
+pub fn parse_as_opened(
+    how: Sniff,
+    bytes: &[u8],
+    passwords: &[crate::Password],
+) -> (Vec<Key>, Vec<String>) {
     let mut keys = Vec::new();
     let mut errors = Vec::new();
     match how {
@@ -56,7 +66,7 @@ pub fn parse_as(how: Sniff, bytes: &[u8]) -> (Vec<Key>, Vec<String>) {
         Sniff::Der => {
             if let Some(k) = der_any(bytes, Encoding::Der) {
                 keys.push(k);
-            } else if let Ok(ks) = crate::parse_pkcs12(bytes) {
+            } else if let Ok(ks) = crate::parse_pkcs12_opened(bytes, passwords) {
                 keys.extend(ks);
             }
         }
@@ -65,6 +75,9 @@ pub fn parse_as(how: Sniff, bytes: &[u8]) -> (Vec<Key>, Vec<String>) {
             Err(e) => errors.push(e),
         },
         Sniff::Crypttab => return crate::parse_crypttab(bytes),
+        Sniff::OpenPgp => return crate::parse_openpgp(bytes),
+        // A keytab's keys are digested under the scan's key: `parse_keytab`, by the scan.
+        Sniff::Keytab => {}
     }
     (keys, errors)
 }
@@ -98,6 +111,17 @@ fn pem_blocks(bytes: &[u8], keys: &mut Vec<Key>, errors: &mut Vec<String>) {
         }
         let block = &bytes[start..end];
         let label = String::from_utf8_lossy(label).into_owned();
+        // OpenPGP armor (`gpg --export-secret-keys --armor`): a key block holds several keys.
+        if label == "PGP PRIVATE KEY BLOCK" || label == "PGP PUBLIC KEY BLOCK" {
+            match crate::openpgp::armored(block) {
+                Ok((k, e)) => {
+                    keys.extend(k);
+                    errors.extend(e);
+                }
+                Err(why) => errors.push(format!("a `{label}` block does not read: {why}")),
+            }
+            continue;
+        }
         match pem_block(&label, block) {
             Ok(Some(k)) => keys.push(k),
             Ok(None) => {}
@@ -194,6 +218,8 @@ fn blank(kind: Kind) -> Key {
         reference: None,
         pkcs12: None,
         wireguard_public: None,
+        openpgp: None,
+        keytab: None,
     }
 }
 
@@ -577,7 +603,7 @@ fn algorithm_name(oid: &ObjectIdentifier) -> String {
 }
 
 /// Bits of a big-endian unsigned integer (leading zero bytes ignored).
-fn bit_len(n: &[u8]) -> u32 {
+pub(crate) fn bit_len(n: &[u8]) -> u32 {
     let n: &[u8] = match n.iter().position(|&b| b != 0) {
         Some(i) => &n[i..],
         None => return 0,

@@ -46,6 +46,8 @@ fn key(kind: Kind, spki: &str) -> Key {
         reference: None,
         pkcs12: None,
         wireguard_public: None,
+        openpgp: None,
+        keytab: None,
     }
 }
 

@@ -122,9 +122,29 @@ pub struct Crypttab {
     /// Why the key file was not read, when it was not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_file_note: Option<String>,
+    /// For a `UUID=` device: where the LUKS header with that UUID was found on the host (a
+    /// scanned file or device, or `/dev/disk/by-uuid/UUID`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub luks_header: Option<String>,
+    /// Whether a LUKS header with the device's UUID is on the host: `Some(false)` is a problem
+    /// (the volume does not open at boot). `None`: not looked for (no `UUID=`, or the host
+    /// has no `/dev/disk/by-uuid` and the scan found no such header).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub luks_found: Option<bool>,
 }
 
 impl Crypttab {
+    /// The UUID of the device it names as `UUID=…` or `/dev/disk/by-uuid/…`, when it does and
+    /// the UUID is only hex digits and dashes.
+    pub fn uuid(&self) -> Option<&str> {
+        let u = self
+            .device
+            .strip_prefix("UUID=")
+            .or_else(|| self.device.strip_prefix("/dev/disk/by-uuid/"))?;
+        (!u.is_empty() && u.len() <= 64 && u.bytes().all(|c| c.is_ascii_hexdigit() || c == b'-'))
+            .then_some(u)
+    }
+
     /// `volume NAME on DEVICE, key file PATH`.
     pub fn describe(&self) -> String {
         format!(
@@ -249,6 +269,8 @@ pub fn parse_luks(b: &[u8]) -> Result<Key, String> {
         reference: None,
         pkcs12: None,
         wireguard_public: None,
+        openpgp: None,
+        keytab: None,
     })
 }
 
@@ -438,6 +460,8 @@ pub fn parse_crypttab(b: &[u8]) -> (Vec<Key>, Vec<String>) {
             options: f.get(3).copied().unwrap_or_default().into(),
             key_file_found: None,
             key_file_note: None,
+            luks_header: None,
+            luks_found: None,
         };
         if entry.key_file.is_some() && entry.key_file_to_read().is_none() {
             entry.key_file_note = Some(
@@ -461,6 +485,8 @@ pub fn parse_crypttab(b: &[u8]) -> (Vec<Key>, Vec<String>) {
             reference: None,
             pkcs12: None,
             wireguard_public: None,
+            openpgp: None,
+            keytab: None,
         });
     }
     (keys, errors)
@@ -484,6 +510,8 @@ pub fn key_file(bytes: &[u8], digest_key: &[u8; 32]) -> Key {
         reference: None,
         pkcs12: None,
         wireguard_public: None,
+        openpgp: None,
+        keytab: None,
     }
 }
 

@@ -63,6 +63,8 @@ pub fn parse_wireguard(bytes: &[u8], digest_key: &[u8; 32]) -> (Vec<Key>, Vec<St
             reference: None,
             pkcs12: None,
             wireguard_public: Some(public),
+            openpgp: None,
+            keytab: None,
         });
     }
     (keys, errors)

@@ -18,7 +18,7 @@ pub use kinds::{
     Description, KINDS, Key, KindSpec, Part, Reference, describe, implied_effects,
     reference as kinds_reference, references, service_of, spec,
 };
-pub use lint::{ExcludedPath, RULES, Rule, excluded_named_paths};
+pub use lint::{ExcludedPath, RULES, Rule, excluded_named_paths, key_not_carried_reason};
 pub use model::*;
 pub use redact::{is_secret_name, redact};
 /// The one escaper for text lines (`rehost_tree::escape::text`), under the name the crates

@@ -82,6 +82,12 @@ pub static RULES: &[Rule] = &[
         check: Check::Plan(clients_not_reconfigured),
     },
     Rule {
+        id: "hosts-file-not-changed",
+        clause: "the biggest problem is when clients access the servers through an application where the IP address or name of the server is stored in a local configuration file … this must be planned in advance",
+        summary: "a name clients resolve from their hosts files has a client whose file no step changes",
+        check: Check::Plan(hosts_file_not_changed),
+    },
+    Rule {
         id: "copy-before-stop",
         clause: "measures must be taken to ensure that data is not lost during the functional transition",
         summary: "a data set's last transfer or verification comes before the last step that stops a service writing to it",
@@ -264,7 +270,8 @@ fn undrained_service(plan: &Plan, out: &mut Vec<Diagnostic>) {
 }
 
 fn ttl_too_late(plan: &Plan, out: &mut Vec<Diagnostic>) {
-    for name in &plan.names {
+    // A name resolved from hosts files has no TTL: each client follows when its file changes.
+    for name in plan.names.iter().filter(|n| n.via == NameVia::Dns) {
         for (i, s) in plan.steps.iter().enumerate() {
             if !s.effects.contains(&Effect::Switches(name.id.clone())) {
                 continue;
@@ -416,8 +423,73 @@ fn no_rollback_after_pnr(plan: &Plan, out: &mut Vec<Diagnostic>) {
     }
 }
 
+/// A name resolved from hosts files switches only where someone edits each client's file: one
+/// manual step per client entry (its hosts and files named), suggested with its text.
+fn hosts_file_not_changed(plan: &Plan, out: &mut Vec<Diagnostic>) {
+    for n in plan.names.iter().filter(|n| n.via == NameVia::HostsFile) {
+        for id in &n.clients {
+            let Some(c) = plan.clients.iter().find(|c| &c.id == id) else {
+                continue;
+            };
+            if plan
+                .steps
+                .iter()
+                .any(|s| s.effects.contains(&Effect::Reconfigures(c.id.clone())))
+            {
+                continue;
+            }
+            let files = if c.files.is_empty() {
+                "/etc/hosts".to_string()
+            } else {
+                c.files.join(", ")
+            };
+            let change = format!(
+                "change {} from {} to {}",
+                n.name,
+                n.old.as_deref().unwrap_or("the old value"),
+                n.new.as_deref().unwrap_or("the new value")
+            );
+            let on: Vec<String> = if c.hosts.is_empty() {
+                vec![format!(
+                    "on each of the {} client(s): in {files}, {change}",
+                    c.count
+                        .map(|n| n.to_string())
+                        .unwrap_or_else(|| "listed".into())
+                )]
+            } else {
+                c.hosts
+                    .iter()
+                    .map(|h| format!("on {h}: in {files}, {change}"))
+                    .collect()
+            };
+            out.push(finding(
+                "hosts-file-not-changed",
+                Some(n.span.clone()),
+                format!(
+                    "name `{}` is resolved from hosts files, and no step changes the files of clients `{}`: they will keep reaching {}",
+                    n.id,
+                    c.id,
+                    n.old.as_deref().unwrap_or("the old address")
+                ),
+                format!(
+                    "add a manual step with reconfigures = [\"{}\"] and the text \"{}\", then a scan-refs step (names = [\"{}\"], require_none = true) to check",
+                    c.id,
+                    on.join("; "),
+                    n.id
+                ),
+            ));
+        }
+    }
+}
+
 fn clients_not_reconfigured(plan: &Plan, out: &mut Vec<Diagnostic>) {
-    for c in &plan.clients {
+    // A hosts-file name's clients have their own finding (hosts-file-not-changed).
+    let by_hosts_file = |id: &str| {
+        plan.names
+            .iter()
+            .any(|n| n.via == NameVia::HostsFile && n.clients.iter().any(|c| c == id))
+    };
+    for c in plan.clients.iter().filter(|c| !by_hosts_file(&c.id)) {
         let planned = plan
             .steps
             .iter()
@@ -646,6 +718,18 @@ fn exclude_span(d: &DataSet, i: usize) -> Span {
         .get(i)
         .cloned()
         .unwrap_or_else(|| d.span.clone())
+}
+
+/// Why key `id` of the plan reaches the new host by no step (the `key-not-carried` rule's own
+/// words: no step carries it, or every data set that holds it excludes it), or `None` when a
+/// step carries it (or no key has that id). The report's Keys section names it "not carried".
+pub fn key_not_carried_reason(plan: &Plan, id: &str) -> Option<String> {
+    let k = plan.keys.iter().find(|k| k.id == id)?;
+    let mut one = plan.clone();
+    one.keys = vec![k.clone()];
+    let mut out = Vec::new();
+    key_not_carried(&one, &mut out);
+    out.into_iter().next().map(|d| d.message)
 }
 
 fn key_not_carried(plan: &Plan, out: &mut Vec<Diagnostic>) {

@@ -446,6 +446,10 @@ pub struct Service {
     pub id: String,
     pub host: String,
     pub ports: Vec<u16>,
+    /// Listening Unix sockets (absolute paths on the host) its clients connect to, beside or
+    /// instead of `ports` (a local PostgreSQL's `/run/postgresql/.s.PGSQL.5432`): a `drain`
+    /// waits for their connections too.
+    pub sockets: Vec<String>,
     pub start: Option<String>,
     pub stop: Option<String>,
     pub health: Option<String>,
@@ -537,7 +541,22 @@ pub struct NameDecl {
     /// The zone's authoritative servers, `IP[:PORT]`, asked without recursion by the DNS step
     /// kinds (none: only the resolvers are asked).
     pub authoritative: Vec<String>,
+    /// How clients resolve the name: through DNS (the default), or from their own hosts files
+    /// (`via = "hosts-file"`), which no DNS step reaches: each client's file is changed by hand.
+    pub via: NameVia,
+    /// The `[[clients]]` whose files hold the name (with `via = "hosts-file"`: the clients to
+    /// change, one by one).
+    pub clients: Vec<String>,
     pub span: Span,
+}
+
+/// How clients resolve a `[[names]]` entry.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NameVia {
+    #[default]
+    Dns,
+    HostsFile,
 }
 
 #[derive(Clone, Debug, Serialize)]

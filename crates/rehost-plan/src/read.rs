@@ -956,6 +956,7 @@ impl Reader {
                 "id",
                 "host",
                 "ports",
+                "sockets",
                 "start",
                 "stop",
                 "health",
@@ -1021,10 +1022,30 @@ impl Reader {
                 }
             }
         }
+        let mut sockets = Vec::new();
+        for p in self.str_list_spanned(t, "sockets") {
+            if !p.value.starts_with('/') || p.value.contains('\0') || p.value.len() > 107 {
+                self.err(
+                    "value",
+                    p.span.clone(),
+                    format!(
+                        "{}: socket `{}` is not an absolute path of a Unix socket (at most 107 bytes)",
+                        t.what,
+                        p.value.escape_debug()
+                    ),
+                )
+                .help = Some(
+                    "give the listening socket's absolute path on the host, e.g. sockets = [\"/run/postgresql/.s.PGSQL.5432\"]".into(),
+                );
+            } else {
+                sockets.push(p.value);
+            }
+        }
         Some(Service {
             id: id?,
             host: host?,
             ports,
+            sockets,
             start: self.str(t, "start"),
             stop: self.str(t, "stop"),
             health: self.str(t, "health"),
@@ -1195,9 +1216,27 @@ impl Reader {
                 "lowered_ttl",
                 "resolvers",
                 "authoritative",
+                "via",
+                "clients",
             ],
         );
         let name = self.required_str(t, "name")?;
+        let via = match self.str(t, "via").as_deref() {
+            None | Some("dns") => NameVia::Dns,
+            Some("hosts-file") => NameVia::HostsFile,
+            Some(other) => {
+                self.err(
+                    "value",
+                    t.span_of("via"),
+                    format!(
+                        "{}: via = `{}` is not a way clients resolve a name: use \"dns\" or \"hosts-file\"",
+                        t.what,
+                        crate::escape_control(other)
+                    ),
+                );
+                NameVia::Dns
+            }
+        };
         Some(NameDecl {
             id: self.str(t, "id").unwrap_or_else(|| name.clone()),
             name,
@@ -1208,6 +1247,8 @@ impl Reader {
             lowered_ttl: self.duration(t, "lowered_ttl"),
             resolvers: self.str_list(t, "resolvers"),
             authoritative: self.str_list(t, "authoritative"),
+            via,
+            clients: self.str_list(t, "clients"),
             span: t.span.clone(),
         })
     }

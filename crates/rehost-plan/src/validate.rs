@@ -95,6 +95,53 @@ pub(crate) fn validate(plan: &Plan) -> Vec<Diagnostic> {
     }
     // Clients are often machines outside the plan, so their host names are not checked.
 
+    // A name clients resolve from their own hosts files: which clients, from what to what.
+    let client_ids: Vec<&str> = plan.clients.iter().map(|c| c.id.as_str()).collect();
+    for n in &plan.names {
+        for c in &n.clients {
+            if !client_ids.contains(&c.as_str()) {
+                v.push(unknown(
+                    "client",
+                    c,
+                    &n.span,
+                    &format!("name `{}`", n.id),
+                    &client_ids,
+                ));
+            }
+        }
+        if n.via != NameVia::HostsFile {
+            continue;
+        }
+        if n.clients.is_empty() {
+            v.push(
+                Diagnostic::error(
+                    "missing-key",
+                    Some(n.span.clone()),
+                    format!(
+                        "name `{}` is resolved from hosts files (via = \"hosts-file\") but names no clients whose files hold it",
+                        n.id
+                    ),
+                )
+                .with_help("add clients = [\"ID\"] ([[clients]] entries with their hosts and files) to the [[names]] entry"),
+            );
+        }
+        for (key, val) in [("old", &n.old), ("new", &n.new)] {
+            if val.is_none() {
+                v.push(
+                    Diagnostic::error(
+                        "missing-key",
+                        Some(n.span.clone()),
+                        format!(
+                            "name `{}` is resolved from hosts files, and each client's file is changed from `old` to `new`: the entry has no `{key}`",
+                            n.id
+                        ),
+                    )
+                    .with_help("give old = \"192.0.2.10\" and new = \"203.0.113.20\""),
+                );
+            }
+        }
+    }
+
     // Environments stand in for every production host, and never with a production host.
     for env in &plan.environments {
         for h in &env.hosts {
@@ -230,6 +277,7 @@ pub(crate) fn validate(plan: &Plan) -> Vec<Diagnostic> {
                             "stop" => d.stop.is_some(),
                             "start" => d.start.is_some(),
                             "ports" => !d.ports.is_empty(),
+                            "connections" => !d.ports.is_empty() || !d.sockets.is_empty(),
                             _ => d.health.is_some() || !d.ports.is_empty(),
                         };
                         if !has {
@@ -238,16 +286,18 @@ pub(crate) fn validate(plan: &Plan) -> Vec<Diagnostic> {
                                         "missing-key",
                                         Some(span.clone()),
                                         format!(
-                                            "{what} needs service `{svc}` to declare its `{key}`{}",
+                                            "{what} needs service `{svc}` to declare its `{}`{}",
+                                            if key == "connections" { "ports" } else { key },
                                             match key {
                                                 "health" => " command or its `ports`",
                                                 "ports" => "",
+                                                "connections" => " or its `sockets`",
                                                 _ => " command",
                                             }
                                         ),
                                     )
-                                    .with_help(if key == "ports" {
-                                        format!("add ports = [PORT, ...] to [[services]] `{svc}`: the ports its clients connect to")
+                                    .with_help(if key == "ports" || key == "connections" {
+                                        format!("add ports = [PORT, ...] to [[services]] `{svc}`: the ports its clients connect to{}", if key == "connections" { " (or sockets = [\"/PATH\"]: its listening Unix sockets)" } else { "" })
                                     } else {
                                         format!(
                                             "add {key} = \"...\" to [[services]] `{svc}`, or use a `run` step"
@@ -482,6 +532,24 @@ fn dns_name(v: &mut Vec<Diagnostic>, n: &NameDecl, needs: &str, span: &Span, wha
     let err = |msg: String, help: &str| {
         Diagnostic::error("value", Some(n.span.clone()), msg).with_help(help.to_string())
     };
+    // A `scan-refs` step (`needs` "old") searches files for the old value: hosts files too.
+    if n.via == NameVia::HostsFile && needs != "old" {
+        v.push(
+            Diagnostic::error(
+                "value",
+                Some(span.clone()),
+                format!(
+                    "{what} asks DNS about name `{}`, which clients resolve from their hosts files (via = \"hosts-file\"): no DNS server answers for them",
+                    n.id
+                ),
+            )
+            .with_help(format!(
+                "change each client's file by hand (a manual step with reconfigures = [CLIENT] per client; `rehost check` suggests them) and check with a scan-refs step: names = [\"{}\"], require_none = true",
+                n.id
+            )),
+        );
+        return;
+    }
     let record = n.record.to_ascii_uppercase();
     let new_ok = |x: &str| match record.as_str() {
         "A" => x.parse::<std::net::Ipv4Addr>().is_ok(),

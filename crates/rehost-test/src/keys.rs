@@ -107,6 +107,11 @@ pub fn ssh_sha256(dir: &Path, file: &str) -> String {
         .to_owned()
 }
 
+/// Lowercase hex of `b`.
+pub fn hex_of(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
 fn first_word(s: &str) -> String {
     s.split_whitespace().next().unwrap_or_default().to_owned()
 }
@@ -399,4 +404,163 @@ pub fn make_all(dir: &Path) -> (Vec<Made>, Secrets) {
         "chmod 600 ssl/private/* ssh/id_* ssh/*_pass && chmod 644 ssh/*.pub",
     );
     (made, secrets)
+}
+
+/// GnuPG keys made by `gpg`, and what `gpg --with-colons --with-keygrip -K` says of them.
+#[derive(Clone, Debug, Default)]
+pub struct Gpg {
+    /// The `fpr` of every secret key and subkey, uppercase hex.
+    pub fingerprints: Vec<String>,
+    /// Each `grp` (keygrip) with the `fpr` of its key: the agent's key file names.
+    pub keygrips: Vec<(String, String)>,
+    /// The keygrips of RSA keys (rehost computes these; others it takes from the file name).
+    pub rsa_keygrips: Vec<String>,
+}
+
+/// Makes GnuPG keys in `dir/gnupg` (a GNUPGHOME, mode 0700): an RSA key (gpg's default, with
+/// an encryption subkey) protected by `PASSPHRASES[0]`, and an Ed25519 key without one; and
+/// exports of both secret keys in `dir/export/secret.asc` (armored) and `secret.gpg`
+/// (binary), mode 0600. The gpg-agent it started is stopped. Needs `gpg`.
+pub fn make_gpg(dir: &Path) -> (Gpg, Secrets) {
+    crate::require_tool("gpg");
+    crate::require_tool("gpgconf");
+    std::fs::create_dir_all(dir.join("export")).unwrap();
+    let home = dir.join("gnupg");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let pass = PASSPHRASES[0];
+    let g = format!(
+        "GNUPGHOME='{}' gpg --batch --no-tty --quiet --pinentry-mode loopback",
+        home.display()
+    );
+    sh(
+        dir,
+        &format!(
+            "{g} --passphrase '{pass}' --quick-gen-key 'RSA Test <rsa@example.org>' default default never 2>/dev/null \
+             && {g} --passphrase '' --quick-gen-key 'Ed Test <ed@example.org>' ed25519 sign never 2>/dev/null \
+             && {g} --passphrase '{pass}' --export-secret-keys --armor 'RSA Test' > export/secret.asc \
+             && {g} --passphrase '' --export-secret-keys --armor 'Ed Test' >> export/secret.asc \
+             && {g} --passphrase '{pass}' --export-secret-keys 'RSA Test' > export/secret.gpg \
+             && chmod 600 export/secret.asc export/secret.gpg"
+        ),
+    );
+    let colons = sh(
+        dir,
+        &format!("{g} --with-colons --with-keygrip -K 2>/dev/null"),
+    );
+    let _ = Command::new("gpgconf")
+        .args(["--kill", "gpg-agent"])
+        .env("GNUPGHOME", &home)
+        .status();
+    let mut out = Gpg::default();
+    let mut rsa = false;
+    for line in colons.lines() {
+        let f: Vec<&str> = line.split(':').collect();
+        match f[0] {
+            "sec" | "ssb" => rsa = f.get(3) == Some(&"1"),
+            "fpr" => {
+                out.fingerprints.push(f[9].to_owned());
+            }
+            "grp" => {
+                let fpr = out.fingerprints.last().cloned().unwrap_or_default();
+                out.keygrips.push((f[9].to_owned(), fpr));
+                if rsa {
+                    out.rsa_keygrips.push(f[9].to_owned());
+                }
+            }
+            _ => {}
+        }
+    }
+    assert!(
+        out.fingerprints.len() >= 3 && out.keygrips.len() == out.fingerprints.len(),
+        "gpg made its keys: {colons}"
+    );
+    let mut secrets = Secrets::default();
+    secrets.0.push(pass.as_bytes().to_vec());
+    secrets_of(dir, "export/secret.asc", &mut secrets);
+    secrets_of(dir, "export/secret.gpg", &mut secrets);
+    for (grip, _) in &out.keygrips {
+        secrets_of(
+            dir,
+            &format!("gnupg/private-keys-v1.d/{grip}.key"),
+            &mut secrets,
+        );
+    }
+    (out, secrets)
+}
+
+/// One keytab entry as `klist -kte` shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeytabEntry {
+    pub principal: String,
+    pub kvno: u32,
+    pub enctype: String,
+}
+
+/// Makes a Kerberos keytab at `dir/FILE` with `ktutil` (mode 0600): a key derived from a
+/// password (`PASSPHRASES[1]`) and one given in hex; returns what `klist -kte` lists and the
+/// secrets (the password, the hex key, its bytes). Needs `ktutil` and `klist` (krb5-user).
+pub fn make_keytab(dir: &Path, file: &str) -> (Vec<KeytabEntry>, Secrets) {
+    crate::require_tool("ktutil");
+    crate::require_tool("klist");
+    const HEX: &str = "00112233445566778899aabbccddeeff";
+    // ktutil reads each answer from its terminal or stdin one prompt at a time: the lines are
+    // fed with pauses, or the first prompt swallows them all.
+    let lines = [
+        "addent -password -p host/db.example@EXAMPLE.ORG -k 3 -e aes256-cts-hmac-sha1-96".into(),
+        PASSPHRASES[1].to_owned(),
+        "addent -key -p HTTP/web.example@EXAMPLE.ORG -k 7 -e aes128-cts-hmac-sha1-96".into(),
+        HEX.to_owned(),
+        format!("wkt {file}"),
+    ];
+    let feed: String = lines
+        .iter()
+        .map(|l| format!("echo '{l}'; sleep 0.3; "))
+        .collect();
+    sh(
+        dir,
+        &format!("({feed}) | ktutil >/dev/null && chmod 600 '{file}'"),
+    );
+    let listed = sh(dir, &format!("klist -kte '{file}'"));
+    let mut entries = Vec::new();
+    for line in listed.lines() {
+        let w: Vec<&str> = line.split_whitespace().collect();
+        if let [kvno, _, _, principal, enctype] = &w[..]
+            && let Ok(kvno) = kvno.parse()
+        {
+            entries.push(KeytabEntry {
+                principal: (*principal).to_owned(),
+                kvno,
+                enctype: enctype.trim_matches(['(', ')']).to_owned(),
+            });
+        }
+    }
+    assert_eq!(entries.len(), 2, "klist -kte lists both: {listed}");
+    let mut secrets = Secrets::default();
+    secrets.0.push(PASSPHRASES[1].as_bytes().to_vec());
+    secrets.0.push(HEX.as_bytes().to_vec());
+    secrets.0.push(HEX.to_uppercase().into_bytes());
+    secrets.0.push(
+        (0..16)
+            .map(|i| u8::from_str_radix(&HEX[2 * i..2 * i + 2], 16).unwrap())
+            .collect(),
+    );
+    // The password-derived key, as klist -K shows it (hex) and as bytes.
+    let with_keys = sh(dir, &format!("klist -kteK '{file}'"));
+    for hex in with_keys.split("(0x").skip(1) {
+        let hex: String = hex.chars().take_while(char::is_ascii_hexdigit).collect();
+        if hex.len() >= 32 && hex != HEX {
+            secrets.0.push(hex.clone().into_bytes());
+            secrets.0.push(
+                (0..hex.len() / 2)
+                    .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap())
+                    .collect(),
+            );
+        }
+    }
+    assert!(
+        secrets.0.len() >= 6,
+        "klist -K shows the derived key: {with_keys}"
+    );
+    (entries, secrets)
 }

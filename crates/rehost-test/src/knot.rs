@@ -11,9 +11,50 @@ use std::time::{Duration, Instant};
 
 pub struct Knot {
     dir: tempfile::TempDir,
+    ip: Ipv4Addr,
     port: u16,
     zone: String,
+    /// The zone's NS names (relative to the zone) and their addresses, as the zone file
+    /// writes them.
+    ns: Vec<(String, Ipv4Addr)>,
     child: Option<Child>,
+}
+
+/// Where a [`Knot`] listens and which name servers its zone names.
+pub struct Listen {
+    pub ip: Ipv4Addr,
+    pub port: u16,
+    pub ns: Vec<(String, Ipv4Addr)>,
+}
+
+/// A free block of loopback addresses `127.53.X.1`, `127.53.X.2`, … whose port 53 is free
+/// (for name servers that must be found at the DNS port, as NS records give no port): a
+/// random X, tried until `count` addresses bind. Binding port 53 needs root (CI runs as root).
+pub fn free_port_53_addrs(count: u8) -> Vec<Ipv4Addr> {
+    for _ in 0..200 {
+        let x = rand_byte();
+        let addrs: Vec<Ipv4Addr> = (1..=count).map(|i| Ipv4Addr::new(127, 53, x, i)).collect();
+        if addrs
+            .iter()
+            .all(|a| UdpSocket::bind((*a, 53)).is_ok() && TcpListener::bind((*a, 53)).is_ok())
+        {
+            return addrs;
+        }
+    }
+    panic!("no free block of 127.53.X.Y addresses with port 53 free (binding port 53 needs root)")
+}
+
+fn rand_byte() -> u8 {
+    let mut b = [0u8; 1];
+    getrandom_fill(&mut b);
+    b[0]
+}
+
+fn getrandom_fill(buf: &mut [u8]) {
+    use std::io::Read;
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(buf))
+        .expect("read /dev/urandom");
 }
 
 impl Knot {
@@ -34,17 +75,47 @@ impl Knot {
         Knot::start_with(zone, negative_ttl, records, Some(key))
     }
 
+    /// As [`Knot::start`], listening at `listen.ip`:`listen.port`, its zone naming
+    /// `listen.ns` as its name servers (with their addresses as glue).
+    pub fn start_at(
+        listen: Listen,
+        zone: &str,
+        negative_ttl: u32,
+        records: &str,
+        key: Option<(&str, &str)>,
+    ) -> Knot {
+        Knot::start_on(listen, zone, negative_ttl, records, key)
+    }
+
     fn start_with(zone: &str, negative_ttl: u32, records: &str, key: Option<(&str, &str)>) -> Knot {
+        let listen = Listen {
+            ip: Ipv4Addr::LOCALHOST,
+            port: free_port(),
+            ns: vec![("ns1".into(), Ipv4Addr::LOCALHOST)],
+        };
+        Knot::start_on(listen, zone, negative_ttl, records, key)
+    }
+
+    fn start_on(
+        listen: Listen,
+        zone: &str,
+        negative_ttl: u32,
+        records: &str,
+        key: Option<(&str, &str)>,
+    ) -> Knot {
         let knotd = crate::require_tool("knotd");
         let dir = tempfile::Builder::new()
             .prefix("rehost-knot-")
             .tempdir()
             .expect("create a temporary directory");
-        let port = free_port();
+        let port = listen.port;
+        let ip = listen.ip;
         let mut k = Knot {
             dir,
+            ip,
             port,
             zone: zone.to_string(),
+            ns: listen.ns,
             child: None,
         };
         std::fs::create_dir(k.dir.path().join("run")).expect("rundir");
@@ -60,7 +131,7 @@ impl Knot {
             None => (String::new(), String::new()),
         };
         let conf = format!(
-            "server:\n    listen: 127.0.0.1@{port}\n    rundir: {run}\n\
+            "server:\n    listen: {ip}@{port}\n    rundir: {run}\n\
              database:\n    storage: {db}\n\
              log:\n  - target: stderr\n    any: info\n\
              {keys}\
@@ -97,9 +168,9 @@ impl Knot {
         self.port
     }
 
-    /// `127.0.0.1:PORT`, as rehost's `--authoritative` takes it.
+    /// `IP:PORT`, as rehost's `--authoritative` takes it.
     pub fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        format!("{}:{}", self.ip, self.port)
     }
 
     fn conf(&self) -> PathBuf {
@@ -108,10 +179,16 @@ impl Knot {
 
     fn set_zone(&self, serial: u32, negative_ttl: u32, records: &str) {
         let z = &self.zone;
+        let primary = &self.ns[0].0;
+        let ns: String = self
+            .ns
+            .iter()
+            .map(|(n, a)| format!("@ 3600 IN NS {n}.{z}.\n{n} 3600 IN A {a}\n"))
+            .collect();
         let text = format!(
             "$ORIGIN {z}.\n$TTL 3600\n\
-             @ 3600 IN SOA ns1.{z}. hostmaster.{z}. {serial} 3600 600 86400 {negative_ttl}\n\
-             @ 3600 IN NS ns1.{z}.\nns1 3600 IN A 127.0.0.1\n{records}\n"
+             @ 3600 IN SOA {primary}.{z}. hostmaster.{z}. {serial} 3600 600 86400 {negative_ttl}\n\
+             {ns}{records}\n"
         );
         std::fs::write(self.dir.path().join(format!("{z}.zone")), text).expect("write the zone");
     }
@@ -149,9 +226,10 @@ impl Knot {
     /// The zone's serial as knot serves it now, by a raw SOA query (the test support does not
     /// depend on rehost's DNS code, which it tests).
     fn soa_serial(&self) -> Option<u32> {
+        let at = format!("@{}", self.ip);
         let out = Command::new(crate::require_tool("dig"))
             .args([
-                "@127.0.0.1",
+                &at,
                 "-p",
                 &self.port.to_string(),
                 "+norec",
@@ -169,9 +247,10 @@ impl Knot {
 
     /// `dig`'s view of `name`'s `rtype` records: (TTL, value) per record, in its order.
     pub fn dig(&self, name: &str, rtype: &str) -> Vec<(u32, String)> {
+        let at = format!("@{}", self.ip);
         let out = Command::new(crate::require_tool("dig"))
             .args([
-                "@127.0.0.1",
+                &at,
                 "-p",
                 &self.port.to_string(),
                 "+norec",

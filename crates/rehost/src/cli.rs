@@ -206,8 +206,14 @@ pub struct DnsSwitchArgs {
     #[arg(long, value_name = "VALUE", required = true)]
     pub to: Vec<String>,
     /// The zone's primary server, which takes updates: `IP`, `IP:PORT` or `[IPv6]:PORT`.
+    /// Without it, the primary the zone's SOA names (MNAME), found through --resolver (else
+    /// the name servers of /etc/resolv.conf), at port 53.
     #[arg(long, value_name = "IP[:PORT]")]
-    pub server: String,
+    pub server: Option<String>,
+    /// Without --server: the resolver to find the zone's primary through (repeat for several;
+    /// default: the name servers of /etc/resolv.conf).
+    #[arg(long, value_name = "IP[:PORT]")]
+    pub resolver: Vec<String>,
     /// The zone (default: the zone whose SOA the server gives for the name).
     #[arg(long, value_name = "ZONE")]
     pub zone: Option<String>,
@@ -404,7 +410,8 @@ pub struct DnsCheckArgs {
     #[arg(long, value_name = "IP[:PORT]")]
     pub resolver: Vec<String>,
     /// An authoritative server of the zone to ask (no recursion), as `IP`, `IP:PORT` or
-    /// `[IPv6]:PORT`.
+    /// `[IPv6]:PORT`. Without any, the zone's servers are found through its NS records, asked
+    /// of the --resolver servers (else of the name servers in /etc/resolv.conf), at port 53.
     #[arg(long, value_name = "IP[:PORT]")]
     pub authoritative: Vec<String>,
     /// How long to wait for each server's answer, in seconds (UDP, then TCP).
@@ -726,6 +733,11 @@ pub struct KeysScanArgs {
     pub locations: Vec<String>,
     #[command(flatten)]
     pub hosts: KeysHostOptions,
+    /// Open PKCS#12 bundles with the passwords in FILE (one a line; the first that opens a
+    /// bundle is used). FILE must be readable by its owner only; the passwords go to the host
+    /// that holds the bundles and are never printed or kept.
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
@@ -739,6 +751,10 @@ pub struct KeysCompareArgs {
     pub new: String,
     #[command(flatten)]
     pub hosts: KeysHostOptions,
+    /// Open PKCS#12 bundles on both sides with the passwords in FILE (one a line), as
+    /// `keys scan --password-file`.
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
@@ -896,4 +912,8 @@ pub struct ConnsDrainArgs {
     /// their process) and report each ended and each that could not be.
     #[arg(long)]
     pub terminate: bool,
+    /// The result as one JSON document on stdout (who was connected, who left when, what
+    /// was ended); the progress lines stay on stderr.
+    #[arg(long)]
+    pub json: bool,
 }

@@ -95,6 +95,32 @@ impl Session<'_> {
         )
     }
 
+    /// As [`Session::run`], each standard output line handed to `on_line` as it arrives
+    /// (nothing is collected; no cap on the whole answer).
+    pub fn stream(
+        &self,
+        spec: &CommandSpec,
+        tool: (&str, &str),
+        on_line: &mut dyn FnMut(&str),
+    ) -> Result<(), DbError> {
+        let (err, code) = run_lines(
+            self.host,
+            spec,
+            self.cancel,
+            &|| self.describe(),
+            tool,
+            None,
+            &mut |l| on_line(&String::from_utf8_lossy(l)),
+        )?;
+        if code != Some(0) {
+            return Err(DbError::Query {
+                target: self.describe(),
+                message: failure_message(&err, code, tool),
+            });
+        }
+        Ok(())
+    }
+
     /// Runs the client and returns its standard output's lines, its standard error's first
     /// lines and its exit code, whatever the code; only a client that could not run, an answer
     /// over `max_answer` and an interruption are errors.
@@ -169,10 +195,34 @@ fn run_outcome(
     spec: &CommandSpec,
     cancel: &AtomicBool,
     target: &dyn Fn() -> String,
-    (tool, package): (&str, &str),
+    tool: (&str, &str),
     max_answer: usize,
 ) -> Result<ClientRun, DbError> {
     let mut out = Vec::new();
+    let (err, code) = run_lines(
+        host,
+        spec,
+        cancel,
+        target,
+        tool,
+        Some(max_answer),
+        &mut |l| out.push(String::from_utf8_lossy(l).into_owned()),
+    )?;
+    Ok(ClientRun { out, err, code })
+}
+
+/// Runs the client, each standard output line to `on_line` (until `max_answer` bytes, past
+/// which the client is stopped and it is an error); returns its standard error's first lines
+/// and its exit code, whatever the code.
+fn run_lines(
+    host: &dyn Host,
+    spec: &CommandSpec,
+    cancel: &AtomicBool,
+    target: &dyn Fn() -> String,
+    (tool, package): (&str, &str),
+    max_answer: Option<usize>,
+    on_line: &mut dyn FnMut(&[u8]),
+) -> Result<(Vec<String>, Option<i32>), DbError> {
     let mut size = 0usize;
     let mut too_much = false;
     let mut err = Vec::new();
@@ -181,11 +231,11 @@ fn run_outcome(
         host.run(spec, stop, &mut |stream, line| match stream {
             OutputStream::Stdout => {
                 size += line.len() + 1;
-                if size > max_answer {
+                if max_answer.is_some_and(|max| size > max) {
                     too_much = true;
                     stop.store(true, std::sync::atomic::Ordering::Relaxed);
                 } else {
-                    out.push(String::from_utf8_lossy(line).into_owned());
+                    on_line(line);
                 }
             }
             OutputStream::Stderr => {
@@ -205,17 +255,16 @@ fn run_outcome(
     if too_much {
         return Err(DbError::Answer {
             target: target(),
-            message: format!("{tool} answered more than {} MiB", max_answer >> 20),
+            message: format!(
+                "{tool} answered more than {} MiB",
+                max_answer.unwrap_or_default() >> 20
+            ),
         });
     }
     if outcome.cancelled {
         return Err(DbError::Cancelled);
     }
-    Ok(ClientRun {
-        out,
-        err,
-        code: outcome.exit.code,
-    })
+    Ok((err, outcome.exit.code))
 }
 
 #[cfg(test)]

@@ -83,6 +83,14 @@ impl Sql for Psql<'_> {
             .run(&self.spec(statements), ("psql", "postgresql-client"))
     }
 
+    fn stream(&self, statements: &[String], on_line: &mut dyn FnMut(&str)) -> Result<(), DbError> {
+        self.0.stream(
+            &self.spec(statements),
+            ("psql", "postgresql-client"),
+            on_line,
+        )
+    }
+
     fn describe(&self) -> String {
         self.0.describe()
     }

@@ -57,7 +57,7 @@ fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {
         ] {
             for s in list {
                 servers.push(Server {
-                    addr: rehost_dns::parse_server(s)?,
+                    addr: rehost_dns::parse_server(&ctx.endpoint_to_ask(s))?,
                     role,
                 });
             }

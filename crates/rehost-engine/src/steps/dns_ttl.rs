@@ -53,7 +53,7 @@ fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {
             .authoritative
             .iter()
             .map(|s| {
-                rehost_dns::parse_server(s).map(|addr| Server {
+                rehost_dns::parse_server(&ctx.endpoint_to_ask(s)).map(|addr| Server {
                     addr,
                     role: Role::Authoritative,
                 })

@@ -10,7 +10,9 @@ use crate::EngineError;
 use crate::events::Event;
 use crate::exec::{Ctx, Outcome, failed};
 use rehost_host::conns::{MAX_CONNECTIONS, Tracker};
-use rehost_journal::step_data::{DrainClient, DrainData, DrainEnded, STEP_DATA_VERSION, StepData};
+use rehost_journal::step_data::{
+    DrainClient, DrainData, DrainEnded, DrainUnixClient, STEP_DATA_VERSION, StepData,
+};
 use rehost_plan::{Step, StepKind};
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -46,55 +48,105 @@ fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {
     let elapsed = || clock.monotonic().saturating_sub(started);
     let mut tracker = Tracker::default();
     let mut polls = 0u32;
-    let ports_text = svc
-        .ports
+    let mut unix = UnixTracker::default();
+    let paths: Vec<rehost_host::Bytes> = svc
+        .sockets
         .iter()
-        .map(u16::to_string)
-        .collect::<Vec<_>>()
-        .join(", ");
+        .map(|p| rehost_host::Bytes(p.as_bytes().to_vec()))
+        .collect();
     loop {
         let listing = match ctx.hosts.get(&host) {
+            // Only sockets: no TCP listing (no port would list every port).
+            Ok(_) if svc.ports.is_empty() => Ok(rehost_host::conns::Listing {
+                connections: Vec::new(),
+                source: rehost_host::conns::Source::Netlink,
+                fallback: None,
+                truncated: false,
+                processes_not_read: false,
+            }),
             Ok(h) => h.connections(&svc.ports, MAX_CONNECTIONS, ctx.cancel),
+            Err(e) => return failed(e),
+        };
+        let unix_listing = match ctx.hosts.get(&host) {
+            Ok(_) if paths.is_empty() => Ok(None),
+            Ok(h) => {
+                rehost_host::conns::unix::on_host(h, &paths, MAX_CONNECTIONS, ctx.cancel).map(Some)
+            }
             Err(e) => return failed(e),
         };
         if ctx.cancel.load(Ordering::Relaxed) {
             return Ok(Outcome::Cancelled);
         }
-        let listing = match listing {
-            Ok(l) => l,
-            Err(e) => {
+        let (listing, unix_listing) = match (listing, unix_listing) {
+            (Ok(l), Ok(u)) => (l, u),
+            (Err(e), _) | (_, Err(e)) => {
                 return Ok(Outcome::Failed {
                     detail: format!(
                         "failed to list the connections to service `{}` on host {host}: {e}",
                         svc.id
                     ),
                     exit_code: None,
-                    data: data(&svc, &host, &tracker, polls, elapsed(), false, None),
+                    data: data(&svc, &host, &tracker, &unix, polls, elapsed(), false, None),
                 });
             }
         };
         polls += 1;
         let at = elapsed();
         tracker.observe(&listing.connections, at.as_millis() as u64);
-        let n = listing.connections.len();
+        if let Some(u) = &unix_listing {
+            unix.observe(&u.connections, at.as_millis() as u64);
+        }
+        let n_unix = unix.remaining().count();
+        let n = listing.connections.len() + n_unix;
         let left = tracker
             .clients()
             .iter()
             .filter(|c| c.left_ms.is_some())
             .count();
+        let left = left + unix.clients.iter().filter(|c| c.left_ms.is_some()).count();
         if n == 0 {
+            // A socket nobody listens on has no connection to wait for: said, not hidden.
+            let not_listening: Vec<String> = match &unix_listing {
+                Some(u) => svc
+                    .sockets
+                    .iter()
+                    .filter(|p| !u.listening.iter().any(|l| l.as_bytes() == p.as_bytes()))
+                    .map(|p| rehost_tree::escape::text(p))
+                    .collect(),
+                None => Vec::new(),
+            };
             return Ok(Outcome::Done {
                 detail: Some(format!(
-                    "no client connected to service `{}` (port {ports_text}) on host {host} after {}; {left} client(s) left while waiting",
+                    "no client connected to service `{}` ({}) on host {host} after {}; {left} client(s) left while waiting{}",
                     svc.id,
+                    what_text(&svc),
                     rehost_plan::format_duration(Duration::from_secs(at.as_secs())),
+                    if not_listening.is_empty() {
+                        String::new()
+                    } else {
+                        format!(
+                            "; nothing listens on the Unix socket {} (no connection to wait for there)",
+                            not_listening.join(", ")
+                        )
+                    }
                 )),
                 exit_code: None,
                 confirmed_by: None,
-                data: data(&svc, &host, &tracker, polls, at, true, None),
+                data: data(&svc, &host, &tracker, &unix, polls, at, true, None),
             });
         }
-        let named = names(&tracker, n);
+        let named = names(&tracker, &unix, n);
+        if at >= limit && *terminate && listing.connections.is_empty() {
+            return Ok(Outcome::Failed {
+                detail: format!(
+                    "{n_unix} client(s) still connected to the Unix socket(s) of service `{}` on host {host} after {}; rehost does not end Unix-socket clients: end these by hand on the clients, then run again: {named}",
+                    svc.id,
+                    rehost_plan::format_duration(limit),
+                ),
+                exit_code: None,
+                data: data(&svc, &host, &tracker, &unix, polls, at, false, None),
+            });
+        }
         if at >= limit && *terminate {
             return Ok(end_remaining(
                 ctx,
@@ -103,6 +155,7 @@ fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {
                 &listing.connections,
                 Run {
                     tracker: &mut tracker,
+                    unix: &unix,
                     polls,
                     started,
                 },
@@ -111,12 +164,13 @@ fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {
         if at >= limit {
             return Ok(Outcome::Failed {
                 detail: format!(
-                    "{n} client(s) still connected to service `{}` (port {ports_text}) on host {host} after {}; end these by hand on the clients, then run again: {named}",
+                    "{n} client(s) still connected to service `{}` ({}) on host {host} after {}; end these by hand on the clients, then run again: {named}",
                     svc.id,
+                    what_text(&svc),
                     rehost_plan::format_duration(limit),
                 ),
                 exit_code: None,
-                data: data(&svc, &host, &tracker, polls, at, false, None),
+                data: data(&svc, &host, &tracker, &unix, polls, at, false, None),
             });
         }
         ctx.sink.emit(&Event::Progress {
@@ -139,11 +193,19 @@ fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {
 }
 
 /// The clients still connected, the first [`NAMED`] of them, escaped.
-fn names(tracker: &Tracker, n: usize) -> String {
+fn names(tracker: &Tracker, unix: &UnixTracker, n: usize) -> String {
     let mut named: Vec<String> = tracker
         .remaining()
-        .take(NAMED)
         .map(|c| c.describe())
+        .chain(unix.remaining().map(|c| {
+            format!(
+                "process {} on the Unix socket {} (served by {})",
+                c.peer_process(),
+                c.path_text(),
+                c.process()
+            )
+        }))
+        .take(NAMED)
         .collect();
     if n > named.len() {
         named.push(format!("and {} more", n - named.len()));
@@ -151,10 +213,88 @@ fn names(tracker: &Tracker, n: usize) -> String {
     named.join("; ")
 }
 
+/// What a drain waits for: `port 5432`, `port 5432 and the Unix socket PATH`.
+fn what_text(svc: &rehost_plan::Service) -> String {
+    let ports = match svc.ports.len() {
+        0 => String::new(),
+        1 => format!("port {}", svc.ports[0]),
+        _ => format!("ports {}", ports_text(&svc.ports)),
+    };
+    let socks: Vec<String> = svc
+        .sockets
+        .iter()
+        .map(|p| rehost_tree::escape::text(p))
+        .collect();
+    let socks = match socks.len() {
+        0 => return ports,
+        1 => format!("the Unix socket {}", socks[0]),
+        _ => format!("the Unix sockets {}", socks.join(", ")),
+    };
+    if ports.is_empty() {
+        socks
+    } else {
+        format!("{ports} and {socks}")
+    }
+}
+
+/// Who was connected to the service's Unix sockets across the listings: each connection (by
+/// the service's end: path and inode), when first seen and when it left.
+#[derive(Default)]
+struct UnixTracker {
+    clients: Vec<UnixSeen>,
+    index: HashMap<(Vec<u8>, u64), usize>,
+    origin: Option<u64>,
+}
+
+struct UnixSeen {
+    conn: rehost_host::conns::unix::UnixConnection,
+    first_seen_ms: u64,
+    left_ms: Option<u64>,
+}
+
+impl UnixTracker {
+    fn observe(&mut self, conns: &[rehost_host::conns::unix::UnixConnection], at_ms: u64) {
+        let at_ms = at_ms.saturating_sub(*self.origin.get_or_insert(at_ms));
+        let mut now = std::collections::HashSet::new();
+        for c in conns {
+            let key = (c.path.as_bytes().to_vec(), c.inode);
+            match self.index.get(&key) {
+                Some(&i) => self.clients[i].left_ms = None,
+                None if self.clients.len() < rehost_host::conns::MAX_TRACKED => {
+                    self.index.insert(key.clone(), self.clients.len());
+                    self.clients.push(UnixSeen {
+                        conn: c.clone(),
+                        first_seen_ms: at_ms,
+                        left_ms: None,
+                    });
+                }
+                None => {}
+            }
+            now.insert(key);
+        }
+        for c in &mut self.clients {
+            if c.left_ms.is_none()
+                && !now.contains(&(c.conn.path.as_bytes().to_vec(), c.conn.inode))
+            {
+                c.left_ms = Some(at_ms);
+            }
+        }
+    }
+
+    fn remaining(&self) -> impl Iterator<Item = &rehost_host::conns::unix::UnixConnection> {
+        self.clients
+            .iter()
+            .filter(|c| c.left_ms.is_none())
+            .map(|c| &c.conn)
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 fn data(
     svc: &rehost_plan::Service,
     host: &str,
     tracker: &Tracker,
+    unix: &UnixTracker,
     polls: u32,
     waited: Duration,
     drained: bool,
@@ -184,6 +324,21 @@ fn data(
             .collect(),
         untracked: tracker.untracked,
         terminate: ended.is_some(),
+        sockets: svc.sockets.clone(),
+        unix_clients: unix
+            .clients
+            .iter()
+            .map(|c| DrainUnixClient {
+                socket: c.conn.path_text(),
+                inode: c.conn.inode,
+                peer_pid: c.conn.peer_pid,
+                peer_command: c.conn.peer_command.clone(),
+                pid: c.conn.pid,
+                command: c.conn.command.clone(),
+                first_seen_ms: c.first_seen_ms,
+                left_ms: c.left_ms,
+            })
+            .collect(),
     }))
 }
 
@@ -193,6 +348,7 @@ type Peer = (std::net::IpAddr, u16, u16);
 /// Where a drain is when its timeout comes.
 struct Run<'a> {
     tracker: &'a mut Tracker,
+    unix: &'a UnixTracker,
     polls: u32,
     started: Duration,
 }
@@ -216,10 +372,15 @@ fn end_remaining(
         Ok(h) => terminate(h, &svc.ports, remaining, ctx.cancel).map_err(|e| e.to_string()),
         Err(e) => Err(e),
     };
+    // Interrupted while ending (asking the host, or waiting for the kernel to stop listing
+    // them): what a listing cut short shows proves nothing either way: cancelled, not a result.
+    if ctx.cancel.load(Ordering::Relaxed) {
+        return Outcome::Cancelled;
+    }
     let t = match result {
         Ok(t) => t,
         Err(e) => {
-            let named = names(run.tracker, remaining.len());
+            let named = names(run.tracker, run.unix, remaining.len());
             return Outcome::Failed {
                 detail: format!(
                     "failed to end the {} connection(s) still to service `{}` (port {ports_text}) on host {host}: {e}; end these by hand on the clients, then run again: {named}",
@@ -227,7 +388,16 @@ fn end_remaining(
                     svc.id,
                 ),
                 exit_code: None,
-                data: data(svc, host, run.tracker, run.polls, elapsed(), false, None),
+                data: data(
+                    svc,
+                    host,
+                    run.tracker,
+                    run.unix,
+                    run.polls,
+                    elapsed(),
+                    false,
+                    None,
+                ),
             };
         }
     };
@@ -270,7 +440,37 @@ fn end_remaining(
     let n_ended = t.count(|r| matches!(r, Ended::Ended { .. }));
     let n_left = t.count(|r| matches!(r, Ended::Left));
     let still = t.listing.connections.len();
-    let data = data(svc, host, run.tracker, polls, now, still == 0, Some(&ended));
+    let still_unix = run.unix.remaining().count();
+    let data = data(
+        svc,
+        host,
+        run.tracker,
+        run.unix,
+        polls,
+        now,
+        still == 0 && still_unix == 0,
+        Some(&ended),
+    );
+    if still == 0 && still_unix > 0 {
+        return Outcome::Failed {
+            detail: format!(
+                "ended {n_ended} TCP client(s) of service `{}` (port {ports_text}) on host {host} at the timeout; {still_unix} client(s) still connected to its Unix socket(s): rehost does not end Unix-socket clients: end these by hand on the clients, then run again: {}",
+                svc.id,
+                run.unix
+                    .remaining()
+                    .take(NAMED)
+                    .map(|c| format!(
+                        "process {} on the Unix socket {}",
+                        c.peer_process(),
+                        c.path_text()
+                    ))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+            exit_code: None,
+            data,
+        };
+    }
     if still == 0 {
         return Outcome::Done {
             detail: Some(format!(

@@ -31,7 +31,8 @@ pub(super) static EXECUTOR: Executor = Executor {
     },
 };
 
-/// The needles a step looks for: its `find`, then each `[[names]]` entry's name and old value.
+/// The needles a step looks for: its `find`, then each `[[names]]` entry's name and old value
+/// (only the old value of a name resolved from hosts files, where the name stays).
 pub(crate) fn needles(
     plan: &rehost_plan::Plan,
     find: &[String],
@@ -52,7 +53,11 @@ pub(crate) fn needles(
         let Some(n) = plan.name_decl(id) else {
             return Err(format!("the plan declares no name `{id}`"));
         };
-        add(&n.name)?;
+        // A name clients resolve from their hosts files stays in them, with its new address:
+        // only the old value is what must not remain.
+        if n.via != rehost_plan::NameVia::HostsFile {
+            add(&n.name)?;
+        }
         if let Some(old) = &n.old {
             add(old)?;
         }

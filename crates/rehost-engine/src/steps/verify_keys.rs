@@ -33,7 +33,7 @@ pub(super) static EXECUTOR: Executor = Executor {
 
 /// What a `verify-keys` step does not check, in the words the journal and the report use.
 pub const NOT_COMPARED: &[&str] = &[
-    "key material rehost does not read yet (GnuPG, Kerberos keytabs, what a PKCS#12 bundle encrypts with its password, key files neither a crypttab nor a service configuration names: verify them with verify-files)",
+    "key material rehost does not read yet (what a PKCS#12 bundle encrypts with its password — the step has no password file —, non-RSA GnuPG agent keys beyond their file's name, key files neither a crypttab nor a service configuration names: verify them with verify-files)",
     "whether certificates are still valid (expiring ones are warned of in the step's output)",
     "a LUKS volume's data and whether its passphrases or key files still open it (its header is matched by UUID and key slot layout, a crypttab key file by a keyed digest)",
     "whether the service's user can read the key, and configurations of services other than nginx, Apache, PostgreSQL, sshd, OpenVPN and HAProxy",
@@ -62,13 +62,34 @@ fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {
         .iter()
         .filter_map(|id| ctx.plan.keys.iter().find(|k| &k.id == id))
         .collect();
-    // The old side: one scan per host, of its keys' paths.
+    // The new side, where the step says or in the directories of the keys' paths.
+    let search: Vec<String> = if search.is_empty() {
+        let mut dirs: Vec<String> = decls
+            .iter()
+            .flat_map(|d| d.paths.iter().map(|p| dir_of(p)))
+            .collect();
+        dirs.sort();
+        dirs.dedup();
+        // A directory already below another is scanned with it.
+        let all = dirs.clone();
+        dirs.retain(|d| !all.iter().any(|o| o != d && within(d, o)));
+        dirs
+    } else {
+        search.clone()
+    };
+    // The old side: one scan per host, of its keys' paths and of where the new side is
+    // searched (the configurations there say where each key is used).
     let mut by_host: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for d in &decls {
         by_host
             .entry(&d.host)
             .or_default()
             .extend(d.paths.iter().map(String::as_str));
+    }
+    for paths in by_host.values_mut() {
+        paths.extend(search.iter().map(String::as_str));
+        paths.sort_unstable();
+        paths.dedup();
     }
     // One key for the key file digests of both sides, drawn for this step and not kept.
     let digest_key = match rehost_host::fresh_digest_key() {
@@ -95,21 +116,6 @@ fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {
             Err(e) => return failed(format!("failed to scan host `{host}` for keys: {e}")),
         }
     }
-    // The new side, where the step says or in the directories of the keys' paths.
-    let search: Vec<String> = if search.is_empty() {
-        let mut dirs: Vec<String> = decls
-            .iter()
-            .flat_map(|d| d.paths.iter().map(|p| dir_of(p)))
-            .collect();
-        dirs.sort();
-        dirs.dedup();
-        // A directory already below another is scanned with it.
-        let all = dirs.clone();
-        dirs.retain(|d| !all.iter().any(|o| o != d && within(d, o)));
-        dirs
-    } else {
-        search.clone()
-    };
     let new = {
         let h = match ctx.hosts.get(to) {
             Ok(h) => h,
@@ -195,11 +201,12 @@ fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {
         for p in &problems {
             out.push_str(&format!("  problem on {to}: {}: {}\n", p.path, p.what));
         }
-        for w in c
+        let warnings: Vec<_> = c
             .warnings
-            .iter()
+            .into_iter()
             .filter(|w| w.side == "new" && found.iter().any(|k| k.new.contains(&w.path)))
-        {
+            .collect();
+        for w in &warnings {
             out.push_str(&format!("  warning on {to}: {}: {}\n", w.path, w.what));
         }
         problems_n += problems.len();
@@ -209,6 +216,7 @@ fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {
             paths: d.paths.clone(),
             found,
             problems,
+            warnings,
         });
     }
     for e in &errors {

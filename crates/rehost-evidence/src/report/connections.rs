@@ -22,6 +22,22 @@ pub(super) fn connections_section(r: &Report, b: &mut Vec<Block>) {
             ),
         ));
         let ports: Vec<String> = d.ports.iter().map(u16::to_string).collect();
+        // What was waited for: `port 5432`, `port 5432 and the Unix socket `PATH``.
+        let socks: Vec<String> = d.sockets.iter().map(|s| code_span(s)).collect();
+        let target = match (ports.is_empty(), socks.len()) {
+            (_, 0) => format!("port {}", ports.join(", ")),
+            (true, _) => format!("the Unix socket(s) {}", socks.join(", ")),
+            (false, _) => format!(
+                "port {} and the Unix socket(s) {}",
+                ports.join(", "),
+                socks.join(", ")
+            ),
+        };
+        let unix_remained = d
+            .unix_clients
+            .iter()
+            .filter(|c| c.left_ms.is_none())
+            .count();
         let at_start = d.clients.iter().filter(|c| c.first_seen_ms == 0).count();
         let remained = d.clients.iter().filter(|c| c.left_ms.is_none()).count();
         let ended = d
@@ -32,21 +48,19 @@ pub(super) fn connections_section(r: &Report, b: &mut Vec<Block>) {
         let outcome = if d.drained && d.terminate && ended > 0 {
             format!(
                 "Drained: rehost ended {ended} client(s) at the timeout; the host's kernel listed no \
-                 connection to port {} after {}.",
-                ports.join(", "),
+                 connection to {target} after {}.",
                 human_ms(d.waited_ms)
             )
         } else if d.drained {
             format!(
-                "Drained: no client was connected to port {} after {}.",
-                ports.join(", "),
+                "Drained: no client was connected to {target} after {}.",
                 human_ms(d.waited_ms)
             )
         } else {
             format!(
-                "NOT drained: {remained} client(s) were still connected to port {} after {}{}; \
+                "NOT drained: {} client(s) were still connected to {target} after {}{}; \
                  each had to be ended by hand.",
-                ports.join(", "),
+                remained + unix_remained,
                 human_ms(d.waited_ms),
                 if d.terminate {
                     format!(" (rehost ended {ended} at the timeout)")
@@ -88,10 +102,49 @@ pub(super) fn connections_section(r: &Report, b: &mut Vec<Block>) {
                 ]
             })
             .collect();
-        b.push(table(
-            &["Client", "Port", "Process", "Connected", "Left"],
-            rows,
-        ));
+        if !d.clients.is_empty() || d.unix_clients.is_empty() {
+            b.push(table(
+                &["Client", "Port", "Process", "Connected", "Left"],
+                rows,
+            ));
+        }
+        if !d.unix_clients.is_empty() {
+            let process = |pid: Option<u32>, cmd: &Option<String>| match (pid, cmd) {
+                (Some(pid), Some(cmd)) => format!("{pid} {}", code_span(cmd)),
+                (Some(pid), None) => pid.to_string(),
+                _ => "not visible".into(),
+            };
+            let rows = d
+                .unix_clients
+                .iter()
+                .map(|c| {
+                    vec![
+                        process(c.peer_pid, &c.peer_command),
+                        code_span(&c.socket),
+                        process(c.pid, &c.command),
+                        if c.first_seen_ms == 0 {
+                            "at the start".into()
+                        } else {
+                            format!("after {}", human_ms(c.first_seen_ms))
+                        },
+                        match c.left_ms {
+                            Some(ms) => format!("after {}", human_ms(ms)),
+                            None => "STILL CONNECTED (not ended by rehost)".into(),
+                        },
+                    ]
+                })
+                .collect();
+            b.push(table(
+                &[
+                    "Client process",
+                    "Unix socket",
+                    "Served by",
+                    "Connected",
+                    "Left",
+                ],
+                rows,
+            ));
+        }
     }
 }
 

@@ -21,10 +21,12 @@ pub fn document(r: &Report, plan: &Plan) -> Document {
     // Under the Connections heading: the `switch` steps' blocks.
     super::switch::switch_blocks(r, &mut b);
     super::connections::references_section(r, &mut b);
+    super::names::names_section(r, plan, &mut b);
     timeline_section(r, plan, &mut b);
     steps_section(r, &mut b);
     attempt_details(r, &mut b);
     verifications_section(r, &mut b);
+    super::keys::keys_section(r, &mut b);
     decisions_section(r, &mut b);
     rollbacks_section(r, &mut b);
     preflight_section(r, &mut b);

@@ -11,8 +11,10 @@
 
 mod connections;
 mod document;
+mod keys;
 mod load;
 pub mod model;
+mod names;
 pub mod read;
 mod switch;
 mod verdict;
@@ -163,6 +165,7 @@ pub fn build(input: Input) -> Report {
         .map(|o| compare(plan, o))
         .collect::<Vec<_>>();
     let verdict = verdict(plan, &run, &downtime, &plan_section, &comparison);
+    let keys = keys::statuses(plan, &run);
     Report {
         schema: SCHEMA,
         schema_version: SCHEMA_VERSION,
@@ -186,6 +189,7 @@ pub fn build(input: Input) -> Report {
         checklist,
         plan: plan_section,
         comparison,
+        keys,
     }
 }
 

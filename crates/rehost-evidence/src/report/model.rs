@@ -24,6 +24,30 @@ pub struct Report {
     pub plan: PlanSection,
     /// Other runs of the same plan (production and rehearsals), side by side with this one.
     pub comparison: Vec<Comparison>,
+    /// Each `[[keys]]` entry of the plan: whether a step carries it and what the last
+    /// `verify-keys` step found of it on both sides.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<KeyStatus>,
+}
+
+/// A declared key in the report's Keys section.
+#[derive(Clone, Debug, Serialize)]
+pub struct KeyStatus {
+    /// The `[[keys]]` id, its kind, host and paths as the plan declares them.
+    pub key: String,
+    pub kind: String,
+    pub host: String,
+    pub paths: Vec<String>,
+    /// Why no step carries it to the new host (`key-not-carried`); `None`: a step does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_carried: Option<String>,
+    /// The `verify-keys` step (and attempt) whose evidence the rows are; `None`: none ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verified_by: Option<String>,
+    /// Each key found at its paths, as that step recorded it.
+    pub found: Vec<KeyRow>,
+    /// `carried and present`, `not carried`, `missing`, … in one word or a few.
+    pub verdict: String,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -274,6 +298,9 @@ pub struct Attempt {
     /// A `switch` step's record: the relay's pause, who drained, who was ended.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub switch: Option<rehost_journal::step_data::SwitchData>,
+    /// A `dns-switch` step's update at the zone's primary.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dns_switch: Option<rehost_journal::step_data::DnsSwitchData>,
 }
 
 /// A file kept in the state directory, named relative to it, with its digest.
@@ -403,6 +430,14 @@ pub struct KeyRow {
     /// A certificate's end of validity.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub not_after: Option<String>,
+    /// Expired or expiring within 30 days of the step, on the new host.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expiry_warning: Option<String>,
+    /// Where it is used: the configurations naming it (`PATH:LINE`) on each host.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub used_by_old: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub used_by_new: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]

@@ -397,6 +397,10 @@ fn attempt(a: &rehost_journal::attempts::Attempt) -> Attempt {
             Some(StepData::Switch(d)) => Some((**d).clone()),
             _ => None,
         },
+        dns_switch: match &a.result_data {
+            Some(StepData::DnsSwitch(d)) => Some((**d).clone()),
+            _ => None,
+        },
     }
 }
 
@@ -641,6 +645,13 @@ fn keys_verification(k: &rehost_journal::step_data::VerifyKeysData) -> Verificat
                 old: c.old.clone(),
                 new: c.new.clone(),
                 not_after: c.certificate.as_ref().map(|x| x.not_after.clone()),
+                expiry_warning: e
+                    .warnings
+                    .iter()
+                    .find(|w| c.new.contains(&w.path))
+                    .map(|w| w.what.clone()),
+                used_by_old: c.used_by_old.clone(),
+                used_by_new: c.used_by_new.clone(),
             });
             if matches!(c.verdict.name(), "missing" | "unidentified") {
                 *by_class.entry(c.verdict.name().into()).or_default() += 1;

@@ -81,6 +81,10 @@ pub enum Request {
         /// both sides' scans; a fresh one is drawn on the host when absent.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         digest_key: Option<rehost_keys::DigestKey>,
+        /// Passwords to open PKCS#12 bundles with (`keys scan --password-file`): never shown
+        /// (`Debug` hides them), never kept.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        passwords: Vec<rehost_keys::Password>,
     },
     /// The established TCP connections (IPv4 and IPv6) whose local port is one of `ports`
     /// (all when empty), at most `limit`, with their processes where visible

@@ -368,9 +368,7 @@ fn os_error(e: &std::io::Error) -> String {
 
 mod destroy {
     use super::Target;
-    use netlink_packet_core::{
-        NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage,
-    };
+    use netlink_packet_core::{NLM_F_ACK, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage};
     use netlink_packet_sock_diag::{
         SockDiagMessage,
         constants::{AF_INET, AF_INET6, IPPROTO_TCP, SOCK_DESTROY},
@@ -438,32 +436,21 @@ mod destroy {
             (AF_INET, SocketId::new_v4()),
             (AF_INET6, SocketId::new_v6()),
         ] {
-            send(
-                &socket,
-                NLM_F_REQUEST | NLM_F_DUMP,
-                None,
-                InetRequest {
-                    family,
-                    protocol: IPPROTO_TCP,
-                    extensions: ExtensionFlags::empty(),
-                    states: StateFlags::ESTABLISHED,
-                    socket_id,
-                },
-            )?;
-            receive(&socket, &mut |family, h| {
+            if ports.is_empty() {
+                continue;
+            }
+            crate::conns::netlink::dump_established(&socket, family, socket_id, ports, &mut |h| {
                 let id = &h.socket_id;
-                if h.state == 1 && ports.contains(&id.source_port) {
-                    out.push(Listed {
-                        target: Target {
-                            local_addr: id.source_address.to_canonical(),
-                            local_port: id.source_port,
-                            peer_addr: id.destination_address.to_canonical(),
-                            peer_port: id.destination_port,
-                            inode: h.inode.into(),
-                        },
-                        id: Some((family, id.clone())),
-                    });
-                }
+                out.push(Listed {
+                    target: Target {
+                        local_addr: id.source_address.to_canonical(),
+                        local_port: id.source_port,
+                        peer_addr: id.destination_address.to_canonical(),
+                        peer_port: id.destination_port,
+                        inode: h.inode.into(),
+                    },
+                    id: Some((family, id.clone())),
+                });
             })?;
         }
         Ok(out)

@@ -115,3 +115,165 @@ fn a_tracker_records_who_was_there_who_came_and_who_left_when() {
     let remaining: Vec<String> = t.remaining().map(Client::describe).collect();
     assert_eq!(remaining, ["10.0.0.7:3 (process 7 app) to port 5432"]);
 }
+
+/// The kernel's check (`inet_diag_bc_audit`) and run (`inet_diag_bc_run`) of a filter
+/// program, for the operations [`netlink::sport_filter`] writes, as linux/net/ipv4/inet_diag.c
+/// has them: `Some(taken)` for a port, `None` where the kernel would refuse the program.
+fn kernel_runs(bc: &[u8], sport: u16) -> Option<bool> {
+    let op = |at: usize| -> Option<(u8, usize, usize)> {
+        let b = bc.get(at..at + 4)?;
+        Some((
+            b[0],
+            b[1] as usize,
+            u16::from_ne_bytes([b[2], b[3]]) as usize,
+        ))
+    };
+    // Audit: every operation well formed, every jump inside the program or 4 past its end.
+    let mut at = 0;
+    while at < bc.len() {
+        let (code, yes, no) = op(at)?;
+        let len = bc.len() - at;
+        let min = match code {
+            netlink::BC_S_COND => {
+                let family = *bc.get(at + 4)?;
+                let prefix = *bc.get(at + 5)?;
+                if family != 0 || prefix != 0 || len < 12 {
+                    return None;
+                }
+                12
+            }
+            netlink::BC_JMP => 4,
+            _ => return None,
+        };
+        if no < min || no > len + 4 || no % 4 != 0 || yes < min || yes > len + 4 || yes % 4 != 0 {
+            return None;
+        }
+        at += yes;
+    }
+    if at != bc.len() {
+        return None;
+    }
+    // Run.
+    let mut len = bc.len() as isize;
+    let mut at = 0usize;
+    while len > 0 {
+        let (code, yes, no) = op(at)?;
+        let taken = match code {
+            netlink::BC_S_COND => {
+                let port = i32::from_ne_bytes(bc[at + 8..at + 12].try_into().unwrap());
+                port == -1 || port == i32::from(sport)
+            }
+            _ => false, // JMP
+        };
+        let step = if taken { yes } else { no };
+        len -= step as isize;
+        at += step;
+    }
+    Some(len == 0)
+}
+
+#[test]
+fn the_port_filter_is_the_bytes_ss_sends_for_sport() {
+    assert_eq!(netlink::sport_filter(&[]), None);
+    // `ss state established '( sport = :5432 )'`: one S_COND {code 7, yes 12, no 16},
+    // hostcond {AF_UNSPEC, prefix 0, pad, port 5432}.
+    let mut one = vec![7u8, 12];
+    one.extend(16u16.to_ne_bytes());
+    one.extend([0, 0, 0, 0]);
+    one.extend(5432i32.to_ne_bytes());
+    assert_eq!(netlink::sport_filter(&[5432]).unwrap(), one);
+    // Two ports (sorted, duplicates once): cond, JMP to the end (16 bytes on), cond.
+    let two = netlink::sport_filter(&[8080, 22, 8080]).unwrap();
+    assert_eq!(two.len(), 28);
+    let mut jmp = vec![1u8, 4];
+    jmp.extend(16u16.to_ne_bytes());
+    assert_eq!(&two[12..16], &jmp[..]);
+    assert_eq!(i32::from_ne_bytes(two[8..12].try_into().unwrap()), 22);
+    assert_eq!(i32::from_ne_bytes(two[24..28].try_into().unwrap()), 8080);
+    // More ports than the kernel is given: filtered here only.
+    let many: Vec<u16> = (1..=netlink::MAX_FILTER_PORTS as u16 + 1).collect();
+    assert_eq!(netlink::sport_filter(&many), None);
+}
+
+#[test]
+fn the_kernel_takes_exactly_the_sockets_on_the_filters_ports() {
+    for ports in [
+        vec![1u16],
+        vec![5432],
+        vec![22, 80],
+        vec![65535, 1, 443],
+        (1000..1000 + netlink::MAX_FILTER_PORTS as u16).collect(),
+    ] {
+        let bc = netlink::sport_filter(&ports).unwrap();
+        for sport in [
+            0u16, 1, 2, 21, 22, 23, 79, 80, 443, 999, 1000, 1001, 1255, 1256, 5432, 65535,
+        ] {
+            assert_eq!(
+                kernel_runs(&bc, sport),
+                Some(ports.contains(&sport)),
+                "ports {ports:?}, socket port {sport}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_dump_request_carries_the_filter_as_its_bytecode_attribute() {
+    use netlink_packet_sock_diag::{constants::AF_INET, inet::SocketId};
+    let bare = netlink::dump_request(AF_INET, SocketId::new_v4(), None);
+    let bc = netlink::sport_filter(&[22, 80]).unwrap();
+    let with = netlink::dump_request(AF_INET, SocketId::new_v4(), Some(&bc));
+    assert_eq!(with.len(), bare.len() + 4 + bc.len());
+    assert_eq!(
+        u32::from_ne_bytes(with[..4].try_into().unwrap()) as usize,
+        with.len()
+    );
+    assert_eq!(
+        &with[4..bare.len()],
+        &bare[4..],
+        "the request itself is unchanged"
+    );
+    let attr = &with[bare.len()..];
+    assert_eq!(
+        u16::from_ne_bytes([attr[0], attr[1]]) as usize,
+        4 + bc.len()
+    );
+    assert_eq!(
+        u16::from_ne_bytes([attr[2], attr[3]]),
+        1,
+        "INET_DIAG_REQ_BYTECODE"
+    );
+    assert_eq!(&attr[4..], &bc[..]);
+}
+
+#[test]
+fn the_kernel_filtered_listing_equals_the_whole_listing_filtered_here() {
+    let (l4, _c4, _s4) = open("127.0.0.1:0", 3);
+    let (l6, _c6, _s6) = open("[::1]:0", 2);
+    let (other, _co, _so) = open("127.0.0.1:0", 2);
+    let ports = [
+        l4.local_addr().unwrap().port(),
+        l6.local_addr().unwrap().port(),
+    ];
+    let other = other.local_addr().unwrap().port();
+    let (mut filtered, how) = netlink::established(&ports).unwrap();
+    assert!(how.by_kernel, "the kernel refused the port filter");
+    // The kernel sent nothing else: not the clients' ends, not the other listener's.
+    assert_eq!(how.passed_over, 0);
+    let (all, whole) = netlink::established(&[]).unwrap();
+    assert!(!whole.by_kernel);
+    assert!(all.len() >= 14, "both ends of the 7 connections: {all:?}");
+    assert!(
+        all.iter().any(|c| c.local_port == other),
+        "the whole listing has the other port"
+    );
+    let mut here: Vec<Connection> = all
+        .into_iter()
+        .filter(|c| ports.contains(&c.local_port))
+        .collect();
+    let key = |c: &Connection| c.inode;
+    filtered.sort_by_key(key);
+    here.sort_by_key(key);
+    assert_eq!(filtered.len(), 5, "{filtered:?}");
+    assert_eq!(filtered, here);
+}

@@ -10,7 +10,7 @@ pub(super) static KIND: KindSpec = KindSpec {
             name: "service",
             required: true,
             default: None,
-            doc: "a `[[services]]` id with `ports`",
+            doc: "a `[[services]]` id with `ports` or `sockets`",
         },
         Key {
             name: "terminate",
@@ -22,13 +22,15 @@ pub(super) static KIND: KindSpec = KindSpec {
         },
     ],
     doc: "waits until no established TCP connection (IPv4 or IPv6) to the service's `ports` \
-        remains on the step's `host` (default: the service's host), read from the host's kernel \
-        once a second (netlink sock_diag, else `/proc/net/tcp*`), with the count and the clients \
+        and no connection to its listening Unix `sockets` remains on the step's `host` \
+        (default: the service's host), read from the host's kernel once a second (netlink \
+        sock_diag, else `/proc/net/tcp*` and `/proc/net/unix`), with the count and the clients \
         still connected shown as progress. Succeeds when they are gone; fails at the step's \
         `timeout` (default 5 min) naming each client still connected (address, port, process \
         where visible) as the ones to end by hand; with `terminate = true` it ends them at the \
         timeout instead and succeeds once the host's kernel no longer lists any of them, \
-        failing naming each it could not end and why. Records who was connected at the start, \
+        failing naming each it could not end and why (a Unix-socket client is not ended: it is \
+        named to be ended by hand). Records who was connected at the start, \
         who came later, who left when, who was ended by which mechanism, and who remained; \
         the report shows them. Implies `drains`.",
     example: "service = \"billing-app\"\nhost = \"old\"\ntimeout = \"10m\"\n",
@@ -49,7 +51,7 @@ pub(super) static KIND: KindSpec = KindSpec {
     references: |k| match k {
         StepKind::Drain { service, .. } => vec![Reference::Service {
             id: service,
-            needs: "ports",
+            needs: "connections",
         }],
         _ => Vec::new(),
     },

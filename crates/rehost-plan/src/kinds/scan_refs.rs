@@ -24,7 +24,7 @@ pub(super) static KIND: KindSpec = KindSpec {
             name: "names",
             required: false,
             default: Some("[]"),
-            doc: "`[[names]]` ids whose name and `old` value are looked for",
+            doc: "`[[names]]` ids whose name and `old` value are looked for (only `old` for a name with `via = \"hosts-file\"`, whose name stays in the files)",
         },
         Key {
             name: "clients",

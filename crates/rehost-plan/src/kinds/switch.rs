@@ -42,7 +42,12 @@ pub(super) static KIND: KindSpec = KindSpec {
     idempotent: true,
     needs_host: false,
     verifies: false,
-    builtin_rollback: None,
+    builtin_rollback: Some(
+        "the hold switched back to the upstream it forwarded to before the step (from the \
+         journal), the same way; rolled back only once a connection made through the hold \
+         afterwards reaches that old upstream again (this machine's kernel lists the hold's \
+         connection to it)",
+    ),
     read,
     implies: |_| Vec::new(),
     references: |_| Vec::new(),

@@ -396,6 +396,92 @@ fn database_copy_before_stop_fires_on_a_dump_before_the_writers_stop() {
     );
 }
 
+const HOSTS_FILE_NAME: &str = r#"
+[[names]]
+id = "db"
+name = "db.example.org"
+old = "10.0.0.1"
+new = "10.0.0.2"
+via = "hosts-file"
+clients = ["apps"]
+[[clients]]
+id = "apps"
+hosts = ["app1", "app2"]
+files = ["/etc/hosts"]
+"#;
+
+#[test]
+fn a_hosts_file_name_asks_for_a_manual_step_per_client_and_no_dns_step() {
+    // No step changes the clients' files: one finding, on the name, with the text of the
+    // manual step for each client host; not also clients-not-reconfigured; no TTL finding for
+    // a manual switch of it.
+    let switch = "[[steps]]\nid = \"switch\"\ndo = \"manual\"\ntext = \"x\"\nswitches = [\"db\"]\n";
+    let text = format!("{HEAD}{HOSTS_FILE_NAME}{switch}");
+    let c = check(&text);
+    assert!(c.errors.is_empty(), "{:?}", c.errors);
+    let f: Vec<_> = c
+        .findings
+        .iter()
+        .filter(|f| f.code == "hosts-file-not-changed")
+        .collect();
+    assert_eq!(f.len(), 1, "{:?}", c.findings);
+    assert!(text[f[0].span.clone().unwrap()].starts_with("[[names]]"));
+    let help = f[0].help.as_deref().unwrap();
+    assert!(
+        help.contains("reconfigures = [\"apps\"]")
+            && help.contains(
+                "on app1: in /etc/hosts, change db.example.org from 10.0.0.1 to 10.0.0.2"
+            )
+            && help.contains("on app2: in /etc/hosts")
+            && help.contains("require_none = true"),
+        "{help}"
+    );
+    assert!(
+        !c.findings
+            .iter()
+            .any(|f| f.code == "clients-not-reconfigured" || f.code == "ttl-too-late"),
+        "{:?}",
+        c.findings
+    );
+    // The step that changes them: no finding.
+    let step =
+        "[[steps]]\nid = \"hosts\"\ndo = \"manual\"\ntext = \"edit\"\nreconfigures = [\"apps\"]\n";
+    assert!(fired(HOSTS_FILE_NAME, &[step], "hosts-file-not-changed").is_empty());
+
+    // A DNS step cannot reach it: an error naming what to do instead.
+    let dns = "[[steps]]\nid = \"p\"\ndo = \"dns-propagated\"\nname = \"db\"\n";
+    let c = check(&format!("{HEAD}{HOSTS_FILE_NAME}{step}{dns}"));
+    assert!(
+        c.errors.iter().any(
+            |e| e.message.contains("clients resolve from their hosts files")
+                && e.help.as_deref().is_some_and(|h| h.contains("scan-refs"))
+        ),
+        "{:?}",
+        c.errors
+    );
+    // A scan-refs step may search for it.
+    let scan = "[[steps]]\nid = \"s\"\ndo = \"scan-refs\"\npaths = [\"old:/etc\"]\nnames = [\"db\"]\nrequire_none = true\n";
+    let c = check(&format!("{HEAD}{HOSTS_FILE_NAME}{step}{scan}"));
+    assert!(c.errors.is_empty(), "{:?}", c.errors);
+
+    // Without clients, old or new, or with an unknown way: errors.
+    let bare = "[[names]]\nid = \"db\"\nname = \"db.example.org\"\nvia = \"hosts-file\"\n";
+    let c = check(&format!("{HEAD}{bare}"));
+    let msgs: Vec<&str> = c.errors.iter().map(|e| e.message.as_str()).collect();
+    assert!(
+        msgs.iter().any(|m| m.contains("names no clients")),
+        "{msgs:?}"
+    );
+    assert!(msgs.iter().any(|m| m.contains("has no `old`")), "{msgs:?}");
+    assert!(msgs.iter().any(|m| m.contains("has no `new`")), "{msgs:?}");
+    let c = check(&format!(
+        "{HEAD}[[names]]\nid = \"db\"\nname = \"db.example.org\"\nvia = \"ldap\"\nclients = [\"nope\"]\n"
+    ));
+    let msgs: Vec<&str> = c.errors.iter().map(|e| e.message.as_str()).collect();
+    assert!(msgs.iter().any(|m| m.contains("via = `ldap`")), "{msgs:?}");
+    assert!(msgs.iter().any(|m| m.contains("client `nope`")), "{msgs:?}");
+}
+
 /// `config-unverified` (issue 23: "configuration carried over"): a service started on the new
 /// host, or naming its `new_host`, needs a step that verifies its configuration; one that is
 /// only stopped (retired with the old server) does not.

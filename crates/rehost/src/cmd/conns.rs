@@ -101,6 +101,24 @@ pub fn drain(args: &ConnsDrainArgs) -> i32 {
             }
         };
         let n = listing.connections.len() + on_sockets;
+        let doc = |result: &str| {
+            serde_json::json!({
+                "host": host.name(),
+                "ports": args.ports,
+                "sockets": args.sockets,
+                "result": result,
+                "after_ms": at.as_millis() as u64,
+                "timeout_ms": limit.as_millis() as u64,
+                "clients": tracker.clients(),
+                "untracked": tracker.untracked,
+                "unix_clients_seen": unix.seen(),
+                "unix_remaining": unix.remaining().collect::<Vec<_>>(),
+            })
+        };
+        if n == 0 && args.json {
+            print_json(&doc("drained"));
+            return exit::OK;
+        }
         if n == 0 {
             println!(
                 "drained: no established connection to {ports} on {name} after {}s; {} client(s) left while waiting",
@@ -110,7 +128,21 @@ pub fn drain(args: &ConnsDrainArgs) -> i32 {
             return exit::OK;
         }
         if at >= limit && args.terminate {
-            return super::conns_end::at_timeout(&*host, &args.ports, &listing.connections, limit);
+            let json = args.json.then(|| doc("terminated"));
+            return super::conns_end::at_timeout(
+                &*host,
+                &args.ports,
+                &listing.connections,
+                limit,
+                json,
+            );
+        }
+        if at >= limit && args.json {
+            for c in tracker.remaining() {
+                eprintln!("rehost: still connected: {}", c.describe());
+            }
+            print_json(&doc("timeout"));
+            return exit::FINDINGS;
         }
         if at >= limit {
             eprintln!(
@@ -146,6 +178,15 @@ pub fn drain(args: &ConnsDrainArgs) -> i32 {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+}
+
+/// One JSON document on stdout, buffered.
+pub(super) fn print_json(doc: &serde_json::Value) {
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    let _ = serde_json::to_writer_pretty(&mut out, doc)
+        .map_err(std::io::Error::from)
+        .and_then(|()| writeln!(out))
+        .and_then(|()| out.flush());
 }
 
 /// The text form of a TCP listing: a table, a line saying what was listed, a line on stderr

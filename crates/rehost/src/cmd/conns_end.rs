@@ -16,6 +16,7 @@ pub fn at_timeout(
     ports: &[u16],
     remaining: &[Connection],
     limit: Duration,
+    json: Option<serde_json::Value>,
 ) -> i32 {
     let name = rehost_tree::escape::text(host.name());
     let ports_text = super::conns::ports_text(ports);
@@ -24,9 +25,16 @@ pub fn at_timeout(
         remaining.len(),
         rehost_plan::format_duration(limit)
     );
-    let t = match terminate(host, ports, remaining, &crate::signals::CANCEL) {
+    let t = terminate(host, ports, remaining, &crate::signals::CANCEL);
+    if crate::signals::cancelled() {
+        // Cut short: the listing made meanwhile proves nothing about what was ended.
+        crate::term::error(&format!(
+            "interrupted while ending the connections to {ports_text} on {name}: list them again (`rehost conns list`) to see which remain"
+        ));
+        return exit::INTERRUPTED;
+    }
+    let t = match t {
         Ok(t) => t,
-        Err(_) if crate::signals::cancelled() => return exit::INTERRUPTED,
         Err(e) => {
             crate::term::error(&format!(
                 "failed to end the connections to {ports_text} on {name}: {e}; end these by hand:"
@@ -38,15 +46,24 @@ pub fn at_timeout(
         }
     };
     let mut remained = 0;
+    // With --json the lines go to stderr and the document to stdout.
+    let to_stderr = json.is_some();
+    let say = |line: String| {
+        if to_stderr {
+            eprintln!("{line}")
+        } else {
+            println!("{line}")
+        }
+    };
     for o in &t.outcomes {
         let c = &o.connection;
         match &o.result {
-            Ended::Ended { mechanism } => println!(
+            Ended::Ended { mechanism } => say(format!(
                 "ended: {} (by {}; no longer listed by the kernel)",
                 describe(c),
                 mechanism.as_str()
-            ),
-            Ended::Left => println!("left by itself: {}", describe(c)),
+            )),
+            Ended::Left => say(format!("left by itself: {}", describe(c))),
             Ended::Remained { why } => {
                 remained += 1;
                 eprintln!(
@@ -75,10 +92,25 @@ pub fn at_timeout(
         );
     }
     let ended = t.count(|r| matches!(r, Ended::Ended { .. }));
+    if let Some(mut doc) = json {
+        doc["result"] = if t.listing.connections.is_empty() {
+            "drained_by_ending".into()
+        } else {
+            "remaining".into()
+        };
+        doc["terminated"] = serde_json::json!({
+            "outcomes": t.outcomes,
+            "ended": ended,
+            "could_not_end": remained,
+            "connected_after": came,
+            "still_listed": t.listing.connections.len(),
+        });
+        super::conns::print_json(&doc);
+    }
     if t.listing.connections.is_empty() {
-        println!(
+        say(format!(
             "drained: rehost ended {ended} connection(s) to {ports_text} on {name}; the kernel lists none any more"
-        );
+        ));
         exit::OK
     } else {
         eprintln!(

@@ -10,14 +10,65 @@ use std::time::Duration;
 
 pub fn check(args: &DnsCheckArgs) -> i32 {
     match prepare(args) {
-        Ok((name, kind, expect, servers, timeout)) => {
-            let asked = rehost_dns::ask_all(&servers, &name, kind, timeout);
+        Ok((name, kind, expect, mut servers, timeout)) => {
+            // No authoritative server given: the zone's own, found through its NS records.
+            let mut unasked: Vec<Asked> = Vec::new();
+            let discovered = if args.authoritative.is_empty() {
+                match discover(args, &name, &servers, timeout) {
+                    Ok(d) => {
+                        let found: Vec<Server> = d
+                            .addrs()
+                            .into_iter()
+                            .map(|addr| Server {
+                                addr,
+                                role: Role::Authoritative,
+                            })
+                            .collect();
+                        servers.splice(0..0, found);
+                        for s in d.servers.iter().filter(|s| s.addrs.is_empty()) {
+                            unasked.push(Asked {
+                                server: s.name.clone(),
+                                role: Role::Authoritative,
+                                answer: Answer::NotAnswered {
+                                    reason: format!(
+                                        "no address was found for it through {}",
+                                        d.via
+                                    ),
+                                },
+                            });
+                        }
+                        Some(Ok(d))
+                    }
+                    Err(e) => {
+                        unasked.push(Asked {
+                            server: "(the zone's NS)".into(),
+                            role: Role::Authoritative,
+                            answer: Answer::NotAnswered {
+                                reason: format!(
+                                    "the zone's authoritative servers could not be found: {e}; \
+                                     give them with --authoritative IP[:PORT]"
+                                ),
+                            },
+                        });
+                        Some(Err(e))
+                    }
+                }
+            } else {
+                None
+            };
+            let mut asked = rehost_dns::ask_all(&servers, &name, kind, timeout);
+            asked.extend(unasked);
             let code = verdict(&asked, &expect);
             let written = if args.json {
                 let v = serde_json::json!({
                     "name": name.to_string(),
                     "type": kind.name(),
                     "expect": expect,
+                    "discovered": match &discovered {
+                        Some(Ok(d)) => serde_json::to_value(d).unwrap_or_default(),
+                        Some(Err(e)) => serde_json::json!({ "error": e }),
+                        None => serde_json::Value::Null,
+                    },
                     "servers": asked,
                     "result": match code {
                         exit::OK => "agree",
@@ -28,7 +79,14 @@ pub fn check(args: &DnsCheckArgs) -> i32 {
                 println!("{v}");
                 Ok(())
             } else {
-                human(&name.to_string(), kind, &expect, &asked, code)
+                human(
+                    &name.to_string(),
+                    kind,
+                    &expect,
+                    discovered.as_ref(),
+                    &asked,
+                    code,
+                )
             };
             match written {
                 Ok(()) => code,
@@ -69,13 +127,6 @@ fn prepare(args: &DnsCheckArgs) -> Result<Prepared, String> {
             });
         }
     }
-    if servers.is_empty() {
-        return Err(
-            "no server to ask: give the zone's servers with --authoritative IP[:PORT] and the \
-             resolvers clients use with --resolver IP[:PORT]"
-                .into(),
-        );
-    }
     if !(args.timeout.is_finite() && args.timeout > 0.0 && args.timeout <= 300.0) {
         return Err(format!(
             "--timeout {} is not a number of seconds between 0 and 300",
@@ -89,6 +140,26 @@ fn prepare(args: &DnsCheckArgs) -> Result<Prepared, String> {
         servers,
         Duration::from_secs_f64(args.timeout),
     ))
+}
+
+/// The zone's authoritative servers through its NS records, asked of the given resolvers, else
+/// of /etc/resolv.conf's name servers.
+fn discover(
+    args: &DnsCheckArgs,
+    name: &rehost_dns::Name,
+    resolvers: &[Server],
+    timeout: Duration,
+) -> Result<rehost_dns::Discovered, String> {
+    let via: Vec<std::net::SocketAddr> = if args.resolver.is_empty() {
+        let v = rehost_dns::system_resolvers()?;
+        if v.is_empty() {
+            return Err("/etc/resolv.conf names no name server to ask".into());
+        }
+        v
+    } else {
+        resolvers.iter().map(|s| s.addr).collect()
+    };
+    rehost_dns::discover(name, &via, timeout)
 }
 
 /// 2 when any server could not be asked; else 1 when any does not serve the expected values
@@ -120,11 +191,42 @@ fn human(
     name: &str,
     kind: Kind,
     expect: &[String],
+    discovered: Option<&Result<rehost_dns::Discovered, String>>,
     asked: &[Asked],
     code: i32,
 ) -> std::io::Result<()> {
     use std::io::Write;
     let mut out = anstream::stdout().lock();
+    if let Some(Ok(d)) = discovered {
+        let list: Vec<String> = d
+            .servers
+            .iter()
+            .map(|s| {
+                if s.addrs.is_empty() {
+                    format!("{} (no address)", esc(&s.name))
+                } else {
+                    let a: Vec<String> = s.addrs.iter().map(|a| a.to_string()).collect();
+                    format!("{} ({}, {})", esc(&s.name), a.join(", "), s.source)
+                }
+            })
+            .collect();
+        writeln!(
+            out,
+            "zone {}: authoritative servers from its NS records, asked of {}: {}{}{}",
+            esc(&d.zone),
+            d.via,
+            list.join("; "),
+            if d.not_taken > 0 {
+                format!("; {} more NS names not asked", d.not_taken)
+            } else {
+                String::new()
+            },
+            d.primary
+                .as_deref()
+                .map(|p| format!("; primary (SOA) {}", esc(p)))
+                .unwrap_or_default()
+        )?;
+    }
     if expect.is_empty() {
         writeln!(out, "{} {}", esc(name), kind.name())?;
     } else {
@@ -282,11 +384,14 @@ fn do_switch(args: &crate::cli::DnsSwitchArgs) -> Result<SwitchDone, String> {
         new: values(&args.to)?,
         ttl: args.ttl,
     };
-    let server = rehost_dns::parse_server(&args.server)?;
     let timeout = Duration::try_from_secs_f64(args.timeout)
         .ok()
         .filter(|d| !d.is_zero())
         .ok_or("--timeout must be a positive number of seconds")?;
+    let server = match &args.server {
+        Some(s) => rehost_dns::parse_server(s)?,
+        None => primary(args, &name, timeout)?,
+    };
     let key = rehost_dns::update::read_key_file(&args.key_file)?;
     let zone = match &args.zone {
         Some(z) => rehost_dns::fqdn(z)?,
@@ -294,4 +399,62 @@ fn do_switch(args: &crate::cli::DnsSwitchArgs) -> Result<SwitchDone, String> {
     };
     let outcome = rehost_dns::update::switch(server, &zone, &change, &key, timeout)?;
     Ok((change, zone, server, key.name.to_string(), outcome))
+}
+
+/// The zone's primary as its SOA names it (MNAME), found through the given resolvers (else
+/// /etc/resolv.conf's), at port 53; said on stderr so the operator sees where the update goes.
+fn primary(
+    args: &crate::cli::DnsSwitchArgs,
+    name: &rehost_dns::Name,
+    timeout: Duration,
+) -> Result<std::net::SocketAddr, String> {
+    let via = if args.resolver.is_empty() {
+        rehost_dns::system_resolvers()?
+    } else {
+        args.resolver
+            .iter()
+            .map(|r| rehost_dns::parse_server(r))
+            .collect::<Result<Vec<_>, _>>()?
+    };
+    if via.is_empty() {
+        return Err(
+            "no --server given and no resolver to find the zone's primary through: give \
+             --server IP[:PORT] or --resolver IP[:PORT]"
+                .into(),
+        );
+    }
+    let d = rehost_dns::discover(name, &via, timeout).map_err(|e| {
+        format!("the zone's primary could not be found ({e}); give it with --server IP[:PORT]")
+    })?;
+    let Some(mname) = d.primary.clone() else {
+        return Err(format!(
+            "{} gave no SOA for zone {}, so its primary is not known; give it with --server IP[:PORT]",
+            d.via, d.zone
+        ));
+    };
+    let mname_name = rehost_dns::fqdn(&mname)?;
+    let addrs = match d
+        .servers
+        .iter()
+        .find(|s| s.name == mname && !s.addrs.is_empty())
+    {
+        Some(s) => s.addrs.clone(),
+        None => rehost_dns::addresses(
+            d.via.parse().map_err(|_| "bad resolver address")?,
+            &mname_name,
+            timeout,
+        ),
+    };
+    let Some(addr) = addrs.first().copied() else {
+        return Err(format!(
+            "the zone's primary {mname} (its SOA's MNAME) has no address through {}; give it with --server IP[:PORT]",
+            d.via
+        ));
+    };
+    eprintln!(
+        "rehost: zone {}: its SOA names {} as the primary; the update goes to {addr}",
+        esc(&d.zone),
+        esc(&mname)
+    );
+    Ok(addr)
 }

@@ -54,16 +54,83 @@ fn scan_location(
     location: &str,
     o: &KeysHostOptions,
     digest_key: &rehost_keys::DigestKey,
+    passwords: &[rehost_keys::Password],
 ) -> Result<Scan, String> {
     let (_, host, path) = open_location(location, o)?;
-    let mut scan =
-        rehost_host::scan_keys_with(&*host, &[&path], Some(digest_key), &crate::signals::CANCEL)
-            .map_err(|e| e.to_string())?;
+    let mut scan = rehost_host::scan_keys_opened(
+        &*host,
+        &[&path],
+        Some(digest_key),
+        passwords,
+        &crate::signals::CANCEL,
+    )
+    .map_err(|e| e.to_string())?;
     if crate::signals::cancelled() {
         return Err("interrupted".into());
     }
     scan.base = path;
     Ok(scan)
+}
+
+/// The most passwords a `--password-file` may hold.
+const MAX_PASSWORDS: usize = 64;
+
+/// The passwords of `--password-file`: one a line (a line's end is not part of it), empty
+/// lines skipped. Refused: a file readable or writable by group or others, a symlink, not a
+/// regular file, more than 64 passwords or a line over 1024 bytes. No error shows a password.
+fn passwords(file: Option<&std::path::Path>) -> Result<Vec<rehost_keys::Password>, String> {
+    use std::io::Read;
+    use std::os::unix::fs::MetadataExt;
+    let Some(file) = file else {
+        return Ok(Vec::new());
+    };
+    let shown = file.display();
+    if std::fs::symlink_metadata(file).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(format!(
+            "refused: the password file {shown} is a symlink (name the file itself)"
+        ));
+    }
+    let f = std::fs::File::open(file)
+        .map_err(|e| format!("failed to open the password file {shown}: {e}"))?;
+    let meta = f.metadata().map_err(|e| format!("{shown}: {e}"))?;
+    if !meta.is_file() {
+        return Err(format!("the password file {shown} is not a regular file"));
+    }
+    if meta.mode() & 0o077 != 0 {
+        return Err(format!(
+            "refused: the password file {shown} is readable or writable by others than its owner (mode {:04o}): chmod 600 {shown}",
+            meta.mode() & 0o7777
+        ));
+    }
+    let mut bytes = Vec::new();
+    f.take((MAX_PASSWORDS * (rehost_keys::MAX_PASSWORD + 2)) as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("failed to read the password file {shown}: {e}"))?;
+    let mut out = Vec::new();
+    for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            continue;
+        }
+        if line.len() > rehost_keys::MAX_PASSWORD {
+            return Err(format!(
+                "the password file {shown}: line {} is longer than {} bytes",
+                i + 1,
+                rehost_keys::MAX_PASSWORD
+            ));
+        }
+        out.push(rehost_keys::Password(line.to_vec()));
+        if out.len() > MAX_PASSWORDS {
+            return Err(format!(
+                "the password file {shown} holds more than {MAX_PASSWORDS} passwords"
+            ));
+        }
+    }
+    bytes.fill(0);
+    if out.is_empty() {
+        return Err(format!("the password file {shown} holds no password"));
+    }
+    Ok(out)
 }
 
 fn owner(f: &Found) -> String {
@@ -100,9 +167,16 @@ pub fn scan(args: &KeysScanArgs) -> i32 {
         Ok(k) => k,
         Err(code) => return code,
     };
+    let passwords = match passwords(args.password_file.as_deref()) {
+        Ok(p) => p,
+        Err(e) => {
+            crate::term::error(&e);
+            return exit::TROUBLE;
+        }
+    };
     let mut scans = Vec::new();
     for loc in &args.locations {
-        match scan_location(loc, &args.hosts, &key) {
+        match scan_location(loc, &args.hosts, &key, &passwords) {
             Ok(s) => scans.push((loc.clone(), s)),
             Err(_) if crate::signals::cancelled() => return exit::INTERRUPTED,
             Err(e) => {
@@ -251,9 +325,16 @@ pub fn compare(args: &KeysCompareArgs) -> i32 {
         Ok(k) => k,
         Err(code) => return code,
     };
+    let passwords = match passwords(args.password_file.as_deref()) {
+        Ok(p) => p,
+        Err(e) => {
+            crate::term::error(&e);
+            return exit::TROUBLE;
+        }
+    };
     let mut sides = Vec::new();
     for loc in [&args.old, &args.new] {
-        match scan_location(loc, &args.hosts, &key) {
+        match scan_location(loc, &args.hosts, &key, &passwords) {
             Ok(s) => sides.push(s),
             Err(_) if crate::signals::cancelled() => return exit::INTERRUPTED,
             Err(e) => {

@@ -240,6 +240,72 @@ fn conns_drain_terminate_ends_ipv6_clients_and_names_what_it_ended() {
     }
 }
 
+#[test]
+fn conns_drain_terminate_json_is_one_document_naming_who_was_connected_and_what_was_ended() {
+    let mut svc = Service::start("127.0.0.1:0", 2);
+    let d = TestDir::new();
+    let port = svc.port();
+    let peers = svc.peers();
+    let o = rehost(
+        &d,
+        &[
+            "conns",
+            "drain",
+            "--port",
+            &port.to_string(),
+            "--timeout",
+            "1s",
+            "--terminate",
+            "--json",
+        ],
+    );
+    let doc: serde_json::Value =
+        serde_json::from_str(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", o.all()));
+    assert_eq!(doc["ports"], serde_json::json!([port]), "{doc}");
+    let mut seen: Vec<String> = doc["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| format!("{}:{}", c["peer_addr"].as_str().unwrap(), c["peer_port"]))
+        .collect();
+    seen.sort();
+    let mut want = peers.clone();
+    want.sort();
+    assert_eq!(seen, want, "{doc}");
+    let t = &doc["terminated"];
+    let outcomes = t["outcomes"].as_array().unwrap();
+    assert_eq!(outcomes.len(), 2, "{doc}");
+    for out in outcomes {
+        assert_eq!(out["connection"]["local_port"], port, "{out}");
+        assert_eq!(out["connection"]["pid"], std::process::id(), "{out}");
+    }
+    // Ended (as root by SOCK_DESTROY, else by the fallback), proven by the listing after.
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert_eq!(doc["result"], "drained_by_ending", "{doc}");
+    assert_eq!(t["ended"], 2, "{doc}");
+    assert_eq!(t["still_listed"], 0, "{doc}");
+    let mechanism = if is_root() {
+        "sock_destroy"
+    } else {
+        "pidfd_shutdown"
+    };
+    for out in outcomes {
+        assert_eq!(out["result"], "ended", "{out}");
+        assert_eq!(out["mechanism"], mechanism, "{out}");
+    }
+    // The human lines went to stderr, not into the document.
+    assert!(o.stderr.contains("ended: "), "{}", o.all());
+    assert!(listed(&d, port).is_empty());
+    for i in 0..2 {
+        let r = svc.client_reads(i);
+        assert!(
+            matches!(&r, Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset)
+                || matches!(r, Ok(0)),
+            "{r:?}"
+        );
+    }
+}
+
 /// Without `CAP_NET_ADMIN` the kernel refuses `SOCK_DESTROY`; rehost says so and ends the
 /// connection by the fallback (the socket duplicated from this process and shut down), which
 /// the client sees as the end of its stream.

@@ -620,3 +620,89 @@ fn conns_drain_socket_waits_for_the_socket_s_sessions_and_names_the_one_that_sta
         o.all()
     );
 }
+
+/// A `[[services]]` entry with a Unix socket (a real PostgreSQL's), drained in a plan run: with
+/// a `psql` session held on the socket the step fails at its timeout naming the session's
+/// process and the socket; once the session has closed the next run drains, and the report's
+/// Connections section shows the socket's client and when it left.
+#[test]
+fn a_drain_step_waits_for_the_clients_of_a_services_unix_socket() {
+    let pg = rehost_test::postgres::Postgres::start();
+    let d = TestDir::new();
+    let sock = pg.socket();
+    let sock = sock.to_str().unwrap();
+    // A TCP session is no connection to the socket and is not waited for.
+    let tcp = Held::psql(&pg, false, "", "tcp");
+    let held = Held::psql(&pg, true, "", "held");
+    let client = held.client_pid();
+    write_plan(
+        &d,
+        &format!(
+            r#"
+[[services]]
+id = "db"
+host = "old"
+sockets = ["{sock}"]
+persistent_connections = true
+
+[[steps]]
+id = "drain-db"
+do = "drain"
+service = "db"
+timeout = "2s"
+"#
+        ),
+    );
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    assert_ne!(o.code, 0, "{}", o.all());
+    assert!(
+        o.all().contains(&format!(
+            "1 client(s) still connected to service `db` (the Unix socket {sock}) on host old after 2s"
+        )) && o.all().contains(&format!("process {client} (psql) on the Unix socket {sock}")),
+        "{}",
+        o.all()
+    );
+    // Closed a second into the next run: it drains.
+    let closer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(1500));
+        held.close();
+    });
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    closer.join().unwrap();
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(
+        o.all().contains(&format!(
+            "no client connected to service `db` (the Unix socket {sock}) on host old after"
+        )),
+        "{}",
+        o.all()
+    );
+    let r = rehost(&d, &["report", "plan.toml", "--env", "test"]);
+    assert_ne!(r.code, 2, "{}", r.all());
+    let json: serde_json::Value =
+        serde_json::from_str(&d.read(".rehost/plan/test/report.json")).unwrap();
+    let attempts = json["run"]["attempts"].as_array().unwrap();
+    let last = &attempts.last().unwrap()["drain"];
+    assert_eq!(last["drained"], true, "{last}");
+    assert_eq!(last["sockets"], serde_json::json!([sock]), "{last}");
+    let u = &last["unix_clients"][0];
+    assert_eq!(u["peer_pid"], client, "{last}");
+    assert_eq!(u["first_seen_ms"], 0, "{last}");
+    assert!(u["left_ms"].as_u64().is_some(), "{last}");
+    assert!(
+        last["clients"].as_array().is_none_or(|c| c.is_empty()),
+        "{last}"
+    );
+    let md = d.read(".rehost/plan/test/report.md");
+    assert!(
+        md.contains(&format!(
+            "Drained: no client was connected to the Unix socket(s) `{sock}`"
+        )),
+        "{md}"
+    );
+    assert!(
+        md.contains(&format!("| {client} `psql` | `{sock}` |")),
+        "{md}"
+    );
+    tcp.close();
+}

@@ -4,7 +4,7 @@
 
 use crate::support::*;
 use rehost_test::TestDir;
-use rehost_test::knot::{Knot, silent_port};
+use rehost_test::knot::{Knot, Listen, free_port_53_addrs, silent_port};
 
 const ZONE: &str = "example.test";
 
@@ -139,10 +139,28 @@ fn check_reports_agreement_difference_and_silence_with_digs_ttls() {
     assert_eq!(a["values"], serde_json::json!([]));
     assert_eq!(a["negative_ttl"], 45);
 
-    // Bad input is exit 2 naming what to give.
-    let o = rehost(&d, &["dns", "check", "www.example.test"]);
-    assert_eq!(o.code, 2);
-    assert!(o.stderr.contains("--authoritative"), "{}", o.stderr);
+    // No authoritative server given, and the resolver to find them through is silent: exit
+    // 2, naming what to give.
+    let o = rehost(
+        &d,
+        &[
+            "dns",
+            "check",
+            "www.example.test",
+            "--resolver",
+            &silent,
+            "--timeout",
+            "0.5",
+        ],
+    );
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(
+        o.stdout
+            .contains("the zone's authoritative servers could not be found")
+            && o.stdout.contains("--authoritative"),
+        "{}",
+        o.all()
+    );
     let o = rehost(
         &d,
         &[
@@ -509,4 +527,129 @@ fn dns_ttl_waits_until_the_old_ttl_has_expired_since_it_was_lowered() {
         "{}",
         o.all()
     );
+}
+
+/// Without --authoritative, `dns check` finds the zone's servers as DNS names them: the
+/// nearest name with NS records above the name, each NS name's address (glue), the SOA's
+/// primary; every one of them is asked, and the one serving another address differs. Two Knot
+/// servers on port 53 of their own loopback addresses (NS records carry no port).
+#[test]
+fn check_finds_the_authoritative_servers_through_the_zones_ns_records() {
+    let d = TestDir::new();
+    let ips = free_port_53_addrs(2);
+    let ns = || vec![("ns1".to_string(), ips[0]), ("ns2".to_string(), ips[1])];
+    let one = Knot::start_at(
+        Listen {
+            ip: ips[0],
+            port: 53,
+            ns: ns(),
+        },
+        ZONE,
+        45,
+        "www 300 IN A 192.0.2.1\n",
+        None,
+    );
+    let _two = Knot::start_at(
+        Listen {
+            ip: ips[1],
+            port: 53,
+            ns: ns(),
+        },
+        ZONE,
+        45,
+        "www 300 IN A 192.0.2.2\n",
+        None,
+    );
+    // Asked through the first server (standing in for a resolver).
+    let o = rehost(
+        &d,
+        &[
+            "dns",
+            "check",
+            "www.example.test",
+            "--expect",
+            "192.0.2.1",
+            "--resolver",
+            &one.addr(),
+            "--json",
+        ],
+    );
+    assert_eq!(o.code, 1, "{}", o.all());
+    let v = json(&o);
+    let found = &v["discovered"];
+    assert_eq!(found["zone"], "example.test.", "{v}");
+    assert_eq!(found["primary"], "ns1.example.test.", "{v}");
+    let names: Vec<(String, String, String)> = found["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap().to_string(),
+                s["addrs"][0].as_str().unwrap().to_string(),
+                s["source"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        names.iter().map(|n| (&n.0, &n.1)).collect::<Vec<_>>(),
+        vec![
+            (&"ns1.example.test.".to_string(), &format!("{}:53", ips[0])),
+            (&"ns2.example.test.".to_string(), &format!("{}:53", ips[1])),
+        ]
+    );
+    let asked: Vec<(String, String, String)> = v["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["server"].as_str().unwrap().to_string(),
+                s["role"].as_str().unwrap().to_string(),
+                s["answer"]["values"][0].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        asked,
+        vec![
+            (
+                format!("{}:53", ips[0]),
+                "authoritative".into(),
+                "192.0.2.1".into()
+            ),
+            (
+                format!("{}:53", ips[1]),
+                "authoritative".into(),
+                "192.0.2.2".into()
+            ),
+            (
+                format!("{}:53", ips[0]),
+                "resolver".into(),
+                "192.0.2.1".into()
+            ),
+        ]
+    );
+    // The human form says where the servers came from.
+    let o = rehost(
+        &d,
+        &[
+            "dns",
+            "check",
+            "www.example.test",
+            "--resolver",
+            &one.addr(),
+        ],
+    );
+    assert!(
+        o.stdout.contains(&format!(
+            "zone example.test.: authoritative servers from its NS records, asked of {}:53: \
+             ns1.example.test. ({}:53, glue); ns2.example.test. ({}:53, glue); primary (SOA) \
+             ns1.example.test.",
+            ips[0], ips[0], ips[1]
+        )),
+        "{}",
+        o.stdout
+    );
+    assert_eq!(o.code, 1, "the two differ: {}", o.all());
 }

@@ -260,3 +260,86 @@ fn an_answer_with_another_id_or_garbage_is_an_error_that_says_the_update_may_hav
         assert!(o.stderr.contains(&fake.addr.to_string()), "{}", o.all());
     }
 }
+
+/// A resolver that floods the NS question (40 name servers, 10 glue addresses each, one name
+/// server's address a name that is not the server's): rehost takes at most 16 name servers
+/// and 4 addresses of each, says how many it left, ignores glue for names not asked, and
+/// neither panics nor asks more.
+#[test]
+fn a_flood_of_ns_records_is_bounded() {
+    use hickory_proto::rr::rdata::NS;
+    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = udp.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok((n, from)) = udp.recv_from(&mut buf) {
+            let Ok(q) = Message::from_vec(&buf[..n]) else {
+                continue;
+            };
+            let Some(query) = q.queries.first().cloned() else {
+                continue;
+            };
+            let mut r = Message::response(q.metadata.id, OpCode::Query);
+            r.metadata.response_code = ResponseCode::NoError;
+            let zone = Name::from_ascii("example.test.").unwrap();
+            if query.query_type == RecordType::NS && query.name.to_lowercase() == zone {
+                for i in 0..40u8 {
+                    let ns = Name::from_ascii(format!("ns{i}.example.test.")).unwrap();
+                    r.add_answer(Record::from_rdata(
+                        zone.clone(),
+                        60,
+                        RData::NS(NS(ns.clone())),
+                    ));
+                    for j in 0..10u8 {
+                        r.add_additional(Record::from_rdata(
+                            ns.clone(),
+                            60,
+                            RData::A(A(Ipv4Addr::new(127, 254, i, j + 1))),
+                        ));
+                    }
+                }
+                // Glue for a name that is no name server of the zone: not taken.
+                r.add_additional(Record::from_rdata(
+                    Name::from_ascii("evil.example.").unwrap(),
+                    60,
+                    RData::A(A(Ipv4Addr::new(127, 254, 254, 254))),
+                ));
+            }
+            r.add_query(query);
+            if let Ok(bytes) = r.to_vec() {
+                let _ = udp.send_to(&bytes, from);
+            }
+        }
+    });
+    let d = TestDir::new();
+    let o = rehost(
+        &d,
+        &[
+            "dns",
+            "check",
+            "www.example.test",
+            "--resolver",
+            &addr.to_string(),
+            "--timeout",
+            "0.3",
+            "--json",
+        ],
+    );
+    assert_eq!(
+        o.code,
+        2,
+        "nothing answers at the glue addresses: {}",
+        o.all()
+    );
+    let v: serde_json::Value = serde_json::from_str(o.stdout.trim()).unwrap();
+    let found = &v["discovered"];
+    assert_eq!(found["servers"].as_array().unwrap().len(), 16, "{found}");
+    assert_eq!(found["not_taken"], 24);
+    for s in found["servers"].as_array().unwrap() {
+        assert_eq!(s["addrs"].as_array().unwrap().len(), 4, "{s}");
+    }
+    // 16 × 4 authoritative addresses and the resolver: nothing more was asked.
+    let asked = v["servers"].as_array().unwrap();
+    assert_eq!(asked.len(), 65);
+    assert!(!o.stdout.contains("127.254.254.254"), "{}", o.stdout);
+}

@@ -367,3 +367,247 @@ fn a_rehearsal_does_not_switch_a_primary_its_environment_does_not_map() {
         vec![(300, "192.0.2.1".to_string())]
     );
 }
+
+/// The report's "Names" section gathers one name's whole story from its steps: the TTL lowered
+/// (a manual step) and the old one expired (`dns-ttl`, with the servers' TTLs), the switch (a
+/// signed update, with the expected convergence from the lowered TTL), when the server served
+/// the new value (`dns-propagated`), and the client files still holding the old address
+/// (`scan-refs`). Without those steps each part says what was not observed. The name's server
+/// is production's as the plan writes it: the rehearsal's `dns-ttl` and `dns-propagated` ask
+/// the server the environment maps it to.
+#[test]
+fn the_report_names_section_tells_one_names_ttl_switch_convergence_and_clients() {
+    let d = TestDir::new();
+    let knot = Knot::start_updatable(ZONE, 45, "www 1 IN A 192.0.2.1\n", ("rehost-key", SECRET));
+    let key = key_file(
+        &d,
+        "rehost.key",
+        &format!("hmac-sha256:rehost-key:{SECRET}\n"),
+        0o600,
+    );
+    d.write("test-old/etc/app.conf", "backend = 192.0.2.1\n");
+    write_plan(
+        &d,
+        &format!(
+            r#"{}
+lowered_ttl = "1s"
+authoritative = ["{PRODUCTION_PRIMARY}"]
+
+[[steps]]
+id = "lower"
+do = "manual"
+text = "lower the TTL of www to 1s"
+lowers_ttl = ["www"]
+
+[[steps]]
+id = "ttl"
+do = "dns-ttl"
+name = "www"
+timeout = "30s"
+
+{}
+
+[[steps]]
+id = "propagated"
+do = "dns-propagated"
+name = "www"
+interval = "100ms"
+timeout = "20s"
+
+[[steps]]
+id = "clients"
+do = "scan-refs"
+paths = ["old:/etc"]
+names = ["www"]
+{}"#,
+            name_entry("2s"),
+            switch_step(&key),
+            endpoints(&knot),
+        ),
+    );
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test", "--yes"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    rehost(&d, &["report", "plan.toml", "--env", "test"]);
+    let md = d.read(".rehost/plan/test/report.md");
+    let names = md
+        .split("\n## ")
+        .find(|s| s.starts_with("Names"))
+        .unwrap_or_else(|| panic!("no Names section: {md}"));
+    let row = |what: &str| {
+        names
+            .lines()
+            .find(|l| l.starts_with(&format!("| {what}")))
+            .unwrap_or_else(|| panic!("no row `{what}`: {names}"))
+            .to_string()
+    };
+    assert!(
+        names.contains("### `www.example.test` A: `192.0.2.1` → `192.0.2.2`"),
+        "{names}"
+    );
+    assert!(
+        row("TTL lowered").contains("step `lower` (done), from 2s to 1s"),
+        "{names}"
+    );
+    assert!(
+        row("Old TTL expired").contains("checked by step `ttl`: 1 authoritative server(s)"),
+        "{names}"
+    );
+    let switched = row("Switched");
+    assert!(
+        switched.contains("a dynamic update signed with key `rehost-key.`")
+            && switched.contains("(signed answer)")
+            && switched.contains("served exactly 192.0.2.2 with TTL 1 s"),
+        "{switched}"
+    );
+    // Expected by: the switch's finish plus the lowered TTL (1 s), as the journal times it.
+    let json: serde_json::Value =
+        serde_json::from_str(&d.read(".rehost/plan/test/report.json")).unwrap();
+    let finished = json["run"]["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["id"] == "switch")
+        .and_then(|a| a["finished"].as_str())
+        .unwrap()
+        .parse::<jiff::Timestamp>()
+        .unwrap();
+    let by = (finished + jiff::SignedDuration::from_secs(1))
+        .strftime("%Y-%m-%d %H:%M:%S%.3f UTC")
+        .to_string();
+    let expected = row("Clients that ask DNS follow by (expected)");
+    assert!(
+        expected.contains(&by) && expected.contains("plus the lowered TTL (1s)"),
+        "{expected} / {by}"
+    );
+    assert!(names.contains("every one served `192.0.2.2`"), "{names}");
+    let server = names
+        .lines()
+        .find(|l| l.starts_with(&format!("| `{}`", knot.addr())))
+        .unwrap_or_else(|| panic!("{names}"));
+    assert!(server.contains("serves the new value"), "{server}");
+    assert!(
+        names.contains("step `clients` found 1 line(s) in 1 file(s): `old:/etc/app.conf`"),
+        "{names}"
+    );
+    assert!(names.contains("Not compared for any name"), "{names}");
+
+    // A plan that only declares the name: each part says it was not observed.
+    let d = TestDir::new();
+    write_plan(
+        &d,
+        &format!(
+            "{}\n\n[[steps]]\nid = \"noop\"\ndo = \"run\"\nhost = \"new\"\nargv = [\"true\"]\n",
+            name_entry("5m")
+        ),
+    );
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    rehost(&d, &["report", "plan.toml", "--env", "test"]);
+    let md = d.read(".rehost/plan/test/report.md");
+    assert!(md.contains("no step of the plan switches it"), "{md}");
+    assert!(
+        md.contains("not observed (no `dns-propagated` step"),
+        "{md}"
+    );
+    assert!(md.contains("not searched (no `scan-refs` step"), "{md}");
+}
+
+/// Without --server, the update goes to the primary the zone's SOA names (MNAME), found
+/// through --resolver: here the zone names ns2 (a second loopback address on port 53, where
+/// the updatable Knot listens) as its primary, and the switch reaches it there.
+#[test]
+fn switch_without_a_server_finds_the_primary_from_the_soa() {
+    use rehost_test::knot::{Listen, free_port_53_addrs};
+    let d = TestDir::new();
+    let ips = free_port_53_addrs(2);
+    // The zone's first NS (its SOA's MNAME) is `primary` at the second address, where this
+    // Knot listens; the first address only answers questions.
+    let ns = || vec![("primary".to_string(), ips[1]), ("ns2".to_string(), ips[0])];
+    let primary = Knot::start_at(
+        Listen {
+            ip: ips[1],
+            port: 53,
+            ns: ns(),
+        },
+        ZONE,
+        45,
+        "www 300 IN A 192.0.2.1\n",
+        Some(("rehost-key", SECRET)),
+    );
+    let resolver = Knot::start_at(
+        Listen {
+            ip: ips[0],
+            port: 53,
+            ns: ns(),
+        },
+        ZONE,
+        45,
+        "www 300 IN A 192.0.2.1\n",
+        None,
+    );
+    let key = key_file(
+        &d,
+        "tsig.key",
+        &format!("hmac-sha256:rehost-key:{SECRET}\n"),
+        0o600,
+    );
+    let o = rehost(
+        &d,
+        &[
+            "dns",
+            "switch",
+            "www.example.test",
+            "--from",
+            "192.0.2.1",
+            "--to",
+            "192.0.2.2",
+            "--resolver",
+            &resolver.addr(),
+            "--key-file",
+            &key,
+            "--ttl",
+            "60",
+        ],
+    );
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(
+        o.stderr.contains(&format!(
+            "zone example.test.: its SOA names primary.example.test. as the primary; the update goes to {}:53",
+            ips[1]
+        )),
+        "{}",
+        o.all()
+    );
+    assert_eq!(
+        primary.dig("www.example.test", "A"),
+        vec![(60, "192.0.2.2".to_string())]
+    );
+    // The other server was not written to.
+    assert_eq!(
+        resolver.dig("www.example.test", "A"),
+        vec![(300, "192.0.2.1".to_string())]
+    );
+
+    // A resolver that does not answer: nothing sent, the error says to give --server.
+    let silent = format!("127.0.0.1:{}", rehost_test::knot::silent_port());
+    let o = rehost(
+        &d,
+        &[
+            "dns",
+            "switch",
+            "www.example.test",
+            "--from",
+            "192.0.2.2",
+            "--to",
+            "192.0.2.3",
+            "--resolver",
+            &silent,
+            "--key-file",
+            &key,
+            "--timeout",
+            "0.5",
+        ],
+    );
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(o.stderr.contains("give it with --server"), "{}", o.all());
+}

@@ -2,22 +2,19 @@
 //! PostgreSQL clusters on loopback) moved from the old to the new one while clients keep
 //! connecting; every refused or failed request is counted, and the longest wait measured.
 
-use crate::support::{bin, plan, rehost};
+use crate::support::{Hold, bin, hold_state_dir as state_dir, plan, rehost};
 use rehost_test::TestDir;
 use rehost_test::http::{Reply, Server};
 use rehost_test::postgres::Postgres;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 fn free_addr() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free loopback port")
+    crate::support::free_loopback_addr()
 }
 
 /// A loopback port nothing listens on and nothing else can take while this lives: a TCP socket
@@ -50,74 +47,6 @@ fn down_port() -> DownPort {
             SocketAddr::from(([127, 0, 0, 1], u16::from_be(got.sin_port))),
         )
     }
-}
-
-/// A `rehost hold` process, stopped (SIGTERM) when dropped.
-struct Hold {
-    child: Option<Child>,
-    listen: SocketAddr,
-    log: PathBuf,
-}
-
-impl Hold {
-    fn start(dir: &TestDir, state: &Path, upstream: &str) -> Hold {
-        let listen = free_addr();
-        let log = dir.join(&format!("hold-{}.log", listen.port()));
-        let child = Command::new(bin())
-            .args([
-                "hold",
-                "--listen",
-                &listen.to_string(),
-                "--upstream",
-                upstream,
-            ])
-            .arg("--state-dir")
-            .arg(state)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("start rehost hold");
-        let mut h = Hold {
-            child: Some(child),
-            listen,
-            log,
-        };
-        // Ready: the control socket is there and the hold said it relays (its port is bound
-        // before: a client would wait in the backlog). No probe connection: it would be
-        // relayed, and counted by a switch.
-        let sock = state.join(format!("hold-127.0.0.1-{}.sock", listen.port()));
-        let until = Instant::now() + Duration::from_secs(20);
-        while !(sock.exists() && h.log().contains("rehost hold: relaying")) {
-            if let Some(st) = h.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!("rehost hold exited ({st}): {}", h.log());
-            }
-            assert!(Instant::now() < until, "rehost hold not ready: {}", h.log());
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        h
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Hold {
-    fn drop(&mut self) {
-        if let Some(c) = self.child.take() {
-            rehost_test::stop_child(c, libc::SIGTERM, Duration::from_secs(2));
-        }
-    }
-}
-
-/// A private state directory for holds (0700, ours).
-fn state_dir(d: &TestDir) -> PathBuf {
-    let p = d.join("hold-state");
-    std::fs::create_dir(&p).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o700)).unwrap();
-    p
 }
 
 /// One HTTP request on a new connection through `addr`: the body, or why it failed.
@@ -732,5 +661,84 @@ fn bulk_transfers_both_ways_arrive_whole_through_the_hold() {
             .enumerate()
             .all(|(i, b)| *b == pattern(i ^ 0x5a)),
         "client's bytes changed"
+    );
+}
+
+#[test]
+fn a_failure_after_a_switch_rolls_the_hold_back_and_counts_it_once_a_connection_reaches_the_old_upstream()
+ {
+    let d = TestDir::new();
+    let state = state_dir(&d);
+    let old = Server::start(|_| Reply::json("old"));
+    let new = Server::start(|_| Reply::json("new"));
+    let web = Hold::start(&d, &state, &format!("127.0.0.1:{}", old.port()));
+    d.write(
+        "plan.toml",
+        plan(&format!(
+            r#"
+[[steps]]
+id = "move-web"
+do = "switch"
+hold = "{}"
+to = "127.0.0.1:{}"
+state_dir = "{}"
+timeout = "2s"
+
+[[steps]]
+id = "start-new"
+do = "run"
+host = "new"
+argv = ["false"]
+
+[environments.test.endpoints]
+"{hold}" = "{hold}"
+"127.0.0.1:{port}" = "127.0.0.1:{port}"
+"#,
+            web.listen,
+            new.port(),
+            state.display(),
+            hold = web.listen,
+            port = new.port(),
+        ))
+        .replace(
+            "max_downtime = \"15m\"",
+            "max_downtime = \"15m\"\non_failure = \"rollback\"",
+        ),
+    );
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    assert_ne!(o.code, 0, "{}", o.all());
+    assert_eq!(
+        get(web.listen).unwrap(),
+        "old",
+        "{}\n{}",
+        o.all(),
+        web.log()
+    );
+    let journal = d.read(".rehost/plan/test/journal");
+    let rolled: Vec<&str> = journal
+        .lines()
+        .filter(|l| l.contains(r#""rolled_back""#) && l.contains(r#""move-web""#))
+        .collect();
+    assert_eq!(rolled.len(), 1, "{journal}");
+    assert!(rolled[0].contains(r#""ok":true"#), "{}", rolled[0]);
+    assert!(
+        rolled[0].contains(&format!(
+            "switched back from 127.0.0.1:{} to 127.0.0.1:{}",
+            new.port(),
+            old.port()
+        )) && rolled[0].contains("a connection made through it afterwards reached"),
+        "{}",
+        rolled[0]
+    );
+    assert!(
+        web.log().matches("switched from").count() == 2,
+        "{}",
+        web.log()
+    );
+    let o = rehost(&d, &["concept", "plan.toml", "--format", "md"]);
+    assert!(
+        o.stdout.contains("the hold switched back to the upstream"),
+        "{}",
+        o.all()
     );
 }

@@ -497,6 +497,89 @@ fn luks_headers_and_crypttab_key_files_over_ssh_are_what_a_local_scan_finds() {
     assert_eq!(present, 2, "{v}");
 }
 
+/// A crypttab entry naming its volume by `UUID=` is linked to the LUKS header with that UUID:
+/// one scanned with it, or the device udev's `/dev/disk/by-uuid` names on the host; a UUID no
+/// header has on a host that has `/dev/disk/by-uuid` is a problem (the volume does not open at
+/// boot).
+#[test]
+fn a_crypttab_uuid_is_linked_to_its_luks_header_and_one_nowhere_is_a_problem() {
+    let d = TestDir::new();
+    let vols = make_volumes(&d, "test-old");
+    // The LUKS1 volume as a device udev names by its UUID.
+    sh(
+        &d,
+        &format!(
+            "mkdir -p test-old/dev/disk/by-uuid && cp test-old/srv/vol1.img test-old/dev/sdb \
+             && ln -s ../../sdb test-old/dev/disk/by-uuid/{} \
+             && echo 'legacy2 UUID={} /etc/keys/pass.txt luks' >> test-old/etc/crypttab",
+            vols.luks1, vols.luks1
+        ),
+    );
+    write_plan(&d, KEYS_PLAN);
+    let scan = |at: &str| {
+        let o = rehost(
+            &d,
+            &[
+                "keys",
+                "scan",
+                at,
+                "--plan",
+                "plan.toml",
+                "--env",
+                "test",
+                "--json",
+            ],
+        );
+        vols.secrets.assert_absent("stdout", o.stdout.as_bytes());
+        (o.code, json(&o), o.all())
+    };
+    let entry = |v: &serde_json::Value, name: &str| {
+        of_kind(v, "crypttab-entry")
+            .into_iter()
+            .find(|k| k["crypttab"]["name"] == name)
+            .unwrap_or_else(|| panic!("{name}: {v}"))
+            .clone()
+    };
+    // /etc alone: the LUKS1 device through by-uuid; the LUKS2 image is not on the host's
+    // devices and not scanned, and UUID=0000 is nowhere: both problems.
+    let (code, v, all) = scan("old:/etc");
+    assert_eq!(code, 1, "{all}");
+    let by_uuid = format!("/dev/disk/by-uuid/{}", vols.luks1);
+    let l = entry(&v, "legacy2");
+    assert_eq!(l["crypttab"]["luks_found"], true, "{l}");
+    assert_eq!(l["crypttab"]["luks_header"], by_uuid.as_str(), "{l}");
+    let header = of_kind(&v, "luks-header")
+        .into_iter()
+        .find(|k| k["path"] == by_uuid.as_str())
+        .unwrap_or_else(|| panic!("{v}"))
+        .clone();
+    assert_eq!(header["luks"]["uuid"], vols.luks1.as_str(), "{header}");
+    assert_eq!(header["used_by"][0], "/etc/crypttab:5", "{header}");
+    for name in ["data", "home"] {
+        let e = entry(&v, name);
+        assert_eq!(e["crypttab"]["luks_found"], false, "{e}");
+        assert!(
+            e["problems"][0]
+                .as_str()
+                .unwrap()
+                .contains("no LUKS header with that UUID is on this host"),
+            "{e}"
+        );
+    }
+    // The whole host: the LUKS2 image scanned with the crypttab is its header.
+    let (_, v, _) = scan("old:/");
+    let e = entry(&v, "data");
+    assert_eq!(e["crypttab"]["luks_found"], true, "{e}");
+    assert_eq!(e["crypttab"]["luks_header"], "/srv/vol2.img", "{e}");
+    let header = of_kind(&v, "luks-header")
+        .into_iter()
+        .find(|k| k["path"] == "/srv/vol2.img")
+        .unwrap()
+        .clone();
+    assert_eq!(header["used_by"][0], "/etc/crypttab:2", "{header}");
+    assert_eq!(entry(&v, "home")["crypttab"]["luks_found"], false);
+}
+
 /// Under `root`: a TLS key and certificate named by nginx, Apache, PostgreSQL (relative to its
 /// data directory), OpenVPN (with a static key file and an inline one) and HAProxy; an SSH host
 /// key named by sshd_config; files some configurations name that do not exist, and hostile

@@ -112,18 +112,10 @@ fn clusters() -> (Postgres, Postgres) {
 
 /// The records of the test environment's journal, as JSON values, in order.
 fn records(d: &TestDir) -> Vec<serde_json::Value> {
-    d.read(".rehost/plan/test/journal")
-        .lines()
-        .map(|l| serde_json::from_str(l.split('\t').next().unwrap()).unwrap())
-        .collect()
+    journal_records(d, "test")
 }
 
-/// The index of the first record of `kind` for which `pick` holds.
-fn pos(rs: &[serde_json::Value], kind: &str, pick: impl Fn(&serde_json::Value) -> bool) -> usize {
-    rs.iter()
-        .position(|r| r["type"] == kind && pick(r))
-        .unwrap_or_else(|| panic!("no {kind} record: {rs:#?}"))
-}
+use crate::support::record_pos as pos;
 
 /// The write load stopped before the final copy: every acknowledged write is on the new side,
 /// checked there; the command load ran from before `pre-copy` to after `stop-app` (journal
@@ -571,4 +563,75 @@ fn a_resumed_run_starts_the_loads_its_next_step_falls_in() {
     let second = pos(&rs, "step_started", |r| r["id"] == "b" && r["attempt"] == 2);
     assert!(started[1] < second, "{rs:#?}");
     ticker_ended(&d);
+}
+
+/// A run SIGKILLed while the write load runs, then resumed: the killed run's load gets its
+/// `load_stopped` (saying so) with the ids read back from its acks file, and they are looked
+/// for on the new side with the resumed run's own load. Before, only the loads stopped in the
+/// invocation that ended the run were checked: the killed run's writes were never looked for.
+#[test]
+fn a_write_load_of_a_killed_run_is_read_back_and_checked_by_the_resumed_run() {
+    let (old, new) = clusters();
+    let d = TestDir::new();
+    d.write("plan.toml", plan(&d, &old, &new, "stop-app"));
+    let mut child = std::process::Command::new(bin())
+        .args(["run", "plan.toml", "--env", "test"])
+        .current_dir(d.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Killed once the load acknowledged a few writes, during `under-load`.
+    let acks = d.join(".rehost/plan/test/output/load-acks.1.acks");
+    let t = std::time::Instant::now();
+    while std::fs::read_to_string(&acks)
+        .map(|s| s.lines().count())
+        .unwrap_or(0)
+        < 5
+    {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "no write acknowledged"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    let _ = child.wait();
+    let killed_acks = d.read(".rehost/plan/test/output/load-acks.1.acks");
+    let rs = records(&d);
+    assert!(!rs.iter().any(|r| r["type"] == "load_stopped"), "{rs:#?}");
+
+    let o = rehost(
+        &d,
+        &["run", "plan.toml", "--env", "test", "--retry-interrupted"],
+    );
+    assert_eq!(o.code, 0, "{}", o.all());
+    let rs = records(&d);
+    let stopped = &rs[pos(&rs, "load_stopped", |r| {
+        r["id"] == "acks" && r["reason"].as_str().unwrap().contains("killed")
+    })];
+    let n = stopped["acknowledged"].as_u64().unwrap();
+    assert!(n >= 5, "{stopped:#}");
+    // At least what the test read before the resume: every complete line.
+    assert!(n >= killed_acks.lines().count() as u64 - 1, "{stopped:#}");
+    assert_eq!(stopped["acks"]["file"], "output/load-acks.1.acks");
+    let checks: Vec<&serde_json::Value> =
+        rs.iter().filter(|r| r["type"] == "load_checked").collect();
+    assert_eq!(
+        checks.len(),
+        2,
+        "the killed run's load and the resumed run's: {rs:#?}"
+    );
+    assert!(
+        checks.iter().any(|c| c["acknowledged"].as_u64() == Some(n)),
+        "{checks:#?}"
+    );
+    for c in &checks {
+        assert_eq!(c["missing_total"], 0, "{c:#}");
+        assert_eq!(c["found"], c["acknowledged"], "{c:#}");
+    }
+    // `status --verify`: the acks file the read-back names matches its digest.
+    let v = rehost(&d, &["status", "plan.toml", "--env", "test", "--verify"]);
+    assert_eq!(v.code, 0, "{}", v.all());
 }

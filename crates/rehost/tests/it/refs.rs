@@ -423,3 +423,87 @@ fn pseudo_file_systems_are_not_entered() {
         o.all()
     );
 }
+
+/// A name resolved from hosts files (`via = "hosts-file"`): `check` asks for the manual step
+/// per client with the file to change; with it, the run changes nothing by DNS, the
+/// `scan-refs` step shows no file left with the old address, the concept says it switches by
+/// hand in the clients' files, and the report's Names section names the step that changed them.
+#[test]
+fn a_hosts_file_name_switches_by_a_manual_step_per_client_checked_by_scan_refs() {
+    let d = TestDir::new();
+    d.write(
+        "test-old/etc/hosts",
+        "127.0.0.1 localhost\n10.0.0.2 db.example.org\n",
+    );
+    let name = r#"
+[[names]]
+id = "db"
+name = "db.example.org"
+old = "10.0.0.1"
+new = "10.0.0.2"
+via = "hosts-file"
+clients = ["apps"]
+
+[[clients]]
+id = "apps"
+hosts = ["app1"]
+files = ["/etc/hosts"]
+"#;
+    let check_step = r#"
+[[steps]]
+id = "none-left"
+do = "scan-refs"
+paths = ["old:/etc"]
+names = ["db"]
+require_none = true
+"#;
+    write_plan(&d, &format!("{name}{check_step}"));
+    let o = rehost(&d, &["check", "plan.toml"]);
+    assert!(
+        o.all().contains("hosts-file-not-changed")
+            && o.all().contains(
+                "on app1: in /etc/hosts, change db.example.org from 10.0.0.1 to 10.0.0.2"
+            ),
+        "{}",
+        o.all()
+    );
+    let change = r#"
+[[steps]]
+id = "edit-hosts"
+do = "manual"
+text = "on app1: in /etc/hosts, change db.example.org from 10.0.0.1 to 10.0.0.2"
+reconfigures = ["apps"]
+"#;
+    write_plan(&d, &format!("{name}{change}{check_step}"));
+    let o = rehost(&d, &["check", "plan.toml"]);
+    assert!(!o.all().contains("hosts-file-not-changed"), "{}", o.all());
+    let o = rehost(&d, &["concept", "plan.toml"]);
+    assert!(
+        o.stdout
+            .contains("by hand in the clients' hosts files: \\#1 `edit-hosts`"),
+        "{}",
+        o.stdout
+    );
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test", "--yes"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    rehost(&d, &["report", "plan.toml", "--env", "test"]);
+    let md = d.read(".rehost/plan/test/report.md");
+    let names = md
+        .split("\n## ")
+        .find(|s| s.starts_with("Names"))
+        .unwrap_or_else(|| panic!("{md}"));
+    assert!(
+        names.contains("Resolved from the clients' hosts files"),
+        "{names}"
+    );
+    let row = names
+        .lines()
+        .find(|l| l.starts_with("| Files of clients `apps` changed"))
+        .unwrap_or_else(|| panic!("{names}"));
+    assert!(row.contains("step `edit-hosts`, confirmed by"), "{row}");
+    assert!(
+        names.contains("step `none-left` found 0 line(s) in 0 file(s)"),
+        "{names}"
+    );
+    assert!(!names.contains("dns-propagated"), "{names}");
+}

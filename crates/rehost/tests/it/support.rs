@@ -3,7 +3,10 @@
 use rehost_test::cli::Test;
 use rehost_test::sshd::Sshd;
 use rehost_test::{Output, TestDir};
-use std::path::Path;
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 pub fn bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_rehost"))
@@ -232,3 +235,98 @@ do = "run"
 host = "new"
 command = "echo out-b"
 "#;
+
+/// A free loopback address (a port nothing listens on at the moment).
+pub fn free_loopback_addr() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+}
+
+/// The records of environment `env`'s journal in `d` (`.rehost/plan/ENV/journal`), as JSON
+/// values, in order.
+pub fn journal_records(d: &TestDir, env: &str) -> Vec<serde_json::Value> {
+    d.read(&format!(".rehost/plan/{env}/journal"))
+        .lines()
+        .map(|l| serde_json::from_str(l.split('\t').next().unwrap()).unwrap())
+        .collect()
+}
+
+/// The index of the first record of `kind` for which `pick` holds.
+pub fn record_pos(
+    rs: &[serde_json::Value],
+    kind: &str,
+    pick: impl Fn(&serde_json::Value) -> bool,
+) -> usize {
+    rs.iter()
+        .position(|r| r["type"] == kind && pick(r))
+        .unwrap_or_else(|| panic!("no {kind} record: {rs:#?}"))
+}
+
+/// A `rehost hold` process, stopped (SIGTERM) when dropped.
+pub struct Hold {
+    child: Option<Child>,
+    pub listen: SocketAddr,
+    log: PathBuf,
+}
+
+impl Hold {
+    pub fn start(dir: &TestDir, state: &Path, upstream: &str) -> Hold {
+        let listen = free_loopback_addr();
+        let log = dir.join(&format!("hold-{}.log", listen.port()));
+        let child = Command::new(bin())
+            .args([
+                "hold",
+                "--listen",
+                &listen.to_string(),
+                "--upstream",
+                upstream,
+            ])
+            .arg("--state-dir")
+            .arg(state)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("start rehost hold");
+        let mut h = Hold {
+            child: Some(child),
+            listen,
+            log,
+        };
+        // Ready: the control socket is there and the hold said it relays (its port is bound
+        // before: a client would wait in the backlog). No probe connection: it would be
+        // relayed, and counted by a switch.
+        let sock = state.join(format!("hold-127.0.0.1-{}.sock", listen.port()));
+        let until = Instant::now() + Duration::from_secs(20);
+        while !(sock.exists() && h.log().contains("rehost hold: relaying")) {
+            if let Some(st) = h.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("rehost hold exited ({st}): {}", h.log());
+            }
+            assert!(Instant::now() < until, "rehost hold not ready: {}", h.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        h
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        if let Some(c) = self.child.take() {
+            rehost_test::stop_child(c, libc::SIGTERM, Duration::from_secs(2));
+        }
+    }
+}
+
+/// A private state directory for holds (0700, ours).
+pub fn hold_state_dir(d: &TestDir) -> PathBuf {
+    let p = d.join("hold-state");
+    std::fs::create_dir(&p).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o700)).unwrap();
+    p
+}
