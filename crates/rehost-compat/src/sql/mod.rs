@@ -133,6 +133,8 @@ pub struct Summary {
     /// Statements whose whole answer differs between the two runs on the old server (row count,
     /// an error once), so nothing was compared; and statements with noise columns.
     pub noise: u64,
+    /// Of the noise: statements not compared at all (their whole answer varies).
+    pub noise_whole: u64,
     /// Statements that failed with the same error on both sides.
     pub failed_both: u64,
     /// Transaction control and session settings (BEGIN, SET …): not replayed.
@@ -163,10 +165,11 @@ impl Summary {
     pub fn differs(&self) -> bool {
         self.differing > 0
     }
-    /// Some statement could not be replayed or read, or the log held none at all (the wrong
-    /// file, or a server that did not log statements): nothing to call "same".
+    /// Some statement could not be replayed or read, or nothing was compared at all (the log
+    /// held no statement — the wrong file, a server that did not log them — or only ones that
+    /// were refused, not replayed or noise): nothing to call "same".
     pub fn trouble(&self) -> bool {
-        self.failed > 0 || self.unreadable > 0 || self.statements == 0
+        self.failed > 0 || self.unreadable > 0 || self.compared == 0
     }
 }
 
@@ -368,6 +371,7 @@ pub fn replay(
             }
             Some(Outcome::Noise(why)) => {
                 s.noise += 1;
+                s.noise_whole += 1;
                 list(&mut s.noisy, listed(why));
             }
             Some(Outcome::Differs(mut f)) => {
@@ -730,6 +734,11 @@ pub fn render(s: &Summary, secs: Option<f64>, esc: &dyn Fn(&str) -> String) -> V
         "trouble: the log holds no statement (is it the server's log, written with \
          log_statement = 'all' or log_min_duration_statement = 0, in the format given?)"
             .to_string()
+    } else if s.compared == 0 && s.failed == 0 && s.unreadable == 0 {
+        format!(
+            "trouble: no statement was compared ({} refused as not read-only, {} transaction and session statements, {} noise as a whole, {} past the cap)",
+            s.refused, s.session, s.noise_whole, s.over_cap
+        )
     } else if s.trouble() {
         format!(
             "trouble: {} statements could not be replayed, {} log entries not readable; {} compared, {} differ",

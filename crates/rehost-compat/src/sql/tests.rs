@@ -371,3 +371,28 @@ x LOG:  statement: SELECT a FROM t; COMMIT
     );
     assert!(!s.trouble());
 }
+
+/// Nothing compared is not "same": a log of writes and session statements only is trouble,
+/// saying why.
+#[test]
+fn a_log_with_nothing_to_compare_is_trouble() {
+    let side = Fake {
+        name: "x",
+        answers: HashMap::new(),
+        calls: AtomicUsize::new(0),
+    };
+    let log = "x LOG:  statement: BEGIN\nx LOG:  statement: DELETE FROM t\n";
+    let s = replay(
+        Reader::new(log.as_bytes(), Format::Stderr),
+        &side,
+        &side,
+        &Options::default(),
+        &AtomicBool::new(false),
+    );
+    assert!(s.trouble());
+    let text = render(&s, None, &|s| s.to_string());
+    assert_eq!(
+        text.last().unwrap(),
+        "trouble: no statement was compared (1 refused as not read-only, 1 transaction and session statements, 0 noise as a whole, 0 past the cap)"
+    );
+}

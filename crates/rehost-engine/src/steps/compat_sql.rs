@@ -149,17 +149,11 @@ fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {
             })
         }
         _ => Ok(Outcome::Failed {
+            // The verdict line says what kind of trouble: nothing in the log, nothing compared,
+            // statements not replayed or entries not read.
             detail: format!(
-                "{} statements could not be replayed and {} log entries not read{}; {} of {} compared differ (the step's output names them)",
-                summary.failed,
-                summary.unreadable,
-                if summary.statements == 0 {
-                    " (the log holds no statement)"
-                } else {
-                    ""
-                },
-                summary.differing,
-                summary.compared
+                "{} (the step's output names them)",
+                lines.last().map(String::as_str).unwrap_or("trouble")
             ),
             exit_code: Some(2),
             data,

@@ -88,6 +88,25 @@ fn recorded() -> (Postgres, Postgres, String, String) {
          ALTER SYSTEM SET log_destination = 'stderr,csvlog';",
     );
     restart(&mut old);
+    // A client on the extended protocol (pgbench -M extended): the log holds `execute
+    // <unnamed>: … $1` and the parameters in the DETAIL line after it.
+    let script = old.data_dir().join("../client.sql");
+    std::fs::write(
+        &script,
+        "\\set id 2\nSELECT id, at FROM events WHERE id = :id;\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(rehost_test::postgres::tool("pgbench"))
+        .args(["-n", "-M", "extended", "-t", "1", "-f"])
+        .arg(&script)
+        .arg(old.url("postgres"))
+        .output()
+        .expect("run pgbench");
+    assert!(
+        out.status.success(),
+        "pgbench: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     old.sql("postgres", CLIENT);
     let stderr = wait_for(&|| logged(&old, "log"), "'client done'");
     let csv = wait_for(&|| logged(&old, "csv"), "'client done'");
@@ -145,16 +164,22 @@ fn a_recorded_query_log_names_what_the_changed_server_answers_differently() {
     assert_eq!(v["result"], "differ");
 
     // DateStyle: the first differing row and column, with both values.
-    let dates = finding(&v, "SELECT id, at FROM events");
+    let dates = finding(&v, "SELECT id, at FROM events ORDER BY id");
     assert_eq!(
         dates["line"].as_u64().unwrap(),
-        line_of(&stderr_log, "SELECT id, at FROM events")
+        line_of(&stderr_log, "SELECT id, at FROM events ORDER BY id")
     );
     assert_eq!(dates["class"], "value");
     assert_eq!(dates["row"], 1);
     assert_eq!(dates["column"], "at");
     assert_eq!(dates["old"], "2026-12-07");
     assert_eq!(dates["new"], "07/12/2026");
+    // The extended-protocol query, its logged parameter bound.
+    let bound = finding(&v, "SELECT id, at FROM events WHERE id = '2'");
+    assert_eq!(
+        (&bound["column"], &bound["new"]),
+        (&"at".into(), &"08/12/2026".into())
+    );
     let show = finding(&v, "SHOW DateStyle");
     assert_eq!(
         (&show["old"], &show["new"]),
@@ -177,7 +202,7 @@ fn a_recorded_query_log_names_what_the_changed_server_answers_differently() {
         "{legacy:#}"
     );
     assert_eq!(v["new_errors"], 1);
-    assert_eq!(v["differing"], 4, "{v:#}");
+    assert_eq!(v["differing"], 5, "{v:#}");
 
     // now() and random() differ between the two runs on the old server: noise, not a finding.
     let noisy = v["noisy"].as_array().unwrap();
@@ -207,8 +232,8 @@ fn a_recorded_query_log_names_what_the_changed_server_answers_differently() {
     );
     assert_eq!(refused["why"], "an UPDATE statement");
     assert_eq!(v["session"], 2);
-    // id/at, count, legacy, now, SHOW, 'x\\y', marker.
-    assert_eq!(v["compared"], 7, "{v:#}");
+    // id/at, id = '2', count, legacy, now, SHOW, 'x\\y', marker.
+    assert_eq!(v["compared"], 8, "{v:#}");
     assert_eq!(v["noise"], 1);
     // The old server is unchanged: the replay ran read-only and rolled back.
     assert_eq!(old.sql("postgres", "SELECT count(*) FROM events"), "2");
@@ -277,14 +302,17 @@ fn a_recorded_query_log_names_what_the_changed_server_answers_differently() {
         out.lines()
             .last()
             .unwrap()
-            .starts_with("differ: 4 of 7 compared statements"),
+            .starts_with("differ: 5 of 8 compared statements"),
         "{out}"
     );
 }
 
-/// The same server on both sides: every statement answered the same, the noise still noise.
+/// The same server on both sides: every statement answered the same, the noise still noise;
+/// a write refused, or with --allow-writes compared and rolled back; a hostile log is trouble
+/// naming its lines, a missing server trouble naming it.
 #[test]
-fn the_same_server_twice_is_the_same_and_a_hostile_log_is_trouble_naming_its_line() {
+fn the_same_server_twice_is_the_same_a_write_runs_only_when_allowed_and_rolled_back_and_a_hostile_log_is_trouble()
+ {
     let d = TestDir::new();
     let pg = Postgres::start();
     pg.sql("postgres", SCHEMA);
@@ -310,6 +338,54 @@ fn the_same_server_twice_is_the_same_and_a_hostile_log_is_trouble_naming_its_lin
             .contains("same: the 2 statements compared were answered the same"),
         "{}",
         same.stdout()
+    );
+
+    // A write runs only with --allow-writes, in a transaction rolled back on each side: its
+    // answer is compared, and nothing it did remains.
+    let writes = "\
+2026-12-07 07:00:00.000 UTC [1] LOG:  statement: UPDATE events SET note = 'changed' WHERE id = 1 RETURNING id, note
+";
+    std::fs::write(d.path().join("writes.log"), writes).unwrap();
+    let args = |extra: &'static [&'static str]| {
+        let mut a: Vec<String> = [
+            "compat",
+            "replay-sql",
+            "--log",
+            "writes.log",
+            "--old",
+            &pg.url("postgres"),
+            "--new",
+            &pg.url("postgres"),
+            "--json",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    // Refused: nothing compared, so not "same".
+    let refused = test_in(&d).args(args(&[])).code(2);
+    let v: serde_json::Value = serde_json::from_str(refused.stdout().trim()).unwrap();
+    assert_eq!(
+        (v["refused"].as_u64(), v["compared"].as_u64()),
+        (Some(1), Some(0))
+    );
+    let allowed = test_in(&d).args(args(&["--allow-writes"])).code(0);
+    let v: serde_json::Value = serde_json::from_str(allowed.stdout().trim()).unwrap();
+    assert_eq!(
+        (
+            v["writes"].as_u64(),
+            v["compared"].as_u64(),
+            v["same"].as_u64()
+        ),
+        (Some(1), Some(1), Some(1)),
+        "{v:#}"
+    );
+    assert_eq!(
+        pg.sql("postgres", "SELECT note FROM events WHERE id = 1"),
+        "first",
+        "the write was rolled back"
     );
 
     // Garbage, an unterminated string, a line of 2 MiB: errors with their lines, no panic.
@@ -437,7 +513,7 @@ log = "logs/old.log"
     assert_eq!(o.code, 2, "{}", o.all());
     assert!(
         o.all().contains(
-            "4 of 7 statements answered differently by the two sides of database `app` (1 errors only the new server raises)"
+            "5 of 8 statements answered differently by the two sides of database `app` (1 errors only the new server raises)"
         ),
         "{}",
         o.all()
@@ -448,7 +524,7 @@ log = "logs/old.log"
     assert_eq!(r["exit_code"], 1);
     assert_eq!(
         (r["compared"].as_u64(), r["differing"].as_u64()),
-        (Some(7), Some(4))
+        (Some(8), Some(5))
     );
     assert_eq!(r["refused_writes"], 1);
     let line = line_of(&stderr_log, "SELECT id, at FROM events");
@@ -471,7 +547,7 @@ log = "logs/old.log"
     let md = d.read(".rehost/plan/test/report.md");
     for part in [
         "ANSWERS DIFFER",
-        "7 distinct compared: 3 the same, 4 differ",
+        "8 distinct compared: 3 the same, 5 differ",
         "value at row 1, column at (1×)",
         "error on new only (1×)",
         "column at, r differs between the two runs on the old server",
