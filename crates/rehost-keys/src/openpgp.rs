@@ -180,11 +180,9 @@ fn keyblock(ps: &[Packet<'_>], encoding: Encoding, keys: &mut Vec<Key>, errors: 
                     && let Some(o) = keys[i].openpgp.as_mut()
                     && o.user_id.is_none()
                 {
-                    let uid: String = String::from_utf8_lossy(&p.body[..p.body.len().min(256)])
-                        .chars()
-                        .filter(|c| !c.is_control())
-                        .collect();
-                    o.user_id = Some(uid);
+                    // As written (at most 256 bytes); escaped where it is shown.
+                    let uid = String::from_utf8_lossy(&p.body[..p.body.len().min(256)]);
+                    o.user_id = Some(uid.into_owned());
                 }
             }
             _ => {}
