@@ -154,6 +154,10 @@ pub fn parse_openpgp(b: &[u8]) -> (Vec<Key>, Vec<String>) {
     let mut keys = Vec::new();
     let mut errors = Vec::new();
     keyblock(&ps, Encoding::Raw, &mut keys, &mut errors);
+    // A file whose first bytes only looked like a key packet is not OpenPGP: nothing to say.
+    if keys.is_empty() {
+        return (Vec::new(), Vec::new());
+    }
     if let Some(e) = err {
         errors.push(format!("OpenPGP: {e}"));
     }

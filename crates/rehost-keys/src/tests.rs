@@ -591,3 +591,12 @@ fn a_gnupg_agent_key_file_is_named_by_its_keygrip_and_a_renamed_rsa_one_is_said(
         "/root/.gnupg/private-keys-v1.d/x.key"
     ));
 }
+
+#[test]
+fn bytes_that_only_look_like_a_key_packet_are_not_an_error() {
+    // An old-format tag-6 header, version 4, a length that fits, then garbage.
+    let mut b = vec![0x99, 0x00, 0x20, 4];
+    b.extend_from_slice(&[0xff; 40]);
+    assert_eq!(crate::sniff(&b, b.len() as u64), Some(crate::Sniff::OpenPgp));
+    assert_eq!(crate::parse_openpgp(&b), (Vec::new(), Vec::new()));
+}
