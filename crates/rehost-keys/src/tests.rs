@@ -597,6 +597,52 @@ fn bytes_that_only_look_like_a_key_packet_are_not_an_error() {
     // An old-format tag-6 header, version 4, a length that fits, then garbage.
     let mut b = vec![0x99, 0x00, 0x20, 4];
     b.extend_from_slice(&[0xff; 40]);
-    assert_eq!(crate::sniff(&b, b.len() as u64), Some(crate::Sniff::OpenPgp));
+    assert_eq!(
+        crate::sniff(&b, b.len() as u64),
+        Some(crate::Sniff::OpenPgp)
+    );
     assert_eq!(crate::parse_openpgp(&b), (Vec::new(), Vec::new()));
+}
+
+/// RFC 9580's own samples: the v6 certificate of appendix A.3 (Ed25519 primary, X25519
+/// subkey) and the v4 Ed25519 legacy key of A.2, with the fingerprints the RFC gives. (GnuPG
+/// 2.2 here makes no v6 key: these are the v6 check.)
+#[test]
+fn rfc_9580_sample_keys_have_the_fingerprints_the_rfc_gives() {
+    let v6 = "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\n\
+xioGY4d/4xsAAAAg+U2nu0jWCmHlZ3BqZYfQMxmZu52JGggkLq2EVD34laPCsQYf\n\
+GwoAAABCBYJjh3/jAwsJBwUVCg4IDAIWAAKbAwIeCSIhBssYbE8GCaaX5NUt+mxy\n\
+KwwfHifBilZwj2Ul7Ce62azJBScJAgcCAAAAAK0oIBA+LX0ifsDm185Ecds2v8lw\n\
+gyU2kCcUmKfvBXbAf6rhRYWzuQOwEn7E/aLwIwRaLsdry0+VcallHhSu4RN6HWaE\n\
+QsiPlR4zxP/TP7mhfVEe7XWPxtnMUMtf15OyA51YBM4qBmOHf+MZAAAAIIaTJINn\n\
++eUBXbki+PSAld2nhJh/LVmFsS+60WyvXkQ1wpsGGBsKAAAALAWCY4d/4wKbDCIh\n\
+BssYbE8GCaaX5NUt+mxyKwwfHifBilZwj2Ul7Ce62azJAAAAAAQBIKbpGG2dWTX8\n\
+j+VjFM21J0hqWlEg+bdiojWnKfA5AQpWUWtnNwDEM0g12vYxoWM8Y81W+bHBw805\n\
+I8kWVkXU6vFOi+HWvv/ira7ofJu16NnoUkhclkUrk0mXubZvyl4GBg==\n\
+-----END PGP PUBLIC KEY BLOCK-----\n";
+    let (keys, errors) = crate::parse(v6.as_bytes());
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    let o = keys[0].openpgp.as_ref().unwrap();
+    assert_eq!(o.version, Some(6));
+    assert_eq!(
+        o.fingerprint.as_deref(),
+        Some("CB186C4F0609A697E4D52DFA6C722B0C1F1E27C18A56708F6525EC27BAD9ACC9")
+    );
+    assert_eq!(
+        (keys[0].kind, keys[0].algorithm.as_str()),
+        (Kind::OpenpgpPublic, "ed25519")
+    );
+    assert_eq!(keys[1].algorithm, "x25519");
+    assert!(keys[1].openpgp.as_ref().unwrap().subkey);
+    let v4 = "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\n\
+xjMEU/NfCxYJKwYBBAHaRw8BAQdAPwmJlL3ZFu1AUxl5NOSofIBzOhKA1i+AEJku\n\
+Q+47JAY=\n\
+-----END PGP PUBLIC KEY BLOCK-----\n";
+    let (keys, _) = crate::parse(v4.as_bytes());
+    assert_eq!(
+        keys[0].openpgp.as_ref().unwrap().fingerprint.as_deref(),
+        Some("C959BDBAFA32A2F89A153B678CFDE12197965A9A")
+    );
+    assert_eq!(keys[0].algorithm, "eddsa-ed25519");
 }
