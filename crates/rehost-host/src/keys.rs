@@ -339,7 +339,8 @@ fn key_files(
             match luks_by_uuid(host, &uuid) {
                 ByUuid::NotLooked => {}
                 ByUuid::Absent => c.luks_found = Some(false),
-                ByUuid::Found(shown, (meta, keys, _)) => {
+                ByUuid::Found(shown, found) => {
+                    let (meta, keys, _) = *found;
                     c.luks_found = Some(true);
                     c.luks_header = Some(shown.clone());
                     for key in keys {
@@ -394,7 +395,7 @@ enum ByUuid {
     /// No device with that UUID, or not a LUKS header there.
     Absent,
     /// The header, shown by its by-uuid path.
-    Found(String, Examined),
+    Found(String, Box<Examined>),
 }
 
 /// The LUKS header of the device `/dev/disk/by-uuid/UUID` names on `host` (inside its root):
@@ -417,7 +418,7 @@ fn luks_by_uuid(host: &LocalHost, uuid: &str) -> ByUuid {
         return ByUuid::NotLooked;
     }
     match luks_of_device(&dev) {
-        Ok(Some(e)) => ByUuid::Found(shown, e),
+        Ok(Some(e)) => ByUuid::Found(shown, Box::new(e)),
         Ok(None) => ByUuid::Absent,
         Err(_) => ByUuid::NotLooked,
     }

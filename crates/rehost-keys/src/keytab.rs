@@ -79,11 +79,9 @@ impl<'a> Cursor<'a> {
     }
 }
 
+/// A name from the keytab, as written (lossy UTF-8; escaped where it is shown).
 fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b)
-        .chars()
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect()
+    String::from_utf8_lossy(b).into_owned()
 }
 
 /// One entry's bytes → the entry.

@@ -154,6 +154,10 @@ pub fn parse_openpgp(b: &[u8]) -> (Vec<Key>, Vec<String>) {
     let mut keys = Vec::new();
     let mut errors = Vec::new();
     keyblock(&ps, Encoding::Raw, &mut keys, &mut errors);
+    // A file whose first bytes only looked like a key packet is not OpenPGP: nothing to say.
+    if keys.is_empty() {
+        return (Vec::new(), Vec::new());
+    }
     if let Some(e) = err {
         errors.push(format!("OpenPGP: {e}"));
     }
@@ -180,11 +184,9 @@ fn keyblock(ps: &[Packet<'_>], encoding: Encoding, keys: &mut Vec<Key>, errors: 
                     && let Some(o) = keys[i].openpgp.as_mut()
                     && o.user_id.is_none()
                 {
-                    let uid: String = String::from_utf8_lossy(&p.body[..p.body.len().min(256)])
-                        .chars()
-                        .filter(|c| !c.is_control())
-                        .collect();
-                    o.user_id = Some(uid);
+                    // As written (at most 256 bytes); escaped where it is shown.
+                    let uid = String::from_utf8_lossy(&p.body[..p.body.len().min(256)]);
+                    o.user_id = Some(uid.into_owned());
                 }
             }
             _ => {}

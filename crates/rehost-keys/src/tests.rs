@@ -513,3 +513,136 @@ fn a_certificate_expiring_within_30_days_is_warned_of_and_not_failed_on() {
     assert_eq!(c.exit_code, 0);
     assert_eq!(c.warnings.len(), 2, "{c:?}");
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    /// OpenPGP packets, keyboxes, agent key files and keytabs from a hostile host: any bytes
+    /// after a plausible first header end in findings or errors, never a panic.
+    #[test]
+    fn random_openpgp_keytab_and_agent_key_files_never_panic(
+        first in prop_oneof![Just(0x95u8), Just(0x99), Just(0xc5), Just(0xc6), Just(0x05), any::<u8>()],
+        body in proptest::collection::vec(any::<u8>(), 0..3000),
+        sexp in "[()0-9a-z: #\"\n]{0,300}",
+    ) {
+        let mut b = vec![first];
+        b.extend_from_slice(&body);
+        let _ = crate::parse_openpgp(&b);
+        let mut kbx = vec![0, 0, 0, 32, 1, 1, 0, 2, b'K', b'B', b'X', b'f'];
+        kbx.extend_from_slice(&body);
+        let _ = crate::parse_openpgp(&kbx);
+        let mut kt = vec![5, 2];
+        kt.extend_from_slice(&body);
+        let _ = crate::parse_keytab(&kt, &[7; 32]);
+        let _ = crate::parse_gpg_agent_key("/g/private-keys-v1.d/AA.key", sexp.as_bytes());
+        let mut armored = b"-----BEGIN PGP PRIVATE KEY BLOCK-----\n\n".to_vec();
+        armored.extend_from_slice(base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &b).as_bytes());
+        armored.extend_from_slice(b"\n-----END PGP PRIVATE KEY BLOCK-----\n");
+        let _ = crate::parse(&armored);
+    }
+}
+
+#[test]
+fn a_gnupg_agent_key_file_is_named_by_its_keygrip_and_a_renamed_rsa_one_is_said() {
+    // An RSA modulus with its top bit set: libgcrypt's keygrip hashes it with a leading zero.
+    let n = [0xc0u8; 16];
+    let grip = {
+        use sha1::Digest;
+        let mut h = sha1::Sha1::new();
+        h.update([0]);
+        h.update(n);
+        crate::parse::hex(&h.finalize()).to_uppercase()
+    };
+    let hexn: String = n.iter().map(|b| format!("{b:02X}")).collect();
+    let file = format!(
+        "Created: 20261207T072503\nKey: (protected-private-key (rsa (n #00{hexn}#)\n (e #010001#)(protected openpgp-s2k3-ocb-aes ((sha1 #00#\n \"1\")#00#)#AA#)))\n"
+    );
+    let (k, e) =
+        crate::parse_gpg_agent_key(&format!("/g/private-keys-v1.d/{grip}.key"), file.as_bytes());
+    assert!(e.is_empty(), "{e:?}");
+    assert_eq!(k[0].kind, Kind::GpgAgentKey);
+    assert!(k[0].encrypted);
+    let o = k[0].openpgp.as_ref().unwrap();
+    assert_eq!(
+        (o.keygrip.as_deref(), o.keygrip_from.as_str()),
+        (Some(grip.as_str()), "computed")
+    );
+    assert_eq!(k[0].identity(), Some(format!("private:gpg-keygrip:{grip}")));
+    // The same file under another name: the computed keygrip stands, and the name is said.
+    let other = "0".repeat(40);
+    let (k, e) = crate::parse_gpg_agent_key(
+        &format!("/g/private-keys-v1.d/{other}.key"),
+        file.as_bytes(),
+    );
+    assert_eq!(
+        k[0].openpgp.as_ref().unwrap().keygrip.as_deref(),
+        Some(grip.as_str())
+    );
+    assert!(e[0].contains("renamed or altered"), "{e:?}");
+    // Canonical S-expressions (GnuPG 2.1's format) read the same; ECC takes its name's keygrip.
+    let canon = b"(21:protected-private-key(3:ecc(5:curve7:Ed25519)(1:q3:abc)))";
+    let (k, _) = crate::parse_gpg_agent_key(&format!("/g/private-keys-v1.d/{other}.key"), canon);
+    assert_eq!(k[0].algorithm, "ecc-ed25519");
+    assert_eq!(k[0].openpgp.as_ref().unwrap().keygrip_from, "file name");
+    assert!(crate::is_gpg_agent_key(&format!(
+        "/root/.gnupg/private-keys-v1.d/{grip}.key"
+    )));
+    assert!(!crate::is_gpg_agent_key(
+        "/root/.gnupg/private-keys-v1.d/x.key"
+    ));
+}
+
+#[test]
+fn bytes_that_only_look_like_a_key_packet_are_not_an_error() {
+    // An old-format tag-6 header, version 4, a length that fits, then garbage.
+    let mut b = vec![0x99, 0x00, 0x20, 4];
+    b.extend_from_slice(&[0xff; 40]);
+    assert_eq!(
+        crate::sniff(&b, b.len() as u64),
+        Some(crate::Sniff::OpenPgp)
+    );
+    assert_eq!(crate::parse_openpgp(&b), (Vec::new(), Vec::new()));
+}
+
+/// RFC 9580's own samples: the v6 certificate of appendix A.3 (Ed25519 primary, X25519
+/// subkey) and the v4 Ed25519 legacy key of A.2, with the fingerprints the RFC gives. (GnuPG
+/// 2.2 here makes no v6 key: these are the v6 check.)
+#[test]
+fn rfc_9580_sample_keys_have_the_fingerprints_the_rfc_gives() {
+    let v6 = "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\n\
+xioGY4d/4xsAAAAg+U2nu0jWCmHlZ3BqZYfQMxmZu52JGggkLq2EVD34laPCsQYf\n\
+GwoAAABCBYJjh3/jAwsJBwUVCg4IDAIWAAKbAwIeCSIhBssYbE8GCaaX5NUt+mxy\n\
+KwwfHifBilZwj2Ul7Ce62azJBScJAgcCAAAAAK0oIBA+LX0ifsDm185Ecds2v8lw\n\
+gyU2kCcUmKfvBXbAf6rhRYWzuQOwEn7E/aLwIwRaLsdry0+VcallHhSu4RN6HWaE\n\
+QsiPlR4zxP/TP7mhfVEe7XWPxtnMUMtf15OyA51YBM4qBmOHf+MZAAAAIIaTJINn\n\
++eUBXbki+PSAld2nhJh/LVmFsS+60WyvXkQ1wpsGGBsKAAAALAWCY4d/4wKbDCIh\n\
+BssYbE8GCaaX5NUt+mxyKwwfHifBilZwj2Ul7Ce62azJAAAAAAQBIKbpGG2dWTX8\n\
+j+VjFM21J0hqWlEg+bdiojWnKfA5AQpWUWtnNwDEM0g12vYxoWM8Y81W+bHBw805\n\
+I8kWVkXU6vFOi+HWvv/ira7ofJu16NnoUkhclkUrk0mXubZvyl4GBg==\n\
+-----END PGP PUBLIC KEY BLOCK-----\n";
+    let (keys, errors) = crate::parse(v6.as_bytes());
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    let o = keys[0].openpgp.as_ref().unwrap();
+    assert_eq!(o.version, Some(6));
+    assert_eq!(
+        o.fingerprint.as_deref(),
+        Some("CB186C4F0609A697E4D52DFA6C722B0C1F1E27C18A56708F6525EC27BAD9ACC9")
+    );
+    assert_eq!(
+        (keys[0].kind, keys[0].algorithm.as_str()),
+        (Kind::OpenpgpPublic, "ed25519")
+    );
+    assert_eq!(keys[1].algorithm, "x25519");
+    assert!(keys[1].openpgp.as_ref().unwrap().subkey);
+    let v4 = "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\n\
+xjMEU/NfCxYJKwYBBAHaRw8BAQdAPwmJlL3ZFu1AUxl5NOSofIBzOhKA1i+AEJku\n\
+Q+47JAY=\n\
+-----END PGP PUBLIC KEY BLOCK-----\n";
+    let (keys, _) = crate::parse(v4.as_bytes());
+    assert_eq!(
+        keys[0].openpgp.as_ref().unwrap().fingerprint.as_deref(),
+        Some("C959BDBAFA32A2F89A153B678CFDE12197965A9A")
+    );
+    assert_eq!(keys[0].algorithm, "eddsa-ed25519");
+}

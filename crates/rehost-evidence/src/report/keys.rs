@@ -38,7 +38,29 @@ pub(super) fn statuses(plan: &Plan, run: &Run) -> Vec<KeyStatus> {
                 }
                 (Some(_), _) => "not carried".to_owned(),
                 (None, None) => {
-                    "carried; not verified by rehost (no verify-keys step names it)".to_owned()
+                    // Another step says it verifies the key: a verify-tree or verify-files
+                    // compares its bytes (its own verification says how it went); a command or
+                    // a person is taken at the plan's word.
+                    let claim = rehost_plan::Effect::Verifies(k.id.clone());
+                    match plan.steps.iter().find(|s| s.effects.contains(&claim)) {
+                        Some(s)
+                            if matches!(
+                                s.kind,
+                                StepKind::VerifyTree { .. } | StepKind::VerifyFiles { .. }
+                            ) =>
+                        {
+                            format!(
+                                "carried; compared as files by step `{}` (its verification above), not by fingerprint",
+                                s.id
+                            )
+                        }
+                        Some(s) => format!(
+                            "carried; step `{}` ({}) says it verifies it: not checked by rehost",
+                            s.id,
+                            s.kind.name()
+                        ),
+                        None => "carried; verified by no step".to_owned(),
+                    }
                 }
                 (None, Some(_)) if found.is_empty() => {
                     "nothing rehost reads at its paths".to_owned()
