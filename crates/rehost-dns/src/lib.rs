@@ -253,8 +253,8 @@ fn soa_owner(server: &Server, name: &Name, timeout: Duration) -> Result<Option<N
 
 /// At most this many name servers are taken from an NS answer, and this many addresses of
 /// each: a hostile or broken resolver cannot make rehost ask thousands of servers.
-const MAX_NS: usize = 16;
-const MAX_ADDRS_PER_NS: usize = 4;
+pub const MAX_NS: usize = 16;
+pub const MAX_ADDRS_PER_NS: usize = 4;
 
 /// The zone's authoritative servers as the DNS itself names them: the zone cut above the name
 /// (the nearest enclosing name with NS records), its NS names and their addresses (the glue in
