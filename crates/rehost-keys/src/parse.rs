@@ -202,25 +202,7 @@ fn der_any(der: &[u8], encoding: Encoding) -> Option<Key> {
 }
 
 fn blank(kind: Kind) -> Key {
-    Key {
-        kind,
-        encoding: Encoding::Der,
-        algorithm: String::new(),
-        bits: None,
-        encrypted: false,
-        spki_sha256: None,
-        ssh_sha256: None,
-        unknown: None,
-        certificate: None,
-        luks: None,
-        crypttab: None,
-        key_file: None,
-        reference: None,
-        pkcs12: None,
-        wireguard_public: None,
-        openpgp: None,
-        keytab: None,
-    }
+    Key::blank(kind)
 }
 
 fn encrypted(kind: Kind, encoding: Encoding, algorithm: &str) -> Key {
