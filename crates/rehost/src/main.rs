@@ -1,5 +1,25 @@
 //! The `rehost` binary: parse arguments, hand them to a command, map the outcome to an exit code.
 
+// `println!` and `print!` for the whole binary (these shadow std's, declared before every
+// module): a write to a closed stdout — `rehost run | head`, a pager quit early — is dropped
+// instead of panicking. A `run` must never die half-way because its output pipe closed; the
+// journal, not the terminal, is its record. (Read-only commands end quietly on the broken
+// pipe instead: `main` restores SIGPIPE for them.)
+macro_rules! println {
+    () => {
+        $crate::term::out(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::term::out(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+macro_rules! print {
+    ($($arg:tt)*) => {
+        $crate::term::out(format_args!($($arg)*))
+    };
+}
+
 mod cli;
 mod cmd;
 mod confirm;

@@ -25,3 +25,10 @@ pub use rehost_plan::escape_control as escape;
 pub fn error(message: &str) {
     eprintln!("rehost: {}", escape(message));
 }
+
+/// Standard output for the binary's `println!`/`print!` (main.rs): what cannot be written
+/// (the reader has gone) is dropped, never a panic.
+pub fn out(args: std::fmt::Arguments) {
+    use std::io::Write;
+    let _ = std::io::stdout().lock().write_fmt(args);
+}

@@ -999,3 +999,43 @@ fn a_second_ctrl_c_ends_rehost_at_once() {
     let s = rehost(&d, &["status", "plan.toml", "--env", "test"]);
     assert!(s.stdout.contains("INTERRUPTED  stubborn"), "{}", s.stdout);
 }
+
+/// `rehost run | head`, or a pager quit early: the output pipe closes while the run goes on.
+/// The run must finish every step (the journal is its record), not panic half-way on the
+/// broken pipe; what it could not print is dropped.
+#[test]
+fn a_run_whose_output_pipe_closes_finishes_every_step_without_a_panic() {
+    use std::io::Read;
+    let d = TestDir::new();
+    write_plan(
+        &d,
+        &format!(
+            "{}{}{}",
+            append("a", "a"),
+            append("b", "b"),
+            append("c", "c")
+        ),
+    );
+    let mut child = std::process::Command::new(bin())
+        .args(["run", "plan.toml", "--env", "test"])
+        .current_dir(d.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reader goes before rehost writes its first line.
+    drop(child.stdout.take());
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(status.code(), Some(0), "{err}");
+    assert_eq!(log_lines(&d), ["a", "b", "c"]);
+    let journal = d.read(".rehost/plan/test/journal");
+    assert!(journal.contains(r#""type":"run_finished""#), "{journal}");
+}
