@@ -203,6 +203,7 @@ fn parse_unaligned(text: &str) -> Replayed {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::process::Command;
 
     #[test]
     fn unaligned_answers_keep_nulls_newlines_and_bars() {
@@ -225,12 +226,6 @@ mod tests {
             }
         );
     }
-}
-
-#[cfg(test)]
-mod wrapper_tests {
-    use super::WRAPPER;
-    use std::process::Command;
 
     fn wrapped(path: &str) -> std::process::Output {
         Command::new("/bin/sh")

@@ -353,33 +353,21 @@ fn propagation_and_clients(
         .flatten()
         .map(|v| v.trim_end_matches('.').to_ascii_lowercase())
         .collect();
-    let scans: Vec<&Attempt> = r
-        .run
-        .attempts
-        .iter()
-        .filter(|a| !a.superseded)
-        .filter(|a| {
-            a.refs.as_ref().is_some_and(|d| {
-                d.find
-                    .iter()
-                    .any(|f| wanted.contains(&f.trim_end_matches('.').to_ascii_lowercase()))
-            })
+    let scans = data_for(r, |a| {
+        a.refs.as_ref().filter(|d| {
+            d.find
+                .iter()
+                .any(|f| wanted.contains(&f.trim_end_matches('.').to_ascii_lowercase()))
         })
-        .collect();
-    let mut latest_scans: Vec<&Attempt> = Vec::new();
-    for a in scans {
-        latest_scans.retain(|x| x.id != a.id);
-        latest_scans.push(a);
-    }
-    if latest_scans.is_empty() {
+    });
+    if scans.is_empty() {
         b.push(p(
             "Clients holding the old value in their own files: not searched (no `scan-refs` \
              step looks for it)."
                 .into(),
         ));
     }
-    for a in latest_scans {
-        let Some(d) = &a.refs else { continue };
+    for (a, d) in scans {
         let lines: u64 = d.scans.iter().map(|s| s.found_total).sum();
         let files: std::collections::BTreeSet<String> = d
             .scans
