@@ -106,6 +106,26 @@ pub fn unpacked_agent(dir: &Path) -> PathBuf {
     let path = dir.join("rehost");
     std::fs::write(&path, bin).unwrap();
     std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    // Another test thread that forked while the file was open for writing holds that fd until
+    // its child execs, and exec of the file fails with ETXTBSY meanwhile (CI saw it). One exec
+    // that succeeds shows no writer is left, and none can appear: the only writable fd is gone.
+    let mut tries = 0;
+    loop {
+        match Command::new(&path)
+            .arg("--version")
+            .stdout(Stdio::null())
+            .status()
+        {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && tries < 250 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            r => {
+                assert!(r.expect("run the unpacked agent").success(), "agent --version");
+                break;
+            }
+        }
+    }
     path
 }
 
