@@ -240,6 +240,15 @@ pub enum LoadKind {
     /// rehost's own write load (`writes = "postgresql"`): rows inserted on `database`'s old
     /// side, each acknowledged one looked for on its new side.
     Writes { engine: String, database: String },
+    /// rehost's HTTP write load (`writes = "http"`): `PUT {path}/{id}` to `service`'s old
+    /// host, each write a 2xx answer acknowledged looked for with `GET {path}/{id}` on its
+    /// new host (200 found, 404 missing). `port`: given, else the service's probe port, else
+    /// its one `ports` entry (validate.rs makes sure there is one).
+    HttpWrites {
+        service: String,
+        port: Option<u16>,
+        path: String,
+    },
 }
 
 impl Load {
@@ -254,6 +263,9 @@ impl Load {
             }
             LoadKind::Writes { database, .. } => format!(
                 "rehost's PostgreSQL write load on database `{database}` (written on its old side, each acknowledged write looked for on its new side)"
+            ),
+            LoadKind::HttpWrites { service, path, .. } => format!(
+                "rehost's HTTP write load on service `{service}` (`PUT {path}/ID` on its old host, each acknowledged write looked for with `GET` on its new host)"
             ),
         }
     }
@@ -461,6 +473,22 @@ pub struct Service {
     /// new host, every `interval`, by the engine's prober.
     pub probe: Option<Probe>,
     pub span: Span,
+}
+
+impl Service {
+    /// The port an HTTP write load sends to: `given`, else the probe's port, else the one
+    /// entry of `ports` (none when there are several and nothing says which).
+    pub fn write_port(&self, given: Option<u16>) -> Option<u16> {
+        given
+            .or(match self.probe.as_ref().map(|p| &p.check) {
+                Some(ProbeCheck::Tcp { port } | ProbeCheck::Http { port, .. }) => Some(*port),
+                _ => None,
+            })
+            .or(match self.ports.as_slice() {
+                [one] => Some(*one),
+                _ => None,
+            })
+    }
 }
 
 /// A service's probe: what a client does to find out whether the service answers.

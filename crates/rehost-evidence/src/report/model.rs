@@ -159,6 +159,9 @@ pub struct LoadRun {
 pub struct LoadCheck {
     pub at: String,
     pub database: String,
+    /// The service the HTTP write load wrote to (then `database` is empty).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
     pub new_side: String,
     pub acknowledged: u64,
     pub found: u64,

@@ -25,6 +25,7 @@ mod keys;
 mod keys_gpg;
 mod keys_stored;
 mod load;
+mod load_http;
 mod outputs;
 mod plan_lint;
 mod preflight;
