@@ -67,6 +67,46 @@ pub enum Command {
     /// --print-path, show the agent rehost would upload to a host.
     #[command(hide = true)]
     Agent(AgentArgs),
+    /// The small stateful service `rehost demo` migrates (started and stopped by its plan).
+    #[command(hide = true)]
+    DemoService(DemoServiceArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct DemoServiceArgs {
+    #[command(subcommand)]
+    pub action: DemoServiceAction,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DemoServiceAction {
+    /// Start the service detached; wait until it answers; write its pid file.
+    Start(DemoServe),
+    /// Serve in the foreground (what `start` runs).
+    Serve(DemoServe),
+    /// Stop the service the pid file names (only when it is this service), and wait for it.
+    Stop {
+        #[arg(long, value_name = "FILE")]
+        pid_file: PathBuf,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct DemoServe {
+    /// A loopback address and port.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: std::net::SocketAddr,
+    /// The data directory: each write is a file under its `writes/`.
+    #[arg(long, value_name = "DIR")]
+    pub data: PathBuf,
+    /// The TLS key file it holds (it does not start without it).
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
+    #[arg(long, value_name = "FILE")]
+    pub pid_file: PathBuf,
+    /// It ends by itself after this long.
+    #[arg(long, value_name = "DURATION", default_value = "10m")]
+    pub exit_after: String,
 }
 
 #[derive(Args, Debug)]

@@ -9,6 +9,7 @@ mod conns;
 mod conns_end;
 mod conns_view;
 mod demo;
+mod demo_service;
 mod dns;
 mod hold;
 mod keys;
@@ -49,5 +50,6 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Hold(a) => hold::run(&a),
         Command::Demo(a) => demo::run(&a),
         Command::Agent(a) => agent::run(&a),
+        Command::DemoService(a) => demo_service::run(&a),
     }
 }
