@@ -314,7 +314,31 @@ pub struct DataSet {
     /// The step that makes the source tree (a dump, say): the pre-flight does not expect it
     /// to exist before that step ran.
     pub created_by: Option<String>,
+    /// `backup = true`: a copy of the old side kept at `to`, a third location (neither the
+    /// old server nor the replacement), as the backup before the point of no return; a `sync`
+    /// of it before that point satisfies the lint.
+    pub backup: bool,
     pub span: Span,
+}
+
+impl Plan {
+    /// Where step `s` keeps a backup of the old side: its `backup = "WHERE"`, or the `to` of a
+    /// `backup = true` data set it syncs.
+    pub fn backup_of(&self, s: &Step) -> Option<String> {
+        s.effects
+            .iter()
+            .find_map(|e| match e {
+                Effect::BacksUp(at) => Some(at.clone()),
+                _ => None,
+            })
+            .or_else(|| match &s.kind {
+                StepKind::Sync { data, .. } => self
+                    .data_set(data)
+                    .filter(|d| d.backup)
+                    .map(|d| d.to.to_string()),
+                _ => None,
+            })
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
