@@ -22,10 +22,10 @@ pub use kinds::{
 pub use lint::{ExcludedPath, RULES, Rule, excluded_named_paths, key_not_carried_reason};
 pub use model::*;
 pub use redact::{is_secret_name, redact};
-pub use todo::{TODO, is_todo};
 /// The one escaper for text lines (`rehost_tree::escape::text`), under the name the crates
 /// that print have always used.
 pub use rehost_tree::escape::text as escape_control;
+pub use todo::{TODO, is_todo};
 
 /// The result of checking a plan: the plan if it could be read, its errors (which make it
 /// unusable) and its M 2.319 findings (which a rehearsal tolerates and production must accept).

@@ -802,8 +802,15 @@ until = "TODO: the window's start"
     assert!(c.findings.is_empty(), "the lint waits for a complete plan");
 
     // An error elsewhere is still reported beside the placeholders.
-    let c = check(&src.replace("local = true\n[hosts.new]", "local = true\nlokal = 1\n[hosts.new]"));
-    assert!(c.errors.iter().any(|d| d.code == "unknown-key"), "{:?}", c.errors);
+    let c = check(&src.replace(
+        "local = true\n[hosts.new]",
+        "local = true\nlokal = 1\n[hosts.new]",
+    ));
+    assert!(
+        c.errors.iter().any(|d| d.code == "unknown-key"),
+        "{:?}",
+        c.errors
+    );
 
     // Decided, the plan checks as any other (and `TODO` inside a text is no placeholder).
     let done = src
@@ -819,7 +826,9 @@ until = "TODO: the window's start"
         "{done}[[steps]]\nid = \"m\"\ndo = \"manual\"\ntext = \"the TODO list\"\n"
     ));
     assert!(c.errors.is_empty(), "{:?}", c.errors);
-    assert!(!is_todo("the TODO list") && !is_todo("TODOS") && is_todo(" TODO: x") && is_todo("TODO"));
+    assert!(
+        !is_todo("the TODO list") && !is_todo("TODOS") && is_todo(" TODO: x") && is_todo("TODO")
+    );
 }
 
 /// `[survey]` declares the differences `rehost survey --compare` expects, in the shape of a
@@ -840,7 +849,9 @@ fn the_survey_table_reads_allow_and_rewrite() {
             to: "db02".into()
         }]
     );
-    let c = check(&format!("{HEAD}[survey]\nalow = []\nrewrite = [\"db01=db02\"]\n"));
+    let c = check(&format!(
+        "{HEAD}[survey]\nalow = []\nrewrite = [\"db01=db02\"]\n"
+    ));
     let codes: Vec<&str> = c.errors.iter().map(|d| d.code).collect();
     assert_eq!(codes, ["unknown-key", "type"], "{:?}", c.errors);
     assert!(check(HEAD).plan.unwrap().survey.is_none());
