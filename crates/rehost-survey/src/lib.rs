@@ -12,6 +12,7 @@
 pub mod compare;
 pub mod draft;
 pub mod example;
+pub mod map;
 pub mod model;
 
 pub use model::*;
