@@ -353,9 +353,10 @@ pub fn services(n: usize) -> Inventory {
 }
 
 /// The draft with each TODO decided as a person might (for tests): the window and budget, who
-/// initiates and implements, the new host and the test hosts (local roots under `roots`), a
-/// TTL of one hour for each name, a dump for each database copy.
-pub fn decide_todos(draft: &str, roots: &str) -> String {
+/// initiates and implements, the new host and the test hosts (ssh hosts at documentation
+/// addresses, three machines apart from the old one), a TTL of one hour for each name, a dump
+/// for each database copy.
+pub fn decide_todos(draft: &str) -> String {
     let mut out = String::new();
     for line in draft.lines() {
         let Some(at) = line.find("\"TODO") else {
@@ -365,30 +366,28 @@ pub fn decide_todos(draft: &str, roots: &str) -> String {
         };
         let key = line.split(" = ").next().unwrap_or("").trim();
         let value = match key {
-            "initiated_by" => "\"IT security officer\"".to_owned(),
-            "implemented_by" => "\"Administrator\"".to_owned(),
+            "initiated_by" => "\"IT security officer\"",
+            "implemented_by" => "\"Administrator\"",
             "window" => {
                 "{ start = \"2026-01-01T00:00:00+01:00\", end = \"2099-01-01T00:00:00+01:00\" }"
-                    .to_owned()
             }
-            "max_downtime" => "\"15m\"".to_owned(),
-            "ssh" => {
-                out.push_str(&format!("local = true\nroot = \"{roots}/new\"\n"));
+            "max_downtime" => "\"15m\"",
+            "ssh" => "\"root@192.0.2.20\"",
+            "old" => {
+                out.push_str("old = { ssh = \"root@192.0.2.30\" }\n");
                 continue;
             }
-            "old" | "new" => {
-                out.push_str(&format!(
-                    "{key} = {{ local = true, root = \"{roots}/test-{key}\" }}\n"
-                ));
+            "new" => {
+                out.push_str("new = { ssh = \"root@192.0.2.31\" }\n");
                 continue;
             }
-            "ttl" => "\"1h\"".to_owned(),
-            "until" => "\"2026-01-01T00:00:00+01:00\"".to_owned(),
-            "command" => "\"pg_dumpall -h 192.0.2.10 | psql\"".to_owned(),
+            "ttl" => "\"1h\"",
+            "until" => "\"2026-01-01T00:00:00+01:00\"",
+            "command" => "\"pg_dumpall -h 192.0.2.10 | psql\"",
             other => panic!("a TODO the draft should not have: {other} in {line}"),
         };
         out.push_str(&line[..at]);
-        out.push_str(&value);
+        out.push_str(value);
         out.push('\n');
     }
     out

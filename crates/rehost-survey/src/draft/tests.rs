@@ -58,7 +58,7 @@ fn the_draft_fails_check_only_on_its_todos_and_passes_once_they_are_decided() {
     // Every TODO of the text is reported (none hides in a comment's place).
     assert_eq!(text.matches("\"TODO").count(), keys.len());
 
-    let done = example::decide_todos(&text, "/tmp/rehost-draft-test");
+    let done = example::decide_todos(&text);
     assert_eq!(errors(&done), [], "{done}");
     let plan = rehost_plan::check(&done).plan.unwrap();
     // Everything the survey found is declared, with its origin above it.
