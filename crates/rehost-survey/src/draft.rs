@@ -128,6 +128,9 @@ impl Ids {
     }
 }
 
+/// A declared key: its plan id and what the survey found.
+type KeyItem<'a> = &'a (String, &'a KeyRef);
+
 /// A service as the draft declares it.
 struct Svc<'a> {
     s: &'a Service,
@@ -617,7 +620,7 @@ pub fn draft(inv: &Inventory, old: &OldHost) -> String {
             );
         }
     }
-    let (scanned, other): (Vec<&(String, &KeyRef)>, Vec<&(String, &KeyRef)>) = keys
+    let (scanned, other): (Vec<KeyItem>, Vec<KeyItem>) = keys
         .iter()
         .partition(|(_, k)| !matches!(k.kind.as_str(), "keytab" | "luks" | "pkcs12" | "file"));
     if !scanned.is_empty() {
