@@ -61,6 +61,11 @@ pub enum Command {
     /// service and compare the answers (docs/compat.md).
     #[command(subcommand)]
     Compat(CompatCommand),
+    /// Survey a host: its services followed from socket to process, unit, package,
+    /// configuration, data, keys and names, the clients seen connected, and around them cron,
+    /// timers, units, packages, accounts, mounts, the firewall and kernel parameters
+    /// (docs/survey.md).
+    Survey(SurveyArgs),
     /// Run the demo: an embedded example migration between two local hosts.
     Demo(DemoArgs),
     /// Serve requests on stdin/stdout (started by rehost itself on remote hosts); with
@@ -96,6 +101,7 @@ impl Command {
                 | Command::Keys(_)
                 | Command::Conns(_)
                 | Command::Refs(_)
+                | Command::Survey(_)
         )
     }
 }
@@ -801,6 +807,20 @@ pub struct ConnsHost {
     /// With --plan: the plan's hosts in this rehearsal environment.
     #[arg(long, value_name = "NAME", requires = "plan")]
     pub env: Option<String>,
+}
+
+/// `rehost survey [HOST]`.
+#[derive(Args, Debug)]
+pub struct SurveyArgs {
+    #[command(flatten)]
+    pub on: ConnsHost,
+    /// Sample the clients connected to the listening TCP ports for this long, once a second
+    /// (`5m`, `30s`; `0`: not at all). A connection alive in every sample is persistent.
+    #[arg(long = "for", value_name = "DURATION", default_value = "5m")]
+    pub sample_for: String,
+    /// Print the inventory as JSON instead of the summary.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]

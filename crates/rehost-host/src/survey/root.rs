@@ -45,7 +45,12 @@ impl Root {
         rustix::fs::openat2(
             self.dir.as_fd(),
             rel,
-            flags | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK,
+            // `O_PATH` takes no other flag but these (openat2 refuses any other).
+            if flags.contains(OFlags::PATH) {
+                flags | OFlags::CLOEXEC
+            } else {
+                flags | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK
+            },
             Mode::empty(),
             ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
         )

@@ -293,7 +293,10 @@ fn chain_of(cx: &Context, d: &mut Draft, gaps: &mut Vec<Gap>) {
     let s = &mut d.service;
     let Some(exe) = exe else { return };
     let host_path = |p: &str| cx.root.host_path(p).unwrap_or_else(|| p.to_owned());
-    s.package = chain::package_of(cx.host, &exe, cx.manager, cx.cancel, gaps);
+    // A package owns a path; a bare name would be taken as a pattern by `dpkg-query -S`.
+    if exe.starts_with('/') {
+        s.package = chain::package_of(cx.host, &exe, cx.manager, cx.cancel, gaps);
+    }
     s.kind = kind_of(s.package.as_ref().map(|p| p.name.as_str()), &exe);
     let cmd_found = |pid: Option<u32>| match pid {
         Some(p) => Found::new(FoundBy::Kernel, format!("/proc/{p}/cmdline")),

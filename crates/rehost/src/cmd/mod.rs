@@ -14,6 +14,7 @@ mod hold;
 mod keys;
 mod manifest;
 mod refs;
+mod survey;
 pub mod report;
 pub mod run;
 mod status;
@@ -47,6 +48,7 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Refs(crate::cli::RefsCommand::Scan(a)) => refs::scan(&a),
         Command::Conns(crate::cli::ConnsCommand::Watch(a)) => conns_view::watch(&a),
         Command::Hold(a) => hold::run(&a),
+        Command::Survey(a) => survey::run(&a),
         Command::Demo(a) => demo::run(&a),
         Command::Agent(a) => agent::run(&a),
     }
