@@ -39,6 +39,7 @@ mod services;
 mod signing;
 mod ssh;
 mod state;
+mod survey;
 mod support;
 mod tidy;
 mod tree;
