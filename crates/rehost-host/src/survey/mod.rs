@@ -293,10 +293,9 @@ fn sample(
         if cancel.load(Relaxed) || start.elapsed() >= total || failed.is_some() {
             break;
         }
-        // The next sample on the interval's grid, not after this one's own time.
-        let next = interval * (samples as u32);
-        let wait = next.saturating_sub(start.elapsed()).min(total - start.elapsed().min(total));
-        let until = Instant::now() + wait;
+        // The next sample on the interval's grid (not an interval after this one's end), the
+        // last at the end of the time asked for.
+        let until = (start + interval * (samples as u32)).min(start + total);
         while Instant::now() < until && !cancel.load(Relaxed) {
             std::thread::sleep((until - Instant::now()).min(Duration::from_millis(100)));
         }

@@ -232,7 +232,7 @@ fn unit(cx: &Context, name: &str, f: Option<&UnitFile>, found: Found) -> Unit {
         files: f.map(|f| f.files.clone()).unwrap_or_default(),
         exec_start: f
             .and_then(|f| f.exec_start.as_deref())
-            .map(|e| procs::mask(&split_exec(e)).join(" ")),
+            .map(rehost_plan::redact),
         user: f.and_then(|f| f.user.clone()),
         enabled: cx.units.enabled.contains(name),
         found,
