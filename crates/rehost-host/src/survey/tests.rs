@@ -44,7 +44,7 @@ fn unit_files_read_as_systemd_splits_them() {
         "[Service]\nExecStart=/bin/a \\\n  --long\nUser=www\nWorkingDirectory=-/srv/app\nStateDirectory=app app2\n[Timer]\nOnCalendar=daily\nUnit=x.service\n",
         &mut f,
     );
-    assert_eq!(f.exec_start.as_deref(), Some("/bin/a  --long"));
+    assert_eq!(f.exec_start.as_deref(), Some("/bin/a --long"));
     assert_eq!(f.user.as_deref(), Some("www"));
     assert_eq!(f.working_directory.as_deref(), Some("/srv/app"));
     assert_eq!(f.state_directory, ["/var/lib/app", "/var/lib/app2"]);

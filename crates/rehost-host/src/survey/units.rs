@@ -253,11 +253,15 @@ pub(crate) fn parse(text: &str, f: &mut UnitFile) {
     for raw in text.lines() {
         // A line ending in a backslash continues on the next.
         if let Some(head) = raw.strip_suffix('\\') {
-            pending.push_str(head);
+            pending.push_str(head.trim_end());
             pending.push(' ');
             continue;
         }
-        let line = std::mem::take(&mut pending) + raw;
+        let line = if pending.is_empty() {
+            raw.to_owned()
+        } else {
+            std::mem::take(&mut pending) + raw.trim_start()
+        };
         let line = line.trim();
         if line.starts_with('#') || line.starts_with(';') || line.is_empty() {
             continue;
