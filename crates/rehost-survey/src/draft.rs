@@ -52,7 +52,7 @@ impl OldHost {
                 port: None,
             };
         }
-        if arg == "local" || arg == "localhost" {
+        if matches!(arg, "local" | "localhost" | "this machine") {
             return OldHost::Local { root: None };
         }
         if arg.starts_with('/') || arg.starts_with('.') {
@@ -141,6 +141,9 @@ struct Svc<'a> {
     database_server: bool,
     /// The way rehost reaches the host: never stopped by the draft.
     sshd: bool,
+    /// Nothing runs it now and it listens nowhere (a timer's or a path's target): declared,
+    /// carried with what starts it, and not stopped or started by the checklist.
+    passive: bool,
     persistent: bool,
     tcp_ports: Vec<u16>,
 }
@@ -264,6 +267,7 @@ pub fn draft(inv: &Inventory, old: &OldHost) -> String {
             unit: s.unit.as_ref().map(|u| u.name.as_str()),
             database_server: !s.databases.is_empty(),
             sshd: s.kind.as_deref() == Some("sshd"),
+            passive: s.listens.is_empty() && s.processes.is_empty(),
             persistent,
             tcp_ports,
         });
@@ -297,6 +301,9 @@ pub fn draft(inv: &Inventory, old: &OldHost) -> String {
         }
         if v.sshd {
             w.push_str("# the way rehost reaches the old host: this draft never stops it\n");
+        }
+        if v.passive {
+            w.push_str("# nothing runs it now and it listens nowhere (a timer starts it): the checklist neither stops nor starts it\n");
         }
         if v.database_server {
             w.push_str("# a database server: it keeps running on the old host until its databases are copied and verified\n");
@@ -550,7 +557,7 @@ pub fn draft(inv: &Inventory, old: &OldHost) -> String {
     }
     let stopped: Vec<&Svc> = svcs
         .iter()
-        .filter(|v| !v.sshd && !v.database_server)
+        .filter(|v| !v.sshd && !v.database_server && !v.passive)
         .collect();
     for v in &stopped {
         stop_or_start(steps, v, "stop", "old");
@@ -650,10 +657,7 @@ pub fn draft(inv: &Inventory, old: &OldHost) -> String {
             ],
         );
     }
-    for v in &svcs {
-        if v.sshd {
-            continue;
-        }
+    for v in svcs.iter().filter(|v| !v.sshd && !v.passive) {
         config_steps(steps, v, &dbs);
     }
     let mut files: Vec<&str> = inv
@@ -703,7 +707,7 @@ pub fn draft(inv: &Inventory, old: &OldHost) -> String {
     for v in &stopped {
         stop_or_start(steps, v, "start", "new");
     }
-    for v in svcs.iter().filter(|v| !v.sshd) {
+    for v in svcs.iter().filter(|v| !v.sshd && !v.passive) {
         if v.tcp_ports.is_empty() && v.unit.is_none() {
             continue;
         }

@@ -9,6 +9,7 @@
 //! compromised: it is data, bounded by [`limits`] when received, and every string of it is
 //! escaped where it is shown.
 
+pub mod check;
 pub mod compare;
 pub mod draft;
 pub mod example;

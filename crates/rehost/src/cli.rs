@@ -809,6 +809,7 @@ pub struct ConnsHost {
     pub env: Option<String>,
 }
 
+/// `rehost survey [HOST]`.
 #[derive(Args, Debug)]
 pub struct SurveyArgs {
     #[command(flatten)]
@@ -820,6 +821,7 @@ pub struct SurveyArgs {
     /// Print the inventory as JSON instead of the summary.
     #[arg(long)]
     pub json: bool,
+    /// The draft plan, the map and the comparison (survey-draft's part).
     #[command(flatten)]
     pub draft: SurveyDraftArgs,
 }

@@ -17,6 +17,7 @@ mod refs;
 pub mod report;
 pub mod run;
 mod status;
+mod survey;
 mod survey_compare;
 mod verify_config;
 mod verify_db;
@@ -48,7 +49,7 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Refs(crate::cli::RefsCommand::Scan(a)) => refs::scan(&a),
         Command::Conns(crate::cli::ConnsCommand::Watch(a)) => conns_view::watch(&a),
         Command::Hold(a) => hold::run(&a),
-        Command::Survey(a) => survey_compare::run_standalone(&a),
+        Command::Survey(a) => survey::run(&a),
         Command::Demo(a) => demo::run(&a),
         Command::Agent(a) => agent::run(&a),
     }

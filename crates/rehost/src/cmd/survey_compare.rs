@@ -13,14 +13,9 @@ use rehost_survey::{Inventory, compare, draft, limits, map};
 use std::io::Read as _;
 use std::path::Path;
 
-/// `rehost survey` as this branch has it before the collector's command is merged: the
-/// comparison, or the draft and map of a saved inventory (`--inventory FILE`).
-pub fn run_standalone(args: &SurveyArgs) -> i32 {
-    if args.draft.compare.is_some() {
-        return run_compare(args);
-    }
+/// `rehost survey --inventory FILE`: the draft and the map of a saved survey.
+pub(super) fn from_saved(args: &SurveyArgs) -> i32 {
     let Some(file) = &args.draft.inventory else {
-        crate::term::error("failed to survey: give --inventory FILE (a survey saved with --json)");
         return exit::TROUBLE;
     };
     let inv = match read_inventory(file) {
@@ -30,6 +25,12 @@ pub fn run_standalone(args: &SurveyArgs) -> i32 {
             return exit::TROUBLE;
         }
     };
+    if args.draft.draft.is_none() && args.draft.map.is_none() {
+        crate::term::error(
+            "--inventory reads a saved survey for -o DRAFT.toml or --map FILE.svg: give one of them",
+        );
+        return exit::TROUBLE;
+    }
     match outputs(&inv, args) {
         Ok(()) => exit::OK,
         Err(e) => {
@@ -55,7 +56,8 @@ pub fn read_inventory(path: &Path) -> Result<Inventory, String> {
             limits::MAX_JSON_BYTES >> 20
         ));
     }
-    let inv: Inventory = serde_json::from_str(&text).map_err(|e| {
+    // Bounded as an agent's answer is: a saved file may come from the old server too.
+    let inv = rehost_survey::check::from_json(text.as_bytes()).map_err(|e| {
         format!(
             "failed to read the inventory {}: not an inventory `rehost survey --json` wrote: {e}",
             shown()
@@ -89,7 +91,13 @@ fn old_host(inv: &Inventory, args: &SurveyArgs) -> draft::OldHost {
             } => draft::OldHost::Ssh { destination, port },
         };
     }
-    draft::OldHost::from_arg(args.on.host.as_deref().unwrap_or(&inv.host))
+    // No HOST: this machine, unless the inventory was saved elsewhere.
+    let saved = args.draft.inventory.is_some();
+    draft::OldHost::from_arg(args.on.host.as_deref().unwrap_or(if saved {
+        &inv.host
+    } else {
+        "local"
+    }))
 }
 
 /// Writes the draft plan and the map the arguments ask for.
@@ -131,12 +139,21 @@ fn side(spec: &str, args: &SurveyArgs) -> Result<Inventory, String> {
     survey_host(spec, args)
 }
 
-#[allow(clippy::needless_pass_by_value)]
-fn survey_host(spec: &str, _args: &SurveyArgs) -> Result<Inventory, String> {
-    Err(format!(
-        "failed to read `{}`: no such inventory file",
-        crate::term::escape(spec)
-    ))
+/// A host surveyed now for `--compare`: as `rehost survey HOST` reaches it (`--plan`'s hosts,
+/// `--ssh-config`), without sampling clients, progress on stderr.
+fn survey_host(spec: &str, args: &SurveyArgs) -> Result<Inventory, String> {
+    let host = if spec == "local" {
+        super::conns::open_as(None, &args.on)?
+    } else {
+        super::conns::open_as(Some(spec), &args.on)?
+    };
+    eprintln!("rehost: surveying {}", crate::term::escape(host.name()));
+    let options = rehost_host::survey::SurveyOptions {
+        sample_seconds: 0,
+        interval_ms: 0,
+    };
+    host.survey(&options, &crate::signals::CANCEL, &mut |_| {})
+        .map_err(|e| format!("failed to survey {}: {e}", crate::term::escape(spec)))
 }
 
 /// The expected differences: the plan's `[survey]` (with --plan), then --allow and --rewrite.
@@ -161,7 +178,7 @@ fn expectations(args: &SurveyArgs) -> Result<compare::Expect, String> {
     Ok(e)
 }
 
-fn run_compare(args: &SurveyArgs) -> i32 {
+pub(super) fn run_compare(args: &SurveyArgs) -> i32 {
     let Some([old, new]) = args.draft.compare.as_deref() else {
         crate::term::error("--compare needs OLD and NEW");
         return exit::TROUBLE;

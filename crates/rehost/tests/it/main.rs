@@ -40,6 +40,7 @@ mod signing;
 mod ssh;
 mod state;
 mod support;
+mod survey;
 mod survey_draft;
 mod tidy;
 mod tree;

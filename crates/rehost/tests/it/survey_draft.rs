@@ -239,3 +239,166 @@ document.documentElement.appendChild(r);
     // 50 services, 50 data sets, 17 keys, 25 names, 50 clients.
     assert_eq!(measured.trim(), "boxes=192 problems=0", "{measured}");
 }
+
+/// The Done-when test of the draft and the comparison over surveyed roots: a root running
+/// nginx with TLS and a real PostgreSQL, a cron job and a timer is surveyed; its draft fails
+/// `check` on exactly its TODOs and passes once they are decided; a second root set up the same
+/// lacks nothing; without its cron job, exactly that is missing.
+///
+/// Both roots are on this machine, so their processes and listening sockets are the machine's
+/// (a survey under a root reads files there, the kernel's tables whole): other tests' servers
+/// may come and go between the two surveys, so the plan declares `port *` expected and the test
+/// checks that none of this root's own ports is among the allowed differences.
+#[test]
+fn a_surveyed_root_drafts_a_plan_that_checks_and_a_second_root_lacks_exactly_its_cron_job() {
+    use crate::survey::{Nginx, free_port, host_root};
+    let d = TestDir::new();
+    let d2 = TestDir::new();
+    let mut pg = rehost_test::postgres::Postgres::start();
+    pg.sql("postgres", "CREATE DATABASE shop;");
+    let port = free_port();
+    let old = host_root(&d, port, &pg);
+    let new = host_root(&d2, port, &pg);
+    let _nginx = Nginx::start(&old.nginx_conf, port);
+    d.write(
+        "plan.toml",
+        format!(
+            r#"
+[migration]
+title = "Survey"
+initiated_by = ["IT security officer"]
+implemented_by = "Administrator"
+window = {{ start = "2020-01-01T00:00:00Z", end = "2099-01-01T00:00:00Z" }}
+max_downtime = "15m"
+
+[hosts.old]
+local = true
+root = "{old}"
+
+[hosts.new]
+local = true
+root = "{new}"
+
+[environments.test]
+old = {{ local = true, root = "test-old" }}
+new = {{ local = true, root = "test-new" }}
+
+[survey]
+# Both roots share this machine's sockets, which other tests open and close.
+allow = ["port *"]
+"#,
+            old = old.dir.display(),
+            new = new.dir.display(),
+        ),
+    );
+
+    let out = rehost(
+        &d,
+        &[
+            "survey",
+            "old",
+            "--plan",
+            "plan.toml",
+            "--for",
+            "0",
+            "-o",
+            "draft.toml",
+            "--map",
+            "map.svg",
+        ],
+    );
+    assert!(out.code == 0 || out.code == 1, "{}", out.all());
+    assert!(
+        out.stderr
+            .contains("rehost: wrote the draft plan draft.toml: "),
+        "{}",
+        out.all()
+    );
+    let text = d.read("draft.toml");
+    // The draft reaches the old host as the plan does, and holds what the root serves.
+    assert!(
+        text.contains(&format!("[hosts.old]\n# found: the surveyed host old (rehost survey)\nlocal = true\nroot = \"{}\"\n", old.dir.display())),
+        "{text}"
+    );
+    for part in [
+        "[[services]]\nid = \"nginx\"\nhost = \"old\"\n",
+        "from = \"old:/srv/www\"\n",
+        "paths = [\"/etc/ssl/private/app.key\"]\n",
+        "name = \"app.example.test\"\n",
+        "database = \"shop\"\n",
+        "do = \"verify-files\"\nfrom = \"old\"\nto = \"new\"\npaths = [\"/etc/cron.d/rotate\", \"/etc/systemd/system/backup.timer\"]\n",
+    ] {
+        assert!(text.contains(part), "{part} not in\n{text}");
+    }
+    assert!(
+        d.read("map.svg").contains(">nginx.service :"),
+        "the map draws nginx"
+    );
+
+    let ran = rehost(&d, &["check", "draft.toml", "--json"]);
+    assert_eq!(ran.code, 2, "{}", ran.all());
+    let v: serde_json::Value = serde_json::from_str(&ran.stdout).unwrap();
+    let errors = v["errors"].as_array().unwrap();
+    assert!(errors.len() >= 9, "{v:#}");
+    for e in errors {
+        assert_eq!(e["code"], "todo", "{e}\n{text}");
+        let line = text
+            .lines()
+            .nth(e["line"].as_u64().unwrap() as usize - 1)
+            .unwrap();
+        assert!(line.contains("\"TODO"), "{e} points at {line}");
+    }
+    assert_eq!(errors.len(), text.matches("\"TODO").count());
+    d.write("draft.toml", example::decide_todos(&text));
+    let ran = rehost(&d, &["check", "draft.toml"]);
+    assert_eq!(ran.code, 0, "{}\n{}", ran.all(), d.read("draft.toml"));
+    assert!(ran.stdout.contains("no M 2.319 findings"), "{}", ran.all());
+
+    // The second root, set up the same, lacks nothing.
+    let compare = |d: &TestDir| {
+        let ran = rehost(
+            d,
+            &[
+                "survey",
+                "--compare",
+                "old",
+                "new",
+                "--plan",
+                "plan.toml",
+                "--json",
+            ],
+        );
+        let v: serde_json::Value =
+            serde_json::from_str(&ran.stdout).unwrap_or_else(|e| panic!("{e}: {}", ran.all()));
+        for a in v["comparison"]["allowed"].as_array().unwrap() {
+            let key = a["key"].as_str().unwrap();
+            assert!(key.starts_with("port "), "{a}");
+            assert!(
+                !key.ends_with(&format!(":{port}")) && !key.ends_with(&format!(":{}", pg.port())),
+                "this root's own port is missing on the new one: {a}"
+            );
+        }
+        (ran.code, v["comparison"]["missing"].clone(), v)
+    };
+    let (code, missing, v) = compare(&d);
+    assert_eq!(missing, serde_json::json!([]), "{v:#}");
+    assert_eq!(code, 0);
+    assert!(
+        v["comparison"]["compared"]["cron jobs"].as_u64() == Some(1),
+        "{v:#}"
+    );
+
+    // Without its cron job, exactly that is missing.
+    std::fs::remove_file(new.dir.join("etc/cron.d/rotate")).unwrap();
+    let (code, missing, v) = compare(&d);
+    assert_eq!(
+        missing,
+        serde_json::json!([{
+            "key": "cron root 15 3 * * 1 /usr/local/bin/rotate --keep 4",
+            "shortfall": "missing",
+            "old": "/etc/cron.d/rotate:3",
+        }]),
+        "{v:#}"
+    );
+    assert_eq!(code, 1);
+}
