@@ -254,7 +254,7 @@ fn a_surveyed_root_drafts_a_plan_that_checks_and_a_second_root_lacks_exactly_its
     use crate::survey::{Nginx, free_port, host_root};
     let d = TestDir::new();
     let d2 = TestDir::new();
-    let mut pg = rehost_test::postgres::Postgres::start();
+    let pg = rehost_test::postgres::Postgres::start();
     pg.sql("postgres", "CREATE DATABASE shop;");
     let port = free_port();
     let old = host_root(&d, port, &pg);
