@@ -19,6 +19,9 @@ pub struct Plan {
     pub names: Vec<NameDecl>,
     pub clients: Vec<ClientDecl>,
     pub steps: Vec<Step>,
+    /// `[survey]`: the differences `rehost survey --compare` expects between the old and the
+    /// new host.
+    pub survey: Option<SurveyExpect>,
 }
 
 impl Plan {
@@ -861,6 +864,17 @@ impl std::fmt::Display for ConfigSide {
             (None, None) => write!(f, "{}:", self.host),
         }
     }
+}
+
+/// `[survey]`: what `rehost survey --compare OLD NEW` is told to expect, in the shape of a
+/// `verify-config` step's: globs on the comparison's keys (`package linux-image-*`,
+/// `sysctl kernel.hostname`) whose differences are expected, and text replaced in the old
+/// host's names and values before comparing.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct SurveyExpect {
+    pub allow: Vec<String>,
+    pub rewrite: Vec<ConfigRewrite>,
+    pub span: Span,
 }
 
 /// A `verify-config` step's text replacement in the old side before comparing.

@@ -61,6 +61,11 @@ pub enum Command {
     /// service and compare the answers (docs/compat.md).
     #[command(subcommand)]
     Compat(CompatCommand),
+    /// Survey a host: its services followed from socket to process, unit, package,
+    /// configuration, data, keys and names, the clients seen connected, and around them cron,
+    /// timers, units, packages, accounts, mounts, the firewall and kernel parameters
+    /// (docs/survey.md).
+    Survey(SurveyArgs),
     /// Run the demo: an embedded example migration between two local hosts.
     Demo(DemoArgs),
     /// Serve requests on stdin/stdout (started by rehost itself on remote hosts); with
@@ -136,6 +141,7 @@ impl Command {
                 | Command::Keys(_)
                 | Command::Conns(_)
                 | Command::Refs(_)
+                | Command::Survey(_)
         )
     }
 }
@@ -841,6 +847,58 @@ pub struct ConnsHost {
     /// With --plan: the plan's hosts in this rehearsal environment.
     #[arg(long, value_name = "NAME", requires = "plan")]
     pub env: Option<String>,
+}
+
+/// `rehost survey [HOST]`.
+#[derive(Args, Debug)]
+pub struct SurveyArgs {
+    #[command(flatten)]
+    pub on: ConnsHost,
+    /// Sample the clients connected to the listening TCP ports for this long, once a second
+    /// (`5m`, `30s`; `0`: not at all). A connection alive in every sample is persistent.
+    #[arg(long = "for", value_name = "DURATION", default_value = "5m")]
+    pub sample_for: String,
+    /// Print the inventory as JSON instead of the summary.
+    #[arg(long)]
+    pub json: bool,
+    /// The draft plan, the map and the comparison (survey-draft's part).
+    #[command(flatten)]
+    pub draft: SurveyDraftArgs,
+}
+
+/// What follows from a survey (docs/survey.md): the draft plan, the dependency map, the
+/// comparison of two surveys.
+#[derive(Args, Debug)]
+pub struct SurveyDraftArgs {
+    /// Write a draft plan of the surveyed host to FILE: every service, data set, database,
+    /// key, name and client with where it was found, and the checklist in M 2.319's order;
+    /// what a person decides is marked TODO, which `rehost check` lists.
+    #[arg(short = 'o', long = "draft", value_name = "FILE")]
+    pub draft: Option<PathBuf>,
+    /// Draw the dependency map (services, data, keys, names, clients) as SVG to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub map: Option<PathBuf>,
+    /// Compare two surveys instead: what OLD has that NEW lacks. Each is an inventory JSON
+    /// file (`rehost survey HOST --json > old.json`) or a host surveyed now (`[USER@]HOST`,
+    /// `ssh://…`, a host of --plan, `local`). With --plan, its `[survey]` table declares the
+    /// expected differences. Exit 0 when nothing is missing, 1 when something is.
+    #[arg(long, num_args = 2, value_names = ["OLD", "NEW"], conflicts_with_all = ["draft", "map"])]
+    pub compare: Option<Vec<String>>,
+    /// With --compare: a key whose difference is expected (a glob: `package linux-image-*`);
+    /// listed as allowed, not counted. Repeatable; adds to the plan's `[survey] allow`.
+    #[arg(long, value_name = "KEY", requires = "compare")]
+    pub allow: Vec<String>,
+    /// With --compare: replace FROM by TO in the old host's names and values before comparing
+    /// (its host name, its addresses). Repeatable; adds to the plan's `[survey] rewrite`.
+    #[arg(long, value_name = "FROM=TO", requires = "compare")]
+    pub rewrite: Vec<String>,
+    /// Take the inventory from FILE (written by `rehost survey --json`) instead of surveying
+    /// a host: to write the draft or the map of an earlier survey.
+    #[arg(long, value_name = "FILE", conflicts_with = "compare")]
+    pub inventory: Option<PathBuf>,
+    /// The file mode of the draft and the map (octal; default 0600).
+    #[arg(long, value_name = "MODE", default_value = "0600", value_parser = crate::output::parse_mode)]
+    pub mode: u32,
 }
 
 #[derive(Args, Debug)]

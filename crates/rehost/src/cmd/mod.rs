@@ -18,6 +18,8 @@ mod refs;
 pub mod report;
 pub mod run;
 mod status;
+mod survey;
+mod survey_compare;
 mod verify_config;
 mod verify_db;
 mod verify_tree;
@@ -48,6 +50,7 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Refs(crate::cli::RefsCommand::Scan(a)) => refs::scan(&a),
         Command::Conns(crate::cli::ConnsCommand::Watch(a)) => conns_view::watch(&a),
         Command::Hold(a) => hold::run(&a),
+        Command::Survey(a) => survey::run(&a),
         Command::Demo(a) => demo::run(&a),
         Command::Agent(a) => agent::run(&a),
         Command::DemoService(a) => demo_service::run(&a),

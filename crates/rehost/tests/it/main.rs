@@ -41,6 +41,8 @@ mod signing;
 mod ssh;
 mod state;
 mod support;
+mod survey;
+mod survey_draft;
 mod tidy;
 mod tree;
 mod verify_files;
