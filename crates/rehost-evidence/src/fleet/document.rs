@@ -22,7 +22,8 @@ fn p(text: String) -> Block {
 /// How many verdict items the box lists before it counts the rest.
 const VERDICT_ITEMS: usize = 40;
 
-pub fn document(f: &Fleet) -> Document {
+/// The page; its rows link each server's report of extension `ext` (`html`, `md`).
+pub fn document(f: &Fleet, ext: &str) -> Document {
     let mut b = Vec::new();
     let title = format!("Fleet report: {} server(s)", f.servers.len());
     b.push(h(1, &title));
@@ -31,7 +32,7 @@ pub fn document(f: &Fleet) -> Document {
         "Each row is one server's run, read from its state directory by the same reader as `rehost report`; a cell says what that server's journal proves for the point of BSI IT-Grundschutz M 2.319, and its report (linked) shows the evidence.".into(),
     ));
     b.push(kompendium::cite(&Point::ALL));
-    matrix(f, &mut b);
+    matrix(f, ext, &mut b);
     downtime(f, &mut b);
     waves(f, &mut b);
     findings(f, &mut b);
@@ -78,22 +79,9 @@ fn label(s: &FleetServer) -> String {
     }
 }
 
-fn matrix(f: &Fleet, b: &mut Vec<Block>) {
+fn matrix(f: &Fleet, ext: &str, b: &mut Vec<Block>) {
     b.push(h(2, "M 2.319, server by server"));
-    b.push(p(format!(
-        "verified: every step that proves the point passed and the journal holds its result; finding: a step found differences, failed or did not complete, or the state directory does not verify or could not be read; not run: the plan has a step for it that did not run; not applicable: the plan has no step for it (rollback: no step failed). Hover over a cell for why; the findings are listed below. Totals: {}.",
-        f.totals
-            .iter()
-            .map(|t| format!(
-                "{} {} verified, {} finding(s), {} not run",
-                t.point.label(),
-                t.verified,
-                t.finding,
-                t.not_run
-            ))
-            .collect::<Vec<_>>()
-            .join("; ")
-    )));
+    b.push(p("verified: every step that proves the point passed and the journal holds its result; finding: a step found differences, failed or did not complete, or the state directory does not verify or could not be read; not run: the plan has a step for it that did not run; not applicable: the plan has no step for it (rollback: no step failed). Hover over a cell for why; every finding is listed below, and each server's report (linked) holds its evidence.".into()));
     let mut head = vec!["Server".to_string(), "Environment".into()];
     head.extend(Point::ALL.iter().map(|p| p.label().to_string()));
     head.extend(["Downtime".into(), "Verdict".into()]);
@@ -124,12 +112,33 @@ fn matrix(f: &Fleet, b: &mut Vec<Block>) {
             });
             MatrixRow {
                 label: name,
-                link: s.report.as_deref().and_then(Link::sibling),
+                link: s
+                    .report
+                    .as_ref()
+                    .and_then(|stem| Link::sibling(&format!("{stem}.{ext}"))),
                 cells,
             }
         })
         .collect();
     b.push(Block::Matrix(Matrix { head, rows }));
+    b.push(Block::Table {
+        head: ["Point", "Verified", "Finding", "Not run", "Not applicable"]
+            .map(String::from)
+            .to_vec(),
+        rows: f
+            .totals
+            .iter()
+            .map(|t| {
+                vec![
+                    t.point.label().into(),
+                    t.verified.to_string(),
+                    t.finding.to_string(),
+                    t.not_run.to_string(),
+                    t.not_applicable.to_string(),
+                ]
+            })
+            .collect(),
+    });
 }
 
 fn plain(text: &str, why: &str) -> MatrixCell {
@@ -270,6 +279,7 @@ fn findings(f: &Fleet, b: &mut Vec<Block>) {
     let items: Vec<String> = f
         .servers
         .iter()
+        .filter(|s| s.unreadable.is_none())
         .flat_map(|s| {
             s.points
                 .iter()
@@ -294,10 +304,22 @@ fn findings(f: &Fleet, b: &mut Vec<Block>) {
                 .map(move |w| format!("{}: a run beside it was left out: {w}", label(s)))
         })
         .collect();
-    if items.is_empty() && left_out.is_empty() {
+    let unreadable: Vec<String> = f
+        .servers
+        .iter()
+        .filter_map(|s| {
+            s.unreadable
+                .as_ref()
+                .map(|why| format!("{}: {why}; nothing of it is verified", label(s)))
+        })
+        .collect();
+    if items.is_empty() && left_out.is_empty() && unreadable.is_empty() {
         return;
     }
     b.push(h(2, "Findings and points not run"));
+    if !unreadable.is_empty() {
+        b.push(Block::List { items: unreadable });
+    }
     if !items.is_empty() {
         b.push(Block::List { items });
     }

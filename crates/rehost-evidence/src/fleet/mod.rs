@@ -48,7 +48,8 @@ pub struct FleetServer {
     /// The state directory, as given or found below an argument.
     pub state_dir: String,
     pub env: Option<String>,
-    /// The server's own report beside the page (`server-0001.html`); `None` if unreadable.
+    /// The server's own report beside the page, without the extension (`server-0001`: its
+    /// `.html`, `.md`, `.json`, `.oscal.json` as written); `None` if unreadable.
     pub report: Option<String>,
     /// Why the state directory could not be read (then every cell is a finding).
     pub unreadable: Option<String>,
@@ -125,11 +126,11 @@ fn name_of(r: &Report) -> String {
 }
 
 /// The fleet's model from its servers, in order.
-pub fn build(entries: Vec<Entry>, html_ext: &str) -> Fleet {
+pub fn build(entries: Vec<Entry>) -> Fleet {
     let mut servers: Vec<FleetServer> = entries
         .into_iter()
         .enumerate()
-        .map(|(i, e)| server(i + 1, e, html_ext))
+        .map(|(i, e)| server(i + 1, e))
         .collect();
     let waves = waves(&mut servers);
     let totals = Point::ALL
@@ -164,7 +165,7 @@ pub fn build(entries: Vec<Entry>, html_ext: &str) -> Fleet {
     }
 }
 
-fn server(index: usize, e: Entry, ext: &str) -> FleetServer {
+fn server(index: usize, e: Entry) -> FleetServer {
     match e {
         Entry::Read {
             state_dir,
@@ -193,7 +194,7 @@ fn server(index: usize, e: Entry, ext: &str) -> FleetServer {
                 name: name_of(r),
                 state_dir,
                 env: Some(r.env.clone()),
-                report: Some(format!("{file_stem}.{ext}")),
+                report: Some(file_stem),
                 unreadable: None,
                 left_out,
                 verdict: r.verdict.level,

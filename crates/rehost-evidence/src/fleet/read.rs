@@ -78,7 +78,7 @@ pub struct Opened {
 pub fn open(dir: &Path) -> Result<Opened, String> {
     let journal = dir.join(JOURNAL);
     let meta = std::fs::symlink_metadata(&journal)
-        .map_err(|e| format!("no journal could be read ({})", io_reason(&e)))?;
+        .map_err(|e| format!("no journal: {}", io_reason(&e)))?;
     if meta.file_type().is_symlink() {
         return Err("its journal is a symbolic link: refused, nothing is read through one".into());
     }

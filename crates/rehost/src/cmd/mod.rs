@@ -10,6 +10,7 @@ mod conns_end;
 mod conns_view;
 mod demo;
 mod dns;
+mod fleet;
 mod hold;
 mod keys;
 mod manifest;
@@ -47,6 +48,7 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Refs(crate::cli::RefsCommand::Scan(a)) => refs::scan(&a),
         Command::Conns(crate::cli::ConnsCommand::Watch(a)) => conns_view::watch(&a),
         Command::Hold(a) => hold::run(&a),
+        Command::Fleet(crate::cli::FleetCommand::Report(a)) => fleet::run(&a),
         Command::Demo(a) => demo::run(&a),
         Command::Agent(a) => agent::run(&a),
     }
