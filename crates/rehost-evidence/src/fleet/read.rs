@@ -102,10 +102,13 @@ pub fn open(dir: &Path) -> Result<Opened, String> {
         }
     };
     let loaded = rehost_journal::Journal::read(&state).map_err(|e| {
-        format!(
-            "its journal could not be read: {}",
-            strip(&e.to_string(), dir)
-        )
+        let e = strip(&e.to_string(), dir);
+        // What the run's message goes on to say (start afresh) is not for a report.
+        let e = e
+            .split("; that is not a torn write")
+            .next()
+            .unwrap_or_default();
+        format!("its journal could not be read: {e}")
     })?;
     if loaded.records.is_empty() {
         return Err("its journal holds no record".into());

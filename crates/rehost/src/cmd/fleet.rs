@@ -124,7 +124,11 @@ pub fn run(args: &FleetReportArgs) -> i32 {
                 "fleet.md",
                 rehost_evidence::doc::render_markdown(&fleet::document(
                     &f,
-                    if formats.contains(&ReportFormat::Md) { "md" } else { "html" },
+                    if formats.contains(&ReportFormat::Md) {
+                        "md"
+                    } else {
+                        "html"
+                    },
                 )),
             ),
             ReportFormat::Json => ("fleet.json", fleet::render_json(&f)),
