@@ -278,6 +278,9 @@ pub fn ids(reqs: &[&Requirement]) -> Vec<&'static str> {
     out
 }
 
+/// How [`cite`]'s line begins (a section with nothing but it is empty).
+pub const CITE_PREFIX: &str = "Evidences M 2.319: ";
+
 /// The line under a section's heading: the points of M 2.319 it evidences and the
 /// Kompendium's requirements they answer.
 pub fn cite(points: &[Point]) -> Block {
@@ -285,7 +288,7 @@ pub fn cite(points: &[Point]) -> Block {
     let reqs: Vec<&Requirement> = points.iter().flat_map(|p| p.requirements()).collect();
     Block::Paragraph {
         text: format!(
-            "Evidences M 2.319: {}; {}: {}.",
+            "{CITE_PREFIX}{}; {}: {}.",
             clauses.join(", "),
             EDITION,
             ids(&reqs).join(", ")

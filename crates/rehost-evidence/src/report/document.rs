@@ -748,19 +748,24 @@ pub(super) fn without_empty_sections(blocks: Vec<Block>) -> Vec<Block> {
         Block::Heading { level, .. } => Some(*level),
         _ => None,
     };
+    // A section's line naming what it evidences is not content of its own.
+    let is_cite = |b: &Block| matches!(b, Block::Paragraph { text } if text.starts_with(crate::kompendium::CITE_PREFIX));
     let mut keep = vec![true; blocks.len()];
     // From the end, so a heading whose only content was an empty subsection goes too.
     for i in (0..blocks.len()).rev() {
         let Some(level) = level_of(&blocks[i]) else {
             continue;
         };
-        let next = (i + 1..blocks.len()).find(|&j| keep[j]);
+        let next = (i + 1..blocks.len()).find(|&j| keep[j] && !is_cite(&blocks[j]));
         let empty = match next {
             None => true,
             Some(j) => level_of(&blocks[j]).is_some_and(|l| l <= level),
         };
         if empty && level > 1 {
             keep[i] = false;
+            for j in i + 1..next.unwrap_or(blocks.len()) {
+                keep[j] = false;
+            }
         }
     }
     blocks
