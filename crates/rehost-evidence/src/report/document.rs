@@ -763,9 +763,8 @@ pub(super) fn without_empty_sections(blocks: Vec<Block>) -> Vec<Block> {
         };
         if empty && level > 1 {
             keep[i] = false;
-            for j in i + 1..next.unwrap_or(blocks.len()) {
-                keep[j] = false;
-            }
+            let end = next.unwrap_or(blocks.len());
+            keep[i + 1..end].iter_mut().for_each(|k| *k = false);
         }
     }
     blocks
