@@ -1,6 +1,6 @@
 //! `rehost fleet report`: one page for many servers, built from each server's own report.
 //!
-//! Each server's row is its [`Report`](crate::report::Report), built by the single-server
+//! Each server's row is its [`Report`], built by the single-server
 //! report's reader and [`build`](crate::report::build) from its state directory (`read.rs`);
 //! its cells are that report's [`points`](crate::report::Report::points), so the fleet page
 //! cannot say more than the server's own report. A state directory that cannot be read is a

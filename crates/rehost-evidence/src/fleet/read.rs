@@ -22,7 +22,7 @@ pub const MAX_JOURNAL_BYTES: u64 = 64 << 20;
 const MAX_DEPTH: usize = 4;
 
 /// The state directories an argument names: itself when it holds a journal, else every
-/// directory below it (at most [`MAX_DEPTH`] levels, symlinks not followed) that holds one, in
+/// directory below it (at most four levels, symlinks not followed) that holds one, in
 /// name order. An argument that is neither is one entry still, so it is reported as unreadable.
 pub fn state_dirs(arg: &Path) -> Vec<PathBuf> {
     if holds_journal(arg) {
