@@ -66,6 +66,9 @@ pub enum Command {
     /// timers, units, packages, accounts, mounts, the firewall and kernel parameters
     /// (docs/survey.md).
     Survey(SurveyArgs),
+    /// Many servers: one report for a fleet's runs (docs/report.md, "The fleet report").
+    #[command(subcommand)]
+    Fleet(FleetCommand),
     /// Run the demo: an embedded example migration between two local hosts.
     Demo(DemoArgs),
     /// Serve requests on stdin/stdout (started by rehost itself on remote hosts); with
@@ -135,6 +138,7 @@ impl Command {
                 | Command::Concept(_)
                 | Command::Status(_)
                 | Command::Report(_)
+                | Command::Fleet(_)
                 | Command::Verify(_)
                 | Command::Dns(_)
                 | Command::Manifest(_)
@@ -568,6 +572,45 @@ pub enum ReportFormat {
     Json,
     #[value(name = "md", alias = "markdown")]
     Md,
+    /// OSCAL assessment results (JSON): a result per run, the points of M 2.319 as
+    /// observations, the Kompendium's requirements as the findings' targets.
+    Oscal,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum FleetCommand {
+    /// One page for many servers' runs: a matrix of servers × the points of M 2.319, each row
+    /// linked to the server's own report (written beside it), downtime against each budget,
+    /// the waves on a timeline. Reads the state directories, never changes them.
+    ///
+    /// Exit codes: 0 every server's verdict is clean; 1 a server's is not, or a state
+    /// directory could not be read (the page says which and why); 2 trouble (nothing to read,
+    /// the output directory refused).
+    Report(FleetReportArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct FleetReportArgs {
+    /// State directories (`.rehost/PLAN/ENV`, or copies of them), or directories holding
+    /// them (looked for up to four levels down, symlinks not followed). Runs of one plan kept
+    /// side by side (`production` and `test`) are one server.
+    #[arg(required = true, value_name = "STATEDIR")]
+    pub dirs: Vec<PathBuf>,
+    /// Write the page and every server's report into this directory (created if missing);
+    /// not through a symlink, refused when another user could write it.
+    #[arg(short, long, value_name = "DIR", default_value = "fleet-report")]
+    pub output: PathBuf,
+    /// The files' mode, in octal.
+    #[arg(long, value_name = "MODE", default_value = "0600", value_parser = crate::output::parse_mode)]
+    pub mode: u32,
+    /// Which files to write, comma-separated: html, json, md (or markdown), oscal.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "html,json,md"
+    )]
+    pub format: Vec<ReportFormat>,
 }
 
 #[derive(Args, Debug)]
@@ -582,7 +625,8 @@ pub struct ReportArgs {
     /// The files' mode with -o, in octal.
     #[arg(long, value_name = "MODE", requires = "output", default_value = "0600", value_parser = crate::output::parse_mode)]
     pub mode: u32,
-    /// Which files to write, comma-separated: html, json, md (or markdown).
+    /// Which files to write, comma-separated: html, json, md (or markdown), oscal
+    /// (`report.oscal.json`, OSCAL assessment results).
     #[arg(
         long,
         value_enum,

@@ -28,6 +28,9 @@ pub struct Report {
     /// `verify-keys` step found of it on both sides.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub keys: Vec<KeyStatus>,
+    /// Each point of M 2.319: verified, finding, not applicable or not run, and why
+    /// (`points.rs`; the fleet's matrix and the OSCAL export are these).
+    pub points: Vec<super::points::Cell>,
 }
 
 /// A declared key in the report's Keys section.

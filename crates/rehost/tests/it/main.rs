@@ -18,6 +18,7 @@ mod dns;
 mod dns_liar;
 mod dns_switch;
 mod downtime;
+mod fleet;
 mod formats;
 mod hold;
 mod isolation;
