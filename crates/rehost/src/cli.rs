@@ -498,6 +498,10 @@ pub struct RunArgs {
     /// Treat a step that started but did not finish as done (recorded).
     #[arg(long)]
     pub skip_interrupted: bool,
+    /// Stop once this step is done (recorded as a decision); the next `rehost run` resumes at
+    /// the step after it. A step already done: nothing runs.
+    #[arg(long, value_name = "STEP")]
+    pub until: Option<String>,
     /// The ssh config file for ssh hosts whose plan entry names none (passed as `ssh -F`).
     #[arg(long, value_name = "FILE")]
     pub ssh_config: Option<PathBuf>,

@@ -167,6 +167,7 @@ pub fn run(args: &DemoArgs) -> i32 {
         ignore_window: false,
         retry_interrupted: false,
         skip_interrupted: false,
+        until: None,
         ssh_config: None,
         sign: Default::default(),
         json: false,

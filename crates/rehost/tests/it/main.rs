@@ -2,6 +2,7 @@
 
 mod address_moved;
 mod agent;
+mod ansible;
 mod archive;
 mod check;
 mod compat;
