@@ -253,8 +253,7 @@ impl<'a> Run<'a> {
                 looked = now;
                 self.expire(now);
             }
-            if self.stop_at.is_some() && self.conns.is_empty() && lock(&self.w.inbox).is_empty()
-            {
+            if self.stop_at.is_some() && self.conns.is_empty() && lock(&self.w.inbox).is_empty() {
                 return;
             }
         }
@@ -512,7 +511,10 @@ impl<'a> Run<'a> {
             let empty = Capture::new(0);
             let mut scratch = empty;
             let (framer, cap) = match c.ex.as_mut() {
-                Some(x) => (c.req.framer.get_or_insert_with(Framer::new), &mut x.req_body),
+                Some(x) => (
+                    c.req.framer.get_or_insert_with(Framer::new),
+                    &mut x.req_body,
+                ),
                 None => (c.req.framer.get_or_insert_with(Framer::new), &mut scratch),
             };
             let r = framer.feed(input, &mut c.req.out, cap, &limits);
@@ -815,7 +817,10 @@ impl<'a> Run<'a> {
 }
 
 fn watch() -> epoll::EventFlags {
-    epoll::EventFlags::IN | epoll::EventFlags::OUT | epoll::EventFlags::RDHUP | epoll::EventFlags::ET
+    epoll::EventFlags::IN
+        | epoll::EventFlags::OUT
+        | epoll::EventFlags::RDHUP
+        | epoll::EventFlags::ET
 }
 
 /// Whether a socket whose connect was in progress is connected (a refused connection can

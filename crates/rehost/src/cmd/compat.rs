@@ -273,6 +273,12 @@ pub fn record(args: &CompatRecordArgs) -> i32 {
                 args.timeout
             ));
         }
+        if args.workers > 64 {
+            return Err(format!(
+                "--workers {}: give 0 (one per CPU) to 64",
+                args.workers
+            ));
+        }
         if args.max_record_body == 0 || args.max_record_body > 4096 {
             return Err(format!(
                 "--max-record-body {}: give 1 to 4096 MiB",
@@ -311,6 +317,7 @@ pub fn record(args: &CompatRecordArgs) -> i32 {
             ..Default::default()
         },
         timeout: Duration::from_secs_f64(args.timeout),
+        workers: args.workers,
         ..Default::default()
     };
     match rehost_compat::record::record(listener, upstream, out, opts, &crate::signals::CANCEL) {
