@@ -402,9 +402,13 @@ pub struct CompatRecordArgs {
     /// The largest body recorded, in MiB; larger ones are proxied but not recorded.
     #[arg(long, value_name = "MIB", default_value = "64")]
     pub max_record_body: u64,
-    /// Seconds to wait to connect upstream, and for each read and write of an exchange.
+    /// Seconds to wait to connect upstream, and for a byte to move on a connection (idle or
+    /// in an exchange); on a stop, how long the exchanges in progress may take.
     #[arg(long, value_name = "SECONDS", default_value = "60")]
     pub timeout: f64,
+    /// Relaying threads (0: one per CPU, at most 4).
+    #[arg(long, value_name = "N", default_value = "0")]
+    pub workers: usize,
 }
 
 #[derive(Args, Debug)]
