@@ -436,7 +436,7 @@ fn the_demo_service_stops_only_itself() {
         .arg("60")
         .spawn()
         .unwrap();
-    d.write("billing.pid", &format!("{}\n", other.id()));
+    d.write("billing.pid", format!("{}\n", other.id()));
     let o = rehost(&d, &["demo-service", "stop", "--pid-file", "billing.pid"]);
     assert_eq!(o.code, 0, "{}", o.all());
     assert!(o.stdout.contains("is not running"), "{}", o.stdout);
