@@ -312,7 +312,7 @@ pub fn citations_table() -> Block {
                     r.id.into(),
                     r.title.into(),
                     r.level.into(),
-                    format!("({}) {}", r.sentence, r.quote),
+                    format!("sentence {}: {}", r.sentence, r.quote),
                 ]
             })
             .collect(),

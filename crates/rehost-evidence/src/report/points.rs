@@ -322,7 +322,14 @@ fn rollback(r: &Report) -> Cell {
     };
     if run.rollbacks.is_empty() {
         let failed = failed_steps(run);
-        return if failed.is_empty() {
+        return if failed.is_empty() && run.finished.is_none() {
+            // A run under way (or waiting for a confirmation) may still roll back.
+            cell(
+                CellState::NotRun,
+                "the run has not ended: nothing was rolled back so far".into(),
+                Vec::new(),
+            )
+        } else if failed.is_empty() {
             cell(
                 CellState::NotApplicable,
                 "no step failed: nothing was rolled back".into(),
