@@ -738,6 +738,10 @@ pub enum StepKind {
         to: String,
         #[serde(skip_serializing_if = "Vec::is_empty")]
         search: Vec<String>,
+        /// A file on this machine (0600) with the passwords that open encrypted PKCS#12
+        /// bundles and PKCS#8 keys on both sides; its path only is kept, never its content.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        password_file: Option<String>,
     },
     /// Wait until no established TCP connection to a declared service's `ports` remains on
     /// its host; fails at the step's timeout naming each client still connected, or with

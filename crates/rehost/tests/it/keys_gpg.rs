@@ -636,3 +636,60 @@ fn a_password_file_opens_encrypted_pkcs8_keys() {
         "{ks:#?}"
     );
 }
+
+/// A `verify-keys` step with `password_file`: the old server's encrypted PKCS#8 key is
+/// identified and found, unencrypted, on the new one; without the file the step fails (the
+/// key cannot be identified). The password is in neither the output, the journal nor the report.
+#[test]
+fn verify_keys_opens_encrypted_keys_with_its_password_file() {
+    let hosts = |d: &TestDir| {
+        sh(
+            d,
+            "mkdir -p test-old/etc/ssl test-new/etc/ssl \
+             && openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out plain.pem 2>/dev/null \
+             && openssl pkcs8 -topk8 -v2 aes-256-cbc -in plain.pem -passout pass:Step-Secret-5 -out test-old/etc/ssl/site.key \
+             && cp plain.pem test-new/etc/ssl/site.key && rm plain.pem \
+             && printf 'Step-Secret-5\\n' > pw.txt && chmod 600 pw.txt test-old/etc/ssl/* test-new/etc/ssl/*",
+        );
+    };
+    let plan = |password_file: &str| {
+        format!(
+            "[[keys]]\nid = \"site\"\nhost = \"old\"\nkind = \"tls\"\npaths = [\"/etc/ssl/site.key\"]\n\n\
+             [[steps]]\nid = \"carry\"\ndo = \"run\"\nhost = \"new\"\ncommand = \"true\"\ntransfers = [\"site\"]\n\n\
+             [[steps]]\nid = \"keys\"\ndo = \"verify-keys\"\nkeys = [\"site\"]\nto = \"new\"\n{password_file}"
+        )
+    };
+    // Without the password file: the key cannot be identified, the step fails.
+    let d = TestDir::new();
+    hosts(&d);
+    write_plan(&d, &plan(""));
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    assert_ne!(o.code, 0, "{}", o.all());
+    assert!(o.stdout.contains("✗ failed"), "{}", o.stdout);
+
+    // With it: identified on the old side, present on the new one.
+    let d = TestDir::new();
+    hosts(&d);
+    let pw = d.join("pw.txt").display().to_string();
+    write_plan(&d, &plan(&format!("password_file = \"{pw}\"\n")));
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    let r = rehost(&d, &["report", "plan.toml", "--env", "test", "-o", "out"]);
+    let md = d.read("out/report.md");
+    assert!(md.contains("site"), "{md}");
+    for (what, text) in [
+        ("stdout", o.stdout.clone()),
+        ("report", md),
+        ("journal", d.read(".rehost/plan/test/journal")),
+        ("report run", r.all()),
+    ] {
+        assert!(!text.contains("Step-Secret-5"), "{what}: {text}");
+    }
+    // A password file others may read is refused, naming it, never its content.
+    sh(&d, "chmod 644 pw.txt");
+    std::fs::remove_dir_all(d.join(".rehost")).unwrap();
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    assert_ne!(o.code, 0, "{}", o.all());
+    assert!(o.all().contains("chmod 600"), "{}", o.all());
+    assert!(!o.all().contains("Step-Secret-5"), "{}", o.all());
+}
