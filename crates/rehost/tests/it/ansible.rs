@@ -33,13 +33,8 @@ impl Fleet {
     /// Three servers, each with its app data on the old side and an empty new side; the
     /// collection built and installed; the inventory, plan template and playbooks written.
     fn new() -> Fleet {
-        for tool in ["ansible-playbook", "ansible-galaxy"] {
-            rehost_test::require_tool(tool);
-        }
-        let servers: Vec<Sshd> = HOSTS.iter().map(|_| Sshd::start()).collect();
-        let d = TestDir::new();
-        let fleet = Fleet { d, servers };
-        fleet.install_collection();
+        let mut fleet = Fleet::without_servers();
+        fleet.servers = HOSTS.iter().map(|_| Sshd::start()).collect();
         let mut inventory = String::from("---\napp:\n  hosts:\n");
         for (i, name) in HOSTS.iter().enumerate() {
             let sshd = &fleet.servers[i];
@@ -91,6 +86,19 @@ impl Fleet {
                     .replace("REHOST", &bin().display().to_string()),
             );
         }
+        fleet
+    }
+
+    /// A test directory with the collection built and installed in it, no server.
+    fn without_servers() -> Fleet {
+        for tool in ["ansible-playbook", "ansible-galaxy"] {
+            rehost_test::require_tool(tool);
+        }
+        let fleet = Fleet {
+            d: TestDir::new(),
+            servers: Vec::new(),
+        };
+        fleet.install_collection();
         fleet
     }
 
@@ -446,4 +454,91 @@ fn a_fleet_migrates_in_waves_and_the_failing_host_is_rolled_back_by_its_plan() {
     fleet.assert_migrated("web1");
     fleet.assert_migrated("web3");
     fleet.assert_rolled_back("web2", 2);
+}
+
+/// The modules on this machine's trees, keys, SQLite files and plans, through one playbook
+/// whose assertions read their results (tests/it/ansible/modules.yml): differences, key
+/// verdicts, rows and plan errors as `findings`, `changed` exactly when a step ran. `survey`
+/// is run against a stand-in rehost printing an inventory (`rehost survey` is another branch's:
+/// its end-to-end check belongs with it) and against a host that cannot be reached.
+#[test]
+fn the_modules_return_rehosts_results_as_data() {
+    rehost_test::require_tool("sqlite3");
+    let fleet = Fleet::without_servers();
+    let d = &fleet.d;
+    for t in ["a", "same", "changed"] {
+        d.write(&format!("trees/{t}/x"), "x\n");
+        d.write(&format!("trees/{t}/sub/y"), "y\n");
+    }
+    d.write("trees/changed/x", "X\n");
+    for t in ["same", "changed"] {
+        let st = Command::new("touch")
+            .arg("-r")
+            .arg(d.join("trees/a/x"))
+            .arg(d.join(&format!("trees/{t}/x")))
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+    std::fs::create_dir_all(d.join("keys")).unwrap();
+    let st = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(d.join("keys/id"))
+        .status()
+        .expect("ssh-keygen: run `bash .ci/install-deps`");
+    assert!(st.success());
+    for (db, v) in [("old.db", "a"), ("new.db", "b")] {
+        let st = Command::new("sqlite3")
+            .arg(d.join(db))
+            .arg(format!(
+                "create table t(id integer primary key, v text); insert into t values (1, '{v}');"
+            ))
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+    d.write(
+        "broken.toml",
+        "[migration]\ntitle = \"broken\"\n\n[[steps]]\nid = \"x\"\ndo = \"run\"\n",
+    );
+    d.write("hosts/old/srv/data/a", "a\n");
+    std::fs::create_dir_all(d.join("hosts/new/srv")).unwrap();
+    d.write(
+        "plan.toml",
+        format!(
+            "[migration]\ntitle = \"t\"\ninitiated_by = [\"IT security officer\"]\n\
+             implemented_by = \"Administrator\"\n\
+             window = {{ start = \"2020-01-01T00:00:00Z\", end = \"2099-01-01T00:00:00Z\" }}\n\
+             max_downtime = \"15m\"\n\n\
+             [hosts.old]\nlocal = true\nroot = \"{root}/hosts/old\"\n\n\
+             [hosts.new]\nlocal = true\nroot = \"{root}/hosts/new\"\n\n\
+             [environments.test]\nold = {{ local = true, root = \"{root}/test-old\" }}\n\
+             new = {{ local = true, root = \"{root}/test-new\" }}\n\n\
+             [[data]]\nid = \"files\"\nfrom = \"old:/srv/data\"\nto = \"new:/srv/data\"\n\n\
+             [[steps]]\nid = \"stop\"\ndo = \"run\"\nhost = \"old\"\ncommand = \"true\"\n\n\
+             [[steps]]\nid = \"copy\"\ndo = \"sync\"\ndata = \"files\"\n\n\
+             [[steps]]\nid = \"verify\"\ndo = \"verify-tree\"\ndata = \"files\"\n",
+            root = d.path().display()
+        ),
+    );
+    let inventory = r#"{"format":1,"host":"old01","taken_at":"2026-12-07T12:00:00Z","took_ms":3,"sampled":{"seconds":0,"samples":0},"system":{},"services":[{"id":"nginx.service"}],"sockets":[],"clients":[],"gaps":[{"what":"/etc/shadow","why":"permission denied"}]}"#;
+    let fake = d.write(
+        "fake-rehost",
+        format!("#!/bin/sh\n[ \"$1\" = survey ] || exit 2\nprintf '%s\\n' '{inventory}'\n"),
+    );
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    d.write("modules.yml", include_str!("ansible/modules.yml"));
+    let extra = format!("dir={} rehost={}", d.path().display(), bin().display());
+    let (code, out) = fleet.ansible("ansible-playbook", &["modules.yml", "-e", &extra]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("localhost") && l.contains("failed=0")),
+        "{out}"
+    );
+    // The key's private bytes are nowhere in what Ansible printed.
+    let key = std::fs::read_to_string(d.join("keys/id")).unwrap();
+    let body: String = key.lines().nth(1).unwrap().to_owned();
+    assert!(!out.contains(&body), "{out}");
 }

@@ -121,7 +121,8 @@ class Rehost(object):
         """Fails the module for exit code 2 (or anything unexpected): rehost's message, as
         data, and whatever JSON it printed."""
         lines = tail(err)
-        message = lines[-1] if lines else 'rehost exited with %s and printed nothing' % rc
+        named = [line for line in lines if line.startswith(('rehost: ', 'error: '))]
+        message = (named or lines or ['rehost exited with %s and printed nothing' % rc])[0]
         if message.startswith('rehost: '):
             message = message[len('rehost: '):]
         findings = extra.pop('findings', [])

@@ -184,7 +184,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.rehost.migrate.plugins.module_utils.rehost import (
-    FINDINGS, OK, PlanFile, Rehost, check_findings, common_argument_spec, json_lines,
+    FINDINGS, OK, TROUBLE, PlanFile, Rehost, check_findings, common_argument_spec, json_lines,
     plan_options_spec, state_args, tail)
 from ansible_collections.rehost.migrate.plugins.module_utils.runs import (
     failure_findings, fold, status, step_lines, to_run)
@@ -228,9 +228,11 @@ def run(module, plan):
     shown = p['plan'] or 'the plan given as content'
 
     # The plan as rehost reads it: errors stop here, before any state is opened.
-    rc, checked, err = rehost.document(['check', plan, '--json'], allowed=(OK, FINDINGS))
+    rc, checked, err = rehost.document(['check', plan, '--json'], allowed=(OK, FINDINGS, TROUBLE))
     findings = check_findings(checked)
     errors = [f for f in findings if f['source'] == 'error']
+    if rc == TROUBLE and not errors:
+        rehost.fail_trouble(rc, err, ['check', plan, '--json'], doc=checked, findings=findings)
     if errors:
         module.fail_json(msg='the plan %s has %d error(s); nothing ran' % (shown, len(errors)),
                          findings=findings, changed=False)
