@@ -24,6 +24,9 @@ fn collection_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ansible/ansible_collections/rehost/migrate")
 }
 
+/// Each path's mode, owner, size, mtime (seconds, nanoseconds) and content.
+type Snapshot = BTreeMap<String, (u32, u32, u64, i64, i64, Vec<u8>)>;
+
 struct Fleet {
     d: TestDir,
     servers: Vec<Sshd>,
@@ -217,7 +220,7 @@ impl Fleet {
     /// Every file and directory under `hosts/` and `migrations/`: path, mode, owner, size,
     /// mtime and content. Two equal snapshots mean nothing was written, created, removed or
     /// touched.
-    fn snapshot(&self) -> BTreeMap<String, (u32, u32, u64, i64, i64, Vec<u8>)> {
+    fn snapshot(&self) -> Snapshot {
         let mut all = BTreeMap::new();
         for top in ["hosts", "migrations"] {
             walk(self.d.path(), &self.d.join(top), &mut all);
@@ -305,7 +308,7 @@ impl Fleet {
     }
 }
 
-fn walk(base: &Path, dir: &Path, all: &mut BTreeMap<String, (u32, u32, u64, i64, i64, Vec<u8>)>) {
+fn walk(base: &Path, dir: &Path, all: &mut Snapshot) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
