@@ -149,6 +149,7 @@ impl Fleet {
             .env("ANSIBLE_CONFIG", self.d.join("no-ansible.cfg"))
             .env("ANSIBLE_COLLECTIONS_PATH", self.d.join("collections"))
             .env("ANSIBLE_LOCAL_TEMP", self.d.join("ansible-tmp"))
+            .env("ANSIBLE_ASYNC_DIR", self.d.join("ansible-async"))
             .env("ANSIBLE_NOCOLOR", "1")
             .env("ANSIBLE_FORCE_COLOR", "0")
             .env("ANSIBLE_STDOUT_CALLBACK", "default")
@@ -544,4 +545,73 @@ fn the_modules_return_rehosts_results_as_data() {
     let key = std::fs::read_to_string(d.join("keys/id")).unwrap();
     let body: String = key.lines().nth(1).unwrap().to_owned();
     assert!(!out.contains(&body), "{out}");
+}
+
+/// The pre-flight covers the whole wave before any step runs: in a wave of two, one host's
+/// data set is missing on its old side; neither host runs a step (no state directory, the
+/// other host's old side untouched), and both fail naming the host and the problem.
+#[test]
+fn a_failed_pre_flight_stops_the_whole_wave_before_any_step() {
+    let fleet = Fleet::without_servers();
+    let d = &fleet.d;
+    let mut inventory = String::from("---\napp:\n  hosts:\n");
+    for name in ["db1", "db2"] {
+        if name == "db1" {
+            d.write(&format!("hosts/{name}/old/srv/data/a"), "a\n");
+        }
+        d.write(&format!("hosts/{name}/old/srv/app.state"), "running\n");
+        std::fs::create_dir_all(d.join(&format!("hosts/{name}/new/srv"))).unwrap();
+        inventory.push_str(&format!(
+            "    {name}:\n      root: {}\n",
+            d.join(&format!("hosts/{name}")).display()
+        ));
+    }
+    d.write("inventory.yml", inventory);
+    d.write(
+        "plan.toml.j2",
+        "[migration]\ntitle = \"{{ inventory_hostname }}\"\n\
+         initiated_by = [\"IT security officer\"]\nimplemented_by = \"Administrator\"\n\
+         window = { start = \"2020-01-01T00:00:00Z\", end = \"2099-01-01T00:00:00Z\" }\n\
+         max_downtime = \"15m\"\n\n\
+         [hosts.old]\nlocal = true\nroot = \"{{ root }}/old\"\n\n\
+         [hosts.new]\nlocal = true\nroot = \"{{ root }}/new\"\n\n\
+         [environments.test]\nold = { local = true, root = \"{{ root }}/test-old\" }\n\
+         new = { local = true, root = \"{{ root }}/test-new\" }\n\n\
+         [[data]]\nid = \"files\"\nfrom = \"old:/srv/data\"\nto = \"new:/srv/data\"\n\n\
+         [[steps]]\nid = \"stop-old\"\ndo = \"run\"\nhost = \"old\"\n\
+         command = \"echo stopped > srv/app.state\"\n\n\
+         [[steps]]\nid = \"copy\"\ndo = \"sync\"\ndata = \"files\"\n\n\
+         [[steps]]\nid = \"verify\"\ndo = \"verify-tree\"\ndata = \"files\"\n",
+    );
+    d.write(
+        "site-50.yml",
+        include_str!("ansible/site.yml")
+            .replace("MAX_FAIL", "50")
+            .replace("REHOST", &bin().display().to_string()),
+    );
+    let (code, out) = fleet.playbook(50, &[]);
+    assert_eq!(code, 2, "{out}");
+    let gate = task_lines(&out, "Stop the wave unless the pre-flight passed").join("\n");
+    for host in ["db1", "db2"] {
+        let fatal = gate
+            .lines()
+            .find(|l| l.starts_with(&format!("fatal: [{host}]: FAILED!")))
+            .unwrap_or_else(|| panic!("{host} not failed by the wave's pre-flight:\n{out}"));
+        assert!(
+            fatal.contains("the pre-flight failed on db2; no step runs on any host"),
+            "{fatal}"
+        );
+        assert!(fatal.contains("/srv/data"), "{fatal}");
+    }
+    assert!(task_lines(&out, "Run the plan").is_empty(), "{out}");
+    for host in ["db1", "db2"] {
+        assert_eq!(
+            fleet.read(&format!("hosts/{host}/old/srv/app.state")),
+            "running\n"
+        );
+        assert!(
+            !d.join(&format!("migrations/{host}/state/production"))
+                .exists()
+        );
+    }
 }

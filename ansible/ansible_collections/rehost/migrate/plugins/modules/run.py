@@ -166,8 +166,8 @@ status:
   description: C(rehost status --json) of the run after this task (before it, in check mode).
   returned: always
   type: dict
-finished:
-  description: Whether the whole run is finished (every step done).
+run_finished:
+  description: Whether the whole run is finished (every step done); not C(finished), which an async task's status uses.
   returned: always
   type: bool
 findings:
@@ -257,7 +257,7 @@ def run(module, plan):
         after['steps'] = [dict(s, status='done') if s.get('id') in would else s
                           for s in before.get('steps') or []]
         result.update(changed=bool(would), status=before,
-                      finished=bool(before.get('finished')) and not would)
+                      run_finished=finished(before) and not would)
         if module._diff:
             result['diff'] = dict(before=step_lines(before), after=step_lines(after),
                                   before_header=shown, after_header=shown)
@@ -282,7 +282,7 @@ def run(module, plan):
     changed = folded.pop('started') > 0 or bool(folded['rollback'])
     after = status(rehost, p, plan)
     result.update(folded)
-    result.update(changed=changed, status=after, finished=finished(after), rc=rc, cmd=argv)
+    result.update(changed=changed, status=after, run_finished=finished(after), rc=rc, cmd=argv)
     if module._diff:
         result['diff'] = dict(before=step_lines(before), after=step_lines(after),
                               before_header=shown, after_header=shown)
