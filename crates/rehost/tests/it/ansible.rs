@@ -525,6 +525,15 @@ fn the_modules_return_rehosts_results_as_data() {
             root = d.path().display()
         ),
     );
+    // The same plan whose window opens in 2090: beyond any wait.
+    let later = std::fs::read_to_string(d.join("plan.toml"))
+        .unwrap()
+        .replace(
+            "start = \"2020-01-01T00:00:00Z\"",
+            "start = \"2090-01-01T00:00:00Z\"",
+        );
+    assert!(later.contains("2090"));
+    d.write("later/plan.toml", later);
     let inventory = r#"{"format":1,"host":"old01","taken_at":"2026-12-07T12:00:00Z","took_ms":3,"sampled":{"seconds":0,"samples":0},"system":{},"services":[{"id":"nginx.service"}],"sockets":[],"clients":[],"gaps":[{"what":"/etc/shadow","why":"permission denied"}]}"#;
     let fake = d.write(
         "fake-rehost",

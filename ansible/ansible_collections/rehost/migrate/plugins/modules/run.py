@@ -184,8 +184,8 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.rehost.migrate.plugins.module_utils.rehost import (
-    FINDINGS, OK, TROUBLE, PlanFile, Rehost, check_findings, common_argument_spec, json_lines,
-    plan_options_spec, state_args, tail)
+    FINDINGS, OK, TROUBLE, PlanFile, Rehost, check_findings, common_argument_spec, error_line,
+    json_lines, plan_options_spec, state_args, tail)
 from ansible_collections.rehost.migrate.plugins.module_utils.runs import (
     failure_findings, fold, status, step_lines, to_run)
 from ansible_collections.rehost.migrate.plugins.module_utils.plan_file import (
@@ -318,8 +318,7 @@ def failure_message(plan, rc, folded, err):
     if problems:
         parts.append('pre-flight: %s' % '; '.join(problems))
     if not parts:
-        lines = tail(err)
-        parts.append(lines[-1] if lines else 'rehost exited with %s' % rc)
+        parts.append(error_line(err, rc))
     return 'rehost run %s failed (exit %s): %s' % (plan, rc, ' | '.join(parts))
 
 
