@@ -344,6 +344,7 @@ impl<'a> Run<'_, 'a> {
             hosts: &mut *self.hosts,
             outputs: self.outputs,
             rec: &mut self.rec,
+            ssh_config: self.o.ssh_config.as_deref(),
         };
         f(&mut self.loads, &mut c)
     }

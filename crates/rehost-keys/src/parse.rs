@@ -601,3 +601,43 @@ pub(crate) fn hex(b: &[u8]) -> String {
     }
     s
 }
+
+/// The DNS names a certificate is issued for (its subjectAltName's `dNSName`s), of every
+/// certificate in `bytes` (PEM blocks, or one DER certificate): the names a service that
+/// presents it answers to. Nothing else of the file is kept.
+pub fn certificate_names(bytes: &[u8]) -> Vec<String> {
+    use x509_cert::ext::pkix::{SubjectAltName, name::GeneralName};
+    let mut ders: Vec<Vec<u8>> = Vec::new();
+    let mut at = 0;
+    while let Some(b) = find(&bytes[at..], b"-----BEGIN CERTIFICATE-----") {
+        let start = at + b;
+        let marker = b"-----END CERTIFICATE-----";
+        let Some(e) = find(&bytes[start..], marker) else {
+            break;
+        };
+        let end = start + e + marker.len();
+        at = end;
+        if let Ok((_, der)) = pem_rfc7468::decode_vec(&bytes[start..end]) {
+            ders.push(der);
+        }
+    }
+    if ders.is_empty() && bytes.first() == Some(&0x30) {
+        ders.push(bytes.to_vec());
+    }
+    let mut names = Vec::new();
+    for der in ders {
+        let Ok(c) = x509_cert::Certificate::from_der(&der) else {
+            continue;
+        };
+        if let Ok(Some((_, san))) = c.tbs_certificate().get_extension::<SubjectAltName>() {
+            for n in san.0 {
+                if let GeneralName::DnsName(d) = n {
+                    names.push(d.to_string());
+                }
+            }
+        }
+    }
+    names.sort();
+    names.dedup();
+    names
+}
