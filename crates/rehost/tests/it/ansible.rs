@@ -463,8 +463,8 @@ fn a_fleet_migrates_in_waves_and_the_failing_host_is_rolled_back_by_its_plan() {
 /// The modules on this machine's trees, keys, SQLite files and plans, through one playbook
 /// whose assertions read their results (tests/it/ansible/modules.yml): differences, key
 /// verdicts, rows and plan errors as `findings`, `changed` exactly when a step ran. `survey`
-/// is run against a stand-in rehost printing an inventory (`rehost survey` is another branch's:
-/// its end-to-end check belongs with it) and against a host that cannot be reached.
+/// surveys this machine, reads a stand-in rehost's inventory (the fields the module sums) and
+/// fails on a host that cannot be reached.
 #[test]
 fn the_modules_return_rehosts_results_as_data() {
     rehost_test::require_tool("sqlite3");
