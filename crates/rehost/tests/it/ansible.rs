@@ -458,6 +458,39 @@ fn a_fleet_migrates_in_waves_and_the_failing_host_is_rolled_back_by_its_plan() {
     fleet.assert_migrated("web1");
     fleet.assert_migrated("web3");
     fleet.assert_rolled_back("web2", 2);
+
+    // The fleet's page reads the three state directories the role left (docs/report.md):
+    // web2's run is the one whose verdict fails the fleet's.
+    let o = rehost(
+        &fleet.d,
+        &[
+            "fleet",
+            "report",
+            "migrations",
+            "-o",
+            "fleet",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(o.code, 1, "{}", o.all());
+    let page: serde_json::Value = serde_json::from_str(&fleet.read("fleet/fleet.json")).unwrap();
+    let servers = page["servers"].as_array().unwrap();
+    assert_eq!(servers.len(), 3, "{page}");
+    let verdict = |host: &str| {
+        servers
+            .iter()
+            .find(|s| {
+                s["state_dir"]
+                    .as_str()
+                    .unwrap()
+                    .contains(&format!("/{host}/"))
+            })
+            .unwrap_or_else(|| panic!("{host} not in the fleet page: {page}"))["verdict"]
+            .clone()
+    };
+    assert_eq!(verdict("web1"), verdict("web3"), "{page}");
+    assert_ne!(verdict("web1"), verdict("web2"), "{page}");
 }
 
 /// The modules on this machine's trees, keys, SQLite files and plans, through one playbook
@@ -470,20 +503,27 @@ fn the_modules_return_rehosts_results_as_data() {
     rehost_test::require_tool("sqlite3");
     let fleet = Fleet::without_servers();
     let d = &fleet.d;
-    for t in ["a", "same", "changed"] {
-        d.write(&format!("trees/{t}/x"), "x\n");
-        d.write(&format!("trees/{t}/sub/y"), "y\n");
-    }
-    d.write("trees/changed/x", "X\n");
+    // Copies made with `cp -a` (every mtime kept), then one file's content changed in one of
+    // them with its mtime put back: the only difference is that content.
+    d.write("trees/a/x", "x\n");
+    d.write("trees/a/sub/y", "y\n");
     for t in ["same", "changed"] {
-        let st = Command::new("touch")
-            .arg("-r")
-            .arg(d.join("trees/a/x"))
-            .arg(d.join(&format!("trees/{t}/x")))
+        let st = Command::new("cp")
+            .arg("-a")
+            .arg(d.join("trees/a"))
+            .arg(d.join(&format!("trees/{t}")))
             .status()
             .unwrap();
         assert!(st.success());
     }
+    std::fs::write(d.join("trees/changed/x"), "X\n").unwrap();
+    let st = Command::new("touch")
+        .arg("-r")
+        .arg(d.join("trees/a/x"))
+        .arg(d.join("trees/changed/x"))
+        .status()
+        .unwrap();
+    assert!(st.success());
     std::fs::create_dir_all(d.join("keys")).unwrap();
     let st = Command::new("ssh-keygen")
         .args(["-q", "-t", "ed25519", "-N", "", "-f"])
@@ -541,6 +581,22 @@ fn the_modules_return_rehosts_results_as_data() {
     );
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // Run once before Ansible does: another test thread that forked while the file was open
+    // for writing holds it (ETXTBSY) until its child execs.
+    let started = std::time::Instant::now();
+    loop {
+        match Command::new(&fake).arg("survey").output() {
+            Ok(o) if o.status.success() => break,
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) => {
+                assert!(
+                    started.elapsed() < std::time::Duration::from_secs(30),
+                    "{e}"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => panic!("the stand-in rehost did not run: {other:?}"),
+        }
+    }
     d.write("modules.yml", include_str!("ansible/modules.yml"));
     let extra = format!("dir={} rehost={}", d.path().display(), bin().display());
     let (code, out) = fleet.ansible("ansible-playbook", &["modules.yml", "-e", &extra]);
