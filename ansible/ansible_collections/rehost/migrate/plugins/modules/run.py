@@ -154,6 +154,10 @@ decisions:
   returned: when not in check mode
   type: list
   elements: dict
+stopped_after:
+  description: With O(until), the step after which this run stopped (the rest wait for the next run); null otherwise.
+  returned: when not in check mode
+  type: str
 summary:
   description: rehost's summary of the run.
   returned: when not in check mode
