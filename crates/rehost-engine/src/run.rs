@@ -167,8 +167,13 @@ impl Engine<'_> {
             && u < from
         {
             let id = &plan.steps[u].id;
-            rec.emit(&Event::RunFinished {
-                ok: true,
+            rec.emit(&Event::RunStopped {
+                after: id.clone(),
+                left: state
+                    .steps
+                    .iter()
+                    .filter(|s| !matches!(s.status, StepStatus::Done | StepStatus::Skipped))
+                    .count(),
                 elapsed_ms: 0,
                 summary: format!("step `{id}` (--until) is already done; nothing to do"),
             });
@@ -481,8 +486,9 @@ impl<'a> Run<'_, 'a> {
         self.with_loads(|l, c| l.check(c))?;
         let detail = format!("stopped after step `{id}`; {left} step(s) left for the next run");
         self.rec.decision(&self.o.user, "until", &detail)?;
-        self.rec.emit(&Event::RunFinished {
-            ok: true,
+        self.rec.emit(&Event::RunStopped {
+            after: id.clone(),
+            left,
             elapsed_ms: (self.rec.clock.monotonic() - started).as_millis() as u64,
             summary: detail,
         });

@@ -658,6 +658,19 @@ fn until_stops_after_the_named_step_and_the_next_run_resumes_after_it() {
             .iter()
             .any(|r| matches!(r, Record::RunFinished { .. }))
     );
+    // The event says stopped, not finished.
+    assert!(
+        ran.events
+            .iter()
+            .any(|e| matches!(e, Event::RunStopped { after, left: 1, .. } if after == "b")),
+        "{:?}",
+        ran.events
+    );
+    assert!(
+        !ran.events
+            .iter()
+            .any(|e| matches!(e, Event::RunFinished { .. }))
+    );
     let decisions = s.decisions("production");
     assert!(
         decisions.iter().any(|(what, _, detail)| what == "until"

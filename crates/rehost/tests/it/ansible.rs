@@ -24,6 +24,9 @@ fn collection_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ansible/ansible_collections/rehost/migrate")
 }
 
+/// Each path's mode, owner, size, mtime (seconds, nanoseconds) and content.
+type Snapshot = BTreeMap<String, (u32, u32, u64, i64, i64, Vec<u8>)>;
+
 struct Fleet {
     d: TestDir,
     servers: Vec<Sshd>,
@@ -33,13 +36,8 @@ impl Fleet {
     /// Three servers, each with its app data on the old side and an empty new side; the
     /// collection built and installed; the inventory, plan template and playbooks written.
     fn new() -> Fleet {
-        for tool in ["ansible-playbook", "ansible-galaxy"] {
-            rehost_test::require_tool(tool);
-        }
-        let servers: Vec<Sshd> = HOSTS.iter().map(|_| Sshd::start()).collect();
-        let d = TestDir::new();
-        let fleet = Fleet { d, servers };
-        fleet.install_collection();
+        let mut fleet = Fleet::without_servers();
+        fleet.servers = HOSTS.iter().map(|_| Sshd::start()).collect();
         let mut inventory = String::from("---\napp:\n  hosts:\n");
         for (i, name) in HOSTS.iter().enumerate() {
             let sshd = &fleet.servers[i];
@@ -94,6 +92,19 @@ impl Fleet {
         fleet
     }
 
+    /// A test directory with the collection built and installed in it, no server.
+    fn without_servers() -> Fleet {
+        for tool in ["ansible-playbook", "ansible-galaxy"] {
+            rehost_test::require_tool(tool);
+        }
+        let fleet = Fleet {
+            d: TestDir::new(),
+            servers: Vec::new(),
+        };
+        fleet.install_collection();
+        fleet
+    }
+
     /// `ansible-galaxy collection build` of the repository's collection, and the tarball
     /// installed where the playbooks find it: what a user does.
     fn install_collection(&self) {
@@ -138,6 +149,7 @@ impl Fleet {
             .env("ANSIBLE_CONFIG", self.d.join("no-ansible.cfg"))
             .env("ANSIBLE_COLLECTIONS_PATH", self.d.join("collections"))
             .env("ANSIBLE_LOCAL_TEMP", self.d.join("ansible-tmp"))
+            .env("ANSIBLE_ASYNC_DIR", self.d.join("ansible-async"))
             .env("ANSIBLE_NOCOLOR", "1")
             .env("ANSIBLE_FORCE_COLOR", "0")
             .env("ANSIBLE_STDOUT_CALLBACK", "default")
@@ -209,7 +221,7 @@ impl Fleet {
     /// Every file and directory under `hosts/` and `migrations/`: path, mode, owner, size,
     /// mtime and content. Two equal snapshots mean nothing was written, created, removed or
     /// touched.
-    fn snapshot(&self) -> BTreeMap<String, (u32, u32, u64, i64, i64, Vec<u8>)> {
+    fn snapshot(&self) -> Snapshot {
         let mut all = BTreeMap::new();
         for top in ["hosts", "migrations"] {
             walk(self.d.path(), &self.d.join(top), &mut all);
@@ -297,7 +309,7 @@ impl Fleet {
     }
 }
 
-fn walk(base: &Path, dir: &Path, all: &mut BTreeMap<String, (u32, u32, u64, i64, i64, Vec<u8>)>) {
+fn walk(base: &Path, dir: &Path, all: &mut Snapshot) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
@@ -446,4 +458,225 @@ fn a_fleet_migrates_in_waves_and_the_failing_host_is_rolled_back_by_its_plan() {
     fleet.assert_migrated("web1");
     fleet.assert_migrated("web3");
     fleet.assert_rolled_back("web2", 2);
+
+    // The fleet's page reads the three state directories the role left (docs/report.md):
+    // web2's run is the one whose verdict fails the fleet's.
+    let o = rehost(
+        &fleet.d,
+        &[
+            "fleet",
+            "report",
+            "migrations",
+            "-o",
+            "fleet",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(o.code, 1, "{}", o.all());
+    let page: serde_json::Value = serde_json::from_str(&fleet.read("fleet/fleet.json")).unwrap();
+    let servers = page["servers"].as_array().unwrap();
+    assert_eq!(servers.len(), 3, "{page}");
+    let verdict = |host: &str| {
+        servers
+            .iter()
+            .find(|s| {
+                s["state_dir"]
+                    .as_str()
+                    .unwrap()
+                    .contains(&format!("/{host}/"))
+            })
+            .unwrap_or_else(|| panic!("{host} not in the fleet page: {page}"))["verdict"]
+            .clone()
+    };
+    assert_eq!(verdict("web1"), verdict("web3"), "{page}");
+    assert_ne!(verdict("web1"), verdict("web2"), "{page}");
+}
+
+/// The modules on this machine's trees, keys, SQLite files and plans, through one playbook
+/// whose assertions read their results (tests/it/ansible/modules.yml): differences, key
+/// verdicts, rows and plan errors as `findings`, `changed` exactly when a step ran. `survey`
+/// surveys this machine, reads a stand-in rehost's inventory (the fields the module sums) and
+/// fails on a host that cannot be reached.
+#[test]
+fn the_modules_return_rehosts_results_as_data() {
+    rehost_test::require_tool("sqlite3");
+    let fleet = Fleet::without_servers();
+    let d = &fleet.d;
+    // Copies made with `cp -a` (every mtime kept), then one file's content changed in one of
+    // them with its mtime put back: the only difference is that content.
+    d.write("trees/a/x", "x\n");
+    d.write("trees/a/sub/y", "y\n");
+    for t in ["same", "changed"] {
+        let st = Command::new("cp")
+            .arg("-a")
+            .arg(d.join("trees/a"))
+            .arg(d.join(&format!("trees/{t}")))
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+    std::fs::write(d.join("trees/changed/x"), "X\n").unwrap();
+    let st = Command::new("touch")
+        .arg("-r")
+        .arg(d.join("trees/a/x"))
+        .arg(d.join("trees/changed/x"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    std::fs::create_dir_all(d.join("keys")).unwrap();
+    let st = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(d.join("keys/id"))
+        .status()
+        .expect("ssh-keygen: run `bash .ci/install-deps`");
+    assert!(st.success());
+    for (db, v) in [("old.db", "a"), ("new.db", "b")] {
+        let st = Command::new("sqlite3")
+            .arg(d.join(db))
+            .arg(format!(
+                "create table t(id integer primary key, v text); insert into t values (1, '{v}');"
+            ))
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+    d.write(
+        "broken.toml",
+        "[migration]\ntitle = \"broken\"\n\n[[steps]]\nid = \"x\"\ndo = \"run\"\n",
+    );
+    d.write("hosts/old/srv/data/a", "a\n");
+    std::fs::create_dir_all(d.join("hosts/new/srv")).unwrap();
+    d.write(
+        "plan.toml",
+        format!(
+            "[migration]\ntitle = \"t\"\ninitiated_by = [\"IT security officer\"]\n\
+             implemented_by = \"Administrator\"\n\
+             window = {{ start = \"2020-01-01T00:00:00Z\", end = \"2099-01-01T00:00:00Z\" }}\n\
+             max_downtime = \"15m\"\n\n\
+             [hosts.old]\nlocal = true\nroot = \"{root}/hosts/old\"\n\n\
+             [hosts.new]\nlocal = true\nroot = \"{root}/hosts/new\"\n\n\
+             [environments.test]\nold = {{ local = true, root = \"{root}/test-old\" }}\n\
+             new = {{ local = true, root = \"{root}/test-new\" }}\n\n\
+             [[data]]\nid = \"files\"\nfrom = \"old:/srv/data\"\nto = \"new:/srv/data\"\n\n\
+             [[steps]]\nid = \"stop\"\ndo = \"run\"\nhost = \"old\"\ncommand = \"true\"\n\n\
+             [[steps]]\nid = \"copy\"\ndo = \"sync\"\ndata = \"files\"\n\n\
+             [[steps]]\nid = \"verify\"\ndo = \"verify-tree\"\ndata = \"files\"\n",
+            root = d.path().display()
+        ),
+    );
+    // The same plan whose window opens in 2090: beyond any wait.
+    let later = std::fs::read_to_string(d.join("plan.toml"))
+        .unwrap()
+        .replace(
+            "start = \"2020-01-01T00:00:00Z\"",
+            "start = \"2090-01-01T00:00:00Z\"",
+        );
+    assert!(later.contains("2090"));
+    d.write("later/plan.toml", later);
+    let inventory = r#"{"format":1,"host":"old01","taken_at":"2026-12-07T12:00:00Z","took_ms":3,"sampled":{"seconds":0,"samples":0},"system":{},"services":[{"id":"nginx.service"}],"sockets":[],"clients":[],"gaps":[{"what":"/etc/shadow","why":"permission denied"}]}"#;
+    let fake = d.write(
+        "fake-rehost",
+        format!("#!/bin/sh\n[ \"$1\" = survey ] || exit 2\nprintf '%s\\n' '{inventory}'\n"),
+    );
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // Run once before Ansible does: another test thread that forked while the file was open
+    // for writing holds it (ETXTBSY) until its child execs.
+    let started = std::time::Instant::now();
+    loop {
+        match Command::new(&fake).arg("survey").output() {
+            Ok(o) if o.status.success() => break,
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) => {
+                assert!(
+                    started.elapsed() < std::time::Duration::from_secs(30),
+                    "{e}"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => panic!("the stand-in rehost did not run: {other:?}"),
+        }
+    }
+    d.write("modules.yml", include_str!("ansible/modules.yml"));
+    let extra = format!("dir={} rehost={}", d.path().display(), bin().display());
+    let (code, out) = fleet.ansible("ansible-playbook", &["modules.yml", "-e", &extra]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("localhost") && l.contains("failed=0")),
+        "{out}"
+    );
+    // The key's private bytes are nowhere in what Ansible printed.
+    let key = std::fs::read_to_string(d.join("keys/id")).unwrap();
+    let body: String = key.lines().nth(1).unwrap().to_owned();
+    assert!(!out.contains(&body), "{out}");
+}
+
+/// The pre-flight covers the whole wave before any step runs: in a wave of two, one host's
+/// data set is missing on its old side; neither host runs a step (no state directory, the
+/// other host's old side untouched), and both fail naming the host and the problem.
+#[test]
+fn a_failed_pre_flight_stops_the_whole_wave_before_any_step() {
+    let fleet = Fleet::without_servers();
+    let d = &fleet.d;
+    let mut inventory = String::from("---\napp:\n  hosts:\n");
+    for name in ["db1", "db2"] {
+        if name == "db1" {
+            d.write(&format!("hosts/{name}/old/srv/data/a"), "a\n");
+        }
+        d.write(&format!("hosts/{name}/old/srv/app.state"), "running\n");
+        std::fs::create_dir_all(d.join(&format!("hosts/{name}/new/srv"))).unwrap();
+        inventory.push_str(&format!(
+            "    {name}:\n      root: {}\n",
+            d.join(&format!("hosts/{name}")).display()
+        ));
+    }
+    d.write("inventory.yml", inventory);
+    d.write(
+        "plan.toml.j2",
+        "[migration]\ntitle = \"{{ inventory_hostname }}\"\n\
+         initiated_by = [\"IT security officer\"]\nimplemented_by = \"Administrator\"\n\
+         window = { start = \"2020-01-01T00:00:00Z\", end = \"2099-01-01T00:00:00Z\" }\n\
+         max_downtime = \"15m\"\n\n\
+         [hosts.old]\nlocal = true\nroot = \"{{ root }}/old\"\n\n\
+         [hosts.new]\nlocal = true\nroot = \"{{ root }}/new\"\n\n\
+         [environments.test]\nold = { local = true, root = \"{{ root }}/test-old\" }\n\
+         new = { local = true, root = \"{{ root }}/test-new\" }\n\n\
+         [[data]]\nid = \"files\"\nfrom = \"old:/srv/data\"\nto = \"new:/srv/data\"\n\n\
+         [[steps]]\nid = \"stop-old\"\ndo = \"run\"\nhost = \"old\"\n\
+         command = \"echo stopped > srv/app.state\"\n\n\
+         [[steps]]\nid = \"copy\"\ndo = \"sync\"\ndata = \"files\"\n\n\
+         [[steps]]\nid = \"verify\"\ndo = \"verify-tree\"\ndata = \"files\"\n",
+    );
+    d.write(
+        "site-50.yml",
+        include_str!("ansible/site.yml")
+            .replace("MAX_FAIL", "50")
+            .replace("REHOST", &bin().display().to_string()),
+    );
+    let (code, out) = fleet.playbook(50, &[]);
+    assert_eq!(code, 2, "{out}");
+    let gate = task_lines(&out, "Stop the wave unless the pre-flight passed").join("\n");
+    for host in ["db1", "db2"] {
+        let fatal = gate
+            .lines()
+            .find(|l| l.starts_with(&format!("fatal: [{host}]: FAILED!")))
+            .unwrap_or_else(|| panic!("{host} not failed by the wave's pre-flight:\n{out}"));
+        assert!(
+            fatal.contains("the pre-flight failed on db2; no step runs on any host"),
+            "{fatal}"
+        );
+        assert!(fatal.contains("/srv/data"), "{fatal}");
+    }
+    assert!(task_lines(&out, "Run the plan").is_empty(), "{out}");
+    for host in ["db1", "db2"] {
+        assert_eq!(
+            fleet.read(&format!("hosts/{host}/old/srv/app.state")),
+            "running\n"
+        );
+        assert!(
+            !d.join(&format!("migrations/{host}/state/production"))
+                .exists()
+        );
+    }
 }

@@ -62,6 +62,17 @@ def tail(text, lines=STDERR_LINES):
     return kept[-lines:]
 
 
+def error_line(err, rc):
+    """rehost's own error line from its standard error (``rehost: ...`` or clap's ``error: ...``),
+    else its last line."""
+    lines = tail(err)
+    named = [line for line in lines if line.startswith(('rehost: ', 'error: '))]
+    message = (named or lines[-1:] or ['rehost exited with %s and printed nothing' % rc])[0]
+    if message.startswith('rehost: '):
+        message = message[len('rehost: '):]
+    return message
+
+
 class Rehost(object):
     """The rehost binary as one module calls it."""
 
@@ -121,9 +132,7 @@ class Rehost(object):
         """Fails the module for exit code 2 (or anything unexpected): rehost's message, as
         data, and whatever JSON it printed."""
         lines = tail(err)
-        message = lines[-1] if lines else 'rehost exited with %s and printed nothing' % rc
-        if message.startswith('rehost: '):
-            message = message[len('rehost: '):]
+        message = error_line(err, rc)
         findings = extra.pop('findings', [])
         findings = findings + [dict(source='rehost', message=line) for line in lines]
         result = dict(msg=message, rc=rc, cmd=argv, stderr_lines=lines, findings=findings)
@@ -176,7 +185,8 @@ def plan_options_spec():
     for the call and removed after it, e.g. a plan rendered for check mode)."""
     return dict(
         plan=dict(type='path'),
-        content=dict(type='str'),
+        # The plan's text may name credentials' files and hosts: kept out of Ansible's logs.
+        content=dict(type='str', no_log=True),
     )
 
 

@@ -59,7 +59,7 @@ def fold(events):
     pre-flight, decisions and warnings, the summary and the journal's head."""
     steps, started = [], {}
     out = dict(steps_run=steps, rollback=None, preflight=None, decisions=[], warnings=[],
-               summary=None, ok=None, journal_head=None)
+               summary=None, ok=None, stopped_after=None, journal_head=None)
     for e in events:
         kind = e.get('event')
         if kind == 'step_started':
@@ -87,6 +87,11 @@ def fold(events):
         elif kind == 'run_finished':
             out['summary'] = e.get('summary')
             out['ok'] = e.get('ok')
+        elif kind == 'run_stopped':
+            # --until: this invocation ended after that step; the run goes on next time.
+            out['summary'] = e.get('summary')
+            out['ok'] = True
+            out['stopped_after'] = e.get('after')
         elif kind == 'journal_head':
             out['journal_head'] = dict(head=e.get('head'), records=e.get('records'),
                                        signed=e.get('signed'), verify=e.get('verify'))

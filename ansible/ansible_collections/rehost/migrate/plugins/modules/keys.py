@@ -75,7 +75,7 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
-keys:
+found:
   description: With C(scan), every key found (per location, flattened, with C(location)); with C(compare), each key's verdict.
   returned: always
   type: list
@@ -155,7 +155,7 @@ def main():
     rc, doc, err = rehost.document(args, allowed=(OK, FINDINGS, TROUBLE))
     keys, findings = scan_result(doc) if p['command'] == 'scan' else compare_result(doc)
     findings += [dict(source='rehost', message=line) for line in tail(err)]
-    result = dict(changed=False, keys=keys, findings=findings, result=doc, rc=rc)
+    result = dict(changed=False, found=keys, findings=findings, result=doc, rc=rc)
     if rc == OK:
         module.exit_json(**result)
     module.fail_json(msg='rehost keys %s: %s' % (

@@ -114,7 +114,7 @@ window:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.rehost.migrate.plugins.module_utils.rehost import (
-    FINDINGS, OK, PlanFile, Rehost, check_findings, common_argument_spec, plan_options_spec)
+    FINDINGS, OK, TROUBLE, PlanFile, Rehost, check_findings, common_argument_spec, plan_options_spec)
 from ansible_collections.rehost.migrate.plugins.module_utils.plan_file import window
 
 
@@ -145,7 +145,7 @@ def check(module, plan):
             args += ['--env', p['env']]
         if p['ssh_config']:
             args += ['--ssh-config', p['ssh_config']]
-    rc, doc, err = rehost.document(args, allowed=(OK, FINDINGS))
+    rc, doc, err = rehost.document(args, allowed=(OK, FINDINGS, TROUBLE))
     findings = check_findings(doc)
     result = dict(
         changed=False,
@@ -158,6 +158,8 @@ def check(module, plan):
     errors = [f for f in findings if f['source'] == 'error']
     problems = [f for f in findings if f['source'] == 'preflight']
     lint = [f for f in findings if f['source'] == 'lint']
+    if rc == TROUBLE and not errors and not problems:
+        rehost.fail_trouble(rc, err, args, doc=doc, findings=findings)
     if errors:
         module.fail_json(msg='the plan %s has %d error(s): %s' % (
             shown, len(errors), '; '.join(describe(f) for f in errors)), **result)

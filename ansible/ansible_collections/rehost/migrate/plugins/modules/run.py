@@ -154,6 +154,10 @@ decisions:
   returned: when not in check mode
   type: list
   elements: dict
+stopped_after:
+  description: With O(until), the step after which this run stopped (the rest wait for the next run); null otherwise.
+  returned: when not in check mode
+  type: str
 summary:
   description: rehost's summary of the run.
   returned: when not in check mode
@@ -166,8 +170,8 @@ status:
   description: C(rehost status --json) of the run after this task (before it, in check mode).
   returned: always
   type: dict
-finished:
-  description: Whether the whole run is finished (every step done).
+run_finished:
+  description: Whether the whole run is finished (every step done); not C(finished), which an async task's status uses.
   returned: always
   type: bool
 findings:
@@ -184,8 +188,8 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.rehost.migrate.plugins.module_utils.rehost import (
-    FINDINGS, OK, PlanFile, Rehost, check_findings, common_argument_spec, json_lines,
-    plan_options_spec, state_args, tail)
+    FINDINGS, OK, TROUBLE, PlanFile, Rehost, check_findings, common_argument_spec, error_line,
+    json_lines, plan_options_spec, state_args, tail)
 from ansible_collections.rehost.migrate.plugins.module_utils.runs import (
     failure_findings, fold, status, step_lines, to_run)
 from ansible_collections.rehost.migrate.plugins.module_utils.plan_file import (
@@ -228,9 +232,11 @@ def run(module, plan):
     shown = p['plan'] or 'the plan given as content'
 
     # The plan as rehost reads it: errors stop here, before any state is opened.
-    rc, checked, err = rehost.document(['check', plan, '--json'], allowed=(OK, FINDINGS))
+    rc, checked, err = rehost.document(['check', plan, '--json'], allowed=(OK, FINDINGS, TROUBLE))
     findings = check_findings(checked)
     errors = [f for f in findings if f['source'] == 'error']
+    if rc == TROUBLE and not errors:
+        rehost.fail_trouble(rc, err, ['check', plan, '--json'], doc=checked, findings=findings)
     if errors:
         module.fail_json(msg='the plan %s has %d error(s); nothing ran' % (shown, len(errors)),
                          findings=findings, changed=False)
@@ -255,7 +261,7 @@ def run(module, plan):
         after['steps'] = [dict(s, status='done') if s.get('id') in would else s
                           for s in before.get('steps') or []]
         result.update(changed=bool(would), status=before,
-                      finished=bool(before.get('finished')) and not would)
+                      run_finished=finished(before) and not would)
         if module._diff:
             result['diff'] = dict(before=step_lines(before), after=step_lines(after),
                                   before_header=shown, after_header=shown)
@@ -280,7 +286,7 @@ def run(module, plan):
     changed = folded.pop('started') > 0 or bool(folded['rollback'])
     after = status(rehost, p, plan)
     result.update(folded)
-    result.update(changed=changed, status=after, finished=finished(after), rc=rc, cmd=argv)
+    result.update(changed=changed, status=after, run_finished=finished(after), rc=rc, cmd=argv)
     if module._diff:
         result['diff'] = dict(before=step_lines(before), after=step_lines(after),
                               before_header=shown, after_header=shown)
@@ -316,8 +322,7 @@ def failure_message(plan, rc, folded, err):
     if problems:
         parts.append('pre-flight: %s' % '; '.join(problems))
     if not parts:
-        lines = tail(err)
-        parts.append(lines[-1] if lines else 'rehost exited with %s' % rc)
+        parts.append(error_line(err, rc))
     return 'rehost run %s failed (exit %s): %s' % (plan, rc, ' | '.join(parts))
 
 
