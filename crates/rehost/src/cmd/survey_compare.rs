@@ -183,6 +183,13 @@ pub(super) fn run_compare(args: &SurveyArgs) -> i32 {
         crate::term::error("--compare needs OLD and NEW");
         return exit::TROUBLE;
     };
+    if let Some(h) = &args.on.host {
+        crate::term::error(&format!(
+            "--compare takes its two sides as OLD and NEW, not `{}` before them: write `rehost survey --compare OLD NEW`",
+            crate::term::escape(h)
+        ));
+        return exit::TROUBLE;
+    }
     let go = || -> Result<(Inventory, Inventory, compare::Expect), String> {
         let e = expectations(args)?;
         Ok((side(old, args)?, side(new, args)?, e))

@@ -142,6 +142,10 @@ fn a_side_that_is_not_an_inventory_is_trouble_naming_it() {
         ])
         .stderr_has("`nonsense` is not a rewrite")
         .code(2);
+    test_in(&dir)
+        .args(["survey", "web01", "--compare", "old.json", "old.json"])
+        .stderr_has("--compare takes its two sides as OLD and NEW, not `web01` before them")
+        .code(2);
 }
 
 fn chromium() -> PathBuf {
