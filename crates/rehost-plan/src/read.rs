@@ -766,7 +766,15 @@ impl Reader {
     fn data_set(&mut self, t: &Tbl) -> Option<DataSet> {
         self.check_keys(
             t,
-            &["id", "from", "to", "exclude", "description", "created_by"],
+            &[
+                "id",
+                "from",
+                "to",
+                "exclude",
+                "description",
+                "created_by",
+                "backup",
+            ],
         );
         let id = self.required_str(t, "id");
         let from = self.host_path(t, "from");
@@ -784,6 +792,7 @@ impl Reader {
             exclude_spans,
             description: self.str(t, "description"),
             created_by: self.str(t, "created_by"),
+            backup: self.bool(t, "backup").unwrap_or(false),
             span: t.span.clone(),
         })
     }

@@ -682,14 +682,60 @@ duration = "1s"
     let m = messages(&bad);
     assert!(
         m.iter()
-            .any(|(_, t)| t.contains("a write load for PostgreSQL only, not `mysql`")),
+            .any(|(_, t)| t.contains("write loads for PostgreSQL and HTTP only, not `mysql`")),
         "{m:?}"
     );
     let bad = src.replace("writes = \"postgresql\"\n", "");
     let m = messages(&bad);
     assert!(
         m.iter()
-            .any(|(_, t)| t.contains("needs `command = \"...\"` or `writes = \"postgresql\"`")),
+            .any(|(_, t)| t.contains("needs `command = \"...\"`, `writes = \"postgresql\"` with `database`, or `writes = \"http\"` with `service`")),
+        "{m:?}"
+    );
+    // The HTTP write load: its keys only with it, a service, a port it can tell, a clean path.
+    let http = src.replace(
+        "writes = \"postgresql\"\ndatabase = \"app\"",
+        "writes = \"http\"\nservice = \"web\"\npath = \"/w\"",
+    ) + "\n[[services]]\nid = \"web\"\nhost = \"old\"\nnew_host = \"old\"\nports = [80]\n";
+    let c = check(&http);
+    assert!(c.errors.is_empty(), "{:?}", c.errors);
+    let plan = c.plan.unwrap();
+    let load = &plan.environment("test").unwrap().loads[1];
+    assert!(
+        matches!(&load.what, LoadKind::HttpWrites { service, path, port: None } if service == "web" && path == "/w")
+    );
+    assert!(load.describe().contains("HTTP write load on service `web`"));
+    let m = messages(&http.replace("ports = [80]", "ports = [80, 443]"));
+    assert!(
+        m.iter().any(|(_, t)| t.contains("the port to write to is not known") && t.contains("port = N")),
+        "{m:?}"
+    );
+    let m = messages(&http.replace("path = \"/w\"", "path = \"/w x\""));
+    assert!(
+        m.iter()
+            .any(|(_, t)| t.contains("`path` must be an absolute URL path")),
+        "{m:?}"
+    );
+    let m = messages(&http.replace("service = \"web\"\n", "service = \"wbe\"\n"));
+    assert!(
+        m.iter()
+            .any(|(_, t)| t.contains("`wbe`") && t.contains("did you mean `web`?")),
+        "{m:?}"
+    );
+    let m = messages(&http.replace("service = \"web\"\n", "database = \"app\"\n"));
+    assert!(
+        m.iter()
+            .any(|(_, t)| t.contains("`database` does not go with `writes = \"http\"`"))
+            && m.iter().any(|(_, t)| t.contains("it needs `service`")),
+        "{m:?}"
+    );
+    let m = messages(&src.replace(
+        "database = \"app\"\n",
+        "database = \"app\"\npath = \"/w\"\n",
+    ));
+    assert!(
+        m.iter()
+            .any(|(_, t)| t.contains("`path` goes with `writes = \"http\"`")),
         "{m:?}"
     );
     let bad = src.replace("host = \"old\"\n", "host = \"olld\"\n");

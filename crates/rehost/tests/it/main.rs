@@ -2,6 +2,7 @@
 
 mod address_moved;
 mod agent;
+mod ansible;
 mod archive;
 mod check;
 mod compat;
@@ -18,6 +19,7 @@ mod dns;
 mod dns_liar;
 mod dns_switch;
 mod downtime;
+mod fleet;
 mod formats;
 mod hold;
 mod isolation;
@@ -25,6 +27,7 @@ mod keys;
 mod keys_gpg;
 mod keys_stored;
 mod load;
+mod load_http;
 mod outputs;
 mod plan_lint;
 mod preflight;
