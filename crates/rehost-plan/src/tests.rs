@@ -857,6 +857,14 @@ until = "TODO: the window's start"
         "{:?}",
         c.errors
     );
+    // And so is one in the very step that holds a placeholder.
+    let c = check(&src.replace("do = \"wait\"", "do = \"wait\"\nbogus = 1"));
+    assert_eq!(
+        c.errors.iter().filter(|d| d.code != "todo").count(),
+        1,
+        "{:?}",
+        c.errors
+    );
 
     // Decided, the plan checks as any other (and `TODO` inside a text is no placeholder).
     let done = src

@@ -83,14 +83,13 @@ impl Todo {
     }
 }
 
-/// Whether a diagnostic is about a placeholder: its span lies inside one, or holds one (a
-/// table or step whose only fault is a placeholder in it, such as a wait with no valid time).
+/// Whether a diagnostic is about a placeholder itself: its span lies inside one (not a
+/// duration, not a table, not a time). Anything else, even in the same table, is still said.
 pub(crate) fn about_todo(todos: &[Todo], span: Option<&Span>) -> bool {
     let Some(s) = span else {
         return false;
     };
-    todos.iter().any(|t| {
-        (s.start >= t.span.start && s.end <= t.span.end)
-            || (s.start <= t.span.start && s.end >= t.span.end)
-    })
+    todos
+        .iter()
+        .any(|t| s.start >= t.span.start && s.end <= t.span.end)
 }

@@ -26,11 +26,23 @@ use toml_writer::WriteTomlValue as _;
 pub enum OldHost {
     /// This machine, its paths under `root` where given.
     Local { root: Option<String> },
-    /// An ssh destination (`user@host`), with its port where not the default.
+    /// An ssh destination (`user@host`), with its port where not the default, and the rest of
+    /// the plan's ssh host keys where the survey's host had them.
     Ssh {
         destination: String,
         port: Option<u16>,
+        more: SshMore,
     },
+}
+
+/// The other keys of an ssh host in the plan (`[hosts.NAME]`), as the survey reached it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SshMore {
+    pub identity_file: Option<String>,
+    pub proxy_jump: Option<String>,
+    pub ssh_config: Option<String>,
+    /// Paths on the host taken under this directory (a test host sharing a machine).
+    pub root: Option<String>,
 }
 
 impl OldHost {
@@ -45,11 +57,13 @@ impl OldHost {
                 return OldHost::Ssh {
                     destination: dest.to_owned(),
                     port: Some(port),
+                    more: SshMore::default(),
                 };
             }
             return OldHost::Ssh {
                 destination: rest.to_owned(),
                 port: None,
+                more: SshMore::default(),
             };
         }
         if matches!(arg, "local" | "localhost" | "this machine") {
@@ -63,6 +77,7 @@ impl OldHost {
         OldHost::Ssh {
             destination: arg.to_owned(),
             port: None,
+            more: SshMore::default(),
         }
     }
 }
@@ -223,10 +238,24 @@ pub fn draft(inv: &Inventory, old: &OldHost) -> String {
                 let _ = writeln!(w, "root = {}", toml_str(r));
             }
         }
-        OldHost::Ssh { destination, port } => {
+        OldHost::Ssh {
+            destination,
+            port,
+            more,
+        } => {
             let _ = writeln!(w, "ssh = {}", toml_str(destination));
             if let Some(p) = port {
                 let _ = writeln!(w, "port = {p}");
+            }
+            for (key, v) in [
+                ("identity_file", &more.identity_file),
+                ("proxy_jump", &more.proxy_jump),
+                ("ssh_config", &more.ssh_config),
+                ("root", &more.root),
+            ] {
+                if let Some(v) = v {
+                    let _ = writeln!(w, "{key} = {}", toml_str(v));
+                }
             }
         }
     }

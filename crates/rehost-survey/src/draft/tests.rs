@@ -202,14 +202,16 @@ fn the_old_host_is_written_as_the_survey_reached_it() {
         OldHost::from_arg("ssh://admin@db1:2222/x"),
         OldHost::Ssh {
             destination: "admin@db1".into(),
-            port: Some(2222)
+            port: Some(2222),
+            more: SshMore::default()
         }
     );
     assert_eq!(
         OldHost::from_arg("root@db1"),
         OldHost::Ssh {
             destination: "root@db1".into(),
-            port: None
+            port: None,
+            more: SshMore::default()
         }
     );
     assert_eq!(

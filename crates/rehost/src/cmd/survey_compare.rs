@@ -87,17 +87,35 @@ fn old_host(inv: &Inventory, args: &SurveyArgs) -> draft::OldHost {
         return match t {
             rehost_plan::HostTarget::Local { root } => draft::OldHost::Local { root },
             rehost_plan::HostTarget::Ssh {
-                destination, port, ..
-            } => draft::OldHost::Ssh { destination, port },
+                destination,
+                port,
+                identity_file,
+                proxy_jump,
+                ssh_config,
+                root,
+            } => draft::OldHost::Ssh {
+                destination,
+                port,
+                more: draft::SshMore {
+                    identity_file,
+                    proxy_jump,
+                    ssh_config,
+                    root,
+                },
+            },
         };
     }
     // No HOST: this machine, unless the inventory was saved elsewhere.
     let saved = args.draft.inventory.is_some();
-    draft::OldHost::from_arg(args.on.host.as_deref().unwrap_or(if saved {
+    let mut old = draft::OldHost::from_arg(args.on.host.as_deref().unwrap_or(if saved {
         &inv.host
     } else {
         "local"
-    }))
+    }));
+    if let (draft::OldHost::Ssh { more, .. }, Some(c)) = (&mut old, &args.on.ssh_config) {
+        more.ssh_config = Some(c.display().to_string());
+    }
+    old
 }
 
 /// Writes the draft plan and the map the arguments ask for.
@@ -183,6 +201,13 @@ pub(super) fn run_compare(args: &SurveyArgs) -> i32 {
         crate::term::error("--compare needs OLD and NEW");
         return exit::TROUBLE;
     };
+    if let Some(h) = &args.on.host {
+        crate::term::error(&format!(
+            "--compare takes its two sides as OLD and NEW, not `{}` before them: write `rehost survey --compare OLD NEW`",
+            crate::term::escape(h)
+        ));
+        return exit::TROUBLE;
+    }
     let go = || -> Result<(Inventory, Inventory, compare::Expect), String> {
         let e = expectations(args)?;
         Ok((side(old, args)?, side(new, args)?, e))

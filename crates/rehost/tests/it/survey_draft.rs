@@ -142,6 +142,10 @@ fn a_side_that_is_not_an_inventory_is_trouble_naming_it() {
         ])
         .stderr_has("`nonsense` is not a rewrite")
         .code(2);
+    test_in(&dir)
+        .args(["survey", "web01", "--compare", "old.json", "old.json"])
+        .stderr_has("--compare takes its two sides as OLD and NEW, not `web01` before them")
+        .code(2);
 }
 
 fn chromium() -> PathBuf {
@@ -240,9 +244,10 @@ document.documentElement.appendChild(r);
     assert_eq!(measured.trim(), "boxes=192 problems=0", "{measured}");
 }
 
-/// The Done-when test of the draft and the comparison over surveyed roots: a root running
-/// nginx with TLS and a real PostgreSQL, a cron job and a timer is surveyed; its draft fails
-/// `check` on exactly its TODOs and passes once they are decided; a second root set up the same
+/// The Done-when test of the draft and the comparison over surveyed roots: a root reached
+/// through a real sshd (the agent surveys it), running nginx with TLS and a real PostgreSQL, a
+/// cron job and a timer, is surveyed; its draft fails `check` on exactly its TODOs and passes
+/// once they are decided; a second root set up the same (this machine's, surveyed in process)
 /// lacks nothing; without its cron job, exactly that is missing.
 ///
 /// Both roots are on this machine, so their processes and listening sockets are the machine's
@@ -252,6 +257,7 @@ document.documentElement.appendChild(r);
 #[test]
 fn a_surveyed_root_drafts_a_plan_that_checks_and_a_second_root_lacks_exactly_its_cron_job() {
     use crate::survey::{Nginx, free_port, host_root};
+    let sshd = rehost_test::sshd::Sshd::start();
     let d = TestDir::new();
     let d2 = TestDir::new();
     let pg = rehost_test::postgres::Postgres::start();
@@ -272,7 +278,8 @@ window = {{ start = "2020-01-01T00:00:00Z", end = "2099-01-01T00:00:00Z" }}
 max_downtime = "15m"
 
 [hosts.old]
-local = true
+ssh = "{dest}"
+ssh_config = "{config}"
 root = "{old}"
 
 [hosts.new]
@@ -287,6 +294,8 @@ new = {{ local = true, root = "test-new" }}
 # Both roots share this machine's sockets, which other tests open and close.
 allow = ["port *"]
 "#,
+            dest = sshd.destination(),
+            config = sshd.ssh_config().display(),
             old = old.dir.display(),
             new = new.dir.display(),
         ),
@@ -317,7 +326,12 @@ allow = ["port *"]
     let text = d.read("draft.toml");
     // The draft reaches the old host as the plan does, and holds what the root serves.
     assert!(
-        text.contains(&format!("[hosts.old]\n# found: the surveyed host old (rehost survey)\nlocal = true\nroot = \"{}\"\n", old.dir.display())),
+        text.contains(&format!(
+            "[hosts.old]\n# found: the surveyed host old (rehost survey)\nssh = \"{}\"\nssh_config = \"{}\"\nroot = \"{}\"\n",
+            sshd.destination(),
+            sshd.ssh_config().display(),
+            old.dir.display()
+        )),
         "{text}"
     );
     for part in [
