@@ -445,14 +445,27 @@ fn hostile_state_directories_are_escaped_or_refused() {
     .unwrap();
     // A symlink to a state directory, below a directory given: not followed.
     std::os::unix::fs::symlink(d.join("evil/.rehost/plan/test"), d.join("links/followed")).unwrap();
+    // A copy with a kept file too large to read whole (sparse: it takes no room).
+    copy_dir(&d.join("evil/.rehost/plan/test"), &d.join("links/huge"));
+    std::fs::File::create(d.join("links/huge/evidence/huge"))
+        .unwrap()
+        .set_len((1 << 30) + 1)
+        .unwrap();
     let o = rehost(&d, &["fleet", "report", "evil", "links", "-o", "out"]);
     assert_eq!(o.code, 1, "{}", o.all());
     assert!(!o.stdout.contains('\u{1b}'), "{:?}", o.stdout);
     let f = fleet_json(&d, "out");
     let servers = f["servers"].as_array().unwrap();
-    assert_eq!(servers.len(), 2, "{f:#}");
+    assert_eq!(servers.len(), 3, "{f:#}");
     assert!(
         servers[1]["unreadable"]
+            .as_str()
+            .unwrap()
+            .contains("`evidence/huge` is 1073741825 bytes, more than the 1073741824 read"),
+        "{f:#}"
+    );
+    assert!(
+        servers[2]["unreadable"]
             .as_str()
             .unwrap()
             .contains("symbolic link"),
