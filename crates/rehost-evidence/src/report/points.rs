@@ -325,7 +325,7 @@ fn rollback(r: &Report) -> Cell {
         return if failed.is_empty() {
             cell(
                 CellState::NotApplicable,
-                "no step failed: nothing was rolled back".into(),
+                "nothing needed rolling back".into(),
                 Vec::new(),
             )
         } else {
