@@ -410,6 +410,32 @@ fn the_oscal_assessment_results_load_in_compliance_trestle() {
         targets.contains(&("OPS.1.1.3.A1", "satisfied")),
         "{targets:?}"
     );
+    // Every id once (trestle's model does not check that), every `#` reference to one of them.
+    fn uuids<'a>(v: &'a serde_json::Value, out: &mut Vec<&'a str>, refs: &mut Vec<&'a str>) {
+        match v {
+            serde_json::Value::Object(o) => {
+                for (k, v) in o {
+                    match (k.as_str(), v.as_str()) {
+                        ("uuid", Some(u)) => out.push(u),
+                        ("href", Some(h)) if h.starts_with('#') => refs.push(&h[1..]),
+                        _ => uuids(v, out, refs),
+                    }
+                }
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|v| uuids(v, out, refs)),
+            _ => {}
+        }
+    }
+    let (mut ids, mut refs) = (Vec::new(), Vec::new());
+    uuids(&doc, &mut ids, &mut refs);
+    let n = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), n, "a uuid twice");
+    assert!(
+        !refs.is_empty() && refs.iter().all(|r| ids.contains(r)),
+        "{refs:?}"
+    );
 
     // `rehost report --format oscal`: one result, the same model.
     let o = run_in(
