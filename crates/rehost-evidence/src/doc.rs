@@ -581,12 +581,14 @@ pre{padding:0.8rem;overflow-x:auto;white-space:pre-wrap;font-size:0.85rem;border
 .tl-row.lane .tl-track{height:0.7rem}\
 .tl-axis{display:grid;grid-template-columns:16rem 1fr 18rem;gap:0.6rem;font-size:0.75rem;color:#555}\
 .tl-ticks{display:flex;justify-content:space-between}\
-.matrix td{font-size:0.85rem;white-space:nowrap}.matrix th[scope=row]{font-weight:normal;overflow-wrap:anywhere}\
+.matrix{display:block;overflow-x:auto}.matrix td,.matrix th{font-size:0.8rem;padding:0.2rem 0.4rem}.matrix td{white-space:nowrap}\
+.matrix th[scope=row]{font-weight:normal;min-width:11rem;overflow-wrap:anywhere}\
 .m-verified{background:#dcefe0}.m-finding{background:#f6d5d2;font-weight:bold}.m-not-run{background:#fff1c2}.m-na{color:#666}\
 .matrix td{-webkit-print-color-adjust:exact;print-color-adjust:exact}\
 .legend span{display:inline-block;margin-right:1rem;font-size:0.8rem}\
 .legend i{display:inline-block;width:0.9rem;height:0.7rem;margin-right:0.3rem;vertical-align:middle;-webkit-print-color-adjust:exact;print-color-adjust:exact}\
 @media print{body{max-width:none;margin:0;padding:0;font-size:10pt}h2{break-after:avoid}\
+.matrix{display:table}.matrix td,.matrix th{font-size:7pt;padding:0.1rem 0.2rem}\
 table,tr,.verdict{break-inside:avoid}pre{white-space:pre-wrap;border:0}\
 .verdict,.tl-bar,.tl-track{-webkit-print-color-adjust:exact;print-color-adjust:exact}\
 .tl-row,.tl-axis{grid-template-columns:12rem 1fr 12rem}@page{margin:1.5cm}}";

@@ -60,9 +60,22 @@ fn state_word(m: Mark) -> &'static str {
     }
 }
 
-/// One result: a run of one server.
-fn result(name: &str, r: &Report) -> Value {
-    let seed = format!("{}:{}", r.run.journal_blake3, r.env);
+/// The back-matter resource that stands for a run's journal (and its state directory).
+fn journal_resource(i: usize, r: &Report) -> Value {
+    json!({
+        "uuid": uuid(&format!("{i}:{}:{}:journal", r.run.journal_blake3, r.env)),
+        "title": markup(&format!("The journal of the run in `{}`", r.env)),
+        "description": markup(&format!(
+            "The state directory's journal (`journal`), {} records, BLAKE3 `{}`; the files it names are kept beside it with their digests",
+            r.run.journal_records, r.run.journal_blake3
+        )),
+        "props": [prop("journal-blake3", &r.run.journal_blake3)],
+    })
+}
+
+/// One result: the `i`-th run (copies of one state directory are runs of their own).
+fn result(i: usize, name: &str, r: &Report) -> Value {
+    let seed = format!("{i}:{}:{}", r.run.journal_blake3, r.env);
     let collected = datetime(r.run.last_at.as_deref())
         .or_else(|| datetime(r.run.first_at.as_deref()))
         .unwrap_or_else(|| "1970-01-01T00:00:00Z".into());
@@ -77,6 +90,7 @@ fn result(name: &str, r: &Report) -> Value {
             }
         }
         let obs = uuid(&format!("{seed}:observation:{}", c.point.id()));
+        let journal = journal_resource(i, r);
         observations.push(json!({
             "uuid": obs,
             "title": markup(&format!("M 2.319: {}", c.point.label())),
@@ -89,7 +103,7 @@ fn result(name: &str, r: &Report) -> Value {
             "types": ["finding"],
             "collected": collected,
             "relevant-evidence": [{
-                "href": "#journal",
+                "href": format!("#{}", journal["uuid"].as_str().unwrap_or_default()),
                 "description": markup(&format!(
                     "The run's journal, BLAKE3 `{}` ({} records), and the state directory's kept files",
                     r.run.journal_blake3, r.run.journal_records
@@ -160,6 +174,17 @@ pub fn assessment_results(title: &str, runs: &[(&str, &Report)]) -> Value {
         .max()
         .map(|t| t.to_string())
         .unwrap_or_else(|| "1970-01-01T00:00:00Z".into());
+    let plan = uuid(&format!("{seed}:plan"));
+    let mut resources = vec![json!({
+        "uuid": plan,
+        "title": "The migration plans as run",
+        "description": "Each run's plan, as the snapshot its journal names (`plans/<digest>.toml` in the state directory): what was to be done and checked, the assessment plan of these results.",
+    })];
+    resources.extend(
+        runs.iter()
+            .enumerate()
+            .map(|(i, (_, r))| journal_resource(i, r)),
+    );
     let version = runs
         .iter()
         .map(|(_, r)| r.rehost_version.as_str())
@@ -179,10 +204,15 @@ pub fn assessment_results(title: &str, runs: &[(&str, &Report)]) -> Value {
                 )),
             },
             "import-ap": {
-                "href": "#rehost-plan",
+                "href": format!("#{plan}"),
                 "remarks": "The assessment plan is the migration plan each run's journal names (its snapshot is in the state directory).",
             },
-            "results": runs.iter().map(|(name, r)| result(name, r)).collect::<Vec<_>>(),
+            "results": runs
+                .iter()
+                .enumerate()
+                .map(|(i, (name, r))| result(i, name, r))
+                .collect::<Vec<_>>(),
+            "back-matter": { "resources": resources },
         }
     })
 }

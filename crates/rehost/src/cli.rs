@@ -589,11 +589,12 @@ pub enum ReportFormat {
 pub enum FleetCommand {
     /// One page for many servers' runs: a matrix of servers × the points of M 2.319, each row
     /// linked to the server's own report (written beside it), downtime against each budget,
-    /// the waves on a timeline. Reads the state directories, never changes them.
+    /// the waves on a timeline. Reads the state directories and writes nothing into them (as
+    /// `rehost report`, it makes one that others could read private: 0700, its files 0600).
     ///
     /// Exit codes: 0 every server's verdict is clean; 1 a server's is not, or a state
-    /// directory could not be read (the page says which and why); 2 trouble (nothing to read,
-    /// the output directory refused).
+    /// directory could not be read (the page says which and why); 2 trouble (the output
+    /// directory refused).
     Report(FleetReportArgs),
 }
 

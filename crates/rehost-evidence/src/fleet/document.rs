@@ -81,7 +81,7 @@ fn label(s: &FleetServer) -> String {
 
 fn matrix(f: &Fleet, ext: &str, b: &mut Vec<Block>) {
     b.push(h(2, "M 2.319, server by server"));
-    b.push(p("verified: every step that proves the point passed and the journal holds its result; finding: a step found differences, failed or did not complete, or the state directory does not verify or could not be read; not run: the plan has a step for it that did not run; not applicable: the plan has no step for it (rollback: no step failed). Hover over a cell for why; every finding is listed below, and each server's report (linked) holds its evidence.".into()));
+    b.push(p("verified: every step that proves the point passed and the journal holds its result; finding: a step found differences, failed or did not complete, or the state directory does not verify or could not be read; not run: the plan has a step for it that did not run; n/a, not applicable: the plan has no step for it (rollback: nothing needed rolling back). Hover over a cell for why; every finding is listed below, and each server's report (linked) holds its evidence.".into()));
     let mut head = vec!["Server".to_string(), "Environment".into()];
     head.extend(Point::ALL.iter().map(|p| p.label().to_string()));
     head.extend(["Downtime".into(), "Verdict".into()]);
@@ -97,7 +97,12 @@ fn matrix(f: &Fleet, ext: &str, b: &mut Vec<Block>) {
             let mut cells = vec![plain(s.env.as_deref().unwrap_or("—"), "")];
             cells.extend(s.points.iter().map(|c| MatrixCell {
                 mark: Some(c.state),
-                text: String::new(),
+                // Narrow enough for nine columns side by side.
+                text: if c.state == Mark::NotApplicable {
+                    "n/a".into()
+                } else {
+                    String::new()
+                },
                 why: c.text.clone(),
             }));
             cells.push(plain(&downtime_short(s), ""));

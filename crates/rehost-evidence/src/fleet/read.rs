@@ -17,6 +17,10 @@ use std::path::{Path, PathBuf};
 /// The largest journal read (64 MiB: a run of thousands of steps takes a few MiB).
 pub const MAX_JOURNAL_BYTES: u64 = 64 << 20;
 
+/// The largest file of a state directory read: the integrity check reads each kept file whole
+/// to hash it, and a copied state directory is not trusted to be small.
+pub const MAX_KEPT_BYTES: u64 = 1 << 30;
+
 /// How deep below an argument state directories are looked for (`fleet/web01/.rehost/plan/
 /// production` is four levels below `fleet`).
 const MAX_DEPTH: usize = 4;
@@ -91,6 +95,12 @@ pub fn open(dir: &Path) -> Result<Opened, String> {
             meta.len()
         ));
     }
+    if let Some((file, len)) = oversized(dir, 0) {
+        return Err(format!(
+            "`{}` is {len} bytes, more than the {MAX_KEPT_BYTES} read of a kept file: refused",
+            file.strip_prefix(dir).unwrap_or(&file).display()
+        ));
+    }
     let state = match PrivateDir::open(dir, false) {
         Ok(Some(s)) => s,
         Ok(None) => return Err("it does not exist".into()),
@@ -127,6 +137,28 @@ pub fn open(dir: &Path) -> Result<Opened, String> {
         records: loaded.records,
         env,
     })
+}
+
+/// The first file below `dir` (the state directory's own layout: `evidence/`, `output/`,
+/// `plans/`) larger than [`MAX_KEPT_BYTES`]; symlinks are not followed.
+fn oversized(dir: &Path, depth: usize) -> Option<(PathBuf, u64)> {
+    if depth > 2 {
+        return None;
+    }
+    for e in std::fs::read_dir(dir).ok()?.filter_map(|e| e.ok()) {
+        let Ok(t) = e.file_type() else { continue };
+        if t.is_dir() {
+            if let Some(found) = oversized(&e.path(), depth + 1) {
+                return Some(found);
+            }
+        } else if t.is_file()
+            && let Ok(m) = e.metadata()
+            && m.len() > MAX_KEPT_BYTES
+        {
+            return Some((e.path(), m.len()));
+        }
+    }
+    None
 }
 
 fn io_reason(e: &std::io::Error) -> String {

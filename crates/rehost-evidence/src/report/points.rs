@@ -332,7 +332,7 @@ fn rollback(r: &Report) -> Cell {
         } else if failed.is_empty() {
             cell(
                 CellState::NotApplicable,
-                "no step failed: nothing was rolled back".into(),
+                "nothing needed rolling back".into(),
                 Vec::new(),
             )
         } else {

@@ -17,6 +17,10 @@ use rehost_evidence::report;
 use std::ffi::OsStr;
 use std::path::PathBuf;
 
+/// How many files are written at once: each is fsynced, and the disk commits waiting fsyncs
+/// together (1,000 servers' reports took 16 s one after the other, about 9 ms per fsync).
+const WRITERS: usize = 32;
+
 /// A state directory's run, or why it could not be read, in the order given.
 enum Item {
     Group(Vec<read::Opened>),
@@ -145,7 +149,7 @@ pub fn run(args: &FleetReportArgs) -> i32 {
         .iter()
         .map(|(n, t)| (OsStr::new(n.as_str()), t.as_bytes()))
         .collect();
-    if let Err(e) = crate::output::write_files(&args.output, true, &named, args.mode) {
+    if let Err(e) = crate::output::write_many(&args.output, &named, args.mode, WRITERS) {
         crate::term::error(&e);
         return exit::TROUBLE;
     }

@@ -410,6 +410,32 @@ fn the_oscal_assessment_results_load_in_compliance_trestle() {
         targets.contains(&("OPS.1.1.3.A1", "satisfied")),
         "{targets:?}"
     );
+    // Every id once (trestle's model does not check that), every `#` reference to one of them.
+    fn uuids<'a>(v: &'a serde_json::Value, out: &mut Vec<&'a str>, refs: &mut Vec<&'a str>) {
+        match v {
+            serde_json::Value::Object(o) => {
+                for (k, v) in o {
+                    match (k.as_str(), v.as_str()) {
+                        ("uuid", Some(u)) => out.push(u),
+                        ("href", Some(h)) if h.starts_with('#') => refs.push(&h[1..]),
+                        _ => uuids(v, out, refs),
+                    }
+                }
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|v| uuids(v, out, refs)),
+            _ => {}
+        }
+    }
+    let (mut ids, mut refs) = (Vec::new(), Vec::new());
+    uuids(&doc, &mut ids, &mut refs);
+    let n = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), n, "a uuid twice");
+    assert!(
+        !refs.is_empty() && refs.iter().all(|r| ids.contains(r)),
+        "{refs:?}"
+    );
 
     // `rehost report --format oscal`: one result, the same model.
     let o = run_in(
@@ -445,14 +471,27 @@ fn hostile_state_directories_are_escaped_or_refused() {
     .unwrap();
     // A symlink to a state directory, below a directory given: not followed.
     std::os::unix::fs::symlink(d.join("evil/.rehost/plan/test"), d.join("links/followed")).unwrap();
+    // A copy with a kept file too large to read whole (sparse: it takes no room).
+    copy_dir(&d.join("evil/.rehost/plan/test"), &d.join("links/huge"));
+    std::fs::File::create(d.join("links/huge/evidence/huge"))
+        .unwrap()
+        .set_len((1 << 30) + 1)
+        .unwrap();
     let o = rehost(&d, &["fleet", "report", "evil", "links", "-o", "out"]);
     assert_eq!(o.code, 1, "{}", o.all());
     assert!(!o.stdout.contains('\u{1b}'), "{:?}", o.stdout);
     let f = fleet_json(&d, "out");
     let servers = f["servers"].as_array().unwrap();
-    assert_eq!(servers.len(), 2, "{f:#}");
+    assert_eq!(servers.len(), 3, "{f:#}");
     assert!(
         servers[1]["unreadable"]
+            .as_str()
+            .unwrap()
+            .contains("`evidence/huge` is 1073741825 bytes, more than the 1073741824 read"),
+        "{f:#}"
+    );
+    assert!(
+        servers[2]["unreadable"]
             .as_str()
             .unwrap()
             .contains("symbolic link"),
