@@ -354,3 +354,83 @@ new = {{ local = true, root = "test-new" }}
     }
     pg.stop();
 }
+
+/// Peak resident memory of this process's waited-for children (`ru_maxrss`, KiB → bytes).
+fn children_peak_rss() -> u64 {
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `u` is a valid rusage for the kernel to fill.
+    assert_eq!(unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut u) }, 0);
+    (u.ru_maxrss as u64) << 10
+}
+
+/// Memory stays bounded on a host with 100,000 files under /etc and /var/lib, most of them in
+/// the directories the survey reads (cron.d, unit files, sysctl.d, dpkg's database): every
+/// directory is read as a stream and cut at its bound with a gap, never held whole.
+#[test]
+fn a_survey_of_a_host_with_100000_files_stays_within_its_memory() {
+    const CAP: u64 = 256 << 20;
+    let d = TestDir::new();
+    let root = d.join("big-root");
+    let mk = |dir: &str, n: usize, name: &dyn Fn(usize) -> String, text: &dyn Fn(usize) -> String| {
+        let at = root.join(dir);
+        std::fs::create_dir_all(&at).unwrap();
+        for i in 0..n {
+            std::fs::write(at.join(name(i)), text(i)).unwrap();
+        }
+    };
+    mk("etc/cron.d", 25_000, &|i| format!("job{i}"), &|i| {
+        format!("{} 1 * * * root /usr/local/bin/job {i}\n", i % 60)
+    });
+    mk("etc/systemd/system", 25_000, &|i| format!("u{i}.service"), &|i| {
+        format!("[Service]\nExecStart=/usr/local/bin/u{i} --serve\n")
+    });
+    mk("etc/sysctl.d", 10_000, &|i| format!("{i}.conf"), &|i| {
+        format!("net.test.k{i} = {i}\n")
+    });
+    mk("var/lib/dpkg/info", 20_000, &|i| format!("p{i}.list"), &|i| {
+        format!("/usr/share/p{i}\n")
+    });
+    mk("var/lib/big", 20_000, &|i| format!("{i}"), &|_| String::new());
+    let mut status = String::new();
+    for i in 0..20_000 {
+        status.push_str(&format!(
+            "Package: p{i}\nStatus: install ok installed\nVersion: 1.{i}\nArchitecture: amd64\n\n"
+        ));
+    }
+    std::fs::write(root.join("var/lib/dpkg/status"), status).unwrap();
+    d.write(
+        "plan.toml",
+        crate::support::plan("").replace("root = \"prod-old\"", "root = \"big-root\""),
+    );
+    let before = children_peak_rss();
+    let out = Command::new(crate::support::bin())
+        .args(["survey", "old", "--plan", "plan.toml", "--for", "0", "--json"])
+        .current_dir(d.path())
+        .output()
+        .unwrap();
+    let peak = children_peak_rss();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let inv: Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(out.status.code(), Some(1), "gaps: the directories were cut");
+    assert!(peak > before || before > 0);
+    assert!(
+        peak < CAP,
+        "rehost survey of 100,000 files peaked at {} MiB, over the cap of {} MiB",
+        peak >> 20,
+        CAP >> 20
+    );
+    assert_eq!(inv["packages"].as_array().unwrap().len(), 20_000);
+    assert_eq!(inv["cron"].as_array().unwrap().len(), 20_000);
+    assert_eq!(inv["sysctl"].as_array().unwrap().len(), 10_000);
+    let gaps: Vec<&str> = inv["gaps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|g| g["what"].as_str())
+        .collect();
+    for cut in ["/etc/cron.d", "/etc/systemd/system"] {
+        assert!(gaps.contains(&cut), "no gap for {cut}: {gaps:?}");
+    }
+    eprintln!("peak RSS of rehost survey with 100,000 files: {} MiB", peak >> 20);
+}
