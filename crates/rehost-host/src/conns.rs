@@ -401,7 +401,13 @@ pub(crate) mod netlink {
     /// `INET_DIAG_REQ_BYTECODE` attribute when given (netlink-packet-sock-diag has no such
     /// attribute: it is appended to the serialised request and the message's length mended).
     pub(crate) fn dump_request(family: u8, socket_id: SocketId, filter: Option<&[u8]>) -> Vec<u8> {
-        dump_request_of(family, IPPROTO_TCP, StateFlags::ESTABLISHED, socket_id, filter)
+        dump_request_of(
+            family,
+            IPPROTO_TCP,
+            StateFlags::ESTABLISHED,
+            socket_id,
+            filter,
+        )
     }
 
     /// [`dump_request`] for any protocol and states (the survey's listening TCP and bound UDP

@@ -467,7 +467,10 @@ fn referenced(
 
 /// A key file by its path on `host`: from the host's root down, no symlink crossed, no `..`,
 /// a regular file of at most `MAX_KEY_FILE` bytes.
-pub(crate) fn read_key_file(host: &LocalHost, path: &str) -> std::io::Result<(std::fs::Metadata, Vec<u8>)> {
+pub(crate) fn read_key_file(
+    host: &LocalHost,
+    path: &str,
+) -> std::io::Result<(std::fs::Metadata, Vec<u8>)> {
     let rel = path.trim_start_matches('/').as_bytes();
     if !rehost_tree::manifest::is_tree_path(rel) {
         return Err(std::io::Error::other(

@@ -80,8 +80,8 @@ pub fn from_json(bytes: &[u8]) -> Result<Inventory, String> {
     let value: Value =
         serde_json::from_slice(bytes).map_err(|e| format!("the inventory does not read: {e}"))?;
     check_value(&value, "")?;
-    let inv: Inventory = serde_json::from_value(value)
-        .map_err(|e| format!("the inventory does not read: {e}"))?;
+    let inv: Inventory =
+        serde_json::from_value(value).map_err(|e| format!("the inventory does not read: {e}"))?;
     if inv.format != crate::FORMAT {
         return Err(format!(
             "an inventory of format {}, this rehost reads format {}",

@@ -10,9 +10,7 @@
 
 use super::root::Root;
 use crate::{CommandSpec, Host, LocalHost, OutputStream, Program};
-use rehost_survey::{
-    ConfigFile, DataSet, Found, FoundBy, Gap, KeyRef, NameRef, PackageRef,
-};
+use rehost_survey::{ConfigFile, DataSet, Found, FoundBy, Gap, KeyRef, NameRef, PackageRef};
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
@@ -89,7 +87,13 @@ pub(crate) fn package_of(
     if manager == Some("rpm") {
         let r = run(
             host,
-            &["rpm", "-qf", "--qf", "%{NAME}\t%{VERSION}-%{RELEASE}\n", exe],
+            &[
+                "rpm",
+                "-qf",
+                "--qf",
+                "%{NAME}\t%{VERSION}-%{RELEASE}\n",
+                exe,
+            ],
             &[],
             cancel,
         );

@@ -310,9 +310,9 @@ fn sample(
         .into_iter()
         .map(|((port, peer), (connections, seen_in))| {
             let persistent = samples > 1
-                && tuples.iter().any(|((_, p, a, _), n)| {
-                    *p == port && a.to_string() == peer && *n == samples
-                });
+                && tuples
+                    .iter()
+                    .any(|((_, p, a, _), n)| *p == port && a.to_string() == peer && *n == samples);
             Client {
                 port,
                 service: ports.get(&port).cloned().flatten(),

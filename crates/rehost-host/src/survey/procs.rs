@@ -57,7 +57,11 @@ pub(crate) fn listeners(gaps: &mut Vec<Gap>) -> Vec<Listener> {
                 what: "netlink sock_diag".into(),
                 why: format!(
                     "refused ({e}): the listening sockets were read from /proc/net instead{}",
-                    if read_any { "" } else { ", which could not be read either" }
+                    if read_any {
+                        ""
+                    } else {
+                        ", which could not be read either"
+                    }
                 ),
             });
         }

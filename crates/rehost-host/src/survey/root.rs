@@ -121,13 +121,9 @@ impl Root {
             }
             let mut ft = e.file_type();
             if ft == FileType::Unknown {
-                ft = rustix::fs::statat(
-                    dir.fd()?,
-                    name,
-                    rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
-                )
-                .map(|s| FileType::from_raw_mode(s.st_mode))
-                .unwrap_or(FileType::Unknown);
+                ft = rustix::fs::statat(dir.fd()?, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW)
+                    .map(|s| FileType::from_raw_mode(s.st_mode))
+                    .unwrap_or(FileType::Unknown);
             }
             entries.push((name.to_owned(), ft));
         }

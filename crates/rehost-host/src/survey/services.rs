@@ -9,8 +9,8 @@ use super::root::Root;
 use super::units::{UnitFile, Units, split_exec};
 use crate::LocalHost;
 use rehost_survey::{
-    Address, ConfigFile, DatabaseRef, Firewall, Found, FoundBy, Gap, Listen, NameRef,
-    Package, Process, Proto, Service, Socket, Timer, Unit,
+    Address, ConfigFile, DatabaseRef, Firewall, Found, FoundBy, Gap, Listen, NameRef, Package,
+    Process, Proto, Service, Socket, Timer, Unit,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::AtomicBool;
@@ -316,7 +316,14 @@ fn chain_of(cx: &Context, d: &mut Draft, gaps: &mut Vec<Gap>) {
     }
     let mut names: Vec<NameRef> = Vec::new();
     match s.kind.as_deref() {
-        Some("nginx") => nginx(cx, s, &exe, config.first().map(String::as_str), &mut names, gaps),
+        Some("nginx") => nginx(
+            cx,
+            s,
+            &exe,
+            config.first().map(String::as_str),
+            &mut names,
+            gaps,
+        ),
         Some("postgresql") => postgres(cx, s, &exe, &user, pid, gaps),
         Some("mariadb") => mariadb(cx, s, pid, gaps),
         _ => {}
@@ -330,8 +337,13 @@ fn chain_of(cx: &Context, d: &mut Draft, gaps: &mut Vec<Gap>) {
             };
             let mut found = cmd_found(pid);
             found.source = format!("{} ({flag})", found.source);
-            s.data
-                .push(chain::data_set(cx.root, role, &host_path(dir), found, cx.accounts));
+            s.data.push(chain::data_set(
+                cx.root,
+                role,
+                &host_path(dir),
+                found,
+                cx.accounts,
+            ));
         }
     }
     if let Some(f) = &d.unit_file {
@@ -482,9 +494,8 @@ fn postgres(
         .and_then(|l| l.address.rsplit_once('/').map(|(d, _)| d.to_owned()));
     match chain::postgres(cx.host, exe, port, socket_dir.as_deref(), user, cx.cancel) {
         Ok(a) => {
-            let asked = |what: &str| {
-                Found::new(FoundBy::Server, format!("SHOW {what} on port {port}"))
-            };
+            let asked =
+                |what: &str| Found::new(FoundBy::Server, format!("SHOW {what} on port {port}"));
             let dir = cx
                 .root
                 .host_path(&a.data_directory)
@@ -559,14 +570,21 @@ fn mariadb(cx: &Context, s: &mut Service, pid: Option<u32>, gaps: &mut Vec<Gap>)
             });
         }
         Err(e) => gaps.push(Gap {
-            what: format!("MariaDB on port {port}{}", pid.map(|p| format!(" (pid {p})")).unwrap_or_default()),
+            what: format!(
+                "MariaDB on port {port}{}",
+                pid.map(|p| format!(" (pid {p})")).unwrap_or_default()
+            ),
             why: format!("not asked ({e}): its data directory is unknown; survey as root"),
         }),
     }
 }
 
 /// The host's addresses from `ip -o addr show`.
-pub(crate) fn addresses(host: &LocalHost, cancel: &AtomicBool, gaps: &mut Vec<Gap>) -> Vec<Address> {
+pub(crate) fn addresses(
+    host: &LocalHost,
+    cancel: &AtomicBool,
+    gaps: &mut Vec<Gap>,
+) -> Vec<Address> {
     match chain::run(host, &["ip", "-o", "addr", "show"], &[], cancel) {
         Ok(r) if r.code == Some(0) => r
             .out
@@ -597,8 +615,17 @@ pub(crate) fn addresses(host: &LocalHost, cancel: &AtomicBool, gaps: &mut Vec<Ga
 }
 
 /// rpm's installed packages.
-pub(crate) fn rpm_packages(host: &LocalHost, cancel: &AtomicBool, gaps: &mut Vec<Gap>) -> Vec<Package> {
-    let argv = ["rpm", "-qa", "--qf", "%{NAME}\t%{VERSION}-%{RELEASE}\t%{ARCH}\n"];
+pub(crate) fn rpm_packages(
+    host: &LocalHost,
+    cancel: &AtomicBool,
+    gaps: &mut Vec<Gap>,
+) -> Vec<Package> {
+    let argv = [
+        "rpm",
+        "-qa",
+        "--qf",
+        "%{NAME}\t%{VERSION}-%{RELEASE}\t%{ARCH}\n",
+    ];
     match chain::run(host, &argv, &[], cancel) {
         Ok(r) if r.code == Some(0) => {
             let mut out: Vec<Package> = r
@@ -634,7 +661,11 @@ pub(crate) fn rpm_packages(host: &LocalHost, cancel: &AtomicBool, gaps: &mut Vec
 }
 
 /// The nftables ruleset with counters and handles left out, so that two hosts compare.
-pub(crate) fn firewall(host: &LocalHost, cancel: &AtomicBool, gaps: &mut Vec<Gap>) -> Option<Firewall> {
+pub(crate) fn firewall(
+    host: &LocalHost,
+    cancel: &AtomicBool,
+    gaps: &mut Vec<Gap>,
+) -> Option<Firewall> {
     match chain::run(host, &["nft", "list", "ruleset"], &[], cancel) {
         Ok(r) if r.code == Some(0) => Some(Firewall {
             tool: "nft list ruleset".into(),
@@ -643,7 +674,10 @@ pub(crate) fn firewall(host: &LocalHost, cancel: &AtomicBool, gaps: &mut Vec<Gap
         Ok(r) => {
             gaps.push(Gap {
                 what: "nft list ruleset".into(),
-                why: format!("failed ({}): the firewall is unknown; survey as root", r.err),
+                why: format!(
+                    "failed ({}): the firewall is unknown; survey as root",
+                    r.err
+                ),
             });
             None
         }

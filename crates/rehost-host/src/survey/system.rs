@@ -8,9 +8,7 @@
 
 use super::root::Root;
 use super::units::MAX_DIR;
-use rehost_survey::{
-    Account, CronJob, CryptEntry, Gap, Group, Mount, Package, Sysctl, System,
-};
+use rehost_survey::{Account, CronJob, CryptEntry, Gap, Group, Mount, Package, Sysctl, System};
 use std::io::{BufRead, Read};
 
 /// The largest configuration file read whole (crontab, passwd, fstab, sysctl.conf).
@@ -212,19 +210,20 @@ pub(crate) fn parse_dpkg_status(r: impl BufRead) -> Vec<Package> {
     let mut out = Vec::new();
     let (mut name, mut version, mut arch, mut installed) =
         (String::new(), String::new(), String::new(), false);
-    let mut flush = |name: &mut String, version: &mut String, arch: &mut String, inst: &mut bool| {
-        if *inst && !name.is_empty() {
-            out.push(Package {
-                name: std::mem::take(name),
-                version: std::mem::take(version),
-                arch: std::mem::take(arch),
-            });
-        }
-        name.clear();
-        version.clear();
-        arch.clear();
-        *inst = false;
-    };
+    let mut flush =
+        |name: &mut String, version: &mut String, arch: &mut String, inst: &mut bool| {
+            if *inst && !name.is_empty() {
+                out.push(Package {
+                    name: std::mem::take(name),
+                    version: std::mem::take(version),
+                    arch: std::mem::take(arch),
+                });
+            }
+            name.clear();
+            version.clear();
+            arch.clear();
+            *inst = false;
+        };
     for line in r.lines() {
         let Ok(line) = line else { break };
         if line.is_empty() {

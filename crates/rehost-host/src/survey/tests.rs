@@ -24,11 +24,18 @@ fn crontab_lines_read_as_cron_reads_them() {
     assert_eq!(jobs.len(), 2, "{jobs:?}");
     assert_eq!(jobs[0].schedule, "17 * * * *");
     assert_eq!(jobs[0].user, "root");
-    assert_eq!(jobs[0].command, "cd / && run-parts --report /etc/cron.hourly");
+    assert_eq!(
+        jobs[0].command,
+        "cd / && run-parts --report /etc/cron.hourly"
+    );
     assert_eq!(jobs[0].line, 4);
     assert_eq!(jobs[1].schedule, "@reboot");
     assert!(!jobs[1].command.contains("hunter2"), "{}", jobs[1].command);
-    let user = system::crontab("/var/spool/cron/crontabs/ann", "0 1 * * * /home/ann/b\n", Some("ann"));
+    let user = system::crontab(
+        "/var/spool/cron/crontabs/ann",
+        "0 1 * * * /home/ann/b\n",
+        Some("ann"),
+    );
     assert_eq!(user[0].user, "ann");
     assert_eq!(user[0].command, "/home/ann/b");
 }
@@ -37,7 +44,13 @@ fn crontab_lines_read_as_cron_reads_them() {
 fn unit_files_read_as_systemd_splits_them() {
     assert_eq!(
         split_exec(r#"-/usr/sbin/nginx -g "daemon on; master_process on;" -c '/etc/a b'"#),
-        ["/usr/sbin/nginx", "-g", "daemon on; master_process on;", "-c", "/etc/a b"]
+        [
+            "/usr/sbin/nginx",
+            "-g",
+            "daemon on; master_process on;",
+            "-c",
+            "/etc/a b"
+        ]
     );
     let mut f = UnitFile::default();
     parse(
@@ -90,11 +103,16 @@ fn a_cgroup_names_its_unit() {
         Some("nginx.service")
     );
     assert_eq!(
-        procs::unit_of_cgroup("12:pids:/\n1:name=systemd:/system.slice/postgresql@15-main.service\n")
-            .as_deref(),
+        procs::unit_of_cgroup(
+            "12:pids:/\n1:name=systemd:/system.slice/postgresql@15-main.service\n"
+        )
+        .as_deref(),
         Some("postgresql@15-main.service")
     );
-    assert_eq!(procs::unit_of_cgroup("0::/user.slice/session-3.scope\n"), None);
+    assert_eq!(
+        procs::unit_of_cgroup("0::/user.slice/session-3.scope\n"),
+        None
+    );
 }
 
 #[test]
@@ -138,10 +156,17 @@ fn command_lines_name_configuration_and_data() {
         "/usr/lib/postgresql/15/bin/postgres -D /var/lib/postgresql/15/main -c config_file=/etc/postgresql/15/main/postgresql.conf",
     ));
     assert_eq!(c, ["/etc/postgresql/15/main/postgresql.conf"]);
-    assert_eq!(d, [("-D".to_owned(), "/var/lib/postgresql/15/main".to_owned())]);
-    let (c, _) = chain::from_cmdline(&["nginx: master process /usr/sbin/nginx -c /etc/nginx/a.conf".to_owned()]);
+    assert_eq!(
+        d,
+        [("-D".to_owned(), "/var/lib/postgresql/15/main".to_owned())]
+    );
+    let (c, _) = chain::from_cmdline(&[
+        "nginx: master process /usr/sbin/nginx -c /etc/nginx/a.conf".to_owned(),
+    ]);
     assert_eq!(c, ["/etc/nginx/a.conf"]);
-    let (c, d) = chain::from_cmdline(&args("/usr/sbin/mariadbd --defaults-file=/etc/my.cnf --datadir=/srv/db"));
+    let (c, d) = chain::from_cmdline(&args(
+        "/usr/sbin/mariadbd --defaults-file=/etc/my.cnf --datadir=/srv/db",
+    ));
     assert_eq!(c, ["/etc/my.cnf"]);
     assert_eq!(d, [("datadir".to_owned(), "/srv/db".to_owned())]);
 }
@@ -174,8 +199,17 @@ fn no_symlink_leads_a_read_out_of_the_root() {
     assert_eq!(r.text("/../../etc/hostname", 100).unwrap(), "inside\n");
     // A link to /etc/passwd is the root's /etc/passwd: itself (a loop), never the machine's.
     let e = r.text("/etc/passwd", 1 << 20).unwrap_err();
-    assert_eq!(e.raw_os_error(), Some(rustix::io::Errno::LOOP.raw_os_error()), "{e}");
-    assert!(r.text("/etc/hostname", 3).unwrap_err().to_string().contains("larger than 3"));
+    assert_eq!(
+        e.raw_os_error(),
+        Some(rustix::io::Errno::LOOP.raw_os_error()),
+        "{e}"
+    );
+    assert!(
+        r.text("/etc/hostname", 3)
+            .unwrap_err()
+            .to_string()
+            .contains("larger than 3")
+    );
     let machine = root.join("srv/www").display().to_string();
     assert_eq!(r.host_path(&machine).as_deref(), Some("/srv/www"));
     assert_eq!(r.host_path("/usr/sbin/nginx"), None);
@@ -187,22 +221,59 @@ fn no_symlink_leads_a_read_out_of_the_root() {
 fn a_rooted_host_is_surveyed_from_its_own_records() {
     let d = tempfile::tempdir().unwrap();
     let root = d.path();
-    write(root, "/etc/os-release", "ID=debian\nVERSION_ID=\"12\"\nPRETTY_NAME=\"Debian 12\"\n");
-    write(root, "/etc/passwd", "root:x:0:0:root:/root:/bin/bash\nwww:x:33:33::/var/www:/usr/sbin/nologin\n");
+    write(
+        root,
+        "/etc/os-release",
+        "ID=debian\nVERSION_ID=\"12\"\nPRETTY_NAME=\"Debian 12\"\n",
+    );
+    write(
+        root,
+        "/etc/passwd",
+        "root:x:0:0:root:/root:/bin/bash\nwww:x:33:33::/var/www:/usr/sbin/nologin\n",
+    );
     write(root, "/etc/group", "root:x:0:\nwww:x:33:ann,bob\n");
     write(root, "/etc/shadow", "root:$6$secret:1::::::\n");
     write(root, "/etc/crontab", "0 4 * * * root /usr/local/bin/dump\n");
-    write(root, "/var/spool/cron/crontabs/ann", "*/5 * * * * /home/ann/poll\n");
+    write(
+        root,
+        "/var/spool/cron/crontabs/ann",
+        "*/5 * * * * /home/ann/poll\n",
+    );
     write(root, "/etc/cron.daily/logrotate", "#!/bin/sh\n");
-    write(root, "/etc/fstab", "UUID=1 / ext4 defaults 0 1\n/dev/sdb1 /srv\\040data xfs noatime 0 2\n");
-    write(root, "/etc/crypttab", "# name dev key\nsecret UUID=abc /etc/keys/secret.key luks\n");
-    write(root, "/etc/sysctl.d/90-net.conf", "net.ipv4.ip_forward = 1\n# comment\nnet.core.somaxconn=1024\n");
+    write(
+        root,
+        "/etc/fstab",
+        "UUID=1 / ext4 defaults 0 1\n/dev/sdb1 /srv\\040data xfs noatime 0 2\n",
+    );
+    write(
+        root,
+        "/etc/crypttab",
+        "# name dev key\nsecret UUID=abc /etc/keys/secret.key luks\n",
+    );
+    write(
+        root,
+        "/etc/sysctl.d/90-net.conf",
+        "net.ipv4.ip_forward = 1\n# comment\nnet.core.somaxconn=1024\n",
+    );
     write(root, "/etc/sysctl.conf", "vm.swappiness=10\n");
-    write(root, "/var/lib/dpkg/status", "Package: tar\nStatus: install ok installed\nVersion: 1.34\nArchitecture: amd64\n");
-    write(root, "/etc/systemd/system/dump.service", "[Service]\nExecStart=/usr/local/bin/dump\nWorkingDirectory=/srv/dump\n");
-    write(root, "/etc/systemd/system/dump.timer", "[Timer]\nOnCalendar=hourly\n");
+    write(
+        root,
+        "/var/lib/dpkg/status",
+        "Package: tar\nStatus: install ok installed\nVersion: 1.34\nArchitecture: amd64\n",
+    );
+    write(
+        root,
+        "/etc/systemd/system/dump.service",
+        "[Service]\nExecStart=/usr/local/bin/dump\nWorkingDirectory=/srv/dump\n",
+    );
+    write(
+        root,
+        "/etc/systemd/system/dump.timer",
+        "[Timer]\nOnCalendar=hourly\n",
+    );
     std::fs::create_dir_all(root.join("etc/systemd/system/timers.target.wants")).unwrap();
-    std::os::unix::fs::symlink("/dev/null", root.join("etc/systemd/system/masked.service")).unwrap();
+    std::os::unix::fs::symlink("/dev/null", root.join("etc/systemd/system/masked.service"))
+        .unwrap();
     std::os::unix::fs::symlink(
         "../dump.timer",
         root.join("etc/systemd/system/timers.target.wants/dump.timer"),
@@ -224,7 +295,10 @@ fn a_rooted_host_is_surveyed_from_its_own_records() {
         stages.push(p.stage)
     })
     .unwrap();
-    assert!(stages.iter().any(|s| s == "sampling the clients"), "{stages:?}");
+    assert!(
+        stages.iter().any(|s| s == "sampling the clients"),
+        "{stages:?}"
+    );
     assert_eq!(
         (inv.system.os_id.as_str(), inv.system.os_version.as_str()),
         ("debian", "12")
@@ -232,7 +306,10 @@ fn a_rooted_host_is_surveyed_from_its_own_records() {
     assert_eq!(inv.system.package_manager.as_deref(), Some("dpkg"));
     assert_eq!(inv.packages.len(), 1);
     assert_eq!(
-        inv.accounts.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(),
+        inv.accounts
+            .iter()
+            .map(|a| a.name.as_str())
+            .collect::<Vec<_>>(),
         ["root", "www"]
     );
     assert_eq!(inv.groups[1].members, ["ann", "bob"]);
@@ -257,7 +334,11 @@ fn a_rooted_host_is_surveyed_from_its_own_records() {
     let dump = inv.service("dump.service").expect("the timer's service");
     assert_eq!(dump.data[0].role, "working-directory");
     assert_eq!(dump.data[0].path, "/srv/dump");
-    assert!(inv.units.iter().any(|u| u.name == "dump.timer" && u.enabled));
+    assert!(
+        inv.units
+            .iter()
+            .any(|u| u.name == "dump.timer" && u.enabled)
+    );
     let fstab: Vec<&str> = inv
         .mounts
         .iter()
@@ -296,7 +377,11 @@ fn a_rooted_host_is_surveyed_from_its_own_records() {
     assert!(svc.unit.is_none());
     let me = std::fs::read_link("/proc/self/exe").unwrap();
     assert_eq!(svc.processes[0].exe, me.to_string_lossy());
-    let c = inv.clients.iter().find(|c| c.port == port).expect("the client");
+    let c = inv
+        .clients
+        .iter()
+        .find(|c| c.port == port)
+        .expect("the client");
     assert_eq!(c.service.as_deref(), Some(id.as_str()));
     assert!(c.persistent, "{c:?}");
     assert_eq!(c.seen_in, inv.sampled.samples);

@@ -138,9 +138,10 @@ impl Units {
             .filter(|f| f.name.ends_with(".timer"))
             .map(|f| Timer {
                 name: f.name.clone(),
-                unit: f.timer_unit.clone().unwrap_or_else(|| {
-                    format!("{}.service", f.name.trim_end_matches(".timer"))
-                }),
+                unit: f
+                    .timer_unit
+                    .clone()
+                    .unwrap_or_else(|| format!("{}.service", f.name.trim_end_matches(".timer"))),
                 schedule: f.schedule.clone(),
                 enabled: self.enabled.contains(&f.name),
                 file: f.files.first().cloned().unwrap_or_default(),
@@ -241,7 +242,9 @@ pub(crate) fn split_exec(line: &str) -> Vec<String> {
         words.push(cur);
     }
     if let Some(first) = words.first_mut() {
-        *first = first.trim_start_matches(['-', '@', ':', '+', '!']).to_owned();
+        *first = first
+            .trim_start_matches(['-', '@', ':', '+', '!'])
+            .to_owned();
     }
     words
 }

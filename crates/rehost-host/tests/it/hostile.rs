@@ -633,9 +633,15 @@ fn a_survey_answered_with_garbage_or_too_much_is_refused_whole() {
         e
     };
     let e = survey(1);
-    assert!(e.contains("refused whole: the inventory does not read"), "{e}");
+    assert!(
+        e.contains("refused whole: the inventory does not read"),
+        "{e}"
+    );
     let e = survey(2);
-    assert!(e.contains("refused: an inventory larger than 67108864 bytes"), "{e}");
+    assert!(
+        e.contains("refused: an inventory larger than 67108864 bytes"),
+        "{e}"
+    );
     let e = survey(3);
     assert!(
         e.contains("refused whole: a string of 9000 bytes at `.system.hostname`"),
@@ -644,9 +650,15 @@ fn a_survey_answered_with_garbage_or_too_much_is_refused_whole() {
     let e = survey(4);
     assert!(e.contains("the survey said 1 bytes and sent"), "{e}");
     let e = survey(5);
-    assert!(e.contains("refused: an answer `connected` to a survey"), "{e}");
+    assert!(
+        e.contains("refused: an answer `connected` to a survey"),
+        "{e}"
+    );
     let e = survey(6);
     assert!(e.contains("the survey ended without its summary"), "{e}");
     let e = survey(7);
-    assert!(e.contains("refused: a progress text of 100000 bytes"), "{e}");
+    assert!(
+        e.contains("refused: a progress text of 100000 bytes"),
+        "{e}"
+    );
 }

@@ -37,7 +37,10 @@ pub fn run(args: &SurveyArgs) -> i32 {
         host.survey(&options, &crate::signals::CANCEL, &mut |p| {
             let stage = escape(&p.stage);
             if p.total > 0 && tty {
-                eprint!("\rrehost: surveying {name}: {stage} {}/{}   ", p.done, p.total);
+                eprint!(
+                    "\rrehost: surveying {name}: {stage} {}/{}   ",
+                    p.done, p.total
+                );
                 if p.done >= p.total {
                     eprintln!();
                 }
@@ -106,15 +109,28 @@ pub fn summary(inv: &Inventory) -> String {
         o,
         "system: {} — {} — kernel {} {} — init {} — packages: {} ({})",
         escape(&s.hostname),
-        escape(if s.os_pretty.is_empty() { "unknown OS" } else { &s.os_pretty }),
+        escape(if s.os_pretty.is_empty() {
+            "unknown OS"
+        } else {
+            &s.os_pretty
+        }),
         escape(&s.kernel),
         escape(&s.arch),
         escape(&s.init),
         inv.packages.len(),
-        escape(s.package_manager.as_deref().unwrap_or("no package manager read")),
+        escape(
+            s.package_manager
+                .as_deref()
+                .unwrap_or("no package manager read")
+        ),
     );
     for a in &s.addresses {
-        let _ = writeln!(o, "  address {} {}", escape(&a.interface), escape(&a.address));
+        let _ = writeln!(
+            o,
+            "  address {} {}",
+            escape(&a.interface),
+            escape(&a.address)
+        );
     }
     let _ = writeln!(o, "\nservices ({}):", inv.services.len());
     for svc in &inv.services {
@@ -229,14 +245,22 @@ pub fn summary(inv: &Inventory) -> String {
     }
     let loose: Vec<_> = inv.sockets.iter().filter(|s| s.service.is_none()).collect();
     if !loose.is_empty() {
-        let _ = writeln!(o, "\nlistening sockets of no known process ({}):", loose.len());
+        let _ = writeln!(
+            o,
+            "\nlistening sockets of no known process ({}):",
+            loose.len()
+        );
         for s in loose {
             let _ = writeln!(o, "  {}{}", listen(&s.listen), from(&s.found));
         }
     }
     let others: Vec<_> = inv.clients.iter().filter(|c| c.service.is_none()).collect();
     if !others.is_empty() {
-        let _ = writeln!(o, "\nclients of sockets of no known process ({}):", others.len());
+        let _ = writeln!(
+            o,
+            "\nclients of sockets of no known process ({}):",
+            others.len()
+        );
         for c in others {
             let _ = writeln!(
                 o,
@@ -296,7 +320,12 @@ pub fn summary(inv: &Inventory) -> String {
     }
     match &inv.firewall {
         Some(f) => {
-            let _ = writeln!(o, "firewall: {} lines of `{}`", f.rules.len(), escape(&f.tool));
+            let _ = writeln!(
+                o,
+                "firewall: {} lines of `{}`",
+                f.rules.len(),
+                escape(&f.tool)
+            );
         }
         None => {
             let _ = writeln!(o, "firewall: not read (see the gaps)");
@@ -321,7 +350,11 @@ fn listen(l: &rehost_survey::Listen) -> String {
     match l.proto {
         rehost_survey::Proto::Unix => format!("unix {}", escape(&l.address)),
         p => {
-            let proto = if p == rehost_survey::Proto::Tcp { "tcp" } else { "udp" };
+            let proto = if p == rehost_survey::Proto::Tcp {
+                "tcp"
+            } else {
+                "udp"
+            };
             if l.address.contains(':') {
                 format!("{proto} [{}]:{}", escape(&l.address), l.port)
             } else {

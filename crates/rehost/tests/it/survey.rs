@@ -82,7 +82,9 @@ fn host_root(d: &TestDir, nginx_port: u16, pg: &Postgres) -> Root {
     std::fs::write(r("/srv/www/index.html"), "hello\n").unwrap();
     let openssl = rehost_test::require_tool("openssl");
     let st = Command::new(openssl)
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30"])
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30",
+        ])
         .args(["-subj", "/CN=app.example.test"])
         .args([
             "-addext",
@@ -149,10 +151,16 @@ fn host_root(d: &TestDir, nginx_port: u16, pg: &Postgres) -> Root {
         "[Timer]\nOnCalendar=*-*-* 02:30:00\nPersistent=true\n[Install]\nWantedBy=timers.target\n",
     )
     .unwrap();
-    std::os::unix::fs::symlink("../nginx.service", units.join("multi-user.target.wants/nginx.service"))
-        .unwrap();
-    std::os::unix::fs::symlink("../backup.timer", units.join("timers.target.wants/backup.timer"))
-        .unwrap();
+    std::os::unix::fs::symlink(
+        "../nginx.service",
+        units.join("multi-user.target.wants/nginx.service"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(
+        "../backup.timer",
+        units.join("timers.target.wants/backup.timer"),
+    )
+    .unwrap();
     std::fs::write(
         r("/etc/cron.d/rotate"),
         "MAILTO=root\n# rotate the exports\n15 3 * * 1 root /usr/local/bin/rotate --keep 4\n",
@@ -171,7 +179,12 @@ fn service<'a>(inv: &'a Value, id: &str) -> &'a Value {
         .iter()
         .find(|s| s["id"] == id)
         .unwrap_or_else(|| {
-            let ids: Vec<&Value> = inv["services"].as_array().unwrap().iter().map(|s| &s["id"]).collect();
+            let ids: Vec<&Value> = inv["services"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| &s["id"])
+                .collect();
             panic!("no service {id} among {ids:?}")
         })
 }
@@ -226,20 +239,42 @@ new = {{ local = true, root = "test-new" }}
     );
     let out = rehost(
         &d,
-        &["survey", "old", "--plan", "plan.toml", "--for", "3s", "--json"],
+        &[
+            "survey",
+            "old",
+            "--plan",
+            "plan.toml",
+            "--for",
+            "3s",
+            "--json",
+        ],
     );
     drop(held);
-    let inv: Value = serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.all()));
+    let inv: Value =
+        serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.all()));
     let gaps = inv["gaps"].as_array().unwrap();
-    assert_eq!(out.code, if gaps.is_empty() { 0 } else { 1 }, "{}", out.all());
+    assert_eq!(
+        out.code,
+        if gaps.is_empty() { 0 } else { 1 },
+        "{}",
+        out.all()
+    );
     assert_eq!(inv["host"], "old");
-    assert!(out.stderr.contains("sampling the clients"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("sampling the clients"),
+        "{}",
+        out.stderr
+    );
 
     // nginx: socket → process → unit → package → configuration → data → keys → names.
     let web = service(&inv, "nginx.service");
     assert_eq!(web["kind"], "nginx");
     assert!(
-        web["listens"].as_array().unwrap().iter().any(|l| l["proto"] == "tcp" && l["port"] == port),
+        web["listens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["proto"] == "tcp" && l["port"] == port),
         "{web:#}"
     );
     let socket = inv["sockets"]
@@ -256,9 +291,19 @@ new = {{ local = true, root = "test-new" }}
     assert_eq!(unit["files"][0], "/etc/systemd/system/nginx.service");
     assert_eq!(unit["enabled"], true);
     assert_eq!(unit["found"]["by"], "init");
-    assert!(unit["found"]["source"].as_str().unwrap().contains("ExecStart= runs /proc/"), "{unit}");
+    assert!(
+        unit["found"]["source"]
+            .as_str()
+            .unwrap()
+            .contains("ExecStart= runs /proc/"),
+        "{unit}"
+    );
     let expected_pkg = String::from_utf8(
-        Command::new("dpkg-query").args(["-S", "/usr/sbin/nginx"]).output().unwrap().stdout,
+        Command::new("dpkg-query")
+            .args(["-S", "/usr/sbin/nginx"])
+            .output()
+            .unwrap()
+            .stdout,
     )
     .unwrap();
     let expected_pkg = expected_pkg.split(':').next().unwrap().trim();
@@ -270,15 +315,30 @@ new = {{ local = true, root = "test-new" }}
         assert!(config.contains(&c), "{c} not in {config:?}");
     }
     let data = &web["data"].as_array().unwrap();
-    let www = data.iter().find(|x| x["path"] == "/srv/www").expect("nginx root");
+    let www = data
+        .iter()
+        .find(|x| x["path"] == "/srv/www")
+        .expect("nginx root");
     assert_eq!(www["role"], "nginx-root");
-    assert_eq!(www["found"]["source"], "root at /etc/nginx/sites-enabled/app:6");
+    assert_eq!(
+        www["found"]["source"],
+        "root at /etc/nginx/sites-enabled/app:6"
+    );
     assert_eq!(www["owner"], "root");
     let keys = web["keys"].as_array().unwrap();
-    let crt = keys.iter().find(|k| k["path"] == "/etc/ssl/app.crt").expect("certificate");
-    let key = keys.iter().find(|k| k["path"] == "/etc/ssl/private/app.key").expect("key");
+    let crt = keys
+        .iter()
+        .find(|k| k["path"] == "/etc/ssl/app.crt")
+        .expect("certificate");
+    let key = keys
+        .iter()
+        .find(|k| k["path"] == "/etc/ssl/private/app.key")
+        .expect("key");
     assert_eq!(crt["kind"], "certificate");
-    assert_eq!(key["found"]["source"], "ssl_certificate_key at /etc/nginx/sites-enabled/app:5");
+    assert_eq!(
+        key["found"]["source"],
+        "ssl_certificate_key at /etc/nginx/sites-enabled/app:5"
+    );
     // The private key is named by its public half, the same as the certificate's.
     assert_eq!(crt["fingerprint"], key["fingerprint"], "{keys:#?}");
     assert!(!out.stdout.contains("PRIVATE KEY"));
@@ -297,7 +357,11 @@ new = {{ local = true, root = "test-new" }}
     assert_eq!(client["peer"], "127.0.0.1");
     assert_eq!(client["persistent"], true);
     assert_eq!(client["seen_in"], inv["sampled"]["samples"]);
-    assert!(inv["sampled"]["samples"].as_u64().unwrap() >= 3, "{}", inv["sampled"]);
+    assert!(
+        inv["sampled"]["samples"].as_u64().unwrap() >= 3,
+        "{}",
+        inv["sampled"]
+    );
 
     // PostgreSQL: its data directory and databases as the running server answered.
     let db = service(&inv, "postgresql-test.service");
@@ -317,28 +381,51 @@ new = {{ local = true, root = "test-new" }}
     let dbs = &db["databases"][0];
     assert_eq!(dbs["engine"], "postgresql");
     assert_eq!(dbs["port"], pg.port());
-    assert!(dbs["names"].as_array().unwrap().iter().any(|n| n == "shop"), "{dbs}");
     assert!(
-        db["listens"].as_array().unwrap().iter().any(|l| l["proto"] == "unix"
-            && l["address"] == pg.socket().display().to_string()),
+        dbs["names"].as_array().unwrap().iter().any(|n| n == "shop"),
+        "{dbs}"
+    );
+    assert!(
+        db["listens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["proto"] == "unix" && l["address"] == pg.socket().display().to_string()),
         "{db:#}"
     );
 
     // Around the services: the cron job and the timer with the unit it starts.
     let cron = inv["cron"].as_array().unwrap();
-    let job = cron.iter().find(|c| c["file"] == "/etc/cron.d/rotate").expect("cron job");
+    let job = cron
+        .iter()
+        .find(|c| c["file"] == "/etc/cron.d/rotate")
+        .expect("cron job");
     assert_eq!(job["line"], 3);
     assert_eq!(job["user"], "root");
     assert_eq!(job["schedule"], "15 3 * * 1");
     assert_eq!(job["command"], "/usr/local/bin/rotate --keep 4");
-    let timer = inv["timers"].as_array().unwrap().iter().find(|t| t["name"] == "backup.timer").unwrap();
+    let timer = inv["timers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "backup.timer")
+        .unwrap();
     assert_eq!(timer["unit"], "backup.service");
     assert_eq!(timer["enabled"], true);
     assert_eq!(timer["schedule"][0], "OnCalendar=*-*-* 02:30:00");
     let backup = service(&inv, "backup.service");
-    assert_eq!(backup["unit"]["exec_start"], "/usr/bin/tar -czf /var/backups/www.tgz /srv/www");
+    assert_eq!(
+        backup["unit"]["exec_start"],
+        "/usr/bin/tar -czf /var/backups/www.tgz /srv/www"
+    );
     assert_eq!(backup["package"]["name"], "tar");
-    assert!(inv["units"].as_array().unwrap().iter().any(|u| u["name"] == "nginx.service"));
+    assert!(
+        inv["units"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|u| u["name"] == "nginx.service")
+    );
 
     // The summary says the same, with where each fact was read.
     let text = rehost(&d, &["survey", "old", "--plan", "plan.toml", "--for", "0"]);
@@ -346,11 +433,16 @@ new = {{ local = true, root = "test-new" }}
     for line in [
         "  nginx.service [nginx]".to_owned(),
         format!("    listens   tcp 127.0.0.1:{port}"),
-        "    data      nginx-root /srv/www (owner root)  ← root at /etc/nginx/sites-enabled/app:6".to_owned(),
+        "    data      nginx-root /srv/www (owner root)  ← root at /etc/nginx/sites-enabled/app:6"
+            .to_owned(),
         "    name      www.example.test  ← subjectAltName of /etc/ssl/app.crt".to_owned(),
         "  15 3 * * 1 root /usr/local/bin/rotate --keep 4  (/etc/cron.d/rotate:3)".to_owned(),
     ] {
-        assert!(text.stdout.lines().any(|l| l == line), "{line:?} not in\n{}", text.stdout);
+        assert!(
+            text.stdout.lines().any(|l| l == line),
+            "{line:?} not in\n{}",
+            text.stdout
+        );
     }
     pg.stop();
 }
@@ -371,26 +463,35 @@ fn a_survey_of_a_host_with_100000_files_stays_within_its_memory() {
     const CAP: u64 = 256 << 20;
     let d = TestDir::new();
     let root = d.join("big-root");
-    let mk = |dir: &str, n: usize, name: &dyn Fn(usize) -> String, text: &dyn Fn(usize) -> String| {
-        let at = root.join(dir);
-        std::fs::create_dir_all(&at).unwrap();
-        for i in 0..n {
-            std::fs::write(at.join(name(i)), text(i)).unwrap();
-        }
-    };
+    let mk =
+        |dir: &str, n: usize, name: &dyn Fn(usize) -> String, text: &dyn Fn(usize) -> String| {
+            let at = root.join(dir);
+            std::fs::create_dir_all(&at).unwrap();
+            for i in 0..n {
+                std::fs::write(at.join(name(i)), text(i)).unwrap();
+            }
+        };
     mk("etc/cron.d", 25_000, &|i| format!("job{i}"), &|i| {
         format!("{} 1 * * * root /usr/local/bin/job {i}\n", i % 60)
     });
-    mk("etc/systemd/system", 25_000, &|i| format!("u{i}.service"), &|i| {
-        format!("[Service]\nExecStart=/usr/local/bin/u{i} --serve\n")
-    });
+    mk(
+        "etc/systemd/system",
+        25_000,
+        &|i| format!("u{i}.service"),
+        &|i| format!("[Service]\nExecStart=/usr/local/bin/u{i} --serve\n"),
+    );
     mk("etc/sysctl.d", 10_000, &|i| format!("{i}.conf"), &|i| {
         format!("net.test.k{i} = {i}\n")
     });
-    mk("var/lib/dpkg/info", 20_000, &|i| format!("p{i}.list"), &|i| {
-        format!("/usr/share/p{i}\n")
+    mk(
+        "var/lib/dpkg/info",
+        20_000,
+        &|i| format!("p{i}.list"),
+        &|i| format!("/usr/share/p{i}\n"),
+    );
+    mk("var/lib/big", 20_000, &|i| format!("{i}"), &|_| {
+        String::new()
     });
-    mk("var/lib/big", 20_000, &|i| format!("{i}"), &|_| String::new());
     let mut status = String::new();
     for i in 0..20_000 {
         status.push_str(&format!(
@@ -404,7 +505,15 @@ fn a_survey_of_a_host_with_100000_files_stays_within_its_memory() {
     );
     let before = children_peak_rss();
     let out = Command::new(crate::support::bin())
-        .args(["survey", "old", "--plan", "plan.toml", "--for", "0", "--json"])
+        .args([
+            "survey",
+            "old",
+            "--plan",
+            "plan.toml",
+            "--for",
+            "0",
+            "--json",
+        ])
         .current_dir(d.path())
         .output()
         .unwrap();
@@ -432,5 +541,8 @@ fn a_survey_of_a_host_with_100000_files_stays_within_its_memory() {
     for cut in ["/etc/cron.d", "/etc/systemd/system"] {
         assert!(gaps.contains(&cut), "no gap for {cut}: {gaps:?}");
     }
-    eprintln!("peak RSS of rehost survey with 100,000 files: {} MiB", peak >> 20);
+    eprintln!(
+        "peak RSS of rehost survey with 100,000 files: {} MiB",
+        peak >> 20
+    );
 }
