@@ -326,6 +326,9 @@ pub(crate) struct PgAnswer {
     pub version: String,
     pub config_file: String,
     pub hba_file: String,
+    /// `ssl_cert_file` and `ssl_key_file` (relative to the data directory when not absolute),
+    /// when `ssl` is on.
+    pub ssl_files: Vec<(&'static str, String)>,
     pub databases: Vec<String>,
 }
 
@@ -379,6 +382,12 @@ pub(crate) fn postgres(
         "-c",
         "SHOW hba_file",
         "-c",
+        "SHOW ssl",
+        "-c",
+        "SHOW ssl_cert_file",
+        "-c",
+        "SHOW ssl_key_file",
+        "-c",
         "SELECT datname FROM pg_database WHERE NOT datistemplate ORDER BY 1",
     ]);
     let r = run(
@@ -387,15 +396,31 @@ pub(crate) fn postgres(
         &[("PGCONNECT_TIMEOUT", "5"), ("PGPASSWORD", "")],
         cancel,
     )?;
-    if r.code != Some(0) || r.out.len() < 4 {
+    if r.code != Some(0) || r.out.len() < 7 {
         return Err(format!("psql failed: {}", r.err));
     }
+    let in_data = |f: &str| {
+        if f.starts_with('/') {
+            f.to_owned()
+        } else {
+            format!("{}/{f}", r.out[0])
+        }
+    };
+    let ssl_files = if r.out[4] == "on" {
+        vec![
+            ("ssl_cert_file", in_data(&r.out[5])),
+            ("ssl_key_file", in_data(&r.out[6])),
+        ]
+    } else {
+        Vec::new()
+    };
     Ok(PgAnswer {
         data_directory: r.out[0].clone(),
         version: r.out[1].clone(),
         config_file: r.out[2].clone(),
         hba_file: r.out[3].clone(),
-        databases: r.out[4..]
+        ssl_files,
+        databases: r.out[7..]
             .iter()
             .filter(|d| !d.is_empty() && *d != "postgres")
             .cloned()

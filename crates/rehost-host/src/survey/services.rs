@@ -324,7 +324,7 @@ fn chain_of(cx: &Context, d: &mut Draft, gaps: &mut Vec<Gap>) {
             &mut names,
             gaps,
         ),
-        Some("postgresql") => postgres(cx, s, &exe, &user, pid, gaps),
+        Some("postgresql") => postgres(cx, s, &exe, &user, pid, &mut names, gaps),
         Some("mariadb") => mariadb(cx, s, pid, gaps),
         _ => {}
     }
@@ -481,6 +481,7 @@ fn postgres(
     exe: &str,
     user: &str,
     pid: Option<u32>,
+    names: &mut Vec<NameRef>,
     gaps: &mut Vec<Gap>,
 ) {
     let Some(port) = first_port(s) else {
@@ -510,6 +511,17 @@ fn postgres(
             for (what, path) in [("config_file", &a.config_file), ("hba_file", &a.hba_file)] {
                 let p = cx.root.host_path(path).unwrap_or(path.clone());
                 push_config(s, &p, false, asked(what));
+            }
+            for (setting, file) in &a.ssl_files {
+                let Some(path) = cx.root.host_path(file) else {
+                    gaps.push(Gap {
+                        what: format!("PostgreSQL on port {port}"),
+                        why: format!("{setting} {file}: outside the host's root"),
+                    });
+                    continue;
+                };
+                let found = Found::new(FoundBy::Server, format!("SHOW {setting} on port {port}"));
+                chain::keys_of(cx.host, &path, found, &mut s.keys, names, gaps);
             }
             s.databases.push(DatabaseRef {
                 engine: "postgresql".into(),
