@@ -141,7 +141,7 @@ pub(crate) fn follow(
         if drafts.contains_key(&t.unit) {
             continue;
         }
-        let Some(f) = cx.units.files.get(&t.unit) else {
+        let Some(f) = cx.units.file_of(&t.unit) else {
             gaps.push(Gap {
                 what: t.file.clone(),
                 why: format!("starts {}, whose unit file is not there", t.unit),
@@ -202,7 +202,7 @@ fn process(p: &ProcInfo, accounts: &[rehost_survey::Account]) -> Process {
 fn unit_of(cx: &Context, p: &ProcInfo) -> (Option<String>, Option<UnitFile>, Option<Found>) {
     if let Some(u) = &p.cgroup_unit {
         let found = Found::new(FoundBy::Kernel, format!("/proc/{}/cgroup", p.pid));
-        return (Some(u.clone()), cx.units.files.get(u).cloned(), Some(found));
+        return (Some(u.clone()), cx.units.file_of(u).cloned(), Some(found));
     }
     if cx.systemd {
         return (None, None, None);
