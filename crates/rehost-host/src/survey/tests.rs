@@ -102,7 +102,10 @@ fn a_process_is_tied_to_the_unit_whose_exec_start_runs_it_with_the_most_argument
             ..UnitFile::default()
         },
     );
-    assert_eq!(units.file_of("pg@15-main.service").unwrap().name, "pg@.service");
+    assert_eq!(
+        units.file_of("pg@15-main.service").unwrap().name,
+        "pg@.service"
+    );
     assert!(units.file_of("pg.service").is_none());
 }
 

@@ -121,7 +121,10 @@ pub fn unpacked_agent(dir: &Path) -> PathBuf {
                 std::thread::sleep(std::time::Duration::from_millis(20));
             }
             r => {
-                assert!(r.expect("run the unpacked agent").success(), "agent --version");
+                assert!(
+                    r.expect("run the unpacked agent").success(),
+                    "agent --version"
+                );
                 break;
             }
         }

@@ -412,7 +412,10 @@ mod tests {
             why: evil.into(),
         });
         let text = super::summary(&inv);
-        assert!(!text.contains('\u{1b}') && !text.contains('\u{7}'), "{text:?}");
+        assert!(
+            !text.contains('\u{1b}') && !text.contains('\u{7}'),
+            "{text:?}"
+        );
         assert!(text.contains("owned"), "{text}");
     }
 }
