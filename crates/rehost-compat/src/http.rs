@@ -172,24 +172,73 @@ pub(crate) enum Framing {
     UntilClose,
 }
 
+/// A header field as parsed or as kept: what framing and connection handling need of it, so
+/// the recording proxy decides both from `httparse`'s borrowed fields without copying them.
+pub(crate) trait Field {
+    fn name(&self) -> &str;
+    fn value(&self) -> &[u8];
+}
+
+impl Field for Header {
+    fn name(&self) -> &str {
+        &self.0
+    }
+    fn value(&self) -> &[u8] {
+        &self.1
+    }
+}
+
+impl Field for httparse::Header<'_> {
+    fn name(&self) -> &str {
+        self.name
+    }
+    fn value(&self) -> &[u8] {
+        self.value
+    }
+}
+
+fn field_values<'a, F: Field>(
+    headers: &'a [F],
+    name: &'a str,
+) -> impl Iterator<Item = &'a [u8]> + 'a {
+    headers
+        .iter()
+        .filter(move |h| h.name().eq_ignore_ascii_case(name))
+        .map(|h| h.value())
+}
+
+/// Whether a comma-separated token of the fields named `name` is `token` (ASCII
+/// case-insensitive), without allocating.
+fn has_token<F: Field>(headers: &[F], name: &str, token: &str) -> bool {
+    field_values(headers, name)
+        .flat_map(|v| v.split(|b| *b == b','))
+        .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+}
+
 /// The framing the headers declare (RFC 9112 §6.3), for a message that may have a body.
 /// `request`: a request without either field has no body (a response reads until close).
-pub(crate) fn framing(headers: &[Header], request: bool) -> Result<Framing, HttpError> {
-    let te = tokens(headers, "transfer-encoding");
-    if !te.is_empty() {
+pub(crate) fn framing<F: Field>(headers: &[F], request: bool) -> Result<Framing, HttpError> {
+    if field_values(headers, "transfer-encoding").next().is_some() {
+        let te: Vec<String> = field_values(headers, "transfer-encoding")
+            .flat_map(|v| v.split(|b| *b == b','))
+            .map(|t| String::from_utf8_lossy(t).trim().to_ascii_lowercase())
+            .filter(|t| !t.is_empty())
+            .collect();
         if te.last().map(String::as_str) == Some("chunked") {
             return Ok(Framing::Chunked);
         }
-        if request {
-            return Err(HttpError::BadFraming(format!(
-                "a request's Transfer-Encoding must end in chunked (it is {})",
-                te.join(", ")
-            )));
+        if !te.is_empty() {
+            if request {
+                return Err(HttpError::BadFraming(format!(
+                    "a request's Transfer-Encoding must end in chunked (it is {})",
+                    te.join(", ")
+                )));
+            }
+            return Ok(Framing::UntilClose);
         }
-        return Ok(Framing::UntilClose);
     }
     let mut length: Option<u64> = None;
-    for v in values(headers, "content-length") {
+    for v in field_values(headers, "content-length") {
         for part in v.split(|b| *b == b',') {
             let t = String::from_utf8_lossy(part);
             let t = t.trim();
@@ -345,9 +394,9 @@ fn read_body(
     })
 }
 
-pub(crate) fn connection_close(headers: &[Header], minor: u8) -> bool {
-    let conn = tokens(headers, "connection");
-    conn.iter().any(|t| t == "close") || (minor == 0 && !conn.iter().any(|t| t == "keep-alive"))
+pub(crate) fn connection_close<F: Field>(headers: &[F], minor: u8) -> bool {
+    has_token(headers, "connection", "close")
+        || (minor == 0 && !has_token(headers, "connection", "keep-alive"))
 }
 
 /// Reads one response to a request with `method`. Interim 1xx responses (but 101) are read and

@@ -32,7 +32,10 @@ pub use capability::execute;
 pub use command::{CommandSpec, ExitInfo, OutputStream, Program, RunOutcome};
 pub use error::{AgentCannotRun, HostError, HostKeyFailure};
 pub use identity::this_machine_id;
-pub use keys::{fresh_digest_key, scan_keys, scan_keys_opened, scan_keys_with};
+pub use keys::{
+    MAX_PASSWORDS, fresh_digest_key, read_password_file, scan_keys, scan_keys_opened,
+    scan_keys_with,
+};
 pub use listing::{EntryKind, TreeEntry, list_tree};
 pub use local::{LocalHost, resolve_under};
 pub use location::{Location, LocationError};

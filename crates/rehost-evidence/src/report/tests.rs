@@ -760,6 +760,7 @@ fn a_write_loads_check_is_clean_only_when_every_acknowledged_write_was_found() {
                 at: t(3),
                 id: "acks".into(),
                 database: "db".into(),
+                service: None,
                 new_side: "new:postgres://x/db".into(),
                 acknowledged,
                 found,

@@ -273,6 +273,12 @@ pub fn record(args: &CompatRecordArgs) -> i32 {
                 args.timeout
             ));
         }
+        if args.workers > 64 {
+            return Err(format!(
+                "--workers {}: give 0 (one per CPU) to 64",
+                args.workers
+            ));
+        }
         if args.max_record_body == 0 || args.max_record_body > 4096 {
             return Err(format!(
                 "--max-record-body {}: give 1 to 4096 MiB",
@@ -311,6 +317,8 @@ pub fn record(args: &CompatRecordArgs) -> i32 {
             ..Default::default()
         },
         timeout: Duration::from_secs_f64(args.timeout),
+        workers: args.workers,
+        ..Default::default()
     };
     match rehost_compat::record::record(listener, upstream, out, opts, &crate::signals::CANCEL) {
         Ok(s) => {
@@ -318,13 +326,33 @@ pub fn record(args: &CompatRecordArgs) -> i32 {
                 stdout,
                 "recorded {} exchanges on {} connections in {}: {} truncated (over \
                  --max-record-body; replay skips them), {} not completed (a side closed or sent \
-                 something malformed; not recorded)",
+                 something malformed; not recorded), {} relayed but not recorded (the traffic \
+                 file fell behind)",
                 s.exchanges,
                 s.connections,
                 esc(&args.out.display().to_string()),
                 s.truncated,
-                s.failed
+                s.failed,
+                s.dropped
             );
+            if let Some(e) = &s.write_error {
+                eprintln!(
+                    "rehost: compat record: failed to write {}: {}; the exchanges after it were \
+                     relayed but not recorded",
+                    esc(&args.out.display().to_string()),
+                    esc(e)
+                );
+                return exit::TROUBLE;
+            }
+            if s.dropped > 0 {
+                eprintln!(
+                    "rehost: compat record: {} exchanges were relayed but not recorded: the \
+                     traffic file's writer was more than 64 MiB behind (a slow disk); the \
+                     recording is incomplete",
+                    s.dropped
+                );
+                return exit::TROUBLE;
+            }
             exit::OK
         }
         Err(e) => {

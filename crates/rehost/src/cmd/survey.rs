@@ -13,6 +13,14 @@ use std::io::IsTerminal;
 
 pub fn run(args: &SurveyArgs) -> i32 {
     crate::signals::install();
+    // What follows from a survey (survey_compare.rs): two surveys compared, or the draft and
+    // map of a saved one.
+    if args.draft.compare.is_some() {
+        return super::survey_compare::run_compare(args);
+    }
+    if args.draft.inventory.is_some() {
+        return super::survey_compare::from_saved(args);
+    }
     let seconds = match args.sample_for.trim() {
         "0" => 0,
         s => match rehost_plan::parse_duration(s) {
@@ -73,6 +81,10 @@ pub fn run(args: &SurveyArgs) -> i32 {
         }
     } else {
         print!("{}", summary(&inv));
+    }
+    if let Err(e) = super::survey_compare::outputs(&inv, args) {
+        crate::term::error(&e);
+        return exit::TROUBLE;
     }
     if inv.gaps.is_empty() {
         exit::OK

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -24,10 +24,10 @@ fn free_port() -> u16 {
 }
 
 /// nginx started in the foreground with `conf`, stopped (SIGQUIT, then waited for) on drop.
-struct Nginx(Option<Child>);
+pub(crate) struct Nginx(Option<Child>);
 
 impl Nginx {
-    fn start(conf: &Path, port: u16) -> Nginx {
+    pub(crate) fn start(conf: &Path, port: u16) -> Nginx {
         let nginx = rehost_test::require_tool("nginx");
         let child = Command::new(nginx)
             .arg("-c")
@@ -56,12 +56,12 @@ impl Drop for Nginx {
 
 /// A host's root with nginx's configuration and a certificate, a cron job, a timer and the
 /// unit files of nginx and PostgreSQL (written as systemd would find them).
-struct Root {
-    dir: PathBuf,
-    nginx_conf: PathBuf,
+pub(crate) struct Root {
+    pub(crate) dir: PathBuf,
+    pub(crate) nginx_conf: PathBuf,
 }
 
-fn host_root(d: &TestDir, nginx_port: u16, pg: &Postgres) -> Root {
+pub(crate) fn host_root(d: &TestDir, nginx_port: u16, pg: &Postgres) -> Root {
     let root = d.join("old-root");
     let r = |p: &str| root.join(p.trim_start_matches('/'));
     for dir in [
