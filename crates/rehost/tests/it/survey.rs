@@ -550,3 +550,97 @@ fn a_survey_of_a_host_with_100000_files_stays_within_its_memory() {
         peak >> 20
     );
 }
+
+/// A survey of this machine (no root): a PostgreSQL serving TLS has its certificate and key
+/// as the server names them (`SHOW ssl_cert_file`, `ssl_key_file`), identified by their public
+/// fingerprint, and the certificate's SANs as names; the server's data directory as it says.
+#[test]
+fn a_survey_of_this_machine_finds_the_keys_postgresql_serves_tls_with() {
+    let d = TestDir::new();
+    let pg = Postgres::start();
+    let data = pg.data_dir();
+    let openssl = rehost_test::require_tool("openssl");
+    let st = Command::new(openssl)
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args(["-nodes", "-days", "30", "-subj", "/CN=db.example.test"])
+        .args(["-addext", "subjectAltName=DNS:db.example.test"])
+        .arg("-keyout")
+        .arg(data.join("server.key"))
+        .arg("-out")
+        .arg(data.join("server.crt"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("run openssl");
+    assert!(st.success(), "openssl req failed");
+    for f in ["server.key", "server.crt"] {
+        let st = Command::new("chown")
+            .arg("postgres:postgres")
+            .arg(data.join(f))
+            .status()
+            .unwrap();
+        assert!(st.success());
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(data.join(f), std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    pg.sql("postgres", "ALTER SYSTEM SET ssl = on;");
+    pg.sql("postgres", "SELECT pg_reload_conf();");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while pg.sql("postgres", "SHOW ssl;") != "on" {
+        assert!(Instant::now() < deadline, "ssl did not come on");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = rehost(&d, &["survey", "--for", "0", "--json"]);
+    let inv: Value =
+        serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.all()));
+    assert_eq!(inv["host"], "this machine");
+    let db = inv["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| {
+            s["databases"]
+                .as_array()
+                .is_some_and(|d| d.iter().any(|d| d["port"] == pg.port()))
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "no service serves port {}: {:#}",
+                pg.port(),
+                inv["services"]
+            )
+        });
+    assert_eq!(db["kind"], "postgresql");
+    let keys = db["keys"].as_array().unwrap();
+    let crt = keys
+        .iter()
+        .find(|k| k["kind"] == "certificate")
+        .unwrap_or_else(|| panic!("no certificate: {db:#}"));
+    let key = keys.iter().find(|k| k["kind"] != "certificate").unwrap();
+    assert_eq!(crt["path"], data.join("server.crt").display().to_string());
+    assert_eq!(
+        crt["found"]["source"],
+        format!("SHOW ssl_cert_file on port {}", pg.port())
+    );
+    assert_eq!(key["path"], data.join("server.key").display().to_string());
+    assert_eq!(crt["fingerprint"], key["fingerprint"]);
+    assert!(
+        strings(&db["names"], "name").contains(&"db.example.test"),
+        "{db:#}"
+    );
+    let pgdata = db["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["found"]["by"] == "server")
+        .unwrap();
+    assert_eq!(pgdata["path"], data.display().to_string());
+    assert_eq!(pgdata["owner"], "postgres");
+}
