@@ -11,6 +11,7 @@
 use super::root::Root;
 use crate::{CommandSpec, Host, LocalHost, OutputStream, Program};
 use rehost_survey::{ConfigFile, DataSet, Found, FoundBy, Gap, KeyRef, NameRef, PackageRef};
+use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
@@ -70,89 +71,127 @@ pub(crate) fn run(
     })
 }
 
-/// The package that owns `exe` (as the host names it), with its version.
-pub(crate) fn package_of(
+/// The package that owns each of `exes` (as this machine names them), with its version: one
+/// `dpkg-query -S` for all of them (each also tried with and without `/usr`, for merged /usr)
+/// and one `dpkg-query -W` for their versions; on rpm hosts `rpm -qf` each.
+pub(crate) fn packages_of(
     host: &LocalHost,
-    exe: &str,
+    exes: &[String],
     manager: Option<&str>,
     cancel: &AtomicBool,
     gaps: &mut Vec<Gap>,
-) -> Option<PackageRef> {
-    // Merged /usr: dpkg may list /usr/sbin/x as /sbin/x or the other way round.
-    let mut candidates = vec![exe.to_owned()];
-    match exe.strip_prefix("/usr") {
-        Some(rest) => candidates.push(rest.to_owned()),
-        None => candidates.push(format!("/usr{exe}")),
+) -> HashMap<String, PackageRef> {
+    let mut out = HashMap::new();
+    let mut exes = exes.to_vec();
+    exes.sort();
+    exes.dedup();
+    if exes.is_empty() {
+        return out;
     }
     if manager == Some("rpm") {
-        let r = run(
-            host,
-            &[
+        for exe in &exes {
+            let argv = [
                 "rpm",
                 "-qf",
                 "--qf",
                 "%{NAME}\t%{VERSION}-%{RELEASE}\n",
                 exe,
-            ],
-            &[],
-            cancel,
-        );
-        return match r {
-            Ok(r) if r.code == Some(0) => {
-                let (name, version) = r.out.first()?.split_once('\t')?;
-                Some(PackageRef {
-                    name: name.to_owned(),
-                    version: version.to_owned(),
-                    found: Found::new(FoundBy::Package, format!("rpm -qf {exe}")),
-                })
+            ];
+            match run(host, &argv, &[], cancel) {
+                Ok(r) if r.code == Some(0) => {
+                    if let Some((name, version)) = r.out.first().and_then(|l| l.split_once('\t')) {
+                        out.insert(
+                            exe.clone(),
+                            PackageRef {
+                                name: name.to_owned(),
+                                version: version.to_owned(),
+                                found: Found::new(FoundBy::Package, format!("rpm -qf {exe}")),
+                            },
+                        );
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    gaps.push(Gap {
+                        what: "rpm -qf".into(),
+                        why: format!("did not run ({e}): the packages of the services are unknown"),
+                    });
+                    return out;
+                }
             }
-            Ok(_) => None,
-            Err(e) => {
-                gaps.push(Gap {
-                    what: "rpm -qf".into(),
-                    why: format!("did not run ({e}): the packages of the services are unknown"),
-                });
-                None
-            }
-        };
-    }
-    for path in candidates {
-        let r = match run(host, &["dpkg-query", "-S", &path], &[], cancel) {
-            Ok(r) => r,
-            Err(e) => {
-                gaps.push(Gap {
-                    what: "dpkg-query -S".into(),
-                    why: format!(
-                        "did not run ({e}): the packages of the services are unknown; install dpkg or survey a Debian host"
-                    ),
-                });
-                return None;
-            }
-        };
-        if r.code != Some(0) {
-            continue;
         }
-        // `nginx-core: /usr/sbin/nginx` (a diversion's line starts `diversion by`).
-        let line = r.out.iter().find(|l| !l.starts_with("diversion"))?;
-        let (pkgs, _) = line.split_once(": ")?;
-        let name = pkgs.split(", ").next()?.trim().to_owned();
-        let version = run(
-            host,
-            &["dpkg-query", "-W", "-f", "${Version}", &name],
-            &[],
-            cancel,
-        )
-        .ok()
-        .filter(|r| r.code == Some(0))
-        .and_then(|r| r.out.into_iter().next())
-        .unwrap_or_default();
-        return Some(PackageRef {
-            name,
-            version,
-            found: Found::new(FoundBy::Package, format!("dpkg-query -S {path}")),
-        });
+        return out;
     }
-    None
+    // Merged /usr: dpkg may list /usr/sbin/x as /sbin/x or the other way round.
+    let alternate = |exe: &str| match exe.strip_prefix("/usr") {
+        Some(rest) => rest.to_owned(),
+        None => format!("/usr{exe}"),
+    };
+    let mut argv: Vec<&str> = vec!["dpkg-query", "-S"];
+    let alts: Vec<String> = exes.iter().map(|e| alternate(e)).collect();
+    for (e, a) in exes.iter().zip(&alts) {
+        argv.push(e);
+        argv.push(a);
+    }
+    let r = match run(host, &argv, &[], cancel) {
+        Ok(r) => r,
+        Err(e) => {
+            gaps.push(Gap {
+                what: "dpkg-query -S".into(),
+                why: format!(
+                    "did not run ({e}): the packages of the services are unknown; install dpkg or survey a Debian host"
+                ),
+            });
+            return out;
+        }
+    };
+    // `nginx-core: /usr/sbin/nginx`, `a, b: /path`; a diversion's lines are passed over.
+    let mut owner: HashMap<&str, &str> = HashMap::new();
+    for line in r.out.iter().filter(|l| !l.starts_with("diversion")) {
+        if let Some((pkgs, path)) = line.split_once(": ")
+            && let Some(first) = pkgs.split(", ").next()
+        {
+            owner.entry(path.trim()).or_insert(first.trim());
+        }
+    }
+    let mut names: Vec<&str> = owner.values().copied().collect();
+    names.sort();
+    names.dedup();
+    let mut versions: HashMap<String, String> = HashMap::new();
+    if !names.is_empty() {
+        let mut argv = vec!["dpkg-query", "-W", "-f", "${Package}\t${Version}\n"];
+        argv.extend(names.iter().copied());
+        if let Ok(r) = run(host, &argv, &[], cancel) {
+            for l in &r.out {
+                if let Some((p, v)) = l.split_once('\t') {
+                    versions.insert(p.to_owned(), v.to_owned());
+                }
+            }
+        }
+    }
+    for (exe, alt) in exes.iter().zip(&alts) {
+        let Some((path, name)) = [exe, alt]
+            .into_iter()
+            .find_map(|p| owner.get(p.as_str()).map(|n| (p, *n)))
+        else {
+            continue;
+        };
+        let bare = name.split(':').next().unwrap_or(name);
+        let version = versions
+            .get(name)
+            .or_else(|| versions.get(bare))
+            .cloned()
+            .unwrap_or_default();
+        out.insert(
+            exe.clone(),
+            PackageRef {
+                name: name.to_owned(),
+                version,
+                found: Found::new(FoundBy::Package, format!("dpkg-query -S {path}")),
+            },
+        );
+    }
+    out
 }
 
 /// The conffiles dpkg records for `package` (`/var/lib/dpkg/info/PKG[:ARCH].conffiles`).
@@ -326,6 +365,9 @@ pub(crate) struct PgAnswer {
     pub version: String,
     pub config_file: String,
     pub hba_file: String,
+    /// `ssl_cert_file` and `ssl_key_file` (relative to the data directory when not absolute),
+    /// when `ssl` is on.
+    pub ssl_files: Vec<(&'static str, String)>,
     pub databases: Vec<String>,
 }
 
@@ -379,6 +421,12 @@ pub(crate) fn postgres(
         "-c",
         "SHOW hba_file",
         "-c",
+        "SHOW ssl",
+        "-c",
+        "SHOW ssl_cert_file",
+        "-c",
+        "SHOW ssl_key_file",
+        "-c",
         "SELECT datname FROM pg_database WHERE NOT datistemplate ORDER BY 1",
     ]);
     let r = run(
@@ -387,15 +435,31 @@ pub(crate) fn postgres(
         &[("PGCONNECT_TIMEOUT", "5"), ("PGPASSWORD", "")],
         cancel,
     )?;
-    if r.code != Some(0) || r.out.len() < 4 {
+    if r.code != Some(0) || r.out.len() < 7 {
         return Err(format!("psql failed: {}", r.err));
     }
+    let in_data = |f: &str| {
+        if f.starts_with('/') {
+            f.to_owned()
+        } else {
+            format!("{}/{f}", r.out[0])
+        }
+    };
+    let ssl_files = if r.out[4] == "on" {
+        vec![
+            ("ssl_cert_file", in_data(&r.out[5])),
+            ("ssl_key_file", in_data(&r.out[6])),
+        ]
+    } else {
+        Vec::new()
+    };
     Ok(PgAnswer {
         data_directory: r.out[0].clone(),
         version: r.out[1].clone(),
         config_file: r.out[2].clone(),
         hba_file: r.out[3].clone(),
-        databases: r.out[4..]
+        ssl_files,
+        databases: r.out[7..]
             .iter()
             .filter(|d| !d.is_empty() && *d != "postgres")
             .cloned()

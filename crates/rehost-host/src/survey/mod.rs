@@ -1,7 +1,7 @@
 //! The `survey` capability: what a server runs and what each service depends on, collected
 //! where it runs (in-process for a local host, by the agent on an ssh host) into a
 //! [`rehost_survey::Inventory`]. Only the inventory crosses the network, as JSON in pieces;
-//! [`receive`] refuses an oversize or garbage answer whole (`rehost_survey::check`).
+//! `Host::survey` refuses an oversize or garbage answer whole (`rehost_survey::check`).
 //!
 //! The chain is followed from the system's own records, never guessed from names:
 //! listening sockets (the kernel) → the process holding each (`/proc/PID/fd`) → its systemd
@@ -11,8 +11,9 @@
 //! configuration) → data (asked of the running database server, or the configuration's
 //! `root`/`alias`) → the keys the configuration names → the names in certificates and
 //! `server_name` → the clients seen connected while sampling. Files are read under the
-//! host's root ([`root`]); processes and sockets are the machine's. What cannot be read is a
-//! [`rehost_survey::Gap`] naming the record and the remedy.
+//! host's root (`root.rs`: no symlink leads out of it); processes and sockets are the
+//! machine's. What cannot be read is a [`rehost_survey::Gap`] naming the record and the
+//! remedy.
 
 mod chain;
 mod procs;

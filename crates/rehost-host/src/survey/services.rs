@@ -10,7 +10,7 @@ use super::units::{UnitFile, Units, split_exec};
 use crate::LocalHost;
 use rehost_survey::{
     Address, ConfigFile, DatabaseRef, Firewall, Found, FoundBy, Gap, Listen, NameRef, Package,
-    Process, Proto, Service, Socket, Timer, Unit,
+    PackageRef, Process, Proto, Service, Socket, Timer, Unit,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::AtomicBool;
@@ -94,7 +94,11 @@ pub(crate) fn follow(
         let id = match &unit_name {
             Some(u) => u.clone(),
             None => {
-                let base = format!("process:{}", p.comm);
+                // A process gone before its status was read has no name left: its pid.
+                let base = match p.comm.as_str() {
+                    "" => format!("process:{lead}"),
+                    comm => format!("process:{comm}"),
+                };
                 match key_of_pid.get(&lead) {
                     Some(k) => k.clone(),
                     None if drafts.contains_key(&base) => format!("{base}@{lead}"),
@@ -141,7 +145,7 @@ pub(crate) fn follow(
         if drafts.contains_key(&t.unit) {
             continue;
         }
-        let Some(f) = cx.units.files.get(&t.unit) else {
+        let Some(f) = cx.units.file_of(&t.unit) else {
             gaps.push(Gap {
                 what: t.file.clone(),
                 why: format!("starts {}, whose unit file is not there", t.unit),
@@ -160,12 +164,21 @@ pub(crate) fn follow(
             },
         );
     }
+    // The packages of every executable at once: one `dpkg-query -S` reads dpkg's whole file
+    // database, however many paths it is asked about.
+    let exes: Vec<String> = drafts
+        .values()
+        .filter_map(|d| runs(cx, d).0)
+        // A package owns a path; a bare name would be taken as a pattern by `dpkg-query -S`.
+        .filter(|e| e.starts_with('/'))
+        .collect();
+    let packages = chain::packages_of(cx.host, &exes, cx.manager, cx.cancel, gaps);
     let total = drafts.len() as u64;
     let mut services = Vec::new();
     for (i, (_, mut d)) in drafts.into_iter().enumerate() {
         progress(i as u64, total);
         d.service.processes.sort_by_key(|p| p.pid);
-        chain_of(cx, &mut d, gaps);
+        chain_of(cx, &mut d, &packages, gaps);
         services.push(d.service);
     }
     progress(total, total);
@@ -202,7 +215,7 @@ fn process(p: &ProcInfo, accounts: &[rehost_survey::Account]) -> Process {
 fn unit_of(cx: &Context, p: &ProcInfo) -> (Option<String>, Option<UnitFile>, Option<Found>) {
     if let Some(u) = &p.cgroup_unit {
         let found = Found::new(FoundBy::Kernel, format!("/proc/{}/cgroup", p.pid));
-        return (Some(u.clone()), cx.units.files.get(u).cloned(), Some(found));
+        return (Some(u.clone()), cx.units.file_of(u).cloned(), Some(found));
     }
     if cx.systemd {
         return (None, None, None);
@@ -262,8 +275,12 @@ fn kind_of(package: Option<&str>, exe: &str) -> Option<String> {
 }
 
 /// Follows a service from its executable: package, configuration, data, keys, names.
-fn chain_of(cx: &Context, d: &mut Draft, gaps: &mut Vec<Gap>) {
-    let (exe, cmdline, pid, user) = match &d.main {
+/// What a service runs: its executable (as this machine names it), command line, main pid and
+/// user; from its main process, else from its unit's `ExecStart=`.
+type Runs = (Option<String>, Vec<String>, Option<u32>, String);
+
+fn runs(cx: &Context, d: &Draft) -> Runs {
+    match &d.main {
         Some(p) => (
             p.exe.clone(),
             p.cmdline.clone(),
@@ -289,14 +306,20 @@ fn chain_of(cx: &Context, d: &mut Draft, gaps: &mut Vec<Gap>) {
                 .unwrap_or_else(|| "root".into());
             (exe, words, None, user)
         }
-    };
+    }
+}
+
+fn chain_of(
+    cx: &Context,
+    d: &mut Draft,
+    packages: &HashMap<String, PackageRef>,
+    gaps: &mut Vec<Gap>,
+) {
+    let (exe, cmdline, pid, user) = runs(cx, d);
     let s = &mut d.service;
     let Some(exe) = exe else { return };
     let host_path = |p: &str| cx.root.host_path(p).unwrap_or_else(|| p.to_owned());
-    // A package owns a path; a bare name would be taken as a pattern by `dpkg-query -S`.
-    if exe.starts_with('/') {
-        s.package = chain::package_of(cx.host, &exe, cx.manager, cx.cancel, gaps);
-    }
+    s.package = packages.get(&exe).cloned();
     s.kind = kind_of(s.package.as_ref().map(|p| p.name.as_str()), &exe);
     let cmd_found = |pid: Option<u32>| match pid {
         Some(p) => Found::new(FoundBy::Kernel, format!("/proc/{p}/cmdline")),
@@ -324,7 +347,7 @@ fn chain_of(cx: &Context, d: &mut Draft, gaps: &mut Vec<Gap>) {
             &mut names,
             gaps,
         ),
-        Some("postgresql") => postgres(cx, s, &exe, &user, pid, gaps),
+        Some("postgresql") => postgres(cx, s, &exe, &user, pid, &mut names, gaps),
         Some("mariadb") => mariadb(cx, s, pid, gaps),
         _ => {}
     }
@@ -481,6 +504,7 @@ fn postgres(
     exe: &str,
     user: &str,
     pid: Option<u32>,
+    names: &mut Vec<NameRef>,
     gaps: &mut Vec<Gap>,
 ) {
     let Some(port) = first_port(s) else {
@@ -510,6 +534,17 @@ fn postgres(
             for (what, path) in [("config_file", &a.config_file), ("hba_file", &a.hba_file)] {
                 let p = cx.root.host_path(path).unwrap_or(path.clone());
                 push_config(s, &p, false, asked(what));
+            }
+            for (setting, file) in &a.ssl_files {
+                let Some(path) = cx.root.host_path(file) else {
+                    gaps.push(Gap {
+                        what: format!("PostgreSQL on port {port}"),
+                        why: format!("{setting} {file}: outside the host's root"),
+                    });
+                    continue;
+                };
+                let found = Found::new(FoundBy::Server, format!("SHOW {setting} on port {port}"));
+                chain::keys_of(cx.host, &path, found, &mut s.keys, names, gaps);
             }
             s.databases.push(DatabaseRef {
                 engine: "postgresql".into(),

@@ -94,6 +94,19 @@ fn a_process_is_tied_to_the_unit_whose_exec_start_runs_it_with_the_most_argument
     let m = units.matching(sh, &cmd("sh -x"));
     assert_eq!(m.map(|f| f.name.as_str()), Some("any.service"));
     assert!(units.matching("/usr/bin/true", &cmd("true")).is_none());
+    units.files.insert(
+        "pg@.service".into(),
+        UnitFile {
+            name: "pg@.service".into(),
+            exec_start: Some("/bin/sh -c %i".into()),
+            ..UnitFile::default()
+        },
+    );
+    assert_eq!(
+        units.file_of("pg@15-main.service").unwrap().name,
+        "pg@.service"
+    );
+    assert!(units.file_of("pg.service").is_none());
 }
 
 #[test]

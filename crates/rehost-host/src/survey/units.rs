@@ -78,7 +78,6 @@ impl Units {
                 if unit
                     && (*ft == FileType::RegularFile || *ft == FileType::Symlink)
                     && !u.files.contains_key(name)
-                    && !name.contains('@')
                 {
                     let path = format!("{dir}/{name}");
                     match root.text(&path, MAX_UNIT) {
@@ -131,11 +130,21 @@ impl Units {
         u
     }
 
+    /// The unit file of `name`, or of its template (`postgresql@15-main.service` →
+    /// `postgresql@.service`).
+    pub(crate) fn file_of(&self, name: &str) -> Option<&UnitFile> {
+        self.files.get(name).or_else(|| {
+            let (head, rest) = name.split_once('@')?;
+            let suffix = rest.rsplit_once('.').map(|(_, s)| s)?;
+            self.files.get(&format!("{head}@.{suffix}"))
+        })
+    }
+
     /// The timers, with their target and whether they are enabled.
     pub(crate) fn timers(&self) -> Vec<Timer> {
         self.files
             .values()
-            .filter(|f| f.name.ends_with(".timer"))
+            .filter(|f| f.name.ends_with(".timer") && !f.name.contains('@'))
             .map(|f| Timer {
                 name: f.name.clone(),
                 unit: f
@@ -166,7 +175,12 @@ impl Units {
     pub(crate) fn matching(&self, exe: &str, cmdline: &[String]) -> Option<&UnitFile> {
         let joined = cmdline.join(" ");
         let mut best: Option<(usize, &UnitFile)> = None;
-        for f in self.files.values().filter(|f| f.name.ends_with(".service")) {
+        // A template's `ExecStart=` has specifiers (`%i`) no command line shows.
+        for f in self
+            .files
+            .values()
+            .filter(|f| f.name.ends_with(".service") && !f.name.contains('@'))
+        {
             let Some(exec) = &f.exec_start else { continue };
             let words = split_exec(exec);
             let Some((program, args)) = words.split_first() else {

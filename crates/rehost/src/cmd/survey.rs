@@ -375,3 +375,59 @@ fn listen(l: &rehost_survey::Listen) -> String {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use rehost_survey::*;
+
+    /// A compromised host names its service, process and cron job with terminal escapes: the
+    /// summary shows them escaped, never as control characters.
+    #[test]
+    fn the_summary_escapes_what_the_host_says() {
+        let evil = "\u{1b}]0;owned\u{7}\u{1b}[2J";
+        let mut inv = Inventory::new(evil, "2026-12-07T12:00:00Z");
+        inv.system.hostname = evil.into();
+        inv.services.push(Service {
+            id: evil.into(),
+            kind: Some(evil.into()),
+            unit: None,
+            processes: vec![Process {
+                pid: 1,
+                exe: evil.into(),
+                cmdline: vec![evil.into()],
+                user: evil.into(),
+            }],
+            package: None,
+            listens: vec![Listen {
+                proto: Proto::Unix,
+                address: evil.into(),
+                port: 0,
+            }],
+            config: Vec::new(),
+            data: Vec::new(),
+            databases: Vec::new(),
+            keys: Vec::new(),
+            names: vec![NameRef {
+                name: evil.into(),
+                found: Found::new(FoundBy::File, evil),
+            }],
+        });
+        inv.cron.push(CronJob {
+            file: evil.into(),
+            line: 1,
+            user: evil.into(),
+            schedule: evil.into(),
+            command: evil.into(),
+        });
+        inv.gaps.push(Gap {
+            what: evil.into(),
+            why: evil.into(),
+        });
+        let text = super::summary(&inv);
+        assert!(
+            !text.contains('\u{1b}') && !text.contains('\u{7}'),
+            "{text:?}"
+        );
+        assert!(text.contains("owned"), "{text}");
+    }
+}

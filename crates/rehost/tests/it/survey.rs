@@ -446,3 +446,201 @@ new = {{ local = true, root = "test-new" }}
     }
     pg.stop();
 }
+
+/// Peak resident memory of this process's waited-for children (`ru_maxrss`, KiB → bytes).
+fn children_peak_rss() -> u64 {
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `u` is a valid rusage for the kernel to fill.
+    assert_eq!(unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut u) }, 0);
+    (u.ru_maxrss as u64) << 10
+}
+
+/// Memory stays bounded on a host with 100,000 files under /etc and /var/lib, most of them in
+/// the directories the survey reads (cron.d, unit files, sysctl.d, dpkg's database): every
+/// directory is read as a stream and cut at its bound with a gap, never held whole.
+#[test]
+fn a_survey_of_a_host_with_100000_files_stays_within_its_memory() {
+    const CAP: u64 = 256 << 20;
+    let d = TestDir::new();
+    let root = d.join("big-root");
+    let mk =
+        |dir: &str, n: usize, name: &dyn Fn(usize) -> String, text: &dyn Fn(usize) -> String| {
+            let at = root.join(dir);
+            std::fs::create_dir_all(&at).unwrap();
+            for i in 0..n {
+                std::fs::write(at.join(name(i)), text(i)).unwrap();
+            }
+        };
+    mk("etc/cron.d", 25_000, &|i| format!("job{i}"), &|i| {
+        format!("{} 1 * * * root /usr/local/bin/job {i}\n", i % 60)
+    });
+    mk(
+        "etc/systemd/system",
+        25_000,
+        &|i| format!("u{i}.service"),
+        &|i| format!("[Service]\nExecStart=/usr/local/bin/u{i} --serve\n"),
+    );
+    mk("etc/sysctl.d", 10_000, &|i| format!("{i}.conf"), &|i| {
+        format!("net.test.k{i} = {i}\n")
+    });
+    mk(
+        "var/lib/dpkg/info",
+        20_000,
+        &|i| format!("p{i}.list"),
+        &|i| format!("/usr/share/p{i}\n"),
+    );
+    // Files no survey reads: hard links of one (one system call each, on a loaded machine).
+    let big = root.join("var/lib/big");
+    std::fs::create_dir_all(&big).unwrap();
+    std::fs::write(big.join("0"), "").unwrap();
+    for i in 1..20_000 {
+        std::fs::hard_link(big.join("0"), big.join(i.to_string())).unwrap();
+    }
+    let mut status = String::new();
+    for i in 0..20_000 {
+        status.push_str(&format!(
+            "Package: p{i}\nStatus: install ok installed\nVersion: 1.{i}\nArchitecture: amd64\n\n"
+        ));
+    }
+    std::fs::write(root.join("var/lib/dpkg/status"), status).unwrap();
+    d.write(
+        "plan.toml",
+        crate::support::plan("").replace("root = \"prod-old\"", "root = \"big-root\""),
+    );
+    let before = children_peak_rss();
+    let out = Command::new(crate::support::bin())
+        .args([
+            "survey",
+            "old",
+            "--plan",
+            "plan.toml",
+            "--for",
+            "0",
+            "--json",
+        ])
+        .current_dir(d.path())
+        .output()
+        .unwrap();
+    let peak = children_peak_rss();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let inv: Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(out.status.code(), Some(1), "gaps: the directories were cut");
+    assert!(peak > before || before > 0);
+    assert!(
+        peak < CAP,
+        "rehost survey of 100,000 files peaked at {} MiB, over the cap of {} MiB",
+        peak >> 20,
+        CAP >> 20
+    );
+    assert_eq!(inv["packages"].as_array().unwrap().len(), 20_000);
+    assert_eq!(inv["cron"].as_array().unwrap().len(), 20_000);
+    assert_eq!(inv["sysctl"].as_array().unwrap().len(), 10_000);
+    let gaps: Vec<&str> = inv["gaps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|g| g["what"].as_str())
+        .collect();
+    for cut in ["/etc/cron.d", "/etc/systemd/system"] {
+        assert!(gaps.contains(&cut), "no gap for {cut}: {gaps:?}");
+    }
+    eprintln!(
+        "peak RSS of rehost survey with 100,000 files: {} MiB",
+        peak >> 20
+    );
+}
+
+/// A survey of this machine (no root): a PostgreSQL serving TLS has its certificate and key
+/// as the server names them (`SHOW ssl_cert_file`, `ssl_key_file`), identified by their public
+/// fingerprint, and the certificate's SANs as names; the server's data directory as it says.
+#[test]
+fn a_survey_of_this_machine_finds_the_keys_postgresql_serves_tls_with() {
+    let d = TestDir::new();
+    let pg = Postgres::start();
+    let data = pg.data_dir();
+    let openssl = rehost_test::require_tool("openssl");
+    let st = Command::new(openssl)
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args(["-nodes", "-days", "30", "-subj", "/CN=db.example.test"])
+        .args(["-addext", "subjectAltName=DNS:db.example.test"])
+        .arg("-keyout")
+        .arg(data.join("server.key"))
+        .arg("-out")
+        .arg(data.join("server.crt"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("run openssl");
+    assert!(st.success(), "openssl req failed");
+    for f in ["server.key", "server.crt"] {
+        let st = Command::new("chown")
+            .arg("postgres:postgres")
+            .arg(data.join(f))
+            .status()
+            .unwrap();
+        assert!(st.success());
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(data.join(f), std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    pg.sql("postgres", "ALTER SYSTEM SET ssl = on;");
+    pg.sql("postgres", "SELECT pg_reload_conf();");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while pg.sql("postgres", "SHOW ssl;") != "on" {
+        assert!(Instant::now() < deadline, "ssl did not come on");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = rehost(&d, &["survey", "--for", "0", "--json"]);
+    let inv: Value =
+        serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.all()));
+    assert_eq!(inv["host"], "this machine");
+    let db = inv["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| {
+            s["databases"]
+                .as_array()
+                .is_some_and(|d| d.iter().any(|d| d["port"] == pg.port()))
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "no service serves port {}: {:#}",
+                pg.port(),
+                inv["services"]
+            )
+        });
+    assert_eq!(db["kind"], "postgresql");
+    let keys = db["keys"].as_array().unwrap();
+    let crt = keys
+        .iter()
+        .find(|k| k["kind"] == "certificate")
+        .unwrap_or_else(|| panic!("no certificate: {db:#}"));
+    let key = keys.iter().find(|k| k["kind"] != "certificate").unwrap();
+    assert_eq!(crt["path"], data.join("server.crt").display().to_string());
+    assert_eq!(
+        crt["found"]["source"],
+        format!("SHOW ssl_cert_file on port {}", pg.port())
+    );
+    assert_eq!(key["path"], data.join("server.key").display().to_string());
+    assert_eq!(crt["fingerprint"], key["fingerprint"]);
+    assert!(
+        strings(&db["names"], "name").contains(&"db.example.test"),
+        "{db:#}"
+    );
+    let pgdata = db["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["found"]["by"] == "server")
+        .unwrap();
+    assert_eq!(pgdata["path"], data.display().to_string());
+    assert_eq!(pgdata["owner"], "postgres");
+}
