@@ -149,6 +149,9 @@ fn redact_hides_credential_assignments_and_url_passwords() {
         // Issue 18: the shapes that leaked.
         ("pg_dump --password hunter2 db", "pg_dump --password *** db"),
         ("mysql -uroot -phunter2 db", "mysql -uroot -p*** db"),
+        // A password that holds a credential's name is still the password, not an option.
+        ("mysql -psecretpw -e x", "mysql -p*** -e x"),
+        ("mariadb -pMyToken1 db", "mariadb -p*** db"),
         ("mysql -uroot -p db", "mysql -uroot -p db"),
         ("cp -pr a b", "cp -pr a b"),
         ("sshpass -p hunter2 ssh h", "sshpass -p *** ssh h"),
