@@ -328,7 +328,18 @@ impl<'a> Run<'a> {
         }
     }
 
+    /// [`Run::moves`], and the connection's deadline moved on when bytes moved (one clock
+    /// reading per wake-up, not per byte moved).
     fn step(&mut self, id: u64, c: &mut Conn) -> Fate {
+        let mut moved = false;
+        let fate = self.moves(id, c, &mut moved);
+        if moved {
+            c.deadline = Instant::now() + self.sh.opts.timeout;
+        }
+        fate
+    }
+
+    fn moves(&mut self, id: u64, c: &mut Conn, progressed: &mut bool) -> Fate {
         let stopping = self.stop_at.is_some();
         loop {
             let mut moved = false;
@@ -392,6 +403,7 @@ impl<'a> Run<'a> {
                 if !moved {
                     return Fate::Open;
                 }
+                *progressed = true;
                 continue;
             }
             // The request direction: frame what waits and what the client sent.
@@ -498,7 +510,7 @@ impl<'a> Run<'a> {
             if !moved {
                 return Fate::Open;
             }
-            c.deadline = Instant::now() + self.sh.opts.timeout;
+            *progressed = true;
         }
     }
 
