@@ -206,6 +206,16 @@ impl Errors {
     }
 }
 
+/// A use (`PATH:LINE`) as the walk meets it: by path as [`by_components`], then by line.
+fn by_use(u: &str) -> (Vec<&str>, u64) {
+    match u.rsplit_once(':') {
+        Some((p, l)) if l.bytes().all(|b| b.is_ascii_digit()) => {
+            (p.split('/').collect(), l.parse().unwrap_or(0))
+        }
+        _ => (u.split('/').collect(), 0),
+    }
+}
+
 /// Paths compared component by component: the order of a walk that sorts each directory.
 fn by_components(a: &str, b: &str) -> std::cmp::Ordering {
     a.split('/').cmp(b.split('/'))
@@ -722,6 +732,10 @@ pub fn scan_keys_opened<H: Host + ?Sized>(
     // The walk's threads find in no particular order: the order of a sorted walk.
     scan.found.sort_by(|a, b| by_components(&a.path, &b.path));
     scan.merge_duplicates();
+    // A file several configurations name is used by them in the walk's order of theirs.
+    for f in &mut scan.found {
+        f.used_by.sort_by(|a, b| by_use(a).cmp(&by_use(b)));
+    }
     scan.take_public_halves();
     scan.link_openpgp();
     scan.link_crypttab();
