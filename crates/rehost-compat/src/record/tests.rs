@@ -392,7 +392,15 @@ fn a_stop_closes_idle_connections_and_lets_an_exchange_in_progress_finish() {
     let (mut w, mut r) = connect(rec.addr);
     w.write_all(b"GET /slow HTTP/1.1\r\nHost: h\r\n\r\n")
         .unwrap();
-    std::thread::sleep(Duration::from_millis(100));
+    // The stop comes once the request is with the upstream (the exchange is in progress).
+    let until = Instant::now() + Duration::from_secs(60);
+    while !up.seen.lock().unwrap().iter().any(|(p, _)| p == "/slow") {
+        assert!(
+            Instant::now() < until,
+            "the request never reached the upstream"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let started = Instant::now();
     let stopper = {
         let cancel = Arc::clone(&rec.cancel);
