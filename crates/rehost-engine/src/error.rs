@@ -13,6 +13,8 @@ pub enum EngineError {
         "the plan has no environment `{0}`; declare [environments.{0}] or choose another with --env"
     )]
     UnknownEnvironment(String),
+    #[error("--until names no step of the plan: `{0}`; `rehost status PLAN` lists the step ids")]
+    UnknownUntil(String),
     #[error(
         "the plan changed since this run began: {changes}. Check that the change is intended, then run again with --accept-plan-change (recorded in the journal)"
     )]

@@ -75,6 +75,14 @@ pub enum Event {
         elapsed_ms: u64,
         summary: String,
     },
+    /// The invocation stopped after the `--until` step, which is done (or was already); the
+    /// run is not finished: `left` steps wait for the next `rehost run`.
+    RunStopped {
+        after: String,
+        left: usize,
+        elapsed_ms: u64,
+        summary: String,
+    },
     /// The prober began sampling these services on both sides.
     ProbeStarted {
         targets: Vec<rehost_journal::journal::ProbeTarget>,

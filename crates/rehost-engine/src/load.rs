@@ -31,6 +31,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+mod http;
+
 /// The most of a command load's output kept; the rest is counted.
 pub const MAX_LOAD_OUTPUT: u64 = 16 << 20;
 /// How long stopping a load waits for it to end (the host's SIGTERM grace and SIGKILL
@@ -74,8 +76,39 @@ struct ToCheck {
     id: String,
     /// Which start of the load it is (`load-ID.N.acks`).
     n: usize,
-    database: String,
+    target: Target,
     acked: Vec<u64>,
+}
+
+/// What a write load wrote to.
+#[derive(Clone)]
+enum Target {
+    /// A `[[databases]]` id (`writes = "postgresql"`).
+    Database(String),
+    /// A `[[services]]` id, the port and the path (`writes = "http"`).
+    Http {
+        service: String,
+        port: Option<u16>,
+        path: String,
+    },
+}
+
+impl Target {
+    fn of(what: &LoadKind) -> Option<Target> {
+        match what {
+            LoadKind::Command { .. } => None,
+            LoadKind::Writes { database, .. } => Some(Target::Database(database.clone())),
+            LoadKind::HttpWrites {
+                service,
+                port,
+                path,
+            } => Some(Target::Http {
+                service: service.clone(),
+                port: *port,
+                path: path.clone(),
+            }),
+        }
+    }
 }
 
 /// The loads of one run.
@@ -112,6 +145,8 @@ pub(crate) struct LoadCtx<'r, 'a> {
     pub hosts: &'r mut Hosts,
     pub outputs: &'r PrivateDir,
     pub rec: &'r mut Recorder<'a>,
+    /// `--ssh-config`: where an ssh host's address is looked up (the HTTP write load).
+    pub ssh_config: Option<&'r std::path::Path>,
 }
 
 impl Loads {
@@ -150,7 +185,7 @@ impl Loads {
         let stop = Arc::new(AtomicBool::new(false));
         let kind = match &load.what {
             LoadKind::Command { .. } => "command",
-            LoadKind::Writes { .. } => "writes",
+            LoadKind::Writes { .. } | LoadKind::HttpWrites { .. } => "writes",
         };
         let at = c.rec.now();
         c.rec.record(
@@ -198,6 +233,19 @@ impl Loads {
                 let stop = stop.clone();
                 spawn(&load.id, move || match side {
                     Ok((host, conn)) => write_rows(host, conn, acks, &stop),
+                    Err(e) => failed_to_start(e),
+                })
+            }
+            LoadKind::HttpWrites {
+                service,
+                port,
+                path,
+            } => {
+                let acks = OutputFile::create(c.outputs, &format!("{base}.acks"))?;
+                let at = http::side(c, service, *port, path, false);
+                let stop = stop.clone();
+                spawn(&load.id, move || match at {
+                    Ok(at) => http::write(&at, acks, &stop),
                     Err(e) => failed_to_start(e),
                 })
             }
@@ -283,11 +331,11 @@ impl Loads {
                 end.errors
             ));
         }
-        if let (LoadKind::Writes { database, .. }, Some(acked)) = (&r.load.what, &end.acked) {
+        if let (Some(target), Some(acked)) = (Target::of(&r.load.what), &end.acked) {
             self.to_check.push(ToCheck {
                 id: id.clone(),
                 n: r.n,
-                database: database.clone(),
+                target,
                 acked: acked.clone(),
             });
         }
@@ -402,8 +450,11 @@ impl Loads {
             {
                 continue;
             }
-            let Some(LoadKind::Writes { database, .. }) =
-                env.loads.iter().find(|l| l.id == s.id).map(|l| &l.what)
+            let Some(target) = env
+                .loads
+                .iter()
+                .find(|l| l.id == s.id)
+                .and_then(|l| Target::of(&l.what))
             else {
                 continue;
             };
@@ -445,7 +496,7 @@ impl Loads {
             self.to_check.push(ToCheck {
                 id: s.id,
                 n: s.n,
-                database: database.clone(),
+                target,
                 acked,
             });
         }
@@ -669,18 +720,79 @@ fn write_rows(
     }
 }
 
-/// The acknowledged ids of `t` looked for on its database's new side.
+/// The acknowledged ids of `t` looked for on its database's or service's new side.
 fn check_new_side(c: &mut LoadCtx, t: &ToCheck, at: String) -> Record {
-    let mut new_side = format!("database `{}`'s new side", t.database);
-    let found_ids = (|| -> Result<BTreeSet<u64>, String> {
+    let (database, service, mut new_side, found_ids) = match &t.target {
+        Target::Database(database) => {
+            let (new_side, found) = check_database(c, database, &t.acked);
+            (database.clone(), None, new_side, found)
+        }
+        Target::Http {
+            service,
+            port,
+            path,
+        } => {
+            let (new_side, found) = match http::side(c, service, *port, path, true) {
+                Ok(at) => (at.url(""), http::check(&at, &t.acked)),
+                Err(e) => (format!("service `{service}`'s new host"), Err(e)),
+            };
+            (String::new(), Some(service.clone()), new_side, found)
+        }
+    };
+    if new_side.is_empty() {
+        new_side = "the new side".into();
+    }
+    let (mut found, mut missing_total, mut missing, mut error) = (0, 0, Vec::new(), None);
+    match found_ids {
+        Err(e) => error = Some(e),
+        Ok(ids) => {
+            for id in &t.acked {
+                if ids.contains(id) {
+                    found += 1;
+                } else {
+                    missing_total += 1;
+                    if missing.len() < MAX_MISSING_NAMED {
+                        missing.push(*id);
+                    }
+                }
+            }
+        }
+    }
+    Record::LoadChecked {
+        at,
+        id: t.id.clone(),
+        database,
+        service,
+        new_side,
+        acknowledged: t.acked.len() as u64,
+        found,
+        missing_total,
+        missing,
+        error,
+        not_compared: match t.target {
+            Target::Database(_) => NOT_COMPARED.into(),
+            Target::Http { .. } => http::NOT_COMPARED.into(),
+        },
+    }
+}
+
+/// The acknowledged ids found in the write load's table on `database`'s new side, and the
+/// side asked.
+fn check_database(
+    c: &mut LoadCtx,
+    database: &str,
+    acked: &[u64],
+) -> (String, Result<BTreeSet<u64>, String>) {
+    let mut new_side = format!("database `{database}`'s new side");
+    let found = (|| -> Result<BTreeSet<u64>, String> {
         let db = c
             .plan
-            .database_in(&t.database, c.env)
-            .ok_or_else(|| format!("database `{}` is not in the plan", t.database))?;
+            .database_in(database, c.env)
+            .ok_or_else(|| format!("database `{database}` is not in the plan"))?;
         let conn = rehost_db::ConnInfo::of(&db, true).map_err(|e| e.to_string())?;
         new_side = format!("{}:{conn}", db.to);
         let host = c.hosts.shared(&db.to)?;
-        let (Some(lo), Some(hi)) = (t.acked.iter().min(), t.acked.iter().max()) else {
+        let (Some(lo), Some(hi)) = (acked.iter().min(), acked.iter().max()) else {
             return Ok(BTreeSet::new());
         };
         // The check has a stop flag of its own: it runs after an interruption too.
@@ -702,32 +814,5 @@ fn check_new_side(c: &mut LoadCtx, t: &ToCheck, at: String) -> Record {
             .filter_map(|l| l.trim().parse::<u64>().ok())
             .collect())
     })();
-    let (mut found, mut missing_total, mut missing, mut error) = (0, 0, Vec::new(), None);
-    match found_ids {
-        Err(e) => error = Some(e),
-        Ok(ids) => {
-            for id in &t.acked {
-                if ids.contains(id) {
-                    found += 1;
-                } else {
-                    missing_total += 1;
-                    if missing.len() < MAX_MISSING_NAMED {
-                        missing.push(*id);
-                    }
-                }
-            }
-        }
-    }
-    Record::LoadChecked {
-        at,
-        id: t.id.clone(),
-        database: t.database.clone(),
-        new_side,
-        acknowledged: t.acked.len() as u64,
-        found,
-        missing_total,
-        missing,
-        error,
-        not_compared: NOT_COMPARED.into(),
-    }
+    (new_side, found)
 }

@@ -241,6 +241,9 @@ pub fn preflight(
                 }
             }
             rehost_plan::LoadKind::Command { host: None, .. } => {}
+            // The service it writes to may be started by a step of the run; a load that
+            // cannot connect counts its errors and keeps trying.
+            rehost_plan::LoadKind::HttpWrites { .. } => {}
             rehost_plan::LoadKind::Writes { database, .. } => {
                 if let Some(db) = plan.database(database) {
                     needs.entry(db.from.clone()).or_default().databases.push((

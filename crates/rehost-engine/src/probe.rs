@@ -89,7 +89,7 @@ pub(crate) struct Prober {
 
 /// The address of `host` in `env`: its `address`, else 127.0.0.1 for a local host and the
 /// host name `ssh -G` gives for an ssh host (its destination's when ssh cannot say).
-fn address(
+pub(crate) fn address(
     plan: &Plan,
     env: Option<&str>,
     ssh_config: Option<&std::path::Path>,

@@ -35,6 +35,9 @@ pub struct RunOptions {
     pub skip_interrupted: bool,
     /// The ssh config file for ssh hosts whose plan entry names none (`--ssh-config`).
     pub ssh_config: Option<PathBuf>,
+    /// Stop after this step is done (`--until`): the run ends there without `run_finished`,
+    /// recorded as an `until` decision, and the next run resumes at the step after it.
+    pub until: Option<String>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -43,6 +46,9 @@ pub enum RunOutcome {
     Finished,
     /// The run had already finished; nothing ran.
     AlreadyFinished,
+    /// `--until`: every step up to and including this one is done; the rest wait for the next
+    /// run.
+    Stopped { after: String },
 }
 
 pub struct Engine<'a> {
@@ -103,6 +109,15 @@ impl Engine<'_> {
         if o.env.is_none() && !findings.is_empty() && !o.accept_findings {
             return Err(EngineError::FindingsNotAccepted(findings.len()));
         }
+        let until = match &o.until {
+            Some(u) => Some(
+                plan.steps
+                    .iter()
+                    .position(|s| &s.id == u)
+                    .ok_or_else(|| EngineError::UnknownUntil(u.clone()))?,
+            ),
+            None => None,
+        };
         let host_names: Vec<String> = targets.iter().map(|(n, _)| n.clone()).collect();
         let mut hosts = hosts.unwrap_or_else(|| Hosts::new(targets, o.ssh_config.as_deref()));
         let opened =
@@ -147,6 +162,23 @@ impl Engine<'_> {
             return Ok(RunOutcome::AlreadyFinished);
         }
         let from = state.next().unwrap_or(plan.steps.len());
+        // --until a step that is already done: nothing of this run's to do.
+        if let Some(u) = until
+            && u < from
+        {
+            let id = &plan.steps[u].id;
+            rec.emit(&Event::RunStopped {
+                after: id.clone(),
+                left: state
+                    .steps
+                    .iter()
+                    .filter(|s| !matches!(s.status, StepStatus::Done | StepStatus::Skipped))
+                    .count(),
+                elapsed_ms: 0,
+                summary: format!("step `{id}` (--until) is already done; nothing to do"),
+            });
+            return Ok(RunOutcome::Stopped { after: id.clone() });
+        }
         rec.emit(&Event::RunStarted {
             plan: plan.migration.title.clone(),
             env: env_name.clone(),
@@ -317,6 +349,7 @@ impl<'a> Run<'_, 'a> {
             hosts: &mut *self.hosts,
             outputs: self.outputs,
             rec: &mut self.rec,
+            ssh_config: self.o.ssh_config.as_deref(),
         };
         f(&mut self.loads, &mut c)
     }
@@ -374,6 +407,9 @@ impl<'a> Run<'_, 'a> {
             if result == StepResult::Done {
                 statuses[i] = StepStatus::Done;
                 run.with_loads(|l, c| l.stop_after(c, &step.id))?;
+                if o.until.as_deref() == Some(step.id.as_str()) {
+                    return run.stop_until(i, started);
+                }
                 continue;
             }
             statuses[i] = StepStatus::Failed;
@@ -432,6 +468,31 @@ impl<'a> Run<'_, 'a> {
             },
         )?;
         Ok(RunOutcome::Finished)
+    }
+
+    /// `--until` reached: the prober and the loads stopped as at the end of a run, the stop
+    /// recorded as a decision (not as `run_finished`: the run is not over, the next resumes
+    /// at the step after `i`), and an event that says so.
+    fn stop_until(
+        &mut self,
+        i: usize,
+        started: std::time::Duration,
+    ) -> Result<RunOutcome, EngineError> {
+        let id = self.plan.steps[i].id.clone();
+        let left = self.plan.steps.len() - i - 1;
+        self.rec.stop_probes()?;
+        let why = format!("stopped after step `{id}` (--until)");
+        self.with_loads(|l, c| l.stop_all(c, &why))?;
+        self.with_loads(|l, c| l.check(c))?;
+        let detail = format!("stopped after step `{id}`; {left} step(s) left for the next run");
+        self.rec.decision(&self.o.user, "until", &detail)?;
+        self.rec.emit(&Event::RunStopped {
+            after: id.clone(),
+            left,
+            elapsed_ms: (self.rec.clock.monotonic() - started).as_millis() as u64,
+            summary: detail,
+        });
+        Ok(RunOutcome::Stopped { after: id })
     }
 
     /// Runs step `i`: its start recorded, its executor called with the run's context, its end

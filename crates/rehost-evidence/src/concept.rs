@@ -349,11 +349,9 @@ fn build(
                 {
                     label.push_str(" — point of no return");
                 }
-                // Where the backup of the old side is kept, as the step says.
-                for e in &s.effects {
-                    if let rehost_plan::Effect::BacksUp(at) = e {
-                        label.push_str(&format!(" — backup of the old side kept at {at}"));
-                    }
+                // Where the backup of the old side is kept, as the step or its data set says.
+                if let Some(at) = plan.backup_of(s) {
+                    label.push_str(&format!(" — backup of the old side kept at {at}"));
                 }
                 vec![
                     (s.index + 1).to_string(),

@@ -46,6 +46,90 @@ pub enum Block {
     Preformatted {
         text: String,
     },
+    /// Rows of marked cells (the fleet's servers × the points of M 2.319), each row perhaps
+    /// linked to a document written beside this one.
+    Matrix(Matrix),
+}
+
+/// A table whose first column names a row (linked where a [`Link`] is given) and whose cells
+/// each carry a [`Mark`] or plain text.
+#[derive(Clone, Debug, Serialize)]
+pub struct Matrix {
+    pub head: Vec<String>,
+    pub rows: Vec<MatrixRow>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct MatrixRow {
+    pub label: String,
+    pub link: Option<Link>,
+    pub cells: Vec<MatrixCell>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct MatrixCell {
+    /// `None`: plain text (a figure), no colour.
+    pub mark: Option<Mark>,
+    /// What the cell shows (the mark's label when empty).
+    pub text: String,
+    /// Why, shown on hover and in print after the matrix's own findings list.
+    pub why: String,
+}
+
+/// What a run shows for one point of M 2.319 (`report::points`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mark {
+    /// Every step that proves it passed, and the journal holds their results.
+    Verified,
+    /// A step that proves it found differences, failed, or did not complete.
+    Finding,
+    /// The plan has no step for it (or nothing happened that needed it: no rollback).
+    NotApplicable,
+    /// The plan has a step for it that has not run (yet).
+    NotRun,
+}
+
+impl Mark {
+    pub fn label(self) -> &'static str {
+        match self {
+            Mark::Verified => "verified",
+            Mark::Finding => "finding",
+            Mark::NotApplicable => "not applicable",
+            Mark::NotRun => "not run",
+        }
+    }
+
+    fn class(self) -> &'static str {
+        match self {
+            Mark::Verified => "m-verified",
+            Mark::Finding => "m-finding",
+            Mark::NotApplicable => "m-na",
+            Mark::NotRun => "m-not-run",
+        }
+    }
+}
+
+/// A link to a document rehost wrote beside this one: a plain file name (letters, digits,
+/// `.`, `-`, `_`; not starting with `.`), never a path or a URL, so nothing read from a state
+/// directory can become one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Link(String);
+
+impl Link {
+    /// `None` unless `name` is a plain file name.
+    pub fn sibling(name: &str) -> Option<Link> {
+        let plain = !name.is_empty()
+            && !name.starts_with('.')
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'));
+        plain.then(|| Link(name.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -210,6 +294,7 @@ pub fn render_markdown(doc: &Document) -> String {
                 out.push('\n');
             }
             Block::Table { head, rows } => md_table(&mut out, head, rows),
+            Block::Matrix(m) => md_matrix(&mut out, m),
             Block::Verdict {
                 level,
                 headline,
@@ -294,6 +379,37 @@ fn longest_run(s: &str, c: char) -> usize {
         best = best.max(cur);
     }
     best
+}
+
+fn md_matrix(out: &mut String, m: &Matrix) {
+    let rows: Vec<Vec<String>> = m
+        .rows
+        .iter()
+        .map(|r| {
+            let label = match &r.link {
+                // The link text escaped like any text; the target is a plain file name.
+                Some(l) => format!("[{}]({})", md_inline(&r.label, true), l.as_str()),
+                None => md_inline(&r.label, true),
+            };
+            std::iter::once(label)
+                .chain(r.cells.iter().map(|c| md_inline(&cell_text(c), true)))
+                .collect()
+        })
+        .collect();
+    let head: Vec<String> = m.head.iter().map(|h| md_inline(h, true)).collect();
+    out.push_str(&format!("| {} |\n", head.join(" | ")));
+    out.push_str(&format!("|{}\n", "---|".repeat(head.len())));
+    for r in rows {
+        out.push_str(&format!("| {} |\n", r.join(" | ")));
+    }
+    out.push('\n');
+}
+
+fn cell_text(c: &MatrixCell) -> String {
+    match (c.mark, c.text.is_empty()) {
+        (Some(m), true) => m.label().to_owned(),
+        _ => c.text.clone(),
+    }
 }
 
 fn md_table(out: &mut String, head: &[String], rows: &[Vec<String>]) {
@@ -465,9 +581,14 @@ pre{padding:0.8rem;overflow-x:auto;white-space:pre-wrap;font-size:0.85rem;border
 .tl-row.lane .tl-track{height:0.7rem}\
 .tl-axis{display:grid;grid-template-columns:16rem 1fr 18rem;gap:0.6rem;font-size:0.75rem;color:#555}\
 .tl-ticks{display:flex;justify-content:space-between}\
+.matrix{display:block;overflow-x:auto}.matrix td,.matrix th{font-size:0.8rem;padding:0.2rem 0.4rem}.matrix td{white-space:nowrap}\
+.matrix th[scope=row]{font-weight:normal;min-width:11rem;overflow-wrap:anywhere}\
+.m-verified{background:#dcefe0}.m-finding{background:#f6d5d2;font-weight:bold}.m-not-run{background:#fff1c2}.m-na{color:#666}\
+.matrix td{-webkit-print-color-adjust:exact;print-color-adjust:exact}\
 .legend span{display:inline-block;margin-right:1rem;font-size:0.8rem}\
 .legend i{display:inline-block;width:0.9rem;height:0.7rem;margin-right:0.3rem;vertical-align:middle;-webkit-print-color-adjust:exact;print-color-adjust:exact}\
 @media print{body{max-width:none;margin:0;padding:0;font-size:10pt}h2{break-after:avoid}\
+.matrix{display:table}.matrix td,.matrix th{font-size:7pt;padding:0.1rem 0.2rem}\
 table,tr,.verdict{break-inside:avoid}pre{white-space:pre-wrap;border:0}\
 .verdict,.tl-bar,.tl-track{-webkit-print-color-adjust:exact;print-color-adjust:exact}\
 .tl-row,.tl-axis{grid-template-columns:12rem 1fr 12rem}@page{margin:1.5cm}}";
@@ -497,6 +618,7 @@ pub fn render_html(doc: &Document) -> String {
                 out.push_str("</ul>\n");
             }
             Block::Table { head, rows } => html_table(&mut out, head, rows),
+            Block::Matrix(m) => html_matrix(&mut out, m),
             Block::Verdict {
                 level,
                 headline,
@@ -538,6 +660,32 @@ fn html_table(out: &mut String, head: &[String], rows: &[Vec<String>]) {
         out.push_str("<tr>");
         for c in r {
             out.push_str(&format!("<td>{}</td>", inline(c)));
+        }
+        out.push_str("</tr>\n");
+    }
+    out.push_str("</table>\n");
+}
+
+fn html_matrix(out: &mut String, m: &Matrix) {
+    out.push_str("<table class=\"matrix\"><tr>");
+    for h in &m.head {
+        out.push_str(&format!("<th>{}</th>", inline(h)));
+    }
+    out.push_str("</tr>\n");
+    for r in &m.rows {
+        let label = match &r.link {
+            Some(l) => format!("<a href=\"{}\">{}</a>", esc(l.as_str()), inline(&r.label)),
+            None => inline(&r.label),
+        };
+        out.push_str(&format!("<tr><th scope=\"row\">{label}</th>"));
+        for c in &r.cells {
+            let class = c.mark.map(|m| format!(" class=\"{}\"", m.class()));
+            out.push_str(&format!(
+                "<td{} title=\"{}\">{}</td>",
+                class.unwrap_or_default(),
+                esc(&c.why.replace('`', "")),
+                inline(&cell_text(c))
+            ));
         }
         out.push_str("</tr>\n");
     }

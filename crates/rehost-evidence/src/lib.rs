@@ -8,6 +8,9 @@
 
 pub mod concept;
 pub mod doc;
+pub mod fleet;
+pub mod kompendium;
+pub mod oscal;
 pub mod rehearsed;
 pub mod report;
 

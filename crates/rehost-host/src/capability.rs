@@ -230,6 +230,7 @@ pub fn execute(
             emit(Response::ConnectionsEnded { attempts });
             Ok(())
         }
+        Request::Survey { options } => crate::survey::execute(host, options, cancel, emit),
         Request::Probe { paths, measure } => {
             for path in paths {
                 if cancel.load(Relaxed) {

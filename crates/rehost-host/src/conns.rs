@@ -401,15 +401,33 @@ pub(crate) mod netlink {
     /// `INET_DIAG_REQ_BYTECODE` attribute when given (netlink-packet-sock-diag has no such
     /// attribute: it is appended to the serialised request and the message's length mended).
     pub(crate) fn dump_request(family: u8, socket_id: SocketId, filter: Option<&[u8]>) -> Vec<u8> {
+        dump_request_of(
+            family,
+            IPPROTO_TCP,
+            StateFlags::ESTABLISHED,
+            socket_id,
+            filter,
+        )
+    }
+
+    /// [`dump_request`] for any protocol and states (the survey's listening TCP and bound UDP
+    /// sockets).
+    pub(crate) fn dump_request_of(
+        family: u8,
+        protocol: u8,
+        states: StateFlags,
+        socket_id: SocketId,
+        filter: Option<&[u8]>,
+    ) -> Vec<u8> {
         let mut header = NetlinkHeader::default();
         header.flags = NLM_F_REQUEST | NLM_F_DUMP;
         let mut packet = NetlinkMessage::new(
             header,
             SockDiagMessage::InetRequest(InetRequest {
                 family,
-                protocol: IPPROTO_TCP,
+                protocol,
                 extensions: ExtensionFlags::empty(),
-                states: StateFlags::ESTABLISHED,
+                states,
                 socket_id,
             })
             .into(),
@@ -550,9 +568,23 @@ pub(crate) mod procfs {
     }
 
     fn line(l: &str) -> Option<Connection> {
+        line_in(l, "01")
+    }
+
+    /// The sockets of one `/proc/net/tcp*` or `/proc/net/udp*` table in `state` (`0A`: a
+    /// listening TCP socket; `07`: a bound, unconnected UDP socket); lines that do not read are
+    /// passed over.
+    pub(crate) fn parse_state(text: &str, state: &str) -> Vec<Connection> {
+        text.lines()
+            .skip(1)
+            .filter_map(|l| line_in(l, state))
+            .collect()
+    }
+
+    fn line_in(l: &str, state: &str) -> Option<Connection> {
         // sl local rem st tx:rx tr:when retrnsmt uid timeout inode …
         let f: Vec<&str> = l.split_ascii_whitespace().collect();
-        if f.len() < 10 || f[3] != "01" {
+        if f.len() < 10 || f[3] != state {
             return None;
         }
         let (local_addr, local_port) = endpoint(f[1])?;

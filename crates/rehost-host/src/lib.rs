@@ -23,6 +23,7 @@ mod pair;
 mod reach;
 pub mod refs;
 pub mod ssh;
+pub mod survey;
 pub mod transfer;
 
 pub use agent::{ManifestOptions, Request, Response};
@@ -31,7 +32,10 @@ pub use capability::execute;
 pub use command::{CommandSpec, ExitInfo, OutputStream, Program, RunOutcome};
 pub use error::{AgentCannotRun, HostError, HostKeyFailure};
 pub use identity::this_machine_id;
-pub use keys::{fresh_digest_key, scan_keys, scan_keys_opened, scan_keys_with};
+pub use keys::{
+    MAX_PASSWORDS, fresh_digest_key, read_password_file, scan_keys, scan_keys_opened,
+    scan_keys_with,
+};
 pub use listing::{EntryKind, TreeEntry, list_tree};
 pub use local::{LocalHost, resolve_under};
 pub use location::{Location, LocationError};
@@ -386,6 +390,20 @@ pub trait Host: Send + Sync {
             host: self.name().to_owned(),
             message: "answered the connection listing with nothing".into(),
         })
+    }
+
+    /// Surveys the host (`rehost survey`): what it runs and what each service depends on,
+    /// collected where it runs, with the clients sampled for `options.sample_seconds`.
+    /// `progress` gets the host's progress (its text is the host's: escape it to show it).
+    /// What the host sends is bounded by `rehost_survey::limits` and refused whole when it
+    /// is more or does not read as an inventory.
+    fn survey(
+        &self,
+        options: &survey::SurveyOptions,
+        cancel: &AtomicBool,
+        progress: &mut dyn FnMut(&survey::SurveyProgress),
+    ) -> Result<rehost_survey::Inventory, HostError> {
+        survey::receive(self, options, cancel, progress)
     }
 
     /// Ends connections to the host. Called once at the end of a run; dropping does it too.

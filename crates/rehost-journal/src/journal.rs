@@ -263,7 +263,11 @@ pub enum Record {
     LoadChecked {
         at: String,
         id: String,
+        /// The database written to (empty for the HTTP write load).
         database: String,
+        /// The service written to (the HTTP write load).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        service: Option<String>,
         /// `host:database` of the new side asked.
         new_side: String,
         acknowledged: u64,

@@ -26,7 +26,7 @@ pub use compare::{Compared, Comparison, Problem, Verdict, compare};
 pub use config::{Reference, Service, config_service, parse_config};
 pub use keytab::{KeytabEntry, is_keytab, parse_keytab};
 pub use openpgp::{OpenPgp, is_gpg_agent_key, is_openpgp, parse_gpg_agent_key, parse_openpgp};
-pub use parse::{parse, parse_as, parse_as_opened};
+pub use parse::{certificate_names, parse, parse_as, parse_as_opened};
 pub use pkcs12::{MAX_PASSWORD, Password, Pkcs12, Pkcs12Bundle, parse_pkcs12, parse_pkcs12_opened};
 pub use volume::{
     Crypttab, DigestKey, KeyFile, LUKS_MAGIC, Luks, LuksSlot, MAX_CRYPTTAB_LINE, MAX_LUKS2_HEADER,

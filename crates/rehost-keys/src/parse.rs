@@ -48,7 +48,7 @@ pub fn parse_as_opened(
     let mut keys = Vec::new();
     let mut errors = Vec::new();
     match how {
-        Sniff::Pem => pem_blocks(bytes, &mut keys, &mut errors),
+        Sniff::Pem => pem_blocks(bytes, passwords, &mut keys, &mut errors),
         Sniff::SshPublic => {
             for line in bytes.split(|&b| b == b'\n').take(10_000) {
                 let Ok(line) = std::str::from_utf8(line) else {
@@ -65,7 +65,7 @@ pub fn parse_as_opened(
         }
         Sniff::Der => {
             if let Some(k) = der_any(bytes, Encoding::Der) {
-                keys.push(k);
+                keys.push(opened(k, bytes, passwords));
             } else if let Ok(ks) = crate::parse_pkcs12_opened(bytes, passwords) {
                 keys.extend(ks);
             }
@@ -83,7 +83,12 @@ pub fn parse_as_opened(
 }
 
 /// Each `-----BEGIN L-----` … `-----END L-----` block of a PEM file.
-fn pem_blocks(bytes: &[u8], keys: &mut Vec<Key>, errors: &mut Vec<String>) {
+fn pem_blocks(
+    bytes: &[u8],
+    passwords: &[crate::Password],
+    keys: &mut Vec<Key>,
+    errors: &mut Vec<String>,
+) {
     let mut at = 0;
     while let Some(b) = find(&bytes[at..], b"-----BEGIN ") {
         let start = at + b;
@@ -123,6 +128,12 @@ fn pem_blocks(bytes: &[u8], keys: &mut Vec<Key>, errors: &mut Vec<String>) {
             continue;
         }
         match pem_block(&label, block) {
+            Ok(Some(k)) if k.kind == Kind::Pkcs8Encrypted && !passwords.is_empty() => {
+                match pem_rfc7468::decode_vec(block) {
+                    Ok((_, der)) => keys.push(opened(k, &der, passwords)),
+                    Err(_) => keys.push(k),
+                }
+            }
             Ok(Some(k)) => keys.push(k),
             Ok(None) => {}
             Err(why) => errors.push(format!("a `{label}` block does not read: {why}")),
@@ -523,6 +534,46 @@ fn pkcs8_encrypted(der: &[u8]) -> der::Result<Key> {
     Ok(encrypted(Kind::Pkcs8Encrypted, Encoding::Der, "unknown"))
 }
 
+/// An encrypted PKCS#8 key (`k`, read from `der`) opened with the first of `passwords` that
+/// does: its public half and fingerprints, still marked encrypted. The plaintext is wiped once
+/// read; a key none opens stays as it was, saying why.
+fn opened(k: Key, der: &[u8], passwords: &[crate::Password]) -> Key {
+    if k.kind != Kind::Pkcs8Encrypted || passwords.is_empty() {
+        return k;
+    }
+    let Ok(info) = pkcs8::EncryptedPrivateKeyInfoRef::from_der(der) else {
+        return k;
+    };
+    let Ok(alg) = info.encryption_algorithm.to_der() else {
+        return k;
+    };
+    match crate::pkcs12::decrypt(&alg, info.encrypted_data.as_bytes(), passwords) {
+        Ok(mut plain) => {
+            let inner = pkcs8_private(&plain);
+            crate::pkcs12::wipe(&mut plain);
+            match inner {
+                Ok(inner) => Key {
+                    kind: Kind::Pkcs8Encrypted,
+                    encoding: k.encoding,
+                    encrypted: true,
+                    ..inner
+                },
+                Err(_) => Key {
+                    unknown: Some(
+                        "encrypted: a password opened it, and what it holds is not a PKCS#8 key"
+                            .into(),
+                    ),
+                    ..k
+                },
+            }
+        }
+        Err(why) => Key {
+            unknown: Some(format!("encrypted: {why}")),
+            ..k
+        },
+    }
+}
+
 fn public_key(der: &[u8]) -> der::Result<Key> {
     Ok(with_public(
         blank(Kind::PublicKey),
@@ -600,4 +651,44 @@ pub(crate) fn hex(b: &[u8]) -> String {
         let _ = write!(s, "{x:02x}");
     }
     s
+}
+
+/// The DNS names a certificate is issued for (its subjectAltName's `dNSName`s), of every
+/// certificate in `bytes` (PEM blocks, or one DER certificate): the names a service that
+/// presents it answers to. Nothing else of the file is kept.
+pub fn certificate_names(bytes: &[u8]) -> Vec<String> {
+    use x509_cert::ext::pkix::{SubjectAltName, name::GeneralName};
+    let mut ders: Vec<Vec<u8>> = Vec::new();
+    let mut at = 0;
+    while let Some(b) = find(&bytes[at..], b"-----BEGIN CERTIFICATE-----") {
+        let start = at + b;
+        let marker = b"-----END CERTIFICATE-----";
+        let Some(e) = find(&bytes[start..], marker) else {
+            break;
+        };
+        let end = start + e + marker.len();
+        at = end;
+        if let Ok((_, der)) = pem_rfc7468::decode_vec(&bytes[start..end]) {
+            ders.push(der);
+        }
+    }
+    if ders.is_empty() && bytes.first() == Some(&0x30) {
+        ders.push(bytes.to_vec());
+    }
+    let mut names = Vec::new();
+    for der in ders {
+        let Ok(c) = x509_cert::Certificate::from_der(&der) else {
+            continue;
+        };
+        if let Ok(Some((_, san))) = c.tbs_certificate().get_extension::<SubjectAltName>() {
+            for n in san.0 {
+                if let GeneralName::DnsName(d) = n {
+                    names.push(d.to_string());
+                }
+            }
+        }
+    }
+    names.sort();
+    names.dedup();
+    names
 }

@@ -60,7 +60,7 @@ impl<'de> Deserialize<'de> for Password {
 }
 
 /// Overwrites decrypted bytes before they are dropped.
-fn wipe(b: &mut [u8]) {
+pub(crate) fn wipe(b: &mut [u8]) {
     for x in b.iter_mut() {
         // SAFETY: a valid, aligned, exclusive reference to a byte.
         unsafe { std::ptr::write_volatile(x, 0) };
@@ -68,12 +68,16 @@ fn wipe(b: &mut [u8]) {
 }
 
 /// `data`'s plaintext under the first of `passwords` that opens it (PBES2), or why none did.
-fn decrypt(alg: &[u8], data: &[u8], passwords: &[Password]) -> Result<Vec<u8>, &'static str> {
+pub(crate) fn decrypt(
+    alg: &[u8],
+    data: &[u8],
+    passwords: &[Password],
+) -> Result<Vec<u8>, &'static str> {
     let scheme = pkcs5::EncryptionScheme::from_der(alg)
         .map_err(|_| "encrypted with a scheme rehost does not read")?;
     if !matches!(scheme, pkcs5::EncryptionScheme::Pbes2(_)) {
         return Err(
-            "encrypted with a legacy PKCS#12 scheme (RC2 or 3DES with SHA-1): not opened (`openssl pkcs12 -legacy` reads it; export it again without -legacy)",
+            "encrypted with a legacy scheme (PBES1, or PKCS#12's RC2 or 3DES with SHA-1): not opened (export it again with PBES2, OpenSSL 3's default: `openssl pkcs8 -topk8 -v2 aes-256-cbc`, `openssl pkcs12 -export` without -legacy)",
         );
     }
     if passwords.is_empty() {

@@ -495,9 +495,7 @@ fn no_backup_before_pnr(plan: &Plan, out: &mut Vec<Diagnostic>) {
     let Some(p) = plan.step_index(&pnr.value) else {
         return;
     };
-    let backed_up = plan.steps[..=p]
-        .iter()
-        .any(|s| s.effects.iter().any(|e| matches!(e, Effect::BacksUp(_))));
+    let backed_up = plan.steps[..=p].iter().any(|s| plan.backup_of(s).is_some());
     if !backed_up {
         out.push(finding(
             "no-backup-before-point-of-no-return",
@@ -507,7 +505,7 @@ fn no_backup_before_pnr(plan: &Plan, out: &mut Vec<Diagnostic>) {
                 pnr.value
             ),
             format!(
-                "add `backup = \"WHERE\"` (where the copy is kept: `HOST:PATH` or a description) to the step before `{}` that makes it: a `run` step with the dump or snapshot, or a `sync` of the old data to a third host",
+                "add `backup = \"WHERE\"` (where the copy is kept: `HOST:PATH` or a description) to the step before `{}` that makes it (a `run` step with the dump or snapshot), or sync a data set with `backup = true` (the old data copied to a third host) before it",
                 pnr.value
             ),
         ));

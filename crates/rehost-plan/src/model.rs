@@ -19,6 +19,9 @@ pub struct Plan {
     pub names: Vec<NameDecl>,
     pub clients: Vec<ClientDecl>,
     pub steps: Vec<Step>,
+    /// `[survey]`: the differences `rehost survey --compare` expects between the old and the
+    /// new host.
+    pub survey: Option<SurveyExpect>,
 }
 
 impl Plan {
@@ -240,6 +243,15 @@ pub enum LoadKind {
     /// rehost's own write load (`writes = "postgresql"`): rows inserted on `database`'s old
     /// side, each acknowledged one looked for on its new side.
     Writes { engine: String, database: String },
+    /// rehost's HTTP write load (`writes = "http"`): `PUT {path}/{id}` to `service`'s old
+    /// host, each write a 2xx answer acknowledged looked for with `GET {path}/{id}` on its
+    /// new host (200 found, 404 missing). `port`: given, else the service's probe port, else
+    /// its one `ports` entry (validate.rs makes sure there is one).
+    HttpWrites {
+        service: String,
+        port: Option<u16>,
+        path: String,
+    },
 }
 
 impl Load {
@@ -254,6 +266,9 @@ impl Load {
             }
             LoadKind::Writes { database, .. } => format!(
                 "rehost's PostgreSQL write load on database `{database}` (written on its old side, each acknowledged write looked for on its new side)"
+            ),
+            LoadKind::HttpWrites { service, path, .. } => format!(
+                "rehost's HTTP write load on service `{service}` (`PUT {path}/ID` on its old host, each acknowledged write looked for with `GET` on its new host)"
             ),
         }
     }
@@ -302,7 +317,31 @@ pub struct DataSet {
     /// The step that makes the source tree (a dump, say): the pre-flight does not expect it
     /// to exist before that step ran.
     pub created_by: Option<String>,
+    /// `backup = true`: a copy of the old side kept at `to`, a third location (neither the
+    /// old server nor the replacement), as the backup before the point of no return; a `sync`
+    /// of it before that point satisfies the lint.
+    pub backup: bool,
     pub span: Span,
+}
+
+impl Plan {
+    /// Where step `s` keeps a backup of the old side: its `backup = "WHERE"`, or the `to` of a
+    /// `backup = true` data set it syncs.
+    pub fn backup_of(&self, s: &Step) -> Option<String> {
+        s.effects
+            .iter()
+            .find_map(|e| match e {
+                Effect::BacksUp(at) => Some(at.clone()),
+                _ => None,
+            })
+            .or_else(|| match &s.kind {
+                StepKind::Sync { data, .. } => self
+                    .data_set(data)
+                    .filter(|d| d.backup)
+                    .map(|d| d.to.to_string()),
+                _ => None,
+            })
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -461,6 +500,22 @@ pub struct Service {
     /// new host, every `interval`, by the engine's prober.
     pub probe: Option<Probe>,
     pub span: Span,
+}
+
+impl Service {
+    /// The port an HTTP write load sends to: `given`, else the probe's port, else the one
+    /// entry of `ports` (none when there are several and nothing says which).
+    pub fn write_port(&self, given: Option<u16>) -> Option<u16> {
+        given
+            .or(match self.probe.as_ref().map(|p| &p.check) {
+                Some(ProbeCheck::Tcp { port } | ProbeCheck::Http { port, .. }) => Some(*port),
+                _ => None,
+            })
+            .or(match self.ports.as_slice() {
+                [one] => Some(*one),
+                _ => None,
+            })
+    }
 }
 
 /// A service's probe: what a client does to find out whether the service answers.
@@ -683,6 +738,10 @@ pub enum StepKind {
         to: String,
         #[serde(skip_serializing_if = "Vec::is_empty")]
         search: Vec<String>,
+        /// A file on this machine (0600) with the passwords that open encrypted PKCS#12
+        /// bundles and PKCS#8 keys on both sides; its path only is kept, never its content.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        password_file: Option<String>,
     },
     /// Wait until no established TCP connection to a declared service's `ports` remains on
     /// its host; fails at the step's timeout naming each client still connected, or with
@@ -809,6 +868,17 @@ impl std::fmt::Display for ConfigSide {
             (None, None) => write!(f, "{}:", self.host),
         }
     }
+}
+
+/// `[survey]`: what `rehost survey --compare OLD NEW` is told to expect, in the shape of a
+/// `verify-config` step's: globs on the comparison's keys (`package linux-image-*`,
+/// `sysctl kernel.hostname`) whose differences are expected, and text replaced in the old
+/// host's names and values before comparing.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct SurveyExpect {
+    pub allow: Vec<String>,
+    pub rewrite: Vec<ConfigRewrite>,
+    pub span: Span,
 }
 
 /// A `verify-config` step's text replacement in the old side before comparing.

@@ -14,24 +14,28 @@ type SV<'i> = toml::Spanned<DeValue<'i>>;
 
 mod loads;
 mod names;
+mod survey;
 
 pub(crate) struct Reader {
     pub errors: Vec<Diagnostic>,
 }
 
-pub(crate) fn read(src: &str) -> (Option<Plan>, Vec<Diagnostic>) {
+/// The plan read from its text, the errors found reading it, and the placeholders still to be
+/// decided (`"TODO: …"` values).
+pub(crate) fn read(src: &str) -> (Option<Plan>, Vec<Diagnostic>, Vec<crate::todo::Todo>) {
     let root = match DeTable::parse(src) {
         Ok(t) => t,
         Err(e) => {
             let msg = e.message().trim().to_owned();
             let d = Diagnostic::error("parse", e.span(), format!("invalid TOML: {msg}"))
                 .with_help("fix the TOML syntax at this point; see docs/plan.md for the format");
-            return (None, vec![d]);
+            return (None, vec![d], Vec::new());
         }
     };
+    let todos = crate::todo::find(root.get_ref());
     let mut r = Reader { errors: Vec::new() };
     let plan = r.plan(root.get_ref(), root.span());
-    (Some(plan), r.errors)
+    (Some(plan), r.errors, todos)
 }
 
 const TOP_KEYS: &[&str] = &[
@@ -45,6 +49,7 @@ const TOP_KEYS: &[&str] = &[
     "names",
     "clients",
     "steps",
+    "survey",
 ];
 const MIGRATION_KEYS: &[&str] = &[
     "title",
@@ -547,6 +552,7 @@ impl Reader {
                 s
             })
             .collect();
+        let survey = self.survey(&root);
         Plan {
             migration,
             hosts,
@@ -558,6 +564,7 @@ impl Reader {
             names,
             clients,
             steps,
+            survey,
         }
     }
 
@@ -759,7 +766,15 @@ impl Reader {
     fn data_set(&mut self, t: &Tbl) -> Option<DataSet> {
         self.check_keys(
             t,
-            &["id", "from", "to", "exclude", "description", "created_by"],
+            &[
+                "id",
+                "from",
+                "to",
+                "exclude",
+                "description",
+                "created_by",
+                "backup",
+            ],
         );
         let id = self.required_str(t, "id");
         let from = self.host_path(t, "from");
@@ -777,6 +792,7 @@ impl Reader {
             exclude_spans,
             description: self.str(t, "description"),
             created_by: self.str(t, "created_by"),
+            backup: self.bool(t, "backup").unwrap_or(false),
             span: t.span.clone(),
         })
     }

@@ -241,6 +241,12 @@ fn redact_in(s: &str, ctx: &Context, depth: usize) -> String {
             }
             continue;
         }
+        // MySQL's and MariaDB's `-pPASSWORD` (`-p` alone asks at a prompt); sshpass's `-p X`. Before the
+        // names: `-psecretpw` is a password, not an option naming one.
+        if (ctx.mysql || ctx.sshpass) && value.len() > 2 && raw.starts_with("-p") {
+            out.push_str("-p***");
+            continue;
+        }
         let name = value.trim_start_matches('-');
         // `--password X`, `--token X`.
         if value.starts_with('-') && is_name(name) && is_strong_secret_name(name) {
@@ -276,11 +282,6 @@ fn redact_in(s: &str, ctx: &Context, depth: usize) -> String {
                 out.push_str("***");
                 continue;
             }
-        }
-        // MySQL's and MariaDB's `-pPASSWORD` (`-p` alone asks at a prompt); sshpass's `-p X`.
-        if (ctx.mysql || ctx.sshpass) && value.len() > 2 && raw.starts_with("-p") {
-            out.push_str("-p***");
-            continue;
         }
         if ctx.sshpass && value == "-p" {
             out.push_str(raw);

@@ -149,6 +149,9 @@ fn redact_hides_credential_assignments_and_url_passwords() {
         // Issue 18: the shapes that leaked.
         ("pg_dump --password hunter2 db", "pg_dump --password *** db"),
         ("mysql -uroot -phunter2 db", "mysql -uroot -p*** db"),
+        // A password that holds a credential's name is still the password, not an option.
+        ("mysql -psecretpw -e x", "mysql -p*** -e x"),
+        ("mariadb -pMyToken1 db", "mariadb -p*** db"),
         ("mysql -uroot -p db", "mysql -uroot -p db"),
         ("cp -pr a b", "cp -pr a b"),
         ("sshpass -p hunter2 ssh h", "sshpass -p *** ssh h"),
@@ -682,14 +685,60 @@ duration = "1s"
     let m = messages(&bad);
     assert!(
         m.iter()
-            .any(|(_, t)| t.contains("a write load for PostgreSQL only, not `mysql`")),
+            .any(|(_, t)| t.contains("write loads for PostgreSQL and HTTP only, not `mysql`")),
         "{m:?}"
     );
     let bad = src.replace("writes = \"postgresql\"\n", "");
     let m = messages(&bad);
     assert!(
         m.iter()
-            .any(|(_, t)| t.contains("needs `command = \"...\"` or `writes = \"postgresql\"`")),
+            .any(|(_, t)| t.contains("needs `command = \"...\"`, `writes = \"postgresql\"` with `database`, or `writes = \"http\"` with `service`")),
+        "{m:?}"
+    );
+    // The HTTP write load: its keys only with it, a service, a port it can tell, a clean path.
+    let http = src.replace(
+        "writes = \"postgresql\"\ndatabase = \"app\"",
+        "writes = \"http\"\nservice = \"web\"\npath = \"/w\"",
+    ) + "\n[[services]]\nid = \"web\"\nhost = \"old\"\nnew_host = \"old\"\nports = [80]\n";
+    let c = check(&http);
+    assert!(c.errors.is_empty(), "{:?}", c.errors);
+    let plan = c.plan.unwrap();
+    let load = &plan.environment("test").unwrap().loads[1];
+    assert!(
+        matches!(&load.what, LoadKind::HttpWrites { service, path, port: None } if service == "web" && path == "/w")
+    );
+    assert!(load.describe().contains("HTTP write load on service `web`"));
+    let m = messages(&http.replace("ports = [80]", "ports = [80, 443]"));
+    assert!(
+        m.iter().any(|(_, t)| t.contains("the port to write to is not known") && t.contains("port = N")),
+        "{m:?}"
+    );
+    let m = messages(&http.replace("path = \"/w\"", "path = \"/w x\""));
+    assert!(
+        m.iter()
+            .any(|(_, t)| t.contains("`path` must be an absolute URL path")),
+        "{m:?}"
+    );
+    let m = messages(&http.replace("service = \"web\"\n", "service = \"wbe\"\n"));
+    assert!(
+        m.iter()
+            .any(|(_, t)| t.contains("`wbe`") && t.contains("did you mean `web`?")),
+        "{m:?}"
+    );
+    let m = messages(&http.replace("service = \"web\"\n", "database = \"app\"\n"));
+    assert!(
+        m.iter()
+            .any(|(_, t)| t.contains("`database` does not go with `writes = \"http\"`"))
+            && m.iter().any(|(_, t)| t.contains("it needs `service`")),
+        "{m:?}"
+    );
+    let m = messages(&src.replace(
+        "database = \"app\"\n",
+        "database = \"app\"\npath = \"/w\"\n",
+    ));
+    assert!(
+        m.iter()
+            .any(|(_, t)| t.contains("`path` goes with `writes = \"http\"`")),
         "{m:?}"
     );
     let bad = src.replace("host = \"old\"\n", "host = \"olld\"\n");
@@ -730,4 +779,137 @@ fn an_environment_maps_production_endpoints_to_its_own() {
         "{:?}",
         c.errors
     );
+}
+
+/// A placeholder (`"TODO: …"`, as the survey's draft writes them) is one `todo` error on its
+/// own line; what reading would say about the placeholder itself (not a window table, not a
+/// duration, not a time) is left out; everything else is still reported.
+#[test]
+fn a_todo_value_is_one_error_on_its_line_and_hides_only_what_it_causes() {
+    let src = r#"
+[migration]
+title = "t"
+window = "TODO: decide the maintenance window"
+max_downtime = "TODO: decide the downtime budget"
+[hosts.old]
+local = true
+[hosts.new]
+ssh = "TODO: the new server, user@host"
+[environments.test]
+old = { local = true, root = "/tmp/x" }
+new = { ssh = "TODO" }
+[[steps]]
+id = "open"
+do = "wait"
+until = "TODO: the window's start"
+"#;
+    let c = check(src);
+    let map = SourceMap::new(src);
+    let got: Vec<(&str, usize, String)> = c
+        .errors
+        .iter()
+        .map(|d| {
+            let (line, _) = map.line_col(d.span.as_ref().unwrap().start);
+            (d.code, line, d.message.clone())
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (
+                "todo",
+                4,
+                "`migration.window` is still to be decided: decide the maintenance window".into()
+            ),
+            (
+                "todo",
+                5,
+                "`migration.max_downtime` is still to be decided: decide the downtime budget"
+                    .into()
+            ),
+            (
+                "todo",
+                9,
+                "`hosts.new.ssh` is still to be decided: the new server, user@host".into()
+            ),
+            (
+                "todo",
+                12,
+                "`environments.test.new.ssh` is still to be decided".into()
+            ),
+            (
+                "todo",
+                16,
+                "`steps[0].until` is still to be decided: the window's start".into()
+            ),
+        ],
+        "{:#?}",
+        c.errors
+    );
+    assert!(c.errors.iter().all(|d| d.help.as_deref()
+        == Some("decide it and edit this line: replace the TODO string with the value")));
+    assert!(c.findings.is_empty(), "the lint waits for a complete plan");
+
+    // An error elsewhere is still reported beside the placeholders.
+    let c = check(&src.replace(
+        "local = true\n[hosts.new]",
+        "local = true\nlokal = 1\n[hosts.new]",
+    ));
+    assert!(
+        c.errors.iter().any(|d| d.code == "unknown-key"),
+        "{:?}",
+        c.errors
+    );
+    // And so is one in the very step that holds a placeholder.
+    let c = check(&src.replace("do = \"wait\"", "do = \"wait\"\nbogus = 1"));
+    assert_eq!(
+        c.errors.iter().filter(|d| d.code != "todo").count(),
+        1,
+        "{:?}",
+        c.errors
+    );
+
+    // Decided, the plan checks as any other (and `TODO` inside a text is no placeholder).
+    let done = src
+        .replace(
+            "\"TODO: decide the maintenance window\"",
+            "{ start = \"2020-01-01T00:00:00Z\", end = \"2099-01-01T00:00:00Z\" }",
+        )
+        .replace("\"TODO: decide the downtime budget\"", "\"15m\"")
+        .replace("\"TODO: the new server, user@host\"", "\"root@db02\"")
+        .replace("{ ssh = \"TODO\" }", "{ local = true, root = \"/tmp/y\" }")
+        .replace("\"TODO: the window's start\"", "\"2020-01-01T00:00:00Z\"");
+    let c = check(&format!(
+        "{done}[[steps]]\nid = \"m\"\ndo = \"manual\"\ntext = \"the TODO list\"\n"
+    ));
+    assert!(c.errors.is_empty(), "{:?}", c.errors);
+    assert!(
+        !is_todo("the TODO list") && !is_todo("TODOS") && is_todo(" TODO: x") && is_todo("TODO")
+    );
+}
+
+/// `[survey]` declares the differences `rehost survey --compare` expects, in the shape of a
+/// `verify-config` step's `allow` and `rewrite`; unknown keys and bad rewrites are errors.
+#[test]
+fn the_survey_table_reads_allow_and_rewrite() {
+    let src = format!(
+        "{HEAD}[survey]\nallow = [\"package linux-image-*\", \"sysctl kernel.hostname\"]\nrewrite = [{{ from = \"db01\", to = \"db02\" }}]\n"
+    );
+    let c = check(&src);
+    assert!(c.errors.is_empty(), "{:?}", c.errors);
+    let s = c.plan.unwrap().survey.unwrap();
+    assert_eq!(s.allow, ["package linux-image-*", "sysctl kernel.hostname"]);
+    assert_eq!(
+        s.rewrite,
+        [ConfigRewrite {
+            from: "db01".into(),
+            to: "db02".into()
+        }]
+    );
+    let c = check(&format!(
+        "{HEAD}[survey]\nalow = []\nrewrite = [\"db01=db02\"]\n"
+    ));
+    let codes: Vec<&str> = c.errors.iter().map(|d| d.code).collect();
+    assert_eq!(codes, ["unknown-key", "type"], "{:?}", c.errors);
+    assert!(check(HEAD).plan.unwrap().survey.is_none());
 }

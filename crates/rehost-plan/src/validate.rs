@@ -487,9 +487,9 @@ fn loads(v: &mut Vec<Diagnostic>, plan: &Plan, hosts: &[&str], db_ids: &[&str]) 
                             Diagnostic::error(
                                 "value",
                                 Some(l.span.clone()),
-                                format!("{what}: rehost has a write load for PostgreSQL only, not `{engine}`"),
+                                format!("{what}: rehost has write loads for PostgreSQL and HTTP only, not `{engine}`"),
                             )
-                            .with_help("write writes = \"postgresql\", or give a `command` that writes (and logs what was acknowledged) yourself"),
+                            .with_help("write writes = \"postgresql\" (with `database`) or writes = \"http\" (with `service`), or give a `command` that writes (and logs what was acknowledged) yourself"),
                         );
                     }
                     match plan.database(database) {
@@ -508,6 +508,34 @@ fn loads(v: &mut Vec<Diagnostic>, plan: &Plan, hosts: &[&str], db_ids: &[&str]) 
                         Some(_) => {}
                     }
                 }
+                LoadKind::HttpWrites { service, port, .. } => match plan.service(service) {
+                    None => {
+                        let ids: Vec<&str> = plan.services.iter().map(|s| s.id.as_str()).collect();
+                        v.push(unknown("service", service, &l.span, &what, &ids));
+                    }
+                    Some(s) => {
+                        if s.new_host.is_none() {
+                            v.push(
+                                Diagnostic::error(
+                                    "value",
+                                    Some(l.span.clone()),
+                                    format!("{what} writes to service `{service}`, which has no `new_host`: the acknowledged writes are looked for there"),
+                                )
+                                .with_help(format!("add new_host = \"HOST\" to [[services]] `{service}`")),
+                            );
+                        }
+                        if s.write_port(*port).is_none() {
+                            v.push(
+                                Diagnostic::error(
+                                    "value",
+                                    Some(l.span.clone()),
+                                    format!("{what}: service `{service}` has no probe port and not exactly one of `ports`, so the port to write to is not known"),
+                                )
+                                .with_help("give the load `port = N`"),
+                            );
+                        }
+                    }
+                },
             }
         }
     }

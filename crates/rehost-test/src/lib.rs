@@ -166,6 +166,11 @@ pub fn shipped_agent() -> PathBuf {
         "rehost-journal/src",
         "rehost-keys/src",
         "rehost-refs/src",
+        // The survey's model, and what its collector reads with (nginx's configuration, the
+        // masking of credentials in command lines).
+        "rehost-survey/src",
+        "rehost-config/src",
+        "rehost-plan/src",
     ] {
         assert!(
             newest_mtime(&crates.join(src)) <= built,

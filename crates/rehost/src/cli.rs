@@ -61,12 +61,60 @@ pub enum Command {
     /// service and compare the answers (docs/compat.md).
     #[command(subcommand)]
     Compat(CompatCommand),
+    /// Survey a host: its services followed from socket to process, unit, package,
+    /// configuration, data, keys and names, the clients seen connected, and around them cron,
+    /// timers, units, packages, accounts, mounts, the firewall and kernel parameters
+    /// (docs/survey.md).
+    Survey(SurveyArgs),
+    /// Many servers: one report for a fleet's runs (docs/report.md, "The fleet report").
+    #[command(subcommand)]
+    Fleet(FleetCommand),
     /// Run the demo: an embedded example migration between two local hosts.
     Demo(DemoArgs),
     /// Serve requests on stdin/stdout (started by rehost itself on remote hosts); with
     /// --print-path, show the agent rehost would upload to a host.
     #[command(hide = true)]
     Agent(AgentArgs),
+    /// The small stateful service `rehost demo` migrates (started and stopped by its plan).
+    #[command(hide = true)]
+    DemoService(DemoServiceArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct DemoServiceArgs {
+    #[command(subcommand)]
+    pub action: DemoServiceAction,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DemoServiceAction {
+    /// Start the service detached; wait until it answers; write its pid file.
+    Start(DemoServe),
+    /// Serve in the foreground (what `start` runs).
+    Serve(DemoServe),
+    /// Stop the service the pid file names (only when it is this service), and wait for it.
+    Stop {
+        #[arg(long, value_name = "FILE")]
+        pid_file: PathBuf,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct DemoServe {
+    /// A loopback address and port.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: std::net::SocketAddr,
+    /// The data directory: each write is a file under its `writes/`.
+    #[arg(long, value_name = "DIR")]
+    pub data: PathBuf,
+    /// The TLS key file it holds (it does not start without it).
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
+    #[arg(long, value_name = "FILE")]
+    pub pid_file: PathBuf,
+    /// It ends by itself after this long.
+    #[arg(long, value_name = "DURATION", default_value = "10m")]
+    pub exit_after: String,
 }
 
 #[derive(Args, Debug)]
@@ -90,12 +138,14 @@ impl Command {
                 | Command::Concept(_)
                 | Command::Status(_)
                 | Command::Report(_)
+                | Command::Fleet(_)
                 | Command::Verify(_)
                 | Command::Dns(_)
                 | Command::Manifest(_)
                 | Command::Keys(_)
                 | Command::Conns(_)
                 | Command::Refs(_)
+                | Command::Survey(_)
         )
     }
 }
@@ -452,6 +502,10 @@ pub struct RunArgs {
     /// Treat a step that started but did not finish as done (recorded).
     #[arg(long)]
     pub skip_interrupted: bool,
+    /// Stop once this step is done (recorded as a decision); the next `rehost run` resumes at
+    /// the step after it. A step already done: nothing runs.
+    #[arg(long, value_name = "STEP")]
+    pub until: Option<String>,
     /// The ssh config file for ssh hosts whose plan entry names none (passed as `ssh -F`).
     #[arg(long, value_name = "FILE")]
     pub ssh_config: Option<PathBuf>,
@@ -526,6 +580,46 @@ pub enum ReportFormat {
     Json,
     #[value(name = "md", alias = "markdown")]
     Md,
+    /// OSCAL assessment results (JSON): a result per run, the points of M 2.319 as
+    /// observations, the Kompendium's requirements as the findings' targets.
+    Oscal,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum FleetCommand {
+    /// One page for many servers' runs: a matrix of servers × the points of M 2.319, each row
+    /// linked to the server's own report (written beside it), downtime against each budget,
+    /// the waves on a timeline. Reads the state directories and writes nothing into them (as
+    /// `rehost report`, it makes one that others could read private: 0700, its files 0600).
+    ///
+    /// Exit codes: 0 every server's verdict is clean; 1 a server's is not, or a state
+    /// directory could not be read (the page says which and why); 2 trouble (the output
+    /// directory refused).
+    Report(FleetReportArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct FleetReportArgs {
+    /// State directories (`.rehost/PLAN/ENV`, or copies of them), or directories holding
+    /// them (looked for up to four levels down, symlinks not followed). Runs of one plan kept
+    /// side by side (`production` and `test`) are one server.
+    #[arg(required = true, value_name = "STATEDIR")]
+    pub dirs: Vec<PathBuf>,
+    /// Write the page and every server's report into this directory (created if missing);
+    /// not through a symlink, refused when another user could write it.
+    #[arg(short, long, value_name = "DIR", default_value = "fleet-report")]
+    pub output: PathBuf,
+    /// The files' mode, in octal.
+    #[arg(long, value_name = "MODE", default_value = "0600", value_parser = crate::output::parse_mode)]
+    pub mode: u32,
+    /// Which files to write, comma-separated: html, json, md (or markdown), oscal.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "html,json,md"
+    )]
+    pub format: Vec<ReportFormat>,
 }
 
 #[derive(Args, Debug)]
@@ -540,7 +634,8 @@ pub struct ReportArgs {
     /// The files' mode with -o, in octal.
     #[arg(long, value_name = "MODE", requires = "output", default_value = "0600", value_parser = crate::output::parse_mode)]
     pub mode: u32,
-    /// Which files to write, comma-separated: html, json, md (or markdown).
+    /// Which files to write, comma-separated: html, json, md (or markdown), oscal
+    /// (`report.oscal.json`, OSCAL assessment results).
     #[arg(
         long,
         value_enum,
@@ -805,6 +900,58 @@ pub struct ConnsHost {
     /// With --plan: the plan's hosts in this rehearsal environment.
     #[arg(long, value_name = "NAME", requires = "plan")]
     pub env: Option<String>,
+}
+
+/// `rehost survey [HOST]`.
+#[derive(Args, Debug)]
+pub struct SurveyArgs {
+    #[command(flatten)]
+    pub on: ConnsHost,
+    /// Sample the clients connected to the listening TCP ports for this long, once a second
+    /// (`5m`, `30s`; `0`: not at all). A connection alive in every sample is persistent.
+    #[arg(long = "for", value_name = "DURATION", default_value = "5m")]
+    pub sample_for: String,
+    /// Print the inventory as JSON instead of the summary.
+    #[arg(long)]
+    pub json: bool,
+    /// The draft plan, the map and the comparison (survey-draft's part).
+    #[command(flatten)]
+    pub draft: SurveyDraftArgs,
+}
+
+/// What follows from a survey (docs/survey.md): the draft plan, the dependency map, the
+/// comparison of two surveys.
+#[derive(Args, Debug)]
+pub struct SurveyDraftArgs {
+    /// Write a draft plan of the surveyed host to FILE: every service, data set, database,
+    /// key, name and client with where it was found, and the checklist in M 2.319's order;
+    /// what a person decides is marked TODO, which `rehost check` lists.
+    #[arg(short = 'o', long = "draft", value_name = "FILE")]
+    pub draft: Option<PathBuf>,
+    /// Draw the dependency map (services, data, keys, names, clients) as SVG to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub map: Option<PathBuf>,
+    /// Compare two surveys instead: what OLD has that NEW lacks. Each is an inventory JSON
+    /// file (`rehost survey HOST --json > old.json`) or a host surveyed now (`[USER@]HOST`,
+    /// `ssh://…`, a host of --plan, `local`). With --plan, its `[survey]` table declares the
+    /// expected differences. Exit 0 when nothing is missing, 1 when something is.
+    #[arg(long, num_args = 2, value_names = ["OLD", "NEW"], conflicts_with_all = ["draft", "map"])]
+    pub compare: Option<Vec<String>>,
+    /// With --compare: a key whose difference is expected (a glob: `package linux-image-*`);
+    /// listed as allowed, not counted. Repeatable; adds to the plan's `[survey] allow`.
+    #[arg(long, value_name = "KEY", requires = "compare")]
+    pub allow: Vec<String>,
+    /// With --compare: replace FROM by TO in the old host's names and values before comparing
+    /// (its host name, its addresses). Repeatable; adds to the plan's `[survey] rewrite`.
+    #[arg(long, value_name = "FROM=TO", requires = "compare")]
+    pub rewrite: Vec<String>,
+    /// Take the inventory from FILE (written by `rehost survey --json`) instead of surveying
+    /// a host: to write the draft or the map of an earlier survey.
+    #[arg(long, value_name = "FILE", conflicts_with = "compare")]
+    pub inventory: Option<PathBuf>,
+    /// The file mode of the draft and the map (octal; default 0600).
+    #[arg(long, value_name = "MODE", default_value = "0600", value_parser = crate::output::parse_mode)]
+    pub mode: u32,
 }
 
 #[derive(Args, Debug)]

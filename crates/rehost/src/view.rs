@@ -128,6 +128,7 @@ impl Sink for TermSink {
                 ))),
                 Event::StepFinished { .. }
                 | Event::RunFinished { .. }
+                | Event::RunStopped { .. }
                 | Event::Instructions { .. } => sp.resume(None),
                 _ => sp.resume(paused),
             }
@@ -315,6 +316,17 @@ impl TermSink {
                     secs(*elapsed_ms)
                 )
             }
+            Event::RunStopped {
+                summary,
+                elapsed_ms,
+                ..
+            } => writeln!(
+                out,
+                "rehost run {}: {} (took {})",
+                self.paint(term::NOTE, "paused"),
+                term::escape(summary),
+                secs(*elapsed_ms)
+            ),
             Event::ProbeStarted { targets } => targets.iter().try_for_each(|t| {
                 writeln!(
                     out,

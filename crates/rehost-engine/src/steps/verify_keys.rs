@@ -33,7 +33,7 @@ pub(super) static EXECUTOR: Executor = Executor {
 
 /// What a `verify-keys` step does not check, in the words the journal and the report use.
 pub const NOT_COMPARED: &[&str] = &[
-    "key material rehost does not read yet (what a PKCS#12 bundle encrypts with its password — the step has no password file —, non-RSA GnuPG agent keys beyond their file's name, key files neither a crypttab nor a service configuration names: verify them with verify-files)",
+    "key material rehost does not read yet (what a PKCS#12 bundle or a PKCS#8 key encrypts under a password none of the step's `password_file` opens, non-RSA GnuPG agent keys beyond their file's name, key files neither a crypttab nor a service configuration names: verify them with verify-files)",
     "whether certificates are still valid (expiring ones are warned of in the step's output)",
     "a LUKS volume's data and whether its passphrases or key files still open it (its header is matched by UUID and key slot layout, a crypttab key file by a keyed digest)",
     "whether the service's user can read the key, and configurations of services other than nginx, Apache, PostgreSQL, sshd, OpenVPN and HAProxy",
@@ -55,8 +55,22 @@ fn dir_of(p: &str) -> String {
 }
 
 fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {
-    let StepKind::VerifyKeys { keys, to, search } = &step.kind else {
+    let StepKind::VerifyKeys {
+        keys,
+        to,
+        search,
+        password_file,
+    } = &step.kind
+    else {
         unreachable!("the registry hands `verify-keys` its own steps")
+    };
+    // The passwords, read here and handed to each scan; never shown or kept.
+    let passwords = match password_file {
+        Some(f) => match rehost_host::read_password_file(std::path::Path::new(f)) {
+            Ok(p) => p,
+            Err(e) => return failed(e),
+        },
+        None => Vec::new(),
     };
     let decls: Vec<_> = keys
         .iter()
@@ -106,7 +120,7 @@ fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {
             Ok(h) => h,
             Err(e) => return failed(e),
         };
-        match rehost_host::scan_keys_with(h, paths, Some(&digest_key), ctx.cancel) {
+        match rehost_host::scan_keys_opened(h, paths, Some(&digest_key), &passwords, ctx.cancel) {
             Ok(s) => {
                 old.insert(host, s);
             }
@@ -122,7 +136,7 @@ fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {
             Err(e) => return failed(e),
         };
         let paths: Vec<&str> = search.iter().map(String::as_str).collect();
-        match rehost_host::scan_keys_with(h, &paths, Some(&digest_key), ctx.cancel) {
+        match rehost_host::scan_keys_opened(h, &paths, Some(&digest_key), &passwords, ctx.cancel) {
             Ok(s) => s,
             Err(_) if ctx.cancel.load(std::sync::atomic::Ordering::Relaxed) => {
                 return Ok(Outcome::Cancelled);

@@ -630,3 +630,69 @@ fn the_preflight_looks_for_each_programs_once_per_host_before_the_first_step() {
     );
     assert_eq!(ids(&ran.calls), ["new: a", "new: b"]);
 }
+
+/// `--until b`: a and b run, c waits; the stop is a decision, not the run's end, and the next
+/// run resumes at c. An `--until` already behind the run runs nothing; an unknown one is
+/// refused before anything is opened.
+#[test]
+fn until_stops_after_the_named_step_and_the_next_run_resumes_after_it() {
+    let s = Scenario::new(&plan(&format!(
+        "{}{}{}",
+        run_step("a", ""),
+        run_step("b", ""),
+        run_step("c", "")
+    )));
+    let until = |id: &str| RunOptions {
+        until: Some(id.into()),
+        ..s.options()
+    };
+    let ran = s.run(until("b"));
+    assert_eq!(
+        ran.result.unwrap(),
+        RunOutcome::Stopped { after: "b".into() }
+    );
+    assert_eq!(ids(&ran.calls), ["new: a", "new: b"]);
+    let records = s.records("production");
+    assert!(
+        !records
+            .iter()
+            .any(|r| matches!(r, Record::RunFinished { .. }))
+    );
+    // The event says stopped, not finished.
+    assert!(
+        ran.events
+            .iter()
+            .any(|e| matches!(e, Event::RunStopped { after, left: 1, .. } if after == "b")),
+        "{:?}",
+        ran.events
+    );
+    assert!(
+        !ran.events
+            .iter()
+            .any(|e| matches!(e, Event::RunFinished { .. }))
+    );
+    let decisions = s.decisions("production");
+    assert!(
+        decisions.iter().any(|(what, _, detail)| what == "until"
+            && detail.contains("stopped after step `b`; 1 step(s) left")),
+        "{decisions:?}"
+    );
+
+    let ran = s.run(until("a"));
+    assert_eq!(
+        ran.result.unwrap(),
+        RunOutcome::Stopped { after: "a".into() }
+    );
+    assert!(ran.calls.is_empty(), "{:?}", ran.calls);
+
+    let ran = s.run(until("nope"));
+    assert!(
+        matches!(&ran.result, Err(EngineError::UnknownUntil(u)) if u == "nope"),
+        "{:?}",
+        ran.result
+    );
+
+    let ran = s.run(s.options());
+    assert_eq!(ran.result.unwrap(), RunOutcome::Finished);
+    assert_eq!(ids(&ran.calls), ["new: c"]);
+}

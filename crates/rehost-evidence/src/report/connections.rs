@@ -9,6 +9,9 @@ use crate::doc::Block;
 
 pub(super) fn connections_section(r: &Report, b: &mut Vec<Block>) {
     b.push(h(2, "Connections"));
+    b.push(crate::kompendium::cite(&[
+        crate::kompendium::Point::Connections,
+    ]));
     for a in &r.run.attempts {
         let Some(d) = &a.drain else { continue };
         b.push(h(

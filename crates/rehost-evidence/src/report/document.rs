@@ -6,6 +6,7 @@ use super::*;
 use crate::doc::{
     Bar, BarState, Block, Document, Lane, LaneSpan, LaneState, Level, Timeline, human_ms,
 };
+use crate::kompendium::Point;
 
 /// The report as a document, verdict first.
 pub fn document(r: &Report, plan: &Plan) -> Document {
@@ -15,6 +16,7 @@ pub fn document(r: &Report, plan: &Plan) -> Document {
     roles(r, &mut b);
     journal(r, &mut b);
     absent(r, &mut b);
+    points_section(r, &mut b);
     downtime_section(r, &mut b);
     super::load::load_section(r, plan, &mut b);
     super::connections::connections_section(r, &mut b);
@@ -92,6 +94,33 @@ fn result_word(a: &Attempt) -> String {
         None => {}
     }
     w.replace('_', " ")
+}
+
+/// Each point of M 2.319: what this run proves of it, and the Kompendium's requirements it
+/// answers (the fleet's matrix shows the same cells).
+fn points_section(r: &Report, b: &mut Vec<Block>) {
+    use crate::kompendium;
+    b.push(h(2, "M 2.319 and the IT-Grundschutz-Kompendium"));
+    b.push(p(format!(
+        "What this run proves of each point of M 2.319, and the requirements of the {} that evidence answers; the journal itself (every step recorded with who did it and when, as it happened) answers {}. Each section below names its point again.",
+        kompendium::EDITION,
+        kompendium::ids(&kompendium::journal_requirements()).join(", ")
+    )));
+    b.push(table(
+        &["Point", "State", "Why", "Kompendium"],
+        r.points
+            .iter()
+            .map(|c| {
+                vec![
+                    c.point.label().into(),
+                    c.state.label().into(),
+                    c.text.clone(),
+                    kompendium::ids(&c.point.requirements()).join(", "),
+                ]
+            })
+            .collect(),
+    ));
+    b.push(kompendium::citations_table());
 }
 
 /// The title and the verdict box: its headline and items.
@@ -529,6 +558,7 @@ fn rollbacks_section(r: &Report, b: &mut Vec<Block>) {
     let run = &r.run;
     if !run.rollbacks.is_empty() || !run.supersessions.is_empty() {
         b.push(h(2, "Rollbacks"));
+        b.push(crate::kompendium::cite(&[Point::Rollback]));
         let mut items = Vec::new();
         for rb in &run.rollbacks {
             items.push(format!(
@@ -615,6 +645,7 @@ fn comparison_section(r: &Report, plan: &Plan, b: &mut Vec<Block>) {
     let run = &r.run;
     if !r.comparison.is_empty() {
         b.push(h(2, "Rehearsal and production side by side"));
+        b.push(crate::kompendium::cite(&[Point::Rehearsal]));
         let mut head = vec!["Step".to_string(), format!("{} (this report)", r.env)];
         head.extend(r.comparison.iter().map(|c| c.env.clone()));
         let cell = |result: Option<&str>, ms: Option<u64>, attempts: u32| match result {
@@ -717,19 +748,23 @@ pub(super) fn without_empty_sections(blocks: Vec<Block>) -> Vec<Block> {
         Block::Heading { level, .. } => Some(*level),
         _ => None,
     };
+    // A section's line naming what it evidences is not content of its own.
+    let is_cite = |b: &Block| matches!(b, Block::Paragraph { text } if text.starts_with(crate::kompendium::CITE_PREFIX));
     let mut keep = vec![true; blocks.len()];
     // From the end, so a heading whose only content was an empty subsection goes too.
     for i in (0..blocks.len()).rev() {
         let Some(level) = level_of(&blocks[i]) else {
             continue;
         };
-        let next = (i + 1..blocks.len()).find(|&j| keep[j]);
+        let next = (i + 1..blocks.len()).find(|&j| keep[j] && !is_cite(&blocks[j]));
         let empty = match next {
             None => true,
             Some(j) => level_of(&blocks[j]).is_some_and(|l| l <= level),
         };
         if empty && level > 1 {
             keep[i] = false;
+            let end = next.unwrap_or(blocks.len());
+            keep[i + 1..end].iter_mut().for_each(|k| *k = false);
         }
     }
     blocks

@@ -89,6 +89,7 @@ pub(super) fn keys_section(r: &Report, b: &mut Vec<Block>) {
         return;
     }
     b.push(h(2, "Keys"));
+    b.push(crate::kompendium::cite(&[crate::kompendium::Point::Keys]));
     b.push(p(
         "Each key the plan declares: whether a step carries it to the new host, and what the last verify-keys step found of it on the old host (A) and the new host (B). Keys are matched by the fingerprint of their public half (symmetric key files and keytab keys by a digest under a key drawn for that step), whatever their path or format; nothing secret is recorded. Not compared: whether the service's user can read the key on B, and whether a LUKS volume still opens.".into(),
     ));

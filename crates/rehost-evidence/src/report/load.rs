@@ -75,6 +75,10 @@ pub(super) fn load_section(r: &Report, plan: &Plan, b: &mut Vec<Block>) {
 /// when it ran against the new side and nothing was missing.
 pub(super) fn writes_text(l: &LoadRun) -> String {
     let id = code_span(&l.id);
+    let target = |c: &crate::report::model::LoadCheck| match &c.service {
+        Some(s) => format!("service {}", code_span(s)),
+        None => format!("database {}", code_span(&c.database)),
+    };
     match &l.check {
         None => format!(
             "Write load {id}: its acknowledged writes were NOT looked for on the new side (the run ended before the check); whether any was lost is not known."
@@ -85,8 +89,8 @@ pub(super) fn writes_text(l: &LoadRun) -> String {
                 c.acknowledged, c.new_side
             ),
             None if c.acknowledged == 0 => format!(
-                "Write load {id}: no write was acknowledged on database {}'s old side ({} error(s){}): nothing was measured.",
-                code_span(&c.database),
+                "Write load {id}: no write was acknowledged on {}'s old side ({} error(s){}): nothing was measured.",
+                target(c),
                 l.errors.unwrap_or(0),
                 l.first_error
                     .as_ref()
@@ -94,9 +98,9 @@ pub(super) fn writes_text(l: &LoadRun) -> String {
                     .unwrap_or_default()
             ),
             None if c.missing_total == 0 => format!(
-                "Write load {id}: no acknowledged write lost. {} write(s) acknowledged on database {}'s old side, {} found on its new side {} at {}, 0 missing (not compared: {}).",
+                "Write load {id}: no acknowledged write lost. {} write(s) acknowledged on {}'s old side, {} found on its new side {} at {}, 0 missing (not compared: {}).",
                 c.acknowledged,
-                code_span(&c.database),
+                target(c),
                 c.found,
                 c.new_side,
                 when(&c.at),

@@ -15,6 +15,7 @@ mod keys;
 mod load;
 pub mod model;
 mod names;
+pub mod points;
 pub mod read;
 mod switch;
 mod verdict;
@@ -166,7 +167,7 @@ pub fn build(input: Input) -> Report {
         .collect::<Vec<_>>();
     let verdict = verdict(plan, &run, &downtime, &plan_section, &comparison);
     let keys = keys::statuses(plan, &run);
-    Report {
+    let mut report = Report {
         schema: SCHEMA,
         schema_version: SCHEMA_VERSION,
         rehost_version: run
@@ -190,7 +191,10 @@ pub fn build(input: Input) -> Report {
         plan: plan_section,
         comparison,
         keys,
-    }
+        points: Vec::new(),
+    };
+    report.points = points::assess(&report, plan);
+    report
 }
 
 /// What a step does, in one short line (a command's first line, redacted, cut at 80

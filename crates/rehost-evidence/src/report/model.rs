@@ -28,6 +28,9 @@ pub struct Report {
     /// `verify-keys` step found of it on both sides.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub keys: Vec<KeyStatus>,
+    /// Each point of M 2.319: verified, finding, not applicable or not run, and why
+    /// (`points.rs`; the fleet's matrix and the OSCAL export are these).
+    pub points: Vec<super::points::Cell>,
 }
 
 /// A declared key in the report's Keys section.
@@ -159,6 +162,9 @@ pub struct LoadRun {
 pub struct LoadCheck {
     pub at: String,
     pub database: String,
+    /// The service the HTTP write load wrote to (then `database` is empty).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
     pub new_side: String,
     pub acknowledged: u64,
     pub found: u64,

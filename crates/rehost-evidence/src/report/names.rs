@@ -16,6 +16,7 @@ pub(super) fn names_section(r: &Report, plan: &Plan, b: &mut Vec<Block>) {
         return;
     }
     b.push(h(2, "Names"));
+    b.push(crate::kompendium::cite(&[crate::kompendium::Point::Names]));
     for n in &plan.names {
         name_block(r, plan, n, b);
     }

@@ -248,6 +248,7 @@ pub fn fold(records: &[Record], env: &str, plan: &Plan) -> Run {
                 at,
                 id,
                 database,
+                service,
                 new_side,
                 acknowledged,
                 found,
@@ -265,6 +266,7 @@ pub fn fold(records: &[Record], env: &str, plan: &Plan) -> Run {
                     l.check = Some(LoadCheck {
                         at: at.clone(),
                         database: database.clone(),
+                        service: service.clone(),
                         new_side: new_side.clone(),
                         acknowledged: *acknowledged,
                         found: *found,

@@ -280,6 +280,84 @@ fn a_failed_database_verification_leads_the_verdict_with_its_findings() {
         md.contains("| row-count | `public.orders` | 3 | 2 |"),
         "{md}"
     );
+    // The points of M 2.319 say the same: the data has a finding, the step it rests on named.
+    let state = |p: crate::kompendium::Point| r.points.iter().find(|c| c.point == p).unwrap();
+    use crate::doc::Mark;
+    use crate::kompendium::Point;
+    assert_eq!(state(Point::Data).state, Mark::Finding);
+    assert_eq!(state(Point::Data).steps, ["check-db"]);
+    assert!(state(Point::Data).text.contains("found differences"));
+    assert_eq!(state(Point::NewVersion).state, Mark::NotApplicable);
+    assert_eq!(state(Point::Rehearsal).state, Mark::NotApplicable);
+    assert_eq!(state(Point::Rollback).state, Mark::Finding);
+    assert!(md.contains("Evidences M 2.319: “Data complete and correct”; IT-Grundschutz-Kompendium, Edition 2023: SYS.1.1.A25."), "{md}");
+}
+
+/// Issue 26: a cell is verified only while the state directory verifies; a changed kept file
+/// or record turns every verified point into a finding that says so.
+#[test]
+fn a_state_directory_that_does_not_verify_verifies_no_point() {
+    use crate::doc::Mark;
+    use crate::kompendium::Point;
+    let src = format!(
+        "{PLAN}\n[[data]]\nid = \"d\"\nfrom = \"old:/srv\"\nto = \"new:/srv\"\n\n[[steps]]\nid = \"check\"\ndo = \"verify-tree\"\ndata = \"d\"\n"
+    );
+    let plan = rehost_plan::check(&src).plan.unwrap();
+    let records = [
+        run_started(),
+        started(1, "check", 1),
+        Record::StepFinished {
+            at: t(2),
+            id: "check".into(),
+            attempt: 1,
+            result: StepResult::Done,
+            elapsed_ms: 900,
+            detail: None,
+            confirmed_by: None,
+            exit_code: Some(0),
+            output: None,
+            result_data: Some(StepData::VerifyTree(Box::new(
+                serde_json::from_value(serde_json::json!({
+                    "v": 1, "data_set": "d", "source": "old:/srv", "destination": "new:/srv",
+                    "exit_code": 0, "findings": [], "findings_total": 0, "manifests": [],
+                    "totals": {"entries_a": 1, "entries_b": 1, "bytes_a": 1, "bytes_b": 1,
+                               "equal": 1, "rehashed": 2, "trusted": 0, "by_class": {}},
+                }))
+                .unwrap(),
+            ))),
+        },
+    ];
+    let mut run = read::fold(&records, "production", &plan);
+    let input = |run| Input {
+        plan: &plan,
+        plan_file: "plan.toml".into(),
+        plan_text: PlanText {
+            text: src.clone(),
+            origin: "test".into(),
+        },
+        run,
+        others: Vec::new(),
+    };
+    let r = build(input(run.clone()));
+    let data = r.points.iter().find(|c| c.point == Point::Data).unwrap();
+    assert_eq!(data.state, Mark::Verified, "{data:?}");
+    run.integrity = Some(Integrity {
+        records: 3,
+        files: 1,
+        problems: vec!["evidence/check.1-source.manifest: the file was changed".into()],
+        signature: None,
+    });
+    let r = build(input(run));
+    assert!(
+        r.points.iter().all(|c| c.state != Mark::Verified),
+        "{:?}",
+        r.points
+    );
+    let data = r.points.iter().find(|c| c.point == Point::Data).unwrap();
+    assert!(
+        data.text.starts_with("the state directory does not verify"),
+        "{data:?}"
+    );
 }
 
 /// Every heading of a document has something under it before the next heading of its level or
@@ -760,6 +838,7 @@ fn a_write_loads_check_is_clean_only_when_every_acknowledged_write_was_found() {
                 at: t(3),
                 id: "acks".into(),
                 database: "db".into(),
+                service: None,
                 new_side: "new:postgres://x/db".into(),
                 acknowledged,
                 found,

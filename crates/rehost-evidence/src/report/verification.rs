@@ -48,6 +48,24 @@ fn kind_parts(v: &Verification) -> KindParts {
     }
 }
 
+/// The points of M 2.319 a verification of this kind evidences.
+fn cited_points(v: &Verification) -> Vec<crate::kompendium::Point> {
+    use crate::kompendium::Point;
+    match v.kind {
+        VerificationKind::Tree | VerificationKind::Files => vec![Point::Data],
+        VerificationKind::Database if v.exercise.is_some() => {
+            vec![Point::Data, Point::NewVersion]
+        }
+        VerificationKind::Database => vec![Point::Data],
+        VerificationKind::Keys => vec![Point::Keys],
+        VerificationKind::Dns | VerificationKind::DnsTtl | VerificationKind::Address => {
+            vec![Point::Names]
+        }
+        VerificationKind::Config => vec![Point::Configuration],
+        VerificationKind::Compat => vec![Point::Compatibility],
+    }
+}
+
 /// Each attempt's verification: a heading with its outcome, a table, its findings.
 pub(super) fn verifications_section(r: &Report, b: &mut Vec<Block>) {
     let verifications: Vec<(&Attempt, &Verification)> = r
@@ -77,6 +95,7 @@ fn verification(a: &Attempt, v: &Verification, b: &mut Vec<Block>) {
             if a.superseded { " (superseded)" } else { "" }
         ),
     ));
+    b.push(crate::kompendium::cite(&cited_points(v)));
     let (la, lb) = match v.kind {
         VerificationKind::Dns => ("Old value", "New value"),
         VerificationKind::DnsTtl => ("TTL before", "Lowered TTL"),

@@ -114,6 +114,12 @@ pub enum Request {
         ports: Vec<u16>,
         targets: Vec<crate::conns::end::Target>,
     },
+    /// What the host runs and what each service depends on (`crate::survey`): streams
+    /// `SurveyProgress`, then the inventory's JSON in `SurveyData` pieces, then one
+    /// `Surveyed` with its length.
+    Survey {
+        options: crate::survey::SurveyOptions,
+    },
 }
 
 /// A byte range of a file, relative to a `ReadFiles` request's root.
@@ -196,6 +202,7 @@ impl Request {
             Request::EndConnections { targets, .. } => {
                 format!("ending {} connection(s)", targets.len())
             }
+            Request::Survey { .. } => "surveying the host".into(),
         }
     }
 }
@@ -268,19 +275,35 @@ pub enum Response {
     ConnectionsEnded {
         attempts: Vec<crate::conns::end::Attempt>,
     },
+    /// How far a `Survey` has come.
+    SurveyProgress {
+        progress: crate::survey::SurveyProgress,
+    },
+    /// A piece of the inventory's JSON (`rehost_survey::Inventory`); the pieces concatenated
+    /// are the whole.
+    SurveyData {
+        #[serde(skip)]
+        data: Blob,
+    },
+    /// The end of a `Survey`: the inventory's length in bytes.
+    Surveyed { bytes: u64 },
 }
 
 impl Response {
     fn blob(&self) -> Option<&Blob> {
         match self {
-            Response::ManifestData { data } | Response::FileData { data } => Some(data),
+            Response::ManifestData { data }
+            | Response::FileData { data }
+            | Response::SurveyData { data } => Some(data),
             _ => None,
         }
     }
 
     fn blob_mut(&mut self) -> Option<&mut Blob> {
         match self {
-            Response::ManifestData { data } | Response::FileData { data } => Some(data),
+            Response::ManifestData { data }
+            | Response::FileData { data }
+            | Response::SurveyData { data } => Some(data),
             _ => None,
         }
     }

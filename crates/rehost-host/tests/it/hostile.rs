@@ -35,6 +35,10 @@ enum Evil {
     /// A reference scan answered with a line naming a needle that was not asked for (one path
     /// asked), a line of 10 KB of text (two paths), a second summary (three).
     LyingRefScan,
+    /// A survey answered with garbage, without end, with a string over the limit, with a
+    /// length that is not what it sent, with another request's answer, without its end, with
+    /// an endless progress text (chosen by the seconds of sampling asked for, 1 to 7).
+    LyingSurvey,
 }
 
 struct FakeAgent {
@@ -176,6 +180,48 @@ impl Host for FakeAgent {
                             summary: Default::default(),
                         });
                     }
+                }
+            }
+            (Request::Survey { options }, Evil::LyingSurvey) => {
+                let data = |d: Vec<u8>| Response::SurveyData {
+                    data: Blob::from(d),
+                };
+                let valid = |hostname: &str| {
+                    let mut inv = rehost_survey::Inventory::new("old", "2026-12-07T12:00:00Z");
+                    inv.system.hostname = hostname.into();
+                    serde_json::to_vec(&inv).unwrap()
+                };
+                match options.sample_seconds {
+                    1 => {
+                        let d = b"{\"format\":1,\"host\":[".to_vec();
+                        let n = d.len() as u64;
+                        on_response(data(d));
+                        on_response(Response::Surveyed { bytes: n });
+                    }
+                    2 => {
+                        while !cancel.load(Relaxed) {
+                            on_response(data(vec![b' '; 1 << 20]));
+                        }
+                    }
+                    3 => {
+                        let d = valid(&"\u{1b}]0;evil\u{7}".repeat(1000));
+                        let n = d.len() as u64;
+                        on_response(data(d));
+                        on_response(Response::Surveyed { bytes: n });
+                    }
+                    4 => {
+                        on_response(data(valid("vm")));
+                        on_response(Response::Surveyed { bytes: 1 });
+                    }
+                    5 => on_response(Response::Connected { error: None }),
+                    6 => on_response(data(valid("vm"))),
+                    _ => on_response(Response::SurveyProgress {
+                        progress: rehost_host::survey::SurveyProgress {
+                            stage: "x".repeat(100_000),
+                            done: 0,
+                            total: 0,
+                        },
+                    }),
                 }
             }
             (Request::ReadFiles { .. }, _) => {
@@ -561,6 +607,58 @@ fn content_on_a_message_that_carries_none_is_refused() {
     assert!(e.contains("old") && e.contains("refused"), "{e}");
     assert!(
         e.contains("8 bytes of content for a message that carries none (file_error)"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_survey_answered_with_garbage_or_too_much_is_refused_whole() {
+    let old = FakeAgent {
+        evil: Evil::LyingSurvey,
+        outside: PathBuf::from("/nonexistent"),
+    };
+    let no = AtomicBool::new(false);
+    let survey = |seconds: u64| {
+        let options = rehost_host::survey::SurveyOptions {
+            sample_seconds: seconds,
+            interval_ms: 0,
+        };
+        let mut shown = Vec::new();
+        let e = old
+            .survey(&options, &no, &mut |p| shown.push(p.stage.clone()))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("old"), "{e}");
+        assert!(shown.is_empty(), "{shown:?}");
+        e
+    };
+    let e = survey(1);
+    assert!(
+        e.contains("refused whole: the inventory does not read"),
+        "{e}"
+    );
+    let e = survey(2);
+    assert!(
+        e.contains("refused: an inventory larger than 67108864 bytes"),
+        "{e}"
+    );
+    let e = survey(3);
+    assert!(
+        e.contains("refused whole: a string of 9000 bytes at `.system.hostname`"),
+        "{e}"
+    );
+    let e = survey(4);
+    assert!(e.contains("the survey said 1 bytes and sent"), "{e}");
+    let e = survey(5);
+    assert!(
+        e.contains("refused: an answer `connected` to a survey"),
+        "{e}"
+    );
+    let e = survey(6);
+    assert!(e.contains("the survey ended without its summary"), "{e}");
+    let e = survey(7);
+    assert!(
+        e.contains("refused: a progress text of 100000 bytes"),
         "{e}"
     );
 }

@@ -29,7 +29,7 @@ mod start;
 mod stop;
 mod switch;
 mod sync;
-mod verify_config;
+pub(crate) mod verify_config;
 mod verify_db;
 mod verify_files;
 mod verify_keys;

@@ -166,7 +166,7 @@ fn side(r: &mut Reader, t: &Tbl, key: &str, command: Option<String>) -> Option<C
     })
 }
 
-fn rewrites(r: &mut Reader, t: &Tbl) -> Option<Vec<ConfigRewrite>> {
+pub(crate) fn rewrites(r: &mut Reader, t: &Tbl) -> Option<Vec<ConfigRewrite>> {
     let Some(v) = t.get("rewrite") else {
         return Some(Vec::new());
     };

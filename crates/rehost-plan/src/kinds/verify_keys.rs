@@ -26,6 +26,12 @@ pub(super) static KIND: KindSpec = KindSpec {
             default: Some("[]"),
             doc: "absolute paths (files or directories) on `to` to look for the keys in; empty: the directories of the keys' paths",
         },
+        Key {
+            name: "password_file",
+            required: false,
+            default: None,
+            doc: "an absolute path on the machine rehost runs on: a file (mode 0600, one password a line) whose passwords open encrypted PKCS#12 bundles and PKCS#8 keys on both hosts, as `keys scan --password-file` does; the passwords go to the hosts inside the scan requests and are never shown or kept",
+        },
     ],
     doc: "scans each key's `paths` on its host for key material (OpenSSH private and public \
         keys, PEM and DER private keys in PKCS#1, PKCS#8 and SEC1, X.509 certificates; see \
@@ -33,8 +39,9 @@ pub(super) static KIND: KindSpec = KindSpec {
         their public half, so a key stored in another format or at another path on `to` is \
         present (moved). Fails the step when a key is missing on `to`, when a private key \
         found for it there is readable by group or others, when a key's paths hold no key \
-        material rehost reads (PKCS#12, keytabs, LUKS key files: verify those with \
-        `verify-files`), when an encrypted key cannot be identified, or when something could \
+        material rehost reads (keytabs, LUKS key files: verify those with `verify-files`), \
+        when an encrypted key cannot be identified (a `password_file` opens PKCS#12 bundles \
+        and encrypted PKCS#8 keys), or when something could \
         not be read. Only public facts are recorded: kinds, algorithms, fingerprints, paths, \
         modes. Implies `verifies` for each key.",
     example: "keys = [\"billing-tls\"]\nto = \"new\"\nsearch = [\"/etc/ssl\"]\n",
@@ -107,6 +114,21 @@ fn read(r: &mut Reader, t: &Tbl) -> Option<StepKind> {
         }
         search.push(p.value);
     }
+    let password_file = r.str(t, "password_file");
+    if let Some(f) = &password_file
+        && !f.starts_with('/')
+    {
+        ok = false;
+        r.err(
+            "value",
+            t.span_of("password_file"),
+            format!(
+                "{}: `password_file` must be an absolute path on this machine, not `{}`",
+                t.what,
+                crate::escape_control(f)
+            ),
+        );
+    }
     if !ok {
         return None;
     }
@@ -114,11 +136,18 @@ fn read(r: &mut Reader, t: &Tbl) -> Option<StepKind> {
         keys,
         to: to?,
         search,
+        password_file,
     })
 }
 
 fn describe(k: &StepKind) -> Description {
-    let StepKind::VerifyKeys { keys, to, search } = k else {
+    let StepKind::VerifyKeys {
+        keys,
+        to,
+        search,
+        password_file,
+    } = k
+    else {
         unreachable!("the registry hands `verify-keys` its own steps")
     };
     let mut parts = vec![Part::Text("verify key".into())];
@@ -133,6 +162,11 @@ fn describe(k: &StepKind) -> Description {
     parts.push(Part::Id(to.clone()));
     if !search.is_empty() {
         parts.push(Part::Text(format!(" under {}", search.join(", "))));
+    }
+    if let Some(f) = password_file {
+        parts.push(Part::Text(format!(
+            ", what is encrypted opened with the passwords in {f}"
+        )));
     }
     Description(parts)
 }

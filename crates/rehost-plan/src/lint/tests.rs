@@ -562,4 +562,36 @@ fn no_backup_before_point_of_no_return_fires_until_a_step_up_to_it_says_where_th
     assert!(fired(&text("dump")).is_empty());
     // Without a point of no return there is nothing to ask.
     assert!(fired(&format!("{HEAD}{}", steps(""))).is_empty());
+    // The third-host form: a data set marked `backup = true`, synced before the point of no
+    // return (after it, too late); the concept says where it is kept.
+    let vault = "[hosts.vault]\nlocal = true\nroot = \"vault\"\n\n[[data]]\nid = \"www-backup\"\nfrom = \"old:/srv/www\"\nto = \"vault:/backups/www\"\nbackup = true\n\n";
+    let sync = "[[steps]]\nid = \"to-vault\"\ndo = \"sync\"\ndata = \"www-backup\"\n";
+    let with = |at: &str| {
+        let t = text("");
+        let t = t
+            .replacen("[[steps]]", &format!("{vault}[[steps]]"), 1)
+            .replacen(
+                "new = { local = true, root = \"/t/n\" }",
+                "new = { local = true, root = \"/t/n\" }\nvault = { local = true, root = \"/t/v\" }",
+                1,
+            );
+        match at {
+            "before" => t.replacen(
+                "[[steps]]\nid = \"dump\"",
+                &format!("{sync}[[steps]]\nid = \"dump\""),
+                1,
+            ),
+            _ => format!("{t}{sync}"),
+        }
+    };
+    assert!(fired(&with("before")).is_empty());
+    assert_eq!(fired(&with("after")), ["\"start\""]);
+    let plan = check(&with("before")).plan.unwrap();
+    let step = plan.steps.iter().find(|s| s.id == "to-vault").unwrap();
+    assert_eq!(plan.backup_of(step).as_deref(), Some("vault:/backups/www"));
+    // Without `backup = true` the same sync is not a backup.
+    assert_eq!(
+        fired(&with("before").replace("backup = true\n", "")),
+        ["\"start\""]
+    );
 }

@@ -22,6 +22,9 @@ impl Reader {
                     "host",
                     "writes",
                     "database",
+                    "service",
+                    "port",
+                    "path",
                 ],
             );
             let id = self.required_str(&t, "id");
@@ -31,6 +34,20 @@ impl Reader {
             let host = self.str(&t, "host");
             let writes = self.str(&t, "writes");
             let database = self.str(&t, "database");
+            let service = self.str(&t, "service");
+            let port = self.port(&t, "port");
+            let path = self.str(&t, "path");
+            if writes.as_deref() != Some("http") {
+                for key in ["service", "port", "path"] {
+                    if t.get(key).is_some() {
+                        self.err(
+                            "value",
+                            t.span_of(key),
+                            format!("{}: `{key}` goes with `writes = \"http\"`", t.what),
+                        );
+                    }
+                }
+            }
             let what = match (command, writes) {
                 (Some(command), None) => {
                     if database.is_some() {
@@ -52,6 +69,45 @@ impl Reader {
                         None
                     } else {
                         Some(LoadKind::Command { command, host })
+                    }
+                }
+                (None, Some(engine)) if engine == "http" => {
+                    for key in ["host", "database"] {
+                        if t.get(key).is_some() {
+                            self.err(
+                                "value",
+                                t.span_of(key),
+                                format!("{}: `{key}` does not go with `writes = \"http\"`; the HTTP write load writes to `service`'s old host and checks its new one", t.what),
+                            );
+                        }
+                    }
+                    let path = path.unwrap_or_else(|| "/rehost-writes".into());
+                    if !path.starts_with('/')
+                        || path.ends_with('/')
+                        || path
+                            .bytes()
+                            .any(|b| !b.is_ascii_graphic() || b == b'?' || b == b'#')
+                    {
+                        self.err(
+                            "value",
+                            t.span_of("path"),
+                            format!("{}: `path` must be an absolute URL path without a trailing `/`, query, spaces or control characters (the load sends `PUT PATH/ID`), not {path:?}", t.what),
+                        );
+                    }
+                    match service {
+                        Some(service) => Some(LoadKind::HttpWrites {
+                            service,
+                            port,
+                            path,
+                        }),
+                        None => {
+                            self.err(
+                                "missing-key",
+                                t.span.clone(),
+                                format!("{} writes over HTTP: it needs `service` (a [[services]] id with `new_host`)", t.what),
+                            );
+                            None
+                        }
                     }
                 }
                 (None, Some(engine)) => {
@@ -86,7 +142,7 @@ impl Reader {
                     self.err(
                         "missing-key",
                         t.span.clone(),
-                        format!("{} needs `command = \"...\"` or `writes = \"postgresql\"` with `database`", t.what),
+                        format!("{} needs `command = \"...\"`, `writes = \"postgresql\"` with `database`, or `writes = \"http\"` with `service`", t.what),
                     );
                     None
                 }

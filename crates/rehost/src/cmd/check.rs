@@ -156,6 +156,11 @@ fn rehearsals_by_identity(pf: &mut PlanFile) {
     let Some(plan) = pf.checked.plan.as_ref() else {
         return;
     };
+    // A host still to be decided (`"TODO: …"`) is no host to resolve: its placeholder is the
+    // error, and identity is checked once it is written.
+    if pf.checked.errors.iter().any(|d| d.code == "todo") {
+        return;
+    }
     let mut found = Vec::new();
     for env in &plan.environments {
         for m in rehost_engine::isolation::meetings(plan, &env.name, None) {

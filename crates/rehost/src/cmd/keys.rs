@@ -72,65 +72,9 @@ fn scan_location(
     Ok(scan)
 }
 
-/// The most passwords a `--password-file` may hold.
-const MAX_PASSWORDS: usize = 64;
-
-/// The passwords of `--password-file`: one a line (a line's end is not part of it), empty
-/// lines skipped. Refused: a file readable or writable by group or others, a symlink, not a
-/// regular file, more than 64 passwords or a line over 1024 bytes. No error shows a password.
+/// The passwords of `--password-file` (none without one): `rehost_host::read_password_file`.
 fn passwords(file: Option<&std::path::Path>) -> Result<Vec<rehost_keys::Password>, String> {
-    use std::io::Read;
-    use std::os::unix::fs::MetadataExt;
-    let Some(file) = file else {
-        return Ok(Vec::new());
-    };
-    let shown = file.display();
-    if std::fs::symlink_metadata(file).is_ok_and(|m| m.file_type().is_symlink()) {
-        return Err(format!(
-            "refused: the password file {shown} is a symlink (name the file itself)"
-        ));
-    }
-    let f = std::fs::File::open(file)
-        .map_err(|e| format!("failed to open the password file {shown}: {e}"))?;
-    let meta = f.metadata().map_err(|e| format!("{shown}: {e}"))?;
-    if !meta.is_file() {
-        return Err(format!("the password file {shown} is not a regular file"));
-    }
-    if meta.mode() & 0o077 != 0 {
-        return Err(format!(
-            "refused: the password file {shown} is readable or writable by others than its owner (mode {:04o}): chmod 600 {shown}",
-            meta.mode() & 0o7777
-        ));
-    }
-    let mut bytes = Vec::new();
-    f.take((MAX_PASSWORDS * (rehost_keys::MAX_PASSWORD + 2)) as u64 + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| format!("failed to read the password file {shown}: {e}"))?;
-    let mut out = Vec::new();
-    for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if line.is_empty() {
-            continue;
-        }
-        if line.len() > rehost_keys::MAX_PASSWORD {
-            return Err(format!(
-                "the password file {shown}: line {} is longer than {} bytes",
-                i + 1,
-                rehost_keys::MAX_PASSWORD
-            ));
-        }
-        out.push(rehost_keys::Password(line.to_vec()));
-        if out.len() > MAX_PASSWORDS {
-            return Err(format!(
-                "the password file {shown} holds more than {MAX_PASSWORDS} passwords"
-            ));
-        }
-    }
-    bytes.fill(0);
-    if out.is_empty() {
-        return Err(format!("the password file {shown} holds no password"));
-    }
-    Ok(out)
+    file.map_or(Ok(Vec::new()), rehost_host::read_password_file)
 }
 
 fn owner(f: &Found) -> String {

@@ -9,7 +9,9 @@ mod conns;
 mod conns_end;
 mod conns_view;
 mod demo;
+mod demo_service;
 mod dns;
+mod fleet;
 mod hold;
 mod keys;
 mod manifest;
@@ -17,6 +19,8 @@ mod refs;
 pub mod report;
 pub mod run;
 mod status;
+mod survey;
+mod survey_compare;
 mod verify_config;
 mod verify_db;
 mod verify_tree;
@@ -47,7 +51,10 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Refs(crate::cli::RefsCommand::Scan(a)) => refs::scan(&a),
         Command::Conns(crate::cli::ConnsCommand::Watch(a)) => conns_view::watch(&a),
         Command::Hold(a) => hold::run(&a),
+        Command::Survey(a) => survey::run(&a),
+        Command::Fleet(crate::cli::FleetCommand::Report(a)) => fleet::run(&a),
         Command::Demo(a) => demo::run(&a),
         Command::Agent(a) => agent::run(&a),
+        Command::DemoService(a) => demo_service::run(&a),
     }
 }

@@ -1,6 +1,6 @@
-//! `rehost report PLAN [--env NAME] [-o DIR [--mode MODE]] [--format html,json,md]`: the
+//! `rehost report PLAN [--env NAME] [-o DIR [--mode MODE]] [--format html,json,md,oscal]`: the
 //! evidence of a run, read from its state directory (which it does not change) and written as
-//! `report.html`, `report.json` and `report.md`.
+//! `report.html`, `report.json`, `report.md` and, asked for, `report.oscal.json`.
 //!
 //! Exit codes: 0 the report is written and its verdict is clean; 1 it is written and the
 //! verdict is not clean (something failed, was not verified or finished, exceeded the budget,
@@ -157,6 +157,13 @@ pub fn write(
             ReportFormat::Html => ("report.html", rehost_evidence::doc::render_html(&doc)),
             ReportFormat::Json => ("report.json", report::render_json(&built)),
             ReportFormat::Md => ("report.md", rehost_evidence::doc::render_markdown(&doc)),
+            ReportFormat::Oscal => (
+                "report.oscal.json",
+                rehost_evidence::oscal::render(
+                    &format!("rehost report: {}", built.migration.title),
+                    &[(built.migration.title.as_str(), &built)],
+                ),
+            ),
         };
         if !files.iter().any(|(n, _)| *n == entry.0) {
             files.push(entry);

@@ -90,6 +90,7 @@ pub fn run(args: &RunArgs) -> i32 {
         retry_interrupted: args.retry_interrupted,
         skip_interrupted: args.skip_interrupted,
         ssh_config: args.ssh_config.clone(),
+        until: args.until.clone(),
     };
     let mut term;
     let mut json;
@@ -144,6 +145,8 @@ pub fn run(args: &RunArgs) -> i32 {
                 EngineError::Journal(rehost_journal::JournalError::UnsafeState(_)) => {
                     (exit::TROUBLE, true)
                 }
+                // --until named no step: refused before the state directory was opened.
+                EngineError::UnknownUntil(_) => (exit::TROUBLE, true),
                 _ => (exit::TROUBLE, false),
             }
         }

@@ -496,19 +496,21 @@ fn the_example_in_docs_plan_md_is_a_valid_plan() {
     assert_eq!(v["valid"], true, "{}", o.stdout);
 }
 
+/// The plan `rehost demo` runs (its placeholders filled as the demo fills them) and the format
+/// snapshots' plan have no finding.
 #[test]
-fn the_demo_plan_is_clean() {
+fn the_demo_plans_are_clean() {
     let d = TestDir::new();
-    d.write(
-        "plan.toml",
-        std::fs::read(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../examples/demo/plan.toml"
-        ))
-        .unwrap(),
-    );
-    let o = rehost(&d, &["check", "plan.toml"]);
-    assert_eq!(o.code, 0, "{}", o.all());
+    let demo = include_str!("../../../../examples/demo/plan.toml")
+        .replace("@REHOST@", "/usr/local/bin/rehost")
+        .replace("@PORT@", "8080");
+    d.write("plan.toml", demo);
+    d.write("billing.toml", include_str!("fixtures/billing.toml"));
+    for plan in ["plan.toml", "billing.toml"] {
+        let o = rehost(&d, &["check", plan]);
+        assert_eq!(o.code, 0, "{plan}: {}", o.all());
+        assert!(o.stdout.contains("no M 2.319 findings"), "{}", o.stdout);
+    }
 }
 
 #[test]

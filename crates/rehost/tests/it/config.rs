@@ -43,6 +43,11 @@ impl Nginx {
 
     /// Starts nginx in the foreground (its own child) and waits until `port` answers `body`.
     pub fn start(&mut self, port: u16, body: &str) {
+        self.start_at("127.0.0.1", port, body)
+    }
+
+    /// [`Nginx::start`] for a server listening on `address`.
+    pub fn start_at(&mut self, address: &str, port: u16, body: &str) {
         let nginx = rehost_test::require_tool("nginx");
         let child = std::process::Command::new(nginx)
             .args(["-p"])
@@ -57,7 +62,7 @@ impl Nginx {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
+            if let Ok(mut s) = TcpStream::connect((address, port)) {
                 let _ = s.write_all(b"GET / HTTP/1.0\r\n\r\n");
                 let mut answer = String::new();
                 let _ = s.read_to_string(&mut answer);
@@ -81,7 +86,7 @@ impl Drop for Nginx {
 
 /// Writes an nginx configuration: `main` is nginx.conf, `site` conf.d/site.conf, with
 /// `PREFIX` replaced by the prefix.
-fn nginx(dir: &TestDir, name: &str, main: &str, site: &str) -> Nginx {
+pub fn nginx(dir: &TestDir, name: &str, main: &str, site: &str) -> Nginx {
     let prefix = dir.join(name);
     let p = prefix.display().to_string();
     dir.write(&format!("{name}/nginx.conf"), main.replace("PREFIX", &p));

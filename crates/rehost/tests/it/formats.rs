@@ -11,7 +11,7 @@
 use crate::support::*;
 use rehost_test::TestDir;
 
-const DEMO: &str = include_str!("../../../../examples/demo/plan.toml");
+const DEMO: &str = include_str!("fixtures/billing.toml");
 
 fn demo() -> TestDir {
     let d = TestDir::new();

@@ -540,3 +540,156 @@ fn the_report_names_each_key_where_it_is_used_and_a_key_no_step_carries() {
         secrets.assert_absent(p, bytes);
     }
 }
+
+/// Encrypted PKCS#8 keys made by `openssl pkcs8 -topk8 -v2 aes-256-cbc` (PEM and DER): without
+/// a password each is found, its public half unknown; with `--password-file` each is opened,
+/// its SPKI digest the one openssl prints, still called encrypted, and the old key stored
+/// unencrypted on the new side is present by identity. No password nor key byte is printed.
+#[test]
+fn a_password_file_opens_encrypted_pkcs8_keys() {
+    let d = TestDir::new();
+    sh(
+        &d,
+        "mkdir -p old/ssl new/ssl \
+         && openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out plain.pem 2>/dev/null \
+         && openssl pkcs8 -topk8 -v2 aes-256-cbc -in plain.pem -passout pass:Pk8-Secret-9 -out old/ssl/site.key \
+         && openssl pkcs8 -topk8 -v2 aes-256-cbc -in plain.pem -passout pass:Pk8-Secret-9 -outform DER -out old/ssl/site.der \
+         && cp plain.pem new/ssl/site.pem \
+         && printf 'wrong-one\\nPk8-Secret-9\\n' > pw.txt && chmod 600 pw.txt old/ssl/* new/ssl/*",
+    );
+    let spki = rehost_test::keys::spki_sha256(d.path(), "plain.pem", None);
+    let mut secrets = rehost_test::keys::Secrets::default();
+    secrets.0.push(b"Pk8-Secret-9".to_vec());
+    secrets
+        .0
+        .push(rehost_test::keys::hex_of(b"Pk8-Secret-9").into_bytes());
+    for line in d.read("plain.pem").lines() {
+        if !line.starts_with("-----") {
+            secrets.0.push(line.as_bytes().to_vec());
+        }
+    }
+    std::fs::remove_file(d.join("plain.pem")).unwrap();
+    let keys = |o: &rehost_test::Output| -> Vec<serde_json::Value> {
+        json(o)["scans"][0]["keys"].as_array().unwrap().clone()
+    };
+    // Without a password: found, sealed.
+    let o = rehost(&d, &["keys", "scan", "old/ssl", "--json"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    let ks = keys(&o);
+    assert_eq!(ks.len(), 2, "{ks:#?}");
+    for k in &ks {
+        assert_eq!(k["kind"], "pkcs8-encrypted", "{k}");
+        assert!(k["spki_sha256"].is_null(), "{k}");
+    }
+    // With the password file: both opened, openssl's fingerprint.
+    let pw = d.join("pw.txt").display().to_string();
+    let o = rehost(
+        &d,
+        &["keys", "scan", "old/ssl", "--password-file", &pw, "--json"],
+    );
+    assert_eq!(o.code, 0, "{}", o.all());
+    secrets.assert_absent("stdout", o.stdout.as_bytes());
+    secrets.assert_absent("stderr", o.stderr.as_bytes());
+    let ks = keys(&o);
+    assert_eq!(ks.len(), 2, "{ks:#?}");
+    for k in &ks {
+        assert_eq!(k["kind"], "pkcs8-encrypted", "{k}");
+        assert_eq!(k["encrypted"], true, "{k}");
+        assert_eq!(k["spki_sha256"], spki.as_str(), "{k}");
+        assert_eq!(k["algorithm"], "rsa", "{k}");
+    }
+    // The same key stored unencrypted on the new side: present by identity.
+    let o = rehost(
+        &d,
+        &[
+            "keys",
+            "compare",
+            "old/ssl",
+            "new/ssl",
+            "--password-file",
+            &pw,
+        ],
+    );
+    assert_eq!(o.code, 0, "{}", o.all());
+    secrets.assert_absent("stdout", o.stdout.as_bytes());
+    // A wrong password only: said, nothing opened.
+    d.write("wrong.txt", "wrong-one\n");
+    sh(&d, "chmod 600 wrong.txt");
+    let wrong = d.join("wrong.txt").display().to_string();
+    let o = rehost(
+        &d,
+        &[
+            "keys",
+            "scan",
+            "old/ssl",
+            "--password-file",
+            &wrong,
+            "--json",
+        ],
+    );
+    let ks = keys(&o);
+    assert!(
+        ks.iter().all(|k| k["spki_sha256"].is_null()
+            && k["unknown"]
+                .as_str()
+                .is_some_and(|u| u.contains("none of the passwords given opens it"))),
+        "{ks:#?}"
+    );
+}
+
+/// A `verify-keys` step with `password_file`: the old server's encrypted PKCS#8 key is
+/// identified and found, unencrypted, on the new one; without the file the step fails (the
+/// key cannot be identified). The password is in neither the output, the journal nor the report.
+#[test]
+fn verify_keys_opens_encrypted_keys_with_its_password_file() {
+    let hosts = |d: &TestDir| {
+        sh(
+            d,
+            "mkdir -p test-old/etc/ssl test-new/etc/ssl \
+             && openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out plain.pem 2>/dev/null \
+             && openssl pkcs8 -topk8 -v2 aes-256-cbc -in plain.pem -passout pass:Step-Secret-5 -out test-old/etc/ssl/site.key \
+             && cp plain.pem test-new/etc/ssl/site.key && rm plain.pem \
+             && printf 'Step-Secret-5\\n' > pw.txt && chmod 600 pw.txt test-old/etc/ssl/* test-new/etc/ssl/*",
+        );
+    };
+    let plan = |password_file: &str| {
+        format!(
+            "[[keys]]\nid = \"site\"\nhost = \"old\"\nkind = \"tls\"\npaths = [\"/etc/ssl/site.key\"]\n\n\
+             [[steps]]\nid = \"carry\"\ndo = \"run\"\nhost = \"new\"\ncommand = \"true\"\ntransfers = [\"site\"]\n\n\
+             [[steps]]\nid = \"keys\"\ndo = \"verify-keys\"\nkeys = [\"site\"]\nto = \"new\"\n{password_file}"
+        )
+    };
+    // Without the password file: the key cannot be identified, the step fails.
+    let d = TestDir::new();
+    hosts(&d);
+    write_plan(&d, &plan(""));
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    assert_ne!(o.code, 0, "{}", o.all());
+    assert!(o.stdout.contains("✗ failed"), "{}", o.stdout);
+
+    // With it: identified on the old side, present on the new one.
+    let d = TestDir::new();
+    hosts(&d);
+    let pw = d.join("pw.txt").display().to_string();
+    write_plan(&d, &plan(&format!("password_file = \"{pw}\"\n")));
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    let r = rehost(&d, &["report", "plan.toml", "--env", "test", "-o", "out"]);
+    let md = d.read("out/report.md");
+    assert!(md.contains("site"), "{md}");
+    for (what, text) in [
+        ("stdout", o.stdout.clone()),
+        ("report", md),
+        ("journal", d.read(".rehost/plan/test/journal")),
+        ("report run", r.all()),
+    ] {
+        assert!(!text.contains("Step-Secret-5"), "{what}: {text}");
+    }
+    // A password file others may read is refused, naming it, never its content.
+    sh(&d, "chmod 644 pw.txt");
+    std::fs::remove_dir_all(d.join(".rehost")).unwrap();
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    assert_ne!(o.code, 0, "{}", o.all());
+    assert!(o.all().contains("chmod 600"), "{}", o.all());
+    assert!(!o.all().contains("Step-Secret-5"), "{}", o.all());
+}

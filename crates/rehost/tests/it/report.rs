@@ -190,7 +190,7 @@ fn headless(page: &Path, extra: &[&str]) -> std::process::Output {
 
 /// Loads the page in Chromium: its DOM after loading, with no console message (the page's
 /// Content-Security-Policy turns any attempted request into one) and a screenshot kept.
-fn open_in_chromium(page: &Path, shot: &str) -> String {
+pub(crate) fn open_in_chromium(page: &Path, shot: &str) -> String {
     let out = headless(page, &["--dump-dom"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let console: Vec<&str> = stderr.lines().filter(|l| l.contains(":CONSOLE")).collect();
@@ -241,7 +241,7 @@ fn assert_self_contained(html: &str) {
     }
 }
 
-fn text_of(dom: &str) -> String {
+pub(crate) fn text_of(dom: &str) -> String {
     // Tags out, entities of the escaped text kept: enough to find the text a person sees.
     let mut out = String::new();
     let mut in_tag = false;

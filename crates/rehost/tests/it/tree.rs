@@ -211,13 +211,55 @@ fn the_sync_step_without_rsync_uses_the_builtin_transfer() {
     sync_then_verify("builtin");
 }
 
+/// The demo migrates a running service under a write load: every step done, the downtime
+/// measured by the probe, every acknowledged write found on the new server, and the services
+/// it started stopped at the end.
 #[test]
 fn the_demo_runs_end_to_end() {
     let d = TestDir::new();
     let o = rehost(&d, &["demo", "--dir", "demo"]);
     assert_eq!(o.code, 0, "{}", o.all());
     assert!(
-        o.stdout.contains("rehost run finished: all 16 steps done"),
+        o.stdout.contains("rehost run finished: all 15 steps done")
+            && o.stdout.contains("; measured ")
+            && o.stdout.contains("(probes: 1 service, "),
+        "{}",
+        o.stdout
+    );
+    let rs: Vec<serde_json::Value> = d
+        .read("demo/.rehost/plan/test/journal")
+        .lines()
+        .map(|l| serde_json::from_str(l.split('\t').next().unwrap()).unwrap())
+        .collect();
+    let check = rs
+        .iter()
+        .find(|r| r["type"] == "load_checked")
+        .unwrap_or_else(|| panic!("no load_checked: {rs:#?}"));
+    let acked = check["acknowledged"].as_u64().unwrap();
+    assert!(acked > 0, "{check:#}");
+    assert_eq!(check["found"].as_u64(), Some(acked), "{check:#}");
+    assert_eq!(check["missing_total"], 0, "{check:#}");
+    // Each acknowledged write is a file the service stored, carried to the new server.
+    let writes = std::fs::read_dir(d.join("demo/hosts/test-new/srv/billing/writes"))
+        .unwrap()
+        .count() as u64;
+    assert!(writes >= acked, "{writes} files, {acked} acknowledged");
+    let report = d.read("demo/.rehost/plan/test/report.md");
+    assert!(
+        report.contains("Downtime measured by the probes")
+            && report.contains("no acknowledged write lost"),
+        "{report}"
+    );
+    // The services the demo started are stopped: no pid file left, nothing running.
+    for host in ["test-old", "test-new"] {
+        assert!(
+            !d.join(&format!("demo/hosts/{host}/billing.pid")).exists(),
+            "{host}: {}",
+            o.stdout
+        );
+    }
+    assert!(
+        o.stdout.contains("billing demo service stopped"),
         "{}",
         o.stdout
     );
@@ -375,12 +417,33 @@ fn verify_tree_and_manifest_exit_130_when_interrupted() {
 #[test]
 fn the_demo_says_where_its_files_stay() {
     let d = TestDir::new();
-    let ran = test_in(&d)
+    test_in(&d)
         .arg("demo")
         .env("TMPDIR", d.path())
         .stdout_has("The demo's files stay in")
         .stdout_has(format!("rm -r {}", d.path().display()))
+        .stdout_has("Open ")
+        .stdout_has("report.html in a browser")
         .success();
-    // The whole of `rehost demo`: the check, the run, the report, where things are.
-    snap!(ran);
+}
+
+/// `demo-service stop` ends only the demo service its pid file names: a pid file naming any
+/// other process (planted, or left from a reused pid) ends nothing.
+#[test]
+fn the_demo_service_stops_only_itself() {
+    let d = TestDir::new();
+    let mut other = std::process::Command::new("sleep")
+        .arg("60")
+        .spawn()
+        .unwrap();
+    d.write("billing.pid", format!("{}\n", other.id()));
+    let o = rehost(&d, &["demo-service", "stop", "--pid-file", "billing.pid"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(o.stdout.contains("is not running"), "{}", o.stdout);
+    assert!(
+        other.try_wait().unwrap().is_none(),
+        "the other process was ended"
+    );
+    other.kill().unwrap();
+    other.wait().unwrap();
 }
