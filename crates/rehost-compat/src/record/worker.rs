@@ -357,9 +357,14 @@ impl<'a> Run<'a> {
                         }
                         Ok(None) => u.side.writable = false,
                         Ok(Some(_)) | Err(_) => {
+                            // The next address gets what waited for this one (nothing of it
+                            // was written: a connection being made is not written to).
                             let next = u.addr + 1;
+                            let waiting = std::mem::take(&mut c.req.out);
                             self.drop_up(c);
                             if next < self.sh.upstream.len() && self.connect(id, c, next) {
+                                c.req.out = waiting;
+                                c.req.at = 0;
                                 continue;
                             }
                             self.fail(c);
