@@ -576,6 +576,11 @@ impl<'a> Run<'a> {
         };
         let head_method = req.method.is_some_and(|m| m.eq_ignore_ascii_case("HEAD"));
         let req_close = http::connection_close(req.headers, 1);
+        // A connection the server ended, or one past its use, is not written to again (before
+        // the head is queued: dropping a connection drops what waited for it).
+        if c.up.as_ref().is_some_and(|u| u.side.eof || u.spent) {
+            self.drop_up(c);
+        }
         c.req.out.extend_from_slice(&head);
         c.ex = Some(Ex {
             req_head: head,
@@ -591,9 +596,6 @@ impl<'a> Run<'a> {
         });
         c.req.framer().body(framing);
         c.resp.framer().next_message();
-        if c.up.as_ref().is_some_and(|u| u.side.eof || u.spent) {
-            self.drop_up(c);
-        }
         if c.up.is_none() && !self.connect(id, c, 0) {
             self.fail(c);
             return false;
