@@ -176,6 +176,111 @@ pub fn write_exchange(w: &mut impl Write, x: &Exchange) -> std::io::Result<()> {
     w.write_all(&line)
 }
 
+/// Appends one exchange as [`write_exchange`] writes it — the same bytes — straight from the
+/// heads as they were on the wire (CRLF line endings, parsed here by `httparse`) and the bodies:
+/// the recording proxy's writer encodes every exchange this way, without building an
+/// [`Exchange`] of owned strings first. A head that does not parse is written with what there
+/// is (it cannot happen: the proxy relayed it after parsing it).
+pub fn append_raw(
+    line: &mut Vec<u8>,
+    req_head: &[u8],
+    req_body: &[u8],
+    resp_head: &[u8],
+    resp_body: &[u8],
+    truncated: bool,
+) {
+    let mut hs = [httparse::EMPTY_HEADER; crate::http::MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut hs);
+    let _ = req.parse(req_head);
+    line.extend_from_slice(b"{\"request\":{\"method\":");
+    json_str(line, req.method.unwrap_or(""));
+    line.extend_from_slice(b",\"target\":");
+    json_str(line, req.path.unwrap_or(""));
+    fields_body(line, req.headers, req_body);
+    let mut hs = [httparse::EMPTY_HEADER; crate::http::MAX_HEADERS];
+    let mut resp = httparse::Response::new(&mut hs);
+    let _ = resp.parse(resp_head);
+    line.extend_from_slice(b",\"response\":{\"status\":");
+    line.extend_from_slice(resp.code.unwrap_or(0).to_string().as_bytes());
+    fields_body(line, resp.headers, resp_body);
+    if truncated {
+        line.extend_from_slice(b",\"truncated\":true");
+    }
+    line.extend_from_slice(b"}\n");
+}
+
+/// `,"headers":[...],"body":"BASE64"}`
+fn fields_body(line: &mut Vec<u8>, headers: &[httparse::Header<'_>], body: &[u8]) {
+    line.extend_from_slice(b",\"headers\":[");
+    for (i, h) in headers.iter().enumerate() {
+        if i > 0 {
+            line.push(b',');
+        }
+        line.extend_from_slice(b"{\"name\":");
+        json_str(line, h.name);
+        match std::str::from_utf8(h.value) {
+            Ok(v) => {
+                line.extend_from_slice(b",\"value\":");
+                json_str(line, v);
+            }
+            Err(_) => {
+                line.extend_from_slice(b",\"value_b64\":\"");
+                b64(line, h.value);
+                line.push(b'"');
+            }
+        }
+        line.push(b'}');
+    }
+    line.extend_from_slice(b"],\"body\":\"");
+    b64(line, body);
+    line.extend_from_slice(b"\"}");
+}
+
+fn b64(line: &mut Vec<u8>, bytes: &[u8]) {
+    let at = line.len();
+    let n = base64::encoded_len(bytes.len(), true).expect("a body below isize::MAX");
+    line.resize(at + n, 0);
+    let _ = B64.encode_slice(bytes, &mut line[at..]);
+}
+
+/// A JSON string as `serde_json` writes it: `"` and `\` escaped, control characters as `\b`,
+/// `\t`, `\n`, `\f`, `\r` or `\u00XX`, everything else as it is.
+fn json_str(line: &mut Vec<u8>, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    line.push(b'"');
+    let b = s.as_bytes();
+    let mut from = 0;
+    for (i, &c) in b.iter().enumerate() {
+        let esc: &[u8] = match c {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            0x08 => b"\\b",
+            b'\t' => b"\\t",
+            b'\n' => b"\\n",
+            0x0c => b"\\f",
+            b'\r' => b"\\r",
+            0..=0x1f => &[],
+            _ => continue,
+        };
+        line.extend_from_slice(&b[from..i]);
+        if esc.is_empty() {
+            line.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[(c >> 4) as usize],
+                HEX[(c & 0xf) as usize],
+            ]);
+        } else {
+            line.extend_from_slice(esc);
+        }
+        from = i + 1;
+    }
+    line.extend_from_slice(&b[from..]);
+    line.push(b'"');
+}
+
 /// Reads the exchanges of a traffic file one by one: `(line number, exchange or why not)`.
 /// The first line must name a version this rehost reads.
 pub struct Reader<R: BufRead> {
@@ -223,6 +328,79 @@ impl<R: BufRead> Iterator for Reader<R> {
                 }
                 Err(e) => return Some((self.line, Err(e.to_string()))),
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::{Request, Response, fields};
+
+    /// What `write_exchange` makes of the same heads and bodies (the format's reference).
+    fn by_serde(rh: &[u8], rb: &[u8], sh: &[u8], sb: &[u8], truncated: bool) -> Vec<u8> {
+        let mut hs = [httparse::EMPTY_HEADER; crate::http::MAX_HEADERS];
+        let mut req = httparse::Request::new(&mut hs);
+        let _ = req.parse(rh);
+        let request = Request {
+            method: req.method.unwrap_or("").into(),
+            target: req.path.unwrap_or("").into(),
+            headers: fields(req.headers),
+            body: rb.to_vec(),
+        };
+        let mut hs = [httparse::EMPTY_HEADER; crate::http::MAX_HEADERS];
+        let mut resp = httparse::Response::new(&mut hs);
+        let _ = resp.parse(sh);
+        let response = Response {
+            status: resp.code.unwrap_or(0),
+            reason: String::new(),
+            headers: fields(resp.headers),
+            body: sb.to_vec(),
+            keep_alive: false,
+        };
+        let mut out = Vec::new();
+        write_exchange(
+            &mut out,
+            &Exchange::new(&request, Some(&response), truncated),
+        )
+        .unwrap();
+        out
+    }
+
+    #[test]
+    fn the_direct_encoding_is_the_format_byte_for_byte() {
+        let rh =
+            b"POST /a?q=\"x\"&b=\\ HTTP/1.1\r\nHost: h\r\nX-Bin: \xff\xfe\r\nX-Tab: a\tb\r\n\r\n";
+        let sh = b"HTTP/1.1 201 Created\r\nContent-Type: text/plain; charset=\"utf-8\"\r\nX-\xc3\xa9: \xc3\xa9\x7f\r\n\r\n";
+        for t in [false, true] {
+            let mut line = Vec::new();
+            append_raw(&mut line, rh, b"\x00\x01body", sh, b"", t);
+            assert_eq!(
+                String::from_utf8_lossy(&line),
+                String::from_utf8_lossy(&by_serde(rh, b"\x00\x01body", sh, b"", t))
+            );
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_heads_encode_as_serde_does(
+            value in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40),
+            path in "/[ -~]{0,30}",
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..100),
+            status in 100u16..600,
+        ) {
+            let value: Vec<u8> = value.into_iter().filter(|b| *b != b'\r' && *b != b'\n').collect();
+            let path: String = path.chars().filter(|c| *c != ' ').collect();
+            let mut rh = format!("GET {path} HTTP/1.1\r\nX-V: ").into_bytes();
+            rh.extend_from_slice(&value);
+            rh.extend_from_slice(b"\r\n\r\n");
+            let mut sh = format!("HTTP/1.1 {status} S\r\nX-W: ").into_bytes();
+            sh.extend_from_slice(&value);
+            sh.extend_from_slice(b"\r\n\r\n");
+            let mut line = Vec::new();
+            append_raw(&mut line, &rh, &body, &sh, &body, false);
+            proptest::prop_assert_eq!(line, by_serde(&rh, &body, &sh, &body, false));
         }
     }
 }

@@ -12,14 +12,18 @@
 //! `/etc/shadow` gets nothing of it printed: only a digest under a key drawn for this scan.
 
 use crate::agent::{Request, Response};
-use crate::listing::{EntryKind, list_tree};
+use crate::refs::{Job, Queue};
 use crate::{Bytes, Host, HostError, LocalHost};
 use rehost_keys::{DigestKey, Found, Scan};
+use rehost_tree::aligned::AlignedBuf;
 use rehost_tree::beneath::{Beneath, open_source};
+use rustix::fs::{FileType, Mode, OFlags};
 use std::io::Read;
+use std::os::fd::AsFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::mpsc;
 
 /// Findings per `KeysFound` response.
 const FOUND_PER_BATCH: usize = 256;
@@ -46,136 +50,123 @@ pub(crate) fn execute(
         })?,
     };
     let mut batch = Vec::new();
-    let mut errors = Vec::new();
-    let mut more_errors = 0u64;
+    let mut errors = Errors::default();
     let (mut files, mut read) = (0u64, 0u64);
+    let mut dirs: Vec<Job> = Vec::new();
+    let mut buf = AlignedBuf::with_capacity(rehost_keys::HEAD);
+    // The paths named: a file or a device examined here, a directory queued for the walk.
     for path in paths {
         let shown = String::from_utf8_lossy(path.as_bytes()).into_owned();
         let abs = host.resolve_bytes(path.as_bytes());
-        let mut err = |what: String| {
-            if errors.len() < MAX_ERRORS {
-                errors.push(what);
-            } else {
-                more_errors += 1;
-            }
-        };
         let meta = match std::fs::symlink_metadata(&abs) {
             Ok(m) => m,
             Err(e) => {
-                err(format!("{shown}: {e}"));
+                errors.push(format!("{shown}: {e}"));
                 continue;
             }
         };
-        // (root, relative paths of its files, how each is shown)
-        let mut todo: Vec<(Vec<u8>, String)> = Vec::new();
-        let root = if meta.is_dir() {
-            let r = list_tree(&abs, cancel, &mut |e| {
-                let rel = e.path.as_bytes();
-                let at = format!(
-                    "{}/{}",
-                    shown.trim_end_matches('/'),
-                    String::from_utf8_lossy(rel)
-                );
-                if let Some(why) = &e.error {
-                    err(format!("{at}: {why}"));
-                } else if e.kind == EntryKind::File {
-                    todo.push((rel.to_vec(), at));
-                }
-            });
-            if let Err(e) = r {
-                err(format!("{shown}: {e}"));
-                continue;
-            }
-            abs.clone()
-        } else if std::os::unix::fs::FileTypeExt::is_block_device(&meta.file_type()) {
-            // A block device named as such: its LUKS header, if it has one.
-            files += 1;
-            match luks_of_device(&abs) {
-                Ok(None) => {}
-                Ok(Some((m, keys, why))) => {
-                    read += 1;
-                    for w in why {
-                        err(format!("{shown}: {w}"));
-                    }
-                    for key in keys {
-                        batch.push(Found {
-                            path: shown.clone(),
-                            uid: m.uid(),
-                            gid: m.gid(),
-                            mode: m.mode() & 0o7777,
-                            key,
-                            used_by: Vec::new(),
-                        });
-                    }
-                }
-                Err(e) => err(format!("{shown}: {e}")),
+        if meta.is_dir() {
+            match rustix::fs::open(
+                &abs,
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            ) {
+                Ok(dir) => dirs.push(Job {
+                    dir,
+                    shown: shown.trim_end_matches('/').to_owned(),
+                }),
+                Err(e) => errors.push(format!("{shown}: {e}")),
             }
             continue;
+        }
+        let examined = if std::os::unix::fs::FileTypeExt::is_block_device(&meta.file_type()) {
+            // A block device named as such: its LUKS header, if it has one.
+            files += 1;
+            luks_of_device(&abs)
         } else if meta.is_file() {
             let Some(name) = abs.file_name() else {
                 continue;
             };
             use std::os::unix::ffi::OsStrExt;
-            todo.push((name.as_bytes().to_vec(), shown.clone()));
-            abs.parent().unwrap_or(Path::new("/")).to_path_buf()
+            files += 1;
+            Beneath::open(abs.parent().unwrap_or(Path::new("/"))).and_then(|mut at| {
+                let f = open_source(&mut at, name.as_bytes(), None)?;
+                examine(f, &shown, &digest_key, passwords, &mut buf)
+            })
         } else {
-            err(format!(
+            errors.push(format!(
                 "{shown}: not a directory or a regular file (a symlink is not followed)"
             ));
             continue;
         };
-        let mut at = match Beneath::open(&root) {
-            Ok(b) => b,
-            Err(e) => {
-                err(format!("{shown}: {e}"));
-                continue;
+        match examined {
+            Ok(None) => {}
+            Ok(Some(e)) => {
+                read += 1;
+                found(host, &shown, e, &digest_key, &mut errors, &mut batch, emit);
             }
-        };
-        for (rel, shown) in todo {
-            if cancel.load(Relaxed) {
-                return Err(HostError::Tree {
-                    host: host.name().to_owned(),
-                    path: abs,
-                    source: rehost_tree::TreeError::Cancelled,
-                });
-            }
-            files += 1;
-            match examine(&mut at, &rel, &shown, &digest_key, passwords) {
-                Ok(None) => {}
-                Ok(Some((meta, mut keys, why))) => {
-                    read += 1;
-                    for w in why {
-                        err(format!("{shown}: {w}"));
+            Err(e) => errors.push(format!("{shown}: {e}")),
+        }
+    }
+    drop(buf);
+    // The directories: read by descriptor by `THREADS` threads sharing a queue (as the
+    // reference scan's), each file opened relative to its directory.
+    let queue = Queue::new();
+    for d in dirs {
+        queue.push(d);
+    }
+    let stop = AtomicBool::new(false);
+    let (tx, rx) = mpsc::sync_channel::<Vec<Event>>(64);
+    std::thread::scope(|s| {
+        for _ in 0..THREADS {
+            let (tx, queue, stop, digest_key) = (tx.clone(), &queue, &stop, &digest_key);
+            s.spawn(move || {
+                let mut buf = AlignedBuf::with_capacity(rehost_keys::HEAD);
+                let mut out = Vec::new();
+                while let Some(job) = queue.next() {
+                    if !stop.load(Relaxed) && !cancel.load(Relaxed) {
+                        read_dir(&job, queue, digest_key, passwords, &mut buf, &mut out);
                     }
-                    let files_named = key_files(host, &shown, &mut keys, &digest_key);
-                    let named = keys.into_iter().map(|key| Found {
-                        path: shown.clone(),
-                        uid: meta.uid(),
-                        gid: meta.gid(),
-                        mode: meta.mode() & 0o7777,
-                        key,
-                        used_by: Vec::new(),
-                    });
-                    for found in named.chain(files_named) {
-                        batch.push(found);
-                        if batch.len() >= FOUND_PER_BATCH {
-                            emit(Response::KeysFound {
-                                found: std::mem::take(&mut batch),
-                            });
-                        }
+                    queue.done();
+                    if !out.is_empty() && tx.send(std::mem::take(&mut out)).is_err() {
+                        stop.store(true, Relaxed);
                     }
                 }
-                Err(e) => err(format!("{shown}: {e}")),
+            });
+        }
+        drop(tx);
+        for events in rx {
+            for e in events {
+                match e {
+                    Event::File => files += 1,
+                    Event::Examined(shown, e) => {
+                        read += 1;
+                        found(host, &shown, *e, &digest_key, &mut errors, &mut batch, emit);
+                    }
+                    Event::Error(e) => errors.push(e),
+                }
             }
         }
+    });
+    if cancel.load(Relaxed) {
+        return Err(HostError::Tree {
+            host: host.name().to_owned(),
+            path: "/".into(),
+            source: rehost_tree::TreeError::Cancelled,
+        });
     }
     if !batch.is_empty() {
         emit(Response::KeysFound { found: batch });
     }
-    if more_errors > 0 {
-        errors.push(format!(
-            "and {more_errors} more paths that could not be read"
-        ));
+    let Errors {
+        list: mut errors,
+        more,
+    } = errors;
+    errors.sort_by(|a, b| by_components(a, b));
+    let more = errors.len().saturating_sub(MAX_ERRORS) as u64 + more;
+    if more > 0 {
+        errors.truncate(MAX_ERRORS);
+        errors.push(format!("and {more} more paths that could not be read"));
     }
     emit(Response::KeysScanned {
         files,
@@ -183,6 +174,165 @@ pub(crate) fn execute(
         errors,
     });
     Ok(())
+}
+
+/// Reader threads walking the scanned directories (a queue of directory descriptors).
+const THREADS: usize = 4;
+
+/// What a walking thread tells the emitting one.
+enum Event {
+    /// A regular file examined.
+    File,
+    /// A file that could hold keys, read and parsed.
+    Examined(String, Box<Examined>),
+    Error(String),
+}
+
+/// What could not be read, by path; kept up to twice [`MAX_ERRORS`] before sorting (the
+/// threads' order is not the walk's), then counted.
+#[derive(Default)]
+struct Errors {
+    list: Vec<String>,
+    more: u64,
+}
+
+impl Errors {
+    fn push(&mut self, e: String) {
+        if self.list.len() < 2 * MAX_ERRORS {
+            self.list.push(e);
+        } else {
+            self.more += 1;
+        }
+    }
+}
+
+/// A use (`PATH:LINE`) as the walk meets it: by path as [`by_components`], then by line.
+fn by_use(u: &str) -> (Vec<&str>, u64) {
+    match u.rsplit_once(':') {
+        Some((p, l)) if l.bytes().all(|b| b.is_ascii_digit()) => {
+            (p.split('/').collect(), l.parse().unwrap_or(0))
+        }
+        _ => (u.split('/').collect(), 0),
+    }
+}
+
+/// Paths compared component by component: the order of a walk that sorts each directory.
+fn by_components(a: &str, b: &str) -> std::cmp::Ordering {
+    a.split('/').cmp(b.split('/'))
+}
+
+/// One file's findings, in batches: its keys, and the key files its crypttab entries name.
+fn found(
+    host: &LocalHost,
+    shown: &str,
+    (meta, mut keys, why): Examined,
+    digest_key: &DigestKey,
+    errors: &mut Errors,
+    batch: &mut Vec<Found>,
+    emit: &mut dyn FnMut(Response),
+) {
+    for w in why {
+        errors.push(format!("{shown}: {w}"));
+    }
+    let files_named = key_files(host, shown, &mut keys, digest_key);
+    let named = keys.into_iter().map(|key| Found {
+        path: shown.to_owned(),
+        uid: meta.uid(),
+        gid: meta.gid(),
+        mode: meta.mode() & 0o7777,
+        key,
+        used_by: Vec::new(),
+    });
+    for f in named.chain(files_named) {
+        batch.push(f);
+        if batch.len() >= FOUND_PER_BATCH {
+            emit(Response::KeysFound {
+                found: std::mem::take(batch),
+            });
+        }
+    }
+}
+
+/// Reads one directory: its subdirectories queued, its regular files opened relative to it
+/// (never following a symlink) and examined; symlinks, devices, FIFOs and sockets are left.
+fn read_dir(
+    job: &Job,
+    queue: &Queue,
+    digest_key: &DigestKey,
+    passwords: &[rehost_keys::Password],
+    buf: &mut AlignedBuf,
+    out: &mut Vec<Event>,
+) {
+    let dir = match rustix::fs::Dir::read_from(job.dir.as_fd()) {
+        Ok(d) => d,
+        Err(e) => {
+            out.push(Event::Error(format!("{}: {e}", job.shown)));
+            return;
+        }
+    };
+    for entry in dir {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                out.push(Event::Error(format!("{}: {e}", job.shown)));
+                break;
+            }
+        };
+        let name = entry.file_name().to_bytes();
+        if name == b"." || name == b".." {
+            continue;
+        }
+        let shown = format!("{}/{}", job.shown, String::from_utf8_lossy(name));
+        let mut kind = entry.file_type();
+        if kind == FileType::Unknown {
+            match rustix::fs::statat(
+                &job.dir,
+                entry.file_name(),
+                rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+            ) {
+                Ok(st) => kind = FileType::from_raw_mode(st.st_mode),
+                Err(e) => {
+                    out.push(Event::Error(format!("{shown}: {e}")));
+                    continue;
+                }
+            }
+        }
+        match kind {
+            FileType::Directory => match rustix::fs::openat(
+                &job.dir,
+                entry.file_name(),
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            ) {
+                Ok(dir) => queue.push(Job { dir, shown }),
+                Err(e) => out.push(Event::Error(format!(
+                    "{shown}: failed to read directory: {e}"
+                ))),
+            },
+            FileType::RegularFile => {
+                out.push(Event::File);
+                let opened = rustix::fs::openat(
+                    &job.dir,
+                    entry.file_name(),
+                    OFlags::RDONLY
+                        | OFlags::NOFOLLOW
+                        | OFlags::NONBLOCK
+                        | OFlags::NOCTTY
+                        | OFlags::CLOEXEC,
+                    Mode::empty(),
+                );
+                let examined = opened
+                    .map_err(std::io::Error::from)
+                    .and_then(|fd| examine(fd.into(), &shown, digest_key, passwords, buf));
+                match examined {
+                    Ok(None) => {}
+                    Ok(Some(e)) => out.push(Event::Examined(shown, Box::new(e))),
+                    Err(e) => out.push(Event::Error(format!("{shown}: {e}"))),
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 type Examined = (std::fs::Metadata, Vec<rehost_keys::Key>, Vec<String>);
@@ -194,45 +344,50 @@ pub fn fresh_digest_key() -> std::io::Result<DigestKey> {
     Ok(DigestKey(k))
 }
 
-/// One file: its first bytes sniffed, and read whole and parsed only if it can hold keys or
-/// is a service's configuration (known by its path `shown`, the path on the host).
+/// One open file: its first bytes sniffed (one read into a page-aligned buffer, none for an
+/// empty file), and read whole and parsed only if it can hold keys or is a service's
+/// configuration (known by its path `shown`, the path on the host). Only a regular file is
+/// read: one replaced by something else since its directory was read is refused.
 fn examine(
-    at: &mut Beneath,
-    rel: &[u8],
+    f: std::fs::File,
     shown: &str,
     digest_key: &DigestKey,
     passwords: &[rehost_keys::Password],
+    buf: &mut AlignedBuf,
 ) -> std::io::Result<Option<Examined>> {
-    let f = open_source(at, rel, None)?;
     let meta = f.metadata()?;
-    let mut head = Vec::with_capacity(rehost_keys::HEAD);
+    if !meta.file_type().is_file() {
+        return Err(std::io::Error::other(
+            "refused: no longer a regular file (replaced since the walk)",
+        ));
+    }
     let mut f = f;
-    (&mut f)
-        .take(rehost_keys::HEAD as u64)
-        .read_to_end(&mut head)?;
-    let name = rel.rsplit(|&b| b == b'/').next().unwrap_or(rel);
+    buf.truncate(0);
+    let want = meta.len().min(rehost_keys::HEAD as u64) as usize;
+    if want > 0 {
+        buf.read_from(&mut f, want)?;
+    }
+    let head = &buf[..];
+    let name = shown.rsplit('/').next().unwrap_or(shown).as_bytes();
     let sniffed = if name == b"crypttab" && meta.len() > 0 {
         Some(rehost_keys::Sniff::Crypttab)
     } else {
-        rehost_keys::sniff(&head, meta.len())
+        rehost_keys::sniff(head, meta.len())
     };
     if rehost_keys::is_wireguard(shown) && meta.len() > 0 {
-        f.take(rehost_keys::MAX_CRYPTTAB.saturating_sub(head.len() as u64))
-            .read_to_end(&mut head)?;
+        let head = more(&mut f, head, rehost_keys::MAX_CRYPTTAB)?;
         let (keys, why) = rehost_keys::parse_wireguard(&head, &digest_key.0);
         return Ok(Some((meta, keys, why)));
     }
     // A GnuPG agent's key file, known by its path; a keytab, whose keys are digested under
     // the scan's key.
     if rehost_keys::is_gpg_agent_key(shown) && meta.len() > 0 {
-        f.take(rehost_keys::MAX_DER.saturating_sub(head.len() as u64))
-            .read_to_end(&mut head)?;
+        let head = more(&mut f, head, rehost_keys::MAX_DER)?;
         let (keys, why) = rehost_keys::parse_gpg_agent_key(shown, &head);
         return Ok(Some((meta, keys, why)));
     }
     if sniffed == Some(rehost_keys::Sniff::Keytab) {
-        f.take(rehost_keys::MAX_CRYPTTAB.saturating_sub(head.len() as u64))
-            .read_to_end(&mut head)?;
+        let head = more(&mut f, head, rehost_keys::MAX_CRYPTTAB)?;
         let (keys, why) = rehost_keys::parse_keytab(&head, &digest_key.0);
         // Not a keytab after all (its first entry does not read): nothing was read of worth.
         if keys.is_empty() && why.is_empty() {
@@ -247,8 +402,7 @@ fn examine(
             Some(rehost_keys::Sniff::Pem) => rehost_keys::MAX_PEM,
             _ => 0,
         });
-        f.take(limit.saturating_sub(head.len() as u64))
-            .read_to_end(&mut head)?;
+        let head = more(&mut f, head, limit)?;
         let (mut keys, mut why) = rehost_keys::parse_config(service, shown, &head, &digest_key.0);
         // OpenVPN's inline blocks were read with it; elsewhere a PEM block is a key as anywhere.
         if let Some(how) = sniffed
@@ -270,12 +424,11 @@ fn examine(
     };
     let limit = match how {
         rehost_keys::Sniff::Pem => rehost_keys::MAX_PEM,
-        rehost_keys::Sniff::Luks => rehost_keys::luks_len(&head),
+        rehost_keys::Sniff::Luks => rehost_keys::luks_len(head),
         rehost_keys::Sniff::Crypttab => rehost_keys::MAX_CRYPTTAB,
         _ => rehost_keys::MAX_DER,
     };
-    f.take(limit.saturating_sub(head.len() as u64))
-        .read_to_end(&mut head)?;
+    let head = more(&mut f, head, limit)?;
     let (keys, why) = rehost_keys::parse_as_opened(how, &head, passwords);
     // What was read is dropped here; nothing of it is kept but the keys' public facts.
     let mut why = why;
@@ -286,6 +439,15 @@ fn examine(
         ));
     }
     Ok(Some((meta, keys, why)))
+}
+
+/// The bytes sniffed and what follows them, up to `limit` bytes in all: a file that can hold
+/// keys, read whole (under its format's cap).
+fn more(f: &mut std::fs::File, head: &[u8], limit: u64) -> std::io::Result<Vec<u8>> {
+    let mut all = head.to_vec();
+    f.take(limit.saturating_sub(head.len() as u64))
+        .read_to_end(&mut all)?;
+    Ok(all)
 }
 
 /// A block device's LUKS header, if it starts with one. Opened without following a symlink and
@@ -570,7 +732,13 @@ pub fn scan_keys_opened<H: Host + ?Sized>(
             message: "the key scan ended without its summary".into(),
         });
     }
+    // The walk's threads find in no particular order: the order of a sorted walk.
+    scan.found.sort_by(|a, b| by_components(&a.path, &b.path));
     scan.merge_duplicates();
+    // A file several configurations name is used by them in the walk's order of theirs.
+    for f in &mut scan.found {
+        f.used_by.sort_by(|a, b| by_use(a).cmp(&by_use(b)));
+    }
     scan.take_public_halves();
     scan.link_openpgp();
     scan.link_crypttab();

@@ -156,20 +156,28 @@ pub fn scan_refs<H: Host + ?Sized>(
 }
 
 /// A directory to read: its descriptor and how its files are shown.
-struct Job {
-    dir: OwnedFd,
-    shown: String,
+pub(crate) struct Job {
+    pub(crate) dir: OwnedFd,
+    pub(crate) shown: String,
 }
 
-/// The queue the threads share: directories to read, and how many threads are reading one.
-struct Queue {
+/// The queue the threads share: directories to read, and how many threads are reading one
+/// (the key scan's walk shares it).
+pub(crate) struct Queue {
     jobs: Mutex<(Vec<Job>, usize)>,
     more: Condvar,
 }
 
 impl Queue {
+    pub(crate) fn new() -> Queue {
+        Queue {
+            jobs: Mutex::new((Vec::new(), 0)),
+            more: Condvar::new(),
+        }
+    }
+
     /// The next directory, or `None` once every thread waits and nothing is queued.
-    fn next(&self) -> Option<Job> {
+    pub(crate) fn next(&self) -> Option<Job> {
         let mut g = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
         loop {
             if let Some(j) = g.0.pop() {
@@ -184,13 +192,13 @@ impl Queue {
         }
     }
 
-    fn push(&self, j: Job) {
+    pub(crate) fn push(&self, j: Job) {
         let mut g = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
         g.0.push(j);
         self.more.notify_one();
     }
 
-    fn done(&self) {
+    pub(crate) fn done(&self) {
         let mut g = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
         g.1 -= 1;
         if g.1 == 0 && g.0.is_empty() {
@@ -227,10 +235,7 @@ pub(crate) fn execute(
         host: host.name().to_owned(),
         message,
     })?;
-    let queue = Queue {
-        jobs: Mutex::new((Vec::new(), 0)),
-        more: Condvar::new(),
-    };
+    let queue = Queue::new();
     let stop = AtomicBool::new(false);
     let mut c = Collector {
         summary: RefsScan::default(),

@@ -119,7 +119,9 @@ fn der_fills(head: &[u8], size: u64) -> bool {
 }
 
 pub(crate) fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
+    // memchr's searcher (SIMD): the byte-by-byte windows it replaces were a fifth of a scan of
+    // /etc /usr /var/lib, run on the first 4 KiB of every file.
+    memchr::memmem::find(hay, needle)
 }
 
 /// What a piece of key material is.

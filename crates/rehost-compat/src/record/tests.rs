@@ -320,6 +320,37 @@ fn an_upstream_that_refuses_gets_the_client_a_502() {
     assert_eq!((stats.exchanges, stats.failed), (0, 1), "{stats:?}");
 }
 
+/// An upstream name that resolves to an address that refuses and one that answers (`localhost`
+/// to `::1` and `127.0.0.1` with the service on one of them): the request goes to the next
+/// address whole, whether the refusal comes at once or once the connection was being made.
+#[test]
+fn the_next_upstream_address_gets_the_request_when_one_refuses() {
+    let up = upstream(answers);
+    let down = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let refused = down.local_addr().unwrap();
+    drop(down);
+    let (_d, path, f) = traffic_file();
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let cancel = Arc::new(AtomicBool::new(false));
+    let c = Arc::clone(&cancel);
+    let upstream = vec![refused, up.addr];
+    let done = std::thread::spawn(move || record(l, upstream, f, RecordOptions::default(), &c));
+    let rec = Running { addr, cancel, done };
+    let (mut w, mut r) = connect(rec.addr);
+    w.write_all(b"POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc")
+        .unwrap();
+    let resp = read_response(&mut r, "POST", &Limits::default()).unwrap();
+    assert_eq!(resp.body, b"hello");
+    let stats = rec.stop();
+    assert_eq!((stats.exchanges, stats.failed), (1, 0), "{stats:?}");
+    assert_eq!(recorded(&path)[0].request().unwrap().body, b"abc");
+    assert_eq!(
+        up.seen.lock().unwrap()[0],
+        ("/p".to_string(), b"abc".to_vec())
+    );
+}
+
 /// Regression guard for the thread-per-connection proxy's one write per exchange: a traffic
 /// file that cannot be written (here a pipe nobody reads) must not stall the clients; what the
 /// queue has no room for is counted as dropped, and everything is accounted for.
@@ -392,7 +423,15 @@ fn a_stop_closes_idle_connections_and_lets_an_exchange_in_progress_finish() {
     let (mut w, mut r) = connect(rec.addr);
     w.write_all(b"GET /slow HTTP/1.1\r\nHost: h\r\n\r\n")
         .unwrap();
-    std::thread::sleep(Duration::from_millis(100));
+    // The stop comes once the request is with the upstream (the exchange is in progress).
+    let until = Instant::now() + Duration::from_secs(60);
+    while !up.seen.lock().unwrap().iter().any(|(p, _)| p == "/slow") {
+        assert!(
+            Instant::now() < until,
+            "the request never reached the upstream"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let started = Instant::now();
     let stopper = {
         let cancel = Arc::clone(&rec.cancel);

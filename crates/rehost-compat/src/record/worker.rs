@@ -328,7 +328,18 @@ impl<'a> Run<'a> {
         }
     }
 
+    /// [`Run::moves`], and the connection's deadline moved on when bytes moved (one clock
+    /// reading per wake-up, not per byte moved).
     fn step(&mut self, id: u64, c: &mut Conn) -> Fate {
+        let mut moved = false;
+        let fate = self.moves(id, c, &mut moved);
+        if moved {
+            c.deadline = Instant::now() + self.sh.opts.timeout;
+        }
+        fate
+    }
+
+    fn moves(&mut self, id: u64, c: &mut Conn, progressed: &mut bool) -> Fate {
         let stopping = self.stop_at.is_some();
         loop {
             let mut moved = false;
@@ -346,9 +357,14 @@ impl<'a> Run<'a> {
                         }
                         Ok(None) => u.side.writable = false,
                         Ok(Some(_)) | Err(_) => {
+                            // The next address gets what waited for this one (nothing of it
+                            // was written: a connection being made is not written to).
                             let next = u.addr + 1;
+                            let waiting = std::mem::take(&mut c.req.out);
                             self.drop_up(c);
                             if next < self.sh.upstream.len() && self.connect(id, c, next) {
+                                c.req.out = waiting;
+                                c.req.at = 0;
                                 continue;
                             }
                             self.fail(c);
@@ -392,6 +408,7 @@ impl<'a> Run<'a> {
                 if !moved {
                     return Fate::Open;
                 }
+                *progressed = true;
                 continue;
             }
             // The request direction: frame what waits and what the client sent.
@@ -498,7 +515,7 @@ impl<'a> Run<'a> {
             if !moved {
                 return Fate::Open;
             }
-            c.deadline = Instant::now() + self.sh.opts.timeout;
+            *progressed = true;
         }
     }
 
@@ -559,6 +576,11 @@ impl<'a> Run<'a> {
         };
         let head_method = req.method.is_some_and(|m| m.eq_ignore_ascii_case("HEAD"));
         let req_close = http::connection_close(req.headers, 1);
+        // A connection the server ended, or one past its use, is not written to again (before
+        // the head is queued: dropping a connection drops what waited for it).
+        if c.up.as_ref().is_some_and(|u| u.side.eof || u.spent) {
+            self.drop_up(c);
+        }
         c.req.out.extend_from_slice(&head);
         c.ex = Some(Ex {
             req_head: head,
@@ -574,9 +596,6 @@ impl<'a> Run<'a> {
         });
         c.req.framer().body(framing);
         c.resp.framer().next_message();
-        if c.up.as_ref().is_some_and(|u| u.side.eof || u.spent) {
-            self.drop_up(c);
-        }
         if c.up.is_none() && !self.connect(id, c, 0) {
             self.fail(c);
             return false;

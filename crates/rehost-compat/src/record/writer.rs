@@ -1,7 +1,8 @@
 //! The traffic file's writer: a thread of its own, so that encoding and writing never hold up
 //! the relay. The workers hand over each completed exchange as it was on the wire (the two
 //! heads and the two bodies); the writer wakes every few milliseconds, encodes what waits
-//! (the heads parsed again, base64, one JSON line each: the format of `traffic.rs`) and
+//! (the heads parsed again, base64, one JSON line each: `traffic::append_raw`, the format of
+//! `traffic.rs` byte for byte) and
 //! writes it with one `write` per batch.
 //!
 //! The queue is bounded by bytes ([`QUEUE_BYTES`]): an exchange that would take it over is not
@@ -9,8 +10,7 @@
 //! rather than stalling the clients or growing without bound when the disk is slow. One
 //! exchange is always taken when nothing waits (it is bounded by the recording cap already).
 
-use crate::http::{self, Request, Response};
-use crate::traffic::{self, Exchange};
+use crate::traffic;
 use std::io::Write;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -109,16 +109,21 @@ pub(super) fn run(q: &Queue, file: std::fs::File) -> Written {
                 continue;
             }
             line.clear();
-            let truncated = r.truncated;
-            let x = exchange(r);
-            if let Err(e) = traffic::write_exchange(&mut line, &x).and_then(|()| w.write_all(&line))
-            {
+            traffic::append_raw(
+                &mut line,
+                &r.req_head,
+                &r.req_body,
+                &r.resp_head,
+                &r.resp_body,
+                r.truncated,
+            );
+            if let Err(e) = w.write_all(&line) {
                 done.error = Some(e.to_string());
                 done.unwritten += 1;
                 continue;
             }
             done.exchanges += 1;
-            if truncated {
+            if r.truncated {
                 done.truncated += 1;
             }
         }
@@ -140,29 +145,4 @@ pub(super) fn run(q: &Queue, file: std::fs::File) -> Written {
         done.error = Some(e.to_string());
     }
     done
-}
-
-/// The exchange as the traffic file keeps it. The heads were parsed by the worker already;
-/// one that does not parse again is kept with what there is (it cannot happen: the same bytes).
-fn exchange(r: Rec) -> Exchange {
-    let mut hs = [httparse::EMPTY_HEADER; http::MAX_HEADERS];
-    let mut req = httparse::Request::new(&mut hs);
-    let _ = req.parse(&r.req_head);
-    let request = Request {
-        method: req.method.unwrap_or("").to_string(),
-        target: req.path.unwrap_or("").to_string(),
-        headers: http::fields(req.headers),
-        body: r.req_body,
-    };
-    let mut hs = [httparse::EMPTY_HEADER; http::MAX_HEADERS];
-    let mut resp = httparse::Response::new(&mut hs);
-    let _ = resp.parse(&r.resp_head);
-    let response = Response {
-        status: resp.code.unwrap_or(0),
-        reason: resp.reason.unwrap_or("").to_string(),
-        headers: http::fields(resp.headers),
-        body: r.resp_body,
-        keep_alive: false,
-    };
-    Exchange::new(&request, Some(&response), r.truncated)
 }
