@@ -913,3 +913,41 @@ fn the_survey_table_reads_allow_and_rewrite() {
     assert_eq!(codes, ["unknown-key", "type"], "{:?}", c.errors);
     assert!(check(HEAD).plan.unwrap().survey.is_none());
 }
+
+/// A service's `sockets`: absolute paths of Unix sockets are kept; a relative path or one
+/// longer than a socket address holds (107 bytes) is refused on its own line.
+#[test]
+fn a_services_sockets_are_absolute_socket_paths() {
+    let plan = |sockets: &str| {
+        format!("{HEAD}[[services]]\nid = \"db\"\nhost = \"old\"\nsockets = [{sockets}]\n")
+    };
+    let c = check(&plan("\"/run/postgresql/.s.PGSQL.5432\""));
+    assert!(c.errors.is_empty(), "{:?}", c.errors);
+    assert_eq!(
+        c.plan.unwrap().services[0].sockets,
+        ["/run/postgresql/.s.PGSQL.5432"]
+    );
+    let long = format!("\"/{}\"", "s".repeat(107));
+    for (bad, shown) in [
+        ("\"run/app.sock\"", "run/app.sock".to_owned()),
+        (long.as_str(), format!("/{}", "s".repeat(107))),
+    ] {
+        let src = plan(bad);
+        let c = check(&src);
+        let map = SourceMap::new(&src);
+        assert_eq!(c.errors.len(), 1, "{bad}: {:?}", c.errors);
+        let e = &c.errors[0];
+        assert!(
+            e.message.contains(&format!(
+                "socket `{shown}` is not an absolute path of a Unix socket"
+            )),
+            "{bad}: {}",
+            e.message
+        );
+        let line = map.line_col(e.span.clone().unwrap().start).0;
+        assert_eq!(
+            src.lines().nth(line - 1).unwrap().trim_start(),
+            format!("sockets = [{bad}]")
+        );
+    }
+}
