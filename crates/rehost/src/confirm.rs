@@ -5,8 +5,9 @@ use rehost_engine::Confirmer;
 use rehost_plan::Step;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// Asks on standard input: an empty answer confirms as the current user, a name confirms as
-/// that person, `no` or end of input declines. A signal (Ctrl-C, SIGTERM, SIGHUP) while it
+/// Asks on standard input: `yes` (or `y`) confirms as the user (the login, or `--confirm-as`),
+/// the step's id confirms the point of no return, `no` or end of input declines, and anything
+/// else — an empty line too — asks again. A signal (Ctrl-C, SIGTERM, SIGHUP) while it
 /// waits is a refusal, never a confirmation: the read is polled against `cancel`, so a
 /// later Enter cannot confirm a step the operator tried to stop.
 pub struct StdinConfirmer<'a> {
