@@ -448,51 +448,32 @@ new = {{ local = true, root = "test-new" }}
 }
 
 /// Peak resident memory of this process's waited-for children (`ru_maxrss`, KiB → bytes).
-/// Runs `cmd` to its end: its stdout, stderr and exit code, and the peak resident memory of that
-/// child alone (`wait4`'s rusage). `RUSAGE_CHILDREN` would be the peak of every child this
-/// process ever waited for: under `cargo test` all tests share one process, and another test's
-/// server counted (CI saw 362 MiB).
-fn run_measured(cmd: &mut Command) -> (Vec<u8>, Vec<u8>, Option<i32>, u64) {
-    use std::io::Read;
-    // Reaped by `wait4` below, which std's `wait` cannot replace (it gives no rusage).
-    #[allow(clippy::zombie_processes)]
-    let mut child = cmd
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
+/// Runs `args` (the rehost binary's) in `dir` to its end: its stdout, stderr and exit code, and
+/// its peak resident memory, measured by a small Python parent that spawns it and reads
+/// `RUSAGE_CHILDREN`. Measured from this process, the figure would not be rehost's: under
+/// `cargo test` every test shares one large process, a child's pre-exec copy of it counts in
+/// its `ru_maxrss` (CI saw 357 MiB), and `RUSAGE_CHILDREN` here covers every test's children.
+fn run_measured(dir: &std::path::Path, args: &[&str]) -> (Vec<u8>, Vec<u8>, Option<i32>, u64) {
+    const PARENT: &str = "import resource, subprocess, sys\n\
+        r = subprocess.run(sys.argv[2:], stdout=sys.stdout, stderr=sys.stderr)\n\
+        open(sys.argv[1], 'w').write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))\n\
+        sys.exit(r.returncode)\n";
+    let python = rehost_test::require_tool("python3");
+    let figure = dir.join("maxrss");
+    let out = Command::new(python)
+        .args(["-c", PARENT])
+        .arg(&figure)
+        .arg(crate::support::bin())
+        .args(args)
+        .current_dir(dir)
+        .output()
         .unwrap();
-    let mut so = child.stdout.take().unwrap();
-    let mut se = child.stderr.take().unwrap();
-    let out = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        so.read_to_end(&mut v).unwrap();
-        v
-    });
-    let err = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        se.read_to_end(&mut v).unwrap();
-        v
-    });
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: zeroed is a valid rusage for the kernel to fill.
-    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
-    loop {
-        // SAFETY: our own child's pid; `status` and `u` are valid for the kernel to fill.
-        let r = unsafe { libc::wait4(pid, &mut status, 0, &mut u) };
-        if r == pid {
-            break;
-        }
-        let e = std::io::Error::last_os_error();
-        assert_eq!(e.kind(), std::io::ErrorKind::Interrupted, "wait4: {e}");
-    }
-    let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
-    (
-        out.join().unwrap(),
-        err.join().unwrap(),
-        code,
-        (u.ru_maxrss as u64) << 10,
-    )
+    let kib: u64 = std::fs::read_to_string(&figure)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)))
+        .trim()
+        .parse()
+        .unwrap();
+    (out.stdout, out.stderr, out.status.code(), kib << 10)
 }
 
 /// Memory stays bounded on a host with 100,000 files under /etc and /var/lib, most of them in
@@ -548,17 +529,16 @@ fn a_survey_of_a_host_with_100000_files_stays_within_its_memory() {
         crate::support::plan("").replace("root = \"prod-old\"", "root = \"big-root\""),
     );
     let (stdout, stderr, code, peak) = run_measured(
-        Command::new(crate::support::bin())
-            .args([
-                "survey",
-                "old",
-                "--plan",
-                "plan.toml",
-                "--for",
-                "0",
-                "--json",
-            ])
-            .current_dir(d.path()),
+        d.path(),
+        &[
+            "survey",
+            "old",
+            "--plan",
+            "plan.toml",
+            "--for",
+            "0",
+            "--json",
+        ],
     );
     let stdout = String::from_utf8_lossy(&stdout);
     let inv: Value = serde_json::from_str(&stdout)
