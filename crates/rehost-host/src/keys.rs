@@ -19,7 +19,7 @@ use rehost_tree::aligned::AlignedBuf;
 use rehost_tree::beneath::{Beneath, open_source};
 use rustix::fs::{FileType, Mode, OFlags};
 use std::io::Read;
-use std::os::fd::AsFd;
+use std::ops::ControlFlow;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -263,44 +263,18 @@ fn read_dir(
     buf: &mut AlignedBuf,
     out: &mut Vec<Event>,
 ) {
-    let dir = match rustix::fs::Dir::read_from(job.dir.as_fd()) {
-        Ok(d) => d,
-        Err(e) => {
-            out.push(Event::Error(format!("{}: {e}", job.shown)));
-            return;
-        }
-    };
-    for entry in dir {
-        let entry = match entry {
+    crate::refs::entries(job, &mut |entry| {
+        let (name, shown, kind) = match entry {
             Ok(e) => e,
             Err(e) => {
-                out.push(Event::Error(format!("{}: {e}", job.shown)));
-                break;
+                out.push(Event::Error(e));
+                return ControlFlow::Continue(());
             }
         };
-        let name = entry.file_name().to_bytes();
-        if name == b"." || name == b".." {
-            continue;
-        }
-        let shown = format!("{}/{}", job.shown, String::from_utf8_lossy(name));
-        let mut kind = entry.file_type();
-        if kind == FileType::Unknown {
-            match rustix::fs::statat(
-                &job.dir,
-                entry.file_name(),
-                rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
-            ) {
-                Ok(st) => kind = FileType::from_raw_mode(st.st_mode),
-                Err(e) => {
-                    out.push(Event::Error(format!("{shown}: {e}")));
-                    continue;
-                }
-            }
-        }
         match kind {
             FileType::Directory => match rustix::fs::openat(
                 &job.dir,
-                entry.file_name(),
+                name,
                 OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
                 Mode::empty(),
             ) {
@@ -313,7 +287,7 @@ fn read_dir(
                 out.push(Event::File);
                 let opened = rustix::fs::openat(
                     &job.dir,
-                    entry.file_name(),
+                    name,
                     OFlags::RDONLY
                         | OFlags::NOFOLLOW
                         | OFlags::NONBLOCK
@@ -332,7 +306,8 @@ fn read_dir(
             }
             _ => {}
         }
-    }
+        ControlFlow::Continue(())
+    });
 }
 
 type Examined = (std::fs::Metadata, Vec<rehost_keys::Key>, Vec<String>);

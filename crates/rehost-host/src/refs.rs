@@ -16,6 +16,7 @@ use rehost_refs::{Matcher, Needle};
 use rehost_tree::aligned::AlignedBuf;
 use rustix::fs::{FileType, Mode, OFlags};
 use serde::{Deserialize, Serialize};
+use std::ops::ControlFlow;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -404,44 +405,18 @@ fn read_dir(
     out: &mut Vec<Event>,
     tx: &mpsc::SyncSender<Vec<Event>>,
 ) {
-    let dir = match rustix::fs::Dir::read_from(job.dir.as_fd()) {
-        Ok(d) => d,
-        Err(e) => {
-            out.push(Event::Error(format!("{}: {e}", job.shown)));
-            return;
-        }
-    };
-    for entry in dir {
-        let entry = match entry {
+    entries(job, &mut |entry| {
+        let (name, shown, kind) = match entry {
             Ok(e) => e,
             Err(e) => {
-                out.push(Event::Error(format!("{}: {e}", job.shown)));
-                break;
+                out.push(Event::Error(e));
+                return ControlFlow::Continue(());
             }
         };
-        let name = entry.file_name().to_bytes();
-        if name == b"." || name == b".." {
-            continue;
-        }
-        let shown = format!("{}/{}", job.shown, String::from_utf8_lossy(name));
-        let mut kind = entry.file_type();
-        if kind == FileType::Unknown {
-            match rustix::fs::statat(
-                &job.dir,
-                entry.file_name(),
-                rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
-            ) {
-                Ok(st) => kind = FileType::from_raw_mode(st.st_mode),
-                Err(e) => {
-                    out.push(Event::Error(format!("{shown}: {e}")));
-                    continue;
-                }
-            }
-        }
         match kind {
             FileType::Directory => match rustix::fs::openat(
                 &job.dir,
-                entry.file_name(),
+                name,
                 OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
                 Mode::empty(),
             ) {
@@ -453,7 +428,7 @@ fn read_dir(
             },
             FileType::RegularFile => match rustix::fs::openat(
                 &job.dir,
-                entry.file_name(),
+                name,
                 OFlags::RDONLY
                     | OFlags::NOFOLLOW
                     | OFlags::NONBLOCK
@@ -479,6 +454,58 @@ fn read_dir(
             _ => {}
         }
         if out.len() >= PER_BATCH && tx.send(std::mem::take(out)).is_err() {
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    });
+}
+
+/// An entry of a directory ([`entries`]): its name, the path shown and its type; or what could
+/// not be read.
+pub(crate) type Entry<'a> = Result<(&'a std::ffi::CStr, String, FileType), String>;
+
+/// Each entry of `job`'s directory but `.` and `..`, handed to `each` with its name, the path
+/// shown and its type (asked with `statat`, not following a symlink, where the directory does
+/// not say); what cannot be read is handed as an error naming the directory or the entry. The
+/// one directory walk of the reference and key scans.
+pub(crate) fn entries(job: &Job, each: &mut dyn FnMut(Entry<'_>) -> ControlFlow<()>) {
+    let dir = match rustix::fs::Dir::read_from(job.dir.as_fd()) {
+        Ok(d) => d,
+        Err(e) => {
+            let _ = each(Err(format!("{}: {e}", job.shown)));
+            return;
+        }
+    };
+    for entry in dir {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                let _ = each(Err(format!("{}: {e}", job.shown)));
+                break;
+            }
+        };
+        let name = entry.file_name().to_bytes();
+        if name == b"." || name == b".." {
+            continue;
+        }
+        let shown = format!("{}/{}", job.shown, String::from_utf8_lossy(name));
+        let mut kind = entry.file_type();
+        if kind == FileType::Unknown {
+            match rustix::fs::statat(
+                &job.dir,
+                entry.file_name(),
+                rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+            ) {
+                Ok(st) => kind = FileType::from_raw_mode(st.st_mode),
+                Err(e) => {
+                    if each(Err(format!("{shown}: {e}"))).is_break() {
+                        return;
+                    }
+                    continue;
+                }
+            }
+        }
+        if each(Ok((entry.file_name(), shown, kind))).is_break() {
             return;
         }
     }
