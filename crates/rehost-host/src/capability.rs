@@ -231,6 +231,9 @@ pub fn execute(
             Ok(())
         }
         Request::Survey { options } => crate::survey::execute(host, options, cancel, emit),
+        Request::ReadOnly { .. } | Request::RestoreModes { .. } => {
+            crate::retire::execute(host, req, cancel, emit)
+        }
         Request::Probe { paths, measure } => {
             for path in paths {
                 if cancel.load(Relaxed) {

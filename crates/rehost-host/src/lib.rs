@@ -22,6 +22,7 @@ mod location;
 mod pair;
 mod reach;
 pub mod refs;
+pub mod retire;
 pub mod ssh;
 pub mod survey;
 pub mod transfer;
@@ -404,6 +405,31 @@ pub trait Host: Send + Sync {
         progress: &mut dyn FnMut(&survey::SurveyProgress),
     ) -> Result<rehost_survey::Inventory, HostError> {
         survey::receive(self, options, cancel, progress)
+    }
+
+    /// Removes every write bit beneath the tree at `path` (`retire-old`; `crate::retire`),
+    /// passing each batch of changes to `take` as the host sends it (a refusal stops the
+    /// request), or (`Check`) counts what still has one. What the host sends is checked: paths
+    /// inside the tree, bounded lists, as many changes as it says it made.
+    fn read_only(
+        &self,
+        path: &str,
+        action: retire::ReadOnlyAction,
+        cancel: &AtomicBool,
+        take: &mut dyn FnMut(Vec<retire::ModeChange>) -> Result<(), String>,
+    ) -> Result<retire::ReadOnlySummary, HostError> {
+        retire::receive(self, path, action, cancel, take)
+    }
+
+    /// Sets back the modes `changes` record beneath the tree at `path`, each only where the
+    /// entry is still the inode and mode rehost left (`crate::retire::restore`).
+    fn restore_modes(
+        &self,
+        path: &str,
+        changes: &[retire::ModeChange],
+        cancel: &AtomicBool,
+    ) -> Result<retire::RestoreSummary, HostError> {
+        retire::restore_on(self, path, changes, cancel)
     }
 
     /// Ends connections to the host. Called once at the end of a run; dropping does it too.

@@ -120,6 +120,20 @@ pub enum Request {
     Survey {
         options: crate::survey::SurveyOptions,
     },
+    /// Every write bit removed beneath `root` (resolved like a plan path), or (`Check`) the
+    /// entries that still have one counted (`crate::retire`): `Apply` streams `ModesChanged`
+    /// batches; both end with one `ReadOnlyDone`.
+    ReadOnly {
+        root: Bytes,
+        action: crate::retire::ReadOnlyAction,
+    },
+    /// The modes of `changes` (at most `crate::retire::BATCH`) set back beneath `root`, each
+    /// only where the entry is still the inode and mode rehost left; answered with one
+    /// `ModesRestored`.
+    RestoreModes {
+        root: Bytes,
+        changes: Vec<crate::retire::ModeChange>,
+    },
 }
 
 /// A byte range of a file, relative to a `ReadFiles` request's root.
@@ -203,6 +217,19 @@ impl Request {
                 format!("ending {} connection(s)", targets.len())
             }
             Request::Survey { .. } => "surveying the host".into(),
+            Request::ReadOnly { root, action } => format!(
+                "{} {}",
+                match action {
+                    crate::retire::ReadOnlyAction::Apply => "making read-only",
+                    crate::retire::ReadOnlyAction::Check => "checking read-only",
+                },
+                root.to_string_lossy()
+            ),
+            Request::RestoreModes { root, changes } => format!(
+                "restoring {} mode(s) under {}",
+                changes.len(),
+                root.to_string_lossy()
+            ),
         }
     }
 }
@@ -287,6 +314,18 @@ pub enum Response {
     },
     /// The end of a `Survey`: the inventory's length in bytes.
     Surveyed { bytes: u64 },
+    /// Write bits removed by a `ReadOnly`, in batches of at most `crate::retire::BATCH`.
+    ModesChanged {
+        changes: Vec<crate::retire::ModeChange>,
+    },
+    /// The end of a `ReadOnly`.
+    ReadOnlyDone {
+        summary: crate::retire::ReadOnlySummary,
+    },
+    /// What a `RestoreModes` did.
+    ModesRestored {
+        summary: crate::retire::RestoreSummary,
+    },
 }
 
 impl Response {
