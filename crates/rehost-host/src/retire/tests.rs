@@ -29,7 +29,7 @@ fn tree() -> (tempfile::TempDir, PathBuf, PathBuf) {
     std::fs::hard_link(root.join("a.db"), t.path().join("a.db.other-name")).unwrap();
     rustix::fs::mknodat(
         rustix::fs::CWD,
-        &root.join("fifo"),
+        root.join("fifo"),
         FileType::Fifo,
         Mode::from_raw_mode(0o620),
         0,

@@ -36,6 +36,7 @@ mod refs;
 mod rehearsal;
 mod report;
 mod resume;
+mod retire_old;
 mod run;
 mod security;
 mod services;
