@@ -231,7 +231,7 @@ pub fn execute(
             Ok(())
         }
         Request::Survey { options } => crate::survey::execute(host, options, cancel, emit),
-        Request::ReadOnly { .. } | Request::RestoreModes { .. } => {
+        Request::ReadOnly { .. } | Request::RestoreModes { .. } | Request::Listening { .. } => {
             crate::retire::execute(host, req, cancel, emit)
         }
         Request::Probe { paths, measure } => {

@@ -432,6 +432,17 @@ pub trait Host: Send + Sync {
         retire::restore_on(self, path, changes, cancel)
     }
 
+    /// The listening TCP sockets on `ports`, from the host's kernel, and what could not be
+    /// read (`gaps`): whether a service is stopped (`retire-old`). Processes and sockets are
+    /// the machine's, whatever a local host's root.
+    fn listening(
+        &self,
+        ports: &[u16],
+        cancel: &AtomicBool,
+    ) -> Result<(Vec<retire::Listening>, Vec<String>), HostError> {
+        retire::listening_on(self, ports, cancel)
+    }
+
     /// Ends connections to the host. Called once at the end of a run; dropping does it too.
     fn close(&self) {}
 }

@@ -109,6 +109,53 @@ impl ReadOnlySummary {
     }
 }
 
+/// A listening TCP socket: its local address (`0.0.0.0`, `::`, `192.0.2.10`) and port.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Listening {
+    pub address: String,
+    pub port: u16,
+}
+
+/// [`crate::Host::listening`]: the request, its answer bounded (sockets on the ports asked
+/// for only, at most [`MAX_LISTED`] × 10, addresses that parse).
+pub(crate) fn listening_on<H: crate::Host + ?Sized>(
+    host: &H,
+    ports: &[u16],
+    cancel: &AtomicBool,
+) -> Result<(Vec<Listening>, Vec<String>), crate::HostError> {
+    let req = crate::Request::Listening {
+        ports: ports.to_vec(),
+    };
+    let mut out = None;
+    crate::request_bounded(host, &req, cancel, &mut |r| {
+        if let crate::Response::Listening { sockets, gaps } = r {
+            if out.is_some() {
+                return Err("sent a second listing of listening sockets".into());
+            }
+            if sockets.len() > MAX_LISTED * 10 || gaps.len() > MAX_LISTED {
+                return Err("sent more listening sockets or gaps than rehost keeps".into());
+            }
+            if let Some(s) = sockets.iter().find(|s| {
+                !ports.contains(&s.port) || s.address.parse::<std::net::IpAddr>().is_err()
+            }) {
+                return Err(format!(
+                    "sent a listening socket it was not asked for: {}",
+                    rehost_tree::escape::text(&format!("{}:{}", s.address, s.port))
+                ));
+            }
+            if gaps.iter().any(|g| g.len() > 4096) {
+                return Err("sent a gap longer than 4096 bytes".into());
+            }
+            out = Some((sockets, gaps));
+        }
+        Ok(())
+    })?;
+    out.ok_or_else(|| crate::HostError::Protocol {
+        host: host.name().to_owned(),
+        message: "answered the listing of listening sockets with nothing".into(),
+    })
+}
+
 /// What a restore did: modes set back, and the entries left as found, each `path: why`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RestoreSummary {
@@ -450,6 +497,29 @@ pub(crate) fn execute(
                 root,
                 r.map(|summary| emit(Response::ModesRestored { summary })),
             )
+        }
+        Request::Listening { ports } => {
+            let mut gaps = Vec::new();
+            let sockets = crate::survey::procs::listeners(&mut gaps)
+                .into_iter()
+                .filter(|l| {
+                    l.listen.proto == rehost_survey::Proto::Tcp && ports.contains(&l.listen.port)
+                })
+                .map(|l| Listening {
+                    address: l.listen.address,
+                    port: l.listen.port,
+                })
+                .take(MAX_LISTED * 10)
+                .collect();
+            emit(Response::Listening {
+                sockets,
+                gaps: gaps
+                    .into_iter()
+                    .filter(|g| g.what != "/proc/net/unix")
+                    .map(|g| format!("{}: {}", g.what, g.why))
+                    .collect(),
+            });
+            return Ok(());
         }
         _ => unreachable!("capability::execute hands retire only its own requests"),
     };

@@ -137,30 +137,19 @@ fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {
         rec.stopped
             .push(format!("health command ended with {}", out.exit));
     }
-    let refused = match super::service::closed_ports(ctx, &host, &svc.ports) {
-        Ok(c) => c,
+    match listening(ctx, &host, &svc.ports) {
+        Ok(Ok(closed)) => rec.stopped.extend(closed),
+        Ok(Err(open)) => {
+            return failed(
+                format!(
+                    "service `{}` is still listening on host {host}: {open}; stop it first (a `stop` step before this one)",
+                    svc.id
+                ),
+                Some(rec),
+            );
+        }
         Err(e) => return failed(e, Some(rec)),
-    };
-    let open: Vec<u16> = svc
-        .ports
-        .iter()
-        .copied()
-        .filter(|p| !refused.iter().any(|r| r.starts_with(&format!("port {p}:"))))
-        .collect();
-    if !open.is_empty() {
-        return failed(
-            format!(
-                "service `{}` still accepts connections on host {host}, port(s) {}: stop it first (a `stop` step before this one)",
-                svc.id,
-                open.iter()
-                    .map(u16::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            Some(rec),
-        );
     }
-    rec.stopped.extend(refused);
     if rec.stopped.is_empty() {
         return failed(
             format!(
@@ -242,6 +231,58 @@ fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {
         Err(Stop::Cancelled) => Ok(Outcome::Cancelled),
         Err(Stop::Failed(e)) => failed(format!("{detail}; {e}"), Some(rec)),
     }
+}
+
+/// Whether anything listens on the service's ports on its host, from the host's kernel: `Ok`
+/// with one line per port found closed, or `Err` naming the sockets still listening. Where the
+/// plan gives the host an `address` (hosts that share a machine in a rehearsal), only sockets
+/// bound to it or to a wildcard address count; otherwise every socket on the port does.
+fn listening(
+    ctx: &mut Ctx,
+    host: &str,
+    ports: &[u16],
+) -> Result<Result<Vec<String>, String>, String> {
+    if ports.is_empty() {
+        return Ok(Ok(Vec::new()));
+    }
+    let address: Option<std::net::IpAddr> = ctx
+        .plan
+        .host_decl(ctx.env, host)
+        .and_then(|d| d.address.as_deref())
+        .and_then(|a| a.parse().ok());
+    let (sockets, gaps) = ctx
+        .hosts
+        .get(host)?
+        .listening(ports, ctx.cancel)
+        .map_err(|e| e.to_string())?;
+    if let Some(g) = gaps.iter().find(|g| g.contains("could not be read either")) {
+        return Err(format!(
+            "the listening sockets on host {host} could not be read, so rehost cannot tell the service is stopped: {}",
+            rehost_tree::escape::text(g)
+        ));
+    }
+    let counts = |a: &str| match (address, a.parse::<std::net::IpAddr>()) {
+        (None, _) => true,
+        (Some(_), Ok(ip)) if ip.is_unspecified() => true,
+        (Some(want), Ok(ip)) => ip == want,
+        (Some(_), Err(_)) => true,
+    };
+    let open: Vec<String> = sockets
+        .iter()
+        .filter(|s| counts(&s.address))
+        .map(|s| format!("{}:{}", s.address, s.port))
+        .collect();
+    if !open.is_empty() {
+        return Ok(Err(open.join(", ")));
+    }
+    let scope = match address {
+        Some(a) => format!(" on {a} or a wildcard address"),
+        None => String::new(),
+    };
+    Ok(Ok(ports
+        .iter()
+        .map(|p| format!("port {p}: no listening socket{scope} (the host's kernel)"))
+        .collect()))
 }
 
 enum Stop {

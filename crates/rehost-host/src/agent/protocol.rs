@@ -134,6 +134,10 @@ pub enum Request {
         root: Bytes,
         changes: Vec<crate::retire::ModeChange>,
     },
+    /// The listening TCP sockets (IPv4 and IPv6) on `ports`, from the host's kernel (netlink
+    /// sock_diag, else `/proc/net/tcp*`): whether a service is stopped. Answered with one
+    /// `Listening`.
+    Listening { ports: Vec<u16> },
 }
 
 /// A byte range of a file, relative to a `ReadFiles` request's root.
@@ -225,6 +229,9 @@ impl Request {
                 },
                 root.to_string_lossy()
             ),
+            Request::Listening { ports } => {
+                format!("listing the listening sockets on {} port(s)", ports.len())
+            }
             Request::RestoreModes { root, changes } => format!(
                 "restoring {} mode(s) under {}",
                 changes.len(),
@@ -325,6 +332,11 @@ pub enum Response {
     /// What a `RestoreModes` did.
     ModesRestored {
         summary: crate::retire::RestoreSummary,
+    },
+    /// A `Listening`: each socket's address and port, and what could not be read.
+    Listening {
+        sockets: Vec<crate::retire::Listening>,
+        gaps: Vec<String>,
     },
 }
 

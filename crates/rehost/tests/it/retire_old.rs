@@ -256,3 +256,97 @@ fn the_plan_says_what_retire_old_needs() {
     assert!(o.all().contains("needs `disabled_check`"), "{}", o.all());
     assert!(o.all().contains("needs `retention`"), "{}", o.all());
 }
+
+/// Over ssh the agent walks the old tree, removes the write bits and walks it again; the
+/// rollback's restore goes through it too.
+#[test]
+fn over_ssh_the_agent_keeps_the_old_tree_read_only_and_gives_it_back() {
+    use rehost_test::sshd::Sshd;
+    let (old, new) = (Sshd::start(), Sshd::start());
+    let d = TestDir::new();
+    d.write("old-root/srv/data/a.txt", "a\n");
+    d.write("old-root/srv/data/sub/b.txt", "b\n");
+    d.write("old-root/enabled", "");
+    set(&d, "old-root/srv/data/a.txt", 0o664);
+    let root = d.join("old-root").display().to_string();
+    let with_root = |name: &str, sshd: &Sshd, root: &str| {
+        format!(
+            "{}root = \"{}\"\n",
+            ssh_host(name, sshd),
+            d.join(root).display()
+        )
+    };
+    let boom = "[[steps]]\nid = \"boom\"\ndo = \"run\"\nhost = \"old\"\ncommand = \"test -e GO\"\non_failure = \"rollback\"\n";
+    let plan = ssh_plan(&old, &new, &body(DATA, boom))
+        .replace("test -e running", &format!("test -e {root}/running"))
+        .replace("rm -f enabled", &format!("rm -f {root}/enabled"))
+        .replace("touch enabled", &format!("touch {root}/enabled"))
+        .replace("test ! -e enabled", &format!("test ! -e {root}/enabled"))
+        .replace("test -e GO", &format!("test -e {root}/GO"))
+        .replace(&ssh_host("old", &old), &with_root("old", &old, "old-root"))
+        .replace(&ssh_host("new", &new), &with_root("new", &new, "new-root"));
+    d.write("plan.toml", &plan);
+    let o = rehost(&d, &["run", "plan.toml", "--accept-findings"]);
+    assert_ne!(o.code, 0, "{}", o.all());
+    let all = o.all();
+    assert!(all.contains("old:/srv/data kept read-only until"), "{all}");
+    assert!(
+        all.contains("3 mode(s) set back under old:/srv/data, each still as the step left it"),
+        "{all}"
+    );
+    assert_eq!(mode(&d, "old-root/srv/data/a.txt"), 0o664);
+    assert!(d.join("old-root/enabled").exists());
+
+    // Run again with the failing step passing: the tree stays read-only.
+    d.write("old-root/GO", "");
+    let o = rehost(&d, &["run", "plan.toml", "--accept-findings"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert_eq!(mode(&d, "old-root/srv/data/a.txt"), 0o444);
+    assert_eq!(mode(&d, "old-root/srv/data/sub") & 0o222, 0);
+    assert!(!d.join("old-root/enabled").exists());
+}
+
+/// The ports are checked in the host's kernel: a socket still listening on one fails the step
+/// naming it; where the environment gives the old host an address, a socket bound to another
+/// address of the same machine (the new host's, in a rehearsal on one machine) does not count.
+#[test]
+fn a_port_still_listening_on_the_old_host_fails_the_step_naming_the_socket() {
+    let d = TestDir::new();
+    old_host(&d);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let plan = body("", "").replace(
+        "stop = \"rm -f running\"\n",
+        &format!("stop = \"rm -f running\"\nports = [{port}]\n"),
+    );
+    write_plan(&d, &plan);
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    assert_ne!(o.code, 0, "{}", o.all());
+    assert!(
+        o.all().contains(&format!(
+            "service `app` is still listening on host old: 127.0.0.1:{port}"
+        )),
+        "{}",
+        o.all()
+    );
+    assert!(d.join("test-old/enabled").exists(), "nothing disabled");
+
+    // The old host at 127.0.0.2: the socket on 127.0.0.1 is another host's.
+    let full = crate::support::plan(&plan).replace(
+        "old = { local = true, root = \"test-old\" }",
+        "old = { local = true, root = \"test-old\", address = \"127.0.0.2\" }",
+    );
+    assert!(full.contains("127.0.0.2"));
+    d.write("plan.toml", &full);
+    std::fs::remove_dir_all(d.join(".rehost")).unwrap();
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(
+        o.stdout.contains(&format!(
+            "port {port}: no listening socket on 127.0.0.2 or a wildcard address (the host's kernel)"
+        )),
+        "{}",
+        o.stdout
+    );
+    drop(listener);
+}
