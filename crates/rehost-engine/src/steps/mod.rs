@@ -18,7 +18,7 @@ mod dns_ttl;
 mod drain;
 mod health;
 mod manual;
-mod retire_old;
+pub(crate) mod retire_old;
 mod run;
 mod scan_refs;
 mod service;

@@ -450,7 +450,7 @@ fn keep_read_only(
         return Ok((ro, why));
     }
     let mut note = format!(
-        "{} kept read-only until {until}: {} entr(y/ies), write bits removed from {}, {} already without; walked again: none writable; changes kept in evidence/{name}",
+        "{} made read-only, to stay so for the retention, until {until}: {} entr(y/ies), write bits removed from {}, {} already without; walked again: none writable; changes kept in evidence/{name}",
         ds.from, summary.entries, summary.changed, summary.already
     );
     if summary.symlinks > 0 {
@@ -572,4 +572,148 @@ fn rollback(ctx: &mut Ctx, step: &Step) -> Result<String, String> {
         return Err(done.join("; "));
     }
     Ok(done.join("; "))
+}
+
+/// The `retire-old` steps whose read-only tree stands: each one's last attempt, if it finished
+/// done with a `read_only` result and no rollback began since (a rollback gave the modes back).
+pub(crate) fn retired<'p>(
+    plan: &'p Plan,
+    records: &[Record],
+) -> Vec<(&'p Step, u32, ReadOnlyData)> {
+    let mut out = Vec::new();
+    for step in plan
+        .steps
+        .iter()
+        .filter(|s| matches!(s.kind, StepKind::RetireOld { .. }))
+    {
+        let mut last = None;
+        for r in records {
+            match r {
+                Record::StepFinished {
+                    id,
+                    attempt,
+                    result,
+                    result_data,
+                    ..
+                } if *id == step.id => {
+                    last = match (result, result_data) {
+                        (
+                            rehost_journal::journal::StepResult::Done,
+                            Some(StepData::RetireOld(d)),
+                        ) => d.read_only.clone().map(|ro| (*attempt, ro)),
+                        _ => None,
+                    }
+                }
+                Record::RollbackStarted { .. } => last = None,
+                _ => {}
+            }
+        }
+        if let Some((attempt, ro)) = last {
+            out.push((step, attempt, ro));
+        }
+    }
+    out
+}
+
+/// Walks a retired tree again: a `ReadOnlyRechecked` record saying whether any entry has a
+/// write bit again.
+pub(crate) fn recheck(
+    hosts: &mut crate::exec::Hosts,
+    cancel: &std::sync::atomic::AtomicBool,
+    (step, attempt, ro): (&Step, u32, &ReadOnlyData),
+    at: String,
+) -> Record {
+    let mut rec = Record::ReadOnlyRechecked {
+        at,
+        step: step.id.clone(),
+        attempt,
+        data_set: ro.data_set.clone(),
+        source: format!("{}:{}", ro.host, ro.path),
+        read_only: false,
+        entries: 0,
+        writable_total: 0,
+        writable: Vec::new(),
+        until: ro.until.clone(),
+        error: None,
+    };
+    let checked = hosts.get(&ro.host).and_then(|h| {
+        h.read_only(&ro.path, ReadOnlyAction::Check, cancel, &mut |_| {
+            Err("sent mode changes to a check".into())
+        })
+        .map_err(|e| e.to_string())
+    });
+    let Record::ReadOnlyRechecked {
+        read_only,
+        entries,
+        writable_total,
+        writable,
+        error,
+        ..
+    } = &mut rec
+    else {
+        unreachable!("made above")
+    };
+    match checked {
+        Ok(s) if s.error_count > 0 => {
+            *error = Some(format!(
+                "{} entr(y/ies) could not be read: {}",
+                s.error_count,
+                s.errors.join("; ")
+            ));
+        }
+        Ok(s) => {
+            *entries = s.entries;
+            *writable_total = s.writable_count;
+            *writable = s
+                .writable
+                .iter()
+                .map(|p| {
+                    rehost_tree::escape::display(if p.as_bytes().is_empty() {
+                        b"."
+                    } else {
+                        p.as_bytes()
+                    })
+                })
+                .collect();
+            *read_only = s.writable_count == 0;
+        }
+        Err(e) => *error = Some(e),
+    }
+    rec
+}
+
+/// One line for a read-only re-check (escaped where it was made).
+pub(crate) fn summary(r: &Record) -> String {
+    let Record::ReadOnlyRechecked {
+        step,
+        source,
+        read_only,
+        entries,
+        writable_total,
+        writable,
+        until,
+        error,
+        ..
+    } = r
+    else {
+        return String::new();
+    };
+    match error {
+        Some(e) => {
+            format!("the old tree {source} made read-only by `{step}` could NOT be re-checked: {e}")
+        }
+        None if *read_only => format!(
+            "the old tree {source} made read-only by `{step}` is still read-only: {entries} entr(y/ies) walked, none with a write bit (retention until {until})"
+        ),
+        None => format!(
+            "the old tree {source} made read-only by `{step}` is WRITABLE AGAIN during its retention (until {until}): {writable_total} entr(y/ies) with a write bit: {}{}",
+            writable
+                .iter()
+                .take(10)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", "),
+            if *writable_total > 10 { ", …" } else { "" }
+        ),
+    }
 }

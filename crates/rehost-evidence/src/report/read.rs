@@ -187,7 +187,7 @@ pub fn fold(records: &[Record], env: &str, plan: &Plan) -> Run {
                 }
             }
             // Read from the records by the verdict (`old_side`).
-            Record::OldSideRechecked { .. } => {}
+            Record::OldSideRechecked { .. } | Record::ReadOnlyRechecked { .. } => {}
             Record::LoadStarted {
                 at,
                 id,

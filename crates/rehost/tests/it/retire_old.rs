@@ -135,6 +135,40 @@ fn the_old_side_is_stopped_disabled_and_read_only_each_change_kept() {
             .any(|l| l.contains("\"path\":\"a.txt\"") && l.contains("\"before\":436")),
         "{text}"
     );
+
+    // During the retention `status --recheck` walks the tree again: still read-only, then a
+    // write bit given back is found, named, journaled and in the report's verdict.
+    let o = rehost(&d, &["status", "plan.toml", "--env", "test", "--recheck"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(
+        o.stdout.contains("the old tree old:/srv/data made read-only by `retire` is still read-only: 4 entr(y/ies) walked, none with a write bit"),
+        "{}",
+        o.stdout
+    );
+    set(&d, "test-old/srv/data/sub/b.txt", 0o660);
+    let o = rehost(&d, &["status", "plan.toml", "--env", "test", "--recheck"]);
+    assert_eq!(o.code, 1, "{}", o.all());
+    assert!(
+        o.stdout.contains("is WRITABLE AGAIN during its retention")
+            && o.stdout
+                .contains("1 entr(y/ies) with a write bit: sub/b.txt"),
+        "{}",
+        o.stdout
+    );
+    let journal = d.read(".rehost/plan/test/journal");
+    assert_eq!(
+        journal.matches("\"type\":\"read_only_rechecked\"").count(),
+        2,
+        "{journal}"
+    );
+    let r = rehost(&d, &["report", "plan.toml", "--env", "test"]);
+    assert!(r.code == 0 || r.code == 1, "{}", r.all());
+    let md = d.read(".rehost/plan/test/report.md");
+    assert!(
+        md.contains("had 1 entr(y/ies) with a write bit again"),
+        "{md}"
+    );
+    assert!(md.contains("was still read-only"), "{md}");
 }
 
 #[test]
@@ -202,6 +236,10 @@ fn a_rollback_with_nothing_changed_since_gives_back_every_mode() {
         "{all}"
     );
     assert!(all.contains("rolled back 1 step(s)"), "{all}");
+    // Rolled back: no tree stands read-only, nothing to re-check.
+    let o = rehost(&d, &["status", "plan.toml", "--env", "test", "--recheck"]);
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(o.all().contains("nothing to re-check"), "{}", o.all());
     assert_eq!(mode(&d, "test-old/srv/data/a.txt"), 0o664);
     assert_eq!(mode(&d, "test-old/srv/data/sub/b.txt"), 0o640);
     assert!(d.join("test-old/enabled").exists());
@@ -289,7 +327,10 @@ fn over_ssh_the_agent_keeps_the_old_tree_read_only_and_gives_it_back() {
     let o = rehost(&d, &["run", "plan.toml", "--accept-findings"]);
     assert_ne!(o.code, 0, "{}", o.all());
     let all = o.all();
-    assert!(all.contains("old:/srv/data kept read-only until"), "{all}");
+    assert!(
+        all.contains("old:/srv/data made read-only, to stay so for the retention, until"),
+        "{all}"
+    );
     assert!(
         all.contains("3 mode(s) set back under old:/srv/data, each still as the step left it"),
         "{all}"
