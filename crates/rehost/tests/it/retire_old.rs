@@ -332,7 +332,7 @@ fn over_ssh_the_agent_keeps_the_old_tree_read_only_and_gives_it_back() {
         "{all}"
     );
     assert!(
-        all.contains("3 mode(s) set back under old:/srv/data, each still as the step left it"),
+        all.contains("4 mode(s) set back under old:/srv/data, each still as the step left it"),
         "{all}"
     );
     assert_eq!(mode(&d, "old-root/srv/data/a.txt"), 0o664);
