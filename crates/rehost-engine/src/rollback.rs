@@ -161,7 +161,7 @@ fn rollback(
                 state: env.state,
                 hosts: &mut *env.hosts,
                 sink,
-                records,
+                records: &records,
                 clock,
                 cancel: env.cancel,
                 output: &mut out,

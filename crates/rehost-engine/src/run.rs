@@ -538,7 +538,7 @@ impl<'a> Run<'_, 'a> {
                 state: self.state,
                 hosts: &mut *self.hosts,
                 sink,
-                records,
+                records: &records,
                 clock,
                 cancel: self.cancel,
                 output: &mut out,
