@@ -481,6 +481,10 @@ pub struct SwitchData {
     pub open_at_pause: u32,
     /// Of those, the ones that ended by themselves before the drain deadline.
     pub drained: u32,
+    /// Those, named with when each left (at most 1,000 named; absent in journals written
+    /// before it was recorded).
+    #[serde(default)]
+    pub left: Vec<SwitchLeft>,
     /// The drain deadline, milliseconds after the pause began.
     pub drain_deadline_ms: u64,
     /// The connections the hold shut down at the drain deadline (at most 1,000 named).
@@ -498,6 +502,18 @@ pub struct SwitchEnded {
     pub upstream: String,
     /// How long it had been open, in milliseconds.
     pub age_ms: u64,
+}
+
+/// A relayed connection to the old upstream, open when a `switch` paused, that ended by itself
+/// before the drain deadline.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SwitchLeft {
+    /// The client's `ADDR:PORT`.
+    pub client: String,
+    /// The upstream it was relayed to.
+    pub upstream: String,
+    /// When it ended, in milliseconds after the pause began.
+    pub after_ms: u64,
 }
 
 /// A client of a drained service: when it was first seen and when it left.

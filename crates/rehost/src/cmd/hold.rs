@@ -172,6 +172,18 @@ pub fn describe(listen: SocketAddr, r: &SwitchReport) -> Vec<String> {
         "{} connection(s) to the old upstream were open at the pause: {} ended by themselves, {} were still open at the {} ms drain deadline and were ended by the hold (shut down both ways)",
         r.open_at_pause, r.drained, r.ended_count, r.drain_deadline_ms
     ));
+    for l in &r.left {
+        out.push(format!(
+            "  left {} (to {}) by itself {} ms after the pause",
+            l.client, l.upstream, l.after_ms
+        ));
+    }
+    if r.drained as usize > r.left.len() {
+        out.push(format!(
+            "  and {} more left by themselves",
+            r.drained as usize - r.left.len()
+        ));
+    }
     for e in &r.ended {
         out.push(format!(
             "  ended {} (to {}, open {} ms)",
