@@ -376,8 +376,9 @@ pub struct DrainEnded {
     /// Milliseconds from the first listing to the ending.
     pub at_ms: u64,
     /// `ended` (ended by rehost by `mechanism`, and the next listing no longer had it), `left`
-    /// (it closed by itself before rehost could end it), or `remained` (still listed: to be
-    /// ended by hand; `why`).
+    /// (it closed by itself before rehost could end it), `remained` (still listed: to be
+    /// ended by hand; `why`), or `interrupted` (the run was interrupted while rehost was ending
+    /// it, before a listing showed what became of it; `why`).
     pub result: String,
     /// `sock_destroy` or `pidfd_shutdown`, for an ended one.
     #[serde(default, skip_serializing_if = "Option::is_none")]

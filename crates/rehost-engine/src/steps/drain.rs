@@ -148,18 +148,41 @@ fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {
             });
         }
         if at >= limit && *terminate {
-            return Ok(end_remaining(
+            let out = end_remaining(
                 ctx,
                 &svc,
                 &host,
                 &listing.connections,
                 Run {
+                    step: &step.id,
                     tracker: &mut tracker,
                     unix: &unix,
                     polls,
                     started,
                 },
-            ));
+            );
+            // Interrupted once rehost had asked the host to end them: what it proved before
+            // the interruption is the attempt's record, the step counts as interrupted.
+            let interrupted = |detail: String| {
+                format!(
+                    "interrupted while ending the connections; what the listing made before the interruption showed: {detail}"
+                )
+            };
+            return Ok(match out {
+                Outcome::Done { detail, data, .. } if ctx.cancel.load(Ordering::Relaxed) => {
+                    Outcome::CancelledAfter {
+                        detail: interrupted(detail.unwrap_or_default()),
+                        data,
+                    }
+                }
+                Outcome::Failed { detail, data, .. } if ctx.cancel.load(Ordering::Relaxed) => {
+                    Outcome::CancelledAfter {
+                        detail: interrupted(detail),
+                        data,
+                    }
+                }
+                out => out,
+            });
         }
         if at >= limit {
             return Ok(Outcome::Failed {
@@ -347,6 +370,7 @@ type Peer = (std::net::IpAddr, u16, u16);
 
 /// Where a drain is when its timeout comes.
 struct Run<'a> {
+    step: &'a str,
     tracker: &'a mut Tracker,
     unix: &'a UnixTracker,
     polls: u32,
@@ -368,17 +392,56 @@ fn end_remaining(
     let elapsed = || clock.monotonic().saturating_sub(run.started);
     let at_ms = elapsed().as_millis() as u64;
     let ports_text = ports_text(&svc.ports);
+    ctx.sink.emit(&Event::Progress {
+        id: run.step.to_owned(),
+        message: format!(
+            "ending the {} connection(s) still to `{}` (port {ports_text}) on host {host}",
+            remaining.len(),
+            svc.id
+        ),
+    });
     let result = match ctx.hosts.get(host) {
         Ok(h) => terminate(h, &svc.ports, remaining, ctx.cancel).map_err(|e| e.to_string()),
         Err(e) => Err(e),
     };
-    // Interrupted while ending (asking the host, or waiting for the kernel to stop listing
-    // them): what a listing cut short shows proves nothing either way: cancelled, not a result.
-    if ctx.cancel.load(Ordering::Relaxed) {
-        return Outcome::Cancelled;
-    }
     let t = match result {
         Ok(t) => t,
+        // Interrupted before the host answered, or before the listing after it: rehost may have
+        // ended some; each is recorded as not known either way, and the step as interrupted.
+        Err(e) if ctx.cancel.load(Ordering::Relaxed) => {
+            let why = format!(
+                "interrupted while rehost was ending it ({e}): whether it ended is not known; list the connections again (`rehost conns list`)"
+            );
+            let ended: HashMap<Peer, DrainEnded> = remaining
+                .iter()
+                .map(|c| {
+                    let ended = DrainEnded {
+                        at_ms,
+                        result: "interrupted".into(),
+                        mechanism: None,
+                        why: why.clone(),
+                    };
+                    ((c.peer_addr, c.peer_port, c.local_port), ended)
+                })
+                .collect();
+            return Outcome::CancelledAfter {
+                detail: format!(
+                    "interrupted while ending the {} connection(s) still to service `{}` (port {ports_text}) on host {host}: whether each ended is not known; list them again (`rehost conns list`)",
+                    remaining.len(),
+                    svc.id,
+                ),
+                data: data(
+                    svc,
+                    host,
+                    run.tracker,
+                    run.unix,
+                    run.polls,
+                    elapsed(),
+                    false,
+                    Some(&ended),
+                ),
+            };
+        }
         Err(e) => {
             let named = names(run.tracker, run.unix, remaining.len());
             return Outcome::Failed {

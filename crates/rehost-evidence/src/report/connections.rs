@@ -48,7 +48,14 @@ pub(super) fn connections_section(r: &Report, b: &mut Vec<Block>) {
             .iter()
             .filter(|c| c.ended.as_ref().is_some_and(|e| e.result == "ended"))
             .count();
-        let outcome = if d.drained && d.terminate && ended > 0 {
+        let outcome = if a.result.as_deref() == Some("interrupted") {
+            format!(
+                "INTERRUPTED while rehost was ending the clients still connected to {target} at \
+                 the timeout ({}): {ended} proven ended by the listing made before the \
+                 interruption; list the connections again for the rest.",
+                human_ms(d.waited_ms)
+            )
+        } else if d.drained && d.terminate && ended > 0 {
             format!(
                 "Drained: rehost ended {ended} client(s) at the timeout; the host's kernel listed no \
                  connection to {target} after {}.",
@@ -264,6 +271,10 @@ fn left(c: &rehost_journal::step_data::DrainClient, terminate: bool) -> String {
             "ended by rehost ({}) after {}",
             e.mechanism.as_deref().map(code_span).unwrap_or_default(),
             human_ms(ms.max(e.at_ms))
+        ),
+        (Some(e), None) if e.result == "interrupted" => format!(
+            "NOT KNOWN: interrupted while rehost was ending it ({})",
+            code_span(&e.why)
         ),
         (Some(e), None) if e.result == "remained" => format!(
             "STILL CONNECTED: rehost could not end it ({})",

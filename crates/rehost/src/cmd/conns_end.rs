@@ -26,15 +26,17 @@ pub fn at_timeout(
         rehost_plan::format_duration(limit)
     );
     let t = terminate(host, ports, remaining, &crate::signals::CANCEL);
-    if crate::signals::cancelled() {
-        // Cut short: the listing made meanwhile proves nothing about what was ended.
-        crate::term::error(&format!(
-            "interrupted while ending the connections to {ports_text} on {name}: list them again (`rehost conns list`) to see which remain"
-        ));
-        return exit::INTERRUPTED;
-    }
+    let cancelled = crate::signals::cancelled();
     let t = match t {
         Ok(t) => t,
+        // Cut short before a listing after the ending: what was ended is not known.
+        Err(_) if cancelled => {
+            crate::term::error(&format!(
+                "interrupted while ending the {} connection(s) to {ports_text} on {name}: whether each ended is not known; list them again (`rehost conns list`) to see which remain",
+                remaining.len()
+            ));
+            return exit::INTERRUPTED;
+        }
         Err(e) => {
             crate::term::error(&format!(
                 "failed to end the connections to {ports_text} on {name}: {e}; end these by hand:"
@@ -93,7 +95,9 @@ pub fn at_timeout(
     }
     let ended = t.count(|r| matches!(r, Ended::Ended { .. }));
     if let Some(mut doc) = json {
-        doc["result"] = if t.listing.connections.is_empty() {
+        doc["result"] = if cancelled {
+            "interrupted".into()
+        } else if t.listing.connections.is_empty() {
             "drained_by_ending".into()
         } else {
             "remaining".into()
@@ -106,6 +110,14 @@ pub fn at_timeout(
             "still_listed": t.listing.connections.len(),
         });
         super::conns::print_json(&doc);
+    }
+    if cancelled {
+        // Interrupted while the kernel was still asked whether they had gone: the lines above
+        // are what the last listing showed, a record of what was ended, not of what remains.
+        crate::term::error(&format!(
+            "interrupted while ending the connections to {ports_text} on {name}: above is what the listing made before the interruption showed ({ended} ended); list them again (`rehost conns list`) to see which remain"
+        ));
+        return exit::INTERRUPTED;
     }
     if t.listing.connections.is_empty() {
         say(format!(
