@@ -94,6 +94,18 @@ impl Hold {
         max_connections: usize,
         log: Log,
     ) -> Result<Hold, HoldError> {
+        Hold::with_workers(listener, upstream, max_connections, log, 0)
+    }
+
+    /// [`Hold::new`] with `workers` relay threads (0: one per CPU, at most four; more than
+    /// four are four).
+    pub fn with_workers(
+        listener: TcpListener,
+        upstream: SocketAddr,
+        max_connections: usize,
+        log: Log,
+        workers: usize,
+    ) -> Result<Hold, HoldError> {
         listener
             .set_nonblocking(true)
             .map_err(HoldError::io("the listening socket"))?;
@@ -118,9 +130,11 @@ impl Hold {
             max_connections: max_connections.max(1),
             log,
         });
-        let n = std::thread::available_parallelism()
-            .map_or(2, |n| n.get())
-            .clamp(1, MAX_WORKERS);
+        let n = match workers {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        }
+        .clamp(1, MAX_WORKERS);
         let workers = (0..n)
             .map(|i| Worker::start(Arc::clone(&shared), i))
             .collect::<io::Result<Vec<_>>>()

@@ -81,8 +81,14 @@ fn serve(args: &HoldArgs) -> Result<i32, String> {
     let log: rehost_hold::Log = std::sync::Arc::new(|line: &str| {
         eprintln!("rehost hold: {}", rehost_tree::escape::text(line))
     });
-    let hold = rehost_hold::Hold::new(listener, upstream, args.max_connections, log)
-        .map_err(|e| e.to_string())?;
+    let hold = rehost_hold::Hold::with_workers(
+        listener,
+        upstream,
+        args.max_connections,
+        log,
+        args.workers,
+    )
+    .map_err(|e| e.to_string())?;
     let dir = args
         .state_dir
         .clone()

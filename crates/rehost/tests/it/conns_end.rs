@@ -703,7 +703,8 @@ fn postgresql_sessions_through_an_ssh_host_are_listed_drained_and_ended() {
     } else if o.code == 1 {
         // Unprivileged: neither way was allowed; named to be ended by hand, and still there.
         assert!(
-            o.stderr.contains(&format!("could not end {named}: SOCK_DESTROY: ")),
+            o.stderr
+                .contains(&format!("could not end {named}: SOCK_DESTROY: ")),
             "{}",
             o.all()
         );
