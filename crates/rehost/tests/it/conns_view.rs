@@ -621,6 +621,106 @@ fn conns_drain_socket_waits_for_the_socket_s_sessions_and_names_the_one_that_sta
     );
 }
 
+/// `conns drain --socket --terminate` ends the sessions still on PostgreSQL's Unix socket at the
+/// timeout: each backend's socket is taken from it (`pidfd_getfd`) and shut down, the backend
+/// reads the end of its client and exits, and the server logs each disconnection.
+#[test]
+fn conns_drain_socket_terminate_ends_the_sessions_on_the_postgresql_socket() {
+    let pg = rehost_test::postgres::Postgres::start();
+    pg.sql(
+        "postgres",
+        "alter system set log_disconnections = on;\nselect pg_reload_conf();",
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while pg.sql("postgres", "show log_disconnections") != "on" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "log_disconnections never took"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (a, b) = (
+        Held::psql(&pg, true, "", "a"),
+        Held::psql(&pg, true, "", "b"),
+    );
+    let d = TestDir::new();
+    let sock = pg.socket();
+    let sock = sock.to_str().unwrap();
+    let o = rehost(
+        &d,
+        &[
+            "conns",
+            "drain",
+            "--socket",
+            sock,
+            "--timeout",
+            "1s",
+            "--terminate",
+        ],
+    );
+    assert!(
+        o.stderr
+            .contains("2 client(s) still connected to Unix socket(s) on this machine; ending them"),
+        "{}",
+        o.all()
+    );
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 && o.code != 0 {
+        // Unprivileged, the ptrace policy may forbid taking the backends' sockets: named.
+        assert!(o.stderr.contains("pidfd_"), "{}", o.all());
+        return;
+    }
+    assert_eq!(o.code, 0, "{}", o.all());
+    for h in [&a, &b] {
+        let backend = h.pid_port().0;
+        assert!(
+            o.stdout.contains(&format!(
+                "ended: process {} (psql) to the Unix socket {sock} (served by {backend} (postgres)) (by pidfd_shutdown; no longer listed by the kernel)",
+                h.client_pid()
+            )),
+            "{}",
+            o.all()
+        );
+    }
+    assert!(
+        o.stdout.contains(
+            "drained: rehost ended 2 Unix-socket connection(s) on this machine; the kernel lists none any more"
+        ),
+        "{}",
+        o.all()
+    );
+    // Each backend saw its client end and exited, and the server logged it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    for h in [&a, &b] {
+        let backend = h.pid_port().0;
+        loop {
+            let log = std::fs::read_to_string(pg.log_file()).unwrap_or_default();
+            if log.lines().any(|l| {
+                l.contains(&format!("[{backend}]"))
+                    && l.contains("disconnection: session time")
+                    && l.contains("host=[local]")
+            }) {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no disconnection of backend {backend} in the server's log:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert_eq!(
+            pg.sql(
+                "postgres",
+                &format!("select count(*) from pg_stat_activity where pid = {backend}")
+            ),
+            "0",
+            "backend {backend} has ended"
+        );
+    }
+    a.close();
+    b.close();
+}
+
 /// A `[[services]]` entry with a Unix socket (a real PostgreSQL's), drained in a plan run: with
 /// a `psql` session held on the socket the step fails at its timeout naming the session's
 /// process and the socket; once the session has closed the next run drains, and the report's
