@@ -367,6 +367,10 @@ pub struct DrainUnixClient {
     /// connected at the last listing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub left_ms: Option<u64>,
+    /// With `terminate`: what became of it when rehost ended it at the timeout (as for a TCP
+    /// client; the mechanism is always `pidfd_shutdown`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended: Option<DrainEnded>,
 }
 
 /// What rehost did to a client still connected at a `terminate` drain's timeout, as the

@@ -47,7 +47,11 @@ pub(super) fn connections_section(r: &Report, b: &mut Vec<Block>) {
             .clients
             .iter()
             .filter(|c| c.ended.as_ref().is_some_and(|e| e.result == "ended"))
-            .count();
+            .count()
+            + d.unix_clients
+                .iter()
+                .filter(|c| c.ended.as_ref().is_some_and(|e| e.result == "ended"))
+                .count();
         let outcome = if a.result.as_deref() == Some("interrupted") {
             format!(
                 "INTERRUPTED while rehost was ending the clients still connected to {target} at \
@@ -108,7 +112,7 @@ pub(super) fn connections_section(r: &Report, b: &mut Vec<Block>) {
                     } else {
                         format!("after {}", human_ms(c.first_seen_ms))
                     },
-                    left(c, d.terminate),
+                    left(c.ended.as_ref(), c.left_ms, d.terminate),
                 ]
             })
             .collect();
@@ -137,10 +141,7 @@ pub(super) fn connections_section(r: &Report, b: &mut Vec<Block>) {
                         } else {
                             format!("after {}", human_ms(c.first_seen_ms))
                         },
-                        match c.left_ms {
-                            Some(ms) => format!("after {}", human_ms(ms)),
-                            None => "STILL CONNECTED (not ended by rehost)".into(),
-                        },
+                        left(c.ended.as_ref(), c.left_ms, d.terminate),
                     ]
                 })
                 .collect();
@@ -265,8 +266,12 @@ pub(super) fn references_section(r: &Report, b: &mut Vec<Block>) {
 
 /// When and how a client left: by itself, ended by rehost (and by which mechanism, gone from
 /// the next listing), or not at all (with why rehost could not end it).
-fn left(c: &rehost_journal::step_data::DrainClient, terminate: bool) -> String {
-    match (&c.ended, c.left_ms) {
+fn left(
+    ended: Option<&rehost_journal::step_data::DrainEnded>,
+    left_ms: Option<u64>,
+    terminate: bool,
+) -> String {
+    match (ended, left_ms) {
         (Some(e), Some(ms)) if e.result == "ended" => format!(
             "ended by rehost ({}) after {}",
             e.mechanism.as_deref().map(code_span).unwrap_or_default(),

@@ -806,3 +806,84 @@ timeout = "2s"
     );
     tcp.close();
 }
+
+/// The `drain` step's `terminate` on a service with only a Unix socket (a real PostgreSQL's):
+/// the session still there at the timeout is ended (its backend's socket shut down), the step
+/// succeeds once the socket's listing no longer has it, and the report names it as ended by
+/// rehost with the mechanism.
+#[test]
+fn a_terminate_drain_step_ends_the_clients_of_a_services_unix_socket() {
+    let pg = rehost_test::postgres::Postgres::start();
+    let d = TestDir::new();
+    let sock = pg.socket();
+    let sock = sock.to_str().unwrap();
+    let held = Held::psql(&pg, true, "", "held");
+    let (client, backend) = (held.client_pid(), held.pid_port().0);
+    write_plan(
+        &d,
+        &format!(
+            r#"
+[[services]]
+id = "db"
+host = "old"
+sockets = ["{sock}"]
+persistent_connections = true
+
+[[steps]]
+id = "drain-db"
+do = "drain"
+service = "db"
+timeout = "2s"
+terminate = true
+"#
+        ),
+    );
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    let r = rehost(&d, &["report", "plan.toml", "--env", "test"]);
+    assert_ne!(r.code, 2, "{}", r.all());
+    let json: serde_json::Value =
+        serde_json::from_str(&d.read(".rehost/plan/test/report.json")).unwrap();
+    let drain = &json["run"]["attempts"][0]["drain"];
+    let u = &drain["unix_clients"][0];
+    assert_eq!(u["peer_pid"], client, "{drain}");
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 && o.code != 0 {
+        // Unprivileged, the ptrace policy may forbid it: it remained, named with why.
+        assert_eq!(u["ended"]["result"], "remained", "{drain}");
+        return;
+    }
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(
+        o.stdout.contains(&format!(
+            "ended 1 client(s) of service `db` (the Unix socket {sock}) on host old at the timeout (2s) by pidfd_shutdown; 0 left by themselves meanwhile"
+        )),
+        "{}",
+        o.all()
+    );
+    assert_eq!(drain["drained"], true, "{drain}");
+    assert_eq!(u["ended"]["result"], "ended", "{drain}");
+    assert_eq!(u["ended"]["mechanism"], "pidfd_shutdown", "{drain}");
+    assert!(u["left_ms"].as_u64().is_some(), "{drain}");
+    let md = d.read(".rehost/plan/test/report.md");
+    assert!(
+        md.contains("Drained: rehost ended 1 client(s) at the timeout"),
+        "{md}"
+    );
+    let row = md
+        .lines()
+        .find(|l| l.contains(&format!("| {client} `psql` | `{sock}` |")))
+        .unwrap_or_else(|| panic!("{client} not in {md}"));
+    assert!(
+        row.contains("ended by rehost (`pidfd_shutdown`) after"),
+        "{row}"
+    );
+    assert_eq!(
+        pg.sql(
+            "postgres",
+            &format!("select count(*) from pg_stat_activity where pid = {backend}")
+        ),
+        "0",
+        "its backend has ended"
+    );
+    held.close();
+}
