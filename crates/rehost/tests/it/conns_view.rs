@@ -877,13 +877,68 @@ terminate = true
         row.contains("ended by rehost (`pidfd_shutdown`) after"),
         "{row}"
     );
-    assert_eq!(
-        pg.sql(
-            "postgres",
-            &format!("select count(*) from pg_stat_activity where pid = {backend}")
-        ),
-        "0",
-        "its backend has ended"
-    );
+    backend_ends(&pg, backend);
     held.close();
+}
+
+/// `conns drain --socket --terminate` through an sshd host: the host's agent ends the session
+/// on PostgreSQL's socket (the `end_unix_connections` request), and rehost calls it ended only
+/// once the host's listing no longer has it.
+#[test]
+fn conns_drain_socket_terminate_through_an_ssh_host_ends_the_session() {
+    let sshd = Sshd::start();
+    let pg = rehost_test::postgres::Postgres::start();
+    let held = Held::psql(&pg, true, "", "held");
+    let (client, backend) = (held.client_pid(), held.pid_port().0);
+    let d = TestDir::new();
+    let sock = pg.socket();
+    let sock = sock.to_str().unwrap();
+    let config = sshd.ssh_config();
+    let o = rehost(
+        &d,
+        &[
+            "conns",
+            "drain",
+            sshd.destination(),
+            "--ssh-config",
+            config.to_str().unwrap(),
+            "--socket",
+            sock,
+            "--timeout",
+            "1s",
+            "--terminate",
+            "--json",
+        ],
+    );
+    let doc = json(&o);
+    let t = &doc["terminated_unix"];
+    assert_eq!(t["outcomes"][0]["connection"]["peer_pid"], client, "{doc}");
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 && o.code != 0 {
+        assert_eq!(t["outcomes"][0]["result"], "remained", "{doc}");
+        return;
+    }
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert_eq!(doc["result"], "drained_by_ending", "{doc}");
+    assert_eq!(t["outcomes"][0]["result"], "ended", "{doc}");
+    assert_eq!(t["outcomes"][0]["mechanism"], "pidfd_shutdown", "{doc}");
+    assert_eq!(t["still_listed"], 0, "{doc}");
+    backend_ends(&pg, backend);
+    held.close();
+}
+
+/// Waits (at most 10 s) until PostgreSQL no longer lists the backend `pid`.
+fn backend_ends(pg: &rehost_test::postgres::Postgres, pid: u64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while pg.sql(
+        "postgres",
+        &format!("select count(*) from pg_stat_activity where pid = {pid}"),
+    ) != "0"
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "backend {pid} has not ended"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
