@@ -595,6 +595,16 @@ impl<'a> Run<'_, 'a> {
                     step: step.id.clone(),
                 }),
             ),
+            Ok(Outcome::CancelledAfter { detail, data }) => (
+                StepResult::Interrupted,
+                Some(detail),
+                None,
+                None,
+                data,
+                Some(EngineError::Cancelled {
+                    step: step.id.clone(),
+                }),
+            ),
             Ok(Outcome::Failed {
                 detail,
                 exit_code,

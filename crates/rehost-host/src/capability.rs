@@ -230,6 +230,21 @@ pub fn execute(
             emit(Response::ConnectionsEnded { attempts });
             Ok(())
         }
+        Request::EndUnixConnections { paths, targets } => {
+            crate::conns::unix::check_paths(paths).map_err(|message| HostError::Protocol {
+                host: host.name().to_owned(),
+                message,
+            })?;
+            let attempts = crate::conns::unix_end::end_here(paths, targets).map_err(|source| {
+                HostError::Read {
+                    host: host.name().to_owned(),
+                    path: PathBuf::from("/proc/net/unix"),
+                    source,
+                }
+            })?;
+            emit(Response::UnixConnectionsEnded { attempts });
+            Ok(())
+        }
         Request::Survey { options } => crate::survey::execute(host, options, cancel, emit),
         Request::ReadOnly { .. } | Request::RestoreModes { .. } | Request::Listening { .. } => {
             crate::retire::execute(host, req, cancel, emit)

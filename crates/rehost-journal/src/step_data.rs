@@ -417,6 +417,10 @@ pub struct DrainUnixClient {
     /// connected at the last listing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub left_ms: Option<u64>,
+    /// With `terminate`: what became of it when rehost ended it at the timeout (as for a TCP
+    /// client; the mechanism is always `pidfd_shutdown`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended: Option<DrainEnded>,
 }
 
 /// What rehost did to a client still connected at a `terminate` drain's timeout, as the
@@ -426,8 +430,9 @@ pub struct DrainEnded {
     /// Milliseconds from the first listing to the ending.
     pub at_ms: u64,
     /// `ended` (ended by rehost by `mechanism`, and the next listing no longer had it), `left`
-    /// (it closed by itself before rehost could end it), or `remained` (still listed: to be
-    /// ended by hand; `why`).
+    /// (it closed by itself before rehost could end it), `remained` (still listed: to be
+    /// ended by hand; `why`), or `interrupted` (the run was interrupted while rehost was ending
+    /// it, before a listing showed what became of it; `why`).
     pub result: String,
     /// `sock_destroy` or `pidfd_shutdown`, for an ended one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -531,6 +536,10 @@ pub struct SwitchData {
     pub open_at_pause: u32,
     /// Of those, the ones that ended by themselves before the drain deadline.
     pub drained: u32,
+    /// Those, named with when each left (at most 1,000 named; absent in journals written
+    /// before it was recorded).
+    #[serde(default)]
+    pub left: Vec<SwitchLeft>,
     /// The drain deadline, milliseconds after the pause began.
     pub drain_deadline_ms: u64,
     /// The connections the hold shut down at the drain deadline (at most 1,000 named).
@@ -548,6 +557,18 @@ pub struct SwitchEnded {
     pub upstream: String,
     /// How long it had been open, in milliseconds.
     pub age_ms: u64,
+}
+
+/// A relayed connection to the old upstream, open when a `switch` paused, that ended by itself
+/// before the drain deadline.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SwitchLeft {
+    /// The client's `ADDR:PORT`.
+    pub client: String,
+    /// The upstream it was relayed to.
+    pub upstream: String,
+    /// When it ended, in milliseconds after the pause began.
+    pub after_ms: u64,
 }
 
 /// A client of a drained service: when it was first seen and when it left.

@@ -989,6 +989,15 @@ pub struct HoldArgs {
         conflicts_with = "switch"
     )]
     pub max_connections: usize,
+    /// With --upstream: relay on this many worker threads (default: one per CPU, at most 4).
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 0,
+        hide_default_value = true,
+        conflicts_with = "switch"
+    )]
+    pub workers: usize,
     /// With --switch: print the switch's report as JSON.
     #[arg(long, requires = "switch")]
     pub json: bool,

@@ -114,6 +114,12 @@ pub enum Request {
         ports: Vec<u16>,
         targets: Vec<crate::conns::end::Target>,
     },
+    /// End each of `targets` still accepted on one of the listening Unix sockets `paths` with
+    /// exactly its inode (`crate::conns::unix_end`). Answered with one `UnixConnectionsEnded`.
+    EndUnixConnections {
+        paths: Vec<Bytes>,
+        targets: Vec<crate::conns::unix_end::UnixTarget>,
+    },
     /// What the host runs and what each service depends on (`crate::survey`): streams
     /// `SurveyProgress`, then the inventory's JSON in `SurveyData` pieces, then one
     /// `Surveyed` with its length.
@@ -220,6 +226,9 @@ impl Request {
             Request::EndConnections { targets, .. } => {
                 format!("ending {} connection(s)", targets.len())
             }
+            Request::EndUnixConnections { targets, .. } => {
+                format!("ending {} Unix-socket connection(s)", targets.len())
+            }
             Request::Survey { .. } => "surveying the host".into(),
             Request::ReadOnly { root, action } => format!(
                 "{} {}",
@@ -308,6 +317,10 @@ pub enum Response {
     /// What an `EndConnections` did, one attempt per target.
     ConnectionsEnded {
         attempts: Vec<crate::conns::end::Attempt>,
+    },
+    /// What an `EndUnixConnections` did, one attempt per target.
+    UnixConnectionsEnded {
+        attempts: Vec<crate::conns::unix_end::UnixAttempt>,
     },
     /// How far a `Survey` has come.
     SurveyProgress {
