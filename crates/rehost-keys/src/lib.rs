@@ -15,6 +15,7 @@
 
 mod compare;
 mod config;
+mod keygrip;
 mod keytab;
 mod openpgp;
 mod parse;
