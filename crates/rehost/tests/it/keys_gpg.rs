@@ -125,7 +125,7 @@ fn gnupg_keys_and_keytabs_are_found_with_the_tools_fingerprints_and_nothing_secr
     let moved = d.join("renamed/private-keys-v1.d");
     std::fs::create_dir_all(&moved).unwrap();
     std::fs::copy(
-        d.join(format!("old/gnupg/private-keys-v1.d/{ed_grip}.key")),
+        d.join(&format!("old/gnupg/private-keys-v1.d/{ed_grip}.key")),
         moved.join(format!("{}.key", "A".repeat(40))),
     )
     .unwrap();
