@@ -20,9 +20,8 @@
 //! invalidates it), and its checksum matches; otherwise it is ignored, named in the scan's
 //! notes, and replaced. `--no-cache` neither reads nor writes it.
 
-use rehost_tree::private::{PrivateDir, PrivateError, euid};
+use rehost_tree::private::{PrivateDir, euid};
 use std::io::Read;
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 
@@ -221,25 +220,19 @@ impl Cache {
 /// The entries of the cache file `name` in `dir`, or why it is not trusted. A missing file is
 /// an empty cache.
 fn read(dir: &PrivateDir, name: &str) -> Result<Vec<u128>, String> {
-    let c = std::ffi::CString::new(name).map_err(|_| "a NUL in its name".to_owned())?;
-    // SAFETY: a valid directory descriptor and a NUL-terminated name.
-    let fd = unsafe {
-        libc::openat(
-            dir.fd().as_raw_fd(),
-            c.as_ptr(),
-            libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC,
-        )
+    use rustix::fs::{Mode, OFlags};
+    let fd = match rustix::fs::openat(
+        dir.fd(),
+        name,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) {
+        Ok(fd) => fd,
+        Err(rustix::io::Errno::NOENT) => return Ok(Vec::new()),
+        Err(rustix::io::Errno::LOOP) => return Err("it is a symlink".into()),
+        Err(e) => return Err(e.to_string()),
     };
-    if fd < 0 {
-        let e = std::io::Error::last_os_error();
-        return match e.raw_os_error() {
-            Some(libc::ENOENT) => Ok(Vec::new()),
-            Some(libc::ELOOP) => Err("it is a symlink".into()),
-            _ => Err(e.to_string()),
-        };
-    }
-    // SAFETY: a fresh descriptor we own.
-    let mut f = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    let mut f = std::fs::File::from(fd);
     let meta = f.metadata().map_err(|e| e.to_string())?;
     if !meta.is_file() {
         return Err("not a regular file".into());
@@ -294,5 +287,3 @@ fn read(dir: &PrivateDir, name: &str) -> Result<Vec<u128>, String> {
     Ok(entries)
 }
 
-#[cfg(test)]
-mod tests;

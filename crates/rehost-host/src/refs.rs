@@ -17,7 +17,7 @@ use rehost_tree::aligned::AlignedBuf;
 use rustix::fs::{FileType, Mode, OFlags};
 use serde::{Deserialize, Serialize};
 use std::ops::ControlFlow;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Condvar, Mutex, mpsc};
@@ -469,47 +469,53 @@ pub(crate) type Entry<'a> = Result<(&'a std::ffi::CStr, String, FileType), Strin
 /// not say); what cannot be read is handed as an error naming the directory or the entry. The
 /// one directory walk of the reference and key scans.
 pub(crate) fn entries(job: &Job, each: &mut dyn FnMut(Entry<'_>) -> ControlFlow<()>) {
-    let dir = match rustix::fs::Dir::read_from(job.dir.as_fd()) {
-        Ok(d) => d,
-        Err(e) => {
-            let _ = each(Err(format!("{}: {e}", job.shown)));
-            return;
-        }
-    };
-    for entry in dir {
-        let entry = match entry {
-            Ok(e) => e,
-            Err(e) => {
-                let _ = each(Err(format!("{}: {e}", job.shown)));
-                break;
-            }
-        };
-        let name = entry.file_name().to_bytes();
-        if name == b"." || name == b".." {
-            continue;
-        }
-        let shown = format!("{}/{}", job.shown, String::from_utf8_lossy(name));
-        let mut kind = entry.file_type();
-        if kind == FileType::Unknown {
-            match rustix::fs::statat(
-                &job.dir,
-                entry.file_name(),
-                rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
-            ) {
-                Ok(st) => kind = FileType::from_raw_mode(st.st_mode),
+    // `getdents64` straight into a buffer of this thread's, on the job's own descriptor
+    // (opened for this walk, at its start): `Dir::read_from` would reopen the directory
+    // (`openat "."`, `fcntl`, `close`) and start from a buffer of 32 entries.
+    thread_local! {
+        static BUF: std::cell::RefCell<Vec<std::mem::MaybeUninit<u8>>> =
+            std::cell::RefCell::new(vec![std::mem::MaybeUninit::uninit(); DIR_BUF]);
+    }
+    BUF.with_borrow_mut(|buf| {
+        let mut dir = rustix::fs::RawDir::new(&job.dir, buf);
+        while let Some(entry) = dir.next() {
+            let entry = match entry {
+                Ok(e) => e,
                 Err(e) => {
-                    if each(Err(format!("{shown}: {e}"))).is_break() {
-                        return;
+                    let _ = each(Err(format!("{}: {e}", job.shown)));
+                    break;
+                }
+            };
+            let name = entry.file_name().to_bytes();
+            if name == b"." || name == b".." {
+                continue;
+            }
+            let shown = format!("{}/{}", job.shown, String::from_utf8_lossy(name));
+            let mut kind = entry.file_type();
+            if kind == FileType::Unknown {
+                match rustix::fs::statat(
+                    &job.dir,
+                    entry.file_name(),
+                    rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+                ) {
+                    Ok(st) => kind = FileType::from_raw_mode(st.st_mode),
+                    Err(e) => {
+                        if each(Err(format!("{shown}: {e}"))).is_break() {
+                            return;
+                        }
+                        continue;
                     }
-                    continue;
                 }
             }
+            if each(Ok((entry.file_name(), shown, kind))).is_break() {
+                return;
+            }
         }
-        if each(Ok((entry.file_name(), shown, kind))).is_break() {
-            return;
-        }
-    }
+    });
 }
+
+/// The bytes of directory entries one `getdents64` call may return (about 1,000 names).
+const DIR_BUF: usize = 32 << 10;
 
 /// Searches one open regular file to its end (or its first NUL byte).
 fn search(

@@ -101,6 +101,26 @@ pub fn sniff(head: &[u8], size: u64) -> Option<Sniff> {
     None
 }
 
+/// A digest of the code that decides that a file holds nothing a scan reads — [`sniff`] and
+/// the path and content rules of [`is_wireguard`], [`is_gpg_agent_key`], [`config_service`]
+/// and [`parse_keytab`] — for a cache of such files (rehost-host's key scan cache): one made
+/// by other code is not trusted. Any change to these sources changes it.
+pub fn scanner_digest() -> [u8; 32] {
+    let mut h = blake3::Hasher::new();
+    for src in [
+        &include_bytes!("lib.rs")[..],
+        include_bytes!("config.rs"),
+        include_bytes!("openpgp.rs"),
+        include_bytes!("wireguard.rs"),
+        include_bytes!("keytab.rs"),
+        include_bytes!("volume.rs"),
+    ] {
+        h.update(&(src.len() as u64).to_le_bytes());
+        h.update(src);
+    }
+    *h.finalize().as_bytes()
+}
+
 /// A DER SEQUENCE whose length says it is the whole file.
 fn der_fills(head: &[u8], size: u64) -> bool {
     if head.len() < 2 || head[0] != 0x30 {
@@ -629,6 +649,14 @@ pub struct Scan {
     pub files: u64,
     /// Files read whole because their first bytes could be key material.
     pub read: u64,
+    /// Of the files examined, those not opened: the host's key scan cache knows them
+    /// unchanged (path, device, inode, size, mtime, ctime) since a scan found nothing in them.
+    #[serde(default)]
+    pub cached: u64,
+    /// What the scan says of the host's key scan cache: ignored (a planted, corrupt or
+    /// foreign-owned file) or not written, and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     /// The path the scan was asked for, when one: paths below it are compared relative to it
     /// (`keys compare /srv/old /srv/new`); empty for absolute paths on both sides.
     #[serde(default, skip_serializing_if = "String::is_empty")]
