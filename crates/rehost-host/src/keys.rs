@@ -150,6 +150,7 @@ pub(crate) fn execute(
                     buf: &mut buf,
                     out: &mut out,
                     tally: &mut tally,
+                    subdirs: Vec::new(),
                 };
                 while let Some(job) = queue.next() {
                     if !stop.load(Relaxed) && !cancel.load(Relaxed) {
@@ -311,6 +312,8 @@ struct Walk<'a> {
     buf: &'a mut AlignedBuf,
     out: &'a mut Vec<Event>,
     tally: &'a mut Tally,
+    /// The directory's subdirectories, queued together once it is read.
+    subdirs: Vec<Job>,
 }
 
 /// Reads one directory: its subdirectories queued, its regular files opened relative to it
@@ -332,7 +335,7 @@ fn read_dir(job: &Job, w: &mut Walk<'_>) {
                 OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
                 Mode::empty(),
             ) {
-                Ok(dir) => w.queue.push(Job { dir, shown }),
+                Ok(dir) => w.subdirs.push(Job { dir, shown }),
                 Err(e) => w.out.push(Event::Error(format!(
                     "{shown}: failed to read directory: {e}"
                 ))),
@@ -361,9 +364,9 @@ fn read_dir(job: &Job, w: &mut Walk<'_>) {
                         | OFlags::CLOEXEC,
                     Mode::empty(),
                 );
-                let examined = opened.map_err(std::io::Error::from).and_then(|fd| {
-                    examine(fd.into(), &shown, w.digest_key, w.passwords, w.buf)
-                });
+                let examined = opened
+                    .map_err(std::io::Error::from)
+                    .and_then(|fd| examine(fd.into(), &shown, w.digest_key, w.passwords, w.buf));
                 match examined {
                     Ok(Ok(e)) => w.out.push(Event::Examined(shown, Box::new(e))),
                     Ok(Err(ident)) => {
@@ -379,6 +382,7 @@ fn read_dir(job: &Job, w: &mut Walk<'_>) {
         }
         ControlFlow::Continue(())
     });
+    w.queue.push_all(&mut w.subdirs);
 }
 
 type Examined = (std::fs::Metadata, Vec<rehost_keys::Key>, Vec<String>);

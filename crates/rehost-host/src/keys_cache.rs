@@ -77,7 +77,7 @@ impl Ident {
         h.update(&self.mtime_ns.to_le_bytes());
         h.update(&self.ctime_ns.to_le_bytes());
         let mut e = [0u8; 16];
-        h.finalize_xof().fill(&mut e);
+        e.copy_from_slice(&h.finalize().as_bytes()[..16]);
         u128::from_le_bytes(e)
     }
 }
@@ -97,6 +97,9 @@ fn scanner_digest() -> [u8; 32] {
 #[derive(Default)]
 pub(crate) struct Cache {
     known: Vec<u128>,
+    /// Where the entries with each value of their top 16 bits begin in `known` (and, last,
+    /// its length): a lookup reads one or two cache lines, not a binary search's seventeen.
+    index: Vec<u32>,
     dir: Option<PrivateDir>,
     name: String,
     /// When the scan began, nanoseconds since the epoch; files changed after `start -
@@ -147,7 +150,10 @@ impl Cache {
             }
         };
         match read(&dir, &c.name) {
-            Ok(known) => c.known = known,
+            Ok(known) => {
+                c.index = index(&known);
+                c.known = known;
+            }
             Err(why) => c.notes.push(format!(
                 "ignored the key scan cache {}: {why}; every file was read, and the cache is made again",
                 dir.path().join(&c.name).display()
@@ -169,13 +175,19 @@ impl Cache {
     }
 
     pub(crate) fn contains(&self, entry: u128) -> bool {
-        self.known.binary_search(&entry).is_ok()
+        let b = (entry >> 112) as usize;
+        match (self.index.get(b), self.index.get(b + 1)) {
+            (Some(&lo), Some(&hi)) => self.known[lo as usize..hi as usize].contains(&entry),
+            _ => false,
+        }
     }
 
     /// Whether a file with `ident`, read and found to hold nothing, may be recorded: it
     /// settled before the scan began.
     pub(crate) fn settled(&self, ident: &Ident) -> bool {
-        self.active() && ident.ctime_ns < self.settled_before_ns && ident.mtime_ns < self.settled_before_ns
+        self.active()
+            && ident.ctime_ns < self.settled_before_ns
+            && ident.mtime_ns < self.settled_before_ns
     }
 
     /// Writes `entries` (the files skipped and the files recorded by a complete scan) as the
@@ -215,6 +227,19 @@ impl Cache {
                 .push(format!("the key scan cache was not written: {e}"));
         }
     }
+}
+
+/// [`Cache::index`] of sorted entries.
+fn index(known: &[u128]) -> Vec<u32> {
+    let mut index = Vec::with_capacity((1 << 16) + 1);
+    let mut at = 0;
+    for b in 0..=(1usize << 16) {
+        while at < known.len() && ((known[at] >> 112) as usize) < b {
+            at += 1;
+        }
+        index.push(at as u32);
+    }
+    index
 }
 
 /// The entries of the cache file `name` in `dir`, or why it is not trusted. A missing file is
@@ -286,4 +311,3 @@ fn read(dir: &PrivateDir, name: &str) -> Result<Vec<u128>, String> {
     }
     Ok(entries)
 }
-

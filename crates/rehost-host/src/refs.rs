@@ -165,14 +165,25 @@ pub(crate) struct Job {
 /// The queue the threads share: directories to read, and how many threads are reading one
 /// (the key scan's walk shares it).
 pub(crate) struct Queue {
-    jobs: Mutex<(Vec<Job>, usize)>,
+    jobs: Mutex<Jobs>,
     more: Condvar,
+}
+
+/// The queue's state: directories to read, threads reading one, threads waiting for one.
+struct Jobs {
+    queued: Vec<Job>,
+    busy: usize,
+    waiting: usize,
 }
 
 impl Queue {
     pub(crate) fn new() -> Queue {
         Queue {
-            jobs: Mutex::new((Vec::new(), 0)),
+            jobs: Mutex::new(Jobs {
+                queued: Vec::new(),
+                busy: 0,
+                waiting: 0,
+            }),
             more: Condvar::new(),
         }
     }
@@ -181,28 +192,45 @@ impl Queue {
     pub(crate) fn next(&self) -> Option<Job> {
         let mut g = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
         loop {
-            if let Some(j) = g.0.pop() {
-                g.1 += 1;
+            if let Some(j) = g.queued.pop() {
+                g.busy += 1;
                 return Some(j);
             }
-            if g.1 == 0 {
-                self.more.notify_all();
+            if g.busy == 0 {
+                if g.waiting > 0 {
+                    self.more.notify_all();
+                }
                 return None;
             }
+            g.waiting += 1;
             g = self.more.wait(g).unwrap_or_else(|e| e.into_inner());
+            g.waiting -= 1;
         }
     }
 
     pub(crate) fn push(&self, j: Job) {
+        self.push_all(&mut vec![j]);
+    }
+
+    /// Queues every directory of `jobs` (left empty) under one lock, waking only threads that
+    /// wait: a wake-up is a system call even when no one sleeps (a futex per directory
+    /// otherwise).
+    pub(crate) fn push_all(&self, jobs: &mut Vec<Job>) {
+        if jobs.is_empty() {
+            return;
+        }
+        let n = jobs.len();
         let mut g = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
-        g.0.push(j);
-        self.more.notify_one();
+        g.queued.append(jobs);
+        for _ in 0..g.waiting.min(n) {
+            self.more.notify_one();
+        }
     }
 
     pub(crate) fn done(&self) {
         let mut g = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
-        g.1 -= 1;
-        if g.1 == 0 && g.0.is_empty() {
+        g.busy -= 1;
+        if g.busy == 0 && g.queued.is_empty() && g.waiting > 0 {
             self.more.notify_all();
         }
     }

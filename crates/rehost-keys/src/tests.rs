@@ -654,3 +654,23 @@ Q+47JAY=\n\
     );
     assert_eq!(keys[0].algorithm, "eddsa-ed25519");
 }
+
+/// `parse::name_text` (the certificate names with their attribute names remembered) writes
+/// what x509-cert's `Display` writes: escapes, several values in one RDN, an unnamed OID, a
+/// value that is not a string.
+#[test]
+fn certificate_names_are_written_as_x509_cert_writes_them() {
+    use std::str::FromStr;
+    for s in [
+        "CN=example.org,O=Example\\, Inc.,C=DE",
+        "CN=a+OU=b,O=c",
+        "CN=\\#hash\\ ,L=x\\;y\\<z\\>",
+        "UID=someone,DC=example,DC=org",
+        "1.2.3.4=#0403616263,CN=x",
+        "CN=,O=\\\"quoted\\\"",
+        "EMAILADDRESS=ops@example.org,CN=ops",
+    ] {
+        let n = x509_cert::name::Name::from_str(s).unwrap_or_else(|e| panic!("{s}: {e}"));
+        assert_eq!(crate::parse::name_text(&n), n.to_string(), "{s}");
+    }
+}
