@@ -824,6 +824,32 @@ impl Scan {
             .find(|f| f.key.kind.is_private() && f.key.spki_sha256.as_ref() == Some(spki))
             .map(|f| f.path.as_str())
     }
+
+    /// [`Scan::private_key_of`] for every certificate at once: the path of the first private
+    /// key found with each SPKI digest (a scan of a CA store lists thousands of certificates;
+    /// asking each against every finding was quadratic).
+    pub fn private_keys(&self) -> PrivateKeys<'_> {
+        let mut by_spki = std::collections::HashMap::new();
+        for f in &self.found {
+            if f.key.kind.is_private()
+                && let Some(spki) = f.key.spki_sha256.as_deref()
+            {
+                by_spki.entry(spki).or_insert(f.path.as_str());
+            }
+        }
+        PrivateKeys(by_spki)
+    }
+}
+
+/// The private keys of a scan by SPKI digest ([`Scan::private_keys`]).
+pub struct PrivateKeys<'a>(std::collections::HashMap<&'a str, &'a str>);
+
+impl<'a> PrivateKeys<'a> {
+    /// Where the private key of `cert` (a certificate or public key) is, as
+    /// [`Scan::private_key_of`] says.
+    pub fn of(&self, cert: &Key) -> Option<&'a str> {
+        self.0.get(cert.spki_sha256.as_deref()?).copied()
+    }
 }
 
 #[cfg(test)]

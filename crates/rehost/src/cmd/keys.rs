@@ -147,7 +147,7 @@ pub fn scan(args: &KeysScanArgs) -> i32 {
     let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     if args.json {
         let doc = json!({
-            "scans": scans.iter().map(|(loc, s)| json!({
+            "scans": scans.iter().map(|(loc, s)| (loc, s, s.private_keys())).map(|(loc, s, private)| json!({
                 "location": loc,
                 "files": s.files,
                 "read": s.read,
@@ -158,7 +158,7 @@ pub fn scan(args: &KeysScanArgs) -> i32 {
                     v["problems"] = json!(f.problems());
                     v["warnings"] = json!(f.warnings());
                     if f.key.certificate.is_some() {
-                        v["private_key"] = json!(s.private_key_of(&f.key));
+                        v["private_key"] = json!(private.of(&f.key));
                     }
                     v
                 }).collect::<Vec<_>>(),
@@ -170,6 +170,7 @@ pub fn scan(args: &KeysScanArgs) -> i32 {
         return code;
     }
     for (loc, s) in &scans {
+        let private = s.private_keys();
         let _ = writeln!(out, "{}:", escape(loc));
         for f in &s.found {
             let _ = writeln!(out, "  {}", key_line(f));
@@ -187,7 +188,8 @@ pub fn scan(args: &KeysScanArgs) -> i32 {
                     escape(&c.issuer),
                     c.not_before,
                     c.not_after,
-                    s.private_key_of(&f.key)
+                    private
+                        .of(&f.key)
                         .map(escape)
                         .unwrap_or_else(|| "not found here".into())
                 );
