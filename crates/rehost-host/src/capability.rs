@@ -184,7 +184,16 @@ pub fn execute(
             paths,
             digest_key,
             passwords,
-        } => crate::keys::execute(host, paths, digest_key.as_ref(), passwords, cancel, emit),
+            no_cache,
+        } => crate::keys::execute(
+            host,
+            paths,
+            digest_key.as_ref(),
+            passwords,
+            *no_cache,
+            cancel,
+            emit,
+        ),
         Request::ScanRefs { paths, needles } => {
             crate::refs::execute(host, paths, needles, cancel, emit)
         }

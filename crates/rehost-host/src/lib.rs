@@ -16,6 +16,7 @@ mod error;
 pub mod host_lock;
 mod identity;
 mod keys;
+mod keys_cache;
 mod listing;
 mod local;
 mod location;
@@ -34,8 +35,8 @@ pub use command::{CommandSpec, ExitInfo, OutputStream, Program, RunOutcome};
 pub use error::{AgentCannotRun, HostError, HostKeyFailure};
 pub use identity::this_machine_id;
 pub use keys::{
-    MAX_PASSWORDS, fresh_digest_key, read_password_file, scan_keys, scan_keys_opened,
-    scan_keys_with,
+    MAX_PASSWORDS, fresh_digest_key, read_password_file, scan_keys, scan_keys_cached,
+    scan_keys_opened, scan_keys_with,
 };
 pub use listing::{EntryKind, TreeEntry, list_tree};
 pub use local::{LocalHost, resolve_under};

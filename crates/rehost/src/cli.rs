@@ -837,6 +837,10 @@ pub struct KeysScanArgs {
     /// that holds the bundles and are never printed or kept.
     #[arg(long, value_name = "FILE")]
     pub password_file: Option<PathBuf>,
+    /// Open and sniff every file: do not skip the files the host's key scan cache knows
+    /// unchanged since a scan found nothing in them, and do not write the cache.
+    #[arg(long)]
+    pub no_cache: bool,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
@@ -854,6 +858,9 @@ pub struct KeysCompareArgs {
     /// `keys scan --password-file`.
     #[arg(long, value_name = "FILE")]
     pub password_file: Option<PathBuf>,
+    /// Open and sniff every file on both sides, as `keys scan --no-cache`.
+    #[arg(long)]
+    pub no_cache: bool,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,

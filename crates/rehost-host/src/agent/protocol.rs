@@ -85,6 +85,10 @@ pub enum Request {
         /// (`Debug` hides them), never kept.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         passwords: Vec<rehost_keys::Password>,
+        /// Read every file: the host's key scan cache is neither used nor written
+        /// (`--no-cache`).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        no_cache: bool,
     },
     /// The established TCP connections (IPv4 and IPv6) whose local port is one of `ports`
     /// (all when empty), at most `limit`, with their processes where visible
@@ -298,11 +302,17 @@ pub enum Response {
     Connected { error: Option<String> },
     /// Keys found by a `ScanKeys`, in batches.
     KeysFound { found: Vec<rehost_keys::Found> },
-    /// The end of a `ScanKeys`: files examined, files read whole, paths that could not be.
+    /// The end of a `ScanKeys`: files examined, files read whole, paths that could not be,
+    /// files not opened because the host's key scan cache knows them unchanged since a scan
+    /// found nothing in them, and what the scan says of that cache (ignored, and why).
     KeysScanned {
         files: u64,
         read: u64,
         errors: Vec<String>,
+        #[serde(default)]
+        cached: u64,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        notes: Vec<String>,
     },
     /// A `Connections` listing.
     Connections { listing: crate::conns::Listing },

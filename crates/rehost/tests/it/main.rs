@@ -24,6 +24,7 @@ mod formats;
 mod hold;
 mod isolation;
 mod keys;
+mod keys_cache;
 mod keys_gpg;
 mod keys_stored;
 mod load;
