@@ -335,7 +335,8 @@ pub fn draft(inv: &Inventory, old: &OldHost) -> String {
             w.push_str("# nothing runs it now and it listens nowhere (a timer starts it): the checklist neither stops nor starts it\n");
         }
         if v.database_server {
-            w.push_str("# a database server: it keeps running on the old host until its databases are copied and verified\n");
+            w.push_str("# a database server: it keeps running on the old host until its databases are copied and verified;\n\
+                        # the new server's runs before the migration starts (the pre-flight asks both)\n");
         }
         w.push_str("[[services]]\n");
         let _ = writeln!(w, "id = {}", toml_str(&v.id));
@@ -630,7 +631,6 @@ pub fn draft(inv: &Inventory, old: &OldHost) -> String {
         );
     }
     for (v, ids) in &dbs {
-        stop_or_start(steps, v, "start", "new");
         steps.add(
             &format!("copy-{}", v.id),
             &format!("Copy the databases of {}", v.id),
@@ -901,8 +901,9 @@ fn nginx_dump(s: &Service) -> String {
 /// (or the survey could not tell), else `"TODO: …"` for each command the checklist uses, since
 /// only a person knows how the service is stopped and started there.
 fn service_commands(w: &mut String, v: &Svc, unit: &str, init: &str) {
+    // A database server is neither stopped on the old host nor started by the checklist on
+    // the new one (which runs before the migration: the pre-flight asks it).
     let stopped = !v.sshd && !v.database_server && !v.passive;
-    let started = stopped || v.database_server;
     let checked = !v.sshd && !v.passive && v.tcp_ports.is_empty();
     if init.is_empty() || init == "systemd" {
         let _ = writeln!(w, "stop = {}", toml_str(&format!("systemctl stop {unit}")));
@@ -928,7 +929,7 @@ fn service_commands(w: &mut String, v: &Svc, unit: &str, init: &str) {
     );
     for (key, used, what) in [
         ("stop", stopped, "stopped on the old server"),
-        ("start", started, "started on the new server"),
+        ("start", stopped, "started on the new server"),
         (
             "health",
             checked,

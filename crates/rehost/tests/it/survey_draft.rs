@@ -31,7 +31,7 @@ fn a_draft_fails_check_on_its_todos_only_and_a_compare_finds_exactly_the_missing
             "--map",
             "map.svg",
         ])
-        .stderr_has("rehost: wrote the draft plan draft.toml: 10 TODO(s) to decide; `rehost check draft.toml` lists each with its line\n")
+        .stderr_has("rehost: wrote the draft plan draft.toml: 12 TODO(s) to decide; `rehost check draft.toml` lists each with its line\n")
         .stderr_has("rehost: wrote the dependency map map.svg (3 services)\n")
         .success();
     let text = dir.read("draft.toml");
@@ -41,7 +41,7 @@ fn a_draft_fails_check_on_its_todos_only_and_a_compare_finds_exactly_the_missing
         .code(2);
     let v: serde_json::Value = serde_json::from_str(ran.stdout()).unwrap();
     let errors = v["errors"].as_array().unwrap();
-    assert_eq!(errors.len(), 10, "{v:#}");
+    assert_eq!(errors.len(), 12, "{v:#}");
     for e in errors {
         assert_eq!(e["code"], "todo", "{e}");
         let line = text
@@ -61,7 +61,7 @@ fn a_draft_fails_check_on_its_todos_only_and_a_compare_finds_exactly_the_missing
         .stdout_has(
             "draft.toml:12:16: error[todo]: `migration.max_downtime` is still to be decided",
         )
-        .stdout_has("draft.toml: 10 error(s); fix them and check again\n")
+        .stdout_has("draft.toml: 12 error(s); fix them and check again\n")
         .code(2);
 
     dir.write("draft.toml", example::decide_todos(&text));
@@ -340,7 +340,7 @@ allow = ["port *"]
         "paths = [\"/etc/ssl/private/app.key\"]\n",
         "name = \"app.example.test\"\n",
         "database = \"shop\"\n",
-        "do = \"verify-files\"\nfrom = \"old\"\nto = \"new\"\npaths = [\"/etc/cron.d/rotate\", \"/etc/systemd/system/backup.timer\"]\n",
+        "do = \"verify-files\"\nfrom = \"old\"\nto = \"new\"\npaths = [\"/etc/cron.d/rotate\", \"/etc/systemd/system/backup.service\", \"/etc/systemd/system/backup.timer\", \"/etc/systemd/system/nginx.service\", \"/etc/systemd/system/postgresql-test.service\"]\n",
     ] {
         assert!(text.contains(part), "{part} not in\n{text}");
     }
