@@ -24,7 +24,6 @@ use rehost_test::sshd::Sshd;
 use serde_json::Value;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// The nginx the run's `start` step started on the new root, stopped (SIGQUIT, by the PID its
