@@ -79,6 +79,16 @@ pub(crate) fn host_root(d: &TestDir, nginx_port: u16, pg: &Postgres) -> Root {
     }
     std::fs::copy("/etc/passwd", r("/etc/passwd")).unwrap();
     std::fs::copy("/etc/group", r("/etc/group")).unwrap();
+    // The host's own record of its fully qualified name (the kernel's host name is this
+    // machine's: the roots share it).
+    std::fs::write(
+        r("/etc/hosts"),
+        format!(
+            "127.0.0.1 localhost\n127.0.1.1 {h}.example.test {h}\n",
+            h = this_hostname()
+        ),
+    )
+    .unwrap();
     std::fs::write(r("/srv/www/index.html"), "hello\n").unwrap();
     let openssl = rehost_test::require_tool("openssl");
     let st = Command::new(openssl)
@@ -172,6 +182,13 @@ pub(crate) fn host_root(d: &TestDir, nginx_port: u16, pg: &Postgres) -> Root {
     }
 }
 
+pub(crate) fn this_hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
 fn service<'a>(inv: &'a Value, id: &str) -> &'a Value {
     inv["services"]
         .as_array()
@@ -260,6 +277,11 @@ new = {{ local = true, root = "test-new" }}
         out.all()
     );
     assert_eq!(inv["host"], "old");
+    assert_eq!(
+        inv["system"]["fqdn"],
+        format!("{}.example.test", this_hostname()),
+        "from the root's /etc/hosts"
+    );
     assert!(
         out.stderr.contains("sampling the clients"),
         "{}",
