@@ -181,6 +181,12 @@ fn is_loopback(peer: &str) -> bool {
 
 /// The draft plan of `inv`: TOML text that `rehost check` reads, failing only on its TODOs.
 pub fn draft(inv: &Inventory, old: &OldHost) -> String {
+    draft_from(inv, old, None)
+}
+
+/// [`draft`], naming in `[survey] inventory` the file the inventory was saved to (relative
+/// to the draft's directory), so that `rehost concept` embeds its dependency map.
+pub fn draft_from(inv: &Inventory, old: &OldHost, inventory: Option<&str>) -> String {
     let mut out = String::new();
     let w = &mut out;
     let host_name = if inv.system.hostname.is_empty() {
@@ -266,6 +272,15 @@ pub fn draft(inv: &Inventory, old: &OldHost) -> String {
     w.push_str("[environments.test]\n");
     w.push_str("old = { ssh = \"TODO: a copy of the old server to rehearse on (user@host)\" }\n");
     w.push_str("new = { ssh = \"TODO: a replacement server to rehearse on (user@host)\" }\n\n");
+    match inventory {
+        Some(file) => {
+            w.push_str("[survey]\n# found: the inventory this draft was written from (rehost survey)\n");
+            let _ = writeln!(w, "inventory = {}\n", toml_str(file));
+        }
+        None => w.push_str(
+            "# [survey]\n# inventory = \"old.json\"  # the inventory this draft came from (rehost survey --inventory-out): rehost concept draws its map\n\n",
+        ),
+    }
 
     let mut ids = Ids::default();
     let mut svcs: Vec<Svc> = Vec::new();
@@ -883,8 +898,10 @@ fn carried_files<'a>(inv: &'a Inventory, svcs: &[Svc<'a>]) -> Vec<&'a str> {
 }
 
 /// The command that dumps nginx's effective configuration as the surveyed server runs it:
-/// `nginx -T`, with `-c FILE` where its command line named a configuration file (single-quoted
-/// for the shell: the path comes from the old server).
+/// `nginx -T`, with `-c FILE` where its command line named a configuration file. The path
+/// comes from the old server: written bare where it holds only letters, digits and `/._-+`
+/// (nothing a shell reads), else the command is a TODO (this crate quotes nothing: the one
+/// quoter is rehost-host's).
 fn nginx_dump(s: &Service) -> String {
     let given = s.config.iter().find(|c| {
         !c.conffile
@@ -892,8 +909,16 @@ fn nginx_dump(s: &Service) -> String {
                 || c.found.source.starts_with("ExecStart= of "))
     });
     match given {
-        Some(c) => format!("nginx -T -c '{}'", c.path.replace('\'', "'\\''")),
         None => "nginx -T".to_owned(),
+        Some(c)
+            if c.path.starts_with('/')
+                && c.path
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"/._-+".contains(&b)) =>
+        {
+            format!("nginx -T -c {}", c.path)
+        }
+        Some(_) => "TODO: nginx -T -c with the configuration file nginx runs with (its command line names one with characters a shell reads; the carry-files step lists the configuration files)".to_owned(),
     }
 }
 

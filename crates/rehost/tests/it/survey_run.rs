@@ -48,9 +48,9 @@ impl Drop for NewNginx {
     }
 }
 
-/// A shell word in single quotes.
+/// A shell word.
 fn q(p: &Path) -> String {
-    format!("'{}'", p.display().to_string().replace('\'', "'\\''"))
+    rehost_host::ssh::sh_quoted(&p.display().to_string())
 }
 
 /// The inventory reduced to this root's services (its unit files name them), their sockets
@@ -310,7 +310,7 @@ fn a_decided_draft_runs_from_the_surveyed_root_to_a_second_root_and_nothing_is_m
         "do = \"drain\"\nservice = \"nginx\"\n",
         "# systemd does not run on the surveyed host",
         "stop = \"TODO: the command by which nginx.service is stopped on the old server\"\n",
-        "command = \"nginx -T -c '/etc/nginx/nginx.conf'\"\n",
+        "command = \"nginx -T -c /etc/nginx/nginx.conf\"\n",
         "# the key files it carries:\n#   /etc/ssl/app.crt\n#   /etc/ssl/private/app.key\n",
         "# the files it carries:\n#   /etc/cron.d/rotate\n#   /etc/nginx/nginx.conf\n#   /etc/nginx/sites-enabled/app\n#   /etc/systemd/system/backup.service\n#   /etc/systemd/system/backup.timer\n#   /etc/systemd/system/nginx.service\n#   /etc/systemd/system/postgresql-test.service\n",
     ] {
@@ -385,8 +385,14 @@ fn a_decided_draft_runs_from_the_surveyed_root_to_a_second_root_and_nothing_is_m
     );
 
     // The two roots compared: nothing missing; without the cron job, exactly that.
-    let plan = format!(
-        "{decided}\n[survey]\n# Both roots share this machine's sockets, which other tests open and close.\nallow = [\"port *\"]\n"
+    assert!(
+        decided.contains("[survey]\n# found: the inventory this draft was written from (rehost survey)\ninventory = \"old.json\"\n"),
+        "{decided}"
+    );
+    let plan = decided.replacen(
+        "[survey]\n",
+        "[survey]\n# Both roots share this machine's sockets, which other tests open and close.\nallow = [\"port *\"]\n",
+        1,
     );
     d.write("draft.toml", &plan);
     let compare = |d: &TestDir| {
