@@ -520,3 +520,61 @@ fn the_concept_embeds_the_map_of_the_inventory_the_draft_names() {
         .stderr_has("failed to read the inventory old.json: larger than 64 MiB")
         .code(2);
 }
+
+/// A survey writing its draft keeps its inventory with `--inventory-out`, and the draft names
+/// it relative to itself, so that the concept draws the map of exactly that survey.
+#[test]
+fn a_survey_keeps_the_inventory_its_draft_names() {
+    let dir = TestDir::new();
+    let root = dir.join("root");
+    std::fs::create_dir_all(root.join("etc/cron.d")).unwrap();
+    std::fs::write(root.join("etc/cron.d/job"), "5 4 * * * root /bin/true\n").unwrap();
+    std::fs::create_dir_all(dir.join("out")).unwrap();
+    dir.write(
+        "plan.toml",
+        "[migration]\ntitle = \"t\"\n[hosts.old]\nlocal = true\nroot = \"root\"\n[hosts.new]\nlocal = true\nroot = \"new\"\n",
+    );
+    let ran = rehost(
+        &dir,
+        &[
+            "survey",
+            "old",
+            "--plan",
+            "plan.toml",
+            "--for",
+            "0",
+            "-o",
+            "out/draft.toml",
+            "--inventory-out",
+            "out/inv.json",
+        ],
+    );
+    assert!(ran.code == 0 || ran.code == 1, "{}", ran.all());
+    assert!(
+        ran.stderr
+            .contains("rehost: wrote the inventory out/inv.json\n"),
+        "{}",
+        ran.all()
+    );
+    let text = dir.read("out/draft.toml");
+    assert!(
+        text.contains("[survey]\n# found: the inventory this draft was written from (rehost survey)\ninventory = \"inv.json\"\n"),
+        "{text}"
+    );
+    let inv: rehost_survey::Inventory =
+        serde_json::from_str(&dir.read("out/inv.json")).expect("an inventory");
+    assert_eq!(inv.cron.len(), 1, "{inv:?}");
+    dir.write("out/draft.toml", example::decide_todos(&text));
+    let digest = rehost_plan::digest(&dir.read("out/inv.json"));
+    test_in(&dir)
+        .args(["concept", "out/draft.toml"])
+        .stdout_has(format!(
+            "drawn from the inventory `inv.json`, BLAKE3 `{digest}`."
+        ))
+        .success();
+    // Without -o there is no draft to name it in.
+    test_in(&dir)
+        .args(["survey", "--for", "0", "--inventory-out", "x.json"])
+        .stderr_has("--draft")
+        .code(2);
+}
