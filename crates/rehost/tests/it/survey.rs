@@ -684,3 +684,52 @@ fn a_survey_of_this_machine_finds_the_keys_postgresql_serves_tls_with() {
     assert_eq!(pgdata["path"], data.display().to_string());
     assert_eq!(pgdata["owner"], "postgres");
 }
+
+/// MariaDB's data directory is the one the running server answers (`SELECT @@datadir`), not
+/// only the one its command line names: the server here is asked over its socket, and its
+/// databases are listed with it.
+#[test]
+fn a_survey_of_this_machine_asks_mariadb_for_its_datadir() {
+    let d = TestDir::new();
+    let db = rehost_test::mariadb::Mariadb::start();
+    db.sql("", "CREATE DATABASE shop;");
+    let data = db.socket().parent().unwrap().join("data");
+    let out = rehost(&d, &["survey", "--for", "0", "--json"]);
+    let inv: Value =
+        serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.all()));
+    let svc = inv["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| {
+            s["listens"].as_array().is_some_and(|l| {
+                l.iter()
+                    .any(|l| l["proto"] == "tcp" && l["port"] == db.port())
+            })
+        })
+        .unwrap_or_else(|| panic!("no service listens on {}: {:#}", db.port(), inv["services"]));
+    assert_eq!(svc["kind"], "mariadb", "{svc:#}");
+    let datadir = svc["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["role"] == "mariadb-datadir")
+        .unwrap_or_else(|| panic!("no datadir: {svc:#}"));
+    assert_eq!(datadir["path"], data.display().to_string(), "{svc:#}");
+    assert_eq!(datadir["found"]["by"], "server", "{svc:#}");
+    assert_eq!(
+        datadir["found"]["source"],
+        format!("SELECT @@datadir on port {}", db.port())
+    );
+    let dbs = &svc["databases"][0];
+    assert_eq!(dbs["engine"], "mariadb");
+    assert_eq!(dbs["port"], db.port());
+    assert!(
+        dbs["names"].as_array().unwrap().iter().any(|n| n == "shop"),
+        "{dbs}"
+    );
+    assert!(
+        dbs["version"].as_str().unwrap().contains("MariaDB"),
+        "{dbs}"
+    );
+}
