@@ -371,7 +371,7 @@ pub fn render_markdown(doc: &Document) -> String {
             }
             Block::Map(m) => {
                 out.push_str(&md_line(&format!(
-                    "{} Markdown does not hold the map: the HTML concept embeds it, and `rehost survey --inventory FILE --map map.svg` draws it.",
+                    "{} Markdown does not hold the map: the HTML form of this document embeds it, and `rehost survey --inventory FILE --map map.svg` draws it.",
                     m.caption()
                 )));
                 out.push_str("\n\n");

@@ -167,6 +167,35 @@ pub fn outputs(inv: &Inventory, args: &SurveyArgs) -> Result<(), String> {
     Ok(())
 }
 
+/// The dependency map of the inventory the plan names in `[survey] inventory` (relative to
+/// the plan), read bounded and checked as an agent's answer (it came from the old server);
+/// none where the plan names none. The error names the file and the plan's line.
+pub fn plan_map(
+    pf: &crate::plan_file::PlanFile,
+) -> Result<Option<rehost_evidence::survey_map::DependencyMap>, String> {
+    let Some(name) = pf.plan().survey.as_ref().and_then(|s| s.inventory.as_ref()) else {
+        return Ok(None);
+    };
+    let at = pf.path.parent().unwrap_or(Path::new(".")).join(&name.value);
+    match read_inventory_digest(&at) {
+        Ok((inv, digest)) => Ok(Some(rehost_evidence::survey_map::DependencyMap::of(
+            &inv,
+            &name.value,
+            &digest,
+        ))),
+        Err(e) => {
+            let line = rehost_plan::SourceMap::new(&pf.text)
+                .line_col(name.span.start)
+                .0;
+            // Unescaped: each sink escapes (the terminal, the document).
+            Err(format!(
+                "{e} ({}:{line}: [survey] inventory)",
+                pf.path.display()
+            ))
+        }
+    }
+}
+
 /// `inventory` as the draft at `draft` names it: relative to the draft's directory where it
 /// lies beneath it, else absolute (the plan reads `[survey] inventory` relative to itself).
 fn relative_to_draft(draft: &Path, inventory: &Path) -> String {

@@ -384,6 +384,41 @@ fn a_decided_draft_runs_from_the_surveyed_root_to_a_second_root_and_nothing_is_m
         "the new server's copy"
     );
 
+    // The report of the run draws the map of the inventory the draft names.
+    let ran = rehost(&d, &["report", "draft.toml", "-o", "report"]);
+    // To review: the `--yes` decision, and the pre-flight's warning that the new server had no
+    // `shop` before the copy made it. Every point the run proves is verified; a `watch-old`
+    // that found no lost write is no finding (regression: it was "finished without a result
+    // this rehost reads").
+    assert_eq!(ran.code, 1, "{}", ran.all());
+    let md = d.read("report/report.md");
+    assert!(
+        md.contains("**Verdict: REVIEW NEEDED — finished, with 2 point(s) to review**"),
+        "{md}"
+    );
+    for point in [
+        "Data complete and correct",
+        "Configuration",
+        "Keys",
+        "Connections",
+    ] {
+        assert!(
+            md.lines()
+                .any(|l| l.starts_with(&format!("| {point} | verified |"))),
+            "{point} not verified in\n{md}"
+        );
+    }
+    let html = d.read("report/report.html");
+    assert_eq!(html.matches("<svg xmlns=").count(), 1, "{html}");
+    assert!(
+        html.contains(&format!(
+            "drawn from the inventory <code>old.json</code>, BLAKE3 <code>{}</code>.",
+            rehost_plan::digest(&d.read("old.json"))
+        )),
+        "{html}"
+    );
+    assert!(html.contains(">nginx.service :"), "the map draws nginx");
+
     // The two roots compared: nothing missing; without the cron job, exactly that.
     assert!(
         decided.contains("[survey]\n# found: the inventory this draft was written from (rehost survey)\ninventory = \"old.json\"\n"),
