@@ -160,7 +160,7 @@ pub fn write(
             level: 2,
             text: "What the old server ran, as surveyed".into(),
         });
-        match super::survey_compare::plan_map(&pf) {
+        match super::survey_compare::plan_map(pf) {
             Ok(Some(m)) => {
                 doc.blocks.push(Block::Paragraph {
                     text: "Read when this report was written, from beside the plan: the run's state directory does not keep the inventory; its digest says which one it is.".into(),
