@@ -5,6 +5,7 @@
 
 use crate::doc::{Block, Document};
 use crate::rehearsed::Rehearsed;
+use crate::survey_map::DependencyMap;
 use rehost_plan::*;
 
 fn h(level: u8, text: String) -> Block {
@@ -26,25 +27,24 @@ fn table(head: Vec<&str>, rows: Vec<Vec<String>>) -> Block {
     }
 }
 
-/// The concept as a document; `rehearsed`: the latest rehearsal, for the expected timeline.
-pub fn document(
-    plan: &Plan,
-    src: &str,
-    findings: &[Diagnostic],
-    rehearsed: Option<&Rehearsed>,
-) -> Document {
+/// What the concept is made from besides the plan: the latest rehearsal, for the expected
+/// timeline, and the survey's dependency map, where the plan names its inventory.
+#[derive(Default, Clone, Copy)]
+pub struct Sources<'a> {
+    pub rehearsed: Option<&'a Rehearsed>,
+    pub map: Option<&'a DependencyMap>,
+}
+
+/// The concept as a document.
+pub fn document(plan: &Plan, src: &str, findings: &[Diagnostic], from: Sources) -> Document {
     Document {
         title: plan.migration.title.clone(),
-        blocks: build(plan, src, findings, rehearsed),
+        blocks: build(plan, src, findings, from),
     }
 }
 
-fn build(
-    plan: &Plan,
-    src: &str,
-    findings: &[Diagnostic],
-    rehearsed: Option<&Rehearsed>,
-) -> Vec<Block> {
+fn build(plan: &Plan, src: &str, findings: &[Diagnostic], from: Sources) -> Vec<Block> {
+    let rehearsed = from.rehearsed;
     let m = &plan.migration;
     let map = SourceMap::new(src);
     let mut b = vec![h(1, format!("Migration concept: {}", m.title))];
@@ -239,6 +239,11 @@ fn build(
                 })
                 .collect(),
         ));
+    }
+
+    if let Some(m) = from.map {
+        b.push(h(3, "What the old server runs, as surveyed".into()));
+        b.push(Block::Map(m.clone()));
     }
 
     b.push(h(2, "6. Cryptographic keys".into()));
@@ -572,23 +577,13 @@ fn list_or_dash(v: &[String]) -> String {
 /// The concept as Markdown. Text from the plan is escaped: no HTML, link, emphasis or block
 /// syntax from the plan reaches the document, and control characters are escaped as in a
 /// terminal.
-pub fn render_markdown(
-    plan: &Plan,
-    src: &str,
-    findings: &[Diagnostic],
-    rehearsed: Option<&Rehearsed>,
-) -> String {
-    crate::doc::render_markdown(&document(plan, src, findings, rehearsed))
+pub fn render_markdown(plan: &Plan, src: &str, findings: &[Diagnostic], from: Sources) -> String {
+    crate::doc::render_markdown(&document(plan, src, findings, from))
 }
 
 /// The concept as one self-contained HTML page (no external resources).
-pub fn render_html(
-    plan: &Plan,
-    src: &str,
-    findings: &[Diagnostic],
-    rehearsed: Option<&Rehearsed>,
-) -> String {
-    crate::doc::render_html(&document(plan, src, findings, rehearsed))
+pub fn render_html(plan: &Plan, src: &str, findings: &[Diagnostic], from: Sources) -> String {
+    crate::doc::render_html(&document(plan, src, findings, from))
 }
 
 fn fmt_ms(ms: u64) -> String {

@@ -49,6 +49,8 @@ pub enum Block {
     /// Rows of marked cells (the fleet's servers × the points of M 2.319), each row perhaps
     /// linked to a document written beside this one.
     Matrix(Matrix),
+    /// The survey's dependency map: inline SVG in HTML, where it is in Markdown.
+    Map(crate::survey_map::DependencyMap),
 }
 
 /// A table whose first column names a row (linked where a [`Link`] is given) and whose cells
@@ -367,6 +369,13 @@ pub fn render_markdown(doc: &Document) -> String {
                 out.push_str(&fence);
                 out.push_str("\n\n");
             }
+            Block::Map(m) => {
+                out.push_str(&md_line(&format!(
+                    "{} Markdown does not hold the map: the HTML form of this document embeds it, and `rehost survey --inventory FILE --map map.svg` draws it.",
+                    m.caption()
+                )));
+                out.push_str("\n\n");
+            }
         }
     }
     out
@@ -583,6 +592,7 @@ pre{padding:0.8rem;overflow-x:auto;white-space:pre-wrap;font-size:0.85rem;border
 .tl-ticks{display:flex;justify-content:space-between}\
 .matrix{display:block;overflow-x:auto}.matrix td,.matrix th{font-size:0.8rem;padding:0.2rem 0.4rem}.matrix td{white-space:nowrap}\
 .matrix th[scope=row]{font-weight:normal;min-width:11rem;overflow-wrap:anywhere}\
+.map{margin:0.5rem 0 1.5rem;overflow-x:auto}.map svg{max-width:none}.map figcaption{font-size:0.85rem;color:#444}\
 .m-verified{background:#dcefe0}.m-finding{background:#f6d5d2;font-weight:bold}.m-not-run{background:#fff1c2}.m-na{color:#666}\
 .matrix td{-webkit-print-color-adjust:exact;print-color-adjust:exact}\
 .legend span{display:inline-block;margin-right:1rem;font-size:0.8rem}\
@@ -643,6 +653,14 @@ pub fn render_html(doc: &Document) -> String {
             Block::Preformatted { text } => {
                 let text: Vec<String> = text.lines().map(escape_control).collect();
                 out.push_str(&format!("<pre>{}</pre>\n", esc_raw(&text.join("\n"))));
+            }
+            Block::Map(m) => {
+                // The SVG is map.rs's: every string in it XML-encoded after the one escaper.
+                out.push_str(&format!(
+                    "<figure class=\"map\">\n{}<figcaption>{}</figcaption>\n</figure>\n",
+                    m.svg(),
+                    inline(&m.caption())
+                ));
             }
         }
     }

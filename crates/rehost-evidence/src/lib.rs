@@ -13,5 +13,6 @@ pub mod kompendium;
 pub mod oscal;
 pub mod rehearsed;
 pub mod report;
+pub mod survey_map;
 
 pub use doc::{Block, Document, Level};

@@ -893,6 +893,9 @@ impl std::fmt::Display for ConfigSide {
 pub struct SurveyExpect {
     pub allow: Vec<String>,
     pub rewrite: Vec<ConfigRewrite>,
+    /// `inventory`: the inventory the plan was drafted from (`rehost survey --json`), relative
+    /// to the plan's directory; `rehost concept` embeds its dependency map.
+    pub inventory: Option<Spanned<String>>,
     pub span: Span,
 }
 

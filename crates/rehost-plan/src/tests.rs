@@ -912,6 +912,14 @@ fn the_survey_table_reads_allow_and_rewrite() {
     let codes: Vec<&str> = c.errors.iter().map(|d| d.code).collect();
     assert_eq!(codes, ["unknown-key", "type"], "{:?}", c.errors);
     assert!(check(HEAD).plan.unwrap().survey.is_none());
+    // The inventory the plan was drafted from: kept with its place; empty is an error there.
+    let c = check(&format!("{HEAD}[survey]\ninventory = \"old.json\"\n"));
+    assert!(c.errors.is_empty(), "{:?}", c.errors);
+    let i = c.plan.unwrap().survey.unwrap().inventory.unwrap();
+    assert_eq!(i.value, "old.json");
+    let c = check(&format!("{HEAD}[survey]\ninventory = \" \"\n"));
+    let codes: Vec<&str> = c.errors.iter().map(|d| d.code).collect();
+    assert_eq!(codes, ["empty"], "{:?}", c.errors);
 }
 
 /// A service's `sockets`: absolute paths of Unix sockets are kept; a relative path or one

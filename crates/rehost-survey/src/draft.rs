@@ -181,6 +181,12 @@ fn is_loopback(peer: &str) -> bool {
 
 /// The draft plan of `inv`: TOML text that `rehost check` reads, failing only on its TODOs.
 pub fn draft(inv: &Inventory, old: &OldHost) -> String {
+    draft_from(inv, old, None)
+}
+
+/// [`draft`], naming in `[survey] inventory` the file the inventory was saved to (relative
+/// to the draft's directory), so that `rehost concept` embeds its dependency map.
+pub fn draft_from(inv: &Inventory, old: &OldHost, inventory: Option<&str>) -> String {
     let mut out = String::new();
     let w = &mut out;
     let host_name = if inv.system.hostname.is_empty() {
@@ -266,6 +272,15 @@ pub fn draft(inv: &Inventory, old: &OldHost) -> String {
     w.push_str("[environments.test]\n");
     w.push_str("old = { ssh = \"TODO: a copy of the old server to rehearse on (user@host)\" }\n");
     w.push_str("new = { ssh = \"TODO: a replacement server to rehearse on (user@host)\" }\n\n");
+    match inventory {
+        Some(file) => {
+            w.push_str("[survey]\n# found: the inventory this draft was written from (rehost survey)\n");
+            let _ = writeln!(w, "inventory = {}\n", toml_str(file));
+        }
+        None => w.push_str(
+            "# [survey]\n# inventory = \"old.json\"  # the inventory this draft came from (rehost survey --inventory-out): rehost concept draws its map\n\n",
+        ),
+    }
 
     let mut ids = Ids::default();
     let mut svcs: Vec<Svc> = Vec::new();
@@ -335,7 +350,8 @@ pub fn draft(inv: &Inventory, old: &OldHost) -> String {
             w.push_str("# nothing runs it now and it listens nowhere (a timer starts it): the checklist neither stops nor starts it\n");
         }
         if v.database_server {
-            w.push_str("# a database server: it keeps running on the old host until its databases are copied and verified\n");
+            w.push_str("# a database server: it keeps running on the old host until its databases are copied and verified;\n\
+                        # the new server's runs before the migration starts (the pre-flight asks both)\n");
         }
         w.push_str("[[services]]\n");
         let _ = writeln!(w, "id = {}", toml_str(&v.id));
@@ -354,19 +370,7 @@ pub fn draft(inv: &Inventory, old: &OldHost) -> String {
             let _ = writeln!(w, "sockets = {}", toml_list(sockets));
         }
         if let Some(unit) = v.unit {
-            let _ = writeln!(w, "stop = {}", toml_str(&format!("systemctl stop {unit}")));
-            let _ = writeln!(
-                w,
-                "start = {}",
-                toml_str(&format!("systemctl start {unit}"))
-            );
-            if v.tcp_ports.is_empty() {
-                let _ = writeln!(
-                    w,
-                    "health = {}",
-                    toml_str(&format!("systemctl is-active --quiet {unit}"))
-                );
-            }
+            service_commands(w, v, unit, &inv.system.init);
         }
         if v.persistent {
             w.push_str("persistent_connections = true\n");
@@ -599,8 +603,49 @@ pub fn draft(inv: &Inventory, old: &OldHost) -> String {
             &[("data", toml_str(id)), ("needs_window", "true".into())],
         );
     }
+    // What is carried as files: the keys, then each service's configuration under /etc, its
+    // unit files under /etc, the cron and timer files. How they reach the new server (scp,
+    // configuration management) is the administrator's to decide; `verify-keys`, the
+    // configuration steps and `verify-files` below check the result.
+    if !keys.is_empty() {
+        steps.note(
+            "the key files it carries:",
+            keys.iter().map(|(_, k)| k.path.as_str()),
+        );
+        steps.add(
+            "carry-keys",
+            "Carry the key material to the new server",
+            "run",
+            &[
+                ("host", "\"new\"".into()),
+                (
+                    "command",
+                    "\"TODO: the command that copies the key files listed above to the new server over an encrypted channel, owners and modes kept (such as scp -p)\"".into(),
+                ),
+                ("transfers", toml_list(keys.iter().map(|(i, _)| i.as_str()))),
+                ("needs_window", "true".into()),
+            ],
+        );
+    }
+    let carried = carried_files(inv, &svcs);
+    let verified = verified_files(inv, &svcs);
+    if !carried.is_empty() {
+        steps.note("the files it carries:", carried.iter().copied());
+        steps.add(
+            "carry-files",
+            "Carry the configuration, unit, cron and timer files to the new server",
+            "run",
+            &[
+                ("host", "\"new\"".into()),
+                (
+                    "command",
+                    "\"TODO: the command that copies the files listed above to the new server, owners and modes kept, and enables there the units the old server enables at boot\"".into(),
+                ),
+                ("needs_window", "true".into()),
+            ],
+        );
+    }
     for (v, ids) in &dbs {
-        stop_or_start(steps, v, "start", "new");
         steps.add(
             &format!("copy-{}", v.id),
             &format!("Copy the databases of {}", v.id),
@@ -617,24 +662,6 @@ pub fn draft(inv: &Inventory, old: &OldHost) -> String {
                 ),
                 ("transfers", toml_list(ids.iter().map(String::as_str))),
                 ("needs_window", "true".into()),
-            ],
-        );
-    }
-    if !keys.is_empty() {
-        let paths: Vec<&str> = keys.iter().map(|(_, k)| k.path.as_str()).collect();
-        steps.add(
-            "carry-keys",
-            "Carry the key material to the new server",
-            "manual",
-            &[
-                (
-                    "text",
-                    toml_str(&shown(&format!(
-                        "Copy {} to the new server, owners and modes kept, over an encrypted channel.",
-                        paths.join(", ")
-                    ))),
-                ),
-                ("transfers", toml_list(keys.iter().map(|(i, _)| i.as_str()))),
             ],
         );
     }
@@ -689,24 +716,15 @@ pub fn draft(inv: &Inventory, old: &OldHost) -> String {
     for v in svcs.iter().filter(|v| !v.sshd && !v.passive) {
         config_steps(steps, v, &dbs);
     }
-    let mut files: Vec<&str> = inv
-        .cron
-        .iter()
-        .map(|c| c.file.as_str())
-        .chain(inv.timers.iter().map(|t| t.file.as_str()))
-        .filter(|f| f.starts_with('/'))
-        .collect();
-    files.sort_unstable();
-    files.dedup();
-    if !files.is_empty() {
+    if !verified.is_empty() {
         steps.add(
             "verify-cron-timers",
-            "Verify the cron jobs and timers carried over",
+            "Verify the cron, timer and unit files carried over",
             "verify-files",
             &[
                 ("from", "\"old\"".into()),
                 ("to", "\"new\"".into()),
-                ("paths", toml_list(files)),
+                ("paths", toml_list(verified.iter().copied())),
             ],
         );
     }
@@ -784,6 +802,15 @@ struct Steps {
 }
 
 impl Steps {
+    /// Comment lines above the next step: `what`, then one item a line (escaped, credentials
+    /// out: the items come from the old server).
+    fn note<'a>(&mut self, what: &str, items: impl IntoIterator<Item = &'a str>) {
+        let _ = writeln!(self.text, "# {what}");
+        for i in items {
+            let _ = writeln!(self.text, "#   {}", shown(i));
+        }
+    }
+
     fn add(&mut self, id: &str, title: &str, kind: &str, keys: &[(&str, String)]) {
         let id = self.ids.make(id);
         let t = &mut self.text;
@@ -831,6 +858,119 @@ fn stop_or_start(steps: &mut Steps, v: &Svc, what: &str, host: &str) {
     steps.add(&format!("{what}-{}", v.id), &title, "manual", &keys);
 }
 
+/// The files `verify-files` compares after they were carried: the cron and timer files, and
+/// the unit files under `/etc` of every service but sshd (a package's own unit files under
+/// `/lib` come with the package on the new server).
+fn verified_files<'a>(inv: &'a Inventory, svcs: &[Svc<'a>]) -> Vec<&'a str> {
+    let mut files: Vec<&str> = inv
+        .cron
+        .iter()
+        .map(|c| c.file.as_str())
+        .chain(inv.timers.iter().map(|t| t.file.as_str()))
+        .chain(
+            svcs.iter()
+                .filter(|v| !v.sshd)
+                .filter_map(|v| v.s.unit.as_ref())
+                .flat_map(|u| u.files.iter().map(String::as_str))
+                .filter(|f| f.starts_with("/etc/")),
+        )
+        .filter(|f| f.starts_with('/'))
+        .collect();
+    files.sort_unstable();
+    files.dedup();
+    files
+}
+
+/// The files the `carry-files` step copies: those [`verified_files`] compares, and each
+/// service's configuration files under `/etc` but sshd's (compared by the configuration
+/// steps, since the new server's paths may differ).
+fn carried_files<'a>(inv: &'a Inventory, svcs: &[Svc<'a>]) -> Vec<&'a str> {
+    let mut files = verified_files(inv, svcs);
+    files.extend(
+        svcs.iter()
+            .filter(|v| !v.sshd)
+            .flat_map(|v| v.s.config.iter().map(|c| c.path.as_str()))
+            .filter(|f| f.starts_with("/etc/")),
+    );
+    files.sort_unstable();
+    files.dedup();
+    files
+}
+
+/// The command that dumps nginx's effective configuration as the surveyed server runs it:
+/// `nginx -T`, with `-c FILE` where its command line named a configuration file. The path
+/// comes from the old server: written bare where it holds only letters, digits and `/._-+`
+/// (nothing a shell reads), else the command is a TODO (this crate quotes nothing: the one
+/// quoter is rehost-host's).
+fn nginx_dump(s: &Service) -> String {
+    let given = s.config.iter().find(|c| {
+        !c.conffile
+            && (c.found.source.ends_with("/cmdline")
+                || c.found.source.starts_with("ExecStart= of "))
+    });
+    match given {
+        None => "nginx -T".to_owned(),
+        Some(c)
+            if c.path.starts_with('/')
+                && c.path
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"/._-+".contains(&b)) =>
+        {
+            format!("nginx -T -c {}", c.path)
+        }
+        Some(_) => "TODO: nginx -T -c with the configuration file nginx runs with (its command line names one with characters a shell reads; the carry-files step lists the configuration files)".to_owned(),
+    }
+}
+
+/// A unit's `stop`, `start` and `health` commands: through `systemctl` where systemd runs
+/// (or the survey could not tell), else `"TODO: …"` for each command the checklist uses, since
+/// only a person knows how the service is stopped and started there.
+fn service_commands(w: &mut String, v: &Svc, unit: &str, init: &str) {
+    // A database server is neither stopped on the old host nor started by the checklist on
+    // the new one (which runs before the migration: the pre-flight asks it).
+    let stopped = !v.sshd && !v.database_server && !v.passive;
+    let checked = !v.sshd && !v.passive && v.tcp_ports.is_empty();
+    if init.is_empty() || init == "systemd" {
+        let _ = writeln!(w, "stop = {}", toml_str(&format!("systemctl stop {unit}")));
+        let _ = writeln!(
+            w,
+            "start = {}",
+            toml_str(&format!("systemctl start {unit}"))
+        );
+        if v.tcp_ports.is_empty() {
+            let _ = writeln!(
+                w,
+                "health = {}",
+                toml_str(&format!("systemctl is-active --quiet {unit}"))
+            );
+        }
+        return;
+    }
+    let _ = writeln!(
+        w,
+        "# systemd does not run on the surveyed host (init: {}): systemctl cannot stop or start {}",
+        shown(init),
+        shown(unit)
+    );
+    for (key, used, what) in [
+        ("stop", stopped, "stopped on the old server"),
+        ("start", stopped, "started on the new server"),
+        (
+            "health",
+            checked,
+            "found running on the new server (exits 0)",
+        ),
+    ] {
+        if used {
+            let _ = writeln!(
+                w,
+                "{key} = {}",
+                toml_str(&format!("TODO: the command by which {unit} is {what}"))
+            );
+        }
+    }
+}
+
 /// The steps that verify a service's configuration on the new server: `nginx -T`, a
 /// PostgreSQL server's settings, else each configuration file; a manual check where the survey
 /// found none.
@@ -845,7 +985,7 @@ fn config_steps(steps: &mut Steps, v: &Svc, dbs: &[(&Svc, Vec<String>)]) {
             &[
                 ("old", "\"old:\"".into()),
                 ("new", "\"new:\"".into()),
-                ("command", "\"nginx -T\"".into()),
+                ("command", toml_str(&nginx_dump(v.s))),
                 verifies,
             ],
         );

@@ -384,6 +384,7 @@ pub fn decide_todos(draft: &str) -> String {
             "ttl" => "\"1h\"",
             "until" => "\"2026-01-01T00:00:00+01:00\"",
             "command" => "\"pg_dumpall -h 192.0.2.10 | psql\"",
+            "stop" | "start" | "health" => "\"/usr/local/sbin/svc\"",
             other => panic!("a TODO the draft should not have: {other} in {line}"),
         };
         out.push_str(&line[..at]);

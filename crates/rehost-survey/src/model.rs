@@ -98,7 +98,9 @@ pub struct Inventory {
 pub struct System {
     /// `hostname` (the kernel's node name).
     pub hostname: String,
-    /// The fully qualified name, where the resolver gives one.
+    /// The fully qualified name from the host's own `/etc/hosts`: the canonical name of the
+    /// line that lists `hostname` (what `hostname -f` answers with files first in nsswitch),
+    /// else `hostname` where it has a dot; none otherwise (DNS is not asked, nothing guessed).
     pub fqdn: Option<String>,
     /// `/etc/os-release`: `ID`, `VERSION_ID`, `PRETTY_NAME`.
     pub os_id: String,

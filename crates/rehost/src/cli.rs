@@ -956,6 +956,16 @@ pub struct SurveyDraftArgs {
     /// a host: to write the draft or the map of an earlier survey.
     #[arg(long, value_name = "FILE", conflicts_with = "compare")]
     pub inventory: Option<PathBuf>,
+    /// With -o: also write the inventory (as --json prints it) to FILE, and name it in the
+    /// draft's `[survey] inventory`, whose dependency map `rehost concept` embeds. With
+    /// --inventory, the draft names that file instead.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "draft",
+        conflicts_with = "inventory"
+    )]
+    pub inventory_out: Option<PathBuf>,
     /// The file mode of the draft and the map (octal; default 0600).
     #[arg(long, value_name = "MODE", default_value = "0600", value_parser = crate::output::parse_mode)]
     pub mode: u32,

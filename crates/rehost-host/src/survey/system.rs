@@ -97,6 +97,9 @@ pub(crate) fn system(root: &Root, gaps: &mut Vec<Gap>) -> System {
             .unwrap_or_default()
     };
     s.hostname = kernel("/proc/sys/kernel/hostname");
+    s.fqdn = optional(root, "/etc/hosts", gaps)
+        .and_then(|hosts| fqdn(&s.hostname, &hosts))
+        .or_else(|| s.hostname.contains('.').then(|| s.hostname.clone()));
     s.kernel = kernel("/proc/sys/kernel/osrelease");
     s.arch = std::env::consts::ARCH.to_owned();
     s.init = if std::path::Path::new("/run/systemd/system").is_dir() {
@@ -113,6 +116,30 @@ pub(crate) fn system(root: &Root, gaps: &mut Vec<Gap>) -> System {
         None
     };
     s
+}
+
+/// The host's fully qualified name from its own `/etc/hosts`: the canonical (first) name of
+/// the first line that lists `hostname` and whose canonical name has a dot, what `hostname -f`
+/// answers where `/etc/hosts` comes first in nsswitch. DNS is not asked: what it says about a
+/// name is the DNS server's record, not the host's. None when no line says it.
+pub(crate) fn fqdn(hostname: &str, hosts: &str) -> Option<String> {
+    if hostname.is_empty() {
+        return None;
+    }
+    hosts.lines().find_map(|l| {
+        let l = l.split('#').next().unwrap_or_default();
+        let mut words = l.split_whitespace();
+        words.next()?.parse::<std::net::IpAddr>().ok()?;
+        let names: Vec<&str> = words.collect();
+        let canonical = *names.first()?;
+        let listed = names.iter().any(|n| n.eq_ignore_ascii_case(hostname))
+            || canonical
+                .split('.')
+                .next()
+                .is_some_and(|h| h.eq_ignore_ascii_case(hostname));
+        (listed && canonical.contains('.') && !canonical.ends_with('.'))
+            .then(|| canonical.to_ascii_lowercase())
+    })
 }
 
 /// Cron jobs of every place cron reads them from.

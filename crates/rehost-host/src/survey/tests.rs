@@ -403,3 +403,27 @@ fn a_rooted_host_is_surveyed_from_its_own_records() {
     let back = rehost_survey::check::from_json(&serde_json::to_vec(&inv).unwrap()).unwrap();
     assert_eq!(back, inv);
 }
+
+/// The FQDN is the canonical name of the /etc/hosts line that lists the host name, as
+/// `hostname -f` reads it with files first; nothing else (no DNS, no guess from a domain).
+#[test]
+fn the_fqdn_is_the_canonical_name_of_the_hosts_line_of_the_host_name() {
+    let hosts = "127.0.0.1\tlocalhost\n# 127.0.1.1 web01.wrong.example web01\n::1 localhost ip6-localhost\n127.0.1.1\tWeb01.Example.org web01 # the host\n10.0.0.2 web01.other.example web01\n";
+    assert_eq!(
+        system::fqdn("web01", hosts).as_deref(),
+        Some("web01.example.org")
+    );
+    // Listed only as the canonical name's first label.
+    assert_eq!(
+        system::fqdn("web01", "192.0.2.1 web01.example.net\n").as_deref(),
+        Some("web01.example.net")
+    );
+    // No line names it, or its canonical name has no dot: none.
+    assert_eq!(system::fqdn("db01", hosts), None);
+    assert_eq!(system::fqdn("web01", "127.0.1.1 web01 web\n"), None);
+    assert_eq!(
+        system::fqdn("web01", "notanaddress web01.example.org web01\n"),
+        None
+    );
+    assert_eq!(system::fqdn("", hosts), None);
+}

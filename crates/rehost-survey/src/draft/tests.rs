@@ -51,7 +51,9 @@ fn the_draft_fails_check_only_on_its_todos_and_passes_once_they_are_decided() {
             "environments.test.new.ssh",
             "names[0].ttl",
             "steps[2].until",
+            "steps[7].command",
             "steps[8].command",
+            "steps[9].command",
         ],
         "{text}"
     );
@@ -103,9 +105,9 @@ fn the_draft_fails_check_only_on_its_todos_and_passes_once_they_are_decided() {
             "drain-postgresql-15-main",
             "stop-nginx",
             "final-sync-nginx-app",
-            "start-postgresql-15-main",
-            "copy-postgresql-15-main",
             "carry-keys",
+            "carry-files",
+            "copy-postgresql-15-main",
             "verify-nginx-app",
             "verify-postgresql-app",
             "verify-keys",
@@ -228,4 +230,60 @@ fn the_old_host_is_written_as_the_survey_reached_it() {
         },
     );
     assert!(text.contains("[hosts.old]\n# found: the surveyed host x (rehost survey)\nlocal = true\nroot = \"/r/o\\\"ld\"\n"), "{text}");
+}
+
+/// Where systemd does not run, `systemctl` would not stop or start anything: each command
+/// the checklist uses is a TODO on its line (and nothing else becomes one); nginx's
+/// configuration is dumped with the `-c FILE` its command line named, quoted for the shell;
+/// the files carried are listed above the step that carries them, and the cron, timer and
+/// unit files under /etc are verified after it.
+#[test]
+fn without_systemd_the_commands_are_todos_and_the_carried_files_are_listed() {
+    let mut inv = example::inventory("old");
+    inv.system.init = "tini".into();
+    inv.services[0].config.push(ConfigFile {
+        path: "/etc/nginx/it's.conf".into(),
+        conffile: false,
+        found: Found::new(FoundBy::Kernel, "/proc/812/cmdline"),
+    });
+    inv.services[0].unit.as_mut().unwrap().files = vec![
+        "/etc/systemd/system/nginx.service".into(),
+        "/lib/systemd/system/nginx.service.d/x.conf".into(),
+    ];
+    let text = draft(&inv, &OldHost::from_arg("root@web01"));
+    let keys: Vec<String> = errors(&text)
+        .iter()
+        .map(|(_, _, msg)| msg.split('`').nth(1).unwrap().to_owned())
+        .filter(|k| k.starts_with("services"))
+        .collect();
+    // nginx is stopped and started; the database server and sshd neither.
+    assert_eq!(keys, ["services[0].stop", "services[0].start"], "{text}");
+    assert!(text.contains(
+        "# systemd does not run on the surveyed host (init: tini): systemctl cannot stop or start nginx.service\n\
+         stop = \"TODO: the command by which nginx.service is stopped on the old server\"\n"
+    ), "{text}");
+    assert!(!text.contains("= \"systemctl"), "{text}");
+    // A path a shell reads is not written into a command: a person writes it.
+    assert!(
+        text.contains("command = \"TODO: nginx -T -c with the configuration file nginx runs with"),
+        "{text}"
+    );
+    assert!(text.contains(
+        "# the files it carries:\n#   /etc/cron.d/backup\n#   /etc/nginx/it's.conf\n#   /etc/nginx/nginx.conf\n#   /etc/postgresql/15/main/postgresql.conf\n#   /etc/systemd/system/nginx.service\n#   /lib/systemd/system/certbot.timer\n[[steps]]\nid = \"carry-files\"\n"
+    ), "{text}");
+    let plan = rehost_plan::check(&example::decide_todos(&text))
+        .plan
+        .unwrap();
+    let verify = plan
+        .steps
+        .iter()
+        .find(|s| s.id == "verify-cron-timers")
+        .unwrap();
+    assert!(
+        format!("{:?}", verify.kind).contains(
+            "[\"/etc/cron.d/backup\", \"/etc/systemd/system/nginx.service\", \"/lib/systemd/system/certbot.timer\"]"
+        ),
+        "{:?}",
+        verify.kind
+    );
 }

@@ -150,7 +150,32 @@ pub fn write(
         run,
         others,
     });
-    let doc = report::document(&built, plan);
+    let mut doc = report::document(&built, plan);
+    // The survey's dependency map, where the plan names its inventory: read now from beside
+    // the plan (the state directory does not keep it), named by its digest; a report is still
+    // written when it cannot be read, saying so.
+    if plan.survey.as_ref().is_some_and(|s| s.inventory.is_some()) {
+        use rehost_evidence::Block;
+        doc.blocks.push(Block::Heading {
+            level: 2,
+            text: "What the old server ran, as surveyed".into(),
+        });
+        match super::survey_compare::plan_map(pf) {
+            Ok(Some(m)) => {
+                doc.blocks.push(Block::Paragraph {
+                    text: "Read when this report was written, from beside the plan: the run's state directory does not keep the inventory; its digest says which one it is.".into(),
+                });
+                doc.blocks.push(Block::Map(m));
+            }
+            Ok(None) => {}
+            Err(e) => doc.blocks.push(Block::Paragraph {
+                text: format!(
+                    "The dependency map is not shown: {}.",
+                    rehost_plan::escape_control(&e)
+                ),
+            }),
+        }
+    }
     let mut files: Vec<(&str, String)> = Vec::new();
     for f in formats {
         let entry = match f {

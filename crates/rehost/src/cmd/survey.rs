@@ -119,8 +119,12 @@ pub fn summary(inv: &Inventory) -> String {
     );
     let _ = writeln!(
         o,
-        "system: {} — {} — kernel {} {} — init {} — packages: {} ({})",
+        "system: {}{} — {} — kernel {} {} — init {} — packages: {} ({})",
         escape(&s.hostname),
+        s.fqdn
+            .as_deref()
+            .map(|f| format!(" ({} in /etc/hosts)", escape(f)))
+            .unwrap_or_default(),
         escape(if s.os_pretty.is_empty() {
             "unknown OS"
         } else {

@@ -42,6 +42,11 @@ pub(super) fn from_saved(args: &SurveyArgs) -> i32 {
 
 /// Reads an inventory saved by `rehost survey --json`, bounded as one received from a host.
 pub fn read_inventory(path: &Path) -> Result<Inventory, String> {
+    read_inventory_digest(path).map(|(inv, _)| inv)
+}
+
+/// [`read_inventory`], and the BLAKE3 of the file's bytes (which inventory it is).
+pub fn read_inventory_digest(path: &Path) -> Result<(Inventory, String), String> {
     let shown = || crate::term::escape(&path.display().to_string());
     let f = std::fs::File::open(path)
         .map_err(|e| format!("failed to read the inventory {}: {e}", shown()))?;
@@ -71,7 +76,7 @@ pub fn read_inventory(path: &Path) -> Result<Inventory, String> {
             rehost_survey::FORMAT
         ));
     }
-    Ok(inv)
+    Ok((inv, rehost_plan::digest(&text)))
 }
 
 /// How the draft's `[hosts.old]` reaches the surveyed host: as the plan has it (`--plan`), as
@@ -122,7 +127,22 @@ fn old_host(inv: &Inventory, args: &SurveyArgs) -> draft::OldHost {
 pub fn outputs(inv: &Inventory, args: &SurveyArgs) -> Result<(), String> {
     let d: &SurveyDraftArgs = &args.draft;
     if let Some(path) = &d.draft {
-        let text = draft::draft(inv, &old_host(inv, args));
+        // The inventory the draft names: the one saved now, or the one it was read from.
+        if let Some(out) = &d.inventory_out {
+            let json = serde_json::to_string_pretty(inv)
+                .map_err(|e| format!("failed to write the inventory: {e}"))?;
+            crate::output::write_file(out, format!("{json}\n").as_bytes(), d.mode)?;
+            eprintln!(
+                "rehost: wrote the inventory {}",
+                crate::term::escape(&out.display().to_string())
+            );
+        }
+        let named = d
+            .inventory_out
+            .as_deref()
+            .or(d.inventory.as_deref())
+            .map(|i| relative_to_draft(path, i));
+        let text = draft::draft_from(inv, &old_host(inv, args), named.as_deref());
         crate::output::write_file(path, text.as_bytes(), d.mode)?;
         let todos = rehost_plan::check(&text)
             .errors
@@ -145,6 +165,57 @@ pub fn outputs(inv: &Inventory, args: &SurveyArgs) -> Result<(), String> {
         );
     }
     Ok(())
+}
+
+/// The dependency map of the inventory the plan names in `[survey] inventory` (relative to
+/// the plan), read bounded and checked as an agent's answer (it came from the old server);
+/// none where the plan names none. The error names the file and the plan's line.
+pub fn plan_map(
+    pf: &crate::plan_file::PlanFile,
+) -> Result<Option<rehost_evidence::survey_map::DependencyMap>, String> {
+    let Some(name) = pf.plan().survey.as_ref().and_then(|s| s.inventory.as_ref()) else {
+        return Ok(None);
+    };
+    let at = pf.path.parent().unwrap_or(Path::new(".")).join(&name.value);
+    match read_inventory_digest(&at) {
+        Ok((inv, digest)) => Ok(Some(rehost_evidence::survey_map::DependencyMap::of(
+            &inv,
+            &name.value,
+            &digest,
+        ))),
+        Err(e) => {
+            let line = rehost_plan::SourceMap::new(&pf.text)
+                .line_col(name.span.start)
+                .0;
+            // Unescaped: each sink escapes (the terminal, the document).
+            Err(format!(
+                "{e} ({}:{line}: [survey] inventory)",
+                pf.path.display()
+            ))
+        }
+    }
+}
+
+/// `inventory` as the draft at `draft` names it: relative to the draft's directory where it
+/// lies beneath it, else absolute (the plan reads `[survey] inventory` relative to itself).
+fn relative_to_draft(draft: &Path, inventory: &Path) -> String {
+    let abs = |p: &Path| -> Option<std::path::PathBuf> {
+        let dir = match p.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        Some(dir.canonicalize().ok()?.join(p.file_name()?))
+    };
+    let (Some(inv), Some(dir)) = (
+        abs(inventory),
+        abs(draft).and_then(|d| d.parent().map(Path::to_owned)),
+    ) else {
+        return inventory.display().to_string();
+    };
+    match inv.strip_prefix(&dir) {
+        Ok(rel) => rel.display().to_string(),
+        Err(_) => inv.display().to_string(),
+    }
 }
 
 /// One side of `--compare`: a saved inventory when the argument is a file, else a host

@@ -47,6 +47,7 @@ mod state;
 mod support;
 mod survey;
 mod survey_draft;
+mod survey_run;
 mod tidy;
 mod tree;
 mod verify_files;

@@ -79,6 +79,16 @@ pub(crate) fn host_root(d: &TestDir, nginx_port: u16, pg: &Postgres) -> Root {
     }
     std::fs::copy("/etc/passwd", r("/etc/passwd")).unwrap();
     std::fs::copy("/etc/group", r("/etc/group")).unwrap();
+    // The host's own record of its fully qualified name (the kernel's host name is this
+    // machine's: the roots share it).
+    std::fs::write(
+        r("/etc/hosts"),
+        format!(
+            "127.0.0.1 localhost\n127.0.1.1 {h}.example.test {h}\n",
+            h = this_hostname()
+        ),
+    )
+    .unwrap();
     std::fs::write(r("/srv/www/index.html"), "hello\n").unwrap();
     let openssl = rehost_test::require_tool("openssl");
     let st = Command::new(openssl)
@@ -172,6 +182,13 @@ pub(crate) fn host_root(d: &TestDir, nginx_port: u16, pg: &Postgres) -> Root {
     }
 }
 
+pub(crate) fn this_hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
 fn service<'a>(inv: &'a Value, id: &str) -> &'a Value {
     inv["services"]
         .as_array()
@@ -260,6 +277,11 @@ new = {{ local = true, root = "test-new" }}
         out.all()
     );
     assert_eq!(inv["host"], "old");
+    assert_eq!(
+        inv["system"]["fqdn"],
+        format!("{}.example.test", this_hostname()),
+        "from the root's /etc/hosts"
+    );
     assert!(
         out.stderr.contains("sampling the clients"),
         "{}",
@@ -661,4 +683,53 @@ fn a_survey_of_this_machine_finds_the_keys_postgresql_serves_tls_with() {
         .unwrap();
     assert_eq!(pgdata["path"], data.display().to_string());
     assert_eq!(pgdata["owner"], "postgres");
+}
+
+/// MariaDB's data directory is the one the running server answers (`SELECT @@datadir`), not
+/// only the one its command line names: the server here is asked over its socket, and its
+/// databases are listed with it.
+#[test]
+fn a_survey_of_this_machine_asks_mariadb_for_its_datadir() {
+    let d = TestDir::new();
+    let db = rehost_test::mariadb::Mariadb::start();
+    db.sql("", "CREATE DATABASE shop;");
+    let data = db.socket().parent().unwrap().join("data");
+    let out = rehost(&d, &["survey", "--for", "0", "--json"]);
+    let inv: Value =
+        serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.all()));
+    let svc = inv["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| {
+            s["listens"].as_array().is_some_and(|l| {
+                l.iter()
+                    .any(|l| l["proto"] == "tcp" && l["port"] == db.port())
+            })
+        })
+        .unwrap_or_else(|| panic!("no service listens on {}: {:#}", db.port(), inv["services"]));
+    assert_eq!(svc["kind"], "mariadb", "{svc:#}");
+    let datadir = svc["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["role"] == "mariadb-datadir")
+        .unwrap_or_else(|| panic!("no datadir: {svc:#}"));
+    assert_eq!(datadir["path"], data.display().to_string(), "{svc:#}");
+    assert_eq!(datadir["found"]["by"], "server", "{svc:#}");
+    assert_eq!(
+        datadir["found"]["source"],
+        format!("SELECT @@datadir on port {}", db.port())
+    );
+    let dbs = &svc["databases"][0];
+    assert_eq!(dbs["engine"], "mariadb");
+    assert_eq!(dbs["port"], db.port());
+    assert!(
+        dbs["names"].as_array().unwrap().iter().any(|n| n == "shop"),
+        "{dbs}"
+    );
+    assert!(
+        dbs["version"].as_str().unwrap().contains("MariaDB"),
+        "{dbs}"
+    );
 }

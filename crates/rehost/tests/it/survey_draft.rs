@@ -31,7 +31,7 @@ fn a_draft_fails_check_on_its_todos_only_and_a_compare_finds_exactly_the_missing
             "--map",
             "map.svg",
         ])
-        .stderr_has("rehost: wrote the draft plan draft.toml: 10 TODO(s) to decide; `rehost check draft.toml` lists each with its line\n")
+        .stderr_has("rehost: wrote the draft plan draft.toml: 12 TODO(s) to decide; `rehost check draft.toml` lists each with its line\n")
         .stderr_has("rehost: wrote the dependency map map.svg (3 services)\n")
         .success();
     let text = dir.read("draft.toml");
@@ -41,7 +41,7 @@ fn a_draft_fails_check_on_its_todos_only_and_a_compare_finds_exactly_the_missing
         .code(2);
     let v: serde_json::Value = serde_json::from_str(ran.stdout()).unwrap();
     let errors = v["errors"].as_array().unwrap();
-    assert_eq!(errors.len(), 10, "{v:#}");
+    assert_eq!(errors.len(), 12, "{v:#}");
     for e in errors {
         assert_eq!(e["code"], "todo", "{e}");
         let line = text
@@ -61,7 +61,7 @@ fn a_draft_fails_check_on_its_todos_only_and_a_compare_finds_exactly_the_missing
         .stdout_has(
             "draft.toml:12:16: error[todo]: `migration.max_downtime` is still to be decided",
         )
-        .stdout_has("draft.toml: 10 error(s); fix them and check again\n")
+        .stdout_has("draft.toml: 12 error(s); fix them and check again\n")
         .code(2);
 
     dir.write("draft.toml", example::decide_todos(&text));
@@ -104,7 +104,12 @@ fn a_draft_fails_check_on_its_todos_only_and_a_compare_finds_exactly_the_missing
     let decided = dir.read("draft.toml");
     dir.write(
         "draft.toml",
-        format!("{decided}\n[survey]\nallow = [\"cron * /usr/local/bin/backup\"]\n"),
+        // The draft's [survey] names the inventory it was written from.
+        decided.replacen(
+            "[survey]\n# found: the inventory this draft was written from (rehost survey)\ninventory = \"old.json\"\n",
+            "[survey]\ninventory = \"old.json\"\nallow = [\"cron * /usr/local/bin/backup\"]\n",
+            1,
+        ),
     );
     test_in(&dir)
         .args([
@@ -340,7 +345,7 @@ allow = ["port *"]
         "paths = [\"/etc/ssl/private/app.key\"]\n",
         "name = \"app.example.test\"\n",
         "database = \"shop\"\n",
-        "do = \"verify-files\"\nfrom = \"old\"\nto = \"new\"\npaths = [\"/etc/cron.d/rotate\", \"/etc/systemd/system/backup.timer\"]\n",
+        "do = \"verify-files\"\nfrom = \"old\"\nto = \"new\"\npaths = [\"/etc/cron.d/rotate\", \"/etc/systemd/system/backup.service\", \"/etc/systemd/system/backup.timer\", \"/etc/systemd/system/nginx.service\", \"/etc/systemd/system/postgresql-test.service\"]\n",
     ] {
         assert!(text.contains(part), "{part} not in\n{text}");
     }
@@ -415,4 +420,161 @@ allow = ["port *"]
         "{v:#}"
     );
     assert_eq!(code, 1);
+}
+
+/// The draft names the inventory it was written from (`[survey] inventory`), and `rehost
+/// concept` embeds that inventory's dependency map inline in the HTML page, named by its path
+/// and digest: Chromium renders the page without a console message (its CSP forbids loading
+/// anything, so a map that needed a request would log one), a hostile service name stays text,
+/// and Markdown says where the map is. An inventory that is not one, holds more than its
+/// bounds or is larger than a host may send is refused whole, naming the plan's line.
+#[test]
+fn the_concept_embeds_the_map_of_the_inventory_the_draft_names() {
+    let dir = TestDir::new();
+    let mut inv = example::inventory("ssh://root@web01");
+    let hostile = "</svg><script>document.title='pwned'</script>&amp;\"'";
+    inv.services[1].id = format!("{hostile}.service");
+    save(&dir, "old.json", &inv);
+    let digest = rehost_plan::digest(&dir.read("old.json"));
+    test_in(&dir)
+        .args(["survey", "--inventory", "old.json", "-o", "draft.toml"])
+        .success();
+    let text = dir.read("draft.toml");
+    assert!(
+        text.contains("[survey]\n# found: the inventory this draft was written from (rehost survey)\ninventory = \"old.json\"\n"),
+        "{text}"
+    );
+    dir.write("draft.toml", example::decide_todos(&text));
+
+    test_in(&dir)
+        .args(["concept", "draft.toml", "--format", "html", "-o", "c.html"])
+        .success();
+    let html = dir.read("c.html");
+    assert_eq!(
+        html.matches("<svg xmlns=\"http://www.w3.org/2000/svg\"")
+            .count(),
+        1
+    );
+    assert!(
+        html.contains(&format!(
+            "drawn from the inventory <code>old.json</code>, BLAKE3 <code>{digest}</code>."
+        )),
+        "{html}"
+    );
+    assert!(
+        !html.contains("<script"),
+        "the hostile name became a script"
+    );
+    let dom = dump_dom(&dir.path().join("c.html"));
+    assert_eq!(
+        dom.matches("<g class=\"node\"").count(),
+        rehost_survey::map::layout(&inv).nodes.len(),
+        "{dom}"
+    );
+    // No script ran: the page's title is the concept's.
+    assert!(!dom.contains("<title>pwned</title>"), "{dom}");
+
+    let md = test_in(&dir).args(["concept", "draft.toml"]).success();
+    assert!(
+        md.stdout().contains(&format!(
+            "drawn from the inventory `old.json`, BLAKE3 `{digest}`. Markdown does not hold the map"
+        )),
+        "{}",
+        md.stdout()
+    );
+
+    // Refused whole: not an inventory, a string past its bound, larger than a host may send.
+    let line = dir
+        .read("draft.toml")
+        .lines()
+        .position(|l| l.starts_with("inventory = "))
+        .unwrap()
+        + 1;
+    let mut long = inv.clone();
+    long.services[0].names[0].name = "a".repeat(rehost_survey::limits::MAX_STRING + 1);
+    save(&dir, "old.json", &long);
+    let ran = test_in(&dir).args(["concept", "draft.toml"]).code(2);
+    assert!(
+        ran.stderr().contains("failed to read the inventory"),
+        "{}",
+        ran.stderr()
+    );
+    assert!(
+        ran.stderr()
+            .contains(&format!("(draft.toml:{line}: [survey] inventory)")),
+        "{}",
+        ran.stderr()
+    );
+    assert_eq!(ran.stdout(), "");
+    dir.write("old.json", "{\"format\": 1, \"host\": 3}");
+    test_in(&dir)
+        .args(["concept", "draft.toml", "--format", "html"])
+        .stderr_has("not an inventory `rehost survey --json` wrote")
+        .code(2);
+    std::fs::File::create(dir.path().join("old.json"))
+        .unwrap()
+        .set_len(rehost_survey::limits::MAX_JSON_BYTES + 1)
+        .unwrap();
+    test_in(&dir)
+        .args(["concept", "draft.toml"])
+        .stderr_has("failed to read the inventory old.json: larger than 64 MiB")
+        .code(2);
+}
+
+/// A survey writing its draft keeps its inventory with `--inventory-out`, and the draft names
+/// it relative to itself, so that the concept draws the map of exactly that survey.
+#[test]
+fn a_survey_keeps_the_inventory_its_draft_names() {
+    let dir = TestDir::new();
+    let root = dir.join("root");
+    std::fs::create_dir_all(root.join("etc/cron.d")).unwrap();
+    std::fs::write(root.join("etc/cron.d/job"), "5 4 * * * root /bin/true\n").unwrap();
+    std::fs::create_dir_all(dir.join("out")).unwrap();
+    dir.write(
+        "plan.toml",
+        "[migration]\ntitle = \"t\"\n[hosts.old]\nlocal = true\nroot = \"root\"\n[hosts.new]\nlocal = true\nroot = \"new\"\n",
+    );
+    let ran = rehost(
+        &dir,
+        &[
+            "survey",
+            "old",
+            "--plan",
+            "plan.toml",
+            "--for",
+            "0",
+            "-o",
+            "out/draft.toml",
+            "--inventory-out",
+            "out/inv.json",
+        ],
+    );
+    assert!(ran.code == 0 || ran.code == 1, "{}", ran.all());
+    assert!(
+        ran.stderr
+            .contains("rehost: wrote the inventory out/inv.json\n"),
+        "{}",
+        ran.all()
+    );
+    let text = dir.read("out/draft.toml");
+    assert!(
+        text.contains("[survey]\n# found: the inventory this draft was written from (rehost survey)\ninventory = \"inv.json\"\n"),
+        "{text}"
+    );
+    let inv: rehost_survey::Inventory =
+        serde_json::from_str(&dir.read("out/inv.json")).expect("an inventory");
+    assert_eq!(inv.cron.len(), 1, "{inv:?}");
+    dir.write("out/draft.toml", example::decide_todos(&text));
+    let digest = rehost_plan::digest(&dir.read("out/inv.json"));
+    test_in(&dir)
+        .args(["concept", "out/draft.toml"])
+        .stdout_has(format!(
+            "drawn from the inventory `inv.json`, BLAKE3 `{digest}`."
+        ))
+        .success();
+    // Without -o there is no draft to name it in.
+    test_in(&dir)
+        .args(["survey", "--for", "0", "--inventory-out", "x.json"])
+        .stderr_has("--draft")
+        .code(2);
 }
