@@ -81,7 +81,8 @@ fn read(r: &mut Reader, t: &Tbl) -> Option<StepKind> {
             ),
         )
         .help = Some(
-            "write \"stderr\", \"csvlog\", \"jsonlog\" or \"mariadb-general\", or leave it out".into(),
+            "write \"stderr\", \"csvlog\", \"jsonlog\" or \"mariadb-general\", or leave it out"
+                .into(),
         );
         return None;
     }

@@ -40,8 +40,7 @@ pub fn replay_sql(args: &CompatReplaySqlArgs) -> i32 {
         let format = match args.format.as_deref() {
             None | Some("auto") => None,
             Some(f) => Some(
-                Format::parse(f)
-                    .ok_or_else(|| format!("--format {f}: give {}", Format::NAMES))?,
+                Format::parse(f).ok_or_else(|| format!("--format {f}: give {}", Format::NAMES))?,
             ),
         };
         if args.concurrency == 0 || args.concurrency > 64 {
@@ -73,12 +72,8 @@ pub fn replay_sql(args: &CompatReplaySqlArgs) -> i32 {
     };
     crate::signals::install();
     let cancel = &crate::signals::CANCEL;
-    let sides = side(old_host.as_ref(), old_show, old_conn, cancel).and_then(|o| {
-        Ok((
-            o,
-            side(new_host.as_ref(), new_show, new_conn, cancel)?,
-        ))
-    });
+    let sides = side(old_host.as_ref(), old_show, old_conn, cancel)
+        .and_then(|o| Ok((o, side(new_host.as_ref(), new_show, new_conn, cancel)?)));
     let (old, new) = match sides {
         Ok(s) => s,
         Err(e) => {

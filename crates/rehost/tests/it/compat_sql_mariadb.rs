@@ -146,7 +146,9 @@ fn replay(d: &TestDir, old: &Mariadb, new: &Mariadb, extra: &[&str]) -> Vec<Stri
 fn a_mariadb_general_log_names_what_the_changed_server_answers_differently() {
     let d = TestDir::new();
     let (old, new, log) = recorded(&d);
-    let ran = test_in(&d).args(replay(&d, &old, &new, &["--json"])).code(1);
+    let ran = test_in(&d)
+        .args(replay(&d, &old, &new, &["--json"]))
+        .code(1);
     let v: serde_json::Value = serde_json::from_str(ran.stdout().trim()).unwrap();
     assert_eq!(v["format"], "mariadb-general", "{v:#}");
     assert_eq!(v["result"], "differ");
@@ -208,7 +210,10 @@ fn a_mariadb_general_log_names_what_the_changed_server_answers_differently() {
     // "No database selected".
     assert_eq!(v["failed_both"], 0, "{v:#}");
     // The write refused, the DDL never run; USE and session statements not replayed.
-    assert_eq!((v["refused"].as_u64(), v["never"].as_u64()), (Some(3), Some(2)));
+    assert_eq!(
+        (v["refused"].as_u64(), v["never"].as_u64()),
+        (Some(3), Some(2))
+    );
     let why = |starts: &str| -> String {
         v["refused_list"]
             .as_array()
@@ -227,7 +232,10 @@ fn a_mariadb_general_log_names_what_the_changed_server_answers_differently() {
     assert_eq!(v["compared"], 9, "{v:#}\n{log}");
     assert_eq!(v["database_unknown"], 0);
     // The old server is unchanged: the replay ran read-only and rolled back.
-    assert_eq!(old.sql("app", "SELECT note FROM events WHERE id = 1"), "NULL");
+    assert_eq!(
+        old.sql("app", "SELECT note FROM events WHERE id = 1"),
+        "NULL"
+    );
     assert_eq!(
         old.sql("app", "SHOW TABLES LIKE 'scratch'"),
         "",
@@ -276,7 +284,10 @@ fn a_mariadb_general_log_names_what_the_changed_server_answers_differently() {
         "{w:#}"
     );
     assert_eq!(w["compared"], 10, "{w:#}");
-    assert_eq!(old.sql("app", "SELECT note FROM events WHERE id = 1"), "NULL");
+    assert_eq!(
+        old.sql("app", "SELECT note FROM events WHERE id = 1"),
+        "NULL"
+    );
     assert_eq!(old.sql("app", "SHOW TABLES LIKE 'scratch'"), "");
 
     // A MariaDB log is not replayed against PostgreSQL, nor a PostgreSQL log against MariaDB.
