@@ -56,7 +56,7 @@ impl Dialect {
 pub fn tokens_in(src: &str, dialect: Dialect) -> Result<Vec<Token>, String> {
     match dialect {
         Dialect::Postgres => tokens(src),
-        Dialect::Mariadb => super::mariadb::tokens(src, true, false),
+        Dialect::Mariadb => super::mariadb::tokens(src),
     }
 }
 
@@ -466,8 +466,9 @@ pub fn parameters(detail: &str) -> Result<Vec<Option<String>>, String> {
     Ok(out)
 }
 
-/// `stmt` as it may be shown: on one line, string literals that follow a word naming a
-/// credential (`password`, `token`, `secret`, `crypt(`…) replaced by `'(not shown)'`.
+/// `stmt` as it may be shown: on one line, comments kept, string literals that follow a word
+/// naming a credential (`password`, `token`, `secret`, `crypt(`…) replaced by
+/// `'(not shown)'` (in comments they are not told apart).
 pub fn shown(stmt: &str, dialect: Dialect) -> String {
     let Ok(toks) = tokens_in(stmt, dialect) else {
         // Up to the first quote: what follows it is not known to be a string's end.
@@ -479,19 +480,35 @@ pub fn shown(stmt: &str, dialect: Dialect) -> String {
     };
     let mut out = String::new();
     let mut last_secret_word: Option<usize> = None;
+    // What is between tokens: white space, one space; comments kept (a refused statement is
+    // shown with what it hides in them), their white space made one space.
+    let gap = |out: &mut String, g: &str| {
+        let words: Vec<&str> = g.split_whitespace().collect();
+        if !g.is_empty() && !out.is_empty() {
+            out.push(' ');
+        }
+        if !words.is_empty() {
+            out.push_str(&words.join(" "));
+            out.push(' ');
+        }
+    };
+    let mut from = 0;
     for (n, t) in toks.iter().enumerate() {
         let text = &stmt[t.start..t.end];
         if t.kind == Tok::Word && crate::secret_name(text) || text.eq_ignore_ascii_case("crypt") {
             last_secret_word = Some(n);
         }
-        if n > 0 && toks[n - 1].end < t.start {
-            out.push(' ');
+        gap(&mut out, &stmt[from..t.start]);
+        if out.ends_with("  ") {
+            out.pop();
         }
+        from = t.end;
         if t.kind == Tok::Str && last_secret_word.is_some_and(|w| n - w <= 4) {
             out.push_str("'(not shown)'");
         } else {
             out.push_str(&text.replace(['\n', '\r', '\t'], " "));
         }
     }
-    out
+    gap(&mut out, &stmt[from..]);
+    out.trim_end().to_owned()
 }

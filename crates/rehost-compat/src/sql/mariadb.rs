@@ -6,9 +6,10 @@
 //! it), so a `DROP` hidden in one is seen; a `;` inside one is refused.
 //!
 //! Which `sql_mode` the logged session had is not in the log. A statement is replayed only
-//! when it is one statement under all four readings (backslash escapes on and off,
-//! `ANSI_QUOTES` on and off): the server runs a client's text as several statements where it
-//! reads a `;` outside a string, so a statement that another reading splits is never sent.
+//! when it is one statement under all eight readings ([`Reading`]: backslash escapes on and
+//! off, `ANSI_QUOTES` on and off, executable comments as code or as comments): the server runs
+//! a client's text as several statements where it reads a `;` outside a string, so a
+//! statement that another reading splits is never sent.
 //!
 //! Classes: reads are `SELECT`, `WITH … SELECT`, `VALUES`, `TABLE`, `SHOW`, `DESCRIBE`/`DESC`,
 //! `EXPLAIN` (of a read); minus `INTO` (`OUTFILE`/`DUMPFILE` write a file on the server: never;
@@ -20,8 +21,41 @@
 
 use super::lex::{Class, Tok, Token, a_statement, string_end, word_char};
 
-/// The tokens of `src`: `backslash` — `\` escapes in strings; `ansi` — `"` quotes a name.
-pub fn tokens(src: &str, backslash: bool, ansi: bool) -> Result<Vec<Token>, String> {
+/// The tokens of `src` as MariaDB reads them by default.
+pub fn tokens(src: &str) -> Result<Vec<Token>, String> {
+    tokens_read(src, Reading::default())
+}
+
+/// How a server may read a statement: the log does not say which `sql_mode` the session had,
+/// nor whether a versioned `/*!NNNNN … */` was new enough to run (`/*M! … */` is a plain
+/// comment to MySQL).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reading {
+    /// `\` escapes in strings (not `NO_BACKSLASH_ESCAPES`).
+    pub backslash: bool,
+    /// `"` quotes a name (`ANSI_QUOTES`).
+    pub ansi_quotes: bool,
+    /// `/*! … */` is code, not a comment.
+    pub executable: bool,
+}
+
+impl Default for Reading {
+    fn default() -> Self {
+        Reading {
+            backslash: true,
+            ansi_quotes: false,
+            executable: true,
+        }
+    }
+}
+
+/// The tokens of `src` in `reading`.
+pub fn tokens_read(src: &str, reading: Reading) -> Result<Vec<Token>, String> {
+    let Reading {
+        backslash,
+        ansi_quotes: ansi,
+        executable: exec_code,
+    } = reading;
     let b = src.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
@@ -57,7 +91,9 @@ pub fn tokens(src: &str, backslash: bool, ansi: bool) -> Result<Vec<Token>, Stri
             }
             b'/' if b.get(i + 1) == Some(&b'*') => {
                 let rest = &b[i + 2..];
-                let exec = if rest.first() == Some(&b'!') {
+                let exec = if !exec_code {
+                    None
+                } else if rest.first() == Some(&b'!') {
                     Some(1)
                 } else if rest.starts_with(b"M!") {
                     Some(2)
@@ -204,16 +240,22 @@ const OUTSIDE_FUNCTIONS: &[&str] = &[
 
 /// The class of one statement.
 pub fn classify(stmt: &str) -> Result<Class, String> {
-    let toks = tokens(stmt, true, false)?;
-    // One statement however the session's sql_mode reads quotes and backslashes.
+    let toks = tokens(stmt)?;
+    // One statement however the session's sql_mode reads quotes and backslashes, and whether
+    // or not an executable comment runs.
     if stmt.contains(';') {
-        for (backslash, ansi) in [(false, false), (true, true), (false, true)] {
-            match tokens(stmt, backslash, ansi) {
+        for n in 0..8u8 {
+            let reading = Reading {
+                backslash: n & 1 == 0,
+                ansi_quotes: n & 2 != 0,
+                executable: n & 4 == 0,
+            };
+            match tokens_read(stmt, reading) {
                 Ok(t) if t.iter().all(|t| t.kind != Tok::Semicolon) => {}
                 _ => {
                     return Ok(Class::Never(
                         "it reads as more than one statement under another sql_mode \
-                         (NO_BACKSLASH_ESCAPES, ANSI_QUOTES)"
+                         (NO_BACKSLASH_ESCAPES, ANSI_QUOTES) or server version"
                             .into(),
                     ));
                 }
@@ -288,7 +330,7 @@ pub fn classify(stmt: &str) -> Result<Class, String> {
 
 /// The database a `USE db` statement selects (`None`: not a `USE`).
 pub fn use_target(stmt: &str) -> Option<String> {
-    let toks = tokens(stmt, true, false).ok()?;
+    let toks = tokens(stmt).ok()?;
     let (first, name) = match toks.as_slice() {
         [a, b]
         | [

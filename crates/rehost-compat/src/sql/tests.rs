@@ -253,8 +253,13 @@ proptest! {
             let _ = classify(&s, d);
             let _ = shown(&s, d);
         }
-        for (b, a) in [(true, true), (false, false)] {
-            let _ = super::mariadb::tokens(&s, b, a);
+        for n in 0..8u8 {
+            let reading = super::mariadb::Reading {
+                backslash: n & 1 == 0,
+                ansi_quotes: n & 2 != 0,
+                executable: n & 4 == 0,
+            };
+            let _ = super::mariadb::tokens_read(&s, reading);
         }
         let _ = bind(&s, &[None]);
         let line = format!("t LOG:  execute x: {s}\nt DETAIL:  parameters: $1 = '{s}'\n");

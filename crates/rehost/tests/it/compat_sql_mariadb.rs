@@ -369,3 +369,70 @@ format = "mariadb-general"
     );
     assert_eq!(r["refused_writes"], 3);
 }
+
+/// A hostile general log against one server on both sides, writes allowed: statements that
+/// another `sql_mode` or server version reads as two, client commands, files written on the
+/// server and a `;` in an executable comment are never run; the table they aim at is still
+/// there. A statement of a connection the log does not show beginning runs in the URL's
+/// database, counted; one in a database the server lacks fails on both sides alike.
+#[test]
+fn a_hostile_general_log_runs_nothing_it_should_not() {
+    let d = TestDir::new();
+    let db = Mariadb::start();
+    db.sql("", SCHEMA);
+    let outfile = d.path().join("leaked.txt");
+    let log = format!(
+        "/usr/sbin/mariadbd, Version: 10.11.19-MariaDB (test). started with:
+Tcp port: 3306  Unix socket: /run/mysqld/mysqld.sock
+Time\t\t    Id Command\tArgument
+261207 15:34:24\t     9 Query\tSELECT count(*) AS n FROM events
+\t\t    10 Connect\troot@127.0.0.1 on app using TCP/IP
+\t\t    10 Query\tSELECT 'a\\'; DROP TABLE events; -- '
+\t\t    10 Query\tSELECT 1 /*!99999 # */ ; DROP TABLE events
+ */
+\t\t    10 Query\tSELECT 1 /*! ; DROP TABLE events */
+\t\t    10 Query\t\\! touch {0}
+\t\t    10 Query\tSELECT 'x' INTO OUTFILE '{0}'
+\t\t    10 Init DB\tno_such_db
+\t\t    10 Query\tSELECT 1 AS one
+",
+        outfile.display()
+    );
+    d.write("general.log", &log);
+    let ran = test_in(&d)
+        .args([
+            "compat",
+            "replay-sql",
+            "--log",
+            "general.log",
+            "--old",
+            &db.url("app"),
+            "--new",
+            &db.url("app"),
+            "--allow-writes",
+        ])
+        .code(2);
+    let out = ran.stdout();
+    assert_eq!(
+        db.sql("app", "SELECT count(*) FROM events"),
+        "2",
+        "the table is still there: {out}"
+    );
+    assert!(!outfile.exists(), "no file was written: {out}");
+    for part in [
+        "refused 4 statements that are never run, not even with --allow-writes:",
+        "  line 6 (database app): SELECT 'a\\'; DROP TABLE events; -- ': it reads as more than one statement under another sql_mode",
+        "  line 7 (database app): SELECT 1 /*!99999 # */ ; DROP TABLE events */: it reads as more than one statement",
+        "  line 10 (database app): \\! touch",
+        "  line 11 (database app): SELECT 'x' INTO OUTFILE '",
+        ": INTO OUTFILE/DUMPFILE writes a file on the server",
+        "1 distinct statements ran on connections that began before the log did",
+        "1 log entries not readable as a statement:",
+        "  line 9 (database app): SELECT 1 /*! ; DROP TABLE events */ …: a `;` inside an executable comment",
+        "1 statements failed with the same error on both servers:",
+        "  line 13 (database no_such_db): SELECT 1 AS one: ERROR 1049 (42000): Unknown database 'no_such_db'",
+        "trouble: 0 statements could not be replayed, 1 log entries not readable; 2 compared, 0 differ",
+    ] {
+        assert!(out.contains(part), "missing {part:?}:\n{out}");
+    }
+}
