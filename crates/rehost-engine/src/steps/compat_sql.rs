@@ -164,7 +164,11 @@ fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {
 
 /// The summary as a `compat` result: each differing or noisy statement an endpoint.
 fn data(s: &Summary, log: &str, code: i32) -> CompatData {
-    let endpoint = |line: u64, statement: &str| format!("log line {line}: {statement}");
+    // MariaDB: the database the statement ran in, where the log names it.
+    let endpoint = |line: u64, statement: &str, db: &Option<String>| match db {
+        Some(d) => format!("log line {line} (database {d}): {statement}"),
+        None => format!("log line {line}: {statement}"),
+    };
     let mut endpoints: Vec<CompatEndpointData> = s
         .findings
         .iter()
@@ -175,7 +179,7 @@ fn data(s: &Summary, log: &str, code: i32) -> CompatData {
                 _ => f.class.clone(),
             };
             CompatEndpointData {
-                endpoint: endpoint(f.line, &f.statement),
+                endpoint: endpoint(f.line, &f.statement, &f.database),
                 requests: f.occurrences,
                 differing: f.occurrences,
                 differences: vec![CompatFieldData {
@@ -203,7 +207,7 @@ fn data(s: &Summary, log: &str, code: i32) -> CompatData {
         })
         .collect();
     endpoints.extend(s.noisy.iter().map(|l| CompatEndpointData {
-        endpoint: endpoint(l.line, &l.statement),
+        endpoint: endpoint(l.line, &l.statement, &l.database),
         requests: l.occurrences,
         differing: 0,
         differences: Vec::new(),

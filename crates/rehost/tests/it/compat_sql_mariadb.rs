@@ -368,6 +368,33 @@ format = "mariadb-general"
         (Some(9), Some(4))
     );
     assert_eq!(r["refused_writes"], 3);
+    let line = line_of(&log, "SELECT region, total / 7");
+    let share = r["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| {
+            e["endpoint"]
+                == format!(
+                    "log line {line} (database reports): SELECT region, total / 7 AS share FROM totals ORDER BY region"
+                )
+        })
+        .unwrap_or_else(|| panic!("{r:#}"));
+    assert_eq!(
+        share["differences"][0]["field"],
+        "value at row 1, column share"
+    );
+    let o = rehost(&d, &["report", "plan.toml", "--env", "test"]);
+    assert_eq!(o.code, 1, "{}", o.all());
+    let md = d.read(".rehost/plan/test/report.md");
+    for part in [
+        "ANSWERS DIFFER",
+        "error on new only (1×)",
+        "(database reports)",
+        "a CREATE statement: only reads and DML are replayed on MariaDB",
+    ] {
+        assert!(md.contains(part), "missing {part:?} in the report:\n{md}");
+    }
 }
 
 /// A hostile general log against one server on both sides, writes allowed: statements that
