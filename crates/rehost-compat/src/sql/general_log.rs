@@ -134,6 +134,11 @@ impl Connections {
         self.0.insert(id, db);
     }
 
+    /// Forgets every connection (the server restarted).
+    pub fn clear(&mut self) {
+        self.0.clear();
+    }
+
     pub fn quit(&mut self, id: u64) {
         self.0.remove(&id);
     }

@@ -578,6 +578,11 @@ impl<R: BufRead> Reader<R> {
         };
         self.finish_general();
         let Some((id, command, argument)) = entry else {
+            // A header: the server (re)opened the log. After a restart the connection ids
+            // start again, so no database known before holds (after a `FLUSH LOGS` this
+            // forgets too much: those statements are counted as of an unknown database,
+            // never misplaced).
+            self.connections.clear();
             return;
         };
         match (command.as_slice(), argument) {

@@ -211,6 +211,8 @@ FROM t
 \t\t     5 Query\tSELECT 5
 \t\t     5 Query\tuse app
 \t\t     5 Query\tSELECT 6
+/usr/sbin/mariadbd, Version: 10.11.19-MariaDB-0+deb12u1-log (Debian 12). started with:
+\t\t     5 Query\tSELECT 7
 ";
     assert_eq!(Format::detect(log.as_bytes()), Format::MariadbGeneral);
     let got: Vec<(u64, String, Database)> = read(log)
@@ -229,6 +231,8 @@ FROM t
             (15, "SELECT 5".into(), Database::NoneSelected),
             (16, "use app".into(), Database::NoneSelected),
             (17, "SELECT 6".into(), named("app")),
+            // After a restart, connection 5 is another one.
+            (19, "SELECT 7".into(), Database::Unknown),
         ]
     );
     // A log that starts with an entry (the header rotated away) is told too.
