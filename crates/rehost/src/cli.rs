@@ -323,18 +323,21 @@ pub enum CompatCommand {
 
 #[derive(Args, Debug)]
 pub struct CompatReplaySqlArgs {
-    /// The server log (PostgreSQL: stderr with `log_statement = 'all'`, csvlog or jsonlog).
+    /// The server log (PostgreSQL: stderr with `log_statement = 'all'`, csvlog or jsonlog;
+    /// MariaDB/MySQL: the general query log, `general_log = ON` to a file).
     #[arg(long, value_name = "FILE")]
     pub log: PathBuf,
-    /// The old server: postgres://USER@HOST:PORT/DB, or HOST:URL to run psql on that host.
-    /// The password comes from `?password_file=PATH` on the connecting host or psql's own ways
-    /// (PGPASSWORD, ~/.pgpass).
+    /// The old server: postgres://USER@HOST:PORT/DB or mysql://USER@HOST:PORT/DB, or HOST:URL
+    /// to run the client (psql, mariadb) on that host. The password comes from
+    /// `?password_file=PATH` on the connecting host or the client's own ways (PGPASSWORD,
+    /// ~/.pgpass, ~/.my.cnf).
     #[arg(long, value_name = "URL")]
     pub old: String,
     /// The new server, as --old.
     #[arg(long, value_name = "URL")]
     pub new: String,
-    /// The log's format: stderr, csvlog or jsonlog (default: told from its first line).
+    /// The log's format: stderr, csvlog, jsonlog or mariadb-general (default: told from its
+    /// first line).
     #[arg(long, value_name = "FORMAT")]
     pub format: Option<String>,
     /// Also replay statements that are not read-only, each in a transaction that is rolled

@@ -7,6 +7,7 @@ mod archive;
 mod check;
 mod compat;
 mod compat_sql;
+mod compat_sql_mariadb;
 mod concept;
 mod config;
 mod confirm;
