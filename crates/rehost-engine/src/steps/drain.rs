@@ -448,17 +448,27 @@ fn end_remaining(
         }
     };
     let result = match ctx.hosts.get(host) {
-        // Only Unix-socket clients remained: no TCP ending (and no listing of every port).
-        Ok(_) if remaining.is_empty() => Ok(rehost_host::conns::end::Termination {
-            outcomes: Vec::new(),
-            listing: rehost_host::conns::Listing {
-                connections: Vec::new(),
-                source: rehost_host::conns::Source::Netlink,
-                fallback: None,
-                truncated: false,
-                processes_not_read: false,
-            },
-        }),
+        // Only Unix-socket clients remained: no TCP ending, but the ports listed again (a
+        // client may have come since), unless there are none (no listing of every port).
+        Ok(_) if remaining.is_empty() && svc.ports.is_empty() => {
+            Ok(rehost_host::conns::end::Termination {
+                outcomes: Vec::new(),
+                listing: rehost_host::conns::Listing {
+                    connections: Vec::new(),
+                    source: rehost_host::conns::Source::Netlink,
+                    fallback: None,
+                    truncated: false,
+                    processes_not_read: false,
+                },
+            })
+        }
+        Ok(h) if remaining.is_empty() => h
+            .connections(&svc.ports, MAX_CONNECTIONS, ctx.cancel)
+            .map(|listing| rehost_host::conns::end::Termination {
+                outcomes: Vec::new(),
+                listing,
+            })
+            .map_err(|e| e.to_string()),
         Ok(h) => terminate(h, &svc.ports, remaining, ctx.cancel).map_err(|e| e.to_string()),
         Err(e) => Err(e),
     };

@@ -150,6 +150,20 @@ pub fn drain(args: &ConnsDrainArgs) -> i32 {
             if unix_code == Some(exit::INTERRUPTED) {
                 return exit::INTERRUPTED;
             }
+            // No TCP client was left at the timeout: the ports listed again, for one that came
+            // while the sockets' clients were ended.
+            let listing = if listing.connections.is_empty() && !args.ports.is_empty() {
+                match unix.tcp(host.as_ref(), &args.ports) {
+                    Ok(l) => l,
+                    Err(_) if crate::signals::cancelled() => return exit::INTERRUPTED,
+                    Err(e) => {
+                        crate::term::error(&format!("failed to list the connections: {e}"));
+                        return exit::TROUBLE;
+                    }
+                }
+            } else {
+                listing
+            };
             if listing.connections.is_empty() {
                 let code = unix_code.unwrap_or(exit::OK);
                 if let Some(mut doc) = json {

@@ -942,3 +942,56 @@ fn backend_ends(pg: &rehost_test::postgres::Postgres, pid: u64) {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// `conns drain --port P --socket S --terminate --json` with a session on each: both are ended
+/// (the socket's first, then the TCP one), and the one document says so for both.
+#[test]
+fn conns_drain_terminate_ends_tcp_and_unix_socket_sessions_in_one_document() {
+    let pg = rehost_test::postgres::Postgres::start();
+    let on_socket = Held::psql(&pg, true, "", "sock");
+    let over_tcp = Held::psql(&pg, false, "", "tcp");
+    let d = TestDir::new();
+    let sock = pg.socket();
+    let sock = sock.to_str().unwrap();
+    let port = pg.port().to_string();
+    let o = rehost(
+        &d,
+        &[
+            "conns",
+            "drain",
+            "--port",
+            &port,
+            "--socket",
+            sock,
+            "--timeout",
+            "1s",
+            "--terminate",
+            "--json",
+        ],
+    );
+    let doc = json(&o);
+    let (tcp, unix) = (&doc["terminated"], &doc["terminated_unix"]);
+    assert_eq!(
+        tcp["outcomes"][0]["connection"]["peer_port"].as_i64(),
+        Some(over_tcp.pid_port().1),
+        "{doc}"
+    );
+    assert_eq!(
+        unix["outcomes"][0]["connection"]["peer_pid"],
+        on_socket.client_pid(),
+        "{doc}"
+    );
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 && o.code != 0 {
+        return;
+    }
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert_eq!(doc["result"], "drained_by_ending", "{doc}");
+    assert_eq!(tcp["outcomes"][0]["result"], "ended", "{doc}");
+    assert_eq!(unix["outcomes"][0]["result"], "ended", "{doc}");
+    assert_eq!(unix["outcomes"][0]["mechanism"], "pidfd_shutdown", "{doc}");
+    backend_ends(&pg, on_socket.pid_port().0);
+    backend_ends(&pg, over_tcp.pid_port().0);
+    on_socket.close();
+    over_tcp.close();
+}
