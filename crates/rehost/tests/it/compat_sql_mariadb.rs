@@ -123,7 +123,8 @@ fn line_of(log: &str, text: &str) -> u64 {
         + 1
 }
 
-fn replay(d: &TestDir, old: &Mariadb, new: &Mariadb, extra: &[&str]) -> Vec<String> {
+/// `compat replay-sql` of `general.log` from `old` to `new` (database `app`), with `extra`.
+fn replay(old: &Mariadb, new: &Mariadb, extra: &[&str]) -> Vec<String> {
     let mut a: Vec<String> = [
         "compat",
         "replay-sql",
@@ -138,7 +139,6 @@ fn replay(d: &TestDir, old: &Mariadb, new: &Mariadb, extra: &[&str]) -> Vec<Stri
     .map(|s| s.to_string())
     .collect();
     a.extend(extra.iter().map(|s| s.to_string()));
-    let _ = d;
     a
 }
 
@@ -146,9 +146,7 @@ fn replay(d: &TestDir, old: &Mariadb, new: &Mariadb, extra: &[&str]) -> Vec<Stri
 fn a_mariadb_general_log_names_what_the_changed_server_answers_differently() {
     let d = TestDir::new();
     let (old, new, log) = recorded(&d);
-    let ran = test_in(&d)
-        .args(replay(&d, &old, &new, &["--json"]))
-        .code(1);
+    let ran = test_in(&d).args(replay(&old, &new, &["--json"])).code(1);
     let v: serde_json::Value = serde_json::from_str(ran.stdout().trim()).unwrap();
     assert_eq!(v["format"], "mariadb-general", "{v:#}");
     assert_eq!(v["result"], "differ");
@@ -243,7 +241,7 @@ fn a_mariadb_general_log_names_what_the_changed_server_answers_differently() {
     );
 
     // For a person: the finding with its database, row, column and values.
-    let text = test_in(&d).args(replay(&d, &old, &new, &[])).code(1);
+    let text = test_in(&d).args(replay(&old, &new, &[])).code(1);
     let out = text.stdout();
     assert!(
         out.contains(&format!(
@@ -271,7 +269,6 @@ fn a_mariadb_general_log_names_what_the_changed_server_answers_differently() {
     // With --allow-writes the UPDATE runs, rolled back on each side; the DDL still does not.
     let allowed = test_in(&d)
         .args(replay(
-            &d,
             &old,
             &new,
             &["--json", "--allow-writes", "--no-noise"],
