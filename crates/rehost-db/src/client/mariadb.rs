@@ -156,7 +156,9 @@ fn is_server_error(line: &str) -> bool {
 
 impl Mariadb<'_> {
     /// Runs `statement` alone in a transaction that is rolled back — `START TRANSACTION READ
-    /// ONLY` unless `write` — in `database`, with `max_statement_time` of `timeout_s` seconds.
+    /// ONLY` unless `write` — in `database`, with `max_statement_time` of `timeout_s` seconds
+    /// (in a `/*M! … */` comment: MySQL has no such variable and runs without a limit; its own,
+    /// `max_execution_time`, would fail on MariaDB, which runs `/*!NNNNN` comments too).
     /// The client runs with `--binary-mode` (no client commands such as `\!`, `tee`, `source`
     /// in the text; `--sandbox` would add nothing to that, and clients before MariaDB 10.5.25
     /// and MySQL's do not know it); the statement is only ever one statement
@@ -179,7 +181,7 @@ impl Mariadb<'_> {
         };
         // The statement's own last line may be a `#` comment: the `;` goes on a line of its own.
         let script = format!(
-            "SET SESSION max_statement_time = {timeout_s};\n{begin};\n{statement}\n;\nROLLBACK;\n"
+            "SET @rehost_replay = 1 /*M!100101 , SESSION max_statement_time = {timeout_s} */;\n{begin};\n{statement}\n;\nROLLBACK;\n"
         );
         let spec = self.spec_with(&["--xml", "--binary-mode", "--comments"], database, script)?;
         let super::ClientRun { out, err, code } =

@@ -123,7 +123,8 @@ fn line_of(log: &str, text: &str) -> u64 {
         + 1
 }
 
-fn replay(d: &TestDir, old: &Mariadb, new: &Mariadb, extra: &[&str]) -> Vec<String> {
+/// `compat replay-sql` of `general.log` from `old` to `new` (database `app`), with `extra`.
+fn replay(old: &Mariadb, new: &Mariadb, extra: &[&str]) -> Vec<String> {
     let mut a: Vec<String> = [
         "compat",
         "replay-sql",
@@ -138,7 +139,6 @@ fn replay(d: &TestDir, old: &Mariadb, new: &Mariadb, extra: &[&str]) -> Vec<Stri
     .map(|s| s.to_string())
     .collect();
     a.extend(extra.iter().map(|s| s.to_string()));
-    let _ = d;
     a
 }
 
@@ -146,9 +146,7 @@ fn replay(d: &TestDir, old: &Mariadb, new: &Mariadb, extra: &[&str]) -> Vec<Stri
 fn a_mariadb_general_log_names_what_the_changed_server_answers_differently() {
     let d = TestDir::new();
     let (old, new, log) = recorded(&d);
-    let ran = test_in(&d)
-        .args(replay(&d, &old, &new, &["--json"]))
-        .code(1);
+    let ran = test_in(&d).args(replay(&old, &new, &["--json"])).code(1);
     let v: serde_json::Value = serde_json::from_str(ran.stdout().trim()).unwrap();
     assert_eq!(v["format"], "mariadb-general", "{v:#}");
     assert_eq!(v["result"], "differ");
@@ -243,7 +241,7 @@ fn a_mariadb_general_log_names_what_the_changed_server_answers_differently() {
     );
 
     // For a person: the finding with its database, row, column and values.
-    let text = test_in(&d).args(replay(&d, &old, &new, &[])).code(1);
+    let text = test_in(&d).args(replay(&old, &new, &[])).code(1);
     let out = text.stdout();
     assert!(
         out.contains(&format!(
@@ -271,7 +269,6 @@ fn a_mariadb_general_log_names_what_the_changed_server_answers_differently() {
     // With --allow-writes the UPDATE runs, rolled back on each side; the DDL still does not.
     let allowed = test_in(&d)
         .args(replay(
-            &d,
             &old,
             &new,
             &["--json", "--allow-writes", "--no-noise"],
@@ -462,4 +459,70 @@ Time\t\t    Id Command\tArgument
     ] {
         assert!(out.contains(part), "missing {part:?}:\n{out}");
     }
+}
+
+/// The MariaDB side itself (rehost-db's `Mariadb::replay`) against a real server: the time
+/// limit stops a statement, the read-only transaction refuses a write, NULL and 'NULL' come
+/// apart, a long failing statement's error is still found after the client's echo of it,
+/// and an unreachable server is trouble, not an answer.
+#[test]
+fn the_mariadb_side_limits_time_refuses_writes_and_tells_errors_apart() {
+    use rehost_db::client::Replayed;
+    use rehost_db::client::mariadb::{InDatabase, Mariadb as Client};
+    let db = Mariadb::start();
+    db.sql("", SCHEMA);
+    let host = rehost_host::LocalHost::new("old", None);
+    let cancel = std::sync::atomic::AtomicBool::new(false);
+    let conn = rehost_db::ConnInfo::parse(&db.url("app")).unwrap();
+    let client = Client::new(&host, false, conn, &cancel);
+    let server_error = |r: Result<Replayed, rehost_db::DbError>| match r {
+        Ok(Replayed::ServerError(e)) => e,
+        other => panic!("not a server error: {other:?}"),
+    };
+    let e = server_error(client.replay("SELECT SLEEP(30) AS s", false, InDatabase::Own, 1));
+    assert!(e.contains("max_statement_time exceeded"), "{e}");
+    let e = server_error(client.replay("UPDATE events SET note = 'x'", false, InDatabase::Own, 60));
+    assert_eq!(
+        e,
+        "ERROR 1792 (25006): Cannot execute statement in a READ ONLY transaction"
+    );
+    assert_eq!(
+        client
+            .replay(
+                "SELECT id, note FROM events ORDER BY id",
+                false,
+                InDatabase::Named("app"),
+                60
+            )
+            .unwrap(),
+        Replayed::Rows {
+            columns: vec!["id".into(), "note".into()],
+            rows: vec![
+                vec![Some("1".into()), Some("NULL".into())],
+                vec![Some("2".into()), None]
+            ]
+        }
+    );
+    let long = format!("SELECT 1 AS a{} FROM no_such_table", ",\n 1".repeat(40));
+    let e = server_error(client.replay(&long, false, InDatabase::Named("reports"), 60));
+    assert_eq!(
+        e,
+        "ERROR 1146 (42S02): Table 'reports.no_such_table' doesn't exist"
+    );
+    let e = server_error(client.replay("SELECT 1", false, InDatabase::Named("nope"), 60));
+    assert!(e.starts_with("ERROR 1049 (42000)"), "{e}");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let gone = rehost_db::ConnInfo::parse(&format!("mysql://root@127.0.0.1:{port}/app")).unwrap();
+    let err = Client::new(&host, false, gone, &cancel)
+        .replay("SELECT 1", false, InDatabase::Own, 60)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("ERROR 2002") || err.contains("ERROR 2003"),
+        "{err}"
+    );
 }
