@@ -350,6 +350,13 @@ pub(super) fn a_statement(first: &str) -> String {
 }
 
 fn classify_pg(stmt: &str) -> Result<Class, String> {
+    // psql runs a command string that starts with a backslash as its own meta-command (`\!`
+    // is a shell on the host running psql), never as SQL.
+    if stmt.trim_start().starts_with('\\') {
+        return Ok(Class::Never(
+            "a psql meta-command (`\\…`): psql would run it itself (`\\!` is a shell), not the server".into(),
+        ));
+    }
     let toks = tokens(stmt)?;
     let word = |t: &Token| stmt[t.start..t.end].to_ascii_lowercase();
     let Some(first) = toks.iter().find(|t| t.kind != Tok::Open) else {
@@ -364,6 +371,48 @@ fn classify_pg(stmt: &str) -> Result<Class, String> {
     let first = word(first);
     if SESSION_FIRST.contains(&first.as_str()) {
         return Ok(Class::Session);
+    }
+    // What a rolled-back transaction cannot undo, refused even with writes allowed: a program
+    // or a file on the server (COPY … PROGRAM, COPY … TO 'file'), a block of any code (DO,
+    // whose EXECUTE can do all of it), a function acting outside the transaction, anywhere.
+    if first == "do" {
+        return Ok(Class::Never(
+            "a DO block runs any code (EXECUTE of COPY … PROGRAM, dblink …), beyond what a rollback undoes".into(),
+        ));
+    }
+    if first == "copy" {
+        let words: Vec<String> = toks
+            .iter()
+            .filter(|t| t.kind == Tok::Word)
+            .map(word)
+            .collect();
+        if words.iter().any(|w| w == "program") {
+            return Ok(Class::Never(
+                "COPY … PROGRAM runs a command on the server".into(),
+            ));
+        }
+        if let Some(n) = toks
+            .iter()
+            .position(|t| t.kind == Tok::Word && word(t) == "to")
+            && toks.get(n + 1).is_some_and(|t| {
+                t.kind != Tok::Word && stmt[t.start..].starts_with(['\'', 'E', 'e'])
+            })
+        {
+            return Ok(Class::Never(
+                "COPY … TO a file writes it on the server, beyond what a rollback undoes".into(),
+            ));
+        }
+    }
+    for (n, t) in toks.iter().enumerate() {
+        if t.kind == Tok::Word && toks.get(n + 1).is_some_and(|t| t.kind == Tok::Open) {
+            let w = word(t);
+            let name = w.rsplit('.').next().unwrap_or(&w);
+            if let Some(f) = OUTSIDE_FUNCTIONS.iter().find(|f| name.starts_with(*f)) {
+                return Ok(Class::Never(format!(
+                    "it calls {name}(), which acts outside the transaction ({f}…)"
+                )));
+            }
+        }
     }
     if !READ_FIRST.contains(&first.as_str()) {
         return Ok(Class::Write(a_statement(&first)));
@@ -386,14 +435,6 @@ fn classify_pg(stmt: &str) -> Result<Class, String> {
             && ["update", "share", "no", "key"].contains(&word(nt).as_str())
         {
             return Ok(Class::Write("a locking clause (FOR UPDATE/SHARE)".into()));
-        }
-        if next.is_some_and(|t| t.kind == Tok::Open) {
-            let name = w.rsplit('.').next().unwrap_or(&w);
-            if let Some(f) = OUTSIDE_FUNCTIONS.iter().find(|f| name.starts_with(*f)) {
-                return Ok(Class::Write(format!(
-                    "it calls {name}(), which acts outside the transaction ({f}…)"
-                )));
-            }
         }
     }
     Ok(Class::Read)

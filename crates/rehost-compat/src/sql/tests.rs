@@ -53,15 +53,36 @@ fn reads_are_told_from_writes() {
         "SELECT * INTO newtable FROM t",
         "SELECT * FROM t FOR UPDATE",
         "SELECT * FROM t FOR KEY SHARE",
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity",
-        "select pg_catalog.pg_advisory_lock(1)",
         "CREATE TABLE t (a int)",
-        "\\! rm -rf /",
-        "COPY t TO PROGRAM 'x'",
+        "COPY t FROM STDIN",
+        "COPY t TO STDOUT",
     ] {
         assert!(
             matches!(classify(write, PG).unwrap(), Class::Write(_)),
             "{write}"
+        );
+    }
+    // Never replayed, not even with writes allowed: a rollback does not undo them.
+    for never in [
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity",
+        "select pg_catalog.pg_advisory_lock(1)",
+        "UPDATE t SET a = 1 WHERE pg_terminate_backend(a)",
+        "INSERT INTO t SELECT lo_export(1, '/tmp/x')",
+        "COPY t TO PROGRAM 'rm -rf /'",
+        "\\! rm -rf /",
+        "  \\! touch /tmp/x",
+        "\\copy t to '/tmp/x'",
+        "copy (select 1) to program 'id'",
+        "COPY t FROM PROGRAM 'curl x'",
+        "COPY t TO '/etc/cron.d/x'",
+        "COPY t TO E'/tmp/x'",
+        "DO $$ BEGIN EXECUTE 'COPY t TO PROGRAM ''id'''; END $$",
+        "SELECT * FROM dblink('host=x', 'DELETE FROM t') AS r(a int)",
+    ] {
+        assert!(
+            matches!(classify(never, PG).unwrap(), Class::Never(_)),
+            "{never}: {:?}",
+            classify(never, PG)
         );
     }
     assert_eq!(classify("BEGIN", PG).unwrap(), Class::Session);

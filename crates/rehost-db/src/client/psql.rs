@@ -115,6 +115,14 @@ impl Psql<'_> {
         write: bool,
         timeout_s: u32,
     ) -> Result<Replayed, DbError> {
+        // `psql -c` runs a string that starts with a backslash as a meta-command (`\!` is a
+        // shell here), never as SQL: refused whatever the caller classified it as.
+        if statement.trim_start().starts_with('\\') {
+            return Err(DbError::Query {
+                target: self.0.describe(),
+                message: "refused: a psql meta-command (`\\…`) is not a statement to replay".into(),
+            });
+        }
         let begin = if write {
             "BEGIN"
         } else {

@@ -388,6 +388,42 @@ fn the_same_server_twice_is_the_same_a_write_runs_only_when_allowed_and_rolled_b
         "the write was rolled back"
     );
 
+    // What a rollback cannot undo is never replayed, not even with --allow-writes: a psql
+    // meta-command (`\!` would be a shell here), COPY … TO PROGRAM, a DO block.
+    let planted = d.path().join("planted");
+    let p = planted.display();
+    let never = format!(
+        "2026-12-07 07:00:00.000 UTC [1] LOG:  statement: \\! touch {p}\n\
+2026-12-07 07:00:00.000 UTC [1] LOG:  statement: COPY events TO PROGRAM 'touch {p}'\n\
+2026-12-07 07:00:00.000 UTC [1] LOG:  statement: DO $$ BEGIN EXECUTE 'COPY events TO PROGRAM ''touch {p}'''; END $$\n"
+    );
+    std::fs::write(d.path().join("never.log"), never).unwrap();
+    let o = test_in(&d)
+        .args([
+            "compat",
+            "replay-sql",
+            "--log",
+            "never.log",
+            "--old",
+            &pg.url("postgres"),
+            "--new",
+            &pg.url("postgres"),
+            "--allow-writes",
+            "--json",
+        ])
+        .code(2);
+    let v: serde_json::Value = serde_json::from_str(o.stdout().trim()).unwrap();
+    assert_eq!(
+        (
+            v["refused"].as_u64(),
+            v["never"].as_u64(),
+            v["compared"].as_u64()
+        ),
+        (Some(3), Some(3), Some(0)),
+        "{v:#}"
+    );
+    assert!(!planted.exists(), "nothing ran: {v:#}");
+
     // Garbage, an unterminated string, a line of 2 MiB: errors with their lines, no panic.
     let mut hostile = Vec::new();
     hostile.extend_from_slice(b"\x00\xff\xfe garbage\n");
