@@ -126,6 +126,12 @@ pub(crate) enum Outcome {
         data: Option<StepData>,
     },
     Cancelled,
+    /// Interrupted after the step acted (a drain that had begun ending connections): recorded
+    /// as interrupted, with what it did so far as its typed result.
+    CancelledAfter {
+        detail: String,
+        data: Option<StepData>,
+    },
 }
 
 pub(crate) struct Ctx<'a> {
@@ -311,6 +317,7 @@ impl Outcome {
                 data: new,
             },
             Outcome::Cancelled => Outcome::Cancelled,
+            Outcome::CancelledAfter { detail, .. } => Outcome::CancelledAfter { detail, data: new },
         }
     }
 }

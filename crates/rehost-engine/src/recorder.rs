@@ -16,7 +16,8 @@ pub(crate) struct Recorder<'a> {
     pub clock: &'a dyn Clock,
     /// The prober under way.
     probes: Option<Prober>,
-    /// Its changes shown while a step ran, to journal with the next record.
+    /// Its changes shown while a step ran that could not be journaled then (the journal
+    /// refused), to journal with the next record.
     shown: Vec<Change>,
     /// The journal's time at an instant of the prober's clock: its changes' times.
     probe_base: Option<(jiff::Timestamp, std::time::Instant)>,
@@ -126,16 +127,19 @@ impl<'a> Recorder<'a> {
         self.journal.records()
     }
 
-    /// The records so far and the sink at once, for a step that reads the one and emits to
-    /// the other. The sink shows the prober's changes as the step emits (they are journaled
-    /// with the next record).
-    pub fn records_and_sink(&mut self) -> (&[Record], Relay<'_, 'a>) {
+    /// The records so far (a copy, taken now) and the sink, for a step that reads the one and
+    /// emits to the other. The sink shows the prober's changes as the step emits and journals
+    /// them then, each at its own time, so that a run killed in the middle of a long step keeps
+    /// what clients saw until its last event.
+    pub fn records_and_sink(&mut self) -> (Vec<Record>, Relay<'_, 'a>) {
         (
-            self.journal.records(),
+            self.journal.records().to_vec(),
             Relay {
                 inner: &mut *self.sink,
                 prober: self.probes.as_ref(),
                 shown: &mut self.shown,
+                journal: &mut self.journal,
+                base: self.probe_base,
             },
         )
     }
@@ -197,20 +201,37 @@ fn change_event(c: Change) -> Event {
 }
 
 /// The sink a step emits to: before each of its events, the prober's changes since the last
-/// one are shown (and kept for the journal), so a side that went down is seen while the step
-/// runs, not only when it ends.
+/// one are journaled and shown, so a side that went down is seen (and kept) while the step
+/// runs, not only when it ends. One the journal refuses is kept for the next record, whose
+/// append then fails the same way and stops the run.
 pub(crate) struct Relay<'r, 'a> {
     inner: &'r mut (dyn Sink + 'a),
     prober: Option<&'r Prober>,
     shown: &'r mut Vec<Change>,
+    journal: &'r mut Journal,
+    base: Option<(jiff::Timestamp, std::time::Instant)>,
 }
 
 impl Sink for Relay<'_, '_> {
     fn emit(&mut self, event: &Event) {
-        if let Some(p) = self.prober {
+        if let (Some(p), Some((ts, instant))) = (self.prober, self.base) {
             for c in p.changes() {
+                let since = c.at.saturating_duration_since(instant);
+                let kept = self.shown.is_empty()
+                    && self
+                        .journal
+                        .append(Record::ProbeChanged {
+                            at: ts.checked_add(since).unwrap_or(ts).to_string(),
+                            service: c.service.clone(),
+                            side: c.side,
+                            up: c.up,
+                            detail: c.detail.clone(),
+                        })
+                        .is_ok();
                 self.inner.emit(&change_event(c.clone()));
-                self.shown.push(c);
+                if !kept {
+                    self.shown.push(c);
+                }
             }
         }
         self.inner.emit(event);

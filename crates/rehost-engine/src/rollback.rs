@@ -66,9 +66,13 @@ pub(crate) fn after_failure(
                 ),
                 None => String::new(),
             };
-            if n == 0 {
+            if n == 0 && from.is_none() {
                 format!(
                     "{detail}; no earlier step had finished, so nothing was rolled back. Fix the cause, then run again to retry from this step"
+                )
+            } else if n == 0 {
+                format!(
+                    "{detail}; NOT rolled back: every rollback that ran failed (each named above){again}. Undo by hand what they name, fix the cause, then `rehost run` starts again from the first step whose rollback ran"
                 )
             } else {
                 format!(
@@ -157,7 +161,7 @@ fn rollback(
                 state: env.state,
                 hosts: &mut *env.hosts,
                 sink,
-                records,
+                records: &records,
                 clock,
                 cancel: env.cancel,
                 output: &mut out,

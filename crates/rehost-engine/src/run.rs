@@ -538,7 +538,7 @@ impl<'a> Run<'_, 'a> {
                 state: self.state,
                 hosts: &mut *self.hosts,
                 sink,
-                records,
+                records: &records,
                 clock,
                 cancel: self.cancel,
                 output: &mut out,
@@ -591,6 +591,16 @@ impl<'a> Run<'_, 'a> {
                 None,
                 None,
                 None,
+                Some(EngineError::Cancelled {
+                    step: step.id.clone(),
+                }),
+            ),
+            Ok(Outcome::CancelledAfter { detail, data }) => (
+                StepResult::Interrupted,
+                Some(detail),
+                None,
+                None,
+                data,
                 Some(EngineError::Cancelled {
                     step: step.id.clone(),
                 }),

@@ -66,6 +66,9 @@ pub struct SwitchReport {
     pub open_at_pause: u32,
     /// Of those, the ones that ended by themselves before the drain deadline.
     pub drained: u32,
+    /// Those, named with when each ended (at most [`MAX_NAMED`]; `drained` counts all).
+    #[serde(default)]
+    pub left: Vec<Left>,
     /// The ones still open at the drain deadline, shut down by the hold (at most
     /// [`MAX_NAMED`]; `ended_count` counts all).
     pub ended: Vec<Ended>,
@@ -85,6 +88,18 @@ pub struct Ended {
     pub upstream: String,
     /// How long it had been open, in milliseconds.
     pub age_ms: u64,
+}
+
+/// A relayed connection to the old upstream, open at the pause, that ended by itself before
+/// the drain deadline.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Left {
+    /// The client's address and port.
+    pub client: String,
+    /// The upstream it was relayed to.
+    pub upstream: String,
+    /// When it ended, in milliseconds after the pause began.
+    pub after_ms: u64,
 }
 
 /// Why the hold could not start, or a switch could not be asked for.

@@ -2,7 +2,7 @@
 //! and the switch itself.
 
 use crate::worker::{New, Worker};
-use crate::{Ended, HoldError, MAX_NAMED, SwitchReport};
+use crate::{Ended, HoldError, Left, MAX_NAMED, SwitchReport};
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -46,6 +46,8 @@ pub(crate) struct Shared {
     conns: Mutex<HashMap<u64, Conn>>,
     /// Notified when a connection ends.
     conns_cond: Condvar,
+    /// While a switch drains: each connection that ended, and when (locked after `conns`).
+    departures: Mutex<Option<Vec<(u64, Instant)>>>,
     next_id: AtomicU64,
     /// Written to wake the accept loop out of `poll`.
     wake: UnixStream,
@@ -57,7 +59,12 @@ impl Shared {
     /// A connection has ended: no longer counted, its sockets closed once its worker has let
     /// them go.
     pub(crate) fn forget(&self, id: u64) {
-        lock(&self.conns).remove(&id);
+        let mut conns = lock(&self.conns);
+        conns.remove(&id);
+        if let Some(d) = lock(&self.departures).as_mut() {
+            d.push((id, Instant::now()));
+        }
+        drop(conns);
         self.conns_cond.notify_all();
     }
 }
@@ -87,6 +94,18 @@ impl Hold {
         max_connections: usize,
         log: Log,
     ) -> Result<Hold, HoldError> {
+        Hold::with_workers(listener, upstream, max_connections, log, 0)
+    }
+
+    /// [`Hold::new`] with `workers` relay threads (0: one per CPU, at most four; more than
+    /// four are four).
+    pub fn with_workers(
+        listener: TcpListener,
+        upstream: SocketAddr,
+        max_connections: usize,
+        log: Log,
+        workers: usize,
+    ) -> Result<Hold, HoldError> {
         listener
             .set_nonblocking(true)
             .map_err(HoldError::io("the listening socket"))?;
@@ -105,14 +124,17 @@ impl Hold {
             state_cond: Condvar::new(),
             conns: Mutex::new(HashMap::new()),
             conns_cond: Condvar::new(),
+            departures: Mutex::new(None),
             next_id: AtomicU64::new(0),
             wake,
             max_connections: max_connections.max(1),
             log,
         });
-        let n = std::thread::available_parallelism()
-            .map_or(2, |n| n.get())
-            .clamp(1, MAX_WORKERS);
+        let n = match workers {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        }
+        .clamp(1, MAX_WORKERS);
         let workers = (0..n)
             .map(|i| Worker::start(Arc::clone(&shared), i))
             .collect::<io::Result<Vec<_>>>()
@@ -272,6 +294,7 @@ impl Hold {
             queued: 0,
             open_at_pause: 0,
             drained: 0,
+            left: Vec::new(),
             ended: Vec::new(),
             ended_count: 0,
             drain_deadline_ms: 0,
@@ -317,13 +340,23 @@ impl Hold {
         let paused_at = Instant::now();
         let drain_deadline = timeout * 3 / 4;
         report.drain_deadline_ms = drain_deadline.as_millis() as u64;
-        // Drain: wait for the connections to anything but the new upstream to end.
-        let old_at_pause: Vec<u64> = lock(&sh.conns)
-            .iter()
-            .filter(|(_, c)| c.upstream != to)
-            .map(|(id, _)| *id)
-            .collect();
+        // Drain: wait for the connections to anything but the new upstream to end, noting
+        // which ended when (`forget` records each under the same lock, from the snapshot on).
+        let old_at_pause: HashMap<u64, (SocketAddr, SocketAddr)> = {
+            let conns = lock(&sh.conns);
+            *lock(&sh.departures) = Some(Vec::new());
+            conns
+                .iter()
+                .filter(|(_, c)| c.upstream != to)
+                .map(|(id, c)| (*id, (c.client, c.upstream)))
+                .collect()
+        };
         report.open_at_pause = old_at_pause.len() as u32;
+        // Outside the lock: the log may be slow, the workers must not wait for it.
+        (sh.log)(&format!(
+            "switching from {from} to {to}: accept paused; {} connection(s) to the old upstream open, ended at the drain deadline in {} ms unless they end by themselves",
+            report.open_at_pause, report.drain_deadline_ms
+        ));
         {
             let mut conns = lock(&sh.conns);
             loop {
@@ -355,6 +388,19 @@ impl Hold {
                 }
             }
             report.drained = report.open_at_pause.saturating_sub(report.ended_count);
+            let departures = lock(&sh.departures).take().unwrap_or_default();
+            report.left = departures
+                .iter()
+                .filter_map(|(id, at)| {
+                    let (client, upstream) = old_at_pause.get(id)?;
+                    Some(Left {
+                        client: client.to_string(),
+                        upstream: upstream.to_string(),
+                        after_ms: at.saturating_duration_since(paused_at).as_millis() as u64,
+                    })
+                })
+                .take(MAX_NAMED)
+                .collect();
         }
         // Re-point: towards the new side if it is up, else stay with the old one.
         let left = timeout.saturating_sub(paused_at.elapsed());

@@ -184,7 +184,16 @@ pub fn execute(
             paths,
             digest_key,
             passwords,
-        } => crate::keys::execute(host, paths, digest_key.as_ref(), passwords, cancel, emit),
+            no_cache,
+        } => crate::keys::execute(
+            host,
+            paths,
+            digest_key.as_ref(),
+            passwords,
+            *no_cache,
+            cancel,
+            emit,
+        ),
         Request::ScanRefs { paths, needles } => {
             crate::refs::execute(host, paths, needles, cancel, emit)
         }
@@ -230,7 +239,25 @@ pub fn execute(
             emit(Response::ConnectionsEnded { attempts });
             Ok(())
         }
+        Request::EndUnixConnections { paths, targets } => {
+            crate::conns::unix::check_paths(paths).map_err(|message| HostError::Protocol {
+                host: host.name().to_owned(),
+                message,
+            })?;
+            let attempts = crate::conns::unix_end::end_here(paths, targets).map_err(|source| {
+                HostError::Read {
+                    host: host.name().to_owned(),
+                    path: PathBuf::from("/proc/net/unix"),
+                    source,
+                }
+            })?;
+            emit(Response::UnixConnectionsEnded { attempts });
+            Ok(())
+        }
         Request::Survey { options } => crate::survey::execute(host, options, cancel, emit),
+        Request::ReadOnly { .. } | Request::RestoreModes { .. } | Request::Listening { .. } => {
+            crate::retire::execute(host, req, cancel, emit)
+        }
         Request::Probe { paths, measure } => {
             for path in paths {
                 if cancel.load(Relaxed) {

@@ -632,6 +632,7 @@ pub(crate) mod procfs {
 }
 
 pub mod unix;
+pub mod unix_end;
 pub mod watch;
 
 #[cfg(test)]

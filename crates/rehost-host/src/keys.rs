@@ -12,6 +12,7 @@
 //! `/etc/shadow` gets nothing of it printed: only a digest under a key drawn for this scan.
 
 use crate::agent::{Request, Response};
+use crate::keys_cache::{Cache, Ident};
 use crate::refs::{Job, Queue};
 use crate::{Bytes, Host, HostError, LocalHost};
 use rehost_keys::{DigestKey, Found, Scan};
@@ -31,6 +32,8 @@ const FOUND_PER_BATCH: usize = 256;
 const MAX_ERRORS: usize = 1000;
 /// The most findings one scan may return (a hostile agent's answers are bounded).
 const MAX_FOUND: usize = 1_000_000;
+/// The most notes on the cache one scan's answer keeps.
+const MAX_NOTES: usize = 8;
 
 /// Scans `paths` (plan paths, resolved on `host`) for key material, streaming findings.
 pub(crate) fn execute(
@@ -38,6 +41,7 @@ pub(crate) fn execute(
     paths: &[Bytes],
     digest_key: Option<&DigestKey>,
     passwords: &[rehost_keys::Password],
+    no_cache: bool,
     cancel: &AtomicBool,
     emit: &mut dyn FnMut(Response),
 ) -> Result<(), HostError> {
@@ -53,6 +57,7 @@ pub(crate) fn execute(
     let mut errors = Errors::default();
     let (mut files, mut read) = (0u64, 0u64);
     let mut dirs: Vec<Job> = Vec::new();
+    let mut roots: Vec<std::path::PathBuf> = Vec::new();
     let mut buf = AlignedBuf::with_capacity(rehost_keys::HEAD);
     // The paths named: a file or a device examined here, a directory queued for the walk.
     for path in paths {
@@ -71,10 +76,13 @@ pub(crate) fn execute(
                 OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
                 Mode::empty(),
             ) {
-                Ok(dir) => dirs.push(Job {
-                    dir,
-                    shown: shown.trim_end_matches('/').to_owned(),
-                }),
+                Ok(dir) => {
+                    roots.push(abs.clone());
+                    dirs.push(Job {
+                        dir,
+                        shown: shown.trim_end_matches('/').to_owned(),
+                    })
+                }
                 Err(e) => errors.push(format!("{shown}: {e}")),
             }
             continue;
@@ -91,7 +99,7 @@ pub(crate) fn execute(
             files += 1;
             Beneath::open(abs.parent().unwrap_or(Path::new("/"))).and_then(|mut at| {
                 let f = open_source(&mut at, name.as_bytes(), None)?;
-                examine(f, &shown, &digest_key, passwords, &mut buf)
+                examine(f, &shown, &digest_key, passwords, &mut buf).map(Result::ok)
             })
         } else {
             errors.push(format!(
@@ -109,6 +117,14 @@ pub(crate) fn execute(
         }
     }
     drop(buf);
+    // The files a scan of these directories found nothing in, unchanged since: not opened.
+    let mut cache = if no_cache || dirs.is_empty() {
+        Cache::none()
+    } else {
+        Cache::open(&roots)
+    };
+    let mut cached = 0u64;
+    let mut settled: Vec<u128> = Vec::new();
     // The directories: read by descriptor by `THREADS` threads sharing a queue (as the
     // reference scan's), each file opened relative to its directory.
     let queue = Queue::new();
@@ -118,33 +134,54 @@ pub(crate) fn execute(
     let stop = AtomicBool::new(false);
     let (tx, rx) = mpsc::sync_channel::<Vec<Event>>(64);
     std::thread::scope(|s| {
+        let mut threads = Vec::new();
         for _ in 0..THREADS {
             let (tx, queue, stop, digest_key) = (tx.clone(), &queue, &stop, &digest_key);
-            s.spawn(move || {
+            let cache = &cache;
+            threads.push(s.spawn(move || {
                 let mut buf = AlignedBuf::with_capacity(rehost_keys::HEAD);
                 let mut out = Vec::new();
+                let mut tally = Tally::default();
+                let mut at = Walk {
+                    queue,
+                    digest_key,
+                    passwords,
+                    cache,
+                    buf: &mut buf,
+                    out: &mut out,
+                    tally: &mut tally,
+                    subdirs: Vec::new(),
+                };
                 while let Some(job) = queue.next() {
                     if !stop.load(Relaxed) && !cancel.load(Relaxed) {
-                        read_dir(&job, queue, digest_key, passwords, &mut buf, &mut out);
+                        read_dir(&job, &mut at);
                     }
                     queue.done();
-                    if !out.is_empty() && tx.send(std::mem::take(&mut out)).is_err() {
+                    if !at.out.is_empty() && tx.send(std::mem::take(at.out)).is_err() {
                         stop.store(true, Relaxed);
                     }
                 }
-            });
+                tally
+            }));
         }
         drop(tx);
         for events in rx {
             for e in events {
                 match e {
-                    Event::File => files += 1,
                     Event::Examined(shown, e) => {
                         read += 1;
                         found(host, &shown, *e, &digest_key, &mut errors, &mut batch, emit);
                     }
                     Event::Error(e) => errors.push(e),
                 }
+            }
+        }
+        for t in threads {
+            // A thread that panicked counted nothing: its files are not claimed examined.
+            if let Ok(t) = t.join() {
+                files += t.files;
+                cached += t.cached;
+                settled.extend(t.settled);
             }
         }
     });
@@ -157,6 +194,10 @@ pub(crate) fn execute(
     }
     if !batch.is_empty() {
         emit(Response::KeysFound { found: batch });
+    }
+    // Only a scan that ran to its end rewrites the cache (it holds what this scan settled).
+    if !stop.load(Relaxed) {
+        cache.save(settled);
     }
     let Errors {
         list: mut errors,
@@ -172,6 +213,8 @@ pub(crate) fn execute(
         files,
         read,
         errors,
+        cached,
+        notes: cache.notes,
     });
     Ok(())
 }
@@ -181,8 +224,6 @@ const THREADS: usize = 4;
 
 /// What a walking thread tells the emitting one.
 enum Event {
-    /// A regular file examined.
-    File,
     /// A file that could hold keys, read and parsed.
     Examined(String, Box<Examined>),
     Error(String),
@@ -253,21 +294,37 @@ fn found(
     }
 }
 
+/// What a walking thread counts: regular files examined, those skipped as unchanged since a
+/// scan found nothing in them, and the cache entries of the files it may skip next time.
+#[derive(Default)]
+struct Tally {
+    files: u64,
+    cached: u64,
+    settled: Vec<u128>,
+}
+
+/// A walking thread's share: the queue, the scan's parameters, its buffer and counts.
+struct Walk<'a> {
+    queue: &'a Queue,
+    digest_key: &'a DigestKey,
+    passwords: &'a [rehost_keys::Password],
+    cache: &'a Cache,
+    buf: &'a mut AlignedBuf,
+    out: &'a mut Vec<Event>,
+    tally: &'a mut Tally,
+    /// The directory's subdirectories, queued together once it is read.
+    subdirs: Vec<Job>,
+}
+
 /// Reads one directory: its subdirectories queued, its regular files opened relative to it
 /// (never following a symlink) and examined; symlinks, devices, FIFOs and sockets are left.
-fn read_dir(
-    job: &Job,
-    queue: &Queue,
-    digest_key: &DigestKey,
-    passwords: &[rehost_keys::Password],
-    buf: &mut AlignedBuf,
-    out: &mut Vec<Event>,
-) {
+/// A file the cache knows to hold nothing, unchanged (its `stat` says so), is not opened.
+fn read_dir(job: &Job, w: &mut Walk<'_>) {
     crate::refs::entries(job, &mut |entry| {
         let (name, shown, kind) = match entry {
             Ok(e) => e,
             Err(e) => {
-                out.push(Event::Error(e));
+                w.out.push(Event::Error(e));
                 return ControlFlow::Continue(());
             }
         };
@@ -278,13 +335,25 @@ fn read_dir(
                 OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
                 Mode::empty(),
             ) {
-                Ok(dir) => queue.push(Job { dir, shown }),
-                Err(e) => out.push(Event::Error(format!(
+                Ok(dir) => w.subdirs.push(Job { dir, shown }),
+                Err(e) => w.out.push(Event::Error(format!(
                     "{shown}: failed to read directory: {e}"
                 ))),
             },
             FileType::RegularFile => {
-                out.push(Event::File);
+                w.tally.files += 1;
+                if w.cache.has_entries()
+                    && let Ok(st) =
+                        rustix::fs::statat(&job.dir, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW)
+                    && FileType::from_raw_mode(st.st_mode) == FileType::RegularFile
+                {
+                    let entry = Ident::of_stat(&st).entry(&shown);
+                    if w.cache.contains(entry) {
+                        w.tally.cached += 1;
+                        w.tally.settled.push(entry);
+                        return ControlFlow::Continue(());
+                    }
+                }
                 let opened = rustix::fs::openat(
                     &job.dir,
                     name,
@@ -297,17 +366,23 @@ fn read_dir(
                 );
                 let examined = opened
                     .map_err(std::io::Error::from)
-                    .and_then(|fd| examine(fd.into(), &shown, digest_key, passwords, buf));
+                    .and_then(|fd| examine(fd.into(), &shown, w.digest_key, w.passwords, w.buf));
                 match examined {
-                    Ok(None) => {}
-                    Ok(Some(e)) => out.push(Event::Examined(shown, Box::new(e))),
-                    Err(e) => out.push(Event::Error(format!("{shown}: {e}"))),
+                    Ok(Ok(e)) => w.out.push(Event::Examined(shown, Box::new(e))),
+                    Ok(Err(ident)) => {
+                        // Nothing in it: recorded if it settled before the scan began.
+                        if w.cache.settled(&ident) {
+                            w.tally.settled.push(ident.entry(&shown));
+                        }
+                    }
+                    Err(e) => w.out.push(Event::Error(format!("{shown}: {e}"))),
                 }
             }
             _ => {}
         }
         ControlFlow::Continue(())
     });
+    w.queue.push_all(&mut w.subdirs);
 }
 
 type Examined = (std::fs::Metadata, Vec<rehost_keys::Key>, Vec<String>);
@@ -322,14 +397,15 @@ pub fn fresh_digest_key() -> std::io::Result<DigestKey> {
 /// One open file: its first bytes sniffed (one read into a page-aligned buffer, none for an
 /// empty file), and read whole and parsed only if it can hold keys or is a service's
 /// configuration (known by its path `shown`, the path on the host). Only a regular file is
-/// read: one replaced by something else since its directory was read is refused.
+/// read: one replaced by something else since its directory was read is refused. A file that
+/// holds nothing a scan reads is answered by its [`Ident`] (for the cache).
 fn examine(
     f: std::fs::File,
     shown: &str,
     digest_key: &DigestKey,
     passwords: &[rehost_keys::Password],
     buf: &mut AlignedBuf,
-) -> std::io::Result<Option<Examined>> {
+) -> std::io::Result<Result<Examined, Ident>> {
     let meta = f.metadata()?;
     if !meta.file_type().is_file() {
         return Err(std::io::Error::other(
@@ -352,23 +428,23 @@ fn examine(
     if rehost_keys::is_wireguard(shown) && meta.len() > 0 {
         let head = more(&mut f, head, rehost_keys::MAX_CRYPTTAB)?;
         let (keys, why) = rehost_keys::parse_wireguard(&head, &digest_key.0);
-        return Ok(Some((meta, keys, why)));
+        return Ok(Ok((meta, keys, why)));
     }
     // A GnuPG agent's key file, known by its path; a keytab, whose keys are digested under
     // the scan's key.
     if rehost_keys::is_gpg_agent_key(shown) && meta.len() > 0 {
         let head = more(&mut f, head, rehost_keys::MAX_DER)?;
         let (keys, why) = rehost_keys::parse_gpg_agent_key(shown, &head);
-        return Ok(Some((meta, keys, why)));
+        return Ok(Ok((meta, keys, why)));
     }
     if sniffed == Some(rehost_keys::Sniff::Keytab) {
         let head = more(&mut f, head, rehost_keys::MAX_CRYPTTAB)?;
         let (keys, why) = rehost_keys::parse_keytab(&head, &digest_key.0);
         // Not a keytab after all (its first entry does not read): nothing was read of worth.
         if keys.is_empty() && why.is_empty() {
-            return Ok(None);
+            return Ok(Err(Ident::of_meta(&meta)));
         }
-        return Ok(Some((meta, keys, why)));
+        return Ok(Ok((meta, keys, why)));
     }
     let service = rehost_keys::config_service(shown)
         .filter(|_| sniffed != Some(rehost_keys::Sniff::Luks) && meta.len() > 0);
@@ -392,10 +468,10 @@ fn examine(
                 "larger than {limit} bytes: only its beginning read as a configuration"
             ));
         }
-        return Ok(Some((meta, keys, why)));
+        return Ok(Ok((meta, keys, why)));
     }
     let Some(how) = sniffed else {
-        return Ok(None);
+        return Ok(Err(Ident::of_meta(&meta)));
     };
     let limit = match how {
         rehost_keys::Sniff::Pem => rehost_keys::MAX_PEM,
@@ -413,7 +489,7 @@ fn examine(
             rehost_keys::MAX_CRYPTTAB
         ));
     }
-    Ok(Some((meta, keys, why)))
+    Ok(Ok((meta, keys, why)))
 }
 
 /// The bytes sniffed and what follows them, up to `limit` bytes in all: a file that can hold
@@ -667,10 +743,25 @@ pub fn scan_keys_opened<H: Host + ?Sized>(
     passwords: &[rehost_keys::Password],
     cancel: &AtomicBool,
 ) -> Result<Scan, HostError> {
+    scan_keys_cached(host, paths, digest_key, passwords, true, cancel)
+}
+
+/// [`scan_keys_opened`], with the host's key scan cache used (`cache`: the files a scan of the
+/// same paths found nothing in, unchanged since, are not opened; counted in
+/// [`Scan::cached`]) or not (every file read; `--no-cache`). See docs/keys.md.
+pub fn scan_keys_cached<H: Host + ?Sized>(
+    host: &H,
+    paths: &[&str],
+    digest_key: Option<&DigestKey>,
+    passwords: &[rehost_keys::Password],
+    cache: bool,
+    cancel: &AtomicBool,
+) -> Result<Scan, HostError> {
     let req = Request::ScanKeys {
         paths: paths.iter().map(|p| Bytes::from(*p)).collect(),
         digest_key: digest_key.cloned(),
         passwords: passwords.to_vec(),
+        no_cache: !cache,
     };
     let mut scan = Scan::default();
     let mut ended = false;
@@ -689,11 +780,15 @@ pub fn scan_keys_opened<H: Host + ?Sized>(
             files,
             read,
             errors,
+            cached,
+            notes,
         } if !ended => {
             ended = true;
             scan.files = files;
             scan.read = read;
+            scan.cached = cached.min(files);
             scan.errors = errors.into_iter().take(MAX_ERRORS + 1).collect();
+            scan.notes = notes.into_iter().take(MAX_NOTES).collect();
             Ok(())
         }
         other => Err(format!(

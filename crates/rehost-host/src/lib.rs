@@ -16,12 +16,14 @@ mod error;
 pub mod host_lock;
 mod identity;
 mod keys;
+mod keys_cache;
 mod listing;
 mod local;
 mod location;
 mod pair;
 mod reach;
 pub mod refs;
+pub mod retire;
 pub mod ssh;
 pub mod survey;
 pub mod transfer;
@@ -33,8 +35,8 @@ pub use command::{CommandSpec, ExitInfo, OutputStream, Program, RunOutcome};
 pub use error::{AgentCannotRun, HostError, HostKeyFailure};
 pub use identity::this_machine_id;
 pub use keys::{
-    MAX_PASSWORDS, fresh_digest_key, read_password_file, scan_keys, scan_keys_opened,
-    scan_keys_with,
+    MAX_PASSWORDS, fresh_digest_key, read_password_file, scan_keys, scan_keys_cached,
+    scan_keys_opened, scan_keys_with,
 };
 pub use listing::{EntryKind, TreeEntry, list_tree};
 pub use local::{LocalHost, resolve_under};
@@ -404,6 +406,42 @@ pub trait Host: Send + Sync {
         progress: &mut dyn FnMut(&survey::SurveyProgress),
     ) -> Result<rehost_survey::Inventory, HostError> {
         survey::receive(self, options, cancel, progress)
+    }
+
+    /// Removes every write bit beneath the tree at `path` (`retire-old`; `crate::retire`),
+    /// passing each batch of changes to `take` as the host sends it (a refusal stops the
+    /// request), or (`Check`) counts what still has one. What the host sends is checked: paths
+    /// inside the tree, bounded lists, as many changes as it says it made.
+    fn read_only(
+        &self,
+        path: &str,
+        action: retire::ReadOnlyAction,
+        cancel: &AtomicBool,
+        take: &mut dyn FnMut(Vec<retire::ModeChange>) -> Result<(), String>,
+    ) -> Result<retire::ReadOnlySummary, HostError> {
+        retire::receive(self, path, action, cancel, take)
+    }
+
+    /// Sets back the modes `changes` record beneath the tree at `path`, each only where the
+    /// entry is still the inode and mode rehost left (`crate::retire::restore`).
+    fn restore_modes(
+        &self,
+        path: &str,
+        changes: &[retire::ModeChange],
+        cancel: &AtomicBool,
+    ) -> Result<retire::RestoreSummary, HostError> {
+        retire::restore_on(self, path, changes, cancel)
+    }
+
+    /// The listening TCP sockets on `ports`, from the host's kernel, and what could not be
+    /// read (`gaps`): whether a service is stopped (`retire-old`). Processes and sockets are
+    /// the machine's, whatever a local host's root.
+    fn listening(
+        &self,
+        ports: &[u16],
+        cancel: &AtomicBool,
+    ) -> Result<(Vec<retire::Listening>, Vec<String>), HostError> {
+        retire::listening_on(self, ports, cancel)
     }
 
     /// Ends connections to the host. Called once at the end of a run; dropping does it too.

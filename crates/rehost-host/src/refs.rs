@@ -17,7 +17,7 @@ use rehost_tree::aligned::AlignedBuf;
 use rustix::fs::{FileType, Mode, OFlags};
 use serde::{Deserialize, Serialize};
 use std::ops::ControlFlow;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Condvar, Mutex, mpsc};
@@ -165,14 +165,25 @@ pub(crate) struct Job {
 /// The queue the threads share: directories to read, and how many threads are reading one
 /// (the key scan's walk shares it).
 pub(crate) struct Queue {
-    jobs: Mutex<(Vec<Job>, usize)>,
+    jobs: Mutex<Jobs>,
     more: Condvar,
+}
+
+/// The queue's state: directories to read, threads reading one, threads waiting for one.
+struct Jobs {
+    queued: Vec<Job>,
+    busy: usize,
+    waiting: usize,
 }
 
 impl Queue {
     pub(crate) fn new() -> Queue {
         Queue {
-            jobs: Mutex::new((Vec::new(), 0)),
+            jobs: Mutex::new(Jobs {
+                queued: Vec::new(),
+                busy: 0,
+                waiting: 0,
+            }),
             more: Condvar::new(),
         }
     }
@@ -181,28 +192,45 @@ impl Queue {
     pub(crate) fn next(&self) -> Option<Job> {
         let mut g = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
         loop {
-            if let Some(j) = g.0.pop() {
-                g.1 += 1;
+            if let Some(j) = g.queued.pop() {
+                g.busy += 1;
                 return Some(j);
             }
-            if g.1 == 0 {
-                self.more.notify_all();
+            if g.busy == 0 {
+                if g.waiting > 0 {
+                    self.more.notify_all();
+                }
                 return None;
             }
+            g.waiting += 1;
             g = self.more.wait(g).unwrap_or_else(|e| e.into_inner());
+            g.waiting -= 1;
         }
     }
 
     pub(crate) fn push(&self, j: Job) {
+        self.push_all(&mut vec![j]);
+    }
+
+    /// Queues every directory of `jobs` (left empty) under one lock, waking only threads that
+    /// wait: a wake-up is a system call even when no one sleeps (a futex per directory
+    /// otherwise).
+    pub(crate) fn push_all(&self, jobs: &mut Vec<Job>) {
+        if jobs.is_empty() {
+            return;
+        }
+        let n = jobs.len();
         let mut g = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
-        g.0.push(j);
-        self.more.notify_one();
+        g.queued.append(jobs);
+        for _ in 0..g.waiting.min(n) {
+            self.more.notify_one();
+        }
     }
 
     pub(crate) fn done(&self) {
         let mut g = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
-        g.1 -= 1;
-        if g.1 == 0 && g.0.is_empty() {
+        g.busy -= 1;
+        if g.busy == 0 && g.queued.is_empty() && g.waiting > 0 {
             self.more.notify_all();
         }
     }
@@ -469,47 +497,53 @@ pub(crate) type Entry<'a> = Result<(&'a std::ffi::CStr, String, FileType), Strin
 /// not say); what cannot be read is handed as an error naming the directory or the entry. The
 /// one directory walk of the reference and key scans.
 pub(crate) fn entries(job: &Job, each: &mut dyn FnMut(Entry<'_>) -> ControlFlow<()>) {
-    let dir = match rustix::fs::Dir::read_from(job.dir.as_fd()) {
-        Ok(d) => d,
-        Err(e) => {
-            let _ = each(Err(format!("{}: {e}", job.shown)));
-            return;
-        }
-    };
-    for entry in dir {
-        let entry = match entry {
-            Ok(e) => e,
-            Err(e) => {
-                let _ = each(Err(format!("{}: {e}", job.shown)));
-                break;
-            }
-        };
-        let name = entry.file_name().to_bytes();
-        if name == b"." || name == b".." {
-            continue;
-        }
-        let shown = format!("{}/{}", job.shown, String::from_utf8_lossy(name));
-        let mut kind = entry.file_type();
-        if kind == FileType::Unknown {
-            match rustix::fs::statat(
-                &job.dir,
-                entry.file_name(),
-                rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
-            ) {
-                Ok(st) => kind = FileType::from_raw_mode(st.st_mode),
+    // `getdents64` straight into a buffer of this thread's, on the job's own descriptor
+    // (opened for this walk, at its start): `Dir::read_from` would reopen the directory
+    // (`openat "."`, `fcntl`, `close`) and start from a buffer of 32 entries.
+    thread_local! {
+        static BUF: std::cell::RefCell<Vec<std::mem::MaybeUninit<u8>>> =
+            std::cell::RefCell::new(vec![std::mem::MaybeUninit::uninit(); DIR_BUF]);
+    }
+    BUF.with_borrow_mut(|buf| {
+        let mut dir = rustix::fs::RawDir::new(&job.dir, buf);
+        while let Some(entry) = dir.next() {
+            let entry = match entry {
+                Ok(e) => e,
                 Err(e) => {
-                    if each(Err(format!("{shown}: {e}"))).is_break() {
-                        return;
+                    let _ = each(Err(format!("{}: {e}", job.shown)));
+                    break;
+                }
+            };
+            let name = entry.file_name().to_bytes();
+            if name == b"." || name == b".." {
+                continue;
+            }
+            let shown = format!("{}/{}", job.shown, String::from_utf8_lossy(name));
+            let mut kind = entry.file_type();
+            if kind == FileType::Unknown {
+                match rustix::fs::statat(
+                    &job.dir,
+                    entry.file_name(),
+                    rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+                ) {
+                    Ok(st) => kind = FileType::from_raw_mode(st.st_mode),
+                    Err(e) => {
+                        if each(Err(format!("{shown}: {e}"))).is_break() {
+                            return;
+                        }
+                        continue;
                     }
-                    continue;
                 }
             }
+            if each(Ok((entry.file_name(), shown, kind))).is_break() {
+                return;
+            }
         }
-        if each(Ok((entry.file_name(), shown, kind))).is_break() {
-            return;
-        }
-    }
+    });
 }
+
+/// The bytes of directory entries one `getdents64` call may return (about 1,000 names).
+const DIR_BUF: usize = 32 << 10;
 
 /// Searches one open regular file to its end (or its first NUL byte).
 fn search(

@@ -226,6 +226,7 @@ pub fn history(records: &[Record], step_ids: &[String]) -> History {
             | Record::ProbeChanged { .. }
             | Record::ProbeSummary { .. }
             | Record::OldSideRechecked { .. }
+            | Record::ReadOnlyRechecked { .. }
             | Record::LoadStarted { .. }
             | Record::LoadStopped { .. }
             | Record::LoadChecked { .. }

@@ -219,6 +219,28 @@ pub enum Record {
         /// What the comparison did not cover (the data set's excludes, time after `at`).
         not_compared: String,
     },
+    /// The old tree a `retire-old` step made read-only, walked again (`rehost status
+    /// --recheck`): whether any entry has a write bit again, during its retention.
+    ReadOnlyRechecked {
+        at: String,
+        /// The `retire-old` step and its attempt.
+        step: String,
+        attempt: u32,
+        data_set: String,
+        /// `host:path` of the old tree.
+        source: String,
+        /// True only when the walk ran and found no entry with a write bit.
+        read_only: bool,
+        entries: u64,
+        /// How many entries have a write bit again, and the first of them.
+        writable_total: u64,
+        writable: Vec<String>,
+        /// When the retention ends (the step's record).
+        until: String,
+        /// Why the walk could not be made.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
     /// A load of the rehearsal's environment (`[[environments.NAME.load]]`) started, before
     /// step `before` ran.
     LoadStarted {
@@ -335,6 +357,7 @@ impl Record {
             | Record::ProbeChanged { at, .. }
             | Record::ProbeSummary { at, .. }
             | Record::OldSideRechecked { at, .. }
+            | Record::ReadOnlyRechecked { at, .. }
             | Record::LoadStarted { at, .. }
             | Record::LoadStopped { at, .. }
             | Record::LoadChecked { at, .. } => at,

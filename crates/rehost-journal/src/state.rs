@@ -186,6 +186,7 @@ pub fn status(records: &[Record], step_ids: &[String]) -> RunState {
             | Record::ProbeChanged { .. }
             | Record::ProbeSummary { .. }
             | Record::OldSideRechecked { .. }
+            | Record::ReadOnlyRechecked { .. }
             | Record::LoadStarted { .. }
             | Record::LoadStopped { .. }
             | Record::LoadChecked { .. } => {}

@@ -46,6 +46,8 @@ pub enum StepData {
     Compat(Box<CompatData>),
     /// `watch-old`: the old side's manifest taken and kept, to re-check at the end of the run.
     WatchOld(WatchOldData),
+    /// `retire-old`: the old service checked stopped and disabled, its data kept read-only.
+    RetireOld(Box<RetireOldData>),
     /// `address-moved`: the host keys offered at an address against those of the hosts.
     AddressMoved(Box<AddressMovedData>),
     /// `scan-refs`: the lines found that mention the old address or name.
@@ -87,6 +89,54 @@ pub struct WatchOldData {
     /// The data set's exclude patterns: not watched.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub excludes: Vec<String>,
+}
+
+/// `retire-old`: how the old service was found stopped and disabled, and what keeping its
+/// data read-only changed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetireOldData {
+    pub v: u32,
+    pub service: String,
+    /// The host the service was checked on.
+    pub host: String,
+    /// Each check that found it stopped: `health command exited 1`, `port 8080: refused`.
+    pub stopped: Vec<String>,
+    /// The `disable` command's exit code (absent: the plan gives none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disable_exit: Option<i32>,
+    /// The `disabled_check` command's exit code (0: it will not start at the next boot).
+    pub disabled_check_exit: Option<i32>,
+    /// The old tree kept read-only, when the step names a data set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_only: Option<ReadOnlyData>,
+}
+
+/// What making a tree read-only did (`rehost_host::retire`), and how long it is to stay so.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadOnlyData {
+    pub data_set: String,
+    pub host: String,
+    pub path: String,
+    /// Entries walked (symlinks not), entries changed, entries already without a write bit.
+    pub entries: u64,
+    pub changed: u64,
+    pub already: u64,
+    /// Symlinks (not followed, not changed) and hard-linked files (their other names share
+    /// the mode).
+    pub symlinks: u64,
+    pub linked: u64,
+    /// Mount points below the root: not entered, not changed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub other_fs: Vec<String>,
+    /// What the second walk found still writable, and entries that could not be changed.
+    pub still_writable: u64,
+    pub errors: u64,
+    /// The changes, one JSON line each (`rehost_host::retire::ModeChange`): what the rollback
+    /// sets back.
+    pub modes: EvidenceRef,
+    /// The retention, in seconds, and the time it ends (RFC 3339, UTC).
+    pub retention_secs: u64,
+    pub until: String,
 }
 
 /// One finding of a verification, as kept in the journal.
@@ -367,6 +417,10 @@ pub struct DrainUnixClient {
     /// connected at the last listing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub left_ms: Option<u64>,
+    /// With `terminate`: what became of it when rehost ended it at the timeout (as for a TCP
+    /// client; the mechanism is always `pidfd_shutdown`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended: Option<DrainEnded>,
 }
 
 /// What rehost did to a client still connected at a `terminate` drain's timeout, as the
@@ -376,8 +430,9 @@ pub struct DrainEnded {
     /// Milliseconds from the first listing to the ending.
     pub at_ms: u64,
     /// `ended` (ended by rehost by `mechanism`, and the next listing no longer had it), `left`
-    /// (it closed by itself before rehost could end it), or `remained` (still listed: to be
-    /// ended by hand; `why`).
+    /// (it closed by itself before rehost could end it), `remained` (still listed: to be
+    /// ended by hand; `why`), or `interrupted` (the run was interrupted while rehost was ending
+    /// it, before a listing showed what became of it; `why`).
     pub result: String,
     /// `sock_destroy` or `pidfd_shutdown`, for an ended one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -481,6 +536,10 @@ pub struct SwitchData {
     pub open_at_pause: u32,
     /// Of those, the ones that ended by themselves before the drain deadline.
     pub drained: u32,
+    /// Those, named with when each left (at most 1,000 named; absent in journals written
+    /// before it was recorded).
+    #[serde(default)]
+    pub left: Vec<SwitchLeft>,
     /// The drain deadline, milliseconds after the pause began.
     pub drain_deadline_ms: u64,
     /// The connections the hold shut down at the drain deadline (at most 1,000 named).
@@ -498,6 +557,18 @@ pub struct SwitchEnded {
     pub upstream: String,
     /// How long it had been open, in milliseconds.
     pub age_ms: u64,
+}
+
+/// A relayed connection to the old upstream, open when a `switch` paused, that ended by itself
+/// before the drain deadline.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SwitchLeft {
+    /// The client's `ADDR:PORT`.
+    pub client: String,
+    /// The upstream it was relayed to.
+    pub upstream: String,
+    /// When it ended, in milliseconds after the pause began.
+    pub after_ms: u64,
 }
 
 /// A client of a drained service: when it was first seen and when it left.
@@ -804,6 +875,7 @@ enum Tagged<'a> {
     VerifyConfig(std::borrow::Cow<'a, VerifyConfigData>),
     Compat(std::borrow::Cow<'a, CompatData>),
     WatchOld(std::borrow::Cow<'a, WatchOldData>),
+    RetireOld(std::borrow::Cow<'a, RetireOldData>),
     ScanRefs(std::borrow::Cow<'a, ScanRefsData>),
     AddressMoved(std::borrow::Cow<'a, AddressMovedData>),
 }
@@ -827,6 +899,7 @@ impl Serialize for StepData {
             StepData::VerifyConfig(d) => Tagged::VerifyConfig(Borrowed(&**d)).serialize(s),
             StepData::Compat(d) => Tagged::Compat(Borrowed(&**d)).serialize(s),
             StepData::WatchOld(d) => Tagged::WatchOld(Borrowed(d)).serialize(s),
+            StepData::RetireOld(d) => Tagged::RetireOld(Borrowed(&**d)).serialize(s),
             StepData::ScanRefs(d) => Tagged::ScanRefs(Borrowed(&**d)).serialize(s),
             StepData::AddressMoved(d) => Tagged::AddressMoved(Borrowed(&**d)).serialize(s),
             StepData::Legacy(v) | StepData::Newer { value: v, .. } => v.serialize(s),
@@ -873,6 +946,7 @@ impl<'de> Deserialize<'de> for StepData {
             Tagged::VerifyConfig(d) => StepData::VerifyConfig(Box::new(d.into_owned())),
             Tagged::Compat(d) => StepData::Compat(Box::new(d.into_owned())),
             Tagged::WatchOld(d) => StepData::WatchOld(d.into_owned()),
+            Tagged::RetireOld(d) => StepData::RetireOld(Box::new(d.into_owned())),
             Tagged::ScanRefs(d) => StepData::ScanRefs(Box::new(d.into_owned())),
             Tagged::AddressMoved(d) => StepData::AddressMoved(Box::new(d.into_owned())),
         })
@@ -886,6 +960,10 @@ impl StepData {
             StepData::VerifyTree(d) => &d.manifests,
             StepData::VerifyFiles(d) => &d.manifests,
             StepData::WatchOld(d) => std::slice::from_ref(&d.manifest),
+            StepData::RetireOld(d) => d
+                .read_only
+                .as_ref()
+                .map_or(&[], |r| std::slice::from_ref(&r.modes)),
             StepData::Sync(_)
             | StepData::VerifyKeys(_)
             | StepData::Run(_)

@@ -15,6 +15,7 @@
 
 mod compare;
 mod config;
+mod keygrip;
 mod keytab;
 mod openpgp;
 mod parse;
@@ -98,6 +99,26 @@ pub fn sniff(head: &[u8], size: u64) -> Option<Sniff> {
         }
     }
     None
+}
+
+/// A digest of the code that decides that a file holds nothing a scan reads — [`sniff`] and
+/// the path and content rules of [`is_wireguard`], [`is_gpg_agent_key`], [`config_service`]
+/// and [`parse_keytab`] — for a cache of such files (rehost-host's key scan cache): one made
+/// by other code is not trusted. Any change to these sources changes it.
+pub fn scanner_digest() -> [u8; 32] {
+    let mut h = blake3::Hasher::new();
+    for src in [
+        &include_bytes!("lib.rs")[..],
+        include_bytes!("config.rs"),
+        include_bytes!("openpgp.rs"),
+        include_bytes!("wireguard.rs"),
+        include_bytes!("keytab.rs"),
+        include_bytes!("volume.rs"),
+    ] {
+        h.update(&(src.len() as u64).to_le_bytes());
+        h.update(src);
+    }
+    *h.finalize().as_bytes()
 }
 
 /// A DER SEQUENCE whose length says it is the whole file.
@@ -628,6 +649,14 @@ pub struct Scan {
     pub files: u64,
     /// Files read whole because their first bytes could be key material.
     pub read: u64,
+    /// Of the files examined, those not opened: the host's key scan cache knows them
+    /// unchanged (path, device, inode, size, mtime, ctime) since a scan found nothing in them.
+    #[serde(default)]
+    pub cached: u64,
+    /// What the scan says of the host's key scan cache: ignored (a planted, corrupt or
+    /// foreign-owned file) or not written, and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     /// The path the scan was asked for, when one: paths below it are compared relative to it
     /// (`keys compare /srv/old /srv/new`); empty for absolute paths on both sides.
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -794,6 +823,32 @@ impl Scan {
             .iter()
             .find(|f| f.key.kind.is_private() && f.key.spki_sha256.as_ref() == Some(spki))
             .map(|f| f.path.as_str())
+    }
+
+    /// [`Scan::private_key_of`] for every certificate at once: the path of the first private
+    /// key found with each SPKI digest (a scan of a CA store lists thousands of certificates;
+    /// asking each against every finding was quadratic).
+    pub fn private_keys(&self) -> PrivateKeys<'_> {
+        let mut by_spki = std::collections::HashMap::new();
+        for f in &self.found {
+            if f.key.kind.is_private()
+                && let Some(spki) = f.key.spki_sha256.as_deref()
+            {
+                by_spki.entry(spki).or_insert(f.path.as_str());
+            }
+        }
+        PrivateKeys(by_spki)
+    }
+}
+
+/// The private keys of a scan by SPKI digest ([`Scan::private_keys`]).
+pub struct PrivateKeys<'a>(std::collections::HashMap<&'a str, &'a str>);
+
+impl<'a> PrivateKeys<'a> {
+    /// Where the private key of `cert` (a certificate or public key) is, as
+    /// [`Scan::private_key_of`] says.
+    pub fn of(&self, cert: &Key) -> Option<&'a str> {
+        self.0.get(cert.spki_sha256.as_deref()?).copied()
     }
 }
 

@@ -11,11 +11,13 @@
 //! worked out (by the algorithm's public fields) and nothing after it is looked at.
 //!
 //! An agent key file holds no OpenPGP fingerprint (that needs the creation time in the
-//! keyring): it is identified by its keygrip. For RSA the keygrip is computed here (SHA-1 of
-//! the modulus as libgcrypt stores it, with its leading zero), both from the agent file — so a
-//! renamed or altered file does not pass for another key — and from an OpenPGP RSA key, so an
-//! agent key is shown with the fingerprint of the OpenPGP key it belongs to when the keyring
-//! is scanned with it. For other algorithms the keygrip is the file's name (said so).
+//! keyring): it is identified by its keygrip, computed here as libgcrypt does — for RSA the
+//! SHA-1 of the modulus as libgcrypt stores it, with its leading zero; for elliptic-curve keys
+//! (Ed25519, Curve25519, NIST, Brainpool, secp256k1) over the curve's parameters and the
+//! public point (`keygrip.rs`) — both from the agent file, so a renamed or altered file does
+//! not pass for another key, and from an OpenPGP key packet, so an agent key is shown with the
+//! fingerprint of the OpenPGP key it belongs to when the keyring is scanned with it. For other
+//! algorithms and curves the keygrip is the file's name (said so).
 
 use crate::{Encoding, Key, Kind};
 use serde::{Deserialize, Serialize};
@@ -288,6 +290,8 @@ struct PublicPart<'a> {
     name: String,
     bits: Option<u32>,
     rsa_n: Option<&'a [u8]>,
+    /// The keygrip of an elliptic-curve key on a curve libgcrypt's table has.
+    ecc_grip: Option<String>,
 }
 
 /// One MPI at `at`: its value (without the two-octet bit count) and the offset after it.
@@ -334,6 +338,7 @@ fn public_part(body: &[u8]) -> Result<PublicPart<'_>, String> {
     };
     let m = material_at;
     let mut rsa_n = None;
+    let mut ecc_grip = None;
     let (name, bits, mend) = match algo {
         1..=3 => {
             let (n, a) = mpi(body, m)?;
@@ -358,7 +363,15 @@ fn public_part(body: &[u8]) -> Result<PublicPart<'_>, String> {
             let l = *body.get(m).ok_or("cut short")? as usize;
             let oid = body.get(m + 1..m + 1 + l).ok_or("cut short")?;
             let (curve, bits) = curve_name(oid);
-            let (_, mut a) = mpi(body, m + 1 + l)?;
+            let (q, mut a) = mpi(body, m + 1 + l)?;
+            // As GnuPG hands the key to libgcrypt (`pk_keygrip`): EdDSA with `flags eddsa`,
+            // ECDH on Curve25519 with `flags djb-tweak`, the rest as held.
+            let form = match (algo, curve) {
+                (22, _) => crate::keygrip::PointForm::EddsaCompact,
+                (18, "cv25519") => crate::keygrip::PointForm::DjbTweak,
+                _ => crate::keygrip::PointForm::AsHeld,
+            };
+            ecc_grip = crate::keygrip::ecc_keygrip(&dotted_oid(oid), form, q);
             if algo == 18 {
                 let kl = *body.get(a).ok_or("cut short")? as usize;
                 a += 1 + kl;
@@ -390,7 +403,36 @@ fn public_part(body: &[u8]) -> Result<PublicPart<'_>, String> {
         name,
         bits,
         rsa_n,
+        ecc_grip,
     })
+}
+
+/// An OID's DER content octets in dotted form (`1.3.6.1.4.1.11591.15.1`); empty if it does not
+/// read.
+fn dotted_oid(oid: &[u8]) -> String {
+    let Some((&first, rest)) = oid.split_first() else {
+        return String::new();
+    };
+    let mut parts = vec![
+        u64::from(first / 40).min(2),
+        u64::from(first) - 40 * u64::from(first / 40).min(2),
+    ];
+    let mut v: u64 = 0;
+    for &b in rest {
+        if v > u64::MAX >> 8 {
+            return String::new();
+        }
+        v = (v << 7) | u64::from(b & 0x7f);
+        if b & 0x80 == 0 {
+            parts.push(v);
+            v = 0;
+        }
+    }
+    parts
+        .iter()
+        .map(u64::to_string)
+        .collect::<Vec<_>>()
+        .join(".")
 }
 
 /// RSA's keygrip: SHA-1 of the modulus with one leading zero byte (libgcrypt's `%m`).
@@ -434,8 +476,8 @@ fn key_packet(tag: u8, body: &[u8]) -> Result<Key, String> {
         openpgp: Some(OpenPgp {
             version: Some(p.version),
             fingerprint: Some(fingerprint),
-            keygrip: p.rsa_n.map(rsa_keygrip),
-            keygrip_from: if p.rsa_n.is_some() {
+            keygrip: p.rsa_n.map(rsa_keygrip).or(p.ecc_grip.clone()),
+            keygrip_from: if p.rsa_n.is_some() || p.ecc_grip.is_some() {
                 "computed".into()
             } else {
                 String::new()
@@ -640,10 +682,27 @@ pub fn parse_gpg_agent_key(path: &str, b: &[u8]) -> (Vec<Key>, Vec<String>) {
             None => ("rsa".to_owned(), None, None),
         },
         "ecc" | "ecdsa" | "eddsa" | "ecdh" => {
-            let curve = param(b"curve")
-                .map(|c| String::from_utf8_lossy(c).to_lowercase())
+            let named = param(b"curve").map(|c| String::from_utf8_lossy(c).into_owned());
+            // The flags list: `(flags eddsa)`, `(flags djb-tweak)`.
+            let flags: Vec<&[u8]> = params
+                .find(b"flags")
+                .map(|l| l.list().iter().skip(1).filter_map(Sexp::atom).collect())
+                .unwrap_or_default();
+            let form = if flags.contains(&&b"eddsa"[..]) {
+                crate::keygrip::PointForm::EddsaCompact
+            } else if flags.contains(&&b"djb-tweak"[..]) {
+                crate::keygrip::PointForm::DjbTweak
+            } else {
+                crate::keygrip::PointForm::AsHeld
+            };
+            let grip = named
+                .as_deref()
+                .zip(param(b"q"))
+                .and_then(|(c, q)| crate::keygrip::ecc_keygrip(c, form, q));
+            let curve = named
+                .map(|c| c.to_lowercase())
                 .unwrap_or_else(|| "unknown curve".into());
-            (format!("ecc-{curve}"), None, None)
+            (format!("ecc-{curve}"), None, grip)
         }
         other => (
             other.chars().filter(char::is_ascii_alphanumeric).collect(),

@@ -579,11 +579,19 @@ fn a_gnupg_agent_key_file_is_named_by_its_keygrip_and_a_renamed_rsa_one_is_said(
         Some(grip.as_str())
     );
     assert!(e[0].contains("renamed or altered"), "{e:?}");
-    // Canonical S-expressions (GnuPG 2.1's format) read the same; ECC takes its name's keygrip.
+    // Canonical S-expressions (GnuPG 2.1's format) read the same; an ECC key on a curve
+    // libgcrypt's table has gets its keygrip computed (and a wrong name said), one on another
+    // curve takes its name's.
     let canon = b"(21:protected-private-key(3:ecc(5:curve7:Ed25519)(1:q3:abc)))";
-    let (k, _) = crate::parse_gpg_agent_key(&format!("/g/private-keys-v1.d/{other}.key"), canon);
+    let (k, e) = crate::parse_gpg_agent_key(&format!("/g/private-keys-v1.d/{other}.key"), canon);
     assert_eq!(k[0].algorithm, "ecc-ed25519");
+    assert_eq!(k[0].openpgp.as_ref().unwrap().keygrip_from, "computed");
+    assert!(e[0].contains("renamed or altered"), "{e:?}");
+    let canon = b"(21:protected-private-key(3:ecc(5:curve5:Ed448)(1:q3:abc)))";
+    let (k, e) = crate::parse_gpg_agent_key(&format!("/g/private-keys-v1.d/{other}.key"), canon);
+    assert_eq!(k[0].algorithm, "ecc-ed448");
     assert_eq!(k[0].openpgp.as_ref().unwrap().keygrip_from, "file name");
+    assert!(e.is_empty(), "{e:?}");
     assert!(crate::is_gpg_agent_key(&format!(
         "/root/.gnupg/private-keys-v1.d/{grip}.key"
     )));
@@ -645,4 +653,24 @@ Q+47JAY=\n\
         Some("C959BDBAFA32A2F89A153B678CFDE12197965A9A")
     );
     assert_eq!(keys[0].algorithm, "eddsa-ed25519");
+}
+
+/// `parse::name_text` (the certificate names with their attribute names remembered) writes
+/// what x509-cert's `Display` writes: escapes, several values in one RDN, an unnamed OID, a
+/// value that is not a string.
+#[test]
+fn certificate_names_are_written_as_x509_cert_writes_them() {
+    use std::str::FromStr;
+    for s in [
+        "CN=example.org,O=Example\\, Inc.,C=DE",
+        "CN=a+OU=b,O=c",
+        "CN=\\#hash\\ ,L=x\\;y\\<z\\>",
+        "UID=someone,DC=example,DC=org",
+        "1.2.3.4=#0403616263,CN=x",
+        "CN=,O=\\\"quoted\\\"",
+        "EMAILADDRESS=ops@example.org,CN=ops",
+    ] {
+        let n = x509_cert::name::Name::from_str(s).unwrap_or_else(|e| panic!("{s}: {e}"));
+        assert_eq!(crate::parse::name_text(&n), n.to_string(), "{s}");
+    }
 }

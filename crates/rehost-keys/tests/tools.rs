@@ -82,6 +82,10 @@ fn every_key_the_tools_make_is_found_with_the_tools_fingerprints() {
         .find(|f| f.path == "ssl/site.crt")
         .unwrap();
     assert_eq!(scan.private_key_of(&cert.key), Some("ssl/private/site.key"));
+    assert_eq!(
+        scan.private_keys().of(&cert.key),
+        Some("ssl/private/site.key")
+    );
     let certs: Vec<_> = made.iter().filter(|m| m.kind == "certificate").collect();
     assert_eq!(certs.len(), 3);
     let leaf = parse(&std::fs::read(t.path().join("ssl/leaf.crt")).unwrap())

@@ -704,6 +704,21 @@ pub enum StepKind {
     /// Take the old side of a data set's manifest and keep it, to re-check at the end of the
     /// run that nothing wrote to the old server after its final state was taken.
     WatchOld { data: String },
+    /// Retire the old side: the service checked stopped (its health fails, its ports closed)
+    /// and disabled (`disabled_check` exits 0, after `disable`), and with `data` the old tree
+    /// kept read-only for `retention`; rolled back by setting the modes back and `enable`.
+    RetireOld {
+        service: String,
+        disabled_check: Command,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        disable: Option<Command>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        enable: Option<Command>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        data: Option<String>,
+        #[serde(with = "opt_duration", skip_serializing_if = "Option::is_none")]
+        retention: Option<Duration>,
+    },
     /// Stop a declared service with its `stop` command (on the step's host, by default the
     /// service's).
     Stop { service: String },

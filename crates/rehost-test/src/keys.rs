@@ -413,14 +413,22 @@ pub struct Gpg {
     pub fingerprints: Vec<String>,
     /// Each `grp` (keygrip) with the `fpr` of its key: the agent's key file names.
     pub keygrips: Vec<(String, String)>,
-    /// The keygrips of RSA keys (rehost computes these; others it takes from the file name).
+    /// The keygrips of RSA keys.
     pub rsa_keygrips: Vec<String>,
+    /// The keygrips of the keys protected by a passphrase (the RSA key and its subkey, the
+    /// NIST P-256 key).
+    pub protected_keygrips: Vec<String>,
+    /// Each key's algorithm field as `sec`/`ssb` say it (`rsa3072`, `ed25519`, `cv25519`,
+    /// `nistp256`), by keygrip.
+    pub curves: Vec<(String, String)>,
 }
 
 /// Makes GnuPG keys in `dir/gnupg` (a GNUPGHOME, mode 0700): an RSA key (gpg's default, with
-/// an encryption subkey) protected by `PASSPHRASES[0]`, and an Ed25519 key without one; and
-/// exports of both secret keys in `dir/export/secret.asc` (armored) and `secret.gpg`
-/// (binary), mode 0600. The gpg-agent it started is stopped. Needs `gpg`.
+/// an encryption subkey) protected by `PASSPHRASES[0]`, an Ed25519 signing key with a
+/// Curve25519 encryption subkey without one, and a NIST P-256 key protected by
+/// `PASSPHRASES[0]`; and exports of the secret keys in `dir/export/secret.asc` (armored: all
+/// three) and `secret.gpg` (binary: the RSA key), mode 0600. The gpg-agent it started is
+/// stopped. Needs `gpg`.
 pub fn make_gpg(dir: &Path) -> (Gpg, Secrets) {
     crate::require_tool("gpg");
     crate::require_tool("gpgconf");
@@ -438,8 +446,12 @@ pub fn make_gpg(dir: &Path) -> (Gpg, Secrets) {
         &format!(
             "{g} --passphrase '{pass}' --quick-gen-key 'RSA Test <rsa@example.org>' default default never 2>/dev/null \
              && {g} --passphrase '' --quick-gen-key 'Ed Test <ed@example.org>' ed25519 sign never 2>/dev/null \
+             && ed=$({g} --with-colons -K 'Ed Test' | awk -F: '/^fpr/ {{ print $10; exit }}') \
+             && {g} --passphrase '' --quick-add-key \"$ed\" cv25519 encr never 2>/dev/null \
+             && {g} --passphrase '{pass}' --quick-gen-key 'P256 Test <p256@example.org>' nistp256 sign never 2>/dev/null \
              && {g} --passphrase '{pass}' --export-secret-keys --armor 'RSA Test' > export/secret.asc \
              && {g} --passphrase '' --export-secret-keys --armor 'Ed Test' >> export/secret.asc \
+             && {g} --passphrase '{pass}' --export-secret-keys --armor 'P256 Test' >> export/secret.asc \
              && {g} --passphrase '{pass}' --export-secret-keys 'RSA Test' > export/secret.gpg \
              && chmod 600 export/secret.asc export/secret.gpg"
         ),
@@ -453,24 +465,45 @@ pub fn make_gpg(dir: &Path) -> (Gpg, Secrets) {
         .env("GNUPGHOME", &home)
         .status();
     let mut out = Gpg::default();
-    let mut rsa = false;
+    let (mut rsa, mut algo, mut protected) = (false, String::new(), false);
     for line in colons.lines() {
         let f: Vec<&str> = line.split(':').collect();
         match f[0] {
-            "sec" | "ssb" => rsa = f.get(3) == Some(&"1"),
+            "sec" | "ssb" => {
+                rsa = f.get(3) == Some(&"1");
+                let curve = f.get(16).copied().unwrap_or_default();
+                algo = if rsa {
+                    format!("rsa{}", f.get(2).copied().unwrap_or_default())
+                } else {
+                    curve.to_owned()
+                };
+                // The RSA key and the P-256 key were given a passphrase.
+                protected = rsa || curve == "nistp256";
+            }
             "fpr" => {
                 out.fingerprints.push(f[9].to_owned());
             }
             "grp" => {
                 let fpr = out.fingerprints.last().cloned().unwrap_or_default();
                 out.keygrips.push((f[9].to_owned(), fpr));
+                out.curves.push((f[9].to_owned(), algo.clone()));
                 if rsa {
                     out.rsa_keygrips.push(f[9].to_owned());
+                }
+                if protected {
+                    out.protected_keygrips.push(f[9].to_owned());
                 }
             }
             _ => {}
         }
     }
+    let algos: Vec<&str> = out.curves.iter().map(|(_, a)| a.as_str()).collect();
+    assert!(
+        ["ed25519", "cv25519", "nistp256"]
+            .iter()
+            .all(|a| algos.contains(a)),
+        "gpg made an Ed25519, a Curve25519 and a NIST P-256 key: {colons}"
+    );
     assert!(
         out.fingerprints.len() >= 3 && out.keygrips.len() == out.fingerprints.len(),
         "gpg made its keys: {colons}"

@@ -323,18 +323,21 @@ pub enum CompatCommand {
 
 #[derive(Args, Debug)]
 pub struct CompatReplaySqlArgs {
-    /// The server log (PostgreSQL: stderr with `log_statement = 'all'`, csvlog or jsonlog).
+    /// The server log (PostgreSQL: stderr with `log_statement = 'all'`, csvlog or jsonlog;
+    /// MariaDB/MySQL: the general query log, `general_log = ON` to a file).
     #[arg(long, value_name = "FILE")]
     pub log: PathBuf,
-    /// The old server: postgres://USER@HOST:PORT/DB, or HOST:URL to run psql on that host.
-    /// The password comes from `?password_file=PATH` on the connecting host or psql's own ways
-    /// (PGPASSWORD, ~/.pgpass).
+    /// The old server: postgres://USER@HOST:PORT/DB or mysql://USER@HOST:PORT/DB, or HOST:URL
+    /// to run the client (psql, mariadb) on that host. The password comes from
+    /// `?password_file=PATH` on the connecting host or the client's own ways (PGPASSWORD,
+    /// ~/.pgpass, ~/.my.cnf).
     #[arg(long, value_name = "URL")]
     pub old: String,
     /// The new server, as --old.
     #[arg(long, value_name = "URL")]
     pub new: String,
-    /// The log's format: stderr, csvlog or jsonlog (default: told from its first line).
+    /// The log's format: stderr, csvlog, jsonlog or mariadb-general (default: told from its
+    /// first line).
     #[arg(long, value_name = "FORMAT")]
     pub format: Option<String>,
     /// Also replay statements that are not read-only, each in a transaction that is rolled
@@ -837,6 +840,10 @@ pub struct KeysScanArgs {
     /// that holds the bundles and are never printed or kept.
     #[arg(long, value_name = "FILE")]
     pub password_file: Option<PathBuf>,
+    /// Open and sniff every file: do not skip the files the host's key scan cache knows
+    /// unchanged since a scan found nothing in them, and do not write the cache.
+    #[arg(long)]
+    pub no_cache: bool,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
@@ -854,6 +861,9 @@ pub struct KeysCompareArgs {
     /// `keys scan --password-file`.
     #[arg(long, value_name = "FILE")]
     pub password_file: Option<PathBuf>,
+    /// Open and sniff every file on both sides, as `keys scan --no-cache`.
+    #[arg(long)]
+    pub no_cache: bool,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
@@ -999,6 +1009,15 @@ pub struct HoldArgs {
         conflicts_with = "switch"
     )]
     pub max_connections: usize,
+    /// With --upstream: relay on this many worker threads (default: one per CPU, at most 4).
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 0,
+        hide_default_value = true,
+        conflicts_with = "switch"
+    )]
+    pub workers: usize,
     /// With --switch: print the switch's report as JSON.
     #[arg(long, requires = "switch")]
     pub json: bool,

@@ -33,7 +33,34 @@ pub struct Token {
     pub end: usize,
 }
 
-/// The tokens of `src`, comments and white space left out.
+/// Whose lexical rules and statement classes apply: the log's server's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Dialect {
+    #[default]
+    Postgres,
+    /// MariaDB and MySQL ([`super::mariadb`]).
+    Mariadb,
+}
+
+impl Dialect {
+    pub fn name(self) -> &'static str {
+        match self {
+            Dialect::Postgres => "PostgreSQL",
+            Dialect::Mariadb => "MariaDB",
+        }
+    }
+}
+
+/// The tokens of `src` in `dialect` (MariaDB: its default `sql_mode`, backslash escapes on,
+/// `"` a string).
+pub fn tokens_in(src: &str, dialect: Dialect) -> Result<Vec<Token>, String> {
+    match dialect {
+        Dialect::Postgres => tokens(src),
+        Dialect::Mariadb => super::mariadb::tokens(src),
+    }
+}
+
+/// The tokens of `src` (PostgreSQL), comments and white space left out.
 pub fn tokens(src: &str) -> Result<Vec<Token>, String> {
     let b = src.as_bytes();
     let mut out = Vec::new();
@@ -165,17 +192,17 @@ pub fn tokens(src: &str) -> Result<Vec<Token>, String> {
     Ok(out)
 }
 
-fn word_start(c: u8) -> bool {
+pub(super) fn word_start(c: u8) -> bool {
     c.is_ascii_alphabetic() || c == b'_' || c >= 0x80
 }
 
-fn word_char(c: u8) -> bool {
+pub(super) fn word_char(c: u8) -> bool {
     word_start(c) || c.is_ascii_digit() || c == b'$'
 }
 
 /// The end (exclusive) of the quoted text opened at `open` by `q`; a doubled `q` is one
 /// character; `backslash`: `\` escapes the next byte (`E'…'`).
-fn string_end(b: &[u8], open: usize, q: u8, backslash: bool) -> Option<usize> {
+pub(super) fn string_end(b: &[u8], open: usize, q: u8, backslash: bool) -> Option<usize> {
     let mut i = open + 1;
     while i < b.len() {
         if backslash && b[i] == b'\\' {
@@ -215,8 +242,8 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 
 /// The statements of `src` (split at `;` outside strings, names and comments), each trimmed,
 /// empty ones left out.
-pub fn split(src: &str) -> Result<Vec<&str>, String> {
-    let toks = tokens(src)?;
+pub fn split(src: &str, dialect: Dialect) -> Result<Vec<&str>, String> {
+    let toks = tokens_in(src, dialect)?;
     let mut out = Vec::new();
     let mut from = 0;
     for t in toks.iter().filter(|t| t.kind == Tok::Semicolon) {
@@ -244,6 +271,10 @@ pub enum Class {
     Session,
     /// Anything else; the reason names the word.
     Write(String),
+    /// Never replayed, not even with writes allowed: what a rolled-back transaction cannot
+    /// undo or confine (MariaDB: statements that commit implicitly, files written on the
+    /// server, a statement that reads differently under another `sql_mode`).
+    Never(String),
 }
 
 /// The first words that start a statement that only reads.
@@ -300,8 +331,25 @@ const OUTSIDE_FUNCTIONS: &[&str] = &[
     "dblink",
 ];
 
-/// The class of one statement (as [`split`] gives it).
-pub fn classify(stmt: &str) -> Result<Class, String> {
+/// The class of one statement (as [`split`] gives it) in `dialect`.
+pub fn classify(stmt: &str, dialect: Dialect) -> Result<Class, String> {
+    match dialect {
+        Dialect::Postgres => classify_pg(stmt),
+        Dialect::Mariadb => super::mariadb::classify(stmt),
+    }
+}
+
+/// "a SELECT statement", "an UPDATE statement".
+pub(super) fn a_statement(first: &str) -> String {
+    let article = if first.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    };
+    format!("{article} {} statement", first.to_uppercase())
+}
+
+fn classify_pg(stmt: &str) -> Result<Class, String> {
     let toks = tokens(stmt)?;
     let word = |t: &Token| stmt[t.start..t.end].to_ascii_lowercase();
     let Some(first) = toks.iter().find(|t| t.kind != Tok::Open) else {
@@ -318,15 +366,7 @@ pub fn classify(stmt: &str) -> Result<Class, String> {
         return Ok(Class::Session);
     }
     if !READ_FIRST.contains(&first.as_str()) {
-        let article = if first.starts_with(['a', 'e', 'i', 'o', 'u']) {
-            "an"
-        } else {
-            "a"
-        };
-        return Ok(Class::Write(format!(
-            "{article} {} statement",
-            first.to_uppercase()
-        )));
+        return Ok(Class::Write(a_statement(&first)));
     }
     for (n, t) in toks.iter().enumerate() {
         if t.kind != Tok::Word {
@@ -426,12 +466,13 @@ pub fn parameters(detail: &str) -> Result<Vec<Option<String>>, String> {
     Ok(out)
 }
 
-/// `stmt` as it may be shown: on one line, string literals that follow a word naming a
-/// credential (`password`, `token`, `secret`, `crypt(`…) replaced by `'(not shown)'`.
-pub fn shown(stmt: &str) -> String {
-    let Ok(toks) = tokens(stmt) else {
+/// `stmt` as it may be shown: on one line, comments kept, string literals that follow a word
+/// naming a credential (`password`, `token`, `secret`, `crypt(`…) replaced by
+/// `'(not shown)'` (in comments they are not told apart).
+pub fn shown(stmt: &str, dialect: Dialect) -> String {
+    let Ok(toks) = tokens_in(stmt, dialect) else {
         // Up to the first quote: what follows it is not known to be a string's end.
-        let head = stmt.split(['\'', '"', '$']).next().unwrap_or_default();
+        let head = stmt.split(['\'', '"', '$', '`']).next().unwrap_or_default();
         return format!(
             "{} …",
             head.split_whitespace().collect::<Vec<_>>().join(" ")
@@ -439,19 +480,35 @@ pub fn shown(stmt: &str) -> String {
     };
     let mut out = String::new();
     let mut last_secret_word: Option<usize> = None;
+    // What is between tokens: white space, one space; comments kept (a refused statement is
+    // shown with what it hides in them), their white space made one space.
+    let gap = |out: &mut String, g: &str| {
+        let words: Vec<&str> = g.split_whitespace().collect();
+        if !g.is_empty() && !out.is_empty() {
+            out.push(' ');
+        }
+        if !words.is_empty() {
+            out.push_str(&words.join(" "));
+            out.push(' ');
+        }
+    };
+    let mut from = 0;
     for (n, t) in toks.iter().enumerate() {
         let text = &stmt[t.start..t.end];
         if t.kind == Tok::Word && crate::secret_name(text) || text.eq_ignore_ascii_case("crypt") {
             last_secret_word = Some(n);
         }
-        if n > 0 && toks[n - 1].end < t.start {
-            out.push(' ');
+        gap(&mut out, &stmt[from..t.start]);
+        if out.ends_with("  ") {
+            out.pop();
         }
+        from = t.end;
         if t.kind == Tok::Str && last_secret_word.is_some_and(|w| n - w <= 4) {
             out.push_str("'(not shown)'");
         } else {
             out.push_str(&text.replace(['\n', '\r', '\t'], " "));
         }
     }
-    out
+    gap(&mut out, &stmt[from..]);
+    out.trim_end().to_owned()
 }

@@ -13,12 +13,13 @@ use std::io::BufRead;
 /// The longest statement (with its parameters) read: longer ones are skipped, named.
 pub const MAX_ENTRY: usize = 1 << 20;
 
-/// The log formats PostgreSQL writes.
+/// The log formats PostgreSQL writes, and MariaDB's general log ([`super::general_log`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     Stderr,
     Csv,
     Json,
+    MariadbGeneral,
 }
 
 impl Format {
@@ -27,6 +28,7 @@ impl Format {
             "stderr" => Some(Format::Stderr),
             "csvlog" | "csv" => Some(Format::Csv),
             "jsonlog" | "json" => Some(Format::Json),
+            "mariadb-general" | "mysql-general" => Some(Format::MariadbGeneral),
             _ => None,
         }
     }
@@ -36,13 +38,29 @@ impl Format {
             Format::Stderr => "stderr",
             Format::Csv => "csvlog",
             Format::Json => "jsonlog",
+            Format::MariadbGeneral => "mariadb-general",
         }
     }
 
+    /// The server whose rules read the statements.
+    pub fn dialect(self) -> super::lex::Dialect {
+        match self {
+            Format::MariadbGeneral => super::lex::Dialect::Mariadb,
+            _ => super::lex::Dialect::Postgres,
+        }
+    }
+
+    /// The names `parse` takes, for messages.
+    pub const NAMES: &'static str = "stderr, csvlog, jsonlog or mariadb-general";
+
     /// The format of a log that starts with `head`: JSON lines start with `{`, csvlog lines with
-    /// a time and a comma; anything else is read as stderr.
+    /// a time and a comma, a MariaDB general log with its header or an entry; anything else is
+    /// read as stderr.
     pub fn detect(head: &[u8]) -> Format {
         let first = head.split(|&b| b == b'\n').next().unwrap_or_default();
+        if super::general_log::detect(first.strip_suffix(b"\r").unwrap_or(first)) {
+            return Format::MariadbGeneral;
+        }
         if first.first() == Some(&b'{') {
             return Format::Json;
         }
@@ -63,6 +81,19 @@ impl Format {
     }
 }
 
+/// The database a logged statement ran in.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub enum Database {
+    /// The log does not say (PostgreSQL's): replayed in the URL's database.
+    #[default]
+    NotTracked,
+    /// Its connection began before the log did: replayed in the URL's database, counted.
+    Unknown,
+    /// The client had selected none: replayed without one.
+    NoneSelected,
+    Named(String),
+}
+
 /// One statement as the log holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Logged {
@@ -70,6 +101,8 @@ pub struct Logged {
     pub line: u64,
     /// The statement text, parameters bound; or why it cannot be replayed.
     pub text: Result<String, String>,
+    /// The database it ran in, where the log shows it.
+    pub database: Database,
 }
 
 /// Reads one line (without its `\n`) into `buf`, keeping at most `cap` bytes: `Ok(None)` at
@@ -168,6 +201,7 @@ impl Pending {
         Logged {
             line: self.line,
             text,
+            database: Database::NotTracked,
         }
     }
 }
@@ -184,6 +218,10 @@ pub struct Reader<R> {
     done: bool,
     /// The error that ended reading (the file could not be read).
     pub io_error: Option<String>,
+    /// MariaDB: each connection's database.
+    connections: super::general_log::Connections,
+    /// MariaDB: the entry being read (`Query`/`Execute`) and its connection.
+    general: Option<(Pending, u64)>,
 }
 
 impl<R: BufRead> Reader<R> {
@@ -197,6 +235,8 @@ impl<R: BufRead> Reader<R> {
             ready: Default::default(),
             done: false,
             io_error: None,
+            connections: Default::default(),
+            general: None,
         }
     }
 
@@ -255,6 +295,7 @@ impl<R: BufRead> Reader<R> {
             if self.buf.windows(6).any(|w| w == b"LOG:  ") {
                 self.ready.push_back(Logged {
                     line: line_no,
+                    database: Database::NotTracked,
                     text: Err(format!(
                         "the line is longer than {} KiB: not read",
                         MAX_ENTRY >> 10
@@ -270,6 +311,7 @@ impl<R: BufRead> Reader<R> {
             if self.buf.windows(6).any(|w| w == b"LOG:  ") {
                 self.ready.push_back(Logged {
                     line: line_no,
+                    database: Database::NotTracked,
                     text: Err("the line is not UTF-8".into()),
                 });
             }
@@ -392,7 +434,11 @@ impl<R: BufRead> Reader<R> {
         let fields = match rec {
             Ok(f) => f,
             Err(e) => {
-                self.ready.push_back(Logged { line, text: Err(e) });
+                self.ready.push_back(Logged {
+                    line,
+                    database: Database::NotTracked,
+                    text: Err(e),
+                });
                 return;
             }
         };
@@ -411,6 +457,7 @@ impl<R: BufRead> Reader<R> {
         if over {
             self.ready.push_back(Logged {
                 line,
+                database: Database::NotTracked,
                 text: Err(format!(
                     "the line is longer than {} KiB: not read",
                     MAX_ENTRY >> 10
@@ -426,6 +473,7 @@ impl<R: BufRead> Reader<R> {
             Err(e) => {
                 self.ready.push_back(Logged {
                     line,
+                    database: Database::NotTracked,
                     text: Err(format!("not a jsonlog line: {e}")),
                 });
                 return;
@@ -481,6 +529,134 @@ impl<R: BufRead> Iterator for Reader<R> {
                 Format::Stderr => self.stderr_step(),
                 Format::Csv => self.csv_step(),
                 Format::Json => self.json_step(),
+                Format::MariadbGeneral => self.general_step(),
+            }
+        }
+    }
+}
+
+impl<R: BufRead> Reader<R> {
+    /// One line of a MariaDB general log.
+    fn general_step(&mut self) {
+        use super::general_log::{Line, connect_database, line};
+        let Some(over) = self.line() else {
+            self.done = true;
+            self.finish_general();
+            return;
+        };
+        let line_no = self.line;
+        let entry = match line(&self.buf) {
+            Line::More => {
+                // A later line of the statement being read (none: text outside any entry).
+                if let Some((p, _)) = self.general.as_mut()
+                    && p.error.is_none()
+                {
+                    match std::str::from_utf8(&self.buf) {
+                        _ if over || p.text.len() + self.buf.len() > MAX_ENTRY => {
+                            p.error =
+                                Some(format!("longer than {} KiB: not read", MAX_ENTRY >> 10));
+                        }
+                        Ok(s) => {
+                            p.text.push('\n');
+                            p.text.push_str(s);
+                        }
+                        Err(_) => p.error = Some(format!("line {line_no} is not UTF-8")),
+                    }
+                }
+                return;
+            }
+            Line::Header => None,
+            Line::Entry {
+                id,
+                command,
+                argument,
+            } => Some((
+                id,
+                command.to_vec(),
+                std::str::from_utf8(argument).map(str::to_owned),
+            )),
+        };
+        self.finish_general();
+        let Some((id, command, argument)) = entry else {
+            // A header: the server (re)opened the log. After a restart the connection ids
+            // start again, so no database known before holds (after a `FLUSH LOGS` this
+            // forgets too much: those statements are counted as of an unknown database,
+            // never misplaced).
+            self.connections.clear();
+            return;
+        };
+        match (command.as_slice(), argument) {
+            (b"Query" | b"Execute", argument) => {
+                let error = match &argument {
+                    _ if over => Some(format!(
+                        "the line is longer than {} KiB: not read",
+                        MAX_ENTRY >> 10
+                    )),
+                    Ok(_) => None,
+                    Err(_) => Some("the line is not UTF-8".into()),
+                };
+                self.general = Some((
+                    Pending {
+                        line: line_no,
+                        text: argument.unwrap_or_default(),
+                        execute: false,
+                        params: None,
+                        in_params: false,
+                        error,
+                    },
+                    id,
+                ));
+            }
+            (b"Connect" | b"Change user", Ok(a)) if !over => {
+                if let Some(db) = connect_database(&a) {
+                    self.connections.set(id, db);
+                }
+            }
+            (b"Init DB", Ok(a)) if !over => {
+                self.connections.set(id, Database::Named(a));
+            }
+            (b"Quit", _) => self.connections.quit(id),
+            _ => {}
+        }
+    }
+
+    /// The `Query`/`Execute` being read, as one entry per statement in it, each with its
+    /// connection's database then: a `USE` among them changes it for the ones after.
+    fn finish_general(&mut self) {
+        let Some((p, id)) = self.general.take() else {
+            return;
+        };
+        let line = p.line;
+        let text = match p.error {
+            Some(e) => Err(e),
+            None => Ok(p.text),
+        };
+        let Ok(text) = text else {
+            self.ready.push_back(Logged {
+                line,
+                text,
+                database: self.connections.of(id),
+            });
+            return;
+        };
+        let pieces = super::lex::split(&text, super::lex::Dialect::Mariadb);
+        let Ok(pieces) = pieces else {
+            // Not lexable: the replay names why.
+            self.ready.push_back(Logged {
+                line,
+                database: self.connections.of(id),
+                text: Ok(text),
+            });
+            return;
+        };
+        for piece in pieces {
+            self.ready.push_back(Logged {
+                line,
+                text: Ok(piece.to_owned()),
+                database: self.connections.of(id),
+            });
+            if let Some(db) = super::mariadb::use_target(piece) {
+                self.connections.set(id, Database::Named(db));
             }
         }
     }

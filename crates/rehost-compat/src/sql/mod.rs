@@ -1,16 +1,22 @@
 //! The queries the old clients sent, against the old and the new database server: the
-//! read-only statements of a PostgreSQL log ([`log`]), each replayed alone in a transaction
+//! read-only statements of a PostgreSQL log or a MariaDB general log ([`log`],
+//! [`general_log`]; each server's lexical rules and statement classes in [`lex`] and
+//! [`mariadb`]), each replayed alone (in the database it ran in, where the log says) in a transaction
 //! that is rolled back (read-only unless writes are allowed) on the old server, the new one,
 //! and the old one again; the answers compared column by column and row by row. A column in
 //! which the old server's two answers differ (a `now()`, a `random()`) is noise and not
 //! reported as a difference; an error only the new server raises is a finding of its own.
 //!
 //! The sessions are a trait ([`SqlSide`]), so this module is pure over data: rehost-engine
-//! implements it with rehost-db's psql session.
+//! implements it with rehost-db's psql and mariadb sessions.
 
+pub mod general_log;
 pub mod lex;
 pub mod log;
+pub mod mariadb;
 
+#[cfg(test)]
+mod mariadb_tests;
 #[cfg(test)]
 mod tests;
 
@@ -40,8 +46,16 @@ pub enum QueryError {
 pub trait SqlSide: Sync {
     /// What it is, for messages (never with a password).
     fn describe(&self) -> String;
-    /// Runs `statement` alone in a transaction that is rolled back: read-only unless `write`.
-    fn query(&self, statement: &str, write: bool) -> Result<Answer, QueryError>;
+    /// Whose statements it runs.
+    fn dialect(&self) -> lex::Dialect;
+    /// Runs `statement` alone in a transaction that is rolled back: read-only unless `write`;
+    /// in `database` where the log names one (else the side's own).
+    fn query(
+        &self,
+        statement: &str,
+        write: bool,
+        database: &log::Database,
+    ) -> Result<Answer, QueryError>;
 }
 
 #[derive(Debug, Clone)]
@@ -57,6 +71,8 @@ pub struct Options {
     pub examples: usize,
     /// The most distinct statements replayed; the rest are counted as not replayed.
     pub max_statements: usize,
+    /// Whose rules split and classify the log's statements (the log's server).
+    pub dialect: lex::Dialect,
 }
 
 impl Default for Options {
@@ -67,6 +83,7 @@ impl Default for Options {
             allow_writes: false,
             examples: 20,
             max_statements: 10_000,
+            dialect: lex::Dialect::Postgres,
         }
     }
 }
@@ -88,6 +105,9 @@ pub struct Listed {
     pub statement: String,
     /// Why it is listed: the reason it was refused or not read, the noise's column.
     pub why: String,
+    /// The database it ran in, where the log names one (MariaDB).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
 }
 
 /// A statement answered differently.
@@ -110,6 +130,9 @@ pub struct Finding {
     /// Columns left out as noise in this statement.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub noise_columns: Vec<String>,
+    /// The database it ran in, where the log names one (MariaDB).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
 }
 
 /// What `replay` found.
@@ -139,8 +162,14 @@ pub struct Summary {
     pub failed_both: u64,
     /// Transaction control and session settings (BEGIN, SET …): not replayed.
     pub session: u64,
-    /// Statements that are not read-only: not replayed (without `allow_writes`).
+    /// Statements that are not read-only: not replayed (without `allow_writes`), and those
+    /// never replayed.
     pub refused: u64,
+    /// Of the refused: never replayed, not even with `allow_writes` ([`lex::Class::Never`]).
+    pub never: u64,
+    /// Statements replayed in the side's own database because the log does not show the
+    /// database of their connection (it began before the log did).
+    pub database_unknown: u64,
     /// Statements that are not read-only, replayed rolled back (with `allow_writes`).
     pub writes: u64,
     /// Log entries that could not be read as a statement (over the cap, not UTF-8, not
@@ -181,12 +210,24 @@ with the server's defaults for the login of the URL), extended-protocol paramete
 the types of columns (values are compared as the server prints them), timing, columns in which the old server \
 differs from itself (noise)";
 
+/// What was not compared, for a MariaDB general log.
+pub const NOT_COMPARED_MARIADB: &str = "statements that are not read-only (refused unless writes are allowed; statements that commit implicitly, write files or read differently under another sql_mode are never run), transaction control and session settings (SET …: not replayed, so a client's own SET sql_mode or SET NAMES is not applied; USE and the connection's database are followed), each statement runs alone in a new session (not in the client's transaction, with the server's defaults for the login of the URL), prepared statements as the log prints them with their values substituted, the column names of an answer without rows, the types of columns (values are compared as the client prints them), timing, columns in which the old server differs from itself (noise); with writes allowed, tables of engines without transactions (MyISAM, Aria) keep what a replayed write did";
+
 /// One distinct statement to replay.
 struct Work {
     line: u64,
     occurrences: u64,
     text: String,
     write: bool,
+    database: log::Database,
+}
+
+/// The database to name beside a statement.
+fn named(d: &log::Database) -> Option<String> {
+    match d {
+        log::Database::Named(n) => Some(n.clone()),
+        _ => None,
+    }
 }
 
 /// What one statement's replay came to.
@@ -211,7 +252,11 @@ pub fn replay(
         old: old.describe(),
         new: new.describe(),
         noise_measured: opts.again,
-        not_compared: NOT_COMPARED.to_owned(),
+        not_compared: match opts.dialect {
+            lex::Dialect::Postgres => NOT_COMPARED,
+            lex::Dialect::Mariadb => NOT_COMPARED_MARIADB,
+        }
+        .to_owned(),
         ..Default::default()
     };
     let mut work: Vec<Work> = Vec::new();
@@ -223,7 +268,9 @@ pub fn replay(
             v.push(l)
         }
     };
+    let dialect = opts.dialect;
     for entry in log {
+        let database = named(&entry.database);
         if cancel.load(Ordering::Relaxed) {
             s.interrupted = true;
             break;
@@ -239,12 +286,13 @@ pub fn replay(
                         occurrences: 1,
                         statement: String::new(),
                         why,
+                        database: database.clone(),
                     },
                 );
                 continue;
             }
         };
-        let pieces = match lex::split(&text) {
+        let pieces = match lex::split(&text, dialect) {
             Ok(p) => p,
             Err(why) => {
                 s.unreadable += 1;
@@ -253,8 +301,9 @@ pub fn replay(
                     Listed {
                         line: entry.line,
                         occurrences: 1,
-                        statement: crate::clip(&lex::shown(&text), SHOWN_STATEMENT),
+                        statement: crate::clip(&lex::shown(&text, dialect), SHOWN_STATEMENT),
                         why,
+                        database: database.clone(),
                     },
                 );
                 continue;
@@ -262,7 +311,7 @@ pub fn replay(
         };
         for piece in pieces {
             s.statements += 1;
-            let class = match lex::classify(piece) {
+            let class = match lex::classify(piece, dialect) {
                 Ok(c) => c,
                 Err(why) => {
                     s.unreadable += 1;
@@ -271,21 +320,28 @@ pub fn replay(
                         Listed {
                             line: entry.line,
                             occurrences: 1,
-                            statement: crate::clip(&lex::shown(piece), SHOWN_STATEMENT),
+                            statement: crate::clip(&lex::shown(piece, dialect), SHOWN_STATEMENT),
                             why,
+                            database: database.clone(),
                         },
                     );
                     continue;
                 }
             };
+            let class_never = matches!(class, lex::Class::Never(_));
             let write = match class {
                 lex::Class::Session => {
                     s.session += 1;
                     continue;
                 }
                 lex::Class::Read => false,
-                lex::Class::Write(why) if !opts.allow_writes => {
+                lex::Class::Never(why) | lex::Class::Write(why)
+                    if !opts.allow_writes || class_never =>
+                {
                     s.refused += 1;
+                    if class_never {
+                        s.never += 1;
+                    }
                     let h = blake3::hash(piece.as_bytes());
                     if let Some(&i) = refused.get(&h) {
                         s.refused_list[i].occurrences += 1;
@@ -294,18 +350,22 @@ pub fn replay(
                         s.refused_list.push(Listed {
                             line: entry.line,
                             occurrences: 1,
-                            statement: crate::clip(&lex::shown(piece), SHOWN_STATEMENT),
+                            statement: crate::clip(&lex::shown(piece, dialect), SHOWN_STATEMENT),
                             why,
+                            database: database.clone(),
                         });
                     }
                     continue;
                 }
-                lex::Class::Write(_) => true,
+                lex::Class::Write(_) | lex::Class::Never(_) => true,
             };
             if write {
                 s.writes += 1;
             }
-            let h = blake3::hash(piece.as_bytes());
+            let mut key = blake3::Hasher::new();
+            key.update(format!("{:?}\0", entry.database).as_bytes());
+            key.update(piece.as_bytes());
+            let h = key.finalize();
             if let Some(&i) = index.get(&h) {
                 work[i].occurrences += 1;
                 continue;
@@ -315,12 +375,16 @@ pub fn replay(
                 continue;
             }
             kept += piece.len();
+            if entry.database == log::Database::Unknown {
+                s.database_unknown += 1;
+            }
             index.insert(h, work.len());
             work.push(Work {
                 line: entry.line,
                 occurrences: 1,
                 text: piece.to_owned(),
                 write,
+                database: entry.database.clone(),
             });
         }
     }
@@ -352,8 +416,9 @@ pub fn replay(
         let listed = |why: String| Listed {
             line: w.line,
             occurrences: w.occurrences,
-            statement: crate::clip(&lex::shown(&w.text), SHOWN_STATEMENT),
+            statement: crate::clip(&lex::shown(&w.text, dialect), SHOWN_STATEMENT),
             why,
+            database: named(&w.database),
         };
         match o {
             None | Some(Outcome::Interrupted) => s.interrupted = true,
@@ -382,7 +447,8 @@ pub fn replay(
                 }
                 f.line = w.line;
                 f.occurrences = w.occurrences;
-                f.statement = crate::clip(&lex::shown(&w.text), SHOWN_STATEMENT);
+                f.statement = crate::clip(&lex::shown(&w.text, dialect), SHOWN_STATEMENT);
+                f.database = named(&w.database);
                 if s.findings.len() < opts.examples {
                     s.findings.push(f);
                 }
@@ -403,16 +469,16 @@ pub fn replay(
 
 /// One statement against old, new and (for noise) old again.
 fn one(w: &Work, old: &dyn SqlSide, new: &dyn SqlSide, again: bool) -> Outcome {
-    let a = old.query(&w.text, w.write);
+    let a = old.query(&w.text, w.write, &w.database);
     if let Err(QueryError::Trouble(e)) = &a {
         return Outcome::Trouble(format!("old: {e}"));
     }
-    let b = new.query(&w.text, w.write);
+    let b = new.query(&w.text, w.write, &w.database);
     if let Err(QueryError::Trouble(e)) = &b {
         return Outcome::Trouble(format!("new: {e}"));
     }
     let a2 = if again {
-        match old.query(&w.text, w.write) {
+        match old.query(&w.text, w.write, &w.database) {
             Err(QueryError::Trouble(e)) => {
                 return Outcome::Trouble(format!("old, asked again: {e}"));
             }
@@ -461,6 +527,7 @@ fn compare(
         old,
         new,
         noise_columns: Vec::new(),
+        database: None,
     };
     // The old server against itself first: what differs there is noise.
     let mut noise_cols: Vec<usize> = Vec::new();
@@ -624,7 +691,11 @@ pub fn render(s: &Summary, secs: Option<f64>, esc: &dyn Fn(&str) -> String) -> V
         } else {
             String::new()
         };
-        format!("  line {}{times}: {}", l.line, esc(&l.statement))
+        let db = match &l.database {
+            Some(d) => format!(" (database {})", esc(d)),
+            None => String::new(),
+        };
+        format!("  line {}{times}{db}: {}", l.line, esc(&l.statement))
     };
     if s.session > 0 {
         o.push(format!(
@@ -632,11 +703,26 @@ pub fn render(s: &Summary, secs: Option<f64>, esc: &dyn Fn(&str) -> String) -> V
             s.session
         ));
     }
-    if s.refused > 0 {
+    if s.refused > s.never {
         o.push(format!(
-            "refused {} statements that are not read-only (not run; --allow-writes runs them rolled back, for a rehearsal copy):",
+            "refused {} statements that are not read-only (not run; --allow-writes runs them rolled back, for a rehearsal copy){}:",
+            s.refused,
+            if s.never > 0 {
+                format!(
+                    ", {} of them never run, not even with --allow-writes",
+                    s.never
+                )
+            } else {
+                String::new()
+            }
+        ));
+    } else if s.refused > 0 {
+        o.push(format!(
+            "refused {} statements that are never run, not even with --allow-writes:",
             s.refused
         ));
+    }
+    if s.refused > 0 {
         for l in &s.refused_list {
             o.push(format!("{}: {}", line(l), esc(&l.why)));
         }
@@ -645,6 +731,12 @@ pub fn render(s: &Summary, secs: Option<f64>, esc: &dyn Fn(&str) -> String) -> V
         o.push(format!(
             "{} statements that are not read-only were run in transactions rolled back, once per side",
             s.writes
+        ));
+    }
+    if s.database_unknown > 0 {
+        o.push(format!(
+            "{} distinct statements ran on connections that began before the log did: their database is not in the log, they were replayed in each side's own database",
+            s.database_unknown
         ));
     }
     if s.over_cap > 0 {
@@ -684,6 +776,7 @@ pub fn render(s: &Summary, secs: Option<f64>, esc: &dyn Fn(&str) -> String) -> V
                 occurrences: f.occurrences,
                 statement: f.statement.clone(),
                 why: String::new(),
+                database: f.database.clone(),
             };
             o.push(line(&l));
             let at = match (&f.row, &f.column) {
@@ -732,7 +825,8 @@ pub fn render(s: &Summary, secs: Option<f64>, esc: &dyn Fn(&str) -> String) -> V
         "interrupted: not every statement was replayed".to_string()
     } else if s.statements == 0 {
         "trouble: the log holds no statement (is it the server's log, written with \
-         log_statement = 'all' or log_min_duration_statement = 0, in the format given?)"
+         log_statement = 'all' or log_min_duration_statement = 0, or MariaDB's general log, \
+         in the format given?)"
             .to_string()
     } else if s.compared == 0 && s.failed == 0 && s.unreadable == 0 {
         format!(

@@ -1,7 +1,10 @@
-use super::lex::{Class, bind, classify, parameters, shown, split};
+use super::lex::{Class, Dialect, bind, classify, parameters, shown, split};
 use super::log::{Format, Logged, Reader};
 use super::*;
 use proptest::prelude::*;
+
+const PG: Dialect = Dialect::Postgres;
+const MARIADB: Dialect = Dialect::Mariadb;
 
 fn read(format: Format, text: &str) -> Vec<Logged> {
     Reader::new(text.as_bytes(), format).collect()
@@ -12,15 +15,19 @@ fn statements_split_outside_strings_names_and_comments() {
     let src =
         "SELECT ';' AS \"a;b\" -- c;\n; /* x; /* nested; */ y; */ SELECT $f$ ; $f$, E'\\';'; ;";
     assert_eq!(
-        split(src).unwrap(),
+        split(src, PG).unwrap(),
         vec![
             "SELECT ';' AS \"a;b\" -- c;",
             "/* x; /* nested; */ y; */ SELECT $f$ ; $f$, E'\\';'"
         ]
     );
-    assert!(split("SELECT 'open").unwrap_err().contains("not closed"));
     assert!(
-        split("SELECT 1 /* open")
+        split("SELECT 'open", PG)
+            .unwrap_err()
+            .contains("not closed")
+    );
+    assert!(
+        split("SELECT 1 /* open", PG)
             .unwrap_err()
             .contains("not closed")
     );
@@ -38,7 +45,7 @@ fn reads_are_told_from_writes() {
         "TABLE accounts",
         "SELECT \"update\" FROM t",
     ] {
-        assert_eq!(classify(read).unwrap(), Class::Read, "{read}");
+        assert_eq!(classify(read, PG).unwrap(), Class::Read, "{read}");
     }
     for write in [
         "INSERT INTO t VALUES (1)",
@@ -53,12 +60,15 @@ fn reads_are_told_from_writes() {
         "COPY t TO PROGRAM 'x'",
     ] {
         assert!(
-            matches!(classify(write).unwrap(), Class::Write(_)),
+            matches!(classify(write, PG).unwrap(), Class::Write(_)),
             "{write}"
         );
     }
-    assert_eq!(classify("BEGIN").unwrap(), Class::Session);
-    assert_eq!(classify("set DateStyle = 'ISO'").unwrap(), Class::Session);
+    assert_eq!(classify("BEGIN", PG).unwrap(), Class::Session);
+    assert_eq!(
+        classify("set DateStyle = 'ISO'", PG).unwrap(),
+        Class::Session
+    );
 }
 
 #[test]
@@ -80,7 +90,10 @@ fn parameters_are_bound_as_literals() {
 #[test]
 fn credential_literals_are_not_shown() {
     assert_eq!(
-        shown("SELECT id FROM users\n WHERE login = 'ann' AND password = crypt('hunter2', salt)"),
+        shown(
+            "SELECT id FROM users\n WHERE login = 'ann' AND password = crypt('hunter2', salt)",
+            PG
+        ),
         "SELECT id FROM users WHERE login = 'ann' AND password = crypt('(not shown)', salt)"
     );
 }
@@ -188,14 +201,14 @@ proptest! {
     /// Whatever bytes a log holds, reading, splitting and classifying it ends without a panic.
     #[test]
     fn garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
-        for f in [Format::Stderr, Format::Csv, Format::Json] {
+        for f in [Format::Stderr, Format::Csv, Format::Json, Format::MariadbGeneral] {
             for l in Reader::new(&bytes[..], f) {
                 if let Ok(t) = l.text
-                    && let Ok(parts) = split(&t)
+                    && let Ok(parts) = split(&t, f.dialect())
                 {
                     for p in parts {
-                        let _ = classify(p);
-                        let _ = shown(p);
+                        let _ = classify(p, f.dialect());
+                        let _ = shown(p, f.dialect());
                     }
                 }
             }
@@ -203,15 +216,51 @@ proptest! {
         let s = String::from_utf8_lossy(&bytes);
         let _ = parameters(&s);
         let _ = bind(&s, &[Some("x".into())]);
-        let _ = split(&s);
-        let _ = shown(&s);
+        for d in [PG, MARIADB] {
+            let _ = split(&s, d);
+            let _ = shown(&s, d);
+        }
+        let _ = super::mariadb::use_target(&s);
+    }
+
+    /// A general log made of entry-shaped lines with garbage arguments: no panic, and every
+    /// statement it yields starts on a line of the log.
+    #[test]
+    fn general_log_shaped_garbage_never_panics(
+        lines in proptest::collection::vec(
+            ("[0-9 ]{0,3}", "(Query|Execute|Connect|Init DB|Quit|Prepare|x)", "[ a-zA-Z0-9`'\";#/*!@\\-\\\\]{0,60}"),
+            0..20,
+        )
+    ) {
+        let mut log = String::from("mariadbd, Version: 10.11 (x). started with:\n");
+        for (id, cmd, arg) in &lines {
+            log.push_str(&format!("\t\t{id} {cmd}\t{arg}\n{arg}\n"));
+        }
+        let n = log.lines().count() as u64;
+        for l in Reader::new(log.as_bytes(), Format::MariadbGeneral) {
+            prop_assert!(l.line >= 1 && l.line <= n);
+            if let Ok(t) = l.text {
+                let _ = classify(&t, MARIADB);
+                let _ = shown(&t, MARIADB);
+            }
+        }
     }
 
     #[test]
-    fn sql_shaped_garbage_never_panics(s in "[ a-zA-Z0-9$'\";()/*\\-\\\\E]{0,200}") {
-        let _ = split(&s);
-        let _ = classify(&s);
-        let _ = shown(&s);
+    fn sql_shaped_garbage_never_panics(s in "[ a-zA-Z0-9$'\";()/*\\-\\\\E`#!]{0,200}") {
+        for d in [PG, MARIADB] {
+            let _ = split(&s, d);
+            let _ = classify(&s, d);
+            let _ = shown(&s, d);
+        }
+        for n in 0..8u8 {
+            let reading = super::mariadb::Reading {
+                backslash: n & 1 == 0,
+                ansi_quotes: n & 2 != 0,
+                executable: n & 4 == 0,
+            };
+            let _ = super::mariadb::tokens_read(&s, reading);
+        }
         let _ = bind(&s, &[None]);
         let line = format!("t LOG:  execute x: {s}\nt DETAIL:  parameters: $1 = '{s}'\n");
         for _ in Reader::new(line.as_bytes(), Format::Stderr) {}
@@ -230,7 +279,15 @@ impl SqlSide for Fake {
     fn describe(&self) -> String {
         self.name.into()
     }
-    fn query(&self, statement: &str, _write: bool) -> Result<Answer, QueryError> {
+    fn dialect(&self) -> Dialect {
+        PG
+    }
+    fn query(
+        &self,
+        statement: &str,
+        _write: bool,
+        _database: &super::log::Database,
+    ) -> Result<Answer, QueryError> {
         let n = self.calls.fetch_add(1, Ordering::Relaxed);
         if statement == "SELECT random(), 1" {
             return Ok(answer(&["random", "one"], &[&[&format!("0.{n}"), "1"]]));

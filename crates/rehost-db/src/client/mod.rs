@@ -9,6 +9,23 @@ pub mod mariadb;
 pub mod psql;
 pub mod sqlite3;
 
+/// The most a replayed statement's answer may hold (`rehost compat replay-sql`): three answers
+/// of each statement are held at once, by several workers.
+pub const MAX_REPLAY_ANSWER: usize = 16 << 20;
+
+/// One statement's answer when replayed alone (`rehost compat replay-sql`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Replayed {
+    /// Column names and rows (`None`: NULL), as the server prints each value.
+    Rows {
+        columns: Vec<String>,
+        rows: Vec<Vec<Option<String>>>,
+    },
+    /// The server raised an error: its message (`ERROR:  …` and the lines after it; MariaDB:
+    /// `ERROR 1146 (42S02): …`).
+    ServerError(String),
+}
+
 use crate::{ConnInfo, DbError, Engine, Sql};
 use rehost_host::{CommandSpec, Host, OutputStream};
 use std::sync::atomic::AtomicBool;
@@ -211,9 +228,15 @@ fn run_outcome(
     Ok(ClientRun { out, err, code })
 }
 
+/// Standard error lines kept from a client's start, and from its end: the mariadb client
+/// echoes a failing statement (all its lines) before its error.
+const ERR_HEAD: usize = 20;
+const ERR_TAIL: usize = 10;
+
 /// Runs the client, each standard output line to `on_line` (until `max_answer` bytes, past
-/// which the client is stopped and it is an error); returns its standard error's first lines
-/// and its exit code, whatever the code.
+/// which the client is stopped and it is an error); returns its standard error's first and
+/// last lines (`…` between them where lines were left out) and its exit code, whatever the
+/// code.
 fn run_lines(
     host: &dyn Host,
     spec: &CommandSpec,
@@ -226,6 +249,8 @@ fn run_lines(
     let mut size = 0usize;
     let mut too_much = false;
     let mut err = Vec::new();
+    let mut tail = std::collections::VecDeque::new();
+    let mut dropped = false;
     // Past the cap the client is stopped (a flag of its own), not left to answer without end.
     let outcome = rehost_host::with_own_stop(cancel, |stop| {
         host.run(spec, stop, &mut |stream, line| match stream {
@@ -239,8 +264,15 @@ fn run_lines(
                 }
             }
             OutputStream::Stderr => {
-                if err.len() < 20 {
-                    err.push(String::from_utf8_lossy(line).into_owned())
+                let line = String::from_utf8_lossy(line).into_owned();
+                if err.len() < ERR_HEAD {
+                    err.push(line)
+                } else {
+                    tail.push_back(line);
+                    if tail.len() > ERR_TAIL {
+                        tail.pop_front();
+                        dropped = true;
+                    }
                 }
             }
         })
@@ -264,6 +296,10 @@ fn run_lines(
     if outcome.cancelled {
         return Err(DbError::Cancelled);
     }
+    if dropped {
+        err.push("…".into());
+    }
+    err.extend(tail);
     Ok((err, outcome.exit.code))
 }
 

@@ -96,25 +96,11 @@ impl Sql for Psql<'_> {
     }
 }
 
-/// The most a replayed statement's answer may hold (`rehost compat replay-sql`): three answers
-/// of each statement are held at once, by several workers.
-pub const MAX_REPLAY_ANSWER: usize = 16 << 20;
+pub use super::{MAX_REPLAY_ANSWER, Replayed};
 
 /// How psql prints NULL in a replayed answer: a control character no text column starts with
 /// in practice, so NULL and the empty string stay apart.
 const NULL_MARK: &str = "\u{1a}NULL";
-
-/// One statement's answer when replayed alone (`rehost compat replay-sql`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Replayed {
-    /// Column names and rows (`None`: NULL), as the server prints each value.
-    Rows {
-        columns: Vec<String>,
-        rows: Vec<Vec<Option<String>>>,
-    },
-    /// The server raised an error: its message (`ERROR:  …` and the lines after it).
-    ServerError(String),
-}
 
 impl Psql<'_> {
     /// Runs `statement` alone in a transaction that is rolled back — `BEGIN TRANSACTION READ

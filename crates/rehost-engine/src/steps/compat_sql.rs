@@ -1,5 +1,6 @@
 //! `compat-sql`: the old clients' queries from the old server's log, replayed against the
-//! database's `from` and `to` sides (psql on each side's host, `crate::sql_replay`) and
+//! database's `from` and `to` sides (psql or the mariadb client on each side's host,
+//! `crate::sql_replay`) and
 //! compared row by row, the old server's own variation as noise (`rehost_compat::sql`). The
 //! journal keeps the result as a `compat` result (`StepData::Compat`, source `sql-log`): one
 //! "endpoint" per differing or noisy statement, named by its log line and text, its field the
@@ -9,7 +10,7 @@ use super::{Executor, Need};
 use crate::EngineError;
 use crate::events::Event;
 use crate::exec::{Ctx, Outcome, failed};
-use crate::sql_replay::{PsqlSide, replay_file};
+use crate::sql_replay::{replay_file, side};
 use rehost_compat::sql::{self, Summary, log::Format};
 use rehost_db::ConnInfo;
 use rehost_journal::step_data::{
@@ -22,7 +23,7 @@ pub(super) static EXECUTOR: Executor = Executor {
     kind: "compat-sql",
     rollback: None,
     execute,
-    // Each side is reached by psql on its host: both must answer before the run.
+    // Each side is reached by its client on its host: both must answer before the run.
     needs: |_, step| match &step.kind {
         StepKind::CompatSql { database, .. } => vec![
             Need::Database {
@@ -75,14 +76,14 @@ fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {
             Ok(p) => p,
             Err(e) => return failed(e),
         };
-        PsqlSide::new(ha, true, ca, cancel)
-            .and_then(|a| Ok((a, PsqlSide::new(hb, true, cb, cancel)?)))
+        side(ha, true, ca, cancel)
+            .and_then(|a| Ok((a, side(hb, true, cb, cancel)?)))
             .and_then(|(a, b)| {
                 replay_file(
                     std::path::Path::new(log),
                     format.as_deref().and_then(Format::parse),
-                    &a,
-                    &b,
+                    &*a,
+                    &*b,
                     &opts,
                     cancel,
                 )
@@ -163,7 +164,11 @@ fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {
 
 /// The summary as a `compat` result: each differing or noisy statement an endpoint.
 fn data(s: &Summary, log: &str, code: i32) -> CompatData {
-    let endpoint = |line: u64, statement: &str| format!("log line {line}: {statement}");
+    // MariaDB: the database the statement ran in, where the log names it.
+    let endpoint = |line: u64, statement: &str, db: &Option<String>| match db {
+        Some(d) => format!("log line {line} (database {d}): {statement}"),
+        None => format!("log line {line}: {statement}"),
+    };
     let mut endpoints: Vec<CompatEndpointData> = s
         .findings
         .iter()
@@ -174,7 +179,7 @@ fn data(s: &Summary, log: &str, code: i32) -> CompatData {
                 _ => f.class.clone(),
             };
             CompatEndpointData {
-                endpoint: endpoint(f.line, &f.statement),
+                endpoint: endpoint(f.line, &f.statement, &f.database),
                 requests: f.occurrences,
                 differing: f.occurrences,
                 differences: vec![CompatFieldData {
@@ -202,7 +207,7 @@ fn data(s: &Summary, log: &str, code: i32) -> CompatData {
         })
         .collect();
     endpoints.extend(s.noisy.iter().map(|l| CompatEndpointData {
-        endpoint: endpoint(l.line, &l.statement),
+        endpoint: endpoint(l.line, &l.statement, &l.database),
         requests: l.occurrences,
         differing: 0,
         differences: Vec::new(),

@@ -136,30 +136,42 @@ fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {
             });
         }
         let named = names(&tracker, &unix, n);
-        if at >= limit && *terminate && listing.connections.is_empty() {
-            return Ok(Outcome::Failed {
-                detail: format!(
-                    "{n_unix} client(s) still connected to the Unix socket(s) of service `{}` on host {host} after {}; rehost does not end Unix-socket clients: end these by hand on the clients, then run again: {named}",
-                    svc.id,
-                    rehost_plan::format_duration(limit),
-                ),
-                exit_code: None,
-                data: data(&svc, &host, &tracker, &unix, polls, at, false, None),
-            });
-        }
         if at >= limit && *terminate {
-            return Ok(end_remaining(
+            let out = end_remaining(
                 ctx,
                 &svc,
                 &host,
                 &listing.connections,
                 Run {
+                    step: &step.id,
                     tracker: &mut tracker,
-                    unix: &unix,
+                    unix: &mut unix,
                     polls,
                     started,
                 },
-            ));
+            );
+            // Interrupted once rehost had asked the host to end them: what it proved before
+            // the interruption is the attempt's record, the step counts as interrupted.
+            let interrupted = |detail: String| {
+                format!(
+                    "interrupted while ending the connections; what the listing made before the interruption showed: {detail}"
+                )
+            };
+            return Ok(match out {
+                Outcome::Done { detail, data, .. } if ctx.cancel.load(Ordering::Relaxed) => {
+                    Outcome::CancelledAfter {
+                        detail: interrupted(detail.unwrap_or_default()),
+                        data,
+                    }
+                }
+                Outcome::Failed { detail, data, .. } if ctx.cancel.load(Ordering::Relaxed) => {
+                    Outcome::CancelledAfter {
+                        detail: interrupted(detail),
+                        data,
+                    }
+                }
+                out => out,
+            });
         }
         if at >= limit {
             return Ok(Outcome::Failed {
@@ -250,6 +262,8 @@ struct UnixSeen {
     conn: rehost_host::conns::unix::UnixConnection,
     first_seen_ms: u64,
     left_ms: Option<u64>,
+    /// With `terminate`: what became of it when rehost ended it.
+    ended: Option<DrainEnded>,
 }
 
 impl UnixTracker {
@@ -266,6 +280,7 @@ impl UnixTracker {
                         conn: c.clone(),
                         first_seen_ms: at_ms,
                         left_ms: None,
+                        ended: None,
                     });
                 }
                 None => {}
@@ -337,6 +352,7 @@ fn data(
                 command: c.conn.command.clone(),
                 first_seen_ms: c.first_seen_ms,
                 left_ms: c.left_ms,
+                ended: c.ended.clone(),
             })
             .collect(),
     }))
@@ -347,8 +363,9 @@ type Peer = (std::net::IpAddr, u16, u16);
 
 /// Where a drain is when its timeout comes.
 struct Run<'a> {
+    step: &'a str,
     tracker: &'a mut Tracker,
-    unix: &'a UnixTracker,
+    unix: &'a mut UnixTracker,
     polls: u32,
     started: Duration,
 }
@@ -368,17 +385,121 @@ fn end_remaining(
     let elapsed = || clock.monotonic().saturating_sub(run.started);
     let at_ms = elapsed().as_millis() as u64;
     let ports_text = ports_text(&svc.ports);
+    ctx.sink.emit(&Event::Progress {
+        id: run.step.to_owned(),
+        message: format!(
+            "ending the {} connection(s) still to `{}` ({}) on host {host}",
+            remaining.len() + run.unix.remaining().count(),
+            svc.id,
+            what_text(svc)
+        ),
+    });
+    // The Unix sockets' clients first (they have no SOCK_DESTROY: the fallback alone).
+    let (unix_ended, unix_remained) = match end_unix(ctx, svc, host, run.unix, at_ms, elapsed) {
+        Ok(u) => u,
+        Err(e) => {
+            let cancelled = ctx.cancel.load(Ordering::Relaxed);
+            if cancelled {
+                for c in run.unix.clients.iter_mut().filter(|c| c.left_ms.is_none()) {
+                    c.ended = Some(DrainEnded {
+                        at_ms,
+                        result: "interrupted".into(),
+                        mechanism: None,
+                        why: format!(
+                            "interrupted while rehost was ending it ({e}): whether it ended is not known; list the connections again (`rehost conns list --socket`)"
+                        ),
+                    });
+                }
+            }
+            let detail = format!(
+                "{} the {} client(s) still connected to the Unix socket(s) of service `{}` on host {host}: {e}; end these by hand on the clients, then run again: {}",
+                if cancelled {
+                    "interrupted while ending"
+                } else {
+                    "failed to end"
+                },
+                run.unix.remaining().count(),
+                svc.id,
+                names(
+                    run.tracker,
+                    run.unix,
+                    remaining.len() + run.unix.remaining().count()
+                )
+            );
+            let data = data(
+                svc,
+                host,
+                run.tracker,
+                run.unix,
+                run.polls,
+                elapsed(),
+                false,
+                None,
+            );
+            return if cancelled {
+                Outcome::CancelledAfter { detail, data }
+            } else {
+                Outcome::Failed {
+                    detail,
+                    exit_code: None,
+                    data,
+                }
+            };
+        }
+    };
     let result = match ctx.hosts.get(host) {
+        // Only Unix-socket clients remained: no TCP ending (and no listing of every port).
+        Ok(_) if remaining.is_empty() => Ok(rehost_host::conns::end::Termination {
+            outcomes: Vec::new(),
+            listing: rehost_host::conns::Listing {
+                connections: Vec::new(),
+                source: rehost_host::conns::Source::Netlink,
+                fallback: None,
+                truncated: false,
+                processes_not_read: false,
+            },
+        }),
         Ok(h) => terminate(h, &svc.ports, remaining, ctx.cancel).map_err(|e| e.to_string()),
         Err(e) => Err(e),
     };
-    // Interrupted while ending (asking the host, or waiting for the kernel to stop listing
-    // them): what a listing cut short shows proves nothing either way: cancelled, not a result.
-    if ctx.cancel.load(Ordering::Relaxed) {
-        return Outcome::Cancelled;
-    }
     let t = match result {
         Ok(t) => t,
+        // Interrupted before the host answered, or before the listing after it: rehost may have
+        // ended some; each is recorded as not known either way, and the step as interrupted.
+        Err(e) if ctx.cancel.load(Ordering::Relaxed) => {
+            let why = format!(
+                "interrupted while rehost was ending it ({e}): whether it ended is not known; list the connections again (`rehost conns list`)"
+            );
+            let ended: HashMap<Peer, DrainEnded> = remaining
+                .iter()
+                .map(|c| {
+                    let ended = DrainEnded {
+                        at_ms,
+                        result: "interrupted".into(),
+                        mechanism: None,
+                        why: why.clone(),
+                    };
+                    ((c.peer_addr, c.peer_port, c.local_port), ended)
+                })
+                .collect();
+            return Outcome::CancelledAfter {
+                detail: format!(
+                    "interrupted while ending the {} connection(s) still to service `{}` (port {ports_text}) on host {host}: whether each ended is not known; list them again (`rehost conns list`)",
+                    remaining.len(),
+                    svc.id,
+                ),
+                data: data(
+                    svc,
+                    host,
+                    run.tracker,
+                    run.unix,
+                    run.polls,
+                    elapsed(),
+                    false,
+                    Some(&ended),
+                ),
+            };
+        }
         Err(e) => {
             let named = names(run.tracker, run.unix, remaining.len());
             return Outcome::Failed {
@@ -437,7 +558,10 @@ fn end_remaining(
             },
         );
     }
-    let n_ended = t.count(|r| matches!(r, Ended::Ended { .. }));
+    let n_ended = t.count(|r| matches!(r, Ended::Ended { .. })) + unix_ended;
+    if unix_ended > 0 && !by.contains(&"pidfd_shutdown") {
+        by.push("pidfd_shutdown");
+    }
     let n_left = t.count(|r| matches!(r, Ended::Left));
     let still = t.listing.connections.len();
     let still_unix = run.unix.remaining().count();
@@ -454,18 +578,25 @@ fn end_remaining(
     if still == 0 && still_unix > 0 {
         return Outcome::Failed {
             detail: format!(
-                "ended {n_ended} TCP client(s) of service `{}` (port {ports_text}) on host {host} at the timeout; {still_unix} client(s) still connected to its Unix socket(s): rehost does not end Unix-socket clients: end these by hand on the clients, then run again: {}",
+                "ended {n_ended} client(s) of service `{}` ({}) on host {host} at the timeout; {still_unix} client(s) still connected to its Unix socket(s): end these by hand on the clients, then run again: {}",
                 svc.id,
-                run.unix
-                    .remaining()
-                    .take(NAMED)
-                    .map(|c| format!(
-                        "process {} on the Unix socket {}",
-                        c.peer_process(),
-                        c.path_text()
-                    ))
-                    .collect::<Vec<_>>()
-                    .join("; ")
+                what_text(svc),
+                if unix_remained.is_empty() {
+                    run.unix
+                        .remaining()
+                        .take(NAMED)
+                        .map(|c| {
+                            format!(
+                                "process {} on the Unix socket {} (connected after the ending)",
+                                c.peer_process(),
+                                c.path_text()
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                } else {
+                    unix_remained.join("; ")
+                }
             ),
             exit_code: None,
             data,
@@ -474,8 +605,9 @@ fn end_remaining(
     if still == 0 {
         return Outcome::Done {
             detail: Some(format!(
-                "ended {n_ended} client(s) of service `{}` (port {ports_text}) on host {host} at the timeout ({}){}; {n_left} left by themselves meanwhile; the host's kernel lists no connection to the service any more",
+                "ended {n_ended} client(s) of service `{}` ({}) on host {host} at the timeout ({}){}; {n_left} left by themselves meanwhile; the host's kernel lists no connection to the service any more",
                 svc.id,
+                what_text(svc),
                 rehost_plan::format_duration(Duration::from_secs(now.as_secs())),
                 if by.is_empty() {
                     String::new()
@@ -517,6 +649,67 @@ fn end_remaining(
         exit_code: None,
         data,
     }
+}
+
+/// `terminate` for the service's Unix sockets: the clients still connected to them ended
+/// (`conns::unix_end::terminate`: the service's end taken from its process and shut down, then
+/// listed again), each one's ending kept in `unix`, the listing after observed. Returns how
+/// many were ended and each that remained, named with why.
+fn end_unix(
+    ctx: &mut Ctx,
+    svc: &rehost_plan::Service,
+    host: &str,
+    unix: &mut UnixTracker,
+    at_ms: u64,
+    elapsed: impl Fn() -> Duration,
+) -> Result<(usize, Vec<String>), String> {
+    use rehost_host::conns::end::Ended;
+    let remaining: Vec<rehost_host::conns::unix::UnixConnection> =
+        unix.remaining().cloned().collect();
+    if remaining.is_empty() {
+        return Ok((0, Vec::new()));
+    }
+    let paths: Vec<rehost_host::Bytes> = svc
+        .sockets
+        .iter()
+        .map(|p| rehost_host::Bytes(p.as_bytes().to_vec()))
+        .collect();
+    let h = ctx.hosts.get(host)?;
+    let (outcomes, listed) =
+        rehost_host::conns::unix_end::terminate(h, &paths, &remaining, ctx.cancel)
+            .map_err(|e| e.to_string())?;
+    unix.observe(&listed, elapsed().as_millis() as u64);
+    let mut ended = 0;
+    let mut remained = Vec::new();
+    for o in &outcomes {
+        let c = &o.connection;
+        let (result, mechanism, why) = match &o.result {
+            Ended::Ended { mechanism } => {
+                ended += 1;
+                ("ended", Some(mechanism.as_str().to_owned()), String::new())
+            }
+            Ended::Left => ("left", None, String::new()),
+            Ended::Remained { why } => {
+                remained.push(format!(
+                    "process {} on the Unix socket {}: {}",
+                    c.peer_process(),
+                    c.path_text(),
+                    rehost_tree::escape::text(why)
+                ));
+                ("remained", None, why.clone())
+            }
+        };
+        let key = (c.path.as_bytes().to_vec(), c.inode);
+        if let Some(&i) = unix.index.get(&key) {
+            unix.clients[i].ended = Some(DrainEnded {
+                at_ms,
+                result: result.into(),
+                mechanism,
+                why,
+            });
+        }
+    }
+    Ok((ended, remained))
 }
 
 fn ports_text(ports: &[u16]) -> String {

@@ -18,6 +18,7 @@ mod dns_ttl;
 mod drain;
 mod health;
 mod manual;
+pub(crate) mod retire_old;
 mod run;
 mod scan_refs;
 mod service;
@@ -42,6 +43,7 @@ pub(crate) static EXECUTORS: &[&Executor] = &[
     &sync::EXECUTOR,
     &verify_tree::EXECUTOR,
     &watch_old::EXECUTOR,
+    &retire_old::EXECUTOR,
     &stop::EXECUTOR,
     &start::EXECUTOR,
     &health::EXECUTOR,
@@ -130,6 +132,7 @@ fn executor(step: &Step) -> &'static Executor {
         K::Sync { .. } => &sync::EXECUTOR,
         K::VerifyTree { .. } => &verify_tree::EXECUTOR,
         K::WatchOld { .. } => &watch_old::EXECUTOR,
+        K::RetireOld { .. } => &retire_old::EXECUTOR,
         K::Stop { .. } => &stop::EXECUTOR,
         K::Start { .. } => &start::EXECUTOR,
         K::Health { .. } => &health::EXECUTOR,

@@ -208,7 +208,11 @@ fn health(
 }
 
 /// The ports that do not accept a connection on the host, each with why.
-fn closed_ports(ctx: &mut Ctx, host: &str, ports: &[u16]) -> Result<Vec<String>, String> {
+pub(super) fn closed_ports(
+    ctx: &mut Ctx,
+    host: &str,
+    ports: &[u16],
+) -> Result<Vec<String>, String> {
     let h = ctx.hosts.get(host)?;
     let mut closed = Vec::new();
     for &port in ports {

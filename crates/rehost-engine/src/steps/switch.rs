@@ -10,7 +10,7 @@ use super::{Executor, Need};
 use crate::EngineError;
 use crate::exec::{Ctx, Outcome, failed};
 use rehost_journal::journal::Record;
-use rehost_journal::step_data::{STEP_DATA_VERSION, StepData, SwitchData, SwitchEnded};
+use rehost_journal::step_data::{STEP_DATA_VERSION, StepData, SwitchData, SwitchEnded, SwitchLeft};
 use rehost_plan::{Step, StepKind};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
@@ -175,6 +175,15 @@ fn execute(ctx: &mut Ctx, step: &Step) -> Result<Outcome, EngineError> {
         queued: r.queued,
         open_at_pause: r.open_at_pause,
         drained: r.drained,
+        left: r
+            .left
+            .iter()
+            .map(|l| SwitchLeft {
+                client: l.client.clone(),
+                upstream: l.upstream.clone(),
+                after_ms: l.after_ms,
+            })
+            .collect(),
         drain_deadline_ms: r.drain_deadline_ms,
         ended: r
             .ended

@@ -33,7 +33,7 @@ pub(super) static EXECUTOR: Executor = Executor {
 
 /// What a `verify-keys` step does not check, in the words the journal and the report use.
 pub const NOT_COMPARED: &[&str] = &[
-    "key material rehost does not read yet (what a PKCS#12 bundle or a PKCS#8 key encrypts under a password none of the step's `password_file` opens, non-RSA GnuPG agent keys beyond their file's name, key files neither a crypttab nor a service configuration names: verify them with verify-files)",
+    "key material rehost does not read yet (what a PKCS#12 bundle or a PKCS#8 key encrypts under a password none of the step's `password_file` opens, GnuPG agent keys other than RSA and elliptic curves in libgcrypt's table beyond their file's name, key files neither a crypttab nor a service configuration names: verify them with verify-files)",
     "whether certificates are still valid (expiring ones are warned of in the step's output)",
     "a LUKS volume's data and whether its passphrases or key files still open it (its header is matched by UUID and key slot layout, a crypttab key file by a keyed digest)",
     "whether the service's user can read the key, and configurations of services other than nginx, Apache, PostgreSQL, sshd, OpenVPN and HAProxy",

@@ -390,5 +390,12 @@ pub fn recheck_now(
         let line = summary(&r);
         out.push((Some(r), line.trim_start_matches("; ").to_owned()));
     }
+    for (step, attempt, ro) in super::retire_old::retired(plan, journal.records()) {
+        let at = crate::Clock::now(&clock).to_string();
+        let r = super::retire_old::recheck(&mut hosts, cancel, (step, attempt, &ro), at);
+        journal.append(r.clone())?;
+        let line = super::retire_old::summary(&r);
+        out.push((Some(r), line));
+    }
     Ok(out)
 }

@@ -46,6 +46,8 @@ pub struct FakeHost {
     /// Its files: the host rehost opens for a directory of the test's, which answers the tree
     /// requests.
     disk: Option<Box<dyn Host>>,
+    /// Its connections were ended (`EndConnections`): no listing has them any more.
+    ended: AtomicBool,
 }
 
 impl FakeHost {
@@ -62,6 +64,7 @@ impl FakeHost {
             clock,
             ssh: None,
             disk: None,
+            ended: AtomicBool::new(false),
         }
     }
 
@@ -221,7 +224,8 @@ impl Host for FakeHost {
                     Script::Connected(d) if p == "connections" => Some(*d),
                     _ => None,
                 });
-                let connected = until.is_some_and(|d| self.clock.advanced() < d);
+                let connected = until.is_some_and(|d| self.clock.advanced() < d)
+                    && !self.ended.load(Ordering::Relaxed);
                 let connections = ports
                     .iter()
                     .filter(|_| connected)
@@ -247,6 +251,20 @@ impl Host for FakeHost {
                         processes_not_read: false,
                     },
                 });
+                Ok(())
+            }
+            // Ends every target by SOCK_DESTROY.
+            Request::EndConnections { targets, .. } => {
+                self.record("end_connections".into());
+                self.ended.store(true, Ordering::Relaxed);
+                let attempts = targets
+                    .iter()
+                    .map(|t| rehost_host::conns::end::Attempt::Done {
+                        target: t.clone(),
+                        mechanism: rehost_host::conns::end::Mechanism::SockDestroy,
+                    })
+                    .collect();
+                on_response(Response::ConnectionsEnded { attempts });
                 Ok(())
             }
             other => match &self.disk {

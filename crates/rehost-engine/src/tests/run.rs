@@ -514,6 +514,57 @@ fn a_drain_polls_on_the_clock_until_the_clients_leave_or_its_timeout() {
     assert!(s.clock.advanced() < Duration::from_secs(32));
 }
 
+/// Issue 21: a signal while a `terminate` drain ends its clients does not lose what it did:
+/// the step is recorded as interrupted, with the clients it ended (proven by the listing made
+/// before the interruption was seen) as its result, and the run stops there.
+#[test]
+fn a_drain_interrupted_while_ending_records_what_it_ended() {
+    let text = plan(
+        "\n[[services]]\nid = \"db\"\nhost = \"old\"\nports = [5432]\n\n[[steps]]\nid = \"drain\"\ndo = \"drain\"\nservice = \"db\"\ntimeout = \"5s\"\nterminate = true\non_failure = \"stop\"\n",
+    );
+    let mut s =
+        Scenario::new(&text).script("connections", Script::Connected(Duration::from_secs(3600)));
+    // The signal comes as the ending begins.
+    s.cancel_on = Some(
+        |e| matches!(e, Event::Progress { message, .. } if message.starts_with("ending the 1 connection(s)")),
+    );
+    let ran = s.run(s.options());
+    assert!(
+        matches!(&ran.result, Err(EngineError::Cancelled { step }) if step == "drain"),
+        "{:?}",
+        ran.result
+    );
+    assert!(
+        ran.calls.iter().any(|c| c == "old: end_connections"),
+        "{:?}",
+        ran.calls
+    );
+    let records = s.records("production");
+    assert_eq!(
+        finished(&records),
+        [("drain".to_owned(), StepResult::Interrupted)]
+    );
+    let (detail, data) = records
+        .iter()
+        .find_map(|r| match r {
+            Record::StepFinished {
+                detail,
+                result_data: Some(rehost_journal::step_data::StepData::Drain(d)),
+                ..
+            } => Some((detail.clone().unwrap_or_default(), d.clone())),
+            _ => None,
+        })
+        .expect("the interrupted drain's record keeps its result");
+    assert!(
+        detail.starts_with("interrupted while ending the connections; what the listing made before the interruption showed: ended 1 client(s) of service `db`"),
+        "{detail}"
+    );
+    assert!(data.terminate && data.drained, "{data:?}");
+    let ended = data.clients[0].ended.as_ref().expect("its ending recorded");
+    assert_eq!(ended.result, "ended");
+    assert_eq!(ended.mechanism.as_deref(), Some("sock_destroy"));
+}
+
 /// Issue 18: a prompt nobody answered is not a failure nor an interruption. Ctrl-C at the point
 /// of no return's prompt records the step waiting for confirmation; the next run asks again,
 /// with no flag, and runs it once confirmed.

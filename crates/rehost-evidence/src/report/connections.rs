@@ -47,8 +47,19 @@ pub(super) fn connections_section(r: &Report, b: &mut Vec<Block>) {
             .clients
             .iter()
             .filter(|c| c.ended.as_ref().is_some_and(|e| e.result == "ended"))
-            .count();
-        let outcome = if d.drained && d.terminate && ended > 0 {
+            .count()
+            + d.unix_clients
+                .iter()
+                .filter(|c| c.ended.as_ref().is_some_and(|e| e.result == "ended"))
+                .count();
+        let outcome = if a.result.as_deref() == Some("interrupted") {
+            format!(
+                "INTERRUPTED while rehost was ending the clients still connected to {target} at \
+                 the timeout ({}): {ended} proven ended by the listing made before the \
+                 interruption; list the connections again for the rest.",
+                human_ms(d.waited_ms)
+            )
+        } else if d.drained && d.terminate && ended > 0 {
             format!(
                 "Drained: rehost ended {ended} client(s) at the timeout; the host's kernel listed no \
                  connection to {target} after {}.",
@@ -101,7 +112,7 @@ pub(super) fn connections_section(r: &Report, b: &mut Vec<Block>) {
                     } else {
                         format!("after {}", human_ms(c.first_seen_ms))
                     },
-                    left(c, d.terminate),
+                    left(c.ended.as_ref(), c.left_ms, d.terminate),
                 ]
             })
             .collect();
@@ -130,10 +141,7 @@ pub(super) fn connections_section(r: &Report, b: &mut Vec<Block>) {
                         } else {
                             format!("after {}", human_ms(c.first_seen_ms))
                         },
-                        match c.left_ms {
-                            Some(ms) => format!("after {}", human_ms(ms)),
-                            None => "STILL CONNECTED (not ended by rehost)".into(),
-                        },
+                        left(c.ended.as_ref(), c.left_ms, d.terminate),
                     ]
                 })
                 .collect();
@@ -258,12 +266,20 @@ pub(super) fn references_section(r: &Report, b: &mut Vec<Block>) {
 
 /// When and how a client left: by itself, ended by rehost (and by which mechanism, gone from
 /// the next listing), or not at all (with why rehost could not end it).
-fn left(c: &rehost_journal::step_data::DrainClient, terminate: bool) -> String {
-    match (&c.ended, c.left_ms) {
+fn left(
+    ended: Option<&rehost_journal::step_data::DrainEnded>,
+    left_ms: Option<u64>,
+    terminate: bool,
+) -> String {
+    match (ended, left_ms) {
         (Some(e), Some(ms)) if e.result == "ended" => format!(
             "ended by rehost ({}) after {}",
             e.mechanism.as_deref().map(code_span).unwrap_or_default(),
             human_ms(ms.max(e.at_ms))
+        ),
+        (Some(e), None) if e.result == "interrupted" => format!(
+            "NOT KNOWN: interrupted while rehost was ending it ({})",
+            code_span(&e.why)
         ),
         (Some(e), None) if e.result == "remained" => format!(
             "STILL CONNECTED: rehost could not end it ({})",

@@ -187,7 +187,7 @@ pub fn fold(records: &[Record], env: &str, plan: &Plan) -> Run {
                 }
             }
             // Read from the records by the verdict (`old_side`).
-            Record::OldSideRechecked { .. } => {}
+            Record::OldSideRechecked { .. } | Record::ReadOnlyRechecked { .. } => {}
             Record::LoadStarted {
                 at,
                 id,
@@ -543,6 +543,8 @@ fn typed(d: &StepData, exit_code: Option<i32>) -> Option<Verification> {
         | StepData::Switch(_)
         // A watch of the old side proves nothing about the copy: its re-checks are records.
         | StepData::WatchOld(_)
+        // Retiring the old side: its checks (stopped, disabled, read-only) are its detail.
+        | StepData::RetireOld(_)
         // A switch is an action; its proof (the primary's answer after it) is in its detail,
         // and propagation is the `dns-propagated` step's verification.
         | StepData::DnsSwitch(_) => None,

@@ -1,7 +1,7 @@
 //! Under the report's "Connections": for each `switch` step's attempt, how a `rehost hold`
 //! relay moved from one upstream to another: how long new clients could have waited (accept
-//! paused), how many waited, which connections to the old upstream ended by themselves and
-//! which the hold ended.
+//! paused), how many waited, and who was connected to the old upstream at the pause: each one
+//! that ended by itself and when, and each one the hold ended.
 
 use super::document::{code_span, h, p, table};
 use super::*;
@@ -62,28 +62,51 @@ pub(super) fn switch_blocks(r: &Report, b: &mut Vec<Block>) {
                 s.drained,
                 s.ended_count,
                 human_ms(s.drain_deadline_ms),
-                if s.ended_count == 0 { "." } else { ":" }
+                if s.left.is_empty() && s.ended.is_empty() {
+                    "."
+                } else {
+                    ":"
+                }
             )));
         }
-        if !s.ended.is_empty() {
-            let rows = s
-                .ended
-                .iter()
-                .map(|e| {
-                    vec![
-                        code_span(&e.client),
-                        code_span(&e.upstream),
-                        human_ms(e.age_ms),
-                    ]
-                })
-                .collect();
-            b.push(table(&["Client ended", "Upstream", "Open for"], rows));
-            if s.ended_count as usize > s.ended.len() {
-                b.push(p(format!(
-                    "and {} more not named.",
-                    s.ended_count as usize - s.ended.len()
-                )));
-            }
+        // Who was connected to the old upstream at the pause: each one that left by itself,
+        // when, and each one the relay ended (journals before `left` was recorded name only
+        // the ended ones).
+        let mut rows: Vec<Vec<String>> = s
+            .left
+            .iter()
+            .map(|l| {
+                vec![
+                    code_span(&l.client),
+                    code_span(&l.upstream),
+                    format!("left by itself {} after the pause", human_ms(l.after_ms)),
+                ]
+            })
+            .collect();
+        rows.extend(s.ended.iter().map(|e| {
+            vec![
+                code_span(&e.client),
+                code_span(&e.upstream),
+                format!(
+                    "ended by the relay at the drain deadline, open for {}",
+                    human_ms(e.age_ms)
+                ),
+            ]
+        }));
+        if !rows.is_empty() {
+            b.push(table(
+                &[
+                    "Client connected at the pause",
+                    "Upstream",
+                    "What became of it",
+                ],
+                rows,
+            ));
+        }
+        let unnamed = (s.drained as usize).saturating_sub(s.left.len())
+            + (s.ended_count as usize).saturating_sub(s.ended.len());
+        if unnamed > 0 {
+            b.push(p(format!("{unnamed} of them not named here.")));
         }
     }
 }

@@ -959,3 +959,157 @@ fn a_done_watch_old_is_no_finding_and_no_proof() {
         "proven by the verification only: {data:?}"
     );
 }
+
+/// Issue 21: the Connections section names who was connected to the old upstream when a
+/// switch paused (each one that left by itself and when, each one the relay ended), and a
+/// `drain` interrupted while rehost ended its clients is shown as interrupted with what the
+/// listing before the interruption proved, not as drained or as clients to end by hand.
+#[test]
+fn connections_name_who_was_there_at_a_switch_and_an_interrupted_drains_record() {
+    use rehost_journal::step_data::{
+        DrainClient, DrainData, DrainEnded, SwitchData, SwitchEnded, SwitchLeft,
+    };
+    let switch = SwitchData {
+        v: 1,
+        hold: "127.0.0.1:6432".into(),
+        from: "10.0.4.10:5432".into(),
+        to: "10.0.4.20:5432".into(),
+        now: "10.0.4.20:5432".into(),
+        switched: true,
+        timeout_ms: 2000,
+        paused: true,
+        paused_ms: 1502,
+        queued: 3,
+        open_at_pause: 2,
+        drained: 1,
+        left: vec![SwitchLeft {
+            client: "10.0.7.31:51234".into(),
+            upstream: "10.0.4.10:5432".into(),
+            after_ms: 40,
+        }],
+        drain_deadline_ms: 1500,
+        ended: vec![SwitchEnded {
+            client: "10.0.7.32:40022".into(),
+            upstream: "10.0.4.10:5432".into(),
+            age_ms: 61_000,
+        }],
+        ended_count: 1,
+    };
+    let client = |peer: &str, ended: DrainEnded| DrainClient {
+        peer: peer.into(),
+        local_port: 5432,
+        pid: Some(4711),
+        command: Some("postgres".into()),
+        first_seen_ms: 0,
+        left_ms: (ended.result == "ended").then_some(5000),
+        ended: Some(ended),
+    };
+    let drain = DrainData {
+        v: 1,
+        service: "db".into(),
+        host: "old".into(),
+        ports: vec![5432],
+        drained: false,
+        waited_ms: 5000,
+        polls: 6,
+        clients: vec![
+            client(
+                "10.0.7.33:50001",
+                DrainEnded {
+                    at_ms: 5000,
+                    result: "ended".into(),
+                    mechanism: Some("sock_destroy".into()),
+                    why: String::new(),
+                },
+            ),
+            client(
+                "10.0.7.34:50002",
+                DrainEnded {
+                    at_ms: 5000,
+                    result: "interrupted".into(),
+                    mechanism: None,
+                    why: "interrupted while rehost was ending it".into(),
+                },
+            ),
+        ],
+        untracked: 0,
+        terminate: true,
+        sockets: Vec::new(),
+        unix_clients: Vec::new(),
+    };
+    let with = |r: Record, data: StepData| match r {
+        Record::StepFinished {
+            at,
+            id,
+            attempt,
+            result,
+            elapsed_ms,
+            detail,
+            confirmed_by,
+            exit_code,
+            output,
+            ..
+        } => Record::StepFinished {
+            at,
+            id,
+            attempt,
+            result,
+            elapsed_ms,
+            detail,
+            confirmed_by,
+            exit_code,
+            output,
+            result_data: Some(data),
+        },
+        other => other,
+    };
+    let records = [
+        run_started(),
+        started(1, "stop", 1),
+        with(
+            finished(2, "stop", 1, StepResult::Interrupted),
+            StepData::Drain(drain),
+        ),
+        started(3, "start", 1),
+        with(
+            finished(4, "start", 1, StepResult::Done),
+            StepData::Switch(Box::new(switch)),
+        ),
+    ];
+    let r = report(&records);
+    let md = crate::doc::render_markdown(&document(&r, &plan()));
+    let row = |needle: &str| {
+        md.lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("{needle} not in {md}"))
+            .to_owned()
+    };
+    assert!(
+        row("`10.0.7.31:51234`").contains("left by itself 40ms after the pause"),
+        "{md}"
+    );
+    assert!(
+        row("`10.0.7.32:40022`").contains("ended by the relay at the drain deadline, open for"),
+        "{md}"
+    );
+    assert!(
+        md.contains("2 connection(s) to the old upstream were open at the pause: 1 ended by themselves, 1 were still open"),
+        "{md}"
+    );
+    assert!(md.contains("| Client connected at the pause |"), "{md}");
+    assert!(!md.contains("not named here"), "{md}");
+    assert!(
+        md.contains("INTERRUPTED while rehost was ending the clients still connected to port 5432")
+            && md.contains("1 proven ended by the listing made before the interruption"),
+        "{md}"
+    );
+    assert!(!md.contains("NOT drained"), "{md}");
+    assert!(
+        row("`10.0.7.33:50001`").contains("ended by rehost (`sock_destroy`)"),
+        "{md}"
+    );
+    assert!(
+        row("`10.0.7.34:50002`").contains("NOT KNOWN: interrupted while rehost was ending it"),
+        "{md}"
+    );
+}

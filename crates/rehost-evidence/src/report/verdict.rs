@@ -24,6 +24,7 @@ pub(super) fn verdict(
     }
     not_finished(run, &mut items);
     old_side(run, &mut items);
+    read_only_rechecks(run, &mut items);
     acknowledged_writes(run, &mut items);
     still_down(downtime, &mut items);
     over_budget(downtime, &mut items);
@@ -580,6 +581,62 @@ fn old_side(run: &Run, items: &mut Vec<VerdictItem>) {
                 ),
             ));
         }
+    }
+}
+
+/// `old_data_read_only` / `old_data_writable_again` / `old_data_not_rechecked`: each re-check
+/// (`rehost status --recheck`) of an old tree a `retire-old` step made read-only for its
+/// retention. Read-only only where the walk ran and found no write bit.
+fn read_only_rechecks(run: &Run, items: &mut Vec<VerdictItem>) {
+    for r in &run.records {
+        let rehost_journal::Record::ReadOnlyRechecked {
+            at,
+            step,
+            source,
+            read_only,
+            entries,
+            writable_total,
+            writable,
+            until,
+            error,
+            ..
+        } = r
+        else {
+            continue;
+        };
+        let (level, kind, text) = match error {
+            Some(e) => (
+                Attention,
+                "old_data_not_rechecked",
+                format!(
+                    "The old tree {source} made read-only by `{step}` could not be re-checked at {}: {e}.",
+                    when(at)
+                ),
+            ),
+            None if *read_only => (
+                Clean,
+                "old_data_read_only",
+                format!(
+                    "The old tree {source} made read-only by `{step}` was still read-only at {}: {entries} entries walked, none with a write bit (retention until {until}; root can write without one).",
+                    when(at)
+                ),
+            ),
+            None => (
+                Attention,
+                "old_data_writable_again",
+                format!(
+                    "The old tree {source} made read-only by `{step}` had {writable_total} entr(y/ies) with a write bit again at {}, during its retention (until {until}): {}.",
+                    when(at),
+                    writable
+                        .iter()
+                        .take(10)
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ),
+        };
+        items.push(item(level, kind, Some(step), text));
     }
 }
 

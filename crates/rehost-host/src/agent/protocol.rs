@@ -85,6 +85,10 @@ pub enum Request {
         /// (`Debug` hides them), never kept.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         passwords: Vec<rehost_keys::Password>,
+        /// Read every file: the host's key scan cache is neither used nor written
+        /// (`--no-cache`).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        no_cache: bool,
     },
     /// The established TCP connections (IPv4 and IPv6) whose local port is one of `ports`
     /// (all when empty), at most `limit`, with their processes where visible
@@ -114,12 +118,36 @@ pub enum Request {
         ports: Vec<u16>,
         targets: Vec<crate::conns::end::Target>,
     },
+    /// End each of `targets` still accepted on one of the listening Unix sockets `paths` with
+    /// exactly its inode (`crate::conns::unix_end`). Answered with one `UnixConnectionsEnded`.
+    EndUnixConnections {
+        paths: Vec<Bytes>,
+        targets: Vec<crate::conns::unix_end::UnixTarget>,
+    },
     /// What the host runs and what each service depends on (`crate::survey`): streams
     /// `SurveyProgress`, then the inventory's JSON in `SurveyData` pieces, then one
     /// `Surveyed` with its length.
     Survey {
         options: crate::survey::SurveyOptions,
     },
+    /// Every write bit removed beneath `root` (resolved like a plan path), or (`Check`) the
+    /// entries that still have one counted (`crate::retire`): `Apply` streams `ModesChanged`
+    /// batches; both end with one `ReadOnlyDone`.
+    ReadOnly {
+        root: Bytes,
+        action: crate::retire::ReadOnlyAction,
+    },
+    /// The modes of `changes` (at most `crate::retire::BATCH`) set back beneath `root`, each
+    /// only where the entry is still the inode and mode rehost left; answered with one
+    /// `ModesRestored`.
+    RestoreModes {
+        root: Bytes,
+        changes: Vec<crate::retire::ModeChange>,
+    },
+    /// The listening TCP sockets (IPv4 and IPv6) on `ports`, from the host's kernel (netlink
+    /// sock_diag, else `/proc/net/tcp*`): whether a service is stopped. Answered with one
+    /// `Listening`.
+    Listening { ports: Vec<u16> },
 }
 
 /// A byte range of a file, relative to a `ReadFiles` request's root.
@@ -202,7 +230,26 @@ impl Request {
             Request::EndConnections { targets, .. } => {
                 format!("ending {} connection(s)", targets.len())
             }
+            Request::EndUnixConnections { targets, .. } => {
+                format!("ending {} Unix-socket connection(s)", targets.len())
+            }
             Request::Survey { .. } => "surveying the host".into(),
+            Request::ReadOnly { root, action } => format!(
+                "{} {}",
+                match action {
+                    crate::retire::ReadOnlyAction::Apply => "making read-only",
+                    crate::retire::ReadOnlyAction::Check => "checking read-only",
+                },
+                root.to_string_lossy()
+            ),
+            Request::Listening { ports } => {
+                format!("listing the listening sockets on {} port(s)", ports.len())
+            }
+            Request::RestoreModes { root, changes } => format!(
+                "restoring {} mode(s) under {}",
+                changes.len(),
+                root.to_string_lossy()
+            ),
         }
     }
 }
@@ -255,11 +302,17 @@ pub enum Response {
     Connected { error: Option<String> },
     /// Keys found by a `ScanKeys`, in batches.
     KeysFound { found: Vec<rehost_keys::Found> },
-    /// The end of a `ScanKeys`: files examined, files read whole, paths that could not be.
+    /// The end of a `ScanKeys`: files examined, files read whole, paths that could not be,
+    /// files not opened because the host's key scan cache knows them unchanged since a scan
+    /// found nothing in them, and what the scan says of that cache (ignored, and why).
     KeysScanned {
         files: u64,
         read: u64,
         errors: Vec<String>,
+        #[serde(default)]
+        cached: u64,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        notes: Vec<String>,
     },
     /// A `Connections` listing.
     Connections { listing: crate::conns::Listing },
@@ -275,6 +328,10 @@ pub enum Response {
     ConnectionsEnded {
         attempts: Vec<crate::conns::end::Attempt>,
     },
+    /// What an `EndUnixConnections` did, one attempt per target.
+    UnixConnectionsEnded {
+        attempts: Vec<crate::conns::unix_end::UnixAttempt>,
+    },
     /// How far a `Survey` has come.
     SurveyProgress {
         progress: crate::survey::SurveyProgress,
@@ -287,6 +344,23 @@ pub enum Response {
     },
     /// The end of a `Survey`: the inventory's length in bytes.
     Surveyed { bytes: u64 },
+    /// Write bits removed by a `ReadOnly`, in batches of at most `crate::retire::BATCH`.
+    ModesChanged {
+        changes: Vec<crate::retire::ModeChange>,
+    },
+    /// The end of a `ReadOnly`.
+    ReadOnlyDone {
+        summary: crate::retire::ReadOnlySummary,
+    },
+    /// What a `RestoreModes` did.
+    ModesRestored {
+        summary: crate::retire::RestoreSummary,
+    },
+    /// A `Listening`: each socket's address and port, and what could not be read.
+    Listening {
+        sockets: Vec<crate::retire::Listening>,
+        gaps: Vec<String>,
+    },
 }
 
 impl Response {

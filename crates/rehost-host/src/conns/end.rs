@@ -481,6 +481,8 @@ mod destroy {
     }
 }
 
+pub(super) use pidfd::{holders, shutdown_held};
+
 mod pidfd {
     use super::{Target, os_error};
     use std::collections::HashMap;
@@ -488,7 +490,7 @@ mod pidfd {
 
     /// The processes (pid, fd number) holding each of `inodes`, from `/proc/*/fd`, as far as
     /// this user may look.
-    pub(super) fn holders(mut inodes: Vec<u64>) -> HashMap<u64, Vec<(u32, i32)>> {
+    pub(in crate::conns) fn holders(mut inodes: Vec<u64>) -> HashMap<u64, Vec<(u32, i32)>> {
         inodes.sort_unstable();
         let mut out: HashMap<u64, Vec<(u32, i32)>> = HashMap::new();
         let Ok(dir) = std::fs::read_dir("/proc") else {
@@ -521,6 +523,29 @@ mod pidfd {
     /// Duplicates the socket out of a process that holds it, checks it is still the target
     /// (a socket, the same inode, the same addresses and ports) and shuts it down both ways.
     pub(super) fn shutdown(t: &Target, holders: Option<&Vec<(u32, i32)>>) -> Result<(), String> {
+        shutdown_held(t.inode, holders, |dup| {
+            let here = address(&rustix::net::getsockname(dup).map_err(|e| e.to_string())?);
+            let there = address(
+                &rustix::net::getpeername(dup)
+                    .map_err(|e| e.to_string())?
+                    .ok_or("no peer")?,
+            );
+            if here != Some((t.local_addr, t.local_port))
+                || there != Some((t.peer_addr, t.peer_port))
+            {
+                return Err("its addresses are no longer the listed ones; left alone".into());
+            }
+            Ok(())
+        })
+    }
+
+    /// Duplicates the socket of `inode` out of a process that holds it, checks it is still a
+    /// socket with that inode and passes `check`, and shuts it down both ways.
+    pub(in crate::conns) fn shutdown_held(
+        inode: u64,
+        holders: Option<&Vec<(u32, i32)>>,
+        check: impl Fn(&rustix::fd::OwnedFd) -> Result<(), String>,
+    ) -> Result<(), String> {
         let Some(holders) = holders.filter(|h| !h.is_empty()) else {
             return Err(
                 "no process of those this user may look into holds it (pidfd_getfd not tried)"
@@ -529,7 +554,7 @@ mod pidfd {
         };
         let mut why = Vec::new();
         for &(pid, fd) in holders {
-            match one(t, pid, fd) {
+            match one(inode, pid, fd, &check) {
                 Ok(()) => return Ok(()),
                 Err(e) => why.push(format!("process {pid}: {e}")),
             }
@@ -537,7 +562,12 @@ mod pidfd {
         Err(why.join("; "))
     }
 
-    fn one(t: &Target, pid: u32, fd: i32) -> Result<(), String> {
+    fn one(
+        inode: u64,
+        pid: u32,
+        fd: i32,
+        check: &impl Fn(&rustix::fd::OwnedFd) -> Result<(), String>,
+    ) -> Result<(), String> {
         use rustix::process::{Pid, PidfdFlags, PidfdGetfdFlags, pidfd_getfd, pidfd_open};
         let pid_ = Pid::from_raw(pid as i32).ok_or("not a process id")?;
         let pidfd = pidfd_open(pid_, PidfdFlags::empty())
@@ -546,19 +576,11 @@ mod pidfd {
             .map_err(|e| format!("pidfd_getfd: {}", os_error(&e.into())))?;
         let st = rustix::fs::fstat(&dup).map_err(|e| format!("fstat: {e}"))?;
         if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::Socket
-            || st.st_ino != t.inode
+            || st.st_ino != inode
         {
             return Err("its descriptor is no longer that socket; left alone".into());
         }
-        let here = address(&rustix::net::getsockname(&dup).map_err(|e| e.to_string())?);
-        let there = address(
-            &rustix::net::getpeername(&dup)
-                .map_err(|e| e.to_string())?
-                .ok_or("no peer")?,
-        );
-        if here != Some((t.local_addr, t.local_port)) || there != Some((t.peer_addr, t.peer_port)) {
-            return Err("its addresses are no longer the listed ones; left alone".into());
-        }
+        check(&dup)?;
         rustix::net::shutdown(&dup, rustix::net::Shutdown::Both)
             .map_err(|e| format!("shutdown: {e}"))
     }

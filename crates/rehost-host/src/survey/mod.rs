@@ -16,7 +16,7 @@
 //! remedy.
 
 mod chain;
-mod procs;
+pub(crate) mod procs;
 mod root;
 mod services;
 mod system;

@@ -152,10 +152,20 @@ impl Host for FakeAgent {
                         files: 1,
                         read: 1,
                         errors: Vec::new(),
+                        cached: 0,
+                        notes: Vec::new(),
                     });
                     on_response(Response::KeysFound { found: Vec::new() });
                 }
                 2 => on_response(Response::KeysFound { found: Vec::new() }),
+                // More files skipped by its cache than it examined, and notes without end.
+                4 => on_response(Response::KeysScanned {
+                    files: 3,
+                    read: 0,
+                    errors: Vec::new(),
+                    cached: u64::MAX,
+                    notes: vec!["\x1b]0;evil\x07".into(); 10_000],
+                }),
                 _ => on_response(Response::Connected { error: None }),
             },
             (Request::ScanRefs { paths, .. }, Evil::LyingRefScan) => {
@@ -384,6 +394,11 @@ fn a_key_scan_answered_out_of_order_is_refused() {
         e.contains("refused: an answer `connected` to a key scan"),
         "{e}"
     );
+    // A summary claiming more files left unopened by its cache than it examined, and ten
+    // thousand notes: bounded (the notes are escaped where shown, as every host's text).
+    let s = rehost_host::scan_keys(&old, &["/etc", "/srv", "/var", "/opt"], &no).unwrap();
+    assert_eq!((s.files, s.cached), (3, 3));
+    assert_eq!(s.notes.len(), 8);
 }
 
 #[test]

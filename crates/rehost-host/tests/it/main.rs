@@ -5,6 +5,7 @@ mod agent_cache;
 mod flood;
 mod hostile;
 mod hostile_end;
+mod hostile_retire;
 mod ssh;
 mod transfer;
 

@@ -12,21 +12,23 @@ pub(super) static KIND: KindSpec = KindSpec {
             name: "database",
             required: true,
             default: None,
-            doc: "a PostgreSQL `[[databases]]` id: the old server is its `from` side, the new one \
-                  its `to` side, each reached by psql on its host",
+            doc: "a PostgreSQL or MariaDB `[[databases]]` id: the old server is its `from` side, \
+                  the new one its `to` side, each reached by its client (psql, mariadb) on its host",
         },
         Key {
             name: "log",
             required: true,
             default: None,
-            doc: "the old server's log on this machine (`log_statement = 'all'`: stderr format, \
-                  csvlog or jsonlog), relative to the plan",
+            doc: "the old server's log on this machine (PostgreSQL with `log_statement = 'all'`: \
+                  stderr format, csvlog or jsonlog; MariaDB: the general query log), relative to \
+                  the plan",
         },
         Key {
             name: "format",
             required: false,
             default: None,
-            doc: "`stderr`, `csvlog` or `jsonlog` (default: told from the log's first line)",
+            doc: "`stderr`, `csvlog`, `jsonlog` or `mariadb-general` (default: told from the \
+                  log's first line)",
         },
         Key {
             name: "allow_writes",
@@ -37,7 +39,8 @@ pub(super) static KIND: KindSpec = KindSpec {
         },
     ],
     doc: "replays each distinct read-only statement of the `log` (SELECT, WITH … SELECT, VALUES, \
-        SHOW, TABLE) alone in a read-only transaction that is rolled back, on the database's \
+        SHOW, TABLE; MariaDB also DESCRIBE, EXPLAIN, each in the database the log shows it ran in) \
+        alone in a read-only transaction that is rolled back, on the database's \
         `from` side, its `to` side and the `from` side again, and compares the answers column by \
         column and row by row (docs/compat.md, SQL). A column in which the old server differs \
         from itself (`now()`, `random()`) is noise, counted and not failing the step. Fails the \
@@ -66,18 +69,21 @@ fn read(r: &mut Reader, t: &Tbl) -> Option<StepKind> {
     let log = r.required_str(t, "log");
     let format = r.str(t, "format");
     if let Some(f) = &format
-        && !["stderr", "csvlog", "jsonlog"].contains(&f.as_str())
+        && !["stderr", "csvlog", "jsonlog", "mariadb-general"].contains(&f.as_str())
     {
         r.err(
             "value",
             t.span_of("format"),
             format!(
-                "{}: `format` = \"{}\" is not a PostgreSQL log format",
+                "{}: `format` = \"{}\" is not a log format rehost reads",
                 t.what,
                 crate::escape_control(f)
             ),
         )
-        .help = Some("write \"stderr\", \"csvlog\" or \"jsonlog\", or leave it out".into());
+        .help = Some(
+            "write \"stderr\", \"csvlog\", \"jsonlog\" or \"mariadb-general\", or leave it out"
+                .into(),
+        );
         return None;
     }
     let allow_writes = r.bool(t, "allow_writes").unwrap_or(false);

@@ -23,6 +23,7 @@ mod dns_ttl;
 mod drain;
 mod health;
 mod manual;
+mod retire_old;
 mod run;
 mod scan_refs;
 mod start;
@@ -45,6 +46,7 @@ pub static KINDS: &[&KindSpec] = &[
     &sync::KIND,
     &verify_tree::KIND,
     &watch_old::KIND,
+    &retire_old::KIND,
     &stop::KIND,
     &start::KIND,
     &health::KIND,
@@ -190,6 +192,7 @@ pub fn spec(kind: &StepKind) -> &'static KindSpec {
         StepKind::Sync { .. } => &sync::KIND,
         StepKind::VerifyTree { .. } => &verify_tree::KIND,
         StepKind::WatchOld { .. } => &watch_old::KIND,
+        StepKind::RetireOld { .. } => &retire_old::KIND,
         StepKind::Stop { .. } => &stop::KIND,
         StepKind::Start { .. } => &start::KIND,
         StepKind::Health { .. } => &health::KIND,

@@ -67,6 +67,13 @@ id = "watch-old"
 do = "watch-old"
 data = "files"
 [[steps]]
+id = "retire-old"
+do = "retire-old"
+service = "web"
+disabled_check = "! systemctl is-enabled --quiet web"
+data = "files"
+retention = "90d"
+[[steps]]
 id = "stop"
 do = "stop"
 service = "web"

@@ -1,12 +1,13 @@
-//! `rehost compat replay-sql`: the read-only statements of a PostgreSQL log against the old
-//! and the new server, compared row by row, the old server's own variation as noise
-//! (`rehost_compat::sql`, through rehost-engine's psql sessions). Every string from the log
+//! `rehost compat replay-sql`: the read-only statements of a PostgreSQL log or a MariaDB
+//! general log against the old and the new server, compared row by row, the old server's own
+//! variation as noise (`rehost_compat::sql`, through rehost-engine's psql and mariadb
+//! sessions). Every string from the log
 //! or a server is escaped before it reaches the terminal.
 
 use crate::cli::{CompatReplaySqlArgs, TreeOptions};
 use crate::exit;
 use rehost_compat::sql::{self, log::Format};
-use rehost_engine::sql_replay::{PsqlSide, replay_file};
+use rehost_engine::sql_replay::{replay_file, side};
 use rehost_host::Host;
 use rehost_plan::escape_control as esc;
 use std::io::Write;
@@ -39,8 +40,7 @@ pub fn replay_sql(args: &CompatReplaySqlArgs) -> i32 {
         let format = match args.format.as_deref() {
             None | Some("auto") => None,
             Some(f) => Some(
-                Format::parse(f)
-                    .ok_or_else(|| format!("--format {f}: give stderr, csvlog or jsonlog"))?,
+                Format::parse(f).ok_or_else(|| format!("--format {f}: give {}", Format::NAMES))?,
             ),
         };
         if args.concurrency == 0 || args.concurrency > 64 {
@@ -72,12 +72,8 @@ pub fn replay_sql(args: &CompatReplaySqlArgs) -> i32 {
     };
     crate::signals::install();
     let cancel = &crate::signals::CANCEL;
-    let sides = PsqlSide::new(old_host.as_ref(), old_show, old_conn, cancel).and_then(|o| {
-        Ok((
-            o,
-            PsqlSide::new(new_host.as_ref(), new_show, new_conn, cancel)?,
-        ))
-    });
+    let sides = side(old_host.as_ref(), old_show, old_conn, cancel)
+        .and_then(|o| Ok((o, side(new_host.as_ref(), new_show, new_conn, cancel)?)));
     let (old, new) = match sides {
         Ok(s) => s,
         Err(e) => {
@@ -91,9 +87,10 @@ pub fn replay_sql(args: &CompatReplaySqlArgs) -> i32 {
         allow_writes: args.allow_writes,
         examples: args.examples,
         max_statements: args.max_statements,
+        ..Default::default()
     };
     let started = Instant::now();
-    let summary = match replay_file(&args.log, format, &old, &new, &opts, cancel) {
+    let summary = match replay_file(&args.log, format, &*old, &*new, &opts, cancel) {
         Ok(s) => s,
         Err(e) => {
             eprintln!(

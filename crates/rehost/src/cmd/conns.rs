@@ -142,14 +142,34 @@ pub fn drain(args: &ConnsDrainArgs) -> i32 {
             return exit::OK;
         }
         if at >= limit && args.terminate {
-            let json = args.json.then(|| doc("terminated"));
-            return super::conns_end::at_timeout(
+            let mut json = args.json.then(|| doc("terminated"));
+            // The Unix sockets' clients first (their lines and `terminated_unix`), then the
+            // TCP ones, whose ending prints the document.
+            let unix_code = (on_sockets > 0)
+                .then(|| super::conns_end::unix_at_timeout(&*host, &unix, json.as_mut()));
+            if unix_code == Some(exit::INTERRUPTED) {
+                return exit::INTERRUPTED;
+            }
+            if listing.connections.is_empty() {
+                let code = unix_code.unwrap_or(exit::OK);
+                if let Some(mut doc) = json {
+                    doc["result"] = if code == exit::OK {
+                        "drained_by_ending".into()
+                    } else {
+                        "remaining".into()
+                    };
+                    print_json(&doc);
+                }
+                return code;
+            }
+            let code = super::conns_end::at_timeout(
                 &*host,
                 &args.ports,
                 &listing.connections,
                 limit,
                 json,
             );
+            return super::conns_end::worse(code, unix_code.unwrap_or(exit::OK));
         }
         if at >= limit && args.json {
             for c in tracker.remaining() {

@@ -1,5 +1,6 @@
 //! `rehost conns drain --terminate`: at the timeout, end the connections still there and say
-//! exactly what became of each, by the listing made afterwards (`conns::end::terminate`).
+//! exactly what became of each, by the listing made afterwards (`conns::end::terminate`; the
+//! clients of `--socket`s by `conns::unix_end::terminate`).
 
 use crate::exit;
 use rehost_host::Host;
@@ -26,15 +27,17 @@ pub fn at_timeout(
         rehost_plan::format_duration(limit)
     );
     let t = terminate(host, ports, remaining, &crate::signals::CANCEL);
-    if crate::signals::cancelled() {
-        // Cut short: the listing made meanwhile proves nothing about what was ended.
-        crate::term::error(&format!(
-            "interrupted while ending the connections to {ports_text} on {name}: list them again (`rehost conns list`) to see which remain"
-        ));
-        return exit::INTERRUPTED;
-    }
+    let cancelled = crate::signals::cancelled();
     let t = match t {
         Ok(t) => t,
+        // Cut short before a listing after the ending: what was ended is not known.
+        Err(_) if cancelled => {
+            crate::term::error(&format!(
+                "interrupted while ending the {} connection(s) to {ports_text} on {name}: whether each ended is not known; list them again (`rehost conns list`) to see which remain",
+                remaining.len()
+            ));
+            return exit::INTERRUPTED;
+        }
         Err(e) => {
             crate::term::error(&format!(
                 "failed to end the connections to {ports_text} on {name}: {e}; end these by hand:"
@@ -93,7 +96,13 @@ pub fn at_timeout(
     }
     let ended = t.count(|r| matches!(r, Ended::Ended { .. }));
     if let Some(mut doc) = json {
-        doc["result"] = if t.listing.connections.is_empty() {
+        doc["result"] = if cancelled {
+            "interrupted".into()
+        } else if t.listing.connections.is_empty()
+            && doc
+                .get("terminated_unix")
+                .is_none_or(|u| u["still_listed"] == 0)
+        {
             "drained_by_ending".into()
         } else {
             "remaining".into()
@@ -106,6 +115,14 @@ pub fn at_timeout(
             "still_listed": t.listing.connections.len(),
         });
         super::conns::print_json(&doc);
+    }
+    if cancelled {
+        // Interrupted while the kernel was still asked whether they had gone: the lines above
+        // are what the last listing showed, a record of what was ended, not of what remains.
+        crate::term::error(&format!(
+            "interrupted while ending the connections to {ports_text} on {name}: above is what the listing made before the interruption showed ({ended} ended); list them again (`rehost conns list`) to see which remain"
+        ));
+        return exit::INTERRUPTED;
     }
     if t.listing.connections.is_empty() {
         say(format!(
@@ -120,4 +137,119 @@ pub fn at_timeout(
         );
         exit::FINDINGS
     }
+}
+
+/// Ends the clients still connected to the drain's Unix sockets at its timeout (`unix`), prints
+/// what became of each (on stderr with `--json`, whose document gets `terminated_unix`), and
+/// returns the exit code: 0 when the sockets' listing has none of them any more, 1 when some
+/// remain, 2 when the ending could not be asked for, 130 when interrupted.
+pub fn unix_at_timeout(
+    host: &dyn Host,
+    unix: &super::conns_view::UnixDrain,
+    json: Option<&mut serde_json::Value>,
+) -> i32 {
+    let name = rehost_tree::escape::text(host.name());
+    let (paths, remaining) = unix.to_end();
+    let show = |c: &rehost_host::conns::unix::UnixConnection| {
+        format!(
+            "process {} to the Unix socket {} (served by {})",
+            c.peer_process(),
+            c.path_text(),
+            c.process()
+        )
+    };
+    eprintln!(
+        "rehost: {} client(s) still connected to Unix socket(s) on {name}; ending them",
+        remaining.len()
+    );
+    let t =
+        rehost_host::conns::unix_end::terminate(host, paths, &remaining, &crate::signals::CANCEL);
+    let cancelled = crate::signals::cancelled();
+    let (outcomes, listed) = match t {
+        Ok(t) => t,
+        Err(_) if cancelled => {
+            crate::term::error(&format!(
+                "interrupted while ending the {} Unix-socket connection(s) on {name}: whether each ended is not known; list them again (`rehost conns list --socket`)",
+                remaining.len()
+            ));
+            return exit::INTERRUPTED;
+        }
+        Err(e) => {
+            crate::term::error(&format!(
+                "failed to end the Unix-socket connections on {name}: {e}; end these by hand:"
+            ));
+            for c in &remaining {
+                eprintln!("  {}", show(c));
+            }
+            return exit::TROUBLE;
+        }
+    };
+    let to_stderr = json.is_some();
+    let say = |line: String| {
+        if to_stderr {
+            eprintln!("{line}")
+        } else {
+            println!("{line}")
+        }
+    };
+    let mut ended = 0;
+    let mut remained = 0;
+    for o in &outcomes {
+        match &o.result {
+            Ended::Ended { mechanism } => {
+                ended += 1;
+                say(format!(
+                    "ended: {} (by {}; no longer listed by the kernel)",
+                    show(&o.connection),
+                    mechanism.as_str()
+                ))
+            }
+            Ended::Left => say(format!("left by itself: {}", show(&o.connection))),
+            Ended::Remained { why } => {
+                remained += 1;
+                eprintln!(
+                    "rehost: could not end {}: {}; end it by hand",
+                    show(&o.connection),
+                    rehost_tree::escape::text(why)
+                );
+            }
+        }
+    }
+    if let Some(doc) = json {
+        doc["terminated_unix"] = serde_json::json!({
+            "outcomes": outcomes,
+            "ended": ended,
+            "could_not_end": remained,
+            "still_listed": listed.len(),
+        });
+    }
+    if cancelled {
+        crate::term::error(&format!(
+            "interrupted while ending the Unix-socket connections on {name}: above is what the listing made before the interruption showed ({ended} ended); list them again (`rehost conns list --socket`) to see which remain"
+        ));
+        return exit::INTERRUPTED;
+    }
+    if listed.is_empty() {
+        say(format!(
+            "drained: rehost ended {ended} Unix-socket connection(s) on {name}; the kernel lists none any more"
+        ));
+        exit::OK
+    } else {
+        eprintln!(
+            "rehost: {} Unix-socket connection(s) remain on {name} ({remained} that could not be ended); end these by hand",
+            listed.len()
+        );
+        exit::FINDINGS
+    }
+}
+
+/// The exit code of two parts of one drain: the more serious.
+pub fn worse(a: i32, b: i32) -> i32 {
+    let rank = |c: i32| match c {
+        exit::OK => 0,
+        exit::FINDINGS => 1,
+        exit::TROUBLE => 2,
+        _ => 3,
+    };
+    if rank(a) >= rank(b) { a } else { b }
 }

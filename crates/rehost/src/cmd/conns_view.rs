@@ -581,6 +581,18 @@ impl UnixDrain {
         })
     }
 
+    /// The connections still there at the last listing, and the paths asked for: what
+    /// `--terminate` ends.
+    pub(super) fn to_end(&self) -> (&[Bytes], Vec<rehost_host::conns::unix::UnixConnection>) {
+        let conns = self
+            .seen
+            .iter()
+            .filter(|s| s.1)
+            .map(|(c, _)| c.clone())
+            .collect();
+        (&self.paths, conns)
+    }
+
     /// The clients still there, briefly: `PID (COMMAND) on PATH`.
     pub(super) fn remaining_peers(&self) -> impl Iterator<Item = String> + '_ {
         self.seen

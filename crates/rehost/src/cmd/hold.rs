@@ -81,8 +81,14 @@ fn serve(args: &HoldArgs) -> Result<i32, String> {
     let log: rehost_hold::Log = std::sync::Arc::new(|line: &str| {
         eprintln!("rehost hold: {}", rehost_tree::escape::text(line))
     });
-    let hold = rehost_hold::Hold::new(listener, upstream, args.max_connections, log)
-        .map_err(|e| e.to_string())?;
+    let hold = rehost_hold::Hold::with_workers(
+        listener,
+        upstream,
+        args.max_connections,
+        log,
+        args.workers,
+    )
+    .map_err(|e| e.to_string())?;
     let dir = args
         .state_dir
         .clone()
@@ -172,6 +178,18 @@ pub fn describe(listen: SocketAddr, r: &SwitchReport) -> Vec<String> {
         "{} connection(s) to the old upstream were open at the pause: {} ended by themselves, {} were still open at the {} ms drain deadline and were ended by the hold (shut down both ways)",
         r.open_at_pause, r.drained, r.ended_count, r.drain_deadline_ms
     ));
+    for l in &r.left {
+        out.push(format!(
+            "  left {} (to {}) by itself {} ms after the pause",
+            l.client, l.upstream, l.after_ms
+        ));
+    }
+    if r.drained as usize > r.left.len() {
+        out.push(format!(
+            "  and {} more left by themselves",
+            r.drained as usize - r.left.len()
+        ));
+    }
     for e in &r.ended {
         out.push(format!(
             "  ended {} (to {}, open {} ms)",

@@ -55,13 +55,15 @@ fn scan_location(
     o: &KeysHostOptions,
     digest_key: &rehost_keys::DigestKey,
     passwords: &[rehost_keys::Password],
+    cache: bool,
 ) -> Result<Scan, String> {
     let (_, host, path) = open_location(location, o)?;
-    let mut scan = rehost_host::scan_keys_opened(
+    let mut scan = rehost_host::scan_keys_cached(
         &*host,
         &[&path],
         Some(digest_key),
         passwords,
+        cache,
         &crate::signals::CANCEL,
     )
     .map_err(|e| e.to_string())?;
@@ -120,7 +122,7 @@ pub fn scan(args: &KeysScanArgs) -> i32 {
     };
     let mut scans = Vec::new();
     for loc in &args.locations {
-        match scan_location(loc, &args.hosts, &key, &passwords) {
+        match scan_location(loc, &args.hosts, &key, &passwords, !args.no_cache) {
             Ok(s) => scans.push((loc.clone(), s)),
             Err(_) if crate::signals::cancelled() => return exit::INTERRUPTED,
             Err(e) => {
@@ -145,16 +147,18 @@ pub fn scan(args: &KeysScanArgs) -> i32 {
     let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     if args.json {
         let doc = json!({
-            "scans": scans.iter().map(|(loc, s)| json!({
+            "scans": scans.iter().map(|(loc, s)| (loc, s, s.private_keys())).map(|(loc, s, private)| json!({
                 "location": loc,
                 "files": s.files,
                 "read": s.read,
+                "cached": s.cached,
+                "notes": s.notes,
                 "keys": s.found.iter().map(|f| {
                     let mut v = serde_json::to_value(f).unwrap_or_default();
                     v["problems"] = json!(f.problems());
                     v["warnings"] = json!(f.warnings());
                     if f.key.certificate.is_some() {
-                        v["private_key"] = json!(s.private_key_of(&f.key));
+                        v["private_key"] = json!(private.of(&f.key));
                     }
                     v
                 }).collect::<Vec<_>>(),
@@ -166,6 +170,7 @@ pub fn scan(args: &KeysScanArgs) -> i32 {
         return code;
     }
     for (loc, s) in &scans {
+        let private = s.private_keys();
         let _ = writeln!(out, "{}:", escape(loc));
         for f in &s.found {
             let _ = writeln!(out, "  {}", key_line(f));
@@ -183,7 +188,8 @@ pub fn scan(args: &KeysScanArgs) -> i32 {
                     escape(&c.issuer),
                     c.not_before,
                     c.not_after,
-                    s.private_key_of(&f.key)
+                    private
+                        .of(&f.key)
                         .map(escape)
                         .unwrap_or_else(|| "not found here".into())
                 );
@@ -252,17 +258,32 @@ pub fn scan(args: &KeysScanArgs) -> i32 {
         for e in &s.errors {
             let _ = writeln!(out, "  could not read: {}", escape(e));
         }
+        for n in &s.notes {
+            let _ = writeln!(out, "  note: {}", escape(n));
+        }
         let _ = writeln!(
             out,
-            "  {} key{} in {} file{} read of {} examined",
+            "  {} key{} in {} file{} read of {} examined{}",
             s.found.len(),
             if s.found.len() == 1 { "" } else { "s" },
             s.read,
             if s.read == 1 { "" } else { "s" },
-            s.files
+            s.files,
+            cached_note(s)
         );
     }
     code
+}
+
+/// How many of the files examined the cache let the scan leave unopened, if any.
+fn cached_note(s: &Scan) -> String {
+    if s.cached == 0 {
+        return String::new();
+    }
+    format!(
+        "; {} of them not opened, unchanged since a scan found nothing in them (--no-cache opens every file)",
+        s.cached
+    )
 }
 
 pub fn compare(args: &KeysCompareArgs) -> i32 {
@@ -279,8 +300,13 @@ pub fn compare(args: &KeysCompareArgs) -> i32 {
     };
     let mut sides = Vec::new();
     for loc in [&args.old, &args.new] {
-        match scan_location(loc, &args.hosts, &key, &passwords) {
-            Ok(s) => sides.push(s),
+        match scan_location(loc, &args.hosts, &key, &passwords, !args.no_cache) {
+            Ok(s) => {
+                for n in &s.notes {
+                    eprintln!("rehost: note: {}: {}", escape(loc), escape(n));
+                }
+                sides.push(s)
+            }
             Err(_) if crate::signals::cancelled() => return exit::INTERRUPTED,
             Err(e) => {
                 crate::term::error(&format!("failed to scan {loc} for keys: {e}"));

@@ -184,8 +184,9 @@ pub fn run(args: &StatusArgs) -> i32 {
 }
 
 /// The downtime: the total against the budget, then each outage with what began and ended it.
-/// `--recheck`: every finished `watch-old` step's old side compared now with what it kept,
-/// each re-check appended to the journal; one line each.
+/// `--recheck`: every finished `watch-old` step's old side compared now with what it kept, and
+/// every tree a `retire-old` step made read-only walked again for write bits, each re-check
+/// appended to the journal; one line each.
 fn recheck(args: &StatusArgs, plan: &rehost_plan::Plan, dir: &std::path::Path) -> i32 {
     crate::signals::install();
     let done = rehost_engine::recheck_old(
@@ -204,7 +205,7 @@ fn recheck(args: &StatusArgs, plan: &rehost_plan::Plan, dir: &std::path::Path) -
     };
     if done.is_empty() {
         crate::term::error(&format!(
-            "nothing to re-check: the journal in {} has no finished `watch-old` step",
+            "nothing to re-check: the journal in {} has no finished `watch-old` step and no `retire-old` step that made a tree read-only",
             dir.display()
         ));
         return exit::TROUBLE;
@@ -218,15 +219,19 @@ fn recheck(args: &StatusArgs, plan: &rehost_plan::Plan, dir: &std::path::Path) -
             code = exit::TROUBLE;
             continue;
         };
-        if let rehost_journal::Record::OldSideRechecked {
-            unchanged, error, ..
-        } = r
-        {
-            if error.is_some() {
-                code = exit::TROUBLE;
-            } else if !unchanged && code == exit::OK {
-                code = exit::FINDINGS;
-            }
+        let (clean, error) = match r {
+            rehost_journal::Record::OldSideRechecked {
+                unchanged, error, ..
+            } => (*unchanged, error.is_some()),
+            rehost_journal::Record::ReadOnlyRechecked {
+                read_only, error, ..
+            } => (*read_only, error.is_some()),
+            _ => (true, false),
+        };
+        if error {
+            code = exit::TROUBLE;
+        } else if !clean && code == exit::OK {
+            code = exit::FINDINGS;
         }
     }
     if done.iter().any(|(r, _)| r.is_some()) {

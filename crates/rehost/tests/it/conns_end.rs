@@ -605,3 +605,164 @@ fn a_terminate_drain_step_that_may_not_end_a_client_fails_naming_it() {
         "the client's connection is untouched"
     );
 }
+
+/// Issue 21's "the same through an sshd host": PostgreSQL sessions listed through the host's
+/// agent as `ss -tnp` lists them, a drain that times out naming the session still open, its
+/// `--terminate` ending it (the server logs the disconnection), and a drain that waits for the
+/// last session to close and succeeds.
+#[test]
+fn postgresql_sessions_through_an_ssh_host_are_listed_drained_and_ended() {
+    let sshd = Sshd::start();
+    let pg = rehost_test::postgres::Postgres::start();
+    pg.sql(
+        "postgres",
+        "alter system set log_disconnections = on;\nselect pg_reload_conf();",
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while pg.sql("postgres", "show log_disconnections") != "on" {
+        assert!(Instant::now() < deadline, "log_disconnections never took");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (a, b) = (Session::open(&pg), Session::open(&pg));
+    let d = TestDir::new();
+    let port = pg.port();
+    let port_s = port.to_string();
+    let config = sshd.ssh_config();
+    let on = |args: &[&str]| {
+        let mut v = vec![
+            args[0],
+            args[1],
+            sshd.destination(),
+            "--ssh-config",
+            config.to_str().unwrap(),
+        ];
+        v.extend_from_slice(&args[2..]);
+        rehost(&d, &v)
+    };
+
+    let o = on(&["conns", "list", "--port", &port_s, "--json"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    let doc: serde_json::Value =
+        serde_json::from_str(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", o.all()));
+    assert_eq!(doc["host"], sshd.destination(), "{doc}");
+    let mut ours: Vec<(u64, u64)> = doc["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["peer_port"].as_u64().unwrap(), c["pid"].as_u64().unwrap()))
+        .collect();
+    ours.sort();
+    let mut want = vec![
+        (u64::from(a.client_port), u64::from(a.backend_pid)),
+        (u64::from(b.client_port), u64::from(b.backend_pid)),
+    ];
+    want.sort();
+    assert_eq!(ours, want, "each session by its client port and backend");
+    assert_eq!(ss(port), want, "ss -tnp lists the same");
+
+    // One session ends while the drain waits; the other is named at the timeout.
+    let o = std::thread::scope(|s| {
+        let run = s.spawn(|| on(&["conns", "drain", "--port", &port_s, "--timeout", "4s"]));
+        std::thread::sleep(Duration::from_millis(1500));
+        drop(a);
+        run.join().unwrap()
+    });
+    assert_eq!(o.code, 1, "{}", o.all());
+    let named = format!(
+        "127.0.0.1:{} (process {} postgres) to port {port}",
+        b.client_port, b.backend_pid
+    );
+    assert!(
+        o.stderr
+            .contains(&format!("1 client(s) still connected to port {port} on "))
+            && o.stderr.contains("after 4s")
+            && o.stderr.contains(&format!("  {named}")),
+        "{}",
+        o.all()
+    );
+
+    // --terminate ends it on the host, and the server logs the disconnection.
+    let o = on(&[
+        "conns",
+        "drain",
+        "--port",
+        &port_s,
+        "--timeout",
+        "1s",
+        "--terminate",
+    ]);
+    if is_root() {
+        assert_eq!(o.code, 0, "{}", o.all());
+        assert!(
+            o.stdout.contains(&format!(
+                "ended: {named} (by sock_destroy; no longer listed by the kernel)"
+            )),
+            "{}",
+            o.all()
+        );
+    } else if o.code == 1 {
+        // Unprivileged: neither way was allowed; named to be ended by hand, and still there.
+        assert!(
+            o.stderr
+                .contains(&format!("could not end {named}: SOCK_DESTROY: ")),
+            "{}",
+            o.all()
+        );
+        return;
+    } else {
+        assert!(o.stdout.contains("(by pidfd_shutdown;"), "{}", o.all());
+    }
+    assert!(ss(port).is_empty(), "ss lists no session any more");
+    let line = format!("port={}", b.client_port);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let log = server_log(&pg);
+        if log
+            .lines()
+            .any(|l| l.contains("disconnection: session time") && l.contains(&line))
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no disconnection of {line} in the server's log:\n{log}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(b);
+
+    // A drain that waits: the session closes once the drain has listed it, and it succeeds.
+    use std::io::BufRead;
+    let c = Session::open(&pg);
+    let mut drain = std::process::Command::new(bin())
+        .args(["conns", "drain", sshd.destination(), "--ssh-config"])
+        .arg(&config)
+        .args(["--port", &port_s, "--timeout", "120s"])
+        .current_dir(d.path())
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(drain.stderr.take().unwrap()).lines();
+    let mut stderr = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        stderr.push_str(&line);
+        stderr.push('\n');
+        if line.contains("waiting: 1 connection(s)") {
+            break;
+        }
+    }
+    assert!(stderr.contains("waiting: 1 connection(s)"), "{stderr}");
+    drop(c);
+    let rest: Vec<String> = lines.map(Result::unwrap).collect();
+    let out = drain.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}{rest:?}");
+    assert!(
+        stdout.starts_with("drained: no established connection to port"),
+        "{stdout}{stderr}{rest:?}"
+    );
+}

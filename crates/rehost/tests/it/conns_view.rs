@@ -621,6 +621,106 @@ fn conns_drain_socket_waits_for_the_socket_s_sessions_and_names_the_one_that_sta
     );
 }
 
+/// `conns drain --socket --terminate` ends the sessions still on PostgreSQL's Unix socket at the
+/// timeout: each backend's socket is taken from it (`pidfd_getfd`) and shut down, the backend
+/// reads the end of its client and exits, and the server logs each disconnection.
+#[test]
+fn conns_drain_socket_terminate_ends_the_sessions_on_the_postgresql_socket() {
+    let pg = rehost_test::postgres::Postgres::start();
+    pg.sql(
+        "postgres",
+        "alter system set log_disconnections = on;\nselect pg_reload_conf();",
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while pg.sql("postgres", "show log_disconnections") != "on" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "log_disconnections never took"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (a, b) = (
+        Held::psql(&pg, true, "", "a"),
+        Held::psql(&pg, true, "", "b"),
+    );
+    let d = TestDir::new();
+    let sock = pg.socket();
+    let sock = sock.to_str().unwrap();
+    let o = rehost(
+        &d,
+        &[
+            "conns",
+            "drain",
+            "--socket",
+            sock,
+            "--timeout",
+            "1s",
+            "--terminate",
+        ],
+    );
+    assert!(
+        o.stderr
+            .contains("2 client(s) still connected to Unix socket(s) on this machine; ending them"),
+        "{}",
+        o.all()
+    );
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 && o.code != 0 {
+        // Unprivileged, the ptrace policy may forbid taking the backends' sockets: named.
+        assert!(o.stderr.contains("pidfd_"), "{}", o.all());
+        return;
+    }
+    assert_eq!(o.code, 0, "{}", o.all());
+    for h in [&a, &b] {
+        let backend = h.pid_port().0;
+        assert!(
+            o.stdout.contains(&format!(
+                "ended: process {} (psql) to the Unix socket {sock} (served by {backend} (postgres)) (by pidfd_shutdown; no longer listed by the kernel)",
+                h.client_pid()
+            )),
+            "{}",
+            o.all()
+        );
+    }
+    assert!(
+        o.stdout.contains(
+            "drained: rehost ended 2 Unix-socket connection(s) on this machine; the kernel lists none any more"
+        ),
+        "{}",
+        o.all()
+    );
+    // Each backend saw its client end and exited, and the server logged it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    for h in [&a, &b] {
+        let backend = h.pid_port().0;
+        loop {
+            let log = std::fs::read_to_string(pg.log_file()).unwrap_or_default();
+            if log.lines().any(|l| {
+                l.contains(&format!("[{backend}]"))
+                    && l.contains("disconnection: session time")
+                    && l.contains("host=[local]")
+            }) {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no disconnection of backend {backend} in the server's log:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert_eq!(
+            pg.sql(
+                "postgres",
+                &format!("select count(*) from pg_stat_activity where pid = {backend}")
+            ),
+            "0",
+            "backend {backend} has ended"
+        );
+    }
+    a.close();
+    b.close();
+}
+
 /// A `[[services]]` entry with a Unix socket (a real PostgreSQL's), drained in a plan run: with
 /// a `psql` session held on the socket the step fails at its timeout naming the session's
 /// process and the socket; once the session has closed the next run drains, and the report's
@@ -705,4 +805,140 @@ timeout = "2s"
         "{md}"
     );
     tcp.close();
+}
+
+/// The `drain` step's `terminate` on a service with only a Unix socket (a real PostgreSQL's):
+/// the session still there at the timeout is ended (its backend's socket shut down), the step
+/// succeeds once the socket's listing no longer has it, and the report names it as ended by
+/// rehost with the mechanism.
+#[test]
+fn a_terminate_drain_step_ends_the_clients_of_a_services_unix_socket() {
+    let pg = rehost_test::postgres::Postgres::start();
+    let d = TestDir::new();
+    let sock = pg.socket();
+    let sock = sock.to_str().unwrap();
+    let held = Held::psql(&pg, true, "", "held");
+    let (client, backend) = (held.client_pid(), held.pid_port().0);
+    write_plan(
+        &d,
+        &format!(
+            r#"
+[[services]]
+id = "db"
+host = "old"
+sockets = ["{sock}"]
+persistent_connections = true
+
+[[steps]]
+id = "drain-db"
+do = "drain"
+service = "db"
+timeout = "2s"
+terminate = true
+"#
+        ),
+    );
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    let r = rehost(&d, &["report", "plan.toml", "--env", "test"]);
+    assert_ne!(r.code, 2, "{}", r.all());
+    let json: serde_json::Value =
+        serde_json::from_str(&d.read(".rehost/plan/test/report.json")).unwrap();
+    let drain = &json["run"]["attempts"][0]["drain"];
+    let u = &drain["unix_clients"][0];
+    assert_eq!(u["peer_pid"], client, "{drain}");
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 && o.code != 0 {
+        // Unprivileged, the ptrace policy may forbid it: it remained, named with why.
+        assert_eq!(u["ended"]["result"], "remained", "{drain}");
+        return;
+    }
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(
+        o.stdout.contains(&format!(
+            "ended 1 client(s) of service `db` (the Unix socket {sock}) on host old at the timeout (2s) by pidfd_shutdown; 0 left by themselves meanwhile"
+        )),
+        "{}",
+        o.all()
+    );
+    assert_eq!(drain["drained"], true, "{drain}");
+    assert_eq!(u["ended"]["result"], "ended", "{drain}");
+    assert_eq!(u["ended"]["mechanism"], "pidfd_shutdown", "{drain}");
+    assert!(u["left_ms"].as_u64().is_some(), "{drain}");
+    let md = d.read(".rehost/plan/test/report.md");
+    assert!(
+        md.contains("Drained: rehost ended 1 client(s) at the timeout"),
+        "{md}"
+    );
+    let row = md
+        .lines()
+        .find(|l| l.contains(&format!("| {client} `psql` | `{sock}` |")))
+        .unwrap_or_else(|| panic!("{client} not in {md}"));
+    assert!(
+        row.contains("ended by rehost (`pidfd_shutdown`) after"),
+        "{row}"
+    );
+    backend_ends(&pg, backend);
+    held.close();
+}
+
+/// `conns drain --socket --terminate` through an sshd host: the host's agent ends the session
+/// on PostgreSQL's socket (the `end_unix_connections` request), and rehost calls it ended only
+/// once the host's listing no longer has it.
+#[test]
+fn conns_drain_socket_terminate_through_an_ssh_host_ends_the_session() {
+    let sshd = Sshd::start();
+    let pg = rehost_test::postgres::Postgres::start();
+    let held = Held::psql(&pg, true, "", "held");
+    let (client, backend) = (held.client_pid(), held.pid_port().0);
+    let d = TestDir::new();
+    let sock = pg.socket();
+    let sock = sock.to_str().unwrap();
+    let config = sshd.ssh_config();
+    let o = rehost(
+        &d,
+        &[
+            "conns",
+            "drain",
+            sshd.destination(),
+            "--ssh-config",
+            config.to_str().unwrap(),
+            "--socket",
+            sock,
+            "--timeout",
+            "1s",
+            "--terminate",
+            "--json",
+        ],
+    );
+    let doc = json(&o);
+    let t = &doc["terminated_unix"];
+    assert_eq!(t["outcomes"][0]["connection"]["peer_pid"], client, "{doc}");
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 && o.code != 0 {
+        assert_eq!(t["outcomes"][0]["result"], "remained", "{doc}");
+        return;
+    }
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert_eq!(doc["result"], "drained_by_ending", "{doc}");
+    assert_eq!(t["outcomes"][0]["result"], "ended", "{doc}");
+    assert_eq!(t["outcomes"][0]["mechanism"], "pidfd_shutdown", "{doc}");
+    assert_eq!(t["still_listed"], 0, "{doc}");
+    backend_ends(&pg, backend);
+    held.close();
+}
+
+/// Waits (at most 10 s) until PostgreSQL no longer lists the backend `pid`.
+fn backend_ends(pg: &rehost_test::postgres::Postgres, pid: u64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while pg.sql(
+        "postgres",
+        &format!("select count(*) from pg_stat_activity where pid = {pid}"),
+    ) != "0"
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "backend {pid} has not ended"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

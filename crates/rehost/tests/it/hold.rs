@@ -542,6 +542,32 @@ fn a_hold_started_by_systemd_socket_activation_relays_on_the_socket_it_was_given
     rehost_test::stop_child(child, libc::SIGTERM, Duration::from_secs(2));
 }
 
+/// A client connection through `addr` kept open after one answered request (keep-alive): the
+/// hold relays it to its upstream.
+fn kept(addr: SocketAddr) -> TcpStream {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = s.read(&mut chunk).unwrap();
+        assert!(n > 0, "closed before an answer: {buf:?}");
+        buf.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&buf);
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("Content-Length: "))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap();
+            if body.len() >= len {
+                return s;
+            }
+        }
+    }
+}
+
 #[test]
 fn a_switch_step_records_the_pause_and_the_report_shows_it_under_connections() {
     let d = TestDir::new();
@@ -549,6 +575,14 @@ fn a_switch_step_records_the_pause_and_the_report_shows_it_under_connections() {
     let old = Server::start(|_| Reply::json("old"));
     let new = Server::start(|_| Reply::json("new"));
     let web = Hold::start(&d, &state, &format!("127.0.0.1:{}", old.port()));
+    // Connected before the switch: one client leaves while the hold drains, one stays and is
+    // ended at the drain deadline (6 s into the 8 s time box: room for a loaded machine).
+    let stays = kept(web.listen);
+    let leaves = kept(web.listen);
+    let (stays_at, leaves_at) = (
+        stays.local_addr().unwrap().to_string(),
+        leaves.local_addr().unwrap().to_string(),
+    );
     d.write(
         "plan.toml",
         plan(&format!(
@@ -559,7 +593,7 @@ do = "switch"
 hold = "{}"
 to = "127.0.0.1:{}"
 state_dir = "{}"
-timeout = "2s"
+timeout = "8s"
 
 # The hold and the new upstream are the rehearsal's own.
 [environments.test.endpoints]
@@ -573,7 +607,20 @@ timeout = "2s"
             port = new.port(),
         )),
     );
-    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    let o = std::thread::scope(|s| {
+        let run = s.spawn(|| rehost(&d, &["run", "plan.toml", "--env", "test"]));
+        // The hold logs the pause before it drains: the leaving client closes after it.
+        let until = Instant::now() + Duration::from_secs(60);
+        while !web
+            .log()
+            .contains("accept paused; 2 connection(s) to the old upstream open")
+        {
+            assert!(Instant::now() < until, "no pause: {}", web.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        drop(leaves);
+        run.join().unwrap()
+    });
     assert_eq!(o.code, 0, "{}\n{}", o.all(), web.log());
     assert!(
         o.stdout.contains(&format!(
@@ -595,9 +642,16 @@ timeout = "2s"
     assert_eq!(sw["switched"], true, "{sw}");
     assert_eq!(sw["from"], format!("127.0.0.1:{}", old.port()), "{sw}");
     assert_eq!(sw["to"], format!("127.0.0.1:{}", new.port()), "{sw}");
-    assert_eq!(sw["timeout_ms"], 2000, "{sw}");
+    assert_eq!(sw["timeout_ms"], 8000, "{sw}");
     assert_eq!(sw["paused"], true, "{sw}");
-    assert!(sw["paused_ms"].as_u64().unwrap() < 2000, "{sw}");
+    assert!(sw["paused_ms"].as_u64().unwrap() < 8000, "{sw}");
+    // Who was connected at the pause, who left when, who was ended.
+    assert_eq!(sw["open_at_pause"], 2, "{sw}");
+    assert_eq!(sw["drained"], 1, "{sw}");
+    assert_eq!(sw["left"][0]["client"], leaves_at.as_str(), "{sw}");
+    assert!(sw["left"][0]["after_ms"].as_u64().unwrap() < 6000, "{sw}");
+    assert_eq!(sw["ended_count"], 1, "{sw}");
+    assert_eq!(sw["ended"][0]["client"], stays_at.as_str(), "{sw}");
     let md = d.read(".rehost/plan/test/report.md");
     assert!(md.contains("## Connections"), "{md}");
     assert!(
@@ -610,6 +664,27 @@ timeout = "2s"
         "{md}"
     );
     assert!(md.contains("Accept was paused"), "{md}");
+    let row = |client: &str| {
+        md.lines()
+            .find(|l| l.contains(&format!("`{client}`")))
+            .unwrap_or_else(|| panic!("{client} not in {md}"))
+            .to_owned()
+    };
+    assert!(
+        row(&leaves_at).contains("left by itself") && row(&leaves_at).contains("after the pause"),
+        "{md}"
+    );
+    assert!(
+        row(&stays_at).contains("ended by the relay at the drain deadline, open for"),
+        "{md}"
+    );
+    // The client that stayed was ended: it reads the end of its stream (or a reset).
+    let mut stays = stays;
+    let r = stays.read(&mut [0u8; 16]);
+    assert!(
+        matches!(r, Ok(0)) || r.is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionReset),
+        "the client that stayed is still served"
+    );
 }
 
 #[test]

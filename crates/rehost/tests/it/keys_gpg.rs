@@ -93,23 +93,57 @@ fn gnupg_keys_and_keytabs_are_found_with_the_tools_fingerprints_and_nothing_secr
         .collect();
     assert_eq!(public, gpg.fingerprints, "{v}");
 
-    // The agent's key files by keygrip; an RSA one's keygrip computed and its OpenPGP key
-    // found in the keybox beside it.
+    // The agent's key files by keygrip: each keygrip computed as libgcrypt does — RSA, and
+    // the elliptic-curve keys Ed25519, Curve25519 (cv25519) and NIST P-256 — equal to the
+    // `grp` gpg prints, and its OpenPGP key found in the keybox beside it.
     let agent = of_kind(&v, "gpg-agent-key");
     assert_eq!(agent.len(), gpg.keygrips.len(), "{v}");
     for (grip, fp) in &gpg.keygrips {
         let k = at(&agent, &format!("/private-keys-v1.d/{grip}.key"));
         assert_eq!(k.len(), 1, "{grip}: {v}");
         assert_eq!(k[0]["openpgp"]["keygrip"], *grip, "{v}");
-        if gpg.rsa_keygrips.contains(grip) {
-            assert_eq!(k[0]["openpgp"]["keygrip_from"], "computed", "{v}");
-            assert_eq!(fpr(k[0]), fp, "{v}");
-            assert_eq!(k[0]["encrypted"], true, "{v}");
-        } else {
-            assert_eq!(k[0]["openpgp"]["keygrip_from"], "file name", "{v}");
-            assert_eq!(k[0]["encrypted"], false, "{v}");
-        }
+        assert_eq!(k[0]["openpgp"]["keygrip_from"], "computed", "{grip}: {v}");
+        assert_eq!(fpr(k[0]), fp, "{grip}: {v}");
+        assert_eq!(
+            k[0]["encrypted"],
+            gpg.protected_keygrips.contains(grip),
+            "{grip}: {v}"
+        );
     }
+    // And each OpenPGP secret key in the export carries the keygrip gpg prints for it.
+    for (grip, fp) in &gpg.keygrips {
+        let k: Vec<_> = at(&sec, "/export/secret.asc")
+            .into_iter()
+            .filter(|k| fpr(k) == fp)
+            .collect();
+        assert_eq!(k.len(), 1, "{fp}: {v}");
+        assert_eq!(k[0]["openpgp"]["keygrip"], *grip, "{fp}: {v}");
+    }
+    // A key file renamed: its computed keygrip stands (an Ed25519 one as well as RSA), and
+    // the scan says so.
+    let (ed_grip, _) = gpg.curves.iter().find(|(_, a)| a == "ed25519").unwrap();
+    let moved = d.join("renamed/private-keys-v1.d");
+    std::fs::create_dir_all(&moved).unwrap();
+    std::fs::copy(
+        d.join(&format!("old/gnupg/private-keys-v1.d/{ed_grip}.key")),
+        moved.join(format!("{}.key", "A".repeat(40))),
+    )
+    .unwrap();
+    let o = rehost(&d, &["keys", "scan", "renamed", "--json"]);
+    secrets.assert_absent("stdout", o.stdout.as_bytes());
+    let r = json(&o);
+    assert_eq!(
+        r["scans"][0]["keys"][0]["openpgp"]["keygrip"], *ed_grip,
+        "{r}"
+    );
+    assert!(
+        r["scans"][0]["errors"][0]
+            .as_str()
+            .unwrap_or_default()
+            .contains("renamed or altered"),
+        "{r}"
+    );
+    std::fs::remove_dir_all(d.join("renamed")).unwrap();
 
     // The keytab: what klist lists, and a digest of each key.
     let kt = of_kind(&v, "kerberos-key");

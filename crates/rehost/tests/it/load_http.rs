@@ -249,3 +249,76 @@ fn a_new_side_that_cannot_be_asked_is_not_counted_as_found() {
     assert!(md.contains("could NOT be looked for"), "{}\n{md}", r.all());
     assert!(!md.contains("no acknowledged write lost"), "{md}");
 }
+
+/// A new side that answers `500`, or bytes that are not HTTP (with a terminal escape in
+/// them), is an error naming the id it asked for; nothing is counted as found, and nothing it
+/// sent reaches the terminal or the report unescaped.
+#[test]
+fn a_new_side_answering_500_or_garbage_is_an_error_never_found() {
+    let d = TestDir::new();
+    let port = port_free_on_both();
+    let _old = webdav(&d, "nginx-old", "127.0.0.2", port, "test-old");
+    // 500 to every write lookup.
+    let main = "\
+user root root;
+pid PREFIX/nginx.pid;
+worker_processes 1;
+events { worker_connections 64; }
+http { access_log off; include PREFIX/conf.d/*.conf; }
+";
+    let site = format!(
+        "server {{ listen 127.0.0.3:{port}; location = / {{ return 200 \"up\"; }} location /rehost-writes/ {{ return 500; }} }}\n"
+    );
+    let mut new = nginx(&d, "nginx-new", main, &site);
+    new.start_at("127.0.0.3", port, "up");
+    d.write("plan.toml", plan(port, "stop-app"));
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    let rs = journal_records(&d, "test");
+    let check = &rs[record_pos(&rs, "load_checked", |r| r["id"] == "uploads")];
+    assert!(check["acknowledged"].as_u64().unwrap() > 0, "{check:#}");
+    assert_eq!(check["found"], 0, "{check:#}");
+    let e = check["error"].as_str().unwrap();
+    assert!(
+        e.contains("answered 500: neither 200 (stored) nor 404 (missing)"),
+        "{e}"
+    );
+    drop(new);
+
+    // Bytes that are not HTTP, an escape sequence among them.
+    let python = rehost_test::require_tool("python3");
+    let script = format!(
+        "import socket\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\ns.bind(('127.0.0.3',{port}))\ns.listen(16)\nwhile True:\n  c,_=s.accept()\n  c.recv(65536)\n  c.sendall(b'\\x1b[2J\\x1b]0;owned\\x07garbage\\r\\n\\r\\n')\n  c.close()\n"
+    );
+    let mut garbage = std::process::Command::new(python)
+        .args(["-c", &script])
+        .spawn()
+        .unwrap();
+    let t = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.3", port)).is_err() {
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(10),
+            "garbage server never listened"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::fs::remove_dir_all(d.join(".rehost")).unwrap();
+    let o = rehost(&d, &["run", "plan.toml", "--env", "test"]);
+    let _ = garbage.kill();
+    let _ = garbage.wait();
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(
+        !o.all().contains('\x1b'),
+        "no escape reaches the terminal: {}",
+        o.all()
+    );
+    let rs = journal_records(&d, "test");
+    let check = &rs[record_pos(&rs, "load_checked", |r| r["id"] == "uploads")];
+    assert_eq!(check["found"], 0, "{check:#}");
+    assert!(check["error"].is_string(), "{check:#}");
+    let r = rehost(&d, &["report", "plan.toml", "--env", "test", "-o", "out"]);
+    let md = d.read("out/report.md");
+    assert!(md.contains("could NOT be looked for"), "{}\n{md}", r.all());
+    assert!(!md.contains('\x1b'), "{md}");
+    assert!(!d.read("out/report.html").contains('\x1b'));
+}

@@ -389,3 +389,70 @@ fn a_stopped_and_resumed_run_is_measured_in_each_run() {
     let journal = d.read(".rehost/plan/test/journal");
     assert_eq!(journal.matches("\"type\":\"probe_summary\"").count(), 2);
 }
+
+/// What clients saw is journaled while a long step runs, not only when it ends: the old
+/// server's outage is in the journal before the step that follows it finishes, and a run
+/// SIGKILLed in the middle of that step keeps it (`rehost status` shows the outage, cut where
+/// the journal ends).
+#[test]
+fn an_outage_seen_during_a_long_step_is_journaled_before_the_step_ends_and_survives_kill_9() {
+    let d = TestDir::new();
+    d.write("www/index.html", "<p>hello-web</p>");
+    let port = free_port();
+    let old = http_server("127.0.0.1", port, &d.join("www"));
+    let _new = NewServer(d.join("new.pid"));
+    let text = plan(&d, port, old.id(), "15m").replace(
+        "[[steps]]\nid = \"start-new\"",
+        "[[steps]]\nid = \"ticks\"\ndo = \"run\"\nhost = \"old\"\ncommand = \"for i in $(seq 300); do echo tick $i; sleep 0.1; done\"\n\n[[steps]]\nid = \"start-new\"",
+    );
+    d.write("plan.toml", text);
+    struct Killed(Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            // SAFETY: kill(2) on our own child's pid.
+            unsafe { libc::kill(self.0.id() as i32, libc::SIGKILL) };
+            let _ = self.0.wait();
+        }
+    }
+    let child = Killed(
+        Command::new(bin())
+            .args(["run", "plan.toml", "--env", "test"])
+            .current_dir(d.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let journal = d.join(".rehost/plan/test/journal");
+    let t = Instant::now();
+    let seen = loop {
+        let text = std::fs::read_to_string(&journal).unwrap_or_default();
+        if text.lines().any(|l| {
+            l.contains("\"type\":\"probe_changed\"")
+                && l.contains("\"side\":\"old\"")
+                && l.contains("\"up\":false")
+        }) {
+            break text;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(25),
+            "the old side's outage was not journaled during `ticks`: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(
+        !seen.contains("\"type\":\"step_finished\",\"id\":\"ticks\"")
+            && !seen.contains("\"id\":\"ticks\",\"attempt\":1,\"result\""),
+        "journaled before `ticks` ended: {seen}"
+    );
+    drop(child);
+    rehost_test::stop_child(old, libc::SIGKILL, Duration::from_secs(1));
+    let st = json(&rehost(
+        &d,
+        &["status", "plan.toml", "--env", "test", "--json"],
+    ));
+    let m = &st["downtime"]["measured"];
+    let outages = m["outages"].as_array().unwrap();
+    assert_eq!(outages.len(), 1, "{m:#}");
+    assert_eq!(outages[0]["ended"], false, "{m:#}");
+}
