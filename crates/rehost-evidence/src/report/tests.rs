@@ -898,6 +898,68 @@ fn a_write_loads_check_is_clean_only_when_every_acknowledged_write_was_found() {
     }
 }
 
+/// A done `watch-old` step is no finding against "Data complete and correct": it can only find
+/// against the point (its lost writes are a failed verdict item of the step), and proves
+/// nothing itself: the point rests on the verification. Regression: it fell through to "finished without a result this rehost
+/// reads", which marked the point a finding in every run that watched the old side.
+#[test]
+fn a_done_watch_old_is_no_finding_and_no_proof() {
+    use crate::doc::Mark;
+    use crate::kompendium::Point;
+    let src = format!(
+        "{PLAN}\n[[data]]\nid = \"d\"\nfrom = \"old:/srv\"\nto = \"new:/srv\"\n\n[[steps]]\nid = \"check\"\ndo = \"verify-tree\"\ndata = \"d\"\n\n[[steps]]\nid = \"watch\"\ndo = \"watch-old\"\ndata = \"d\"\n"
+    );
+    let plan = rehost_plan::check(&src).plan.unwrap();
+    let done = |s: u32, id: &str, data: Option<StepData>| Record::StepFinished {
+        at: t(s),
+        id: id.into(),
+        attempt: 1,
+        result: StepResult::Done,
+        elapsed_ms: 10,
+        detail: None,
+        confirmed_by: None,
+        exit_code: Some(0),
+        output: None,
+        result_data: data,
+    };
+    let tree = StepData::VerifyTree(Box::new(
+        serde_json::from_value(serde_json::json!({
+            "v": 1, "data_set": "d", "source": "old:/srv", "destination": "new:/srv",
+            "exit_code": 0, "findings": [], "findings_total": 0, "manifests": [],
+            "totals": {"entries_a": 1, "entries_b": 1, "bytes_a": 1, "bytes_b": 1,
+                       "equal": 1, "rehashed": 2, "trusted": 0, "by_class": {}},
+        }))
+        .unwrap(),
+    ));
+    let build_with = |records: &[Record]| {
+        build(Input {
+            plan: &plan,
+            plan_file: "plan.toml".into(),
+            plan_text: PlanText {
+                text: src.clone(),
+                origin: "test".into(),
+            },
+            run: read::fold(records, "production", &plan),
+            others: Vec::new(),
+        })
+    };
+    // The tree verified, the old side watched: verified, resting on the verification only.
+    let r = build_with(&[
+        run_started(),
+        started(1, "check", 1),
+        done(2, "check", Some(tree)),
+        started(3, "watch", 1),
+        done(4, "watch", None),
+    ]);
+    let data = r.points.iter().find(|c| c.point == Point::Data).unwrap();
+    assert_eq!(data.state, Mark::Verified, "{data:?}");
+    assert_eq!(data.steps, ["check", "watch"]);
+    assert!(
+        !data.text.contains("watch"),
+        "proven by the verification only: {data:?}"
+    );
+}
+
 /// Issue 21: the Connections section names who was connected to the old upstream when a
 /// switch paused (each one that left by itself and when, each one the relay ended), and a
 /// `drain` interrupted while rehost ended its clients is shown as interrupted with what the
