@@ -227,16 +227,17 @@ const OUTSIDE_FUNCTIONS: &[&str] = &[
     "release_all_locks",
     "sleep",
     "benchmark",
-    "load_file",
     "master_pos_wait",
     "master_gtid_wait",
     "source_pos_wait",
     "nextval",
     "setval",
     "lastval",
-    "sys_exec",
-    "sys_eval",
 ];
+
+/// Functions that run a program or read a file on the server (lib_mysqludf_sys's, LOAD_FILE):
+/// never replayed, not even with writes allowed.
+const SERVER_SIDE_FUNCTIONS: &[&str] = &["sys_exec", "sys_eval", "sys_bineval", "load_file"];
 
 /// The class of one statement.
 pub fn classify(stmt: &str) -> Result<Class, String> {
@@ -292,6 +293,11 @@ pub fn classify(stmt: &str) -> Result<Class, String> {
         let next = toks.get(n + 1);
         let next_word = next.filter(|t| t.kind == Tok::Word).map(word);
         let called = next.is_some_and(|t| t.kind == Tok::Open);
+        if called && SERVER_SIDE_FUNCTIONS.contains(&w.as_str()) {
+            return Ok(Class::Never(format!(
+                "it calls {w}(), which runs a program or reads a file on the server"
+            )));
+        }
         if w == "into" && matches!(next_word.as_deref(), Some("outfile" | "dumpfile")) {
             return Ok(Class::Never(
                 "INTO OUTFILE/DUMPFILE writes a file on the server".into(),
