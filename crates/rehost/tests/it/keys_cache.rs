@@ -218,6 +218,26 @@ fn a_second_scan_opens_only_what_changed_and_no_cache_opens_everything() {
         secrets.assert_absent("stderr", o.stderr.as_bytes());
     }
     secrets.assert_absent("the key scan cache", &before);
+
+    // Cache files of other paths not written for 30 days are removed when a scan opens the
+    // directory (a symlink as one, not what it points to); recent ones stay.
+    let dir = d.join("cache/rehost/keys");
+    sh(
+        &d,
+        &format!(
+            "cd '{}' && echo x > old.rkc && echo y > recent.rkc && echo z > ../outside \
+             && ln -s ../outside link.rkc && touch -d '40 days ago' old.rkc && touch -h -d '40 days ago' link.rkc",
+            dir.display()
+        ),
+    );
+    scan(&d, &[]);
+    assert!(!dir.join("old.rkc").exists() && dir.join("recent.rkc").exists());
+    assert!(std::fs::symlink_metadata(dir.join("link.rkc")).is_err());
+    assert_eq!(
+        std::fs::read_to_string(d.join("cache/rehost/outside")).unwrap(),
+        "z\n"
+    );
+    assert!(cached[0].exists(), "its own cache stays");
 }
 
 #[test]
