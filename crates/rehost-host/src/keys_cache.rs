@@ -30,6 +30,12 @@ use std::path::PathBuf;
 pub(crate) const SETTLED: std::time::Duration = std::time::Duration::from_secs(2);
 /// The most entries a cache holds (16 bytes each: 64 MiB); past it, the rest are read again.
 pub(crate) const MAX_ENTRIES: usize = 4_000_000;
+/// A cache file not written for this long is removed when a scan opens the directory (one per
+/// scanned path: a tree scanned once, a test's temporary directory, would stay for ever).
+const UNUSED: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
+/// A cache in use is written again at least this often, even unchanged, so that it is not
+/// taken for unused.
+const REFRESH: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 const MAGIC: &[u8; 16] = b"rehost-keyscan1\n";
 /// The header: magic, the scanner's digest, the number of entries.
@@ -97,6 +103,8 @@ fn scanner_digest() -> [u8; 32] {
 #[derive(Default)]
 pub(crate) struct Cache {
     known: Vec<u128>,
+    /// When the cache file read was last written (seconds since the epoch).
+    written: i64,
     /// Where the entries with each value of their top 16 bits begin in `known` (and, last,
     /// its length): a lookup reads one or two cache lines, not a binary search's seventeen.
     index: Vec<u32>,
@@ -149,10 +157,12 @@ impl Cache {
                 return c;
             }
         };
+        prune(&dir, &c.name, now);
         match read(&dir, &c.name) {
-            Ok(known) => {
+            Ok((known, written)) => {
                 c.index = index(&known);
                 c.known = known;
+                c.written = written;
             }
             Err(why) => c.notes.push(format!(
                 "ignored the key scan cache {}: {why}; every file was read, and the cache is made again",
@@ -204,7 +214,14 @@ impl Cache {
                 "the key scan cache keeps at most {MAX_ENTRIES} files; the others are read every time"
             ));
         }
-        if entries == self.known {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs() as i64;
+        // Unchanged: written again only once a day (so that pruning sees it used); nothing to
+        // record and no file: nothing written.
+        let fresh = now - self.written < REFRESH.as_secs() as i64;
+        if entries == self.known && (fresh || (self.written == 0 && entries.is_empty())) {
             return;
         }
         let digest = scanner_digest();
@@ -242,9 +259,32 @@ fn index(known: &[u128]) -> Vec<u32> {
     index
 }
 
-/// The entries of the cache file `name` in `dir`, or why it is not trusted. A missing file is
-/// an empty cache.
-fn read(dir: &PrivateDir, name: &str) -> Result<Vec<u128>, String> {
+/// Removes the cache files in `dir` but `keep` not written for [`UNUSED`] (and temporary files
+/// a writer left as long), never following a symlink; what cannot be removed stays.
+fn prune(dir: &PrivateDir, keep: &str, now: std::time::Duration) {
+    let Ok(list) = rustix::fs::Dir::read_from(dir.fd()) else {
+        return;
+    };
+    let before = now.saturating_sub(UNUSED).as_secs() as i64;
+    for e in list.flatten() {
+        let name = e.file_name();
+        let b = name.to_bytes();
+        let ours = b.ends_with(b".rkc")
+            || (b.starts_with(b".") && b.windows(12).any(|w| w == b".rehost-tmp-"));
+        if !ours || b == keep.as_bytes() {
+            continue;
+        }
+        if let Ok(st) = rustix::fs::statat(dir.fd(), name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW)
+            && st.st_mtime < before
+        {
+            let _ = rustix::fs::unlinkat(dir.fd(), name, rustix::fs::AtFlags::empty());
+        }
+    }
+}
+
+/// The entries of the cache file `name` in `dir` and when it was written (its mtime), or why
+/// it is not trusted. A missing file is an empty cache.
+fn read(dir: &PrivateDir, name: &str) -> Result<(Vec<u128>, i64), String> {
     use rustix::fs::{Mode, OFlags};
     let fd = match rustix::fs::openat(
         dir.fd(),
@@ -253,7 +293,7 @@ fn read(dir: &PrivateDir, name: &str) -> Result<Vec<u128>, String> {
         Mode::empty(),
     ) {
         Ok(fd) => fd,
-        Err(rustix::io::Errno::NOENT) => return Ok(Vec::new()),
+        Err(rustix::io::Errno::NOENT) => return Ok((Vec::new(), 0)),
         Err(rustix::io::Errno::LOOP) => return Err("it is a symlink".into()),
         Err(e) => return Err(e.to_string()),
     };
@@ -309,5 +349,5 @@ fn read(dir: &PrivateDir, name: &str) -> Result<Vec<u128>, String> {
     if !entries.is_sorted() {
         return Err("corrupt (not sorted)".into());
     }
-    Ok(entries)
+    Ok((entries, meta.mtime()))
 }

@@ -844,9 +844,22 @@ pub struct KeysScanArgs {
     /// unchanged since a scan found nothing in them, and do not write the cache.
     #[arg(long)]
     pub no_cache: bool,
-    /// Print JSON instead of text.
+    /// Print JSON instead of text (`--format json`).
     #[arg(long)]
     pub json: bool,
+    /// How to print: `text`, `json`, or `csv` (the inventory of cryptographic material BSI's
+    /// CON.1 asks for: one row per key with its location, path, kind, algorithm and size,
+    /// fingerprint, where it is used, its expiry, owner and mode).
+    #[arg(long, value_enum, default_value_t = KeysFormat::Text, conflicts_with = "json")]
+    pub format: KeysFormat,
+}
+
+/// `keys scan --format`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeysFormat {
+    Text,
+    Json,
+    Csv,
 }
 
 #[derive(Args, Debug)]

@@ -145,7 +145,11 @@ pub fn scan(args: &KeysScanArgs) -> i32 {
     };
     // Through a buffer: stdout is line-buffered, a write per line otherwise (flushed on drop).
     let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-    if args.json {
+    if args.format == crate::cli::KeysFormat::Csv {
+        let _ = inventory_csv(&mut out, &scans);
+        return code;
+    }
+    if args.json || args.format == crate::cli::KeysFormat::Json {
         let doc = json!({
             "scans": scans.iter().map(|(loc, s)| (loc, s, s.private_keys())).map(|(loc, s, private)| json!({
                 "location": loc,
@@ -273,6 +277,71 @@ pub fn scan(args: &KeysScanArgs) -> i32 {
         );
     }
     code
+}
+
+/// The columns of `keys scan --format csv`.
+const CSV_COLUMNS: &[&str] = &[
+    "location",
+    "path",
+    "kind",
+    "algorithm",
+    "fingerprint",
+    "used_by",
+    "not_after",
+    "uid",
+    "gid",
+    "mode",
+    "encrypted",
+    "problems",
+    "warnings",
+];
+
+/// The inventory (BSI CON.1): a header, then one row per key of each scan (RFC 4180: fields
+/// with a comma, quote or line end quoted). Text from the host passes the one escaper first,
+/// and a field that a spreadsheet would take for a formula (`=`, `+`, `-`, `@` first) is
+/// prefixed with `'`.
+fn inventory_csv(out: &mut dyn Write, scans: &[(String, Scan)]) -> std::io::Result<()> {
+    writeln!(out, "{}", CSV_COLUMNS.join(","))?;
+    for (loc, s) in scans {
+        for f in &s.found {
+            let k = &f.key;
+            let row = [
+                loc.clone(),
+                f.path.clone(),
+                k.kind.name().to_owned(),
+                k.algorithm_and_size(),
+                k.fingerprint().unwrap_or_default(),
+                f.used_by.join(" "),
+                k.certificate
+                    .as_ref()
+                    .map(|c| c.not_after.clone())
+                    .unwrap_or_default(),
+                f.uid.to_string(),
+                f.gid.to_string(),
+                format!("{:04o}", f.mode),
+                k.encrypted.to_string(),
+                f.problems().join("; "),
+                f.warnings().join("; "),
+            ];
+            let cells: Vec<String> = row.iter().map(|c| csv_cell(c)).collect();
+            writeln!(out, "{}", cells.join(","))?;
+        }
+    }
+    Ok(())
+}
+
+/// One CSV field: escaped for a terminal, kept from being a spreadsheet formula, quoted where
+/// RFC 4180 wants it.
+fn csv_cell(text: &str) -> String {
+    let mut t = escape(text);
+    if t.starts_with(['=', '+', '-', '@']) {
+        t.insert(0, '\'');
+    }
+    if t.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", t.replace('"', "\"\""))
+    } else {
+        t
+    }
 }
 
 /// How many of the files examined the cache let the scan leave unopened, if any.

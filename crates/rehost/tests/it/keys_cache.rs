@@ -218,6 +218,26 @@ fn a_second_scan_opens_only_what_changed_and_no_cache_opens_everything() {
         secrets.assert_absent("stderr", o.stderr.as_bytes());
     }
     secrets.assert_absent("the key scan cache", &before);
+
+    // Cache files of other paths not written for 30 days are removed when a scan opens the
+    // directory (a symlink as one, not what it points to); recent ones stay.
+    let dir = d.join("cache/rehost/keys");
+    sh(
+        &d,
+        &format!(
+            "cd '{}' && echo x > old.rkc && echo y > recent.rkc && echo z > ../outside \
+             && ln -s ../outside link.rkc && touch -d '40 days ago' old.rkc && touch -h -d '40 days ago' link.rkc",
+            dir.display()
+        ),
+    );
+    scan(&d, &[]);
+    assert!(!dir.join("old.rkc").exists() && dir.join("recent.rkc").exists());
+    assert!(std::fs::symlink_metadata(dir.join("link.rkc")).is_err());
+    assert_eq!(
+        std::fs::read_to_string(d.join("cache/rehost/outside")).unwrap(),
+        "z\n"
+    );
+    assert!(cached[0].exists(), "its own cache stays");
 }
 
 #[test]
@@ -298,4 +318,43 @@ fn a_cache_that_cannot_be_trusted_is_ignored_named_and_never_hides_a_key() {
         "{}",
         t.stdout
     );
+}
+
+/// Over ssh the agent keeps the cache on the host it scans (in its user's cache directory
+/// there, not this machine's), skips there as here, and finds what a local scan finds.
+#[test]
+fn the_agent_keeps_the_cache_on_the_host_it_scans() {
+    let sshd = rehost_test::sshd::Sshd::start();
+    let d = TestDir::new();
+    let secrets = make_tree(&d);
+    settle(&d);
+    let at = d.join("tree").display().to_string();
+    let remote_at = format!("{}:{at}", sshd.destination());
+    let cfg = sshd.ssh_config().display().to_string();
+    let over_ssh = |extra: &[&str]| {
+        let mut args = vec!["keys", "scan", &remote_at, "--json", "--ssh-config", &cfg];
+        args.extend_from_slice(extra);
+        let o = run(&d, &args);
+        assert_eq!(o.code, 0, "{}", o.all());
+        secrets.assert_absent("stdout", o.stdout.as_bytes());
+        crate::keys::json(&o)
+    };
+    let first = over_ssh(&[]);
+    assert_eq!(n(&first, "cached"), 0, "{first}");
+    let second = over_ssh(&[]);
+    assert_eq!(n(&second, "cached"), PLAIN as u64 + 1, "{second}");
+    assert_eq!(n(&second, "read"), 2, "{second}");
+    let (_, local) = scan(&d, &["--no-cache"]);
+    assert_eq!(keys(&second), keys(&local));
+    // The cache is the ssh host's (the fixture's XDG_CACHE_HOME), none here.
+    let there: Vec<PathBuf> = std::fs::read_dir(sshd.cache_dir().join("rehost/keys"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(there.len(), 1, "{there:?}");
+    secrets.assert_absent("the agent's cache", &std::fs::read(&there[0]).unwrap());
+    assert!(cache_files(&d).is_empty(), "{:?}", cache_files(&d));
+    // --no-cache reaches the agent.
+    let all = over_ssh(&["--no-cache"]);
+    assert_eq!(n(&all, "cached"), 0, "{all}");
 }

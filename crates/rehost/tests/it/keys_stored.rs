@@ -767,6 +767,50 @@ fn keys_named_by_service_configurations_are_found_where_the_configuration_says()
     );
     let pg_cert = at("/var/lib/postgresql/16/main/server.crt");
     assert_eq!(pg_cert[0]["kind"], "certificate");
+    // The same scan as the inventory BSI's CON.1 asks for: one CSV row per key, with where
+    // it is used and a certificate's expiry.
+    let o = rehost(
+        &d,
+        &[
+            "keys",
+            "scan",
+            "old:/etc",
+            "--plan",
+            "plan.toml",
+            "--env",
+            "test",
+            "--format",
+            "csv",
+        ],
+    );
+    assert_eq!(o.code, 1, "{}", o.all());
+    secrets.assert_absent("csv", o.stdout.as_bytes());
+    let rows: Vec<&str> = o.stdout.lines().collect();
+    assert_eq!(
+        rows[0],
+        "location,path,kind,algorithm,fingerprint,used_by,not_after,uid,gid,mode,encrypted,problems,warnings"
+    );
+    assert_eq!(rows.len(), all.len() + 1, "{}", o.stdout);
+    let row = |prefix: &str| {
+        *rows
+            .iter()
+            .find(|r| r.starts_with(prefix))
+            .unwrap_or_else(|| panic!("{prefix}: {}", o.stdout))
+    };
+    let site = row("old:/etc,/etc/ssl/private/site.key,pkcs8-private,");
+    let spki = key[0]["spki_sha256"].as_str().unwrap();
+    assert!(site.contains(&format!(",spki-sha256:{spki},")), "{site}");
+    for u in &used {
+        assert!(site.contains(u), "{u}: {site}");
+    }
+    let cert = row("old:/etc,/var/lib/postgresql/16/main/server.crt,certificate,");
+    assert!(
+        cert.contains(&format!(
+            ",{},",
+            pg_cert[0]["certificate"]["not_after"].as_str().unwrap()
+        )),
+        "{cert}"
+    );
     assert_eq!(
         at("/etc/ssl/private/site.pem").len(),
         2,
