@@ -255,7 +255,11 @@ pub fn execute(
             Ok(())
         }
         Request::Survey { options } => crate::survey::execute(host, options, cancel, emit),
-        Request::ReadOnly { .. } | Request::RestoreModes { .. } | Request::Listening { .. } => {
+        Request::Listening { ports } => {
+            emit(crate::retire::listening_here(ports));
+            Ok(())
+        }
+        Request::ReadOnly { .. } | Request::RestoreModes { .. } => {
             crate::retire::execute(host, req, cancel, emit)
         }
         Request::Probe { paths, measure } => {

@@ -498,29 +498,6 @@ pub(crate) fn execute(
                 r.map(|summary| emit(Response::ModesRestored { summary })),
             )
         }
-        Request::Listening { ports } => {
-            let mut gaps = Vec::new();
-            let sockets = crate::survey::procs::listeners(&mut gaps)
-                .into_iter()
-                .filter(|l| {
-                    l.listen.proto == rehost_survey::Proto::Tcp && ports.contains(&l.listen.port)
-                })
-                .map(|l| Listening {
-                    address: l.listen.address,
-                    port: l.listen.port,
-                })
-                .take(MAX_LISTED * 10)
-                .collect();
-            emit(Response::Listening {
-                sockets,
-                gaps: gaps
-                    .into_iter()
-                    .filter(|g| g.what != "/proc/net/unix")
-                    .map(|g| format!("{}: {}", g.what, g.why))
-                    .collect(),
-            });
-            return Ok(());
-        }
         _ => unreachable!("capability::execute hands retire only its own requests"),
     };
     result.map_err(|source| {
@@ -538,6 +515,29 @@ pub(crate) fn execute(
             }
         }
     })
+}
+
+/// The agent's side of `Listening` (and a local host's): the machine's listening TCP sockets
+/// on `ports`, from its kernel, and what could not be read.
+pub(crate) fn listening_here(ports: &[u16]) -> crate::Response {
+    let mut gaps = Vec::new();
+    let sockets = crate::survey::procs::listeners(&mut gaps)
+        .into_iter()
+        .filter(|l| l.listen.proto == rehost_survey::Proto::Tcp && ports.contains(&l.listen.port))
+        .map(|l| Listening {
+            address: l.listen.address,
+            port: l.listen.port,
+        })
+        .take(MAX_LISTED * 10)
+        .collect();
+    crate::Response::Listening {
+        sockets,
+        gaps: gaps
+            .into_iter()
+            .filter(|g| g.what != "/proc/net/unix")
+            .map(|g| format!("{}: {}", g.what, g.why))
+            .collect(),
+    }
 }
 
 /// Whether a path a host sent can name an entry beneath a root (empty: the root itself).

@@ -394,9 +394,7 @@ fn classify_pg(stmt: &str) -> Result<Class, String> {
         if let Some(n) = toks
             .iter()
             .position(|t| t.kind == Tok::Word && word(t) == "to")
-            && toks.get(n + 1).is_some_and(|t| {
-                t.kind != Tok::Word && stmt[t.start..].starts_with(['\'', 'E', 'e'])
-            })
+            && toks.get(n + 1).is_some_and(|t| t.kind == Tok::Str)
         {
             return Ok(Class::Never(
                 "COPY … TO a file writes it on the server, beyond what a rollback undoes".into(),

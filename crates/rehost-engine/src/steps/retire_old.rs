@@ -315,16 +315,17 @@ fn keep_read_only(
         changes.extend(batch);
         Ok(())
     });
-    let undo = |ctx: &mut Ctx, changes: &[ModeChange], why: String| -> Stop {
+    // Sets back what this attempt changed; `why` with what that did.
+    let undo = |ctx: &mut Ctx, changes: &[ModeChange], why: String| -> String {
         if changes.is_empty() {
-            return Stop::Failed(why);
+            return why;
         }
         let never = std::sync::atomic::AtomicBool::new(false);
         let restored = ctx.hosts.get(&host_name).and_then(|h| {
             h.restore_modes(&path, changes, &never)
                 .map_err(|e| e.to_string())
         });
-        Stop::Failed(match restored {
+        match restored {
             Ok(r) if r.left_count == 0 => format!(
                 "{why}; the {} mode(s) this attempt removed were set back",
                 r.restored
@@ -339,20 +340,20 @@ fn keep_read_only(
                 "{why}; setting back the {} mode(s) this attempt removed failed too: {e}",
                 changes.len()
             ),
-        })
+        }
     };
     let summary = match applied {
         Ok(s) => s,
         Err(e) if ctx.cancel.load(std::sync::atomic::Ordering::Relaxed) => {
-            let _ = undo(ctx, &changes, e.to_string());
+            undo(ctx, &changes, e.to_string());
             return Err(Stop::Cancelled);
         }
         Err(e) => {
-            return Err(undo(
+            return Err(Stop::Failed(undo(
                 ctx,
                 &changes,
                 format!("keeping {} read-only: {e}", ds.from),
-            ));
+            )));
         }
     };
     let mut bytes = Vec::with_capacity(changes.len() * 64);
@@ -369,7 +370,7 @@ fn keep_read_only(
         })
         .map_err(|e| format!("failed to keep the mode changes as evidence/{name}: {e}"));
     if let Err(e) = kept {
-        return Err(undo(ctx, &changes, e));
+        return Err(Stop::Failed(undo(ctx, &changes, e)));
     }
     let host = ctx.hosts.get(&host_name).map_err(Stop::Failed)?;
     let check = host.read_only(&path, ReadOnlyAction::Check, ctx.cancel, &mut |_| {
@@ -378,11 +379,11 @@ fn keep_read_only(
     let check: ReadOnlySummary = match check {
         Ok(c) => c,
         Err(e) => {
-            return Err(undo(
+            return Err(Stop::Failed(undo(
                 ctx,
                 &changes,
                 format!("walking {} again to check it is read-only: {e}", ds.from),
-            ));
+            )));
         }
     };
     let until = ctx.clock.now() + jiff::SignedDuration::try_from(retention).unwrap_or_default();
@@ -444,9 +445,7 @@ fn keep_read_only(
                     .join("; ")
             );
         }
-        let Stop::Failed(why) = undo(ctx, &changes, why) else {
-            unreachable!("undo fails")
-        };
+        let why = undo(ctx, &changes, why);
         return Ok((ro, why));
     }
     let mut note = format!(
