@@ -30,6 +30,12 @@ enum Lie {
     Silent,
     /// A restore that answers 1 change with 5 restored.
     RestoreMiscount,
+    /// A listening socket on a port it was not asked about.
+    ListeningNotAsked,
+    /// A listening socket whose address is a terminal escape, not an address.
+    ListeningGarbage,
+    /// Two listings.
+    ListeningTwice,
 }
 
 struct Liar(Lie);
@@ -68,7 +74,26 @@ impl Host for Liar {
             ..Default::default()
         };
         let mut out = Vec::new();
+        let socket = |address: &str, port: u16| rehost_host::retire::Listening {
+            address: address.into(),
+            port,
+        };
         match (req, self.0) {
+            (Request::Listening { .. }, lie) => {
+                let sockets = match lie {
+                    Lie::ListeningNotAsked => vec![socket("0.0.0.0", 22)],
+                    Lie::ListeningGarbage => vec![socket("\x1b[2J", 8080)],
+                    _ => vec![socket("127.0.0.1", 8080)],
+                };
+                let n = if lie == Lie::ListeningTwice { 2 } else { 1 };
+                for _ in 0..n {
+                    on_response(Response::Listening {
+                        sockets: sockets.clone(),
+                        gaps: Vec::new(),
+                    });
+                }
+                return Ok(());
+            }
             (Request::RestoreModes { .. }, _) => out.push(Response::ModesRestored {
                 summary: RestoreSummary {
                     restored: 5,
@@ -174,4 +199,20 @@ fn a_restore_whose_counts_do_not_add_up_is_refused() {
         e.contains("answered 1 mode change(s) with 5 restored"),
         "{e}"
     );
+}
+
+#[test]
+fn a_listing_of_listening_sockets_that_does_not_hold_is_refused() {
+    for (lie, words) in [
+        (Lie::ListeningNotAsked, "not asked for: 0.0.0.0:22"),
+        (Lie::ListeningGarbage, "not asked for: \\u{1b}[2J:8080"),
+        (Lie::ListeningTwice, "a second listing"),
+    ] {
+        let e = Liar(lie)
+            .listening(&[8080], &AtomicBool::new(false))
+            .expect_err("refused")
+            .to_string();
+        assert!(e.contains("old") && e.contains(words), "{lie:?}: {e}");
+        assert!(!e.contains('\x1b'), "escaped: {e}");
+    }
 }
