@@ -125,6 +125,7 @@ pub(crate) fn execute(
     };
     let mut cached = 0u64;
     let mut settled: Vec<u128> = Vec::new();
+    let mut kept: Vec<(u128, Box<[u8]>)> = Vec::new();
     // The directories: read by descriptor by `THREADS` threads sharing a queue (as the
     // reference scan's), each file opened relative to its directory.
     let queue = Queue::new();
@@ -168,8 +169,8 @@ pub(crate) fn execute(
         for events in rx {
             for e in events {
                 match e {
-                    Event::Examined(shown, e) => {
-                        read += 1;
+                    Event::Examined(shown, e, opened) => {
+                        read += u64::from(opened);
                         found(host, &shown, *e, &digest_key, &mut errors, &mut batch, emit);
                     }
                     Event::Error(e) => errors.push(e),
@@ -182,6 +183,7 @@ pub(crate) fn execute(
                 files += t.files;
                 cached += t.cached;
                 settled.extend(t.settled);
+                kept.extend(t.found);
             }
         }
     });
@@ -197,7 +199,7 @@ pub(crate) fn execute(
     }
     // Only a scan that ran to its end rewrites the cache (it holds what this scan settled).
     if !stop.load(Relaxed) {
-        cache.save(settled);
+        cache.save(settled, kept, cached);
     }
     let Errors {
         list: mut errors,
@@ -224,8 +226,9 @@ const THREADS: usize = 4;
 
 /// What a walking thread tells the emitting one.
 enum Event {
-    /// A file that could hold keys, read and parsed.
-    Examined(String, Box<Examined>),
+    /// A file that could hold keys, read and parsed (`true`), or whose findings the cache
+    /// kept (`false`: not opened).
+    Examined(String, Box<Examined>, bool),
     Error(String),
 }
 
@@ -266,21 +269,29 @@ fn by_components(a: &str, b: &str) -> std::cmp::Ordering {
 fn found(
     host: &LocalHost,
     shown: &str,
-    (meta, mut keys, why): Examined,
+    examined: Examined,
     digest_key: &DigestKey,
     errors: &mut Errors,
     batch: &mut Vec<Found>,
     emit: &mut dyn FnMut(Response),
 ) {
+    let Examined {
+        uid,
+        gid,
+        mode,
+        mut keys,
+        why,
+        ..
+    } = examined;
     for w in why {
         errors.push(format!("{shown}: {w}"));
     }
     let files_named = key_files(host, shown, &mut keys, digest_key);
     let named = keys.into_iter().map(|key| Found {
         path: shown.to_owned(),
-        uid: meta.uid(),
-        gid: meta.gid(),
-        mode: meta.mode() & 0o7777,
+        uid,
+        gid,
+        mode,
         key,
         used_by: Vec::new(),
     });
@@ -301,6 +312,8 @@ struct Tally {
     files: u64,
     cached: u64,
     settled: Vec<u128>,
+    /// The files whose findings the cache keeps: their entries and keys (JSON).
+    found: Vec<(u128, Box<[u8]>)>,
 }
 
 /// A walking thread's share: the queue, the scan's parameters, its buffer and counts.
@@ -321,7 +334,7 @@ struct Walk<'a> {
 /// A file the cache knows to hold nothing, unchanged (its `stat` says so), is not opened.
 fn read_dir(job: &Job, w: &mut Walk<'_>) {
     crate::refs::entries(job, &mut |entry| {
-        let (name, shown, kind) = match entry {
+        let (name, kind) = match entry {
             Ok(e) => e,
             Err(e) => {
                 w.out.push(Event::Error(e));
@@ -335,9 +348,13 @@ fn read_dir(job: &Job, w: &mut Walk<'_>) {
                 OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
                 Mode::empty(),
             ) {
-                Ok(dir) => w.subdirs.push(Job { dir, shown }),
+                Ok(dir) => w.subdirs.push(Job {
+                    dir,
+                    shown: job.path_of(name),
+                }),
                 Err(e) => w.out.push(Event::Error(format!(
-                    "{shown}: failed to read directory: {e}"
+                    "{}: failed to read directory: {e}",
+                    job.path_of(name)
                 ))),
             },
             FileType::RegularFile => {
@@ -347,10 +364,29 @@ fn read_dir(job: &Job, w: &mut Walk<'_>) {
                         rustix::fs::statat(&job.dir, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW)
                     && FileType::from_raw_mode(st.st_mode) == FileType::RegularFile
                 {
-                    let entry = Ident::of_stat(&st).entry(&shown);
+                    let entry = Ident::of_stat(&st).entry(&job.shown, name.to_bytes());
                     if w.cache.contains(entry) {
                         w.tally.cached += 1;
                         w.tally.settled.push(entry);
+                        return ControlFlow::Continue(());
+                    }
+                    // Certificates and public keys found in it before, unchanged since: their
+                    // public facts as the cache kept them, with the owner and mode of now.
+                    if let Some(kept) = w.cache.findings(entry)
+                        && let Ok(keys) = serde_json::from_slice::<Vec<rehost_keys::Key>>(kept)
+                    {
+                        w.tally.cached += 1;
+                        w.tally.found.push((entry, Box::from(kept)));
+                        let e = Examined {
+                            uid: st.st_uid,
+                            gid: st.st_gid,
+                            mode: st.st_mode & 0o7777,
+                            keys,
+                            why: Vec::new(),
+                            cacheable: None,
+                        };
+                        w.out
+                            .push(Event::Examined(job.path_of(name), Box::new(e), false));
                         return ControlFlow::Continue(());
                     }
                 }
@@ -364,15 +400,27 @@ fn read_dir(job: &Job, w: &mut Walk<'_>) {
                         | OFlags::CLOEXEC,
                     Mode::empty(),
                 );
+                let shown = job.path_of(name);
                 let examined = opened
                     .map_err(std::io::Error::from)
                     .and_then(|fd| examine(fd.into(), &shown, w.digest_key, w.passwords, w.buf));
                 match examined {
-                    Ok(Ok(e)) => w.out.push(Event::Examined(shown, Box::new(e))),
+                    Ok(Ok(e)) => {
+                        if let Some(ident) = e.cacheable
+                            && w.cache.settled(&ident)
+                            && let Ok(json) = serde_json::to_vec(&e.keys)
+                        {
+                            let entry = ident.entry(&job.shown, name.to_bytes());
+                            w.tally.found.push((entry, json.into()));
+                        }
+                        w.out.push(Event::Examined(shown, Box::new(e), true))
+                    }
                     Ok(Err(ident)) => {
                         // Nothing in it: recorded if it settled before the scan began.
                         if w.cache.settled(&ident) {
-                            w.tally.settled.push(ident.entry(&shown));
+                            w.tally
+                                .settled
+                                .push(ident.entry(&job.shown, name.to_bytes()));
                         }
                     }
                     Err(e) => w.out.push(Event::Error(format!("{shown}: {e}"))),
@@ -385,7 +433,30 @@ fn read_dir(job: &Job, w: &mut Walk<'_>) {
     w.queue.push_all(&mut w.subdirs);
 }
 
-type Examined = (std::fs::Metadata, Vec<rehost_keys::Key>, Vec<String>);
+/// One file examined: its owner and permission bits, its keys, what could not be read of it,
+/// and, where its findings may be kept in the cache (it holds only certificates and public
+/// keys, all read), its identity when it was read.
+struct Examined {
+    uid: u32,
+    gid: u32,
+    mode: u32,
+    keys: Vec<rehost_keys::Key>,
+    why: Vec<String>,
+    cacheable: Option<Ident>,
+}
+
+impl Examined {
+    fn new(meta: &std::fs::Metadata, keys: Vec<rehost_keys::Key>, why: Vec<String>) -> Examined {
+        Examined {
+            uid: meta.uid(),
+            gid: meta.gid(),
+            mode: meta.mode() & 0o7777,
+            keys,
+            why,
+            cacheable: None,
+        }
+    }
+}
 
 /// A key for key file digests, from the kernel's random source.
 pub fn fresh_digest_key() -> std::io::Result<DigestKey> {
@@ -428,14 +499,14 @@ fn examine(
     if rehost_keys::is_wireguard(shown) && meta.len() > 0 {
         let head = more(&mut f, head, rehost_keys::MAX_CRYPTTAB)?;
         let (keys, why) = rehost_keys::parse_wireguard(&head, &digest_key.0);
-        return Ok(Ok((meta, keys, why)));
+        return Ok(Ok(Examined::new(&meta, keys, why)));
     }
     // A GnuPG agent's key file, known by its path; a keytab, whose keys are digested under
     // the scan's key.
     if rehost_keys::is_gpg_agent_key(shown) && meta.len() > 0 {
         let head = more(&mut f, head, rehost_keys::MAX_DER)?;
         let (keys, why) = rehost_keys::parse_gpg_agent_key(shown, &head);
-        return Ok(Ok((meta, keys, why)));
+        return Ok(Ok(Examined::new(&meta, keys, why)));
     }
     if sniffed == Some(rehost_keys::Sniff::Keytab) {
         let head = more(&mut f, head, rehost_keys::MAX_CRYPTTAB)?;
@@ -444,7 +515,7 @@ fn examine(
         if keys.is_empty() && why.is_empty() {
             return Ok(Err(Ident::of_meta(&meta)));
         }
-        return Ok(Ok((meta, keys, why)));
+        return Ok(Ok(Examined::new(&meta, keys, why)));
     }
     let service = rehost_keys::config_service(shown)
         .filter(|_| sniffed != Some(rehost_keys::Sniff::Luks) && meta.len() > 0);
@@ -468,7 +539,7 @@ fn examine(
                 "larger than {limit} bytes: only its beginning read as a configuration"
             ));
         }
-        return Ok(Ok((meta, keys, why)));
+        return Ok(Ok(Examined::new(&meta, keys, why)));
     }
     let Some(how) = sniffed else {
         return Ok(Err(Ident::of_meta(&meta)));
@@ -489,7 +560,26 @@ fn examine(
             rehost_keys::MAX_CRYPTTAB
         ));
     }
-    Ok(Ok((meta, keys, why)))
+    // Certificates and public keys only, every one read: public facts the cache may keep, so
+    // that the next scan need not parse the file again while it is unchanged.
+    let cacheable = why.is_empty()
+        && !keys.is_empty()
+        && matches!(
+            how,
+            rehost_keys::Sniff::Pem | rehost_keys::Sniff::Der | rehost_keys::Sniff::SshPublic
+        )
+        && keys.iter().all(|k| {
+            use rehost_keys::Kind;
+            let public = matches!(
+                k.kind,
+                Kind::Certificate | Kind::PublicKey | Kind::Pkcs1Public | Kind::SshPublic
+            );
+            public && k.unknown.is_none()
+        });
+    Ok(Ok(Examined {
+        cacheable: cacheable.then(|| Ident::of_meta(&meta)),
+        ..Examined::new(&meta, keys, why)
+    }))
 }
 
 /// The bytes sniffed and what follows them, up to `limit` bytes in all: a file that can hold
@@ -521,7 +611,7 @@ fn luks_of_device(path: &Path) -> std::io::Result<Option<Examined>> {
     f.take(rehost_keys::luks_len(&head).saturating_sub(head.len() as u64))
         .read_to_end(&mut head)?;
     let (keys, why) = rehost_keys::parse_as(rehost_keys::Sniff::Luks, &head);
-    Ok(Some((meta, keys, why)))
+    Ok(Some(Examined::new(&meta, keys, why)))
 }
 
 fn libc_flags() -> i32 {
@@ -553,15 +643,21 @@ fn key_files(
                 ByUuid::NotLooked => {}
                 ByUuid::Absent => c.luks_found = Some(false),
                 ByUuid::Found(shown, found) => {
-                    let (meta, keys, _) = *found;
+                    let Examined {
+                        uid,
+                        gid,
+                        mode,
+                        keys,
+                        ..
+                    } = *found;
                     c.luks_found = Some(true);
                     c.luks_header = Some(shown.clone());
                     for key in keys {
                         out.push(Found {
                             path: shown.clone(),
-                            uid: meta.uid(),
-                            gid: meta.gid(),
-                            mode: meta.mode() & 0o7777,
+                            uid,
+                            gid,
+                            mode,
                             key,
                             used_by: vec![used.clone()],
                         });

@@ -8,8 +8,11 @@
 //! kernel's clock, and no user can set it back (`utimensat` sets mtime, not ctime). Only files
 //! whose ctime was at least [`SETTLED`] before the scan began are recorded, so a file written
 //! in the same clock tick as it was read is read again next time (git's "racily clean"
-//! problem). Files that held anything (keys, a configuration, what could not be parsed) are
-//! never recorded: they are read every time.
+//! problem). Files that held only certificates and public keys (all identified, nothing that
+//! could not be parsed) are recorded with those keys' public facts (JSON), which a scan of the
+//! unchanged file reports without opening it; files that held anything else (a private key, a
+//! key file, a configuration, what could not be parsed) are never recorded: they are read
+//! every time.
 //!
 //! The cache lives in rehost's cache directory of the user running the scan
 //! (`$XDG_CACHE_HOME/rehost/keys/`, a [`PrivateDir`]: owned by that user, not writable by
@@ -37,9 +40,16 @@ const UNUSED: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 360
 /// taken for unused.
 const REFRESH: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
-const MAGIC: &[u8; 16] = b"rehost-keyscan1\n";
-/// The header: magic, the scanner's digest, the number of entries.
-const HEADER: usize = 16 + 32 + 8;
+const MAGIC: &[u8; 16] = b"rehost-keyscan2\n";
+/// The header: magic, the scanner's digest, the number of entries, the number of files whose
+/// findings are kept.
+const HEADER: usize = 16 + 32 + 8 + 8;
+/// The most files whose findings a cache keeps, and the most bytes of one file's findings
+/// (a bundle of 150 certificates is about 100 KiB of JSON); past them, files are parsed again.
+const MAX_FOUND_FILES: usize = 100_000;
+const MAX_FOUND_BYTES: usize = 1 << 20;
+/// The largest cache file trusted: the entries' share and the findings' share.
+const MAX_FILE: u64 = (HEADER + 16 * MAX_ENTRIES + 32) as u64 + (64 << 20);
 
 /// What identifies a file's content for the cache, from a `stat` of it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,28 +82,50 @@ impl Ident {
         }
     }
 
-    /// The cache's entry for this file at `shown`.
-    pub(crate) fn entry(&self, shown: &str) -> u128 {
-        let mut h = blake3::Hasher::new();
-        h.update(&(shown.len() as u64).to_le_bytes());
-        h.update(shown.as_bytes());
-        h.update(&self.dev.to_le_bytes());
-        h.update(&self.ino.to_le_bytes());
-        h.update(&self.size.to_le_bytes());
-        h.update(&self.mtime_ns.to_le_bytes());
-        h.update(&self.ctime_ns.to_le_bytes());
+    /// The cache's entry for this file, the entry `name` of the directory shown as `dir`: the
+    /// first 16 bytes of BLAKE3 over the path's length, the path (`dir/name`, the name's raw
+    /// bytes) and the identity, hashed as one input (a `Hasher` per file cost more than the
+    /// rest of a skipped file's user time, and no path string is built for a skipped file).
+    pub(crate) fn entry(&self, dir: &str, name: &[u8]) -> u128 {
+        const IDENT: usize = 8 + 8 + 8 + 16 + 16;
+        let path = dir.len() + 1 + name.len();
+        let len = 8 + path + IDENT;
+        let mut stack = [0u8; 512];
+        let mut heap = Vec::new();
+        let buf: &mut [u8] = if len <= stack.len() {
+            &mut stack[..len]
+        } else {
+            heap.resize(len, 0);
+            &mut heap
+        };
+        let mut at = 0;
+        for part in [
+            &(path as u64).to_le_bytes()[..],
+            dir.as_bytes(),
+            b"/",
+            name,
+            &self.dev.to_le_bytes(),
+            &self.ino.to_le_bytes(),
+            &self.size.to_le_bytes(),
+            &self.mtime_ns.to_le_bytes(),
+            &self.ctime_ns.to_le_bytes(),
+        ] {
+            buf[at..at + part.len()].copy_from_slice(part);
+            at += part.len();
+        }
         let mut e = [0u8; 16];
-        e.copy_from_slice(&h.finalize().as_bytes()[..16]);
+        e.copy_from_slice(&blake3::hash(buf).as_bytes()[..16]);
         u128::from_le_bytes(e)
     }
 }
 
-/// The digest of the code that decides that a file holds nothing a scan reads: the sniffing
-/// and the path rules of rehost-keys and this crate's `examine`. A cache made by other code is
-/// not trusted.
+/// The digest of the code that decides what a file holds: the sniffing, path rules and parsers
+/// of rehost-keys (with the workspace's `Cargo.lock`: the parsing crates' versions) and this
+/// crate's `examine`. A cache made by other code is not trusted.
 fn scanner_digest() -> [u8; 32] {
     let mut h = blake3::Hasher::new();
     h.update(&rehost_keys::scanner_digest());
+    h.update(&rehost_keys::parser_digest());
     h.update(include_bytes!("keys.rs"));
     h.update(include_bytes!("keys_cache.rs"));
     *h.finalize().as_bytes()
@@ -103,6 +135,8 @@ fn scanner_digest() -> [u8; 32] {
 #[derive(Default)]
 pub(crate) struct Cache {
     known: Vec<u128>,
+    /// The files that held only certificates and public keys, by entry: their keys as JSON.
+    found: std::collections::HashMap<u128, Box<[u8]>>,
     /// When the cache file read was last written (seconds since the epoch).
     written: i64,
     /// Where the entries with each value of their top 16 bits begin in `known` (and, last,
@@ -159,9 +193,10 @@ impl Cache {
         };
         prune(&dir, &c.name, now);
         match read(&dir, &c.name) {
-            Ok((known, written)) => {
+            Ok((known, found, written)) => {
                 c.index = index(&known);
                 c.known = known;
+                c.found = found;
                 c.written = written;
             }
             Err(why) => c.notes.push(format!(
@@ -181,7 +216,13 @@ impl Cache {
 
     /// Whether the cache has entries to skip files by (else a scan does not stat files first).
     pub(crate) fn has_entries(&self) -> bool {
-        !self.known.is_empty()
+        !self.known.is_empty() || !self.found.is_empty()
+    }
+
+    /// The findings kept for the file with `entry` (JSON of its keys), if it held only
+    /// certificates and public keys when a scan read it and is unchanged since.
+    pub(crate) fn findings(&self, entry: u128) -> Option<&[u8]> {
+        self.found.get(&entry).map(|b| &b[..])
     }
 
     pub(crate) fn contains(&self, entry: u128) -> bool {
@@ -200,12 +241,29 @@ impl Cache {
             && ident.mtime_ns < self.settled_before_ns
     }
 
-    /// Writes `entries` (the files skipped and the files recorded by a complete scan) as the
-    /// new cache, unless they are what it held.
-    pub(crate) fn save(&mut self, mut entries: Vec<u128>) {
+    /// Writes `entries` (the files that held nothing) and `found` (the files whose findings are
+    /// kept, with them) of a complete scan as the new cache, unless they are what it held
+    /// (`hits`: how many of them the scan took from it).
+    pub(crate) fn save(
+        &mut self,
+        mut entries: Vec<u128>,
+        mut found: Vec<(u128, Box<[u8]>)>,
+        hits: u64,
+    ) {
         let Some(dir) = &self.dir else {
             return;
         };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs() as i64;
+        let fresh = now - self.written < REFRESH.as_secs() as i64;
+        // Every entry one the cache held: nothing new to record, and no sort of 100,000 entries
+        // in the scan's serial tail. Entries of files gone since stay until the daily rewrite
+        // (harmless: an entry matches only a file with the same path and identity).
+        if fresh && hits == (entries.len() + found.len()) as u64 {
+            return;
+        }
         entries.sort_unstable();
         entries.dedup();
         if entries.len() > MAX_ENTRIES {
@@ -214,14 +272,20 @@ impl Cache {
                 "the key scan cache keeps at most {MAX_ENTRIES} files; the others are read every time"
             ));
         }
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs() as i64;
+        found.sort_unstable_by_key(|f| f.0);
+        found.dedup_by_key(|f| f.0);
+        found.retain(|f| f.1.len() <= MAX_FOUND_BYTES);
+        found.truncate(MAX_FOUND_FILES);
         // Unchanged: written again only once a day (so that pruning sees it used); nothing to
         // record and no file: nothing written.
-        let fresh = now - self.written < REFRESH.as_secs() as i64;
-        if entries == self.known && (fresh || (self.written == 0 && entries.is_empty())) {
+        let same_found = found.len() == self.found.len()
+            && found
+                .iter()
+                .all(|(e, b)| self.found.get(e).is_some_and(|k| k == b));
+        if entries == self.known
+            && same_found
+            && (fresh || (self.written == 0 && entries.is_empty() && found.is_empty()))
+        {
             return;
         }
         let digest = scanner_digest();
@@ -234,8 +298,14 @@ impl Cache {
             put(w, MAGIC)?;
             put(w, &digest)?;
             put(w, &(entries.len() as u64).to_le_bytes())?;
+            put(w, &(found.len() as u64).to_le_bytes())?;
             for e in &entries {
                 put(w, &e.to_le_bytes())?;
+            }
+            for (e, keys) in &found {
+                put(w, &e.to_le_bytes())?;
+                put(w, &(keys.len() as u32).to_le_bytes())?;
+                put(w, keys)?;
             }
             w.write_all(h.finalize().as_bytes())
         });
@@ -282,9 +352,13 @@ fn prune(dir: &PrivateDir, keep: &str, now: std::time::Duration) {
     }
 }
 
-/// The entries of the cache file `name` in `dir` and when it was written (its mtime), or why
+/// What a cache file holds: the entries of files that held nothing, the findings kept by entry,
+/// and when it was written (its mtime).
+type Contents = (Vec<u128>, std::collections::HashMap<u128, Box<[u8]>>, i64);
+
+/// The entries and findings of the cache file `name` in `dir` and when it was written, or why
 /// it is not trusted. A missing file is an empty cache.
-fn read(dir: &PrivateDir, name: &str) -> Result<(Vec<u128>, i64), String> {
+fn read(dir: &PrivateDir, name: &str) -> Result<Contents, String> {
     use rustix::fs::{Mode, OFlags};
     let fd = match rustix::fs::openat(
         dir.fd(),
@@ -293,7 +367,7 @@ fn read(dir: &PrivateDir, name: &str) -> Result<(Vec<u128>, i64), String> {
         Mode::empty(),
     ) {
         Ok(fd) => fd,
-        Err(rustix::io::Errno::NOENT) => return Ok((Vec::new(), 0)),
+        Err(rustix::io::Errno::NOENT) => return Ok((Vec::new(), Default::default(), 0)),
         Err(rustix::io::Errno::LOOP) => return Err("it is a symlink".into()),
         Err(e) => return Err(e.to_string()),
     };
@@ -316,8 +390,7 @@ fn read(dir: &PrivateDir, name: &str) -> Result<(Vec<u128>, i64), String> {
         ));
     }
     let len = meta.len();
-    let max = (HEADER + 16 * MAX_ENTRIES + 32) as u64;
-    if len < (HEADER + 32) as u64 || len > max {
+    if len < (HEADER + 32) as u64 || len > MAX_FILE {
         return Err(format!("{len} bytes: not a key scan cache"));
     }
     let mut b = Vec::with_capacity(len as usize);
@@ -330,7 +403,11 @@ fn read(dir: &PrivateDir, name: &str) -> Result<(Vec<u128>, i64), String> {
     }
     let (body, sum) = b.split_at(b.len() - 32);
     if !body.starts_with(MAGIC) {
-        return Err("not a key scan cache (its first bytes)".into());
+        return Err(if body.starts_with(&MAGIC[..14]) {
+            "made by another version of rehost's scanner".into()
+        } else {
+            "not a key scan cache (its first bytes)".into()
+        });
     }
     if blake3::hash(body).as_bytes() != sum {
         return Err("corrupt (its checksum does not match)".into());
@@ -338,16 +415,41 @@ fn read(dir: &PrivateDir, name: &str) -> Result<(Vec<u128>, i64), String> {
     if body[16..48] != scanner_digest() {
         return Err("made by another version of rehost's scanner".into());
     }
-    let n = u64::from_le_bytes(body[48..56].try_into().unwrap_or_default()) as usize;
-    if n > MAX_ENTRIES || body.len() != HEADER + 16 * n {
-        return Err("corrupt (its length does not match its count)".into());
+    let count = |at: usize| u64::from_le_bytes(body[at..at + 8].try_into().unwrap_or_default());
+    let (n, m) = (count(48), count(56));
+    let corrupt = || "corrupt (its length does not match its counts)".to_owned();
+    if n > MAX_ENTRIES as u64 || m > MAX_FOUND_FILES as u64 {
+        return Err(corrupt());
     }
-    let entries: Vec<u128> = body[HEADER..]
+    let (n, m) = (n as usize, m as usize);
+    let Some(listed) = body.get(HEADER..HEADER + 16 * n) else {
+        return Err(corrupt());
+    };
+    let entries: Vec<u128> = listed
         .chunks_exact(16)
         .map(|e| u128::from_le_bytes(e.try_into().unwrap_or_default()))
         .collect();
     if !entries.is_sorted() {
         return Err("corrupt (not sorted)".into());
     }
-    Ok((entries, meta.mtime()))
+    let mut found = std::collections::HashMap::with_capacity(m);
+    let mut rest = &body[HEADER + 16 * n..];
+    for _ in 0..m {
+        let (Some(e), Some(l)) = (rest.get(..16), rest.get(16..20)) else {
+            return Err(corrupt());
+        };
+        let e = u128::from_le_bytes(e.try_into().unwrap_or_default());
+        let l = u32::from_le_bytes(l.try_into().unwrap_or_default()) as usize;
+        let Some(keys) = rest.get(20..20 + l).filter(|_| l <= MAX_FOUND_BYTES) else {
+            return Err(corrupt());
+        };
+        if found.insert(e, Box::from(keys)).is_some() {
+            return Err("corrupt (a file twice)".into());
+        }
+        rest = &rest[20 + l..];
+    }
+    if !rest.is_empty() {
+        return Err(corrupt());
+    }
+    Ok((entries, found, meta.mtime()))
 }

@@ -162,6 +162,18 @@ pub(crate) struct Job {
     pub(crate) shown: String,
 }
 
+impl Job {
+    /// The path shown for the entry `name` of this directory (lossy UTF-8), built only where
+    /// a file is opened or named: a scan that skips a file by its `stat` builds none.
+    pub(crate) fn path_of(&self, name: &std::ffi::CStr) -> String {
+        format!(
+            "{}/{}",
+            self.shown,
+            String::from_utf8_lossy(name.to_bytes())
+        )
+    }
+}
+
 /// The queue the threads share: directories to read, and how many threads are reading one
 /// (the key scan's walk shares it).
 pub(crate) struct Queue {
@@ -434,13 +446,14 @@ fn read_dir(
     tx: &mpsc::SyncSender<Vec<Event>>,
 ) {
     entries(job, &mut |entry| {
-        let (name, shown, kind) = match entry {
+        let (name, kind) = match entry {
             Ok(e) => e,
             Err(e) => {
                 out.push(Event::Error(e));
                 return ControlFlow::Continue(());
             }
         };
+        let shown = job.path_of(name);
         match kind {
             FileType::Directory => match rustix::fs::openat(
                 &job.dir,
@@ -488,12 +501,11 @@ fn read_dir(
     });
 }
 
-/// An entry of a directory ([`entries`]): its name, the path shown and its type; or what could
-/// not be read.
-pub(crate) type Entry<'a> = Result<(&'a std::ffi::CStr, String, FileType), String>;
+/// An entry of a directory ([`entries`]): its name and its type; or what could not be read.
+pub(crate) type Entry<'a> = Result<(&'a std::ffi::CStr, FileType), String>;
 
-/// Each entry of `job`'s directory but `.` and `..`, handed to `each` with its name, the path
-/// shown and its type (asked with `statat`, not following a symlink, where the directory does
+/// Each entry of `job`'s directory but `.` and `..`, handed to `each` with its name and its
+/// type (asked with `statat`, not following a symlink, where the directory does
 /// not say); what cannot be read is handed as an error naming the directory or the entry. The
 /// one directory walk of the reference and key scans.
 pub(crate) fn entries(job: &Job, each: &mut dyn FnMut(Entry<'_>) -> ControlFlow<()>) {
@@ -518,7 +530,6 @@ pub(crate) fn entries(job: &Job, each: &mut dyn FnMut(Entry<'_>) -> ControlFlow<
             if name == b"." || name == b".." {
                 continue;
             }
-            let shown = format!("{}/{}", job.shown, String::from_utf8_lossy(name));
             let mut kind = entry.file_type();
             if kind == FileType::Unknown {
                 match rustix::fs::statat(
@@ -528,6 +539,7 @@ pub(crate) fn entries(job: &Job, each: &mut dyn FnMut(Entry<'_>) -> ControlFlow<
                 ) {
                     Ok(st) => kind = FileType::from_raw_mode(st.st_mode),
                     Err(e) => {
+                        let shown = job.path_of(entry.file_name());
                         if each(Err(format!("{shown}: {e}"))).is_break() {
                             return;
                         }
@@ -535,7 +547,7 @@ pub(crate) fn entries(job: &Job, each: &mut dyn FnMut(Entry<'_>) -> ControlFlow<
                     }
                 }
             }
-            if each(Ok((entry.file_name(), shown, kind))).is_break() {
+            if each(Ok((entry.file_name(), kind))).is_break() {
                 return;
             }
         }

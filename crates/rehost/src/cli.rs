@@ -841,7 +841,8 @@ pub struct KeysScanArgs {
     #[arg(long, value_name = "FILE")]
     pub password_file: Option<PathBuf>,
     /// Open and sniff every file: do not skip the files the host's key scan cache knows
-    /// unchanged since a scan found nothing in them, and do not write the cache.
+    /// unchanged since a scan found nothing in them (or only certificates and public keys,
+    /// whose public facts it kept), and do not write the cache.
     #[arg(long)]
     pub no_cache: bool,
     /// Print JSON instead of text (`--format json`).

@@ -74,8 +74,8 @@ fn make_tree(d: &TestDir) -> Secrets {
     }
     let key = std::fs::read(d.join("tree/sub/id_ed25519")).unwrap();
     std::fs::write(d.join("tree/victim.txt"), vec![b'y'; key.len()]).unwrap();
-    // Owner-only, as a private key must be: the key written into it later is no problem.
-    sh(d, "chmod 600 tree/victim.txt");
+    // Owner-only, as a private key must be: the key written into them later is no problem.
+    sh(d, "chmod 600 tree/victim.txt tree/sub/id_ed25519.pub");
     let body: Vec<Vec<u8>> = String::from_utf8(key)
         .unwrap()
         .lines()
@@ -151,7 +151,8 @@ fn a_second_scan_opens_only_what_changed_and_no_cache_opens_everything() {
     assert_eq!(meta.mode() & 0o7777, 0o600);
     let mut outputs = vec![o];
 
-    // The second opens only the two files with keys; the same keys.
+    // The second opens only the private key: the public key's findings were kept (public
+    // facts only), the same in every field.
     let (o, second) = scan(&d, &[]);
     assert_eq!(
         (
@@ -159,16 +160,17 @@ fn a_second_scan_opens_only_what_changed_and_no_cache_opens_everything() {
             n(&second, "cached"),
             n(&second, "read")
         ),
-        (files, PLAIN as u64 + 1, 2),
+        (files, PLAIN as u64 + 2, 1),
         "{second}"
     );
     assert_eq!(keys(&second), keys(&first));
+    assert_eq!(second["scans"][0]["keys"], first["scans"][0]["keys"]);
     outputs.push(o);
     let text = run(&d, &["keys", "scan", "tree"]);
     assert!(
         text.stdout.contains(&format!(
-            "2 keys in 2 files read of {files} examined; {} of them not opened, unchanged since a scan found nothing in them (--no-cache opens every file)",
-            PLAIN + 1
+            "2 keys in 1 file read of {files} examined; {} of them not opened, unchanged since a scan found nothing in them or only certificates and public keys, which it kept (--no-cache opens every file)",
+            PLAIN + 2
         )),
         "{}",
         text.stdout
@@ -176,10 +178,13 @@ fn a_second_scan_opens_only_what_changed_and_no_cache_opens_everything() {
     outputs.push(text);
 
     // victim.txt now holds the key, same size, its mtime put back: its ctime moved, so it is
-    // read again and the key found there.
+    // read again and the key found there. The public key file whose findings were kept now
+    // holds the private key, its mtime put back too: read again, the kept findings not used.
     sh(
         &d,
-        "touch -r tree/victim.txt ref && cat tree/sub/id_ed25519 > tree/victim.txt && touch -r ref tree/victim.txt",
+        "touch -r tree/victim.txt ref && cat tree/sub/id_ed25519 > tree/victim.txt && touch -r ref tree/victim.txt \
+         && touch -r tree/sub/id_ed25519.pub ref && cat tree/sub/id_ed25519 > tree/sub/id_ed25519.pub \
+         && touch -r ref tree/sub/id_ed25519.pub",
     );
     let (o, third) = scan(&d, &[]);
     assert_eq!(
@@ -191,6 +196,16 @@ fn a_second_scan_opens_only_what_changed_and_no_cache_opens_everything() {
         keys(&third)
             .iter()
             .any(|k| k.ends_with("/tree/victim.txt \"ssh-private\"")),
+        "{third}"
+    );
+    assert!(
+        keys(&third)
+            .iter()
+            .any(|k| k.ends_with("/tree/sub/id_ed25519.pub \"ssh-private\"")),
+        "{third}"
+    );
+    assert!(
+        !keys(&third).iter().any(|k| k.ends_with("\"ssh-public\"")),
         "{third}"
     );
     outputs.push(o);
@@ -266,7 +281,7 @@ fn a_cache_that_cannot_be_trusted_is_ignored_named_and_never_hides_a_key() {
         );
         // Made again: the next scan skips again.
         let (_, v) = scan(&d, &[]);
-        assert_eq!(n(&v, "cached"), PLAIN as u64 + 1, "{what}, made again: {v}");
+        assert_eq!(n(&v, "cached"), PLAIN as u64 + 2, "{what}, made again: {v}");
         assert_eq!(notes(&v), "[]", "{what}");
     };
 
@@ -342,10 +357,12 @@ fn the_agent_keeps_the_cache_on_the_host_it_scans() {
     let first = over_ssh(&[]);
     assert_eq!(n(&first, "cached"), 0, "{first}");
     let second = over_ssh(&[]);
-    assert_eq!(n(&second, "cached"), PLAIN as u64 + 1, "{second}");
-    assert_eq!(n(&second, "read"), 2, "{second}");
+    assert_eq!(n(&second, "cached"), PLAIN as u64 + 2, "{second}");
+    assert_eq!(n(&second, "read"), 1, "{second}");
     let (_, local) = scan(&d, &["--no-cache"]);
     assert_eq!(keys(&second), keys(&local));
+    // The public key's kept findings, as the agent read them the first time.
+    assert_eq!(second["scans"][0]["keys"], first["scans"][0]["keys"]);
     // The cache is the ssh host's (the fixture's XDG_CACHE_HOME), none here.
     let there: Vec<PathBuf> = std::fs::read_dir(sshd.cache_dir().join("rehost/keys"))
         .unwrap()
