@@ -125,7 +125,6 @@ impl Ident {
 fn scanner_digest() -> [u8; 32] {
     let mut h = blake3::Hasher::new();
     h.update(&rehost_keys::scanner_digest());
-    h.update(&rehost_keys::parser_digest());
     h.update(include_bytes!("keys.rs"));
     h.update(include_bytes!("keys_cache.rs"));
     *h.finalize().as_bytes()

@@ -101,10 +101,11 @@ pub fn sniff(head: &[u8], size: u64) -> Option<Sniff> {
     None
 }
 
-/// A digest of the code that decides that a file holds nothing a scan reads — [`sniff`] and
-/// the path and content rules of [`is_wireguard`], [`is_gpg_agent_key`], [`config_service`]
-/// and [`parse_keytab`] — for a cache of such files (rehost-host's key scan cache): one made
-/// by other code is not trusted. Any change to these sources changes it.
+/// A digest of the code that decides what a file holds — [`sniff`], the path and content rules
+/// of [`is_wireguard`], [`is_gpg_agent_key`], [`config_service`] and [`parse_keytab`], and the
+/// parsers (every source file of this crate but its tests) with the workspace's `Cargo.lock`
+/// (the parsing crates' versions) — for a cache of what scans found (rehost-host's key scan
+/// cache): one made by other code is not trusted. Any change to these sources changes it.
 pub fn scanner_digest() -> [u8; 32] {
     let mut h = blake3::Hasher::new();
     for src in [
@@ -114,20 +115,7 @@ pub fn scanner_digest() -> [u8; 32] {
         include_bytes!("wireguard.rs"),
         include_bytes!("keytab.rs"),
         include_bytes!("volume.rs"),
-    ] {
-        h.update(&(src.len() as u64).to_le_bytes());
-        h.update(src);
-    }
-    *h.finalize().as_bytes()
-}
-
-/// The digest of the parsers (every source file of this crate but its tests) and of the
-/// workspace's `Cargo.lock` (the parsing crates' versions): a cache of what a scan found in a
-/// file (rehost-host's key scan cache) is trusted only by the code that made it.
-pub fn parser_digest() -> [u8; 32] {
-    let mut h = blake3::Hasher::new();
-    for src in [
-        &include_bytes!("parse.rs")[..],
+        include_bytes!("parse.rs"),
         include_bytes!("pkcs12.rs"),
         include_bytes!("keygrip.rs"),
         include_bytes!("compare.rs"),
