@@ -247,9 +247,20 @@ fn a_scan_over_ssh_finds_what_a_local_scan_finds() {
     let cfg = sshd.ssh_config().display().to_string();
     let local = rehost(&d, &["keys", "scan", &at, "--json"]);
     let remote_at = format!("{}:{at}", sshd.destination());
+    // The locations of one command are scanned side by side: the same ssh host twice (two
+    // sessions at once on a host the agent has never reached) and this machine.
     let remote = rehost(
         &d,
-        &["keys", "scan", &remote_at, "--json", "--ssh-config", &cfg],
+        &[
+            "keys",
+            "scan",
+            &remote_at,
+            &remote_at,
+            &at,
+            "--json",
+            "--ssh-config",
+            &cfg,
+        ],
     );
     assert_eq!(local.code, 0, "{}", local.all());
     assert_eq!(remote.code, 0, "{}", remote.all());
@@ -257,6 +268,12 @@ fn a_scan_over_ssh_finds_what_a_local_scan_finds() {
     let keys = |o: &rehost_test::Output| json(o)["scans"][0]["keys"].clone();
     assert!(keys(&local).as_array().unwrap().len() > 20);
     assert_eq!(keys(&local), keys(&remote));
+    let scans = json(&remote)["scans"].clone();
+    assert_eq!(scans.as_array().unwrap().len(), 3, "{scans}");
+    for (i, loc) in [&remote_at, &remote_at, &at].into_iter().enumerate() {
+        assert_eq!(scans[i]["location"], loc.as_str(), "{scans}");
+        assert_eq!(scans[i]["keys"], keys(&local), "scan {i}");
+    }
     // And a comparison across hosts: the same keys.
     let o = rehost(
         &d,
