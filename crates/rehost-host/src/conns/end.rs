@@ -30,9 +30,9 @@ use std::time::{Duration, Instant};
 /// How many connections one request may ask to end.
 pub const MAX_TARGETS: usize = 10_000;
 /// How long rehost lists again for the ended connections to leave the kernel's listing.
-const SETTLE: Duration = Duration::from_secs(3);
+pub(super) const SETTLE: Duration = Duration::from_secs(3);
 /// How long a reason the host gives is kept.
-const MAX_WHY: usize = 500;
+pub(super) const MAX_WHY: usize = 500;
 
 /// A connection to end, as a listing showed it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -345,7 +345,7 @@ pub fn end_here(ports: &[u16], targets: &[Target]) -> std::io::Result<Vec<Attemp
 }
 
 /// A reason cut to [`MAX_WHY`] bytes (at a character boundary).
-fn truncate(mut s: String) -> String {
+pub(super) fn truncate(mut s: String) -> String {
     if s.len() > MAX_WHY {
         let mut at = MAX_WHY - 3;
         while !s.is_char_boundary(at) {

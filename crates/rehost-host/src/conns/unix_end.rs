@@ -25,10 +25,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-/// How long rehost lists again for the ended connections to leave the kernel's listing.
-const SETTLE: Duration = Duration::from_secs(3);
-/// How long a reason the host gives is kept.
-const MAX_WHY: usize = 500;
+use super::end::{MAX_WHY, SETTLE, truncate};
 
 /// A Unix-socket connection to end: the listening path and the service's end's inode.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -111,18 +108,6 @@ pub fn end_here(paths: &[Bytes], targets: &[UnixTarget]) -> std::io::Result<Vec<
         }
     }
     Ok(out)
-}
-
-fn truncate(mut s: String) -> String {
-    if s.len() > MAX_WHY {
-        let mut at = MAX_WHY - 3;
-        while !s.is_char_boundary(at) {
-            at -= 1;
-        }
-        s.truncate(at);
-        s.push_str("...");
-    }
-    s
 }
 
 /// Asks `host` to end `targets` (on `paths`): one [`UnixAttempt`] per target it answers for.
