@@ -6,6 +6,7 @@
 
 use rehost_host::agent::{Request, Response};
 use rehost_host::conns::end::{Attempt, Ended, Mechanism, Target, terminate};
+use rehost_host::conns::unix_end::{UnixAttempt, UnixTarget, end_unix_connections};
 use rehost_host::conns::{Connection, Listing, Source};
 use rehost_host::{Host, HostError};
 use std::path::PathBuf;
@@ -102,6 +103,30 @@ impl Host for Liar {
                 };
                 on_response(Response::ConnectionsEnded { attempts });
             }
+            Request::EndUnixConnections { targets, .. } => {
+                let t = targets[0].clone();
+                let attempts = match self.lie {
+                    Lie::NotAsked => vec![UnixAttempt::Done {
+                        target: UnixTarget {
+                            path: t.path.clone(),
+                            inode: 99,
+                        },
+                    }],
+                    Lie::Twice => vec![
+                        UnixAttempt::Gone { target: t.clone() },
+                        UnixAttempt::Done { target: t },
+                    ],
+                    Lie::LongReason => vec![UnixAttempt::Failed {
+                        target: t,
+                        why: "x".repeat(1 << 20),
+                    }],
+                    _ => targets
+                        .iter()
+                        .map(|t| UnixAttempt::Gone { target: t.clone() })
+                        .collect(),
+                };
+                on_response(Response::UnixConnectionsEnded { attempts });
+            }
             Request::Connections { .. } => on_response(Response::Connections {
                 listing: Listing {
                     connections: match self.lie {
@@ -144,6 +169,37 @@ fn an_ending_answered_beyond_what_was_asked_is_refused_whole() {
             .to_string();
         assert!(e.contains("old") && e.contains(words), "{e}");
     }
+}
+
+/// The same for the clients of a Unix socket (`end_unix_connections`): an answer beyond what
+/// was asked is refused whole, naming the host; an honest one is taken.
+#[test]
+fn a_unix_socket_ending_answered_beyond_what_was_asked_is_refused_whole() {
+    let no = AtomicBool::new(false);
+    let path = rehost_host::Bytes::from("/run/postgresql/.s.PGSQL.5432");
+    let asked = [UnixTarget {
+        path: path.clone(),
+        inode: 7,
+    }];
+    for (lie, words) in [
+        (
+            Lie::NotAsked,
+            "answered for a Unix-socket connection it was not asked to end (inode 99)",
+        ),
+        (
+            Lie::Twice,
+            "answered twice for the Unix-socket connection of inode 7",
+        ),
+        (Lie::LongReason, "gave a reason longer than 500 bytes"),
+    ] {
+        let e = end_unix_connections(&liar(lie), std::slice::from_ref(&path), &asked, &no)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("old") && e.contains(words), "{e}");
+    }
+    let honest = end_unix_connections(&liar(Lie::Gone), &[path], &asked, &no).unwrap();
+    assert_eq!(honest.len(), 1);
+    assert!(matches!(&honest[0], UnixAttempt::Gone { target } if target.inode == 7));
 }
 
 #[test]
