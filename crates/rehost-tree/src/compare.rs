@@ -77,6 +77,7 @@ pub fn compare(a: &Manifest, b: &Manifest, opts: &CompareOptions) -> Report {
         equal,
         rehashed: a.rehashed + b.rehashed,
         trusted: a.trusted + b.trusted,
+        compared: a.compared + b.compared,
         ..Totals::default()
     };
     for f in &findings {

@@ -40,5 +40,6 @@ pub use verify::{
     verify_manifest_tree, verify_trees,
 };
 pub use walk::{
-    Counts, DEFAULT_THREADS, Hook, HookPoint, Progress, WalkOptions, manifest, only_path, walk_many,
+    Counts, DEFAULT_THREADS, Hook, HookPoint, Progress, WalkOptions, manifest, only_path,
+    walk_many, walk_pair,
 };

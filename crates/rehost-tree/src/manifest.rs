@@ -283,6 +283,10 @@ pub struct Manifest {
     pub rehashed: u64,
     /// Files whose digest was taken from an earlier manifest (unchanged inode, size, mtime, ctime).
     pub trusted: u64,
+    /// Files (of B, walked as a pair with A: [`crate::walk_pair`]) whose digest was computed
+    /// while comparing their bytes with A's file of the same path, read side by side.
+    #[serde(default)]
+    pub compared: u64,
     /// What went wrong around this walk without stopping it (an unusable incremental cache,
     /// one that could not be saved). Like the two counts, not part of the manifest file;
     /// [`crate::compare()`] carries both sides' warnings into the report.

@@ -198,6 +198,10 @@ pub struct Totals {
     /// Files whose digest was trusted from the last walk of the same tree (both sides): a
     /// verification's, or another walk's that used the same cache.
     pub trusted: u64,
+    /// Of the files read, B's whose bytes were compared with A's file of the same path, read
+    /// side by side (B hashed only from a piece that differed): [`crate::walk_pair`].
+    #[serde(default)]
+    pub compared: u64,
     /// Findings per class; classes with none are absent.
     pub by_class: BTreeMap<Class, u64>,
 }
@@ -272,6 +276,13 @@ impl Report {
             "  files read {}, trusted unchanged from the last walk of the same tree {}",
             t.rehashed, t.trusted
         )?;
+        if t.compared > 0 {
+            writeln!(
+                w,
+                "  of them B's files compared byte for byte with A's, read side by side {}",
+                t.compared
+            )?;
+        }
         if !self.ignored.is_empty() {
             let names: Vec<_> = self.ignored.iter().map(|c| c.name()).collect();
             writeln!(w, "  not compared (--ignore): {}", names.join(", "))?;

@@ -17,7 +17,7 @@ mod tests;
 use crate::TreeError;
 use crate::beneath::{Beneath, open_source, remove_all, split_parent};
 use crate::manifest::{Entry, Kind, LINK_NONE, Manifest, State, Time, Xattr, is_tree_path};
-use crate::walk::{Counts, Progress, WalkOptions, walk_many};
+use crate::walk::{Counts, Progress, WalkOptions, walk_pair};
 use rustix::fs::{AtFlags, CWD, FileType, Mode, OFlags};
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
@@ -643,9 +643,7 @@ pub fn transfer(
     cancel: &AtomicBool,
 ) -> Result<TransferReport, TreeError> {
     std::fs::create_dir_all(dst).map_err(|e| TreeError::transfer(dst, e))?;
-    let mut ms = walk_many(&[(src, None), (dst, None)], &opts.walk, progress, cancel)?;
-    let md = ms.pop().expect("two manifests");
-    let msrc = ms.pop().expect("two manifests");
+    let (msrc, md) = walk_pair((src, None), (dst, None), &opts.walk, progress, cancel)?;
     let p = plan(&msrc, &md, opts.delete);
     let to_copy = p.bytes_to_copy();
     let start = Instant::now();

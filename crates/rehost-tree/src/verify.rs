@@ -19,7 +19,7 @@ use crate::compare::{CompareOptions, compare};
 use crate::glob::Glob;
 use crate::manifest::{Manifest, Time};
 use crate::report::Report;
-use crate::walk::{Progress, WalkOptions, walk_many};
+use crate::walk::{Progress, WalkOptions, walk_many, walk_pair};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
@@ -61,14 +61,13 @@ pub fn verify_trees(
         || load_cache(dir.map(|d| d.join(CACHE_B)), opts.full),
     );
     let taken = now();
-    let mut ms = walk_many(
-        &[(a, prev_a.as_ref()), (b, prev_b.as_ref())],
+    let (mut ma, mut mb) = walk_pair(
+        (a, prev_a.as_ref()),
+        (b, prev_b.as_ref()),
         &opts.walk,
         progress,
         cancel,
     )?;
-    let mut mb = ms.pop().expect("two manifests");
-    let mut ma = ms.pop().expect("two manifests");
     ma.warnings.extend(warn_a);
     mb.warnings.extend(warn_b);
     let mut report = compare(&ma, &mb, &opts.compare);

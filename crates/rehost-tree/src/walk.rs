@@ -110,6 +110,13 @@ const BIG_FILE: u64 = 8 << 20;
 /// CPU-seconds of kernel time; issue 27 measured 0.67 against 0.61 s of wall time).
 const BIG_BUF: usize = 256 << 10;
 const FILES_PER_TASK: usize = 16;
+/// Files of A at least this big are read together with B's file of the same path when two
+/// trees are walked as a pair ([`walk_pair`]): below it, opening B's file from B's root costs
+/// more than the hashing it saves.
+const PAIR_MIN: u64 = 1 << 20;
+/// B's files waiting, open, for A's walk to hand their digest over: at most this many (the
+/// process's descriptors are limited); past it B's walk reads its files itself.
+const PAIR_MAX_WAITING: usize = 256;
 
 /// Walks and hashes one tree.
 pub fn manifest(
@@ -131,6 +138,43 @@ pub fn walk_many(
     progress: &mut dyn FnMut(Progress),
     cancel: &AtomicBool,
 ) -> Result<Vec<Manifest>, TreeError> {
+    walk(jobs, false, opts, progress, cancel)
+}
+
+/// Walks tree A and tree B, where B should be a copy of A, like [`walk_many`] with the two,
+/// reading each pair of big files once: a file of A that must be read (at least [`PAIR_MIN`]
+/// bytes, not trusted from `previous`) is read together with B's file at the same path if that
+/// is a regular file of the same size (reached from B's root without following a symlink,
+/// never opened if it is anything else). A's bytes are hashed; B's are compared with them
+/// piece by piece and hashed only from the first piece that differs, from a copy of A's hash
+/// state. So B's digest is the BLAKE3 of B's bytes as read, computed once for both where they
+/// are equal.
+///
+/// B's digest is handed to B's walk only if B's file was read to exactly its size and its
+/// device, inode, size, mtime and ctime were the same before and after that read and when B's
+/// own walk opened it; otherwise B's walk reads the file itself as [`walk_many`] would
+/// (unstable, unreadable, vanished recorded the same way). [`Manifest::compared`] counts the
+/// files of B whose digest came from such a pair read.
+pub fn walk_pair(
+    a: (&Path, Option<&Manifest>),
+    b: (&Path, Option<&Manifest>),
+    opts: &WalkOptions,
+    progress: &mut dyn FnMut(Progress),
+    cancel: &AtomicBool,
+) -> Result<(Manifest, Manifest), TreeError> {
+    let mut v = walk(&[a, b], opts.only.is_empty(), opts, progress, cancel)?;
+    let mb = v.pop().expect("two manifests");
+    let ma = v.pop().expect("two manifests");
+    Ok((ma, mb))
+}
+
+fn walk(
+    jobs: &[(&Path, Option<&Manifest>)],
+    paired: bool,
+    opts: &WalkOptions,
+    progress: &mut dyn FnMut(Progress),
+    cancel: &AtomicBool,
+) -> Result<Vec<Manifest>, TreeError> {
     let threads = if opts.threads == 0 {
         DEFAULT_THREADS
     } else {
@@ -141,8 +185,8 @@ pub fn walk_many(
         .thread_name(|i| format!("rehost-walk-{i}"))
         .build()
         .map_err(|e| TreeError::Threads(e.to_string()))?;
-    let mut walkers = Vec::new();
-    for (root, previous) in jobs {
+    let mut roots = Vec::new();
+    for (root, _) in jobs {
         let c = CString::new(root.as_os_str().as_bytes()).map_err(|_| TreeError::Root {
             path: root.to_path_buf(),
             source: std::io::Error::from_raw_os_error(libc::EINVAL),
@@ -168,11 +212,23 @@ pub fn walk_many(
             });
         }
         // SAFETY: fd was just opened and is owned by nobody else.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        roots.push(unsafe { OwnedFd::from_raw_fd(fd) });
+    }
+    let pair = (paired && roots.len() == 2).then(|| Pair {
+        root_b: roots[1].as_raw_fd(),
+        handed: Mutex::default(),
+        waiting: Mutex::default(),
+        waiting_n: AtomicUsize::new(0),
+        bytes_b: AtomicU64::new(0),
+    });
+    let mut walkers = Vec::new();
+    for (i, ((root, previous), fd)) in jobs.iter().zip(roots).enumerate() {
         walkers.push((
             Walker {
                 opts,
                 previous: *previous,
+                lead: pair.as_ref().filter(|_| i == 0),
+                follow: pair.as_ref().filter(|_| i == 1),
                 // Sized from the earlier manifest: no regrowth copies of a vector of hundreds
                 // of thousands of entries on the incremental path.
                 out: Mutex::new(Vec::with_capacity(previous.map_or(0, |m| m.entries.len()))),
@@ -218,6 +274,9 @@ pub fn walk_many(
                     bytes: w.bytes.load(Relaxed),
                 };
             }
+            if let Some(pair) = &pair {
+                p.sides[1].bytes += pair.bytes_b.load(Relaxed);
+            }
             progress(p);
         };
         let mut last = Instant::now();
@@ -233,13 +292,21 @@ pub fn walk_many(
     if cancel.load(Relaxed) {
         return Err(TreeError::Cancelled);
     }
+    let compared = match (&pair, walkers.get(1)) {
+        (Some(pair), Some((b, _, _))) => pool.install(|| b.settle_waiting(pair)),
+        _ => 0,
+    };
+    if cancel.load(Relaxed) {
+        return Err(TreeError::Cancelled);
+    }
     // Sorting hundreds of thousands of entries chases a pointer per comparison: sort the trees
     // in parallel, each with a parallel sort, on the walk's pool.
     use rayon::prelude::*;
     Ok(pool.install(|| {
         walkers
             .into_par_iter()
-            .map(|(w, _, root)| {
+            .enumerate()
+            .map(|(i, (w, _, root))| {
                 let mut m = Manifest {
                     root: root.into(),
                     excludes: opts
@@ -250,6 +317,7 @@ pub fn walk_many(
                     entries: w.out.into_inner().unwrap_or_else(|e| e.into_inner()),
                     rehashed: w.rehashed.into_inner(),
                     trusted: w.trusted.into_inner(),
+                    compared: if i == 1 { compared } else { 0 },
                     warnings: Vec::new(),
                 };
                 m.finish();
@@ -270,12 +338,104 @@ struct Tally {
 struct Walker<'a> {
     opts: &'a WalkOptions,
     previous: Option<&'a Manifest>,
+    /// A's walk of a pair: reads B's big files with A's ([`walk_pair`]).
+    lead: Option<&'a Pair>,
+    /// B's walk of a pair: leaves its big files open and waiting for A's walk.
+    follow: Option<&'a Pair>,
     out: Mutex<Vec<Entry>>,
     entries: AtomicU64,
     bytes: AtomicU64,
     rehashed: AtomicU64,
     trusted: AtomicU64,
     cancel: &'a AtomicBool,
+}
+
+/// What the two walks of [`walk_pair`] share.
+struct Pair {
+    /// B's root (owned by B's walker, which outlives the walk).
+    root_b: RawFd,
+    handed: Mutex<Handed>,
+    /// B's files its walk left open for A's walk: path, the stat taken when opened, the file.
+    waiting: Mutex<Vec<Waiting>>,
+    waiting_n: AtomicUsize,
+    /// B's bytes read by A's walk (progress).
+    bytes_b: AtomicU64,
+}
+
+type Digest = [u8; 32];
+
+/// B's digests read by A's walk, by path, each with the stat key it holds for.
+type Handed = std::collections::HashMap<Box<[u8]>, (StatKey, Digest)>;
+
+/// One of B's files left open for A's walk: its path, its stat when opened, the file.
+type Waiting = (Box<[u8]>, libc::stat, OwnedFd);
+
+/// A file's read: its digest and the bytes read, or the errno.
+type Read = Result<(Digest, u64), i32>;
+
+/// What must be equal for a digest read at one moment to hold at another: the same file
+/// (device, inode) with the same size, mtime and ctime.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct StatKey {
+    dev: u64,
+    ino: u64,
+    size: i64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl StatKey {
+    fn of(st: &libc::stat) -> StatKey {
+        StatKey {
+            dev: st.st_dev,
+            ino: st.st_ino,
+            size: st.st_size,
+            mtime: (st.st_mtime, st.st_mtime_nsec),
+            ctime: (st.st_ctime, st.st_ctime_nsec),
+        }
+    }
+}
+
+impl Pair {
+    /// B's file at `rel` if it is a regular file of `size` bytes: every directory on the way
+    /// opened from B's root without following a symlink, the file itself opened only after
+    /// `fstatat` found a regular file there, and kept only if the opened file is that one.
+    fn open_b(&self, rel: &[u8], size: u64) -> Option<(OwnedFd, libc::stat)> {
+        let (dirs, name) = match rel.iter().rposition(|&b| b == b'/') {
+            Some(i) => (&rel[..i], &rel[i + 1..]),
+            None => (&rel[..0], rel),
+        };
+        let mut dir: Option<OwnedFd> = None;
+        if !dirs.is_empty() {
+            for comp in dirs.split(|&b| b == b'/') {
+                let c = CString::new(comp).ok()?;
+                let at = dir.as_ref().map_or(self.root_b, |d| d.as_raw_fd());
+                dir = Some(openat(at, &c, libc::O_RDONLY | libc::O_DIRECTORY).ok()?);
+            }
+        }
+        let at = dir.as_ref().map_or(self.root_b, |d| d.as_raw_fd());
+        let name = CString::new(name).ok()?;
+        let before = fstatat(at, &name).ok()?;
+        if Kind::from_mode(before.st_mode) != Kind::File || before.st_size as u64 != size {
+            return None;
+        }
+        let fd = openat(at, &name, libc::O_RDONLY | libc::O_NONBLOCK).ok()?;
+        let st = fstat(fd.as_raw_fd()).ok()?;
+        (StatKey::of(&st) == StatKey::of(&before)).then_some((fd, st))
+    }
+
+    /// Keeps one of B's files open for A's walk; false when too many already wait.
+    fn wait(&self, path: &[u8], st: libc::stat, fd: OwnedFd) -> Result<(), OwnedFd> {
+        if self.waiting_n.fetch_add(1, Relaxed) >= PAIR_MAX_WAITING {
+            self.waiting_n.fetch_sub(1, Relaxed);
+            return Err(fd);
+        }
+        self.waiting
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((path.into(), st, fd));
+        Ok(())
+    }
 }
 
 thread_local! {
@@ -737,9 +897,55 @@ impl<'a> Walker<'a> {
             return self.other(dir, name, e.path);
         }
         self.rehashed.fetch_add(1, Relaxed);
-        match self.hash(fd.as_raw_fd(), st1.st_size as u64, &e.path) {
+        let size = st1.st_size as u64;
+        if let Some(pair) = self.follow
+            && size >= PAIR_MIN
+        {
+            self.fd_xattrs(fd.as_raw_fd(), &mut e);
+            match pair.wait(&e.path, st1, fd) {
+                // Its digest is settled after the walk ([`Self::settle_waiting`]).
+                Ok(()) => return e,
+                Err(fd) => {
+                    self.settle(fd.as_raw_fd(), &st1, &mut e);
+                    return e;
+                }
+            }
+        }
+        if let Some(pair) = self.lead
+            && size >= PAIR_MIN
+            && let Some((fb, stb)) = pair.open_b(&e.path, size)
+        {
+            let (a, b) = self.hash_pair(fd.as_raw_fd(), fb.as_raw_fd(), size, &e.path, pair);
+            if let Some(digest) = b
+                && let Ok(after) = fstat(fb.as_raw_fd())
+                && StatKey::of(&after) == StatKey::of(&stb)
+            {
+                pair.handed
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(e.path.clone(), (StatKey::of(&stb), digest));
+            }
+            self.finish_read(fd.as_raw_fd(), &st1, a, &mut e);
+        } else {
+            self.settle(fd.as_raw_fd(), &st1, &mut e);
+        }
+        self.fd_xattrs(fd.as_raw_fd(), &mut e);
+        e
+    }
+
+    /// Reads and hashes an opened file whose stat before was `st1`, setting `e`'s digest, or
+    /// its state when it could not be read or changed meanwhile.
+    fn settle(&self, fd: RawFd, st1: &libc::stat, e: &mut Entry) {
+        let r = self.hash(fd, st1.st_size as u64, &e.path);
+        self.finish_read(fd, st1, r, e);
+    }
+
+    /// The digest of a read, if the file's stat after it is its stat before and the read
+    /// yielded exactly its size.
+    fn finish_read(&self, fd: RawFd, st1: &libc::stat, read: Read, e: &mut Entry) {
+        match read {
             Err(errno) => e.state = State::Unreadable(errno),
-            Ok((digest, n)) => match fstat(fd.as_raw_fd()) {
+            Ok((digest, n)) => match fstat(fd) {
                 Err(errno) => e.state = State::Unreadable(errno),
                 Ok(st2) => {
                     let moved = st2.st_size != st1.st_size
@@ -755,8 +961,65 @@ impl<'a> Walker<'a> {
                 }
             },
         }
-        self.fd_xattrs(fd.as_raw_fd(), &mut e);
-        e
+    }
+
+    /// B's walk of a pair, after both walks: gives each file left waiting the digest A's walk
+    /// read for it, if that read held for the stat B's walk saw; reads the others now (in
+    /// parallel on the walk's pool). Returns how many digests were handed over.
+    fn settle_waiting(&self, pair: &Pair) -> u64 {
+        use rayon::prelude::*;
+        let waiting = std::mem::take(&mut *pair.waiting.lock().unwrap_or_else(|e| e.into_inner()));
+        if waiting.is_empty() {
+            return 0;
+        }
+        let handed = std::mem::take(&mut *pair.handed.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
+        let mut at: std::collections::HashMap<&[u8], usize> = out
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| {
+                e.kind == Kind::File
+                    && e.state == State::Ok
+                    && e.digest.is_none()
+                    && e.size >= PAIR_MIN
+            })
+            .map(|(i, e)| (&*e.path, i))
+            .collect();
+        let mut jobs = Vec::new();
+        for (path, st, fd) in waiting {
+            if let Some(&i) = at.get(&*path) {
+                jobs.push((i, path, st, fd));
+            }
+        }
+        at.clear();
+        drop(at);
+        let settled: Vec<(usize, Entry, bool)> = jobs
+            .into_par_iter()
+            .map(|(i, path, st, fd)| {
+                let mut e = Entry::new(path, Kind::File);
+                match handed.get(&e.path) {
+                    Some((key, digest)) if *key == StatKey::of(&st) => {
+                        e.digest = Some(*digest);
+                        (i, e, true)
+                    }
+                    _ if self.cancel.load(Relaxed) => (i, e, false),
+                    _ => {
+                        self.settle(fd.as_raw_fd(), &st, &mut e);
+                        (i, e, false)
+                    }
+                }
+            })
+            .collect();
+        let mut compared = 0;
+        for (i, e, from_pair) in settled {
+            let x = &mut out[i];
+            x.digest = e.digest;
+            if x.state == State::Ok {
+                x.state = e.state;
+            }
+            compared += u64::from(from_pair);
+        }
+        compared
     }
 
     /// BLAKE3 of the content; returns the digest and the bytes read.
@@ -785,51 +1048,13 @@ impl<'a> Walker<'a> {
             assert_eq!(buf.as_ptr() as usize % crate::aligned::PAGE, 0);
             loop {
                 // Fill the buffer fully so multithreaded hashing gets big chunks.
-                let mut filled = 0;
-                let mut eof = false;
-                while filled < buf.len() {
-                    // Not far past the stat size: a file that yields more than its size
-                    // (pagemap-like files in /proc report 0 and read for gigabytes) is
-                    // unstable, and one more byte proves it. Reads ask for at least 4 KiB, as
-                    // some of those files refuse a read of one byte (pagemap: 8-byte units).
-                    let read_so_far = total + filled as u64;
-                    if read_so_far > size {
-                        eof = true;
-                        break;
-                    }
-                    let left = (size + 1 - read_so_far).max(4096);
-                    let req = (buf.len() - filled).min(usize::try_from(left).unwrap_or(usize::MAX));
-                    // SAFETY: buf is valid for writes of `req` bytes at `filled`.
-                    let n = unsafe { libc::read(fd, buf[filled..].as_mut_ptr().cast(), req) };
-                    if n < 0 {
-                        let e = errno();
-                        if e == libc::EINTR {
-                            continue;
-                        }
-                        return Err(e);
-                    }
-                    if n == 0 {
-                        eof = true;
-                        break;
-                    }
-                    filled += n as usize;
-                    // A short read ending exactly at the stat size is EOF without another call;
-                    // growth after the stat is caught by the second fstat.
-                    if (n as usize) < req && total + filled as u64 == size {
-                        eof = true;
-                        break;
-                    }
-                }
+                let (filled, eof) = fill(fd, buf, total, size)?;
                 if filled > 0 {
                     // Both halves of a piece on other cores only while there are idle cores:
                     // with as many files in flight as cores, `update_rayon` nested in the
                     // pool's file tasks only made the idle workers spin (11,236 `sched_yield`
                     // calls for 100 x 16 MiB per side against 1,014; CPU time the same).
-                    if big && in_flight.count() < cores() {
-                        hasher.update_rayon(&buf[..filled]);
-                    } else {
-                        hasher.update(&buf[..filled]);
-                    }
+                    update(&mut hasher, &buf[..filled], big, &in_flight);
                     total += filled as u64;
                     self.bytes.fetch_add(filled as u64, Relaxed);
                 }
@@ -849,6 +1074,103 @@ impl<'a> Walker<'a> {
         })();
         BUF.set(Some(owned));
         result
+    }
+
+    /// A's file (`fa`) and B's (`fb`), both `size` bytes by their stat, read piece by piece
+    /// side by side: A's pieces are hashed; B's are compared with A's, and hashed (from a copy
+    /// of A's hash state before the piece) from the first piece that differs. Returns A's
+    /// result as [`Self::hash`] does, and B's digest if B was read to exactly `size` bytes.
+    fn hash_pair(
+        &self,
+        fa: RawFd,
+        fb: RawFd,
+        size: u64,
+        path: &[u8],
+        pair: &Pair,
+    ) -> (Read, Option<Digest>) {
+        let mut ha = blake3::Hasher::new();
+        // B's hash state once B's bytes differed from A's; until then it is A's.
+        let mut hb: Option<blake3::Hasher> = None;
+        let big = size >= BIG_FILE;
+        let in_flight = InFlight::enter();
+        for fd in [fa, fb] {
+            // SAFETY: advisory only.
+            unsafe { libc::posix_fadvise(fd, 0, 0, libc::POSIX_FADV_SEQUENTIAL) };
+        }
+        let mut owned = match BUF.take() {
+            Some(b) if b.len() >= 2 * BIG_BUF => b,
+            _ => AlignedBuf::new(2 * BIG_BUF),
+        };
+        let (mut ta, mut tb) = (0u64, 0u64);
+        // B readable so far (an error there leaves B to its own walk).
+        let mut b_ok = true;
+        let (mut eof_a, mut eof_b) = (false, false);
+        let mut first = true;
+        let result = (|| {
+            let (bufa, rest) = owned.split_at_mut(BIG_BUF);
+            let bufb = &mut rest[..BIG_BUF];
+            assert_eq!(bufa.as_ptr() as usize % crate::aligned::PAGE, 0);
+            assert_eq!(bufb.as_ptr() as usize % crate::aligned::PAGE, 0);
+            loop {
+                let na = if eof_a {
+                    0
+                } else {
+                    let (n, eof) = fill(fa, bufa, ta, size)?;
+                    eof_a = eof;
+                    n
+                };
+                let nb = if eof_b || !b_ok {
+                    0
+                } else {
+                    match fill(fb, bufb, tb, size) {
+                        Ok((n, eof)) => {
+                            eof_b = eof;
+                            n
+                        }
+                        Err(_) => {
+                            b_ok = false;
+                            0
+                        }
+                    }
+                };
+                if b_ok && hb.is_none() && bufa[..na] != bufb[..nb] {
+                    hb = Some(ha.clone());
+                }
+                if na > 0 {
+                    update(&mut ha, &bufa[..na], big, &in_flight);
+                    ta += na as u64;
+                    self.bytes.fetch_add(na as u64, Relaxed);
+                }
+                if nb > 0 {
+                    if let Some(h) = &mut hb {
+                        update(h, &bufb[..nb], big, &in_flight);
+                    }
+                    tb += nb as u64;
+                    pair.bytes_b.fetch_add(nb as u64, Relaxed);
+                }
+                if first {
+                    first = false;
+                    if let Some(h) = &self.opts.hook {
+                        h(HookPoint::AfterFirstRead, path);
+                    }
+                }
+                if eof_a && (eof_b || !b_ok) {
+                    return Ok((*ha.finalize().as_bytes(), ta));
+                }
+                if self.cancel.load(Relaxed) {
+                    return Err(libc::ECANCELED);
+                }
+            }
+        })();
+        BUF.set(Some(owned));
+        let b = match &result {
+            Ok((digest_a, _)) if b_ok && eof_b && tb == size => Some(match hb {
+                Some(h) => *h.finalize().as_bytes(),
+                None => *digest_a,
+            }),
+            _ => None,
+        };
+        (result, b)
     }
 
     /// Symlinks, fifos, sockets, devices: never opened (opening a device can have effects).
@@ -897,6 +1219,53 @@ impl<'a> Walker<'a> {
             Err(_) => {}
         }
     }
+}
+
+/// Adds a piece to a hash: both halves of a big file's piece on other cores while fewer files
+/// than cores are in flight.
+fn update(hasher: &mut blake3::Hasher, piece: &[u8], big: bool, in_flight: &InFlight) {
+    if big && in_flight.count() < cores() {
+        hasher.update_rayon(piece);
+    } else {
+        hasher.update(piece);
+    }
+}
+
+/// Reads the next piece of a file of `size` bytes (by its stat), `total` bytes of which were
+/// read before, until `buf` is full or the file ends: returns the bytes read and whether the
+/// file ended. Never reads far past `size`: a file that yields more than its size (pagemap-like
+/// files in /proc report 0 and read for gigabytes) is unstable, and one more byte proves it.
+/// Reads ask for at least 4 KiB, as some of those files refuse a read of one byte (pagemap:
+/// 8-byte units).
+fn fill(fd: RawFd, buf: &mut [u8], total: u64, size: u64) -> Result<(usize, bool), i32> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        let read_so_far = total + filled as u64;
+        if read_so_far > size {
+            return Ok((filled, true));
+        }
+        let left = (size + 1 - read_so_far).max(4096);
+        let req = (buf.len() - filled).min(usize::try_from(left).unwrap_or(usize::MAX));
+        // SAFETY: buf is valid for writes of `req` bytes at `filled`.
+        let n = unsafe { libc::read(fd, buf[filled..].as_mut_ptr().cast(), req) };
+        if n < 0 {
+            let e = errno();
+            if e == libc::EINTR {
+                continue;
+            }
+            return Err(e);
+        }
+        if n == 0 {
+            return Ok((filled, true));
+        }
+        filled += n as usize;
+        // A short read ending exactly at the stat size is EOF without another call; growth
+        // after the stat is caught by the second fstat.
+        if (n as usize) < req && total + filled as u64 == size {
+            return Ok((filled, true));
+        }
+    }
+    Ok((filled, false))
 }
 
 fn read_dir(fd: RawFd) -> Result<Vec<(CString, u8)>, i32> {

@@ -158,6 +158,7 @@ fn listed(m: &Manifest, below: &[&str]) -> Manifest {
         entries: Vec::new(),
         rehashed: m.rehashed,
         trusted: m.trusted,
+        compared: m.compared,
         warnings: m.warnings.clone(),
     };
     for b in below {

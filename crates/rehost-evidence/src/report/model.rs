@@ -472,6 +472,10 @@ pub struct TreeTotals {
     pub equal: u64,
     pub files_read: u64,
     pub trusted: u64,
+    /// Of the files read, B's that were read side by side with A's file of the same path and
+    /// compared piece by piece (B's BLAKE3 is A's where every piece was equal, else hashed from
+    /// the first piece that differed).
+    pub compared: u64,
     /// What the trusted digests rest on: the verification, or the built-in transfer's walk,
     /// that read them (`None` when none was trusted, or the journal predates it).
     pub trusted_from: Option<String>,

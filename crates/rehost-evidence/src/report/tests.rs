@@ -528,6 +528,7 @@ fn the_report_says_which_walk_the_trusted_digests_rest_on() {
         totals: rehost_tree::Totals {
             rehashed: 2,
             trusted: 5,
+            compared: 1,
             ..rehost_tree::Totals::default()
         },
         ignored: Vec::new(),
@@ -575,6 +576,11 @@ fn the_report_says_which_walk_the_trusted_digests_rest_on() {
     );
     assert!(md.contains("| The trusted digests were read by | the walk of the built-in transfer in sync `final` (attempt 2)"), "{md}");
     assert!(!md.contains("last verification"), "{md}");
+    // Issue 27: a file of B read side by side with A's is said to be compared, not hashed alone.
+    assert!(
+        md.contains("| Of the files read, B's compared byte for byte with A's, read side by side | 1 (B's BLAKE3 computed once with A's where every piece was equal, else hashed from the first piece that differed) |"),
+        "{md}"
+    );
 }
 
 /// A database verification's verdict names its scope: "complete and correct" holds for what

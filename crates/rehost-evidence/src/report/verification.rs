@@ -193,6 +193,16 @@ fn totals_rows(v: &Verification, rows: &mut Vec<Vec<String>>) {
             format!("{} / {}", t.files_read, t.trusted),
         ],
     ]);
+    if t.compared > 0 {
+        rows.push(vec![
+            "Of the files read, B's compared byte for byte with A's, read side by side".into(),
+            format!(
+                "{} (B's BLAKE3 computed once with A's where every piece was equal, else hashed \
+                 from the first piece that differed)",
+                t.compared
+            ),
+        ]);
+    }
     // Issue 18: say which check the trusted digests rest on (a verification, or only the
     // built-in transfer's walk).
     if t.trusted > 0 {

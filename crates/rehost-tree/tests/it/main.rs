@@ -7,6 +7,7 @@ mod hostile;
 mod incremental;
 mod manifest_file;
 mod names;
+mod paired;
 mod transfer;
 mod unreadable;
 
