@@ -66,6 +66,8 @@ pub struct PlanColumn {
     pub same_type: bool,
     /// NOT NULL on both sides.
     pub not_null: bool,
+    /// The column's collation where both sides have the same (`None`: none, or they differ).
+    pub collation: Option<String>,
 }
 
 /// How one table's content is summed.
@@ -391,6 +393,7 @@ fn plan_tables(
                     data_type: ty,
                     same_type: c.data_type == d.data_type,
                     not_null: c.not_null && d.not_null,
+                    collation: c.collation.clone().filter(|_| c.collation == d.collation),
                 })
             })
             .collect();

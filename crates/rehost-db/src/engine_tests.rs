@@ -95,6 +95,7 @@ fn plan(key: &[&str], range: Option<(i64, i64)>) -> TablePlan {
                 data_type: ty.into(),
                 same_type: true,
                 not_null: false,
+                collation: None,
             })
             .collect(),
         key: key.iter().map(|k| k.to_string()).collect(),
@@ -558,4 +559,95 @@ fn a_plan_database_is_located_from_its_fields() {
     .unwrap_err()
     .to_string();
     assert!(e.contains("cannot be handed to the client"), "{e}");
+}
+
+/// Issue 27: a table whose text columns share one character set on both sides is summed
+/// without `CAST(… AS BINARY)` on them. On a real server, every row's text (and digest) must be
+/// byte for byte the one the `CAST`s give: with a separator, multi-byte characters, trailing
+/// spaces, empty strings and NULLs in the values, beside binary, enum, long text and number
+/// columns; in UTF-8 and in latin1. A table mixing character sets keeps every `CAST`.
+#[test]
+fn the_row_text_without_casts_is_the_bytes_the_casts_give() {
+    use crate::driver::PlanColumn;
+    let db = rehost_test::mariadb::Mariadb::start();
+    db.sql("", "CREATE DATABASE x CHARACTER SET utf8mb4");
+    // `WIDE` is replaced by characters latin1 has no place for, in the UTF-8 tables.
+    let values = "(1, 'a', 'b', 't', 'tt', 0x00ff1f, 0x1f, 'x', 'long', 7),
+        (2, 'a\x1fb', 'üWIDE', 'c ', '', '', '', 'ü', REPEAT('é', 40000), -1),
+        (3, '', 'ab\x1f', NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+        (4, 'ab', 'N', 'NULL', 'n', 0x4e, 0x4e554c4c, 'x', '', 0),
+        (5, 'é', '1', '2', '3', 0x31, 0x32, 'ü', 'z', 3)";
+    let make = |table: &str, cs: &str, other_cs: &str| {
+        db.sql(
+            "x",
+            &format!(
+                "CREATE TABLE {table} (id INT PRIMARY KEY, c CHAR(10) CHARACTER SET {cs}, \
+                 v VARCHAR(50) CHARACTER SET {cs}, tt TINYTEXT CHARACTER SET {cs}, \
+                 tx TEXT CHARACTER SET {other_cs}, vb VARBINARY(20), b BLOB, \
+                 e ENUM('x','ü') CHARACTER SET {cs}, lt LONGTEXT CHARACTER SET {cs}, n INT); \
+                 INSERT INTO {table} VALUES {};",
+                values.replace("WIDE", if cs == "latin1" { "ÿ" } else { "€😀" })
+            ),
+        );
+    };
+    make("u", "utf8mb4", "utf8mb4");
+    make("l", "latin1", "latin1");
+    make("m", "utf8mb4", "latin1");
+    let plan = |table: &str, cs: &str, other_cs: &str| TablePlan {
+        table: table.into(),
+        columns: [
+            ("b", "blob", None),
+            ("c", "char", Some(cs)),
+            ("e", "enum", Some(cs)),
+            ("id", "int", None),
+            ("lt", "longtext", Some(cs)),
+            ("n", "int", None),
+            ("tt", "tinytext", Some(cs)),
+            ("tx", "text", Some(other_cs)),
+            ("v", "varchar", Some(cs)),
+            ("vb", "varbinary", None),
+        ]
+        .into_iter()
+        .map(|(name, ty, cs)| PlanColumn {
+            name: name.into(),
+            data_type: ty.into(),
+            same_type: true,
+            not_null: name == "id",
+            collation: cs.map(|cs| format!("{cs}_general_ci")),
+        })
+        .collect(),
+        key: vec!["id".into()],
+        range: None,
+        estimate: 0,
+        fast: true,
+    };
+    let m = crate::mysql::Mysql;
+    for (table, cs, other, as_is) in [
+        ("u", "utf8mb4", "utf8mb4", true),
+        ("l", "latin1", "latin1", true),
+        ("m", "utf8mb4", "latin1", false),
+    ] {
+        let p = plan(table, cs, other);
+        // The same plan with no collation known: every text column cast, as before.
+        let mut cast = p.clone();
+        for c in &mut cast.columns {
+            c.collation = None;
+        }
+        let (text, text_cast) = (m.row_text_for_tests(&p), m.row_text_for_tests(&cast));
+        assert_eq!(
+            !text.contains("CAST(t.`v` AS BINARY)"),
+            as_is,
+            "{table}: {text}"
+        );
+        assert!(text_cast.contains("CAST(t.`v` AS BINARY)"), "{text_cast}");
+        let (digest, digest_cast) = (m.digest_for_tests(&p), m.digest_for_tests(&cast));
+        let out = db.sql(
+            "x",
+            &format!(
+                "SET NAMES utf8mb4; SELECT COUNT(*), SUM(HEX({text}) = HEX({text_cast})), \
+                 SUM({digest} = {digest_cast}) FROM {table} t;"
+            ),
+        );
+        assert_eq!(out, "5\t5\t5", "{table}: rows, equal texts, equal digests");
+    }
 }

@@ -883,6 +883,34 @@ fn prints_plain(data_type: &str) -> bool {
     )
 }
 
+/// Text types of at most 65,535 bytes, with a character set.
+fn is_short_text(data_type: &str) -> bool {
+    matches!(data_type, "char" | "varchar" | "tinytext" | "text")
+}
+
+/// The one character set of the table's text columns ([`is_short_text`]), if they all have the same
+/// collation's character set on both sides and it is one in which digits, `N` and `0x1f` are
+/// the single bytes they are in every other of these: UTF-8 (`utf8mb4`, `utf8mb3`), `latin1`,
+/// `ascii`. `None` also when the table has no text column.
+fn as_is_charset(plan: &TablePlan) -> Option<&str> {
+    let mut found: Option<&str> = None;
+    for c in plan.columns.iter().filter(|c| is_short_text(&c.data_type)) {
+        let collation = c.collation.as_deref()?;
+        let charset = ["utf8mb4", "utf8mb3", "utf8", "latin1", "ascii"]
+            .into_iter()
+            .find(|cs| {
+                collation
+                    .strip_prefix(cs)
+                    .is_some_and(|rest| rest.starts_with('_'))
+            })?;
+        match found {
+            Some(f) if f != charset => return None,
+            _ => found = Some(charset),
+        }
+    }
+    found
+}
+
 /// Types whose values are at most 65,535 bytes: written whole into the row text.
 fn short(data_type: &str) -> bool {
     matches!(
@@ -908,10 +936,18 @@ impl Mysql {
     /// then, per such column, its length in bytes or `N` for NULL. The lengths at the end
     /// split the text back into the values, so `('a','bc')` ≠ `('ab','c')`, and NULL ≠ `''` ≠
     /// `'N'` ≠ `'NULL'`.
+    ///
+    /// A text column (`char`, `varchar`, `tinytext`, `text`) is written without the `CAST` when
+    /// every text column of the table has the same character set on both sides, one whose
+    /// digits and `0x1f` are single bytes ([`as_is_charset`]): then `CONCAT_WS` converts
+    /// nothing and its bytes are those the `CAST` gives (tested on a real server), and the
+    /// `CAST` was a quarter of the scan's time (issue 27: 1.09 → 0.80 s for 1 million
+    /// `sbtest` rows).
     fn row_text(&self, plan: &TablePlan) -> String {
         if plan.columns.is_empty() {
             return "''".into();
         }
+        let as_is = as_is_charset(plan).is_some();
         let mut values = Vec::new();
         let mut lengths = Vec::new();
         for col in &plan.columns {
@@ -919,7 +955,9 @@ impl Mysql {
             if prints_plain(ty) {
                 values.push(format!("IFNULL({x}, 'N')"));
             } else {
-                values.push(if short(ty) {
+                values.push(if as_is && is_short_text(ty) {
+                    x.clone()
+                } else if short(ty) {
                     format!("CAST({x} AS BINARY)")
                 } else {
                     format!("IF(LENGTH({x}) > 65536, MD5({x}), CAST({x} AS BINARY))")
@@ -929,6 +967,16 @@ impl Mysql {
         }
         values.extend(lengths);
         format!("CONCAT_WS(0x1f, {})", values.join(", "))
+    }
+
+    #[cfg(test)]
+    pub(crate) fn row_text_for_tests(&self, plan: &TablePlan) -> String {
+        self.row_text(plan)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn digest_for_tests(&self, plan: &TablePlan) -> String {
+        self.digest(plan)
     }
 
     /// The row's 64-bit digest, an unsigned integer.

@@ -250,6 +250,7 @@ fn plan(key: &[&str], range: Option<(i64, i64)>) -> crate::driver::TablePlan {
         data_type: ty.into(),
         same_type: true,
         not_null,
+        collation: None,
     };
     crate::driver::TablePlan {
         table: "public.t".into(),
