@@ -142,8 +142,8 @@ pub fn walk_many(
 }
 
 /// Walks tree A and tree B, where B should be a copy of A, like [`walk_many`] with the two,
-/// reading each pair of big files once: a file of A that must be read (at least [`PAIR_MIN`]
-/// bytes, not trusted from `previous`) is read together with B's file at the same path if that
+/// reading each pair of big files once: a file of A that must be read (at least 1 MiB,
+/// not trusted from `previous`) is read together with B's file at the same path if that
 /// is a regular file of the same size (reached from B's root without following a symlink,
 /// never opened if it is anything else). A's bytes are hashed; B's are compared with them
 /// piece by piece and hashed only from the first piece that differs, from a copy of A's hash
