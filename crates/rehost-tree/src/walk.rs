@@ -1058,22 +1058,28 @@ impl<'a> Walker<'a> {
                     total += filled as u64;
                     self.bytes.fetch_add(filled as u64, Relaxed);
                 }
-                if first {
-                    first = false;
-                    if let Some(h) = &self.opts.hook {
-                        h(HookPoint::AfterFirstRead, path);
-                    }
-                }
+                self.after_read(&mut first, path)?;
                 if eof {
                     return Ok((*hasher.finalize().as_bytes(), total));
-                }
-                if self.cancel.load(Relaxed) {
-                    return Err(libc::ECANCELED);
                 }
             }
         })();
         BUF.set(Some(owned));
         result
+    }
+
+    /// After each piece of a read: the test hook after the first, and whether to go on
+    /// (`ECANCELED` once the walk is cancelled).
+    fn after_read(&self, first: &mut bool, path: &[u8]) -> Result<(), i32> {
+        if std::mem::take(first)
+            && let Some(h) = &self.opts.hook
+        {
+            h(HookPoint::AfterFirstRead, path);
+        }
+        if self.cancel.load(Relaxed) {
+            return Err(libc::ECANCELED);
+        }
+        Ok(())
     }
 
     /// A's file (`fa`) and B's (`fb`), both `size` bytes by their stat, read piece by piece
@@ -1148,17 +1154,9 @@ impl<'a> Walker<'a> {
                     tb += nb as u64;
                     pair.bytes_b.fetch_add(nb as u64, Relaxed);
                 }
-                if first {
-                    first = false;
-                    if let Some(h) = &self.opts.hook {
-                        h(HookPoint::AfterFirstRead, path);
-                    }
-                }
+                self.after_read(&mut first, path)?;
                 if eof_a && (eof_b || !b_ok) {
                     return Ok((*ha.finalize().as_bytes(), ta));
-                }
-                if self.cancel.load(Relaxed) {
-                    return Err(libc::ECANCELED);
                 }
             }
         })();

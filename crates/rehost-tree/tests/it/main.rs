@@ -54,6 +54,14 @@ pub fn keeping_parent_mtime(t: &Tree, rel: &str, f: impl FnOnce(&Tree)) {
     t.mtime(parent, s, n);
 }
 
+/// Writes "changed" over the first bytes of a file, in place, the size kept: what a running
+/// service does to a file while it is read.
+pub fn rewrite_start(path: &Path) {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+    f.write_all(b"changed").unwrap();
+}
+
 /// A tree with one of everything, for the per-class tests.
 pub fn sample() -> Tree {
     let t = Tree::new();

@@ -176,12 +176,7 @@ fn a_b_file_changed_during_the_pair_read_never_keeps_the_compared_digest() {
             // After the first piece of both was read and compared: change B's first bytes, in
             // place, the same size. Every later piece still compares equal.
             if point == HookPoint::AfterFirstRead && rel == b"big" && !once.swap(true, SeqCst) {
-                use std::io::Write;
-                let mut f = std::fs::OpenOptions::new()
-                    .write(true)
-                    .open(&target)
-                    .unwrap();
-                f.write_all(b"changed").unwrap();
+                rewrite_start(&target);
             }
         })),
         ..WalkOptions::default()

@@ -165,13 +165,7 @@ fn file_modified_while_hashed_is_unstable() {
     let hooked = WalkOptions {
         hook: Some(Arc::new(move |point, _rel| {
             if point == HookPoint::AfterFirstRead {
-                // Rewrite the file in place with the same size, as a running service would.
-                let mut f = std::fs::OpenOptions::new()
-                    .write(true)
-                    .open(&target)
-                    .unwrap();
-                use std::io::Write;
-                f.write_all(b"changed").unwrap();
+                rewrite_start(&target);
             }
         })),
         ..WalkOptions::default()
