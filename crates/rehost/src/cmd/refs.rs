@@ -41,13 +41,30 @@ pub fn scan(args: &RefsScanArgs) -> i32 {
         ));
         return exit::TROUBLE;
     }
+    // The locations scanned side by side, as `keys scan` does (each its own walk and host
+    // session): a slow host or a big tree no longer holds the others up; shown in the order
+    // given.
+    let results: Vec<Result<(String, RefsScan), String>> = std::thread::scope(|s| {
+        let (hosts, needles) = (&args.hosts, &needles[..]);
+        let scans: Vec<_> = args
+            .locations
+            .iter()
+            .map(|loc| s.spawn(move || scan_location(loc, hosts, needles)))
+            .collect();
+        scans
+            .into_iter()
+            .map(|t| {
+                t.join()
+                    .unwrap_or_else(|_| Err("the scan's thread panicked".into()))
+            })
+            .collect()
+    });
+    if crate::signals::cancelled() {
+        return exit::INTERRUPTED;
+    }
     let mut scans = Vec::new();
-    for loc in &args.locations {
-        match scan_location(loc, &args.hosts, &needles) {
-            Ok(s) if crate::signals::cancelled() => {
-                let _ = s;
-                return exit::INTERRUPTED;
-            }
+    for (loc, result) in args.locations.iter().zip(results) {
+        match result {
             Ok((host, s)) => scans.push((loc.clone(), host, s)),
             Err(_) if crate::signals::cancelled() => return exit::INTERRUPTED,
             Err(e) => {

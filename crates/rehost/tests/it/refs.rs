@@ -269,21 +269,40 @@ fn refs_scan_prints_lines_as_grep_does_escaped_and_exits_0_when_nothing_mentions
     );
 }
 
+/// Through an ssh host, and with locations side by side: the same host twice on its first
+/// contact with the agent (both sessions start it at once) and this machine, in one command;
+/// each location's lines are a local scan's, in the order the locations were given.
 #[test]
 fn refs_scan_through_an_ssh_host_finds_the_same_lines() {
     let sshd = Sshd::start();
     let d = TestDir::new();
     let root = tree(&d);
     let base = root.to_str().unwrap();
-    let (local_o, local) = scan(&d, &[base], &[]);
-    assert_eq!(local_o.code, 1, "{}", local_o.all());
     let config = sshd.ssh_config();
     let at = format!("{}:{base}", sshd.destination());
-    let (o, remote) = scan(&d, &[&at], &["--ssh-config", config.to_str().unwrap()]);
+    let (o, both) = scan(
+        &d,
+        &[&at, base, &at],
+        &["--ssh-config", config.to_str().unwrap()],
+    );
     assert_eq!(o.code, 1, "{}", o.all());
-    assert_eq!(remote["scans"][0]["host"], sshd.destination());
-    assert_eq!(local["scans"][0]["found"], remote["scans"][0]["found"]);
-    assert_eq!(local["scans"][0]["files"], remote["scans"][0]["files"]);
+    let (local_o, local) = scan(&d, &[base], &[]);
+    assert_eq!(local_o.code, 1, "{}", local_o.all());
+    let scans = both["scans"].as_array().unwrap();
+    assert_eq!(scans.len(), 3);
+    for (i, (location, host)) in [
+        (at.as_str(), serde_json::json!(sshd.destination())),
+        (base, serde_json::Value::Null),
+        (at.as_str(), serde_json::json!(sshd.destination())),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        assert_eq!(scans[i]["location"], location, "scan {i}");
+        assert_eq!(scans[i]["host"], host, "scan {i}");
+        assert_eq!(scans[i]["found"], local["scans"][0]["found"], "scan {i}");
+        assert_eq!(scans[i]["files"], local["scans"][0]["files"], "scan {i}");
+    }
 }
 
 #[test]
