@@ -114,9 +114,6 @@ const FILES_PER_TASK: usize = 16;
 /// trees are walked as a pair ([`walk_pair`]): below it, opening B's file from B's root costs
 /// more than the hashing it saves.
 const PAIR_MIN: u64 = 1 << 20;
-/// B's files waiting, open, for A's walk to hand their digest over: at most this many (the
-/// process's descriptors are limited); past it B's walk reads its files itself.
-const PAIR_MAX_WAITING: usize = 256;
 
 /// Walks and hashes one tree.
 pub fn manifest(
@@ -218,7 +215,6 @@ fn walk(
         root_b: roots[1].as_raw_fd(),
         handed: Mutex::default(),
         waiting: Mutex::default(),
-        waiting_n: AtomicUsize::new(0),
         bytes_b: AtomicU64::new(0),
     });
     let mut walkers = Vec::new();
@@ -355,9 +351,8 @@ struct Pair {
     /// B's root (owned by B's walker, which outlives the walk).
     root_b: RawFd,
     handed: Mutex<Handed>,
-    /// B's files its walk left open for A's walk: path, the stat taken when opened, the file.
-    waiting: Mutex<Vec<Waiting>>,
-    waiting_n: AtomicUsize,
+    /// B's files its walk left for A's walk: path, and the stat taken when B's walk opened it.
+    waiting: Mutex<Vec<(Box<[u8]>, libc::stat)>>,
     /// B's bytes read by A's walk (progress).
     bytes_b: AtomicU64,
 }
@@ -366,9 +361,6 @@ type Digest = [u8; 32];
 
 /// B's digests read by A's walk, by path, each with the stat key it holds for.
 type Handed = std::collections::HashMap<Box<[u8]>, (StatKey, Digest)>;
-
-/// One of B's files left open for A's walk: its path, its stat when opened, the file.
-type Waiting = (Box<[u8]>, libc::stat, OwnedFd);
 
 /// A file's read: its digest and the bytes read, or the errno.
 type Read = Result<(Digest, u64), i32>;
@@ -401,6 +393,16 @@ impl Pair {
     /// opened from B's root without following a symlink, the file itself opened only after
     /// `fstatat` found a regular file there, and kept only if the opened file is that one.
     fn open_b(&self, rel: &[u8], size: u64) -> Option<(OwnedFd, libc::stat)> {
+        self.open_beneath(rel)
+            .ok()
+            .filter(|(_, st)| st.st_size as u64 == size)
+    }
+
+    /// B's regular file at `rel`, reached from B's root: every directory on the way opened
+    /// without following a symlink, the file opened only after `fstatat` found a regular file
+    /// there, and kept only if the opened file is that one. `EINVAL` when something else is
+    /// there or took its place.
+    fn open_beneath(&self, rel: &[u8]) -> Result<(OwnedFd, libc::stat), i32> {
         let (dirs, name) = match rel.iter().rposition(|&b| b == b'/') {
             Some(i) => (&rel[..i], &rel[i + 1..]),
             None => (&rel[..0], rel),
@@ -408,33 +410,31 @@ impl Pair {
         let mut dir: Option<OwnedFd> = None;
         if !dirs.is_empty() {
             for comp in dirs.split(|&b| b == b'/') {
-                let c = CString::new(comp).ok()?;
+                let c = CString::new(comp).map_err(|_| libc::EINVAL)?;
                 let at = dir.as_ref().map_or(self.root_b, |d| d.as_raw_fd());
-                dir = Some(openat(at, &c, libc::O_RDONLY | libc::O_DIRECTORY).ok()?);
+                dir = Some(openat(at, &c, libc::O_RDONLY | libc::O_DIRECTORY)?);
             }
         }
         let at = dir.as_ref().map_or(self.root_b, |d| d.as_raw_fd());
-        let name = CString::new(name).ok()?;
-        let before = fstatat(at, &name).ok()?;
-        if Kind::from_mode(before.st_mode) != Kind::File || before.st_size as u64 != size {
-            return None;
+        let name = CString::new(name).map_err(|_| libc::EINVAL)?;
+        let before = fstatat(at, &name)?;
+        if Kind::from_mode(before.st_mode) != Kind::File {
+            return Err(libc::EINVAL);
         }
-        let fd = openat(at, &name, libc::O_RDONLY | libc::O_NONBLOCK).ok()?;
-        let st = fstat(fd.as_raw_fd()).ok()?;
-        (StatKey::of(&st) == StatKey::of(&before)).then_some((fd, st))
+        let fd = openat(at, &name, libc::O_RDONLY | libc::O_NONBLOCK)?;
+        let st = fstat(fd.as_raw_fd())?;
+        if StatKey::of(&st) != StatKey::of(&before) {
+            return Err(libc::EINVAL);
+        }
+        Ok((fd, st))
     }
 
-    /// Keeps one of B's files open for A's walk; false when too many already wait.
-    fn wait(&self, path: &[u8], st: libc::stat, fd: OwnedFd) -> Result<(), OwnedFd> {
-        if self.waiting_n.fetch_add(1, Relaxed) >= PAIR_MAX_WAITING {
-            self.waiting_n.fetch_sub(1, Relaxed);
-            return Err(fd);
-        }
+    /// Leaves one of B's files (its stat as B's walk took it) for A's walk.
+    fn wait(&self, path: &[u8], st: libc::stat) {
         self.waiting
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push((path.into(), st, fd));
-        Ok(())
+            .push((path.into(), st));
     }
 }
 
@@ -901,15 +901,10 @@ impl<'a> Walker<'a> {
         if let Some(pair) = self.follow
             && size >= PAIR_MIN
         {
+            // Its digest is settled after the walk ([`Self::settle_waiting`]).
             self.fd_xattrs(fd.as_raw_fd(), &mut e);
-            match pair.wait(&e.path, st1, fd) {
-                // Its digest is settled after the walk ([`Self::settle_waiting`]).
-                Ok(()) => return e,
-                Err(fd) => {
-                    self.settle(fd.as_raw_fd(), &st1, &mut e);
-                    return e;
-                }
-            }
+            pair.wait(&e.path, st1);
+            return e;
         }
         if let Some(pair) = self.lead
             && size >= PAIR_MIN
@@ -965,7 +960,10 @@ impl<'a> Walker<'a> {
 
     /// B's walk of a pair, after both walks: gives each file left waiting the digest A's walk
     /// read for it, if that read held for the stat B's walk saw; reads the others now (in
-    /// parallel on the walk's pool). Returns how many digests were handed over.
+    /// parallel on the walk's pool), opened again from B's root: one that is no longer there
+    /// is vanished, one that is no longer the file B's walk saw (another inode, size, mtime or
+    /// ctime, not a regular file, a symlink on the way) unstable. Returns how many digests
+    /// were handed over.
     fn settle_waiting(&self, pair: &Pair) -> u64 {
         use rayon::prelude::*;
         let waiting = std::mem::take(&mut *pair.waiting.lock().unwrap_or_else(|e| e.into_inner()));
@@ -986,28 +984,37 @@ impl<'a> Walker<'a> {
             .map(|(i, e)| (&*e.path, i))
             .collect();
         let mut jobs = Vec::new();
-        for (path, st, fd) in waiting {
+        for (path, st) in waiting {
             if let Some(&i) = at.get(&*path) {
-                jobs.push((i, path, st, fd));
+                jobs.push((i, path, st));
             }
         }
         at.clear();
         drop(at);
         let settled: Vec<(usize, Entry, bool)> = jobs
             .into_par_iter()
-            .map(|(i, path, st, fd)| {
+            .map(|(i, path, st)| {
                 let mut e = Entry::new(path, Kind::File);
-                match handed.get(&e.path) {
-                    Some((key, digest)) if *key == StatKey::of(&st) => {
-                        e.digest = Some(*digest);
-                        (i, e, true)
-                    }
-                    _ if self.cancel.load(Relaxed) => (i, e, false),
-                    _ => {
-                        self.settle(fd.as_raw_fd(), &st, &mut e);
-                        (i, e, false)
-                    }
+                if let Some((key, digest)) = handed.get(&e.path)
+                    && *key == StatKey::of(&st)
+                {
+                    e.digest = Some(*digest);
+                    return (i, e, true);
                 }
+                if self.cancel.load(Relaxed) {
+                    return (i, e, false);
+                }
+                match pair.open_beneath(&e.path) {
+                    Ok((fd, now)) if StatKey::of(&now) == StatKey::of(&st) => {
+                        self.settle(fd.as_raw_fd(), &st, &mut e);
+                    }
+                    Ok(_) | Err(libc::EINVAL | libc::ELOOP | libc::ENOTDIR) => {
+                        e.state = State::Unstable;
+                    }
+                    Err(libc::ENOENT) => e.state = State::Vanished,
+                    Err(errno) => e.state = State::Unreadable(errno),
+                }
+                (i, e, false)
             })
             .collect();
         let mut compared = 0;

@@ -198,6 +198,46 @@ fn a_b_file_changed_during_the_pair_read_never_keeps_the_compared_digest() {
 }
 
 #[test]
+fn a_b_file_swapped_for_a_symlink_or_deleted_during_the_pair_read_never_gets_a_digest() {
+    let a = Tree::new();
+    let content = bytes(2 * MIB, 5);
+    a.file("swap", &content);
+    let outside = Tree::new();
+    outside.file("same", &content);
+    let b = Tree::copy_of(a.path());
+    // Only in B: never read by A's walk, so B's walk reads it after both walks.
+    b.file("gone", &content);
+    let (swap, gone, same) = (b.join("swap"), b.join("gone"), outside.join("same"));
+    let once = Arc::new(AtomicBool::new(false));
+    let hooked = WalkOptions {
+        hook: Some(Arc::new(move |point, rel| {
+            // While A's walk reads `swap`: B's `swap` becomes a symlink to a file with the very
+            // bytes, B's `gone` is deleted.
+            if point == HookPoint::AfterFirstRead && rel == b"swap" && !once.swap(true, SeqCst) {
+                std::fs::remove_file(&swap).unwrap();
+                std::os::unix::fs::symlink(&same, &swap).unwrap();
+                std::fs::remove_file(&gone).unwrap();
+            }
+        })),
+        // One thread: B's walk lists and opens its files before A's walk reads (rayon runs the
+        // last spawned root first), as the assertions below check.
+        threads: 1,
+        ..WalkOptions::default()
+    };
+    let (_, mb) = pair(a.path(), b.path(), &hooked);
+    // B's walk saw a regular file; by the time it was to be read it was a symlink: unstable,
+    // and the file the symlink names (the same bytes) was not read for it.
+    let e = entry(&mb, "swap");
+    assert_eq!(
+        (e.kind, e.state, e.digest),
+        (Kind::File, State::Unstable, None)
+    );
+    let e = entry(&mb, "gone");
+    assert_eq!((e.state, e.digest), (State::Vanished, None));
+    assert_eq!(mb.compared, 0);
+}
+
+#[test]
 fn the_transfer_recopies_a_same_size_file_that_differs_and_leaves_an_equal_one() {
     let a = Tree::new();
     let content = bytes(2 * MIB, 4);
