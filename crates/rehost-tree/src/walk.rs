@@ -115,8 +115,9 @@ const BIG_BUF: usize = 256 << 10;
 const FILES_PER_TASK: usize = 16;
 /// Files of A at least this big are read together with B's file of the same path when two
 /// trees are walked as a pair ([`walk_pair`]): below it, opening B's file from B's root costs
-/// more than the hashing it saves.
-const PAIR_MIN: u64 = 1 << 20;
+/// about what the hashing saves. Measured: 1,000 files of 256 KiB and 1,000 of 96 KiB per side,
+/// warm, 0.13 s paired from 64 KiB against 0.15 s from 1 MiB (CPU 0.24 against 0.285 s).
+const PAIR_MIN: u64 = 64 << 10;
 
 /// Walks and hashes one tree.
 pub fn manifest(
@@ -142,7 +143,7 @@ pub fn walk_many(
 }
 
 /// Walks tree A and tree B, where B should be a copy of A, like [`walk_many`] with the two,
-/// reading each pair of big files once: a file of A that must be read (at least 1 MiB,
+/// reading each pair of big files once: a file of A that must be read (at least 64 KiB,
 /// not trusted from `previous`) is read together with B's file at the same path if that
 /// is a regular file of the same size (reached from B's root without following a symlink,
 /// never opened if it is anything else). A's bytes are hashed; B's are compared with them

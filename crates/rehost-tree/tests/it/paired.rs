@@ -91,7 +91,7 @@ fn b_digests_from_a_pair_walk_are_those_of_b_alone_whatever_b_holds() {
     ] {
         a.file(rel, &content);
     }
-    a.file("small", bytes(100_000, 2));
+    a.file("small", bytes(50_000, 2));
     let outside = Tree::new();
     outside.file("x", &content);
     let b = Tree::copy_of(a.path());
@@ -105,8 +105,8 @@ fn b_digests_from_a_pair_walk_are_those_of_b_alone_whatever_b_holds() {
     *c.last_mut().unwrap() ^= 1;
     b.file("last", &c);
     b.file("shorter", &content[..2 * MIB]);
-    let mut c = bytes(100_000, 2);
-    c[50_000] ^= 1;
+    let mut c = bytes(50_000, 2);
+    c[25_000] ^= 1;
     b.file("small", &c);
     // A symlink to a directory holding A's very file: never crossed.
     std::fs::remove_dir_all(b.join("through")).unwrap();
