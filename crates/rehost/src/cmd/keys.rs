@@ -174,20 +174,8 @@ pub fn scan(args: &KeysScanArgs) -> i32 {
     };
     // The locations scanned side by side (each its own walk, host session and cache): a small
     // tree's start and end no longer leave cores idle while a big one waits its turn.
-    let results: Vec<Result<Scan, String>> = std::thread::scope(|s| {
-        let (hosts, key, passwords) = (&args.hosts, &key, &passwords[..]);
-        let scans: Vec<_> = args
-            .locations
-            .iter()
-            .map(|loc| s.spawn(move || scan_location(loc, hosts, key, passwords, !args.no_cache)))
-            .collect();
-        scans
-            .into_iter()
-            .map(|t| {
-                t.join()
-                    .unwrap_or_else(|_| Err("the scan's thread panicked".into()))
-            })
-            .collect()
+    let results = super::side_by_side(&args.locations, |loc| {
+        scan_location(loc, &args.hosts, &key, &passwords, !args.no_cache)
     });
     let mut scans = Vec::new();
     for (loc, result) in args.locations.iter().zip(results) {

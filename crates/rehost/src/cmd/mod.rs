@@ -58,3 +58,26 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::DemoService(a) => demo_service::run(&a),
     }
 }
+
+/// Runs `scan` on each location on a thread of its own (`keys scan`, `refs scan`: each its own
+/// walk and host session), the results in the order of `locations`; a thread that panicked is
+/// an error naming it.
+fn side_by_side<T: Send>(
+    locations: &[String],
+    scan: impl Fn(&str) -> Result<T, String> + Sync,
+) -> Vec<Result<T, String>> {
+    std::thread::scope(|s| {
+        let scan = &scan;
+        let threads: Vec<_> = locations
+            .iter()
+            .map(|loc| s.spawn(move || scan(loc)))
+            .collect();
+        threads
+            .into_iter()
+            .map(|t| {
+                t.join()
+                    .unwrap_or_else(|_| Err("the scan's thread panicked".into()))
+            })
+            .collect()
+    })
+}

@@ -44,20 +44,8 @@ pub fn scan(args: &RefsScanArgs) -> i32 {
     // The locations scanned side by side, as `keys scan` does (each its own walk and host
     // session): a slow host or a big tree no longer holds the others up; shown in the order
     // given.
-    let results: Vec<Result<(String, RefsScan), String>> = std::thread::scope(|s| {
-        let (hosts, needles) = (&args.hosts, &needles[..]);
-        let scans: Vec<_> = args
-            .locations
-            .iter()
-            .map(|loc| s.spawn(move || scan_location(loc, hosts, needles)))
-            .collect();
-        scans
-            .into_iter()
-            .map(|t| {
-                t.join()
-                    .unwrap_or_else(|_| Err("the scan's thread panicked".into()))
-            })
-            .collect()
+    let results = super::side_by_side(&args.locations, |loc| {
+        scan_location(loc, &args.hosts, &needles)
     });
     if crate::signals::cancelled() {
         return exit::INTERRUPTED;
