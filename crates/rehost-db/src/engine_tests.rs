@@ -633,14 +633,14 @@ fn the_row_text_without_casts_is_the_bytes_the_casts_give() {
         for c in &mut cast.columns {
             c.collation = None;
         }
-        let (text, text_cast) = (m.row_text_for_tests(&p), m.row_text_for_tests(&cast));
+        let (text, text_cast) = (m.row_text(&p), m.row_text(&cast));
         assert_eq!(
             !text.contains("CAST(t.`v` AS BINARY)"),
             as_is,
             "{table}: {text}"
         );
         assert!(text_cast.contains("CAST(t.`v` AS BINARY)"), "{text_cast}");
-        let (digest, digest_cast) = (m.digest_for_tests(&p), m.digest_for_tests(&cast));
+        let (digest, digest_cast) = (m.digest(&p), m.digest(&cast));
         let out = db.sql(
             "x",
             &format!(

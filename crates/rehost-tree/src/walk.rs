@@ -335,7 +335,7 @@ struct Walker<'a> {
     previous: Option<&'a Manifest>,
     /// A's walk of a pair: reads B's big files with A's ([`walk_pair`]).
     lead: Option<&'a Pair>,
-    /// B's walk of a pair: leaves its big files open and waiting for A's walk.
+    /// B's walk of a pair: leaves its big files (path and stat) waiting for A's walk.
     follow: Option<&'a Pair>,
     out: Mutex<Vec<Entry>>,
     entries: AtomicU64,
@@ -871,7 +871,7 @@ impl<'a> Walker<'a> {
     }
 
     /// BLAKE3 of the content; returns the digest and the bytes read.
-    fn hash(&self, fd: RawFd, size: u64, path: &[u8]) -> Result<([u8; 32], u64), i32> {
+    fn hash(&self, fd: RawFd, size: u64, path: &[u8]) -> Read {
         let mut hasher = blake3::Hasher::new();
         let big = size >= BIG_FILE;
         let in_flight = InFlight::enter();

@@ -75,10 +75,7 @@ impl Pair {
     /// there, and kept only if the opened file is that one. `EINVAL` when something else is
     /// there or took its place.
     fn open_beneath(&self, rel: &[u8]) -> Result<(OwnedFd, libc::stat), i32> {
-        let (dirs, name) = match rel.iter().rposition(|&b| b == b'/') {
-            Some(i) => (&rel[..i], &rel[i + 1..]),
-            None => (&rel[..0], rel),
-        };
+        let (dirs, name) = crate::beneath::split_parent(rel);
         let mut dir: Option<OwnedFd> = None;
         if !dirs.is_empty() {
             for comp in dirs.split(|&b| b == b'/') {
